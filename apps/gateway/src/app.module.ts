@@ -1,0 +1,47 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { LoggerModule } from 'nestjs-pino';
+import type { Logger } from 'pino';
+import type { DataSource } from 'typeorm';
+import { AuthModule } from './auth/auth.module.js';
+import type { AppConfig } from './config.js';
+import { ConfigModule } from './config.module.js';
+import { HealthModule } from './health/health.module.js';
+import { SystemModule } from './system/system.module.js';
+
+/** What the root module is built from: parsed config, the migrated database, the process logger. */
+export interface AppDependencies {
+  config: AppConfig;
+  dataSource: DataSource;
+  logger: Logger;
+}
+
+@Module({})
+export class AppModule {
+  static forRoot({ config, dataSource, logger }: AppDependencies): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        LoggerModule.forRoot({
+          pinoHttp: {
+            logger,
+            genReqId: (request) => request.headers['x-request-id']?.toString().slice(0, 64) || crypto.randomUUID(),
+            autoLogging: { ignore: (request) => request.url?.startsWith('/health') ?? false },
+            quietReqLogger: true,
+            // Method, path and status only: no headers, query strings or bodies in the logs.
+            serializers: {
+              req: (request: { id: unknown; method: string; url: string }) => ({ id: request.id, method: request.method, path: request.url.split('?')[0] }),
+              res: (response: { statusCode: number }) => ({ statusCode: response.statusCode }),
+            },
+          },
+        }),
+        // The database was opened and migrated before Nest starts, so a bad DATABASE_URL fails early and clearly.
+        TypeOrmModule.forRootAsync({ useFactory: () => dataSource.options, dataSourceFactory: async () => dataSource }),
+        AuthModule,
+        HealthModule,
+        SystemModule,
+      ],
+    };
+  }
+}

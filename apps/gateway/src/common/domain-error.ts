@@ -1,0 +1,24 @@
+import type { ErrorCode } from '@parley/protocol';
+
+const DEFAULT_MESSAGES: Record<ErrorCode, string> = {
+  invalid_payload: 'The request is not valid.',
+  unauthorized: 'Sign in first.',
+  forbidden: 'You may not do that.',
+  not_found: 'Not found.',
+  outside_hours: 'The practice is closed now.',
+  at_capacity: 'The practice cannot take new conversations now.',
+  conflict: 'That conflicts with what is already stored.',
+  rate_limited: 'Too many requests; try again shortly.',
+  internal: 'Something went wrong on our side.',
+};
+
+/** A refusal the client can act on: its code goes back on the ack (or HTTP body) as it is. */
+export class DomainError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string = DEFAULT_MESSAGES[code],
+  ) {
+    super(message);
+    this.name = 'DomainError';
+  }
+}

@@ -1,0 +1,90 @@
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+
+const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const repositoryRoot = resolve(packageRoot, '../..');
+
+const booleanFlag = z.enum(['true', 'false']).transform((value) => value === 'true');
+const postgresUrl = z.url({ protocol: /^postgres(ql)?$/ });
+
+const EnvSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  PUBLIC_URL: z.url().optional(),
+  ALLOWED_ORIGINS: z.string().optional(),
+  DATABASE_URL: postgresUrl.optional(),
+  DATA_DIR: z.string().min(1).default(resolve(repositoryRoot, '.data')),
+  EMBEDDED_PG_PORT: z.coerce.number().int().min(0).max(65535).default(0),
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  DEMO_SEED: booleanFlag.optional(),
+  SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(120_000).default(10_000),
+  PATIENT_DIST: z.string().min(1).default(resolve(repositoryRoot, 'apps/patient/dist')),
+  STAFF_DIST: z.string().min(1).default(resolve(repositoryRoot, 'apps/staff/dist')),
+});
+
+/** The gateway's whole configuration, parsed once at start-up. */
+export interface AppConfig {
+  nodeEnv: 'development' | 'production' | 'test';
+  host: string;
+  port: number;
+  /** Where people reach the gateway; the default origin allowed to open sockets. */
+  publicUrl: string | undefined;
+  /** Browser origins allowed to open a socket besides the gateway's own (e.g. a separate static origin). */
+  allowedOrigins: readonly string[];
+  /** External PostgreSQL; when absent the gateway runs an embedded PostgreSQL under `dataDir`. */
+  databaseUrl: string | undefined;
+  dataDir: string;
+  embeddedPgPort: number;
+  redisUrl: string | undefined;
+  logLevel: string;
+  /** Seed the demo practice; on by default only on the embedded database. */
+  seedDemo: boolean;
+  shutdownGraceMs: number;
+  patientDist: string;
+  staffDist: string;
+}
+
+/** An invalid environment: names the bad variables, never their values (they may be secrets). */
+export class ConfigError extends Error {
+  constructor(readonly keys: readonly string[]) {
+    super(`invalid configuration: ${keys.join(', ')}`);
+  }
+}
+
+/** Parses the environment into a frozen AppConfig. @throws ConfigError naming every bad variable */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  // An empty variable (`PORT=`) means "use the default", as in most shells' .env habits.
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
+  const parsed = EnvSchema.safeParse(present);
+  if (!parsed.success) {
+    const keys = [...new Set(parsed.error.issues.map((issue) => `${String(issue.path[0])} (${issue.message})`))];
+    throw new ConfigError(keys);
+  }
+  const e = parsed.data;
+  const allowedOrigins = [
+    ...(e.PUBLIC_URL ? [new URL(e.PUBLIC_URL).origin] : []),
+    ...(e.ALLOWED_ORIGINS ?? '').split(',').map((origin) => origin.trim()).filter(Boolean),
+  ];
+  return Object.freeze({
+    nodeEnv: e.NODE_ENV,
+    host: e.HOST,
+    port: e.PORT,
+    publicUrl: e.PUBLIC_URL,
+    allowedOrigins: Object.freeze(allowedOrigins),
+    databaseUrl: e.DATABASE_URL,
+    dataDir: resolve(e.DATA_DIR),
+    embeddedPgPort: e.EMBEDDED_PG_PORT,
+    redisUrl: e.REDIS_URL,
+    logLevel: e.LOG_LEVEL,
+    seedDemo: e.DEMO_SEED ?? e.DATABASE_URL === undefined,
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    patientDist: resolve(e.PATIENT_DIST),
+    staffDist: resolve(e.STAFF_DIST),
+  });
+}
+
+/** Injection token of the AppConfig. */
+export const APP_CONFIG = Symbol('APP_CONFIG');

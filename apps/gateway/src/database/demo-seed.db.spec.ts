@@ -1,0 +1,68 @@
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { DataSource } from 'typeorm';
+import type { TestDatabase } from '@parley/testing';
+import { freshDatabase } from '../../test/database.js';
+import { openDatabase } from './data-source.js';
+import { hashInvitationCode, newInvitationCode, seedDemoPractice } from './demo-seed.js';
+
+describe('seedDemoPractice', () => {
+  let database: TestDatabase;
+  let dataSource: DataSource;
+  let folder: string;
+
+  beforeAll(async () => {
+    database = await freshDatabase();
+    dataSource = await openDatabase(database.url);
+    folder = await mkdtemp(join(tmpdir(), 'parley-seed-'));
+  });
+
+  afterAll(async () => {
+    await dataSource.destroy();
+    await database.drop();
+    await rm(folder, { recursive: true, force: true });
+  });
+
+  const count = async (table: string) => (await dataSource.query(`SELECT count(*)::int AS n FROM ${table}`))[0].n as number;
+
+  it('seeds one manager, two clinicians and one patient invitation, then nothing on a second run', async () => {
+    const file = join(folder, 'demo.json');
+
+    const first = await seedDemoPractice(dataSource, file);
+    const second = await seedDemoPractice(dataSource, file);
+
+    expect(first?.staff.map((member) => member.roles)).toEqual([['manager'], ['clinician'], ['clinician']]);
+    expect(second).toEqual(first);
+    expect(await count('practices')).toBe(1);
+    expect(await count('users')).toBe(4);
+    expect(await count('invitations')).toBe(1);
+  });
+
+  it('stores only the hash of the invitation code, and keeps the code in an owner-only file', async () => {
+    const file = join(folder, 'demo.json');
+    const credentials = await seedDemoPractice(dataSource, file);
+    const code = credentials!.patient.invitationCode;
+
+    const [row] = await dataSource.query(`SELECT code_hash FROM invitations`);
+    const dump = JSON.stringify(await dataSource.query(`SELECT * FROM invitations`));
+
+    expect(row.code_hash).toEqual(hashInvitationCode(code));
+    expect(dump).not.toContain(code);
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(await readFile(file, 'utf8')).patient.invitationCode).toBe(code);
+  });
+});
+
+describe('newInvitationCode', () => {
+  it('makes codes of unambiguous characters that differ each time', () => {
+    const codes = new Set(Array.from({ length: 200 }, () => newInvitationCode()));
+
+    expect(codes.size).toBe(200);
+    for (const code of codes) expect(code).toMatch(/^[A-HJKMNP-Z2-9]{4}-[A-HJKMNP-Z2-9]{4}-[A-HJKMNP-Z2-9]{4}$/);
+  });
+
+  it('hashes a code the same however the patient types it', () => {
+    expect(hashInvitationCode('ab2c-def3-gh45')).toEqual(hashInvitationCode('AB2CDEF3GH45'));
+  });
+});

@@ -1,0 +1,92 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { DataSource } from 'typeorm';
+
+/** What a newcomer needs to try the demo practice; kept in a 0600 file under DATA_DIR. */
+export interface DemoCredentials {
+  practice: { odsCode: string; name: string };
+  staff: { email: string; displayName: string; roles: string[] }[];
+  patient: { displayName: string; nhsNumber: string; dateOfBirth: string; invitationCode: string; expiresAt: string };
+}
+
+const DEMO_ODS_CODE = 'DEMO01';
+const INVITATION_DAYS = 30;
+// Unambiguous characters only (no 0/O, 1/I/L), so a code read over the phone survives.
+const CODE_ALPHABET = 'ABCDEFGHJKMNPQRSTUVWXYZ23456789';
+
+/** SHA-256 of a normalised invitation code: all that the database keeps of it. */
+export function hashInvitationCode(code: string): Buffer {
+  return createHash('sha256').update(code.replace(/[^A-Za-z0-9]/g, '').toUpperCase()).digest();
+}
+
+/** A fresh one-time code such as `K7QM-2XWD-9HTR`. */
+export function newInvitationCode(): string {
+  const bytes = randomBytes(12);
+  const chars = [...bytes].map((byte) => CODE_ALPHABET[byte % CODE_ALPHABET.length]).join('');
+  return `${chars.slice(0, 4)}-${chars.slice(4, 8)}-${chars.slice(8, 12)}`;
+}
+
+/**
+ * Seeds the demo practice once: one manager, two clinicians and one patient invitation. A second run
+ * finds the practice (the ODS code is unique) and changes nothing. Returns the sign-ins if it has them.
+ */
+export async function seedDemoPractice(dataSource: DataSource, credentialsFile: string): Promise<DemoCredentials | undefined> {
+  const created = await dataSource.transaction(async (db) => {
+    const practiceId = randomUUID();
+    const inserted: unknown[] = await db.query(
+      `INSERT INTO practices (id, ods_code, name, time_zone) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (ods_code) DO NOTHING RETURNING id`,
+      [practiceId, DEMO_ODS_CODE, 'Parley Demo Surgery', 'Europe/London'],
+    );
+    if (inserted.length === 0) return undefined;
+
+    const staff = [
+      { email: 'manager@demo.parley.test', displayName: 'Sam Patel', roles: ['manager'] },
+      { email: 'dr.morgan@demo.parley.test', displayName: 'Dr Alex Morgan', roles: ['clinician'] },
+      { email: 'nurse.bennett@demo.parley.test', displayName: 'Jo Bennett (Practice Nurse)', roles: ['clinician'] },
+    ];
+    const staffIds: string[] = [];
+    for (const member of staff) {
+      const id = randomUUID();
+      staffIds.push(id);
+      await db.query(`INSERT INTO users (id, practice_id, roles, display_name, email) VALUES ($1, $2, $3, $4, $5)`, [
+        id,
+        practiceId,
+        member.roles,
+        member.displayName,
+        member.email,
+      ]);
+    }
+    const patient = { displayName: 'Chris Taylor', nhsNumber: '9990000018', dateOfBirth: '1984-05-17' };
+    const patientId = randomUUID();
+    await db.query(
+      `INSERT INTO users (id, practice_id, roles, display_name, nhs_number, date_of_birth) VALUES ($1, $2, '{patient}', $3, $4, $5)`,
+      [patientId, practiceId, patient.displayName, patient.nhsNumber, patient.dateOfBirth],
+    );
+    const invitationCode = newInvitationCode();
+    const expiresAt = new Date(Date.now() + INVITATION_DAYS * 24 * 3600 * 1000);
+    await db.query(
+      `INSERT INTO invitations (id, practice_id, user_id, code_hash, created_by, expires_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+      [randomUUID(), practiceId, patientId, hashInvitationCode(invitationCode), staffIds[0], expiresAt],
+    );
+    const credentials: DemoCredentials = {
+      practice: { odsCode: DEMO_ODS_CODE, name: 'Parley Demo Surgery' },
+      staff,
+      patient: { ...patient, invitationCode, expiresAt: expiresAt.toISOString() },
+    };
+    // Written inside the transaction: if the file cannot be written, nothing is seeded and the next start retries.
+    await mkdir(dirname(credentialsFile), { recursive: true });
+    await writeFile(credentialsFile, JSON.stringify(credentials, null, 2), { mode: 0o600 });
+    return credentials;
+  });
+  return created ?? readCredentials(credentialsFile);
+}
+
+async function readCredentials(file: string): Promise<DemoCredentials | undefined> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as DemoCredentials;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,93 @@
+import { randomUUID } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import type { TestDatabase } from '@parley/testing';
+import { freshDatabase } from '../../test/database.js';
+import { dataSourceOptions, MIGRATIONS, openDatabase } from './data-source.js';
+
+describe('migrations', () => {
+  let database: TestDatabase;
+  let dataSource: DataSource;
+
+  beforeAll(async () => {
+    database = await freshDatabase();
+    dataSource = await openDatabase(database.url);
+  });
+
+  afterAll(async () => {
+    await dataSource.destroy();
+    await database.drop();
+  });
+
+  const tables = async () =>
+    (await dataSource.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`)).map(
+      (row: { table_name: string }) => row.table_name,
+    );
+  const insertPractice = (odsCode = `P${Math.floor(Math.random() * 1e6)}`) =>
+    dataSource.query(`INSERT INTO practices (id, ods_code, name, time_zone) VALUES ($1, $2, 'A practice', 'Europe/London') RETURNING id`, [
+      randomUUID(),
+      odsCode,
+    ]);
+
+  it('creates the initial tables and records every migration as applied', async () => {
+    expect(await tables()).toEqual(['devices', 'invitations', 'migrations', 'practices', 'users']);
+    expect(await dataSource.showMigrations()).toBe(false);
+    expect(await dataSource.query(`SELECT count(*)::int AS n FROM migrations`)).toEqual([{ n: MIGRATIONS.length }]);
+  });
+
+  it('is a no-op when run again', async () => {
+    const again = await openDatabase(database.url);
+
+    expect(await again.query(`SELECT count(*)::int AS n FROM migrations`)).toEqual([{ n: MIGRATIONS.length }]);
+    await again.destroy();
+  });
+
+  it('refuses a role outside the closed set and a patient who is also staff', async () => {
+    const [practice] = await insertPractice();
+    const insertUser = (roles: string[]) =>
+      dataSource.query(`INSERT INTO users (id, practice_id, roles, display_name) VALUES ($1, $2, $3, 'Someone')`, [randomUUID(), practice.id, roles]);
+
+    await expect(insertUser(['admin'])).rejects.toThrow(/check constraint/);
+    await expect(insertUser([])).rejects.toThrow(/check constraint/);
+    await expect(insertUser(['patient', 'clinician'])).rejects.toThrow(/check constraint/);
+    await expect(insertUser(['manager', 'clinician'])).resolves.toBeDefined();
+  });
+
+  it('refuses public keys that are not 32 bytes', async () => {
+    const [practice] = await insertPractice();
+    const userId = randomUUID();
+    await dataSource.query(`INSERT INTO users (id, practice_id, roles, display_name) VALUES ($1, $2, '{clinician}', 'Dr A')`, [userId, practice.id]);
+    const insertDevice = (signKeyLength: number) =>
+      dataSource.query(`INSERT INTO devices (id, user_id, label, sign_public_key, box_public_key) VALUES ($1, $2, 'laptop', $3, $4)`, [
+        randomUUID(),
+        userId,
+        Buffer.alloc(signKeyLength),
+        Buffer.alloc(32),
+      ]);
+
+    await expect(insertDevice(31)).rejects.toThrow(/check constraint/);
+    await expect(insertDevice(32)).resolves.toBeDefined();
+  });
+
+  it('refuses an ODS code that is not upper-case letters and digits', async () => {
+    await expect(insertPractice('y00001; drop')).rejects.toThrow(/check constraint/);
+  });
+
+  it('reverts every migration cleanly and applies them again', async () => {
+    const scratch = await freshDatabase();
+    const migrated = await openDatabase(scratch.url);
+
+    for (let i = 0; i < MIGRATIONS.length; i += 1) await migrated.undoLastMigration({ transaction: 'all' });
+    const remaining = await migrated.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'`);
+    await migrated.runMigrations({ transaction: 'all' });
+    const pending = await migrated.showMigrations();
+
+    expect(remaining).toEqual([{ table_name: 'migrations' }]);
+    expect(pending).toBe(false);
+    await migrated.destroy();
+    await scratch.drop();
+  });
+
+  it('never synchronises the schema from entities', () => {
+    expect(dataSourceOptions('postgres://localhost/x')).toMatchObject({ synchronize: false, migrationsRun: false });
+  });
+});

@@ -1,0 +1,38 @@
+import 'reflect-metadata';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { DataSource } from 'typeorm';
+import { createApp } from '../src/app.js';
+import { createLogger } from '../src/common/logger.js';
+import { loadConfig, type AppConfig } from '../src/config.js';
+import { openDatabase } from '../src/database/data-source.js';
+import { freshDatabase } from './database.js';
+
+/** The gateway booted in-process on port 0 against a fresh, migrated database. */
+export interface TestApp {
+  app: NestExpressApplication;
+  dataSource: DataSource;
+  config: AppConfig;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+  const database = await freshDatabase();
+  const config = loadConfig({ PORT: '0', LOG_LEVEL: 'silent', DATABASE_URL: database.url, NODE_ENV: 'test', ...env });
+  const dataSource = await openDatabase(database.url);
+  const app = await createApp({ config, dataSource, logger: createLogger(config.logLevel) });
+  await app.listen(0, '127.0.0.1');
+  const address = app.getHttpServer().address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return {
+    app,
+    dataSource,
+    config,
+    url: `http://127.0.0.1:${port}`,
+    close: async () => {
+      await app.close();
+      if (dataSource.isInitialized) await dataSource.destroy();
+      await database.drop();
+    },
+  };
+}

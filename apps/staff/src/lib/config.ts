@@ -1,0 +1,4 @@
+/** The app's only reader of its environment: the gateway that served the page is the one it talks to. */
+export const config = Object.freeze({
+  gatewayUrl: window.location.origin,
+});

@@ -1,0 +1,218 @@
+// Writes test/vectors.json: fixed inputs → fixed outputs of @parley/crypto, for the known-answer
+// tests and for any other implementation of the format. Run `pnpm --filter @parley/crypto vectors`
+// (or `pnpm vectors` in packages/crypto) after a deliberate change to the format, and say why in
+// the commit. Sealed boxes are randomised: an existing sealed vector that still opens to the
+// expected key is kept, so regenerating without a format change rewrites the file identically.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { sealBackupWithNonce } from '../src/backup.js';
+import { certifyDevice, certifyPatientAccountKey } from '../src/certificates.js';
+import { envelopeSignedBytes, sealEpochKey, signEnvelope } from '../src/envelopes.js';
+import type { IdentityKeys } from '../src/keys.js';
+import { createRecordKey, fingerprint, generateDeviceKeys, generatePatientAccountKeys, generatePracticeRootKey, keyId } from '../src/keys.js';
+import type { MessageHeader, MessagePayload } from '../src/messages.js';
+import { encodePayload, encryptMessageWithNonce, messageAssociatedData, messagePlaintext } from '../src/messages.js';
+import { deriveAccountKeys, TEST_KDF_PARAMS } from '../src/passphrase.js';
+import { certifyRecordKey, grantRecordKey, signRecordKeyGrant } from '../src/record-keys.js';
+import { openSealed, ready } from '../src/sodium.js';
+
+const outputPath = process.argv[2];
+if (outputPath === undefined) throw new Error('usage: generate-vectors <output.json>');
+
+await ready();
+
+const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
+const fromHex = (text: string): Uint8Array => new Uint8Array(Buffer.from(text, 'hex'));
+const filled = (length: number, byte: number): Uint8Array => new Uint8Array(length).fill(byte);
+
+/** The parts of an earlier vectors.json that are reused; every field is probed before use. */
+interface EarlierVectors {
+  recordKeyGrant?: { sealedSeed?: unknown };
+  envelope?: { sealedKey?: unknown };
+}
+const previous: EarlierVectors = existsSync(outputPath) ? (JSON.parse(readFileSync(outputPath, 'utf8')) as EarlierVectors) : {};
+
+const seeds = {
+  practiceRoot: filled(32, 0x01),
+  clinicianDevice: filled(32, 0x02),
+  adminDevice: filled(32, 0x03),
+  patientAccount: filled(32, 0x04),
+  patientDevice: filled(32, 0x05),
+  recordKey: filled(32, 0x06),
+};
+const root = generatePracticeRootKey(seeds.practiceRoot);
+const clinicianDevice = generateDeviceKeys(seeds.clinicianDevice);
+const adminDevice = generateDeviceKeys(seeds.adminDevice);
+const patientAccount = generatePatientAccountKeys(seeds.patientAccount);
+const patientDevice = generateDeviceKeys(seeds.patientDevice);
+const recordKey = createRecordKey(1, seeds.recordKey);
+
+const ids = {
+  practiceId: 'A81001',
+  conversationId: '0f8fad5b-d9cb-469f-a165-70867728950e',
+  patientId: '7c9e6679-7425-40de-944b-e07fc1f90ae7',
+  patientDeviceId: 'c56a4180-65aa-42ec-a945-5fd21dec0538',
+  clinicianUserId: '16fd2706-8baf-433b-82eb-8c7fada847da',
+  clinicianDeviceId: '886313e1-3b8a-5372-9b90-0c9aee199e5d',
+  clientMsgId: 'f47ac10b-58cc-4372-a567-0e02b2c3d479',
+};
+
+function identity(seed: Uint8Array, keys: IdentityKeys) {
+  return {
+    seed: hex(seed),
+    signPublicKey: hex(keys.signPublicKey),
+    boxPublicKey: hex(keys.boxPublicKey),
+    signKeyId: hex(keyId(keys.signPublicKey)),
+    boxKeyId: hex(keyId(keys.boxPublicKey)),
+    signFingerprint: fingerprint(keys.signPublicKey),
+  };
+}
+
+/** Keeps an earlier sealed box when it still opens to `expected`; otherwise seals afresh. */
+function reuseSealed(earlier: unknown, recipient: { boxPublicKey: Uint8Array; boxSecretKey: Uint8Array }, expected: Uint8Array): Uint8Array | null {
+  if (typeof earlier !== 'string') return null;
+  const opened = openSealed(fromHex(earlier), recipient.boxPublicKey, recipient.boxSecretKey);
+  return opened !== null && hex(opened) === hex(expected) ? fromHex(earlier) : null;
+}
+
+// Certificates.
+const patientDeviceCertificate = certifyDevice(
+  { userId: ids.patientId, deviceId: ids.patientDeviceId, signPublicKey: patientDevice.signPublicKey, boxPublicKey: patientDevice.boxPublicKey },
+  patientAccount.signSecretKey,
+);
+const clinicianDeviceCertificate = certifyDevice(
+  { userId: ids.clinicianUserId, deviceId: ids.clinicianDeviceId, signPublicKey: clinicianDevice.signPublicKey, boxPublicKey: clinicianDevice.boxPublicKey },
+  root.signSecretKey,
+);
+const pakCertificate = certifyPatientAccountKey(
+  { patientId: ids.patientId, signPublicKey: patientAccount.signPublicKey, boxPublicKey: patientAccount.boxPublicKey },
+  root.signSecretKey,
+);
+const validFrom = Date.UTC(2026, 0, 1);
+const recordKeyCertificate = certifyRecordKey(
+  { practiceId: ids.practiceId, version: recordKey.version, publicKey: recordKey.boxPublicKey, validFrom },
+  root.signSecretKey,
+);
+
+// Record key grant: admin device → clinician device. A reused sealed seed is signed again, so a
+// change to the signed layout still shows in the vectors.
+const earlierGrant = reuseSealed(previous.recordKeyGrant?.sealedSeed, clinicianDevice, recordKey.seed);
+let grant = grantRecordKey({
+  practiceId: ids.practiceId,
+  recordKey,
+  recipientBoxPublicKey: clinicianDevice.boxPublicKey,
+  granterSignSecretKey: adminDevice.signSecretKey,
+});
+if (earlierGrant !== null) grant = signRecordKeyGrant({ ...grant, sealedSeed: earlierGrant }, adminDevice.signSecretKey);
+
+// Epoch envelope: clinician device opens epoch 1 and seals CK to the patient device.
+const epochKey = filled(32, 0x07);
+const epochRef = { conversationId: ids.conversationId, epoch: 1 };
+const earlierEnvelope = reuseSealed(previous.envelope?.sealedKey, patientDevice, epochKey);
+const envelope =
+  earlierEnvelope === null
+    ? sealEpochKey({ ...epochRef, epochKey, recipientBoxPublicKey: patientDevice.boxPublicKey, creatorSignSecretKey: clinicianDevice.signSecretKey })
+    : signEnvelope(epochRef, keyId(patientDevice.boxPublicKey), earlierEnvelope, clinicianDevice.signSecretKey);
+
+// Message from the clinician device, fixed nonce.
+const header: MessageHeader = {
+  practiceId: ids.practiceId,
+  conversationId: ids.conversationId,
+  patientId: ids.patientId,
+  epoch: 1,
+  senderUserId: ids.clinicianUserId,
+  senderDeviceId: ids.clinicianDeviceId,
+  senderRole: 'clinician',
+  senderDeviceSeq: 1n,
+  clientMsgId: ids.clientMsgId,
+  contentType: 'text',
+};
+const payload: MessagePayload = {
+  body: 'Your blood test results are back and look normal. Café at 10:00? 👍',
+  attachments: [],
+  clientSentAt: '2026-01-02T09:30:00.000Z',
+};
+const messageNonce = filled(24, 0x08);
+const ad = messageAssociatedData(header);
+const payloadBytes = encodePayload(payload);
+const message = encryptMessageWithNonce(header, payload, epochKey, clinicianDevice.signSecretKey, messageNonce);
+
+// Passphrase → keys (low-cost test parameters), and the backup blob.
+const salt = filled(16, 0x09);
+const passphrase = 'dune mentor canvas deal proud garage';
+const kdf = deriveAccountKeys(passphrase, salt, TEST_KDF_PARAMS);
+// "café" typed with a combining accent (NFD) must give the same keys as the composed form.
+const unicodePassphrase = 'cafe\u0301 crème brûlée ﬁve';
+const unicodeKdf = deriveAccountKeys(unicodePassphrase, salt, TEST_KDF_PARAMS);
+const backupNonce = filled(24, 0x0a);
+const backupBlob = sealBackupWithNonce(
+  { userId: ids.patientId, backupVersion: 1, accountKeys: patientAccount, passphraseKeys: kdf },
+  backupNonce,
+);
+
+const vectors = {
+  _comment:
+    'Generated by scripts/generate-vectors.ts (`pnpm vectors` in packages/crypto). Do not edit by hand. Bytes are hex; u64 values are decimal strings.',
+  keys: {
+    practiceRoot: { seed: hex(seeds.practiceRoot), signPublicKey: hex(root.signPublicKey), signKeyId: hex(keyId(root.signPublicKey)), signFingerprint: fingerprint(root.signPublicKey) },
+    clinicianDevice: identity(seeds.clinicianDevice, clinicianDevice),
+    adminDevice: identity(seeds.adminDevice, adminDevice),
+    patientAccount: identity(seeds.patientAccount, patientAccount),
+    patientDevice: identity(seeds.patientDevice, patientDevice),
+    recordKey: { version: recordKey.version, seed: hex(recordKey.seed), boxPublicKey: hex(recordKey.boxPublicKey), boxKeyId: hex(keyId(recordKey.boxPublicKey)) },
+  },
+  ids,
+  certificates: {
+    patientDevice: { issuer: 'patientAccount', userId: ids.patientId, deviceId: ids.patientDeviceId, subject: 'patientDevice', signature: hex(patientDeviceCertificate.signature) },
+    clinicianDevice: { issuer: 'practiceRoot', userId: ids.clinicianUserId, deviceId: ids.clinicianDeviceId, subject: 'clinicianDevice', signature: hex(clinicianDeviceCertificate.signature) },
+    patientAccount: { issuer: 'practiceRoot', patientId: ids.patientId, subject: 'patientAccount', signature: hex(pakCertificate.signature) },
+    recordKey: { issuer: 'practiceRoot', practiceId: ids.practiceId, version: recordKey.version, validFrom, signature: hex(recordKeyCertificate.signature) },
+  },
+  recordKeyGrant: {
+    granter: 'adminDevice',
+    recipient: 'clinicianDevice',
+    practiceId: grant.practiceId,
+    version: grant.version,
+    recordKeyId: hex(grant.recordKeyId),
+    recipientKeyId: hex(grant.recipientKeyId),
+    sealedSeed: hex(grant.sealedSeed),
+    signature: hex(grant.signature),
+  },
+  envelope: {
+    creator: 'clinicianDevice',
+    recipient: 'patientDevice',
+    ...epochRef,
+    epochKey: hex(epochKey),
+    recipientKeyId: hex(envelope.recipientKeyId),
+    sealedKey: hex(envelope.sealedKey),
+    signedBytes: hex(envelopeSignedBytes(epochRef, envelope)),
+    signature: hex(envelope.signature),
+  },
+  message: {
+    sender: 'clinicianDevice',
+    header: { ...header, senderDeviceSeq: header.senderDeviceSeq.toString() },
+    payload,
+    epochKey: hex(epochKey),
+    nonce: hex(messageNonce),
+    associatedData: hex(ad),
+    payloadBytes: hex(payloadBytes),
+    plaintext: hex(messagePlaintext(ad, payloadBytes, clinicianDevice.signSecretKey)),
+    ciphertext: hex(message.ciphertext),
+  },
+  kdf: [
+    { passphrase, salt: hex(salt), params: { opsLimit: TEST_KDF_PARAMS.opsLimit, memLimit: TEST_KDF_PARAMS.memLimit }, authKey: hex(kdf.authKey), backupKey: hex(kdf.backupKey) },
+    { passphrase: unicodePassphrase, salt: hex(salt), params: { opsLimit: TEST_KDF_PARAMS.opsLimit, memLimit: TEST_KDF_PARAMS.memLimit }, authKey: hex(unicodeKdf.authKey), backupKey: hex(unicodeKdf.backupKey) },
+  ],
+  backup: {
+    account: 'patientAccount',
+    userId: ids.patientId,
+    backupVersion: 1,
+    passphrase,
+    salt: hex(salt),
+    params: { opsLimit: TEST_KDF_PARAMS.opsLimit, memLimit: TEST_KDF_PARAMS.memLimit },
+    nonce: hex(backupNonce),
+    blob: hex(backupBlob),
+  },
+};
+
+writeFileSync(outputPath, `${JSON.stringify(vectors, null, 2)}\n`);
+console.log(`wrote ${outputPath}`);

@@ -1,0 +1,65 @@
+// The public API of @parley/crypto. Call `await ready()` once before anything else.
+// Internal helpers (fixed-nonce encryption for test vectors, byte encodings) are deliberately absent.
+export { ready, toBase64, fromBase64 } from './sodium.js';
+export { CryptoError, CRYPTO_ERROR_CODES } from './crypto-error.js';
+export type { CryptoErrorCode } from './crypto-error.js';
+export {
+  keyId,
+  fingerprint,
+  generateDeviceKeys,
+  generatePatientAccountKeys,
+  generatePracticeRootKey,
+  createRecordKey,
+  PUBLIC_KEY_BYTES,
+  SIGNATURE_BYTES,
+  KEY_ID_BYTES,
+  SEALED_KEY_BYTES,
+} from './keys.js';
+export type { SigningKeys, BoxKeys, IdentityKeys, RecordKey } from './keys.js';
+export {
+  certifyDevice,
+  verifyDeviceCertificate,
+  certifyPatientAccountKey,
+  verifyPatientAccountKeyCertificate,
+} from './certificates.js';
+export type {
+  DeviceCertificate,
+  DeviceCertificateFields,
+  PatientAccountKeyCertificate,
+  PatientAccountKeyCertificateFields,
+} from './certificates.js';
+export { certifyRecordKey, verifyRecordKeyCertificate, grantRecordKey, openRecordKeyGrant } from './record-keys.js';
+export type { RecordKeyCertificate, RecordKeyCertificateFields, RecordKeyGrant } from './record-keys.js';
+export {
+  createEpochKey,
+  sealEpochKey,
+  envelopeSignedBytes,
+  verifyEnvelopeSignature,
+  openEpochKey,
+  EPOCH_KEY_BYTES,
+} from './envelopes.js';
+export type { EpochRef, EpochEnvelope, EnvelopeCreator } from './envelopes.js';
+export {
+  encryptMessage,
+  decryptMessage,
+  MESSAGE_SUITE,
+  SENDER_ROLES,
+  CONTENT_TYPES,
+  NONCE_BYTES,
+  MAX_PAYLOAD_BYTES,
+  MAX_CIPHERTEXT_BYTES,
+} from './messages.js';
+export type { MessageHeader, MessagePayload, EncryptedMessage, SenderRole, ContentType } from './messages.js';
+export { ReceiveGuard } from './receive-guard.js';
+export type { SeqGap, ReceivedMessage, ReceiveGuardState } from './receive-guard.js';
+export { newSalt, deriveAccountKeys, DEFAULT_KDF_PARAMS, TEST_KDF_PARAMS, SALT_BYTES } from './passphrase.js';
+export type { KdfParams, PassphraseKeys } from './passphrase.js';
+export { sealBackup, openBackup, readBackupHeader, BACKUP_BLOB_BYTES } from './backup.js';
+export type { BackupHeader } from './backup.js';
+export {
+  generatePassphrase,
+  checkPassphraseStrength,
+  PASSPHRASE_WORD_COUNT,
+  MIN_PASSPHRASE_CHARS,
+} from './passphrase-strength.js';
+export type { PassphraseStrength, PassphraseWeakness } from './passphrase-strength.js';

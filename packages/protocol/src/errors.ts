@@ -1,0 +1,21 @@
+/** The closed set of error codes a command's ack or an HTTP route may answer with. */
+export const ERROR_CODES = [
+  'invalid_payload',
+  'unauthorized',
+  'forbidden',
+  'not_found',
+  'outside_hours',
+  'at_capacity',
+  'conflict',
+  'rate_limited',
+  'internal',
+] as const;
+
+/** One of {@link ERROR_CODES}. */
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** The body of a failed ack or HTTP response: a code a client can act on, and a message for people. */
+export interface ErrorBody {
+  code: ErrorCode;
+  message: string;
+}

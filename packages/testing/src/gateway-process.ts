@@ -1,0 +1,59 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+
+/** A real gateway process started from its build, as `npm start` runs it. */
+export interface GatewayProcess {
+  url: string;
+  port: number;
+  child: ChildProcess;
+  /** Everything it printed so far (stdout and stderr). */
+  output(): string;
+  /** Sends a signal and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export interface GatewayProcessOptions {
+  /** Path of the gateway's built `main.js`. */
+  entry: string;
+  env: Record<string, string>;
+  /** How long to wait for /health/ready. */
+  readyTimeoutMs?: number;
+}
+
+/** Starts the gateway on a port the kernel picks and resolves once /health/ready answers 200; rejects with its output if it exits first. */
+export async function startGatewayProcess(options: GatewayProcessOptions): Promise<GatewayProcess> {
+  const child = spawn(process.execPath, [options.entry], {
+    env: { ...process.env, LOG_LEVEL: 'warn', ...options.env, PORT: '0', HOST: '127.0.0.1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let url = '';
+  const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
+  while (true) {
+    if (child.exitCode !== null) throw new Error(`gateway exited with ${child.exitCode} before ready:\n${output}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`gateway not ready in time:\n${output}`);
+    }
+    // The start banner names the port the kernel chose.
+    url ||= output.match(/Health:\s+(http:\/\/\S+)\/health\/ready/)?.[1] ?? '';
+    const isReady = url !== '' && await fetch(`${url}/health/ready`).then(
+      (response) => response.ok,
+      () => false,
+    );
+    if (isReady) break;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return {
+    url,
+    port: Number(new URL(url).port),
+    child,
+    output: () => output,
+    stop: (signal = 'SIGTERM') => {
+      if (child.exitCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}

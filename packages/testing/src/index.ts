@@ -1,0 +1,4 @@
+export * from './browser.js';
+export * from './database.js';
+export * from './gateway-process.js';
+export * from './test-gateway.js';

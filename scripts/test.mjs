@@ -1,0 +1,24 @@
+// `npm test`: builds everything, runs every package's type-check and tests (unit, PostgreSQL,
+// socket e2e, browser), and ends with one line counting the tests of the whole workspace.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const results = join(root, 'test-results');
+const env = { ...process.env, TURBO_TELEMETRY_DISABLED: '1', PATH: `${join(root, 'node_modules/.bin')}:${process.env.PATH}` };
+const turbo = (...args) => spawnSync('turbo', args, { cwd: root, env, stdio: 'inherit' }).status ?? 1;
+
+rmSync(results, { recursive: true, force: true });
+if (turbo('run', 'build', '--output-logs=errors-only') !== 0) process.exit(1);
+// One task at a time: browser and database tests share two cores. --continue reports every failure, not just the first.
+const status = turbo('run', 'typecheck', 'test', '--concurrency=1', '--continue', ...process.argv.slice(2));
+
+const totals = { passed: 0, failed: 0, skipped: 0 };
+for (const file of existsSync(results) ? readdirSync(results) : []) {
+  const counts = JSON.parse(readFileSync(join(results, file), 'utf8'));
+  for (const key of Object.keys(totals)) totals[key] += counts[key];
+}
+if (status !== 0 && totals.failed === 0) totals.failed = 1; // a type error or a crashed runner is a failure too
+console.log(`\nTests: ${totals.passed} passed, ${totals.failed} failed${totals.skipped ? `, ${totals.skipped} skipped` : ''}`);
+process.exit(status);
