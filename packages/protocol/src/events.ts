@@ -1,14 +1,46 @@
 import type { Ack } from './ack.js';
+import type {
+  ConversationList,
+  ConversationOpen,
+  ConversationReceipt,
+  ConversationRef,
+  ConversationSend,
+  ConversationSummary,
+  ConversationSync,
+  ConversationTyping,
+  JoinedConversation,
+  PresenceChanged,
+  ReceiptUpdated,
+  RecordEntry,
+  SendResult,
+  SessionEnded,
+  SyncResult,
+  TypingChanged,
+} from './conversation.js';
 import type { SystemPing, SystemPong } from './system.js';
+
+type Command<P, R> = (payload: P, ack: (result: Ack<R>) => void) => void;
 
 /** Commands a client sends; each answers through its ack. */
 export interface ClientToServer {
-  'system:ping': (payload: SystemPing, ack: (result: Ack<SystemPong>) => void) => void;
+  'system:ping': Command<SystemPing, SystemPong>;
+  'conversation:open': Command<ConversationOpen, { conversation: ConversationSummary }>;
+  'conversation:list': Command<ConversationList, { conversations: ConversationSummary[] }>;
+  'conversation:join': Command<ConversationRef, JoinedConversation>;
+  'conversation:send': Command<ConversationSend, SendResult>;
+  'conversation:sync': Command<ConversationSync, SyncResult>;
+  'conversation:typing': Command<ConversationTyping, null>;
+  'conversation:receipt': Command<ConversationReceipt, null>;
 }
 
 /** Facts the server pushes to clients. */
-// Server facts arrive with the messaging issue (#3).
-export interface ServerToClient {}
+export interface ServerToClient {
+  'message:relayed': (entry: RecordEntry) => void;
+  'conversation:typing': (fact: TypingChanged) => void;
+  'receipt:updated': (fact: ReceiptUpdated) => void;
+  'presence:changed': (fact: PresenceChanged) => void;
+  'session:ended': (fact: SessionEnded) => void;
+}
 
 /** The command names, for code that must enumerate them (validation tables, the authorisation matrix). */
 export type CommandName = keyof ClientToServer;
@@ -19,7 +51,16 @@ export type CommandResult<E extends CommandName> =
   Parameters<Parameters<ClientToServer[E]>[1]>[0] extends Ack<infer T> ? T : never;
 
 /** Every command name, at run time: the gateway answers any other event as unknown. */
-export const COMMAND_NAMES = ['system:ping'] as const satisfies readonly CommandName[];
+export const COMMAND_NAMES = [
+  'system:ping',
+  'conversation:open',
+  'conversation:list',
+  'conversation:join',
+  'conversation:send',
+  'conversation:sync',
+  'conversation:typing',
+  'conversation:receipt',
+] as const satisfies readonly CommandName[];
 // Fails to compile when a command is added to ClientToServer but not to COMMAND_NAMES.
 const everyCommandListed: [Exclude<CommandName, (typeof COMMAND_NAMES)[number]>] extends [never] ? true : never = true;
 void everyCommandListed;

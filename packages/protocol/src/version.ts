@@ -1,2 +1,2 @@
 /** The wire protocol's version; bumped on any incompatible change (see docs/protocol.md). */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;

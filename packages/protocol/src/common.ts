@@ -1,0 +1,46 @@
+import { z } from 'zod';
+
+/** Standard base64 (with padding) whose decoded length is within [min, max] bytes. */
+export function base64(maxBytes: number, minBytes = 1) {
+  return z
+    .string()
+    .max(Math.ceil(maxBytes / 3) * 4)
+    .regex(/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/, 'not base64')
+    .refine((value) => {
+      const bytes = (value.length / 4) * 3 - (value.endsWith('==') ? 2 : value.endsWith('=') ? 1 : 0);
+      return bytes >= minBytes && bytes <= maxBytes;
+    }, `must decode to ${minBytes === maxBytes ? maxBytes : `${minBytes}–${maxBytes}`} bytes`);
+}
+
+/** Exactly `bytes` bytes, base64-encoded. */
+export const base64Exact = (bytes: number) => base64(bytes, bytes);
+
+export const Uuid = z.uuid();
+
+/** Fixed sizes of the binary fields (see docs/crypto.md). */
+export const PUBLIC_KEY_BYTES = 32;
+export const SIGNATURE_BYTES = 64;
+export const NONCE_BYTES = 24;
+export const SEALED_KEY_BYTES = 80;
+export const KEY_ID_BYTES = 16;
+export const AUTH_KEY_BYTES = 32;
+export const SALT_BYTES = 16;
+export const BACKUP_BLOB_BYTES = 176;
+/** A padded, encrypted message of at most 32 KiB of payload (MAX_CIPHERTEXT_BYTES of @parley/crypto). */
+export const MAX_CIPHERTEXT_BYTES = 33_040;
+
+export const PublicKey = base64Exact(PUBLIC_KEY_BYTES);
+export const Signature = base64Exact(SIGNATURE_BYTES);
+
+/** A device's two public keys. */
+export const DevicePublicKeys = z
+  .object({ signPublicKey: PublicKey, boxPublicKey: PublicKey })
+  .strict();
+export type DevicePublicKeys = z.infer<typeof DevicePublicKeys>;
+
+export const ROLES = ['patient', 'clinician', 'manager'] as const;
+export const Role = z.enum(ROLES);
+export type Role = z.infer<typeof Role>;
+
+/** The NHS ODS code of a practice, e.g. "Y00001". */
+export const OdsCode = z.string().regex(/^[A-Z0-9]{3,10}$/);

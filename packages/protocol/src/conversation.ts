@@ -1,0 +1,189 @@
+import { z } from 'zod';
+import { base64, base64Exact, KEY_ID_BYTES, MAX_CIPHERTEXT_BYTES, NONCE_BYTES, Role, SEALED_KEY_BYTES, Signature, Uuid } from './common.js';
+
+/** Topics a patient can open a conversation about (the practice chooses which it enables; issue #4). */
+export const Topic = z.string().regex(/^[a-z][a-z0-9-]{0,39}$/);
+
+/** Whom an epoch key is sealed to: one device, a patient's account key, or a practice record key version. */
+export const EnvelopeRecipient = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('device'), deviceId: Uuid }).strict(),
+  z.object({ kind: z.literal('account'), userId: Uuid }).strict(),
+  z.object({ kind: z.literal('record'), version: z.number().int().min(1) }).strict(),
+]);
+export type EnvelopeRecipient = z.infer<typeof EnvelopeRecipient>;
+
+/** An epoch key sealed to one recipient and signed by the creating device. */
+export const Envelope = z
+  .object({
+    recipient: EnvelopeRecipient,
+    recipientKeyId: base64Exact(KEY_ID_BYTES),
+    sealedKey: base64Exact(SEALED_KEY_BYTES),
+    signature: Signature,
+  })
+  .strict();
+export type Envelope = z.infer<typeof Envelope>;
+
+/** The most envelopes one epoch may carry (devices of every member + account + record key). */
+export const MAX_ENVELOPES = 64;
+
+/** `conversation:open`: the client picks the id so the envelopes can be bound to it before the server sees it. */
+export const ConversationOpen = z
+  .object({
+    conversationId: Uuid,
+    topic: Topic,
+    envelopes: z.array(Envelope).min(1).max(MAX_ENVELOPES),
+  })
+  .strict();
+export type ConversationOpen = z.infer<typeof ConversationOpen>;
+
+export const ConversationRef = z.object({ conversationId: Uuid }).strict();
+export type ConversationRef = z.infer<typeof ConversationRef>;
+
+export const ConversationList = z.object({}).strict();
+export type ConversationList = z.infer<typeof ConversationList>;
+
+export const CONTENT_TYPES = ['text', 'attachment', 'system', 'key-rotation'] as const;
+
+/** `conversation:send`: an encrypted message; the AD fields travel as plain fields and are stored as columns. */
+export const ConversationSend = z
+  .object({
+    conversationId: Uuid,
+    /** UUIDv4 chosen by the sender and kept in its outbox: a retried send carries the same one. */
+    clientMessageId: Uuid,
+    epoch: z.number().int().min(1),
+    /** Counts from 1 per (sender device, conversation). */
+    senderDeviceSeq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+    contentType: z.enum(['text', 'attachment']),
+    ciphertext: base64(MAX_CIPHERTEXT_BYTES, 17),
+    nonce: base64Exact(NONCE_BYTES),
+  })
+  .strict();
+export type ConversationSend = z.infer<typeof ConversationSend>;
+
+/** `conversation:sync`: entries after `afterSeq`, in order, at most `limit` of them. */
+export const ConversationSync = z
+  .object({
+    conversationId: Uuid,
+    afterSeq: z.number().int().min(0),
+    limit: z.number().int().min(1).max(500).default(200),
+  })
+  .strict();
+export type ConversationSync = z.input<typeof ConversationSync>;
+
+export const ConversationTyping = z.object({ conversationId: Uuid, isTyping: z.boolean() }).strict();
+export type ConversationTyping = z.infer<typeof ConversationTyping>;
+
+/** Cumulative: everything up to `upToSeq` was delivered to (or read on) the caller's device. */
+export const ConversationReceipt = z
+  .object({ conversationId: Uuid, kind: z.enum(['delivered', 'read']), upToSeq: z.number().int().min(1) })
+  .strict();
+export type ConversationReceipt = z.infer<typeof ConversationReceipt>;
+
+/** A conversation as its members see it. */
+export interface ConversationSummary {
+  id: string;
+  practiceId: string;
+  /** The practice's ODS code: part of every message's additional data. */
+  practiceOdsCode: string;
+  patientId: string;
+  topic: string;
+  status: 'open' | 'closed';
+  currentEpoch: number;
+  lastSeq: number;
+  createdAt: string;
+}
+
+/** A stored envelope, as `conversation:join` returns it. */
+export interface StoredEnvelope extends Envelope {
+  epoch: number;
+  creatorDeviceId: string;
+}
+
+/** A participant device with the keys a member needs to verify its messages. */
+export interface MemberDevice {
+  id: string;
+  userId: string;
+  role: z.infer<typeof Role>;
+  displayName: string;
+  signPublicKey: string;
+  boxPublicKey: string;
+  certificate: string | null;
+  revokedAt: string | null;
+}
+
+/** What `conversation:join` answers after the server put the socket in the conversation's room. */
+export interface JoinedConversation {
+  conversation: ConversationSummary;
+  /** Envelopes the caller can open: to its devices, its account key, or (staff) the record key. */
+  envelopes: StoredEnvelope[];
+  devices: MemberDevice[];
+  /** The newest read and delivered receipts of each member. */
+  receipts: ReceiptUpdated[];
+}
+
+/** One entry of a conversation's append-only, hash-chained record: a message or a system event. */
+export interface RecordEntry {
+  conversationId: string;
+  seq: number;
+  kind: 'message' | 'system';
+  serverTime: string;
+  /** Hex SHA-256 chaining this entry to the previous one (see docs/crypto.md). */
+  hash: string;
+  message?: {
+    epoch: number;
+    senderUserId: string;
+    senderDeviceId: string;
+    senderRole: 'patient' | 'clinician' | 'manager';
+    senderDeviceSeq: number;
+    clientMessageId: string;
+    contentType: 'text' | 'attachment';
+    ciphertext: string;
+    nonce: string;
+  };
+  /** Metadata only (the server writes these): opened, closed, … */
+  system?: { event: string; data: Record<string, string | number | boolean | null> };
+}
+
+/** `conversation:send` result: the entry's place in the record, after it is committed. */
+export interface SendResult {
+  seq: number;
+  serverTime: string;
+  /** True when this client message id was already stored with the same content: nothing new was written. */
+  isDuplicate: boolean;
+}
+
+export interface SyncResult {
+  entries: RecordEntry[];
+  lastSeq: number;
+  hasMore: boolean;
+}
+
+/** Fact `conversation:typing`. */
+export interface TypingChanged {
+  conversationId: string;
+  userId: string;
+  role: z.infer<typeof Role>;
+  isTyping: boolean;
+}
+
+/** Fact `receipt:updated`. */
+export interface ReceiptUpdated {
+  conversationId: string;
+  userId: string;
+  deviceId: string;
+  kind: 'delivered' | 'read';
+  upToSeq: number;
+}
+
+/** Fact `presence:changed`: a member of a conversation the socket joined came online or went offline. */
+export interface PresenceChanged {
+  conversationId: string;
+  userId: string;
+  role: z.infer<typeof Role>;
+  isOnline: boolean;
+}
+
+/** Fact `session:ended`: the server is about to disconnect this socket. */
+export interface SessionEnded {
+  reason: 'signed_out' | 'revoked' | 'expired' | 'device_revoked';
+}
