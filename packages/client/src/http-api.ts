@@ -1,0 +1,249 @@
+import {
+  ERROR_CODES,
+  type AccountKeyCertificateRequest,
+  type ActivateRequest,
+  type AddRecordKeyGrantRequest,
+  type AddRecordKeyRequest,
+  type CodeIssued,
+  type CreateInvitationRequest,
+  type CreateStaffRequest,
+  type DeviceCertificateRequest,
+  type DeviceInfo,
+  type SystemPong,
+  type ErrorCode,
+  type InvitationDetails,
+  type InvitationLookupRequest,
+  type KeyBackup,
+  type PracticeKeys,
+  type PreloginRequest,
+  type PreloginResponse,
+  type SessionInfo,
+  type SetRootKeyRequest,
+  type SignInRequest,
+} from '@parley/protocol';
+import type { TokenSource } from './parley-client.js';
+
+/** Body of `PUT /api/devices/:id/certificate` (the protocol exports only its schema). */
+export type DeviceCertificateBody = (typeof DeviceCertificateRequest)['_output'];
+/** Body of `PUT /api/practice/root-key` (the protocol exports only its schema). */
+export type SetRootKeyBody = (typeof SetRootKeyRequest)['_output'];
+/** Body of `PUT /api/users/:id/account-key-certificate` (the protocol exports only its schema). */
+export type AccountKeyCertificateBody = (typeof AccountKeyCertificateRequest)['_output'];
+
+/**
+ * Why an HTTP call failed: the server's error code, `network` (no answer: offline, refused, timed
+ * out) or `unexpected_response` (an answer that is not the API's, e.g. a proxy's error page).
+ */
+export interface HttpFailure {
+  code: ErrorCode | 'network' | 'unexpected_response';
+  message: string;
+  /** The HTTP status, or null when no answer came. */
+  status: number | null;
+}
+
+/** What every {@link HttpApi} method resolves with; it never throws. */
+export type HttpResult<T> = { ok: true; data: T } | { ok: false; error: HttpFailure };
+
+/** Where the API is and how to call it. */
+export interface HttpApiOptions {
+  /** Base URL of the gateway, e.g. `http://127.0.0.1:3000` (or `''` for the page's own origin). */
+  baseUrl: string;
+  /** The session token, sent as `Authorization: Bearer` on every route but prelogin, invitation, activate and sign-in. */
+  token?: TokenSource;
+  /** A fetch implementation (tests); the platform's by default. */
+  fetch?: typeof fetch;
+  /** How long a call may wait for its answer before it fails as `network` (default 15 s). */
+  timeoutMs?: number;
+}
+
+type Method = 'GET' | 'POST' | 'PUT';
+
+interface Call {
+  method: Method;
+  path: string;
+  body?: unknown;
+  /** Routes used before there is a session carry no token. */
+  isPublic?: boolean;
+}
+
+const DEFAULT_TIMEOUT_MS = 15_000;
+const KNOWN_CODES: ReadonlySet<string> = new Set(ERROR_CODES);
+
+/**
+ * The gateway's HTTP API (auth, devices, key backup, practice keys), typed against `@parley/protocol`.
+ * Besides the codes each method lists, any call can fail with `network`, `unexpected_response` or `internal`.
+ */
+export class HttpApi {
+  private readonly fetch: typeof fetch;
+  private readonly timeoutMs: number;
+
+  constructor(private readonly options: HttpApiOptions) {
+    // Called through globalThis: browsers refuse a detached `fetch` ("Illegal invocation").
+    this.fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  }
+
+  /** `POST /api/auth/prelogin`: the salt and KDF cost to derive the auth key with. Fails with `invalid_payload`, `rate_limited`. */
+  prelogin(body: PreloginRequest): Promise<HttpResult<PreloginResponse>> {
+    return this.json({ method: 'POST', path: '/api/auth/prelogin', body, isPublic: true });
+  }
+
+  /** `GET /api/version`: the protocol version the server speaks (no session needed). Fails with `network`. */
+  version(): Promise<HttpResult<SystemPong>> {
+    return this.json({ method: 'GET', path: '/api/version', isPublic: true });
+  }
+
+  /** `POST /api/auth/invitation`: checks an activation or set-up code and names the account it opens. Fails with `invalid_payload`, `unauthorized`, `rate_limited`. */
+  lookUpInvitation(body: InvitationLookupRequest): Promise<HttpResult<InvitationDetails>> {
+    return this.json({ method: 'POST', path: '/api/auth/invitation', body, isPublic: true });
+  }
+
+  /** `POST /api/auth/activate`: turns an invitation or set-up code into an account and a session. Fails with `invalid_payload`, `unauthorized`, `conflict`, `rate_limited`. */
+  activate(body: ActivateRequest): Promise<HttpResult<SessionInfo>> {
+    return this.json({ method: 'POST', path: '/api/auth/activate', body, isPublic: true });
+  }
+
+  /** `POST /api/auth/sign-in`: starts a session on an existing or a new device. Fails with `invalid_payload`, `unauthorized`, `rate_limited`. */
+  signIn(body: SignInRequest): Promise<HttpResult<SessionInfo>> {
+    return this.json({ method: 'POST', path: '/api/auth/sign-in', body, isPublic: true });
+  }
+
+  /** `POST /api/auth/sign-out`: ends this session. Fails with `unauthorized`. */
+  signOut(): Promise<HttpResult<null>> {
+    return this.empty({ method: 'POST', path: '/api/auth/sign-out' });
+  }
+
+  /** `POST /api/auth/sign-out-everywhere`: ends every session of the user. Fails with `unauthorized`. */
+  signOutEverywhere(): Promise<HttpResult<null>> {
+    return this.empty({ method: 'POST', path: '/api/auth/sign-out-everywhere' });
+  }
+
+  /** `GET /api/devices`: the caller's devices, revoked ones included, oldest first. Fails with `unauthorized`. */
+  listDevices(): Promise<HttpResult<DeviceInfo[]>> {
+    return this.json({ method: 'GET', path: '/api/devices' });
+  }
+
+  /** `POST /api/devices/:id/revoke`: revokes one of the caller's devices. Fails with `unauthorized`, `forbidden`, `not_found`. */
+  revokeDevice(deviceId: string): Promise<HttpResult<null>> {
+    return this.empty({ method: 'POST', path: `/api/devices/${encodeURIComponent(deviceId)}/revoke` });
+  }
+
+  /** `PUT /api/devices/:id/certificate`: stores a device's certificate. Fails with `invalid_payload`, `unauthorized`, `forbidden`, `not_found`, `conflict`. */
+  putDeviceCertificate(deviceId: string, body: DeviceCertificateBody): Promise<HttpResult<null>> {
+    return this.empty({ method: 'PUT', path: `/api/devices/${encodeURIComponent(deviceId)}/certificate`, body });
+  }
+
+  /** `GET /api/keys/backup`: the caller's encrypted key backup and its KDF parameters. Fails with `unauthorized`, `not_found`. */
+  getBackup(): Promise<HttpResult<KeyBackup>> {
+    return this.json({ method: 'GET', path: '/api/keys/backup' });
+  }
+
+  /** `PUT /api/keys/backup`: replaces the caller's encrypted key backup. Fails with `invalid_payload`, `unauthorized`, `forbidden`. */
+  putBackup(body: KeyBackup): Promise<HttpResult<null>> {
+    return this.empty({ method: 'PUT', path: '/api/keys/backup', body });
+  }
+
+  /** `POST /api/invitations` (staff): a patient account and its one-time activation code. Fails with `invalid_payload`, `unauthorized`, `forbidden`, `conflict`. */
+  createInvitation(body: CreateInvitationRequest): Promise<HttpResult<CodeIssued>> {
+    return this.json({ method: 'POST', path: '/api/invitations', body });
+  }
+
+  /** `POST /api/staff` (manager): a staff account and its one-time set-up code. Fails with `invalid_payload`, `unauthorized`, `forbidden`, `conflict`. */
+  createStaff(body: CreateStaffRequest): Promise<HttpResult<CodeIssued>> {
+    return this.json({ method: 'POST', path: '/api/staff', body });
+  }
+
+  /** `PUT /api/practice/root-key` (manager, once): pins the practice root signing key. Fails with `invalid_payload`, `unauthorized`, `forbidden`, `conflict`. */
+  setRootKey(body: SetRootKeyBody): Promise<HttpResult<null>> {
+    return this.empty({ method: 'PUT', path: '/api/practice/root-key', body });
+  }
+
+  /** `POST /api/practice/record-keys` (manager): adds a record key version. Fails with `invalid_payload`, `unauthorized`, `forbidden`, `conflict`. */
+  addRecordKey(body: AddRecordKeyRequest): Promise<HttpResult<null>> {
+    return this.empty({ method: 'POST', path: '/api/practice/record-keys', body });
+  }
+
+  /** `POST /api/practice/record-key-grants` (manager): seals a record key version to a staff device. Fails with `invalid_payload`, `unauthorized`, `forbidden`, `not_found`, `conflict`. */
+  addRecordKeyGrant(body: AddRecordKeyGrantRequest): Promise<HttpResult<null>> {
+    return this.empty({ method: 'POST', path: '/api/practice/record-key-grants', body });
+  }
+
+  /** `GET /api/practice/keys`: the practice's root and record keys, and the grants sealed to the caller's device. Fails with `unauthorized`. */
+  getPracticeKeys(): Promise<HttpResult<PracticeKeys>> {
+    return this.json({ method: 'GET', path: '/api/practice/keys' });
+  }
+
+  /** `PUT /api/users/:id/account-key-certificate` (manager): the practice's signature over a patient's account key. Fails with `invalid_payload`, `unauthorized`, `forbidden`, `not_found`, `conflict`. */
+  putAccountKeyCertificate(userId: string, body: AccountKeyCertificateBody): Promise<HttpResult<null>> {
+    return this.empty({ method: 'PUT', path: `/api/users/${encodeURIComponent(userId)}/account-key-certificate`, body });
+  }
+
+  /** A route whose answer carries data. */
+  private async json<T>(call: Call): Promise<HttpResult<T>> {
+    const answer = await this.send(call);
+    if (!answer.ok) return answer;
+    try {
+      return { ok: true, data: JSON.parse(answer.data) as T };
+    } catch {
+      return { ok: false, error: { code: 'unexpected_response', message: `${call.method} ${call.path}: the answer is not JSON`, status: answer.status } };
+    }
+  }
+
+  /** A route whose answer carries nothing the caller needs (204, or a body it ignores). */
+  private async empty(call: Call): Promise<HttpResult<null>> {
+    const answer = await this.send(call);
+    return answer.ok ? { ok: true, data: null } : answer;
+  }
+
+  /** Sends one request; a 2xx answer resolves with its text, anything else with a typed failure. */
+  private async send(call: Call): Promise<{ ok: true; data: string; status: number } | { ok: false; error: HttpFailure }> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (call.body !== undefined) headers['content-type'] = 'application/json';
+    const token = call.isPublic ? undefined : await this.token();
+    if (token !== undefined) headers['authorization'] = `Bearer ${token}`;
+    let response: Response;
+    let text: string;
+    try {
+      response = await this.fetch(`${this.options.baseUrl}${call.path}`, {
+        method: call.method,
+        headers,
+        body: call.body === undefined ? undefined : JSON.stringify(call.body),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+      text = await response.text();
+    } catch (error) {
+      // By name, not instanceof: fetch's DOMException may come from another realm.
+      const isTimeout = typeof error === 'object' && error !== null && 'name' in error && error.name === 'TimeoutError';
+      const message = isTimeout ? `no answer within ${this.timeoutMs} ms` : 'the gateway could not be reached';
+      return { ok: false, error: { code: 'network', message: `${call.method} ${call.path}: ${message}`, status: null } };
+    }
+    if (response.ok) return { ok: true, data: text, status: response.status };
+    return { ok: false, error: failureOf(call, response.status, text) };
+  }
+
+  private async token(): Promise<string | undefined> {
+    const { token } = this.options;
+    try {
+      return typeof token === 'function' ? await token() : token;
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/** The API answers errors as `{ error: { code, message } }`; anything else is not the API's answer. */
+function failureOf(call: Call, status: number, text: string): HttpFailure {
+  try {
+    const body: unknown = JSON.parse(text);
+    const error = typeof body === 'object' && body !== null && 'error' in body ? body.error : undefined;
+    if (typeof error === 'object' && error !== null && 'code' in error && 'message' in error) {
+      const { code, message } = error;
+      if (typeof code === 'string' && KNOWN_CODES.has(code) && typeof message === 'string') {
+        return { code: code as ErrorCode, message, status };
+      }
+    }
+  } catch {
+    // Not JSON: a proxy's or a server's error page, reported below.
+  }
+  return { code: 'unexpected_response', message: `${call.method} ${call.path}: status ${status} without an API error`, status };
+}

@@ -1,0 +1,117 @@
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { SessionInfo, SignInRequest } from '@parley/protocol';
+import { HttpApi } from '../src/index.js';
+
+interface Seen {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+describe(HttpApi.name, () => {
+  const seen: Seen[] = [];
+  let answer: { status: number; body?: string; contentType?: string } = { status: 204 };
+  const server = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    request.on('end', () => {
+      seen.push({ method: request.method ?? '', url: request.url ?? '', headers: request.headers, body });
+      response.writeHead(answer.status, { 'content-type': answer.contentType ?? 'application/json' });
+      response.end(answer.body);
+    });
+  });
+  let baseUrl: string;
+  const signIn: SignInRequest = {
+    practice: 'Y00001',
+    login: 'clinician@example.org',
+    authKey: Buffer.alloc(32, 1).toString('base64'),
+    device: { deviceId: '00000000-0000-4000-8000-000000000002' },
+  };
+
+  beforeAll(async () => {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  beforeEach(() => {
+    seen.length = 0;
+  });
+
+  afterAll(async () => {
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it('posts a sign-in without a token and resolves with the session', async () => {
+    const session: SessionInfo = {
+      token: 'session-token',
+      expiresAt: '2030-01-01T00:00:00.000Z',
+      deviceId: signIn.device && 'deviceId' in signIn.device ? signIn.device.deviceId : '',
+      user: { id: '00000000-0000-4000-8000-000000000001', roles: ['clinician'], displayName: 'Dr A' },
+      practice: { id: '00000000-0000-4000-8000-000000000003', odsCode: 'Y00001', name: 'Practice', rootSignPublicKey: null },
+    };
+    answer = { status: 200, body: JSON.stringify(session) };
+    const api = new HttpApi({ baseUrl, token: 'stale' });
+
+    const result = await api.signIn(signIn);
+
+    expect(result).toEqual({ ok: true, data: session });
+    expect(seen).toEqual([expect.objectContaining({ method: 'POST', url: '/api/auth/sign-in', body: JSON.stringify(signIn) })]);
+    expect(seen[0]?.headers['authorization']).toBeUndefined();
+  });
+
+  it('sends the current token as a bearer, escapes path ids and resolves an empty answer as null', async () => {
+    answer = { status: 204 };
+    const tokens = ['first', 'second'];
+    const api = new HttpApi({ baseUrl, token: () => tokens.shift() });
+
+    await api.signOut();
+    const result = await api.revokeDevice('a/b');
+
+    expect(result).toEqual({ ok: true, data: null });
+    expect(seen.map((request) => [request.url, request.headers['authorization']])).toEqual([
+      ['/api/auth/sign-out', 'Bearer first'],
+      ['/api/devices/a%2Fb/revoke', 'Bearer second'],
+    ]);
+  });
+
+  it('resolves an API error as a typed failure with its status, without throwing', async () => {
+    answer = { status: 401, body: JSON.stringify({ error: { code: 'unauthorized', message: 'Sign in first.' } }) };
+    const api = new HttpApi({ baseUrl });
+
+    const result = await api.listDevices();
+
+    expect(result).toEqual({ ok: false, error: { code: 'unauthorized', message: 'Sign in first.', status: 401 } });
+  });
+
+  it('resolves an answer that is not the API\'s as unexpected_response', async () => {
+    answer = { status: 502, body: '<html>Bad gateway</html>', contentType: 'text/html' };
+    const api = new HttpApi({ baseUrl });
+
+    const result = await api.getPracticeKeys();
+
+    expect(result).toEqual({ ok: false, error: { code: 'unexpected_response', message: 'GET /api/practice/keys: status 502 without an API error', status: 502 } });
+  });
+
+  it('resolves an unreachable gateway as a network failure', async () => {
+    const api = new HttpApi({ baseUrl: 'http://127.0.0.1:1' });
+
+    const result = await api.getBackup();
+
+    expect(result).toEqual({ ok: false, error: { code: 'network', message: 'GET /api/keys/backup: the gateway could not be reached', status: null } });
+  });
+
+  it('resolves a gateway that does not answer in time as a network failure', async () => {
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const api = new HttpApi({ baseUrl: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`, timeoutMs: 50 });
+
+    const result = await api.getBackup().finally(() => {
+      silent.closeAllConnections();
+      silent.close();
+    });
+
+    expect(result).toEqual({ ok: false, error: { code: 'network', message: 'GET /api/keys/backup: no answer within 50 ms', status: null } });
+  });
+});
