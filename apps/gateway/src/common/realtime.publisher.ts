@@ -1,0 +1,31 @@
+import { Injectable } from '@nestjs/common';
+import type { ServerToClient } from '@parley/protocol';
+import type { Server } from 'socket.io';
+
+/**
+ * Sends server facts to rooms, on this node and (through the socket.io adapter) on every other.
+ * The socket.io server is attached by the gateway that owns it once Nest has created it.
+ */
+@Injectable()
+export class RealtimePublisher {
+  private server: Server | undefined;
+
+  attach(server: Server): void {
+    this.server = server;
+  }
+
+  /** Emits a fact to every socket in `room`, except the socket `exceptSocketId` if given. */
+  publish<E extends keyof ServerToClient>(room: string, event: E, payload: Parameters<ServerToClient[E]>[0], exceptSocketId?: string): void {
+    if (!this.server) return;
+    const target = exceptSocketId ? this.server.to(room).except(exceptSocketId) : this.server.to(room);
+    target.emit(event, payload);
+  }
+
+  /** Ids of the users with at least one socket in `room` (other than `exceptSocketId`), across nodes. */
+  async usersIn(room: string, exceptSocketId?: string): Promise<Set<string>> {
+    if (!this.server) return new Set();
+    const sockets = await this.server.in(room).fetchSockets();
+    const others = sockets.filter((socket) => socket.id !== exceptSocketId);
+    return new Set(others.map((socket) => (socket.data as { actor?: { userId: string } }).actor?.userId).filter((id): id is string => !!id));
+  }
+}

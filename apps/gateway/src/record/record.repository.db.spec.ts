@@ -1,0 +1,140 @@
+import { randomUUID } from 'node:crypto';
+import type { DataSource } from 'typeorm';
+import type { TestDatabase } from '@parley/testing';
+import { freshDatabase } from '../../test/database.js';
+import { aConversation } from '../../test/factories.records.js';
+import { openDatabase } from '../database/data-source.js';
+import { RecordRepository } from './record.repository.js';
+import { RecordService } from './record.service.js';
+import type { NewMessage } from './record.types.js';
+
+describe(RecordService.name, () => {
+  let database: TestDatabase;
+  let dataSource: DataSource;
+  let sut: RecordService;
+
+  beforeAll(async () => {
+    database = await freshDatabase();
+    dataSource = await openDatabase(database.url);
+    sut = new RecordService(new RecordRepository(dataSource));
+  });
+
+  afterAll(async () => {
+    await dataSource.destroy();
+    await database.drop();
+  });
+
+  const message = (conversationId: string, patientId: string, deviceId: string, senderDeviceSeq: number, body = `c${senderDeviceSeq}`): { conversationId: string; message: NewMessage } => ({
+    conversationId,
+    message: {
+      epoch: 1,
+      senderUserId: patientId,
+      senderDeviceId: deviceId,
+      senderRole: 'patient',
+      senderDeviceSeq,
+      clientMessageId: randomUUID(),
+      contentType: 'text',
+      ciphertext: Buffer.from(body.padEnd(32, '.')),
+      nonce: Buffer.alloc(24, senderDeviceSeq % 256),
+    },
+  });
+  const seqs = async (conversationId: string) =>
+    (await dataSource.query(`SELECT seq FROM record_entries WHERE conversation_id = $1 ORDER BY seq`, [conversationId])).map((r: { seq: string }) => Number(r.seq));
+
+  it('gives concurrent appends gap-free sequence numbers in one or a few transactions, and a chain that verifies', async () => {
+    const { conversationId, patientId, deviceId } = await aConversation(dataSource);
+    const before = sut.batchSizes.length;
+
+    const outcomes = await Promise.all(Array.from({ length: 50 }, (_, i) => sut.append(message(conversationId, patientId, deviceId, i + 1))));
+
+    expect(outcomes.map((o) => (o.status === 'stored' ? o.seq : -1)).sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    expect(await seqs(conversationId)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    expect(sut.batchSizes.length - before).toBeLessThan(50);
+    expect(await sut.verifyAll()).toEqual([]);
+  });
+
+  it('answers a retried send with its original place and writes nothing new', async () => {
+    const { conversationId, patientId, deviceId } = await aConversation(dataSource);
+    const entry = message(conversationId, patientId, deviceId, 1);
+
+    const first = await sut.append(entry);
+    const again = await sut.append(entry);
+    const [inSameBatchA, inSameBatchB] = await Promise.all([sut.append(message(conversationId, patientId, deviceId, 2)), sut.append(entry)]);
+
+    expect(first).toMatchObject({ status: 'stored', seq: 1 });
+    expect(again).toMatchObject({ status: 'duplicate', seq: 1 });
+    expect(inSameBatchA).toMatchObject({ status: 'stored', seq: 2 });
+    expect(inSameBatchB).toMatchObject({ status: 'duplicate', seq: 1 });
+    expect(await seqs(conversationId)).toEqual([1, 2]);
+  });
+
+  it('refuses the same client message id with different content, and a replayed sender sequence, changing nothing', async () => {
+    const { conversationId, patientId, deviceId } = await aConversation(dataSource);
+    const original = message(conversationId, patientId, deviceId, 1, 'original');
+    await sut.append(original);
+    const stored = await dataSource.query(`SELECT ciphertext FROM record_entries WHERE conversation_id = $1`, [conversationId]);
+
+    const sameIdOtherContent = await sut.append({ ...original, message: { ...original.message, ciphertext: Buffer.from('other content'.padEnd(32)) } });
+    const replayedSeq = await sut.append(message(conversationId, patientId, deviceId, 1, 'replay'));
+
+    expect(sameIdOtherContent).toEqual({ status: 'conflict' });
+    expect(replayedSeq).toEqual({ status: 'conflict' });
+    expect(await dataSource.query(`SELECT ciphertext FROM record_entries WHERE conversation_id = $1`, [conversationId])).toEqual(stored);
+  });
+
+  it('refuses a message to a closed conversation or an epoch that does not exist yet', async () => {
+    const open = await aConversation(dataSource);
+    const closed = await aConversation(dataSource);
+    await dataSource.query(`UPDATE conversations SET status = 'closed' WHERE id = $1`, [closed.conversationId]);
+
+    const toClosed = await sut.append(message(closed.conversationId, closed.patientId, closed.deviceId, 1));
+    const futureEpoch = message(open.conversationId, open.patientId, open.deviceId, 1);
+    futureEpoch.message.epoch = 2;
+
+    expect(toClosed).toEqual({ status: 'closed' });
+    expect(await sut.append(futureEpoch)).toEqual({ status: 'unknown_epoch' });
+    expect(await sut.append(message(randomUUID(), open.patientId, open.deviceId, 1))).toEqual({ status: 'not_found' });
+  });
+
+  it('keeps one gap-free chain when two nodes (two pools and writers) append to the same conversation at once', async () => {
+    const { conversationId, patientId, deviceId } = await aConversation(dataSource);
+    const otherNode = await openDatabase(database.url);
+    const other = new RecordService(new RecordRepository(otherNode));
+    const secondDevice = randomUUID();
+    await dataSource.query(`INSERT INTO devices (id, user_id, label, sign_public_key, box_public_key) VALUES ($1, $2, 'tablet', $3, $3)`, [secondDevice, patientId, Buffer.alloc(32, 9)]);
+
+    await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        i % 2 === 0 ? sut.append(message(conversationId, patientId, deviceId, i + 1)) : other.append(message(conversationId, patientId, secondDevice, i + 1)),
+      ),
+    );
+    await otherNode.destroy();
+
+    expect(await seqs(conversationId)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    expect(await sut.verifyAll()).toEqual([]);
+  });
+
+  it('cannot be edited or deleted: the database refuses', async () => {
+    const { conversationId, patientId, deviceId } = await aConversation(dataSource);
+    await sut.append(message(conversationId, patientId, deviceId, 1));
+
+    await expect(dataSource.query(`UPDATE record_entries SET ciphertext = 'x' WHERE conversation_id = $1`, [conversationId])).rejects.toThrow(/append-only/);
+    await expect(dataSource.query(`DELETE FROM record_entries WHERE conversation_id = $1`, [conversationId])).rejects.toThrow(/append-only/);
+    await expect(dataSource.query(`TRUNCATE record_entries CASCADE`)).rejects.toThrow(/append-only/);
+  });
+
+  it('names a break when someone edits the record behind the triggers', async () => {
+    const { conversationId, patientId, deviceId } = await aConversation(dataSource);
+    await sut.append(message(conversationId, patientId, deviceId, 1));
+    await sut.append(message(conversationId, patientId, deviceId, 2));
+
+    await dataSource.transaction(async (db) => {
+      await db.query(`ALTER TABLE record_entries DISABLE TRIGGER record_entries_no_update_delete`);
+      await db.query(`UPDATE record_entries SET ciphertext = $2 WHERE conversation_id = $1 AND seq = 2`, [conversationId, Buffer.from('x'.repeat(32))]);
+      await db.query(`ALTER TABLE record_entries ENABLE TRIGGER record_entries_no_update_delete`);
+    });
+    const breaks = await sut.verifyAll();
+
+    expect(breaks).toEqual([{ conversationId, seq: 2, reason: 'hash_mismatch' }]);
+  });
+});

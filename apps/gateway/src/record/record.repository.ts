@@ -1,0 +1,241 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource, type EntityManager } from 'typeorm';
+import { entryHash } from './record-hash.js';
+import type { AppendOutcome, NewEntry, NewMessage, StoredEntry } from './record.types.js';
+
+interface Head {
+  id: string;
+  status: string;
+  currentEpoch: number;
+  lastSeq: number;
+  lastHash: Buffer;
+}
+
+interface ExistingMessage {
+  conversationId: string;
+  seq: number;
+  senderDeviceId: string;
+  clientMessageId: string;
+  senderDeviceSeq: number;
+  epoch: number;
+  ciphertext: Buffer;
+  nonce: Buffer;
+  createdAt: Date;
+}
+
+const UNIQUE_VIOLATION = '23505';
+const ENTRY_COLUMNS = `conversation_id, seq, kind, epoch, sender_user_id, sender_device_id, sender_role, sender_device_seq,
+  client_message_id, content_type, ciphertext, nonce, system_event, system_data, created_at, prev_hash, hash`;
+
+/** Every query of the record: the batched, chained append, reading entries back, and the chain heads. */
+@Injectable()
+export class RecordRepository {
+  constructor(private readonly dataSource: DataSource) {}
+
+  /**
+   * Appends a batch in ONE transaction (group commit): locks the conversations' heads in id order
+   * (so nodes never deadlock), recognises retried and conflicting sends, gives each entry the next
+   * sequence number and its chained hash, inserts all rows with one statement, and moves the heads.
+   * Outcomes come back in the entries' order, only after COMMIT.
+   */
+  async appendBatch(entries: readonly NewEntry[]): Promise<AppendOutcome[]> {
+    try {
+      return await this.dataSource.transaction((db) => this.appendInTransaction(db, entries));
+    } catch (error) {
+      // Two nodes raced on the same client message id: redo each entry alone, which now sees the winner's row.
+      if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
+      const outcomes: AppendOutcome[] = [];
+      for (const entry of entries) outcomes.push(...(await this.dataSource.transaction((db) => this.appendInTransaction(db, [entry]))));
+      return outcomes;
+    }
+  }
+
+  private async appendInTransaction(db: EntityManager, entries: readonly NewEntry[]): Promise<AppendOutcome[]> {
+    const conversationIds = [...new Set(entries.map((entry) => entry.conversationId))].sort();
+    const heads = new Map<string, Head>(
+      (
+        await db.query(
+          `SELECT id, status, current_epoch, last_seq, last_hash FROM conversations WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`,
+          [conversationIds],
+        )
+      ).map((row: { id: string; status: string; current_epoch: number; last_seq: string; last_hash: Buffer }) => [
+        row.id,
+        { id: row.id, status: row.status, currentEpoch: row.current_epoch, lastSeq: Number(row.last_seq), lastHash: row.last_hash },
+      ]),
+    );
+    const messages = entries.flatMap((entry) => (entry.message ? [{ conversationId: entry.conversationId, ...entry.message }] : []));
+    const byClientId = new Map<string, ExistingMessage>();
+    const bySenderSeq = new Set<string>();
+    for (const row of await this.existingMessages(db, messages)) {
+      byClientId.set(`${row.senderDeviceId}/${row.clientMessageId}`, row);
+      bySenderSeq.add(`${row.conversationId}/${row.senderDeviceId}/${row.senderDeviceSeq}`);
+    }
+
+    const rows: unknown[][] = [];
+    const outcomes: AppendOutcome[] = [];
+    const createdAt = new Date();
+    for (const entry of entries) {
+      const head = heads.get(entry.conversationId);
+      if (!head) {
+        outcomes.push({ status: 'not_found' });
+        continue;
+      }
+      const message = entry.message;
+      if (message) {
+        const previous = byClientId.get(`${message.senderDeviceId}/${message.clientMessageId}`);
+        if (previous) {
+          outcomes.push(isSameMessage(previous, entry.conversationId, message) ? { status: 'duplicate', seq: previous.seq, createdAt: previous.createdAt } : { status: 'conflict' });
+          continue;
+        }
+        if (bySenderSeq.has(`${entry.conversationId}/${message.senderDeviceId}/${message.senderDeviceSeq}`)) {
+          outcomes.push({ status: 'conflict' });
+          continue;
+        }
+        if (head.status !== 'open') {
+          outcomes.push({ status: 'closed' });
+          continue;
+        }
+        if (message.epoch > head.currentEpoch) {
+          outcomes.push({ status: 'unknown_epoch' });
+          continue;
+        }
+      }
+      const seq = head.lastSeq + 1;
+      const hash = entryHash(head.lastHash, { conversationId: entry.conversationId, seq, createdAt, message, system: entry.system });
+      rows.push(entryRow(entry, seq, createdAt, head.lastHash, hash));
+      head.lastSeq = seq;
+      head.lastHash = hash;
+      outcomes.push({ status: 'stored', seq, createdAt, hash });
+      if (message) {
+        // A retry of the same send inside this very batch is answered like a retry of a stored one.
+        byClientId.set(`${message.senderDeviceId}/${message.clientMessageId}`, { conversationId: entry.conversationId, seq, createdAt, ...message });
+        bySenderSeq.add(`${entry.conversationId}/${message.senderDeviceId}/${message.senderDeviceSeq}`);
+      }
+    }
+    if (rows.length > 0) {
+      await insertEntries(db, rows);
+      const moved = [...heads.values()];
+      await db.query(
+        `UPDATE conversations c SET last_seq = v.last_seq, last_hash = v.last_hash
+         FROM unnest($1::uuid[], $2::bigint[], $3::bytea[]) AS v(id, last_seq, last_hash) WHERE c.id = v.id`,
+        [moved.map((head) => head.id), moved.map((head) => head.lastSeq), moved.map((head) => head.lastHash)],
+      );
+    }
+    return outcomes;
+  }
+
+  private async existingMessages(db: EntityManager, messages: (NewMessage & { conversationId: string })[]): Promise<ExistingMessage[]> {
+    if (messages.length === 0) return [];
+    const rows: Record<string, unknown>[] = await db.query(
+      `SELECT conversation_id, seq, sender_device_id, client_message_id, sender_device_seq, epoch, ciphertext, nonce, created_at
+         FROM record_entries e
+        WHERE e.kind = 'message'
+          AND ((e.sender_device_id, e.client_message_id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))
+           OR (e.conversation_id, e.sender_device_id, e.sender_device_seq) IN (SELECT * FROM unnest($3::uuid[], $1::uuid[], $4::bigint[])))`,
+      [
+        messages.map((m) => m.senderDeviceId),
+        messages.map((m) => m.clientMessageId),
+        messages.map((m) => m.conversationId),
+        messages.map((m) => m.senderDeviceSeq),
+      ],
+    );
+    return rows.map((row) => ({
+      conversationId: row['conversation_id'] as string,
+      seq: Number(row['seq']),
+      senderDeviceId: row['sender_device_id'] as string,
+      clientMessageId: row['client_message_id'] as string,
+      senderDeviceSeq: Number(row['sender_device_seq']),
+      epoch: row['epoch'] as number,
+      ciphertext: row['ciphertext'] as Buffer,
+      nonce: row['nonce'] as Buffer,
+      createdAt: row['created_at'] as Date,
+    }));
+  }
+
+  /** Entries with seq > afterSeq, in order, at most `limit`. */
+  async entriesAfter(conversationId: string, afterSeq: number, limit: number): Promise<StoredEntry[]> {
+    const rows: Record<string, unknown>[] = await this.dataSource.query(
+      `SELECT ${ENTRY_COLUMNS} FROM record_entries WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
+      [conversationId, afterSeq, limit],
+    );
+    return rows.map(toStoredEntry);
+  }
+
+  /** Every conversation's chain head, in pages, for verification. */
+  async heads(afterId: string, limit: number): Promise<{ id: string; lastSeq: number; lastHash: Buffer }[]> {
+    const rows: { id: string; last_seq: string; last_hash: Buffer }[] = await this.dataSource.query(
+      `SELECT id, last_seq, last_hash FROM conversations WHERE id > $1 ORDER BY id LIMIT $2`,
+      [afterId, limit],
+    );
+    return rows.map((row) => ({ id: row.id, lastSeq: Number(row.last_seq), lastHash: row.last_hash }));
+  }
+}
+
+function isSameMessage(previous: ExistingMessage, conversationId: string, message: NewMessage): boolean {
+  return (
+    previous.conversationId === conversationId &&
+    previous.senderDeviceSeq === message.senderDeviceSeq &&
+    previous.epoch === message.epoch &&
+    previous.ciphertext.equals(message.ciphertext) &&
+    previous.nonce.equals(message.nonce)
+  );
+}
+
+function entryRow(entry: NewEntry, seq: number, createdAt: Date, prevHash: Buffer, hash: Buffer): unknown[] {
+  const m = entry.message;
+  return [
+    entry.conversationId,
+    seq,
+    m ? 'message' : 'system',
+    m?.epoch ?? null,
+    m?.senderUserId ?? null,
+    m?.senderDeviceId ?? null,
+    m?.senderRole ?? null,
+    m?.senderDeviceSeq ?? null,
+    m?.clientMessageId ?? null,
+    m?.contentType ?? null,
+    m?.ciphertext ?? null,
+    m?.nonce ?? null,
+    entry.system?.event ?? null,
+    entry.system ? JSON.stringify(entry.system.data) : null,
+    createdAt,
+    prevHash,
+    hash,
+  ];
+}
+
+const COLUMN_TYPES = ['uuid', 'bigint', 'text', 'int', 'uuid', 'uuid', 'text', 'bigint', 'uuid', 'text', 'bytea', 'bytea', 'text', 'jsonb', 'timestamptz', 'bytea', 'bytea'];
+
+/** One INSERT for the whole batch: one array parameter per column, unnested into rows. */
+export async function insertEntries(db: EntityManager, rows: unknown[][]): Promise<void> {
+  const columns = COLUMN_TYPES.map((_, index) => rows.map((row) => row[index]));
+  const params = COLUMN_TYPES.map((type, index) => (type === 'jsonb' ? `$${index + 1}::text[]::jsonb[]` : `$${index + 1}::${type}[]`));
+  await db.query(`INSERT INTO record_entries (${ENTRY_COLUMNS}) SELECT * FROM unnest(${params.join(', ')})`, columns);
+}
+
+function toStoredEntry(row: Record<string, unknown>): StoredEntry {
+  const base = {
+    conversationId: row['conversation_id'] as string,
+    seq: Number(row['seq']),
+    createdAt: row['created_at'] as Date,
+    prevHash: row['prev_hash'] as Buffer,
+    hash: row['hash'] as Buffer,
+  };
+  if (row['kind'] === 'system') {
+    return { ...base, system: { event: row['system_event'] as string, data: row['system_data'] as Record<string, string | number | boolean | null> } };
+  }
+  return {
+    ...base,
+    message: {
+      epoch: row['epoch'] as number,
+      senderUserId: row['sender_user_id'] as string,
+      senderDeviceId: row['sender_device_id'] as string,
+      senderRole: row['sender_role'] as NewMessage['senderRole'],
+      senderDeviceSeq: Number(row['sender_device_seq']),
+      clientMessageId: row['client_message_id'] as string,
+      contentType: row['content_type'] as NewMessage['contentType'],
+      ciphertext: row['ciphertext'] as Buffer,
+      nonce: row['nonce'] as Buffer,
+    },
+  };
+}

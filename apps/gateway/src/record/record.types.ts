@@ -1,0 +1,42 @@
+/** An encrypted message to append; its AD fields are stored as columns, the ciphertext opaque. */
+export interface NewMessage {
+  epoch: number;
+  senderUserId: string;
+  senderDeviceId: string;
+  senderRole: 'patient' | 'clinician' | 'manager';
+  senderDeviceSeq: number;
+  clientMessageId: string;
+  contentType: 'text' | 'attachment';
+  ciphertext: Buffer;
+  nonce: Buffer;
+}
+
+/** A system event to append: metadata only, never content. */
+export interface NewSystemEvent {
+  event: string;
+  data: Record<string, string | number | boolean | null>;
+}
+
+export type NewEntry = { conversationId: string } & ({ message: NewMessage; system?: never } | { system: NewSystemEvent; message?: never });
+
+/** What happened to one appended entry. */
+export type AppendOutcome =
+  | { status: 'stored'; seq: number; createdAt: Date; hash: Buffer }
+  /** The same client message id was stored before with the same content: nothing new was written. */
+  | { status: 'duplicate'; seq: number; createdAt: Date }
+  /** The client message id, or the sender sequence number, was already used for different content. */
+  | { status: 'conflict' }
+  | { status: 'closed' }
+  | { status: 'unknown_epoch' }
+  | { status: 'not_found' };
+
+/** A stored entry, as read back for sync and verification. */
+export interface StoredEntry {
+  conversationId: string;
+  seq: number;
+  createdAt: Date;
+  prevHash: Buffer;
+  hash: Buffer;
+  message?: NewMessage;
+  system?: { event: string; data: Record<string, string | number | boolean | null> };
+}
