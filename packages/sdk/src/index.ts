@@ -1,0 +1,2 @@
+export * from './conversation-crypto.js';
+export * from './accounts.js';
