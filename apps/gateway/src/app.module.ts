@@ -5,8 +5,11 @@ import type { Logger } from 'pino';
 import type { DataSource } from 'typeorm';
 import { AuthModule } from './auth/auth.module.js';
 import type { AppConfig } from './config.js';
+import { RealtimeModule } from './common/realtime.module.js';
 import { ConfigModule } from './config.module.js';
+import { ConversationsModule } from './conversations/conversations.module.js';
 import { HealthModule } from './health/health.module.js';
+import { PracticesModule } from './practices/practices.module.js';
 import { SystemModule } from './system/system.module.js';
 
 /** What the root module is built from: parsed config, the migrated database, the process logger. */
@@ -38,7 +41,10 @@ export class AppModule {
         }),
         // The database was opened and migrated before Nest starts, so a bad DATABASE_URL fails early and clearly.
         TypeOrmModule.forRootAsync({ useFactory: () => dataSource.options, dataSourceFactory: async () => dataSource }),
+        RealtimeModule,
         AuthModule,
+        PracticesModule,
+        ConversationsModule,
         HealthModule,
         SystemModule,
       ],

@@ -19,7 +19,9 @@ export async function createApp(dependencies: AppDependencies): Promise<NestExpr
   app.useLogger(app.get(Logger));
   app.useBodyParser('json', { limit: MAX_HTTP_BODY });
   app.useGlobalFilters(new HttpErrorFilter());
-  app.useWebSocketAdapter(new ParleyIoAdapter(app, config.allowedOrigins));
+  const ioAdapter = new ParleyIoAdapter(app, config.allowedOrigins);
+  if (config.redisUrl) await ioAdapter.connectToRedis(config.redisUrl);
+  app.useWebSocketAdapter(ioAdapter);
   app.disable('x-powered-by');
   app.use(securityHeaders);
 

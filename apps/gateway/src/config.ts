@@ -23,6 +23,11 @@ const EnvSchema = z.object({
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(120_000).default(10_000),
   PATIENT_DIST: z.string().min(1).default(resolve(repositoryRoot, 'apps/patient/dist')),
   STAFF_DIST: z.string().min(1).default(resolve(repositoryRoot, 'apps/staff/dist')),
+  SESSION_TTL_HOURS: z.coerce.number().int().min(1).max(720).default(12),
+  SIGN_IN_MAX_FAILURES_PER_ACCOUNT: z.coerce.number().int().min(1).max(1000).default(5),
+  SIGN_IN_MAX_FAILURES_PER_IP: z.coerce.number().int().min(1).max(100_000).default(20),
+  SIGN_IN_FAILURE_WINDOW_MINUTES: z.coerce.number().int().min(1).max(1440).default(15),
+  BACKUP_DOWNLOADS_PER_HOUR: z.coerce.number().int().min(1).max(1000).default(10),
 });
 
 /** The gateway's whole configuration, parsed once at start-up. */
@@ -45,6 +50,14 @@ export interface AppConfig {
   shutdownGraceMs: number;
   patientDist: string;
   staffDist: string;
+  /** How long a session (bearer token) lasts from sign-in; it is not extended by use. */
+  sessionTtlHours: number;
+  /** Failed sign-ins and activations allowed per account (or code) and per IP address within the window. */
+  signInMaxFailuresPerAccount: number;
+  signInMaxFailuresPerIp: number;
+  signInFailureWindowMinutes: number;
+  /** Key backup downloads allowed per user per hour. */
+  backupDownloadsPerHour: number;
 }
 
 /** An invalid environment: names the bad variables, never their values (they may be secrets). */
@@ -83,6 +96,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     patientDist: resolve(e.PATIENT_DIST),
     staffDist: resolve(e.STAFF_DIST),
+    sessionTtlHours: e.SESSION_TTL_HOURS,
+    signInMaxFailuresPerAccount: e.SIGN_IN_MAX_FAILURES_PER_ACCOUNT,
+    signInMaxFailuresPerIp: e.SIGN_IN_MAX_FAILURES_PER_IP,
+    signInFailureWindowMinutes: e.SIGN_IN_FAILURE_WINDOW_MINUTES,
+    backupDownloadsPerHour: e.BACKUP_DOWNLOADS_PER_HOUR,
   });
 }
 

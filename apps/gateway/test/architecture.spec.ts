@@ -6,10 +6,11 @@ const ROOT = join(import.meta.dirname, '..', '..', '..');
 // STYLE.md "Dependency rule": which workspace packages each one may use. The gateway's tests use
 // @parley/crypto as a real client would (its source may not: see the next tests).
 const ALLOWED: Record<string, readonly string[]> = {
-  '@parley/gateway': ['@parley/protocol', '@parley/client', '@parley/testing', '@parley/crypto'],
+  '@parley/gateway': ['@parley/protocol', '@parley/client', '@parley/testing', '@parley/crypto', '@parley/sdk'],
   '@parley/patient': ['@parley/protocol', '@parley/client', '@parley/crypto', '@parley/gateway', '@parley/testing'],
   '@parley/staff': ['@parley/protocol', '@parley/client', '@parley/crypto', '@parley/gateway', '@parley/testing'],
   '@parley/client': ['@parley/protocol'],
+  '@parley/sdk': ['@parley/protocol', '@parley/client', '@parley/crypto'],
   '@parley/protocol': [],
   '@parley/crypto': [],
   '@parley/testing': [],

@@ -50,6 +50,13 @@ export const ActivateRequest = z
     /** Patients only: the patient account key (PAK) public keys, the device certificate it signed, and the encrypted backup of it. */
     account: z
       .object({
+        /**
+         * The ids the device certificate and the backup's additional data are bound to, which the client
+         * must know before it signs: the invited patient's id (`CodeIssued.userId`, carried with the
+         * code) and a device id the client picks (a UUIDv4). A wrong `userId` is refused like a wrong code.
+         */
+        userId: Uuid,
+        deviceId: Uuid,
         keys: DevicePublicKeys,
         deviceCertificate: Signature,
         backup: base64Exact(BACKUP_BLOB_BYTES),
@@ -59,6 +66,24 @@ export const ActivateRequest = z
   })
   .strict();
 export type ActivateRequest = z.infer<typeof ActivateRequest>;
+
+/**
+ * POST /api/auth/invitation: checks a code (and a patient's date of birth) before activation and
+ * names the account it opens, whose id the client binds into its certificate and backup. Rate-limited
+ * with activation; a wrong code or date of birth answers `unauthorized`.
+ */
+export const InvitationLookupRequest = z
+  .object({ practice: OdsCode, code: z.string().trim().min(8).max(32), dateOfBirth: z.iso.date().optional() })
+  .strict();
+export type InvitationLookupRequest = z.infer<typeof InvitationLookupRequest>;
+
+/** What the invitation opens: the account, and the practice with the root key the client pins. */
+export interface InvitationDetails {
+  userId: string;
+  kind: 'patient' | 'staff';
+  displayName: string;
+  practice: { id: string; odsCode: string; name: string; rootSignPublicKey: string | null };
+}
 
 /** POST /api/auth/sign-in: with an existing device of this user, or registering a new one. */
 export const SignInRequest = z

@@ -1,17 +1,52 @@
 import { Logger } from '@nestjs/common';
-import { type OnGatewayConnection, type OnGatewayDisconnect, WebSocketGateway } from '@nestjs/websockets';
-import { COMMAND_NAMES, type Ack } from '@parley/protocol';
-import type { Socket } from 'socket.io';
+import { type OnGatewayConnection, type OnGatewayDisconnect, type OnGatewayInit, WebSocketGateway } from '@nestjs/websockets';
+import { COMMAND_NAMES, type Ack, type ClientToServer, type ServerToClient } from '@parley/protocol';
+import type { Server, Socket } from 'socket.io';
+import { isStaff, type Actor } from '../common/actor.js';
+import { rooms } from '../common/rooms.js';
+import { SessionsService } from './sessions.service.js';
 
 const KNOWN_COMMANDS: ReadonlySet<string> = new Set(COMMAND_NAMES);
+// setTimeout's ceiling (about 24.8 days); a longer session is still refused by SessionGuard at expiry.
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** Every socket's life cycle: logs it by id, and answers commands the protocol does not know. */
+/** What the handshake leaves on `socket.data`. */
+interface SocketData {
+  actor?: Actor;
+  sessionExpiresAt?: Date;
+}
+type ParleySocket = Socket<ClientToServer, ServerToClient, never, SocketData>;
+
+/**
+ * Every socket's life cycle. The handshake must carry a live session token (`auth.token`): the socket
+ * then holds its Actor in `socket.data.actor` and sits in its user, device and session rooms (and, for
+ * staff, the practice's staff room), so ending a session can reach its sockets. It also logs sockets
+ * by id, closes them when their session expires, and answers commands the protocol does not know.
+ */
 @WebSocketGateway()
-export class ConnectionGateway implements OnGatewayConnection, OnGatewayDisconnect {
+export class ConnectionGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect {
   private readonly logger = new Logger(ConnectionGateway.name);
+  private readonly expiryTimers = new Map<string, NodeJS.Timeout>();
 
-  handleConnection(socket: Socket): void {
-    this.logger.log({ socketId: socket.id }, 'socket connected');
+  constructor(private readonly sessions: SessionsService) {}
+
+  afterInit(server: Server<ClientToServer, ServerToClient, never, SocketData>): void {
+    // A handshake middleware runs before any gateway sees the connection, so no handler ever meets a socket without an Actor.
+    server.use((socket, next) => {
+      this.authenticate(socket).then(next, (error: unknown) => {
+        this.logger.error({ socketId: socket.id, err: error }, 'handshake failed');
+        next(new Error('internal'));
+      });
+    });
+  }
+
+  handleConnection(socket: ParleySocket): void {
+    const { actor, sessionExpiresAt } = socket.data;
+    this.logger.log({ socketId: socket.id, userId: actor?.userId, deviceId: actor?.deviceId }, 'socket connected');
+    if (sessionExpiresAt) {
+      const timer = setTimeout(() => void this.endIfExpired(socket), Math.min(Math.max(sessionExpiresAt.getTime() - Date.now(), 0), MAX_TIMER_MS));
+      this.expiryTimers.set(socket.id, timer);
+    }
     // Without this, a client that sends an unknown event with an ack would wait for its timeout.
     socket.onAny((event: unknown, ...args: unknown[]) => {
       if (typeof event === 'string' && KNOWN_COMMANDS.has(event)) return;
@@ -22,6 +57,34 @@ export class ConnectionGateway implements OnGatewayConnection, OnGatewayDisconne
   }
 
   handleDisconnect(socket: Socket): void {
+    clearTimeout(this.expiryTimers.get(socket.id));
+    this.expiryTimers.delete(socket.id);
     this.logger.log({ socketId: socket.id }, 'socket disconnected');
+  }
+
+  /** Resolves the handshake's token; undefined lets the socket in, an Error('unauthorized') refuses it (the client sees connect_error). */
+  private async authenticate(socket: ParleySocket): Promise<Error | undefined> {
+    const token: unknown = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
+    const session = await this.sessions.resolveSession(token);
+    if (!session) {
+      this.logger.debug({ socketId: socket.id }, 'handshake refused: no live session');
+      return new Error('unauthorized');
+    }
+    const { actor } = session;
+    socket.data.actor = actor;
+    socket.data.sessionExpiresAt = session.expiresAt;
+    const joined = [rooms.user(actor.userId), rooms.device(actor.deviceId), rooms.session(actor.sessionId)];
+    if (isStaff(actor)) joined.push(rooms.practiceStaff(actor.practiceId));
+    await socket.join(joined);
+    return undefined;
+  }
+
+  private async endIfExpired(socket: ParleySocket): Promise<void> {
+    const actor = socket.data.actor;
+    if (!actor || !socket.connected) return;
+    const reason = await this.sessions.endedReason(actor).catch(() => null);
+    if (reason === null) return;
+    socket.emit('session:ended', { reason });
+    socket.disconnect(true);
   }
 }

@@ -20,6 +20,10 @@ export class DeviceEntity {
   @Column('bytea')
   boxPublicKey!: Buffer;
 
+  /** Signature over the device's keys by the patient's account key, or by a manager for staff (64 bytes); null until certified. Set once. */
+  @Column('bytea', { nullable: true })
+  certificate!: Buffer | null;
+
   @CreateDateColumn({ type: 'timestamptz' })
   createdAt!: Date;
 

@@ -32,6 +32,19 @@ export class UserEntity {
   @Column('text', { nullable: true })
   authKeyHash!: string | null;
 
+  /** Argon2id salt and cost the client derives its auth key with (handed back by prelogin); null until activated. */
+  @Column('bytea', { nullable: true })
+  authSalt!: Buffer | null;
+
+  @Column('integer', { nullable: true })
+  authOps!: number | null;
+
+  @Column('integer', { nullable: true })
+  authMemBytes!: number | null;
+
+  @Column('timestamptz', { nullable: true })
+  activatedAt!: Date | null;
+
   @CreateDateColumn({ type: 'timestamptz' })
   createdAt!: Date;
 

@@ -15,7 +15,13 @@ export interface Actor {
 }
 
 /** Staff are clinicians or managers; patients are never staff (the database enforces it). */
-export const isStaff = (actor: Actor): boolean => !actor.roles.includes('patient');
+export const isStaff = (actor: Pick<Actor, 'roles'>): boolean => !actor.roles.includes('patient');
+
+/** The role a user acts in: patient, else clinician, else manager (a manager who is also a clinician writes as a clinician). */
+export function primaryRole(actor: Pick<Actor, 'roles'>): Role {
+  if (actor.roles.includes('patient')) return 'patient';
+  return actor.roles.includes('clinician') ? 'clinician' : 'manager';
+}
 
 /** The authenticated caller of a socket command or HTTP route. @throws DomainError `unauthorized` when there is none */
 export const Actor = createParamDecorator((_data: unknown, context: ExecutionContext): Actor => {

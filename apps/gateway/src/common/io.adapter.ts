@@ -1,5 +1,7 @@
-import type { INestApplicationContext } from '@nestjs/common';
+import { type INestApplicationContext, Logger } from '@nestjs/common';
 import { IoAdapter } from '@nestjs/platform-socket.io';
+import { createAdapter } from '@socket.io/redis-streams-adapter';
+import { createClient } from 'redis';
 import type { Server, ServerOptions } from 'socket.io';
 
 /** Largest socket frame accepted; a larger one closes the socket (clients check sizes before sending). */
@@ -11,11 +13,31 @@ export const MAX_SOCKET_FRAME_BYTES = 256 * 1024;
  * stop WebSocket upgrades from a foreign origin, so the check is in `allowRequest`.
  */
 export class ParleyIoAdapter extends IoAdapter {
+  private readonly redisLogger = new Logger(ParleyIoAdapter.name);
+  private redis: ReturnType<typeof createClient> | undefined;
+
   constructor(
     app: INestApplicationContext,
     private readonly allowedOrigins: readonly string[],
   ) {
     super(app);
+  }
+
+  /**
+   * Links this node to the others through Redis streams, so a fact emitted to a room reaches the
+   * sockets connected to any node. Call before the server is created.
+   */
+  async connectToRedis(url: string): Promise<void> {
+    const client = createClient({ url, socket: { reconnectStrategy: (retries) => Math.min(retries * 200, 5_000) } });
+    // Without a listener a lost Redis connection would crash the process; the client reconnects by itself.
+    client.on('error', (error: Error) => this.redisLogger.warn({ code: (error as { code?: string }).code ?? error.message }, 'redis connection problem'));
+    await client.connect();
+    this.redis = client;
+  }
+
+  override async close(server: Server): Promise<void> {
+    await super.close(server);
+    if (this.redis?.isOpen) await this.redis.quit().catch(() => undefined);
   }
 
   override createIOServer(port: number, options?: ServerOptions): Server {
@@ -27,7 +49,9 @@ export class ParleyIoAdapter extends IoAdapter {
         callback(null, isAllowedOrigin(request.headers.origin, request.headers.host, this.allowedOrigins));
       },
     };
-    return super.createIOServer(port, settings as ServerOptions);
+    const server = super.createIOServer(port, settings as ServerOptions);
+    if (this.redis) server.adapter(createAdapter(this.redis));
+    return server;
   }
 }
 

@@ -1,15 +1,44 @@
 import { DataSource, type DataSourceOptions } from 'typeorm';
+import { AccountKeyEntity } from '../auth/account-key.entity.js';
+import { AuthAttemptEntity } from '../auth/auth-attempt.entity.js';
 import { DeviceEntity } from '../auth/device.entity.js';
 import { InvitationEntity } from '../auth/invitation.entity.js';
+import { KeyBackupEntity } from '../auth/key-backup.entity.js';
+import { ServerSecretEntity } from '../auth/server-secret.entity.js';
+import { SessionEntity } from '../auth/session.entity.js';
 import { UserEntity } from '../auth/user.entity.js';
 import { PracticeEntity } from '../practices/practice.entity.js';
+import { RecordKeyGrantEntity } from '../practices/record-key-grant.entity.js';
+import { RecordKeyEntity } from '../practices/record-key.entity.js';
+import { ConversationEnvelopeEntity } from '../conversations/conversation-envelope.entity.js';
+import { ConversationEntity } from '../conversations/conversation.entity.js';
+import { ReceiptEntity } from '../conversations/receipt.entity.js';
+import { RecordEntryEntity } from '../record/record-entry.entity.js';
 import { InitialSchema1763740000000 } from './migrations/1763740000000-initial-schema.js';
+import { AccountsAndKeys1763750000000 } from './migrations/1763750000000-accounts-and-keys.js';
+import { ConversationsAndRecord1763760000000 } from './migrations/1763760000000-conversations-and-record.js';
 import { SnakeNamingStrategy } from './snake-naming.strategy.js';
 
 /** Every entity, listed once (feature modules register theirs with TypeOrmModule.forFeature too). */
-export const ENTITIES = [PracticeEntity, UserEntity, DeviceEntity, InvitationEntity];
+export const ENTITIES = [
+  PracticeEntity,
+  UserEntity,
+  DeviceEntity,
+  InvitationEntity,
+  SessionEntity,
+  AccountKeyEntity,
+  KeyBackupEntity,
+  AuthAttemptEntity,
+  ServerSecretEntity,
+  RecordKeyEntity,
+  RecordKeyGrantEntity,
+  ConversationEntity,
+  ConversationEnvelopeEntity,
+  RecordEntryEntity,
+  ReceiptEntity,
+];
 /** Every migration, oldest first. */
-export const MIGRATIONS = [InitialSchema1763740000000];
+export const MIGRATIONS = [InitialSchema1763740000000, AccountsAndKeys1763750000000, ConversationsAndRecord1763760000000];
 
 /** TypeORM options for a PostgreSQL URL. Schema changes come only from migrations. */
 export function dataSourceOptions(url: string): DataSourceOptions {

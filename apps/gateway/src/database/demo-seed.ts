@@ -1,7 +1,11 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { DataSource } from 'typeorm';
+import { hashInvitationCode, newInvitationCode } from '../auth/invitation-code.js';
+
+// Kept importable from here for existing callers; the code rules live in auth/.
+export { hashInvitationCode, newInvitationCode };
 
 /** What a newcomer needs to try the demo practice; kept in a 0600 file under DATA_DIR. */
 export interface DemoCredentials {
@@ -12,20 +16,6 @@ export interface DemoCredentials {
 
 const DEMO_ODS_CODE = 'DEMO01';
 const INVITATION_DAYS = 30;
-// Unambiguous characters only (no 0/O, 1/I/L), so a code read over the phone survives.
-const CODE_ALPHABET = 'ABCDEFGHJKMNPQRSTUVWXYZ23456789';
-
-/** SHA-256 of a normalised invitation code: all that the database keeps of it. */
-export function hashInvitationCode(code: string): Buffer {
-  return createHash('sha256').update(code.replace(/[^A-Za-z0-9]/g, '').toUpperCase()).digest();
-}
-
-/** A fresh one-time code such as `K7QM-2XWD-9HTR`. */
-export function newInvitationCode(): string {
-  const bytes = randomBytes(12);
-  const chars = [...bytes].map((byte) => CODE_ALPHABET[byte % CODE_ALPHABET.length]).join('');
-  return `${chars.slice(0, 4)}-${chars.slice(4, 8)}-${chars.slice(8, 12)}`;
-}
 
 /**
  * Seeds the demo practice once: one manager, two clinicians and one patient invitation. A second run

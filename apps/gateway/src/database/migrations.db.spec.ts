@@ -28,8 +28,10 @@ describe('migrations', () => {
       odsCode,
     ]);
 
-  it('creates the initial tables and records every migration as applied', async () => {
-    expect(await tables()).toEqual(['devices', 'invitations', 'migrations', 'practices', 'users']);
+  it('creates the tables and records every migration as applied', async () => {
+    const expected = ['conversation_envelopes', 'conversations', 'devices', 'invitations', 'migrations', 'practices', 'receipts', 'record_entries', 'users'];
+
+    expect(await tables()).toEqual(expect.arrayContaining(expected));
     expect(await dataSource.showMigrations()).toBe(false);
     expect(await dataSource.query(`SELECT count(*)::int AS n FROM migrations`)).toEqual([{ n: MIGRATIONS.length }]);
   });

@@ -17,6 +17,10 @@ export class PracticeEntity {
   @Column('text')
   timeZone!: string;
 
+  /** Ed25519 public key of the practice root key (32 bytes) that clients pin; null until a manager sets it, then never changed. */
+  @Column('bytea', { nullable: true })
+  rootSignPublicKey!: Buffer | null;
+
   @CreateDateColumn({ type: 'timestamptz' })
   createdAt!: Date;
 }

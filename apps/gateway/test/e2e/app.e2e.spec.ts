@@ -1,18 +1,21 @@
 import { ParleyClient } from '@parley/client';
 import { PROTOCOL_VERSION } from '@parley/protocol';
 import { startTestApp, type TestApp } from '../app.js';
+import { createPracticeWithManager, type TestStaff } from '../factories.js';
 
 describe('gateway (in-process, real PostgreSQL and sockets)', () => {
   let gateway: TestApp;
+  let staff: TestStaff;
   const clients: ParleyClient[] = [];
   const connect = async (extraHeaders?: Record<string, string>) => {
-    const client = await ParleyClient.connect({ url: gateway.url, extraHeaders, requestTimeoutMs: 2_000 });
+    const client = await ParleyClient.connect({ url: gateway.url, token: staff.token, extraHeaders, requestTimeoutMs: 2_000 });
     clients.push(client);
     return client;
   };
 
   beforeAll(async () => {
     gateway = await startTestApp({ ALLOWED_ORIGINS: 'https://practice.example' });
+    staff = (await createPracticeWithManager(gateway)).manager;
   });
 
   afterAll(async () => {
@@ -44,6 +47,13 @@ describe('gateway (in-process, real PostgreSQL and sockets)', () => {
   });
 
   describe('http', () => {
+    it('tells anyone the protocol version, without a session', async () => {
+      const response = await fetch(`${gateway.url}/api/version`);
+
+      expect(response.status).toBe(200);
+      expect(await response.json()).toMatchObject({ protocolVersion: PROTOCOL_VERSION });
+    });
+
     it('answers an unknown route with a typed not_found error', async () => {
       const response = await fetch(`${gateway.url}/api/nothing-here`);
 

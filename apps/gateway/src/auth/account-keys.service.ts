@@ -1,0 +1,61 @@
+import { Injectable, Logger } from '@nestjs/common';
+import type { KeyBackup } from '@parley/protocol';
+import type { Actor } from '../common/actor.js';
+import { DomainError } from '../common/domain-error.js';
+import { requireRole } from '../common/require-role.js';
+import { AuthRepository } from './auth.repository.js';
+import { RateLimitService } from './rate-limit.service.js';
+
+/** A patient's account key: the practice's certificate over it, and its passphrase-encrypted backup. */
+@Injectable()
+export class AccountKeysService {
+  private readonly logger = new Logger(AccountKeysService.name);
+
+  constructor(
+    private readonly accounts: AuthRepository,
+    private readonly rateLimit: RateLimitService,
+  ) {}
+
+  /**
+   * Records the practice's signature over a patient's current account key, once (a manager, after verifying who the patient is).
+   * @throws DomainError `forbidden` (not a manager), `not_found` (no such patient key in the practice), `conflict` (already certified)
+   */
+  async certify(actor: Actor, patientId: string, certificate: Buffer): Promise<void> {
+    requireRole(actor, 'manager');
+    const accountKey = await this.accounts.findActiveAccountKey(actor.practiceId, patientId);
+    if (!accountKey) throw new DomainError('not_found');
+    if (accountKey.certificate || !(await this.accounts.certifyAccountKey(accountKey.id, certificate, actor.userId))) {
+      throw new DomainError('conflict', 'That account key is already certified.');
+    }
+    this.logger.log({ userId: actor.userId, patientId, accountKeyId: accountKey.id }, 'account key certified');
+  }
+
+  /**
+   * The caller's backup blob and its KDF parameters. Downloads are limited per hour and logged, since
+   * the blob lets its holder guess the passphrase offline.
+   * @throws DomainError `forbidden` (staff have no backup), `not_found`, `rate_limited`
+   */
+  async backup(actor: Actor): Promise<KeyBackup> {
+    requireRole(actor, 'patient');
+    await this.rateLimit.countBackupDownload(actor.userId);
+    const backup = await this.accounts.findBackup(actor.userId);
+    if (!backup) throw new DomainError('not_found');
+    // Ids only. This becomes an audit record when the audit trail exists.
+    this.logger.log({ userId: actor.userId, deviceId: actor.deviceId, sessionId: actor.sessionId }, 'key backup downloaded');
+    return {
+      backup: backup.blob.toString('base64'),
+      kdf: { salt: backup.kdf.salt.toString('base64'), opsLimit: backup.kdf.opsLimit, memLimitBytes: backup.kdf.memLimitBytes },
+    };
+  }
+
+  /**
+   * Replaces the caller's backup blob (a re-sealed account key, e.g. after a passphrase change).
+   * @throws DomainError `forbidden` (staff), `not_found`
+   */
+  async replaceBackup(actor: Actor, backup: KeyBackup): Promise<void> {
+    requireRole(actor, 'patient');
+    const kdf = { salt: Buffer.from(backup.kdf.salt, 'base64'), opsLimit: backup.kdf.opsLimit, memLimitBytes: backup.kdf.memLimitBytes };
+    if (!(await this.accounts.replaceBackup(actor.userId, Buffer.from(backup.backup, 'base64'), kdf))) throw new DomainError('not_found');
+    this.logger.log({ userId: actor.userId, deviceId: actor.deviceId }, 'key backup replaced');
+  }
+}

@@ -1,0 +1,56 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import type { AttemptScope } from './auth-attempt.entity.js';
+
+/** One limit an attempt counts against: at most `limit` attempts per `windowMinutes` for this subject. */
+export interface AttemptLimit {
+  scope: AttemptScope;
+  subject: string;
+  limit: number;
+  windowMinutes: number;
+}
+
+// Rows older than the longest window (a day, the configurable maximum) no longer count; each write prunes a few.
+const RETENTION = `interval '1 day'`;
+const PRUNE_BATCH = 200;
+
+/** Every query of the rate limits, on the auth_attempts table (shared by every gateway node). */
+@Injectable()
+export class AuthAttemptsRepository {
+  constructor(private readonly dataSource: DataSource) {}
+
+  /**
+   * Records one attempt per limit, then counts each subject's attempts inside its window, this one
+   * included. Recording first means concurrent attempts always see each other.
+   */
+  async recordAndCount(limits: readonly AttemptLimit[]): Promise<{ ids: string[]; counts: number[] }> {
+    const scopes = limits.map((limit) => limit.scope);
+    const subjects = limits.map((limit) => limit.subject);
+    const inserted: { id: string }[] = await this.dataSource.query(
+      `INSERT INTO auth_attempts (scope, subject) SELECT * FROM unnest($1::text[], $2::text[]) RETURNING id`,
+      [scopes, subjects],
+    );
+    const counted: { n: number }[] = await this.dataSource.query(
+      `SELECT (SELECT count(*)::int FROM auth_attempts a
+                WHERE a.scope = l.scope AND a.subject = l.subject AND a.created_at > now() - make_interval(mins => l.minutes)) AS n
+         FROM unnest($1::text[], $2::text[], $3::int[]) WITH ORDINALITY AS l(scope, subject, minutes, position)
+        ORDER BY l.position`,
+      [scopes, subjects, limits.map((limit) => limit.windowMinutes)],
+    );
+    await this.dataSource.query(
+      `DELETE FROM auth_attempts WHERE id IN (SELECT id FROM auth_attempts WHERE created_at < now() - ${RETENTION} ORDER BY created_at LIMIT ${PRUNE_BATCH})`,
+    );
+    return { ids: inserted.map((row) => String(row.id)), counts: counted.map((row) => row.n) };
+  }
+
+  /** Forgets attempts by id (an attempt that succeeded, or one refused before it was tried). */
+  async forget(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.dataSource.query(`DELETE FROM auth_attempts WHERE id = ANY($1::bigint[])`, [ids]);
+  }
+
+  /** Forgets every attempt against one subject (a successful sign-in clears its account's failures). */
+  async forgetSubject(scope: AttemptScope, subject: string): Promise<void> {
+    await this.dataSource.query(`DELETE FROM auth_attempts WHERE scope = $1 AND subject = $2`, [scope, subject]);
+  }
+}

@@ -1,0 +1,180 @@
+import { Logger } from '@nestjs/common';
+import type { ActivateRequest, SignInRequest } from '@parley/protocol';
+import { randomUUID } from 'node:crypto';
+import { mockOf } from '../../test/mocks.js';
+import { DomainError } from '../common/domain-error.js';
+import { loadConfig } from '../config.js';
+import type { AuthKeyHasher } from './auth-key-hasher.js';
+import type { AuthRepository, LoginAccount, PendingInvitation } from './auth.repository.js';
+import { AuthService, DECOY_KDF } from './auth.service.js';
+import type { Attempt, RateLimitService } from './rate-limit.service.js';
+
+const KEY = Buffer.alloc(32, 1).toString('base64');
+const PUBLIC_KEYS = { signPublicKey: Buffer.alloc(32, 2).toString('base64'), boxPublicKey: Buffer.alloc(32, 3).toString('base64') };
+const PRACTICE = { id: randomUUID(), odsCode: 'Y00001', name: 'Riverside Surgery', rootSignPublicKey: null };
+
+function anInvitation(overrides: Partial<PendingInvitation> = {}): PendingInvitation {
+  return { id: randomUUID(), userId: randomUUID(), roles: ['patient'], displayName: 'Chris Taylor', dateOfBirth: '1984-05-17', practice: PRACTICE, ...overrides };
+}
+
+function aPatientActivation(invitation: PendingInvitation, overrides: Partial<ActivateRequest> = {}): ActivateRequest {
+  return {
+    practice: 'Y00001',
+    code: 'K7QM-2XWD-9HTR',
+    dateOfBirth: '1984-05-17',
+    authKey: KEY,
+    kdf: { salt: Buffer.alloc(16).toString('base64'), opsLimit: 3, memLimitBytes: 64 * 1024 * 1024 },
+    device: { label: 'My phone', keys: PUBLIC_KEYS },
+    account: { userId: invitation.userId, deviceId: randomUUID(), keys: PUBLIC_KEYS, deviceCertificate: Buffer.alloc(64).toString('base64'), backup: Buffer.alloc(176).toString('base64') },
+    ...overrides,
+  };
+}
+
+function anAccount(): LoginAccount {
+  return { id: randomUUID(), roles: ['patient'], displayName: 'Chris Taylor', authKeyHash: '$argon2id$stored', kdf: { salt: Buffer.alloc(16, 4), opsLimit: 3, memLimitBytes: 67108864 }, practice: PRACTICE };
+}
+
+describe(AuthService.name, () => {
+  beforeAll(() => Logger.overrideLogger(false));
+
+  const attempt: Attempt = { ids: ['1'], limits: [] };
+  let accounts: jest.Mocked<AuthRepository>;
+  let hasher: jest.Mocked<AuthKeyHasher>;
+  let rateLimit: jest.Mocked<RateLimitService>;
+  let sut: AuthService;
+
+  beforeEach(() => {
+    accounts = mockOf<AuthRepository>();
+    hasher = mockOf<AuthKeyHasher>();
+    rateLimit = mockOf<RateLimitService>();
+    sut = new AuthService(accounts, hasher, rateLimit, loadConfig({}));
+    rateLimit.startCredentialAttempt.mockResolvedValue(attempt);
+    hasher.hash.mockResolvedValue('$argon2id$new');
+    accounts.activate.mockResolvedValue(true);
+    accounts.serverSecret.mockResolvedValue(Buffer.alloc(32, 9));
+  });
+
+  describe('activate', () => {
+    it('refuses a patient whose date of birth does not match, storing nothing', async () => {
+      const invitation = anInvitation();
+      accounts.findPendingInvitation.mockResolvedValue(invitation);
+
+      await expect(sut.activate(aPatientActivation(invitation, { dateOfBirth: '1984-05-18' }), '10.0.0.1')).rejects.toMatchObject({ code: 'unauthorized' });
+      expect(accounts.activate).not.toHaveBeenCalled();
+      expect(rateLimit.succeeded).not.toHaveBeenCalled();
+    });
+
+    it('refuses an unknown, used or expired code with the same message as a wrong date of birth', async () => {
+      const invitation = anInvitation();
+      accounts.findPendingInvitation.mockResolvedValueOnce(null).mockResolvedValueOnce(invitation);
+
+      const unknown = await sut.activate(aPatientActivation(invitation), undefined).catch((error: unknown) => error);
+      const wrongBirth = await sut.activate(aPatientActivation(invitation, { dateOfBirth: '2000-01-01' }), undefined).catch((error: unknown) => error);
+
+      expect(unknown).toBeInstanceOf(DomainError);
+      expect(unknown).toEqual(wrongBirth);
+    });
+
+    it('refuses account keys bound to another user id than the invitation', async () => {
+      const invitation = anInvitation();
+      accounts.findPendingInvitation.mockResolvedValue(invitation);
+      const request = aPatientActivation(invitation);
+
+      await expect(sut.activate({ ...request, account: { ...request.account!, userId: randomUUID() } }, undefined)).rejects.toMatchObject({ code: 'unauthorized' });
+      expect(accounts.activate).not.toHaveBeenCalled();
+    });
+
+    it('refuses staff sending a date of birth or account keys, and a patient sending none', async () => {
+      const staff = anInvitation({ roles: ['clinician'], dateOfBirth: null });
+      const patient = anInvitation();
+      accounts.findPendingInvitation.mockResolvedValueOnce(staff).mockResolvedValueOnce(patient);
+      const { account: _account, ...withoutAccount } = aPatientActivation(patient);
+
+      await expect(sut.activate(aPatientActivation(staff), undefined)).rejects.toMatchObject({ code: 'invalid_payload' });
+      await expect(sut.activate(withoutAccount, undefined)).rejects.toMatchObject({ code: 'invalid_payload' });
+      expect(accounts.activate).not.toHaveBeenCalled();
+    });
+
+    it('stores the hash of the auth key, the client-chosen device id and the certificate, and clears the attempt', async () => {
+      const invitation = anInvitation();
+      accounts.findPendingInvitation.mockResolvedValue(invitation);
+      const request = aPatientActivation(invitation);
+
+      const session = await sut.activate(request, '10.0.0.1');
+
+      expect(accounts.activate).toHaveBeenCalledWith(
+        expect.objectContaining({
+          invitationId: invitation.id,
+          userId: invitation.userId,
+          authKeyHash: '$argon2id$new',
+          device: expect.objectContaining({ id: request.account!.deviceId, certificate: Buffer.alloc(64) }),
+          account: expect.objectContaining({ backup: Buffer.alloc(176) }),
+          session: expect.objectContaining({ ip: '10.0.0.1' }),
+        }),
+      );
+      expect(session).toMatchObject({ deviceId: request.account!.deviceId, user: { id: invitation.userId, roles: ['patient'] } });
+      expect(rateLimit.succeeded).toHaveBeenCalledWith(attempt);
+    });
+
+    it('refuses when the code was used by a concurrent activation', async () => {
+      const invitation = anInvitation();
+      accounts.findPendingInvitation.mockResolvedValue(invitation);
+      accounts.activate.mockResolvedValue(false);
+
+      await expect(sut.activate(aPatientActivation(invitation), undefined)).rejects.toMatchObject({ code: 'unauthorized' });
+      expect(rateLimit.succeeded).not.toHaveBeenCalled();
+    });
+  });
+
+  describe('signIn', () => {
+    const request = (device: SignInRequest['device']): SignInRequest => ({ practice: 'Y00001', login: '9990000018', authKey: KEY, device });
+
+    it('runs a verification even for an unknown login, and refuses it like a wrong key', async () => {
+      accounts.findLoginAccount.mockResolvedValueOnce(null).mockResolvedValueOnce(anAccount());
+      hasher.verify.mockResolvedValue(false);
+
+      const unknown = await sut.signIn(request({ deviceId: randomUUID() }), undefined).catch((error: unknown) => error);
+      const wrongKey = await sut.signIn(request({ deviceId: randomUUID() }), undefined).catch((error: unknown) => error);
+
+      expect(hasher.verify).toHaveBeenNthCalledWith(1, null, Buffer.alloc(32, 1));
+      expect(unknown).toEqual(wrongKey);
+      expect(unknown).toMatchObject({ code: 'unauthorized' });
+      expect(accounts.startSession).not.toHaveBeenCalled();
+    });
+
+    it("refuses a device that is not the user's or is revoked", async () => {
+      accounts.findLoginAccount.mockResolvedValue(anAccount());
+      hasher.verify.mockResolvedValue(true);
+      accounts.startSession.mockResolvedValue(false);
+
+      await expect(sut.signIn(request({ deviceId: randomUUID() }), undefined)).rejects.toMatchObject({ code: 'unauthorized' });
+    });
+
+    it('registers a new device without a certificate and starts a session that expires after the configured hours', async () => {
+      const account = anAccount();
+      accounts.findLoginAccount.mockResolvedValue(account);
+      hasher.verify.mockResolvedValue(true);
+
+      const session = await sut.signIn(request({ label: 'Laptop', keys: PUBLIC_KEYS }), undefined);
+
+      expect(accounts.startSessionOnNewDevice).toHaveBeenCalledWith(account.id, expect.objectContaining({ label: 'Laptop', certificate: null }), expect.anything());
+      expect(new Date(session.expiresAt).getTime() - Date.now()).toBeGreaterThan(11.9 * 3600 * 1000);
+      expect(rateLimit.succeeded).toHaveBeenCalledWith(attempt);
+    });
+  });
+
+  describe('prelogin', () => {
+    it('gives an unknown login a decoy salt that is stable, differs per login, and has the default cost', async () => {
+      accounts.findLoginAccount.mockResolvedValue(null);
+
+      const first = await sut.prelogin({ practice: 'Y00001', login: 'Nobody@example.org' });
+      const again = await sut.prelogin({ practice: 'Y00001', login: 'nobody@example.org' });
+      const other = await sut.prelogin({ practice: 'Y00001', login: 'somebody@example.org' });
+
+      expect(first).toEqual(again);
+      expect(other.salt).not.toBe(first.salt);
+      expect(Buffer.from(first.salt, 'base64')).toHaveLength(16);
+      expect(first).toMatchObject({ opsLimit: DECOY_KDF.opsLimit, memLimitBytes: DECOY_KDF.memLimitBytes });
+    });
+  });
+});

@@ -1,0 +1,211 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { ActivateRequest, InvitationDetails, InvitationLookupRequest, KdfParams, PreloginRequest, SessionInfo, SignInRequest } from '@parley/protocol';
+import { createHmac, randomUUID } from 'node:crypto';
+import { DomainError } from '../common/domain-error.js';
+import { isUniqueViolation } from '../common/sql.js';
+import { APP_CONFIG, type AppConfig } from '../config.js';
+import { AuthKeyHasher } from './auth-key-hasher.js';
+import { AuthRepository, type LoginAccount, type NewSession, type PendingInvitation, type PracticeSummary } from './auth.repository.js';
+import { hashInvitationCode } from './invitation-code.js';
+import { accountSubject, normaliseLogin } from './login.js';
+import { RateLimitService } from './rate-limit.service.js';
+import { newSessionToken } from './session-token.js';
+
+/** The cost handed out with a decoy salt: the clients' default, so a decoy looks like a real answer. */
+export const DECOY_KDF = { opsLimit: 3, memLimitBytes: 64 * 1024 * 1024 } as const;
+const DECOY_SECRET_NAME = 'decoy_salt_key';
+const SALT_BYTES = 16;
+
+// One message for every refusal, so a caller cannot tell which check failed.
+const ACTIVATION_REFUSED = 'That code and date of birth do not match an invitation, or the code has expired or been used.';
+const SIGN_IN_REFUSED = 'Those sign-in details are not right.';
+
+/** Accounts: the salt to derive with, activation with a one-time code, and sign-in. */
+@Injectable()
+export class AuthService {
+  private readonly logger = new Logger(AuthService.name);
+  private decoyKey: Promise<Buffer> | undefined;
+
+  constructor(
+    private readonly accounts: AuthRepository,
+    private readonly hasher: AuthKeyHasher,
+    private readonly rateLimit: RateLimitService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  /**
+   * The salt and cost to derive the auth key with. An unknown login (or practice, or an account not
+   * yet activated) gets a decoy: a salt that is stable per practice and login, and the default cost.
+   */
+  async prelogin(request: PreloginRequest): Promise<KdfParams> {
+    const login = normaliseLogin(request.login);
+    const account = await this.accounts.findLoginAccount(request.practice, login);
+    if (account) return toKdfParams(account.kdf.salt, account.kdf.opsLimit, account.kdf.memLimitBytes);
+    // HMAC under a per-deployment secret: stable, so asking twice cannot tell a decoy from a real salt, and unpredictable without the secret.
+    this.decoyKey ??= this.accounts.serverSecret(DECOY_SECRET_NAME).catch((error: unknown) => {
+      this.decoyKey = undefined; // a database hiccup must not be cached: the next prelogin tries again
+      throw error;
+    });
+    const salt = createHmac('sha256', await this.decoyKey).update(`${request.practice}\n${login}`).digest().subarray(0, SALT_BYTES);
+    return toKdfParams(salt, DECOY_KDF.opsLimit, DECOY_KDF.memLimitBytes);
+  }
+
+  /**
+   * Turns an invitation (patient, who confirms their date of birth) or a set-up code (staff) into an
+   * active account with its first device and session. Nothing is stored unless everything is.
+   * @throws DomainError `unauthorized` (wrong, expired or used code, wrong date of birth), `invalid_payload`, `conflict`, `rate_limited`
+   */
+  /**
+   * Names the account an invitation or set-up code opens, checking a patient's date of birth, so the
+   * client can bind the account id into its certificate and backup before activating. Counts against
+   * the same rate limit as activation.
+   * @throws DomainError `unauthorized` (wrong, used or expired code; wrong date of birth), `rate_limited`
+   */
+  async lookUpInvitation(request: InvitationLookupRequest, ip: string | undefined): Promise<InvitationDetails> {
+    const codeHash = hashInvitationCode(request.code);
+    const attempt = await this.rateLimit.startCredentialAttempt('code', `${request.practice}:${codeHash.toString('hex')}`, ip);
+    const invitation = await this.accounts.findPendingInvitation(request.practice, codeHash);
+    if (!invitation) throw new DomainError('unauthorized', ACTIVATION_REFUSED);
+    const isPatient = invitation.roles.includes('patient');
+    if (isPatient && request.dateOfBirth !== invitation.dateOfBirth) throw new DomainError('unauthorized', ACTIVATION_REFUSED);
+    await this.rateLimit.succeeded(attempt);
+    const { practice } = invitation;
+    return {
+      userId: invitation.userId,
+      kind: isPatient ? 'patient' : 'staff',
+      displayName: invitation.displayName,
+      practice: { id: practice.id, odsCode: practice.odsCode, name: practice.name, rootSignPublicKey: practice.rootSignPublicKey?.toString('base64') ?? null },
+    };
+  }
+
+  async activate(request: ActivateRequest, ip: string | undefined): Promise<SessionInfo> {
+    const codeHash = hashInvitationCode(request.code);
+    const attempt = await this.rateLimit.startCredentialAttempt('code', `${request.practice}:${codeHash.toString('hex')}`, ip);
+    const invitation = await this.accounts.findPendingInvitation(request.practice, codeHash);
+    if (!invitation) throw new DomainError('unauthorized', ACTIVATION_REFUSED);
+    const account = checkActivation(invitation, request);
+
+    const authKeyHash = await this.hasher.hash(Buffer.from(request.authKey, 'base64'));
+    const { token, session } = this.newSession(ip);
+    const deviceId = account?.deviceId.toLowerCase() ?? randomUUID();
+    const isActivated = await this.accounts
+      .activate({
+        invitationId: invitation.id,
+        userId: invitation.userId,
+        authKeyHash,
+        kdf: { salt: Buffer.from(request.kdf.salt, 'base64'), opsLimit: request.kdf.opsLimit, memLimitBytes: request.kdf.memLimitBytes },
+        device: {
+          id: deviceId,
+          label: request.device.label,
+          signPublicKey: Buffer.from(request.device.keys.signPublicKey, 'base64'),
+          boxPublicKey: Buffer.from(request.device.keys.boxPublicKey, 'base64'),
+          certificate: account ? Buffer.from(account.deviceCertificate, 'base64') : null,
+        },
+        account: account
+          ? {
+              id: randomUUID(),
+              signPublicKey: Buffer.from(account.keys.signPublicKey, 'base64'),
+              boxPublicKey: Buffer.from(account.keys.boxPublicKey, 'base64'),
+              backup: Buffer.from(account.backup, 'base64'),
+            }
+          : null,
+        session,
+      })
+      .catch((error: unknown) => {
+        // The only unique value the client chooses is the device id.
+        if (isUniqueViolation(error)) throw new DomainError('conflict', 'That device id is already taken; pick another.');
+        throw error;
+      });
+    if (!isActivated) throw new DomainError('unauthorized', ACTIVATION_REFUSED);
+    await this.rateLimit.succeeded(attempt);
+    this.logger.log({ userId: invitation.userId, deviceId, sessionId: session.id }, 'account activated');
+    return toSessionInfo(token, session, deviceId, invitation, invitation.practice);
+  }
+
+  /**
+   * Signs in with the auth key, on a device of the user or on a new one registered on the spot. A wrong
+   * key and an unknown login are refused alike, after the same work.
+   * @throws DomainError `unauthorized`, `rate_limited`
+   */
+  async signIn(request: SignInRequest, ip: string | undefined): Promise<SessionInfo> {
+    const login = normaliseLogin(request.login);
+    const attempt = await this.rateLimit.startCredentialAttempt('account', accountSubject(request.practice, login), ip);
+    const account = await this.accounts.findLoginAccount(request.practice, login);
+    const isKeyRight = await this.hasher.verify(account?.authKeyHash ?? null, Buffer.from(request.authKey, 'base64'));
+    if (!account || !isKeyRight) throw new DomainError('unauthorized', SIGN_IN_REFUSED);
+    await this.rateLimit.succeeded(attempt);
+
+    const { token, session } = this.newSession(ip);
+    let deviceId: string;
+    if ('deviceId' in request.device) {
+      deviceId = request.device.deviceId.toLowerCase();
+      const isStarted = await this.accounts.startSession(account.id, deviceId, session);
+      if (!isStarted) throw new DomainError('unauthorized', 'This device is signed out for good. Sign in as a new device.');
+    } else {
+      deviceId = randomUUID();
+      await this.accounts.startSessionOnNewDevice(
+        account.id,
+        {
+          id: deviceId,
+          label: request.device.label,
+          signPublicKey: Buffer.from(request.device.keys.signPublicKey, 'base64'),
+          boxPublicKey: Buffer.from(request.device.keys.boxPublicKey, 'base64'),
+          certificate: null,
+        },
+        session,
+      );
+    }
+    this.logger.log({ userId: account.id, deviceId, sessionId: session.id }, 'signed in');
+    return toSessionInfo(token, session, deviceId, { userId: account.id, ...account }, account.practice);
+  }
+
+  private newSession(ip: string | undefined): { token: string; session: NewSession } {
+    const { token, tokenHash } = newSessionToken();
+    const expiresAt = new Date(Date.now() + this.config.sessionTtlHours * 3600 * 1000);
+    return { token, session: { id: randomUUID(), tokenHash, expiresAt, ip: ip ?? null } };
+  }
+}
+
+/**
+ * The rules an invitation adds: a patient confirms their date of birth and brings account keys bound
+ * to their user id; staff bring neither. Returns the patient's account part.
+ * @throws DomainError `unauthorized`, `invalid_payload`
+ */
+function checkActivation(invitation: PendingInvitation, request: ActivateRequest): ActivateRequest['account'] | null {
+  const isPatient = invitation.roles.includes('patient');
+  if (!isPatient) {
+    if (request.dateOfBirth !== undefined || request.account !== undefined) {
+      throw new DomainError('invalid_payload', 'Staff accounts take no date of birth and no account keys.');
+    }
+    return null;
+  }
+  if (request.dateOfBirth === undefined || request.dateOfBirth !== invitation.dateOfBirth) throw new DomainError('unauthorized', ACTIVATION_REFUSED);
+  if (!request.account) throw new DomainError('invalid_payload', 'account: patients send their account keys, device certificate and backup.');
+  if (request.account.userId.toLowerCase() !== invitation.userId) throw new DomainError('unauthorized', ACTIVATION_REFUSED);
+  return request.account;
+}
+
+function toKdfParams(salt: Buffer, opsLimit: number, memLimitBytes: number): KdfParams {
+  return { salt: salt.toString('base64'), opsLimit, memLimitBytes };
+}
+
+function toSessionInfo(
+  token: string,
+  session: NewSession,
+  deviceId: string,
+  user: Pick<LoginAccount, 'roles' | 'displayName'> & { userId: string },
+  practice: PracticeSummary,
+): SessionInfo {
+  return {
+    token,
+    expiresAt: session.expiresAt.toISOString(),
+    deviceId,
+    user: { id: user.userId, roles: [...user.roles], displayName: user.displayName },
+    practice: {
+      id: practice.id,
+      odsCode: practice.odsCode,
+      name: practice.name,
+      rootSignPublicKey: practice.rootSignPublicKey ? practice.rootSignPublicKey.toString('base64') : null,
+    },
+  };
+}

@@ -1,0 +1,16 @@
+import type { PipeTransform } from '@nestjs/common';
+import type { ZodType } from 'zod';
+import { DomainError } from './domain-error.js';
+
+/** Validates a value against a protocol schema and returns the parsed value, or refuses it as `invalid_payload`. */
+export class SchemaPipe implements PipeTransform {
+  constructor(private readonly schema: ZodType) {}
+
+  transform(value: unknown): unknown {
+    const result = this.schema.safeParse(value);
+    if (result.success) return result.data;
+    // Field paths and rules only: never echo the submitted values back or into logs.
+    const problems = result.error.issues.map((issue) => `${issue.path.join('.') || '(payload)'}: ${issue.message}`);
+    throw new DomainError('invalid_payload', problems.slice(0, 5).join('; '));
+  }
+}

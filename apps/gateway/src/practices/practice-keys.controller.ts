@@ -1,0 +1,37 @@
+import { Controller, Get, HttpCode, Post, Put, UseGuards } from '@nestjs/common';
+import { AddRecordKeyGrantRequest, AddRecordKeyRequest, SetRootKeyRequest, type PracticeKeys } from '@parley/protocol';
+import type { z } from 'zod';
+import { BearerGuard } from '../auth/bearer.guard.js';
+import { Actor } from '../common/actor.js';
+import { ZodBody } from '../common/zod-body.decorator.js';
+import { PracticeKeysService } from './practice-keys.service.js';
+
+/** The caller's practice's keys. Every route acts on the caller's own practice: there is no practice id to get wrong. */
+@Controller('api/practice')
+@UseGuards(BearerGuard)
+export class PracticeKeysController {
+  constructor(private readonly keys: PracticeKeysService) {}
+
+  @Put('root-key')
+  @HttpCode(204)
+  setRootKey(@Actor() actor: Actor, @ZodBody(SetRootKeyRequest) body: z.infer<typeof SetRootKeyRequest>): Promise<void> {
+    return this.keys.setRootKey(actor, Buffer.from(body.rootSignPublicKey, 'base64'));
+  }
+
+  @Post('record-keys')
+  @HttpCode(204)
+  addRecordKey(@Actor() actor: Actor, @ZodBody(AddRecordKeyRequest) body: AddRecordKeyRequest): Promise<void> {
+    return this.keys.addRecordKey(actor, body);
+  }
+
+  @Post('record-key-grants')
+  @HttpCode(204)
+  addGrant(@Actor() actor: Actor, @ZodBody(AddRecordKeyGrantRequest) body: AddRecordKeyGrantRequest): Promise<void> {
+    return this.keys.addGrant(actor, body);
+  }
+
+  @Get('keys')
+  keysFor(@Actor() actor: Actor): Promise<PracticeKeys> {
+    return this.keys.keysFor(actor);
+  }
+}

@@ -1,0 +1,421 @@
+import { request as httpRequest } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import {
+  certifyDevice,
+  deriveAccountKeys,
+  fromBase64,
+  generateDeviceKeys,
+  newSalt,
+  openBackup,
+  readBackupHeader,
+  ready,
+  TEST_KDF_PARAMS,
+  toBase64,
+} from '@parley/crypto';
+import type { KdfParams, KeyBackup, SessionInfo } from '@parley/protocol';
+import { startTestApp, type TestApp } from '../app.js';
+import {
+  activatePatient,
+  api,
+  apiOk,
+  createPracticeWithStaff,
+  derivedKeysFor,
+  invitePatient,
+  kdfOf,
+  patientActivation,
+  signIn,
+  TEST_PASSPHRASE,
+  type TestPractice,
+} from '../factories.js';
+
+/** How many rows the account tables hold: a refused request must leave them as they were. */
+async function accountRows(gateway: TestApp): Promise<Record<string, number>> {
+  const [row] = await gateway.dataSource.query(
+    `SELECT (SELECT count(*) FROM users WHERE activated_at IS NOT NULL)::int AS activated, (SELECT count(*) FROM devices)::int AS devices,
+            (SELECT count(*) FROM sessions)::int AS sessions, (SELECT count(*) FROM account_keys)::int AS account_keys,
+            (SELECT count(*) FROM key_backups)::int AS key_backups, (SELECT count(*) FROM invitations WHERE used_at IS NOT NULL)::int AS used_codes`,
+  );
+  return row;
+}
+
+/** A POST sent from another loopback address, to play a second client IP. */
+function postFrom(localAddress: string, url: string, path: string, body: unknown): Promise<{ status: number; body: { error?: { code: string } } }> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(`${url}${path}`, { method: 'POST', localAddress, headers: { 'content-type': 'application/json' } }, (response) => {
+      let text = '';
+      response.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text ? JSON.parse(text) : {} }));
+    });
+    request.on('error', reject);
+    request.end(JSON.stringify(body));
+  });
+}
+
+describe('accounts over HTTP (in-process gateway, real PostgreSQL)', () => {
+  let gateway: TestApp;
+  let practice: TestPractice;
+
+  beforeAll(async () => {
+    await ready();
+    // Refusals in this file must not trip the per-IP limit (every request comes from 127.0.0.1); its own tests use a second gateway.
+    gateway = await startTestApp({ SIGN_IN_MAX_FAILURES_PER_IP: '10000', SIGN_IN_MAX_FAILURES_PER_ACCOUNT: '1000' });
+    practice = await createPracticeWithStaff(gateway);
+  });
+
+  afterAll(async () => {
+    await gateway.close();
+  });
+
+  describe('invitation lookup', () => {
+    it('names the account a code opens once the date of birth matches, so the client can bind its id', async () => {
+      const invitation = await invitePatient(gateway.url, practice.clinician);
+      const body = { practice: practice.odsCode, code: invitation.issued.code, dateOfBirth: invitation.dateOfBirth };
+
+      const details = await apiOk<{ userId: string; kind: string; practice: { odsCode: string; rootSignPublicKey: string } }>(gateway.url, 'POST', '/api/auth/invitation', { body }, 200);
+      const wrongBirthday = await api(gateway.url, 'POST', '/api/auth/invitation', { body: { ...body, dateOfBirth: '1990-01-01' } });
+      const wrongCode = await api(gateway.url, 'POST', '/api/auth/invitation', { body: { ...body, code: 'AAAA-BBBB-CCCC' } });
+
+      expect(details).toMatchObject({ userId: invitation.issued.userId, kind: 'patient', practice: { odsCode: practice.odsCode, rootSignPublicKey: invitation.issued.practiceRootSignPublicKey } });
+      expect(wrongBirthday).toMatchObject({ status: 401, body: { error: { code: 'unauthorized' } } });
+      expect(wrongCode).toMatchObject({ status: 401, body: { error: { code: 'unauthorized' } } });
+    });
+  });
+
+  describe('a patient journey', () => {
+    it('goes from invitation to a second device that restores the account key from the backup', async () => {
+      const invitation = await invitePatient(gateway.url, practice.clinician);
+      const first = await patientActivation(practice.odsCode, invitation, 'a long passphrase nobody guesses');
+
+      const activated = await apiOk<SessionInfo>(gateway.url, 'POST', '/api/auth/activate', { body: first.body }, 200);
+      const second = await signIn(gateway.url, { practice: practice.odsCode, login: invitation.nhsNumber, passphrase: 'a long passphrase nobody guesses' });
+      const backup = await apiOk<KeyBackup>(gateway.url, 'GET', '/api/keys/backup', { token: second.token });
+      const blob = fromBase64(backup.backup);
+      const header = readBackupHeader(blob);
+      const keys = deriveAccountKeys('a long passphrase nobody guesses', header.salt, { ...header.params, isTestOnly: true });
+      const restored = openBackup({ blob, userId: invitation.issued.userId, passphraseKeys: keys });
+      const certificate = certifyDevice(
+        { userId: invitation.issued.userId, deviceId: second.session.deviceId, signPublicKey: second.device!.signPublicKey, boxPublicKey: second.device!.boxPublicKey },
+        restored.signSecretKey,
+      );
+      const certified = await api(gateway.url, 'PUT', `/api/devices/${second.session.deviceId}/certificate`, {
+        token: second.token,
+        body: { certificate: toBase64(certificate.signature) },
+      });
+      const devices = await apiOk<{ id: string; certificate: string | null }[]>(gateway.url, 'GET', '/api/devices', { token: second.token });
+
+      expect(activated).toMatchObject({
+        deviceId: first.body.account!.deviceId,
+        user: { id: invitation.issued.userId, roles: ['patient'], displayName: invitation.displayName },
+        practice: { id: practice.id, odsCode: practice.odsCode, name: practice.name, rootSignPublicKey: toBase64(practice.root.signPublicKey) },
+      });
+      expect(activated.token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(second.session.deviceId).not.toBe(activated.deviceId);
+      expect(backup.kdf).toEqual(first.body.kdf);
+      expect(restored.signPublicKey).toEqual(first.account.signPublicKey);
+      expect(restored.boxPublicKey).toEqual(first.account.boxPublicKey);
+      expect(certified.status).toBe(204);
+      expect(devices.map((device) => [device.id, device.certificate !== null])).toEqual([
+        [activated.deviceId, true],
+        [second.session.deviceId, true],
+      ]);
+    });
+
+    it('stores only a hash of the auth key and of the token', async () => {
+      const patient = await activatePatient(gateway.url, practice);
+
+      const dump = JSON.stringify(await gateway.dataSource.query(`SELECT u.*, s.* FROM users u JOIN sessions s ON s.user_id = u.id WHERE u.id = $1`, [patient.userId]));
+
+      expect(dump).toContain('$argon2id$');
+      expect(dump).not.toContain(toBase64(patient.passphraseKeys.authKey));
+      expect(dump).not.toContain(patient.token);
+    });
+  });
+
+  describe('POST /api/auth/prelogin', () => {
+    it('answers an activated account with the salt and cost it derived its key with', async () => {
+      const patient = await activatePatient(gateway.url, practice);
+
+      const kdf = await apiOk<KdfParams>(gateway.url, 'POST', '/api/auth/prelogin', { body: { practice: practice.odsCode, login: patient.nhsNumber } }, 200);
+
+      expect(kdf).toEqual({ salt: toBase64(patient.passphraseKeys.salt), opsLimit: patient.passphraseKeys.params.opsLimit, memLimitBytes: patient.passphraseKeys.params.memLimit });
+    });
+
+    it('answers an unknown login with a decoy that is stable and shaped like a real answer', async () => {
+      const ask = (login: string, ods = practice.odsCode) => api<KdfParams>(gateway.url, 'POST', '/api/auth/prelogin', { body: { practice: ods, login } });
+
+      const first = await ask('nobody@test.parley');
+      const again = await ask('NOBODY@test.parley');
+      const other = await ask('someone.else@test.parley');
+      const otherPractice = await ask('nobody@test.parley', 'ZZZ999');
+      const invitedNotActivated = await ask((await invitePatient(gateway.url, practice.clinician)).nhsNumber);
+
+      expect(first.status).toBe(200);
+      expect(Object.keys(first.body).sort()).toEqual(['memLimitBytes', 'opsLimit', 'salt']);
+      expect(fromBase64(first.body.salt)).toHaveLength(16);
+      expect(first.body).toMatchObject({ opsLimit: 3, memLimitBytes: 64 * 1024 * 1024 });
+      expect(again.body).toEqual(first.body);
+      expect(other.body.salt).not.toBe(first.body.salt);
+      expect(otherPractice.body.salt).not.toBe(first.body.salt);
+      expect(invitedNotActivated.status).toBe(200);
+    });
+  });
+
+  describe('POST /api/auth/activate', () => {
+    it('activates a member of staff with a set-up code, without date of birth or account keys', async () => {
+      const email = `nurse.${randomUUID().slice(0, 6)}@test.parley`;
+      const issued = await apiOk<{ userId: string; code: string }>(
+        gateway.url,
+        'POST',
+        '/api/staff',
+        { token: practice.manager.token, body: { displayName: 'Jo Bennett', email, roles: ['clinician'] } },
+        201,
+      );
+      const keys = deriveAccountKeys(TEST_PASSPHRASE, newSalt(), TEST_KDF_PARAMS);
+      const device = generateDeviceKeys();
+
+      const response = await api<SessionInfo>(gateway.url, 'POST', '/api/auth/activate', {
+        body: {
+          practice: practice.odsCode,
+          code: issued.code.toLowerCase(),
+          authKey: toBase64(keys.authKey),
+          kdf: kdfOf(keys),
+          device: { label: 'Nurse room PC', keys: { signPublicKey: toBase64(device.signPublicKey), boxPublicKey: toBase64(device.boxPublicKey) } },
+        },
+      });
+      const signedIn = await signIn(gateway.url, { practice: practice.odsCode, login: email.toUpperCase(), deviceId: response.body.deviceId });
+
+      expect(response.status).toBe(200);
+      expect(response.body.user).toEqual({ id: issued.userId, roles: ['clinician'], displayName: 'Jo Bennett' });
+      expect(signedIn.session.deviceId).toBe(response.body.deviceId);
+    });
+
+    it('refuses a wrong code, a wrong date of birth, another patient id, an expired or a used code alike, storing nothing', async () => {
+      const invitation = await invitePatient(gateway.url, practice.clinician);
+      const { body } = await patientActivation(practice.odsCode, invitation);
+      const expired = await invitePatient(gateway.url, practice.clinician);
+      const expiredBody = (await patientActivation(practice.odsCode, expired)).body;
+      await gateway.dataSource.query(`UPDATE invitations SET created_at = now() - interval '2 days', expires_at = now() - interval '1 day' WHERE user_id = $1`, [
+        expired.issued.userId,
+      ]);
+      const before = await accountRows(gateway);
+
+      const attempts = await Promise.all([
+        api(gateway.url, 'POST', '/api/auth/activate', { body: { ...body, code: 'AAAA-BBBB-CCCC' } }),
+        api(gateway.url, 'POST', '/api/auth/activate', { body: { ...body, dateOfBirth: '1984-05-18' } }),
+        api(gateway.url, 'POST', '/api/auth/activate', { body: { ...body, account: { ...body.account!, userId: randomUUID() } } }),
+        api(gateway.url, 'POST', '/api/auth/activate', { body: { ...body, practice: 'ZZZ999' } }),
+        api(gateway.url, 'POST', '/api/auth/activate', { body: expiredBody }),
+      ]);
+      const after = await accountRows(gateway);
+      const first = await api(gateway.url, 'POST', '/api/auth/activate', { body });
+      const reused = await api(gateway.url, 'POST', '/api/auth/activate', { body: { ...body, account: { ...body.account!, deviceId: randomUUID() } } });
+
+      expect(attempts.map((attempt) => attempt.status)).toEqual([401, 401, 401, 401, 401]);
+      expect(attempts[0]!.body).toMatchObject({ error: { code: 'unauthorized' } });
+      expect(new Set(attempts.map((attempt) => JSON.stringify(attempt.body))).size).toBe(1);
+      expect(after).toEqual(before);
+      expect(first.status).toBe(200);
+      expect(reused.status).toBe(401);
+    });
+
+    it('lets only one of two concurrent activations with the same code through', async () => {
+      const invitation = await invitePatient(gateway.url, practice.clinician);
+      const one = (await patientActivation(practice.odsCode, invitation)).body;
+      const two = (await patientActivation(practice.odsCode, invitation)).body;
+
+      const results = await Promise.all([api(gateway.url, 'POST', '/api/auth/activate', { body: one }), api(gateway.url, 'POST', '/api/auth/activate', { body: two })]);
+      const [devices] = await gateway.dataSource.query(`SELECT count(*)::int AS n FROM devices WHERE user_id = $1`, [invitation.issued.userId]);
+
+      expect(results.map((result) => result.status).sort()).toEqual([200, 401]);
+      expect(devices.n).toBe(1);
+    });
+
+    it('refuses a patient without account keys and staff with them as invalid_payload', async () => {
+      const invitation = await invitePatient(gateway.url, practice.clinician);
+      const { body } = await patientActivation(practice.odsCode, invitation);
+      const { account: _account, ...withoutAccount } = body;
+      const before = await accountRows(gateway);
+
+      const response = await api(gateway.url, 'POST', '/api/auth/activate', { body: withoutAccount });
+
+      expect(response).toMatchObject({ status: 400, body: { error: { code: 'invalid_payload' } } });
+      expect(await accountRows(gateway)).toEqual(before);
+    });
+  });
+
+  describe('POST /api/auth/sign-in', () => {
+    it('signs in on a known device and on a new one', async () => {
+      const patient = await activatePatient(gateway.url, practice);
+
+      const known = await signIn(gateway.url, { practice: practice.odsCode, login: patient.nhsNumber, deviceId: patient.deviceId });
+      const fresh = await signIn(gateway.url, { practice: practice.odsCode, login: patient.nhsNumber });
+
+      expect(known.session.deviceId).toBe(patient.deviceId);
+      expect(known.token).not.toBe(patient.token);
+      expect(fresh.session.deviceId).not.toBe(patient.deviceId);
+      expect(new Date(fresh.session.expiresAt).getTime() - Date.now()).toBeGreaterThan(11.9 * 3600 * 1000);
+    });
+
+    it('refuses a wrong key and an unknown login with the same answer', async () => {
+      const patient = await activatePatient(gateway.url, practice);
+      const wrongKeys = await derivedKeysFor(gateway.url, practice.odsCode, patient.nhsNumber, 'not the passphrase at all');
+      const device = { label: 'x', keys: { signPublicKey: toBase64(new Uint8Array(32)), boxPublicKey: toBase64(new Uint8Array(32)) } };
+      const before = await accountRows(gateway);
+
+      const wrongKey = await api(gateway.url, 'POST', '/api/auth/sign-in', {
+        body: { practice: practice.odsCode, login: patient.nhsNumber, authKey: toBase64(wrongKeys.authKey), device },
+      });
+      const unknown = await api(gateway.url, 'POST', '/api/auth/sign-in', {
+        body: { practice: practice.odsCode, login: '1234567890', authKey: toBase64(wrongKeys.authKey), device },
+      });
+
+      expect(wrongKey.status).toBe(401);
+      expect(unknown).toEqual(wrongKey);
+      expect(await accountRows(gateway)).toEqual(before);
+    });
+
+    it("refuses another user's device and a revoked device", async () => {
+      const patient = await activatePatient(gateway.url, practice);
+      const other = await activatePatient(gateway.url, practice);
+      const keys = await derivedKeysFor(gateway.url, practice.odsCode, patient.nhsNumber, TEST_PASSPHRASE);
+      const signInOn = (deviceId: string) =>
+        api(gateway.url, 'POST', '/api/auth/sign-in', { body: { practice: practice.odsCode, login: patient.nhsNumber, authKey: toBase64(keys.authKey), device: { deviceId } } });
+
+      const othersDevice = await signInOn(other.deviceId);
+      await apiOk(gateway.url, 'POST', `/api/devices/${patient.deviceId}/revoke`, { token: patient.token });
+      const revokedDevice = await signInOn(patient.deviceId);
+
+      expect(othersDevice.status).toBe(401);
+      expect(revokedDevice.status).toBe(401);
+    });
+  });
+
+  describe('POST /api/auth/sign-out and sign-out-everywhere', () => {
+    it('ends this session only, or every session of the user', async () => {
+      const patient = await activatePatient(gateway.url, practice);
+      const second = await signIn(gateway.url, { practice: practice.odsCode, login: patient.nhsNumber });
+      const third = await signIn(gateway.url, { practice: practice.odsCode, login: patient.nhsNumber });
+      const devicesWith = (token: string) => api(gateway.url, 'GET', '/api/devices', { token });
+
+      const signOut = await api(gateway.url, 'POST', '/api/auth/sign-out', { token: patient.token });
+      const afterSignOut = [(await devicesWith(patient.token)).status, (await devicesWith(second.token)).status];
+      const everywhere = await api(gateway.url, 'POST', '/api/auth/sign-out-everywhere', { token: second.token });
+      const afterEverywhere = [(await devicesWith(second.token)).status, (await devicesWith(third.token)).status];
+
+      expect(signOut.status).toBe(204);
+      expect(afterSignOut).toEqual([401, 200]);
+      expect(everywhere.status).toBe(204);
+      expect(afterEverywhere).toEqual([401, 401]);
+    });
+  });
+
+  describe('bodies', () => {
+    it('refuses malformed, oversized and unknown-field bodies as invalid_payload, storing nothing', async () => {
+      const invitation = await invitePatient(gateway.url, practice.clinician);
+      const { body } = await patientActivation(practice.odsCode, invitation);
+      const before = await accountRows(gateway);
+
+      const responses = [
+        await api(gateway.url, 'POST', '/api/auth/activate', { rawBody: '{"practice": "Y0' }),
+        await api(gateway.url, 'POST', '/api/auth/activate', { body: { ...body, device: { ...body.device, label: 'x'.repeat(70_000) } } }),
+        await api(gateway.url, 'POST', '/api/auth/activate', { body: { ...body, isAdmin: true } }),
+        await api(gateway.url, 'POST', '/api/auth/activate', { body: { ...body, account: { ...body.account!, backup: toBase64(new Uint8Array(175)) } } }),
+        await api(gateway.url, 'POST', '/api/auth/activate', { body: { ...body, kdf: { ...body.kdf, opsLimit: 0 } } }),
+        await api(gateway.url, 'POST', '/api/auth/sign-in', { rawBody: 'practice=Y00001', headers: { 'content-type': 'application/x-www-form-urlencoded' } }),
+        await api(gateway.url, 'POST', '/api/auth/prelogin', { body: [] }),
+      ];
+
+      for (const response of responses) expect(response).toMatchObject({ status: 400, body: { error: { code: 'invalid_payload' } } });
+      expect(await accountRows(gateway)).toEqual(before);
+    });
+  });
+});
+
+describe('sign-in rate limits (in-process gateway with low limits)', () => {
+  let gateway: TestApp;
+  let practice: TestPractice;
+
+  beforeAll(async () => {
+    await ready();
+    gateway = await startTestApp({ SIGN_IN_MAX_FAILURES_PER_ACCOUNT: '3', SIGN_IN_MAX_FAILURES_PER_IP: '8' });
+    practice = await createPracticeWithStaff(gateway);
+  });
+
+  afterAll(async () => {
+    await gateway.close();
+  });
+
+  const wrongSignIn = (login: string) => ({
+    practice: practice.odsCode,
+    login,
+    authKey: toBase64(new Uint8Array(32).fill(9)),
+    device: { label: 'x', keys: { signPublicKey: toBase64(new Uint8Array(32)), boxPublicKey: toBase64(new Uint8Array(32)) } },
+  });
+
+  beforeEach(async () => {
+    await gateway.dataSource.query(`DELETE FROM auth_attempts`);
+  });
+
+  it('locks one account after its failures, whoever it is and even with the right key, but not the others', async () => {
+    const patient = await activatePatient(gateway.url, practice);
+    const bystander = await activatePatient(gateway.url, practice);
+
+    const failures = [];
+    for (let i = 0; i < 4; i += 1) failures.push((await api(gateway.url, 'POST', '/api/auth/sign-in', { body: wrongSignIn(patient.nhsNumber) })).status);
+    const rightKeyMeanwhile = await api(gateway.url, 'POST', '/api/auth/sign-in', {
+      body: { ...wrongSignIn(patient.nhsNumber), authKey: toBase64(patient.passphraseKeys.authKey) },
+    });
+    const unknownFailures = [];
+    for (let i = 0; i < 4; i += 1) unknownFailures.push((await api(gateway.url, 'POST', '/api/auth/sign-in', { body: wrongSignIn('0000000001') })).status);
+    const bystanderSignIn = await api(gateway.url, 'POST', '/api/auth/sign-in', {
+      body: { ...wrongSignIn(bystander.nhsNumber), authKey: toBase64(bystander.passphraseKeys.authKey) },
+    });
+
+    expect(failures).toEqual([401, 401, 401, 429]);
+    expect(rightKeyMeanwhile).toMatchObject({ status: 429, body: { error: { code: 'rate_limited' } } });
+    // An unknown login is limited the same way, so the limit does not reveal which logins exist.
+    expect(unknownFailures).toEqual([401, 401, 401, 429]);
+    expect(bystanderSignIn.status).toBe(200);
+  });
+
+  it('limits one IP address across accounts, and not another address', async () => {
+    const fromFirst = [];
+    for (let i = 0; i < 9; i += 1) fromFirst.push((await api(gateway.url, 'POST', '/api/auth/sign-in', { body: wrongSignIn(`000000010${i}`) })).status);
+    const fromSecond = await postFrom('127.0.0.2', gateway.url, '/api/auth/sign-in', wrongSignIn('0000000200'));
+
+    expect(fromFirst).toEqual([401, 401, 401, 401, 401, 401, 401, 401, 429]);
+    expect(fromSecond.status).toBe(401);
+  });
+
+  it('lets a burst of parallel guesses through no further than the limit', async () => {
+    const statuses = await Promise.all(Array.from({ length: 10 }, () => api(gateway.url, 'POST', '/api/auth/sign-in', { body: wrongSignIn('0000000300') })));
+
+    const tried = statuses.filter((response) => response.status === 401).length;
+
+    // Racing attempts may refuse each other early; what must hold is that no more than the limit are tried.
+    expect(tried).toBeLessThanOrEqual(3);
+    expect(statuses.filter((response) => response.status === 429)).toHaveLength(10 - tried);
+  });
+
+  it('counts wrong activation attempts against the code', async () => {
+    const invitation = await invitePatient(gateway.url, practice.clinician);
+    const { body } = await patientActivation(practice.odsCode, invitation);
+
+    const wrongBirthdays = [];
+    for (let day = 10; day < 14; day += 1) wrongBirthdays.push((await api(gateway.url, 'POST', '/api/auth/activate', { body: { ...body, dateOfBirth: `1984-05-${day}` } })).status);
+    const right = await api(gateway.url, 'POST', '/api/auth/activate', { body });
+
+    expect(wrongBirthdays).toEqual([401, 401, 401, 429]);
+    expect(right.status).toBe(429);
+  });
+
+  it('limits key backup downloads per user', async () => {
+    const patient = await activatePatient(gateway.url, practice);
+
+    const statuses = [];
+    for (let i = 0; i < 11; i += 1) statuses.push((await api(gateway.url, 'GET', '/api/keys/backup', { token: patient.token })).status);
+
+    expect(statuses.slice(0, 10)).toEqual(Array(10).fill(200));
+    expect(statuses[10]).toBe(429);
+  });
+});
