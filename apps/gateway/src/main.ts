@@ -124,14 +124,7 @@ function printBanner(config: AppConfig, port: number, isEmbedded: boolean, demo:
     `  Health:       ${base}/health/ready`,
     `  Database:     ${isEmbedded ? `embedded PostgreSQL in ${join(config.dataDir, 'postgres')}` : 'DATABASE_URL'}`,
   ];
-  if (demo) {
-    lines.push(
-      '',
-      `Demo practice: ${demo.practice.name} (${demo.practice.odsCode})`,
-      ...demo.staff.map((member) => `  ${member.roles.join('+').padEnd(10)} ${member.displayName.padEnd(28)} ${member.email}`),
-      `  patient    ${demo.patient.displayName.padEnd(28)} invitation code ${demo.patient.invitationCode} (NHS ${demo.patient.nhsNumber}, born ${demo.patient.dateOfBirth})`,
-    );
-  }
+  if (demo) lines.push('', `Demo practice ${demo.practice.name} (${demo.practice.odsCode}): one-time codes in ${join(config.dataDir, 'demo-credentials.json')}`);
   lines.push('', 'Stop with Ctrl+C.', '');
   process.stdout.write(lines.join('\n'));
 }

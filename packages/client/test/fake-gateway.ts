@@ -125,7 +125,7 @@ export class FakeGateway {
     });
     socket.on('conversation:join', async ({ conversationId }, ack) => {
       await socket.join(room(conversationId));
-      ack({ ok: true, data: { conversation: summaryOf(conversationId, this.conversation(conversationId)), envelopes: [], devices: [], receipts: [] } });
+      ack({ ok: true, data: { conversation: summaryOf(conversationId, this.conversation(conversationId)), envelopes: [], devices: [], patientAccount: null, receipts: [] } });
     });
     socket.on('conversation:send', (payload, ack) => {
       if (!this.beforeSend(payload)) return;

@@ -189,5 +189,15 @@ export interface PracticeKeys {
   rootSignPublicKey: string | null;
   recordKeys: { version: number; boxPublicKey: string; validFrom: number; certificate: string }[];
   /** Grants sealed to the caller's device (staff only). */
-  grants: { version: number; sealedSeed: string; signature: string; grantedByDeviceId: string }[];
+  grants: {
+    version: number;
+    sealedSeed: string;
+    signature: string;
+    grantedByDeviceId: string;
+    /** The granting (manager's) device: its keys and root-signed certificate, to verify the grant with. */
+    granterUserId: string;
+    granterSignPublicKey: string;
+    granterBoxPublicKey: string;
+    granterCertificate: string | null;
+  }[];
 }

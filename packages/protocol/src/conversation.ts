@@ -117,6 +117,8 @@ export interface JoinedConversation {
   /** Envelopes the caller can open: to its devices, its account key, or (staff) the record key. */
   envelopes: StoredEnvelope[];
   devices: MemberDevice[];
+  /** The patient's account key, which certifies their devices, with the practice's certificate of it (null until a manager certified it). */
+  patientAccount: { userId: string; signPublicKey: string; boxPublicKey: string; certificate: string | null } | null;
   /** The newest read and delivered receipts of each member. */
   receipts: ReceiptUpdated[];
 }

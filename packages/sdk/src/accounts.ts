@@ -8,13 +8,14 @@ import {
   generatePatientAccountKeys,
   newSalt,
   openBackup,
+  ready,
   sealBackup,
   toBase64,
   type IdentityKeys,
   type KdfParams,
   type PassphraseKeys,
 } from '@parley/crypto';
-import type { KdfParams as WireKdfParams, SessionInfo } from '@parley/protocol';
+import type { InvitationDetails, KdfParams as WireKdfParams, SessionInfo } from '@parley/protocol';
 
 /** A device's id and its key pairs. The private keys never leave the device (see docs/crypto.md). */
 export interface DeviceIdentity {
@@ -67,25 +68,31 @@ export interface FlowOptions {
 }
 
 /**
- * Activates an invited patient: derives the auth and backup keys from the passphrase (which never
+ * Activates an invited patient with the code and date of birth from their invitation: looks up the
+ * account the code opens (and the practice root key, to compare with the letter's fingerprint), derives the auth and backup keys from the passphrase (which never
  * leaves), makes the patient account key and this device's keys, certifies the device with the
  * account key, seals the backup, and sends only public keys, the certificate and the sealed blob.
  * @throws AccountFlowError with the gateway's code (`unauthorized` for a wrong code or date of birth, …)
  */
 export async function activatePatient(
-  input: FlowOptions & { practice: string; code: string; userId: string; dateOfBirth: string; passphrase: string },
-): Promise<SignedIn> {
+  input: FlowOptions & { practice: string; code: string; dateOfBirth: string; passphrase: string },
+): Promise<SignedIn & { invitation: InvitationDetails }> {
+  await ready();
+  const api = new HttpApi({ baseUrl: input.baseUrl });
+  const invitation = unwrap(await api.lookUpInvitation({ practice: input.practice, code: input.code, dateOfBirth: input.dateOfBirth }), 'invitation');
+  if (invitation.kind !== 'patient') throw new AccountFlowError('invalid_payload', 'this is a staff set-up code');
+  const userId = invitation.userId;
   const params = input.kdf ?? DEFAULT_KDF_PARAMS;
   const passphraseKeys = deriveAccountKeys(input.passphrase, newSalt(), params);
   const accountKeys = generatePatientAccountKeys();
   const device = { deviceId: crypto.randomUUID(), keys: generateDeviceKeys() };
   const certificate = certifyDevice(
-    { userId: input.userId, deviceId: device.deviceId, signPublicKey: device.keys.signPublicKey, boxPublicKey: device.keys.boxPublicKey },
+    { userId, deviceId: device.deviceId, signPublicKey: device.keys.signPublicKey, boxPublicKey: device.keys.boxPublicKey },
     accountKeys.signSecretKey,
   );
-  const backup = sealBackup({ userId: input.userId, backupVersion: 1, accountKeys, passphraseKeys });
+  const backup = sealBackup({ userId, backupVersion: 1, accountKeys, passphraseKeys });
   const session = unwrap(
-    await new HttpApi({ baseUrl: input.baseUrl }).activate({
+    await api.activate({
       practice: input.practice,
       code: input.code,
       dateOfBirth: input.dateOfBirth,
@@ -93,7 +100,7 @@ export async function activatePatient(
       kdf: toWire(passphraseKeys.salt, params),
       device: { label: input.deviceLabel, keys: publicKeys(device.keys) },
       account: {
-        userId: input.userId,
+        userId,
         deviceId: device.deviceId,
         keys: publicKeys(accountKeys),
         deviceCertificate: toBase64(certificate.signature),
@@ -102,11 +109,12 @@ export async function activatePatient(
     }),
     'activate',
   );
-  return { session, device, accountKeys };
+  return { session, device, accountKeys, invitation };
 }
 
 /** Activates a member of staff with their set-up code; their device is certified later by a manager. @throws AccountFlowError */
 export async function activateStaff(input: FlowOptions & { practice: string; code: string; passphrase: string }): Promise<SignedIn> {
+  await ready();
   const params = input.kdf ?? DEFAULT_KDF_PARAMS;
   const passphraseKeys = deriveAccountKeys(input.passphrase, newSalt(), params);
   const keys = generateDeviceKeys();
@@ -132,6 +140,7 @@ export async function activateStaff(input: FlowOptions & { practice: string; cod
 export async function signIn(
   input: FlowOptions & { practice: string; login: string; passphrase: string; device?: DeviceIdentity },
 ): Promise<SignedIn> {
+  await ready();
   const api = new HttpApi({ baseUrl: input.baseUrl });
   const kdf = unwrap(await api.prelogin({ practice: input.practice, login: input.login }), 'prelogin');
   const passphraseKeys = deriveAccountKeys(input.passphrase, fromBase64(kdf.salt), fromWire(kdf, input.kdf?.isTestOnly === true));

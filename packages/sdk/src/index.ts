@@ -1,2 +1,6 @@
-export * from './conversation-crypto.js';
 export * from './accounts.js';
+export * from './chat-session.js';
+export * from './conversation-crypto.js';
+export * from './practice-keys.js';
+export * from './trust.js';
+export * from './demo-setup.js';

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { Envelope, MemberDevice, ReceiptUpdated, Role, StoredEnvelope } from '@parley/protocol';
+import type { Envelope, JoinedConversation, MemberDevice, ReceiptUpdated, Role, StoredEnvelope } from '@parley/protocol';
 import { DataSource } from 'typeorm';
 import { genesisHash } from '../record/record-hash.js';
 
@@ -149,6 +149,22 @@ export class ConversationsRepository {
         revokedAt: row['revoked_at'] ? (row['revoked_at'] as Date).toISOString() : null,
       };
     });
+  }
+
+  /** The patient's current (unrevoked) account key and its practice certificate. */
+  async patientAccount(patientId: string): Promise<JoinedConversation['patientAccount']> {
+    const rows: Record<string, unknown>[] = await this.dataSource.query(
+      `SELECT sign_public_key, box_public_key, certificate FROM account_keys WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at DESC LIMIT 1`,
+      [patientId],
+    );
+    const row = rows[0];
+    if (!row) return null;
+    return {
+      userId: patientId,
+      signPublicKey: (row['sign_public_key'] as Buffer).toString('base64'),
+      boxPublicKey: (row['box_public_key'] as Buffer).toString('base64'),
+      certificate: row['certificate'] ? (row['certificate'] as Buffer).toString('base64') : null,
+    };
   }
 
   /** Raises a device's cumulative receipt (never lowers it); returns the receipt now stored. */

@@ -81,12 +81,13 @@ export class ConversationsService {
    */
   async join(actor: Actor, conversationId: string): Promise<JoinedConversation> {
     const conversation = await this.authorize(actor, conversationId);
-    const [envelopes, devices, receipts] = await Promise.all([
+    const [envelopes, devices, patientAccount, receipts] = await Promise.all([
       this.conversations.envelopesFor(conversation.id, { deviceId: actor.deviceId, userId: actor.userId, isStaff: isStaff(actor) }),
       this.conversations.memberDevices(conversation.id, actor.userId),
+      this.conversations.patientAccount(conversation.patientId),
       this.conversations.receipts(conversation.id),
     ]);
-    return { conversation: toSummary(conversation), envelopes, devices, receipts };
+    return { conversation: toSummary(conversation), envelopes, devices, patientAccount, receipts };
   }
 
   /**

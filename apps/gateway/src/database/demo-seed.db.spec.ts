@@ -26,7 +26,7 @@ describe('seedDemoPractice', () => {
 
   const count = async (table: string) => (await dataSource.query(`SELECT count(*)::int AS n FROM ${table}`))[0].n as number;
 
-  it('seeds one manager, two clinicians and one patient invitation, then nothing on a second run', async () => {
+  it('seeds one manager and two clinicians with set-up codes and one patient invitation, then nothing on a second run', async () => {
     const file = join(folder, 'demo.json');
 
     const first = await seedDemoPractice(dataSource, file);
@@ -36,19 +36,21 @@ describe('seedDemoPractice', () => {
     expect(second).toEqual(first);
     expect(await count('practices')).toBe(1);
     expect(await count('users')).toBe(4);
-    expect(await count('invitations')).toBe(1);
+    expect(await count('invitations')).toBe(4);
+    expect(new Set([...first!.staff.map((member) => member.code), first!.patient.invitationCode]).size).toBe(4);
   });
 
-  it('stores only the hash of the invitation code, and keeps the code in an owner-only file', async () => {
+  it('stores only the hashes of the codes, and keeps the codes in an owner-only file', async () => {
     const file = join(folder, 'demo.json');
     const credentials = await seedDemoPractice(dataSource, file);
     const code = credentials!.patient.invitationCode;
+    const codes = [code, ...credentials!.staff.map((member) => member.code)];
 
-    const [row] = await dataSource.query(`SELECT code_hash FROM invitations`);
+    const rows: { code_hash: Buffer }[] = await dataSource.query(`SELECT code_hash FROM invitations`);
     const dump = JSON.stringify(await dataSource.query(`SELECT * FROM invitations`));
 
-    expect(row.code_hash).toEqual(hashInvitationCode(code));
-    expect(dump).not.toContain(code);
+    expect(rows.map((row) => row.code_hash.toString('hex')).sort()).toEqual(codes.map((c) => hashInvitationCode(c).toString('hex')).sort());
+    for (const each of codes) expect(dump).not.toContain(each);
     expect((await stat(file)).mode & 0o777).toBe(0o600);
     expect(JSON.parse(await readFile(file, 'utf8')).patient.invitationCode).toBe(code);
   });

@@ -10,7 +10,8 @@ export { hashInvitationCode, newInvitationCode };
 /** What a newcomer needs to try the demo practice; kept in a 0600 file under DATA_DIR. */
 export interface DemoCredentials {
   practice: { odsCode: string; name: string };
-  staff: { email: string; displayName: string; roles: string[] }[];
+  /** Each with the one-time set-up code the demo set-up (scripts/start.mjs) activates them with. */
+  staff: { email: string; displayName: string; roles: string[]; code: string }[];
   patient: { displayName: string; nhsNumber: string; dateOfBirth: string; invitationCode: string; expiresAt: string };
 }
 
@@ -18,7 +19,8 @@ const DEMO_ODS_CODE = 'DEMO01';
 const INVITATION_DAYS = 30;
 
 /**
- * Seeds the demo practice once: one manager, two clinicians and one patient invitation. A second run
+ * Seeds the demo practice once: one manager and two clinicians, each with a one-time set-up code, and
+ * one patient invitation. No keys: the gateway has no crypto; the demo set-up client makes them. A second run
  * finds the practice (the ODS code is unique) and changes nothing. Returns the sign-ins if it has them.
  */
 export async function seedDemoPractice(dataSource: DataSource, credentialsFile: string): Promise<DemoCredentials | undefined> {
@@ -37,6 +39,7 @@ export async function seedDemoPractice(dataSource: DataSource, credentialsFile: 
       { email: 'nurse.bennett@demo.parley.test', displayName: 'Jo Bennett (Practice Nurse)', roles: ['clinician'] },
     ];
     const staffIds: string[] = [];
+    const staffWithCodes: DemoCredentials['staff'] = [];
     for (const member of staff) {
       const id = randomUUID();
       staffIds.push(id);
@@ -48,21 +51,30 @@ export async function seedDemoPractice(dataSource: DataSource, credentialsFile: 
         member.email,
       ]);
     }
+    const expiresAt = new Date(Date.now() + INVITATION_DAYS * 24 * 3600 * 1000);
+    const issueCode = async (userId: string) => {
+      const code = newInvitationCode();
+      await db.query(`INSERT INTO invitations (id, practice_id, user_id, code_hash, created_by, expires_at) VALUES ($1, $2, $3, $4, $5, $6)`, [
+        randomUUID(),
+        practiceId,
+        userId,
+        hashInvitationCode(code),
+        staffIds[0],
+        expiresAt,
+      ]);
+      return code;
+    };
+    for (const [index, member] of staff.entries()) staffWithCodes.push({ ...member, code: await issueCode(staffIds[index]!) });
     const patient = { displayName: 'Chris Taylor', nhsNumber: '9990000018', dateOfBirth: '1984-05-17' };
     const patientId = randomUUID();
     await db.query(
       `INSERT INTO users (id, practice_id, roles, display_name, nhs_number, date_of_birth) VALUES ($1, $2, '{patient}', $3, $4, $5)`,
       [patientId, practiceId, patient.displayName, patient.nhsNumber, patient.dateOfBirth],
     );
-    const invitationCode = newInvitationCode();
-    const expiresAt = new Date(Date.now() + INVITATION_DAYS * 24 * 3600 * 1000);
-    await db.query(
-      `INSERT INTO invitations (id, practice_id, user_id, code_hash, created_by, expires_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-      [randomUUID(), practiceId, patientId, hashInvitationCode(invitationCode), staffIds[0], expiresAt],
-    );
+    const invitationCode = await issueCode(patientId);
     const credentials: DemoCredentials = {
       practice: { odsCode: DEMO_ODS_CODE, name: 'Parley Demo Surgery' },
-      staff,
+      staff: staffWithCodes,
       patient: { ...patient, invitationCode, expiresAt: expiresAt.toISOString() },
     };
     // Written inside the transaction: if the file cannot be written, nothing is seeded and the next start retries.

@@ -95,8 +95,9 @@ export class PracticeKeysRepository {
       [practiceId],
     );
     const grants: Record<string, unknown>[] = await this.dataSource.query(
-      `SELECT version, sealed_seed, signature, granted_by_device_id FROM record_key_grants
-        WHERE practice_id = $1 AND device_id = $2 AND revoked_at IS NULL ORDER BY version`,
+      `SELECT g.version, g.sealed_seed, g.signature, g.granted_by_device_id, d.user_id AS granter_user_id, d.sign_public_key AS granter_sign_public_key, d.box_public_key AS granter_box_public_key, d.certificate AS granter_certificate
+         FROM record_key_grants g JOIN devices d ON d.id = g.granted_by_device_id
+        WHERE g.practice_id = $1 AND g.device_id = $2 AND g.revoked_at IS NULL ORDER BY g.version`,
       [practiceId, deviceId],
     );
     const root = practice['root_sign_public_key'] as Buffer | null;
@@ -116,6 +117,10 @@ export class PracticeKeysRepository {
         sealedSeed: (row['sealed_seed'] as Buffer).toString('base64'),
         signature: (row['signature'] as Buffer).toString('base64'),
         grantedByDeviceId: row['granted_by_device_id'] as string,
+        granterUserId: row['granter_user_id'] as string,
+        granterSignPublicKey: (row['granter_sign_public_key'] as Buffer).toString('base64'),
+        granterBoxPublicKey: (row['granter_box_public_key'] as Buffer).toString('base64'),
+        granterCertificate: row['granter_certificate'] ? (row['granter_certificate'] as Buffer).toString('base64') : null,
       })),
     };
   }

@@ -1,0 +1,50 @@
+import type { FeedEntry } from '@parley/client';
+import { ChatSession, openRecordKeys, type ChatEntry, type SignedIn as SdkSignedIn } from '@parley/sdk';
+import type { TestPatient, TestPractice, TestStaff } from './factories.js';
+
+/** A patient or clinician chatting through the real SDK: decrypted entries land in `entries`, in order. */
+export interface Chatter {
+  session: ChatSession;
+  entries: FeedEntry<ChatEntry>[];
+  /** Bodies of the messages opened so far, in seq order. */
+  bodies(conversationId?: string): string[];
+  /** Resolves once at least `count` entries of the conversation have arrived. */
+  waitForEntries(count: number, timeoutMs?: number): Promise<void>;
+}
+
+function chatter(session: ChatSession): Chatter {
+  const entries: FeedEntry<ChatEntry>[] = [];
+  return {
+    session,
+    entries,
+    bodies: () => entries.flatMap((entry) => (entry.ok && entry.value.kind === 'message' ? [entry.value.body] : [])),
+    waitForEntries: async (count, timeoutMs = 15_000) => {
+      const deadline = Date.now() + timeoutMs;
+      while (entries.length < count) {
+        if (Date.now() > deadline) throw new Error(`only ${entries.length} of ${count} entries arrived`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    },
+  };
+}
+
+/** A patient's ChatSession (device keys and account key as activation made them). */
+export async function patientChat(url: string, practice: TestPractice, patient: TestPatient, onEntries?: FeedEntry<ChatEntry>[]): Promise<Chatter> {
+  const signedIn: SdkSignedIn = { session: patient.session, device: { deviceId: patient.deviceId, keys: patient.device }, accountKeys: patient.account };
+  const session = await ChatSession.start({ baseUrl: url, signedIn, pinnedRoot: practice.root.signPublicKey, requestTimeoutMs: 3_000 });
+  const result = chatter(session);
+  if (onEntries) result.entries.push(...onEntries);
+  return result;
+}
+
+/** A member of staff's ChatSession, with the record keys opened from their device's grants. */
+export async function staffChat(url: string, practice: TestPractice, staff: TestStaff): Promise<Chatter> {
+  const signedIn: SdkSignedIn = { session: staff.session, device: { deviceId: staff.deviceId, keys: staff.device } };
+  const recordKeys = await openRecordKeys({ baseUrl: url, token: staff.token, odsCode: practice.odsCode, device: signedIn.device, pinnedRoot: practice.root.signPublicKey });
+  return chatter(await ChatSession.start({ baseUrl: url, signedIn, pinnedRoot: practice.root.signPublicKey, recordKeys, requestTimeoutMs: 3_000 }));
+}
+
+/** Follows a conversation, collecting its entries into the chatter. */
+export function follow(who: Chatter, conversationId: string): Promise<void> {
+  return who.session.follow(conversationId, (entry) => who.entries.push(entry));
+}

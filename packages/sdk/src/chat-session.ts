@@ -1,0 +1,280 @@
+import {
+  ConversationFeed,
+  HttpApi,
+  MemoryFeedCursorStore,
+  MemoryOutboxStore,
+  Outbox,
+  ParleyClient,
+  type EntryCodec,
+  type FeedCursorStore,
+  type FeedEntry,
+  type OutboxResult,
+  type OutboxStore,
+} from '@parley/client';
+import { fromBase64, ready, ReceiveGuard, verifyRecordKeyCertificate, type BoxKeys, type RecordKey } from '@parley/crypto';
+import type { ConversationSummary, JoinedConversation, RecordEntry, StoredEnvelope } from '@parley/protocol';
+import { AccountFlowError, type SignedIn } from './accounts.js';
+import { decryptEntry, encryptForSend, newEpoch, openEnvelope, type EnvelopeTarget } from './conversation-crypto.js';
+import { isDeviceTrusted } from './trust.js';
+
+/** One step of a conversation as the app shows it: a decrypted, verified message or a system event. */
+export type ChatEntry =
+  | {
+      kind: 'message';
+      seq: number;
+      serverTime: string;
+      senderUserId: string;
+      senderDeviceId: string;
+      senderRole: 'patient' | 'clinician' | 'manager';
+      senderName: string;
+      body: string;
+      clientSentAt: string;
+      isMine: boolean;
+    }
+  | { kind: 'system'; seq: number; serverTime: string; event: string; data: Record<string, string | number | boolean | null> };
+
+/** Why an entry could not be opened (besides the crypto codes): its sender or key is unknown or untrusted. */
+export class ChatEntryError extends Error {
+  constructor(
+    readonly code: 'unknown_sender' | 'untrusted_sender' | 'no_key',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ChatEntryError';
+  }
+}
+
+export interface ChatSessionOptions {
+  baseUrl: string;
+  signedIn: SignedIn;
+  /** The practice root public key this user pinned at activation (from the invitation letter's fingerprint). */
+  pinnedRoot: Uint8Array;
+  /** Staff: the record keys opened from this device's grants. */
+  recordKeys?: ReadonlyMap<number, RecordKey>;
+  outboxStore?: OutboxStore;
+  cursorStore?: FeedCursorStore;
+  requestTimeoutMs?: number;
+}
+
+interface Followed {
+  feed: ConversationFeed<ChatEntry>;
+  joined: JoinedConversation;
+  epochKeys: Map<number, Uint8Array>;
+  nextSenderSeq: number;
+}
+
+/**
+ * A signed-in user's end-to-end session: one socket, an outbox, and a feed per followed conversation
+ * whose entries are decrypted and verified here, in the client. The server only ever sees ciphertext.
+ */
+export class ChatSession {
+  private readonly followed = new Map<string, Followed>();
+  private readonly guard = new ReceiveGuard();
+
+  private constructor(
+    private readonly options: ChatSessionOptions,
+    readonly client: ParleyClient,
+    readonly outbox: Outbox,
+    readonly api: HttpApi,
+  ) {}
+
+  /** Connects with the session token and starts the outbox (which resends what an earlier run left pending). @throws ParleyConnectionError */
+  static async start(options: ChatSessionOptions): Promise<ChatSession> {
+    await ready();
+    const token = options.signedIn.session.token;
+    const client = await ParleyClient.connect({ url: options.baseUrl, token, requestTimeoutMs: options.requestTimeoutMs });
+    const outbox = new Outbox({ client, store: options.outboxStore ?? new MemoryOutboxStore() });
+    await outbox.start();
+    return new ChatSession(options, client, outbox, new HttpApi({ baseUrl: options.baseUrl, token }));
+  }
+
+  private get me() {
+    return this.options.signedIn;
+  }
+
+  /**
+   * Opens a conversation (patients): a new epoch key sealed to each of the patient's active devices,
+   * their account key, and the practice's newest record key (its certificate checked against the pinned root).
+   * @throws AccountFlowError with the gateway's code
+   */
+  async openConversation(topic: string): Promise<ConversationSummary> {
+    const { accountKeys, session } = this.me;
+    if (!accountKeys) throw new AccountFlowError('forbidden', 'only patients open conversations');
+    const [devices, keys] = await Promise.all([this.api.listDevices(), this.api.getPracticeKeys()]);
+    if (!devices.ok) throw new AccountFlowError(devices.error.code, devices.error.message);
+    if (!keys.ok) throw new AccountFlowError(keys.error.code, keys.error.message);
+    const record = keys.data.recordKeys.at(-1);
+    if (!record) throw new AccountFlowError('conflict', 'the practice has no record key yet');
+    const recordPublicKey = fromBase64(record.boxPublicKey);
+    verifyRecordKeyCertificate(
+      { practiceId: session.practice.odsCode, version: record.version, publicKey: recordPublicKey, validFrom: record.validFrom, signature: fromBase64(record.certificate) },
+      this.options.pinnedRoot,
+    );
+    const targets: EnvelopeTarget[] = [
+      ...devices.data.filter((device) => device.revokedAt === null).map((device) => ({ recipient: { kind: 'device' as const, deviceId: device.id }, boxPublicKey: fromBase64(device.boxPublicKey) })),
+      { recipient: { kind: 'account', userId: session.user.id }, boxPublicKey: accountKeys.boxPublicKey },
+      { recipient: { kind: 'record', version: record.version }, boxPublicKey: recordPublicKey },
+    ];
+    const conversationId = crypto.randomUUID();
+    const { envelopes } = newEpoch({ conversationId, epoch: 1, targets, creatorSignSecretKey: this.me.device.keys.signSecretKey });
+    const result = await this.client.request('conversation:open', { conversationId, topic, envelopes });
+    if (!result.ok) throw new AccountFlowError(result.error.code, result.error.message);
+    return result.data.conversation;
+  }
+
+  /** The caller's conversations. @throws AccountFlowError */
+  async listConversations(): Promise<ConversationSummary[]> {
+    const result = await this.client.request('conversation:list', {});
+    if (!result.ok) throw new AccountFlowError(result.error.code, result.error.message);
+    return result.data.conversations;
+  }
+
+  /**
+   * Follows a conversation: joins its room, syncs what is missing, and hands every entry, decrypted
+   * and verified (or with the reason it could not be), to `onEntry` in sequence order, once each.
+   */
+  async follow(conversationId: string, onEntry: (entry: FeedEntry<ChatEntry>) => void): Promise<void> {
+    if (this.followed.has(conversationId)) return;
+    const state = { epochKeys: new Map<number, Uint8Array>(), nextSenderSeq: 1 } as Followed;
+    const codec: EntryCodec<ChatEntry> = { open: (entry, context) => this.openEntry(state, entry, context.joined) };
+    state.feed = new ConversationFeed({
+      client: this.client,
+      conversationId,
+      codec,
+      cursorStore: this.options.cursorStore ?? new MemoryFeedCursorStore(),
+      onEntry,
+    });
+    this.followed.set(conversationId, state);
+    const outcome = await state.feed.start();
+    if (!outcome.ok) {
+      this.followed.delete(conversationId);
+      throw new AccountFlowError(outcome.error.code, outcome.error.message);
+    }
+  }
+
+  /**
+   * Encrypts a text for a followed conversation and sends it through the outbox, which retries with
+   * the same id until the server has committed it. @throws AccountFlowError (`not_following`, `no_key`)
+   */
+  async send(conversationId: string, body: string): Promise<OutboxResult> {
+    const state = this.followed.get(conversationId);
+    if (!state?.joined) throw new AccountFlowError('not_following', 'follow the conversation before sending');
+    const epoch = state.joined.conversation.currentEpoch;
+    const epochKey = this.epochKey(state, epoch, state.joined);
+    const senderDeviceSeq = this.nextSenderSeq(state, conversationId);
+    const payload = encryptForSend({
+      conversation: state.joined.conversation,
+      epoch,
+      epochKey,
+      sender: { userId: this.me.session.user.id, deviceId: this.me.device.deviceId, role: this.role, signSecretKey: this.me.device.keys.signSecretKey },
+      senderDeviceSeq,
+      clientMessageId: crypto.randomUUID(),
+      body,
+    });
+    return this.outbox.enqueue(payload);
+  }
+
+  /** Tells the conversation the user is (not) typing. */
+  async typing(conversationId: string, isTyping: boolean): Promise<void> {
+    await this.client.request('conversation:typing', { conversationId, isTyping });
+  }
+
+  /** Marks everything up to `upToSeq` as read on this device. */
+  async markRead(conversationId: string, upToSeq: number): Promise<void> {
+    await this.client.request('conversation:receipt', { conversationId, kind: 'read', upToSeq });
+  }
+
+  /** Stops the feeds and the outbox (pending items stay in the store) and closes the socket. */
+  async close(): Promise<void> {
+    for (const { feed } of this.followed.values()) feed.stop();
+    this.followed.clear();
+    await this.outbox.stop();
+    this.client.close();
+  }
+
+  private get role(): 'patient' | 'clinician' | 'manager' {
+    const roles = this.me.session.user.roles;
+    if (roles.includes('patient')) return 'patient';
+    return roles.includes('clinician') ? 'clinician' : 'manager';
+  }
+
+  /** The next sender sequence: past every own message seen in the record and every one still in the outbox. */
+  private nextSenderSeq(state: Followed, conversationId: string): number {
+    const pending = this.outbox.itemsOf(conversationId).map((item) => item.send.senderDeviceSeq);
+    const next = Math.max(state.nextSenderSeq, ...pending.map((seq) => seq + 1));
+    state.nextSenderSeq = next + 1;
+    return next;
+  }
+
+  private async openEntry(state: Followed, entry: RecordEntry, joined: JoinedConversation): Promise<ChatEntry> {
+    state.joined = joined;
+    if (entry.kind === 'system' || !entry.message) {
+      return { kind: 'system', seq: entry.seq, serverTime: entry.serverTime, event: entry.system?.event ?? 'unknown', data: entry.system?.data ?? {} };
+    }
+    const m = entry.message;
+    const sender = joined.devices.find((device) => device.id === m.senderDeviceId) ?? (await this.rejoin(state, entry.conversationId)).devices.find((device) => device.id === m.senderDeviceId);
+    if (!sender) throw new ChatEntryError('unknown_sender', 'the sending device is not a member of this conversation');
+    if (sender.userId !== m.senderUserId) throw new ChatEntryError('unknown_sender', 'the sending device belongs to someone else');
+    if (!this.isTrusted(sender, state.joined)) throw new ChatEntryError('untrusted_sender', 'the sending device is not certified by the practice');
+    const payload = decryptEntry({
+      conversation: state.joined.conversation,
+      entry,
+      epochKey: this.epochKey(state, m.epoch, state.joined),
+      senderSignPublicKey: fromBase64(sender.signPublicKey),
+    });
+    // Refuses a message id or sender sequence already seen: a replay by the server under a new seq.
+    this.guard.accept({ conversationId: entry.conversationId, senderDeviceId: m.senderDeviceId, clientMsgId: m.clientMessageId, senderDeviceSeq: m.senderDeviceSeq });
+    const isMine = m.senderDeviceId === this.me.device.deviceId;
+    if (isMine) state.nextSenderSeq = Math.max(state.nextSenderSeq, m.senderDeviceSeq + 1);
+    return {
+      kind: 'message',
+      seq: entry.seq,
+      serverTime: entry.serverTime,
+      senderUserId: m.senderUserId,
+      senderDeviceId: m.senderDeviceId,
+      senderRole: m.senderRole,
+      senderName: sender.displayName,
+      body: payload.body,
+      clientSentAt: payload.clientSentAt,
+      isMine,
+    };
+  }
+
+  private async rejoin(state: Followed, conversationId: string): Promise<JoinedConversation> {
+    const result = await this.client.request('conversation:join', { conversationId });
+    if (result.ok) state.joined = result.data;
+    return state.joined;
+  }
+
+  private isTrusted(device: JoinedConversation['devices'][number], joined: JoinedConversation): boolean {
+    return isDeviceTrusted(device, joined, this.options.pinnedRoot, this.me.accountKeys?.signPublicKey);
+  }
+
+  /** The epoch key, opened once from an envelope this client can open and whose creator is trusted. @throws ChatEntryError `no_key`, CryptoError */
+  private epochKey(state: Followed, epoch: number, joined: JoinedConversation): Uint8Array {
+    const cached = state.epochKeys.get(epoch);
+    if (cached) return cached;
+    for (const envelope of joined.envelopes.filter((candidate) => candidate.epoch === epoch)) {
+      const recipient = this.boxKeysFor(envelope);
+      const creator = joined.devices.find((device) => device.id === envelope.creatorDeviceId);
+      if (!recipient || !creator) continue;
+      const isMember = creator.role !== 'patient' || creator.userId === joined.conversation.patientId;
+      const key = openEnvelope({
+        conversationId: joined.conversation.id,
+        envelope,
+        recipient,
+        creator: { signPublicKey: fromBase64(creator.signPublicKey), isTrusted: this.isTrusted(creator, joined), isMember },
+      });
+      state.epochKeys.set(epoch, key);
+      return key;
+    }
+    throw new ChatEntryError('no_key', `no envelope of epoch ${epoch} opens with this device's keys`);
+  }
+
+  private boxKeysFor(envelope: StoredEnvelope): BoxKeys | undefined {
+    const { recipient } = envelope;
+    if (recipient.kind === 'device') return recipient.deviceId === this.me.device.deviceId ? this.me.device.keys : undefined;
+    if (recipient.kind === 'account') return recipient.userId === this.me.session.user.id ? this.me.accountKeys : undefined;
+    return this.options.recordKeys?.get(recipient.version);
+  }
+}
