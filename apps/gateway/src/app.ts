@@ -20,7 +20,7 @@ export async function createApp(dependencies: AppDependencies): Promise<NestExpr
   app.useBodyParser('json', { limit: MAX_HTTP_BODY });
   app.useGlobalFilters(new HttpErrorFilter());
   const ioAdapter = new ParleyIoAdapter(app, config.allowedOrigins);
-  if (config.redisUrl) await ioAdapter.connectToRedis(config.redisUrl);
+  if (config.redisUrl) await ioAdapter.connectToRedis(config.redisUrl, config.redisStreamName);
   app.useWebSocketAdapter(ioAdapter);
   app.disable('x-powered-by');
   app.use(securityHeaders);

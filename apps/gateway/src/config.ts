@@ -18,6 +18,7 @@ const EnvSchema = z.object({
   DATA_DIR: z.string().min(1).default(resolve(repositoryRoot, '.data')),
   EMBEDDED_PG_PORT: z.coerce.number().int().min(0).max(65535).default(0),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  REDIS_STREAM_NAME: z.string().regex(/^[A-Za-z0-9:._-]{1,64}$/).default('socket.io'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DEMO_SEED: booleanFlag.optional(),
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(120_000).default(10_000),
@@ -44,6 +45,8 @@ export interface AppConfig {
   dataDir: string;
   embeddedPgPort: number;
   redisUrl: string | undefined;
+  /** The Redis stream (and channel prefix) the nodes of one deployment share. */
+  redisStreamName: string;
   logLevel: string;
   /** Seed the demo practice; on by default only on the embedded database. */
   seedDemo: boolean;
@@ -91,6 +94,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     dataDir: resolve(e.DATA_DIR),
     embeddedPgPort: e.EMBEDDED_PG_PORT,
     redisUrl: e.REDIS_URL,
+    redisStreamName: e.REDIS_STREAM_NAME,
     logLevel: e.LOG_LEVEL,
     seedDemo: e.DEMO_SEED ?? e.DATABASE_URL === undefined,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,

@@ -12,7 +12,7 @@ import {
   type OutboxStore,
 } from '@parley/client';
 import { fromBase64, ready, ReceiveGuard, verifyRecordKeyCertificate, type BoxKeys, type RecordKey } from '@parley/crypto';
-import type { ConversationSummary, JoinedConversation, RecordEntry, StoredEnvelope } from '@parley/protocol';
+import type { ConversationSummary, JoinedConversation, MemberDevice, RecordEntry, StoredEnvelope } from '@parley/protocol';
 import { AccountFlowError, type SignedIn } from './accounts.js';
 import { decryptEntry, encryptForSend, newEpoch, openEnvelope, type EnvelopeTarget } from './conversation-crypto.js';
 import { isDeviceTrusted } from './trust.js';
@@ -58,10 +58,17 @@ export interface ChatSessionOptions {
 
 interface Followed {
   feed: ConversationFeed<ChatEntry>;
+  /** The newest join answer: the conversation summary and the patient's account key. */
   joined: JoinedConversation;
+  /** Every member device and envelope learnt from any join answer: a later snapshot never forgets one. */
+  devices: Map<string, MemberDevice>;
+  envelopes: Map<string, StoredEnvelope>;
   epochKeys: Map<number, Uint8Array>;
   nextSenderSeq: number;
 }
+
+/** How long to keep retrying a re-join (to learn a new member's device) across dropped connections. */
+const REJOIN_PATIENCE_MS = 30_000;
 
 /**
  * A signed-in user's end-to-end session: one socket, an outbox, and a feed per followed conversation
@@ -135,7 +142,7 @@ export class ChatSession {
    */
   async follow(conversationId: string, onEntry: (entry: FeedEntry<ChatEntry>) => void): Promise<void> {
     if (this.followed.has(conversationId)) return;
-    const state = { epochKeys: new Map<number, Uint8Array>(), nextSenderSeq: 1 } as Followed;
+    const state = { devices: new Map(), envelopes: new Map(), epochKeys: new Map<number, Uint8Array>(), nextSenderSeq: 1 } as Followed;
     const codec: EntryCodec<ChatEntry> = { open: (entry, context) => this.openEntry(state, entry, context.joined) };
     state.feed = new ConversationFeed({
       client: this.client,
@@ -160,7 +167,7 @@ export class ChatSession {
     const state = this.followed.get(conversationId);
     if (!state?.joined) throw new AccountFlowError('not_following', 'follow the conversation before sending');
     const epoch = state.joined.conversation.currentEpoch;
-    const epochKey = this.epochKey(state, epoch, state.joined);
+    const epochKey = this.epochKey(state, epoch);
     const senderDeviceSeq = this.nextSenderSeq(state, conversationId);
     const payload = encryptForSend({
       conversation: state.joined.conversation,
@@ -207,19 +214,21 @@ export class ChatSession {
   }
 
   private async openEntry(state: Followed, entry: RecordEntry, joined: JoinedConversation): Promise<ChatEntry> {
-    state.joined = joined;
+    absorb(state, joined);
     if (entry.kind === 'system' || !entry.message) {
       return { kind: 'system', seq: entry.seq, serverTime: entry.serverTime, event: entry.system?.event ?? 'unknown', data: entry.system?.data ?? {} };
     }
     const m = entry.message;
-    const sender = joined.devices.find((device) => device.id === m.senderDeviceId) ?? (await this.rejoin(state, entry.conversationId)).devices.find((device) => device.id === m.senderDeviceId);
+    // A member who joined after our snapshot (a clinician's first reply): ask the server again.
+    if (!state.devices.has(m.senderDeviceId)) await this.rejoin(state, entry.conversationId);
+    const sender = state.devices.get(m.senderDeviceId);
     if (!sender) throw new ChatEntryError('unknown_sender', 'the sending device is not a member of this conversation');
     if (sender.userId !== m.senderUserId) throw new ChatEntryError('unknown_sender', 'the sending device belongs to someone else');
     if (!this.isTrusted(sender, state.joined)) throw new ChatEntryError('untrusted_sender', 'the sending device is not certified by the practice');
     const payload = decryptEntry({
       conversation: state.joined.conversation,
       entry,
-      epochKey: this.epochKey(state, m.epoch, state.joined),
+      epochKey: this.epochKey(state, m.epoch),
       senderSignPublicKey: fromBase64(sender.signPublicKey),
     });
     // Refuses a message id or sender sequence already seen: a replay by the server under a new seq.
@@ -240,23 +249,30 @@ export class ChatSession {
     };
   }
 
-  private async rejoin(state: Followed, conversationId: string): Promise<JoinedConversation> {
-    const result = await this.client.request('conversation:join', { conversationId });
-    if (result.ok) state.joined = result.data;
-    return state.joined;
+  /** Re-joins to refresh members; a dropped connection is waited out (up to REJOIN_PATIENCE_MS), a refusal is not. */
+  private async rejoin(state: Followed, conversationId: string): Promise<void> {
+    const deadline = Date.now() + REJOIN_PATIENCE_MS;
+    for (;;) {
+      const result = await this.client.request('conversation:join', { conversationId });
+      if (result.ok) return absorb(state, result.data);
+      const isTransient = result.error.code === 'timeout' || result.error.code === 'disconnected';
+      if (!isTransient || Date.now() > deadline) return;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
   }
 
-  private isTrusted(device: JoinedConversation['devices'][number], joined: JoinedConversation): boolean {
+  private isTrusted(device: MemberDevice, joined: JoinedConversation): boolean {
     return isDeviceTrusted(device, joined, this.options.pinnedRoot, this.me.accountKeys?.signPublicKey);
   }
 
   /** The epoch key, opened once from an envelope this client can open and whose creator is trusted. @throws ChatEntryError `no_key`, CryptoError */
-  private epochKey(state: Followed, epoch: number, joined: JoinedConversation): Uint8Array {
+  private epochKey(state: Followed, epoch: number): Uint8Array {
     const cached = state.epochKeys.get(epoch);
     if (cached) return cached;
-    for (const envelope of joined.envelopes.filter((candidate) => candidate.epoch === epoch)) {
+    const { joined } = state;
+    for (const envelope of [...state.envelopes.values()].filter((candidate) => candidate.epoch === epoch)) {
       const recipient = this.boxKeysFor(envelope);
-      const creator = joined.devices.find((device) => device.id === envelope.creatorDeviceId);
+      const creator = state.devices.get(envelope.creatorDeviceId);
       if (!recipient || !creator) continue;
       const isMember = creator.role !== 'patient' || creator.userId === joined.conversation.patientId;
       const key = openEnvelope({
@@ -277,4 +293,12 @@ export class ChatSession {
     if (recipient.kind === 'account') return recipient.userId === this.me.session.user.id ? this.me.accountKeys : undefined;
     return this.options.recordKeys?.get(recipient.version);
   }
+}
+
+/** Takes in a join answer: the newest summary and account key, and every device and envelope it lists. */
+function absorb(state: Followed, joined: JoinedConversation): void {
+  // The feed hands back the snapshot of its own join with every entry; never let it replace a newer one.
+  if (!state.joined || joined.conversation.lastSeq >= state.joined.conversation.lastSeq) state.joined = joined;
+  for (const device of joined.devices) state.devices.set(device.id, device);
+  for (const envelope of joined.envelopes) state.envelopes.set(`${envelope.epoch}/${envelope.recipientKeyId}`, envelope);
 }

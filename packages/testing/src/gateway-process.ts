@@ -11,18 +11,25 @@ export interface GatewayProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/** Options of {@link startGatewayProcess}. */
 export interface GatewayProcessOptions {
   /** Path of the gateway's built `main.js`. */
   entry: string;
+  /** Added to this process's environment (PORT and HOST are set by {@link startGatewayProcess}). */
   env: Record<string, string>;
+  /**
+   * The port to listen on, e.g. to start a new gateway where a stopped one was (stop it and await `stop()` first).
+   * Default: one the kernel picks, read from the start banner.
+   */
+  port?: number;
   /** How long to wait for /health/ready. */
   readyTimeoutMs?: number;
 }
 
-/** Starts the gateway on a port the kernel picks and resolves once /health/ready answers 200; rejects with its output if it exits first. */
+/** Starts the gateway (on `options.port`, or a port the kernel picks) and resolves once /health/ready answers 200; rejects with its output if it exits first. */
 export async function startGatewayProcess(options: GatewayProcessOptions): Promise<GatewayProcess> {
   const child = spawn(process.execPath, [options.entry], {
-    env: { ...process.env, LOG_LEVEL: 'warn', ...options.env, PORT: '0', HOST: '127.0.0.1' },
+    env: { ...process.env, LOG_LEVEL: 'warn', ...options.env, PORT: String(options.port ?? 0), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -37,8 +44,10 @@ export async function startGatewayProcess(options: GatewayProcessOptions): Promi
       child.kill('SIGKILL');
       throw new Error(`gateway not ready in time:\n${output}`);
     }
-    // The start banner names the port the kernel chose.
-    url ||= output.match(/Health:\s+(http:\/\/\S+)\/health\/ready/)?.[1] ?? '';
+    // The start banner names the port the kernel chose. With a fixed port, waiting for the banner still matters:
+    // it shows that this process, not one still stopping on that port, is the one answering.
+    const bannerUrl = output.match(/Health:\s+(http:\/\/\S+)\/health\/ready/)?.[1];
+    if (bannerUrl) url ||= options.port === undefined ? bannerUrl : `http://127.0.0.1:${options.port}`;
     const isReady = url !== '' && await fetch(`${url}/health/ready`).then(
       (response) => response.ok,
       () => false,

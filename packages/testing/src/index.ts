@@ -1,4 +1,6 @@
 export * from './browser.js';
 export * from './database.js';
 export * from './gateway-process.js';
+export * from './redis.js';
+export * from './tcp-proxy.js';
 export * from './test-gateway.js';

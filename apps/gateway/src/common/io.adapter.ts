@@ -15,6 +15,7 @@ export const MAX_SOCKET_FRAME_BYTES = 256 * 1024;
 export class ParleyIoAdapter extends IoAdapter {
   private readonly redisLogger = new Logger(ParleyIoAdapter.name);
   private redis: ReturnType<typeof createClient> | undefined;
+  private streamName = 'socket.io';
 
   constructor(
     app: INestApplicationContext,
@@ -27,7 +28,8 @@ export class ParleyIoAdapter extends IoAdapter {
    * Links this node to the others through Redis streams, so a fact emitted to a room reaches the
    * sockets connected to any node. Call before the server is created.
    */
-  async connectToRedis(url: string): Promise<void> {
+  async connectToRedis(url: string, streamName: string): Promise<void> {
+    this.streamName = streamName;
     const client = createClient({ url, socket: { reconnectStrategy: (retries) => Math.min(retries * 200, 5_000) } });
     // Without a listener a lost Redis connection would crash the process; the client reconnects by itself.
     client.on('error', (error: Error) => this.redisLogger.warn({ code: (error as { code?: string }).code ?? error.message }, 'redis connection problem'));
@@ -50,7 +52,7 @@ export class ParleyIoAdapter extends IoAdapter {
       },
     };
     const server = super.createIOServer(port, settings as ServerOptions);
-    if (this.redis) server.adapter(createAdapter(this.redis));
+    if (this.redis) server.adapter(createAdapter(this.redis, { streamName: this.streamName, channelPrefix: this.streamName }));
     return server;
   }
 }

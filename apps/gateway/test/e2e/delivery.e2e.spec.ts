@@ -1,0 +1,220 @@
+import { join } from 'node:path';
+import type { FeedEntry } from '@parley/client';
+import { ready } from '@parley/crypto';
+import type { ChatEntry } from '@parley/sdk';
+import { redisKeyPrefix, startGatewayProcess, startTcpProxy, testRedisUrl, type GatewayProcess, type TcpProxy, type TestDatabase } from '@parley/testing';
+import type { DataSource } from 'typeorm';
+import { openDatabase } from '../../src/database/data-source.js';
+import { freePort } from '../../src/database/embedded-postgres.js';
+import { startTestApp, type TestApp } from '../app.js';
+import { follow, patientChat, staffChat, type Chatter } from '../chat.js';
+import { freshDatabase } from '../database.js';
+import { activatePatient, createPracticeWithStaff, type TestPractice } from '../factories.js';
+
+const ENTRY = join(import.meta.dirname, '..', '..', 'dist', 'main.js');
+/** Change to replay a failing run; every run logs its seed. */
+const SEED = Number(process.env['FAULT_SEED'] ?? Date.now() % 100_000);
+
+/** A small seeded PRNG (mulberry32), so a run's drops can be replayed. */
+function random(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const messageBodies = (entries: FeedEntry<ChatEntry>[]) => entries.flatMap((entry) => (entry.ok && entry.value.kind === 'message' ? [entry.value.body] : []));
+
+/** Each side holds exactly entries 1..n, in order, every one opened. */
+function expectExactlyInOrder(who: Chatter, n: number): void {
+  expect(who.entries.map((entry) => entry.seq)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+  expect(who.entries.filter((entry) => !entry.ok)).toEqual([]);
+}
+
+async function waitUntil(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+const storedMessages = async (dataSource: DataSource, conversationId: string) =>
+  (await dataSource.query(`SELECT count(*)::int AS n, count(DISTINCT client_message_id)::int AS distinct_ids FROM record_entries WHERE conversation_id = $1 AND kind = 'message'`, [conversationId]))[0] as {
+    n: number;
+    distinct_ids: number;
+  };
+
+beforeAll(async () => {
+  await ready();
+  process.stdout.write(`delivery faults: seed ${SEED} (FAULT_SEED=${SEED} replays it)\n`);
+});
+
+describe('1,000 messages while connections drop at random', () => {
+  let gateway: TestApp;
+  let proxy: TcpProxy;
+  let patient: Chatter;
+  let clinician: Chatter;
+
+  beforeAll(async () => {
+    gateway = await startTestApp();
+    const practice = await createPracticeWithStaff(gateway);
+    const patientAccount = await activatePatient(gateway.url, practice);
+    proxy = await startTcpProxy({ target: { host: '127.0.0.1', port: Number(new URL(gateway.url).port) } });
+    patient = await patientChat(proxy.url, practice, patientAccount);
+    clinician = await staffChat(proxy.url, practice, practice.clinician);
+  });
+
+  afterAll(async () => {
+    await patient?.session.close();
+    await clinician?.session.close();
+    await proxy?.close();
+    await gateway?.close();
+  });
+
+  it('ends with exactly messages 1..N in order on both sides, each stored once', async () => {
+    const next = random(SEED);
+    const conversationId = (await patient.session.openConversation('admin')).id;
+    await follow(patient, conversationId);
+    await follow(clinician, conversationId);
+    let cuts = 0;
+    let isSending = true;
+    const chaos = (async () => {
+      while (isSending) {
+        await new Promise((resolve) => setTimeout(resolve, 50 + next() * 250));
+        if (isSending) {
+          proxy.cut();
+          cuts += 1;
+        }
+      }
+    })();
+
+    const sends = [];
+    for (let i = 0; i < 500; i += 1) {
+      sends.push(patient.session.send(conversationId, `patient ${i}`));
+      sends.push(clinician.session.send(conversationId, `clinician ${i}`));
+      if (i % 50 === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const results = await Promise.all(sends);
+    isSending = false;
+    await chaos;
+    await waitUntil(() => patient.entries.length >= 1001 && clinician.entries.length >= 1001, 60_000, 'both sides to hold 1,001 entries');
+
+    expect(cuts).toBeGreaterThan(3);
+    expect(results.filter((result) => !result.ok)).toEqual([]);
+    expectExactlyInOrder(patient, 1001);
+    expectExactlyInOrder(clinician, 1001);
+    expect(messageBodies(patient.entries)).toEqual(messageBodies(clinician.entries));
+    expect(messageBodies(patient.entries).filter((body) => body.startsWith('patient'))).toEqual(Array.from({ length: 500 }, (_, i) => `patient ${i}`));
+    expect(messageBodies(patient.entries).filter((body) => body.startsWith('clinician'))).toEqual(Array.from({ length: 500 }, (_, i) => `clinician ${i}`));
+    expect(await storedMessages(gateway.dataSource, conversationId)).toEqual({ n: 1000, distinct_ids: 1000 });
+  }, 120_000);
+});
+
+describe('the gateway process is killed mid-stream and restarted', () => {
+  let database: TestDatabase;
+  let dataSource: DataSource;
+  let gateway: GatewayProcess;
+  let port: number;
+
+  beforeAll(async () => {
+    database = await freshDatabase();
+    dataSource = await openDatabase(database.url);
+    port = await freePort();
+    gateway = await startGatewayProcess({ entry: ENTRY, port, env: { DATABASE_URL: database.url } });
+  });
+
+  afterAll(async () => {
+    await gateway?.stop();
+    await dataSource?.destroy();
+    await database?.drop();
+  });
+
+  it('loses nothing acknowledged, and the unacknowledged sends land once after the restart', async () => {
+    const practice: TestPractice = await createPracticeWithStaff({ url: gateway.url, dataSource });
+    const patient = await patientChat(gateway.url, practice, await activatePatient(gateway.url, practice));
+    const clinician = await staffChat(gateway.url, practice, practice.clinician);
+    const conversationId = (await patient.session.openConversation('admin')).id;
+    await follow(patient, conversationId);
+    await follow(clinician, conversationId);
+    const acked = new Set<string>();
+
+    const sends = Array.from({ length: 300 }, (_, i) =>
+      patient.session.send(conversationId, `message ${i}`).then((result) => {
+        if (result.ok) acked.add(`message ${i}`);
+        return result;
+      }),
+    );
+    await waitUntil(() => acked.size >= 40, 30_000, '40 acks before the kill');
+    await gateway.stop('SIGKILL');
+    const ackedBeforeKill = new Set(acked);
+    gateway = await startGatewayProcess({ entry: ENTRY, port, env: { DATABASE_URL: database.url } });
+    const results = await Promise.all(sends);
+    await waitUntil(() => clinician.entries.length >= 301, 60_000, 'the clinician to hold all 301 entries');
+    const storedBodies = new Set(messageBodies(clinician.entries));
+    await patient.session.close();
+    await clinician.session.close();
+
+    expect(ackedBeforeKill.size).toBeLessThan(300);
+    expect([...ackedBeforeKill].every((body) => storedBodies.has(body))).toBe(true);
+    expect(results.filter((result) => !result.ok)).toEqual([]);
+    expectExactlyInOrder(clinician, 301);
+    expect(messageBodies(clinician.entries)).toEqual(Array.from({ length: 300 }, (_, i) => `message ${i}`));
+    expect(await storedMessages(dataSource, conversationId)).toEqual({ n: 300, distinct_ids: 300 });
+  }, 120_000);
+});
+
+const redisUrl = testRedisUrl();
+if (redisUrl) {
+  describe('two gateway nodes linked by Redis, one killed', () => {
+    let database: TestDatabase;
+    let dataSource: DataSource;
+    const nodes: GatewayProcess[] = [];
+    let balancer: TcpProxy;
+
+    beforeAll(async () => {
+      database = await freshDatabase();
+      dataSource = await openDatabase(database.url);
+      const env = { DATABASE_URL: database.url, REDIS_URL: redisUrl, REDIS_STREAM_NAME: redisKeyPrefix() };
+      nodes.push(...(await Promise.all([startGatewayProcess({ entry: ENTRY, env }), startGatewayProcess({ entry: ENTRY, env })])));
+      balancer = await startTcpProxy({ target: { host: '127.0.0.1', port: nodes[0]!.port } });
+    });
+
+    afterAll(async () => {
+      await balancer?.close();
+      for (const node of nodes) await node.stop();
+      await dataSource?.destroy();
+      await database?.drop();
+    });
+
+    it('relays across nodes, and after the patient node dies the patient continues on the other with nothing lost or duplicated', async () => {
+      const [nodeA, nodeB] = nodes as [GatewayProcess, GatewayProcess];
+      const practice = await createPracticeWithStaff({ url: nodeB.url, dataSource });
+      const patient = await patientChat(balancer.url, practice, await activatePatient(nodeB.url, practice));
+      const clinician = await staffChat(nodeB.url, practice, practice.clinician);
+      const conversationId = (await patient.session.openConversation('admin')).id;
+      await follow(patient, conversationId);
+      await follow(clinician, conversationId);
+
+      const before = await Promise.all(Array.from({ length: 50 }, (_, i) => patient.session.send(conversationId, `before ${i}`)));
+      await waitUntil(() => clinician.entries.length >= 51, 20_000, 'cross-node delivery');
+      await nodeA.stop('SIGKILL');
+      balancer.setTarget({ host: '127.0.0.1', port: nodeB.port });
+      const after = await Promise.all(Array.from({ length: 50 }, (_, i) => patient.session.send(conversationId, `after ${i}`)));
+      const replies = await Promise.all(Array.from({ length: 10 }, (_, i) => clinician.session.send(conversationId, `reply ${i}`)));
+      await waitUntil(() => clinician.entries.length >= 111 && patient.entries.length >= 111, 30_000, 'all 111 entries on both sides');
+      await patient.session.close();
+      await clinician.session.close();
+
+      expect([...before, ...after, ...replies].filter((result) => !result.ok)).toEqual([]);
+      expectExactlyInOrder(patient, 111);
+      expectExactlyInOrder(clinician, 111);
+      expect(messageBodies(patient.entries)).toEqual(messageBodies(clinician.entries));
+      expect(await storedMessages(dataSource, conversationId)).toEqual({ n: 110, distinct_ids: 110 });
+    }, 120_000);
+  });
+}
