@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { ready } from '@parley/crypto';
+import type { FeedEntry } from '@parley/client';
+import { ready, TEST_KDF_PARAMS } from '@parley/crypto';
 import { COMMAND_NAMES } from '@parley/protocol';
 import { startTestApp, type TestApp } from '../app.js';
 import { follow, patientChat, staffChat, type Chatter } from '../chat.js';
+import { ChatSession, signIn, type ChatEntry } from '@parley/sdk';
 import { activatePatient, createPracticeWithStaff, type TestPatient, type TestPractice } from '../factories.js';
 
 describe('end-to-end-encrypted messaging (in-process gateway, real PostgreSQL, sockets and crypto)', () => {
@@ -77,6 +79,37 @@ describe('end-to-end-encrypted messaging (in-process gateway, real PostgreSQL, s
 
     expect(await typing).toEqual({ conversationId, userId: patient.userId, role: 'patient', isTyping: true });
     expect(await receipt).toMatchObject({ conversationId, userId: practice.clinician.userId, kind: 'read', upToSeq: 2 });
+  });
+
+  it("fans out to the patient's second device, which restored the account key from the backup", async () => {
+    const second = await signIn({ baseUrl: gateway.url, practice: practice.odsCode, login: patient.nhsNumber, passphrase: patient.passphrase, deviceLabel: 'tablet', kdf: TEST_KDF_PARAMS });
+    const tablet = await ChatSession.start({ baseUrl: gateway.url, signedIn: second, pinnedRoot: practice.root.signPublicKey });
+    const seen: FeedEntry<ChatEntry>[] = [];
+    await tablet.follow(conversationId, (entry) => seen.push(entry));
+    const before = seen.length;
+
+    await clinician.session.send(conversationId, 'Seen on every device?');
+    while (seen.length < before + 1) await new Promise((resolve) => setTimeout(resolve, 10));
+    await tablet.close();
+
+    expect(second.device.deviceId).not.toBe(patient.deviceId);
+    expect(seen.filter((entry) => !entry.ok)).toEqual([]);
+    expect(seen.at(-1)).toMatchObject({ ok: true, value: { body: 'Seen on every device?', senderRole: 'clinician' } });
+  });
+
+  it('tells the members when someone comes online and goes offline', async () => {
+    const events: unknown[] = [];
+    alice.session.client.on('presence:changed', (fact) => events.push(fact));
+    const nurse = await staffChat(gateway.url, practice, practice.manager);
+
+    await follow(nurse, conversationId);
+    await nurse.session.close();
+    while (events.length < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+
+    expect(events).toEqual([
+      { conversationId, userId: practice.manager.userId, role: 'manager', isOnline: true },
+      { conversationId, userId: practice.manager.userId, role: 'manager', isOnline: false },
+    ]);
   });
 
   it("refuses another patient every command on this conversation, storing nothing", async () => {
