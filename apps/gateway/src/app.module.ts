@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { DataSource } from 'typeorm';
 import { AuthModule } from './auth/auth.module.js';
 import type { AppConfig } from './config.js';
+import { Clock, ClockModule } from './common/clock.js';
 import { RealtimeModule } from './common/realtime.module.js';
 import { ConfigModule } from './config.module.js';
 import { ConversationsModule } from './conversations/conversations.module.js';
@@ -17,15 +18,18 @@ export interface AppDependencies {
   config: AppConfig;
   dataSource: DataSource;
   logger: Logger;
+  /** Tests pass a FakeClock to move time. */
+  clock?: Clock;
 }
 
 @Module({})
 export class AppModule {
-  static forRoot({ config, dataSource, logger }: AppDependencies): DynamicModule {
+  static forRoot({ config, dataSource, logger, clock }: AppDependencies): DynamicModule {
     return {
       module: AppModule,
       imports: [
         ConfigModule.forRoot(config),
+        ClockModule.forRoot(clock),
         LoggerModule.forRoot({
           pinoHttp: {
             logger,

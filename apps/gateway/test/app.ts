@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { DataSource } from 'typeorm';
 import { createApp } from '../src/app.js';
+import type { Clock } from '../src/common/clock.js';
 import { createLogger } from '../src/common/logger.js';
 import { loadConfig, type AppConfig } from '../src/config.js';
 import { openDatabase } from '../src/database/data-source.js';
@@ -16,11 +17,12 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+/** Boots the gateway; pass `clock` (a FakeClock) to move time in the test. */
+export async function startTestApp(env: Record<string, string> = {}, clock?: Clock): Promise<TestApp> {
   const database = await freshDatabase();
   const config = loadConfig({ PORT: '0', LOG_LEVEL: 'silent', DATABASE_URL: database.url, NODE_ENV: 'test', ...env });
   const dataSource = await openDatabase(database.url);
-  const app = await createApp({ config, dataSource, logger: createLogger(config.logLevel) });
+  const app = await createApp({ config, dataSource, logger: createLogger(config.logLevel), clock });
   await app.listen(0, '127.0.0.1');
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : 0;
