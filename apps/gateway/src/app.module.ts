@@ -3,13 +3,16 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { LoggerModule } from 'nestjs-pino';
 import type { Logger } from 'pino';
 import type { DataSource } from 'typeorm';
+import { AuditLogModule } from './audit/audit-log.module.js';
 import { AuthModule } from './auth/auth.module.js';
 import type { AppConfig } from './config.js';
 import { Clock, ClockModule } from './common/clock.js';
 import { RealtimeModule } from './common/realtime.module.js';
 import { ConfigModule } from './config.module.js';
+import { ConsentModule } from './consent/consent.module.js';
 import { ConversationsModule } from './conversations/conversations.module.js';
 import { HealthModule } from './health/health.module.js';
+import { HoursModule } from './hours/hours.module.js';
 import { PracticesModule } from './practices/practices.module.js';
 import { SystemModule } from './system/system.module.js';
 
@@ -48,6 +51,9 @@ export class AppModule {
         RealtimeModule,
         AuthModule,
         PracticesModule,
+        ConsentModule,
+        AuditLogModule,
+        HoursModule,
         ConversationsModule,
         HealthModule,
         SystemModule,

@@ -17,10 +17,13 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-/** Boots the gateway; pass `clock` (a FakeClock) to move time in the test. */
+/**
+ * Boots the gateway on a fresh database, or on `env.DATABASE_URL` (a second node of another test
+ * app, which then owns and drops the database); pass `clock` (a FakeClock) to move time.
+ */
 export async function startTestApp(env: Record<string, string> = {}, clock?: Clock): Promise<TestApp> {
-  const database = await freshDatabase();
-  const config = loadConfig({ PORT: '0', LOG_LEVEL: 'silent', DATABASE_URL: database.url, NODE_ENV: 'test', ...env });
+  const database = env['DATABASE_URL'] ? { url: env['DATABASE_URL'], drop: async () => undefined } : await freshDatabase();
+  const config = loadConfig({ PORT: '0', LOG_LEVEL: 'silent', NODE_ENV: 'test', ...env, DATABASE_URL: database.url });
   const dataSource = await openDatabase(database.url);
   const app = await createApp({ config, dataSource, logger: createLogger(config.logLevel), clock });
   await app.listen(0, '127.0.0.1');

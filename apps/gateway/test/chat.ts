@@ -41,7 +41,19 @@ export async function patientChat(url: string, practice: TestPractice, patient: 
 export async function staffChat(url: string, practice: TestPractice, staff: TestStaff): Promise<Chatter> {
   const signedIn: SdkSignedIn = { session: staff.session, device: { deviceId: staff.deviceId, keys: staff.device } };
   const recordKeys = await openRecordKeys({ baseUrl: url, token: staff.token, odsCode: practice.odsCode, device: signedIn.device, pinnedRoot: practice.root.signPublicKey });
-  return chatter(await ChatSession.start({ baseUrl: url, signedIn, pinnedRoot: practice.root.signPublicKey, recordKeys, requestTimeoutMs: 3_000 }));
+  const session = await ChatSession.start({ baseUrl: url, signedIn, pinnedRoot: practice.root.signPublicKey, recordKeys, requestTimeoutMs: 3_000 });
+  // A clinician is ready for work, so conversations opened from now on are assigned to them and they may answer.
+  if (staff.roles.includes('clinician')) await session.setAvailability('available');
+  return chatter(session);
+}
+
+/** Resolves once the conversation's record shows it was assigned (routing runs after the open is acknowledged). */
+export async function waitForAssignment(who: Chatter, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!who.entries.some((entry) => entry.ok && entry.value.kind === 'system' && entry.value.event === 'assigned')) {
+    if (Date.now() > deadline) throw new Error('the conversation was not assigned');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
 
 /** Follows a conversation, collecting its entries into the chatter. */

@@ -203,7 +203,7 @@ function summaryOf(conversationId: string, conversation: FakeConversation) {
     practiceOdsCode: 'Y00001',
     patientId: '00000000-0000-4000-8000-000000000001',
     topic: 'general',
-    status: 'open' as const,
+    status: 'waiting' as const, assignedClinicianId: null,
     currentEpoch: 1,
     lastSeq: conversation.entries.length,
     createdAt: new Date(0).toISOString(),

@@ -79,6 +79,8 @@ export const ConversationReceipt = z
   .strict();
 export type ConversationReceipt = z.infer<typeof ConversationReceipt>;
 
+export type ConversationStatus = 'waiting' | 'assigned' | 'on_hold' | 'closed';
+
 /** A conversation as its members see it. */
 export interface ConversationSummary {
   id: string;
@@ -87,7 +89,10 @@ export interface ConversationSummary {
   practiceOdsCode: string;
   patientId: string;
   topic: string;
-  status: 'open' | 'closed';
+  /** waiting in the queue, assigned to a clinician (or held by them), or closed. */
+  status: ConversationStatus;
+  /** The clinician it is assigned to (assigned or on hold). */
+  assignedClinicianId: string | null;
   currentEpoch: number;
   lastSeq: number;
   createdAt: string;

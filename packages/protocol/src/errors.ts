@@ -18,4 +18,6 @@ export type ErrorCode = (typeof ERROR_CODES)[number];
 export interface ErrorBody {
   code: ErrorCode;
   message: string;
+  /** Facts a client can act on, e.g. `nextOpening` (an ISO instant) with `outside_hours`. Ids and times only, never content. */
+  details?: Record<string, string | number | boolean | null>;
 }

@@ -17,6 +17,8 @@ import type {
   SyncResult,
   TypingChanged,
 } from './conversation.js';
+import type { ConversationAssigned, QueueList, QueuePosition, QueueSnapshot, SetAvailability, SetClinicianCaps, SetPracticeLimits } from './queue.js';
+import type { HoursGet, HoursStatus } from './hours.js';
 import type { SystemPing, SystemPong } from './system.js';
 
 type Command<P, R> = (payload: P, ack: (result: Ack<R>) => void) => void;
@@ -31,6 +33,12 @@ export interface ClientToServer {
   'conversation:sync': Command<ConversationSync, SyncResult>;
   'conversation:typing': Command<ConversationTyping, null>;
   'conversation:receipt': Command<ConversationReceipt, null>;
+  'hours:get': Command<HoursGet, HoursStatus>;
+  'conversation:claim': Command<ConversationRef, { conversation: ConversationSummary }>;
+  'queue:list': Command<QueueList, QueueSnapshot>;
+  'staff:availability': Command<SetAvailability, null>;
+  'capacity:set-clinician': Command<SetClinicianCaps, null>;
+  'capacity:set-practice': Command<SetPracticeLimits, null>;
 }
 
 /** Facts the server pushes to clients. */
@@ -40,6 +48,10 @@ export interface ServerToClient {
   'receipt:updated': (fact: ReceiptUpdated) => void;
   'presence:changed': (fact: PresenceChanged) => void;
   'session:ended': (fact: SessionEnded) => void;
+  'hours:status': (fact: HoursStatus) => void;
+  'queue:updated': (fact: QueueSnapshot) => void;
+  'conversation:assigned': (fact: ConversationAssigned) => void;
+  'queue:position': (fact: QueuePosition) => void;
 }
 
 /** The command names, for code that must enumerate them (validation tables, the authorisation matrix). */
@@ -60,6 +72,12 @@ export const COMMAND_NAMES = [
   'conversation:sync',
   'conversation:typing',
   'conversation:receipt',
+  'hours:get',
+  'conversation:claim',
+  'queue:list',
+  'staff:availability',
+  'capacity:set-clinician',
+  'capacity:set-practice',
 ] as const satisfies readonly CommandName[];
 // Fails to compile when a command is added to ClientToServer but not to COMMAND_NAMES.
 const everyCommandListed: [Exclude<CommandName, (typeof COMMAND_NAMES)[number]>] extends [never] ? true : never = true;

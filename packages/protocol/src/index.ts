@@ -5,4 +5,7 @@ export * from './common.js';
 export * from './system.js';
 export * from './auth.js';
 export * from './conversation.js';
+export * from './hours.js';
+export * from './queue.js';
 export * from './events.js';
+export * from './practice-admin.js';

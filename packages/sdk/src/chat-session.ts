@@ -181,6 +181,19 @@ export class ChatSession {
     return this.outbox.enqueue(payload);
   }
 
+  /** A clinician becomes available for assignments (or away). @throws AccountFlowError */
+  async setAvailability(availability: 'available' | 'away'): Promise<void> {
+    const result = await this.client.request('staff:availability', { availability });
+    if (!result.ok) throw new AccountFlowError(result.error.code, result.error.message);
+  }
+
+  /** A clinician takes a waiting conversation. @throws AccountFlowError (`conflict`, `at_capacity` …) */
+  async claim(conversationId: string): Promise<ConversationSummary> {
+    const result = await this.client.request('conversation:claim', { conversationId });
+    if (!result.ok) throw new AccountFlowError(result.error.code, result.error.message);
+    return result.data.conversation;
+  }
+
   /** Tells the conversation the user is (not) typing. */
   async typing(conversationId: string, isTyping: boolean): Promise<void> {
     await this.client.request('conversation:typing', { conversationId, isTyping });

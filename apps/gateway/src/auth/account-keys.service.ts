@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { KeyBackup } from '@parley/protocol';
+import { AuditService } from '../audit/audit.service.js';
 import type { Actor } from '../common/actor.js';
 import { DomainError } from '../common/domain-error.js';
 import { requireRole } from '../common/require-role.js';
@@ -14,6 +15,7 @@ export class AccountKeysService {
   constructor(
     private readonly accounts: AuthRepository,
     private readonly rateLimit: RateLimitService,
+    private readonly audit: AuditService,
   ) {}
 
   /**
@@ -40,8 +42,9 @@ export class AccountKeysService {
     await this.rateLimit.countBackupDownload(actor.userId);
     const backup = await this.accounts.findBackup(actor.userId);
     if (!backup) throw new DomainError('not_found');
-    // Ids only. This becomes an audit record when the audit trail exists.
     this.logger.log({ userId: actor.userId, deviceId: actor.deviceId, sessionId: actor.sessionId }, 'key backup downloaded');
+    // The blob lets its holder guess the passphrase offline, so who fetched it is kept for good.
+    await this.audit.record(actor, 'key-backup.downloaded', { subjectUserId: actor.userId });
     return {
       backup: backup.blob.toString('base64'),
       kdf: { salt: backup.kdf.salt.toString('base64'), opsLimit: backup.kdf.opsLimit, memLimitBytes: backup.kdf.memLimitBytes },

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
+import { AuditModule } from '../audit/audit.module.js';
 import { AccountKeysController } from './account-keys.controller.js';
 import { AccountKeysService } from './account-keys.service.js';
 import { AuthAttemptsRepository } from './auth-attempts.repository.js';
@@ -27,6 +28,8 @@ import { SessionsService } from './sessions.service.js';
  * gateway re-checks its session first.
  */
 @Module({
+  // The audit trail's writer only: audit imports no feature, so this adds no cycle.
+  imports: [AuditModule],
   controllers: [AuthController, DevicesController, AccountKeysController, InvitationsController],
   providers: [
     ConnectionGateway,

@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { mockOf } from '../../test/mocks.js';
 import { aClinician, aManager, aPatient } from '../../test/factories.js';
+import type { AuditService } from '../audit/audit.service.js';
 import type { Actor } from '../common/actor.js';
 import { DomainError } from '../common/domain-error.js';
 import { rooms } from '../common/rooms.js';
@@ -30,7 +31,7 @@ describe(DevicesService.name, () => {
   beforeEach(() => {
     devices = mockOf<DevicesRepository>();
     events = mockOf<SessionEventsGateway>();
-    sut = new DevicesService(devices, events);
+    sut = new DevicesService(devices, events, mockOf<AuditService>());
     devices.certify.mockResolvedValue(true);
   });
 

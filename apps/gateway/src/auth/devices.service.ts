@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { DeviceInfo } from '@parley/protocol';
+import { AuditService } from '../audit/audit.service.js';
 import { isStaff, type Actor } from '../common/actor.js';
 import { DomainError } from '../common/domain-error.js';
 import { rooms } from '../common/rooms.js';
@@ -14,6 +15,7 @@ export class DevicesService {
   constructor(
     private readonly devices: DevicesRepository,
     private readonly events: SessionEventsGateway,
+    private readonly audit: AuditService,
   ) {}
 
   /** The caller's own devices, revoked ones included, oldest first. */
@@ -31,6 +33,7 @@ export class DevicesService {
     if (!isOwn) throw new DomainError('not_found');
     this.events.ended(rooms.device(deviceId), 'device_revoked');
     this.logger.log({ userId: actor.userId, deviceId }, 'device revoked');
+    await this.audit.record(actor, 'device.revoked', { data: { deviceId } });
   }
 
   /**

@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { CodeIssued, CreateInvitationRequest, CreateStaffRequest } from '@parley/protocol';
 import { randomUUID } from 'node:crypto';
+import { AuditService } from '../audit/audit.service.js';
 import type { Actor } from '../common/actor.js';
 import { DomainError } from '../common/domain-error.js';
 import { requireRole } from '../common/require-role.js';
@@ -18,7 +19,10 @@ export const STAFF_CODE_DAYS = 7;
 export class InvitationsService {
   private readonly logger = new Logger(InvitationsService.name);
 
-  constructor(private readonly accounts: AuthRepository) {}
+  constructor(
+    private readonly accounts: AuthRepository,
+    private readonly audit: AuditService,
+  ) {}
 
   /**
    * Creates a patient account in the caller's practice and its activation code (shown once).
@@ -73,6 +77,8 @@ export class InvitationsService {
         throw error;
       });
     this.logger.log({ userId: actor.userId, newUserId: userId, roles: account.roles }, 'account created with a one-time code');
+    if (account.roles.includes('patient')) await this.audit.record(actor, 'invitation.created', { subjectUserId: userId });
+    else await this.audit.record(actor, 'staff.created', { data: { staffUserId: userId, roles: account.roles } });
     return { userId, code, expiresAt: expiresAt.toISOString(), practiceRootSignPublicKey: rootSignPublicKey ? rootSignPublicKey.toString('base64') : null };
   }
 }

@@ -17,6 +17,8 @@ export class DomainError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string = DEFAULT_MESSAGES[code],
+    /** Facts the client can act on (e.g. `nextOpening` with `outside_hours`); copied into the error body. Ids and times only, never content. */
+    readonly details?: Record<string, string | number | boolean | null>,
   ) {
     super(message);
     this.name = 'DomainError';

@@ -29,7 +29,7 @@ export class HttpErrorFilter implements ExceptionFilter {
 }
 
 function toErrorBody(exception: unknown): ErrorBody {
-  if (exception instanceof DomainError) return { code: exception.code, message: exception.message };
+  if (exception instanceof DomainError) return { code: exception.code, message: exception.message, ...(exception.details && { details: exception.details }) };
   if (exception instanceof HttpException) {
     const status = exception.getStatus();
     if (status === 404) return { code: 'not_found', message: new DomainError('not_found').message };

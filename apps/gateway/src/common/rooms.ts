@@ -10,4 +10,6 @@ export const rooms = {
   session: (sessionId: string) => `session:${sessionId}`,
   /** Every staff socket of one practice. */
   practiceStaff: (practiceId: string) => `staff:${practiceId}`,
+  /** Every patient socket of one practice (joined by the hours gateway: they get `hours:status`). */
+  practicePatients: (practiceId: string) => `patients:${practiceId}`,
 } as const;

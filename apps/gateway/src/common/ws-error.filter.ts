@@ -1,5 +1,5 @@
 import { type ArgumentsHost, Catch, Logger, type WsExceptionFilter } from '@nestjs/common';
-import type { Ack } from '@parley/protocol';
+import type { Ack, ErrorBody } from '@parley/protocol';
 import type { Socket } from 'socket.io';
 import { DomainError } from './domain-error.js';
 
@@ -10,9 +10,9 @@ export class WsErrorFilter implements WsExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const [socket, , ack, event] = host.getArgs<[Socket, unknown, unknown, unknown]>();
-    const error =
+    const error: ErrorBody =
       exception instanceof DomainError
-        ? { code: exception.code, message: exception.message }
+        ? { code: exception.code, message: exception.message, ...(exception.details && { details: exception.details }) }
         : { code: 'internal' as const, message: new DomainError('internal').message };
     if (error.code === 'internal') {
       this.logger.error({ socketId: socket.id, event, err: exception }, 'socket command failed');

@@ -16,7 +16,16 @@ export class ConversationEntity {
   topic!: string;
 
   @Column('text')
-  status!: 'open' | 'closed';
+  status!: 'waiting' | 'assigned' | 'on_hold' | 'closed';
+
+  @Column('uuid', { nullable: true })
+  assignedClinicianId!: string | null;
+
+  @Column('timestamptz', { nullable: true })
+  assignedAt!: Date | null;
+
+  @Column('timestamptz')
+  queuedAt!: Date;
 
   @Column('int')
   currentEpoch!: number;

@@ -61,6 +61,11 @@ export class ConversationsGateway implements OnGatewayInit, OnGatewayConnection 
     return joined;
   }
 
+  @On('conversation:claim')
+  claim(@Actor() actor: Actor, @Payload(ConversationRef) payload: ConversationRef) {
+    return this.conversations.claim(actor, payload.conversationId);
+  }
+
   @On('conversation:send')
   send(@Actor() actor: Actor, @Payload(ConversationSend) payload: ConversationSend) {
     return this.conversations.send(actor, payload);

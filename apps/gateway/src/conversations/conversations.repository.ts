@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { Envelope, JoinedConversation, MemberDevice, ReceiptUpdated, Role, StoredEnvelope } from '@parley/protocol';
+import type { ConversationStatus, Envelope, JoinedConversation, MemberDevice, ReceiptUpdated, Role, StoredEnvelope } from '@parley/protocol';
 import { DataSource } from 'typeorm';
 import { genesisHash } from '../record/record-hash.js';
 
@@ -10,13 +10,14 @@ export interface ConversationRow {
   practiceOdsCode: string;
   patientId: string;
   topic: string;
-  status: 'open' | 'closed';
+  status: ConversationStatus;
+  assignedClinicianId: string | null;
   currentEpoch: number;
   lastSeq: number;
   createdAt: Date;
 }
 
-const CONVERSATION_COLUMNS = `c.id, c.practice_id, p.ods_code, c.patient_id, c.topic, c.status, c.current_epoch, c.last_seq, c.created_at`;
+const CONVERSATION_COLUMNS = `c.id, c.practice_id, p.ods_code, c.patient_id, c.topic, c.status, c.assigned_clinician_id, c.current_epoch, c.last_seq, c.created_at`;
 
 /** Every query of the conversations feature. */
 @Injectable()
@@ -75,6 +76,12 @@ export class ConversationsRepository {
         ],
       );
     });
+  }
+
+  /** Conversations of a practice that are not closed. */
+  async openIds(practiceId: string): Promise<string[]> {
+    const rows: { id: string }[] = await this.dataSource.query(`SELECT id FROM conversations WHERE practice_id = $1 AND status <> 'closed'`, [practiceId]);
+    return rows.map((row) => row.id);
   }
 
   /** Ids of those of `deviceIds` that are active devices of `userId`. */
@@ -201,7 +208,8 @@ function toConversation(row: Record<string, unknown>): ConversationRow {
     practiceOdsCode: row['ods_code'] as string,
     patientId: row['patient_id'] as string,
     topic: row['topic'] as string,
-    status: row['status'] as 'open' | 'closed',
+    status: row['status'] as ConversationStatus,
+    assignedClinicianId: (row['assigned_clinician_id'] as string | null) ?? null,
     currentEpoch: row['current_epoch'] as number,
     lastSeq: Number(row['last_seq']),
     createdAt: row['created_at'] as Date,

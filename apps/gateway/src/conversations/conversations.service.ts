@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import type {
   ConversationOpen,
   ConversationReceipt,
@@ -6,7 +6,6 @@ import type {
   ConversationSummary,
   ConversationTyping,
   JoinedConversation,
-  RecordEntry,
   SendResult,
   SyncResult,
 } from '@parley/protocol';
@@ -14,8 +13,13 @@ import { isStaff, primaryRole, type Actor } from '../common/actor.js';
 import { DomainError } from '../common/domain-error.js';
 import { RealtimePublisher } from '../common/realtime.publisher.js';
 import { rooms } from '../common/rooms.js';
+import { AuditService } from '../audit/audit.service.js';
+import { HoursService } from '../hours/hours.service.js';
+import { toRecordEntry } from '../record/record-entry.mapper.js';
+import { ConsentService } from '../consent/consent.service.js';
+import { PracticeSettingsService } from '../practices/practice-settings.service.js';
+import { QueueService } from '../queue/queue.service.js';
 import { RecordService } from '../record/record.service.js';
-import type { StoredEntry } from '../record/record.types.js';
 import { ConversationsRepository, type ConversationRow } from './conversations.repository.js';
 
 const DEFAULT_SYNC_LIMIT = 200;
@@ -23,17 +27,33 @@ const LIST_LIMIT = 100;
 
 /** Conversations and the ciphertext relay: who may open, read and write what, and in which order it is stored and sent. */
 @Injectable()
-export class ConversationsService {
+export class ConversationsService implements OnModuleInit {
+  private readonly logger = new Logger(ConversationsService.name);
+
   constructor(
     private readonly conversations: ConversationsRepository,
     private readonly record: RecordService,
     private readonly realtime: RealtimePublisher,
+    private readonly queue: QueueService,
+    private readonly consent: ConsentService,
+    private readonly settings: PracticeSettingsService,
+    private readonly audit: AuditService,
+    private readonly hours: HoursService,
   ) {}
+
+  onModuleInit(): void {
+    // At closing, every conversation still open gets a notice in its record (once, whichever node sees the closing).
+    this.hours.onClosing(async ({ practiceId, nextOpening }) => {
+      for (const conversationId of await this.conversations.openIds(practiceId)) {
+        await this.record.append({ conversationId, system: { event: 'practice.closed', data: { nextOpening: nextOpening?.toISOString() ?? null } } });
+      }
+    });
+  }
 
   /**
    * Opens a conversation for the calling patient with its first epoch's envelopes, and records
    * that it was opened. Retrying the same open returns the same conversation.
-   * @throws DomainError `forbidden` (not a patient), `invalid_payload` (envelopes), `conflict` (id taken, or no record key)
+   * @throws DomainError `forbidden` (not a patient; terms not accepted), `invalid_payload` (envelopes; topic not offered), `conflict` (id taken, or no record key), `at_capacity` (a limit the practice set)
    */
   async open(actor: Actor, payload: ConversationOpen): Promise<{ conversation: ConversationSummary }> {
     if (!actor.roles.includes('patient')) throw new DomainError('forbidden', 'Only patients open conversations.');
@@ -42,7 +62,11 @@ export class ConversationsService {
       if (existing.patientId !== actor.userId || existing.topic !== payload.topic) throw new DomainError('conflict', 'That conversation id is taken.');
       return { conversation: toSummary(await this.ensureOpenedEntry(existing)) };
     }
+    await this.hours.assertOpenForNewConversation(actor.practiceId);
+    await this.consent.assertConsented(actor);
+    await this.settings.assertTopicEnabled(actor.practiceId, payload.topic);
     await this.checkEnvelopes(actor, payload);
+    await this.queue.assertCanOpen(actor.practiceId);
     await this.conversations.create({
       id: payload.conversationId,
       practiceId: actor.practiceId,
@@ -51,8 +75,12 @@ export class ConversationsService {
       creatorDeviceId: actor.deviceId,
       envelopes: payload.envelopes,
     });
-    const created = await this.conversations.findById(payload.conversationId);
-    return { conversation: toSummary(await this.ensureOpenedEntry(created!)) };
+    const created = await this.ensureOpenedEntry((await this.conversations.findById(payload.conversationId))!);
+    await this.audit.record(actor, 'conversation.opened', { conversationId: created.id, subjectUserId: actor.userId, data: { topic: created.topic } });
+    // Acknowledged once stored, without waiting for routing (a burst of opens shares routing passes);
+    // the assignment reaches the patient as the record's `assigned` entry.
+    this.queue.route(actor.practiceId).catch((error: unknown) => this.logger.warn({ practiceId: actor.practiceId, err: error }, 'routing after open failed'));
+    return { conversation: toSummary(created) };
   }
 
   /** The caller's conversations (a patient's own; for staff, their practice's), newest first. */
@@ -81,6 +109,8 @@ export class ConversationsService {
    */
   async join(actor: Actor, conversationId: string): Promise<JoinedConversation> {
     const conversation = await this.authorize(actor, conversationId);
+    // Every staff read of a conversation is audited before anything is answered.
+    if (isStaff(actor)) await this.audit.record(actor, 'conversation.read', { conversationId: conversation.id, subjectUserId: conversation.patientId });
     const [envelopes, devices, patientAccount, receipts] = await Promise.all([
       this.conversations.envelopesFor(conversation.id, { deviceId: actor.deviceId, userId: actor.userId, isStaff: isStaff(actor) }),
       this.conversations.memberDevices(conversation.id, actor.userId),
@@ -91,6 +121,16 @@ export class ConversationsService {
   }
 
   /**
+   * A clinician takes a waiting conversation (under their caps).
+   * @throws DomainError `not_found`, `forbidden`, `conflict` (no longer waiting), `at_capacity`
+   */
+  async claim(actor: Actor, conversationId: string): Promise<{ conversation: ConversationSummary }> {
+    const conversation = await this.authorize(actor, conversationId);
+    await this.queue.claim(actor, conversation.id);
+    return { conversation: toSummary((await this.conversations.findById(conversation.id))!) };
+  }
+
+  /**
    * Appends an encrypted message to the record and relays it to the conversation's room. Resolves
    * only after the row is committed; a retry with the same client message id and content returns
    * the original place.
@@ -98,6 +138,18 @@ export class ConversationsService {
    */
   async send(actor: Actor, payload: ConversationSend): Promise<SendResult> {
     const conversation = await this.authorize(actor, payload.conversationId);
+    // Staff read any conversation of their practice, but answer only those assigned to them: that is what the caps count.
+    if (isStaff(actor) && conversation.assignedClinicianId !== actor.userId) {
+      throw new DomainError('forbidden', 'Claim the conversation (or have it assigned to you) before answering.');
+    }
+    try {
+      await (isStaff(actor) ? this.hours.assertStaffMayReply(conversation.practiceId) : this.hours.assertOpenForPatientMessage(conversation.practiceId));
+    } catch (error) {
+      // A retry of a send stored before closing still gets its original answer, not `outside_hours`.
+      const stored = await this.record.findMessage(actor.deviceId, payload.clientMessageId);
+      if (stored) return { seq: stored.seq, serverTime: stored.createdAt.toISOString(), isDuplicate: true };
+      throw error;
+    }
     const outcome = await this.record.append({
       conversationId: conversation.id,
       message: {
@@ -113,18 +165,8 @@ export class ConversationsService {
       },
     });
     switch (outcome.status) {
-      case 'stored': {
-        const entry: RecordEntry = {
-          conversationId: conversation.id,
-          seq: outcome.seq,
-          kind: 'message',
-          serverTime: outcome.createdAt.toISOString(),
-          hash: outcome.hash.toString('hex'),
-          message: { ...payload, senderUserId: actor.userId, senderDeviceId: actor.deviceId, senderRole: primaryRole(actor) },
-        };
-        this.realtime.publish(rooms.conversation(conversation.id), 'message:relayed', entry);
-        return { seq: outcome.seq, serverTime: entry.serverTime, isDuplicate: false };
-      }
+      case 'stored':
+        return { seq: outcome.seq, serverTime: outcome.createdAt.toISOString(), isDuplicate: false };
       case 'duplicate':
         return { seq: outcome.seq, serverTime: outcome.createdAt.toISOString(), isDuplicate: true };
       case 'conflict':
@@ -187,11 +229,17 @@ export class ConversationsService {
     if (!kinds.has('record') || !kinds.has('account')) throw new DomainError('invalid_payload', 'Envelopes for the record key and the account key are required.');
   }
 
-  /** The `opened` entry starts every record; an open that was interrupted before writing it gets it on retry. */
+  /**
+   * The `opened` entry starts every record, followed by the automatic acknowledgement (received, the
+   * typical reply time from the live queue, the urgent advice). An open interrupted before writing them gets them on retry.
+   */
   private async ensureOpenedEntry(conversation: ConversationRow): Promise<ConversationRow> {
     if (conversation.lastSeq > 0) return conversation;
-    const outcome = await this.record.append({ conversationId: conversation.id, system: { event: 'opened', data: { topic: conversation.topic } } });
-    return outcome.status === 'stored' ? { ...conversation, lastSeq: outcome.seq } : conversation;
+    const opened = await this.record.append({ conversationId: conversation.id, system: { event: 'opened', data: { topic: conversation.topic } } });
+    const text = await this.settings.acknowledgementFor(conversation.practiceId, { replyTimeText: await this.queue.replyTimeText(conversation.practiceId) });
+    const acknowledged = await this.record.append({ conversationId: conversation.id, system: { event: 'acknowledged', data: { text } } });
+    const last = acknowledged.status === 'stored' ? acknowledged : opened;
+    return last.status === 'stored' ? { ...conversation, lastSeq: last.seq } : conversation;
   }
 }
 
@@ -203,20 +251,9 @@ function toSummary(conversation: ConversationRow): ConversationSummary {
     patientId: conversation.patientId,
     topic: conversation.topic,
     status: conversation.status,
+    assignedClinicianId: conversation.assignedClinicianId,
     currentEpoch: conversation.currentEpoch,
     lastSeq: conversation.lastSeq,
     createdAt: conversation.createdAt.toISOString(),
-  };
-}
-
-/** A stored entry as the wire carries it. */
-export function toRecordEntry(entry: StoredEntry): RecordEntry {
-  const base = { conversationId: entry.conversationId, seq: entry.seq, serverTime: entry.createdAt.toISOString(), hash: entry.hash.toString('hex') };
-  if (entry.system) return { ...base, kind: 'system', system: entry.system };
-  const m = entry.message!;
-  return {
-    ...base,
-    kind: 'message',
-    message: { ...m, ciphertext: m.ciphertext.toString('base64'), nonce: m.nonce.toString('base64') },
   };
 }

@@ -14,9 +14,21 @@ import { ConversationEnvelopeEntity } from '../conversations/conversation-envelo
 import { ConversationEntity } from '../conversations/conversation.entity.js';
 import { ReceiptEntity } from '../conversations/receipt.entity.js';
 import { RecordEntryEntity } from '../record/record-entry.entity.js';
+import { OpeningHoursClosingEntity } from '../hours/opening-hours-closing.entity.js';
+import { OpeningHoursExceptionEntity } from '../hours/opening-hours-exception.entity.js';
+import { OpeningHoursIntervalEntity } from '../hours/opening-hours-interval.entity.js';
+import { OpeningHoursSettingsEntity } from '../hours/opening-hours-settings.entity.js';
+import { AuditEventEntity } from '../audit/audit-event.entity.js';
+import { ConsentEntity } from '../consent/consent.entity.js';
+import { PracticeTermsEntity } from '../consent/practice-terms.entity.js';
+import { PracticeCategoryEntity } from '../practices/practice-category.entity.js';
+import { PracticeSettingsEntity } from '../practices/practice-settings.entity.js';
 import { InitialSchema1763740000000 } from './migrations/1763740000000-initial-schema.js';
 import { AccountsAndKeys1763750000000 } from './migrations/1763750000000-accounts-and-keys.js';
 import { ConversationsAndRecord1763760000000 } from './migrations/1763760000000-conversations-and-record.js';
+import { OpeningHours1763770000000 } from './migrations/1763770000000-opening-hours.js';
+import { AuditConsentSettings1763780000000 } from './migrations/1763780000000-audit-consent-settings.js';
+import { QueueAndCapacity1763790000000 } from './migrations/1763790000000-queue-and-capacity.js';
 import { SnakeNamingStrategy } from './snake-naming.strategy.js';
 
 /** Every entity, listed once (feature modules register theirs with TypeOrmModule.forFeature too). */
@@ -36,9 +48,18 @@ export const ENTITIES = [
   ConversationEnvelopeEntity,
   RecordEntryEntity,
   ReceiptEntity,
+  OpeningHoursSettingsEntity,
+  OpeningHoursIntervalEntity,
+  OpeningHoursExceptionEntity,
+  OpeningHoursClosingEntity,
+  AuditEventEntity,
+  PracticeTermsEntity,
+  ConsentEntity,
+  PracticeCategoryEntity,
+  PracticeSettingsEntity,
 ];
 /** Every migration, oldest first. */
-export const MIGRATIONS = [InitialSchema1763740000000, AccountsAndKeys1763750000000, ConversationsAndRecord1763760000000];
+export const MIGRATIONS = [InitialSchema1763740000000, AccountsAndKeys1763750000000, ConversationsAndRecord1763760000000, OpeningHours1763770000000, AuditConsentSettings1763780000000, QueueAndCapacity1763790000000];
 
 /** TypeORM options for a PostgreSQL URL. Schema changes come only from migrations. */
 export function dataSourceOptions(url: string): DataSourceOptions {

@@ -37,6 +37,7 @@ describe('seedDemoPractice', () => {
     expect(await count('practices')).toBe(1);
     expect(await count('users')).toBe(4);
     expect(await count('invitations')).toBe(4);
+    expect(await dataSource.query(`SELECT practice_phone FROM practice_settings`)).toEqual([{ practice_phone: '01632 960000' }]);
     expect(new Set([...first!.staff.map((member) => member.code), first!.patient.invitationCode]).size).toBe(4);
   });
 

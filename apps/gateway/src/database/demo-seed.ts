@@ -3,6 +3,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { DataSource } from 'typeorm';
 import { hashInvitationCode, newInvitationCode } from '../auth/invitation-code.js';
+import { seedAlwaysOpenHours } from '../hours/demo-hours.js';
+import { PracticeSettingsRepository } from '../practices/practice-settings.repository.js';
 
 // Kept importable from here for existing callers; the code rules live in auth/.
 export { hashInvitationCode, newInvitationCode };
@@ -32,6 +34,10 @@ export async function seedDemoPractice(dataSource: DataSource, credentialsFile: 
       [practiceId, DEMO_ODS_CODE, 'Parley Demo Surgery', 'Europe/London'],
     );
     if (inserted.length === 0) return undefined;
+    await seedAlwaysOpenHours(db, practiceId);
+    // A phone number for the acknowledgement's urgent advice (Ofcom's range for fiction). No terms are
+    // published: the patient client has no consent screen yet, and a practice without terms asks for none.
+    await new PracticeSettingsRepository(dataSource).updateTexts(practiceId, { practicePhone: '01632 960000' }, null, new Date(), db);
 
     const staff = [
       { email: 'manager@demo.parley.test', displayName: 'Sam Patel', roles: ['manager'] },

@@ -91,7 +91,7 @@ export class RecordRepository {
           outcomes.push({ status: 'conflict' });
           continue;
         }
-        if (head.status !== 'open') {
+        if (head.status === 'closed') {
           outcomes.push({ status: 'closed' });
           continue;
         }
@@ -150,6 +150,15 @@ export class RecordRepository {
       nonce: row['nonce'] as Buffer,
       createdAt: row['created_at'] as Date,
     }));
+  }
+
+  /** A stored message's place, found by its sender device and client message id. */
+  async findMessage(senderDeviceId: string, clientMessageId: string): Promise<{ seq: number; createdAt: Date } | undefined> {
+    const [row] = await this.dataSource.query(
+      `SELECT seq, created_at FROM record_entries WHERE kind = 'message' AND sender_device_id = $1 AND client_message_id = $2`,
+      [senderDeviceId, clientMessageId],
+    );
+    return row ? { seq: Number(row.seq), createdAt: row.created_at } : undefined;
   }
 
   /** Entries with seq > afterSeq, in order, at most `limit`. */

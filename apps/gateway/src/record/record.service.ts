@@ -1,4 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { RealtimePublisher } from '../common/realtime.publisher.js';
+import { rooms } from '../common/rooms.js';
+import { toRecordEntry } from './record-entry.mapper.js';
 import { verifyChain, type ChainBreak } from './record-hash.js';
 import { RecordRepository } from './record.repository.js';
 import type { AppendOutcome, NewEntry, StoredEntry } from './record.types.js';
@@ -25,9 +28,15 @@ export class RecordService {
   /** Sizes of the batches written, for benchmarks and metrics. */
   readonly batchSizes: number[] = [];
 
-  constructor(private readonly repository: RecordRepository) {}
+  constructor(
+    private readonly repository: RecordRepository,
+    private readonly realtime?: RealtimePublisher,
+  ) {}
 
-  /** Appends one entry; resolves only after the transaction that holds it has committed. */
+  /**
+   * Appends one entry; resolves only after the transaction that holds it has committed. Every stored
+   * entry (message or system event) is then relayed to its conversation's room as `message:relayed`.
+   */
   append(entry: NewEntry): Promise<AppendOutcome> {
     return new Promise((resolve, reject) => {
       this.pending.push({ entry, resolve, reject });
@@ -67,6 +76,16 @@ export class RecordService {
     return entries;
   }
 
+  /** Once committed, an entry goes to everyone in the conversation's room, on every node. */
+  private relay(entry: NewEntry, stored: { seq: number; createdAt: Date; hash: Buffer }): void {
+    this.realtime?.publish(rooms.conversation(entry.conversationId), 'message:relayed', toRecordEntry({ ...entry, ...stored, prevHash: Buffer.alloc(0) }));
+  }
+
+  /** The place of a message already stored under this sender device and client message id, if any. */
+  findMessage(senderDeviceId: string, clientMessageId: string): Promise<{ seq: number; createdAt: Date } | undefined> {
+    return this.repository.findMessage(senderDeviceId, clientMessageId);
+  }
+
   private async flush(): Promise<void> {
     if (this.isFlushing) return;
     this.isFlushing = true;
@@ -77,7 +96,11 @@ export class RecordService {
         if (this.batchSizes.length > 10_000) this.batchSizes.splice(0, 5_000);
         try {
           const outcomes = await this.repository.appendBatch(batch.map((item) => item.entry));
-          batch.forEach((item, index) => item.resolve(outcomes[index]!));
+          batch.forEach((item, index) => {
+            const outcome = outcomes[index]!;
+            if (outcome.status === 'stored') this.relay(item.entry, outcome);
+            item.resolve(outcome);
+          });
         } catch (error) {
           // Nothing of this batch committed: every caller gets the error and nobody is acked.
           this.logger.error({ err: error, size: batch.length }, 'record batch failed');

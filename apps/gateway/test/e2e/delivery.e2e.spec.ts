@@ -7,7 +7,7 @@ import type { DataSource } from 'typeorm';
 import { openDatabase } from '../../src/database/data-source.js';
 import { freePort } from '../../src/database/embedded-postgres.js';
 import { startTestApp, type TestApp } from '../app.js';
-import { follow, patientChat, staffChat, type Chatter } from '../chat.js';
+import { follow, patientChat, staffChat, waitForAssignment, type Chatter } from '../chat.js';
 import { freshDatabase } from '../database.js';
 import { activatePatient, createPracticeWithStaff, type TestPractice } from '../factories.js';
 
@@ -81,11 +81,14 @@ describe('1,000 messages while connections drop at random', () => {
     const conversationId = (await patient.session.openConversation('admin')).id;
     await follow(patient, conversationId);
     await follow(clinician, conversationId);
+    await waitForAssignment(clinician);
     let cuts = 0;
     let isSending = true;
+    // Up to 25 cuts at random moments while the exchange runs: each costs the clients a reconnect
+    // (about a second) and whatever was in flight, which the outbox and the resync must make good.
     const chaos = (async () => {
-      while (isSending) {
-        await new Promise((resolve) => setTimeout(resolve, 50 + next() * 250));
+      while (isSending && cuts < 25) {
+        await new Promise((resolve) => setTimeout(resolve, 100 + next() * 500));
         if (isSending) {
           proxy.cut();
           cuts += 1;
@@ -102,12 +105,12 @@ describe('1,000 messages while connections drop at random', () => {
     const results = await Promise.all(sends);
     isSending = false;
     await chaos;
-    await waitUntil(() => patient.entries.length >= 1001 && clinician.entries.length >= 1001, 60_000, 'both sides to hold 1,001 entries');
+    await waitUntil(() => patient.entries.length >= 1003 && clinician.entries.length >= 1003, 60_000, 'both sides to hold 1,003 entries');
 
     expect(cuts).toBeGreaterThan(3);
     expect(results.filter((result) => !result.ok)).toEqual([]);
-    expectExactlyInOrder(patient, 1001);
-    expectExactlyInOrder(clinician, 1001);
+    expectExactlyInOrder(patient, 1003);
+    expectExactlyInOrder(clinician, 1003);
     expect(messageBodies(patient.entries)).toEqual(messageBodies(clinician.entries));
     expect(messageBodies(patient.entries).filter((body) => body.startsWith('patient'))).toEqual(Array.from({ length: 500 }, (_, i) => `patient ${i}`));
     expect(messageBodies(patient.entries).filter((body) => body.startsWith('clinician'))).toEqual(Array.from({ length: 500 }, (_, i) => `clinician ${i}`));
@@ -154,7 +157,7 @@ describe('the gateway process is killed mid-stream and restarted', () => {
     const ackedBeforeKill = new Set(acked);
     gateway = await startGatewayProcess({ entry: ENTRY, port, env: { DATABASE_URL: database.url } });
     const results = await Promise.all(sends);
-    await waitUntil(() => clinician.entries.length >= 301, 60_000, 'the clinician to hold all 301 entries');
+    await waitUntil(() => clinician.entries.length >= 303, 60_000, 'the clinician to hold all 303 entries');
     const storedBodies = new Set(messageBodies(clinician.entries));
     await patient.session.close();
     await clinician.session.close();
@@ -162,7 +165,7 @@ describe('the gateway process is killed mid-stream and restarted', () => {
     expect(ackedBeforeKill.size).toBeLessThan(300);
     expect([...ackedBeforeKill].every((body) => storedBodies.has(body))).toBe(true);
     expect(results.filter((result) => !result.ok)).toEqual([]);
-    expectExactlyInOrder(clinician, 301);
+    expectExactlyInOrder(clinician, 303);
     expect(messageBodies(clinician.entries)).toEqual(Array.from({ length: 300 }, (_, i) => `message ${i}`));
     expect(await storedMessages(dataSource, conversationId)).toEqual({ n: 300, distinct_ids: 300 });
   }, 120_000);
@@ -199,20 +202,21 @@ if (redisUrl) {
       const conversationId = (await patient.session.openConversation('admin')).id;
       await follow(patient, conversationId);
       await follow(clinician, conversationId);
+      await waitForAssignment(clinician);
 
       const before = await Promise.all(Array.from({ length: 50 }, (_, i) => patient.session.send(conversationId, `before ${i}`)));
-      await waitUntil(() => clinician.entries.length >= 51, 20_000, 'cross-node delivery');
+      await waitUntil(() => clinician.entries.length >= 53, 20_000, 'cross-node delivery');
       await nodeA.stop('SIGKILL');
       balancer.setTarget({ host: '127.0.0.1', port: nodeB.port });
       const after = await Promise.all(Array.from({ length: 50 }, (_, i) => patient.session.send(conversationId, `after ${i}`)));
       const replies = await Promise.all(Array.from({ length: 10 }, (_, i) => clinician.session.send(conversationId, `reply ${i}`)));
-      await waitUntil(() => clinician.entries.length >= 111 && patient.entries.length >= 111, 30_000, 'all 111 entries on both sides');
+      await waitUntil(() => clinician.entries.length >= 113 && patient.entries.length >= 113, 30_000, 'all 113 entries on both sides');
       await patient.session.close();
       await clinician.session.close();
 
       expect([...before, ...after, ...replies].filter((result) => !result.ok)).toEqual([]);
-      expectExactlyInOrder(patient, 111);
-      expectExactlyInOrder(clinician, 111);
+      expectExactlyInOrder(patient, 113);
+      expectExactlyInOrder(clinician, 113);
       expect(messageBodies(patient.entries)).toEqual(messageBodies(clinician.entries));
       expect(await storedMessages(dataSource, conversationId)).toEqual({ n: 110, distinct_ids: 110 });
     }, 120_000);

@@ -69,13 +69,13 @@ describe('npm start demo (scripts/start.mjs on the embedded database)', () => {
     await patientChat.follow(conversation.id, () => undefined);
     await doctorChat.follow(conversation.id, (entry) => received.push(entry));
     await patientChat.send(conversation.id, 'Are my blood test results back?');
-    while (received.length < 2) await new Promise((resolve) => setTimeout(resolve, 20));
+    while (received.length < 3) await new Promise((resolve) => setTimeout(resolve, 20));
     await patientChat.close();
     await doctorChat.close();
 
     expect(output).toContain(`root key fingerprint ${demo.rootFingerprint}`);
     expect(patient.invitation.practice.rootSignPublicKey).toBe(demo.practice.root.signPublicKey);
-    expect(received[1]).toMatchObject({ ok: true, value: { kind: 'message', body: 'Are my blood test results back?', senderRole: 'patient', senderName: 'Chris Taylor' } });
+    expect(received[2]).toMatchObject({ ok: true, value: { kind: 'message', body: 'Are my blood test results back?', senderRole: 'patient', senderName: 'Chris Taylor' } });
   });
 
   it('stops cleanly on SIGTERM, gateway and embedded database included', async () => {

@@ -1,0 +1,86 @@
+import { Injectable } from '@nestjs/common';
+import type { AuditAction, AuditEvent } from '@parley/protocol';
+import { DataSource } from 'typeorm';
+
+/** An audit event to append. */
+export interface NewAuditEvent {
+  practiceId: string;
+  actorUserId: string | null;
+  actorDeviceId: string | null;
+  action: AuditAction;
+  subjectUserId: string | null;
+  conversationId: string | null;
+  data: Record<string, unknown>;
+  createdAt: Date;
+}
+
+/** What the log viewer narrows the practice's events to; every field optional. */
+export interface AuditFilter {
+  actorUserId?: string;
+  subjectUserId?: string;
+  conversationId?: string;
+  action?: AuditAction;
+  from?: Date;
+  to?: Date;
+  /** Only events with a smaller id (the previous page's last). */
+  beforeId?: string;
+}
+
+/** Every query of the audit trail. The table is append-only (the database refuses UPDATE, DELETE, TRUNCATE). */
+@Injectable()
+export class AuditRepository {
+  constructor(private readonly dataSource: DataSource) {}
+
+  /** Appends one event. */
+  async append(event: NewAuditEvent): Promise<void> {
+    await this.dataSource.query(
+      `INSERT INTO audit_events (practice_id, actor_user_id, actor_device_id, action, subject_user_id, conversation_id, data, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [event.practiceId, event.actorUserId, event.actorDeviceId, event.action, event.subjectUserId, event.conversationId, JSON.stringify(event.data), event.createdAt],
+    );
+  }
+
+  /** Up to `limit` events of one practice matching the filter, newest (highest id) first. */
+  async find(practiceId: string, filter: AuditFilter, limit: number): Promise<AuditEvent[]> {
+    const conditions = ['practice_id = $1'];
+    const parameters: unknown[] = [practiceId];
+    const where = (sql: string, value: unknown) => {
+      parameters.push(value);
+      conditions.push(sql.replace('?', `$${parameters.length}`));
+    };
+    if (filter.actorUserId) where('actor_user_id = ?', filter.actorUserId);
+    if (filter.subjectUserId) where('subject_user_id = ?', filter.subjectUserId);
+    if (filter.conversationId) where('conversation_id = ?', filter.conversationId);
+    if (filter.action) where('action = ?', filter.action);
+    if (filter.from) where('created_at >= ?', filter.from);
+    if (filter.to) where('created_at < ?', filter.to);
+    if (filter.beforeId) where('id < ?::bigint', filter.beforeId);
+    parameters.push(limit);
+    const rows: AuditRow[] = await this.dataSource.query(
+      `SELECT id::text AS id, actor_user_id, actor_device_id, action, subject_user_id, conversation_id, data, created_at
+         FROM audit_events WHERE ${conditions.join(' AND ')} ORDER BY id DESC LIMIT $${parameters.length}`,
+      parameters,
+    );
+    return rows.map((row) => ({
+      id: row.id,
+      actorUserId: row.actor_user_id,
+      actorDeviceId: row.actor_device_id,
+      action: row.action,
+      subjectUserId: row.subject_user_id,
+      conversationId: row.conversation_id,
+      data: row.data,
+      createdAt: row.created_at.toISOString(),
+    }));
+  }
+}
+
+interface AuditRow {
+  id: string;
+  actor_user_id: string | null;
+  actor_device_id: string | null;
+  action: AuditAction;
+  subject_user_id: string | null;
+  conversation_id: string | null;
+  data: Record<string, unknown>;
+  created_at: Date;
+}

@@ -1,0 +1,80 @@
+import { Injectable } from '@nestjs/common';
+import type { AuditAction, AuditPage, AuditQuery } from '@parley/protocol';
+import type { Actor } from '../common/actor.js';
+import { Clock } from '../common/clock.js';
+import { requireRole } from '../common/require-role.js';
+import { AuditRepository } from './audit.repository.js';
+
+/** Who acted: a signed-in user (an `Actor` fits), or the server itself (`serverActor`). */
+export interface AuditActor {
+  practiceId: string;
+  /** Null when the server acted by itself. */
+  userId: string | null;
+  deviceId?: string | null;
+}
+
+/**
+ * What an event is about. `data` holds ids, codes, numbers and flags only — never message content,
+ * names, NHS numbers or free text, because the log is kept for good and read by managers.
+ */
+export interface AuditDetails {
+  conversationId?: string;
+  /** The patient concerned. */
+  subjectUserId?: string;
+  data?: Record<string, string | number | boolean | null | readonly (string | number)[]>;
+}
+
+/** The actor of what the server does by itself (automatic assignment, return to the queue after a grace period). */
+export const serverActor = (practiceId: string): AuditActor => ({ practiceId, userId: null, deviceId: null });
+
+const DEFAULT_PAGE = 50;
+
+/** The append-only trail of who did what in a practice (ids only), and its viewer for managers. */
+@Injectable()
+export class AuditService {
+  constructor(
+    private readonly events: AuditRepository,
+    private readonly clock: Clock,
+  ) {}
+
+  /**
+   * Appends an event to the actor's practice's trail, timed by the Clock. It rejects if the row
+   * cannot be stored: a caller that must not act unaudited (a staff read) awaits it before answering.
+   */
+  async record(actor: AuditActor, action: AuditAction, details: AuditDetails = {}): Promise<void> {
+    await this.events.append({
+      practiceId: actor.practiceId,
+      actorUserId: actor.userId,
+      actorDeviceId: actor.userId === null ? null : (actor.deviceId ?? null),
+      action,
+      subjectUserId: details.subjectUserId ?? null,
+      conversationId: details.conversationId ?? null,
+      data: details.data ?? {},
+      createdAt: this.clock.now(),
+    });
+  }
+
+  /**
+   * A page of the caller's practice's trail, newest first, narrowed by the query's filters.
+   * @throws DomainError `forbidden` (not a manager)
+   */
+  async query(actor: Actor, query: AuditQuery): Promise<AuditPage> {
+    requireRole(actor, 'manager');
+    const limit = query.limit ?? DEFAULT_PAGE;
+    const page = await this.events.find(
+      actor.practiceId,
+      {
+        actorUserId: query.actorUserId,
+        subjectUserId: query.subjectUserId,
+        conversationId: query.conversationId,
+        action: query.action,
+        from: query.from ? new Date(query.from) : undefined,
+        to: query.to ? new Date(query.to) : undefined,
+        beforeId: query.before,
+      },
+      limit + 1,
+    );
+    const events = page.slice(0, limit);
+    return { events, nextBefore: page.length > limit ? (events.at(-1)?.id ?? null) : null };
+  }
+}

@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { AuditModule } from '../audit/audit.module.js';
+import { AuthModule } from '../auth/auth.module.js';
+import { ConsentController } from './consent.controller.js';
+import { ConsentRepository } from './consent.repository.js';
+import { ConsentService } from './consent.service.js';
+
+@Module({
+  imports: [AuthModule, AuditModule],
+  controllers: [ConsentController],
+  providers: [ConsentService, ConsentRepository],
+  exports: [ConsentService],
+})
+export class ConsentModule {}

@@ -1,0 +1,17 @@
+import { Module } from '@nestjs/common';
+import { AuditModule } from '../audit/audit.module.js';
+import { AuthModule } from '../auth/auth.module.js';
+import { BANK_HOLIDAYS, loadBankHolidays } from './bank-holidays.js';
+import { HoursController } from './hours.controller.js';
+import { HoursGateway } from './hours.gateway.js';
+import { HoursRepository } from './hours.repository.js';
+import { HoursScheduler } from './hours.scheduler.js';
+import { HoursService } from './hours.service.js';
+
+@Module({
+  imports: [AuthModule, AuditModule],
+  controllers: [HoursController],
+  providers: [HoursService, HoursRepository, HoursScheduler, HoursGateway, { provide: BANK_HOLIDAYS, useFactory: () => loadBankHolidays() }],
+  exports: [HoursService],
+})
+export class HoursModule {}

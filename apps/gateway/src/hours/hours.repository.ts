@@ -1,0 +1,155 @@
+import { Injectable } from '@nestjs/common';
+import type { StaffAfterClosing } from '@parley/protocol';
+import { randomUUID } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import { returnedRows } from '../common/sql.js';
+import type { DatedException, MinuteInterval } from './hours-status.js';
+
+/** A practice's hours as stored: zone, settings, weekly intervals and exceptions. */
+export interface StoredHours {
+  practiceId: string;
+  timeZone: string;
+  cutoffMinutes: number;
+  closingSoonMinutes: number;
+  staffAfterClosing: StaffAfterClosing;
+  observesBankHolidays: boolean;
+  /** Ordered by weekday, then start. */
+  weekly: (MinuteInterval & { weekday: number })[];
+  /** Ordered by date. */
+  exceptions: (DatedException & { label: string })[];
+}
+
+/** Settings to change; absent ones keep their value. */
+export interface HoursSettingsChange {
+  timeZone?: string;
+  cutoffMinutes?: number;
+  closingSoonMinutes?: number;
+  staffAfterClosing?: StaffAfterClosing;
+  observesBankHolidays?: boolean;
+}
+
+const DEFAULTS = { cutoff_minutes: 15, closing_soon_minutes: 15, staff_after_closing: 'reply_until_end_of_day', observes_bank_holidays: true } as const;
+
+/** Every query of opening hours. */
+@Injectable()
+export class HoursRepository {
+  constructor(private readonly dataSource: DataSource) {}
+
+  /** One practice's hours (exceptions from `fromDate` on), or null for an unknown practice. */
+  async hoursOf(practiceId: string, fromDate = '0001-01-01'): Promise<StoredHours | null> {
+    const [hours] = await this.load([practiceId], fromDate);
+    return hours ?? null;
+  }
+
+  /** The hours of every practice (exceptions from `fromDate` on): what the scheduler watches. */
+  allHours(fromDate: string): Promise<StoredHours[]> {
+    return this.load(undefined, fromDate);
+  }
+
+  /** Replaces a practice's weekly schedule in one transaction (the caller checked for overlaps). */
+  async replaceWeekly(practiceId: string, intervals: readonly (MinuteInterval & { weekday: number })[]): Promise<void> {
+    await this.dataSource.transaction(async (db) => {
+      // Lock the practice row: two managers saving at once end with one schedule or the other, never a mix.
+      await db.query(`SELECT id FROM practices WHERE id = $1 FOR UPDATE`, [practiceId]);
+      await db.query(`DELETE FROM opening_hours_intervals WHERE practice_id = $1`, [practiceId]);
+      for (const interval of intervals) {
+        await db.query(`INSERT INTO opening_hours_intervals (id, practice_id, weekday, start_minute, end_minute) VALUES ($1, $2, $3, $4, $5)`, [
+          randomUUID(),
+          practiceId,
+          interval.weekday,
+          interval.start,
+          interval.end,
+        ]);
+      }
+    });
+  }
+
+  /** Sets (or replaces) the exception of one local date. */
+  async setException(practiceId: string, exception: DatedException & { label: string }): Promise<void> {
+    await this.dataSource.query(
+      `INSERT INTO opening_hours_exceptions (practice_id, date, label, intervals) VALUES ($1, $2, $3, $4::jsonb)
+       ON CONFLICT (practice_id, date) DO UPDATE SET label = excluded.label, intervals = excluded.intervals, updated_at = now()`,
+      [practiceId, exception.date, exception.label, JSON.stringify(exception.intervals.map(({ start, end }) => ({ start, end })))],
+    );
+  }
+
+  /** Removes the exception of one date; false when there was none. */
+  async removeException(practiceId: string, date: string): Promise<boolean> {
+    const rows = returnedRows(
+      await this.dataSource.query(`DELETE FROM opening_hours_exceptions WHERE practice_id = $1 AND date = $2 RETURNING date`, [practiceId, date]),
+    );
+    return rows.length > 0;
+  }
+
+  /** Changes the named settings (the zone is the practice's own column); others keep their value. */
+  async updateSettings(practiceId: string, change: HoursSettingsChange): Promise<void> {
+    await this.dataSource.transaction(async (db) => {
+      if (change.timeZone !== undefined) await db.query(`UPDATE practices SET time_zone = $2 WHERE id = $1`, [practiceId, change.timeZone]);
+      // Absent settings are NULL here: a new row takes the column default, an existing one keeps its value.
+      await db.query(`INSERT INTO opening_hours_settings (practice_id) VALUES ($1) ON CONFLICT (practice_id) DO NOTHING`, [practiceId]);
+      await db.query(
+        `UPDATE opening_hours_settings SET
+           cutoff_minutes = coalesce($2::integer, cutoff_minutes),
+           closing_soon_minutes = coalesce($3::integer, closing_soon_minutes),
+           staff_after_closing = coalesce($4::text, staff_after_closing),
+           observes_bank_holidays = coalesce($5::boolean, observes_bank_holidays),
+           updated_at = now()
+         WHERE practice_id = $1`,
+        [practiceId, change.cutoffMinutes ?? null, change.closingSoonMinutes ?? null, change.staffAfterClosing ?? null, change.observesBankHolidays ?? null],
+      );
+    });
+  }
+
+  /**
+   * Claims the announcement of one closing: true for the first caller only, so each closing notice is
+   * posted once however many gateway nodes see the closing.
+   */
+  async claimClosing(practiceId: string, closedAt: Date): Promise<boolean> {
+    const rows: unknown[] = await this.dataSource.query(
+      `INSERT INTO opening_hours_closings (practice_id, closed_at) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING practice_id`,
+      [practiceId, closedAt],
+    );
+    return rows.length === 1;
+  }
+
+  private async load(practiceIds: string[] | undefined, fromDate: string): Promise<StoredHours[]> {
+    const filter = practiceIds ? `WHERE p.id = ANY($1::uuid[])` : '';
+    const practices: Record<string, unknown>[] = await this.dataSource.query(
+      `SELECT p.id, p.time_zone, s.cutoff_minutes, s.closing_soon_minutes, s.staff_after_closing, s.observes_bank_holidays
+         FROM practices p LEFT JOIN opening_hours_settings s ON s.practice_id = p.id ${filter} ORDER BY p.id`,
+      practiceIds ? [practiceIds] : [],
+    );
+    if (practices.length === 0) return [];
+    const ids = practices.map((row) => row['id'] as string);
+    const intervals: Record<string, unknown>[] = await this.dataSource.query(
+      `SELECT practice_id, weekday, start_minute, end_minute FROM opening_hours_intervals WHERE practice_id = ANY($1::uuid[]) ORDER BY weekday, start_minute`,
+      [ids],
+    );
+    const exceptions: Record<string, unknown>[] = await this.dataSource.query(
+      `SELECT practice_id, to_char(date, 'YYYY-MM-DD') AS date, label, intervals FROM opening_hours_exceptions
+        WHERE practice_id = ANY($1::uuid[]) AND date >= $2::date ORDER BY date`,
+      [ids, fromDate],
+    );
+    return practices.map((row) => {
+      const id = row['id'] as string;
+      return {
+        practiceId: id,
+        timeZone: row['time_zone'] as string,
+        cutoffMinutes: (row['cutoff_minutes'] as number | null) ?? DEFAULTS.cutoff_minutes,
+        closingSoonMinutes: (row['closing_soon_minutes'] as number | null) ?? DEFAULTS.closing_soon_minutes,
+        staffAfterClosing: ((row['staff_after_closing'] as StaffAfterClosing | null) ?? DEFAULTS.staff_after_closing),
+        observesBankHolidays: (row['observes_bank_holidays'] as boolean | null) ?? DEFAULTS.observes_bank_holidays,
+        weekly: intervals
+          .filter((interval) => interval['practice_id'] === id)
+          .map((interval) => ({ weekday: interval['weekday'] as number, start: interval['start_minute'] as number, end: interval['end_minute'] as number })),
+        exceptions: exceptions
+          .filter((exception) => exception['practice_id'] === id)
+          .map((exception) => ({
+            date: exception['date'] as string,
+            label: exception['label'] as string,
+            intervals: exception['intervals'] as MinuteInterval[],
+          })),
+      };
+    });
+  }
+}

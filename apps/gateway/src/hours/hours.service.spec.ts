@@ -1,0 +1,98 @@
+import { Logger, type ArgumentsHost } from '@nestjs/common';
+import { DateTime } from 'luxon';
+import { aClinician, aManager } from '../../test/factories.js';
+import { mockOf } from '../../test/mocks.js';
+import type { AuditService } from '../audit/audit.service.js';
+import { FakeClock } from '../common/clock.js';
+import { DomainError } from '../common/domain-error.js';
+import { HttpErrorFilter } from '../common/http-error.filter.js';
+import type { RealtimePublisher } from '../common/realtime.publisher.js';
+import { WsErrorFilter } from '../common/ws-error.filter.js';
+import type { HoursRepository, StoredHours } from './hours.repository.js';
+import { HoursService } from './hours.service.js';
+
+const london = (local: string) => DateTime.fromISO(local, { zone: 'Europe/London' }).toJSDate();
+const PRACTICE_ID = '6f1c1e9e-4a8e-4c39-9d55-2b1f4a7d2c01';
+const stored = (overrides: Partial<StoredHours> = {}): StoredHours => ({
+  practiceId: PRACTICE_ID,
+  timeZone: 'Europe/London',
+  cutoffMinutes: 15,
+  closingSoonMinutes: 15,
+  staffAfterClosing: 'reply_until_end_of_day',
+  observesBankHolidays: true,
+  weekly: [1, 2, 3, 4, 5].map((weekday) => ({ weekday, start: 480, end: 1110 })),
+  exceptions: [],
+  ...overrides,
+});
+
+describe(HoursService.name, () => {
+  const repository = mockOf<HoursRepository>();
+  const realtime = mockOf<RealtimePublisher>();
+  const audit = mockOf<AuditService>();
+  const clock = new FakeClock(london('2026-11-23T18:00'));
+  const sut = new HoursService(repository, clock, realtime, audit, { events: [], dates: new Set() });
+
+  beforeAll(() => Logger.overrideLogger(false));
+
+  beforeEach(() => {
+    repository.hoursOf.mockResolvedValue(stored());
+    repository.allHours.mockResolvedValue([stored()]);
+    repository.claimClosing.mockResolvedValue(true);
+  });
+
+  it('remembers a practice it sees for the first time, then announces only changes, and each closing once', async () => {
+    const closings: unknown[] = [];
+    const unsubscribe = sut.onClosing((closing) => void closings.push(closing));
+
+    clock.set(london('2026-11-23T18:00'));
+    const firstNext = await sut.refreshAll();
+    const publishedAtFirstSight = realtime.publish.mock.calls.length;
+    clock.set(london('2026-11-23T18:31'));
+    await sut.refreshAll();
+    await sut.refreshAll();
+    unsubscribe();
+
+    expect(firstNext).toEqual(london('2026-11-23T18:15'));
+    expect(publishedAtFirstSight).toBe(0);
+    expect(realtime.publish).toHaveBeenCalledTimes(1);
+    expect(realtime.publish).toHaveBeenCalledWith(`patients:${PRACTICE_ID}`, 'hours:status', expect.objectContaining({ state: 'closed' }));
+    expect(repository.claimClosing).toHaveBeenCalledWith(PRACTICE_ID, london('2026-11-23T18:30'));
+    expect(closings).toEqual([{ practiceId: PRACTICE_ID, closedAt: london('2026-11-23T18:30'), nextOpening: london('2026-11-24T08:00'), timeZone: 'Europe/London' }]);
+  });
+
+  it('refuses a non-manager every change before touching the schedule', async () => {
+    await expect(sut.replaceWeekly(aClinician({ practiceId: PRACTICE_ID }), { intervals: [] })).rejects.toEqual(new DomainError('forbidden'));
+    await expect(sut.updateSettings(aClinician({ practiceId: PRACTICE_ID }), { cutoffMinutes: 0 })).rejects.toEqual(new DomainError('forbidden'));
+
+    expect(repository.replaceWeekly).not.toHaveBeenCalled();
+    expect(repository.updateSettings).not.toHaveBeenCalled();
+  });
+
+  it('audits a manager change with codes only and publishes the new status', async () => {
+    const manager = aManager({ practiceId: PRACTICE_ID });
+    clock.set(london('2026-11-23T10:00'));
+
+    await sut.setException(manager, '2026-12-24', { label: 'Early close for the staff party', intervals: [{ start: '08:00', end: '12:00' }] });
+
+    expect(repository.setException).toHaveBeenCalledWith(PRACTICE_ID, { date: '2026-12-24', label: 'Early close for the staff party', intervals: [{ start: 480, end: 720 }] });
+    expect(audit.record).toHaveBeenCalledWith(manager, 'hours.changed', { data: { what: 'exception_set', date: '2026-12-24', intervals: 1 } });
+    expect(realtime.publish).toHaveBeenLastCalledWith(`patients:${PRACTICE_ID}`, 'hours:status', expect.objectContaining({ state: 'open' }));
+  });
+
+  it('sends the next opening of an outside_hours refusal to the client, on the ack and in the HTTP body', async () => {
+    clock.set(london('2026-11-23T19:00'));
+    const refusal = (await sut.assertOpenForNewConversation(PRACTICE_ID).catch((error: unknown) => error)) as DomainError;
+    const acks: unknown[] = [];
+    const wsHost = { getArgs: () => [{ id: 'socket-1' }, {}, (answer: unknown) => acks.push(answer), 'conversation:open'] } as unknown as ArgumentsHost;
+    const bodies: unknown[] = [];
+    const response = { status: () => response, json: (body: unknown) => bodies.push(body) };
+    const httpHost = { switchToHttp: () => ({ getResponse: () => response }) } as unknown as ArgumentsHost;
+
+    new WsErrorFilter().catch(refusal, wsHost);
+    new HttpErrorFilter().catch(refusal, httpHost);
+
+    const error = { code: 'outside_hours', message: expect.stringContaining('Tuesday 24 November at 08:00'), details: { nextOpening: '2026-11-24T08:00:00.000Z', state: 'closed' } };
+    expect(acks).toEqual([{ ok: false, error }]);
+    expect(bodies).toEqual([{ error }]);
+  });
+});

@@ -1,0 +1,259 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import {
+  localTimeOfMinutes,
+  minutesOfLocalTime,
+  type HoursStatus,
+  type HoursView,
+  type ReplaceWeeklyHoursRequest,
+  type SetHoursExceptionRequest,
+  type UpdateHoursSettingsRequest,
+} from '@parley/protocol';
+import { DateTime } from 'luxon';
+import { AuditService } from '../audit/audit.service.js';
+import type { Actor } from '../common/actor.js';
+import { Clock } from '../common/clock.js';
+import { DomainError } from '../common/domain-error.js';
+import { RealtimePublisher } from '../common/realtime.publisher.js';
+import { requireRole } from '../common/require-role.js';
+import { rooms } from '../common/rooms.js';
+import { BANK_HOLIDAYS, type BankHolidays } from './bank-holidays.js';
+import { describeLocalTime, hoursStatus, staffMayReply, type ComputedHoursStatus } from './hours-status.js';
+import { HoursRepository, type StoredHours } from './hours.repository.js';
+
+/** A practice has just closed: its open conversations should get a system notice. */
+export interface PracticeClosing {
+  practiceId: string;
+  /** The closing instant (the end of the opening that just ended). */
+  closedAt: Date;
+  /** When it opens again, or null if not within a year. */
+  nextOpening: Date | null;
+  timeZone: string;
+}
+
+/** Called once per closing, on one gateway node; a rejection is logged, not retried. */
+export type ClosingListener = (closing: PracticeClosing) => void | Promise<void>;
+
+// Exceptions this far back are loaded for the scheduler: the status looks back a week to find when a closure began.
+const EXCEPTION_LOOK_BACK_DAYS = 9;
+const BANK_HOLIDAYS_SHOWN_DAYS = 366;
+
+/**
+ * Opening hours: the schedule managers edit, the status patients see, the refusals outside hours, and
+ * the transitions (closing soon, closed, open) announced as they happen. Time comes from the Clock.
+ */
+@Injectable()
+export class HoursService {
+  private readonly logger = new Logger(HoursService.name);
+  private readonly closingListeners = new Set<ClosingListener>();
+  /** The last status each practice was seen in on this node, to announce only changes. */
+  private readonly lastSeen = new Map<string, { fact: string; state: HoursStatus['state'] }>();
+
+  constructor(
+    private readonly hours: HoursRepository,
+    private readonly clock: Clock,
+    private readonly realtime: RealtimePublisher,
+    private readonly audit: AuditService,
+    @Inject(BANK_HOLIDAYS) private readonly bankHolidays: BankHolidays,
+  ) {}
+
+  /** The practice's status now. @throws DomainError `not_found` (no such practice) */
+  async status(practiceId: string): Promise<HoursStatus> {
+    const stored = await this.load(practiceId);
+    return toFact(stored, this.compute(stored, this.clock.now()));
+  }
+
+  /** The caller's practice's schedule, exceptions from today, bank holidays for a year, settings and status. @throws DomainError `not_found` */
+  async view(actor: Actor): Promise<HoursView> {
+    const now = this.clock.now();
+    const stored = await this.load(actor.practiceId);
+    const today = DateTime.fromJSDate(now, { zone: stored.timeZone }).toISODate()!;
+    const untilDate = DateTime.fromJSDate(now, { zone: stored.timeZone }).plus({ days: BANK_HOLIDAYS_SHOWN_DAYS }).toISODate()!;
+    return {
+      settings: {
+        timeZone: stored.timeZone,
+        cutoffMinutes: stored.cutoffMinutes,
+        closingSoonMinutes: stored.closingSoonMinutes,
+        staffAfterClosing: stored.staffAfterClosing,
+        observesBankHolidays: stored.observesBankHolidays,
+      },
+      weekly: stored.weekly.map((interval) => ({ weekday: interval.weekday, start: localTimeOfMinutes(interval.start), end: localTimeOfMinutes(interval.end) })),
+      exceptions: stored.exceptions
+        .filter((exception) => exception.date >= today)
+        .map((exception) => ({ date: exception.date, label: exception.label, intervals: exception.intervals.map(toLocalTimes) })),
+      bankHolidays: this.bankHolidays.events.filter((event) => event.date >= today && event.date <= untilDate).map(({ date, title }) => ({ date, title })),
+      status: toFact(stored, this.compute(stored, now)),
+    };
+  }
+
+  /**
+   * Refuses a new conversation outside hours, or within the cut-off before closing.
+   * @throws DomainError `outside_hours` (details: `nextOpening` ISO instant or null, `state`), `not_found`
+   */
+  async assertOpenForNewConversation(practiceId: string): Promise<void> {
+    const stored = await this.load(practiceId);
+    const status = this.compute(stored, this.clock.now());
+    if (status.isAcceptingNew) return;
+    const why =
+      status.state === 'closed'
+        ? 'The practice is closed.'
+        : `The practice takes no new conversations in the last ${stored.cutoffMinutes} minutes before it closes.`;
+    throw outsideHours(why, status, stored.timeZone);
+  }
+
+  /**
+   * Refuses a patient's message while the practice is closed (closing soon still lets them write).
+   * @throws DomainError `outside_hours` (details: `nextOpening`, `state`), `not_found`
+   */
+  async assertOpenForPatientMessage(practiceId: string): Promise<void> {
+    const stored = await this.load(practiceId);
+    const status = this.compute(stored, this.clock.now());
+    if (status.state !== 'closed') return;
+    throw outsideHours('The practice is closed.', status, stored.timeZone);
+  }
+
+  /**
+   * Refuses a staff message after closing when the practice's `staffAfterClosing` setting forbids it.
+   * @throws DomainError `outside_hours` (details: `nextOpening`, `state`), `not_found`
+   */
+  async assertStaffMayReply(practiceId: string): Promise<void> {
+    const stored = await this.load(practiceId);
+    const now = this.clock.now();
+    const status = this.compute(stored, now);
+    if (staffMayReply(status, stored.staffAfterClosing, stored.timeZone, now)) return;
+    throw outsideHours('The practice is closed: conversations are read-only until it opens.', status, stored.timeZone);
+  }
+
+  /**
+   * Replaces the weekly schedule (a manager). An empty list removes it: the practice is then always open.
+   * @throws DomainError `forbidden`, `not_found`
+   */
+  async replaceWeekly(actor: Actor, request: ReplaceWeeklyHoursRequest): Promise<void> {
+    requireRole(actor, 'manager');
+    const intervals = request.intervals
+      .map((interval) => ({ weekday: interval.weekday, start: minutesOfLocalTime(interval.start), end: minutesOfLocalTime(interval.end) }))
+      .sort((a, b) => a.weekday - b.weekday || a.start - b.start);
+    await this.hours.replaceWeekly(actor.practiceId, intervals);
+    await this.changed(actor, { what: 'weekly', intervals: intervals.length });
+  }
+
+  /**
+   * Sets the exception of one local date (a manager): closed (no intervals) or special hours. It
+   * overrides the weekly schedule and a bank holiday closure.
+   * @throws DomainError `forbidden`, `not_found`
+   */
+  async setException(actor: Actor, date: string, request: SetHoursExceptionRequest): Promise<void> {
+    requireRole(actor, 'manager');
+    await this.hours.setException(actor.practiceId, { date, label: request.label, intervals: request.intervals.map(toMinutes) });
+    await this.changed(actor, { what: 'exception_set', date, intervals: request.intervals.length });
+  }
+
+  /** Removes the exception of one date (a manager). @throws DomainError `forbidden`, `not_found` (no exception that date) */
+  async removeException(actor: Actor, date: string): Promise<void> {
+    requireRole(actor, 'manager');
+    if (!(await this.hours.removeException(actor.practiceId, date))) throw new DomainError('not_found', 'No exception on that date.');
+    await this.changed(actor, { what: 'exception_removed', date });
+  }
+
+  /** Changes the named hours settings (a manager). @throws DomainError `forbidden`, `not_found` */
+  async updateSettings(actor: Actor, request: UpdateHoursSettingsRequest): Promise<void> {
+    requireRole(actor, 'manager');
+    await this.hours.updateSettings(actor.practiceId, request);
+    await this.changed(actor, { what: 'settings', fields: Object.keys(request).sort().join(',') });
+  }
+
+  /**
+   * Subscribes to closings: each fires once across all gateway nodes, when a practice's opening ends
+   * (or an edit closes it now). Returns the unsubscribe function.
+   */
+  onClosing(listener: ClosingListener): () => void {
+    this.closingListeners.add(listener);
+    return () => this.closingListeners.delete(listener);
+  }
+
+  /**
+   * Recomputes every practice's status, tells each practice's patients when theirs changed, and
+   * announces closings. A practice seen for the first time on this node is only remembered. Returns
+   * the next instant any status changes (null if none is due within the look-ahead).
+   */
+  async refreshAll(): Promise<Date | null> {
+    const now = this.clock.now();
+    const fromDate = DateTime.fromJSDate(now, { zone: 'UTC' }).minus({ days: EXCEPTION_LOOK_BACK_DAYS }).toISODate()!;
+    let next: number | null = null;
+    for (const stored of await this.hours.allHours(fromDate)) {
+      const status = this.compute(stored, now);
+      await this.observe(stored, status, now, false);
+      const changesAt = status.changesAt?.getTime();
+      if (changesAt !== undefined && (next === null || changesAt < next)) next = changesAt;
+    }
+    return next === null ? null : new Date(next);
+  }
+
+  /** Audits a change, then tells the practice's patients its status at once (and announces a closing it caused). */
+  private async changed(actor: Actor, data: Record<string, string | number>): Promise<void> {
+    // Ids and codes only: the trail never holds free text (not even the exception's label).
+    await this.audit.record(actor, 'hours.changed', { data });
+    this.logger.log({ practiceId: actor.practiceId, userId: actor.userId, ...data }, 'opening hours changed');
+    const stored = await this.load(actor.practiceId);
+    const now = this.clock.now();
+    await this.observe(stored, this.compute(stored, now), now, true);
+  }
+
+  private async observe(stored: StoredHours, status: ComputedHoursStatus, now: Date, isEdit: boolean): Promise<void> {
+    const fact = toFact(stored, status);
+    const serialized = JSON.stringify(fact);
+    const previous = this.lastSeen.get(stored.practiceId);
+    this.lastSeen.set(stored.practiceId, { fact: serialized, state: status.state });
+    if (!previous && !isEdit) return;
+    if (isEdit || previous?.fact !== serialized) this.realtime.publish(rooms.practicePatients(stored.practiceId), 'hours:status', fact);
+    if (previous && previous.state !== 'closed' && status.state === 'closed') await this.announceClosing(stored, status, now);
+  }
+
+  private async announceClosing(stored: StoredHours, status: ComputedHoursStatus, now: Date): Promise<void> {
+    // The closing instant comes from the schedule, so every node that sees this closing claims the same key.
+    const closedAt = status.closedSince ?? new Date(Math.floor(now.getTime() / 60_000) * 60_000);
+    if (!(await this.hours.claimClosing(stored.practiceId, closedAt))) return;
+    this.logger.log({ practiceId: stored.practiceId, closedAt: closedAt.toISOString() }, 'practice closed');
+    const closing: PracticeClosing = { practiceId: stored.practiceId, closedAt, nextOpening: status.nextOpening, timeZone: stored.timeZone };
+    for (const listener of this.closingListeners) {
+      try {
+        await listener(closing);
+      } catch (error) {
+        this.logger.error({ practiceId: stored.practiceId, err: error }, 'closing listener failed');
+      }
+    }
+  }
+
+  private async load(practiceId: string): Promise<StoredHours> {
+    const fromDate = DateTime.fromJSDate(this.clock.now(), { zone: 'UTC' }).minus({ days: EXCEPTION_LOOK_BACK_DAYS }).toISODate()!;
+    const stored = await this.hours.hoursOf(practiceId, fromDate);
+    if (!stored) throw new DomainError('not_found', 'No such practice.');
+    return stored;
+  }
+
+  private compute(stored: StoredHours, now: Date): ComputedHoursStatus {
+    return hoursStatus(stored, stored.exceptions, this.bankHolidays.dates, now);
+  }
+}
+
+function outsideHours(why: string, status: ComputedHoursStatus, timeZone: string): DomainError {
+  const when = status.nextOpening ? `It next opens on ${describeLocalTime(status.nextOpening, timeZone)}.` : 'It has no opening hours set for the coming year.';
+  return new DomainError('outside_hours', `${why} ${when} If it is urgent, call 111, or 999 in an emergency.`, {
+    nextOpening: status.nextOpening?.toISOString() ?? null,
+    state: status.state,
+  });
+}
+
+function toFact(stored: StoredHours, status: ComputedHoursStatus): HoursStatus {
+  return {
+    practiceId: stored.practiceId,
+    state: status.state,
+    isAcceptingNew: status.isAcceptingNew,
+    closesAt: status.closesAt?.toISOString() ?? null,
+    newConversationsUntil: status.newConversationsUntil?.toISOString() ?? null,
+    nextOpening: status.nextOpening?.toISOString() ?? null,
+    timeZone: stored.timeZone,
+  };
+}
+
+const toMinutes = (interval: { start: string; end: string }) => ({ start: minutesOfLocalTime(interval.start), end: minutesOfLocalTime(interval.end) });
+const toLocalTimes = (interval: { start: number; end: number }) => ({ start: localTimeOfMinutes(interval.start), end: localTimeOfMinutes(interval.end) });

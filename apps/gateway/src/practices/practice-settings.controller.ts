@@ -1,0 +1,28 @@
+import { Controller, Get, Put, UseGuards } from '@nestjs/common';
+import { UpdateCategoriesRequest, UpdatePracticeTextsRequest, type PracticeSettings } from '@parley/protocol';
+import { BearerGuard } from '../auth/bearer.guard.js';
+import { Actor } from '../common/actor.js';
+import { ZodBody } from '../common/zod-body.decorator.js';
+import { PracticeSettingsService } from './practice-settings.service.js';
+
+/** The caller's practice's categories and texts: read by anyone signed in there, changed by its managers. */
+@Controller('api/practice')
+@UseGuards(BearerGuard)
+export class PracticeSettingsController {
+  constructor(private readonly settings: PracticeSettingsService) {}
+
+  @Get('settings')
+  settingsFor(@Actor() actor: Actor): Promise<PracticeSettings> {
+    return this.settings.settingsFor(actor);
+  }
+
+  @Put('categories')
+  updateCategories(@Actor() actor: Actor, @ZodBody(UpdateCategoriesRequest) body: UpdateCategoriesRequest): Promise<PracticeSettings> {
+    return this.settings.updateCategories(actor, body);
+  }
+
+  @Put('texts')
+  updateTexts(@Actor() actor: Actor, @ZodBody(UpdatePracticeTextsRequest) body: UpdatePracticeTextsRequest): Promise<PracticeSettings> {
+    return this.settings.updateTexts(actor, body);
+  }
+}

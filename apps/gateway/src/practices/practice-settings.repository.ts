@@ -1,0 +1,76 @@
+import { Injectable } from '@nestjs/common';
+import type { TopicCategory } from '@parley/protocol';
+import { DataSource, type EntityManager } from 'typeorm';
+
+/** The texts of a practice as stored: null where the manager has set nothing. */
+export interface StoredTexts {
+  practiceName: string;
+  practicePhone: string | null;
+  acknowledgementTemplate: string | null;
+}
+
+/** A change to the texts: an absent field is left as it is, null clears it. */
+export interface TextsChange {
+  practicePhone?: string | null;
+  acknowledgementTemplate?: string | null;
+}
+
+/** Every query of the settings managers edit: topic categories and texts. */
+@Injectable()
+export class PracticeSettingsRepository {
+  constructor(private readonly dataSource: DataSource) {}
+
+  /** The practice's categories in display order; empty when it has never set any. */
+  async categories(practiceId: string): Promise<TopicCategory[]> {
+    const rows = (await this.dataSource.query(
+      `SELECT slug, label, is_enabled FROM practice_categories WHERE practice_id = $1 ORDER BY position`,
+      [practiceId],
+    )) as { slug: string; label: string; is_enabled: boolean }[];
+    return rows.map((row) => ({ slug: row.slug, label: row.label, isEnabled: row.is_enabled }));
+  }
+
+  /** Replaces the practice's categories with `categories`, in that order, in one transaction. */
+  async replaceCategories(practiceId: string, categories: readonly TopicCategory[]): Promise<void> {
+    await this.dataSource.transaction(async (db) => {
+      await db.query(`DELETE FROM practice_categories WHERE practice_id = $1`, [practiceId]);
+      await db.query(
+        `INSERT INTO practice_categories (practice_id, slug, label, is_enabled, position)
+         SELECT $1, c.slug, c.label, c.is_enabled, c.position - 1
+           FROM unnest($2::text[], $3::text[], $4::boolean[]) WITH ORDINALITY AS c(slug, label, is_enabled, position)`,
+        [practiceId, categories.map((c) => c.slug), categories.map((c) => c.label), categories.map((c) => c.isEnabled)],
+      );
+    });
+  }
+
+  /** The practice's name and stored texts; null for an unknown practice. */
+  async texts(practiceId: string): Promise<StoredTexts | null> {
+    const [row] = (await this.dataSource.query(
+      `SELECT p.name, s.practice_phone, s.acknowledgement_template
+         FROM practices p LEFT JOIN practice_settings s ON s.practice_id = p.id WHERE p.id = $1`,
+      [practiceId],
+    )) as { name: string; practice_phone: string | null; acknowledgement_template: string | null }[];
+    return row ? { practiceName: row.name, practicePhone: row.practice_phone, acknowledgementTemplate: row.acknowledgement_template } : null;
+  }
+
+  /** Applies a change to the texts (creating the practice's row on first use); `db` runs it inside a caller's transaction (the demo seed). */
+  async updateTexts(practiceId: string, change: TextsChange, updatedBy: string | null, updatedAt: Date, db: EntityManager = this.dataSource.manager): Promise<void> {
+    await db.query(
+      `INSERT INTO practice_settings (practice_id, practice_phone, acknowledgement_template, updated_at, updated_by)
+       VALUES ($1, $3, $5, $6, $7)
+       ON CONFLICT (practice_id) DO UPDATE SET
+         practice_phone = CASE WHEN $2 THEN EXCLUDED.practice_phone ELSE practice_settings.practice_phone END,
+         acknowledgement_template = CASE WHEN $4 THEN EXCLUDED.acknowledgement_template ELSE practice_settings.acknowledgement_template END,
+         updated_at = EXCLUDED.updated_at,
+         updated_by = EXCLUDED.updated_by`,
+      [
+        practiceId,
+        change.practicePhone !== undefined,
+        change.practicePhone ?? null,
+        change.acknowledgementTemplate !== undefined,
+        change.acknowledgementTemplate ?? null,
+        updatedAt,
+        updatedBy,
+      ],
+    );
+  }
+}

@@ -1,0 +1,216 @@
+import { Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { DataSource, type EntityManager } from 'typeorm';
+
+/** A clinician as routing sees them, counted inside the assigning transaction. */
+export interface ClinicianLoad {
+  userId: string;
+  practiceId: string;
+  maxConcurrent: number;
+  dailyMax: number | null;
+  availability: 'available' | 'away' | 'offline';
+  active: number;
+  today: number;
+  lastAssignedAt: Date | null;
+}
+
+/** One assignment made: which conversation went to whom. */
+export interface Assignment {
+  practiceId: string;
+  conversationId: string;
+  clinicianId: string;
+  patientId: string;
+  how: 'auto' | 'claim';
+}
+
+/** Why a claim did not happen. */
+export type ClaimRefusal = 'not_waiting' | 'at_cap' | 'not_available';
+
+/** A practice's manager-set limits. */
+export interface PracticeLimits {
+  maxQueue: number | null;
+  maxNewPerDay: number | null;
+  isIntakePaused: boolean;
+}
+
+/** Every query of the queue: the atomic assignment and claim, caps, availability, and the queue's state. */
+@Injectable()
+export class QueueRepository {
+  constructor(private readonly dataSource: DataSource) {}
+
+  /**
+   * Assigns waiting conversations, oldest first, to available clinicians below their caps (fewest
+   * active first, longest idle on ties), in ONE transaction. The practice's clinician rows are locked
+   * first, in id order, so concurrent calls on any node serialise and nobody is ever over cap; waiting
+   * conversations are locked with SKIP LOCKED so a concurrent claim is skipped, not waited for.
+   */
+  assignWaiting(practiceId: string, now: Date, dayStart: Date): Promise<Assignment[]> {
+    return this.dataSource.transaction(async (db) => {
+      const clinicians = (await this.lockLoads(db, practiceId, dayStart)).filter((c) => c.availability === 'available');
+      const free = () => clinicians.filter(hasRoom);
+      if (free().length === 0) return [];
+      const room = free().reduce((sum, c) => sum + Math.min(c.maxConcurrent - c.active, c.dailyMax === null ? Infinity : c.dailyMax - c.today), 0);
+      const waiting: { id: string; patient_id: string }[] = await db.query(
+        `SELECT id, patient_id FROM conversations WHERE practice_id = $1 AND status = 'waiting'
+          ORDER BY queued_at, id LIMIT $2 FOR UPDATE SKIP LOCKED`,
+        [practiceId, Math.max(0, Math.min(room, 500))],
+      );
+      const made: Assignment[] = [];
+      for (const conversation of waiting) {
+        const clinician = free().sort(byFewestActiveThenLongestIdle)[0];
+        if (!clinician) break;
+        await this.assign(db, conversation.id, clinician.userId, practiceId, 'auto', now);
+        clinician.active += 1;
+        clinician.today += 1;
+        clinician.lastAssignedAt = now;
+        made.push({ practiceId, conversationId: conversation.id, clinicianId: clinician.userId, patientId: conversation.patient_id, how: 'auto' });
+      }
+      return made;
+    });
+  }
+
+  /** A clinician takes one waiting conversation, if they are available and below their caps. Same locks, same order. */
+  claim(practiceId: string, clinicianId: string, conversationId: string, now: Date, dayStart: Date): Promise<Assignment | ClaimRefusal> {
+    return this.dataSource.transaction(async (db) => {
+      // Clinician rows first, then the conversation: the same lock order as assignWaiting, so no deadlock.
+      const clinician = (await this.lockLoads(db, practiceId, dayStart)).find((c) => c.userId === clinicianId);
+      const [conversation]: { id: string; patient_id: string }[] = await db.query(
+        `SELECT id, patient_id FROM conversations WHERE id = $1 AND practice_id = $2 AND status = 'waiting' FOR UPDATE`,
+        [conversationId, practiceId],
+      );
+      if (!conversation) return 'not_waiting';
+      if (!clinician || clinician.availability !== 'available') return 'not_available';
+      if (!hasRoom(clinician)) return 'at_cap';
+      await this.assign(db, conversation.id, clinicianId, practiceId, 'claim', now);
+      return { practiceId, conversationId, clinicianId, patientId: conversation.patient_id, how: 'claim' };
+    });
+  }
+
+  private async lockLoads(db: EntityManager, practiceId: string, dayStart: Date): Promise<ClinicianLoad[]> {
+    const locked: Record<string, unknown>[] = await db.query(
+      `SELECT user_id, practice_id, max_concurrent, daily_max, availability, last_assigned_at
+         FROM clinician_capacity WHERE practice_id = $1 ORDER BY user_id FOR UPDATE`,
+      [practiceId],
+    );
+    // Counted after the locks are held: no other transaction can be assigning to these clinicians now.
+    const counts: { user_id: string; active: number; today: number }[] = await db.query(
+      `SELECT cc.user_id,
+              (SELECT count(*) FROM conversations c WHERE c.assigned_clinician_id = cc.user_id AND c.status IN ('assigned', 'on_hold'))::int AS active,
+              (SELECT count(*) FROM assignments a WHERE a.clinician_id = cc.user_id AND a.assigned_at >= $2)::int AS today
+         FROM clinician_capacity cc WHERE cc.practice_id = $1`,
+      [practiceId, dayStart],
+    );
+    const byId = new Map(counts.map((row) => [row.user_id, row]));
+    return locked.map((row) => ({
+      userId: row['user_id'] as string,
+      practiceId: row['practice_id'] as string,
+      maxConcurrent: row['max_concurrent'] as number,
+      dailyMax: (row['daily_max'] as number | null) ?? null,
+      availability: row['availability'] as ClinicianLoad['availability'],
+      active: byId.get(row['user_id'] as string)?.active ?? 0,
+      today: byId.get(row['user_id'] as string)?.today ?? 0,
+      lastAssignedAt: (row['last_assigned_at'] as Date | null) ?? null,
+    }));
+  }
+
+  private async assign(db: EntityManager, conversationId: string, clinicianId: string, practiceId: string, how: 'auto' | 'claim', now: Date): Promise<void> {
+    await db.query(`UPDATE conversations SET status = 'assigned', assigned_clinician_id = $2, assigned_at = $3 WHERE id = $1`, [conversationId, clinicianId, now]);
+    await db.query(`INSERT INTO assignments (id, conversation_id, clinician_id, practice_id, how, assigned_at) VALUES ($1, $2, $3, $4, $5, $6)`, [
+      randomUUID(),
+      conversationId,
+      clinicianId,
+      practiceId,
+      how,
+      now,
+    ]);
+    await db.query(`UPDATE clinician_capacity SET last_assigned_at = $2 WHERE user_id = $1`, [clinicianId, now]);
+  }
+
+  /** Sets a clinician's availability, creating their capacity row (default caps) on first use. */
+  async setAvailability(practiceId: string, clinicianId: string, availability: ClinicianLoad['availability']): Promise<void> {
+    await this.dataSource.query(
+      `INSERT INTO clinician_capacity (user_id, practice_id, availability) VALUES ($1, $2, $3)
+       ON CONFLICT (user_id) DO UPDATE SET availability = EXCLUDED.availability, updated_at = now()`,
+      [clinicianId, practiceId, availability],
+    );
+  }
+
+  /** Sets a clinician's caps; false when the user is not a clinician of the practice. */
+  async setClinicianCaps(practiceId: string, clinicianId: string, caps: { maxConcurrent: number; dailyMax: number | null }): Promise<boolean> {
+    const rows: unknown[] = await this.dataSource.query(
+      `INSERT INTO clinician_capacity (user_id, practice_id, max_concurrent, daily_max)
+       SELECT id, practice_id, $3, $4 FROM users WHERE id = $1 AND practice_id = $2 AND 'clinician' = ANY(roles) AND deactivated_at IS NULL
+       ON CONFLICT (user_id) DO UPDATE SET max_concurrent = EXCLUDED.max_concurrent, daily_max = EXCLUDED.daily_max, updated_at = now()
+       RETURNING user_id`,
+      [clinicianId, practiceId, caps.maxConcurrent, caps.dailyMax],
+    );
+    return rows.length > 0;
+  }
+
+  async setPracticeLimits(practiceId: string, limits: PracticeLimits): Promise<void> {
+    await this.dataSource.query(
+      `INSERT INTO practice_capacity (practice_id, max_queue, max_new_per_day, is_intake_paused) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (practice_id) DO UPDATE SET max_queue = EXCLUDED.max_queue, max_new_per_day = EXCLUDED.max_new_per_day,
+         is_intake_paused = EXCLUDED.is_intake_paused, updated_at = now()`,
+      [practiceId, limits.maxQueue, limits.maxNewPerDay, limits.isIntakePaused],
+    );
+  }
+
+  async practiceLimits(practiceId: string): Promise<PracticeLimits> {
+    const [row] = await this.dataSource.query(`SELECT max_queue, max_new_per_day, is_intake_paused FROM practice_capacity WHERE practice_id = $1`, [practiceId]);
+    return { maxQueue: row?.max_queue ?? null, maxNewPerDay: row?.max_new_per_day ?? null, isIntakePaused: row?.is_intake_paused ?? false };
+  }
+
+  /** Waiting conversations in queue order, with when each started waiting. */
+  async waiting(practiceId: string): Promise<{ id: string; topic: string; queuedAt: Date; createdAt: Date }[]> {
+    const rows: { id: string; topic: string; queued_at: Date; created_at: Date }[] = await this.dataSource.query(
+      `SELECT id, topic, queued_at, created_at FROM conversations WHERE practice_id = $1 AND status = 'waiting' ORDER BY queued_at, id`,
+      [practiceId],
+    );
+    return rows.map((row) => ({ id: row.id, topic: row.topic, queuedAt: row.queued_at, createdAt: row.created_at }));
+  }
+
+  /** The practice's IANA time zone (its days bound the daily caps). */
+  async timeZoneOf(practiceId: string): Promise<string> {
+    const [row] = await this.dataSource.query(`SELECT time_zone FROM practices WHERE id = $1`, [practiceId]);
+    return row?.time_zone ?? 'Europe/London';
+  }
+
+  /** The waiting conversations' patients, in queue order. */
+  async waitingPatients(practiceId: string): Promise<{ id: string; patientId: string }[]> {
+    const rows: { id: string; patient_id: string }[] = await this.dataSource.query(
+      `SELECT id, patient_id FROM conversations WHERE practice_id = $1 AND status = 'waiting' ORDER BY queued_at, id`,
+      [practiceId],
+    );
+    return rows.map((row) => ({ id: row.id, patientId: row.patient_id }));
+  }
+
+  /** Display names of the practice's clinicians. */
+  async clinicianNames(practiceId: string): Promise<Map<string, string>> {
+    const rows: { id: string; display_name: string }[] = await this.dataSource.query(
+      `SELECT id, display_name FROM users WHERE practice_id = $1 AND 'clinician' = ANY(roles)`,
+      [practiceId],
+    );
+    return new Map(rows.map((row) => [row.id, row.display_name]));
+  }
+
+  /** Conversations opened at the practice since `since` (for the demand cap). */
+  async openedSince(practiceId: string, since: Date): Promise<number> {
+    const [row] = await this.dataSource.query(`SELECT count(*)::int AS n FROM conversations WHERE practice_id = $1 AND created_at >= $2`, [practiceId, since]);
+    return row.n;
+  }
+
+  /** Every clinician's load (no locks), for dashboards and estimates. */
+  loads(practiceId: string, dayStart: Date): Promise<ClinicianLoad[]> {
+    return this.dataSource.transaction((db) => this.lockLoads(db, practiceId, dayStart));
+  }
+}
+
+function hasRoom(clinician: ClinicianLoad): boolean {
+  return clinician.active < clinician.maxConcurrent && (clinician.dailyMax === null || clinician.today < clinician.dailyMax);
+}
+
+function byFewestActiveThenLongestIdle(a: ClinicianLoad, b: ClinicianLoad): number {
+  if (a.active !== b.active) return a.active - b.active;
+  return (a.lastAssignedAt?.getTime() ?? 0) - (b.lastAssignedAt?.getTime() ?? 0);
+}

@@ -1,0 +1,221 @@
+import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
+import type { ClinicianState, QueueSnapshot, SetClinicianCaps, SetPracticeLimits } from '@parley/protocol';
+import { DateTime } from 'luxon';
+import { isStaff, type Actor } from '../common/actor.js';
+import { Clock } from '../common/clock.js';
+import { DomainError } from '../common/domain-error.js';
+import { RealtimePublisher } from '../common/realtime.publisher.js';
+import { requireRole } from '../common/require-role.js';
+import { rooms } from '../common/rooms.js';
+import { AuditService, serverActor } from '../audit/audit.service.js';
+import { RecordService } from '../record/record.service.js';
+import { QueueRepository, type Assignment } from './queue.repository.js';
+
+/** Minutes a conversation typically takes a clinician, until there is history to measure it from. */
+const TYPICAL_HANDLING_MINUTES = 10;
+/** Queue snapshots and positions wait this long so a burst of changes makes one announcement. */
+const ANNOUNCE_DEBOUNCE_MS = 100;
+
+/**
+ * The live queue: who may take what, under which caps. Every assignment goes through the
+ * repository's one transaction, so the rules hold with any number of gateway nodes.
+ */
+@Injectable()
+export class QueueService implements OnModuleDestroy {
+  private readonly logger = new Logger(QueueService.name);
+  /** Per practice: the routing pass under way on this node, and whether another must follow it. */
+  private readonly routing = new Map<string, { pass: Promise<Assignment[]>; isRequestedAgain: boolean }>();
+  private readonly announcing = new Map<string, NodeJS.Timeout>();
+
+  constructor(
+    private readonly queue: QueueRepository,
+    private readonly record: RecordService,
+    private readonly realtime: RealtimePublisher,
+    private readonly clock: Clock,
+    private readonly audit: AuditService,
+  ) {}
+
+  onModuleDestroy(): void {
+    for (const timer of this.announcing.values()) clearTimeout(timer);
+    this.announcing.clear();
+  }
+
+  /**
+   * Refuses a new conversation only for limits a manager set on purpose: intake paused, the daily
+   * demand cap, the queue limit. Full clinicians never refuse: the conversation waits.
+   * @throws DomainError `at_capacity` (with what to do instead)
+   */
+  async assertCanOpen(practiceId: string): Promise<void> {
+    const timeZone = await this.queue.timeZoneOf(practiceId);
+    const limits = await this.queue.practiceLimits(practiceId);
+    const elsewhere = 'Please phone the practice, or call 111 if it is urgent.';
+    if (limits.isIntakePaused) throw new DomainError('at_capacity', `The practice is not taking new online conversations just now. ${elsewhere}`);
+    if (limits.maxNewPerDay !== null && (await this.queue.openedSince(practiceId, this.dayStart(timeZone))) >= limits.maxNewPerDay) {
+      throw new DomainError('at_capacity', `The practice has reached today's limit for online conversations. ${elsewhere}`);
+    }
+    if (limits.maxQueue !== null && (await this.queue.waiting(practiceId)).length >= limits.maxQueue) {
+      throw new DomainError('at_capacity', `Too many patients are waiting right now. ${elsewhere}`);
+    }
+  }
+
+  /**
+   * Assigns whatever can be assigned now and tells everyone concerned. Call after anything that adds
+   * work or frees capacity. A burst of calls for one practice collapses into at most one running
+   * pass plus one more (single flight): each caller's change is covered by a pass that starts after it.
+   */
+  route(practiceId: string): Promise<Assignment[]> {
+    const running = this.routing.get(practiceId);
+    if (running) {
+      running.isRequestedAgain = true;
+      return running.pass;
+    }
+    const state = { pass: Promise.resolve<Assignment[]>([]), isRequestedAgain: false };
+    state.pass = (async () => {
+      const made: Assignment[] = [];
+      try {
+        do {
+          state.isRequestedAgain = false;
+          made.push(...(await this.routeOnce(practiceId)));
+        } while (state.isRequestedAgain);
+      } finally {
+        this.routing.delete(practiceId);
+      }
+      return made;
+    })();
+    this.routing.set(practiceId, state);
+    return state.pass;
+  }
+
+  private async routeOnce(practiceId: string): Promise<Assignment[]> {
+    const timeZone = await this.queue.timeZoneOf(practiceId);
+    const made = await this.queue.assignWaiting(practiceId, this.clock.now(), this.dayStart(timeZone));
+    await this.recordAssignments(made);
+    this.scheduleAnnouncement(practiceId);
+    return made;
+  }
+
+  /** An honest typical reply time for a conversation opened now, for the automatic acknowledgement. */
+  async replyTimeText(practiceId: string): Promise<string> {
+    const timeZone = await this.queue.timeZoneOf(practiceId);
+    const [loads, waiting] = await Promise.all([this.queue.loads(practiceId, this.dayStart(timeZone)), this.queue.waiting(practiceId)]);
+    const available = loads.filter((load) => load.availability === 'available');
+    const capacity = available.reduce((sum, load) => sum + load.maxConcurrent, 0);
+    if (capacity === 0) return 'when a clinician is next available (usually the next working session)';
+    const minutes = Math.ceil((waiting.length + 1) / capacity) * TYPICAL_HANDLING_MINUTES;
+    return `about ${minutes} minutes`;
+  }
+
+  /**
+   * A clinician takes a waiting conversation of their practice.
+   * @throws DomainError `forbidden` (not a clinician), `conflict` (no longer waiting), `at_capacity` (at their cap, or not available)
+   */
+  async claim(actor: Actor, conversationId: string): Promise<Assignment> {
+    requireRole(actor, 'clinician');
+    const timeZone = await this.queue.timeZoneOf(actor.practiceId);
+    const outcome = await this.queue.claim(actor.practiceId, actor.userId, conversationId, this.clock.now(), this.dayStart(timeZone));
+    if (outcome === 'not_waiting') throw new DomainError('conflict', 'That conversation is not waiting any more.');
+    if (outcome === 'at_cap') throw new DomainError('at_capacity', 'You are at your limit of conversations.');
+    if (outcome === 'not_available') throw new DomainError('at_capacity', 'Set yourself available first.');
+    await this.recordAssignments([outcome]);
+    await this.audit.record(actor, 'conversation.claimed', { conversationId, subjectUserId: outcome.patientId });
+    this.scheduleAnnouncement(actor.practiceId);
+    return outcome;
+  }
+
+  /** A clinician becomes available (and is given waiting work at once) or away. @throws DomainError `forbidden` */
+  async setAvailability(actor: Actor, availability: 'available' | 'away'): Promise<void> {
+    requireRole(actor, 'clinician');
+    await this.queue.setAvailability(actor.practiceId, actor.userId, availability);
+    this.logger.log({ userId: actor.userId, availability }, 'availability changed');
+    await this.route(actor.practiceId);
+  }
+
+  /** A manager sets a clinician's caps; a raise assigns waiting conversations at once, a cut drops none. @throws DomainError `forbidden`, `not_found` */
+  async setClinicianCaps(actor: Actor, caps: SetClinicianCaps): Promise<void> {
+    requireRole(actor, 'manager');
+    const isSet = await this.queue.setClinicianCaps(actor.practiceId, caps.clinicianId, { maxConcurrent: caps.maxConcurrent, dailyMax: caps.dailyMax });
+    if (!isSet) throw new DomainError('not_found', 'No such clinician at this practice.');
+    await this.audit.record(actor, 'capacity.changed', { data: { clinicianId: caps.clinicianId, maxConcurrent: caps.maxConcurrent, dailyMax: caps.dailyMax } });
+    await this.route(actor.practiceId);
+  }
+
+  /** A manager sets the practice's limits. @throws DomainError `forbidden` */
+  async setPracticeLimits(actor: Actor, limits: SetPracticeLimits): Promise<void> {
+    requireRole(actor, 'manager');
+    await this.queue.setPracticeLimits(actor.practiceId, limits);
+    await this.audit.record(actor, 'capacity.changed', { data: { maxQueue: limits.maxQueue, maxNewPerDay: limits.maxNewPerDay, isIntakePaused: limits.isIntakePaused } });
+    this.scheduleAnnouncement(actor.practiceId);
+  }
+
+  /** The live queue and every clinician's load. @throws DomainError `forbidden` (patients) */
+  async snapshot(actor: Actor): Promise<QueueSnapshot> {
+    if (!isStaff(actor)) throw new DomainError('forbidden');
+    return this.buildSnapshot(actor.practiceId, await this.queue.timeZoneOf(actor.practiceId));
+  }
+
+  private async buildSnapshot(practiceId: string, timeZone: string): Promise<QueueSnapshot> {
+    const [waiting, loads, limits, names] = await Promise.all([
+      this.queue.waiting(practiceId),
+      this.queue.loads(practiceId, this.dayStart(timeZone)),
+      this.queue.practiceLimits(practiceId),
+      this.queue.clinicianNames(practiceId),
+    ]);
+    const clinicians: ClinicianState[] = loads.map((load) => ({
+      clinicianId: load.userId,
+      displayName: names.get(load.userId) ?? '',
+      availability: load.availability,
+      active: load.active,
+      maxConcurrent: load.maxConcurrent,
+      today: load.today,
+      dailyMax: load.dailyMax,
+    }));
+    return {
+      practiceId,
+      waiting: waiting.map((entry) => ({ conversationId: entry.id, topic: entry.topic, waitingSince: entry.queuedAt.toISOString() })),
+      clinicians,
+      limits,
+    };
+  }
+
+  /** Writes each assignment into its conversation's record (the patient sees it) and tells the assignee's devices. */
+  private async recordAssignments(made: readonly Assignment[]): Promise<void> {
+    await Promise.all(
+      made.map(async (assignment) => {
+        await this.record.append({ conversationId: assignment.conversationId, system: { event: 'assigned', data: { clinicianId: assignment.clinicianId, how: assignment.how } } });
+        if (assignment.how === 'auto') {
+          await this.audit.record(serverActor(assignment.practiceId), 'conversation.assigned', { conversationId: assignment.conversationId, subjectUserId: assignment.patientId, data: { assigneeUserId: assignment.clinicianId } });
+        }
+        this.realtime.publish(rooms.user(assignment.clinicianId), 'conversation:assigned', { conversationId: assignment.conversationId, clinicianId: assignment.clinicianId, how: assignment.how });
+      }),
+    );
+  }
+
+  private scheduleAnnouncement(practiceId: string): void {
+    if (this.announcing.has(practiceId)) return;
+    const timer = setTimeout(() => {
+      this.announcing.delete(practiceId);
+      this.announce(practiceId).catch((error: unknown) => this.logger.warn({ practiceId, err: error }, 'queue announcement failed'));
+    }, ANNOUNCE_DEBOUNCE_MS);
+    timer.unref();
+    this.announcing.set(practiceId, timer);
+  }
+
+  /** Tells the practice's staff the queue and every waiting patient their place. */
+  private async announce(practiceId: string): Promise<void> {
+    const snapshot = await this.buildSnapshot(practiceId, await this.queue.timeZoneOf(practiceId));
+    this.realtime.publish(rooms.practiceStaff(practiceId), 'queue:updated', snapshot);
+    const waitingPatients = await this.queue.waitingPatients(practiceId);
+    const capacity = snapshot.clinicians.filter((c) => c.availability === 'available').reduce((sum, c) => sum + c.maxConcurrent, 0);
+    waitingPatients.forEach((entry, index) => {
+      const position = index + 1;
+      // Honest, not precise: whole rounds of the available capacity, each about one typical conversation long.
+      const estimatedWaitMinutes = capacity === 0 ? null : Math.ceil(position / capacity) * TYPICAL_HANDLING_MINUTES;
+      this.realtime.publish(rooms.user(entry.patientId), 'queue:position', { conversationId: entry.id, position, estimatedWaitMinutes });
+    });
+  }
+
+  /** Midnight in the practice's time zone: where daily caps restart. */
+  private dayStart(timeZone: string): Date {
+    return DateTime.fromJSDate(this.clock.now(), { zone: timeZone }).startOf('day').toJSDate();
+  }
+}
