@@ -25,6 +25,7 @@ const EnvSchema = z.object({
   PATIENT_DIST: z.string().min(1).default(resolve(repositoryRoot, 'apps/patient/dist')),
   STAFF_DIST: z.string().min(1).default(resolve(repositoryRoot, 'apps/staff/dist')),
   SESSION_TTL_HOURS: z.coerce.number().int().min(1).max(720).default(12),
+  CLINICIAN_GRACE_SECONDS: z.coerce.number().int().min(0).max(3600).default(120),
   SIGN_IN_MAX_FAILURES_PER_ACCOUNT: z.coerce.number().int().min(1).max(1000).default(5),
   SIGN_IN_MAX_FAILURES_PER_IP: z.coerce.number().int().min(1).max(100_000).default(20),
   SIGN_IN_FAILURE_WINDOW_MINUTES: z.coerce.number().int().min(1).max(1440).default(15),
@@ -55,6 +56,8 @@ export interface AppConfig {
   staffDist: string;
   /** How long a session (bearer token) lasts from sign-in; it is not extended by use. */
   sessionTtlHours: number;
+  /** How long an available clinician may be disconnected before their conversations go back to the queue. */
+  clinicianGraceSeconds: number;
   /** Failed sign-ins and activations allowed per account (or code) and per IP address within the window. */
   signInMaxFailuresPerAccount: number;
   signInMaxFailuresPerIp: number;
@@ -101,6 +104,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     patientDist: resolve(e.PATIENT_DIST),
     staffDist: resolve(e.STAFF_DIST),
     sessionTtlHours: e.SESSION_TTL_HOURS,
+    clinicianGraceSeconds: e.CLINICIAN_GRACE_SECONDS,
     signInMaxFailuresPerAccount: e.SIGN_IN_MAX_FAILURES_PER_ACCOUNT,
     signInMaxFailuresPerIp: e.SIGN_IN_MAX_FAILURES_PER_IP,
     signInFailureWindowMinutes: e.SIGN_IN_FAILURE_WINDOW_MINUTES,

@@ -29,12 +29,9 @@ function chatter(session: ChatSession): Chatter {
 }
 
 /** A patient's ChatSession (device keys and account key as activation made them). */
-export async function patientChat(url: string, practice: TestPractice, patient: TestPatient, onEntries?: FeedEntry<ChatEntry>[]): Promise<Chatter> {
+export async function patientChat(url: string, practice: TestPractice, patient: TestPatient, requestTimeoutMs = 3_000): Promise<Chatter> {
   const signedIn: SdkSignedIn = { session: patient.session, device: { deviceId: patient.deviceId, keys: patient.device }, accountKeys: patient.account };
-  const session = await ChatSession.start({ baseUrl: url, signedIn, pinnedRoot: practice.root.signPublicKey, requestTimeoutMs: 3_000 });
-  const result = chatter(session);
-  if (onEntries) result.entries.push(...onEntries);
-  return result;
+  return chatter(await ChatSession.start({ baseUrl: url, signedIn, pinnedRoot: practice.root.signPublicKey, requestTimeoutMs }));
 }
 
 /** A member of staff's ChatSession, with the record keys opened from their device's grants. */

@@ -19,6 +19,7 @@ import type {
 } from './conversation.js';
 import type { ConversationAssigned, QueueList, QueuePosition, QueueSnapshot, SetAvailability, SetClinicianCaps, SetPracticeLimits } from './queue.js';
 import type { HoursGet, HoursStatus } from './hours.js';
+import type { ConversationChanged, ConversationClose, ConversationHold, ConversationTransfer, FollowUp, FollowUpDone, FollowUpList } from './lifecycle.js';
 import type { SystemPing, SystemPong } from './system.js';
 
 type Command<P, R> = (payload: P, ack: (result: Ack<R>) => void) => void;
@@ -39,6 +40,11 @@ export interface ClientToServer {
   'staff:availability': Command<SetAvailability, null>;
   'capacity:set-clinician': Command<SetClinicianCaps, null>;
   'capacity:set-practice': Command<SetPracticeLimits, null>;
+  'conversation:transfer': Command<ConversationTransfer, ConversationChanged>;
+  'conversation:hold': Command<ConversationHold, ConversationChanged>;
+  'conversation:close': Command<ConversationClose, ConversationChanged>;
+  'follow-up:list': Command<FollowUpList, { followUps: FollowUp[] }>;
+  'follow-up:done': Command<FollowUpDone, { followUp: FollowUp }>;
 }
 
 /** Facts the server pushes to clients. */
@@ -78,6 +84,11 @@ export const COMMAND_NAMES = [
   'staff:availability',
   'capacity:set-clinician',
   'capacity:set-practice',
+  'conversation:transfer',
+  'conversation:hold',
+  'conversation:close',
+  'follow-up:list',
+  'follow-up:done',
 ] as const satisfies readonly CommandName[];
 // Fails to compile when a command is added to ClientToServer but not to COMMAND_NAMES.
 const everyCommandListed: [Exclude<CommandName, (typeof COMMAND_NAMES)[number]>] extends [never] ? true : never = true;

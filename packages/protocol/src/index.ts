@@ -7,5 +7,6 @@ export * from './auth.js';
 export * from './conversation.js';
 export * from './hours.js';
 export * from './queue.js';
+export * from './lifecycle.js';
 export * from './events.js';
 export * from './practice-admin.js';

@@ -49,7 +49,7 @@ export interface QueueSnapshot {
 export interface ConversationAssigned {
   conversationId: string;
   clinicianId: string;
-  how: 'auto' | 'claim';
+  how: 'auto' | 'claim' | 'transfer';
 }
 
 /** Fact `queue:position` (to a waiting patient): where they are and an honest estimate. */

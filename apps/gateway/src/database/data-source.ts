@@ -29,6 +29,8 @@ import { ConversationsAndRecord1763760000000 } from './migrations/1763760000000-
 import { OpeningHours1763770000000 } from './migrations/1763770000000-opening-hours.js';
 import { AuditConsentSettings1763780000000 } from './migrations/1763780000000-audit-consent-settings.js';
 import { QueueAndCapacity1763790000000 } from './migrations/1763790000000-queue-and-capacity.js';
+import { Lifecycle1763800000000 } from './migrations/1763800000000-lifecycle.js';
+import { ClinicianPresence1763810000000 } from './migrations/1763810000000-clinician-presence.js';
 import { SnakeNamingStrategy } from './snake-naming.strategy.js';
 
 /** Every entity, listed once (feature modules register theirs with TypeOrmModule.forFeature too). */
@@ -59,7 +61,7 @@ export const ENTITIES = [
   PracticeSettingsEntity,
 ];
 /** Every migration, oldest first. */
-export const MIGRATIONS = [InitialSchema1763740000000, AccountsAndKeys1763750000000, ConversationsAndRecord1763760000000, OpeningHours1763770000000, AuditConsentSettings1763780000000, QueueAndCapacity1763790000000];
+export const MIGRATIONS = [InitialSchema1763740000000, AccountsAndKeys1763750000000, ConversationsAndRecord1763760000000, OpeningHours1763770000000, AuditConsentSettings1763780000000, QueueAndCapacity1763790000000, Lifecycle1763800000000, ClinicianPresence1763810000000];
 
 /** TypeORM options for a PostgreSQL URL. Schema changes come only from migrations. */
 export function dataSourceOptions(url: string): DataSourceOptions {

@@ -1,8 +1,11 @@
-import { UseFilters, UseInterceptors } from '@nestjs/common';
-import { WebSocketGateway } from '@nestjs/websockets';
+import { Logger, UseFilters, UseInterceptors } from '@nestjs/common';
+import { type OnGatewayConnection, type OnGatewayDisconnect, WebSocketGateway } from '@nestjs/websockets';
 import { ConversationRef, QueueList, SetAvailability, SetClinicianCaps, SetPracticeLimits } from '@parley/protocol';
 import { AckInterceptor } from '../common/ack.interceptor.js';
+import type { Socket } from 'socket.io';
 import { Actor } from '../common/actor.js';
+import { RealtimePublisher } from '../common/realtime.publisher.js';
+import { rooms } from '../common/rooms.js';
 import { On } from '../common/on.decorator.js';
 import { Payload } from '../common/payload.decorator.js';
 import { WsErrorFilter } from '../common/ws-error.filter.js';
@@ -12,8 +15,31 @@ import { QueueService } from './queue.service.js';
 @WebSocketGateway()
 @UseInterceptors(AckInterceptor)
 @UseFilters(WsErrorFilter)
-export class QueueGateway {
-  constructor(private readonly queue: QueueService) {}
+export class QueueGateway implements OnGatewayConnection, OnGatewayDisconnect {
+  private readonly logger = new Logger(QueueGateway.name);
+
+  constructor(
+    private readonly queue: QueueService,
+    private readonly realtime: RealtimePublisher,
+  ) {}
+
+  async handleConnection(socket: Socket): Promise<void> {
+    const actor = (socket.data as { actor?: Actor }).actor;
+    if (actor) await this.queue.clinicianConnected(actor);
+  }
+
+  /** Starts a clinician's grace period once their last socket, on any node, has gone. */
+  async handleDisconnect(socket: Socket): Promise<void> {
+    const actor = (socket.data as { actor?: Actor }).actor;
+    if (!actor) return;
+    try {
+      const stillThere = await this.realtime.usersIn(rooms.user(actor.userId), socket.id);
+      if (!stillThere.has(actor.userId)) await this.queue.clinicianDisconnected(actor);
+    } catch (error) {
+      // During a shutdown the pool may already be closed; the next start sees the clinician as they are.
+      this.logger.debug({ userId: actor.userId, err: error }, 'could not note a disconnect');
+    }
+  }
 
   @On('queue:list')
   list(@Actor() actor: Actor, @Payload(QueueList) _payload: QueueList) {

@@ -86,10 +86,11 @@ export class QueueRepository {
     });
   }
 
-  private async lockLoads(db: EntityManager, practiceId: string, dayStart: Date): Promise<ClinicianLoad[]> {
+  /** The practice's clinicians with their counts; `isLocking` takes the routing locks (row locks in user_id order). */
+  private async lockLoads(db: EntityManager, practiceId: string, dayStart: Date, isLocking = true): Promise<ClinicianLoad[]> {
     const locked: Record<string, unknown>[] = await db.query(
       `SELECT user_id, practice_id, max_concurrent, daily_max, availability, last_assigned_at
-         FROM clinician_capacity WHERE practice_id = $1 ORDER BY user_id FOR UPDATE`,
+         FROM clinician_capacity WHERE practice_id = $1 ORDER BY user_id ${isLocking ? 'FOR UPDATE' : ''}`,
       [practiceId],
     );
     // Counted after the locks are held: no other transaction can be assigning to these clinicians now.
@@ -126,11 +127,52 @@ export class QueueRepository {
     await db.query(`UPDATE clinician_capacity SET last_assigned_at = $2 WHERE user_id = $1`, [clinicianId, now]);
   }
 
+  /**
+   * Hands every conversation a clinician holds (assigned or on hold) back to the HEAD of the queue, in
+   * one transaction with the routing locks: ends their assignments and places the conversations before
+   * every waiting one, oldest first. Returns what was handed back.
+   */
+  requeueAllOf(practiceId: string, clinicianId: string, now: Date, dayStart: Date): Promise<{ conversationId: string; patientId: string }[]> {
+    return this.dataSource.transaction(async (db) => {
+      await this.lockLoads(db, practiceId, dayStart);
+      const held: { id: string; patient_id: string }[] = await db.query(
+        `SELECT id, patient_id FROM conversations WHERE assigned_clinician_id = $1 AND status IN ('assigned', 'on_hold') ORDER BY created_at, id FOR UPDATE`,
+        [clinicianId],
+      );
+      if (held.length === 0) return [];
+      const [{ head }] = await db.query(`SELECT coalesce(min(queued_at), $2::timestamptz) AS head FROM conversations WHERE practice_id = $1 AND status = 'waiting'`, [practiceId, now]);
+      for (const [index, conversation] of held.entries()) {
+        // Each returned conversation a millisecond apart, all before the first waiting one.
+        await db.query(
+          `UPDATE conversations SET status = 'waiting', assigned_clinician_id = NULL, assigned_at = NULL,
+             queued_at = $2::timestamptz - make_interval(secs => $3::double precision / 1000) WHERE id = $1`,
+          [conversation.id, head, held.length - index],
+        );
+      }
+      await db.query(`UPDATE assignments SET ended_at = $2 WHERE conversation_id = ANY($1::uuid[]) AND ended_at IS NULL`, [held.map((c) => c.id), now]);
+      return held.map((conversation) => ({ conversationId: conversation.id, patientId: conversation.patient_id }));
+    });
+  }
+
+  /** Marks when an available clinician's last socket went away (null: one is back). */
+  async setDisconnectedAt(clinicianId: string, at: Date | null): Promise<void> {
+    await this.dataSource.query(`UPDATE clinician_capacity SET disconnected_at = $2 WHERE user_id = $1`, [clinicianId, at]);
+  }
+
+  /** Available clinicians whose last socket went away before `before`. */
+  async departedBefore(before: Date): Promise<{ userId: string; practiceId: string }[]> {
+    const rows: { user_id: string; practice_id: string }[] = await this.dataSource.query(
+      `SELECT user_id, practice_id FROM clinician_capacity WHERE availability = 'available' AND disconnected_at < $1`,
+      [before],
+    );
+    return rows.map((row) => ({ userId: row.user_id, practiceId: row.practice_id }));
+  }
+
   /** Sets a clinician's availability, creating their capacity row (default caps) on first use. */
   async setAvailability(practiceId: string, clinicianId: string, availability: ClinicianLoad['availability']): Promise<void> {
     await this.dataSource.query(
       `INSERT INTO clinician_capacity (user_id, practice_id, availability) VALUES ($1, $2, $3)
-       ON CONFLICT (user_id) DO UPDATE SET availability = EXCLUDED.availability, updated_at = now()`,
+       ON CONFLICT (user_id) DO UPDATE SET availability = EXCLUDED.availability, disconnected_at = NULL, updated_at = now()`,
       [clinicianId, practiceId, availability],
     );
   }
@@ -200,9 +242,9 @@ export class QueueRepository {
     return row.n;
   }
 
-  /** Every clinician's load (no locks), for dashboards and estimates. */
+  /** Every clinician's load, without the routing locks: for dashboards and estimates, never for deciding. */
   loads(practiceId: string, dayStart: Date): Promise<ClinicianLoad[]> {
-    return this.dataSource.transaction((db) => this.lockLoads(db, practiceId, dayStart));
+    return this.lockLoads(this.dataSource.manager, practiceId, dayStart, false);
   }
 }
 

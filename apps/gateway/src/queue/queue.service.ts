@@ -1,8 +1,9 @@
-import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import type { ClinicianState, QueueSnapshot, SetClinicianCaps, SetPracticeLimits } from '@parley/protocol';
 import { DateTime } from 'luxon';
 import { isStaff, type Actor } from '../common/actor.js';
 import { Clock } from '../common/clock.js';
+import { APP_CONFIG, type AppConfig } from '../config.js';
 import { DomainError } from '../common/domain-error.js';
 import { RealtimePublisher } from '../common/realtime.publisher.js';
 import { requireRole } from '../common/require-role.js';
@@ -15,13 +16,15 @@ import { QueueRepository, type Assignment } from './queue.repository.js';
 const TYPICAL_HANDLING_MINUTES = 10;
 /** Queue snapshots and positions wait this long so a burst of changes makes one announcement. */
 const ANNOUNCE_DEBOUNCE_MS = 100;
+/** How often each node looks for clinicians disconnected past the grace period. */
+const SWEEP_INTERVAL_MS = 15_000;
 
 /**
  * The live queue: who may take what, under which caps. Every assignment goes through the
  * repository's one transaction, so the rules hold with any number of gateway nodes.
  */
 @Injectable()
-export class QueueService implements OnModuleDestroy {
+export class QueueService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(QueueService.name);
   /** Per practice: the routing pass under way on this node, and whether another must follow it. */
   private readonly routing = new Map<string, { pass: Promise<Assignment[]>; isRequestedAgain: boolean }>();
@@ -33,9 +36,19 @@ export class QueueService implements OnModuleDestroy {
     private readonly realtime: RealtimePublisher,
     private readonly clock: Clock,
     private readonly audit: AuditService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
+  private sweeper: NodeJS.Timeout | undefined;
+
+  onApplicationBootstrap(): void {
+    // Every node sweeps; the hand-back is one locked transaction per clinician, so two sweeps cannot double it.
+    this.sweeper = setInterval(() => void this.returnWorkOfDeparted().catch((error: unknown) => this.logger.warn({ err: error }, 'sweep failed')), SWEEP_INTERVAL_MS);
+    this.sweeper.unref();
+  }
+
   onModuleDestroy(): void {
+    clearInterval(this.sweeper);
     for (const timer of this.announcing.values()) clearTimeout(timer);
     this.announcing.clear();
   }
@@ -122,12 +135,51 @@ export class QueueService implements OnModuleDestroy {
     return outcome;
   }
 
-  /** A clinician becomes available (and is given waiting work at once) or away. @throws DomainError `forbidden` */
+  /**
+   * A clinician becomes available (and is given waiting work at once) or away: going away hands their
+   * conversations back to the head of the queue, where colleagues pick them up; the patients are told.
+   * @throws DomainError `forbidden`
+   */
   async setAvailability(actor: Actor, availability: 'available' | 'away'): Promise<void> {
     requireRole(actor, 'clinician');
     await this.queue.setAvailability(actor.practiceId, actor.userId, availability);
     this.logger.log({ userId: actor.userId, availability }, 'availability changed');
+    if (availability === 'away') await this.handBack(actor.practiceId, actor.userId, 'away');
     await this.route(actor.practiceId);
+  }
+
+  /** A clinician's socket connected: they are back within the grace period, nothing is handed back. */
+  async clinicianConnected(actor: Actor): Promise<void> {
+    if (actor.roles.includes('clinician')) await this.queue.setDisconnectedAt(actor.userId, null);
+  }
+
+  /** A clinician's last socket went away: the grace period starts. */
+  async clinicianDisconnected(actor: Actor): Promise<void> {
+    if (actor.roles.includes('clinician')) await this.queue.setDisconnectedAt(actor.userId, this.clock.now());
+  }
+
+  /**
+   * Clinicians still available but disconnected for longer than the grace period go offline and their
+   * conversations return to the head of the queue (then to whoever is free). Runs on a timer; tests call it.
+   */
+  async returnWorkOfDeparted(): Promise<void> {
+    const cutoff = new Date(this.clock.now().getTime() - this.config.clinicianGraceSeconds * 1000);
+    for (const departed of await this.queue.departedBefore(cutoff)) {
+      await this.queue.setAvailability(departed.practiceId, departed.userId, 'offline');
+      await this.handBack(departed.practiceId, departed.userId, 'disconnected');
+      await this.route(departed.practiceId);
+    }
+  }
+
+  /** Returns a clinician's conversations to the queue head, telling each patient through the record. */
+  private async handBack(practiceId: string, clinicianId: string, reason: 'away' | 'disconnected'): Promise<void> {
+    const timeZone = await this.queue.timeZoneOf(practiceId);
+    const returned = await this.queue.requeueAllOf(practiceId, clinicianId, this.clock.now(), this.dayStart(timeZone));
+    for (const { conversationId, patientId } of returned) {
+      await this.record.append({ conversationId, system: { event: 'requeued', data: { fromClinicianId: clinicianId, reason } } });
+      await this.audit.record(serverActor(practiceId), 'conversation.requeued', { conversationId, subjectUserId: patientId, data: { fromUserId: clinicianId, reason } });
+    }
+    if (returned.length > 0) this.logger.log({ clinicianId, count: returned.length, reason }, 'conversations handed back to the queue');
   }
 
   /** A manager sets a clinician's caps; a raise assigns waiting conversations at once, a cut drops none. @throws DomainError `forbidden`, `not_found` */

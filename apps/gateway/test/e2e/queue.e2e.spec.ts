@@ -70,7 +70,8 @@ describe(`live queue and routing (two in-process gateway nodes on one PostgreSQL
     clients.push(...clinicians.map((c) => c.client));
     const patients = [];
     for (let i = 0; i < 200; i += 1) patients.push(await activatePatient(nodeA.url, practice));
-    for (const [i, patient] of patients.entries()) chats.push(await patientChat(i % 2 ? nodeB.url : nodeA.url, practice, patient));
+    // A generous ack timeout: 200 opens at once on a 2-core machine that also runs the test's own crypto.
+    for (const [i, patient] of patients.entries()) chats.push(await patientChat(i % 2 ? nodeB.url : nodeA.url, practice, patient, 20_000));
 
     const opened = await Promise.all(chats.map((chat) => chat.session.openConversation('admin')));
     await waitUntil(async () => (await loads(nodeA.dataSource, practice.id)).reduce((sum, l) => sum + l.n, 0) >= 15, '15 assignments');

@@ -1,0 +1,100 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { TestDatabase } from '@parley/testing';
+import type { DataSource } from 'typeorm';
+import { freshDatabase } from '../../test/database.js';
+import { insertDevice, insertPractice, insertUser } from '../../test/factories.js';
+import { openDatabase } from '../database/data-source.js';
+import { LifecycleRepository } from './lifecycle.repository.js';
+
+const NOW = new Date('2025-03-04T10:00:00.000Z');
+const DAY_START = new Date('2025-03-04T00:00:00.000Z');
+
+describe(LifecycleRepository.name, () => {
+  let database: TestDatabase;
+  let dataSource: DataSource;
+  let sut: LifecycleRepository;
+  let practiceId: string;
+  let patientId: string;
+  let deviceId: string;
+  let x: string;
+  let y: string;
+
+  beforeAll(async () => {
+    database = await freshDatabase();
+    dataSource = await openDatabase(database.url);
+    sut = new LifecycleRepository(dataSource);
+    practiceId = (await insertPractice(dataSource)).id;
+    patientId = await insertUser(dataSource, practiceId, ['patient']);
+    deviceId = await insertDevice(dataSource, patientId);
+    x = await insertUser(dataSource, practiceId, ['clinician']);
+    y = await insertUser(dataSource, practiceId, ['clinician']);
+    for (const id of [x, y]) await dataSource.query(`INSERT INTO clinician_capacity (user_id, practice_id, max_concurrent, availability) VALUES ($1, $2, 1, 'available')`, [id, practiceId]);
+  });
+
+  afterAll(async () => {
+    await dataSource.destroy();
+    await database.drop();
+  });
+
+  /** A conversation opened at `createdAt`, waiting, or assigned to `clinicianId`. */
+  async function aConversation(createdAt: Date, clinicianId?: string): Promise<string> {
+    const id = randomUUID();
+    await dataSource.query(
+      `INSERT INTO conversations (id, practice_id, patient_id, topic, created_by_device_id, last_hash, created_at, queued_at, status, assigned_clinician_id, assigned_at)
+       VALUES ($1, $2, $3, 'admin', $4, $5, $6, $6, $7, $8, $9)`,
+      [id, practiceId, patientId, deviceId, randomBytes(32), createdAt, clinicianId ? 'assigned' : 'waiting', clinicianId ?? null, clinicianId ? createdAt : null],
+    );
+    if (clinicianId) {
+      await dataSource.query(`INSERT INTO assignments (id, conversation_id, clinician_id, practice_id, how, assigned_at) VALUES ($1, $2, $3, $4, 'auto', $5)`, [randomUUID(), id, clinicianId, practiceId, createdAt]);
+    }
+    return id;
+  }
+
+  const queuedAt = async (id: string) => (await dataSource.query(`SELECT queued_at FROM conversations WHERE id = $1`, [id]))[0].queued_at as Date;
+
+  it('puts a requeued conversation 1 ms before the earliest waiting one, and ends its assignment', async () => {
+    const waiting = await aConversation(new Date('2025-03-04T09:00:00.000Z'));
+    const held = await aConversation(new Date('2025-03-04T09:30:00.000Z'), x);
+
+    const change = await sut.requeue(practiceId, held, { kind: 'assignee', userId: x }, NOW);
+
+    expect(change).toEqual({ practiceId, conversationId: held, patientId, previousClinicianId: x });
+    expect((await queuedAt(held)).getTime()).toBe((await queuedAt(waiting)).getTime() - 1);
+    expect(await dataSource.query(`SELECT ended_at FROM assignments WHERE conversation_id = $1`, [held])).toEqual([{ ended_at: NOW }]);
+    await dataSource.query(`UPDATE conversations SET status = 'closed', outcome = 'resolved' WHERE practice_id = $1 AND status = 'waiting'`, [practiceId]);
+  });
+
+  it('refuses a requeue by someone other than the assignee and changes nothing', async () => {
+    const id = await aConversation(NOW, x);
+
+    expect(await sut.requeue(practiceId, id, { kind: 'assignee', userId: y }, NOW)).toBe('not_assignee');
+    expect(await dataSource.query(`SELECT status, assigned_clinician_id FROM conversations WHERE id = $1`, [id])).toEqual([{ status: 'assigned', assigned_clinician_id: x }]);
+    await sut.close(practiceId, id, { kind: 'manager' }, 'resolved', undefined, NOW);
+  });
+
+  it('lets exactly one of two concurrent transfers into the last free slot through', async () => {
+    await dataSource.query(`UPDATE clinician_capacity SET max_concurrent = 2 WHERE user_id = $1`, [x]);
+    const first = await aConversation(NOW, x);
+    const second = await aConversation(NOW, x);
+
+    const outcomes = await Promise.all([first, second].map((id) => sut.transferTo(practiceId, id, { kind: 'assignee', userId: x }, y, NOW, DAY_START)));
+
+    expect(outcomes.filter((outcome) => outcome === 'at_cap')).toHaveLength(1);
+    expect(await dataSource.query(`SELECT count(*)::int AS n FROM conversations WHERE assigned_clinician_id = $1`, [y])).toEqual([{ n: 1 }]);
+    expect(await dataSource.query(`SELECT count(*)::int AS n FROM assignments WHERE clinician_id = $1 AND how = 'transfer' AND ended_at IS NULL`, [y])).toEqual([{ n: 1 }]);
+  });
+
+  it('closes with a follow-up in one go, and completes it only once', async () => {
+    const id = (await dataSource.query(`SELECT id FROM conversations WHERE assigned_clinician_id = $1`, [y]))[0].id as string;
+
+    const closed = await sut.close(practiceId, id, { kind: 'assignee', userId: y }, 'follow_up', { dueDate: '2025-03-11', ownerId: x, createdBy: y }, NOW);
+    const followUpId = (closed as { followUpId: string }).followUpId;
+    const listed = await sut.openFollowUps(practiceId, x);
+    const completions = [await sut.completeFollowUp(followUpId, x, NOW), await sut.completeFollowUp(followUpId, x, NOW)];
+
+    expect(await dataSource.query(`SELECT status, outcome, assigned_clinician_id FROM conversations WHERE id = $1`, [id])).toEqual([{ status: 'closed', outcome: 'follow_up', assigned_clinician_id: null }]);
+    expect(listed).toEqual([expect.objectContaining({ id: followUpId, ownerId: x, dueDate: '2025-03-11', patientId, doneAt: null })]);
+    expect(completions).toEqual([true, false]);
+    expect(await sut.openFollowUps(practiceId, x)).toEqual([]);
+  });
+});
