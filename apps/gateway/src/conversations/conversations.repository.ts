@@ -1,23 +1,9 @@
 import { Injectable } from '@nestjs/common';
-import type { ConversationStatus, Envelope, JoinedConversation, MemberDevice, ReceiptUpdated, Role, StoredEnvelope } from '@parley/protocol';
+import type { Envelope, JoinedConversation, MemberDevice, ReceiptUpdated, Role, StoredEnvelope } from '@parley/protocol';
 import { DataSource } from 'typeorm';
+import { CONVERSATION_COLUMNS, toConversationRow, type ConversationRow } from '../common/conversation-row.js';
 import { genesisHash } from '../record/record-hash.js';
 
-/** A conversation row with its practice's ODS code. */
-export interface ConversationRow {
-  id: string;
-  practiceId: string;
-  practiceOdsCode: string;
-  patientId: string;
-  topic: string;
-  status: ConversationStatus;
-  assignedClinicianId: string | null;
-  currentEpoch: number;
-  lastSeq: number;
-  createdAt: Date;
-}
-
-const CONVERSATION_COLUMNS = `c.id, c.practice_id, p.ods_code, c.patient_id, c.topic, c.status, c.assigned_clinician_id, c.current_epoch, c.last_seq, c.created_at`;
 
 /** Every query of the conversations feature. */
 @Injectable()
@@ -29,7 +15,7 @@ export class ConversationsRepository {
       `SELECT ${CONVERSATION_COLUMNS} FROM conversations c JOIN practices p ON p.id = c.practice_id WHERE c.id = $1`,
       [id],
     );
-    return rows[0] ? toConversation(rows[0]) : undefined;
+    return rows[0] ? toConversationRow(rows[0]) : undefined;
   }
 
   /** A patient's conversations, or (staff) the practice's, newest first. */
@@ -40,7 +26,7 @@ export class ConversationsRepository {
         WHERE c.${column} = $1 ORDER BY c.created_at DESC LIMIT $2`,
       [value, limit],
     );
-    return rows.map(toConversation);
+    return rows.map(toConversationRow);
   }
 
   /** Inserts a conversation (an empty chain) and its first epoch's envelopes, in one transaction. */
@@ -199,19 +185,4 @@ export class ConversationsRepository {
       upToSeq: Number(row['up_to_seq']),
     }));
   }
-}
-
-function toConversation(row: Record<string, unknown>): ConversationRow {
-  return {
-    id: row['id'] as string,
-    practiceId: row['practice_id'] as string,
-    practiceOdsCode: row['ods_code'] as string,
-    patientId: row['patient_id'] as string,
-    topic: row['topic'] as string,
-    status: row['status'] as ConversationStatus,
-    assignedClinicianId: (row['assigned_clinician_id'] as string | null) ?? null,
-    currentEpoch: row['current_epoch'] as number,
-    lastSeq: Number(row['last_seq']),
-    createdAt: row['created_at'] as Date,
-  };
 }

@@ -10,6 +10,7 @@ import type {
   SyncResult,
 } from '@parley/protocol';
 import { isStaff, primaryRole, type Actor } from '../common/actor.js';
+import { toConversationSummary, type ConversationRow } from '../common/conversation-row.js';
 import { DomainError } from '../common/domain-error.js';
 import { RealtimePublisher } from '../common/realtime.publisher.js';
 import { rooms } from '../common/rooms.js';
@@ -20,7 +21,7 @@ import { ConsentService } from '../consent/consent.service.js';
 import { PracticeSettingsService } from '../practices/practice-settings.service.js';
 import { QueueService } from '../queue/queue.service.js';
 import { RecordService } from '../record/record.service.js';
-import { ConversationsRepository, type ConversationRow } from './conversations.repository.js';
+import { ConversationsRepository } from './conversations.repository.js';
 
 const DEFAULT_SYNC_LIMIT = 200;
 const LIST_LIMIT = 100;
@@ -60,7 +61,7 @@ export class ConversationsService implements OnModuleInit {
     const existing = await this.conversations.findById(payload.conversationId);
     if (existing) {
       if (existing.patientId !== actor.userId || existing.topic !== payload.topic) throw new DomainError('conflict', 'That conversation id is taken.');
-      return { conversation: toSummary(await this.ensureOpenedEntry(existing)) };
+      return { conversation: toConversationSummary(await this.ensureOpenedEntry(existing)) };
     }
     await this.hours.assertOpenForNewConversation(actor.practiceId);
     await this.consent.assertConsented(actor);
@@ -80,13 +81,13 @@ export class ConversationsService implements OnModuleInit {
     // Acknowledged once stored, without waiting for routing (a burst of opens shares routing passes);
     // the assignment reaches the patient as the record's `assigned` entry.
     this.queue.route(actor.practiceId).catch((error: unknown) => this.logger.warn({ practiceId: actor.practiceId, err: error }, 'routing after open failed'));
-    return { conversation: toSummary(created) };
+    return { conversation: toConversationSummary(created) };
   }
 
   /** The caller's conversations (a patient's own; for staff, their practice's), newest first. */
   async list(actor: Actor): Promise<{ conversations: ConversationSummary[] }> {
     const filter = isStaff(actor) ? { practiceId: actor.practiceId } : { patientId: actor.userId };
-    return { conversations: (await this.conversations.listFor(filter, LIST_LIMIT)).map(toSummary) };
+    return { conversations: (await this.conversations.listFor(filter, LIST_LIMIT)).map(toConversationSummary) };
   }
 
   /**
@@ -117,7 +118,7 @@ export class ConversationsService implements OnModuleInit {
       this.conversations.patientAccount(conversation.patientId),
       this.conversations.receipts(conversation.id),
     ]);
-    return { conversation: toSummary(conversation), envelopes, devices, patientAccount, receipts };
+    return { conversation: toConversationSummary(conversation), envelopes, devices, patientAccount, receipts };
   }
 
   /**
@@ -127,7 +128,7 @@ export class ConversationsService implements OnModuleInit {
   async claim(actor: Actor, conversationId: string): Promise<{ conversation: ConversationSummary }> {
     const conversation = await this.authorize(actor, conversationId);
     await this.queue.claim(actor, conversation.id);
-    return { conversation: toSummary((await this.conversations.findById(conversation.id))!) };
+    return { conversation: toConversationSummary((await this.conversations.findById(conversation.id))!) };
   }
 
   /**
@@ -241,19 +242,4 @@ export class ConversationsService implements OnModuleInit {
     const last = acknowledged.status === 'stored' ? acknowledged : opened;
     return last.status === 'stored' ? { ...conversation, lastSeq: last.seq } : conversation;
   }
-}
-
-function toSummary(conversation: ConversationRow): ConversationSummary {
-  return {
-    id: conversation.id,
-    practiceId: conversation.practiceId,
-    practiceOdsCode: conversation.practiceOdsCode,
-    patientId: conversation.patientId,
-    topic: conversation.topic,
-    status: conversation.status,
-    assignedClinicianId: conversation.assignedClinicianId,
-    currentEpoch: conversation.currentEpoch,
-    lastSeq: conversation.lastSeq,
-    createdAt: conversation.createdAt.toISOString(),
-  };
 }

@@ -1,22 +1,13 @@
 import { Injectable } from '@nestjs/common';
+import { CONVERSATION_COLUMNS, toConversationRow, type ConversationRow } from '../common/conversation-row.js';
 import type { CloseOutcome, ConversationStatus } from '@parley/protocol';
 import { randomUUID } from 'node:crypto';
 import { DataSource, type EntityManager } from 'typeorm';
 import { returnedRows } from '../common/sql.js';
 
 /** A conversation as the lifecycle rules see it. */
-export interface LifecycleConversation {
-  id: string;
-  practiceId: string;
-  practiceOdsCode: string;
-  patientId: string;
-  topic: string;
-  status: ConversationStatus;
-  assignedClinicianId: string | null;
-  currentEpoch: number;
-  lastSeq: number;
-  createdAt: Date;
-}
+/** A conversation as the lifecycle commands see it. */
+export type LifecycleConversation = ConversationRow;
 
 /**
  * Who may change the conversation: `anyone` (a manager) or only its current assignee. Checked under
@@ -63,7 +54,6 @@ export interface FollowUpRow {
   doneBy: string | null;
 }
 
-const CONVERSATION_COLUMNS = `c.id, c.practice_id, p.ods_code, c.patient_id, c.topic, c.status, c.assigned_clinician_id, c.current_epoch, c.last_seq, c.created_at`;
 const FOLLOW_UP_COLUMNS = `f.id, f.practice_id, f.conversation_id, c.patient_id, f.owner_id, to_char(f.due_date, 'YYYY-MM-DD') AS due_date, f.created_by, f.created_at, f.done_at, f.done_by`;
 const OPEN_FOLLOW_UPS_LIMIT = 500;
 
@@ -81,7 +71,7 @@ export class LifecycleRepository {
   /** The conversation (any practice), for the service's authorisation check before any lock. */
   async find(conversationId: string): Promise<LifecycleConversation | undefined> {
     const [row] = await this.dataSource.query(`SELECT ${CONVERSATION_COLUMNS} FROM conversations c JOIN practices p ON p.id = c.practice_id WHERE c.id = $1`, [conversationId]);
-    return row ? toConversation(row) : undefined;
+    return row ? toConversationRow(row) : undefined;
   }
 
   /** The practice's IANA time zone (its days bound the daily caps and follow-up due dates). */
@@ -272,21 +262,6 @@ function refuseActive(conversation: LockedConversation | undefined, actingAs: Ac
 
 function change(conversation: LockedConversation): LifecycleChange {
   return { practiceId: conversation.practice_id, conversationId: conversation.id, patientId: conversation.patient_id, previousClinicianId: conversation.assigned_clinician_id };
-}
-
-function toConversation(row: Record<string, unknown>): LifecycleConversation {
-  return {
-    id: row['id'] as string,
-    practiceId: row['practice_id'] as string,
-    practiceOdsCode: row['ods_code'] as string,
-    patientId: row['patient_id'] as string,
-    topic: row['topic'] as string,
-    status: row['status'] as ConversationStatus,
-    assignedClinicianId: (row['assigned_clinician_id'] as string | null) ?? null,
-    currentEpoch: row['current_epoch'] as number,
-    lastSeq: Number(row['last_seq']),
-    createdAt: row['created_at'] as Date,
-  };
 }
 
 function toFollowUp(row: Record<string, unknown>): FollowUpRow {

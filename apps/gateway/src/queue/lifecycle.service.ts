@@ -1,4 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { toConversationSummary } from '../common/conversation-row.js';
 import type { ConversationChanged, ConversationClose, ConversationHold, ConversationSummary, ConversationTransfer, FollowUp } from '@parley/protocol';
 import { DateTime } from 'luxon';
 import { isStaff, type Actor } from '../common/actor.js';
@@ -135,7 +136,7 @@ export class LifecycleService {
   }
 
   private async changed(conversationId: string): Promise<ConversationChanged> {
-    return { conversation: toSummary((await this.lifecycle.find(conversationId))!) };
+    return { conversation: toConversationSummary((await this.lifecycle.find(conversationId))!) };
   }
 
   /** The change is committed and acknowledged whatever routing does; a failed pass is retried by the next event. */
@@ -178,21 +179,6 @@ function refuseOr<T>(outcome: T | LifecycleRefusal): T {
     case 'at_cap':
       throw new DomainError('at_capacity', 'That clinician is not available or is at their limit.');
   }
-}
-
-function toSummary(conversation: LifecycleConversation): ConversationSummary {
-  return {
-    id: conversation.id,
-    practiceId: conversation.practiceId,
-    practiceOdsCode: conversation.practiceOdsCode,
-    patientId: conversation.patientId,
-    topic: conversation.topic,
-    status: conversation.status,
-    assignedClinicianId: conversation.assignedClinicianId,
-    currentEpoch: conversation.currentEpoch,
-    lastSeq: conversation.lastSeq,
-    createdAt: conversation.createdAt.toISOString(),
-  };
 }
 
 function toFollowUp(row: FollowUpRow): FollowUp {
