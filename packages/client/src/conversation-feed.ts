@@ -89,6 +89,13 @@ export class ConversationFeed<T> {
   private readonly sleeper = new Sleeper();
   private readonly backoff: BackoffOptions;
   private delivered = 0;
+  /**
+   * How far the delivered receipt may claim: every entry up to here was opened. An entry that could
+   * not be opened (or is missing) stops it, so a clinician never sees "delivered" for a message the
+   * patient's device could not read.
+   */
+  private readableThrough = 0;
+  private isReceiptBlocked = false;
   private persistedSeq = 0;
   private joinAnswer: JoinedConversation | null = null;
   private started: Promise<FeedSyncOutcome> | null = null;
@@ -156,6 +163,7 @@ export class ConversationFeed<T> {
     const firstSync = new Promise<FeedSyncOutcome>((resolve) => (this.resolveFirstSync = resolve));
     try {
       this.delivered = this.persistedSeq = (await this.options.cursorStore.load(this.conversationId)) ?? 0;
+      this.readableThrough = this.delivered;
     } catch {
       this.report({ code: 'store_failed', message: 'the last seq could not be loaded; syncing from the start' });
     }
@@ -304,6 +312,8 @@ export class ConversationFeed<T> {
         if (this.isStopped) return;
         this.held.delete(seq);
         this.delivered = step.ok || step.entry ? seq : step.throughSeq;
+        if (!step.ok) this.isReceiptBlocked = true;
+        if (!this.isReceiptBlocked) this.readableThrough = this.delivered;
         for (const key of this.held.keys()) if (key <= this.delivered) this.held.delete(key);
         try {
           this.options.onEntry(step);
@@ -345,7 +355,7 @@ export class ConversationFeed<T> {
 
   /** Sends the cumulative delivered receipt at most once per interval; a failed one is sent again after the next entry or pass. */
   private scheduleReceipt(): void {
-    if (this.receiptTimer !== null || this.isStopped || this.delivered <= this.receiptSeq) return;
+    if (this.receiptTimer !== null || this.isStopped || this.readableThrough <= this.receiptSeq) return;
     const interval = this.options.receiptIntervalMs ?? 1_000;
     const wait = Math.max(0, this.lastReceiptAt + interval - Date.now());
     this.receiptTimer = setTimeout(() => {
@@ -355,7 +365,7 @@ export class ConversationFeed<T> {
   }
 
   private async sendReceipt(): Promise<void> {
-    const upToSeq = this.delivered;
+    const upToSeq = this.readableThrough;
     if (this.isStopped || upToSeq <= this.receiptSeq || this.options.client.connectionState !== 'online') return;
     this.lastReceiptAt = Date.now();
     const result = await this.options.client.request('conversation:receipt', { conversationId: this.conversationId, kind: 'delivered', upToSeq });

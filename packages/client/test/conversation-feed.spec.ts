@@ -122,6 +122,18 @@ describe(ConversationFeed.name, () => {
     ]);
   });
 
+  it('never claims delivery past an entry it could not open', async () => {
+    post('one', 'forged', 'three');
+    const feed = aFeed(aTextCodec(['forged']));
+
+    await feed.start();
+    await waitFor(() => gateway.receipts.length > 0);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+
+    expect(received).toHaveLength(3);
+    expect(gateway.receipts.map((receipt) => receipt.upToSeq)).toEqual([1]);
+  });
+
   it('resumes after the stored last seq', async () => {
     post('one', 'two', 'three', 'four');
     await cursorStore.save(conversationId, 2);
