@@ -51,7 +51,7 @@ async function main(): Promise<void> {
     const address = running.app.getHttpServer().address();
     const port = typeof address === 'object' && address ? address.port : config.port;
     logger.info({ port, database: running.embedded ? 'embedded' : 'external' }, 'gateway ready');
-    printBanner(config, port, running.embedded !== undefined, demo);
+    printBanner(config, port, running.embedded?.url, demo);
     onShutdownSignal(async (signal) => {
       logger.info({ signal }, 'shutting down: draining sockets and requests');
       const forced = setTimeout(() => {
@@ -114,7 +114,7 @@ function safeHost(url: string): string {
   }
 }
 
-function printBanner(config: AppConfig, port: number, isEmbedded: boolean, demo: DemoCredentials | undefined): void {
+function printBanner(config: AppConfig, port: number, embeddedUrl: string | undefined, demo: DemoCredentials | undefined): void {
   const base = config.publicUrl ?? `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${port}`;
   const lines = [
     '',
@@ -122,7 +122,7 @@ function printBanner(config: AppConfig, port: number, isEmbedded: boolean, demo:
     `  Patient app:  ${base}/`,
     `  Staff app:    ${base}/staff/`,
     `  Health:       ${base}/health/ready`,
-    `  Database:     ${isEmbedded ? `embedded PostgreSQL in ${join(config.dataDir, 'postgres')}` : 'DATABASE_URL'}`,
+    `  Database:     ${embeddedUrl ? `embedded PostgreSQL in ${join(config.dataDir, 'postgres')}, ${embeddedUrl}` : 'DATABASE_URL'}`,
   ];
   if (demo) lines.push('', `Demo practice ${demo.practice.name} (${demo.practice.odsCode}): one-time codes in ${join(config.dataDir, 'demo-credentials.json')}`);
   lines.push('', 'Stop with Ctrl+C.', '');
