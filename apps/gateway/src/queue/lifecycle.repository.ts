@@ -2,10 +2,10 @@ import { Injectable } from '@nestjs/common';
 import { CONVERSATION_COLUMNS, toConversationRow, type ConversationRow } from '../common/conversation-row.js';
 import type { CloseOutcome, ConversationStatus } from '@parley/protocol';
 import { randomUUID } from 'node:crypto';
+import { assign, clinicianLoads, endLiveAssignments, hasRoom, lockClinicianRows, moveToQueueHead, practiceTimeZone } from './assignment-steps.js';
 import { DataSource, type EntityManager } from 'typeorm';
 import { returnedRows } from '../common/sql.js';
 
-/** A conversation as the lifecycle rules see it. */
 /** A conversation as the lifecycle commands see it. */
 export type LifecycleConversation = ConversationRow;
 
@@ -75,9 +75,8 @@ export class LifecycleRepository {
   }
 
   /** The practice's IANA time zone (its days bound the daily caps and follow-up due dates). */
-  async timeZoneOf(practiceId: string): Promise<string> {
-    const [row] = await this.dataSource.query(`SELECT time_zone FROM practices WHERE id = $1`, [practiceId]);
-    return row?.time_zone ?? 'Europe/London';
+  timeZoneOf(practiceId: string): Promise<string> {
+    return practiceTimeZone(this.dataSource.manager, practiceId);
   }
 
   /**
@@ -88,30 +87,16 @@ export class LifecycleRepository {
    */
   transferTo(practiceId: string, conversationId: string, actingAs: ActingAs, targetId: string, now: Date, dayStart: Date): Promise<LifecycleChange | LifecycleRefusal> {
     return this.dataSource.transaction(async (db) => {
-      const clinicians = await this.lockClinicians(db, practiceId);
+      const clinicians = await clinicianLoads(db, practiceId, dayStart, true);
       const conversation = await this.lockConversation(db, practiceId, conversationId);
       const refusal = refuseActive(conversation, actingAs);
       if (refusal) return refusal;
       if (!(await this.isActiveClinician(db, practiceId, targetId))) return 'no_such_clinician';
       if (conversation!.assigned_clinician_id === targetId) return 'same_clinician';
-      const target = clinicians.find((row) => row.user_id === targetId);
-      if (!target || target.availability !== 'available') return 'at_cap';
-      const [load]: { active: number; today: number }[] = await db.query(
-        `SELECT (SELECT count(*) FROM conversations WHERE assigned_clinician_id = $1 AND status IN ('assigned', 'on_hold'))::int AS active,
-                (SELECT count(*) FROM assignments WHERE clinician_id = $1 AND assigned_at >= $2)::int AS today`,
-        [targetId, dayStart],
-      );
-      if (load!.active >= target.max_concurrent || (target.daily_max !== null && load!.today >= target.daily_max)) return 'at_cap';
-      await this.endAssignment(db, conversationId, now);
-      await db.query(`UPDATE conversations SET status = 'assigned', assigned_clinician_id = $2, assigned_at = $3 WHERE id = $1`, [conversationId, targetId, now]);
-      await db.query(`INSERT INTO assignments (id, conversation_id, clinician_id, practice_id, how, assigned_at) VALUES ($1, $2, $3, $4, 'transfer', $5)`, [
-        randomUUID(),
-        conversationId,
-        targetId,
-        practiceId,
-        now,
-      ]);
-      await db.query(`UPDATE clinician_capacity SET last_assigned_at = $2 WHERE user_id = $1`, [targetId, now]);
+      const target = clinicians.find((load) => load.userId === targetId);
+      if (!target || target.availability !== 'available' || !hasRoom(target)) return 'at_cap';
+      await endLiveAssignments(db, [conversationId], now);
+      await assign(db, { practiceId, conversationId, clinicianId: targetId, how: 'transfer', now });
       return change(conversation!);
     });
   }
@@ -123,17 +108,12 @@ export class LifecycleRepository {
    */
   requeue(practiceId: string, conversationId: string, actingAs: ActingAs, now: Date): Promise<LifecycleChange | LifecycleRefusal> {
     return this.dataSource.transaction(async (db) => {
-      await this.lockClinicians(db, practiceId);
+      await lockClinicianRows(db, practiceId);
       const conversation = await this.lockConversation(db, practiceId, conversationId);
       const refusal = refuseActive(conversation, actingAs);
       if (refusal) return refusal;
-      await this.endAssignment(db, conversationId, now);
-      await db.query(
-        `UPDATE conversations SET status = 'waiting', assigned_clinician_id = NULL, assigned_at = NULL,
-                queued_at = LEAST(created_at, COALESCE((SELECT min(queued_at) FROM conversations WHERE practice_id = $2 AND status = 'waiting') - interval '1 millisecond', created_at))
-          WHERE id = $1`,
-        [conversationId, practiceId],
-      );
+      await endLiveAssignments(db, [conversationId], now);
+      await moveToQueueHead(db, practiceId, [conversationId]);
       return change(conversation!);
     });
   }
@@ -141,7 +121,7 @@ export class LifecycleRepository {
   /** Holds or resumes the caller's own conversation; `unchanged` when it already is as asked. */
   setHold(practiceId: string, conversationId: string, assigneeId: string, isOnHold: boolean): Promise<LifecycleChange | LifecycleRefusal | 'unchanged'> {
     return this.dataSource.transaction(async (db) => {
-      await this.lockClinicians(db, practiceId);
+      await lockClinicianRows(db, practiceId);
       const conversation = await this.lockConversation(db, practiceId, conversationId);
       const refusal = refuseActive(conversation, { kind: 'assignee', userId: assigneeId });
       if (refusal) return refusal;
@@ -165,14 +145,14 @@ export class LifecycleRepository {
     now: Date,
   ): Promise<(LifecycleChange & { followUpId: string | null }) | LifecycleRefusal> {
     return this.dataSource.transaction(async (db) => {
-      await this.lockClinicians(db, practiceId);
+      await lockClinicianRows(db, practiceId);
       const conversation = await this.lockConversation(db, practiceId, conversationId);
       if (!conversation) return 'not_found';
       if (conversation.status === 'closed') return 'closed';
       if (conversation.status === 'waiting' && actingAs.kind !== 'manager') return 'not_assignee';
       if (actingAs.kind === 'assignee' && conversation.assigned_clinician_id !== actingAs.userId) return 'not_assignee';
       if (followUp && !(await this.isActiveClinician(db, practiceId, followUp.ownerId))) return 'no_such_clinician';
-      await this.endAssignment(db, conversationId, now);
+      await endLiveAssignments(db, [conversationId], now);
       // The assignee column must be empty unless assigned or on hold (a CHECK); who had it stays in `assignments`.
       await db.query(`UPDATE conversations SET status = 'closed', outcome = $2, closed_at = $3, assigned_clinician_id = NULL, assigned_at = NULL WHERE id = $1`, [
         conversationId,
@@ -221,10 +201,6 @@ export class LifecycleRepository {
     return returnedRows(result).length > 0;
   }
 
-  private lockClinicians(db: EntityManager, practiceId: string): Promise<{ user_id: string; max_concurrent: number; daily_max: number | null; availability: string }[]> {
-    return db.query(`SELECT user_id, max_concurrent, daily_max, availability FROM clinician_capacity WHERE practice_id = $1 ORDER BY user_id FOR UPDATE`, [practiceId]);
-  }
-
   private async lockConversation(db: EntityManager, practiceId: string, conversationId: string): Promise<LockedConversation | undefined> {
     const [row] = await db.query(`SELECT id, practice_id, patient_id, status, assigned_clinician_id FROM conversations WHERE id = $1 AND practice_id = $2 FOR UPDATE`, [
       conversationId,
@@ -236,10 +212,6 @@ export class LifecycleRepository {
   private async isActiveClinician(db: EntityManager, practiceId: string, userId: string): Promise<boolean> {
     const rows: unknown[] = await db.query(`SELECT 1 FROM users WHERE id = $1 AND practice_id = $2 AND 'clinician' = ANY(roles) AND deactivated_at IS NULL`, [userId, practiceId]);
     return rows.length > 0;
-  }
-
-  private async endAssignment(db: EntityManager, conversationId: string, now: Date): Promise<void> {
-    await db.query(`UPDATE assignments SET ended_at = $2 WHERE conversation_id = $1 AND ended_at IS NULL`, [conversationId, now]);
   }
 }
 

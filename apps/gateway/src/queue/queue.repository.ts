@@ -1,18 +1,8 @@
 import { Injectable } from '@nestjs/common';
-import { randomUUID } from 'node:crypto';
-import { DataSource, type EntityManager } from 'typeorm';
+import { DataSource } from 'typeorm';
+import { assign, clinicianLoads, endLiveAssignments, hasRoom, lockClinicianRows, moveToQueueHead, practiceTimeZone, type ClinicianLoad } from './assignment-steps.js';
 
-/** A clinician as routing sees them, counted inside the assigning transaction. */
-export interface ClinicianLoad {
-  userId: string;
-  practiceId: string;
-  maxConcurrent: number;
-  dailyMax: number | null;
-  availability: 'available' | 'away' | 'offline';
-  active: number;
-  today: number;
-  lastAssignedAt: Date | null;
-}
+export type { ClinicianLoad } from './assignment-steps.js';
 
 /** One assignment made: which conversation went to whom. */
 export interface Assignment {
@@ -46,7 +36,7 @@ export class QueueRepository {
    */
   assignWaiting(practiceId: string, now: Date, dayStart: Date): Promise<Assignment[]> {
     return this.dataSource.transaction(async (db) => {
-      const clinicians = (await this.lockLoads(db, practiceId, dayStart)).filter((c) => c.availability === 'available');
+      const clinicians = (await clinicianLoads(db, practiceId, dayStart, true)).filter((c) => c.availability === 'available');
       const free = () => clinicians.filter(hasRoom);
       if (free().length === 0) return [];
       const room = free().reduce((sum, c) => sum + Math.min(c.maxConcurrent - c.active, c.dailyMax === null ? Infinity : c.dailyMax - c.today), 0);
@@ -59,7 +49,7 @@ export class QueueRepository {
       for (const conversation of waiting) {
         const clinician = free().sort(byFewestActiveThenLongestIdle)[0];
         if (!clinician) break;
-        await this.assign(db, conversation.id, clinician.userId, practiceId, 'auto', now);
+        await assign(db, { practiceId, conversationId: conversation.id, clinicianId: clinician.userId, how: 'auto', now });
         clinician.active += 1;
         clinician.today += 1;
         clinician.lastAssignedAt = now;
@@ -73,7 +63,7 @@ export class QueueRepository {
   claim(practiceId: string, clinicianId: string, conversationId: string, now: Date, dayStart: Date): Promise<Assignment | ClaimRefusal> {
     return this.dataSource.transaction(async (db) => {
       // Clinician rows first, then the conversation: the same lock order as assignWaiting, so no deadlock.
-      const clinician = (await this.lockLoads(db, practiceId, dayStart)).find((c) => c.userId === clinicianId);
+      const clinician = (await clinicianLoads(db, practiceId, dayStart, true)).find((c) => c.userId === clinicianId);
       const [conversation]: { id: string; patient_id: string }[] = await db.query(
         `SELECT id, patient_id FROM conversations WHERE id = $1 AND practice_id = $2 AND status = 'waiting' FOR UPDATE`,
         [conversationId, practiceId],
@@ -81,75 +71,28 @@ export class QueueRepository {
       if (!conversation) return 'not_waiting';
       if (!clinician || clinician.availability !== 'available') return 'not_available';
       if (!hasRoom(clinician)) return 'at_cap';
-      await this.assign(db, conversation.id, clinicianId, practiceId, 'claim', now);
+      await assign(db, { practiceId, conversationId: conversation.id, clinicianId, how: 'claim', now });
       return { practiceId, conversationId, clinicianId, patientId: conversation.patient_id, how: 'claim' };
     });
   }
 
-  /** The practice's clinicians with their counts; `isLocking` takes the routing locks (row locks in user_id order). */
-  private async lockLoads(db: EntityManager, practiceId: string, dayStart: Date, isLocking = true): Promise<ClinicianLoad[]> {
-    const locked: Record<string, unknown>[] = await db.query(
-      `SELECT user_id, practice_id, max_concurrent, daily_max, availability, last_assigned_at
-         FROM clinician_capacity WHERE practice_id = $1 ORDER BY user_id ${isLocking ? 'FOR UPDATE' : ''}`,
-      [practiceId],
-    );
-    // Counted after the locks are held: no other transaction can be assigning to these clinicians now.
-    const counts: { user_id: string; active: number; today: number }[] = await db.query(
-      `SELECT cc.user_id,
-              (SELECT count(*) FROM conversations c WHERE c.assigned_clinician_id = cc.user_id AND c.status IN ('assigned', 'on_hold'))::int AS active,
-              (SELECT count(*) FROM assignments a WHERE a.clinician_id = cc.user_id AND a.assigned_at >= $2)::int AS today
-         FROM clinician_capacity cc WHERE cc.practice_id = $1`,
-      [practiceId, dayStart],
-    );
-    const byId = new Map(counts.map((row) => [row.user_id, row]));
-    return locked.map((row) => ({
-      userId: row['user_id'] as string,
-      practiceId: row['practice_id'] as string,
-      maxConcurrent: row['max_concurrent'] as number,
-      dailyMax: (row['daily_max'] as number | null) ?? null,
-      availability: row['availability'] as ClinicianLoad['availability'],
-      active: byId.get(row['user_id'] as string)?.active ?? 0,
-      today: byId.get(row['user_id'] as string)?.today ?? 0,
-      lastAssignedAt: (row['last_assigned_at'] as Date | null) ?? null,
-    }));
-  }
 
-  private async assign(db: EntityManager, conversationId: string, clinicianId: string, practiceId: string, how: 'auto' | 'claim', now: Date): Promise<void> {
-    await db.query(`UPDATE conversations SET status = 'assigned', assigned_clinician_id = $2, assigned_at = $3 WHERE id = $1`, [conversationId, clinicianId, now]);
-    await db.query(`INSERT INTO assignments (id, conversation_id, clinician_id, practice_id, how, assigned_at) VALUES ($1, $2, $3, $4, $5, $6)`, [
-      randomUUID(),
-      conversationId,
-      clinicianId,
-      practiceId,
-      how,
-      now,
-    ]);
-    await db.query(`UPDATE clinician_capacity SET last_assigned_at = $2 WHERE user_id = $1`, [clinicianId, now]);
-  }
 
   /**
    * Hands every conversation a clinician holds (assigned or on hold) back to the HEAD of the queue, in
    * one transaction with the routing locks: ends their assignments and places the conversations before
    * every waiting one, oldest first. Returns what was handed back.
    */
-  requeueAllOf(practiceId: string, clinicianId: string, now: Date, dayStart: Date): Promise<{ conversationId: string; patientId: string }[]> {
+  requeueAllOf(practiceId: string, clinicianId: string, now: Date): Promise<{ conversationId: string; patientId: string }[]> {
     return this.dataSource.transaction(async (db) => {
-      await this.lockLoads(db, practiceId, dayStart);
+      await lockClinicianRows(db, practiceId);
       const held: { id: string; patient_id: string }[] = await db.query(
         `SELECT id, patient_id FROM conversations WHERE assigned_clinician_id = $1 AND status IN ('assigned', 'on_hold') ORDER BY created_at, id FOR UPDATE`,
         [clinicianId],
       );
       if (held.length === 0) return [];
-      const [{ head }] = await db.query(`SELECT coalesce(min(queued_at), $2::timestamptz) AS head FROM conversations WHERE practice_id = $1 AND status = 'waiting'`, [practiceId, now]);
-      for (const [index, conversation] of held.entries()) {
-        // Each returned conversation a millisecond apart, all before the first waiting one.
-        await db.query(
-          `UPDATE conversations SET status = 'waiting', assigned_clinician_id = NULL, assigned_at = NULL,
-             queued_at = $2::timestamptz - make_interval(secs => $3::double precision / 1000) WHERE id = $1`,
-          [conversation.id, head, held.length - index],
-        );
-      }
-      await db.query(`UPDATE assignments SET ended_at = $2 WHERE conversation_id = ANY($1::uuid[]) AND ended_at IS NULL`, [held.map((c) => c.id), now]);
+      await endLiveAssignments(db, held.map((c) => c.id), now);
+      await moveToQueueHead(db, practiceId, held.map((c) => c.id));
       return held.map((conversation) => ({ conversationId: conversation.id, patientId: conversation.patient_id }));
     });
   }
@@ -213,9 +156,8 @@ export class QueueRepository {
   }
 
   /** The practice's IANA time zone (its days bound the daily caps). */
-  async timeZoneOf(practiceId: string): Promise<string> {
-    const [row] = await this.dataSource.query(`SELECT time_zone FROM practices WHERE id = $1`, [practiceId]);
-    return row?.time_zone ?? 'Europe/London';
+  timeZoneOf(practiceId: string): Promise<string> {
+    return practiceTimeZone(this.dataSource.manager, practiceId);
   }
 
   /** The waiting conversations' patients, in queue order. */
@@ -244,12 +186,8 @@ export class QueueRepository {
 
   /** Every clinician's load, without the routing locks: for dashboards and estimates, never for deciding. */
   loads(practiceId: string, dayStart: Date): Promise<ClinicianLoad[]> {
-    return this.lockLoads(this.dataSource.manager, practiceId, dayStart, false);
+    return clinicianLoads(this.dataSource.manager, practiceId, dayStart, false);
   }
-}
-
-function hasRoom(clinician: ClinicianLoad): boolean {
-  return clinician.active < clinician.maxConcurrent && (clinician.dailyMax === null || clinician.today < clinician.dailyMax);
 }
 
 function byFewestActiveThenLongestIdle(a: ClinicianLoad, b: ClinicianLoad): number {

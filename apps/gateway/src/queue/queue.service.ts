@@ -173,8 +173,7 @@ export class QueueService implements OnApplicationBootstrap, OnModuleDestroy {
 
   /** Returns a clinician's conversations to the queue head, telling each patient through the record. */
   private async handBack(practiceId: string, clinicianId: string, reason: 'away' | 'disconnected'): Promise<void> {
-    const timeZone = await this.queue.timeZoneOf(practiceId);
-    const returned = await this.queue.requeueAllOf(practiceId, clinicianId, this.clock.now(), this.dayStart(timeZone));
+    const returned = await this.queue.requeueAllOf(practiceId, clinicianId, this.clock.now());
     for (const { conversationId, patientId } of returned) {
       await this.record.append({ conversationId, system: { event: 'requeued', data: { fromClinicianId: clinicianId, reason } } });
       await this.audit.record(serverActor(practiceId), 'conversation.requeued', { conversationId, subjectUserId: patientId, data: { fromUserId: clinicianId, reason } });

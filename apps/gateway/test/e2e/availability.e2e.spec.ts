@@ -7,6 +7,7 @@ import { QueueService } from '../../src/queue/queue.service.js';
 import { startTestApp, type TestApp } from '../app.js';
 import { follow, patientChat, type Chatter } from '../chat.js';
 import { activatePatient, activateStaff, apiOk, connectAs, createPracticeWithStaff, type TestPractice, type TestStaff } from '../factories.js';
+import { waitUntil } from '../wait.js';
 
 describe('a clinician who goes away or disconnects (in-process gateway, a FakeClock)', () => {
   const clock = new FakeClock(new Date('2026-11-23T10:00:00Z'));
@@ -26,13 +27,7 @@ describe('a clinician who goes away or disconnects (in-process gateway, a FakeCl
   };
   const assigneeOf = async (conversationId: string) =>
     ((await gateway.dataSource.query(`SELECT assigned_clinician_id FROM conversations WHERE id = $1`, [conversationId]))[0].assigned_clinician_id as string | null);
-  const waitFor = async (condition: () => Promise<boolean> | boolean, what: string) => {
-    const deadline = Date.now() + 10_000;
-    while (!(await condition())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  };
+
   const events = (who: Chatter) => who.entries.flatMap((entry) => (entry.ok && entry.value.kind === 'system' ? [entry.value.event] : []));
   const openFor = async (): Promise<{ chat: Chatter; id: string }> => {
     const chat = await patientChat(gateway.url, practice, await activatePatient(gateway.url, practice));
@@ -58,12 +53,12 @@ describe('a clinician who goes away or disconnects (in-process gateway, a FakeCl
   it('hands the conversations of a clinician who goes away back to the queue head, to a free colleague, and tells the patient', async () => {
     const first = await clinician();
     const { chat, id } = await openFor();
-    await waitFor(async () => (await assigneeOf(id)) === first.staff.userId, 'the first assignment');
+    await waitUntil(async () => (await assigneeOf(id)) === first.staff.userId, 'the first assignment');
     const second = await clinician();
 
     await first.client.request('staff:availability', { availability: 'away' });
-    await waitFor(async () => (await assigneeOf(id)) === second.staff.userId, 'the reassignment');
-    await waitFor(() => events(chat).includes('requeued') && events(chat).filter((e) => e === 'assigned').length === 2, 'the patient to be told');
+    await waitUntil(async () => (await assigneeOf(id)) === second.staff.userId, 'the reassignment');
+    await waitUntil(() => events(chat).includes('requeued') && events(chat).filter((e) => e === 'assigned').length === 2, 'the patient to be told');
 
     expect(events(chat)).toEqual(['opened', 'acknowledged', 'assigned', 'requeued', 'assigned']);
     await second.client.request('staff:availability', { availability: 'away' });
@@ -72,28 +67,28 @@ describe('a clinician who goes away or disconnects (in-process gateway, a FakeCl
   it('keeps the work of a clinician who reconnects within the grace period, and returns it once the period has passed', async () => {
     const onCall = await clinician();
     const { chat, id } = await openFor();
-    await waitFor(async () => (await assigneeOf(id)) === onCall.staff.userId, 'the assignment');
+    await waitUntil(async () => (await assigneeOf(id)) === onCall.staff.userId, 'the assignment');
     const queue = gateway.app.get(QueueService);
 
     onCall.client.close();
-    await waitFor(async () => (await gateway.dataSource.query(`SELECT disconnected_at FROM clinician_capacity WHERE user_id = $1`, [onCall.staff.userId]))[0].disconnected_at !== null, 'the disconnect to be noted');
+    await waitUntil(async () => (await gateway.dataSource.query(`SELECT disconnected_at FROM clinician_capacity WHERE user_id = $1`, [onCall.staff.userId]))[0].disconnected_at !== null, 'the disconnect to be noted');
     clock.advance(60_000);
     await queue.returnWorkOfDeparted();
     const afterOneMinute = await assigneeOf(id);
     const back = await connectAs(gateway.url, onCall.staff, 10_000);
     open.push(back);
-    await waitFor(async () => (await gateway.dataSource.query(`SELECT disconnected_at FROM clinician_capacity WHERE user_id = $1`, [onCall.staff.userId]))[0].disconnected_at === null, 'the reconnection to be noted');
+    await waitUntil(async () => (await gateway.dataSource.query(`SELECT disconnected_at FROM clinician_capacity WHERE user_id = $1`, [onCall.staff.userId]))[0].disconnected_at === null, 'the reconnection to be noted');
     clock.advance(600_000);
     await queue.returnWorkOfDeparted();
     const afterReconnecting = await assigneeOf(id);
 
     back.close();
-    await waitFor(async () => (await gateway.dataSource.query(`SELECT disconnected_at FROM clinician_capacity WHERE user_id = $1`, [onCall.staff.userId]))[0].disconnected_at !== null, 'the second disconnect');
+    await waitUntil(async () => (await gateway.dataSource.query(`SELECT disconnected_at FROM clinician_capacity WHERE user_id = $1`, [onCall.staff.userId]))[0].disconnected_at !== null, 'the second disconnect');
     clock.advance(121_000);
     await queue.returnWorkOfDeparted();
     const [row] = await gateway.dataSource.query(`SELECT status, assigned_clinician_id FROM conversations WHERE id = $1`, [id]);
     const [{ availability }] = await gateway.dataSource.query(`SELECT availability FROM clinician_capacity WHERE user_id = $1`, [onCall.staff.userId]);
-    await waitFor(() => events(chat).includes('requeued'), 'the patient to be told');
+    await waitUntil(() => events(chat).includes('requeued'), 'the patient to be told');
 
     expect(afterOneMinute).toBe(onCall.staff.userId);
     expect(afterReconnecting).toBe(onCall.staff.userId);

@@ -10,6 +10,7 @@ import { startTestApp, type TestApp } from '../app.js';
 import { follow, patientChat, staffChat, waitForAssignment, type Chatter } from '../chat.js';
 import { freshDatabase } from '../database.js';
 import { activatePatient, createPracticeWithStaff, type TestPractice } from '../factories.js';
+import { waitUntil } from '../wait.js';
 
 const ENTRY = join(import.meta.dirname, '..', '..', 'dist', 'main.js');
 /** Change to replay a failing run; every run logs its seed. */
@@ -33,14 +34,6 @@ const messageBodies = (entries: FeedEntry<ChatEntry>[]) => entries.flatMap((entr
 function expectExactlyInOrder(who: Chatter, n: number): void {
   expect(who.entries.map((entry) => entry.seq)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
   expect(who.entries.filter((entry) => !entry.ok)).toEqual([]);
-}
-
-async function waitUntil(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }
 
 const storedMessages = async (dataSource: DataSource, conversationId: string) =>
@@ -105,7 +98,7 @@ describe('1,000 messages while connections drop at random', () => {
     const results = await Promise.all(sends);
     isSending = false;
     await chaos;
-    await waitUntil(() => patient.entries.length >= 1003 && clinician.entries.length >= 1003, 60_000, 'both sides to hold 1,003 entries');
+    await waitUntil(() => patient.entries.length >= 1003 && clinician.entries.length >= 1003, 'both sides to hold 1,003 entries', 60_000);
 
     expect(cuts).toBeGreaterThan(3);
     expect(results.filter((result) => !result.ok)).toEqual([]);
@@ -152,12 +145,12 @@ describe('the gateway process is killed mid-stream and restarted', () => {
         return result;
       }),
     );
-    await waitUntil(() => acked.size >= 40, 30_000, '40 acks before the kill');
+    await waitUntil(() => acked.size >= 40, '40 acks before the kill', 30_000);
     await gateway.stop('SIGKILL');
     const ackedBeforeKill = new Set(acked);
     gateway = await startGatewayProcess({ entry: ENTRY, port, env: { DATABASE_URL: database.url } });
     const results = await Promise.all(sends);
-    await waitUntil(() => clinician.entries.length >= 303, 60_000, 'the clinician to hold all 303 entries');
+    await waitUntil(() => clinician.entries.length >= 303, 'the clinician to hold all 303 entries', 60_000);
     const storedBodies = new Set(messageBodies(clinician.entries));
     await patient.session.close();
     await clinician.session.close();
@@ -205,12 +198,12 @@ if (redisUrl) {
       await waitForAssignment(clinician);
 
       const before = await Promise.all(Array.from({ length: 50 }, (_, i) => patient.session.send(conversationId, `before ${i}`)));
-      await waitUntil(() => clinician.entries.length >= 53, 20_000, 'cross-node delivery');
+      await waitUntil(() => clinician.entries.length >= 53, 'cross-node delivery', 20_000);
       await nodeA.stop('SIGKILL');
       balancer.setTarget({ host: '127.0.0.1', port: nodeB.port });
       const after = await Promise.all(Array.from({ length: 50 }, (_, i) => patient.session.send(conversationId, `after ${i}`)));
       const replies = await Promise.all(Array.from({ length: 10 }, (_, i) => clinician.session.send(conversationId, `reply ${i}`)));
-      await waitUntil(() => clinician.entries.length >= 113 && patient.entries.length >= 113, 30_000, 'all 113 entries on both sides');
+      await waitUntil(() => clinician.entries.length >= 113 && patient.entries.length >= 113, 'all 113 entries on both sides', 30_000);
       await patient.session.close();
       await clinician.session.close();
 

@@ -5,6 +5,7 @@ import type { CodeIssued, ConversationAssigned } from '@parley/protocol';
 import { startTestApp, type TestApp } from '../app.js';
 import { follow, patientChat, type Chatter } from '../chat.js';
 import { activatePatient, activateStaff, apiOk, connectAs, createPracticeWithManager, createPracticeWithStaff, type TestPractice, type TestStaff } from '../factories.js';
+import { waitUntil } from '../wait.js';
 
 interface Clinician {
   staff: TestStaff;
@@ -15,14 +16,6 @@ interface Clinician {
 interface Opened {
   chat: Chatter;
   id: string;
-}
-
-async function waitUntil(condition: () => Promise<boolean> | boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 const codeOf = (answer: { ok: boolean; error?: { code: string } }) => (answer.ok ? 'ok' : answer.error!.code);

@@ -7,6 +7,7 @@ import type { DataSource } from 'typeorm';
 import { startTestApp, type TestApp } from '../app.js';
 import { patientChat, type Chatter } from '../chat.js';
 import { activatePatient, activateStaff, apiOk, connectAs, createPracticeWithStaff, type TestPractice, type TestStaff } from '../factories.js';
+import { waitUntil } from '../wait.js';
 
 /** A clinician of the practice, signed in and connected, available for work with the given cap. */
 async function aClinician(url: string, practice: TestPractice, manager: ParleyClient, maxConcurrent: number): Promise<{ staff: TestStaff; client: ParleyClient; assigned: ConversationAssigned[] }> {
@@ -26,14 +27,6 @@ const loads = async (dataSource: DataSource, practiceId: string) =>
     `SELECT assigned_clinician_id AS id, count(*)::int AS n FROM conversations WHERE practice_id = $1 AND status IN ('assigned', 'on_hold') GROUP BY 1 ORDER BY 1`,
     [practiceId],
   )) as { id: string; n: number }[];
-
-async function waitUntil(condition: () => Promise<boolean> | boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 // With a Redis the two nodes are linked (facts cross nodes, as in production); without one only the
 // database-level checks and the per-clinician bound on facts can be made.
@@ -74,7 +67,7 @@ describe(`live queue and routing (two in-process gateway nodes on one PostgreSQL
     for (const [i, patient] of patients.entries()) chats.push(await patientChat(i % 2 ? nodeB.url : nodeA.url, practice, patient, 20_000));
 
     const opened = await Promise.all(chats.map((chat) => chat.session.openConversation('admin')));
-    await waitUntil(async () => (await loads(nodeA.dataSource, practice.id)).reduce((sum, l) => sum + l.n, 0) >= 15, '15 assignments');
+    await waitUntil(async () => (await loads(nodeA.dataSource, practice.id)).reduce((sum, l) => sum + l.n, 0) >= 15, '15 assignments', 20_000);
     const afterRush = await loads(nodeA.dataSource, practice.id);
     const [{ live_twice }] = await nodeA.dataSource.query(
       `SELECT count(*)::int AS live_twice FROM (SELECT conversation_id FROM assignments WHERE ended_at IS NULL GROUP BY 1 HAVING count(*) > 1) x`,
@@ -88,7 +81,7 @@ describe(`live queue and routing (two in-process gateway nodes on one PostgreSQL
     expect(live_twice).toBe(0);
     expect(clinicians.every((c) => c.assigned.length <= 3)).toBe(true);
     if (redisUrl) {
-      await waitUntil(() => clinicians.every((c) => c.assigned.length === 3), 'every clinician to be told of 3 assignments');
+      await waitUntil(() => clinicians.every((c) => c.assigned.length === 3), 'every clinician to be told of 3 assignments', 20_000);
       expect(new Set(clinicians.flatMap((c) => c.assigned.map((a) => a.conversationId))).size).toBe(15);
     }
     expect(waitingOrder).toHaveLength(185);
@@ -115,7 +108,7 @@ describe(`live queue and routing (two in-process gateway nodes on one PostgreSQL
     const [assignedRow] = await nodeA.dataSource.query(`SELECT id, assigned_clinician_id FROM conversations WHERE practice_id = $1 AND status = 'assigned' LIMIT 1`, [practice.id]);
     const fresh = await aClinician(nodeA.url, practice, manager, 1);
     clients.push(fresh.client);
-    await waitUntil(() => fresh.assigned.length === 1, 'the new clinician to be given one conversation');
+    await waitUntil(() => fresh.assigned.length === 1, 'the new clinician to be given one conversation', 20_000);
     const [waitingRow] = await nodeA.dataSource.query(`SELECT id FROM conversations WHERE practice_id = $1 AND status = 'waiting' ORDER BY queued_at LIMIT 1`, [practice.id]);
 
     const atCap = await fresh.client.request('conversation:claim', { conversationId: waitingRow.id });
