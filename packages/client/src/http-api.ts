@@ -20,6 +20,17 @@ import {
   type SessionInfo,
   type SetRootKeyRequest,
   type SignInRequest,
+  type CannedReply,
+  type CannedReplyRequest,
+  type OffboardResult,
+  type PatientSearchQuery,
+  type PatientSearchResult,
+  type RecordExportRequest,
+  type StaffMember,
+  type AcceptTermsRequest,
+  type PracticeSettings,
+  type TermsConsent,
+  type TermsStatus,
 } from '@parley/protocol';
 import type { TokenSource } from './parley-client.js';
 
@@ -56,7 +67,7 @@ export interface HttpApiOptions {
   timeoutMs?: number;
 }
 
-type Method = 'GET' | 'POST' | 'PUT';
+type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
 interface Call {
   method: Method;
@@ -176,6 +187,67 @@ export class HttpApi {
   /** `PUT /api/users/:id/account-key-certificate` (manager): the practice's signature over a patient's account key. Fails with `invalid_payload`, `unauthorized`, `forbidden`, `not_found`, `conflict`. */
   putAccountKeyCertificate(userId: string, body: AccountKeyCertificateBody): Promise<HttpResult<null>> {
     return this.empty({ method: 'PUT', path: `/api/users/${encodeURIComponent(userId)}/account-key-certificate`, body });
+  }
+
+  /** `GET /api/practice/terms`: the practice's current terms and whether the caller (a patient) must accept them. Fails with `unauthorized`. */
+  getTerms(): Promise<HttpResult<TermsStatus>> {
+    return this.json({ method: 'GET', path: '/api/practice/terms' });
+  }
+
+  /** `POST /api/practice/terms/consent` (patient): accepts the version the patient read. Fails with `invalid_payload`, `unauthorized`, `forbidden`, `not_found`, `conflict` (not the current version). */
+  acceptTerms(body: AcceptTermsRequest): Promise<HttpResult<TermsConsent>> {
+    return this.json({ method: 'POST', path: '/api/practice/terms/consent', body });
+  }
+
+  /** `GET /api/practice/settings`: the practice's topic categories, phone number and acknowledgement text. Fails with `unauthorized`. */
+  getPracticeSettings(): Promise<HttpResult<PracticeSettings>> {
+    return this.json({ method: 'GET', path: '/api/practice/settings' });
+  }
+
+  /** `GET /api/practice/canned-replies` (staff): the practice's canned replies, by title. Fails with `unauthorized`, `forbidden`. */
+  listCannedReplies(): Promise<HttpResult<CannedReply[]>> {
+    return this.json({ method: 'GET', path: '/api/practice/canned-replies' });
+  }
+
+  /** `POST /api/practice/canned-replies` (manager). Fails with `invalid_payload`, `unauthorized`, `forbidden`, `conflict` (the practice has the most it may keep). */
+  createCannedReply(body: CannedReplyRequest): Promise<HttpResult<CannedReply>> {
+    return this.json({ method: 'POST', path: '/api/practice/canned-replies', body });
+  }
+
+  /** `PUT /api/practice/canned-replies/:id` (manager). Fails with `invalid_payload`, `unauthorized`, `forbidden`, `not_found`. */
+  updateCannedReply(id: string, body: CannedReplyRequest): Promise<HttpResult<CannedReply>> {
+    return this.json({ method: 'PUT', path: `/api/practice/canned-replies/${encodeURIComponent(id)}`, body });
+  }
+
+  /** `DELETE /api/practice/canned-replies/:id` (manager). Fails with `invalid_payload`, `unauthorized`, `forbidden`, `not_found`. */
+  deleteCannedReply(id: string): Promise<HttpResult<null>> {
+    return this.empty({ method: 'DELETE', path: `/api/practice/canned-replies/${encodeURIComponent(id)}` });
+  }
+
+  /** `GET /api/staff` (manager): the practice's staff with roles, capacity and devices. Fails with `unauthorized`, `forbidden`. */
+  listStaff(): Promise<HttpResult<StaffMember[]>> {
+    return this.json({ method: 'GET', path: '/api/staff' });
+  }
+
+  /** `POST /api/staff/:userId/devices/:deviceId/revoke` (manager): revokes a colleague's device. Fails with `invalid_payload`, `unauthorized`, `forbidden`, `not_found`. */
+  revokeStaffDevice(userId: string, deviceId: string): Promise<HttpResult<null>> {
+    return this.empty({ method: 'POST', path: `/api/staff/${encodeURIComponent(userId)}/devices/${encodeURIComponent(deviceId)}/revoke` });
+  }
+
+  /** `POST /api/staff/:userId/offboard` (manager): ends a colleague's access and hands their conversations back. Fails with `invalid_payload`, `unauthorized`, `forbidden`, `not_found`, `conflict`. */
+  offboardStaff(userId: string): Promise<HttpResult<OffboardResult>> {
+    return this.json({ method: 'POST', path: `/api/staff/${encodeURIComponent(userId)}/offboard` });
+  }
+
+  /** `GET /api/patients` (staff): patients by NHS number, name or date of birth, with their conversations (metadata). Fails with `invalid_payload`, `unauthorized`, `forbidden`. */
+  searchPatients(query: PatientSearchQuery): Promise<HttpResult<PatientSearchResult>> {
+    const search = new URLSearchParams(Object.entries(query).filter((entry): entry is [string, string] => typeof entry[1] === 'string'));
+    return this.json({ method: 'GET', path: `/api/patients?${search.toString()}` });
+  }
+
+  /** `POST /api/conversations/:id/exports` (staff): records in the audit log that the caller is exporting the conversation. Fails with `invalid_payload`, `unauthorized`, `forbidden`, `not_found`. */
+  recordExport(conversationId: string, body: RecordExportRequest): Promise<HttpResult<null>> {
+    return this.empty({ method: 'POST', path: `/api/conversations/${encodeURIComponent(conversationId)}/exports`, body });
   }
 
   /** A route whose answer carries data. */

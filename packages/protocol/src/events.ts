@@ -21,6 +21,7 @@ import type { ConversationAssigned, QueueList, QueuePosition, QueueSnapshot, Set
 import type { HoursGet, HoursStatus } from './hours.js';
 import type { ConversationChanged, ConversationClose, ConversationHold, ConversationTransfer, FollowUp, FollowUpDone, FollowUpList } from './lifecycle.js';
 import type { SystemPing, SystemPong } from './system.js';
+import type { Dashboard, DashboardGet } from './staff-console.js';
 
 type Command<P, R> = (payload: P, ack: (result: Ack<R>) => void) => void;
 
@@ -45,6 +46,7 @@ export interface ClientToServer {
   'conversation:close': Command<ConversationClose, ConversationChanged>;
   'follow-up:list': Command<FollowUpList, { followUps: FollowUp[] }>;
   'follow-up:done': Command<FollowUpDone, { followUp: FollowUp }>;
+  'dashboard:get': Command<DashboardGet, Dashboard>;
 }
 
 /** Facts the server pushes to clients. */
@@ -89,6 +91,7 @@ export const COMMAND_NAMES = [
   'conversation:close',
   'follow-up:list',
   'follow-up:done',
+  'dashboard:get',
 ] as const satisfies readonly CommandName[];
 // Fails to compile when a command is added to ClientToServer but not to COMMAND_NAMES.
 const everyCommandListed: [Exclude<CommandName, (typeof COMMAND_NAMES)[number]>] extends [never] ? true : never = true;

@@ -1,3 +1,6 @@
+// First, so it runs before any module below builds a schema (ES modules evaluate imports in order).
+import './browser-jitless.js';
+
 export * from './version.js';
 export * from './errors.js';
 export * from './ack.js';
@@ -10,3 +13,4 @@ export * from './queue.js';
 export * from './lifecycle.js';
 export * from './events.js';
 export * from './practice-admin.js';
+export * from './staff-console.js';

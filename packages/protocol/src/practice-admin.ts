@@ -146,6 +146,12 @@ export const AUDIT_ACTIONS = [
   'invitation.created',
   'device.revoked',
   'key-backup.downloaded',
+  'canned-reply.created',
+  'canned-reply.changed',
+  'canned-reply.deleted',
+  'staff.offboarded',
+  'record-key.added',
+  'patient.searched',
 ] as const;
 export const AuditAction = z.enum(AUDIT_ACTIONS);
 export type AuditAction = z.infer<typeof AuditAction>;

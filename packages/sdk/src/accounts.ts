@@ -1,4 +1,4 @@
-import { HttpApi, type HttpResult } from '@parley/client';
+import { HttpApi } from '@parley/client';
 import {
   certifyDevice,
   DEFAULT_KDF_PARAMS,
@@ -16,6 +16,7 @@ import {
   type PassphraseKeys,
 } from '@parley/crypto';
 import type { InvitationDetails, KdfParams as WireKdfParams, SessionInfo } from '@parley/protocol';
+import { unwrap } from './unwrap.js';
 
 /** A device's id and its key pairs. The private keys never leave the device (see docs/crypto.md). */
 export interface DeviceIdentity {
@@ -40,11 +41,6 @@ export class AccountFlowError extends Error {
     super(message);
     this.name = 'AccountFlowError';
   }
-}
-
-function unwrap<T>(result: HttpResult<T>, step: string): T {
-  if (result.ok) return result.data;
-  throw new AccountFlowError(result.error.code, `${step}: ${result.error.message}`);
 }
 
 const toWire = (salt: Uint8Array, params: Readonly<KdfParams>): WireKdfParams => ({

@@ -27,6 +27,8 @@ export type ChatEntry =
       senderDeviceId: string;
       senderRole: 'patient' | 'clinician' | 'manager';
       senderName: string;
+      /** The id the sending device gave the message: how a sender matches its own local copy. */
+      clientMessageId: string;
       body: string;
       clientSentAt: string;
       isMine: boolean;
@@ -54,6 +56,8 @@ export interface ChatSessionOptions {
   outboxStore?: OutboxStore;
   cursorStore?: FeedCursorStore;
   requestTimeoutMs?: number;
+  /** Called whenever an outbox item is added, changes state or leaves (to show queued sends). */
+  onOutboxChange?: () => void;
 }
 
 interface Followed {
@@ -90,7 +94,7 @@ export class ChatSession {
     await ready();
     const token = options.signedIn.session.token;
     const client = await ParleyClient.connect({ url: options.baseUrl, token, requestTimeoutMs: options.requestTimeoutMs });
-    const outbox = new Outbox({ client, store: options.outboxStore ?? new MemoryOutboxStore() });
+    const outbox = new Outbox({ client, store: options.outboxStore ?? new MemoryOutboxStore(), onChange: options.onOutboxChange });
     await outbox.start();
     return new ChatSession(options, client, outbox, new HttpApi({ baseUrl: options.baseUrl, token }));
   }
@@ -161,9 +165,10 @@ export class ChatSession {
 
   /**
    * Encrypts a text for a followed conversation and sends it through the outbox, which retries with
-   * the same id until the server has committed it. @throws AccountFlowError (`not_following`, `no_key`)
+   * the same id until the server has committed it. `clientMessageId` (a fresh UUID unless given) comes back
+   * on the record's copy, so a sender can match its local "sending" copy exactly. @throws AccountFlowError (`not_following`, `no_key`)
    */
-  async send(conversationId: string, body: string): Promise<OutboxResult> {
+  async send(conversationId: string, body: string, clientMessageId: string = crypto.randomUUID()): Promise<OutboxResult> {
     const state = this.followed.get(conversationId);
     if (!state?.joined) throw new AccountFlowError('not_following', 'follow the conversation before sending');
     const epoch = state.joined.conversation.currentEpoch;
@@ -175,7 +180,7 @@ export class ChatSession {
       epochKey,
       sender: { userId: this.me.session.user.id, deviceId: this.me.device.deviceId, role: this.role, signSecretKey: this.me.device.keys.signSecretKey },
       senderDeviceSeq,
-      clientMessageId: crypto.randomUUID(),
+      clientMessageId,
       body,
     });
     return this.outbox.enqueue(payload);
@@ -256,6 +261,7 @@ export class ChatSession {
       senderDeviceId: m.senderDeviceId,
       senderRole: m.senderRole,
       senderName: sender.displayName,
+      clientMessageId: m.clientMessageId,
       body: payload.body,
       clientSentAt: payload.clientSentAt,
       isMine,

@@ -4,3 +4,6 @@ export * from './conversation-crypto.js';
 export * from './practice-keys.js';
 export * from './trust.js';
 export * from './demo-setup.js';
+export * from './record-key-rotation.js';
+export * from './staff-key-backup.js';
+export * from './patient-unlock.js';

@@ -1,4 +1,4 @@
-import { HttpApi, type HttpResult } from '@parley/client';
+import { HttpApi } from '@parley/client';
 import {
   certifyDevice,
   certifyPatientAccountKey,
@@ -16,11 +16,7 @@ import {
   type SigningKeys,
 } from '@parley/crypto';
 import { AccountFlowError, type DeviceIdentity } from './accounts.js';
-
-function unwrap<T>(result: HttpResult<T>, step: string): T {
-  if (result.ok) return result.data;
-  throw new AccountFlowError(result.error.code, `${step}: ${result.error.message}`);
-}
+import { unwrap } from './unwrap.js';
 
 /** What a manager's client holds after the key ceremony. The root secret key is the practice's trust anchor: keep it offline in production. */
 export interface PracticeSecrets {

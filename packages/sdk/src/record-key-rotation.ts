@@ -1,0 +1,94 @@
+import { HttpApi } from '@parley/client';
+import {
+  certifyRecordKey,
+  createRecordKey,
+  fingerprint,
+  fromBase64,
+  grantRecordKey,
+  ready,
+  toBase64,
+  verifyDeviceCertificate,
+  type RecordKey,
+  type SigningKeys,
+} from '@parley/crypto';
+import type { StaffDevice, StaffMember } from '@parley/protocol';
+import { AccountFlowError, type DeviceIdentity } from './accounts.js';
+import { unwrap } from './unwrap.js';
+
+/** A staff device as a manager's screen shows it: its fingerprint (compare in person) and whether its certificate chains to the pinned root. */
+export interface StaffDeviceTrust {
+  deviceId: string;
+  fingerprint: string;
+  /** Active, certified, and the certificate verifies against the pinned root key: it may receive record key grants. */
+  isTrusted: boolean;
+  state: 'trusted' | 'uncertified' | 'untrusted' | 'revoked';
+}
+
+/**
+ * Judges a staff device from `GET /api/staff` in the client: the server's listing proves nothing, so
+ * the certificate is checked against the root key this manager pinned.
+ */
+export function staffDeviceTrust(member: Pick<StaffMember, 'userId'>, device: StaffDevice, pinnedRoot: Uint8Array): StaffDeviceTrust {
+  const signPublicKey = fromBase64(device.signPublicKey);
+  const shown = { deviceId: device.id, fingerprint: fingerprint(signPublicKey) };
+  if (device.revokedAt) return { ...shown, isTrusted: false, state: 'revoked' };
+  if (!device.certificate) return { ...shown, isTrusted: false, state: 'uncertified' };
+  try {
+    verifyDeviceCertificate(
+      { userId: member.userId, deviceId: device.id, signPublicKey, boxPublicKey: fromBase64(device.boxPublicKey), signature: fromBase64(device.certificate) },
+      pinnedRoot,
+    );
+    return { ...shown, isTrusted: true, state: 'trusted' };
+  } catch {
+    return { ...shown, isTrusted: false, state: 'untrusted' };
+  }
+}
+
+/** What a rotation did. */
+export interface RecordKeyRotation {
+  /** The new version, seed included: add it to the practice's escrow (and to `PracticeSecrets.recordKeys`) — losing it loses the record. */
+  recordKey: RecordKey;
+  grantedDeviceIds: string[];
+  /** Active staff devices left without the new version because their certificate is missing or does not verify: admit them, then grant. */
+  skipped: { userId: string; deviceId: string; state: 'uncertified' | 'untrusted' }[];
+}
+
+/**
+ * Rotates the practice record key, in a manager's client (after an offboarding): makes the next
+ * version, certifies it with the practice root key (as the key ceremony does), posts it, and grants
+ * it to every active device of every active member of staff whose certificate verifies against the
+ * root, each grant signed by the manager's device. From then on patients' clients seal new
+ * conversations to the newest version (`GET /api/practice/keys`, last of `recordKeys`); old
+ * conversations stay sealed to the older versions, which remaining staff still hold (no re-encryption).
+ * The grants can only follow the new version (the server refuses a grant of a version it lacks): a
+ * conversation opened in between is readable by staff once their grant lands, moments later.
+ * @throws AccountFlowError (`untrusted_root` when the server's root key is not `root`; the gateway's codes: `forbidden`, `conflict` …)
+ */
+export async function rotateRecordKey(input: { baseUrl: string; token: string; odsCode: string; root: SigningKeys; granter: DeviceIdentity }): Promise<RecordKeyRotation> {
+  await ready();
+  const api = new HttpApi({ baseUrl: input.baseUrl, token: input.token });
+  const keys = unwrap(await api.getPracticeKeys(), 'practice keys');
+  if (keys.rootSignPublicKey !== toBase64(input.root.signPublicKey)) throw new AccountFlowError('untrusted_root', 'the practice root key on the server is not this one');
+  const version = keys.recordKeys.reduce((max, key) => Math.max(max, key.version), 0) + 1;
+  const recordKey = createRecordKey(version);
+  const certificate = certifyRecordKey({ practiceId: input.odsCode, version, publicKey: recordKey.boxPublicKey, validFrom: Date.now() }, input.root.signSecretKey);
+  unwrap(
+    await api.addRecordKey({ version, boxPublicKey: toBase64(recordKey.boxPublicKey), validFrom: certificate.validFrom, certificate: toBase64(certificate.signature) }),
+    'add record key',
+  );
+  const staff = unwrap(await api.listStaff(), 'list staff');
+  const rotation: RecordKeyRotation = { recordKey, grantedDeviceIds: [], skipped: [] };
+  for (const member of staff.filter((candidate) => candidate.deactivatedAt === null)) {
+    for (const device of member.devices.filter((candidate) => candidate.revokedAt === null)) {
+      const trust = staffDeviceTrust(member, device, input.root.signPublicKey);
+      if (trust.state === 'uncertified' || trust.state === 'untrusted') {
+        rotation.skipped.push({ userId: member.userId, deviceId: device.id, state: trust.state });
+        continue;
+      }
+      const grant = grantRecordKey({ practiceId: input.odsCode, recordKey, recipientBoxPublicKey: fromBase64(device.boxPublicKey), granterSignSecretKey: input.granter.keys.signSecretKey });
+      unwrap(await api.addRecordKeyGrant({ version, deviceId: device.id, sealedSeed: toBase64(grant.sealedSeed), signature: toBase64(grant.signature) }), 'grant record key');
+      rotation.grantedDeviceIds.push(device.id);
+    }
+  }
+  return rotation;
+}

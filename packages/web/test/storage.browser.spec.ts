@@ -1,0 +1,194 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { launchChromium } from '@parley/testing';
+
+// http://localhost is a secure context (WebCrypto, Web Locks) and the route below answers it without any server.
+const ORIGIN = 'http://localhost:4173';
+const DIST = join(import.meta.dirname, '..', 'dist');
+
+/** Serves an empty page and the package's built modules under /web/, with the production CSP's script rules. */
+async function servePackage(context: BrowserContext): Promise<void> {
+  await context.route(`${ORIGIN}/**`, async (route) => {
+    const { pathname } = new URL(route.request().url());
+    if (pathname.startsWith('/web/')) {
+      const body = await readFile(join(DIST, pathname.slice('/web/'.length)), 'utf8').catch(() => null);
+      return body === null ? route.fulfill({ status: 404 }) : route.fulfill({ body, contentType: 'text/javascript' });
+    }
+    return route.fulfill({
+      body: '<!doctype html><title>web storage test</title>',
+      contentType: 'text/html',
+      headers: { 'content-security-policy': "default-src 'self'; script-src 'self'" },
+    });
+  });
+}
+
+/** Runs `body` in the page with the package imported as `web` and `arg` as `input` (a string evaluated by the debugger protocol, which the page's CSP does not govern). */
+function inPage<R>(page: Page, body: string, arg?: unknown): Promise<R> {
+  return page.evaluate(`(async () => { const web = await import('/web/index.js'); const input = ${JSON.stringify(arg ?? null)}; ${body} })()`) as Promise<R>;
+}
+
+describe('@parley/web in Chromium (IndexedDB, WebCrypto, Web Locks)', () => {
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+
+  beforeAll(async () => {
+    browser = await launchChromium();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  beforeEach(async () => {
+    context = await browser.newContext();
+    await servePackage(context);
+    page = await context.newPage();
+    await page.goto(`${ORIGIN}/`);
+  });
+
+  afterEach(async () => {
+    await context.close();
+  });
+
+  it('keeps remembered keys across a reload, encrypted under a non-extractable key', async () => {
+    await inPage(page, `
+      const db = await web.WebDatabase.open('t');
+      await new web.DeviceVault(db, 'patient').save({ token: 'secret-token-123', keys: { signSecretKey: new Uint8Array([1, 2, 3, 250]) } }, { remember: true });
+    `);
+
+    await page.reload();
+    const after = await inPage<{ token: string; key: number[]; isBytes: boolean; isRemembered: boolean; extractable: boolean; exportRefused: boolean; storedHasToken: boolean }>(page, `
+      const db = await web.WebDatabase.open('t');
+      const vault = new web.DeviceVault(db, 'patient');
+      const value = await vault.load();
+      const wrapping = await db.get('wrapping-keys', 'patient');
+      const exportRefused = await crypto.subtle.exportKey('raw', wrapping).then(() => false, () => true);
+      const record = await db.get('vault', 'patient');
+      const storedText = new TextDecoder().decode(new Uint8Array(record.ciphertext));
+      return { token: value.token, key: [...value.keys.signSecretKey], isBytes: value.keys.signSecretKey instanceof Uint8Array, isRemembered: vault.isRemembered,
+        extractable: wrapping.extractable, exportRefused, storedHasToken: storedText.includes('secret-token-123') };
+    `);
+
+    expect(after).toEqual({ token: 'secret-token-123', key: [1, 2, 3, 250], isBytes: true, isRemembered: true, extractable: false, exportRefused: true, storedHasToken: false });
+  });
+
+  it('keeps a "don\'t remember this device" value in memory only, wiping any stored copy', async () => {
+    const during = await inPage<{ token: string; stored: unknown }>(page, `
+      const db = await web.WebDatabase.open('t');
+      const vault = new web.DeviceVault(db, 'patient');
+      await vault.save({ token: 'first' }, { remember: true });
+      await vault.save({ token: 'second' }, { remember: false });
+      return { token: (await vault.load()).token, stored: (await db.get('vault', 'patient')) ?? null };
+    `);
+
+    await page.reload();
+    const after = await inPage(page, `return await new web.DeviceVault(await web.WebDatabase.open('t'), 'patient').load();`);
+
+    expect(during).toEqual({ token: 'second', stored: null });
+    expect(after).toBeNull();
+  });
+
+  it('forgets everything on forget(), wrapping key included', async () => {
+    const stored = await inPage<{ value: unknown; key: unknown }>(page, `
+      const db = await web.WebDatabase.open('t');
+      const vault = new web.DeviceVault(db, 'patient');
+      await vault.save({ token: 'x' }, { remember: true });
+      await vault.forget();
+      return { value: await vault.load(), key: (await db.get('wrapping-keys', 'patient')) ?? null };
+    `);
+
+    expect(stored).toEqual({ value: null, key: null });
+  });
+
+  it('reads a vault record that no longer decrypts as empty, and wipes it', async () => {
+    const result = await inPage<{ value: unknown; stored: unknown }>(page, `
+      const db = await web.WebDatabase.open('t');
+      await new web.DeviceVault(db, 'patient').save({ token: 'x' }, { remember: true });
+      const record = await db.get('vault', 'patient');
+      const bytes = new Uint8Array(record.ciphertext); bytes[0] ^= 1;
+      await db.put('vault', { iv: record.iv, ciphertext: bytes.buffer }, 'patient');
+      const value = await new web.DeviceVault(db, 'patient').load();
+      return { value, stored: (await db.get('vault', 'patient')) ?? null };
+    `);
+
+    expect(result).toEqual({ value: null, stored: null });
+  });
+
+  it('keeps outbox items and feed cursors per user across a reload', async () => {
+    const item = (id: string, order: number) => ({
+      send: { conversationId: '00000000-0000-4000-8000-000000000001', clientMessageId: id, epoch: 1, senderDeviceSeq: order, contentType: 'text', ciphertext: 'AAAAAAAAAAAAAAAAAAAAAAAA', nonce: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' },
+      order, status: 'pending', attempts: 0, lastError: null, enqueuedAt: '2026-01-01T00:00:00.000Z',
+    });
+    await inPage(page, `
+      const db = await web.WebDatabase.open('t');
+      const mine = new web.IndexedDbOutboxStore(db, 'user-a');
+      await mine.put(input[0]); await mine.put(input[1]);
+      await new web.IndexedDbOutboxStore(db, 'user-b').put(input[2]);
+      await new web.IndexedDbFeedCursorStore(db, 'user-a').save('c1', 42);
+    `, [item('10000000-0000-4000-8000-000000000001', 1), item('10000000-0000-4000-8000-000000000002', 2), item('20000000-0000-4000-8000-000000000001', 1)]);
+
+    await page.reload();
+    const after = await inPage<{ before: string[]; afterDelete: string[]; other: string[]; cursor: number | null; otherCursor: number | null; unknown: number | null }>(page, `
+      const db = await web.WebDatabase.open('t');
+      const mine = new web.IndexedDbOutboxStore(db, 'user-a');
+      const before = (await mine.loadAll()).map((i) => i.send.clientMessageId).sort();
+      await mine.delete('10000000-0000-4000-8000-000000000001');
+      await mine.delete('99999999-0000-4000-8000-000000000000');
+      const afterDelete = (await mine.loadAll()).map((i) => i.send.clientMessageId);
+      const other = (await new web.IndexedDbOutboxStore(db, 'user-b').loadAll()).map((i) => i.send.clientMessageId);
+      return { before, afterDelete, other,
+        cursor: await new web.IndexedDbFeedCursorStore(db, 'user-a').load('c1'),
+        otherCursor: await new web.IndexedDbFeedCursorStore(db, 'user-b').load('c1'),
+        unknown: await new web.IndexedDbFeedCursorStore(db, 'user-a').load('c2') };
+    `);
+
+    expect(after).toEqual({
+      before: ['10000000-0000-4000-8000-000000000001', '10000000-0000-4000-8000-000000000002'],
+      afterDelete: ['10000000-0000-4000-8000-000000000002'],
+      other: ['20000000-0000-4000-8000-000000000001'],
+      cursor: 42,
+      otherCursor: null,
+      unknown: null,
+    });
+  });
+
+  it('wipes every store with clearAll()', async () => {
+    const left = await inPage<number[]>(page, `
+      const db = await web.WebDatabase.open('t');
+      await new web.DeviceVault(db, 'patient').save({ token: 'x' }, { remember: true });
+      await new web.IndexedDbFeedCursorStore(db, 'u').save('c', 3);
+      await db.clearAll();
+      return await Promise.all(['vault', 'wrapping-keys', 'outbox', 'cursors'].map(async (s) => (await db.getAll(s)).length));
+    `);
+
+    expect(left).toEqual([0, 0, 0, 0]);
+  });
+
+  it('lets one tab hold the connection lock; another gets it once the first tab closes', async () => {
+    const second = await context.newPage();
+    await second.goto(`${ORIGIN}/`);
+
+    const first = await inPage<boolean>(page, `window.lock = new web.TabLock('conn'); return await window.lock.tryAcquire();`);
+    const secondNow = await inPage<boolean>(second, `window.lock = new web.TabLock('conn'); return await window.lock.tryAcquire();`);
+    await inPage(second, `window.waited = window.lock.acquire(); return null;`);
+    await page.close();
+    const secondLater = await second.evaluate(() => (window as unknown as { waited: Promise<boolean> }).waited);
+
+    expect([first, secondNow, secondLater]).toEqual([true, false, true]);
+  });
+
+  it('hands the lock over on release(), and stops waiting when asked', async () => {
+    const second = await context.newPage();
+    await second.goto(`${ORIGIN}/`);
+    await inPage(page, `window.lock = new web.TabLock('conn2'); await window.lock.tryAcquire(); return null;`);
+    await inPage(second, `window.lock = new web.TabLock('conn2'); window.waited = window.lock.acquire(); return null;`);
+
+    await inPage(page, `window.lock.release(); return null;`);
+    const secondGot = await second.evaluate(() => (window as unknown as { waited: Promise<boolean> }).waited);
+    const third = await inPage<boolean>(page, `const other = new web.TabLock('conn2'); const waiting = other.acquire(); other.release(); return await waiting;`);
+
+    expect({ firstHeld: await inPage(page, `return window.lock.isHeld;`), secondGot, third }).toEqual({ firstHeld: false, secondGot: true, third: false });
+  });
+});
