@@ -5,15 +5,20 @@ import type { Logger } from 'pino';
 import type { DataSource } from 'typeorm';
 import { AuditLogModule } from './audit/audit-log.module.js';
 import { AuthModule } from './auth/auth.module.js';
+import { CannedRepliesModule } from './canned-replies/canned-replies.module.js';
 import type { AppConfig } from './config.js';
 import { Clock, ClockModule } from './common/clock.js';
 import { RealtimeModule } from './common/realtime.module.js';
 import { ConfigModule } from './config.module.js';
 import { ConsentModule } from './consent/consent.module.js';
 import { ConversationsModule } from './conversations/conversations.module.js';
+import { DashboardModule } from './dashboard/dashboard.module.js';
 import { HealthModule } from './health/health.module.js';
 import { HoursModule } from './hours/hours.module.js';
+import { MetricsModule } from './metrics/metrics.module.js';
+import { PatientsModule } from './patients/patients.module.js';
 import { PracticesModule } from './practices/practices.module.js';
+import { StaffModule } from './staff/staff.module.js';
 import { SystemModule } from './system/system.module.js';
 
 /** What the root module is built from: parsed config, the migrated database, the process logger. */
@@ -49,12 +54,17 @@ export class AppModule {
         // The database was opened and migrated before Nest starts, so a bad DATABASE_URL fails early and clearly.
         TypeOrmModule.forRootAsync({ useFactory: () => dataSource.options, dataSourceFactory: async () => dataSource }),
         RealtimeModule,
+        MetricsModule,
         AuthModule,
         PracticesModule,
         ConsentModule,
         AuditLogModule,
         HoursModule,
         ConversationsModule,
+        DashboardModule,
+        CannedRepliesModule,
+        StaffModule,
+        PatientsModule,
         HealthModule,
         SystemModule,
       ],

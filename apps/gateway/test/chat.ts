@@ -1,4 +1,4 @@
-import type { FeedEntry } from '@parley/client';
+import type { FeedEntry, OutboxStore } from '@parley/client';
 import { ChatSession, openRecordKeys, type ChatEntry, type SignedIn as SdkSignedIn } from '@parley/sdk';
 import type { TestPatient, TestPractice, TestStaff } from './factories.js';
 
@@ -29,16 +29,16 @@ function chatter(session: ChatSession): Chatter {
 }
 
 /** A patient's ChatSession (device keys and account key as activation made them). */
-export async function patientChat(url: string, practice: TestPractice, patient: TestPatient, requestTimeoutMs = 3_000): Promise<Chatter> {
+export async function patientChat(url: string, practice: TestPractice, patient: TestPatient, requestTimeoutMs = 3_000, outboxStore?: OutboxStore): Promise<Chatter> {
   const signedIn: SdkSignedIn = { session: patient.session, device: { deviceId: patient.deviceId, keys: patient.device }, accountKeys: patient.account };
-  return chatter(await ChatSession.start({ baseUrl: url, signedIn, pinnedRoot: practice.root.signPublicKey, requestTimeoutMs }));
+  return chatter(await ChatSession.start({ baseUrl: url, signedIn, pinnedRoot: practice.root.signPublicKey, requestTimeoutMs, outboxStore }));
 }
 
 /** A member of staff's ChatSession, with the record keys opened from their device's grants. */
-export async function staffChat(url: string, practice: TestPractice, staff: TestStaff): Promise<Chatter> {
+export async function staffChat(url: string, practice: TestPractice, staff: TestStaff, outboxStore?: OutboxStore): Promise<Chatter> {
   const signedIn: SdkSignedIn = { session: staff.session, device: { deviceId: staff.deviceId, keys: staff.device } };
   const recordKeys = await openRecordKeys({ baseUrl: url, token: staff.token, odsCode: practice.odsCode, device: signedIn.device, pinnedRoot: practice.root.signPublicKey });
-  const session = await ChatSession.start({ baseUrl: url, signedIn, pinnedRoot: practice.root.signPublicKey, recordKeys, requestTimeoutMs: 3_000 });
+  const session = await ChatSession.start({ baseUrl: url, signedIn, pinnedRoot: practice.root.signPublicKey, recordKeys, requestTimeoutMs: 3_000, outboxStore });
   // A clinician is ready for work, so conversations opened from now on are assigned to them and they may answer.
   if (staff.roles.includes('clinician')) await session.setAvailability('available');
   return chatter(session);

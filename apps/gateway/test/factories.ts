@@ -107,7 +107,7 @@ export interface ApiResponse<T = unknown> {
 /** One request to the gateway at `url`: a JSON body if given, `Authorization: Bearer` if a token is given. */
 export async function api<T = unknown>(
   url: string,
-  method: 'GET' | 'POST' | 'PUT',
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE',
   path: string,
   options: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
 ): Promise<ApiResponse<T>> {
@@ -127,7 +127,7 @@ export async function api<T = unknown>(
 /** Like `api()`, but fails the test unless the status is the expected one; returns the body. */
 export async function apiOk<T = unknown>(
   url: string,
-  method: 'GET' | 'POST' | 'PUT',
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE',
   path: string,
   options: { token?: string; body?: unknown } = {},
   expectedStatus = method === 'GET' ? 200 : 204,

@@ -80,6 +80,17 @@ describe(AuditRepository.name, () => {
     expect(await actions({}, 1)).toEqual(['conversation.closed']);
   });
 
+  it('orders by event number, not by its decimal text, across 9 → 10 and beyond', async () => {
+    const practice = (await insertPractice(dataSource)).id;
+    for (let i = 0; i < 12; i += 1) await sut.append(anEvent({ practiceId: practice, data: { i } }));
+
+    const newestFirst = await sut.find(practice, {}, 20);
+    const secondPage = await sut.find(practice, { beforeId: newestFirst[4]!.id }, 20);
+
+    expect(newestFirst.map((event) => event.data['i'])).toEqual([11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0]);
+    expect(secondPage.map((event) => event.data['i'])).toEqual([6, 5, 4, 3, 2, 1, 0]);
+  });
+
   it('never shows one practice the events of another', async () => {
     const other = (await insertPractice(dataSource)).id;
 

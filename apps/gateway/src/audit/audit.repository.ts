@@ -56,9 +56,10 @@ export class AuditRepository {
     if (filter.to) where('created_at < ?', filter.to);
     if (filter.beforeId) where('id < ?::bigint', filter.beforeId);
     parameters.push(limit);
+    // By the bigint column, not the text `id` the select list makes of it ("9" would sort after "10").
     const rows: AuditRow[] = await this.dataSource.query(
       `SELECT id::text AS id, actor_user_id, actor_device_id, action, subject_user_id, conversation_id, data, created_at
-         FROM audit_events WHERE ${conditions.join(' AND ')} ORDER BY id DESC LIMIT $${parameters.length}`,
+         FROM audit_events WHERE ${conditions.join(' AND ')} ORDER BY audit_events.id DESC LIMIT $${parameters.length}`,
       parameters,
     );
     return rows.map((row) => ({

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { DeviceInfo, Role } from '@parley/protocol';
 import { DataSource } from 'typeorm';
 import { returnedRows } from '../common/sql.js';
+import { toDeviceFields } from '../common/device-row.js';
 
 /** A device of the caller's practice, with what the certification rules need about its owner. */
 export interface PracticeDevice {
@@ -23,16 +24,7 @@ export class DevicesRepository {
       `SELECT id, user_id, label, sign_public_key, box_public_key, certificate, created_at, revoked_at FROM devices WHERE user_id = $1 ORDER BY created_at, id`,
       [userId],
     );
-    return rows.map((row) => ({
-      id: row['id'] as string,
-      userId: row['user_id'] as string,
-      label: row['label'] as string,
-      signPublicKey: (row['sign_public_key'] as Buffer).toString('base64'),
-      boxPublicKey: (row['box_public_key'] as Buffer).toString('base64'),
-      certificate: row['certificate'] ? (row['certificate'] as Buffer).toString('base64') : null,
-      createdAt: (row['created_at'] as Date).toISOString(),
-      revokedAt: row['revoked_at'] ? (row['revoked_at'] as Date).toISOString() : null,
-    }));
+    return rows.map((row) => ({ ...toDeviceFields(row), userId: row['user_id'] as string }));
   }
 
   /** A device whose owner belongs to this practice; null for any other id. */
@@ -68,6 +60,45 @@ export class DevicesRepository {
       await db.query(`UPDATE sessions SET revoked_at = now(), end_reason = 'device_revoked' WHERE device_id = $1 AND revoked_at IS NULL`, [deviceId]);
       await db.query(`UPDATE record_key_grants SET revoked_at = now() WHERE device_id = $1 AND revoked_at IS NULL`, [deviceId]);
       return true;
+    });
+  }
+
+  /** Whether a user is a member of staff (not a patient) of this practice, and whether they are still active; null when not. */
+  async staffMember(practiceId: string, userId: string): Promise<{ isActive: boolean; roles: Role[] } | null> {
+    const rows: { deactivated_at: Date | null; roles: Role[] }[] = await this.dataSource.query(
+      `SELECT deactivated_at, roles FROM users WHERE id = $2 AND practice_id = $1 AND NOT ('patient' = ANY(roles))`,
+      [practiceId, userId],
+    );
+    const row = rows[0];
+    return row ? { isActive: row.deactivated_at === null, roles: row.roles } : null;
+  }
+
+  /**
+   * Offboards a member of staff in one transaction: deactivates the account (it can no longer sign
+   * in), ends every session, revokes every device and the record key grants sealed to them (rows are
+   * kept with `revoked_at`: signatures must stay verifiable). Returns what was ended, or null when the
+   * user is not an active member of staff of the practice.
+   */
+  async offboard(practiceId: string, userId: string): Promise<{ devicesRevoked: number; grantsRevoked: number; sessionsEnded: number } | null> {
+    return this.dataSource.transaction(async (db) => {
+      const deactivated = returnedRows(
+        await db.query(
+          `UPDATE users SET deactivated_at = now() WHERE id = $2 AND practice_id = $1 AND deactivated_at IS NULL AND NOT ('patient' = ANY(roles)) RETURNING id`,
+          [practiceId, userId],
+        ),
+      );
+      if (deactivated.length === 0) return null;
+      const sessions = returnedRows(
+        await db.query(`UPDATE sessions SET revoked_at = now(), end_reason = 'revoked' WHERE user_id = $1 AND revoked_at IS NULL RETURNING id`, [userId]),
+      );
+      const grants = returnedRows(
+        await db.query(
+          `UPDATE record_key_grants SET revoked_at = now() WHERE revoked_at IS NULL AND device_id IN (SELECT id FROM devices WHERE user_id = $1) RETURNING id`,
+          [userId],
+        ),
+      );
+      const devices = returnedRows(await db.query(`UPDATE devices SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL RETURNING id`, [userId]));
+      return { devicesRevoked: devices.length, grantsRevoked: grants.length, sessionsEnded: sessions.length };
     });
   }
 

@@ -1,8 +1,9 @@
 import { Injectable, Logger } from '@nestjs/common';
-import type { DeviceInfo } from '@parley/protocol';
+import type { DeviceInfo, Role } from '@parley/protocol';
 import { AuditService } from '../audit/audit.service.js';
 import { isStaff, type Actor } from '../common/actor.js';
 import { DomainError } from '../common/domain-error.js';
+import { requireRole } from '../common/require-role.js';
 import { rooms } from '../common/rooms.js';
 import { DevicesRepository } from './devices.repository.js';
 import { SessionEventsGateway } from './session-events.gateway.js';
@@ -53,6 +54,36 @@ export class DevicesService {
     if (device.isRevoked || device.hasCertificate) throw new DomainError('conflict', 'That device is revoked or already certified.');
     if (!(await this.devices.certify(deviceId, certificate))) throw new DomainError('conflict', 'That device is revoked or already certified.');
     this.logger.log({ userId: actor.userId, deviceId }, 'device certified');
+  }
+
+  /**
+   * A manager revokes a device of a colleague (or their own) at their practice: as `revoke`, its
+   * sessions end, its sockets close at once and its record key grants are revoked. Idempotent.
+   * @throws DomainError `forbidden` (not a manager), `not_found` (not a staff device of that user at the practice)
+   */
+  async revokeStaffDevice(actor: Actor, userId: string, deviceId: string): Promise<void> {
+    requireRole(actor, 'manager');
+    if (!(await this.devices.staffMember(actor.practiceId, userId))) throw new DomainError('not_found');
+    if (!(await this.devices.revokeOfUser(userId, deviceId))) throw new DomainError('not_found');
+    this.events.ended(rooms.device(deviceId), 'device_revoked');
+    this.logger.log({ userId: actor.userId, ownerUserId: userId, deviceId }, 'staff device revoked by a manager');
+    await this.audit.record(actor, 'device.revoked', { data: { deviceId, ownerUserId: userId } });
+  }
+
+  /**
+   * Ends a member of staff's access at once: deactivates the account, ends every session and closes
+   * every socket, revokes every device and its record key grants. The caller (the staff feature)
+   * hands their conversations back and audits. Null when they are not an active member of staff here.
+   */
+  async offboard(practiceId: string, userId: string): Promise<{ devicesRevoked: number; grantsRevoked: number; sessionsEnded: number } | null> {
+    const ended = await this.devices.offboard(practiceId, userId);
+    if (ended) this.events.ended(rooms.user(userId), 'revoked');
+    return ended;
+  }
+
+  /** A member of staff of this practice (active or not), or null for any other id. */
+  staffMember(practiceId: string, userId: string): Promise<{ isActive: boolean; roles: Role[] } | null> {
+    return this.devices.staffMember(practiceId, userId);
   }
 
   /** Whether a device is active and belongs to an active member of staff of this practice (record key grants go only to those). */

@@ -72,8 +72,9 @@ export class ConversationsGateway implements OnGatewayInit, OnGatewayConnection 
   }
 
   @On('conversation:sync')
-  sync(@Actor() actor: Actor, @Payload(ConversationSync) payload: ConversationSync) {
-    return this.conversations.sync(actor, payload);
+  sync(@Actor() actor: Actor, @Payload(ConversationSync) payload: ConversationSync, @ConnectedSocket() socket: Socket) {
+    // A socket that joined was audited at the join; one that reads without joining is audited by the service.
+    return this.conversations.sync(actor, payload, socket.rooms.has(rooms.conversation(payload.conversationId)));
   }
 
   @On('conversation:typing')

@@ -122,6 +122,7 @@ export class ConversationsRepository {
          SELECT patient_id AS user_id FROM conversations WHERE id = $1
          UNION SELECT DISTINCT sender_user_id FROM record_entries WHERE conversation_id = $1 AND kind = 'message'
          UNION SELECT d.user_id FROM conversation_envelopes e JOIN devices d ON d.id = e.creator_device_id WHERE e.conversation_id = $1
+         UNION SELECT assigned_clinician_id FROM conversations WHERE id = $1 AND assigned_clinician_id IS NOT NULL
          UNION SELECT $2::uuid)
        SELECT d.id, d.user_id, u.roles, u.display_name, d.sign_public_key, d.box_public_key, d.certificate, d.revoked_at
          FROM devices d JOIN users u ON u.id = d.user_id

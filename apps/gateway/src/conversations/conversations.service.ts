@@ -6,6 +6,7 @@ import type {
   ConversationSummary,
   ConversationTyping,
   JoinedConversation,
+  RecordExportRequest,
   SendResult,
   SyncResult,
 } from '@parley/protocol';
@@ -103,6 +104,17 @@ export class ConversationsService implements OnModuleInit {
   }
 
   /**
+   * Records that a member of staff exported the conversation (the export itself is decrypted and
+   * built in their browser; the server only learns that it happened, and in which formats).
+   * @throws DomainError `forbidden` (patients, another practice's staff), `not_found`
+   */
+  async recordExport(actor: Actor, conversationId: string, formats: RecordExportRequest['formats']): Promise<void> {
+    if (!isStaff(actor)) throw new DomainError('forbidden', 'Only staff export conversations.');
+    const conversation = await this.authorize(actor, conversationId);
+    await this.audit.record(actor, 'conversation.exported', { conversationId: conversation.id, subjectUserId: conversation.patientId, data: { formats } });
+  }
+
+  /**
    * What a member needs to read the conversation: envelopes it can open, member devices, receipts.
    * The gateway puts the socket in the conversation's room before answering, so the client can
    * sync afterwards without missing anything (subscribe, then fetch).
@@ -168,8 +180,13 @@ export class ConversationsService implements OnModuleInit {
     switch (outcome.status) {
       case 'stored':
         return { seq: outcome.seq, serverTime: outcome.createdAt.toISOString(), isDuplicate: false };
-      case 'duplicate':
+      case 'duplicate': {
+        // A retry may follow a node that died between COMMIT and the relay: relay the stored entry again, so members on
+        // other nodes with nothing later to sync on do not miss it (clients drop seqs they already hold).
+        const [entry] = await this.record.entriesAfter(conversation.id, outcome.seq - 1, 1);
+        if (entry?.seq === outcome.seq) this.realtime.publish(rooms.conversation(conversation.id), 'message:relayed', toRecordEntry(entry));
         return { seq: outcome.seq, serverTime: outcome.createdAt.toISOString(), isDuplicate: true };
+      }
       case 'conflict':
         throw new DomainError('conflict', 'That message id or sequence number was already used for a different message.');
       case 'closed':
@@ -181,9 +198,16 @@ export class ConversationsService implements OnModuleInit {
     }
   }
 
-  /** Entries after `afterSeq`, in order: what a client missed. @throws DomainError `not_found`, `forbidden` */
-  async sync(actor: Actor, payload: { conversationId: string; afterSeq: number; limit?: number }): Promise<SyncResult> {
+  /**
+   * Entries after `afterSeq`, in order: what a client missed. A member of staff whose socket has not
+   * joined the conversation (whose read was therefore not audited at the join) is audited here.
+   * @throws DomainError `not_found`, `forbidden`
+   */
+  async sync(actor: Actor, payload: { conversationId: string; afterSeq: number; limit?: number }, hasJoined = false): Promise<SyncResult> {
     const conversation = await this.authorize(actor, payload.conversationId);
+    if (isStaff(actor) && !hasJoined) {
+      await this.audit.record(actor, 'conversation.read', { conversationId: conversation.id, subjectUserId: conversation.patientId, data: { via: 'sync' } });
+    }
     const limit = payload.limit ?? DEFAULT_SYNC_LIMIT;
     const page = await this.record.entriesAfter(conversation.id, payload.afterSeq, limit + 1);
     const entries = page.slice(0, limit).map(toRecordEntry);

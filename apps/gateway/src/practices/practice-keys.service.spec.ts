@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { AddRecordKeyGrantRequest } from '@parley/protocol';
 import { mockOf } from '../../test/mocks.js';
 import { aClinician, aManager, aPatient } from '../../test/factories.js';
+import type { AuditService } from '../audit/audit.service.js';
 import type { DevicesService } from '../auth/devices.service.js';
 import { DomainError } from '../common/domain-error.js';
 import type { PracticeKeysRepository } from './practice-keys.repository.js';
@@ -25,7 +26,7 @@ describe(PracticeKeysService.name, () => {
   beforeEach(() => {
     keys = mockOf<PracticeKeysRepository>();
     devices = mockOf<DevicesService>();
-    sut = new PracticeKeysService(keys, devices);
+    sut = new PracticeKeysService(keys, devices, mockOf<AuditService>());
   });
 
   it('lets only managers write keys', async () => {

@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { AddRecordKeyGrantRequest, AddRecordKeyRequest, PracticeKeys } from '@parley/protocol';
 import { randomUUID } from 'node:crypto';
+import { AuditService } from '../audit/audit.service.js';
 import { DevicesService } from '../auth/devices.service.js';
 import type { Actor } from '../common/actor.js';
 import { DomainError } from '../common/domain-error.js';
@@ -19,6 +20,7 @@ export class PracticeKeysService {
   constructor(
     private readonly keys: PracticeKeysRepository,
     private readonly devices: DevicesService,
+    private readonly audit: AuditService,
   ) {}
 
   /**
@@ -32,7 +34,7 @@ export class PracticeKeysService {
   }
 
   /**
-   * Adds the next record key version with its root-key certificate (a manager).
+   * Adds the next record key version with its root-key certificate (a manager); audited `record-key.added`.
    * @throws DomainError `forbidden`, `conflict` (no root key yet, or not the next version)
    */
   async addRecordKey(actor: Actor, request: AddRecordKeyRequest): Promise<void> {
@@ -47,6 +49,7 @@ export class PracticeKeysService {
     if (refusal === 'no_root_key') throw new DomainError('conflict', 'Set the practice root key first.');
     if (refusal) throw new DomainError('conflict', 'That is not the next record key version.');
     this.logger.log({ userId: actor.userId, practiceId: actor.practiceId, version: request.version }, 'record key added');
+    await this.audit.record(actor, 'record-key.added', { data: { version: request.version } });
   }
 
   /**

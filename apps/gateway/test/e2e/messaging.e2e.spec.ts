@@ -37,7 +37,8 @@ describe('end-to-end-encrypted messaging (in-process gateway, real PostgreSQL, s
   const count = async (table: string) => (await gateway.dataSource.query(`SELECT count(*)::int AS n FROM ${table}`))[0].n as number;
 
   it('relays a patient message to the clinician, who decrypts it with the record key, and the reply back', async () => {
-    const sent = await alice.session.send(conversationId, 'I need my inhaler repeated, please.');
+    const clientMessageId = randomUUID();
+    const sent = await alice.session.send(conversationId, 'I need my inhaler repeated, please.', clientMessageId);
     await clinician.waitForEntries(4);
     const reply = await clinician.session.send(conversationId, 'Done: collect it from the pharmacy tomorrow.');
     await alice.waitForEntries(5);
@@ -50,6 +51,9 @@ describe('end-to-end-encrypted messaging (in-process gateway, real PostgreSQL, s
     expect(alice.entries[0]).toMatchObject({ ok: true, value: { kind: 'system', event: 'opened' } });
     expect(alice.entries[1]).toMatchObject({ ok: true, value: { kind: 'system', event: 'acknowledged', data: { text: expect.stringContaining('999') } } });
     expect(alice.entries[2]).toMatchObject({ ok: true, value: { kind: 'system', event: 'assigned', data: { clinicianId: practice.clinician.userId, how: 'auto' } } });
+    // The sender's own id comes back on both sides' copy: how the sending device matches its local copy.
+    expect(alice.entries[3]).toMatchObject({ ok: true, value: { clientMessageId, isMine: true } });
+    expect(clinician.entries[3]).toMatchObject({ ok: true, value: { clientMessageId, isMine: false } });
     expect(alice.entries[4]).toMatchObject({ ok: true, value: { senderRole: 'clinician', senderName: practice.clinician.session.user.displayName, isMine: false } });
   });
 

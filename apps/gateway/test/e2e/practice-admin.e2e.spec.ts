@@ -207,6 +207,7 @@ describe('terms and consent, categories and texts, and the audit log over HTTP (
         'terms.published',
         'invitation.created',
         'staff.created',
+        'record-key.added',
       ]);
       expect(events[2]).toMatchObject({
         actorUserId: practice.manager.userId,
@@ -216,7 +217,7 @@ describe('terms and consent, categories and texts, and the audit log over HTTP (
         createdAt: new Date(START.getTime() + 3 * HOUR).toISOString(),
       });
       expect(events[3]).toMatchObject({ actorUserId: patient.userId, subjectUserId: patient.userId, data: { version: 2 } });
-      expect(events.at(-2)).toMatchObject({ actorUserId: practice.clinician.userId, subjectUserId: patient.userId });
+      expect(events.at(-3)).toMatchObject({ actorUserId: practice.clinician.userId, subjectUserId: patient.userId });
       // Names, texts and labels never reach the trail.
       const dump = JSON.stringify(events);
       for (const secret of ['Terms, version', 'Fit notes', '01632', 'Riverside', 'Chris Taylor', 'Dr Alex Morgan']) expect(dump).not.toContain(secret);
@@ -235,7 +236,7 @@ describe('terms and consent, categories and texts, and the audit log over HTTP (
       const lastPage = await audit(token, `?limit=4&before=${secondPage.nextBefore}`);
       const nobody = await audit(token, `?actorUserId=${randomUUID()}`);
 
-      expect(byManager.events.map((event) => event.action)).toEqual(['texts.changed', 'texts.changed', 'categories.changed', 'terms.published', 'terms.published', 'staff.created']);
+      expect(byManager.events.map((event) => event.action)).toEqual(['texts.changed', 'texts.changed', 'categories.changed', 'terms.published', 'terms.published', 'staff.created', 'record-key.added']);
       expect(byPatient.events.map((event) => event.action)).toEqual(['consent.given', 'consent.given', 'invitation.created']);
       expect(published.events.map((event) => event.data)).toEqual([{ version: 2 }, { version: 1 }]);
       expect(window.events.map((event) => [event.action, event.createdAt])).toEqual([

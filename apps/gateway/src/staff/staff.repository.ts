@@ -1,0 +1,62 @@
+import { Injectable } from '@nestjs/common';
+import type { StaffDevice, StaffMember } from '@parley/protocol';
+import { DataSource } from 'typeorm';
+import { toDeviceFields } from '../common/device-row.js';
+
+/** The staff listing's reads: accounts, devices with their record key grants, and clinicians' capacity. Read-only. */
+@Injectable()
+export class StaffRepository {
+  constructor(private readonly dataSource: DataSource) {}
+
+  /** Every member of staff of the practice (offboarded ones included), by name, each with every device. */
+  async list(practiceId: string): Promise<StaffMember[]> {
+    const users: Record<string, unknown>[] = await this.dataSource.query(
+      `SELECT u.id, u.display_name, u.email, u.roles, u.activated_at, u.deactivated_at,
+              cc.availability, cc.max_concurrent, cc.daily_max,
+              (SELECT count(*) FROM conversations c WHERE c.assigned_clinician_id = u.id AND c.status IN ('assigned', 'on_hold'))::int AS active
+         FROM users u LEFT JOIN clinician_capacity cc ON cc.user_id = u.id
+        WHERE u.practice_id = $1 AND NOT ('patient' = ANY(u.roles))
+        ORDER BY lower(u.display_name), u.id`,
+      [practiceId],
+    );
+    const devices: Record<string, unknown>[] = await this.dataSource.query(
+      `SELECT d.id, d.user_id, d.label, d.sign_public_key, d.box_public_key, d.certificate, d.created_at, d.revoked_at,
+              coalesce((SELECT array_agg(g.version ORDER BY g.version) FROM record_key_grants g WHERE g.device_id = d.id AND g.revoked_at IS NULL), '{}') AS granted_versions
+         FROM devices d JOIN users u ON u.id = d.user_id
+        WHERE u.practice_id = $1 AND NOT ('patient' = ANY(u.roles))
+        ORDER BY d.created_at, d.id`,
+      [practiceId],
+    );
+    const byUser = new Map<string, StaffDevice[]>();
+    for (const row of devices) {
+      const list = byUser.get(row['user_id'] as string) ?? [];
+      list.push({ ...toDeviceFields(row), grantedVersions: (row['granted_versions'] as number[]).map(Number) });
+      byUser.set(row['user_id'] as string, list);
+    }
+    return users.map((row) => {
+      const roles = row['roles'] as StaffMember['roles'];
+      const isClinician = roles.includes('clinician');
+      return {
+        userId: row['id'] as string,
+        displayName: row['display_name'] as string,
+        email: (row['email'] as string | null) ?? null,
+        roles,
+        isActivated: row['activated_at'] !== null,
+        deactivatedAt: row['deactivated_at'] ? (row['deactivated_at'] as Date).toISOString() : null,
+        capacity: isClinician
+          ? {
+              availability: (row['availability'] as 'available' | 'away' | 'offline' | null) ?? 'offline',
+              // A clinician without a capacity row yet has the table's defaults.
+              maxConcurrent: (row['max_concurrent'] as number | null) ?? DEFAULT_MAX_CONCURRENT,
+              dailyMax: (row['daily_max'] as number | null) ?? null,
+              active: row['active'] as number,
+            }
+          : null,
+        devices: byUser.get(row['id'] as string) ?? [],
+      };
+    });
+  }
+}
+
+/** `clinician_capacity.max_concurrent`'s column default (migration 1763790000000). */
+const DEFAULT_MAX_CONCURRENT = 3;
