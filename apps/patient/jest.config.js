@@ -1,3 +1,3 @@
 import base from '../../jest.base.js';
 
-export default { ...base, testMatch: ['<rootDir>/test/**/*.spec.ts'], testTimeout: 60_000 };
+export default { ...base, testMatch: ['<rootDir>/{src,test}/**/*.spec.ts'], testTimeout: 60_000 };

@@ -9,11 +9,13 @@ describe('patient app: home (Chromium, real gateway and database)', () => {
   let browser: Browser;
   let page: Page;
   const consoleErrors: string[] = [];
+  const scripts: string[] = [];
 
   beforeAll(async () => {
     [gateway, browser] = await Promise.all([startTestGateway(GATEWAY_ENTRY), launchChromium()]);
     page = await browser.newPage();
     page.on('console', (message) => message.type() === 'error' && consoleErrors.push(message.text()));
+    page.on('request', (request) => request.resourceType() === 'script' && scripts.push(new URL(request.url()).pathname));
     await page.goto(`${gateway.url}/`);
   });
 
@@ -45,6 +47,13 @@ describe('patient app: home (Chromium, real gateway and database)', () => {
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
 
     expect(overflow).toBe(0);
+  });
+
+  it('does not load the crypto library (libsodium) until a crypto flow starts', async () => {
+    await page.getByRole('button', { name: 'I have an invitation code' }).waitFor();
+
+    expect(scripts.length).toBeGreaterThan(0);
+    expect(scripts.filter((path) => path.includes('libsodium'))).toEqual([]);
   });
 
   it('runs under the strict content security policy without a violation', () => {

@@ -1,0 +1,33 @@
+/** Plain words for every failure a patient can meet; codes come from the gateway, the sdk or the client. */
+export function describeError(code: string, serverMessage?: string): string {
+  switch (code) {
+    case 'unauthorized':
+      return 'Those details did not match. Check them and try again.';
+    case 'invitation_unknown':
+      return 'That invitation code and date of birth did not match, or the code has expired or was already used. Check the letter or message from your practice, or ask them for a new code.';
+    case 'conflict':
+      return 'This invitation has already been used. If that was you, sign in instead; otherwise ask your practice for a new code.';
+    case 'wrong_passphrase':
+    case 'decrypt_failed':
+      return 'That passphrase is not right. Check it and try again. The practice cannot see or reset your passphrase.';
+    case 'rate_limited':
+      return 'Too many attempts. Please wait a few minutes before trying again.';
+    case 'network':
+    case 'unreachable':
+    case 'timeout':
+    case 'disconnected':
+      return 'We cannot reach your practice right now. Check your internet connection and try again.';
+    case 'session_expired':
+      return 'Your session has ended. Please sign in again.';
+    case 'outside_hours':
+      return serverMessage ? `The practice is closed for online messages. ${serverMessage}` : 'The practice is closed for online messages just now.';
+    case 'at_capacity':
+      return serverMessage ?? 'The practice cannot take new online conversations right now. If it is urgent, call 111, or 999 in an emergency.';
+    case 'not_ready':
+      return 'Your practice has not finished setting up secure messaging. Please contact the practice.';
+    case 'forbidden':
+      return 'You cannot do that here. You may need to accept the practice’s terms first.';
+    default:
+      return 'Something went wrong. Please try again, or contact your practice if it keeps happening.';
+  }
+}

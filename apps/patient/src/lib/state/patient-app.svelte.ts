@@ -1,0 +1,307 @@
+import type { ChatSession } from '@parley/sdk';
+import type { ParleyConnectionError, ConnectionState } from '@parley/client';
+import type { QueuePosition } from '@parley/protocol';
+import { DeviceVault, IdleTimer, TabLock, WebDatabase } from '@parley/web';
+import { config } from '../config';
+import * as connection from '../connection';
+import type { PatientKeys } from '../connection';
+import { contextPair } from './context';
+import { describeError } from './notices';
+
+export type Screen = 'starting' | 'welcome' | 'activate' | 'sign-in' | 'terms' | 'home' | 'chat' | 'locked' | 'other-tab';
+
+/** A message shown above the current screen: `error` is announced assertively. */
+export interface Notice {
+  kind: 'info' | 'error';
+  text: string;
+}
+
+/** What the vault keeps: the keys and session, and the patient's privacy choice. */
+interface VaultRecord {
+  keys: PatientKeys;
+  idleLockMinutes: number;
+}
+
+/** Choices of the privacy lock, in minutes. */
+export const IDLE_LOCK_CHOICES = [1, 2, 5, 10, 15] as const;
+
+/**
+ * The signed-in patient's app: which screen shows, the keys (in a vault: encrypted in IndexedDB or
+ * memory only), the live session, the privacy lock and sign-out. Screens call its methods; it calls
+ * `connection`. Decrypted messages live in ChatState, never here.
+ */
+export class PatientApp {
+  screen = $state<Screen>('starting');
+  notice = $state<Notice | null>(null);
+  connectionState = $state<ConnectionState>('connecting');
+  idleLockMinutes = $state(config.idleLockMinutes);
+  displayName = $state('');
+  isRemembered = $state(false);
+  /** Bumped whenever a new live session starts, so screens reload what they show. */
+  sessionGeneration = $state(0);
+  /** The latest `queue:position` of each waiting conversation (facts can arrive before its chat screen shows). */
+  queuePositions = $state.raw<Record<string, QueuePosition>>({});
+  /** The conversation the chat screen shows. */
+  openConversationId = $state<string | null>(null);
+
+  keys = $state.raw<PatientKeys | null>(null);
+  session = $state.raw<ChatSession | null>(null);
+  private db: WebDatabase | null = null;
+  private vault: DeviceVault<VaultRecord> | null = null;
+  private readonly tabLock = new TabLock(config.connectionLockName);
+  private idleTimer: IdleTimer | null = null;
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private outboxListeners = new Set<() => void>();
+
+  /** Opens the browser database and resumes a remembered device, or shows the welcome screen. */
+  async boot(): Promise<void> {
+    try {
+      this.db = await WebDatabase.open(config.databaseName);
+      this.vault = new DeviceVault<VaultRecord>(this.db, 'patient');
+    } catch {
+      // Some private modes have no IndexedDB: the app still works, keeping keys in memory only.
+      this.db = null;
+    }
+    const stored = await this.vault?.load().catch(() => null);
+    if (!stored) {
+      this.screen = 'welcome';
+      return;
+    }
+    this.isRemembered = true;
+    this.idleLockMinutes = stored.idleLockMinutes;
+    await this.enter(stored.keys);
+  }
+
+  /** Shows a screen and clears the notice unless asked to keep it. */
+  go(screen: Screen, notice: Notice | null = null): void {
+    this.notice = notice;
+    this.screen = screen;
+  }
+
+  /** Reports a failure in plain words. */
+  fail(code: string, serverMessage?: string): void {
+    this.notice = { kind: 'error', text: describeError(code, serverMessage) };
+  }
+
+  /** Keeps new keys (remembered or memory only) and enters the app. Called after activation or sign-in. */
+  async signedIn(keys: PatientKeys, remember: boolean): Promise<void> {
+    await this.store(keys, remember);
+    await this.enter(keys);
+  }
+
+  /** Changes the privacy lock delay and keeps the choice. */
+  async setIdleLock(minutes: number): Promise<void> {
+    this.idleLockMinutes = minutes;
+    if (this.keys) await this.store(this.keys, this.isRemembered);
+    this.startIdleTimer();
+  }
+
+  /** The practice's terms were accepted: on to home. */
+  termsAccepted(): void {
+    this.go('home');
+  }
+
+  /** Opens a conversation's chat screen. */
+  openChat(conversationId: string): void {
+    this.openConversationId = conversationId;
+    this.go('chat');
+  }
+
+  /** Back to the home screen. */
+  goHome(): void {
+    this.openConversationId = null;
+    this.go('home');
+  }
+
+  /** Listens to outbox changes (queued sends); returns the unsubscribe. */
+  onOutboxChange(listener: () => void): () => void {
+    this.outboxListeners.add(listener);
+    return () => this.outboxListeners.delete(listener);
+  }
+
+  /** Leaves at once for a neutral page, replacing this one in the history so Back does not return. */
+  quickExit(): void {
+    this.closeSession();
+    window.location.replace(config.quickExitUrl);
+  }
+
+  /** Privacy lock: closes the session and drops every decrypted message; the passphrase unlocks. */
+  lock(): void {
+    if (!this.keys || this.screen === 'locked') return;
+    this.closeSession();
+    this.openConversationId = null;
+    this.go('locked');
+  }
+
+  /** Unlocks with the passphrase (checked against the patient's own encrypted backup). */
+  async unlock(passphrase: string): Promise<boolean> {
+    const keys = this.keys;
+    if (!keys) return false;
+    try {
+      if (!(await connection.verifyPassphrase(keys, passphrase))) {
+        this.fail('wrong_passphrase');
+        return false;
+      }
+    } catch (error) {
+      const code = (error as { code?: string }).code ?? 'internal';
+      if (code === 'unauthorized') this.sessionEnded();
+      else this.fail(code);
+      return false;
+    }
+    await this.enter(keys);
+    return true;
+  }
+
+  /** Signs out of this device: ends the session and wipes keys, queued sends and everything else this app stored here. */
+  async signOut(notice: Notice | null = { kind: 'info', text: 'You have signed out. Nothing of yours is left on this device.' }): Promise<void> {
+    const token = this.keys?.signedIn.session.token;
+    this.closeSession();
+    if (token) await connection.signOut(token);
+    await this.wipe();
+    this.go('welcome', notice);
+  }
+
+  /** Ends every session of the patient (a lost or shared phone), then wipes this device. */
+  async signOutEverywhere(): Promise<void> {
+    const token = this.keys?.signedIn.session.token;
+    if (!token) return;
+    try {
+      await connection.signOutEverywhere(token);
+    } catch (error) {
+      this.fail((error as { code?: string }).code ?? 'internal');
+      return;
+    }
+    this.closeSession();
+    await this.wipe();
+    this.go('welcome', { kind: 'info', text: 'You have been signed out on every device. Nothing of yours is left on this device.' });
+  }
+
+  /** Whether the live connection is down: it failed to start, or dropped and is being retried. */
+  get isOffline(): boolean {
+    return this.connectionState === 'offline' || (this.connectionState === 'connecting' && this.session !== null);
+  }
+
+  /** The practice the stored keys belong to, to prefill sign-in. */
+  get knownPractice(): string {
+    return this.keys?.practice ?? '';
+  }
+
+  /** The NHS number the patient last signed in with on this device, to prefill sign-in. */
+  get knownLogin(): string {
+    return this.keys?.login ?? '';
+  }
+
+  private async enter(keys: PatientKeys): Promise<void> {
+    this.keys = keys;
+    this.displayName = keys.signedIn.session.user.displayName;
+    this.startIdleTimer();
+    if (new Date(keys.signedIn.session.expiresAt).getTime() <= Date.now()) return this.sessionEnded();
+    if (!(await this.tabLock.tryAcquire())) {
+      this.go('other-tab');
+      // Takes over as soon as the other tab closes.
+      void this.tabLock.acquire().then(async (isHeld) => {
+        if (isHeld && this.keys === keys) await this.enter(keys);
+      });
+      return;
+    }
+    try {
+      const terms = await connection.termsStatus(keys.signedIn.session.token);
+      this.go(terms.needsConsent ? 'terms' : 'home', this.notice);
+    } catch (error) {
+      const code = (error as { code?: string }).code ?? 'internal';
+      if (code === 'unauthorized') return this.sessionEnded();
+      // Offline: show home (with the offline state); the session retries in the background.
+      this.go('home', this.notice);
+    }
+    await this.connect(keys);
+  }
+
+  /** Starts the live session, retrying while the gateway cannot be reached. */
+  private async connect(keys: PatientKeys): Promise<void> {
+    if (this.session || this.keys !== keys) return;
+    // A retry after a dropped session takes the tab lock again (closeSession let it go).
+    if (!(await this.tabLock.tryAcquire())) {
+      this.go('other-tab');
+      return;
+    }
+    this.connectionState = 'connecting';
+    try {
+      const session = await connection.startSession(keys, this.db, () => this.outboxListeners.forEach((listener) => listener()));
+      if (this.keys !== keys || this.screen === 'locked') {
+        void session.close();
+        return;
+      }
+      this.session = session;
+      this.connectionState = session.client.connectionState;
+      session.client.on('state-changed', (state) => (this.connectionState = state));
+      session.client.on('stopped', (error: ParleyConnectionError) => this.onStopped(error));
+      session.client.on('queue:position', (fact) => (this.queuePositions = { ...this.queuePositions, [fact.conversationId]: fact }));
+      this.sessionGeneration += 1;
+    } catch (error) {
+      const code = (error as { code?: string }).code ?? 'internal';
+      if (code === 'unauthorized') return this.sessionEnded();
+      this.connectionState = 'offline';
+      this.retryTimer = setTimeout(() => void this.connect(keys), 3_000);
+    }
+  }
+
+  private onStopped(error: ParleyConnectionError): void {
+    const reason = error.sessionEndedReason;
+    // Signed out everywhere or this device revoked: nothing of the patient stays here.
+    if (reason === 'signed_out' || reason === 'revoked' || reason === 'device_revoked') {
+      this.closeSession();
+      void this.wipe().then(() => this.go('welcome', { kind: 'info', text: 'You were signed out of this device. Nothing of yours is left on it.' }));
+      return;
+    }
+    if (error.code === 'unauthorized' || error.code === 'session_ended') return this.sessionEnded();
+    this.closeSession();
+    this.connectionState = 'offline';
+    if (this.keys) {
+      const keys = this.keys;
+      this.retryTimer = setTimeout(() => void this.connect(keys), 3_000);
+    }
+  }
+
+  /** The session expired: keep this device's keys, ask for the passphrase again. */
+  private sessionEnded(): void {
+    this.closeSession();
+    this.go('sign-in', { kind: 'error', text: describeError('session_expired') });
+  }
+
+  private startIdleTimer(): void {
+    this.idleTimer?.stop();
+    this.idleTimer = new IdleTimer({ timeoutMs: this.idleLockMinutes * 60_000, onIdle: () => this.lock() });
+    this.idleTimer.start();
+  }
+
+  private closeSession(): void {
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    const session = this.session;
+    this.session = null;
+    this.connectionState = 'offline';
+    if (session) void session.close();
+    this.tabLock.release();
+  }
+
+  private async store(keys: PatientKeys, remember: boolean): Promise<void> {
+    const record: VaultRecord = { keys, idleLockMinutes: this.idleLockMinutes };
+    this.keys = keys;
+    this.isRemembered = remember && this.vault !== null;
+    // Without IndexedDB the keys live in `this.keys` only, as with "don't remember this device".
+    if (this.vault) await this.vault.save(record, { remember });
+  }
+
+  private async wipe(): Promise<void> {
+    this.idleTimer?.stop();
+    this.idleTimer = null;
+    this.keys = null;
+    this.displayName = '';
+    this.isRemembered = false;
+    this.openConversationId = null;
+    await this.vault?.forget().catch(() => undefined);
+    await this.db?.clearAll().catch(() => undefined);
+  }
+}
+
+export const [setPatientApp, getPatientApp] = contextPair<PatientApp>('patient-app');
