@@ -2,15 +2,17 @@
 // practice's first manager client — the key ceremony happens here, outside the gateway, which never
 // handles keys. Prints the demo sign-ins. Signals go to the gateway; this script exits with it.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setUpDemoPractice } from '@parley/sdk';
+import { sealStaffKeyBackup, setUpDemoPractice } from '@parley/sdk';
 
 const root = new URL('..', import.meta.url).pathname;
 // Same default as apps/gateway/src/config.ts.
 const dataDir = process.env.DATA_DIR || join(root, '.data');
 const credentialsFile = join(dataDir, 'demo-credentials.json');
 const keysFile = join(dataDir, 'demo-keys.json');
+const staffKeysDir = join(dataDir, 'demo-staff-keys');
+const staffKeysFile = (email) => join(staffKeysDir, `${email}.parley-keys.json`);
 
 const gateway = spawn(process.execPath, [join(root, 'apps/gateway/dist/main.js')], { stdio: ['ignore', 'pipe', 'inherit'] });
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => gateway.kill(signal));
@@ -37,6 +39,21 @@ async function setUpDemo(url) {
     // The demo's stand-in for what real people keep to themselves: passphrases, and device and practice
     // secret keys that in production never leave their browsers (or the practice's offline escrow).
     writeFileSync(keysFile, JSON.stringify(setup, (_key, value) => (value instanceof Uint8Array ? Buffer.from(value).toString('base64') : value), 2), { mode: 0o600 });
+    // The staff web client signs in on a new browser with a key backup file (docs/staff-client.md): one
+    // per member of staff, sealed with their passphrase, the manager's holding the practice root key.
+    mkdirSync(staffKeysDir, { recursive: true, mode: 0o700 });
+    for (const member of setup.staff) {
+      const backup = await sealStaffKeyBackup({
+        odsCode: credentials.practice.odsCode,
+        login: member.email,
+        userId: member.userId,
+        device: member.device,
+        pinnedRoot: setup.practice.root.signPublicKey,
+        ...(member.roles.includes('manager') ? { root: setup.practice.root } : {}),
+        passphrase: member.passphrase,
+      });
+      writeFileSync(staffKeysFile(member.email), backup, { mode: 0o600 });
+    }
   }
   const setup = JSON.parse(readFileSync(keysFile, 'utf8'));
   const { patient, practice } = credentials;
@@ -44,6 +61,8 @@ async function setUpDemo(url) {
     `Demo practice: ${practice.name} (${practice.odsCode}), root key fingerprint ${setup.rootFingerprint}`,
     ...setup.staff.map((member) => `  ${member.roles.join('+').padEnd(10)} ${member.displayName.padEnd(28)} ${member.email.padEnd(32)} passphrase: ${member.passphrase}`),
     `  patient    ${patient.displayName.padEnd(28)} invitation code ${patient.invitationCode}, date of birth ${patient.dateOfBirth} (NHS ${patient.nhsNumber})`,
+    `  staff sign in at /staff/ with the practice code ${practice.odsCode}, their e-mail, passphrase and key backup file:`,
+    `    ${staffKeysDir}/<e-mail>.parley-keys.json`,
     `  (sign-ins and demo keys: ${keysFile}, readable by you only)`,
     '',
   ];

@@ -1,5 +1,19 @@
 import { HttpApi } from '@parley/client';
+import { fingerprint, fromBase64, ready, type RecordKey, type SigningKeys } from '@parley/crypto';
 import { PROTOCOL_VERSION } from '@parley/protocol';
+import {
+  AccountFlowError,
+  activateStaff,
+  ChatSession,
+  openRecordKeys,
+  openStaffKeyBackup,
+  sealStaffKeyBackup,
+  signIn,
+  type DeviceIdentity,
+  type PracticeSecrets,
+  type SignedIn,
+} from '@parley/sdk';
+import { DeviceVault, IndexedDbOutboxStore, WebDatabase } from '@parley/web';
 import { config } from './config';
 
 /** Asks the gateway which protocol version it speaks (no sign-in needed). @throws Error when it cannot be reached */
@@ -7,4 +21,227 @@ export async function checkGateway(): Promise<{ isCompatible: boolean; serverPro
   const result = await new HttpApi({ baseUrl: config.gatewayUrl, timeoutMs: 5_000 }).version();
   if (!result.ok) throw new Error(result.error.code);
   return { isCompatible: result.data.protocolVersion === PROTOCOL_VERSION, serverProtocol: result.data.protocolVersion };
+}
+
+/** The keys this browser holds for one staff login. */
+export interface StoredStaffKeys {
+  device: DeviceIdentity;
+  /** Pinned at activation or from the key backup file; never replaced by a later server answer. */
+  pinnedRoot: Uint8Array;
+  /** Managers: the practice root key (held by the manager's client in this first version, docs/crypto.md). */
+  root?: SigningKeys;
+}
+
+/** Where this browser keeps staff keys, one entry per practice and login. */
+export interface StaffKeyStore {
+  get(odsCode: string, login: string): Promise<StoredStaffKeys | undefined>;
+  /** `remember: false` ("a shared computer") keeps them in this page's memory only. */
+  put(odsCode: string, login: string, keys: StoredStaffKeys, options: { remember: boolean }): Promise<void>;
+  delete(odsCode: string, login: string): Promise<void>;
+}
+
+const DATABASE_NAME = 'parley-staff';
+
+/**
+ * Keys at rest in `@parley/web`'s DeviceVault: AES-GCM under a non-extractable WebCrypto key kept in
+ * this browser's IndexedDB (docs/crypto.md, "Staff device keys"). One vault slot holds every login
+ * this browser knows, so two colleagues sharing a computer keep separate devices.
+ */
+class VaultStaffKeyStore implements StaffKeyStore {
+  private vault: Promise<DeviceVault<Record<string, StoredStaffKeys>>> | undefined;
+  /** Logins kept for this page only ("not my computer"): never written to IndexedDB. */
+  private readonly memory = new Map<string, StoredStaffKeys>();
+
+  async get(odsCode: string, login: string) {
+    return this.memory.get(entryKey(odsCode, login)) ?? (await this.all())[entryKey(odsCode, login)];
+  }
+
+  async put(odsCode: string, login: string, keys: StoredStaffKeys, options: { remember: boolean }) {
+    const key = entryKey(odsCode, login);
+    const entries = { ...(await this.all()) };
+    if (options.remember) {
+      this.memory.delete(key);
+      entries[key] = keys;
+    } else {
+      this.memory.set(key, keys);
+      delete entries[key];
+    }
+    await this.store(entries);
+  }
+
+  async delete(odsCode: string, login: string) {
+    this.memory.delete(entryKey(odsCode, login));
+    const entries = { ...(await this.all()) };
+    delete entries[entryKey(odsCode, login)];
+    await this.store(entries);
+  }
+
+  private async store(entries: Record<string, StoredStaffKeys>): Promise<void> {
+    const vault = await this.open();
+    if (Object.keys(entries).length === 0) await vault.forget();
+    else await vault.save(entries, { remember: true });
+  }
+
+  private async all(): Promise<Record<string, StoredStaffKeys>> {
+    return (await (await this.open()).load()) ?? {};
+  }
+
+  private open(): Promise<DeviceVault<Record<string, StoredStaffKeys>>> {
+    this.vault ??= database().then((db) => new DeviceVault<Record<string, StoredStaffKeys>>(db, 'staff'));
+    return this.vault;
+  }
+}
+
+let opened: Promise<WebDatabase> | undefined;
+/** The app's one IndexedDB database (its own name: the patient app on the same origin must not share it). */
+const database = (): Promise<WebDatabase> => (opened ??= WebDatabase.open(DATABASE_NAME));
+
+const entryKey = (odsCode: string, login: string) => `${odsCode}/${login.toLowerCase()}`;
+
+const keyStore: StaffKeyStore = new VaultStaffKeyStore();
+
+/** A signed-in member of staff: the live session, and the keys this device could open. */
+export interface StaffConnection {
+  signedIn: SignedIn;
+  chat: ChatSession;
+  api: HttpApi;
+  pinnedRoot: Uint8Array;
+  rootFingerprint: string;
+  deviceFingerprint: string;
+  /** Record key versions this device was granted (empty until a manager admits the device); the chat session reads the same map. */
+  recordKeys: ReadonlyMap<number, RecordKey>;
+  /** Managers with the root key in this browser: what admitting devices and certifying patients need. */
+  root?: SigningKeys;
+  /** Opens grants that arrived since sign-in (after a manager admitted this device, or a rotation). Answers how many versions it holds. */
+  refreshRecordKeys(): Promise<number>;
+  /** Managers holding the root key: the secrets the sdk's admission, certification and rotation flows take. */
+  practiceSecrets(): PracticeSecrets | null;
+  /** Adds a record key version this browser made (a rotation), so it can read what is sealed to it at once. */
+  addRecordKey(key: RecordKey): void;
+  /** A call to one of the gateway's management routes that `HttpApi` has no method for yet. */
+  request<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<AdminResult<T>>;
+  /** Seals this device's keys (and the root key, if held) under the passphrase, for the person to keep as a file. */
+  exportKeyBackup(passphrase: string): Promise<string>;
+  /** Removes this login's keys from this browser (its device was revoked: they are useless now). */
+  forgetKeys(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** What a management route answered: its data, or the gateway's error code. */
+export type AdminResult<T> = { ok: true; data: T } | { ok: false; error: { code: string; message: string } };
+
+/**
+ * First sign-in with the one-time set-up code a manager gave: makes this device's keys, pins the
+ * practice root key the server names now (its fingerprint is shown to compare), and keeps both here.
+ * A manager must then admit the device before it can read conversations.
+ * @throws AccountFlowError (`unauthorized` for a wrong or used code …)
+ */
+export async function activateStaffAccount(input: { practice: string; login: string; code: string; passphrase: string; remember: boolean }): Promise<StaffConnection> {
+  await ready();
+  const practice = input.practice.trim().toUpperCase();
+  const signedIn = await activateStaff({ baseUrl: config.gatewayUrl, practice, code: input.code.trim(), passphrase: input.passphrase, deviceLabel: browserLabel() });
+  const keys = await new HttpApi({ baseUrl: config.gatewayUrl, token: signedIn.session.token }).getPracticeKeys();
+  if (!keys.ok || !keys.data.rootSignPublicKey) throw new AccountFlowError(keys.ok ? 'conflict' : keys.error.code, 'the practice has no root key yet');
+  const stored = { device: signedIn.device, pinnedRoot: fromBase64(keys.data.rootSignPublicKey) };
+  await keyStore.put(practice, input.login.trim(), stored, { remember: input.remember });
+  return open(practice, input.login.trim(), signedIn, stored);
+}
+
+/**
+ * Signs a member of staff in with their passphrase: on the device a key backup file restores, on the
+ * device this browser already holds, or on a new device (which a manager must admit before it can
+ * read conversations). Opens the record keys granted to the device and starts the chat session.
+ * @throws AccountFlowError (`unauthorized`, `wrong_passphrase`, `invalid_payload`, `rate_limited` …)
+ */
+export async function connectStaff(input: { practice: string; login: string; passphrase: string; keyBackup?: string; remember: boolean }): Promise<StaffConnection> {
+  await ready();
+  const practice = input.practice.trim().toUpperCase();
+  const login = input.login.trim();
+  let stored = await keyStore.get(practice, login);
+  if (input.keyBackup !== undefined) {
+    const backup = await openStaffKeyBackup(input.keyBackup, input.passphrase);
+    if (backup.odsCode !== practice || backup.login.toLowerCase() !== login.toLowerCase()) {
+      throw new AccountFlowError('invalid_payload', 'this key backup file belongs to another sign-in');
+    }
+    stored = { device: backup.device, pinnedRoot: backup.pinnedRoot, ...(backup.root ? { root: backup.root } : {}) };
+  }
+  const signedIn = await signIn({ baseUrl: config.gatewayUrl, practice, login, passphrase: input.passphrase, deviceLabel: browserLabel(), device: stored?.device });
+  const api = new HttpApi({ baseUrl: config.gatewayUrl, token: signedIn.session.token });
+  if (!stored) {
+    // A brand-new device pins the root the server names now, once; its fingerprint is shown for the person to compare.
+    const keys = await api.getPracticeKeys();
+    if (!keys.ok || !keys.data.rootSignPublicKey) throw new AccountFlowError(keys.ok ? 'conflict' : keys.error.code, 'the practice has no root key yet');
+    stored = { device: signedIn.device, pinnedRoot: fromBase64(keys.data.rootSignPublicKey) };
+  }
+  await keyStore.put(practice, login, stored, { remember: input.remember });
+  return open(practice, login, signedIn, stored);
+}
+
+async function open(practice: string, login: string, signedIn: SignedIn, held: StoredStaffKeys): Promise<StaffConnection> {
+  const token = signedIn.session.token;
+  // One map, shared with the chat session, so keys opened later are used at once.
+  const recordKeys = new Map<number, RecordKey>();
+  const refreshRecordKeys = async () => {
+    const opened = await openRecordKeys({ baseUrl: config.gatewayUrl, token, odsCode: practice, device: signedIn.device, pinnedRoot: held.pinnedRoot }).catch(
+      () => new Map<number, RecordKey>(),
+    );
+    for (const [version, key] of opened) recordKeys.set(version, key);
+    return recordKeys.size;
+  };
+  await refreshRecordKeys();
+  const api = new HttpApi({ baseUrl: config.gatewayUrl, token });
+  // Pending sends (ciphertext only) survive a reload; decrypted history never touches the disk, so feed cursors stay in memory.
+  const outboxStore = new IndexedDbOutboxStore(await database(), signedIn.session.user.id);
+  const chat = await ChatSession.start({ baseUrl: config.gatewayUrl, signedIn, pinnedRoot: held.pinnedRoot, recordKeys, outboxStore, requestTimeoutMs: 10_000 });
+  return {
+    signedIn,
+    chat,
+    api,
+    pinnedRoot: held.pinnedRoot,
+    rootFingerprint: fingerprint(held.pinnedRoot),
+    deviceFingerprint: fingerprint(signedIn.device.keys.signPublicKey),
+    recordKeys,
+    ...(held.root ? { root: held.root } : {}),
+    refreshRecordKeys,
+    practiceSecrets: () => (held.root ? { odsCode: practice, root: held.root, recordKeys: [...recordKeys.values()] } : null),
+    addRecordKey: (key) => void recordKeys.set(key.version, key),
+    request: (method, path, body) => adminRequest(token, method, path, body),
+    exportKeyBackup: (passphrase) =>
+      sealStaffKeyBackup({
+        odsCode: practice,
+        login,
+        userId: signedIn.session.user.id,
+        device: signedIn.device,
+        pinnedRoot: held.pinnedRoot,
+        ...(held.root ? { root: held.root } : {}),
+        passphrase,
+      }),
+    forgetKeys: () => keyStore.delete(practice, login),
+    close: async () => {
+      await chat.close();
+      await api.signOut();
+    },
+  };
+}
+
+async function adminRequest<T>(token: string, method: string, path: string, body?: unknown): Promise<AdminResult<T>> {
+  try {
+    const response = await fetch(`${config.gatewayUrl}${path}`, {
+      method,
+      headers: { accept: 'application/json', authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(15_000),
+    });
+    const text = await response.text();
+    const parsed = text ? (JSON.parse(text) as unknown) : null;
+    if (response.ok) return { ok: true, data: parsed as T };
+    const error = (parsed as { error?: { code?: string; message?: string } } | null)?.error;
+    return { ok: false, error: { code: error?.code ?? 'internal', message: error?.message ?? `HTTP ${response.status}` } };
+  } catch {
+    return { ok: false, error: { code: 'network', message: 'the gateway could not be reached' } };
+  }
+}
+
+function browserLabel(): string {
+  return `Browser (${navigator.platform || 'unknown'})`;
 }

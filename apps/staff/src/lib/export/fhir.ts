@@ -1,0 +1,109 @@
+import type { ConversationSummary } from '@parley/protocol';
+import type { ChatEntry } from '@parley/sdk';
+
+/** What an export is made from: everything here was decrypted in this browser. */
+export interface ExportInput {
+  conversation: ConversationSummary;
+  patient: { id: string; name: string };
+  practiceName: string;
+  entries: ChatEntry[];
+  exportedAt: string;
+}
+
+type Message = Extract<ChatEntry, { kind: 'message' }>;
+
+/** Identifiers minted from Parley's UUIDs, so a re-export of the same conversation names the same resources. */
+const URN = 'urn:ietf:rfc:3986';
+const PARLEY_MESSAGE_SYSTEM = 'urn:parley:client-message-id';
+
+const urnOf = (id: string) => `urn:uuid:${id}`;
+
+/**
+ * A FHIR R4 `Bundle` (type `collection`) for filing a conversation into the clinical record: the
+ * Patient, a Practitioner per member of staff who wrote, and one `Communication` per message with
+ * subject, sender, recipient, sent time, payload and topic. System events are left out: they are
+ * the practice's workflow, not the consultation.
+ */
+export function buildFhirBundle(input: ExportInput): Record<string, unknown> {
+  const messages = input.entries.filter((entry): entry is Message => entry.kind === 'message');
+  const staff = new Map<string, string>();
+  for (const message of messages) if (message.senderRole !== 'patient') staff.set(message.senderUserId, message.senderName);
+  const patientRef = { reference: urnOf(input.patient.id), display: input.patient.name };
+  const refOf = (message: Message) =>
+    message.senderRole === 'patient' ? patientRef : { reference: urnOf(message.senderUserId), display: message.senderName };
+  const firstStaff = [...staff.entries()][0];
+  const communications = messages.map((message) => ({
+    fullUrl: urnOf(idFromMessage(input.conversation.id, message.seq)),
+    resource: {
+      resourceType: 'Communication',
+      id: idFromMessage(input.conversation.id, message.seq),
+      identifier: [{ system: PARLEY_MESSAGE_SYSTEM, value: `${input.conversation.id}/${message.seq}` }],
+      status: 'completed',
+      subject: patientRef,
+      topic: { text: input.conversation.topic },
+      sent: message.serverTime,
+      sender: refOf(message),
+      recipient:
+        message.senderRole === 'patient'
+          ? firstStaff
+            ? [{ reference: urnOf(firstStaff[0]), display: firstStaff[1] }]
+            : [{ display: input.practiceName }]
+          : [patientRef],
+      payload: [{ contentString: message.body }],
+    },
+  }));
+  return {
+    resourceType: 'Bundle',
+    identifier: { system: URN, value: urnOf(input.conversation.id) },
+    type: 'collection',
+    timestamp: input.exportedAt,
+    entry: [
+      { fullUrl: urnOf(input.patient.id), resource: { resourceType: 'Patient', id: input.patient.id, name: [{ text: input.patient.name }] } },
+      ...[...staff.entries()].map(([id, name]) => ({ fullUrl: urnOf(id), resource: { resourceType: 'Practitioner', id, name: [{ text: name }] } })),
+      ...communications,
+    ],
+  };
+}
+
+/** A readable transcript: who said what, when, with the practice and topic at the top. */
+export function buildTranscript(input: ExportInput): string {
+  const lines = [
+    `${input.practiceName}: conversation transcript`,
+    `Patient: ${input.patient.name}`,
+    `Topic: ${input.conversation.topic}`,
+    `Started: ${formatTime(input.conversation.createdAt)}`,
+    `Exported: ${formatTime(input.exportedAt)}`,
+    '',
+  ];
+  for (const entry of input.entries) {
+    if (entry.kind === 'message') lines.push(`[${formatTime(entry.serverTime)}] ${entry.senderName}: ${entry.body}`);
+    else lines.push(`[${formatTime(entry.serverTime)}] (${describeEvent(entry.event)})`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Words for the record's system events. */
+export function describeEvent(event: string): string {
+  return (
+    {
+      opened: 'conversation opened',
+      acknowledged: 'automatic acknowledgement sent',
+      assigned: 'assigned to a clinician',
+      requeued: 'returned to the queue',
+      transferred: 'transferred to a colleague',
+      held: 'put on hold',
+      resumed: 'resumed',
+      closed: 'closed',
+      'practice.closed': 'the practice closed for the day',
+    }[event] ?? event
+  );
+}
+
+function formatTime(iso: string): string {
+  return new Date(iso).toLocaleString('en-GB', { dateStyle: 'medium', timeStyle: 'short' });
+}
+
+/** A stable UUID-shaped id per (conversation, seq): FHIR ids are at most 64 of [A-Za-z0-9-.]. */
+function idFromMessage(conversationId: string, seq: number): string {
+  return `${conversationId.slice(0, 24)}${seq.toString(16).padStart(12, '0')}`;
+}

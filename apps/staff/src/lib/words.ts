@@ -1,0 +1,29 @@
+// What the screens say for codes the gateway answers and ids it uses.
+
+/** Words for the error codes the commands and routes answer. */
+export function explain(code: string): string {
+  switch (code) {
+    case 'at_capacity':
+      return 'You are at your cap or marked away: finish a conversation or become available first.';
+    case 'conflict':
+      return 'Someone else got there first: that conversation is no longer waiting.';
+    case 'forbidden':
+      return 'Your role does not allow that.';
+    case 'not_found':
+      return 'That no longer exists.';
+    case 'invalid_payload':
+      return 'Those values are not allowed.';
+    case 'timeout':
+    case 'disconnected':
+      return 'The connection dropped; try again in a moment.';
+    default:
+      return 'That did not work; try again.';
+  }
+}
+
+/** A topic id as words ("test-results" → "Test results"). */
+export function topicLabel(topic: string): string {
+  const words = topic.replace(/-/g, ' ');
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+

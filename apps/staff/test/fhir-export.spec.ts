@@ -1,0 +1,57 @@
+import type { ChatEntry } from '@parley/sdk';
+import { buildFhirBundle, buildTranscript, type ExportInput } from '../src/lib/export/fhir.js';
+import { validateFhirR4 } from './fhir-validator.js';
+
+// The export builder on its own (pure), validated with the FHIR R4 StructureDefinitions; the browser test exports a real conversation.
+describe('FHIR R4 export', () => {
+  const conversationId = '0b6f7c1e-2a3d-4e5f-8a9b-0c1d2e3f4a5b';
+  const patientId = '11111111-2222-4333-8444-555555555555';
+  const clinicianId = '66666666-7777-4888-9999-aaaaaaaaaaaa';
+  const message = (seq: number, isPatient: boolean, body: string): ChatEntry => ({
+    kind: 'message',
+    seq,
+    serverTime: `2026-11-21T10:0${seq}:00.000Z`,
+    senderUserId: isPatient ? patientId : clinicianId,
+    senderDeviceId: 'd',
+    senderRole: isPatient ? 'patient' : 'clinician',
+    senderName: isPatient ? 'Ada Lovelace' : 'Dr Alex Morgan',
+    clientMessageId: `00000000-0000-4000-8000-00000000000${seq}`,
+    body,
+    clientSentAt: `2026-11-21T10:0${seq}:00.000Z`,
+    isMine: !isPatient,
+  });
+  const input = (entries: ChatEntry[]): ExportInput => ({
+    conversation: { id: conversationId, practiceId: 'p', practiceOdsCode: 'Y01234', patientId, topic: 'test-results', status: 'closed', assignedClinicianId: clinicianId, currentEpoch: 1, lastSeq: 4, createdAt: '2026-11-21T09:59:00.000Z' },
+    patient: { id: patientId, name: 'Ada Lovelace' },
+    practiceName: 'Test Surgery',
+    entries,
+    exportedAt: '2026-11-21T11:00:00.000Z',
+  });
+
+  it('makes a valid collection Bundle: Patient, Practitioner, one Communication per message (system events left out)', async () => {
+    const entries: ChatEntry[] = [
+      { kind: 'system', seq: 1, serverTime: '2026-11-21T10:00:00.000Z', event: 'opened', data: {} },
+      message(2, true, 'Are my results back?'),
+      message(3, false, 'Yes, all normal.'),
+    ];
+
+    const bundle = buildFhirBundle(input(entries)) as { entry: { resource: Record<string, unknown> }[] };
+
+    await expect(validateFhirR4(bundle)).resolves.toBeUndefined();
+    expect(bundle.entry.map((e) => e.resource['resourceType'])).toEqual(['Patient', 'Practitioner', 'Communication', 'Communication']);
+    expect(bundle.entry[2]!.resource).toMatchObject({
+      status: 'completed',
+      sent: '2026-11-21T10:02:00.000Z',
+      topic: { text: 'test-results' },
+      recipient: [{ reference: `urn:uuid:${clinicianId}` }],
+      payload: [{ contentString: 'Are my results back?' }],
+    });
+  });
+
+  it('stays valid when only the patient wrote (the practice is the recipient), and the transcript names each sender', async () => {
+    const only = input([message(2, true, 'Hello?')]);
+
+    await expect(validateFhirR4(buildFhirBundle(only))).resolves.toBeUndefined();
+    expect(buildTranscript(only)).toMatch(/Ada Lovelace: Hello\?\n$/);
+  });
+});

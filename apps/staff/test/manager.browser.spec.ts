@@ -1,0 +1,221 @@
+import { HttpApi } from '@parley/client';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { accessibilityViolations, launchChromium } from '@parley/testing';
+import { openConversation, signInThroughPage, startStaffWorld, waitUntil, type StaffWorld, type TestPatient } from './world.js';
+
+const messageBodies = (patient: TestPatient) => patient.entries.flatMap((entry) => (entry.ok && entry.value.kind === 'message' ? [entry.value.body] : []));
+
+describe("staff app: the manager's console (Chromium, real gateway and database)", () => {
+  let world: StaffWorld;
+  let browser: Browser;
+  let managerContext: BrowserContext;
+  let newcomerContext: BrowserContext;
+  let page: Page;
+  let newcomer: Page;
+  let managerApi: HttpApi;
+  let waiting: TestPatient;
+  const consoleErrors: string[] = [];
+  const newcomerEmail = 'dr.new@demo.parley.test';
+
+  const go = (target: Page, screen: string) => target.getByRole('navigation', { name: 'Console' }).getByRole('button', { name: screen }).click();
+
+  beforeAll(async () => {
+    [world, browser] = await Promise.all([startStaffWorld(), launchChromium()]);
+    managerApi = new HttpApi({ baseUrl: world.url, token: world.manager.token });
+    managerContext = await browser.newContext();
+    newcomerContext = await browser.newContext();
+    page = await managerContext.newPage();
+    newcomer = await newcomerContext.newPage();
+    for (const p of [page, newcomer]) p.on('console', (message) => message.type() === 'error' && consoleErrors.push(message.text()));
+    await signInThroughPage(page, world.url, world.odsCode, world.manager);
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await world?.close();
+  });
+
+  it("shows the live dashboard: today's figures, a chart over the day and the figures as a table", async () => {
+    waiting = await world.patient('Wendy Waiting');
+    await openConversation(waiting, 'admin');
+
+    await page.getByRole('heading', { name: 'Load and capacity' }).waitFor();
+    const today = page.getByRole('region', { name: 'Today' });
+    await today.getByRole('definition').filter({ hasText: /^1$/ }).first().waitFor();
+    await page.getByRole('img', { name: /Conversations opened per hour today/ }).waitFor();
+    const hourRows = page.getByRole('table', { name: /Today by hour/ }).getByRole('row');
+    await waitUntil(async () => (await hourRows.count()) === 2, 'one hour row under the header');
+    expect(await page.locator('canvas').count()).toBeGreaterThan(0);
+    expect(await page.getByRole('region', { name: 'Now' }).getByRole('definition').first().textContent()).toBe('1');
+    expect(await accessibilityViolations(page)).toEqual([]);
+  });
+
+  it('creates a staff account; the newcomer sets up in their browser and waits until the manager admits the device there', async () => {
+    await go(page, 'Staff');
+    await page.getByLabel('Full name', { exact: true }).fill('Dr Nia Newcomer');
+    await page.getByLabel('Work e-mail address').fill(newcomerEmail);
+    await page.getByRole('button', { name: 'Create account and set-up code' }).click();
+    const code = (await page.getByRole('status').filter({ hasText: 'One-time code for Dr Nia Newcomer' }).locator('strong').textContent())!.trim();
+
+    await newcomer.goto(`${world.url}/staff/`);
+    await newcomer.getByRole('button', { name: 'I have a set-up code' }).click();
+    await newcomer.getByLabel('Practice code').fill(world.odsCode);
+    await newcomer.getByLabel('E-mail address').fill(newcomerEmail);
+    await newcomer.getByLabel(/Set-up code/).fill(code);
+    await newcomer.getByLabel('Choose a passphrase').fill('amber lantern quietly folds paper');
+    await newcomer.getByRole('button', { name: 'Set up and sign in' }).click();
+    const banner = newcomer.getByRole('region', { name: 'This computer is not admitted yet' });
+    await banner.waitFor({ timeout: 60_000 });
+    const fingerprint = (await banner.locator('strong.fingerprint').textContent())!.trim();
+
+    await go(page, 'Load and capacity');
+    await go(page, 'Staff');
+    const member = page.getByRole('article', { name: 'Dr Nia Newcomer' });
+    const row = member.getByRole('row').filter({ hasText: fingerprint });
+    await row.getByText('Waiting to be admitted').waitFor();
+    expect(await accessibilityViolations(page)).toEqual([]);
+    await row.getByRole('button', { name: /^Admit/ }).click();
+    await row.getByText('Admitted').waitFor();
+    await page.getByRole('status').filter({ hasText: 'of Dr Nia Newcomer is admitted.' }).waitFor();
+    expect(await row.getByRole('cell').nth(3).textContent()).toBe('1');
+
+    await banner.getByRole('button', { name: 'Check again' }).click();
+    await banner.waitFor({ state: 'detached' });
+  });
+
+  it('lets the admitted newcomer read and answer a patient (their device opens the record key granted in the manager’s browser)', async () => {
+    const staff = await managerApi.listStaff();
+    const newcomerId = staff.ok ? staff.data.find((m) => m.email === newcomerEmail)!.userId : '';
+    expect((await world.manager.session.client.request('capacity:set-clinician', { clinicianId: newcomerId, maxConcurrent: 2, dailyMax: null })).ok).toBe(true);
+    await waiting.chat.send(waiting.conversationId!, 'Is my fit note ready?');
+
+    await newcomer.getByRole('radio', { name: 'Available' }).check();
+    await newcomer.getByRole('tab', { name: /Wendy Waiting/ }).waitFor();
+    await newcomer.getByRole('log', { name: 'Messages with Wendy Waiting' }).getByText('Is my fit note ready?').waitFor();
+  });
+
+  it('keeps canned replies practice-wide: the manager writes one, a clinician inserts it into a reply', async () => {
+    await go(page, 'Practice settings');
+    await page.getByLabel('Canned reply title').fill('Fit note');
+    await page.getByLabel('Canned reply text').fill('Your fit note is ready to collect from reception.');
+    await page.getByRole('button', { name: 'Add canned reply' }).click();
+    await page.getByRole('listitem').filter({ hasText: 'Your fit note is ready to collect from reception.' }).waitFor();
+
+    const patient = await world.patient('Carl Canned');
+    await openConversation(patient, 'admin');
+    await newcomer.getByRole('tab', { name: /Carl Canned/, selected: true }).waitFor();
+    await newcomer.getByRole('combobox', { name: 'Canned reply' }).selectOption({ label: 'Fit note' });
+    await newcomer.getByRole('button', { name: 'Insert' }).click();
+
+    expect(await newcomer.getByLabel('Reply to Carl Canned').inputValue()).toBe('Your fit note is ready to collect from reception.');
+    await newcomer.getByRole('button', { name: 'Send' }).click();
+    await waitUntil(() => messageBodies(patient).includes('Your fit note is ready to collect from reception.'), 'the patient to read the canned reply');
+  });
+
+  it('revokes a device and offboards a colleague, rotating the record key in the browser', async () => {
+    await go(page, 'Staff');
+    const newcomerCard = page.getByRole('article', { name: 'Dr Nia Newcomer' });
+    await newcomerCard.getByRole('button', { name: /^Revoke/ }).first().click();
+    await newcomerCard.getByText('Revoked').waitFor();
+    await newcomer.getByRole('alert').filter({ hasText: 'This computer’s access was revoked by the practice.' }).waitFor();
+    await newcomer.getByRole('button', { name: 'Sign in' }).waitFor();
+
+    const nurse = page.getByRole('article', { name: /Jo Bennett/ });
+    await nurse.getByRole('button', { name: /^Offboard/ }).click();
+    await nurse.getByRole('button', { name: /^Yes, offboard/ }).click();
+    await page.getByRole('status').filter({ hasText: /record key version 2 was made and granted to \d+ devices/ }).waitFor({ timeout: 60_000 });
+
+    const keys = await managerApi.getPracticeKeys();
+    expect(keys.ok && keys.data.recordKeys.map((key) => key.version)).toEqual([1, 2]);
+    await nurse.getByText(/offboarded/).waitFor();
+  });
+
+  it('edits the weekly hours, exceptions, categories, texts and terms live', async () => {
+    await go(page, 'Practice settings');
+    // The demo practice is open 00:00–24:00 every day: split Sunday in two (still always open), and see an overlap refused.
+    const weeklyNow = async () =>
+      ((await fetch(`${world.url}/api/hours`, { headers: { authorization: `Bearer ${world.manager.token}` } }).then((r) => r.json())) as { weekly: unknown[] }).weekly;
+    expect(await weeklyNow()).toHaveLength(7);
+    await page.getByRole('button', { name: 'Add an interval' }).click();
+    await page.getByRole('button', { name: 'Save opening hours' }).click();
+    await page.getByRole('status').filter({ hasText: /^Not saved/ }).waitFor();
+    expect(await weeklyNow()).toHaveLength(7);
+
+    await page.getByRole('combobox', { name: 'Day of interval 8' }).selectOption('Sunday');
+    await page.getByLabel('Opens, interval 8').fill('12:00');
+    await page.getByLabel('Closes, interval 8').fill('24:00');
+    await page.getByLabel('Closes, interval 7').fill('12:00');
+    await page.getByRole('button', { name: 'Save opening hours' }).click();
+    await page.getByRole('status').filter({ hasText: 'Opening hours saved.' }).waitFor();
+    expect((await weeklyNow()).filter((interval) => (interval as { weekday: number }).weekday === 7)).toEqual([
+      { weekday: 7, start: '00:00', end: '12:00' },
+      { weekday: 7, start: '12:00', end: '24:00' },
+    ]);
+
+    await page.getByLabel('Exception date').fill('2030-12-25');
+    await page.getByLabel('Reason').fill('Christmas Day');
+    await page.getByRole('button', { name: 'Save exception' }).click();
+    await page.getByRole('listitem').filter({ hasText: '2030-12-25: Christmas Day, closed all day' }).waitFor();
+
+    await page.getByLabel('New category').fill('Travel vaccinations');
+    await page.getByRole('button', { name: 'Add category' }).click();
+    await page.getByRole('button', { name: 'Save categories' }).click();
+    await page.getByRole('status').filter({ hasText: 'Categories saved.' }).waitFor();
+
+    await page.getByLabel('Practice phone number').fill('01632 960123');
+    await page.getByRole('button', { name: 'Save texts' }).click();
+    await page.getByRole('status').filter({ hasText: 'Texts saved.' }).waitFor();
+
+    await page.getByLabel('Terms text').fill('Use this service for non-urgent matters only. In an emergency call 999.');
+    await page.getByRole('button', { name: 'Publish as a new version' }).click();
+    await page.getByText(/^Version \d+, published/).waitFor();
+
+    const settings = await managerApi.getPracticeSettings();
+    expect(settings.ok && settings.data.categories.find((c) => c.slug === 'travel-vaccinations')).toMatchObject({ label: 'Travel vaccinations', isEnabled: true });
+    expect(settings.ok && settings.data.practicePhone).toBe('01632 960123');
+    const terms = await managerApi.getTerms();
+    expect(terms.ok && terms.data.terms?.text).toBe('Use this service for non-urgent matters only. In an emergency call 999.');
+    expect(await accessibilityViolations(page)).toEqual([]);
+
+    await page.getByRole('button', { name: 'Remove exception on 2030-12-25' }).click();
+    await page.getByText('No exceptions ahead.').waitFor();
+  });
+
+  it('finds a patient with their past conversations; opening one shows it decrypted and is audited', async () => {
+    await go(page, 'Find a patient');
+    await page.getByLabel('Name (or part of it)').fill('Wendy');
+    await page.getByRole('button', { name: 'Search' }).click();
+    const result = page.getByRole('article', { name: 'Wendy Waiting' });
+    await result.getByRole('row').nth(1).waitFor();
+    expect(await accessibilityViolations(page)).toEqual([]);
+    await result.getByRole('button', { name: /^Open/ }).first().click();
+
+    await page.getByRole('log', { name: 'Messages with Wendy Waiting' }).getByText('Is my fit note ready?').waitFor();
+    await go(page, 'Audit log');
+    await page.getByRole('combobox', { name: 'Action' }).selectOption('conversation.read');
+    await page.getByRole('button', { name: 'Show events' }).click();
+    await page.getByRole('cell', { name: waiting.conversationId! }).first().waitFor();
+    expect(await accessibilityViolations(page)).toEqual([]);
+  });
+
+  it("lets a manager certify a new patient's account key from the conversation", async () => {
+    const patient = await world.patient('Una Uncertified', { isCertified: false });
+    const summary = await patient.chat.openConversation('admin');
+
+    await go(page, 'Find a patient');
+    await page.getByLabel('Name (or part of it)').fill('Una');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.getByRole('article', { name: 'Una Uncertified' }).getByRole('button', { name: /^Open/ }).click();
+    await page.getByRole('button', { name: /Certify this patient's account key/ }).click();
+    await page.getByText("The patient's account key is certified.").waitFor();
+
+    const joined = await world.manager.session.client.request('conversation:join', { conversationId: summary.id });
+    expect(joined.ok && joined.data.patientAccount?.certificate).toEqual(expect.any(String));
+  });
+
+  it('runs under the strict content security policy without a violation', () => {
+    // The one refusal this file provokes on purpose (overlapping opening hours) is logged by Chromium as a failed load.
+    expect(consoleErrors.filter((text) => !text.includes('status of 400 (Bad Request)'))).toEqual([]);
+    expect(consoleErrors.length).toBeLessThanOrEqual(1);
+  });
+});
