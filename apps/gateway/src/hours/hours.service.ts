@@ -36,6 +36,8 @@ export type ClosingListener = (closing: PracticeClosing) => void | Promise<void>
 // Exceptions this far back are loaded for the scheduler: the status looks back a week to find when a closure began.
 const EXCEPTION_LOOK_BACK_DAYS = 9;
 const BANK_HOLIDAYS_SHOWN_DAYS = 366;
+// How long the refusal checks of one practice share a read of its hours (edits through another node show after this).
+const HOURS_SHARED_FOR_MS = 1_000;
 
 /**
  * Opening hours: the schedule managers edit, the status patients see, the refusals outside hours, and
@@ -47,6 +49,11 @@ export class HoursService {
   private readonly closingListeners = new Set<ClosingListener>();
   /** The last status each practice was seen in on this node, to announce only changes. */
   private readonly lastSeen = new Map<string, { fact: string; state: HoursStatus['state'] }>();
+  /** The refusal checks' last computed status per practice, with the stored hours it came from (see `computeForCheck`). */
+  private readonly computedForCheck = new Map<string, { stored: string; from: number; until: number; status: ComputedHoursStatus }>();
+  /** The refusal checks' latest read of each practice's hours (see `loadForCheck`), and a count of this node's edits. */
+  private readonly readForCheck = new Map<string, { edits: number; fromDate: string; startedAt: number; loaded: Promise<StoredHours> }>();
+  private edits = 0;
 
   constructor(
     private readonly hours: HoursRepository,
@@ -90,8 +97,8 @@ export class HoursService {
    * @throws DomainError `outside_hours` (details: `nextOpening` ISO instant or null, `state`), `not_found`
    */
   async assertOpenForNewConversation(practiceId: string): Promise<void> {
-    const stored = await this.load(practiceId);
-    const status = this.compute(stored, this.clock.now());
+    const stored = await this.loadForCheck(practiceId);
+    const status = this.computeForCheck(stored, this.clock.now());
     if (status.isAcceptingNew) return;
     const why =
       status.state === 'closed'
@@ -105,8 +112,8 @@ export class HoursService {
    * @throws DomainError `outside_hours` (details: `nextOpening`, `state`), `not_found`
    */
   async assertOpenForPatientMessage(practiceId: string): Promise<void> {
-    const stored = await this.load(practiceId);
-    const status = this.compute(stored, this.clock.now());
+    const stored = await this.loadForCheck(practiceId);
+    const status = this.computeForCheck(stored, this.clock.now());
     if (status.state !== 'closed') return;
     throw outsideHours('The practice is closed.', status, stored.timeZone);
   }
@@ -116,9 +123,9 @@ export class HoursService {
    * @throws DomainError `outside_hours` (details: `nextOpening`, `state`), `not_found`
    */
   async assertStaffMayReply(practiceId: string): Promise<void> {
-    const stored = await this.load(practiceId);
+    const stored = await this.loadForCheck(practiceId);
     const now = this.clock.now();
-    const status = this.compute(stored, now);
+    const status = this.computeForCheck(stored, now);
     if (staffMayReply(status, stored.staffAfterClosing, stored.timeZone, now)) return;
     throw outsideHours('The practice is closed: conversations are read-only until it opens.', status, stored.timeZone);
   }
@@ -190,6 +197,8 @@ export class HoursService {
 
   /** Audits a change, then tells the practice's patients its status at once (and announces a closing it caused). */
   private async changed(actor: Actor, data: Record<string, string | number>): Promise<void> {
+    // The edit is stored: refusal checks from now on must not share a read that started before it.
+    this.edits += 1;
     // Ids and codes only: the trail never holds free text (not even the exception's label).
     await this.audit.record(actor, 'hours.changed', { data });
     this.logger.log({ practiceId: actor.practiceId, userId: actor.userId, ...data }, 'opening hours changed');
@@ -223,16 +232,56 @@ export class HoursService {
     }
   }
 
-  private async load(practiceId: string): Promise<StoredHours> {
-    const fromDate = DateTime.fromJSDate(this.clock.now(), { zone: 'UTC' }).minus({ days: EXCEPTION_LOOK_BACK_DAYS }).toISODate()!;
+  private async load(practiceId: string, fromDate = exceptionsFrom(this.clock.now())): Promise<StoredHours> {
     const stored = await this.hours.hoursOf(practiceId, fromDate);
     if (!stored) throw new DomainError('not_found', 'No such practice.');
     return stored;
   }
 
+  /**
+   * `load` for the refusal checks, which run on every message: the checks of one practice share one read of its hours
+   * (three queries) for up to a second instead of each queueing three for the database pool (docs/benchmarks.md). An
+   * edit made through this node is seen by the very next check; one made through another node, within a second. The
+   * status itself is still computed from the clock at each check, so openings and closings take effect on time.
+   */
+  private loadForCheck(practiceId: string): Promise<StoredHours> {
+    const fromDate = exceptionsFrom(this.clock.now());
+    const now = performance.now();
+    const shared = this.readForCheck.get(practiceId);
+    // An earlier `fromDate` holds every exception a later one would, so a clock moved forward can still share the read.
+    if (shared && shared.edits === this.edits && shared.fromDate <= fromDate && now - shared.startedAt < HOURS_SHARED_FOR_MS) return shared.loaded;
+    const entry = { edits: this.edits, fromDate, startedAt: now, loaded: this.load(practiceId, fromDate) };
+    this.readForCheck.set(practiceId, entry);
+    entry.loaded.catch(() => {
+      if (this.readForCheck.get(practiceId) === entry) this.readForCheck.delete(practiceId);
+    });
+    return entry.loaded;
+  }
+
   private compute(stored: StoredHours, now: Date): ComputedHoursStatus {
     return hoursStatus(stored, stored.exceptions, this.bankHolidays.dates, now);
   }
+
+  /**
+   * `compute`, remembered for the refusal checks that run on every message (Luxon's time-zone arithmetic over three
+   * weeks of intervals cost about 2 ms of CPU per message; docs/benchmarks.md). The hours are still read on every call:
+   * the remembered status is used only for the very same stored hours, from the instant it was computed until its next
+   * change (`changesAt`), and for a minute at most, since the look-ahead window moves with the local day.
+   */
+  private computeForCheck(stored: StoredHours, now: Date): ComputedHoursStatus {
+    const key = JSON.stringify(stored);
+    const at = now.getTime();
+    const remembered = this.computedForCheck.get(stored.practiceId);
+    if (remembered && remembered.stored === key && at >= remembered.from && at < remembered.until) return remembered.status;
+    const status = this.compute(stored, now);
+    this.computedForCheck.set(stored.practiceId, { stored: key, from: at, until: Math.min(status.changesAt?.getTime() ?? Infinity, at + 60_000), status });
+    return status;
+  }
+}
+
+/** The first date whose exceptions the status needs. Plain UTC arithmetic (UTC has no daylight saving): Luxon's costs more, and this runs on every message. */
+function exceptionsFrom(now: Date): string {
+  return new Date(now.getTime() - EXCEPTION_LOOK_BACK_DAYS * 86_400_000).toISOString().slice(0, 10);
 }
 
 function outsideHours(why: string, status: ComputedHoursStatus, timeZone: string): DomainError {

@@ -155,6 +155,24 @@ export class QueueRepository {
     return rows.map((row) => ({ id: row.id, topic: row.topic, queuedAt: row.queued_at, createdAt: row.created_at }));
   }
 
+  /** How many of the practice's conversations are waiting (every open asks, for its reply-time estimate: a count, not the rows). */
+  async waitingCount(practiceId: string): Promise<number> {
+    const [row]: { count: number }[] = await this.dataSource.query(
+      `SELECT count(*)::int AS count FROM conversations WHERE practice_id = $1 AND status = 'waiting'`,
+      [practiceId],
+    );
+    return row?.count ?? 0;
+  }
+
+  /** The sum of the concurrent caps of the practice's available clinicians (for the reply-time estimate). */
+  async availableCapacity(practiceId: string): Promise<number> {
+    const [row]: { capacity: number }[] = await this.dataSource.query(
+      `SELECT coalesce(sum(max_concurrent), 0)::int AS capacity FROM clinician_capacity WHERE practice_id = $1 AND availability = 'available'`,
+      [practiceId],
+    );
+    return row?.capacity ?? 0;
+  }
+
   /** The practice's IANA time zone (its days bound the daily caps). */
   timeZoneOf(practiceId: string): Promise<string> {
     return practiceTimeZone(this.dataSource.manager, practiceId);

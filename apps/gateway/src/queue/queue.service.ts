@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import type { ClinicianState, QueueSnapshot, SetClinicianCaps, SetPracticeLimits } from '@parley/protocol';
 import { DateTime } from 'luxon';
 import { isStaff, type Actor } from '../common/actor.js';
@@ -10,6 +10,7 @@ import { requireRole } from '../common/require-role.js';
 import { rooms } from '../common/rooms.js';
 import { AuditService, serverActor } from '../audit/audit.service.js';
 import { RecordService } from '../record/record.service.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { QueueRepository, type Assignment } from './queue.repository.js';
 
 /** Minutes a conversation typically takes a clinician, until there is history to measure it from. */
@@ -18,6 +19,8 @@ const TYPICAL_HANDLING_MINUTES = 10;
 const ANNOUNCE_DEBOUNCE_MS = 100;
 /** How often each node looks for clinicians disconnected past the grace period. */
 const SWEEP_INTERVAL_MS = 15_000;
+/** A failed routing pass is tried again this soon (one retry pending per practice at most). */
+const ROUTING_RETRY_MS = 1_000;
 
 /**
  * The live queue: who may take what, under which caps. Every assignment goes through the
@@ -28,6 +31,9 @@ export class QueueService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(QueueService.name);
   /** Per practice: the routing pass under way on this node, and whether another must follow it. */
   private readonly routing = new Map<string, { pass: Promise<Assignment[]>; isRequestedAgain: boolean }>();
+  /** Per practice: a routing pass to try again after one failed. */
+  private readonly routingRetries = new Map<string, NodeJS.Timeout>();
+  private isStopping = false;
   private readonly announcing = new Map<string, NodeJS.Timeout>();
 
   constructor(
@@ -37,6 +43,7 @@ export class QueueService implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly clock: Clock,
     private readonly audit: AuditService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Optional() private readonly metrics?: MetricsService,
   ) {}
 
   private sweeper: NodeJS.Timeout | undefined;
@@ -48,7 +55,10 @@ export class QueueService implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   onModuleDestroy(): void {
+    this.isStopping = true;
     clearInterval(this.sweeper);
+    for (const timer of this.routingRetries.values()) clearTimeout(timer);
+    this.routingRetries.clear();
     for (const timer of this.announcing.values()) clearTimeout(timer);
     this.announcing.clear();
   }
@@ -90,6 +100,11 @@ export class QueueService implements OnApplicationBootstrap, OnModuleDestroy {
           state.isRequestedAgain = false;
           made.push(...(await this.routeOnce(practiceId)));
         } while (state.isRequestedAgain);
+      } catch (error) {
+        // A pass that failed (a pool timeout under load, a lost connection) would leave patients waiting until something
+        // else routes: try again shortly, whoever asked for this pass.
+        this.retryRouting(practiceId);
+        throw error;
       } finally {
         this.routing.delete(practiceId);
       }
@@ -97,6 +112,16 @@ export class QueueService implements OnApplicationBootstrap, OnModuleDestroy {
     })();
     this.routing.set(practiceId, state);
     return state.pass;
+  }
+
+  private retryRouting(practiceId: string): void {
+    if (this.isStopping || this.routingRetries.has(practiceId)) return;
+    const timer = setTimeout(() => {
+      this.routingRetries.delete(practiceId);
+      this.route(practiceId).catch((error: unknown) => this.logger.warn({ practiceId, err: error }, 'routing retry failed'));
+    }, ROUTING_RETRY_MS);
+    timer.unref();
+    this.routingRetries.set(practiceId, timer);
   }
 
   private async routeOnce(practiceId: string): Promise<Assignment[]> {
@@ -109,12 +134,11 @@ export class QueueService implements OnApplicationBootstrap, OnModuleDestroy {
 
   /** An honest typical reply time for a conversation opened now, for the automatic acknowledgement. */
   async replyTimeText(practiceId: string): Promise<string> {
-    const timeZone = await this.queue.timeZoneOf(practiceId);
-    const [loads, waiting] = await Promise.all([this.queue.loads(practiceId, this.dayStart(timeZone)), this.queue.waiting(practiceId)]);
-    const available = loads.filter((load) => load.availability === 'available');
-    const capacity = available.reduce((sum, load) => sum + load.maxConcurrent, 0);
+    // Two sums, not rows: fetching every waiting conversation and every clinician's load on every open made a burst of
+    // opens quadratic (docs/benchmarks.md).
+    const [capacity, waiting] = await Promise.all([this.queue.availableCapacity(practiceId), this.queue.waitingCount(practiceId)]);
     if (capacity === 0) return 'when a clinician is next available (usually the next working session)';
-    const minutes = Math.ceil((waiting.length + 1) / capacity) * TYPICAL_HANDLING_MINUTES;
+    const minutes = Math.ceil((waiting + 1) / capacity) * TYPICAL_HANDLING_MINUTES;
     return `about ${minutes} minutes`;
   }
 
@@ -172,13 +196,27 @@ export class QueueService implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   /** Returns a clinician's conversations to the queue head, telling each patient through the record. */
-  private async handBack(practiceId: string, clinicianId: string, reason: 'away' | 'disconnected'): Promise<void> {
+  private async handBack(practiceId: string, clinicianId: string, reason: 'away' | 'disconnected' | 'offboarded'): Promise<number> {
     const returned = await this.queue.requeueAllOf(practiceId, clinicianId, this.clock.now());
     for (const { conversationId, patientId } of returned) {
       await this.record.append({ conversationId, system: { event: 'requeued', data: { fromClinicianId: clinicianId, reason } } });
       await this.audit.record(serverActor(practiceId), 'conversation.requeued', { conversationId, subjectUserId: patientId, data: { fromUserId: clinicianId, reason } });
     }
     if (returned.length > 0) this.logger.log({ clinicianId, count: returned.length, reason }, 'conversations handed back to the queue');
+    return returned.length;
+  }
+
+  /**
+   * An offboarded clinician takes no more work: they go offline (routing skips them from now on) and
+   * every conversation they hold goes back to the head of the queue, each patient told through the
+   * record (`requeued`, reason `offboarded`); then routing runs. Returns how many were handed back.
+   */
+  async releaseClinician(practiceId: string, clinicianId: string): Promise<number> {
+    // Offline first, under the routing locks: a routing pass running now finishes first, and the hand-back below collects what it assigned.
+    await this.queue.setAvailability(practiceId, clinicianId, 'offline');
+    const count = await this.handBack(practiceId, clinicianId, 'offboarded');
+    await this.route(practiceId);
+    return count;
   }
 
   /** A manager sets a clinician's caps; a raise assigns waiting conversations at once, a cut drops none. @throws DomainError `forbidden`, `not_found` */
@@ -232,6 +270,7 @@ export class QueueService implements OnApplicationBootstrap, OnModuleDestroy {
   private async recordAssignments(made: readonly Assignment[]): Promise<void> {
     await Promise.all(
       made.map(async (assignment) => {
+        this.metrics?.assigned(assignment.how);
         await this.record.append({ conversationId: assignment.conversationId, system: { event: 'assigned', data: { clinicianId: assignment.clinicianId, how: assignment.how } } });
         if (assignment.how === 'auto') {
           await this.audit.record(serverActor(assignment.practiceId), 'conversation.assigned', { conversationId: assignment.conversationId, subjectUserId: assignment.patientId, data: { assigneeUserId: assignment.clinicianId } });

@@ -1,0 +1,665 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { TestDatabase } from '@parley/testing';
+import {
+  createBenchDatabase,
+  describeMachine,
+  findRedis,
+  gitCommit,
+  REPO_ROOT,
+  startBenchGateway,
+  startDatabaseServer,
+  type BenchGateway,
+  type DatabaseServer,
+} from './environment.js';
+import { measureBundle, measureCrypto, type BundleFigures, type CryptoFigures } from './local-scenarios.js';
+import { includes, type BenchOptions } from './options.js';
+import { cpuMsOf, rssOf } from './probe-client.js';
+import { summariseProfile, type CpuProfile, type ProfileSummary } from './profile.js';
+import {
+  createClinicians,
+  createPatients,
+  openPairs,
+  openRecordKey,
+  queueClinicianSpecs,
+  queuePatientSpecs,
+  setCaps,
+  setUpPractice,
+  type Account,
+  type BenchPractice,
+} from './setup.js';
+import { median, medianPercentiles, monoMs, percentiles, sleep, type Percentiles } from './stats.js';
+import type { LoadResult, PairSpec } from './types.js';
+import { forkWorkers, split, stopWorkers, type Worker } from './workers.js';
+
+/** How often each chatting socket of the idle scenario sends: a person typing fast. */
+export const CHAT_INTERVAL_MS = 5_000;
+const BASELINE_ENTRY = join(dirname(fileURLToPath(import.meta.url)), 'baseline-server.js');
+
+/** One load run as the report keeps it. */
+export interface LoadRun {
+  offeredRate: number | null;
+  ratePerSec: number;
+  sent: number;
+  acked: number;
+  delivered: number;
+  errors: Record<string, number>;
+  ack: Percentiles;
+  delivery: Percentiles;
+  exhaustedSenders: number;
+  serverCpuMs: number;
+  clientCpuMs: number;
+  durationMs: number;
+  verified: number;
+  verifyFailures: number;
+  /** Mean size of the gateway's group-commit batches during the run (undefined for the baselines). */
+  meanBatch?: number;
+}
+
+/** Median of several runs of one load. */
+export interface LoadFigure {
+  runs: LoadRun[];
+  ratePerSec: number;
+  ack: Percentiles;
+  delivery: Percentiles;
+  /** Server and client CPU per 1,000 acked messages (ms). */
+  serverCpuPerKMsg: number;
+  clientCpuPerKMsg: number;
+}
+
+/** Everything a bench run measured. */
+export interface BenchResults {
+  meta: {
+    date: string;
+    command: string;
+    mode: BenchOptions['mode'];
+    commit: string;
+    machine: ReturnType<typeof describeMachine>;
+    database: string;
+    redis: string;
+    workers: number;
+    pairs: number;
+    runs: number;
+    durationS: number;
+    fdLimit: number;
+    options: Omit<BenchOptions, 'comparePath' | 'outPath'>;
+  };
+  setup?: { seconds: number; clinicians: number; patients: number; pairs: number };
+  crypto?: CryptoFigures;
+  baselines?: { relay: LoadFigure; pgInsert: LoadFigure };
+  maxRate?: LoadFigure & { batchNote: string };
+  fixedRate?: { offered: number; label: string; figure: LoadFigure }[];
+  idle?: {
+    requested: number;
+    connected: number;
+    failed: number;
+    note: string;
+    rssBeforeBytes: number;
+    rssAfterBytes: number;
+    rssPerSocketBytes: number;
+    lagIdle: { p50: number; p99: number; max: number };
+    chatting: { sockets: number; ratePerSec: number; ack: Percentiles; lag: { p50: number; p99: number; max: number } };
+  };
+  queue?: QueueFigure;
+  queueTwoNodes?: QueueFigure;
+  twoNodes?: LoadFigure & { note: string };
+  bundle?: BundleFigures;
+  profile?: ProfileSummary & { profiledRatePerSec: number; file: string };
+  queueProfile?: ProfileSummary & { file: string };
+  skipped: { scenario: string; reason: string }[];
+}
+
+export interface QueueFigure {
+  patients: number;
+  clinicians: number;
+  capPerClinician: number;
+  spreadMs: number;
+  runs: { openAck: Percentiles; openAssigned: Percentiles; assigned: number; failedOpens: Record<string, number>; capViolations: number }[];
+  openAck: Percentiles;
+  openAssigned: Percentiles;
+  capViolations: number;
+  assignedShare: number;
+}
+
+/** Runs the selected scenarios and returns the results; everything it started is stopped before it returns. */
+export async function runBench(options: BenchOptions, log: (line: string) => void): Promise<BenchResults> {
+  const started = Date.now();
+  const fdLimit = fileDescriptorLimit();
+  const results: BenchResults = {
+    meta: {
+      date: new Date().toISOString(),
+      command: `pnpm bench${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}`,
+      mode: options.mode,
+      commit: gitCommit(),
+      machine: describeMachine(),
+      database: '',
+      redis: '',
+      workers: options.workers,
+      pairs: options.pairs,
+      runs: options.runs,
+      durationS: 0,
+      fdLimit,
+      options: { ...options, comparePath: undefined, outPath: undefined } as BenchResults['meta']['options'],
+    },
+    skipped: [],
+  };
+  const cleanup: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const step of cleanup.splice(0).reverse()) await step().catch((error: unknown) => log(`cleanup: ${String(error)}`));
+  };
+  // Ctrl+C or a kill stops the gateways, PostgreSQL and the workers before exiting: nothing may outlive the bench.
+  const onSignal = (signal: NodeJS.Signals) => {
+    log(`${signal}: stopping everything the bench started`);
+    void stopAll().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    if (includes(options, 'crypto')) {
+      log('crypto: encrypt+sign, verify+decrypt, passphrase derivation (in this process, before any load)');
+      results.crypto = await measureCrypto(options.cryptoIterations, options.runs);
+    }
+    const needsGateway = (['baselines', 'max-rate', 'fixed-rate', 'idle', 'queue', 'two-nodes'] as const).some((name) => includes(options, name));
+    if (needsGateway) await runServerScenarios(options, results, cleanup, log);
+    if (includes(options, 'bundle')) {
+      log('bundle: building apps/patient and sizing its first screen');
+      results.bundle = measureBundle(options.mode !== 'smoke');
+    }
+  } finally {
+    await stopAll();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  results.meta.durationS = Math.round((Date.now() - started) / 1000);
+  return results;
+}
+
+async function runServerScenarios(options: BenchOptions, results: BenchResults, cleanup: (() => Promise<void>)[], log: (line: string) => void): Promise<void> {
+  log('database: starting');
+  const server: DatabaseServer = await startDatabaseServer();
+  cleanup.push(() => server.stop());
+  results.meta.database = server.description;
+  const database: TestDatabase = await createBenchDatabase(server.url);
+  cleanup.push(() => database.drop());
+  const dataDir = join(REPO_ROOT, '.data', `bench-gateway-${process.pid}`);
+  await mkdir(dataDir, { recursive: true });
+  cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
+  const redis = await findRedis();
+  results.meta.redis = redis ? `${redis.source} (${new URL(redis.url).host})` : 'none: two-node scenarios skipped';
+
+  let gateway: BenchGateway | undefined = await startBenchGateway({ databaseUrl: database.url, dataDir });
+  const stopGateway = async () => {
+    await gateway?.stop();
+    gateway = undefined;
+  };
+  cleanup.push(stopGateway);
+  const workers = forkWorkers(options.workers);
+  cleanup.push(() => stopWorkers(workers));
+
+  // ---- setup, for real through the sdk
+  const setupStarted = Date.now();
+  const wantsPairs = (['max-rate', 'fixed-rate', 'idle', 'two-nodes', 'baselines'] as const).some((name) => includes(options, name));
+  const wantsQueue = includes(options, 'queue');
+  const idleChatPairs = includes(options, 'idle') ? Math.max(1, Math.ceil((options.idleSockets * 0.05) / 2)) : 0;
+  const pairCount = wantsPairs ? Math.max(options.pairs, idleChatPairs) : 0;
+  log(`setup: practice, ${pairCount} pairs, ${wantsQueue ? options.queuePatients : 0} queue patients and ${wantsQueue ? options.queueClinicians : 0} clinicians (sdk, over HTTP)`);
+  const practice = await setUpPractice(gateway.url, dataDir);
+  const pairClinicians = await createClinicians(gateway.url, practice, pairCount, 'pair');
+  const queueClinicians = wantsQueue ? await createClinicians(gateway.url, practice, options.queueClinicians, 'queue') : [];
+  const pairPatients = await createPatients(gateway.url, practice, pairCount);
+  // The pairs' patients take part in the queue too (a patient may have several conversations): fewer accounts to make.
+  const extraPatients = wantsQueue ? await createPatients(gateway.url, practice, Math.max(0, options.queuePatients - pairPatients.length)) : [];
+  const queuePatients = wantsQueue ? [...pairPatients, ...extraPatients].slice(0, options.queuePatients) : [];
+  const keyHolder = pairClinicians[0] ?? queueClinicians[0];
+  if (!keyHolder) throw new Error('nothing to run: no clinicians');
+  const recordKey = await openRecordKey(gateway.url, practice, keyHolder);
+  practice.recordKey = recordKey;
+  const pairs = pairCount > 0 ? await openPairs({ url: gateway.url, practice, recordKey, patients: pairPatients, clinicians: pairClinicians }) : [];
+  const queueCap = Math.min(50, Math.ceil(options.queuePatients / Math.max(1, options.queueClinicians)));
+  if (wantsQueue) await prepareQueueClinicians(gateway.url, practice, queueClinicians, queueCap);
+  results.setup = { seconds: Math.round((Date.now() - setupStarted) / 1000), clinicians: pairClinicians.length + queueClinicians.length + 1, patients: pairPatients.length + extraPatients.length, pairs: pairs.length };
+  log(`setup: done in ${results.setup.seconds} s`);
+
+  const node: BenchGateway = gateway;
+  const loadPairs = pairs.slice(0, options.pairs);
+  let referenceMax = 0;
+  /** Runs one scenario; a failure is reported in the results and the run goes on with the next one. */
+  const guarded = async (name: string, scenario: () => Promise<void>) => {
+    try {
+      await scenario();
+    } catch (error) {
+      log(`${name}: FAILED: ${error instanceof Error ? error.message : String(error)}`);
+      results.skipped.push({ scenario: name, reason: `failed: ${(error instanceof Error ? error.message : String(error)).split('\n')[0]}` });
+      await closePairs(workers).catch(() => undefined);
+      await callAll(workers, 'closeIdle').catch(() => undefined);
+      await callAll(workers, 'queueDisconnect').catch(() => undefined);
+    }
+  };
+
+  // ---- baselines
+  await guarded('baselines', async () => {
+    if (includes(options, 'baselines')) {
+      const relay = await runBaseline('relay', undefined, loadPairs, workers, options, log);
+      const pgDatabase = await createBenchDatabase(server.url);
+      cleanup.push(() => pgDatabase.drop());
+      const pgInsert = await runBaseline('pg-insert', pgDatabase.url, loadPairs, workers, options, log);
+      results.baselines = { relay, pgInsert };
+      referenceMax = Math.min(relay.ratePerSec, pgInsert.ratePerSec * 2.5);
+    }
+  });
+
+  // ---- scenario 1: max rate, with a profile of one extra run
+  await guarded('max-rate', async () => {
+    if (includes(options, 'max-rate') || includes(options, 'fixed-rate')) {
+      await connectPairs(workers, loadPairs, 'parley');
+      gatewaysUnderLoad = [node];
+      // Pools are encrypted ahead of each run (about half a millisecond each on this machine): size the first from the
+      // target (2.5× the one-INSERT baseline), the next ones from what the previous run reached.
+      const estimate = referenceMax > 0 ? referenceMax : 3_000;
+      log(`max-rate: ${loadPairs.length} pairs, ${options.runs} run(s) of ${options.maxDurationMs} ms`);
+      const maxRate = await maxRuns(workers, options, estimate, node.pid, `max-rate`, log);
+      results.maxRate = { ...maxRate, batchNote: 'group commit: appends that arrive while a transaction commits share the next one' };
+      if (options.profile) {
+        log('profile: one more max-rate run with the CPU profiler on in the gateway');
+        await node.probe.startProfile();
+        const profiled = await loadRun(workers, { kind: 'max', rate: maxRate.ratePerSec * 1.4 }, options, node.pid);
+        const profile = (await node.probe.stopProfile()) as CpuProfile;
+        const file = await saveProfile(profile, `gateway-max-rate${options.mode === 'full' ? '' : `-${options.mode}`}.cpuprofile`);
+        results.profile = { ...summariseProfile(profile), profiledRatePerSec: profiled.ratePerSec, file };
+      }
+      // ---- scenario 2: fixed rates
+      if (includes(options, 'fixed-rate')) {
+        const rates = [
+          ...options.fixedFractions.map((fraction) => ({ offered: Math.max(10, Math.round(maxRate.ratePerSec * fraction)), label: `${Math.round(fraction * 100)} % of max` })),
+          ...options.fixedAbsolute.map((rate) => ({ offered: rate, label: `${rate} msgs/s` })),
+        ];
+        results.fixedRate = [];
+        for (const rate of rates) {
+          // Above the measured maximum the backlog only grows: one run shows it, three would only take longer to drain.
+          const isOverload = rate.offered > maxRate.ratePerSec * 1.1;
+          const count = isOverload ? 1 : options.runs;
+          log(`fixed-rate: ${rate.offered} msgs/s offered (${rate.label}), ${count} run(s)${isOverload ? ' (above the measured maximum)' : ''}`);
+          const runs: LoadRun[] = [];
+          for (let run = 0; run < count; run++) runs.push(await loadRun(workers, { kind: 'fixed', rate: rate.offered }, options, node.pid));
+          results.fixedRate.push({ ...rate, figure: summarise(runs) });
+        }
+      }
+      await closePairs(workers);
+    }
+  });
+
+  // ---- scenario 4: idle sockets
+  await guarded('idle', async () => {
+    if (includes(options, 'idle')) {
+      results.idle = await idleScenario(node, workers, pairs.slice(0, idleChatPairs), [...pairPatients, ...extraPatients], options, fdLimit(), log);
+    }
+  });
+
+  // ---- scenario 5: queue
+  await guarded('queue', async () => {
+    if (wantsQueue) {
+      log(`queue: ${options.queuePatients} patients open within ${options.queueSpreadMs} ms against ${options.queueClinicians} clinicians (cap ${queueCap})`);
+      const profiled = options.profile ? node : undefined;
+      const onProfile = async (profile: CpuProfile) => {
+        const file = await saveProfile(profile, `gateway-queue${options.mode === 'full' ? '' : `-${options.mode}`}.cpuprofile`);
+        results.queueProfile = { ...summariseProfile(profile), file };
+      };
+      results.queue = await queueScenario(workers, queuePatients, queueClinicians, [node.url], recordKey.boxPublicKey, queueCap, options, log, profiled && onProfile, profiled);
+    }
+  });
+
+  // ---- scenario 7 (and 5 again) on two nodes
+  await guarded('two-nodes', async () => {
+    const wantsTwoNodes = includes(options, 'two-nodes');
+    if (wantsTwoNodes || wantsQueue) {
+      if (!redis) {
+        results.skipped.push({ scenario: 'two-nodes', reason: 'skipped: no Redis (set TEST_REDIS_URL or REDIS_URL, or run one on 127.0.0.1:6379)' });
+        log('two-nodes: skipped: no Redis');
+      } else {
+        log('two-nodes: restarting as two gateway nodes linked by Redis');
+        await stopGateway();
+        const nodes = await Promise.all([0, 1].map(() => startBenchGateway({ databaseUrl: database.url, dataDir, redis })));
+        cleanup.push(async () => void (await Promise.all(nodes.map((node) => node.stop()))));
+        const urls = nodes.map((node) => node.url);
+        if (wantsTwoNodes && loadPairs.length > 0) {
+          // Every message crosses nodes: the patient on one, the clinician on the other.
+          const crossed = loadPairs.map((pair, index) => ({
+            ...pair,
+            patient: { ...pair.patient, url: urls[index % 2]! },
+            clinician: { ...pair.clinician, url: urls[(index + 1) % 2]! },
+          }));
+          await connectPairs(workers, crossed, 'parley');
+          gatewaysUnderLoad = nodes;
+          const estimate = (results.maxRate?.ratePerSec ?? 4_000) * 1.3;
+          log(`two-nodes: max rate, ${crossed.length} pairs split across the nodes, ${options.runs} run(s)`);
+          const figure = await maxRuns(workers, options, estimate, nodes.map((node) => node.pid), 'two-nodes', log);
+          results.twoNodes = { ...figure, note: 'each pair has its patient on one node and its clinician on the other: every message crosses Redis' };
+          await closePairs(workers);
+        }
+        if (wantsQueue) {
+          log('queue (two nodes): patients and clinicians alternate between the nodes');
+          results.queueTwoNodes = await queueScenario(workers, queuePatients, queueClinicians, urls, recordKey.boxPublicKey, queueCap, options, log);
+        }
+      }
+    }
+  });
+
+  function fdLimit(): number {
+    return results.meta.fdLimit;
+  }
+}
+
+/** Writes a profile under packages/bench/results (not committed) and returns its path from the repository root. */
+async function saveProfile(profile: CpuProfile, name: string): Promise<string> {
+  const file = join(REPO_ROOT, 'packages/bench/results', name);
+  await mkdir(dirname(file), { recursive: true });
+  await writeFile(file, JSON.stringify(profile));
+  return file.slice(REPO_ROOT.length + 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load runs
+
+async function callAll<T>(workers: readonly Worker[], command: string, args: (index: number) => unknown = () => ({}), timeoutMs?: number): Promise<T[]> {
+  return Promise.all(workers.map((worker, index) => worker.call<T>(command, args(index), timeoutMs)));
+}
+
+/** The gateway node(s) under load now, for their batch metrics (none while a baseline runs). */
+let gatewaysUnderLoad: BenchGateway[] = [];
+
+/** How many senders the workers hold now (both members of every connected pair). */
+let activeSenders = 0;
+/** Where each sender's device sequence continues, per gateway database (the baselines keep their own). */
+const nextSeqs = { parley: {} as Record<string, number>, baseline: {} as Record<string, number> };
+let connectedTransport: 'parley' | 'baseline' = 'parley';
+
+async function connectPairs(workers: readonly Worker[], pairs: readonly PairSpec[], transport: 'parley' | 'baseline', baselineUrl?: string): Promise<void> {
+  const groups = split(pairs, workers.length);
+  connectedTransport = transport;
+  const answers = await callAll<{ senders: number }>(workers, 'connectPairs', (index) => ({ pairs: groups[index], transport, baselineUrl, nextSeqs: nextSeqs[transport] }), 600_000);
+  activeSenders = answers.reduce((sum, answer) => sum + answer.senders, 0);
+}
+
+async function closePairs(workers: readonly Worker[]): Promise<void> {
+  const answers = await callAll<{ nextSeqs: Record<string, number> }>(workers, 'closePairs');
+  for (const answer of answers) Object.assign(nextSeqs[connectedTransport], answer.nextSeqs);
+  activeSenders = 0;
+}
+
+interface LoadPlan {
+  kind: 'max' | 'fixed';
+  /** Fixed: the offered total rate. Max: the rate the pool is sized for. */
+  rate: number;
+  isCopy?: boolean;
+}
+
+/** One run on every worker at once; pools are filled first, outside the measured time. */
+async function loadRun(workers: readonly Worker[], plan: LoadPlan, options: BenchOptions, serverPids: number | number[]): Promise<LoadRun> {
+  const durationMs = plan.kind === 'max' ? options.maxDurationMs : options.fixedDurationMs;
+  const warmupMs = plan.kind === 'max' ? options.maxWarmupMs : options.fixedWarmupMs;
+  const totalMessages = Math.ceil((plan.rate * durationMs) / 1000);
+  const perSender = Math.ceil(((plan.kind === 'max' ? 1.5 : 1.05) * totalMessages) / Math.max(1, activeSenders)) + 2;
+  await callAll(workers, 'prepare', () => ({ perSender, isCopy: plan.isCopy === true }), 600_000);
+  const pids = Array.isArray(serverPids) ? serverPids : [serverPids];
+  const serverCpuBefore = pids.reduce((sum, pid) => sum + cpuMsOf(pid), 0);
+  const batchesBefore = await batchTotals();
+  const startAt = monoMs() + 300;
+  const raw = await callAll<LoadResult>(
+    workers,
+    plan.kind === 'max' ? 'runMax' : 'runFixed',
+    () => (plan.kind === 'max' ? { startAt, durationMs, warmupMs, window: options.window } : { startAt, durationMs, warmupMs, rate: plan.rate / workers.length }),
+    durationMs + 120_000,
+  );
+  const serverCpuMs = pids.reduce((sum, pid) => sum + cpuMsOf(pid), 0) - serverCpuBefore;
+  const batchesAfter = await batchTotals();
+  const meanBatch = batchesBefore && batchesAfter && batchesAfter.count > batchesBefore.count ? (batchesAfter.sum - batchesBefore.sum) / (batchesAfter.count - batchesBefore.count) : undefined;
+  const errors: Record<string, number> = {};
+  for (const result of raw) for (const [code, count] of Object.entries(result.errors)) errors[code] = (errors[code] ?? 0) + count;
+  const windowMs = raw[0]?.windowMs ?? durationMs - warmupMs;
+  const acked = raw.reduce((sum, result) => sum + result.acked, 0);
+  const lastAckAt = Math.max(...raw.map((result) => result.lastAckAt));
+  return {
+    offeredRate: plan.kind === 'fixed' ? plan.rate : null,
+    // Closed loop: acks inside the measured window. Open loop: every ack over the time until the last one, so an
+    // overloaded server that drains its backlog late is credited with what it did, no more.
+    ratePerSec:
+      plan.kind === 'max'
+        ? (raw.reduce((sum, result) => sum + result.ackedInWindow, 0) * 1000) / windowMs
+        : acked > 0 ? (acked * 1000) / Math.max(durationMs, lastAckAt - startAt) : 0,
+    sent: raw.reduce((sum, result) => sum + result.sent, 0),
+    acked,
+    delivered: raw.reduce((sum, result) => sum + result.delivered, 0),
+    errors,
+    ack: percentiles(raw.flatMap((result) => result.ackMs)),
+    delivery: percentiles(raw.flatMap((result) => result.deliveredMs)),
+    exhaustedSenders: raw.reduce((sum, result) => sum + result.exhaustedSenders, 0),
+    serverCpuMs,
+    clientCpuMs: raw.reduce((sum, result) => sum + result.cpuMs, 0),
+    durationMs,
+    verified: raw.reduce((sum, result) => sum + result.verified, 0),
+    verifyFailures: raw.reduce((sum, result) => sum + result.verifyFailures, 0),
+    meanBatch,
+  };
+}
+
+async function batchTotals(): Promise<{ count: number; sum: number } | undefined> {
+  if (gatewaysUnderLoad.length === 0) return undefined;
+  const totals = await Promise.all(gatewaysUnderLoad.map((gateway) => gateway.batches()));
+  if (totals.some((total) => total === undefined)) return undefined;
+  return totals.reduce((sum, total) => ({ count: sum!.count + total!.count, sum: sum!.sum + total!.sum }), { count: 0, sum: 0 });
+}
+
+function summarise(runs: LoadRun[]): LoadFigure {
+  const perK = (pick: (run: LoadRun) => number) => median(runs.map((run) => (run.acked > 0 ? (pick(run) * 1000) / run.acked : 0)));
+  return {
+    runs,
+    ratePerSec: median(runs.map((run) => run.ratePerSec)),
+    ack: medianPercentiles(runs.map((run) => run.ack)),
+    delivery: medianPercentiles(runs.map((run) => run.delivery)),
+    serverCpuPerKMsg: perK((run) => run.serverCpuMs),
+    clientCpuPerKMsg: perK((run) => run.clientCpuMs),
+  };
+}
+
+/** `options.runs` closed-loop runs; each run's pool is sized from the previous one (pools that run dry are reported). */
+async function maxRuns(workers: readonly Worker[], options: BenchOptions, estimate: number, serverPids: number | number[], name: string, log: (line: string) => void, isCopy = false): Promise<LoadFigure> {
+  const runs: LoadRun[] = [];
+  let rate = estimate;
+  for (let run = 0; run < options.runs; run++) {
+    const result = await loadRun(workers, { kind: 'max', rate, isCopy }, options, serverPids);
+    runs.push(result);
+    log(`${name}: run ${run + 1}: ${Math.round(result.ratePerSec)} msgs/s, ack p50 ${result.ack.p50.toFixed(1)} ms p99 ${result.ack.p99.toFixed(1)} ms${result.exhaustedSenders ? `, ${result.exhaustedSenders} pools ran dry` : ''}`);
+    // A pool that ran dry capped the run: give the next one room to show more.
+    rate = result.exhaustedSenders > 0 ? Math.max(rate, result.ratePerSec) * 2 : result.ratePerSec * 1.3;
+  }
+  return summarise(runs);
+}
+
+async function runBaseline(mode: 'relay' | 'pg-insert', databaseUrl: string | undefined, pairs: readonly PairSpec[], workers: readonly Worker[], options: BenchOptions, log: (line: string) => void): Promise<LoadFigure> {
+  const child = fork(BASELINE_ENTRY, databaseUrl ? [mode, databaseUrl] : [mode], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      child.once('message', (message: { port: number }) => resolve(message.port));
+      child.once('exit', (code) => reject(new Error(`baseline ${mode} exited with ${code}`)));
+    });
+    await connectPairs(workers, pairs, 'baseline', `http://127.0.0.1:${port}`);
+    log(`baselines: ${mode}, ${pairs.length} pairs, ${options.runs} run(s)`);
+    const figure = await maxRuns(workers, options, mode === 'relay' ? 20_000 : 6_000, child.pid!, `baseline ${mode}`, log, true);
+    await closePairs(workers);
+    return figure;
+  } finally {
+    await stopChild(child);
+  }
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenario 4: idle sockets
+
+async function idleScenario(
+  gateway: BenchGateway,
+  workers: readonly Worker[],
+  chatPairs: readonly PairSpec[],
+  patients: readonly Account[],
+  options: BenchOptions,
+  fdLimit: number,
+  log: (line: string) => void,
+): Promise<NonNullable<BenchResults['idle']>> {
+  const chattingSockets = chatPairs.length * 2;
+  // The server holds one descriptor per socket, plus its database pool, files and listeners.
+  const allowed = Math.max(0, fdLimit - 300);
+  const requested = options.idleSockets;
+  const total = Math.min(requested, allowed);
+  const idleCount = Math.max(0, total - chattingSockets);
+  const note =
+    total < requested
+      ? `the file-descriptor limit (ulimit -n ${fdLimit}, which the bench cannot raise) allows ${total} of the ${requested} sockets`
+      : `ulimit -n is ${fdLimit}: ${requested} sockets fit`;
+  log(`idle: ${idleCount} idle sockets + ${chattingSockets} chatting (${note})`);
+  const phaseStarted = Date.now();
+  await sleep(options.idleSettleMs);
+  const rssBeforeBytes = rssOf(gateway.pid);
+  const tokens = Array.from({ length: idleCount }, (_, index) => ({ token: patients[index % patients.length]!.token, url: gateway.url }));
+  const groups = split(tokens, workers.length);
+  const connected = await callAll<{ connected: number; failed: number; firstError?: string }>(workers, 'connectIdle', (index) => ({ tokens: groups[index], concurrency: 100 }), 600_000);
+  const connectedCount = connected.reduce((sum, result) => sum + result.connected, 0);
+  const failed = connected.reduce((sum, result) => sum + result.failed, 0);
+  await sleep(options.idleSettleMs);
+  const rssAfterBytes = rssOf(gateway.pid);
+  log(`idle: ${connected.reduce((sum, result) => sum + result.connected, 0)} sockets connected in ${Math.round((Date.now() - phaseStarted) / 1000)} s`);
+  await gateway.probe.resetLag();
+  await sleep(options.idleLagWindowMs);
+  const idleLag = (await gateway.probe.report()).lag;
+  // 5 %: pairs chat, each socket sending one message every CHAT_INTERVAL_MS (a fast typist), both sides of each pair.
+  await connectPairs(workers, chatPairs, 'parley');
+  await gateway.probe.resetLag();
+  // At least a few messages per worker, so that a tiny run still measures something.
+  const chatRate = Math.max((chattingSockets * 1000) / CHAT_INTERVAL_MS, 2 * workers.length);
+  gatewaysUnderLoad = [gateway];
+  const chat = await loadRun(workers, { kind: 'fixed', rate: chatRate }, { ...options, fixedDurationMs: Math.max(options.idleLagWindowMs * 2, 4_000), fixedWarmupMs: 1_000 }, gateway.pid);
+  const chatLag = (await gateway.probe.report()).lag;
+  await closePairs(workers);
+  await callAll(workers, 'closeIdle');
+  const firstError = connected.find((result) => result.firstError)?.firstError;
+  return {
+    requested,
+    connected: connectedCount + chattingSockets,
+    failed,
+    note: failed > 0 ? `${note}; ${failed} sockets failed to connect (${firstError})` : note,
+    rssBeforeBytes,
+    rssAfterBytes,
+    rssPerSocketBytes: connectedCount > 0 ? (rssAfterBytes - rssBeforeBytes) / connectedCount : 0,
+    lagIdle: { p50: idleLag.p50, p99: idleLag.p99, max: idleLag.max },
+    chatting: { sockets: chattingSockets, ratePerSec: chat.ratePerSec, ack: chat.ack, lag: { p50: chatLag.p50, p99: chatLag.p99, max: chatLag.max } },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenario 5: queue and assignment
+
+/** Connects the queue clinicians once as their clients would, so their capacity rows exist, and caps them. */
+async function prepareQueueClinicians(url: string, practice: BenchPractice, clinicians: readonly Account[], cap: number): Promise<void> {
+  const { ParleyClient } = await import('@parley/client');
+  const sockets = await Promise.all(clinicians.map((clinician) => ParleyClient.connect({ url, token: clinician.token, requestTimeoutMs: 30_000 })));
+  for (const socket of sockets) await socket.request('staff:availability', { availability: 'away' });
+  for (const socket of sockets) socket.close();
+  await setCaps(url, practice.manager, clinicians, cap);
+}
+
+async function queueScenario(
+  workers: readonly Worker[],
+  patients: readonly Account[],
+  clinicians: readonly Account[],
+  urls: readonly string[],
+  recordBoxPublicKey: Uint8Array,
+  cap: number,
+  options: BenchOptions,
+  log: (line: string) => void,
+  onProfile?: (profile: CpuProfile) => Promise<void>,
+  profiled?: BenchGateway,
+): Promise<QueueFigure> {
+  const { toBase64 } = await import('@parley/crypto');
+  const patientSpecs = patients.map((patient, index) => queuePatientSpecs([patient], urls[index % urls.length]!)[0]!);
+  const clinicianSpecs = clinicians.map((clinician, index) => queueClinicianSpecs([clinician], urls[(index + 1) % urls.length]!)[0]!);
+  const patientGroups = split(patientSpecs, workers.length);
+  const clinicianGroups = split(clinicianSpecs, workers.length);
+  await callAll(workers, 'queueConnect', (index) => ({ patients: patientGroups[index], clinicians: clinicianGroups[index], recordBoxPublicKey: toBase64(recordBoxPublicKey) }), 600_000);
+  const runs: QueueFigure['runs'] = [];
+  try {
+    for (let run = 0; run < options.runs; run++) {
+      await callAll(workers, 'queuePrepare', () => ({}), 600_000);
+      const isProfiled = run === 0 && onProfile !== undefined && profiled !== undefined;
+      if (isProfiled) await profiled.probe.startProfile();
+      const startAt = monoMs() + 500;
+      let offset = 0;
+      const offsets = patientGroups.map((group) => ((offset += group.length), offset - group.length));
+      const opened = await callAll<{ opens: { conversationId: string; sentAt: number; ackAt: number; code?: string }[] }>(
+        workers,
+        'queueOpen',
+        (index) => ({ startAt, spreadMs: options.queueSpreadMs, offset: offsets[index], total: patientSpecs.length }),
+        300_000,
+      );
+      const opens = opened.flatMap((result) => result.opens);
+      const okOpens = opens.filter((open) => !open.code);
+      const failedOpens: Record<string, number> = {};
+      for (const open of opens) if (open.code) failedOpens[open.code] = (failedOpens[open.code] ?? 0) + 1;
+      const expected = Math.min(okOpens.length, cap * clinicians.length);
+      const deadline = monoMs() + 30_000;
+      let assignedAt = new Map<string, number>();
+      let perClinician: Record<string, number> = {};
+      while (monoMs() < deadline) {
+        const answers = await callAll<{ assignedAt: Record<string, number>; perClinician: Record<string, number> }>(workers, 'queueAssigned');
+        assignedAt = new Map(answers.flatMap((answer) => Object.entries(answer.assignedAt)));
+        perClinician = Object.assign({}, ...answers.map((answer) => answer.perClinician));
+        if (assignedAt.size >= expected) break;
+        await sleep(100);
+      }
+      if (isProfiled) await onProfile((await profiled.probe.stopProfile()) as CpuProfile);
+      const capViolations = Object.values(perClinician).filter((count) => count > cap).length;
+      const assignedLatencies = okOpens.flatMap((open) => {
+        const at = assignedAt.get(open.conversationId);
+        return at === undefined ? [] : [at - open.sentAt];
+      });
+      runs.push({ openAck: percentiles(okOpens.map((open) => open.ackAt - open.sentAt)), openAssigned: percentiles(assignedLatencies), assigned: assignedAt.size, failedOpens, capViolations });
+      const last = runs.at(-1)!;
+      log(`queue: run ${run + 1}: ${okOpens.length} opened, ${last.assigned} assigned; open→ack p99 ${last.openAck.p99.toFixed(0)} ms, open→assigned p50 ${last.openAssigned.p50.toFixed(0)} p99 ${last.openAssigned.p99.toFixed(0)} ms${capViolations ? `, ${capViolations} cap violations` : ''}`);
+      const closed = await callAll<{ closed: number; failed: number }>(workers, 'queueCloseAll', () => ({}), 300_000);
+      const closeFailures = closed.reduce((sum, result) => sum + result.failed, 0);
+      if (closeFailures > 0) log(`queue: ${closeFailures} conversations failed to close`);
+    }
+  } finally {
+    await callAll(workers, 'queueDisconnect');
+  }
+  return {
+    patients: patients.length,
+    clinicians: clinicians.length,
+    capPerClinician: cap,
+    spreadMs: options.queueSpreadMs,
+    runs,
+    openAck: medianPercentiles(runs.map((run) => run.openAck)),
+    openAssigned: medianPercentiles(runs.map((run) => run.openAssigned)),
+    capViolations: runs.reduce((sum, run) => sum + run.capViolations, 0),
+    assignedShare: median(runs.map((run) => run.assigned / Math.max(1, patients.length))),
+  };
+}
+
+/** The soft file-descriptor limit of this process (children inherit it). */
+function fileDescriptorLimit(): number {
+  try {
+    return Number(execFileSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim()) || 1024;
+  } catch {
+    return 1024;
+  }
+}
+

@@ -1,0 +1,95 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { BenchResults } from '../src/bench.js';
+import { checkTargets, figuresOf } from '../src/report.js';
+
+const CLI = join(dirname(fileURLToPath(import.meta.url)), '../dist/cli.js');
+
+/** Runs the built bench with the smoke counts (every scenario, tiny and once) and reads its JSON. */
+async function runSmoke(outPath: string): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, [CLI, '--smoke', '--out', outPath, '--no-doc'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return { code, output };
+}
+
+describe('pnpm bench (smoke counts)', () => {
+  let dir: string;
+  let results: BenchResults;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'parley-bench-'));
+    const outPath = join(dir, 'smoke.json');
+    const { code, output } = await runSmoke(outPath);
+    if (code !== 0) throw new Error(`bench exited with ${code}:\n${output}`);
+    results = JSON.parse(await readFile(outPath, 'utf8')) as BenchResults;
+  }, 170_000);
+
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('acks and delivers every message it sends through the gateway, with real ciphertexts', () => {
+    const runs = [...results.maxRate!.runs, ...results.fixedRate!.flatMap((fixed) => fixed.figure.runs)];
+
+    for (const run of runs) {
+      expect(run.sent).toBeGreaterThan(0);
+      expect(run.errors).toEqual({});
+      expect(run.acked).toBe(run.sent);
+      expect(run.delivered).toBe(run.sent);
+    }
+    expect(runs.reduce((sum, run) => sum + run.verified, 0)).toBeGreaterThan(0);
+    expect(runs.reduce((sum, run) => sum + run.verifyFailures, 0)).toBe(0);
+  });
+
+  it('relays through both baselines in the same run', () => {
+    for (const baseline of [results.baselines!.relay, results.baselines!.pgInsert]) {
+      expect(baseline.runs[0]!.acked).toBeGreaterThan(0);
+      expect(baseline.runs[0]!.delivered).toBe(baseline.runs[0]!.acked);
+    }
+  });
+
+  it('assigns every queued patient without exceeding a cap', () => {
+    expect(results.queue!.runs[0]!.assigned).toBe(results.queue!.patients);
+    expect(results.queue!.capViolations).toBe(0);
+  });
+
+  it('holds the idle sockets and reads the server’s memory and event-loop lag', () => {
+    expect(results.idle!.connected).toBe(results.idle!.requested);
+    expect(results.idle!.rssAfterBytes).toBeGreaterThan(0);
+    expect(results.idle!.lagIdle.p99).toBeGreaterThan(0);
+    expect(results.idle!.chatting.ack.count).toBeGreaterThan(0);
+  });
+
+  it('reports every figure, and the two-node scenarios either ran or say why not', () => {
+    const keys = Object.keys(figuresOf(results));
+    const expected = [
+      'baseline.relay.rate',
+      'baseline.pgInsert.rate',
+      'maxRate.rate',
+      'maxRate.ack.p99',
+      'maxRate.delivered.p99',
+      'ratio.relay',
+      'ratio.pgInsert',
+      'idle.rssPerSocket',
+      'idle.lag.p99',
+      'idle.chatLag.p99',
+      'queue.openAssigned.p99',
+      'queue.openAck.p99',
+      'crypto.encryptSign',
+      'crypto.verifyDecrypt',
+      'crypto.passphrase',
+    ];
+
+    expect(keys).toEqual(expect.arrayContaining(expected));
+    expect(keys.some((key) => key.startsWith('fixedRate.'))).toBe(true);
+    if (results.skipped.some((skipped) => skipped.scenario === 'two-nodes')) expect(results.skipped[0]!.reason).toMatch(/no Redis/);
+    else expect(keys).toEqual(expect.arrayContaining(['twoNodes.rate', 'queueTwoNodes.openAssigned.p99']));
+    expect(checkTargets(results).length).toBeGreaterThanOrEqual(10);
+  });
+});
