@@ -1,10 +1,12 @@
-import { Logger } from '@nestjs/common';
+import { Inject, Logger } from '@nestjs/common';
 import { type OnGatewayConnection, type OnGatewayDisconnect, type OnGatewayInit, WebSocketGateway } from '@nestjs/websockets';
 import { COMMAND_NAMES, type Ack, type ClientToServer, type ServerToClient } from '@parley/protocol';
 import type { Server, Socket } from 'socket.io';
 import { isStaff, type Actor } from '../common/actor.js';
 import { rooms } from '../common/rooms.js';
+import { APP_CONFIG, type AppConfig } from '../config.js';
 import { SessionsService } from './sessions.service.js';
+import { SocketRateLimiter } from './socket-rate-limit.js';
 
 const KNOWN_COMMANDS: ReadonlySet<string> = new Set(COMMAND_NAMES);
 // setTimeout's ceiling (about 24.8 days); a longer session is still refused by SessionGuard at expiry.
@@ -28,11 +30,23 @@ export class ConnectionGateway implements OnGatewayInit, OnGatewayConnection, On
   private readonly logger = new Logger(ConnectionGateway.name);
   private readonly expiryTimers = new Map<string, NodeJS.Timeout>();
 
-  constructor(private readonly sessions: SessionsService) {}
+  private readonly rateLimiter: SocketRateLimiter;
+
+  constructor(
+    private readonly sessions: SessionsService,
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    this.rateLimiter = new SocketRateLimiter(config.socketRateLimits);
+  }
 
   afterInit(server: Server<ClientToServer, ServerToClient, never, SocketData>): void {
     // A handshake middleware runs before any gateway sees the connection, so no handler ever meets a socket without an Actor.
     server.use((socket, next) => {
+      // A connection storm from one address is refused before it costs a session lookup.
+      if (!this.rateLimiter.allowConnection(socket.handshake.address)) {
+        this.logger.warn({ socketId: socket.id }, 'handshake refused: too many connections from one address');
+        return next(new Error('rate_limited'));
+      }
       this.authenticate(socket).then(next, (error: unknown) => {
         this.logger.error({ socketId: socket.id, err: error }, 'handshake failed');
         next(new Error('internal'));
@@ -47,6 +61,18 @@ export class ConnectionGateway implements OnGatewayInit, OnGatewayConnection, On
       const timer = setTimeout(() => void this.endIfExpired(socket), Math.min(Math.max(sessionExpiresAt.getTime() - Date.now(), 0), MAX_TIMER_MS));
       this.expiryTimers.set(socket.id, timer);
     }
+    // Flood limits run before any handler: an event over the limit is dropped, and answered `rate_limited` if it has an ack.
+    const bucket = this.rateLimiter.socketBucket();
+    socket.use(([event, ...args], next) => {
+      if (actor && !this.rateLimiter.allowEvent(bucket, actor.userId)) {
+        this.logger.debug({ socketId: socket.id, userId: actor.userId, event: String(event).slice(0, 64) }, 'socket command refused: rate limited');
+        const ack = args.at(-1);
+        const answer: Ack<never> = { ok: false, error: { code: 'rate_limited', message: 'Too many requests; try again shortly.' } };
+        if (typeof ack === 'function') ack(answer);
+        return;
+      }
+      next();
+    });
     // Without this, a client that sends an unknown event with an ack would wait for its timeout.
     socket.onAny((event: unknown, ...args: unknown[]) => {
       if (typeof event === 'string' && KNOWN_COMMANDS.has(event)) return;

@@ -13,15 +13,29 @@ const CONTENT_SECURITY_POLICY = [
   "base-uri 'none'",
   "form-action 'self'",
   "frame-ancestors 'none'",
+  // Trusted Types: DOM sinks that parse HTML or script (innerHTML, script src, eval) refuse plain strings, so an
+  // injected string can never become markup or code. The one policy allowed is Svelte 5's own, which turns the
+  // compiler's static templates into <template> content (message text is set with textContent, never as HTML);
+  // any other createPolicy call is refused. libsodium needs none. Checked by test/security/csp.browser.spec.ts.
+  "require-trusted-types-for 'script'",
+  'trusted-types svelte-trusted-html',
 ].join('; ');
 
+/** Two years, the HSTS preload minimum; browsers ignore it over plain http (local development). */
+const STRICT_TRANSPORT_SECURITY = 'max-age=63072000; includeSubDomains';
+/** Paths that answer data, not the web clients' files: never cached by the browser or anything in between. */
+const API_PATHS = /^\/(api|health|metrics|socket\.io)(\/|$)/;
+
 /** Adds the security headers every response carries. */
-export function securityHeaders(_request: Request, response: Response, next: NextFunction): void {
+export function securityHeaders(request: Request, response: Response, next: NextFunction): void {
   response.setHeader('Content-Security-Policy', CONTENT_SECURITY_POLICY);
   response.setHeader('X-Content-Type-Options', 'nosniff');
   response.setHeader('Referrer-Policy', 'no-referrer');
   response.setHeader('X-Frame-Options', 'DENY');
   response.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
   response.setHeader('Permissions-Policy', 'camera=(), microphone=(), geolocation=()');
+  response.setHeader('Strict-Transport-Security', STRICT_TRANSPORT_SECURITY);
+  // API answers carry health data, keys and tokens: a shared or back-button cache must never keep them.
+  if (API_PATHS.test(request.path)) response.setHeader('Cache-Control', 'no-store');
   next();
 }

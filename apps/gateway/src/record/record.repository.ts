@@ -1,5 +1,6 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
+import { FaultPoints } from './fault-points.js';
 import { entryHash } from './record-hash.js';
 import type { AppendOutcome, NewEntry, NewMessage, StoredEntry } from './record.types.js';
 
@@ -30,7 +31,10 @@ const ENTRY_COLUMNS = `conversation_id, seq, kind, epoch, sender_user_id, sender
 /** Every query of the record: the batched, chained append, reading entries back, and the chain heads. */
 @Injectable()
 export class RecordRepository {
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(
+    private readonly dataSource: DataSource,
+    @Optional() private readonly faults?: FaultPoints,
+  ) {}
 
   /**
    * Appends a batch in ONE transaction (group commit): locks the conversations' heads in id order
@@ -40,7 +44,11 @@ export class RecordRepository {
    */
   async appendBatch(entries: readonly NewEntry[]): Promise<AppendOutcome[]> {
     try {
-      return await this.dataSource.transaction((db) => this.appendInTransaction(db, entries));
+      return await this.dataSource.transaction(async (db) => {
+        const outcomes = await this.appendInTransaction(db, entries);
+        this.faults?.hit('record.before-commit');
+        return outcomes;
+      });
     } catch (error) {
       // Two nodes raced on the same client message id: redo each entry alone, which now sees the winner's row.
       if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
@@ -126,12 +134,20 @@ export class RecordRepository {
 
   private async existingMessages(db: EntityManager, messages: (NewMessage & { conversationId: string })[]): Promise<ExistingMessage[]> {
     if (messages.length === 0) return [];
+    // Two index lookups, not one OR: PostgreSQL answers `(…) IN (…) OR (…) IN (…)` with a scan of the whole record,
+    // which grew with every message ever stored (52 ms at 200k rows; docs/benchmarks.md). A row found by both is
+    // returned twice, which the caller's maps absorb.
+    const columns = `e.conversation_id, e.seq, e.sender_device_id, e.client_message_id, e.sender_device_seq, e.epoch, e.ciphertext, e.nonce, e.created_at`;
     const rows: Record<string, unknown>[] = await db.query(
-      `SELECT conversation_id, seq, sender_device_id, client_message_id, sender_device_seq, epoch, ciphertext, nonce, created_at
-         FROM record_entries e
+      `SELECT ${columns} FROM record_entries e
+         JOIN unnest($1::uuid[], $2::uuid[]) AS k(sender_device_id, client_message_id)
+           ON e.sender_device_id = k.sender_device_id AND e.client_message_id = k.client_message_id
         WHERE e.kind = 'message'
-          AND ((e.sender_device_id, e.client_message_id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))
-           OR (e.conversation_id, e.sender_device_id, e.sender_device_seq) IN (SELECT * FROM unnest($3::uuid[], $1::uuid[], $4::bigint[])))`,
+       UNION ALL
+       SELECT ${columns} FROM record_entries e
+         JOIN unnest($3::uuid[], $1::uuid[], $4::bigint[]) AS k(conversation_id, sender_device_id, sender_device_seq)
+           ON e.conversation_id = k.conversation_id AND e.sender_device_id = k.sender_device_id AND e.sender_device_seq = k.sender_device_seq
+        WHERE e.kind = 'message'`,
       [
         messages.map((m) => m.senderDeviceId),
         messages.map((m) => m.clientMessageId),

@@ -1,8 +1,10 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, Optional } from '@nestjs/common';
 import { RealtimePublisher } from '../common/realtime.publisher.js';
 import { rooms } from '../common/rooms.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { toRecordEntry } from './record-entry.mapper.js';
 import { verifyChain, type ChainBreak } from './record-hash.js';
+import { FaultPoints } from './fault-points.js';
 import { RecordRepository } from './record.repository.js';
 import type { AppendOutcome, NewEntry, StoredEntry } from './record.types.js';
 
@@ -31,6 +33,8 @@ export class RecordService {
   constructor(
     private readonly repository: RecordRepository,
     private readonly realtime?: RealtimePublisher,
+    @Optional() private readonly metrics?: MetricsService,
+    @Optional() private readonly faults?: FaultPoints,
   ) {}
 
   /**
@@ -93,9 +97,11 @@ export class RecordService {
       while (this.pending.length > 0) {
         const batch = this.pending.splice(0, MAX_BATCH);
         this.batchSizes.push(batch.length);
+        this.metrics?.recordBatchWritten(batch.length);
         if (this.batchSizes.length > 10_000) this.batchSizes.splice(0, 5_000);
         try {
           const outcomes = await this.repository.appendBatch(batch.map((item) => item.entry));
+          this.faults?.hit('record.after-commit');
           batch.forEach((item, index) => {
             const outcome = outcomes[index]!;
             if (outcome.status === 'stored') this.relay(item.entry, outcome);
@@ -104,6 +110,7 @@ export class RecordService {
         } catch (error) {
           // Nothing of this batch committed: every caller gets the error and nobody is acked.
           this.logger.error({ err: error, size: batch.length }, 'record batch failed');
+          this.metrics?.recordBatchFailed();
           for (const item of batch) item.reject(error);
         }
       }

@@ -11,22 +11,12 @@ import { follow, patientChat, staffChat, waitForAssignment, type Chatter } from 
 import { freshDatabase } from '../database.js';
 import { activatePatient, createPracticeWithStaff, type TestPractice } from '../factories.js';
 import { waitUntil } from '../wait.js';
+import { seededRandom } from '../seeded-random.js';
 
 const ENTRY = join(import.meta.dirname, '..', '..', 'dist', 'main.js');
 /** Change to replay a failing run; every run logs its seed. */
 const SEED = Number(process.env['FAULT_SEED'] ?? Date.now() % 100_000);
 
-/** A small seeded PRNG (mulberry32), so a run's drops can be replayed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const messageBodies = (entries: FeedEntry<ChatEntry>[]) => entries.flatMap((entry) => (entry.ok && entry.value.kind === 'message' ? [entry.value.body] : []));
 
@@ -70,7 +60,7 @@ describe('1,000 messages while connections drop at random', () => {
   });
 
   it('ends with exactly messages 1..N in order on both sides, each stored once', async () => {
-    const next = random(SEED);
+    const next = seededRandom(SEED);
     const conversationId = (await patient.session.openConversation('admin')).id;
     await follow(patient, conversationId);
     await follow(clinician, conversationId);
