@@ -6,6 +6,9 @@ import { AppModule, type AppDependencies } from './app.module.js';
 import { HttpErrorFilter } from './common/http-error.filter.js';
 import { ParleyIoAdapter } from './common/io.adapter.js';
 import { securityHeaders } from './common/security-headers.js';
+import { DrainService } from './health/drain.service.js';
+import { httpMetrics } from './metrics/http-metrics.js';
+import { MetricsService } from './metrics/metrics.service.js';
 
 const MAX_HTTP_BODY = '64kb';
 
@@ -21,8 +24,15 @@ export async function createApp(dependencies: AppDependencies): Promise<NestExpr
   app.useGlobalFilters(new HttpErrorFilter());
   const ioAdapter = new ParleyIoAdapter(app, config.allowedOrigins);
   if (config.redisUrl) await ioAdapter.connectToRedis(config.redisUrl, config.redisStreamName);
+  ioAdapter.onServerCreated((server) => {
+    app.get(MetricsService).attach(server);
+    app.get(DrainService).attach(server);
+  });
   app.useWebSocketAdapter(ioAdapter);
   app.disable('x-powered-by');
+  // Behind a load balancer the TCP peer is the balancer: believe X-Forwarded-For only from the configured proxies (per-IP rate limits).
+  if (config.trustProxy !== false) app.set('trust proxy', config.trustProxy);
+  app.use(httpMetrics(app.get(MetricsService)));
   app.use(securityHeaders);
 
   for (const [prefix, folder] of [['/staff', config.staffDist], ['/', config.patientDist]] as const) {

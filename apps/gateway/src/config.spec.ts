@@ -39,6 +39,23 @@ describe('loadConfig', () => {
     }
   });
 
+  it('leaves /metrics off and trusts no proxy unless configured', () => {
+    const config = loadConfig({});
+
+    expect(config.metricsToken).toBeUndefined();
+    expect(config.trustProxy).toBe(false);
+  });
+
+  it('reads the trusted proxies as a hop count or a list of addresses', () => {
+    expect(loadConfig({ TRUST_PROXY: '1' }).trustProxy).toBe(1);
+    expect(loadConfig({ TRUST_PROXY: 'loopback, 10.0.0.0/8' }).trustProxy).toEqual(['loopback', '10.0.0.0/8']);
+    expect(loadConfig({ TRUST_PROXY: 'false' }).trustProxy).toBe(false);
+  });
+
+  it('refuses a metrics token too short to be a secret', () => {
+    expect(() => loadConfig({ METRICS_TOKEN: 'short' })).toThrow(ConfigError);
+  });
+
   it('returns a frozen object', () => {
     expect(Object.isFrozen(loadConfig({}))).toBe(true);
   });

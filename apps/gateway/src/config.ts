@@ -30,6 +30,15 @@ const EnvSchema = z.object({
   SIGN_IN_MAX_FAILURES_PER_IP: z.coerce.number().int().min(1).max(100_000).default(20),
   SIGN_IN_FAILURE_WINDOW_MINUTES: z.coerce.number().int().min(1).max(1440).default(15),
   BACKUP_DOWNLOADS_PER_HOUR: z.coerce.number().int().min(1).max(1000).default(10),
+  METRICS_TOKEN: z.string().min(16).max(256).optional(),
+  TRUST_PROXY: z.string().regex(/^[0-9A-Za-z.:/,\s]+$/).optional(),
+  SOCKET_EVENTS_PER_SECOND: z.coerce.number().int().min(1).max(100_000).default(100),
+  SOCKET_EVENT_BURST: z.coerce.number().int().min(1).max(100_000).default(600),
+  USER_EVENTS_PER_SECOND: z.coerce.number().int().min(1).max(100_000).default(200),
+  USER_EVENT_BURST: z.coerce.number().int().min(1).max(100_000).default(1200),
+  SOCKET_CONNECTIONS_PER_IP_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(1200),
+  // Test-only crash points (`record.after-commit@40,...`); refused when NODE_ENV is production.
+  PARLEY_FAULTS: z.string().regex(/^[a-z.-]+@[1-9][0-9]{0,6}(,[a-z.-]+@[1-9][0-9]{0,6})*$/).optional(),
 });
 
 /** The gateway's whole configuration, parsed once at start-up. */
@@ -64,6 +73,24 @@ export interface AppConfig {
   signInFailureWindowMinutes: number;
   /** Key backup downloads allowed per user per hour. */
   backupDownloadsPerHour: number;
+  /** Bearer token that `GET /metrics` requires; unset, the route answers 404. */
+  metricsToken: string | undefined;
+  /**
+   * Express's `trust proxy`: which hops' X-Forwarded-For to believe for the client address (per-IP
+   * rate limits). `false` (default) uses the TCP peer; a hop count or a list of addresses/subnets
+   * (`loopback`, `10.0.0.0/8`) names the load balancers in front of the gateway.
+   */
+  trustProxy: boolean | number | readonly string[];
+  /** Socket command flood limits (per socket, and per user across their sockets on one node) and new connections per address. */
+  socketRateLimits: {
+    socketEventsPerSecond: number;
+    socketEventBurst: number;
+    userEventsPerSecond: number;
+    userEventBurst: number;
+    connectionsPerIpPerMinute: number;
+  };
+  /** Test-only fault points (`point@n`: crash at its n-th hit), see record/fault-points.ts; never set in production. */
+  faults: string | undefined;
 }
 
 /** An invalid environment: names the bad variables, never their values (they may be secrets). */
@@ -83,6 +110,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     throw new ConfigError(keys);
   }
   const e = parsed.data;
+  // Fault points kill the process on purpose: a production node must never start with them.
+  if (e.PARLEY_FAULTS && e.NODE_ENV === 'production') throw new ConfigError(['PARLEY_FAULTS (test-only; refused in production)']);
   const allowedOrigins = [
     ...(e.PUBLIC_URL ? [new URL(e.PUBLIC_URL).origin] : []),
     ...(e.ALLOWED_ORIGINS ?? '').split(',').map((origin) => origin.trim()).filter(Boolean),
@@ -109,7 +138,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     signInMaxFailuresPerIp: e.SIGN_IN_MAX_FAILURES_PER_IP,
     signInFailureWindowMinutes: e.SIGN_IN_FAILURE_WINDOW_MINUTES,
     backupDownloadsPerHour: e.BACKUP_DOWNLOADS_PER_HOUR,
+    metricsToken: e.METRICS_TOKEN,
+    trustProxy: parseTrustProxy(e.TRUST_PROXY),
+    faults: e.PARLEY_FAULTS,
+    socketRateLimits: Object.freeze({
+      socketEventsPerSecond: e.SOCKET_EVENTS_PER_SECOND,
+      socketEventBurst: e.SOCKET_EVENT_BURST,
+      userEventsPerSecond: e.USER_EVENTS_PER_SECOND,
+      userEventBurst: e.USER_EVENT_BURST,
+      connectionsPerIpPerMinute: e.SOCKET_CONNECTIONS_PER_IP_PER_MINUTE,
+    }),
   });
+}
+
+/** `false`/`true`, a hop count, or a comma-separated list of proxy addresses and subnets. */
+function parseTrustProxy(value: string | undefined): AppConfig['trustProxy'] {
+  if (value === undefined || value === 'false') return false;
+  if (value === 'true') return true;
+  if (/^\d+$/.test(value)) return Number(value);
+  return Object.freeze(value.split(',').map((part) => part.trim()).filter(Boolean));
 }
 
 /** Injection token of the AppConfig. */

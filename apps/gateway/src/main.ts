@@ -9,6 +9,10 @@ import { ConfigError, loadConfig, type AppConfig } from './config.js';
 import { openDatabase } from './database/data-source.js';
 import { seedDemoPractice, type DemoCredentials } from './database/demo-seed.js';
 import { EmbeddedPostgres, EmbeddedPostgresError } from './database/embedded-postgres.js';
+import { DrainService } from './health/drain.service.js';
+
+/** At most this long (and half the shutdown grace) for the commands under way to be answered before sockets close. */
+const MAX_DRAIN_MS = 5_000;
 
 /** Everything started so far, stopped in reverse order on shutdown or on a failed start. */
 interface Running {
@@ -58,6 +62,8 @@ async function main(): Promise<void> {
         logger.error('shutdown grace period ran out; exiting');
         process.exit(1);
       }, config.shutdownGraceMs);
+      // Drain first (not ready, no new connections, answer what is under way, send clients elsewhere), then stop.
+      await running.app?.get(DrainService).drain(Math.min(MAX_DRAIN_MS, config.shutdownGraceMs / 2)).catch((error: unknown) => logger.warn({ err: error }, 'drain failed'));
       await stop(running);
       clearTimeout(forced);
       logger.info('stopped cleanly');

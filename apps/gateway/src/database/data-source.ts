@@ -23,6 +23,7 @@ import { ConsentEntity } from '../consent/consent.entity.js';
 import { PracticeTermsEntity } from '../consent/practice-terms.entity.js';
 import { PracticeCategoryEntity } from '../practices/practice-category.entity.js';
 import { PracticeSettingsEntity } from '../practices/practice-settings.entity.js';
+import { CannedReplyEntity } from '../canned-replies/canned-reply.entity.js';
 import { InitialSchema1763740000000 } from './migrations/1763740000000-initial-schema.js';
 import { AccountsAndKeys1763750000000 } from './migrations/1763750000000-accounts-and-keys.js';
 import { ConversationsAndRecord1763760000000 } from './migrations/1763760000000-conversations-and-record.js';
@@ -31,6 +32,7 @@ import { AuditConsentSettings1763780000000 } from './migrations/1763780000000-au
 import { QueueAndCapacity1763790000000 } from './migrations/1763790000000-queue-and-capacity.js';
 import { Lifecycle1763800000000 } from './migrations/1763800000000-lifecycle.js';
 import { ClinicianPresence1763810000000 } from './migrations/1763810000000-clinician-presence.js';
+import { CannedReplies1763820000900 } from './migrations/1763820000900-canned-replies.js';
 import { SnakeNamingStrategy } from './snake-naming.strategy.js';
 
 /** Every entity, listed once (feature modules register theirs with TypeOrmModule.forFeature too). */
@@ -59,9 +61,10 @@ export const ENTITIES = [
   ConsentEntity,
   PracticeCategoryEntity,
   PracticeSettingsEntity,
+  CannedReplyEntity,
 ];
 /** Every migration, oldest first. */
-export const MIGRATIONS = [InitialSchema1763740000000, AccountsAndKeys1763750000000, ConversationsAndRecord1763760000000, OpeningHours1763770000000, AuditConsentSettings1763780000000, QueueAndCapacity1763790000000, Lifecycle1763800000000, ClinicianPresence1763810000000];
+export const MIGRATIONS = [InitialSchema1763740000000, AccountsAndKeys1763750000000, ConversationsAndRecord1763760000000, OpeningHours1763770000000, AuditConsentSettings1763780000000, QueueAndCapacity1763790000000, Lifecycle1763800000000, ClinicianPresence1763810000000, CannedReplies1763820000900];
 
 /** TypeORM options for a PostgreSQL URL. Schema changes come only from migrations. */
 export function dataSourceOptions(url: string): DataSourceOptions {

@@ -57,13 +57,16 @@ export class EmbeddedPostgres {
     await this.spawnServer(pgData, owner);
   }
 
-  /** Fast shutdown: ends sessions, writes a checkpoint, and resolves once the server has exited. */
-  async stop(): Promise<void> {
+  /**
+   * Fast shutdown (the default): ends sessions, writes a checkpoint, and resolves once the server has exited.
+   * `immediate` quits without a checkpoint, as a crash would (the next start recovers from the WAL); the fault tests use it.
+   */
+  async stop(mode: 'fast' | 'immediate' = 'fast'): Promise<void> {
     const child = this.process;
     if (!child || child.exitCode !== null) return;
     await new Promise<void>((resolve) => {
       child.once('exit', () => resolve());
-      child.kill('SIGINT');
+      child.kill(mode === 'fast' ? 'SIGINT' : 'SIGQUIT');
     });
     this.process = undefined;
   }

@@ -1,0 +1,122 @@
+import { ready } from '@parley/crypto';
+import { redisKeyPrefix, startTcpProxy, testRedisUrl, type TcpProxy } from '@parley/testing';
+import pg from 'pg';
+import { freePort } from '../../src/database/embedded-postgres.js';
+import { DrainService } from '../../src/health/drain.service.js';
+import { HealthService } from '../../src/health/health.service.js';
+import { startTestApp, type TestApp } from '../app.js';
+import { follow, patientChat, staffChat, waitForAssignment } from '../chat.js';
+import { activatePatient, connectAs, createPracticeWithStaff } from '../factories.js';
+import { waitUntil } from '../wait.js';
+
+const readiness = async (url: string) => {
+  const response = await fetch(`${url}/health/ready`);
+  return { status: response.status, body: (await response.json()) as unknown };
+};
+
+describe('graceful drain (in-process gateway, real PostgreSQL and sockets)', () => {
+  let gateway: TestApp;
+
+  beforeAll(async () => {
+    await ready();
+    gateway = await startTestApp();
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+  });
+
+  it('reports draining, refuses new connections, answers the command under way, holds back new ones, and sends clients away without stopping them', async () => {
+    const practice = await createPracticeWithStaff(gateway);
+    const patient = await patientChat(gateway.url, practice, await activatePatient(gateway.url, practice), 20_000);
+    const clinician = await staffChat(gateway.url, practice, practice.clinician);
+    const manager = await connectAs(gateway.url, practice.manager, 20_000);
+    const conversationId = (await patient.session.openConversation('admin')).id;
+    await follow(patient, conversationId);
+    await follow(clinician, conversationId);
+    await waitForAssignment(clinician);
+    const drain = gateway.app.get(DrainService);
+    await waitUntil(() => drain.commandsInFlight === 0, 'the clients to settle');
+    // Holding the conversation's row keeps the send's record transaction, and so its ack, waiting.
+    const blocker = new pg.Client({ connectionString: gateway.config.databaseUrl });
+    await blocker.connect();
+    await blocker.query('BEGIN');
+    await blocker.query('SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE', [conversationId]);
+
+    const sending = patient.session.send(conversationId, 'sent just before the drain');
+    await waitUntil(() => drain.commandsInFlight >= 1, 'the send to be under way');
+    const draining = drain.drain(10_000);
+    const reasons = await gateway.app.get(HealthService).notReadyReasons();
+    const newConnection = await fetch(`${gateway.url}/health/live`).then(() => 'accepted', () => 'refused');
+    const heldBack = manager.request('queue:list', {});
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const isStillOpen = manager.isConnected;
+    await blocker.query('COMMIT');
+    await blocker.end();
+    const sent = await sending;
+    const outcome = await draining;
+    const [stored] = await gateway.dataSource.query(`SELECT count(*)::int AS n FROM record_entries WHERE conversation_id = $1 AND kind = 'message'`, [conversationId]);
+
+    expect(reasons).toEqual(['draining']);
+    expect(newConnection).toBe('refused');
+    expect(isStillOpen).toBe(true);
+    expect(sent).toMatchObject({ ok: true, data: { isDuplicate: false } });
+    expect(outcome).toEqual({ unanswered: 0, closedSockets: 3 });
+    expect(await heldBack).toMatchObject({ ok: false, error: { code: 'disconnected' } });
+    expect(stored).toEqual({ n: 1 });
+    // A lost transport, not a server-side disconnect: the client is reconnecting (elsewhere, behind a balancer), not stopped.
+    expect(manager.isConnected).toBe(false);
+    expect(manager.stoppedBy).toBeNull();
+    manager.close();
+    await patient.session.close();
+    await clinician.session.close();
+  }, 60_000);
+});
+
+// Cutting the Redis needs one: TEST_REDIS_URL (`.ci/run` provides it), as for the other multi-node tests.
+const redisUrl = testRedisUrl();
+if (redisUrl) {
+  describe('readiness while Redis is unreachable (in-process gateway, a TCP proxy in front of TEST_REDIS_URL)', () => {
+    let proxy: TcpProxy;
+    let gateway: TestApp;
+    const redis = new URL(redisUrl);
+    const target = { host: redis.hostname, port: Number(redis.port || 6379) };
+
+    beforeAll(async () => {
+      proxy = await startTcpProxy({ target });
+      gateway = await startTestApp({ REDIS_URL: `redis://127.0.0.1:${proxy.port}`, REDIS_STREAM_NAME: redisKeyPrefix() });
+    });
+
+    afterAll(async () => {
+      await gateway?.close();
+      await proxy?.close();
+    });
+
+    it('answers 503 redis_unreachable while Redis is down and 200 again once it is back', async () => {
+      await waitUntil(async () => (await readiness(gateway.url)).status === 200, 'ready with Redis up', 20_000);
+
+      proxy.setTarget({ host: '127.0.0.1', port: await freePort() });
+      await waitUntil(async () => (await readiness(gateway.url)).status === 503, 'not ready without Redis', 20_000);
+      const down = await readiness(gateway.url);
+      proxy.setTarget(target);
+      await waitUntil(async () => (await readiness(gateway.url)).status === 200, 'ready again with Redis back', 20_000);
+      const up = await readiness(gateway.url);
+
+      expect(down).toEqual({ status: 503, body: { status: 'not_ready', reasons: ['redis_unreachable'] } });
+      expect(up).toEqual({ status: 200, body: { status: 'ready' } });
+    }, 60_000);
+
+    it('answers 503 redis_unreachable while Redis hangs without closing the connection, and 200 once it answers', async () => {
+      proxy.blackhole(true);
+      await waitUntil(async () => (await readiness(gateway.url)).status === 503, 'not ready while Redis hangs', 20_000);
+      const down = await readiness(gateway.url);
+      // The proxy drops what it held back, where a real network would deliver it late and in order:
+      // cutting the connections as well lets both ends start clean, as a TCP reset would.
+      proxy.blackhole(false);
+      proxy.cut();
+      await waitUntil(async () => (await readiness(gateway.url)).status === 200, 'ready again once Redis answers', 20_000);
+
+      expect(down).toEqual({ status: 503, body: { status: 'not_ready', reasons: ['redis_unreachable'] } });
+    }, 60_000);
+  });
+}
