@@ -56,6 +56,13 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ METRICS_TOKEN: 'short' })).toThrow(ConfigError);
   });
 
+  it('takes a test clock outside production only, as an ISO instant', () => {
+    expect(loadConfig({ PARLEY_TEST_CLOCK: '2026-11-27T18:20:00Z' }).testClockStart?.toISOString()).toBe('2026-11-27T18:20:00.000Z');
+    expect(loadConfig({}).testClockStart).toBeUndefined();
+    expect(() => loadConfig({ PARLEY_TEST_CLOCK: 'next friday' })).toThrow(ConfigError);
+    expect(() => loadConfig({ NODE_ENV: 'production', PARLEY_TEST_CLOCK: '2026-11-27T18:20:00Z' })).toThrow(/PARLEY_TEST_CLOCK/);
+  });
+
   it('returns a frozen object', () => {
     expect(Object.isFrozen(loadConfig({}))).toBe(true);
   });

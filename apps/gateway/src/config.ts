@@ -39,6 +39,8 @@ const EnvSchema = z.object({
   SOCKET_CONNECTIONS_PER_IP_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(1200),
   // Test-only crash points (`record.after-commit@40,...`); refused when NODE_ENV is production.
   PARLEY_FAULTS: z.string().regex(/^[a-z.-]+@[1-9][0-9]{0,6}(,[a-z.-]+@[1-9][0-9]{0,6})*$/).optional(),
+  // Test-only: the gateway's clock starts at this instant and runs on from there; refused when NODE_ENV is production.
+  PARLEY_TEST_CLOCK: z.iso.datetime({ offset: true }).optional(),
 });
 
 /** The gateway's whole configuration, parsed once at start-up. */
@@ -91,6 +93,8 @@ export interface AppConfig {
   };
   /** Test-only fault points (`point@n`: crash at its n-th hit), see record/fault-points.ts; never set in production. */
   faults: string | undefined;
+  /** Test-only start instant of the gateway's clock (browser tests of the weekly schedule); never set in production. */
+  testClockStart: Date | undefined;
 }
 
 /** An invalid environment: names the bad variables, never their values (they may be secrets). */
@@ -112,6 +116,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const e = parsed.data;
   // Fault points kill the process on purpose: a production node must never start with them.
   if (e.PARLEY_FAULTS && e.NODE_ENV === 'production') throw new ConfigError(['PARLEY_FAULTS (test-only; refused in production)']);
+  if (e.PARLEY_TEST_CLOCK && e.NODE_ENV === 'production') throw new ConfigError(['PARLEY_TEST_CLOCK (test-only; refused in production)']);
   const allowedOrigins = [
     ...(e.PUBLIC_URL ? [new URL(e.PUBLIC_URL).origin] : []),
     ...(e.ALLOWED_ORIGINS ?? '').split(',').map((origin) => origin.trim()).filter(Boolean),
@@ -141,6 +146,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     metricsToken: e.METRICS_TOKEN,
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
     faults: e.PARLEY_FAULTS,
+    testClockStart: e.PARLEY_TEST_CLOCK ? new Date(e.PARLEY_TEST_CLOCK) : undefined,
     socketRateLimits: Object.freeze({
       socketEventsPerSecond: e.SOCKET_EVENTS_PER_SECOND,
       socketEventBurst: e.SOCKET_EVENT_BURST,

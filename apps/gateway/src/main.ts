@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { DataSource } from 'typeorm';
 import { createApp } from './app.js';
+import { ShiftedClock } from './common/clock.js';
 import { createLogger } from './common/logger.js';
 import { ConfigError, loadConfig, type AppConfig } from './config.js';
 import { openDatabase } from './database/data-source.js';
@@ -46,7 +47,9 @@ async function main(): Promise<void> {
       throw new StartError(describeDatabaseError(error, databaseUrl));
     });
     const demo = config.seedDemo ? await seedDemoPractice(running.dataSource, join(config.dataDir, 'demo-credentials.json')) : undefined;
-    running.app = await createApp({ config, dataSource: running.dataSource, logger });
+    const clock = config.testClockStart ? new ShiftedClock(config.testClockStart) : undefined;
+    if (clock) logger.warn({ now: clock.now().toISOString() }, 'test clock in use (PARLEY_TEST_CLOCK)');
+    running.app = await createApp({ config, dataSource: running.dataSource, logger, clock });
     await running.app.listen(config.port, config.host).catch((error: NodeJS.ErrnoException) => {
       throw new StartError(
         error.code === 'EADDRINUSE' ? `port ${config.port} is already in use (set PORT to another one)` : `cannot listen on ${config.host}:${config.port}: ${error.code ?? error.message}`,

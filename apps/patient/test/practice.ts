@@ -45,15 +45,15 @@ export interface TestPractice {
 }
 
 /**
- * Starts the built gateway with the demo seed on a fresh database (TEST_DATABASE_URL's server when
+ * Starts the built gateway (with `env` added to its environment) with the demo seed on a fresh database (TEST_DATABASE_URL's server when
  * set, else embedded PostgreSQL in a throwaway folder), runs the demo key ceremony, publishes terms,
  * and signs in the manager and a clinician with ChatSessions.
  */
-export async function startPractice(options: { terms?: string } = {}): Promise<TestPractice> {
+export async function startPractice(options: { terms?: string; env?: Record<string, string> } = {}): Promise<TestPractice> {
   const dataDir = await mkdtemp(join(tmpdir(), 'parley-patient-'));
   const serverUrl = process.env['TEST_DATABASE_URL'];
   const database = serverUrl ? await createTestDatabase(serverUrl) : null;
-  const env: Record<string, string> = { DATA_DIR: dataDir, DEMO_SEED: 'true', ...(database ? { DATABASE_URL: database.url } : {}) };
+  const env: Record<string, string> = { DATA_DIR: dataDir, DEMO_SEED: 'true', ...(database ? { DATABASE_URL: database.url } : {}), ...options.env };
   const gateway = await startGatewayProcess({ entry: GATEWAY_ENTRY, env });
   const url = gateway.url;
   const credentials = JSON.parse(await readFile(join(dataDir, 'demo-credentials.json'), 'utf8')) as DemoCredentials;

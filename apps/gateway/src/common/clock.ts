@@ -27,6 +27,20 @@ export class FakeClock extends Clock {
   }
 }
 
+/** A clock that starts at a given instant and runs on at real speed (`PARLEY_TEST_CLOCK`: browser tests against a gateway process). */
+export class ShiftedClock extends Clock {
+  private readonly offsetMs: number;
+
+  constructor(start: Date) {
+    super();
+    this.offsetMs = start.getTime() - Date.now();
+  }
+
+  override now(): Date {
+    return new Date(Date.now() + this.offsetMs);
+  }
+}
+
 /** Provides the one Clock (the system's, or a test's FakeClock) to every feature. */
 @Global()
 @Module({})

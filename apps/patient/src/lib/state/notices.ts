@@ -20,7 +20,8 @@ export function describeError(code: string, serverMessage?: string): string {
     case 'session_expired':
       return 'Your session has ended. Please sign in again.';
     case 'outside_hours':
-      return serverMessage ? `The practice is closed for online messages. ${serverMessage}` : 'The practice is closed for online messages just now.';
+      // The gateway's message says when it opens next (and what to do if it is urgent).
+      return serverMessage ?? 'The practice is closed for online messages just now.';
     case 'at_capacity':
       return serverMessage ?? 'The practice cannot take new online conversations right now. If it is urgent, call 111, or 999 in an emergency.';
     case 'not_ready':
