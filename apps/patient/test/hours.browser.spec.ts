@@ -34,7 +34,7 @@ function wordedOpening(iso: string): string {
  * session it was just given has expired on the browser's Friday.
  * The patient sees "closing soon", starts a conversation inside the cut-off, then, once the practice
  * has closed, the closing notice, a clear `outside_hours` refusal with nothing typed lost, and the
- * closed view with Monday's opening.
+ * closed view with Monday's opening; then, a month on, the expired session.
  */
 describe('patient app: opening hours on a moved clock (Chromium, real gateway and database)', () => {
   const friday = nextFridayAt(18, 20);
@@ -111,5 +111,23 @@ describe('patient app: opening hours on a moved clock (Chromium, real gateway an
     await page.getByText('You can start a conversation while the practice is open.').waitFor();
     expect(await page.getByRole('button', { name: 'Start conversation' }).count()).toBe(0);
     expect(await checkScreen(page, 'hours-03-closed')).toEqual({ violations: [], overflow: 0 });
+  });
+
+  it('says the session has ended once it expired, and the passphrase brings the patient back with this device\'s keys', async () => {
+    // 31 days on, the 30-day session has expired: the app says so instead of failing on every request.
+    await phone.clock.setSystemTime(new Date(friday.getTime() + 31 * 24 * 3_600_000));
+    await page.reload();
+    await page.getByText('Your session has ended. Please sign in again.').waitFor();
+    expect(await page.getByText('You are offline.').count()).toBe(0);
+    expect(await page.getByLabel('Practice code').inputValue()).toBe(practice.odsCode);
+    expect(await checkScreen(page, 'hours-04-session-ended')).toEqual({ violations: [], overflow: 0 });
+
+    // Back on the Friday (the new session is issued on the real clock again), the passphrase is enough.
+    await phone.clock.setSystemTime(new Date(friday.getTime() + 60_000));
+    await page.getByLabel('NHS number').fill(practice.credentials.patient.nhsNumber);
+    await page.getByLabel('Passphrase', { exact: true }).fill(PASSPHRASE);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: /^Hello/ }).waitFor({ timeout: 30_000 });
+    await page.getByText('The practice is closed for online messages.').waitFor();
   });
 });

@@ -279,7 +279,9 @@ export class PatientApp {
     this.retryTimer = null;
     const session = this.session;
     this.session = null;
-    this.connectionState = 'offline';
+    // No session and none wanted yet: not "offline" (a session that ended must not say the phone has no signal).
+    // A caller that retries says 'offline' itself.
+    this.connectionState = 'connecting';
     if (session) void session.close();
     this.tabLock.release();
   }
