@@ -24,3 +24,16 @@ export class DomainError extends Error {
     this.name = 'DomainError';
   }
 }
+
+/** What pg-pool and pg say when no connection came within `connectionTimeoutMillis`: the database is saturated, not broken. */
+const BUSY_DATABASE = /^(timeout exceeded when trying to connect|Connection terminated due to connection timeout)$/;
+
+/**
+ * An exception as a client may see it: a DomainError as it is; a saturated connection pool as
+ * `rate_limited` (the client retries shortly, as it would after a flood refusal); anything else null (`internal`).
+ */
+export function asDomainError(exception: unknown): DomainError | null {
+  if (exception instanceof DomainError) return exception;
+  if (exception instanceof Error && BUSY_DATABASE.test(exception.message)) return new DomainError('rate_limited', 'The server is busy; try again shortly.');
+  return null;
+}

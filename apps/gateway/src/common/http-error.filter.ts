@@ -1,7 +1,7 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { ErrorBody, ErrorCode } from '@parley/protocol';
 import type { Response } from 'express';
-import { DomainError } from './domain-error.js';
+import { asDomainError, DomainError } from './domain-error.js';
 
 const STATUS_OF: Record<ErrorCode, number> = {
   invalid_payload: 400,
@@ -29,7 +29,8 @@ export class HttpErrorFilter implements ExceptionFilter {
 }
 
 function toErrorBody(exception: unknown): ErrorBody {
-  if (exception instanceof DomainError) return { code: exception.code, message: exception.message, ...(exception.details && { details: exception.details }) };
+  const domain = asDomainError(exception);
+  if (domain) return { code: domain.code, message: domain.message, ...(domain.details && { details: domain.details }) };
   if (exception instanceof HttpException) {
     const status = exception.getStatus();
     if (status === 404) return { code: 'not_found', message: new DomainError('not_found').message };
