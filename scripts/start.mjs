@@ -58,7 +58,7 @@ async function setUpDemo(url) {
   const setup = JSON.parse(readFileSync(keysFile, 'utf8'));
   const { patient, practice } = credentials;
   const lines = [
-    `Demo practice: ${practice.name} (${practice.odsCode}), root key fingerprint ${setup.rootFingerprint}`,
+    `Demo practice: ${practice.name} (${practice.odsCode}), security code (root key fingerprint) ${setup.rootFingerprint}`,
     ...setup.staff.map((member) => `  ${member.roles.join('+').padEnd(10)} ${member.displayName.padEnd(28)} ${member.email.padEnd(32)} passphrase: ${member.passphrase}`),
     `  patient    ${patient.displayName.padEnd(28)} invitation code ${patient.invitationCode}, date of birth ${patient.dateOfBirth} (NHS ${patient.nhsNumber})`,
     `  staff sign in at /staff/ with the practice code ${practice.odsCode}, their e-mail, passphrase and key backup file:`,

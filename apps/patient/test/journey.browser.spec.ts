@@ -82,6 +82,9 @@ describe('patient app: the whole journey (Chromium, real gateway, database and s
     await page.getByLabel('Invitation code').fill(practice.credentials.patient.invitationCode);
     await page.getByRole('button', { name: 'Continue' }).click();
     await page.getByRole('heading', { name: 'Choose your passphrase' }).waitFor();
+    // The practice security code to compare with the letter: the fingerprint of the root key the demo ceremony made.
+    const securityCode = page.getByRole('note', { name: 'Check the practice security code' }).locator('[data-security-code]');
+    expect((await securityCode.textContent())!.trim()).toBe(practice.demo.rootFingerprint);
 
     await page.getByLabel('Passphrase', { exact: true }).fill('password1');
     await page.getByText('Not strong enough yet').waitFor();

@@ -83,6 +83,19 @@ describe("staff app: the manager's console (Chromium, real gateway and database)
     await banner.waitFor({ state: 'detached' });
   });
 
+  it("invites a patient: the one-time code comes with the practice security code for the letter (this browser's pinned root)", async () => {
+    await go(page, 'Staff');
+    await page.getByLabel("Patient's full name").fill('Robin Letterbox');
+    await page.getByLabel('NHS number').fill('943 476 5919');
+    await page.getByLabel('Date of birth').fill('1961-03-14');
+    await page.getByRole('button', { name: 'Create invitation' }).click();
+
+    const card = page.getByRole('status').filter({ hasText: 'One-time code for Robin Letterbox' });
+    await card.waitFor();
+    expect((await card.locator('[data-security-code]').textContent())!.trim()).toBe(world.demo.rootFingerprint);
+    expect(await accessibilityViolations(page)).toEqual([]);
+  });
+
   it('lets the admitted newcomer read and answer a patient (their device opens the record key granted in the manager’s browser)', async () => {
     const staff = await managerApi.listStaff();
     const newcomerId = staff.ok ? staff.data.find((m) => m.email === newcomerEmail)!.userId : '';

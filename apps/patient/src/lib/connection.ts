@@ -70,6 +70,13 @@ export async function suggestPassphrase(): Promise<string> {
   return crypto.generatePassphrase();
 }
 
+/** The practice security code (the root key's 40-digit fingerprint) the patient compares with their invitation. */
+export async function practiceSecurityCode(rootSignPublicKey: string): Promise<string> {
+  const crypto = await loadCrypto();
+  await crypto.ready();
+  return crypto.fingerprint(crypto.fromBase64(rootSignPublicKey));
+}
+
 /** Starts loading the crypto library in the background (the passphrase step will need it). */
 export function preloadCrypto(): void {
   void loadSdk();

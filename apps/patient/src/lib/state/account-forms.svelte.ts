@@ -28,6 +28,8 @@ export class ActivationState {
   isBusy = $state(false);
   error = $state<string | null>(null);
   invitation = $state.raw<InvitationDetails | null>(null);
+  /** The practice security code of the root key the invitation names, for the patient to compare with their letter. */
+  securityCode = $state<string | null>(null);
   strength = $state<StrengthFeedback | null>(null);
   private details: { practice: string; code: string; dateOfBirth: string } | null = null;
 
@@ -41,6 +43,9 @@ export class ActivationState {
     try {
       this.invitation = await connection.lookUpInvitation(details);
       this.details = details;
+      const root = this.invitation.practice.rootSignPublicKey;
+      this.securityCode = null;
+      if (root) void connection.practiceSecurityCode(root).then((code) => (this.securityCode = code));
       this.step = 'passphrase';
       // The next step derives keys: fetch the crypto library while the patient reads.
       connection.preloadCrypto();

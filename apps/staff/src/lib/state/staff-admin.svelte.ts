@@ -17,7 +17,8 @@ export class StaffAdminState {
   members = $state.raw<StaffMember[]>([]);
   notice = $state<string | null>(null);
   /** A one-time code just issued (shown once; the server keeps only its hash). */
-  issuedCode = $state<{ for: string; code: string } | null>(null);
+  /** A one-time code just issued; a patient invitation also carries the practice security code (the root key fingerprint this browser pinned). */
+  issuedCode = $state<{ for: string; code: string; securityCode?: string } | null>(null);
   isBusy = $state(false);
 
   constructor(private readonly connection: StaffConnection) {}
@@ -48,8 +49,8 @@ export class StaffAdminState {
 
   async invitePatient(input: { displayName: string; nhsNumber: string; dateOfBirth: string }): Promise<boolean> {
     const result = await this.connection.api.createInvitation(input);
-    this.issuedCode = result.ok ? { for: input.displayName, code: result.data.code } : null;
-    this.notice = result.ok ? `Invitation made for ${input.displayName}. Send the activation code with the practice key fingerprint.` : explain(result.error.code);
+    this.issuedCode = result.ok ? { for: input.displayName, code: result.data.code, securityCode: this.connection.rootFingerprint } : null;
+    this.notice = result.ok ? `Invitation made for ${input.displayName}. Send the activation code with the practice security code.` : explain(result.error.code);
     return result.ok;
   }
 
