@@ -73,7 +73,7 @@ describe('npm start demo (scripts/start.mjs on the embedded database)', () => {
     await patientChat.close();
     await doctorChat.close();
 
-    expect(output).toContain(`root key fingerprint ${demo.rootFingerprint}`);
+    expect(output).toContain(`security code (root key fingerprint) ${demo.rootFingerprint}`);
     expect(patient.invitation.practice.rootSignPublicKey).toBe(demo.practice.root.signPublicKey);
     expect(received[2]).toMatchObject({ ok: true, value: { kind: 'message', body: 'Are my blood test results back?', senderRole: 'patient', senderName: 'Chris Taylor' } });
   });
