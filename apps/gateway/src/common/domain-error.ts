@@ -1,4 +1,4 @@
-import type { ErrorCode } from '@parley/protocol';
+import type { ErrorBody, ErrorCode } from '@parley/protocol';
 
 const DEFAULT_MESSAGES: Record<ErrorCode, string> = {
   invalid_payload: 'The request is not valid.',
@@ -22,6 +22,11 @@ export class DomainError extends Error {
   ) {
     super(message);
     this.name = 'DomainError';
+  }
+
+  /** The error as it goes back to the client, on an ack or in an HTTP body. */
+  toBody(): ErrorBody {
+    return { code: this.code, message: this.message, ...(this.details && { details: this.details }) };
   }
 }
 

@@ -30,11 +30,11 @@ export class HttpErrorFilter implements ExceptionFilter {
 
 function toErrorBody(exception: unknown): ErrorBody {
   const domain = asDomainError(exception);
-  if (domain) return { code: domain.code, message: domain.message, ...(domain.details && { details: domain.details }) };
+  if (domain) return domain.toBody();
   if (exception instanceof HttpException) {
     const status = exception.getStatus();
-    if (status === 404) return { code: 'not_found', message: new DomainError('not_found').message };
-    if (status === 413 || status === 400) return { code: 'invalid_payload', message: new DomainError('invalid_payload').message };
+    if (status === 404) return new DomainError('not_found').toBody();
+    if (status === 413 || status === 400) return new DomainError('invalid_payload').toBody();
   }
-  return { code: 'internal', message: new DomainError('internal').message };
+  return new DomainError('internal').toBody();
 }

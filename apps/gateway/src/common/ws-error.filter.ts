@@ -11,9 +11,7 @@ export class WsErrorFilter implements WsExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
     const [socket, , ack, event] = host.getArgs<[Socket, unknown, unknown, unknown]>();
     const domain = asDomainError(exception);
-    const error: ErrorBody = domain
-      ? { code: domain.code, message: domain.message, ...(domain.details && { details: domain.details }) }
-      : { code: 'internal' as const, message: new DomainError('internal').message };
+    const error: ErrorBody = (domain ?? new DomainError('internal')).toBody();
     if (error.code === 'internal') {
       this.logger.error({ socketId: socket.id, event, err: exception }, 'socket command failed');
     } else if (domain !== exception) {
