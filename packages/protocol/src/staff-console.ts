@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { DeviceInfo } from './auth.js';
 import { Uuid } from './common.js';
 import type { ConversationStatus } from './conversation.js';
 import type { QueueSnapshot } from './queue.js';
@@ -76,16 +77,10 @@ export interface CannedReply {
 // ---------------------------------------------------------------------------------------------
 // Staff management (HTTP, /api/staff)
 
-/** A staff device as a manager sees it: the public keys to fingerprint and verify, its certificate, and which record key versions it holds. */
-export interface StaffDevice {
-  id: string;
-  label: string;
-  signPublicKey: string;
-  boxPublicKey: string;
+/** A staff device as a manager sees it: a device (its member is the owner), with which record key versions it holds. */
+export interface StaffDevice extends Omit<DeviceInfo, 'userId'> {
   /** Root-signed device certificate (verify it against the pinned root key); null until a manager admitted the device. */
   certificate: string | null;
-  createdAt: string;
-  revokedAt: string | null;
   /** Record key versions sealed to this device by an active grant, ascending. */
   grantedVersions: number[];
 }
