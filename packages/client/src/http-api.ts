@@ -1,5 +1,6 @@
 import {
   ERROR_CODES,
+  type AccountEnrolment,
   type AccountKeyCertificateRequest,
   type ActivateRequest,
   type AddRecordKeyGrantRequest,
@@ -11,6 +12,7 @@ import {
   type DeviceInfo,
   type SystemPong,
   type ErrorCode,
+  type InvitationCreated,
   type InvitationDetails,
   type InvitationLookupRequest,
   type KeyBackup,
@@ -149,13 +151,18 @@ export class HttpApi {
     return this.json({ method: 'GET', path: '/api/keys/backup' });
   }
 
+  /** `GET /api/keys/account` (patients): the account key's chain, the patient's devices and the envelopes sealed to the account key. Fails with `unauthorized`, `forbidden`, `not_found`. */
+  getAccountEnrolment(): Promise<HttpResult<AccountEnrolment>> {
+    return this.json({ method: 'GET', path: '/api/keys/account' });
+  }
+
   /** `PUT /api/keys/backup`: replaces the caller's encrypted key backup. Fails with `invalid_payload`, `unauthorized`, `forbidden`. */
   putBackup(body: KeyBackup): Promise<HttpResult<null>> {
     return this.empty({ method: 'PUT', path: '/api/keys/backup', body });
   }
 
-  /** `POST /api/invitations` (staff): a patient account and its one-time activation code. Fails with `invalid_payload`, `unauthorized`, `forbidden`, `conflict`. */
-  createInvitation(body: CreateInvitationRequest): Promise<HttpResult<CodeIssued>> {
+  /** `POST /api/invitations` (staff): a patient account and the invitation the staff client made for it. Fails with `invalid_payload`, `unauthorized`, `forbidden`, `conflict`. */
+  createInvitation(body: CreateInvitationRequest): Promise<HttpResult<InvitationCreated>> {
     return this.json({ method: 'POST', path: '/api/invitations', body });
   }
 

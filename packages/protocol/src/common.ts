@@ -25,7 +25,10 @@ export const SEALED_KEY_BYTES = 80;
 export const KEY_ID_BYTES = 16;
 export const AUTH_KEY_BYTES = 32;
 export const SALT_BYTES = 16;
-export const BACKUP_BLOB_BYTES = 176;
+/** The passphrase-sealed backup of the account key and the pinned root key (docs/crypto.md, backup v2). */
+export const BACKUP_BLOB_BYTES = 208;
+/** An invitation's lookup id: derived from the code by the clients, all that the server stores of it. */
+export const LOOKUP_ID_BYTES = 32;
 /** A padded, encrypted message of at most 32 KiB of payload (MAX_CIPHERTEXT_BYTES of @parley/crypto). */
 export const MAX_CIPHERTEXT_BYTES = 33_040;
 
@@ -44,3 +47,12 @@ export type Role = z.infer<typeof Role>;
 
 /** The NHS ODS code of a practice, e.g. "Y00001". */
 export const OdsCode = z.string().regex(/^[A-Z0-9]{3,10}$/);
+
+/** What a root-signed staff device certificate vouches for beside the keys: the name and roles clients show. */
+export const CertifiedStaff = z
+  .object({
+    displayName: z.string().min(1).max(200),
+    roles: z.array(z.enum(['clinician', 'manager'])).min(1).max(2),
+  })
+  .strict();
+export type CertifiedStaff = z.infer<typeof CertifiedStaff>;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { base64, base64Exact, KEY_ID_BYTES, MAX_CIPHERTEXT_BYTES, NONCE_BYTES, Role, SEALED_KEY_BYTES, Signature, Uuid } from './common.js';
+import { base64, base64Exact, type CertifiedStaff, KEY_ID_BYTES, MAX_CIPHERTEXT_BYTES, NONCE_BYTES, Role, SEALED_KEY_BYTES, Signature, Uuid } from './common.js';
+import type { PatientAccountKey } from './auth.js';
 
 /** Topics a patient can open a conversation about (the practice chooses which it enables; issue #4). */
 export const Topic = z.string().regex(/^[a-z][a-z0-9-]{0,39}$/);
@@ -113,6 +114,8 @@ export interface MemberDevice {
   signPublicKey: string;
   boxPublicKey: string;
   certificate: string | null;
+  /** Staff devices: the name and roles the root-signed certificate vouches for (clients show these, never `displayName`, for staff). */
+  certifiedAs: CertifiedStaff | null;
   revokedAt: string | null;
 }
 
@@ -122,8 +125,8 @@ export interface JoinedConversation {
   /** Envelopes the caller can open: to its devices, its account key, or (staff) the record key. */
   envelopes: StoredEnvelope[];
   devices: MemberDevice[];
-  /** The patient's account key, which certifies their devices, with the practice's certificate of it (null until a manager certified it). */
-  patientAccount: { userId: string; signPublicKey: string; boxPublicKey: string; certificate: string | null } | null;
+  /** The patient's account key, which certifies their devices, with its chain to the practice root (invitation, or a root certificate). */
+  patientAccount: PatientAccountKey | null;
   /** The newest read and delivered receipts of each member. */
   receipts: ReceiptUpdated[];
 }

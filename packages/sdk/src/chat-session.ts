@@ -11,11 +11,11 @@ import {
   type OutboxResult,
   type OutboxStore,
 } from '@parley/client';
-import { fromBase64, ready, ReceiveGuard, verifyRecordKeyCertificate, type BoxKeys, type RecordKey } from '@parley/crypto';
+import { fromBase64, ready, ReceiveGuard, type BoxKeys, type RecordKey } from '@parley/crypto';
 import type { ConversationSummary, JoinedConversation, MemberDevice, RecordEntry, StoredEnvelope } from '@parley/protocol';
-import { AccountFlowError, type SignedIn } from './accounts.js';
+import { AccountFlowError, epochKeyId, type SignedIn } from './accounts.js';
 import { decryptEntry, encryptForSend, newEpoch, openEnvelope, type EnvelopeTarget } from './conversation-crypto.js';
-import { isDeviceTrusted } from './trust.js';
+import { currentRecordKey, isCertifiedBy, isDeviceTrusted } from './trust.js';
 
 /** One step of a conversation as the app shows it: a decrypted, verified message or a system event. */
 export type ChatEntry =
@@ -49,10 +49,20 @@ export class ChatEntryError extends Error {
 export interface ChatSessionOptions {
   baseUrl: string;
   signedIn: SignedIn;
-  /** The practice root public key this user pinned at activation (from the invitation letter's fingerprint). */
+  /** The practice root public key this device pinned: from the invitation code or key backup (patients), or the staff key store. */
   pinnedRoot: Uint8Array;
   /** Staff: the record keys opened from this device's grants. */
   recordKeys?: ReadonlyMap<number, RecordKey>;
+  /**
+   * Epoch keys this device already holds, by `epochKeyId(conversationId, epoch)`: for a patient, those
+   * opened with the account key at enrolment. The session adds each key it opens; the first one kept for
+   * an epoch is never replaced by a later server answer.
+   */
+  epochKeys?: Map<string, Uint8Array>;
+  /** Patients: the highest record key version this device has seen as current; a lower one is refused (no rollback). */
+  recordKeyFloor?: number;
+  /** Called when a higher current record key version was seen, for the app to remember it. */
+  onRecordKeyFloor?: (version: number) => void;
   outboxStore?: OutboxStore;
   cursorStore?: FeedCursorStore;
   requestTimeoutMs?: number;
@@ -104,27 +114,35 @@ export class ChatSession {
   }
 
   /**
-   * Opens a conversation (patients): a new epoch key sealed to each of the patient's active devices,
-   * their account key, and the practice's newest record key (its certificate checked against the pinned root).
-   * @throws AccountFlowError with the gateway's code
+   * Opens a conversation (patients): a new epoch key sealed only to keys this device verified itself:
+   * its own key from its own store, the patient's other devices whose certificates verify under the
+   * account key it holds, the account key (its own public halves), and the newest record key the pinned
+   * root vouches for as current, never older than the newest this device has seen. A device the server
+   * lists without such a certificate gets nothing.
+   * @throws AccountFlowError with the gateway's code, or `untrusted_record_key`
    */
   async openConversation(topic: string): Promise<ConversationSummary> {
-    const { accountKeys, session } = this.me;
-    if (!accountKeys) throw new AccountFlowError('forbidden', 'only patients open conversations');
+    const { account, session, device: own } = this.me;
+    if (!account) throw new AccountFlowError('forbidden', 'only patients open conversations');
     const [devices, keys] = await Promise.all([this.api.listDevices(), this.api.getPracticeKeys()]);
     if (!devices.ok) throw new AccountFlowError(devices.error.code, devices.error.message);
     if (!keys.ok) throw new AccountFlowError(keys.error.code, keys.error.message);
-    const record = keys.data.recordKeys.at(-1);
-    if (!record) throw new AccountFlowError('conflict', 'the practice has no record key yet');
-    const recordPublicKey = fromBase64(record.boxPublicKey);
-    verifyRecordKeyCertificate(
-      { practiceId: session.practice.odsCode, version: record.version, publicKey: recordPublicKey, validFrom: record.validFrom, signature: fromBase64(record.certificate) },
-      this.options.pinnedRoot,
+    const record = currentRecordKey(keys.data, session.practice.odsCode, this.options.pinnedRoot);
+    if (!record) throw new AccountFlowError('untrusted_record_key', 'the practice offers no record key its root key vouches for');
+    const floor = this.options.recordKeyFloor ?? 0;
+    if (record.version < floor) throw new AccountFlowError('untrusted_record_key', `the server offers record key ${record.version}, older than version ${floor} this device has seen`);
+    if (record.version > floor) {
+      this.options.recordKeyFloor = record.version;
+      this.options.onRecordKeyFloor?.(record.version);
+    }
+    const otherDevices = devices.data.filter(
+      (device) => device.revokedAt === null && device.id !== own.deviceId && device.userId === session.user.id && isCertifiedBy(device, account.signPublicKey),
     );
     const targets: EnvelopeTarget[] = [
-      ...devices.data.filter((device) => device.revokedAt === null).map((device) => ({ recipient: { kind: 'device' as const, deviceId: device.id }, boxPublicKey: fromBase64(device.boxPublicKey) })),
-      { recipient: { kind: 'account', userId: session.user.id }, boxPublicKey: accountKeys.boxPublicKey },
-      { recipient: { kind: 'record', version: record.version }, boxPublicKey: recordPublicKey },
+      { recipient: { kind: 'device', deviceId: own.deviceId }, boxPublicKey: own.keys.boxPublicKey },
+      ...otherDevices.map((device) => ({ recipient: { kind: 'device' as const, deviceId: device.id }, boxPublicKey: fromBase64(device.boxPublicKey) })),
+      { recipient: { kind: 'account', userId: session.user.id }, boxPublicKey: account.boxPublicKey },
+      { recipient: { kind: 'record', version: record.version }, boxPublicKey: record.boxPublicKey },
     ];
     const conversationId = crypto.randomUUID();
     const { envelopes } = newEpoch({ conversationId, epoch: 1, targets, creatorSignSecretKey: this.me.device.keys.signSecretKey });
@@ -243,6 +261,9 @@ export class ChatSession {
     if (!sender) throw new ChatEntryError('unknown_sender', 'the sending device is not a member of this conversation');
     if (sender.userId !== m.senderUserId) throw new ChatEntryError('unknown_sender', 'the sending device belongs to someone else');
     if (!this.isTrusted(sender, state.joined)) throw new ChatEntryError('untrusted_sender', 'the sending device is not certified by the practice');
+    // The role in the signed header must be one the practice certified for this device (a clinician's device cannot speak as a manager).
+    const isRoleCertified = sender.role === 'patient' ? m.senderRole === 'patient' : m.senderRole !== 'patient' && (sender.certifiedAs?.roles.includes(m.senderRole) ?? false);
+    if (!isRoleCertified) throw new ChatEntryError('untrusted_sender', 'the sender speaks in a role the practice did not certify');
     const payload = decryptEntry({
       conversation: state.joined.conversation,
       entry,
@@ -260,7 +281,8 @@ export class ChatSession {
       senderUserId: m.senderUserId,
       senderDeviceId: m.senderDeviceId,
       senderRole: m.senderRole,
-      senderName: sender.displayName,
+      // Staff names come from the root-signed device certificate just verified, never from a server field.
+      senderName: sender.role === 'patient' ? sender.displayName : (sender.certifiedAs?.displayName ?? ''),
       clientMessageId: m.clientMessageId,
       body: payload.body,
       clientSentAt: payload.clientSentAt,
@@ -281,35 +303,53 @@ export class ChatSession {
   }
 
   private isTrusted(device: MemberDevice, joined: JoinedConversation): boolean {
-    return isDeviceTrusted(device, joined, this.options.pinnedRoot, this.me.accountKeys?.signPublicKey);
+    return isDeviceTrusted(device, joined, this.options.pinnedRoot, this.me.account);
   }
 
-  /** The epoch key, opened once from an envelope this client can open and whose creator is trusted. @throws ChatEntryError `no_key`, CryptoError */
+  /**
+   * The epoch key: one this device already holds, or opened from the first envelope (in the order the
+   * server first listed them) that this client can open and that passes every check. A first epoch
+   * counts only from one of the conversation's own patient devices (the patient opens it); a later
+   * epoch from any trusted member device. Every opened key is kept and never replaced.
+   * @throws ChatEntryError `no_key`, CryptoError of the first envelope that failed
+   */
   private epochKey(state: Followed, epoch: number): Uint8Array {
-    const cached = state.epochKeys.get(epoch);
-    if (cached) return cached;
     const { joined } = state;
+    const id = epochKeyId(joined.conversation.id, epoch);
+    const held = state.epochKeys.get(epoch) ?? this.options.epochKeys?.get(id);
+    if (held) {
+      state.epochKeys.set(epoch, held);
+      return held;
+    }
+    let firstError: unknown;
     for (const envelope of [...state.envelopes.values()].filter((candidate) => candidate.epoch === epoch)) {
       const recipient = this.boxKeysFor(envelope);
       const creator = state.devices.get(envelope.creatorDeviceId);
       if (!recipient || !creator) continue;
-      const isMember = creator.role !== 'patient' || creator.userId === joined.conversation.patientId;
-      const key = openEnvelope({
-        conversationId: joined.conversation.id,
-        envelope,
-        recipient,
-        creator: { signPublicKey: fromBase64(creator.signPublicKey), isTrusted: this.isTrusted(creator, joined), isMember },
-      });
-      state.epochKeys.set(epoch, key);
-      return key;
+      const isPatientDevice = creator.role === 'patient' && creator.userId === joined.conversation.patientId;
+      const isMember = epoch === 1 ? isPatientDevice : isPatientDevice || creator.role !== 'patient';
+      try {
+        const key = openEnvelope({
+          conversationId: joined.conversation.id,
+          envelope,
+          recipient,
+          creator: { signPublicKey: fromBase64(creator.signPublicKey), isTrusted: this.isTrusted(creator, joined), isMember },
+        });
+        state.epochKeys.set(epoch, key);
+        this.options.epochKeys?.set(id, key);
+        return key;
+      } catch (error) {
+        firstError ??= error;
+      }
     }
-    throw new ChatEntryError('no_key', `no envelope of epoch ${epoch} opens with this device's keys`);
+    throw firstError ?? new ChatEntryError('no_key', `no envelope of epoch ${epoch} opens with this device's keys`);
   }
 
   private boxKeysFor(envelope: StoredEnvelope): BoxKeys | undefined {
     const { recipient } = envelope;
     if (recipient.kind === 'device') return recipient.deviceId === this.me.device.deviceId ? this.me.device.keys : undefined;
-    if (recipient.kind === 'account') return recipient.userId === this.me.session.user.id ? this.me.accountKeys : undefined;
+    // The account key's secret halves never stay on a device: its envelopes were opened at enrolment (options.epochKeys).
+    if (recipient.kind === 'account') return undefined;
     return this.options.recordKeys?.get(recipient.version);
   }
 }
@@ -319,5 +359,9 @@ function absorb(state: Followed, joined: JoinedConversation): void {
   // The feed hands back the snapshot of its own join with every entry; never let it replace a newer one.
   if (!state.joined || joined.conversation.lastSeq >= state.joined.conversation.lastSeq) state.joined = joined;
   for (const device of joined.devices) state.devices.set(device.id, device);
-  for (const envelope of joined.envelopes) state.envelopes.set(`${envelope.epoch}/${envelope.recipientKeyId}`, envelope);
+  // The first envelope seen for an epoch and recipient key is kept: a later answer cannot swap it.
+  for (const envelope of joined.envelopes) {
+    const key = `${envelope.epoch}/${envelope.recipientKeyId}`;
+    if (!state.envelopes.has(key)) state.envelopes.set(key, envelope);
+  }
 }

@@ -1,8 +1,7 @@
 import { HttpApi } from '@parley/client';
 import {
-  certifyDevice,
-  certifyPatientAccountKey,
   certifyRecordKey,
+  certifyStaffDevice,
   createRecordKey,
   fromBase64,
   generatePracticeRootKey,
@@ -10,12 +9,14 @@ import {
   keyId,
   openRecordKeyGrant,
   ready,
+  signRecordKeyCurrent,
   toBase64,
-  verifyDeviceCertificate,
   type RecordKey,
   type SigningKeys,
 } from '@parley/crypto';
+import type { AddRecordKeyRequest, CertifiedStaff } from '@parley/protocol';
 import { AccountFlowError, type DeviceIdentity } from './accounts.js';
+import { verifiedStaff } from './trust.js';
 import { unwrap } from './unwrap.js';
 
 /** What a manager's client holds after the key ceremony. The root secret key is the practice's trust anchor: keep it offline in production. */
@@ -27,28 +28,50 @@ export interface PracticeSecrets {
 
 /**
  * The first manager's key ceremony: makes the practice root key and record key version 1, pins the
- * root public key on the server, certifies the record key with the root key, and certifies the
- * manager's own device with it (so the grants it signs can be verified).
+ * root public key on the server, certifies the record key with the root key and states it is the
+ * current version, and certifies the manager's own device with it (so the grants it signs can be verified).
  * @throws AccountFlowError (`conflict` when the practice already has a root key, `forbidden` …)
  */
-export async function setUpPracticeKeys(input: { baseUrl: string; token: string; odsCode: string; manager: DeviceIdentity & { userId: string } }): Promise<PracticeSecrets> {
+export async function setUpPracticeKeys(input: {
+  baseUrl: string;
+  token: string;
+  odsCode: string;
+  manager: DeviceIdentity & { userId: string; certifiedAs: CertifiedStaff };
+}): Promise<PracticeSecrets> {
   await ready();
   const api = new HttpApi({ baseUrl: input.baseUrl, token: input.token });
   const root = generatePracticeRootKey();
   unwrap(await api.setRootKey({ rootSignPublicKey: toBase64(root.signPublicKey) }), 'pin root key');
   const recordKey = createRecordKey(1);
-  const certificate = certifyRecordKey({ practiceId: input.odsCode, version: 1, publicKey: recordKey.boxPublicKey, validFrom: Date.now() }, root.signSecretKey);
-  unwrap(
-    await api.addRecordKey({ version: 1, boxPublicKey: toBase64(recordKey.boxPublicKey), validFrom: certificate.validFrom, certificate: toBase64(certificate.signature) }),
-    'add record key',
-  );
+  unwrap(await api.addRecordKey(certifiedRecordKey(input.odsCode, recordKey, root)), 'add record key');
   const secrets = { odsCode: input.odsCode, root, recordKeys: [recordKey] };
-  await admitStaffDevice({ baseUrl: input.baseUrl, token: input.token, secrets, granter: input.manager, device: { userId: input.manager.userId, deviceId: input.manager.deviceId, ...pub(input.manager) } });
+  await admitStaffDevice({
+    baseUrl: input.baseUrl,
+    token: input.token,
+    secrets,
+    granter: input.manager,
+    device: { userId: input.manager.userId, deviceId: input.manager.deviceId, ...pub(input.manager), certifiedAs: input.manager.certifiedAs },
+  });
   return secrets;
 }
 
+/** A new record key version as `POST /api/practice/record-keys` takes it: its root certificate and the root's "current" statement. */
+export function certifiedRecordKey(odsCode: string, recordKey: RecordKey, root: SigningKeys, now = Date.now()): AddRecordKeyRequest {
+  const fields = { practiceId: odsCode, version: recordKey.version, publicKey: recordKey.boxPublicKey };
+  const certificate = certifyRecordKey({ ...fields, validFrom: now }, root.signSecretKey);
+  const current = signRecordKeyCurrent({ ...fields, issuedAt: now }, root.signSecretKey);
+  return {
+    version: recordKey.version,
+    boxPublicKey: toBase64(recordKey.boxPublicKey),
+    validFrom: now,
+    certificate: toBase64(certificate.signature),
+    current: { issuedAt: now, signature: toBase64(current) },
+  };
+}
+
 /**
- * Admits a staff device (after the in-person fingerprint check): certifies it with the root key and
+ * Admits a staff device (after the in-person fingerprint check): certifies it with the root key,
+ * together with the name and roles the manager sees (clients show these, never a server field), and
  * grants it every record key version, each grant signed by the granting manager's device.
  * @throws AccountFlowError
  */
@@ -57,37 +80,25 @@ export async function admitStaffDevice(input: {
   token: string;
   secrets: PracticeSecrets;
   granter: DeviceIdentity;
-  device: { userId: string; deviceId: string; signPublicKey: Uint8Array; boxPublicKey: Uint8Array };
+  device: { userId: string; deviceId: string; signPublicKey: Uint8Array; boxPublicKey: Uint8Array; certifiedAs: CertifiedStaff };
 }): Promise<void> {
   const api = new HttpApi({ baseUrl: input.baseUrl, token: input.token });
-  const certificate = certifyDevice({ userId: input.device.userId, deviceId: input.device.deviceId, signPublicKey: input.device.signPublicKey, boxPublicKey: input.device.boxPublicKey }, input.secrets.root.signSecretKey);
-  unwrap(await api.putDeviceCertificate(input.device.deviceId, { certificate: toBase64(certificate.signature) }), 'certify device');
+  const { device } = input;
+  const certificate = certifyStaffDevice({ practiceId: input.secrets.odsCode, ...device, ...device.certifiedAs }, input.secrets.root.signSecretKey);
+  unwrap(await api.putDeviceCertificate(device.deviceId, { certificate: toBase64(certificate), certifiedAs: device.certifiedAs }), 'certify device');
   for (const recordKey of input.secrets.recordKeys) {
-    const grant = grantRecordKey({ practiceId: input.secrets.odsCode, recordKey, recipientBoxPublicKey: input.device.boxPublicKey, granterSignSecretKey: input.granter.keys.signSecretKey });
+    const grant = grantRecordKey({ practiceId: input.secrets.odsCode, recordKey, recipientBoxPublicKey: device.boxPublicKey, granterSignSecretKey: input.granter.keys.signSecretKey });
     unwrap(
-      await api.addRecordKeyGrant({ version: recordKey.version, deviceId: input.device.deviceId, sealedSeed: toBase64(grant.sealedSeed), signature: toBase64(grant.signature) }),
+      await api.addRecordKeyGrant({ version: recordKey.version, deviceId: device.deviceId, sealedSeed: toBase64(grant.sealedSeed), signature: toBase64(grant.signature) }),
       'grant record key',
     );
   }
 }
 
-/** Certifies a patient's account key with the root key (the practice vouches for it after identity checks). @throws AccountFlowError */
-export async function certifyPatientAccount(input: {
-  baseUrl: string;
-  token: string;
-  secrets: PracticeSecrets;
-  patientId: string;
-  signPublicKey: Uint8Array;
-  boxPublicKey: Uint8Array;
-}): Promise<void> {
-  const certificate = certifyPatientAccountKey({ patientId: input.patientId, signPublicKey: input.signPublicKey, boxPublicKey: input.boxPublicKey }, input.secrets.root.signSecretKey);
-  unwrap(await new HttpApi({ baseUrl: input.baseUrl, token: input.token }).putAccountKeyCertificate(input.patientId, { certificate: toBase64(certificate.signature) }), 'certify account key');
-}
-
 /**
  * A staff client's record keys: fetches the grants sealed to this device and opens each one, after
  * checking the record key certificate against the pinned root key and the grant against its granter's
- * root-certified device key.
+ * device, certified by the root key as a manager's.
  * @throws AccountFlowError (`untrusted_granter`), CryptoError (`bad_signature`, `bad_certificate`, …)
  */
 export async function openRecordKeys(input: { baseUrl: string; token: string; odsCode: string; device: DeviceIdentity; pinnedRoot: Uint8Array }): Promise<Map<number, RecordKey>> {
@@ -96,13 +107,21 @@ export async function openRecordKeys(input: { baseUrl: string; token: string; od
   const opened = new Map<number, RecordKey>();
   for (const grant of keys.grants) {
     const record = keys.recordKeys.find((key) => key.version === grant.version);
-    if (!record || !grant.granterCertificate) throw new AccountFlowError('untrusted_granter', `record key ${grant.version} was granted by an uncertified device`);
-    const granterSignPublicKey = fromBase64(grant.granterSignPublicKey);
-    // The granter's device must itself be certified by the root key; the server's word is not enough.
-    verifyDeviceCertificate(
-      { userId: grant.granterUserId, deviceId: grant.grantedByDeviceId, signPublicKey: granterSignPublicKey, boxPublicKey: fromBase64(grant.granterBoxPublicKey), signature: fromBase64(grant.granterCertificate) },
+    // The granter's device must itself be certified by the root key as a manager's; the server's word is not enough.
+    const granter = verifiedStaff(
+      {
+        userId: grant.granterUserId,
+        deviceId: grant.grantedByDeviceId,
+        signPublicKey: grant.granterSignPublicKey,
+        boxPublicKey: grant.granterBoxPublicKey,
+        certificate: grant.granterCertificate,
+        certifiedAs: grant.granterCertifiedAs,
+      },
+      input.odsCode,
       input.pinnedRoot,
     );
+    if (!record || !granter?.roles.includes('manager')) throw new AccountFlowError('untrusted_granter', `record key ${grant.version} was granted by a device the practice did not certify as a manager's`);
+    const granterSignPublicKey = fromBase64(grant.granterSignPublicKey);
     const publicKey = fromBase64(record.boxPublicKey);
     opened.set(
       grant.version,

@@ -1,18 +1,9 @@
 import { HttpApi } from '@parley/client';
-import {
-  certifyRecordKey,
-  createRecordKey,
-  fingerprint,
-  fromBase64,
-  grantRecordKey,
-  ready,
-  toBase64,
-  verifyDeviceCertificate,
-  type RecordKey,
-  type SigningKeys,
-} from '@parley/crypto';
+import { createRecordKey, fingerprint, fromBase64, grantRecordKey, ready, toBase64, type RecordKey, type SigningKeys } from '@parley/crypto';
 import type { StaffDevice, StaffMember } from '@parley/protocol';
 import { AccountFlowError, type DeviceIdentity } from './accounts.js';
+import { certifiedRecordKey } from './practice-keys.js';
+import { verifiedStaff } from './trust.js';
 import { unwrap } from './unwrap.js';
 
 /** A staff device as a manager's screen shows it: its fingerprint (compare in person) and whether its certificate chains to the pinned root. */
@@ -26,23 +17,24 @@ export interface StaffDeviceTrust {
 
 /**
  * Judges a staff device from `GET /api/staff` in the client: the server's listing proves nothing, so
- * the certificate is checked against the root key this manager pinned.
+ * the certificate is checked against the root key this manager pinned, and must name the person as
+ * the listing does (a certificate from before a rename shows as untrusted: admit the device again).
  */
-export function staffDeviceTrust(member: Pick<StaffMember, 'userId'>, device: StaffDevice, pinnedRoot: Uint8Array): StaffDeviceTrust {
-  const signPublicKey = fromBase64(device.signPublicKey);
-  const shown = { deviceId: device.id, fingerprint: fingerprint(signPublicKey) };
+export function staffDeviceTrust(
+  member: Pick<StaffMember, 'userId' | 'displayName' | 'roles'>,
+  device: StaffDevice,
+  practiceId: string,
+  pinnedRoot: Uint8Array,
+): StaffDeviceTrust {
+  const shown = { deviceId: device.id, fingerprint: fingerprint(fromBase64(device.signPublicKey)) };
   if (device.revokedAt) return { ...shown, isTrusted: false, state: 'revoked' };
   if (!device.certificate) return { ...shown, isTrusted: false, state: 'uncertified' };
-  try {
-    verifyDeviceCertificate(
-      { userId: member.userId, deviceId: device.id, signPublicKey, boxPublicKey: fromBase64(device.boxPublicKey), signature: fromBase64(device.certificate) },
-      pinnedRoot,
-    );
-    return { ...shown, isTrusted: true, state: 'trusted' };
-  } catch {
-    return { ...shown, isTrusted: false, state: 'untrusted' };
-  }
+  const certified = verifiedStaff({ ...device, userId: member.userId, deviceId: device.id }, practiceId, pinnedRoot);
+  const isCurrent = certified !== null && certified.displayName === member.displayName && sameRoles(certified.roles, member.roles);
+  return isCurrent ? { ...shown, isTrusted: true, state: 'trusted' } : { ...shown, isTrusted: false, state: 'untrusted' };
 }
+
+const sameRoles = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((role) => b.includes(role));
 
 /** What a rotation did. */
 export interface RecordKeyRotation {
@@ -55,7 +47,7 @@ export interface RecordKeyRotation {
 
 /**
  * Rotates the practice record key, in a manager's client (after an offboarding): makes the next
- * version, certifies it with the practice root key (as the key ceremony does), posts it, and grants
+ * version, certifies it with the practice root key and states it is current (as the key ceremony does), posts it, and grants
  * it to every active device of every active member of staff whose certificate verifies against the
  * root, each grant signed by the manager's device. From then on patients' clients seal new
  * conversations to the newest version (`GET /api/practice/keys`, last of `recordKeys`); old
@@ -71,16 +63,12 @@ export async function rotateRecordKey(input: { baseUrl: string; token: string; o
   if (keys.rootSignPublicKey !== toBase64(input.root.signPublicKey)) throw new AccountFlowError('untrusted_root', 'the practice root key on the server is not this one');
   const version = keys.recordKeys.reduce((max, key) => Math.max(max, key.version), 0) + 1;
   const recordKey = createRecordKey(version);
-  const certificate = certifyRecordKey({ practiceId: input.odsCode, version, publicKey: recordKey.boxPublicKey, validFrom: Date.now() }, input.root.signSecretKey);
-  unwrap(
-    await api.addRecordKey({ version, boxPublicKey: toBase64(recordKey.boxPublicKey), validFrom: certificate.validFrom, certificate: toBase64(certificate.signature) }),
-    'add record key',
-  );
+  unwrap(await api.addRecordKey(certifiedRecordKey(input.odsCode, recordKey, input.root)), 'add record key');
   const staff = unwrap(await api.listStaff(), 'list staff');
   const rotation: RecordKeyRotation = { recordKey, grantedDeviceIds: [], skipped: [] };
   for (const member of staff.filter((candidate) => candidate.deactivatedAt === null)) {
     for (const device of member.devices.filter((candidate) => candidate.revokedAt === null)) {
-      const trust = staffDeviceTrust(member, device, input.root.signPublicKey);
+      const trust = staffDeviceTrust(member, device, input.odsCode, input.root.signPublicKey);
       if (trust.state === 'uncertified' || trust.state === 'untrusted') {
         rotation.skipped.push({ userId: member.userId, deviceId: device.id, state: trust.state });
         continue;

@@ -13,13 +13,15 @@ import {
   type SigningKeys,
 } from '@parley/crypto';
 import { AccountFlowError, type DeviceIdentity } from './accounts.js';
+import { equal } from './trust.js';
 
 /** The file format's name and version, checked on opening. */
-export const STAFF_KEY_BACKUP_FORMAT = 'parley-staff-keys/1';
+export const STAFF_KEY_BACKUP_FORMAT = 'parley-staff-keys/2';
 
 // The blobs reuse the account-key backup construction (Argon2id → backup key, XChaCha20-Poly1305, the
-// user id and header as additional data). The blob's own version field tells the two blobs apart, so
-// a file whose blobs were swapped fails to open instead of handing back the wrong keys.
+// user id and header as additional data), which also seals the pinned root key: a new browser pins the
+// root from inside the file, never from a server answer or an editable field. The blob's own version
+// field tells the two blobs apart, so a file whose blobs were swapped fails to open.
 const DEVICE_BLOB_VERSION = 1;
 const ROOT_BLOB_VERSION = 2;
 
@@ -30,7 +32,7 @@ export interface StaffKeyBackup {
   userId: string;
   /** The staff device's identity (same device id: the backup moves the device, it does not add one). */
   device: DeviceIdentity;
-  /** The practice root public key pinned when the file was made (never taken from a later server answer). */
+  /** The practice root public key pinned when the file was made, sealed inside the file (never taken from a server answer). */
   pinnedRoot: Uint8Array;
   /** Managers holding the practice root key (this first version keeps it in the manager's client, see docs/crypto.md). */
   root?: SigningKeys;
@@ -43,7 +45,6 @@ interface StaffKeyBackupFile {
   userId: string;
   deviceId: string;
   kdf: { salt: string; opsLimit: number; memLimitBytes: number };
-  rootSignPublicKey: string;
   device: string;
   root?: string;
 }
@@ -57,10 +58,10 @@ export async function sealStaffKeyBackup(input: Omit<StaffKeyBackup, 'pinnedRoot
   await ready();
   const params = input.kdf ?? DEFAULT_KDF_PARAMS;
   const passphraseKeys = deriveAccountKeys(input.passphrase, newSalt(), params);
-  const device = sealBackup({ userId: input.userId, backupVersion: DEVICE_BLOB_VERSION, accountKeys: input.device.keys, passphraseKeys });
+  const device = sealBackup({ userId: input.userId, backupVersion: DEVICE_BLOB_VERSION, accountKeys: input.device.keys, pinnedRoot: input.pinnedRoot, passphraseKeys });
   // The backup construction carries a box key pair too; the root key has none, so a throwaway pair fills the slot.
   const root = input.root
-    ? sealBackup({ userId: input.userId, backupVersion: ROOT_BLOB_VERSION, accountKeys: { ...generateDeviceKeys(), ...input.root }, passphraseKeys })
+    ? sealBackup({ userId: input.userId, backupVersion: ROOT_BLOB_VERSION, accountKeys: { ...generateDeviceKeys(), ...input.root }, pinnedRoot: input.pinnedRoot, passphraseKeys })
     : undefined;
   const file: StaffKeyBackupFile = {
     format: STAFF_KEY_BACKUP_FORMAT,
@@ -69,7 +70,6 @@ export async function sealStaffKeyBackup(input: Omit<StaffKeyBackup, 'pinnedRoot
     userId: input.userId,
     deviceId: input.device.deviceId,
     kdf: { salt: toBase64(passphraseKeys.salt), opsLimit: params.opsLimit, memLimitBytes: params.memLimit },
-    rootSignPublicKey: toBase64(input.pinnedRoot),
     device: toBase64(device),
     ...(root ? { root: toBase64(root) } : {}),
   };
@@ -100,13 +100,15 @@ export async function openStaffKeyBackup(text: string, passphrase: string): Prom
   };
   const device = open(file.device, DEVICE_BLOB_VERSION);
   const root = file.root ? open(file.root, ROOT_BLOB_VERSION) : undefined;
+  // The root key held by a manager must be the root the file pins: anything else is a damaged or forged file.
+  if (root && !equal(root.accountKeys.signPublicKey, device.pinnedRoot)) throw new AccountFlowError('invalid_payload', 'the key backup file is damaged');
   return {
     odsCode: file.odsCode,
     login: file.login,
     userId: file.userId,
-    device: { deviceId: file.deviceId, keys: device },
-    pinnedRoot: fromBase64(file.rootSignPublicKey),
-    ...(root ? { root: { signPublicKey: root.signPublicKey, signSecretKey: root.signSecretKey } } : {}),
+    device: { deviceId: file.deviceId, keys: device.accountKeys },
+    pinnedRoot: device.pinnedRoot,
+    ...(root ? { root: { signPublicKey: root.accountKeys.signPublicKey, signSecretKey: root.accountKeys.signSecretKey } } : {}),
   };
 }
 
@@ -123,7 +125,7 @@ function parseFile(text: string): StaffKeyBackupFile {
     file !== null &&
     typeof file === 'object' &&
     file.format === STAFF_KEY_BACKUP_FORMAT &&
-    [file.odsCode, file.login, file.userId, file.deviceId, file.rootSignPublicKey, file.device].every(isString) &&
+    [file.odsCode, file.login, file.userId, file.deviceId, file.device].every(isString) &&
     (file.root === undefined || isString(file.root)) &&
     typeof file.kdf === 'object' &&
     isString(file.kdf?.salt) &&

@@ -1,48 +1,165 @@
-import { fromBase64, verifyDeviceCertificate, verifyPatientAccountKeyCertificate } from '@parley/crypto';
-import type { JoinedConversation, MemberDevice } from '@parley/protocol';
+import {
+  fromBase64,
+  verifyAccountKeySignature,
+  verifyDeviceCertificate,
+  verifyInvitation,
+  verifyPatientAccountKeyCertificate,
+  verifyRecordKeyCertificate,
+  verifyRecordKeyCurrent,
+  verifyStaffDeviceCertificate,
+} from '@parley/crypto';
+import type { CertifiedDevice, CertifiedStaff, JoinedConversation, MemberDevice, PatientAccountKey, PracticeKeys } from '@parley/protocol';
+
+// Every decision here is the client's own, from keys it pinned (docs/crypto.md, "Invitation-bound trust"):
+// a server listing is only a claim, checked against the practice root key this device pinned from the
+// invitation code, the key backup or the staff key file. Nothing here ever throws on a bad claim; it
+// answers "not trusted" and the caller refuses.
+
+/** The public halves of a patient's account key, as the patient's own device holds them. */
+export interface AccountPublicKeys {
+  signPublicKey: Uint8Array;
+  boxPublicKey: Uint8Array;
+}
 
 /**
- * Whether a member device chains to the pinned practice root key: a staff device by its root-signed
- * certificate; a patient device by its certificate from the patient account key, which the practice
- * certified (or which is the caller's own account key). The server's listing alone proves nothing.
+ * The name and roles a staff device's v2 certificate vouches for, when that certificate verifies
+ * against the pinned root; null for anything else (uncertified, forged, a name the server changed).
  */
-export function isDeviceTrusted(
-  device: MemberDevice,
-  joined: Pick<JoinedConversation, 'patientAccount'>,
-  pinnedRoot: Uint8Array,
-  ownAccountSignPublicKey?: Uint8Array,
-): boolean {
-  if (!device.certificate) return false;
-  const fields = {
-    userId: device.userId,
-    deviceId: device.id,
-    signPublicKey: fromBase64(device.signPublicKey),
-    boxPublicKey: fromBase64(device.boxPublicKey),
-    signature: fromBase64(device.certificate),
-  };
+export function verifiedStaff(device: CertifiedDevice, practiceId: string, pinnedRoot: Uint8Array): CertifiedStaff | null {
+  if (!device.certificate || !device.certifiedAs) return null;
   try {
-    if (device.role !== 'patient') {
-      verifyDeviceCertificate(fields, pinnedRoot);
+    verifyStaffDeviceCertificate(
+      {
+        practiceId,
+        userId: device.userId,
+        deviceId: device.deviceId,
+        signPublicKey: fromBase64(device.signPublicKey),
+        boxPublicKey: fromBase64(device.boxPublicKey),
+        displayName: device.certifiedAs.displayName,
+        roles: device.certifiedAs.roles,
+      },
+      fromBase64(device.certificate),
+      pinnedRoot,
+    );
+    return device.certifiedAs;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Whether a patient's account key chains to the pinned root with no manager step: root → the staff
+ * device that made the invitation (v2 certificate) → its signature over the invitation key for this
+ * patient → the invitation key's signature over this account key. A root certificate over the key
+ * (practice-assisted recovery) also counts.
+ */
+export function isAccountKeyTrusted(account: PatientAccountKey, practiceId: string, pinnedRoot: Uint8Array): boolean {
+  try {
+    const signPublicKey = fromBase64(account.signPublicKey);
+    const boxPublicKey = fromBase64(account.boxPublicKey);
+    if (account.certificate) {
+      verifyPatientAccountKeyCertificate({ patientId: account.userId, signPublicKey, boxPublicKey, signature: fromBase64(account.certificate) }, pinnedRoot);
       return true;
     }
-    const account = joined.patientAccount;
-    if (!account || account.userId !== device.userId) return false;
-    const accountSignPublicKey = fromBase64(account.signPublicKey);
-    const isOwnAccount = ownAccountSignPublicKey !== undefined && equal(ownAccountSignPublicKey, accountSignPublicKey);
-    if (!isOwnAccount) {
-      if (!account.certificate) return false;
-      verifyPatientAccountKeyCertificate(
-        { patientId: account.userId, signPublicKey: accountSignPublicKey, boxPublicKey: fromBase64(account.boxPublicKey), signature: fromBase64(account.certificate) },
-        pinnedRoot,
-      );
-    }
-    verifyDeviceCertificate(fields, accountSignPublicKey);
+    const { invitation } = account;
+    if (!invitation || !account.accountSignature) return false;
+    if (!verifiedStaff(invitation.creator, practiceId, pinnedRoot)) return false;
+    const invitationSignPublicKey = fromBase64(invitation.invitationSignPublicKey);
+    verifyInvitation(
+      { practiceId, patientId: account.userId, invitationSignPublicKey, expiresAt: invitation.expiresAt },
+      fromBase64(invitation.invitationSignature),
+      fromBase64(invitation.creator.signPublicKey),
+    );
+    verifyAccountKeySignature({ practiceId, patientId: account.userId, signPublicKey, boxPublicKey }, fromBase64(account.accountSignature), invitationSignPublicKey);
     return true;
   } catch {
     return false;
   }
 }
 
-function equal(a: Uint8Array, b: Uint8Array): boolean {
+/**
+ * Whether a member device chains to the pinned root: a staff device by its v2 certificate; a patient
+ * device by its certificate from the patient's account key, which is either this patient's own (the
+ * public halves it holds itself, never the server's copy) or chains to the root (`isAccountKeyTrusted`).
+ */
+export function isDeviceTrusted(
+  device: MemberDevice,
+  joined: Pick<JoinedConversation, 'patientAccount' | 'conversation'>,
+  pinnedRoot: Uint8Array,
+  ownAccount?: AccountPublicKeys,
+): boolean {
+  const practiceId = joined.conversation.practiceOdsCode;
+  if (device.role !== 'patient') return verifiedStaff(asCertified(device), practiceId, pinnedRoot) !== null;
+  if (!device.certificate || device.userId !== joined.conversation.patientId) return false;
+  const account = joined.patientAccount;
+  if (!account || account.userId !== device.userId) return false;
+  const accountSignPublicKey = ownAccount && ownAccount.signPublicKey.length === 32 ? ownAccount.signPublicKey : null;
+  const isOwnAccount = accountSignPublicKey !== null && equal(accountSignPublicKey, fromBase64(account.signPublicKey));
+  // A patient whose account key the server swapped does not verify its own devices against the server's copy.
+  if (ownAccount && !isOwnAccount) return false;
+  if (!isOwnAccount && !isAccountKeyTrusted(account, practiceId, pinnedRoot)) return false;
+  return isCertifiedBy(device, fromBase64(account.signPublicKey));
+}
+
+/** Whether a patient device's certificate verifies under an account signing key the caller already trusts. */
+export function isCertifiedBy(device: Pick<MemberDevice, 'id' | 'userId' | 'signPublicKey' | 'boxPublicKey' | 'certificate'>, accountSignPublicKey: Uint8Array): boolean {
+  if (!device.certificate) return false;
+  try {
+    verifyDeviceCertificate(
+      {
+        userId: device.userId,
+        deviceId: device.id,
+        signPublicKey: fromBase64(device.signPublicKey),
+        boxPublicKey: fromBase64(device.boxPublicKey),
+        signature: fromBase64(device.certificate),
+      },
+      accountSignPublicKey,
+    );
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A record key a client may seal to: its certificate and its "current" statement verified against the pinned root. */
+export interface CurrentRecordKey {
+  version: number;
+  boxPublicKey: Uint8Array;
+}
+
+/**
+ * The newest record key the root vouches for as current, or null when none verifies. A lower version
+ * than `floor` (the highest this device has seen) is refused by the caller: a server that kept an old
+ * version a leaver still holds cannot roll clients back to it.
+ */
+export function currentRecordKey(keys: Pick<PracticeKeys, 'recordKeys'>, practiceId: string, pinnedRoot: Uint8Array): CurrentRecordKey | null {
+  let best: CurrentRecordKey | null = null;
+  for (const key of keys.recordKeys) {
+    if (!key.current || (best && key.version <= best.version)) continue;
+    try {
+      const publicKey = fromBase64(key.boxPublicKey);
+      verifyRecordKeyCertificate({ practiceId, version: key.version, publicKey, validFrom: key.validFrom, signature: fromBase64(key.certificate) }, pinnedRoot);
+      verifyRecordKeyCurrent({ practiceId, version: key.version, publicKey, issuedAt: key.current.issuedAt }, fromBase64(key.current.signature), pinnedRoot);
+      best = { version: key.version, boxPublicKey: publicKey };
+    } catch {
+      // A forged or mismatched statement is skipped, never sealed to.
+    }
+  }
+  return best;
+}
+
+/** A member device in the shape the staff certificate check takes. */
+export function asCertified(device: MemberDevice): CertifiedDevice {
+  return {
+    userId: device.userId,
+    deviceId: device.id,
+    signPublicKey: device.signPublicKey,
+    boxPublicKey: device.boxPublicKey,
+    certificate: device.certificate,
+    certifiedAs: device.certifiedAs,
+  };
+}
+
+export function equal(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((byte, index) => byte === b[index]);
 }
