@@ -75,8 +75,8 @@ export async function setUpDemoPractice(input: {
           practice: input.odsCode,
           device: inviter.device,
           pinnedRoot: practice.root.signPublicKey,
+          // Always the real invitation cost, even in tests: the patient's browser derives with it.
           patient: input.patient,
-          kdf: input.kdf,
         })),
         invitedBy: inviter.displayName,
       }
