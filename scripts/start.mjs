@@ -35,7 +35,8 @@ async function setUpDemo(url) {
   if (!existsSync(credentialsFile)) return; // no demo on this database
   const credentials = JSON.parse(readFileSync(credentialsFile, 'utf8'));
   if (!existsSync(keysFile)) {
-    const setup = await setUpDemoPractice({ baseUrl: url, odsCode: credentials.practice.odsCode, staff: credentials.staff });
+    // The demo patient's invitation is made here, by a clinician's stand-in client: its code never reaches the gateway.
+    const setup = await setUpDemoPractice({ baseUrl: url, odsCode: credentials.practice.odsCode, staff: credentials.staff, patient: credentials.patient });
     // The demo's stand-in for what real people keep to themselves: passphrases, and device and practice
     // secret keys that in production never leave their browsers (or the practice's offline escrow).
     writeFileSync(keysFile, JSON.stringify(setup, (_key, value) => (value instanceof Uint8Array ? Buffer.from(value).toString('base64') : value), 2), { mode: 0o600 });
@@ -57,10 +58,18 @@ async function setUpDemo(url) {
   }
   const setup = JSON.parse(readFileSync(keysFile, 'utf8'));
   const { patient, practice } = credentials;
+  if (!setup.patientInvitation) {
+    // Made before invitation-bound keys (docs/operations.md, "Upgrading to invitation-bound keys"): its keys no longer verify.
+    process.stderr.write(`parley: this demo was set up by an older version; start again from nothing with: rm -rf ${dataDir}\n`);
+    return;
+  }
+  const invitation = setup.patientInvitation;
+  const link = `${url.replace('127.0.0.1', 'localhost')}/#practice=${practice.odsCode}&code=${invitation.code}`;
   const lines = [
     `Demo practice: ${practice.name} (${practice.odsCode}), security code (root key fingerprint) ${setup.rootFingerprint}`,
     ...setup.staff.map((member) => `  ${member.roles.join('+').padEnd(10)} ${member.displayName.padEnd(28)} ${member.email.padEnd(32)} passphrase: ${member.passphrase}`),
-    `  patient    ${patient.displayName.padEnd(28)} invitation code ${patient.invitationCode}, date of birth ${patient.dateOfBirth} (NHS ${patient.nhsNumber})`,
+    `  patient    ${patient.displayName.padEnd(28)} invitation code ${invitation.code}, date of birth ${patient.dateOfBirth} (NHS ${patient.nhsNumber}), invited by ${invitation.invitedBy}`,
+    `             or open the invitation link ${link} and type the date of birth`,
     `  staff sign in at /staff/ with the practice code ${practice.odsCode}, their e-mail, passphrase and key backup file:`,
     `    ${staffKeysDir}/<e-mail>.parley-keys.json`,
     `  (sign-ins and demo keys: ${keysFile}, readable by you only)`,

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fromBase64, generatePassphrase, ready, TEST_KDF_PARAMS } from '@parley/crypto';
-import { activatePatient, certifyPatientAccount, ChatSession, openRecordKeys, signIn, type ChatEntry } from '@parley/sdk';
+import { activatePatient, ChatSession, openInvitation, openRecordKeys, signIn, type ChatEntry } from '@parley/sdk';
 import type { FeedEntry } from '@parley/client';
 
 const REPOSITORY = join(import.meta.dirname, '..', '..', '..', '..');
@@ -37,7 +37,7 @@ describe('npm start demo (scripts/start.mjs on the embedded database)', () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  it('lets the demo patient activate and a demo clinician read their message at once, with real keys', async () => {
+  it('lets the demo patient activate with the printed code and a demo clinician read and answer their first message, with no manager step', async () => {
     const url = output.match(/Health:\s+(http:\/\/\S+)\/health\/ready/)![1]!;
     const credentials = JSON.parse(await readFile(join(dataDir, 'demo-credentials.json'), 'utf8'));
     const demo = JSON.parse(await readFile(join(dataDir, 'demo-keys.json'), 'utf8'));
@@ -47,35 +47,35 @@ describe('npm start demo (scripts/start.mjs on the embedded database)', () => {
       const member = demo.staff.find((candidate: { email: string }) => candidate.email === email);
       return { member, device: { deviceId: member.device.deviceId as string, keys: keyPair(member.device.keys) } };
     };
+    // What a newcomer reads off the banner: the code, the date of birth and the link that carries the code.
+    const code = output.match(/invitation code (\w{4}-\w{4}-\w{5}), date of birth/)![1]!;
+    const link = output.match(/invitation link (\S+)/)![1]!;
 
-    const patient = await activatePatient({
-      baseUrl: url, practice, code: credentials.patient.invitationCode, dateOfBirth: credentials.patient.dateOfBirth,
-      passphrase: generatePassphrase(), deviceLabel: 'test phone', kdf: TEST_KDF_PARAMS,
-    });
-    const manager = staffDevice('manager@demo.parley.test');
-    const managerSession = await signIn({ baseUrl: url, practice, login: manager.member.email, passphrase: manager.member.passphrase, deviceLabel: 'x', device: manager.device });
-    await certifyPatientAccount({
-      baseUrl: url, token: managerSession.session.token, patientId: patient.session.user.id,
-      secrets: { odsCode: practice, root: { signPublicKey: root, signSecretKey: fromBase64(demo.practice.root.signSecretKey) }, recordKeys: [] },
-      signPublicKey: patient.accountKeys!.signPublicKey, boxPublicKey: patient.accountKeys!.boxPublicKey,
-    });
+    const invitation = await openInvitation({ baseUrl: url, practice, code, dateOfBirth: credentials.patient.dateOfBirth });
+    const patient = await activatePatient({ baseUrl: url, invitation, dateOfBirth: credentials.patient.dateOfBirth, passphrase: generatePassphrase(), deviceLabel: 'test phone', kdf: TEST_KDF_PARAMS });
     const doctor = staffDevice('dr.morgan@demo.parley.test');
     const doctorSignedIn = await signIn({ baseUrl: url, practice, login: doctor.member.email, passphrase: doctor.member.passphrase, deviceLabel: 'x', device: doctor.device });
     const recordKeys = await openRecordKeys({ baseUrl: url, token: doctorSignedIn.session.token, odsCode: practice, device: doctor.device, pinnedRoot: root });
-    const patientChat = await ChatSession.start({ baseUrl: url, signedIn: patient, pinnedRoot: fromBase64(patient.invitation.practice.rootSignPublicKey!) });
+    const patientChat = await ChatSession.start({ baseUrl: url, signedIn: patient, pinnedRoot: patient.pinnedRoot, epochKeys: patient.epochKeys });
     const doctorChat = await ChatSession.start({ baseUrl: url, signedIn: doctorSignedIn, pinnedRoot: root, recordKeys });
     const conversation = await patientChat.openConversation('test-results');
-    const received: FeedEntry<ChatEntry>[] = [];
-    await patientChat.follow(conversation.id, () => undefined);
-    await doctorChat.follow(conversation.id, (entry) => received.push(entry));
+    const atPatient: FeedEntry<ChatEntry>[] = [];
+    const atDoctor: FeedEntry<ChatEntry>[] = [];
+    await patientChat.follow(conversation.id, (entry) => atPatient.push(entry));
+    await doctorChat.follow(conversation.id, (entry) => atDoctor.push(entry));
     await patientChat.send(conversation.id, 'Are my blood test results back?');
-    while (received.length < 3) await new Promise((resolve) => setTimeout(resolve, 20));
+    const bodies = (entries: FeedEntry<ChatEntry>[]) => entries.flatMap((entry) => (entry.ok && entry.value.kind === 'message' ? [entry.value] : []));
+    while (bodies(atDoctor).length < 1) await new Promise((resolve) => setTimeout(resolve, 20));
+    await doctorChat.send(conversation.id, 'Yes, they are normal.');
+    while (bodies(atPatient).length < 2) await new Promise((resolve) => setTimeout(resolve, 20));
     await patientChat.close();
     await doctorChat.close();
 
     expect(output).toContain(`security code (root key fingerprint) ${demo.rootFingerprint}`);
-    expect(patient.invitation.practice.rootSignPublicKey).toBe(demo.practice.root.signPublicKey);
-    expect(received[2]).toMatchObject({ ok: true, value: { kind: 'message', body: 'Are my blood test results back?', senderRole: 'patient', senderName: 'Chris Taylor' } });
+    expect(link).toContain(`#practice=${practice}&code=${code}`);
+    expect(Buffer.from(patient.pinnedRoot).toString('base64')).toBe(demo.practice.root.signPublicKey);
+    expect(bodies(atDoctor)[0]).toMatchObject({ body: 'Are my blood test results back?', senderRole: 'patient', senderName: 'Chris Taylor' });
+    expect(bodies(atPatient)[1]).toMatchObject({ body: 'Yes, they are normal.', senderRole: 'clinician', senderName: doctor.member.displayName });
   });
 
   it('stops cleanly on SIGTERM, gateway and embedded database included', async () => {
