@@ -1,14 +1,16 @@
 #!/usr/bin/env node
 // `npm run cluster`: the production shape (infra/compose.yaml) from local processes, for trying several
 // nodes and for the multi-node tests: one PostgreSQL (DATABASE_URL, or an embedded one in .data/cluster),
-// Redis (REDIS_URL, default redis://127.0.0.1:6379), N gateway nodes on their own ports, and the
-// loopback load balancer in front (sticky sessions, WebSocket upgrades, health checks).
+// Redis (REDIS_URL, default redis://127.0.0.1:6379), N gateway nodes on their own ports, and a load balancer in
+// front: nginx running infra/nginx/parley.conf when nginx is installed (as in production), otherwise the loopback
+// balancer of load-balancer.mjs (sticky sessions, WebSocket upgrades, health checks).
 import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startLoadBalancer } from './load-balancer.mjs';
+import { findNginx, startNginx } from './nginx.mjs';
 
 const repositoryRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 /** The gateway's build, as `npm start` runs it. */
@@ -65,8 +67,10 @@ async function startNode({ entry, port, env, readyTimeoutMs = 60_000 }) {
 /**
  * Starts the cluster. Without `databaseUrl` (or DATABASE_URL) it starts an embedded PostgreSQL in
  * `dataDir` that every node shares; without `redisUrl` the nodes are not linked (facts stay on the
- * node they were emitted on; clients still see everything after a resync).
- * @param {{ nodes?: number, port?: number, databaseUrl?: string, redisUrl?: string, env?: Record<string, string>, firstNodeEnv?: Record<string, string>, entry?: string, dataDir?: string, log?: (line: string) => void }} [options]
+ * node they were emitted on; clients still see everything after a resync). `balancer: 'nginx'` puts nginx with
+ * infra/nginx/parley.conf in front (its prefix in `nginxDir`, a temporary folder by default); `'node'` (the default)
+ * the loopback balancer of load-balancer.mjs.
+ * @param {{ nodes?: number, port?: number, balancer?: 'nginx' | 'node', nginxDir?: string, databaseUrl?: string, redisUrl?: string, env?: Record<string, string>, firstNodeEnv?: Record<string, string>, entry?: string, dataDir?: string, log?: (line: string) => void }} [options]
  */
 export async function startCluster(options = {}) {
   const log = options.log ?? (() => undefined);
@@ -105,13 +109,17 @@ export async function startCluster(options = {}) {
     nodes[0] = await startNode({ entry, port: ports[0], env: { ...env, ...options.firstNodeEnv } });
     const others = await Promise.all(ports.slice(1).map((port) => startNode({ entry, port, env: { ...env, DEMO_SEED: 'false' } })));
     nodes.push(...others);
-    balancer = await startLoadBalancer({ backends: ports.map((port, index) => ({ name: names[index], host: '127.0.0.1', port })), port: options.port ?? 0 });
+    const backends = ports.map((port, index) => ({ name: names[index], host: '127.0.0.1', port }));
+    balancer =
+      options.balancer === 'nginx'
+        ? await startNginx({ backends, port: options.port || (await freePort()), dir: options.nginxDir })
+        : await startLoadBalancer({ backends, port: options.port ?? 0 });
   } catch (error) {
     await stopAll().catch(() => undefined);
     throw error;
   }
   for (const [index, node] of nodes.entries()) log(`${names[index]}: ${node.url} (pid ${node.pid})`);
-  log(`Load balancer: ${balancer.url}`);
+  log(`Load balancer: ${options.balancer === 'nginx' ? `nginx (pid ${balancer.pid}, prefix ${balancer.dir})` : 'loopback balancer'}, ${balancer.url}`);
 
   return {
     url: balancer.url,
@@ -136,24 +144,31 @@ export async function startCluster(options = {}) {
 }
 
 function parseArguments(argv) {
-  const options = { nodes: 2, port: 8080 };
+  // nginx with the production configuration when it is installed; the loopback balancer otherwise (macOS, no nginx).
+  const options = { nodes: 2, port: 8080, balancer: findNginx() ? 'nginx' : 'node' };
   for (let i = 0; i < argv.length; i += 1) {
     if (argv[i] === '--nodes') options.nodes = Number(argv[++i]);
     else if (argv[i] === '--port') options.port = Number(argv[++i]);
-    else throw new Error(`unknown argument ${argv[i]} (use --nodes N --port P)`);
+    else if (argv[i] === '--balancer') options.balancer = argv[++i];
+    else throw new Error(`unknown argument ${argv[i]} (use --nodes N --port P --balancer nginx|node)`);
   }
   if (!Number.isInteger(options.nodes) || options.nodes < 1 || options.nodes > 16) throw new Error('--nodes must be 1 to 16');
+  if (!['nginx', 'node'].includes(options.balancer)) throw new Error('--balancer must be nginx or node');
+  if (options.balancer === 'nginx' && !findNginx()) throw new Error('--balancer nginx: nginx is not installed (apt-get install nginx)');
   return options;
 }
 
 async function main() {
-  const { nodes, port } = parseArguments(process.argv.slice(2));
+  const { nodes, port, balancer } = parseArguments(process.argv.slice(2));
   const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
   const log = (line) => process.stdout.write(`cluster: ${line}\n`);
   log(`starting ${nodes} gateway nodes linked by Redis at ${new URL(redisUrl).host}`);
+  if (balancer === 'node') log(`using the loopback balancer of infra/local/load-balancer.mjs${findNginx() ? '' : ' (nginx is not installed: apt-get install nginx)'}`);
   const cluster = await startCluster({
     nodes,
     port,
+    balancer,
+    nginxDir: join(repositoryRoot, '.data/cluster/nginx'),
     redisUrl,
     databaseUrl: process.env.DATABASE_URL || undefined,
     // The demo practice is seeded once, by the first node, with its sign-ins in .data/cluster.
@@ -163,6 +178,7 @@ async function main() {
   });
   log(`ready: patients ${cluster.url}/, staff ${cluster.url}/staff/, demo sign-ins in .data/cluster/demo-credentials.json`);
   log('Ctrl+C stops everything; `kill -TERM <pid>` of one node shows a drain and the balancer moving its clients.');
+  if (balancer === 'nginx') log(`nginx's access log (client, request, status, upstream): ${join(cluster.balancer.dir, 'access.log')}`);
   let isStopping = false;
   for (const signal of ['SIGINT', 'SIGTERM']) {
     process.on(signal, () => {
