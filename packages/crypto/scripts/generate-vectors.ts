@@ -5,14 +5,29 @@
 // expected key is kept, so regenerating without a format change rewrites the file identically.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { sealBackupWithNonce } from '../src/backup.js';
-import { certifyDevice, certifyPatientAccountKey } from '../src/certificates.js';
+import type { StaffDeviceCertificateFields } from '../src/certificates.js';
+import { certifyDevice, certifyPatientAccountKey, certifyStaffDevice, staffDeviceCertificateBytes } from '../src/certificates.js';
+import { CryptoError } from '../src/crypto-error.js';
 import { envelopeSignedBytes, sealEpochKey, signEnvelope } from '../src/envelopes.js';
+import type { AccountKeyFields, InvitationFields } from '../src/invitations.js';
+import {
+  accountKeySignedBytes,
+  deriveInvitationKeys,
+  invitationRootSignedBytes,
+  invitationSalt,
+  invitationSignedBytes,
+  normaliseInvitationCode,
+  signAccountKey,
+  signInvitation,
+  signInvitationRoot,
+} from '../src/invitations.js';
 import type { IdentityKeys } from '../src/keys.js';
 import { createRecordKey, fingerprint, generateDeviceKeys, generatePatientAccountKeys, generatePracticeRootKey, keyId } from '../src/keys.js';
 import type { MessageHeader, MessagePayload } from '../src/messages.js';
 import { encodePayload, encryptMessageWithNonce, messageAssociatedData, messagePlaintext } from '../src/messages.js';
 import { deriveAccountKeys, TEST_KDF_PARAMS } from '../src/passphrase.js';
-import { certifyRecordKey, grantRecordKey, signRecordKeyGrant } from '../src/record-keys.js';
+import type { RecordKeyCurrentFields } from '../src/record-keys.js';
+import { certifyRecordKey, grantRecordKey, recordKeyCurrentSignedBytes, signRecordKeyCurrent, signRecordKeyGrant } from '../src/record-keys.js';
 import { openSealed, ready } from '../src/sodium.js';
 
 const outputPath = process.argv[2];
@@ -54,6 +69,8 @@ const ids = {
   clinicianUserId: '16fd2706-8baf-433b-82eb-8c7fada847da',
   clinicianDeviceId: '886313e1-3b8a-5372-9b90-0c9aee199e5d',
   clientMsgId: 'f47ac10b-58cc-4372-a567-0e02b2c3d479',
+  adminUserId: '3f2504e0-4f89-41d3-9a0c-0305e82c3301',
+  adminDeviceId: 'd9428888-122b-41b3-9e84-b6a1b9f0c2c4',
 };
 
 function identity(seed: Uint8Array, keys: IdentityKeys) {
@@ -92,6 +109,43 @@ const recordKeyCertificate = certifyRecordKey(
   { practiceId: ids.practiceId, version: recordKey.version, publicKey: recordKey.boxPublicKey, validFrom },
   root.signSecretKey,
 );
+
+// v2 staff device certificates: roles as bits, the display name signed in NFC. The admin's name is
+// given decomposed (NFD) and its roles out of order and repeated, so the vector pins both rules.
+const clinicianStaffFields: StaffDeviceCertificateFields = {
+  practiceId: ids.practiceId,
+  userId: ids.clinicianUserId,
+  deviceId: ids.clinicianDeviceId,
+  signPublicKey: clinicianDevice.signPublicKey,
+  boxPublicKey: clinicianDevice.boxPublicKey,
+  displayName: 'Dr Amara Okafor',
+  roles: ['clinician'],
+};
+const adminStaffFields: StaffDeviceCertificateFields = {
+  practiceId: ids.practiceId,
+  userId: ids.adminUserId,
+  deviceId: ids.adminDeviceId,
+  signPublicKey: adminDevice.signPublicKey,
+  boxPublicKey: adminDevice.boxPublicKey,
+  displayName: 'Zoe\u0308 O\u0301 Briain',
+  roles: ['manager', 'clinician', 'manager'],
+};
+function staffDeviceVector(subject: string, fields: StaffDeviceCertificateFields) {
+  return {
+    issuer: 'practiceRoot',
+    subject,
+    practiceId: fields.practiceId,
+    userId: fields.userId,
+    deviceId: fields.deviceId,
+    displayName: fields.displayName,
+    roles: fields.roles,
+    signedBytes: hex(staffDeviceCertificateBytes(fields)),
+    signature: hex(certifyStaffDevice(fields, root.signSecretKey)),
+  };
+}
+
+// v2 record-key currency: the root names version 1 as current.
+const recordKeyCurrent: RecordKeyCurrentFields = { practiceId: ids.practiceId, version: recordKey.version, publicKey: recordKey.boxPublicKey, issuedAt: Date.UTC(2026, 0, 1) };
 
 // Record key grant: admin device → clinician device. A reused sealed seed is signed again, so a
 // change to the signed layout still shows in the vectors.
@@ -145,9 +199,36 @@ const unicodePassphrase = 'cafe\u0301 crème brûlée ﬁve';
 const unicodeKdf = deriveAccountKeys(unicodePassphrase, salt, TEST_KDF_PARAMS);
 const backupNonce = filled(24, 0x0a);
 const backupBlob = sealBackupWithNonce(
-  { userId: ids.patientId, backupVersion: 1, accountKeys: patientAccount, passphraseKeys: kdf },
+  { userId: ids.patientId, backupVersion: 1, accountKeys: patientAccount, pinnedRoot: root.signPublicKey, passphraseKeys: kdf },
   backupNonce,
 );
+
+// Invitations (v2), at the test cost: the clinician device invites the patient.
+const invitationCode = '7KQ2-M9XP-4HZ3T';
+const invitationKeys = deriveInvitationKeys(invitationCode, ids.practiceId, TEST_KDF_PARAMS);
+const invitationKey = invitationKeys.signKeys;
+const invitationFields: InvitationFields = {
+  practiceId: ids.practiceId,
+  patientId: ids.patientId,
+  invitationSignPublicKey: invitationKey.signPublicKey,
+  expiresAt: Date.UTC(2026, 0, 31),
+};
+const invitationRoot = { practiceId: ids.practiceId, rootSignPublicKey: root.signPublicKey };
+const accountKey: AccountKeyFields = {
+  practiceId: ids.practiceId,
+  patientId: ids.patientId,
+  signPublicKey: patientAccount.signPublicKey,
+  boxPublicKey: patientAccount.boxPublicKey,
+};
+const typedCodes = ['7KQ2-M9XP-4HZ3T', ' 7kq2 m9xp 4hz3t ', 'OIL0-oil0-ABCDE', 'ｏ123-4567-89abc', '7KQ2-M9XP-4HZ3U', '7KQ2-M9XP-4HZ3', '7KQ2-M9XP-4HZ3TT'];
+function normalisedOrNull(typed: string): string | null {
+  try {
+    return normaliseInvitationCode(typed);
+  } catch (error) {
+    if (error instanceof CryptoError && error.code === 'invalid_input') return null;
+    throw error;
+  }
+}
 
 const vectors = {
   _comment:
@@ -166,6 +247,17 @@ const vectors = {
     clinicianDevice: { issuer: 'practiceRoot', userId: ids.clinicianUserId, deviceId: ids.clinicianDeviceId, subject: 'clinicianDevice', signature: hex(clinicianDeviceCertificate.signature) },
     patientAccount: { issuer: 'practiceRoot', patientId: ids.patientId, subject: 'patientAccount', signature: hex(pakCertificate.signature) },
     recordKey: { issuer: 'practiceRoot', practiceId: ids.practiceId, version: recordKey.version, validFrom, signature: hex(recordKeyCertificate.signature) },
+    clinicianStaffDevice: staffDeviceVector('clinicianDevice', clinicianStaffFields),
+    adminStaffDevice: staffDeviceVector('adminDevice', adminStaffFields),
+    recordKeyCurrent: {
+      issuer: 'practiceRoot',
+      subject: 'recordKey',
+      practiceId: recordKeyCurrent.practiceId,
+      version: recordKeyCurrent.version,
+      issuedAt: recordKeyCurrent.issuedAt,
+      signedBytes: hex(recordKeyCurrentSignedBytes(recordKeyCurrent)),
+      signature: hex(signRecordKeyCurrent(recordKeyCurrent, root.signSecretKey)),
+    },
   },
   recordKeyGrant: {
     granter: 'adminDevice',
@@ -209,8 +301,38 @@ const vectors = {
     passphrase,
     salt: hex(salt),
     params: { opsLimit: TEST_KDF_PARAMS.opsLimit, memLimit: TEST_KDF_PARAMS.memLimit },
+    pinnedRoot: hex(root.signPublicKey),
     nonce: hex(backupNonce),
     blob: hex(backupBlob),
+  },
+  invitationCodes: typedCodes.map((typed) => ({ typed, normalised: normalisedOrNull(typed) })),
+  invitation: {
+    code: invitationCode,
+    practiceId: ids.practiceId,
+    params: { opsLimit: TEST_KDF_PARAMS.opsLimit, memLimit: TEST_KDF_PARAMS.memLimit },
+    salt: hex(invitationSalt(ids.practiceId)),
+    lookupId: hex(invitationKeys.lookupId),
+    signPublicKey: hex(invitationKey.signPublicKey),
+    invitation: {
+      signer: 'clinicianDevice',
+      patientId: invitationFields.patientId,
+      expiresAt: invitationFields.expiresAt,
+      signedBytes: hex(invitationSignedBytes(invitationFields)),
+      signature: hex(signInvitation(invitationFields, clinicianDevice.signSecretKey)),
+    },
+    root: {
+      signer: 'invitation',
+      subject: 'practiceRoot',
+      signedBytes: hex(invitationRootSignedBytes(invitationRoot)),
+      signature: hex(signInvitationRoot(invitationRoot, invitationKey.signSecretKey)),
+    },
+    account: {
+      signer: 'invitation',
+      subject: 'patientAccount',
+      patientId: accountKey.patientId,
+      signedBytes: hex(accountKeySignedBytes(accountKey)),
+      signature: hex(signAccountKey(accountKey, invitationKey.signSecretKey)),
+    },
   },
 };
 

@@ -1,22 +1,42 @@
-// The PAK backup blob (CRYPTO.md "Backup blob", flow A). The blob is the only long-term home of the
-// PAK secret keys; the server stores it with its KDF parameters and cannot open it.
-// Layout: u32(backup_version) ‖ u32(alg) ‖ u64(ops) ‖ u64(mem) ‖ salt(16) ‖ nonce(24) ‖ ciphertext(112),
-// where the first 40 bytes (the header) are also the tail of the AD.
+// The PAK backup blob (CRYPTO.md "Backup blob", flow A), v2. The blob is the only long-term home of
+// the PAK secret keys and the device-independent copy of the pinned practice root key: a new device
+// pins the root from here, never from a server answer. The server stores it with its KDF parameters
+// and cannot open it.
+// Layout: u32(backup_version) ‖ u32(alg) ‖ u64(ops) ‖ u64(mem) ‖ salt(16) ‖ nonce(24) ‖ ciphertext(144),
+// where the first 40 bytes (the header) are also the tail of the AD and the plaintext is
+// PAK_sign_sk(64) ‖ PAK_box_sk(32) ‖ pinned_root_pk(32).
 import { ByteReader } from './byte-reader.js';
 import { ascii, concat, lpUuid, requireBytes, u32, u64 } from './bytes.js';
 import { CryptoError } from './crypto-error.js';
 import type { IdentityKeys } from './keys.js';
-import { BOX_SECRET_KEY_BYTES, requireCounter, SIGN_SECRET_KEY_BYTES } from './keys.js';
+import { BOX_SECRET_KEY_BYTES, PUBLIC_KEY_BYTES, requireCounter, SIGN_SECRET_KEY_BYTES } from './keys.js';
 import type { KdfParams, PassphraseKeys } from './passphrase.js';
 import { requireKdfParams, SALT_BYTES } from './passphrase.js';
 import { aeadDecrypt, aeadEncrypt, ARGON2ID13, boxPublicFromSecret, equalBytes, randomBytes, signSeedKeyPair, wipe } from './sodium.js';
 
-const BACKUP_PREFIX = ascii('parley/v1/backup');
+const BACKUP_PREFIX = ascii('parley/v2/backup');
 const HEADER_BYTES = 4 + 4 + 8 + 8 + SALT_BYTES;
 const NONCE_BYTES = 24;
-const SECRET_BYTES = SIGN_SECRET_KEY_BYTES + BOX_SECRET_KEY_BYTES;
-/** Size of every backup blob: a 40-byte header, a 24-byte nonce and 112 bytes of ciphertext. */
-export const BACKUP_BLOB_BYTES = HEADER_BYTES + NONCE_BYTES + SECRET_BYTES + 16;
+const PLAINTEXT_BYTES = SIGN_SECRET_KEY_BYTES + BOX_SECRET_KEY_BYTES + PUBLIC_KEY_BYTES;
+/** Size of every (v2) backup blob: a 40-byte header, a 24-byte nonce and 144 bytes of ciphertext; v1's 176-byte blobs are refused. */
+export const BACKUP_BLOB_BYTES = HEADER_BYTES + NONCE_BYTES + PLAINTEXT_BYTES + 16;
+
+/** What sealBackup seals. */
+export interface BackupContents {
+  userId: string;
+  /** A generation number (≥ 1), raised each time the client re-seals (a passphrase change). */
+  backupVersion: number;
+  accountKeys: IdentityKeys;
+  /** The practice root's Ed25519 public key, as pinned from the invitation (32 bytes). */
+  pinnedRoot: Uint8Array;
+  passphraseKeys: PassphraseKeys;
+}
+
+/** What openBackup restores; the public keys are recomputed from the secrets. */
+export interface OpenedBackup {
+  accountKeys: IdentityKeys;
+  pinnedRoot: Uint8Array;
+}
 
 /** What a blob says about itself: enough to re-derive its key from the passphrase. */
 export interface BackupHeader {
@@ -26,15 +46,10 @@ export interface BackupHeader {
 }
 
 /**
- * Encrypts the PAK secret keys under the backup key, binding user id, version, algorithm, cost and salt as AD.
+ * Encrypts the PAK secret keys and the pinned root key under the backup key, binding user id, version, algorithm, cost and salt as AD.
  * @throws CryptoError `invalid_length`, `invalid_input`, `weak_kdf_params`, `not_ready`
  */
-export function sealBackup(input: {
-  userId: string;
-  backupVersion: number;
-  accountKeys: IdentityKeys;
-  passphraseKeys: PassphraseKeys;
-}): Uint8Array {
+export function sealBackup(input: BackupContents): Uint8Array {
   return sealBackupWithNonce(input, randomBytes(NONCE_BYTES));
 }
 
@@ -58,10 +73,10 @@ export function readBackupHeader(blob: Uint8Array): BackupHeader {
 }
 
 /**
- * Decrypts the PAK secret keys; the caller then checks the public keys against the practice-signed PAK certificate.
- * @throws CryptoError `wrong_passphrase`, `invalid_length`, `invalid_input`, `not_ready`
+ * Decrypts the PAK secret keys and the pinned root; the caller then pins that root and checks the PAK against its signed chain.
+ * @throws CryptoError `wrong_passphrase`, `decrypt_failed`, `invalid_length`, `invalid_input`, `not_ready`
  */
-export function openBackup(input: { blob: Uint8Array; userId: string; passphraseKeys: PassphraseKeys }): IdentityKeys {
+export function openBackup(input: { blob: Uint8Array; userId: string; passphraseKeys: PassphraseKeys }): OpenedBackup {
   const { blob, passphraseKeys } = input;
   const header = readBackupHeader(blob);
   requireBytes(passphraseKeys.backupKey, 32, 'backupKey');
@@ -75,25 +90,23 @@ export function openBackup(input: { blob: Uint8Array; userId: string; passphrase
   const ad = concat(BACKUP_PREFIX, lpUuid(input.userId, 'userId'), blob.subarray(0, HEADER_BYTES));
   const nonce = blob.subarray(HEADER_BYTES, HEADER_BYTES + NONCE_BYTES);
 
-  const secrets = aeadDecrypt(blob.subarray(HEADER_BYTES + NONCE_BYTES), ad, nonce, passphraseKeys.backupKey);
+  const plaintext = aeadDecrypt(blob.subarray(HEADER_BYTES + NONCE_BYTES), ad, nonce, passphraseKeys.backupKey);
   // Authenticated decryption cannot tell a wrong passphrase from a tampered blob; the first is far likelier.
-  if (secrets === null) throw new CryptoError('wrong_passphrase', 'backup does not open with this passphrase');
-  const signSecretKey = secrets.slice(0, SIGN_SECRET_KEY_BYTES);
-  const boxSecretKey = secrets.slice(SIGN_SECRET_KEY_BYTES);
-  wipe(secrets);
+  if (plaintext === null) throw new CryptoError('wrong_passphrase', 'backup does not open with this passphrase');
+  const signSecretKey = plaintext.slice(0, SIGN_SECRET_KEY_BYTES);
+  const boxSecretKey = plaintext.slice(SIGN_SECRET_KEY_BYTES, SIGN_SECRET_KEY_BYTES + BOX_SECRET_KEY_BYTES);
+  const pinnedRoot = plaintext.slice(SIGN_SECRET_KEY_BYTES + BOX_SECRET_KEY_BYTES);
+  wipe(plaintext);
   const signPublicKey = signSecretKey.slice(32);
   const seed = signSecretKey.slice(0, 32);
   const isConsistent = equalBytes(signSeedKeyPair(seed).publicKey, signPublicKey);
   wipe(seed);
   if (!isConsistent) throw new CryptoError('decrypt_failed', 'backup holds an inconsistent signing key');
-  return { signPublicKey, signSecretKey, boxPublicKey: boxPublicFromSecret(boxSecretKey), boxSecretKey };
+  return { accountKeys: { signPublicKey, signSecretKey, boxPublicKey: boxPublicFromSecret(boxSecretKey), boxSecretKey }, pinnedRoot };
 }
 
 /** Internal (not in index.ts): sealBackup with a caller-chosen nonce, for test vectors only. */
-export function sealBackupWithNonce(
-  input: { userId: string; backupVersion: number; accountKeys: IdentityKeys; passphraseKeys: PassphraseKeys },
-  nonce: Uint8Array,
-): Uint8Array {
+export function sealBackupWithNonce(input: BackupContents, nonce: Uint8Array): Uint8Array {
   const { accountKeys, passphraseKeys } = input;
   requireBytes(nonce, NONCE_BYTES, 'nonce');
   requireBytes(passphraseKeys.backupKey, 32, 'backupKey');
@@ -107,12 +120,13 @@ export function sealBackupWithNonce(
     passphraseKeys.salt,
   );
   const ad = concat(BACKUP_PREFIX, lpUuid(input.userId, 'userId'), header);
-  const secrets = concat(
+  const plaintext = concat(
     requireBytes(accountKeys.signSecretKey, SIGN_SECRET_KEY_BYTES, 'signSecretKey'),
     requireBytes(accountKeys.boxSecretKey, BOX_SECRET_KEY_BYTES, 'boxSecretKey'),
+    requireBytes(input.pinnedRoot, PUBLIC_KEY_BYTES, 'pinnedRoot'),
   );
 
-  const ciphertext = aeadEncrypt(secrets, ad, nonce, passphraseKeys.backupKey);
-  wipe(secrets);
+  const ciphertext = aeadEncrypt(plaintext, ad, nonce, passphraseKeys.backupKey);
+  wipe(plaintext);
   return concat(header, nonce, ciphertext);
 }

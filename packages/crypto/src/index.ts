@@ -19,17 +19,43 @@ export type { SigningKeys, BoxKeys, IdentityKeys, RecordKey } from './keys.js';
 export {
   certifyDevice,
   verifyDeviceCertificate,
+  certifyStaffDevice,
+  verifyStaffDeviceCertificate,
   certifyPatientAccountKey,
   verifyPatientAccountKeyCertificate,
 } from './certificates.js';
 export type {
   DeviceCertificate,
   DeviceCertificateFields,
+  StaffDeviceCertificateFields,
+  StaffRole,
   PatientAccountKeyCertificate,
   PatientAccountKeyCertificateFields,
 } from './certificates.js';
-export { certifyRecordKey, verifyRecordKeyCertificate, grantRecordKey, openRecordKeyGrant } from './record-keys.js';
-export type { RecordKeyCertificate, RecordKeyCertificateFields, RecordKeyGrant } from './record-keys.js';
+export {
+  certifyRecordKey,
+  verifyRecordKeyCertificate,
+  signRecordKeyCurrent,
+  verifyRecordKeyCurrent,
+  grantRecordKey,
+  openRecordKeyGrant,
+} from './record-keys.js';
+export type { RecordKeyCertificate, RecordKeyCertificateFields, RecordKeyCurrentFields, RecordKeyGrant } from './record-keys.js';
+export {
+  INVITATION_CODE_ALPHABET,
+  INVITATION_CODE_LENGTH,
+  INVITATION_KDF_PARAMS,
+  generateInvitationCode,
+  normaliseInvitationCode,
+  deriveInvitationKeys,
+  signInvitation,
+  verifyInvitation,
+  signInvitationRoot,
+  verifyInvitationRoot,
+  signAccountKey,
+  verifyAccountKeySignature,
+} from './invitations.js';
+export type { InvitationKeys, InvitationFields, AccountKeyFields } from './invitations.js';
 export {
   createEpochKey,
   sealEpochKey,

@@ -1,7 +1,8 @@
 // Practice record keys (PRK_v): certified by the practice root key, handed to staff devices as
 // grants (the 32-byte seed sealed to the device's box key, signed by the granting admin device).
 // The seed is never on the server in plaintext; staff hold the secret in memory only, after
-// opening their grant with the device key.
+// opening their grant with the device key. The root also signs which version is current (v2), so a
+// patient seals only to a record key the root named, never to an older version than it has seen.
 import { ascii, concat, lpText, requireBytes, u32, u64 } from './bytes.js';
 import { verifyCertificate } from './certificates.js';
 import { CryptoError } from './crypto-error.js';
@@ -21,6 +22,7 @@ import { blake2b, boxSeedKeyPair, equalBytes, openSealed, sealTo, signDetached, 
 
 const PRK_PREFIX = ascii('parley/v1/prk');
 const GRANT_PREFIX = ascii('parley/v1/prk-grant');
+const CURRENT_PREFIX = ascii('parley/v2/record-key-current');
 
 /** The facts a record key certificate vouches for; `validFrom` is milliseconds since the Unix epoch. */
 export interface RecordKeyCertificateFields {
@@ -33,6 +35,18 @@ export interface RecordKeyCertificateFields {
 /** A record key version's public key signed by the practice root key. */
 export interface RecordKeyCertificate extends RecordKeyCertificateFields {
   signature: Uint8Array;
+}
+
+/**
+ * The root's statement that version `version` with `publicKey` is the practice's current record key,
+ * as of `issuedAt` (milliseconds since the Unix epoch). Clients keep the highest version they have seen
+ * and refuse to seal to a lower one, so a server cannot roll them back to a retired key.
+ */
+export interface RecordKeyCurrentFields {
+  practiceId: string;
+  version: number;
+  publicKey: Uint8Array;
+  issuedAt: number;
 }
 
 /** A record key seed sealed to one staff device and signed by the granting device. */
@@ -61,6 +75,23 @@ export function certifyRecordKey(fields: RecordKeyCertificateFields, rootSignSec
  */
 export function verifyRecordKeyCertificate(certificate: RecordKeyCertificate, rootSignPublicKey: Uint8Array): void {
   verifyCertificate(recordKeyCertificateBytes(certificate), certificate.signature, rootSignPublicKey);
+}
+
+/**
+ * Signs ("parley/v2/record-key-current", practice id, version, public key, issued at) with the practice root key.
+ * @throws CryptoError `invalid_length`, `invalid_input`, `not_ready`
+ */
+export function signRecordKeyCurrent(fields: RecordKeyCurrentFields, rootSignSecretKey: Uint8Array): Uint8Array {
+  requireBytes(rootSignSecretKey, SIGN_SECRET_KEY_BYTES, 'rootSignSecretKey');
+  return signDetached(recordKeyCurrentSignedBytes(fields), rootSignSecretKey);
+}
+
+/**
+ * Checks a record-key-current statement against the pinned practice root public key.
+ * @throws CryptoError `bad_certificate`, `invalid_length`, `invalid_input`, `not_ready`
+ */
+export function verifyRecordKeyCurrent(fields: RecordKeyCurrentFields, signature: Uint8Array, rootSignPublicKey: Uint8Array): void {
+  verifyCertificate(recordKeyCurrentSignedBytes(fields), signature, rootSignPublicKey);
 }
 
 /**
@@ -150,6 +181,17 @@ function recordKeyCertificateBytes(fields: RecordKeyCertificateFields): Uint8Arr
     u32(requireCounter(fields.version, 'version'), 'version'),
     requireBytes(fields.publicKey, PUBLIC_KEY_BYTES, 'publicKey'),
     u64(fields.validFrom, 'validFrom'),
+  );
+}
+
+/** Internal (not in index.ts): "parley/v2/record-key-current" ‖ lp(practice_id) ‖ u32(v) ‖ prk_pk ‖ u64(issued_at). */
+export function recordKeyCurrentSignedBytes(fields: RecordKeyCurrentFields): Uint8Array {
+  return concat(
+    CURRENT_PREFIX,
+    lpText(fields.practiceId, 'practiceId'),
+    u32(requireCounter(fields.version, 'version'), 'version'),
+    requireBytes(fields.publicKey, PUBLIC_KEY_BYTES, 'publicKey'),
+    u64(fields.issuedAt, 'issuedAt'),
   );
 }
 

@@ -7,6 +7,11 @@ import {
   encryptMessage,
   fromBase64,
   generateDeviceKeys,
+  generatePatientAccountKeys,
+  generatePracticeRootKey,
+  INVITATION_CODE_ALPHABET,
+  INVITATION_CODE_LENGTH,
+  normaliseInvitationCode,
   openBackup,
   readBackupHeader,
   ready,
@@ -14,6 +19,8 @@ import {
   toBase64,
   newSalt,
   CRYPTO_ERROR_CODES,
+  sealBackup,
+  verifyStaffDeviceCertificate,
 } from '../src/index.js';
 import { aHeader, aPayload, aUuid, errorCodeOf } from './factories.js';
 
@@ -48,6 +55,22 @@ describe('decoders on arbitrary input (fast-check)', () => {
     );
   });
 
+  it('openBackup never opens a blob with any byte altered, and fails typed', () => {
+    const userId = aUuid();
+    const passphraseKeys = deriveAccountKeys('correct horse battery staple orbit', newSalt(), TEST_KDF_PARAMS);
+    const blob = sealBackup({ userId, backupVersion: 1, accountKeys: generatePatientAccountKeys(), pinnedRoot: generatePracticeRootKey().signPublicKey, passphraseKeys });
+    fc.assert(
+      fc.property(fc.nat(BACKUP_BLOB_BYTES - 1), fc.integer({ min: 1, max: 255 }), (index, mask) => {
+        const tampered = Uint8Array.from(blob);
+        tampered[index]! ^= mask;
+        const code = errorCodeOf(() => openBackup({ blob: tampered, userId, passphraseKeys }));
+        expect(code).not.toBe('no error');
+        expect(TYPED.has(code)).toBe(true);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it('openBackup never opens a random blob, and fails typed', () => {
     const passphraseKeys = deriveAccountKeys('correct horse battery staple orbit', newSalt(), TEST_KDF_PARAMS);
     fc.assert(
@@ -57,6 +80,37 @@ describe('decoders on arbitrary input (fast-check)', () => {
         expect(TYPED.has(code)).toBe(true);
       }),
       { numRuns: 50 },
+    );
+  });
+
+  it('normaliseInvitationCode answers any string with 13 symbols of the alphabet, unchanged when normalised again, or invalid_input', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.string({ maxLength: 80 }), fc.string({ unit: fc.constantFrom(...'0123456789abcdefghijklmnopqrstuvwxyz -OIL'), minLength: 10, maxLength: 20 })), (typed) => {
+        const code = errorCodeOf(() => normaliseInvitationCode(typed));
+        if (code !== 'no error') {
+          expect(code).toBe('invalid_input');
+          return;
+        }
+        const bare = normaliseInvitationCode(typed);
+        expect(bare).toHaveLength(INVITATION_CODE_LENGTH);
+        expect([...bare].every((symbol) => INVITATION_CODE_ALPHABET.includes(symbol))).toBe(true);
+        expect(normaliseInvitationCode(bare)).toBe(bare);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('verifyStaffDeviceCertificate refuses arbitrary signature bytes, typed', () => {
+    const root = generatePracticeRootKey();
+    const device = generateDeviceKeys();
+    const fields = { practiceId: 'A81001', userId: aUuid(), deviceId: aUuid(), ...device, displayName: 'Dr A Patel', roles: ['clinician'] as const };
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 80 }), (signature) => {
+        const code = errorCodeOf(() => verifyStaffDeviceCertificate(fields, signature, root.signPublicKey));
+        expect(code).not.toBe('no error');
+        expect(TYPED.has(code)).toBe(true);
+      }),
+      { numRuns: 200 },
     );
   });
 

@@ -1,4 +1,4 @@
-import type { RecordKey } from '../src/index.js';
+import type { RecordKey, RecordKeyCurrentFields } from '../src/index.js';
 import {
   certifyRecordKey,
   createRecordKey,
@@ -7,7 +7,9 @@ import {
   grantRecordKey,
   openRecordKeyGrant,
   ready,
+  signRecordKeyCurrent,
   verifyRecordKeyCertificate,
+  verifyRecordKeyCurrent,
 } from '../src/index.js';
 import { errorCodeOf, flipped } from './factories.js';
 
@@ -104,5 +106,55 @@ describe('grantRecordKey', () => {
     const action = () => grantRecordKey({ practiceId: 'A81001', recordKey: inconsistent, recipientBoxPublicKey: staff.boxPublicKey, granterSignSecretKey: admin.signSecretKey });
 
     expect(errorCodeOf(action)).toBe('key_mismatch');
+  });
+});
+
+describe('signRecordKeyCurrent', () => {
+  function aCurrentStatement() {
+    const root = generatePracticeRootKey();
+    const fields: RecordKeyCurrentFields = { practiceId: 'A81001', version: 2, publicKey: createRecordKey(2).boxPublicKey, issuedAt: Date.UTC(2026, 2, 1) };
+    return { root, fields, signature: signRecordKeyCurrent(fields, root.signSecretKey) };
+  }
+
+  it('makes a statement that verifies against the root key only', () => {
+    const { root, fields, signature } = aCurrentStatement();
+
+    expect(errorCodeOf(() => verifyRecordKeyCurrent(fields, signature, root.signPublicKey))).toBe('no error');
+    expect(errorCodeOf(() => verifyRecordKeyCurrent(fields, signature, generatePracticeRootKey().signPublicKey))).toBe('bad_certificate');
+  });
+
+  it.each<[string, (fields: RecordKeyCurrentFields) => Partial<RecordKeyCurrentFields>]>([
+    ['practice id', () => ({ practiceId: 'B82002' })],
+    ['version', () => ({ version: 1 })],
+    ['public key', (fields) => ({ publicKey: flipped(fields.publicKey, 16) })],
+    ['issue time', (fields) => ({ issuedAt: fields.issuedAt - 1 })],
+  ])('fails as bad_certificate when the %s changes', (_field, change) => {
+    const { root, fields, signature } = aCurrentStatement();
+
+    expect(errorCodeOf(() => verifyRecordKeyCurrent({ ...fields, ...change(fields) }, signature, root.signPublicKey))).toBe('bad_certificate');
+  });
+
+  it('fails as bad_certificate for a flipped signature bit', () => {
+    const { root, fields, signature } = aCurrentStatement();
+
+    expect(errorCodeOf(() => verifyRecordKeyCurrent(fields, flipped(signature, 63), root.signPublicKey))).toBe('bad_certificate');
+  });
+
+  it('is not a record key certificate of the same key (another prefix)', () => {
+    const { root, fields, signature } = aCurrentStatement();
+
+    const asCertificate = { practiceId: fields.practiceId, version: fields.version, publicKey: fields.publicKey, validFrom: fields.issuedAt, signature };
+
+    expect(errorCodeOf(() => verifyRecordKeyCertificate(asCertificate, root.signPublicKey))).toBe('bad_certificate');
+  });
+
+  it('refuses keys and signatures of the wrong length as invalid_length, and version 0 as invalid_input', () => {
+    const { root, fields, signature } = aCurrentStatement();
+
+    expect(errorCodeOf(() => signRecordKeyCurrent(fields, root.signPublicKey))).toBe('invalid_length');
+    expect(errorCodeOf(() => signRecordKeyCurrent({ ...fields, publicKey: new Uint8Array(31) }, root.signSecretKey))).toBe('invalid_length');
+    expect(errorCodeOf(() => verifyRecordKeyCurrent(fields, signature.subarray(0, 32), root.signPublicKey))).toBe('invalid_length');
+    expect(errorCodeOf(() => verifyRecordKeyCurrent(fields, signature, new Uint8Array(0)))).toBe('invalid_length');
+    expect(errorCodeOf(() => signRecordKeyCurrent({ ...fields, version: 0 }, root.signSecretKey))).toBe('invalid_input');
   });
 });

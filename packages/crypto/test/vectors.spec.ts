@@ -2,32 +2,47 @@
 // A failure here means the wire format changed: if that was deliberate, regenerate with
 // `pnpm vectors`, update docs/crypto.md and say why in the commit.
 import { readFileSync } from 'node:fs';
-import type { IdentityKeys, MessageHeader, MessagePayload } from '../src/index.js';
+import type { IdentityKeys, MessageHeader, MessagePayload, StaffRole } from '../src/index.js';
 import {
   certifyDevice,
   certifyPatientAccountKey,
   certifyRecordKey,
+  certifyStaffDevice,
   createRecordKey,
   decryptMessage,
   deriveAccountKeys,
+  deriveInvitationKeys,
   envelopeSignedBytes,
   fingerprint,
   generateDeviceKeys,
   generatePatientAccountKeys,
   generatePracticeRootKey,
   keyId,
+  normaliseInvitationCode,
   openBackup,
   openEpochKey,
   openRecordKeyGrant,
   readBackupHeader,
   ready,
+  signAccountKey,
+  signInvitation,
+  signInvitationRoot,
+  signRecordKeyCurrent,
   TEST_KDF_PARAMS,
+  verifyAccountKeySignature,
+  verifyInvitation,
+  verifyInvitationRoot,
+  verifyRecordKeyCurrent,
+  verifyStaffDeviceCertificate,
 } from '../src/index.js';
 import { sealBackupWithNonce } from '../src/backup.js';
+import { staffDeviceCertificateBytes } from '../src/certificates.js';
+import { accountKeySignedBytes, invitationRootSignedBytes, invitationSalt, invitationSignedBytes } from '../src/invitations.js';
+import { recordKeyCurrentSignedBytes } from '../src/record-keys.js';
 import { signEnvelope } from '../src/envelopes.js';
 import { signRecordKeyGrant } from '../src/record-keys.js';
 import { encodePayload, encryptMessageWithNonce, messageAssociatedData, messagePlaintext } from '../src/messages.js';
-import { bytesOf, hexOf } from './factories.js';
+import { bytesOf, errorCodeOf, hexOf } from './factories.js';
 
 interface IdentityVector {
   seed: string;
@@ -36,6 +51,17 @@ interface IdentityVector {
   signKeyId: string;
   boxKeyId: string;
   signFingerprint: string;
+}
+interface SignedVector {
+  signedBytes: string;
+  signature: string;
+}
+interface StaffDeviceVector extends SignedVector {
+  practiceId: string;
+  userId: string;
+  deviceId: string;
+  displayName: string;
+  roles: StaffRole[];
 }
 interface Vectors {
   keys: {
@@ -51,6 +77,9 @@ interface Vectors {
     clinicianDevice: { userId: string; deviceId: string; signature: string };
     patientAccount: { patientId: string; signature: string };
     recordKey: { practiceId: string; version: number; validFrom: number; signature: string };
+    clinicianStaffDevice: StaffDeviceVector;
+    adminStaffDevice: StaffDeviceVector;
+    recordKeyCurrent: SignedVector & { practiceId: string; version: number; issuedAt: number };
   };
   recordKeyGrant: { practiceId: string; version: number; recordKeyId: string; recipientKeyId: string; sealedSeed: string; signature: string };
   envelope: { conversationId: string; epoch: number; epochKey: string; recipientKeyId: string; sealedKey: string; signedBytes: string; signature: string };
@@ -65,7 +94,28 @@ interface Vectors {
     ciphertext: string;
   };
   kdf: { passphrase: string; salt: string; params: { opsLimit: number; memLimit: number }; authKey: string; backupKey: string }[];
-  backup: { userId: string; backupVersion: number; passphrase: string; salt: string; params: { opsLimit: number; memLimit: number }; nonce: string; blob: string };
+  backup: {
+    userId: string;
+    backupVersion: number;
+    passphrase: string;
+    salt: string;
+    params: { opsLimit: number; memLimit: number };
+    pinnedRoot: string;
+    nonce: string;
+    blob: string;
+  };
+  invitationCodes: { typed: string; normalised: string | null }[];
+  invitation: {
+    code: string;
+    practiceId: string;
+    params: { opsLimit: number; memLimit: number };
+    salt: string;
+    lookupId: string;
+    signPublicKey: string;
+    invitation: SignedVector & { patientId: string; expiresAt: number };
+    root: SignedVector;
+    account: SignedVector & { patientId: string };
+  };
 }
 
 const vectors = JSON.parse(readFileSync(new URL('./vectors.json', import.meta.url), 'utf8')) as Vectors;
@@ -221,18 +271,101 @@ describe('backup vector', () => {
   it('reproduces the blob with the fixed salt and nonce', () => {
     const passphraseKeys = deriveAccountKeys(vector.passphrase, bytesOf(vector.salt), { ...vector.params, isTestOnly: true });
 
-    const blob = sealBackupWithNonce({ userId: vector.userId, backupVersion: vector.backupVersion, accountKeys: patientAccount, passphraseKeys }, bytesOf(vector.nonce));
+    const blob = sealBackupWithNonce(
+      { userId: vector.userId, backupVersion: vector.backupVersion, accountKeys: patientAccount, pinnedRoot: bytesOf(vector.pinnedRoot), passphraseKeys },
+      bytesOf(vector.nonce),
+    );
 
+    expect(vector.pinnedRoot).toBe(keys.practiceRoot.signPublicKey);
+    expect(blob).toHaveLength(208);
     expect(hexOf(blob)).toBe(vector.blob);
   });
 
-  it('opens to the patient account key', () => {
+  it('opens to the patient account key and the pinned root', () => {
     const blob = bytesOf(vector.blob);
     const headerOfBlob = readBackupHeader(blob);
     const passphraseKeys = deriveAccountKeys(vector.passphrase, headerOfBlob.salt, { ...headerOfBlob.params, isTestOnly: true });
 
     const restored = openBackup({ blob, userId: vector.userId, passphraseKeys });
 
-    expect(restored).toEqual(patientAccount);
+    expect(restored).toEqual({ accountKeys: patientAccount, pinnedRoot: root.signPublicKey });
+  });
+});
+
+describe('v2 staff device certificate vectors', () => {
+  it.each<[string, StaffDeviceVector, IdentityKeys]>([
+    ['clinician', vectors.certificates.clinicianStaffDevice, clinicianDevice],
+    ['admin (name decomposed, roles repeated)', vectors.certificates.adminStaffDevice, adminDevice],
+  ])('reproduce the %s signed bytes and signature, which verify against the root', (_name, vector, device) => {
+    const fields = { ...vector, signPublicKey: device.signPublicKey, boxPublicKey: device.boxPublicKey };
+
+    const signature = certifyStaffDevice(fields, root.signSecretKey);
+
+    expect(hexOf(staffDeviceCertificateBytes(fields))).toBe(vector.signedBytes);
+    expect(hexOf(signature)).toBe(vector.signature);
+    expect(() => verifyStaffDeviceCertificate(fields, bytesOf(vector.signature), root.signPublicKey)).not.toThrow();
+  });
+});
+
+describe('record-key-current vector', () => {
+  it('reproduces the signed bytes and signature, which verify against the root', () => {
+    const vector = vectors.certificates.recordKeyCurrent;
+    const fields = { practiceId: vector.practiceId, version: vector.version, publicKey: recordKey.boxPublicKey, issuedAt: vector.issuedAt };
+
+    const signature = signRecordKeyCurrent(fields, root.signSecretKey);
+
+    expect(hexOf(recordKeyCurrentSignedBytes(fields))).toBe(vector.signedBytes);
+    expect(hexOf(signature)).toBe(vector.signature);
+    expect(() => verifyRecordKeyCurrent(fields, signature, root.signPublicKey)).not.toThrow();
+  });
+});
+
+describe('invitation code vectors', () => {
+  it.each(vectors.invitationCodes.map((vector) => [vector.typed, vector.normalised] as const))('normalise %p to %p', (typed, normalised) => {
+    if (normalised === null) expect(errorCodeOf(() => normaliseInvitationCode(typed))).toBe('invalid_input');
+    else expect(normaliseInvitationCode(typed)).toBe(normalised);
+  });
+});
+
+describe('invitation vectors', () => {
+  const vector = vectors.invitation;
+  const derived = deriveInvitationKeys(vector.code, vector.practiceId, { ...vector.params, isTestOnly: true });
+  const invitationKey = derived.signKeys;
+
+  it('derive the salt, lookup id and invitation key from the code at the test cost', () => {
+    expect(hexOf(invitationSalt(vector.practiceId))).toBe(vector.salt);
+    expect(hexOf(derived.lookupId)).toBe(vector.lookupId);
+    expect(hexOf(invitationKey.signPublicKey)).toBe(vector.signPublicKey);
+    expect(vector.params).toEqual({ opsLimit: TEST_KDF_PARAMS.opsLimit, memLimit: TEST_KDF_PARAMS.memLimit });
+  });
+
+  it('reproduce S_inv, signed by the clinician device', () => {
+    const fields = { practiceId: vector.practiceId, patientId: vector.invitation.patientId, invitationSignPublicKey: invitationKey.signPublicKey, expiresAt: vector.invitation.expiresAt };
+
+    const signature = signInvitation(fields, clinicianDevice.signSecretKey);
+
+    expect(hexOf(invitationSignedBytes(fields))).toBe(vector.invitation.signedBytes);
+    expect(hexOf(signature)).toBe(vector.invitation.signature);
+    expect(() => verifyInvitation(fields, signature, clinicianDevice.signPublicKey)).not.toThrow();
+  });
+
+  it('reproduce S_root, which pins the practice root under the invitation key', () => {
+    const input = { practiceId: vector.practiceId, rootSignPublicKey: root.signPublicKey };
+
+    const signature = signInvitationRoot(input, invitationKey.signSecretKey);
+
+    expect(hexOf(invitationRootSignedBytes(input))).toBe(vector.root.signedBytes);
+    expect(hexOf(signature)).toBe(vector.root.signature);
+    expect(() => verifyInvitationRoot(input, signature, invitationKey.signPublicKey)).not.toThrow();
+  });
+
+  it('reproduce S_pak, the patient account key signed by the invitation key', () => {
+    const fields = { practiceId: vector.practiceId, patientId: vector.account.patientId, signPublicKey: patientAccount.signPublicKey, boxPublicKey: patientAccount.boxPublicKey };
+
+    const signature = signAccountKey(fields, invitationKey.signSecretKey);
+
+    expect(hexOf(accountKeySignedBytes(fields))).toBe(vector.account.signedBytes);
+    expect(hexOf(signature)).toBe(vector.account.signature);
+    expect(() => verifyAccountKeySignature(fields, signature, invitationKey.signPublicKey)).not.toThrow();
   });
 });
