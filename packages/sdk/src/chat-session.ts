@@ -151,6 +151,24 @@ export class ChatSession {
     return result.data.conversation;
   }
 
+  /**
+   * The names a screen may show for a conversation's members, by user id: a member of staff only as
+   * their root-signed device certificate names them (never the server's name or role field), a patient
+   * device only if it chains to the account key. Members that verify as nothing are left out.
+   */
+  verifiedNames(joined: JoinedConversation): Map<string, { name: string; role: 'patient' | 'clinician' | 'manager' }> {
+    const names = new Map<string, { name: string; role: 'patient' | 'clinician' | 'manager' }>();
+    for (const device of joined.devices) {
+      if (names.has(device.userId) || !this.isTrusted(device, joined)) continue;
+      if (device.role === 'patient') names.set(device.userId, { name: device.displayName, role: 'patient' });
+      else if (device.certifiedAs) {
+        const roles = device.certifiedAs.roles;
+        names.set(device.userId, { name: device.certifiedAs.displayName, role: roles.includes(device.role) ? device.role : (roles[0] ?? 'clinician') });
+      }
+    }
+    return names;
+  }
+
   /** The caller's conversations. @throws AccountFlowError */
   async listConversations(): Promise<ConversationSummary[]> {
     const result = await this.client.request('conversation:list', {});
