@@ -1,143 +1,151 @@
-import { execFile, spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
-import { chown, mkdir, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ready } from '@parley/crypto';
-import { createTestDatabase, type TestDatabase } from '@parley/testing';
+import { createTestDatabase, startGatewayProcess, type GatewayProcess, type TestDatabase } from '@parley/testing';
 import pg from 'pg';
-import { freePort } from '../../src/database/embedded-postgres.js';
-import { startTestApp, type TestApp } from '../app.js';
+import type { DataSource } from 'typeorm';
+import { GATEWAY_ENTRY } from '../../../../infra/local/cluster.mjs';
+import { openDatabase } from '../../src/database/data-source.js';
 import { follow, patientChat, staffChat, waitForAssignment, type Chatter } from '../chat.js';
 import { activatePatient, createPracticeWithStaff, type TestPractice } from '../factories.js';
 
 const run = promisify(execFile);
-const VERIFY = join(import.meta.dirname, '..', '..', 'dist', 'record', 'verify-record.js');
 const REPOSITORY = join(import.meta.dirname, '..', '..', '..', '..');
+const PNPM = join(REPOSITORY, 'node_modules', '.bin', 'pnpm');
 
-/** Major version of a PostgreSQL client or server program (`pg_dump (PostgreSQL) 15.20` → 15). */
-async function majorOf(binary: string): Promise<number> {
-  const { stdout } = await run(binary, ['--version']);
-  return Number(/\(PostgreSQL\) (\d+)/.exec(stdout)?.[1] ?? 0);
+/** Runs `pnpm <args>` from the repository root with `env` added, as a person following docs/operations.md would. */
+function pnpm(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  return run(PNPM, ['--silent', ...args], { cwd: REPOSITORY, env: { ...process.env, ...env } }).then(
+    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+    (error: { code?: number; stdout?: string; stderr?: string }) => ({ code: error.code ?? 1, stdout: error.stdout ?? '', stderr: error.stderr ?? '' }),
+  );
 }
 
-/** Folders of the machine's PostgreSQL installations (Debian's layout), newest first. */
-function installedBinDirs(): string[] {
-  const root = '/usr/lib/postgresql';
-  if (!existsSync(root)) return [];
-  return readdirSync(root)
-    .sort((x, y) => Number(y) - Number(x))
-    .map((version) => join(root, version, 'bin'))
-    .filter((dir) => existsSync(join(dir, 'pg_dump')));
-}
+/** The embedded database's URL from the start banner (`Database: embedded PostgreSQL in …, postgres://…`). */
+const bannerDatabaseUrl = (gateway: GatewayProcess) => gateway.output().match(/Database:\s+embedded PostgreSQL in \S+, (postgres:\/\/\S+)/)?.[1] ?? '';
 
-/** A private PostgreSQL server from the machine's binaries, for when the test server is newer than its pg_dump. */
-async function startPrivateServer(binDir: string): Promise<{ url: string; stop(): Promise<void> }> {
-  const dataDir = join(REPOSITORY, '.data', `backup-test-${process.pid}`);
-  await rm(dataDir, { recursive: true, force: true });
-  await mkdir(dataDir, { recursive: true });
-  // PostgreSQL refuses to run as root: as root, run it as the `postgres` OS user (as the embedded server does).
-  const owner = process.getuid?.() === 0 ? { uid: Number((await run('id', ['-u', 'postgres'])).stdout), gid: Number((await run('id', ['-g', 'postgres'])).stdout) } : {};
-  if (owner.uid !== undefined) await chown(dataDir, owner.uid, owner.gid!);
-  const as = (file: string, args: string[]) => run(join(binDir, file), args, { ...owner });
-  await as('initdb', ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C']);
-  const port = await freePort();
-  await as('pg_ctl', ['-D', dataDir, '-l', join(dataDir, 'server.log'), '-w', '-o', `-p ${port} -k ${dataDir} -c listen_addresses=127.0.0.1`, 'start']);
-  return {
-    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
-    stop: async () => {
-      await as('pg_ctl', ['-D', dataDir, '-m', 'fast', '-w', 'stop']).catch(() => undefined);
-      await rm(dataDir, { recursive: true, force: true });
-    },
-  };
-}
-
-/**
- * The server to back up and restore, and the pg_dump/pg_restore fit for it: pg_dump refuses a server newer than
- * itself, so the run's server (embedded PostgreSQL 18 by default) is used only when the machine's tools are as new;
- * otherwise a private server of the machine's own version.
- */
-async function serverAndTools(): Promise<{ serverUrl: string; binDir: string; stop(): Promise<void> }> {
-  const dirs = installedBinDirs();
-  if (dirs.length === 0) throw new Error('pg_dump not found: install Debian\'s postgresql-client (see docs/operations.md)');
-  const serverUrl = process.env['TEST_DATABASE_URL']!;
-  const client = new pg.Client({ connectionString: serverUrl });
-  await client.connect();
-  const { rows } = await client.query<{ server_version_num: string }>('SHOW server_version_num');
-  await client.end();
-  const serverMajor = Math.floor(Number(rows[0]?.server_version_num) / 10_000);
-  for (const dir of dirs) if ((await majorOf(join(dir, 'pg_dump'))) >= serverMajor) return { serverUrl, binDir: dir, stop: async () => undefined };
-  const binDir = dirs[0]!;
-  const server = await startPrivateServer(binDir);
-  return { serverUrl: server.url, binDir, stop: server.stop };
-}
-
-function verifyRecord(databaseUrl: string): Promise<{ code: number | null; stdout: string }> {
-  const child = spawn(process.execPath, [VERIFY], { env: { ...process.env, DATABASE_URL: databaseUrl } });
-  let stdout = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, stdout })));
-}
-
-describe('backup with pg_dump and restore drill with pg_restore (real PostgreSQL, the commands of docs/operations.md)', () => {
-  let tools: Awaited<ReturnType<typeof serverAndTools>>;
-  let original: TestDatabase;
-  let restored: TestDatabase;
-  const apps: TestApp[] = [];
+describe('backup and restore drill on the default embedded install (the commands of docs/operations.md)', () => {
+  // Two installs side by side, as on a fresh machine: the live one and the drill's copy, each with its own DATA_DIR.
+  const root = join(REPOSITORY, '.data', `backup-test-${process.pid}`);
+  const live = join(root, 'live');
+  const drill = join(root, 'restore-drill');
+  const backupFile = join(root, 'parley-backup-test.backup');
+  const gateways: GatewayProcess[] = [];
   const chats: Chatter[] = [];
-  const dumpFile = join(REPOSITORY, '.data', `parley-backup-test-${process.pid}.dump`);
+  const dataSources: DataSource[] = [];
 
   beforeAll(async () => {
+    if (process.env['DATABASE_URL']) throw new Error('unset DATABASE_URL: this test runs the embedded default');
     await ready();
-    tools = await serverAndTools();
-    original = await createTestDatabase(tools.serverUrl);
-    restored = await createTestDatabase(tools.serverUrl);
-  }, 60_000);
+    await mkdir(root, { recursive: true });
+  });
 
   afterAll(async () => {
     for (const chat of chats) await chat.session.close();
-    for (const app of apps) await app.close();
-    await original?.drop();
-    await restored?.drop();
-    await tools?.stop();
-    await rm(dumpFile, { force: true });
+    for (const dataSource of dataSources) await dataSource.destroy();
+    for (const gateway of gateways) await gateway.stop();
+    await rm(root, { recursive: true, force: true });
   });
 
-  it('restores into a fresh database where record:verify passes, the record stays append-only, and a staff client decrypts a message written before the backup', async () => {
-    const live = await startTestApp({ DATABASE_URL: original.url });
-    apps.push(live);
-    const practice: TestPractice = await createPracticeWithStaff(live);
-    const patient = await patientChat(live.url, practice, await activatePatient(live.url, practice));
-    const clinician = await staffChat(live.url, practice, practice.clinician);
-    chats.push(patient, clinician);
+  it('backs up the running embedded database, restores it into a new one where record:verify passes, the record stays append-only and a staff client decrypts a message written before the backup', async () => {
+    const original = await startGatewayProcess({ entry: GATEWAY_ENTRY, env: { DATA_DIR: live, DEMO_SEED: 'false' } });
+    gateways.push(original);
+    const originalDb = await openDatabase(bannerDatabaseUrl(original));
+    dataSources.push(originalDb);
+    const practice: TestPractice = await createPracticeWithStaff({ url: original.url, dataSource: originalDb });
+    const patient = await patientChat(original.url, practice, await activatePatient(original.url, practice));
+    const clinician = await staffChat(original.url, practice, practice.clinician);
     const conversationId = (await patient.session.openConversation('admin')).id;
     await follow(patient, conversationId);
     await follow(clinician, conversationId);
     await waitForAssignment(clinician);
     expect(await patient.session.send(conversationId, 'written before the backup')).toMatchObject({ ok: true });
     expect(await clinician.session.send(conversationId, 'and a reply, also before it')).toMatchObject({ ok: true });
+    // Receipts and presence are written as the clients read and leave: let them finish, so the copy can be compared.
+    await patient.session.close();
+    await clinician.session.close();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const originalContents = await contentsOf(originalDb);
 
-    await run(join(tools.binDir, 'pg_dump'), ['--format=custom', '--no-owner', `--file=${dumpFile}`, original.url]);
-    const restore = await run(join(tools.binDir, 'pg_restore'), ['--no-owner', '--exit-on-error', `--dbname=${restored.url}`, dumpFile]).then(
-      () => 0,
-      (error: { code?: number }) => error.code ?? 1,
-    );
-    const verified = await verifyRecord(restored.url);
-    const after = await startTestApp({ DATABASE_URL: restored.url });
-    apps.push(after);
-    const reader = await staffChat(after.url, practice, practice.clinician);
+    // pnpm --filter @parley/gateway backup "$PWD/parley-$(date +%F).backup"   (Parley running)
+    const backup = await pnpm(['--filter', '@parley/gateway', 'backup', backupFile], { DATA_DIR: live });
+    // DATA_DIR="$PWD/.data/restore-drill" pnpm --filter @parley/gateway restore "$PWD/parley-….backup"
+    const restore = await pnpm(['--filter', '@parley/gateway', 'restore', backupFile], { DATA_DIR: drill });
+    // DATA_DIR="$PWD/.data/restore-drill" DEMO_SEED=false npm start   (the gateway's start, as npm start runs it)
+    const copy = await startGatewayProcess({ entry: GATEWAY_ENTRY, env: { DATA_DIR: drill, DEMO_SEED: 'false' } });
+    gateways.push(copy);
+    // DATABASE_URL=<the URL the banner prints under Database:> pnpm --filter @parley/gateway record:verify
+    const verified = await pnpm(['--filter', '@parley/gateway', 'record:verify'], { DATABASE_URL: bannerDatabaseUrl(copy) });
+    const copyDb = await openDatabase(bannerDatabaseUrl(copy));
+    dataSources.push(copyDb);
+    // Before a client of the copy adds its own audit events.
+    const copyContents = await contentsOf(copyDb);
+    const reader = await staffChat(copy.url, practice, practice.clinician);
     chats.push(reader);
     await follow(reader, conversationId);
     await reader.waitForEntries(5, 20_000);
-    const isAppendOnly = await after.dataSource.query(`UPDATE record_entries SET nonce = nonce WHERE conversation_id = $1`, [conversationId]).then(
+    const isAppendOnly = await copyDb.query(`UPDATE record_entries SET nonce = nonce WHERE conversation_id = $1`, [conversationId]).then(
       () => false,
       () => true,
     );
 
-    expect(restore).toBe(0);
-    expect(verified).toEqual({ code: 0, stdout: '1 conversations checked, 0 broken\n' });
+    expect(backup).toMatchObject({ code: 0, stderr: '' });
+    expect(backup.stdout).toMatch(/^backed up \d+ rows in \d+ tables, \d+ sequences, \d+ migrations from the running embedded PostgreSQL in .* to .*parley-backup-test\.backup\n$/);
+    expect(restore).toMatchObject({ code: 0, stderr: '' });
+    expect(restore.stdout).toMatch(/^restored \d+ rows in \d+ tables, .* into the embedded PostgreSQL in .*restore-drill\/postgres \(started for this command, now stopped\)\n$/);
+    expect(verified).toMatchObject({ code: 0, stdout: '1 conversations checked, 0 broken\n' });
+    expect(copyContents).toEqual(originalContents);
+    expect(originalContents['record_entries']).toMatch(/^5 rows /);
     expect(reader.bodies()).toEqual(['written before the backup', 'and a reply, also before it']);
     expect(reader.entries.filter((entry) => !entry.ok)).toEqual([]);
     expect(isAppendOnly).toBe(true);
   }, 120_000);
+
+  it('refuses to restore into a database that is not empty, and a file that was cut short, leaving the target unchanged', async () => {
+    const serverUrl = process.env['TEST_DATABASE_URL']!;
+    const target: TestDatabase = await createTestDatabase(serverUrl);
+    try {
+      const truncated = join(root, 'truncated.backup');
+      const { stdout: size } = await run('stat', ['-c', '%s', backupFile]);
+      await run('sh', ['-c', `head -c ${Math.floor(Number(size) / 2)} "${backupFile}" > "${truncated}"`]);
+
+      const cutShort = await pnpm(['--filter', '@parley/gateway', 'restore', truncated], { DATABASE_URL: target.url });
+      const tablesAfterCutShort = await countTables(target.url);
+      const whole = await pnpm(['--filter', '@parley/gateway', 'restore', backupFile], { DATABASE_URL: target.url });
+      const again = await pnpm(['--filter', '@parley/gateway', 'restore', backupFile], { DATABASE_URL: target.url });
+
+      expect(cutShort.code).toBe(1);
+      expect(cutShort.stderr).toMatch(/^parley: /);
+      expect(whole).toMatchObject({ code: 0, stderr: '' });
+      expect(again).toMatchObject({ code: 1, stderr: 'parley: the database to restore into is not empty: restore into a new, empty database\n' });
+      expect(tablesAfterCutShort).toBe(0);
+    } finally {
+      await target.drop();
+    }
+  }, 60_000);
 });
+
+/** Per table (but TypeORM's migrations table): its row count and a digest of every row's every value. */
+async function contentsOf(dataSource: DataSource): Promise<Record<string, string>> {
+  const tables: { name: string }[] = await dataSource.query(`SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'migrations' ORDER BY 1`);
+  const contents: Record<string, string> = {};
+  for (const { name } of tables) {
+    const [row] = await dataSource.query(`SELECT count(*)::int AS n, md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) AS digest FROM "${name}" t`);
+    contents[name] = `${row.n} rows ${row.digest}`;
+  }
+  return contents;
+}
+
+/** Tables in the database (without migrating it, as openDatabase would). */
+async function countTables(url: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = current_schema()`);
+    return rows[0]!.n;
+  } finally {
+    await client.end();
+  }
+}
