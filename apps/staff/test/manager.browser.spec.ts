@@ -50,7 +50,7 @@ describe("staff app: the manager's console (Chromium, real gateway and database)
     expect(await accessibilityViolations(page)).toEqual([]);
   });
 
-  it('creates a staff account; the newcomer sets up in their browser and waits until the manager admits the device there', async () => {
+  it('creates a staff account; the newcomer sets up in their browser, compares the security code, and waits until the manager admits the device, certified with their name and roles', async () => {
     await go(page, 'Staff');
     await page.getByLabel('Full name', { exact: true }).fill('Dr Nia Newcomer');
     await page.getByLabel('Work e-mail address').fill(newcomerEmail);
@@ -67,36 +67,68 @@ describe("staff app: the manager's console (Chromium, real gateway and database)
     const banner = newcomer.getByRole('region', { name: 'This computer is not admitted yet' });
     await banner.waitFor({ timeout: 60_000 });
     const fingerprint = (await banner.locator('strong.fingerprint').textContent())!.trim();
+    // Until admitted, the device cannot invite: the gateway refuses an invitation its certificate does not back.
+    await go(newcomer, 'Find or invite a patient');
+    const form = newcomer.getByRole('form', { name: 'New patient invitation' });
+    await form.getByLabel("Patient's full name").fill('Terry Tooearly');
+    await form.getByLabel('NHS number').fill('4857773457');
+    await form.getByLabel("Patient's date of birth").fill('1977-11-02');
+    await form.getByRole('button', { name: 'Create invitation' }).click();
+    await newcomer.getByRole('alert').filter({ hasText: 'This computer is not admitted yet, so it cannot invite patients.' }).waitFor({ timeout: 60_000 });
+    expect(await newcomer.locator('[data-invitation-code]').count()).toBe(0);
+    await go(newcomer, 'Queue and conversations');
+    // Staff trust the root on first use only here, compared in person: the newcomer's code is the manager's.
+    expect((await banner.locator('[data-security-code]').textContent())!.trim()).toBe(world.demo.rootFingerprint);
+    expect(await accessibilityViolations(newcomer)).toEqual([]);
 
     await go(page, 'Load and capacity');
     await go(page, 'Staff');
+    expect((await page.getByRole('region', { name: 'Practice security code' }).locator('[data-security-code]').textContent())!.trim()).toBe(world.demo.rootFingerprint);
     const member = page.getByRole('article', { name: 'Dr Nia Newcomer' });
     const row = member.getByRole('row').filter({ hasText: fingerprint });
     await row.getByText('Waiting to be admitted').waitFor();
     expect(await accessibilityViolations(page)).toEqual([]);
     await row.getByRole('button', { name: /^Admit/ }).click();
     await row.getByText('Admitted').waitFor();
-    await page.getByRole('status').filter({ hasText: 'of Dr Nia Newcomer is admitted.' }).waitFor();
+    await page.getByRole('status').filter({ hasText: 'of Dr Nia Newcomer is admitted as Dr Nia Newcomer (clinician).' }).waitFor();
     expect(await row.getByRole('cell').nth(3).textContent()).toBe('1');
+    expect(await row.getByRole('cell').nth(4).textContent()).toBe('Dr Nia Newcomer (clinician)');
+    // What the certificate signed, as the server now serves it to every client.
+    const listed = await managerApi.listStaff();
+    const device = listed.ok ? listed.data.find((m) => m.email === newcomerEmail)?.devices[0] : undefined;
+    expect(device?.certifiedAs).toEqual({ displayName: 'Dr Nia Newcomer', roles: ['clinician'] });
 
     await banner.getByRole('button', { name: 'Check again' }).click();
     await banner.waitFor({ state: 'detached' });
   });
 
-  it("invites a patient: the one-time code comes with the practice security code for the letter (this browser's pinned root)", async () => {
-    await go(page, 'Staff');
-    await page.getByLabel("Patient's full name").fill('Robin Letterbox');
-    await page.getByLabel('NHS number').fill('943 476 5919');
-    await page.getByLabel('Date of birth').fill('1961-03-14');
-    await page.getByRole('button', { name: 'Create invitation' }).click();
+  it('invites a patient from the patients screen: the code is made in this browser and shown once, with the link, expiry and practice security code', async () => {
+    await go(page, 'Find or invite a patient');
+    const form = page.getByRole('form', { name: 'New patient invitation' });
+    await form.getByLabel("Patient's full name").fill('Robin Letterbox');
+    await form.getByLabel('NHS number').fill('943 476 5919');
+    await form.getByLabel("Patient's date of birth").fill('1961-03-14');
+    await form.getByRole('button', { name: 'Create invitation' }).click();
 
-    const card = page.getByRole('status').filter({ hasText: 'One-time code for Robin Letterbox' });
-    await card.waitFor();
+    const card = page.getByRole('region', { name: 'Invitation for Robin Letterbox' });
+    await card.waitFor({ timeout: 60_000 });
+    const code = (await card.locator('[data-invitation-code]').textContent())!.replace(/\s/g, '');
+    expect(code).toMatch(/^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{5}$/);
+    expect((await card.locator('[data-invitation-link]').textContent())!.trim()).toBe(`${world.url}/#practice=${world.odsCode}&code=${code}`);
     expect((await card.locator('[data-security-code]').textContent())!.trim()).toBe(world.demo.rootFingerprint);
+    await card.getByText('This code is shown only now.').waitFor();
+    await card.getByText(/^\d{1,2} \w+ \d{4}$/).waitFor();
     expect(await accessibilityViolations(page)).toEqual([]);
+
+    // The server holds the invitation, but not the code: what it stored cannot be found by the code itself.
+    const search = await managerApi.searchPatients({ name: 'Robin Letterbox' });
+    expect(search.ok && search.data.patients.map((p) => p.isActivated)).toEqual([false]);
+    await card.getByRole('button', { name: 'Done: the patient has the code' }).click();
+    await card.waitFor({ state: 'detached' });
+    expect(await page.getByText(code).count()).toBe(0);
   });
 
-  it('lets the admitted newcomer read and answer a patient (their device opens the record key granted in the manager’s browser)', async () => {
+  it('lets the admitted newcomer read and answer a patient (their device opens the record key granted in the manager’s browser); the patient sees the certified name', async () => {
     const staff = await managerApi.listStaff();
     const newcomerId = staff.ok ? staff.data.find((m) => m.email === newcomerEmail)!.userId : '';
     expect((await world.manager.session.client.request('capacity:set-clinician', { clinicianId: newcomerId, maxConcurrent: 2, dailyMax: null })).ok).toBe(true);
@@ -105,6 +137,11 @@ describe("staff app: the manager's console (Chromium, real gateway and database)
     await newcomer.getByRole('radio', { name: 'Available' }).check();
     await newcomer.getByRole('tab', { name: /Wendy Waiting/ }).waitFor();
     await newcomer.getByRole('log', { name: 'Messages with Wendy Waiting' }).getByText('Is my fit note ready?').waitFor();
+    await newcomer.getByLabel('Reply to Wendy Waiting').fill('It is signed and at reception.');
+    await newcomer.getByRole('button', { name: 'Send' }).click();
+    await waitUntil(() => messageBodies(waiting).includes('It is signed and at reception.'), 'the patient to read the reply');
+    const reply = waiting.entries.flatMap((entry) => (entry.ok && entry.value.kind === 'message' && !entry.value.isMine ? [entry.value] : []))[0];
+    expect(reply).toMatchObject({ senderName: 'Dr Nia Newcomer', senderRole: 'clinician' });
   });
 
   it('keeps canned replies practice-wide: the manager writes one, a clinician inserts it into a reply', async () => {
@@ -195,7 +232,7 @@ describe("staff app: the manager's console (Chromium, real gateway and database)
   });
 
   it('finds a patient with their past conversations; opening one shows it decrypted and is audited', async () => {
-    await go(page, 'Find a patient');
+    await go(page, 'Find or invite a patient');
     await page.getByLabel('Name (or part of it)').fill('Wendy');
     await page.getByRole('button', { name: 'Search' }).click();
     const result = page.getByRole('article', { name: 'Wendy Waiting' });
@@ -203,7 +240,10 @@ describe("staff app: the manager's console (Chromium, real gateway and database)
     expect(await accessibilityViolations(page)).toEqual([]);
     await result.getByRole('button', { name: /^Open/ }).first().click();
 
-    await page.getByRole('log', { name: 'Messages with Wendy Waiting' }).getByText('Is my fit note ready?').waitFor();
+    const log = page.getByRole('log', { name: 'Messages with Wendy Waiting' });
+    await log.getByText('Is my fit note ready?').waitFor();
+    // The sender line is the name and role the root-signed certificate of the newcomer's device vouches for.
+    await log.getByRole('listitem').filter({ hasText: 'It is signed and at reception.' }).getByText(/^Dr Nia Newcomer \(clinician\), \d\d:\d\d$/).waitFor();
     await go(page, 'Audit log');
     await page.getByRole('combobox', { name: 'Action' }).selectOption('conversation.read');
     await page.getByRole('button', { name: 'Show events' }).click();
@@ -211,24 +251,10 @@ describe("staff app: the manager's console (Chromium, real gateway and database)
     expect(await accessibilityViolations(page)).toEqual([]);
   });
 
-  it("lets a manager certify a new patient's account key from the conversation", async () => {
-    const patient = await world.patient('Una Uncertified', { isCertified: false });
-    const summary = await patient.chat.openConversation('admin');
-
-    await go(page, 'Find a patient');
-    await page.getByLabel('Name (or part of it)').fill('Una');
-    await page.getByRole('button', { name: 'Search' }).click();
-    await page.getByRole('article', { name: 'Una Uncertified' }).getByRole('button', { name: /^Open/ }).click();
-    await page.getByRole('button', { name: /Certify this patient's account key/ }).click();
-    await page.getByText("The patient's account key is certified.").waitFor();
-
-    const joined = await world.manager.session.client.request('conversation:join', { conversationId: summary.id });
-    expect(joined.ok && joined.data.patientAccount?.certificate).toEqual(expect.any(String));
-  });
-
   it('runs under the strict content security policy without a violation', () => {
-    // The one refusal this file provokes on purpose (overlapping opening hours) is logged by Chromium as a failed load.
-    expect(consoleErrors.filter((text) => !text.includes('status of 400 (Bad Request)'))).toEqual([]);
-    expect(consoleErrors.length).toBeLessThanOrEqual(1);
+    // The refusals this file provokes on purpose (overlapping opening hours; an invitation from a device not admitted yet) are logged by Chromium as failed loads.
+    const provoked = ['status of 400 (Bad Request)', 'status of 403 (Forbidden)'];
+    expect(consoleErrors.filter((text) => !provoked.some((refusal) => text.includes(refusal)))).toEqual([]);
+    expect(consoleErrors.length).toBeLessThanOrEqual(2);
   });
 });

@@ -1,27 +1,30 @@
 /**
- * The world a staff browser test runs in: a real gateway process on its own embedded PostgreSQL, the
- * demo practice's staff activated and admitted with real keys (the demo set-up client, default
- * Argon2 cost so a browser can sign in as them), a key backup file per member of staff for the
- * browser to restore, and patients driven through `@parley/sdk`.
+ * The world a staff browser test runs in: a real gateway process (on a fresh database of
+ * TEST_DATABASE_URL's server when set, else its own embedded PostgreSQL), the demo practice's staff
+ * activated and admitted with real keys (the demo set-up client, default Argon2 cost so a browser can
+ * sign in as them), a key backup file per member of staff for the browser to restore, and patients
+ * invited by a clinician's client and driven through `@parley/sdk` (no manager step anywhere).
  */
 import { createRequire } from 'node:module';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HttpApi, type FeedEntry } from '@parley/client';
-import { generatePassphrase, ready, TEST_KDF_PARAMS } from '@parley/crypto';
+import { generatePassphrase, ready, TEST_KDF_PARAMS, type KdfParams } from '@parley/crypto';
 import {
   activatePatient,
-  certifyPatientAccount,
   ChatSession,
+  createPatientInvitation,
+  openInvitation,
   sealStaffKeyBackup,
   setUpDemoPractice,
   signIn,
   type ChatEntry,
+  type DemoPatient,
   type DemoSetup,
   type DemoStaffCode,
 } from '@parley/sdk';
-import { startGatewayProcess, type GatewayProcess } from '@parley/testing';
+import { createTestDatabase, startGatewayProcess, type GatewayProcess } from '@parley/testing';
 import type { Page } from 'playwright-core';
 
 const GATEWAY_ENTRY = createRequire(import.meta.url).resolve('@parley/gateway');
@@ -33,6 +36,7 @@ export interface StaffLogin {
   userId: string;
   passphrase: string;
   keyBackup: string;
+  roles: string[];
   /** The test's own session as this person (a second connection of the same device). */
   session: ChatSession;
   token: string;
@@ -54,8 +58,16 @@ export interface StaffWorld {
   manager: StaffLogin;
   clinicians: StaffLogin[];
   gateway: GatewayProcess;
-  /** Invites, activates and (unless told not to) certifies a patient, who accepts the terms if asked. */
-  patient(name: string, options?: { isCertified?: boolean }): Promise<TestPatient>;
+  /** The patient the demo seed names (identity only: the demo set-up invited them from a clinician's client). */
+  demoPatient: DemoPatient;
+  /** A clinician's client invites a patient (test-cost Argon2), who activates with the code and accepts the terms if asked. */
+  patient(name: string): Promise<TestPatient>;
+  /**
+   * A patient activates with an invitation code someone gave them (read off a screen, say), as the
+   * patient app does: checks the invitation against the code, activates, accepts the terms if asked.
+   * `kdf` must be what the invitation was made with (the real cost unless a test chose otherwise).
+   */
+  activatePatient(input: { name: string; code: string; dateOfBirth: string; kdf?: Readonly<KdfParams> }): Promise<TestPatient>;
   close(): Promise<void>;
 }
 
@@ -63,10 +75,19 @@ export interface StaffWorld {
 export async function startStaffWorld(): Promise<StaffWorld> {
   await ready();
   const dataDir = await mkdtemp(join(tmpdir(), 'parley-staff-'));
-  const gateway = await startGatewayProcess({ entry: GATEWAY_ENTRY, env: { DATA_DIR: dataDir } });
-  const credentials = JSON.parse(await readFile(join(dataDir, 'demo-credentials.json'), 'utf8')) as { practice: { odsCode: string }; staff: DemoStaffCode[] };
+  const serverUrl = process.env['TEST_DATABASE_URL'];
+  const database = serverUrl ? await createTestDatabase(serverUrl) : null;
+  const gateway = await startGatewayProcess({
+    entry: GATEWAY_ENTRY,
+    env: { DATA_DIR: dataDir, ...(database ? { DATABASE_URL: database.url, DEMO_SEED: 'true' } : {}) },
+  });
+  const credentials = JSON.parse(await readFile(join(dataDir, 'demo-credentials.json'), 'utf8')) as {
+    practice: { odsCode: string };
+    staff: DemoStaffCode[];
+    patient: DemoPatient;
+  };
   const odsCode = credentials.practice.odsCode;
-  const demo = await setUpDemoPractice({ baseUrl: gateway.url, odsCode, staff: credentials.staff });
+  const demo = await setUpDemoPractice({ baseUrl: gateway.url, odsCode, staff: credentials.staff, patient: credentials.patient });
   const sessions: ChatSession[] = [];
   const logins = await Promise.all(
     demo.staff.map(async (member): Promise<StaffLogin> => {
@@ -84,12 +105,41 @@ export async function startStaffWorld(): Promise<StaffWorld> {
       const signedIn = await signIn({ baseUrl: gateway.url, practice: odsCode, login: member.email, passphrase: member.passphrase, deviceLabel: 'test', device: member.device });
       const session = await ChatSession.start({ baseUrl: gateway.url, signedIn, pinnedRoot: demo.practice.root.signPublicKey, requestTimeoutMs: 10_000 });
       sessions.push(session);
-      return { email: member.email, displayName: member.displayName, userId: member.userId, passphrase: member.passphrase, keyBackup, session, token: signedIn.session.token };
+      return {
+        email: member.email,
+        displayName: member.displayName,
+        userId: member.userId,
+        roles: member.roles,
+        passphrase: member.passphrase,
+        keyBackup,
+        session,
+        token: signedIn.session.token,
+      };
     }),
   );
-  const manager = logins.find((login) => demo.staff.find((m) => m.email === login.email)?.roles.includes('manager'))!;
-  const managerApi = new HttpApi({ baseUrl: gateway.url, token: manager.token });
+  const manager = logins.find((login) => login.roles.includes('manager'))!;
+  const inviter = logins.find((login) => login !== manager && login.roles.includes('clinician'))!;
+  const inviterDevice = demo.staff.find((member) => member.userId === inviter.userId)!.device;
   let nhs = 9_990_000_100;
+
+  const activate = async (input: { name: string; code: string; dateOfBirth: string; kdf?: Readonly<KdfParams> }): Promise<TestPatient> => {
+    const invitation = await openInvitation({ baseUrl: gateway.url, practice: odsCode, code: input.code, dateOfBirth: input.dateOfBirth, kdf: input.kdf });
+    const activated = await activatePatient({
+      baseUrl: gateway.url,
+      invitation,
+      dateOfBirth: input.dateOfBirth,
+      passphrase: generatePassphrase(),
+      deviceLabel: 'phone',
+      kdf: TEST_KDF_PARAMS,
+    });
+    const api = new HttpApi({ baseUrl: gateway.url, token: activated.session.token });
+    const terms = await api.getTerms();
+    if (terms.ok && terms.data.needsConsent && terms.data.terms) await api.acceptTerms({ version: terms.data.terms.version });
+    // The patient's device pinned the root from the invitation code itself, never from a server answer.
+    const chat = await ChatSession.start({ baseUrl: gateway.url, signedIn: activated, pinnedRoot: activated.pinnedRoot, epochKeys: activated.epochKeys, requestTimeoutMs: 10_000 });
+    sessions.push(chat);
+    return { name: input.name, userId: activated.session.user.id, chat, entries: [] };
+  };
 
   return {
     url: gateway.url,
@@ -98,36 +148,25 @@ export async function startStaffWorld(): Promise<StaffWorld> {
     manager,
     clinicians: logins.filter((login) => login !== manager),
     gateway,
-    async patient(name, options = {}) {
-      const invitation = await managerApi.createInvitation({ displayName: name, nhsNumber: String((nhs += 7)), dateOfBirth: '1980-02-03' });
-      if (!invitation.ok) throw new Error(`invitation: ${invitation.error.code}`);
-      const activated = await activatePatient({
+    demoPatient: credentials.patient,
+    async patient(name) {
+      const dateOfBirth = '1980-02-03';
+      const issued = await createPatientInvitation({
         baseUrl: gateway.url,
+        token: inviter.token,
         practice: odsCode,
-        code: invitation.data.code,
-        dateOfBirth: '1980-02-03',
-        passphrase: generatePassphrase(),
-        deviceLabel: 'phone',
+        device: inviterDevice,
+        pinnedRoot: demo.practice.root.signPublicKey,
+        patient: { displayName: name, nhsNumber: String((nhs += 7)), dateOfBirth },
         kdf: TEST_KDF_PARAMS,
       });
-      if (options.isCertified !== false) await certifyPatientAccount({
-        baseUrl: gateway.url,
-        token: manager.token,
-        secrets: demo.practice,
-        patientId: activated.session.user.id,
-        signPublicKey: activated.accountKeys!.signPublicKey,
-        boxPublicKey: activated.accountKeys!.boxPublicKey,
-      });
-      const api = new HttpApi({ baseUrl: gateway.url, token: activated.session.token });
-      const terms = await api.getTerms();
-      if (terms.ok && terms.data.needsConsent && terms.data.terms) await api.acceptTerms({ version: terms.data.terms.version });
-      const chat = await ChatSession.start({ baseUrl: gateway.url, signedIn: activated, pinnedRoot: demo.practice.root.signPublicKey, requestTimeoutMs: 10_000 });
-      sessions.push(chat);
-      return { name, userId: activated.session.user.id, chat, entries: [] };
+      return activate({ name, code: issued.code, dateOfBirth, kdf: TEST_KDF_PARAMS });
     },
+    activatePatient: activate,
     async close() {
       for (const session of sessions) await session.close().catch(() => undefined);
       await gateway.stop();
+      await database?.drop();
       await rm(dataDir, { recursive: true, force: true });
     },
   };

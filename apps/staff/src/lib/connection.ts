@@ -1,15 +1,18 @@
 import { HttpApi } from '@parley/client';
 import { fingerprint, fromBase64, ready, type RecordKey, type SigningKeys } from '@parley/crypto';
-import { PROTOCOL_VERSION } from '@parley/protocol';
+import { PROTOCOL_VERSION, type PatientAccountKey } from '@parley/protocol';
 import {
   AccountFlowError,
   activateStaff,
   ChatSession,
+  createPatientInvitation,
+  isAccountKeyTrusted,
   openRecordKeys,
   openStaffKeyBackup,
   sealStaffKeyBackup,
   signIn,
   type DeviceIdentity,
+  type IssuedInvitation,
   type PracticeSecrets,
   type SignedIn,
 } from '@parley/sdk';
@@ -26,7 +29,10 @@ export async function checkGateway(): Promise<{ isCompatible: boolean; serverPro
 /** The keys this browser holds for one staff login. */
 export interface StoredStaffKeys {
   device: DeviceIdentity;
-  /** Pinned at activation or from the key backup file; never replaced by a later server answer. */
+  /**
+   * Pinned when this device was made (trust on first use, compared in person at admission) or from
+   * the sealed part of the key backup file; never replaced by a later server answer.
+   */
   pinnedRoot: Uint8Array;
   /** Managers: the practice root key (held by the manager's client in this first version, docs/crypto.md). */
   root?: SigningKeys;
@@ -110,12 +116,24 @@ export interface StaffConnection {
   deviceFingerprint: string;
   /** Record key versions this device was granted (empty until a manager admits the device); the chat session reads the same map. */
   recordKeys: ReadonlyMap<number, RecordKey>;
-  /** Managers with the root key in this browser: what admitting devices and certifying patients need. */
+  /** Managers with the root key in this browser: what admitting devices needs. */
   root?: SigningKeys;
-  /** Opens grants that arrived since sign-in (after a manager admitted this device, or a rotation). Answers how many versions it holds. */
-  refreshRecordKeys(): Promise<number>;
-  /** Managers holding the root key: the secrets the sdk's admission, certification and rotation flows take. */
+  /**
+   * Opens grants that arrived since sign-in (after a manager admitted this device, or a rotation). Answers
+   * how many versions it holds, or `untrusted_root` when a grant does not chain to the root this device
+   * pinned (the root it was given at set-up was not the practice's, or a grant is forged).
+   */
+  refreshRecordKeys(): Promise<number | 'untrusted_root'>;
+  /** Managers holding the root key: the secrets the sdk's admission and rotation flows take. */
   practiceSecrets(): PracticeSecrets | null;
+  /**
+   * Invites a patient from this device (which a manager must have admitted): the code is made here and
+   * never sent; it exists only in the answer, to be shown once.
+   * @throws AccountFlowError (`forbidden` for a device not admitted yet, `conflict` for a registered NHS number …)
+   */
+  invitePatient(patient: { displayName: string; nhsNumber: string; dateOfBirth: string }): Promise<IssuedInvitation>;
+  /** Whether a patient's account key chains, through their invitation, to the root this device pinned. */
+  isPatientTrusted(account: PatientAccountKey | null): boolean;
   /** Adds a record key version this browser made (a rotation), so it can read what is sealed to it at once. */
   addRecordKey(key: RecordKey): void;
   /** A call to one of the gateway's management routes that `HttpApi` has no method for yet. */
@@ -132,8 +150,9 @@ export type AdminResult<T> = { ok: true; data: T } | { ok: false; error: { code:
 
 /**
  * First sign-in with the one-time set-up code a manager gave: makes this device's keys, pins the
- * practice root key the server names now (its fingerprint is shown to compare), and keeps both here.
- * A manager must then admit the device before it can read conversations.
+ * practice root key the server names now, and keeps both here. This is the one place a staff client
+ * trusts on first use: the console shows the practice security code (the pinned root's fingerprint)
+ * until a manager admits the device, for the person to compare with their manager's screen.
  * @throws AccountFlowError (`unauthorized` for a wrong or used code …)
  */
 export async function activateStaffAccount(input: { practice: string; login: string; code: string; passphrase: string; remember: boolean }): Promise<StaffConnection> {
@@ -168,7 +187,8 @@ export async function connectStaff(input: { practice: string; login: string; pas
   const signedIn = await signIn({ baseUrl: config.gatewayUrl, practice, login, passphrase: input.passphrase, deviceLabel: browserLabel(), device: stored?.device });
   const api = new HttpApi({ baseUrl: config.gatewayUrl, token: signedIn.session.token });
   if (!stored) {
-    // A brand-new device pins the root the server names now, once; its fingerprint is shown for the person to compare.
+    // A brand-new device (no key file) is a new device, as at set-up: it pins the root the server names now, once, and
+    // shows its fingerprint (the practice security code) until admitted, for the person to compare with their manager's screen.
     const keys = await api.getPracticeKeys();
     if (!keys.ok || !keys.data.rootSignPublicKey) throw new AccountFlowError(keys.ok ? 'conflict' : keys.error.code, 'the practice has no root key yet');
     stored = { device: signedIn.device, pinnedRoot: fromBase64(keys.data.rootSignPublicKey) };
@@ -181,10 +201,16 @@ async function open(practice: string, login: string, signedIn: SignedIn, held: S
   const token = signedIn.session.token;
   // One map, shared with the chat session, so keys opened later are used at once.
   const recordKeys = new Map<number, RecordKey>();
-  const refreshRecordKeys = async () => {
-    const opened = await openRecordKeys({ baseUrl: config.gatewayUrl, token, odsCode: practice, device: signedIn.device, pinnedRoot: held.pinnedRoot }).catch(
-      () => new Map<number, RecordKey>(),
-    );
+  const refreshRecordKeys = async (): Promise<number | 'untrusted_root'> => {
+    let opened: Map<number, RecordKey>;
+    try {
+      opened = await openRecordKeys({ baseUrl: config.gatewayUrl, token, odsCode: practice, device: signedIn.device, pinnedRoot: held.pinnedRoot });
+    } catch (error) {
+      // A grant whose granter or record key does not verify under the pinned root: never "not admitted yet", which would hide it.
+      const code = (error as { code?: string }).code;
+      if (code === 'untrusted_granter' || code === 'bad_certificate' || code === 'bad_signature') return 'untrusted_root';
+      opened = new Map();
+    }
     for (const [version, key] of opened) recordKeys.set(version, key);
     return recordKeys.size;
   };
@@ -204,6 +230,9 @@ async function open(practice: string, login: string, signedIn: SignedIn, held: S
     ...(held.root ? { root: held.root } : {}),
     refreshRecordKeys,
     practiceSecrets: () => (held.root ? { odsCode: practice, root: held.root, recordKeys: [...recordKeys.values()] } : null),
+    invitePatient: (patient) =>
+      createPatientInvitation({ baseUrl: config.gatewayUrl, token, practice, device: signedIn.device, pinnedRoot: held.pinnedRoot, patient }),
+    isPatientTrusted: (account) => account !== null && isAccountKeyTrusted(account, practice, held.pinnedRoot),
     addRecordKey: (key) => void recordKeys.set(key.version, key),
     request: (method, path, body) => adminRequest(token, method, path, body),
     exportKeyBackup: (passphrase) =>

@@ -6,8 +6,15 @@ import type { StaffConnection } from '../connection';
 import { buildFhirBundle, buildTranscript, type ExportInput } from '../export/fhir';
 import { explain, topicLabel } from '../words';
 
-/** One line of a conversation as the screen shows it: an opened entry, or the reason it could not be opened. */
-export type ConversationLine = { seq: number; ok: true; value: ChatEntry } | { seq: number; ok: false; reason: string };
+/**
+ * Why an entry could not be opened, as the screen tells it: the patient's keys do not chain to an
+ * invitation from this practice (`untrusted_patient`), a staff sender's device is not certified by the
+ * practice (`untrusted_staff`), or anything else (`unreadable`: no key on this computer, damaged, missing).
+ */
+export type LineProblem = 'untrusted_patient' | 'untrusted_staff' | 'unreadable';
+
+/** One line of a conversation as the screen shows it: an opened entry, or why it could not be opened. */
+export type ConversationLine = { seq: number; ok: true; value: ChatEntry } | { seq: number; ok: false; problem: LineProblem };
 
 /** One conversation open in a tab: its decrypted entries (memory only), the patient's typing and receipts. */
 export class ConversationView {
@@ -18,9 +25,11 @@ export class ConversationView {
   patientReadUpTo = $state(0);
   patientDeliveredUpTo = $state(0);
   notice = $state<string | null>(null);
-  /** The patient's account key as the server lists it, with the practice's certificate once a manager gave one. */
-  patientAccount = $state.raw<{ userId: string; signPublicKey: string; boxPublicKey: string; certificate: string | null } | null>(null);
+  /** Whether the patient's account key chains to an invitation from this practice, checked here against the pinned root (null until joined). */
+  isPatientTrusted = $state<boolean | null>(null);
   readonly lastSeq = $derived(this.lines.at(-1)?.seq ?? 0);
+  /** The alarm: the patient's keys do not chain to the practice, or one of their entries was refused for it. */
+  readonly isPatientUntrusted = $derived(this.isPatientTrusted === false || this.lines.some((line) => !line.ok && line.problem === 'untrusted_patient'));
 
 
   constructor(
@@ -102,7 +111,7 @@ export class ConversationsState {
     if (joined.ok) {
       view.summary = joined.data.conversation;
       view.patientName = joined.data.devices.find((device) => device.role === 'patient')?.displayName ?? 'Patient';
-      view.patientAccount = joined.data.patientAccount;
+      view.isPatientTrusted = this.connection.isPatientTrusted(joined.data.patientAccount);
       for (const receipt of joined.data.receipts) this.applyReceipt(receipt);
     } else {
       view.notice = explain(joined.error.code);
@@ -235,7 +244,7 @@ export class ConversationsState {
   }
 
   private receive(view: ConversationView, entry: FeedEntry<ChatEntry>): void {
-    const line: ConversationLine = entry.ok ? { seq: entry.seq, ok: true, value: entry.value } : { seq: entry.seq, ok: false, reason: entry.error.message };
+    const line: ConversationLine = entry.ok ? { seq: entry.seq, ok: true, value: entry.value } : { seq: entry.seq, ok: false, problem: problemOf(entry) };
     view.lines.push(line);
     if (entry.ok && entry.value.kind === 'system') this.applySystem(view, entry.value.event, entry.value.data);
     if (entry.ok && entry.value.kind === 'message' && !entry.value.isMine) view.isPatientTyping = false;
@@ -260,6 +269,15 @@ export class ConversationsState {
     if (fact.kind === 'read') view.patientReadUpTo = Math.max(view.patientReadUpTo, fact.upToSeq);
     view.patientDeliveredUpTo = Math.max(view.patientDeliveredUpTo, fact.upToSeq);
   }
+}
+
+/** Why the chat session refused an entry, from its error code (never its text, which is for logs). */
+function problemOf(entry: Extract<FeedEntry<ChatEntry>, { ok: false }>): LineProblem {
+  const code = 'cause' in entry.error ? (entry.error.cause as { code?: string } | null)?.code : undefined;
+  // Only the patient's device opens a first epoch (the only epoch yet), so an untrusted envelope creator is the patient's.
+  if (code === 'untrusted_creator') return 'untrusted_patient';
+  if (code === 'untrusted_sender') return entry.entry?.message?.senderRole === 'patient' ? 'untrusted_patient' : 'untrusted_staff';
+  return 'unreadable';
 }
 
 /** A short two-note chime made in the page (no audio file to fetch, nothing the CSP has to allow). */

@@ -15,6 +15,8 @@ export class SessionState {
   recordKeyCount = $state(0);
   /** A device with no record key grant cannot read conversations until a manager admits it. */
   readonly isDeviceAdmitted = $derived(this.recordKeyCount > 0);
+  /** The grants to this device do not chain to the root it pinned: the practice key it was given is not the practice's. */
+  hasUntrustedRoot = $state(false);
 
   /** Signs in; on failure `error` says why in words a person can act on. */
   async signIn(input: { practice: string; login: string; passphrase: string; keyBackup?: string; remember: boolean }): Promise<boolean> {
@@ -28,7 +30,10 @@ export class SessionState {
 
   /** Looks for record key grants made since sign-in (a manager admitted this device). */
   async checkAdmission(): Promise<void> {
-    if (this.connection) this.recordKeyCount = await this.connection.refreshRecordKeys();
+    if (!this.connection) return;
+    const held = await this.connection.refreshRecordKeys();
+    this.hasUntrustedRoot = held === 'untrusted_root';
+    if (held !== 'untrusted_root') this.recordKeyCount = held;
   }
 
   private async connect(how: () => Promise<StaffConnection>): Promise<boolean> {
@@ -40,6 +45,9 @@ export class SessionState {
       connection.chat.client.on('session:ended', (fact) => void this.ended(connection, fact.reason));
       this.connection = connection;
       this.recordKeyCount = connection.recordKeys.size;
+      this.hasUntrustedRoot = false;
+      // The first refresh ran while connecting; a second one tells an untrusted root from "not admitted yet".
+      if (connection.recordKeys.size === 0) await this.checkAdmission();
       return true;
     } catch (error) {
       this.error = describeSignInError((error as { code?: string }).code);

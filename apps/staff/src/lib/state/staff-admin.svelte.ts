@@ -1,24 +1,33 @@
 import { fromBase64 } from '@parley/crypto';
 import type { StaffDevice, StaffMember } from '@parley/protocol';
-import { admitStaffDevice, certifyPatientAccount, rotateRecordKey, staffDeviceTrust, type StaffDeviceTrust } from '@parley/sdk';
+import { admitStaffDevice, rotateRecordKey, staffDeviceTrust, verifiedStaff, type StaffDeviceTrust } from '@parley/sdk';
 import { getContext, setContext } from 'svelte';
 import { config } from '../config';
 import type { StaffConnection } from '../connection';
 import { explain } from '../words';
 
+/**
+ * How this browser judges a staff device: `trusted` (its root-signed certificate names the person as the
+ * staff list does), `outdated` (a valid certificate naming an old name or roles: admit it again),
+ * `uncertified`, `untrusted` (the certificate does not verify against the pinned root) or `revoked`.
+ */
+export type StaffDeviceState = StaffDeviceTrust['state'] | 'outdated';
+
 /** A staff device as the manager's screen shows it: the server's row and this browser's own verdict on it. */
 export interface StaffDeviceRow {
   device: StaffDevice;
   trust: StaffDeviceTrust;
+  state: StaffDeviceState;
+  /** The name and roles its certificate vouches for, when it verifies (what colleagues' screens show for its messages). */
+  certifiedAs: { displayName: string; roles: string[] } | null;
 }
 
-/** Managers: staff accounts and devices, set-up codes and patient invitations, admission, revocation, offboarding. */
+/** Managers: staff accounts and devices, set-up codes, admission, revocation, offboarding. */
 export class StaffAdminState {
   members = $state.raw<StaffMember[]>([]);
   notice = $state<string | null>(null);
-  /** A one-time code just issued (shown once; the server keeps only its hash). */
-  /** A one-time code just issued; a patient invitation also carries the practice security code (the root key fingerprint this browser pinned). */
-  issuedCode = $state<{ for: string; code: string; securityCode?: string } | null>(null);
+  /** A staff set-up code just issued (shown once; the server keeps only its hash). */
+  issuedCode = $state<{ for: string; code: string } | null>(null);
   isBusy = $state(false);
 
   constructor(private readonly connection: StaffConnection) {}
@@ -28,9 +37,24 @@ export class StaffAdminState {
     return this.connection.root !== undefined;
   }
 
+  /** The practice security code: the fingerprint of the root this browser pinned, for a newcomer to compare with theirs. */
+  get securityCode(): string {
+    return this.connection.rootFingerprint;
+  }
+
+  private get odsCode(): string {
+    return this.connection.signedIn.session.practice.odsCode;
+  }
+
   /** Each device judged here against the pinned root: the server's listing proves nothing. */
   devicesOf(member: StaffMember): StaffDeviceRow[] {
-    return member.devices.map((device) => ({ device, trust: staffDeviceTrust(member, device, this.connection.pinnedRoot) }));
+    return member.devices.map((device) => {
+      const trust = staffDeviceTrust(member, device, this.odsCode, this.connection.pinnedRoot);
+      const certifiedAs = device.revokedAt ? null : verifiedStaff({ ...device, userId: member.userId, deviceId: device.id }, this.odsCode, this.connection.pinnedRoot);
+      // A certificate that verifies but names someone other than the staff list does is out of date, not forged.
+      const state: StaffDeviceState = trust.state === 'untrusted' && certifiedAs !== null ? 'outdated' : trust.state;
+      return { device, trust, state, certifiedAs: certifiedAs ? { displayName: certifiedAs.displayName, roles: [...certifiedAs.roles] } : null };
+    });
   }
 
   async refresh(): Promise<void> {
@@ -47,17 +71,12 @@ export class StaffAdminState {
     return result.ok;
   }
 
-  async invitePatient(input: { displayName: string; nhsNumber: string; dateOfBirth: string }): Promise<boolean> {
-    const result = await this.connection.api.createInvitation(input);
-    this.issuedCode = result.ok ? { for: input.displayName, code: result.data.code, securityCode: this.connection.rootFingerprint } : null;
-    this.notice = result.ok ? `Invitation made for ${input.displayName}. Send the activation code with the practice security code.` : explain(result.error.code);
-    return result.ok;
-  }
-
   /**
-   * Admits a colleague's device after the fingerprint check in person: certifies it with the root key
-   * and grants it every record key version this browser holds, in this browser (the server sees
-   * only the certificate and sealed grants).
+   * Admits a colleague's device after the fingerprint check in person: certifies it with the root key,
+   * naming the person and their roles as the staff list shows them (what colleagues' screens will show
+   * for their messages), and grants it every record key version this browser holds that it lacks, in
+   * this browser (the server sees only the certificate and sealed grants). Admitting again renews an
+   * out-of-date certificate.
    */
   async admit(member: StaffMember, device: StaffDevice): Promise<boolean> {
     const secrets = this.connection.practiceSecrets();
@@ -69,11 +88,18 @@ export class StaffAdminState {
       await admitStaffDevice({
         baseUrl: config.gatewayUrl,
         token: this.connection.signedIn.session.token,
-        secrets,
+        // A grant is made once per version: an out-of-date device being admitted again keeps the ones it holds.
+        secrets: { ...secrets, recordKeys: secrets.recordKeys.filter((key) => !device.grantedVersions.includes(key.version)) },
         granter: this.connection.signedIn.device,
-        device: { userId: member.userId, deviceId: device.id, signPublicKey: fromBase64(device.signPublicKey), boxPublicKey: fromBase64(device.boxPublicKey) },
+        device: {
+          userId: member.userId,
+          deviceId: device.id,
+          signPublicKey: fromBase64(device.signPublicKey),
+          boxPublicKey: fromBase64(device.boxPublicKey),
+          certifiedAs: { displayName: member.displayName, roles: [...member.roles] },
+        },
       });
-      return `${device.label} of ${member.displayName} is admitted.`;
+      return `${device.label} of ${member.displayName} is admitted as ${member.displayName} (${member.roles.join(' and ')}).`;
     });
   }
 
@@ -107,26 +133,6 @@ export class StaffAdminState {
       });
       this.connection.addRecordKey(rotation.recordKey);
       return `${member.displayName} is offboarded; record key version ${rotation.recordKey.version} was made and granted to ${rotation.grantedDeviceIds.length} devices.`;
-    });
-  }
-
-  /** Vouches for a patient's account key (after the identity check), so staff clients trust their devices. */
-  async certifyPatient(patient: { userId: string; signPublicKey: string; boxPublicKey: string }): Promise<boolean> {
-    const secrets = this.connection.practiceSecrets();
-    if (!secrets) {
-      this.notice = 'This browser does not hold the practice root key.';
-      return false;
-    }
-    return this.run(async () => {
-      await certifyPatientAccount({
-        baseUrl: config.gatewayUrl,
-        token: this.connection.signedIn.session.token,
-        secrets,
-        patientId: patient.userId,
-        signPublicKey: fromBase64(patient.signPublicKey),
-        boxPublicKey: fromBase64(patient.boxPublicKey),
-      });
-      return 'The patient’s account key is certified.';
     });
   }
 

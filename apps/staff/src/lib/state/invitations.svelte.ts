@@ -1,0 +1,81 @@
+import { getContext, setContext } from 'svelte';
+import { config } from '../config';
+import type { StaffConnection } from '../connection';
+import { explain } from '../words';
+
+/** An invitation as this browser made it: the code exists here and on the patient's letter, nowhere else. */
+export interface IssuedPatientInvitation {
+  patientName: string;
+  dateOfBirth: string;
+  code: string;
+  /** The code's groups, to read aloud one at a time. */
+  groups: string[];
+  /** The patient app with the practice and code in the fragment, which browsers never send to a server. */
+  link: string;
+  expiresAt: Date;
+  /** The practice security code: the fingerprint of the root key this browser pinned. */
+  securityCode: string;
+}
+
+/** Any clinician or manager whose device is admitted: invites a patient, and shows the code once. */
+export class InvitationsState {
+  /** The invitation just made; dropped by `forget()` and never kept anywhere else. */
+  issued = $state.raw<IssuedPatientInvitation | null>(null);
+  notice = $state<string | null>(null);
+  isBusy = $state(false);
+
+  constructor(private readonly connection: StaffConnection) {}
+
+  get practiceName(): string {
+    return this.connection.signedIn.session.practice.name;
+  }
+
+  /** Makes the invitation in this browser (the code is never sent); on failure `notice` says why. */
+  async invite(patient: { displayName: string; nhsNumber: string; dateOfBirth: string }): Promise<boolean> {
+    this.isBusy = true;
+    this.issued = null;
+    this.notice = null;
+    try {
+      const made = await this.connection.invitePatient({ ...patient, displayName: patient.displayName.trim(), nhsNumber: patient.nhsNumber.replace(/\s/g, '') });
+      const practice = this.connection.signedIn.session.practice.odsCode;
+      const fragment = new URLSearchParams({ practice, code: made.code });
+      this.issued = {
+        patientName: patient.displayName.trim(),
+        dateOfBirth: patient.dateOfBirth,
+        code: made.code,
+        groups: made.code.split('-'),
+        link: `${config.patientAppUrl}#${fragment}`,
+        expiresAt: new Date(made.expiresAt),
+        securityCode: made.securityCode,
+      };
+      return true;
+    } catch (error) {
+      this.notice = describeInvitationError((error as { code?: string }).code);
+      return false;
+    } finally {
+      this.isBusy = false;
+    }
+  }
+
+  /** Drops the code from this page (the person has given it to the patient, or left the screen). */
+  forget(): void {
+    this.issued = null;
+  }
+}
+
+function describeInvitationError(code: string | undefined): string {
+  switch (code) {
+    case 'forbidden':
+      return 'This computer is not admitted yet, so it cannot invite patients. Ask your practice manager to admit it, then try again.';
+    case 'conflict':
+      return 'A patient with this NHS number already has an account or an invitation.';
+    case 'invalid_payload':
+      return 'Check the name, the NHS number (10 digits) and the date of birth.';
+    default:
+      return explain(code ?? 'internal');
+  }
+}
+
+const KEY = Symbol('invitations');
+export const setInvitationsState = (state: InvitationsState): InvitationsState => setContext(KEY, state);
+export const getInvitationsState = (): InvitationsState => getContext<InvitationsState>(KEY);
