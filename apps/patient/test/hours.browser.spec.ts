@@ -62,7 +62,7 @@ describe('patient app: opening hours on a moved clock (Chromium, real gateway an
   it('shows "closing soon" with the closing time on a Friday at 18:20, and still takes a new conversation', async () => {
     await page.getByRole('button', { name: 'I have an invitation code' }).click();
     await page.getByLabel('Practice code').fill(practice.odsCode);
-    await page.getByLabel('Invitation code').fill(practice.credentials.patient.invitationCode);
+    await page.getByLabel('Invitation code').fill(practice.patientCode);
     await page.getByLabel('Date of birth').fill(practice.credentials.patient.dateOfBirth);
     await page.getByRole('button', { name: 'Continue' }).click();
     await page.getByLabel('Passphrase', { exact: true }).fill(PASSPHRASE);

@@ -1,7 +1,8 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchChromium, startTcpProxy, type TcpProxy } from '@parley/testing';
+import { generateInvitationCode, ready } from '@parley/crypto';
 import { eventually, startPractice, type TestPractice } from './practice.js';
-import { checkScreen, PHONE } from './screens.js';
+import { checkScreen, PHONE, readVault, secretKeyPaths } from './screens.js';
 
 const TERMS = 'Online messages are for non-urgent matters only.\n\nEvery message becomes part of your medical record.';
 const PASSPHRASE = 'lantern orbit meadow copper violin harbour';
@@ -39,7 +40,10 @@ describe('patient app: the whole journey (Chromium, real gateway, database and s
     target.on('pageerror', (error) => consoleErrors.push(`uncaught: ${error.message}`));
   };
 
+  const anotherCode = () => generateInvitationCode();
+
   beforeAll(async () => {
+    await ready();
     [practice, browser] = await Promise.all([startPractice({ terms: TERMS }), launchChromium()]);
     // The page is served through a TCP proxy, so the test can cut the phone's connection for real.
     proxy = await startTcpProxy({ target: { host: '127.0.0.1', port: practice.gateway.port } });
@@ -65,26 +69,47 @@ describe('patient app: the whole journey (Chromium, real gateway, database and s
     expect(await checkScreen(page, '01-welcome')).toEqual({ violations: [], overflow: 0 });
   });
 
-  it('says clearly when an invitation code or date of birth is wrong', async () => {
+  it('says clearly when an invitation code is malformed, or does not match the date of birth', async () => {
     await page.getByRole('button', { name: 'I have an invitation code' }).click();
     await page.getByLabel('Practice code').fill(practice.odsCode);
     await page.getByLabel('Invitation code').fill('WRONG-CODE-123');
     await page.getByLabel('Date of birth').fill(practice.credentials.patient.dateOfBirth);
     await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByRole('alert').filter({ hasText: 'That is not a valid invitation code.' }).waitFor();
+
+    // A well-formed code the practice never issued: derived on the phone (Argon2id, a busy moment), then unknown to the server.
+    await page.getByLabel('Invitation code').fill(anotherCode());
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByRole('button', { name: 'Checking…' }).waitFor();
 
     const alert = page.getByRole('alert').filter({ hasText: 'did not match' });
-    await alert.waitFor();
+    await alert.waitFor({ timeout: 30_000 });
     expect(await alert.textContent()).toContain('invitation code and date of birth did not match');
     expect(await checkScreen(page, '02-activate-wrong-code')).toEqual({ violations: [], overflow: 0 });
   });
 
-  it('activates: the invitation, then a passphrase with strength feedback and the warning that nobody can recover it', async () => {
-    await page.getByLabel('Invitation code').fill(practice.credentials.patient.invitationCode);
+  it('opens from an invitation link with the practice and code filled in, and takes the code out of the address bar', async () => {
+    const link = `${proxy.url}/#practice=${practice.odsCode}&code=${practice.patientCode}`;
+    await page.goto('about:blank');
+    await page.goto(link);
+
+    await page.getByRole('heading', { name: 'Activate your account' }).waitFor();
+    expect(await page.getByLabel('Practice code').inputValue()).toBe(practice.odsCode);
+    expect(await page.getByLabel('Invitation code').inputValue()).toBe(practice.patientCode);
+    expect(await page.getByLabel('Date of birth').inputValue()).toBe('');
+    expect(page.url()).toBe(`${proxy.url}/`);
+    expect(await page.evaluate(() => window.location.hash)).toBe('');
+  });
+
+  it('activates: the invitation verified on the phone, then a passphrase with strength feedback and the warning that nobody can recover it', async () => {
+    await page.getByLabel('Date of birth').fill(practice.credentials.patient.dateOfBirth);
     await page.getByRole('button', { name: 'Continue' }).click();
-    await page.getByRole('heading', { name: 'Choose your passphrase' }).waitFor();
-    // The practice security code to compare with the letter: the fingerprint of the root key the demo ceremony made.
-    const securityCode = page.getByRole('note', { name: 'Check the practice security code' }).locator('[data-security-code]');
+    await page.getByRole('heading', { name: 'Choose your passphrase' }).waitFor({ timeout: 30_000 });
+    // The security code is the fingerprint of the root the phone pins: the one the demo ceremony made, vouched for by the code.
+    const securityCode = page.getByRole('note', { name: "Your practice's security code" }).locator('[data-security-code]');
     expect((await securityCode.textContent())!.trim()).toBe(practice.demo.rootFingerprint);
+    // Who invited them comes from the root-signed certificate of the inviting device.
+    await page.getByText(`invited by ${practice.demo.patientInvitation!.invitedBy}`).waitFor();
 
     await page.getByLabel('Passphrase', { exact: true }).fill('password1');
     await page.getByText('Not strong enough yet').waitFor();
@@ -98,6 +123,17 @@ describe('patient app: the whole journey (Chromium, real gateway, database and s
     await page.getByRole('heading', { name: 'Your practice\'s terms' }).waitFor({ timeout: 30_000 });
     await page.getByText('Every message becomes part of your medical record.').waitFor();
     expect(await checkScreen(page, '04-terms')).toEqual({ violations: [], overflow: 0 });
+  });
+
+  it('keeps the account key\'s public halves only: no account secret key is stored on the phone', async () => {
+    const stored = await readVault(page);
+
+    expect(Object.keys(stored.signedIn.account).sort()).toEqual(['boxPublicKey', 'signPublicKey']);
+    expect(Object.keys(stored.signedIn)).not.toContain('accountKeys');
+    // The only secret keys in the vault are this device's own.
+    expect(secretKeyPaths(stored)).toEqual(['signedIn.device.keys.boxSecretKey', 'signedIn.device.keys.signSecretKey']);
+    expect(stored.recordKeyFloor).toBe(0);
+    expect(stored.pinnedRoot).toBe(Buffer.from(practice.demo.practice.root.signPublicKey).toString('base64'));
   });
 
   it('accepts the terms and shows home: open, the urgent advice with the practice phone, the topics', async () => {
@@ -128,8 +164,7 @@ describe('patient app: the whole journey (Chromium, real gateway, database and s
     expect(await checkScreen(page, '06-chat-waiting')).toEqual({ violations: [], overflow: 0 });
   });
 
-  it('shows that a clinician took the conversation', async () => {
-    await practice.certifyPatientOf(conversationId);
+  it('shows that a clinician took the conversation (no manager ever vouched for this patient)', async () => {
     await practice.clinician.session.setAvailability('available');
     await practice.clinician.session.claim(conversationId).catch(() => undefined);
     await practice.clinician.session.follow(conversationId, (entry) => practice.clinician.entries.push(entry));
@@ -155,7 +190,9 @@ describe('patient app: the whole journey (Chromium, real gateway, database and s
     await page.getByRole('button', { name: 'Send', exact: true }).click();
     await panel.getByRole('button', { name: /send my message/ }).click();
 
+    // The patient's first message: the clinician's client trusts the new patient through the invitation chain alone.
     await eventually(() => practice.clinician.bodies().includes(text), 'the clinician has the message');
+    expect(practice.clinician.entries.filter((entry) => !entry.ok)).toEqual([]);
     expect(await page.getByRole('list', { name: 'Messages' }).getByText(text).count()).toBe(1);
   });
 

@@ -2,19 +2,18 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HttpApi, type FeedEntry } from '@parley/client';
+import type { FeedEntry } from '@parley/client';
 import { TEST_KDF_PARAMS } from '@parley/crypto';
-import { certifyPatientAccount, ChatSession, openRecordKeys, setUpDemoPractice, signIn, type ChatEntry, type DemoSetup } from '@parley/sdk';
-import { fromBase64 } from '@parley/crypto';
+import { ChatSession, createPatientInvitation, openRecordKeys, setUpDemoPractice, signIn, type ChatEntry, type DemoSetup } from '@parley/sdk';
 import { createTestDatabase, startGatewayProcess, type GatewayProcess } from '@parley/testing';
 
 const GATEWAY_ENTRY = createRequire(import.meta.url).resolve('@parley/gateway');
 
-/** The demo seed's one-time codes (DATA_DIR/demo-credentials.json). */
+/** The demo seed's staff set-up codes and the patient to invite (DATA_DIR/demo-credentials.json). */
 interface DemoCredentials {
   practice: { odsCode: string; name: string };
   staff: { email: string; displayName: string; roles: string[]; code: string }[];
-  patient: { displayName: string; nhsNumber: string; dateOfBirth: string; invitationCode: string };
+  patient: { displayName: string; nhsNumber: string; dateOfBirth: string };
 }
 
 /** A member of staff driven from the test through the sdk, as the staff app would. */
@@ -35,12 +34,14 @@ export interface TestPractice {
   odsCode: string;
   credentials: DemoCredentials;
   demo: DemoSetup;
+  /** The demo patient's invitation code, made by the clinician's client during the demo set-up (never sent to the server). */
+  patientCode: string;
+  /** The gateway's database, when it is on TEST_DATABASE_URL's server (null on the embedded one). */
+  databaseUrl: string | null;
   manager: StaffChat;
   clinician: StaffChat;
   /** An HTTP call as the manager (routes `HttpApi` has no method for), answering the parsed body. */
   asManager(method: 'GET' | 'PUT' | 'POST', path: string, body?: unknown): Promise<unknown>;
-  /** Certifies a patient's account key as the practice (after identity checks), read from a conversation's join answer. */
-  certifyPatientOf(conversationId: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -58,7 +59,8 @@ export async function startPractice(options: { terms?: string; env?: Record<stri
   const url = gateway.url;
   const credentials = JSON.parse(await readFile(join(dataDir, 'demo-credentials.json'), 'utf8')) as DemoCredentials;
   const odsCode = credentials.practice.odsCode;
-  const demo = await setUpDemoPractice({ baseUrl: url, odsCode, staff: credentials.staff, kdf: TEST_KDF_PARAMS });
+  const demo = await setUpDemoPractice({ baseUrl: url, odsCode, staff: credentials.staff, patient: credentials.patient, kdf: TEST_KDF_PARAMS });
+  if (!demo.patientInvitation) throw new Error('the demo set-up made no patient invitation');
   const root = demo.practice.root.signPublicKey;
 
   const staffChat = async (roles: (member: DemoSetup['staff'][number]) => boolean): Promise<StaffChat> => {
@@ -98,22 +100,11 @@ export async function startPractice(options: { terms?: string; env?: Record<stri
     odsCode,
     credentials,
     demo,
+    patientCode: demo.patientInvitation.code,
+    databaseUrl: database?.url ?? null,
     manager,
     clinician,
     asManager,
-    certifyPatientOf: async (conversationId) => {
-      const joined = await manager.session.client.request('conversation:join', { conversationId });
-      if (!joined.ok || !joined.data.patientAccount) throw new Error(`cannot read the patient's account key: ${JSON.stringify(joined)}`);
-      const account = joined.data.patientAccount;
-      await certifyPatientAccount({
-        baseUrl: url,
-        token: manager.token,
-        secrets: demo.practice,
-        patientId: account.userId,
-        signPublicKey: fromBase64(account.signPublicKey),
-        boxPublicKey: fromBase64(account.boxPublicKey),
-      });
-    },
     close: async () => {
       await Promise.allSettled([manager.session.close(), clinician.session.close()]);
       await gateway.stop();
@@ -123,11 +114,19 @@ export async function startPractice(options: { terms?: string; env?: Record<stri
   };
 }
 
-/** Invites one more patient (as the manager) and answers their one-time code. */
+/** Invites one more patient from the clinician's client, as the staff app does, and answers the code it made. */
 export async function invitePatient(practice: TestPractice, patient: { displayName: string; nhsNumber: string; dateOfBirth: string }): Promise<string> {
-  const issued = await new HttpApi({ baseUrl: practice.url, token: practice.manager.token }).createInvitation(patient);
-  if (!issued.ok) throw new Error(`invitation: ${issued.error.message}`);
-  return issued.data.code;
+  const member = practice.demo.staff.find((candidate) => candidate.userId === practice.clinician.userId);
+  if (!member) throw new Error('the demo has no clinician');
+  const issued = await createPatientInvitation({
+    baseUrl: practice.url,
+    token: practice.clinician.token,
+    practice: practice.odsCode,
+    device: member.device,
+    pinnedRoot: practice.demo.practice.root.signPublicKey,
+    patient,
+  });
+  return issued.code;
 }
 
 /** Resolves once `check` holds, polling (real sockets and a real browser take their time on a busy machine). */

@@ -1,8 +1,8 @@
 // The one module that composes @parley/client, @parley/crypto and @parley/sdk for the patient.
 // They are imported lazily (dynamic import), so the first screen ships without libsodium's
 // WebAssembly: it loads only when a crypto flow starts (activation, sign-in, a remembered device).
-import type { ChatSession, SignedIn } from '@parley/sdk';
-import type { HoursStatus, InvitationDetails, PracticeSettings, TermsStatus } from '@parley/protocol';
+import type { ChatSession, PatientSignedIn, VerifiedInvitation } from '@parley/sdk';
+import type { ConversationSummary, HoursStatus, PracticeSettings, ReceiptUpdated, TermsStatus } from '@parley/protocol';
 import { IndexedDbOutboxStore, type WebDatabase } from '@parley/web';
 import { config } from './config';
 
@@ -56,11 +56,19 @@ export async function checkGateway(): Promise<{ isCompatible: boolean; serverPro
   return { isCompatible: result.data.protocolVersion === PROTOCOL_VERSION, serverProtocol: result.data.protocolVersion };
 }
 
-/** Checks an invitation before the patient chooses a passphrase. @throws PatientFlowError `unauthorized` (wrong, used or expired code or date of birth), `rate_limited`, `network` */
-export async function lookUpInvitation(input: { practice: string; code: string; dateOfBirth: string }): Promise<InvitationDetails> {
-  const details = unwrap(await (await api()).lookUpInvitation(input));
-  if (details.kind !== 'patient') throw new PatientFlowError('unauthorized', 'this is a staff set-up code');
-  return details;
+/**
+ * Checks an invitation code and date of birth, and verifies the invitation against the code here, in
+ * the browser: the practice root key it names must be signed by the key only this code derives, the
+ * staff device that made it must be certified by that root, and that device must have signed this
+ * invitation. Argon2id over the code takes about a second. Keep the answer in memory only: it holds
+ * the invitation key until activation signs the account key with it.
+ * @throws PatientFlowError `invalid_payload` (not an invitation code), `unauthorized` (wrong, used or void code, or wrong date of birth), `untrusted_invitation`, `expired`, `rate_limited`, `network`
+ */
+export function openInvitation(input: { practice: string; code: string; dateOfBirth: string }): Promise<VerifiedInvitation> {
+  return flow(async () => {
+    const { openInvitation: sdkOpenInvitation } = await loadSdk();
+    return sdkOpenInvitation({ baseUrl: config.gatewayUrl, ...input });
+  });
 }
 
 /** A generated six-word passphrase (loads the crypto library). */
@@ -70,11 +78,11 @@ export async function suggestPassphrase(): Promise<string> {
   return crypto.generatePassphrase();
 }
 
-/** The practice security code (the root key's 40-digit fingerprint) the patient compares with their invitation. */
-export async function practiceSecurityCode(rootSignPublicKey: string): Promise<string> {
+/** The practice security code: the 40-digit fingerprint of the root key this device pins (from the verified invitation). */
+export async function practiceSecurityCode(pinnedRoot: Uint8Array): Promise<string> {
   const crypto = await loadCrypto();
   await crypto.ready();
-  return crypto.fingerprint(crypto.fromBase64(rootSignPublicKey));
+  return crypto.fingerprint(pinnedRoot);
 }
 
 /** Starts loading the crypto library in the background (the passphrase step will need it). */
@@ -88,40 +96,78 @@ export async function passphraseStrength(phrase: string) {
   return crypto.checkPassphraseStrength(phrase);
 }
 
-/** What this browser keeps (encrypted, or in memory only) for a signed-in patient. */
+/**
+ * What this browser keeps (encrypted in the vault, or in memory only) for a signed-in patient: the
+ * sdk's PatientSignedIn and what this device has learnt. Never the account key's secret halves: they
+ * exist only in the passphrase backup, and in memory while a device is enrolled (docs/patient-client.md).
+ */
 export interface PatientKeys {
-  signedIn: SignedIn;
-  /** The practice root key pinned at activation (from the invitation) or at sign-in. */
+  /** The session, this device's keys and the account key's public halves. */
+  signedIn: Omit<PatientSignedIn, 'pinnedRoot' | 'epochKeys'>;
+  /** The practice root key, pinned from the invitation code (activation) or the key backup (sign-in); never from a server answer. */
   pinnedRoot: Uint8Array;
+  /** Conversation epoch keys by `epochKeyId`, opened with the account key at enrolment. A plain record: the vault keeps no Map. */
+  epochKeys: Record<string, Uint8Array>;
+  /** The highest record key version this device has seen as current: a lower one is refused. */
+  recordKeyFloor: number;
   practice: string;
   /** The NHS number, once the patient signed in with it (activation does not ask for it). */
   login: string | null;
 }
 
+/** Whether a vault record has the current shape (an older one held the account secret key, and no epoch keys or floor). */
+export function isCurrentPatientKeys(keys: unknown): keys is PatientKeys {
+  const candidate = keys as Partial<PatientKeys> | null;
+  return (
+    typeof candidate === 'object' &&
+    candidate !== null &&
+    candidate.pinnedRoot instanceof Uint8Array &&
+    typeof candidate.recordKeyFloor === 'number' &&
+    typeof candidate.epochKeys === 'object' &&
+    candidate.signedIn?.account?.signPublicKey instanceof Uint8Array &&
+    !('accountKeys' in candidate.signedIn)
+  );
+}
+
+function toPatientKeys(signedIn: PatientSignedIn, rest: Pick<PatientKeys, 'practice' | 'login' | 'recordKeyFloor'> & { knownEpochKeys?: Record<string, Uint8Array> }): PatientKeys {
+  const { pinnedRoot, epochKeys, session, device, account } = signedIn;
+  return {
+    signedIn: { session, device, account },
+    pinnedRoot,
+    // Keys this device already held win: the first key kept for an epoch is never replaced.
+    epochKeys: { ...Object.fromEntries(epochKeys), ...rest.knownEpochKeys },
+    recordKeyFloor: rest.recordKeyFloor,
+    practice: rest.practice,
+    login: rest.login,
+  };
+}
+
 /**
- * Activates an invitation: derives keys from the passphrase (which never leaves), makes the account and device keys, uploads only public keys and the sealed backup.
- * @throws PatientFlowError `unauthorized` (wrong or expired code or date of birth), `conflict` (already used), `rate_limited`, `network`
+ * Activates a verified invitation: derives keys from the passphrase (which never leaves), makes the
+ * account and device keys, signs the account key with the invitation key, uploads only public keys,
+ * signatures and the sealed backup. Pins the root the invitation was verified against: no second lookup.
+ * @throws PatientFlowError `unauthorized` (used invitation or wrong date of birth), `conflict`, `rate_limited`, `network`
  */
-export function activate(input: { practice: string; code: string; dateOfBirth: string; passphrase: string }): Promise<PatientKeys> {
+export function activate(input: { invitation: VerifiedInvitation; dateOfBirth: string; passphrase: string }): Promise<PatientKeys> {
   return flow(async () => {
     const { activatePatient } = await loadSdk();
-    const { fromBase64 } = await loadCrypto();
     const activated = await activatePatient({ baseUrl: config.gatewayUrl, deviceLabel: deviceLabel(), ...input });
-    const root = activated.invitation.practice.rootSignPublicKey;
-    if (!root) throw new PatientFlowError('not_ready', 'the practice has not finished setting up secure messaging');
-    const { invitation: _invitation, ...signedIn } = activated;
-    return { signedIn, pinnedRoot: fromBase64(root), practice: input.practice, login: null };
+    // The invitation is used: its key has signed the one account key it will ever sign.
+    input.invitation.invitationKeys.signSecretKey.fill(0);
+    return toPatientKeys(activated, { practice: input.invitation.practice, login: null, recordKeyFloor: 0 });
   });
 }
 
 /**
- * Signs in with the NHS number and passphrase; on a new device the account key is restored from the encrypted backup.
- * @throws PatientFlowError `unauthorized` (unknown number or wrong passphrase), `wrong_passphrase`, `rate_limited`, `network`
+ * Signs in with the NHS number and passphrase. Every sign-in enrols this device again from the
+ * passphrase backup: the root is pinned from the backup (never from the sign-in answer), the account
+ * key the server lists is checked against it, and the epoch keys sealed to the account key are opened.
+ * A known device keeps its epoch keys and record key floor and must find the same root in the backup.
+ * @throws PatientFlowError `unauthorized` (unknown number or wrong passphrase), `wrong_passphrase`, `untrusted_account`, `rate_limited`, `network`
  */
 export function signIn(input: { practice: string; login: string; passphrase: string; known?: PatientKeys | null }): Promise<PatientKeys> {
   return flow(async () => {
-    const { signIn: sdkSignIn } = await loadSdk();
-    const { fromBase64 } = await loadCrypto();
+    const { signIn: sdkSignIn, isPatientSignedIn, equal } = await loadSdk();
     const sameAccount = input.known && input.known.practice === input.practice ? input.known : null;
     const signedIn = await sdkSignIn({
       baseUrl: config.gatewayUrl,
@@ -131,10 +177,10 @@ export function signIn(input: { practice: string; login: string; passphrase: str
       passphrase: input.passphrase,
       device: sameAccount?.signedIn.device,
     });
-    // A known device keeps the root it pinned; a new one pins what the server names (trust on first use, docs/patient-client.md).
-    const root = sameAccount?.pinnedRoot ?? (signedIn.session.practice.rootSignPublicKey ? fromBase64(signedIn.session.practice.rootSignPublicKey) : null);
-    if (!root) throw new PatientFlowError('not_ready', 'the practice has not finished setting up secure messaging');
-    return { signedIn, pinnedRoot: root, practice: input.practice, login: input.login };
+    if (!isPatientSignedIn(signedIn)) throw new PatientFlowError('forbidden', 'this is not a patient account');
+    const known = sameAccount && sameAccount.signedIn.session.user.id === signedIn.session.user.id ? sameAccount : null;
+    if (known && !equal(known.pinnedRoot, signedIn.pinnedRoot)) throw new PatientFlowError('untrusted_account', 'the key backup names another practice root key than this device pinned');
+    return toPatientKeys(signedIn, { practice: input.practice, login: input.login, recordKeyFloor: known?.recordKeyFloor ?? 0, knownEpochKeys: known?.epochKeys });
   });
 }
 
@@ -176,18 +222,57 @@ export async function signOutEverywhere(token: string): Promise<void> {
  * sends survive reloads), decrypted entries in memory only.
  * @throws PatientFlowError `unauthorized` (the session ended), `unreachable` (offline)
  */
-export function startSession(keys: PatientKeys, db: WebDatabase | null, onOutboxChange: () => void): Promise<ChatSession> {
+export function startSession(
+  keys: PatientKeys,
+  db: WebDatabase | null,
+  events: { onOutboxChange: () => void; onRecordKeyFloor: (version: number) => void },
+): Promise<ChatSession> {
   return flow(async () => {
     const { ChatSession } = await loadSdk();
     return ChatSession.start({
       baseUrl: config.gatewayUrl,
       signedIn: keys.signedIn,
       pinnedRoot: keys.pinnedRoot,
+      epochKeys: new Map(Object.entries(keys.epochKeys)),
+      recordKeyFloor: keys.recordKeyFloor,
+      onRecordKeyFloor: events.onRecordKeyFloor,
       outboxStore: db ? new IndexedDbOutboxStore(db, keys.signedIn.session.user.id) : undefined,
       requestTimeoutMs: 10_000,
-      onOutboxChange,
+      onOutboxChange: events.onOutboxChange,
     });
   });
+}
+
+/** A member of a conversation as the patient sees them. */
+export interface ConversationMember {
+  userId: string;
+  name: string;
+  role: string;
+}
+
+/**
+ * Who is in a conversation, with its current summary and receipts. A staff member's name and role come
+ * from their device's certificate, verified against this device's pinned root: never from a server
+ * field, so the server cannot label a nurse "Dr X". A staff device whose certificate does not verify is left out.
+ * @returns null when the join is refused
+ */
+export async function conversationMembers(
+  session: ChatSession,
+  keys: PatientKeys,
+  conversationId: string,
+): Promise<{ conversation: ConversationSummary; receipts: ReceiptUpdated[]; members: ConversationMember[] } | null> {
+  const joined = await session.client.request('conversation:join', { conversationId });
+  if (!joined.ok) return null;
+  const { verifiedStaff, asCertified } = await loadSdk();
+  const { conversation, receipts, devices } = joined.data;
+  const members = devices.flatMap((device): ConversationMember[] => {
+    if (device.role === 'patient') return [{ userId: device.userId, name: device.displayName, role: 'patient' }];
+    const certified = verifiedStaff(asCertified(device), conversation.practiceOdsCode, keys.pinnedRoot);
+    if (!certified) return [];
+    const role = certified.roles.find((candidate) => candidate === device.role) ?? certified.roles[0] ?? 'clinician';
+    return [{ userId: device.userId, name: certified.displayName, role }];
+  });
+  return { conversation, receipts, members };
 }
 
 /** The practice's opening status, asked over the live connection. @throws PatientFlowError */

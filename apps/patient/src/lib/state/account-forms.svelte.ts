@@ -1,6 +1,7 @@
-import type { InvitationDetails } from '@parley/protocol';
+import type { VerifiedInvitation } from '@parley/sdk';
 import * as connection from '../connection';
 import { contextPair } from './context';
+import type { InvitationLink } from '../invitation-link';
 import { describeError } from './notices';
 import type { PatientApp } from './patient-app.svelte';
 
@@ -22,36 +23,64 @@ function codeOf(error: unknown): string {
   return (error as { code?: string }).code ?? 'internal';
 }
 
+/** Lets the browser paint a busy state before a key derivation holds the main thread for a second. */
+function nextPaint(): Promise<void> {
+  return new Promise((resolve) => {
+    requestAnimationFrame(() => setTimeout(resolve, 0));
+    setTimeout(resolve, 100);
+  });
+}
+
+/** The invitation-step failures in words the patient can act on. */
+function invitationError(code: string): string {
+  if (code === 'unauthorized' || code === 'not_found') return describeError('invitation_unknown');
+  if (code === 'invalid_payload') return describeError('invalid_invitation_code');
+  if (code === 'expired') return describeError('invitation_expired');
+  return describeError(code);
+}
+
 /** The activation journey: invitation → passphrase → (terms, shown by the app). */
 export class ActivationState {
   step = $state<'invitation' | 'passphrase'>('invitation');
   isBusy = $state(false);
   error = $state<string | null>(null);
-  invitation = $state.raw<InvitationDetails | null>(null);
-  /** The practice security code of the root key the invitation names, for the patient to compare with their letter. */
+  /** Whether the error means "stop: this is not your practice" (shown as a warning, not a typo). */
+  isAlarming = $state(false);
+  /**
+   * The invitation verified against its code, in memory only (never stored): it holds the invitation
+   * key until activation signs the account key with it, and the root this device will pin.
+   */
+  invitation = $state.raw<VerifiedInvitation | null>(null);
+  /** The fingerprint of exactly the root key this device will pin. */
   securityCode = $state<string | null>(null);
   strength = $state<StrengthFeedback | null>(null);
-  private details: { practice: string; code: string; dateOfBirth: string } | null = null;
+  /** Practice and code from an invitation link, to prefill the form. */
+  readonly prefill: InvitationLink | null;
+  private dateOfBirth: string | null = null;
 
-  constructor(private readonly app: PatientApp) {}
+  constructor(private readonly app: PatientApp) {
+    this.prefill = app.takeInvitationLink();
+    // The invitation step derives keys from the code: fetch the crypto library while the patient types.
+    connection.preloadCrypto();
+  }
 
-  /** Checks the invitation code and date of birth with the practice. */
+  /** Checks the invitation code and date of birth, and verifies the invitation against the code on this device. */
   async checkInvitation(input: { practice: string; code: string; dateOfBirth: string }): Promise<void> {
     this.error = null;
+    this.isAlarming = false;
     this.isBusy = true;
     const details = { practice: input.practice.trim().toUpperCase(), code: input.code.trim(), dateOfBirth: input.dateOfBirth };
     try {
-      this.invitation = await connection.lookUpInvitation(details);
-      this.details = details;
-      const root = this.invitation.practice.rootSignPublicKey;
-      this.securityCode = null;
-      if (root) void connection.practiceSecurityCode(root).then((code) => (this.securityCode = code));
+      await nextPaint();
+      const invitation = await connection.openInvitation(details);
+      this.securityCode = await connection.practiceSecurityCode(invitation.pinnedRoot);
+      this.invitation = invitation;
+      this.dateOfBirth = details.dateOfBirth;
       this.step = 'passphrase';
-      // The next step derives keys: fetch the crypto library while the patient reads.
-      connection.preloadCrypto();
     } catch (error) {
       const code = codeOf(error);
-      this.error = describeError(code === 'unauthorized' || code === 'invalid_payload' || code === 'not_found' ? 'invitation_unknown' : code);
+      this.isAlarming = code === 'untrusted_invitation';
+      this.error = invitationError(code);
     } finally {
       this.isBusy = false;
     }
@@ -72,9 +101,10 @@ export class ActivationState {
     return connection.suggestPassphrase();
   }
 
-  /** Creates the account with the chosen passphrase and enters the app. */
+  /** Creates the account with the chosen passphrase and enters the app; the invitation is not looked up again. */
   async activate(passphrase: string, remember: boolean): Promise<void> {
-    if (!this.details) return;
+    const { invitation, dateOfBirth } = this;
+    if (!invitation || !dateOfBirth) return;
     this.error = null;
     this.isBusy = true;
     try {
@@ -83,20 +113,29 @@ export class ActivationState {
         this.error = 'Please choose a stronger passphrase (see the advice under the field).';
         return;
       }
-      const keys = await connection.activate({ ...this.details, passphrase });
+      await nextPaint();
+      const keys = await connection.activate({ invitation, dateOfBirth, passphrase });
+      this.forget();
       await this.app.signedIn(keys, remember);
     } catch (error) {
       const code = codeOf(error);
-      this.error = describeError(code === 'unauthorized' ? 'invitation_unknown' : code);
+      this.error = code === 'unauthorized' ? describeError('invitation_unknown') : describeError(code);
     } finally {
       this.isBusy = false;
     }
   }
 
-  /** Back to the invitation step. */
+  /** Back to the invitation step; the verified invitation is dropped. */
   back(): void {
+    this.forget();
     this.step = 'invitation';
     this.error = null;
+  }
+
+  private forget(): void {
+    this.invitation = null;
+    this.securityCode = null;
+    this.dateOfBirth = null;
   }
 }
 
@@ -104,13 +143,17 @@ export class ActivationState {
 export class SignInState {
   isBusy = $state(false);
   error = $state<string | null>(null);
+  /** Whether the error means "stop: something is wrong with the keys" (shown as a warning, not a typo). */
+  isAlarming = $state(false);
 
   constructor(private readonly app: PatientApp) {}
 
   async signIn(input: { practice: string; login: string; passphrase: string; remember: boolean }): Promise<void> {
     this.error = null;
+    this.isAlarming = false;
     this.isBusy = true;
     try {
+      await nextPaint();
       const keys = await connection.signIn({
         practice: input.practice.trim().toUpperCase(),
         login: input.login.replace(/\s+/g, ''),
@@ -121,6 +164,7 @@ export class SignInState {
       await this.app.signedIn(keys, input.remember);
     } catch (error) {
       const code = codeOf(error);
+      this.isAlarming = code === 'untrusted_account';
       this.error =
         code === 'unauthorized' || code === 'invalid_payload' || code === 'wrong_passphrase' || code === 'decrypt_failed'
           ? 'The practice code, NHS number or passphrase is not right. Check them and try again. The practice cannot see or reset your passphrase.'

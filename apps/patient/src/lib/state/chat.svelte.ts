@@ -1,6 +1,7 @@
 import type { FeedEntry } from '@parley/client';
 import type { ConversationSummary, PresenceChanged, QueuePosition, ReceiptUpdated, TypingChanged } from '@parley/protocol';
 import type { ChatEntry, ChatSession } from '@parley/sdk';
+import * as connection from '../connection';
 import { findRedFlags, type RedFlagMatch } from '../safety/red-flags';
 import { contextPair } from './context';
 import { describeError } from './notices';
@@ -270,13 +271,15 @@ export class ChatState {
     }
   }
 
-  /** Learns the members' names and the receipts so far from a fresh join answer. */
+  /** Learns the members' names (staff: as their certificates name them) and the receipts so far from a fresh join answer. */
   private async refreshMembers(): Promise<void> {
-    const joined = await this.session.client.request('conversation:join', { conversationId: this.conversation.id });
-    if (!joined.ok) return;
-    for (const device of joined.data.devices) this.names.set(device.userId, { name: device.displayName, role: device.role });
-    this.conversation = joined.data.conversation;
-    for (const receipt of joined.data.receipts) this.onReceipt(receipt);
+    const keys = this.app.keys;
+    if (!keys) return;
+    const joined = await connection.conversationMembers(this.session, keys, this.conversation.id);
+    if (!joined) return;
+    for (const member of joined.members) this.names.set(member.userId, { name: member.name, role: member.role });
+    this.conversation = joined.conversation;
+    for (const receipt of joined.receipts) this.onReceipt(receipt);
     this.updateClinician();
     // Re-render system lines that name people now known.
     this.entries = [...this.entries];

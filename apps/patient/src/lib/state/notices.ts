@@ -5,6 +5,16 @@ export function describeError(code: string, serverMessage?: string): string {
       return 'Those details did not match. Check them and try again.';
     case 'invitation_unknown':
       return 'That invitation code and date of birth did not match, or the code has expired or was already used. Check the letter or message from your practice, or ask them for a new code.';
+    case 'invalid_invitation_code':
+      return 'That is not a valid invitation code. Check it against your letter or message: it has 13 letters and numbers, like ABCD-EFGH-JKMNP.';
+    case 'invitation_expired':
+      return 'This invitation has expired. Please ask your practice for a new one.';
+    case 'untrusted_invitation':
+      return 'This invitation does not match its code. Do not continue: phone the practice.';
+    case 'untrusted_account':
+      return 'Your account key does not match your key backup. Do not continue: phone the practice.';
+    case 'untrusted_record_key':
+      return 'The practice’s record key could not be verified; your message was not sent. Phone the practice.';
     case 'conflict':
       return 'This invitation has already been used. If that was you, sign in instead; otherwise ask your practice for a new code.';
     case 'wrong_passphrase':

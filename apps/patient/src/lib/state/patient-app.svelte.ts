@@ -5,6 +5,7 @@ import { DeviceVault, IdleTimer, TabLock, WebDatabase } from '@parley/web';
 import { config } from '../config';
 import * as connection from '../connection';
 import type { PatientKeys } from '../connection';
+import { parseInvitationLink, type InvitationLink } from '../invitation-link';
 import { contextPair } from './context';
 import { describeError } from './notices';
 
@@ -52,9 +53,14 @@ export class PatientApp {
   private idleTimer: IdleTimer | null = null;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private outboxListeners = new Set<() => void>();
+  private invitationLink: InvitationLink | null = null;
 
-  /** Opens the browser database and resumes a remembered device, or shows the welcome screen. */
+  /**
+   * Opens the browser database and resumes a remembered device, or shows the welcome screen, or (opened
+   * from an invitation link) the invitation step with the practice and code filled in.
+   */
   async boot(): Promise<void> {
+    this.readInvitationLink();
     try {
       this.db = await WebDatabase.open(config.databaseName);
       this.vault = new DeviceVault<VaultRecord>(this.db, 'patient');
@@ -63,8 +69,14 @@ export class PatientApp {
       this.db = null;
     }
     const stored = await this.vault?.load().catch(() => null);
+    if (stored && !connection.isCurrentPatientKeys(stored.keys)) {
+      // Kept by an older version, which also kept the account's secret key here: wipe it; the passphrase restores the rest.
+      await this.wipe();
+      this.go('sign-in', { kind: 'info', text: 'Parley has been updated. Please sign in again with your passphrase.' });
+      return;
+    }
     if (!stored) {
-      this.screen = 'welcome';
+      this.screen = this.invitationLink ? 'activate' : 'welcome';
       return;
     }
     this.isRemembered = true;
@@ -87,6 +99,13 @@ export class PatientApp {
   async signedIn(keys: PatientKeys, remember: boolean): Promise<void> {
     await this.store(keys, remember);
     await this.enter(keys);
+  }
+
+  /** The practice and code of the invitation link the page was opened with, once (the activation form takes them). */
+  takeInvitationLink(): InvitationLink | null {
+    const link = this.invitationLink;
+    this.invitationLink = null;
+    return link;
   }
 
   /** Changes the privacy lock delay and keeps the choice. */
@@ -226,7 +245,10 @@ export class PatientApp {
     }
     this.connectionState = 'connecting';
     try {
-      const session = await connection.startSession(keys, this.db, () => this.outboxListeners.forEach((listener) => listener()));
+      const session = await connection.startSession(keys, this.db, {
+        onOutboxChange: () => this.outboxListeners.forEach((listener) => listener()),
+        onRecordKeyFloor: (version) => void this.raiseRecordKeyFloor(keys, version),
+      });
       if (this.keys !== keys || this.screen === 'locked') {
         void session.close();
         return;
@@ -260,6 +282,23 @@ export class PatientApp {
       const keys = this.keys;
       this.retryTimer = setTimeout(() => void this.connect(keys), 3_000);
     }
+  }
+
+  /** Remembers a higher record key version seen as current, so a server can never roll this device back to an older one. */
+  private async raiseRecordKeyFloor(keys: PatientKeys, version: number): Promise<void> {
+    if (version <= keys.recordKeyFloor || this.keys !== keys) return;
+    // Changed in place: the live session and its retries are tied to this object.
+    keys.recordKeyFloor = version;
+    await this.store(keys, this.isRemembered).catch(() => undefined);
+  }
+
+  /**
+   * Takes an invitation link's practice and code from the fragment (which never reached a server) and
+   * removes them from the address bar and the history entry, so the code is not left on screen or in a bookmark.
+   */
+  private readInvitationLink(): void {
+    this.invitationLink = parseInvitationLink(window.location.hash);
+    if (window.location.hash) history.replaceState(history.state, '', window.location.pathname + window.location.search);
   }
 
   /** The session expired: keep this device's keys, ask for the passphrase again. */
