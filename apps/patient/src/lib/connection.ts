@@ -258,20 +258,12 @@ export interface ConversationMember {
  */
 export async function conversationMembers(
   session: ChatSession,
-  keys: PatientKeys,
   conversationId: string,
 ): Promise<{ conversation: ConversationSummary; receipts: ReceiptUpdated[]; members: ConversationMember[] } | null> {
   const joined = await session.client.request('conversation:join', { conversationId });
   if (!joined.ok) return null;
-  const { verifiedStaff, asCertified } = await loadSdk();
-  const { conversation, receipts, devices } = joined.data;
-  const members = devices.flatMap((device): ConversationMember[] => {
-    if (device.role === 'patient') return [{ userId: device.userId, name: device.displayName, role: 'patient' }];
-    const certified = verifiedStaff(asCertified(device), conversation.practiceOdsCode, keys.pinnedRoot);
-    if (!certified) return [];
-    const role = certified.roles.find((candidate) => candidate === device.role) ?? certified.roles[0] ?? 'clinician';
-    return [{ userId: device.userId, name: certified.displayName, role }];
-  });
+  const { conversation, receipts } = joined.data;
+  const members = [...session.verifiedNames(joined.data)].map(([userId, member]) => ({ userId, ...member }));
   return { conversation, receipts, members };
 }
 

@@ -273,9 +273,7 @@ export class ChatState {
 
   /** Learns the members' names (staff: as their certificates name them) and the receipts so far from a fresh join answer. */
   private async refreshMembers(): Promise<void> {
-    const keys = this.app.keys;
-    if (!keys) return;
-    const joined = await connection.conversationMembers(this.session, keys, this.conversation.id);
+    const joined = await connection.conversationMembers(this.session, this.conversation.id);
     if (!joined) return;
     for (const member of joined.members) this.names.set(member.userId, { name: member.name, role: member.role });
     this.conversation = joined.conversation;
