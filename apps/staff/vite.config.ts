@@ -1,9 +1,11 @@
 import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { defineConfig } from 'vite';
+import { compression } from 'vite-plugin-compression2';
 
 export default defineConfig({
   base: '/staff/',
-  plugins: [svelte()],
+  // Brotli (quality 11) and gzip (level 9) copies beside every text file; the gateway serves the one the browser accepts.
+  plugins: [svelte(), compression({ algorithms: ['brotliCompress', 'gzip'] })],
   build: { target: 'es2022', sourcemap: true },
   server: { proxy: { '/socket.io': { target: 'http://127.0.0.1:3000', ws: true } } },
 });

@@ -6,6 +6,7 @@ import { AppModule, type AppDependencies } from './app.module.js';
 import { HttpErrorFilter } from './common/http-error.filter.js';
 import { ParleyIoAdapter } from './common/io.adapter.js';
 import { securityHeaders } from './common/security-headers.js';
+import { webClientFiles } from './common/web-client-files.js';
 import { DrainService } from './health/drain.service.js';
 import { httpMetrics } from './metrics/http-metrics.js';
 import { MetricsService } from './metrics/metrics.service.js';
@@ -37,7 +38,8 @@ export async function createApp(dependencies: AppDependencies): Promise<NestExpr
 
   for (const [prefix, folder] of [['/staff', config.staffDist], ['/', config.patientDist]] as const) {
     if (!existsSync(folder)) dependencies.logger.warn({ folder }, 'web client not built; run `pnpm build`');
-    app.useStaticAssets(folder, { prefix, index: 'index.html', fallthrough: true });
+    // Precompressed files (made by each app's build) by content negotiation, and each file's caching policy.
+    app.use(prefix, webClientFiles(folder));
   }
   return app;
 }

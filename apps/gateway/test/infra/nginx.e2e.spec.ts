@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { request } from 'node:http';
+import { request, type IncomingHttpHeaders } from 'node:http';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import type { FeedEntry } from '@parley/client';
 import { ready } from '@parley/crypto';
 import type { ChatEntry } from '@parley/sdk';
@@ -29,14 +30,21 @@ const METRICS_TOKEN = 'metrics-token-for-the-nginx-test';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const messageBodies = (entries: FeedEntry<ChatEntry>[]) => entries.flatMap((entry) => (entry.ok && entry.value.kind === 'message' ? [entry.value.body] : []));
 
-/** One HTTP request to `url` from `localAddress`; resolves with the status and body text. */
-function httpFrom(url: string, localAddress: string, options: { method?: string; path: string; headers?: Record<string, string>; body?: string }): Promise<{ status: number; body: string }> {
+/** One HTTP request to `url` from `localAddress`; resolves with the status, the headers and the body (text, and the raw bytes). */
+function httpFrom(
+  url: string,
+  localAddress: string,
+  options: { method?: string; path: string; headers?: Record<string, string>; body?: string },
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: string; bytes: Buffer }> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve, reject) => {
     const outgoing = request({ host: hostname, port, localAddress, method: options.method ?? 'GET', path: options.path, headers: options.headers, agent: false }, (response) => {
-      let body = '';
-      response.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
-      response.once('end', () => resolve({ status: response.statusCode ?? 0, body }));
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.once('end', () => {
+        const bytes = Buffer.concat(chunks);
+        resolve({ status: response.statusCode ?? 0, headers: response.headers, body: bytes.toString('utf8'), bytes });
+      });
     });
     outgoing.once('error', reject);
     outgoing.end(options.body);
@@ -264,6 +272,27 @@ describeWithNginx('nginx with infra/nginx/parley.conf in front of two gateway no
     expect(Object.fromEntries(throughNginx)).toEqual(Object.fromEntries(spellings.map((path) => [path, 404])));
     expect(direct.status).toBe(200);
     expect(await direct.text()).toContain('parley_connected_sockets');
+  });
+
+  it('passes the web clients through as the nodes send them: brotli or gzip by Accept-Encoding with Vary, hashed assets cached for a year, index.html revalidated', async () => {
+    const get = (path: string, encoding: string) => httpFrom(cluster.url, addresses[0]!, { path, headers: { 'accept-encoding': encoding } });
+    const plainIndex = await get('/', 'identity');
+    const script = plainIndex.body.match(/src="(\/assets\/index-[\w-]+\.js)"/)?.[1];
+    const staffIndex = await get('/staff/', 'gzip, deflate, br');
+    const [brotliIndex, brotliScript, gzipScript, plainScript] = await Promise.all([get('/', 'gzip, deflate, br'), get(script!, 'gzip, deflate, br'), get(script!, 'gzip'), get(script!, 'identity')]);
+
+    expect(script).toBeDefined();
+    expect(plainIndex.headers['content-encoding']).toBeUndefined();
+    expect(brotliIndex.headers).toMatchObject({ 'content-encoding': 'br', vary: 'Accept-Encoding', 'cache-control': 'no-cache' });
+    expect(brotliIndex.headers['content-security-policy']).toContain("frame-ancestors 'none'");
+    expect(brotliDecompressSync(brotliIndex.bytes).toString('utf8')).toBe(plainIndex.body);
+    expect(staffIndex.headers['content-encoding']).toBe('br');
+    expect(brotliDecompressSync(staffIndex.bytes).toString('utf8')).toContain('/staff/assets/');
+    expect(brotliScript.headers).toMatchObject({ 'content-encoding': 'br', vary: 'Accept-Encoding', 'cache-control': 'public, max-age=31536000, immutable' });
+    expect(brotliScript.bytes.length).toBeLessThan(plainScript.bytes.length / 2);
+    expect(brotliDecompressSync(brotliScript.bytes)).toEqual(plainScript.bytes);
+    expect(gzipScript.headers['content-encoding']).toBe('gzip');
+    expect(gunzipSync(gzipScript.bytes)).toEqual(plainScript.bytes);
   });
 });
 

@@ -5,6 +5,8 @@ function minutes(value: string | undefined, fallback: number): number {
 }
 
 const env = import.meta.env as Record<string, string | undefined>;
+/** @parley/protocol's PROTOCOL_VERSION, written in by vite.config.ts at build time. */
+declare const __PROTOCOL_VERSION__: number;
 
 /** The app's only reader of its environment (Vite build-time variables and the page's origin). */
 export const config = Object.freeze({
@@ -14,6 +16,8 @@ export const config = Object.freeze({
   idleLockMinutes: minutes(env['VITE_IDLE_LOCK_MINUTES'], 5),
   /** Where "Leave this site" goes: a neutral page, replacing this one in the history. */
   quickExitUrl: env['VITE_QUICK_EXIT_URL'] || 'https://www.bbc.co.uk/weather',
+  /** The protocol version this build speaks (the landing screen compares it with the gateway's without loading @parley/protocol). */
+  protocolVersion: __PROTOCOL_VERSION__,
   /** The IndexedDB database of this app (the staff app uses its own). */
   databaseName: 'parley-patient',
   /** The Web Lock that lets one tab per browser hold the live connection. */

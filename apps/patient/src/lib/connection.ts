@@ -2,7 +2,7 @@
 // They are imported lazily (dynamic import), so the first screen ships without libsodium's
 // WebAssembly: it loads only when a crypto flow starts (activation, sign-in, a remembered device).
 import type { ChatSession, PatientSignedIn, VerifiedInvitation } from '@parley/sdk';
-import type { ConversationSummary, HoursStatus, PracticeSettings, ReceiptUpdated, TermsStatus } from '@parley/protocol';
+import type { ConversationSummary, HoursStatus, PracticeSettings, ReceiptUpdated, SystemPong, TermsStatus } from '@parley/protocol';
 import { IndexedDbOutboxStore, type WebDatabase } from '@parley/web';
 import { config } from './config';
 
@@ -48,12 +48,19 @@ function unwrap<T>(result: { ok: true; data: T } | { ok: false; error: { code: s
   throw new PatientFlowError(result.error.code, result.error.message);
 }
 
-/** Asks the gateway which protocol version it speaks (no sign-in needed). @throws Error when it cannot be reached */
+/**
+ * Asks the gateway which protocol version it speaks (no sign-in needed). @throws Error when it cannot be reached
+ *
+ * A plain fetch rather than HttpApi, and the version this build speaks fixed at build time: the landing screen shows
+ * this status, and @parley/client and @parley/protocol (zod) then load only when the patient starts activation or
+ * sign-in, not on a first visit over a slow network.
+ */
 export async function checkGateway(): Promise<{ isCompatible: boolean; serverProtocol: number }> {
-  const [http, { PROTOCOL_VERSION }] = await Promise.all([api(), import('@parley/protocol')]);
-  const result = await http.version();
-  if (!result.ok) throw new Error(result.error.code);
-  return { isCompatible: result.data.protocolVersion === PROTOCOL_VERSION, serverProtocol: result.data.protocolVersion };
+  const response = await fetch(new URL('/api/version', config.gatewayUrl), { signal: AbortSignal.timeout(15_000) });
+  if (!response.ok) throw new Error(`version: HTTP ${response.status}`);
+  const { protocolVersion } = (await response.json()) as Partial<SystemPong>;
+  if (typeof protocolVersion !== 'number') throw new Error('version: no protocolVersion');
+  return { isCompatible: protocolVersion === config.protocolVersion, serverProtocol: protocolVersion };
 }
 
 /**
