@@ -30,7 +30,11 @@ function chatter(session: ChatSession): Chatter {
 
 /** A patient's ChatSession (device keys and account key as activation made them). */
 export async function patientChat(url: string, practice: TestPractice, patient: TestPatient, requestTimeoutMs = 3_000, outboxStore?: OutboxStore): Promise<Chatter> {
-  const signedIn: SdkSignedIn = { session: patient.session, device: { deviceId: patient.deviceId, keys: patient.device }, accountKeys: patient.account };
+  const signedIn: SdkSignedIn = {
+    session: patient.session,
+    device: { deviceId: patient.deviceId, keys: patient.device },
+    account: { signPublicKey: patient.account.signPublicKey, boxPublicKey: patient.account.boxPublicKey },
+  };
   return chatter(await ChatSession.start({ baseUrl: url, signedIn, pinnedRoot: practice.root.signPublicKey, requestTimeoutMs, outboxStore }));
 }
 

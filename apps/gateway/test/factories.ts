@@ -5,10 +5,14 @@
  * - `insertPractice()`, `insertUser()`, `insertDevice()`: rows inserted directly, for repository tests.
  * - `api()`: one HTTP call to a running gateway, answering `{ status, body }`.
  * - `createPracticeWithStaff()`: a practice with a manager and a clinician signed in over real HTTP,
- *   its root key pinned, record key version 1 added and granted to both staff devices, both devices
- *   certified. Everything a client would hold (secret keys included) comes back for the test to use.
+ *   its root key pinned, record key version 1 added (with the root's "current" statement) and granted to
+ *   both staff devices, both devices admitted with root-signed staff certificates. Everything a client
+ *   would hold (secret keys included) comes back for the test to use.
+ * - `invitePatient()`: an invitation made as a staff browser makes it (code, lookup id, invitation key,
+ *   signatures); the code never reaches the server.
  * - `activatePatient()`: a patient invited by the practice's clinician and activated with real keys
- *   (passphrase-derived auth key, account key, certified first device, sealed backup).
+ *   (passphrase-derived auth key, account key signed by the invitation key, certified first device,
+ *   sealed backup with the pinned root).
  * - `signIn()`: prelogin, derive, sign in (on a new device or a known one).
  * - `connectAs()`: a `ParleyClient` socket authenticated as a signed-in user.
  *
@@ -18,24 +22,30 @@ import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { ParleyClient } from '@parley/client';
 import {
   certifyDevice,
-  certifyPatientAccountKey,
   certifyRecordKey,
+  certifyStaffDevice,
   createRecordKey,
   deriveAccountKeys,
+  deriveInvitationKeys,
   generateDeviceKeys,
+  generateInvitationCode,
   generatePatientAccountKeys,
   generatePracticeRootKey,
   grantRecordKey,
   newSalt,
   ready,
   sealBackup,
+  signAccountKey,
+  signInvitation,
+  signInvitationRoot,
+  signRecordKeyCurrent,
   TEST_KDF_PARAMS,
   type IdentityKeys,
   type PassphraseKeys,
   type RecordKey,
   type SigningKeys,
 } from '@parley/crypto';
-import type { ActivateRequest, CodeIssued, KdfParams, Role, SessionInfo } from '@parley/protocol';
+import type { ActivateRequest, CodeIssued, CreateInvitationRequest, InvitationCreated, KdfParams, Role, SessionInfo } from '@parley/protocol';
 import type { DataSource } from 'typeorm';
 import { hashInvitationCode, newInvitationCode } from '../src/auth/invitation-code.js';
 import type { Actor } from '../src/common/actor.js';
@@ -163,6 +173,7 @@ export interface TestStaff extends SignedIn {
   deviceId: string;
   device: IdentityKeys;
   email: string;
+  displayName: string;
   roles: Role[];
   passphrase: string;
 }
@@ -187,6 +198,8 @@ export interface TestPatient extends SignedIn {
   device: IdentityKeys;
   /** The patient account key (PAK); on the server only as public keys and the sealed backup. */
   account: IdentityKeys;
+  /** The invitation the account was activated with. */
+  invitation: TestInvitation;
   nhsNumber: string;
   dateOfBirth: string;
   displayName: string;
@@ -213,11 +226,7 @@ export async function createPracticeWithStaff(
   const root = generatePracticeRootKey();
   await apiOk(url, 'PUT', '/api/practice/root-key', { token: manager.token, body: { rootSignPublicKey: b64(root.signPublicKey) } });
   const recordKey = createRecordKey(1);
-  const certificate = certifyRecordKey({ practiceId: odsCode, version: 1, publicKey: recordKey.boxPublicKey, validFrom: Date.now() }, root.signSecretKey);
-  await apiOk(url, 'POST', '/api/practice/record-keys', {
-    token: manager.token,
-    body: { version: 1, boxPublicKey: b64(recordKey.boxPublicKey), validFrom: certificate.validFrom, certificate: b64(certificate.signature) },
-  });
+  await apiOk(url, 'POST', '/api/practice/record-keys', { token: manager.token, body: recordKeyBody(odsCode, recordKey, root) });
 
   const clinicianEmail = `clinician.${randomUUID().slice(0, 8)}@test.parley`;
   const issued = await apiOk<CodeIssued>(
@@ -230,11 +239,7 @@ export async function createPracticeWithStaff(
   const clinician = await activateStaff(url, odsCode, issued.code, { userId: issued.userId, email: clinicianEmail, roles: ['clinician'] });
 
   for (const member of [manager, clinician]) {
-    const deviceCertificate = certifyDevice(
-      { userId: member.userId, deviceId: member.deviceId, signPublicKey: member.device.signPublicKey, boxPublicKey: member.device.boxPublicKey },
-      root.signSecretKey,
-    );
-    await apiOk(url, 'PUT', `/api/devices/${member.deviceId}/certificate`, { token: manager.token, body: { certificate: b64(deviceCertificate.signature) } });
+    await apiOk(url, 'PUT', `/api/devices/${member.deviceId}/certificate`, { token: manager.token, body: staffCertificateBody(odsCode, root, member) });
     const grant = grantRecordKey({ practiceId: odsCode, recordKey, recipientBoxPublicKey: member.device.boxPublicKey, granterSignSecretKey: manager.device.signSecretKey });
     await apiOk(url, 'POST', '/api/practice/record-key-grants', {
       token: manager.token,
@@ -242,6 +247,33 @@ export async function createPracticeWithStaff(
     });
   }
   return { id: practiceId, odsCode, name, root, recordKey, manager, clinician };
+}
+
+/** The body of POST /api/practice/record-keys: the key, its root certificate and the root's statement that it is current. */
+export function recordKeyBody(odsCode: string, recordKey: RecordKey, root: SigningKeys, validFrom = Date.now()) {
+  const certificate = certifyRecordKey({ practiceId: odsCode, version: recordKey.version, publicKey: recordKey.boxPublicKey, validFrom }, root.signSecretKey);
+  const current = { practiceId: odsCode, version: recordKey.version, publicKey: recordKey.boxPublicKey, issuedAt: Date.now() };
+  return {
+    version: recordKey.version,
+    boxPublicKey: b64(recordKey.boxPublicKey),
+    validFrom: certificate.validFrom,
+    certificate: b64(certificate.signature),
+    current: { issuedAt: current.issuedAt, signature: b64(signRecordKeyCurrent(current, root.signSecretKey)) },
+  };
+}
+
+/** The body of PUT /api/devices/:id/certificate that admits a staff device: a v2 root certificate naming the person as registered. */
+export function staffCertificateBody(
+  odsCode: string,
+  root: SigningKeys,
+  member: Pick<TestStaff, 'userId' | 'deviceId' | 'displayName' | 'roles'> & { device: Pick<IdentityKeys, 'signPublicKey' | 'boxPublicKey'> },
+) {
+  const certifiedAs = { displayName: member.displayName, roles: member.roles.filter((role): role is 'clinician' | 'manager' => role !== 'patient') };
+  const signature = certifyStaffDevice(
+    { practiceId: odsCode, userId: member.userId, deviceId: member.deviceId, signPublicKey: member.device.signPublicKey, boxPublicKey: member.device.boxPublicKey, ...certifiedAs },
+    root.signSecretKey,
+  );
+  return { certificate: b64(signature), certifiedAs };
 }
 
 /**
@@ -291,44 +323,101 @@ export async function activateStaff(
     device: { label: 'Surgery PC', keys: { signPublicKey: b64(device.signPublicKey), boxPublicKey: b64(device.boxPublicKey) } },
   };
   const session = await apiOk<SessionInfo>(url, 'POST', '/api/auth/activate', { body }, 200);
-  return { ...who, session, token: session.token, deviceId: session.deviceId, device, passphraseKeys, passphrase };
+  return { ...who, displayName: session.user.displayName, session, token: session.token, deviceId: session.deviceId, device, passphraseKeys, passphrase };
 }
 
-/** A patient invited by `staff` (a clinician or manager); the code and the identity the invitation was made for. */
-export async function invitePatient(
-  url: string,
-  staff: SignedIn,
-  identity: { displayName?: string; nhsNumber?: string; dateOfBirth?: string } = {},
-): Promise<{ issued: CodeIssued; displayName: string; nhsNumber: string; dateOfBirth: string }> {
-  const invitation = {
-    displayName: identity.displayName ?? 'Chris Taylor',
-    nhsNumber: identity.nhsNumber ?? anNhsNumber(),
-    dateOfBirth: identity.dateOfBirth ?? '1984-05-17',
-  };
-  const issued = await apiOk<CodeIssued>(url, 'POST', '/api/invitations', { token: staff.token, body: invitation }, 201);
-  return { issued, ...invitation };
+/** The Argon2id cost an invitation's keys are derived with (deriveInvitationKeys' third argument). */
+type KdfCost = Parameters<typeof deriveInvitationKeys>[2];
+
+/** An invitation as the staff browser made it: what it gives the patient and what both sides derive from the code. */
+export interface TestInvitation {
+  /** The code the patient is given; it never reaches the server. */
+  code: string;
+  userId: string;
+  /** Milliseconds since 1970, as signed. */
+  expiresAt: number;
+  /** Derived from the code: the server's lookup id and the invitation key V. */
+  lookupId: Uint8Array;
+  invitationKeys: SigningKeys;
+  /** The practice root key V signed, which the patient's client pins. */
+  rootSignPublicKey: Uint8Array;
+  displayName: string;
+  nhsNumber: string;
+  dateOfBirth: string;
 }
 
 /**
- * The activation request a patient's client would send for an invitation: passphrase-derived keys,
- * a new account key, a first device certified by it, and the account key sealed in a backup.
+ * A patient invited by `staff` (an admitted clinician or manager of `practice`) as its browser does it: it
+ * makes the code, derives the lookup id and invitation key (at the test cost), signs the key for this
+ * patient with its device key and the root key it pinned (never one a server answer names) with the
+ * invitation key, and sends all but the code.
+ */
+export async function invitePatient(
+  url: string,
+  staff: SignedIn & { device: IdentityKeys },
+  practice: Pick<TestPractice, 'odsCode' | 'root'>,
+  identity: { displayName?: string; nhsNumber?: string; dateOfBirth?: string; kdf?: KdfCost } = {},
+): Promise<TestInvitation> {
+  await ready();
+  const { odsCode } = practice;
+  const rootSignPublicKey = practice.root.signPublicKey;
+  const code = generateInvitationCode();
+  // By default the cheap test cost (TEST_KDF_PARAMS carries isTestOnly), which a real client refuses;
+  // a test that hands the code to the patient web app passes INVITATION_KDF_PARAMS, the cost it derives with.
+  const derived = deriveInvitationKeys(code, odsCode, identity.kdf ?? { ...TEST_KDF_PARAMS });
+  const userId = randomUUID();
+  const expiresAt = Date.now() + 30 * 24 * 3600 * 1000;
+  const invitationSignPublicKey = derived.signKeys.signPublicKey;
+  const body: CreateInvitationRequest = {
+    userId,
+    displayName: identity.displayName ?? 'Chris Taylor',
+    nhsNumber: identity.nhsNumber ?? anNhsNumber(),
+    dateOfBirth: identity.dateOfBirth ?? '1984-05-17',
+    lookupId: b64(derived.lookupId),
+    invitationSignPublicKey: b64(invitationSignPublicKey),
+    invitationSignature: b64(signInvitation({ practiceId: odsCode, patientId: userId, invitationSignPublicKey, expiresAt }, staff.device.signSecretKey)),
+    rootSignature: b64(signInvitationRoot({ practiceId: odsCode, rootSignPublicKey }, derived.signKeys.signSecretKey)),
+    expiresAt,
+  };
+  await apiOk<InvitationCreated>(url, 'POST', '/api/invitations', { token: staff.token, body }, 201);
+  return {
+    code,
+    userId,
+    expiresAt,
+    lookupId: derived.lookupId,
+    invitationKeys: derived.signKeys,
+    rootSignPublicKey,
+    displayName: body.displayName,
+    nhsNumber: body.nhsNumber,
+    dateOfBirth: body.dateOfBirth,
+  };
+}
+
+/**
+ * The activation request a patient's client would send for an invitation: passphrase-derived keys, a
+ * new account key signed by the invitation key, a first device certified by it, and the account key
+ * with the pinned root sealed in a backup.
  */
 export async function patientActivation(
   odsCode: string,
-  invitation: { issued: CodeIssued; dateOfBirth: string },
+  invitation: Pick<TestInvitation, 'userId' | 'lookupId' | 'invitationKeys' | 'rootSignPublicKey' | 'dateOfBirth'>,
   passphrase = TEST_PASSPHRASE,
 ): Promise<{ body: ActivateRequest; device: IdentityKeys; account: IdentityKeys; passphraseKeys: PassphraseKeys }> {
   await ready();
-  const userId = invitation.issued.userId;
+  const { userId } = invitation;
   const passphraseKeys = deriveAccountKeys(passphrase, newSalt(), TEST_KDF_PARAMS);
   const account = generatePatientAccountKeys();
   const device = generateDeviceKeys();
   const deviceId = randomUUID();
   const certificate = certifyDevice({ userId, deviceId, signPublicKey: device.signPublicKey, boxPublicKey: device.boxPublicKey }, account.signSecretKey);
-  const backup = sealBackup({ userId, backupVersion: 1, accountKeys: account, passphraseKeys });
+  const accountSignature = signAccountKey(
+    { practiceId: odsCode, patientId: userId, signPublicKey: account.signPublicKey, boxPublicKey: account.boxPublicKey },
+    invitation.invitationKeys.signSecretKey,
+  );
+  const backup = sealBackup({ userId, backupVersion: 1, accountKeys: account, pinnedRoot: invitation.rootSignPublicKey, passphraseKeys });
   const body: ActivateRequest = {
     practice: odsCode,
-    code: invitation.issued.code,
+    lookupId: b64(invitation.lookupId),
     dateOfBirth: invitation.dateOfBirth,
     authKey: b64(passphraseKeys.authKey),
     kdf: kdfOf(passphraseKeys),
@@ -338,37 +427,31 @@ export async function patientActivation(
       deviceId,
       keys: { signPublicKey: b64(account.signPublicKey), boxPublicKey: b64(account.boxPublicKey) },
       deviceCertificate: b64(certificate.signature),
+      accountSignature: b64(accountSignature),
       backup: b64(backup),
     },
   };
   return { body, device, account, passphraseKeys };
 }
 
-/**
- * Invites a patient (as the practice's clinician) and activates the account with real keys. Unless
- * `isCertified` is false, the manager then certifies the patient's account key with the root key.
- */
+/** Invites a patient (as the practice's clinician) and activates the account with real keys; staff trust it through the invitation. */
 export async function activatePatient(
   url: string,
   practice: TestPractice,
-  options: { displayName?: string; nhsNumber?: string; dateOfBirth?: string; passphrase?: string; isCertified?: boolean } = {},
+  options: { displayName?: string; nhsNumber?: string; dateOfBirth?: string; passphrase?: string } = {},
 ): Promise<TestPatient> {
   const passphrase = options.passphrase ?? TEST_PASSPHRASE;
-  const invitation = await invitePatient(url, practice.clinician, options);
+  const invitation = await invitePatient(url, practice.clinician, practice, options);
   const { body, device, account, passphraseKeys } = await patientActivation(practice.odsCode, invitation, passphrase);
   const session = await apiOk<SessionInfo>(url, 'POST', '/api/auth/activate', { body }, 200);
-  const userId = invitation.issued.userId;
-  if (options.isCertified !== false) {
-    const certificate = certifyPatientAccountKey({ patientId: userId, signPublicKey: account.signPublicKey, boxPublicKey: account.boxPublicKey }, practice.root.signSecretKey);
-    await apiOk(url, 'PUT', `/api/users/${userId}/account-key-certificate`, { token: practice.manager.token, body: { certificate: b64(certificate.signature) } });
-  }
   return {
     session,
     token: session.token,
-    userId,
+    userId: invitation.userId,
     deviceId: session.deviceId,
     device,
     account,
+    invitation,
     passphraseKeys,
     passphrase,
     nhsNumber: invitation.nhsNumber,

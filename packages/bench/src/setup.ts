@@ -3,15 +3,17 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HttpApi, ParleyClient } from '@parley/client';
 import { TEST_KDF_PARAMS, generatePassphrase, ready, toBase64, type IdentityKeys, type RecordKey } from '@parley/crypto';
-import type { SessionInfo } from '@parley/protocol';
+import type { CertifiedStaff, SessionInfo } from '@parley/protocol';
 import {
   activatePatient,
   activateStaff,
   admitStaffDevice,
-  certifyPatientAccount,
+  createPatientInvitation,
   newEpoch,
+  openInvitation,
   openRecordKeys,
   setUpPracticeKeys,
+  type AccountPublicKeys,
   type DemoStaffCode,
   type PracticeSecrets,
 } from '@parley/sdk';
@@ -24,8 +26,8 @@ export interface Account {
   userId: string;
   deviceId: string;
   keys: IdentityKeys;
-  /** Patients: the account key made at activation. */
-  accountKeys?: IdentityKeys;
+  /** Patients: the public halves of the account key made at activation (its secret halves live only in the backup). */
+  accountKeys?: AccountPublicKeys;
 }
 
 /** The demo practice after its key ceremony, and its first manager. */
@@ -50,7 +52,12 @@ export async function setUpPractice(url: string, dataDir: string): Promise<Bench
   if (!managerCode) throw new Error('the demo seed has no manager');
   const signedIn = await activateStaff({ baseUrl: url, practice: odsCode, code: managerCode.code, passphrase: generatePassphrase(), deviceLabel: 'Bench', kdf: TEST_KDF_PARAMS });
   const manager = toAccount(signedIn.session, signedIn.device.keys);
-  const secrets = await setUpPracticeKeys({ baseUrl: url, token: manager.token, odsCode, manager: { deviceId: manager.deviceId, keys: manager.keys, userId: manager.userId } });
+  const secrets = await setUpPracticeKeys({
+    baseUrl: url,
+    token: manager.token,
+    odsCode,
+    manager: { deviceId: manager.deviceId, keys: manager.keys, userId: manager.userId, certifiedAs: certifiedAs(signedIn.session) },
+  });
   return { odsCode, secrets, manager, demoClinicianCodes: credentials.staff.filter((member) => !member.roles.includes('manager')) };
 }
 
@@ -72,29 +79,39 @@ export async function createClinicians(url: string, practice: BenchPractice & { 
       token: practice.manager.token,
       secrets: practice.secrets,
       granter: { deviceId: practice.manager.deviceId, keys: practice.manager.keys },
-      device: { userId: account.userId, deviceId: account.deviceId, signPublicKey: account.keys.signPublicKey, boxPublicKey: account.keys.boxPublicKey },
+      device: {
+        userId: account.userId,
+        deviceId: account.deviceId,
+        signPublicKey: account.keys.signPublicKey,
+        boxPublicKey: account.keys.boxPublicKey,
+        certifiedAs: certifiedAs(signedIn.session),
+      },
     });
     return account;
   });
 }
 
-/** Invites `count` patients (as the manager), activates each with real keys (sdk activatePatient) and certifies its account key. */
+/**
+ * Invites `count` patients from the manager's admitted device (sdk createPatientInvitation: the code is made
+ * here), then opens and activates each invitation with real keys as the patient's client does (sdk
+ * openInvitation, activatePatient). Staff trust each account key through its invitation: no certification step.
+ */
 export async function createPatients(url: string, practice: BenchPractice, count: number): Promise<Account[]> {
-  const api = new HttpApi({ baseUrl: url, token: practice.manager.token });
+  const { manager } = practice;
   return mapLimit(Array.from({ length: count }, (_, index) => index), 8, async (index) => {
     const dateOfBirth = '1984-05-17';
-    const issued = await api.createInvitation({ displayName: `Bench Patient ${index}`, nhsNumber: String(randomInt(1_000_000_000, 9_999_999_999)), dateOfBirth });
-    if (!issued.ok) throw new Error(`invite: ${issued.error.code} ${issued.error.message}`);
-    const signedIn = await activatePatient({ baseUrl: url, practice: practice.odsCode, code: issued.data.code, dateOfBirth, passphrase: generatePassphrase(), deviceLabel: 'Bench', kdf: TEST_KDF_PARAMS });
-    await certifyPatientAccount({
+    const issued = await createPatientInvitation({
       baseUrl: url,
-      token: practice.manager.token,
-      secrets: practice.secrets,
-      patientId: signedIn.session.user.id,
-      signPublicKey: signedIn.accountKeys!.signPublicKey,
-      boxPublicKey: signedIn.accountKeys!.boxPublicKey,
+      token: manager.token,
+      practice: practice.odsCode,
+      device: { deviceId: manager.deviceId, keys: manager.keys },
+      pinnedRoot: practice.secrets.root.signPublicKey,
+      patient: { displayName: `Bench Patient ${index}`, nhsNumber: String(randomInt(1_000_000_000, 9_999_999_999)), dateOfBirth },
+      kdf: TEST_KDF_PARAMS,
     });
-    return { ...toAccount(signedIn.session, signedIn.device.keys), accountKeys: signedIn.accountKeys };
+    const invitation = await openInvitation({ baseUrl: url, practice: practice.odsCode, code: issued.code, dateOfBirth, kdf: TEST_KDF_PARAMS });
+    const signedIn = await activatePatient({ baseUrl: url, invitation, dateOfBirth, passphrase: generatePassphrase(), deviceLabel: 'Bench', kdf: TEST_KDF_PARAMS });
+    return { ...toAccount(signedIn.session, signedIn.device.keys), accountKeys: signedIn.account };
   });
 }
 
@@ -199,6 +216,11 @@ export function queuePatientSpecs(patients: readonly Account[], url: string): Qu
 /** The queue scenario's clinicians. */
 export function queueClinicianSpecs(clinicians: readonly Account[], url: string): QueueClinicianSpec[] {
   return clinicians.map((clinician) => ({ token: clinician.token, userId: clinician.userId, url }));
+}
+
+/** What a staff device certificate names: the person as the practice registered them. */
+function certifiedAs(session: SessionInfo): CertifiedStaff {
+  return { displayName: session.user.displayName, roles: session.user.roles.filter((role) => role !== 'patient') };
 }
 
 function toAccount(session: SessionInfo, keys: IdentityKeys): Account {

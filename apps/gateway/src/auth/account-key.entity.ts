@@ -31,6 +31,14 @@ export class AccountKeyEntity {
   @Column('timestamptz', { nullable: true })
   certifiedAt!: Date | null;
 
+  /** The invitation the key was activated with; its key V made `accountSignature`. Null for accounts activated before v2. */
+  @Column('uuid', { nullable: true })
+  invitationId!: string | null;
+
+  /** The invitation key's signature over this key ("parley/v2/account", 64 bytes). Set once, at activation. */
+  @Column('bytea', { nullable: true })
+  accountSignature!: Buffer | null;
+
   @CreateDateColumn({ type: 'timestamptz' })
   createdAt!: Date;
 

@@ -1,5 +1,5 @@
 import { Controller, Get, HttpCode, Put, UseGuards } from '@nestjs/common';
-import { AccountKeyCertificateRequest, KeyBackup } from '@parley/protocol';
+import { AccountKeyCertificateRequest, KeyBackup, type AccountEnrolment } from '@parley/protocol';
 import type { z } from 'zod';
 import { Actor } from '../common/actor.js';
 import { UuidParam } from '../common/uuid-param.decorator.js';
@@ -12,6 +12,11 @@ import { BearerGuard } from './bearer.guard.js';
 @UseGuards(BearerGuard)
 export class AccountKeysController {
   constructor(private readonly accountKeys: AccountKeysService) {}
+
+  @Get('keys/account')
+  accountEnrolment(@Actor() actor: Actor): Promise<AccountEnrolment> {
+    return this.accountKeys.accountEnrolment(actor);
+  }
 
   @Get('keys/backup')
   backup(@Actor() actor: Actor): Promise<KeyBackup> {

@@ -1,13 +1,14 @@
 import { Injectable, Logger } from '@nestjs/common';
-import type { KeyBackup } from '@parley/protocol';
+import type { AccountEnrolment, KeyBackup, PatientAccountKey } from '@parley/protocol';
 import { AuditService } from '../audit/audit.service.js';
 import type { Actor } from '../common/actor.js';
 import { DomainError } from '../common/domain-error.js';
 import { requireRole } from '../common/require-role.js';
 import { AuthRepository } from './auth.repository.js';
+import { DevicesService } from './devices.service.js';
 import { RateLimitService } from './rate-limit.service.js';
 
-/** A patient's account key: the practice's certificate over it, and its passphrase-encrypted backup. */
+/** A patient's account key: its chain to the practice root, the practice's certificate over it, and its passphrase-encrypted backup. */
 @Injectable()
 export class AccountKeysService {
   private readonly logger = new Logger(AccountKeysService.name);
@@ -16,7 +17,30 @@ export class AccountKeysService {
     private readonly accounts: AuthRepository,
     private readonly rateLimit: RateLimitService,
     private readonly audit: AuditService,
+    private readonly devices: DevicesService,
   ) {}
+
+  /** A patient's active account key with its chain to the practice root (for the members of their conversations); null when they have none. */
+  patientAccountKey(patientId: string): Promise<PatientAccountKey | null> {
+    return this.accounts.findPatientAccountKey(patientId);
+  }
+
+  /**
+   * What the caller's new device needs besides the backup: their account key's chain, all their devices
+   * (revoked ones too) and every envelope sealed to their account keys, whose key ids the client matches.
+   * @throws DomainError `forbidden` (staff), `not_found` (no account key)
+   */
+  async accountEnrolment(actor: Actor): Promise<AccountEnrolment> {
+    requireRole(actor, 'patient');
+    const [account, devices, envelopes] = await Promise.all([
+      this.accounts.findPatientAccountKey(actor.userId),
+      this.devices.list(actor),
+      this.accounts.envelopesSealedToAccount(actor.userId),
+    ]);
+    if (!account) throw new DomainError('not_found');
+    this.logger.log({ userId: actor.userId, deviceId: actor.deviceId, envelopes: envelopes.length }, 'account enrolment read');
+    return { account, devices, envelopes };
+  }
 
   /**
    * Records the practice's signature over a patient's current account key, once (a manager, after verifying who the patient is).

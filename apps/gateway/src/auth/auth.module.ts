@@ -24,7 +24,7 @@ import { SessionsService } from './sessions.service.js';
 /**
  * Accounts, devices, sessions and the socket handshake. Other features import this module for:
  * `BearerGuard` (HTTP routes: `@UseGuards(BearerGuard)`, then `@Actor()`), `SessionsService`, and
- * `DevicesService`. `SessionGuard` is installed globally here, so every socket command of every
+ * `DevicesService` and `AccountKeysService` (a patient's account key chain). `SessionGuard` is installed globally here, so every socket command of every
  * gateway re-checks its session first.
  */
 @Module({
@@ -49,6 +49,6 @@ import { SessionsService } from './sessions.service.js';
     AccountKeysService,
     InvitationsService,
   ],
-  exports: [SessionsService, SessionGuard, BearerGuard, DevicesService],
+  exports: [SessionsService, SessionGuard, BearerGuard, DevicesService, AccountKeysService],
 })
 export class AuthModule {}

@@ -2,9 +2,9 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { TestDatabase } from '@parley/testing';
 import type { DataSource } from 'typeorm';
 import { freshDatabase } from '../../test/database.js';
-import { insertDevice, insertPractice, insertUser } from '../../test/factories.js';
+import { anNhsNumber, insertDevice, insertPractice, insertUser } from '../../test/factories.js';
 import { openDatabase } from '../database/data-source.js';
-import { AuthRepository, type Activation } from './auth.repository.js';
+import { AuthRepository, type Activation, type SignedInvitation } from './auth.repository.js';
 import { hashInvitationCode } from './invitation-code.js';
 
 describe(AuthRepository.name, () => {
@@ -26,16 +26,32 @@ describe(AuthRepository.name, () => {
   const count = async (table: string, userId: string) =>
     (await dataSource.query(`SELECT count(*)::int AS n FROM ${table} WHERE user_id = $1`, [userId]))[0].n as number;
 
-  /** An invited patient and the activation their client would store. */
-  async function anInvitedPatient(): Promise<{ activation: Activation; code: string; odsCode: string }> {
+  /** A patient invited by a staff client (lookup id and signed chain) and the activation their client would store. */
+  async function anInvitedPatient(): Promise<{ activation: Activation; lookupId: Buffer; invitation: SignedInvitation; odsCode: string }> {
     const practice = await insertPractice(dataSource);
-    const userId = await insertUser(dataSource, practice.id, ['patient']);
-    const code = 'ABCD-EFGH-' + randomUUID().slice(0, 4).toUpperCase();
+    const staffId = await insertUser(dataSource, practice.id, ['clinician']);
+    const userId = randomUUID();
     const invitationId = randomUUID();
-    await dataSource.query(
-      `INSERT INTO invitations (id, practice_id, user_id, code_hash, created_by, expires_at) VALUES ($1, $2, $3, $4, $3, now() + interval '1 day')`,
-      [invitationId, practice.id, userId, hashInvitationCode(code)],
-    );
+    const invitation: SignedInvitation = {
+      lookupId: randomBytes(32),
+      invitationSignPublicKey: randomBytes(32),
+      invitationSignature: randomBytes(64),
+      rootSignature: randomBytes(64),
+      creatorDeviceId: await insertDevice(dataSource, staffId),
+    };
+    await sut.createAccount({
+      userId,
+      practiceId: practice.id,
+      roles: ['patient'],
+      displayName: 'Chris Taylor',
+      email: null,
+      nhsNumber: anNhsNumber(),
+      dateOfBirth: '1984-05-17',
+      invitationId,
+      credential: invitation,
+      createdBy: staffId,
+      expiresAt: new Date(Date.now() + 86_400_000),
+    });
     const kdf = { salt: randomBytes(16), opsLimit: 3, memLimitBytes: 64 * 1024 * 1024 };
     const activation: Activation = {
       invitationId,
@@ -43,20 +59,60 @@ describe(AuthRepository.name, () => {
       authKeyHash: '$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA',
       kdf,
       device: { id: randomUUID(), label: 'phone', signPublicKey: randomBytes(32), boxPublicKey: randomBytes(32), certificate: randomBytes(64) },
-      account: { id: randomUUID(), signPublicKey: randomBytes(32), boxPublicKey: randomBytes(32), backup: randomBytes(176) },
+      account: { id: randomUUID(), signPublicKey: randomBytes(32), boxPublicKey: randomBytes(32), accountSignature: randomBytes(64), backup: randomBytes(208) },
       session: { id: randomUUID(), tokenHash: randomBytes(32), expiresAt: new Date(Date.now() + 3600_000), ip: '10.0.0.1' },
     };
-    return { activation, code, odsCode: practice.odsCode };
+    return { activation, lookupId: invitation.lookupId, invitation, odsCode: practice.odsCode };
   }
 
-  it('finds a pending invitation by code hash in its practice only, with the date of birth as written', async () => {
-    const { activation, code, odsCode } = await anInvitedPatient();
+  it('finds a pending patient invitation by lookup id in its practice only, with the date of birth as written and its chain', async () => {
+    const { activation, lookupId, invitation, odsCode } = await anInvitedPatient();
 
-    const found = await sut.findPendingInvitation(odsCode, hashInvitationCode(code));
-    const elsewhere = await sut.findPendingInvitation('ZZZ999', hashInvitationCode(code));
+    const found = await sut.findPendingPatientInvitation(odsCode, lookupId);
+    const elsewhere = await sut.findPendingPatientInvitation('ZZZ999', lookupId);
 
-    expect(found).toMatchObject({ id: activation.invitationId, userId: activation.userId, dateOfBirth: '1984-05-17', practice: { odsCode } });
+    expect(found).toMatchObject({
+      id: activation.invitationId,
+      userId: activation.userId,
+      dateOfBirth: '1984-05-17',
+      practice: { odsCode },
+      invitationSignPublicKey: invitation.invitationSignPublicKey,
+      chain: {
+        invitationSignPublicKey: invitation.invitationSignPublicKey.toString('base64'),
+        invitationSignature: invitation.invitationSignature.toString('base64'),
+        rootSignature: invitation.rootSignature.toString('base64'),
+        creator: { deviceId: invitation.creatorDeviceId, certificate: null, certifiedAs: null },
+      },
+    });
     expect(elsewhere).toBeNull();
+  });
+
+  it('finds a staff set-up code by its hash, and never a patient invitation that way', async () => {
+    const practice = await insertPractice(dataSource);
+    const staffId = await insertUser(dataSource, practice.id, ['clinician']);
+    const code = 'ABCD-EFGH-' + randomUUID().slice(0, 4).toUpperCase();
+    await dataSource.query(
+      `INSERT INTO invitations (id, practice_id, user_id, code_hash, created_by, expires_at) VALUES ($1, $2, $3, $4, $3, now() + interval '1 day')`,
+      [randomUUID(), practice.id, staffId, hashInvitationCode(code)],
+    );
+
+    expect(await sut.findPendingStaffCode(practice.odsCode, hashInvitationCode(code))).toMatchObject({ userId: staffId, roles: ['clinician'] });
+    expect(await sut.findPendingPatientInvitation(practice.odsCode, hashInvitationCode(code))).toBeNull();
+  });
+
+  it('keeps the account signature and the invitation with the account key, and answers its chain', async () => {
+    const { activation, invitation } = await anInvitedPatient();
+    await sut.activate(activation);
+
+    const account = await sut.findPatientAccountKey(activation.userId);
+
+    expect(account).toMatchObject({
+      userId: activation.userId,
+      signPublicKey: activation.account!.signPublicKey.toString('base64'),
+      accountSignature: activation.account!.accountSignature.toString('base64'),
+      certificate: null,
+      invitation: { invitationSignPublicKey: invitation.invitationSignPublicKey.toString('base64'), creator: { deviceId: invitation.creatorDeviceId } },
+    });
   });
 
   it('stores everything of an activation, once: the second one with the same code stores nothing', async () => {

@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
-import type { Role } from '@parley/protocol';
+import type { AccountEnrolment, CertifiedDevice, InvitationChain, PatientAccountKey, Role } from '@parley/protocol';
 import { randomBytes } from 'node:crypto';
 import { DataSource, type EntityManager } from 'typeorm';
+import { toCertifiedAs } from '../common/device-row.js';
 import { returnedRows } from '../common/sql.js';
 
 /** The practice as sign-in answers show it. Auth reads the practices table by SQL: it imports no feature. */
@@ -40,6 +41,22 @@ export interface PendingInvitation {
   practice: PracticeSummary;
 }
 
+/** A pending patient invitation, with what its creating staff client signed. */
+export interface PendingPatientInvitation extends PendingInvitation {
+  chain: InvitationChain & { rootSignature: string };
+  /** The invitation key V, which signs the account key at activation. */
+  invitationSignPublicKey: Buffer;
+}
+
+/** What a staff client signed for a patient's invitation; the code it derives from never reaches the server. */
+export interface SignedInvitation {
+  lookupId: Buffer;
+  invitationSignPublicKey: Buffer;
+  invitationSignature: Buffer;
+  rootSignature: Buffer;
+  creatorDeviceId: string;
+}
+
 /** A session to start: the token's hash, never the token. */
 export interface NewSession {
   id: string;
@@ -64,8 +81,8 @@ export interface Activation {
   authKeyHash: string;
   kdf: StoredKdf;
   device: NewDevice;
-  /** Patients only: the account key and its passphrase backup. */
-  account: { id: string; signPublicKey: Buffer; boxPublicKey: Buffer; backup: Buffer } | null;
+  /** Patients only: the account key, the invitation key's signature over it, and its passphrase backup. */
+  account: { id: string; signPublicKey: Buffer; boxPublicKey: Buffer; accountSignature: Buffer; backup: Buffer } | null;
   session: NewSession;
 }
 
@@ -79,12 +96,20 @@ export interface NewAccount {
   nhsNumber: string | null;
   dateOfBirth: string | null;
   invitationId: string;
-  codeHash: Buffer;
+  /** Staff: the set-up code's hash. Patients: the invitation their staff client made and signed. */
+  credential: { codeHash: Buffer } | SignedInvitation;
   createdBy: string;
   expiresAt: Date;
 }
 
 const PRACTICE_COLUMNS = `p.id AS practice_id, p.ods_code, p.name AS practice_name, p.root_sign_public_key`;
+/** An invitation `i`'s chain and its creating device `cd` (joined by the query). */
+const CHAIN_COLUMNS = `i.invitation_sign_public_key, i.invitation_signature, i.root_signature, i.expires_at AS invitation_expires_at,
+  cd.id AS creator_device_id, cd.user_id AS creator_user_id, cd.sign_public_key AS creator_sign_public_key, cd.box_public_key AS creator_box_public_key,
+  cd.certificate AS creator_certificate, cd.certified_display_name AS creator_certified_display_name, cd.certified_roles AS creator_certified_roles`;
+const PENDING_INVITATION_COLUMNS = `i.id, i.user_id, u.roles, u.display_name, to_char(u.date_of_birth, 'YYYY-MM-DD') AS date_of_birth, ${PRACTICE_COLUMNS}`;
+const PENDING_INVITATION_JOINS = `JOIN users u ON u.id = i.user_id AND u.practice_id = i.practice_id JOIN practices p ON p.id = i.practice_id`;
+const IS_PENDING = `i.used_at IS NULL AND i.expires_at > now() AND u.activated_at IS NULL AND u.deactivated_at IS NULL`;
 
 /** Every query of accounts: users, invitations, credentials, account keys, backups, and the sessions sign-in starts. */
 @Injectable()
@@ -112,27 +137,41 @@ export class AuthRepository {
     };
   }
 
-  /** The unused, unexpired code with this hash in the practice, if its account still awaits activation. */
-  async findPendingInvitation(odsCode: string, codeHash: Buffer): Promise<PendingInvitation | null> {
+  /** The unused, unexpired staff set-up code with this hash in the practice, if its account still awaits activation. */
+  async findPendingStaffCode(odsCode: string, codeHash: Buffer): Promise<PendingInvitation | null> {
     const rows: Record<string, unknown>[] = await this.dataSource.query(
-      `SELECT i.id, i.user_id, u.roles, u.display_name, to_char(u.date_of_birth, 'YYYY-MM-DD') AS date_of_birth, ${PRACTICE_COLUMNS}
-         FROM invitations i
-         JOIN users u ON u.id = i.user_id AND u.practice_id = i.practice_id
-         JOIN practices p ON p.id = i.practice_id
-        WHERE i.code_hash = $2 AND p.ods_code = $1 AND i.used_at IS NULL AND i.expires_at > now()
-          AND u.activated_at IS NULL AND u.deactivated_at IS NULL`,
+      `SELECT ${PENDING_INVITATION_COLUMNS} FROM invitations i ${PENDING_INVITATION_JOINS}
+        WHERE i.code_hash = $2 AND p.ods_code = $1 AND NOT ('patient' = ANY(u.roles)) AND ${IS_PENDING}`,
       [odsCode, codeHash],
     );
+    return rows[0] ? toPendingInvitation(rows[0]) : null;
+  }
+
+  /** The unused, unexpired patient invitation with this lookup id in the practice, with its chain, if its account still awaits activation. */
+  async findPendingPatientInvitation(odsCode: string, lookupId: Buffer): Promise<PendingPatientInvitation | null> {
+    const rows: Record<string, unknown>[] = await this.dataSource.query(
+      `SELECT ${PENDING_INVITATION_COLUMNS}, ${CHAIN_COLUMNS}
+         FROM invitations i ${PENDING_INVITATION_JOINS} JOIN devices cd ON cd.id = i.creator_device_id
+        WHERE i.lookup_id = $2 AND p.ods_code = $1 AND 'patient' = ANY(u.roles) AND ${IS_PENDING}`,
+      [odsCode, lookupId],
+    );
     const row = rows[0];
-    if (!row) return null;
+    const chain = row ? toInvitationChain(row) : null;
+    if (!row || !chain) return null;
     return {
-      id: row['id'] as string,
-      userId: row['user_id'] as string,
-      roles: row['roles'] as Role[],
-      displayName: row['display_name'] as string,
-      dateOfBirth: (row['date_of_birth'] as string | null) ?? null,
-      practice: toPractice(row),
+      ...toPendingInvitation(row),
+      chain: { ...chain, rootSignature: (row['root_signature'] as Buffer).toString('base64') },
+      invitationSignPublicKey: row['invitation_sign_public_key'] as Buffer,
     };
+  }
+
+  /** Whether a device is unrevoked and admitted by a manager with a staff certificate (v2, naming the person). */
+  async isAdmittedStaffDevice(deviceId: string): Promise<boolean> {
+    const rows: unknown[] = await this.dataSource.query(
+      `SELECT 1 FROM devices WHERE id = $1 AND revoked_at IS NULL AND certificate IS NOT NULL AND certified_roles IS NOT NULL`,
+      [deviceId],
+    );
+    return rows.length === 1;
   }
 
   /**
@@ -160,12 +199,10 @@ export class AuthRepository {
       await insertDevice(db, activation.userId, activation.device);
       if (activation.account) {
         const { account } = activation;
-        await db.query(`INSERT INTO account_keys (id, user_id, sign_public_key, box_public_key) VALUES ($1, $2, $3, $4)`, [
-          account.id,
-          activation.userId,
-          account.signPublicKey,
-          account.boxPublicKey,
-        ]);
+        await db.query(
+          `INSERT INTO account_keys (id, user_id, sign_public_key, box_public_key, invitation_id, account_signature) VALUES ($1, $2, $3, $4, $5, $6)`,
+          [account.id, activation.userId, account.signPublicKey, account.boxPublicKey, activation.invitationId, account.accountSignature],
+        );
         await db.query(
           `INSERT INTO key_backups (user_id, blob, salt, ops_limit, mem_limit_bytes, version, updated_at) VALUES ($1, $2, $3, $4, $5, 1, now())`,
           [activation.userId, account.backup, kdf.salt, kdf.opsLimit, kdf.memLimitBytes],
@@ -198,24 +235,75 @@ export class AuthRepository {
     });
   }
 
-  /** Creates an account (patient or staff) and its one-time code; the practice's root key comes back for the letter. */
-  async createAccount(account: NewAccount): Promise<{ rootSignPublicKey: Buffer | null }> {
-    return this.dataSource.transaction(async (db) => {
+  /** Creates an account (patient or staff) and its invitation or set-up code, in one transaction. */
+  async createAccount(account: NewAccount): Promise<void> {
+    const { credential } = account;
+    const signed = 'lookupId' in credential ? credential : null;
+    await this.dataSource.transaction(async (db) => {
       await db.query(
         `INSERT INTO users (id, practice_id, roles, display_name, email, nhs_number, date_of_birth) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
         [account.userId, account.practiceId, account.roles, account.displayName, account.email, account.nhsNumber, account.dateOfBirth],
       );
-      await db.query(`INSERT INTO invitations (id, practice_id, user_id, code_hash, created_by, expires_at) VALUES ($1, $2, $3, $4, $5, $6)`, [
-        account.invitationId,
-        account.practiceId,
-        account.userId,
-        account.codeHash,
-        account.createdBy,
-        account.expiresAt,
-      ]);
-      const [practice] = (await db.query(`SELECT root_sign_public_key FROM practices WHERE id = $1`, [account.practiceId])) as Record<string, unknown>[];
-      return { rootSignPublicKey: (practice?.['root_sign_public_key'] as Buffer | null) ?? null };
+      await db.query(
+        `INSERT INTO invitations (id, practice_id, user_id, code_hash, lookup_id, invitation_sign_public_key, invitation_signature, root_signature,
+           creator_device_id, created_by, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+        [
+          account.invitationId,
+          account.practiceId,
+          account.userId,
+          'codeHash' in credential ? credential.codeHash : null,
+          signed?.lookupId ?? null,
+          signed?.invitationSignPublicKey ?? null,
+          signed?.invitationSignature ?? null,
+          signed?.rootSignature ?? null,
+          signed?.creatorDeviceId ?? null,
+          account.createdBy,
+          account.expiresAt,
+        ],
+      );
     });
+  }
+
+  /** A patient's active account key with its chain to the practice root; null when they have none. */
+  async findPatientAccountKey(userId: string): Promise<PatientAccountKey | null> {
+    const rows: Record<string, unknown>[] = await this.dataSource.query(
+      `SELECT k.sign_public_key, k.box_public_key, k.certificate, k.account_signature, ${CHAIN_COLUMNS}
+         FROM account_keys k
+         LEFT JOIN invitations i ON i.id = k.invitation_id
+         LEFT JOIN devices cd ON cd.id = i.creator_device_id
+        WHERE k.user_id = $1 AND k.revoked_at IS NULL`,
+      [userId],
+    );
+    const row = rows[0];
+    if (!row) return null;
+    return {
+      userId,
+      signPublicKey: (row['sign_public_key'] as Buffer).toString('base64'),
+      boxPublicKey: (row['box_public_key'] as Buffer).toString('base64'),
+      accountSignature: base64OrNull(row['account_signature']),
+      invitation: toInvitationChain(row),
+      certificate: base64OrNull(row['certificate']),
+    };
+  }
+
+  /** Every envelope sealed to one of a patient's account keys, in the patient's conversations. */
+  async envelopesSealedToAccount(userId: string): Promise<AccountEnrolment['envelopes']> {
+    const rows: Record<string, unknown>[] = await this.dataSource.query(
+      `SELECT e.conversation_id, e.epoch, e.creator_device_id, e.recipient_key_id, e.sealed_key, e.signature
+         FROM conversation_envelopes e JOIN conversations c ON c.id = e.conversation_id
+        WHERE c.patient_id = $1 AND e.recipient_kind = 'account' AND e.recipient_user_id = $1
+        ORDER BY c.created_at, e.conversation_id, e.epoch`,
+      [userId],
+    );
+    return rows.map((row) => ({
+      conversationId: row['conversation_id'] as string,
+      epoch: row['epoch'] as number,
+      creatorDeviceId: row['creator_device_id'] as string,
+      recipientKeyId: (row['recipient_key_id'] as Buffer).toString('base64'),
+      sealedKey: (row['sealed_key'] as Buffer).toString('base64'),
+      signature: (row['signature'] as Buffer).toString('base64'),
+    }));
   }
 
   /** The patient's current (unrevoked) account key, if the user is a patient of this practice. */
@@ -271,6 +359,41 @@ export class AuthRepository {
 
 /** Thrown inside the activation transaction to roll it back when the account was activated meanwhile. */
 class AlreadyActivated extends Error {}
+
+function toPendingInvitation(row: Record<string, unknown>): PendingInvitation {
+  return {
+    id: row['id'] as string,
+    userId: row['user_id'] as string,
+    roles: row['roles'] as Role[],
+    displayName: row['display_name'] as string,
+    dateOfBirth: (row['date_of_birth'] as string | null) ?? null,
+    practice: toPractice(row),
+  };
+}
+
+/** The chain of a row with `CHAIN_COLUMNS`; null when the row has no invitation signed by a staff client. */
+function toInvitationChain(row: Record<string, unknown>): InvitationChain | null {
+  const invitationSignPublicKey = row['invitation_sign_public_key'] as Buffer | null;
+  if (!invitationSignPublicKey || !row['creator_device_id']) return null;
+  const creator: CertifiedDevice = {
+    userId: row['creator_user_id'] as string,
+    deviceId: row['creator_device_id'] as string,
+    signPublicKey: (row['creator_sign_public_key'] as Buffer).toString('base64'),
+    boxPublicKey: (row['creator_box_public_key'] as Buffer).toString('base64'),
+    certificate: base64OrNull(row['creator_certificate']),
+    certifiedAs: toCertifiedAs(row['creator_certified_display_name'], row['creator_certified_roles']),
+  };
+  return {
+    invitationSignPublicKey: invitationSignPublicKey.toString('base64'),
+    invitationSignature: (row['invitation_signature'] as Buffer).toString('base64'),
+    expiresAt: (row['invitation_expires_at'] as Date).getTime(),
+    creator,
+  };
+}
+
+function base64OrNull(value: unknown): string | null {
+  return value ? (value as Buffer).toString('base64') : null;
+}
 
 function toPractice(row: Record<string, unknown>): PracticeSummary {
   return {

@@ -5,7 +5,8 @@ import { DomainError } from '../common/domain-error.js';
 import { isUniqueViolation } from '../common/sql.js';
 import { APP_CONFIG, type AppConfig } from '../config.js';
 import { AuthKeyHasher } from './auth-key-hasher.js';
-import { AuthRepository, type LoginAccount, type NewSession, type PendingInvitation, type PracticeSummary } from './auth.repository.js';
+import { isAccountSignatureValid } from './account-signature.js';
+import { AuthRepository, type LoginAccount, type NewSession, type PendingInvitation, type PendingPatientInvitation, type PracticeSummary } from './auth.repository.js';
 import { hashInvitationCode } from './invitation-code.js';
 import { accountSubject, normaliseLogin } from './login.js';
 import { RateLimitService } from './rate-limit.service.js';
@@ -51,39 +52,56 @@ export class AuthService {
   }
 
   /**
-   * Turns an invitation (patient, who confirms their date of birth) or a set-up code (staff) into an
-   * active account with its first device and session. Nothing is stored unless everything is.
-   * @throws DomainError `unauthorized` (wrong, expired or used code, wrong date of birth), `invalid_payload`, `conflict`, `rate_limited`
-   */
-  /**
-   * Names the account an invitation or set-up code opens, checking a patient's date of birth, so the
-   * client can bind the account id into its certificate and backup before activating. Counts against
-   * the same rate limit as activation.
-   * @throws DomainError `unauthorized` (wrong, used or expired code; wrong date of birth), `rate_limited`
+   * Names the account a set-up code (staff) or an invitation's lookup id (patients, who confirm their
+   * date of birth) opens, so the client can bind the account id into its certificate and backup before
+   * activating. A patient also gets the invitation's chain, which their client checks against the code.
+   * Counts against the same rate limit as activation.
+   * @throws DomainError `unauthorized` (wrong, used or expired code or lookup id; wrong date of birth), `rate_limited`
    */
   async lookUpInvitation(request: InvitationLookupRequest, ip: string | undefined): Promise<InvitationDetails> {
-    const codeHash = hashInvitationCode(request.code);
-    const attempt = await this.rateLimit.startCredentialAttempt('code', `${request.practice}:${codeHash.toString('hex')}`, ip);
-    const invitation = await this.accounts.findPendingInvitation(request.practice, codeHash);
+    const attempt = await this.rateLimit.startCredentialAttempt('code', attemptSubject(request), ip);
+    let invitation: PendingInvitation | null;
+    let chain: PendingPatientInvitation['chain'] | null = null;
+    if ('code' in request) {
+      invitation = await this.accounts.findPendingStaffCode(request.practice, hashInvitationCode(request.code));
+    } else {
+      const patientInvitation = await this.findPatientInvitation(request);
+      invitation = patientInvitation;
+      chain = patientInvitation?.chain ?? null;
+    }
     if (!invitation) throw new DomainError('unauthorized', ACTIVATION_REFUSED);
-    const isPatient = invitation.roles.includes('patient');
-    if (isPatient && request.dateOfBirth !== invitation.dateOfBirth) throw new DomainError('unauthorized', ACTIVATION_REFUSED);
     await this.rateLimit.succeeded(attempt);
     const { practice } = invitation;
     return {
       userId: invitation.userId,
-      kind: isPatient ? 'patient' : 'staff',
+      kind: chain ? 'patient' : 'staff',
       displayName: invitation.displayName,
       practice: { id: practice.id, odsCode: practice.odsCode, name: practice.name, rootSignPublicKey: practice.rootSignPublicKey?.toString('base64') ?? null },
+      invitation: chain,
     };
   }
 
+  /**
+   * Turns a set-up code (staff) or an invitation (patients: lookup id, date of birth, and an account key
+   * signed with the invitation key) into an active account with its first device and session. Nothing is
+   * stored unless everything is.
+   * @throws DomainError `unauthorized` (wrong, expired or used code or lookup id, wrong date of birth, account key not signed by the invitation key), `invalid_payload`, `conflict`, `rate_limited`
+   */
   async activate(request: ActivateRequest, ip: string | undefined): Promise<SessionInfo> {
-    const codeHash = hashInvitationCode(request.code);
-    const attempt = await this.rateLimit.startCredentialAttempt('code', `${request.practice}:${codeHash.toString('hex')}`, ip);
-    const invitation = await this.accounts.findPendingInvitation(request.practice, codeHash);
+    const attempt = await this.rateLimit.startCredentialAttempt('code', attemptSubject(request), ip);
+    let invitation: PendingInvitation | null;
+    let account: PatientActivation | null = null;
+    if (request.code !== undefined) {
+      if (request.dateOfBirth !== undefined || request.account !== undefined) {
+        throw new DomainError('invalid_payload', 'Staff accounts take no date of birth and no account keys.');
+      }
+      invitation = await this.accounts.findPendingStaffCode(request.practice, hashInvitationCode(request.code));
+    } else {
+      const patientInvitation = await this.findPatientInvitation(request);
+      invitation = patientInvitation;
+      if (patientInvitation) account = checkPatientActivation(patientInvitation, request);
+    }
     if (!invitation) throw new DomainError('unauthorized', ACTIVATION_REFUSED);
-    const account = checkActivation(invitation, request);
 
     const authKeyHash = await this.hasher.hash(Buffer.from(request.authKey, 'base64'));
     const { token, session } = this.newSession(ip);
@@ -99,14 +117,15 @@ export class AuthService {
           label: request.device.label,
           signPublicKey: Buffer.from(request.device.keys.signPublicKey, 'base64'),
           boxPublicKey: Buffer.from(request.device.keys.boxPublicKey, 'base64'),
-          certificate: account ? Buffer.from(account.deviceCertificate, 'base64') : null,
+          certificate: account?.deviceCertificate ?? null,
         },
         account: account
           ? {
               id: randomUUID(),
-              signPublicKey: Buffer.from(account.keys.signPublicKey, 'base64'),
-              boxPublicKey: Buffer.from(account.keys.boxPublicKey, 'base64'),
-              backup: Buffer.from(account.backup, 'base64'),
+              signPublicKey: account.signPublicKey,
+              boxPublicKey: account.boxPublicKey,
+              accountSignature: account.accountSignature,
+              backup: account.backup,
             }
           : null,
         session,
@@ -159,6 +178,13 @@ export class AuthService {
     return toSessionInfo(token, session, deviceId, { userId: account.id, ...account }, account.practice);
   }
 
+  /** The pending patient invitation with this lookup id, if the date of birth matches; null otherwise. */
+  private async findPatientInvitation(request: { practice: string; lookupId?: string | undefined; dateOfBirth?: string | undefined }): Promise<PendingPatientInvitation | null> {
+    if (request.lookupId === undefined || request.dateOfBirth === undefined) return null;
+    const invitation = await this.accounts.findPendingPatientInvitation(request.practice, Buffer.from(request.lookupId, 'base64'));
+    return invitation && invitation.dateOfBirth === request.dateOfBirth ? invitation : null;
+  }
+
   private newSession(ip: string | undefined): { token: string; session: NewSession } {
     const { token, tokenHash } = newSessionToken();
     const expiresAt = new Date(Date.now() + this.config.sessionTtlHours * 3600 * 1000);
@@ -166,23 +192,47 @@ export class AuthService {
   }
 }
 
+/** A patient's account part of an activation, checked and decoded. */
+interface PatientActivation {
+  deviceId: string;
+  signPublicKey: Buffer;
+  boxPublicKey: Buffer;
+  deviceCertificate: Buffer;
+  accountSignature: Buffer;
+  backup: Buffer;
+}
+
 /**
- * The rules an invitation adds: a patient confirms their date of birth and brings account keys bound
- * to their user id; staff bring neither. Returns the patient's account part.
+ * The rules a patient's invitation adds (its date of birth was checked by the lookup): account keys bound
+ * to the invited user's id and signed by the invitation key.
  * @throws DomainError `unauthorized`, `invalid_payload`
  */
-function checkActivation(invitation: PendingInvitation, request: ActivateRequest): ActivateRequest['account'] | null {
-  const isPatient = invitation.roles.includes('patient');
-  if (!isPatient) {
-    if (request.dateOfBirth !== undefined || request.account !== undefined) {
-      throw new DomainError('invalid_payload', 'Staff accounts take no date of birth and no account keys.');
-    }
-    return null;
-  }
-  if (request.dateOfBirth === undefined || request.dateOfBirth !== invitation.dateOfBirth) throw new DomainError('unauthorized', ACTIVATION_REFUSED);
-  if (!request.account) throw new DomainError('invalid_payload', 'account: patients send their account keys, device certificate and backup.');
-  if (request.account.userId.toLowerCase() !== invitation.userId) throw new DomainError('unauthorized', ACTIVATION_REFUSED);
-  return request.account;
+function checkPatientActivation(invitation: PendingPatientInvitation, request: ActivateRequest): PatientActivation {
+  if (!request.account) throw new DomainError('invalid_payload', 'account: patients send their account keys, device certificate, account signature and backup.');
+  const { account } = request;
+  if (account.userId.toLowerCase() !== invitation.userId) throw new DomainError('unauthorized', ACTIVATION_REFUSED);
+  const checked: PatientActivation = {
+    deviceId: account.deviceId,
+    signPublicKey: Buffer.from(account.keys.signPublicKey, 'base64'),
+    boxPublicKey: Buffer.from(account.keys.boxPublicKey, 'base64'),
+    deviceCertificate: Buffer.from(account.deviceCertificate, 'base64'),
+    accountSignature: Buffer.from(account.accountSignature, 'base64'),
+    backup: Buffer.from(account.backup, 'base64'),
+  };
+  // Staff trust the account key through this signature: one the invitation key did not make must never be stored.
+  const isSigned = isAccountSignatureValid(
+    { practiceOdsCode: invitation.practice.odsCode, patientId: invitation.userId, signPublicKey: checked.signPublicKey, boxPublicKey: checked.boxPublicKey },
+    checked.accountSignature,
+    invitation.invitationSignPublicKey,
+  );
+  if (!isSigned) throw new DomainError('unauthorized', ACTIVATION_REFUSED);
+  return checked;
+}
+
+/** What an invitation lookup or activation counts against: the set-up code's hash, or the lookup id. */
+function attemptSubject(request: { practice: string; code?: string | undefined; lookupId?: string | undefined }): string {
+  const credential = request.code !== undefined ? hashInvitationCode(request.code) : Buffer.from(request.lookupId ?? '', 'base64');
+  return `${request.practice}:${credential.toString('hex')}`;
 }
 
 function toKdfParams(salt: Buffer, opsLimit: number, memLimitBytes: number): KdfParams {

@@ -20,9 +20,20 @@ export class DeviceEntity {
   @Column('bytea')
   boxPublicKey!: Buffer;
 
-  /** Signature over the device's keys by the patient's account key, or by a manager for staff (64 bytes); null until certified. Set once. */
+  /**
+   * Signature over the device's keys by the patient's account key (set once), or for staff by the practice
+   * root key with the name and roles below (a manager may replace it); 64 bytes, null until certified.
+   */
   @Column('bytea', { nullable: true })
   certificate!: Buffer | null;
+
+  /** Staff devices: the display name the certificate signed. */
+  @Column('text', { nullable: true })
+  certifiedDisplayName!: string | null;
+
+  /** Staff devices: the roles the certificate signed. */
+  @Column('text', { array: true, nullable: true })
+  certifiedRoles!: string[] | null;
 
   @CreateDateColumn({ type: 'timestamptz' })
   createdAt!: Date;

@@ -31,6 +31,6 @@ export class DevicesController {
     @UuidParam('id') deviceId: string,
     @ZodBody(DeviceCertificateRequest) body: z.infer<typeof DeviceCertificateRequest>,
   ): Promise<void> {
-    return this.devices.certify(actor, deviceId, Buffer.from(body.certificate, 'base64'));
+    return this.devices.certify(actor, deviceId, Buffer.from(body.certificate, 'base64'), body.certifiedAs);
   }
 }

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { DeviceInfo, Role } from '@parley/protocol';
+import type { CertifiedStaff, DeviceInfo, Role } from '@parley/protocol';
 import { DataSource } from 'typeorm';
 import { returnedRows } from '../common/sql.js';
 import { toDeviceFields } from '../common/device-row.js';
@@ -9,6 +9,7 @@ export interface PracticeDevice {
   id: string;
   userId: string;
   ownerRoles: Role[];
+  ownerDisplayName: string;
   hasCertificate: boolean;
   isRevoked: boolean;
 }
@@ -21,7 +22,8 @@ export class DevicesRepository {
   /** Every device of a user, revoked ones too, oldest first. */
   async listOfUser(userId: string): Promise<DeviceInfo[]> {
     const rows: Record<string, unknown>[] = await this.dataSource.query(
-      `SELECT id, user_id, label, sign_public_key, box_public_key, certificate, created_at, revoked_at FROM devices WHERE user_id = $1 ORDER BY created_at, id`,
+      `SELECT id, user_id, label, sign_public_key, box_public_key, certificate, certified_display_name, certified_roles, created_at, revoked_at
+         FROM devices WHERE user_id = $1 ORDER BY created_at, id`,
       [userId],
     );
     return rows.map((row) => ({ ...toDeviceFields(row), userId: row['user_id'] as string }));
@@ -30,7 +32,7 @@ export class DevicesRepository {
   /** A device whose owner belongs to this practice; null for any other id. */
   async findInPractice(practiceId: string, deviceId: string): Promise<PracticeDevice | null> {
     const rows: Record<string, unknown>[] = await this.dataSource.query(
-      `SELECT d.id, d.user_id, u.roles, d.certificate IS NOT NULL AS has_certificate, d.revoked_at IS NOT NULL AS is_revoked
+      `SELECT d.id, d.user_id, u.roles, u.display_name, d.certificate IS NOT NULL AS has_certificate, d.revoked_at IS NOT NULL AS is_revoked
          FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = $2 AND u.practice_id = $1`,
       [practiceId, deviceId],
     );
@@ -40,6 +42,7 @@ export class DevicesRepository {
       id: row['id'] as string,
       userId: row['user_id'] as string,
       ownerRoles: row['roles'] as Role[],
+      ownerDisplayName: row['display_name'] as string,
       hasCertificate: row['has_certificate'] as boolean,
       isRevoked: row['is_revoked'] as boolean,
     };
@@ -102,13 +105,24 @@ export class DevicesRepository {
     });
   }
 
-  /** Sets a device's certificate once; false when it already has one or was revoked. */
-  async certify(deviceId: string, certificate: Buffer): Promise<boolean> {
+  /** Sets a patient device's certificate once; false when it already has one or was revoked. */
+  async certifyPatientDevice(deviceId: string, certificate: Buffer): Promise<boolean> {
     const rows = returnedRows(
       await this.dataSource.query(`UPDATE devices SET certificate = $2 WHERE id = $1 AND certificate IS NULL AND revoked_at IS NULL RETURNING id`, [
         deviceId,
         certificate,
       ]),
+    );
+    return rows.length === 1;
+  }
+
+  /** Sets or replaces a staff device's root-signed certificate and what it names; false when the device was revoked. */
+  async certifyStaffDevice(deviceId: string, certificate: Buffer, certifiedAs: CertifiedStaff): Promise<boolean> {
+    const rows = returnedRows(
+      await this.dataSource.query(
+        `UPDATE devices SET certificate = $2, certified_display_name = $3, certified_roles = $4 WHERE id = $1 AND revoked_at IS NULL RETURNING id`,
+        [deviceId, certificate, certifiedAs.displayName, certifiedAs.roles],
+      ),
     );
     return rows.length === 1;
   }

@@ -23,6 +23,7 @@ describe(DevicesService.name, () => {
     id: randomUUID(),
     userId: owner.userId,
     ownerRoles: [...owner.roles],
+    ownerDisplayName: owner.displayName,
     hasCertificate: false,
     isRevoked: false,
     ...overrides,
@@ -32,7 +33,8 @@ describe(DevicesService.name, () => {
     devices = mockOf<DevicesRepository>();
     events = mockOf<SessionEventsGateway>();
     sut = new DevicesService(devices, events, mockOf<AuditService>());
-    devices.certify.mockResolvedValue(true);
+    devices.certifyPatientDevice.mockResolvedValue(true);
+    devices.certifyStaffDevice.mockResolvedValue(true);
   });
 
   describe('certify', () => {
@@ -48,31 +50,67 @@ describe(DevicesService.name, () => {
       const owner = whose.startsWith('own') ? actor : whose === 'patient' ? aPatient({ practiceId }) : aClinician({ practiceId });
       const device = deviceOf(owner);
       devices.findInPractice.mockResolvedValue(device);
+      const isStaffDevice = !owner.roles.includes('patient');
+      const certifiedAs = isStaffDevice ? { displayName: owner.displayName, roles: owner.roles as ('clinician' | 'manager')[] } : undefined;
 
-      const result = sut.certify(actor, device.id, CERTIFICATE);
+      const result = sut.certify(actor, device.id, CERTIFICATE, certifiedAs);
 
       if (refusal) {
         await expect(result).rejects.toMatchObject({ code: refusal });
-        expect(devices.certify).not.toHaveBeenCalled();
+        expect(devices.certifyPatientDevice).not.toHaveBeenCalled();
+        expect(devices.certifyStaffDevice).not.toHaveBeenCalled();
+      } else if (isStaffDevice) {
+        await expect(result).resolves.toBeUndefined();
+        expect(devices.certifyStaffDevice).toHaveBeenCalledWith(device.id, CERTIFICATE, certifiedAs);
       } else {
         await expect(result).resolves.toBeUndefined();
-        expect(devices.certify).toHaveBeenCalledWith(device.id, CERTIFICATE);
+        expect(devices.certifyPatientDevice).toHaveBeenCalledWith(device.id, CERTIFICATE);
       }
+    });
+
+    it.each([
+      ['no name and roles', undefined],
+      ['another name', { displayName: 'Dr Someone Else', roles: ['clinician' as const] }],
+      ['other roles', { displayName: 'Dr Alex Morgan', roles: ['clinician' as const, 'manager' as const] }],
+    ])('refuses a staff device certificate with %s', async (_case, certifiedAs) => {
+      devices.findInPractice.mockResolvedValue(deviceOf(aClinician({ practiceId })));
+
+      await expect(sut.certify(aManager({ practiceId }), randomUUID(), CERTIFICATE, certifiedAs)).rejects.toMatchObject({ code: 'invalid_payload' });
+      expect(devices.certifyStaffDevice).not.toHaveBeenCalled();
+    });
+
+    it('refuses a patient device certificate that names a person', async () => {
+      const actor = aPatient();
+      devices.findInPractice.mockResolvedValue(deviceOf(actor));
+
+      await expect(sut.certify(actor, randomUUID(), CERTIFICATE, { displayName: 'Dr Alex Morgan', roles: ['clinician'] })).rejects.toMatchObject({
+        code: 'invalid_payload',
+      });
+    });
+
+    it('replaces a staff device certificate (re-admission), but never one of a revoked device', async () => {
+      const clinician = aClinician({ practiceId });
+      const certifiedAs = { displayName: clinician.displayName, roles: ['clinician' as const] };
+      devices.findInPractice.mockResolvedValueOnce(deviceOf(clinician, { hasCertificate: true })).mockResolvedValueOnce(deviceOf(clinician, { isRevoked: true }));
+
+      await expect(sut.certify(aManager({ practiceId }), randomUUID(), CERTIFICATE, certifiedAs)).resolves.toBeUndefined();
+      await expect(sut.certify(aManager({ practiceId }), randomUUID(), CERTIFICATE, certifiedAs)).rejects.toMatchObject({ code: 'conflict' });
+      expect(devices.certifyStaffDevice).toHaveBeenCalledTimes(1);
     });
 
     it('answers not_found for a device outside the caller’s practice', async () => {
       devices.findInPractice.mockResolvedValue(null);
 
-      await expect(sut.certify(aManager(), randomUUID(), CERTIFICATE)).rejects.toEqual(new DomainError('not_found'));
+      await expect(sut.certify(aManager(), randomUUID(), CERTIFICATE, undefined)).rejects.toEqual(new DomainError('not_found'));
     });
 
-    it('refuses to certify a device twice or a revoked one', async () => {
+    it('refuses to certify a patient device twice or a revoked one', async () => {
       const actor = aPatient();
       devices.findInPractice.mockResolvedValueOnce(deviceOf(actor, { hasCertificate: true })).mockResolvedValueOnce(deviceOf(actor, { isRevoked: true }));
 
-      await expect(sut.certify(actor, randomUUID(), CERTIFICATE)).rejects.toMatchObject({ code: 'conflict' });
-      await expect(sut.certify(actor, randomUUID(), CERTIFICATE)).rejects.toMatchObject({ code: 'conflict' });
-      expect(devices.certify).not.toHaveBeenCalled();
+      await expect(sut.certify(actor, randomUUID(), CERTIFICATE, undefined)).rejects.toMatchObject({ code: 'conflict' });
+      await expect(sut.certify(actor, randomUUID(), CERTIFICATE, undefined)).rejects.toMatchObject({ code: 'conflict' });
+      expect(devices.certifyPatientDevice).not.toHaveBeenCalled();
     });
   });
 

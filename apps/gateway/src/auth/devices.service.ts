@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import type { DeviceInfo, Role } from '@parley/protocol';
+import type { CertifiedStaff, DeviceInfo, Role } from '@parley/protocol';
 import { AuditService } from '../audit/audit.service.js';
 import { isStaff, type Actor } from '../common/actor.js';
 import { DomainError } from '../common/domain-error.js';
@@ -38,11 +38,12 @@ export class DevicesService {
   }
 
   /**
-   * Records a device's certificate, once. A patient certifies their own devices (signed with their
-   * account key); a manager certifies the devices of their practice's staff (signed with a root-certified key).
-   * @throws DomainError `not_found` (no such device in the caller's practice), `forbidden`, `conflict` (already certified or revoked)
+   * Records a device's certificate. A patient certifies their own devices with their account key, once.
+   * A manager admits a device of their practice's staff with a root key certificate that names the
+   * person as registered (`certifiedAs`); it may be replaced, e.g. after a rename.
+   * @throws DomainError `not_found` (no such device in the caller's practice), `forbidden`, `invalid_payload` (`certifiedAs` missing for staff, present for patients, or not the person as registered), `conflict` (revoked, or a patient device already certified)
    */
-  async certify(actor: Actor, deviceId: string, certificate: Buffer): Promise<void> {
+  async certify(actor: Actor, deviceId: string, certificate: Buffer, certifiedAs: CertifiedStaff | undefined): Promise<void> {
     const device = await this.devices.findInPractice(actor.practiceId, deviceId);
     const isOwn = device?.userId === actor.userId;
     const isManager = actor.roles.includes('manager');
@@ -51,8 +52,21 @@ export class DevicesService {
     const isOwnerStaff = isStaff({ roles: device.ownerRoles });
     const mayCertify = isOwnerStaff ? isManager : isOwn;
     if (!mayCertify) throw new DomainError('forbidden');
-    if (device.isRevoked || device.hasCertificate) throw new DomainError('conflict', 'That device is revoked or already certified.');
-    if (!(await this.devices.certify(deviceId, certificate))) throw new DomainError('conflict', 'That device is revoked or already certified.');
+    if (isOwnerStaff) {
+      if (!certifiedAs) throw new DomainError('invalid_payload', 'certifiedAs: a staff device certificate names the person and their roles.');
+      // Clients show a staff sender by what the root signed, so it must be what the practice registered.
+      if (certifiedAs.displayName !== device.ownerDisplayName || !isSameSet(certifiedAs.roles, device.ownerRoles)) {
+        throw new DomainError('invalid_payload', 'certifiedAs: the certificate must name the person as registered.');
+      }
+      if (device.isRevoked || !(await this.devices.certifyStaffDevice(deviceId, certificate, certifiedAs))) {
+        throw new DomainError('conflict', 'That device is revoked.');
+      }
+    } else {
+      if (certifiedAs) throw new DomainError('invalid_payload', 'certifiedAs: only staff device certificates name a person.');
+      if (device.isRevoked || device.hasCertificate || !(await this.devices.certifyPatientDevice(deviceId, certificate))) {
+        throw new DomainError('conflict', 'That device is revoked or already certified.');
+      }
+    }
     this.logger.log({ userId: actor.userId, deviceId }, 'device certified');
   }
 
@@ -90,4 +104,10 @@ export class DevicesService {
   isActiveStaffDevice(practiceId: string, deviceId: string): Promise<boolean> {
     return this.devices.isActiveStaffDevice(practiceId, deviceId);
   }
+}
+
+function isSameSet(a: readonly string[], b: readonly string[]): boolean {
+  const left = new Set(a);
+  const right = new Set(b);
+  return left.size === right.size && [...left].every((item) => right.has(item));
 }

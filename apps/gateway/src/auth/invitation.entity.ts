@@ -1,6 +1,10 @@
 import { Column, CreateDateColumn, Entity, PrimaryColumn } from 'typeorm';
 
-/** A one-time activation code a practice gives a patient; only its SHA-256 is stored. */
+/**
+ * A one-time invitation (patient) or set-up code (staff). Of a staff code only its SHA-256 is stored; a
+ * patient's code never reaches the server, which keeps the lookup id derived from it and the chain
+ * the inviting staff client signed (docs/crypto.md, "Invitation-bound trust (v2)").
+ */
 @Entity('invitations')
 export class InvitationEntity {
   @PrimaryColumn('uuid')
@@ -13,8 +17,29 @@ export class InvitationEntity {
   @Column('uuid')
   userId!: string;
 
-  @Column('bytea', { unique: true })
-  codeHash!: Buffer;
+  /** Staff set-up codes: SHA-256 of the normalised code. Exactly one of `codeHash` and `lookupId` is set. */
+  @Column('bytea', { unique: true, nullable: true })
+  codeHash!: Buffer | null;
+
+  /** Patient invitations: the lookup id derived from the code (32 bytes). */
+  @Column('bytea', { unique: true, nullable: true })
+  lookupId!: Buffer | null;
+
+  /** The invitation key V's Ed25519 public key (32 bytes). */
+  @Column('bytea', { nullable: true })
+  invitationSignPublicKey!: Buffer | null;
+
+  /** The creating staff device's signature over practice, patient, V and expiry (64 bytes). */
+  @Column('bytea', { nullable: true })
+  invitationSignature!: Buffer | null;
+
+  /** V's signature over the practice root key (64 bytes). */
+  @Column('bytea', { nullable: true })
+  rootSignature!: Buffer | null;
+
+  /** The staff device that made and signed the invitation. */
+  @Column('uuid', { nullable: true })
+  creatorDeviceId!: string | null;
 
   @Column('uuid')
   createdBy!: string;

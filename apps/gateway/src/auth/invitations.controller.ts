@@ -1,5 +1,5 @@
 import { Controller, HttpCode, Post, UseGuards } from '@nestjs/common';
-import { CreateInvitationRequest, CreateStaffRequest, type CodeIssued } from '@parley/protocol';
+import { CreateInvitationRequest, CreateStaffRequest, type CodeIssued, type InvitationCreated } from '@parley/protocol';
 import { Actor } from '../common/actor.js';
 import { ZodBody } from '../common/zod-body.decorator.js';
 import { BearerGuard } from './bearer.guard.js';
@@ -13,7 +13,7 @@ export class InvitationsController {
 
   @Post('invitations')
   @HttpCode(201)
-  invitePatient(@Actor() actor: Actor, @ZodBody(CreateInvitationRequest) body: CreateInvitationRequest): Promise<CodeIssued> {
+  invitePatient(@Actor() actor: Actor, @ZodBody(CreateInvitationRequest) body: CreateInvitationRequest): Promise<InvitationCreated> {
     return this.invitations.invitePatient(actor, body);
   }
 

@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
-import type { Envelope, JoinedConversation, MemberDevice, ReceiptUpdated, Role, StoredEnvelope } from '@parley/protocol';
+import type { Envelope, MemberDevice, ReceiptUpdated, Role, StoredEnvelope } from '@parley/protocol';
 import { DataSource } from 'typeorm';
 import { CONVERSATION_COLUMNS, toConversationRow, type ConversationRow } from '../common/conversation-row.js';
+import { toCertifiedAs } from '../common/device-row.js';
 import { genesisHash } from '../record/record-hash.js';
 
 
@@ -79,12 +80,10 @@ export class ConversationsRepository {
     return new Set(rows.map((row) => row.id));
   }
 
-  /** The practice's newest record key version, if it has one. */
-  async latestRecordKeyVersion(practiceId: string): Promise<number | undefined> {
-    const rows: { version: number | null }[] = await this.dataSource.query(`SELECT max(version) AS version FROM record_keys WHERE practice_id = $1`, [
-      practiceId,
-    ]);
-    return rows[0]?.version ?? undefined;
+  /** The practice's record key versions. */
+  async recordKeyVersions(practiceId: string): Promise<Set<number>> {
+    const rows: { version: number }[] = await this.dataSource.query(`SELECT version FROM record_keys WHERE practice_id = $1`, [practiceId]);
+    return new Set(rows.map((row) => row.version));
   }
 
   /** The envelopes a caller can open: sealed to its device, to its account key, or (staff) to a record key. */
@@ -124,7 +123,7 @@ export class ConversationsRepository {
          UNION SELECT d.user_id FROM conversation_envelopes e JOIN devices d ON d.id = e.creator_device_id WHERE e.conversation_id = $1
          UNION SELECT assigned_clinician_id FROM conversations WHERE id = $1 AND assigned_clinician_id IS NOT NULL
          UNION SELECT $2::uuid)
-       SELECT d.id, d.user_id, u.roles, u.display_name, d.sign_public_key, d.box_public_key, d.certificate, d.revoked_at
+       SELECT d.id, d.user_id, u.roles, u.display_name, d.sign_public_key, d.box_public_key, d.certificate, d.certified_display_name, d.certified_roles, d.revoked_at
          FROM devices d JOIN users u ON u.id = d.user_id
         WHERE d.user_id IN (SELECT user_id FROM members)
         ORDER BY d.created_at`,
@@ -140,25 +139,10 @@ export class ConversationsRepository {
         signPublicKey: (row['sign_public_key'] as Buffer).toString('base64'),
         boxPublicKey: (row['box_public_key'] as Buffer).toString('base64'),
         certificate: row['certificate'] ? (row['certificate'] as Buffer).toString('base64') : null,
+        certifiedAs: toCertifiedAs(row['certified_display_name'], row['certified_roles']),
         revokedAt: row['revoked_at'] ? (row['revoked_at'] as Date).toISOString() : null,
       };
     });
-  }
-
-  /** The patient's current (unrevoked) account key and its practice certificate. */
-  async patientAccount(patientId: string): Promise<JoinedConversation['patientAccount']> {
-    const rows: Record<string, unknown>[] = await this.dataSource.query(
-      `SELECT sign_public_key, box_public_key, certificate FROM account_keys WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at DESC LIMIT 1`,
-      [patientId],
-    );
-    const row = rows[0];
-    if (!row) return null;
-    return {
-      userId: patientId,
-      signPublicKey: (row['sign_public_key'] as Buffer).toString('base64'),
-      boxPublicKey: (row['box_public_key'] as Buffer).toString('base64'),
-      certificate: row['certificate'] ? (row['certificate'] as Buffer).toString('base64') : null,
-    };
   }
 
   /** Raises a device's cumulative receipt (never lowers it); returns the receipt now stored. */

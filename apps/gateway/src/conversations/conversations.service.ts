@@ -15,6 +15,7 @@ import { toConversationSummary, type ConversationRow } from '../common/conversat
 import { DomainError } from '../common/domain-error.js';
 import { RealtimePublisher } from '../common/realtime.publisher.js';
 import { rooms } from '../common/rooms.js';
+import { AccountKeysService } from '../auth/account-keys.service.js';
 import { AuditService } from '../audit/audit.service.js';
 import { HoursService } from '../hours/hours.service.js';
 import { toRecordEntry } from '../record/record-entry.mapper.js';
@@ -41,6 +42,7 @@ export class ConversationsService implements OnModuleInit {
     private readonly settings: PracticeSettingsService,
     private readonly audit: AuditService,
     private readonly hours: HoursService,
+    private readonly accountKeys: AccountKeysService,
   ) {}
 
   onModuleInit(): void {
@@ -127,7 +129,7 @@ export class ConversationsService implements OnModuleInit {
     const [envelopes, devices, patientAccount, receipts] = await Promise.all([
       this.conversations.envelopesFor(conversation.id, { deviceId: actor.deviceId, userId: actor.userId, isStaff: isStaff(actor) }),
       this.conversations.memberDevices(conversation.id, actor.userId),
-      this.conversations.patientAccount(conversation.patientId),
+      this.accountKeys.patientAccountKey(conversation.patientId),
       this.conversations.receipts(conversation.id),
     ]);
     return { conversation: toConversationSummary(conversation), envelopes, devices, patientAccount, receipts };
@@ -234,19 +236,24 @@ export class ConversationsService implements OnModuleInit {
     return null;
   }
 
-  /** Checks the first epoch's envelopes go only to the patient's own devices, account key and the practice's record key. */
+  /**
+   * Checks the first epoch's envelopes go only to the patient's own devices, account key and a record key
+   * version of the practice. Which version is current is the root key's signed word, which the gateway
+   * cannot check: clients seal to the newest version the root vouched for (docs/crypto.md, v2), so the
+   * gateway refuses only versions the practice does not have, never one a client chose over a newer row.
+   */
   private async checkEnvelopes(actor: Actor, payload: ConversationOpen): Promise<void> {
     const keyIds = new Set(payload.envelopes.map((envelope) => envelope.recipientKeyId));
     if (keyIds.size !== payload.envelopes.length) throw new DomainError('invalid_payload', 'Two envelopes for the same recipient key.');
-    const latestRecordKey = await this.conversations.latestRecordKeyVersion(actor.practiceId);
-    if (latestRecordKey === undefined) throw new DomainError('conflict', 'The practice has not set up its record key yet.');
+    const recordKeyVersions = await this.conversations.recordKeyVersions(actor.practiceId);
+    if (recordKeyVersions.size === 0) throw new DomainError('conflict', 'The practice has not set up its record key yet.');
     const deviceIds = payload.envelopes.flatMap((envelope) => (envelope.recipient.kind === 'device' ? [envelope.recipient.deviceId] : []));
     const ownDevices = await this.conversations.activeDevicesOf(actor.userId, deviceIds);
     for (const { recipient } of payload.envelopes) {
       const isAllowed =
         (recipient.kind === 'device' && ownDevices.has(recipient.deviceId)) ||
         (recipient.kind === 'account' && recipient.userId === actor.userId) ||
-        (recipient.kind === 'record' && recipient.version === latestRecordKey);
+        (recipient.kind === 'record' && recordKeyVersions.has(recipient.version));
       if (!isAllowed) throw new DomainError('invalid_payload', `An envelope is addressed to a ${recipient.kind} that is not a member.`);
     }
     const kinds = new Set(payload.envelopes.map((envelope) => envelope.recipient.kind));

@@ -26,7 +26,7 @@ describe('seedDemoPractice', () => {
 
   const count = async (table: string) => (await dataSource.query(`SELECT count(*)::int AS n FROM ${table}`))[0].n as number;
 
-  it('seeds one manager and two clinicians with set-up codes and one patient invitation, then nothing on a second run', async () => {
+  it('seeds one manager and two clinicians with set-up codes and a patient to invite, then nothing on a second run', async () => {
     const file = join(folder, 'demo.json');
 
     const first = await seedDemoPractice(dataSource, file);
@@ -35,17 +35,18 @@ describe('seedDemoPractice', () => {
     expect(first?.staff.map((member) => member.roles)).toEqual([['manager'], ['clinician'], ['clinician']]);
     expect(second).toEqual(first);
     expect(await count('practices')).toBe(1);
-    expect(await count('users')).toBe(4);
-    expect(await count('invitations')).toBe(4);
+    expect(await count('users')).toBe(3);
+    expect(await count('invitations')).toBe(3);
     expect(await dataSource.query(`SELECT practice_phone FROM practice_settings`)).toEqual([{ practice_phone: '01632 960000' }]);
-    expect(new Set([...first!.staff.map((member) => member.code), first!.patient.invitationCode]).size).toBe(4);
+    expect(new Set(first!.staff.map((member) => member.code)).size).toBe(3);
+    // The patient's invitation is made by a staff client (its code never reaches the server): only whom to invite is seeded.
+    expect(first!.patient).toEqual({ displayName: 'Chris Taylor', nhsNumber: '9990000018', dateOfBirth: '1984-05-17' });
   });
 
   it('stores only the hashes of the codes, and keeps the codes in an owner-only file', async () => {
     const file = join(folder, 'demo.json');
     const credentials = await seedDemoPractice(dataSource, file);
-    const code = credentials!.patient.invitationCode;
-    const codes = [code, ...credentials!.staff.map((member) => member.code)];
+    const codes = credentials!.staff.map((member) => member.code);
 
     const rows: { code_hash: Buffer }[] = await dataSource.query(`SELECT code_hash FROM invitations`);
     const dump = JSON.stringify(await dataSource.query(`SELECT * FROM invitations`));
@@ -53,7 +54,7 @@ describe('seedDemoPractice', () => {
     expect(rows.map((row) => row.code_hash.toString('hex')).sort()).toEqual(codes.map((c) => hashInvitationCode(c).toString('hex')).sort());
     for (const each of codes) expect(dump).not.toContain(each);
     expect((await stat(file)).mode & 0o777).toBe(0o600);
-    expect(JSON.parse(await readFile(file, 'utf8')).patient.invitationCode).toBe(code);
+    expect(JSON.parse(await readFile(file, 'utf8')).staff[0].code).toBe(codes[0]);
   });
 });
 

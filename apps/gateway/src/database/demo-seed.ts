@@ -14,15 +14,20 @@ export interface DemoCredentials {
   practice: { odsCode: string; name: string };
   /** Each with the one-time set-up code the demo set-up (scripts/start.mjs) activates them with. */
   staff: { email: string; displayName: string; roles: string[]; code: string }[];
-  patient: { displayName: string; nhsNumber: string; dateOfBirth: string; invitationCode: string; expiresAt: string };
+  /**
+   * Whom the demo set-up invites, as a staff client (the invitation code is made in a staff browser and
+   * never reaches the server, so the seed cannot make it).
+   */
+  patient: { displayName: string; nhsNumber: string; dateOfBirth: string };
 }
 
 const DEMO_ODS_CODE = 'DEMO01';
-const INVITATION_DAYS = 30;
+const STAFF_CODE_DAYS = 30;
 
 /**
  * Seeds the demo practice once: one manager and two clinicians, each with a one-time set-up code, and
- * one patient invitation. No keys: the gateway has no crypto; the demo set-up client makes them. A second run
+ * the identity of a patient to invite. No keys and no patient invitation: the gateway has no crypto; the
+ * demo set-up client makes them (the patient's invitation through a staff client). A second run
  * finds the practice (the ODS code is unique) and changes nothing. Returns the sign-ins if it has them.
  */
 export async function seedDemoPractice(dataSource: DataSource, credentialsFile: string): Promise<DemoCredentials | undefined> {
@@ -57,7 +62,7 @@ export async function seedDemoPractice(dataSource: DataSource, credentialsFile: 
         member.email,
       ]);
     }
-    const expiresAt = new Date(Date.now() + INVITATION_DAYS * 24 * 3600 * 1000);
+    const expiresAt = new Date(Date.now() + STAFF_CODE_DAYS * 24 * 3600 * 1000);
     const issueCode = async (userId: string) => {
       const code = newInvitationCode();
       await db.query(`INSERT INTO invitations (id, practice_id, user_id, code_hash, created_by, expires_at) VALUES ($1, $2, $3, $4, $5, $6)`, [
@@ -71,17 +76,10 @@ export async function seedDemoPractice(dataSource: DataSource, credentialsFile: 
       return code;
     };
     for (const [index, member] of staff.entries()) staffWithCodes.push({ ...member, code: await issueCode(staffIds[index]!) });
-    const patient = { displayName: 'Chris Taylor', nhsNumber: '9990000018', dateOfBirth: '1984-05-17' };
-    const patientId = randomUUID();
-    await db.query(
-      `INSERT INTO users (id, practice_id, roles, display_name, nhs_number, date_of_birth) VALUES ($1, $2, '{patient}', $3, $4, $5)`,
-      [patientId, practiceId, patient.displayName, patient.nhsNumber, patient.dateOfBirth],
-    );
-    const invitationCode = await issueCode(patientId);
     const credentials: DemoCredentials = {
       practice: { odsCode: DEMO_ODS_CODE, name: 'Parley Demo Surgery' },
       staff: staffWithCodes,
-      patient: { ...patient, invitationCode, expiresAt: expiresAt.toISOString() },
+      patient: { displayName: 'Chris Taylor', nhsNumber: '9990000018', dateOfBirth: '1984-05-17' },
     };
     // Written inside the transaction: if the file cannot be written, nothing is seeded and the next start retries.
     await mkdir(dirname(credentialsFile), { recursive: true });

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import type { TestDatabase } from '@parley/testing';
 import { freshDatabase } from '../../test/database.js';
@@ -87,6 +87,81 @@ describe('migrations', () => {
     expect(pending).toBe(false);
     await migrated.destroy();
     await scratch.drop();
+  });
+
+  it('moves v1 data to invitation-bound trust: pending patient codes expire, v1 staff certificates go, the rest is kept', async () => {
+    const scratch = await freshDatabase();
+    const migrated = await openDatabase(scratch.url);
+    await migrated.undoLastMigration({ transaction: 'all' });
+    const [practice] = await migrated.query(`INSERT INTO practices (id, ods_code, name, time_zone) VALUES ($1, 'V1PRAC', 'A practice', 'Europe/London') RETURNING id`, [randomUUID()]);
+    const user = async (roles: string[]) => {
+      const id = randomUUID();
+      await migrated.query(`INSERT INTO users (id, practice_id, roles, display_name, nhs_number) VALUES ($1, $2, $3, 'Someone', $4)`, [
+        id,
+        practice.id,
+        roles,
+        roles.includes('patient') ? String(Math.floor(Math.random() * 9e9) + 1e9) : null,
+      ]);
+      return id;
+    };
+    const device = async (userId: string) => {
+      const id = randomUUID();
+      await migrated.query(`INSERT INTO devices (id, user_id, label, sign_public_key, box_public_key, certificate) VALUES ($1, $2, 'pc', $3, $3, $4)`, [
+        id,
+        userId,
+        Buffer.alloc(32, 1),
+        Buffer.alloc(64, 2),
+      ]);
+      return id;
+    };
+    const invite = (userId: string, createdBy: string) =>
+      migrated.query(
+        `INSERT INTO invitations (id, practice_id, user_id, code_hash, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, now() - interval '1 day', now() + interval '1 day')`,
+        [randomUUID(), practice.id, userId, randomBytes(32), createdBy],
+      );
+    const clinician = await user(['clinician']);
+    const patient = await user(['patient']);
+    const newStaff = await user(['clinician']);
+    const staffDevice = await device(clinician);
+    const patientDevice = await device(patient);
+    await invite(patient, clinician);
+    await invite(newStaff, clinician);
+
+    await migrated.runMigrations({ transaction: 'all' });
+    const pending = await migrated.query(`SELECT user_id, expires_at > now() AS is_pending FROM invitations ORDER BY user_id = $1 DESC`, [patient]);
+    const certificates = await migrated.query(`SELECT id, certificate IS NOT NULL AS is_certified FROM devices ORDER BY id = $1 DESC`, [staffDevice]);
+
+    expect(pending).toEqual([
+      { user_id: patient, is_pending: false },
+      { user_id: newStaff, is_pending: true },
+    ]);
+    expect(await migrated.query(`SELECT count(*)::int AS n FROM invitations`)).toEqual([{ n: 2 }]);
+    expect(certificates).toEqual([
+      { id: staffDevice, is_certified: false },
+      { id: patientDevice, is_certified: true },
+    ]);
+    await expect(migrated.query(`UPDATE devices SET certificate = $2 WHERE id = $1`, [patientDevice, Buffer.alloc(64, 3)])).rejects.toThrow(/never rewritten/);
+    await migrated.destroy();
+    await scratch.drop();
+  });
+
+  it('refuses an invitation with both or neither of a code hash and a lookup id, or with half of its chain', async () => {
+    const [practice] = await insertPractice();
+    const userId = randomUUID();
+    await dataSource.query(`INSERT INTO users (id, practice_id, roles, display_name) VALUES ($1, $2, '{clinician}', 'Dr A')`, [userId, practice.id]);
+    const insert = (codeHash: Buffer | null, lookupId: Buffer | null) =>
+      dataSource.query(`INSERT INTO invitations (id, practice_id, user_id, code_hash, lookup_id, created_by, expires_at) VALUES ($1, $2, $3, $4, $5, $3, now() + interval '1 day')`, [
+        randomUUID(),
+        practice.id,
+        userId,
+        codeHash,
+        lookupId,
+      ]);
+
+    await expect(insert(null, null)).rejects.toThrow(/check constraint/);
+    await expect(insert(randomBytes(32), randomBytes(32))).rejects.toThrow(/check constraint/);
+    await expect(insert(null, randomBytes(32))).rejects.toThrow(/check constraint/);
+    await expect(insert(randomBytes(32), null)).resolves.toBeDefined();
   });
 
   it('never synchronises the schema from entities', () => {

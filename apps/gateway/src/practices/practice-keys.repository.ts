@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { PracticeKeys } from '@parley/protocol';
 import { DataSource } from 'typeorm';
+import { toCertifiedAs } from '../common/device-row.js';
 import { isUniqueViolation, returnedRows } from '../common/sql.js';
 
 /** A record key version to store. */
@@ -10,6 +11,8 @@ export interface NewRecordKey {
   boxPublicKey: Buffer;
   validFrom: number;
   certificate: Buffer;
+  /** The root's "this version is current" statement. */
+  current: { issuedAt: number; signature: Buffer };
 }
 
 /** A record key grant to store. */
@@ -56,13 +59,11 @@ export class PracticeKeysRepository {
         version: number;
       }[];
       if (key.version !== (latest?.version ?? 0) + 1) return 'not_next_version';
-      await db.query(`INSERT INTO record_keys (practice_id, version, box_public_key, valid_from, certificate) VALUES ($1, $2, $3, $4, $5)`, [
-        key.practiceId,
-        key.version,
-        key.boxPublicKey,
-        key.validFrom,
-        key.certificate,
-      ]);
+      await db.query(
+        `INSERT INTO record_keys (practice_id, version, box_public_key, valid_from, certificate, current_issued_at, current_signature)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+        [key.practiceId, key.version, key.boxPublicKey, key.validFrom, key.certificate, key.current.issuedAt, key.current.signature],
+      );
       return null;
     });
   }
@@ -91,11 +92,12 @@ export class PracticeKeysRepository {
     >[];
     if (!practice) return null;
     const recordKeys: Record<string, unknown>[] = await this.dataSource.query(
-      `SELECT version, box_public_key, valid_from, certificate FROM record_keys WHERE practice_id = $1 ORDER BY version`,
+      `SELECT version, box_public_key, valid_from, certificate, current_issued_at, current_signature FROM record_keys WHERE practice_id = $1 ORDER BY version`,
       [practiceId],
     );
     const grants: Record<string, unknown>[] = await this.dataSource.query(
-      `SELECT g.version, g.sealed_seed, g.signature, g.granted_by_device_id, d.user_id AS granter_user_id, d.sign_public_key AS granter_sign_public_key, d.box_public_key AS granter_box_public_key, d.certificate AS granter_certificate
+      `SELECT g.version, g.sealed_seed, g.signature, g.granted_by_device_id, d.user_id AS granter_user_id, d.sign_public_key AS granter_sign_public_key, d.box_public_key AS granter_box_public_key, d.certificate AS granter_certificate,
+              d.certified_display_name AS granter_certified_display_name, d.certified_roles AS granter_certified_roles
          FROM record_key_grants g JOIN devices d ON d.id = g.granted_by_device_id
         WHERE g.practice_id = $1 AND g.device_id = $2 AND g.revoked_at IS NULL ORDER BY g.version`,
       [practiceId, deviceId],
@@ -111,6 +113,9 @@ export class PracticeKeysRepository {
         // bigint arrives as a string; milliseconds since 1970 fit a double exactly for millennia.
         validFrom: Number(row['valid_from']),
         certificate: (row['certificate'] as Buffer).toString('base64'),
+        current: row['current_signature']
+          ? { issuedAt: Number(row['current_issued_at']), signature: (row['current_signature'] as Buffer).toString('base64') }
+          : null,
       })),
       grants: grants.map((row) => ({
         version: row['version'] as number,
@@ -121,6 +126,7 @@ export class PracticeKeysRepository {
         granterSignPublicKey: (row['granter_sign_public_key'] as Buffer).toString('base64'),
         granterBoxPublicKey: (row['granter_box_public_key'] as Buffer).toString('base64'),
         granterCertificate: row['granter_certificate'] ? (row['granter_certificate'] as Buffer).toString('base64') : null,
+        granterCertifiedAs: toCertifiedAs(row['granter_certified_display_name'], row['granter_certified_roles']),
       })),
     };
   }

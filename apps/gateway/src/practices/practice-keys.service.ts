@@ -34,7 +34,7 @@ export class PracticeKeysService {
   }
 
   /**
-   * Adds the next record key version with its root-key certificate (a manager); audited `record-key.added`.
+   * Adds the next record key version with its root-key certificate and the root's statement that it is current (a manager); audited `record-key.added`.
    * @throws DomainError `forbidden`, `conflict` (no root key yet, or not the next version)
    */
   async addRecordKey(actor: Actor, request: AddRecordKeyRequest): Promise<void> {
@@ -45,6 +45,7 @@ export class PracticeKeysService {
       boxPublicKey: Buffer.from(request.boxPublicKey, 'base64'),
       validFrom: request.validFrom,
       certificate: Buffer.from(request.certificate, 'base64'),
+      current: { issuedAt: request.current.issuedAt, signature: Buffer.from(request.current.signature, 'base64') },
     });
     if (refusal === 'no_root_key') throw new DomainError('conflict', 'Set the practice root key first.');
     if (refusal) throw new DomainError('conflict', 'That is not the next record key version.');

@@ -20,6 +20,14 @@ export class RecordKeyEntity {
   @Column('bytea')
   certificate!: Buffer;
 
+  /** Milliseconds since 1970 of the root's "this version is current" statement; null for versions added before v2. */
+  @Column('bigint', { nullable: true })
+  currentIssuedAt!: string | null;
+
+  /** The root key's signature over that statement (64 bytes). */
+  @Column('bytea', { nullable: true })
+  currentSignature!: Buffer | null;
+
   @CreateDateColumn({ type: 'timestamptz' })
   createdAt!: Date;
 }

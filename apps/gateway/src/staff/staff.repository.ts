@@ -20,7 +20,7 @@ export class StaffRepository {
       [practiceId],
     );
     const devices: Record<string, unknown>[] = await this.dataSource.query(
-      `SELECT d.id, d.user_id, d.label, d.sign_public_key, d.box_public_key, d.certificate, d.created_at, d.revoked_at,
+      `SELECT d.id, d.user_id, d.label, d.sign_public_key, d.box_public_key, d.certificate, d.certified_display_name, d.certified_roles, d.created_at, d.revoked_at,
               coalesce((SELECT array_agg(g.version ORDER BY g.version) FROM record_key_grants g WHERE g.device_id = d.id AND g.revoked_at IS NULL), '{}') AS granted_versions
          FROM devices d JOIN users u ON u.id = d.user_id
         WHERE u.practice_id = $1 AND NOT ('patient' = ANY(u.roles))

@@ -11,11 +11,14 @@ import {
   ready,
   TEST_KDF_PARAMS,
   toBase64,
+  verifyAccountKeySignature,
+  verifyInvitation,
 } from '@parley/crypto';
-import type { KdfParams, KeyBackup, SessionInfo } from '@parley/protocol';
+import type { CodeIssued, InvitationCreated, InvitationDetails, KdfParams, KeyBackup, SessionInfo } from '@parley/protocol';
 import { startTestApp, type TestApp } from '../app.js';
 import {
   activatePatient,
+  activateStaff,
   api,
   apiOk,
   createPracticeWithStaff,
@@ -37,6 +40,13 @@ async function accountRows(gateway: TestApp): Promise<Record<string, number>> {
   );
   return row;
 }
+
+/** A base64 signature with its first byte flipped. */
+const flipped = (signature: string): string => {
+  const bytes = fromBase64(signature);
+  bytes[0] = bytes[0]! ^ 0x01;
+  return toBase64(bytes);
+};
 
 /** A POST sent from another loopback address, to play a second client IP. */
 function postFrom(localAddress: string, url: string, path: string, body: unknown): Promise<{ status: number; body: { error?: { code: string } } }> {
@@ -67,23 +77,95 @@ describe('accounts over HTTP (in-process gateway, real PostgreSQL)', () => {
   });
 
   describe('invitation lookup', () => {
-    it('names the account a code opens once the date of birth matches, so the client can bind its id', async () => {
-      const invitation = await invitePatient(gateway.url, practice.clinician);
-      const body = { practice: practice.odsCode, code: invitation.issued.code, dateOfBirth: invitation.dateOfBirth };
+    it('names the account a lookup id opens once the date of birth matches, with the chain its creator signed', async () => {
+      const invitation = await invitePatient(gateway.url, practice.clinician, practice);
+      const body = { practice: practice.odsCode, lookupId: toBase64(invitation.lookupId), dateOfBirth: invitation.dateOfBirth };
 
-      const details = await apiOk<{ userId: string; kind: string; practice: { odsCode: string; rootSignPublicKey: string } }>(gateway.url, 'POST', '/api/auth/invitation', { body }, 200);
+      const details = await apiOk<InvitationDetails>(gateway.url, 'POST', '/api/auth/invitation', { body }, 200);
       const wrongBirthday = await api(gateway.url, 'POST', '/api/auth/invitation', { body: { ...body, dateOfBirth: '1990-01-01' } });
-      const wrongCode = await api(gateway.url, 'POST', '/api/auth/invitation', { body: { ...body, code: 'AAAA-BBBB-CCCC' } });
+      const wrongLookupId = await api(gateway.url, 'POST', '/api/auth/invitation', { body: { ...body, lookupId: toBase64(new Uint8Array(32).fill(1)) } });
+      // The code itself never reaches the server, so sending it finds nothing (staff set-up codes only).
+      const byCode = await api(gateway.url, 'POST', '/api/auth/invitation', { body: { practice: practice.odsCode, code: invitation.code } });
 
-      expect(details).toMatchObject({ userId: invitation.issued.userId, kind: 'patient', practice: { odsCode: practice.odsCode, rootSignPublicKey: invitation.issued.practiceRootSignPublicKey } });
-      expect(wrongBirthday).toMatchObject({ status: 401, body: { error: { code: 'unauthorized' } } });
-      expect(wrongCode).toMatchObject({ status: 401, body: { error: { code: 'unauthorized' } } });
+      expect(details).toMatchObject({ userId: invitation.userId, kind: 'patient', practice: { odsCode: practice.odsCode, rootSignPublicKey: toBase64(practice.root.signPublicKey) } });
+      expect(details.invitation).toEqual({
+        invitationSignPublicKey: toBase64(invitation.invitationKeys.signPublicKey),
+        invitationSignature: expect.any(String),
+        rootSignature: expect.any(String),
+        expiresAt: invitation.expiresAt,
+        creator: {
+          userId: practice.clinician.userId,
+          deviceId: practice.clinician.deviceId,
+          signPublicKey: toBase64(practice.clinician.device.signPublicKey),
+          boxPublicKey: toBase64(practice.clinician.device.boxPublicKey),
+          certificate: expect.any(String),
+          certifiedAs: { displayName: 'Dr Alex Morgan', roles: ['clinician'] },
+        },
+      });
+      expect(() =>
+        verifyInvitation(
+          { practiceId: practice.odsCode, patientId: invitation.userId, invitationSignPublicKey: invitation.invitationKeys.signPublicKey, expiresAt: details.invitation!.expiresAt },
+          fromBase64(details.invitation!.invitationSignature),
+          practice.clinician.device.signPublicKey,
+        ),
+      ).not.toThrow();
+      for (const refused of [wrongBirthday, wrongLookupId, byCode]) expect(refused).toMatchObject({ status: 401, body: { error: { code: 'unauthorized' } } });
+      expect(new Set([wrongBirthday, wrongLookupId, byCode].map((refused) => JSON.stringify(refused.body))).size).toBe(1);
+    });
+
+    it('names a staff account by its set-up code, with no invitation chain', async () => {
+      const email = `lookup.${randomUUID().slice(0, 6)}@test.parley`;
+      const issued = await apiOk<CodeIssued>(gateway.url, 'POST', '/api/staff', { token: practice.manager.token, body: { displayName: 'Jo Bennett', email, roles: ['clinician'] } }, 201);
+
+      const details = await apiOk<InvitationDetails>(gateway.url, 'POST', '/api/auth/invitation', { body: { practice: practice.odsCode, code: issued.code } }, 200);
+
+      expect(details).toMatchObject({ userId: issued.userId, kind: 'staff', displayName: 'Jo Bennett', invitation: null });
+      expect(Object.keys(issued).sort()).toEqual(['code', 'expiresAt', 'userId']);
+    });
+  });
+
+  describe('POST /api/invitations', () => {
+    it('refuses an invitation from a device no manager admitted, or with an expiry out of range, and a second one with the same lookup id', async () => {
+      const email = `unadmitted.${randomUUID().slice(0, 6)}@test.parley`;
+      const issued = await apiOk<CodeIssued>(gateway.url, 'POST', '/api/staff', { token: practice.manager.token, body: { displayName: 'Dr New', email, roles: ['clinician'] } }, 201);
+      const unadmitted = await activateStaff(gateway.url, practice.odsCode, issued.code, { userId: issued.userId, email, roles: ['clinician'] });
+      const existing = await invitePatient(gateway.url, practice.clinician, practice);
+      const body = {
+        userId: randomUUID(),
+        displayName: 'Pat Doe',
+        nhsNumber: '9990001234',
+        dateOfBirth: '1970-01-01',
+        lookupId: toBase64(new Uint8Array(32).fill(3)),
+        invitationSignPublicKey: toBase64(new Uint8Array(32).fill(4)),
+        invitationSignature: toBase64(new Uint8Array(64).fill(5)),
+        rootSignature: toBase64(new Uint8Array(64).fill(6)),
+        expiresAt: Date.now() + 24 * 3600 * 1000,
+      };
+      const before = await gateway.dataSource.query(`SELECT count(*)::int AS n FROM invitations`);
+
+      const byUnadmitted = await api(gateway.url, 'POST', '/api/invitations', { token: unadmitted.token, body });
+      const past = await api(gateway.url, 'POST', '/api/invitations', { token: practice.clinician.token, body: { ...body, expiresAt: Date.now() - 1000 } });
+      const tooLate = await api(gateway.url, 'POST', '/api/invitations', { token: practice.clinician.token, body: { ...body, expiresAt: Date.now() + 32 * 24 * 3600 * 1000 } });
+      const sameLookupId = await api(gateway.url, 'POST', '/api/invitations', { token: practice.clinician.token, body: { ...body, lookupId: toBase64(existing.lookupId) } });
+      const sameUserId = await api(gateway.url, 'POST', '/api/invitations', { token: practice.clinician.token, body: { ...body, userId: existing.userId } });
+      const after = await gateway.dataSource.query(`SELECT count(*)::int AS n FROM invitations`);
+      const created = await api<InvitationCreated>(gateway.url, 'POST', '/api/invitations', { token: practice.clinician.token, body });
+      const [row] = await gateway.dataSource.query(`SELECT code_hash, creator_device_id, expires_at FROM invitations WHERE user_id = $1`, [body.userId]);
+
+      expect(byUnadmitted).toMatchObject({ status: 403, body: { error: { code: 'forbidden', message: 'This device must be admitted by a manager before it can invite patients.' } } });
+      expect(past).toMatchObject({ status: 400, body: { error: { code: 'invalid_payload' } } });
+      expect(tooLate).toMatchObject({ status: 400, body: { error: { code: 'invalid_payload' } } });
+      expect(sameLookupId).toMatchObject({ status: 409, body: { error: { code: 'conflict' } } });
+      expect(sameUserId).toMatchObject({ status: 409, body: { error: { code: 'conflict' } } });
+      expect(after).toEqual(before);
+      expect(created).toEqual({ status: 201, body: { userId: body.userId, expiresAt: new Date(body.expiresAt).toISOString() } });
+      expect(row).toEqual({ code_hash: null, creator_device_id: practice.clinician.deviceId, expires_at: new Date(body.expiresAt) });
     });
   });
 
   describe('a patient journey', () => {
     it('goes from invitation to a second device that restores the account key from the backup', async () => {
-      const invitation = await invitePatient(gateway.url, practice.clinician);
+      const invitation = await invitePatient(gateway.url, practice.clinician, practice);
       const first = await patientActivation(practice.odsCode, invitation, 'a long passphrase nobody guesses');
 
       const activated = await apiOk<SessionInfo>(gateway.url, 'POST', '/api/auth/activate', { body: first.body }, 200);
@@ -92,10 +174,10 @@ describe('accounts over HTTP (in-process gateway, real PostgreSQL)', () => {
       const blob = fromBase64(backup.backup);
       const header = readBackupHeader(blob);
       const keys = deriveAccountKeys('a long passphrase nobody guesses', header.salt, { ...header.params, isTestOnly: true });
-      const restored = openBackup({ blob, userId: invitation.issued.userId, passphraseKeys: keys });
+      const restored = openBackup({ blob, userId: invitation.userId, passphraseKeys: keys });
       const certificate = certifyDevice(
-        { userId: invitation.issued.userId, deviceId: second.session.deviceId, signPublicKey: second.device!.signPublicKey, boxPublicKey: second.device!.boxPublicKey },
-        restored.signSecretKey,
+        { userId: invitation.userId, deviceId: second.session.deviceId, signPublicKey: second.device!.signPublicKey, boxPublicKey: second.device!.boxPublicKey },
+        restored.accountKeys.signSecretKey,
       );
       const certified = await api(gateway.url, 'PUT', `/api/devices/${second.session.deviceId}/certificate`, {
         token: second.token,
@@ -105,14 +187,15 @@ describe('accounts over HTTP (in-process gateway, real PostgreSQL)', () => {
 
       expect(activated).toMatchObject({
         deviceId: first.body.account!.deviceId,
-        user: { id: invitation.issued.userId, roles: ['patient'], displayName: invitation.displayName },
+        user: { id: invitation.userId, roles: ['patient'], displayName: invitation.displayName },
         practice: { id: practice.id, odsCode: practice.odsCode, name: practice.name, rootSignPublicKey: toBase64(practice.root.signPublicKey) },
       });
       expect(activated.token).toMatch(/^[A-Za-z0-9_-]{43}$/);
       expect(second.session.deviceId).not.toBe(activated.deviceId);
       expect(backup.kdf).toEqual(first.body.kdf);
-      expect(restored.signPublicKey).toEqual(first.account.signPublicKey);
-      expect(restored.boxPublicKey).toEqual(first.account.boxPublicKey);
+      expect(restored.accountKeys.signPublicKey).toEqual(first.account.signPublicKey);
+      expect(restored.accountKeys.boxPublicKey).toEqual(first.account.boxPublicKey);
+      expect(restored.pinnedRoot).toEqual(practice.root.signPublicKey);
       expect(certified.status).toBe(204);
       expect(devices.map((device) => [device.id, device.certificate !== null])).toEqual([
         [activated.deviceId, true],
@@ -147,7 +230,7 @@ describe('accounts over HTTP (in-process gateway, real PostgreSQL)', () => {
       const again = await ask('NOBODY@test.parley');
       const other = await ask('someone.else@test.parley');
       const otherPractice = await ask('nobody@test.parley', 'ZZZ999');
-      const invitedNotActivated = await ask((await invitePatient(gateway.url, practice.clinician)).nhsNumber);
+      const invitedNotActivated = await ask((await invitePatient(gateway.url, practice.clinician, practice)).nhsNumber);
 
       expect(first.status).toBe(200);
       expect(Object.keys(first.body).sort()).toEqual(['memLimitBytes', 'opsLimit', 'salt']);
@@ -189,20 +272,22 @@ describe('accounts over HTTP (in-process gateway, real PostgreSQL)', () => {
       expect(signedIn.session.deviceId).toBe(response.body.deviceId);
     });
 
-    it('refuses a wrong code, a wrong date of birth, another patient id, an expired or a used code alike, storing nothing', async () => {
-      const invitation = await invitePatient(gateway.url, practice.clinician);
+    it('refuses a wrong lookup id, a wrong date of birth, another patient id, an account key the invitation key did not sign, an expired or a used invitation alike, storing nothing', async () => {
+      const invitation = await invitePatient(gateway.url, practice.clinician, practice);
       const { body } = await patientActivation(practice.odsCode, invitation);
-      const expired = await invitePatient(gateway.url, practice.clinician);
+      const expired = await invitePatient(gateway.url, practice.clinician, practice);
       const expiredBody = (await patientActivation(practice.odsCode, expired)).body;
       await gateway.dataSource.query(`UPDATE invitations SET created_at = now() - interval '2 days', expires_at = now() - interval '1 day' WHERE user_id = $1`, [
-        expired.issued.userId,
+        expired.userId,
       ]);
       const before = await accountRows(gateway);
 
       const attempts = await Promise.all([
-        api(gateway.url, 'POST', '/api/auth/activate', { body: { ...body, code: 'AAAA-BBBB-CCCC' } }),
+        api(gateway.url, 'POST', '/api/auth/activate', { body: { ...body, lookupId: toBase64(new Uint8Array(32).fill(2)) } }),
         api(gateway.url, 'POST', '/api/auth/activate', { body: { ...body, dateOfBirth: '1984-05-18' } }),
         api(gateway.url, 'POST', '/api/auth/activate', { body: { ...body, account: { ...body.account!, userId: randomUUID() } } }),
+        api(gateway.url, 'POST', '/api/auth/activate', { body: { ...body, account: { ...body.account!, accountSignature: flipped(body.account!.accountSignature) } } }),
+        api(gateway.url, 'POST', '/api/auth/activate', { body: { ...body, account: { ...body.account!, keys: { ...body.account!.keys, boxPublicKey: toBase64(new Uint8Array(32).fill(7)) } } } }),
         api(gateway.url, 'POST', '/api/auth/activate', { body: { ...body, practice: 'ZZZ999' } }),
         api(gateway.url, 'POST', '/api/auth/activate', { body: expiredBody }),
       ]);
@@ -210,7 +295,7 @@ describe('accounts over HTTP (in-process gateway, real PostgreSQL)', () => {
       const first = await api(gateway.url, 'POST', '/api/auth/activate', { body });
       const reused = await api(gateway.url, 'POST', '/api/auth/activate', { body: { ...body, account: { ...body.account!, deviceId: randomUUID() } } });
 
-      expect(attempts.map((attempt) => attempt.status)).toEqual([401, 401, 401, 401, 401]);
+      expect(attempts.map((attempt) => attempt.status)).toEqual([401, 401, 401, 401, 401, 401, 401]);
       expect(attempts[0]!.body).toMatchObject({ error: { code: 'unauthorized' } });
       expect(new Set(attempts.map((attempt) => JSON.stringify(attempt.body))).size).toBe(1);
       expect(after).toEqual(before);
@@ -219,27 +304,48 @@ describe('accounts over HTTP (in-process gateway, real PostgreSQL)', () => {
     });
 
     it('lets only one of two concurrent activations with the same code through', async () => {
-      const invitation = await invitePatient(gateway.url, practice.clinician);
+      const invitation = await invitePatient(gateway.url, practice.clinician, practice);
       const one = (await patientActivation(practice.odsCode, invitation)).body;
       const two = (await patientActivation(practice.odsCode, invitation)).body;
 
       const results = await Promise.all([api(gateway.url, 'POST', '/api/auth/activate', { body: one }), api(gateway.url, 'POST', '/api/auth/activate', { body: two })]);
-      const [devices] = await gateway.dataSource.query(`SELECT count(*)::int AS n FROM devices WHERE user_id = $1`, [invitation.issued.userId]);
+      const [devices] = await gateway.dataSource.query(`SELECT count(*)::int AS n FROM devices WHERE user_id = $1`, [invitation.userId]);
 
       expect(results.map((result) => result.status).sort()).toEqual([200, 401]);
       expect(devices.n).toBe(1);
     });
 
-    it('refuses a patient without account keys and staff with them as invalid_payload', async () => {
-      const invitation = await invitePatient(gateway.url, practice.clinician);
+    it('refuses a patient without account keys, and both a code and a lookup id, as invalid_payload', async () => {
+      const invitation = await invitePatient(gateway.url, practice.clinician, practice);
       const { body } = await patientActivation(practice.odsCode, invitation);
       const { account: _account, ...withoutAccount } = body;
       const before = await accountRows(gateway);
 
-      const response = await api(gateway.url, 'POST', '/api/auth/activate', { body: withoutAccount });
+      const responses = [
+        await api(gateway.url, 'POST', '/api/auth/activate', { body: withoutAccount }),
+        await api(gateway.url, 'POST', '/api/auth/activate', { body: { ...body, code: invitation.code } }),
+      ];
 
-      expect(response).toMatchObject({ status: 400, body: { error: { code: 'invalid_payload' } } });
+      for (const response of responses) expect(response).toMatchObject({ status: 400, body: { error: { code: 'invalid_payload' } } });
       expect(await accountRows(gateway)).toEqual(before);
+    });
+
+    it('keeps the account signature and the invitation with the account key', async () => {
+      const patient = await activatePatient(gateway.url, practice);
+
+      const [row] = await gateway.dataSource.query(
+        `SELECT k.account_signature, i.user_id AS invited FROM account_keys k JOIN invitations i ON i.id = k.invitation_id WHERE k.user_id = $1`,
+        [patient.userId],
+      );
+
+      expect(row.invited).toBe(patient.userId);
+      expect(() =>
+        verifyAccountKeySignature(
+          { practiceId: practice.odsCode, patientId: patient.userId, signPublicKey: patient.account.signPublicKey, boxPublicKey: patient.account.boxPublicKey },
+          new Uint8Array(row.account_signature),
+          patient.invitation.invitationKeys.signPublicKey,
+        ),
+      ).not.toThrow();
     });
   });
 
@@ -311,7 +417,7 @@ describe('accounts over HTTP (in-process gateway, real PostgreSQL)', () => {
 
   describe('bodies', () => {
     it('refuses malformed, oversized and unknown-field bodies as invalid_payload, storing nothing', async () => {
-      const invitation = await invitePatient(gateway.url, practice.clinician);
+      const invitation = await invitePatient(gateway.url, practice.clinician, practice);
       const { body } = await patientActivation(practice.odsCode, invitation);
       const before = await accountRows(gateway);
 
@@ -319,7 +425,7 @@ describe('accounts over HTTP (in-process gateway, real PostgreSQL)', () => {
         await api(gateway.url, 'POST', '/api/auth/activate', { rawBody: '{"practice": "Y0' }),
         await api(gateway.url, 'POST', '/api/auth/activate', { body: { ...body, device: { ...body.device, label: 'x'.repeat(70_000) } } }),
         await api(gateway.url, 'POST', '/api/auth/activate', { body: { ...body, isAdmin: true } }),
-        await api(gateway.url, 'POST', '/api/auth/activate', { body: { ...body, account: { ...body.account!, backup: toBase64(new Uint8Array(175)) } } }),
+        await api(gateway.url, 'POST', '/api/auth/activate', { body: { ...body, account: { ...body.account!, backup: toBase64(new Uint8Array(176)) } } }),
         await api(gateway.url, 'POST', '/api/auth/activate', { body: { ...body, kdf: { ...body.kdf, opsLimit: 0 } } }),
         await api(gateway.url, 'POST', '/api/auth/sign-in', { rawBody: 'practice=Y00001', headers: { 'content-type': 'application/x-www-form-urlencoded' } }),
         await api(gateway.url, 'POST', '/api/auth/prelogin', { body: [] }),
@@ -397,8 +503,8 @@ describe('sign-in rate limits (in-process gateway with low limits)', () => {
     expect(statuses.filter((response) => response.status === 429)).toHaveLength(10 - tried);
   });
 
-  it('counts wrong activation attempts against the code', async () => {
-    const invitation = await invitePatient(gateway.url, practice.clinician);
+  it('counts wrong activation attempts against the invitation', async () => {
+    const invitation = await invitePatient(gateway.url, practice.clinician, practice);
     const { body } = await patientActivation(practice.odsCode, invitation);
 
     const wrongBirthdays = [];

@@ -58,6 +58,8 @@ describe('npm start demo (scripts/start.mjs on the embedded database)', () => {
     const recordKeys = await openRecordKeys({ baseUrl: url, token: doctorSignedIn.session.token, odsCode: practice, device: doctor.device, pinnedRoot: root });
     const patientChat = await ChatSession.start({ baseUrl: url, signedIn: patient, pinnedRoot: patient.pinnedRoot, epochKeys: patient.epochKeys });
     const doctorChat = await ChatSession.start({ baseUrl: url, signedIn: doctorSignedIn, pinnedRoot: root, recordKeys });
+    // Demo clinicians start offline; the doctor says they are ready for work, so the new conversation is routed to them.
+    await doctorChat.setAvailability('available');
     const conversation = await patientChat.openConversation('test-results');
     const atPatient: FeedEntry<ChatEntry>[] = [];
     const atDoctor: FeedEntry<ChatEntry>[] = [];

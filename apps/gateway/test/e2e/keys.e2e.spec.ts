@@ -1,6 +1,5 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import {
-  certifyDevice,
   fromBase64,
   generatePracticeRootKey,
   grantRecordKey,
@@ -9,8 +8,10 @@ import {
   ready,
   sealBackup,
   toBase64,
+  verifyAccountKeySignature,
+  verifyRecordKeyCurrent,
 } from '@parley/crypto';
-import type { DeviceInfo, KeyBackup, PracticeKeys } from '@parley/protocol';
+import type { AccountEnrolment, CodeIssued, DeviceInfo, KeyBackup, PracticeKeys } from '@parley/protocol';
 import { startTestApp, type TestApp } from '../app.js';
 import { hashInvitationCode } from '../../src/auth/invitation-code.js';
 import {
@@ -20,7 +21,10 @@ import {
   apiOk,
   createPracticeWithManager,
   createPracticeWithStaff,
+  invitePatient,
   kdfOf,
+  signIn,
+  staffCertificateBody,
   type TestPatient,
   type TestPractice,
 } from '../factories.js';
@@ -71,6 +75,7 @@ describe('devices, backups and practice keys over HTTP (in-process gateway, real
           signPublicKey: toBase64(patient.device.signPublicKey),
           boxPublicKey: toBase64(patient.device.boxPublicKey),
           certificate: expect.any(String),
+          certifiedAs: null,
           createdAt: expect.any(String),
           revokedAt: null,
         },
@@ -108,35 +113,50 @@ describe('devices, backups and practice keys over HTTP (in-process gateway, real
   });
 
   describe('PUT /api/devices/:id/certificate', () => {
-    it('lets a manager certify a staff device once, and refuses everyone else', async () => {
+    it('lets a manager admit a staff device with a root certificate naming the person as registered, and admit it again', async () => {
       const nurse = await newStaffMember(practice);
-      const certificate = certifyDevice(
-        { userId: nurse.userId, deviceId: nurse.deviceId, signPublicKey: nurse.device.signPublicKey, boxPublicKey: nurse.device.boxPublicKey },
-        practice.root.signSecretKey,
-      );
-      const body = { certificate: toBase64(certificate.signature) };
+      const body = staffCertificateBody(practice.odsCode, practice.root, nurse);
+      const renamed = staffCertificateBody(practice.odsCode, practice.root, { ...nurse, displayName: 'Dr Jo Bennett' });
+      const promoted = staffCertificateBody(practice.odsCode, practice.root, { ...nurse, roles: ['clinician', 'manager'] });
+      const put = (token: string, certificate: unknown) => api(gateway.url, 'PUT', `/api/devices/${nurse.deviceId}/certificate`, { token, body: certificate });
 
-      const byNurse = await api(gateway.url, 'PUT', `/api/devices/${nurse.deviceId}/certificate`, { token: nurse.token, body });
-      const byOtherManager = await api(gateway.url, 'PUT', `/api/devices/${nurse.deviceId}/certificate`, { token: otherPractice.manager.token, body });
-      const byManager = await api(gateway.url, 'PUT', `/api/devices/${nurse.deviceId}/certificate`, { token: practice.manager.token, body });
-      const again = await api(gateway.url, 'PUT', `/api/devices/${nurse.deviceId}/certificate`, { token: practice.manager.token, body: { certificate: signature(2) } });
-      const [stored] = await gateway.dataSource.query(`SELECT certificate FROM devices WHERE id = $1`, [nurse.deviceId]);
+      const byNurse = await put(nurse.token, body);
+      const byOtherManager = await put(otherPractice.manager.token, body);
+      const unnamed = await put(practice.manager.token, { certificate: body.certificate });
+      const wrongName = await put(practice.manager.token, renamed);
+      const wrongRoles = await put(practice.manager.token, promoted);
+      const byManager = await put(practice.manager.token, body);
+      const readmitted = await put(practice.manager.token, { ...body, certificate: signature(2) });
+      const [stored] = await gateway.dataSource.query(`SELECT certificate, certified_display_name, certified_roles FROM devices WHERE id = $1`, [nurse.deviceId]);
+      const [listed] = await apiOk<DeviceInfo[]>(gateway.url, 'GET', '/api/devices', { token: nurse.token });
+      await apiOk(gateway.url, 'POST', `/api/devices/${nurse.deviceId}/revoke`, { token: nurse.token });
+      const revoked = await put(practice.manager.token, body);
 
       expect(byNurse).toMatchObject({ status: 403, body: { error: { code: 'forbidden' } } });
       expect(byOtherManager).toMatchObject({ status: 404, body: { error: { code: 'not_found' } } });
-      expect(byManager.status).toBe(204);
-      expect(again).toMatchObject({ status: 409, body: { error: { code: 'conflict' } } });
-      expect(stored.certificate).toEqual(Buffer.from(certificate.signature));
+      for (const refused of [unnamed, wrongName, wrongRoles]) expect(refused).toMatchObject({ status: 400, body: { error: { code: 'invalid_payload' } } });
+      expect(wrongName.body).toMatchObject({ error: { message: expect.stringContaining('the certificate must name the person as registered') } });
+      expect([byManager.status, readmitted.status]).toEqual([204, 204]);
+      expect(stored).toEqual({ certificate: fromBase64(signature(2)), certified_display_name: 'Jo Bennett', certified_roles: ['clinician'] });
+      expect(listed).toMatchObject({ id: nurse.deviceId, certificate: signature(2), certifiedAs: { displayName: 'Jo Bennett', roles: ['clinician'] } });
+      expect(revoked).toMatchObject({ status: 409, body: { error: { code: 'conflict' } } });
     });
 
-    it("refuses a manager certifying a patient's device (the patient's account key does that) and a patient another's device", async () => {
+    it("refuses a manager certifying a patient's device (the patient's account key does that), a patient another's device, and a patient certificate naming a person", async () => {
       const fresh = await activatePatient(gateway.url, practice);
+      const second = await signIn(gateway.url, { practice: practice.odsCode, login: fresh.nhsNumber });
+      const put = (token: string, deviceId: string, body: unknown) => api(gateway.url, 'PUT', `/api/devices/${deviceId}/certificate`, { token, body });
 
-      const byManager = await api(gateway.url, 'PUT', `/api/devices/${fresh.deviceId}/certificate`, { token: practice.manager.token, body: { certificate: signature() } });
-      const byOtherPatient = await api(gateway.url, 'PUT', `/api/devices/${fresh.deviceId}/certificate`, { token: patient.token, body: { certificate: signature() } });
+      const byManager = await put(practice.manager.token, fresh.deviceId, { certificate: signature() });
+      const byOtherPatient = await put(patient.token, fresh.deviceId, { certificate: signature() });
+      const named = await put(fresh.token, second.session.deviceId, { certificate: signature(), certifiedAs: { displayName: 'Dr Chris Taylor', roles: ['clinician'] } });
+      const first = await put(fresh.token, second.session.deviceId, { certificate: signature() });
+      const again = await put(fresh.token, second.session.deviceId, { certificate: signature(2) });
 
       expect(byManager.status).toBe(403);
       expect(byOtherPatient.status).toBe(404);
+      expect(named).toMatchObject({ status: 400, body: { error: { code: 'invalid_payload' } } });
+      expect([first.status, again.status]).toEqual([204, 409]);
     });
 
     it('refuses a certificate of the wrong size as invalid_payload', async () => {
@@ -149,7 +169,7 @@ describe('devices, backups and practice keys over HTTP (in-process gateway, real
   describe('/api/keys/backup', () => {
     it('replaces the caller’s backup and hands the new one out', async () => {
       const fresh = await activatePatient(gateway.url, practice);
-      const blob = sealBackup({ userId: fresh.userId, backupVersion: 2, accountKeys: fresh.account, passphraseKeys: fresh.passphraseKeys });
+      const blob = sealBackup({ userId: fresh.userId, backupVersion: 2, accountKeys: fresh.account, pinnedRoot: practice.root.signPublicKey, passphraseKeys: fresh.passphraseKeys });
       const replacement: KeyBackup = { backup: toBase64(blob), kdf: kdfOf(fresh.passphraseKeys) };
 
       const put = await api(gateway.url, 'PUT', '/api/keys/backup', { token: fresh.token, body: replacement });
@@ -177,32 +197,40 @@ describe('devices, backups and practice keys over HTTP (in-process gateway, real
   });
 
   describe('POST /api/invitations and /api/staff', () => {
-    it('issues codes to clinicians and managers, shown once and stored only as a hash, with the root key for the letter', async () => {
-      const response = await api<{ userId: string; code: string; expiresAt: string; practiceRootSignPublicKey: string }>(gateway.url, 'POST', '/api/invitations', {
-        token: practice.manager.token,
-        body: { displayName: 'Pat Jones', nhsNumber: '9990001234', dateOfBirth: '1990-01-31' },
-      });
-      const [invitation] = await gateway.dataSource.query(`SELECT code_hash, created_by FROM invitations WHERE user_id = $1`, [response.body.userId]);
+    it('stores a patient invitation as the staff client made it (lookup id and chain, no code), and a staff set-up code only as a hash', async () => {
+      const invitation = await invitePatient(gateway.url, practice.manager, practice);
+      const staff = await apiOk<CodeIssued>(gateway.url, 'POST', '/api/staff', { token: practice.manager.token, body: { displayName: 'Dr New', email: `new.${randomUUID().slice(0, 6)}@test.parley`, roles: ['clinician'] } }, 201);
+      const [patientRow] = await gateway.dataSource.query(
+        `SELECT code_hash, lookup_id, invitation_sign_public_key, creator_device_id, created_by, expires_at FROM invitations WHERE user_id = $1`,
+        [invitation.userId],
+      );
+      const [staffRow] = await gateway.dataSource.query(`SELECT code_hash, lookup_id, created_by FROM invitations WHERE user_id = $1`, [staff.userId]);
 
-      expect(response.status).toBe(201);
-      expect(response.body.code).toMatch(/^[A-HJKMNP-Z2-9]{4}-[A-HJKMNP-Z2-9]{4}-[A-HJKMNP-Z2-9]{4}$/);
-      expect(response.body.practiceRootSignPublicKey).toBe(toBase64(practice.root.signPublicKey));
-      expect(new Date(response.body.expiresAt).getTime()).toBeGreaterThan(Date.now() + 29 * 24 * 3600 * 1000);
-      expect(invitation).toEqual({ code_hash: hashInvitationCode(response.body.code), created_by: practice.manager.userId });
+      expect(patientRow).toEqual({
+        code_hash: null,
+        lookup_id: Buffer.from(invitation.lookupId),
+        invitation_sign_public_key: Buffer.from(invitation.invitationKeys.signPublicKey),
+        creator_device_id: practice.manager.deviceId,
+        created_by: practice.manager.userId,
+        expires_at: new Date(invitation.expiresAt),
+      });
+      expect(JSON.stringify(await gateway.dataSource.query(`SELECT * FROM invitations WHERE user_id = $1`, [invitation.userId]))).not.toContain(invitation.code);
+      expect(staff.code).toMatch(/^[A-HJKMNP-Z2-9]{4}-[A-HJKMNP-Z2-9]{4}-[A-HJKMNP-Z2-9]{4}$/);
+      expect(new Date(staff.expiresAt).getTime()).toBeGreaterThan(Date.now() + 6 * 24 * 3600 * 1000);
+      expect(staffRow).toEqual({ code_hash: hashInvitationCode(staff.code), lookup_id: null, created_by: practice.manager.userId });
     });
 
     it('refuses patients, clinicians creating staff, and a second account with the same NHS number or e-mail', async () => {
-      const invitation = { displayName: 'Pat Jones', nhsNumber: patient.nhsNumber, dateOfBirth: '1990-01-31' };
       const staff = { displayName: 'Dr New', email: practice.clinician.email.toUpperCase(), roles: ['clinician'] };
       const before = await keyRows();
 
-      const byPatient = await api(gateway.url, 'POST', '/api/invitations', { token: patient.token, body: { ...invitation, nhsNumber: '9990005678' } });
+      const byPatient = await api(gateway.url, 'POST', '/api/invitations', { token: patient.token, body: anInvitationBody() });
       const staffByClinician = await api(gateway.url, 'POST', '/api/staff', { token: practice.clinician.token, body: { ...staff, email: 'x@test.parley' } });
       const staffByPatient = await api(gateway.url, 'POST', '/api/staff', { token: patient.token, body: { ...staff, email: 'y@test.parley' } });
-      const sameNhsNumber = await api(gateway.url, 'POST', '/api/invitations', { token: practice.clinician.token, body: invitation });
+      const sameNhsNumber = await api(gateway.url, 'POST', '/api/invitations', { token: practice.clinician.token, body: anInvitationBody({ nhsNumber: patient.nhsNumber }) });
       const sameEmail = await api(gateway.url, 'POST', '/api/staff', { token: practice.manager.token, body: staff });
       const after = await keyRows();
-      const otherPracticeMayReuse = await api(gateway.url, 'POST', '/api/invitations', { token: otherPractice.clinician.token, body: invitation });
+      const otherPracticeMayReuse = await api(gateway.url, 'POST', '/api/invitations', { token: otherPractice.clinician.token, body: anInvitationBody({ nhsNumber: patient.nhsNumber }) });
 
       expect([byPatient.status, staffByClinician.status, staffByPatient.status]).toEqual([403, 403, 403]);
       expect([sameNhsNumber.status, sameEmail.status]).toEqual([409, 409]);
@@ -217,7 +245,7 @@ describe('devices, backups and practice keys over HTTP (in-process gateway, real
       });
       const extraField = await api(gateway.url, 'POST', '/api/invitations', {
         token: practice.manager.token,
-        body: { displayName: 'Pat', nhsNumber: '9990000001', dateOfBirth: '1990-01-31', practiceId: otherPractice.id },
+        body: { ...anInvitationBody(), practiceId: otherPractice.id },
       });
 
       expect(patientRole.status).toBe(400);
@@ -252,9 +280,11 @@ describe('devices, backups and practice keys over HTTP (in-process gateway, real
   describe('POST /api/practice/record-keys', () => {
     it('adds only the next version, and only after the root key is pinned', async () => {
       const bare = (await createPracticeWithManager(gateway)).manager;
-      const key = (version: number) => ({ version, boxPublicKey: publicKey(version), validFrom: Date.now(), certificate: signature(version) });
+      const key = (version: number) => ({ version, boxPublicKey: publicKey(version), validFrom: Date.now(), certificate: signature(version), current: { issuedAt: Date.now(), signature: signature(version) } });
+      const { current: _current, ...withoutCurrent } = key(1);
 
       const beforeRoot = await api(gateway.url, 'POST', '/api/practice/record-keys', { token: bare.token, body: key(1) });
+      const noCurrent = await api(gateway.url, 'POST', '/api/practice/record-keys', { token: bare.token, body: withoutCurrent });
       await apiOk(gateway.url, 'PUT', '/api/practice/root-key', { token: bare.token, body: { rootSignPublicKey: publicKey() } });
       const skipping = await api(gateway.url, 'POST', '/api/practice/record-keys', { token: bare.token, body: key(2) });
       const first = await api(gateway.url, 'POST', '/api/practice/record-keys', { token: bare.token, body: key(1) });
@@ -262,6 +292,7 @@ describe('devices, backups and practice keys over HTTP (in-process gateway, real
       const byPatient = await api(gateway.url, 'POST', '/api/practice/record-keys', { token: patient.token, body: key(2) });
 
       expect(beforeRoot.status).toBe(409);
+      expect(noCurrent).toMatchObject({ status: 400, body: { error: { code: 'invalid_payload' } } });
       expect(skipping.status).toBe(409);
       expect(first.status).toBe(204);
       expect(repeated.status).toBe(409);
@@ -315,7 +346,15 @@ describe('devices, backups and practice keys over HTTP (in-process gateway, real
       expect(keys).toMatchObject({ practiceId: practice.id, odsCode: practice.odsCode });
       expect(keys.grants).toHaveLength(1);
       expect(grant!.grantedByDeviceId).toBe(practice.manager.deviceId);
+      expect(grant!.granterCertifiedAs).toEqual({ displayName: 'Sam Patel', roles: ['manager'] });
       expect(opened.seed).toEqual(practice.recordKey.seed);
+      expect(() =>
+        verifyRecordKeyCurrent(
+          { practiceId: practice.odsCode, version: 1, publicKey: practice.recordKey.boxPublicKey, issuedAt: recordKey!.current!.issuedAt },
+          fromBase64(recordKey!.current!.signature),
+          practice.root.signPublicKey,
+        ),
+      ).not.toThrow();
     });
 
     it('gives patients the public keys and no grants, each practice its own', async () => {
@@ -331,7 +370,7 @@ describe('devices, backups and practice keys over HTTP (in-process gateway, real
 
   describe('PUT /api/users/:id/account-key-certificate', () => {
     it('lets a manager certify a patient of the practice once', async () => {
-      const fresh = await activatePatient(gateway.url, practice, { isCertified: false });
+      const fresh = await activatePatient(gateway.url, practice);
 
       const byClinician = await api(gateway.url, 'PUT', `/api/users/${fresh.userId}/account-key-certificate`, { token: practice.clinician.token, body: { certificate: signature() } });
       const byManager = await api(gateway.url, 'PUT', `/api/users/${fresh.userId}/account-key-certificate`, { token: practice.manager.token, body: { certificate: signature() } });
@@ -343,7 +382,7 @@ describe('devices, backups and practice keys over HTTP (in-process gateway, real
     });
 
     it("answers not_found for another practice's patient, a member of staff and an unknown id, changing nothing", async () => {
-      const fresh = await activatePatient(gateway.url, otherPractice, { isCertified: false });
+      const fresh = await activatePatient(gateway.url, otherPractice);
       const before = await keyRows();
 
       const responses = await Promise.all(
@@ -356,6 +395,75 @@ describe('devices, backups and practice keys over HTTP (in-process gateway, real
       expect(await keyRows()).toEqual(before);
     });
   });
+
+  describe('GET /api/keys/account', () => {
+    it("gives a patient their account key's chain, all their devices and the envelopes sealed to their account key", async () => {
+      const fresh = await activatePatient(gateway.url, practice);
+      const second = await signIn(gateway.url, { practice: practice.odsCode, login: fresh.nhsNumber });
+      await apiOk(gateway.url, 'POST', `/api/devices/${fresh.deviceId}/revoke`, { token: fresh.token });
+      const conversationId = randomUUID();
+      const sealed = { recipientKeyId: toBase64(new Uint8Array(16).fill(4)), sealedKey: toBase64(new Uint8Array(80).fill(5)), signature: signature(6) };
+      await gateway.dataSource.query(
+        `INSERT INTO conversations (id, practice_id, patient_id, topic, created_by_device_id, last_hash) VALUES ($1, $2, $3, 'test-results', $4, $5)`,
+        [conversationId, practice.id, fresh.userId, fresh.deviceId, Buffer.alloc(32)],
+      );
+      await gateway.dataSource.query(
+        `INSERT INTO conversation_envelopes (conversation_id, epoch, recipient_kind, recipient_user_id, recipient_key_id, sealed_key, signature, creator_device_id)
+         VALUES ($1, 1, 'account', $2, $3, $4, $5, $6)`,
+        [conversationId, fresh.userId, fromBase64(sealed.recipientKeyId), fromBase64(sealed.sealedKey), fromBase64(sealed.signature), fresh.deviceId],
+      );
+      // Not sealed to the account key, so not answered.
+      await gateway.dataSource.query(
+        `INSERT INTO conversation_envelopes (conversation_id, epoch, recipient_kind, recipient_record_version, recipient_key_id, sealed_key, signature, creator_device_id)
+         VALUES ($1, 1, 'record', 1, $2, $3, $4, $5)`,
+        [conversationId, new Uint8Array(16).fill(8), fromBase64(sealed.sealedKey), fromBase64(sealed.signature), fresh.deviceId],
+      );
+
+      const enrolment = await apiOk<AccountEnrolment>(gateway.url, 'GET', '/api/keys/account', { token: second.token });
+      const byStaff = await api(gateway.url, 'GET', '/api/keys/account', { token: practice.clinician.token });
+
+      expect(enrolment.account).toMatchObject({
+        userId: fresh.userId,
+        signPublicKey: toBase64(fresh.account.signPublicKey),
+        boxPublicKey: toBase64(fresh.account.boxPublicKey),
+        certificate: null,
+        invitation: {
+          invitationSignPublicKey: toBase64(fresh.invitation.invitationKeys.signPublicKey),
+          expiresAt: fresh.invitation.expiresAt,
+          creator: { deviceId: practice.clinician.deviceId, certifiedAs: { displayName: 'Dr Alex Morgan', roles: ['clinician'] } },
+        },
+      });
+      expect(() =>
+        verifyAccountKeySignature(
+          { practiceId: practice.odsCode, patientId: fresh.userId, signPublicKey: fresh.account.signPublicKey, boxPublicKey: fresh.account.boxPublicKey },
+          fromBase64(enrolment.account.accountSignature!),
+          fresh.invitation.invitationKeys.signPublicKey,
+        ),
+      ).not.toThrow();
+      expect(enrolment.devices.map((device) => [device.id, device.revokedAt !== null, device.certifiedAs])).toEqual([
+        [fresh.deviceId, true, null],
+        [second.session.deviceId, false, null],
+      ]);
+      expect(enrolment.envelopes).toEqual([{ conversationId, epoch: 1, creatorDeviceId: fresh.deviceId, ...sealed }]);
+      expect(byStaff).toMatchObject({ status: 403, body: { error: { code: 'forbidden' } } });
+    });
+  });
+
+  /** A valid-looking POST /api/invitations body (the server cannot check its signatures; clients do). */
+  function anInvitationBody(overrides: Record<string, unknown> = {}) {
+    return {
+      userId: randomUUID(),
+      displayName: 'Pat Jones',
+      nhsNumber: String(9_000_000_000 + Math.floor(Math.random() * 999_999_999)),
+      dateOfBirth: '1990-01-31',
+      lookupId: toBase64(new Uint8Array(randomBytes(32))),
+      invitationSignPublicKey: publicKey(4),
+      invitationSignature: signature(5),
+      rootSignature: signature(6),
+      expiresAt: Date.now() + 24 * 3600 * 1000,
+      ...overrides,
+    };
+  }
 
   /** A clinician added to `of` by its manager, activated on a new device. */
   async function newStaffMember(of: TestPractice) {

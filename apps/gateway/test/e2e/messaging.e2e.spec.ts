@@ -4,7 +4,7 @@ import { ready, TEST_KDF_PARAMS } from '@parley/crypto';
 import { COMMAND_NAMES } from '@parley/protocol';
 import { startTestApp, type TestApp } from '../app.js';
 import { follow, patientChat, staffChat, waitForAssignment, type Chatter } from '../chat.js';
-import { ChatSession, signIn, type ChatEntry } from '@parley/sdk';
+import { ChatSession, isPatientSignedIn, signIn, type ChatEntry } from '@parley/sdk';
 import { activatePatient, createPracticeWithStaff, type TestPatient, type TestPractice } from '../factories.js';
 
 describe('end-to-end-encrypted messaging (in-process gateway, real PostgreSQL, sockets and crypto)', () => {
@@ -90,7 +90,9 @@ describe('end-to-end-encrypted messaging (in-process gateway, real PostgreSQL, s
 
   it("fans out to the patient's second device, which restored the account key from the backup", async () => {
     const second = await signIn({ baseUrl: gateway.url, practice: practice.odsCode, login: patient.nhsNumber, passphrase: patient.passphrase, deviceLabel: 'tablet', kdf: TEST_KDF_PARAMS });
-    const tablet = await ChatSession.start({ baseUrl: gateway.url, signedIn: second, pinnedRoot: practice.root.signPublicKey });
+    if (!isPatientSignedIn(second)) throw new Error('a patient signs in as a patient');
+    // The tablet pinned the root from the backup and opened the earlier epoch keys with the account key at enrolment.
+    const tablet = await ChatSession.start({ baseUrl: gateway.url, signedIn: second, pinnedRoot: second.pinnedRoot, epochKeys: second.epochKeys });
     const seen: FeedEntry<ChatEntry>[] = [];
     await tablet.follow(conversationId, (entry) => seen.push(entry));
     const before = seen.length;

@@ -82,15 +82,16 @@ describe('gateway process (built, as `npm start` runs it)', () => {
       const counts = await db.query(`SELECT (SELECT count(*) FROM practices)::int AS practices, (SELECT count(*) FROM users)::int AS users`);
       await db.end();
 
-      const code = JSON.parse(await readFile(join(dataDir, 'demo-credentials.json'), 'utf8')).patient.invitationCode as string;
-      expect(code).toMatch(/^[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}$/);
+      const credentials = JSON.parse(await readFile(join(dataDir, 'demo-credentials.json'), 'utf8'));
+      expect(credentials.staff[0].code).toMatch(/^[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}$/);
+      expect(credentials.patient).toEqual({ displayName: 'Chris Taylor', nhsNumber: '9990000018', dateOfBirth: '1984-05-17' });
       expect(firstBanner).toContain('Demo practice Parley Demo Surgery (DEMO01)');
       expect(secondBanner).toContain('Demo practice Parley Demo Surgery (DEMO01)');
       expect(await patientPage.text()).toContain('<script type="module"');
       expect(await staffPage.text()).toContain('/staff/assets/');
       expect(firstExit).toBe(0);
       expect(firstOutput).toContain('stopped cleanly');
-      expect(counts.rows).toEqual([{ practices: 1, users: 4 }]);
+      expect(counts.rows).toEqual([{ practices: 1, users: 3 }]);
     });
 
     it('stays up and reports not ready when its database dies, instead of crashing', async () => {

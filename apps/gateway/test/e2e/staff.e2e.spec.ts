@@ -50,7 +50,13 @@ describe('staff management: listing, revoking a colleague’s device, offboardin
       token: practice.manager.token,
       secrets: secrets(),
       granter: managerDevice(),
-      device: { userId: leaver.userId, deviceId: leaver.deviceId, signPublicKey: leaver.device.signPublicKey, boxPublicKey: leaver.device.boxPublicKey },
+      device: {
+        userId: leaver.userId,
+        deviceId: leaver.deviceId,
+        signPublicKey: leaver.device.signPublicKey,
+        boxPublicKey: leaver.device.boxPublicKey,
+        certifiedAs: { displayName: 'Dr Leaving', roles: ['clinician'] },
+      },
     });
     patient = await activatePatient(gateway.url, practice);
     otherManager = (await createPracticeWithManager(gateway, { name: 'Hillside Surgery' })).manager;
@@ -75,10 +81,10 @@ describe('staff management: listing, revoking a colleague’s device, offboardin
     expect(staff[2]!.capacity).toBeNull();
     expect(alex.devices).toEqual([expect.objectContaining({ id: practice.clinician.deviceId, label: 'Surgery PC', revokedAt: null, grantedVersions: [1] })]);
     for (const member of staff) {
-      for (const device of member.devices) expect(staffDeviceTrust(member, device, practice.root.signPublicKey)).toMatchObject({ isTrusted: true, state: 'trusted', fingerprint: expect.any(String) });
+      for (const device of member.devices) expect(staffDeviceTrust(member, device, practice.odsCode, practice.root.signPublicKey)).toMatchObject({ isTrusted: true, state: 'trusted', fingerprint: expect.any(String) });
     }
     // A device that claims another member's certificate does not verify.
-    expect(staffDeviceTrust(staff[1]!, alex.devices[0]!, practice.root.signPublicKey).state).toBe('untrusted');
+    expect(staffDeviceTrust(staff[1]!, alex.devices[0]!, practice.odsCode, practice.root.signPublicKey).state).toBe('untrusted');
   });
 
   it('lets a manager revoke a colleague’s device: its sockets close at once, its sessions and grants end, audited', async () => {

@@ -115,17 +115,20 @@ export const ROUTE_POLICIES: Record<string, Policy> = {
   'POST /api/auth/sign-out-everywhere': { scope: 'none', allow: everyLiveRole() },
   'GET /api/keys/backup': { scope: 'none', allow: { patient: { own: 'ok' }, 'other-practice-patient': { own: 'ok' } } },
   'PUT /api/keys/backup': { scope: 'none', allow: { patient: { own: 'ok' }, 'other-practice-patient': { own: 'ok' } } },
-  // The manager certifies a patient of their own practice; the account key is certified already.
+  // A patient's enrolment material (account key chain, devices, envelopes sealed to the account key): their own only.
+  'GET /api/keys/account': { scope: 'none', allow: { patient: { own: 'ok' }, 'other-practice-patient': { own: 'ok' } } },
+  // The manager certifies a patient of their own practice (practice-assisted recovery); the world's patient's key is certified already.
   'PUT /api/users/:id/account-key-certificate': { scope: 'patient-account', allow: { manager: { own: 'conflict' } } },
   'POST /api/invitations': { scope: 'none', allow: staff() },
   'POST /api/staff': { scope: 'none', allow: { manager: { own: 'ok' } } },
   'GET /api/devices': { scope: 'none', allow: everyLiveRole() },
   // One's own device only (the cell revokes a throwaway one).
   'POST /api/devices/:id/revoke': { scope: 'device', allow: { patient: { own: 'ok' }, 'other-practice-patient': { own: 'ok' }, clinician: { own: 'ok' }, manager: { own: 'ok' } } },
-  // A patient certifies their own devices, a manager the practice's staff devices (all certified already here); a clinician neither.
+  // A patient certifies their own devices, once (all certified already here); a manager admits the practice's
+  // staff devices, again if need be (re-admission after a rename); a clinician neither.
   'PUT /api/devices/:id/certificate': {
     scope: 'device',
-    allow: { patient: { own: 'conflict' }, 'other-practice-patient': { own: 'conflict' }, manager: { own: 'conflict', colleagues: 'conflict' } },
+    allow: { patient: { own: 'conflict' }, 'other-practice-patient': { own: 'conflict' }, manager: { own: 'ok', colleagues: 'ok' } },
   },
   'GET /api/hours': { scope: 'none', allow: everyLiveRole() },
   'PUT /api/hours/weekly': { scope: 'none', allow: { manager: { own: 'ok' } } },

@@ -4,10 +4,10 @@
  * (a malformed request would be refused as `invalid_payload` before any check that matters here).
  */
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
-import { certifyDevice, certifyPatientAccountKey } from '@parley/crypto';
+import { certifyPatientAccountKey } from '@parley/crypto';
 import type { Express } from 'express';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { api, signIn, kdfOf, type TestPatient, type TestStaff } from '../factories.js';
+import { api, signIn, kdfOf, staffCertificateBody, type TestPatient, type TestStaff } from '../factories.js';
 import type { MatrixRole, Relation, World } from './world.js';
 
 const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64');
@@ -36,15 +36,16 @@ function patientFor(world: World, role: MatrixRole, relation: Relation): TestPat
   return world.patient;
 }
 
-/** A device and its owner's public keys, for `device` cells. */
+/** A device and its owner's public keys (and, for staff, what their certificate names), for `device` cells. */
 interface DeviceRef {
   userId: string;
   deviceId: string;
   device: { signPublicKey: Uint8Array; boxPublicKey: Uint8Array };
+  staff?: TestStaff;
 }
 
 function deviceFor(world: World, role: MatrixRole, relation: Relation): DeviceRef {
-  const staffDevice = (member: TestStaff): DeviceRef => member;
+  const staffDevice = (member: TestStaff): DeviceRef => ({ ...member, staff: member });
   const own: Partial<Record<MatrixRole, DeviceRef>> = {
     patient: world.patient,
     'other-practice-patient': world.foreignPatient,
@@ -135,7 +136,11 @@ const routeCalls: Record<string, (world: World, role: MatrixRole, relation: Rela
   'GET /api/version': () => ({ method: 'GET', path: '/api/version' }),
   'GET /metrics': () => ({ method: 'GET', path: '/metrics' }),
   'POST /api/auth/prelogin': (world) => ({ method: 'POST', path: '/api/auth/prelogin', body: { practice: world.practice.odsCode, login: world.patient.nhsNumber } }),
-  'POST /api/auth/invitation': (world) => ({ method: 'POST', path: '/api/auth/invitation', body: { practice: world.practice.odsCode, code: 'ABCD-EFGH-JKLM', dateOfBirth: '1984-05-17' } }),
+  'POST /api/auth/invitation': (world) => ({
+    method: 'POST',
+    path: '/api/auth/invitation',
+    body: { practice: world.practice.odsCode, lookupId: b64(randomBytes(32)), dateOfBirth: '1984-05-17' },
+  }),
   'POST /api/auth/activate': (world) => ({ method: 'POST', path: '/api/auth/activate', body: { practice: world.practice.odsCode, code: 'ABCD-EFGH-JKLM' } }),
   'POST /api/auth/sign-in': (world) => ({
     method: 'POST',
@@ -145,16 +150,17 @@ const routeCalls: Record<string, (world: World, role: MatrixRole, relation: Rela
   'POST /api/auth/sign-out': async (world, role) => ({ method: 'POST', path: '/api/auth/sign-out', token: await throwawaySession(world, role) }),
   'POST /api/auth/sign-out-everywhere': async (world, role) => ({ method: 'POST', path: '/api/auth/sign-out-everywhere', token: await throwawaySession(world, role) }),
   'GET /api/keys/backup': () => ({ method: 'GET', path: '/api/keys/backup' }),
+  'GET /api/keys/account': () => ({ method: 'GET', path: '/api/keys/account' }),
   'PUT /api/keys/backup': (world, role) => {
     const patient = role === 'other-practice-patient' ? world.foreignPatient : world.patient;
-    return { method: 'PUT', path: '/api/keys/backup', body: { backup: b64(randomBytes(176)), kdf: kdfOf(patient.passphraseKeys) } };
+    return { method: 'PUT', path: '/api/keys/backup', body: { backup: b64(randomBytes(208)), kdf: kdfOf(patient.passphraseKeys) } };
   },
   'PUT /api/users/:id/account-key-certificate': (world, role, relation) => {
     const patient = patientFor(world, role, relation);
     const certificate = certifyPatientAccountKey({ patientId: patient.userId, signPublicKey: patient.account.signPublicKey, boxPublicKey: patient.account.boxPublicKey }, world.practice.root.signSecretKey);
     return { method: 'PUT', path: `/api/users/${patient.userId}/account-key-certificate`, body: { certificate: b64(certificate.signature) } };
   },
-  'POST /api/invitations': () => ({ method: 'POST', path: '/api/invitations', body: { displayName: 'Matrix Patient', nhsNumber: String(randomInt(1_000_000_000, 9_999_999_999)), dateOfBirth: '1990-01-01' } }),
+  'POST /api/invitations': () => ({ method: 'POST', path: '/api/invitations', body: invitationBody() }),
   'POST /api/staff': () => ({ method: 'POST', path: '/api/staff', body: { displayName: 'Matrix Staff', email: `matrix.${randomUUID().slice(0, 8)}@test.parley`, roles: ['clinician'] } }),
   'GET /api/devices': () => ({ method: 'GET', path: '/api/devices' }),
   'POST /api/devices/:id/revoke': async (world, role, relation) => {
@@ -163,10 +169,11 @@ const routeCalls: Record<string, (world: World, role: MatrixRole, relation: Rela
     const throwaway = await throwawayDevice(world, role);
     return { method: 'POST', path: `/api/devices/${throwaway.deviceId}/revoke`, token: throwaway.token };
   },
+  // Staff devices get a valid root certificate naming the person (re-admission keeps the world working); patients' a placeholder.
   'PUT /api/devices/:id/certificate': (world, role, relation) => {
     const target = deviceFor(world, role, relation);
-    const certificate = certifyDevice({ userId: target.userId, deviceId: target.deviceId, signPublicKey: target.device.signPublicKey, boxPublicKey: target.device.boxPublicKey }, world.practice.root.signSecretKey);
-    return { method: 'PUT', path: `/api/devices/${target.deviceId}/certificate`, body: { certificate: b64(certificate.signature) } };
+    const body = target.staff ? staffCertificateBody(world.practice.odsCode, world.practice.root, target.staff) : { certificate: b64(randomBytes(64)) };
+    return { method: 'PUT', path: `/api/devices/${target.deviceId}/certificate`, body };
   },
   'GET /api/hours': () => ({ method: 'GET', path: '/api/hours' }),
   'PUT /api/hours/weekly': () => ({ method: 'PUT', path: '/api/hours/weekly', body: { intervals: [] } }),
@@ -185,7 +192,7 @@ const routeCalls: Record<string, (world: World, role: MatrixRole, relation: Rela
   'POST /api/practice/record-keys': () => ({
     method: 'POST',
     path: '/api/practice/record-keys',
-    body: { version: 1, boxPublicKey: b64(randomBytes(32)), validFrom: Date.now(), certificate: b64(randomBytes(64)) },
+    body: { version: 1, boxPublicKey: b64(randomBytes(32)), validFrom: Date.now(), certificate: b64(randomBytes(64)), current: { issuedAt: Date.now(), signature: b64(randomBytes(64)) } },
   }),
   'POST /api/practice/record-key-grants': (world) => ({
     method: 'POST',
@@ -234,6 +241,24 @@ export function routeCall(world: World, route: string, role: MatrixRole, relatio
   const build = routeCalls[route];
   if (!build) throw new Error(`no request for ${route}: add it to endpoints.ts`);
   return build(world, role, relation);
+}
+
+/**
+ * A well-formed POST /api/invitations body: a fresh patient with a random lookup id and placeholder
+ * signatures (the server cannot check them; clients do), expiring tomorrow.
+ */
+export function invitationBody(): Record<string, unknown> {
+  return {
+    userId: randomUUID(),
+    displayName: 'Matrix Patient',
+    nhsNumber: String(randomInt(1_000_000_000, 9_999_999_999)),
+    dateOfBirth: '1990-01-01',
+    lookupId: b64(randomBytes(32)),
+    invitationSignPublicKey: b64(randomBytes(32)),
+    invitationSignature: b64(randomBytes(64)),
+    rootSignature: b64(randomBytes(64)),
+    expiresAt: Date.now() + 86_400_000,
+  };
 }
 
 /** A new canned reply of practice A (made by its manager), for the cells that change or delete one. */

@@ -3,14 +3,29 @@ import { ready } from '@parley/crypto';
 import { COMMAND_NAMES, ERROR_CODES, MAX_CIPHERTEXT_BYTES } from '@parley/protocol';
 import { io, type Socket } from 'socket.io-client';
 import { startTestApp, type TestApp } from '../app.js';
-import { api } from '../factories.js';
-import { commandPayload } from './endpoints.js';
+import { api, invitePatient, patientActivation, staffCertificateBody } from '../factories.js';
+import { commandPayload, invitationBody } from './endpoints.js';
 import { buildWorld, type World } from './world.js';
 
-/** Fields that may be left out (the schema has a default, or they go with one outcome only). */
-const OPTIONAL_FIELDS = new Set(['limit', 'followUp']);
+/**
+ * Fields that may be left out (the schema has a default, or they go with one outcome only); without them
+ * a request is refused by a rule (e.g. a patient's activation without a date of birth is `unauthorized`).
+ */
+const OPTIONAL_FIELDS = new Set(['limit', 'followUp', 'dateOfBirth', 'certifiedAs', 'account']);
 /** Binary fields, sent as base64; all are fixed-size except the ciphertext (17 bytes and up). */
-const BASE64_FIELDS = new Set(['ciphertext', 'nonce', 'sealedKey', 'signature', 'recipientKeyId']);
+const BASE64_FIELDS = new Set([
+  'ciphertext',
+  'nonce',
+  'sealedKey',
+  'signature',
+  'recipientKeyId',
+  'certificate',
+  'lookupId',
+  'invitationSignPublicKey',
+  'invitationSignature',
+  'rootSignature',
+  'authKey',
+]);
 /** Signs of an internal error leaking to a client: a stack frame, a source path, an exception's name. */
 const LEAK = /\bat [\w.<>]+ \(|\.ts:\d+|\/src\/|node_modules|TypeError|ReferenceError|QueryFailedError|SyntaxError/;
 
@@ -122,6 +137,32 @@ describe('hostile input on every socket command', () => {
     raw.emit('conversation:send', tenTimes, () => undefined);
     expect(await disconnected).toBe('transport close');
     expect(await client.request('system:ping', {})).toMatchObject({ ok: true });
+  });
+
+  it('refuses every malformed body of the invitation-bound trust routes as invalid_payload, without a stack trace', async () => {
+    const { practice } = world;
+    const activation = (await patientActivation(practice.odsCode, await invitePatient(world.url, practice.clinician, practice))).body;
+    const routes: [string, 'POST' | 'PUT', string, Record<string, unknown>, string | undefined][] = [
+      ['invitation', 'POST', '/api/invitations', invitationBody(), practice.clinician.token],
+      ['invitation lookup', 'POST', '/api/auth/invitation', { practice: practice.odsCode, lookupId: activation.lookupId!, dateOfBirth: activation.dateOfBirth! }, undefined],
+      ['activation', 'POST', '/api/auth/activate', { ...activation, lookupId: Buffer.alloc(32, 9).toString('base64') }, undefined],
+      ['staff certificate', 'PUT', `/api/devices/${practice.clinician.deviceId}/certificate`, staffCertificateBody(practice.odsCode, practice.root, practice.clinician), practice.manager.token],
+      ['record key', 'POST', '/api/practice/record-keys', { version: 1, boxPublicKey: Buffer.alloc(32, 1).toString('base64'), validFrom: 1, certificate: Buffer.alloc(64, 1).toString('base64'), current: { issuedAt: 1, signature: Buffer.alloc(64, 1).toString('base64') } }, practice.manager.token],
+    ];
+    const wrong: string[] = [];
+
+    for (const [name, method, path, valid, token] of routes) {
+      // The valid body passes validation (any refusal of it comes from a rule, not the schema).
+      const control = await api<{ error?: { code: string } }>(world.url, method, path, { token, body: valid });
+      if (control.body?.error?.code === 'invalid_payload') wrong.push(`${name}: the valid body was refused ${JSON.stringify(control.body)}`);
+      for (const [variant, body] of hostileVariants(valid)) {
+        const response = await api<{ error?: { code: string; message: string } }>(world.url, method, path, { token, body });
+        if (response.status !== 400 || response.body?.error?.code !== 'invalid_payload') wrong.push(`${name}, ${variant}: ${response.status} ${JSON.stringify(response.body).slice(0, 200)}`);
+        else if (LEAK.test(JSON.stringify(response.body))) wrong.push(`${name}, ${variant}: leaks ${JSON.stringify(response.body).slice(0, 200)}`);
+      }
+    }
+
+    expect(wrong).toEqual([]);
   });
 
   it('refuses malformed HTTP bodies with a typed error and no stack trace', async () => {

@@ -13,6 +13,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { ParleyClient } from '@parley/client';
+import { certifyPatientAccountKey } from '@parley/crypto';
 import type { CodeIssued, FollowUp } from '@parley/protocol';
 import type { DataSource } from 'typeorm';
 import { patientChat, type Chatter } from '../chat.js';
@@ -120,6 +121,15 @@ export async function buildWorld(gateway: { url: string; dataSource: DataSource 
   const colleague = await activateStaff(url, practice.odsCode, issued.code, { userId: issued.userId, email: colleagueEmail, roles: ['clinician'] });
 
   const patient = await activatePatient(url, practice, { displayName: 'Pat Own' });
+  // Practice-assisted recovery's root certificate over P's account key (beside the invitation chain every patient has).
+  const accountCertificate = certifyPatientAccountKey(
+    { patientId: patient.userId, signPublicKey: patient.account.signPublicKey, boxPublicKey: patient.account.boxPublicKey },
+    practice.root.signSecretKey,
+  );
+  await apiOk(url, 'PUT', `/api/users/${patient.userId}/account-key-certificate`, {
+    token: practice.manager.token,
+    body: { certificate: Buffer.from(accountCertificate.signature).toString('base64') },
+  });
   const otherPatient = await activatePatient(url, practice, { displayName: 'Pat Other' });
   const waitingPatient = await activatePatient(url, practice, { displayName: 'Pat Waiting' });
   const foreignPatient = await activatePatient(url, otherPractice, { displayName: 'Pat Foreign' });
