@@ -133,12 +133,17 @@ async function measure(browser: Browser, baseUrl: string, app: App, profile: Pro
     const visit = async (): Promise<Load> => {
       seen = new Map();
       await page.goto(`${baseUrl}${app.path}`, { waitUntil: 'load', timeout: 120_000 });
-      // Strings: they run in the page, and this package is compiled without the DOM's types.
-      await page.waitForFunction('window.__firstLoad.heading !== null && window.__firstLoad.action !== null', undefined, { timeout: 120_000 });
+      // These run in the page (as functions: the page's CSP forbids evaluating strings); this package has no DOM types.
+      type PageGlobals = { __firstLoad: { heading: number | null; action: number | null }; performance: { getEntriesByType(type: string): { loadEventEnd?: number }[] } };
+      await page.waitForFunction(() => {
+        const marks = (globalThis as unknown as PageGlobals).__firstLoad;
+        return marks.heading !== null && marks.action !== null;
+      }, undefined, { timeout: 120_000 });
       await page.waitForLoadState('networkidle', { timeout: 120_000 });
-      const marks = await page.evaluate<{ heading: number; action: number; load: number }>(
-        "({ ...window.__firstLoad, load: performance.getEntriesByType('navigation')[0].loadEventEnd })",
-      );
+      const marks = await page.evaluate(() => {
+        const page = globalThis as unknown as PageGlobals;
+        return { heading: page.__firstLoad.heading ?? NaN, action: page.__firstLoad.action ?? NaN, load: page.performance.getEntriesByType('navigation')[0]?.loadEventEnd ?? NaN };
+      });
       const entries = [...seen.values()];
       const startS = Math.min(...entries.map((entry) => entry.startS));
       if (variant === 'as built' && entries.some((entry) => !entry.isCached && entry.bytes > 1024 && entry.encoding === undefined)) {
