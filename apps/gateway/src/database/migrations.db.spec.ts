@@ -92,7 +92,8 @@ describe('migrations', () => {
   it('moves v1 data to invitation-bound trust: pending patient codes expire, v1 staff certificates go, the rest is kept', async () => {
     const scratch = await freshDatabase();
     const migrated = await openDatabase(scratch.url);
-    await migrated.undoLastMigration({ transaction: 'all' });
+    await migrated.undoLastMigration({ transaction: 'all' }); // retiring unbound patient accounts
+    await migrated.undoLastMigration({ transaction: 'all' }); // invitation-bound trust
     const [practice] = await migrated.query(`INSERT INTO practices (id, ods_code, name, time_zone) VALUES ($1, 'V1PRAC', 'A practice', 'Europe/London') RETURNING id`, [randomUUID()]);
     const user = async (roles: string[]) => {
       const id = randomUUID();
@@ -141,6 +142,65 @@ describe('migrations', () => {
       { id: patientDevice, is_certified: true },
     ]);
     await expect(migrated.query(`UPDATE devices SET certificate = $2 WHERE id = $1`, [patientDevice, Buffer.alloc(64, 3)])).rejects.toThrow(/never rewritten/);
+    await migrated.destroy();
+    await scratch.drop();
+  });
+
+  it('retires patients activated before invitation-bound trust (deactivated, sessions ended, devices revoked, rows kept), and frees their NHS number', async () => {
+    const scratch = await freshDatabase();
+    const migrated = await openDatabase(scratch.url);
+    await migrated.undoLastMigration({ transaction: 'all' });
+    const [practice] = await migrated.query(`INSERT INTO practices (id, ods_code, name, time_zone) VALUES ($1, 'V1PAT', 'A practice', 'Europe/London') RETURNING id`, [randomUUID()]);
+    const nhsNumber = '9434765919';
+    const activated = async (hasInvitationSignature: boolean) => {
+      const id = randomUUID();
+      const deviceId = randomUUID();
+      await migrated.query(
+        `INSERT INTO users (id, practice_id, roles, display_name, nhs_number, activated_at, auth_key_hash, auth_salt, auth_ops, auth_mem_bytes)
+         VALUES ($1, $2, '{patient}', 'Someone', $3, now(), '$argon2id$x', $4, 3, 67108864)`,
+        [
+        id,
+        practice.id,
+        hasInvitationSignature ? '9434765870' : nhsNumber,
+        randomBytes(16),
+      ]);
+      await migrated.query(`INSERT INTO devices (id, user_id, label, sign_public_key, box_public_key) VALUES ($1, $2, 'phone', $3, $3)`, [deviceId, id, Buffer.alloc(32, 1)]);
+      await migrated.query(`INSERT INTO sessions (id, user_id, device_id, token_hash, expires_at) VALUES ($1, $2, $3, $4, now() + interval '1 hour')`, [randomUUID(), id, deviceId, randomBytes(32)]);
+      if (hasInvitationSignature) {
+        const invitationId = randomUUID();
+        await migrated.query(
+          `INSERT INTO invitations (id, practice_id, user_id, lookup_id, invitation_sign_public_key, invitation_signature, root_signature, creator_device_id, created_by, expires_at, used_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $3, now() + interval '1 day', now())`,
+          [invitationId, practice.id, id, randomBytes(32), Buffer.alloc(32, 2), Buffer.alloc(64, 3), deviceId],
+        );
+        await migrated.query(`INSERT INTO account_keys (id, user_id, sign_public_key, box_public_key, invitation_id, account_signature) VALUES ($1, $2, $3, $3, $4, $5)`, [
+          randomUUID(),
+          id,
+          Buffer.alloc(32, 4),
+          invitationId,
+          Buffer.alloc(64, 5),
+        ]);
+      } else {
+        await migrated.query(`INSERT INTO account_keys (id, user_id, sign_public_key, box_public_key) VALUES ($1, $2, $3, $3)`, [randomUUID(), id, Buffer.alloc(32, 4)]);
+      }
+      return id;
+    };
+    const unbound = await activated(false);
+    const bound = await activated(true);
+
+    await migrated.runMigrations({ transaction: 'all' });
+    const state = (id: string) =>
+      migrated.query(
+        `SELECT u.deactivated_at IS NOT NULL AS is_retired, bool_and(d.revoked_at IS NOT NULL) AS are_devices_revoked, bool_and(s.revoked_at IS NOT NULL) AS are_sessions_ended
+           FROM users u JOIN devices d ON d.user_id = u.id JOIN sessions s ON s.user_id = u.id WHERE u.id = $1 GROUP BY u.id`,
+        [id],
+      );
+
+    expect(await state(unbound)).toEqual([{ is_retired: true, are_devices_revoked: true, are_sessions_ended: true }]);
+    expect(await state(bound)).toEqual([{ is_retired: false, are_devices_revoked: false, are_sessions_ended: false }]);
+    await expect(
+      migrated.query(`INSERT INTO users (id, practice_id, roles, display_name, nhs_number) VALUES ($1, $2, '{patient}', 'Someone', $3)`, [randomUUID(), practice.id, nhsNumber]),
+    ).resolves.toBeDefined();
     await migrated.destroy();
     await scratch.drop();
   });
