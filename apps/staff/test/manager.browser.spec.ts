@@ -180,6 +180,19 @@ describe("staff app: the manager's console (Chromium, real gateway and database)
     await nurse.getByText(/offboarded/).waitFor();
   });
 
+  it('rotates the record key on request: the new version is the one the root states is current', async () => {
+    await go(page, 'Staff');
+    await page.getByRole('button', { name: 'Rotate the record key' }).click();
+    await page.getByRole('status').filter({ hasText: /record key version 3 was made and granted to \d+ devices/ }).waitFor({ timeout: 60_000 });
+
+    const keys = await managerApi.getPracticeKeys();
+    expect(keys.ok && keys.data.recordKeys.map((key) => [key.version, key.current !== null])).toEqual([
+      [1, true],
+      [2, true],
+      [3, true],
+    ]);
+  });
+
   it('edits the weekly hours, exceptions, categories, texts and terms live', async () => {
     await go(page, 'Practice settings');
     // The demo practice is open 00:00–24:00 every day: split Sunday in two (still always open), and see an overlap refused.

@@ -1,4 +1,5 @@
 import { fromBase64 } from '@parley/crypto';
+import type { SigningKeys } from '@parley/crypto';
 import type { StaffDevice, StaffMember } from '@parley/protocol';
 import { admitStaffDevice, rotateRecordKey, staffDeviceTrust, verifiedStaff, type StaffDeviceTrust } from '@parley/sdk';
 import { getContext, setContext } from 'svelte';
@@ -123,17 +124,30 @@ export class StaffAdminState {
       await this.refresh();
       return true;
     }
-    return this.run(async () => {
-      const rotation = await rotateRecordKey({
-        baseUrl: config.gatewayUrl,
-        token: this.connection.signedIn.session.token,
-        odsCode: this.connection.signedIn.session.practice.odsCode,
-        root,
-        granter: this.connection.signedIn.device,
-      });
-      this.connection.addRecordKey(rotation.recordKey);
-      return `${member.displayName} is offboarded; record key version ${rotation.recordKey.version} was made and granted to ${rotation.grantedDeviceIds.length} devices.`;
+    return this.run(async () => `${member.displayName} is offboarded; ${await this.rotateWith(root)}`);
+  }
+
+  /**
+   * Rotates the record key in this browser (a manager holding the root key): a new version, stated
+   * current by the root, granted to every admitted device. Needed once after the upgrade to
+   * invitation-bound keys (older versions carry no "current" statement, so patients cannot seal to them).
+   */
+  async rotateRecordKey(): Promise<boolean> {
+    const root = this.connection.root;
+    if (!root) return false;
+    return this.run(() => this.rotateWith(root));
+  }
+
+  private async rotateWith(root: SigningKeys): Promise<string> {
+    const rotation = await rotateRecordKey({
+      baseUrl: config.gatewayUrl,
+      token: this.connection.signedIn.session.token,
+      odsCode: this.connection.signedIn.session.practice.odsCode,
+      root,
+      granter: this.connection.signedIn.device,
     });
+    this.connection.addRecordKey(rotation.recordKey);
+    return `record key version ${rotation.recordKey.version} was made and granted to ${rotation.grantedDeviceIds.length} devices.`;
   }
 
   private async run(step: () => Promise<string>): Promise<boolean> {
