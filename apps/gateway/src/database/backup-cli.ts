@@ -3,7 +3,7 @@ import { isAbsolute, join } from 'node:path';
 import 'reflect-metadata';
 import { loadConfig } from '../config.js';
 import { BackupError, restoreBackup, writeBackup, type BackupSummary } from './backup.js';
-import { EmbeddedPostgres } from './embedded-postgres.js';
+import { EmbeddedPostgres, isAlive } from './embedded-postgres.js';
 
 /**
  * `pnpm --filter @parley/gateway backup <file>` and `... restore <file>` (docs/operations.md, "Backups and restores").
@@ -36,15 +36,6 @@ async function embeddedDatabase(dataDir: string): Promise<{ url: string; where: 
   const server = new EmbeddedPostgres({ dataDir, port: 0, onWarn: (message) => process.stderr.write(`parley: ${message}\n`) });
   await server.start();
   return { url: server.url, where: `the embedded PostgreSQL in ${dataDir} (started for this command, now stopped)`, stop: () => server.stop() };
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function describe(command: 'backup' | 'restore', summary: BackupSummary, where: string): string {

@@ -150,7 +150,8 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process with this pid is running (signal 0 only checks). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
