@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launchChromium, startTestGateway } from '@parley/testing';
+import { withFirstLoadSection } from './doc-sections.js';
 
 type Browser = Awaited<ReturnType<typeof launchChromium>>;
 
@@ -226,9 +227,6 @@ function renderSection(rows: Row[], meta: { commit: string; when: string; runs: 
   return lines.join('\n');
 }
 
-const BEGIN = '<!-- first-load:begin (node packages/bench/dist/first-load.js) -->';
-const END = '<!-- first-load:end -->';
-
 async function main(): Promise<void> {
   const runsArgument = process.argv.indexOf('--runs');
   const runs = runsArgument > 0 ? Number(process.argv[runsArgument + 1]) : 3;
@@ -262,12 +260,7 @@ async function main(): Promise<void> {
   await mkdir(resultsDir, { recursive: true });
   await writeFile(join(resultsDir, 'first-load.json'), `${JSON.stringify({ commit, when, runs, profiles: PROFILES, rows }, null, 2)}\n`);
   const docPath = join(repositoryRoot, 'docs/benchmarks.md');
-  const doc = await readFile(docPath, 'utf8');
-  const block = `${BEGIN}\n${section}\n${END}`;
-  const begin = doc.indexOf(BEGIN);
-  const end = doc.indexOf(END);
-  const reproduce = doc.indexOf('\n## Reproduce');
-  const updated = begin >= 0 && end > begin ? doc.slice(0, begin) + block + doc.slice(end + END.length) : reproduce >= 0 ? `${doc.slice(0, reproduce)}\n${block}\n${doc.slice(reproduce)}` : `${doc}\n${block}\n`;
+  const updated = withFirstLoadSection(await readFile(docPath, 'utf8'), section);
   await writeFile(docPath, updated);
   console.log(`docs/benchmarks.md: first-load section written (commit ${commit})`);
 }

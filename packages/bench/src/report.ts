@@ -299,7 +299,7 @@ export function renderDoc(results: BenchResults, findings: string, charts: { lat
 
   lines.push(findings.trim(), '');
   lines.push('## Reproduce', '');
-  lines.push('```sh', 'pnpm bench                      # everything, about 6–10 minutes; rewrites this file and packages/bench/results/latest.json', 'pnpm bench --quick              # small counts, one run: for development', 'pnpm bench --only max-rate,queue   # some scenarios (crypto, baselines, max-rate, fixed-rate, idle, queue, two-nodes, bundle)', 'pnpm bench --compare packages/bench/results/reference.json   # prints the change of every figure', '```', '');
+  lines.push('```sh', 'pnpm bench                      # everything, about 6–10 minutes; rewrites this file and packages/bench/results/latest.json', 'pnpm bench --quick              # small counts, one run: for development', 'pnpm bench --only max-rate,queue   # some scenarios (crypto, baselines, max-rate, fixed-rate, idle, queue, two-nodes, bundle)', 'pnpm bench --compare packages/bench/results/reference.json   # prints the change of every figure', 'pnpm --filter @parley/bench build && node packages/bench/dist/first-load.js --runs 3   # the web clients\' first load over slow and fast 3G in Chromium (about 5 minutes); rewrites only its section', '```', '');
   lines.push('The database is an embedded PostgreSQL unless `TEST_DATABASE_URL` names a server; the two-node scenarios use `TEST_REDIS_URL`, `REDIS_URL`, or a Redis on 127.0.0.1:6379, and are skipped (and say so) without one.', '');
   return `${lines.join('\n')}\n`;
 }
