@@ -222,7 +222,7 @@ function renderSection(rows: Row[], meta: { commit: string; when: string; runs: 
   }
   lines.push(
     '',
-    'The repeat visit asks the gateway only for `index.html` (revalidated: `no-cache` with an ETag) and the live calls the page makes (the gateway\'s version; the staff app\'s session check); every hashed file under `assets/` comes from the browser cache without a request. The baseline already has the patient landing screen\'s smaller code (the issue\'s measurement before this work: 270 KB and the heading at 3.4 s on slow 3G); the staff app\'s first screen is still one bundle with libsodium in it (not split yet).',
+    'The repeat visit asks the gateway only for `index.html` (revalidated: `no-cache` with an ETag) and the page\'s call to `/api/version`; every hashed file under `assets/` comes from the browser cache without a request. The baseline already has the patient landing screen\'s smaller code (the issue\'s measurement before this work: 270 KB and the heading at 3.4 s on slow 3G); the staff app\'s first screen is still one bundle with libsodium in it (not split yet).',
   );
   return lines.join('\n');
 }
