@@ -168,7 +168,7 @@ export async function openInvitation(input: { baseUrl: string; practice: string;
  * leaves), makes the patient account key and this device's keys, signs the account key with the
  * invitation key (so staff trust it with no manager step), certifies the device with the account key,
  * seals the account key and the pinned root in the backup, and sends only public keys, signatures and
- * the sealed blob. The account key's secret halves are dropped before this returns.
+ * the sealed blob. The account key's and the invitation key's secret halves are wiped before this returns.
  * @throws AccountFlowError with the gateway's code (`unauthorized` for a used invitation or wrong date of birth, …)
  */
 export async function activatePatient(
@@ -211,6 +211,8 @@ export async function activatePatient(
   );
   const account = { signPublicKey: accountKeys.signPublicKey, boxPublicKey: accountKeys.boxPublicKey };
   forget(accountKeys);
+  // The invitation is used: its key has signed the one account key it will ever sign.
+  invitation.invitationKeys.signSecretKey.fill(0);
   return { session, device, account, pinnedRoot: invitation.pinnedRoot, epochKeys: new Map() };
 }
 

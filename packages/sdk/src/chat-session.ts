@@ -59,6 +59,8 @@ export interface ChatSessionOptions {
    * an epoch is never replaced by a later server answer.
    */
   epochKeys?: Map<string, Uint8Array>;
+  /** Called when the session opens an epoch key it did not hold, for the app to keep it (the first key seen for an epoch then survives a reload). */
+  onEpochKey?: (id: string, key: Uint8Array) => void;
   /** Patients: the highest record key version this device has seen as current; a lower one is refused (no rollback). */
   recordKeyFloor?: number;
   /** Called when a higher current record key version was seen, for the app to remember it. */
@@ -355,6 +357,7 @@ export class ChatSession {
         });
         state.epochKeys.set(epoch, key);
         this.options.epochKeys?.set(id, key);
+        this.options.onEpochKey?.(id, key);
         return key;
       } catch (error) {
         firstError ??= error;

@@ -159,8 +159,6 @@ export function activate(input: { invitation: VerifiedInvitation; dateOfBirth: s
   return flow(async () => {
     const { activatePatient } = await loadSdk();
     const activated = await activatePatient({ baseUrl: config.gatewayUrl, deviceLabel: deviceLabel(), ...input });
-    // The invitation is used: its key has signed the one account key it will ever sign.
-    input.invitation.invitationKeys.signSecretKey.fill(0);
     return toPatientKeys(activated, { practice: input.invitation.practice, login: null, recordKeyFloor: 0 });
   });
 }
@@ -232,7 +230,7 @@ export async function signOutEverywhere(token: string): Promise<void> {
 export function startSession(
   keys: PatientKeys,
   db: WebDatabase | null,
-  events: { onOutboxChange: () => void; onRecordKeyFloor: (version: number) => void },
+  events: { onOutboxChange: () => void; onRecordKeyFloor: (version: number) => void; onEpochKey: (id: string, key: Uint8Array) => void },
 ): Promise<ChatSession> {
   return flow(async () => {
     const { ChatSession } = await loadSdk();
@@ -243,6 +241,7 @@ export function startSession(
       epochKeys: new Map(Object.entries(keys.epochKeys)),
       recordKeyFloor: keys.recordKeyFloor,
       onRecordKeyFloor: events.onRecordKeyFloor,
+      onEpochKey: events.onEpochKey,
       outboxStore: db ? new IndexedDbOutboxStore(db, keys.signedIn.session.user.id) : undefined,
       requestTimeoutMs: 10_000,
       onOutboxChange: events.onOutboxChange,

@@ -248,6 +248,7 @@ export class PatientApp {
       const session = await connection.startSession(keys, this.db, {
         onOutboxChange: () => this.outboxListeners.forEach((listener) => listener()),
         onRecordKeyFloor: (version) => void this.raiseRecordKeyFloor(keys, version),
+        onEpochKey: (id, key) => void this.keepEpochKey(keys, id, key),
       });
       if (this.keys !== keys || this.screen === 'locked') {
         void session.close();
@@ -289,6 +290,13 @@ export class PatientApp {
     if (version <= keys.recordKeyFloor || this.keys !== keys) return;
     // Changed in place: the live session and its retries are tied to this object.
     keys.recordKeyFloor = version;
+    await this.store(keys, this.isRemembered).catch(() => undefined);
+  }
+
+  /** Keeps an epoch key the session opened, so the first key this device saw for an epoch is the one it uses after a reload too. */
+  private async keepEpochKey(keys: PatientKeys, id: string, key: Uint8Array): Promise<void> {
+    if (keys.epochKeys[id] || this.keys !== keys) return;
+    keys.epochKeys[id] = key;
     await this.store(keys, this.isRemembered).catch(() => undefined);
   }
 
