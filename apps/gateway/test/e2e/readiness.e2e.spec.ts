@@ -44,7 +44,11 @@ describe('graceful drain (in-process gateway, real PostgreSQL and sockets)', () 
     await blocker.query('SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE', [conversationId]);
 
     const sending = patient.session.send(conversationId, 'sent just before the drain');
-    await waitUntil(() => drain.commandsInFlight >= 1, 'the send to be under way');
+    // The send itself must be under way, not merely some command: a delivered receipt (sent up to a second after
+    // the last entry) could count as in flight, and a send that arrived after the drain began is held back for
+    // good here (there is no other node to resend it to). Its record transaction waiting on the blocker's lock proves it.
+    const lockWaiters = async () => (await gateway.dataSource.query(`SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted`))[0].n as number;
+    await waitUntil(async () => drain.commandsInFlight >= 1 && (await lockWaiters()) >= 1, 'the send to be under way');
     const draining = drain.drain(10_000);
     const reasons = await gateway.app.get(HealthService).notReadyReasons();
     const newConnection = await fetch(`${gateway.url}/health/live`).then(() => 'accepted', () => 'refused');
