@@ -49,7 +49,7 @@ export interface Cluster<Balancer = LoadBalancer> {
   nodes: ClusterNode[];
   balancer: Balancer;
   /** SIGTERM (drain) or another signal, wait for the exit, start again on the same port, wait until ready. */
-  restartNode(index: number, signal?: NodeJS.Signals): Promise<{ exitCode: number | null; output: string }>;
+  restartNode(index: number, signal?: NodeJS.Signals, options?: { whileDown?: () => Promise<void> }): Promise<{ exitCode: number | null; output: string }>;
   close(): Promise<void>;
 }
 

@@ -128,12 +128,14 @@ export async function startCluster(options = {}) {
     balancer,
     /**
      * Restarts node `index` as a rolling restart does: SIGTERM (it drains), wait for its exit, start it
-     * again on the same port, wait until ready. Resolves with the old process's exit code and output.
+     * again on the same port, wait until ready. `whileDown` runs between the exit and the start (to let
+     * clients settle on the other nodes first). Resolves with the old process's exit code and output.
      */
-    async restartNode(index, signal = 'SIGTERM') {
+    async restartNode(index, signal = 'SIGTERM', { whileDown } = {}) {
       const old = nodes[index];
       const exitCode = await old.stop(signal);
       const output = old.output();
+      await whileDown?.();
       nodes[index] = await startNode({ entry, port: ports[index], env: { ...env, DEMO_SEED: 'false' } });
       await balancer.checkNow();
       log(`${names[index]} restarted (exit ${exitCode})`);

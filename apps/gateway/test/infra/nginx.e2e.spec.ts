@@ -221,14 +221,17 @@ describeWithNginx('nginx with infra/nginx/parley.conf in front of two gateway no
     const { patient, clinician, conversationId } = await patientAndClinicianOnDifferentNodes();
     const node2 = cluster.nodes[1]!;
 
-    // SIGKILL the patient's node mid-stream (no drain), then start it again as a supervisor would.
+    // SIGKILL the patient's node mid-stream (no drain), then start it again as a supervisor would, once the patient
+    // is back through nginx on the other node (a fast restart would otherwise let ip_hash take it home again).
     const { results, expected } = await streamUntil(
       patient,
       conversationId,
       'killed',
       (async () => {
         await sleep(700);
-        await cluster.restartNode(0, 'SIGKILL');
+        await cluster.restartNode(0, 'SIGKILL', {
+          whileDown: () => waitUntil(async () => (await socketsOn(node2.url, 'patient')) === 1, 'the patient on the other node', 20_000),
+        });
         await sleep(1_000);
       })(),
     );
