@@ -6,7 +6,11 @@ import { base64, ConversationSend, MAX_CIPHERTEXT_BYTES, NONCE_BYTES } from '../
 /** Every schema the protocol exports: a new one is covered without touching this file. */
 const SCHEMAS = Object.entries(protocol as Record<string, unknown>).filter((entry): entry is [string, z.ZodType] => entry[1] instanceof z.ZodType);
 
-/** Hostile JSON-like values: prototype keys, deep nesting, huge and odd numbers, long strings. */
+/**
+ * Hostile JSON-like values: prototype keys, deep nesting, huge and odd numbers, long strings. Objects have the
+ * ordinary prototype, as JSON.parse (the socket and HTTP parsers) makes them: a null-prototype object cannot
+ * arrive from the wire, and zod's length checks throw on `{ length: <null-prototype object> }` (seed -666731585).
+ */
 const hostile = fc.letrec((tie) => ({
   value: fc.oneof(
     { depthSize: 'small' },
@@ -14,7 +18,7 @@ const hostile = fc.letrec((tie) => ({
     fc.double(),
     fc.string(),
     fc.array(tie('value'), { maxLength: 4 }),
-    fc.dictionary(fc.oneof(fc.string(), fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString')), tie('value'), { maxKeys: 5 }),
+    fc.dictionary(fc.oneof(fc.string(), fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString')), tie('value'), { maxKeys: 5, noNullPrototype: true }),
   ),
 })).value;
 
