@@ -56,3 +56,21 @@ export const CertifiedStaff = z
   })
   .strict();
 export type CertifiedStaff = z.infer<typeof CertifiedStaff>;
+
+/** What `validate` answers: the parsed value, or where and why the value does not fit (never the value itself). */
+export type Validation<T> = { success: true; data: T } | { success: false; problems: string[] };
+
+/**
+ * Checks a value against a schema without ever throwing. zod's `safeParse` can throw on values whose
+ * coercion to a primitive throws (an object under `length` whose `toString` and `valueOf` are not
+ * functions, which JSON can express): such a value does not fit either.
+ */
+export function validate<T>(schema: z.ZodType<T>, value: unknown): Validation<T> {
+  try {
+    const result = schema.safeParse(value);
+    if (result.success) return { success: true, data: result.data };
+    return { success: false, problems: result.error.issues.map((issue) => `${issue.path.join('.') || '(payload)'}: ${issue.message}`) };
+  } catch {
+    return { success: false, problems: ['(payload): a value the schema cannot read'] };
+  }
+}

@@ -1,15 +1,15 @@
 import fc from 'fast-check';
 import { z } from 'zod';
 import * as protocol from '../src/index.js';
-import { base64, ConversationSend, MAX_CIPHERTEXT_BYTES, NONCE_BYTES } from '../src/index.js';
+import { base64, ConversationSend, MAX_CIPHERTEXT_BYTES, NONCE_BYTES, validate } from '../src/index.js';
 
 /** Every schema the protocol exports: a new one is covered without touching this file. */
 const SCHEMAS = Object.entries(protocol as Record<string, unknown>).filter((entry): entry is [string, z.ZodType] => entry[1] instanceof z.ZodType);
 
 /**
- * Hostile JSON-like values: prototype keys, deep nesting, huge and odd numbers, long strings. Objects have the
- * ordinary prototype, as JSON.parse (the socket and HTTP parsers) makes them: a null-prototype object cannot
- * arrive from the wire, and zod's length checks throw on `{ length: <null-prototype object> }` (seed -666731585).
+ * Hostile JSON-like values: prototype keys (including a `toString` that is not a function, on which zod's length
+ * checks throw: `validate` must not), deep nesting, huge and odd numbers, long strings. Objects have the ordinary
+ * prototype, as JSON.parse (the socket and HTTP parsers) makes them.
  */
 const hostile = fc.letrec((tie) => ({
   value: fc.oneof(
@@ -34,14 +34,21 @@ const validSend = fc.record({
 });
 
 describe('protocol validators on arbitrary input (fast-check)', () => {
-  it(`never throws on any value, for every exported schema (${SCHEMAS.length} of them)`, () => {
+  it(`validates any value without throwing, for every exported schema (${SCHEMAS.length} of them)`, () => {
     expect(SCHEMAS.length).toBeGreaterThan(30);
     fc.assert(
       fc.property(hostile, (value) => {
-        for (const [, schema] of SCHEMAS) expect(() => schema.safeParse(value)).not.toThrow();
+        for (const [, schema] of SCHEMAS) expect(() => validate(schema, value)).not.toThrow();
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('refuses, without throwing, a value on which zod itself throws (an object whose toString is not a function, under length)', () => {
+    const value = { ciphertext: { length: { toString: 1, valueOf: 1 } } };
+
+    expect(() => ConversationSend.safeParse(value)).toThrow();
+    expect(validate(ConversationSend, value)).toEqual({ success: false, problems: ['(payload): a value the schema cannot read'] });
   });
 
   it('never lets a value with __proto__, constructor or an unknown key through a command payload', () => {

@@ -1,4 +1,5 @@
 import type { PipeTransform } from '@nestjs/common';
+import { validate } from '@parley/protocol';
 import type { ZodType } from 'zod';
 import { DomainError } from './domain-error.js';
 
@@ -7,10 +8,9 @@ export class SchemaPipe implements PipeTransform {
   constructor(private readonly schema: ZodType) {}
 
   transform(value: unknown): unknown {
-    const result = this.schema.safeParse(value);
+    const result = validate(this.schema, value);
     if (result.success) return result.data;
     // Field paths and rules only: never echo the submitted values back or into logs.
-    const problems = result.error.issues.map((issue) => `${issue.path.join('.') || '(payload)'}: ${issue.message}`);
-    throw new DomainError('invalid_payload', problems.slice(0, 5).join('; '));
+    throw new DomainError('invalid_payload', result.problems.slice(0, 5).join('; '));
   }
 }

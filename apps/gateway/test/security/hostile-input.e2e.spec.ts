@@ -57,6 +57,8 @@ function hostileVariants(valid: Record<string, unknown>): [string, unknown][] {
     if (typeof value === 'string') {
       variants.push([`${key} as a number`, { ...valid, [key]: 12345 }]);
       variants.push([`${key} as an object`, { ...valid, [key]: { toString: 'x' } }]);
+      // zod's own length checks throw on this (it cannot be turned into a number): still invalid_payload, not internal.
+      variants.push([`${key} with an unreadable length`, { ...valid, [key]: { length: { toString: 1, valueOf: 1 } } }]);
       variants.push([`${key} 100,000 characters long`, { ...valid, [key]: 'A'.repeat(100_000) }]);
     }
     if (typeof value === 'number') {
