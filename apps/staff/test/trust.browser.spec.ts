@@ -145,6 +145,8 @@ describe('staff app: invitation-bound trust (Chromium, real gateway and database
     await log.getByText(/^Refused: this message does not come from keys the practice invited/).first().waitFor();
     expect(forged.count()).toBeGreaterThan(0);
     expect(await log.getByText('Hello, this is my first message to the practice.').count()).toBe(0);
+    // No reply box: a reply could not be sealed anyway, and the alarm says to phone instead.
+    expect(await other.getByLabel('Reply to Priya Firsttime').count()).toBe(0);
     expect(await accessibilityViolations(other)).toEqual([]);
     await context.close();
   });
