@@ -93,12 +93,17 @@ export function isDeviceTrusted(
   if (!device.certificate || device.userId !== joined.conversation.patientId) return false;
   const account = joined.patientAccount;
   if (!account || account.userId !== device.userId) return false;
-  const accountSignPublicKey = ownAccount && ownAccount.signPublicKey.length === 32 ? ownAccount.signPublicKey : null;
-  const isOwnAccount = accountSignPublicKey !== null && equal(accountSignPublicKey, fromBase64(account.signPublicKey));
-  // A patient whose account key the server swapped does not verify its own devices against the server's copy.
-  if (ownAccount && !isOwnAccount) return false;
-  if (!isOwnAccount && !isAccountKeyTrusted(account, practiceId, pinnedRoot)) return false;
-  return isCertifiedBy(device, fromBase64(account.signPublicKey));
+  let accountSignPublicKey: Uint8Array;
+  try {
+    accountSignPublicKey = fromBase64(account.signPublicKey);
+  } catch {
+    return false;
+  }
+  // The patient itself trusts only the account key it holds: a server that swapped it gets none of its devices trusted.
+  if (ownAccount) {
+    if (!equal(ownAccount.signPublicKey, accountSignPublicKey)) return false;
+  } else if (!isAccountKeyTrusted(account, practiceId, pinnedRoot)) return false;
+  return isCertifiedBy(device, accountSignPublicKey);
 }
 
 /** Whether a patient device's certificate verifies under an account signing key the caller already trusts. */
