@@ -10,7 +10,6 @@ import {
   INVITATION_KDF_PARAMS,
   newSalt,
   openBackup,
-  openEpochKey,
   ready,
   sealBackup,
   signAccountKey,
@@ -23,6 +22,7 @@ import {
   type SigningKeys,
 } from '@parley/crypto';
 import type { AccountEnrolment, KdfParams as WireKdfParams, SessionInfo } from '@parley/protocol';
+import { openEnvelope } from './conversation-crypto.js';
 import { equal, isAccountKeyTrusted, isCertifiedBy, verifiedStaff, type AccountPublicKeys } from './trust.js';
 import { unwrap } from './unwrap.js';
 
@@ -315,10 +315,9 @@ function openHistory(enrolment: AccountEnrolment, userId: string, accountKeys: I
     try {
       opened.set(
         id,
-        openEpochKey({
+        openEnvelope({
           conversationId: envelope.conversationId,
-          epoch: envelope.epoch,
-          envelope: { recipientKeyId: fromBase64(envelope.recipientKeyId), sealedKey: fromBase64(envelope.sealedKey), signature: fromBase64(envelope.signature) },
+          envelope,
           recipient: accountKeys,
           creator: { signPublicKey: fromBase64(creator.signPublicKey), isTrusted: isCertifiedBy(creator, accountKeys.signPublicKey), isMember: true },
         }),

@@ -54,7 +54,7 @@ export function newEpoch(input: { conversationId: string; epoch: number; targets
  */
 export function openEnvelope(input: {
   conversationId: string;
-  envelope: StoredEnvelope;
+  envelope: Pick<StoredEnvelope, 'epoch' | 'recipientKeyId' | 'sealedKey' | 'signature'>;
   recipient: BoxKeys;
   creator: { signPublicKey: Uint8Array; isTrusted: boolean; isMember: boolean };
 }): Uint8Array {

@@ -30,7 +30,7 @@ describe('conversation crypto', () => {
     const opened = [creator, account].map((keys, index) =>
       openEnvelope({
         conversationId: conversation.id,
-        envelope: { ...envelopes[index]!, epoch: 1, creatorDeviceId: randomUUID() },
+        envelope: { ...envelopes[index]!, epoch: 1 },
         recipient: keys,
         creator: { signPublicKey: creator.signPublicKey, isTrusted: true, isMember: true },
       }),
