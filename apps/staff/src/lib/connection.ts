@@ -159,9 +159,7 @@ export async function activateStaffAccount(input: { practice: string; login: str
   await ready();
   const practice = input.practice.trim().toUpperCase();
   const signedIn = await activateStaff({ baseUrl: config.gatewayUrl, practice, code: input.code.trim(), passphrase: input.passphrase, deviceLabel: browserLabel() });
-  const keys = await new HttpApi({ baseUrl: config.gatewayUrl, token: signedIn.session.token }).getPracticeKeys();
-  if (!keys.ok || !keys.data.rootSignPublicKey) throw new AccountFlowError(keys.ok ? 'conflict' : keys.error.code, 'the practice has no root key yet');
-  const stored = { device: signedIn.device, pinnedRoot: fromBase64(keys.data.rootSignPublicKey) };
+  const stored = await newDeviceKeys(new HttpApi({ baseUrl: config.gatewayUrl, token: signedIn.session.token }), signedIn);
   await keyStore.put(practice, input.login.trim(), stored, { remember: input.remember });
   return open(practice, input.login.trim(), signedIn, stored);
 }
@@ -187,14 +185,22 @@ export async function connectStaff(input: { practice: string; login: string; pas
   const signedIn = await signIn({ baseUrl: config.gatewayUrl, practice, login, passphrase: input.passphrase, deviceLabel: browserLabel(), device: stored?.device });
   const api = new HttpApi({ baseUrl: config.gatewayUrl, token: signedIn.session.token });
   if (!stored) {
-    // A brand-new device (no key file) is a new device, as at set-up: it pins the root the server names now, once, and
-    // shows its fingerprint (the practice security code) until admitted, for the person to compare with their manager's screen.
-    const keys = await api.getPracticeKeys();
-    if (!keys.ok || !keys.data.rootSignPublicKey) throw new AccountFlowError(keys.ok ? 'conflict' : keys.error.code, 'the practice has no root key yet');
-    stored = { device: signedIn.device, pinnedRoot: fromBase64(keys.data.rootSignPublicKey) };
+    // A brand-new device (no key file) is a new device, as at set-up.
+    stored = await newDeviceKeys(api, signedIn);
   }
   await keyStore.put(practice, login, stored, { remember: input.remember });
   return open(practice, login, signedIn, stored);
+}
+
+/**
+ * A new staff device's keys: its own, and the root the server names now, pinned once (trust on first use)
+ * and shown as the practice security code until a manager admits the device, to compare with their screen.
+ * @throws AccountFlowError when the practice has no root key yet
+ */
+async function newDeviceKeys(api: HttpApi, signedIn: SignedIn): Promise<StoredStaffKeys> {
+  const keys = await api.getPracticeKeys();
+  if (!keys.ok || !keys.data.rootSignPublicKey) throw new AccountFlowError(keys.ok ? 'conflict' : keys.error.code, 'the practice has no root key yet');
+  return { device: signedIn.device, pinnedRoot: fromBase64(keys.data.rootSignPublicKey) };
 }
 
 async function open(practice: string, login: string, signedIn: SignedIn, held: StoredStaffKeys): Promise<StaffConnection> {
