@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { sealStaffKeyBackup, setUpDemoPractice } from '@parley/sdk';
+import { invitationLink, sealStaffKeyBackup, setUpDemoPractice } from '@parley/sdk';
 
 const root = new URL('..', import.meta.url).pathname;
 // Same default as apps/gateway/src/config.ts.
@@ -64,7 +64,7 @@ async function setUpDemo(url) {
     return;
   }
   const invitation = setup.patientInvitation;
-  const link = `${url.replace('127.0.0.1', 'localhost')}/#practice=${practice.odsCode}&code=${invitation.code}`;
+  const link = invitationLink(`${url.replace('127.0.0.1', 'localhost')}/`, practice.odsCode, invitation.code);
   const lines = [
     `Demo practice: ${practice.name} (${practice.odsCode}), security code (root key fingerprint) ${setup.rootFingerprint}`,
     ...setup.staff.map((member) => `  ${member.roles.join('+').padEnd(10)} ${member.displayName.padEnd(28)} ${member.email.padEnd(32)} passphrase: ${member.passphrase}`),

@@ -16,6 +16,14 @@ import { unwrap } from './unwrap.js';
 /** How long a patient's invitation can be used: long enough for a letter to arrive (the gateway refuses longer). */
 export const INVITATION_DAYS = 30;
 
+/**
+ * The invitation link a practice hands out: the patient app's URL with the practice and the code in the
+ * fragment (`#practice=…&code=…`), which browsers never send to a server. The patient app reads it once.
+ */
+export function invitationLink(patientAppUrl: string, practice: string, code: string): string {
+  return `${patientAppUrl}#${new URLSearchParams({ practice, code })}`;
+}
+
 /** An invitation as the staff browser that made it shows it, once: the code exists nowhere else. */
 export interface IssuedInvitation {
   userId: string;

@@ -1,3 +1,4 @@
+import { invitationLink } from '@parley/sdk';
 import { getContext, setContext } from 'svelte';
 import { config } from '../config';
 import type { StaffConnection } from '../connection';
@@ -37,14 +38,12 @@ export class InvitationsState {
     this.notice = null;
     try {
       const made = await this.connection.invitePatient({ ...patient, displayName: patient.displayName.trim(), nhsNumber: patient.nhsNumber.replace(/\s/g, '') });
-      const practice = this.connection.signedIn.session.practice.odsCode;
-      const fragment = new URLSearchParams({ practice, code: made.code });
       this.issued = {
         patientName: patient.displayName.trim(),
         dateOfBirth: patient.dateOfBirth,
         code: made.code,
         groups: made.code.split('-'),
-        link: `${config.patientAppUrl}#${fragment}`,
+        link: invitationLink(config.patientAppUrl, this.connection.signedIn.session.practice.odsCode, made.code),
         expiresAt: new Date(made.expiresAt),
         securityCode: made.securityCode,
       };
