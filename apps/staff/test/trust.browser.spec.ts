@@ -57,6 +57,15 @@ describe('staff app: invitation-bound trust (Chromium, real gateway and database
     await world?.close();
   });
 
+  /** Signs the doctor in on a fresh page and opens Priya Firsttime's conversation from patient search. */
+  const openPriyaAsDoctor = async (fresh: Page) => {
+    await signInThroughPage(fresh, world.url, world.odsCode, doctor);
+    await fresh.getByRole('navigation', { name: 'Console' }).getByRole('button', { name: 'Find or invite a patient' }).click();
+    await fresh.getByLabel('Name (or part of it)').fill('Priya');
+    await fresh.getByRole('button', { name: 'Search' }).click();
+    await fresh.getByRole('article', { name: 'Priya Firsttime' }).getByRole('button', { name: /^Open/ }).click();
+  };
+
   it("a clinician invites a new patient in the browser, reads and answers their first message, and the patient reads the answer: with no manager action at any point", async () => {
     await signInThroughPage(page, world.url, world.odsCode, doctor);
     await page.getByRole('radio', { name: 'Available' }).check();
@@ -105,11 +114,7 @@ describe('staff app: invitation-bound trust (Chromium, real gateway and database
     );
     const other = await context.newPage();
     watch(other);
-    await signInThroughPage(other, world.url, world.odsCode, doctor);
-    await other.getByRole('navigation', { name: 'Console' }).getByRole('button', { name: 'Find or invite a patient' }).click();
-    await other.getByLabel('Name (or part of it)').fill('Priya');
-    await other.getByRole('button', { name: 'Search' }).click();
-    await other.getByRole('article', { name: 'Priya Firsttime' }).getByRole('button', { name: /^Open/ }).click();
+    await openPriyaAsDoctor(other);
 
     const reply = other.getByRole('log', { name: 'Messages with Priya Firsttime' }).getByRole('listitem').filter({ hasText: 'Welcome, Priya. How can we help?' });
     await reply.getByText(/^Dr Alex Morgan \(clinician\), \d\d:\d\d$/).waitFor();
@@ -132,11 +137,7 @@ describe('staff app: invitation-bound trust (Chromium, real gateway and database
     );
     const other = await context.newPage();
     watch(other);
-    await signInThroughPage(other, world.url, world.odsCode, doctor);
-    await other.getByRole('navigation', { name: 'Console' }).getByRole('button', { name: 'Find or invite a patient' }).click();
-    await other.getByLabel('Name (or part of it)').fill('Priya');
-    await other.getByRole('button', { name: 'Search' }).click();
-    await other.getByRole('article', { name: 'Priya Firsttime' }).getByRole('button', { name: /^Open/ }).click();
+    await openPriyaAsDoctor(other);
 
     const alarm = other.getByRole('alert').filter({ hasText: "This patient's keys do not chain to an invitation from this practice." });
     await alarm.waitFor();
