@@ -9,8 +9,10 @@ import { SessionsService } from './sessions.service.js';
 import { SocketRateLimiter } from './socket-rate-limit.js';
 
 const KNOWN_COMMANDS: ReadonlySet<string> = new Set(COMMAND_NAMES);
-// setTimeout's ceiling (about 24.8 days); a longer session is still refused by SessionGuard at expiry.
+// setTimeout's ceiling (about 24.8 days): a longer session's check fires then and is armed again.
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** How soon an expiry check that found the session still live looks again. */
+const EXPIRY_RECHECK_MS = 1_000;
 
 /** What the handshake leaves on `socket.data`. */
 interface SocketData {
@@ -57,10 +59,7 @@ export class ConnectionGateway implements OnGatewayInit, OnGatewayConnection, On
   handleConnection(socket: ParleySocket): void {
     const { actor, sessionExpiresAt } = socket.data;
     this.logger.log({ socketId: socket.id, userId: actor?.userId, deviceId: actor?.deviceId }, 'socket connected');
-    if (sessionExpiresAt) {
-      const timer = setTimeout(() => void this.endIfExpired(socket), Math.min(Math.max(sessionExpiresAt.getTime() - Date.now(), 0), MAX_TIMER_MS));
-      this.expiryTimers.set(socket.id, timer);
-    }
+    if (sessionExpiresAt) this.armExpiry(socket, sessionExpiresAt.getTime());
     // Flood limits run before any handler: an event over the limit is dropped, and answered `rate_limited` if it has an ack.
     const bucket = this.rateLimiter.socketBucket();
     socket.use(([event, ...args], next) => {
@@ -105,11 +104,22 @@ export class ConnectionGateway implements OnGatewayInit, OnGatewayConnection, On
     return undefined;
   }
 
-  private async endIfExpired(socket: ParleySocket): Promise<void> {
+  /** Checks the session when it is due to expire (or after the longest timer Node allows, then again). */
+  private armExpiry(socket: ParleySocket, expiresAt: number): void {
+    const timer = setTimeout(() => void this.endIfExpired(socket, expiresAt), Math.min(Math.max(expiresAt - Date.now(), 0), MAX_TIMER_MS));
+    this.expiryTimers.set(socket.id, timer);
+  }
+
+  private async endIfExpired(socket: ParleySocket, expiresAt: number): Promise<void> {
     const actor = socket.data.actor;
     if (!actor || !socket.connected) return;
     const reason = await this.sessions.endedReason(actor).catch(() => null);
-    if (reason === null) return;
+    if (reason === null) {
+      // Not ended yet as the database sees it: a timer that fired a moment early, a failed lookup, or a session
+      // longer than one timer. Look again rather than leave the socket open past its expiry.
+      if (socket.connected) this.armExpiry(socket, Math.max(expiresAt, Date.now() + EXPIRY_RECHECK_MS));
+      return;
+    }
     socket.emit('session:ended', { reason });
     socket.disconnect(true);
   }

@@ -156,6 +156,18 @@ describe('sessions on sockets and HTTP (in-process gateway, real PostgreSQL and 
       expect((await stopped(client)).code).toBe('session_ended');
     });
 
+    it('closes a socket whose expiry check found the session still live (the timer fired early by the database clock), once it has expired', async () => {
+      const patient = await activatePatient(gateway.url, practice);
+      await expireSession(patient.token, '1 second');
+      const client = await connect(patient);
+      const reason = sessionEnded(client);
+      // The handshake armed its timer for 1 s; the database now says 2.5 s, so that first check finds the session live.
+      await expireSession(patient.token, '2.5 seconds');
+
+      expect(await reason).toBe('expired');
+      expect((await stopped(client)).code).toBe('session_ended');
+    });
+
     it('closes a socket when its session expires', async () => {
       const patient = await activatePatient(gateway.url, practice);
       await expireSession(patient.token, '1 second');
