@@ -97,6 +97,8 @@ export interface ConversationSummary {
   currentEpoch: number;
   lastSeq: number;
   createdAt: string;
+  /** When the patient's device marked it urgent (`conversation:urgent`, after the red-flag advice); null when not. Urgent ones head the queue. */
+  urgentAt: string | null;
 }
 
 /** A stored envelope, as `conversation:join` returns it. */

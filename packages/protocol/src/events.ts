@@ -47,6 +47,7 @@ export interface ClientToServer {
   'follow-up:list': Command<FollowUpList, { followUps: FollowUp[] }>;
   'follow-up:done': Command<FollowUpDone, { followUp: FollowUp }>;
   'dashboard:get': Command<DashboardGet, Dashboard>;
+  'conversation:urgent': Command<ConversationRef, { conversation: ConversationSummary }>;
 }
 
 /** Facts the server pushes to clients. */
@@ -92,6 +93,7 @@ export const COMMAND_NAMES = [
   'follow-up:list',
   'follow-up:done',
   'dashboard:get',
+  'conversation:urgent',
 ] as const satisfies readonly CommandName[];
 // Fails to compile when a command is added to ClientToServer but not to COMMAND_NAMES.
 const everyCommandListed: [Exclude<CommandName, (typeof COMMAND_NAMES)[number]>] extends [never] ? true : never = true;

@@ -134,6 +134,7 @@ export const AUDIT_ACTIONS = [
   'conversation.held',
   'conversation.requeued',
   'conversation.closed',
+  'conversation.marked_urgent',
   'conversation.exported',
   'follow-up.completed',
   'hours.changed',

@@ -31,6 +31,8 @@ export interface ClinicianState {
   clinicianId: string;
   displayName: string;
   availability: 'available' | 'away' | 'offline';
+  /** At least one live staff socket on any gateway node; new conversations go only to clinicians connected and available. */
+  isConnected: boolean;
   active: number;
   maxConcurrent: number;
   today: number;
@@ -40,7 +42,9 @@ export interface ClinicianState {
 /** What `queue:list` answers and `queue:updated` carries: the practice's live queue. */
 export interface QueueSnapshot {
   practiceId: string;
-  waiting: { conversationId: string; topic: string; waitingSince: string }[];
+  /** In queue order: urgent ones first (by `urgentAt`), then the rest by waiting time. */
+  waiting: { conversationId: string; topic: string; waitingSince: string; urgentAt: string | null }[];
+  /** Every active clinician of the practice (signed in or not), by display name. */
   clinicians: ClinicianState[];
   limits: SetPracticeLimits;
 }
@@ -56,6 +60,8 @@ export interface ConversationAssigned {
 export interface QueuePosition {
   conversationId: string;
   position: number;
-  /** Minutes until a clinician is likely to pick it up; null when no clinician is available now (the next working session). */
+  /** Minutes until a clinician is likely to pick it up, from the practice's recent handling times and the clinicians connected and free now; null when nobody can pick it up in this session. */
   estimatedWaitMinutes: number | null;
+  /** When the estimate is null: the instant (ISO) the practice next opens, if known. */
+  nextSessionAt: string | null;
 }
