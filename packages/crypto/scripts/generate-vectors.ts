@@ -190,6 +190,25 @@ const ad = messageAssociatedData(header);
 const payloadBytes = encodePayload(payload);
 const message = encryptMessageWithNonce(header, payload, epochKey, clinicianDevice.signSecretKey, messageNonce);
 
+// Message from the patient device that carries red flags (the patient saw the 999/111 advice and sent anyway).
+const redFlagHeader: MessageHeader = {
+  ...header,
+  senderUserId: ids.patientId,
+  senderDeviceId: ids.patientDeviceId,
+  senderRole: 'patient',
+  clientMsgId: 'a3bb189e-8bf9-4888-9912-ace4e6543002',
+};
+const redFlagPayload: MessagePayload = {
+  body: 'I have crushing chest pain and I can’t catch my breath',
+  attachments: [],
+  clientSentAt: '2026-01-02T09:31:00.000Z',
+  redFlags: ['chest_pain', 'breathing'],
+};
+const redFlagNonce = filled(24, 0x0b);
+const redFlagAd = messageAssociatedData(redFlagHeader);
+const redFlagPayloadBytes = encodePayload(redFlagPayload);
+const redFlagMessage = encryptMessageWithNonce(redFlagHeader, redFlagPayload, epochKey, patientDevice.signSecretKey, redFlagNonce);
+
 // Passphrase → keys (low-cost test parameters), and the backup blob.
 const salt = filled(16, 0x09);
 const passphrase = 'dune mentor canvas deal proud garage';
@@ -289,6 +308,17 @@ const vectors = {
     payloadBytes: hex(payloadBytes),
     plaintext: hex(messagePlaintext(ad, payloadBytes, clinicianDevice.signSecretKey)),
     ciphertext: hex(message.ciphertext),
+  },
+  messageWithRedFlags: {
+    sender: 'patientDevice',
+    header: { ...redFlagHeader, senderDeviceSeq: redFlagHeader.senderDeviceSeq.toString() },
+    payload: redFlagPayload,
+    epochKey: hex(epochKey),
+    nonce: hex(redFlagNonce),
+    associatedData: hex(redFlagAd),
+    payloadBytes: hex(redFlagPayloadBytes),
+    plaintext: hex(messagePlaintext(redFlagAd, redFlagPayloadBytes, patientDevice.signSecretKey)),
+    ciphertext: hex(redFlagMessage.ciphertext),
   },
   kdf: [
     { passphrase, salt: hex(salt), params: { opsLimit: TEST_KDF_PARAMS.opsLimit, memLimit: TEST_KDF_PARAMS.memLimit }, authKey: hex(kdf.authKey), backupKey: hex(kdf.backupKey) },

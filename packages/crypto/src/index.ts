@@ -74,6 +74,8 @@ export {
   NONCE_BYTES,
   MAX_PAYLOAD_BYTES,
   MAX_CIPHERTEXT_BYTES,
+  RED_FLAG_ID_PATTERN,
+  MAX_RED_FLAGS,
 } from './messages.js';
 export type { MessageHeader, MessagePayload, EncryptedMessage, SenderRole, ContentType } from './messages.js';
 export { ReceiveGuard } from './receive-guard.js';

@@ -54,7 +54,18 @@ export interface MessagePayload {
   attachments: readonly [];
   /** ISO-8601 UTC with milliseconds, as Date.prototype.toISOString() writes it. */
   clientSentAt: string;
+  /**
+   * Ids of the red-flag groups the patient's device found in this text, for which it showed the
+   * 999/111 advice and the patient chose to send anyway (docs/clinical-safety.md). Absent or empty =
+   * no red flag; each id matches {@link RED_FLAG_ID_PATTERN}, at most {@link MAX_RED_FLAGS}, no repeats.
+   */
+  redFlags?: readonly string[];
 }
+
+/** What a red-flag group id looks like (a slug such as `chest_pain`, as the patient app's reviewed list names its groups). */
+export const RED_FLAG_ID_PATTERN = /^[a-z][a-z0-9_-]{0,39}$/;
+/** Most red-flag ids one message can carry. */
+export const MAX_RED_FLAGS = 16;
 
 /** What the server stores besides the header columns. */
 export interface EncryptedMessage {
@@ -155,7 +166,8 @@ export function messagePlaintext(ad: Uint8Array, payloadBytes: Uint8Array, sende
 
 /**
  * Internal: the canonical payload encoding, UTF-8 JSON with exactly the keys body, attachments,
- * clientSentAt in that order and no whitespace (JSON.stringify's output for that object).
+ * clientSentAt and, only when the list is non-empty, redFlags, in that order and with no whitespace
+ * (JSON.stringify's output for that object). A payload without red flags encodes as before they existed.
  */
 export function encodePayload(payload: MessagePayload): Uint8Array {
   if (typeof payload.body !== 'string') throw new CryptoError('invalid_input', 'payload.body must be a string');
@@ -163,7 +175,13 @@ export function encodePayload(payload: MessagePayload): Uint8Array {
     throw new CryptoError('invalid_input', 'payload.attachments must be empty in this version');
   }
   requireTimestamp(payload.clientSentAt);
-  const json = JSON.stringify({ body: payload.body, attachments: [], clientSentAt: payload.clientSentAt });
+  const redFlags = requireRedFlags(payload.redFlags);
+  const json = JSON.stringify({
+    body: payload.body,
+    attachments: [],
+    clientSentAt: payload.clientSentAt,
+    ...(redFlags.length > 0 ? { redFlags } : {}),
+  });
   const bytes = new TextEncoder().encode(json);
   if (bytes.length > MAX_PAYLOAD_BYTES) throw new CryptoError('invalid_length', `payload exceeds ${MAX_PAYLOAD_BYTES} bytes`);
   return bytes;
@@ -179,8 +197,8 @@ function decodePayload(bytes: Uint8Array): MessagePayload {
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new CryptoError('decrypt_failed', 'message payload is not an object');
   }
-  const { body, attachments, clientSentAt } = parsed as Record<string, unknown>;
-  const payload = { body, attachments, clientSentAt } as MessagePayload;
+  const { body, attachments, clientSentAt, redFlags } = parsed as Record<string, unknown>;
+  const payload = { body, attachments, clientSentAt, redFlags } as MessagePayload;
   let canonical: Uint8Array;
   try {
     canonical = encodePayload(payload);
@@ -191,7 +209,9 @@ function decodePayload(bytes: Uint8Array): MessagePayload {
   if (canonical.length !== bytes.length || canonical.some((byte, i) => byte !== bytes[i])) {
     throw new CryptoError('decrypt_failed', 'message payload is not in canonical form');
   }
-  return { body: payload.body, attachments: [], clientSentAt: payload.clientSentAt };
+  const decoded: MessagePayload = { body: payload.body, attachments: [], clientSentAt: payload.clientSentAt };
+  // encodePayload checked the list; an empty one was written nowhere, so the byte comparison refused it.
+  return payload.redFlags === undefined ? decoded : { ...decoded, redFlags: [...payload.redFlags] };
 }
 
 function signedMessageBytes(ad: Uint8Array, payloadBytes: Uint8Array): Uint8Array {
@@ -218,6 +238,18 @@ function requireTimestamp(value: unknown): void {
   if (!isIso || Number.isNaN(Date.parse(value)) || new Date(value).toISOString() !== value) {
     throw new CryptoError('invalid_input', 'payload.clientSentAt must be an ISO-8601 UTC timestamp with milliseconds');
   }
+}
+
+function requireRedFlags(value: unknown): readonly string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || value.length > MAX_RED_FLAGS) {
+    throw new CryptoError('invalid_input', `payload.redFlags must be a list of at most ${MAX_RED_FLAGS} ids`);
+  }
+  if (!value.every((id) => typeof id === 'string' && RED_FLAG_ID_PATTERN.test(id))) {
+    throw new CryptoError('invalid_input', 'payload.redFlags has an id that is not a red-flag group id');
+  }
+  if (new Set(value).size !== value.length) throw new CryptoError('invalid_input', 'payload.redFlags repeats an id');
+  return value as readonly string[];
 }
 
 function enumCode<T extends Record<string, number>>(codes: T, value: unknown, field: string): number {

@@ -66,6 +66,51 @@ describe('encryptMessage', () => {
     expect(errorCodeOf(encrypt(aPayload({ body: 'x'.repeat(MAX_PAYLOAD_BYTES) })))).toBe('invalid_length');
   });
 
+  it('round-trips red flags and writes no redFlags key for an empty list', () => {
+    const sender = generateDeviceKeys();
+    const epochKey = createEpochKey();
+    const header = aHeader();
+    const flagged = aPayload({ redFlags: ['chest_pain', 'breathing'] });
+
+    const withFlags = encryptMessage(header, flagged, epochKey, sender.signSecretKey);
+    const withEmpty = encryptMessage(header, aPayload({ redFlags: [] }), epochKey, sender.signSecretKey);
+
+    expect(decryptMessage(header, withFlags.ciphertext, withFlags.nonce, epochKey, sender.signPublicKey)).toEqual(flagged);
+    const decodedEmpty = decryptMessage(header, withEmpty.ciphertext, withEmpty.nonce, epochKey, sender.signPublicKey);
+    expect(decodedEmpty).toEqual(aPayload());
+    expect('redFlags' in decodedEmpty).toBe(false);
+  });
+
+  it.each<[string, unknown]>([
+    ['an upper-case id', ['Chest_pain']],
+    ['an id starting with a digit', ['1chest']],
+    ['an id with a space', ['chest pain']],
+    ['an id of 41 characters', ['a'.repeat(41)]],
+    ['an empty id', ['']],
+    ['a repeated id', ['stroke', 'stroke']],
+    ['17 ids', Array.from({ length: 17 }, (_, i) => `flag${i}`)],
+    ['a number', [1]],
+    ['a string instead of a list', 'chest_pain'],
+    ['null', null],
+  ])('refuses red flags with %s as invalid_input', (_case, redFlags) => {
+    const sender = generateDeviceKeys();
+
+    const action = () => encryptMessage(aHeader(), aPayload({ redFlags: redFlags as never }), createEpochKey(), sender.signSecretKey);
+
+    expect(errorCodeOf(action)).toBe('invalid_input');
+  });
+
+  it('accepts 16 ids of 40 characters', () => {
+    const sender = generateDeviceKeys();
+    const epochKey = createEpochKey();
+    const header = aHeader();
+    const payload = aPayload({ redFlags: Array.from({ length: 16 }, (_, i) => `${'a'.repeat(38)}${i.toString().padStart(2, '0')}`) });
+
+    const { ciphertext, nonce } = encryptMessage(header, payload, epochKey, sender.signSecretKey);
+
+    expect(decryptMessage(header, ciphertext, nonce, epochKey, sender.signPublicKey)).toEqual(payload);
+  });
+
   it.each([
     ['practice id', { practiceId: '' }],
     ['conversation id', { conversationId: 'not-a-uuid' }],
@@ -158,6 +203,12 @@ describe('decryptMessage', () => {
     ['extra whitespace', '{ "body":"hi","attachments":[],"clientSentAt":"2026-01-02T09:30:00.000Z"}'],
     ['another key order', '{"attachments":[],"body":"hi","clientSentAt":"2026-01-02T09:30:00.000Z"}'],
     ['an extra field', '{"body":"hi","attachments":[],"clientSentAt":"2026-01-02T09:30:00.000Z","x":1}'],
+    ['an empty redFlags list', '{"body":"hi","attachments":[],"clientSentAt":"2026-01-02T09:30:00.000Z","redFlags":[]}'],
+    ['redFlags before clientSentAt', '{"body":"hi","attachments":[],"redFlags":["stroke"],"clientSentAt":"2026-01-02T09:30:00.000Z"}'],
+    ['a repeated red flag', '{"body":"hi","attachments":[],"clientSentAt":"2026-01-02T09:30:00.000Z","redFlags":["stroke","stroke"]}'],
+    ['an invalid red-flag id', '{"body":"hi","attachments":[],"clientSentAt":"2026-01-02T09:30:00.000Z","redFlags":["Stroke!"]}'],
+    ['redFlags that are not a list', '{"body":"hi","attachments":[],"clientSentAt":"2026-01-02T09:30:00.000Z","redFlags":"stroke"}'],
+    ['redFlags null', '{"body":"hi","attachments":[],"clientSentAt":"2026-01-02T09:30:00.000Z","redFlags":null}'],
     ['not JSON', 'hello'],
   ])('fails as decrypt_failed for a signed payload with %s', (_case, json) => {
     const sender = generateDeviceKeys();

@@ -63,6 +63,16 @@ interface StaffDeviceVector extends SignedVector {
   displayName: string;
   roles: StaffRole[];
 }
+interface MessageVector {
+  header: Omit<MessageHeader, 'senderDeviceSeq'> & { senderDeviceSeq: string };
+  payload: MessagePayload;
+  epochKey: string;
+  nonce: string;
+  associatedData: string;
+  payloadBytes: string;
+  plaintext: string;
+  ciphertext: string;
+}
 interface Vectors {
   keys: {
     practiceRoot: { seed: string; signPublicKey: string; signKeyId: string; signFingerprint: string };
@@ -83,16 +93,8 @@ interface Vectors {
   };
   recordKeyGrant: { practiceId: string; version: number; recordKeyId: string; recipientKeyId: string; sealedSeed: string; signature: string };
   envelope: { conversationId: string; epoch: number; epochKey: string; recipientKeyId: string; sealedKey: string; signedBytes: string; signature: string };
-  message: {
-    header: Omit<MessageHeader, 'senderDeviceSeq'> & { senderDeviceSeq: string };
-    payload: MessagePayload;
-    epochKey: string;
-    nonce: string;
-    associatedData: string;
-    payloadBytes: string;
-    plaintext: string;
-    ciphertext: string;
-  };
+  message: MessageVector;
+  messageWithRedFlags: MessageVector;
   kdf: { passphrase: string; salt: string; params: { opsLimit: number; memLimit: number }; authKey: string; backupKey: string }[];
   backup: {
     userId: string;
@@ -128,7 +130,6 @@ const adminDevice = generateDeviceKeys(bytesOf(keys.adminDevice.seed));
 const patientAccount = generatePatientAccountKeys(bytesOf(keys.patientAccount.seed));
 const patientDevice = generateDeviceKeys(bytesOf(keys.patientDevice.seed));
 const recordKey = createRecordKey(keys.recordKey.version, bytesOf(keys.recordKey.seed));
-const header: MessageHeader = { ...vectors.message.header, senderDeviceSeq: BigInt(vectors.message.header.senderDeviceSeq) };
 
 describe('key vectors', () => {
   it('derive the practice root key, its key id and fingerprint from the seed', () => {
@@ -227,8 +228,11 @@ describe('envelope vector', () => {
   });
 });
 
-describe('message vector', () => {
-  const vector = vectors.message;
+describe.each<[string, MessageVector, IdentityKeys]>([
+  ['message vector', vectors.message, clinicianDevice],
+  ['message vector with red flags', vectors.messageWithRedFlags, patientDevice],
+])('%s', (_name, vector, sender) => {
+  const header: MessageHeader = { ...vector.header, senderDeviceSeq: BigInt(vector.header.senderDeviceSeq) };
 
   it('reproduces the AD, payload encoding and padded plaintext byte for byte', () => {
     const ad = messageAssociatedData(header);
@@ -236,20 +240,25 @@ describe('message vector', () => {
 
     expect(hexOf(ad)).toBe(vector.associatedData);
     expect(hexOf(payloadBytes)).toBe(vector.payloadBytes);
-    expect(hexOf(messagePlaintext(ad, payloadBytes, clinicianDevice.signSecretKey))).toBe(vector.plaintext);
+    expect(hexOf(messagePlaintext(ad, payloadBytes, sender.signSecretKey))).toBe(vector.plaintext);
   });
 
   it('reproduces the ciphertext with the fixed nonce', () => {
-    const { ciphertext } = encryptMessageWithNonce(header, vector.payload, bytesOf(vector.epochKey), clinicianDevice.signSecretKey, bytesOf(vector.nonce));
+    const { ciphertext } = encryptMessageWithNonce(header, vector.payload, bytesOf(vector.epochKey), sender.signSecretKey, bytesOf(vector.nonce));
 
     expect(hexOf(ciphertext)).toBe(vector.ciphertext);
   });
 
   it('decrypts to the payload', () => {
-    const payload = decryptMessage(header, bytesOf(vector.ciphertext), bytesOf(vector.nonce), bytesOf(vector.epochKey), clinicianDevice.signPublicKey);
+    const payload = decryptMessage(header, bytesOf(vector.ciphertext), bytesOf(vector.nonce), bytesOf(vector.epochKey), sender.signPublicKey);
 
     expect(payload).toEqual(vector.payload);
   });
+});
+
+it('the red-flag vector carries its ids after clientSentAt and the plain one has no redFlags key', () => {
+  expect(Buffer.from(vectors.messageWithRedFlags.payloadBytes, 'hex').toString('utf8')).toMatch(/"clientSentAt":"[^"]+","redFlags":\["chest_pain","breathing"\]\}$/);
+  expect(Object.keys(vectors.message.payload)).toEqual(['body', 'attachments', 'clientSentAt']);
 });
 
 describe('KDF vectors', () => {
