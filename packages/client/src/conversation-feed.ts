@@ -123,6 +123,15 @@ export class ConversationFeed<T> {
     return this.delivered;
   }
 
+  /**
+   * The highest seq through which every entry was opened and handed to the app: the most a delivered or
+   * read receipt may claim. It stops before the first entry that could not be opened or is missing, for good
+   * in this feed (receipts are cumulative, so any later receipt would claim that entry too).
+   */
+  get readableSeq(): number {
+    return this.readableThrough;
+  }
+
   /** The latest `conversation:join` answer, or null before the first one. */
   get joined(): JoinedConversation | null {
     return this.joinAnswer;

@@ -134,6 +134,31 @@ describe(ConversationFeed.name, () => {
     expect(gateway.receipts.map((receipt) => receipt.upToSeq)).toEqual([1]);
   });
 
+  it('keeps readableSeq before an entry it could not open, so a read receipt can be clamped to it', async () => {
+    post('one', 'two', 'forged', 'four');
+    const feed = aFeed(aTextCodec(['forged']));
+
+    await feed.start();
+    const beforeFailure = feed.readableSeq;
+    post('five');
+    await waitFor(() => received.length === 5);
+
+    expect(beforeFailure).toBe(2);
+    expect(feed.lastSeq).toBe(5);
+    expect(feed.readableSeq).toBe(2);
+  });
+
+  it('moves readableSeq with every entry opened in order', async () => {
+    post('one', 'two');
+    const feed = aFeed();
+
+    await feed.start();
+    post('three');
+    await waitFor(() => received.length === 3);
+
+    expect(feed.readableSeq).toBe(3);
+  });
+
   it('resumes after the stored last seq', async () => {
     post('one', 'two', 'three', 'four');
     await cursorStore.save(conversationId, 2);

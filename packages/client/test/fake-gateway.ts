@@ -207,5 +207,6 @@ function summaryOf(conversationId: string, conversation: FakeConversation) {
     currentEpoch: 1,
     lastSeq: conversation.entries.length,
     createdAt: new Date(0).toISOString(),
+    urgentAt: null,
   };
 }

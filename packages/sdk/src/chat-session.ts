@@ -31,6 +31,13 @@ export type ChatEntry =
       clientMessageId: string;
       body: string;
       clientSentAt: string;
+      /**
+       * Red-flag group ids (e.g. `chest_pain`) the patient's device found in this text, for which it showed
+       * the 999/111 advice and the patient chose to send anyway; signed with the text. Empty when none,
+       * and always empty for a staff sender. {@link redFlagLabel} words them.
+       */
+      redFlags: string[];
+      /** Sent by the signed-in user, from this device or another of theirs. */
       isMine: boolean;
     }
   | { kind: 'system'; seq: number; serverTime: string; event: string; data: Record<string, string | number | boolean | null> };
@@ -204,9 +211,11 @@ export class ChatSession {
   /**
    * Encrypts a text for a followed conversation and sends it through the outbox, which retries with
    * the same id until the server has committed it. `clientMessageId` (a fresh UUID unless given) comes back
-   * on the record's copy, so a sender can match its local "sending" copy exactly. @throws AccountFlowError (`not_following`, `no_key`)
+   * on the record's copy, so a sender can match its local "sending" copy exactly. A patient's device passes
+   * `redFlags` when it showed the red-flag advice and the patient sent anyway (then calls {@link markUrgent}).
+   * @throws AccountFlowError (`not_following`, `no_key`), CryptoError `invalid_input` for a malformed red-flag id
    */
-  async send(conversationId: string, body: string, clientMessageId: string = crypto.randomUUID()): Promise<OutboxResult> {
+  async send(conversationId: string, body: string, clientMessageId: string = crypto.randomUUID(), options: { redFlags?: readonly string[] } = {}): Promise<OutboxResult> {
     const state = this.followed.get(conversationId);
     if (!state?.joined) throw new AccountFlowError('not_following', 'follow the conversation before sending');
     const epoch = state.joined.conversation.currentEpoch;
@@ -220,8 +229,20 @@ export class ChatSession {
       senderDeviceSeq,
       clientMessageId,
       body,
+      redFlags: options.redFlags,
     });
     return this.outbox.enqueue(payload);
+  }
+
+  /**
+   * A patient's device raises its conversation's priority after the red-flag advice: the server sees only
+   * this mark (never the words or which red flag), puts the conversation at the head of the queue and
+   * audits it. Idempotent. @throws AccountFlowError with the gateway's code (`forbidden`, `not_found`, `conflict` …)
+   */
+  async markUrgent(conversationId: string): Promise<ConversationSummary> {
+    const result = await this.client.request('conversation:urgent', { conversationId });
+    if (!result.ok) throw new AccountFlowError(result.error.code, result.error.message);
+    return result.data.conversation;
   }
 
   /** A clinician becomes available for assignments (or away). @throws AccountFlowError */
@@ -242,9 +263,16 @@ export class ChatSession {
     await this.client.request('conversation:typing', { conversationId, isTyping });
   }
 
-  /** Marks everything up to `upToSeq` as read on this device. */
+  /**
+   * Marks what the app showed, up to `upToSeq`, as read. The receipt never claims more than this device
+   * opened: it is clamped to the feed's readable seq, which stops before the first entry that could not
+   * be opened (so "Read" on the other side never covers a message this device could not show). Nothing is
+   * sent for a conversation this session does not follow, or when nothing is readable yet.
+   */
   async markRead(conversationId: string, upToSeq: number): Promise<void> {
-    await this.client.request('conversation:receipt', { conversationId, kind: 'read', upToSeq });
+    const readable = Math.min(upToSeq, this.followed.get(conversationId)?.feed.readableSeq ?? 0);
+    if (readable < 1) return;
+    await this.client.request('conversation:receipt', { conversationId, kind: 'read', upToSeq: readable });
   }
 
   /** Stops the feeds and the outbox (pending items stay in the store) and closes the socket. */
@@ -292,8 +320,7 @@ export class ChatSession {
     });
     // Refuses a message id or sender sequence already seen: a replay by the server under a new seq.
     this.guard.accept({ conversationId: entry.conversationId, senderDeviceId: m.senderDeviceId, clientMsgId: m.clientMessageId, senderDeviceSeq: m.senderDeviceSeq });
-    const isMine = m.senderDeviceId === this.me.device.deviceId;
-    if (isMine) state.nextSenderSeq = Math.max(state.nextSenderSeq, m.senderDeviceSeq + 1);
+    if (m.senderDeviceId === this.me.device.deviceId) state.nextSenderSeq = Math.max(state.nextSenderSeq, m.senderDeviceSeq + 1);
     return {
       kind: 'message',
       seq: entry.seq,
@@ -306,7 +333,9 @@ export class ChatSession {
       clientMessageId: m.clientMessageId,
       body: payload.body,
       clientSentAt: payload.clientSentAt,
-      isMine,
+      redFlags: m.senderRole === 'patient' ? [...(payload.redFlags ?? [])] : [],
+      // The sender device was checked above to belong to senderUserId: a patient's other devices are "You" too.
+      isMine: m.senderUserId === this.me.session.user.id,
     };
   }
 

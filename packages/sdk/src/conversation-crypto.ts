@@ -88,6 +88,8 @@ export function encryptForSend(input: {
   senderDeviceSeq: number;
   clientMessageId: string;
   body: string;
+  /** Red-flag group ids the patient was warned about before sending (docs/clinical-safety.md); none when absent or empty. */
+  redFlags?: readonly string[];
   clientSentAt?: Date;
 }): ConversationSend {
   const header = {
@@ -102,7 +104,12 @@ export function encryptForSend(input: {
     clientMsgId: input.clientMessageId,
     contentType: 'text' as const,
   };
-  const payload: MessagePayload = { body: input.body, attachments: [], clientSentAt: (input.clientSentAt ?? new Date()).toISOString() };
+  const payload: MessagePayload = {
+    body: input.body,
+    attachments: [],
+    clientSentAt: (input.clientSentAt ?? new Date()).toISOString(),
+    ...(input.redFlags ? { redFlags: input.redFlags } : {}),
+  };
   const { ciphertext, nonce } = encryptMessage(header, payload, input.epochKey, input.sender.signSecretKey);
   return {
     conversationId: input.conversation.id,

@@ -8,3 +8,4 @@ export * from './demo-setup.js';
 export * from './record-key-rotation.js';
 export * from './staff-key-backup.js';
 export * from './patient-unlock.js';
+export * from './red-flags.js';

@@ -49,6 +49,21 @@ describe('conversation crypto', () => {
     const decrypted = decryptEntry({ conversation, entry: asEntry(payload, sender), epochKey, senderSignPublicKey: device.signPublicKey });
 
     expect(decrypted.body).toBe('Can I renew my prescription?');
+    expect(decrypted.redFlags).toBeUndefined();
+  });
+
+  it('carries the red flags the patient was warned about inside the signed message, and refuses a malformed id', () => {
+    const device = generateDeviceKeys();
+    const sender = { userId: conversation.patientId, deviceId: randomUUID(), role: 'patient' as const, signSecretKey: device.signSecretKey };
+    const { epochKey } = newEpoch({ conversationId: conversation.id, epoch: 1, targets: [], creatorSignSecretKey: device.signSecretKey });
+    const send = (redFlags: string[]) =>
+      encryptForSend({ conversation, epoch: 1, epochKey, sender, senderDeviceSeq: 1, clientMessageId: randomUUID(), body: 'crushing chest pain', redFlags });
+
+    const payload = send(['chest_pain']);
+    const decrypted = decryptEntry({ conversation, entry: asEntry(payload, sender), epochKey, senderSignPublicKey: device.signPublicKey });
+
+    expect(decrypted.redFlags).toEqual(['chest_pain']);
+    expect(() => send(['Chest pain'])).toThrow(expect.objectContaining({ code: 'invalid_input' }));
   });
 
   it('fails, typed, for an entry the server moved to another patient or re-attributed', () => {
