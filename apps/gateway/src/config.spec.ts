@@ -56,11 +56,21 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ METRICS_TOKEN: 'short' })).toThrow(ConfigError);
   });
 
-  it('takes a test clock outside production only, as an ISO instant', () => {
-    expect(loadConfig({ PARLEY_TEST_CLOCK: '2026-11-27T18:20:00Z' }).testClockStart?.toISOString()).toBe('2026-11-27T18:20:00.000Z');
+  it('takes a test clock as an ISO instant when NODE_ENV is test', () => {
+    expect(loadConfig({ NODE_ENV: 'test', PARLEY_TEST_CLOCK: '2026-11-27T18:20:00Z' }).testClockStart?.toISOString()).toBe('2026-11-27T18:20:00.000Z');
     expect(loadConfig({}).testClockStart).toBeUndefined();
-    expect(() => loadConfig({ PARLEY_TEST_CLOCK: 'next friday' })).toThrow(ConfigError);
-    expect(() => loadConfig({ NODE_ENV: 'production', PARLEY_TEST_CLOCK: '2026-11-27T18:20:00Z' })).toThrow(/PARLEY_TEST_CLOCK/);
+    expect(() => loadConfig({ NODE_ENV: 'test', PARLEY_TEST_CLOCK: 'next friday' })).toThrow(ConfigError);
+  });
+
+  it.each(['production', 'development', undefined])('refuses the test hooks when NODE_ENV is %s, naming each of them', (nodeEnv) => {
+    const attempt = () => loadConfig({ NODE_ENV: nodeEnv, PARLEY_FAULTS: 'record.after-commit@1', PARLEY_TEST_CLOCK: '2026-11-27T18:20:00Z' });
+
+    expect(attempt).toThrow(ConfigError);
+    expect(attempt).toThrow('invalid configuration: PARLEY_FAULTS (test-only; set NODE_ENV=test to use it), PARLEY_TEST_CLOCK (test-only; set NODE_ENV=test to use it)');
+  });
+
+  it('takes fault points when NODE_ENV is test', () => {
+    expect(loadConfig({ NODE_ENV: 'test', PARLEY_FAULTS: 'record.after-commit@1' }).faults).toBe('record.after-commit@1');
   });
 
   it('returns a frozen object', () => {

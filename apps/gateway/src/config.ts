@@ -37,9 +37,9 @@ const EnvSchema = z.object({
   USER_EVENTS_PER_SECOND: z.coerce.number().int().min(1).max(100_000).default(200),
   USER_EVENT_BURST: z.coerce.number().int().min(1).max(100_000).default(1200),
   SOCKET_CONNECTIONS_PER_IP_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(1200),
-  // Test-only crash points (`record.after-commit@40,...`); refused when NODE_ENV is production.
+  // Test-only crash points (`record.after-commit@40,...`); accepted only when NODE_ENV is test.
   PARLEY_FAULTS: z.string().regex(/^[a-z.-]+@[1-9][0-9]{0,6}(,[a-z.-]+@[1-9][0-9]{0,6})*$/).optional(),
-  // Test-only: the gateway's clock starts at this instant and runs on from there; refused when NODE_ENV is production.
+  // Test-only: the gateway's clock starts at this instant and runs on from there; accepted only when NODE_ENV is test.
   PARLEY_TEST_CLOCK: z.iso.datetime({ offset: true }).optional(),
 });
 
@@ -91,9 +91,9 @@ export interface AppConfig {
     userEventBurst: number;
     connectionsPerIpPerMinute: number;
   };
-  /** Test-only fault points (`point@n`: crash at its n-th hit), see record/fault-points.ts; never set in production. */
+  /** Test-only fault points (`point@n`: crash at its n-th hit), see record/fault-points.ts; only with NODE_ENV=test. */
   faults: string | undefined;
-  /** Test-only start instant of the gateway's clock (browser tests of the weekly schedule); never set in production. */
+  /** Test-only start instant of the gateway's clock (browser tests of the weekly schedule); only with NODE_ENV=test. */
   testClockStart: Date | undefined;
 }
 
@@ -114,9 +114,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     throw new ConfigError(keys);
   }
   const e = parsed.data;
-  // Fault points kill the process on purpose: a production node must never start with them.
-  if (e.PARLEY_FAULTS && e.NODE_ENV === 'production') throw new ConfigError(['PARLEY_FAULTS (test-only; refused in production)']);
-  if (e.PARLEY_TEST_CLOCK && e.NODE_ENV === 'production') throw new ConfigError(['PARLEY_TEST_CLOCK (test-only; refused in production)']);
+  // Fault points kill the process on purpose and the test clock stamps the audit log: only a test run may set them, so a
+  // deployment that forgot NODE_ENV (default development) refuses them as production does.
+  const testOnly = (['PARLEY_FAULTS', 'PARLEY_TEST_CLOCK'] as const).filter((key) => e[key] !== undefined && e.NODE_ENV !== 'test');
+  if (testOnly.length > 0) throw new ConfigError(testOnly.map((key) => `${key} (test-only; set NODE_ENV=test to use it)`));
   const allowedOrigins = [
     ...(e.PUBLIC_URL ? [new URL(e.PUBLIC_URL).origin] : []),
     ...(e.ALLOWED_ORIGINS ?? '').split(',').map((origin) => origin.trim()).filter(Boolean),

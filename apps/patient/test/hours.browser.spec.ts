@@ -44,7 +44,7 @@ describe('patient app: opening hours on a moved clock (Chromium, real gateway an
   let page: Page;
 
   beforeAll(async () => {
-    [practice, browser] = await Promise.all([startPractice({ terms: 'Online messages are for non-urgent matters only.', env: { PARLEY_TEST_CLOCK: friday.toISOString(), SESSION_TTL_HOURS: '720' } }), launchChromium()]);
+    [practice, browser] = await Promise.all([startPractice({ terms: 'Online messages are for non-urgent matters only.', env: { NODE_ENV: 'test', PARLEY_TEST_CLOCK: friday.toISOString(), SESSION_TTL_HOURS: '720' } }), launchChromium()]);
     const weekdays = [1, 2, 3, 4, 5].map((weekday) => ({ weekday, start: '08:00', end: '18:30' }));
     await practice.asManager('PUT', '/api/hours/settings', { timeZone: ZONE, closingSoonMinutes: 15, cutoffMinutes: 5 });
     await practice.asManager('PUT', '/api/hours/weekly', { intervals: weekdays });
