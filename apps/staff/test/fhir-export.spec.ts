@@ -7,7 +7,7 @@ describe('FHIR R4 export', () => {
   const conversationId = '0b6f7c1e-2a3d-4e5f-8a9b-0c1d2e3f4a5b';
   const patientId = '11111111-2222-4333-8444-555555555555';
   const clinicianId = '66666666-7777-4888-9999-aaaaaaaaaaaa';
-  const message = (seq: number, isPatient: boolean, body: string): ChatEntry => ({
+  const message = (seq: number, isPatient: boolean, body: string, redFlags: string[] = []): ChatEntry => ({
     kind: 'message',
     seq,
     serverTime: `2026-11-21T10:0${seq}:00.000Z`,
@@ -18,10 +18,11 @@ describe('FHIR R4 export', () => {
     clientMessageId: `00000000-0000-4000-8000-00000000000${seq}`,
     body,
     clientSentAt: `2026-11-21T10:0${seq}:00.000Z`,
+    redFlags,
     isMine: !isPatient,
   });
   const input = (entries: ChatEntry[]): ExportInput => ({
-    conversation: { id: conversationId, practiceId: 'p', practiceOdsCode: 'Y01234', patientId, topic: 'test-results', status: 'closed', assignedClinicianId: clinicianId, currentEpoch: 1, lastSeq: 4, createdAt: '2026-11-21T09:59:00.000Z' },
+    conversation: { id: conversationId, practiceId: 'p', practiceOdsCode: 'Y01234', patientId, topic: 'test-results', status: 'closed', assignedClinicianId: clinicianId, currentEpoch: 1, lastSeq: 4, createdAt: '2026-11-21T09:59:00.000Z', urgentAt: null },
     patient: { id: patientId, name: 'Ada Lovelace' },
     practiceName: 'Test Surgery',
     entries,
@@ -53,5 +54,26 @@ describe('FHIR R4 export', () => {
 
     await expect(validateFhirR4(buildFhirBundle(only))).resolves.toBeUndefined();
     expect(buildTranscript(only)).toMatch(/Ada Lovelace: Hello\?\n$/);
+  });
+
+  it('records the red-flag screening: an urgent Communication with a note, and the transcript says it', async () => {
+    const entries: ChatEntry[] = [
+      message(2, true, 'I have crushing chest pain', ['chest_pain', 'breathing']),
+      { kind: 'system', seq: 3, serverTime: '2026-11-21T10:03:00.000Z', event: 'marked_urgent', data: {} },
+      message(4, false, 'Please call 999 now.'),
+    ];
+
+    const bundle = buildFhirBundle(input(entries)) as { entry: { resource: Record<string, unknown> }[] };
+    const transcript = buildTranscript(input(entries));
+
+    await expect(validateFhirR4(bundle)).resolves.toBeUndefined();
+    expect(bundle.entry[2]!.resource).toMatchObject({
+      priority: 'urgent',
+      note: [{ text: 'Red flag: chest pain and difficulty breathing. The patient was shown the 999/111 advice and chose to send.' }],
+    });
+    expect(bundle.entry[3]!.resource).not.toHaveProperty('priority');
+    expect(bundle.entry[3]!.resource).not.toHaveProperty('note');
+    expect(transcript).toContain('Ada Lovelace: I have crushing chest pain\n    (Red flag: chest pain and difficulty breathing. The patient was shown the 999/111 advice and chose to send.)\n');
+    expect(transcript).toContain('(marked urgent by the patient’s device after the 999/111 advice; placed at the head of the queue)');
   });
 });

@@ -1,5 +1,5 @@
 import type { ConversationSummary } from '@parley/protocol';
-import type { ChatEntry } from '@parley/sdk';
+import { redFlagSummary, type ChatEntry } from '@parley/sdk';
 
 /** What an export is made from: everything here was decrypted in this browser. */
 export interface ExportInput {
@@ -21,7 +21,9 @@ const urnOf = (id: string) => `urn:uuid:${id}`;
 /**
  * A FHIR R4 `Bundle` (type `collection`) for filing a conversation into the clinical record: the
  * Patient, a Practitioner per member of staff who wrote, and one `Communication` per message with
- * subject, sender, recipient, sent time, payload and topic. System events are left out: they are
+ * subject, sender, recipient, sent time, payload and topic. A message that carries red flags is
+ * `priority: urgent` with a note saying which, and that the patient was shown the 999/111 advice and
+ * chose to send (the screening is part of the consultation). System events are left out: they are
  * the practice's workflow, not the consultation.
  */
 export function buildFhirBundle(input: ExportInput): Record<string, unknown> {
@@ -50,6 +52,7 @@ export function buildFhirBundle(input: ExportInput): Record<string, unknown> {
             : [{ display: input.practiceName }]
           : [patientRef],
       payload: [{ contentString: message.body }],
+      ...(message.redFlags.length > 0 ? { priority: 'urgent', note: [{ text: redFlagNote(message) }] } : {}),
     },
   }));
   return {
@@ -76,7 +79,10 @@ export function buildTranscript(input: ExportInput): string {
     '',
   ];
   for (const entry of input.entries) {
-    if (entry.kind === 'message') lines.push(`[${formatTime(entry.serverTime)}] ${entry.senderName}: ${entry.body}`);
+    if (entry.kind === 'message') {
+      lines.push(`[${formatTime(entry.serverTime)}] ${entry.senderName}: ${entry.body}`);
+      if (entry.redFlags.length > 0) lines.push(`    (${redFlagNote(entry)})`);
+    }
     else lines.push(`[${formatTime(entry.serverTime)}] (${describeEvent(entry.event)})`);
   }
   return `${lines.join('\n')}\n`;
@@ -94,9 +100,15 @@ export function describeEvent(event: string): string {
       held: 'put on hold',
       resumed: 'resumed',
       closed: 'closed',
+      marked_urgent: 'marked urgent by the patient’s device after the 999/111 advice; placed at the head of the queue',
       'practice.closed': 'the practice closed for the day',
     }[event] ?? event
   );
+}
+
+/** What staff, the transcript and the FHIR note say of a message's red flags. */
+export function redFlagNote(message: Pick<Message, 'redFlags'>): string {
+  return `Red flag: ${redFlagSummary(message.redFlags)}. The patient was shown the 999/111 advice and chose to send.`;
 }
 
 function formatTime(iso: string): string {

@@ -30,6 +30,10 @@ export class ConversationView {
   readonly lastSeq = $derived(this.lines.at(-1)?.seq ?? 0);
   /** The alarm: the patient's keys do not chain to the practice, or one of their entries was refused for it. */
   readonly isPatientUntrusted = $derived(this.isPatientTrusted === false || this.lines.some((line) => !line.ok && line.problem === 'untrusted_patient'));
+  /** Entries this computer could not open (or the server did not hand over): an alarm, since the patient may think they were read. */
+  readonly unreadableCount = $derived(this.lines.filter((line) => !line.ok && line.problem === 'unreadable').length);
+  /** The patient's device marked the conversation urgent after the red-flag advice. */
+  readonly isUrgent = $derived(Boolean(this.summary?.urgentAt));
 
 
   constructor(
@@ -246,15 +250,17 @@ export class ConversationsState {
   private receive(view: ConversationView, entry: FeedEntry<ChatEntry>): void {
     const line: ConversationLine = entry.ok ? { seq: entry.seq, ok: true, value: entry.value } : { seq: entry.seq, ok: false, problem: problemOf(entry) };
     view.lines.push(line);
-    if (entry.ok && entry.value.kind === 'system') this.applySystem(view, entry.value.event, entry.value.data);
+    if (entry.ok && entry.value.kind === 'system') this.applySystem(view, entry.value);
     if (entry.ok && entry.value.kind === 'message' && !entry.value.isMine) view.isPatientTyping = false;
     if (this.activeId === view.id && document.visibilityState === 'visible') void this.connection.chat.markRead(view.id, entry.seq);
   }
 
   /** Keeps the summary in step with the record's lifecycle entries (the server writes them for every change). */
-  private applySystem(view: ConversationView, event: string, data: Record<string, string | number | boolean | null>): void {
+  private applySystem(view: ConversationView, { event, data, serverTime }: Extract<ChatEntry, { kind: 'system' }>): void {
     const summary = view.summary;
     if (!summary) return;
+    // The first mark counts (the server keeps it too): a repeated entry never moves urgentAt.
+    if (event === 'marked_urgent') view.summary = { ...summary, urgentAt: summary.urgentAt ?? serverTime };
     const clinicianId = typeof data['clinicianId'] === 'string' ? data['clinicianId'] : null;
     if (event === 'closed') view.summary = { ...summary, status: 'closed' };
     else if (event === 'held') view.summary = { ...summary, status: 'on_hold' };

@@ -11,7 +11,9 @@ export class QueueState {
   notice = $state<string | null>(null);
 
   readonly me = $derived<ClinicianState | null>(this.snapshot?.clinicians.find((c) => c.clinicianId === this.userId) ?? null);
+  /** In queue order, as the server lists it: urgent ones (marked after the red-flag advice) first. */
   readonly waiting = $derived(this.snapshot?.waiting ?? []);
+  readonly urgentCount = $derived(this.waiting.filter((entry) => entry.urgentAt !== null).length);
   readonly clinicians = $derived(this.snapshot?.clinicians ?? []);
   readonly limits = $derived<SetPracticeLimits | null>(this.snapshot?.limits ?? null);
   readonly isAvailable = $derived(this.me?.availability === 'available');
