@@ -79,13 +79,19 @@ export type ActivateRequest = z.infer<typeof ActivateRequest>;
  * POST /api/auth/invitation: checks an invitation before activation and names the account it opens.
  * Staff look up their set-up `code`; patients their invitation's `lookupId` (derived from the code,
  * which never leaves the patient's device) with their date of birth. Rate-limited with activation; a
- * wrong code, lookup id or date of birth answers `unauthorized`.
+ * wrong code, lookup id or date of birth answers `unauthorized`; a voided invitation `forbidden` ({@link INVITATION_VOIDED}).
  */
 export const InvitationLookupRequest = z.union([
   z.object({ practice: OdsCode, code: z.string().trim().min(8).max(32) }).strict(),
   z.object({ practice: OdsCode, lookupId: base64Exact(LOOKUP_ID_BYTES), dateOfBirth: z.iso.date() }).strict(),
 ]);
 export type InvitationLookupRequest = z.infer<typeof InvitationLookupRequest>;
+
+/**
+ * `details.reason` of the `forbidden` that invitation lookup and activation answer once a patient
+ * invitation has been voided (too many wrong dates of birth): the patient asks the practice for a new one.
+ */
+export const INVITATION_VOIDED = 'invitation_voided';
 
 /** A staff device as a client verifies it: its keys, its root-signed certificate and what that vouches for. */
 export interface CertifiedDevice {

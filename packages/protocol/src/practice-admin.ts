@@ -145,6 +145,7 @@ export const AUDIT_ACTIONS = [
   'consent.given',
   'staff.created',
   'invitation.created',
+  'invitation.voided',
   'device.revoked',
   'key-backup.downloaded',
   'canned-reply.created',

@@ -32,6 +32,20 @@ describe(AuthAttemptsRepository.name, () => {
     expect(counts).toEqual([3, 1, 4]);
   });
 
+  it('says how old the oldest attempt in the window is, and the newest one before this attempt', async () => {
+    await dataSource.query(
+      `INSERT INTO auth_attempts (scope, subject, created_at) VALUES ('account', 'ages', now() - interval '10 minutes'), ('account', 'ages', now() - interval '30 seconds')`,
+    );
+
+    const { oldestAgeSeconds, previousAgeSeconds } = await sut.recordAndCount([limit('ages'), limit('alone')]);
+
+    expect(oldestAgeSeconds[0]).toBeGreaterThanOrEqual(600);
+    expect(oldestAgeSeconds[0]).toBeLessThan(610);
+    expect(previousAgeSeconds[0]).toBeGreaterThanOrEqual(30);
+    expect(previousAgeSeconds[0]).toBeLessThan(40);
+    expect(previousAgeSeconds[1]).toBeNull();
+  });
+
   it('sees every concurrent attempt, so parallel guesses cannot all pass', async () => {
     const results = await Promise.all(Array.from({ length: 12 }, () => sut.recordAndCount([limit('burst')])));
 

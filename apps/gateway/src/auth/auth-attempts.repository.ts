@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { AttemptScope } from './auth-attempt.entity.js';
 
-/** One limit an attempt counts against: at most `limit` attempts per `windowMinutes` for this subject. */
+/** One limit an attempt counts against: at most `limit` attempts per `windowMinutes` for this subject (or, for a delay, `limit` free ones). */
 export interface AttemptLimit {
   scope: AttemptScope;
   subject: string;
@@ -14,6 +14,15 @@ export interface AttemptLimit {
 const RETENTION = `interval '1 day'`;
 const PRUNE_BATCH = 200;
 
+/** Per limit, in order: attempts inside its window (the new one included), how old the oldest of them is, and how old the newest other one is. */
+export interface AttemptCounts {
+  ids: string[];
+  counts: number[];
+  oldestAgeSeconds: number[];
+  /** Null when this attempt is the subject's only one in the window. */
+  previousAgeSeconds: (number | null)[];
+}
+
 /** Every query of the rate limits, on the auth_attempts table (shared by every gateway node). */
 @Injectable()
 export class AuthAttemptsRepository {
@@ -21,26 +30,36 @@ export class AuthAttemptsRepository {
 
   /**
    * Records one attempt per limit, then counts each subject's attempts inside its window, this one
-   * included. Recording first means concurrent attempts always see each other.
+   * included, with their ages by the database's clock. Recording first means concurrent attempts always see each other.
    */
-  async recordAndCount(limits: readonly AttemptLimit[]): Promise<{ ids: string[]; counts: number[] }> {
+  async recordAndCount(limits: readonly AttemptLimit[]): Promise<AttemptCounts> {
     const scopes = limits.map((limit) => limit.scope);
     const subjects = limits.map((limit) => limit.subject);
     const inserted: { id: string }[] = await this.dataSource.query(
       `INSERT INTO auth_attempts (scope, subject) SELECT * FROM unnest($1::text[], $2::text[]) RETURNING id`,
       [scopes, subjects],
     );
-    const counted: { n: number }[] = await this.dataSource.query(
-      `SELECT (SELECT count(*)::int FROM auth_attempts a
-                WHERE a.scope = l.scope AND a.subject = l.subject AND a.created_at > now() - make_interval(mins => l.minutes)) AS n
+    const ids = inserted.map((row) => String(row.id));
+    const counted: { n: number; oldest_age: number; previous_age: number | null }[] = await this.dataSource.query(
+      `SELECT c.n, c.oldest_age, c.previous_age
          FROM unnest($1::text[], $2::text[], $3::int[]) WITH ORDINALITY AS l(scope, subject, minutes, position)
+         CROSS JOIN LATERAL (
+           SELECT count(*)::int AS n, extract(epoch FROM now() - min(a.created_at))::float8 AS oldest_age,
+                  extract(epoch FROM now() - max(a.created_at) FILTER (WHERE a.id <> ALL($4::bigint[])))::float8 AS previous_age
+             FROM auth_attempts a
+            WHERE a.scope = l.scope AND a.subject = l.subject AND a.created_at > now() - make_interval(mins => l.minutes)) c
         ORDER BY l.position`,
-      [scopes, subjects, limits.map((limit) => limit.windowMinutes)],
+      [scopes, subjects, limits.map((limit) => limit.windowMinutes), ids],
     );
     await this.dataSource.query(
       `DELETE FROM auth_attempts WHERE id IN (SELECT id FROM auth_attempts WHERE created_at < now() - ${RETENTION} ORDER BY created_at LIMIT ${PRUNE_BATCH})`,
     );
-    return { ids: inserted.map((row) => String(row.id)), counts: counted.map((row) => row.n) };
+    return {
+      ids,
+      counts: counted.map((row) => row.n),
+      oldestAgeSeconds: counted.map((row) => Math.max(row.oldest_age, 0)),
+      previousAgeSeconds: counted.map((row) => (row.previous_age === null ? null : Math.max(row.previous_age, 0))),
+    };
   }
 
   /** Forgets attempts by id (an attempt that succeeded, or one refused before it was tried). */

@@ -48,6 +48,14 @@ export interface PendingPatientInvitation extends PendingInvitation {
   invitationSignPublicKey: Buffer;
 }
 
+/**
+ * What one try of a date of birth against a patient invitation found: it matched, it did not (and was
+ * counted), or the invitation is void (`voidedNow` when this try reached the limit and voided it).
+ */
+export type DateOfBirthTry =
+  | { outcome: 'matched' | 'mismatched' }
+  | { outcome: 'voided'; voidedNow: { invitationId: string; userId: string; practiceId: string; failedAttempts: number } | null };
+
 /** What a staff client signed for a patient's invitation; the code it derives from never reaches the server. */
 export interface SignedInvitation {
   lookupId: Buffer;
@@ -109,7 +117,7 @@ const CHAIN_COLUMNS = `i.invitation_sign_public_key, i.invitation_signature, i.r
   cd.certificate AS creator_certificate, cd.certified_display_name AS creator_certified_display_name, cd.certified_roles AS creator_certified_roles`;
 const PENDING_INVITATION_COLUMNS = `i.id, i.user_id, u.roles, u.display_name, to_char(u.date_of_birth, 'YYYY-MM-DD') AS date_of_birth, ${PRACTICE_COLUMNS}`;
 const PENDING_INVITATION_JOINS = `JOIN users u ON u.id = i.user_id AND u.practice_id = i.practice_id JOIN practices p ON p.id = i.practice_id`;
-const IS_PENDING = `i.used_at IS NULL AND i.expires_at > now() AND u.activated_at IS NULL AND u.deactivated_at IS NULL`;
+const IS_PENDING = `i.used_at IS NULL AND i.voided_at IS NULL AND i.expires_at > now() AND u.activated_at IS NULL AND u.deactivated_at IS NULL`;
 
 /** Every query of accounts: users, invitations, credentials, account keys, backups, and the sessions sign-in starts. */
 @Injectable()
@@ -165,6 +173,54 @@ export class AuthRepository {
     };
   }
 
+  /**
+   * Tries a date of birth against the unused, unexpired patient invitation with this lookup id, in one
+   * statement: a wrong one adds to the invitation's total of failures, and the failure that reaches
+   * `maxFailures` voids the invitation and retires its never-activated account (so the NHS number is
+   * free for a new invitation). Tries of one invitation queue on its row lock, a right one included, so
+   * however many arrive at once no more than `maxFailures` wrong ones are ever compared, and a right one
+   * behind them is refused as void. Null when there is no such invitation.
+   */
+  async tryPatientDateOfBirth(odsCode: string, lookupId: Buffer, dateOfBirth: string, maxFailures: number): Promise<DateOfBirthTry | null> {
+    const rows: Record<string, unknown>[] = await this.dataSource.query(
+      `WITH target AS (
+         SELECT i.id, i.voided_at IS NOT NULL AS was_voided, to_char(u.date_of_birth, 'YYYY-MM-DD') = $3 AS is_match
+           FROM invitations i ${PENDING_INVITATION_JOINS}
+          WHERE i.lookup_id = $2 AND p.ods_code = $1 AND 'patient' = ANY(u.roles) AND i.used_at IS NULL AND i.expires_at > now()
+            AND u.activated_at IS NULL AND (u.deactivated_at IS NULL OR i.voided_at IS NOT NULL)),
+       tried AS (
+         UPDATE invitations i
+            SET failed_attempts = i.failed_attempts + CASE WHEN t.is_match THEN 0 ELSE 1 END,
+                voided_at = CASE WHEN NOT t.is_match AND i.failed_attempts + 1 >= $4 THEN now() END,
+                void_reason = CASE WHEN NOT t.is_match AND i.failed_attempts + 1 >= $4 THEN 'too_many_attempts' END
+           FROM target t
+          WHERE i.id = t.id AND NOT t.was_voided AND i.voided_at IS NULL
+         RETURNING i.id, i.user_id, i.practice_id, i.failed_attempts, i.voided_at IS NOT NULL AS is_voided),
+       retired AS (
+         UPDATE users SET deactivated_at = now()
+          WHERE id IN (SELECT user_id FROM tried WHERE is_voided) AND activated_at IS NULL AND deactivated_at IS NULL)
+       SELECT t.id, t.is_match, t.was_voided, tried.id IS NOT NULL AS is_tried, tried.is_voided, tried.user_id, tried.practice_id, tried.failed_attempts
+         FROM target t LEFT JOIN tried ON tried.id = t.id`,
+      [odsCode, lookupId, dateOfBirth, maxFailures],
+    );
+    const row = rows[0];
+    if (!row) return null;
+    // Not tried: void already, or voided by a try that held the row lock first.
+    if (row['was_voided'] || !row['is_tried']) return { outcome: 'voided', voidedNow: null };
+    if (row['is_voided']) {
+      return {
+        outcome: 'voided',
+        voidedNow: {
+          invitationId: row['id'] as string,
+          userId: row['user_id'] as string,
+          practiceId: row['practice_id'] as string,
+          failedAttempts: row['failed_attempts'] as number,
+        },
+      };
+    }
+    return { outcome: row['is_match'] ? 'matched' : 'mismatched' };
+  }
+
   /** Whether a device is unrevoked and admitted by a manager with a staff certificate (v2, naming the person). */
   async isAdmittedStaffDevice(deviceId: string): Promise<boolean> {
     const rows: unknown[] = await this.dataSource.query(
@@ -182,7 +238,7 @@ export class AuthRepository {
   async activate(activation: Activation): Promise<boolean> {
     return this.dataSource.transaction(async (db) => {
       const used = returnedRows(
-        await db.query(`UPDATE invitations SET used_at = now() WHERE id = $1 AND used_at IS NULL AND expires_at > now() RETURNING id`, [
+        await db.query(`UPDATE invitations SET used_at = now() WHERE id = $1 AND used_at IS NULL AND voided_at IS NULL AND expires_at > now() RETURNING id`, [
           activation.invitationId,
         ]),
       );

@@ -8,6 +8,7 @@ import type { AuthKeyHasher } from './auth-key-hasher.js';
 import { accountKeySignedBytes } from './account-signature.js';
 import type { AuthRepository, LoginAccount, PendingInvitation, PendingPatientInvitation } from './auth.repository.js';
 import { AuthService, DECOY_KDF } from './auth.service.js';
+import type { AuditService } from '../audit/audit.service.js';
 import type { Attempt, RateLimitService } from './rate-limit.service.js';
 
 const KEY = Buffer.alloc(32, 1).toString('base64');
@@ -83,13 +84,17 @@ describe(AuthService.name, () => {
   let accounts: jest.Mocked<AuthRepository>;
   let hasher: jest.Mocked<AuthKeyHasher>;
   let rateLimit: jest.Mocked<RateLimitService>;
+  let audit: jest.Mocked<AuditService>;
   let sut: AuthService;
 
   beforeEach(() => {
     accounts = mockOf<AuthRepository>();
     hasher = mockOf<AuthKeyHasher>();
     rateLimit = mockOf<RateLimitService>();
-    sut = new AuthService(accounts, hasher, rateLimit, loadConfig({}));
+    audit = mockOf<AuditService>();
+    sut = new AuthService(accounts, hasher, rateLimit, audit, loadConfig({}));
+    // The invitations of these tests are all born on 1984-05-17.
+    accounts.tryPatientDateOfBirth.mockImplementation(async (_odsCode, _lookupId, dateOfBirth) => ({ outcome: dateOfBirth === '1984-05-17' ? 'matched' : 'mismatched' }));
     rateLimit.startCredentialAttempt.mockResolvedValue(attempt);
     hasher.hash.mockResolvedValue('$argon2id$new');
     accounts.activate.mockResolvedValue(true);
@@ -220,6 +225,33 @@ describe(AuthService.name, () => {
       expect(unknown).toBeInstanceOf(DomainError);
       expect(unknown).toEqual(wrongBirth);
       expect(rateLimit.succeeded).not.toHaveBeenCalled();
+    });
+  });
+
+  describe('a voided invitation', () => {
+    const request = { practice: 'Y00001', lookupId: Buffer.alloc(32, 7).toString('base64'), dateOfBirth: '1984-05-17' };
+
+    it('is refused as forbidden with the reason, asking for a new invitation, whatever the date of birth', async () => {
+      accounts.tryPatientDateOfBirth.mockResolvedValue({ outcome: 'voided', voidedNow: null });
+
+      const refusal = await sut.lookUpInvitation(request, undefined).catch((error: unknown) => error);
+
+      expect(refusal).toMatchObject({ code: 'forbidden', details: { reason: 'invitation_voided' }, message: expect.stringContaining('new invitation') });
+      expect(accounts.findPendingPatientInvitation).not.toHaveBeenCalled();
+      expect(audit.record).not.toHaveBeenCalled();
+    });
+
+    it('tells the practice once, when the try that reached the limit voided it', async () => {
+      const voidedNow = { invitationId: randomUUID(), userId: randomUUID(), practiceId: PRACTICE.id, failedAttempts: 10 };
+      accounts.tryPatientDateOfBirth.mockResolvedValue({ outcome: 'voided', voidedNow });
+
+      await expect(sut.activate(aPatientActivation(anInvitation(), { dateOfBirth: '1999-01-01' }), undefined)).rejects.toMatchObject({ code: 'forbidden' });
+
+      expect(audit.record).toHaveBeenCalledWith({ practiceId: PRACTICE.id, userId: null, deviceId: null }, 'invitation.voided', {
+        subjectUserId: voidedNow.userId,
+        data: { invitationId: voidedNow.invitationId, reason: 'too_many_attempts', failedAttempts: 10 },
+      });
+      expect(accounts.activate).not.toHaveBeenCalled();
     });
   });
 

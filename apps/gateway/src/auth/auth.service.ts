@@ -1,6 +1,16 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import type { ActivateRequest, InvitationDetails, InvitationLookupRequest, KdfParams, PreloginRequest, SessionInfo, SignInRequest } from '@parley/protocol';
+import {
+  INVITATION_VOIDED,
+  type ActivateRequest,
+  type InvitationDetails,
+  type InvitationLookupRequest,
+  type KdfParams,
+  type PreloginRequest,
+  type SessionInfo,
+  type SignInRequest,
+} from '@parley/protocol';
 import { createHmac, randomUUID } from 'node:crypto';
+import { AuditService, serverActor } from '../audit/audit.service.js';
 import { DomainError } from '../common/domain-error.js';
 import { isUniqueViolation } from '../common/sql.js';
 import { APP_CONFIG, type AppConfig } from '../config.js';
@@ -16,10 +26,16 @@ import { newSessionToken } from './session-token.js';
 export const DECOY_KDF = { opsLimit: 3, memLimitBytes: 64 * 1024 * 1024 } as const;
 const DECOY_SECRET_NAME = 'decoy_salt_key';
 const SALT_BYTES = 16;
+/**
+ * Wrong dates of birth a patient invitation survives, in total: the tenth voids it. A stolen letter then
+ * buys ten guesses out of some 33,000 dates (a 0.03 % chance), and the patient a few typing mistakes.
+ */
+export const INVITATION_MAX_FAILED_ATTEMPTS = 10;
 
 // One message for every refusal, so a caller cannot tell which check failed.
 const ACTIVATION_REFUSED = 'That code and date of birth do not match an invitation, or the code has expired or been used.';
 const SIGN_IN_REFUSED = 'Those sign-in details are not right.';
+const INVITATION_VOIDED_MESSAGE = 'This invitation can no longer be used: too many wrong dates of birth were tried with it. Ask your practice for a new invitation.';
 
 /** Accounts: the salt to derive with, activation with a one-time code, and sign-in. */
 @Injectable()
@@ -31,6 +47,7 @@ export class AuthService {
     private readonly accounts: AuthRepository,
     private readonly hasher: AuthKeyHasher,
     private readonly rateLimit: RateLimitService,
+    private readonly audit: AuditService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -55,8 +72,8 @@ export class AuthService {
    * Names the account a set-up code (staff) or an invitation's lookup id (patients, who confirm their
    * date of birth) opens, so the client can bind the account id into its certificate and backup before
    * activating. A patient also gets the invitation's chain, which their client checks against the code.
-   * Counts against the same rate limit as activation.
-   * @throws DomainError `unauthorized` (wrong, used or expired code or lookup id; wrong date of birth), `rate_limited`
+   * Counts against the same rate limit as activation, and a wrong date of birth against the invitation's total.
+   * @throws DomainError `unauthorized` (wrong, used or expired code or lookup id; wrong date of birth), `forbidden` (invitation voided: `details.reason` `invitation_voided`), `rate_limited`
    */
   async lookUpInvitation(request: InvitationLookupRequest, ip: string | undefined): Promise<InvitationDetails> {
     const attempt = await this.rateLimit.startCredentialAttempt('code', attemptSubject(request), ip);
@@ -85,7 +102,7 @@ export class AuthService {
    * Turns a set-up code (staff) or an invitation (patients: lookup id, date of birth, and an account key
    * signed with the invitation key) into an active account with its first device and session. Nothing is
    * stored unless everything is.
-   * @throws DomainError `unauthorized` (wrong, expired or used code or lookup id, wrong date of birth, account key not signed by the invitation key), `invalid_payload`, `conflict`, `rate_limited`
+   * @throws DomainError `unauthorized` (wrong, expired or used code or lookup id, wrong date of birth, account key not signed by the invitation key), `forbidden` (invitation voided), `invalid_payload`, `conflict`, `rate_limited`
    */
   async activate(request: ActivateRequest, ip: string | undefined): Promise<SessionInfo> {
     const attempt = await this.rateLimit.startCredentialAttempt('code', attemptSubject(request), ip);
@@ -178,11 +195,25 @@ export class AuthService {
     return toSessionInfo(token, session, deviceId, { userId: account.id, ...account }, account.practice);
   }
 
-  /** The pending patient invitation with this lookup id, if the date of birth matches; null otherwise. */
+  /**
+   * The pending patient invitation with this lookup id, if the date of birth matches; null otherwise. A wrong
+   * date of birth counts against the invitation; the one that reaches the limit voids it and tells the practice.
+   * @throws DomainError `forbidden` (the invitation is void)
+   */
   private async findPatientInvitation(request: { practice: string; lookupId?: string | undefined; dateOfBirth?: string | undefined }): Promise<PendingPatientInvitation | null> {
     if (request.lookupId === undefined || request.dateOfBirth === undefined) return null;
-    const invitation = await this.accounts.findPendingPatientInvitation(request.practice, Buffer.from(request.lookupId, 'base64'));
-    return invitation && invitation.dateOfBirth === request.dateOfBirth ? invitation : null;
+    const lookupId = Buffer.from(request.lookupId, 'base64');
+    const tried = await this.accounts.tryPatientDateOfBirth(request.practice, lookupId, request.dateOfBirth, INVITATION_MAX_FAILED_ATTEMPTS);
+    if (tried?.outcome === 'voided') {
+      if (tried.voidedNow) {
+        const { invitationId, userId, practiceId, failedAttempts } = tried.voidedNow;
+        this.logger.warn({ invitationId, userId, failedAttempts }, 'invitation voided: too many wrong dates of birth');
+        await this.audit.record(serverActor(practiceId), 'invitation.voided', { subjectUserId: userId, data: { invitationId, reason: 'too_many_attempts', failedAttempts } });
+      }
+      throw new DomainError('forbidden', INVITATION_VOIDED_MESSAGE, { reason: INVITATION_VOIDED });
+    }
+    if (tried?.outcome !== 'matched') return null;
+    return this.accounts.findPendingPatientInvitation(request.practice, lookupId);
   }
 
   private newSession(ip: string | undefined): { token: string; session: NewSession } {

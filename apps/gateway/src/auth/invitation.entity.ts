@@ -52,4 +52,18 @@ export class InvitationEntity {
 
   @Column('timestamptz', { nullable: true })
   usedAt!: Date | null;
+
+  /** Wrong dates of birth tried with this invitation's lookup id, in total: at the limit the invitation is voided. */
+  @Column('int', { default: 0 })
+  failedAttempts!: number;
+
+  /** When the invitation was voided (it can no longer be used; the practice invites the patient again). */
+  @Column('timestamptz', { nullable: true })
+  voidedAt!: Date | null;
+
+  @Column('text', { nullable: true })
+  voidReason!: InvitationVoidReason | null;
 }
+
+/** Why an invitation was voided. */
+export type InvitationVoidReason = 'too_many_attempts';

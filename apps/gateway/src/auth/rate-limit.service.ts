@@ -2,7 +2,8 @@ import { Inject, Injectable } from '@nestjs/common';
 import { DomainError } from '../common/domain-error.js';
 import { APP_CONFIG, type AppConfig } from '../config.js';
 import type { AttemptScope } from './auth-attempt.entity.js';
-import { AuthAttemptsRepository, type AttemptLimit } from './auth-attempts.repository.js';
+import { AuthAttemptsRepository, type AttemptCounts, type AttemptLimit } from './auth-attempts.repository.js';
+import { signInDelaySeconds, wholeSecondsToWait } from './sign-in-delay.js';
 
 /** An attempt under way: settle it with `succeeded`, or leave it counted as a failure. */
 export interface Attempt {
@@ -11,11 +12,15 @@ export interface Attempt {
 }
 
 const BACKUP_WINDOW_MINUTES = 60;
+/** An account's failures count towards its delay for a day (the attempts table keeps no older rows). */
+const ACCOUNT_WINDOW_MINUTES = 24 * 60;
 
 /**
  * Limits on guessing, kept in PostgreSQL so they hold across gateway nodes. An attempt counts as a
  * failure from the moment it starts until it succeeds, so a burst of parallel guesses cannot all pass
- * the check before the first one fails.
+ * the check before the first one fails. An account is never locked: after its free failures each
+ * attempt waits a growing delay (docs/threat-model.md, "Sign-in guessing"); codes, IP addresses and
+ * backup downloads have a fixed number per window. A refusal says when to retry (`details.retryAfterSeconds`).
  */
 @Injectable()
 export class RateLimitService {
@@ -25,19 +30,22 @@ export class RateLimitService {
   ) {}
 
   /**
-   * Starts a sign-in or activation attempt, counted against one account or code and one IP address.
-   * @throws DomainError `rate_limited`
+   * Starts a sign-in (against an account's growing delay) or an activation (against a code's limit per
+   * window), counted against the IP address's limit too.
+   * @throws DomainError `rate_limited` with `details.retryAfterSeconds`
    */
   startCredentialAttempt(scope: Extract<AttemptScope, 'account' | 'code'>, subject: string, ip: string | undefined): Promise<Attempt> {
     const window = this.config.signInFailureWindowMinutes;
-    const limits: AttemptLimit[] = [{ scope, subject, limit: this.config.signInMaxFailuresPerAccount, windowMinutes: window }];
+    const limits: AttemptLimit[] = [
+      { scope, subject, limit: this.config.signInMaxFailuresPerAccount, windowMinutes: scope === 'account' ? ACCOUNT_WINDOW_MINUTES : window },
+    ];
     if (ip) limits.push({ scope: 'ip', subject: ip, limit: this.config.signInMaxFailuresPerIp, windowMinutes: window });
     return this.start(limits);
   }
 
   /**
    * Counts one key backup download of a user (every download counts, not only failures).
-   * @throws DomainError `rate_limited`
+   * @throws DomainError `rate_limited` with `details.retryAfterSeconds`
    */
   async countBackupDownload(userId: string): Promise<void> {
     await this.start([{ scope: 'backup', subject: userId, limit: this.config.backupDownloadsPerHour, windowMinutes: BACKUP_WINDOW_MINUTES }]);
@@ -52,12 +60,32 @@ export class RateLimitService {
   }
 
   private async start(limits: AttemptLimit[]): Promise<Attempt> {
-    const { ids, counts } = await this.attempts.recordAndCount(limits);
-    if (limits.some((limit, index) => (counts[index] ?? 0) > limit.limit)) {
-      // A refused attempt was never tried: it must not keep the lock-out going.
-      await this.attempts.forget(ids);
-      throw new DomainError('rate_limited', 'Too many attempts. Wait a few minutes and try again.');
+    const counted = await this.attempts.recordAndCount(limits);
+    const waits = limits.map((limit, index) => secondsToWait(limit, counted, index)).filter((seconds) => seconds > 0);
+    if (waits.length > 0) {
+      // A refused attempt was never tried: it must not make the wait longer.
+      await this.attempts.forget(counted.ids);
+      const retryAfterSeconds = wholeSecondsToWait(Math.max(...waits));
+      throw new DomainError('rate_limited', `Too many attempts. Try again in ${describeWait(retryAfterSeconds)}.`, { retryAfterSeconds });
     }
-    return { ids, limits };
+    return { ids: counted.ids, limits };
   }
+}
+
+/** How long this attempt must wait under one limit; 0 when it may be tried now. */
+function secondsToWait(limit: AttemptLimit, counted: AttemptCounts, index: number): number {
+  const count = counted.counts[index] ?? 0;
+  if (limit.scope === 'account') {
+    const delay = signInDelaySeconds(count - 1, limit.limit);
+    const sincePrevious = counted.previousAgeSeconds[index] ?? Number.POSITIVE_INFINITY;
+    return Math.max(delay - sincePrevious, 0);
+  }
+  // Over a per-window limit: the window must move past the oldest counted attempt.
+  return count > limit.limit ? Math.max(limit.windowMinutes * 60 - (counted.oldestAgeSeconds[index] ?? 0), 0) : 0;
+}
+
+function describeWait(seconds: number): string {
+  if (seconds < 60) return seconds === 1 ? '1 second' : `${seconds} seconds`;
+  const minutes = Math.ceil(seconds / 60);
+  return minutes === 1 ? '1 minute' : `${minutes} minutes`;
 }

@@ -462,26 +462,44 @@ describe('sign-in rate limits (in-process gateway with low limits)', () => {
     await gateway.dataSource.query(`DELETE FROM auth_attempts`);
   });
 
-  it('locks one account after its failures, whoever it is and even with the right key, but not the others', async () => {
+  // The delays are proven without waiting them out: the account's failures are moved back in time instead.
+  const age = (seconds: number) => gateway.dataSource.query(`UPDATE auth_attempts SET created_at = created_at - make_interval(secs => $1) WHERE scope = 'account'`, [seconds]);
+
+  it('makes an account wait a growing delay after its free failures, whoever it is, and lets the right key in once it has passed', async () => {
     const patient = await activatePatient(gateway.url, practice);
     const bystander = await activatePatient(gateway.url, practice);
+    const rightKey = { ...wrongSignIn(patient.nhsNumber), authKey: toBase64(patient.passphraseKeys.authKey) };
 
-    const failures = [];
-    for (let i = 0; i < 4; i += 1) failures.push((await api(gateway.url, 'POST', '/api/auth/sign-in', { body: wrongSignIn(patient.nhsNumber) })).status);
-    const rightKeyMeanwhile = await api(gateway.url, 'POST', '/api/auth/sign-in', {
-      body: { ...wrongSignIn(patient.nhsNumber), authKey: toBase64(patient.passphraseKeys.authKey) },
-    });
-    const unknownFailures = [];
-    for (let i = 0; i < 4; i += 1) unknownFailures.push((await api(gateway.url, 'POST', '/api/auth/sign-in', { body: wrongSignIn('0000000001') })).status);
-    const bystanderSignIn = await api(gateway.url, 'POST', '/api/auth/sign-in', {
-      body: { ...wrongSignIn(bystander.nhsNumber), authKey: toBase64(bystander.passphraseKeys.authKey) },
-    });
+    const free = [];
+    for (let i = 0; i < 3; i += 1) free.push((await api(gateway.url, 'POST', '/api/auth/sign-in', { body: wrongSignIn(patient.nhsNumber) })).status);
+    const rightKeyDuringDelay = await api(gateway.url, 'POST', '/api/auth/sign-in', { body: rightKey });
+    await age(1);
+    const afterFirstDelay = await api(gateway.url, 'POST', '/api/auth/sign-in', { body: wrongSignIn(patient.nhsNumber) });
+    const doubled = await api(gateway.url, 'POST', '/api/auth/sign-in', { body: rightKey });
+    const bystanderSignIn = await api(gateway.url, 'POST', '/api/auth/sign-in', { body: { ...wrongSignIn(bystander.nhsNumber), authKey: toBase64(bystander.passphraseKeys.authKey) } });
+    await age(2);
+    const rightKeyAfterDelay = await api(gateway.url, 'POST', '/api/auth/sign-in', { body: rightKey });
 
-    expect(failures).toEqual([401, 401, 401, 429]);
-    expect(rightKeyMeanwhile).toMatchObject({ status: 429, body: { error: { code: 'rate_limited' } } });
-    // An unknown login is limited the same way, so the limit does not reveal which logins exist.
-    expect(unknownFailures).toEqual([401, 401, 401, 429]);
+    expect(free).toEqual([401, 401, 401]);
+    expect(rightKeyDuringDelay).toMatchObject({ status: 429, body: { error: { code: 'rate_limited', details: { retryAfterSeconds: 1 } } } });
+    expect(afterFirstDelay.status).toBe(401);
+    expect(doubled).toMatchObject({ status: 429, body: { error: { code: 'rate_limited', details: { retryAfterSeconds: 2 } } } });
     expect(bystanderSignIn.status).toBe(200);
+    expect(rightKeyAfterDelay.status).toBe(200);
+  });
+
+  it('delays an unknown login the same way, so the delays do not reveal which logins exist, and never past the cap', async () => {
+    const statuses = [];
+    for (let i = 0; i < 4; i += 1) statuses.push((await api(gateway.url, 'POST', '/api/auth/sign-in', { body: wrongSignIn('0000000001') })).status);
+    await gateway.dataSource.query(
+      `INSERT INTO auth_attempts (scope, subject, created_at) SELECT scope, subject, created_at FROM auth_attempts, generate_series(1, 40) WHERE scope = 'account'`,
+    );
+    const longAttack = await api(gateway.url, 'POST', '/api/auth/sign-in', { body: wrongSignIn('0000000001') });
+
+    expect(statuses).toEqual([401, 401, 401, 429]);
+    expect(longAttack).toMatchObject({ status: 429, body: { error: { code: 'rate_limited', details: { retryAfterSeconds: expect.any(Number) } } } });
+    expect((longAttack.body as { error: { details: { retryAfterSeconds: number } } }).error.details.retryAfterSeconds).toBeLessThanOrEqual(15 * 60);
+    expect((longAttack.body as { error: { details: { retryAfterSeconds: number } } }).error.details.retryAfterSeconds).toBeGreaterThan(14 * 60);
   });
 
   it('limits one IP address across accounts, and not another address', async () => {
@@ -489,7 +507,12 @@ describe('sign-in rate limits (in-process gateway with low limits)', () => {
     for (let i = 0; i < 9; i += 1) fromFirst.push((await api(gateway.url, 'POST', '/api/auth/sign-in', { body: wrongSignIn(`000000010${i}`) })).status);
     const fromSecond = await postFrom('127.0.0.2', gateway.url, '/api/auth/sign-in', wrongSignIn('0000000200'));
 
+    const refusal = await api<{ error: { details: { retryAfterSeconds: number } } }>(gateway.url, 'POST', '/api/auth/sign-in', { body: wrongSignIn('0000000110') });
+
     expect(fromFirst).toEqual([401, 401, 401, 401, 401, 401, 401, 401, 429]);
+    // The window (15 minutes) moves past the first failure, a moment ago.
+    expect(refusal.body.error.details.retryAfterSeconds).toBeGreaterThan(14 * 60);
+    expect(refusal.body.error.details.retryAfterSeconds).toBeLessThanOrEqual(15 * 60);
     expect(fromSecond.status).toBe(401);
   });
 
