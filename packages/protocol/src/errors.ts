@@ -6,6 +6,7 @@ export const ERROR_CODES = [
   'not_found',
   'outside_hours',
   'at_capacity',
+  'patient_limit',
   'conflict',
   'rate_limited',
   'internal',
@@ -18,6 +19,9 @@ export type ErrorCode = (typeof ERROR_CODES)[number];
 export interface ErrorBody {
   code: ErrorCode;
   message: string;
-  /** Facts a client can act on, e.g. `nextOpening` (an ISO instant) with `outside_hours`. Ids and times only, never content. */
+  /**
+   * Facts a client can act on, e.g. `nextOpening` (an ISO instant) with `outside_hours`, or `limit` ('open' | 'daily')
+   * and `max` with `patient_limit`. Ids, codes, numbers and times only, never content.
+   */
   details?: Record<string, string | number | boolean | null>;
 }

@@ -88,10 +88,15 @@ export interface HoursException {
   intervals: DayInterval[];
 }
 
-/** What staff may do in an open conversation once the practice has closed. */
-export const STAFF_AFTER_CLOSING = ['read_only', 'reply_until_end_of_day', 'reply_anytime'] as const;
-export const StaffAfterClosing = z.enum(STAFF_AFTER_CLOSING);
-export type StaffAfterClosing = z.infer<typeof StaffAfterClosing>;
+/**
+ * The reply window: how long a conversation a clinician has taken (assigned or on hold) stays two-way, for the
+ * clinician and the patient alike, once the practice has closed. `none`: read-only from closing; `end_of_day`
+ * (the default): until the end of the practice's local day it closed; `until_closed`: until the clinician closes
+ * it. Conversations nobody has taken follow the opening hours only (docs/clinical-safety.md).
+ */
+export const REPLY_WINDOWS = ['none', 'end_of_day', 'until_closed'] as const;
+export const ReplyWindow = z.enum(REPLY_WINDOWS);
+export type ReplyWindow = z.infer<typeof ReplyWindow>;
 
 /** Whether `zone` is an IANA time zone this runtime knows. */
 export function isTimeZone(zone: string): boolean {
@@ -113,7 +118,8 @@ export const HoursSettings = z
     cutoffMinutes: z.number().int().min(0).max(720),
     /** The status says `closing_soon` this many minutes before closing (0–720; default 15). */
     closingSoonMinutes: z.number().int().min(0).max(720),
-    staffAfterClosing: StaffAfterClosing,
+    /** After closing, how long taken conversations stay two-way (default `end_of_day`). */
+    replyWindow: ReplyWindow,
     /** Closed on England-and-Wales bank holidays unless a dated exception says otherwise (default true). */
     observesBankHolidays: z.boolean(),
   })

@@ -108,7 +108,24 @@ export const UpdatePracticeTextsRequest = z
   .refine((body) => body.practicePhone !== undefined || body.acknowledgementTemplate !== undefined, 'nothing to change');
 export type UpdatePracticeTextsRequest = z.infer<typeof UpdatePracticeTextsRequest>;
 
-/** GET /api/practice/settings: what patients may open conversations about and what the acknowledgement says. */
+/** The most a per-patient limit may be set to: beyond it a limit protects nobody (use no limit, `null`). */
+export const MAX_PATIENT_LIMIT = 100;
+const patientLimit = z.number().int().min(1).max(MAX_PATIENT_LIMIT).nullable();
+
+/**
+ * PUT /api/practice/patient-limits (manager): how many conversations one patient may have open at once, and start
+ * in one of the practice's local days; `null` is no limit. At least 1: stopping every patient is pausing intake.
+ */
+export const PatientLimits = z.object({ maxOpenPerPatient: patientLimit, maxNewPerPatientPerDay: patientLimit }).strict();
+export type PatientLimits = z.infer<typeof PatientLimits>;
+
+/** `details` of a `patient_limit` refusal of `conversation:open`: which limit the patient reached, and its value. */
+export interface PatientLimitDetails {
+  limit: 'open' | 'daily';
+  max: number;
+}
+
+/** GET /api/practice/settings: what patients may open conversations about, what the acknowledgement says, the per-patient limits. */
 export interface PracticeSettings {
   /** In display order, disabled ones included (a patient's client offers only the enabled ones). */
   categories: TopicCategory[];
@@ -116,6 +133,8 @@ export interface PracticeSettings {
   /** The template in force (the default until a manager sets one), placeholders unfilled. */
   acknowledgementTemplate: string;
   isDefaultAcknowledgement: boolean;
+  /** In force now (the defaults, 1 open and 3 a day, until a manager changes them). */
+  patientLimits: PatientLimits;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ const STATUS_OF: Record<ErrorCode, number> = {
   not_found: 404,
   outside_hours: 409,
   at_capacity: 409,
+  patient_limit: 409,
   conflict: 409,
   rate_limited: 429,
   internal: 500,

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { Envelope, MemberDevice, ReceiptUpdated, Role, StoredEnvelope } from '@parley/protocol';
+import type { Envelope, MemberDevice, PatientLimitDetails, ReceiptUpdated, Role, StoredEnvelope } from '@parley/protocol';
 import { DataSource } from 'typeorm';
 import { CONVERSATION_COLUMNS, toConversationRow, type ConversationRow } from '../common/conversation-row.js';
 import { toCertifiedAs } from '../common/device-row.js';
@@ -30,7 +30,12 @@ export class ConversationsRepository {
     return rows.map(toConversationRow);
   }
 
-  /** Inserts a conversation (an empty chain) and its first epoch's envelopes, in one transaction. */
+  /**
+   * Inserts a conversation (an empty chain) and its first epoch's envelopes, in one transaction, unless the patient
+   * is at a per-patient limit (returned, nothing stored). The patient's row is locked first, so concurrent opens of one
+   * patient count one after another and no two can both pass a limit (FOR NO KEY UPDATE leaves foreign-key checks on
+   * the row, which other writes make, unblocked).
+   */
   async create(input: {
     id: string;
     practiceId: string;
@@ -38,8 +43,19 @@ export class ConversationsRepository {
     topic: string;
     creatorDeviceId: string;
     envelopes: readonly Envelope[];
-  }): Promise<void> {
-    await this.dataSource.transaction(async (db) => {
+    /** Null: no limit. `dayStart` begins the practice's local day, for the daily limit. */
+    limits: { maxOpenPerPatient: number | null; maxNewPerPatientPerDay: number | null; dayStart: Date };
+  }): Promise<PatientLimitDetails | null> {
+    return this.dataSource.transaction(async (db) => {
+      await db.query(`SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE`, [input.patientId]);
+      const [counts]: { open: number; today: number }[] = await db.query(
+        `SELECT count(*) FILTER (WHERE status <> 'closed')::int AS open, count(*) FILTER (WHERE created_at >= $2)::int AS today
+           FROM conversations WHERE patient_id = $1`,
+        [input.patientId, input.limits.dayStart],
+      );
+      const { maxOpenPerPatient, maxNewPerPatientPerDay } = input.limits;
+      if (maxOpenPerPatient !== null && counts!.open >= maxOpenPerPatient) return { limit: 'open', max: maxOpenPerPatient };
+      if (maxNewPerPatientPerDay !== null && counts!.today >= maxNewPerPatientPerDay) return { limit: 'daily', max: maxNewPerPatientPerDay };
       await db.query(
         `INSERT INTO conversations (id, practice_id, patient_id, topic, created_by_device_id, last_hash) VALUES ($1, $2, $3, $4, $5, $6)`,
         [input.id, input.practiceId, input.patientId, input.topic, input.creatorDeviceId, genesisHash(input.id)],
@@ -62,6 +78,7 @@ export class ConversationsRepository {
           e.map((x) => Buffer.from(x.signature, 'base64')),
         ],
       );
+      return null;
     });
   }
 

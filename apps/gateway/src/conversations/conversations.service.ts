@@ -6,6 +6,7 @@ import type {
   ConversationSummary,
   ConversationTyping,
   JoinedConversation,
+  PatientLimitDetails,
   RecordExportRequest,
   SendResult,
   SyncResult,
@@ -57,7 +58,7 @@ export class ConversationsService implements OnModuleInit {
   /**
    * Opens a conversation for the calling patient with its first epoch's envelopes, and records
    * that it was opened. Retrying the same open returns the same conversation.
-   * @throws DomainError `forbidden` (not a patient; terms not accepted), `invalid_payload` (envelopes; topic not offered), `conflict` (id taken, or no record key), `at_capacity` (a limit the practice set)
+   * @throws DomainError `forbidden` (not a patient; terms not accepted), `invalid_payload` (envelopes; topic not offered), `conflict` (id taken, or no record key), `at_capacity` (a limit the practice set), `patient_limit` (details `{ limit: 'open' | 'daily', max }`)
    */
   async open(actor: Actor, payload: ConversationOpen): Promise<{ conversation: ConversationSummary }> {
     if (!actor.roles.includes('patient')) throw new DomainError('forbidden', 'Only patients open conversations.');
@@ -71,14 +72,17 @@ export class ConversationsService implements OnModuleInit {
     await this.settings.assertTopicEnabled(actor.practiceId, payload.topic);
     await this.checkEnvelopes(actor, payload);
     await this.queue.assertCanOpen(actor.practiceId);
-    await this.conversations.create({
+    const [patientLimits, dayStart] = await Promise.all([this.settings.patientLimitsOf(actor.practiceId), this.hours.localDayStart(actor.practiceId)]);
+    const refusal = await this.conversations.create({
       id: payload.conversationId,
       practiceId: actor.practiceId,
       patientId: actor.userId,
       topic: payload.topic,
       creatorDeviceId: actor.deviceId,
       envelopes: payload.envelopes,
+      limits: { ...patientLimits, dayStart },
     });
+    if (refusal) throw patientLimit(refusal);
     const created = await this.ensureOpenedEntry((await this.conversations.findById(payload.conversationId))!);
     await this.audit.record(actor, 'conversation.opened', { conversationId: created.id, subjectUserId: actor.userId, data: { topic: created.topic } });
     // Acknowledged once stored, without waiting for routing (a burst of opens shares routing passes);
@@ -158,7 +162,8 @@ export class ConversationsService implements OnModuleInit {
       throw new DomainError('forbidden', 'Claim the conversation (or have it assigned to you) before answering.');
     }
     try {
-      await (isStaff(actor) ? this.hours.assertStaffMayReply(conversation.practiceId) : this.hours.assertOpenForPatientMessage(conversation.practiceId));
+      // Only a conversation nobody has taken waits for the opening; a closed one is refused as closed by the record below.
+      await this.hours.assertMayWrite(conversation.practiceId, conversation.status !== 'waiting');
     } catch (error) {
       // A retry of a send stored before closing still gets its original answer, not `outside_hours`.
       const stored = await this.record.findMessage(actor.deviceId, payload.clientMessageId);
@@ -273,4 +278,15 @@ export class ConversationsService implements OnModuleInit {
     const last = acknowledged.status === 'stored' ? acknowledged : opened;
     return last.status === 'stored' ? { ...conversation, lastSeq: last.seq } : conversation;
   }
+}
+
+/** The refusal of an open beyond a per-patient limit: what to do instead, and the limit for the client (docs/protocol.md). */
+function patientLimit(refusal: PatientLimitDetails): DomainError {
+  const why =
+    refusal.limit === 'open'
+      ? refusal.max === 1
+        ? 'You already have a conversation open with the practice. Please continue there.'
+        : `You already have ${refusal.max} conversations open with the practice, the most it takes from one patient at once. Please continue in one of them.`
+      : `You have started ${refusal.max} conversation${refusal.max === 1 ? '' : 's'} today, the most the practice takes from one patient in a day. Please continue in an open conversation.`;
+  return new DomainError('patient_limit', `${why} Or phone the practice; if it is urgent call 111, or 999 in an emergency.`, { limit: refusal.limit, max: refusal.max });
 }

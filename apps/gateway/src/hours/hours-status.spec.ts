@@ -1,5 +1,5 @@
 import { DateTime } from 'luxon';
-import { describeLocalTime, hoursStatus, staffMayReply, type DatedException, type WeeklySchedule } from './hours-status.js';
+import { describeLocalTime, hoursStatus, isInReplyWindow, type DatedException, type WeeklySchedule } from './hours-status.js';
 import { loadBankHolidays } from './bank-holidays.js';
 
 const LONDON = 'Europe/London';
@@ -206,22 +206,23 @@ describe('hoursStatus', () => {
   });
 });
 
-describe('staffMayReply', () => {
+describe('isInReplyWindow', () => {
   const schedule = aSchedule();
   const closedTonight = hoursStatus(schedule, [], NONE, london('2025-11-24T20:00'));
   const closedNextMorning = hoursStatus(schedule, [], NONE, london('2025-11-25T07:00'));
 
-  it('lets staff reply after closing only as the practice setting says', () => {
-    expect(staffMayReply(closedTonight, 'read_only', LONDON, london('2025-11-24T20:00'))).toBe(false);
-    expect(staffMayReply(closedTonight, 'reply_until_end_of_day', LONDON, london('2025-11-24T20:00'))).toBe(true);
-    expect(staffMayReply(closedNextMorning, 'reply_until_end_of_day', LONDON, london('2025-11-25T07:00'))).toBe(false);
-    expect(staffMayReply(closedNextMorning, 'reply_anytime', LONDON, london('2025-11-25T07:00'))).toBe(true);
+  it('keeps a taken conversation two-way after closing only as the reply window says', () => {
+    expect(isInReplyWindow(closedTonight, 'none', LONDON, london('2025-11-24T20:00'))).toBe(false);
+    expect(isInReplyWindow(closedTonight, 'end_of_day', LONDON, london('2025-11-24T20:00'))).toBe(true);
+    expect(isInReplyWindow(closedTonight, 'end_of_day', LONDON, london('2025-11-24T23:59'))).toBe(true);
+    expect(isInReplyWindow(closedNextMorning, 'end_of_day', LONDON, london('2025-11-25T07:00'))).toBe(false);
+    expect(isInReplyWindow(closedNextMorning, 'until_closed', LONDON, london('2025-11-25T07:00'))).toBe(true);
   });
 
-  it('always lets staff reply while open', () => {
+  it('is always open while the practice is', () => {
     const open = hoursStatus(schedule, [], NONE, london('2025-11-24T10:00'));
 
-    expect(staffMayReply(open, 'read_only', LONDON, london('2025-11-24T10:00'))).toBe(true);
+    expect(isInReplyWindow(open, 'none', LONDON, london('2025-11-24T10:00'))).toBe(true);
   });
 });
 

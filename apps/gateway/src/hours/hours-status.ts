@@ -1,4 +1,4 @@
-import type { HoursState, StaffAfterClosing } from '@parley/protocol';
+import type { HoursState, ReplyWindow } from '@parley/protocol';
 import { DateTime } from 'luxon';
 
 /** One opening interval of a local day, in minutes since local midnight; `end` may be 1440 ("until midnight"). */
@@ -113,13 +113,13 @@ export function hoursStatus(schedule: WeeklySchedule, exceptions: readonly Dated
 }
 
 /**
- * Whether staff may still write in an open conversation now, under the practice's setting: always
- * while open; after closing, never (`read_only`), until the end of the local day the practice closed
- * (`reply_until_end_of_day`), or at any time (`reply_anytime`).
+ * Whether a conversation a clinician has taken is still two-way now, under the practice's reply window: always
+ * while open; after closing, never (`none`), until the end of the local day the practice closed (`end_of_day`),
+ * or until the clinician closes it (`until_closed`).
  */
-export function staffMayReply(status: ComputedHoursStatus, setting: StaffAfterClosing, timeZone: string, now: Date): boolean {
-  if (status.state !== 'closed' || setting === 'reply_anytime') return true;
-  if (setting === 'read_only' || !status.closedSince) return false;
+export function isInReplyWindow(status: ComputedHoursStatus, window: ReplyWindow, timeZone: string, now: Date): boolean {
+  if (status.state !== 'closed' || window === 'until_closed') return true;
+  if (window === 'none' || !status.closedSince) return false;
   // A closing at 24:00 belongs to the day that just ended, so step back a millisecond to name its day.
   const closingDay = DateTime.fromMillis(status.closedSince.getTime() - 1, { zone: timeZone }).toISODate();
   return closingDay === DateTime.fromJSDate(now, { zone: timeZone }).toISODate();

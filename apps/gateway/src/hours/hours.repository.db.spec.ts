@@ -30,7 +30,7 @@ describe(HoursRepository.name, () => {
       timeZone: 'Europe/London',
       cutoffMinutes: 15,
       closingSoonMinutes: 15,
-      staffAfterClosing: 'reply_until_end_of_day',
+      replyWindow: 'end_of_day',
       observesBankHolidays: true,
       weekly: [],
       exceptions: [],
@@ -74,9 +74,9 @@ describe(HoursRepository.name, () => {
     const { id } = await insertPractice(dataSource);
 
     await sut.updateSettings(id, { cutoffMinutes: 30 });
-    await sut.updateSettings(id, { staffAfterClosing: 'read_only', timeZone: 'Europe/Dublin' });
+    await sut.updateSettings(id, { replyWindow: 'none', timeZone: 'Europe/Dublin' });
 
-    expect(await sut.hoursOf(id)).toMatchObject({ timeZone: 'Europe/Dublin', cutoffMinutes: 30, closingSoonMinutes: 15, staffAfterClosing: 'read_only', observesBankHolidays: true });
+    expect(await sut.hoursOf(id)).toMatchObject({ timeZone: 'Europe/Dublin', cutoffMinutes: 30, closingSoonMinutes: 15, replyWindow: 'none', observesBankHolidays: true });
   });
 
   it('refuses an interval the schema would refuse, at the database too', async () => {

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { StaffAfterClosing } from '@parley/protocol';
+import type { ReplyWindow } from '@parley/protocol';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { returnedRows } from '../common/sql.js';
@@ -11,7 +11,7 @@ export interface StoredHours {
   timeZone: string;
   cutoffMinutes: number;
   closingSoonMinutes: number;
-  staffAfterClosing: StaffAfterClosing;
+  replyWindow: ReplyWindow;
   observesBankHolidays: boolean;
   /** Ordered by weekday, then start. */
   weekly: (MinuteInterval & { weekday: number })[];
@@ -24,11 +24,11 @@ export interface HoursSettingsChange {
   timeZone?: string;
   cutoffMinutes?: number;
   closingSoonMinutes?: number;
-  staffAfterClosing?: StaffAfterClosing;
+  replyWindow?: ReplyWindow;
   observesBankHolidays?: boolean;
 }
 
-const DEFAULTS = { cutoff_minutes: 15, closing_soon_minutes: 15, staff_after_closing: 'reply_until_end_of_day', observes_bank_holidays: true } as const;
+const DEFAULTS = { cutoff_minutes: 15, closing_soon_minutes: 15, reply_window: 'end_of_day', observes_bank_holidays: true } as const;
 
 /** Every query of opening hours. */
 @Injectable()
@@ -91,11 +91,11 @@ export class HoursRepository {
         `UPDATE opening_hours_settings SET
            cutoff_minutes = coalesce($2::integer, cutoff_minutes),
            closing_soon_minutes = coalesce($3::integer, closing_soon_minutes),
-           staff_after_closing = coalesce($4::text, staff_after_closing),
+           reply_window = coalesce($4::text, reply_window),
            observes_bank_holidays = coalesce($5::boolean, observes_bank_holidays),
            updated_at = now()
          WHERE practice_id = $1`,
-        [practiceId, change.cutoffMinutes ?? null, change.closingSoonMinutes ?? null, change.staffAfterClosing ?? null, change.observesBankHolidays ?? null],
+        [practiceId, change.cutoffMinutes ?? null, change.closingSoonMinutes ?? null, change.replyWindow ?? null, change.observesBankHolidays ?? null],
       );
     });
   }
@@ -115,7 +115,7 @@ export class HoursRepository {
   private async load(practiceIds: string[] | undefined, fromDate: string): Promise<StoredHours[]> {
     const filter = practiceIds ? `WHERE p.id = ANY($1::uuid[])` : '';
     const practices: Record<string, unknown>[] = await this.dataSource.query(
-      `SELECT p.id, p.time_zone, s.cutoff_minutes, s.closing_soon_minutes, s.staff_after_closing, s.observes_bank_holidays
+      `SELECT p.id, p.time_zone, s.cutoff_minutes, s.closing_soon_minutes, s.reply_window, s.observes_bank_holidays
          FROM practices p LEFT JOIN opening_hours_settings s ON s.practice_id = p.id ${filter} ORDER BY p.id`,
       practiceIds ? [practiceIds] : [],
     );
@@ -137,7 +137,7 @@ export class HoursRepository {
         timeZone: row['time_zone'] as string,
         cutoffMinutes: (row['cutoff_minutes'] as number | null) ?? DEFAULTS.cutoff_minutes,
         closingSoonMinutes: (row['closing_soon_minutes'] as number | null) ?? DEFAULTS.closing_soon_minutes,
-        staffAfterClosing: ((row['staff_after_closing'] as StaffAfterClosing | null) ?? DEFAULTS.staff_after_closing),
+        replyWindow: (row['reply_window'] as ReplyWindow | null) ?? DEFAULTS.reply_window,
         observesBankHolidays: (row['observes_bank_holidays'] as boolean | null) ?? DEFAULTS.observes_bank_holidays,
         weekly: intervals
           .filter((interval) => interval['practice_id'] === id)

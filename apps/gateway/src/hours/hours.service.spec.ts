@@ -18,7 +18,7 @@ const stored = (overrides: Partial<StoredHours> = {}): StoredHours => ({
   timeZone: 'Europe/London',
   cutoffMinutes: 15,
   closingSoonMinutes: 15,
-  staffAfterClosing: 'reply_until_end_of_day',
+  replyWindow: 'end_of_day',
   observesBankHolidays: true,
   weekly: [1, 2, 3, 4, 5].map((weekday) => ({ weekday, start: 480, end: 1110 })),
   exceptions: [],

@@ -17,7 +17,7 @@ import { RealtimePublisher } from '../common/realtime.publisher.js';
 import { requireRole } from '../common/require-role.js';
 import { rooms } from '../common/rooms.js';
 import { BANK_HOLIDAYS, type BankHolidays } from './bank-holidays.js';
-import { describeLocalTime, hoursStatus, staffMayReply, type ComputedHoursStatus } from './hours-status.js';
+import { describeLocalTime, hoursStatus, isInReplyWindow, type ComputedHoursStatus } from './hours-status.js';
 import { HoursRepository, type StoredHours } from './hours.repository.js';
 
 /** A practice has just closed: its open conversations should get a system notice. */
@@ -80,7 +80,7 @@ export class HoursService {
         timeZone: stored.timeZone,
         cutoffMinutes: stored.cutoffMinutes,
         closingSoonMinutes: stored.closingSoonMinutes,
-        staffAfterClosing: stored.staffAfterClosing,
+        replyWindow: stored.replyWindow,
         observesBankHolidays: stored.observesBankHolidays,
       },
       weekly: stored.weekly.map((interval) => ({ weekday: interval.weekday, start: localTimeOfMinutes(interval.start), end: localTimeOfMinutes(interval.end) })),
@@ -108,26 +108,26 @@ export class HoursService {
   }
 
   /**
-   * Refuses a patient's message while the practice is closed (closing soon still lets them write).
+   * Refuses a message (patient's or clinician's) the hours do not allow now. While the practice is open (closing
+   * soon included) every conversation is two-way. After closing, one a clinician has taken (`isTaken`: assigned or on
+   * hold) stays two-way for both sides until the practice's reply window ends, so nobody is cut off mid-conversation;
+   * one nobody has taken waits for the next opening.
    * @throws DomainError `outside_hours` (details: `nextOpening`, `state`), `not_found`
    */
-  async assertOpenForPatientMessage(practiceId: string): Promise<void> {
-    const stored = await this.loadForCheck(practiceId);
-    const status = this.computeForCheck(stored, this.clock.now());
-    if (status.state !== 'closed') return;
-    throw outsideHours('The practice is closed.', status, stored.timeZone);
-  }
-
-  /**
-   * Refuses a staff message after closing when the practice's `staffAfterClosing` setting forbids it.
-   * @throws DomainError `outside_hours` (details: `nextOpening`, `state`), `not_found`
-   */
-  async assertStaffMayReply(practiceId: string): Promise<void> {
+  async assertMayWrite(practiceId: string, isTaken: boolean): Promise<void> {
     const stored = await this.loadForCheck(practiceId);
     const now = this.clock.now();
     const status = this.computeForCheck(stored, now);
-    if (staffMayReply(status, stored.staffAfterClosing, stored.timeZone, now)) return;
-    throw outsideHours('The practice is closed: conversations are read-only until it opens.', status, stored.timeZone);
+    if (status.state !== 'closed') return;
+    if (!isTaken) throw outsideHours('The practice is closed. Your conversation keeps its place in the queue, and a clinician will reply after it opens.', status, stored.timeZone);
+    if (isInReplyWindow(status, stored.replyWindow, stored.timeZone, now)) return;
+    throw outsideHours("The practice is closed and its reply window has ended: this conversation is read-only until it opens.", status, stored.timeZone);
+  }
+
+  /** Midnight of the practice's local day now, as an instant: where "today" starts for per-day limits. @throws DomainError `not_found` */
+  async localDayStart(practiceId: string): Promise<Date> {
+    const stored = await this.loadForCheck(practiceId);
+    return DateTime.fromJSDate(this.clock.now(), { zone: stored.timeZone }).startOf('day').toJSDate();
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { StaffAfterClosing } from '@parley/protocol';
+import type { ReplyWindow } from '@parley/protocol';
 import { Column, Entity, PrimaryColumn, UpdateDateColumn } from 'typeorm';
 
 /** A practice's hours settings; a practice without a row has the defaults. */
@@ -15,8 +15,9 @@ export class OpeningHoursSettingsEntity {
   @Column('integer', { default: 15 })
   closingSoonMinutes!: number;
 
-  @Column('text', { default: 'reply_until_end_of_day' })
-  staffAfterClosing!: StaffAfterClosing;
+  /** After closing, how long taken conversations stay two-way. */
+  @Column('text', { default: 'end_of_day' })
+  replyWindow!: ReplyWindow;
 
   @Column('boolean', { default: true })
   observesBankHolidays!: boolean;

@@ -1,11 +1,11 @@
 import { Controller, Get, Put, UseGuards } from '@nestjs/common';
-import { UpdateCategoriesRequest, UpdatePracticeTextsRequest, type PracticeSettings } from '@parley/protocol';
+import { PatientLimits, UpdateCategoriesRequest, UpdatePracticeTextsRequest, type PracticeSettings } from '@parley/protocol';
 import { BearerGuard } from '../auth/bearer.guard.js';
 import { Actor } from '../common/actor.js';
 import { ZodBody } from '../common/zod-body.decorator.js';
 import { PracticeSettingsService } from './practice-settings.service.js';
 
-/** The caller's practice's categories and texts: read by anyone signed in there, changed by its managers. */
+/** The caller's practice's categories, texts and per-patient limits: read by anyone signed in there, changed by its managers. */
 @Controller('api/practice')
 @UseGuards(BearerGuard)
 export class PracticeSettingsController {
@@ -24,5 +24,10 @@ export class PracticeSettingsController {
   @Put('texts')
   updateTexts(@Actor() actor: Actor, @ZodBody(UpdatePracticeTextsRequest) body: UpdatePracticeTextsRequest): Promise<PracticeSettings> {
     return this.settings.updateTexts(actor, body);
+  }
+
+  @Put('patient-limits')
+  updatePatientLimits(@Actor() actor: Actor, @ZodBody(PatientLimits) body: PatientLimits): Promise<PracticeSettings> {
+    return this.settings.updatePatientLimits(actor, body);
   }
 }

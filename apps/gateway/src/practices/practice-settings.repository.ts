@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { TopicCategory } from '@parley/protocol';
+import type { PatientLimits, TopicCategory } from '@parley/protocol';
 import { DataSource, type EntityManager } from 'typeorm';
 
 /** The texts of a practice as stored: null where the manager has set nothing. */
@@ -15,7 +15,10 @@ export interface TextsChange {
   acknowledgementTemplate?: string | null;
 }
 
-/** Every query of the settings managers edit: topic categories and texts. */
+/** What a practice that has never saved its settings gets (the column defaults of the migration; docs/clinical-safety.md says why). */
+export const DEFAULT_PATIENT_LIMITS: Readonly<PatientLimits> = { maxOpenPerPatient: 1, maxNewPerPatientPerDay: 3 };
+
+/** Every query of the settings managers edit: topic categories, texts and per-patient limits. */
 @Injectable()
 export class PracticeSettingsRepository {
   constructor(private readonly dataSource: DataSource) {}
@@ -50,6 +53,29 @@ export class PracticeSettingsRepository {
       [practiceId],
     )) as { name: string; practice_phone: string | null; acknowledgement_template: string | null }[];
     return row ? { practiceName: row.name, practicePhone: row.practice_phone, acknowledgementTemplate: row.acknowledgement_template } : null;
+  }
+
+  /** The practice's per-patient limits (the defaults when it has never saved settings). */
+  async patientLimits(practiceId: string): Promise<PatientLimits> {
+    const [row] = (await this.dataSource.query(
+      `SELECT max_open_per_patient, max_new_per_patient_per_day FROM practice_settings WHERE practice_id = $1`,
+      [practiceId],
+    )) as { max_open_per_patient: number | null; max_new_per_patient_per_day: number | null }[];
+    return row ? { maxOpenPerPatient: row.max_open_per_patient, maxNewPerPatientPerDay: row.max_new_per_patient_per_day } : { ...DEFAULT_PATIENT_LIMITS };
+  }
+
+  /** Sets the practice's per-patient limits (creating its row on first use; its texts keep their defaults). */
+  async updatePatientLimits(practiceId: string, limits: PatientLimits, updatedBy: string, updatedAt: Date): Promise<void> {
+    await this.dataSource.query(
+      `INSERT INTO practice_settings (practice_id, max_open_per_patient, max_new_per_patient_per_day, updated_at, updated_by)
+       VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (practice_id) DO UPDATE SET
+         max_open_per_patient = EXCLUDED.max_open_per_patient,
+         max_new_per_patient_per_day = EXCLUDED.max_new_per_patient_per_day,
+         updated_at = EXCLUDED.updated_at,
+         updated_by = EXCLUDED.updated_by`,
+      [practiceId, limits.maxOpenPerPatient, limits.maxNewPerPatientPerDay, updatedAt, updatedBy],
+    );
   }
 
   /** Applies a change to the texts (creating the practice's row on first use); `db` runs it inside a caller's transaction (the demo seed). */

@@ -6,7 +6,7 @@ import { aClinician, aManager, aPatient } from '../../test/factories.js';
 import type { AuditService } from '../audit/audit.service.js';
 import { FakeClock } from '../common/clock.js';
 import { DomainError } from '../common/domain-error.js';
-import type { PracticeSettingsRepository, StoredTexts } from './practice-settings.repository.js';
+import { DEFAULT_PATIENT_LIMITS, type PracticeSettingsRepository, type StoredTexts } from './practice-settings.repository.js';
 import { DEFAULT_ACKNOWLEDGEMENT, DEFAULT_CATEGORIES, PracticeSettingsService } from './practice-settings.service.js';
 
 const NOW = new Date('2025-03-04T10:00:00.000Z');
@@ -30,6 +30,7 @@ describe(PracticeSettingsService.name, () => {
     sut = new PracticeSettingsService(settings, audit, new FakeClock(NOW));
     settings.texts.mockResolvedValue(TEXTS);
     settings.categories.mockResolvedValue([]);
+    settings.patientLimits.mockResolvedValue({ ...DEFAULT_PATIENT_LIMITS });
   });
 
   describe('assertTopicEnabled', () => {
@@ -86,17 +87,20 @@ describe(PracticeSettingsService.name, () => {
       practicePhone: '01632 960001',
       acknowledgementTemplate: DEFAULT_ACKNOWLEDGEMENT,
       isDefaultAcknowledgement: true,
+      patientLimits: { maxOpenPerPatient: 1, maxNewPerPatientPerDay: 3 },
     });
   });
 
-  it('lets only managers change categories and texts', async () => {
+  it('lets only managers change categories, texts and patient limits', async () => {
     for (const actor of [aPatient(), aClinician()]) {
       await expect(sut.updateCategories(actor, { categories: CATEGORIES })).rejects.toEqual(new DomainError('forbidden'));
       await expect(sut.updateTexts(actor, { practicePhone: null })).rejects.toEqual(new DomainError('forbidden'));
+      await expect(sut.updatePatientLimits(actor, { maxOpenPerPatient: null, maxNewPerPatientPerDay: null })).rejects.toEqual(new DomainError('forbidden'));
     }
 
     expect(settings.replaceCategories).not.toHaveBeenCalled();
     expect(settings.updateTexts).not.toHaveBeenCalled();
+    expect(settings.updatePatientLimits).not.toHaveBeenCalled();
     expect(audit.record).not.toHaveBeenCalled();
   });
 

@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import type { PracticeSettings, TopicCategory, UpdateCategoriesRequest, UpdatePracticeTextsRequest } from '@parley/protocol';
+import type { PatientLimits, PracticeSettings, TopicCategory, UpdateCategoriesRequest, UpdatePracticeTextsRequest } from '@parley/protocol';
 import { AuditService } from '../audit/audit.service.js';
 import type { Actor } from '../common/actor.js';
 import { Clock } from '../common/clock.js';
@@ -26,7 +26,8 @@ const NO_PHONE_TEXT = 'its usual number';
 
 /**
  * What a manager edits about the practice besides hours and caps: the topics patients may open a
- * conversation about, the practice's phone number, and the acknowledgement posted when one opens.
+ * conversation about, the practice's phone number, the acknowledgement posted when one opens, and
+ * how many conversations one patient may open.
  */
 @Injectable()
 export class PracticeSettingsService {
@@ -38,16 +39,40 @@ export class PracticeSettingsService {
     private readonly clock: Clock,
   ) {}
 
-  /** The caller's practice's categories and texts (the defaults where the practice has set none). @throws DomainError `not_found` */
+  /** The caller's practice's categories, texts and per-patient limits (the defaults where the practice has set none). @throws DomainError `not_found` */
   async settingsFor(actor: Actor): Promise<PracticeSettings> {
-    const [categories, texts] = await Promise.all([this.categoriesOf(actor.practiceId), this.settings.texts(actor.practiceId)]);
+    const [categories, texts, patientLimits] = await Promise.all([
+      this.categoriesOf(actor.practiceId),
+      this.settings.texts(actor.practiceId),
+      this.settings.patientLimits(actor.practiceId),
+    ]);
     if (!texts) throw new DomainError('not_found');
     return {
       categories,
       practicePhone: texts.practicePhone,
       acknowledgementTemplate: texts.acknowledgementTemplate ?? DEFAULT_ACKNOWLEDGEMENT,
       isDefaultAcknowledgement: texts.acknowledgementTemplate === null,
+      patientLimits,
     };
+  }
+
+  /**
+   * Sets how many conversations one patient may have open at once and start in a day (null: no limit). Conversations
+   * already open stay open; the limits apply to the next `conversation:open`.
+   * @throws DomainError `forbidden` (not a manager)
+   */
+  async updatePatientLimits(actor: Actor, limits: PatientLimits): Promise<PracticeSettings> {
+    requireRole(actor, 'manager');
+    await this.settings.updatePatientLimits(actor.practiceId, limits, actor.userId, this.clock.now());
+    // An intake limit like the practice's own demand cap, so it shares their audit action.
+    await this.audit.record(actor, 'capacity.changed', { data: { ...limits } });
+    this.logger.log({ userId: actor.userId, practiceId: actor.practiceId, ...limits }, 'patient limits changed');
+    return this.settingsFor(actor);
+  }
+
+  /** The per-patient limits `conversation:open` enforces for the practice. */
+  patientLimitsOf(practiceId: string): Promise<PatientLimits> {
+    return this.settings.patientLimits(practiceId);
   }
 
   /**

@@ -104,12 +104,12 @@ describe('opening hours (in-process gateway, real PostgreSQL and sockets, a Fake
     expect(closings).toEqual([{ practiceId: practice.id, closedAt: new Date(london('2026-11-23T18:30')!), nextOpening: new Date(london('2026-11-24T08:00')!), timeZone: LONDON }]);
   });
 
-  it('refuses new conversations and patient messages outside hours with outside_hours naming the next opening', async () => {
+  it('refuses new conversations and messages in waiting ones outside hours with outside_hours naming the next opening', async () => {
     await setWeekly(weekdays('08:00', '18:30'));
     clock.set(london('2026-11-23T19:00')!);
 
     const refusal = await hours.assertOpenForNewConversation(practice.id).catch((error: unknown) => error);
-    const message = await hours.assertOpenForPatientMessage(practice.id).catch((error: unknown) => error);
+    const message = await hours.assertMayWrite(practice.id, false).catch((error: unknown) => error);
 
     expect(refusal).toBeInstanceOf(DomainError);
     expect(refusal).toMatchObject({ code: 'outside_hours', details: { nextOpening: london('2026-11-24T08:00'), state: 'closed' } });
@@ -117,22 +117,22 @@ describe('opening hours (in-process gateway, real PostgreSQL and sockets, a Fake
     expect(message).toMatchObject({ code: 'outside_hours', details: { nextOpening: london('2026-11-24T08:00') } });
   });
 
-  it('refuses a new conversation during the cut-off but still takes patient messages until closing', async () => {
+  it('refuses a new conversation during the cut-off but still takes messages in waiting ones until closing', async () => {
     await setWeekly(weekdays('08:00', '18:30'));
     clock.set(london('2026-11-23T18:20')!);
 
     await expect(hours.assertOpenForNewConversation(practice.id)).rejects.toMatchObject({ code: 'outside_hours', details: { nextOpening: london('2026-11-24T08:00') } });
-    await expect(hours.assertOpenForPatientMessage(practice.id)).resolves.toBeUndefined();
+    await expect(hours.assertMayWrite(practice.id, false)).resolves.toBeUndefined();
   });
 
-  it('lets staff reply after closing only as the practice setting says', async () => {
+  it('keeps taken conversations two-way after closing only as the reply window says', async () => {
     await setWeekly(weekdays('08:00', '18:30'));
     clock.set(london('2026-11-23T20:00')!);
 
-    await expect(hours.assertStaffMayReply(practice.id)).resolves.toBeUndefined();
-    await change('/api/hours/settings', { staffAfterClosing: 'read_only' });
-    await expect(hours.assertStaffMayReply(practice.id)).rejects.toMatchObject({ code: 'outside_hours' });
-    await change('/api/hours/settings', { staffAfterClosing: 'reply_until_end_of_day' });
+    await expect(hours.assertMayWrite(practice.id, true)).resolves.toBeUndefined();
+    await change('/api/hours/settings', { replyWindow: 'none' });
+    await expect(hours.assertMayWrite(practice.id, true)).rejects.toMatchObject({ code: 'outside_hours' });
+    await change('/api/hours/settings', { replyWindow: 'end_of_day' });
   });
 
   it('opens at the right instant on the last Sundays of March and October (Europe/London)', async () => {
@@ -241,7 +241,7 @@ describe('opening hours (in-process gateway, real PostgreSQL and sockets, a Fake
       api(gateway.url, 'PUT', '/api/hours/settings', { token, body: {} }),
       api(gateway.url, 'PUT', '/api/hours/settings', { token, body: { timeZone: 'Mars/Olympus_Mons' } }),
       api(gateway.url, 'PUT', '/api/hours/settings', { token, body: { cutoffMinutes: -5 } }),
-      api(gateway.url, 'PUT', '/api/hours/settings', { token, body: { staffAfterClosing: 'anything_goes' } }),
+      api(gateway.url, 'PUT', '/api/hours/settings', { token, body: { replyWindow: 'anything_goes' } }),
     ]);
     const socketAnswers = [await socket.requestRaw('hours:get', null), await socket.requestRaw('hours:get', { extra: 1 })];
 
@@ -258,7 +258,7 @@ describe('opening hours (in-process gateway, real PostgreSQL and sockets, a Fake
     const changed = await view();
     await change('/api/hours/settings', { cutoffMinutes: 15, timeZone: LONDON });
 
-    expect(changed.settings).toEqual({ timeZone: 'Europe/Dublin', cutoffMinutes: 60, closingSoonMinutes: 15, staffAfterClosing: 'reply_until_end_of_day', observesBankHolidays: true });
+    expect(changed.settings).toEqual({ timeZone: 'Europe/Dublin', cutoffMinutes: 60, closingSoonMinutes: 15, replyWindow: 'end_of_day', observesBankHolidays: true });
     expect(changed.status).toMatchObject({ timeZone: 'Europe/Dublin', newConversationsUntil: london('2026-11-23T17:30') });
   });
 });

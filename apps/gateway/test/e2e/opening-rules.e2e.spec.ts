@@ -28,6 +28,8 @@ describe('what gates opening and sending (in-process gateway, a FakeClock)', () 
     gateway = await startTestApp({}, clock);
     practice = await createPracticeWithStaff(gateway);
     await apiOk(gateway.url, 'PUT', '/api/hours/weekly', { token: practice.manager.token, body: { intervals: weekdays('08:00', '18:30') } });
+    // One patient opens several conversations here; the per-patient limits have their own spec (patient-limits.e2e).
+    await apiOk(gateway.url, 'PUT', '/api/practice/patient-limits', { token: practice.manager.token, body: { maxOpenPerPatient: null, maxNewPerPatientPerDay: null } }, 200);
     account = await activatePatient(gateway.url, practice);
     patient = await patientChat(gateway.url, practice, account);
     clinician = await staffChat(gateway.url, practice, practice.clinician);
@@ -64,7 +66,9 @@ describe('what gates opening and sending (in-process gateway, a FakeClock)', () 
     expect(opened.status).toBe('waiting');
   });
 
-  it("refuses a patient's message after closing, answers a retry of one stored before as a duplicate, and posts a closing notice", async () => {
+  it("refuses a patient's message once the reply window has ended, answers a retry of one stored before as a duplicate, and posts a closing notice", async () => {
+    // With no reply window a taken conversation is read-only from closing (reply-window.e2e covers the default).
+    await apiOk(gateway.url, 'PUT', '/api/hours/settings', { token: practice.manager.token, body: { replyWindow: 'none' } });
     const id = (await patient.session.listConversations()).find((c) => c.status !== 'closed')!.id;
     await follow(patient, id);
     // The server never opens a ciphertext, so an opaque payload stands in for a send whose ack was lost.

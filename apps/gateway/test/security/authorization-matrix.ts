@@ -147,6 +147,7 @@ export const ROUTE_POLICIES: Record<string, Policy> = {
   'GET /api/practice/settings': { scope: 'none', allow: everyLiveRole() },
   'PUT /api/practice/categories': { scope: 'none', allow: { manager: { own: 'ok' } } },
   'PUT /api/practice/texts': { scope: 'none', allow: { manager: { own: 'ok' } } },
+  'PUT /api/practice/patient-limits': { scope: 'none', allow: { manager: { own: 'ok' } } },
   // Staff console (canned replies, patient search, staff management): practice boilerplate is for its staff,
   // written by its managers; finding patients is for staff; managing colleagues is for managers.
   'GET /api/practice/canned-replies': { scope: 'none', allow: staff() },

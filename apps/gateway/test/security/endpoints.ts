@@ -231,6 +231,7 @@ const routeCalls: Record<string, (world: World, role: MatrixRole, relation: Rela
     return { method: 'POST', path: `/api/staff/${created.body.userId}/offboard` };
   },
   'PUT /api/practice/texts': () => ({ method: 'PUT', path: '/api/practice/texts', body: { practicePhone: '01632 960000' } }),
+  'PUT /api/practice/patient-limits': () => ({ method: 'PUT', path: '/api/practice/patient-limits', body: { maxOpenPerPatient: null, maxNewPerPatientPerDay: null } }),
 };
 
 /** The routes the matrix knows how to call. */
