@@ -14,7 +14,9 @@ const keysFile = join(dataDir, 'demo-keys.json');
 const staffKeysDir = join(dataDir, 'demo-staff-keys');
 const staffKeysFile = (email) => join(staffKeysDir, `${email}.parley-keys.json`);
 
-const gateway = spawn(process.execPath, [join(root, 'apps/gateway/dist/main.js')], { stdio: ['ignore', 'pipe', 'inherit'] });
+// A demo, never a test run: the gateway takes its test-only hooks (PARLEY_FAULTS, PARLEY_TEST_CLOCK) only when NODE_ENV=test.
+const env = { ...process.env, NODE_ENV: process.env.NODE_ENV === 'test' ? 'development' : (process.env.NODE_ENV ?? 'development') };
+const gateway = spawn(process.execPath, [join(root, 'apps/gateway/dist/main.js')], { env, stdio: ['ignore', 'pipe', 'inherit'] });
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => gateway.kill(signal));
 gateway.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
 

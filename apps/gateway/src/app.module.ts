@@ -8,6 +8,7 @@ import { AuthModule } from './auth/auth.module.js';
 import { CannedRepliesModule } from './canned-replies/canned-replies.module.js';
 import type { AppConfig } from './config.js';
 import { Clock, ClockModule } from './common/clock.js';
+import { safeError } from './common/logger.js';
 import { RealtimeModule } from './common/realtime.module.js';
 import { ConfigModule } from './config.module.js';
 import { ConsentModule } from './consent/consent.module.js';
@@ -48,6 +49,8 @@ export class AppModule {
             serializers: {
               req: (request: { id: unknown; method: string; url: string }) => ({ id: request.id, method: request.method, path: request.url.split('?')[0] }),
               res: (response: { statusCode: number }) => ({ statusCode: response.statusCode }),
+              // pino-http sets its own error serialiser on the logger every Nest Logger writes through: keep ours.
+              err: safeError,
             },
           },
         }),

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { ready } from '@parley/crypto';
 import { startGatewayProcess, type GatewayProcess, type TestDatabase } from '@parley/testing';
@@ -6,7 +6,7 @@ import type { DataSource } from 'typeorm';
 import { openDatabase } from '../../src/database/data-source.js';
 import { follow, patientChat, staffChat, waitForAssignment, type Chatter } from '../chat.js';
 import { freshDatabase } from '../database.js';
-import { activatePatient, connectAs, createPracticeWithStaff, type TestPatient, type TestPractice } from '../factories.js';
+import { activatePatient, connectAs, createPracticeWithStaff, signIn, type TestPatient, type TestPractice } from '../factories.js';
 import { waitUntil } from '../wait.js';
 
 const ENTRY = join(import.meta.dirname, '..', '..', 'dist', 'main.js');
@@ -17,6 +17,19 @@ function encodings(secret: Uint8Array | string): string[] {
   const forms = [bytes.toString('hex'), bytes.toString('base64').replace(/=+$/, ''), bytes.toString('base64url')];
   if (typeof secret === 'string') forms.push(secret);
   return forms;
+}
+
+/**
+ * Makes every insert into `tables` whose row contains `marker` fail inside PostgreSQL, so the gateway logs a
+ * QueryFailedError whose query parameters carry the marker.
+ */
+async function failInsertsCarrying(dataSource: DataSource, marker: string, tables: readonly string[]): Promise<void> {
+  await dataSource.query(`CREATE FUNCTION log_scan_forced_failure() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF position('${marker}' IN row_to_json(NEW)::text) > 0 THEN RAISE EXCEPTION 'forced failure for the log scan'; END IF;
+      RETURN NEW;
+    END $$`);
+  for (const table of tables) await dataSource.query(`CREATE TRIGGER log_scan_forced_failure BEFORE INSERT ON ${table} FOR EACH ROW EXECUTE FUNCTION log_scan_forced_failure()`);
 }
 
 /** Each table's rows as JSON text (bytea as \x-hex): a full logical dump of the data, without needing pg_dump. */
@@ -38,6 +51,8 @@ describe('no plaintext and no private key in the logs (debug level) or the datab
   let patient: TestPatient;
   const chats: Chatter[] = [];
   const marker = `PLAINTEXT-MARKER-${randomBytes(8).toString('hex')}`;
+  // Where a client's value belongs in a query (a device label, a client message id, which must be a UUID).
+  const queryMarker = randomUUID();
 
   beforeAll(async () => {
     await ready();
@@ -62,6 +77,12 @@ describe('no plaintext and no private key in the logs (debug level) or the datab
     const raw = await connectAs(gateway.url, patient, 10_000);
     await raw.requestRaw('conversation:join', { conversationId: marker });
     await raw.requestRaw('conversation:send', { conversationId: id, clientMessageId: marker, epoch: 1, senderDeviceSeq: 1, contentType: 'text', ciphertext: Buffer.from(marker).toString('base64'), nonce: marker });
+    // A failed query over HTTP (a new device's label) and over a socket (the record's group-commit insert of a message).
+    await failInsertsCarrying(dataSource, queryMarker, ['devices', 'record_entries']);
+    const failedSignIn = await signIn(gateway.url, { practice: practice.odsCode, login: patient.nhsNumber, passphrase: patient.passphrase, label: queryMarker }).catch((error: Error) => error);
+    const failedSend = await raw.requestRaw('conversation:send', { conversationId: id, clientMessageId: queryMarker, epoch: 1, senderDeviceSeq: 1_000_000, contentType: 'text', ciphertext: randomBytes(64).toString('base64'), nonce: randomBytes(24).toString('base64') });
+    expect(String(failedSignIn)).toContain('answered 500');
+    expect(failedSend).toMatchObject({ ok: false, error: { code: 'internal' } });
     raw.close();
     await connectAs(gateway.url, { token: marker }, 5_000).then((client) => client.close(), () => undefined);
   }, 120_000);
@@ -75,6 +96,7 @@ describe('no plaintext and no private key in the logs (debug level) or the datab
 
   const secrets = () => ({
     'message plaintext': [marker],
+    'query parameters of a failed insert': [queryMarker],
     passphrase: [patient.passphrase, practice.clinician.passphrase],
     'backup key (passphrase-derived)': [patient.passphraseKeys.backupKey, practice.clinician.passphraseKeys.backupKey],
     'auth key (sent, stored only hashed)': [patient.passphraseKeys.authKey, practice.manager.passphraseKeys.authKey],
@@ -95,6 +117,10 @@ describe('no plaintext and no private key in the logs (debug level) or the datab
     expect(dump).toContain('record_entries');
     expect(log.length).toBeGreaterThan(1_000);
     expect(log).toMatch(/"level":20,.*"msg":"socket command refused"/);
+    // The failed queries were logged, with what an operator needs: the error's class, its SQLSTATE and where it came from.
+    for (const message of ['request failed', 'socket command failed', 'record batch failed']) {
+      expect(log).toMatch(new RegExp(`"err":\\{"type":"QueryFailedError","message":"forced failure for the log scan","code":"P0001","stack":"QueryFailedError: [^"]+\\\\n +at .*"msg":"${message}"`));
+    }
     expect(findIn(dump)).toEqual([]);
     expect(findIn(log)).toEqual([]);
   });
