@@ -15,10 +15,11 @@ export interface ConversationRow {
   currentEpoch: number;
   lastSeq: number;
   createdAt: Date;
+  urgentAt: Date | null;
 }
 
 /** The columns `toConversationRow` reads, from `conversations c JOIN practices p`. */
-export const CONVERSATION_COLUMNS = `c.id, c.practice_id, p.ods_code, c.patient_id, c.topic, c.status, c.assigned_clinician_id, c.current_epoch, c.last_seq, c.created_at`;
+export const CONVERSATION_COLUMNS = `c.id, c.practice_id, p.ods_code, c.patient_id, c.topic, c.status, c.assigned_clinician_id, c.current_epoch, c.last_seq, c.created_at, c.urgent_at`;
 
 export function toConversationRow(row: Record<string, unknown>): ConversationRow {
   return {
@@ -32,10 +33,11 @@ export function toConversationRow(row: Record<string, unknown>): ConversationRow
     currentEpoch: row['current_epoch'] as number,
     lastSeq: Number(row['last_seq']),
     createdAt: row['created_at'] as Date,
+    urgentAt: (row['urgent_at'] as Date | null) ?? null,
   };
 }
 
 /** A conversation as its members see it on the wire. */
 export function toConversationSummary(conversation: ConversationRow): ConversationSummary {
-  return { ...conversation, createdAt: conversation.createdAt.toISOString() };
+  return { ...conversation, createdAt: conversation.createdAt.toISOString(), urgentAt: conversation.urgentAt?.toISOString() ?? null };
 }

@@ -44,4 +44,7 @@ export class ConversationEntity {
 
   @Column('timestamptz', { nullable: true })
   closedAt!: Date | null;
+
+  @Column('timestamptz', { nullable: true })
+  urgentAt!: Date | null;
 }

@@ -35,6 +35,7 @@ import { ClinicianPresence1763810000000 } from './migrations/1763810000000-clini
 import { CannedReplies1763820000900 } from './migrations/1763820000900-canned-replies.js';
 import { InvitationBoundTrust1764800000000 } from './migrations/1764800000000-invitation-bound-trust.js';
 import { RetireUnboundPatientAccounts1764800000100 } from './migrations/1764800000100-retire-unbound-patient-accounts.js';
+import { UrgentAndClinicianConnection1764810000000 } from './migrations/1764810000000-urgent-and-clinician-connection.js';
 import { ReplyWindowAndPatientLimits1764820000000 } from './migrations/1764820000000-reply-window-and-patient-limits.js';
 import { InvitationAttempts1764840000000 } from './migrations/1764840000000-invitation-attempts.js';
 import { SnakeNamingStrategy } from './snake-naming.strategy.js';
@@ -68,7 +69,7 @@ export const ENTITIES = [
   CannedReplyEntity,
 ];
 /** Every migration, oldest first. */
-export const MIGRATIONS = [InitialSchema1763740000000, AccountsAndKeys1763750000000, ConversationsAndRecord1763760000000, OpeningHours1763770000000, AuditConsentSettings1763780000000, QueueAndCapacity1763790000000, Lifecycle1763800000000, ClinicianPresence1763810000000, CannedReplies1763820000900, InvitationBoundTrust1764800000000, RetireUnboundPatientAccounts1764800000100, ReplyWindowAndPatientLimits1764820000000, InvitationAttempts1764840000000];
+export const MIGRATIONS = [InitialSchema1763740000000, AccountsAndKeys1763750000000, ConversationsAndRecord1763760000000, OpeningHours1763770000000, AuditConsentSettings1763780000000, QueueAndCapacity1763790000000, Lifecycle1763800000000, ClinicianPresence1763810000000, CannedReplies1763820000900, InvitationBoundTrust1764800000000, RetireUnboundPatientAccounts1764800000100, UrgentAndClinicianConnection1764810000000, ReplyWindowAndPatientLimits1764820000000, InvitationAttempts1764840000000];
 
 /** TypeORM options for a PostgreSQL URL. Schema changes come only from migrations. */
 export function dataSourceOptions(url: string): DataSourceOptions {

@@ -15,6 +15,8 @@ export interface ClinicianLoad {
   maxConcurrent: number;
   dailyMax: number | null;
   availability: 'available' | 'away' | 'offline';
+  /** At least one live staff socket on some gateway node. */
+  isConnected: boolean;
   active: number;
   today: number;
   lastAssignedAt: Date | null;
@@ -23,7 +25,7 @@ export interface ClinicianLoad {
 /** Takes the routing locks: the practice's clinician rows, in user_id order. */
 export function lockClinicianRows(db: EntityManager, practiceId: string): Promise<Record<string, unknown>[]> {
   return db.query(
-    `SELECT user_id, practice_id, max_concurrent, daily_max, availability, last_assigned_at
+    `SELECT user_id, practice_id, max_concurrent, daily_max, availability, connected_at IS NOT NULL AS is_connected, last_assigned_at
        FROM clinician_capacity WHERE practice_id = $1 ORDER BY user_id FOR UPDATE`,
     [practiceId],
   );
@@ -38,7 +40,8 @@ export async function clinicianLoads(db: EntityManager, practiceId: string, dayS
   const rows = isLocking
     ? await lockClinicianRows(db, practiceId)
     : await db.query(
-        `SELECT user_id, practice_id, max_concurrent, daily_max, availability, last_assigned_at FROM clinician_capacity WHERE practice_id = $1 ORDER BY user_id`,
+        `SELECT user_id, practice_id, max_concurrent, daily_max, availability, connected_at IS NOT NULL AS is_connected, last_assigned_at
+           FROM clinician_capacity WHERE practice_id = $1 ORDER BY user_id`,
         [practiceId],
       );
   const counts: { user_id: string; active: number; today: number }[] = await db.query(
@@ -55,11 +58,24 @@ export async function clinicianLoads(db: EntityManager, practiceId: string, dayS
     maxConcurrent: row['max_concurrent'] as number,
     dailyMax: (row['daily_max'] as number | null) ?? null,
     availability: row['availability'] as ClinicianLoad['availability'],
+    isConnected: row['is_connected'] as boolean,
     active: byId.get(row['user_id'] as string)?.active ?? 0,
     today: byId.get(row['user_id'] as string)?.today ?? 0,
     lastAssignedAt: (row['last_assigned_at'] as Date | null) ?? null,
   }));
 }
+
+/**
+ * Who may be given NEW work (routing, transfers): available and connected now. The grace period after a
+ * dropped connection protects the conversations a clinician already has, never adds to them: a patient
+ * must not be told a clinician is with them while nobody has the practice's screen open.
+ */
+export function isReachable(clinician: ClinicianLoad): boolean {
+  return clinician.availability === 'available' && clinician.isConnected;
+}
+
+/** Queue order, for every query that lists or takes waiting conversations: urgent ones first (by when marked), then by waiting time. */
+export const QUEUE_ORDER = 'urgent_at NULLS LAST, queued_at, id';
 
 /** The cap rule: below the concurrent cap and, if there is one, the daily cap. */
 export function hasRoom(clinician: ClinicianLoad): boolean {

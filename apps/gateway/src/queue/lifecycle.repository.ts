@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { CONVERSATION_COLUMNS, toConversationRow, type ConversationRow } from '../common/conversation-row.js';
 import type { CloseOutcome, ConversationStatus } from '@parley/protocol';
 import { randomUUID } from 'node:crypto';
-import { assign, clinicianLoads, endLiveAssignments, hasRoom, lockClinicianRows, moveToQueueHead, practiceTimeZone } from './assignment-steps.js';
+import { assign, clinicianLoads, endLiveAssignments, hasRoom, isReachable, lockClinicianRows, moveToQueueHead, practiceTimeZone } from './assignment-steps.js';
 import { DataSource, type EntityManager } from 'typeorm';
 import { returnedRows } from '../common/sql.js';
 
@@ -28,7 +28,7 @@ export type LifecycleRefusal =
   | 'no_such_clinician'
   /** The colleague already has it. */
   | 'same_clinician'
-  /** The colleague is not available or at a cap. */
+  /** The colleague is not available, not connected, or at a cap. */
   | 'at_cap';
 
 /** What a transfer, hold or close changed. */
@@ -81,7 +81,7 @@ export class LifecycleRepository {
 
   /**
    * Hands an assigned (or held) conversation to a colleague who is an active clinician of the practice,
-   * available, and below both caps, counted under the clinician locks: two concurrent transfers to the
+   * available and connected now, and below both caps, counted under the clinician locks: two concurrent transfers to the
    * same colleague with one free slot cannot both succeed. The conversation is then `assigned` (a hold
    * is the previous assignee's, not the colleague's).
    */
@@ -94,7 +94,7 @@ export class LifecycleRepository {
       if (!(await this.isActiveClinician(db, practiceId, targetId))) return 'no_such_clinician';
       if (conversation!.assigned_clinician_id === targetId) return 'same_clinician';
       const target = clinicians.find((load) => load.userId === targetId);
-      if (!target || target.availability !== 'available' || !hasRoom(target)) return 'at_cap';
+      if (!target || !isReachable(target) || !hasRoom(target)) return 'at_cap';
       await endLiveAssignments(db, [conversationId], now);
       await assign(db, { practiceId, conversationId, clinicianId: targetId, how: 'transfer', now });
       return change(conversation!);

@@ -32,6 +32,7 @@ describe(LifecycleService.name, () => {
     currentEpoch: 1,
     lastSeq: 3,
     createdAt: NOW,
+    urgentAt: null,
   };
   const change = { practiceId: conversation.practiceId, conversationId: conversation.id, patientId: conversation.patientId, previousClinicianId: clinician.userId };
 

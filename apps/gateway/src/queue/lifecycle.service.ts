@@ -32,9 +32,9 @@ export class LifecycleService {
   ) {}
 
   /**
-   * Hands the conversation to a colleague (an available clinician of the practice below both caps)
+   * Hands the conversation to a colleague (an available, connected clinician of the practice below both caps)
    * or back to the head of the queue. Only its assignee or a manager may.
-   * @throws DomainError `forbidden` (a patient; not the assignee), `not_found` (no such conversation; the colleague is not a clinician of the practice), `conflict` (waiting or closed; already theirs), `at_capacity` (the colleague is not available or at a cap)
+   * @throws DomainError `forbidden` (a patient; not the assignee), `not_found` (no such conversation; the colleague is not a clinician of the practice), `conflict` (waiting or closed; already theirs), `at_capacity` (the colleague is not available, not connected, or at a cap)
    */
   async transfer(actor: Actor, payload: ConversationTransfer): Promise<ConversationChanged> {
     const conversation = await this.authorize(actor, payload.conversationId);
@@ -177,7 +177,7 @@ function refuseOr<T>(outcome: T | LifecycleRefusal): T {
     case 'same_clinician':
       throw new DomainError('conflict', 'That clinician already has this conversation.');
     case 'at_cap':
-      throw new DomainError('at_capacity', 'That clinician is not available or is at their limit.');
+      throw new DomainError('at_capacity', 'That clinician is not available, not signed in, or at their limit.');
   }
 }
 

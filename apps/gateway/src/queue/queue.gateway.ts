@@ -4,8 +4,6 @@ import { ConversationRef, QueueList, SetAvailability, SetClinicianCaps, SetPract
 import { AckInterceptor } from '../common/ack.interceptor.js';
 import type { Socket } from 'socket.io';
 import { Actor } from '../common/actor.js';
-import { RealtimePublisher } from '../common/realtime.publisher.js';
-import { rooms } from '../common/rooms.js';
 import { On } from '../common/on.decorator.js';
 import { Payload } from '../common/payload.decorator.js';
 import { WsErrorFilter } from '../common/ws-error.filter.js';
@@ -18,27 +16,28 @@ import { QueueService } from './queue.service.js';
 export class QueueGateway implements OnGatewayConnection, OnGatewayDisconnect {
   private readonly logger = new Logger(QueueGateway.name);
 
-  constructor(
-    private readonly queue: QueueService,
-    private readonly realtime: RealtimePublisher,
-  ) {}
+  constructor(private readonly queue: QueueService) {}
 
   async handleConnection(socket: Socket): Promise<void> {
     const actor = (socket.data as { actor?: Actor }).actor;
     if (actor) await this.queue.clinicianConnected(actor);
   }
 
-  /** Starts a clinician's grace period once their last socket, on any node, has gone. */
+  /** Once a clinician's last socket, on any node, has gone: offline if they signed out, else the grace period starts. */
   async handleDisconnect(socket: Socket): Promise<void> {
     const actor = (socket.data as { actor?: Actor }).actor;
     if (!actor) return;
     try {
-      const stillThere = await this.realtime.usersIn(rooms.user(actor.userId), socket.id);
-      if (!stillThere.has(actor.userId)) await this.queue.clinicianDisconnected(actor);
+      await this.queue.clinicianDisconnected(actor, socket.id);
     } catch (error) {
       // During a shutdown the pool may already be closed; the next start sees the clinician as they are.
       this.logger.debug({ userId: actor.userId, err: error }, 'could not note a disconnect');
     }
+  }
+
+  @On('conversation:urgent')
+  urgent(@Actor() actor: Actor, @Payload(ConversationRef) payload: ConversationRef) {
+    return this.queue.markUrgent(actor, payload.conversationId);
   }
 
   @On('queue:list')

@@ -5,6 +5,8 @@ import type { AuditService } from '../audit/audit.service.js';
 import { FakeClock } from '../common/clock.js';
 import type { RealtimePublisher } from '../common/realtime.publisher.js';
 import type { AppConfig } from '../config.js';
+import type { SessionsService } from '../auth/sessions.service.js';
+import type { HoursService } from '../hours/hours.service.js';
 import type { RecordService } from '../record/record.service.js';
 import type { QueueRepository } from './queue.repository.js';
 import { QueueService } from './queue.service.js';
@@ -21,7 +23,7 @@ describe(QueueService.name, () => {
     jestObject.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     queue = mockOf<QueueRepository>();
     queue.timeZoneOf.mockResolvedValue('Europe/London');
-    sut = new QueueService(queue, mockOf<RecordService>(), mockOf<RealtimePublisher>(), new FakeClock(new Date('2026-11-23T10:00:00Z')), mockOf<AuditService>(), {} as AppConfig);
+    sut = new QueueService(queue, mockOf<RecordService>(), mockOf<RealtimePublisher>(), new FakeClock(new Date('2026-11-23T10:00:00Z')), mockOf<AuditService>(), mockOf<HoursService>(), mockOf<SessionsService>(), {} as AppConfig);
   });
 
   afterEach(() => {

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, Optional, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
-import type { ClinicianState, QueueSnapshot, SetClinicianCaps, SetPracticeLimits } from '@parley/protocol';
+import type { ClinicianState, ConversationSummary, QueuePosition, QueueSnapshot, SetClinicianCaps, SetPracticeLimits } from '@parley/protocol';
 import { DateTime } from 'luxon';
 import { isStaff, type Actor } from '../common/actor.js';
 import { Clock } from '../common/clock.js';
@@ -9,12 +9,17 @@ import { RealtimePublisher } from '../common/realtime.publisher.js';
 import { requireRole } from '../common/require-role.js';
 import { rooms } from '../common/rooms.js';
 import { AuditService, serverActor } from '../audit/audit.service.js';
+import { SessionsService } from '../auth/sessions.service.js';
+import { toConversationSummary } from '../common/conversation-row.js';
+import { HoursService } from '../hours/hours.service.js';
 import { RecordService } from '../record/record.service.js';
 import { MetricsService } from '../metrics/metrics.service.js';
-import { QueueRepository, type Assignment } from './queue.repository.js';
+import { QueueRepository, type Assignment, type ClinicianRow } from './queue.repository.js';
+import { estimateWait, type WaitEstimate } from './wait-estimate.js';
 
-/** Minutes a conversation typically takes a clinician, until there is history to measure it from. */
-const TYPICAL_HANDLING_MINUTES = 10;
+/** The handling-time median is taken over closed conversations of this many recent days, at most this many. */
+const HANDLING_WINDOW_DAYS = 28;
+const HANDLING_SAMPLE_LIMIT = 50;
 /** Queue snapshots and positions wait this long so a burst of changes makes one announcement. */
 const ANNOUNCE_DEBOUNCE_MS = 100;
 /** How often each node looks for clinicians disconnected past the grace period. */
@@ -42,6 +47,8 @@ export class QueueService implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly realtime: RealtimePublisher,
     private readonly clock: Clock,
     private readonly audit: AuditService,
+    private readonly hours: HoursService,
+    private readonly sessions: SessionsService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Optional() private readonly metrics?: MetricsService,
   ) {}
@@ -50,8 +57,15 @@ export class QueueService implements OnApplicationBootstrap, OnModuleDestroy {
 
   onApplicationBootstrap(): void {
     // Every node sweeps; the hand-back is one locked transaction per clinician, so two sweeps cannot double it.
-    this.sweeper = setInterval(() => void this.returnWorkOfDeparted().catch((error: unknown) => this.logger.warn({ err: error }, 'sweep failed')), SWEEP_INTERVAL_MS);
+    this.sweeper = setInterval(() => void this.sweep().catch((error: unknown) => this.logger.warn({ err: error }, 'sweep failed')), SWEEP_INTERVAL_MS);
     this.sweeper.unref();
+  }
+
+  private async sweep(): Promise<void> {
+    // Linked by Redis, every node sees every socket: a clinician on record as connected whose sockets are all gone
+    // (their node crashed, so no disconnect ran) starts the grace period. Unlinked nodes cannot see each other's sockets.
+    if (this.config.redisUrl) await this.noteVanishedConnections();
+    await this.returnWorkOfDeparted();
   }
 
   onModuleDestroy(): void {
@@ -132,14 +146,40 @@ export class QueueService implements OnApplicationBootstrap, OnModuleDestroy {
     return made;
   }
 
-  /** An honest typical reply time for a conversation opened now, for the automatic acknowledgement. */
+  /** An honest reply time for a conversation opened now (the last in the queue), for the automatic acknowledgement. */
   async replyTimeText(practiceId: string): Promise<string> {
-    // Two sums, not rows: fetching every waiting conversation and every clinician's load on every open made a burst of
-    // opens quadratic (docs/benchmarks.md).
-    const [capacity, waiting] = await Promise.all([this.queue.availableCapacity(practiceId), this.queue.waitingCount(practiceId)]);
-    if (capacity === 0) return 'when a clinician is next available (usually the next working session)';
-    const minutes = Math.ceil((waiting + 1) / capacity) * TYPICAL_HANDLING_MINUTES;
-    return `about ${minutes} minutes`;
+    // A count, not the rows: fetching every waiting conversation on every open made a burst of opens quadratic (docs/benchmarks.md).
+    const [waiting, estimateAt] = await Promise.all([this.queue.waitingCount(practiceId), this.waitEstimator(practiceId)]);
+    const estimate = estimateAt(Math.max(1, waiting));
+    if (estimate.estimatedWaitMinutes !== null) return `about ${estimate.estimatedWaitMinutes} minutes`;
+    if (estimate.nextSessionAt !== null) {
+      const opening = DateTime.fromISO(estimate.nextSessionAt, { zone: await this.queue.timeZoneOf(practiceId) });
+      return `after the practice opens again (${opening.toFormat("cccc d LLLL 'at' HH:mm")})`;
+    }
+    return 'when a clinician is next available';
+  }
+
+  /**
+   * The wait estimate for any place in the practice's queue, from its recent handling times, the
+   * clinicians available and connected now with their free capacity, and the opening hours (see wait-estimate.ts).
+   */
+  private async waitEstimator(practiceId: string, clinicianRows?: readonly ClinicianRow[]): Promise<(position: number) => WaitEstimate> {
+    const now = this.clock.now();
+    const timeZone = await this.queue.timeZoneOf(practiceId);
+    const [clinicians, handling, status] = await Promise.all([
+      clinicianRows ?? this.queue.clinicians(practiceId, this.dayStart(timeZone)),
+      this.queue.handlingMinutes(practiceId, new Date(now.getTime() - HANDLING_WINDOW_DAYS * 86_400_000), HANDLING_SAMPLE_LIMIT),
+      this.hours.status(practiceId),
+    ]);
+    const reachable = clinicians
+      .filter((c) => c.availability === 'available' && c.isConnected)
+      .map((c) => ({ maxConcurrent: c.maxConcurrent, active: c.active, dailyRemaining: c.dailyMax === null ? null : Math.max(0, c.dailyMax - c.today) }));
+    const hours = {
+      isOpen: status.state !== 'closed',
+      closesAt: status.closesAt ? new Date(status.closesAt) : null,
+      nextOpening: status.nextOpening ? new Date(status.nextOpening) : null,
+    };
+    return (position) => estimateWait({ position, now, handling, clinicians: reachable, hours });
   }
 
   /**
@@ -172,14 +212,46 @@ export class QueueService implements OnApplicationBootstrap, OnModuleDestroy {
     await this.route(actor.practiceId);
   }
 
-  /** A clinician's socket connected: they are back within the grace period, nothing is handed back. */
+  /** A clinician's socket connected: they are connected (back within any grace period, nothing handed back) and may be given work. */
   async clinicianConnected(actor: Actor): Promise<void> {
-    if (actor.roles.includes('clinician')) await this.queue.setDisconnectedAt(actor.userId, null);
+    if (!actor.roles.includes('clinician')) return;
+    await this.queue.markConnected(actor.practiceId, actor.userId, this.clock.now());
+    await this.route(actor.practiceId);
   }
 
-  /** A clinician's last socket went away: the grace period starts. */
-  async clinicianDisconnected(actor: Actor): Promise<void> {
-    if (actor.roles.includes('clinician')) await this.queue.setDisconnectedAt(actor.userId, this.clock.now());
+  /**
+   * A clinician's socket went away. If it was their last on any node: a session that ended (signed out,
+   * expired, revoked) makes them offline at once and hands their conversations back to the queue head;
+   * a dropped connection only starts the grace period (their conversations stay theirs, nothing new comes).
+   */
+  async clinicianDisconnected(actor: Actor, socketId: string): Promise<void> {
+    if (!actor.roles.includes('clinician')) return;
+    const checkedFrom = this.clock.now();
+    // The closing socket has left its rooms before this runs, so of two tabs closing at once the later check sees neither.
+    if ((await this.realtime.usersIn(rooms.user(actor.userId), socketId)).has(actor.userId)) return;
+    if ((await this.sessions.endedReason(actor)) !== null) {
+      await this.queue.markDisconnected(actor.userId, checkedFrom, checkedFrom);
+      await this.queue.setAvailability(actor.practiceId, actor.userId, 'offline');
+      this.logger.log({ userId: actor.userId }, 'clinician signed out: offline');
+      await this.handBack(actor.practiceId, actor.userId, 'signed_out');
+      await this.route(actor.practiceId);
+      return;
+    }
+    if (await this.queue.markDisconnected(actor.userId, checkedFrom, checkedFrom)) this.scheduleAnnouncement(actor.practiceId);
+  }
+
+  /** Clinicians on record as connected with no socket on any node start their grace period (see sweep). */
+  private async noteVanishedConnections(): Promise<void> {
+    const checkedFrom = this.clock.now();
+    const connected = await this.queue.connectedClinicians();
+    for (const practiceId of new Set(connected.map((row) => row.practiceId))) {
+      const present = await this.realtime.usersIn(rooms.practiceStaff(practiceId));
+      let isChanged = false;
+      for (const { userId } of connected.filter((row) => row.practiceId === practiceId && !present.has(row.userId))) {
+        if (await this.queue.markDisconnected(userId, checkedFrom, checkedFrom)) isChanged = true;
+      }
+      if (isChanged) this.scheduleAnnouncement(practiceId);
+    }
   }
 
   /**
@@ -196,7 +268,7 @@ export class QueueService implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   /** Returns a clinician's conversations to the queue head, telling each patient through the record. */
-  private async handBack(practiceId: string, clinicianId: string, reason: 'away' | 'disconnected' | 'offboarded'): Promise<number> {
+  private async handBack(practiceId: string, clinicianId: string, reason: 'away' | 'disconnected' | 'signed_out' | 'offboarded'): Promise<number> {
     const returned = await this.queue.requeueAllOf(practiceId, clinicianId, this.clock.now());
     for (const { conversationId, patientId } of returned) {
       await this.record.append({ conversationId, system: { event: 'requeued', data: { fromClinicianId: clinicianId, reason } } });
@@ -239,31 +311,51 @@ export class QueueService implements OnApplicationBootstrap, OnModuleDestroy {
   /** The live queue and every clinician's load. @throws DomainError `forbidden` (patients) */
   async snapshot(actor: Actor): Promise<QueueSnapshot> {
     if (!isStaff(actor)) throw new DomainError('forbidden');
-    return this.buildSnapshot(actor.practiceId, await this.queue.timeZoneOf(actor.practiceId));
+    return (await this.buildSnapshot(actor.practiceId, await this.queue.timeZoneOf(actor.practiceId))).snapshot;
   }
 
-  private async buildSnapshot(practiceId: string, timeZone: string): Promise<QueueSnapshot> {
-    const [waiting, loads, limits, names] = await Promise.all([
+  /**
+   * The patient's device marks their conversation urgent (after showing the red-flag advice): it moves
+   * to the head of the queue, behind only conversations marked earlier. The server learns the mark,
+   * never the words. A second mark keeps the first time and changes nothing.
+   * @throws DomainError `forbidden` (not a patient), `not_found` (not their conversation, or closed)
+   */
+  async markUrgent(actor: Actor, conversationId: string): Promise<{ conversation: ConversationSummary }> {
+    requireRole(actor, 'patient');
+    const marked = await this.queue.markUrgent(actor.userId, conversationId, this.clock.now());
+    if (!marked) throw new DomainError('not_found', 'No such open conversation of yours.');
+    if (marked.isNew) {
+      await this.record.append({ conversationId, system: { event: 'marked_urgent', data: {} } });
+      await this.audit.record(actor, 'conversation.marked_urgent', { conversationId, subjectUserId: actor.userId });
+      this.logger.log({ conversationId }, 'conversation marked urgent');
+      this.scheduleAnnouncement(marked.conversation.practiceId);
+    }
+    return { conversation: toConversationSummary(marked.conversation) };
+  }
+
+  private async buildSnapshot(practiceId: string, timeZone: string): Promise<{ snapshot: QueueSnapshot; rows: ClinicianRow[] }> {
+    const [waiting, rows, limits] = await Promise.all([
       this.queue.waiting(practiceId),
-      this.queue.loads(practiceId, this.dayStart(timeZone)),
+      this.queue.clinicians(practiceId, this.dayStart(timeZone)),
       this.queue.practiceLimits(practiceId),
-      this.queue.clinicianNames(practiceId),
     ]);
-    const clinicians: ClinicianState[] = loads.map((load) => ({
-      clinicianId: load.userId,
-      displayName: names.get(load.userId) ?? '',
-      availability: load.availability,
-      active: load.active,
-      maxConcurrent: load.maxConcurrent,
-      today: load.today,
-      dailyMax: load.dailyMax,
+    const clinicians: ClinicianState[] = rows.map((row) => ({
+      clinicianId: row.userId,
+      displayName: row.displayName,
+      availability: row.availability,
+      isConnected: row.isConnected,
+      active: row.active,
+      maxConcurrent: row.maxConcurrent,
+      today: row.today,
+      dailyMax: row.dailyMax,
     }));
-    return {
+    const snapshot: QueueSnapshot = {
       practiceId,
-      waiting: waiting.map((entry) => ({ conversationId: entry.id, topic: entry.topic, waitingSince: entry.queuedAt.toISOString() })),
+      waiting: waiting.map((entry) => ({ conversationId: entry.id, topic: entry.topic, waitingSince: entry.queuedAt.toISOString(), urgentAt: entry.urgentAt?.toISOString() ?? null })),
       clinicians,
       limits,
     };
+    return { snapshot, rows };
   }
 
   /** Writes each assignment into its conversation's record (the patient sees it) and tells the assignee's devices. */
@@ -290,17 +382,17 @@ export class QueueService implements OnApplicationBootstrap, OnModuleDestroy {
     this.announcing.set(practiceId, timer);
   }
 
-  /** Tells the practice's staff the queue and every waiting patient their place. */
+  /** Tells the practice's staff the queue and every waiting patient their place and an honest estimate. */
   private async announce(practiceId: string): Promise<void> {
-    const snapshot = await this.buildSnapshot(practiceId, await this.queue.timeZoneOf(practiceId));
+    const { snapshot, rows } = await this.buildSnapshot(practiceId, await this.queue.timeZoneOf(practiceId));
     this.realtime.publish(rooms.practiceStaff(practiceId), 'queue:updated', snapshot);
     const waitingPatients = await this.queue.waitingPatients(practiceId);
-    const capacity = snapshot.clinicians.filter((c) => c.availability === 'available').reduce((sum, c) => sum + c.maxConcurrent, 0);
+    if (waitingPatients.length === 0) return;
+    const estimateAt = await this.waitEstimator(practiceId, rows);
     waitingPatients.forEach((entry, index) => {
       const position = index + 1;
-      // Honest, not precise: whole rounds of the available capacity, each about one typical conversation long.
-      const estimatedWaitMinutes = capacity === 0 ? null : Math.ceil(position / capacity) * TYPICAL_HANDLING_MINUTES;
-      this.realtime.publish(rooms.user(entry.patientId), 'queue:position', { conversationId: entry.id, position, estimatedWaitMinutes });
+      const fact: QueuePosition = { conversationId: entry.id, position, ...estimateAt(position) };
+      this.realtime.publish(rooms.user(entry.patientId), 'queue:position', fact);
     });
   }
 

@@ -94,6 +94,8 @@ export const COMMAND_POLICIES: Record<string, Policy> = {
   'follow-up:list': { scope: 'none', allow: staff() },
   // The manager's dashboard (the practice's live figures).
   'dashboard:get': { scope: 'none', allow: { manager: { own: 'ok' } } },
+  // A patient's device marks its own open conversation urgent (after the red-flag advice); staff never do.
+  'conversation:urgent': { scope: 'conversation', allow: { patient: { own: 'ok' } } },
   // Its owner or a manager.
   'follow-up:done': { scope: 'follow-up', allow: { clinician: { own: 'ok' }, manager: { own: 'ok', colleagues: 'ok' } } },
 };

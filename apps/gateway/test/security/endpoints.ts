@@ -80,6 +80,7 @@ export function commandPayload(world: World, command: string, role: MatrixRole, 
       };
     case 'conversation:join':
     case 'conversation:claim':
+    case 'conversation:urgent':
       return { conversationId };
     case 'conversation:sync':
       return { conversationId, afterSeq: 0, limit: 10 };
