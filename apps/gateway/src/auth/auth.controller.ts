@@ -1,6 +1,8 @@
-import { Controller, HttpCode, Ip, Post, UseGuards } from '@nestjs/common';
+import { Controller, HttpCode, Ip, Post, Res, UseGuards } from '@nestjs/common';
 import { ActivateRequest, InvitationLookupRequest, PreloginRequest, SignInRequest, type InvitationDetails, type KdfParams, type SessionInfo } from '@parley/protocol';
-import { Actor } from '../common/actor.js';
+import type { Response } from 'express';
+import { Actor, isStaff } from '../common/actor.js';
+import { signOutClearSiteData } from '../common/security-headers.js';
 import { ZodBody } from '../common/zod-body.decorator.js';
 import { AuthService } from './auth.service.js';
 import { BearerGuard } from './bearer.guard.js';
@@ -41,14 +43,16 @@ export class AuthController {
   @Post('sign-out')
   @HttpCode(204)
   @UseGuards(BearerGuard)
-  signOut(@Actor() actor: Actor): Promise<void> {
-    return this.sessions.signOut(actor);
+  async signOut(@Actor() actor: Actor, @Res({ passthrough: true }) response: Response): Promise<void> {
+    await this.sessions.signOut(actor);
+    response.setHeader('Clear-Site-Data', signOutClearSiteData(isStaff(actor)));
   }
 
   @Post('sign-out-everywhere')
   @HttpCode(204)
   @UseGuards(BearerGuard)
-  signOutEverywhere(@Actor() actor: Actor): Promise<void> {
-    return this.sessions.signOutEverywhere(actor);
+  async signOutEverywhere(@Actor() actor: Actor, @Res({ passthrough: true }) response: Response): Promise<void> {
+    await this.sessions.signOutEverywhere(actor);
+    response.setHeader('Clear-Site-Data', signOutClearSiteData(isStaff(actor)));
   }
 }

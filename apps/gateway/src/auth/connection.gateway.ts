@@ -11,13 +11,14 @@ import { SocketRateLimiter } from './socket-rate-limit.js';
 const KNOWN_COMMANDS: ReadonlySet<string> = new Set(COMMAND_NAMES);
 // setTimeout's ceiling (about 24.8 days): a longer session's check fires then and is armed again.
 const MAX_TIMER_MS = 2 ** 31 - 1;
-/** How soon an expiry check that found the session still live looks again. */
+/** How soon an expiry check that found the session still live looks again, at the earliest. */
 const EXPIRY_RECHECK_MS = 1_000;
 
 /** What the handshake leaves on `socket.data`. */
 interface SocketData {
   actor?: Actor;
-  sessionExpiresAt?: Date;
+  /** When the session expires, or sooner goes idle unless used again. */
+  sessionEndsAt?: Date;
 }
 type ParleySocket = Socket<ClientToServer, ServerToClient, never, SocketData>;
 
@@ -25,7 +26,7 @@ type ParleySocket = Socket<ClientToServer, ServerToClient, never, SocketData>;
  * Every socket's life cycle. The handshake must carry a live session token (`auth.token`): the socket
  * then holds its Actor in `socket.data.actor` and sits in its user, device and session rooms (and, for
  * staff, the practice's staff room), so ending a session can reach its sockets. It also logs sockets
- * by id, closes them when their session expires, and answers commands the protocol does not know.
+ * by id, closes them when their session expires or goes idle, and answers commands the protocol does not know.
  */
 @WebSocketGateway()
 export class ConnectionGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect {
@@ -57,9 +58,9 @@ export class ConnectionGateway implements OnGatewayInit, OnGatewayConnection, On
   }
 
   handleConnection(socket: ParleySocket): void {
-    const { actor, sessionExpiresAt } = socket.data;
+    const { actor, sessionEndsAt } = socket.data;
     this.logger.log({ socketId: socket.id, userId: actor?.userId, deviceId: actor?.deviceId }, 'socket connected');
-    if (sessionExpiresAt) this.armExpiry(socket, sessionExpiresAt.getTime());
+    if (sessionEndsAt) this.armExpiry(socket, sessionEndsAt.getTime());
     // Flood limits run before any handler: an event over the limit is dropped, and answered `rate_limited` if it has an ack.
     const bucket = this.rateLimiter.socketBucket();
     socket.use(([event, ...args], next) => {
@@ -97,27 +98,28 @@ export class ConnectionGateway implements OnGatewayInit, OnGatewayConnection, On
     }
     const { actor } = session;
     socket.data.actor = actor;
-    socket.data.sessionExpiresAt = session.expiresAt;
+    socket.data.sessionEndsAt = new Date(Math.min(session.expiresAt.getTime(), session.idleExpiresAt.getTime()));
     const joined = [rooms.user(actor.userId), rooms.device(actor.deviceId), rooms.session(actor.sessionId)];
     if (isStaff(actor)) joined.push(rooms.practiceStaff(actor.practiceId));
     await socket.join(joined);
     return undefined;
   }
 
-  /** Checks the session when it is due to expire (or after the longest timer Node allows, then again). */
-  private armExpiry(socket: ParleySocket, expiresAt: number): void {
-    const timer = setTimeout(() => void this.endIfExpired(socket, expiresAt), Math.min(Math.max(expiresAt - Date.now(), 0), MAX_TIMER_MS));
+  /** Checks the session when it is due to expire or go idle (or after the longest timer Node allows, then again). */
+  private armExpiry(socket: ParleySocket, endsAt: number): void {
+    const timer = setTimeout(() => void this.endIfExpired(socket, endsAt), Math.min(Math.max(endsAt - Date.now(), 0), MAX_TIMER_MS));
     this.expiryTimers.set(socket.id, timer);
   }
 
-  private async endIfExpired(socket: ParleySocket, expiresAt: number): Promise<void> {
+  private async endIfExpired(socket: ParleySocket, endsAt: number): Promise<void> {
     const actor = socket.data.actor;
     if (!actor || !socket.connected) return;
-    const reason = await this.sessions.endedReason(actor).catch(() => null);
+    // Not a use of the session: this check must not keep an idle session alive.
+    const { reason, endsAt: nextEnd } = await this.sessions.status(actor).catch(() => ({ reason: null, endsAt: null }));
     if (reason === null) {
-      // Not ended yet as the database sees it: a timer that fired a moment early, a failed lookup, or a session
-      // longer than one timer. Look again rather than leave the socket open past its expiry.
-      if (socket.connected) this.armExpiry(socket, Math.max(expiresAt, Date.now() + EXPIRY_RECHECK_MS));
+      // Not ended yet as the database sees it: used since (its idle time starts again), a timer that fired a moment
+      // early, a failed lookup, or a session longer than one timer. Look again rather than leave the socket open past its end.
+      if (socket.connected) this.armExpiry(socket, Math.max(nextEnd?.getTime() ?? endsAt, Date.now() + EXPIRY_RECHECK_MS));
       return;
     }
     socket.emit('session:ended', { reason });

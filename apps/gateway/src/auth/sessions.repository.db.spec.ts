@@ -4,6 +4,7 @@ import type { DataSource } from 'typeorm';
 import { freshDatabase } from '../../test/database.js';
 import { insertDevice, insertPractice, insertUser } from '../../test/factories.js';
 import { openDatabase } from '../database/data-source.js';
+import { IDLE_TIMEOUTS as IDLE } from './sessions.service.js';
 import { SessionsRepository } from './sessions.repository.js';
 
 describe(SessionsRepository.name, () => {
@@ -29,7 +30,7 @@ describe(SessionsRepository.name, () => {
     const deviceId = await insertDevice(dataSource, userId);
     const id = randomUUID();
     const tokenHash = createHash('sha256').update(id).digest();
-    await dataSource.query(`INSERT INTO sessions (id, user_id, device_id, token_hash, expires_at, last_seen_at) VALUES ($1, $2, $3, $4, now() + $5::interval, now() - interval '1 hour')`, [
+    await dataSource.query(`INSERT INTO sessions (id, user_id, device_id, token_hash, expires_at, last_seen_at) VALUES ($1, $2, $3, $4, now() + $5::interval, now() - interval '10 minutes')`, [
       id,
       userId,
       deviceId,
@@ -42,7 +43,7 @@ describe(SessionsRepository.name, () => {
   it('resolves a live session to its Actor and marks it seen', async () => {
     const session = await aSession();
 
-    const found = await sut.findActiveByTokenHash(session.tokenHash);
+    const found = await sut.findActiveByTokenHash(session.tokenHash, IDLE);
     const [row] = await dataSource.query(`SELECT last_seen_at > now() - interval '5 seconds' AS is_fresh FROM sessions WHERE id = $1`, [session.id]);
 
     expect(found?.actor).toEqual({
@@ -67,16 +68,50 @@ describe(SessionsRepository.name, () => {
     await dataSource.query(`UPDATE devices SET revoked_at = now() WHERE id = $1`, [onRevokedDevice.deviceId]);
     await dataSource.query(`UPDATE users SET deactivated_at = now() WHERE id = $1`, [ofDeactivated.userId]);
 
-    const found = await Promise.all([expired, revoked, onRevokedDevice, ofDeactivated].map((session) => sut.findActiveByTokenHash(session.tokenHash)));
-    const states = await Promise.all([expired, revoked, onRevokedDevice, ofDeactivated].map((session) => sut.findState(session.id)));
+    const found = await Promise.all([expired, revoked, onRevokedDevice, ofDeactivated].map((session) => sut.findActiveByTokenHash(session.tokenHash, IDLE)));
+    const states = await Promise.all([expired, revoked, onRevokedDevice, ofDeactivated].map((session) => sut.findState(session.id, IDLE, false)));
 
     expect(found).toEqual([null, null, null, null]);
-    expect(states).toEqual([
-      { endReason: null, isExpired: true, isDeviceRevoked: false, isUserDeactivated: false },
-      { endReason: 'signed_out', isExpired: false, isDeviceRevoked: false, isUserDeactivated: false },
-      { endReason: null, isExpired: false, isDeviceRevoked: true, isUserDeactivated: false },
-      { endReason: null, isExpired: false, isDeviceRevoked: false, isUserDeactivated: true },
+    expect(states).toMatchObject([
+      { endReason: null, isExpired: true, isIdle: false, isDeviceRevoked: false, isUserDeactivated: false },
+      { endReason: 'signed_out', isExpired: false, isIdle: false, isDeviceRevoked: false, isUserDeactivated: false },
+      { endReason: null, isExpired: false, isIdle: false, isDeviceRevoked: true, isUserDeactivated: false },
+      { endReason: null, isExpired: false, isIdle: false, isDeviceRevoked: false, isUserDeactivated: true },
     ]);
+  });
+
+  it('ends a session unused for longer than its idle timeout, shorter for staff, and does not revive it', async () => {
+    const session = await aSession();
+    const lastSeen = (minutesAgo: number) => dataSource.query(`UPDATE sessions SET last_seen_at = now() - make_interval(mins => $2) WHERE id = $1`, [session.id, minutesAgo]);
+
+    await lastSeen(IDLE.staffMinutes + 1);
+    const found = await sut.findActiveByTokenHash(session.tokenHash, IDLE);
+    const state = await sut.findState(session.id, IDLE, true);
+    const [row] = await dataSource.query(`SELECT last_seen_at < now() - interval '30 minutes' AS is_still_old FROM sessions WHERE id = $1`, [session.id]);
+    const asPatient = await sut.findState(session.id, { staffMinutes: IDLE.patientMinutes, patientMinutes: IDLE.staffMinutes }, false);
+
+    expect(found).toBeNull();
+    expect(state).toMatchObject({ endReason: null, isExpired: false, isIdle: true });
+    expect(row.is_still_old).toBe(true);
+    expect(asPatient).toMatchObject({ isIdle: false });
+  });
+
+  it('marks a session seen on use at most once a minute, and never on a check that is not use', async () => {
+    const session = await aSession();
+    const seenAt = async (): Promise<Date> => (await dataSource.query(`SELECT last_seen_at FROM sessions WHERE id = $1`, [session.id]))[0].last_seen_at;
+    await dataSource.query(`UPDATE sessions SET last_seen_at = now() - interval '10 minutes' WHERE id = $1`, [session.id]);
+
+    const check = await sut.findState(session.id, IDLE, false);
+    const afterCheck = await seenAt();
+    const used = await sut.findState(session.id, IDLE, true);
+    const afterUse = await seenAt();
+    await sut.findState(session.id, IDLE, true);
+
+    expect(Date.now() - afterCheck.getTime()).toBeGreaterThan(9 * 60_000);
+    expect(check!.endsAt.getTime()).toBe(afterCheck.getTime() + IDLE.staffMinutes * 60_000);
+    expect(Date.now() - afterUse.getTime()).toBeLessThan(60_000);
+    expect(used!.endsAt.getTime()).toBe(afterUse.getTime() + IDLE.staffMinutes * 60_000);
+    expect((await seenAt()).getTime()).toBe(afterUse.getTime());
   });
 
   it('revokes every open session of a user, keeping the first reason of one already ended', async () => {
@@ -93,8 +128,8 @@ describe(SessionsRepository.name, () => {
     const count = await sut.revokeAllOfUser(session.userId, 'signed_out');
 
     expect(count).toBe(1);
-    expect((await sut.findState(session.id))?.endReason).toBe('device_revoked');
-    expect((await sut.findState(secondId))?.endReason).toBe('signed_out');
+    expect((await sut.findState(session.id, IDLE, false))?.endReason).toBe('device_revoked');
+    expect((await sut.findState(secondId, IDLE, false))?.endReason).toBe('signed_out');
   });
 
   it('refuses a session on another user’s device and a token hash of the wrong size', async () => {

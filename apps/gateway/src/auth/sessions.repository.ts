@@ -9,40 +9,57 @@ import type { SessionEndReason } from './session.entity.js';
 export interface ActiveSession {
   actor: Actor;
   expiresAt: Date;
+  /** When it ends unless used again before (its idle timeout, counted from when it was last seen). */
+  idleExpiresAt: Date;
+}
+
+/** Minutes of inactivity after which a session ends, by kind of user. */
+export interface IdleTimeouts {
+  staffMinutes: number;
+  patientMinutes: number;
 }
 
 /** Why a session may no longer be used, as the database sees it now. */
 export interface SessionState {
   endReason: SessionEndReason | null;
   isExpired: boolean;
+  /** Unused for longer than its idle timeout. */
+  isIdle: boolean;
+  /** When it expires, or sooner goes idle, unless used again (what a socket's timer waits for). */
+  endsAt: Date;
   isDeviceRevoked: boolean;
   isUserDeactivated: boolean;
 }
 
-// last_seen_at is written at most once a minute per session, so busy clients cause no write storm.
+// last_seen_at is written at most once a minute per session, so busy clients cause no write storm
+// (a session may therefore go idle up to a minute before its idle timeout after its last use).
 const LAST_SEEN_RESOLUTION = `interval '1 minute'`;
+/** The idle timeout of session `s` of user `u`; $2 and $3 are the staff and patient minutes. */
+const IDLE_TIMEOUT = `make_interval(mins => CASE WHEN 'patient' = ANY(u.roles) THEN $3::int ELSE $2::int END)`;
 
 /** Every query of sessions: resolving tokens, checking them on each command, ending them. */
 @Injectable()
 export class SessionsRepository {
   constructor(private readonly dataSource: DataSource) {}
 
-  /** The live session (not expired, not revoked, device not revoked, user active) whose token has this hash; marks it seen. */
-  async findActiveByTokenHash(tokenHash: Buffer): Promise<ActiveSession | null> {
+  /** The live session (not expired, not idle, not revoked, device not revoked, user active) whose token has this hash; marks it seen. */
+  async findActiveByTokenHash(tokenHash: Buffer, idle: IdleTimeouts): Promise<ActiveSession | null> {
     const rows: Record<string, unknown>[] = await this.dataSource.query(
       `WITH found AS (
-         SELECT s.id, s.user_id, s.device_id, s.expires_at, s.last_seen_at, u.practice_id, p.ods_code, u.roles, u.display_name
+         SELECT s.id, s.user_id, s.device_id, s.expires_at, s.last_seen_at, ${IDLE_TIMEOUT} AS idle_timeout, u.practice_id, p.ods_code, u.roles, u.display_name
            FROM sessions s
            JOIN devices d ON d.id = s.device_id
            JOIN users u ON u.id = s.user_id
            JOIN practices p ON p.id = u.practice_id
-          WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now()
+          WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now() AND s.last_seen_at > now() - ${IDLE_TIMEOUT}
             AND d.revoked_at IS NULL AND u.deactivated_at IS NULL),
        touched AS (
          UPDATE sessions SET last_seen_at = now()
-          WHERE id IN (SELECT id FROM found WHERE last_seen_at < now() - ${LAST_SEEN_RESOLUTION}))
-       SELECT * FROM found`,
-      [tokenHash],
+          WHERE id IN (SELECT id FROM found WHERE last_seen_at < now() - ${LAST_SEEN_RESOLUTION})
+         RETURNING id, last_seen_at)
+       SELECT found.*, COALESCE(touched.last_seen_at, found.last_seen_at) + found.idle_timeout AS idle_expires_at
+         FROM found LEFT JOIN touched ON touched.id = found.id`,
+      [tokenHash, idle.staffMinutes, idle.patientMinutes],
     );
     const row = rows[0];
     if (!row) return null;
@@ -57,22 +74,38 @@ export class SessionsRepository {
         displayName: row['display_name'] as string,
       },
       expiresAt: row['expires_at'] as Date,
+      idleExpiresAt: row['idle_expires_at'] as Date,
     };
   }
 
-  /** The state of one session, its device and its user (one primary-key lookup per table); null if there is no such session. */
-  async findState(sessionId: string): Promise<SessionState | null> {
+  /**
+   * The state of one session, its device and its user (one primary-key lookup per table); null if there is
+   * no such session. With `isActivity` (a command, not a timer's check) a live session is marked seen, at
+   * most once a minute: no write per socket command.
+   */
+  async findState(sessionId: string, idle: IdleTimeouts, isActivity: boolean): Promise<SessionState | null> {
     const rows: Record<string, unknown>[] = await this.dataSource.query(
-      `SELECT s.end_reason, s.expires_at <= now() AS is_expired, d.revoked_at IS NOT NULL AS is_device_revoked, u.deactivated_at IS NOT NULL AS is_user_deactivated
-         FROM sessions s JOIN devices d ON d.id = s.device_id JOIN users u ON u.id = s.user_id
-        WHERE s.id = $1`,
-      [sessionId],
+      `WITH state AS (
+         SELECT s.id, s.end_reason, s.expires_at, s.last_seen_at, ${IDLE_TIMEOUT} AS idle_timeout,
+                s.expires_at <= now() AS is_expired, s.last_seen_at <= now() - ${IDLE_TIMEOUT} AS is_idle,
+                d.revoked_at IS NOT NULL AS is_device_revoked, u.deactivated_at IS NOT NULL AS is_user_deactivated
+           FROM sessions s JOIN devices d ON d.id = s.device_id JOIN users u ON u.id = s.user_id
+          WHERE s.id = $1),
+       touched AS (
+         UPDATE sessions SET last_seen_at = now()
+          WHERE $4 AND id IN (SELECT id FROM state WHERE end_reason IS NULL AND NOT (is_expired OR is_idle OR is_device_revoked OR is_user_deactivated)
+                                                      AND last_seen_at < now() - ${LAST_SEEN_RESOLUTION})
+         RETURNING last_seen_at)
+       SELECT state.*, LEAST(state.expires_at, COALESCE((SELECT last_seen_at FROM touched), state.last_seen_at) + state.idle_timeout) AS ends_at FROM state`,
+      [sessionId, idle.staffMinutes, idle.patientMinutes, isActivity],
     );
     const row = rows[0];
     if (!row) return null;
     return {
       endReason: (row['end_reason'] as SessionEndReason | null) ?? null,
       isExpired: row['is_expired'] as boolean,
+      isIdle: row['is_idle'] as boolean,
+      endsAt: row['ends_at'] as Date,
       isDeviceRevoked: row['is_device_revoked'] as boolean,
       isUserDeactivated: row['is_user_deactivated'] as boolean,
     };

@@ -6,7 +6,7 @@ import type { SessionEventsGateway } from './session-events.gateway.js';
 import type { SessionState, SessionsRepository } from './sessions.repository.js';
 import { SessionsService } from './sessions.service.js';
 
-const LIVE: SessionState = { endReason: null, isExpired: false, isDeviceRevoked: false, isUserDeactivated: false };
+const LIVE: SessionState = { endReason: null, isExpired: false, isIdle: false, endsAt: new Date(), isDeviceRevoked: false, isUserDeactivated: false };
 
 describe(SessionsService.name, () => {
   beforeAll(() => Logger.overrideLogger(false));
@@ -33,6 +33,7 @@ describe(SessionsService.name, () => {
     [{ ...LIVE, isDeviceRevoked: true, isExpired: true }, 'device_revoked'],
     [{ ...LIVE, isUserDeactivated: true }, 'revoked'],
     [{ ...LIVE, isExpired: true }, 'expired'],
+    [{ ...LIVE, isIdle: true }, 'expired'],
     [null, 'revoked'],
   ])('names why a session in state %o ended: %s', async (state, reason) => {
     sessions.findState.mockResolvedValue(state);

@@ -4,7 +4,21 @@ import type { Actor } from '../common/actor.js';
 import { rooms } from '../common/rooms.js';
 import { SessionEventsGateway } from './session-events.gateway.js';
 import { hashSessionToken } from './session-token.js';
-import { SessionsRepository, type ActiveSession } from './sessions.repository.js';
+import { SessionsRepository, type ActiveSession, type IdleTimeouts } from './sessions.repository.js';
+
+/**
+ * How long a session may go unused before it ends (ASVS 7.3.1), besides its absolute expiry: staff
+ * 30 minutes (a shared surgery computer left signed in), patients 60 (a reply can take a while to write,
+ * and the patient app locks itself after a few idle minutes anyway). Use is any authenticated HTTP request,
+ * socket handshake or socket command. docs/threat-model.md, "Sessions".
+ */
+export const IDLE_TIMEOUTS: IdleTimeouts = Object.freeze({ staffMinutes: 30, patientMinutes: 60 });
+
+/** Why a session can no longer be used (null while it can), and while it can, when it ends unless used. */
+export interface SessionStatus {
+  reason: SessionEnded['reason'] | null;
+  endsAt: Date | null;
+}
 
 /** Sessions: turning a bearer token into an Actor, checking it is still good, and ending it everywhere at once. */
 @Injectable()
@@ -14,31 +28,39 @@ export class SessionsService {
     private readonly events: SessionEventsGateway,
   ) {}
 
-  /** The Actor a token stands for, or null when it is malformed, unknown, expired or revoked (or its device is). */
+  /** The Actor a token stands for, or null when it is malformed, unknown, expired, idle or revoked (or its device is). Counts as use. */
   async resolve(token: unknown): Promise<Actor | null> {
     return (await this.resolveSession(token))?.actor ?? null;
   }
 
-  /** Like `resolve`, with the session's expiry (the handshake arms a timer with it). */
+  /** Like `resolve`, with the session's expiry and idle expiry (the handshake arms a timer with them). */
   async resolveSession(token: unknown): Promise<ActiveSession | null> {
     const tokenHash = hashSessionToken(token);
-    return tokenHash ? this.sessions.findActiveByTokenHash(tokenHash) : null;
+    return tokenHash ? this.sessions.findActiveByTokenHash(tokenHash, IDLE_TIMEOUTS) : null;
   }
 
-  /** Whether the actor's session, device and account are all still active (one primary-key lookup). */
+  /** Whether the actor's session, device and account are all still active (one primary-key lookup). Counts as use. */
   async isActive(actor: Actor): Promise<boolean> {
     return (await this.endedReason(actor)) === null;
   }
 
-  /** Why the actor's session can no longer be used, or null while it can. */
+  /** Why the actor's session can no longer be used, or null while it can. Counts as use (a command). */
   async endedReason(actor: Pick<Actor, 'sessionId'>): Promise<SessionEnded['reason'] | null> {
-    const state = await this.sessions.findState(actor.sessionId);
-    if (!state) return 'revoked';
-    if (state.endReason) return state.endReason;
-    if (state.isDeviceRevoked) return 'device_revoked';
-    if (state.isUserDeactivated) return 'revoked';
-    if (state.isExpired) return 'expired';
-    return null;
+    return (await this.status(actor, true)).reason;
+  }
+
+  /**
+   * The session's status for a check that is not use (a socket's expiry timer): an idle session is
+   * `expired`, like one past its absolute expiry.
+   */
+  async status(actor: Pick<Actor, 'sessionId'>, isActivity = false): Promise<SessionStatus> {
+    const state = await this.sessions.findState(actor.sessionId, IDLE_TIMEOUTS, isActivity);
+    if (!state) return { reason: 'revoked', endsAt: null };
+    if (state.endReason) return { reason: state.endReason, endsAt: null };
+    if (state.isDeviceRevoked) return { reason: 'device_revoked', endsAt: null };
+    if (state.isUserDeactivated) return { reason: 'revoked', endsAt: null };
+    if (state.isExpired || state.isIdle) return { reason: 'expired', endsAt: null };
+    return { reason: null, endsAt: state.endsAt };
   }
 
   /** Ends the caller's session and closes its sockets. */

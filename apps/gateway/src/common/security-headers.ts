@@ -39,3 +39,15 @@ export function securityHeaders(request: Request, response: Response, next: Next
   if (API_PATHS.test(request.path)) response.setHeader('Cache-Control', 'no-store');
   next();
 }
+
+/**
+ * The `Clear-Site-Data` a sign-out answer carries (defence in depth: each client wipes what it stored
+ * itself; this also covers a client that stopped half-way). Patients: `"cache", "storage"` — the patient
+ * app keeps nothing across a sign-out. Staff: `"cache"` only — a staff computer keeps its device keys
+ * (IndexedDB) on purpose across sign-outs, and wiping them would make it a new, unadmitted device. Never
+ * `"cookies"`: Parley sets none (bearer tokens live in memory), and the directive would also clear the
+ * cookies of every other site on the same registrable domain. docs/threat-model.md, "Sessions".
+ */
+export function signOutClearSiteData(isStaffSession: boolean): string {
+  return isStaffSession ? '"cache"' : '"cache", "storage"';
+}

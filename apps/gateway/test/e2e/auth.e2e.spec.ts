@@ -413,6 +413,26 @@ describe('accounts over HTTP (in-process gateway, real PostgreSQL)', () => {
       expect(everywhere.status).toBe(204);
       expect(afterEverywhere).toEqual([401, 401]);
     });
+
+    it('asks the browser to clear its cache and storage for a patient, and only its cache for staff, whose device keys stay', async () => {
+      const patient = await activatePatient(gateway.url, practice);
+      const second = await signIn(gateway.url, { practice: practice.odsCode, login: patient.nhsNumber });
+      const staff = await signIn(gateway.url, { practice: practice.odsCode, login: practice.clinician.email });
+      const post = (path: string, token: string) => fetch(`${gateway.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+
+      const patientSignOut = await post('/api/auth/sign-out', patient.token);
+      const patientEverywhere = await post('/api/auth/sign-out-everywhere', second.token);
+      const staffSignOut = await post('/api/auth/sign-out', staff.token);
+      const refused = await post('/api/auth/sign-out', staff.token);
+
+      expect(patientSignOut.headers.get('clear-site-data')).toBe('"cache", "storage"');
+      expect(patientEverywhere.headers.get('clear-site-data')).toBe('"cache", "storage"');
+      expect(staffSignOut.status).toBe(204);
+      expect(staffSignOut.headers.get('clear-site-data')).toBe('"cache"');
+      // Nothing to clear for someone not signed in: a stranger's request must not wipe anything.
+      expect(refused.status).toBe(401);
+      expect(refused.headers.get('clear-site-data')).toBeNull();
+    });
   });
 
   describe('bodies', () => {

@@ -25,6 +25,7 @@ describe('invitation guessing with a stolen letter (in-process gateway, real Pos
 
   const lookUp = (invitation: TestInvitation, dateOfBirth: string): Promise<Refusal> =>
     api(gateway.url, 'POST', '/api/auth/invitation', { body: { practice: practice.odsCode, lookupId: toBase64(invitation.lookupId), dateOfBirth } });
+  const activate = (body: unknown): Promise<Refusal> => api(gateway.url, 'POST', '/api/auth/activate', { body });
   const wrongDate = (day: number) => `1990-01-${String(day).padStart(2, '0')}`;
   const failedAttempts = async (invitation: TestInvitation): Promise<{ failed_attempts: number; void_reason: string | null }> =>
     (await gateway.dataSource.query(`SELECT failed_attempts, void_reason FROM invitations WHERE user_id = $1`, [invitation.userId]))[0];
@@ -35,11 +36,11 @@ describe('invitation guessing with a stolen letter (in-process gateway, real Pos
 
     const answers: Refusal[] = [];
     for (let day = 1; day <= 9; day += 1) {
-      answers.push(day % 2 ? await lookUp(invitation, wrongDate(day)) : await api(gateway.url, 'POST', '/api/auth/activate', { body: { ...activation, dateOfBirth: wrongDate(day) } }));
+      answers.push(day % 2 ? await lookUp(invitation, wrongDate(day)) : await activate({ ...activation, dateOfBirth: wrongDate(day) }));
     }
     const tenth = await lookUp(invitation, wrongDate(10));
     const rightLookup = await lookUp(invitation, invitation.dateOfBirth);
-    const rightActivation = await api(gateway.url, 'POST', '/api/auth/activate', { body: activation });
+    const rightActivation = await activate(activation);
 
     expect(answers.map((answer) => answer.status)).toEqual(Array(9).fill(401));
     for (const voided of [tenth, rightLookup, rightActivation]) {
@@ -81,7 +82,7 @@ describe('invitation guessing with a stolen letter (in-process gateway, real Pos
 
     const trail = await apiOk<AuditPage>(gateway.url, 'GET', `/api/audit?action=invitation.voided&subjectUserId=${invitation.userId}`, { token: practice.manager.token });
     const again = await invitePatient(gateway.url, practice.clinician, practice, { nhsNumber: invitation.nhsNumber, dateOfBirth: invitation.dateOfBirth });
-    const activated = await api(gateway.url, 'POST', '/api/auth/activate', { body: (await patientActivation(practice.odsCode, again)).body });
+    const activated = await activate((await patientActivation(practice.odsCode, again)).body);
 
     expect(trail.events).toHaveLength(1);
     expect(trail.events[0]).toMatchObject({
