@@ -1,5 +1,5 @@
 import type { FeedEntry } from '@parley/client';
-import type { ConversationSummary, PresenceChanged, QueuePosition, ReceiptUpdated, TypingChanged } from '@parley/protocol';
+import type { ConversationSummary, ErrorBody, PresenceChanged, QueuePosition, ReceiptUpdated, TypingChanged } from '@parley/protocol';
 import type { ChatEntry, ChatSession } from '@parley/sdk';
 import * as connection from '../connection';
 import { findRedFlags, type RedFlagMatch } from '../safety/red-flags';
@@ -51,6 +51,8 @@ export class ChatState {
   redFlags = $state.raw<RedFlagMatch[] | null>(null);
   isReady = $state(false);
   error = $state<string | null>(null);
+  /** The newest entry the patient has been shown, on this device or another of theirs (their read receipts). */
+  shownUpTo = $state(0);
 
   private readonly names = new Map<string, { name: string; role: string }>();
   private typingTimer: ReturnType<typeof setTimeout> | null = null;
@@ -64,6 +66,8 @@ export class ChatState {
     private readonly session: ChatSession,
     conversation: ConversationSummary,
     private readonly topicLabel: (slug: string) => string,
+    /** The practice's time zone, for opening times (the browser's own until the hours are known). */
+    readonly timeZone: () => string | undefined,
   ) {
     this.conversation = $state.raw(conversation);
   }
@@ -81,6 +85,17 @@ export class ChatState {
     return this.isWaiting ? (this.app.queuePositions[this.conversation.id] ?? null) : null;
   }
 
+  /** Whether the patient sees this conversation now: its chat screen shows, in a tab that is in front. */
+  get isOnScreen(): boolean {
+    return this.app.screen === 'chat' && this.app.openConversationId === this.conversation.id && this.app.isPageVisible;
+  }
+
+  /** Messages from the practice the patient has not been shown yet (0 until the first sync is done). */
+  get unread(): number {
+    if (!this.isReady) return 0;
+    return this.entries.filter((entry) => entry.ok && entry.value.kind === 'message' && !entry.value.isMine && entry.value.seq > this.shownUpTo).length;
+  }
+
   /** Everything to draw, in order: the record, then sends not in it yet. */
   get lines(): ChatLine[] {
     const lines: ChatLine[] = [];
@@ -93,6 +108,7 @@ export class ChatState {
       const value = entry.value;
       seen.add(value.seq);
       if (value.kind === 'message') {
+        // `isMine`: the patient's own, from any of their devices (also from before they signed in again).
         const mark = !value.isMine ? null : value.seq <= this.othersRead ? 'read' : value.seq <= this.othersDelivered ? 'delivered' : 'sent';
         lines.push({ kind: 'message', key: `seq-${value.seq}`, body: value.body, at: value.serverTime, isMine: value.isMine, senderName: value.isMine ? 'You' : value.senderName, mark });
       } else {
@@ -152,18 +168,19 @@ export class ChatState {
 
   /**
    * Sends the draft. Red-flag phrases first open the urgent-care panel; `afterWarning` sends anyway
-   * once the patient has read it. Offline, the message waits in the outbox and goes on reconnection.
+   * once the patient has read it: the message carries the groups they were warned about (encrypted with
+   * the text) and, once stored, the conversation is marked urgent for the practice (docs/clinical-safety.md).
+   * Offline, the message waits in the outbox and goes on reconnection.
    */
   async send(afterWarning = false): Promise<void> {
     const body = this.draft.trim();
     if (body === '' || this.isClosed) return;
-    if (!afterWarning) {
-      const flags = findRedFlags(body);
-      if (flags.length > 0) {
-        this.redFlags = flags;
-        return;
-      }
+    const flags = findRedFlags(body);
+    if (!afterWarning && flags.length > 0) {
+      this.redFlags = flags;
+      return;
     }
+    const redFlags = afterWarning ? flags.map((flag) => flag.id) : [];
     this.redFlags = null;
     this.error = null;
     const item: Sending = { localId: crypto.randomUUID(), body, at: new Date().toISOString(), status: 'sending', seq: null };
@@ -171,16 +188,33 @@ export class ChatState {
     this.draft = '';
     this.stopTyping();
     try {
-      const result = await this.session.send(this.conversation.id, body, item.localId);
-      if (result.ok) {
-        this.update(item.localId, { seq: result.data.seq });
-        return;
-      }
-      this.refused(item, result.error.code, result.error.message);
+      const result = await this.session.send(this.conversation.id, body, item.localId, redFlags.length > 0 ? { redFlags } : {});
+      if (!result.ok) return this.refused(item, result.error);
+      this.update(item.localId, { seq: result.data.seq });
+      if (redFlags.length > 0) await this.markUrgent();
     } catch (error) {
       const { code, message } = error as { code?: string; message?: string };
-      this.refused(item, code ?? 'internal', message);
+      this.refused(item, { code: code ?? 'internal', message: message ?? '' });
     }
+  }
+
+  /** Tells the practice this conversation may be urgent (after the red-flag advice); the summary's `urgentAt` then shows the confirmation. */
+  private async markUrgent(): Promise<void> {
+    try {
+      this.conversation = await this.session.markUrgent(this.conversation.id);
+    } catch {
+      this.error = 'Your message was sent, but we could not tell the practice it may be urgent. If it is urgent, call 111 now, or 999 if someone’s life is at risk.';
+    }
+  }
+
+  /** The patient sees the conversation now: everything in it counts as shown, and the practice gets a read receipt. */
+  markShown(): void {
+    if (!this.isReady || !this.isOnScreen) return;
+    const newest = this.entries.at(-1)?.seq ?? 0;
+    this.shownUpTo = Math.max(this.shownUpTo, newest);
+    if (newest <= this.readSent) return;
+    this.readSent = newest;
+    void this.session.markRead(this.conversation.id, newest);
   }
 
   /** Closes the red-flag panel without sending; the draft stays. */
@@ -188,11 +222,15 @@ export class ChatState {
     this.redFlags = null;
   }
 
-  private refused(item: Sending, code: string, message?: string): void {
+  private refused(item: Sending, error: Pick<ErrorBody, 'message' | 'details'> & { code: string }): void {
     // Nothing typed is lost: the text goes back into the box (unless the patient already typed something else).
     this.sending = this.sending.filter((candidate) => candidate.localId !== item.localId);
     if (this.draft.trim() === '') this.draft = item.body;
-    this.error = `Your message was not sent. ${describeError(code === 'not_following' ? 'network' : code, message)}`;
+    const nextOpening = error.details?.['nextOpening'];
+    this.error =
+      error.code === 'outside_hours' && typeof nextOpening === 'string'
+        ? `Your message was not sent: the practice is closed for online messages. It opens again ${formatOpening(nextOpening, this.timeZone())}. Your message is still in the box, so you can send it then, and a clinician should reply after that. If it is urgent, call 111, or 999 in an emergency.`
+        : `Your message was not sent. ${describeError(error.code === 'not_following' ? 'network' : error.code, error.message)}`;
     // A refused item stays in the outbox as failed; its text is back in the box, so drop the ciphertext.
     for (const failed of this.session.outbox.itemsOf(this.conversation.id).filter((candidate) => candidate.status === 'failed')) {
       void this.session.outbox.discard(failed.send.clientMessageId);
@@ -227,12 +265,16 @@ export class ChatState {
           this.updateClinician();
           this.entries = [...this.entries];
         }
-        this.markRead(value.seq);
+        // A reply the patient does not see now (another screen, a hidden tab): counted unread, with the chime if it is live.
+        if (this.isOnScreen) this.markShown();
+        else if (this.isReady) this.app.announceNewMessage();
       }
       return;
     }
     this.applySystem(value.event, value.data);
+    if (this.isOnScreen) this.markShown();
   }
+
 
   private applySystem(event: string, data: Record<string, string | number | boolean | null>): void {
     const clinicianId = typeof data['clinicianId'] === 'string' ? data['clinicianId'] : null;
@@ -294,7 +336,12 @@ export class ChatState {
   }
 
   private readonly onReceipt = (fact: ReceiptUpdated): void => {
-    if (fact.conversationId !== this.conversation.id || fact.userId === this.myUserId) return;
+    if (fact.conversationId !== this.conversation.id) return;
+    if (fact.userId === this.myUserId) {
+      // Read on one of the patient's devices: shown, so not unread on this one either.
+      if (fact.kind === 'read') this.shownUpTo = Math.max(this.shownUpTo, fact.upToSeq);
+      return;
+    }
     if (fact.kind === 'read') this.othersRead = Math.max(this.othersRead, fact.upToSeq);
     // A read message was delivered too.
     this.othersDelivered = Math.max(this.othersDelivered, fact.upToSeq);
@@ -312,12 +359,6 @@ export class ChatState {
     // A lost "stopped typing" must not leave the indicator on for ever.
     if (fact.isTyping) this.typingShownTimer = setTimeout(() => (this.typingName = null), TYPING_SHOWN_MS);
   };
-
-  private markRead(seq: number): void {
-    if (seq <= this.readSent || document.visibilityState !== 'visible') return;
-    this.readSent = seq;
-    void this.session.markRead(this.conversation.id, seq);
-  }
 
   private countQueued(): void {
     const stored = this.session.outbox.itemsOf(this.conversation.id).filter((item) => item.status === 'pending').length;
@@ -342,12 +383,13 @@ export function formatOpening(iso: string, timeZone?: string): string {
 
 /** The chats of the current live session, by conversation id: dropped (with their decrypted text) when the session ends. */
 export class ChatRegistry {
-  private readonly chats = new Map<string, ChatState>();
+  private chats = $state.raw<ReadonlyMap<string, ChatState>>(new Map());
   private session: ChatSession | null = null;
 
   constructor(
     private readonly app: PatientApp,
     private readonly topicLabel: (slug: string) => string,
+    private readonly timeZone: () => string | undefined,
   ) {}
 
   /** The chat of a conversation on the current session, started on first use. */
@@ -356,17 +398,39 @@ export class ChatRegistry {
     this.session = session;
     let chat = this.chats.get(conversation.id);
     if (!chat) {
-      chat = new ChatState(this.app, session, conversation, this.topicLabel);
-      this.chats.set(conversation.id, chat);
+      chat = new ChatState(this.app, session, conversation, this.topicLabel, this.timeZone);
+      this.chats = new Map([...this.chats, [conversation.id, chat]]);
       void chat.start();
     }
     return chat;
   }
 
+  /** Follows every conversation that is not closed, so replies count as unread (and chime) wherever the patient is in the app. */
+  followOpen(session: ChatSession, conversations: readonly ConversationSummary[]): void {
+    for (const conversation of conversations) if (conversation.status !== 'closed') this.chatFor(session, conversation);
+  }
+
+  /** A conversation as its chat knows it now (assigned, closed …), or as listed when it is not followed. */
+  current(conversation: ConversationSummary): ConversationSummary {
+    return this.chats.get(conversation.id)?.conversation ?? conversation;
+  }
+
+  /** Messages from the practice not yet shown in a conversation. */
+  unreadOf(conversationId: string): number {
+    return this.chats.get(conversationId)?.unread ?? 0;
+  }
+
+  /** Messages from the practice not yet shown, in every followed conversation (the tab title counts them, never says what they are). */
+  get unreadTotal(): number {
+    let total = 0;
+    for (const chat of this.chats.values()) total += chat.unread;
+    return total;
+  }
+
   /** Forgets every chat and its decrypted text. */
   clear(): void {
     for (const chat of this.chats.values()) chat.stop();
-    this.chats.clear();
+    this.chats = new Map();
     this.session = null;
   }
 }

@@ -1,3 +1,16 @@
+/**
+ * Where to go instead when the practice's per-patient limit refuses a new conversation: the open one
+ * (`open`: one at a time), or the phone (`daily`: as many as it takes online in a day); 111 and 999 always.
+ */
+export function patientLimitText(limit: 'open' | 'daily', practicePhone: string | null): string {
+  const phone = practicePhone ? `phone the practice on ${practicePhone}` : 'phone the practice';
+  const instead =
+    limit === 'open'
+      ? `You already have a conversation open with the practice. Please carry on in that one (under “Your open conversations”): the practice will answer you there. If it is about something new and cannot wait, ${phone}.`
+      : `You have started as many online conversations today as the practice can take from one patient. Please ${phone}, or start a new one tomorrow.`;
+  return `${instead} If it is urgent, call 111, or 999 in an emergency.`;
+}
+
 /** Plain words for every failure a patient can meet; codes come from the gateway, the sdk or the client. */
 export function describeError(code: string, serverMessage?: string): string {
   switch (code) {

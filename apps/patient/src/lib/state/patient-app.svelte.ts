@@ -2,6 +2,7 @@ import type { ChatSession } from '@parley/sdk';
 import type { ParleyConnectionError, ConnectionState } from '@parley/client';
 import type { QueuePosition } from '@parley/protocol';
 import { DeviceVault, IdleTimer, TabLock, WebDatabase } from '@parley/web';
+import { Chime } from '../chime';
 import { config } from '../config';
 import * as connection from '../connection';
 import type { PatientKeys } from '../connection';
@@ -17,11 +18,21 @@ export interface Notice {
   text: string;
 }
 
-/** What the vault keeps: the keys and session, and the patient's privacy choice. */
+/** Why Parley is locked: the patient pressed "Lock now", nobody used it for a while, or the patient left with quick exit. */
+export type LockReason = 'patient' | 'idle' | 'quick-exit';
+
+/** What the vault keeps: the keys and session, and the patient's choices on this device. */
 interface VaultRecord {
   keys: PatientKeys;
   idleLockMinutes: number;
+  /** Whether Parley is locked (a reload or a reopened site must show the lock, not the patient's name); absent in older records. */
+  lockedBecause?: LockReason | null;
+  /** Whether a new message plays a sound; absent in older records (on). */
+  isSoundOn?: boolean;
 }
+
+/** How long quick exit waits for the lock to be written before it leaves anyway (the screen is already blank). */
+const QUICK_EXIT_SAVE_MS = 1_000;
 
 /** Choices of the privacy lock, in minutes. */
 export const IDLE_LOCK_CHOICES = [1, 2, 5, 10, 15] as const;
@@ -38,6 +49,12 @@ export class PatientApp {
   idleLockMinutes = $state(config.idleLockMinutes);
   displayName = $state('');
   isRemembered = $state(false);
+  /** Why the locked screen shows (null while unlocked). */
+  lockedBecause = $state<LockReason | null>(null);
+  /** Whether a new message from the practice plays a short sound (the patient's choice, kept with the keys). */
+  isSoundOn = $state(true);
+  /** Whether this tab is in front: a message that arrives while it is hidden has not been shown. */
+  isPageVisible = $state(document.visibilityState === 'visible');
   /** Bumped whenever a new live session starts, so screens reload what they show. */
   sessionGeneration = $state(0);
   /** The latest `queue:position` of each waiting conversation (facts can arrive before its chat screen shows). */
@@ -54,6 +71,7 @@ export class PatientApp {
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private outboxListeners = new Set<() => void>();
   private invitationLink: InvitationLink | null = null;
+  private readonly chime = new Chime();
 
   /**
    * Opens the browser database and resumes a remembered device, or shows the welcome screen, or (opened
@@ -61,6 +79,9 @@ export class PatientApp {
    */
   async boot(): Promise<void> {
     this.readInvitationLink();
+    document.addEventListener('visibilitychange', () => (this.isPageVisible = document.visibilityState === 'visible'));
+    // Browsers let a page make sound only after the person has touched it: the first tap or key press allows the chime.
+    for (const gesture of ['pointerdown', 'keydown'] as const) document.addEventListener(gesture, () => this.chime.unlock(), { capture: true });
     try {
       this.db = await WebDatabase.open(config.databaseName);
       this.vault = new DeviceVault<VaultRecord>(this.db, 'patient');
@@ -81,6 +102,14 @@ export class PatientApp {
     }
     this.isRemembered = true;
     this.idleLockMinutes = stored.idleLockMinutes;
+    this.isSoundOn = stored.isSoundOn ?? true;
+    if (stored.lockedBecause) {
+      // Locked before the page was closed (quick exit, "Lock now", idle): nothing of the patient shows until the passphrase.
+      this.keys = stored.keys;
+      this.lockedBecause = stored.lockedBecause;
+      this.go('locked');
+      return;
+    }
     await this.enter(stored.keys);
   }
 
@@ -115,6 +144,18 @@ export class PatientApp {
     this.startIdleTimer();
   }
 
+  /** Turns the new-message sound on or off and keeps the choice on this device. */
+  async setSound(isOn: boolean): Promise<void> {
+    this.isSoundOn = isOn;
+    if (isOn) this.chime.unlock();
+    if (this.keys) await this.store(this.keys, this.isRemembered);
+  }
+
+  /** A message from the practice arrived that the patient has not seen: a short sound, if they want one. */
+  announceNewMessage(): void {
+    if (this.isSoundOn) this.chime.play();
+  }
+
   /** The practice's terms were accepted: on to home. */
   termsAccepted(): void {
     this.go('home');
@@ -138,18 +179,31 @@ export class PatientApp {
     return () => this.outboxListeners.delete(listener);
   }
 
-  /** Leaves at once for a neutral page, replacing this one in the history so Back does not return. */
-  quickExit(): void {
-    this.closeSession();
+  /**
+   * Leaves for a neutral page, replacing this one in the history so Back does not return. Signed in, it
+   * locks first (the screen goes blank at once) and writes the lock to the vault, so reopening the site
+   * shows the locked screen, never the patient's name or conversations.
+   */
+  async quickExit(): Promise<void> {
+    if (this.keys) {
+      const saved = this.lock('quick-exit');
+      await Promise.race([saved, new Promise((resolve) => setTimeout(resolve, QUICK_EXIT_SAVE_MS))]);
+    } else this.closeSession();
     window.location.replace(config.quickExitUrl);
   }
 
-  /** Privacy lock: closes the session and drops every decrypted message; the passphrase unlocks. */
-  lock(): void {
+  /**
+   * Privacy lock: closes the session, drops every decrypted message and keeps the lock in the vault (a
+   * reload still asks for the passphrase). `reason` says on the locked screen what happened.
+   */
+  async lock(reason: LockReason): Promise<void> {
     if (!this.keys || this.screen === 'locked') return;
     this.closeSession();
+    this.idleTimer?.stop();
     this.openConversationId = null;
+    this.lockedBecause = reason;
     this.go('locked');
+    await this.store(this.keys, this.isRemembered).catch(() => undefined);
   }
 
   /** Unlocks with the passphrase (checked against the patient's own encrypted backup). */
@@ -167,6 +221,10 @@ export class PatientApp {
       else this.fail(code);
       return false;
     }
+    // An earlier wrong passphrase's error must not follow the patient into the app.
+    this.notice = null;
+    this.lockedBecause = null;
+    await this.store(keys, this.isRemembered).catch(() => undefined);
     await this.enter(keys);
     return true;
   }
@@ -256,7 +314,8 @@ export class PatientApp {
       }
       this.session = session;
       this.connectionState = session.client.connectionState;
-      session.client.on('state-changed', (state) => (this.connectionState = state));
+      // Only the live session speaks for the connection: a session closed by a lock or sign-out going "offline" is not the phone's signal.
+      session.client.on('state-changed', (state) => this.session === session && (this.connectionState = state));
       session.client.on('stopped', (error: ParleyConnectionError) => this.onStopped(error));
       session.client.on('queue:position', (fact) => (this.queuePositions = { ...this.queuePositions, [fact.conversationId]: fact }));
       this.sessionGeneration += 1;
@@ -317,7 +376,7 @@ export class PatientApp {
 
   private startIdleTimer(): void {
     this.idleTimer?.stop();
-    this.idleTimer = new IdleTimer({ timeoutMs: this.idleLockMinutes * 60_000, onIdle: () => this.lock() });
+    this.idleTimer = new IdleTimer({ timeoutMs: this.idleLockMinutes * 60_000, onIdle: () => void this.lock('idle') });
     this.idleTimer.start();
   }
 
@@ -334,7 +393,7 @@ export class PatientApp {
   }
 
   private async store(keys: PatientKeys, remember: boolean): Promise<void> {
-    const record: VaultRecord = { keys, idleLockMinutes: this.idleLockMinutes };
+    const record: VaultRecord = { keys, idleLockMinutes: this.idleLockMinutes, lockedBecause: this.lockedBecause, isSoundOn: this.isSoundOn };
     this.keys = keys;
     this.isRemembered = remember && this.vault !== null;
     // Without IndexedDB the keys live in `this.keys` only, as with "don't remember this device".
@@ -347,6 +406,8 @@ export class PatientApp {
     this.keys = null;
     this.displayName = '';
     this.isRemembered = false;
+    this.lockedBecause = null;
+    this.isSoundOn = true;
     this.openConversationId = null;
     await this.vault?.forget().catch(() => undefined);
     await this.db?.clearAll().catch(() => undefined);

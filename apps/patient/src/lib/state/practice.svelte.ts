@@ -1,7 +1,7 @@
 import type { ConversationSummary, HoursStatus, PracticeTerms, TopicCategory } from '@parley/protocol';
 import * as connection from '../connection';
 import { contextPair } from './context';
-import { describeError } from './notices';
+import { describeError, patientLimitText } from './notices';
 import type { PatientApp } from './patient-app.svelte';
 
 /**
@@ -14,6 +14,8 @@ export class PracticeState {
   phone = $state<string | null>(null);
   terms = $state.raw<PracticeTerms | null>(null);
   conversations = $state.raw<ConversationSummary[]>([]);
+  /** The topic the patient picked: kept while they read terms the practice asks them to accept first. */
+  chosenTopic = $state('');
   isStarting = $state(false);
   error = $state<string | null>(null);
   termsError = $state<string | null>(null);
@@ -92,9 +94,16 @@ export class PracticeState {
     try {
       const conversation = await session.openConversation(topic);
       this.conversations = [conversation, ...this.conversations];
+      this.chosenTopic = '';
       this.app.openChat(conversation.id);
     } catch (error) {
-      const { code, message } = error as { code?: string; message?: string };
+      const { code, message, details } = error as { code?: string; message?: string; details?: Record<string, unknown> };
+      if (code === 'patient_limit') {
+        // Which limit: the gateway says (details.limit); without it, an open conversation means the "one at a time" limit.
+        const isOpenLimit = details?.['limit'] === 'open' || (details?.['limit'] !== 'daily' && this.conversations.some((c) => c.status !== 'closed'));
+        this.error = patientLimitText(isOpenLimit ? 'open' : 'daily', this.phone);
+        return;
+      }
       if (code === 'forbidden') {
         // Terms changed since sign-in: show them again.
         this.app.go('terms', { kind: 'info', text: 'Please read and accept the practice’s current terms first.' });
