@@ -3,7 +3,8 @@ import { ready } from '@parley/crypto';
 import { startTestApp, type TestApp } from '../app.js';
 import { activatePatient, connectAs, createPracticeWithStaff, type TestPatient, type TestPractice } from '../factories.js';
 
-// Sign-in and activation guessing limits (per account, per code, per address) are proven in e2e/auth.e2e.spec.ts.
+// Sign-in delays per account, limits per code and per address are proven in e2e/auth.e2e.spec.ts; an invitation's total of
+// wrong dates of birth in e2e/invitation-guessing.e2e.spec.ts.
 
 const codeOf = (answer: { ok: boolean; error?: { code: string } }) => (answer.ok ? 'ok' : answer.error!.code);
 
