@@ -312,7 +312,7 @@ export class ConversationFeed<T> {
         const seq = this.delivered + 1;
         const next = this.held.get(seq);
         if (next === undefined) {
-          if (this.delivered > this.persistedSeq) await this.persist();
+          if (this.readableThrough > this.persistedSeq) await this.persist();
           // Checked again after the await, and nothing awaits between this check and clearing drainRun.
           if (this.held.has(this.delivered + 1)) continue;
           break;
@@ -350,8 +350,12 @@ export class ConversationFeed<T> {
     }
   }
 
+  /**
+   * Stores how far the feed got, but never past an entry it could not open: after a restart that entry is
+   * fetched and tried again (its key may have arrived), and the restarted feed cannot claim it as delivered.
+   */
   private async persist(): Promise<void> {
-    const lastSeq = this.delivered;
+    const lastSeq = this.readableThrough;
     try {
       await this.options.cursorStore.save(this.conversationId, lastSeq);
       this.persistedSeq = Math.max(this.persistedSeq, lastSeq);

@@ -148,6 +148,22 @@ describe(ConversationFeed.name, () => {
     expect(feed.readableSeq).toBe(2);
   });
 
+  it('stores its cursor before an entry it could not open, so a restart tries it again and claims nothing past it', async () => {
+    post('one', 'forged', 'three');
+    await aFeed(aTextCodec(['forged'])).start();
+    await waitFor(() => gateway.receipts.length > 0);
+    received = [];
+
+    const restarted = aFeed(aTextCodec(['forged']));
+    await restarted.start();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+
+    expect(await cursorStore.load(conversationId)).toBe(1);
+    expect(seqs()).toEqual([2, 3]);
+    expect(restarted.readableSeq).toBe(1);
+    expect(Math.max(...gateway.receipts.map((receipt) => receipt.upToSeq))).toBe(1);
+  });
+
   it('moves readableSeq with every entry opened in order', async () => {
     post('one', 'two');
     const feed = aFeed();
