@@ -76,4 +76,10 @@ describe('FHIR R4 export', () => {
     expect(transcript).toContain('Ada Lovelace: I have crushing chest pain\n    (Red flag: chest pain and difficulty breathing. The patient was shown the 999/111 advice and chose to send.)\n');
     expect(transcript).toContain('(marked urgent by the patient’s device after the 999/111 advice; placed at the head of the queue)');
   });
+
+  it('says in the transcript where an entry could not be opened, in its place', () => {
+    const transcript = buildTranscript({ ...input([message(2, true, 'First'), message(4, true, 'Third')]), unopenedSeqs: [3] });
+
+    expect(transcript).toMatch(/Ada Lovelace: First\n\[—\] \(an entry here could not be opened on this computer: its content is not in this transcript\)\n.*Ada Lovelace: Third\n$/);
+  });
 });

@@ -7,6 +7,8 @@ export interface ExportInput {
   patient: { id: string; name: string };
   practiceName: string;
   entries: ChatEntry[];
+  /** Entries this browser could not open (or the server did not hand over): the transcript says where, never skips them silently. */
+  unopenedSeqs?: readonly number[];
   exportedAt: string;
 }
 
@@ -78,8 +80,10 @@ export function buildTranscript(input: ExportInput): string {
     `Exported: ${formatTime(input.exportedAt)}`,
     '',
   ];
-  for (const entry of input.entries) {
-    if (entry.kind === 'message') {
+  const steps = [...input.entries, ...(input.unopenedSeqs ?? []).map((seq) => ({ kind: 'unopened' as const, seq }))].sort((a, b) => a.seq - b.seq);
+  for (const entry of steps) {
+    if (entry.kind === 'unopened') lines.push('[—] (an entry here could not be opened on this computer: its content is not in this transcript)');
+    else if (entry.kind === 'message') {
       lines.push(`[${formatTime(entry.serverTime)}] ${entry.senderName}: ${entry.body}`);
       if (entry.redFlags.length > 0) lines.push(`    (${redFlagNote(entry)})`);
     }

@@ -213,6 +213,7 @@ export class ConversationsState {
       patient: { id: view.summary.patientId, name: view.patientName },
       practiceName: this.connection.signedIn.session.practice.name,
       entries: view.lines.flatMap((line) => (line.ok ? [line.value] : [])),
+      unopenedSeqs: view.lines.flatMap((line) => (line.ok ? [] : [line.seq])),
       exportedAt: new Date().toISOString(),
     };
   }
