@@ -287,11 +287,6 @@ export class QueueRepository {
     const [row] = await this.dataSource.query(`SELECT count(*)::int AS n FROM conversations WHERE practice_id = $1 AND created_at >= $2`, [practiceId, since]);
     return row.n;
   }
-
-  /** Every clinician's load, without the routing locks: for dashboards and estimates, never for deciding. */
-  loads(practiceId: string, dayStart: Date): Promise<ClinicianLoad[]> {
-    return clinicianLoads(this.dataSource.manager, practiceId, dayStart, false);
-  }
 }
 
 function byFewestActiveThenLongestIdle(a: ClinicianLoad, b: ClinicianLoad): number {

@@ -126,6 +126,8 @@ describe(`live queue and routing (two in-process gateway nodes on one PostgreSQL
   it('refuses a manager action from a patient or a clinician, changing nothing', async () => {
     const clinician = await connectAs(nodeA.url, practice.clinician, 10_000);
     clients.push(clinician);
+    // The connection itself is written to the clinician's capacity row: wait for it before taking the picture.
+    await waitUntil(async () => (await nodeA.dataSource.query(`SELECT 1 FROM clinician_capacity WHERE user_id = $1 AND connected_at IS NOT NULL`, [practice.clinician.userId])).length === 1, 'the connection to be noted');
     const before = await nodeA.dataSource.query(`SELECT * FROM clinician_capacity ORDER BY user_id`);
 
     const answers = [
