@@ -27,7 +27,7 @@ import { ChatSession, openInvitation, rotateRecordKey, signIn, type ChatEntry, t
 import { newSessionToken } from '../../src/auth/session-token.js';
 import { startTestApp, type TestApp } from '../app.js';
 import { follow, patientChat, staffChat, type Chatter } from '../chat.js';
-import { activatePatient, createPracticeWithStaff, invitePatient, type TestPatient, type TestPractice } from '../factories.js';
+import { activatePatient, apiOk, createPracticeWithStaff, invitePatient, type TestPatient, type TestPractice } from '../factories.js';
 
 const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64');
 
@@ -51,6 +51,8 @@ describe('adversarial server: the client refuses what a malicious server offers'
     gateway = await startTestApp();
     practice = await createPracticeWithStaff(gateway);
     patient = await activatePatient(gateway.url, practice);
+    // Each attack opens a conversation for the one patient: lift the per-patient limits (patient-limits.e2e tests them).
+    await apiOk(gateway.url, 'PUT', '/api/practice/patient-limits', { token: practice.manager.token, body: { maxOpenPerPatient: null, maxNewPerPatientPerDay: null } }, 200);
   });
 
   afterAll(async () => {

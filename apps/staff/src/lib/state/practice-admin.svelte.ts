@@ -1,9 +1,9 @@
-import type { HoursView, PracticeSettings, PracticeTerms, TermsStatus, TopicCategory, WeeklyInterval } from '@parley/protocol';
+import type { HoursView, PatientLimits, PracticeSettings, PracticeTerms, ReplyWindow, TermsStatus, TopicCategory, WeeklyInterval } from '@parley/protocol';
 import { getContext, setContext } from 'svelte';
 import type { StaffConnection } from '../connection';
 import { explain } from '../words';
 
-/** Managers: opening hours and exceptions, categories, the acknowledgement text and phone, and the terms. */
+/** Managers: opening hours, exceptions and the reply window, categories, the acknowledgement text and phone, limits per patient, and the terms. */
 export class PracticeAdminState {
   hours = $state.raw<HoursView | null>(null);
   settings = $state.raw<PracticeSettings | null>(null);
@@ -46,6 +46,16 @@ export class PracticeAdminState {
   /** `null` removes the phone number or restores the default acknowledgement. */
   async saveTexts(texts: { practicePhone?: string | null; acknowledgementTemplate?: string | null }): Promise<boolean> {
     return this.save(() => this.connection.request('PUT', '/api/practice/texts', texts), 'Texts saved.');
+  }
+
+  /** How long conversations a clinician has taken stay two-way after closing. */
+  async saveReplyWindow(replyWindow: ReplyWindow): Promise<boolean> {
+    return this.save(() => this.connection.request('PUT', '/api/hours/settings', { replyWindow }), 'Reply window saved.');
+  }
+
+  /** Conversations one patient may have open at once and start in a day; `null` is no limit. */
+  async savePatientLimits(limits: PatientLimits): Promise<boolean> {
+    return this.save(() => this.connection.request('PUT', '/api/practice/patient-limits', limits), 'Limits per patient saved.');
   }
 
   /** Publishes the next version of the terms; every patient accepts it before their next conversation. */
