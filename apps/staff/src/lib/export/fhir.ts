@@ -82,12 +82,14 @@ export function buildTranscript(input: ExportInput): string {
   ];
   const steps = [...input.entries, ...(input.unopenedSeqs ?? []).map((seq) => ({ kind: 'unopened' as const, seq }))].sort((a, b) => a.seq - b.seq);
   for (const entry of steps) {
-    if (entry.kind === 'unopened') lines.push('[—] (an entry here could not be opened on this computer: its content is not in this transcript)');
-    else if (entry.kind === 'message') {
+    if (entry.kind === 'unopened') {
+      lines.push('[—] (an entry here could not be opened on this computer: its content is not in this transcript)');
+    } else if (entry.kind === 'message') {
       lines.push(`[${formatTime(entry.serverTime)}] ${entry.senderName}: ${entry.body}`);
       if (entry.redFlags.length > 0) lines.push(`    (${redFlagNote(entry)})`);
+    } else {
+      lines.push(`[${formatTime(entry.serverTime)}] (${describeEvent(entry.event)})`);
     }
-    else lines.push(`[${formatTime(entry.serverTime)}] (${describeEvent(entry.event)})`);
   }
   return `${lines.join('\n')}\n`;
 }
