@@ -4,6 +4,12 @@ import type { TestDatabase } from '@parley/testing';
 import { freshDatabase } from '../../test/database.js';
 import { dataSourceOptions, MIGRATIONS, openDatabase } from './data-source.js';
 
+/** Undoes migrations, newest first, until the one with this timestamp is undone: later migrations never shift the target. */
+async function undoThrough(migrated: DataSource, timestamp: number): Promise<void> {
+  const isApplied = async () => (await migrated.query(`SELECT 1 FROM migrations WHERE timestamp = $1`, [timestamp])).length > 0;
+  while (await isApplied()) await migrated.undoLastMigration({ transaction: 'all' });
+}
+
 describe('migrations', () => {
   let database: TestDatabase;
   let dataSource: DataSource;
@@ -92,8 +98,7 @@ describe('migrations', () => {
   it('moves v1 data to invitation-bound trust: pending patient codes expire, v1 staff certificates go, the rest is kept', async () => {
     const scratch = await freshDatabase();
     const migrated = await openDatabase(scratch.url);
-    await migrated.undoLastMigration({ transaction: 'all' }); // retiring unbound patient accounts
-    await migrated.undoLastMigration({ transaction: 'all' }); // invitation-bound trust
+    await undoThrough(migrated, 1764800000000); // invitation-bound trust, and every migration after it
     const [practice] = await migrated.query(`INSERT INTO practices (id, ods_code, name, time_zone) VALUES ($1, 'V1PRAC', 'A practice', 'Europe/London') RETURNING id`, [randomUUID()]);
     const user = async (roles: string[]) => {
       const id = randomUUID();
@@ -149,7 +154,7 @@ describe('migrations', () => {
   it('retires patients activated before invitation-bound trust (deactivated, sessions ended, devices revoked, rows kept), and frees their NHS number', async () => {
     const scratch = await freshDatabase();
     const migrated = await openDatabase(scratch.url);
-    await migrated.undoLastMigration({ transaction: 'all' });
+    await undoThrough(migrated, 1764800000100); // retiring unbound patient accounts, and every migration after it
     const [practice] = await migrated.query(`INSERT INTO practices (id, ods_code, name, time_zone) VALUES ($1, 'V1PAT', 'A practice', 'Europe/London') RETURNING id`, [randomUUID()]);
     const nhsNumber = '9434765919';
     const activated = async (hasInvitationSignature: boolean) => {
