@@ -69,7 +69,10 @@ export interface AppConfig {
   sessionTtlHours: number;
   /** How long an available clinician may be disconnected before their conversations go back to the queue. */
   clinicianGraceSeconds: number;
-  /** Failed sign-ins and activations allowed per account (or code) and per IP address within the window. */
+  /**
+   * Failed sign-ins an account may have (over a day) before each further try waits a doubling delay
+   * (never a lockout); failed activations allowed per code, and failures per IP address, within the window.
+   */
   signInMaxFailuresPerAccount: number;
   signInMaxFailuresPerIp: number;
   signInFailureWindowMinutes: number;
