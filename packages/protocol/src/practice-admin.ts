@@ -172,6 +172,11 @@ export const AUDIT_ACTIONS = [
   'canned-reply.deleted',
   'staff.offboarded',
   'record-key.added',
+  'record-key.granted',
+  'root-key.set',
+  'device.certified',
+  'account-key.certified',
+  'key-backup.replaced',
   'patient.searched',
 ] as const;
 export const AuditAction = z.enum(AUDIT_ACTIONS);
@@ -189,6 +194,9 @@ export const AuditQuery = z
     actorUserId: Uuid.optional(),
     subjectUserId: Uuid.optional(),
     conversationId: Uuid.optional(),
+    /** Part of the name of who acted / of the patient concerned (case-insensitive), for a manager who knows names, not ids. */
+    actorName: z.string().trim().min(2).max(100).optional(),
+    subjectName: z.string().trim().min(2).max(100).optional(),
     action: AuditAction.optional(),
     from: z.iso.datetime({ offset: true }).optional(),
     to: z.iso.datetime({ offset: true }).optional(),
@@ -223,4 +231,6 @@ export interface AuditEvent {
 export interface AuditPage {
   events: AuditEvent[];
   nextBefore: string | null;
+  /** The names of the practice's users these events name (who acted, the patient, and user ids in `data`), by user id. */
+  people: Record<string, string>;
 }

@@ -91,6 +91,19 @@ describe(AuditRepository.name, () => {
     expect(secondPage.map((event) => event.data['i'])).toEqual([6, 5, 4, 3, 2, 1, 0]);
   });
 
+  it('filters by part of a name of who acted or of the patient, any case, taking % and _ literally', async () => {
+    const practice = (await insertPractice(dataSource)).id;
+    const actor = await insertUser(dataSource, practice, ['clinician']);
+    const patient = await insertUser(dataSource, practice, ['patient']);
+    await dataSource.query(`UPDATE users SET display_name = $2 WHERE id = $1`, [patient, 'Priya Fair_weather']);
+    await sut.append(anEvent({ practiceId: practice, actorUserId: actor, subjectUserId: patient }));
+    await sut.append(anEvent({ practiceId: practice, actorUserId: actor, subjectUserId: null }));
+
+    expect(await sut.find(practice, { subjectName: 'FAIR_W' }, 10)).toHaveLength(1);
+    expect(await sut.find(practice, { subjectName: 'Fair%' }, 10)).toHaveLength(0);
+    expect(await sut.names(practice, [patient, managerId])).toEqual({ [patient]: 'Priya Fair_weather' });
+  });
+
   it('never shows one practice the events of another', async () => {
     const other = (await insertPractice(dataSource)).id;
 

@@ -19,6 +19,9 @@ export interface AuditFilter {
   actorUserId?: string;
   subjectUserId?: string;
   conversationId?: string;
+  /** Part of the display name of who acted / of the patient concerned, any case. */
+  actorName?: string;
+  subjectName?: string;
   action?: AuditAction;
   from?: Date;
   to?: Date;
@@ -51,6 +54,9 @@ export class AuditRepository {
     if (filter.actorUserId) where('actor_user_id = ?', filter.actorUserId);
     if (filter.subjectUserId) where('subject_user_id = ?', filter.subjectUserId);
     if (filter.conversationId) where('conversation_id = ?', filter.conversationId);
+    // Names are matched among the practice's own users only ($1), as a literal part of the name (no LIKE wildcards).
+    if (filter.actorName) where(`actor_user_id IN (SELECT id FROM users WHERE practice_id = $1 AND strpos(lower(display_name), lower(?)) > 0)`, filter.actorName);
+    if (filter.subjectName) where(`subject_user_id IN (SELECT id FROM users WHERE practice_id = $1 AND strpos(lower(display_name), lower(?)) > 0)`, filter.subjectName);
     if (filter.action) where('action = ?', filter.action);
     if (filter.from) where('created_at >= ?', filter.from);
     if (filter.to) where('created_at < ?', filter.to);
@@ -72,6 +78,16 @@ export class AuditRepository {
       data: row.data,
       createdAt: row.created_at.toISOString(),
     }));
+  }
+
+  /** The display names of those of `userIds` who are users of the practice, by id. */
+  async names(practiceId: string, userIds: readonly string[]): Promise<Record<string, string>> {
+    if (userIds.length === 0) return {};
+    const rows: { id: string; display_name: string }[] = await this.dataSource.query(
+      `SELECT id, display_name FROM users WHERE practice_id = $1 AND id = ANY($2::uuid[])`,
+      [practiceId, [...new Set(userIds)]],
+    );
+    return Object.fromEntries(rows.map((row) => [row.id, row.display_name]));
   }
 }
 

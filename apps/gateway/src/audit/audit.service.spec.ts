@@ -81,10 +81,24 @@ describe(AuditService.name, () => {
   it('says there is no next page when fewer events than asked for came back', async () => {
     const only = anEvent(2);
     events.find.mockResolvedValue([only]);
+    events.names.mockResolvedValue({});
 
     const page = await sut.query(aManager(), {});
 
     expect(events.find).toHaveBeenCalledWith(expect.any(String), expect.any(Object), 51);
-    expect(page).toEqual({ events: [only], nextBefore: null });
+    expect(page).toEqual({ events: [only], nextBefore: null, people: {} });
+  });
+
+  it('names the people the page names: who acted, the patient, and user ids in the details', async () => {
+    const manager = aManager();
+    const event = { ...anEvent(3), subjectUserId: randomUUID(), data: { ownerUserId: randomUUID(), outcome: 'resolved', version: 2 } };
+    events.find.mockResolvedValue([event]);
+    events.names.mockResolvedValue({ [event.subjectUserId]: 'Priya Fairweather' });
+
+    const page = await sut.query(manager, { subjectName: 'priya' });
+
+    expect(events.find).toHaveBeenCalledWith(manager.practiceId, expect.objectContaining({ subjectName: 'priya' }), 51);
+    expect(events.names).toHaveBeenCalledWith(manager.practiceId, [event.actorUserId, event.subjectUserId, event.data.ownerUserId]);
+    expect(page.people).toEqual({ [event.subjectUserId]: 'Priya Fairweather' });
   });
 });

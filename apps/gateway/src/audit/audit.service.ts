@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { AuditAction, AuditPage, AuditQuery } from '@parley/protocol';
+import type { AuditAction, AuditEvent, AuditPage, AuditQuery } from '@parley/protocol';
 import type { Actor } from '../common/actor.js';
 import { Clock } from '../common/clock.js';
 import { requireRole } from '../common/require-role.js';
@@ -67,6 +67,8 @@ export class AuditService {
         actorUserId: query.actorUserId,
         subjectUserId: query.subjectUserId,
         conversationId: query.conversationId,
+        actorName: query.actorName,
+        subjectName: query.subjectName,
         action: query.action,
         from: query.from ? new Date(query.from) : undefined,
         to: query.to ? new Date(query.to) : undefined,
@@ -75,6 +77,16 @@ export class AuditService {
       limit + 1,
     );
     const events = page.slice(0, limit);
-    return { events, nextBefore: page.length > limit ? (events.at(-1)?.id ?? null) : null };
+    // Names are resolved here, for the manager reading the log; the trail itself keeps ids only.
+    const people = await this.events.names(actor.practiceId, events.flatMap(namedUserIds));
+    return { events, nextBefore: page.length > limit ? (events.at(-1)?.id ?? null) : null, people };
   }
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The user ids an event names: who acted, the patient, and ids in its data (a clinician, an owner, a new member of staff …). */
+function namedUserIds(event: AuditEvent): string[] {
+  const inData = Object.values(event.data).filter((value): value is string => typeof value === 'string' && UUID.test(value));
+  return [event.actorUserId, event.subjectUserId, ...inData].filter((id): id is string => id !== null);
 }

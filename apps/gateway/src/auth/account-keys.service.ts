@@ -54,6 +54,7 @@ export class AccountKeysService {
       throw new DomainError('conflict', 'That account key is already certified.');
     }
     this.logger.log({ userId: actor.userId, patientId, accountKeyId: accountKey.id }, 'account key certified');
+    await this.audit.record(actor, 'account-key.certified', { subjectUserId: patientId, data: { accountKeyId: accountKey.id } });
   }
 
   /**
@@ -84,5 +85,7 @@ export class AccountKeysService {
     const kdf = { salt: Buffer.from(backup.kdf.salt, 'base64'), opsLimit: backup.kdf.opsLimit, memLimitBytes: backup.kdf.memLimitBytes };
     if (!(await this.accounts.replaceBackup(actor.userId, Buffer.from(backup.backup, 'base64'), kdf))) throw new DomainError('not_found');
     this.logger.log({ userId: actor.userId, deviceId: actor.deviceId }, 'key backup replaced');
+    // A new backup is a new offline-guessable copy of the account key: who replaced it is kept for good, as downloads are.
+    await this.audit.record(actor, 'key-backup.replaced', { subjectUserId: actor.userId });
   }
 }

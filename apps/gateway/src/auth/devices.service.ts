@@ -68,6 +68,11 @@ export class DevicesService {
       }
     }
     this.logger.log({ userId: actor.userId, deviceId }, 'device certified');
+    // A staff device admitted by a manager (root-signed, naming the person), or a patient's new device certified by their account key.
+    await this.audit.record(actor, 'device.certified', {
+      ...(isOwnerStaff ? {} : { subjectUserId: device.userId }),
+      data: { deviceId, ownerUserId: device.userId, ...(certifiedAs ? { roles: certifiedAs.roles } : {}) },
+    });
   }
 
   /**

@@ -31,6 +31,7 @@ export class PracticeKeysService {
     requireRole(actor, 'manager');
     if (!(await this.keys.setRootKey(actor.practiceId, rootSignPublicKey))) throw new DomainError('conflict', 'The practice root key is already set.');
     this.logger.log({ userId: actor.userId, practiceId: actor.practiceId }, 'practice root key set');
+    await this.audit.record(actor, 'root-key.set', {});
   }
 
   /**
@@ -72,6 +73,7 @@ export class PracticeKeysService {
     if (refusal === 'no_such_version') throw new DomainError('not_found');
     if (refusal) throw new DomainError('conflict', 'That device already holds this record key version.');
     this.logger.log({ userId: actor.userId, deviceId: request.deviceId, version: request.version }, 'record key granted');
+    await this.audit.record(actor, 'record-key.granted', { data: { deviceId: request.deviceId, version: request.version } });
   }
 
   /** The caller's practice's keys, with only the grants sealed to the caller's own device. @throws DomainError `not_found` */
