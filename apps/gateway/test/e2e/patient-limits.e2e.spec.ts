@@ -130,7 +130,7 @@ async function detailsOfOpen(patient: Chatter): Promise<unknown> {
   const original = client.request.bind(client);
   client.request = (async (...args: Parameters<typeof original>) => {
     const answer = await original(...args);
-    if (args[0] === 'conversation:open' && !answer.ok) details = answer.error.details;
+    if (args[0] === 'conversation:open' && !answer.ok && 'details' in answer.error) details = answer.error.details;
     return answer;
   }) as typeof original;
   try {
