@@ -45,6 +45,8 @@ export function describeError(code: string, serverMessage?: string): string {
     case 'outside_hours':
       // The gateway's message says when it opens next (and what to do if it is urgent).
       return serverMessage ?? 'The practice is closed for online messages just now.';
+    case 'patient_limit':
+      return serverMessage ?? 'You have as many online conversations as the practice takes from one patient. Please carry on in your open conversation, or phone the practice. If it is urgent, call 111, or 999 in an emergency.';
     case 'at_capacity':
       return serverMessage ?? 'The practice cannot take new online conversations right now. If it is urgent, call 111, or 999 in an emergency.';
     case 'not_ready':

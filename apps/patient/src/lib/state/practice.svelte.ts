@@ -99,9 +99,9 @@ export class PracticeState {
     } catch (error) {
       const { code, message, details } = error as { code?: string; message?: string; details?: Record<string, unknown> };
       if (code === 'patient_limit') {
-        // Which limit: the gateway says (details.limit); without it, an open conversation means the "one at a time" limit.
-        const isOpenLimit = details?.['limit'] === 'open' || (details?.['limit'] !== 'daily' && this.conversations.some((c) => c.status !== 'closed'));
-        this.error = patientLimitText(isOpenLimit ? 'open' : 'daily', this.phone);
+        // Which limit it was comes in details.limit; without it, the gateway's own words say what to do instead.
+        const limit = details?.['limit'];
+        this.error = limit === 'open' || limit === 'daily' ? patientLimitText(limit, this.phone) : describeError(code, message);
         return;
       }
       if (code === 'forbidden') {
