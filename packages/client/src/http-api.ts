@@ -11,6 +11,7 @@ import {
   type DeviceCertificateRequest,
   type DeviceInfo,
   type SystemPong,
+  type ErrorBody,
   type ErrorCode,
   type InvitationCreated,
   type InvitationDetails,
@@ -52,6 +53,8 @@ export interface HttpFailure {
   message: string;
   /** The HTTP status, or null when no answer came. */
   status: number | null;
+  /** The server's facts about the refusal (e.g. `retryAfterSeconds` with `rate_limited`), when it gave any. */
+  details?: ErrorBody['details'];
 }
 
 /** What every {@link HttpApi} method resolves with; it never throws. */
@@ -310,7 +313,15 @@ export class HttpApi {
   }
 }
 
-/** The API answers errors as `{ error: { code, message } }`; anything else is not the API's answer. */
+/** An error's details when they are what the API sends: a flat object of strings, numbers, booleans and nulls. */
+function detailsOf(value: unknown): ErrorBody['details'] | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const entries = Object.entries(value);
+  const isFlat = entries.every(([, item]) => item === null || ['string', 'number', 'boolean'].includes(typeof item));
+  return isFlat ? Object.fromEntries(entries) : undefined;
+}
+
+/** The API answers errors as `{ error: { code, message, details? } }`; anything else is not the API's answer. */
 function failureOf(call: Call, status: number, text: string): HttpFailure {
   try {
     const body: unknown = JSON.parse(text);
@@ -318,7 +329,8 @@ function failureOf(call: Call, status: number, text: string): HttpFailure {
     if (typeof error === 'object' && error !== null && 'code' in error && 'message' in error) {
       const { code, message } = error;
       if (typeof code === 'string' && KNOWN_CODES.has(code) && typeof message === 'string') {
-        return { code: code as ErrorCode, message, status };
+        const details = 'details' in error ? detailsOf(error.details) : undefined;
+        return details ? { code: code as ErrorCode, message, status, details } : { code: code as ErrorCode, message, status };
       }
     }
   } catch {

@@ -22,6 +22,8 @@ export interface OutboxItem {
 export interface OutboxError {
   code: ErrorCode | 'timeout' | 'disconnected';
   message: string;
+  /** The server's facts about a refusal (e.g. `nextOpening` with `outside_hours`), kept for the UI. */
+  details?: ErrorBody['details'];
 }
 
 /** How an enqueued message ended: its place in the record, or the refusal that marked it failed (`stopped` when the outbox stopped first; the item stays stored). */
@@ -219,7 +221,8 @@ export class Outbox {
         return;
       }
       const { code, message } = result.error;
-      item.lastError = { code, message };
+      const details = 'details' in result.error ? result.error.details : undefined;
+      item.lastError = details === undefined ? { code, message } : { code, message, details };
       // `unauthorized` means the session ended: the item stays pending for the next session's outbox.
       if (code === 'timeout' || code === 'disconnected' || code === 'rate_limited' || code === 'internal' || code === 'unauthorized') {
         this.changed();
@@ -231,7 +234,7 @@ export class Outbox {
       item.status = 'failed';
       // Kept in memory even if the store write fails, so the UI still shows it.
       await this.options.store.put(item).catch(() => undefined);
-      this.settle(item, { ok: false, error: { code, message } });
+      this.settle(item, { ok: false, error: item.lastError as ErrorBody });
       return;
     }
   }

@@ -6,6 +6,7 @@ import type {
   ConversationReceipt,
   ConversationSend,
   ConversationSync,
+  ErrorBody,
   RecordEntry,
   SendResult,
   ServerToClient,
@@ -38,6 +39,8 @@ export class FakeGateway {
   sendAcksToDrop = 0;
   /** Runs before a send is stored; returning false drops it unanswered (e.g. after cutting the transport). */
   beforeSend: (payload: ConversationSend) => boolean = () => true;
+  /** Set: every send is refused with this error instead of being stored. */
+  sendRefusal: ErrorBody | null = null;
   /** Runs before a sync is answered, after its page was read. */
   beforeSyncAnswer: (payload: ConversationSync) => void = () => undefined;
   /** Seqs that sync answers leave out, as a server withholding entries would. */
@@ -129,6 +132,7 @@ export class FakeGateway {
     });
     socket.on('conversation:send', (payload, ack) => {
       if (!this.beforeSend(payload)) return;
+      if (this.sendRefusal) return ack({ ok: false, error: this.sendRefusal });
       const result = this.store(payload);
       if (this.sendAcksToDrop > 0) {
         this.sendAcksToDrop -= 1;

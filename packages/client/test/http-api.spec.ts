@@ -85,6 +85,17 @@ describe(HttpApi.name, () => {
     expect(result).toEqual({ ok: false, error: { code: 'unauthorized', message: 'Sign in first.', status: 401 } });
   });
 
+  it('keeps an API error\'s flat details and drops details of any other shape', async () => {
+    const api = new HttpApi({ baseUrl });
+    answer = { status: 429, body: JSON.stringify({ error: { code: 'rate_limited', message: 'Wait.', details: { retryAfterSeconds: 8, scope: 'account' } } }) };
+    const flat = await api.signIn(signIn);
+    answer = { status: 429, body: JSON.stringify({ error: { code: 'rate_limited', message: 'Wait.', details: { nested: { retryAfterSeconds: 8 } } } }) };
+    const nested = await api.signIn(signIn);
+
+    expect(flat).toEqual({ ok: false, error: { code: 'rate_limited', message: 'Wait.', status: 429, details: { retryAfterSeconds: 8, scope: 'account' } } });
+    expect(nested).toEqual({ ok: false, error: { code: 'rate_limited', message: 'Wait.', status: 429 } });
+  });
+
   it('resolves an answer that is not the API\'s as unexpected_response', async () => {
     answer = { status: 502, body: '<html>Bad gateway</html>', contentType: 'text/html' };
     const api = new HttpApi({ baseUrl });

@@ -136,6 +136,18 @@ describe(Outbox.name, () => {
     expect((await store.loadAll()).map((item) => item.status)).toEqual(['failed']);
   });
 
+  it('keeps the facts of a refusal for the UI (outside_hours with the next opening)', async () => {
+    const outbox = anOutbox();
+    const conversationId = aConversationId();
+    const refusal = { code: 'outside_hours' as const, message: 'The practice is closed.', details: { nextOpening: '2026-12-07T08:00:00.000Z' } };
+    gateway.sendRefusal = refusal;
+
+    const result = await outbox.enqueue(aSend(conversationId, 'one more question'));
+
+    expect(result).toEqual({ ok: false, error: refusal });
+    expect(outbox.itemsOf(conversationId)).toEqual([expect.objectContaining({ status: 'failed', lastError: refusal })]);
+  });
+
   it('removes a failed message only when asked to', async () => {
     const outbox = anOutbox();
     const conversationId = aConversationId();

@@ -21,7 +21,7 @@ import {
   type PassphraseKeys,
   type SigningKeys,
 } from '@parley/crypto';
-import type { AccountEnrolment, KdfParams as WireKdfParams, SessionInfo } from '@parley/protocol';
+import type { AccountEnrolment, ErrorBody, KdfParams as WireKdfParams, SessionInfo } from '@parley/protocol';
 import { openEnvelope } from './conversation-crypto.js';
 import { equal, isAccountKeyTrusted, isCertifiedBy, verifiedStaff, type AccountPublicKeys } from './trust.js';
 import { unwrap } from './unwrap.js';
@@ -60,9 +60,16 @@ export class AccountFlowError extends Error {
   constructor(
     readonly code: string,
     message: string,
+    /** The server's facts about a refusal (ids, numbers and times: e.g. `{ limit, max }` with `patient_limit`). */
+    readonly details?: ErrorBody['details'],
   ) {
     super(message);
     this.name = 'AccountFlowError';
+  }
+
+  /** The error for a server's (or transport's) refusal, keeping its details; `step` names the step that failed. */
+  static of(error: { code: string; message: string; details?: ErrorBody['details'] }, step?: string): AccountFlowError {
+    return new AccountFlowError(error.code, step ? `${step}: ${error.message}` : error.message, error.details);
   }
 }
 

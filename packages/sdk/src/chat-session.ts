@@ -134,8 +134,8 @@ export class ChatSession {
     const { account, session, device: own } = this.me;
     if (!account) throw new AccountFlowError('forbidden', 'only patients open conversations');
     const [devices, keys] = await Promise.all([this.api.listDevices(), this.api.getPracticeKeys()]);
-    if (!devices.ok) throw new AccountFlowError(devices.error.code, devices.error.message);
-    if (!keys.ok) throw new AccountFlowError(keys.error.code, keys.error.message);
+    if (!devices.ok) throw AccountFlowError.of(devices.error);
+    if (!keys.ok) throw AccountFlowError.of(keys.error);
     const record = currentRecordKey(keys.data, session.practice.odsCode, this.options.pinnedRoot);
     if (!record) throw new AccountFlowError('untrusted_record_key', 'the practice offers no record key its root key vouches for');
     const floor = this.options.recordKeyFloor ?? 0;
@@ -156,7 +156,7 @@ export class ChatSession {
     const conversationId = crypto.randomUUID();
     const { envelopes } = newEpoch({ conversationId, epoch: 1, targets, creatorSignSecretKey: this.me.device.keys.signSecretKey });
     const result = await this.client.request('conversation:open', { conversationId, topic, envelopes });
-    if (!result.ok) throw new AccountFlowError(result.error.code, result.error.message);
+    if (!result.ok) throw AccountFlowError.of(result.error);
     return result.data.conversation;
   }
 
@@ -181,7 +181,7 @@ export class ChatSession {
   /** The caller's conversations. @throws AccountFlowError */
   async listConversations(): Promise<ConversationSummary[]> {
     const result = await this.client.request('conversation:list', {});
-    if (!result.ok) throw new AccountFlowError(result.error.code, result.error.message);
+    if (!result.ok) throw AccountFlowError.of(result.error);
     return result.data.conversations;
   }
 
@@ -204,7 +204,7 @@ export class ChatSession {
     const outcome = await state.feed.start();
     if (!outcome.ok) {
       this.followed.delete(conversationId);
-      throw new AccountFlowError(outcome.error.code, outcome.error.message);
+      throw AccountFlowError.of(outcome.error);
     }
   }
 
@@ -241,20 +241,20 @@ export class ChatSession {
    */
   async markUrgent(conversationId: string): Promise<ConversationSummary> {
     const result = await this.client.request('conversation:urgent', { conversationId });
-    if (!result.ok) throw new AccountFlowError(result.error.code, result.error.message);
+    if (!result.ok) throw AccountFlowError.of(result.error);
     return result.data.conversation;
   }
 
   /** A clinician becomes available for assignments (or away). @throws AccountFlowError */
   async setAvailability(availability: 'available' | 'away'): Promise<void> {
     const result = await this.client.request('staff:availability', { availability });
-    if (!result.ok) throw new AccountFlowError(result.error.code, result.error.message);
+    if (!result.ok) throw AccountFlowError.of(result.error);
   }
 
   /** A clinician takes a waiting conversation. @throws AccountFlowError (`conflict`, `at_capacity` …) */
   async claim(conversationId: string): Promise<ConversationSummary> {
     const result = await this.client.request('conversation:claim', { conversationId });
-    if (!result.ok) throw new AccountFlowError(result.error.code, result.error.message);
+    if (!result.ok) throw AccountFlowError.of(result.error);
     return result.data.conversation;
   }
 

@@ -12,7 +12,7 @@ import { AccountFlowError } from './accounts.js';
 export async function verifyPatientPassphrase(input: { baseUrl: string; token: string; userId: string; passphrase: string }): Promise<boolean> {
   await ready();
   const backup = await new HttpApi({ baseUrl: input.baseUrl, token: input.token }).getBackup();
-  if (!backup.ok) throw new AccountFlowError(backup.error.code, `download backup: ${backup.error.message}`);
+  if (!backup.ok) throw AccountFlowError.of(backup.error, 'download backup');
   const blob = fromBase64(backup.data.backup);
   const header = readBackupHeader(blob);
   const passphraseKeys = deriveAccountKeys(input.passphrase, header.salt, header.params);

@@ -4,5 +4,5 @@ import { AccountFlowError } from './accounts.js';
 /** The data of a route's answer, or an AccountFlowError naming the step that failed (internal to this package's flows). */
 export function unwrap<T>(result: HttpResult<T>, step: string): T {
   if (result.ok) return result.data;
-  throw new AccountFlowError(result.error.code, `${step}: ${result.error.message}`);
+  throw AccountFlowError.of(result.error, step);
 }
