@@ -17,6 +17,8 @@ export class PatientFlowError extends Error {
   constructor(
     readonly code: string,
     message: string,
+    /** The gateway's facts about a refusal (e.g. `retryAfterSeconds`, or `reason: 'invitation_voided'`). */
+    readonly details?: Record<string, string | number | boolean | null>,
   ) {
     super(message);
     this.name = 'PatientFlowError';
@@ -27,7 +29,8 @@ export class PatientFlowError extends Error {
 function asFlowError(error: unknown): PatientFlowError {
   if (error instanceof PatientFlowError) return error;
   const code = typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string' ? error.code : 'internal';
-  return new PatientFlowError(code, error instanceof Error ? error.message : 'something went wrong');
+  const details = typeof error === 'object' && error !== null && 'details' in error ? (error.details as PatientFlowError['details']) : undefined;
+  return new PatientFlowError(code, error instanceof Error ? error.message : 'something went wrong', details);
 }
 
 async function flow<T>(run: () => Promise<T>): Promise<T> {
@@ -43,9 +46,9 @@ async function api(token?: string) {
   return new HttpApi({ baseUrl: config.gatewayUrl, token, timeoutMs: 15_000 });
 }
 
-function unwrap<T>(result: { ok: true; data: T } | { ok: false; error: { code: string; message: string } }): T {
+function unwrap<T>(result: { ok: true; data: T } | { ok: false; error: { code: string; message: string; details?: PatientFlowError['details'] } }): T {
   if (result.ok) return result.data;
-  throw new PatientFlowError(result.error.code, result.error.message);
+  throw new PatientFlowError(result.error.code, result.error.message, result.error.details);
 }
 
 /**

@@ -20,7 +20,16 @@ const WEAKNESS_TEXT: Record<string, string> = {
 };
 
 function codeOf(error: unknown): string {
-  return (error as { code?: string }).code ?? 'internal';
+  const { code, details } = error as { code?: string; details?: Record<string, unknown> };
+  // The gateway's INVITATION_VOIDED reason (a literal here: the protocol's runtime stays out of this chunk).
+  if (code === 'forbidden' && details?.['reason'] === 'invitation_voided') return 'invitation_voided';
+  return code ?? 'internal';
+}
+
+/** How long the gateway asked to wait before trying again (rate_limited), when it said. */
+function retryAfterOf(error: unknown): number | undefined {
+  const wait = (error as { details?: Record<string, unknown> }).details?.['retryAfterSeconds'];
+  return typeof wait === 'number' ? wait : undefined;
 }
 
 /** Lets the browser paint a busy state before a key derivation holds the main thread for a second. */
@@ -32,11 +41,11 @@ function nextPaint(): Promise<void> {
 }
 
 /** The invitation-step failures in words the patient can act on. */
-function invitationError(code: string): string {
+function invitationError(code: string, retryAfterSeconds?: number): string {
   if (code === 'unauthorized' || code === 'not_found') return describeError('invitation_unknown');
   if (code === 'invalid_payload') return describeError('invalid_invitation_code');
   if (code === 'expired') return describeError('invitation_expired');
-  return describeError(code);
+  return describeError(code, undefined, retryAfterSeconds);
 }
 
 /** The activation journey: invitation → passphrase → (terms, shown by the app). */
@@ -80,7 +89,7 @@ export class ActivationState {
     } catch (error) {
       const code = codeOf(error);
       this.isAlarming = code === 'untrusted_invitation';
-      this.error = invitationError(code);
+      this.error = invitationError(code, retryAfterOf(error));
     } finally {
       this.isBusy = false;
     }
@@ -119,7 +128,7 @@ export class ActivationState {
       await this.app.signedIn(keys, remember);
     } catch (error) {
       const code = codeOf(error);
-      this.error = code === 'unauthorized' ? describeError('invitation_unknown') : describeError(code);
+      this.error = code === 'unauthorized' ? describeError('invitation_unknown') : describeError(code, undefined, retryAfterOf(error));
     } finally {
       this.isBusy = false;
     }
@@ -168,7 +177,7 @@ export class SignInState {
       this.error =
         code === 'unauthorized' || code === 'invalid_payload' || code === 'wrong_passphrase' || code === 'decrypt_failed'
           ? 'The practice code, NHS number or passphrase is not right. Check them and try again. The practice cannot see or reset your passphrase.'
-          : describeError(code);
+          : describeError(code, undefined, retryAfterOf(error));
     } finally {
       this.isBusy = false;
     }

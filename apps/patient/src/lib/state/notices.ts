@@ -12,7 +12,7 @@ export function patientLimitText(limit: 'open' | 'daily', practicePhone: string 
 }
 
 /** Plain words for every failure a patient can meet; codes come from the gateway, the sdk or the client. */
-export function describeError(code: string, serverMessage?: string): string {
+export function describeError(code: string, serverMessage?: string, retryAfterSeconds?: number): string {
   switch (code) {
     case 'unauthorized':
       return 'Those details did not match. Check them and try again.';
@@ -20,6 +20,8 @@ export function describeError(code: string, serverMessage?: string): string {
       return 'That invitation code and date of birth did not match, or the code has expired or was already used. Check the letter or message from your practice, or ask them for a new code.';
     case 'invalid_invitation_code':
       return 'That is not a valid invitation code. Check it against your letter or message: it has 13 letters and numbers, like ABCD-EFGH-JKMNP.';
+    case 'invitation_voided':
+      return 'This invitation can no longer be used: it was tried with a wrong date of birth too many times. Please ask your practice for a new invitation.';
     case 'invitation_expired':
       return 'This invitation has expired. Please ask your practice for a new one.';
     case 'untrusted_invitation':
@@ -34,7 +36,7 @@ export function describeError(code: string, serverMessage?: string): string {
     case 'decrypt_failed':
       return 'That passphrase is not right. Check it and try again. The practice cannot see or reset your passphrase.';
     case 'rate_limited':
-      return 'Too many attempts. Please wait a few minutes before trying again.';
+      return retryAfterSeconds === undefined ? 'Too many attempts. Please wait a few minutes before trying again.' : `Too many attempts. Please try again in ${waitText(retryAfterSeconds)}.`;
     case 'network':
     case 'unreachable':
     case 'timeout':
@@ -56,4 +58,11 @@ export function describeError(code: string, serverMessage?: string): string {
     default:
       return 'Something went wrong. Please try again, or contact your practice if it keeps happening.';
   }
+}
+
+/** A wait in words: seconds under a minute, else whole minutes rounded up. */
+function waitText(seconds: number): string {
+  if (seconds < 60) return seconds <= 1 ? '1 second' : `${Math.ceil(seconds)} seconds`;
+  const minutes = Math.ceil(seconds / 60);
+  return minutes === 1 ? '1 minute' : `${minutes} minutes`;
 }
