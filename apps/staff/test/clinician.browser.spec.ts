@@ -257,10 +257,11 @@ describe('staff app: a clinician works the live queue; a manager raises the cap 
     expect(await accessibilityViolations(page)).toEqual([]);
   });
 
-  it('after a reload, signs in with the passphrase alone on the device whose keys this browser kept (encrypted in IndexedDB)', async () => {
+  it('after a reload, is still signed in on the device whose keys this browser kept (encrypted in IndexedDB); after signing out, the passphrase alone signs in again', async () => {
     await page.reload();
-    await page.getByLabel('Practice code').fill(world.odsCode);
-    await page.getByLabel('E-mail address').fill(doctor.email);
+    await page.getByRole('tab', { name: /Cleo Jones/ }).waitFor({ timeout: 60_000 });
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    // The practice code and e-mail address are filled in from the keys this browser keeps.
     await page.getByLabel('Passphrase').fill(doctor.passphrase);
     await page.getByRole('button', { name: 'Sign in' }).click();
 

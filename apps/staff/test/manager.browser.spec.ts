@@ -42,7 +42,7 @@ describe("staff app: the manager's console (Chromium, real gateway and database)
     await page.getByRole('heading', { name: 'Load and capacity' }).waitFor();
     const today = page.getByRole('region', { name: 'Today' });
     await today.getByRole('definition').filter({ hasText: /^1$/ }).first().waitFor();
-    await page.getByRole('img', { name: /Conversations opened per hour today/ }).waitFor();
+    await page.getByRole('img', { name: /Conversations opened in each hour of today/ }).waitFor();
     const hourRows = page.getByRole('table', { name: /Today by hour/ }).getByRole('row');
     await waitUntil(async () => (await hourRows.count()) === 2, 'one hour row under the header');
     expect(await page.locator('canvas').count()).toBeGreaterThan(0);

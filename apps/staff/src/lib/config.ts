@@ -3,4 +3,12 @@ export const config = Object.freeze({
   gatewayUrl: window.location.origin,
   /** The patient app, served by the same gateway at its root: invitation links point there. */
   patientAppUrl: `${window.location.origin}/`,
+  /**
+   * The console locks after this much inactivity (the patient app's default is 5): a staff screen shows many
+   * patients' names and messages, often on a desk others pass, and a locked console takes no new patients
+   * (docs/staff-client.md, "Staying signed in").
+   */
+  idleLockMinutes: 3,
+  /** The Web Lock that lets one tab per browser hold the console. */
+  connectionLockName: 'parley-staff-connection',
 });

@@ -16,6 +16,7 @@ import {
   type PracticeSecrets,
   type SignedIn,
 } from '@parley/sdk';
+import type { SessionInfo } from '@parley/protocol';
 import { DeviceVault, IndexedDbOutboxStore, WebDatabase } from '@parley/web';
 import { config } from './config';
 
@@ -44,6 +45,8 @@ export interface StaffKeyStore {
   /** `remember: false` ("a shared computer") keeps them in this page's memory only. */
   put(odsCode: string, login: string, keys: StoredStaffKeys, options: { remember: boolean }): Promise<void>;
   delete(odsCode: string, login: string): Promise<void>;
+  /** The practice codes and e-mail addresses whose keys this browser keeps (to prefill the sign-in form: not secret). */
+  knownLogins(): Promise<{ practice: string; login: string }[]>;
 }
 
 const DATABASE_NAME = 'parley-staff';
@@ -82,6 +85,13 @@ class VaultStaffKeyStore implements StaffKeyStore {
     await this.store(entries);
   }
 
+  async knownLogins() {
+    return Object.keys(await this.all()).map((key) => {
+      const [practice = '', login = ''] = key.split('/');
+      return { practice, login };
+    });
+  }
+
   private async store(entries: Record<string, StoredStaffKeys>): Promise<void> {
     const vault = await this.open();
     if (Object.keys(entries).length === 0) await vault.forget();
@@ -106,8 +116,103 @@ const entryKey = (odsCode: string, login: string) => `${odsCode}/${login.toLower
 
 const keyStore: StaffKeyStore = new VaultStaffKeyStore();
 
+/**
+ * The signed-in session, kept so that reloading the page does not sign the person out (issue #14): the
+ * server session (token) and which login it is, whether the console was locked, and the passphrase check
+ * the idle lock uses. Stored in its own DeviceVault slot next to the keys (AES-GCM under a non-extractable
+ * WebCrypto key) when the person keeps their keys on this computer, else in this page's memory only.
+ */
+export interface KeptSession {
+  practice: string;
+  login: string;
+  session: SessionInfo;
+  /** Locked by the idle timer: a reload keeps it locked. */
+  isLocked: boolean;
+  /**
+   * The device keys sealed under the passphrase (a key backup without the root key): unlocking opens it, so
+   * the passphrase is checked here, without a new sign-in. Whoever could read it could already use the keys.
+   */
+  passphraseCheck: string;
+}
+
+let sessionVault: Promise<DeviceVault<KeptSession>> | undefined;
+const keptSessions = (): Promise<DeviceVault<KeptSession>> => (sessionVault ??= database().then((db) => new DeviceVault<KeptSession>(db, 'staff-session')));
+
+/** The session a reload left, or null (none, or it no longer decrypts). */
+export async function loadKeptSession(): Promise<KeptSession | null> {
+  try {
+    return await (await keptSessions()).load();
+  } catch {
+    return null;
+  }
+}
+
+/** Keeps the signed-in session for a reload; `remember: false` keeps it in this page only. */
+export async function keepSession(connection: StaffConnection, passphrase: string, remember: boolean): Promise<KeptSession> {
+  const passphraseCheck = await sealStaffKeyBackup({
+    odsCode: connection.practice,
+    login: connection.login,
+    userId: connection.signedIn.session.user.id,
+    device: connection.signedIn.device,
+    pinnedRoot: connection.pinnedRoot,
+    passphrase,
+  });
+  const kept: KeptSession = { practice: connection.practice, login: connection.login, session: connection.signedIn.session, isLocked: false, passphraseCheck };
+  await (await keptSessions()).save(kept, { remember });
+  return kept;
+}
+
+/** Marks the kept session locked or not (a reload of a locked console stays locked). */
+export async function setKeptSessionLocked(kept: KeptSession, isLocked: boolean): Promise<KeptSession> {
+  const vault = await keptSessions();
+  const next = { ...kept, isLocked };
+  await vault.save(next, { remember: vault.isRemembered });
+  return next;
+}
+
+/** Wipes the kept session (sign-out, or a session the server ended); this computer's keys stay as the person chose. */
+export async function dropKeptSession(): Promise<void> {
+  await (await keptSessions()).forget();
+}
+
+/** Whether the passphrase opens the kept session's check (the idle lock). */
+export async function isUnlockPassphrase(kept: KeptSession, passphrase: string): Promise<boolean> {
+  await ready();
+  try {
+    await openStaffKeyBackup(kept.passphraseCheck, passphrase);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Ends a kept session on the server that no page has open (sign-out from the lock screen); best effort. */
+export async function signOutKept(kept: KeptSession): Promise<void> {
+  await new HttpApi({ baseUrl: config.gatewayUrl, token: kept.session.token }).signOut().catch(() => undefined);
+}
+
+/** The practice code and e-mail address to prefill the sign-in form with: the one login whose keys this browser keeps. */
+export async function knownLogin(): Promise<{ practice: string; login: string } | null> {
+  const logins = await keyStore.knownLogins().catch(() => []);
+  return logins.length === 1 ? logins[0]! : null;
+}
+
+/**
+ * Opens the kept session again (after a reload or an unlock): the same server session and this browser's
+ * keys for the login, no passphrase. @throws AccountFlowError `unauthorized` (the keys are gone, or the server ended the session)
+ */
+export async function resumeStaff(kept: KeptSession): Promise<StaffConnection> {
+  await ready();
+  const stored = await keyStore.get(kept.practice, kept.login);
+  if (!stored || new Date(kept.session.expiresAt).getTime() <= Date.now()) throw new AccountFlowError('unauthorized', 'the kept session cannot be resumed');
+  return open(kept.practice, kept.login, { session: kept.session, device: stored.device }, stored);
+}
+
 /** A signed-in member of staff: the live session, and the keys this device could open. */
 export interface StaffConnection {
+  /** The practice code and e-mail address it signed in with. */
+  practice: string;
+  login: string;
   signedIn: SignedIn;
   chat: ChatSession;
   api: HttpApi;
@@ -226,6 +331,8 @@ async function open(practice: string, login: string, signedIn: SignedIn, held: S
   const outboxStore = new IndexedDbOutboxStore(await database(), signedIn.session.user.id);
   const chat = await ChatSession.start({ baseUrl: config.gatewayUrl, signedIn, pinnedRoot: held.pinnedRoot, recordKeys, outboxStore, requestTimeoutMs: 10_000 });
   return {
+    practice,
+    login,
     signedIn,
     chat,
     api,

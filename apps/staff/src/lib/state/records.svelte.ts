@@ -6,8 +6,9 @@ import { explain } from '../words';
 /** The filters the audit log viewer offers (empty strings are "any"). */
 export interface AuditFilters {
   action: string;
-  actorUserId: string;
-  subjectUserId: string;
+  /** Part of a name: who acted, the patient concerned. */
+  actorName: string;
+  subjectName: string;
   conversationId: string;
   from: string;
   to: string;
@@ -19,6 +20,8 @@ export class RecordsState {
   isTruncated = $state(false);
   hasSearched = $state(false);
   audit = $state.raw<AuditEvent[]>([]);
+  /** Names of the people the events read so far name, by user id (the server resolves them). */
+  auditPeople = $state.raw<Record<string, string>>({});
   auditNextBefore = $state<string | null>(null);
   notice = $state<string | null>(null);
   private lastFilters: AuditFilters | null = null;
@@ -49,17 +52,22 @@ export class RecordsState {
     for (const [name, value] of Object.entries(filters)) {
       if (!value) continue;
       // The date inputs give local dates; the API takes instants with an offset.
-      params.set(name, name === 'from' || name === 'to' ? new Date(`${value}T00:00:00`).toISOString() : value);
+      params.set(name, name === 'from' || name === 'to' ? new Date(`${value}T00:00:00`).toISOString() : value.trim());
     }
     if (more && this.auditNextBefore) params.set('before', this.auditNextBefore);
     params.set('limit', '50');
     const result = await this.connection.request<AuditPage>('GET', `/api/audit?${params}`);
     if (!result.ok) {
-      this.notice = result.error.code === 'invalid_payload' ? 'Those filters are not valid (ids are UUIDs; "from" must be before "to").' : explain(result.error.code);
+      this.notice =
+        result.error.code === 'invalid_payload'
+          ? 'Those filters are not valid: give at least two letters of a name, a whole conversation reference, and "from" before "until".'
+          : explain(result.error.code);
       return;
     }
     this.notice = null;
-    this.audit = more && this.lastFilters ? [...this.audit, ...result.data.events] : result.data.events;
+    const isMore = more && this.lastFilters !== null;
+    this.audit = isMore ? [...this.audit, ...result.data.events] : result.data.events;
+    this.auditPeople = isMore ? { ...this.auditPeople, ...result.data.people } : result.data.people;
     this.auditNextBefore = result.data.nextBefore;
     this.lastFilters = filters;
   }

@@ -1,12 +1,39 @@
 import type { SessionEnded } from '@parley/protocol';
+import { IdleTimer, TabLock } from '@parley/web';
 import { getContext, setContext } from 'svelte';
-import { activateStaffAccount, connectStaff, type StaffConnection } from '../connection';
+import { config } from '../config';
+import {
+  activateStaffAccount,
+  connectStaff,
+  dropKeptSession,
+  isUnlockPassphrase,
+  keepSession,
+  knownLogin,
+  loadKeptSession,
+  resumeStaff,
+  setKeptSessionLocked,
+  signOutKept,
+  type KeptSession,
+  type StaffConnection,
+} from '../connection';
 
-/** The signed-in member of staff (or nobody): sign-in, sign-out and the key backup file. */
+/** What the page shows: starting up, the sign-in form, the console open in another tab, the idle lock, or the console. */
+export type SessionPhase = 'starting' | 'signed-out' | 'other-tab' | 'locked' | 'open';
+
+/**
+ * The signed-in member of staff (or nobody): sign-in, the session kept across a reload, the idle lock,
+ * the one-tab lock, sign-out and the key backup file.
+ */
 export class SessionState {
+  phase = $state<SessionPhase>('starting');
   connection = $state.raw<StaffConnection | null>(null);
   isBusy = $state(false);
   error = $state<string | null>(null);
+  /** The practice code and e-mail address to prefill the sign-in and lock screens with (never secret). */
+  knownPractice = $state('');
+  knownLogin = $state('');
+  /** The name on the lock screen. */
+  lockedName = $state('');
 
   readonly user = $derived(this.connection?.signedIn.session.user ?? null);
   readonly isClinician = $derived(this.user?.roles.includes('clinician') ?? false);
@@ -18,14 +45,82 @@ export class SessionState {
   /** The grants to this device do not chain to the root it pinned: the practice key it was given is not the practice's. */
   hasUntrustedRoot = $state(false);
 
+  private kept: KeptSession | null = null;
+  /** The error code of the last failed sign-in or resume. */
+  private failureCode: string | undefined;
+  private readonly tabLock = new TabLock(config.connectionLockName);
+  private readonly idleTimer = new IdleTimer({ timeoutMs: config.idleLockMinutes * 60_000, onIdle: () => void this.lock() });
+
+  /**
+   * Takes this browser's one console (another tab may hold it: then waits, saying so), and opens the session a
+   * reload left, locked if it was, or shows the sign-in form prefilled with the login this browser keeps keys for.
+   */
+  async boot(): Promise<void> {
+    if (!(await this.tabLock.tryAcquire())) {
+      this.phase = 'other-tab';
+      // Takes over once the other tab is closed.
+      if (!(await this.tabLock.acquire())) return;
+    }
+    const known = await knownLogin();
+    this.knownPractice = known?.practice ?? '';
+    this.knownLogin = known?.login ?? '';
+    this.kept = await loadKeptSession();
+    if (!this.kept) {
+      this.phase = 'signed-out';
+      return;
+    }
+    this.knownPractice = this.kept.practice;
+    this.knownLogin = this.kept.login;
+    this.lockedName = this.kept.session.user.displayName;
+    if (this.kept.isLocked) {
+      this.phase = 'locked';
+      return;
+    }
+    const kept = this.kept;
+    if (!(await this.connect(() => resumeStaff(kept)))) await this.resumeFailed();
+  }
+
   /** Signs in; on failure `error` says why in words a person can act on. */
   async signIn(input: { practice: string; login: string; passphrase: string; keyBackup?: string; remember: boolean }): Promise<boolean> {
-    return this.connect(() => connectStaff(input));
+    return this.connect(() => connectStaff(input), input);
   }
 
   /** First sign-in with a set-up code: this browser becomes a new device, to be admitted by a manager. */
   async activate(input: { practice: string; login: string; code: string; passphrase: string; remember: boolean }): Promise<boolean> {
-    return this.connect(() => activateStaffAccount(input));
+    return this.connect(() => activateStaffAccount(input), input);
+  }
+
+  /**
+   * The idle lock: closes the live connection (a locked console takes no new patients; conversations the
+   * clinician has stay theirs for the server's grace period) and drops everything decrypted with the console.
+   */
+  async lock(): Promise<void> {
+    const connection = this.connection;
+    if (!connection || !this.kept) return;
+    this.idleTimer.stop();
+    this.connection = null;
+    this.lockedName = connection.signedIn.session.user.displayName;
+    this.phase = 'locked';
+    this.error = null;
+    await connection.chat.close();
+    this.kept = await setKeptSessionLocked(this.kept, true).catch(() => this.kept);
+  }
+
+  /** Unlocks with the passphrase (checked in this browser), reopening the same session. */
+  async unlock(passphrase: string): Promise<boolean> {
+    const kept = this.kept;
+    if (!kept) return false;
+    this.isBusy = true;
+    const isRight = await isUnlockPassphrase(kept, passphrase);
+    this.isBusy = false;
+    if (!isRight) {
+      this.error = 'That passphrase is not right. Try again, or sign out.';
+      return false;
+    }
+    this.kept = await setKeptSessionLocked(kept, false).catch(() => kept);
+    const isOpen = await this.connect(() => resumeStaff(kept));
+    if (!isOpen) await this.resumeFailed();
+    return isOpen;
   }
 
   /** Looks for record key grants made since sign-in (a manager admitted this device). */
@@ -36,30 +131,48 @@ export class SessionState {
     if (held !== 'untrusted_root') this.recordKeyCount = held;
   }
 
-  private async connect(how: () => Promise<StaffConnection>): Promise<boolean> {
+  private async connect(how: () => Promise<StaffConnection>, keep?: { passphrase: string; remember: boolean }): Promise<boolean> {
     this.isBusy = true;
     this.error = null;
     try {
       const connection = await how();
       // The server ends sessions too (signed out elsewhere, revoked device, offboarded): back to the sign-in screen, saying why.
       connection.chat.client.on('session:ended', (fact) => void this.ended(connection, fact.reason));
+      if (keep) this.kept = await keepSession(connection, keep.passphrase, keep.remember);
       this.connection = connection;
+      this.phase = 'open';
+      this.idleTimer.start();
       this.recordKeyCount = connection.recordKeys.size;
       this.hasUntrustedRoot = false;
       // The first refresh ran while connecting; a second one tells an untrusted root from "not admitted yet".
       if (connection.recordKeys.size === 0) await this.checkAdmission();
       return true;
     } catch (error) {
-      this.error = describeSignInError((error as { code?: string }).code);
+      this.failureCode = (error as { code?: string }).code;
+      this.error = describeSignInError(this.failureCode);
       return false;
     } finally {
       this.isBusy = false;
     }
   }
 
+  /** A kept session that could not be opened again: an ended one is wiped (sign in again); otherwise the form says why. */
+  private async resumeFailed(): Promise<void> {
+    if (this.failureCode === 'unauthorized' || this.failureCode === 'session_ended') {
+      this.error = 'Your session has ended. Sign in again.';
+      this.kept = null;
+      await dropKeptSession().catch(() => undefined);
+    }
+    this.phase = 'signed-out';
+  }
+
   private async ended(connection: StaffConnection, reason: SessionEnded['reason']): Promise<void> {
     if (this.connection !== connection) return;
     this.connection = null;
+    this.idleTimer.stop();
+    this.kept = null;
+    this.phase = 'signed-out';
+    await dropKeptSession().catch(() => undefined);
     if (reason === 'device_revoked') await connection.forgetKeys();
     await connection.chat.close();
     this.error = {
@@ -70,10 +183,18 @@ export class SessionState {
     }[reason];
   }
 
+  /** Signs out: ends the session on the server and wipes the kept session; this computer's keys stay as the person chose. */
   async signOut(): Promise<void> {
     const connection = this.connection;
+    const kept = this.kept;
     this.connection = null;
-    await connection?.close();
+    this.kept = null;
+    this.idleTimer.stop();
+    this.error = null;
+    this.phase = 'signed-out';
+    await dropKeptSession().catch(() => undefined);
+    if (connection) await connection.close();
+    else if (kept) await signOutKept(kept);
   }
 
   /** The key backup file's text, sealed under the passphrase the person types again. */
