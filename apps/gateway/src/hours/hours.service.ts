@@ -69,6 +69,12 @@ export class HoursService {
     return toFact(stored, this.compute(stored, this.clock.now()));
   }
 
+  /** `status` from the read the refusal checks share (at most a second old, see loadForCheck): for the wait estimate every open makes. */
+  async sharedStatus(practiceId: string): Promise<HoursStatus> {
+    const stored = await this.loadForCheck(practiceId);
+    return toFact(stored, this.compute(stored, this.clock.now()));
+  }
+
   /** The caller's practice's schedule, exceptions from today, bank holidays for a year, settings and status. @throws DomainError `not_found` */
   async view(actor: Actor): Promise<HoursView> {
     const now = this.clock.now();

@@ -28,7 +28,7 @@ describe(LifecycleRepository.name, () => {
     deviceId = await insertDevice(dataSource, patientId);
     x = await insertUser(dataSource, practiceId, ['clinician']);
     y = await insertUser(dataSource, practiceId, ['clinician']);
-    for (const id of [x, y]) await dataSource.query(`INSERT INTO clinician_capacity (user_id, practice_id, max_concurrent, availability) VALUES ($1, $2, 1, 'available')`, [id, practiceId]);
+    for (const id of [x, y]) await dataSource.query(`INSERT INTO clinician_capacity (user_id, practice_id, max_concurrent, availability, connected_at) VALUES ($1, $2, 1, 'available', now())`, [id, practiceId]);
   });
 
   afterAll(async () => {

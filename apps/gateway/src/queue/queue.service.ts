@@ -20,6 +20,8 @@ import { estimateWait, type WaitEstimate } from './wait-estimate.js';
 /** The handling-time median is taken over closed conversations of this many recent days, at most this many. */
 const HANDLING_WINDOW_DAYS = 28;
 const HANDLING_SAMPLE_LIMIT = 50;
+/** The median moves slowly, and every open asks for it: each node reads it at most once a minute per practice. */
+const HANDLING_READ_FOR_MS = 60_000;
 /** Queue snapshots and positions wait this long so a burst of changes makes one announcement. */
 const ANNOUNCE_DEBOUNCE_MS = 100;
 /** How often each node looks for clinicians disconnected past the grace period. */
@@ -40,6 +42,8 @@ export class QueueService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly routingRetries = new Map<string, NodeJS.Timeout>();
   private isStopping = false;
   private readonly announcing = new Map<string, NodeJS.Timeout>();
+  /** Per practice: this node's latest read of the handling-time median, and when it started. */
+  private readonly handlingReads = new Map<string, { startedAt: number; read: Promise<{ median: number | null; samples: number }> }>();
 
   constructor(
     private readonly queue: QueueRepository,
@@ -159,6 +163,19 @@ export class QueueService implements OnApplicationBootstrap, OnModuleDestroy {
     return 'when a clinician is next available';
   }
 
+  /** The practice's recent handling-time median, read at most once a minute per practice on this node (HANDLING_READ_FOR_MS). */
+  private handlingMinutes(practiceId: string, now: Date): Promise<{ median: number | null; samples: number }> {
+    const shared = this.handlingReads.get(practiceId);
+    // Aged on the gateway's clock, so a moved test clock ages it too.
+    if (shared && now.getTime() - shared.startedAt >= 0 && now.getTime() - shared.startedAt < HANDLING_READ_FOR_MS) return shared.read;
+    const read = this.queue.handlingMinutes(practiceId, new Date(now.getTime() - HANDLING_WINDOW_DAYS * 86_400_000), HANDLING_SAMPLE_LIMIT);
+    const entry = { startedAt: now.getTime(), read };
+    this.handlingReads.set(practiceId, entry);
+    // A failed read is not kept: the next estimate reads again.
+    read.catch(() => this.handlingReads.get(practiceId) === entry && this.handlingReads.delete(practiceId));
+    return read;
+  }
+
   /**
    * The wait estimate for any place in the practice's queue, from its recent handling times, the
    * clinicians available and connected now with their free capacity, and the opening hours (see wait-estimate.ts).
@@ -168,8 +185,8 @@ export class QueueService implements OnApplicationBootstrap, OnModuleDestroy {
     const timeZone = await this.queue.timeZoneOf(practiceId);
     const [clinicians, handling, status] = await Promise.all([
       clinicianRows ?? this.queue.clinicians(practiceId, this.dayStart(timeZone)),
-      this.queue.handlingMinutes(practiceId, new Date(now.getTime() - HANDLING_WINDOW_DAYS * 86_400_000), HANDLING_SAMPLE_LIMIT),
-      this.hours.status(practiceId),
+      this.handlingMinutes(practiceId, now),
+      this.hours.sharedStatus(practiceId),
     ]);
     const reachable = clinicians
       .filter((c) => c.availability === 'available' && c.isConnected)
