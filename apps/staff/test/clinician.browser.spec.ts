@@ -213,7 +213,9 @@ describe('staff app: a clinician works the live queue; a manager raises the cap 
     const row = page.getByRole('row', { name: /2030-01-15/ });
     await row.waitFor();
     expect(await row.textContent()).toContain('Dr Alex Morgan');
-    expect(await row.textContent()).toContain(patients[0]!.userId);
+    // The patient by name (issue #14), never their id.
+    await row.getByRole('cell', { name: 'Ada Lovelace', exact: true }).waitFor();
+    expect(await row.textContent()).not.toContain(patients[0]!.userId);
     expect(await accessibilityViolations(page)).toEqual([]);
   });
 

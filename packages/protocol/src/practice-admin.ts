@@ -234,3 +234,20 @@ export interface AuditPage {
   /** The names of the practice's users these events name (who acted, the patient, and user ids in `data`), by user id. */
   people: Record<string, string>;
 }
+
+/** GET /api/people (staff) query: up to 100 user ids, comma-separated (a follow-up list names its patients and owners). */
+export const PeopleQuery = z
+  .object({
+    ids: z
+      .string()
+      .max(3_700)
+      .transform((ids) => ids.split(','))
+      .pipe(z.array(Uuid).min(1).max(100)),
+  })
+  .strict();
+export type PeopleQuery = z.infer<typeof PeopleQuery>;
+
+/** GET /api/people answer: the display names of those ids that are users of the caller's practice, by user id (others are left out). */
+export interface People {
+  people: Record<string, string>;
+}

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { AuditAction, AuditEvent, AuditPage, AuditQuery } from '@parley/protocol';
+import type { AuditAction, AuditEvent, AuditPage, AuditQuery, People } from '@parley/protocol';
 import type { Actor } from '../common/actor.js';
 import { Clock } from '../common/clock.js';
 import { requireRole } from '../common/require-role.js';
@@ -80,6 +80,16 @@ export class AuditService {
     // Names are resolved here, for the manager reading the log; the trail itself keeps ids only.
     const people = await this.events.names(actor.practiceId, events.flatMap(namedUserIds));
     return { events, nextBefore: page.length > limit ? (events.at(-1)?.id ?? null) : null, people };
+  }
+
+  /**
+   * The display names of those of `userIds` who are users of the caller's practice (staff only: they see these
+   * names on their screens anyway); ids of anyone else are left out, so the answer tells nothing about them.
+   * @throws DomainError `forbidden` (patients)
+   */
+  async people(actor: Actor, userIds: readonly string[]): Promise<People> {
+    requireRole(actor, 'clinician', 'manager');
+    return { people: await this.events.names(actor.practiceId, userIds) };
   }
 }
 

@@ -87,4 +87,16 @@ describe('audit log: key events and names (in-process gateway, real PostgreSQL)'
     expect(short).toMatchObject({ status: 400, body: { error: { code: 'invalid_payload' } } });
     expect(clinician).toMatchObject({ status: 403, body: { error: { code: 'forbidden' } } });
   });
+
+  it("names the practice's people for any member of staff, leaves out anyone else's, and refuses patients and malformed ids", async () => {
+    const ids = [patient.userId, practice.clinician.userId, other.manager.userId].join(',');
+
+    const answer = await apiOk<{ people: Record<string, string> }>(gateway.url, 'GET', `/api/people?ids=${ids}`, { token: practice.clinician.token });
+    const asPatient = await api(gateway.url, 'GET', `/api/people?ids=${ids}`, { token: patient.token });
+    const malformed = await api(gateway.url, 'GET', '/api/people?ids=not-an-id', { token: practice.clinician.token });
+
+    expect(answer).toEqual({ people: { [patient.userId]: 'Priya Fairweather', [practice.clinician.userId]: 'Dr Alex Morgan' } });
+    expect(asPatient).toMatchObject({ status: 403, body: { error: { code: 'forbidden' } } });
+    expect(malformed).toMatchObject({ status: 400, body: { error: { code: 'invalid_payload' } } });
+  });
 });

@@ -138,6 +138,7 @@ export const ROUTE_POLICIES: Record<string, Policy> = {
   'DELETE /api/hours/exceptions/:date': { scope: 'none', allow: { manager: { own: 'ok' } } },
   'PUT /api/hours/settings': { scope: 'none', allow: { manager: { own: 'ok' } } },
   'GET /api/audit': { scope: 'none', allow: { manager: { own: 'ok' } } },
+  'GET /api/people': { scope: 'none', allow: staff() },
   'GET /api/practice/terms': { scope: 'none', allow: everyLiveRole() },
   'POST /api/practice/terms': { scope: 'none', allow: { manager: { own: 'ok' } } },
   'POST /api/practice/terms/consent': { scope: 'none', allow: { patient: { own: 'ok' } } },

@@ -182,6 +182,7 @@ const routeCalls: Record<string, (world: World, role: MatrixRole, relation: Rela
   'DELETE /api/hours/exceptions/:date': () => ({ method: 'DELETE', path: `/api/hours/exceptions/${FAR_DATE}` }),
   'PUT /api/hours/settings': () => ({ method: 'PUT', path: '/api/hours/settings', body: { closingSoonMinutes: 15 } }),
   'GET /api/audit': () => ({ method: 'GET', path: '/api/audit' }),
+  'GET /api/people': (world) => ({ method: 'GET', path: `/api/people?ids=${world.patient.userId}` }),
   'GET /api/practice/terms': () => ({ method: 'GET', path: '/api/practice/terms' }),
   'POST /api/practice/terms': () => ({ method: 'POST', path: '/api/practice/terms', body: { text: 'Matrix terms of use.' } }),
   'POST /api/practice/terms/consent': async (world) => {

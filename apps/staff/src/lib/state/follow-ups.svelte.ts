@@ -1,19 +1,36 @@
-import type { FollowUp } from '@parley/protocol';
+import type { FollowUp, People } from '@parley/protocol';
 import { getContext, setContext } from 'svelte';
 import type { StaffConnection } from '../connection';
 import { explain } from '../words';
 
-/** The practice's open follow-ups (the caller's first), and marking one done. */
+/** The practice's open follow-ups (the caller's first) with the names of their patients and owners, and marking one done. */
 export class FollowUpsState {
   items = $state.raw<FollowUp[]>([]);
+  /** Names by user id, from the server (`GET /api/people`). */
+  names = $state.raw<Record<string, string>>({});
   notice = $state<string | null>(null);
 
   constructor(private readonly connection: StaffConnection) {}
 
   async refresh(): Promise<void> {
     const result = await this.connection.chat.client.request('follow-up:list', {});
-    if (result.ok) this.items = result.data.followUps;
-    else this.notice = explain(result.error.code);
+    if (!result.ok) {
+      this.notice = explain(result.error.code);
+      return;
+    }
+    const items = result.data.followUps;
+    const ids = [...new Set(items.flatMap((item) => [item.patientId, item.ownerId]))];
+    // The route names up to 100 people at a time.
+    const chunks = Array.from({ length: Math.ceil(ids.length / 100) }, (_, i) => ids.slice(i * 100, i * 100 + 100));
+    const named = await Promise.all(chunks.map((chunk) => this.connection.request<People>('GET', `/api/people?ids=${chunk.join(',')}`)));
+    // Rows and names change together, so a row never shows without its names.
+    this.names = Object.assign({}, ...named.map((answer) => (answer.ok ? answer.data.people : {})));
+    this.items = items;
+  }
+
+  /** A person's name, or a neutral word when the server could not name them (never their id). */
+  nameOf(userId: string): string {
+    return this.names[userId] ?? 'someone no longer listed';
   }
 
   async done(followUpId: string): Promise<void> {
