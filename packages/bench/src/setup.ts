@@ -58,7 +58,21 @@ export async function setUpPractice(url: string, dataDir: string): Promise<Bench
     odsCode,
     manager: { deviceId: manager.deviceId, keys: manager.keys, userId: manager.userId, certifiedAs: certifiedAs(signedIn.session) },
   });
+  await liftPatientLimits(url, manager.token);
   return { odsCode, secrets, manager, demoClinicianCodes: credentials.staff.filter((member) => !member.roles.includes('manager')) };
+}
+
+/**
+ * Each bench patient opens a conversation per run: the practice's per-patient limits (a policy, tested by the
+ * gateway's patient-limits e2e) would refuse the later runs, so the bench lifts them as a manager may.
+ */
+async function liftPatientLimits(url: string, token: string): Promise<void> {
+  const response = await fetch(`${url}/api/practice/patient-limits`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ maxOpenPerPatient: null, maxNewPerPatientPerDay: null }),
+  });
+  if (!response.ok) throw new Error(`lift the per-patient limits: status ${response.status}`);
 }
 
 /** Creates `count` clinicians (demo codes first), activates each and admits its device (certificate + record key grant). */
