@@ -207,6 +207,31 @@ describe('staff app: staying signed in, the capacity table and the day chart (Ch
     expect(await page.getByLabel('Passphrase').inputValue()).toBe('');
   });
 
+  it('signs out after five wrong passphrases on the lock screen, counting across a reload', async () => {
+    await signInThroughPage(page, world.url, world.odsCode, world.manager);
+    await page.clock.fastForward('03:05');
+    const lock = page.getByRole('form', { name: 'The console is locked' });
+    const attempt = async (left: number) => {
+      await lock.getByLabel('Passphrase').fill(`a wrong passphrase, ${left} left`);
+      await lock.getByRole('button', { name: 'Unlock' }).click();
+    };
+
+    for (const left of [4, 3]) {
+      await attempt(left);
+      await lock.getByRole('alert').filter({ hasText: `${left} tries left before you are signed out.` }).waitFor({ timeout: 60_000 });
+    }
+    await page.reload();
+    await attempt(2);
+    await lock.getByRole('alert').filter({ hasText: '2 tries left' }).waitFor({ timeout: 60_000 });
+    await attempt(1);
+    await lock.getByRole('alert').filter({ hasText: '1 try left' }).waitFor({ timeout: 60_000 });
+    await attempt(0);
+
+    await page.getByRole('alert').filter({ hasText: 'Too many wrong passphrases: you were signed out.' }).waitFor({ timeout: 60_000 });
+    await page.reload();
+    await page.getByRole('button', { name: 'Sign in' }).waitFor();
+  });
+
   it('runs under the strict content security policy without a violation', () => {
     expect(consoleErrors).toEqual([]);
   });

@@ -128,6 +128,8 @@ export interface KeptSession {
   session: SessionInfo;
   /** Locked by the idle timer: a reload keeps it locked. */
   isLocked: boolean;
+  /** Wrong passphrases on the lock screen since it locked (kept, so a reload does not reset the count). */
+  failedUnlocks: number;
   /**
    * The device keys sealed under the passphrase (a key backup without the root key): unlocking opens it, so
    * the passphrase is checked here, without a new sign-in. Whoever could read it could already use the keys.
@@ -157,15 +159,15 @@ export async function keepSession(connection: StaffConnection, passphrase: strin
     pinnedRoot: connection.pinnedRoot,
     passphrase,
   });
-  const kept: KeptSession = { practice: connection.practice, login: connection.login, session: connection.signedIn.session, isLocked: false, passphraseCheck };
+  const kept: KeptSession = { practice: connection.practice, login: connection.login, session: connection.signedIn.session, isLocked: false, failedUnlocks: 0, passphraseCheck };
   await (await keptSessions()).save(kept, { remember });
   return kept;
 }
 
-/** Marks the kept session locked or not (a reload of a locked console stays locked). */
-export async function setKeptSessionLocked(kept: KeptSession, isLocked: boolean): Promise<KeptSession> {
+/** Changes whether the kept session is locked (a reload of a locked console stays locked) and the wrong passphrases counted. */
+export async function updateKeptSession(kept: KeptSession, changes: Partial<Pick<KeptSession, 'isLocked' | 'failedUnlocks'>>): Promise<KeptSession> {
   const vault = await keptSessions();
-  const next = { ...kept, isLocked };
+  const next = { ...kept, ...changes };
   await vault.save(next, { remember: vault.isRemembered });
   return next;
 }

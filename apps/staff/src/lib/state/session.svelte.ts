@@ -11,11 +11,14 @@ import {
   knownLogin,
   loadKeptSession,
   resumeStaff,
-  setKeptSessionLocked,
+  updateKeptSession,
   signOutKept,
   type KeptSession,
   type StaffConnection,
 } from '../connection';
+
+/** Wrong passphrases on the lock screen before the session is ended. */
+const MAX_WRONG_UNLOCKS = 5;
 
 /** What the page shows: starting up, the sign-in form, the console open in another tab, the idle lock, or the console. */
 export type SessionPhase = 'starting' | 'signed-out' | 'other-tab' | 'locked' | 'open';
@@ -102,8 +105,9 @@ export class SessionState {
     this.lockedName = connection.signedIn.session.user.displayName;
     this.phase = 'locked';
     this.error = null;
+    // Kept locked first, so a reload at any moment after this shows the lock screen.
+    this.kept = await updateKeptSession(this.kept, { isLocked: true }).catch(() => this.kept);
     await connection.chat.close();
-    this.kept = await setKeptSessionLocked(this.kept, true).catch(() => this.kept);
   }
 
   /** Unlocks with the passphrase (checked in this browser), reopening the same session. */
@@ -114,10 +118,19 @@ export class SessionState {
     const isRight = await isUnlockPassphrase(kept, passphrase);
     this.isBusy = false;
     if (!isRight) {
-      this.error = 'That passphrase is not right. Try again, or sign out.';
+      // The check runs in this browser, out of the server's rate limit: a few wrong tries end the session instead.
+      const failedUnlocks = kept.failedUnlocks + 1;
+      this.kept = await updateKeptSession(kept, { failedUnlocks }).catch(() => ({ ...kept, failedUnlocks }));
+      if (failedUnlocks >= MAX_WRONG_UNLOCKS) {
+        await this.signOut();
+        this.error = 'Too many wrong passphrases: you were signed out. Sign in again.';
+        return false;
+      }
+      const left = MAX_WRONG_UNLOCKS - failedUnlocks;
+      this.error = `That passphrase is not right. ${left} ${left === 1 ? 'try' : 'tries'} left before you are signed out.`;
       return false;
     }
-    this.kept = await setKeptSessionLocked(kept, false).catch(() => kept);
+    this.kept = await updateKeptSession(kept, { isLocked: false, failedUnlocks: 0 }).catch(() => kept);
     const isOpen = await this.connect(() => resumeStaff(kept));
     if (!isOpen) await this.resumeFailed();
     return isOpen;
@@ -136,9 +149,15 @@ export class SessionState {
     this.error = null;
     try {
       const connection = await how();
+      if (keep) {
+        // A session that cannot be kept (no IndexedDB, no WebCrypto) could not be locked either: refuse it, signed out.
+        this.kept = await keepSession(connection, keep.passphrase, keep.remember).catch(async (error: unknown) => {
+          await connection.close();
+          throw error;
+        });
+      }
       // The server ends sessions too (signed out elsewhere, revoked device, offboarded): back to the sign-in screen, saying why.
       connection.chat.client.on('session:ended', (fact) => void this.ended(connection, fact.reason));
-      if (keep) this.kept = await keepSession(connection, keep.passphrase, keep.remember);
       this.connection = connection;
       this.phase = 'open';
       this.idleTimer.start();
