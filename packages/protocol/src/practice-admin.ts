@@ -165,6 +165,7 @@ export const AUDIT_ACTIONS = [
   'staff.created',
   'invitation.created',
   'invitation.voided',
+  'account.activated',
   'device.revoked',
   'key-backup.downloaded',
   'canned-reply.created',

@@ -155,6 +155,11 @@ export class AuthService {
     if (!isActivated) throw new DomainError('unauthorized', ACTIVATION_REFUSED);
     await this.rateLimit.succeeded(attempt);
     this.logger.log({ userId: invitation.userId, deviceId, sessionId: session.id }, 'account activated');
+    // A key event: the account's first device (and, for a patient, the account key bound to the invitation) exists from now on.
+    await this.audit.record({ practiceId: invitation.practice.id, userId: invitation.userId, deviceId }, 'account.activated', {
+      subjectUserId: invitation.userId,
+      data: { deviceId, hasAccountKey: account !== null },
+    });
     return toSessionInfo(token, session, deviceId, invitation, invitation.practice);
   }
 

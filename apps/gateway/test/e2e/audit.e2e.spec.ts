@@ -41,6 +41,19 @@ describe('audit log: key events and names (in-process gateway, real PostgreSQL)'
     ]);
   });
 
+  it("records each account's activation: its first device and, for a patient, the account key bound to the invitation", async () => {
+    const { events } = await audit('action=account.activated');
+    const activations = events.map((event) => [event.actorUserId, event.subjectUserId, event.data]);
+
+    expect(activations).toEqual(
+      expect.arrayContaining([
+        [patient.userId, patient.userId, { deviceId: patient.deviceId, hasAccountKey: true }],
+        [practice.clinician.userId, practice.clinician.userId, { deviceId: practice.clinician.deviceId, hasAccountKey: false }],
+      ]),
+    );
+    expect((await audit('action=account.activated', other.manager)).events.map((event) => event.actorUserId)).not.toContain(patient.userId);
+  });
+
   it("records a patient's new key backup (a new offline-guessable copy of their account key)", async () => {
     const blob = sealBackup({ userId: patient.userId, backupVersion: 2, accountKeys: patient.account, pinnedRoot: practice.root.signPublicKey, passphraseKeys: patient.passphraseKeys });
     const replacement: KeyBackup = { backup: toBase64(blob), kdf: kdfOf(patient.passphraseKeys) };

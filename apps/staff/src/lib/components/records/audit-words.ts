@@ -26,6 +26,7 @@ export const AUDIT_ACTION_LABELS: Record<AuditAction, string> = {
   'staff.created': 'Created a staff account',
   'invitation.created': 'Invited a patient',
   'invitation.voided': 'Invitation cancelled',
+  'account.activated': 'Activated their account',
   'device.revoked': 'Revoked a device',
   'device.certified': 'Admitted a device',
   'key-backup.downloaded': 'Downloaded their key backup',
@@ -112,6 +113,8 @@ export function describeDetails(event: AuditEvent, nameOf: NameOf): string {
       return `${nameOf(data['staffUserId'])} (${list(data['roles'])})`;
     case 'invitation.voided':
       return data['failedAttempts'] !== undefined ? `After ${plural(data['failedAttempts'], 'wrong attempt', 'wrong attempts')}` : '';
+    case 'account.activated':
+      return data['hasAccountKey'] ? `First ${device(data['deviceId'])}, with an account key bound to the invitation` : `First ${device(data['deviceId'])}`;
     case 'device.revoked':
       return data['ownerUserId'] ? `${device(data['deviceId'])} of ${nameOf(data['ownerUserId'])}` : `Their own ${device(data['deviceId'])}`;
     case 'device.certified':
