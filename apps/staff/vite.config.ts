@@ -3,7 +3,9 @@ import { defineConfig } from 'vite';
 import { compression } from 'vite-plugin-compression2';
 
 export default defineConfig({
-  base: '/staff/',
+  // Relative asset URLs: the same build works at /staff/ of the demo's one origin and at / of the staff's own origin
+  // in production (STAFF_PUBLIC_URL, docs/operations.md "Two origins").
+  base: './',
   // Brotli (quality 11) and gzip (level 9) copies beside every text file; the gateway serves the one the browser accepts.
   plugins: [svelte(), compression({ algorithms: ['brotliCompress', 'gzip'] })],
   build: { target: 'es2022', sourcemap: true },

@@ -6,7 +6,7 @@ import { AppModule, type AppDependencies } from './app.module.js';
 import { HttpErrorFilter } from './common/http-error.filter.js';
 import { ParleyIoAdapter } from './common/io.adapter.js';
 import { securityHeaders } from './common/security-headers.js';
-import { webClientFiles } from './common/web-client-files.js';
+import { webClientMounts } from './common/web-client-files.js';
 import { DrainService } from './health/drain.service.js';
 import { httpMetrics } from './metrics/http-metrics.js';
 import { MetricsService } from './metrics/metrics.service.js';
@@ -36,10 +36,14 @@ export async function createApp(dependencies: AppDependencies): Promise<NestExpr
   app.use(httpMetrics(app.get(MetricsService)));
   app.use(securityHeaders);
 
-  for (const [prefix, folder] of [['/staff', config.staffDist], ['/', config.patientDist]] as const) {
+  // The staff app on its own origin when STAFF_PUBLIC_URL is set, at /staff/ beside the patient app otherwise (the demo).
+  if (!config.staffPublicUrl && config.nodeEnv === 'production') {
+    dependencies.logger.warn('STAFF_PUBLIC_URL is not set: the staff app shares the patient app\'s origin (docs/operations.md, "Two origins")');
+  }
+  for (const { prefix, folder, handler } of webClientMounts(config)) {
     if (!existsSync(folder)) dependencies.logger.warn({ folder }, 'web client not built; run `pnpm build`');
     // Precompressed files (made by each app's build) by content negotiation, and each file's caching policy.
-    app.use(prefix, webClientFiles(folder));
+    app.use(prefix, handler);
   }
   return app;
 }

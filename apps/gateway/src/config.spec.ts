@@ -25,6 +25,24 @@ describe('loadConfig', () => {
     expect(config.allowedOrigins).toEqual(['https://chat.example.nhs.uk', 'https://a.example', 'https://b.example']);
   });
 
+  it('takes the staff origin, allows it to open sockets, and leaves the staff app on the shared origin without it', () => {
+    const config = loadConfig({ PUBLIC_URL: 'https://chat.example.nhs.uk', STAFF_PUBLIC_URL: 'HTTPS://Staff.Example.nhs.uk:443/' });
+
+    expect(config.staffPublicUrl).toBe('https://staff.example.nhs.uk');
+    expect(config.allowedOrigins).toEqual(['https://chat.example.nhs.uk', 'https://staff.example.nhs.uk']);
+    expect(loadConfig({}).staffPublicUrl).toBeUndefined();
+  });
+
+  it.each(['https://staff.example.nhs.uk/staff/', 'https://staff.example.nhs.uk/?x=1', 'ftp://staff.example.nhs.uk', 'staff.example.nhs.uk'])('refuses a staff URL that is not an http(s) origin: %s', (value) => {
+    expect(() => loadConfig({ STAFF_PUBLIC_URL: value })).toThrow(/^invalid configuration: STAFF_PUBLIC_URL \(/);
+  });
+
+  it('refuses a staff origin on the patient origin\'s host name, whatever its port', () => {
+    expect(() => loadConfig({ PUBLIC_URL: 'https://chat.example.nhs.uk', STAFF_PUBLIC_URL: 'https://chat.example.nhs.uk:8443' })).toThrow(
+      "invalid configuration: STAFF_PUBLIC_URL (needs a host name of its own, not PUBLIC_URL's)",
+    );
+  });
+
   it('names every invalid variable and never its value', () => {
     const attempt = () => loadConfig({ PORT: 'seventy', DATABASE_URL: 'mysql://secret-password@host/db', LOG_LEVEL: 'loud' });
 

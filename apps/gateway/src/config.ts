@@ -13,6 +13,11 @@ const EnvSchema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   PUBLIC_URL: z.url().optional(),
+  // An origin (scheme, host, optional port) and nothing else: the staff app is served at its root.
+  STAFF_PUBLIC_URL: z
+    .url({ protocol: /^https?$/ })
+    .refine((value) => URL.canParse(value) && new URL(value).href === `${new URL(value).origin}/`, 'an origin only, with no path, query or fragment')
+    .optional(),
   ALLOWED_ORIGINS: z.string().optional(),
   DATABASE_URL: postgresUrl.optional(),
   DATA_DIR: z.string().min(1).default(resolve(repositoryRoot, '.data')),
@@ -50,7 +55,13 @@ export interface AppConfig {
   port: number;
   /** Where people reach the gateway; the default origin allowed to open sockets. */
   publicUrl: string | undefined;
-  /** Browser origins allowed to open a socket besides the gateway's own (e.g. a separate static origin). */
+  /**
+   * The staff app's own origin (docs/operations.md, "Two origins"). When set, requests whose Host names it get the
+   * staff app at `/` and the API, and no other host serves the staff app; unset (the demo), the staff app is at
+   * `/staff/` beside the patient app on one origin.
+   */
+  staffPublicUrl: string | undefined;
+  /** Browser origins allowed to open a socket besides the gateway's own: PUBLIC_URL's, STAFF_PUBLIC_URL's and ALLOWED_ORIGINS. */
   allowedOrigins: readonly string[];
   /** External PostgreSQL; when absent the gateway runs an embedded PostgreSQL under `dataDir`. */
   databaseUrl: string | undefined;
@@ -121,8 +132,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   // deployment that forgot NODE_ENV (default development) refuses them as production does.
   const testOnly = (['PARLEY_FAULTS', 'PARLEY_TEST_CLOCK'] as const).filter((key) => e[key] !== undefined && e.NODE_ENV !== 'test');
   if (testOnly.length > 0) throw new ConfigError(testOnly.map((key) => `${key} (test-only; set NODE_ENV=test to use it)`));
+  // The host name alone decides which app a request gets (a proxy may pass the Host without its port): two origins on one name are refused.
+  if (e.STAFF_PUBLIC_URL && e.PUBLIC_URL && new URL(e.STAFF_PUBLIC_URL).hostname === new URL(e.PUBLIC_URL).hostname) {
+    throw new ConfigError(['STAFF_PUBLIC_URL (needs a host name of its own, not PUBLIC_URL\'s)']);
+  }
   const allowedOrigins = [
     ...(e.PUBLIC_URL ? [new URL(e.PUBLIC_URL).origin] : []),
+    ...(e.STAFF_PUBLIC_URL ? [new URL(e.STAFF_PUBLIC_URL).origin] : []),
     ...(e.ALLOWED_ORIGINS ?? '').split(',').map((origin) => origin.trim()).filter(Boolean),
   ];
   return Object.freeze({
@@ -130,6 +146,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     host: e.HOST,
     port: e.PORT,
     publicUrl: e.PUBLIC_URL,
+    staffPublicUrl: e.STAFF_PUBLIC_URL ? new URL(e.STAFF_PUBLIC_URL).origin : undefined,
     allowedOrigins: Object.freeze(allowedOrigins),
     databaseUrl: e.DATABASE_URL,
     dataDir: resolve(e.DATA_DIR),

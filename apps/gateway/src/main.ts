@@ -129,7 +129,7 @@ function printBanner(config: AppConfig, port: number, embeddedUrl: string | unde
     '',
     'Parley is running.',
     `  Patient app:  ${base}/`,
-    `  Staff app:    ${base}/staff/`,
+    `  Staff app:    ${config.staffPublicUrl ? `${config.staffPublicUrl}/ (its own origin)` : `${base}/staff/`}`,
     `  Health:       ${base}/health/ready`,
     `  Database:     ${embeddedUrl ? `embedded PostgreSQL in ${join(config.dataDir, 'postgres')}, ${embeddedUrl}` : 'DATABASE_URL'}`,
   ];

@@ -7,6 +7,8 @@ const CONTENT_SECURITY_POLICY = [
   "script-src 'self' 'wasm-unsafe-eval'",
   "style-src 'self'",
   "img-src 'self' data:",
+  // 'self' is the origin the page was loaded from: with STAFF_PUBLIC_URL the staff origin may reach only itself and
+  // the patient origin only itself (docs/operations.md, "Two origins"; test/e2e/staff-origin.e2e.spec.ts).
   "connect-src 'self'",
   "font-src 'self'",
   "object-src 'none'",
@@ -33,6 +35,8 @@ export function securityHeaders(request: Request, response: Response, next: Next
   response.setHeader('Referrer-Policy', 'no-referrer');
   response.setHeader('X-Frame-Options', 'DENY');
   response.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
+  // No other origin may embed our files (a script, an image) into its page: the patient and staff origins included.
+  response.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
   response.setHeader('Permissions-Policy', 'camera=(), microphone=(), geolocation=()');
   response.setHeader('Strict-Transport-Security', STRICT_TRANSPORT_SECURITY);
   // API answers carry health data, keys and tokens: a shared or back-button cache must never keep them.

@@ -88,7 +88,8 @@ describe('gateway process (built, as `npm start` runs it)', () => {
       expect(firstBanner).toContain('Demo practice Parley Demo Surgery (DEMO01)');
       expect(secondBanner).toContain('Demo practice Parley Demo Surgery (DEMO01)');
       expect(await patientPage.text()).toContain('<script type="module"');
-      expect(await staffPage.text()).toContain('/staff/assets/');
+      // Relative asset URLs (the staff build's base './'): under /staff/ here, at / of the staff's own origin.
+      expect(await staffPage.text()).toContain('src="./assets/');
       expect(firstExit).toBe(0);
       expect(firstOutput).toContain('stopped cleanly');
       expect(counts.rows).toEqual([{ practices: 1, users: 3 }]);
