@@ -9,21 +9,53 @@ import {
   ready,
   sealBackup,
   toBase64,
+  type BackupHeader,
   type KdfParams,
   type SigningKeys,
 } from '@parley/crypto';
 import { AccountFlowError, type DeviceIdentity } from './accounts.js';
 import { equal } from './trust.js';
 
-/** The file format's name and version, checked on opening. */
-export const STAFF_KEY_BACKUP_FORMAT = 'parley-staff-keys/2';
+/** The file format's name and version written by `sealStaffKeyBackup`; format 2 files are still read. */
+export const STAFF_KEY_BACKUP_FORMAT = 'parley-staff-keys/3';
+
+const MiB = 1024 * 1024;
+
+/**
+ * The key file's own Argon2id cost: 3 passes over 256 MiB (libsodium's "moderate" level), four times the
+ * memory of the sign-in derivation (3 passes over 64 MiB), so a stolen file costs four times as much per
+ * passphrase guess as the server's auth-key hash (docs/crypto.md, "Staff key file").
+ */
+export const STAFF_KEY_FILE_KDF_PARAMS: Readonly<KdfParams> = Object.freeze({ opsLimit: 3, memLimit: 256 * MiB });
+
+/** The most Argon2id cost a key file may ask for: beyond it a hostile file could stall the browser or exhaust its memory. */
+export const STAFF_KEY_FILE_MAX_KDF: Readonly<Pick<KdfParams, 'opsLimit' | 'memLimit'>> = Object.freeze({ opsLimit: 8, memLimit: 512 * MiB });
 
 // The blobs reuse the account-key backup construction (Argon2id → backup key, XChaCha20-Poly1305, the
 // user id and header as additional data), which also seals the pinned root key: a new browser pins the
 // root from inside the file, never from a server answer or an editable field. The blob's own version
-// field tells the two blobs apart, so a file whose blobs were swapped fails to open.
-const DEVICE_BLOB_VERSION = 1;
-const ROOT_BLOB_VERSION = 2;
+// field (authenticated) tells the two blobs and the two formats apart, so a file whose blobs were swapped,
+// or whose format was relabelled, fails to open. Each file has its own random salt: its key is never the
+// sign-in derivation's.
+const FORMATS = {
+  'parley-staff-keys/2': { floor: DEFAULT_KDF_PARAMS, deviceBlob: 1, rootBlob: 2 },
+  'parley-staff-keys/3': { floor: STAFF_KEY_FILE_KDF_PARAMS, deviceBlob: 3, rootBlob: 4 },
+} as const;
+type Format = keyof typeof FORMATS;
+
+/** Why a file was refused before any passphrase was tried. */
+export type StaffKeyBackupFault = 'not_a_key_file' | 'damaged' | 'kdf_out_of_bounds';
+
+/** A key backup file this app will not open (code `invalid_payload`); `fault` says why. */
+export class StaffKeyBackupError extends AccountFlowError {
+  constructor(
+    readonly fault: StaffKeyBackupFault,
+    message: string,
+  ) {
+    super('invalid_payload', message);
+    this.name = 'StaffKeyBackupError';
+  }
+}
 
 /** What a staff key backup file restores on a new browser. */
 export interface StaffKeyBackup {
@@ -39,7 +71,7 @@ export interface StaffKeyBackup {
 }
 
 interface StaffKeyBackupFile {
-  format: typeof STAFF_KEY_BACKUP_FORMAT;
+  format: Format;
   odsCode: string;
   login: string;
   userId: string;
@@ -51,17 +83,21 @@ interface StaffKeyBackupFile {
 
 /**
  * Seals a member of staff's device keys (and, for a manager, the practice root key) under their
- * passphrase into a JSON text they keep as a file: the passphrase never leaves, and the file opens only
- * with it. `kdf` lowers the Argon2 cost for tests only.
+ * passphrase into a JSON text they keep as a file (format 3), with the key file's own salt and cost: the
+ * passphrase never leaves, and the file opens only with it. `kdf` may lower the Argon2 cost for tests
+ * only (`isTestOnly`); such a file never opens with `openStaffKeyBackup`.
+ * @throws StaffKeyBackupError `kdf_out_of_bounds` (a cost below the key file's without `isTestOnly`, or above its maximum)
  */
-export async function sealStaffKeyBackup(input: Omit<StaffKeyBackup, 'pinnedRoot'> & { pinnedRoot: Uint8Array; passphrase: string; kdf?: Readonly<KdfParams> }): Promise<string> {
+export async function sealStaffKeyBackup(input: StaffKeyBackup & { passphrase: string; kdf?: Readonly<KdfParams> }): Promise<string> {
   await ready();
-  const params = input.kdf ?? DEFAULT_KDF_PARAMS;
+  const params = input.kdf ?? STAFF_KEY_FILE_KDF_PARAMS;
+  if (params.isTestOnly !== true) requireFileCost(params.opsLimit, params.memLimit, STAFF_KEY_FILE_KDF_PARAMS);
+  const { deviceBlob, rootBlob } = FORMATS[STAFF_KEY_BACKUP_FORMAT];
   const passphraseKeys = deriveAccountKeys(input.passphrase, newSalt(), params);
-  const device = sealBackup({ userId: input.userId, backupVersion: DEVICE_BLOB_VERSION, accountKeys: input.device.keys, pinnedRoot: input.pinnedRoot, passphraseKeys });
+  const device = sealBackup({ userId: input.userId, backupVersion: deviceBlob, accountKeys: input.device.keys, pinnedRoot: input.pinnedRoot, passphraseKeys });
   // The backup construction carries a box key pair too; the root key has none, so a throwaway pair fills the slot.
   const root = input.root
-    ? sealBackup({ userId: input.userId, backupVersion: ROOT_BLOB_VERSION, accountKeys: { ...generateDeviceKeys(), ...input.root }, pinnedRoot: input.pinnedRoot, passphraseKeys })
+    ? sealBackup({ userId: input.userId, backupVersion: rootBlob, accountKeys: { ...generateDeviceKeys(), ...input.root }, pinnedRoot: input.pinnedRoot, passphraseKeys })
     : undefined;
   const file: StaffKeyBackupFile = {
     format: STAFF_KEY_BACKUP_FORMAT,
@@ -77,31 +113,35 @@ export async function sealStaffKeyBackup(input: Omit<StaffKeyBackup, 'pinnedRoot
 }
 
 /**
- * Opens a staff key backup file with the passphrase.
- * @throws AccountFlowError `invalid_payload` (not such a file), `wrong_passphrase`
+ * Opens a staff key backup file (format 3, or format 2 made before issue #21) with the passphrase. The
+ * file's cost is checked against its format's floor and the maximum before any derivation runs.
+ * @throws StaffKeyBackupError (`invalid_payload`: `not_a_key_file`, `damaged`, `kdf_out_of_bounds`); AccountFlowError `wrong_passphrase`
  */
 export async function openStaffKeyBackup(text: string, passphrase: string): Promise<StaffKeyBackup> {
   await ready();
   const file = parseFile(text);
+  const { floor, deviceBlob, rootBlob } = FORMATS[file.format];
+  requireFileCost(file.kdf.opsLimit, file.kdf.memLimitBytes, floor);
+  const blobs = { device: readBlob(file.device, deviceBlob, file.kdf), root: file.root === undefined ? undefined : readBlob(file.root, rootBlob, file.kdf) };
   let passphraseKeys;
   try {
-    passphraseKeys = deriveAccountKeys(passphrase, fromBase64(file.kdf.salt), { opsLimit: file.kdf.opsLimit, memLimit: file.kdf.memLimitBytes });
+    passphraseKeys = deriveAccountKeys(passphrase, blobs.device.header.salt, blobs.device.header.params);
   } catch {
-    throw new AccountFlowError('invalid_payload', 'the key backup file names a key derivation this app refuses');
+    // The cost was checked above: what is left to refuse is the passphrase itself (empty, or over 1,024 characters).
+    throw new AccountFlowError('wrong_passphrase', 'the key backup does not open with this passphrase');
   }
-  const open = (blob: string, version: number) => {
-    const bytes = fromBase64(blob);
-    if (readBackupHeader(bytes).backupVersion !== version) throw new AccountFlowError('invalid_payload', 'the key backup file is damaged');
+  const open = (blob: Uint8Array) => {
     try {
-      return openBackup({ blob: bytes, userId: file.userId, passphraseKeys });
+      return openBackup({ blob, userId: file.userId, passphraseKeys });
     } catch {
+      // Authenticated decryption cannot tell a wrong passphrase from an edited blob.
       throw new AccountFlowError('wrong_passphrase', 'the key backup does not open with this passphrase');
     }
   };
-  const device = open(file.device, DEVICE_BLOB_VERSION);
-  const root = file.root ? open(file.root, ROOT_BLOB_VERSION) : undefined;
+  const device = open(blobs.device.bytes);
+  const root = blobs.root ? open(blobs.root.bytes) : undefined;
   // The root key held by a manager must be the root the file pins: anything else is a damaged or forged file.
-  if (root && !equal(root.accountKeys.signPublicKey, device.pinnedRoot)) throw new AccountFlowError('invalid_payload', 'the key backup file is damaged');
+  if (root && !equal(root.accountKeys.signPublicKey, device.pinnedRoot)) throw new StaffKeyBackupError('damaged', 'the key backup file is damaged');
   return {
     odsCode: file.odsCode,
     login: file.login,
@@ -112,25 +152,52 @@ export async function openStaffKeyBackup(text: string, passphrase: string): Prom
   };
 }
 
+/** A cost below the format's floor (a file never lowers the derivation cost) or above the maximum is refused. */
+function requireFileCost(opsLimit: number, memLimit: number, floor: Readonly<KdfParams>): void {
+  const isWithin = (value: number, min: number, max: number) => Number.isSafeInteger(value) && value >= min && value <= max;
+  if (!isWithin(opsLimit, floor.opsLimit, STAFF_KEY_FILE_MAX_KDF.opsLimit) || !isWithin(memLimit, floor.memLimit, STAFF_KEY_FILE_MAX_KDF.memLimit)) {
+    throw new StaffKeyBackupError(
+      'kdf_out_of_bounds',
+      `the key backup file asks for Argon2id ${opsLimit} passes over ${memLimit} bytes; this app accepts ${floor.opsLimit}–${STAFF_KEY_FILE_MAX_KDF.opsLimit} passes over ${floor.memLimit}–${STAFF_KEY_FILE_MAX_KDF.memLimit} bytes`,
+    );
+  }
+}
+
+/** A blob of the file, whole, of the expected kind, and derived with the salt and cost the file states. */
+function readBlob(text: string, version: number, kdf: StaffKeyBackupFile['kdf']): { bytes: Uint8Array; header: BackupHeader } {
+  let bytes: Uint8Array;
+  let header: BackupHeader;
+  try {
+    bytes = fromBase64(text);
+    header = readBackupHeader(bytes);
+  } catch {
+    throw new StaffKeyBackupError('damaged', 'the key backup file is damaged');
+  }
+  const isStated = toBase64(header.salt) === kdf.salt && header.params.opsLimit === kdf.opsLimit && header.params.memLimit === kdf.memLimitBytes;
+  if (header.backupVersion !== version || !isStated) throw new StaffKeyBackupError('damaged', 'the key backup file is damaged');
+  return { bytes, header };
+}
+
 function parseFile(text: string): StaffKeyBackupFile {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch {
-    throw new AccountFlowError('invalid_payload', 'this is not a Parley key backup file');
+    throw new StaffKeyBackupError('not_a_key_file', 'this is not a Parley key backup file');
   }
   const file = parsed as Partial<StaffKeyBackupFile> | null;
   const isString = (value: unknown) => typeof value === 'string' && value.length > 0;
   const isValid =
     file !== null &&
     typeof file === 'object' &&
-    file.format === STAFF_KEY_BACKUP_FORMAT &&
+    typeof file.format === 'string' &&
+    Object.hasOwn(FORMATS, file.format) &&
     [file.odsCode, file.login, file.userId, file.deviceId, file.device].every(isString) &&
     (file.root === undefined || isString(file.root)) &&
     typeof file.kdf === 'object' &&
     isString(file.kdf?.salt) &&
-    Number.isInteger(file.kdf?.opsLimit) &&
-    Number.isInteger(file.kdf?.memLimitBytes);
-  if (!isValid) throw new AccountFlowError('invalid_payload', 'this is not a Parley key backup file');
+    typeof file.kdf?.opsLimit === 'number' &&
+    typeof file.kdf?.memLimitBytes === 'number';
+  if (!isValid) throw new StaffKeyBackupError('not_a_key_file', 'this is not a Parley key backup file');
   return file as StaffKeyBackupFile;
 }
