@@ -28,6 +28,11 @@ export function freePort() {
   });
 }
 
+/** The host name nginx's staff server answers to: the nodes' STAFF_PUBLIC_URL's (docs/operations.md, "Two origins"), else its default. */
+function staffHostOf(staffPublicUrl) {
+  return staffPublicUrl ? new URL(staffPublicUrl).hostname : undefined;
+}
+
 /**
  * Starts one gateway process on `port` and resolves once it printed its banner and `/health/ready` answers 200.
  * @param {{ entry: string, port: number, env: Record<string, string>, readyTimeoutMs?: number }} options
@@ -112,7 +117,7 @@ export async function startCluster(options = {}) {
     const backends = ports.map((port, index) => ({ name: names[index], host: '127.0.0.1', port }));
     balancer =
       options.balancer === 'nginx'
-        ? await startNginx({ backends, port: options.port || (await freePort()), dir: options.nginxDir })
+        ? await startNginx({ backends, port: options.port || (await freePort()), dir: options.nginxDir, staffHost: staffHostOf(env.STAFF_PUBLIC_URL ?? process.env.STAFF_PUBLIC_URL) })
         : await startLoadBalancer({ backends, port: options.port ?? 0 });
   } catch (error) {
     await stopAll().catch(() => undefined);

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { startGatewayProcess, type GatewayProcess, type TestDatabase } from '@parley/testing';
+import { loadConfig } from '../../src/config.js';
 import { freshDatabase } from '../database.js';
 
 // What can be checked of infra/compose.yaml and infra/Dockerfile without a container engine (none runs here):
@@ -115,7 +116,7 @@ describe('infra/Dockerfile, its build steps run outside a container', () => {
     try {
       const infra = join(work, 'infra');
       await cp(INFRA, infra, { recursive: true });
-      for (const name of ['gateway', 'postgres']) await cp(join(infra, `env/${name}.env.example`), join(infra, `env/${name}.env`));
+      for (const name of ['gateway', 'postgres', 'nginx']) await cp(join(infra, `env/${name}.env.example`), join(infra, `env/${name}.env`));
       await writeFile(join(infra, 'env/metrics-token'), 'a'.repeat(64));
       const compose = await readInfra('compose.yaml');
       // Compose v1's schema predates the top-level `name` (Compose v2 reads it): checked here, then left out.
@@ -127,12 +128,18 @@ describe('infra/Dockerfile, its build steps run outside a container', () => {
       const upstreams = [...nginxConf.matchAll(/^\s*server (\w+):3000\b/gm)].map((m) => m[1]);
       const prometheus = await readInfra('prometheus/prometheus.yml');
       const gatewayEnv = await readInfra('env/gateway.env.example');
+      const envOf = (text: string) => Object.fromEntries([...text.matchAll(/^(\w+)=(.*)$/gm)].map((m) => [m[1]!, m[2]!]));
+      const staffHost = envOf(await readInfra('env/nginx.env.example'))['PARLEY_STAFF_HOST'];
 
       expect(compose).toMatch(/^name: parley$/m);
       expect(services).toEqual(['gateway1', 'gateway2', 'nginx', 'postgres', 'prometheus', 'redis']);
       expect(upstreams).toEqual(['gateway1', 'gateway2']);
       for (const target of ['gateway1:3000', 'gateway2:3000']) expect(prometheus).toContain(target);
-      expect(compose).toContain('./nginx/parley.conf:/etc/nginx/conf.d/default.conf:ro');
+      // parley.conf as the nginx image's template, its staff host name from env/nginx.env: the staff origin of gateway.env's STAFF_PUBLIC_URL.
+      expect(compose).toContain('./nginx/parley.conf:/etc/nginx/templates/default.conf.template:ro');
+      expect(compose).toMatch(/^ {2}nginx:\n(?: {4}.*\n)*? {4}env_file: \[env\/nginx\.env\]$/m);
+      expect(nginxConf).toMatch(/^\s*server_name \$\{PARLEY_STAFF_HOST\};$/m);
+      expect(loadConfig({ ...envOf(gatewayEnv), METRICS_TOKEN: 'a'.repeat(64) }).staffPublicUrl).toBe(`https://${staffHost}`);
       expect(compose).toContain('dockerfile: infra/Dockerfile');
       expect(compose).toMatch(/ports: \["8080:8080"\]/);
       expect(nginxConf).toMatch(/^\s*listen 8080;$/m);

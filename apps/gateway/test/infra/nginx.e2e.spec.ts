@@ -1,19 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { request, type IncomingHttpHeaders } from 'node:http';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
-import type { FeedEntry } from '@parley/client';
+import { ParleyClient, type FeedEntry } from '@parley/client';
 import { ready } from '@parley/crypto';
 import type { ChatEntry } from '@parley/sdk';
 import { redisKeyPrefix, startSourceAddressEntry, testRedisUrl, type SourceAddressEntry, type TestDatabase } from '@parley/testing';
 import type { DataSource } from 'typeorm';
 import { freePort, startCluster, type Cluster } from '../../../../infra/local/cluster.mjs';
-import { findNginx, PARLEY_CONF, startNginx, type Nginx } from '../../../../infra/local/nginx.mjs';
+import { DEFAULT_STAFF_HOST, findNginx, PARLEY_CONF, startNginx, type Nginx } from '../../../../infra/local/nginx.mjs';
 import { openDatabase } from '../../src/database/data-source.js';
 import { startTestApp, type TestApp } from '../app.js';
 import { follow, patientChat, staffChat, waitForAssignment, type Chatter } from '../chat.js';
 import { freshDatabase } from '../database.js';
-import { activatePatient, anOdsCode, createPracticeWithStaff, type TestPractice } from '../factories.js';
+import { activatePatient, anOdsCode, createPracticeWithManager, createPracticeWithStaff, type TestPractice, type TestStaff } from '../factories.js';
 import { waitUntil } from '../wait.js';
 
 // nginx from the distribution running infra/nginx/parley.conf (templated only for local addresses) in front of two
@@ -156,7 +157,7 @@ describeWithNginx('nginx with infra/nginx/parley.conf in front of two gateway no
     await database?.drop();
   });
 
-  it('runs the production parley.conf: the rendered file differs only in the upstream servers and the listen address', async () => {
+  it('runs the production parley.conf: the rendered file differs only in the upstream servers, the listen addresses and the staff host name', async () => {
     const production = (await readFile(PARLEY_CONF, 'utf8')).split('\n');
     const rendered = (await readFile(`${cluster.balancer.dir}/parley.conf`, 'utf8')).split('\n');
 
@@ -164,9 +165,13 @@ describeWithNginx('nginx with infra/nginx/parley.conf in front of two gateway no
 
     expect(rendered).toHaveLength(production.length);
     expect(changed).toEqual([
+      // The template's ${PARLEY_STAFF_HOST}, in the header comment and the staff server's name.
+      expect.stringContaining(`the staff app's own, ${DEFAULT_STAFF_HOST}, which`),
       `server 127.0.0.1:${cluster.nodes[0]!.port} max_fails=1 fail_timeout=5s;`,
       `server 127.0.0.1:${cluster.nodes[1]!.port} max_fails=1 fail_timeout=5s;`,
+      `listen 127.0.0.1:${cluster.balancer.port} default_server;`,
       `listen 127.0.0.1:${cluster.balancer.port};`,
+      `server_name ${DEFAULT_STAFF_HOST};`,
     ]);
   });
 
@@ -290,7 +295,7 @@ describeWithNginx('nginx with infra/nginx/parley.conf in front of two gateway no
     expect(brotliIndex.headers['content-security-policy']).toContain("frame-ancestors 'none'");
     expect(brotliDecompressSync(brotliIndex.bytes).toString('utf8')).toBe(plainIndex.body);
     expect(staffIndex.headers['content-encoding']).toBe('br');
-    expect(brotliDecompressSync(staffIndex.bytes).toString('utf8')).toContain('/staff/assets/');
+    expect(brotliDecompressSync(staffIndex.bytes).toString('utf8')).toContain('src="./assets/');
     expect(brotliScript.headers).toMatchObject({ 'content-encoding': 'br', vary: 'Accept-Encoding', 'cache-control': 'public, max-age=31536000, immutable' });
     expect(brotliScript.bytes.length).toBeLessThan(plainScript.bytes.length / 2);
     expect(brotliDecompressSync(brotliScript.bytes)).toEqual(plainScript.bytes);
@@ -327,5 +332,60 @@ describeWithNginx('nginx with infra/nginx/parley.conf in front of a gateway with
 
     expect(fromFirst).toEqual([401, 401]);
     expect(fromSecond).toBe(429);
+  });
+});
+
+(nginxPath ? describe : describe.skip)('nginx with infra/nginx/parley.conf in front of a gateway with its own staff origin (STAFF_PUBLIC_URL)', () => {
+  const PATIENT_HOST = 'chat.parley.test';
+  const STAFF_HOST = 'staff.parley.test';
+  let gateway: TestApp;
+  let nginx: Nginx;
+  let port: number;
+  let manager: TestStaff;
+  const clients: ParleyClient[] = [];
+  const get = (host: string, path: string) => httpFrom(nginx.url, '127.0.0.1', { path, headers: { host: `${host}:${port}`, 'accept-encoding': 'identity' } });
+
+  beforeAll(async () => {
+    await ready();
+    // Origins with nginx's port, as a browser would name them: nginx passes the Host on without it ($host).
+    port = await freePort();
+    gateway = await startTestApp({ PUBLIC_URL: `http://${PATIENT_HOST}:${port}`, STAFF_PUBLIC_URL: `http://${STAFF_HOST}:${port}`, TRUST_PROXY: '127.0.0.1' });
+    nginx = await startNginx({ backends: [{ host: '127.0.0.1', port: Number(new URL(gateway.url).port) }], port, staffHost: STAFF_HOST });
+    manager = (await createPracticeWithManager(gateway)).manager;
+  });
+
+  afterAll(async () => {
+    for (const client of clients) client.close();
+    await nginx?.close();
+    await gateway?.close();
+  });
+
+  it("takes the staff host in its staff server and passes its name on: the staff app at /, and no /staff/ on the patient host", async () => {
+    const staffRoot = await get(STAFF_HOST, '/');
+    const patientRoot = await get(PATIENT_HOST, '/');
+    const patientStaffPath = await get(PATIENT_HOST, '/staff/');
+    const staffMetrics = await get(STAFF_HOST, '/metrics');
+    const log = await nginx.accessLog();
+
+    expect(staffRoot.status).toBe(200);
+    expect(staffRoot.body).toBe(await readFile(join(import.meta.dirname, '../../../staff/dist/index.html'), 'utf8'));
+    expect(patientRoot.body).toBe(await readFile(join(import.meta.dirname, '../../../patient/dist/index.html'), 'utf8'));
+    expect(patientStaffPath.status).toBe(404);
+    expect(staffMetrics.status).toBe(404);
+    expect(log).toMatch(new RegExp(`"GET / HTTP/1.1" 200 server=${STAFF_HOST.replaceAll('.', '\\.')} `));
+    expect(log).toMatch(/"GET \/staff\/ HTTP\/1.1" 404 server=_ /);
+  });
+
+  it('accepts a socket from the staff origin through nginx (its Host without the port) and refuses one from an unknown origin', async () => {
+    const connect = async (origin: string) => {
+      const client = await ParleyClient.connect({ url: nginx.url, token: manager.token, extraHeaders: { origin, host: `${STAFF_HOST}:${port}` }, requestTimeoutMs: 2_000 });
+      clients.push(client);
+      return client;
+    };
+
+    const staff = await connect(`http://${STAFF_HOST}:${port}`);
+
+    await expect(connect(`http://evil.parley.test:${port}`)).rejects.toThrow();
+    expect(staff.isConnected).toBe(true);
   });
 });
