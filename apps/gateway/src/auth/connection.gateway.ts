@@ -1,6 +1,6 @@
-import { Inject, Logger } from '@nestjs/common';
+import { Inject, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { type OnGatewayConnection, type OnGatewayDisconnect, type OnGatewayInit, WebSocketGateway } from '@nestjs/websockets';
-import { COMMAND_NAMES, type Ack, type ClientToServer, type ServerToClient } from '@parley/protocol';
+import { COMMAND_NAMES, type Ack, type ClientToServer, type ServerToClient, type SessionEnded } from '@parley/protocol';
 import type { Server, Socket } from 'socket.io';
 import { isStaff, type Actor } from '../common/actor.js';
 import { rooms } from '../common/rooms.js';
@@ -13,6 +13,12 @@ const KNOWN_COMMANDS: ReadonlySet<string> = new Set(COMMAND_NAMES);
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** How soon an expiry check that found the session still live looks again, at the earliest. */
 const EXPIRY_RECHECK_MS = 1_000;
+/**
+ * How often each node checks the sessions of all its own sockets, in one query: the longest a socket outlives its
+ * session (plus that query's time) when the push that should end it is lost, e.g. another node's `session:ended`
+ * while this node's Redis link is down. docs/threat-model.md, T18.
+ */
+export const SESSION_SWEEP_MS = 2_000;
 
 /** What the handshake leaves on `socket.data`. */
 interface SocketData {
@@ -27,11 +33,16 @@ type ParleySocket = Socket<ClientToServer, ServerToClient, never, SocketData>;
  * then holds its Actor in `socket.data.actor` and sits in its user, device and session rooms (and, for
  * staff, the practice's staff room), so ending a session can reach its sockets. It also logs sockets
  * by id, closes them when their session expires or goes idle, and answers commands the protocol does not know.
+ * Every SESSION_SWEEP_MS it checks the sessions of all the node's sockets at once and closes those that ended, so
+ * a socket whose `session:ended` never reached this node stops receiving conversation traffic all the same.
  */
 @WebSocketGateway()
-export class ConnectionGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect {
+export class ConnectionGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect, OnModuleDestroy {
   private readonly logger = new Logger(ConnectionGateway.name);
   private readonly expiryTimers = new Map<string, NodeJS.Timeout>();
+  private server: Server<ClientToServer, ServerToClient, never, SocketData> | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private isSweeping = false;
 
   private readonly rateLimiter: SocketRateLimiter;
 
@@ -43,6 +54,8 @@ export class ConnectionGateway implements OnGatewayInit, OnGatewayConnection, On
   }
 
   afterInit(server: Server<ClientToServer, ServerToClient, never, SocketData>): void {
+    this.server = server;
+    this.sweepTimer = setInterval(() => void this.sweep(), SESSION_SWEEP_MS).unref();
     // A handshake middleware runs before any gateway sees the connection, so no handler ever meets a socket without an Actor.
     server.use((socket, next) => {
       // A connection storm from one address is refused before it costs a session lookup.
@@ -80,6 +93,10 @@ export class ConnectionGateway implements OnGatewayInit, OnGatewayConnection, On
       const answer: Ack<never> = { ok: false, error: { code: 'invalid_payload', message: 'Unknown event.' } };
       if (typeof ack === 'function') ack(answer);
     });
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.sweepTimer);
   }
 
   handleDisconnect(socket: Socket): void {
@@ -122,7 +139,38 @@ export class ConnectionGateway implements OnGatewayInit, OnGatewayConnection, On
       if (socket.connected) this.armExpiry(socket, Math.max(nextEnd?.getTime() ?? endsAt, Date.now() + EXPIRY_RECHECK_MS));
       return;
     }
+    this.end(socket, reason);
+  }
+
+  /** Tells the socket why its session ended, then closes it (the client does not reconnect). */
+  private end(socket: ParleySocket, reason: SessionEnded['reason']): void {
     socket.emit('session:ended', { reason });
     socket.disconnect(true);
+  }
+
+  /**
+   * Closes this node's sockets whose session has ended, found with one query for all of them, whatever this node
+   * was told: with the socket go its conversation rooms, so nothing more is relayed to it. Like the expiry timer,
+   * the check is not use of the session.
+   */
+  private async sweep(): Promise<void> {
+    const sockets = [...(this.server?.of('/').sockets.values() ?? [])];
+    // A check still under way (a slow database) is not stacked on.
+    if (this.isSweeping || sockets.length === 0) return;
+    this.isSweeping = true;
+    try {
+      const statuses = await this.sessions.statuses([...new Set(sockets.flatMap((socket) => socket.data.actor?.sessionId ?? []))]);
+      for (const socket of sockets) {
+        const sessionId = socket.data.actor?.sessionId;
+        const reason = sessionId ? statuses.get(sessionId)?.reason : null;
+        if (!reason || !socket.connected) continue;
+        this.logger.log({ socketId: socket.id, sessionId, reason }, 'socket closed: its session ended (periodic check)');
+        this.end(socket, reason);
+      }
+    } catch (error: unknown) {
+      this.logger.warn({ err: error }, 'session check of the sockets failed');
+    } finally {
+      this.isSweeping = false;
+    }
   }
 }

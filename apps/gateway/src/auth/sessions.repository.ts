@@ -36,6 +36,11 @@ export interface SessionState {
 const LAST_SEEN_RESOLUTION = `interval '1 minute'`;
 /** The idle timeout of session `s` of user `u`; $2 and $3 are the staff and patient minutes. */
 const IDLE_TIMEOUT = `make_interval(mins => CASE WHEN 'patient' = ANY(u.roles) THEN $3::int ELSE $2::int END)`;
+/** Session `s` with its device `d` and user `u`. */
+const SESSION_JOINS = `sessions s JOIN devices d ON d.id = s.device_id JOIN users u ON u.id = s.user_id`;
+/** A SessionState's flags for session `s` (from SESSION_JOINS), as of now. */
+const STATE_FLAGS = `s.expires_at <= now() AS is_expired, s.last_seen_at <= now() - ${IDLE_TIMEOUT} AS is_idle,
+                d.revoked_at IS NOT NULL AS is_device_revoked, u.deactivated_at IS NOT NULL AS is_user_deactivated`;
 
 /** Every query of sessions: resolving tokens, checking them on each command, ending them. */
 @Injectable()
@@ -86,10 +91,8 @@ export class SessionsRepository {
   async findState(sessionId: string, idle: IdleTimeouts, isActivity: boolean): Promise<SessionState | null> {
     const rows: Record<string, unknown>[] = await this.dataSource.query(
       `WITH state AS (
-         SELECT s.id, s.end_reason, s.expires_at, s.last_seen_at, ${IDLE_TIMEOUT} AS idle_timeout,
-                s.expires_at <= now() AS is_expired, s.last_seen_at <= now() - ${IDLE_TIMEOUT} AS is_idle,
-                d.revoked_at IS NOT NULL AS is_device_revoked, u.deactivated_at IS NOT NULL AS is_user_deactivated
-           FROM sessions s JOIN devices d ON d.id = s.device_id JOIN users u ON u.id = s.user_id
+         SELECT s.id, s.end_reason, s.expires_at, s.last_seen_at, ${IDLE_TIMEOUT} AS idle_timeout, ${STATE_FLAGS}
+           FROM ${SESSION_JOINS}
           WHERE s.id = $1),
        touched AS (
          UPDATE sessions SET last_seen_at = now()
@@ -100,15 +103,21 @@ export class SessionsRepository {
       [sessionId, idle.staffMinutes, idle.patientMinutes, isActivity],
     );
     const row = rows[0];
-    if (!row) return null;
-    return {
-      endReason: (row['end_reason'] as SessionEndReason | null) ?? null,
-      isExpired: row['is_expired'] as boolean,
-      isIdle: row['is_idle'] as boolean,
-      endsAt: row['ends_at'] as Date,
-      isDeviceRevoked: row['is_device_revoked'] as boolean,
-      isUserDeactivated: row['is_user_deactivated'] as boolean,
-    };
+    return row ? toSessionState(row) : null;
+  }
+
+  /**
+   * The state of each of these sessions that exists, by id, in one query (a node's periodic check of all its
+   * sockets' sessions). Never marks them seen: a check is not use.
+   */
+  async findStates(sessionIds: readonly string[], idle: IdleTimeouts): Promise<Map<string, SessionState>> {
+    const rows: Record<string, unknown>[] = await this.dataSource.query(
+      `SELECT s.id, s.end_reason, LEAST(s.expires_at, s.last_seen_at + ${IDLE_TIMEOUT}) AS ends_at, ${STATE_FLAGS}
+         FROM ${SESSION_JOINS}
+        WHERE s.id = ANY($1::uuid[])`,
+      [sessionIds, idle.staffMinutes, idle.patientMinutes],
+    );
+    return new Map(rows.map((row) => [row['id'] as string, toSessionState(row)]));
   }
 
   /** Ends one session (if still open). */
@@ -126,4 +135,15 @@ export class SessionsRepository {
     );
     return rows.length;
   }
+}
+
+function toSessionState(row: Record<string, unknown>): SessionState {
+  return {
+    endReason: (row['end_reason'] as SessionEndReason | null) ?? null,
+    isExpired: row['is_expired'] as boolean,
+    isIdle: row['is_idle'] as boolean,
+    endsAt: row['ends_at'] as Date,
+    isDeviceRevoked: row['is_device_revoked'] as boolean,
+    isUserDeactivated: row['is_user_deactivated'] as boolean,
+  };
 }

@@ -4,7 +4,7 @@ import type { Actor } from '../common/actor.js';
 import { rooms } from '../common/rooms.js';
 import { SessionEventsGateway } from './session-events.gateway.js';
 import { hashSessionToken } from './session-token.js';
-import { SessionsRepository, type ActiveSession, type IdleTimeouts } from './sessions.repository.js';
+import { SessionsRepository, type ActiveSession, type IdleTimeouts, type SessionState } from './sessions.repository.js';
 
 /**
  * How long a session may go unused before it ends (ASVS 7.3.1), besides its absolute expiry: staff
@@ -54,13 +54,16 @@ export class SessionsService {
    * `expired`, like one past its absolute expiry.
    */
   async status(actor: Pick<Actor, 'sessionId'>, isActivity = false): Promise<SessionStatus> {
-    const state = await this.sessions.findState(actor.sessionId, IDLE_TIMEOUTS, isActivity);
-    if (!state) return { reason: 'revoked', endsAt: null };
-    if (state.endReason) return { reason: state.endReason, endsAt: null };
-    if (state.isDeviceRevoked) return { reason: 'device_revoked', endsAt: null };
-    if (state.isUserDeactivated) return { reason: 'revoked', endsAt: null };
-    if (state.isExpired || state.isIdle) return { reason: 'expired', endsAt: null };
-    return { reason: null, endsAt: state.endsAt };
+    return statusOf(await this.sessions.findState(actor.sessionId, IDLE_TIMEOUTS, isActivity));
+  }
+
+  /**
+   * The status of each of these sessions, by id, in one query: a node's periodic check of its sockets, which
+   * is not use (an idle session is `expired`). An unknown id is `revoked`.
+   */
+  async statuses(sessionIds: readonly string[]): Promise<Map<string, SessionStatus>> {
+    const states = await this.sessions.findStates(sessionIds, IDLE_TIMEOUTS);
+    return new Map(sessionIds.map((id) => [id, statusOf(states.get(id) ?? null)]));
   }
 
   /** Ends the caller's session and closes its sockets. */
@@ -74,4 +77,13 @@ export class SessionsService {
     await this.sessions.revokeAllOfUser(actor.userId, 'signed_out');
     this.events.ended(rooms.user(actor.userId), 'signed_out');
   }
+}
+
+function statusOf(state: SessionState | null): SessionStatus {
+  if (!state) return { reason: 'revoked', endsAt: null };
+  if (state.endReason) return { reason: state.endReason, endsAt: null };
+  if (state.isDeviceRevoked) return { reason: 'device_revoked', endsAt: null };
+  if (state.isUserDeactivated) return { reason: 'revoked', endsAt: null };
+  if (state.isExpired || state.isIdle) return { reason: 'expired', endsAt: null };
+  return { reason: null, endsAt: state.endsAt };
 }

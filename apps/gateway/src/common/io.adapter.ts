@@ -39,6 +39,16 @@ export class ParleyIoAdapter extends IoAdapter {
     const client = createClient({ url, socket: { reconnectStrategy: (retries) => Math.min(retries * 200, 5_000) } });
     // Without a listener a lost Redis connection would crash the process; the client reconnects by itself.
     client.on('error', (error: Error) => this.redisLogger.warn({ code: (error as { code?: string }).code ?? error.message }, 'redis connection problem'));
+    // The adapter sends its PUB/SUB messages (fetchSockets requests) without awaiting them: one cut off by a lost
+    // connection would reject unhandled and end the process. Its callers still see the rejection.
+    const publish = client.publish.bind(client);
+    Object.defineProperty(client, 'publish', {
+      value: (...args: Parameters<typeof publish>) => {
+        const published = publish(...args);
+        published.catch(() => undefined);
+        return published;
+      },
+    });
     await client.connect();
     this.redis = client;
   }

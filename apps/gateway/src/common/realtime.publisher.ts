@@ -21,7 +21,7 @@ export class RealtimePublisher {
     target.emit(event, payload);
   }
 
-  /** Ids of the users with at least one socket in `room` (other than `exceptSocketId`), across nodes. */
+  /** Ids of the users with at least one socket in `room` (other than `exceptSocketId`), across nodes. Rejects when the other nodes cannot be asked (Redis out of reach). */
   async usersIn(room: string, exceptSocketId?: string): Promise<Set<string>> {
     if (!this.server) return new Set();
     const sockets = await this.server.in(room).fetchSockets();

@@ -36,8 +36,9 @@ export class ConversationsGateway implements OnGatewayInit, OnGatewayConnection 
   }
 
   handleConnection(socket: Socket): void {
-    // 'disconnecting' still knows the socket's rooms: tell each conversation the member went offline.
-    socket.on('disconnecting', () => void this.announceOffline(socket));
+    // 'disconnecting' still knows the socket's rooms: tell each conversation the member went offline. Best effort:
+    // while Redis is out of reach the other nodes cannot be asked, and an unhandled rejection would end the process.
+    socket.on('disconnecting', () => void this.announceOffline(socket).catch(() => undefined));
   }
 
   @On('conversation:open')
