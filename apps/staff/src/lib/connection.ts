@@ -1,5 +1,5 @@
 import { HttpApi } from '@parley/client';
-import { fingerprint, fromBase64, ready, type RecordKey, type SigningKeys } from '@parley/crypto';
+import { checkPassphraseStrength, fingerprint, fromBase64, generatePassphrase, ready, type PassphraseStrength, type RecordKey, type SigningKeys } from '@parley/crypto';
 import { PROTOCOL_VERSION, type PatientAccountKey } from '@parley/protocol';
 import {
   AccountFlowError,
@@ -25,6 +25,25 @@ export async function checkGateway(): Promise<{ isCompatible: boolean; serverPro
   const result = await new HttpApi({ baseUrl: config.gatewayUrl, timeoutMs: 5_000 }).version();
   if (!result.ok) throw new Error(result.error.code);
   return { isCompatible: result.data.protocolVersion === PROTOCOL_VERSION, serverProtocol: result.data.protocolVersion };
+}
+
+/** A generated six-word passphrase to offer when a member of staff chooses one. */
+export async function suggestPassphrase(): Promise<string> {
+  await ready();
+  return generatePassphrase();
+}
+
+/**
+ * The patient app's passphrase policy, applied to staff (docs/crypto.md, "Passphrase, auth key and backup"):
+ * a generated phrase, or a typed one of 15+ characters with no obvious pattern. Offline; throws nothing.
+ */
+export function passphraseStrength(phrase: string): PassphraseStrength {
+  return checkPassphraseStrength(phrase);
+}
+
+/** Refuses a weak passphrase before anything is derived from it. @throws AccountFlowError `weak_passphrase` */
+function requireStrongPassphrase(passphrase: string): void {
+  if (!checkPassphraseStrength(passphrase).isAcceptable) throw new AccountFlowError('weak_passphrase', 'the passphrase is not strong enough');
 }
 
 /** The keys this browser holds for one staff login. */
@@ -245,7 +264,10 @@ export interface StaffConnection {
   addRecordKey(key: RecordKey): void;
   /** A call to one of the gateway's management routes that `HttpApi` has no method for yet. */
   request<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<AdminResult<T>>;
-  /** Seals this device's keys (and the root key, if held) under the passphrase, for the person to keep as a file. */
+  /**
+   * Seals this device's keys (and the root key, if held) under the passphrase, for the person to keep as a
+   * file (format 3: its own salt and cost). @throws AccountFlowError `weak_passphrase` (checked before any derivation)
+   */
   exportKeyBackup(passphrase: string): Promise<string>;
   /** Removes this login's keys from this browser (its device was revoked: they are useless now). */
   forgetKeys(): Promise<void>;
@@ -260,10 +282,11 @@ export type AdminResult<T> = { ok: true; data: T } | { ok: false; error: { code:
  * practice root key the server names now, and keeps both here. This is the one place a staff client
  * trusts on first use: the console shows the practice security code (the pinned root's fingerprint)
  * until a manager admits the device, for the person to compare with their manager's screen.
- * @throws AccountFlowError (`unauthorized` for a wrong or used code …)
+ * @throws AccountFlowError (`weak_passphrase`, checked before any derivation; `unauthorized` for a wrong or used code …)
  */
 export async function activateStaffAccount(input: { practice: string; login: string; code: string; passphrase: string; remember: boolean }): Promise<StaffConnection> {
   await ready();
+  requireStrongPassphrase(input.passphrase);
   const practice = input.practice.trim().toUpperCase();
   const signedIn = await activateStaff({ baseUrl: config.gatewayUrl, practice, code: input.code.trim(), passphrase: input.passphrase, deviceLabel: browserLabel() });
   const stored = await newDeviceKeys(new HttpApi({ baseUrl: config.gatewayUrl, token: signedIn.session.token }), signedIn);
@@ -350,8 +373,10 @@ async function open(practice: string, login: string, signedIn: SignedIn, held: S
     isPatientTrusted: (account) => account !== null && isAccountKeyTrusted(account, practice, held.pinnedRoot),
     addRecordKey: (key) => void recordKeys.set(key.version, key),
     request: (method, path, body) => adminRequest(token, method, path, body),
-    exportKeyBackup: (passphrase) =>
-      sealStaffKeyBackup({
+    exportKeyBackup: async (passphrase) => {
+      // The file can hold the practice root key: never sealed under a weak passphrase, even one chosen before the check existed.
+      requireStrongPassphrase(passphrase);
+      return sealStaffKeyBackup({
         odsCode: practice,
         login,
         userId: signedIn.session.user.id,
@@ -359,7 +384,8 @@ async function open(practice: string, login: string, signedIn: SignedIn, held: S
         pinnedRoot: held.pinnedRoot,
         ...(held.root ? { root: held.root } : {}),
         passphrase,
-      }),
+      });
+    },
     forgetKeys: () => keyStore.delete(practice, login),
     close: async () => {
       await chat.close();

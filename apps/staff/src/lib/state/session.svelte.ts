@@ -10,7 +10,9 @@ import {
   keepSession,
   knownLogin,
   loadKeptSession,
+  passphraseStrength,
   resumeStaff,
+  suggestPassphrase,
   updateKeptSession,
   signOutKept,
   type KeptSession,
@@ -19,6 +21,22 @@ import {
 
 /** Wrong passphrases on the lock screen before the session is ended. */
 const MAX_WRONG_UNLOCKS = 5;
+
+/** Whether a passphrase being chosen is strong enough, and if not why, in words (the patient app's policy). */
+export interface PassphraseAdvice {
+  isAcceptable: boolean;
+  problems: string[];
+}
+
+const WEAKNESS_TEXT: Record<string, string> = {
+  too_short: 'Use at least 15 characters — a few unrelated words work well.',
+  too_few_distinct_characters: 'Use more different letters.',
+  common_password: 'Avoid common passwords and their variations.',
+  sequence: 'Avoid runs like “12345” or “qwerty”.',
+};
+
+/** What making a key backup file gave: the file's text, or why not (with the passphrase's problems when it is weak). */
+export type KeyBackupResult = { ok: true; text: string } | { ok: false; error: string; problems: string[] };
 
 /** What the page shows: starting up, the sign-in form, the console open in another tab, the idle lock, or the console. */
 export type SessionPhase = 'starting' | 'signed-out' | 'other-tab' | 'locked' | 'open';
@@ -88,7 +106,21 @@ export class SessionState {
     return this.connect(() => connectStaff(input), input);
   }
 
-  /** First sign-in with a set-up code: this browser becomes a new device, to be admitted by a manager. */
+  /** Live advice on a passphrase being chosen (offline; nothing is derived from it). */
+  passphraseAdvice(phrase: string): PassphraseAdvice {
+    const verdict = passphraseStrength(phrase);
+    return { isAcceptable: verdict.isAcceptable, problems: verdict.reasons.map((reason) => WEAKNESS_TEXT[reason] ?? reason) };
+  }
+
+  /** A generated six-word passphrase to offer. */
+  suggestPassphrase(): Promise<string> {
+    return suggestPassphrase();
+  }
+
+  /**
+   * First sign-in with a set-up code: this browser becomes a new device, to be admitted by a manager. A weak
+   * passphrase is refused here, in the browser, before anything is derived from it or sent.
+   */
   async activate(input: { practice: string; login: string; code: string; passphrase: string; remember: boolean }): Promise<boolean> {
     return this.connect(() => activateStaffAccount(input), input);
   }
@@ -216,14 +248,28 @@ export class SessionState {
     else if (kept) await signOutKept(kept);
   }
 
-  /** The key backup file's text, sealed under the passphrase the person types again. */
-  async keyBackup(passphrase: string): Promise<string | null> {
-    if (!this.connection) return null;
+  /**
+   * The key backup file's text, sealed under the passphrase the person types again. It must be the one they
+   * sign in with (a file under another passphrase could never restore) and strong enough: the file can hold
+   * the practice root key.
+   */
+  async keyBackup(passphrase: string): Promise<KeyBackupResult> {
+    const connection = this.connection;
+    if (!connection) return { ok: false, error: 'Sign in first.', problems: [] };
+    this.isBusy = true;
     try {
-      return await this.connection.exportKeyBackup(passphrase);
+      if (this.kept && !(await isUnlockPassphrase(this.kept, passphrase))) {
+        return { ok: false, error: 'That is not the passphrase you sign in with. The file must use it, or it could never restore your keys.', problems: [] };
+      }
+      const advice = this.passphraseAdvice(passphrase);
+      if (!advice.isAcceptable) {
+        return { ok: false, error: 'Your passphrase was chosen before Parley checked passphrases and is too weak to lock a key backup file:', problems: advice.problems };
+      }
+      return { ok: true, text: await connection.exportKeyBackup(passphrase) };
     } catch {
-      this.error = 'The key backup could not be made.';
-      return null;
+      return { ok: false, error: 'The key backup could not be made.', problems: [] };
+    } finally {
+      this.isBusy = false;
     }
   }
 }
@@ -236,6 +282,8 @@ function describeSignInError(code: string | undefined): string {
       return 'The key backup file does not open with this passphrase.';
     case 'invalid_payload':
       return 'That key backup file cannot be used for this sign-in.';
+    case 'weak_passphrase':
+      return 'Choose a stronger passphrase (see the advice under the field), or let Parley suggest six words.';
     case 'rate_limited':
       return 'Too many attempts. Wait a minute, then try again.';
     case 'timeout':
