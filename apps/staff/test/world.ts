@@ -89,18 +89,24 @@ export async function startStaffWorld(): Promise<StaffWorld> {
   const odsCode = credentials.practice.odsCode;
   const demo = await setUpDemoPractice({ baseUrl: gateway.url, odsCode, staff: credentials.staff, patient: credentials.patient });
   const sessions: ChatSession[] = [];
+  // Sealed one after another before any request is in flight: Argon2id at the key file's cost holds this
+  // process's event loop for a second or two, which would time out a request waiting beside it.
+  const keyBackups = new Map<string, string>();
+  for (const member of demo.staff) {
+    const keyBackup = await sealStaffKeyBackup({
+      odsCode,
+      login: member.email,
+      userId: member.userId,
+      device: member.device,
+      pinnedRoot: demo.practice.root.signPublicKey,
+      ...(member.roles.includes('manager') ? { root: demo.practice.root } : {}),
+      passphrase: member.passphrase,
+    });
+    keyBackups.set(member.userId, keyBackup);
+  }
   const logins = await Promise.all(
     demo.staff.map(async (member): Promise<StaffLogin> => {
-      const isManager = member.roles.includes('manager');
-      const keyBackup = await sealStaffKeyBackup({
-        odsCode,
-        login: member.email,
-        userId: member.userId,
-        device: member.device,
-        pinnedRoot: demo.practice.root.signPublicKey,
-        ...(isManager ? { root: demo.practice.root } : {}),
-        passphrase: member.passphrase,
-      });
+      const keyBackup = keyBackups.get(member.userId)!;
       // A second device for the test's own hands (the browser holds the first one, restored from the file).
       const signedIn = await signIn({ baseUrl: gateway.url, practice: odsCode, login: member.email, passphrase: member.passphrase, deviceLabel: 'test', device: member.device });
       const session = await ChatSession.start({ baseUrl: gateway.url, signedIn, pinnedRoot: demo.practice.root.signPublicKey, requestTimeoutMs: 10_000 });

@@ -24,7 +24,7 @@ const MiB = 1024 * 1024;
 /**
  * The key file's own Argon2id cost: 3 passes over 256 MiB (libsodium's "moderate" level), four times the
  * memory of the sign-in derivation (3 passes over 64 MiB), so a stolen file costs four times as much per
- * passphrase guess as the server's auth-key hash (docs/crypto.md, "Staff key file").
+ * passphrase guess as the server's auth-key hash (docs/crypto.md, "Staff passphrases and the staff key file").
  */
 export const STAFF_KEY_FILE_KDF_PARAMS: Readonly<KdfParams> = Object.freeze({ opsLimit: 3, memLimit: 256 * MiB });
 

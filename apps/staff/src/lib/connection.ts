@@ -34,7 +34,7 @@ export async function suggestPassphrase(): Promise<string> {
 }
 
 /**
- * The patient app's passphrase policy, applied to staff (docs/crypto.md, "Passphrase, auth key and backup"):
+ * The patient app's passphrase policy, applied to staff (docs/crypto.md, "Staff passphrases and the staff key file"):
  * a generated phrase, or a typed one of 15+ characters with no obvious pattern. Offline; throws nothing.
  */
 export function passphraseStrength(phrase: string): PassphraseStrength {
