@@ -118,6 +118,8 @@ describe('adversarial server: the patient app (Chromium, real gateway, rewritten
     await ready();
     fakeRoot = generatePracticeRootKey();
     [practice, browser] = await Promise.all([startPractice(), launchChromium()]);
+    // Each attack opens a conversation for the one patient: lift the per-patient limits (the gateway's patient-limits e2e tests them).
+    await practice.asManager('PUT', '/api/practice/patient-limits', { maxOpenPerPatient: null, maxNewPerPatientPerDay: null });
     const manager = practice.demo.staff.find((member) => member.roles.includes('manager'))!;
     const rotation = await rotateRecordKey({ baseUrl: practice.url, token: practice.manager.token, odsCode: practice.odsCode, root: practice.demo.practice.root, granter: manager.device });
     newest = { version: rotation.recordKey.version, boxPublicKey: rotation.recordKey.boxPublicKey };

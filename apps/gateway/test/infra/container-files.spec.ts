@@ -89,7 +89,9 @@ describe('infra/Dockerfile, its build steps run outside a container', () => {
     database = await freshDatabase();
 
     // RUN pnpm --filter @parley/gateway deploy --legacy --prod /out && cp -r apps/patient/dist /out/web/patient ...
-    await run(PNPM, ['--filter', '@parley/gateway', 'deploy', '--legacy', '--prod', '--offline', out], { cwd: REPOSITORY, env: { ...process.env, CI: 'true' } });
+    // A legacy deploy resolves again from package metadata: the machine's cache when it has it, the npm registry otherwise
+    // (`--offline` failed on a machine whose metadata cache was empty, though its store held every package).
+    await run(PNPM, ['--filter', '@parley/gateway', 'deploy', '--legacy', '--prod', '--prefer-offline', out], { cwd: REPOSITORY, env: { ...process.env, CI: 'true' } });
     await cp(join(REPOSITORY, 'apps/patient/dist'), join(out, 'web/patient'), { recursive: true });
     await cp(join(REPOSITORY, 'apps/staff/dist'), join(out, 'web/staff'), { recursive: true });
     // The image listens on 0.0.0.0:3000; here on a loopback port, with the web clients where the image keeps them.
