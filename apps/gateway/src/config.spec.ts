@@ -37,6 +37,12 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ STAFF_PUBLIC_URL: value })).toThrow(/^invalid configuration: STAFF_PUBLIC_URL \(/);
   });
 
+  it('refuses a staff origin without the patient app\'s address, which its invitation links need', () => {
+    expect(() => loadConfig({ STAFF_PUBLIC_URL: 'https://staff.example.nhs.uk' })).toThrow(
+      'invalid configuration: PUBLIC_URL (required with STAFF_PUBLIC_URL: invitation links point at the patient app)',
+    );
+  });
+
   it('refuses a staff origin on the patient origin\'s host name, whatever its port', () => {
     expect(() => loadConfig({ PUBLIC_URL: 'https://chat.example.nhs.uk', STAFF_PUBLIC_URL: 'https://chat.example.nhs.uk:8443' })).toThrow(
       "invalid configuration: STAFF_PUBLIC_URL (needs a host name of its own, not PUBLIC_URL's)",

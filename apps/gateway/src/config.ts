@@ -133,6 +133,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const testOnly = (['PARLEY_FAULTS', 'PARLEY_TEST_CLOCK'] as const).filter((key) => e[key] !== undefined && e.NODE_ENV !== 'test');
   if (testOnly.length > 0) throw new ConfigError(testOnly.map((key) => `${key} (test-only; set NODE_ENV=test to use it)`));
   // The host name alone decides which app a request gets (a proxy may pass the Host without its port): two origins on one name are refused.
+  // Invitation links made on the staff origin point at the patient app: its address must be known (GET /api/version).
+  if (e.STAFF_PUBLIC_URL && !e.PUBLIC_URL) throw new ConfigError(['PUBLIC_URL (required with STAFF_PUBLIC_URL: invitation links point at the patient app)']);
   if (e.STAFF_PUBLIC_URL && e.PUBLIC_URL && new URL(e.STAFF_PUBLIC_URL).hostname === new URL(e.PUBLIC_URL).hostname) {
     throw new ConfigError(['STAFF_PUBLIC_URL (needs a host name of its own, not PUBLIC_URL\'s)']);
   }

@@ -6,6 +6,7 @@
  * page of the patient origin.
  */
 import { createRequire } from 'node:module';
+import { createServer, type AddressInfo } from 'node:net';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +16,17 @@ import { createTestDatabase, launchChromium, startGatewayProcess, type GatewayPr
 import type { Browser, BrowserContext } from 'playwright-core';
 
 const GATEWAY_ENTRY = createRequire(import.meta.url).resolve('@parley/gateway');
+
+/** A loopback port free right now (the kernel's pick, released at once). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
 /** The staff app's IndexedDB database (apps/staff/src/lib/connection.ts). */
 const STAFF_DATABASE = 'parley-staff';
 
@@ -35,8 +47,10 @@ describe('staff app on its own origin (Chromium, real gateway with STAFF_PUBLIC_
     const serverUrl = process.env['TEST_DATABASE_URL'];
     database = serverUrl ? await createTestDatabase(serverUrl) : null;
     // The host name decides the app (the port is the same for both names here): http://localhost is the staff origin.
-    const env = { DATA_DIR: dataDir, STAFF_PUBLIC_URL: 'http://localhost', ...(database ? { DATABASE_URL: database.url, DEMO_SEED: 'true' } : {}) };
-    [gateway, browser] = await Promise.all([startGatewayProcess({ entry: GATEWAY_ENTRY, env }), launchChromium()]);
+    // A port chosen first, so that PUBLIC_URL (the patient origin, where invitation links point) can name it.
+    const port = await freePort();
+    const env = { DATA_DIR: dataDir, PUBLIC_URL: `http://127.0.0.1:${port}`, STAFF_PUBLIC_URL: `http://localhost:${port}`, ...(database ? { DATABASE_URL: database.url, DEMO_SEED: 'true' } : {}) };
+    [gateway, browser] = await Promise.all([startGatewayProcess({ entry: GATEWAY_ENTRY, env, port }), launchChromium()]);
     staffUrl = `http://localhost:${gateway.port}`;
     patientUrl = `http://127.0.0.1:${gateway.port}`;
     const credentials = JSON.parse(await readFile(join(dataDir, 'demo-credentials.json'), 'utf8')) as { practice: { odsCode: string }; staff: DemoStaffCode[]; patient: DemoPatient };
@@ -76,6 +90,21 @@ describe('staff app on its own origin (Chromium, real gateway with STAFF_PUBLIC_
     const databases = await page.evaluate(async () => (await indexedDB.databases()).map((entry) => entry.name));
     expect(databases).toContain(STAFF_DATABASE);
     expect(new URL(page.url()).pathname).toBe('/');
+  });
+
+  it('points the invitation links it makes at the patient origin, not at its own', async () => {
+    const page = context.pages()[0]!;
+
+    await page.getByRole('navigation', { name: 'Console' }).getByRole('button', { name: 'Find or invite a patient' }).click();
+    const form = page.getByRole('form', { name: 'New patient invitation' });
+    await form.getByLabel("Patient's full name").fill('Robin Otherhost');
+    await form.getByLabel('NHS number').fill('943 476 5919');
+    await form.getByLabel("Patient's date of birth").fill('1961-03-14');
+    await form.getByRole('button', { name: 'Create invitation' }).click();
+    const card = page.getByRole('region', { name: 'Invitation for Robin Otherhost' });
+    await card.waitFor({ timeout: 60_000 });
+
+    expect((await card.locator('[data-invitation-link]').textContent())!.trim()).toMatch(new RegExp(`^${patientUrl.replaceAll('.', '\\.')}/#practice=${odsCode}&code=`));
   });
 
   it('leaves the patient origin without the staff app and without any way to the staff vault', async () => {

@@ -1,7 +1,10 @@
 /** The app's only reader of its environment: the gateway that served the page is the one it talks to. */
 export const config = Object.freeze({
   gatewayUrl: window.location.origin,
-  /** The patient app, served by the same gateway at its root: invitation links point there. */
+  /**
+   * The patient app when both apps share this origin (the demo: the patient app at its root). On a staff origin of
+   * its own the gateway names the patient app's address instead (`GET /api/version`, see invitations.svelte.ts).
+   */
   patientAppUrl: `${window.location.origin}/`,
   /**
    * The console locks after this much inactivity (the patient app's default is 5): a staff screen shows many

@@ -1,8 +1,19 @@
+import { HttpApi } from '@parley/client';
 import { invitationLink } from '@parley/sdk';
 import { getContext, setContext } from 'svelte';
 import { config } from '../config';
 import type { StaffConnection } from '../connection';
 import { explain } from '../words';
+
+/**
+ * Where invitation links point: the patient app as the gateway names it (its PUBLIC_URL, required when the staff
+ * app has an origin of its own), else this origin's root, where the demo serves it. @throws the failure when no answer came
+ */
+async function patientAppUrl(): Promise<string> {
+  const result = await new HttpApi({ baseUrl: config.gatewayUrl, timeoutMs: 5_000 }).version();
+  if (!result.ok) throw result.error;
+  return result.data.patientAppUrl ?? config.patientAppUrl;
+}
 
 /** An invitation as this browser made it: the code exists here and on the patient's letter, nowhere else. */
 export interface IssuedPatientInvitation {
@@ -37,13 +48,14 @@ export class InvitationsState {
     this.issued = null;
     this.notice = null;
     try {
+      const appUrl = await patientAppUrl();
       const made = await this.connection.invitePatient({ ...patient, displayName: patient.displayName.trim(), nhsNumber: patient.nhsNumber.replace(/\s/g, '') });
       this.issued = {
         patientName: patient.displayName.trim(),
         dateOfBirth: patient.dateOfBirth,
         code: made.code,
         groups: made.code.split('-'),
-        link: invitationLink(config.patientAppUrl, this.connection.signedIn.session.practice.odsCode, made.code),
+        link: invitationLink(appUrl, this.connection.signedIn.session.practice.odsCode, made.code),
         expiresAt: new Date(made.expiresAt),
         securityCode: made.securityCode,
       };
