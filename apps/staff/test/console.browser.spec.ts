@@ -235,4 +235,21 @@ describe('staff app: staying signed in, the capacity table and the day chart (Ch
   it('runs under the strict content security policy without a violation', () => {
     expect(consoleErrors).toEqual([]);
   });
+
+  // After the policy check: the refused sign-ins below log failed requests to the console.
+  it('says how long to wait when sign-in failures have made the account wait (rate_limited, retryAfterSeconds)', async () => {
+    // Signed out above, with this browser's device keys kept: no key file is needed to try the passphrase.
+    await page.getByLabel('Practice code').fill(world.odsCode);
+    await page.getByLabel('E-mail address').fill(world.manager.email);
+    let status = 0;
+    for (let attempt = 1; attempt <= 8 && status !== 429; attempt += 1) {
+      await page.getByLabel('Passphrase').fill(`not the passphrase ${attempt}`);
+      const answer = page.waitForResponse((response) => response.url().endsWith('/api/auth/sign-in'), { timeout: 60_000 });
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      status = (await answer).status();
+    }
+
+    expect(status).toBe(429);
+    await page.getByRole('alert').filter({ hasText: /^Too many attempts\. Try again in \d+ (second|seconds|minute|minutes)\.$/ }).waitFor();
+  });
 });

@@ -200,7 +200,8 @@ export class SessionState {
       return true;
     } catch (error) {
       this.failureCode = (error as { code?: string }).code;
-      this.error = describeSignInError(this.failureCode);
+      const wait = (error as { details?: Record<string, unknown> }).details?.['retryAfterSeconds'];
+      this.error = describeSignInError(this.failureCode, typeof wait === 'number' ? wait : undefined);
       return false;
     } finally {
       this.isBusy = false;
@@ -274,7 +275,7 @@ export class SessionState {
   }
 }
 
-function describeSignInError(code: string | undefined): string {
+function describeSignInError(code: string | undefined, retryAfterSeconds?: number): string {
   switch (code) {
     case 'unauthorized':
       return 'Those sign-in details are not right. Check the practice code, e-mail address and passphrase.';
@@ -285,13 +286,20 @@ function describeSignInError(code: string | undefined): string {
     case 'weak_passphrase':
       return 'Choose a stronger passphrase (see the advice under the field), or let Parley suggest six words.';
     case 'rate_limited':
-      return 'Too many attempts. Wait a minute, then try again.';
+      if (retryAfterSeconds === undefined) return 'Too many attempts. Wait a minute, then try again.';
+      return `Too many attempts. Try again in ${waitText(retryAfterSeconds)}.`;
     case 'timeout':
     case 'disconnected':
       return 'Cannot reach the practice right now. Try again shortly.';
     default:
       return 'Signing in did not work. Try again, or ask your practice manager.';
   }
+}
+
+/** A wait the gateway asked for, in words: seconds under a minute, else whole minutes rounded up. */
+function waitText(seconds: number): string {
+  const [count, unit] = seconds < 60 ? [Math.max(1, Math.ceil(seconds)), 'second'] : [Math.ceil(seconds / 60), 'minute'];
+  return `${count} ${unit}${count === 1 ? '' : 's'}`;
 }
 
 const KEY = Symbol('session');
