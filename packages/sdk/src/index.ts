@@ -9,3 +9,4 @@ export * from './record-key-rotation.js';
 export * from './staff-key-backup.js';
 export * from './patient-unlock.js';
 export * from './red-flags.js';
+export * from './passphrase-advice.js';

@@ -101,9 +101,9 @@ export function preloadCrypto(): void {
 }
 
 /** Offline strength verdict for a passphrase. */
-export async function passphraseStrength(phrase: string) {
-  const crypto = await loadCrypto();
-  return crypto.checkPassphraseStrength(phrase);
+export async function passphraseAdvice(phrase: string) {
+  const sdk = await loadSdk();
+  return sdk.passphraseAdvice(phrase);
 }
 
 /**

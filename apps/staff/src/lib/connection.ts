@@ -1,5 +1,5 @@
 import { HttpApi } from '@parley/client';
-import { checkPassphraseStrength, fingerprint, fromBase64, generatePassphrase, ready, type PassphraseStrength, type RecordKey, type SigningKeys } from '@parley/crypto';
+import { checkPassphraseStrength, fingerprint, fromBase64, generatePassphrase, ready, type RecordKey, type SigningKeys } from '@parley/crypto';
 import { PROTOCOL_VERSION, type PatientAccountKey } from '@parley/protocol';
 import {
   AccountFlowError,
@@ -31,14 +31,6 @@ export async function checkGateway(): Promise<{ isCompatible: boolean; serverPro
 export async function suggestPassphrase(): Promise<string> {
   await ready();
   return generatePassphrase();
-}
-
-/**
- * The patient app's passphrase policy, applied to staff (docs/crypto.md, "Staff passphrases and the staff key file"):
- * a generated phrase, or a typed one of 15+ characters with no obvious pattern. Offline; throws nothing.
- */
-export function passphraseStrength(phrase: string): PassphraseStrength {
-  return checkPassphraseStrength(phrase);
 }
 
 /** Refuses a weak passphrase before anything is derived from it. @throws AccountFlowError `weak_passphrase` */

@@ -1,23 +1,12 @@
-import type { VerifiedInvitation } from '@parley/sdk';
+import type { PassphraseAdvice, VerifiedInvitation } from '@parley/sdk';
 import * as connection from '../connection';
 import { contextPair } from './context';
 import type { InvitationLink } from '../invitation-link';
 import { describeError } from './notices';
 import type { PatientApp } from './patient-app.svelte';
 
-/** How strong a passphrase is, for the live feedback under the field. */
-export interface StrengthFeedback {
-  isAcceptable: boolean;
-  /** Plain-words reasons it is not (empty when acceptable). */
-  problems: string[];
-}
-
-const WEAKNESS_TEXT: Record<string, string> = {
-  too_short: 'Use at least 15 characters — a few unrelated words work well.',
-  too_few_distinct_characters: 'Use more different letters.',
-  common_password: 'Avoid common passwords and their variations.',
-  sequence: 'Avoid runs like “12345” or “qwerty”.',
-};
+/** How strong a passphrase is, for the live feedback under the field (the sdk's one policy for patients and staff). */
+export type StrengthFeedback = PassphraseAdvice;
 
 function codeOf(error: unknown): string {
   const { code, details } = error as { code?: string; details?: Record<string, unknown> };
@@ -101,8 +90,7 @@ export class ActivationState {
       this.strength = null;
       return;
     }
-    const verdict = await connection.passphraseStrength(phrase);
-    this.strength = { isAcceptable: verdict.isAcceptable, problems: verdict.reasons.map((reason) => WEAKNESS_TEXT[reason] ?? reason) };
+    this.strength = await connection.passphraseAdvice(phrase);
   }
 
   /** A generated six-word passphrase to offer. */
@@ -117,8 +105,7 @@ export class ActivationState {
     this.error = null;
     this.isBusy = true;
     try {
-      const verdict = await connection.passphraseStrength(passphrase);
-      if (!verdict.isAcceptable) {
+      if (!(await connection.passphraseAdvice(passphrase)).isAcceptable) {
         this.error = 'Please choose a stronger passphrase (see the advice under the field).';
         return;
       }

@@ -1,4 +1,5 @@
 import type { SessionEnded } from '@parley/protocol';
+import { passphraseAdvice, type PassphraseAdvice } from '@parley/sdk';
 import { IdleTimer, TabLock } from '@parley/web';
 import { getContext, setContext } from 'svelte';
 import { config } from '../config';
@@ -10,7 +11,6 @@ import {
   keepSession,
   knownLogin,
   loadKeptSession,
-  passphraseStrength,
   resumeStaff,
   suggestPassphrase,
   updateKeptSession,
@@ -21,19 +21,6 @@ import {
 
 /** Wrong passphrases on the lock screen before the session is ended. */
 const MAX_WRONG_UNLOCKS = 5;
-
-/** Whether a passphrase being chosen is strong enough, and if not why, in words (the patient app's policy). */
-export interface PassphraseAdvice {
-  isAcceptable: boolean;
-  problems: string[];
-}
-
-const WEAKNESS_TEXT: Record<string, string> = {
-  too_short: 'Use at least 15 characters — a few unrelated words work well.',
-  too_few_distinct_characters: 'Use more different letters.',
-  common_password: 'Avoid common passwords and their variations.',
-  sequence: 'Avoid runs like “12345” or “qwerty”.',
-};
 
 /** What making a key backup file gave: the file's text, or why not (with the passphrase's problems when it is weak). */
 export type KeyBackupResult = { ok: true; text: string } | { ok: false; error: string; problems: string[] };
@@ -108,8 +95,7 @@ export class SessionState {
 
   /** Live advice on a passphrase being chosen (offline; nothing is derived from it). */
   passphraseAdvice(phrase: string): PassphraseAdvice {
-    const verdict = passphraseStrength(phrase);
-    return { isAcceptable: verdict.isAcceptable, problems: verdict.reasons.map((reason) => WEAKNESS_TEXT[reason] ?? reason) };
+    return passphraseAdvice(phrase);
   }
 
   /** A generated six-word passphrase to offer. */
