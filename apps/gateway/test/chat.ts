@@ -1,6 +1,6 @@
 import type { FeedEntry, OutboxStore } from '@parley/client';
 import { ChatSession, openRecordKeys, type ChatEntry, type SignedIn as SdkSignedIn } from '@parley/sdk';
-import type { TestPatient, TestPractice, TestStaff } from './factories.js';
+import { activatePatient, type TestPatient, type TestPractice, type TestStaff } from './factories.js';
 
 /** A patient or clinician chatting through the real SDK: decrypted entries land in `entries`, in order. */
 export interface Chatter {
@@ -60,4 +60,16 @@ export async function waitForAssignment(who: Chatter, timeoutMs = 15_000): Promi
 /** Follows a conversation, collecting its entries into the chatter. */
 export function follow(who: Chatter, conversationId: string): Promise<void> {
   return who.session.follow(conversationId, (entry) => who.entries.push(entry));
+}
+
+/**
+ * A newly activated patient opens a conversation and follows it; their chat goes into `open`, for the suite to
+ * close when it ends.
+ */
+export async function openByNewPatient(url: string, practice: TestPractice, open: { close(): void }[], topic = 'admin'): Promise<{ chat: Chatter; id: string }> {
+  const chat = await patientChat(url, practice, await activatePatient(url, practice));
+  open.push({ close: () => void chat.session.close() });
+  const id = (await chat.session.openConversation(topic)).id;
+  await follow(chat, id);
+  return { chat, id };
 }

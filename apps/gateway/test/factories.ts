@@ -19,7 +19,7 @@
  * Keys are derived with `TEST_KDF_PARAMS` (1 pass, 8 KiB): fast, and refused outside tests.
  */
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
-import { ParleyClient } from '@parley/client';
+import { ParleyClient, type ParleyConnectionError } from '@parley/client';
 import {
   certifyDevice,
   certifyRecordKey,
@@ -45,7 +45,7 @@ import {
   type RecordKey,
   type SigningKeys,
 } from '@parley/crypto';
-import type { ActivateRequest, CodeIssued, CreateInvitationRequest, InvitationCreated, KdfParams, Role, SessionInfo } from '@parley/protocol';
+import type { ActivateRequest, CodeIssued, CreateInvitationRequest, InvitationCreated, KdfParams, Role, SessionEnded, SessionInfo } from '@parley/protocol';
 import type { DataSource } from 'typeorm';
 import { hashInvitationCode, newInvitationCode } from '../src/auth/invitation-code.js';
 import type { Actor } from '../src/common/actor.js';
@@ -500,6 +500,24 @@ export async function derivedKeysFor(url: string, practice: string, login: strin
 /** A socket authenticated with a signed-in user's token. */
 export function connectAs(url: string, signedIn: Pick<SignedIn, 'token'>, requestTimeoutMs = 2_000): Promise<ParleyClient> {
   return ParleyClient.connect({ url, token: signedIn.token, requestTimeoutMs });
+}
+
+/** The clinician a conversation is assigned to now, read from the database (null while nobody is). */
+export async function assigneeOf(dataSource: DataSource, conversationId: string): Promise<string | null> {
+  return (await dataSource.query(`SELECT assigned_clinician_id FROM conversations WHERE id = $1`, [conversationId]))[0].assigned_clinician_id as string | null;
+}
+
+/** Resolves with the reason of the next `session:ended` the client receives. */
+export function sessionEnded(client: ParleyClient): Promise<SessionEnded['reason']> {
+  return new Promise((resolve) => client.on('session:ended', (fact) => resolve(fact.reason)));
+}
+
+/** Resolves once the client has stopped for good. */
+export function stopped(client: ParleyClient): Promise<ParleyConnectionError> {
+  return new Promise((resolve) => {
+    if (client.stoppedBy) resolve(client.stoppedBy);
+    client.on('stopped', resolve);
+  });
 }
 
 /** The KDF parameters of derived keys, as the protocol carries them. */

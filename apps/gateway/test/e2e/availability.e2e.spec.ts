@@ -5,8 +5,8 @@ import type { CodeIssued } from '@parley/protocol';
 import { FakeClock } from '../../src/common/clock.js';
 import { QueueService } from '../../src/queue/queue.service.js';
 import { startTestApp, type TestApp } from '../app.js';
-import { follow, patientChat, type Chatter } from '../chat.js';
-import { activatePatient, activateStaff, apiOk, connectAs, createPracticeWithStaff, type TestPractice, type TestStaff } from '../factories.js';
+import { openByNewPatient, type Chatter } from '../chat.js';
+import { activateStaff, apiOk, assigneeOf, connectAs, createPracticeWithStaff, type TestPractice, type TestStaff } from '../factories.js';
 import { waitUntil } from '../wait.js';
 
 describe('a clinician who goes away or disconnects (in-process gateway, a FakeClock)', () => {
@@ -25,17 +25,9 @@ describe('a clinician who goes away or disconnects (in-process gateway, a FakeCl
     await client.request('staff:availability', { availability: 'available' });
     return { staff, client };
   };
-  const assigneeOf = async (conversationId: string) =>
-    ((await gateway.dataSource.query(`SELECT assigned_clinician_id FROM conversations WHERE id = $1`, [conversationId]))[0].assigned_clinician_id as string | null);
 
   const events = (who: Chatter) => who.entries.flatMap((entry) => (entry.ok && entry.value.kind === 'system' ? [entry.value.event] : []));
-  const openFor = async (): Promise<{ chat: Chatter; id: string }> => {
-    const chat = await patientChat(gateway.url, practice, await activatePatient(gateway.url, practice));
-    open.push({ close: () => void chat.session.close() });
-    const id = (await chat.session.openConversation('admin')).id;
-    await follow(chat, id);
-    return { chat, id };
-  };
+  const openFor = () => openByNewPatient(gateway.url, practice, open);
 
   beforeAll(async () => {
     await ready();
@@ -53,11 +45,11 @@ describe('a clinician who goes away or disconnects (in-process gateway, a FakeCl
   it('hands the conversations of a clinician who goes away back to the queue head, to a free colleague, and tells the patient', async () => {
     const first = await clinician();
     const { chat, id } = await openFor();
-    await waitUntil(async () => (await assigneeOf(id)) === first.staff.userId, 'the first assignment');
+    await waitUntil(async () => (await assigneeOf(gateway.dataSource, id)) === first.staff.userId, 'the first assignment');
     const second = await clinician();
 
     await first.client.request('staff:availability', { availability: 'away' });
-    await waitUntil(async () => (await assigneeOf(id)) === second.staff.userId, 'the reassignment');
+    await waitUntil(async () => (await assigneeOf(gateway.dataSource, id)) === second.staff.userId, 'the reassignment');
     await waitUntil(() => events(chat).includes('requeued') && events(chat).filter((e) => e === 'assigned').length === 2, 'the patient to be told');
 
     expect(events(chat)).toEqual(['opened', 'acknowledged', 'assigned', 'requeued', 'assigned']);
@@ -67,20 +59,20 @@ describe('a clinician who goes away or disconnects (in-process gateway, a FakeCl
   it('keeps the work of a clinician who reconnects within the grace period, and returns it once the period has passed', async () => {
     const onCall = await clinician();
     const { chat, id } = await openFor();
-    await waitUntil(async () => (await assigneeOf(id)) === onCall.staff.userId, 'the assignment');
+    await waitUntil(async () => (await assigneeOf(gateway.dataSource, id)) === onCall.staff.userId, 'the assignment');
     const queue = gateway.app.get(QueueService);
 
     onCall.client.close();
     await waitUntil(async () => (await gateway.dataSource.query(`SELECT disconnected_at FROM clinician_capacity WHERE user_id = $1`, [onCall.staff.userId]))[0].disconnected_at !== null, 'the disconnect to be noted');
     clock.advance(60_000);
     await queue.returnWorkOfDeparted();
-    const afterOneMinute = await assigneeOf(id);
+    const afterOneMinute = await assigneeOf(gateway.dataSource, id);
     const back = await connectAs(gateway.url, onCall.staff, 10_000);
     open.push(back);
     await waitUntil(async () => (await gateway.dataSource.query(`SELECT disconnected_at FROM clinician_capacity WHERE user_id = $1`, [onCall.staff.userId]))[0].disconnected_at === null, 'the reconnection to be noted');
     clock.advance(600_000);
     await queue.returnWorkOfDeparted();
-    const afterReconnecting = await assigneeOf(id);
+    const afterReconnecting = await assigneeOf(gateway.dataSource, id);
 
     back.close();
     await waitUntil(async () => (await gateway.dataSource.query(`SELECT disconnected_at FROM clinician_capacity WHERE user_id = $1`, [onCall.staff.userId]))[0].disconnected_at !== null, 'the second disconnect');

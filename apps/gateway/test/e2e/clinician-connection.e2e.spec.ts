@@ -3,8 +3,8 @@ import type { ParleyClient } from '@parley/client';
 import { ready } from '@parley/crypto';
 import type { ClinicianState, CodeIssued } from '@parley/protocol';
 import { startTestApp, type TestApp } from '../app.js';
-import { follow, patientChat, type Chatter } from '../chat.js';
-import { activatePatient, activateStaff, api, apiOk, connectAs, createPracticeWithStaff, type TestPractice, type TestStaff } from '../factories.js';
+import { openByNewPatient, type Chatter } from '../chat.js';
+import { activateStaff, api, apiOk, assigneeOf, connectAs, createPracticeWithStaff, type TestPractice, type TestStaff } from '../factories.js';
 import { waitUntil } from '../wait.js';
 
 describe('new work only for clinicians with a live connection; every clinician in the queue snapshot (in-process gateway)', () => {
@@ -35,15 +35,7 @@ describe('new work only for clinicians with a live connection; every clinician i
     const snapshot = await manager.request('queue:list', {});
     return snapshot.ok ? snapshot.data.clinicians.find((c) => c.clinicianId === userId) : undefined;
   };
-  const assigneeOf = async (conversationId: string) =>
-    ((await gateway.dataSource.query(`SELECT assigned_clinician_id FROM conversations WHERE id = $1`, [conversationId]))[0].assigned_clinician_id as string | null);
-  const openFor = async (): Promise<{ chat: Chatter; id: string }> => {
-    const chat = await patientChat(gateway.url, practice, await activatePatient(gateway.url, practice));
-    open.push({ close: () => void chat.session.close() });
-    const id = (await chat.session.openConversation('admin')).id;
-    await follow(chat, id);
-    return { chat, id };
-  };
+  const openFor = () => openByNewPatient(gateway.url, practice, open);
   /** Routing has run for everything opened so far (the acknowledgement comes before routing; a queue:position only once it waits). */
   const settled = (chat: Chatter) => waitUntil(() => chat.entries.length >= 2, 'the open to be acknowledged');
 
@@ -78,7 +70,7 @@ describe('new work only for clinicians with a live connection; every clinician i
   it('makes a clinician who signs out offline at once: their conversations go back to the queue and nothing new reaches them', async () => {
     const leaving = await onShift('Dr Leaving');
     const before = await openFor();
-    await waitUntil(async () => (await assigneeOf(before.id)) === leaving.staff.userId, 'the assignment');
+    await waitUntil(async () => (await assigneeOf(gateway.dataSource, before.id)) === leaving.staff.userId, 'the assignment');
 
     const signedOut = await api(gateway.url, 'POST', '/api/auth/sign-out', { token: leaving.staff.token });
     await waitUntil(async () => (await stateOf(leaving.staff.userId))?.availability === 'offline', 'the clinician to be offline');
@@ -87,8 +79,8 @@ describe('new work only for clinicians with a live connection; every clinician i
 
     expect(signedOut.status).toBe(204);
     expect(await stateOf(leaving.staff.userId)).toMatchObject({ availability: 'offline', isConnected: false, active: 0 });
-    expect(await assigneeOf(before.id)).toBeNull();
-    expect(await assigneeOf(after.id)).toBeNull();
+    expect(await assigneeOf(gateway.dataSource, before.id)).toBeNull();
+    expect(await assigneeOf(gateway.dataSource, after.id)).toBeNull();
     for (const id of [before.id, after.id]) await manager.request('conversation:close', { conversationId: id, outcome: 'resolved' });
   });
 
@@ -96,23 +88,23 @@ describe('new work only for clinicians with a live connection; every clinician i
     const onCall = await onShift('Dr On Call');
     const secondTab = await tab(onCall.staff);
     const first = await openFor();
-    await waitUntil(async () => (await assigneeOf(first.id)) === onCall.staff.userId, 'the first assignment');
+    await waitUntil(async () => (await assigneeOf(gateway.dataSource, first.id)) === onCall.staff.userId, 'the first assignment');
 
     onCall.client.close();
     const withOneTab = await openFor();
-    await waitUntil(async () => (await assigneeOf(withOneTab.id)) === onCall.staff.userId, 'an assignment while one tab is open');
+    await waitUntil(async () => (await assigneeOf(gateway.dataSource, withOneTab.id)) === onCall.staff.userId, 'an assignment while one tab is open');
     secondTab.close();
     await waitUntil(async () => (await stateOf(onCall.staff.userId))?.isConnected === false, 'the last tab to be gone');
     const whileAway = await openFor();
     await settled(whileAway.chat);
-    const assigneeWhileAway = await assigneeOf(whileAway.id);
+    const assigneeWhileAway = await assigneeOf(gateway.dataSource, whileAway.id);
 
     expect(await stateOf(onCall.staff.userId)).toMatchObject({ availability: 'available', isConnected: false, active: 2 });
     expect(assigneeWhileAway).toBeNull();
-    expect(await assigneeOf(first.id)).toBe(onCall.staff.userId);
+    expect(await assigneeOf(gateway.dataSource, first.id)).toBe(onCall.staff.userId);
 
     await tab(onCall.staff);
-    await waitUntil(async () => (await assigneeOf(whileAway.id)) === onCall.staff.userId, 'the waiting conversation once they are back');
+    await waitUntil(async () => (await assigneeOf(gateway.dataSource, whileAway.id)) === onCall.staff.userId, 'the waiting conversation once they are back');
   });
 
   it('refuses a transfer to a colleague who is available but has no live connection', async () => {
@@ -120,7 +112,7 @@ describe('new work only for clinicians with a live connection; every clinician i
     const to = await onShift('Dr To');
     await to.client.request('staff:availability', { availability: 'away' });
     const { id } = await openFor();
-    await waitUntil(async () => (await assigneeOf(id)) === from.staff.userId, 'the assignment');
+    await waitUntil(async () => (await assigneeOf(gateway.dataSource, id)) === from.staff.userId, 'the assignment');
     await to.client.request('staff:availability', { availability: 'available' });
     to.client.close();
     await waitUntil(async () => (await stateOf(to.staff.userId))?.isConnected === false, 'the colleague to be disconnected');
@@ -128,6 +120,6 @@ describe('new work only for clinicians with a live connection; every clinician i
     const answer = await from.client.request('conversation:transfer', { conversationId: id, to: { clinicianId: to.staff.userId } });
 
     expect(answer).toMatchObject({ ok: false, error: { code: 'at_capacity' } });
-    expect(await assigneeOf(id)).toBe(from.staff.userId);
+    expect(await assigneeOf(gateway.dataSource, id)).toBe(from.staff.userId);
   });
 });

@@ -1,23 +1,11 @@
-import { ParleyClient, type ParleyConnectionError } from '@parley/client';
+import { ParleyClient } from '@parley/client';
 import { ready } from '@parley/crypto';
-import type { SessionEnded } from '@parley/protocol';
 import { IDLE_TIMEOUTS } from '../../src/auth/sessions.service.js';
 import { startTestApp, type TestApp } from '../app.js';
-import { activatePatient, api, connectAs, createPracticeWithStaff, signIn, type SignedIn, type TestPractice } from '../factories.js';
+import { activatePatient, api, connectAs, createPracticeWithStaff, sessionEnded, signIn, stopped, type SignedIn, type TestPractice } from '../factories.js';
 
 // docs/threat-model.md, "Sessions": besides its 12-hour expiry a session ends after 30 minutes unused for staff
 // and 60 for patients. Time is moved in the database (last_seen_at), as sessions.e2e.spec.ts moves expires_at.
-
-function sessionEnded(client: ParleyClient): Promise<SessionEnded['reason']> {
-  return new Promise((resolve) => client.on('session:ended', (fact) => resolve(fact.reason)));
-}
-
-function stopped(client: ParleyClient): Promise<ParleyConnectionError> {
-  return new Promise((resolve) => {
-    if (client.stoppedBy) resolve(client.stoppedBy);
-    client.on('stopped', resolve);
-  });
-}
 
 describe('idle sessions (in-process gateway, real PostgreSQL and sockets)', () => {
   let gateway: TestApp;

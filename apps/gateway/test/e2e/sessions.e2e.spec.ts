@@ -1,24 +1,10 @@
-import { ParleyClient, ParleyConnectionError } from '@parley/client';
+import { ParleyClient } from '@parley/client';
 import { ready } from '@parley/crypto';
-import type { SessionEnded } from '@parley/protocol';
 import type { Server } from 'socket.io';
 import { SessionEventsGateway } from '../../src/auth/session-events.gateway.js';
 import { rooms } from '../../src/common/rooms.js';
 import { startTestApp, type TestApp } from '../app.js';
-import { activatePatient, api, connectAs, createPracticeWithStaff, signIn, type TestPractice } from '../factories.js';
-
-/** Resolves with the reason of the next `session:ended` the client receives. */
-function sessionEnded(client: ParleyClient): Promise<SessionEnded['reason']> {
-  return new Promise((resolve) => client.on('session:ended', (fact) => resolve(fact.reason)));
-}
-
-/** Resolves once the client has stopped for good. */
-function stopped(client: ParleyClient): Promise<ParleyConnectionError> {
-  return new Promise((resolve) => {
-    if (client.stoppedBy) resolve(client.stoppedBy);
-    client.on('stopped', resolve);
-  });
-}
+import { activatePatient, api, connectAs, createPracticeWithStaff, sessionEnded, signIn, stopped, type TestPractice } from '../factories.js';
 
 describe('sessions on sockets and HTTP (in-process gateway, real PostgreSQL and sockets)', () => {
   let gateway: TestApp;

@@ -2,8 +2,8 @@ import type { ParleyClient } from '@parley/client';
 import { ready } from '@parley/crypto';
 import type { QueueSnapshot } from '@parley/protocol';
 import { startTestApp, type TestApp } from '../app.js';
-import { follow, patientChat, type Chatter } from '../chat.js';
-import { activatePatient, connectAs, createPracticeWithStaff, type TestPractice } from '../factories.js';
+import { openByNewPatient, type Chatter } from '../chat.js';
+import { assigneeOf, connectAs, createPracticeWithStaff, type TestPractice } from '../factories.js';
 import { waitUntil } from '../wait.js';
 
 describe('a conversation the patient’s device marks urgent (conversation:urgent, in-process gateway)', () => {
@@ -13,13 +13,7 @@ describe('a conversation the patient’s device marks urgent (conversation:urgen
   const snapshots: QueueSnapshot[] = [];
   const open: { close(): void }[] = [];
 
-  const openFor = async (): Promise<{ chat: Chatter; id: string }> => {
-    const chat = await patientChat(gateway.url, practice, await activatePatient(gateway.url, practice));
-    open.push({ close: () => void chat.session.close() });
-    const id = (await chat.session.openConversation('admin')).id;
-    await follow(chat, id);
-    return { chat, id };
-  };
+  const openFor = () => openByNewPatient(gateway.url, practice, open);
   const systemEvents = (chat: Chatter) => chat.entries.flatMap((entry) => (entry.ok && entry.value.kind === 'system' ? [entry.value.event] : []));
   const audited = async (conversationId: string) =>
     (await gateway.dataSource.query(`SELECT count(*)::int AS n FROM audit_events WHERE action = 'conversation.marked_urgent' AND conversation_id = $1`, [conversationId]))[0].n as number;
@@ -67,10 +61,9 @@ describe('a conversation the patient’s device marks urgent (conversation:urgen
     const clinician = await connectAs(gateway.url, practice.clinician, 10_000);
     open.push(clinician);
     await clinician.request('staff:availability', { availability: 'available' });
-    const assigneeOf = async (id: string) => (await gateway.dataSource.query(`SELECT assigned_clinician_id FROM conversations WHERE id = $1`, [id]))[0].assigned_clinician_id as string | null;
-    await waitUntil(async () => (await assigneeOf(third.id)) === practice.clinician.userId, 'the urgent conversation to be assigned');
+    await waitUntil(async () => (await assigneeOf(gateway.dataSource, third.id)) === practice.clinician.userId, 'the urgent conversation to be assigned');
 
-    expect(await assigneeOf(first.id)).toBeNull();
+    expect(await assigneeOf(gateway.dataSource, first.id)).toBeNull();
   });
 
   it('refuses staff, another patient, and a closed conversation, changing nothing', async () => {

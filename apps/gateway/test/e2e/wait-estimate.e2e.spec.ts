@@ -4,7 +4,7 @@ import type { QueuePosition } from '@parley/protocol';
 import { FakeClock } from '../../src/common/clock.js';
 import { startTestApp, type TestApp } from '../app.js';
 import { patientChat } from '../chat.js';
-import { activatePatient, connectAs, createPracticeWithStaff, type TestPractice } from '../factories.js';
+import { activatePatient, assigneeOf, connectAs, createPracticeWithStaff, type TestPractice } from '../factories.js';
 import { waitUntil } from '../wait.js';
 
 describe('the wait a patient is told, from the practice’s own handling times (in-process gateway, a FakeClock)', () => {
@@ -15,8 +15,6 @@ describe('the wait a patient is told, from the practice’s own handling times (
   let clinician: ParleyClient;
   const open: { close(): void }[] = [];
 
-  const assigneeOf = async (conversationId: string) =>
-    ((await gateway.dataSource.query(`SELECT assigned_clinician_id FROM conversations WHERE id = $1`, [conversationId]))[0].assigned_clinician_id as string | null);
   const openFor = async (): Promise<{ id: string; positions: QueuePosition[] }> => {
     const chat = await patientChat(gateway.url, practice, await activatePatient(gateway.url, practice));
     open.push({ close: () => void chat.session.close() });
@@ -45,12 +43,12 @@ describe('the wait a patient is told, from the practice’s own handling times (
     // Five conversations, each closed 20 minutes after it was assigned on the moved clock.
     for (let i = 0; i < 5; i += 1) {
       const { id } = await openFor();
-      await waitUntil(async () => (await assigneeOf(id)) === practice.clinician.userId, `history conversation ${i} to be assigned`);
+      await waitUntil(async () => (await assigneeOf(gateway.dataSource, id)) === practice.clinician.userId, `history conversation ${i} to be assigned`);
       clock.advance(20 * 60_000);
       expect(await clinician.request('conversation:close', { conversationId: id, outcome: 'resolved' })).toMatchObject({ ok: true });
     }
     const busy = await openFor();
-    await waitUntil(async () => (await assigneeOf(busy.id)) === practice.clinician.userId, 'the clinician to be busy');
+    await waitUntil(async () => (await assigneeOf(gateway.dataSource, busy.id)) === practice.clinician.userId, 'the clinician to be busy');
 
     const waiting = await openFor();
     await waitUntil(() => waiting.positions.length > 0, 'a queue:position for the waiting patient');
