@@ -32,18 +32,11 @@ export function lockClinicianRows(db: EntityManager, practiceId: string): Promis
 }
 
 /**
- * The practice's clinicians with their active and today's counts. With `isLocking` the routing locks
- * are taken first, so the counts cannot change before the transaction ends; without, for estimates
- * and dashboards only, never for deciding.
+ * The practice's clinicians with their active and today's counts, the routing locks taken first, so the
+ * counts cannot change before the transaction ends.
  */
-export async function clinicianLoads(db: EntityManager, practiceId: string, dayStart: Date, isLocking: boolean): Promise<ClinicianLoad[]> {
-  const rows = isLocking
-    ? await lockClinicianRows(db, practiceId)
-    : await db.query(
-        `SELECT user_id, practice_id, max_concurrent, daily_max, availability, connected_at IS NOT NULL AS is_connected, last_assigned_at
-           FROM clinician_capacity WHERE practice_id = $1 ORDER BY user_id`,
-        [practiceId],
-      );
+export async function clinicianLoads(db: EntityManager, practiceId: string, dayStart: Date): Promise<ClinicianLoad[]> {
+  const rows = await lockClinicianRows(db, practiceId);
   const counts: { user_id: string; active: number; today: number }[] = await db.query(
     `SELECT cc.user_id,
             (SELECT count(*) FROM conversations c WHERE c.assigned_clinician_id = cc.user_id AND c.status IN ('assigned', 'on_hold'))::int AS active,

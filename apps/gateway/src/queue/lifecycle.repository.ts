@@ -87,7 +87,7 @@ export class LifecycleRepository {
    */
   transferTo(practiceId: string, conversationId: string, actingAs: ActingAs, targetId: string, now: Date, dayStart: Date): Promise<LifecycleChange | LifecycleRefusal> {
     return this.dataSource.transaction(async (db) => {
-      const clinicians = await clinicianLoads(db, practiceId, dayStart, true);
+      const clinicians = await clinicianLoads(db, practiceId, dayStart);
       const conversation = await this.lockConversation(db, practiceId, conversationId);
       const refusal = refuseActive(conversation, actingAs);
       if (refusal) return refusal;

@@ -54,7 +54,7 @@ export class QueueRepository {
    */
   assignWaiting(practiceId: string, now: Date, dayStart: Date): Promise<Assignment[]> {
     return this.dataSource.transaction(async (db) => {
-      const clinicians = (await clinicianLoads(db, practiceId, dayStart, true)).filter(isReachable);
+      const clinicians = (await clinicianLoads(db, practiceId, dayStart)).filter(isReachable);
       const free = () => clinicians.filter(hasRoom);
       if (free().length === 0) return [];
       const room = free().reduce((sum, c) => sum + Math.min(c.maxConcurrent - c.active, c.dailyMax === null ? Infinity : c.dailyMax - c.today), 0);
@@ -81,7 +81,7 @@ export class QueueRepository {
   claim(practiceId: string, clinicianId: string, conversationId: string, now: Date, dayStart: Date): Promise<Assignment | ClaimRefusal> {
     return this.dataSource.transaction(async (db) => {
       // Clinician rows first, then the conversation: the same lock order as assignWaiting, so no deadlock.
-      const clinician = (await clinicianLoads(db, practiceId, dayStart, true)).find((c) => c.userId === clinicianId);
+      const clinician = (await clinicianLoads(db, practiceId, dayStart)).find((c) => c.userId === clinicianId);
       const [conversation]: { id: string; patient_id: string }[] = await db.query(
         `SELECT id, patient_id FROM conversations WHERE id = $1 AND practice_id = $2 AND status = 'waiting' FOR UPDATE`,
         [conversationId, practiceId],
