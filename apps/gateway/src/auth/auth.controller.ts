@@ -1,8 +1,8 @@
 import { Controller, HttpCode, Ip, Post, Res, UseGuards } from '@nestjs/common';
 import { ActivateRequest, InvitationLookupRequest, PreloginRequest, SignInRequest, type InvitationDetails, type KdfParams, type SessionInfo } from '@parley/protocol';
 import type { Response } from 'express';
-import { Actor, isStaff } from '../common/actor.js';
-import { signOutClearSiteData } from '../common/security-headers.js';
+import { Actor } from '../common/actor.js';
+import { SIGN_OUT_CLEAR_SITE_DATA } from '../common/security-headers.js';
 import { ZodBody } from '../common/zod-body.decorator.js';
 import { AuthService } from './auth.service.js';
 import { BearerGuard } from './bearer.guard.js';
@@ -45,7 +45,7 @@ export class AuthController {
   @UseGuards(BearerGuard)
   async signOut(@Actor() actor: Actor, @Res({ passthrough: true }) response: Response): Promise<void> {
     await this.sessions.signOut(actor);
-    response.setHeader('Clear-Site-Data', signOutClearSiteData(isStaff(actor)));
+    response.setHeader('Clear-Site-Data', SIGN_OUT_CLEAR_SITE_DATA);
   }
 
   @Post('sign-out-everywhere')
@@ -53,6 +53,6 @@ export class AuthController {
   @UseGuards(BearerGuard)
   async signOutEverywhere(@Actor() actor: Actor, @Res({ passthrough: true }) response: Response): Promise<void> {
     await this.sessions.signOutEverywhere(actor);
-    response.setHeader('Clear-Site-Data', signOutClearSiteData(isStaff(actor)));
+    response.setHeader('Clear-Site-Data', SIGN_OUT_CLEAR_SITE_DATA);
   }
 }

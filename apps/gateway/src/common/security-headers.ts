@@ -45,13 +45,11 @@ export function securityHeaders(request: Request, response: Response, next: Next
 }
 
 /**
- * The `Clear-Site-Data` a sign-out answer carries (defence in depth: each client wipes what it stored
- * itself; this also covers a client that stopped half-way). Patients: `"cache", "storage"` — the patient
- * app keeps nothing across a sign-out. Staff: `"cache"` only — a staff computer keeps its device keys
- * (IndexedDB) on purpose across sign-outs, and wiping them would make it a new, unadmitted device. Never
- * `"cookies"`: Parley sets none (bearer tokens live in memory), and the directive would also clear the
- * cookies of every other site on the same registrable domain. docs/threat-model.md, "Sessions".
+ * The `Clear-Site-Data` every sign-out answer carries: `"cache"`, so no cached answer outlives the session.
+ * Not `"storage"`: each client wipes what it stored itself, and the browser clearing IndexedDB under the
+ * patient app's open connections stalled its own wipe (a blank screen for 8 to over 30 s after "Sign out
+ * everywhere" in Chromium); a staff computer keeps its device keys on purpose. Never `"cookies"`: Parley sets
+ * none (bearer tokens live in memory), and the directive would clear every other site on the domain too.
+ * docs/threat-model.md, "Sessions".
  */
-export function signOutClearSiteData(isStaffSession: boolean): string {
-  return isStaffSession ? '"cache"' : '"cache", "storage"';
-}
+export const SIGN_OUT_CLEAR_SITE_DATA = '"cache"';
