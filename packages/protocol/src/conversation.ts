@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { base64, base64Exact, type CertifiedStaff, KEY_ID_BYTES, MAX_CIPHERTEXT_BYTES, NONCE_BYTES, Role, SEALED_KEY_BYTES, Signature, Uuid } from './common.js';
 import type { PatientAccountKey } from './auth.js';
+import type { RecordSystemEvent } from './record-events.js';
 
 /** Topics a patient can open a conversation about (the practice chooses which it enables; issue #4). */
 export const Topic = z.string().regex(/^[a-z][a-z0-9-]{0,39}$/);
@@ -152,8 +153,8 @@ export interface RecordEntry {
     ciphertext: string;
     nonce: string;
   };
-  /** Metadata only (the server writes these): opened, closed, … */
-  system?: { event: string; data: Record<string, string | number | boolean | null> };
+  /** Metadata only (the server writes these): opened, assigned, closed, … */
+  system?: RecordSystemEvent;
 }
 
 /** `conversation:send` result: the entry's place in the record, after it is committed. */

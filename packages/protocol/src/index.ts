@@ -14,3 +14,4 @@ export * from './lifecycle.js';
 export * from './events.js';
 export * from './practice-admin.js';
 export * from './staff-console.js';
+export * from './record-events.js';

@@ -1,5 +1,6 @@
 export * from './accounts.js';
 export * from './chat-session.js';
+export * from './conversation.js';
 export * from './conversation-crypto.js';
 export * from './practice-keys.js';
 export * from './invitations.js';
@@ -10,3 +11,4 @@ export * from './staff-key-backup.js';
 export * from './patient-unlock.js';
 export * from './red-flags.js';
 export * from './passphrase-advice.js';
+export * from './record-events.js';

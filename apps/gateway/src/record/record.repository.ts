@@ -2,7 +2,7 @@ import { Injectable, Optional } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { FaultPoints } from './fault-points.js';
 import { entryHash } from './record-hash.js';
-import type { AppendOutcome, NewEntry, NewMessage, StoredEntry } from './record.types.js';
+import type { AppendOutcome, NewEntry, NewMessage, NewSystemEvent, StoredEntry } from './record.types.js';
 
 interface Head {
   id: string;
@@ -247,7 +247,8 @@ function toStoredEntry(row: Record<string, unknown>): StoredEntry {
     hash: row['hash'] as Buffer,
   };
   if (row['kind'] === 'system') {
-    return { ...base, system: { event: row['system_event'] as string, data: row['system_data'] as Record<string, string | number | boolean | null> } };
+    // Only append() writes the table, from a type-checked NewSystemEvent: the row holds one of the protocol's events.
+    return { ...base, system: { event: row['system_event'], data: row['system_data'] } as NewSystemEvent };
   }
   return {
     ...base,

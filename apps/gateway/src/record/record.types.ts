@@ -1,3 +1,5 @@
+import type { RecordSystemEvent } from '@parley/protocol';
+
 /** An encrypted message to append; its AD fields are stored as columns, the ciphertext opaque. */
 export interface NewMessage {
   epoch: number;
@@ -11,11 +13,8 @@ export interface NewMessage {
   nonce: Buffer;
 }
 
-/** A system event to append: metadata only, never content. */
-export interface NewSystemEvent {
-  event: string;
-  data: Record<string, string | number | boolean | null>;
-}
+/** A system event to append: metadata only, never content; its events and their data are the protocol's (docs/protocol.md). */
+export type NewSystemEvent = RecordSystemEvent;
 
 export type NewEntry = { conversationId: string } & ({ message: NewMessage; system?: never } | { system: NewSystemEvent; message?: never });
 
@@ -38,5 +37,5 @@ export interface StoredEntry {
   prevHash: Buffer;
   hash: Buffer;
   message?: NewMessage;
-  system?: { event: string; data: Record<string, string | number | boolean | null> };
+  system?: RecordSystemEvent;
 }
