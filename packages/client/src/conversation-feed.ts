@@ -1,5 +1,6 @@
 import type { ErrorCode, JoinedConversation, RecordEntry } from '@parley/protocol';
 import { jitteredDelay, Sleeper, type BackoffOptions } from './backoff.js';
+import { nextFeedState, RESTING_STATES, STOPPED_OUTCOME, type FeedEffect, type FeedEvent, type FeedState } from './feed-state.js';
 import type { ConnectionState, ParleyClient } from './parley-client.js';
 
 /** What a codec gets besides the entry: the latest `conversation:join` answer (envelopes, member devices and their keys). */
@@ -77,10 +78,46 @@ const RETRYABLE: ReadonlySet<FeedError['code']> = new Set(['timeout', 'disconnec
 const DEFAULT_BACKOFF: BackoffOptions = { baseMs: 500, maxMs: 10_000 };
 
 /**
- * One joined conversation, kept complete and in order (CRYPTO.md "Delivery guarantees"): it
- * subscribes to `message:relayed` before it joins and syncs, merges and de-duplicates by seq,
- * syncs again on a gap and after every reconnection socket.io did not recover, persists the last
- * seq and sends cumulative `delivered` receipts.
+ * One joined conversation, kept complete and in order (docs/protocol.md, "Delivery: what a client must do"):
+ * it subscribes to `message:relayed` before it joins and syncs, merges and de-duplicates by seq, syncs again
+ * on a gap and after every reconnection socket.io did not recover, persists the last seq and sends cumulative
+ * `delivered` receipts.
+ *
+ * Its life is a state machine (`feed-state.ts`, {@link nextFeedState}); {@link ConversationFeed.transition} is the
+ * only place the state changes, and an event with no row below throws. A "pass" is one join (when asked) and the
+ * sync pages after it; only `joining` and `syncing` run one, so two passes never overlap, and what is asked for
+ * while one runs is folded into at most one more.
+ *
+ * | state | event | next state | effects |
+ * |---|---|---|---|
+ * | idle | start | loading | load the stored cursor |
+ * | loading | loaded, client online | queued (join) | subscribe (before any fetch), begin after this turn |
+ * | loading | loaded, client not online | offline (join) | subscribe |
+ * | queued | begin (end of the turn) | joining, or syncing when no join is owed | start a pass |
+ * | queued | resync | queued (join) | (a reconnection's `online` and `resync` make one pass) |
+ * | queued | online, gap | queued | |
+ * | joining | joined | syncing | keep the answer, hand over what it was waiting for |
+ * | joining, syncing | resync | the same, rejoin after | |
+ * | joining, syncing | online, gap | the same | (the pass looks for gaps when it ends) |
+ * | syncing | synced | live; joining when a rejoin was asked; syncing when a new gap is left | settle `start()`, reset the backoff, start the next pass |
+ * | joining, syncing | refused (not retryable) | refused | report, settle `start()` with the error |
+ * | joining, syncing | lost (retryable, client not online) | offline | (the reconnection starts the next pass) |
+ * | joining, syncing | faulted (retryable, client online) | retrying | wait the jittered backoff |
+ * | retrying | backoff-over | joining, or syncing when no join is owed | start a pass |
+ * | retrying | resync | retrying (join) | |
+ * | retrying | online, gap | retrying | |
+ * | live | gap (a relayed entry skipped a seq) | queued (no join) | begin after this turn |
+ * | live | resync | queued (join) | begin after this turn |
+ * | live | online (a recovered reconnection) | live | |
+ * | offline, refused | online, resync | queued (join) | begin after this turn |
+ * | offline, refused | gap | queued (join if owed) | begin after this turn |
+ * | any but stopped | stop | stopped | unsubscribe, cancel timers, settle `start()` with `stopped` |
+ * | stopped | any | stopped | (a pass, backoff or listener under way ends there) |
+ *
+ * Events: `online` is the client's `state-changed` to online; `resync` is its `resync-needed` or {@link resync};
+ * `gap` follows a relayed entry whose predecessors are neither delivered nor held. Entries are handed over by a
+ * separate single-flight drain whenever the next seq is held and a join answer exists, in any state but `stopped`:
+ * a live entry relayed during a pass is merged by seq with the sync pages, each seq handed over once.
  */
 export class ConversationFeed<T> {
   private readonly conversationId: string;
@@ -88,25 +125,21 @@ export class ConversationFeed<T> {
   private readonly held = new Map<number, Held>();
   private readonly sleeper = new Sleeper();
   private readonly backoff: BackoffOptions;
+  private state: FeedState = { name: 'idle' };
   private delivered = 0;
   /**
    * How far the delivered receipt may claim: every entry up to here was opened. An entry that could
-   * not be opened (or is missing) stops it, so a clinician never sees "delivered" for a message the
-   * patient's device could not read.
+   * not be opened (or is missing) stops it for good, so a clinician never sees "delivered" for a message
+   * the patient's device could not read. Hence `readableThrough < delivered` exactly once that happened.
    */
   private readableThrough = 0;
-  private isReceiptBlocked = false;
   private persistedSeq = 0;
   private joinAnswer: JoinedConversation | null = null;
   private started: Promise<FeedSyncOutcome> | null = null;
-  private resolveFirstSync: (outcome: FeedSyncOutcome) => void = () => undefined;
-  private isStopped = false;
-  /** Whether the last pass succeeded; a pass cut off by a recovered reconnection must still run again. */
-  private isSynced = false;
-  private passRun: Promise<void> | null = null;
-  private isPassActive = false;
-  private isPassAgain = false;
-  private isJoinWanted = false;
+  private settleStart: (outcome: FeedSyncOutcome) => void = () => undefined;
+  /** `resync()` calls waiting for the feed to rest (live, offline, refused or stopped). */
+  private readonly restWaiters: (() => void)[] = [];
+  /** Failed passes since the last one that succeeded: the backoff's attempt number. */
   private passFailures = 0;
   private drainRun: Promise<void> | null = null;
   private receiptSeq = 0;
@@ -142,48 +175,93 @@ export class ConversationFeed<T> {
    * (`forbidden`, `not_found`, … or `stopped`). Transient failures are retried, so it waits while the client is offline. Idempotent.
    */
   start(): Promise<FeedSyncOutcome> {
-    this.started ??= this.begin();
+    if (!this.started) {
+      this.started = new Promise<FeedSyncOutcome>((resolve) => (this.settleStart = resolve));
+      if (this.state.name === 'stopped') this.settleStart(STOPPED_OUTCOME);
+      else this.transition({ type: 'start' });
+    }
     return this.started;
   }
 
   /** Re-joins and syncs now (e.g. when the app comes back to the foreground), starting the feed if need be; resolves when that pass ends. */
   async resync(): Promise<void> {
-    if (!this.started) {
+    if (this.state.name === 'idle' || this.state.name === 'loading') {
       await this.start();
       return;
     }
-    await this.requestPass(true);
+    this.transition({ type: 'resync' });
+    if (RESTING_STATES.has(this.state.name)) return;
+    await new Promise<void>((resolve) => this.restWaiters.push(resolve));
   }
 
   /** Unsubscribes and stops syncing, receipts and retries; entries still being opened are not handed over. */
   stop(): void {
-    this.isStopped = true;
-    const { client } = this.options;
-    client.off('message:relayed', this.onRelayed);
-    client.off('resync-needed', this.onResyncNeeded);
-    client.off('state-changed', this.onStateChanged);
-    if (this.receiptTimer !== null) clearTimeout(this.receiptTimer);
-    this.sleeper.wakeAll();
-    this.resolveFirstSync({ ok: false, error: { code: 'stopped', message: 'the feed was stopped' } });
+    this.transition({ type: 'stop' });
   }
 
-  private async begin(): Promise<FeedSyncOutcome> {
-    if (this.isStopped) return { ok: false, error: { code: 'stopped', message: 'the feed was stopped' } };
-    const firstSync = new Promise<FeedSyncOutcome>((resolve) => (this.resolveFirstSync = resolve));
+  private get isStopped(): boolean {
+    return this.state.name === 'stopped';
+  }
+
+  /** The one place the feed's state changes: the next state comes from the table above, then its effects run in order. */
+  private transition(event: FeedEvent): void {
+    const { state, effects } = nextFeedState(this.state, event);
+    this.state = state;
+    for (const effect of effects) this.run(effect);
+    if (RESTING_STATES.has(this.state.name)) for (const wake of this.restWaiters.splice(0)) wake();
+  }
+
+  private run(effect: FeedEffect): void {
+    const { client } = this.options;
+    switch (effect.type) {
+      case 'load-cursor':
+        void this.loadCursor();
+        return;
+      case 'subscribe':
+        // Subscribed before fetching: a fact relayed between the join and the sync answer is merged, not lost.
+        client.on('message:relayed', this.onRelayed);
+        client.on('resync-needed', this.onResyncNeeded);
+        client.on('state-changed', this.onStateChanged);
+        return;
+      case 'begin-soon':
+        // Waits for the rest of this turn: a reconnection raises state-changed and resync-needed together.
+        queueMicrotask(() => this.transition({ type: 'begin' }));
+        return;
+      case 'pass':
+        void this.pass(effect.withJoin);
+        return;
+      case 'reset-backoff':
+        this.passFailures = 0;
+        return;
+      case 'back-off':
+        this.passFailures += 1;
+        void this.sleeper.sleep(jitteredDelay(this.passFailures, this.backoff)).then(() => this.transition({ type: 'backoff-over' }));
+        return;
+      case 'report':
+        this.report(effect.error);
+        return;
+      case 'settle':
+        this.settleStart(effect.outcome);
+        return;
+      case 'shut-down':
+        client.off('message:relayed', this.onRelayed);
+        client.off('resync-needed', this.onResyncNeeded);
+        client.off('state-changed', this.onStateChanged);
+        if (this.receiptTimer !== null) clearTimeout(this.receiptTimer);
+        this.sleeper.wakeAll();
+        this.settleStart(STOPPED_OUTCOME);
+        return;
+    }
+  }
+
+  private async loadCursor(): Promise<void> {
     try {
       this.delivered = this.persistedSeq = (await this.options.cursorStore.load(this.conversationId)) ?? 0;
       this.readableThrough = this.delivered;
     } catch {
       this.report({ code: 'store_failed', message: 'the last seq could not be loaded; syncing from the start' });
     }
-    if (this.isStopped) return firstSync;
-    const { client } = this.options;
-    // Subscribe before fetching: a fact relayed between the join and the sync answer is merged, not lost.
-    client.on('message:relayed', this.onRelayed);
-    client.on('resync-needed', this.onResyncNeeded);
-    client.on('state-changed', this.onStateChanged);
-    if (client.connectionState === 'online') void this.requestPass(true);
-    return firstSync;
+    this.transition({ type: 'loaded', isOnline: this.options.client.connectionState === 'online' });
   }
 
   private readonly onRelayed = (entry: RecordEntry): void => {
@@ -191,100 +269,64 @@ export class ConversationFeed<T> {
     if (entry.seq <= this.delivered || this.holds(entry.seq)) return;
     this.held.set(entry.seq, entry);
     void this.drain().then(() => {
-      // A gap: something was relayed that this socket missed. A running pass checks for gaps itself when it ends.
-      if (this.hasGap() && !this.passRun) void this.requestPass(false);
+      // Something was relayed that this socket missed (a pass under way looks for gaps itself when it ends).
+      if (this.hasGap()) this.transition({ type: 'gap' });
     });
   };
 
   private readonly onResyncNeeded = (): void => {
-    void this.requestPass(true);
+    this.transition({ type: 'resync' });
   };
 
   private readonly onStateChanged = (state: ConnectionState): void => {
     // A reconnection socket.io recovered raises no resync-needed, yet a pass it cut off still has to run.
-    if (state === 'online' && !this.isSynced && !this.passRun) void this.requestPass(true);
+    if (state === 'online') this.transition({ type: 'online' });
   };
 
-  /** Runs join (when asked) and sync; requests made while a pass is running are folded into one more pass. */
-  private requestPass(withJoin: boolean): Promise<void> {
-    if (withJoin) this.isJoinWanted = true;
-    if (this.passRun) {
-      if (this.isPassActive) this.isPassAgain = true;
-      return this.passRun;
-    }
-    this.passRun = this.runPasses();
-    return this.passRun;
-  }
-
-  private async runPasses(): Promise<void> {
-    // Lets the caller store passRun first, and folds requests made in this same turn (state-changed and resync-needed come together).
-    await Promise.resolve();
-    try {
-      do {
-        this.isPassActive = true;
-        this.isPassAgain = false;
-        const withJoin = this.isJoinWanted || this.joinAnswer === null;
-        this.isJoinWanted = false;
-        const outcome = await this.pass(withJoin);
-        if (this.isStopped) return;
-        if (outcome.ok) {
-          this.isSynced = true;
-          this.passFailures = 0;
-          this.resolveFirstSync(outcome);
-          continue;
-        }
-        this.isSynced = false;
-        if (withJoin) this.isJoinWanted = true;
-        if (!RETRYABLE.has(outcome.error.code)) {
-          this.report(outcome.error);
-          this.resolveFirstSync(outcome);
-          return;
-        }
-        // Offline: the reconnection (resync-needed or state-changed) starts the next pass.
-        if (this.options.client.connectionState !== 'online') return;
-        this.passFailures += 1;
-        await this.sleeper.sleep(jitteredDelay(this.passFailures, this.backoff));
-        this.isPassAgain = true;
-      } while (this.isPassAgain && !this.isStopped);
-    } finally {
-      this.isPassActive = false;
-      this.passRun = null;
-    }
-  }
-
-  private async pass(withJoin: boolean): Promise<FeedSyncOutcome> {
+  /** One pass: join (when asked), then sync pages from the first seq neither delivered nor held; ends with one of `synced`, `refused`, `lost`, `faulted`. */
+  private async pass(withJoin: boolean): Promise<void> {
     const { client } = this.options;
     const hadGap = this.hasGap();
     const deliveredBefore = this.delivered;
     if (withJoin) {
       const joined = await client.request('conversation:join', { conversationId: this.conversationId });
-      if (!joined.ok) return joined;
+      if (this.isStopped) return;
+      if (!joined.ok) return this.passFailed(joined.error);
       this.joinAnswer = joined.data;
+      this.transition({ type: 'joined' });
       // Facts relayed while joining were waiting for the context the codec needs.
       void this.drain();
     }
     let afterSeq = this.contiguousSeq();
     for (;;) {
       const page = await client.request('conversation:sync', { conversationId: this.conversationId, afterSeq, limit: this.options.pageSize ?? 200 });
-      if (!page.ok) return page;
-      if (this.isStopped) return { ok: true };
+      if (this.isStopped) return;
+      if (!page.ok) return this.passFailed(page.error);
       const lastMerged = this.merge(afterSeq, page.data.entries);
       void this.drain();
       if (!page.data.hasMore || lastMerged === afterSeq) break;
       afterSeq = lastMerged;
     }
     await this.drain();
+    let isGapLeft = false;
     if (this.hasGap()) {
       // A gap that a sync started after it was seen did not fill is the server withholding entries: report it rather than wait forever.
       if (hadGap && this.delivered === deliveredBefore) {
         this.markMissing(this.delivered + 1, Math.min(...this.held.keys()) - 1);
         await this.drain();
       } else {
-        this.isPassAgain = true;
+        isGapLeft = true;
       }
     }
     this.scheduleReceipt();
-    return { ok: true };
+    this.transition({ type: 'synced', isGapLeft });
+  }
+
+  /** Failures worth another try are retried after a backoff while online, and by the reconnection otherwise. */
+  private passFailed(error: FeedError): void {
+    if (!RETRYABLE.has(error.code)) this.transition({ type: 'refused', error });
+    else if (this.options.client.connectionState !== 'online') this.transition({ type: 'lost' });
+    else this.transition({ type: 'faulted' });
   }
 
   /** Adds a sync page to the held entries; seqs the page skips are missing by the server's own answer. Returns the last seq merged. */
@@ -320,9 +362,10 @@ export class ConversationFeed<T> {
         const step = await this.open(seq, next, this.joinAnswer);
         if (this.isStopped) return;
         this.held.delete(seq);
+        // Readable so far (nothing failed before) and opened: receipts may claim it.
+        const isReadable = step.ok && this.readableThrough === this.delivered;
         this.delivered = step.ok || step.entry ? seq : step.throughSeq;
-        if (!step.ok) this.isReceiptBlocked = true;
-        if (!this.isReceiptBlocked) this.readableThrough = this.delivered;
+        if (isReadable) this.readableThrough = this.delivered;
         for (const key of this.held.keys()) if (key <= this.delivered) this.held.delete(key);
         try {
           this.options.onEntry(step);
