@@ -60,7 +60,7 @@ interface Waiter {
 
 /**
  * Sends messages at least once, in order per conversation, over restarts and reconnections
- * (CRYPTO.md "Delivery guarantees"): each item is stored before its first send and re-sent with the
+ * (docs/protocol.md, "Delivery: what a client must do"): each item is stored before its first send and re-sent with the
  * same client message id and ciphertext until the server acks it; a refusal keeps it as failed.
  */
 export class Outbox {

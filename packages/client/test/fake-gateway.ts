@@ -154,7 +154,7 @@ export class FakeGateway {
     });
   }
 
-  /** Stores a send once; the same id again is a duplicate with the same ciphertext and a conflict otherwise (CRYPTO.md). */
+  /** Stores a send once; the same id again is a duplicate with the same ciphertext and a conflict otherwise (docs/protocol.md, "Delivery"). */
   private store(payload: ConversationSend): { ok: true; data: SendResult } | { ok: false; error: { code: 'conflict'; message: string } } {
     const conversation = this.conversation(payload.conversationId);
     const existing = conversation.byClientMessageId.get(payload.clientMessageId);

@@ -1,4 +1,4 @@
-// The PAK backup blob (CRYPTO.md "Backup blob", flow A), v2. The blob is the only long-term home of
+// The PAK backup blob (docs/crypto.md "Passphrase, auth key and backup", flow A), v2. The blob is the only long-term home of
 // the PAK secret keys and the device-independent copy of the pinned practice root key: a new device
 // pins the root from here, never from a server answer. The server stores it with its KDF parameters
 // and cannot open it.

@@ -1,4 +1,4 @@
-// Byte encodings of CRYPTO.md: lp(x) = u32 big-endian length ‖ bytes, fixed-width big-endian
+// Byte encodings of docs/crypto.md ("Encodings"): lp(x) = u32 big-endian length ‖ bytes, fixed-width big-endian
 // integers, UUIDs as 16 raw bytes. Internal: not exported from index.ts.
 import { CryptoError } from './crypto-error.js';
 

@@ -1,4 +1,4 @@
-// Key generation, key ids and fingerprints. Where each key lives (CRYPTO.md "Keys and trust anchors"):
+// Key generation, key ids and fingerprints. Where each key lives (docs/crypto.md, "Keys and who holds what"):
 // device secret keys in the device's IndexedDB wrapped by a non-extractable WebCrypto key; the PAK
 // secret keys only in the passphrase backup blob and transiently in memory; the record key secret
 // only in staff memory after opening a grant; the root secret key offline (or, in the first

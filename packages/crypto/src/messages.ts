@@ -1,4 +1,4 @@
-// Message encryption, exactly the layout of CRYPTO.md "Message encryption". The AD is never sent
+// Message encryption, exactly the layout of docs/crypto.md "Message layout". The AD is never sent
 // as a blob: its fields are the message row's plaintext columns, and every reader rebuilds it from
 // them, so a server that edits a column makes decryption fail. Decrypted text stays in the
 // caller's memory; it never reaches logs or errors from here.

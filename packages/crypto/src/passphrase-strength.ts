@@ -1,4 +1,4 @@
-// Client-side passphrase rules of CRYPTO.md: offer a generated 6-word phrase, or accept a user
+// Client-side passphrase rules of docs/crypto.md: offer a generated 6-word phrase, or accept a user
 // phrase of at least 15 characters. Runs offline; checking against a breached-password list needs
 // a list this package does not ship (see docs/crypto.md, deviations).
 import { PASSPHRASE_WORDS } from './passphrase-words.js';

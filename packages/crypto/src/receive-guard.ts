@@ -1,4 +1,4 @@
-// Receiving-side checks of CRYPTO.md: de-duplicate by (sender_device_id, client_msg_id), refuse a
+// Receiving-side checks of docs/crypto.md ("Receiving"): de-duplicate by (sender_device_id, client_msg_id), refuse a
 // sender_device_seq already seen for (device, conversation) (Megolm's replay lesson), flag gaps.
 // The server can withhold, delay, reorder or replay; these checks are how a client notices.
 import { normalizeUuid, toU64 } from './bytes.js';

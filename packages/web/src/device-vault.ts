@@ -20,8 +20,8 @@ const AES_GCM = { name: 'AES-GCM', length: 256 } as const;
 
 /**
  * Private key material of this browser (device keys, account keys, session token): encrypted with
- * AES-GCM under a **non-extractable** WebCrypto key that itself lives in IndexedDB (CRYPTO.md
- * "Browser"). Copying the profile's files gives ciphertext and a key handle that cannot be
+ * AES-GCM under a **non-extractable** WebCrypto key that itself lives in IndexedDB (docs/crypto.md,
+ * "Keys and who holds what"). Copying the profile's files gives ciphertext and a key handle that cannot be
  * exported; script running in our origin can still use it, which is why the CSP matters.
  * The value may hold JSON and `Uint8Array`s (see {@link encodeSecret}).
  */

@@ -3,7 +3,7 @@
  * set; one otherwise) on one PostgreSQL database, simulated patients and a clinician chatting through
  * @parley/sdk (real crypto, real sockets), each through its own TCP proxy so its network can be cut,
  * black-holed or delayed. A ledger records what every client sent, got acknowledged and received;
- * `checkInvariants` says what must hold after any fault (../../../../shared/CRYPTO.md, "Delivery guarantees").
+ * `checkInvariants` says what must hold after any fault (docs/protocol.md, "Delivery: what a client must do").
  */
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
@@ -55,7 +55,7 @@ export class Cluster {
     const redisUrl = testRedisUrl();
     let postgres: Cluster['postgres'];
     if (options.ownPostgres) {
-      // Inside the checkout: the postgres OS user must be able to reach it (../../../../shared/STACK-NOTES.md).
+      // Inside the checkout: the postgres OS user must be able to reach it (docs/operations.md, "Running on the embedded database").
       const dataDir = join(import.meta.dirname, '..', '..', '..', '..', '.data', `faults-${process.pid}-${randomBytes(4).toString('hex')}`);
       const server = new EmbeddedPostgres({ dataDir, port: await freePort() });
       await server.start();
