@@ -7,7 +7,7 @@ import { DomainError } from '../common/domain-error.js';
 import { requireRole } from '../common/require-role.js';
 import { PracticeSettingsRepository } from './practice-settings.repository.js';
 
-/** What a practice offers until a manager edits its categories (PRODUCT.md: the channel is kept to suitable matters). */
+/** What a practice offers until a manager edits its categories (docs/clinical-safety.md, H1: the channel is kept to suitable matters). */
 export const DEFAULT_CATEGORIES: readonly TopicCategory[] = [
   { slug: 'appointment', label: 'Appointment', isEnabled: true },
   { slug: 'repeat-prescription', label: 'Repeat prescription', isEnabled: true },

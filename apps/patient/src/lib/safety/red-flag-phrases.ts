@@ -3,7 +3,7 @@
  *
  * What it does: before a patient's message is sent, the patient app looks for these phrases and,
  * if one is found, shows an interruptive "call 999 / 111 now" panel. The patient can still send
- * after reading it: the list warns, it never blocks (PRODUCT.md capability 6). The server cannot
+ * after reading it: the list warns, it never blocks (docs/clinical-safety.md, H1). The server cannot
  * read messages, so this client-side check is the only automatic screening (hazard log: H-RF-01).
  *
  * Who reviews it: the practice's Clinical Safety Officer (a registered clinician), at least every
