@@ -1,33 +1,43 @@
 import { Injectable } from '@nestjs/common';
-import type { AuditAction, AuditEvent } from '@parley/protocol';
+import type { AuditEvent, AuditQuery } from '@parley/protocol';
 import { DataSource } from 'typeorm';
+import { rows, run } from '../database/sql.js';
 
-/** An audit event to append. */
-export interface NewAuditEvent {
-  practiceId: string;
-  actorUserId: string | null;
-  actorDeviceId: string | null;
-  action: AuditAction;
-  subjectUserId: string | null;
-  conversationId: string | null;
-  data: Record<string, unknown>;
-  createdAt: Date;
-}
+/** An audit event to append: the protocol's event, of a practice, before the database gives it its id. */
+export type NewAuditEvent = Omit<AuditEvent, 'id' | 'createdAt'> & { practiceId: string; createdAt: Date };
 
-/** What the log viewer narrows the practice's events to; every field optional. */
-export interface AuditFilter {
-  actorUserId?: string;
-  subjectUserId?: string;
-  conversationId?: string;
-  /** Part of the display name of who acted / of the patient concerned, any case. */
-  actorName?: string;
-  subjectName?: string;
-  action?: AuditAction;
+/**
+ * What the log viewer narrows the practice's events to; every field optional: the protocol's query filters, with
+ * the times parsed and `beforeId` (only events with a smaller id, the previous page's last) for its `before`.
+ */
+export type AuditFilter = Pick<AuditQuery, 'actorUserId' | 'subjectUserId' | 'conversationId' | 'actorName' | 'subjectName' | 'action'> & {
   from?: Date;
   to?: Date;
-  /** Only events with a smaller id (the previous page's last). */
   beforeId?: string;
+};
+
+/** An `audit_events` row as `find` selects it (the bigint id as text). */
+interface AuditRow {
+  id: string;
+  actor_user_id: string | null;
+  actor_device_id: string | null;
+  action: AuditEvent['action'];
+  subject_user_id: string | null;
+  conversation_id: string | null;
+  data: Record<string, unknown>;
+  created_at: Date;
 }
+
+const toAuditEvent = (row: AuditRow): AuditEvent => ({
+  id: row.id,
+  actorUserId: row.actor_user_id,
+  actorDeviceId: row.actor_device_id,
+  action: row.action,
+  subjectUserId: row.subject_user_id,
+  conversationId: row.conversation_id,
+  data: row.data,
+  createdAt: row.created_at.toISOString(),
+});
 
 /** Every query of the audit trail. The table is append-only (the database refuses UPDATE, DELETE, TRUNCATE). */
 @Injectable()
@@ -36,7 +46,8 @@ export class AuditRepository {
 
   /** Appends one event. */
   async append(event: NewAuditEvent): Promise<void> {
-    await this.dataSource.query(
+    await run(
+      this.dataSource,
       `INSERT INTO audit_events (practice_id, actor_user_id, actor_device_id, action, subject_user_id, conversation_id, data, created_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
       [event.practiceId, event.actorUserId, event.actorDeviceId, event.action, event.subjectUserId, event.conversationId, JSON.stringify(event.data), event.createdAt],
@@ -63,41 +74,23 @@ export class AuditRepository {
     if (filter.beforeId) where('id < ?::bigint', filter.beforeId);
     parameters.push(limit);
     // By the bigint column, not the text `id` the select list makes of it ("9" would sort after "10").
-    const rows: AuditRow[] = await this.dataSource.query(
+    const found = await rows<AuditRow>(
+      this.dataSource,
       `SELECT id::text AS id, actor_user_id, actor_device_id, action, subject_user_id, conversation_id, data, created_at
          FROM audit_events WHERE ${conditions.join(' AND ')} ORDER BY audit_events.id DESC LIMIT $${parameters.length}`,
       parameters,
     );
-    return rows.map((row) => ({
-      id: row.id,
-      actorUserId: row.actor_user_id,
-      actorDeviceId: row.actor_device_id,
-      action: row.action,
-      subjectUserId: row.subject_user_id,
-      conversationId: row.conversation_id,
-      data: row.data,
-      createdAt: row.created_at.toISOString(),
-    }));
+    return found.map(toAuditEvent);
   }
 
   /** The display names of those of `userIds` who are users of the practice, by id. */
   async names(practiceId: string, userIds: readonly string[]): Promise<Record<string, string>> {
     if (userIds.length === 0) return {};
-    const rows: { id: string; display_name: string }[] = await this.dataSource.query(
+    const users = await rows<{ id: string; display_name: string }>(
+      this.dataSource,
       `SELECT id, display_name FROM users WHERE practice_id = $1 AND id = ANY($2::uuid[])`,
       [practiceId, [...new Set(userIds)]],
     );
-    return Object.fromEntries(rows.map((row) => [row.id, row.display_name]));
+    return Object.fromEntries(users.map((row) => [row.id, row.display_name]));
   }
-}
-
-interface AuditRow {
-  id: string;
-  actor_user_id: string | null;
-  actor_device_id: string | null;
-  action: AuditAction;
-  subject_user_id: string | null;
-  conversation_id: string | null;
-  data: Record<string, unknown>;
-  created_at: Date;
 }

@@ -3,8 +3,78 @@ import type { Envelope, MemberDevice, PatientLimitDetails, ReceiptUpdated, Role,
 import { DataSource } from 'typeorm';
 import { CONVERSATION_COLUMNS, toConversationRow, type ConversationRow } from '../common/conversation-row.js';
 import { toCertifiedAs } from '../common/device-row.js';
+import { one, rows, run, transaction } from '../database/sql.js';
 import { genesisHash } from '../record/record-hash.js';
 
+/** A `conversation_envelopes` row as `envelopesFor` selects it. */
+interface EnvelopeRow {
+  epoch: number;
+  recipient_kind: 'device' | 'account' | 'record';
+  recipient_device_id: string | null;
+  recipient_user_id: string | null;
+  recipient_record_version: number | null;
+  recipient_key_id: Buffer;
+  sealed_key: Buffer;
+  signature: Buffer;
+  creator_device_id: string;
+}
+
+const toStoredEnvelope = (row: EnvelopeRow): StoredEnvelope => ({
+  epoch: row.epoch,
+  recipient:
+    row.recipient_kind === 'device'
+      ? { kind: 'device', deviceId: row.recipient_device_id! }
+      : row.recipient_kind === 'account'
+        ? { kind: 'account', userId: row.recipient_user_id! }
+        : { kind: 'record', version: row.recipient_record_version! },
+  recipientKeyId: row.recipient_key_id.toString('base64'),
+  sealedKey: row.sealed_key.toString('base64'),
+  signature: row.signature.toString('base64'),
+  creatorDeviceId: row.creator_device_id,
+});
+
+/** A device of a conversation's member, with its user's roles and name, as `memberDevices` selects it. */
+interface MemberDeviceRow {
+  id: string;
+  user_id: string;
+  roles: Role[];
+  display_name: string;
+  sign_public_key: Buffer;
+  box_public_key: Buffer;
+  certificate: Buffer | null;
+  certified_display_name: string | null;
+  certified_roles: string[] | null;
+  revoked_at: Date | null;
+}
+
+const toMemberDevice = (row: MemberDeviceRow): MemberDevice => ({
+  id: row.id,
+  userId: row.user_id,
+  role: row.roles.includes('patient') ? 'patient' : row.roles.includes('clinician') ? 'clinician' : 'manager',
+  displayName: row.display_name,
+  signPublicKey: row.sign_public_key.toString('base64'),
+  boxPublicKey: row.box_public_key.toString('base64'),
+  certificate: row.certificate ? row.certificate.toString('base64') : null,
+  certifiedAs: toCertifiedAs(row.certified_display_name, row.certified_roles),
+  revokedAt: row.revoked_at ? row.revoked_at.toISOString() : null,
+});
+
+/** A `receipts` row (`up_to_seq` is a bigint). */
+interface ReceiptRow {
+  conversation_id: string;
+  user_id: string;
+  device_id: string;
+  kind: 'delivered' | 'read';
+  up_to_seq: string;
+}
+
+const toReceipt = (row: ReceiptRow): ReceiptUpdated => ({
+  conversationId: row.conversation_id,
+  userId: row.user_id,
+  deviceId: row.device_id,
+  kind: row.kind,
+  upToSeq: Number(row.up_to_seq),
+});
 
 /** Every query of the conversations feature. */
 @Injectable()
@@ -12,22 +82,24 @@ export class ConversationsRepository {
   constructor(private readonly dataSource: DataSource) {}
 
   async findById(id: string): Promise<ConversationRow | undefined> {
-    const rows = await this.dataSource.query(
+    const row = await one<Record<string, unknown>>(
+      this.dataSource,
       `SELECT ${CONVERSATION_COLUMNS} FROM conversations c JOIN practices p ON p.id = c.practice_id WHERE c.id = $1`,
       [id],
     );
-    return rows[0] ? toConversationRow(rows[0]) : undefined;
+    return row ? toConversationRow(row) : undefined;
   }
 
   /** A patient's conversations, or (staff) the practice's, newest first. */
   async listFor(filter: { patientId: string } | { practiceId: string }, limit: number): Promise<ConversationRow[]> {
     const [column, value] = 'patientId' in filter ? ['patient_id', filter.patientId] : ['practice_id', filter.practiceId];
-    const rows = await this.dataSource.query(
+    const found = await rows<Record<string, unknown>>(
+      this.dataSource,
       `SELECT ${CONVERSATION_COLUMNS} FROM conversations c JOIN practices p ON p.id = c.practice_id
         WHERE c.${column} = $1 ORDER BY c.created_at DESC LIMIT $2`,
       [value, limit],
     );
-    return rows.map(toConversationRow);
+    return found.map(toConversationRow);
   }
 
   /**
@@ -46,9 +118,10 @@ export class ConversationsRepository {
     /** Null: no limit. `dayStart` begins the practice's local day, for the daily limit. */
     limits: { maxOpenPerPatient: number | null; maxNewPerPatientPerDay: number | null; dayStart: Date };
   }): Promise<PatientLimitDetails | null> {
-    return this.dataSource.transaction(async (db) => {
-      await db.query(`SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE`, [input.patientId]);
-      const [counts]: { open: number; today: number }[] = await db.query(
+    return transaction(this.dataSource, async (db) => {
+      await run(db, `SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE`, [input.patientId]);
+      const counts = await one<{ open: number; today: number }>(
+        db,
         `SELECT count(*) FILTER (WHERE status <> 'closed')::int AS open, count(*) FILTER (WHERE created_at >= $2)::int AS today
            FROM conversations WHERE patient_id = $1`,
         [input.patientId, input.limits.dayStart],
@@ -56,12 +129,14 @@ export class ConversationsRepository {
       const { maxOpenPerPatient, maxNewPerPatientPerDay } = input.limits;
       if (maxOpenPerPatient !== null && counts!.open >= maxOpenPerPatient) return { limit: 'open', max: maxOpenPerPatient };
       if (maxNewPerPatientPerDay !== null && counts!.today >= maxNewPerPatientPerDay) return { limit: 'daily', max: maxNewPerPatientPerDay };
-      await db.query(
+      await run(
+        db,
         `INSERT INTO conversations (id, practice_id, patient_id, topic, created_by_device_id, last_hash) VALUES ($1, $2, $3, $4, $5, $6)`,
         [input.id, input.practiceId, input.patientId, input.topic, input.creatorDeviceId, genesisHash(input.id)],
       );
       const e = input.envelopes;
-      await db.query(
+      await run(
+        db,
         `INSERT INTO conversation_envelopes (conversation_id, epoch, recipient_kind, recipient_device_id, recipient_user_id,
            recipient_record_version, recipient_key_id, sealed_key, signature, creator_device_id)
          SELECT $1, 1, * , $8 FROM unnest($2::text[], $3::uuid[], $4::uuid[], $5::int[], $6::bytea[], $7::bytea[], $9::bytea[])
@@ -84,28 +159,30 @@ export class ConversationsRepository {
 
   /** Conversations of a practice that are not closed. */
   async openIds(practiceId: string): Promise<string[]> {
-    const rows: { id: string }[] = await this.dataSource.query(`SELECT id FROM conversations WHERE practice_id = $1 AND status <> 'closed'`, [practiceId]);
-    return rows.map((row) => row.id);
+    const open = await rows<{ id: string }>(this.dataSource, `SELECT id FROM conversations WHERE practice_id = $1 AND status <> 'closed'`, [practiceId]);
+    return open.map((row) => row.id);
   }
 
   /** Ids of those of `deviceIds` that are active devices of `userId`. */
   async activeDevicesOf(userId: string, deviceIds: readonly string[]): Promise<Set<string>> {
-    const rows: { id: string }[] = await this.dataSource.query(
+    const active = await rows<{ id: string }>(
+      this.dataSource,
       `SELECT id FROM devices WHERE user_id = $1 AND id = ANY($2::uuid[]) AND revoked_at IS NULL`,
       [userId, deviceIds],
     );
-    return new Set(rows.map((row) => row.id));
+    return new Set(active.map((row) => row.id));
   }
 
   /** The practice's record key versions. */
   async recordKeyVersions(practiceId: string): Promise<Set<number>> {
-    const rows: { version: number }[] = await this.dataSource.query(`SELECT version FROM record_keys WHERE practice_id = $1`, [practiceId]);
-    return new Set(rows.map((row) => row.version));
+    const keys = await rows<{ version: number }>(this.dataSource, `SELECT version FROM record_keys WHERE practice_id = $1`, [practiceId]);
+    return new Set(keys.map((row) => row.version));
   }
 
   /** The envelopes a caller can open: sealed to its device, to its account key, or (staff) to a record key. */
   async envelopesFor(conversationId: string, caller: { deviceId: string; userId: string; isStaff: boolean }): Promise<StoredEnvelope[]> {
-    const rows: Record<string, unknown>[] = await this.dataSource.query(
+    const envelopes = await rows<EnvelopeRow>(
+      this.dataSource,
       `SELECT epoch, recipient_kind, recipient_device_id, recipient_user_id, recipient_record_version, recipient_key_id, sealed_key, signature, creator_device_id
          FROM conversation_envelopes
         WHERE conversation_id = $1
@@ -113,19 +190,7 @@ export class ConversationsRepository {
         ORDER BY epoch, recipient_kind`,
       [conversationId, caller.deviceId, caller.userId, caller.isStaff],
     );
-    return rows.map((row) => ({
-      epoch: row['epoch'] as number,
-      recipient:
-        row['recipient_kind'] === 'device'
-          ? { kind: 'device' as const, deviceId: row['recipient_device_id'] as string }
-          : row['recipient_kind'] === 'account'
-            ? { kind: 'account' as const, userId: row['recipient_user_id'] as string }
-            : { kind: 'record' as const, version: row['recipient_record_version'] as number },
-      recipientKeyId: (row['recipient_key_id'] as Buffer).toString('base64'),
-      sealedKey: (row['sealed_key'] as Buffer).toString('base64'),
-      signature: (row['signature'] as Buffer).toString('base64'),
-      creatorDeviceId: row['creator_device_id'] as string,
-    }));
+    return envelopes.map(toStoredEnvelope);
   }
 
   /**
@@ -133,7 +198,8 @@ export class ConversationsRepository {
    * patient, of everyone who has written in it or created an envelope, and of the caller (revoked ones too).
    */
   async memberDevices(conversationId: string, callerUserId: string): Promise<MemberDevice[]> {
-    const rows: Record<string, unknown>[] = await this.dataSource.query(
+    const devices = await rows<MemberDeviceRow>(
+      this.dataSource,
       `WITH members AS (
          SELECT patient_id AS user_id FROM conversations WHERE id = $1
          UNION SELECT DISTINCT sender_user_id FROM record_entries WHERE conversation_id = $1 AND kind = 'message'
@@ -146,45 +212,28 @@ export class ConversationsRepository {
         ORDER BY d.created_at`,
       [conversationId, callerUserId],
     );
-    return rows.map((row) => {
-      const roles = row['roles'] as Role[];
-      return {
-        id: row['id'] as string,
-        userId: row['user_id'] as string,
-        role: roles.includes('patient') ? 'patient' : roles.includes('clinician') ? 'clinician' : 'manager',
-        displayName: row['display_name'] as string,
-        signPublicKey: (row['sign_public_key'] as Buffer).toString('base64'),
-        boxPublicKey: (row['box_public_key'] as Buffer).toString('base64'),
-        certificate: row['certificate'] ? (row['certificate'] as Buffer).toString('base64') : null,
-        certifiedAs: toCertifiedAs(row['certified_display_name'], row['certified_roles']),
-        revokedAt: row['revoked_at'] ? (row['revoked_at'] as Date).toISOString() : null,
-      };
-    });
+    return devices.map(toMemberDevice);
   }
 
   /** Raises a device's cumulative receipt (never lowers it); returns the receipt now stored. */
   async raiseReceipt(input: { conversationId: string; deviceId: string; userId: string; kind: 'delivered' | 'read'; upToSeq: number }): Promise<number> {
-    const rows: { up_to_seq: string }[] = await this.dataSource.query(
+    const stored = await one<{ up_to_seq: string }>(
+      this.dataSource,
       `INSERT INTO receipts (conversation_id, device_id, user_id, kind, up_to_seq) VALUES ($1, $2, $3, $4, $5)
        ON CONFLICT (conversation_id, device_id, kind)
        DO UPDATE SET up_to_seq = GREATEST(receipts.up_to_seq, EXCLUDED.up_to_seq), updated_at = now()
        RETURNING up_to_seq`,
       [input.conversationId, input.deviceId, input.userId, input.kind, input.upToSeq],
     );
-    return Number(rows[0]!.up_to_seq);
+    return Number(stored!.up_to_seq);
   }
 
   async receipts(conversationId: string): Promise<ReceiptUpdated[]> {
-    const rows: Record<string, unknown>[] = await this.dataSource.query(
+    const receipts = await rows<ReceiptRow>(
+      this.dataSource,
       `SELECT conversation_id, user_id, device_id, kind, up_to_seq FROM receipts WHERE conversation_id = $1 ORDER BY device_id, kind`,
       [conversationId],
     );
-    return rows.map((row) => ({
-      conversationId: row['conversation_id'] as string,
-      userId: row['user_id'] as string,
-      deviceId: row['device_id'] as string,
-      kind: row['kind'] as 'delivered' | 'read',
-      upToSeq: Number(row['up_to_seq']),
-    }));
+    return receipts.map(toReceipt);
   }
 }

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { DashboardHour } from '@parley/protocol';
 import { DataSource } from 'typeorm';
+import { one, rows } from '../database/sql.js';
 
 /** Today's totals, as the dashboard's summary row. */
 export interface DayTotals {
@@ -11,6 +12,16 @@ export interface DayTotals {
   longestWaitSeconds: number | null;
 }
 
+/** One local hour's figures of `day`, or the day's total (ROLLUP's row, `hour` null); `median` is percentile_cont's float8. */
+interface HourRow {
+  hour: number | null;
+  opened: number;
+  answered: number;
+  closed: number;
+  median: number | null;
+  longest: number | null;
+}
+
 /** The dashboard's reads: conversations opened in a day and how long each waited for its first clinician. Read-only, no locks. */
 @Injectable()
 export class DashboardRepository {
@@ -18,7 +29,7 @@ export class DashboardRepository {
 
   /** The practice's IANA time zone. */
   async timeZoneOf(practiceId: string): Promise<string> {
-    const [row] = await this.dataSource.query(`SELECT time_zone FROM practices WHERE id = $1`, [practiceId]);
+    const row = await one<{ time_zone: string }>(this.dataSource, `SELECT time_zone FROM practices WHERE id = $1`, [practiceId]);
     return row?.time_zone ?? 'Europe/London';
   }
 
@@ -28,7 +39,8 @@ export class DashboardRepository {
    * the first assignment (over the answered ones). One aggregate query, grouped with ROLLUP.
    */
   async day(practiceId: string, dayStart: Date, dayEnd: Date, timeZone: string): Promise<{ hours: DashboardHour[]; totals: DayTotals }> {
-    const rows: { hour: number | null; opened: number; answered: number; closed: number; median: number | null; longest: number | null }[] = await this.dataSource.query(
+    const found = await rows<HourRow>(
+      this.dataSource,
       `WITH opened AS (
          SELECT extract(hour FROM c.created_at AT TIME ZONE $4)::int AS hour, c.status,
                 extract(epoch FROM (SELECT min(a.assigned_at) FROM assignments a WHERE a.conversation_id = c.id) - c.created_at) AS wait
@@ -40,10 +52,10 @@ export class DashboardRepository {
       [practiceId, dayStart, dayEnd, timeZone],
     );
     const seconds = (value: number | null) => (value === null ? null : Math.max(0, Math.round(Number(value))));
-    const hours = rows
+    const hours = found
       .filter((row) => row.hour !== null)
       .map((row) => ({ hour: row.hour!, opened: row.opened, answered: row.answered, medianWaitSeconds: seconds(row.median), longestWaitSeconds: seconds(row.longest) }));
-    const total = rows.find((row) => row.hour === null);
+    const total = found.find((row) => row.hour === null);
     return {
       hours,
       totals: {

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { ReplyWindow } from '@parley/protocol';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { returnedRows } from '../common/sql.js';
+import { rows, run, transaction } from '../database/sql.js';
 import type { DatedException, MinuteInterval } from './hours-status.js';
 
 /** A practice's hours as stored: zone, settings, weekly intervals and exceptions. */
@@ -28,6 +28,32 @@ export interface HoursSettingsChange {
   observesBankHolidays?: boolean;
 }
 
+/** A practice with its `opening_hours_settings` (all null when it has no settings row), as `load` selects it. */
+interface PracticeHoursRow {
+  id: string;
+  time_zone: string;
+  cutoff_minutes: number | null;
+  closing_soon_minutes: number | null;
+  reply_window: ReplyWindow | null;
+  observes_bank_holidays: boolean | null;
+}
+
+/** An `opening_hours_intervals` row. */
+interface IntervalRow {
+  practice_id: string;
+  weekday: number;
+  start_minute: number;
+  end_minute: number;
+}
+
+/** An `opening_hours_exceptions` row (the date as YYYY-MM-DD text, the intervals as stored jsonb). */
+interface ExceptionRow {
+  practice_id: string;
+  date: string;
+  label: string;
+  intervals: MinuteInterval[];
+}
+
 const DEFAULTS = { cutoff_minutes: 15, closing_soon_minutes: 15, reply_window: 'end_of_day', observes_bank_holidays: true } as const;
 
 /** Every query of opening hours. */
@@ -48,12 +74,12 @@ export class HoursRepository {
 
   /** Replaces a practice's weekly schedule in one transaction (the caller checked for overlaps). */
   async replaceWeekly(practiceId: string, intervals: readonly (MinuteInterval & { weekday: number })[]): Promise<void> {
-    await this.dataSource.transaction(async (db) => {
+    await transaction(this.dataSource, async (db) => {
       // Lock the practice row: two managers saving at once end with one schedule or the other, never a mix.
-      await db.query(`SELECT id FROM practices WHERE id = $1 FOR UPDATE`, [practiceId]);
-      await db.query(`DELETE FROM opening_hours_intervals WHERE practice_id = $1`, [practiceId]);
+      await run(db, `SELECT id FROM practices WHERE id = $1 FOR UPDATE`, [practiceId]);
+      await run(db, `DELETE FROM opening_hours_intervals WHERE practice_id = $1`, [practiceId]);
       for (const interval of intervals) {
-        await db.query(`INSERT INTO opening_hours_intervals (id, practice_id, weekday, start_minute, end_minute) VALUES ($1, $2, $3, $4, $5)`, [
+        await run(db, `INSERT INTO opening_hours_intervals (id, practice_id, weekday, start_minute, end_minute) VALUES ($1, $2, $3, $4, $5)`, [
           randomUUID(),
           practiceId,
           interval.weekday,
@@ -66,7 +92,8 @@ export class HoursRepository {
 
   /** Sets (or replaces) the exception of one local date. */
   async setException(practiceId: string, exception: DatedException & { label: string }): Promise<void> {
-    await this.dataSource.query(
+    await run(
+      this.dataSource,
       `INSERT INTO opening_hours_exceptions (practice_id, date, label, intervals) VALUES ($1, $2, $3, $4::jsonb)
        ON CONFLICT (practice_id, date) DO UPDATE SET label = excluded.label, intervals = excluded.intervals, updated_at = now()`,
       [practiceId, exception.date, exception.label, JSON.stringify(exception.intervals.map(({ start, end }) => ({ start, end })))],
@@ -75,19 +102,21 @@ export class HoursRepository {
 
   /** Removes the exception of one date; false when there was none. */
   async removeException(practiceId: string, date: string): Promise<boolean> {
-    const rows = returnedRows(
-      await this.dataSource.query(`DELETE FROM opening_hours_exceptions WHERE practice_id = $1 AND date = $2 RETURNING date`, [practiceId, date]),
-    );
-    return rows.length > 0;
+    const removed = await rows<{ date: string }>(this.dataSource, `DELETE FROM opening_hours_exceptions WHERE practice_id = $1 AND date = $2 RETURNING date`, [
+      practiceId,
+      date,
+    ]);
+    return removed.length > 0;
   }
 
   /** Changes the named settings (the zone is the practice's own column); others keep their value. */
   async updateSettings(practiceId: string, change: HoursSettingsChange): Promise<void> {
-    await this.dataSource.transaction(async (db) => {
-      if (change.timeZone !== undefined) await db.query(`UPDATE practices SET time_zone = $2 WHERE id = $1`, [practiceId, change.timeZone]);
+    await transaction(this.dataSource, async (db) => {
+      if (change.timeZone !== undefined) await run(db, `UPDATE practices SET time_zone = $2 WHERE id = $1`, [practiceId, change.timeZone]);
       // Absent settings are NULL here: a new row takes the column default, an existing one keeps its value.
-      await db.query(`INSERT INTO opening_hours_settings (practice_id) VALUES ($1) ON CONFLICT (practice_id) DO NOTHING`, [practiceId]);
-      await db.query(
+      await run(db, `INSERT INTO opening_hours_settings (practice_id) VALUES ($1) ON CONFLICT (practice_id) DO NOTHING`, [practiceId]);
+      await run(
+        db,
         `UPDATE opening_hours_settings SET
            cutoff_minutes = coalesce($2::integer, cutoff_minutes),
            closing_soon_minutes = coalesce($3::integer, closing_soon_minutes),
@@ -105,51 +134,48 @@ export class HoursRepository {
    * posted once however many gateway nodes see the closing.
    */
   async claimClosing(practiceId: string, closedAt: Date): Promise<boolean> {
-    const rows: unknown[] = await this.dataSource.query(
+    const claimed = await rows<{ practice_id: string }>(
+      this.dataSource,
       `INSERT INTO opening_hours_closings (practice_id, closed_at) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING practice_id`,
       [practiceId, closedAt],
     );
-    return rows.length === 1;
+    return claimed.length === 1;
   }
 
   private async load(practiceIds: string[] | undefined, fromDate: string): Promise<StoredHours[]> {
     const filter = practiceIds ? `WHERE p.id = ANY($1::uuid[])` : '';
-    const practices: Record<string, unknown>[] = await this.dataSource.query(
+    const practices = await rows<PracticeHoursRow>(
+      this.dataSource,
       `SELECT p.id, p.time_zone, s.cutoff_minutes, s.closing_soon_minutes, s.reply_window, s.observes_bank_holidays
          FROM practices p LEFT JOIN opening_hours_settings s ON s.practice_id = p.id ${filter} ORDER BY p.id`,
       practiceIds ? [practiceIds] : [],
     );
     if (practices.length === 0) return [];
-    const ids = practices.map((row) => row['id'] as string);
-    const intervals: Record<string, unknown>[] = await this.dataSource.query(
+    const ids = practices.map((row) => row.id);
+    const intervals = await rows<IntervalRow>(
+      this.dataSource,
       `SELECT practice_id, weekday, start_minute, end_minute FROM opening_hours_intervals WHERE practice_id = ANY($1::uuid[]) ORDER BY weekday, start_minute`,
       [ids],
     );
-    const exceptions: Record<string, unknown>[] = await this.dataSource.query(
+    const exceptions = await rows<ExceptionRow>(
+      this.dataSource,
       `SELECT practice_id, to_char(date, 'YYYY-MM-DD') AS date, label, intervals FROM opening_hours_exceptions
         WHERE practice_id = ANY($1::uuid[]) AND date >= $2::date ORDER BY date`,
       [ids, fromDate],
     );
-    return practices.map((row) => {
-      const id = row['id'] as string;
-      return {
-        practiceId: id,
-        timeZone: row['time_zone'] as string,
-        cutoffMinutes: (row['cutoff_minutes'] as number | null) ?? DEFAULTS.cutoff_minutes,
-        closingSoonMinutes: (row['closing_soon_minutes'] as number | null) ?? DEFAULTS.closing_soon_minutes,
-        replyWindow: (row['reply_window'] as ReplyWindow | null) ?? DEFAULTS.reply_window,
-        observesBankHolidays: (row['observes_bank_holidays'] as boolean | null) ?? DEFAULTS.observes_bank_holidays,
-        weekly: intervals
-          .filter((interval) => interval['practice_id'] === id)
-          .map((interval) => ({ weekday: interval['weekday'] as number, start: interval['start_minute'] as number, end: interval['end_minute'] as number })),
-        exceptions: exceptions
-          .filter((exception) => exception['practice_id'] === id)
-          .map((exception) => ({
-            date: exception['date'] as string,
-            label: exception['label'] as string,
-            intervals: exception['intervals'] as MinuteInterval[],
-          })),
-      };
-    });
+    return practices.map((row) => ({
+      practiceId: row.id,
+      timeZone: row.time_zone,
+      cutoffMinutes: row.cutoff_minutes ?? DEFAULTS.cutoff_minutes,
+      closingSoonMinutes: row.closing_soon_minutes ?? DEFAULTS.closing_soon_minutes,
+      replyWindow: row.reply_window ?? DEFAULTS.reply_window,
+      observesBankHolidays: row.observes_bank_holidays ?? DEFAULTS.observes_bank_holidays,
+      weekly: intervals
+        .filter((interval) => interval.practice_id === row.id)
+        .map((interval) => ({ weekday: interval.weekday, start: interval.start_minute, end: interval.end_minute })),
+      exceptions: exceptions
+        .filter((exception) => exception.practice_id === row.id)
+        .map((exception) => ({ date: exception.date, label: exception.label, intervals: exception.intervals })),
+    }));
   }
 }

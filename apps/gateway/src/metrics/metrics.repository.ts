@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { rows } from '../database/sql.js';
 import { Clock } from '../common/clock.js';
 
 /** A practice's queue as a scrape sees it. */
@@ -41,22 +42,24 @@ export class MetricsRepository {
   ) {}
 
   async queues(): Promise<QueueFigures[]> {
-    const rows: { practice_id: string; waiting: number; longest: number }[] = await this.dataSource.query(
+    const queues = await rows<{ practice_id: string; waiting: number; longest: number }>(
+      this.dataSource,
       `SELECT practice_id, count(*)::int AS waiting, GREATEST(extract(epoch FROM ($1::timestamptz - min(queued_at))), 0)::float8 AS longest
          FROM conversations WHERE status = 'waiting' GROUP BY practice_id`,
       [this.clock.now()],
     );
-    return rows.map((row) => ({ practiceId: row.practice_id, waiting: row.waiting, longestWaitSeconds: row.longest }));
+    return queues.map((row) => ({ practiceId: row.practice_id, waiting: row.waiting, longestWaitSeconds: row.longest }));
   }
 
   async loads(): Promise<LoadFigures[]> {
-    const rows: { practice_id: string; active: number; capacity: number }[] = await this.dataSource.query(
+    const loads = await rows<{ practice_id: string; active: number; capacity: number }>(
+      this.dataSource,
       `SELECT cc.practice_id,
               COALESCE(sum(cc.max_concurrent) FILTER (WHERE cc.availability = 'available'), 0)::int AS capacity,
               (SELECT count(*) FROM conversations c WHERE c.practice_id = cc.practice_id AND c.status IN ('assigned', 'on_hold'))::int AS active
          FROM clinician_capacity cc GROUP BY cc.practice_id`,
     );
-    return rows.map((row) => ({ practiceId: row.practice_id, active: row.active, capacity: row.capacity }));
+    return loads.map((row) => ({ practiceId: row.practice_id, active: row.active, capacity: row.capacity }));
   }
 
   pool(): PoolFigures {

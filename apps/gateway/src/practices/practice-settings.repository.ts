@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { PatientLimits, TopicCategory } from '@parley/protocol';
-import { DataSource, type EntityManager } from 'typeorm';
+import { DataSource } from 'typeorm';
+import { one, rows, run, transaction, type Db } from '../database/sql.js';
 
 /** The texts of a practice as stored: null where the manager has set nothing. */
 export interface StoredTexts {
@@ -25,18 +26,20 @@ export class PracticeSettingsRepository {
 
   /** The practice's categories in display order; empty when it has never set any. */
   async categories(practiceId: string): Promise<TopicCategory[]> {
-    const rows = (await this.dataSource.query(
+    const categories = await rows<{ slug: string; label: string; is_enabled: boolean }>(
+      this.dataSource,
       `SELECT slug, label, is_enabled FROM practice_categories WHERE practice_id = $1 ORDER BY position`,
       [practiceId],
-    )) as { slug: string; label: string; is_enabled: boolean }[];
-    return rows.map((row) => ({ slug: row.slug, label: row.label, isEnabled: row.is_enabled }));
+    );
+    return categories.map((row) => ({ slug: row.slug, label: row.label, isEnabled: row.is_enabled }));
   }
 
   /** Replaces the practice's categories with `categories`, in that order, in one transaction. */
   async replaceCategories(practiceId: string, categories: readonly TopicCategory[]): Promise<void> {
-    await this.dataSource.transaction(async (db) => {
-      await db.query(`DELETE FROM practice_categories WHERE practice_id = $1`, [practiceId]);
-      await db.query(
+    await transaction(this.dataSource, async (db) => {
+      await run(db, `DELETE FROM practice_categories WHERE practice_id = $1`, [practiceId]);
+      await run(
+        db,
         `INSERT INTO practice_categories (practice_id, slug, label, is_enabled, position)
          SELECT $1, c.slug, c.label, c.is_enabled, c.position - 1
            FROM unnest($2::text[], $3::text[], $4::boolean[]) WITH ORDINALITY AS c(slug, label, is_enabled, position)`,
@@ -47,26 +50,29 @@ export class PracticeSettingsRepository {
 
   /** The practice's name and stored texts; null for an unknown practice. */
   async texts(practiceId: string): Promise<StoredTexts | null> {
-    const [row] = (await this.dataSource.query(
+    const row = await one<{ name: string; practice_phone: string | null; acknowledgement_template: string | null }>(
+      this.dataSource,
       `SELECT p.name, s.practice_phone, s.acknowledgement_template
          FROM practices p LEFT JOIN practice_settings s ON s.practice_id = p.id WHERE p.id = $1`,
       [practiceId],
-    )) as { name: string; practice_phone: string | null; acknowledgement_template: string | null }[];
+    );
     return row ? { practiceName: row.name, practicePhone: row.practice_phone, acknowledgementTemplate: row.acknowledgement_template } : null;
   }
 
   /** The practice's per-patient limits (the defaults when it has never saved settings). */
   async patientLimits(practiceId: string): Promise<PatientLimits> {
-    const [row] = (await this.dataSource.query(
+    const row = await one<{ max_open_per_patient: number | null; max_new_per_patient_per_day: number | null }>(
+      this.dataSource,
       `SELECT max_open_per_patient, max_new_per_patient_per_day FROM practice_settings WHERE practice_id = $1`,
       [practiceId],
-    )) as { max_open_per_patient: number | null; max_new_per_patient_per_day: number | null }[];
+    );
     return row ? { maxOpenPerPatient: row.max_open_per_patient, maxNewPerPatientPerDay: row.max_new_per_patient_per_day } : { ...DEFAULT_PATIENT_LIMITS };
   }
 
   /** Sets the practice's per-patient limits (creating its row on first use; its texts keep their defaults). */
   async updatePatientLimits(practiceId: string, limits: PatientLimits, updatedBy: string, updatedAt: Date): Promise<void> {
-    await this.dataSource.query(
+    await run(
+      this.dataSource,
       `INSERT INTO practice_settings (practice_id, max_open_per_patient, max_new_per_patient_per_day, updated_at, updated_by)
        VALUES ($1, $2, $3, $4, $5)
        ON CONFLICT (practice_id) DO UPDATE SET
@@ -79,8 +85,9 @@ export class PracticeSettingsRepository {
   }
 
   /** Applies a change to the texts (creating the practice's row on first use); `db` runs it inside a caller's transaction (the demo seed). */
-  async updateTexts(practiceId: string, change: TextsChange, updatedBy: string | null, updatedAt: Date, db: EntityManager = this.dataSource.manager): Promise<void> {
-    await db.query(
+  async updateTexts(practiceId: string, change: TextsChange, updatedBy: string | null, updatedAt: Date, db: Db = this.dataSource): Promise<void> {
+    await run(
+      db,
       `INSERT INTO practice_settings (practice_id, practice_phone, acknowledgement_template, updated_at, updated_by)
        VALUES ($1, $3, $5, $6, $7)
        ON CONFLICT (practice_id) DO UPDATE SET

@@ -1,5 +1,7 @@
 import { Injectable, Optional } from '@nestjs/common';
-import { DataSource, type EntityManager } from 'typeorm';
+import { DataSource } from 'typeorm';
+import { isUniqueViolation } from '../common/sql.js';
+import { one, rows, run, transaction, type Db } from '../database/sql.js';
 import { FaultPoints } from './fault-points.js';
 import { entryHash } from './record-hash.js';
 import type { AppendOutcome, NewEntry, NewMessage, NewSystemEvent, StoredEntry } from './record.types.js';
@@ -10,6 +12,49 @@ interface Head {
   currentEpoch: number;
   lastSeq: number;
   lastHash: Buffer;
+}
+
+/** A conversation's chain head, as the append locks it (`last_seq` is a bigint). */
+interface HeadRow {
+  id: string;
+  status: string;
+  current_epoch: number;
+  last_seq: string;
+  last_hash: Buffer;
+}
+
+/** A stored message's identity and content, as `existingMessages` selects it. */
+interface ExistingMessageRow {
+  conversation_id: string;
+  seq: string;
+  sender_device_id: string;
+  client_message_id: string;
+  sender_device_seq: string;
+  epoch: number;
+  ciphertext: Buffer;
+  nonce: Buffer;
+  created_at: Date;
+}
+
+/** A `record_entries` row (ENTRY_COLUMNS): the message columns are null on a system entry, the system ones on a message. */
+interface EntryRow {
+  conversation_id: string;
+  seq: string;
+  kind: 'message' | 'system';
+  epoch: number | null;
+  sender_user_id: string | null;
+  sender_device_id: string | null;
+  sender_role: NewMessage['senderRole'] | null;
+  sender_device_seq: string | null;
+  client_message_id: string | null;
+  content_type: NewMessage['contentType'] | null;
+  ciphertext: Buffer | null;
+  nonce: Buffer | null;
+  system_event: string | null;
+  system_data: unknown;
+  created_at: Date;
+  prev_hash: Buffer;
+  hash: Buffer;
 }
 
 interface ExistingMessage {
@@ -24,7 +69,6 @@ interface ExistingMessage {
   createdAt: Date;
 }
 
-const UNIQUE_VIOLATION = '23505';
 const ENTRY_COLUMNS = `conversation_id, seq, kind, epoch, sender_user_id, sender_device_id, sender_role, sender_device_seq,
   client_message_id, content_type, ciphertext, nonce, system_event, system_data, created_at, prev_hash, hash`;
 
@@ -44,32 +88,29 @@ export class RecordRepository {
    */
   async appendBatch(entries: readonly NewEntry[]): Promise<AppendOutcome[]> {
     try {
-      return await this.dataSource.transaction(async (db) => {
+      return await transaction(this.dataSource, async (db) => {
         const outcomes = await this.appendInTransaction(db, entries);
         this.faults?.hit('record.before-commit');
         return outcomes;
       });
     } catch (error) {
       // Two nodes raced on the same client message id: redo each entry alone, which now sees the winner's row.
-      if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
+      if (!isUniqueViolation(error)) throw error;
       const outcomes: AppendOutcome[] = [];
-      for (const entry of entries) outcomes.push(...(await this.dataSource.transaction((db) => this.appendInTransaction(db, [entry]))));
+      for (const entry of entries) outcomes.push(...(await transaction(this.dataSource, (db) => this.appendInTransaction(db, [entry]))));
       return outcomes;
     }
   }
 
-  private async appendInTransaction(db: EntityManager, entries: readonly NewEntry[]): Promise<AppendOutcome[]> {
+  private async appendInTransaction(db: Db, entries: readonly NewEntry[]): Promise<AppendOutcome[]> {
     const conversationIds = [...new Set(entries.map((entry) => entry.conversationId))].sort();
+    const locked = await rows<HeadRow>(
+      db,
+      `SELECT id, status, current_epoch, last_seq, last_hash FROM conversations WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`,
+      [conversationIds],
+    );
     const heads = new Map<string, Head>(
-      (
-        await db.query(
-          `SELECT id, status, current_epoch, last_seq, last_hash FROM conversations WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`,
-          [conversationIds],
-        )
-      ).map((row: { id: string; status: string; current_epoch: number; last_seq: string; last_hash: Buffer }) => [
-        row.id,
-        { id: row.id, status: row.status, currentEpoch: row.current_epoch, lastSeq: Number(row.last_seq), lastHash: row.last_hash },
-      ]),
+      locked.map((row) => [row.id, { id: row.id, status: row.status, currentEpoch: row.current_epoch, lastSeq: Number(row.last_seq), lastHash: row.last_hash }]),
     );
     const messages = entries.flatMap((entry) => (entry.message ? [{ conversationId: entry.conversationId, ...entry.message }] : []));
     const byClientId = new Map<string, ExistingMessage>();
@@ -79,7 +120,7 @@ export class RecordRepository {
       bySenderSeq.add(`${row.conversationId}/${row.senderDeviceId}/${row.senderDeviceSeq}`);
     }
 
-    const rows: unknown[][] = [];
+    const toInsert: unknown[][] = [];
     const outcomes: AppendOutcome[] = [];
     const createdAt = new Date();
     for (const entry of entries) {
@@ -110,7 +151,7 @@ export class RecordRepository {
       }
       const seq = head.lastSeq + 1;
       const hash = entryHash(head.lastHash, { conversationId: entry.conversationId, seq, createdAt, message, system: entry.system });
-      rows.push(entryRow(entry, seq, createdAt, head.lastHash, hash));
+      toInsert.push(entryRow(entry, seq, createdAt, head.lastHash, hash));
       head.lastSeq = seq;
       head.lastHash = hash;
       outcomes.push({ status: 'stored', seq, createdAt, hash });
@@ -120,10 +161,11 @@ export class RecordRepository {
         bySenderSeq.add(`${entry.conversationId}/${message.senderDeviceId}/${message.senderDeviceSeq}`);
       }
     }
-    if (rows.length > 0) {
-      await insertEntries(db, rows);
+    if (toInsert.length > 0) {
+      await insertEntries(db, toInsert);
       const moved = [...heads.values()];
-      await db.query(
+      await run(
+        db,
         `UPDATE conversations c SET last_seq = v.last_seq, last_hash = v.last_hash
          FROM unnest($1::uuid[], $2::bigint[], $3::bytea[]) AS v(id, last_seq, last_hash) WHERE c.id = v.id`,
         [moved.map((head) => head.id), moved.map((head) => head.lastSeq), moved.map((head) => head.lastHash)],
@@ -132,13 +174,14 @@ export class RecordRepository {
     return outcomes;
   }
 
-  private async existingMessages(db: EntityManager, messages: (NewMessage & { conversationId: string })[]): Promise<ExistingMessage[]> {
+  private async existingMessages(db: Db, messages: (NewMessage & { conversationId: string })[]): Promise<ExistingMessage[]> {
     if (messages.length === 0) return [];
     // Two index lookups, not one OR: PostgreSQL answers `(…) IN (…) OR (…) IN (…)` with a scan of the whole record,
     // which grew with every message ever stored (52 ms at 200k rows; docs/benchmarks.md). A row found by both is
     // returned twice, which the caller's maps absorb.
     const columns = `e.conversation_id, e.seq, e.sender_device_id, e.client_message_id, e.sender_device_seq, e.epoch, e.ciphertext, e.nonce, e.created_at`;
-    const rows: Record<string, unknown>[] = await db.query(
+    const found = await rows<ExistingMessageRow>(
+      db,
       `SELECT ${columns} FROM record_entries e
          JOIN unnest($1::uuid[], $2::uuid[]) AS k(sender_device_id, client_message_id)
            ON e.sender_device_id = k.sender_device_id AND e.client_message_id = k.client_message_id
@@ -155,22 +198,23 @@ export class RecordRepository {
         messages.map((m) => m.senderDeviceSeq),
       ],
     );
-    return rows.map((row) => ({
-      conversationId: row['conversation_id'] as string,
-      seq: Number(row['seq']),
-      senderDeviceId: row['sender_device_id'] as string,
-      clientMessageId: row['client_message_id'] as string,
-      senderDeviceSeq: Number(row['sender_device_seq']),
-      epoch: row['epoch'] as number,
-      ciphertext: row['ciphertext'] as Buffer,
-      nonce: row['nonce'] as Buffer,
-      createdAt: row['created_at'] as Date,
+    return found.map((row) => ({
+      conversationId: row.conversation_id,
+      seq: Number(row.seq),
+      senderDeviceId: row.sender_device_id,
+      clientMessageId: row.client_message_id,
+      senderDeviceSeq: Number(row.sender_device_seq),
+      epoch: row.epoch,
+      ciphertext: row.ciphertext,
+      nonce: row.nonce,
+      createdAt: row.created_at,
     }));
   }
 
   /** A stored message's place, found by its sender device and client message id. */
   async findMessage(senderDeviceId: string, clientMessageId: string): Promise<{ seq: number; createdAt: Date } | undefined> {
-    const [row] = await this.dataSource.query(
+    const row = await one<{ seq: string; created_at: Date }>(
+      this.dataSource,
       `SELECT seq, created_at FROM record_entries WHERE kind = 'message' AND sender_device_id = $1 AND client_message_id = $2`,
       [senderDeviceId, clientMessageId],
     );
@@ -179,20 +223,22 @@ export class RecordRepository {
 
   /** Entries with seq > afterSeq, in order, at most `limit`. */
   async entriesAfter(conversationId: string, afterSeq: number, limit: number): Promise<StoredEntry[]> {
-    const rows: Record<string, unknown>[] = await this.dataSource.query(
+    const entries = await rows<EntryRow>(
+      this.dataSource,
       `SELECT ${ENTRY_COLUMNS} FROM record_entries WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
       [conversationId, afterSeq, limit],
     );
-    return rows.map(toStoredEntry);
+    return entries.map(toStoredEntry);
   }
 
   /** Every conversation's chain head, in pages, for verification. */
   async heads(afterId: string, limit: number): Promise<{ id: string; lastSeq: number; lastHash: Buffer }[]> {
-    const rows: { id: string; last_seq: string; last_hash: Buffer }[] = await this.dataSource.query(
+    const found = await rows<Pick<HeadRow, 'id' | 'last_seq' | 'last_hash'>>(
+      this.dataSource,
       `SELECT id, last_seq, last_hash FROM conversations WHERE id > $1 ORDER BY id LIMIT $2`,
       [afterId, limit],
     );
-    return rows.map((row) => ({ id: row.id, lastSeq: Number(row.last_seq), lastHash: row.last_hash }));
+    return found.map((row) => ({ id: row.id, lastSeq: Number(row.last_seq), lastHash: row.last_hash }));
   }
 }
 
@@ -232,36 +278,31 @@ function entryRow(entry: NewEntry, seq: number, createdAt: Date, prevHash: Buffe
 const COLUMN_TYPES = ['uuid', 'bigint', 'text', 'int', 'uuid', 'uuid', 'text', 'bigint', 'uuid', 'text', 'bytea', 'bytea', 'text', 'jsonb', 'timestamptz', 'bytea', 'bytea'];
 
 /** One INSERT for the whole batch: one array parameter per column, unnested into rows. */
-export async function insertEntries(db: EntityManager, rows: unknown[][]): Promise<void> {
-  const columns = COLUMN_TYPES.map((_, index) => rows.map((row) => row[index]));
+async function insertEntries(db: Db, entries: unknown[][]): Promise<void> {
+  const columns = COLUMN_TYPES.map((_, index) => entries.map((entry) => entry[index]));
   const params = COLUMN_TYPES.map((type, index) => (type === 'jsonb' ? `$${index + 1}::text[]::jsonb[]` : `$${index + 1}::${type}[]`));
-  await db.query(`INSERT INTO record_entries (${ENTRY_COLUMNS}) SELECT * FROM unnest(${params.join(', ')})`, columns);
+  await run(db, `INSERT INTO record_entries (${ENTRY_COLUMNS}) SELECT * FROM unnest(${params.join(', ')})`, columns);
 }
 
-function toStoredEntry(row: Record<string, unknown>): StoredEntry {
-  const base = {
-    conversationId: row['conversation_id'] as string,
-    seq: Number(row['seq']),
-    createdAt: row['created_at'] as Date,
-    prevHash: row['prev_hash'] as Buffer,
-    hash: row['hash'] as Buffer,
-  };
-  if (row['kind'] === 'system') {
+function toStoredEntry(row: EntryRow): StoredEntry {
+  const base = { conversationId: row.conversation_id, seq: Number(row.seq), createdAt: row.created_at, prevHash: row.prev_hash, hash: row.hash };
+  if (row.kind === 'system') {
     // Only append() writes the table, from a type-checked NewSystemEvent: the row holds one of the protocol's events.
-    return { ...base, system: { event: row['system_event'], data: row['system_data'] } as NewSystemEvent };
+    return { ...base, system: { event: row.system_event, data: row.system_data } as NewSystemEvent };
   }
+  // A message row has every message column (the table's CHECK constraint).
   return {
     ...base,
     message: {
-      epoch: row['epoch'] as number,
-      senderUserId: row['sender_user_id'] as string,
-      senderDeviceId: row['sender_device_id'] as string,
-      senderRole: row['sender_role'] as NewMessage['senderRole'],
-      senderDeviceSeq: Number(row['sender_device_seq']),
-      clientMessageId: row['client_message_id'] as string,
-      contentType: row['content_type'] as NewMessage['contentType'],
-      ciphertext: row['ciphertext'] as Buffer,
-      nonce: row['nonce'] as Buffer,
+      epoch: row.epoch!,
+      senderUserId: row.sender_user_id!,
+      senderDeviceId: row.sender_device_id!,
+      senderRole: row.sender_role!,
+      senderDeviceSeq: Number(row.sender_device_seq),
+      clientMessageId: row.client_message_id!,
+      contentType: row.content_type!,
+      ciphertext: row.ciphertext!,
+      nonce: row.nonce!,
     },
   };
 }

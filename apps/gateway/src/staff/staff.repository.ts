@@ -1,7 +1,44 @@
 import { Injectable } from '@nestjs/common';
 import type { StaffDevice, StaffMember } from '@parley/protocol';
 import { DataSource } from 'typeorm';
+import { rows } from '../database/sql.js';
 import { toDeviceFields } from '../common/device-row.js';
+
+/** A member of staff's `users` row with their `clinician_capacity` (null without one) and live conversations, as `list` selects it. */
+interface StaffRow {
+  id: string;
+  display_name: string;
+  email: string | null;
+  roles: StaffMember['roles'];
+  activated_at: Date | null;
+  deactivated_at: Date | null;
+  availability: 'available' | 'away' | 'offline' | null;
+  max_concurrent: number | null;
+  daily_max: number | null;
+  active: number;
+}
+
+/** A staff device (the columns `toDeviceFields` reads) with its user and the record key versions granted to it. */
+type StaffDeviceRow = Record<string, unknown> & { user_id: string; granted_versions: number[] };
+
+const toStaffMember = (row: StaffRow, devices: StaffDevice[]): StaffMember => ({
+  userId: row.id,
+  displayName: row.display_name,
+  email: row.email,
+  roles: row.roles,
+  isActivated: row.activated_at !== null,
+  deactivatedAt: row.deactivated_at ? row.deactivated_at.toISOString() : null,
+  capacity: row.roles.includes('clinician')
+    ? {
+        availability: row.availability ?? 'offline',
+        // A clinician without a capacity row yet has the table's defaults.
+        maxConcurrent: row.max_concurrent ?? DEFAULT_MAX_CONCURRENT,
+        dailyMax: row.daily_max,
+        active: row.active,
+      }
+    : null,
+  devices,
+});
 
 /** The staff listing's reads: accounts, devices with their record key grants, and clinicians' capacity. Read-only. */
 @Injectable()
@@ -10,7 +47,8 @@ export class StaffRepository {
 
   /** Every member of staff of the practice (offboarded ones included), by name, each with every device. */
   async list(practiceId: string): Promise<StaffMember[]> {
-    const users: Record<string, unknown>[] = await this.dataSource.query(
+    const users = await rows<StaffRow>(
+      this.dataSource,
       `SELECT u.id, u.display_name, u.email, u.roles, u.activated_at, u.deactivated_at,
               cc.availability, cc.max_concurrent, cc.daily_max,
               (SELECT count(*) FROM conversations c WHERE c.assigned_clinician_id = u.id AND c.status IN ('assigned', 'on_hold'))::int AS active
@@ -19,7 +57,8 @@ export class StaffRepository {
         ORDER BY lower(u.display_name), u.id`,
       [practiceId],
     );
-    const devices: Record<string, unknown>[] = await this.dataSource.query(
+    const devices = await rows<StaffDeviceRow>(
+      this.dataSource,
       `SELECT d.id, d.user_id, d.label, d.sign_public_key, d.box_public_key, d.certificate, d.certified_display_name, d.certified_roles, d.created_at, d.revoked_at,
               coalesce((SELECT array_agg(g.version ORDER BY g.version) FROM record_key_grants g WHERE g.device_id = d.id AND g.revoked_at IS NULL), '{}') AS granted_versions
          FROM devices d JOIN users u ON u.id = d.user_id
@@ -29,32 +68,11 @@ export class StaffRepository {
     );
     const byUser = new Map<string, StaffDevice[]>();
     for (const row of devices) {
-      const list = byUser.get(row['user_id'] as string) ?? [];
-      list.push({ ...toDeviceFields(row), grantedVersions: (row['granted_versions'] as number[]).map(Number) });
-      byUser.set(row['user_id'] as string, list);
+      const list = byUser.get(row.user_id) ?? [];
+      list.push({ ...toDeviceFields(row), grantedVersions: row.granted_versions.map(Number) });
+      byUser.set(row.user_id, list);
     }
-    return users.map((row) => {
-      const roles = row['roles'] as StaffMember['roles'];
-      const isClinician = roles.includes('clinician');
-      return {
-        userId: row['id'] as string,
-        displayName: row['display_name'] as string,
-        email: (row['email'] as string | null) ?? null,
-        roles,
-        isActivated: row['activated_at'] !== null,
-        deactivatedAt: row['deactivated_at'] ? (row['deactivated_at'] as Date).toISOString() : null,
-        capacity: isClinician
-          ? {
-              availability: (row['availability'] as 'available' | 'away' | 'offline' | null) ?? 'offline',
-              // A clinician without a capacity row yet has the table's defaults.
-              maxConcurrent: (row['max_concurrent'] as number | null) ?? DEFAULT_MAX_CONCURRENT,
-              dailyMax: (row['daily_max'] as number | null) ?? null,
-              active: row['active'] as number,
-            }
-          : null,
-        devices: byUser.get(row['id'] as string) ?? [],
-      };
-    });
+    return users.map((row) => toStaffMember(row, byUser.get(row.id) ?? []));
   }
 }
 
