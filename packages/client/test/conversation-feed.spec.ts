@@ -1,9 +1,11 @@
 import type { ConversationSync } from '@parley/protocol';
-import { ConversationFeed, MemoryFeedCursorStore, ParleyClient, type EntryCodec, type FeedEntry } from '../src/index.js';
-import { aConversationId, aSend, aTextCodec, waitFor } from './factories.js';
+import type { Socket } from 'socket.io';
+import { ConversationFeed, MemoryFeedCursorStore, ParleyClient, type EntryCodec, type FeedEntry, type FeedError } from '../src/index.js';
+import { aConversationId, aSend, aTextCodec, settle, waitFor } from './factories.js';
 import { FakeGateway } from './fake-gateway.js';
 
 const FAST = { requestTimeoutMs: 300, reconnectionDelayMs: 20, reconnectionDelayMaxMs: 40 };
+const FAST_BACKOFF = { baseMs: 10, maxMs: 40 };
 
 describe(ConversationFeed.name, () => {
   let gateway: FakeGateway;
@@ -12,11 +14,28 @@ describe(ConversationFeed.name, () => {
   let conversationId: string;
   let received: FeedEntry<string>[];
   const feeds: ConversationFeed<string>[] = [];
-  const aFeed = (codec: EntryCodec<string> = aTextCodec()) => {
-    const feed = new ConversationFeed({ client, conversationId, codec, cursorStore, onEntry: (entry) => received.push(entry), receiptIntervalMs: 20 });
+  const aFeed = (codec: EntryCodec<string> = aTextCodec(), over: ParleyClient = client) => {
+    const feed = new ConversationFeed({
+      client: over,
+      conversationId,
+      codec,
+      cursorStore,
+      onEntry: (entry) => received.push(entry),
+      onError: (error) => errors.push(error),
+      receiptIntervalMs: 20,
+      backoff: FAST_BACKOFF,
+    });
     feeds.push(feed);
     return feed;
   };
+  let errors: FeedError[];
+  /** Runs before the fake gateway sees each command, on every socket; returning false swallows the command (no handler, no ack). */
+  const intercept = (hook: (event: string, args: unknown[]) => boolean) => {
+    const install = (socket: Socket) => socket.use(([event, ...args], next) => (hook(event, args) ? next() : undefined));
+    for (const socket of gateway.io.sockets.sockets.values()) install(socket);
+    gateway.io.on('connection', install);
+  };
+  const joins = () => gateway.commandsNamed('conversation:join').length;
   const post = (...texts: string[]) => texts.map((text) => gateway.append(conversationId, aSend(conversationId, text)));
   const postUnrelayed = (...texts: string[]) => texts.map((text) => gateway.append(conversationId, aSend(conversationId, text), { isRelayed: false }));
   const seqs = () => received.map((entry) => entry.seq);
@@ -29,6 +48,7 @@ describe(ConversationFeed.name, () => {
     cursorStore = new MemoryFeedCursorStore();
     conversationId = aConversationId();
     received = [];
+    errors = [];
   });
 
   afterEach(async () => {
@@ -196,5 +216,223 @@ describe(ConversationFeed.name, () => {
     expect(received[1]).toEqual({ ok: false, seq: 2, throughSeq: 3, entry: null, error: { code: 'missing', message: 'the server has no entries 2..3' } });
     expect(texts()).toEqual(['one', '!missing', 'four']);
     expect(feed.lastSeq).toBe(4);
+  });
+
+  // One test per transition of the table in ConversationFeed's doc comment, through real sockets (feed-state.spec.ts checks the table itself).
+  describe('transitions', () => {
+    it('idle, stop: a feed stopped before it started resolves start() as stopped and sends nothing', async () => {
+      post('one');
+      const feed = aFeed();
+
+      feed.stop();
+      const outcome = await feed.start();
+
+      expect(outcome).toEqual({ ok: false, error: { code: 'stopped', message: 'the feed was stopped' } });
+      expect(gateway.commands).toEqual([]);
+      expect(received).toEqual([]);
+    });
+
+    it('loading, stop: a feed stopped while its cursor loads never subscribes nor joins', async () => {
+      post('one');
+      const feed = aFeed();
+
+      const started = feed.start();
+      feed.stop();
+      post('two');
+      await settle(50);
+
+      expect(await started).toEqual({ ok: false, error: { code: 'stopped', message: 'the feed was stopped' } });
+      expect(gateway.commands).toEqual([]);
+      expect(received).toEqual([]);
+    });
+
+    it('loading, loaded (not online), then offline, online: a feed started before the client connects joins once when it does', async () => {
+      post('one', 'two');
+      const late = ParleyClient.create({ url: gateway.url, ...FAST });
+      try {
+        const feed = aFeed(aTextCodec(), late);
+
+        const outcome = await feed.start();
+        await settle(50);
+
+        expect(outcome).toEqual({ ok: true });
+        expect(texts()).toEqual(['one', 'two']);
+        // The connection raises state-changed and resync-needed in one turn: the queued pass takes both.
+        expect(joins()).toBe(1);
+      } finally {
+        late.close();
+      }
+    });
+
+    it('queued, resync: resync() calls made in one turn are one pass, and each resolves when it ends', async () => {
+      post('one');
+      const feed = aFeed();
+      await feed.start();
+
+      const first = feed.resync();
+      const second = feed.resync();
+      post('two');
+      await Promise.all([first, second]);
+      await waitFor(() => received.length === 2);
+
+      expect(joins()).toBe(2);
+      expect(texts()).toEqual(['one', 'two']);
+    });
+
+    it('syncing, resync: a resync asked during a sync is one more pass with a join after it', async () => {
+      post('one');
+      const feed = aFeed();
+      await feed.start();
+      let resyncsAsked = 0;
+      gateway.beforeSyncAnswer = () => {
+        gateway.beforeSyncAnswer = () => undefined;
+        resyncsAsked += 1;
+        post('two');
+        void feed.resync();
+      };
+
+      await feed.resync();
+
+      expect(resyncsAsked).toBe(1);
+      expect(joins()).toBe(3);
+      expect(texts()).toEqual(['one', 'two']);
+    });
+
+    it('syncing, synced with a gap left: a live entry relayed past a missed one during the backfill is followed by another sync', async () => {
+      post('one', 'two');
+      gateway.beforeSyncAnswer = () => {
+        gateway.beforeSyncAnswer = () => undefined;
+        postUnrelayed('three (missed)');
+        post('four');
+      };
+      const feed = aFeed();
+
+      await feed.start();
+      await waitFor(() => received.length === 4);
+
+      expect(texts()).toEqual(['one', 'two', 'three (missed)', 'four']);
+      expect(syncs().map((sync) => sync.afterSeq)).toEqual([0, 2]);
+      expect(joins()).toBe(1);
+    });
+
+    it('live, gap: a relayed entry that skips a seq starts a sync without a join', async () => {
+      const feed = aFeed();
+      await feed.start();
+      post('one');
+      await waitFor(() => received.length === 1);
+
+      postUnrelayed('two (missed)');
+      post('three');
+      await waitFor(() => received.length === 3);
+
+      expect(texts()).toEqual(['one', 'two (missed)', 'three']);
+      expect(joins()).toBe(1);
+    });
+
+    it('live: an entry relayed again, delivered or still held, is handed over once', async () => {
+      const [one, two] = post('one', 'two');
+      const feed = aFeed();
+      await feed.start();
+
+      if (one && two) [one, two, one].forEach((entry) => gateway.relay(entry));
+      const [three] = post('three');
+      if (three) gateway.relay(three);
+      post('four');
+      await waitFor(() => received.length >= 4);
+
+      expect(texts()).toEqual(['one', 'two', 'three', 'four']);
+    });
+
+    it('live, online: a reconnection socket.io recovered neither re-joins nor loses what was relayed', async () => {
+      await gateway.close();
+      client.close();
+      gateway = await FakeGateway.start({ isRecovering: true });
+      client = await ParleyClient.connect({ url: gateway.url, ...FAST });
+      let resyncs = 0;
+      client.on('resync-needed', () => (resyncs += 1));
+      const feed = aFeed();
+      await feed.start();
+      post('one');
+      await waitFor(() => received.length === 1);
+
+      gateway.cutTransports();
+      await waitFor(() => client.connectionState === 'offline');
+      await waitFor(() => client.connectionState === 'online');
+      post('two');
+      await waitFor(() => received.length === 2);
+
+      expect(resyncs).toBe(0);
+      expect(joins()).toBe(1);
+      expect(texts()).toEqual(['one', 'two']);
+    });
+
+    it('syncing, lost or faulted: a reconnection during the sync re-joins and hands over each entry once, in order', async () => {
+      post('one', 'two');
+      gateway.beforeSyncAnswer = () => {
+        gateway.beforeSyncAnswer = () => undefined;
+        gateway.cutTransports();
+        postUnrelayed('three');
+      };
+      const feed = aFeed();
+
+      const outcome = await feed.start();
+      await waitFor(() => received.length === 3);
+
+      expect(outcome).toEqual({ ok: true });
+      expect(texts()).toEqual(['one', 'two', 'three']);
+      expect(joins()).toBe(2);
+    });
+
+    it('joining, faulted, retrying, backoff-over: a join that times out is tried again after the backoff', async () => {
+      post('one');
+      let joinsSeen = 0;
+      intercept((event) => event !== 'conversation:join' || (joinsSeen += 1) > 1);
+      const feed = aFeed();
+
+      const outcome = await feed.start();
+
+      expect(outcome).toEqual({ ok: true });
+      expect(joinsSeen).toBe(2);
+      expect(texts()).toEqual(['one']);
+      expect(errors).toEqual([]);
+    });
+
+    it('joining, refused, then online: a refused join settles start() with the refusal, and the next reconnection tries again', async () => {
+      post('one');
+      let joinsSeen = 0;
+      intercept((event, args) => {
+        if (event !== 'conversation:join' || (joinsSeen += 1) > 1) return true;
+        const ack = args.at(-1) as (answer: unknown) => void;
+        ack({ ok: false, error: { code: 'not_found', message: 'no such conversation' } });
+        return false;
+      });
+      const feed = aFeed();
+
+      const outcome = await feed.start();
+      gateway.cutTransports();
+      await waitFor(() => received.length === 1);
+
+      expect(outcome).toEqual({ ok: false, error: { code: 'not_found', message: 'no such conversation' } });
+      expect(errors).toEqual([{ code: 'not_found', message: 'no such conversation' }]);
+      expect(joinsSeen).toBe(2);
+      expect(texts()).toEqual(['one']);
+    });
+
+    it('syncing, stop: a feed stopped during its sync hands nothing over, sends no receipt and settles start() as stopped', async () => {
+      post('one', 'two');
+      const feed = aFeed();
+      gateway.beforeSyncAnswer = () => feed.stop();
+
+      const outcome = await feed.start();
+      post('three');
+      gateway.cutTransports();
+      await waitFor(() => client.connectionState === 'online');
+      await settle(50);
+
+      expect(outcome).toEqual({ ok: false, error: { code: 'stopped', message: 'the feed was stopped' } });
+      expect(received).toEqual([]);
+      expect(gateway.receipts).toEqual([]);
+      expect(gateway.commands.map((command) => command.event)).toEqual(['conversation:join', 'conversation:sync']);
+    });
   });
 });
