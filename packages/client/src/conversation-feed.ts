@@ -83,10 +83,11 @@ const DEFAULT_BACKOFF: BackoffOptions = { baseMs: 500, maxMs: 10_000 };
  * on a gap and after every reconnection socket.io did not recover, persists the last seq and sends cumulative
  * `delivered` receipts.
  *
- * Its life is a state machine (`feed-state.ts`, {@link nextFeedState}); {@link ConversationFeed.transition} is the
- * only place the state changes, and an event with no row below throws. A "pass" is one join (when asked) and the
- * sync pages after it; only `joining` and `syncing` run one, so two passes never overlap, and what is asked for
- * while one runs is folded into at most one more.
+ * Its life is a state machine (`feed-state.ts`, {@link nextFeedState}); `transition()` is the only place the
+ * state changes, and an event with no row below throws a `FeedTransitionError` (a bug in the feed, never a
+ * condition of the network). A "pass" is one join (when asked) and the sync pages after it; only `joining`
+ * and `syncing` run one, so two passes never overlap, and what is asked for while one runs is folded into at
+ * most one more.
  *
  * | state | event | next state | effects |
  * |---|---|---|---|
