@@ -26,15 +26,22 @@ const stored = (overrides: Partial<StoredHours> = {}): StoredHours => ({
 });
 
 describe(HoursService.name, () => {
-  const repository = mockOf<HoursRepository>();
-  const realtime = mockOf<RealtimePublisher>();
-  const audit = mockOf<AuditService>();
-  const clock = new FakeClock(london('2026-11-23T18:00'));
-  const sut = new HoursService(repository, clock, realtime, audit, { events: [], dates: new Set() });
+  // Each test gets its own mocks, clock and service: the service remembers the practices it has seen and the
+  // mocks their calls, so sharing them would make a test's outcome depend on the ones that ran before it.
+  let repository: jest.Mocked<HoursRepository>;
+  let realtime: jest.Mocked<RealtimePublisher>;
+  let audit: jest.Mocked<AuditService>;
+  let clock: FakeClock;
+  let sut: HoursService;
 
   beforeAll(() => Logger.overrideLogger(false));
 
   beforeEach(() => {
+    repository = mockOf<HoursRepository>();
+    realtime = mockOf<RealtimePublisher>();
+    audit = mockOf<AuditService>();
+    clock = new FakeClock(london('2026-11-23T18:00'));
+    sut = new HoursService(repository, clock, realtime, audit, { events: [], dates: new Set() });
     repository.hoursOf.mockResolvedValue(stored());
     repository.allHours.mockResolvedValue([stored()]);
     repository.claimClosing.mockResolvedValue(true);
