@@ -1,15 +1,16 @@
 // The one module that composes @parley/client, @parley/crypto and @parley/sdk for the patient.
 // They are imported lazily (dynamic import), so the first screen ships without libsodium's
 // WebAssembly: it loads only when a crypto flow starts (activation, sign-in, a remembered device).
-import type { ChatSession, PatientSignedIn, VerifiedInvitation } from '@parley/sdk';
-import type { ConversationSummary, HoursStatus, PracticeSettings, ReceiptUpdated, SystemPong, TermsStatus } from '@parley/protocol';
+import type { ChatSession, PatientSignedIn, SystemEvent, SystemEventLine, SystemEventWording, VerifiedInvitation } from '@parley/sdk';
+import type { HoursStatus, PracticeSettings, SystemPong, TermsStatus } from '@parley/protocol';
 import { IndexedDbOutboxStore, type WebDatabase } from '@parley/web';
 import { config } from './config';
 
 // zod, under @parley/protocol, compiles no parsers with eval in a browser (the CSP's Trusted Types
 // forbid it): @parley/protocol says "jitless" before any schema parses.
 const loadClient = () => import('@parley/client');
-const loadSdk = () => import('@parley/sdk');
+let loadedSdk: typeof import('@parley/sdk') | null = null;
+const loadSdk = () => import('@parley/sdk').then((sdk) => (loadedSdk = sdk));
 const loadCrypto = () => import('@parley/crypto');
 
 /** A failed step, with the code the screens turn into words (`unauthorized`, `network`, `wrong_passphrase`, `outside_hours` …). */
@@ -233,7 +234,7 @@ export async function signOutEverywhere(token: string): Promise<void> {
 export function startSession(
   keys: PatientKeys,
   db: WebDatabase | null,
-  events: { onOutboxChange: () => void; onRecordKeyFloor: (version: number) => void; onEpochKey: (id: string, key: Uint8Array) => void },
+  events: { onRecordKeyFloor: (version: number) => void; onEpochKey: (id: string, key: Uint8Array) => void },
 ): Promise<ChatSession> {
   return flow(async () => {
     const { ChatSession } = await loadSdk();
@@ -247,33 +248,16 @@ export function startSession(
       onEpochKey: events.onEpochKey,
       outboxStore: db ? new IndexedDbOutboxStore(db, keys.signedIn.session.user.id) : undefined,
       requestTimeoutMs: 10_000,
-      onOutboxChange: events.onOutboxChange,
     });
   });
 }
 
-/** A member of a conversation as the patient sees them. */
-export interface ConversationMember {
-  userId: string;
-  name: string;
-  role: string;
-}
-
 /**
- * Who is in a conversation, with its current summary and receipts. A staff member's name and role come
- * from their device's certificate, verified against this device's pinned root: never from a server
- * field, so the server cannot label a nurse "Dr X". A staff device whose certificate does not verify is left out.
- * @returns null when the join is refused
+ * The sdk's one wording of a record system event, as the patient sees it (null when patients are not shown it).
+ * Synchronous: a chat exists only on a live session, which loaded the sdk.
  */
-export async function conversationMembers(
-  session: ChatSession,
-  conversationId: string,
-): Promise<{ conversation: ConversationSummary; receipts: ReceiptUpdated[]; members: ConversationMember[] } | null> {
-  const joined = await session.client.request('conversation:join', { conversationId });
-  if (!joined.ok) return null;
-  const { conversation, receipts } = joined.data;
-  const members = [...session.verifiedNames(joined.data)].map(([userId, member]) => ({ userId, ...member }));
-  return { conversation, receipts, members };
+export function describeForPatient(event: SystemEvent, wording: SystemEventWording): SystemEventLine | null {
+  return loadedSdk?.describeSystemEvent(event, 'patient', wording) ?? null;
 }
 
 /** The practice's opening status, asked over the live connection. @throws PatientFlowError */

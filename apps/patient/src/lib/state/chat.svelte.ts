@@ -1,6 +1,6 @@
 import type { FeedEntry } from '@parley/client';
-import type { ConversationSummary, ErrorBody, PresenceChanged, QueuePosition, ReceiptUpdated, TypingChanged } from '@parley/protocol';
-import type { ChatEntry, ChatSession } from '@parley/sdk';
+import type { ConversationSummary, ErrorBody, QueuePosition } from '@parley/protocol';
+import type { ChatEntry, ChatSession, Conversation, ConversationChange, ConversationMember, PendingSend, SystemEventWording } from '@parley/sdk';
 import * as connection from '../connection';
 import { findRedFlags, type RedFlagMatch } from '../safety/red-flags';
 import { contextPair } from './context';
@@ -13,34 +13,19 @@ export type ChatLine =
   | { kind: 'system'; key: string; at: string; text: string; tone: 'acknowledgement' | 'assignment' | 'closing' | 'info' }
   | { kind: 'unreadable'; key: string; at: string | null };
 
-interface Sending {
-  /** The message's client message id: its record copy carries it back. */
-  localId: string;
-  body: string;
-  at: string;
-  status: 'sending' | 'failed';
-  /** The seq the server gave it, once acknowledged. */
-  seq: number | null;
-}
-
 const TYPING_IDLE_MS = 4_000;
 const TYPING_SHOWN_MS = 8_000;
 
-const OUTCOME_TEXT: Record<string, string> = {
-  resolved: 'resolved',
-  appointment_booked: 'an appointment was booked',
-  follow_up: 'the practice will follow it up',
-  redirected_urgent: 'you were advised to get urgent care',
-};
-
 /**
- * One conversation on screen: decrypted entries (memory only), queued sends, receipts, typing,
- * queue position and the assigned clinician. Created per conversation and live session.
+ * One conversation on screen: the sdk's {@link Conversation} model mirrored into Svelte state (decrypted
+ * entries in memory only, pending sends, receipts, typing, the assigned clinician), plus what only this
+ * screen knows: the draft, the red-flag panel, what the patient has been shown and the queue position.
+ * Created per conversation and live session.
  */
 export class ChatState {
   declare conversation: ConversationSummary;
-  entries = $state.raw<FeedEntry<ChatEntry>[]>([]);
-  sending = $state<Sending[]>([]);
+  entries = $state.raw<readonly FeedEntry<ChatEntry>[]>([]);
+  sending = $state.raw<readonly PendingSend[]>([]);
   /** Queued sends left from before a reload (ciphertext in the outbox; their text is not kept). */
   earlierQueued = $state(0);
   othersDelivered = $state(0);
@@ -54,22 +39,28 @@ export class ChatState {
   /** The newest entry the patient has been shown, on this device or another of theirs (their read receipts). */
   shownUpTo = $state(0);
 
-  private readonly names = new Map<string, { name: string; role: string }>();
+  private members: ReadonlyMap<string, ConversationMember> = new Map();
+  /** What the sdk's wording table needs: the members' certified names, the practice's topic labels, opening times in words. */
+  private readonly wording: SystemEventWording = {
+    nameOf: (userId) => this.members.get(userId)?.name,
+    topicLabel: (topic) => this.topicLabel(topic),
+    formatTime: (iso) => formatOpening(iso),
+  };
   private typingTimer: ReturnType<typeof setTimeout> | null = null;
   private typingShownTimer: ReturnType<typeof setTimeout> | null = null;
   private isTyping = false;
   private readSent = 0;
-  private stopOutbox: () => void = () => undefined;
+  private unsubscribe: () => void = () => undefined;
 
   constructor(
     private readonly app: PatientApp,
-    private readonly session: ChatSession,
+    private readonly model: Conversation,
     conversation: ConversationSummary,
     private readonly topicLabel: (slug: string) => string,
     /** The practice's time zone, for opening times (the browser's own until the hours are known). */
     readonly timeZone: () => string | undefined,
   ) {
-    this.conversation = $state.raw(conversation);
+    this.conversation = $state.raw(model.summary ?? conversation);
   }
 
   get isClosed(): boolean {
@@ -112,8 +103,9 @@ export class ChatState {
         const mark = !value.isMine ? null : value.seq <= this.othersRead ? 'read' : value.seq <= this.othersDelivered ? 'delivered' : 'sent';
         lines.push({ kind: 'message', key: `seq-${value.seq}`, body: value.body, at: value.serverTime, isMine: value.isMine, senderName: value.isMine ? 'You' : value.senderName, mark });
       } else {
-        const system = this.describeSystem(value.event, value.data);
-        if (system) lines.push({ kind: 'system', key: `seq-${value.seq}`, at: value.serverTime, ...system });
+        const system = connection.describeForPatient(value, this.wording);
+        // The patient's lines take no urgent tone: the sdk shows them no urgent event.
+        if (system && system.tone !== 'urgent') lines.push({ kind: 'system', key: `seq-${value.seq}`, at: value.serverTime, text: system.text, tone: system.tone });
       }
     }
     const isOffline = this.app.isOffline;
@@ -121,22 +113,20 @@ export class ChatState {
       if (item.seq !== null && seen.has(item.seq)) continue;
       // Acknowledged means stored: it stays "sent" while its copy from the record is still on the way (offline too).
       const mark = item.status === 'failed' ? 'failed' : item.seq !== null ? 'sent' : isOffline ? 'waiting' : 'sending';
-      lines.push({ kind: 'message', key: item.localId, body: item.body, at: item.at, isMine: true, senderName: 'You', mark });
+      lines.push({ kind: 'message', key: item.clientMessageId, body: item.body, at: item.at, isMine: true, senderName: 'You', mark });
     }
     return lines;
   }
 
-  /** Follows the conversation: subscribes to its facts, syncs its record and learns who is in it. */
+  /** Follows the conversation through its model: one join, then its record, members and receipts as they change. */
   async start(): Promise<void> {
-    const { client } = this.session;
-    client.on('receipt:updated', this.onReceipt);
-    client.on('conversation:typing', this.onTyping);
-    client.on('presence:changed', this.onPresence);
-    this.stopOutbox = this.app.onOutboxChange(() => this.countQueued());
-    this.countQueued();
+    this.unsubscribe = this.model.subscribe((change) => this.mirror(change));
+    this.entries = this.model.entries;
+    this.mirrorPending();
+    this.mirrorMembers();
+    this.mirrorReceipts();
     try {
-      await this.session.follow(this.conversation.id, (entry) => this.onEntry(entry));
-      await this.refreshMembers();
+      await this.model.open();
       this.isReady = true;
     } catch (error) {
       const { code, message } = error as { code?: string; message?: string };
@@ -144,13 +134,9 @@ export class ChatState {
     }
   }
 
-  /** Unsubscribes (the session's feed keeps running until the session closes). */
+  /** Unsubscribes (the model keeps following until the session closes). */
   stop(): void {
-    const { client } = this.session;
-    client.off('receipt:updated', this.onReceipt);
-    client.off('conversation:typing', this.onTyping);
-    client.off('presence:changed', this.onPresence);
-    this.stopOutbox();
+    this.unsubscribe();
     if (this.typingTimer !== null) clearTimeout(this.typingTimer);
     if (this.typingShownTimer !== null) clearTimeout(this.typingShownTimer);
   }
@@ -160,7 +146,7 @@ export class ChatState {
     if (!this.isReady || this.isClosed) return;
     if (!this.isTyping) {
       this.isTyping = true;
-      void this.session.typing(this.conversation.id, true);
+      void this.model.setTyping(true);
     }
     if (this.typingTimer !== null) clearTimeout(this.typingTimer);
     this.typingTimer = setTimeout(() => this.stopTyping(), TYPING_IDLE_MS);
@@ -183,25 +169,22 @@ export class ChatState {
     const redFlags = afterWarning ? flags.map((flag) => flag.id) : [];
     this.redFlags = null;
     this.error = null;
-    const item: Sending = { localId: crypto.randomUUID(), body, at: new Date().toISOString(), status: 'sending', seq: null };
-    this.sending = [...this.sending, item];
     this.draft = '';
     this.stopTyping();
     try {
-      const result = await this.session.send(this.conversation.id, body, item.localId, redFlags.length > 0 ? { redFlags } : {});
-      if (!result.ok) return this.refused(item, result.error);
-      this.update(item.localId, { seq: result.data.seq });
+      const result = await this.model.send(body, redFlags.length > 0 ? { redFlags } : {});
+      if (!result.ok) return this.refused(body, result.error);
       if (redFlags.length > 0) await this.markUrgent();
     } catch (error) {
       const { code, message } = error as { code?: string; message?: string };
-      this.refused(item, { code: code ?? 'internal', message: message ?? '' });
+      this.refused(body, { code: code ?? 'internal', message: message ?? '' });
     }
   }
 
   /** Tells the practice this conversation may be urgent (after the red-flag advice); the summary's `urgentAt` then shows the confirmation. */
   private async markUrgent(): Promise<void> {
     try {
-      this.conversation = await this.session.markUrgent(this.conversation.id);
+      await this.model.markUrgent();
     } catch {
       this.error = 'Your message was sent, but we could not tell the practice it may be urgent. If it is urgent, call 111 now, or 999 if someone’s life is at risk.';
     }
@@ -214,7 +197,7 @@ export class ChatState {
     this.shownUpTo = Math.max(this.shownUpTo, newest);
     if (newest <= this.readSent) return;
     this.readSent = newest;
-    void this.session.markRead(this.conversation.id, newest);
+    void this.model.markRead(newest);
   }
 
   /** Closes the red-flag panel without sending; the draft stays. */
@@ -222,23 +205,14 @@ export class ChatState {
     this.redFlags = null;
   }
 
-  private refused(item: Sending, error: Pick<ErrorBody, 'message' | 'details'> & { code: string }): void {
+  private refused(body: string, error: Pick<ErrorBody, 'message' | 'details'> & { code: string }): void {
     // Nothing typed is lost: the text goes back into the box (unless the patient already typed something else).
-    this.sending = this.sending.filter((candidate) => candidate.localId !== item.localId);
-    if (this.draft.trim() === '') this.draft = item.body;
+    if (this.draft.trim() === '') this.draft = body;
     const nextOpening = error.details?.['nextOpening'];
     this.error =
       error.code === 'outside_hours' && typeof nextOpening === 'string'
         ? `Your message was not sent: the practice is closed for online messages. It opens again ${formatOpening(nextOpening, this.timeZone())}. Your message is still in the box, so you can send it then, and a clinician should reply after that. If it is urgent, call 111, or 999 in an emergency.`
         : `Your message was not sent. ${describeError(error.code === 'not_following' ? 'network' : error.code, error.message)}`;
-    // A refused item stays in the outbox as failed; its text is back in the box, so drop the ciphertext.
-    for (const failed of this.session.outbox.itemsOf(this.conversation.id).filter((candidate) => candidate.status === 'failed')) {
-      void this.session.outbox.discard(failed.send.clientMessageId);
-    }
-  }
-
-  private update(localId: string, change: Partial<Sending>): void {
-    this.sending = this.sending.map((item) => (item.localId === localId ? { ...item, ...change } : item));
   }
 
   private stopTyping(): void {
@@ -246,124 +220,81 @@ export class ChatState {
     this.typingTimer = null;
     if (!this.isTyping) return;
     this.isTyping = false;
-    void this.session.typing(this.conversation.id, false);
+    void this.model.setTyping(false);
+  }
+
+  /** Copies what the model says changed into this screen's state. */
+  private mirror(change: ConversationChange): void {
+    switch (change.kind) {
+      case 'entry':
+        return this.onEntry(change.entry);
+      case 'summary':
+        if (this.model.summary) this.conversation = this.model.summary;
+        return this.updateClinician();
+      case 'members':
+        return this.mirrorMembers();
+      case 'receipts':
+        return this.mirrorReceipts();
+      case 'typing':
+        return this.mirrorTyping();
+      case 'pending':
+        return this.mirrorPending();
+    }
   }
 
   private onEntry(entry: FeedEntry<ChatEntry>): void {
-    this.entries = [...this.entries, entry];
+    this.entries = this.model.entries;
     if (!entry.ok) return;
     const value = entry.value;
+    if (value.kind === 'message' && value.isMine) return;
     if (value.kind === 'message') {
-      if (value.isMine) {
-        // Our own message came back through the record: its "sending" copy goes.
-        this.sending = this.sending.filter((item) => item.localId !== value.clientMessageId);
-      } else {
-        const isNew = !this.names.has(value.senderUserId);
-        this.names.set(value.senderUserId, { name: value.senderName, role: value.senderRole });
-        this.typingName = null;
-        if (isNew) {
-          this.updateClinician();
-          this.entries = [...this.entries];
-        }
-        // A reply the patient does not see now (another screen, a hidden tab): counted unread, with the chime if it is live.
-        if (this.isOnScreen) this.markShown();
-        else if (this.isReady) this.app.announceNewMessage();
-      }
+      // A reply the patient does not see now (another screen, a hidden tab): counted unread, with the chime if it is live.
+      if (this.isOnScreen) this.markShown();
+      else if (this.isReady) this.app.announceNewMessage();
       return;
     }
-    this.applySystem(value.event, value.data);
     if (this.isOnScreen) this.markShown();
   }
 
-
-  private applySystem(event: string, data: Record<string, string | number | boolean | null>): void {
-    const clinicianId = typeof data['clinicianId'] === 'string' ? data['clinicianId'] : null;
-    if ((event === 'assigned' || event === 'transferred') && clinicianId) {
-      this.conversation = { ...this.conversation, status: 'assigned', assignedClinicianId: clinicianId };
-      void this.refreshMembers();
-    } else if (event === 'requeued') {
-      this.conversation = { ...this.conversation, status: 'waiting', assignedClinicianId: null };
-    } else if (event === 'closed') {
-      this.conversation = { ...this.conversation, status: 'closed' };
-    }
-    this.updateClinician();
-  }
-
-  private describeSystem(event: string, data: Record<string, string | number | boolean | null>): { text: string; tone: 'acknowledgement' | 'assignment' | 'closing' | 'info' } | null {
-    const who = (id: unknown) => (typeof id === 'string' ? this.names.get(id)?.name : undefined) ?? 'A clinician';
-    switch (event) {
-      case 'opened':
-        return { text: `You started a conversation about ${this.topicLabel(String(data['topic'] ?? this.conversation.topic))}.`, tone: 'info' };
-      case 'acknowledged':
-        return { text: String(data['text'] ?? 'Your practice has received your conversation.'), tone: 'acknowledgement' };
-      case 'assigned':
-        return { text: `${who(data['clinicianId'])} is now looking after your conversation.`, tone: 'assignment' };
-      case 'transferred':
-        return { text: `Your conversation was passed to ${who(data['clinicianId'])}.`, tone: 'assignment' };
-      case 'requeued':
-        return { text: 'Your conversation is back in the queue. The next available clinician will pick it up.', tone: 'assignment' };
-      case 'practice.closed': {
-        const next = typeof data['nextOpening'] === 'string' ? ` It opens again ${formatOpening(data['nextOpening'])}.` : '';
-        return { text: `The practice has now closed for online messages.${next} If it is urgent, call 111, or 999 in an emergency.`, tone: 'closing' };
-      }
-      case 'closed':
-        return { text: `This conversation was closed${OUTCOME_TEXT[String(data['outcome'])] ? `: ${OUTCOME_TEXT[String(data['outcome'])]}` : ''}.`, tone: 'closing' };
-      default:
-        return null;
-    }
-  }
-
-  /** Learns the members' names (staff: as their certificates name them) and the receipts so far from a fresh join answer. */
-  private async refreshMembers(): Promise<void> {
-    const joined = await connection.conversationMembers(this.session, this.conversation.id);
-    if (!joined) return;
-    for (const member of joined.members) this.names.set(member.userId, { name: member.name, role: member.role });
-    this.conversation = joined.conversation;
-    for (const receipt of joined.receipts) this.onReceipt(receipt);
+  private mirrorMembers(): void {
+    this.members = this.model.members;
     this.updateClinician();
     // Re-render system lines that name people now known.
     this.entries = [...this.entries];
   }
 
+  private mirrorReceipts(): void {
+    for (const [userId, receipts] of this.model.receipts) {
+      // Read on one of the patient's devices: shown, so not unread on this one either.
+      if (userId === this.myUserId) this.shownUpTo = Math.max(this.shownUpTo, receipts.read);
+      else {
+        this.othersRead = Math.max(this.othersRead, receipts.read);
+        this.othersDelivered = Math.max(this.othersDelivered, receipts.delivered);
+      }
+    }
+  }
+
+  private mirrorTyping(): void {
+    const typist = [...this.model.typing][0];
+    if (this.typingShownTimer !== null) clearTimeout(this.typingShownTimer);
+    this.typingName = typist === undefined ? null : (this.members.get(typist)?.name ?? 'The clinician');
+    // A lost "stopped typing" must not leave the indicator on for ever.
+    if (typist !== undefined) this.typingShownTimer = setTimeout(() => (this.typingName = null), TYPING_SHOWN_MS);
+  }
+
+  private mirrorPending(): void {
+    this.sending = this.model.pending;
+    this.earlierQueued = this.model.earlierQueued;
+  }
+
   /**
    * Names the assigned clinician once known: the gateway lists the assignee among the members (with
-   * their name and role) from the assignment on; until the join answers, the patient sees "a clinician".
+   * their name and role) from the assignment on; until the model has learnt it, the patient sees "a clinician".
    */
   private updateClinician(): void {
     const assignee = this.conversation.status === 'closed' ? null : this.conversation.assignedClinicianId;
-    const member = assignee ? this.names.get(assignee) : undefined;
+    const member = assignee ? this.members.get(assignee) : undefined;
     this.clinician = member ? { name: member.name, role: member.role === 'manager' ? 'practice clinician' : member.role } : null;
-  }
-
-  private readonly onReceipt = (fact: ReceiptUpdated): void => {
-    if (fact.conversationId !== this.conversation.id) return;
-    if (fact.userId === this.myUserId) {
-      // Read on one of the patient's devices: shown, so not unread on this one either.
-      if (fact.kind === 'read') this.shownUpTo = Math.max(this.shownUpTo, fact.upToSeq);
-      return;
-    }
-    if (fact.kind === 'read') this.othersRead = Math.max(this.othersRead, fact.upToSeq);
-    // A read message was delivered too.
-    this.othersDelivered = Math.max(this.othersDelivered, fact.upToSeq);
-  };
-
-  private readonly onPresence = (fact: PresenceChanged): void => {
-    // Someone new came into the conversation (the assigned clinician): learn their name.
-    if (fact.conversationId === this.conversation.id && fact.isOnline && !this.names.has(fact.userId)) void this.refreshMembers();
-  };
-
-  private readonly onTyping = (fact: TypingChanged): void => {
-    if (fact.conversationId !== this.conversation.id || fact.userId === this.myUserId) return;
-    if (this.typingShownTimer !== null) clearTimeout(this.typingShownTimer);
-    this.typingName = fact.isTyping ? (this.names.get(fact.userId)?.name ?? 'The clinician') : null;
-    // A lost "stopped typing" must not leave the indicator on for ever.
-    if (fact.isTyping) this.typingShownTimer = setTimeout(() => (this.typingName = null), TYPING_SHOWN_MS);
-  };
-
-  private countQueued(): void {
-    const stored = this.session.outbox.itemsOf(this.conversation.id).filter((item) => item.status === 'pending').length;
-    const mine = this.sending.filter((item) => item.status === 'sending' && item.seq === null).length;
-    this.earlierQueued = Math.max(0, stored - mine);
   }
 
   private get myUserId(): string {
@@ -398,7 +329,7 @@ export class ChatRegistry {
     this.session = session;
     let chat = this.chats.get(conversation.id);
     if (!chat) {
-      chat = new ChatState(this.app, session, conversation, this.topicLabel, this.timeZone);
+      chat = new ChatState(this.app, session.conversation(conversation.id, conversation), conversation, this.topicLabel, this.timeZone);
       this.chats = new Map([...this.chats, [conversation.id, chat]]);
       void chat.start();
     }

@@ -69,7 +69,6 @@ export class PatientApp {
   private readonly tabLock = new TabLock(config.connectionLockName);
   private idleTimer: IdleTimer | null = null;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
-  private outboxListeners = new Set<() => void>();
   private invitationLink: InvitationLink | null = null;
   private readonly chime = new Chime();
 
@@ -171,12 +170,6 @@ export class PatientApp {
   goHome(): void {
     this.openConversationId = null;
     this.go('home');
-  }
-
-  /** Listens to outbox changes (queued sends); returns the unsubscribe. */
-  onOutboxChange(listener: () => void): () => void {
-    this.outboxListeners.add(listener);
-    return () => this.outboxListeners.delete(listener);
   }
 
   /**
@@ -304,7 +297,6 @@ export class PatientApp {
     this.connectionState = 'connecting';
     try {
       const session = await connection.startSession(keys, this.db, {
-        onOutboxChange: () => this.outboxListeners.forEach((listener) => listener()),
         onRecordKeyFloor: (version) => void this.raiseRecordKeyFloor(keys, version),
         onEpochKey: (id, key) => void this.keepEpochKey(keys, id, key),
       });

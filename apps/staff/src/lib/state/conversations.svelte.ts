@@ -1,6 +1,6 @@
 import type { FeedEntry } from '@parley/client';
-import type { CloseOutcome, ConversationAssigned, ConversationSummary, ReceiptUpdated, TypingChanged } from '@parley/protocol';
-import type { ChatEntry } from '@parley/sdk';
+import type { CloseOutcome, ConversationAssigned, ConversationSummary } from '@parley/protocol';
+import type { ChatEntry, Conversation, ConversationChange } from '@parley/sdk';
 import { getContext, setContext } from 'svelte';
 import type { StaffConnection } from '../connection';
 import { buildFhirBundle, buildTranscript, type ExportInput } from '../export/fhir';
@@ -16,7 +16,10 @@ export type LineProblem = 'untrusted_patient' | 'untrusted_staff' | 'unreadable'
 /** One line of a conversation as the screen shows it: an opened entry, or why it could not be opened. */
 export type ConversationLine = { seq: number; ok: true; value: ChatEntry } | { seq: number; ok: false; problem: LineProblem };
 
-/** One conversation open in a tab: its decrypted entries (memory only), the patient's typing and receipts. */
+/**
+ * One conversation open in a tab: the sdk's {@link Conversation} model mirrored into Svelte state (its
+ * decrypted entries, in memory only, the patient's typing and receipts), and what the tab shows of it.
+ */
 export class ConversationView {
   summary = $state.raw<ConversationSummary | null>(null);
   lines = $state<ConversationLine[]>([]);
@@ -35,15 +38,46 @@ export class ConversationView {
   /** The patient's device marked the conversation urgent after the red-flag advice. */
   readonly isUrgent = $derived(Boolean(this.summary?.urgentAt));
 
-
   constructor(
-    readonly id: string,
+    /** The sdk's model of this conversation: every command goes through it. */
+    readonly model: Conversation,
     private readonly myUserId: string,
-  ) {}
+  ) {
+    this.summary = model.summary;
+  }
+
+  get id(): string {
+    return this.model.id;
+  }
 
   /** Whether this clinician holds it now (and so may answer, hold, transfer or close it). */
   get isMine(): boolean {
     return this.summary?.assignedClinicianId === this.myUserId && this.summary?.status !== 'closed';
+  }
+
+  /** Copies everything the model knows so far (a tab opened again on a conversation the session already follows). */
+  mirrorAll(isPatientTrusted: (account: Conversation['patientAccount']) => boolean): void {
+    this.lines = this.model.entries.map(toLine);
+    for (const kind of ['summary', 'members', 'receipts', 'typing'] as const) if (kind !== 'members' || this.model.joined) this.mirror({ kind }, isPatientTrusted);
+  }
+
+  /** Copies what the model says changed; `isPatientTrusted` is the console's own check of the patient's account key. */
+  mirror(change: ConversationChange, isPatientTrusted: (account: Conversation['patientAccount']) => boolean): void {
+    const { model } = this;
+    if (change.kind === 'entry') {
+      this.lines.push(toLine(change.entry));
+    } else if (change.kind === 'summary') {
+      this.summary = model.summary;
+    } else if (change.kind === 'members') {
+      this.patientName = model.joined?.devices.find((device) => device.role === 'patient')?.displayName ?? 'Patient';
+      this.isPatientTrusted = isPatientTrusted(model.patientAccount);
+    } else if (change.kind === 'receipts') {
+      const patient = this.summary ? model.receipts.get(this.summary.patientId) : undefined;
+      this.patientReadUpTo = patient?.read ?? 0;
+      this.patientDeliveredUpTo = patient?.delivered ?? 0;
+    } else if (change.kind === 'typing') {
+      this.isPatientTyping = this.summary !== null && model.typing.has(this.summary.patientId);
+    }
   }
 }
 
@@ -60,18 +94,10 @@ export class ConversationsState {
   readonly active = $derived(this.views.find((view) => view.id === this.activeId) ?? null);
 
   private readonly onAssigned = (fact: ConversationAssigned) => void this.assigned(fact);
-  private readonly onTyping = (fact: TypingChanged) => {
-    const view = this.find(fact.conversationId);
-    if (view && fact.role === 'patient') view.isPatientTyping = fact.isTyping;
-  };
-  private readonly onReceipt = (fact: ReceiptUpdated) => this.applyReceipt(fact);
+  private readonly unsubscribes = new Map<string, () => void>();
   private lastTypingSent = new Map<string, number>();
 
   constructor(private readonly connection: StaffConnection) {}
-
-  private get client() {
-    return this.connection.chat.client;
-  }
 
   private get myUserId(): string {
     return this.connection.signedIn.session.user.id;
@@ -79,49 +105,47 @@ export class ConversationsState {
 
   /** Listens for assignments and opens every conversation already assigned to this clinician. */
   async start(): Promise<void> {
-    this.client.on('conversation:assigned', this.onAssigned);
-    this.client.on('conversation:typing', this.onTyping);
-    this.client.on('receipt:updated', this.onReceipt);
-    const list = await this.client.request('conversation:list', {});
-    if (!list.ok) return;
-    for (const summary of list.data.conversations) {
+    this.connection.chat.client.on('conversation:assigned', this.onAssigned);
+    const conversations = await this.connection.chat.listConversations().catch(() => []);
+    for (const summary of conversations) {
       if (summary.assignedClinicianId === this.myUserId && summary.status !== 'closed') await this.open(summary.id, summary);
     }
   }
 
   stop(): void {
-    this.client.off('conversation:assigned', this.onAssigned);
-    this.client.off('conversation:typing', this.onTyping);
-    this.client.off('receipt:updated', this.onReceipt);
+    this.connection.chat.client.off('conversation:assigned', this.onAssigned);
+    for (const unsubscribe of this.unsubscribes.values()) unsubscribe();
+    this.unsubscribes.clear();
   }
 
   find(id: string): ConversationView | undefined {
     return this.views.find((view) => view.id === id);
   }
 
-  /** Opens (or shows) a conversation's tab: joins, then decrypts its record through the chat session. */
+  /** Opens (or shows) a conversation's tab: its model joins once, then decrypts its record. */
   async open(id: string, summary?: ConversationSummary): Promise<ConversationView> {
     const existing = this.find(id);
     if (existing) {
       this.activeId = id;
       return existing;
     }
-    this.views.push(new ConversationView(id, this.myUserId));
+    const model = this.connection.chat.conversation(id, summary);
+    this.views.push(new ConversationView(model, this.myUserId));
     // Read back through the proxy so later writes reach the reactive view.
     const view = this.find(id)!;
     this.activeId = id;
-    if (summary) view.summary = summary;
-    const joined = await this.client.request('conversation:join', { conversationId: id });
-    if (joined.ok) {
-      view.summary = joined.data.conversation;
-      view.patientName = joined.data.devices.find((device) => device.role === 'patient')?.displayName ?? 'Patient';
-      view.isPatientTrusted = this.connection.isPatientTrusted(joined.data.patientAccount);
-      for (const receipt of joined.data.receipts) this.applyReceipt(receipt);
-    } else {
-      view.notice = explain(joined.error.code);
-    }
+    const isPatientTrusted = (account: Conversation['patientAccount']) => this.connection.isPatientTrusted(account);
+    this.unsubscribes.get(id)?.();
+    this.unsubscribes.set(
+      id,
+      model.subscribe((change) => {
+        view.mirror(change, isPatientTrusted);
+        if (change.kind === 'entry' && this.activeId === id && document.visibilityState === 'visible') void model.markRead(change.entry.seq);
+      }),
+    );
+    view.mirrorAll(isPatientTrusted);
     try {
-      await this.connection.chat.follow(id, (entry) => this.receive(view, entry));
+      await model.open();
     } catch (error) {
       view.notice = explain((error as { code?: string }).code ?? 'internal');
     }
@@ -130,6 +154,8 @@ export class ConversationsState {
 
   /** Closes the tab (the record is untouched). */
   dismiss(id: string): void {
+    this.unsubscribes.get(id)?.();
+    this.unsubscribes.delete(id);
     this.views = this.views.filter((view) => view.id !== id);
     if (this.activeId === id) this.activeId = this.views[0]?.id ?? null;
   }
@@ -139,7 +165,7 @@ export class ConversationsState {
     this.unseenAssignments = 0;
     this.cue = null;
     const view = this.find(id);
-    if (view && view.lastSeq > 0) void this.connection.chat.markRead(id, view.lastSeq);
+    if (view && view.lastSeq > 0) void view.model.markRead(view.lastSeq);
   }
 
   /** Asks the browser for desktop notifications of new assignments (must follow a click). */
@@ -158,8 +184,8 @@ export class ConversationsState {
     const text = body.trim();
     if (!view || !text) return false;
     try {
-      await this.connection.chat.send(id, text);
-      void this.connection.chat.typing(id, false);
+      await view.model.send(text);
+      void view.model.setTyping(false);
       this.lastTypingSent.delete(id);
       return true;
     } catch (error) {
@@ -170,22 +196,23 @@ export class ConversationsState {
 
   /** Tells the patient the clinician is typing, at most every few seconds. */
   typing(id: string): void {
+    const view = this.find(id);
     const last = this.lastTypingSent.get(id) ?? 0;
-    if (Date.now() - last < 3_000) return;
+    if (!view || Date.now() - last < 3_000) return;
     this.lastTypingSent.set(id, Date.now());
-    void this.connection.chat.typing(id, true);
+    void view.model.setTyping(true);
   }
 
   async transfer(id: string, to: { clinicianId: string } | 'queue'): Promise<boolean> {
-    return this.change(id, () => this.client.request('conversation:transfer', { conversationId: id, to }));
+    return this.change(id, (model) => model.transfer(to));
   }
 
   async hold(id: string, isOnHold: boolean): Promise<boolean> {
-    return this.change(id, () => this.client.request('conversation:hold', { conversationId: id, isOnHold }));
+    return this.change(id, (model) => model.hold(isOnHold));
   }
 
   async close(id: string, outcome: CloseOutcome, followUp?: { dueDate: string; ownerId: string }): Promise<boolean> {
-    return this.change(id, () => this.client.request('conversation:close', { conversationId: id, outcome, ...(followUp ? { followUp } : {}) }));
+    return this.change(id, (model) => model.close(outcome, followUp));
   }
 
   /**
@@ -218,28 +245,24 @@ export class ConversationsState {
     };
   }
 
-  private async change(
-    id: string,
-    command: () => Promise<{ ok: true; data: { conversation: ConversationSummary } } | { ok: false; error: { code: string } }>,
-  ): Promise<boolean> {
+  /** Runs a lifecycle command through the conversation's model (which takes in the answer's summary); a refusal shows in the tab. */
+  private async change(id: string, command: (model: Conversation) => Promise<ConversationSummary>): Promise<boolean> {
     const view = this.find(id);
-    const result = await command();
-    if (view) {
-      view.notice = result.ok ? null : explain(result.error.code);
-      if (result.ok) view.summary = result.data.conversation;
+    if (!view) return false;
+    try {
+      await command(view.model);
+      view.notice = null;
+      return true;
+    } catch (error) {
+      view.notice = explain((error as { code?: string }).code ?? 'internal');
+      return false;
     }
-    return result.ok;
   }
 
   private async assigned(fact: ConversationAssigned): Promise<void> {
     if (fact.clinicianId !== this.myUserId) return;
-    const isNew = !this.find(fact.conversationId);
+    // An open tab learns of the assignment from the record's own entry, through its model.
     const view = await this.open(fact.conversationId);
-    if (!isNew) {
-      const list = await this.client.request('conversation:list', {});
-      const summary = list.ok ? list.data.conversations.find((c) => c.id === fact.conversationId) : undefined;
-      if (summary) view.summary = summary;
-    }
     this.unseenAssignments += 1;
     // The cue names the topic only: never the patient's words, which might be read over a shoulder or in a notification.
     this.cue = `New conversation assigned to you${view.summary ? `: ${topicLabel(view.summary.topic)}` : ''}.`;
@@ -247,35 +270,11 @@ export class ConversationsState {
     // A desktop notification may be read by anyone near the screen or mirrored to a phone: it says that work arrived, nothing more.
     if (this.notificationPermission === 'granted') new Notification('Parley', { body: 'A conversation was assigned to you.', tag: 'parley-assignment' });
   }
+}
 
-  private receive(view: ConversationView, entry: FeedEntry<ChatEntry>): void {
-    const line: ConversationLine = entry.ok ? { seq: entry.seq, ok: true, value: entry.value } : { seq: entry.seq, ok: false, problem: problemOf(entry) };
-    view.lines.push(line);
-    if (entry.ok && entry.value.kind === 'system') this.applySystem(view, entry.value);
-    if (entry.ok && entry.value.kind === 'message' && !entry.value.isMine) view.isPatientTyping = false;
-    if (this.activeId === view.id && document.visibilityState === 'visible') void this.connection.chat.markRead(view.id, entry.seq);
-  }
-
-  /** Keeps the summary in step with the record's lifecycle entries (the server writes them for every change). */
-  private applySystem(view: ConversationView, { event, data, serverTime }: Extract<ChatEntry, { kind: 'system' }>): void {
-    const summary = view.summary;
-    if (!summary) return;
-    // The first mark counts (the server keeps it too): a repeated entry never moves urgentAt.
-    if (event === 'marked_urgent') view.summary = { ...summary, urgentAt: summary.urgentAt ?? serverTime };
-    const clinicianId = typeof data['clinicianId'] === 'string' ? data['clinicianId'] : null;
-    if (event === 'closed') view.summary = { ...summary, status: 'closed' };
-    else if (event === 'held') view.summary = { ...summary, status: 'on_hold' };
-    else if (event === 'resumed') view.summary = { ...summary, status: 'assigned' };
-    else if (event === 'assigned' || event === 'transferred') view.summary = { ...summary, status: 'assigned', assignedClinicianId: clinicianId };
-    else if (event === 'requeued') view.summary = { ...summary, status: 'waiting', assignedClinicianId: null };
-  }
-
-  private applyReceipt(fact: ReceiptUpdated): void {
-    const view = this.find(fact.conversationId);
-    if (!view || fact.userId !== view.summary?.patientId) return;
-    if (fact.kind === 'read') view.patientReadUpTo = Math.max(view.patientReadUpTo, fact.upToSeq);
-    view.patientDeliveredUpTo = Math.max(view.patientDeliveredUpTo, fact.upToSeq);
-  }
+/** One step of the record as a line of the tab. */
+function toLine(entry: FeedEntry<ChatEntry>): ConversationLine {
+  return entry.ok ? { seq: entry.seq, ok: true, value: entry.value } : { seq: entry.seq, ok: false, problem: problemOf(entry) };
 }
 
 /** Why the chat session refused an entry, from its error code (never its text, which is for logs). */

@@ -58,9 +58,14 @@ export class QueueState {
 
   /** Takes a waiting conversation; the assignment fact opens it. Returns whether the server agreed. */
   async claim(conversationId: string): Promise<boolean> {
-    const result = await this.connection.chat.client.request('conversation:claim', { conversationId });
-    this.notice = result.ok ? null : explain(result.error.code);
-    return result.ok;
+    try {
+      await this.connection.chat.conversation(conversationId).claim();
+      this.notice = null;
+      return true;
+    } catch (error) {
+      this.notice = explain((error as { code?: string }).code ?? 'internal');
+      return false;
+    }
   }
 
   /** Managers: a clinician's concurrent and daily caps, live. */

@@ -1,0 +1,599 @@
+import { ConversationFeed, type EntryCodec, type FeedCursorStore, type FeedEntry, type Outbox, type OutboxResult, type ParleyClient } from '@parley/client';
+import { fromBase64, type BoxKeys, type ReceiveGuard, type RecordKey } from '@parley/crypto';
+import type {
+  CloseOutcome,
+  ConversationSummary,
+  FollowUpRequest,
+  JoinedConversation,
+  MemberDevice,
+  PresenceChanged,
+  ReceiptUpdated,
+  RecordEntry,
+  StoredEnvelope,
+  TypingChanged,
+} from '@parley/protocol';
+import { AccountFlowError, epochKeyId, type SignedIn } from './accounts.js';
+import { decryptEntry, encryptForSend, openEnvelope } from './conversation-crypto.js';
+import { applySystemEvent, parseSystemEvent, type SystemEvent } from './record-events.js';
+import { isDeviceTrusted } from './trust.js';
+
+/** A member role as a conversation names it. */
+export type MemberRole = 'patient' | 'clinician' | 'manager';
+
+/** One step of a conversation as the app shows it: a decrypted, verified message or a system event. */
+export type ChatEntry =
+  | {
+      kind: 'message';
+      seq: number;
+      serverTime: string;
+      senderUserId: string;
+      senderDeviceId: string;
+      senderRole: MemberRole;
+      senderName: string;
+      /** The id the sending device gave the message: how a sender matches its own local copy. */
+      clientMessageId: string;
+      body: string;
+      clientSentAt: string;
+      /**
+       * Red-flag group ids (e.g. `chest_pain`) the patient's device found in this text, for which it showed
+       * the 999/111 advice and the patient chose to send anyway; signed with the text. Empty when none,
+       * and always empty for a staff sender. {@link redFlagLabel} words them.
+       */
+      redFlags: string[];
+      /** Sent by the signed-in user, from this device or another of theirs. */
+      isMine: boolean;
+    }
+  | ({ kind: 'system'; seq: number; serverTime: string } & SystemEvent);
+
+/** Why an entry could not be opened (besides the crypto codes): its sender or key is unknown or untrusted. */
+export class ChatEntryError extends Error {
+  constructor(
+    readonly code: 'unknown_sender' | 'untrusted_sender' | 'no_key',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ChatEntryError';
+  }
+}
+
+/** A member as a screen may name them: staff only as their root-signed certificate names them, a patient only if their device chains to the account key. */
+export interface ConversationMember {
+  userId: string;
+  name: string;
+  role: MemberRole;
+}
+
+/** A member's newest receipts: read implies delivered, so `delivered` is never below `read`. */
+export interface MemberReceipts {
+  read: number;
+  delivered: number;
+}
+
+/** A send of this device not yet seen back in the record: its text lives here, in memory only. */
+export interface PendingSend {
+  clientMessageId: string;
+  body: string;
+  /** When it was written (ISO), for the screen. */
+  at: string;
+  /** `sending` until the server answers; a refused send leaves this list, so `failed` is only a transport loss the outbox gave up on. */
+  status: 'sending' | 'failed';
+  /** The seq the server gave it, once acknowledged. */
+  seq: number | null;
+}
+
+/** What changed in a conversation model: `entry` hands over one step of the record (in seq order, once each); the others say which field to read again. */
+export type ConversationChange =
+  | { kind: 'entry'; entry: FeedEntry<ChatEntry> }
+  | { kind: 'summary' | 'members' | 'receipts' | 'typing' | 'pending' };
+
+/** What a conversation model needs from the session that made it: the connection and this device's key material. */
+export interface ConversationContext {
+  client: ParleyClient;
+  outbox: Outbox;
+  signedIn: SignedIn;
+  /** The practice root public key this device pinned (never from a server answer). */
+  pinnedRoot: Uint8Array;
+  /** Staff: the record keys opened from this device's grants. */
+  recordKeys?: ReadonlyMap<number, RecordKey>;
+  /** Epoch keys this device holds, by `epochKeyId`; every key the model opens is added. */
+  epochKeys?: Map<string, Uint8Array>;
+  /** Called when the model opens an epoch key the device did not hold. */
+  onEpochKey?: (id: string, key: Uint8Array) => void;
+  cursorStore: FeedCursorStore;
+  /** One per session: refuses a message id or sender sequence already seen (a replay under a new seq). */
+  guard: ReceiveGuard;
+}
+
+/** How long to keep retrying a re-join (to learn a new member's device or an epoch's envelopes) across dropped connections. */
+const REJOIN_PATIENCE_MS = 30_000;
+
+/**
+ * One conversation as this device knows it: the join answer (summary, members and their certified names,
+ * receipts, the patient's account key), its record through a {@link ConversationFeed} (entries decrypted
+ * and verified here, in the client), the sends still pending, who is typing, and every conversation
+ * command. {@link open} joins once: the feed's own join; the model joins again only when it must (the feed
+ * after a reconnection; the model for a member device, or an epoch's envelopes, its last answer did not list).
+ * Apps mirror its fields through {@link subscribe}; ChatSession makes one per conversation.
+ */
+export class Conversation {
+  /** The conversation's facts: the latest join or command answer, moved on by the record's system events since. */
+  summary: ConversationSummary | null;
+  /** The members this device verified, by user id. */
+  members: ReadonlyMap<string, ConversationMember> = new Map();
+  /** Each member's newest receipts, by user id (the signed-in user's own too: their other devices' reads). */
+  receipts: ReadonlyMap<string, MemberReceipts> = new Map();
+  /** Members typing now, by user id (never the signed-in user). */
+  typing: ReadonlySet<string> = new Set();
+  /** This device's sends not yet back from the record. */
+  pending: readonly PendingSend[] = [];
+  /** Every step of the record handed over so far, in seq order. Decrypted text lives only here and in the app's memory. */
+  entries: readonly FeedEntry<ChatEntry>[] = [];
+
+  private joinAnswer: JoinedConversation | null = null;
+  private readonly devices = new Map<string, MemberDevice>();
+  private readonly envelopes = new Map<string, StoredEnvelope>();
+  private readonly heldEpochKeys = new Map<number, Uint8Array>();
+  private nextSenderSeq = 1;
+  /** The seq up to which `summary` already reflects the record (its answer's lastSeq, then each system event applied). */
+  private summarySeq = 0;
+  private readonly listeners = new Set<(change: ConversationChange) => void>();
+  private feed: ConversationFeed<ChatEntry> | null = null;
+  private opened: Promise<void> | null = null;
+  private rejoinRun: Promise<void> | null = null;
+
+  constructor(
+    private readonly context: ConversationContext,
+    /** The conversation's id. */
+    readonly id: string,
+    summary: ConversationSummary | null = null,
+  ) {
+    this.summary = summary;
+    this.summarySeq = summary?.lastSeq ?? 0;
+  }
+
+  /** The latest join answer (envelopes, member devices as the server lists them, the patient's account key), or null before the first. */
+  get joined(): JoinedConversation | null {
+    return this.joinAnswer;
+  }
+
+  /** The patient's account key with its chain to the practice root, from the join answer. */
+  get patientAccount(): JoinedConversation['patientAccount'] {
+    return this.joinAnswer?.patientAccount ?? null;
+  }
+
+  /** Whether {@link open} was called (and did not fail): the model is joining or following. */
+  get isOpen(): boolean {
+    return this.opened !== null;
+  }
+
+  /** The last seq handed over (0 before any). */
+  get lastSeq(): number {
+    return this.feed?.lastSeq ?? 0;
+  }
+
+  /** Pending sends kept by the outbox from an earlier run of this device (ciphertext only: their text is not kept). */
+  get earlierQueued(): number {
+    const stored = this.context.outbox.itemsOf(this.id).filter((item) => item.status === 'pending').length;
+    const mine = this.pending.filter((item) => item.status === 'sending' && item.seq === null).length;
+    return Math.max(0, stored - mine);
+  }
+
+  /** Listens to changes; returns the unsubscribe. Entries handed over before the call are in {@link entries}. */
+  subscribe(listener: (change: ConversationChange) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Joins (once), syncs the record and follows it: entries arrive through {@link subscribe} in seq order.
+   * Resolves when the first sync is complete. Idempotent; a refused join can be tried again.
+   * @throws AccountFlowError with the gateway's code (`forbidden`, `not_found` …)
+   */
+  open(): Promise<void> {
+    this.opened ??= this.begin().catch((error: unknown) => {
+      this.opened = null;
+      throw error;
+    });
+    return this.opened;
+  }
+
+  /** Stops following (the feed, its receipts and the facts it listens to). Pending sends stay in the outbox. */
+  stop(): void {
+    const { client } = this.context;
+    client.off('receipt:updated', this.onReceipt);
+    client.off('conversation:typing', this.onTyping);
+    client.off('presence:changed', this.onPresence);
+    this.feed?.stop();
+    this.feed = null;
+    this.opened = null;
+  }
+
+  /**
+   * Encrypts a text and sends it through the outbox, which retries with the same id until the server has
+   * committed it; until the record hands it back it is in {@link pending}. A refused send leaves `pending`
+   * (and the outbox) and comes back as the result. A patient's device passes `redFlags` when it showed the
+   * red-flag advice and the patient sent anyway (then calls {@link markUrgent}).
+   * @throws AccountFlowError (`not_following` before {@link open}, `no_key`), CryptoError `invalid_input` for a malformed red-flag id
+   */
+  async send(body: string, options: { clientMessageId?: string; redFlags?: readonly string[] } = {}): Promise<OutboxResult> {
+    const joined = this.joinAnswer;
+    if (!joined) throw new AccountFlowError('not_following', 'open the conversation before sending');
+    const item: PendingSend = { clientMessageId: options.clientMessageId ?? crypto.randomUUID(), body, at: new Date().toISOString(), status: 'sending', seq: null };
+    this.setPending([...this.pending, item]);
+    try {
+      const epoch = joined.conversation.currentEpoch;
+      const { session, device } = this.context.signedIn;
+      const payload = encryptForSend({
+        conversation: joined.conversation,
+        epoch,
+        epochKey: this.epochKey(epoch),
+        sender: { userId: session.user.id, deviceId: device.deviceId, role: this.role, signSecretKey: device.keys.signSecretKey },
+        senderDeviceSeq: this.takeSenderSeq(),
+        clientMessageId: item.clientMessageId,
+        body,
+        redFlags: options.redFlags,
+      });
+      const result = await this.context.outbox.enqueue(payload);
+      if (result.ok) this.updatePending(item.clientMessageId, { seq: result.data.seq });
+      else await this.dropPending(item.clientMessageId);
+      return result;
+    } catch (error) {
+      await this.dropPending(item.clientMessageId);
+      throw error;
+    }
+  }
+
+  /**
+   * Marks what the app showed, up to `upToSeq`, as read. Never claims more than this device opened: clamped to
+   * the feed's readable seq, which stops before the first entry that could not be opened. Nothing is sent before
+   * {@link open}, or when nothing is readable yet.
+   */
+  async markRead(upToSeq: number): Promise<void> {
+    const readable = Math.min(upToSeq, this.feed?.readableSeq ?? 0);
+    if (readable < 1) return;
+    await this.context.client.request('conversation:receipt', { conversationId: this.id, kind: 'read', upToSeq: readable });
+  }
+
+  /** Tells the other members this user is (not) typing. */
+  async setTyping(isTyping: boolean): Promise<void> {
+    await this.context.client.request('conversation:typing', { conversationId: this.id, isTyping });
+  }
+
+  /**
+   * A patient's device raises the conversation's priority after the red-flag advice: the server sees only this
+   * mark (never the words or which red flag). Idempotent. @throws AccountFlowError (`forbidden`, `not_found`, `conflict` …)
+   */
+  markUrgent(): Promise<ConversationSummary> {
+    return this.command(() => this.context.client.request('conversation:urgent', { conversationId: this.id }));
+  }
+
+  /** A clinician takes the conversation from the queue. @throws AccountFlowError (`conflict`, `at_capacity` …) */
+  claim(): Promise<ConversationSummary> {
+    return this.command(() => this.context.client.request('conversation:claim', { conversationId: this.id }));
+  }
+
+  /** The assignee passes it to a colleague, or back to the queue. @throws AccountFlowError (`forbidden`, `at_capacity` …) */
+  transfer(to: { clinicianId: string } | 'queue'): Promise<ConversationSummary> {
+    return this.command(() => this.context.client.request('conversation:transfer', { conversationId: this.id, to }));
+  }
+
+  /** The assignee puts it on hold, or resumes it. @throws AccountFlowError (`forbidden`, `conflict` …) */
+  hold(isOnHold: boolean): Promise<ConversationSummary> {
+    return this.command(() => this.context.client.request('conversation:hold', { conversationId: this.id, isOnHold }));
+  }
+
+  /** The assignee closes it with an outcome (`follow_up` needs `followUp`, and only it takes one). @throws AccountFlowError (`invalid_payload`, `forbidden` …) */
+  close(outcome: CloseOutcome, followUp?: FollowUpRequest): Promise<ConversationSummary> {
+    return this.command(() => this.context.client.request('conversation:close', { conversationId: this.id, outcome, ...(followUp ? { followUp } : {}) }));
+  }
+
+  private async begin(): Promise<void> {
+    const { client, cursorStore } = this.context;
+    client.on('receipt:updated', this.onReceipt);
+    client.on('conversation:typing', this.onTyping);
+    client.on('presence:changed', this.onPresence);
+    const codec: EntryCodec<ChatEntry> = { open: (entry, context) => this.openEntry(entry, context.joined) };
+    const feed = new ConversationFeed<ChatEntry>({ client, conversationId: this.id, codec, cursorStore, onEntry: (entry) => this.onEntry(entry) });
+    this.feed = feed;
+    const outcome = await feed.start();
+    if (outcome.ok && feed.joined) this.absorb(feed.joined);
+    if (!outcome.ok) {
+      if (this.feed === feed) this.stop();
+      throw AccountFlowError.of(outcome.error);
+    }
+  }
+
+  private async command(request: () => Promise<{ ok: true; data: { conversation: ConversationSummary } } | { ok: false; error: { code: string; message: string } }>): Promise<ConversationSummary> {
+    const result = await request();
+    if (!result.ok) throw AccountFlowError.of(result.error);
+    this.setSummary(result.data.conversation);
+    return result.data.conversation;
+  }
+
+  private onEntry(entry: FeedEntry<ChatEntry>): void {
+    this.entries = [...this.entries, entry];
+    if (entry.ok) {
+      const value = entry.value;
+      if (value.kind === 'message') {
+        if (value.isMine) void this.dropPending(value.clientMessageId, { keepOutbox: true });
+        else if (this.typing.has(value.senderUserId)) this.markTyping(value.senderUserId, false);
+      } else if (value.seq > this.summarySeq && this.summary) {
+        this.summarySeq = value.seq;
+        const next = applySystemEvent(this.summary, value, value.serverTime);
+        if (next !== this.summary) {
+          this.summary = next;
+          this.emit({ kind: 'summary' });
+        }
+        // An assignment after the join answer names someone it may not list yet: learn their certified name.
+        const isAssignment = value.event === 'assigned' || value.event === 'transferred';
+        if (isAssignment && this.needsName(value.data.clinicianId)) void this.rejoin();
+      }
+    }
+    this.emit({ kind: 'entry', entry });
+  }
+
+  private readonly onReceipt = (fact: ReceiptUpdated): void => {
+    if (fact.conversationId !== this.id) return;
+    this.addReceipt(fact);
+    this.emit({ kind: 'receipts' });
+  };
+
+  private readonly onTyping = (fact: TypingChanged): void => {
+    if (fact.conversationId !== this.id || fact.userId === this.context.signedIn.session.user.id) return;
+    this.markTyping(fact.userId, fact.isTyping);
+  };
+
+  private readonly onPresence = (fact: PresenceChanged): void => {
+    // Someone new came into the conversation (the assigned clinician): learn who they are.
+    if (fact.conversationId === this.id && fact.isOnline && this.joinAnswer && this.needsName(fact.userId)) void this.rejoin();
+  };
+
+  /**
+   * Whether to join again to learn a member's certified name: only a patient's device, which has no other
+   * source it may trust for a clinician's name. Staff name colleagues from the queue, and each staff join is a
+   * `conversation.read` in the audit log.
+   */
+  private needsName(userId: string): boolean {
+    return this.role === 'patient' && !this.members.has(userId);
+  }
+
+  private markTyping(userId: string, isTyping: boolean): void {
+    const typing = new Set(this.typing);
+    if (isTyping) typing.add(userId);
+    else typing.delete(userId);
+    this.typing = typing;
+    this.emit({ kind: 'typing' });
+  }
+
+  private addReceipt(fact: ReceiptUpdated): void {
+    const current = this.receipts.get(fact.userId) ?? { read: 0, delivered: 0 };
+    const read = fact.kind === 'read' ? Math.max(current.read, fact.upToSeq) : current.read;
+    // A read entry was delivered too.
+    const delivered = Math.max(current.delivered, fact.upToSeq);
+    if (read === current.read && delivered === current.delivered) return;
+    this.receipts = new Map([...this.receipts, [fact.userId, { read, delivered }]]);
+  }
+
+  private setSummary(summary: ConversationSummary): void {
+    if (summary.lastSeq < this.summarySeq) {
+      // An answer older than what the record already told us: take only what the record does not carry.
+      if (this.summary) this.summary = { ...this.summary, urgentAt: this.summary.urgentAt ?? summary.urgentAt };
+    } else {
+      this.summary = summary;
+      this.summarySeq = summary.lastSeq;
+    }
+    this.emit({ kind: 'summary' });
+  }
+
+  private setPending(pending: readonly PendingSend[]): void {
+    this.pending = pending;
+    this.emit({ kind: 'pending' });
+  }
+
+  private updatePending(clientMessageId: string, change: Partial<PendingSend>): void {
+    if (!this.pending.some((item) => item.clientMessageId === clientMessageId)) return;
+    this.setPending(this.pending.map((item) => (item.clientMessageId === clientMessageId ? { ...item, ...change } : item)));
+  }
+
+  /** A send leaves `pending`: back from the record, or refused (then its failed copy leaves the outbox too: the app still has the text). */
+  private async dropPending(clientMessageId: string, options: { keepOutbox?: boolean } = {}): Promise<void> {
+    if (this.pending.some((item) => item.clientMessageId === clientMessageId)) this.setPending(this.pending.filter((item) => item.clientMessageId !== clientMessageId));
+    if (options.keepOutbox) return;
+    const { outbox } = this.context;
+    for (const failed of outbox.itemsOf(this.id).filter((candidate) => candidate.status === 'failed')) await outbox.discard(failed.send.clientMessageId);
+  }
+
+  /** Called by the session whenever its outbox changes (queued sends of an earlier run). */
+  outboxChanged(): void {
+    this.emit({ kind: 'pending' });
+  }
+
+  private emit(change: ConversationChange): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(change);
+      } catch (error) {
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
+  }
+
+  private get role(): MemberRole {
+    const roles = this.context.signedIn.session.user.roles;
+    if (roles.includes('patient')) return 'patient';
+    return roles.includes('clinician') ? 'clinician' : 'manager';
+  }
+
+  /** The next sender sequence: past every own message seen in the record and every one still in the outbox. */
+  private takeSenderSeq(): number {
+    const pending = this.context.outbox.itemsOf(this.id).map((item) => item.send.senderDeviceSeq);
+    const next = Math.max(this.nextSenderSeq, ...pending.map((seq) => seq + 1));
+    this.nextSenderSeq = next + 1;
+    return next;
+  }
+
+  /**
+   * Takes in a join answer: the newest summary, account key and receipts, and every device and envelope it
+   * lists (a later answer never makes the model forget one, nor swap the first envelope seen for an epoch and key).
+   */
+  private absorb(joined: JoinedConversation): void {
+    if (joined === this.joinAnswer) return;
+    // The feed hands back the answer of its own join with every entry; never let it replace a newer one.
+    const isNewest = !this.joinAnswer || joined.conversation.lastSeq >= this.joinAnswer.conversation.lastSeq;
+    if (isNewest) this.joinAnswer = joined;
+    let hasNewDevice = false;
+    for (const device of joined.devices) {
+      hasNewDevice ||= !this.devices.has(device.id);
+      this.devices.set(device.id, device);
+    }
+    for (const envelope of joined.envelopes) {
+      const key = `${envelope.epoch}/${envelope.recipientKeyId}`;
+      if (!this.envelopes.has(key)) this.envelopes.set(key, envelope);
+    }
+    if (isNewest && (!this.summary || joined.conversation.lastSeq >= this.summarySeq)) this.setSummary(joined.conversation);
+    if (hasNewDevice) {
+      this.members = this.verifiedMembers();
+      this.emit({ kind: 'members' });
+    }
+    if (joined.receipts.length > 0) {
+      for (const receipt of joined.receipts) this.addReceipt(receipt);
+      this.emit({ kind: 'receipts' });
+    }
+  }
+
+  /**
+   * The names a screen may show, by user id: a member of staff only as their root-signed device certificate
+   * names them (never the server's name or role field), a patient device only if it chains to the account key.
+   */
+  private verifiedMembers(): Map<string, ConversationMember> {
+    const members = new Map<string, ConversationMember>();
+    const joined = this.joinAnswer;
+    if (!joined) return members;
+    for (const device of this.devices.values()) {
+      if (members.has(device.userId) || !this.isTrusted(device, joined)) continue;
+      if (device.role === 'patient') members.set(device.userId, { userId: device.userId, name: device.displayName, role: 'patient' });
+      else if (device.certifiedAs) {
+        const roles = device.certifiedAs.roles;
+        members.set(device.userId, { userId: device.userId, name: device.certifiedAs.displayName, role: roles.includes(device.role) ? device.role : (roles[0] ?? 'clinician') });
+      }
+    }
+    return members;
+  }
+
+  private async openEntry(entry: RecordEntry, joined: JoinedConversation): Promise<ChatEntry> {
+    this.absorb(joined);
+    if (entry.kind === 'system' || !entry.message) {
+      const system = parseSystemEvent(entry.system ?? { event: 'missing', data: null });
+      return { kind: 'system', seq: entry.seq, serverTime: entry.serverTime, ...system };
+    }
+    const m = entry.message;
+    // A member who joined after our answer (a clinician's first reply), or an epoch it did not list: ask the server again.
+    const knowsEpoch =
+      this.heldEpochKeys.has(m.epoch) || this.context.epochKeys?.has(epochKeyId(this.id, m.epoch)) || [...this.envelopes.values()].some((envelope) => envelope.epoch === m.epoch);
+    if (!this.devices.has(m.senderDeviceId) || !knowsEpoch) await this.rejoin();
+    const current = this.joinAnswer ?? joined;
+    const sender = this.devices.get(m.senderDeviceId);
+    if (!sender) throw new ChatEntryError('unknown_sender', 'the sending device is not a member of this conversation');
+    if (sender.userId !== m.senderUserId) throw new ChatEntryError('unknown_sender', 'the sending device belongs to someone else');
+    if (!this.isTrusted(sender, current)) throw new ChatEntryError('untrusted_sender', 'the sending device is not certified by the practice');
+    // The role in the signed header must be one the practice certified for this device (a clinician's device cannot speak as a manager).
+    const isRoleCertified = sender.role === 'patient' ? m.senderRole === 'patient' : m.senderRole !== 'patient' && (sender.certifiedAs?.roles.includes(m.senderRole) ?? false);
+    if (!isRoleCertified) throw new ChatEntryError('untrusted_sender', 'the sender speaks in a role the practice did not certify');
+    const payload = decryptEntry({ conversation: current.conversation, entry, epochKey: this.epochKey(m.epoch), senderSignPublicKey: fromBase64(sender.signPublicKey) });
+    const me = this.context.signedIn;
+    // Refuses a message id or sender sequence already seen: a replay by the server under a new seq.
+    this.context.guard.accept({ conversationId: entry.conversationId, senderDeviceId: m.senderDeviceId, clientMsgId: m.clientMessageId, senderDeviceSeq: m.senderDeviceSeq });
+    if (m.senderDeviceId === me.device.deviceId) this.nextSenderSeq = Math.max(this.nextSenderSeq, m.senderDeviceSeq + 1);
+    return {
+      kind: 'message',
+      seq: entry.seq,
+      serverTime: entry.serverTime,
+      senderUserId: m.senderUserId,
+      senderDeviceId: m.senderDeviceId,
+      senderRole: m.senderRole,
+      // Staff names come from the root-signed device certificate just verified, never from a server field.
+      senderName: sender.role === 'patient' ? sender.displayName : (sender.certifiedAs?.displayName ?? ''),
+      clientMessageId: m.clientMessageId,
+      body: payload.body,
+      clientSentAt: payload.clientSentAt,
+      redFlags: m.senderRole === 'patient' ? [...(payload.redFlags ?? [])] : [],
+      // The sender device was checked above to belong to senderUserId: a patient's other devices are "You" too.
+      isMine: m.senderUserId === me.session.user.id,
+    };
+  }
+
+  /** Joins again to learn members and envelopes; one at a time. A dropped connection is waited out (up to REJOIN_PATIENCE_MS), a refusal is not. */
+  private rejoin(): Promise<void> {
+    this.rejoinRun ??= (async () => {
+      const deadline = Date.now() + REJOIN_PATIENCE_MS;
+      try {
+        for (;;) {
+          const result = await this.context.client.request('conversation:join', { conversationId: this.id });
+          if (result.ok) return this.absorb(result.data);
+          const isTransient = result.error.code === 'timeout' || result.error.code === 'disconnected';
+          if (!isTransient || Date.now() > deadline) return;
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+      } finally {
+        this.rejoinRun = null;
+      }
+    })();
+    return this.rejoinRun;
+  }
+
+  private isTrusted(device: MemberDevice, joined: JoinedConversation): boolean {
+    return isDeviceTrusted(device, joined, this.context.pinnedRoot, this.context.signedIn.account);
+  }
+
+  /**
+   * The epoch key: one this device already holds, or opened from the first envelope (in the order the server
+   * first listed them) that this client can open and that passes every check. A first epoch counts only from
+   * one of the conversation's own patient devices (the patient opens it); a later epoch from any trusted member
+   * device. Every opened key is kept and never replaced.
+   * @throws ChatEntryError `no_key`, CryptoError of the first envelope that failed
+   */
+  private epochKey(epoch: number): Uint8Array {
+    const joined = this.joinAnswer;
+    if (!joined) throw new ChatEntryError('no_key', 'the conversation has not been joined');
+    const id = epochKeyId(joined.conversation.id, epoch);
+    const held = this.heldEpochKeys.get(epoch) ?? this.context.epochKeys?.get(id);
+    if (held) {
+      this.heldEpochKeys.set(epoch, held);
+      return held;
+    }
+    let firstError: unknown;
+    for (const envelope of [...this.envelopes.values()].filter((candidate) => candidate.epoch === epoch)) {
+      const recipient = this.boxKeysFor(envelope);
+      const creator = this.devices.get(envelope.creatorDeviceId);
+      if (!recipient || !creator) continue;
+      const isPatientDevice = creator.role === 'patient' && creator.userId === joined.conversation.patientId;
+      const isMember = epoch === 1 ? isPatientDevice : isPatientDevice || creator.role !== 'patient';
+      try {
+        const key = openEnvelope({
+          conversationId: joined.conversation.id,
+          envelope,
+          recipient,
+          creator: { signPublicKey: fromBase64(creator.signPublicKey), isTrusted: this.isTrusted(creator, joined), isMember },
+        });
+        this.heldEpochKeys.set(epoch, key);
+        this.context.epochKeys?.set(id, key);
+        this.context.onEpochKey?.(id, key);
+        return key;
+      } catch (error) {
+        firstError ??= error;
+      }
+    }
+    throw firstError ?? new ChatEntryError('no_key', `no envelope of epoch ${epoch} opens with this device's keys`);
+  }
+
+  private boxKeysFor(envelope: StoredEnvelope): BoxKeys | undefined {
+    const { recipient } = envelope;
+    const { device } = this.context.signedIn;
+    if (recipient.kind === 'device') return recipient.deviceId === device.deviceId ? device.keys : undefined;
+    // The account key's secret halves never stay on a device: its envelopes were opened at enrolment (epochKeys).
+    if (recipient.kind === 'account') return undefined;
+    return this.context.recordKeys?.get(recipient.version);
+  }
+}
