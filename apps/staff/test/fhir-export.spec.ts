@@ -31,7 +31,7 @@ describe('FHIR R4 export', () => {
 
   it('makes a valid collection Bundle: Patient, Practitioner, one Communication per message (system events left out)', async () => {
     const entries: ChatEntry[] = [
-      { kind: 'system', seq: 1, serverTime: '2026-11-21T10:00:00.000Z', event: 'opened', data: {} },
+      { kind: 'system', seq: 1, serverTime: '2026-11-21T10:00:00.000Z', event: 'opened', data: { topic: 'test-results' } },
       message(2, true, 'Are my results back?'),
       message(3, false, 'Yes, all normal.'),
     ];
@@ -75,6 +75,24 @@ describe('FHIR R4 export', () => {
     expect(bundle.entry[3]!.resource).not.toHaveProperty('note');
     expect(transcript).toContain('Ada Lovelace: I have crushing chest pain\n    (Red flag: chest pain and difficulty breathing. The patient was shown the 999/111 advice and chose to send.)\n');
     expect(transcript).toContain('(marked urgent by the patient’s device after the 999/111 advice; placed at the head of the queue)');
+  });
+
+  it('words system events in the transcript in the export words, one an older app does not know by its name', () => {
+    const entries: ChatEntry[] = [
+      { kind: 'system', seq: 1, serverTime: '2026-11-21T10:00:00.000Z', event: 'opened', data: { topic: 'test-results' } },
+      { kind: 'system', seq: 2, serverTime: '2026-11-21T10:01:00.000Z', event: 'assigned', data: { clinicianId, how: 'claim' } },
+      { kind: 'system', seq: 3, serverTime: '2026-11-21T10:02:00.000Z', event: 'unrecognised', data: { name: 'consulted' } },
+      { kind: 'system', seq: 4, serverTime: '2026-11-21T10:03:00.000Z', event: 'closed', data: { outcome: 'resolved' } },
+    ];
+
+    const transcript = buildTranscript(input(entries));
+
+    expect(transcript.split('\n').slice(6, 10).map((line) => line.replace(/^\[[^\]]+\] /, ''))).toEqual([
+      '(conversation opened)',
+      '(assigned to a clinician)',
+      '(consulted)',
+      '(closed)',
+    ]);
   });
 
   it('says in the transcript where an entry could not be opened, in its place', () => {

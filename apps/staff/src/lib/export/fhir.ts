@@ -1,5 +1,5 @@
 import type { ConversationSummary } from '@parley/protocol';
-import { redFlagSummary, type ChatEntry } from '@parley/sdk';
+import { describeSystemEvent, redFlagSummary, type ChatEntry, type SystemEventWording } from '@parley/sdk';
 
 /** What an export is made from: everything here was decrypted in this browser. */
 export interface ExportInput {
@@ -70,8 +70,10 @@ export function buildFhirBundle(input: ExportInput): Record<string, unknown> {
   };
 }
 
-/** A readable transcript: who said what, when, with the practice and topic at the top. */
+/** A readable transcript: who said what, when, with the practice and topic at the top; system events in the sdk's export words. */
 export function buildTranscript(input: ExportInput): string {
+  const names = new Map(input.entries.flatMap((entry) => (entry.kind === 'message' ? [[entry.senderUserId, entry.senderName] as const] : [])));
+  const wording: SystemEventWording = { nameOf: (userId) => names.get(userId), topicLabel: (topic) => topic, formatTime };
   const lines = [
     `${input.practiceName}: conversation transcript`,
     `Patient: ${input.patient.name}`,
@@ -88,28 +90,11 @@ export function buildTranscript(input: ExportInput): string {
       lines.push(`[${formatTime(entry.serverTime)}] ${entry.senderName}: ${entry.body}`);
       if (entry.redFlags.length > 0) lines.push(`    (${redFlagNote(entry)})`);
     } else {
-      lines.push(`[${formatTime(entry.serverTime)}] (${describeEvent(entry.event)})`);
+      const line = describeSystemEvent(entry, 'export', wording);
+      if (line) lines.push(`[${formatTime(entry.serverTime)}] (${line.text})`);
     }
   }
   return `${lines.join('\n')}\n`;
-}
-
-/** Words for the record's system events. */
-export function describeEvent(event: string): string {
-  return (
-    {
-      opened: 'conversation opened',
-      acknowledged: 'automatic acknowledgement sent',
-      assigned: 'assigned to a clinician',
-      requeued: 'returned to the queue',
-      transferred: 'transferred to a colleague',
-      held: 'put on hold',
-      resumed: 'resumed',
-      closed: 'closed',
-      marked_urgent: 'marked urgent by the patient’s device after the 999/111 advice; placed at the head of the queue',
-      'practice.closed': 'the practice closed for the day',
-    }[event] ?? event
-  );
 }
 
 /** What staff, the transcript and the FHIR note say of a message's red flags. */
