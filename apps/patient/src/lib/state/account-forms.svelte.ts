@@ -1,6 +1,6 @@
 import type { PassphraseAdvice, VerifiedInvitation } from '@parley/sdk';
+import { contextPair } from '@parley/ui';
 import * as connection from '../connection';
-import { contextPair } from './context';
 import type { InvitationLink } from '../invitation-link';
 import { describeError } from './notices';
 import type { PatientApp } from './patient-app.svelte';

@@ -1,6 +1,6 @@
 import type { ConversationSummary, HoursStatus, PracticeTerms, TopicCategory } from '@parley/protocol';
+import { contextPair } from '@parley/ui';
 import * as connection from '../connection';
-import { contextPair } from './context';
 import { describeError, patientLimitText } from './notices';
 import type { PatientApp } from './patient-app.svelte';
 

@@ -1,5 +1,5 @@
 import type { CannedReply, CannedReplyRequest } from '@parley/protocol';
-import { getContext, setContext } from 'svelte';
+import { contextPair } from '@parley/ui';
 import type { StaffConnection } from '../connection';
 import { explain } from '../words';
 
@@ -35,6 +35,4 @@ export class CannedRepliesState {
   }
 }
 
-const KEY = Symbol('canned-replies');
-export const setCannedRepliesState = (state: CannedRepliesState): CannedRepliesState => setContext(KEY, state);
-export const getCannedRepliesState = (): CannedRepliesState => getContext<CannedRepliesState>(KEY);
+export const [setCannedRepliesState, getCannedRepliesState] = contextPair<CannedRepliesState>('canned-replies');

@@ -1,5 +1,5 @@
 import type { Dashboard } from '@parley/protocol';
-import { getContext, setContext } from 'svelte';
+import { contextPair } from '@parley/ui';
 import type { StaffConnection } from '../connection';
 import { explain } from '../words';
 
@@ -38,6 +38,4 @@ export class DashboardState {
   }
 }
 
-const KEY = Symbol('dashboard');
-export const setDashboardState = (state: DashboardState): DashboardState => setContext(KEY, state);
-export const getDashboardState = (): DashboardState => getContext<DashboardState>(KEY);
+export const [setDashboardState, getDashboardState] = contextPair<DashboardState>('dashboard');

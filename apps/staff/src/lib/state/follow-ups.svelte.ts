@@ -1,5 +1,5 @@
 import type { FollowUp, People } from '@parley/protocol';
-import { getContext, setContext } from 'svelte';
+import { contextPair } from '@parley/ui';
 import type { StaffConnection } from '../connection';
 import { explain } from '../words';
 
@@ -40,6 +40,4 @@ export class FollowUpsState {
   }
 }
 
-const KEY = Symbol('follow-ups');
-export const setFollowUpsState = (state: FollowUpsState): FollowUpsState => setContext(KEY, state);
-export const getFollowUpsState = (): FollowUpsState => getContext<FollowUpsState>(KEY);
+export const [setFollowUpsState, getFollowUpsState] = contextPair<FollowUpsState>('follow-ups');

@@ -1,6 +1,6 @@
 import { HttpApi } from '@parley/client';
 import { invitationLink } from '@parley/sdk';
-import { getContext, setContext } from 'svelte';
+import { contextPair } from '@parley/ui';
 import { config } from '../config';
 import type { StaffConnection } from '../connection';
 import { explain } from '../words';
@@ -87,6 +87,4 @@ function describeInvitationError(code: string | undefined): string {
   }
 }
 
-const KEY = Symbol('invitations');
-export const setInvitationsState = (state: InvitationsState): InvitationsState => setContext(KEY, state);
-export const getInvitationsState = (): InvitationsState => getContext<InvitationsState>(KEY);
+export const [setInvitationsState, getInvitationsState] = contextPair<InvitationsState>('invitations');

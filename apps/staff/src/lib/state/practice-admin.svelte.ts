@@ -1,5 +1,5 @@
 import type { HoursView, PatientLimits, PracticeSettings, PracticeTerms, ReplyWindow, TermsStatus, TopicCategory, WeeklyInterval } from '@parley/protocol';
-import { getContext, setContext } from 'svelte';
+import { contextPair } from '@parley/ui';
 import type { StaffConnection } from '../connection';
 import { explain } from '../words';
 
@@ -75,6 +75,4 @@ export class PracticeAdminState {
   }
 }
 
-const KEY = Symbol('practice-admin');
-export const setPracticeAdminState = (state: PracticeAdminState): PracticeAdminState => setContext(KEY, state);
-export const getPracticeAdminState = (): PracticeAdminState => getContext<PracticeAdminState>(KEY);
+export const [setPracticeAdminState, getPracticeAdminState] = contextPair<PracticeAdminState>('practice-admin');

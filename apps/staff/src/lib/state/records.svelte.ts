@@ -1,5 +1,5 @@
 import type { AuditEvent, AuditPage, PatientMatch, PatientSearchQuery } from '@parley/protocol';
-import { getContext, setContext } from 'svelte';
+import { contextPair } from '@parley/ui';
 import type { StaffConnection } from '../connection';
 import { explain } from '../words';
 
@@ -73,6 +73,4 @@ export class RecordsState {
   }
 }
 
-const KEY = Symbol('records');
-export const setRecordsState = (state: RecordsState): RecordsState => setContext(KEY, state);
-export const getRecordsState = (): RecordsState => getContext<RecordsState>(KEY);
+export const [setRecordsState, getRecordsState] = contextPair<RecordsState>('records');

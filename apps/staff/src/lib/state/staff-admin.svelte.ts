@@ -2,7 +2,7 @@ import { fromBase64 } from '@parley/crypto';
 import type { SigningKeys } from '@parley/crypto';
 import type { StaffDevice, StaffMember } from '@parley/protocol';
 import { admitStaffDevice, rotateRecordKey, staffDeviceTrust, verifiedStaff, type StaffDeviceTrust } from '@parley/sdk';
-import { getContext, setContext } from 'svelte';
+import { contextPair } from '@parley/ui';
 import { config } from '../config';
 import type { StaffConnection } from '../connection';
 import { explain } from '../words';
@@ -167,6 +167,4 @@ export class StaffAdminState {
   }
 }
 
-const KEY = Symbol('staff-admin');
-export const setStaffAdminState = (state: StaffAdminState): StaffAdminState => setContext(KEY, state);
-export const getStaffAdminState = (): StaffAdminState => getContext<StaffAdminState>(KEY);
+export const [setStaffAdminState, getStaffAdminState] = contextPair<StaffAdminState>('staff-admin');
