@@ -4,8 +4,9 @@ import { LoggerModule } from 'nestjs-pino';
 import type { Logger } from 'pino';
 import type { DataSource } from 'typeorm';
 import { AuditLogModule } from './audit/audit-log.module.js';
-import { AuthModule } from './auth/auth.module.js';
+import { AccountKeysModule } from './account-keys/account-keys.module.js';
 import { CannedRepliesModule } from './canned-replies/canned-replies.module.js';
+import { CapacityModule } from './capacity/capacity.module.js';
 import type { AppConfig } from './config.js';
 import { Clock, ClockModule } from './common/clock.js';
 import { safeError } from './common/logger.js';
@@ -14,11 +15,17 @@ import { ConfigModule } from './config.module.js';
 import { ConsentModule } from './consent/consent.module.js';
 import { ConversationsModule } from './conversations/conversations.module.js';
 import { DashboardModule } from './dashboard/dashboard.module.js';
+import { DevicesModule } from './devices/devices.module.js';
 import { HealthModule } from './health/health.module.js';
 import { HoursModule } from './hours/hours.module.js';
+import { InvitationsModule } from './invitations/invitations.module.js';
+import { LifecycleModule } from './lifecycle/lifecycle.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { PatientsModule } from './patients/patients.module.js';
 import { PracticesModule } from './practices/practices.module.js';
+import { RoutingModule } from './routing/routing.module.js';
+import { SessionsModule } from './sessions/sessions.module.js';
+import { SignInModule } from './sign-in/sign-in.module.js';
 import { StaffModule } from './staff/staff.module.js';
 import { SystemModule } from './system/system.module.js';
 
@@ -58,12 +65,19 @@ export class AppModule {
         TypeOrmModule.forRootAsync({ useFactory: () => dataSource.options, dataSourceFactory: async () => dataSource }),
         RealtimeModule,
         MetricsModule,
-        AuthModule,
+        SessionsModule,
+        SignInModule,
+        InvitationsModule,
+        DevicesModule,
+        AccountKeysModule,
         PracticesModule,
         ConsentModule,
         AuditLogModule,
         HoursModule,
         ConversationsModule,
+        RoutingModule,
+        CapacityModule,
+        LifecycleModule,
         DashboardModule,
         CannedRepliesModule,
         StaffModule,

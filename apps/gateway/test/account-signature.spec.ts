@@ -1,8 +1,8 @@
-// The unit test of src/auth/account-signature.ts. It lives in test/ because it signs with @parley/crypto,
+// The unit test of src/account-keys/account-signature.ts. It lives in test/ because it signs with @parley/crypto,
 // as the patient's client does, and no file under src/ may import it (architecture.spec.ts).
 import { randomUUID } from 'node:crypto';
 import { deriveInvitationKeys, generateInvitationCode, generatePatientAccountKeys, ready, signAccountKey, TEST_KDF_PARAMS } from '@parley/crypto';
-import { isAccountSignatureValid } from '../src/auth/account-signature.js';
+import { isAccountSignatureValid } from '../src/account-keys/account-signature.js';
 
 describe('isAccountSignatureValid', () => {
   beforeAll(() => ready());

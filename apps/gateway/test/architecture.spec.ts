@@ -3,7 +3,7 @@ import { join, relative } from 'node:path';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 
-// STYLE.md "Dependency rule": which workspace packages each one may use. The gateway's tests use
+// docs/architecture.md, "Dependency rule": which workspace packages each one may use. The gateway's tests use
 // @parley/crypto as a real client would (its source may not: see the next tests).
 const ALLOWED: Record<string, readonly string[]> = {
   '@parley/gateway': ['@parley/protocol', '@parley/client', '@parley/testing', '@parley/crypto', '@parley/sdk'],
@@ -70,5 +70,86 @@ describe('dependency rule', () => {
       .flatMap((file) => importsOf(file).filter((specifier) => /^@parley\/[^/]+\/.+/.test(specifier)).map((s) => `${relative(ROOT, file)}: ${s}`));
 
     expect(deepImports).toEqual([]);
+  });
+});
+
+// docs/architecture.md, "Gateway features": a feature folder of apps/gateway/src imports another feature's module and
+// uses its exported service, never its repository or entity (it refers to foreign rows by id). `common` and `database`
+// are the shared infrastructure, not features.
+const GATEWAY_SRC = join(ROOT, 'apps/gateway/src');
+const INFRASTRUCTURE = new Set(['common', 'database']);
+/** What was `auth`: they import no feature but each other and `audit`'s writer (docs/decisions/0004-auth-imports-audit.md). */
+const ACCOUNT_FEATURES = ['sessions', 'devices', 'invitations', 'account-keys', 'sign-in', 'rate-limits'];
+/** The audit viewer (`AuditLogModule` and the controllers it registers) uses the sessions guard; the audit writer imports no feature. */
+const AUDIT_VIEWER = ['audit/audit-log.module.ts', 'audit/audit.controller.ts', 'audit/people.controller.ts'];
+
+interface FeatureImport {
+  /** The importing file, relative to apps/gateway/src. */
+  file: string;
+  from: string;
+  to: string;
+  /** The imported file, relative to apps/gateway/src. */
+  target: string;
+}
+
+/** Every import of a gateway source file (specs aside: tests may set rows up through any repository) into another folder of src. */
+function featureImports(): FeatureImport[] {
+  return sourceFiles(GATEWAY_SRC)
+    .filter((file) => !file.endsWith('.spec.ts'))
+    .flatMap((file) =>
+      importsOf(file)
+        .filter((specifier) => specifier.startsWith('.'))
+        .map((specifier) => ({ file: relative(GATEWAY_SRC, file), target: relative(GATEWAY_SRC, join(file, '..', specifier)) })),
+    )
+    .map(({ file, target }) => ({ file, target, from: file.split('/')[0] ?? '', to: target.split('/')[0] ?? '' }))
+    .filter(({ file, target, from, to }) => file.includes('/') && target.includes('/') && !target.startsWith('..') && from !== to);
+}
+
+const features = () => readdirSync(GATEWAY_SRC).filter((name) => statSync(join(GATEWAY_SRC, name)).isDirectory() && !INFRASTRUCTURE.has(name));
+const describeImport = ({ file, target }: FeatureImport) => `${file} -> ${target}`;
+
+describe('gateway feature folders', () => {
+  it('finds the feature folders the account and queue code was cut into', () => {
+    expect(features()).toEqual(expect.arrayContaining([...ACCOUNT_FEATURES, 'audit', 'routing', 'capacity', 'lifecycle']));
+    expect(features()).not.toEqual(expect.arrayContaining(['auth']));
+  });
+
+  it("never imports another feature's repository or entity", () => {
+    const offending = featureImports().filter(({ from, target }) => !INFRASTRUCTURE.has(from) && /\.(repository|entity)\.js$/.test(target));
+
+    expect(offending.map(describeImport)).toEqual([]);
+  });
+
+  it('keeps the account features to each other and the audit writer', () => {
+    const allowed = new Set([...ACCOUNT_FEATURES, ...INFRASTRUCTURE, 'audit']);
+    const offending = featureImports().filter(({ from, to }) => ACCOUNT_FEATURES.includes(from) && !allowed.has(to));
+
+    expect(offending.map(describeImport)).toEqual([]);
+  });
+
+  it('keeps the audit writer free of features, and its viewer to the sessions guard', () => {
+    const offending = featureImports().filter(
+      ({ file, from, to }) => from === 'audit' && !INFRASTRUCTURE.has(to) && !(AUDIT_VIEWER.includes(file) && to === 'sessions'),
+    );
+
+    expect(offending.map(describeImport)).toEqual([]);
+  });
+
+  it('has no cycle between feature folders', () => {
+    const edges = new Map<string, Set<string>>();
+    for (const { from, to } of featureImports()) {
+      if (INFRASTRUCTURE.has(from) || INFRASTRUCTURE.has(to)) continue;
+      edges.set(from, (edges.get(from) ?? new Set()).add(to));
+    }
+    const cycles: string[] = [];
+    const visit = (folder: string, path: readonly string[]): void => {
+      for (const next of edges.get(folder) ?? []) {
+        if (next === path[0]) cycles.push([...path, next].join(' -> '));
+        else if (!path.includes(next) && next > path[0]!) visit(next, [...path, next]);
+      }
+    };
+    for (const folder of edges.keys()) visit(folder, [folder]);
+
+    expect(cycles).toEqual([]);
   });
 });

@@ -47,7 +47,7 @@ import {
 } from '@parley/crypto';
 import type { ActivateRequest, CodeIssued, CreateInvitationRequest, InvitationCreated, KdfParams, Role, SessionEnded, SessionInfo } from '@parley/protocol';
 import type { DataSource } from 'typeorm';
-import { hashInvitationCode, newInvitationCode } from '../src/auth/invitation-code.js';
+import { hashInvitationCode, newInvitationCode } from '../src/invitations/invitation-code.js';
 import type { Actor } from '../src/common/actor.js';
 
 // ---------------------------------------------------------------------------------------------

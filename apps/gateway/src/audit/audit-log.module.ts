@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { AuthModule } from '../auth/auth.module.js';
+import { SessionsModule } from '../sessions/sessions.module.js';
 import { AuditController } from './audit.controller.js';
 import { AuditModule } from './audit.module.js';
 import { PeopleController } from './people.controller.js';
@@ -9,7 +9,7 @@ import { PeopleController } from './people.controller.js';
  * into the trail: one module each way keeps the graph free of cycles.
  */
 @Module({
-  imports: [AuditModule, AuthModule],
+  imports: [AuditModule, SessionsModule],
   controllers: [AuditController, PeopleController],
 })
 export class AuditLogModule {}

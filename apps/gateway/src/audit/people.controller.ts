@@ -1,6 +1,6 @@
 import { Controller, Get, UseGuards } from '@nestjs/common';
 import { PeopleQuery, type People } from '@parley/protocol';
-import { BearerGuard } from '../auth/bearer.guard.js';
+import { BearerGuard } from '../sessions/bearer.guard.js';
 import { Actor } from '../common/actor.js';
 import { ZodQuery } from '../common/zod-query.decorator.js';
 import { AuditService } from './audit.service.js';

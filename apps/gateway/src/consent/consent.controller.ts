@@ -1,6 +1,6 @@
 import { Controller, Get, HttpCode, Post, UseGuards } from '@nestjs/common';
 import { AcceptTermsRequest, PublishTermsRequest, type PracticeTerms, type TermsConsent, type TermsStatus } from '@parley/protocol';
-import { BearerGuard } from '../auth/bearer.guard.js';
+import { BearerGuard } from '../sessions/bearer.guard.js';
 import { Actor } from '../common/actor.js';
 import { ZodBody } from '../common/zod-body.decorator.js';
 import { ConsentService } from './consent.service.js';

@@ -1,12 +1,12 @@
 import { Module } from '@nestjs/common';
 import { AuditModule } from '../audit/audit.module.js';
-import { AuthModule } from '../auth/auth.module.js';
+import { SessionsModule } from '../sessions/sessions.module.js';
 import { ConsentController } from './consent.controller.js';
 import { ConsentRepository } from './consent.repository.js';
 import { ConsentService } from './consent.service.js';
 
 @Module({
-  imports: [AuthModule, AuditModule],
+  imports: [SessionsModule, AuditModule],
   controllers: [ConsentController],
   providers: [ConsentService, ConsentRepository],
   exports: [ConsentService],

@@ -16,13 +16,13 @@ import { toConversationSummary, type ConversationRow } from '../common/conversat
 import { DomainError } from '../common/domain-error.js';
 import { RealtimePublisher } from '../common/realtime.publisher.js';
 import { rooms } from '../common/rooms.js';
-import { AccountKeysService } from '../auth/account-keys.service.js';
+import { AccountKeysService } from '../account-keys/account-keys.service.js';
 import { AuditService } from '../audit/audit.service.js';
 import { HoursService } from '../hours/hours.service.js';
 import { toRecordEntry } from '../record/record-entry.mapper.js';
 import { ConsentService } from '../consent/consent.service.js';
 import { PracticeSettingsService } from '../practices/practice-settings.service.js';
-import { QueueService } from '../queue/queue.service.js';
+import { RoutingService } from '../routing/routing.service.js';
 import { RecordService } from '../record/record.service.js';
 import { ConversationsRepository } from './conversations.repository.js';
 
@@ -38,7 +38,7 @@ export class ConversationsService implements OnModuleInit {
     private readonly conversations: ConversationsRepository,
     private readonly record: RecordService,
     private readonly realtime: RealtimePublisher,
-    private readonly queue: QueueService,
+    private readonly queue: RoutingService,
     private readonly consent: ConsentService,
     private readonly settings: PracticeSettingsService,
     private readonly audit: AuditService,

@@ -4,7 +4,7 @@ import { DateTime } from 'luxon';
 import type { Actor } from '../common/actor.js';
 import { Clock } from '../common/clock.js';
 import { requireRole } from '../common/require-role.js';
-import { QueueService } from '../queue/queue.service.js';
+import { RoutingService } from '../routing/routing.service.js';
 import { DashboardRepository } from './dashboard.repository.js';
 
 /**
@@ -15,7 +15,7 @@ import { DashboardRepository } from './dashboard.repository.js';
 @Injectable()
 export class DashboardService {
   constructor(
-    private readonly queue: QueueService,
+    private readonly queue: RoutingService,
     private readonly days: DashboardRepository,
     private readonly clock: Clock,
   ) {}

@@ -2,11 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { DataSource } from 'typeorm';
-import { hashInvitationCode, newInvitationCode } from '../auth/invitation-code.js';
+import { hashInvitationCode, newInvitationCode } from '../invitations/invitation-code.js';
 import { seedAlwaysOpenHours } from '../hours/demo-hours.js';
 import { PracticeSettingsRepository } from '../practices/practice-settings.repository.js';
 
-// Kept importable from here for existing callers; the code rules live in auth/.
+// Kept importable from here for existing callers; the code rules live in invitations/.
 export { hashInvitationCode, newInvitationCode };
 
 /** What a newcomer needs to try the demo practice; kept in a 0600 file under DATA_DIR. */

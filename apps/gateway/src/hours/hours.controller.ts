@@ -6,7 +6,7 @@ import {
   UpdateHoursSettingsRequest,
   type HoursView,
 } from '@parley/protocol';
-import { BearerGuard } from '../auth/bearer.guard.js';
+import { BearerGuard } from '../sessions/bearer.guard.js';
 import { Actor } from '../common/actor.js';
 import { SchemaPipe } from '../common/schema.pipe.js';
 import { ZodBody } from '../common/zod-body.decorator.js';

@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AuditModule } from '../audit/audit.module.js';
-import { AuthModule } from '../auth/auth.module.js';
+import { SessionsModule } from '../sessions/sessions.module.js';
 import { BANK_HOLIDAYS, loadBankHolidays } from './bank-holidays.js';
 import { HoursController } from './hours.controller.js';
 import { HoursGateway } from './hours.gateway.js';
@@ -9,7 +9,7 @@ import { HoursScheduler } from './hours.scheduler.js';
 import { HoursService } from './hours.service.js';
 
 @Module({
-  imports: [AuthModule, AuditModule],
+  imports: [SessionsModule, AuditModule],
   controllers: [HoursController],
   providers: [HoursService, HoursRepository, HoursScheduler, HoursGateway, { provide: BANK_HOLIDAYS, useFactory: () => loadBankHolidays() }],
   exports: [HoursService],

@@ -1,7 +1,7 @@
 import { Controller, Get, HttpCode, Post, Put, UseGuards } from '@nestjs/common';
 import { AddRecordKeyGrantRequest, AddRecordKeyRequest, SetRootKeyRequest, type PracticeKeys } from '@parley/protocol';
 import type { z } from 'zod';
-import { BearerGuard } from '../auth/bearer.guard.js';
+import { BearerGuard } from '../sessions/bearer.guard.js';
 import { Actor } from '../common/actor.js';
 import { ZodBody } from '../common/zod-body.decorator.js';
 import { PracticeKeysService } from './practice-keys.service.js';

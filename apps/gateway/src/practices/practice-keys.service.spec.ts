@@ -4,7 +4,7 @@ import type { AddRecordKeyGrantRequest } from '@parley/protocol';
 import { mockOf } from '../../test/mocks.js';
 import { aClinician, aManager, aPatient } from '../../test/factories.js';
 import type { AuditService } from '../audit/audit.service.js';
-import type { DevicesService } from '../auth/devices.service.js';
+import type { DevicesService } from '../devices/devices.service.js';
 import { DomainError } from '../common/domain-error.js';
 import type { PracticeKeysRepository } from './practice-keys.repository.js';
 import { PracticeKeysService } from './practice-keys.service.js';

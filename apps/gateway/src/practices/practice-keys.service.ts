@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import type { AddRecordKeyGrantRequest, AddRecordKeyRequest, PracticeKeys } from '@parley/protocol';
 import { randomUUID } from 'node:crypto';
 import { AuditService } from '../audit/audit.service.js';
-import { DevicesService } from '../auth/devices.service.js';
+import { DevicesService } from '../devices/devices.service.js';
 import type { Actor } from '../common/actor.js';
 import { DomainError } from '../common/domain-error.js';
 import { requireRole } from '../common/require-role.js';

@@ -1,6 +1,6 @@
 import { Controller, Get, Put, UseGuards } from '@nestjs/common';
 import { PatientLimits, UpdateCategoriesRequest, UpdatePracticeTextsRequest, type PracticeSettings } from '@parley/protocol';
-import { BearerGuard } from '../auth/bearer.guard.js';
+import { BearerGuard } from '../sessions/bearer.guard.js';
 import { Actor } from '../common/actor.js';
 import { ZodBody } from '../common/zod-body.decorator.js';
 import { PracticeSettingsService } from './practice-settings.service.js';

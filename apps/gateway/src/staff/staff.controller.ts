@@ -1,6 +1,6 @@
 import { Controller, Get, HttpCode, Post, UseGuards } from '@nestjs/common';
 import type { OffboardResult, StaffMember } from '@parley/protocol';
-import { BearerGuard } from '../auth/bearer.guard.js';
+import { BearerGuard } from '../sessions/bearer.guard.js';
 import { Actor } from '../common/actor.js';
 import { UuidParam } from '../common/uuid-param.decorator.js';
 import { StaffService } from './staff.service.js';

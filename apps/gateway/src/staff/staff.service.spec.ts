@@ -3,9 +3,9 @@ import { randomUUID } from 'node:crypto';
 import { aClinician, aManager, aPatient } from '../../test/factories.js';
 import { mockOf } from '../../test/mocks.js';
 import type { AuditService } from '../audit/audit.service.js';
-import type { DevicesService } from '../auth/devices.service.js';
+import type { DevicesService } from '../devices/devices.service.js';
 import { DomainError } from '../common/domain-error.js';
-import type { QueueService } from '../queue/queue.service.js';
+import type { CapacityService } from '../capacity/capacity.service.js';
 import type { StaffRepository } from './staff.repository.js';
 import { StaffService } from './staff.service.js';
 
@@ -15,14 +15,14 @@ describe(StaffService.name, () => {
   beforeAll(() => Logger.overrideLogger(false));
 
   let devices: jest.Mocked<DevicesService>;
-  let queue: jest.Mocked<QueueService>;
+  let queue: jest.Mocked<CapacityService>;
   let audit: jest.Mocked<AuditService>;
   let sut: StaffService;
   const manager = aManager();
 
   beforeEach(() => {
     devices = mockOf<DevicesService>();
-    queue = mockOf<QueueService>();
+    queue = mockOf<CapacityService>();
     audit = mockOf<AuditService>();
     sut = new StaffService(mockOf<StaffRepository>(), devices, queue, audit);
     devices.offboard.mockResolvedValue(ENDED);

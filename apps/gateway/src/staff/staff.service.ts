@@ -1,11 +1,11 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { OffboardResult, StaffMember } from '@parley/protocol';
 import { AuditService } from '../audit/audit.service.js';
-import { DevicesService } from '../auth/devices.service.js';
+import { DevicesService } from '../devices/devices.service.js';
 import type { Actor } from '../common/actor.js';
 import { DomainError } from '../common/domain-error.js';
 import { requireRole } from '../common/require-role.js';
-import { QueueService } from '../queue/queue.service.js';
+import { CapacityService } from '../capacity/capacity.service.js';
 import { StaffRepository } from './staff.repository.js';
 
 /** Staff management for managers: the listing, a colleague's device revoked, and offboarding. */
@@ -16,7 +16,7 @@ export class StaffService {
   constructor(
     private readonly staff: StaffRepository,
     private readonly devices: DevicesService,
-    private readonly queue: QueueService,
+    private readonly queue: CapacityService,
     private readonly audit: AuditService,
   ) {}
 

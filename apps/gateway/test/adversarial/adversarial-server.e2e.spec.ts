@@ -24,7 +24,7 @@ import {
   type IdentityKeys,
 } from '@parley/crypto';
 import { ChatSession, openInvitation, rotateRecordKey, signIn, type ChatEntry, type PatientSignedIn } from '@parley/sdk';
-import { newSessionToken } from '../../src/auth/session-token.js';
+import { newSessionToken } from '../../src/sessions/session-token.js';
 import { startTestApp, type TestApp } from '../app.js';
 import { follow, patientChat, staffChat, type Chatter } from '../chat.js';
 import { activatePatient, apiOk, createPracticeWithStaff, invitePatient, type TestPatient, type TestPractice } from '../factories.js';

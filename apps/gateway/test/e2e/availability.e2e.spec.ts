@@ -3,7 +3,7 @@ import type { ParleyClient } from '@parley/client';
 import { ready } from '@parley/crypto';
 import type { CodeIssued } from '@parley/protocol';
 import { FakeClock } from '../../src/common/clock.js';
-import { QueueService } from '../../src/queue/queue.service.js';
+import { CapacityService } from '../../src/capacity/capacity.service.js';
 import { startTestApp, type TestApp } from '../app.js';
 import { openByNewPatient, type Chatter } from '../chat.js';
 import { activateStaff, apiOk, assigneeOf, connectAs, createPracticeWithStaff, type TestPractice, type TestStaff } from '../factories.js';
@@ -60,7 +60,7 @@ describe('a clinician who goes away or disconnects (in-process gateway, a FakeCl
     const onCall = await clinician();
     const { chat, id } = await openFor();
     await waitUntil(async () => (await assigneeOf(gateway.dataSource, id)) === onCall.staff.userId, 'the assignment');
-    const queue = gateway.app.get(QueueService);
+    const queue = gateway.app.get(CapacityService);
 
     onCall.client.close();
     await waitUntil(async () => (await gateway.dataSource.query(`SELECT disconnected_at FROM clinician_capacity WHERE user_id = $1`, [onCall.staff.userId]))[0].disconnected_at !== null, 'the disconnect to be noted');

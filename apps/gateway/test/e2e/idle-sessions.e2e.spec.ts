@@ -1,6 +1,6 @@
 import { ParleyClient } from '@parley/client';
 import { ready } from '@parley/crypto';
-import { IDLE_TIMEOUTS } from '../../src/auth/sessions.service.js';
+import { IDLE_TIMEOUTS } from '../../src/sessions/sessions.service.js';
 import { startTestApp, type TestApp } from '../app.js';
 import { activatePatient, api, connectAs, createPracticeWithStaff, sessionEnded, signIn, stopped, type SignedIn, type TestPractice } from '../factories.js';
 

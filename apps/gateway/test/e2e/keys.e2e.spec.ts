@@ -13,7 +13,7 @@ import {
 } from '@parley/crypto';
 import type { AccountEnrolment, CodeIssued, DeviceInfo, KeyBackup, PracticeKeys } from '@parley/protocol';
 import { startTestApp, type TestApp } from '../app.js';
-import { hashInvitationCode } from '../../src/auth/invitation-code.js';
+import { hashInvitationCode } from '../../src/invitations/invitation-code.js';
 import {
   activatePatient,
   activateStaff,

@@ -2,7 +2,7 @@ import type { ParleyClient } from '@parley/client';
 import { ready } from '@parley/crypto';
 import type { ServerToClient } from '@parley/protocol';
 import { redisKeyPrefix, startTcpProxy, testRedisUrl, type TcpProxy } from '@parley/testing';
-import { SESSION_SWEEP_MS } from '../../src/auth/connection.gateway.js';
+import { SESSION_SWEEP_MS } from '../../src/sessions/connection.gateway.js';
 import { startTestApp, type TestApp } from '../app.js';
 import { follow, patientChat, type Chatter } from '../chat.js';
 import { activatePatient, api, connectAs, createPracticeWithStaff, signIn, type SignedIn, type TestPatient, type TestPractice } from '../factories.js';

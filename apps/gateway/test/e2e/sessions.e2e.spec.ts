@@ -1,7 +1,7 @@
 import { ParleyClient } from '@parley/client';
 import { ready } from '@parley/crypto';
 import type { Server } from 'socket.io';
-import { SessionEventsGateway } from '../../src/auth/session-events.gateway.js';
+import { SessionEventsGateway } from '../../src/sessions/session-events.gateway.js';
 import { rooms } from '../../src/common/rooms.js';
 import { startTestApp, type TestApp } from '../app.js';
 import { activatePatient, api, connectAs, createPracticeWithStaff, sessionEnded, signIn, stopped, type TestPractice } from '../factories.js';

@@ -1,0 +1,130 @@
+import { randomUUID } from 'node:crypto';
+import type { EntityManager } from 'typeorm';
+
+/**
+ * The lock order and the cap rule of every assignment path, written once so they cannot drift apart:
+ * routing passes and claims (`routing/`), hand-backs to the queue head (`capacity/`), transfers and
+ * returns to the queue (`lifecycle/`) all run these steps inside their one transaction.
+ *
+ * - **Lock order**: the practice's clinician rows (`clinician_capacity`) first, in user_id order
+ *   (`lockClinicianRows`, `clinicianLoads`), and only then conversation rows. Every path takes them in
+ *   this order, so two paths on any gateway nodes serialise instead of deadlocking, and the counts read
+ *   under the locks cannot change before the transaction ends.
+ * - **Cap rule** (`hasRoom`): a clinician takes new work only below their concurrent cap and, if they
+ *   have one, their daily cap, counted under those locks; and only while reachable (`isReachable`:
+ *   available and connected now). So nobody is ever over cap, whichever path assigns.
+ *
+ * This file is shared by those three features on purpose: it is the one piece of SQL they must agree on.
+ */
+
+/** A clinician as routing sees them, counted inside the assigning transaction. */
+export interface ClinicianLoad {
+  userId: string;
+  practiceId: string;
+  maxConcurrent: number;
+  dailyMax: number | null;
+  availability: 'available' | 'away' | 'offline';
+  /** At least one live staff socket on some gateway node. */
+  isConnected: boolean;
+  active: number;
+  today: number;
+  lastAssignedAt: Date | null;
+}
+
+/** Takes the routing locks: the practice's clinician rows, in user_id order. */
+export function lockClinicianRows(db: EntityManager, practiceId: string): Promise<Record<string, unknown>[]> {
+  return db.query(
+    `SELECT user_id, practice_id, max_concurrent, daily_max, availability, connected_at IS NOT NULL AS is_connected, last_assigned_at
+       FROM clinician_capacity WHERE practice_id = $1 ORDER BY user_id FOR UPDATE`,
+    [practiceId],
+  );
+}
+
+/**
+ * The practice's clinicians with their active and today's counts, the routing locks taken first, so the
+ * counts cannot change before the transaction ends.
+ */
+export async function clinicianLoads(db: EntityManager, practiceId: string, dayStart: Date): Promise<ClinicianLoad[]> {
+  const rows = await lockClinicianRows(db, practiceId);
+  const counts: { user_id: string; active: number; today: number }[] = await db.query(
+    `SELECT cc.user_id,
+            (SELECT count(*) FROM conversations c WHERE c.assigned_clinician_id = cc.user_id AND c.status IN ('assigned', 'on_hold'))::int AS active,
+            (SELECT count(*) FROM assignments a WHERE a.clinician_id = cc.user_id AND a.assigned_at >= $2)::int AS today
+       FROM clinician_capacity cc WHERE cc.practice_id = $1`,
+    [practiceId, dayStart],
+  );
+  const byId = new Map(counts.map((row) => [row.user_id, row]));
+  return rows.map((row: Record<string, unknown>) => ({
+    userId: row['user_id'] as string,
+    practiceId: row['practice_id'] as string,
+    maxConcurrent: row['max_concurrent'] as number,
+    dailyMax: (row['daily_max'] as number | null) ?? null,
+    availability: row['availability'] as ClinicianLoad['availability'],
+    isConnected: row['is_connected'] as boolean,
+    active: byId.get(row['user_id'] as string)?.active ?? 0,
+    today: byId.get(row['user_id'] as string)?.today ?? 0,
+    lastAssignedAt: (row['last_assigned_at'] as Date | null) ?? null,
+  }));
+}
+
+/**
+ * Who may be given NEW work (routing, transfers): available and connected now. The grace period after a
+ * dropped connection protects the conversations a clinician already has, never adds to them: a patient
+ * must not be told a clinician is with them while nobody has the practice's screen open.
+ */
+export function isReachable(clinician: ClinicianLoad): boolean {
+  return clinician.availability === 'available' && clinician.isConnected;
+}
+
+/** Queue order, for every query that lists or takes waiting conversations: urgent ones first (by when marked), then by waiting time. */
+export const QUEUE_ORDER = 'urgent_at NULLS LAST, queued_at, id';
+
+/** The cap rule: below the concurrent cap and, if there is one, the daily cap. */
+export function hasRoom(clinician: ClinicianLoad): boolean {
+  return clinician.active < clinician.maxConcurrent && (clinician.dailyMax === null || clinician.today < clinician.dailyMax);
+}
+
+/** Gives a conversation to a clinician: its status and assignee, a new live assignment, and the clinician's last-assigned time. */
+export async function assign(
+  db: EntityManager,
+  input: { practiceId: string; conversationId: string; clinicianId: string; how: 'auto' | 'claim' | 'transfer'; now: Date },
+): Promise<void> {
+  await db.query(`UPDATE conversations SET status = 'assigned', assigned_clinician_id = $2, assigned_at = $3 WHERE id = $1`, [input.conversationId, input.clinicianId, input.now]);
+  await db.query(`INSERT INTO assignments (id, conversation_id, clinician_id, practice_id, how, assigned_at) VALUES ($1, $2, $3, $4, $5, $6)`, [
+    randomUUID(),
+    input.conversationId,
+    input.clinicianId,
+    input.practiceId,
+    input.how,
+    input.now,
+  ]);
+  await db.query(`UPDATE clinician_capacity SET last_assigned_at = $2 WHERE user_id = $1`, [input.clinicianId, input.now]);
+}
+
+/** Ends the live assignments of these conversations (their history stays). */
+export async function endLiveAssignments(db: EntityManager, conversationIds: readonly string[], now: Date): Promise<void> {
+  await db.query(`UPDATE assignments SET ended_at = $2 WHERE conversation_id = ANY($1::uuid[]) AND ended_at IS NULL`, [conversationIds, now]);
+}
+
+/**
+ * Puts conversations back at the HEAD of their practice's queue, in the order given: each one
+ * millisecond apart before the earliest waiting conversation, or at its own opening time if that is
+ * earlier still, so a patient who already waited is never sent to the back.
+ */
+export async function moveToQueueHead(db: EntityManager, practiceId: string, conversationIds: readonly string[]): Promise<void> {
+  const [{ head }] = await db.query(`SELECT min(queued_at) AS head FROM conversations WHERE practice_id = $1 AND status = 'waiting'`, [practiceId]);
+  for (const [index, conversationId] of conversationIds.entries()) {
+    await db.query(
+      `UPDATE conversations SET status = 'waiting', assigned_clinician_id = NULL, assigned_at = NULL,
+              queued_at = LEAST(created_at, COALESCE($2::timestamptz - make_interval(secs => $3::double precision / 1000), created_at))
+        WHERE id = $1`,
+      [conversationId, head, conversationIds.length - index],
+    );
+  }
+}
+
+/** The practice's IANA time zone (its days bound the daily caps and follow-up due dates). */
+export async function practiceTimeZone(db: EntityManager, practiceId: string): Promise<string> {
+  const [row] = await db.query(`SELECT time_zone FROM practices WHERE id = $1`, [practiceId]);
+  return row?.time_zone ?? 'Europe/London';
+}

@@ -1,0 +1,199 @@
+import { Injectable } from '@nestjs/common';
+import type { SetPracticeLimits } from '@parley/protocol';
+import { DataSource } from 'typeorm';
+import { CONVERSATION_COLUMNS, toConversationRow, type ConversationRow } from '../common/conversation-row.js';
+import { assign, clinicianLoads, hasRoom, isReachable, practiceTimeZone, QUEUE_ORDER, type ClinicianLoad } from './assignment-locks.js';
+
+/** One assignment made: which conversation went to whom. */
+export interface Assignment {
+  practiceId: string;
+  conversationId: string;
+  clinicianId: string;
+  patientId: string;
+  how: 'auto' | 'claim';
+}
+
+/** Why a claim did not happen. */
+export type ClaimRefusal = 'not_waiting' | 'at_cap' | 'not_available';
+
+/** A clinician of the practice as staff screens list them: every active one, signed in or not. */
+export interface ClinicianRow {
+  userId: string;
+  displayName: string;
+  availability: ClinicianLoad['availability'];
+  isConnected: boolean;
+  maxConcurrent: number;
+  dailyMax: number | null;
+  active: number;
+  today: number;
+}
+
+/** The concurrent cap of a clinician who has no capacity row yet (the column default of clinician_capacity). */
+const DEFAULT_MAX_CONCURRENT = 3;
+
+/** Every query of the queue: the atomic assignment and claim, and the queue's state (waiting, urgent, clinicians' loads, limits). */
+@Injectable()
+export class RoutingRepository {
+  constructor(private readonly dataSource: DataSource) {}
+
+  /**
+   * Assigns waiting conversations, in queue order (urgent first), to clinicians available and connected
+   * now and below their caps (fewest
+   * active first, longest idle on ties), in ONE transaction. The practice's clinician rows are locked
+   * first, in id order, so concurrent calls on any node serialise and nobody is ever over cap; waiting
+   * conversations are locked with SKIP LOCKED so a concurrent claim is skipped, not waited for.
+   */
+  assignWaiting(practiceId: string, now: Date, dayStart: Date): Promise<Assignment[]> {
+    return this.dataSource.transaction(async (db) => {
+      const clinicians = (await clinicianLoads(db, practiceId, dayStart)).filter(isReachable);
+      const free = () => clinicians.filter(hasRoom);
+      if (free().length === 0) return [];
+      const room = free().reduce((sum, c) => sum + Math.min(c.maxConcurrent - c.active, c.dailyMax === null ? Infinity : c.dailyMax - c.today), 0);
+      const waiting: { id: string; patient_id: string }[] = await db.query(
+        `SELECT id, patient_id FROM conversations WHERE practice_id = $1 AND status = 'waiting'
+          ORDER BY ${QUEUE_ORDER} LIMIT $2 FOR UPDATE SKIP LOCKED`,
+        [practiceId, Math.max(0, Math.min(room, 500))],
+      );
+      const made: Assignment[] = [];
+      for (const conversation of waiting) {
+        const clinician = free().sort(byFewestActiveThenLongestIdle)[0];
+        if (!clinician) break;
+        await assign(db, { practiceId, conversationId: conversation.id, clinicianId: clinician.userId, how: 'auto', now });
+        clinician.active += 1;
+        clinician.today += 1;
+        clinician.lastAssignedAt = now;
+        made.push({ practiceId, conversationId: conversation.id, clinicianId: clinician.userId, patientId: conversation.patient_id, how: 'auto' });
+      }
+      return made;
+    });
+  }
+
+  /** A clinician takes one waiting conversation, if they are available and below their caps. Same locks, same order. */
+  claim(practiceId: string, clinicianId: string, conversationId: string, now: Date, dayStart: Date): Promise<Assignment | ClaimRefusal> {
+    return this.dataSource.transaction(async (db) => {
+      // Clinician rows first, then the conversation: the same lock order as assignWaiting, so no deadlock.
+      const clinician = (await clinicianLoads(db, practiceId, dayStart)).find((c) => c.userId === clinicianId);
+      const [conversation]: { id: string; patient_id: string }[] = await db.query(
+        `SELECT id, patient_id FROM conversations WHERE id = $1 AND practice_id = $2 AND status = 'waiting' FOR UPDATE`,
+        [conversationId, practiceId],
+      );
+      if (!conversation) return 'not_waiting';
+      if (!clinician || clinician.availability !== 'available') return 'not_available';
+      if (!hasRoom(clinician)) return 'at_cap';
+      await assign(db, { practiceId, conversationId: conversation.id, clinicianId, how: 'claim', now });
+      return { practiceId, conversationId, clinicianId, patientId: conversation.patient_id, how: 'claim' };
+    });
+  }
+
+
+
+  async practiceLimits(practiceId: string): Promise<SetPracticeLimits> {
+    const [row] = await this.dataSource.query(`SELECT max_queue, max_new_per_day, is_intake_paused FROM practice_capacity WHERE practice_id = $1`, [practiceId]);
+    return { maxQueue: row?.max_queue ?? null, maxNewPerDay: row?.max_new_per_day ?? null, isIntakePaused: row?.is_intake_paused ?? false };
+  }
+
+  /** Waiting conversations in queue order (urgent first), with when each started waiting. */
+  async waiting(practiceId: string): Promise<{ id: string; topic: string; queuedAt: Date; createdAt: Date; urgentAt: Date | null }[]> {
+    const rows: { id: string; topic: string; queued_at: Date; created_at: Date; urgent_at: Date | null }[] = await this.dataSource.query(
+      `SELECT id, topic, queued_at, created_at, urgent_at FROM conversations WHERE practice_id = $1 AND status = 'waiting' ORDER BY ${QUEUE_ORDER}`,
+      [practiceId],
+    );
+    return rows.map((row) => ({ id: row.id, topic: row.topic, queuedAt: row.queued_at, createdAt: row.created_at, urgentAt: row.urgent_at }));
+  }
+
+  /**
+   * Marks a patient's own conversation urgent, once: the first mark's time stays. Null when it is not
+   * theirs or is closed.
+   */
+  async markUrgent(patientId: string, conversationId: string, at: Date): Promise<{ conversation: ConversationRow; isNew: boolean } | null> {
+    return this.dataSource.transaction(async (db) => {
+      const [row] = await db.query(
+        `SELECT ${CONVERSATION_COLUMNS} FROM conversations c JOIN practices p ON p.id = c.practice_id
+          WHERE c.id = $1 AND c.patient_id = $2 AND c.status <> 'closed' FOR UPDATE OF c`,
+        [conversationId, patientId],
+      );
+      if (!row) return null;
+      const conversation = toConversationRow(row);
+      if (conversation.urgentAt) return { conversation, isNew: false };
+      await db.query(`UPDATE conversations SET urgent_at = $2 WHERE id = $1`, [conversationId, at]);
+      return { conversation: { ...conversation, urgentAt: at }, isNew: true };
+    });
+  }
+
+  /**
+   * The median minutes from a conversation's first assignment to its close, over the practice's most
+   * recent closed conversations since `since` (at most `limit`), with how many it was taken from.
+   */
+  async handlingMinutes(practiceId: string, since: Date, limit: number): Promise<{ median: number | null; samples: number }> {
+    const [row]: { median: number | null; samples: number }[] = await this.dataSource.query(
+      `SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY minutes) AS median, count(*)::int AS samples FROM (
+         SELECT extract(epoch FROM c.closed_at - min(a.assigned_at)) / 60 AS minutes
+           FROM conversations c JOIN assignments a ON a.conversation_id = c.id
+          WHERE c.practice_id = $1 AND c.status = 'closed' AND c.closed_at >= $2
+          GROUP BY c.id, c.closed_at ORDER BY c.closed_at DESC LIMIT $3) recent`,
+      [practiceId, since, limit],
+    );
+    return { median: row?.median === null || row?.median === undefined ? null : Number(row.median), samples: row?.samples ?? 0 };
+  }
+
+  /** How many of the practice's conversations are waiting (every open asks, for its reply-time estimate: a count, not the rows). */
+  async waitingCount(practiceId: string): Promise<number> {
+    const [row]: { count: number }[] = await this.dataSource.query(
+      `SELECT count(*)::int AS count FROM conversations WHERE practice_id = $1 AND status = 'waiting'`,
+      [practiceId],
+    );
+    return row?.count ?? 0;
+  }
+
+  /** The practice's IANA time zone (its days bound the daily caps). */
+  timeZoneOf(practiceId: string): Promise<string> {
+    return practiceTimeZone(this.dataSource.manager, practiceId);
+  }
+
+  /** The waiting conversations' patients, in queue order. */
+  async waitingPatients(practiceId: string): Promise<{ id: string; patientId: string }[]> {
+    const rows: { id: string; patient_id: string }[] = await this.dataSource.query(
+      `SELECT id, patient_id FROM conversations WHERE practice_id = $1 AND status = 'waiting' ORDER BY ${QUEUE_ORDER}`,
+      [practiceId],
+    );
+    return rows.map((row) => ({ id: row.id, patientId: row.patient_id }));
+  }
+
+  /**
+   * Every active (not offboarded) clinician of the practice by display name, with their state and load;
+   * one who never signed in or had caps set is offline with the default caps.
+   */
+  async clinicians(practiceId: string, dayStart: Date): Promise<ClinicianRow[]> {
+    const rows: Record<string, unknown>[] = await this.dataSource.query(
+      `SELECT u.id, u.display_name, coalesce(cc.availability, 'offline') AS availability, cc.connected_at IS NOT NULL AS is_connected,
+              coalesce(cc.max_concurrent, $3) AS max_concurrent, cc.daily_max,
+              (SELECT count(*) FROM conversations c WHERE c.assigned_clinician_id = u.id AND c.status IN ('assigned', 'on_hold'))::int AS active,
+              (SELECT count(*) FROM assignments a WHERE a.clinician_id = u.id AND a.assigned_at >= $2)::int AS today
+         FROM users u LEFT JOIN clinician_capacity cc ON cc.user_id = u.id
+        WHERE u.practice_id = $1 AND 'clinician' = ANY(u.roles) AND u.deactivated_at IS NULL
+        ORDER BY u.display_name, u.id`,
+      [practiceId, dayStart, DEFAULT_MAX_CONCURRENT],
+    );
+    return rows.map((row) => ({
+      userId: row['id'] as string,
+      displayName: row['display_name'] as string,
+      availability: row['availability'] as ClinicianLoad['availability'],
+      isConnected: row['is_connected'] as boolean,
+      maxConcurrent: row['max_concurrent'] as number,
+      dailyMax: (row['daily_max'] as number | null) ?? null,
+      active: row['active'] as number,
+      today: row['today'] as number,
+    }));
+  }
+
+  /** Conversations opened at the practice since `since` (for the demand cap). */
+  async openedSince(practiceId: string, since: Date): Promise<number> {
+    const [row] = await this.dataSource.query(`SELECT count(*)::int AS n FROM conversations WHERE practice_id = $1 AND created_at >= $2`, [practiceId, since]);
+    return row.n;
+  }
+}
+
+function byFewestActiveThenLongestIdle(a: ClinicianLoad, b: ClinicianLoad): number {
+  if (a.active !== b.active) return a.active - b.active;
+  return (a.lastAssignedAt?.getTime() ?? 0) - (b.lastAssignedAt?.getTime() ?? 0);
+}

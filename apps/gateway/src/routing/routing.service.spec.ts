@@ -1,0 +1,52 @@
+import { Logger } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { mockOf } from '../../test/mocks.js';
+import type { AuditService } from '../audit/audit.service.js';
+import { FakeClock } from '../common/clock.js';
+import type { RealtimePublisher } from '../common/realtime.publisher.js';
+import type { HoursService } from '../hours/hours.service.js';
+import type { RecordService } from '../record/record.service.js';
+import type { RoutingRepository } from './routing.repository.js';
+import { RoutingService } from './routing.service.js';
+
+const jestObject = (import.meta as unknown as { jest: typeof jest }).jest;
+
+describe(RoutingService.name, () => {
+  const practiceId = randomUUID();
+  let queue: jest.Mocked<RoutingRepository>;
+  let sut: RoutingService;
+
+  beforeEach(() => {
+    jestObject.useFakeTimers();
+    jestObject.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    queue = mockOf<RoutingRepository>();
+    queue.timeZoneOf.mockResolvedValue('Europe/London');
+    sut = new RoutingService(queue, mockOf<RecordService>(), mockOf<RealtimePublisher>(), new FakeClock(new Date('2026-11-23T10:00:00Z')), mockOf<AuditService>(), mockOf<HoursService>());
+  });
+
+  afterEach(() => {
+    sut.onModuleDestroy();
+    jestObject.useRealTimers();
+    jestObject.restoreAllMocks();
+  });
+
+  it('tries a failed routing pass again shortly, so waiting patients are not left until the next event', async () => {
+    queue.assignWaiting.mockRejectedValueOnce(new Error('timeout exceeded when trying to connect')).mockResolvedValue([]);
+
+    await expect(sut.route(practiceId)).rejects.toThrow('timeout exceeded');
+    expect(queue.assignWaiting).toHaveBeenCalledTimes(1);
+    await jestObject.advanceTimersByTimeAsync(1_000);
+
+    expect(queue.assignWaiting).toHaveBeenCalledTimes(2);
+  });
+
+  it('retries nothing once the module is stopping', async () => {
+    queue.assignWaiting.mockRejectedValue(new Error('connection terminated'));
+
+    await expect(sut.route(practiceId)).rejects.toThrow('connection terminated');
+    sut.onModuleDestroy();
+    await jestObject.advanceTimersByTimeAsync(5_000);
+
+    expect(queue.assignWaiting).toHaveBeenCalledTimes(1);
+  });
+});

@@ -1,0 +1,23 @@
+import { Module } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import { BearerGuard } from './bearer.guard.js';
+import { ConnectionGateway } from './connection.gateway.js';
+import { SessionEventsGateway } from './session-events.gateway.js';
+import { SessionGuard } from './session.guard.js';
+import { SessionsController } from './sessions.controller.js';
+import { SessionsRepository } from './sessions.repository.js';
+import { SessionsService } from './sessions.service.js';
+
+/**
+ * Sessions: bearer tokens, the socket handshake and its session sweep, sign-out, and ending live sockets when a
+ * session ends. It imports no feature. Other features import this module for `BearerGuard` (HTTP routes:
+ * `@UseGuards(BearerGuard)`, then `@Actor()`) and `SessionsService`; `devices` also uses `SessionEventsGateway`
+ * to end the sockets of a revoked device. `SessionGuard` is installed globally here, so every socket command of
+ * every gateway re-checks its session first.
+ */
+@Module({
+  controllers: [SessionsController],
+  providers: [ConnectionGateway, SessionEventsGateway, SessionsService, SessionsRepository, SessionGuard, { provide: APP_GUARD, useExisting: SessionGuard }, BearerGuard],
+  exports: [SessionsService, SessionGuard, BearerGuard, SessionEventsGateway],
+})
+export class SessionsModule {}
