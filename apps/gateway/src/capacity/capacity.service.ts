@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
-import type { SetClinicianCaps, SetPracticeLimits } from '@parley/protocol';
+import type { RequeueReason, SetAvailability, SetClinicianCaps, SetPracticeLimits } from '@parley/protocol';
 import { AuditService, serverActor } from '../audit/audit.service.js';
 import type { Actor } from '../common/actor.js';
 import { Clock } from '../common/clock.js';
@@ -59,7 +59,7 @@ export class CapacityService implements OnApplicationBootstrap, OnModuleDestroy 
    * conversations back to the head of the queue, where colleagues pick them up; the patients are told.
    * @throws DomainError `forbidden`
    */
-  async setAvailability(actor: Actor, availability: 'available' | 'away'): Promise<void> {
+  async setAvailability(actor: Actor, availability: SetAvailability['availability']): Promise<void> {
     requireRole(actor, 'clinician');
     await this.capacity.setAvailability(actor.practiceId, actor.userId, availability);
     this.logger.log({ userId: actor.userId, availability }, 'availability changed');
@@ -123,7 +123,7 @@ export class CapacityService implements OnApplicationBootstrap, OnModuleDestroy 
   }
 
   /** Returns a clinician's conversations to the queue head, telling each patient through the record. */
-  private async handBack(practiceId: string, clinicianId: string, reason: 'away' | 'disconnected' | 'signed_out' | 'offboarded'): Promise<number> {
+  private async handBack(practiceId: string, clinicianId: string, reason: RequeueReason): Promise<number> {
     const returned = await this.capacity.requeueAllOf(practiceId, clinicianId, this.clock.now());
     for (const { conversationId, patientId } of returned) {
       await this.record.append({ conversationId, system: { event: 'requeued', data: { fromClinicianId: clinicianId, reason } } });

@@ -1,22 +1,11 @@
 import type { ConversationStatus, ConversationSummary } from '@parley/protocol';
 
 /**
- * A conversation row as the features that read conversations (conversations, queue) see it. Kept in
- * common because `queue` may not import `conversations` (which imports `queue`).
+ * A conversation row as the features that read conversations (conversations, routing, lifecycle) see it: the
+ * protocol's `ConversationSummary` with its times as dates. Kept in common because `routing` may not import
+ * `conversations` (which imports `routing`).
  */
-export interface ConversationRow {
-  id: string;
-  practiceId: string;
-  practiceOdsCode: string;
-  patientId: string;
-  topic: string;
-  status: ConversationStatus;
-  assignedClinicianId: string | null;
-  currentEpoch: number;
-  lastSeq: number;
-  createdAt: Date;
-  urgentAt: Date | null;
-}
+export type ConversationRow = Omit<ConversationSummary, 'createdAt' | 'urgentAt'> & { createdAt: Date; urgentAt: Date | null };
 
 /** The columns `toConversationRow` reads, from `conversations c JOIN practices p`. */
 export const CONVERSATION_COLUMNS = `c.id, c.practice_id, p.ods_code, c.patient_id, c.topic, c.status, c.assigned_clinician_id, c.current_epoch, c.last_seq, c.created_at, c.urgent_at`;

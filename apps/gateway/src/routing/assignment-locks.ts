@@ -1,3 +1,4 @@
+import type { ClinicianState, ConversationAssigned } from '@parley/protocol';
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 
@@ -23,7 +24,7 @@ export interface ClinicianLoad {
   practiceId: string;
   maxConcurrent: number;
   dailyMax: number | null;
-  availability: 'available' | 'away' | 'offline';
+  availability: ClinicianState['availability'];
   /** At least one live staff socket on some gateway node. */
   isConnected: boolean;
   active: number;
@@ -87,7 +88,7 @@ export function hasRoom(clinician: ClinicianLoad): boolean {
 /** Gives a conversation to a clinician: its status and assignee, a new live assignment, and the clinician's last-assigned time. */
 export async function assign(
   db: EntityManager,
-  input: { practiceId: string; conversationId: string; clinicianId: string; how: 'auto' | 'claim' | 'transfer'; now: Date },
+  input: { practiceId: string; conversationId: string; clinicianId: string; how: ConversationAssigned['how']; now: Date },
 ): Promise<void> {
   await db.query(`UPDATE conversations SET status = 'assigned', assigned_clinician_id = $2, assigned_at = $3 WHERE id = $1`, [input.conversationId, input.clinicianId, input.now]);
   await db.query(`INSERT INTO assignments (id, conversation_id, clinician_id, practice_id, how, assigned_at) VALUES ($1, $2, $3, $4, $5, $6)`, [

@@ -1,3 +1,5 @@
+import type { QueuePosition } from '@parley/protocol';
+
 /**
  * The wait a patient is told: a pure function of the practice's recent handling time, the clinicians
  * who could pick the conversation up now, and the opening hours. Honest rather than precise: it says
@@ -30,10 +32,8 @@ export interface WaitInput {
   hours: { isOpen: boolean; closesAt: Date | null; nextOpening: Date | null };
 }
 
-export interface WaitEstimate {
-  estimatedWaitMinutes: number | null;
-  nextSessionAt: string | null;
-}
+/** What `queue:position` tells a waiting patient besides their place. */
+export type WaitEstimate = Pick<QueuePosition, 'estimatedWaitMinutes' | 'nextSessionAt'>;
 
 /** The typical handling time: the measured median once there are enough samples, else the default. */
 export function handlingMinutes(handling: WaitInput['handling']): number {
