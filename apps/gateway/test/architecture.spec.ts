@@ -7,10 +7,12 @@ const ROOT = join(import.meta.dirname, '..', '..', '..');
 // @parley/crypto as a real client would (its source may not: see the next tests).
 const ALLOWED: Record<string, readonly string[]> = {
   '@parley/gateway': ['@parley/protocol', '@parley/client', '@parley/testing', '@parley/crypto', '@parley/sdk'],
-  '@parley/patient': ['@parley/protocol', '@parley/client', '@parley/crypto', '@parley/sdk', '@parley/web', '@parley/gateway', '@parley/testing'],
-  '@parley/staff': ['@parley/protocol', '@parley/client', '@parley/crypto', '@parley/sdk', '@parley/web', '@parley/gateway', '@parley/testing'],
+  '@parley/patient': ['@parley/protocol', '@parley/client', '@parley/crypto', '@parley/sdk', '@parley/web', '@parley/ui', '@parley/gateway', '@parley/testing'],
+  '@parley/staff': ['@parley/protocol', '@parley/client', '@parley/crypto', '@parley/sdk', '@parley/web', '@parley/ui', '@parley/gateway', '@parley/testing'],
   // Browser storage (IndexedDB, WebCrypto, Web Locks) for both web apps; it stores what it is given and imports no crypto.
   '@parley/web': ['@parley/client', '@parley/testing'],
+  // Svelte pieces both apps share (context pairs, the gateway status line); it knows nothing of Parley's packages.
+  '@parley/ui': [],
   // The load generator drives a built gateway process through the same client code as the apps.
   '@parley/bench': ['@parley/protocol', '@parley/client', '@parley/crypto', '@parley/sdk', '@parley/gateway', '@parley/testing'],
   '@parley/client': ['@parley/protocol'],
