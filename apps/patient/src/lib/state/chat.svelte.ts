@@ -3,7 +3,7 @@ import type { ConversationSummary, ErrorBody, QueuePosition } from '@parley/prot
 import type { ChatEntry, ChatSession, Conversation, ConversationChange, ConversationMember, PendingSend, SystemEventWording } from '@parley/sdk';
 import * as connection from '../connection';
 import { findRedFlags, type RedFlagMatch } from '../safety/red-flags';
-import { contextPair } from './context';
+import { contextPair } from '@parley/ui';
 import { describeError } from './notices';
 import type { PatientApp } from './patient-app.svelte';
 

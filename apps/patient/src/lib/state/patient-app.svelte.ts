@@ -7,7 +7,7 @@ import { config } from '../config';
 import * as connection from '../connection';
 import type { PatientKeys } from '../connection';
 import { parseInvitationLink, type InvitationLink } from '../invitation-link';
-import { contextPair } from './context';
+import { contextPair } from '@parley/ui';
 import { describeError } from './notices';
 
 export type Screen = 'starting' | 'welcome' | 'activate' | 'sign-in' | 'terms' | 'home' | 'chat' | 'locked' | 'other-tab';

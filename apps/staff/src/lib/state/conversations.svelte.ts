@@ -1,7 +1,7 @@
 import type { FeedEntry } from '@parley/client';
 import type { CloseOutcome, ConversationAssigned, ConversationSummary } from '@parley/protocol';
 import type { ChatEntry, Conversation, ConversationChange } from '@parley/sdk';
-import { getContext, setContext } from 'svelte';
+import { contextPair } from '@parley/ui';
 import type { StaffConnection } from '../connection';
 import { buildFhirBundle, buildTranscript, type ExportInput } from '../export/fhir';
 import { explain, topicLabel } from '../words';
@@ -306,6 +306,4 @@ function playChime(): void {
   }
 }
 
-const KEY = Symbol('conversations');
-export const setConversationsState = (state: ConversationsState): ConversationsState => setContext(KEY, state);
-export const getConversationsState = (): ConversationsState => getContext<ConversationsState>(KEY);
+export const [setConversationsState, getConversationsState] = contextPair<ConversationsState>('conversations');

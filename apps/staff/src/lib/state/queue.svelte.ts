@@ -1,5 +1,5 @@
 import type { ClinicianState, QueueSnapshot, SetPracticeLimits } from '@parley/protocol';
-import { getContext, setContext } from 'svelte';
+import { contextPair } from '@parley/ui';
 import type { StaffConnection } from '../connection';
 import { explain } from '../words';
 
@@ -89,6 +89,4 @@ export class QueueState {
   }
 }
 
-const KEY = Symbol('queue');
-export const setQueueState = (state: QueueState): QueueState => setContext(KEY, state);
-export const getQueueState = (): QueueState => getContext<QueueState>(KEY);
+export const [setQueueState, getQueueState] = contextPair<QueueState>('queue');

@@ -1,7 +1,7 @@
 import type { SessionEnded } from '@parley/protocol';
 import { passphraseAdvice, type PassphraseAdvice } from '@parley/sdk';
 import { IdleTimer, TabLock } from '@parley/web';
-import { getContext, setContext } from 'svelte';
+import { contextPair } from '@parley/ui';
 import { config } from '../config';
 import {
   activateStaffAccount,
@@ -288,6 +288,4 @@ function waitText(seconds: number): string {
   return `${count} ${unit}${count === 1 ? '' : 's'}`;
 }
 
-const KEY = Symbol('session');
-export const setSessionState = (state: SessionState): SessionState => setContext(KEY, state);
-export const getSessionState = (): SessionState => getContext<SessionState>(KEY);
+export const [setSessionState, getSessionState] = contextPair<SessionState>('session');
