@@ -287,6 +287,11 @@ export class Conversation {
     return this.command(() => this.context.client.request('conversation:close', { conversationId: this.id, outcome, ...(followUp ? { followUp } : {}) }));
   }
 
+  /** Called by the session whenever its outbox changes (queued sends of an earlier run). */
+  outboxChanged(): void {
+    this.emit({ kind: 'pending' });
+  }
+
   private async begin(): Promise<void> {
     const { client, cursorStore } = this.context;
     client.on('receipt:updated', this.onReceipt);
@@ -401,11 +406,6 @@ export class Conversation {
     if (options.keepOutbox) return;
     const { outbox } = this.context;
     for (const failed of outbox.itemsOf(this.id).filter((candidate) => candidate.status === 'failed')) await outbox.discard(failed.send.clientMessageId);
-  }
-
-  /** Called by the session whenever its outbox changes (queued sends of an earlier run). */
-  outboxChanged(): void {
-    this.emit({ kind: 'pending' });
   }
 
   private emit(change: ConversationChange): void {
