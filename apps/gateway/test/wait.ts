@@ -1,8 +1,13 @@
-/** Polls `condition` until it holds, or fails naming `what` after `timeoutMs`. */
-export async function waitUntil(condition: () => Promise<boolean> | boolean, what: string, timeoutMs = 10_000): Promise<void> {
+/**
+ * The one way the gateway's tests wait for something: polls `condition` every 20 ms until it holds, or fails after
+ * `timeoutMs` naming what did not happen (`what`, or what `what()` says then, to include, say, the output so far).
+ * A condition that throws ends the wait with its error. No fixed sleeps: a wait ends as soon as its condition holds,
+ * and a deadline with a message replaces a loop that would only end at jest's test timeout.
+ */
+export async function waitUntil(condition: () => Promise<boolean> | boolean, what: string | (() => string), timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }

@@ -13,6 +13,8 @@ describe(LifecycleRepository.name, () => {
   let database: TestDatabase;
   let dataSource: DataSource;
   let sut: LifecycleRepository;
+  // Each test has a practice of its own (a patient and two available clinicians, x and y, each with a cap of 1), so
+  // no test sees the rows of another.
   let practiceId: string;
   let patientId: string;
   let deviceId: string;
@@ -23,6 +25,9 @@ describe(LifecycleRepository.name, () => {
     database = await freshDatabase();
     dataSource = await openDatabase(database.url);
     sut = new LifecycleRepository(dataSource);
+  });
+
+  beforeEach(async () => {
     practiceId = (await insertPractice(dataSource)).id;
     patientId = await insertUser(dataSource, practiceId, ['patient']);
     deviceId = await insertDevice(dataSource, patientId);
@@ -61,7 +66,6 @@ describe(LifecycleRepository.name, () => {
     expect(change).toEqual({ practiceId, conversationId: held, patientId, previousClinicianId: x });
     expect((await queuedAt(held)).getTime()).toBe((await queuedAt(waiting)).getTime() - 1);
     expect(await dataSource.query(`SELECT ended_at FROM assignments WHERE conversation_id = $1`, [held])).toEqual([{ ended_at: NOW }]);
-    await dataSource.query(`UPDATE conversations SET status = 'closed', outcome = 'resolved' WHERE practice_id = $1 AND status = 'waiting'`, [practiceId]);
   });
 
   it('refuses a requeue by someone other than the assignee and changes nothing', async () => {
@@ -69,7 +73,6 @@ describe(LifecycleRepository.name, () => {
 
     expect(await sut.requeue(practiceId, id, { kind: 'assignee', userId: y }, NOW)).toBe('not_assignee');
     expect(await dataSource.query(`SELECT status, assigned_clinician_id FROM conversations WHERE id = $1`, [id])).toEqual([{ status: 'assigned', assigned_clinician_id: x }]);
-    await sut.close(practiceId, id, { kind: 'manager' }, 'resolved', undefined, NOW);
   });
 
   it('lets exactly one of two concurrent transfers into the last free slot through', async () => {
@@ -85,7 +88,7 @@ describe(LifecycleRepository.name, () => {
   });
 
   it('closes with a follow-up in one go, and completes it only once', async () => {
-    const id = (await dataSource.query(`SELECT id FROM conversations WHERE assigned_clinician_id = $1`, [y]))[0].id as string;
+    const id = await aConversation(NOW, y);
 
     const closed = await sut.close(practiceId, id, { kind: 'assignee', userId: y }, 'follow_up', { dueDate: '2025-03-11', ownerId: x, createdBy: y }, NOW);
     const followUpId = (closed as { followUpId: string }).followUpId;

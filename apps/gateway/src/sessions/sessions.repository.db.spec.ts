@@ -23,7 +23,7 @@ describe(SessionsRepository.name, () => {
     await database.drop();
   });
 
-  /** A session of a new staff user on a new device; the token hash is random. */
+  /** A session of a new staff user on a new device, expiring `expiresIn` from now (a negative interval: already expired). */
   async function aSession(expiresIn = '1 hour') {
     const practice = await insertPractice(dataSource);
     const userId = await insertUser(dataSource, practice.id, ['clinician']);
@@ -59,11 +59,10 @@ describe(SessionsRepository.name, () => {
   });
 
   it('resolves nothing for an expired or revoked session, a revoked device or a deactivated user', async () => {
-    const expired = await aSession('1 second');
+    const expired = await aSession('-1 second');
     const revoked = await aSession();
     const onRevokedDevice = await aSession();
     const ofDeactivated = await aSession();
-    await dataSource.query(`SELECT pg_sleep(1.1)`);
     await sut.revoke(revoked.id, 'signed_out');
     await dataSource.query(`UPDATE devices SET revoked_at = now() WHERE id = $1`, [onRevokedDevice.deviceId]);
     await dataSource.query(`UPDATE users SET deactivated_at = now() WHERE id = $1`, [ofDeactivated.userId]);

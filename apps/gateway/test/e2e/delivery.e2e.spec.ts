@@ -10,6 +10,7 @@ import { startTestApp, type TestApp } from '../app.js';
 import { follow, patientChat, staffChat, waitForAssignment, type Chatter } from '../chat.js';
 import { freshDatabase } from '../database.js';
 import { activatePatient, createPracticeWithStaff, type TestPractice } from '../factories.js';
+import { describeIf, missingRedis } from '../environment.js';
 import { waitUntil } from '../wait.js';
 import { seededRandom } from '../seeded-random.js';
 
@@ -154,54 +155,51 @@ describe('the gateway process is killed mid-stream and restarted', () => {
   }, 120_000);
 });
 
-const redisUrl = testRedisUrl();
-if (redisUrl) {
-  describe('two gateway nodes linked by Redis, one killed', () => {
-    let database: TestDatabase;
-    let dataSource: DataSource;
-    const nodes: GatewayProcess[] = [];
-    let balancer: TcpProxy;
+describeIf(missingRedis)('two gateway nodes linked by Redis, one killed', () => {
+  let database: TestDatabase;
+  let dataSource: DataSource;
+  const nodes: GatewayProcess[] = [];
+  let balancer: TcpProxy;
 
-    beforeAll(async () => {
-      database = await freshDatabase();
-      dataSource = await openDatabase(database.url);
-      const env = { DATABASE_URL: database.url, REDIS_URL: redisUrl, REDIS_STREAM_NAME: redisKeyPrefix() };
-      nodes.push(...(await Promise.all([startGatewayProcess({ entry: ENTRY, env }), startGatewayProcess({ entry: ENTRY, env })])));
-      balancer = await startTcpProxy({ target: { host: '127.0.0.1', port: nodes[0]!.port } });
-    });
-
-    afterAll(async () => {
-      await balancer?.close();
-      for (const node of nodes) await node.stop();
-      await dataSource?.destroy();
-      await database?.drop();
-    });
-
-    it('relays across nodes, and after the patient node dies the patient continues on the other with nothing lost or duplicated', async () => {
-      const [nodeA, nodeB] = nodes as [GatewayProcess, GatewayProcess];
-      const practice = await createPracticeWithStaff({ url: nodeB.url, dataSource });
-      const patient = await patientChat(balancer.url, practice, await activatePatient(nodeB.url, practice));
-      const clinician = await staffChat(nodeB.url, practice, practice.clinician);
-      const conversationId = (await patient.session.openConversation('admin')).id;
-      await follow(patient, conversationId);
-      await follow(clinician, conversationId);
-      await waitForAssignment(clinician);
-
-      const before = await Promise.all(Array.from({ length: 50 }, (_, i) => patient.session.send(conversationId, `before ${i}`)));
-      await waitUntil(() => clinician.entries.length >= 53, 'cross-node delivery', 20_000);
-      await nodeA.stop('SIGKILL');
-      balancer.setTarget({ host: '127.0.0.1', port: nodeB.port });
-      const after = await Promise.all(Array.from({ length: 50 }, (_, i) => patient.session.send(conversationId, `after ${i}`)));
-      const replies = await Promise.all(Array.from({ length: 10 }, (_, i) => clinician.session.send(conversationId, `reply ${i}`)));
-      await waitUntil(() => clinician.entries.length >= 113 && patient.entries.length >= 113, 'all 113 entries on both sides', 30_000);
-      await patient.session.close();
-      await clinician.session.close();
-
-      expect([...before, ...after, ...replies].filter((result) => !result.ok)).toEqual([]);
-      expectExactlyInOrder(patient, 113);
-      expectExactlyInOrder(clinician, 113);
-      expect(messageBodies(patient.entries)).toEqual(messageBodies(clinician.entries));
-      expect(await storedMessages(dataSource, conversationId)).toEqual({ n: 110, distinct_ids: 110 });
-    }, 120_000);
+  beforeAll(async () => {
+    database = await freshDatabase();
+    dataSource = await openDatabase(database.url);
+    const env = { DATABASE_URL: database.url, REDIS_URL: testRedisUrl()!, REDIS_STREAM_NAME: redisKeyPrefix() };
+    nodes.push(...(await Promise.all([startGatewayProcess({ entry: ENTRY, env }), startGatewayProcess({ entry: ENTRY, env })])));
+    balancer = await startTcpProxy({ target: { host: '127.0.0.1', port: nodes[0]!.port } });
   });
-}
+
+  afterAll(async () => {
+    await balancer?.close();
+    for (const node of nodes) await node.stop();
+    await dataSource?.destroy();
+    await database?.drop();
+  });
+
+  it('relays across nodes, and after the patient node dies the patient continues on the other with nothing lost or duplicated', async () => {
+    const [nodeA, nodeB] = nodes as [GatewayProcess, GatewayProcess];
+    const practice = await createPracticeWithStaff({ url: nodeB.url, dataSource });
+    const patient = await patientChat(balancer.url, practice, await activatePatient(nodeB.url, practice));
+    const clinician = await staffChat(nodeB.url, practice, practice.clinician);
+    const conversationId = (await patient.session.openConversation('admin')).id;
+    await follow(patient, conversationId);
+    await follow(clinician, conversationId);
+    await waitForAssignment(clinician);
+
+    const before = await Promise.all(Array.from({ length: 50 }, (_, i) => patient.session.send(conversationId, `before ${i}`)));
+    await waitUntil(() => clinician.entries.length >= 53, 'cross-node delivery', 20_000);
+    await nodeA.stop('SIGKILL');
+    balancer.setTarget({ host: '127.0.0.1', port: nodeB.port });
+    const after = await Promise.all(Array.from({ length: 50 }, (_, i) => patient.session.send(conversationId, `after ${i}`)));
+    const replies = await Promise.all(Array.from({ length: 10 }, (_, i) => clinician.session.send(conversationId, `reply ${i}`)));
+    await waitUntil(() => clinician.entries.length >= 113 && patient.entries.length >= 113, 'all 113 entries on both sides', 30_000);
+    await patient.session.close();
+    await clinician.session.close();
+
+    expect([...before, ...after, ...replies].filter((result) => !result.ok)).toEqual([]);
+    expectExactlyInOrder(patient, 113);
+    expectExactlyInOrder(clinician, 113);
+    expect(messageBodies(patient.entries)).toEqual(messageBodies(clinician.entries));
+    expect(await storedMessages(dataSource, conversationId)).toEqual({ n: 110, distinct_ids: 110 });
+  }, 120_000);
+});

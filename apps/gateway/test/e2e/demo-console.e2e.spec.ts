@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { waitUntil } from '../wait.js';
 
 const REPOSITORY = join(import.meta.dirname, '..', '..', '..', '..');
 const SIGN_INS_END = /These sign-ins again: see (\S+)\n/;
@@ -19,11 +20,8 @@ describe('npm start console (scripts/start.mjs with the default log level)', () 
     start.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
     start.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
     const exited = new Promise<number | null>((resolve) => start.once('exit', resolve));
-    const deadline = Date.now() + 60_000;
-    while (!SIGN_INS_END.test(output)) {
-      if (Date.now() > deadline || start.exitCode !== null) throw new Error(`demo did not come up:\n${output}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    await waitUntil(() => SIGN_INS_END.test(output) || start.exitCode !== null, () => `the demo to come up:\n${output}`, 60_000);
+    if (start.exitCode !== null) throw new Error(`the demo exited (${start.exitCode}):\n${output}`);
     // What a first look around does: pages, assets, a wrong address, a failed sign-in.
     const url = output.match(/Health:\s+(http:\/\/\S+)\/health\/ready/)![1]!;
     const html = await (await fetch(`${url}/`)).text();

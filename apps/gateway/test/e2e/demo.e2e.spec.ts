@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fromBase64, generatePassphrase, ready, TEST_KDF_PARAMS } from '@parley/crypto';
 import { activatePatient, ChatSession, openInvitation, openRecordKeys, signIn, type ChatEntry } from '@parley/sdk';
 import type { FeedEntry } from '@parley/client';
+import { waitUntil } from '../wait.js';
 
 const REPOSITORY = join(import.meta.dirname, '..', '..', '..', '..');
 
@@ -22,11 +23,8 @@ describe('npm start demo (scripts/start.mjs on the embedded database)', () => {
     start = spawn(process.execPath, [join(REPOSITORY, 'scripts/start.mjs')], { env: { ...process.env, DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'warn' } });
     start.stdout?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
     start.stderr?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-    const deadline = Date.now() + 60_000;
-    while (!output.includes('readable by you only')) {
-      if (Date.now() > deadline || start.exitCode !== null) throw new Error(`demo did not come up:\n${output}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    await waitUntil(() => output.includes('readable by you only') || start.exitCode !== null, () => `the demo to come up:\n${output}`, 60_000);
+    if (start.exitCode !== null) throw new Error(`the demo exited (${start.exitCode}):\n${output}`);
   });
 
   afterAll(async () => {
@@ -67,9 +65,9 @@ describe('npm start demo (scripts/start.mjs on the embedded database)', () => {
     await doctorChat.follow(conversation.id, (entry) => atDoctor.push(entry));
     await patientChat.send(conversation.id, 'Are my blood test results back?');
     const bodies = (entries: FeedEntry<ChatEntry>[]) => entries.flatMap((entry) => (entry.ok && entry.value.kind === 'message' ? [entry.value] : []));
-    while (bodies(atDoctor).length < 1) await new Promise((resolve) => setTimeout(resolve, 20));
+    await waitUntil(() => bodies(atDoctor).length >= 1, "the patient's message at the doctor");
     await doctorChat.send(conversation.id, 'Yes, they are normal.');
-    while (bodies(atPatient).length < 2) await new Promise((resolve) => setTimeout(resolve, 20));
+    await waitUntil(() => bodies(atPatient).length >= 2, "the doctor's answer at the patient");
     await patientChat.close();
     await doctorChat.close();
 

@@ -7,6 +7,7 @@ import { HoursScheduler } from '../../src/hours/hours.scheduler.js';
 import { HoursService, type PracticeClosing } from '../../src/hours/hours.service.js';
 import { startTestApp, type TestApp } from '../app.js';
 import { activatePatient, api, apiOk, createPracticeWithStaff, type TestPatient, type TestPractice } from '../factories.js';
+import { waitUntil } from '../wait.js';
 
 const LONDON = 'Europe/London';
 /** An instant given as London wall-clock time, as an ISO string. */
@@ -39,11 +40,7 @@ describe('opening hours (in-process gateway, real PostgreSQL and sockets, a Fake
     }));
   /** Resolves with the next `hours:status` the patient's socket receives after `count` have arrived. */
   const nthStatus = async (count: number): Promise<HoursStatus> => {
-    const deadline = Date.now() + 5_000;
-    while (statuses.length < count) {
-      if (Date.now() > deadline) throw new Error(`only ${statuses.length} of ${count} hours:status facts arrived`);
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    await waitUntil(() => statuses.length >= count, () => `${count} hours:status facts (${statuses.length} arrived)`, 5_000);
     return statuses[count - 1]!;
   };
   const at = async (local: string) => {

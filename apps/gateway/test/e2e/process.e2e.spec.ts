@@ -6,6 +6,7 @@ import pg from 'pg';
 import { startGatewayProcess, type GatewayProcess } from '@parley/testing';
 import { freePort } from '../../src/database/embedded-postgres.js';
 import { freshDatabase } from '../database.js';
+import { waitUntil } from '../wait.js';
 
 const ENTRY = join(import.meta.dirname, '..', '..', 'dist', 'main.js');
 const REPOSITORY = join(import.meta.dirname, '..', '..', '..', '..');
@@ -100,7 +101,7 @@ describe('gateway process (built, as `npm start` runs it)', () => {
       const postmaster = Number((await readFile(pidFile, 'utf8')).split('\n')[0]);
 
       process.kill(postmaster, 'SIGKILL');
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      await waitUntil(async () => (await fetch(`${gateway!.url}/health/ready`)).status === 503, 'the gateway to report not ready', 20_000);
       const ready = await fetch(`${gateway!.url}/health/ready`);
       const live = await fetch(`${gateway!.url}/health/live`);
 

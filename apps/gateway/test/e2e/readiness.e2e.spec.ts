@@ -1,13 +1,34 @@
 import { ready } from '@parley/crypto';
 import { redisKeyPrefix, startTcpProxy, testRedisUrl, type TcpProxy } from '@parley/testing';
 import pg from 'pg';
+import type { Server } from 'socket.io';
 import { freePort } from '../../src/database/embedded-postgres.js';
 import { DrainService } from '../../src/health/drain.service.js';
 import { HealthService } from '../../src/health/health.service.js';
 import { startTestApp, type TestApp } from '../app.js';
 import { follow, patientChat, staffChat, waitForAssignment } from '../chat.js';
 import { activatePatient, connectAs, createPracticeWithStaff } from '../factories.js';
+import { describeIf, missingRedis } from '../environment.js';
 import { waitUntil } from '../wait.js';
+
+/**
+ * Resolves once a command named `event` reaches the gateway's sockets (as an engine.io packet, before socket.io's
+ * middleware: a held-back command is never handled, so this is the only sign that it arrived), or fails after 10 s.
+ */
+function commandArrival(drain: DrainService, event: string): Promise<void> {
+  // The socket.io server the drain watches; private to the service, read here to observe what it holds back.
+  const { server } = drain as unknown as { server: Server };
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${event} to reach the gateway`)), 10_000);
+    for (const socket of server.of('/').sockets.values()) {
+      socket.conn.on('packet', (packet: { type: string; data?: unknown }) => {
+        if (packet.type !== 'message' || !String(packet.data).includes(JSON.stringify(event))) return;
+        clearTimeout(timer);
+        resolve();
+      });
+    }
+  });
+}
 
 const readiness = async (url: string) => {
   const response = await fetch(`${url}/health/ready`);
@@ -47,13 +68,14 @@ describe('graceful drain (in-process gateway, real PostgreSQL and sockets)', () 
     // The send itself must be under way, not merely some command: a delivered receipt (sent up to a second after
     // the last entry) could count as in flight, and a send that arrived after the drain began is held back for
     // good here (there is no other node to resend it to). Its record transaction waiting on the blocker's lock proves it.
-    const lockWaiters = async () => (await gateway.dataSource.query(`SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted`))[0].n as number;
+    const lockWaiters = async () => (await gateway.dataSource.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`))[0].n as number;
     await waitUntil(async () => drain.commandsInFlight >= 1 && (await lockWaiters()) >= 1, 'the send to be under way');
     const draining = drain.drain(10_000);
     const reasons = await gateway.app.get(HealthService).notReadyReasons();
     const newConnection = await fetch(`${gateway.url}/health/live`).then(() => 'accepted', () => 'refused');
+    const arrived = commandArrival(drain, 'queue:list');
     const heldBack = manager.request('queue:list', {});
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await arrived;
     const isStillOpen = manager.isConnected;
     await blocker.query('COMMIT');
     await blocker.end();
@@ -78,49 +100,47 @@ describe('graceful drain (in-process gateway, real PostgreSQL and sockets)', () 
 });
 
 // Cutting the Redis needs one: TEST_REDIS_URL (`.ci/run` provides it), as for the other multi-node tests.
-const redisUrl = testRedisUrl();
-if (redisUrl) {
-  describe('readiness while Redis is unreachable (in-process gateway, a TCP proxy in front of TEST_REDIS_URL)', () => {
-    let proxy: TcpProxy;
-    let gateway: TestApp;
-    const redis = new URL(redisUrl);
-    const target = { host: redis.hostname, port: Number(redis.port || 6379) };
+describeIf(missingRedis)('readiness while Redis is unreachable (in-process gateway, a TCP proxy in front of TEST_REDIS_URL)', () => {
+  let proxy: TcpProxy;
+  let gateway: TestApp;
+  let target: { host: string; port: number };
 
-    beforeAll(async () => {
-      proxy = await startTcpProxy({ target });
-      gateway = await startTestApp({ REDIS_URL: `redis://127.0.0.1:${proxy.port}`, REDIS_STREAM_NAME: redisKeyPrefix() });
-    });
-
-    afterAll(async () => {
-      await gateway?.close();
-      await proxy?.close();
-    });
-
-    it('answers 503 redis_unreachable while Redis is down and 200 again once it is back', async () => {
-      await waitUntil(async () => (await readiness(gateway.url)).status === 200, 'ready with Redis up', 20_000);
-
-      proxy.setTarget({ host: '127.0.0.1', port: await freePort() });
-      await waitUntil(async () => (await readiness(gateway.url)).status === 503, 'not ready without Redis', 20_000);
-      const down = await readiness(gateway.url);
-      proxy.setTarget(target);
-      await waitUntil(async () => (await readiness(gateway.url)).status === 200, 'ready again with Redis back', 20_000);
-      const up = await readiness(gateway.url);
-
-      expect(down).toEqual({ status: 503, body: { status: 'not_ready', reasons: ['redis_unreachable'] } });
-      expect(up).toEqual({ status: 200, body: { status: 'ready' } });
-    }, 60_000);
-
-    it('answers 503 redis_unreachable while Redis hangs without closing the connection, and 200 once it answers', async () => {
-      proxy.blackhole(true);
-      await waitUntil(async () => (await readiness(gateway.url)).status === 503, 'not ready while Redis hangs', 20_000);
-      const down = await readiness(gateway.url);
-      // The proxy drops what it held back, where a real network would deliver it late and in order:
-      // cutting the connections as well lets both ends start clean, as a TCP reset would.
-      proxy.blackhole(false);
-      proxy.cut();
-      await waitUntil(async () => (await readiness(gateway.url)).status === 200, 'ready again once Redis answers', 20_000);
-
-      expect(down).toEqual({ status: 503, body: { status: 'not_ready', reasons: ['redis_unreachable'] } });
-    }, 60_000);
+  beforeAll(async () => {
+    const redis = new URL(testRedisUrl()!);
+    target = { host: redis.hostname, port: Number(redis.port || 6379) };
+    proxy = await startTcpProxy({ target });
+    gateway = await startTestApp({ REDIS_URL: `redis://127.0.0.1:${proxy.port}`, REDIS_STREAM_NAME: redisKeyPrefix() });
   });
-}
+
+  afterAll(async () => {
+    await gateway?.close();
+    await proxy?.close();
+  });
+
+  it('answers 503 redis_unreachable while Redis is down and 200 again once it is back', async () => {
+    await waitUntil(async () => (await readiness(gateway.url)).status === 200, 'ready with Redis up', 20_000);
+
+    proxy.setTarget({ host: '127.0.0.1', port: await freePort() });
+    await waitUntil(async () => (await readiness(gateway.url)).status === 503, 'not ready without Redis', 20_000);
+    const down = await readiness(gateway.url);
+    proxy.setTarget(target);
+    await waitUntil(async () => (await readiness(gateway.url)).status === 200, 'ready again with Redis back', 20_000);
+    const up = await readiness(gateway.url);
+
+    expect(down).toEqual({ status: 503, body: { status: 'not_ready', reasons: ['redis_unreachable'] } });
+    expect(up).toEqual({ status: 200, body: { status: 'ready' } });
+  }, 60_000);
+
+  it('answers 503 redis_unreachable while Redis hangs without closing the connection, and 200 once it answers', async () => {
+    proxy.blackhole(true);
+    await waitUntil(async () => (await readiness(gateway.url)).status === 503, 'not ready while Redis hangs', 20_000);
+    const down = await readiness(gateway.url);
+    // The proxy drops what it held back, where a real network would deliver it late and in order:
+    // cutting the connections as well lets both ends start clean, as a TCP reset would.
+    proxy.blackhole(false);
+    proxy.cut();
+    await waitUntil(async () => (await readiness(gateway.url)).status === 200, 'ready again once Redis answers', 20_000);
+
+    expect(down).toEqual({ status: 503, body: { status: 'not_ready', reasons: ['redis_unreachable'] } });
+  }, 60_000);
+});

@@ -10,7 +10,8 @@ import { freshDatabase } from '../database.js';
 import { activatePatient, createPracticeWithStaff } from '../factories.js';
 import { waitUntil } from '../wait.js';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** The send stream's pace (a rate, not a wait: what the test waits for are acknowledgements). */
+const pace = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const messageBodies = (entries: FeedEntry<ChatEntry>[]) => entries.flatMap((entry) => (entry.ok && entry.value.kind === 'message' ? [entry.value.body] : []));
 
 // With a Redis the nodes are linked as in production and live delivery across nodes is checked too;
@@ -53,19 +54,30 @@ describe(`rolling restart of two gateway nodes behind the loopback balancer (inf
     await waitForAssignment(clinician);
     const before = cluster.balancer.stats();
 
+    // A send every 40 ms; each node restarts once 15 more of them were acknowledged, and the stream ends 15 after the last.
     let isStreaming = true;
-    const sends: ReturnType<typeof patient.session.send>[] = [];
+    let acked = 0;
+    const send = async (i: number) => {
+      const result = await patient.session.send(conversationId, `message ${i}`);
+      if (result.ok) acked += 1;
+      return result;
+    };
+    const sends: ReturnType<typeof send>[] = [];
     const stream = (async () => {
       for (let i = 0; isStreaming; i += 1) {
-        sends.push(patient.session.send(conversationId, `message ${i}`));
-        await sleep(40);
+        sends.push(send(i));
+        await pace(40);
       }
     })();
-    await sleep(700);
+    const fifteenMoreAcked = () => {
+      const target = acked + 15;
+      return waitUntil(() => acked >= target, () => `15 more sends acknowledged (${acked} of ${target})`, 30_000);
+    };
+    await fifteenMoreAcked();
     const first = await cluster.restartNode(0);
-    await sleep(700);
+    await fifteenMoreAcked();
     const second = await cluster.restartNode(1);
-    await sleep(700);
+    await fifteenMoreAcked();
     isStreaming = false;
     await stream;
     const results = await Promise.all(sends);

@@ -15,6 +15,7 @@ import { startTestApp, type TestApp } from '../app.js';
 import { follow, patientChat, staffChat, waitForAssignment, type Chatter } from '../chat.js';
 import { freshDatabase } from '../database.js';
 import { activatePatient, anOdsCode, createPracticeWithManager, createPracticeWithStaff, type TestPractice, type TestStaff } from '../factories.js';
+import { describeIf, missingRedis } from '../environment.js';
 import { waitUntil } from '../wait.js';
 
 // nginx from the distribution running infra/nginx/parley.conf (templated only for local addresses) in front of two
@@ -23,12 +24,12 @@ import { waitUntil } from '../wait.js';
 // startSourceAddressEntry), as clients on different machines would.
 const nginxPath = findNginx();
 const redisUrl = testRedisUrl();
-const skipReason = !nginxPath ? 'nginx is not installed (apt-get install nginx; .ci/run installs it)' : !redisUrl ? 'TEST_REDIS_URL is not set' : undefined;
-if (skipReason) console.log(`skipping the nginx tests (test/infra/nginx.e2e.spec.ts): ${skipReason}`);
-const describeWithNginx = skipReason ? describe.skip : describe;
+const missingNginx = nginxPath ? undefined : 'nginx is not installed (apt-get install nginx; .ci/run installs it)';
+const describeWithNginx = describeIf(missingNginx ?? missingRedis);
 
 const METRICS_TOKEN = 'metrics-token-for-the-nginx-test';
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** A send stream's pace (a rate, not a wait: what the tests wait for are acknowledgements). */
+const pace = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const messageBodies = (entries: FeedEntry<ChatEntry>[]) => entries.flatMap((entry) => (entry.ok && entry.value.kind === 'message' ? [entry.value.body] : []));
 
 /** One HTTP request to `url` from `localAddress`; resolves with the status, the headers and the body (text, and the raw bytes). */
@@ -105,17 +106,30 @@ describeWithNginx('nginx with infra/nginx/parley.conf in front of two gateway no
       )
     )[0];
 
-  /** Sends `message <i>` every 40 ms until `stop` resolves; resolves with every send's result. */
-  async function streamUntil(patient: Chatter, conversationId: string, prefix: string, stop: Promise<unknown>) {
+  /**
+   * Sends `<prefix> <i>` every 40 ms until what `stop` returns resolves; `stop` is given `moreAcked(n)`, which resolves
+   * once n more of those sends were acknowledged. Resolves with every send's result.
+   */
+  async function streamUntil(patient: Chatter, conversationId: string, prefix: string, stop: (moreAcked: (n: number) => Promise<void>) => Promise<unknown>) {
     let isStreaming = true;
-    const sends: ReturnType<Chatter['session']['send']>[] = [];
+    let acked = 0;
+    const send = async (i: number) => {
+      const result = await patient.session.send(conversationId, `${prefix} ${i}`);
+      if (result.ok) acked += 1;
+      return result;
+    };
+    const sends: ReturnType<typeof send>[] = [];
     const stream = (async () => {
       for (let i = 0; isStreaming; i += 1) {
-        sends.push(patient.session.send(conversationId, `${prefix} ${i}`));
-        await sleep(40);
+        sends.push(send(i));
+        await pace(40);
       }
     })();
-    await stop;
+    const moreAcked = (n: number) => {
+      const target = acked + n;
+      return waitUntil(() => acked >= target, () => `${n} more sends acknowledged (${acked} of ${target})`, 30_000);
+    };
+    await stop(moreAcked);
     isStreaming = false;
     await stream;
     const results = await Promise.all(sends);
@@ -202,14 +216,14 @@ describeWithNginx('nginx with infra/nginx/parley.conf in front of two gateway no
       patient,
       conversationId,
       'rolling',
-      (async () => {
-        await sleep(700);
+      async (moreAcked) => {
+        await moreAcked(15);
         restarts.push(await cluster.restartNode(0));
         // As an operator would: the next node only once nginx sends to the restarted one again (passive checks, fail_timeout).
         await waitForRoute(addresses[0]!, 0);
         restarts.push(await cluster.restartNode(1));
-        await sleep(700);
-      })(),
+        await moreAcked(15);
+      },
     );
     await waitUntil(() => messageBodies(clinician.entries).length >= expected.length, `the clinician's live feed to hold all ${expected.length} messages`, 30_000);
 
@@ -232,13 +246,13 @@ describeWithNginx('nginx with infra/nginx/parley.conf in front of two gateway no
       patient,
       conversationId,
       'killed',
-      (async () => {
-        await sleep(700);
+      async (moreAcked) => {
+        await moreAcked(15);
         await cluster.restartNode(0, 'SIGKILL', {
           whileDown: () => waitUntil(async () => (await socketsOn(node2.url, 'patient')) === 1, 'the patient on the other node', 20_000),
         });
-        await sleep(1_000);
-      })(),
+        await moreAcked(15);
+      },
     );
     const reply = await clinician.session.send(conversationId, 'reply after the kill');
     await waitUntil(() => messageBodies(clinician.entries).length >= expected.length + 1, `the clinician's live feed to hold all ${expected.length + 1} messages`, 30_000);
@@ -335,7 +349,7 @@ describeWithNginx('nginx with infra/nginx/parley.conf in front of a gateway with
   });
 });
 
-(nginxPath ? describe : describe.skip)('nginx with infra/nginx/parley.conf in front of a gateway with its own staff origin (STAFF_PUBLIC_URL)', () => {
+describeIf(missingNginx)('nginx with infra/nginx/parley.conf in front of a gateway with its own staff origin (STAFF_PUBLIC_URL)', () => {
   const PATIENT_HOST = 'chat.parley.test';
   const STAFF_HOST = 'staff.parley.test';
   let gateway: TestApp;
