@@ -8,9 +8,14 @@ export class SchemaPipe implements PipeTransform {
   constructor(private readonly schema: ZodType) {}
 
   transform(value: unknown): unknown {
-    const result = validate(this.schema, value);
-    if (result.success) return result.data;
-    // Field paths and rules only: never echo the submitted values back or into logs.
-    throw new DomainError('invalid_payload', result.problems.slice(0, 5).join('; '));
+    return validOrRefused(this.schema, value);
   }
+}
+
+/** The value parsed by `schema`. @throws DomainError `invalid_payload` naming field paths and rules, never the submitted values */
+export function validOrRefused(schema: ZodType, value: unknown): unknown {
+  const result = validate(schema, value);
+  if (result.success) return result.data;
+  // Field paths and rules only: never echo the submitted values back or into logs.
+  throw new DomainError('invalid_payload', result.problems.slice(0, 5).join('; '));
 }
