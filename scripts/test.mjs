@@ -11,8 +11,12 @@ const turbo = (...args) => spawnSync('turbo', args, { cwd: root, env, stdio: 'in
 
 rmSync(results, { recursive: true, force: true });
 if (turbo('run', 'build', '--output-logs=errors-only') !== 0) process.exit(1);
-// One task at a time: browser and database tests share two cores. --continue reports every failure, not just the first.
-const status = turbo('run', 'typecheck', 'test', '--concurrency=1', '--continue', ...process.argv.slice(2));
+// Type-checks two at a time: tsc and svelte-check are CPU-bound and independent of each other. Then the tests, one
+// package at a time: the gateway's suite already runs two files at once (apps/gateway/jest.config.js), and browser and
+// database tests share two cores. --continue reports every failure, not just the first.
+const typecheckStatus = turbo('run', 'typecheck', '--concurrency=2', '--continue', ...process.argv.slice(2));
+const testStatus = turbo('run', 'test', '--concurrency=1', '--continue', ...process.argv.slice(2));
+const status = typecheckStatus || testStatus;
 
 const totals = { passed: 0, failed: 0, skipped: 0 };
 for (const file of existsSync(results) ? readdirSync(results) : []) {

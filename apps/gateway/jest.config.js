@@ -6,8 +6,8 @@ export default {
   globalSetup: '<rootDir>/test/global-setup.mjs',
   globalTeardown: '<rootDir>/test/global-teardown.mjs',
   testTimeout: 60_000,
-  // Test files share one PostgreSQL server (each gets its own database). One file at a time: the fault suite's
-  // gateway processes, restarts and proxies took both cores and starved timing-sensitive files beside it
-  // (assignment and drain waits timed out in CI). Serial costs about two and a half minutes; `-w 2` overrides it.
-  maxWorkers: 1,
+  // Two files at a time on one PostgreSQL server, each in its own database. The fault suite runs alone after the
+  // rest (test/exclusive-last-runner.mjs): beside it, files waiting for an assignment or a drain ran out of time.
+  maxWorkers: 2,
+  runner: '<rootDir>/test/exclusive-last-runner.mjs',
 };
