@@ -35,3 +35,8 @@ export function transaction<T>(dataSource: DataSource, work: (db: Db) => Promise
   return dataSource.transaction((manager) => work(manager));
 }
 
+/** Whether a query failed on a unique (or primary key) constraint, optionally a named one. */
+export function isUniqueViolation(error: unknown, constraint?: string): boolean {
+  const failure = error as { code?: unknown; constraint?: unknown };
+  return failure?.code === '23505' && (constraint === undefined || failure.constraint === constraint);
+}

@@ -5,7 +5,7 @@ import { AuditService } from '../audit/audit.service.js';
 import type { Actor } from '../common/actor.js';
 import { DomainError } from '../common/domain-error.js';
 import { requireRole } from '../common/require-role.js';
-import { isUniqueViolation } from '../common/sql.js';
+import { isUniqueViolation } from '../database/sql.js';
 import { InvitationsRepository, type NewAccount } from './invitations.repository.js';
 import { hashInvitationCode, newInvitationCode } from './invitation-code.js';
 

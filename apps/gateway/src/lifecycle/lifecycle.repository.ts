@@ -3,8 +3,8 @@ import { CONVERSATION_COLUMNS, toConversationRow, type ConversationRow } from '.
 import type { CloseOutcome, ConversationStatus } from '@parley/protocol';
 import { randomUUID } from 'node:crypto';
 import { assign, clinicianLoads, endLiveAssignments, hasRoom, isReachable, lockClinicianRows, moveToQueueHead, practiceTimeZone } from '../routing/assignment-locks.js';
-import { DataSource, type EntityManager } from 'typeorm';
-import { returnedRows } from '../common/sql.js';
+import { DataSource } from 'typeorm';
+import { one, rows, run, transaction, type Db } from '../database/sql.js';
 
 /** A conversation as the lifecycle commands see it. */
 export type LifecycleConversation = ConversationRow;
@@ -70,13 +70,17 @@ export class LifecycleRepository {
 
   /** The conversation (any practice), for the service's authorisation check before any lock. */
   async find(conversationId: string): Promise<LifecycleConversation | undefined> {
-    const [row] = await this.dataSource.query(`SELECT ${CONVERSATION_COLUMNS} FROM conversations c JOIN practices p ON p.id = c.practice_id WHERE c.id = $1`, [conversationId]);
+    const row = await one<Record<string, unknown>>(
+      this.dataSource,
+      `SELECT ${CONVERSATION_COLUMNS} FROM conversations c JOIN practices p ON p.id = c.practice_id WHERE c.id = $1`,
+      [conversationId],
+    );
     return row ? toConversationRow(row) : undefined;
   }
 
   /** The practice's IANA time zone (its days bound the daily caps and follow-up due dates). */
   timeZoneOf(practiceId: string): Promise<string> {
-    return practiceTimeZone(this.dataSource.manager, practiceId);
+    return practiceTimeZone(this.dataSource, practiceId);
   }
 
   /**
@@ -86,7 +90,7 @@ export class LifecycleRepository {
    * is the previous assignee's, not the colleague's).
    */
   transferTo(practiceId: string, conversationId: string, actingAs: ActingAs, targetId: string, now: Date, dayStart: Date): Promise<LifecycleChange | LifecycleRefusal> {
-    return this.dataSource.transaction(async (db) => {
+    return transaction(this.dataSource, async (db) => {
       const clinicians = await clinicianLoads(db, practiceId, dayStart);
       const conversation = await this.lockConversation(db, practiceId, conversationId);
       const refusal = refuseActive(conversation, actingAs);
@@ -107,7 +111,7 @@ export class LifecycleRepository {
    * the patient who already waited is not sent to the back.
    */
   requeue(practiceId: string, conversationId: string, actingAs: ActingAs, now: Date): Promise<LifecycleChange | LifecycleRefusal> {
-    return this.dataSource.transaction(async (db) => {
+    return transaction(this.dataSource, async (db) => {
       await lockClinicianRows(db, practiceId);
       const conversation = await this.lockConversation(db, practiceId, conversationId);
       const refusal = refuseActive(conversation, actingAs);
@@ -120,14 +124,14 @@ export class LifecycleRepository {
 
   /** Holds or resumes the caller's own conversation; `unchanged` when it already is as asked. */
   setHold(practiceId: string, conversationId: string, assigneeId: string, isOnHold: boolean): Promise<LifecycleChange | LifecycleRefusal | 'unchanged'> {
-    return this.dataSource.transaction(async (db) => {
+    return transaction(this.dataSource, async (db) => {
       await lockClinicianRows(db, practiceId);
       const conversation = await this.lockConversation(db, practiceId, conversationId);
       const refusal = refuseActive(conversation, { kind: 'assignee', userId: assigneeId });
       if (refusal) return refusal;
       const wanted = isOnHold ? 'on_hold' : 'assigned';
       if (conversation!.status === wanted) return 'unchanged';
-      await db.query(`UPDATE conversations SET status = $2 WHERE id = $1`, [conversationId, wanted]);
+      await run(db, `UPDATE conversations SET status = $2 WHERE id = $1`, [conversationId, wanted]);
       return change(conversation!);
     });
   }
@@ -144,7 +148,7 @@ export class LifecycleRepository {
     followUp: { dueDate: string; ownerId: string; createdBy: string } | undefined,
     now: Date,
   ): Promise<(LifecycleChange & { followUpId: string | null }) | LifecycleRefusal> {
-    return this.dataSource.transaction(async (db) => {
+    return transaction(this.dataSource, async (db) => {
       await lockClinicianRows(db, practiceId);
       const conversation = await this.lockConversation(db, practiceId, conversationId);
       if (!conversation) return 'not_found';
@@ -154,7 +158,7 @@ export class LifecycleRepository {
       if (followUp && !(await this.isActiveClinician(db, practiceId, followUp.ownerId))) return 'no_such_clinician';
       await endLiveAssignments(db, [conversationId], now);
       // The assignee column must be empty unless assigned or on hold (a CHECK); who had it stays in `assignments`.
-      await db.query(`UPDATE conversations SET status = 'closed', outcome = $2, closed_at = $3, assigned_clinician_id = NULL, assigned_at = NULL WHERE id = $1`, [
+      await run(db, `UPDATE conversations SET status = 'closed', outcome = $2, closed_at = $3, assigned_clinician_id = NULL, assigned_at = NULL WHERE id = $1`, [
         conversationId,
         outcome,
         now,
@@ -162,7 +166,7 @@ export class LifecycleRepository {
       let followUpId: string | null = null;
       if (followUp) {
         followUpId = randomUUID();
-        await db.query(`INSERT INTO follow_ups (id, practice_id, conversation_id, owner_id, due_date, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`, [
+        await run(db, `INSERT INTO follow_ups (id, practice_id, conversation_id, owner_id, due_date, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`, [
           followUpId,
           practiceId,
           conversationId,
@@ -178,43 +182,50 @@ export class LifecycleRepository {
 
   /** The practice's follow-ups not done yet: `ownerFirst`'s own first, then by due date. */
   async openFollowUps(practiceId: string, ownerFirst: string): Promise<FollowUpRow[]> {
-    const rows: Record<string, unknown>[] = await this.dataSource.query(
+    const open = await rows<FollowUpColumns>(
+      this.dataSource,
       `SELECT ${FOLLOW_UP_COLUMNS} FROM follow_ups f JOIN conversations c ON c.id = f.conversation_id
         WHERE f.practice_id = $1 AND f.done_at IS NULL
         ORDER BY (f.owner_id = $2) DESC, f.due_date, f.created_at, f.id LIMIT $3`,
       [practiceId, ownerFirst, OPEN_FOLLOW_UPS_LIMIT],
     );
-    return rows.map(toFollowUp);
+    return open.map(toFollowUp);
   }
 
   async findFollowUp(practiceId: string, followUpId: string): Promise<FollowUpRow | undefined> {
-    const [row] = await this.dataSource.query(`SELECT ${FOLLOW_UP_COLUMNS} FROM follow_ups f JOIN conversations c ON c.id = f.conversation_id WHERE f.id = $1 AND f.practice_id = $2`, [
-      followUpId,
-      practiceId,
-    ]);
+    const row = await one<FollowUpColumns>(
+      this.dataSource,
+      `SELECT ${FOLLOW_UP_COLUMNS} FROM follow_ups f JOIN conversations c ON c.id = f.conversation_id WHERE f.id = $1 AND f.practice_id = $2`,
+      [followUpId, practiceId],
+    );
     return row ? toFollowUp(row) : undefined;
   }
 
   /** Marks a follow-up done, once: false when it was done already (by a concurrent call, say). */
   async completeFollowUp(followUpId: string, doneBy: string, now: Date): Promise<boolean> {
-    const result: unknown = await this.dataSource.query(`UPDATE follow_ups SET done_at = $3, done_by = $2 WHERE id = $1 AND done_at IS NULL RETURNING id`, [followUpId, doneBy, now]);
-    return returnedRows(result).length > 0;
-  }
-
-  private async lockConversation(db: EntityManager, practiceId: string, conversationId: string): Promise<LockedConversation | undefined> {
-    const [row] = await db.query(`SELECT id, practice_id, patient_id, status, assigned_clinician_id FROM conversations WHERE id = $1 AND practice_id = $2 FOR UPDATE`, [
-      conversationId,
-      practiceId,
+    const done = await rows<{ id: string }>(this.dataSource, `UPDATE follow_ups SET done_at = $3, done_by = $2 WHERE id = $1 AND done_at IS NULL RETURNING id`, [
+      followUpId,
+      doneBy,
+      now,
     ]);
-    return row;
+    return done.length > 0;
   }
 
-  private async isActiveClinician(db: EntityManager, practiceId: string, userId: string): Promise<boolean> {
-    const rows: unknown[] = await db.query(`SELECT 1 FROM users WHERE id = $1 AND practice_id = $2 AND 'clinician' = ANY(roles) AND deactivated_at IS NULL`, [userId, practiceId]);
-    return rows.length > 0;
+  private lockConversation(db: Db, practiceId: string, conversationId: string): Promise<LockedConversation | undefined> {
+    return one<LockedConversation>(
+      db,
+      `SELECT id, practice_id, patient_id, status, assigned_clinician_id FROM conversations WHERE id = $1 AND practice_id = $2 FOR UPDATE`,
+      [conversationId, practiceId],
+    );
+  }
+
+  private async isActiveClinician(db: Db, practiceId: string, userId: string): Promise<boolean> {
+    const found = await rows(db, `SELECT 1 FROM users WHERE id = $1 AND practice_id = $2 AND 'clinician' = ANY(roles) AND deactivated_at IS NULL`, [userId, practiceId]);
+    return found.length > 0;
   }
 }
 
+/** A conversation row as the lifecycle commands lock it. */
 interface LockedConversation {
   id: string;
   practice_id: string;
@@ -236,17 +247,31 @@ function change(conversation: LockedConversation): LifecycleChange {
   return { practiceId: conversation.practice_id, conversationId: conversation.id, patientId: conversation.patient_id, previousClinicianId: conversation.assigned_clinician_id };
 }
 
-function toFollowUp(row: Record<string, unknown>): FollowUpRow {
+/** A `follow_ups` row with its conversation's patient, as FOLLOW_UP_COLUMNS selects it (the due date as YYYY-MM-DD text). */
+interface FollowUpColumns {
+  id: string;
+  practice_id: string;
+  conversation_id: string;
+  patient_id: string;
+  owner_id: string;
+  due_date: string;
+  created_by: string;
+  created_at: Date;
+  done_at: Date | null;
+  done_by: string | null;
+}
+
+function toFollowUp(row: FollowUpColumns): FollowUpRow {
   return {
-    id: row['id'] as string,
-    practiceId: row['practice_id'] as string,
-    conversationId: row['conversation_id'] as string,
-    patientId: row['patient_id'] as string,
-    ownerId: row['owner_id'] as string,
-    dueDate: row['due_date'] as string,
-    createdBy: row['created_by'] as string,
-    createdAt: row['created_at'] as Date,
-    doneAt: (row['done_at'] as Date | null) ?? null,
-    doneBy: (row['done_by'] as string | null) ?? null,
+    id: row.id,
+    practiceId: row.practice_id,
+    conversationId: row.conversation_id,
+    patientId: row.patient_id,
+    ownerId: row.owner_id,
+    dueDate: row.due_date,
+    createdBy: row.created_by,
+    createdAt: row.created_at,
+    doneAt: row.done_at,
+    doneBy: row.done_by,
   };
 }

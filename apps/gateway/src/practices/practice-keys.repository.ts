@@ -2,8 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { PracticeKeys } from '@parley/protocol';
 import { DataSource } from 'typeorm';
 import { toCertifiedAs } from '../common/device-row.js';
-import { isUniqueViolation } from '../common/sql.js';
-import { one, rows, run, transaction } from '../database/sql.js';
+import { isUniqueViolation, one, rows, run, transaction } from '../database/sql.js';
 
 /** A record key version to store. */
 export interface NewRecordKey {

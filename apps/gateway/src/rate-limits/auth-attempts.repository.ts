@@ -1,6 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import type { AttemptScope } from './auth-attempt.entity.js';
+import { rows, run } from '../database/sql.js';
+
+/** What a rate limit counts: an account (hash of practice and login), an activation code (hash), an IP address, or a user's backup downloads. */
+export type AttemptScope = 'account' | 'code' | 'ip' | 'backup';
 
 /** One limit an attempt counts against: at most `limit` attempts per `windowMinutes` for this subject (or, for a delay, `limit` free ones). */
 export interface AttemptLimit {
@@ -35,12 +38,14 @@ export class AuthAttemptsRepository {
   async recordAndCount(limits: readonly AttemptLimit[]): Promise<AttemptCounts> {
     const scopes = limits.map((limit) => limit.scope);
     const subjects = limits.map((limit) => limit.subject);
-    const inserted: { id: string }[] = await this.dataSource.query(
+    const inserted = await rows<{ id: string }>(
+      this.dataSource,
       `INSERT INTO auth_attempts (scope, subject) SELECT * FROM unnest($1::text[], $2::text[]) RETURNING id`,
       [scopes, subjects],
     );
     const ids = inserted.map((row) => String(row.id));
-    const counted: { n: number; oldest_age: number; previous_age: number | null }[] = await this.dataSource.query(
+    const counted = await rows<{ n: number; oldest_age: number; previous_age: number | null }>(
+      this.dataSource,
       `SELECT c.n, c.oldest_age, c.previous_age
          FROM unnest($1::text[], $2::text[], $3::int[]) WITH ORDINALITY AS l(scope, subject, minutes, position)
          CROSS JOIN LATERAL (
@@ -51,7 +56,8 @@ export class AuthAttemptsRepository {
         ORDER BY l.position`,
       [scopes, subjects, limits.map((limit) => limit.windowMinutes), ids],
     );
-    await this.dataSource.query(
+    await run(
+      this.dataSource,
       `DELETE FROM auth_attempts WHERE id IN (SELECT id FROM auth_attempts WHERE created_at < now() - ${RETENTION} ORDER BY created_at LIMIT ${PRUNE_BATCH})`,
     );
     return {
@@ -65,11 +71,11 @@ export class AuthAttemptsRepository {
   /** Forgets attempts by id (an attempt that succeeded, or one refused before it was tried). */
   async forget(ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;
-    await this.dataSource.query(`DELETE FROM auth_attempts WHERE id = ANY($1::bigint[])`, [ids]);
+    await run(this.dataSource, `DELETE FROM auth_attempts WHERE id = ANY($1::bigint[])`, [ids]);
   }
 
   /** Forgets every attempt against one subject (a successful sign-in clears its account's failures). */
   async forgetSubject(scope: AttemptScope, subject: string): Promise<void> {
-    await this.dataSource.query(`DELETE FROM auth_attempts WHERE scope = $1 AND subject = $2`, [scope, subject]);
+    await run(this.dataSource, `DELETE FROM auth_attempts WHERE scope = $1 AND subject = $2`, [scope, subject]);
   }
 }

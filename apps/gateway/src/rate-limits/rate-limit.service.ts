@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DomainError } from '../common/domain-error.js';
 import { APP_CONFIG, type AppConfig } from '../config.js';
-import type { AttemptScope } from './auth-attempt.entity.js';
+import type { AttemptScope } from './auth-attempts.repository.js';
 import { AuthAttemptsRepository, type AttemptCounts, type AttemptLimit } from './auth-attempts.repository.js';
 import { signInDelaySeconds, wholeSecondsToWait } from './sign-in-delay.js';
 

@@ -1,7 +1,6 @@
 import { Injectable, Optional } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { isUniqueViolation } from '../common/sql.js';
-import { one, rows, run, transaction, type Db } from '../database/sql.js';
+import { isUniqueViolation, one, rows, run, transaction, type Db } from '../database/sql.js';
 import { FaultPoints } from './fault-points.js';
 import { entryHash } from './record-hash.js';
 import type { AppendOutcome, NewEntry, NewMessage, NewSystemEvent, StoredEntry } from './record.types.js';

@@ -1,6 +1,6 @@
 import type { ClinicianState, ConversationAssigned } from '@parley/protocol';
 import { randomUUID } from 'node:crypto';
-import type { EntityManager } from 'typeorm';
+import { one, rows, run, type Db } from '../database/sql.js';
 
 /**
  * The lock order and the cap rule of every assignment path, written once so they cannot drift apart:
@@ -32,9 +32,21 @@ export interface ClinicianLoad {
   lastAssignedAt: Date | null;
 }
 
+/** A `clinician_capacity` row as the routing locks read it. */
+export interface CapacityRow {
+  user_id: string;
+  practice_id: string;
+  max_concurrent: number;
+  daily_max: number | null;
+  availability: ClinicianLoad['availability'];
+  is_connected: boolean;
+  last_assigned_at: Date | null;
+}
+
 /** Takes the routing locks: the practice's clinician rows, in user_id order. */
-export function lockClinicianRows(db: EntityManager, practiceId: string): Promise<Record<string, unknown>[]> {
-  return db.query(
+export function lockClinicianRows(db: Db, practiceId: string): Promise<CapacityRow[]> {
+  return rows<CapacityRow>(
+    db,
     `SELECT user_id, practice_id, max_concurrent, daily_max, availability, connected_at IS NOT NULL AS is_connected, last_assigned_at
        FROM clinician_capacity WHERE practice_id = $1 ORDER BY user_id FOR UPDATE`,
     [practiceId],
@@ -45,9 +57,10 @@ export function lockClinicianRows(db: EntityManager, practiceId: string): Promis
  * The practice's clinicians with their active and today's counts, the routing locks taken first, so the
  * counts cannot change before the transaction ends.
  */
-export async function clinicianLoads(db: EntityManager, practiceId: string, dayStart: Date): Promise<ClinicianLoad[]> {
-  const rows = await lockClinicianRows(db, practiceId);
-  const counts: { user_id: string; active: number; today: number }[] = await db.query(
+export async function clinicianLoads(db: Db, practiceId: string, dayStart: Date): Promise<ClinicianLoad[]> {
+  const locked = await lockClinicianRows(db, practiceId);
+  const counts = await rows<{ user_id: string; active: number; today: number }>(
+    db,
     `SELECT cc.user_id,
             (SELECT count(*) FROM conversations c WHERE c.assigned_clinician_id = cc.user_id AND c.status IN ('assigned', 'on_hold'))::int AS active,
             (SELECT count(*) FROM assignments a WHERE a.clinician_id = cc.user_id AND a.assigned_at >= $2)::int AS today
@@ -55,16 +68,16 @@ export async function clinicianLoads(db: EntityManager, practiceId: string, dayS
     [practiceId, dayStart],
   );
   const byId = new Map(counts.map((row) => [row.user_id, row]));
-  return rows.map((row: Record<string, unknown>) => ({
-    userId: row['user_id'] as string,
-    practiceId: row['practice_id'] as string,
-    maxConcurrent: row['max_concurrent'] as number,
-    dailyMax: (row['daily_max'] as number | null) ?? null,
-    availability: row['availability'] as ClinicianLoad['availability'],
-    isConnected: row['is_connected'] as boolean,
-    active: byId.get(row['user_id'] as string)?.active ?? 0,
-    today: byId.get(row['user_id'] as string)?.today ?? 0,
-    lastAssignedAt: (row['last_assigned_at'] as Date | null) ?? null,
+  return locked.map((row) => ({
+    userId: row.user_id,
+    practiceId: row.practice_id,
+    maxConcurrent: row.max_concurrent,
+    dailyMax: row.daily_max,
+    availability: row.availability,
+    isConnected: row.is_connected,
+    active: byId.get(row.user_id)?.active ?? 0,
+    today: byId.get(row.user_id)?.today ?? 0,
+    lastAssignedAt: row.last_assigned_at,
   }));
 }
 
@@ -87,11 +100,11 @@ export function hasRoom(clinician: ClinicianLoad): boolean {
 
 /** Gives a conversation to a clinician: its status and assignee, a new live assignment, and the clinician's last-assigned time. */
 export async function assign(
-  db: EntityManager,
+  db: Db,
   input: { practiceId: string; conversationId: string; clinicianId: string; how: ConversationAssigned['how']; now: Date },
 ): Promise<void> {
-  await db.query(`UPDATE conversations SET status = 'assigned', assigned_clinician_id = $2, assigned_at = $3 WHERE id = $1`, [input.conversationId, input.clinicianId, input.now]);
-  await db.query(`INSERT INTO assignments (id, conversation_id, clinician_id, practice_id, how, assigned_at) VALUES ($1, $2, $3, $4, $5, $6)`, [
+  await run(db, `UPDATE conversations SET status = 'assigned', assigned_clinician_id = $2, assigned_at = $3 WHERE id = $1`, [input.conversationId, input.clinicianId, input.now]);
+  await run(db, `INSERT INTO assignments (id, conversation_id, clinician_id, practice_id, how, assigned_at) VALUES ($1, $2, $3, $4, $5, $6)`, [
     randomUUID(),
     input.conversationId,
     input.clinicianId,
@@ -99,12 +112,12 @@ export async function assign(
     input.how,
     input.now,
   ]);
-  await db.query(`UPDATE clinician_capacity SET last_assigned_at = $2 WHERE user_id = $1`, [input.clinicianId, input.now]);
+  await run(db, `UPDATE clinician_capacity SET last_assigned_at = $2 WHERE user_id = $1`, [input.clinicianId, input.now]);
 }
 
 /** Ends the live assignments of these conversations (their history stays). */
-export async function endLiveAssignments(db: EntityManager, conversationIds: readonly string[], now: Date): Promise<void> {
-  await db.query(`UPDATE assignments SET ended_at = $2 WHERE conversation_id = ANY($1::uuid[]) AND ended_at IS NULL`, [conversationIds, now]);
+export async function endLiveAssignments(db: Db, conversationIds: readonly string[], now: Date): Promise<void> {
+  await run(db, `UPDATE assignments SET ended_at = $2 WHERE conversation_id = ANY($1::uuid[]) AND ended_at IS NULL`, [conversationIds, now]);
 }
 
 /**
@@ -112,10 +125,11 @@ export async function endLiveAssignments(db: EntityManager, conversationIds: rea
  * millisecond apart before the earliest waiting conversation, or at its own opening time if that is
  * earlier still, so a patient who already waited is never sent to the back.
  */
-export async function moveToQueueHead(db: EntityManager, practiceId: string, conversationIds: readonly string[]): Promise<void> {
-  const [{ head }] = await db.query(`SELECT min(queued_at) AS head FROM conversations WHERE practice_id = $1 AND status = 'waiting'`, [practiceId]);
+export async function moveToQueueHead(db: Db, practiceId: string, conversationIds: readonly string[]): Promise<void> {
+  const head = (await one<{ head: Date | null }>(db, `SELECT min(queued_at) AS head FROM conversations WHERE practice_id = $1 AND status = 'waiting'`, [practiceId]))!.head;
   for (const [index, conversationId] of conversationIds.entries()) {
-    await db.query(
+    await run(
+      db,
       `UPDATE conversations SET status = 'waiting', assigned_clinician_id = NULL, assigned_at = NULL,
               queued_at = LEAST(created_at, COALESCE($2::timestamptz - make_interval(secs => $3::double precision / 1000), created_at))
         WHERE id = $1`,
@@ -125,7 +139,7 @@ export async function moveToQueueHead(db: EntityManager, practiceId: string, con
 }
 
 /** The practice's IANA time zone (its days bound the daily caps and follow-up due dates). */
-export async function practiceTimeZone(db: EntityManager, practiceId: string): Promise<string> {
-  const [row] = await db.query(`SELECT time_zone FROM practices WHERE id = $1`, [practiceId]);
+export async function practiceTimeZone(db: Db, practiceId: string): Promise<string> {
+  const row = await one<{ time_zone: string }>(db, `SELECT time_zone FROM practices WHERE id = $1`, [practiceId]);
   return row?.time_zone ?? 'Europe/London';
 }

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { SetPracticeLimits } from '@parley/protocol';
 import { DataSource } from 'typeorm';
+import { one, rows, run, transaction } from '../database/sql.js';
 import { CONVERSATION_COLUMNS, toConversationRow, type ConversationRow } from '../common/conversation-row.js';
 import { assign, clinicianLoads, hasRoom, isReachable, practiceTimeZone, QUEUE_ORDER, type ClinicianLoad } from './assignment-locks.js';
 
@@ -28,6 +29,24 @@ export interface ClinicianRow {
   today: number;
 }
 
+/** A clinician's `users` row with their capacity (the defaults without one) and counts, as `clinicians` selects it. */
+interface ClinicianStateRow {
+  id: string;
+  display_name: string;
+  availability: ClinicianLoad['availability'];
+  is_connected: boolean;
+  max_concurrent: number;
+  daily_max: number | null;
+  active: number;
+  today: number;
+}
+
+/** A waiting conversation as routing takes it. */
+interface WaitingRow {
+  id: string;
+  patient_id: string;
+}
+
 /** The concurrent cap of a clinician who has no capacity row yet (the column default of clinician_capacity). */
 const DEFAULT_MAX_CONCURRENT = 3;
 
@@ -44,12 +63,13 @@ export class RoutingRepository {
    * conversations are locked with SKIP LOCKED so a concurrent claim is skipped, not waited for.
    */
   assignWaiting(practiceId: string, now: Date, dayStart: Date): Promise<Assignment[]> {
-    return this.dataSource.transaction(async (db) => {
+    return transaction(this.dataSource, async (db) => {
       const clinicians = (await clinicianLoads(db, practiceId, dayStart)).filter(isReachable);
       const free = () => clinicians.filter(hasRoom);
       if (free().length === 0) return [];
       const room = free().reduce((sum, c) => sum + Math.min(c.maxConcurrent - c.active, c.dailyMax === null ? Infinity : c.dailyMax - c.today), 0);
-      const waiting: { id: string; patient_id: string }[] = await db.query(
+      const waiting = await rows<WaitingRow>(
+        db,
         `SELECT id, patient_id FROM conversations WHERE practice_id = $1 AND status = 'waiting'
           ORDER BY ${QUEUE_ORDER} LIMIT $2 FOR UPDATE SKIP LOCKED`,
         [practiceId, Math.max(0, Math.min(room, 500))],
@@ -70,10 +90,11 @@ export class RoutingRepository {
 
   /** A clinician takes one waiting conversation, if they are available and below their caps. Same locks, same order. */
   claim(practiceId: string, clinicianId: string, conversationId: string, now: Date, dayStart: Date): Promise<Assignment | ClaimRefusal> {
-    return this.dataSource.transaction(async (db) => {
+    return transaction(this.dataSource, async (db) => {
       // Clinician rows first, then the conversation: the same lock order as assignWaiting, so no deadlock.
       const clinician = (await clinicianLoads(db, practiceId, dayStart)).find((c) => c.userId === clinicianId);
-      const [conversation]: { id: string; patient_id: string }[] = await db.query(
+      const conversation = await one<WaitingRow>(
+        db,
         `SELECT id, patient_id FROM conversations WHERE id = $1 AND practice_id = $2 AND status = 'waiting' FOR UPDATE`,
         [conversationId, practiceId],
       );
@@ -88,17 +109,22 @@ export class RoutingRepository {
 
 
   async practiceLimits(practiceId: string): Promise<SetPracticeLimits> {
-    const [row] = await this.dataSource.query(`SELECT max_queue, max_new_per_day, is_intake_paused FROM practice_capacity WHERE practice_id = $1`, [practiceId]);
+    const row = await one<{ max_queue: number | null; max_new_per_day: number | null; is_intake_paused: boolean }>(
+      this.dataSource,
+      `SELECT max_queue, max_new_per_day, is_intake_paused FROM practice_capacity WHERE practice_id = $1`,
+      [practiceId],
+    );
     return { maxQueue: row?.max_queue ?? null, maxNewPerDay: row?.max_new_per_day ?? null, isIntakePaused: row?.is_intake_paused ?? false };
   }
 
   /** Waiting conversations in queue order (urgent first), with when each started waiting. */
   async waiting(practiceId: string): Promise<{ id: string; topic: string; queuedAt: Date; createdAt: Date; urgentAt: Date | null }[]> {
-    const rows: { id: string; topic: string; queued_at: Date; created_at: Date; urgent_at: Date | null }[] = await this.dataSource.query(
+    const waiting = await rows<{ id: string; topic: string; queued_at: Date; created_at: Date; urgent_at: Date | null }>(
+      this.dataSource,
       `SELECT id, topic, queued_at, created_at, urgent_at FROM conversations WHERE practice_id = $1 AND status = 'waiting' ORDER BY ${QUEUE_ORDER}`,
       [practiceId],
     );
-    return rows.map((row) => ({ id: row.id, topic: row.topic, queuedAt: row.queued_at, createdAt: row.created_at, urgentAt: row.urgent_at }));
+    return waiting.map((row) => ({ id: row.id, topic: row.topic, queuedAt: row.queued_at, createdAt: row.created_at, urgentAt: row.urgent_at }));
   }
 
   /**
@@ -106,8 +132,9 @@ export class RoutingRepository {
    * theirs or is closed.
    */
   async markUrgent(patientId: string, conversationId: string, at: Date): Promise<{ conversation: ConversationRow; isNew: boolean } | null> {
-    return this.dataSource.transaction(async (db) => {
-      const [row] = await db.query(
+    return transaction(this.dataSource, async (db) => {
+      const row = await one<Record<string, unknown>>(
+        db,
         `SELECT ${CONVERSATION_COLUMNS} FROM conversations c JOIN practices p ON p.id = c.practice_id
           WHERE c.id = $1 AND c.patient_id = $2 AND c.status <> 'closed' FOR UPDATE OF c`,
         [conversationId, patientId],
@@ -115,7 +142,7 @@ export class RoutingRepository {
       if (!row) return null;
       const conversation = toConversationRow(row);
       if (conversation.urgentAt) return { conversation, isNew: false };
-      await db.query(`UPDATE conversations SET urgent_at = $2 WHERE id = $1`, [conversationId, at]);
+      await run(db, `UPDATE conversations SET urgent_at = $2 WHERE id = $1`, [conversationId, at]);
       return { conversation: { ...conversation, urgentAt: at }, isNew: true };
     });
   }
@@ -125,7 +152,8 @@ export class RoutingRepository {
    * recent closed conversations since `since` (at most `limit`), with how many it was taken from.
    */
   async handlingMinutes(practiceId: string, since: Date, limit: number): Promise<{ median: number | null; samples: number }> {
-    const [row]: { median: number | null; samples: number }[] = await this.dataSource.query(
+    const row = await one<{ median: number | null; samples: number }>(
+      this.dataSource,
       `SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY minutes) AS median, count(*)::int AS samples FROM (
          SELECT extract(epoch FROM c.closed_at - min(a.assigned_at)) / 60 AS minutes
            FROM conversations c JOIN assignments a ON a.conversation_id = c.id
@@ -138,7 +166,8 @@ export class RoutingRepository {
 
   /** How many of the practice's conversations are waiting (every open asks, for its reply-time estimate: a count, not the rows). */
   async waitingCount(practiceId: string): Promise<number> {
-    const [row]: { count: number }[] = await this.dataSource.query(
+    const row = await one<{ count: number }>(
+      this.dataSource,
       `SELECT count(*)::int AS count FROM conversations WHERE practice_id = $1 AND status = 'waiting'`,
       [practiceId],
     );
@@ -147,16 +176,17 @@ export class RoutingRepository {
 
   /** The practice's IANA time zone (its days bound the daily caps). */
   timeZoneOf(practiceId: string): Promise<string> {
-    return practiceTimeZone(this.dataSource.manager, practiceId);
+    return practiceTimeZone(this.dataSource, practiceId);
   }
 
   /** The waiting conversations' patients, in queue order. */
   async waitingPatients(practiceId: string): Promise<{ id: string; patientId: string }[]> {
-    const rows: { id: string; patient_id: string }[] = await this.dataSource.query(
+    const waiting = await rows<WaitingRow>(
+      this.dataSource,
       `SELECT id, patient_id FROM conversations WHERE practice_id = $1 AND status = 'waiting' ORDER BY ${QUEUE_ORDER}`,
       [practiceId],
     );
-    return rows.map((row) => ({ id: row.id, patientId: row.patient_id }));
+    return waiting.map((row) => ({ id: row.id, patientId: row.patient_id }));
   }
 
   /**
@@ -164,7 +194,8 @@ export class RoutingRepository {
    * one who never signed in or had caps set is offline with the default caps.
    */
   async clinicians(practiceId: string, dayStart: Date): Promise<ClinicianRow[]> {
-    const rows: Record<string, unknown>[] = await this.dataSource.query(
+    const clinicians = await rows<ClinicianStateRow>(
+      this.dataSource,
       `SELECT u.id, u.display_name, coalesce(cc.availability, 'offline') AS availability, cc.connected_at IS NOT NULL AS is_connected,
               coalesce(cc.max_concurrent, $3) AS max_concurrent, cc.daily_max,
               (SELECT count(*) FROM conversations c WHERE c.assigned_clinician_id = u.id AND c.status IN ('assigned', 'on_hold'))::int AS active,
@@ -174,22 +205,22 @@ export class RoutingRepository {
         ORDER BY u.display_name, u.id`,
       [practiceId, dayStart, DEFAULT_MAX_CONCURRENT],
     );
-    return rows.map((row) => ({
-      userId: row['id'] as string,
-      displayName: row['display_name'] as string,
-      availability: row['availability'] as ClinicianLoad['availability'],
-      isConnected: row['is_connected'] as boolean,
-      maxConcurrent: row['max_concurrent'] as number,
-      dailyMax: (row['daily_max'] as number | null) ?? null,
-      active: row['active'] as number,
-      today: row['today'] as number,
+    return clinicians.map((row) => ({
+      userId: row.id,
+      displayName: row.display_name,
+      availability: row.availability,
+      isConnected: row.is_connected,
+      maxConcurrent: row.max_concurrent,
+      dailyMax: row.daily_max,
+      active: row.active,
+      today: row.today,
     }));
   }
 
   /** Conversations opened at the practice since `since` (for the demand cap). */
   async openedSince(practiceId: string, since: Date): Promise<number> {
-    const [row] = await this.dataSource.query(`SELECT count(*)::int AS n FROM conversations WHERE practice_id = $1 AND created_at >= $2`, [practiceId, since]);
-    return row.n;
+    const row = await one<{ n: number }>(this.dataSource, `SELECT count(*)::int AS n FROM conversations WHERE practice_id = $1 AND created_at >= $2`, [practiceId, since]);
+    return row!.n;
   }
 }
 

@@ -1,9 +1,35 @@
 import { Injectable } from '@nestjs/common';
-import type { Role } from '@parley/protocol';
+import type { Role, SessionEnded } from '@parley/protocol';
 import { DataSource } from 'typeorm';
 import type { Actor } from '../common/actor.js';
-import { returnedRows } from '../common/sql.js';
-import type { SessionEndReason } from './session.entity.js';
+import { one, rows, run } from '../database/sql.js';
+
+/** Why a session ended before it expired (`sessions.end_reason`): the protocol's reasons but `expired`, which is computed. */
+export type SessionEndReason = Exclude<SessionEnded['reason'], 'expired'>;
+
+/** A live session with its user and practice, as `findActiveByTokenHash` selects it. */
+interface ActiveSessionRow {
+  id: string;
+  user_id: string;
+  device_id: string;
+  practice_id: string;
+  ods_code: string;
+  roles: Role[];
+  display_name: string;
+  expires_at: Date;
+  idle_expires_at: Date;
+}
+
+/** A session's state flags (STATE_FLAGS) with when it ends. */
+interface SessionStateRow {
+  id: string;
+  end_reason: SessionEndReason | null;
+  is_expired: boolean;
+  is_idle: boolean;
+  ends_at: Date;
+  is_device_revoked: boolean;
+  is_user_deactivated: boolean;
+}
 
 /** A live session with who it stands for. */
 export interface ActiveSession {
@@ -49,7 +75,8 @@ export class SessionsRepository {
 
   /** The live session (not expired, not idle, not revoked, device not revoked, user active) whose token has this hash; marks it seen. */
   async findActiveByTokenHash(tokenHash: Buffer, idle: IdleTimeouts): Promise<ActiveSession | null> {
-    const rows: Record<string, unknown>[] = await this.dataSource.query(
+    const row = await one<ActiveSessionRow>(
+      this.dataSource,
       `WITH found AS (
          SELECT s.id, s.user_id, s.device_id, s.expires_at, s.last_seen_at, ${IDLE_TIMEOUT} AS idle_timeout, u.practice_id, p.ods_code, u.roles, u.display_name
            FROM sessions s
@@ -66,20 +93,19 @@ export class SessionsRepository {
          FROM found LEFT JOIN touched ON touched.id = found.id`,
       [tokenHash, idle.staffMinutes, idle.patientMinutes],
     );
-    const row = rows[0];
     if (!row) return null;
     return {
       actor: {
-        userId: row['user_id'] as string,
-        deviceId: row['device_id'] as string,
-        sessionId: row['id'] as string,
-        practiceId: row['practice_id'] as string,
-        practiceOdsCode: row['ods_code'] as string,
-        roles: row['roles'] as Role[],
-        displayName: row['display_name'] as string,
+        userId: row.user_id,
+        deviceId: row.device_id,
+        sessionId: row.id,
+        practiceId: row.practice_id,
+        practiceOdsCode: row.ods_code,
+        roles: row.roles,
+        displayName: row.display_name,
       },
-      expiresAt: row['expires_at'] as Date,
-      idleExpiresAt: row['idle_expires_at'] as Date,
+      expiresAt: row.expires_at,
+      idleExpiresAt: row.idle_expires_at,
     };
   }
 
@@ -89,7 +115,8 @@ export class SessionsRepository {
    * most once a minute: no write per socket command.
    */
   async findState(sessionId: string, idle: IdleTimeouts, isActivity: boolean): Promise<SessionState | null> {
-    const rows: Record<string, unknown>[] = await this.dataSource.query(
+    const row = await one<SessionStateRow>(
+      this.dataSource,
       `WITH state AS (
          SELECT s.id, s.end_reason, s.expires_at, s.last_seen_at, ${IDLE_TIMEOUT} AS idle_timeout, ${STATE_FLAGS}
            FROM ${SESSION_JOINS}
@@ -102,7 +129,6 @@ export class SessionsRepository {
        SELECT state.*, LEAST(state.expires_at, COALESCE((SELECT last_seen_at FROM touched), state.last_seen_at) + state.idle_timeout) AS ends_at FROM state`,
       [sessionId, idle.staffMinutes, idle.patientMinutes, isActivity],
     );
-    const row = rows[0];
     return row ? toSessionState(row) : null;
   }
 
@@ -111,39 +137,39 @@ export class SessionsRepository {
    * sockets' sessions). Never marks them seen: a check is not use.
    */
   async findStates(sessionIds: readonly string[], idle: IdleTimeouts): Promise<Map<string, SessionState>> {
-    const rows: Record<string, unknown>[] = await this.dataSource.query(
+    const states = await rows<SessionStateRow>(
+      this.dataSource,
       `SELECT s.id, s.end_reason, LEAST(s.expires_at, s.last_seen_at + ${IDLE_TIMEOUT}) AS ends_at, ${STATE_FLAGS}
          FROM ${SESSION_JOINS}
         WHERE s.id = ANY($1::uuid[])`,
       [sessionIds, idle.staffMinutes, idle.patientMinutes],
     );
-    return new Map(rows.map((row) => [row['id'] as string, toSessionState(row)]));
+    return new Map(states.map((row) => [row.id, toSessionState(row)]));
   }
 
   /** Ends one session (if still open). */
   async revoke(sessionId: string, reason: SessionEndReason): Promise<void> {
-    await this.dataSource.query(`UPDATE sessions SET revoked_at = now(), end_reason = $2 WHERE id = $1 AND revoked_at IS NULL`, [sessionId, reason]);
+    await run(this.dataSource, `UPDATE sessions SET revoked_at = now(), end_reason = $2 WHERE id = $1 AND revoked_at IS NULL`, [sessionId, reason]);
   }
 
   /** Ends every open session of a user; returns how many were open. */
   async revokeAllOfUser(userId: string, reason: SessionEndReason): Promise<number> {
-    const rows = returnedRows(
-      await this.dataSource.query(`UPDATE sessions SET revoked_at = now(), end_reason = $2 WHERE user_id = $1 AND revoked_at IS NULL RETURNING id`, [
-        userId,
-        reason,
-      ]),
+    const ended = await rows<{ id: string }>(
+      this.dataSource,
+      `UPDATE sessions SET revoked_at = now(), end_reason = $2 WHERE user_id = $1 AND revoked_at IS NULL RETURNING id`,
+      [userId, reason],
     );
-    return rows.length;
+    return ended.length;
   }
 }
 
-function toSessionState(row: Record<string, unknown>): SessionState {
+function toSessionState(row: SessionStateRow): SessionState {
   return {
-    endReason: (row['end_reason'] as SessionEndReason | null) ?? null,
-    isExpired: row['is_expired'] as boolean,
-    isIdle: row['is_idle'] as boolean,
-    endsAt: row['ends_at'] as Date,
-    isDeviceRevoked: row['is_device_revoked'] as boolean,
-    isUserDeactivated: row['is_user_deactivated'] as boolean,
+    endReason: row.end_reason,
+    isExpired: row.is_expired,
+    isIdle: row.is_idle,
+    endsAt: row.ends_at,
+    isDeviceRevoked: row.is_device_revoked,
+    isUserDeactivated: row.is_user_deactivated,
   };
 }

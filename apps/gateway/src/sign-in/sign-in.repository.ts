@@ -1,9 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import type { InvitationChain, Role } from '@parley/protocol';
 import { randomBytes } from 'node:crypto';
-import { DataSource, type EntityManager } from 'typeorm';
+import { DataSource } from 'typeorm';
 import { CHAIN_COLUMNS, toInvitationChain, type StoredKdf } from '../common/account-row.js';
-import { returnedRows } from '../common/sql.js';
+import { one, rows, run, transaction, type Db } from '../database/sql.js';
 
 /** The practice as sign-in answers show it. Auth reads the practices table by SQL: it imports no feature. */
 export interface PracticeSummary {
@@ -78,6 +78,49 @@ export interface Activation {
   session: NewSession;
 }
 
+/** A practice as PRACTICE_COLUMNS selects it. */
+interface PracticeColumns {
+  practice_id: string;
+  ods_code: string;
+  practice_name: string;
+  root_sign_public_key: Buffer | null;
+}
+
+/** An activated account with its credentials and practice, as `findLoginAccount` selects it. */
+interface LoginAccountRow extends PracticeColumns {
+  id: string;
+  roles: Role[];
+  display_name: string;
+  auth_key_hash: string;
+  auth_salt: Buffer;
+  auth_ops: number;
+  auth_mem_bytes: number;
+}
+
+/** A pending invitation as PENDING_INVITATION_COLUMNS selects it (the date of birth as YYYY-MM-DD text, null for staff). */
+interface PendingInvitationRow extends PracticeColumns {
+  id: string;
+  user_id: string;
+  roles: Role[];
+  display_name: string;
+  date_of_birth: string | null;
+}
+
+/** A pending patient invitation with its chain (CHAIN_COLUMNS, read by `toInvitationChain`). */
+type PendingPatientInvitationRow = PendingInvitationRow & Record<string, unknown> & { root_signature: Buffer; invitation_sign_public_key: Buffer };
+
+/** What one date-of-birth try found and did (the `tried` columns are null when it did not get to try). */
+interface DateOfBirthTryRow {
+  id: string;
+  is_match: boolean;
+  was_voided: boolean;
+  is_tried: boolean;
+  is_voided: boolean | null;
+  user_id: string | null;
+  practice_id: string | null;
+  failed_attempts: number | null;
+}
+
 const PRACTICE_COLUMNS = `p.id AS practice_id, p.ods_code, p.name AS practice_name, p.root_sign_public_key`;
 const PENDING_INVITATION_COLUMNS = `i.id, i.user_id, u.roles, u.display_name, to_char(u.date_of_birth, 'YYYY-MM-DD') AS date_of_birth, ${PRACTICE_COLUMNS}`;
 const PENDING_INVITATION_JOINS = `JOIN users u ON u.id = i.user_id AND u.practice_id = i.practice_id JOIN practices p ON p.id = i.practice_id`;
@@ -94,50 +137,51 @@ export class SignInRepository {
 
   /** The activated, active account with this login (e-mail or NHS number, normalised) in the practice with this ODS code. */
   async findLoginAccount(odsCode: string, login: string): Promise<LoginAccount | null> {
-    const rows: Record<string, unknown>[] = await this.dataSource.query(
+    const row = await one<LoginAccountRow>(
+      this.dataSource,
       `SELECT u.id, u.roles, u.display_name, u.auth_key_hash, u.auth_salt, u.auth_ops, u.auth_mem_bytes, ${PRACTICE_COLUMNS}
          FROM users u JOIN practices p ON p.id = u.practice_id
         WHERE p.ods_code = $1 AND (lower(u.email) = $2 OR u.nhs_number = $2)
           AND u.activated_at IS NOT NULL AND u.deactivated_at IS NULL`,
       [odsCode, login],
     );
-    const row = rows[0];
     if (!row) return null;
     return {
-      id: row['id'] as string,
-      roles: row['roles'] as Role[],
-      displayName: row['display_name'] as string,
-      authKeyHash: row['auth_key_hash'] as string,
-      kdf: { salt: row['auth_salt'] as Buffer, opsLimit: row['auth_ops'] as number, memLimitBytes: row['auth_mem_bytes'] as number },
+      id: row.id,
+      roles: row.roles,
+      displayName: row.display_name,
+      authKeyHash: row.auth_key_hash,
+      kdf: { salt: row.auth_salt, opsLimit: row.auth_ops, memLimitBytes: row.auth_mem_bytes },
       practice: toPractice(row),
     };
   }
 
   /** The unused, unexpired staff set-up code with this hash in the practice, if its account still awaits activation. */
   async findPendingStaffCode(odsCode: string, codeHash: Buffer): Promise<PendingInvitation | null> {
-    const rows: Record<string, unknown>[] = await this.dataSource.query(
+    const row = await one<PendingInvitationRow>(
+      this.dataSource,
       `SELECT ${PENDING_INVITATION_COLUMNS} FROM invitations i ${PENDING_INVITATION_JOINS}
         WHERE i.code_hash = $2 AND p.ods_code = $1 AND NOT ('patient' = ANY(u.roles)) AND ${IS_PENDING}`,
       [odsCode, codeHash],
     );
-    return rows[0] ? toPendingInvitation(rows[0]) : null;
+    return row ? toPendingInvitation(row) : null;
   }
 
   /** The unused, unexpired patient invitation with this lookup id in the practice, with its chain, if its account still awaits activation. */
   async findPendingPatientInvitation(odsCode: string, lookupId: Buffer): Promise<PendingPatientInvitation | null> {
-    const rows: Record<string, unknown>[] = await this.dataSource.query(
+    const row = await one<PendingPatientInvitationRow>(
+      this.dataSource,
       `SELECT ${PENDING_INVITATION_COLUMNS}, ${CHAIN_COLUMNS}
          FROM invitations i ${PENDING_INVITATION_JOINS} JOIN devices cd ON cd.id = i.creator_device_id
         WHERE i.lookup_id = $2 AND p.ods_code = $1 AND 'patient' = ANY(u.roles) AND ${IS_PENDING}`,
       [odsCode, lookupId],
     );
-    const row = rows[0];
     const chain = row ? toInvitationChain(row) : null;
     if (!row || !chain) return null;
     return {
       ...toPendingInvitation(row),
-      chain: { ...chain, rootSignature: (row['root_signature'] as Buffer).toString('base64') },
-      invitationSignPublicKey: row['invitation_sign_public_key'] as Buffer,
+      chain: { ...chain, rootSignature: row.root_signature.toString('base64') },
+      invitationSignPublicKey: row.invitation_sign_public_key,
     };
   }
 
@@ -150,7 +194,8 @@ export class SignInRepository {
    * behind them is refused as void. Null when there is no such invitation.
    */
   async tryPatientDateOfBirth(odsCode: string, lookupId: Buffer, dateOfBirth: string, maxFailures: number): Promise<DateOfBirthTry | null> {
-    const rows: Record<string, unknown>[] = await this.dataSource.query(
+    const row = await one<DateOfBirthTryRow>(
+      this.dataSource,
       `WITH target AS (
          SELECT i.id, i.voided_at IS NOT NULL AS was_voided, to_char(u.date_of_birth, 'YYYY-MM-DD') = $3 AS is_match
            FROM invitations i ${PENDING_INVITATION_JOINS}
@@ -171,22 +216,14 @@ export class SignInRepository {
          FROM target t LEFT JOIN tried ON tried.id = t.id`,
       [odsCode, lookupId, dateOfBirth, maxFailures],
     );
-    const row = rows[0];
     if (!row) return null;
     // Not tried: void already, or voided by a try that held the row lock first.
-    if (row['was_voided'] || !row['is_tried']) return { outcome: 'voided', voidedNow: null };
-    if (row['is_voided']) {
-      return {
-        outcome: 'voided',
-        voidedNow: {
-          invitationId: row['id'] as string,
-          userId: row['user_id'] as string,
-          practiceId: row['practice_id'] as string,
-          failedAttempts: row['failed_attempts'] as number,
-        },
-      };
+    if (row.was_voided || !row.is_tried) return { outcome: 'voided', voidedNow: null };
+    if (row.is_voided) {
+      // A try that voided the invitation returned its row: the `tried` columns are set.
+      return { outcome: 'voided', voidedNow: { invitationId: row.id, userId: row.user_id!, practiceId: row.practice_id!, failedAttempts: row.failed_attempts! } };
     }
-    return { outcome: row['is_match'] ? 'matched' : 'mismatched' };
+    return { outcome: row.is_match ? 'matched' : 'mismatched' };
   }
 
   /**
@@ -195,30 +232,31 @@ export class SignInRepository {
    * marked used under a row lock, so two concurrent activations cannot both succeed.
    */
   async activate(activation: Activation): Promise<boolean> {
-    return this.dataSource.transaction(async (db) => {
-      const used = returnedRows(
-        await db.query(`UPDATE invitations SET used_at = now() WHERE id = $1 AND used_at IS NULL AND voided_at IS NULL AND expires_at > now() RETURNING id`, [
-          activation.invitationId,
-        ]),
+    return transaction(this.dataSource, async (db) => {
+      const used = await rows<{ id: string }>(
+        db,
+        `UPDATE invitations SET used_at = now() WHERE id = $1 AND used_at IS NULL AND voided_at IS NULL AND expires_at > now() RETURNING id`,
+        [activation.invitationId],
       );
       if (used.length === 0) return false;
       const { kdf } = activation;
-      const activated = returnedRows(
-        await db.query(
-          `UPDATE users SET auth_key_hash = $2, auth_salt = $3, auth_ops = $4, auth_mem_bytes = $5, activated_at = now()
-            WHERE id = $1 AND activated_at IS NULL AND deactivated_at IS NULL RETURNING id`,
-          [activation.userId, activation.authKeyHash, kdf.salt, kdf.opsLimit, kdf.memLimitBytes],
-        ),
+      const activated = await rows<{ id: string }>(
+        db,
+        `UPDATE users SET auth_key_hash = $2, auth_salt = $3, auth_ops = $4, auth_mem_bytes = $5, activated_at = now()
+          WHERE id = $1 AND activated_at IS NULL AND deactivated_at IS NULL RETURNING id`,
+        [activation.userId, activation.authKeyHash, kdf.salt, kdf.opsLimit, kdf.memLimitBytes],
       );
       if (activated.length === 0) throw new AlreadyActivated();
       await insertDevice(db, activation.userId, activation.device);
       if (activation.account) {
         const { account } = activation;
-        await db.query(
+        await run(
+          db,
           `INSERT INTO account_keys (id, user_id, sign_public_key, box_public_key, invitation_id, account_signature) VALUES ($1, $2, $3, $4, $5, $6)`,
           [account.id, activation.userId, account.signPublicKey, account.boxPublicKey, activation.invitationId, account.accountSignature],
         );
-        await db.query(
+        await run(
+          db,
           `INSERT INTO key_backups (user_id, blob, salt, ops_limit, mem_limit_bytes, version, updated_at) VALUES ($1, $2, $3, $4, $5, 1, now())`,
           [activation.userId, account.backup, kdf.salt, kdf.opsLimit, kdf.memLimitBytes],
         );
@@ -233,18 +271,19 @@ export class SignInRepository {
 
   /** Starts a session on an existing device; false when the device is not this user's or is revoked. */
   async startSession(userId: string, deviceId: string, session: NewSession): Promise<boolean> {
-    const rows: unknown[] = await this.dataSource.query(
+    const started = await rows<{ id: string }>(
+      this.dataSource,
       `INSERT INTO sessions (id, user_id, device_id, token_hash, expires_at, ip)
        SELECT $1, d.user_id, d.id, $4, $5, $6 FROM devices d WHERE d.id = $3 AND d.user_id = $2 AND d.revoked_at IS NULL
        RETURNING id`,
       [session.id, userId, deviceId, session.tokenHash, session.expiresAt, session.ip],
     );
-    return rows.length === 1;
+    return started.length === 1;
   }
 
   /** Registers a new device and starts a session on it, in one transaction. */
   async startSessionOnNewDevice(userId: string, device: NewDevice, session: NewSession): Promise<void> {
-    await this.dataSource.transaction(async (db) => {
+    await transaction(this.dataSource, async (db) => {
       await insertDevice(db, userId, device);
       await insertSession(db, userId, device.id, session);
     });
@@ -252,8 +291,8 @@ export class SignInRepository {
 
   /** The deployment's secret of this name, generated on first need; concurrent first calls (any node) agree on one. */
   async serverSecret(name: string): Promise<Buffer> {
-    await this.dataSource.query(`INSERT INTO server_secrets (name, secret) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`, [name, randomBytes(32)]);
-    const [row] = (await this.dataSource.query(`SELECT secret FROM server_secrets WHERE name = $1`, [name])) as { secret: Buffer }[];
+    await run(this.dataSource, `INSERT INTO server_secrets (name, secret) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`, [name, randomBytes(32)]);
+    const row = await one<{ secret: Buffer }>(this.dataSource, `SELECT secret FROM server_secrets WHERE name = $1`, [name]);
     return row!.secret;
   }
 }
@@ -261,28 +300,16 @@ export class SignInRepository {
 /** Thrown inside the activation transaction to roll it back when the account was activated meanwhile. */
 class AlreadyActivated extends Error {}
 
-function toPendingInvitation(row: Record<string, unknown>): PendingInvitation {
-  return {
-    id: row['id'] as string,
-    userId: row['user_id'] as string,
-    roles: row['roles'] as Role[],
-    displayName: row['display_name'] as string,
-    dateOfBirth: (row['date_of_birth'] as string | null) ?? null,
-    practice: toPractice(row),
-  };
+function toPendingInvitation(row: PendingInvitationRow): PendingInvitation {
+  return { id: row.id, userId: row.user_id, roles: row.roles, displayName: row.display_name, dateOfBirth: row.date_of_birth, practice: toPractice(row) };
 }
 
-function toPractice(row: Record<string, unknown>): PracticeSummary {
-  return {
-    id: row['practice_id'] as string,
-    odsCode: row['ods_code'] as string,
-    name: row['practice_name'] as string,
-    rootSignPublicKey: (row['root_sign_public_key'] as Buffer | null) ?? null,
-  };
+function toPractice(row: PracticeColumns): PracticeSummary {
+  return { id: row.practice_id, odsCode: row.ods_code, name: row.practice_name, rootSignPublicKey: row.root_sign_public_key };
 }
 
-async function insertDevice(db: EntityManager, userId: string, device: NewDevice): Promise<void> {
-  await db.query(`INSERT INTO devices (id, user_id, label, sign_public_key, box_public_key, certificate) VALUES ($1, $2, $3, $4, $5, $6)`, [
+async function insertDevice(db: Db, userId: string, device: NewDevice): Promise<void> {
+  await run(db, `INSERT INTO devices (id, user_id, label, sign_public_key, box_public_key, certificate) VALUES ($1, $2, $3, $4, $5, $6)`, [
     device.id,
     userId,
     device.label,
@@ -292,8 +319,8 @@ async function insertDevice(db: EntityManager, userId: string, device: NewDevice
   ]);
 }
 
-async function insertSession(db: EntityManager, userId: string, deviceId: string, session: NewSession): Promise<void> {
-  await db.query(`INSERT INTO sessions (id, user_id, device_id, token_hash, expires_at, ip) VALUES ($1, $2, $3, $4, $5, $6)`, [
+async function insertSession(db: Db, userId: string, deviceId: string, session: NewSession): Promise<void> {
+  await run(db, `INSERT INTO sessions (id, user_id, device_id, token_hash, expires_at, ip) VALUES ($1, $2, $3, $4, $5, $6)`, [
     session.id,
     userId,
     deviceId,

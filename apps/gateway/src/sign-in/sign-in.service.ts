@@ -12,7 +12,7 @@ import {
 import { createHmac, randomUUID } from 'node:crypto';
 import { AuditService, serverActor } from '../audit/audit.service.js';
 import { DomainError } from '../common/domain-error.js';
-import { isUniqueViolation } from '../common/sql.js';
+import { isUniqueViolation } from '../database/sql.js';
 import { APP_CONFIG, type AppConfig } from '../config.js';
 import { AuthKeyHasher } from './auth-key-hasher.js';
 import { isAccountSignatureValid } from '../account-keys/account-signature.js';
