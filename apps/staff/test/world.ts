@@ -81,6 +81,19 @@ export async function startStaffWorld(): Promise<StaffWorld> {
     entry: GATEWAY_ENTRY,
     env: { DATA_DIR: dataDir, ...(database ? { DATABASE_URL: database.url, DEMO_SEED: 'true' } : {}) },
   });
+  try {
+    return await setUpWorld(gateway, dataDir, database);
+  } catch (error) {
+    // A set-up that fails after the gateway started must not leave it running: jest would wait for it for ever.
+    await gateway.stop();
+    await database?.drop();
+    await rm(dataDir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/** The demo practice's staff, their key files and sessions, and the patient factory, on a started gateway. */
+async function setUpWorld(gateway: GatewayProcess, dataDir: string, database: Awaited<ReturnType<typeof createTestDatabase>> | null): Promise<StaffWorld> {
   const credentials = JSON.parse(await readFile(join(dataDir, 'demo-credentials.json'), 'utf8')) as {
     practice: { odsCode: string };
     staff: DemoStaffCode[];
