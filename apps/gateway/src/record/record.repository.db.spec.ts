@@ -4,9 +4,10 @@ import type { TestDatabase } from '@parley/testing';
 import { freshDatabase } from '../../test/database.js';
 import { aConversation } from '../../test/factories.records.js';
 import { openDatabase } from '../database/data-source.js';
+import { genesisHash } from './record-hash.js';
 import { RecordRepository } from './record.repository.js';
 import { RecordService } from './record.service.js';
-import type { NewMessage } from './record.types.js';
+import type { NewEntry, NewMessage } from './record.types.js';
 
 describe(RecordService.name, () => {
   let database: TestDatabase;
@@ -136,5 +137,147 @@ describe(RecordService.name, () => {
     const breaks = await sut.verifyAll();
 
     expect(breaks).toEqual([{ conversationId, seq: 2, reason: 'hash_mismatch' }]);
+  });
+});
+
+describe(RecordRepository.name, () => {
+  let database: TestDatabase;
+  let dataSource: DataSource;
+  let sut: RecordRepository;
+
+  beforeAll(async () => {
+    database = await freshDatabase();
+    dataSource = await openDatabase(database.url);
+    sut = new RecordRepository(dataSource);
+  });
+
+  afterAll(async () => {
+    await dataSource.destroy();
+    await database.drop();
+  });
+
+  const message = (to: { conversationId: string; patientId: string; deviceId: string }, senderDeviceSeq: number, overrides: Partial<NewMessage> = {}): NewEntry => ({
+    conversationId: to.conversationId,
+    message: {
+      epoch: 1,
+      senderUserId: to.patientId,
+      senderDeviceId: to.deviceId,
+      senderRole: 'patient',
+      senderDeviceSeq,
+      clientMessageId: randomUUID(),
+      contentType: 'text',
+      ciphertext: Buffer.from(`message ${senderDeviceSeq}`.padEnd(32, '.')),
+      nonce: Buffer.alloc(24, senderDeviceSeq),
+      ...overrides,
+    },
+  });
+  const head = async (conversationId: string): Promise<{ lastSeq: number; lastHash: Buffer }> => {
+    const [row] = await dataSource.query(`SELECT last_seq, last_hash FROM conversations WHERE id = $1`, [conversationId]);
+    return { lastSeq: Number(row.last_seq), lastHash: row.last_hash };
+  };
+  const entryCount = async (conversationId: string): Promise<number> =>
+    Number((await dataSource.query(`SELECT count(*) AS n FROM record_entries WHERE conversation_id = $1`, [conversationId]))[0].n);
+
+  it('appends messages and system entries of several conversations in one batch, in order, chained, and moves each head to its last entry', async () => {
+    const a = await aConversation(dataSource);
+    const b = await aConversation(dataSource);
+    const batch: NewEntry[] = [
+      { conversationId: a.conversationId, system: { event: 'opened', data: { topic: 'admin' } } },
+      message(a, 1),
+      { conversationId: b.conversationId, system: { event: 'marked_urgent', data: {} } },
+      { conversationId: a.conversationId, system: { event: 'assigned', data: { clinicianId: randomUUID(), how: 'claim' } } },
+    ];
+
+    const outcomes = await sut.appendBatch(batch);
+
+    expect(outcomes.map((outcome) => (outcome.status === 'stored' ? outcome.seq : outcome.status))).toEqual([1, 2, 1, 3]);
+    const entries = await sut.entriesAfter(a.conversationId, 0, 10);
+    expect(entries.map((entry) => entry.system ?? entry.message)).toEqual([batch[0]!.system, batch[1]!.message, batch[3]!.system]);
+    expect(entries.map((entry) => entry.prevHash)).toEqual([genesisHash(a.conversationId), entries[0]!.hash, entries[1]!.hash]);
+    expect(await head(a.conversationId)).toEqual({ lastSeq: 3, lastHash: entries[2]!.hash });
+    const [urgent] = await sut.entriesAfter(b.conversationId, 0, 10);
+    expect(urgent).toMatchObject({ seq: 1, system: { event: 'marked_urgent', data: {} }, prevHash: genesisHash(b.conversationId) });
+    expect(await head(b.conversationId)).toEqual({ lastSeq: 1, lastHash: urgent!.hash });
+  });
+
+  it('answers a retry, a reused id or sender sequence, a closed conversation, a future epoch and an unknown conversation without writing or moving a head', async () => {
+    const open = await aConversation(dataSource);
+    const closed = await aConversation(dataSource);
+    const sent = message(open, 1);
+    const [stored] = await sut.appendBatch([sent]);
+    await dataSource.query(`UPDATE conversations SET status = 'closed' WHERE id = $1`, [closed.conversationId]);
+    const before = await head(open.conversationId);
+
+    const outcomes = await sut.appendBatch([
+      sent,
+      message(open, 2, { clientMessageId: sent.message!.clientMessageId }),
+      message(open, 1),
+      message(closed, 1),
+      message(open, 3, { epoch: 2 }),
+      message({ ...open, conversationId: randomUUID() }, 4),
+    ]);
+
+    expect(stored).toMatchObject({ status: 'stored', seq: 1 });
+    expect(outcomes).toEqual([
+      { status: 'duplicate', seq: 1, createdAt: (stored as { createdAt: Date }).createdAt },
+      { status: 'conflict' },
+      { status: 'conflict' },
+      { status: 'closed' },
+      { status: 'unknown_epoch' },
+      { status: 'not_found' },
+    ]);
+    expect(await head(open.conversationId)).toEqual(before);
+    expect(await head(closed.conversationId)).toEqual({ lastSeq: 0, lastHash: genesisHash(closed.conversationId) });
+    expect(await entryCount(open.conversationId)).toBe(1);
+    expect(await entryCount(closed.conversationId)).toBe(0);
+  });
+
+  it('still appends a system entry to a closed conversation, after the messages it refuses', async () => {
+    const conversation = await aConversation(dataSource);
+    await dataSource.query(`UPDATE conversations SET status = 'closed' WHERE id = $1`, [conversation.conversationId]);
+
+    const outcomes = await sut.appendBatch([message(conversation, 1), { conversationId: conversation.conversationId, system: { event: 'closed', data: { outcome: 'resolved' } } }]);
+
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(['closed', 'stored']);
+    expect((await sut.entriesAfter(conversation.conversationId, 0, 10)).map((entry) => entry.system?.event)).toEqual(['closed']);
+    expect((await head(conversation.conversationId)).lastSeq).toBe(1);
+  });
+
+  it('answers the same client message id sent to two conversations from two nodes at once with one stored and one conflict', async () => {
+    const first = await aConversation(dataSource);
+    const second = await aConversation(dataSource);
+    const otherNode = await openDatabase(database.url);
+    const clientMessageId = randomUUID();
+
+    const outcomes = await Promise.all([
+      sut.appendBatch([message(first, 1, { clientMessageId })]),
+      new RecordRepository(otherNode).appendBatch([message({ ...first, conversationId: second.conversationId }, 1, { clientMessageId })]),
+    ]);
+    await otherNode.destroy();
+
+    expect(outcomes.flat().map((outcome) => outcome.status).sort()).toEqual(['conflict', 'stored']);
+    expect((await entryCount(first.conversationId)) + (await entryCount(second.conversationId))).toBe(1);
+  });
+
+  it('finds a stored message by its sender device and client message id, and nothing for a system entry or an unknown id', async () => {
+    const conversation = await aConversation(dataSource);
+    const sent = message(conversation, 1);
+    const [stored] = await sut.appendBatch([sent, { conversationId: conversation.conversationId, system: { event: 'marked_urgent', data: {} } }]);
+
+    expect(await sut.findMessage(conversation.deviceId, sent.message!.clientMessageId)).toEqual({ seq: 1, createdAt: (stored as { createdAt: Date }).createdAt });
+    expect(await sut.findMessage(conversation.deviceId, randomUUID())).toBeUndefined();
+  });
+
+  it('pages the chain heads in conversation id order', async () => {
+    const { conversationId } = await aConversation(dataSource);
+    await aConversation(dataSource);
+
+    const all = await sut.heads('00000000-0000-0000-0000-000000000000', 1000);
+    const page = await sut.heads(conversationId, 1);
+
+    expect(all.map((h) => h.id)).toEqual(all.map((h) => h.id).sort());
+    expect(all).toContainEqual({ id: conversationId, lastSeq: 0, lastHash: genesisHash(conversationId) });
+    const next = all[all.findIndex((h) => h.id === conversationId) + 1];
+    expect(page).toEqual(next ? [next] : []);
   });
 });

@@ -1,0 +1,94 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import type { TestDatabase } from '@parley/testing';
+import type { DataSource } from 'typeorm';
+import { freshDatabase } from '../../test/database.js';
+import { openDatabase } from './data-source.js';
+import { one, rows, run, transaction } from './sql.js';
+
+const SRC = join(import.meta.dirname, '..');
+
+function sourceFiles(folder: string): string[] {
+  return readdirSync(folder).flatMap((name) => {
+    const path = join(folder, name);
+    if (statSync(path).isDirectory()) return sourceFiles(path);
+    return name.endsWith('.ts') && !name.endsWith('.spec.ts') ? [path] : [];
+  });
+}
+
+/**
+ * Where SQL may be written (docs/decisions/0005-typed-sql-no-entities.md): the repositories, and the routing steps
+ * that the routing, capacity and lifecycle repositories share (the lock order and the cap rule).
+ */
+const isRepository = (file: string) => file.endsWith('.repository.ts') || file.endsWith('/routing/assignment-locks.ts');
+/** Besides repositories: the database folder (migrations, backup, demo seed, this helper), the demo hours seed and the readiness ping. */
+const OTHER_SQL = [/^database\//, /^hours\/demo-hours\.ts$/, /^health\/health\.service\.ts$/];
+
+describe('typed SQL', () => {
+  let database: TestDatabase;
+  let dataSource: DataSource;
+
+  beforeAll(async () => {
+    database = await freshDatabase();
+    dataSource = await openDatabase(database.url);
+    await run(dataSource, `CREATE TABLE sql_helper_test (id int PRIMARY KEY, label text NOT NULL)`);
+  });
+
+  afterAll(async () => {
+    await dataSource.destroy();
+    await database.drop();
+  });
+
+  it('answers rows for SELECT and for INSERT, UPDATE and DELETE with RETURNING alike', async () => {
+    const inserted = await rows<{ id: number }>(dataSource, `INSERT INTO sql_helper_test (id, label) VALUES (1, 'a'), (2, 'b') RETURNING id`);
+    const updated = await rows<{ id: number; label: string }>(
+      dataSource,
+      `UPDATE sql_helper_test SET label = label || '!' WHERE id = $1 RETURNING id, label`,
+      [2],
+    );
+    const none = await rows(dataSource, `UPDATE sql_helper_test SET label = 'x' WHERE id = 99 RETURNING id`);
+    const deleted = await rows<{ id: number }>(dataSource, `DELETE FROM sql_helper_test WHERE id = 1 RETURNING id`);
+
+    expect(inserted).toEqual([{ id: 1 }, { id: 2 }]);
+    expect(updated).toEqual([{ id: 2, label: 'b!' }]);
+    expect(none).toEqual([]);
+    expect(deleted).toEqual([{ id: 1 }]);
+    expect(await one<{ label: string }>(dataSource, `SELECT label FROM sql_helper_test WHERE id = $1`, [2])).toEqual({ label: 'b!' });
+    expect(await one(dataSource, `SELECT label FROM sql_helper_test WHERE id = $1`, [1])).toBeUndefined();
+  });
+
+  it('commits a transaction that resolves and rolls back one that rejects', async () => {
+    await transaction(dataSource, (db) => run(db, `INSERT INTO sql_helper_test (id, label) VALUES (10, 'kept')`));
+    const failed = transaction(dataSource, async (db) => {
+      await run(db, `INSERT INTO sql_helper_test (id, label) VALUES (11, 'undone')`);
+      throw new Error('abandon');
+    });
+
+    await expect(failed).rejects.toThrow('abandon');
+    expect(await rows(dataSource, `SELECT id FROM sql_helper_test WHERE id >= 10 ORDER BY id`)).toEqual([{ id: 10 }]);
+  });
+
+  it('has every table the migrations create read or written by some repository query', async () => {
+    const tables = await rows<{ table_name: string }>(
+      dataSource,
+      `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_name NOT IN ('migrations', 'sql_helper_test') ORDER BY 1`,
+    );
+    const sql = sourceFiles(SRC)
+      .filter(isRepository)
+      .map((file) => readFileSync(file, 'utf8'))
+      .join('\n');
+
+    expect(tables.length).toBeGreaterThan(20);
+    expect(tables.map((row) => row.table_name).filter((table) => !new RegExp(`\\b(FROM|JOIN|INTO|UPDATE)\\s+${table}\\b`, 'i').test(sql))).toEqual([]);
+  });
+
+  it('is written only in repositories (and the database folder, the demo hours seed and the readiness ping)', () => {
+    const elsewhere = sourceFiles(SRC)
+      .filter((file) => !isRepository(file))
+      .map((file) => relative(SRC, file))
+      .filter((file) => !OTHER_SQL.some((allowed) => allowed.test(file)))
+      .filter((file) => /\b(dataSource|db|manager)\.query\b/.test(readFileSync(join(SRC, file), 'utf8')));
+
+    expect(elsewhere).toEqual([]);
+  });
+});

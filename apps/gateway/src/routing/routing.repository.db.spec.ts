@@ -1,0 +1,266 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { TestDatabase } from '@parley/testing';
+import type { DataSource, EntityManager } from 'typeorm';
+import { freshDatabase } from '../../test/database.js';
+import { insertDevice, insertPractice, insertUser } from '../../test/factories.js';
+import { waitUntil } from '../../test/wait.js';
+import { openDatabase } from '../database/data-source.js';
+import { RoutingRepository } from './routing.repository.js';
+
+const NOW = new Date('2025-03-04T10:00:00.000Z');
+const DAY_START = new Date('2025-03-04T00:00:00.000Z');
+
+interface Caps {
+  maxConcurrent?: number;
+  dailyMax?: number | null;
+  availability?: 'available' | 'away' | 'offline';
+  isConnected?: boolean;
+}
+
+describe(RoutingRepository.name, () => {
+  let database: TestDatabase;
+  let dataSource: DataSource;
+  let sut: RoutingRepository;
+
+  beforeAll(async () => {
+    database = await freshDatabase();
+    dataSource = await openDatabase(database.url);
+    sut = new RoutingRepository(dataSource);
+  });
+
+  afterAll(async () => {
+    await dataSource.destroy();
+    await database.drop();
+  });
+
+  /** A practice of its own for each test (no test sees another's rows), with one patient device to open conversations from. */
+  async function aPractice(): Promise<{ practiceId: string; patientId: string; deviceId: string }> {
+    const practiceId = (await insertPractice(dataSource)).id;
+    const patientId = await insertUser(dataSource, practiceId, ['patient']);
+    return { practiceId, patientId, deviceId: await insertDevice(dataSource, patientId) };
+  }
+
+  async function aClinician(practiceId: string, caps: Caps = {}): Promise<string> {
+    const id = await insertUser(dataSource, practiceId, ['clinician']);
+    await dataSource.query(
+      `INSERT INTO clinician_capacity (user_id, practice_id, max_concurrent, daily_max, availability, connected_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+      [id, practiceId, caps.maxConcurrent ?? 1, caps.dailyMax ?? null, caps.availability ?? 'available', (caps.isConnected ?? true) ? NOW : null],
+    );
+    return id;
+  }
+
+  /** A conversation waiting since `queuedAt` (urgent when `urgentAt` is given), or assigned to `clinicianId` at `assignedAt`. */
+  async function aConversation(
+    practice: { practiceId: string; patientId: string; deviceId: string },
+    options: { queuedAt?: Date; urgentAt?: Date; clinicianId?: string; assignedAt?: Date } = {},
+  ): Promise<string> {
+    const id = randomUUID();
+    const at = options.queuedAt ?? NOW;
+    const assignedAt = options.assignedAt ?? NOW;
+    await dataSource.query(
+      `INSERT INTO conversations (id, practice_id, patient_id, topic, created_by_device_id, last_hash, created_at, queued_at, urgent_at, status, assigned_clinician_id, assigned_at)
+       VALUES ($1, $2, $3, 'admin', $4, $5, $6, $6, $7, $8, $9, $10)`,
+      [
+        id,
+        practice.practiceId,
+        practice.patientId,
+        practice.deviceId,
+        randomBytes(32),
+        at,
+        options.urgentAt ?? null,
+        options.clinicianId ? 'assigned' : 'waiting',
+        options.clinicianId ?? null,
+        options.clinicianId ? assignedAt : null,
+      ],
+    );
+    if (options.clinicianId) {
+      await dataSource.query(`INSERT INTO assignments (id, conversation_id, clinician_id, practice_id, how, assigned_at) VALUES ($1, $2, $3, $4, 'auto', $5)`, [
+        randomUUID(),
+        id,
+        options.clinicianId,
+        practice.practiceId,
+        assignedAt,
+      ]);
+    }
+    return id;
+  }
+
+  /** Closes the clinician's conversations: they no longer count as active, but their assignments still count today. */
+  const closeAllOf = (clinicianId: string) =>
+    dataSource.query(
+      `UPDATE conversations SET status = 'closed', outcome = 'resolved', assigned_clinician_id = NULL, assigned_at = NULL WHERE assigned_clinician_id = $1`,
+      [clinicianId],
+    );
+  const minutes = (n: number) => new Date(NOW.getTime() - n * 60_000);
+  const assignees = async (practiceId: string): Promise<Record<string, string | null>> =>
+    Object.fromEntries(
+      (await dataSource.query(`SELECT id, assigned_clinician_id FROM conversations WHERE practice_id = $1`, [practiceId])).map(
+        (row: { id: string; assigned_clinician_id: string | null }) => [row.id, row.assigned_clinician_id],
+      ),
+    );
+  const liveCount = async (clinicianId: string): Promise<number> =>
+    (
+      await dataSource.query(`SELECT count(*)::int AS n FROM conversations WHERE assigned_clinician_id = $1 AND status IN ('assigned', 'on_hold')`, [
+        clinicianId,
+      ])
+    )[0].n;
+
+  /**
+   * Holds the practice's routing locks in a transaction of its own until `whileHeld` resolves, so calls started
+   * inside it are in flight at the same time and must queue on the locks.
+   */
+  async function holdingRoutingLocks(practiceId: string, whileHeld: () => Promise<void>): Promise<void> {
+    await dataSource.transaction(async (db: EntityManager) => {
+      await db.query(`SELECT user_id FROM clinician_capacity WHERE practice_id = $1 ORDER BY user_id FOR UPDATE`, [practiceId]);
+      await whileHeld();
+    });
+  }
+  const waitingOnLocks = async (): Promise<number> =>
+    (await dataSource.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`))[0].n;
+
+  describe('assignWaiting', () => {
+    it('assigns in queue order, urgent first, to the reachable clinician with fewest active, and records each assignment', async () => {
+      const practice = await aPractice();
+      const busy = await aClinician(practice.practiceId, { maxConcurrent: 3 });
+      const idle = await aClinician(practice.practiceId, { maxConcurrent: 3 });
+      await aConversation(practice, { clinicianId: busy });
+      const oldest = await aConversation(practice, { queuedAt: minutes(30) });
+      const urgent = await aConversation(practice, { queuedAt: minutes(5), urgentAt: minutes(1) });
+
+      const made = await sut.assignWaiting(practice.practiceId, NOW, DAY_START);
+
+      expect(made).toEqual([
+        { practiceId: practice.practiceId, conversationId: urgent, clinicianId: idle, patientId: practice.patientId, how: 'auto' },
+        { practiceId: practice.practiceId, conversationId: oldest, clinicianId: expect.any(String), patientId: practice.patientId, how: 'auto' },
+      ]);
+      // After the urgent one both have one live conversation: the tie goes to who was assigned longest ago (busy, never by routing).
+      expect(made[1]!.clinicianId).toBe(busy);
+      expect(
+        await dataSource.query(
+          `SELECT conversation_id, clinician_id, how, assigned_at FROM assignments WHERE conversation_id = ANY($1::uuid[]) ORDER BY assigned_at, how`,
+          [[urgent, oldest]],
+        ),
+      ).toEqual(
+        expect.arrayContaining([
+          { conversation_id: urgent, clinician_id: idle, how: 'auto', assigned_at: NOW },
+          { conversation_id: oldest, clinician_id: busy, how: 'auto', assigned_at: NOW },
+        ]),
+      );
+      expect(await dataSource.query(`SELECT status, assigned_at FROM conversations WHERE id = $1`, [urgent])).toEqual([
+        { status: 'assigned', assigned_at: NOW },
+      ]);
+      expect(await dataSource.query(`SELECT last_assigned_at FROM clinician_capacity WHERE user_id = $1`, [idle])).toEqual([{ last_assigned_at: NOW }]);
+    });
+
+    it('assigns nobody beyond the concurrent cap or the daily cap, and leaves the rest waiting', async () => {
+      const practice = await aPractice();
+      const capped = await aClinician(practice.practiceId, { maxConcurrent: 2 });
+      const daily = await aClinician(practice.practiceId, { maxConcurrent: 5, dailyMax: 2 });
+      await aConversation(practice, { clinicianId: capped });
+      await aConversation(practice, { clinicianId: daily, assignedAt: minutes(60) });
+      await closeAllOf(daily);
+      const waiting = await Promise.all([1, 2, 3, 4].map((n) => aConversation(practice, { queuedAt: minutes(10 * n) })));
+
+      const made = await sut.assignWaiting(practice.practiceId, NOW, DAY_START);
+
+      expect(made.filter((a) => a.clinicianId === capped)).toHaveLength(1);
+      expect(made.filter((a) => a.clinicianId === daily)).toHaveLength(1);
+      expect(await liveCount(capped)).toBe(2);
+      expect(await dataSource.query(`SELECT count(*)::int AS n FROM assignments WHERE clinician_id = $1 AND assigned_at >= $2`, [daily, DAY_START])).toEqual([
+        { n: 2 },
+      ]);
+      const after = await assignees(practice.practiceId);
+      expect(waiting.filter((id) => after[id] === null)).toHaveLength(2);
+      expect(await sut.assignWaiting(practice.practiceId, NOW, DAY_START)).toEqual([]);
+    });
+
+    it('gives no new work to a clinician who is away, offline or not connected', async () => {
+      const practice = await aPractice();
+      await aClinician(practice.practiceId, { availability: 'away' });
+      await aClinician(practice.practiceId, { availability: 'offline' });
+      await aClinician(practice.practiceId, { isConnected: false });
+      const waiting = await aConversation(practice);
+
+      expect(await sut.assignWaiting(practice.practiceId, NOW, DAY_START)).toEqual([]);
+      expect(await assignees(practice.practiceId)).toEqual({ [waiting]: null });
+    });
+
+    it('lets two concurrent runs (two nodes) fill the one free place once: the second waits on the routing locks and finds the clinician at cap', async () => {
+      const practice = await aPractice();
+      const clinician = await aClinician(practice.practiceId, { maxConcurrent: 1 });
+      await Promise.all([1, 2, 3].map((n) => aConversation(practice, { queuedAt: minutes(n) })));
+      const otherNode = await openDatabase(database.url);
+      let runs: Promise<unknown[][]> = Promise.resolve([]);
+
+      await holdingRoutingLocks(practice.practiceId, async () => {
+        runs = Promise.all([
+          sut.assignWaiting(practice.practiceId, NOW, DAY_START),
+          new RoutingRepository(otherNode).assignWaiting(practice.practiceId, NOW, DAY_START),
+        ]);
+        await waitUntil(async () => (await waitingOnLocks()) >= 2, 'both runs to wait on the routing locks');
+      });
+      const made = await runs;
+      await otherNode.destroy();
+
+      expect(made.map((run) => run.length).sort()).toEqual([0, 1]);
+      expect(await liveCount(clinician)).toBe(1);
+    });
+  });
+
+  describe('claim', () => {
+    it('gives a waiting conversation to an available clinician below their caps, as a claim', async () => {
+      const practice = await aPractice();
+      const clinician = await aClinician(practice.practiceId, { isConnected: false });
+      const conversation = await aConversation(practice);
+
+      const claimed = await sut.claim(practice.practiceId, clinician, conversation, NOW, DAY_START);
+
+      expect(claimed).toEqual({
+        practiceId: practice.practiceId,
+        conversationId: conversation,
+        clinicianId: clinician,
+        patientId: practice.patientId,
+        how: 'claim',
+      });
+      expect(await dataSource.query(`SELECT how FROM assignments WHERE conversation_id = $1`, [conversation])).toEqual([{ how: 'claim' }]);
+    });
+
+    it('refuses a clinician at a cap, one not available, and a conversation no longer waiting, changing nothing', async () => {
+      const practice = await aPractice();
+      const full = await aClinician(practice.practiceId, { maxConcurrent: 1 });
+      const dailyFull = await aClinician(practice.practiceId, { maxConcurrent: 3, dailyMax: 1 });
+      const away = await aClinician(practice.practiceId, { availability: 'away' });
+      await aConversation(practice, { clinicianId: full });
+      await aConversation(practice, { clinicianId: dailyFull });
+      await closeAllOf(dailyFull);
+      const taken = await aConversation(practice, { clinicianId: away });
+      const waiting = await aConversation(practice);
+      const before = await assignees(practice.practiceId);
+
+      expect(await sut.claim(practice.practiceId, full, waiting, NOW, DAY_START)).toBe('at_cap');
+      expect(await sut.claim(practice.practiceId, dailyFull, waiting, NOW, DAY_START)).toBe('at_cap');
+      expect(await sut.claim(practice.practiceId, away, waiting, NOW, DAY_START)).toBe('not_available');
+      expect(await sut.claim(practice.practiceId, full, taken, NOW, DAY_START)).toBe('not_waiting');
+      expect(await assignees(practice.practiceId)).toEqual(before);
+    });
+
+    it('lets one of a claim and a routing run racing for the last free place through, never both', async () => {
+      const practice = await aPractice();
+      const clinician = await aClinician(practice.practiceId, { maxConcurrent: 1 });
+      const first = await aConversation(practice, { queuedAt: minutes(2) });
+      const second = await aConversation(practice, { queuedAt: minutes(1) });
+      let race: Promise<[unknown, unknown[]]> = Promise.resolve([null, []]);
+
+      await holdingRoutingLocks(practice.practiceId, async () => {
+        race = Promise.all([sut.claim(practice.practiceId, clinician, second, NOW, DAY_START), sut.assignWaiting(practice.practiceId, NOW, DAY_START)]);
+        await waitUntil(async () => (await waitingOnLocks()) >= 2, 'the claim and the routing run to wait on the routing locks');
+      });
+      const [claimed, routed] = await race;
+
+      expect([claimed === 'at_cap' ? 0 : 1, routed.length].sort()).toEqual([0, 1]);
+      expect(await liveCount(clinician)).toBe(1);
+      const after = await assignees(practice.practiceId);
+      expect([after[first], after[second]].filter((assignee) => assignee === clinician)).toHaveLength(1);
+    });
+  });
+});
