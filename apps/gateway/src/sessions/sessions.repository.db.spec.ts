@@ -30,7 +30,8 @@ describe(SessionsRepository.name, () => {
     const deviceId = await insertDevice(dataSource, userId);
     const id = randomUUID();
     const tokenHash = createHash('sha256').update(id).digest();
-    await dataSource.query(`INSERT INTO sessions (id, user_id, device_id, token_hash, expires_at, last_seen_at) VALUES ($1, $2, $3, $4, now() + $5::interval, now() - interval '10 minutes')`, [
+    // Created a day ago, so that an already expired session is one that was valid once (expires_at > created_at).
+    await dataSource.query(`INSERT INTO sessions (id, user_id, device_id, token_hash, created_at, expires_at, last_seen_at) VALUES ($1, $2, $3, $4, now() - interval '1 day', now() + $5::interval, now() - interval '10 minutes')`, [
       id,
       userId,
       deviceId,

@@ -86,7 +86,7 @@ describe('what gates opening and sending (in-process gateway, a FakeClock)', () 
     expect(first).toMatchObject({ ok: true, data: { isDuplicate: false } });
     expect(retried).toMatchObject({ ok: true, data: { isDuplicate: true, seq: first.ok ? first.data.seq : -1 } });
     expect(late).toMatchObject({ ok: false, error: { code: 'outside_hours', details: { nextOpening: expect.any(String) } } });
-    expect(patient.entries.slice(entriesBefore).filter(isClosingNotice)).toHaveLength(1);
+    expect(patient.entries.slice(entriesBefore)).toEqual(expect.arrayContaining([expect.objectContaining({ ok: true, value: expect.objectContaining({ kind: 'system', event: 'practice.closed' }) })]));
   });
 
   it('refuses to open until the patient accepts the current terms, and a topic the practice does not offer', async () => {
