@@ -1,5 +1,4 @@
 import {
-  AcceptTermsRequest,
   AccountKeyCertificateRequest,
   AddRecordKeyGrantRequest,
   AddRecordKeyRequest,
@@ -56,7 +55,6 @@ const SENDERS: ReadonlyMap<ZodType, readonly Role[]> = new Map<ZodType, readonly
   [CreateInvitationRequest, STAFF],
   [RecordExportRequest, STAFF],
   [PeopleQuery, STAFF],
-  [AcceptTermsRequest, PATIENTS],
   [KeyBackup, PATIENTS],
 ]);
 
