@@ -95,15 +95,23 @@ function main() {
   if (values.refresh) {
     const advisories = fromOsv(readOsvTree(resolve(values.refresh)), new Set(locked.keys()));
     const previous = JSON.parse(readFileSync(values.advisories, 'utf8'));
-    const snapshot = { ...previous, updated: new Date().toISOString().slice(0, 10), source: 'github.com/github/advisory-database (reviewed npm advisories of packages in pnpm-lock.yaml)', advisories };
+    const snapshot = {
+      ...previous,
+      updated: new Date().toISOString().slice(0, 10),
+      source: 'github.com/github/advisory-database (reviewed npm advisories of packages in pnpm-lock.yaml)',
+      advisories,
+    };
     writeFileSync(values.advisories, `${JSON.stringify(snapshot, null, 2)}\n`);
     console.log(`audit:offline: wrote ${advisories.length} advisories for ${locked.size} locked packages to ${values.advisories}`);
     return;
   }
   const snapshot = JSON.parse(readFileSync(values.advisories, 'utf8'));
   const ageDays = Math.floor((Date.now() - Date.parse(snapshot.updated)) / 86_400_000);
-  console.log(`audit:offline: ${[...locked.values()].reduce((sum, versions) => sum + versions.size, 0)} locked versions of ${locked.size} packages against ${snapshot.advisories.length} advisories (snapshot of ${snapshot.updated})`);
-  if (!(ageDays <= STALE_AFTER_DAYS)) console.warn(`audit:offline: WARNING: the advisory snapshot is ${ageDays} days old; refresh it (docs/threat-model.md, T14)`);
+  console.log(
+    `audit:offline: ${[...locked.values()].reduce((sum, versions) => sum + versions.size, 0)} locked versions of ${locked.size} packages against ${snapshot.advisories.length} advisories (snapshot of ${snapshot.updated})`,
+  );
+  if (!(ageDays <= STALE_AFTER_DAYS))
+    console.warn(`audit:offline: WARNING: the advisory snapshot is ${ageDays} days old; refresh it (docs/threat-model.md, T14)`);
   const findings = findVulnerable(locked, snapshot.advisories);
   for (const { version, advisory } of findings) {
     const fix = advisory.fixed?.length ? `; fixed in ${advisory.fixed.join(', ')}` : '; no fixed version';

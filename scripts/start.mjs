@@ -55,7 +55,11 @@ async function setUpDemo(url) {
     const setup = await setUpDemoPractice({ baseUrl: url, odsCode: credentials.practice.odsCode, staff: credentials.staff, patient: credentials.patient });
     // The demo's stand-in for what real people keep to themselves: passphrases, and device and practice
     // secret keys that in production never leave their browsers (or the practice's offline escrow).
-    writeFileSync(keysFile, JSON.stringify(setup, (_key, value) => (value instanceof Uint8Array ? Buffer.from(value).toString('base64') : value), 2), { mode: 0o600 });
+    writeFileSync(
+      keysFile,
+      JSON.stringify(setup, (_key, value) => (value instanceof Uint8Array ? Buffer.from(value).toString('base64') : value), 2),
+      { mode: 0o600 },
+    );
     // The staff web client signs in on a new browser with a key backup file (docs/staff-client.md): one
     // per member of staff, sealed with their passphrase, the manager's holding the practice root key.
     mkdirSync(staffKeysDir, { recursive: true, mode: 0o700 });
@@ -84,7 +88,9 @@ async function setUpDemo(url) {
   const lines = [
     `Demo practice: ${practice.name} (${practice.odsCode}), security code (root key fingerprint) ${setup.rootFingerprint}`,
     `  patient app ${url.replace('127.0.0.1', 'localhost')}/, staff app ${url.replace('127.0.0.1', 'localhost')}/staff/`,
-    ...setup.staff.map((member) => `  ${member.roles.join('+').padEnd(10)} ${member.displayName.padEnd(28)} ${member.email.padEnd(32)} passphrase: ${member.passphrase}`),
+    ...setup.staff.map(
+      (member) => `  ${member.roles.join('+').padEnd(10)} ${member.displayName.padEnd(28)} ${member.email.padEnd(32)} passphrase: ${member.passphrase}`,
+    ),
     `  patient    ${patient.displayName.padEnd(28)} invitation code ${invitation.code}, date of birth ${patient.dateOfBirth} (NHS ${patient.nhsNumber}), invited by ${invitation.invitedBy}`,
     `             or open the invitation link ${link} and type the date of birth`,
     `  staff sign in at /staff/ with the practice code ${practice.odsCode}, their e-mail, passphrase and key backup file:`,

@@ -52,7 +52,12 @@ async function startNode({ entry, port, env, readyTimeoutMs = 60_000 }) {
       throw new Error(`gateway on :${port} not ready in time:\n${output}`);
     }
     // The banner shows that this process, not one still stopping on the port, is the one answering.
-    const isReady = output.includes('Parley is running.') && (await fetch(`${url}/health/ready`).then((response) => response.ok, () => false));
+    const isReady =
+      output.includes('Parley is running.') &&
+      (await fetch(`${url}/health/ready`).then(
+        (response) => response.ok,
+        () => false,
+      ));
     if (isReady) break;
     await new Promise((wake) => setTimeout(wake, 100));
   }
@@ -117,7 +122,12 @@ export async function startCluster(options = {}) {
     const backends = ports.map((port, index) => ({ name: names[index], host: '127.0.0.1', port }));
     balancer =
       options.balancer === 'nginx'
-        ? await startNginx({ backends, port: options.port || (await freePort()), dir: options.nginxDir, staffHost: staffHostOf(env.STAFF_PUBLIC_URL ?? process.env.STAFF_PUBLIC_URL) })
+        ? await startNginx({
+            backends,
+            port: options.port || (await freePort()),
+            dir: options.nginxDir,
+            staffHost: staffHostOf(env.STAFF_PUBLIC_URL ?? process.env.STAFF_PUBLIC_URL),
+          })
         : await startLoadBalancer({ backends, port: options.port ?? 0 });
   } catch (error) {
     await stopAll().catch(() => undefined);
@@ -170,7 +180,8 @@ async function main() {
   const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
   const log = (line) => process.stdout.write(`cluster: ${line}\n`);
   log(`starting ${nodes} gateway nodes linked by Redis at ${new URL(redisUrl).host}`);
-  if (balancer === 'node') log(`using the loopback balancer of infra/local/load-balancer.mjs${findNginx() ? '' : ' (nginx is not installed: apt-get install nginx)'}`);
+  if (balancer === 'node')
+    log(`using the loopback balancer of infra/local/load-balancer.mjs${findNginx() ? '' : ' (nginx is not installed: apt-get install nginx)'}`);
   const cluster = await startCluster({
     nodes,
     port,

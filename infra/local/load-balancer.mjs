@@ -151,7 +151,10 @@ export async function startLoadBalancer(options) {
     port,
     setBackends,
     /** Per backend: whether it is taking new connections, WebSockets open now, and WebSockets opened in all. */
-    stats: () => Object.fromEntries([...backends.values()].map((backend) => [backend.name, { isHealthy: backend.isHealthy, sockets: backend.sockets, upgrades: backend.upgrades }])),
+    stats: () =>
+      Object.fromEntries(
+        [...backends.values()].map((backend) => [backend.name, { isHealthy: backend.isHealthy, sockets: backend.sockets, upgrades: backend.upgrades }]),
+      ),
     checkNow: checkAll,
     close: () =>
       new Promise((resolve) => {

@@ -10,7 +10,10 @@ export declare function findNginx(): string | undefined;
 export declare const DEFAULT_STAFF_HOST: string;
 
 /** parley.conf with its upstream servers, listen addresses and staff host name pointed at local ones; throws if the file's shape changed. */
-export declare function renderParleyConf(source: string, options: { listen: { host: string; port: number }; backends: { host: string; port: number }[]; staffHost?: string }): string;
+export declare function renderParleyConf(
+  source: string,
+  options: { listen: { host: string; port: number }; backends: { host: string; port: number }[]; staffHost?: string },
+): string;
 
 /** A running nginx with its own prefix (config, pid, logs, temp files). */
 export interface Nginx {

@@ -43,7 +43,8 @@ export function renderParleyConf(source, { listen, backends, staffHost = DEFAULT
   const rendered = source.replace(serverLines, backends.map(({ host, port }) => `${indent}server ${host}:${port}${parameters};\n`).join(''));
   const listenLines = /^([ \t]*)listen 8080( default_server)?;$/gm;
   if (!listenLines.test(rendered)) throw new Error('parley.conf: no `listen 8080;` line to point at the local port');
-  if (!/^\s*server_name \$\{PARLEY_STAFF_HOST\};$/m.test(rendered)) throw new Error('parley.conf: no `server_name ${PARLEY_STAFF_HOST};` line for the staff host');
+  if (!/^\s*server_name \$\{PARLEY_STAFF_HOST\};$/m.test(rendered))
+    throw new Error('parley.conf: no `server_name ${PARLEY_STAFF_HOST};` line for the staff host');
   if (!/^[a-z0-9.-]+$/.test(staffHost)) throw new Error(`not a host name: ${staffHost}`);
   return rendered.replace(listenLines, `$1listen ${listen.host}:${listen.port}$2;`).replaceAll('${PARLEY_STAFF_HOST}', staffHost);
 }

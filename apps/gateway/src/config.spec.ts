@@ -33,17 +33,20 @@ describe('loadConfig', () => {
     expect(loadConfig({}).staffPublicUrl).toBeUndefined();
   });
 
-  it.each(['https://staff.example.nhs.uk/staff/', 'https://staff.example.nhs.uk/?x=1', 'ftp://staff.example.nhs.uk', 'staff.example.nhs.uk'])('refuses a staff URL that is not an http(s) origin: %s', (value) => {
-    expect(() => loadConfig({ STAFF_PUBLIC_URL: value })).toThrow(/^invalid configuration: STAFF_PUBLIC_URL \(/);
-  });
+  it.each(['https://staff.example.nhs.uk/staff/', 'https://staff.example.nhs.uk/?x=1', 'ftp://staff.example.nhs.uk', 'staff.example.nhs.uk'])(
+    'refuses a staff URL that is not an http(s) origin: %s',
+    (value) => {
+      expect(() => loadConfig({ STAFF_PUBLIC_URL: value })).toThrow(/^invalid configuration: STAFF_PUBLIC_URL \(/);
+    },
+  );
 
-  it('refuses a staff origin without the patient app\'s address, which its invitation links need', () => {
+  it("refuses a staff origin without the patient app's address, which its invitation links need", () => {
     expect(() => loadConfig({ STAFF_PUBLIC_URL: 'https://staff.example.nhs.uk' })).toThrow(
       'invalid configuration: PUBLIC_URL (required with STAFF_PUBLIC_URL: invitation links point at the patient app)',
     );
   });
 
-  it('refuses a staff origin on the patient origin\'s host name, whatever its port', () => {
+  it("refuses a staff origin on the patient origin's host name, whatever its port", () => {
     expect(() => loadConfig({ PUBLIC_URL: 'https://chat.example.nhs.uk', STAFF_PUBLIC_URL: 'https://chat.example.nhs.uk:8443' })).toThrow(
       "invalid configuration: STAFF_PUBLIC_URL (needs a host name of its own, not PUBLIC_URL's)",
     );
@@ -90,7 +93,9 @@ describe('loadConfig', () => {
     const attempt = () => loadConfig({ NODE_ENV: nodeEnv, PARLEY_FAULTS: 'record.after-commit@1', PARLEY_TEST_CLOCK: '2026-11-27T18:20:00Z' });
 
     expect(attempt).toThrow(ConfigError);
-    expect(attempt).toThrow('invalid configuration: PARLEY_FAULTS (test-only; set NODE_ENV=test to use it), PARLEY_TEST_CLOCK (test-only; set NODE_ENV=test to use it)');
+    expect(attempt).toThrow(
+      'invalid configuration: PARLEY_FAULTS (test-only; set NODE_ENV=test to use it), PARLEY_TEST_CLOCK (test-only; set NODE_ENV=test to use it)',
+    );
   });
 
   it('takes fault points when NODE_ENV is test', () => {

@@ -23,7 +23,10 @@ const EnvSchema = z.object({
   DATA_DIR: z.string().min(1).default(resolve(repositoryRoot, '.data')),
   EMBEDDED_PG_PORT: z.coerce.number().int().min(0).max(65535).default(0),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
-  REDIS_STREAM_NAME: z.string().regex(/^[A-Za-z0-9:._-]{1,64}$/).default('socket.io'),
+  REDIS_STREAM_NAME: z
+    .string()
+    .regex(/^[A-Za-z0-9:._-]{1,64}$/)
+    .default('socket.io'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DEMO_SEED: booleanFlag.optional(),
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(120_000).default(10_000),
@@ -36,14 +39,20 @@ const EnvSchema = z.object({
   SIGN_IN_FAILURE_WINDOW_MINUTES: z.coerce.number().int().min(1).max(1440).default(15),
   BACKUP_DOWNLOADS_PER_HOUR: z.coerce.number().int().min(1).max(1000).default(10),
   METRICS_TOKEN: z.string().min(16).max(256).optional(),
-  TRUST_PROXY: z.string().regex(/^[0-9A-Za-z.:/,\s]+$/).optional(),
+  TRUST_PROXY: z
+    .string()
+    .regex(/^[0-9A-Za-z.:/,\s]+$/)
+    .optional(),
   SOCKET_EVENTS_PER_SECOND: z.coerce.number().int().min(1).max(100_000).default(100),
   SOCKET_EVENT_BURST: z.coerce.number().int().min(1).max(100_000).default(600),
   USER_EVENTS_PER_SECOND: z.coerce.number().int().min(1).max(100_000).default(200),
   USER_EVENT_BURST: z.coerce.number().int().min(1).max(100_000).default(1200),
   SOCKET_CONNECTIONS_PER_IP_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(1200),
   // Test-only crash points (`record.after-commit@40,...`); accepted only when NODE_ENV is test.
-  PARLEY_FAULTS: z.string().regex(/^[a-z.-]+@[1-9][0-9]{0,6}(,[a-z.-]+@[1-9][0-9]{0,6})*$/).optional(),
+  PARLEY_FAULTS: z
+    .string()
+    .regex(/^[a-z.-]+@[1-9][0-9]{0,6}(,[a-z.-]+@[1-9][0-9]{0,6})*$/)
+    .optional(),
   // Test-only: the gateway's clock starts at this instant and runs on from there; accepted only when NODE_ENV is test.
   PARLEY_TEST_CLOCK: z.iso.datetime({ offset: true }).optional(),
 });
@@ -136,12 +145,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   // Invitation links made on the staff origin point at the patient app: its address must be known (GET /api/version).
   if (e.STAFF_PUBLIC_URL && !e.PUBLIC_URL) throw new ConfigError(['PUBLIC_URL (required with STAFF_PUBLIC_URL: invitation links point at the patient app)']);
   if (e.STAFF_PUBLIC_URL && e.PUBLIC_URL && new URL(e.STAFF_PUBLIC_URL).hostname === new URL(e.PUBLIC_URL).hostname) {
-    throw new ConfigError(['STAFF_PUBLIC_URL (needs a host name of its own, not PUBLIC_URL\'s)']);
+    throw new ConfigError(["STAFF_PUBLIC_URL (needs a host name of its own, not PUBLIC_URL's)"]);
   }
   const allowedOrigins = [
     ...(e.PUBLIC_URL ? [new URL(e.PUBLIC_URL).origin] : []),
     ...(e.STAFF_PUBLIC_URL ? [new URL(e.STAFF_PUBLIC_URL).origin] : []),
-    ...(e.ALLOWED_ORIGINS ?? '').split(',').map((origin) => origin.trim()).filter(Boolean),
+    ...(e.ALLOWED_ORIGINS ?? '')
+      .split(',')
+      .map((origin) => origin.trim())
+      .filter(Boolean),
   ];
   return Object.freeze({
     nodeEnv: e.NODE_ENV,
@@ -185,7 +197,12 @@ function parseTrustProxy(value: string | undefined): AppConfig['trustProxy'] {
   if (value === undefined || value === 'false') return false;
   if (value === 'true') return true;
   if (/^\d+$/.test(value)) return Number(value);
-  return Object.freeze(value.split(',').map((part) => part.trim()).filter(Boolean));
+  return Object.freeze(
+    value
+      .split(',')
+      .map((part) => part.trim())
+      .filter(Boolean),
+  );
 }
 
 /** Injection token of the AppConfig. */

@@ -1,7 +1,6 @@
 import 'reflect-metadata';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { join } from 'node:path';
-import type { Logger } from 'pino';
 import type { DataSource } from 'typeorm';
 import { createApp } from './app.js';
 import { ShiftedClock } from './common/clock.js';
@@ -52,7 +51,9 @@ async function main(): Promise<void> {
     running.app = await createApp({ config, dataSource: running.dataSource, logger, clock });
     await running.app.listen(config.port, config.host).catch((error: NodeJS.ErrnoException) => {
       throw new StartError(
-        error.code === 'EADDRINUSE' ? `port ${config.port} is already in use (set PORT to another one)` : `cannot listen on ${config.host}:${config.port}: ${error.code ?? error.message}`,
+        error.code === 'EADDRINUSE'
+          ? `port ${config.port} is already in use (set PORT to another one)`
+          : `cannot listen on ${config.host}:${config.port}: ${error.code ?? error.message}`,
       );
     });
     const address = running.app.getHttpServer().address();
@@ -66,7 +67,10 @@ async function main(): Promise<void> {
         process.exit(1);
       }, config.shutdownGraceMs);
       // Drain first (not ready, no new connections, answer what is under way, send clients elsewhere), then stop.
-      await running.app?.get(DrainService).drain(Math.min(MAX_DRAIN_MS, config.shutdownGraceMs / 2)).catch((error: unknown) => logger.warn({ err: error }, 'drain failed'));
+      await running.app
+        ?.get(DrainService)
+        .drain(Math.min(MAX_DRAIN_MS, config.shutdownGraceMs / 2))
+        .catch((error: unknown) => logger.warn({ err: error }, 'drain failed'));
       await stop(running);
       clearTimeout(forced);
       logger.info('stopped cleanly');
@@ -133,7 +137,8 @@ function printBanner(config: AppConfig, port: number, embeddedUrl: string | unde
     `  Health:       ${base}/health/ready`,
     `  Database:     ${embeddedUrl ? `embedded PostgreSQL in ${join(config.dataDir, 'postgres')}, ${embeddedUrl}` : 'DATABASE_URL'}`,
   ];
-  if (demo) lines.push('', `Demo practice ${demo.practice.name} (${demo.practice.odsCode}): one-time codes in ${join(config.dataDir, 'demo-credentials.json')}`);
+  if (demo)
+    lines.push('', `Demo practice ${demo.practice.name} (${demo.practice.odsCode}): one-time codes in ${join(config.dataDir, 'demo-credentials.json')}`);
   lines.push('', 'Stop with Ctrl+C.', '');
   process.stdout.write(lines.join('\n'));
 }

@@ -69,7 +69,11 @@ describe('dependency rule', () => {
   it('uses workspace packages only through their exports entry', () => {
     const deepImports = folders
       .flatMap(({ folder }) => sourceFiles(folder))
-      .flatMap((file) => importsOf(file).filter((specifier) => /^@parley\/[^/]+\/.+/.test(specifier)).map((s) => `${relative(ROOT, file)}: ${s}`));
+      .flatMap((file) =>
+        importsOf(file)
+          .filter((specifier) => /^@parley\/[^/]+\/.+/.test(specifier))
+          .map((s) => `${relative(ROOT, file)}: ${s}`),
+      );
 
     expect(deepImports).toEqual([]);
   });

@@ -29,7 +29,13 @@ function chatter(session: ChatSession): Chatter {
 }
 
 /** A patient's ChatSession (device keys and account key as activation made them). */
-export async function patientChat(url: string, practice: TestPractice, patient: TestPatient, requestTimeoutMs = 3_000, outboxStore?: OutboxStore): Promise<Chatter> {
+export async function patientChat(
+  url: string,
+  practice: TestPractice,
+  patient: TestPatient,
+  requestTimeoutMs = 3_000,
+  outboxStore?: OutboxStore,
+): Promise<Chatter> {
   const signedIn: SdkSignedIn = {
     session: patient.session,
     device: { deviceId: patient.deviceId, keys: patient.device },
@@ -41,8 +47,21 @@ export async function patientChat(url: string, practice: TestPractice, patient: 
 /** A member of staff's ChatSession, with the record keys opened from their device's grants. */
 export async function staffChat(url: string, practice: TestPractice, staff: TestStaff, outboxStore?: OutboxStore): Promise<Chatter> {
   const signedIn: SdkSignedIn = { session: staff.session, device: { deviceId: staff.deviceId, keys: staff.device } };
-  const recordKeys = await openRecordKeys({ baseUrl: url, token: staff.token, odsCode: practice.odsCode, device: signedIn.device, pinnedRoot: practice.root.signPublicKey });
-  const session = await ChatSession.start({ baseUrl: url, signedIn, pinnedRoot: practice.root.signPublicKey, recordKeys, requestTimeoutMs: 3_000, outboxStore });
+  const recordKeys = await openRecordKeys({
+    baseUrl: url,
+    token: staff.token,
+    odsCode: practice.odsCode,
+    device: signedIn.device,
+    pinnedRoot: practice.root.signPublicKey,
+  });
+  const session = await ChatSession.start({
+    baseUrl: url,
+    signedIn,
+    pinnedRoot: practice.root.signPublicKey,
+    recordKeys,
+    requestTimeoutMs: 3_000,
+    outboxStore,
+  });
   // A clinician is ready for work, so conversations opened from now on are assigned to them and they may answer.
   if (staff.roles.includes('clinician')) await session.setAvailability('available');
   return chatter(session);
@@ -66,7 +85,12 @@ export function follow(who: Chatter, conversationId: string): Promise<void> {
  * A newly activated patient opens a conversation and follows it; their chat goes into `open`, for the suite to
  * close when it ends.
  */
-export async function openByNewPatient(url: string, practice: TestPractice, open: { close(): void }[], topic = 'admin'): Promise<{ chat: Chatter; id: string }> {
+export async function openByNewPatient(
+  url: string,
+  practice: TestPractice,
+  open: { close(): void }[],
+  topic = 'admin',
+): Promise<{ chat: Chatter; id: string }> {
   const chat = await patientChat(url, practice, await activatePatient(url, practice));
   open.push({ close: () => void chat.session.close() });
   const id = (await chat.session.openConversation(topic)).id;

@@ -240,7 +240,12 @@ export async function createPracticeWithStaff(
 
   for (const member of [manager, clinician]) {
     await apiOk(url, 'PUT', `/api/devices/${member.deviceId}/certificate`, { token: manager.token, body: staffCertificateBody(odsCode, root, member) });
-    const grant = grantRecordKey({ practiceId: odsCode, recordKey, recipientBoxPublicKey: member.device.boxPublicKey, granterSignSecretKey: manager.device.signSecretKey });
+    const grant = grantRecordKey({
+      practiceId: odsCode,
+      recordKey,
+      recipientBoxPublicKey: member.device.boxPublicKey,
+      granterSignSecretKey: manager.device.signSecretKey,
+    });
     await apiOk(url, 'POST', '/api/practice/record-key-grants', {
       token: manager.token,
       body: { version: 1, deviceId: member.deviceId, sealedSeed: b64(grant.sealedSeed), signature: b64(grant.signature) },
@@ -270,7 +275,14 @@ export function staffCertificateBody(
 ) {
   const certifiedAs = { displayName: member.displayName, roles: member.roles.filter((role): role is 'clinician' | 'manager' => role !== 'patient') };
   const signature = certifyStaffDevice(
-    { practiceId: odsCode, userId: member.userId, deviceId: member.deviceId, signPublicKey: member.device.signPublicKey, boxPublicKey: member.device.boxPublicKey, ...certifiedAs },
+    {
+      practiceId: odsCode,
+      userId: member.userId,
+      deviceId: member.deviceId,
+      signPublicKey: member.device.signPublicKey,
+      boxPublicKey: member.device.boxPublicKey,
+      ...certifiedAs,
+    },
     root.signSecretKey,
   );
   return { certificate: b64(signature), certifiedAs };

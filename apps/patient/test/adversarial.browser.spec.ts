@@ -121,12 +121,19 @@ describe('adversarial server: the patient app (Chromium, real gateway, rewritten
     // Each attack opens a conversation for the one patient: lift the per-patient limits (the gateway's patient-limits e2e tests them).
     await practice.asManager('PUT', '/api/practice/patient-limits', { maxOpenPerPatient: null, maxNewPerPatientPerDay: null });
     const manager = practice.demo.staff.find((member) => member.roles.includes('manager'))!;
-    const rotation = await rotateRecordKey({ baseUrl: practice.url, token: practice.manager.token, odsCode: practice.odsCode, root: practice.demo.practice.root, granter: manager.device });
+    const rotation = await rotateRecordKey({
+      baseUrl: practice.url,
+      token: practice.manager.token,
+      odsCode: practice.odsCode,
+      root: practice.demo.practice.root,
+      granter: manager.device,
+    });
     newest = { version: rotation.recordKey.version, boxPublicKey: rotation.recordKey.boxPublicKey };
     phone = await browser.newContext({ viewport: PHONE });
     laptop = await browser.newContext({ viewport: PHONE });
     for (const context of [phone, laptop]) {
-      for (const path of ['/api/auth/invitation', '/api/auth/sign-in', '/api/keys/account', '/api/practice/keys', '/api/devices']) await intercept(context, path);
+      for (const path of ['/api/auth/invitation', '/api/auth/sign-in', '/api/keys/account', '/api/practice/keys', '/api/devices'])
+        await intercept(context, path);
     }
     page = await phone.newPage();
     watch(page);
@@ -149,7 +156,10 @@ describe('adversarial server: the patient app (Chromium, real gateway, rewritten
 
     it('refuses an invitation whose answer names another practice root key', async () => {
       await attack(async () => {
-        tampers.set('/api/auth/invitation', (body: InvitationDetails) => ({ ...body, practice: { ...body.practice, rootSignPublicKey: b64(fakeRoot.signPublicKey) } }));
+        tampers.set('/api/auth/invitation', (body: InvitationDetails) => ({
+          ...body,
+          practice: { ...body.practice, rootSignPublicKey: b64(fakeRoot.signPublicKey) },
+        }));
 
         await submitInvitation();
 
@@ -176,9 +186,21 @@ describe('adversarial server: the patient app (Chromium, real gateway, rewritten
           const chain = body.invitation!;
           const device = generateDeviceKeys();
           const certifiedAs = { displayName: 'Dr Someone Else', roles: ['clinician' as const] };
-          const fields = { practiceId: practice.odsCode, userId: chain.creator.userId, deviceId: chain.creator.deviceId, signPublicKey: device.signPublicKey, boxPublicKey: device.boxPublicKey, ...certifiedAs };
+          const fields = {
+            practiceId: practice.odsCode,
+            userId: chain.creator.userId,
+            deviceId: chain.creator.deviceId,
+            signPublicKey: device.signPublicKey,
+            boxPublicKey: device.boxPublicKey,
+            ...certifiedAs,
+          };
           const invitationSignature = signInvitation(
-            { practiceId: practice.odsCode, patientId: body.userId, invitationSignPublicKey: Buffer.from(chain.invitationSignPublicKey, 'base64'), expiresAt: chain.expiresAt },
+            {
+              practiceId: practice.odsCode,
+              patientId: body.userId,
+              invitationSignPublicKey: Buffer.from(chain.invitationSignPublicKey, 'base64'),
+              expiresAt: chain.expiresAt,
+            },
             device.signSecretKey,
           );
           return {
@@ -186,7 +208,13 @@ describe('adversarial server: the patient app (Chromium, real gateway, rewritten
             invitation: {
               ...chain,
               invitationSignature: b64(invitationSignature),
-              creator: { ...chain.creator, signPublicKey: b64(device.signPublicKey), boxPublicKey: b64(device.boxPublicKey), certifiedAs, certificate: b64(certifyStaffDevice(fields, fakeRoot.signSecretKey)) },
+              creator: {
+                ...chain.creator,
+                signPublicKey: b64(device.signPublicKey),
+                boxPublicKey: b64(device.boxPublicKey),
+                certifiedAs,
+                certificate: b64(certifyStaffDevice(fields, fakeRoot.signSecretKey)),
+              },
             },
           };
         });
@@ -202,7 +230,12 @@ describe('adversarial server: the patient app (Chromium, real gateway, rewritten
         tampers.set('/api/auth/invitation', (body: InvitationDetails) => {
           const chain = body.invitation!;
           const forged = signInvitation(
-            { practiceId: practice.odsCode, patientId: body.userId, invitationSignPublicKey: Buffer.from(chain.invitationSignPublicKey, 'base64'), expiresAt: chain.expiresAt },
+            {
+              practiceId: practice.odsCode,
+              patientId: body.userId,
+              invitationSignPublicKey: Buffer.from(chain.invitationSignPublicKey, 'base64'),
+              expiresAt: chain.expiresAt,
+            },
             generateDeviceKeys().signSecretKey,
           );
           return { ...body, invitation: { ...chain, invitationSignature: b64(forged) } };
@@ -220,7 +253,10 @@ describe('adversarial server: the patient app (Chromium, real gateway, rewritten
         await page.getByRole('heading', { name: 'Choose your passphrase' }).waitFor({ timeout: 30_000 });
         const lookups = requests.filter((request) => request.path === '/api/auth/invitation').length;
         // From now on every lookup would name the attacker's root.
-        tampers.set('/api/auth/invitation', (body: InvitationDetails) => ({ ...body, practice: { ...body.practice, rootSignPublicKey: b64(fakeRoot.signPublicKey) } }));
+        tampers.set('/api/auth/invitation', (body: InvitationDetails) => ({
+          ...body,
+          practice: { ...body.practice, rootSignPublicKey: b64(fakeRoot.signPublicKey) },
+        }));
 
         await page.getByLabel('Passphrase', { exact: true }).fill(PASSPHRASE);
         await page.getByLabel('I have written my passphrase down').check();
@@ -243,7 +279,9 @@ describe('adversarial server: the patient app (Chromium, real gateway, rewritten
       await startConversation(page);
       await page.getByText('Waiting for a clinician.').waitFor({ timeout: 30_000 });
 
-      const records = opened().at(-1)!.envelopes.filter((envelope) => envelope.recipient.kind === 'record');
+      const records = opened()
+        .at(-1)!
+        .envelopes.filter((envelope) => envelope.recipient.kind === 'record');
       expect(records.map((envelope) => envelope.recipient.version)).toEqual([newest.version]);
       expect(records.map((envelope) => envelope.recipientKeyId)).toEqual([b64(keyId(newest.boxPublicKey))]);
       expect((await readVault(page)).recordKeyFloor).toBe(newest.version);
@@ -265,7 +303,7 @@ describe('adversarial server: the patient app (Chromium, real gateway, rewritten
       });
     });
 
-    it('seals nothing to device rows the server added to the patient: no certificate, a garbage one, another device\'s', async () => {
+    it("seals nothing to device rows the server added to the patient: no certificate, a garbage one, another device's", async () => {
       await attack(async () => {
         const injected: string[] = [];
         tampers.set('/api/devices', (body: DeviceInfo[]) => {
@@ -274,7 +312,15 @@ describe('adversarial server: the patient app (Chromium, real gateway, rewritten
             const keys = generateDeviceKeys();
             const id = crypto.randomUUID();
             injected.push(id);
-            return { ...genuine, id, label: 'Injected', signPublicKey: b64(keys.signPublicKey), boxPublicKey: b64(keys.boxPublicKey), certificate, revokedAt: null };
+            return {
+              ...genuine,
+              id,
+              label: 'Injected',
+              signPublicKey: b64(keys.signPublicKey),
+              boxPublicKey: b64(keys.boxPublicKey),
+              certificate,
+              revokedAt: null,
+            };
           };
           return [...body, forge(null), forge(b64(new Uint8Array(64).fill(7))), forge(genuine.certificate)];
         });
@@ -323,7 +369,10 @@ describe('adversarial server: the patient app (Chromium, real gateway, rewritten
     it('refuses another account key than the one in the key backup', async () => {
       await attack(async () => {
         const swapped = generateDeviceKeys();
-        tampers.set('/api/keys/account', (body: AccountEnrolment) => ({ ...body, account: { ...body.account, signPublicKey: b64(swapped.signPublicKey), boxPublicKey: b64(swapped.boxPublicKey) } }));
+        tampers.set('/api/keys/account', (body: AccountEnrolment) => ({
+          ...body,
+          account: { ...body.account, signPublicKey: b64(swapped.signPublicKey), boxPublicKey: b64(swapped.boxPublicKey) },
+        }));
 
         await submitSignIn();
 
@@ -331,12 +380,17 @@ describe('adversarial server: the patient app (Chromium, real gateway, rewritten
       });
     });
 
-    it('refuses the backup\'s account key when the server swapped its chain to the practice (a forged invitation signature)', async () => {
+    it("refuses the backup's account key when the server swapped its chain to the practice (a forged invitation signature)", async () => {
       await attack(async () => {
         tampers.set('/api/keys/account', (body: AccountEnrolment) => {
           const { account } = body;
           const forged = signAccountKey(
-            { practiceId: practice.odsCode, patientId: account.userId, signPublicKey: Buffer.from(account.signPublicKey, 'base64'), boxPublicKey: Buffer.from(account.boxPublicKey, 'base64') },
+            {
+              practiceId: practice.odsCode,
+              patientId: account.userId,
+              signPublicKey: Buffer.from(account.signPublicKey, 'base64'),
+              boxPublicKey: Buffer.from(account.boxPublicKey, 'base64'),
+            },
             generateDeviceKeys().signSecretKey,
           );
           return { ...body, account: { ...account, accountSignature: b64(forged) } };
@@ -348,7 +402,7 @@ describe('adversarial server: the patient app (Chromium, real gateway, rewritten
       });
     });
 
-    it('pins the root from the key backup, not the sign-in answer: a record key only the server\'s root vouches for is refused', async () => {
+    it("pins the root from the key backup, not the sign-in answer: a record key only the server's root vouches for is refused", async () => {
       await attack(async () => {
         const fake = certifiedRecordKey(practice.odsCode, createRecordKey(newest.version + 1), fakeRoot);
         tampers.set('/api/auth/sign-in', (body: SessionInfo) => ({ ...body, practice: { ...body.practice, rootSignPublicKey: b64(fakeRoot.signPublicKey) } }));
@@ -366,7 +420,7 @@ describe('adversarial server: the patient app (Chromium, real gateway, rewritten
       });
     });
 
-    it('seals nothing to a higher record key version only the server\'s root vouches for', async () => {
+    it("seals nothing to a higher record key version only the server's root vouches for", async () => {
       await attack(async () => {
         const fakeKey = createRecordKey(newest.version + 1);
         const fake = certifiedRecordKey(practice.odsCode, fakeKey, fakeRoot);

@@ -43,7 +43,9 @@ describe('patient app: the first week (Chromium, real gateway, database and sdk 
     [practice, browser] = await Promise.all([startPractice({ terms: 'Online messages are for non-urgent matters only.' }), launchChromium()]);
     phone = await browser.newContext({ viewport: PHONE });
     await phone.addInitScript(countTones);
-    await phone.route(`${NEUTRAL_URL}**`, (route) => route.fulfill({ body: '<!doctype html><title>Weather</title><h1>Weather</h1>', contentType: 'text/html' }));
+    await phone.route(`${NEUTRAL_URL}**`, (route) =>
+      route.fulfill({ body: '<!doctype html><title>Weather</title><h1>Weather</h1>', contentType: 'text/html' }),
+    );
     page = await phone.newPage();
     watch(page);
     await page.goto(`${practice.url}/`);

@@ -44,7 +44,13 @@ describe('patient app: opening hours on a moved clock (Chromium, real gateway an
   let page: Page;
 
   beforeAll(async () => {
-    [practice, browser] = await Promise.all([startPractice({ terms: 'Online messages are for non-urgent matters only.', env: { NODE_ENV: 'test', PARLEY_TEST_CLOCK: friday.toISOString(), SESSION_TTL_HOURS: '720' } }), launchChromium()]);
+    [practice, browser] = await Promise.all([
+      startPractice({
+        terms: 'Online messages are for non-urgent matters only.',
+        env: { NODE_ENV: 'test', PARLEY_TEST_CLOCK: friday.toISOString(), SESSION_TTL_HOURS: '720' },
+      }),
+      launchChromium(),
+    ]);
     const weekdays = [1, 2, 3, 4, 5].map((weekday) => ({ weekday, start: '08:00', end: '18:30' }));
     await practice.asManager('PUT', '/api/hours/settings', { timeZone: ZONE, closingSoonMinutes: 15, cutoffMinutes: 5 });
     await practice.asManager('PUT', '/api/hours/weekly', { intervals: weekdays });
@@ -80,7 +86,7 @@ describe('patient app: opening hours on a moved clock (Chromium, real gateway an
     await page.getByText('Waiting for a clinician.').waitFor({ timeout: 30_000 });
   });
 
-  it('posts the closing notice with Monday\'s opening when the practice closes, and refuses a message with outside_hours, keeping its text', async () => {
+  it("posts the closing notice with Monday's opening when the practice closes, and refuses a message with outside_hours, keeping its text", async () => {
     // The practice closes early today: Friday's hours end at 18:00 now, so it is closed at once.
     const weekdays = [1, 2, 3, 4].map((weekday) => ({ weekday, start: '08:00', end: '18:30' }));
     await practice.asManager('PUT', '/api/hours/weekly', { intervals: [...weekdays, { weekday: 5, start: '08:00', end: '18:00' }] });
@@ -115,7 +121,7 @@ describe('patient app: opening hours on a moved clock (Chromium, real gateway an
     expect(await checkScreen(page, 'hours-03-closed')).toEqual({ violations: [], overflow: 0 });
   });
 
-  it('says the session has ended once it expired, and the passphrase brings the patient back with this device\'s keys', async () => {
+  it("says the session has ended once it expired, and the passphrase brings the patient back with this device's keys", async () => {
     // 31 days on, the 30-day session has expired: the app says so instead of failing on every request.
     await phone.clock.setSystemTime(new Date(friday.getTime() + 31 * 24 * 3_600_000));
     await page.reload();

@@ -49,7 +49,9 @@ describe('patient app: the whole journey (Chromium, real gateway, database and s
     proxy = await startTcpProxy({ target: { host: '127.0.0.1', port: practice.gateway.port } });
     phone = await browser.newContext({ viewport: PHONE });
     // Quick exit leaves for a neutral site; answer it locally (this machine has no internet).
-    await phone.route(`${NEUTRAL_URL}**`, (route) => route.fulfill({ body: '<!doctype html><title>Weather</title><h1>Weather</h1>', contentType: 'text/html' }));
+    await phone.route(`${NEUTRAL_URL}**`, (route) =>
+      route.fulfill({ body: '<!doctype html><title>Weather</title><h1>Weather</h1>', contentType: 'text/html' }),
+    );
     page = await phone.newPage();
     watch(page);
     await page.goto(`${proxy.url}/`);
@@ -120,12 +122,12 @@ describe('patient app: the whole journey (Chromium, real gateway, database and s
     await page.getByLabel('I have written my passphrase down').check();
     await page.getByRole('button', { name: 'Create my account' }).click();
 
-    await page.getByRole('heading', { name: 'Your practice\'s terms' }).waitFor({ timeout: 30_000 });
+    await page.getByRole('heading', { name: "Your practice's terms" }).waitFor({ timeout: 30_000 });
     await page.getByText('Every message becomes part of your medical record.').waitFor();
     expect(await checkScreen(page, '04-terms')).toEqual({ violations: [], overflow: 0 });
   });
 
-  it('keeps the account key\'s public halves only: no account secret key is stored on the phone', async () => {
+  it("keeps the account key's public halves only: no account secret key is stored on the phone", async () => {
     const stored = await readVault(page);
 
     expect(Object.keys(stored.signedIn.account).sort()).toEqual(['boxPublicKey', 'signPublicKey']);
@@ -372,10 +374,11 @@ describe('patient app: the whole journey (Chromium, real gateway, database and s
           request.onsuccess = () => resolve(request.result);
           request.onerror = () => reject(request.error);
         });
-        const count = (store: string) => new Promise<number>((resolve) => {
-          const request = db.transaction(store).objectStore(store).count();
-          request.onsuccess = () => resolve(request.result);
-        });
+        const count = (store: string) =>
+          new Promise<number>((resolve) => {
+            const request = db.transaction(store).objectStore(store).count();
+            request.onsuccess = () => resolve(request.result);
+          });
         return [await count('vault'), await count('wrapping-keys'), await count('outbox')];
       });
       expect(stored).toEqual([0, 0, 0]);

@@ -66,7 +66,15 @@ export async function startPractice(options: { terms?: string; env?: Record<stri
   const staffChat = async (roles: (member: DemoSetup['staff'][number]) => boolean): Promise<StaffChat> => {
     const member = demo.staff.find(roles);
     if (!member) throw new Error('the demo has no such member of staff');
-    const signedIn = await signIn({ baseUrl: url, practice: odsCode, login: member.email, passphrase: member.passphrase, deviceLabel: 'test', device: member.device, kdf: TEST_KDF_PARAMS });
+    const signedIn = await signIn({
+      baseUrl: url,
+      practice: odsCode,
+      login: member.email,
+      passphrase: member.passphrase,
+      deviceLabel: 'test',
+      device: member.device,
+      kdf: TEST_KDF_PARAMS,
+    });
     const recordKeys = await openRecordKeys({ baseUrl: url, token: signedIn.session.token, odsCode, device: member.device, pinnedRoot: root });
     const session = await ChatSession.start({ baseUrl: url, signedIn, pinnedRoot: root, recordKeys, requestTimeoutMs: 10_000 });
     const entries: FeedEntry<ChatEntry>[] = [];

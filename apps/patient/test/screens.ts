@@ -53,7 +53,11 @@ export async function readVault(page: Page): Promise<StoredPatientKeys> {
     const sealed = await get<{ iv: Uint8Array<ArrayBuffer>; ciphertext: ArrayBuffer }>('vault');
     const key = await get<CryptoKey>('wrapping-keys');
     db.close();
-    const plain = await crypto.subtle.decrypt({ name: 'AES-GCM', iv: sealed.iv, additionalData: new TextEncoder().encode('parley/v1/web-vault/patient') }, key, sealed.ciphertext);
+    const plain = await crypto.subtle.decrypt(
+      { name: 'AES-GCM', iv: sealed.iv, additionalData: new TextEncoder().encode('parley/v1/web-vault/patient') },
+      key,
+      sealed.ciphertext,
+    );
     return new TextDecoder().decode(plain);
   });
   const record = JSON.parse(json, (_key, value: unknown) =>

@@ -23,7 +23,8 @@ describe('patient app: urgent messages, limits and closing time (Chromium, real 
     await page.getByRole('button', { name: '← Back to home' }).click();
     await page.getByRole('heading', { name: /^Hello/ }).waitFor();
   };
-  const setLimits = (limits: { maxOpenPerPatient: number | null; maxNewPerPatientPerDay: number | null }) => practice.asManager('PUT', '/api/practice/patient-limits', limits);
+  const setLimits = (limits: { maxOpenPerPatient: number | null; maxNewPerPatientPerDay: number | null }) =>
+    practice.asManager('PUT', '/api/practice/patient-limits', limits);
 
   beforeAll(async () => {
     [practice, browser] = await Promise.all([startPractice(), launchChromium()]);
@@ -63,7 +64,10 @@ describe('patient app: urgent messages, limits and closing time (Chromium, real 
     const text = 'I have crushing chest pain and feel sick';
     await page.getByLabel('Your message').fill(text);
     await page.getByRole('button', { name: 'Send', exact: true }).click();
-    await page.getByRole('alertdialog', { name: 'This may need urgent help' }).getByRole('button', { name: /send my message/ }).click();
+    await page
+      .getByRole('alertdialog', { name: 'This may need urgent help' })
+      .getByRole('button', { name: /send my message/ })
+      .click();
 
     const told = page.getByRole('status').filter({ hasText: 'The practice has been told this may be urgent' });
     await told.waitFor({ timeout: 30_000 });
@@ -81,7 +85,7 @@ describe('patient app: urgent messages, limits and closing time (Chromium, real 
     expect(listed.find((conversation) => conversation.id === urgentId)?.urgentAt).toEqual(expect.any(String));
   });
 
-  it('refuses a second open conversation beyond the practice\'s limit, pointing to the open one, the phone, 111 and 999', async () => {
+  it("refuses a second open conversation beyond the practice's limit, pointing to the open one, the phone, 111 and 999", async () => {
     await setLimits({ maxOpenPerPatient: 1, maxNewPerPatientPerDay: null });
     await backHome();
     await topics().nth(1).check();

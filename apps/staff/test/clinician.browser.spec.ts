@@ -151,7 +151,10 @@ describe('staff app: a clinician works the live queue; a manager raises the cap 
   it('lets a manager in another browser raise the cap: the waiting third patient is assigned and appears live', async () => {
     await signInThroughPage(managerPage, world.url, world.odsCode, world.manager);
     await managerPage.getByRole('heading', { name: 'Load and capacity' }).waitFor();
-    await managerPage.getByRole('row', { name: /Dr Alex Morgan/ }).getByText('2 of 2').waitFor();
+    await managerPage
+      .getByRole('row', { name: /Dr Alex Morgan/ })
+      .getByText('2 of 2')
+      .waitFor();
     expect(await accessibilityViolations(managerPage)).toEqual([]);
 
     await managerPage.getByLabel('Cap for Dr Alex Morgan').fill('3');
@@ -160,7 +163,10 @@ describe('staff app: a clinician works the live queue; a manager raises the cap 
     await page.getByRole('tab', { name: /Cleo Jones/ }).waitFor();
     await page.getByText('3 of 3').waitFor();
     await page.getByRole('heading', { name: 'Waiting (0)' }).waitFor();
-    await managerPage.getByRole('row', { name: /Dr Alex Morgan/ }).getByText('3 of 3').waitFor();
+    await managerPage
+      .getByRole('row', { name: /Dr Alex Morgan/ })
+      .getByText('3 of 3')
+      .waitFor();
     await waitUntil(() => systemEvents(patients[2]!).includes('assigned'), 'the third patient to be assigned');
   });
 
@@ -235,7 +241,10 @@ describe('staff app: a clinician works the live queue; a manager raises the cap 
 
     const communications = bundle.entry!.flatMap((e) => (e.resource?.resourceType === 'Communication' ? [e.resource as Communication] : []));
     expect(bundle).toMatchObject({ resourceType: 'Bundle', type: 'collection' });
-    expect(communications.map((c) => c.payload?.[0]?.contentString)).toEqual(['Could I have my repeat prescription, please?', 'Yes, it will be ready on Thursday.']);
+    expect(communications.map((c) => c.payload?.[0]?.contentString)).toEqual([
+      'Could I have my repeat prescription, please?',
+      'Yes, it will be ready on Thursday.',
+    ]);
     expect(communications[0]).toMatchObject({
       status: 'completed',
       subject: { reference: `urn:uuid:${patients[0]!.userId}`, display: 'Ada Lovelace' },

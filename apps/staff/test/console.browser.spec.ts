@@ -45,7 +45,9 @@ describe('staff app: staying signed in, the capacity table and the day chart (Ch
             const keys = all.getAllKeys();
             const values = all.getAll();
             values.onsuccess = () =>
-              resolve((values.result as CryptoKey[]).map((key, i) => ({ slot: String(keys.result[i]), extractable: key.extractable, type: key.algorithm.name })));
+              resolve(
+                (values.result as CryptoKey[]).map((key, i) => ({ slot: String(keys.result[i]), extractable: key.extractable, type: key.algorithm.name })),
+              );
           };
         }),
     );
@@ -93,7 +95,10 @@ describe('staff app: staying signed in, the capacity table and the day chart (Ch
     await page.getByLabel('Full name', { exact: true }).fill(nurseName);
     await page.getByLabel('Work e-mail address').fill('sam.shiftlater@demo.parley.test');
     await page.getByRole('button', { name: 'Create account and set-up code' }).click();
-    await page.getByRole('status').filter({ hasText: `One-time code for ${nurseName}` }).waitFor();
+    await page
+      .getByRole('status')
+      .filter({ hasText: `One-time code for ${nurseName}` })
+      .waitFor();
 
     await go(page, 'Load and capacity');
     const table = page.getByRole('table', { name: /Every clinician of the practice/ });
@@ -122,7 +127,10 @@ describe('staff app: staying signed in, the capacity table and the day chart (Ch
   it("draws the day's chart over hours 0–23 in the practice's time zone, with a legend a manager reads and a true caption", async () => {
     const chart = page.getByRole('figure');
     // The figures follow the queue: the urgent conversation above is counted within a second or two.
-    await chart.locator('figcaption').filter({ hasText: /^Conversations opened in each hour/ }).waitFor();
+    await chart
+      .locator('figcaption')
+      .filter({ hasText: /^Conversations opened in each hour/ })
+      .waitFor();
     const caption = (await chart.locator('figcaption').textContent())!;
 
     expect(caption).toMatch(/^Conversations opened in each hour of today, 0:00 to 23:00 [A-Za-z_/]+ time: \d+ in all, most at \d{1,2}:00 \(\d+\)\./);
@@ -176,7 +184,16 @@ describe('staff app: staying signed in, the capacity table and the day chart (Ch
 
   it('shows every manager screen at 320 px without horizontal scrolling and with no accessibility violation', async () => {
     await page.setViewportSize({ width: 320, height: 800 });
-    for (const screen of ['Load and capacity', 'Conversations', 'Follow-ups', 'Find or invite a patient', 'Staff', 'Practice settings', 'Audit log', 'Key backup']) {
+    for (const screen of [
+      'Load and capacity',
+      'Conversations',
+      'Follow-ups',
+      'Find or invite a patient',
+      'Staff',
+      'Practice settings',
+      'Audit log',
+      'Key backup',
+    ]) {
       await go(page, screen);
       await page.getByRole('heading', { level: 1 }).first().waitFor();
       await waitUntil(
@@ -194,7 +211,12 @@ describe('staff app: staying signed in, the capacity table and the day chart (Ch
     }
     // Stacked rows keep their table semantics for a screen reader.
     await go(page, 'Load and capacity');
-    expect(await page.getByRole('table', { name: /Every clinician of the practice/ }).getByRole('cell').count()).toBeGreaterThan(0);
+    expect(
+      await page
+        .getByRole('table', { name: /Every clinician of the practice/ })
+        .getByRole('cell')
+        .count(),
+    ).toBeGreaterThan(0);
   });
 
   it('signs out: the session is gone after a reload, the practice code and e-mail address are filled in', async () => {
@@ -218,7 +240,10 @@ describe('staff app: staying signed in, the capacity table and the day chart (Ch
 
     for (const left of [4, 3]) {
       await attempt(left);
-      await lock.getByRole('alert').filter({ hasText: `${left} tries left before you are signed out.` }).waitFor({ timeout: 60_000 });
+      await lock
+        .getByRole('alert')
+        .filter({ hasText: `${left} tries left before you are signed out.` })
+        .waitFor({ timeout: 60_000 });
     }
     await page.reload();
     await attempt(2);
@@ -250,6 +275,9 @@ describe('staff app: staying signed in, the capacity table and the day chart (Ch
     }
 
     expect(status).toBe(429);
-    await page.getByRole('alert').filter({ hasText: /^Too many attempts\. Try again in \d+ (second|seconds|minute|minutes)\.$/ }).waitFor();
+    await page
+      .getByRole('alert')
+      .filter({ hasText: /^Too many attempts\. Try again in \d+ (second|seconds|minute|minutes)\.$/ })
+      .waitFor();
   });
 });

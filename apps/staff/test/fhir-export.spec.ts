@@ -22,7 +22,19 @@ describe('FHIR R4 export', () => {
     isMine: !isPatient,
   });
   const input = (entries: ChatEntry[]): ExportInput => ({
-    conversation: { id: conversationId, practiceId: 'p', practiceOdsCode: 'Y01234', patientId, topic: 'test-results', status: 'closed', assignedClinicianId: clinicianId, currentEpoch: 1, lastSeq: 4, createdAt: '2026-11-21T09:59:00.000Z', urgentAt: null },
+    conversation: {
+      id: conversationId,
+      practiceId: 'p',
+      practiceOdsCode: 'Y01234',
+      patientId,
+      topic: 'test-results',
+      status: 'closed',
+      assignedClinicianId: clinicianId,
+      currentEpoch: 1,
+      lastSeq: 4,
+      createdAt: '2026-11-21T09:59:00.000Z',
+      urgentAt: null,
+    },
     patient: { id: patientId, name: 'Ada Lovelace' },
     practiceName: 'Test Surgery',
     entries,
@@ -73,7 +85,9 @@ describe('FHIR R4 export', () => {
     });
     expect(bundle.entry[3]!.resource).not.toHaveProperty('priority');
     expect(bundle.entry[3]!.resource).not.toHaveProperty('note');
-    expect(transcript).toContain('Ada Lovelace: I have crushing chest pain\n    (Red flag: chest pain and difficulty breathing. The patient was shown the 999/111 advice and chose to send.)\n');
+    expect(transcript).toContain(
+      'Ada Lovelace: I have crushing chest pain\n    (Red flag: chest pain and difficulty breathing. The patient was shown the 999/111 advice and chose to send.)\n',
+    );
     expect(transcript).toContain('(marked urgent by the patient’s device after the 999/111 advice; placed at the head of the queue)');
   });
 
@@ -87,17 +101,19 @@ describe('FHIR R4 export', () => {
 
     const transcript = buildTranscript(input(entries));
 
-    expect(transcript.split('\n').slice(6, 10).map((line) => line.replace(/^\[[^\]]+\] /, ''))).toEqual([
-      '(conversation opened)',
-      '(assigned to a clinician)',
-      '(consulted)',
-      '(closed)',
-    ]);
+    expect(
+      transcript
+        .split('\n')
+        .slice(6, 10)
+        .map((line) => line.replace(/^\[[^\]]+\] /, '')),
+    ).toEqual(['(conversation opened)', '(assigned to a clinician)', '(consulted)', '(closed)']);
   });
 
   it('says in the transcript where an entry could not be opened, in its place', () => {
     const transcript = buildTranscript({ ...input([message(2, true, 'First'), message(4, true, 'Third')]), unopenedSeqs: [3] });
 
-    expect(transcript).toMatch(/Ada Lovelace: First\n\[—\] \(an entry here could not be opened on this computer: its content is not in this transcript\)\n.*Ada Lovelace: Third\n$/);
+    expect(transcript).toMatch(
+      /Ada Lovelace: First\n\[—\] \(an entry here could not be opened on this computer: its content is not in this transcript\)\n.*Ada Lovelace: Third\n$/,
+    );
   });
 });

@@ -83,7 +83,9 @@ describe("staff app: the manager's console (Chromium, real gateway and database)
 
     await go(page, 'Load and capacity');
     await go(page, 'Staff');
-    expect((await page.getByRole('region', { name: 'Practice security code' }).locator('[data-security-code]').textContent())!.trim()).toBe(world.demo.rootFingerprint);
+    expect((await page.getByRole('region', { name: 'Practice security code' }).locator('[data-security-code]').textContent())!.trim()).toBe(
+      world.demo.rootFingerprint,
+    );
     const member = page.getByRole('article', { name: 'Dr Nia Newcomer' });
     const row = member.getByRole('row').filter({ hasText: fingerprint });
     await row.getByText('Waiting to be admitted').waitFor();
@@ -165,7 +167,10 @@ describe("staff app: the manager's console (Chromium, real gateway and database)
   it('revokes a device and offboards a colleague, rotating the record key in the browser', async () => {
     await go(page, 'Staff');
     const newcomerCard = page.getByRole('article', { name: 'Dr Nia Newcomer' });
-    await newcomerCard.getByRole('button', { name: /^Revoke/ }).first().click();
+    await newcomerCard
+      .getByRole('button', { name: /^Revoke/ })
+      .first()
+      .click();
     await newcomerCard.getByText('Revoked').waitFor();
     await newcomer.getByRole('alert').filter({ hasText: 'This computer’s access was revoked by the practice.' }).waitFor();
     await newcomer.getByRole('button', { name: 'Sign in' }).waitFor();
@@ -173,7 +178,10 @@ describe("staff app: the manager's console (Chromium, real gateway and database)
     const nurse = page.getByRole('article', { name: /Jo Bennett/ });
     await nurse.getByRole('button', { name: /^Offboard/ }).click();
     await nurse.getByRole('button', { name: /^Yes, offboard/ }).click();
-    await page.getByRole('status').filter({ hasText: /record key version 2 was made and granted to \d+ devices/ }).waitFor({ timeout: 60_000 });
+    await page
+      .getByRole('status')
+      .filter({ hasText: /record key version 2 was made and granted to \d+ devices/ })
+      .waitFor({ timeout: 60_000 });
 
     const keys = await managerApi.getPracticeKeys();
     expect(keys.ok && keys.data.recordKeys.map((key) => key.version)).toEqual([1, 2]);
@@ -183,7 +191,10 @@ describe("staff app: the manager's console (Chromium, real gateway and database)
   it('rotates the record key on request: the new version is the one the root states is current', async () => {
     await go(page, 'Staff');
     await page.getByRole('button', { name: 'Rotate the record key' }).click();
-    await page.getByRole('status').filter({ hasText: /record key version 3 was made and granted to \d+ devices/ }).waitFor({ timeout: 60_000 });
+    await page
+      .getByRole('status')
+      .filter({ hasText: /record key version 3 was made and granted to \d+ devices/ })
+      .waitFor({ timeout: 60_000 });
 
     const keys = await managerApi.getPracticeKeys();
     expect(keys.ok && keys.data.recordKeys.map((key) => [key.version, key.current !== null])).toEqual([
@@ -197,11 +208,15 @@ describe("staff app: the manager's console (Chromium, real gateway and database)
     await go(page, 'Practice settings');
     // The demo practice is open 00:00–24:00 every day: split Sunday in two (still always open), and see an overlap refused.
     const weeklyNow = async () =>
-      ((await fetch(`${world.url}/api/hours`, { headers: { authorization: `Bearer ${world.manager.token}` } }).then((r) => r.json())) as { weekly: unknown[] }).weekly;
+      ((await fetch(`${world.url}/api/hours`, { headers: { authorization: `Bearer ${world.manager.token}` } }).then((r) => r.json())) as { weekly: unknown[] })
+        .weekly;
     expect(await weeklyNow()).toHaveLength(7);
     await page.getByRole('button', { name: 'Add an interval' }).click();
     await page.getByRole('button', { name: 'Save opening hours' }).click();
-    await page.getByRole('status').filter({ hasText: /^Not saved/ }).waitFor();
+    await page
+      .getByRole('status')
+      .filter({ hasText: /^Not saved/ })
+      .waitFor();
     expect(await weeklyNow()).toHaveLength(7);
 
     await page.getByRole('combobox', { name: 'Day of interval 8' }).selectOption('Sunday');
@@ -234,7 +249,10 @@ describe("staff app: the manager's console (Chromium, real gateway and database)
     await page.getByText(/^Version \d+, published/).waitFor();
 
     const settings = await managerApi.getPracticeSettings();
-    expect(settings.ok && settings.data.categories.find((c) => c.slug === 'travel-vaccinations')).toMatchObject({ label: 'Travel vaccinations', isEnabled: true });
+    expect(settings.ok && settings.data.categories.find((c) => c.slug === 'travel-vaccinations')).toMatchObject({
+      label: 'Travel vaccinations',
+      isEnabled: true,
+    });
     expect(settings.ok && settings.data.practicePhone).toBe('01632 960123');
     const terms = await managerApi.getTerms();
     expect(terms.ok && terms.data.terms?.text).toBe('Use this service for non-urgent matters only. In an emergency call 999.');
@@ -256,7 +274,11 @@ describe("staff app: the manager's console (Chromium, real gateway and database)
     const log = page.getByRole('log', { name: 'Messages with Wendy Waiting' });
     await log.getByText('Is my fit note ready?').waitFor();
     // The sender line is the name and role the root-signed certificate of the newcomer's device vouches for.
-    await log.getByRole('listitem').filter({ hasText: 'It is signed and at reception.' }).getByText(/^Dr Nia Newcomer \(clinician\), \d\d:\d\d$/).waitFor();
+    await log
+      .getByRole('listitem')
+      .filter({ hasText: 'It is signed and at reception.' })
+      .getByText(/^Dr Nia Newcomer \(clinician\), \d\d:\d\d$/)
+      .waitFor();
     await go(page, 'Audit log');
     await page.getByRole('combobox', { name: 'Action' }).selectOption('conversation.read');
     await page.getByRole('button', { name: 'Show events' }).click();

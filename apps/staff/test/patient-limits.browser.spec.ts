@@ -9,7 +9,7 @@ describe("staff app: a manager's limits per patient and reply window (Chromium, 
   let browser: Browser;
   let page: Page;
 
-  const read = async <T,>(path: string): Promise<T> =>
+  const read = async <T>(path: string): Promise<T> =>
     (await fetch(`${world.url}${path}`, { headers: { authorization: `Bearer ${world.manager.token}` } }).then((response) => response.json())) as T;
 
   beforeAll(async () => {

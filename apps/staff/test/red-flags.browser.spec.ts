@@ -50,7 +50,9 @@ describe('staff app: red flags, urgent conversations and messages this computer 
     const rows = queue.getByRole('listitem');
     expect(await rows.nth(0).textContent()).toMatch(/^\s*Urgent: red flag/);
     expect(await rows.nth(1).textContent()).not.toMatch(/Urgent/);
-    expect(await rows.nth(0).evaluate((row) => getComputedStyle(row).backgroundColor)).not.toBe(await rows.nth(1).evaluate((row) => getComputedStyle(row).backgroundColor));
+    expect(await rows.nth(0).evaluate((row) => getComputedStyle(row).backgroundColor)).not.toBe(
+      await rows.nth(1).evaluate((row) => getComputedStyle(row).backgroundColor),
+    );
     expect(await accessibilityViolations(page)).toEqual([]);
 
     // Available with room for one: the queue gives the urgent conversation first, though it came second.
@@ -61,13 +63,16 @@ describe('staff app: red flags, urgent conversations and messages this computer 
     const message = log.getByRole('listitem').filter({ hasText: 'I have crushing chest pain' });
     await message.getByText('Red flag: chest pain. The patient was shown the 999/111 advice and chose to send.').waitFor();
     await log.getByText(/^marked urgent by the patient’s device after the 999\/111 advice/).waitFor();
-    await page.getByRole('note').filter({ hasText: /^Urgent: the patient's device marked this conversation urgent at \d\d:\d\d/ }).waitFor();
+    await page
+      .getByRole('note')
+      .filter({ hasText: /^Urgent: the patient's device marked this conversation urgent at \d\d:\d\d/ })
+      .waitFor();
     await page.getByRole('heading', { name: 'Waiting (1)' }).waitFor();
     expect(await queue.getByRole('listitem').textContent()).not.toMatch(/Urgent/);
     expect(await accessibilityViolations(page)).toEqual([]);
   }, 180_000);
 
-  it("raises an alarm for a message this computer cannot open, and never tells the patient it was read", async () => {
+  it('raises an alarm for a message this computer cannot open, and never tells the patient it was read', async () => {
     // Room for the next conversation (the routine one waiting is routed too).
     const caps = await world.manager.session.client.request('capacity:set-clinician', { clinicianId: doctor.userId, maxConcurrent: 3, dailyMax: null });
     expect(caps.ok).toBe(true);
@@ -99,7 +104,9 @@ describe('staff app: red flags, urgent conversations and messages this computer 
 
     await log.getByText('And one more thing: I am away next week.').waitFor({ timeout: 30_000 });
     const alarm = page.getByRole('alert').filter({ hasText: 'A message in this conversation could not be opened on this computer.' });
-    await alarm.getByText("Do not assume the patient's question was seen: ask the patient to resend, or phone them; tell the practice manager.", { exact: false }).waitFor();
+    await alarm
+      .getByText("Do not assume the patient's question was seen: ask the patient to resend, or phone them; tell the practice manager.", { exact: false })
+      .waitFor();
     await log.getByText('This message could not be opened on this computer.').waitFor();
     await page.getByRole('tab', { name: /Unopened message.*Ursula Unopened/ }).waitFor();
     expect(await accessibilityViolations(page)).toEqual([]);

@@ -49,11 +49,20 @@ describe('staff app on its own origin (Chromium, real gateway with STAFF_PUBLIC_
     // The host name decides the app (the port is the same for both names here): http://localhost is the staff origin.
     // A port chosen first, so that PUBLIC_URL (the patient origin, where invitation links point) can name it.
     const port = await freePort();
-    const env = { DATA_DIR: dataDir, PUBLIC_URL: `http://127.0.0.1:${port}`, STAFF_PUBLIC_URL: `http://localhost:${port}`, ...(database ? { DATABASE_URL: database.url, DEMO_SEED: 'true' } : {}) };
+    const env = {
+      DATA_DIR: dataDir,
+      PUBLIC_URL: `http://127.0.0.1:${port}`,
+      STAFF_PUBLIC_URL: `http://localhost:${port}`,
+      ...(database ? { DATABASE_URL: database.url, DEMO_SEED: 'true' } : {}),
+    };
     [gateway, browser] = await Promise.all([startGatewayProcess({ entry: GATEWAY_ENTRY, env, port }), launchChromium()]);
     staffUrl = `http://localhost:${gateway.port}`;
     patientUrl = `http://127.0.0.1:${gateway.port}`;
-    const credentials = JSON.parse(await readFile(join(dataDir, 'demo-credentials.json'), 'utf8')) as { practice: { odsCode: string }; staff: DemoStaffCode[]; patient: DemoPatient };
+    const credentials = JSON.parse(await readFile(join(dataDir, 'demo-credentials.json'), 'utf8')) as {
+      practice: { odsCode: string };
+      staff: DemoStaffCode[];
+      patient: DemoPatient;
+    };
     odsCode = credentials.practice.odsCode;
     const demo = await setUpDemoPractice({ baseUrl: gateway.url, odsCode, staff: credentials.staff, patient: credentials.patient });
     const member = demo.staff.find((staff) => !staff.roles.includes('manager'))!;
@@ -83,7 +92,9 @@ describe('staff app on its own origin (Chromium, real gateway with STAFF_PUBLIC_
     await page.getByLabel('Practice code').fill(odsCode);
     await page.getByLabel('E-mail address').fill(clinician.email);
     await page.getByLabel('Passphrase').fill(clinician.passphrase);
-    await page.getByLabel(/Key backup file/).setInputFiles({ name: 'parley-keys.json', mimeType: 'application/json', buffer: Buffer.from(clinician.keyBackup) });
+    await page
+      .getByLabel(/Key backup file/)
+      .setInputFiles({ name: 'parley-keys.json', mimeType: 'application/json', buffer: Buffer.from(clinician.keyBackup) });
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('navigation', { name: 'Console' }).waitFor({ timeout: 60_000 });
 
@@ -104,7 +115,9 @@ describe('staff app on its own origin (Chromium, real gateway with STAFF_PUBLIC_
     const card = page.getByRole('region', { name: 'Invitation for Robin Otherhost' });
     await card.waitFor({ timeout: 60_000 });
 
-    expect((await card.locator('[data-invitation-link]').textContent())!.trim()).toMatch(new RegExp(`^${patientUrl.replaceAll('.', '\\.')}/#practice=${odsCode}&code=`));
+    expect((await card.locator('[data-invitation-link]').textContent())!.trim()).toMatch(
+      new RegExp(`^${patientUrl.replaceAll('.', '\\.')}/#practice=${odsCode}&code=`),
+    );
   });
 
   it('leaves the patient origin without the staff app and without any way to the staff vault', async () => {

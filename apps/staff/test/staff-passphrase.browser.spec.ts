@@ -100,7 +100,11 @@ describe('staff app: the passphrase policy and the key file (Chromium, real gate
     const [download] = await Promise.all([newcomer.waitForEvent('download'), link.click()]);
     const text = await readFile(await download.path(), 'utf8');
     expect(download.suggestedFilename()).toBe('parley-keys.json');
-    expect(JSON.parse(text)).toMatchObject({ format: 'parley-staff-keys/3', login: 'dr.generated@demo.parley.test', kdf: { opsLimit: 3, memLimitBytes: 256 * 1024 * 1024 } });
+    expect(JSON.parse(text)).toMatchObject({
+      format: 'parley-staff-keys/3',
+      login: 'dr.generated@demo.parley.test',
+      kdf: { opsLimit: 3, memLimitBytes: 256 * 1024 * 1024 },
+    });
     expect((await openStaffKeyBackup(text, generated)).odsCode).toBe(world.odsCode);
     expect(await accessibilityViolations(newcomer)).toEqual([]);
   });

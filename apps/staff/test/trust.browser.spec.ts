@@ -31,7 +31,11 @@ function everyObject(value: unknown, visit: (object: Record<string, unknown>) =>
   if (value === null || typeof value !== 'object') return false;
   const object = value as Record<string, unknown>;
   const here = visit(object);
-  return Object.values(object).map((child) => everyObject(child, visit)).some(Boolean) || here;
+  return (
+    Object.values(object)
+      .map((child) => everyObject(child, visit))
+      .some(Boolean) || here
+  );
 }
 
 describe('staff app: invitation-bound trust (Chromium, real gateway and database)', () => {
@@ -66,7 +70,7 @@ describe('staff app: invitation-bound trust (Chromium, real gateway and database
     await fresh.getByRole('article', { name: 'Priya Firsttime' }).getByRole('button', { name: /^Open/ }).click();
   };
 
-  it("a clinician invites a new patient in the browser, reads and answers their first message, and the patient reads the answer: with no manager action at any point", async () => {
+  it('a clinician invites a new patient in the browser, reads and answers their first message, and the patient reads the answer: with no manager action at any point', async () => {
     await signInThroughPage(page, world.url, world.odsCode, doctor);
     await page.getByRole('radio', { name: 'Available' }).check();
     await page.getByRole('navigation', { name: 'Console' }).getByRole('button', { name: 'Find or invite a patient' }).click();
@@ -100,10 +104,14 @@ describe('staff app: invitation-bound trust (Chromium, real gateway and database
     expect(messages(patient).find((m) => !m.isMine)).toMatchObject({ senderName: 'Dr Alex Morgan', senderRole: 'clinician' });
     // No manager vouched for this patient's key: the chain is the invitation made in the clinician's browser.
     const joined = await doctor.session.client.request('conversation:join', { conversationId });
-    expect(joined.ok && joined.data.patientAccount).toMatchObject({ certificate: null, accountSignature: expect.any(String), invitation: { creator: { userId: doctor.userId } } });
+    expect(joined.ok && joined.data.patientAccount).toMatchObject({
+      certificate: null,
+      accountSignature: expect.any(String),
+      invitation: { creator: { userId: doctor.userId } },
+    });
   }, 180_000);
 
-  it("shows staff senders by the name their root-signed certificate vouches for, whatever name the server sends", async () => {
+  it('shows staff senders by the name their root-signed certificate vouches for, whatever name the server sends', async () => {
     const context = await browser.newContext();
     const impostor = await rewriteSocketAnswers(context, (value) =>
       everyObject(value, (object) => {
@@ -116,7 +124,10 @@ describe('staff app: invitation-bound trust (Chromium, real gateway and database
     watch(other);
     await openPriyaAsDoctor(other);
 
-    const reply = other.getByRole('log', { name: 'Messages with Priya Firsttime' }).getByRole('listitem').filter({ hasText: 'Welcome, Priya. How can we help?' });
+    const reply = other
+      .getByRole('log', { name: 'Messages with Priya Firsttime' })
+      .getByRole('listitem')
+      .filter({ hasText: 'Welcome, Priya. How can we help?' });
     await reply.getByText(/^Dr Alex Morgan \(clinician\), \d\d:\d\d$/).waitFor();
     expect(impostor.count()).toBeGreaterThan(0);
     expect(await other.getByText('Dr Impostor').count()).toBe(0);
@@ -143,7 +154,10 @@ describe('staff app: invitation-bound trust (Chromium, real gateway and database
     await alarm.waitFor();
     await alarm.getByText('Do not act on these messages; phone the patient and invite them again.').waitFor();
     const log = other.getByRole('log', { name: 'Messages with Priya Firsttime' });
-    await log.getByText(/^Refused: this message does not come from keys the practice invited/).first().waitFor();
+    await log
+      .getByText(/^Refused: this message does not come from keys the practice invited/)
+      .first()
+      .waitFor();
     expect(forged.count()).toBeGreaterThan(0);
     expect(await log.getByText('Hello, this is my first message to the practice.').count()).toBe(0);
     // No reply box: a reply could not be sealed anyway, and the alarm says to phone instead.

@@ -121,7 +121,14 @@ async function setUpWorld(gateway: GatewayProcess, dataDir: string, database: Aw
     demo.staff.map(async (member): Promise<StaffLogin> => {
       const keyBackup = keyBackups.get(member.userId)!;
       // A second device for the test's own hands (the browser holds the first one, restored from the file).
-      const signedIn = await signIn({ baseUrl: gateway.url, practice: odsCode, login: member.email, passphrase: member.passphrase, deviceLabel: 'test', device: member.device });
+      const signedIn = await signIn({
+        baseUrl: gateway.url,
+        practice: odsCode,
+        login: member.email,
+        passphrase: member.passphrase,
+        deviceLabel: 'test',
+        device: member.device,
+      });
       const session = await ChatSession.start({ baseUrl: gateway.url, signedIn, pinnedRoot: demo.practice.root.signPublicKey, requestTimeoutMs: 10_000 });
       sessions.push(session);
       return {
@@ -155,7 +162,13 @@ async function setUpWorld(gateway: GatewayProcess, dataDir: string, database: Aw
     const terms = await api.getTerms();
     if (terms.ok && terms.data.needsConsent && terms.data.terms) await api.acceptTerms({ version: terms.data.terms.version });
     // The patient's device pinned the root from the invitation code itself, never from a server answer.
-    const chat = await ChatSession.start({ baseUrl: gateway.url, signedIn: activated, pinnedRoot: activated.pinnedRoot, epochKeys: activated.epochKeys, requestTimeoutMs: 10_000 });
+    const chat = await ChatSession.start({
+      baseUrl: gateway.url,
+      signedIn: activated,
+      pinnedRoot: activated.pinnedRoot,
+      epochKeys: activated.epochKeys,
+      requestTimeoutMs: 10_000,
+    });
     sessions.push(chat);
     return { name: input.name, userId: activated.session.user.id, chat, entries: [] };
   };

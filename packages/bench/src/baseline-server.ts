@@ -35,7 +35,14 @@ async function main(): Promise<void> {
         if (pool) {
           await pool.query(
             `INSERT INTO baseline_messages (conversation_id, sender_device_id, client_message_id, sender_device_seq, ciphertext, nonce) VALUES ($1, $2, $3, $4, $5, $6)`,
-            [frame.send.conversationId, frame.from, frame.send.clientMessageId, frame.send.senderDeviceSeq, Buffer.from(frame.send.ciphertext, 'base64'), Buffer.from(frame.send.nonce, 'base64')],
+            [
+              frame.send.conversationId,
+              frame.from,
+              frame.send.clientMessageId,
+              frame.send.senderDeviceSeq,
+              Buffer.from(frame.send.ciphertext, 'base64'),
+              Buffer.from(frame.send.nonce, 'base64'),
+            ],
           );
         }
         ack({ ok: true });

@@ -205,7 +205,9 @@ async function runServerScenarios(options: BenchOptions, results: BenchResults, 
   const wantsQueue = includes(options, 'queue');
   const idleChatPairs = includes(options, 'idle') ? Math.max(1, Math.ceil((options.idleSockets * 0.05) / 2)) : 0;
   const pairCount = wantsPairs ? Math.max(options.pairs, idleChatPairs) : 0;
-  log(`setup: practice, ${pairCount} pairs, ${wantsQueue ? options.queuePatients : 0} queue patients and ${wantsQueue ? options.queueClinicians : 0} clinicians (sdk, over HTTP)`);
+  log(
+    `setup: practice, ${pairCount} pairs, ${wantsQueue ? options.queuePatients : 0} queue patients and ${wantsQueue ? options.queueClinicians : 0} clinicians (sdk, over HTTP)`,
+  );
   const practice = await setUpPractice(gateway.url, dataDir);
   const pairClinicians = await createClinicians(gateway.url, practice, pairCount, 'pair');
   const queueClinicians = wantsQueue ? await createClinicians(gateway.url, practice, options.queueClinicians, 'queue') : [];
@@ -220,7 +222,12 @@ async function runServerScenarios(options: BenchOptions, results: BenchResults, 
   const pairs = pairCount > 0 ? await openPairs({ url: gateway.url, practice, recordKey, patients: pairPatients, clinicians: pairClinicians }) : [];
   const queueCap = Math.min(50, Math.ceil(options.queuePatients / Math.max(1, options.queueClinicians)));
   if (wantsQueue) await prepareQueueClinicians(gateway.url, practice, queueClinicians, queueCap);
-  results.setup = { seconds: Math.round((Date.now() - setupStarted) / 1000), clinicians: pairClinicians.length + queueClinicians.length + 1, patients: pairPatients.length + extraPatients.length, pairs: pairs.length };
+  results.setup = {
+    seconds: Math.round((Date.now() - setupStarted) / 1000),
+    clinicians: pairClinicians.length + queueClinicians.length + 1,
+    patients: pairPatients.length + extraPatients.length,
+    pairs: pairs.length,
+  };
   log(`setup: done in ${results.setup.seconds} s`);
 
   const node: BenchGateway = gateway;
@@ -273,7 +280,10 @@ async function runServerScenarios(options: BenchOptions, results: BenchResults, 
       // ---- scenario 2: fixed rates
       if (includes(options, 'fixed-rate')) {
         const rates = [
-          ...options.fixedFractions.map((fraction) => ({ offered: Math.max(10, Math.round(maxRate.ratePerSec * fraction)), label: `${Math.round(fraction * 100)} % of max` })),
+          ...options.fixedFractions.map((fraction) => ({
+            offered: Math.max(10, Math.round(maxRate.ratePerSec * fraction)),
+            label: `${Math.round(fraction * 100)} % of max`,
+          })),
           ...options.fixedAbsolute.map((rate) => ({ offered: rate, label: `${rate} msgs/s` })),
         ];
         results.fixedRate = [];
@@ -307,7 +317,18 @@ async function runServerScenarios(options: BenchOptions, results: BenchResults, 
         const file = await saveProfile(profile, `gateway-queue${options.mode === 'full' ? '' : `-${options.mode}`}.cpuprofile`);
         results.queueProfile = { ...summariseProfile(profile), file };
       };
-      results.queue = await queueScenario(workers, queuePatients, queueClinicians, [node.url], recordKey.boxPublicKey, queueCap, options, log, profiled && onProfile, profiled);
+      results.queue = await queueScenario(
+        workers,
+        queuePatients,
+        queueClinicians,
+        [node.url],
+        recordKey.boxPublicKey,
+        queueCap,
+        options,
+        log,
+        profiled && onProfile,
+        profiled,
+      );
     }
   });
 
@@ -335,7 +356,14 @@ async function runServerScenarios(options: BenchOptions, results: BenchResults, 
           gatewaysUnderLoad = nodes;
           const estimate = (results.maxRate?.ratePerSec ?? 4_000) * 1.3;
           log(`two-nodes: max rate, ${crossed.length} pairs split across the nodes, ${options.runs} run(s)`);
-          const figure = await maxRuns(workers, options, estimate, nodes.map((node) => node.pid), 'two-nodes', log);
+          const figure = await maxRuns(
+            workers,
+            options,
+            estimate,
+            nodes.map((node) => node.pid),
+            'two-nodes',
+            log,
+          );
           results.twoNodes = { ...figure, note: 'each pair has its patient on one node and its clinician on the other: every message crosses Redis' };
           await closePairs(workers);
         }
@@ -379,7 +407,12 @@ let connectedTransport: 'parley' | 'baseline' = 'parley';
 async function connectPairs(workers: readonly Worker[], pairs: readonly PairSpec[], transport: 'parley' | 'baseline', baselineUrl?: string): Promise<void> {
   const groups = split(pairs, workers.length);
   connectedTransport = transport;
-  const answers = await callAll<{ senders: number }>(workers, 'connectPairs', (index) => ({ pairs: groups[index], transport, baselineUrl, nextSeqs: nextSeqs[transport] }), 600_000);
+  const answers = await callAll<{ senders: number }>(
+    workers,
+    'connectPairs',
+    (index) => ({ pairs: groups[index], transport, baselineUrl, nextSeqs: nextSeqs[transport] }),
+    600_000,
+  );
   activeSenders = answers.reduce((sum, answer) => sum + answer.senders, 0);
 }
 
@@ -410,12 +443,16 @@ async function loadRun(workers: readonly Worker[], plan: LoadPlan, options: Benc
   const raw = await callAll<LoadResult>(
     workers,
     plan.kind === 'max' ? 'runMax' : 'runFixed',
-    () => (plan.kind === 'max' ? { startAt, durationMs, warmupMs, window: options.window } : { startAt, durationMs, warmupMs, rate: plan.rate / workers.length }),
+    () =>
+      plan.kind === 'max' ? { startAt, durationMs, warmupMs, window: options.window } : { startAt, durationMs, warmupMs, rate: plan.rate / workers.length },
     durationMs + 120_000,
   );
   const serverCpuMs = pids.reduce((sum, pid) => sum + cpuMsOf(pid), 0) - serverCpuBefore;
   const batchesAfter = await batchTotals();
-  const meanBatch = batchesBefore && batchesAfter && batchesAfter.count > batchesBefore.count ? (batchesAfter.sum - batchesBefore.sum) / (batchesAfter.count - batchesBefore.count) : undefined;
+  const meanBatch =
+    batchesBefore && batchesAfter && batchesAfter.count > batchesBefore.count
+      ? (batchesAfter.sum - batchesBefore.sum) / (batchesAfter.count - batchesBefore.count)
+      : undefined;
   const errors: Record<string, number> = {};
   for (const result of raw) for (const [code, count] of Object.entries(result.errors)) errors[code] = (errors[code] ?? 0) + count;
   const windowMs = raw[0]?.windowMs ?? durationMs - warmupMs;
@@ -428,7 +465,9 @@ async function loadRun(workers: readonly Worker[], plan: LoadPlan, options: Benc
     ratePerSec:
       plan.kind === 'max'
         ? (raw.reduce((sum, result) => sum + result.ackedInWindow, 0) * 1000) / windowMs
-        : acked > 0 ? (acked * 1000) / Math.max(durationMs, lastAckAt - startAt) : 0,
+        : acked > 0
+          ? (acked * 1000) / Math.max(durationMs, lastAckAt - startAt)
+          : 0,
     sent: raw.reduce((sum, result) => sum + result.sent, 0),
     acked,
     delivered: raw.reduce((sum, result) => sum + result.delivered, 0),
@@ -465,20 +504,37 @@ function summarise(runs: LoadRun[]): LoadFigure {
 }
 
 /** `options.runs` closed-loop runs; each run's pool is sized from the previous one (pools that run dry are reported). */
-async function maxRuns(workers: readonly Worker[], options: BenchOptions, estimate: number, serverPids: number | number[], name: string, log: (line: string) => void, isCopy = false): Promise<LoadFigure> {
+async function maxRuns(
+  workers: readonly Worker[],
+  options: BenchOptions,
+  estimate: number,
+  serverPids: number | number[],
+  name: string,
+  log: (line: string) => void,
+  isCopy = false,
+): Promise<LoadFigure> {
   const runs: LoadRun[] = [];
   let rate = estimate;
   for (let run = 0; run < options.runs; run++) {
     const result = await loadRun(workers, { kind: 'max', rate, isCopy }, options, serverPids);
     runs.push(result);
-    log(`${name}: run ${run + 1}: ${Math.round(result.ratePerSec)} msgs/s, ack p50 ${result.ack.p50.toFixed(1)} ms p99 ${result.ack.p99.toFixed(1)} ms${result.exhaustedSenders ? `, ${result.exhaustedSenders} pools ran dry` : ''}`);
+    log(
+      `${name}: run ${run + 1}: ${Math.round(result.ratePerSec)} msgs/s, ack p50 ${result.ack.p50.toFixed(1)} ms p99 ${result.ack.p99.toFixed(1)} ms${result.exhaustedSenders ? `, ${result.exhaustedSenders} pools ran dry` : ''}`,
+    );
     // A pool that ran dry capped the run: give the next one room to show more.
     rate = result.exhaustedSenders > 0 ? Math.max(rate, result.ratePerSec) * 2 : result.ratePerSec * 1.3;
   }
   return summarise(runs);
 }
 
-async function runBaseline(mode: 'relay' | 'pg-insert', databaseUrl: string | undefined, pairs: readonly PairSpec[], workers: readonly Worker[], options: BenchOptions, log: (line: string) => void): Promise<LoadFigure> {
+async function runBaseline(
+  mode: 'relay' | 'pg-insert',
+  databaseUrl: string | undefined,
+  pairs: readonly PairSpec[],
+  workers: readonly Worker[],
+  options: BenchOptions,
+  log: (line: string) => void,
+): Promise<LoadFigure> {
   const child = fork(BASELINE_ENTRY, databaseUrl ? [mode, databaseUrl] : [mode], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   try {
     const port = await new Promise<number>((resolve, reject) => {
@@ -532,7 +588,12 @@ async function idleScenario(
   const rssBeforeBytes = rssOf(gateway.pid);
   const tokens = Array.from({ length: idleCount }, (_, index) => ({ token: patients[index % patients.length]!.token, url: gateway.url }));
   const groups = split(tokens, workers.length);
-  const connected = await callAll<{ connected: number; failed: number; firstError?: string }>(workers, 'connectIdle', (index) => ({ tokens: groups[index], concurrency: 100 }), 600_000);
+  const connected = await callAll<{ connected: number; failed: number; firstError?: string }>(
+    workers,
+    'connectIdle',
+    (index) => ({ tokens: groups[index], concurrency: 100 }),
+    600_000,
+  );
   const connectedCount = connected.reduce((sum, result) => sum + result.connected, 0);
   const failed = connected.reduce((sum, result) => sum + result.failed, 0);
   await sleep(options.idleSettleMs);
@@ -547,7 +608,12 @@ async function idleScenario(
   // At least a few messages per worker, so that a tiny run still measures something.
   const chatRate = Math.max((chattingSockets * 1000) / CHAT_INTERVAL_MS, 2 * workers.length);
   gatewaysUnderLoad = [gateway];
-  const chat = await loadRun(workers, { kind: 'fixed', rate: chatRate }, { ...options, fixedDurationMs: Math.max(options.idleLagWindowMs * 2, 4_000), fixedWarmupMs: 1_000 }, gateway.pid);
+  const chat = await loadRun(
+    workers,
+    { kind: 'fixed', rate: chatRate },
+    { ...options, fixedDurationMs: Math.max(options.idleLagWindowMs * 2, 4_000), fixedWarmupMs: 1_000 },
+    gateway.pid,
+  );
   const chatLag = (await gateway.probe.report()).lag;
   await closePairs(workers);
   await callAll(workers, 'closeIdle');
@@ -594,7 +660,12 @@ async function queueScenario(
   const clinicianSpecs = clinicians.map((clinician, index) => queueClinicianSpecs([clinician], urls[(index + 1) % urls.length]!)[0]!);
   const patientGroups = split(patientSpecs, workers.length);
   const clinicianGroups = split(clinicianSpecs, workers.length);
-  await callAll(workers, 'queueConnect', (index) => ({ patients: patientGroups[index], clinicians: clinicianGroups[index], recordBoxPublicKey: toBase64(recordBoxPublicKey) }), 600_000);
+  await callAll(
+    workers,
+    'queueConnect',
+    (index) => ({ patients: patientGroups[index], clinicians: clinicianGroups[index], recordBoxPublicKey: toBase64(recordBoxPublicKey) }),
+    600_000,
+  );
   const runs: QueueFigure['runs'] = [];
   try {
     for (let run = 0; run < options.runs; run++) {
@@ -631,9 +702,17 @@ async function queueScenario(
         const at = assignedAt.get(open.conversationId);
         return at === undefined ? [] : [at - open.sentAt];
       });
-      runs.push({ openAck: percentiles(okOpens.map((open) => open.ackAt - open.sentAt)), openAssigned: percentiles(assignedLatencies), assigned: assignedAt.size, failedOpens, capViolations });
+      runs.push({
+        openAck: percentiles(okOpens.map((open) => open.ackAt - open.sentAt)),
+        openAssigned: percentiles(assignedLatencies),
+        assigned: assignedAt.size,
+        failedOpens,
+        capViolations,
+      });
       const last = runs.at(-1)!;
-      log(`queue: run ${run + 1}: ${okOpens.length} opened, ${last.assigned} assigned; open→ack p99 ${last.openAck.p99.toFixed(0)} ms, open→assigned p50 ${last.openAssigned.p50.toFixed(0)} p99 ${last.openAssigned.p99.toFixed(0)} ms${capViolations ? `, ${capViolations} cap violations` : ''}`);
+      log(
+        `queue: run ${run + 1}: ${okOpens.length} opened, ${last.assigned} assigned; open→ack p99 ${last.openAck.p99.toFixed(0)} ms, open→assigned p50 ${last.openAssigned.p50.toFixed(0)} p99 ${last.openAssigned.p99.toFixed(0)} ms${capViolations ? `, ${capViolations} cap violations` : ''}`,
+      );
       const closed = await callAll<{ closed: number; failed: number }>(workers, 'queueCloseAll', () => ({}), 300_000);
       const closeFailures = closed.reduce((sum, result) => sum + result.failed, 0);
       if (closeFailures > 0) log(`queue: ${closeFailures} conversations failed to close`);
@@ -662,4 +741,3 @@ function fileDescriptorLimit(): number {
     return 1024;
   }
 }
-

@@ -30,10 +30,11 @@ export function lineChart(input: {
   const decades = Math.max(1, Math.ceil(Math.log10(yTop)));
   const yMax = input.isLogY ? 10 ** decades : niceCeil(yTop);
   const sx = (x: number) => margin.left + (x / xMax) * plotW;
-  const sy = (y: number) =>
-    input.isLogY ? margin.top + plotH - (Math.log10(Math.max(1, y)) / decades) * plotH : margin.top + plotH - (y / yMax) * plotH;
+  const sy = (y: number) => (input.isLogY ? margin.top + plotH - (Math.log10(Math.max(1, y)) / decades) * plotH : margin.top + plotH - (y / yMax) * plotH);
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+  );
   out.push(`<rect width="${width}" height="${height}" fill="#ffffff"/>`);
   out.push(`<text x="${width / 2 - margin.right / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${escape(input.title)}</text>`);
   const ySteps = input.isLogY ? decades : 5;
@@ -51,7 +52,9 @@ export function lineChart(input: {
   out.push(`<text x="${margin.left + plotW / 2}" y="${height - 12}" text-anchor="middle">${escape(input.xLabel)}</text>`);
   out.push(`<text transform="translate(16 ${margin.top + plotH / 2}) rotate(-90)" text-anchor="middle">${escape(input.yLabel)}</text>`);
   if (input.yLine) {
-    out.push(`<line x1="${margin.left}" y1="${sy(input.yLine.y)}" x2="${margin.left + plotW}" y2="${sy(input.yLine.y)}" stroke="#888" stroke-dasharray="2 4"/>`);
+    out.push(
+      `<line x1="${margin.left}" y1="${sy(input.yLine.y)}" x2="${margin.left + plotW}" y2="${sy(input.yLine.y)}" stroke="#888" stroke-dasharray="2 4"/>`,
+    );
     out.push(`<text x="${margin.left + 4}" y="${sy(input.yLine.y) - 4}" fill="#666">${escape(input.yLine.label)}</text>`);
   }
   input.series.forEach((series, index) => {
@@ -61,7 +64,9 @@ export function lineChart(input: {
     out.push(`<path d="${path}" fill="none" stroke="${colour}" stroke-width="2"${series.dashed ? ' stroke-dasharray="6 4"' : ''}/>`);
     for (const point of sorted) out.push(`<circle cx="${sx(point.x).toFixed(1)}" cy="${sy(point.y).toFixed(1)}" r="3" fill="${colour}"/>`);
     const legendY = margin.top + 10 + index * 20;
-    out.push(`<line x1="${width - margin.right + 14}" y1="${legendY}" x2="${width - margin.right + 38}" y2="${legendY}" stroke="${colour}" stroke-width="2"${series.dashed ? ' stroke-dasharray="6 4"' : ''}/>`);
+    out.push(
+      `<line x1="${width - margin.right + 14}" y1="${legendY}" x2="${width - margin.right + 38}" y2="${legendY}" stroke="${colour}" stroke-width="2"${series.dashed ? ' stroke-dasharray="6 4"' : ''}/>`,
+    );
     out.push(`<text x="${width - margin.right + 44}" y="${legendY + 4}">${escape(series.name)}</text>`);
   });
   out.push('</svg>');

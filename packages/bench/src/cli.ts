@@ -58,9 +58,12 @@ async function main(): Promise<void> {
 }
 
 function printSummary(results: BenchResults): void {
-  const rows = Object.values(figuresOf(results)).map((figure) => `  ${`${figure.label}`.padEnd(70)} ${String(round(figure.value)).padStart(10)} ${figure.unit}`);
+  const rows = Object.values(figuresOf(results)).map(
+    (figure) => `  ${`${figure.label}`.padEnd(70)} ${String(round(figure.value)).padStart(10)} ${figure.unit}`,
+  );
   process.stdout.write(`\nFigures (${results.meta.mode}, median of ${results.meta.runs} run(s)):\n${rows.join('\n')}\n\nTargets:\n`);
-  for (const check of checkTargets(results)) process.stdout.write(`  ${check.status === 'pass' ? 'PASS' : check.status === 'miss' ? 'MISS' : '  - '}  ${check.target}: ${check.measured}\n`);
+  for (const check of checkTargets(results))
+    process.stdout.write(`  ${check.status === 'pass' ? 'PASS' : check.status === 'miss' ? 'MISS' : '  - '}  ${check.target}: ${check.measured}\n`);
   for (const skipped of results.skipped) process.stdout.write(`  ${skipped.scenario}: ${skipped.reason}\n`);
 }
 

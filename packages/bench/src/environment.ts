@@ -41,7 +41,9 @@ export async function startDatabaseServer(): Promise<DatabaseServer> {
   }
   const launcher = join(REPO_ROOT, 'apps/gateway/dist/database/embedded-postgres.js');
   if (!existsSync(launcher)) throw new Error(`the gateway is not built (${launcher} is missing): run pnpm bench, which builds it`);
-  const { EmbeddedPostgres } = (await import(pathToFileURL(launcher).href)) as { EmbeddedPostgres: new (options: { dataDir: string; port: number }) => EmbeddedPostgresLike };
+  const { EmbeddedPostgres } = (await import(pathToFileURL(launcher).href)) as {
+    EmbeddedPostgres: new (options: { dataDir: string; port: number }) => EmbeddedPostgresLike;
+  };
   const dataDir = join(REPO_ROOT, '.data', `bench-${process.pid}`);
   await mkdir(dataDir, { recursive: true });
   const server = new EmbeddedPostgres({ dataDir, port: 0 });
@@ -158,7 +160,11 @@ export async function findRedis(): Promise<{ url: string; streamName: string; so
   const url = configured || 'redis://127.0.0.1:6379';
   const isUp = await pingRedis(url);
   if (!isUp) return undefined;
-  return { url, streamName: redisKeyPrefix().replace('parley-test', 'parley-bench'), source: configured ? (process.env['TEST_REDIS_URL'] ? 'TEST_REDIS_URL' : 'REDIS_URL') : 'found on 127.0.0.1:6379' };
+  return {
+    url,
+    streamName: redisKeyPrefix().replace('parley-test', 'parley-bench'),
+    source: configured ? (process.env['TEST_REDIS_URL'] ? 'TEST_REDIS_URL' : 'REDIS_URL') : 'found on 127.0.0.1:6379',
+  };
 }
 
 function pingRedis(url: string): Promise<boolean> {
@@ -190,13 +196,20 @@ export function describeMachine(): { cpu: string; cores: number; memoryGb: numbe
   } catch {
     // not Linux: keep the kernel release
   }
-  let load = '';
+  let load: string;
   try {
     load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   } catch {
     load = 'unknown';
   }
-  return { cpu: cpuList[0]?.model.trim() ?? 'unknown', cores: cpuList.length, memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version, os: osName, load };
+  return {
+    cpu: cpuList[0]?.model.trim() ?? 'unknown',
+    cores: cpuList.length,
+    memoryGb: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    os: osName,
+    load,
+  };
 }
 
 /** The checked-out commit, for the report. */

@@ -135,20 +135,36 @@ async function measure(browser: Browser, baseUrl: string, app: App, profile: Pro
       seen = new Map();
       await page.goto(`${baseUrl}${app.path}`, { waitUntil: 'load', timeout: 120_000 });
       // These run in the page (as functions: the page's CSP forbids evaluating strings); this package has no DOM types.
-      type PageGlobals = { __firstLoad: { heading: number | null; action: number | null }; performance: { getEntriesByType(type: string): { loadEventEnd?: number }[] } };
-      await page.waitForFunction(() => {
-        const marks = (globalThis as unknown as PageGlobals).__firstLoad;
-        return marks.heading !== null && marks.action !== null;
-      }, undefined, { timeout: 120_000 });
+      type PageGlobals = {
+        __firstLoad: { heading: number | null; action: number | null };
+        performance: { getEntriesByType(type: string): { loadEventEnd?: number }[] };
+      };
+      await page.waitForFunction(
+        () => {
+          const marks = (globalThis as unknown as PageGlobals).__firstLoad;
+          return marks.heading !== null && marks.action !== null;
+        },
+        undefined,
+        { timeout: 120_000 },
+      );
       await page.waitForLoadState('networkidle', { timeout: 120_000 });
       const marks = await page.evaluate(() => {
         const page = globalThis as unknown as PageGlobals;
-        return { heading: page.__firstLoad.heading ?? NaN, action: page.__firstLoad.action ?? NaN, load: page.performance.getEntriesByType('navigation')[0]?.loadEventEnd ?? NaN };
+        return {
+          heading: page.__firstLoad.heading ?? NaN,
+          action: page.__firstLoad.action ?? NaN,
+          load: page.performance.getEntriesByType('navigation')[0]?.loadEventEnd ?? NaN,
+        };
       });
       const entries = [...seen.values()];
       const startS = Math.min(...entries.map((entry) => entry.startS));
       if (variant === 'as built' && entries.some((entry) => !entry.isCached && entry.bytes > 1024 && entry.encoding === undefined)) {
-        throw new Error(`${app.name}: a file over 1 KB came uncompressed: ${entries.filter((entry) => entry.encoding === undefined).map((entry) => entry.url).join(', ')}`);
+        throw new Error(
+          `${app.name}: a file over 1 KB came uncompressed: ${entries
+            .filter((entry) => entry.encoding === undefined)
+            .map((entry) => entry.url)
+            .join(', ')}`,
+        );
       }
       const fromNetwork = entries.filter((entry) => !entry.isCached);
       return {
@@ -222,7 +238,7 @@ function renderSection(rows: Row[], meta: { commit: string; when: string; runs: 
   }
   lines.push(
     '',
-    'The repeat visit asks the gateway only for `index.html` (revalidated: `no-cache` with an ETag) and the page\'s call to `/api/version`; every hashed file under `assets/` comes from the browser cache without a request. The baseline already has the patient landing screen\'s smaller code (the issue\'s measurement before this work: 270 KB and the heading at 3.4 s on slow 3G); the staff app\'s first screen is still one bundle with libsodium in it (not split yet).',
+    "The repeat visit asks the gateway only for `index.html` (revalidated: `no-cache` with an ETag) and the page's call to `/api/version`; every hashed file under `assets/` comes from the browser cache without a request. The baseline already has the patient landing screen's smaller code (the issue's measurement before this work: 270 KB and the heading at 3.4 s on slow 3G); the staff app's first screen is still one bundle with libsodium in it (not split yet).",
   );
   return lines.join('\n');
 }
@@ -242,7 +258,13 @@ async function main(): Promise<void> {
         for (const variant of ['as built', 'baseline'] as const) {
           const loads: { first: Load; repeat: Load }[] = [];
           for (let run = 0; run < runs; run += 1) loads.push(await measure(browser, gateway.url, app, profile, variant));
-          const result = { app: app.name, profile: profile.name, variant, first: medianLoad(loads.map((l) => l.first)), repeat: medianLoad(loads.map((l) => l.repeat)) };
+          const result = {
+            app: app.name,
+            profile: profile.name,
+            variant,
+            first: medianLoad(loads.map((l) => l.first)),
+            repeat: medianLoad(loads.map((l) => l.repeat)),
+          };
           rows.push(result);
           console.log(
             `${profile.name.padEnd(8)} ${app.name.padEnd(8)} ${variant.padEnd(9)} heading ${s(result.first.headingMs)}  interactive ${s(result.first.interactiveMs)}  settled ${s(result.first.settledMs)}  ${kb(result.first.wireBytes)}  | repeat heading ${s(result.repeat.headingMs)}  ${kb(result.repeat.wireBytes)}  assets from network ${result.repeat.assetsFromNetwork}`,

@@ -42,7 +42,17 @@ export async function measureCrypto(iterations: number, runs: number): Promise<C
       kind: 'message',
       serverTime: new Date().toISOString(),
       hash: '',
-      message: { epoch: 1, senderUserId: sender.userId, senderDeviceId: sender.deviceId, senderRole: 'patient', senderDeviceSeq: send.senderDeviceSeq, clientMessageId: send.clientMessageId, contentType: 'text', ciphertext: send.ciphertext, nonce: send.nonce },
+      message: {
+        epoch: 1,
+        senderUserId: sender.userId,
+        senderDeviceId: sender.deviceId,
+        senderRole: 'patient',
+        senderDeviceSeq: send.senderDeviceSeq,
+        clientMessageId: send.clientMessageId,
+        contentType: 'text',
+        ciphertext: send.ciphertext,
+        nonce: send.nonce,
+      },
     }));
     started = performance.now();
     for (const entry of entries) decryptEntry({ conversation, entry, epochKey, senderSignPublicKey: device.signPublicKey });
@@ -97,12 +107,26 @@ export function measureBundle(shouldBuild: boolean): BundleFigures {
   let note: string | undefined;
   if (shouldBuild) {
     const turbo = join(REPO_ROOT, 'node_modules/.bin/turbo');
-    const build = spawnSync(turbo, ['run', 'build', '--filter=@parley/patient', '--output-logs=errors-only'], { cwd: REPO_ROOT, encoding: 'utf8', env: { ...process.env, TURBO_TELEMETRY_DISABLED: '1', PATH: `${join(REPO_ROOT, 'node_modules/.bin')}:${process.env['PATH'] ?? ''}` }, timeout: 300_000 });
-    if (build.status !== 0) note = `the patient app's build failed (${(build.stderr || build.stdout).trim().split('\n').slice(-3).join(' / ')}); sizes are of the last build on disk`;
+    const build = spawnSync(turbo, ['run', 'build', '--filter=@parley/patient', '--output-logs=errors-only'], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, TURBO_TELEMETRY_DISABLED: '1', PATH: `${join(REPO_ROOT, 'node_modules/.bin')}:${process.env['PATH'] ?? ''}` },
+      timeout: 300_000,
+    });
+    if (build.status !== 0)
+      note = `the patient app's build failed (${(build.stderr || build.stdout).trim().split('\n').slice(-3).join(' / ')}); sizes are of the last build on disk`;
   }
   const indexPath = join(dist, 'index.html');
   if (!existsSync(indexPath)) {
-    return { status: 'not built', note: note ?? 'apps/patient/dist/index.html is missing', firstScreenGzipBytes: 0, firstScreenFiles: [], lazySodiumGzipBytes: 0, lazySodiumFiles: [], allJsGzipBytes: 0 };
+    return {
+      status: 'not built',
+      note: note ?? 'apps/patient/dist/index.html is missing',
+      firstScreenGzipBytes: 0,
+      firstScreenFiles: [],
+      lazySodiumGzipBytes: 0,
+      lazySodiumFiles: [],
+      allJsGzipBytes: 0,
+    };
   }
   const html = readFileSync(indexPath, 'utf8');
   const referenced = new Set<string>();
@@ -116,14 +140,19 @@ export function measureBundle(shouldBuild: boolean): BundleFigures {
     return { file, bytes: bytes.length, gzipBytes: gzipSync(bytes, { level: 9 }).length };
   };
   const toFile = (url: string) => url.replace(/^(\.\/|\/)/, '').replace(/^.*?\/?(assets\/)/, '$1');
-  const firstScreenFiles = [...referenced].map(toFile).filter((file) => file.endsWith('.js') && existsSync(join(dist, file))).map(size);
+  const firstScreenFiles = [...referenced]
+    .map(toFile)
+    .filter((file) => file.endsWith('.js') && existsSync(join(dist, file)))
+    .map(size);
   const firstNames = new Set(firstScreenFiles.map((entry) => entry.file));
   const jsFiles = listJs(dist);
   const lazySodiumFiles = jsFiles
     .filter((file) => !firstNames.has(file))
     .filter((file) => /sodium/i.test(file) || readFileSync(join(dist, file), 'utf8').includes('libsodium'))
     .map(size);
-  const wasm = listFiles(dist).filter((file) => file.endsWith('.wasm')).map(size);
+  const wasm = listFiles(dist)
+    .filter((file) => file.endsWith('.wasm'))
+    .map(size);
   return {
     status: 'measured',
     note,

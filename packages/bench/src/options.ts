@@ -109,10 +109,12 @@ export function parseOptions(argv: readonly string[], defaultOut: string): Bench
     if (arg === '--quick') mode = 'quick';
     else if (arg === '--smoke') mode = 'smoke';
     else if (arg === '--only') {
-      only = value(arg).split(',').map((name) => {
-        if (!(SCENARIOS as readonly string[]).includes(name)) throw new Error(`unknown scenario ${name} (one of ${SCENARIOS.join(', ')})`);
-        return name as ScenarioName;
-      });
+      only = value(arg)
+        .split(',')
+        .map((name) => {
+          if (!(SCENARIOS as readonly string[]).includes(name)) throw new Error(`unknown scenario ${name} (one of ${SCENARIOS.join(', ')})`);
+          return name as ScenarioName;
+        });
     } else if (arg === '--compare') comparePath = value(arg);
     else if (arg === '--out') outPath = value(arg);
     else if (arg === '--doc') writeDoc = true;

@@ -30,7 +30,12 @@ export function summariseProfile(profile: CpuProfile, top = 15): ProfileSummary 
   if (samples.length > 0) {
     samples.forEach((nodeId, index) => selfUs.set(nodeId, (selfUs.get(nodeId) ?? 0) + Math.max(0, deltas[index + 1] ?? deltas[index] ?? 0)));
   } else {
-    const interval = (profile.endTime - profile.startTime) / Math.max(1, profile.nodes.reduce((sum, node) => sum + (node.hitCount ?? 0), 0));
+    const interval =
+      (profile.endTime - profile.startTime) /
+      Math.max(
+        1,
+        profile.nodes.reduce((sum, node) => sum + (node.hitCount ?? 0), 0),
+      );
     for (const node of profile.nodes) selfUs.set(node.id, (node.hitCount ?? 0) * interval);
   }
   const byFunction = new Map<string, number>();

@@ -38,7 +38,8 @@ export function figuresOf(results: BenchResults): Record<string, Figure> {
     add('ratio.relay', 'Parley max ÷ bare relay max', '×', results.maxRate.ratePerSec / results.baselines.relay.ratePerSec, 'higher');
     add('ratio.pgInsert', 'Parley max ÷ one-INSERT baseline max', '×', results.maxRate.ratePerSec / results.baselines.pgInsert.ratePerSec, 'higher');
   }
-  if (results.twoNodes && results.maxRate) add('ratio.twoNodes', 'two nodes ÷ one node, max rate', '×', results.twoNodes.ratePerSec / results.maxRate.ratePerSec, 'higher');
+  if (results.twoNodes && results.maxRate)
+    add('ratio.twoNodes', 'two nodes ÷ one node, max rate', '×', results.twoNodes.ratePerSec / results.maxRate.ratePerSec, 'higher');
   const idle = results.idle;
   if (idle) {
     add('idle.connected', 'Idle scenario: sockets held', 'sockets', idle.connected, 'higher');
@@ -47,7 +48,10 @@ export function figuresOf(results: BenchResults): Record<string, Figure> {
     add('idle.chatLag.p99', 'Event-loop lag p99, 5 % chatting', 'ms', idle.chatting.lag.p99, 'lower');
     add('idle.chatAck.p99', 'send→ack p99 while 5 % chat', 'ms', idle.chatting.ack.p99, 'lower');
   }
-  for (const [key, queue] of [['queue', results.queue], ['queueTwoNodes', results.queueTwoNodes]] as const) {
+  for (const [key, queue] of [
+    ['queue', results.queue],
+    ['queueTwoNodes', results.queueTwoNodes],
+  ] as const) {
     if (!queue) continue;
     const where = key === 'queue' ? 'one node' : 'two nodes';
     add(`${key}.openAck.p50`, `Queue (${where}): open→acknowledged p50`, 'ms', queue.openAck.p50, 'lower');
@@ -89,18 +93,54 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
   const max = results.maxRate?.ratePerSec;
   const relay = results.baselines?.relay.ratePerSec;
   const pgInsert = results.baselines?.pgInsert.ratePerSec;
-  check('Full Parley path ≥ 0.5× the bare relay’s max msgs/s', max && relay ? max / relay : undefined, 0.5, 'min', (v) => `${v.toFixed(2)}× (${round(max!)} vs ${round(relay!)} msgs/s)`);
-  check('Full Parley path ≥ 2.5× the one-INSERT-per-message baseline', max && pgInsert ? max / pgInsert : undefined, 2.5, 'min', (v) => `${v.toFixed(2)}× (${round(max!)} vs ${round(pgInsert!)} msgs/s)`);
+  check(
+    'Full Parley path ≥ 0.5× the bare relay’s max msgs/s',
+    max && relay ? max / relay : undefined,
+    0.5,
+    'min',
+    (v) => `${v.toFixed(2)}× (${round(max!)} vs ${round(relay!)} msgs/s)`,
+  );
+  check(
+    'Full Parley path ≥ 2.5× the one-INSERT-per-message baseline',
+    max && pgInsert ? max / pgInsert : undefined,
+    2.5,
+    'min',
+    (v) => `${v.toFixed(2)}× (${round(max!)} vs ${round(pgInsert!)} msgs/s)`,
+  );
   const at2000 = results.fixedRate?.find((fixed) => fixed.offered === 2_000)?.figure;
   check('At 2,000 msgs/s offered: p99 send→ack ≤ 25 ms', at2000?.ack.p99, 25, 'max', (v) => `${round(v)} ms`);
   check('At 2,000 msgs/s offered: p99 send→delivered ≤ 30 ms', at2000?.delivery.p99, 30, 'max', (v) => `${round(v)} ms`);
-  check('≤ 32 KB server RSS per idle authenticated socket', results.idle ? results.idle.rssPerSocketBytes / 1024 : undefined, 32, 'max', (v) => `${round(v)} KB`);
+  check(
+    '≤ 32 KB server RSS per idle authenticated socket',
+    results.idle ? results.idle.rssPerSocketBytes / 1024 : undefined,
+    32,
+    'max',
+    (v) => `${round(v)} KB`,
+  );
   check('10,000 sockets held', results.idle?.connected, 10_000, 'min', (v) => `${v} sockets`);
   const lag = results.idle ? Math.max(results.idle.lagIdle.p99, results.idle.chatting.lag.p99) : undefined;
   check('Event-loop lag p99 ≤ 20 ms with the sockets held (idle and 5 % chatting)', lag, 20, 'max', (v) => `${round(v)} ms`);
-  check('open→assigned p99 ≤ 100 ms with 1,000 patients arriving', results.queue?.openAssigned.p99, 100, 'max', (v) => `${round(v)} ms (${results.queue!.patients} patients)`);
-  check('No cap violations while measuring', results.queue ? results.queue.capViolations + (results.queueTwoNodes?.capViolations ?? 0) : undefined, 0, 'max', (v) => `${v}`);
-  check('Patient first screen ≤ 150 KB gzipped JavaScript', results.bundle?.status === 'measured' ? results.bundle.firstScreenGzipBytes / 1024 : undefined, 150, 'max', (v) => `${round(v)} KB`);
+  check(
+    'open→assigned p99 ≤ 100 ms with 1,000 patients arriving',
+    results.queue?.openAssigned.p99,
+    100,
+    'max',
+    (v) => `${round(v)} ms (${results.queue!.patients} patients)`,
+  );
+  check(
+    'No cap violations while measuring',
+    results.queue ? results.queue.capViolations + (results.queueTwoNodes?.capViolations ?? 0) : undefined,
+    0,
+    'max',
+    (v) => `${v}`,
+  );
+  check(
+    'Patient first screen ≤ 150 KB gzipped JavaScript',
+    results.bundle?.status === 'measured' ? results.bundle.firstScreenGzipBytes / 1024 : undefined,
+    150,
+    'max',
+    (v) => `${round(v)} KB`,
+  );
   return checks;
 }
 
@@ -139,7 +179,10 @@ export function throughputChart(results: BenchResults): string | undefined {
   const left = 260;
   const height = 60 + bars.length * rowH;
   const max = Math.max(...bars.map((bar) => bar[1]));
-  const out = [`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`, `<rect width="${width}" height="${height}" fill="#ffffff"/>`];
+  const out = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
+  ];
   out.push(`<text x="${width / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">Max sustained messages/s (median of runs)</text>`);
   bars.forEach(([name, value], index) => {
     const y = 40 + index * rowH;
@@ -176,7 +219,10 @@ export function renderDoc(results: BenchResults, findings: string, charts: { lat
   const lines: string[] = [];
   lines.push('# Benchmarks', '');
   lines.push('<!-- Generated by `pnpm bench` (packages/bench); edit packages/bench/src/findings.md or the generator, not this file. -->', '');
-  lines.push(`Measured **${m.date.slice(0, 16).replace('T', ' ')} UTC** with \`${m.command}\` (${m.mode} run, ${m.runs} run(s) per figure, median shown; ${m.durationS} s in all) at commit ${m.commit}.`, '');
+  lines.push(
+    `Measured **${m.date.slice(0, 16).replace('T', ' ')} UTC** with \`${m.command}\` (${m.mode} run, ${m.runs} run(s) per figure, median shown; ${m.durationS} s in all) at commit ${m.commit}.`,
+    '',
+  );
   lines.push('## Machine', '');
   lines.push('| | |', '|---|---|');
   lines.push(`| CPU | ${m.machine.cpu}, ${m.machine.cores} cores, shared by the gateway, PostgreSQL and the load generators |`);
@@ -185,20 +231,31 @@ export function renderDoc(results: BenchResults, findings: string, charts: { lat
   lines.push(`| Load average at start | ${m.machine.load} |`);
   lines.push(`| Database | ${m.database || '—'} |`);
   lines.push(`| Redis | ${m.redis || '—'} |`);
-  lines.push(`| Load generators | ${m.workers} forked processes, real socket.io clients (\`@parley/client\` for the gateway, \`socket.io-client\` for the baselines), ${m.pairs} patient–clinician pairs, both members sending |`);
+  lines.push(
+    `| Load generators | ${m.workers} forked processes, real socket.io clients (\`@parley/client\` for the gateway, \`socket.io-client\` for the baselines), ${m.pairs} patient–clinician pairs, both members sending |`,
+  );
   lines.push(`| File descriptors | \`ulimit -n\` ${m.fdLimit} |`);
-  if (results.setup) lines.push(`| Set-up | ${results.setup.clinicians} staff and ${results.setup.patients} patients activated for real through \`@parley/sdk\` (Argon2id on the server per account), ${results.setup.pairs} conversations opened and routed: ${results.setup.seconds} s |`);
+  if (results.setup)
+    lines.push(
+      `| Set-up | ${results.setup.clinicians} staff and ${results.setup.patients} patients activated for real through \`@parley/sdk\` (Argon2id on the server per account), ${results.setup.pairs} conversations opened and routed: ${results.setup.seconds} s |`,
+    );
   lines.push('');
   lines.push('## Targets', '');
   lines.push('| Target (issue #7) | Measured | |', '|---|---|---|');
-  for (const check of checkTargets(results)) lines.push(`| ${check.target} | ${check.measured} | ${check.status === 'pass' ? '✅ pass' : check.status === 'miss' ? '❌ miss' : '— not measured'} |`);
+  for (const check of checkTargets(results))
+    lines.push(`| ${check.target} | ${check.measured} | ${check.status === 'pass' ? '✅ pass' : check.status === 'miss' ? '❌ miss' : '— not measured'} |`);
   if (m.mode !== 'full') lines.push('', `_This is a ${m.mode} run with small counts: its figures are not comparable with the targets._`);
   for (const skipped of results.skipped) lines.push('', `**${skipped.scenario}: ${skipped.reason}**`);
   lines.push('');
 
   lines.push('## Relay throughput and latency (scenarios 1, 3, 7)', '');
-  lines.push(`Closed loop: every sender keeps ${m.options.window} sends in flight for the whole run; the first ${m.options.maxWarmupMs} ms of each ${m.options.maxDurationMs} ms run are warm-up and not measured. "send→delivered" is measured at the other member of the pair, from the moment of sending.`, '');
-  lines.push('| Server | msgs/s | ÷ relay | ÷ 1-INSERT | send→ack p50 / p95 / p99 (ms) | send→delivered p50 / p95 / p99 (ms) | server CPU ms per 1k msgs | load-gen CPU ms per 1k msgs | msgs/s of each run |');
+  lines.push(
+    `Closed loop: every sender keeps ${m.options.window} sends in flight for the whole run; the first ${m.options.maxWarmupMs} ms of each ${m.options.maxDurationMs} ms run are warm-up and not measured. "send→delivered" is measured at the other member of the pair, from the moment of sending.`,
+    '',
+  );
+  lines.push(
+    '| Server | msgs/s | ÷ relay | ÷ 1-INSERT | send→ack p50 / p95 / p99 (ms) | send→delivered p50 / p95 / p99 (ms) | server CPU ms per 1k msgs | load-gen CPU ms per 1k msgs | msgs/s of each run |',
+  );
   lines.push('|---|---|---|---|---|---|---|---|---|');
   lines.push(loadRow('(a) bare socket.io relay', results.baselines?.relay, relay, pgInsert));
   lines.push(loadRow('(b) relay + one INSERT per message (raw pg, autocommit, pool of 10)', results.baselines?.pgInsert, relay, pgInsert));
@@ -209,19 +266,33 @@ export function renderDoc(results: BenchResults, findings: string, charts: { lat
   const maxRun = results.maxRate?.runs[0];
   if (maxRun) {
     const share = (cpuMs: number) => `${Math.round((cpuMs / (maxRun.durationMs * m.machine.cores)) * 100)} %`;
-    lines.push(`What sharing ${m.machine.cores} cores costs: during a max-rate run the load generators used ${share(maxRun.clientCpuMs)} of the machine's CPU and the gateway ${share(maxRun.serverCpuMs)} (PostgreSQL and the other processes the rest). Every server here, baselines included, is measured with the same generators on the same cores, so the ratios hold better than the absolute figures; a dedicated client machine would raise all of them.`, '');
+    lines.push(
+      `What sharing ${m.machine.cores} cores costs: during a max-rate run the load generators used ${share(maxRun.clientCpuMs)} of the machine's CPU and the gateway ${share(maxRun.serverCpuMs)} (PostgreSQL and the other processes the rest). Every server here, baselines included, is measured with the same generators on the same cores, so the ratios hold better than the absolute figures; a dedicated client machine would raise all of them.`,
+      '',
+    );
   }
   const verified = [results.maxRate, results.twoNodes].flatMap((figure) => figure?.runs ?? []).reduce((sum, run) => sum + run.verified, 0);
   const verifyFailures = [results.maxRate, results.twoNodes].flatMap((figure) => figure?.runs ?? []).reduce((sum, run) => sum + run.verifyFailures, 0);
-  lines.push(`Payloads are real: each sender's messages are encrypted and signed with the real crypto before the run starts (a pool per sender, so the load generators measure the server, not libsodium); receivers decrypted and verified a sample of ${verified} delivered messages (${verifyFailures} failures). The baselines relay frames of the same size.`, '');
+  lines.push(
+    `Payloads are real: each sender's messages are encrypted and signed with the real crypto before the run starts (a pool per sender, so the load generators measure the server, not libsodium); receivers decrypted and verified a sample of ${verified} delivered messages (${verifyFailures} failures). The baselines relay frames of the same size.`,
+    '',
+  );
 
   if (results.fixedRate?.length) {
     lines.push('## Latency at fixed offered load (scenario 2)', '');
-    lines.push(`Open loop: sends go out on schedule whether or not earlier ones were answered, round robin over the senders; latency counts from the scheduled time (no coordinated omission). ${m.options.fixedDurationMs} ms per run, the first ${m.options.fixedWarmupMs} ms not measured.`, '');
-    lines.push('| Offered | msgs/s acked (until the last ack) | send→ack p50 / p95 / p99 (ms) | send→delivered p50 / p95 / p99 (ms) | server CPU ms per 1k msgs | msgs/s of each run |', '|---|---|---|---|---|---|');
+    lines.push(
+      `Open loop: sends go out on schedule whether or not earlier ones were answered, round robin over the senders; latency counts from the scheduled time (no coordinated omission). ${m.options.fixedDurationMs} ms per run, the first ${m.options.fixedWarmupMs} ms not measured.`,
+      '',
+    );
+    lines.push(
+      '| Offered | msgs/s acked (until the last ack) | send→ack p50 / p95 / p99 (ms) | send→delivered p50 / p95 / p99 (ms) | server CPU ms per 1k msgs | msgs/s of each run |',
+      '|---|---|---|---|---|---|',
+    );
     for (const fixed of results.fixedRate) {
       const f = fixed.figure;
-      lines.push(`| ${fixed.offered} msgs/s (${fixed.label}) | ${fmt(f.ratePerSec)} | ${fmt(f.ack.p50)} / ${fmt(f.ack.p95)} / ${fmt(f.ack.p99)} | ${fmt(f.delivery.p50)} / ${fmt(f.delivery.p95)} / ${fmt(f.delivery.p99)} | ${fmt(f.serverCpuPerKMsg)} | ${runsOf(f)} |`);
+      lines.push(
+        `| ${fixed.offered} msgs/s (${fixed.label}) | ${fmt(f.ratePerSec)} | ${fmt(f.ack.p50)} / ${fmt(f.ack.p95)} / ${fmt(f.ack.p99)} | ${fmt(f.delivery.p50)} / ${fmt(f.delivery.p95)} / ${fmt(f.delivery.p99)} | ${fmt(f.serverCpuPerKMsg)} | ${runsOf(f)} |`,
+      );
     }
     lines.push('');
     if (charts.latency) lines.push('![Latency vs offered load](benchmarks-latency.svg)', '');
@@ -230,25 +301,48 @@ export function renderDoc(results: BenchResults, findings: string, charts: { lat
   const idle = results.idle;
   if (idle) {
     lines.push('## Idle connections (scenario 4)', '');
-    lines.push(`${idle.connected} authenticated sockets (of ${idle.requested} asked; ${idle.note}). Patients' session tokens, several sockets per session, each a separate WebSocket through \`@parley/client\`.`, '');
+    lines.push(
+      `${idle.connected} authenticated sockets (of ${idle.requested} asked; ${idle.note}). Patients' session tokens, several sockets per session, each a separate WebSocket through \`@parley/client\`.`,
+      '',
+    );
     lines.push('| | |', '|---|---|');
     lines.push(`| Server RSS before / after | ${kb(idle.rssBeforeBytes)} / ${kb(idle.rssAfterBytes)} |`);
     lines.push(`| **RSS per idle socket** ((after − before) ÷ sockets) | **${kb(idle.rssPerSocketBytes)}** |`);
     lines.push(`| Event-loop lag, idle: p50 / p99 / max | ${fmt(idle.lagIdle.p50)} / ${fmt(idle.lagIdle.p99)} / ${fmt(idle.lagIdle.max)} ms |`);
-    lines.push(`| Event-loop lag, ${idle.chatting.sockets} sockets (5 %) chatting, each sending a message every ${CHAT_INTERVAL_MS / 1000} s (${fmt(idle.chatting.ratePerSec)} msgs/s in all): p50 / p99 / max | ${fmt(idle.chatting.lag.p50)} / ${fmt(idle.chatting.lag.p99)} / ${fmt(idle.chatting.lag.max)} ms |`);
-    lines.push(`| send→ack while chatting: p50 / p99 | ${fmt(idle.chatting.ack.p50)} / ${fmt(idle.chatting.ack.p99)} ms (${fmt(idle.chatting.ratePerSec)} msgs/s) |`);
-    lines.push('', 'The lag is measured inside the gateway process (perf_hooks `monitorEventLoopDelay`: how late a 5 ms timer fires) by the bench probe, a module the bench loads into the gateway with `NODE_OPTIONS=--import` (`packages/bench/src/probe.ts`); the gateway itself is unchanged and the probe is absent from any other run. RSS is read from `/proc/<pid>/status`.', '');
+    lines.push(
+      `| Event-loop lag, ${idle.chatting.sockets} sockets (5 %) chatting, each sending a message every ${CHAT_INTERVAL_MS / 1000} s (${fmt(idle.chatting.ratePerSec)} msgs/s in all): p50 / p99 / max | ${fmt(idle.chatting.lag.p50)} / ${fmt(idle.chatting.lag.p99)} / ${fmt(idle.chatting.lag.max)} ms |`,
+    );
+    lines.push(
+      `| send→ack while chatting: p50 / p99 | ${fmt(idle.chatting.ack.p50)} / ${fmt(idle.chatting.ack.p99)} ms (${fmt(idle.chatting.ratePerSec)} msgs/s) |`,
+    );
+    lines.push(
+      '',
+      'The lag is measured inside the gateway process (perf_hooks `monitorEventLoopDelay`: how late a 5 ms timer fires) by the bench probe, a module the bench loads into the gateway with `NODE_OPTIONS=--import` (`packages/bench/src/probe.ts`); the gateway itself is unchanged and the probe is absent from any other run. RSS is read from `/proc/<pid>/status`.',
+      '',
+    );
   }
 
-  for (const [title, queue] of [['one node', results.queue], ['two nodes (Redis)', results.queueTwoNodes]] as const) {
+  for (const [title, queue] of [
+    ['one node', results.queue],
+    ['two nodes (Redis)', results.queueTwoNodes],
+  ] as const) {
     if (!queue) continue;
     if (title === 'one node') lines.push('## Queue and assignment (scenario 5)', '');
-    lines.push(`**${title}**: ${queue.patients} patients open a conversation each, spread evenly over ${queue.spreadMs} ms, against ${queue.clinicians} available clinicians capped at ${queue.capPerClinician} each. open→acknowledged is the open's ack (the automatic acknowledgement is in the record by then); open→assigned is when the clinician's client receives \`conversation:assigned\`. Between runs the clinicians close everything.`, '');
+    lines.push(
+      `**${title}**: ${queue.patients} patients open a conversation each, spread evenly over ${queue.spreadMs} ms, against ${queue.clinicians} available clinicians capped at ${queue.capPerClinician} each. open→acknowledged is the open's ack (the automatic acknowledgement is in the record by then); open→assigned is when the clinician's client receives \`conversation:assigned\`. Between runs the clinicians close everything.`,
+      '',
+    );
     lines.push('| | p50 | p95 | p99 | max |', '|---|---|---|---|---|');
     lines.push(`| open→acknowledged (ms) | ${fmt(queue.openAck.p50)} | ${fmt(queue.openAck.p95)} | ${fmt(queue.openAck.p99)} | ${fmt(queue.openAck.max)} |`);
-    lines.push(`| open→assigned (ms) | ${fmt(queue.openAssigned.p50)} | ${fmt(queue.openAssigned.p95)} | ${fmt(queue.openAssigned.p99)} | ${fmt(queue.openAssigned.max)} |`);
+    lines.push(
+      `| open→assigned (ms) | ${fmt(queue.openAssigned.p50)} | ${fmt(queue.openAssigned.p95)} | ${fmt(queue.openAssigned.p99)} | ${fmt(queue.openAssigned.max)} |`,
+    );
     const failed = queue.runs.flatMap((run) => Object.entries(run.failedOpens).map(([code, count]) => `${code} ${count}`));
-    lines.push('', `Assigned: ${Math.round(queue.assignedShare * 100)} % (median of runs); cap violations: ${queue.capViolations}${failed.length ? `; refused opens: ${failed.join(', ')}` : ''}.`, '');
+    lines.push(
+      '',
+      `Assigned: ${Math.round(queue.assignedShare * 100)} % (median of runs); cap violations: ${queue.capViolations}${failed.length ? `; refused opens: ${failed.join(', ')}` : ''}.`,
+      '',
+    );
   }
 
   const crypto = results.crypto;
@@ -267,11 +361,15 @@ export function renderDoc(results: BenchResults, findings: string, charts: { lat
     if (bundle) {
       if (bundle.status !== 'measured') lines.push(`Patient bundle: not measured (${bundle.note}).`, '');
       else {
-        lines.push(`Patient app (\`apps/patient/dist\`, gzip level 9): the first screen is every \`<script src>\` and \`<link rel="modulepreload">\` of \`index.html\`.${bundle.note ? ` Note: ${bundle.note}.` : ''}`, '');
+        lines.push(
+          `Patient app (\`apps/patient/dist\`, gzip level 9): the first screen is every \`<script src>\` and \`<link rel="modulepreload">\` of \`index.html\`.${bundle.note ? ` Note: ${bundle.note}.` : ''}`,
+          '',
+        );
         lines.push('| | gzip | raw |', '|---|---|---|');
         for (const file of bundle.firstScreenFiles) lines.push(`| first screen: \`${file.file}\` | ${kb(file.gzipBytes)} | ${kb(file.bytes)} |`);
         lines.push(`| **first screen JavaScript** | **${kb(bundle.firstScreenGzipBytes)}** | |`);
-        for (const file of bundle.lazySodiumFiles) lines.push(`| libsodium, loaded when needed: \`${file.file}\` | ${kb(file.gzipBytes)} | ${kb(file.bytes)} |`);
+        for (const file of bundle.lazySodiumFiles)
+          lines.push(`| libsodium, loaded when needed: \`${file.file}\` | ${kb(file.gzipBytes)} | ${kb(file.bytes)} |`);
         lines.push(`| all JavaScript of the app | ${kb(bundle.allJsGzipBytes)} | |`);
         lines.push('');
       }
@@ -281,7 +379,10 @@ export function renderDoc(results: BenchResults, findings: string, charts: { lat
   const profile = results.profile;
   if (profile) {
     lines.push('## Where the gateway spends its time at max rate', '');
-    lines.push(`CPU profile of the gateway during one extra max-rate run (${fmt(profile.profiledRatePerSec)} msgs/s under the profiler; V8 sampling profiler every 0.5 ms, the same as \`node --cpu-prof\`, started and stopped by the probe around the run; raw profile in \`${profile.file}\`, not committed). Idle ${Math.round(profile.idleShare * 100)} % of the samples; shares below are of the busy time.`, '');
+    lines.push(
+      `CPU profile of the gateway during one extra max-rate run (${fmt(profile.profiledRatePerSec)} msgs/s under the profiler; V8 sampling profiler every 0.5 ms, the same as \`node --cpu-prof\`, started and stopped by the probe around the run; raw profile in \`${profile.file}\`, not committed). Idle ${Math.round(profile.idleShare * 100)} % of the samples; shares below are of the busy time.`,
+      '',
+    );
     lines.push('| Package | self time share |', '|---|---|');
     for (const line of profile.packages) lines.push(`| ${line.name} | ${(line.share * 100).toFixed(1)} % |`);
     lines.push('', '| Function (top self time) | share |', '|---|---|');
@@ -291,7 +392,10 @@ export function renderDoc(results: BenchResults, findings: string, charts: { lat
 
   const queueProfile = results.queueProfile;
   if (queueProfile) {
-    lines.push('**During the first queue run** (one node; raw profile in `' + queueProfile.file + '`), idle ' + `${Math.round(queueProfile.idleShare * 100)} %:`, '');
+    lines.push(
+      '**During the first queue run** (one node; raw profile in `' + queueProfile.file + '`), idle ' + `${Math.round(queueProfile.idleShare * 100)} %:`,
+      '',
+    );
     lines.push('| Package | self time share |', '|---|---|');
     for (const line of queueProfile.packages.slice(0, 8)) lines.push(`| ${line.name} | ${(line.share * 100).toFixed(1)} % |`);
     lines.push('');
@@ -299,8 +403,20 @@ export function renderDoc(results: BenchResults, findings: string, charts: { lat
 
   lines.push(findings.trim(), '');
   lines.push('## Reproduce', '');
-  lines.push('```sh', 'pnpm bench                      # everything, about 6–10 minutes; rewrites this file and packages/bench/results/latest.json', 'pnpm bench --quick              # small counts, one run: for development', 'pnpm bench --only max-rate,queue   # some scenarios (crypto, baselines, max-rate, fixed-rate, idle, queue, two-nodes, bundle)', 'pnpm bench --compare packages/bench/results/reference.json   # prints the change of every figure', 'pnpm --filter @parley/bench build && node packages/bench/dist/first-load.js --runs 3   # the web clients\' first load over slow and fast 3G in Chromium (about 5 minutes); rewrites only its section', '```', '');
-  lines.push('The database is an embedded PostgreSQL unless `TEST_DATABASE_URL` names a server; the two-node scenarios use `TEST_REDIS_URL`, `REDIS_URL`, or a Redis on 127.0.0.1:6379, and are skipped (and say so) without one.', '');
+  lines.push(
+    '```sh',
+    'pnpm bench                      # everything, about 6–10 minutes; rewrites this file and packages/bench/results/latest.json',
+    'pnpm bench --quick              # small counts, one run: for development',
+    'pnpm bench --only max-rate,queue   # some scenarios (crypto, baselines, max-rate, fixed-rate, idle, queue, two-nodes, bundle)',
+    'pnpm bench --compare packages/bench/results/reference.json   # prints the change of every figure',
+    "pnpm --filter @parley/bench build && node packages/bench/dist/first-load.js --runs 3   # the web clients' first load over slow and fast 3G in Chromium (about 5 minutes); rewrites only its section",
+    '```',
+    '',
+  );
+  lines.push(
+    'The database is an embedded PostgreSQL unless `TEST_DATABASE_URL` names a server; the two-node scenarios use `TEST_REDIS_URL`, `REDIS_URL`, or a Redis on 127.0.0.1:6379, and are skipped (and say so) without one.',
+    '',
+  );
   return `${lines.join('\n')}\n`;
 }
 
@@ -318,7 +434,9 @@ export function compareRuns(previous: BenchResults, current: BenchResults): stri
     const isBetter = figure.better === 'higher' ? change > 0 : change < 0;
     const verdict = Math.abs(change) < 0.05 ? '' : isBetter ? '  better' : '  worse';
     const percent = `${change > 0 ? '+' : ''}${(change * 100).toFixed(1)} %`;
-    rows.push(`${`${figure.label} (${figure.unit})`.slice(0, 64).padEnd(64)} ${String(round(old.value)).padStart(10)} ${String(round(figure.value)).padStart(10)}  ${percent.padStart(9)}${verdict}`);
+    rows.push(
+      `${`${figure.label} (${figure.unit})`.slice(0, 64).padEnd(64)} ${String(round(old.value)).padStart(10)} ${String(round(figure.value)).padStart(10)}  ${percent.padStart(9)}${verdict}`,
+    );
   }
   const missing = Object.keys(before).filter((key) => !after[key]);
   if (missing.length) rows.push(`(not in this run: ${missing.length} figures)`);

@@ -50,7 +50,14 @@ export async function setUpPractice(url: string, dataDir: string): Promise<Bench
   const odsCode = credentials.practice.odsCode;
   const managerCode = credentials.staff.find((member) => member.roles.includes('manager'));
   if (!managerCode) throw new Error('the demo seed has no manager');
-  const signedIn = await activateStaff({ baseUrl: url, practice: odsCode, code: managerCode.code, passphrase: generatePassphrase(), deviceLabel: 'Bench', kdf: TEST_KDF_PARAMS });
+  const signedIn = await activateStaff({
+    baseUrl: url,
+    practice: odsCode,
+    code: managerCode.code,
+    passphrase: generatePassphrase(),
+    deviceLabel: 'Bench',
+    kdf: TEST_KDF_PARAMS,
+  });
   const manager = toAccount(signedIn.session, signedIn.device.keys);
   const secrets = await setUpPracticeKeys({
     baseUrl: url,
@@ -76,33 +83,53 @@ async function liftPatientLimits(url: string, token: string): Promise<void> {
 }
 
 /** Creates `count` clinicians (demo codes first), activates each and admits its device (certificate + record key grant). */
-export async function createClinicians(url: string, practice: BenchPractice & { demoClinicianCodes: DemoStaffCode[] }, count: number, label: string): Promise<Account[]> {
+export async function createClinicians(
+  url: string,
+  practice: BenchPractice & { demoClinicianCodes: DemoStaffCode[] },
+  count: number,
+  label: string,
+): Promise<Account[]> {
   const api = new HttpApi({ baseUrl: url, token: practice.manager.token });
   const codes = practice.demoClinicianCodes.splice(0, count).map((member) => member.code);
-  return mapLimit(Array.from({ length: count }, (_, index) => index), 8, async (index) => {
-    let code = codes[index];
-    if (!code) {
-      const issued = await api.createStaff({ displayName: `Dr Bench ${label} ${index}`, email: `bench.${label}.${index}.${randomInt(1e9)}@bench.parley.test`, roles: ['clinician'] });
-      if (!issued.ok) throw new Error(`create staff: ${issued.error.code} ${issued.error.message}`);
-      code = issued.data.code;
-    }
-    const signedIn = await activateStaff({ baseUrl: url, practice: practice.odsCode, code, passphrase: generatePassphrase(), deviceLabel: 'Bench', kdf: TEST_KDF_PARAMS });
-    const account = toAccount(signedIn.session, signedIn.device.keys);
-    await admitStaffDevice({
-      baseUrl: url,
-      token: practice.manager.token,
-      secrets: practice.secrets,
-      granter: { deviceId: practice.manager.deviceId, keys: practice.manager.keys },
-      device: {
-        userId: account.userId,
-        deviceId: account.deviceId,
-        signPublicKey: account.keys.signPublicKey,
-        boxPublicKey: account.keys.boxPublicKey,
-        certifiedAs: certifiedAs(signedIn.session),
-      },
-    });
-    return account;
-  });
+  return mapLimit(
+    Array.from({ length: count }, (_, index) => index),
+    8,
+    async (index) => {
+      let code = codes[index];
+      if (!code) {
+        const issued = await api.createStaff({
+          displayName: `Dr Bench ${label} ${index}`,
+          email: `bench.${label}.${index}.${randomInt(1e9)}@bench.parley.test`,
+          roles: ['clinician'],
+        });
+        if (!issued.ok) throw new Error(`create staff: ${issued.error.code} ${issued.error.message}`);
+        code = issued.data.code;
+      }
+      const signedIn = await activateStaff({
+        baseUrl: url,
+        practice: practice.odsCode,
+        code,
+        passphrase: generatePassphrase(),
+        deviceLabel: 'Bench',
+        kdf: TEST_KDF_PARAMS,
+      });
+      const account = toAccount(signedIn.session, signedIn.device.keys);
+      await admitStaffDevice({
+        baseUrl: url,
+        token: practice.manager.token,
+        secrets: practice.secrets,
+        granter: { deviceId: practice.manager.deviceId, keys: practice.manager.keys },
+        device: {
+          userId: account.userId,
+          deviceId: account.deviceId,
+          signPublicKey: account.keys.signPublicKey,
+          boxPublicKey: account.keys.boxPublicKey,
+          certifiedAs: certifiedAs(signedIn.session),
+        },
+      });
+      return account;
+    },
+  );
 }
 
 /**
@@ -112,26 +139,43 @@ export async function createClinicians(url: string, practice: BenchPractice & { 
  */
 export async function createPatients(url: string, practice: BenchPractice, count: number): Promise<Account[]> {
   const { manager } = practice;
-  return mapLimit(Array.from({ length: count }, (_, index) => index), 8, async (index) => {
-    const dateOfBirth = '1984-05-17';
-    const issued = await createPatientInvitation({
-      baseUrl: url,
-      token: manager.token,
-      practice: practice.odsCode,
-      device: { deviceId: manager.deviceId, keys: manager.keys },
-      pinnedRoot: practice.secrets.root.signPublicKey,
-      patient: { displayName: `Bench Patient ${index}`, nhsNumber: String(randomInt(1_000_000_000, 9_999_999_999)), dateOfBirth },
-      kdf: TEST_KDF_PARAMS,
-    });
-    const invitation = await openInvitation({ baseUrl: url, practice: practice.odsCode, code: issued.code, dateOfBirth, kdf: TEST_KDF_PARAMS });
-    const signedIn = await activatePatient({ baseUrl: url, invitation, dateOfBirth, passphrase: generatePassphrase(), deviceLabel: 'Bench', kdf: TEST_KDF_PARAMS });
-    return { ...toAccount(signedIn.session, signedIn.device.keys), accountKeys: signedIn.account };
-  });
+  return mapLimit(
+    Array.from({ length: count }, (_, index) => index),
+    8,
+    async (index) => {
+      const dateOfBirth = '1984-05-17';
+      const issued = await createPatientInvitation({
+        baseUrl: url,
+        token: manager.token,
+        practice: practice.odsCode,
+        device: { deviceId: manager.deviceId, keys: manager.keys },
+        pinnedRoot: practice.secrets.root.signPublicKey,
+        patient: { displayName: `Bench Patient ${index}`, nhsNumber: String(randomInt(1_000_000_000, 9_999_999_999)), dateOfBirth },
+        kdf: TEST_KDF_PARAMS,
+      });
+      const invitation = await openInvitation({ baseUrl: url, practice: practice.odsCode, code: issued.code, dateOfBirth, kdf: TEST_KDF_PARAMS });
+      const signedIn = await activatePatient({
+        baseUrl: url,
+        invitation,
+        dateOfBirth,
+        passphrase: generatePassphrase(),
+        deviceLabel: 'Bench',
+        kdf: TEST_KDF_PARAMS,
+      });
+      return { ...toAccount(signedIn.session, signedIn.device.keys), accountKeys: signedIn.account };
+    },
+  );
 }
 
 /** Opens the record key from a clinician's device grant, as a staff client does (checked against the pinned root). */
 export async function openRecordKey(url: string, practice: BenchPractice, clinician: Account): Promise<RecordKey> {
-  const keys = await openRecordKeys({ baseUrl: url, token: clinician.token, odsCode: practice.odsCode, device: { deviceId: clinician.deviceId, keys: clinician.keys }, pinnedRoot: practice.secrets.root.signPublicKey });
+  const keys = await openRecordKeys({
+    baseUrl: url,
+    token: clinician.token,
+    odsCode: practice.odsCode,
+    device: { deviceId: clinician.deviceId, keys: clinician.keys },
+    pinnedRoot: practice.secrets.root.signPublicKey,
+  });
   const recordKey = keys.get(1);
   if (!recordKey) throw new Error('the clinician could not open record key 1');
   return recordKey;
@@ -155,7 +199,13 @@ export async function setCaps(url: string, manager: Account, clinicians: readonl
  * key and the record key), with each clinician available and capped at one conversation: routing then pairs every
  * patient with exactly one clinician. Returns the pairs as the load workers need them.
  */
-export async function openPairs(input: { url: string; practice: BenchPractice; recordKey: RecordKey; patients: readonly Account[]; clinicians: readonly Account[] }): Promise<PairSpec[]> {
+export async function openPairs(input: {
+  url: string;
+  practice: BenchPractice;
+  recordKey: RecordKey;
+  patients: readonly Account[];
+  clinicians: readonly Account[];
+}): Promise<PairSpec[]> {
   const { url, practice, recordKey, patients, clinicians } = input;
   if (patients.length !== clinicians.length) throw new Error('one clinician per patient');
   await setCaps(url, practice.manager, clinicians, 1);

@@ -103,7 +103,12 @@ function cpuMs(): number {
 /** Where a sender's device sequence continues: a sequence number is never reused in a conversation (the gateway refuses it). */
 export const seqKey = (conversationId: string, deviceId: string): string => `${conversationId}/${deviceId}`;
 
-async function connectPairs(input: { pairs: PairSpec[]; transport: 'parley' | 'baseline'; baselineUrl?: string; nextSeqs: Record<string, number> }): Promise<{ senders: number }> {
+async function connectPairs(input: {
+  pairs: PairSpec[];
+  transport: 'parley' | 'baseline';
+  baselineUrl?: string;
+  nextSeqs: Record<string, number>;
+}): Promise<{ senders: number }> {
   await ready();
   closePairs();
   const created: Sender[] = [];
@@ -116,8 +121,24 @@ async function connectPairs(input: { pairs: PairSpec[]; transport: 'parley' | 'b
     const clinicianKey = input.transport === 'parley' ? clinician.epochKey! : fromBase64(pair.patient.epochKey);
     const nextSeq = (member: MemberSpec) => input.nextSeqs[seqKey(pair.conversationId, member.deviceId)] ?? 1;
     created.push(
-      { endpoint: patient.endpoint, member: pair.patient, pair, epochKey: fromBase64(pair.patient.epochKey), nextSeq: nextSeq(pair.patient), pool: [], inFlight: patientInFlight },
-      { endpoint: clinician.endpoint, member: pair.clinician, pair, epochKey: clinicianKey, nextSeq: nextSeq(pair.clinician), pool: [], inFlight: clinicianInFlight },
+      {
+        endpoint: patient.endpoint,
+        member: pair.patient,
+        pair,
+        epochKey: fromBase64(pair.patient.epochKey),
+        nextSeq: nextSeq(pair.patient),
+        pool: [],
+        inFlight: patientInFlight,
+      },
+      {
+        endpoint: clinician.endpoint,
+        member: pair.clinician,
+        pair,
+        epochKey: clinicianKey,
+        nextSeq: nextSeq(pair.clinician),
+        pool: [],
+        inFlight: clinicianInFlight,
+      },
     );
   });
   senders = created;
@@ -146,7 +167,12 @@ async function connectMember(
     if (entry && epochKey && senderSignPublicKey && verifyBudget > 0) {
       verifyBudget -= 1;
       try {
-        decryptEntry({ conversation: { id: pair.conversationId, practiceOdsCode: pair.practiceOdsCode, patientId: pair.patientId }, entry, epochKey, senderSignPublicKey: fromBase64(senderSignPublicKey) });
+        decryptEntry({
+          conversation: { id: pair.conversationId, practiceOdsCode: pair.practiceOdsCode, patientId: pair.patientId },
+          entry,
+          epochKey,
+          senderSignPublicKey: fromBase64(senderSignPublicKey),
+        });
         verified += 1;
       } catch {
         verifyFailures += 1;
@@ -188,7 +214,12 @@ async function connectMember(
     if (!envelope || !creator) throw new Error('no record-key envelope to open');
     const recordKey = { boxPublicKey: fromBase64(pair.recordKey.boxPublicKey), boxSecretKey: fromBase64(pair.recordKey.boxSecretKey) };
     const isTrusted = isDeviceTrusted(creator, joined.data, fromBase64(pair.rootSignPublicKey));
-    epochKey = openEnvelope({ conversationId: pair.conversationId, envelope, recipient: recordKey, creator: { signPublicKey: fromBase64(creator.signPublicKey), isTrusted, isMember: creator.userId === pair.patientId } });
+    epochKey = openEnvelope({
+      conversationId: pair.conversationId,
+      envelope,
+      recipient: recordKey,
+      creator: { signPublicKey: fromBase64(creator.signPublicKey), isTrusted, isMember: creator.userId === pair.patientId },
+    });
   }
   const ownKey = member.role === 'patient' ? fromBase64(pair.patient.epochKey) : epochKey;
   const counterpart = member.role === 'patient' ? pair.clinician : pair.patient;
@@ -228,7 +259,12 @@ async function prepare(perSender: number, isCopy: boolean): Promise<{ messages: 
           conversation: { id: sender.pair.conversationId, practiceOdsCode: sender.pair.practiceOdsCode, patientId: sender.pair.patientId },
           epoch: 1,
           epochKey: sender.epochKey,
-          sender: { userId: sender.member.userId, deviceId: sender.member.deviceId, role: sender.member.role, signSecretKey: fromBase64(sender.member.signSecretKey) },
+          sender: {
+            userId: sender.member.userId,
+            deviceId: sender.member.deviceId,
+            role: sender.member.role,
+            signSecretKey: fromBase64(sender.member.signSecretKey),
+          },
           senderDeviceSeq,
           clientMessageId: crypto.randomUUID(),
           body: BODY,
@@ -250,7 +286,11 @@ function beginRun(startAt: number, warmupMs: number, durationMs: number, verifyS
   return run;
 }
 
-async function finishRun(state: RunState, counters: { sent: number; acked: number; ackedInWindow: number; lastAckAt: number; errors: Record<string, number> }, cpuBefore: number): Promise<LoadResult> {
+async function finishRun(
+  state: RunState,
+  counters: { sent: number; acked: number; ackedInWindow: number; lastAckAt: number; errors: Record<string, number> },
+  cpuBefore: number,
+): Promise<LoadResult> {
   // Give the last deliveries a bounded moment to arrive.
   const deadline = monoMs() + 5_000;
   while (senders.some((sender) => sender.inFlight.size > 0) && monoMs() < deadline) await sleep(20);
@@ -368,7 +408,10 @@ function closePairs(): { closed: number; nextSeqs: Record<string, number> } {
 // ---------------------------------------------------------------------------------------------
 // Idle sockets
 
-async function connectIdle(input: { tokens: { token: string; url: string }[]; concurrency: number }): Promise<{ connected: number; failed: number; firstError?: string }> {
+async function connectIdle(input: {
+  tokens: { token: string; url: string }[];
+  concurrency: number;
+}): Promise<{ connected: number; failed: number; firstError?: string }> {
   let failed = 0;
   let firstError: string | undefined;
   await mapLimit(input.tokens, input.concurrency, async ({ token, url }) => {
@@ -399,10 +442,17 @@ const queue = {
   perClinician: new Map<string, number>(),
 };
 
-async function queueConnect(input: { patients: QueuePatientSpec[]; clinicians: QueueClinicianSpec[]; recordBoxPublicKey: string }): Promise<{ patients: number; clinicians: number }> {
+async function queueConnect(input: {
+  patients: QueuePatientSpec[];
+  clinicians: QueueClinicianSpec[];
+  recordBoxPublicKey: string;
+}): Promise<{ patients: number; clinicians: number }> {
   await ready();
   queue.recordBoxPublicKey = fromBase64(input.recordBoxPublicKey);
-  queue.patients = await mapLimit(input.patients, 50, async (patient) => ({ patient, client: await ParleyClient.connect({ url: patient.url, token: patient.token, requestTimeoutMs: REQUEST_TIMEOUT_MS }) }));
+  queue.patients = await mapLimit(input.patients, 50, async (patient) => ({
+    patient,
+    client: await ParleyClient.connect({ url: patient.url, token: patient.token, requestTimeoutMs: REQUEST_TIMEOUT_MS }),
+  }));
   queue.clinicians = await mapLimit(input.clinicians, 20, async (spec) => {
     const client = await ParleyClient.connect({ url: spec.url, token: spec.token, requestTimeoutMs: REQUEST_TIMEOUT_MS });
     const entry = { spec, client, assigned: [] as string[] };
@@ -441,7 +491,12 @@ function queuePrepare(): { prepared: number } {
 }
 
 /** Each patient opens at its slot of the spread; answers when each was sent and acknowledged. */
-async function queueOpen(input: { startAt: number; spreadMs: number; offset: number; total: number }): Promise<{ opens: { conversationId: string; sentAt: number; ackAt: number; code?: string }[] }> {
+async function queueOpen(input: {
+  startAt: number;
+  spreadMs: number;
+  offset: number;
+  total: number;
+}): Promise<{ opens: { conversationId: string; sentAt: number; ackAt: number; code?: string }[] }> {
   const opens = await Promise.all(
     queue.patients.map(async (prepared, index) => {
       const slot = input.startAt + ((input.offset + index) * input.spreadMs) / input.total;

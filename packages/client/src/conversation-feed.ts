@@ -384,7 +384,13 @@ export class ConversationFeed<T> {
 
   private async open(seq: number, held: Held, joined: JoinedConversation): Promise<FeedEntry<T>> {
     if (!('seq' in held)) {
-      return { ok: false, seq, throughSeq: held.throughSeq, entry: null, error: { code: 'missing', message: `the server has no entries ${seq}..${held.throughSeq}` } };
+      return {
+        ok: false,
+        seq,
+        throughSeq: held.throughSeq,
+        entry: null,
+        error: { code: 'missing', message: `the server has no entries ${seq}..${held.throughSeq}` },
+      };
     }
     try {
       return { ok: true, seq, entry: held, value: await this.options.codec.open(held, { joined }) };

@@ -208,12 +208,15 @@ export class ParleyClient {
 
   private retryHandshake(): void {
     this.handshakeFaults += 1;
-    this.handshakeRetry = setTimeout(() => {
-      this.handshakeRetry = null;
-      if (this.isClosed || this.stopError) return;
-      this.setState('connecting');
-      this.socket.connect();
-    }, jitteredDelay(this.handshakeFaults, this.handshakeBackoff));
+    this.handshakeRetry = setTimeout(
+      () => {
+        this.handshakeRetry = null;
+        if (this.isClosed || this.stopError) return;
+        this.setState('connecting');
+        this.socket.connect();
+      },
+      jitteredDelay(this.handshakeFaults, this.handshakeBackoff),
+    );
   }
 
   private stop(error: ParleyConnectionError): void {

@@ -24,7 +24,9 @@ export function aSend(conversationId: string, text: string, overrides: Partial<C
 
 /** Reads back what {@link aSend} wrote. */
 export function textOf(entry: RecordEntry): string {
-  return Buffer.from(entry.message?.ciphertext ?? '', 'base64').toString().trimEnd();
+  return Buffer.from(entry.message?.ciphertext ?? '', 'base64')
+    .toString()
+    .trimEnd();
 }
 
 /** A codec that "opens" an entry into its text, and fails for the texts listed. */

@@ -128,7 +128,10 @@ export class FakeGateway {
     });
     socket.on('conversation:join', async ({ conversationId }, ack) => {
       await socket.join(room(conversationId));
-      ack({ ok: true, data: { conversation: summaryOf(conversationId, this.conversation(conversationId)), envelopes: [], devices: [], patientAccount: null, receipts: [] } });
+      ack({
+        ok: true,
+        data: { conversation: summaryOf(conversationId, this.conversation(conversationId)), envelopes: [], devices: [], patientAccount: null, receipts: [] },
+      });
     });
     socket.on('conversation:send', (payload, ack) => {
       if (!this.beforeSend(payload)) return;
@@ -207,7 +210,8 @@ function summaryOf(conversationId: string, conversation: FakeConversation) {
     practiceOdsCode: 'Y00001',
     patientId: '00000000-0000-4000-8000-000000000001',
     topic: 'general',
-    status: 'waiting' as const, assignedClinicianId: null,
+    status: 'waiting' as const,
+    assignedClinicianId: null,
     currentEpoch: 1,
     lastSeq: conversation.entries.length,
     createdAt: new Date(0).toISOString(),

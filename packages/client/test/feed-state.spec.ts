@@ -1,4 +1,12 @@
-import { FeedTransitionError, nextFeedState, type FeedEffect, type FeedEvent, type FeedEventType, type FeedState, type FeedStateName } from '../src/feed-state.js';
+import {
+  FeedTransitionError,
+  nextFeedState,
+  type FeedEffect,
+  type FeedEvent,
+  type FeedEventType,
+  type FeedState,
+  type FeedStateName,
+} from '../src/feed-state.js';
 
 const refusal = { code: 'forbidden', message: 'not yours' } as const;
 
@@ -89,8 +97,24 @@ const TABLE: Row[] = [
   [{ name: 'joining', rejoinAfter: true }, { type: 'online' }, { name: 'joining', rejoinAfter: true }, []],
   [{ name: 'joining', rejoinAfter: false }, { type: 'gap' }, { name: 'joining', rejoinAfter: false }, []],
   [{ name: 'joining', rejoinAfter: true }, { type: 'gap' }, { name: 'joining', rejoinAfter: true }, []],
-  [{ name: 'joining', rejoinAfter: false }, { type: 'refused', error: refusal }, { name: 'refused', withJoin: true }, [{ type: 'report', error: refusal }, { type: 'settle', outcome: { ok: false, error: refusal } }]],
-  [{ name: 'joining', rejoinAfter: true }, { type: 'refused', error: refusal }, { name: 'refused', withJoin: true }, [{ type: 'report', error: refusal }, { type: 'settle', outcome: { ok: false, error: refusal } }]],
+  [
+    { name: 'joining', rejoinAfter: false },
+    { type: 'refused', error: refusal },
+    { name: 'refused', withJoin: true },
+    [
+      { type: 'report', error: refusal },
+      { type: 'settle', outcome: { ok: false, error: refusal } },
+    ],
+  ],
+  [
+    { name: 'joining', rejoinAfter: true },
+    { type: 'refused', error: refusal },
+    { name: 'refused', withJoin: true },
+    [
+      { type: 'report', error: refusal },
+      { type: 'settle', outcome: { ok: false, error: refusal } },
+    ],
+  ],
   [{ name: 'joining', rejoinAfter: false }, { type: 'lost' }, { name: 'offline', withJoin: true }, []],
   [{ name: 'joining', rejoinAfter: true }, { type: 'lost' }, { name: 'offline', withJoin: true }, []],
   [{ name: 'joining', rejoinAfter: false }, { type: 'faulted' }, { name: 'retrying', withJoin: true }, [{ type: 'back-off' }]],
@@ -98,19 +122,61 @@ const TABLE: Row[] = [
 
   [{ name: 'syncing', withJoin: true, rejoinAfter: false }, { type: 'synced', isGapLeft: false }, { name: 'live' }, [settledOk, { type: 'reset-backoff' }]],
   [{ name: 'syncing', withJoin: false, rejoinAfter: false }, { type: 'synced', isGapLeft: false }, { name: 'live' }, [settledOk, { type: 'reset-backoff' }]],
-  [{ name: 'syncing', withJoin: true, rejoinAfter: false }, { type: 'synced', isGapLeft: true }, { name: 'syncing', withJoin: false, rejoinAfter: false }, [settledOk, { type: 'reset-backoff' }, passWithoutJoin]],
-  [{ name: 'syncing', withJoin: false, rejoinAfter: false }, { type: 'synced', isGapLeft: true }, { name: 'syncing', withJoin: false, rejoinAfter: false }, [settledOk, { type: 'reset-backoff' }, passWithoutJoin]],
-  [{ name: 'syncing', withJoin: false, rejoinAfter: true }, { type: 'synced', isGapLeft: false }, { name: 'joining', rejoinAfter: false }, [settledOk, { type: 'reset-backoff' }, passWithJoin]],
-  [{ name: 'syncing', withJoin: false, rejoinAfter: true }, { type: 'synced', isGapLeft: true }, { name: 'joining', rejoinAfter: false }, [settledOk, { type: 'reset-backoff' }, passWithJoin]],
+  [
+    { name: 'syncing', withJoin: true, rejoinAfter: false },
+    { type: 'synced', isGapLeft: true },
+    { name: 'syncing', withJoin: false, rejoinAfter: false },
+    [settledOk, { type: 'reset-backoff' }, passWithoutJoin],
+  ],
+  [
+    { name: 'syncing', withJoin: false, rejoinAfter: false },
+    { type: 'synced', isGapLeft: true },
+    { name: 'syncing', withJoin: false, rejoinAfter: false },
+    [settledOk, { type: 'reset-backoff' }, passWithoutJoin],
+  ],
+  [
+    { name: 'syncing', withJoin: false, rejoinAfter: true },
+    { type: 'synced', isGapLeft: false },
+    { name: 'joining', rejoinAfter: false },
+    [settledOk, { type: 'reset-backoff' }, passWithJoin],
+  ],
+  [
+    { name: 'syncing', withJoin: false, rejoinAfter: true },
+    { type: 'synced', isGapLeft: true },
+    { name: 'joining', rejoinAfter: false },
+    [settledOk, { type: 'reset-backoff' }, passWithJoin],
+  ],
   [{ name: 'syncing', withJoin: true, rejoinAfter: false }, { type: 'resync' }, { name: 'syncing', withJoin: true, rejoinAfter: true }, []],
   [{ name: 'syncing', withJoin: false, rejoinAfter: false }, { type: 'resync' }, { name: 'syncing', withJoin: false, rejoinAfter: true }, []],
   [{ name: 'syncing', withJoin: false, rejoinAfter: true }, { type: 'resync' }, { name: 'syncing', withJoin: false, rejoinAfter: true }, []],
-  ...(['online', 'gap'] as const).flatMap((type) =>
-    STATES.syncing.map((state): Row => [state, { type }, state, []]),
-  ),
-  [{ name: 'syncing', withJoin: true, rejoinAfter: false }, { type: 'refused', error: refusal }, { name: 'refused', withJoin: true }, [{ type: 'report', error: refusal }, { type: 'settle', outcome: { ok: false, error: refusal } }]],
-  [{ name: 'syncing', withJoin: false, rejoinAfter: false }, { type: 'refused', error: refusal }, { name: 'refused', withJoin: false }, [{ type: 'report', error: refusal }, { type: 'settle', outcome: { ok: false, error: refusal } }]],
-  [{ name: 'syncing', withJoin: false, rejoinAfter: true }, { type: 'refused', error: refusal }, { name: 'refused', withJoin: true }, [{ type: 'report', error: refusal }, { type: 'settle', outcome: { ok: false, error: refusal } }]],
+  ...(['online', 'gap'] as const).flatMap((type) => STATES.syncing.map((state): Row => [state, { type }, state, []])),
+  [
+    { name: 'syncing', withJoin: true, rejoinAfter: false },
+    { type: 'refused', error: refusal },
+    { name: 'refused', withJoin: true },
+    [
+      { type: 'report', error: refusal },
+      { type: 'settle', outcome: { ok: false, error: refusal } },
+    ],
+  ],
+  [
+    { name: 'syncing', withJoin: false, rejoinAfter: false },
+    { type: 'refused', error: refusal },
+    { name: 'refused', withJoin: false },
+    [
+      { type: 'report', error: refusal },
+      { type: 'settle', outcome: { ok: false, error: refusal } },
+    ],
+  ],
+  [
+    { name: 'syncing', withJoin: false, rejoinAfter: true },
+    { type: 'refused', error: refusal },
+    { name: 'refused', withJoin: true },
+    [
+      { type: 'report', error: refusal },
+      { type: 'settle', outcome: { ok: false, error: refusal } },
+    ],
+  ],
   [{ name: 'syncing', withJoin: true, rejoinAfter: false }, { type: 'lost' }, { name: 'offline', withJoin: true }, []],
   [{ name: 'syncing', withJoin: false, rejoinAfter: false }, { type: 'lost' }, { name: 'offline', withJoin: false }, []],
   [{ name: 'syncing', withJoin: false, rejoinAfter: true }, { type: 'lost' }, { name: 'offline', withJoin: true }, []],
@@ -169,7 +235,9 @@ describe(nextFeedState.name, () => {
 
   it('refuses, loudly, every event the table has no row for', () => {
     const isListed = (state: FeedState, event: FeedEvent) =>
-      state.name === 'stopped' || event.type === 'stop' || TABLE.some(([from, listed]) => describeState(from) === describeState(state) && describeEvent(listed) === describeEvent(event));
+      state.name === 'stopped' ||
+      event.type === 'stop' ||
+      TABLE.some(([from, listed]) => describeState(from) === describeState(state) && describeEvent(listed) === describeEvent(event));
     const unlisted = allStates.flatMap((state) => allEvents.filter((event) => !isListed(state, event)).map((event) => [state, event] as const));
 
     const refused = unlisted.filter(([state, event]) => {
@@ -183,7 +251,9 @@ describe(nextFeedState.name, () => {
 
     // Proves the check saw pairs to refuse (e.g. `joined` while syncing, `synced` while joining, `begin` while live).
     expect(unlisted.length).toBeGreaterThan(100);
-    expect(refused.map(([state, event]) => `${describeState(state)} ${describeEvent(event)}`)).toEqual(unlisted.map(([state, event]) => `${describeState(state)} ${describeEvent(event)}`));
+    expect(refused.map(([state, event]) => `${describeState(state)} ${describeEvent(event)}`)).toEqual(
+      unlisted.map(([state, event]) => `${describeState(state)} ${describeEvent(event)}`),
+    );
   });
 
   it('names the state and the event when it refuses one', () => {

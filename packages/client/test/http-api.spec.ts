@@ -85,7 +85,7 @@ describe(HttpApi.name, () => {
     expect(result).toEqual({ ok: false, error: { code: 'unauthorized', message: 'Sign in first.', status: 401 } });
   });
 
-  it('keeps an API error\'s flat details and drops details of any other shape', async () => {
+  it("keeps an API error's flat details and drops details of any other shape", async () => {
     const api = new HttpApi({ baseUrl });
     answer = { status: 429, body: JSON.stringify({ error: { code: 'rate_limited', message: 'Wait.', details: { retryAfterSeconds: 8, scope: 'account' } } }) };
     const flat = await api.signIn(signIn);
@@ -96,13 +96,16 @@ describe(HttpApi.name, () => {
     expect(nested).toEqual({ ok: false, error: { code: 'rate_limited', message: 'Wait.', status: 429 } });
   });
 
-  it('resolves an answer that is not the API\'s as unexpected_response', async () => {
+  it("resolves an answer that is not the API's as unexpected_response", async () => {
     answer = { status: 502, body: '<html>Bad gateway</html>', contentType: 'text/html' };
     const api = new HttpApi({ baseUrl });
 
     const result = await api.getPracticeKeys();
 
-    expect(result).toEqual({ ok: false, error: { code: 'unexpected_response', message: 'GET /api/practice/keys: status 502 without an API error', status: 502 } });
+    expect(result).toEqual({
+      ok: false,
+      error: { code: 'unexpected_response', message: 'GET /api/practice/keys: status 502 without an API error', status: 502 },
+    });
   });
 
   it('resolves an unreachable gateway as a network failure', async () => {

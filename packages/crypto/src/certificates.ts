@@ -95,10 +95,7 @@ export function verifyStaffDeviceCertificate(fields: StaffDeviceCertificateField
  * Signs ("parley/v1/pak", patient id, sign pk, box pk) with the practice's Ed25519 secret key.
  * @throws CryptoError `invalid_length`, `invalid_input`, `not_ready`
  */
-export function certifyPatientAccountKey(
-  fields: PatientAccountKeyCertificateFields,
-  practiceSignSecretKey: Uint8Array,
-): PatientAccountKeyCertificate {
+export function certifyPatientAccountKey(fields: PatientAccountKeyCertificateFields, practiceSignSecretKey: Uint8Array): PatientAccountKeyCertificate {
   requireBytes(practiceSignSecretKey, SIGN_SECRET_KEY_BYTES, 'practiceSignSecretKey');
   const signature = signDetached(pakCertificateBytes(fields), practiceSignSecretKey);
   return {
@@ -113,10 +110,7 @@ export function certifyPatientAccountKey(
  * Checks a PAK certificate against the practice's (pinned) Ed25519 public key.
  * @throws CryptoError `bad_certificate`, `invalid_length`, `invalid_input`, `not_ready`
  */
-export function verifyPatientAccountKeyCertificate(
-  certificate: PatientAccountKeyCertificate,
-  practiceSignPublicKey: Uint8Array,
-): void {
+export function verifyPatientAccountKeyCertificate(certificate: PatientAccountKeyCertificate, practiceSignPublicKey: Uint8Array): void {
   verifyCertificate(pakCertificateBytes(certificate), certificate.signature, practiceSignPublicKey);
 }
 

@@ -4,15 +4,7 @@
 import { ascii, concat, lpUuid, requireBytes, u32 } from './bytes.js';
 import { CryptoError } from './crypto-error.js';
 import type { BoxKeys } from './keys.js';
-import {
-  keyId,
-  KEY_ID_BYTES,
-  PUBLIC_KEY_BYTES,
-  requireCounter,
-  SEALED_KEY_BYTES,
-  SIGN_SECRET_KEY_BYTES,
-  SIGNATURE_BYTES,
-} from './keys.js';
+import { keyId, KEY_ID_BYTES, PUBLIC_KEY_BYTES, requireCounter, SEALED_KEY_BYTES, SIGN_SECRET_KEY_BYTES, SIGNATURE_BYTES } from './keys.js';
 import { aeadKeygen, blake2b, equalBytes, openSealed, sealTo, signDetached, verifyDetached } from './sodium.js';
 
 const CKEY_PREFIX = ascii('parley/v1/ckey');
@@ -53,11 +45,13 @@ export function createEpochKey(): Uint8Array {
  * Seals an epoch key to one recipient box key and signs it with the creating device's key.
  * @throws CryptoError `invalid_length`, `invalid_input`, `not_ready`
  */
-export function sealEpochKey(input: EpochRef & {
-  epochKey: Uint8Array;
-  recipientBoxPublicKey: Uint8Array;
-  creatorSignSecretKey: Uint8Array;
-}): EpochEnvelope {
+export function sealEpochKey(
+  input: EpochRef & {
+    epochKey: Uint8Array;
+    recipientBoxPublicKey: Uint8Array;
+    creatorSignSecretKey: Uint8Array;
+  },
+): EpochEnvelope {
   requireBytes(input.epochKey, EPOCH_KEY_BYTES, 'epochKey');
   requireBytes(input.creatorSignSecretKey, SIGN_SECRET_KEY_BYTES, 'creatorSignSecretKey');
   const recipientKeyId = keyId(input.recipientBoxPublicKey);
@@ -95,11 +89,13 @@ export function verifyEnvelopeSignature(ref: EpochRef, envelope: EpochEnvelope, 
  * Opens an envelope only if its creator is trusted and a member at this epoch and its signature verifies.
  * @throws CryptoError `untrusted_creator`, `not_member`, `bad_signature`, `key_mismatch`, `decrypt_failed`, `invalid_length`, `invalid_input`, `not_ready`
  */
-export function openEpochKey(input: EpochRef & {
-  envelope: EpochEnvelope;
-  recipient: BoxKeys;
-  creator: EnvelopeCreator;
-}): Uint8Array {
+export function openEpochKey(
+  input: EpochRef & {
+    envelope: EpochEnvelope;
+    recipient: BoxKeys;
+    creator: EnvelopeCreator;
+  },
+): Uint8Array {
   const { envelope, recipient, creator } = input;
   // Strict `!== true`: a missing flag from untyped code must refuse, not pass.
   if (creator.isTrusted !== true) throw new CryptoError('untrusted_creator', 'envelope creator does not chain to the PAK or the practice root key');

@@ -56,14 +56,7 @@ export {
   verifyAccountKeySignature,
 } from './invitations.js';
 export type { InvitationKeys, InvitationFields, AccountKeyFields } from './invitations.js';
-export {
-  createEpochKey,
-  sealEpochKey,
-  envelopeSignedBytes,
-  verifyEnvelopeSignature,
-  openEpochKey,
-  EPOCH_KEY_BYTES,
-} from './envelopes.js';
+export { createEpochKey, sealEpochKey, envelopeSignedBytes, verifyEnvelopeSignature, openEpochKey, EPOCH_KEY_BYTES } from './envelopes.js';
 export type { EpochRef, EpochEnvelope, EnvelopeCreator } from './envelopes.js';
 export {
   encryptMessage,
@@ -84,10 +77,5 @@ export { newSalt, deriveAccountKeys, DEFAULT_KDF_PARAMS, TEST_KDF_PARAMS, SALT_B
 export type { KdfParams, PassphraseKeys } from './passphrase.js';
 export { sealBackup, openBackup, readBackupHeader, BACKUP_BLOB_BYTES } from './backup.js';
 export type { BackupHeader } from './backup.js';
-export {
-  generatePassphrase,
-  checkPassphraseStrength,
-  PASSPHRASE_WORD_COUNT,
-  MIN_PASSPHRASE_CHARS,
-} from './passphrase-strength.js';
+export { generatePassphrase, checkPassphraseStrength, PASSPHRASE_WORD_COUNT, MIN_PASSPHRASE_CHARS } from './passphrase-strength.js';
 export type { PassphraseStrength, PassphraseWeakness } from './passphrase-strength.js';

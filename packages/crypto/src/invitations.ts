@@ -195,11 +195,7 @@ export function invitationSignedBytes(fields: InvitationFields): Uint8Array {
 
 /** Internal: "parley/v2/invitation-root" ‖ lp(practice_id) ‖ root.pk. */
 export function invitationRootSignedBytes(input: { practiceId: string; rootSignPublicKey: Uint8Array }): Uint8Array {
-  return concat(
-    INVITATION_ROOT_PREFIX,
-    lpText(input.practiceId, 'practiceId'),
-    requireBytes(input.rootSignPublicKey, PUBLIC_KEY_BYTES, 'rootSignPublicKey'),
-  );
+  return concat(INVITATION_ROOT_PREFIX, lpText(input.practiceId, 'practiceId'), requireBytes(input.rootSignPublicKey, PUBLIC_KEY_BYTES, 'rootSignPublicKey'));
 }
 
 /** Internal: "parley/v2/account" ‖ lp(practice_id) ‖ lp(patient_id) ‖ sign_pk ‖ box_pk. */

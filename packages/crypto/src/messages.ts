@@ -77,12 +77,7 @@ export interface EncryptedMessage {
  * Signs, pads and encrypts a payload under the epoch key, binding every header field as AD, with a fresh random nonce.
  * @throws CryptoError `invalid_length`, `invalid_input`, `not_ready`
  */
-export function encryptMessage(
-  header: MessageHeader,
-  payload: MessagePayload,
-  epochKey: Uint8Array,
-  senderSignSecretKey: Uint8Array,
-): EncryptedMessage {
+export function encryptMessage(header: MessageHeader, payload: MessagePayload, epochKey: Uint8Array, senderSignSecretKey: Uint8Array): EncryptedMessage {
   return encryptMessageWithNonce(header, payload, epochKey, senderSignSecretKey, randomBytes(NONCE_BYTES));
 }
 

@@ -27,12 +27,44 @@ const KEYBOARD_ROWS = ['qwertyuiop', 'asdfghjkl', 'zxcvbnm', '1234567890'];
 // The commonest passwords and their stems; after removing them (and digits and symbols) a phrase
 // must still have 8 letters of its own. A real breached-password check belongs on top of this.
 const COMMON_PASSWORDS = [
-  'password', 'passw0rd', 'qwerty', 'letmein', 'welcome', 'iloveyou', 'admin', 'monkey', 'dragon',
-  'football', 'baseball', 'sunshine', 'princess', 'trustno', 'master', 'shadow', 'superman',
-  'batman', 'starwars', 'whatever', 'login', 'hello', 'freedom', 'secret', 'changeme', 'parley',
-  'abc', 'test', 'guest', 'default', 'summer', 'winter', 'spring', 'autumn', 'london', 'england',
+  'password',
+  'passw0rd',
+  'qwerty',
+  'letmein',
+  'welcome',
+  'iloveyou',
+  'admin',
+  'monkey',
+  'dragon',
+  'football',
+  'baseball',
+  'sunshine',
+  'princess',
+  'trustno',
+  'master',
+  'shadow',
+  'superman',
+  'batman',
+  'starwars',
+  'whatever',
+  'login',
+  'hello',
+  'freedom',
+  'secret',
+  'changeme',
+  'parley',
+  'abc',
+  'test',
+  'guest',
+  'default',
+  'summer',
+  'winter',
+  'spring',
+  'autumn',
+  'london',
+  'england',
 ];
-const LEET: Record<string, string> = { '0': 'o', '1': 'i', '3': 'e', '4': 'a', '5': 's', '7': 't', '@': 'a', '$': 's' };
+const LEET: Record<string, string> = { '0': 'o', '1': 'i', '3': 'e', '4': 'a', '5': 's', '7': 't', '@': 'a', $: 's' };
 
 /**
  * Generates a passphrase of six words drawn uniformly from a 1,203-word list (about 61 bits), separated by spaces.

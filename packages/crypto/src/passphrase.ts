@@ -55,11 +55,7 @@ export function newSalt(): Uint8Array {
  * Derives the auth key and the backup key from a passphrase with Argon2id (NFKC-normalised first).
  * @throws CryptoError `weak_kdf_params`, `invalid_length`, `invalid_input`, `not_ready`
  */
-export function deriveAccountKeys(
-  passphrase: string,
-  salt: Uint8Array,
-  params: Readonly<KdfParams> = DEFAULT_KDF_PARAMS,
-): PassphraseKeys {
+export function deriveAccountKeys(passphrase: string, salt: Uint8Array, params: Readonly<KdfParams> = DEFAULT_KDF_PARAMS): PassphraseKeys {
   requireBytes(salt, SALT_BYTES, 'salt');
   const checked = requireKdfParams(params);
   const password = passphraseBytes(passphrase);
@@ -80,7 +76,11 @@ export function requireKdfParams(params: Readonly<KdfParams>): Readonly<KdfParam
   if (isWeak && params.isTestOnly !== true) {
     throw new CryptoError('weak_kdf_params', 'Argon2id parameters are below 3 passes over 64 MiB');
   }
-  return Object.freeze(params.isTestOnly === true ? { opsLimit: params.opsLimit, memLimit: params.memLimit, isTestOnly: true } : { opsLimit: params.opsLimit, memLimit: params.memLimit });
+  return Object.freeze(
+    params.isTestOnly === true
+      ? { opsLimit: params.opsLimit, memLimit: params.memLimit, isTestOnly: true }
+      : { opsLimit: params.opsLimit, memLimit: params.memLimit },
+  );
 }
 
 function passphraseBytes(passphrase: string): Uint8Array {

@@ -151,11 +151,7 @@ export function openRecordKeyGrant(input: {
   requireBytes(recipient.boxSecretKey, 32, 'recipient.boxSecretKey');
   verifyRecordKeyCertificate(certificate, input.rootSignPublicKey);
 
-  if (
-    grant.practiceId !== certificate.practiceId ||
-    grant.version !== certificate.version ||
-    !equalBytes(grant.recordKeyId, keyId(certificate.publicKey))
-  ) {
+  if (grant.practiceId !== certificate.practiceId || grant.version !== certificate.version || !equalBytes(grant.recordKeyId, keyId(certificate.publicKey))) {
     throw new CryptoError('key_mismatch', 'grant is for another record key than the certificate');
   }
   if (!equalBytes(grant.recipientKeyId, keyId(recipient.boxPublicKey))) {

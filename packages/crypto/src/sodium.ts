@@ -53,10 +53,7 @@ export function ready(): Promise<void> {
 export function assertPrimitives(library: Record<string, unknown>): void {
   const missing = REQUIRED_PRIMITIVES.filter((name) => typeof library[name] !== 'function');
   if (missing.length > 0) {
-    throw new CryptoError(
-      'missing_primitive',
-      `libsodium lacks ${missing.join(', ')}: use libsodium-wrappers-sumo, not libsodium-wrappers`,
-    );
+    throw new CryptoError('missing_primitive', `libsodium lacks ${missing.join(', ')}: use libsodium-wrappers-sumo, not libsodium-wrappers`);
   }
 }
 

@@ -58,7 +58,13 @@ describe('decoders on arbitrary input (fast-check)', () => {
   it('openBackup never opens a blob with any byte altered, and fails typed', () => {
     const userId = aUuid();
     const passphraseKeys = deriveAccountKeys('correct horse battery staple orbit', newSalt(), TEST_KDF_PARAMS);
-    const blob = sealBackup({ userId, backupVersion: 1, accountKeys: generatePatientAccountKeys(), pinnedRoot: generatePracticeRootKey().signPublicKey, passphraseKeys });
+    const blob = sealBackup({
+      userId,
+      backupVersion: 1,
+      accountKeys: generatePatientAccountKeys(),
+      pinnedRoot: generatePracticeRootKey().signPublicKey,
+      passphraseKeys,
+    });
     fc.assert(
       fc.property(fc.nat(BACKUP_BLOB_BYTES - 1), fc.integer({ min: 1, max: 255 }), (index, mask) => {
         const tampered = Uint8Array.from(blob);
@@ -85,17 +91,23 @@ describe('decoders on arbitrary input (fast-check)', () => {
 
   it('normaliseInvitationCode answers any string with 13 symbols of the alphabet, unchanged when normalised again, or invalid_input', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string({ maxLength: 80 }), fc.string({ unit: fc.constantFrom(...'0123456789abcdefghijklmnopqrstuvwxyz -OIL'), minLength: 10, maxLength: 20 })), (typed) => {
-        const code = errorCodeOf(() => normaliseInvitationCode(typed));
-        if (code !== 'no error') {
-          expect(code).toBe('invalid_input');
-          return;
-        }
-        const bare = normaliseInvitationCode(typed);
-        expect(bare).toHaveLength(INVITATION_CODE_LENGTH);
-        expect([...bare].every((symbol) => INVITATION_CODE_ALPHABET.includes(symbol))).toBe(true);
-        expect(normaliseInvitationCode(bare)).toBe(bare);
-      }),
+      fc.property(
+        fc.oneof(
+          fc.string({ maxLength: 80 }),
+          fc.string({ unit: fc.constantFrom(...'0123456789abcdefghijklmnopqrstuvwxyz -OIL'), minLength: 10, maxLength: 20 }),
+        ),
+        (typed) => {
+          const code = errorCodeOf(() => normaliseInvitationCode(typed));
+          if (code !== 'no error') {
+            expect(code).toBe('invalid_input');
+            return;
+          }
+          const bare = normaliseInvitationCode(typed);
+          expect(bare).toHaveLength(INVITATION_CODE_LENGTH);
+          expect([...bare].every((symbol) => INVITATION_CODE_ALPHABET.includes(symbol))).toBe(true);
+          expect(normaliseInvitationCode(bare)).toBe(bare);
+        },
+      ),
       { numRuns: 500 },
     );
   });

@@ -28,7 +28,14 @@ describe('sealEpochKey', () => {
   it('refuses an epoch key that is not 32 bytes as invalid_length', () => {
     const device = generateDeviceKeys();
 
-    const action = () => sealEpochKey({ conversationId: aUuid(), epoch: 1, epochKey: new Uint8Array(16), recipientBoxPublicKey: device.boxPublicKey, creatorSignSecretKey: device.signSecretKey });
+    const action = () =>
+      sealEpochKey({
+        conversationId: aUuid(),
+        epoch: 1,
+        epochKey: new Uint8Array(16),
+        recipientBoxPublicKey: device.boxPublicKey,
+        creatorSignSecretKey: device.signSecretKey,
+      });
 
     expect(errorCodeOf(action)).toBe('invalid_length');
   });
@@ -94,7 +101,8 @@ describe('openEpochKey', () => {
   it('fails as key_mismatch when opened by a key it was not sealed to', () => {
     const { ref, envelope, creator } = anEnvelope();
 
-    const action = () => openEpochKey({ ...ref, envelope, recipient: generateDeviceKeys(), creator: { signPublicKey: creator.signPublicKey, isTrusted: true, isMember: true } });
+    const action = () =>
+      openEpochKey({ ...ref, envelope, recipient: generateDeviceKeys(), creator: { signPublicKey: creator.signPublicKey, isTrusted: true, isMember: true } });
 
     expect(errorCodeOf(action)).toBe('key_mismatch');
   });

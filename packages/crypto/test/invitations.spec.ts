@@ -8,7 +8,6 @@ import {
   generatePatientAccountKeys,
   generatePracticeRootKey,
   INVITATION_CODE_ALPHABET,
-  INVITATION_CODE_LENGTH,
   INVITATION_KDF_PARAMS,
   normaliseInvitationCode,
   ready,
@@ -279,7 +278,9 @@ describe('signAccountKey', () => {
     expect(errorCodeOf(() => signAccountKey(fields, new Uint8Array(32)))).toBe('invalid_length');
     expect(errorCodeOf(() => signAccountKey({ ...fields, boxPublicKey: new Uint8Array(31) }, invitationKey.signSecretKey))).toBe('invalid_length');
     expect(errorCodeOf(() => verifyAccountKeySignature(fields, new Uint8Array(65), invitationKey.signPublicKey))).toBe('invalid_length');
-    expect(errorCodeOf(() => verifyAccountKeySignature({ ...fields, signPublicKey: new Uint8Array(0) }, signature, invitationKey.signPublicKey))).toBe('invalid_length');
+    expect(errorCodeOf(() => verifyAccountKeySignature({ ...fields, signPublicKey: new Uint8Array(0) }, signature, invitationKey.signPublicKey))).toBe(
+      'invalid_length',
+    );
   });
 });
 
@@ -323,7 +324,12 @@ describe('invitation-bound trust, end to end', () => {
     const served = anInvitedPatient();
     const patientSide = deriveInvitationKeys(served.code.toLowerCase().replaceAll('-', ' '), PRACTICE_ID, TEST_KDF_PARAMS);
     const pak = generatePatientAccountKeys();
-    const account: AccountKeyFields = { practiceId: PRACTICE_ID, patientId: served.invitation.patientId, signPublicKey: pak.signPublicKey, boxPublicKey: pak.boxPublicKey };
+    const account: AccountKeyFields = {
+      practiceId: PRACTICE_ID,
+      patientId: served.invitation.patientId,
+      signPublicKey: pak.signPublicKey,
+      boxPublicKey: pak.boxPublicKey,
+    };
 
     const accountSignature = signAccountKey(account, patientSide.signKeys.signSecretKey);
     const checks = [

@@ -192,7 +192,11 @@ describe('decryptMessage', () => {
     const sender = generateDeviceKeys();
     const epochKey = createEpochKey();
     const header = aHeader();
-    const signedForOther = messagePlaintext(messageAssociatedData(aHeader()), new TextEncoder().encode('{"body":"hi","attachments":[],"clientSentAt":"2026-01-02T09:30:00.000Z"}'), sender.signSecretKey);
+    const signedForOther = messagePlaintext(
+      messageAssociatedData(aHeader()),
+      new TextEncoder().encode('{"body":"hi","attachments":[],"clientSentAt":"2026-01-02T09:30:00.000Z"}'),
+      sender.signSecretKey,
+    );
     const nonce = randomBytes(24);
     const ciphertext = aeadEncrypt(signedForOther, messageAssociatedData(header), nonce, epochKey);
 

@@ -1,12 +1,4 @@
-import {
-  checkPassphraseStrength,
-  DEFAULT_KDF_PARAMS,
-  deriveAccountKeys,
-  generatePassphrase,
-  newSalt,
-  ready,
-  TEST_KDF_PARAMS,
-} from '../src/index.js';
+import { checkPassphraseStrength, DEFAULT_KDF_PARAMS, deriveAccountKeys, generatePassphrase, newSalt, ready, TEST_KDF_PARAMS } from '../src/index.js';
 import { PASSPHRASE_WORDS } from '../src/passphrase-words.js';
 import { errorCodeOf, hexOf } from './factories.js';
 

@@ -57,7 +57,10 @@ describe(ReceiveGuard.name, () => {
     const late = guard.accept(message(3));
 
     expect(late).toEqual({ gap: null });
-    expect(guard.missing(conversationId, senderDeviceId)).toEqual([{ from: 2n, to: 2n }, { from: 4n, to: 4n }]);
+    expect(guard.missing(conversationId, senderDeviceId)).toEqual([
+      { from: 2n, to: 2n },
+      { from: 4n, to: 4n },
+    ]);
     expect(errorCodeOf(() => guard.accept(message(3)))).toBe('replayed');
   });
 
@@ -87,7 +90,9 @@ describe(ReceiveGuard.name, () => {
   it('refuses a malformed state or sequence as invalid_input', () => {
     const guard = new ReceiveGuard();
 
-    expect(errorCodeOf(() => ReceiveGuard.fromState({ clientMsgIds: [], streams: [{ conversationId, senderDeviceId, highest: 'x', missing: [] }] }))).toBe('invalid_input');
+    expect(errorCodeOf(() => ReceiveGuard.fromState({ clientMsgIds: [], streams: [{ conversationId, senderDeviceId, highest: 'x', missing: [] }] }))).toBe(
+      'invalid_input',
+    );
     expect(errorCodeOf(() => guard.accept(message(0)))).toBe('invalid_input');
   });
 });

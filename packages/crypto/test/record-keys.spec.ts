@@ -103,7 +103,8 @@ describe('grantRecordKey', () => {
     const { staff, admin, recordKey } = aGrantSetup();
     const inconsistent = { ...recordKey, boxPublicKey: createRecordKey(3).boxPublicKey };
 
-    const action = () => grantRecordKey({ practiceId: 'A81001', recordKey: inconsistent, recipientBoxPublicKey: staff.boxPublicKey, granterSignSecretKey: admin.signSecretKey });
+    const action = () =>
+      grantRecordKey({ practiceId: 'A81001', recordKey: inconsistent, recipientBoxPublicKey: staff.boxPublicKey, granterSignSecretKey: admin.signSecretKey });
 
     expect(errorCodeOf(action)).toBe('key_mismatch');
   });

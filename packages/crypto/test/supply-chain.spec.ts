@@ -7,15 +7,17 @@ const lockfile = readFileSync(join(packageRoot, '..', '..', 'pnpm-lock.yaml'), '
 const EXACT = /^\d+\.\d+\.\d+$/;
 
 /** Every version of `name` the lockfile resolves anywhere (its `packages:` keys). */
-const lockedVersions = (name: string) => [...new Set([...lockfile.matchAll(new RegExp(`^  '?${name}@(\\d+\\.\\d+\\.\\d+)'?:`, 'gm'))].map((match) => match[1]))];
+const lockedVersions = (name: string) => [
+  ...new Set([...lockfile.matchAll(new RegExp(`^  '?${name}@(\\d+\\.\\d+\\.\\d+)'?:`, 'gm'))].map((match) => match[1])),
+];
 
 // The one library that touches keys and plaintext is pinned to the byte: a new release (or a swapped
 // tarball under a caret range) must be a deliberate change, with test/vectors.json regenerated.
 describe('the crypto library supply chain', () => {
   it('pins libsodium-wrappers-sumo and libsodium-sumo exactly, in the manifest and the lockfile', () => {
     const pinned = manifest.dependencies['libsodium-wrappers-sumo'] ?? '';
-    const importer = lockfile.match(/\n  packages\/crypto:\n(?:.*\n)*?      libsodium-wrappers-sumo:\n        specifier: (\S+)\n        version: (\S+)\n/);
-    const override = lockfile.match(/^overrides:\n(?:  .*\n)*?  libsodium-sumo: (\S+)$/m);
+    const importer = lockfile.match(/\n {2}packages\/crypto:\n(?:.*\n)*? {6}libsodium-wrappers-sumo:\n {8}specifier: (\S+)\n {8}version: (\S+)\n/);
+    const override = lockfile.match(/^overrides:\n(?: {2}.*\n)*? {2}libsodium-sumo: (\S+)$/m);
 
     expect(pinned).toMatch(EXACT);
     expect(importer?.slice(1, 3)).toEqual([pinned, pinned]);

@@ -172,7 +172,10 @@ describe('certificate vectors', () => {
     const { patientAccount: pa, recordKey: rk } = vectors.certificates;
 
     const pakCertificate = certifyPatientAccountKey({ patientId: pa.patientId, ...patientAccount }, root.signSecretKey);
-    const recordCertificate = certifyRecordKey({ practiceId: rk.practiceId, version: rk.version, publicKey: recordKey.boxPublicKey, validFrom: rk.validFrom }, root.signSecretKey);
+    const recordCertificate = certifyRecordKey(
+      { practiceId: rk.practiceId, version: rk.version, publicKey: recordKey.boxPublicKey, validFrom: rk.validFrom },
+      root.signSecretKey,
+    );
 
     expect(hexOf(pakCertificate.signature)).toBe(pa.signature);
     expect(hexOf(recordCertificate.signature)).toBe(rk.signature);
@@ -182,7 +185,13 @@ describe('certificate vectors', () => {
 describe('record key grant vector', () => {
   it('reproduces the grant signature over the stored sealed seed', () => {
     const grant = vectors.recordKeyGrant;
-    const unsigned = { practiceId: grant.practiceId, version: grant.version, recordKeyId: bytesOf(grant.recordKeyId), recipientKeyId: bytesOf(grant.recipientKeyId), sealedSeed: bytesOf(grant.sealedSeed) };
+    const unsigned = {
+      practiceId: grant.practiceId,
+      version: grant.version,
+      recordKeyId: bytesOf(grant.recordKeyId),
+      recipientKeyId: bytesOf(grant.recipientKeyId),
+      sealedSeed: bytesOf(grant.sealedSeed),
+    };
 
     const resigned = signRecordKeyGrant(unsigned, adminDevice.signSecretKey);
 
@@ -194,10 +203,22 @@ describe('record key grant vector', () => {
   it('opens to the record key seed (sealed boxes are randomised, so bytes are not compared)', () => {
     const grant = vectors.recordKeyGrant;
     const rk = vectors.certificates.recordKey;
-    const certificate = { practiceId: rk.practiceId, version: rk.version, publicKey: recordKey.boxPublicKey, validFrom: rk.validFrom, signature: bytesOf(rk.signature) };
+    const certificate = {
+      practiceId: rk.practiceId,
+      version: rk.version,
+      publicKey: recordKey.boxPublicKey,
+      validFrom: rk.validFrom,
+      signature: bytesOf(rk.signature),
+    };
 
     const opened = openRecordKeyGrant({
-      grant: { ...grant, recordKeyId: bytesOf(grant.recordKeyId), recipientKeyId: bytesOf(grant.recipientKeyId), sealedSeed: bytesOf(grant.sealedSeed), signature: bytesOf(grant.signature) },
+      grant: {
+        ...grant,
+        recordKeyId: bytesOf(grant.recordKeyId),
+        recipientKeyId: bytesOf(grant.recipientKeyId),
+        sealedSeed: bytesOf(grant.sealedSeed),
+        signature: bytesOf(grant.signature),
+      },
       certificate,
       rootSignPublicKey: root.signPublicKey,
       granterSignPublicKey: adminDevice.signPublicKey,
@@ -222,7 +243,12 @@ describe('envelope vector', () => {
   });
 
   it('opens to the epoch key', () => {
-    const opened = openEpochKey({ ...ref, envelope, recipient: patientDevice, creator: { signPublicKey: clinicianDevice.signPublicKey, isTrusted: true, isMember: true } });
+    const opened = openEpochKey({
+      ...ref,
+      envelope,
+      recipient: patientDevice,
+      creator: { signPublicKey: clinicianDevice.signPublicKey, isTrusted: true, isMember: true },
+    });
 
     expect(hexOf(opened)).toBe(vector.epochKey);
   });
@@ -257,7 +283,9 @@ describe.each<[string, MessageVector, IdentityKeys]>([
 });
 
 it('the red-flag vector carries its ids after clientSentAt and the plain one has no redFlags key', () => {
-  expect(Buffer.from(vectors.messageWithRedFlags.payloadBytes, 'hex').toString('utf8')).toMatch(/"clientSentAt":"[^"]+","redFlags":\["chest_pain","breathing"\]\}$/);
+  expect(Buffer.from(vectors.messageWithRedFlags.payloadBytes, 'hex').toString('utf8')).toMatch(
+    /"clientSentAt":"[^"]+","redFlags":\["chest_pain","breathing"\]\}$/,
+  );
   expect(Object.keys(vectors.message.payload)).toEqual(['body', 'attachments', 'clientSentAt']);
 });
 
@@ -349,7 +377,12 @@ describe('invitation vectors', () => {
   });
 
   it('reproduce S_inv, signed by the clinician device', () => {
-    const fields = { practiceId: vector.practiceId, patientId: vector.invitation.patientId, invitationSignPublicKey: invitationKey.signPublicKey, expiresAt: vector.invitation.expiresAt };
+    const fields = {
+      practiceId: vector.practiceId,
+      patientId: vector.invitation.patientId,
+      invitationSignPublicKey: invitationKey.signPublicKey,
+      expiresAt: vector.invitation.expiresAt,
+    };
 
     const signature = signInvitation(fields, clinicianDevice.signSecretKey);
 
@@ -369,7 +402,12 @@ describe('invitation vectors', () => {
   });
 
   it('reproduce S_pak, the patient account key signed by the invitation key', () => {
-    const fields = { practiceId: vector.practiceId, patientId: vector.account.patientId, signPublicKey: patientAccount.signPublicKey, boxPublicKey: patientAccount.boxPublicKey };
+    const fields = {
+      practiceId: vector.practiceId,
+      patientId: vector.account.patientId,
+      signPublicKey: patientAccount.signPublicKey,
+      boxPublicKey: patientAccount.boxPublicKey,
+    };
 
     const signature = signAccountKey(fields, invitationKey.signSecretKey);
 

@@ -19,7 +19,11 @@ export const KdfParams = z
   .object({
     salt: base64Exact(SALT_BYTES),
     opsLimit: z.number().int().min(1).max(20),
-    memLimitBytes: z.number().int().min(8 * 1024).max(1024 * 1024 * 1024),
+    memLimitBytes: z
+      .number()
+      .int()
+      .min(8 * 1024)
+      .max(1024 * 1024 * 1024),
   })
   .strict();
 export type KdfParams = z.infer<typeof KdfParams>;
@@ -207,7 +211,10 @@ export const CreateStaffRequest = z
   .object({
     displayName: z.string().trim().min(1).max(200),
     email: z.email().max(254),
-    roles: z.array(z.enum(['clinician', 'manager'])).min(1).max(2),
+    roles: z
+      .array(z.enum(['clinician', 'manager']))
+      .min(1)
+      .max(2),
   })
   .strict();
 export type CreateStaffRequest = z.infer<typeof CreateStaffRequest>;

@@ -6,10 +6,13 @@ export function base64(maxBytes: number, minBytes = 1) {
     .string()
     .max(Math.ceil(maxBytes / 3) * 4)
     .regex(/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/, 'not base64')
-    .refine((value) => {
-      const bytes = (value.length / 4) * 3 - (value.endsWith('==') ? 2 : value.endsWith('=') ? 1 : 0);
-      return bytes >= minBytes && bytes <= maxBytes;
-    }, `must decode to ${minBytes === maxBytes ? maxBytes : `${minBytes}–${maxBytes}`} bytes`);
+    .refine(
+      (value) => {
+        const bytes = (value.length / 4) * 3 - (value.endsWith('==') ? 2 : value.endsWith('=') ? 1 : 0);
+        return bytes >= minBytes && bytes <= maxBytes;
+      },
+      `must decode to ${minBytes === maxBytes ? maxBytes : `${minBytes}–${maxBytes}`} bytes`,
+    );
 }
 
 /** Exactly `bytes` bytes, base64-encoded. */
@@ -36,9 +39,7 @@ export const PublicKey = base64Exact(PUBLIC_KEY_BYTES);
 export const Signature = base64Exact(SIGNATURE_BYTES);
 
 /** A device's two public keys. */
-export const DevicePublicKeys = z
-  .object({ signPublicKey: PublicKey, boxPublicKey: PublicKey })
-  .strict();
+export const DevicePublicKeys = z.object({ signPublicKey: PublicKey, boxPublicKey: PublicKey }).strict();
 export type DevicePublicKeys = z.infer<typeof DevicePublicKeys>;
 
 export const ROLES = ['patient', 'clinician', 'manager'] as const;
@@ -52,7 +53,10 @@ export const OdsCode = z.string().regex(/^[A-Z0-9]{3,10}$/);
 export const CertifiedStaff = z
   .object({
     displayName: z.string().min(1).max(200),
-    roles: z.array(z.enum(['clinician', 'manager'])).min(1).max(2),
+    roles: z
+      .array(z.enum(['clinician', 'manager']))
+      .min(1)
+      .max(2),
   })
   .strict();
 export type CertifiedStaff = z.infer<typeof CertifiedStaff>;

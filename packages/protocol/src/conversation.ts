@@ -1,5 +1,16 @@
 import { z } from 'zod';
-import { base64, base64Exact, type CertifiedStaff, KEY_ID_BYTES, MAX_CIPHERTEXT_BYTES, NONCE_BYTES, Role, SEALED_KEY_BYTES, Signature, Uuid } from './common.js';
+import {
+  base64,
+  base64Exact,
+  type CertifiedStaff,
+  KEY_ID_BYTES,
+  MAX_CIPHERTEXT_BYTES,
+  NONCE_BYTES,
+  Role,
+  SEALED_KEY_BYTES,
+  Signature,
+  Uuid,
+} from './common.js';
 import type { PatientAccountKey } from './auth.js';
 import type { RecordSystemEvent } from './record-events.js';
 
@@ -76,9 +87,7 @@ export const ConversationTyping = z.object({ conversationId: Uuid, isTyping: z.b
 export type ConversationTyping = z.infer<typeof ConversationTyping>;
 
 /** Cumulative: everything up to `upToSeq` was delivered to (or read on) the caller's device. */
-export const ConversationReceipt = z
-  .object({ conversationId: Uuid, kind: z.enum(['delivered', 'read']), upToSeq: z.number().int().min(1) })
-  .strict();
+export const ConversationReceipt = z.object({ conversationId: Uuid, kind: z.enum(['delivered', 'read']), upToSeq: z.number().int().min(1) }).strict();
 export type ConversationReceipt = z.infer<typeof ConversationReceipt>;
 
 export type ConversationStatus = 'waiting' | 'assigned' | 'on_hold' | 'closed';

@@ -68,8 +68,7 @@ export type CommandName = keyof ClientToServer;
 /** The payload type of a command. */
 export type CommandPayload<E extends CommandName> = Parameters<ClientToServer[E]>[0];
 /** The success data a command's ack carries. */
-export type CommandResult<E extends CommandName> =
-  Parameters<Parameters<ClientToServer[E]>[1]>[0] extends Ack<infer T> ? T : never;
+export type CommandResult<E extends CommandName> = Parameters<Parameters<ClientToServer[E]>[1]>[0] extends Ack<infer T> ? T : never;
 
 /** Every command name, at run time: the gateway answers any other event as unknown. */
 export const COMMAND_NAMES = [

@@ -60,10 +60,11 @@ export const ReplaceWeeklyHoursRequest = z
   })
   .strict()
   .refine(
-    (request) => [1, 2, 3, 4, 5, 6, 7].every((weekday) => {
-      const ofDay = request.intervals.filter((interval) => interval.weekday === weekday);
-      return ofDay.length <= MAX_INTERVALS_PER_DAY && hasNoOverlap(ofDay);
-    }),
+    (request) =>
+      [1, 2, 3, 4, 5, 6, 7].every((weekday) => {
+        const ofDay = request.intervals.filter((interval) => interval.weekday === weekday);
+        return ofDay.length <= MAX_INTERVALS_PER_DAY && hasNoOverlap(ofDay);
+      }),
     { message: 'intervals of one day overlap (or more than 12 a day)', path: ['intervals'] },
   );
 export type ReplaceWeeklyHoursRequest = z.infer<typeof ReplaceWeeklyHoursRequest>;

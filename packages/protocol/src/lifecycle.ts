@@ -4,9 +4,7 @@ import { LocalDate } from './hours.js';
 import type { ConversationSummary } from './conversation.js';
 
 /** `conversation:transfer`: to a colleague (a clinician of the practice, available and under caps) or back to the head of the queue. */
-export const ConversationTransfer = z
-  .object({ conversationId: Uuid, to: z.union([z.object({ clinicianId: Uuid }).strict(), z.literal('queue')]) })
-  .strict();
+export const ConversationTransfer = z.object({ conversationId: Uuid, to: z.union([z.object({ clinicianId: Uuid }).strict(), z.literal('queue')]) }).strict();
 export type ConversationTransfer = z.infer<typeof ConversationTransfer>;
 
 /** `conversation:hold`: the assignee puts a conversation on hold, or resumes it. */

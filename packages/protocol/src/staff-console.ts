@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import type { DeviceInfo } from './auth.js';
-import { Uuid } from './common.js';
 import type { ConversationStatus } from './conversation.js';
 import type { QueueSnapshot } from './queue.js';
 
@@ -120,12 +119,18 @@ export interface OffboardResult {
  */
 export const PatientSearchQuery = z
   .object({
-    nhsNumber: z.string().regex(/^[0-9]{10}$/, 'not an NHS number').optional(),
+    nhsNumber: z
+      .string()
+      .regex(/^[0-9]{10}$/, 'not an NHS number')
+      .optional(),
     name: z.string().trim().min(2).max(100).optional(),
     dateOfBirth: z.iso.date().optional(),
   })
   .strict()
-  .refine((query) => query.nhsNumber !== undefined || query.name !== undefined || query.dateOfBirth !== undefined, 'give an NHS number, a name or a date of birth');
+  .refine(
+    (query) => query.nhsNumber !== undefined || query.name !== undefined || query.dateOfBirth !== undefined,
+    'give an NHS number, a name or a date of birth',
+  );
 export type PatientSearchQuery = z.infer<typeof PatientSearchQuery>;
 
 /** The most patients one search answers. */
@@ -172,6 +177,12 @@ export const EXPORT_FORMATS = ['fhir-r4-bundle', 'transcript'] as const;
  * server cannot see the export, so this is how it reaches the audit log.
  */
 export const RecordExportRequest = z
-  .object({ formats: z.array(z.enum(EXPORT_FORMATS)).min(1).max(EXPORT_FORMATS.length).refine((formats) => new Set(formats).size === formats.length, 'formats repeat') })
+  .object({
+    formats: z
+      .array(z.enum(EXPORT_FORMATS))
+      .min(1)
+      .max(EXPORT_FORMATS.length)
+      .refine((formats) => new Set(formats).size === formats.length, 'formats repeat'),
+  })
   .strict();
 export type RecordExportRequest = z.infer<typeof RecordExportRequest>;

@@ -14,11 +14,28 @@ const SCHEMAS = Object.entries(protocol as Record<string, unknown>).filter((entr
 const hostile = fc.letrec((tie) => ({
   value: fc.oneof(
     { depthSize: 'small' },
-    fc.constantFrom(null, true, false, 0, -1, -0, 1e308, Number.MAX_SAFE_INTEGER + 2, Number.NaN, Number.POSITIVE_INFINITY, '', '__proto__', 'A'.repeat(100_000)),
+    fc.constantFrom(
+      null,
+      true,
+      false,
+      0,
+      -1,
+      -0,
+      1e308,
+      Number.MAX_SAFE_INTEGER + 2,
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+      '',
+      '__proto__',
+      'A'.repeat(100_000),
+    ),
     fc.double(),
     fc.string(),
     fc.array(tie('value'), { maxLength: 4 }),
-    fc.dictionary(fc.oneof(fc.string(), fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString')), tie('value'), { maxKeys: 5, noNullPrototype: true }),
+    fc.dictionary(fc.oneof(fc.string(), fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString')), tie('value'), {
+      maxKeys: 5,
+      noNullPrototype: true,
+    }),
   ),
 })).value;
 

@@ -120,7 +120,13 @@ export interface VerifiedInvitation {
  * patient and this invitation key. `kdf` is for tests only.
  * @throws AccountFlowError `invalid_payload` (not a code), `unauthorized` (no such invitation, or wrong date of birth), `untrusted_invitation` (any check failed), `expired`, `rate_limited`, `network`
  */
-export async function openInvitation(input: { baseUrl: string; practice: string; code: string; dateOfBirth: string; kdf?: Readonly<KdfParams> }): Promise<VerifiedInvitation> {
+export async function openInvitation(input: {
+  baseUrl: string;
+  practice: string;
+  code: string;
+  dateOfBirth: string;
+  kdf?: Readonly<KdfParams>;
+}): Promise<VerifiedInvitation> {
   await ready();
   const practice = input.practice.trim().toUpperCase();
   let derived;
@@ -286,9 +292,12 @@ async function enrolPatientDevice(api: HttpApi, signedIn: SignedIn, passphraseKe
     const { account } = enrolment;
     // The backup (sealed under the passphrase) is the authority; the server's copy must be the same key and chain to the root pinned in it.
     const isSameKey =
-      account.userId === userId && equal(fromBase64(account.signPublicKey), accountKeys.signPublicKey) && equal(fromBase64(account.boxPublicKey), accountKeys.boxPublicKey);
+      account.userId === userId &&
+      equal(fromBase64(account.signPublicKey), accountKeys.signPublicKey) &&
+      equal(fromBase64(account.boxPublicKey), accountKeys.boxPublicKey);
     if (!isSameKey) throw new AccountFlowError('untrusted_account', 'the account key the server lists is not the one in your key backup');
-    if (!isAccountKeyTrusted(account, practiceId, pinnedRoot)) throw new AccountFlowError('untrusted_account', 'your account key does not chain to the practice root key in your key backup');
+    if (!isAccountKeyTrusted(account, practiceId, pinnedRoot))
+      throw new AccountFlowError('untrusted_account', 'your account key does not chain to the practice root key in your key backup');
     if (isNewDevice) {
       const certificate = certifyDevice(
         { userId, deviceId: signedIn.device.deviceId, signPublicKey: signedIn.device.keys.signPublicKey, boxPublicKey: signedIn.device.keys.boxPublicKey },
@@ -336,7 +345,11 @@ function openHistory(enrolment: AccountEnrolment, userId: string, accountKeys: I
   return opened;
 }
 
-async function restoreAccountKeys(api: HttpApi, userId: string, passphraseKeys: PassphraseKeys): Promise<{ accountKeys: IdentityKeys; pinnedRoot: Uint8Array }> {
+async function restoreAccountKeys(
+  api: HttpApi,
+  userId: string,
+  passphraseKeys: PassphraseKeys,
+): Promise<{ accountKeys: IdentityKeys; pinnedRoot: Uint8Array }> {
   const backup = unwrap(await api.getBackup(), 'download backup');
   try {
     return openBackup({ blob: fromBase64(backup.backup), userId, passphraseKeys });

@@ -87,7 +87,17 @@ export class ChatSession {
     let conversation = this.conversations.get(conversationId);
     if (!conversation) {
       const { signedIn, pinnedRoot, recordKeys, epochKeys, onEpochKey } = this.options;
-      const context = { client: this.client, outbox: this.outbox, signedIn, pinnedRoot, recordKeys, epochKeys, onEpochKey, cursorStore: this.cursorStore, guard: this.guard };
+      const context = {
+        client: this.client,
+        outbox: this.outbox,
+        signedIn,
+        pinnedRoot,
+        recordKeys,
+        epochKeys,
+        onEpochKey,
+        cursorStore: this.cursorStore,
+        guard: this.guard,
+      };
       conversation = new Conversation(context, conversationId, summary ?? null);
       this.conversations.set(conversationId, conversation);
     }
@@ -111,7 +121,8 @@ export class ChatSession {
     const record = currentRecordKey(keys.data, session.practice.odsCode, this.options.pinnedRoot);
     if (!record) throw new AccountFlowError('untrusted_record_key', 'the practice offers no record key its root key vouches for');
     const floor = this.options.recordKeyFloor ?? 0;
-    if (record.version < floor) throw new AccountFlowError('untrusted_record_key', `the server offers record key ${record.version}, older than version ${floor} this device has seen`);
+    if (record.version < floor)
+      throw new AccountFlowError('untrusted_record_key', `the server offers record key ${record.version}, older than version ${floor} this device has seen`);
     if (record.version > floor) {
       this.options.recordKeyFloor = record.version;
       this.options.onRecordKeyFloor?.(record.version);

@@ -82,9 +82,7 @@ export interface PendingSend {
 }
 
 /** What changed in a conversation model: `entry` hands over one step of the record (in seq order, once each); the others say which field to read again. */
-export type ConversationChange =
-  | { kind: 'entry'; entry: FeedEntry<ChatEntry> }
-  | { kind: 'summary' | 'members' | 'receipts' | 'typing' | 'pending' };
+export type ConversationChange = { kind: 'entry'; entry: FeedEntry<ChatEntry> } | { kind: 'summary' | 'members' | 'receipts' | 'typing' | 'pending' };
 
 /** What a conversation model needs from the session that made it: the connection and this device's key material. */
 export interface ConversationContext {
@@ -218,7 +216,13 @@ export class Conversation {
   async send(body: string, options: { clientMessageId?: string; redFlags?: readonly string[] } = {}): Promise<OutboxResult> {
     const joined = this.joinAnswer;
     if (!joined) throw new AccountFlowError('not_following', 'open the conversation before sending');
-    const item: PendingSend = { clientMessageId: options.clientMessageId ?? crypto.randomUUID(), body, at: new Date().toISOString(), status: 'sending', seq: null };
+    const item: PendingSend = {
+      clientMessageId: options.clientMessageId ?? crypto.randomUUID(),
+      body,
+      at: new Date().toISOString(),
+      status: 'sending',
+      seq: null,
+    };
     this.setPending([...this.pending, item]);
     try {
       const epoch = joined.conversation.currentEpoch;
@@ -308,7 +312,9 @@ export class Conversation {
     }
   }
 
-  private async command(request: () => Promise<{ ok: true; data: { conversation: ConversationSummary } } | { ok: false; error: { code: string; message: string } }>): Promise<ConversationSummary> {
+  private async command(
+    request: () => Promise<{ ok: true; data: { conversation: ConversationSummary } } | { ok: false; error: { code: string; message: string } }>,
+  ): Promise<ConversationSummary> {
     const result = await request();
     if (!result.ok) throw AccountFlowError.of(result.error);
     this.setSummary(result.data.conversation);
@@ -402,7 +408,8 @@ export class Conversation {
 
   /** A send leaves `pending`: back from the record, or refused (then its failed copy leaves the outbox too: the app still has the text). */
   private async dropPending(clientMessageId: string, options: { keepOutbox?: boolean } = {}): Promise<void> {
-    if (this.pending.some((item) => item.clientMessageId === clientMessageId)) this.setPending(this.pending.filter((item) => item.clientMessageId !== clientMessageId));
+    if (this.pending.some((item) => item.clientMessageId === clientMessageId))
+      this.setPending(this.pending.filter((item) => item.clientMessageId !== clientMessageId));
     if (options.keepOutbox) return;
     const { outbox } = this.context;
     for (const failed of outbox.itemsOf(this.id).filter((candidate) => candidate.status === 'failed')) await outbox.discard(failed.send.clientMessageId);
@@ -476,7 +483,11 @@ export class Conversation {
       if (device.role === 'patient') members.set(device.userId, { userId: device.userId, name: device.displayName, role: 'patient' });
       else if (device.certifiedAs) {
         const roles = device.certifiedAs.roles;
-        members.set(device.userId, { userId: device.userId, name: device.certifiedAs.displayName, role: roles.includes(device.role) ? device.role : (roles[0] ?? 'clinician') });
+        members.set(device.userId, {
+          userId: device.userId,
+          name: device.certifiedAs.displayName,
+          role: roles.includes(device.role) ? device.role : (roles[0] ?? 'clinician'),
+        });
       }
     }
     return members;
@@ -491,7 +502,9 @@ export class Conversation {
     const m = entry.message;
     // A member who joined after our answer (a clinician's first reply), or an epoch it did not list: ask the server again.
     const knowsEpoch =
-      this.heldEpochKeys.has(m.epoch) || this.context.epochKeys?.has(epochKeyId(this.id, m.epoch)) || [...this.envelopes.values()].some((envelope) => envelope.epoch === m.epoch);
+      this.heldEpochKeys.has(m.epoch) ||
+      this.context.epochKeys?.has(epochKeyId(this.id, m.epoch)) ||
+      [...this.envelopes.values()].some((envelope) => envelope.epoch === m.epoch);
     if (!this.devices.has(m.senderDeviceId) || !knowsEpoch) await this.rejoin();
     const current = this.joinAnswer ?? joined;
     const sender = this.devices.get(m.senderDeviceId);
@@ -499,12 +512,23 @@ export class Conversation {
     if (sender.userId !== m.senderUserId) throw new ChatEntryError('unknown_sender', 'the sending device belongs to someone else');
     if (!this.isTrusted(sender, current)) throw new ChatEntryError('untrusted_sender', 'the sending device is not certified by the practice');
     // The role in the signed header must be one the practice certified for this device (a clinician's device cannot speak as a manager).
-    const isRoleCertified = sender.role === 'patient' ? m.senderRole === 'patient' : m.senderRole !== 'patient' && (sender.certifiedAs?.roles.includes(m.senderRole) ?? false);
+    const isRoleCertified =
+      sender.role === 'patient' ? m.senderRole === 'patient' : m.senderRole !== 'patient' && (sender.certifiedAs?.roles.includes(m.senderRole) ?? false);
     if (!isRoleCertified) throw new ChatEntryError('untrusted_sender', 'the sender speaks in a role the practice did not certify');
-    const payload = decryptEntry({ conversation: current.conversation, entry, epochKey: this.epochKey(m.epoch), senderSignPublicKey: fromBase64(sender.signPublicKey) });
+    const payload = decryptEntry({
+      conversation: current.conversation,
+      entry,
+      epochKey: this.epochKey(m.epoch),
+      senderSignPublicKey: fromBase64(sender.signPublicKey),
+    });
     const me = this.context.signedIn;
     // Refuses a message id or sender sequence already seen: a replay by the server under a new seq.
-    this.context.guard.accept({ conversationId: entry.conversationId, senderDeviceId: m.senderDeviceId, clientMsgId: m.clientMessageId, senderDeviceSeq: m.senderDeviceSeq });
+    this.context.guard.accept({
+      conversationId: entry.conversationId,
+      senderDeviceId: m.senderDeviceId,
+      clientMsgId: m.clientMessageId,
+      senderDeviceSeq: m.senderDeviceSeq,
+    });
     if (m.senderDeviceId === me.device.deviceId) this.nextSenderSeq = Math.max(this.nextSenderSeq, m.senderDeviceSeq + 1);
     return {
       kind: 'message',

@@ -48,12 +48,36 @@ export async function setUpDemoPractice(input: {
   if (!managerCode?.roles.includes('manager')) throw new Error('the demo needs a manager');
   const activate = async (member: DemoStaffCode) => {
     const passphrase = generatePassphrase();
-    const signedIn = await activateStaff({ baseUrl: input.baseUrl, practice: input.odsCode, code: member.code, passphrase, deviceLabel: 'Demo browser', kdf: input.kdf });
-    const certifiedAs: CertifiedStaff = { displayName: signedIn.session.user.displayName, roles: signedIn.session.user.roles.filter((role) => role !== 'patient') };
-    return { email: member.email, displayName: member.displayName, roles: member.roles, passphrase, device: signedIn.device, userId: signedIn.session.user.id, token: signedIn.session.token, certifiedAs };
+    const signedIn = await activateStaff({
+      baseUrl: input.baseUrl,
+      practice: input.odsCode,
+      code: member.code,
+      passphrase,
+      deviceLabel: 'Demo browser',
+      kdf: input.kdf,
+    });
+    const certifiedAs: CertifiedStaff = {
+      displayName: signedIn.session.user.displayName,
+      roles: signedIn.session.user.roles.filter((role) => role !== 'patient'),
+    };
+    return {
+      email: member.email,
+      displayName: member.displayName,
+      roles: member.roles,
+      passphrase,
+      device: signedIn.device,
+      userId: signedIn.session.user.id,
+      token: signedIn.session.token,
+      certifiedAs,
+    };
   };
   const manager = await activate(managerCode);
-  const practice = await setUpPracticeKeys({ baseUrl: input.baseUrl, token: manager.token, odsCode: input.odsCode, manager: { ...manager.device, userId: manager.userId, certifiedAs: manager.certifiedAs } });
+  const practice = await setUpPracticeKeys({
+    baseUrl: input.baseUrl,
+    token: manager.token,
+    odsCode: input.odsCode,
+    manager: { ...manager.device, userId: manager.userId, certifiedAs: manager.certifiedAs },
+  });
   const staff = [manager];
   for (const member of others) {
     const activated = await activate(member);
@@ -62,7 +86,13 @@ export async function setUpDemoPractice(input: {
       token: manager.token,
       secrets: practice,
       granter: manager.device,
-      device: { userId: activated.userId, deviceId: activated.device.deviceId, signPublicKey: activated.device.keys.signPublicKey, boxPublicKey: activated.device.keys.boxPublicKey, certifiedAs: activated.certifiedAs },
+      device: {
+        userId: activated.userId,
+        deviceId: activated.device.deviceId,
+        signPublicKey: activated.device.keys.signPublicKey,
+        boxPublicKey: activated.device.keys.boxPublicKey,
+        certifiedAs: activated.certifiedAs,
+      },
     });
     staff.push(activated);
   }

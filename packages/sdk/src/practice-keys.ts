@@ -87,9 +87,19 @@ export async function admitStaffDevice(input: {
   const certificate = certifyStaffDevice({ practiceId: input.secrets.odsCode, ...device, ...device.certifiedAs }, input.secrets.root.signSecretKey);
   unwrap(await api.putDeviceCertificate(device.deviceId, { certificate: toBase64(certificate), certifiedAs: device.certifiedAs }), 'certify device');
   for (const recordKey of input.secrets.recordKeys) {
-    const grant = grantRecordKey({ practiceId: input.secrets.odsCode, recordKey, recipientBoxPublicKey: device.boxPublicKey, granterSignSecretKey: input.granter.keys.signSecretKey });
+    const grant = grantRecordKey({
+      practiceId: input.secrets.odsCode,
+      recordKey,
+      recipientBoxPublicKey: device.boxPublicKey,
+      granterSignSecretKey: input.granter.keys.signSecretKey,
+    });
     unwrap(
-      await api.addRecordKeyGrant({ version: recordKey.version, deviceId: device.deviceId, sealedSeed: toBase64(grant.sealedSeed), signature: toBase64(grant.signature) }),
+      await api.addRecordKeyGrant({
+        version: recordKey.version,
+        deviceId: device.deviceId,
+        sealedSeed: toBase64(grant.sealedSeed),
+        signature: toBase64(grant.signature),
+      }),
       'grant record key',
     );
   }
@@ -101,7 +111,13 @@ export async function admitStaffDevice(input: {
  * device, certified by the root key as a manager's.
  * @throws AccountFlowError (`untrusted_granter`), CryptoError (`bad_signature`, `bad_certificate`, …)
  */
-export async function openRecordKeys(input: { baseUrl: string; token: string; odsCode: string; device: DeviceIdentity; pinnedRoot: Uint8Array }): Promise<Map<number, RecordKey>> {
+export async function openRecordKeys(input: {
+  baseUrl: string;
+  token: string;
+  odsCode: string;
+  device: DeviceIdentity;
+  pinnedRoot: Uint8Array;
+}): Promise<Map<number, RecordKey>> {
   await ready();
   const keys = unwrap(await new HttpApi({ baseUrl: input.baseUrl, token: input.token }).getPracticeKeys(), 'practice keys');
   const opened = new Map<number, RecordKey>();
@@ -120,13 +136,21 @@ export async function openRecordKeys(input: { baseUrl: string; token: string; od
       input.odsCode,
       input.pinnedRoot,
     );
-    if (!record || !granter?.roles.includes('manager')) throw new AccountFlowError('untrusted_granter', `record key ${grant.version} was granted by a device the practice did not certify as a manager's`);
+    if (!record || !granter?.roles.includes('manager'))
+      throw new AccountFlowError('untrusted_granter', `record key ${grant.version} was granted by a device the practice did not certify as a manager's`);
     const granterSignPublicKey = fromBase64(grant.granterSignPublicKey);
     const publicKey = fromBase64(record.boxPublicKey);
     opened.set(
       grant.version,
       openRecordKeyGrant({
-        grant: { practiceId: input.odsCode, version: grant.version, recordKeyId: keyId(publicKey), recipientKeyId: keyId(input.device.keys.boxPublicKey), sealedSeed: fromBase64(grant.sealedSeed), signature: fromBase64(grant.signature) },
+        grant: {
+          practiceId: input.odsCode,
+          version: grant.version,
+          recordKeyId: keyId(publicKey),
+          recipientKeyId: keyId(input.device.keys.boxPublicKey),
+          sealedSeed: fromBase64(grant.sealedSeed),
+          signature: fromBase64(grant.signature),
+        },
         certificate: { practiceId: input.odsCode, version: record.version, publicKey, validFrom: record.validFrom, signature: fromBase64(record.certificate) },
         rootSignPublicKey: input.pinnedRoot,
         granterSignPublicKey,

@@ -56,11 +56,18 @@ export interface RecordKeyRotation {
  * conversation opened in between is readable by staff once their grant lands, moments later.
  * @throws AccountFlowError (`untrusted_root` when the server's root key is not `root`; the gateway's codes: `forbidden`, `conflict` …)
  */
-export async function rotateRecordKey(input: { baseUrl: string; token: string; odsCode: string; root: SigningKeys; granter: DeviceIdentity }): Promise<RecordKeyRotation> {
+export async function rotateRecordKey(input: {
+  baseUrl: string;
+  token: string;
+  odsCode: string;
+  root: SigningKeys;
+  granter: DeviceIdentity;
+}): Promise<RecordKeyRotation> {
   await ready();
   const api = new HttpApi({ baseUrl: input.baseUrl, token: input.token });
   const keys = unwrap(await api.getPracticeKeys(), 'practice keys');
-  if (keys.rootSignPublicKey !== toBase64(input.root.signPublicKey)) throw new AccountFlowError('untrusted_root', 'the practice root key on the server is not this one');
+  if (keys.rootSignPublicKey !== toBase64(input.root.signPublicKey))
+    throw new AccountFlowError('untrusted_root', 'the practice root key on the server is not this one');
   const version = keys.recordKeys.reduce((max, key) => Math.max(max, key.version), 0) + 1;
   const recordKey = createRecordKey(version);
   unwrap(await api.addRecordKey(certifiedRecordKey(input.odsCode, recordKey, input.root)), 'add record key');
@@ -73,8 +80,16 @@ export async function rotateRecordKey(input: { baseUrl: string; token: string; o
         rotation.skipped.push({ userId: member.userId, deviceId: device.id, state: trust.state });
         continue;
       }
-      const grant = grantRecordKey({ practiceId: input.odsCode, recordKey, recipientBoxPublicKey: fromBase64(device.boxPublicKey), granterSignSecretKey: input.granter.keys.signSecretKey });
-      unwrap(await api.addRecordKeyGrant({ version, deviceId: device.id, sealedSeed: toBase64(grant.sealedSeed), signature: toBase64(grant.signature) }), 'grant record key');
+      const grant = grantRecordKey({
+        practiceId: input.odsCode,
+        recordKey,
+        recipientBoxPublicKey: fromBase64(device.boxPublicKey),
+        granterSignSecretKey: input.granter.keys.signSecretKey,
+      });
+      unwrap(
+        await api.addRecordKeyGrant({ version, deviceId: device.id, sealedSeed: toBase64(grant.sealedSeed), signature: toBase64(grant.signature) }),
+        'grant record key',
+      );
       rotation.grantedDeviceIds.push(device.id);
     }
   }

@@ -97,7 +97,13 @@ export async function sealStaffKeyBackup(input: StaffKeyBackup & { passphrase: s
   const device = sealBackup({ userId: input.userId, backupVersion: deviceBlob, accountKeys: input.device.keys, pinnedRoot: input.pinnedRoot, passphraseKeys });
   // The backup construction carries a box key pair too; the root key has none, so a throwaway pair fills the slot.
   const root = input.root
-    ? sealBackup({ userId: input.userId, backupVersion: rootBlob, accountKeys: { ...generateDeviceKeys(), ...input.root }, pinnedRoot: input.pinnedRoot, passphraseKeys })
+    ? sealBackup({
+        userId: input.userId,
+        backupVersion: rootBlob,
+        accountKeys: { ...generateDeviceKeys(), ...input.root },
+        pinnedRoot: input.pinnedRoot,
+        passphraseKeys,
+      })
     : undefined;
   const file: StaffKeyBackupFile = {
     format: STAFF_KEY_BACKUP_FORMAT,

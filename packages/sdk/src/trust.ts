@@ -70,7 +70,11 @@ export function isAccountKeyTrusted(account: PatientAccountKey, practiceId: stri
       fromBase64(invitation.invitationSignature),
       fromBase64(invitation.creator.signPublicKey),
     );
-    verifyAccountKeySignature({ practiceId, patientId: account.userId, signPublicKey, boxPublicKey }, fromBase64(account.accountSignature), invitationSignPublicKey);
+    verifyAccountKeySignature(
+      { practiceId, patientId: account.userId, signPublicKey, boxPublicKey },
+      fromBase64(account.accountSignature),
+      invitationSignPublicKey,
+    );
     return true;
   } catch {
     return false;
@@ -107,7 +111,10 @@ export function isDeviceTrusted(
 }
 
 /** Whether a patient device's certificate verifies under an account signing key the caller already trusts. */
-export function isCertifiedBy(device: Pick<MemberDevice, 'id' | 'userId' | 'signPublicKey' | 'boxPublicKey' | 'certificate'>, accountSignPublicKey: Uint8Array): boolean {
+export function isCertifiedBy(
+  device: Pick<MemberDevice, 'id' | 'userId' | 'signPublicKey' | 'boxPublicKey' | 'certificate'>,
+  accountSignPublicKey: Uint8Array,
+): boolean {
   if (!device.certificate) return false;
   try {
     verifyDeviceCertificate(

@@ -45,7 +45,15 @@ describe('conversation crypto', () => {
     const sender = { userId: conversation.patientId, deviceId: randomUUID(), role: 'patient' as const, signSecretKey: device.signSecretKey };
     const { epochKey } = newEpoch({ conversationId: conversation.id, epoch: 1, targets: [], creatorSignSecretKey: device.signSecretKey });
 
-    const payload = encryptForSend({ conversation, epoch: 1, epochKey, sender, senderDeviceSeq: 1, clientMessageId: randomUUID(), body: 'Can I renew my prescription?' });
+    const payload = encryptForSend({
+      conversation,
+      epoch: 1,
+      epochKey,
+      sender,
+      senderDeviceSeq: 1,
+      clientMessageId: randomUUID(),
+      body: 'Can I renew my prescription?',
+    });
     const decrypted = decryptEntry({ conversation, entry: asEntry(payload, sender), epochKey, senderSignPublicKey: device.signPublicKey });
 
     expect(decrypted.body).toBe('Can I renew my prescription?');
@@ -73,9 +81,15 @@ describe('conversation crypto', () => {
     const payload = encryptForSend({ conversation, epoch: 1, epochKey, sender, senderDeviceSeq: 1, clientMessageId: randomUUID(), body: 'hello' });
     const entry = asEntry(payload, sender);
 
-    const moved = () => decryptEntry({ conversation: { ...conversation, patientId: randomUUID() }, entry, epochKey, senderSignPublicKey: device.signPublicKey });
+    const moved = () =>
+      decryptEntry({ conversation: { ...conversation, patientId: randomUUID() }, entry, epochKey, senderSignPublicKey: device.signPublicKey });
     const reattributed = () =>
-      decryptEntry({ conversation, entry: { ...entry, message: { ...entry.message!, senderUserId: randomUUID() } }, epochKey, senderSignPublicKey: device.signPublicKey });
+      decryptEntry({
+        conversation,
+        entry: { ...entry, message: { ...entry.message!, senderUserId: randomUUID() } },
+        epochKey,
+        senderSignPublicKey: device.signPublicKey,
+      });
 
     expect(moved).toThrow(CryptoError);
     expect(reattributed).toThrow(expect.objectContaining({ code: 'decrypt_failed' }));

@@ -99,7 +99,10 @@ describe(Conversation.name, () => {
     client.handlers.set('conversation:send', (payload) => {
       const send = payload as unknown as ConversationSend;
       const entry = world.message(1, world.patientDevice, 'placeholder');
-      client.record.push({ ...entry, message: { ...entry.message!, ...send, senderUserId: world.summary.patientId, senderDeviceId: world.patientDevice.member.id, senderRole: 'patient' } });
+      client.record.push({
+        ...entry,
+        message: { ...entry.message!, ...send, senderUserId: world.summary.patientId, senderDeviceId: world.patientDevice.member.id, senderRole: 'patient' },
+      });
       return sent(1);
     });
 
@@ -115,7 +118,10 @@ describe(Conversation.name, () => {
 
   it('takes a refused send out of pending and out of the outbox, answering with the refusal', async () => {
     await sut.open();
-    client.handlers.set('conversation:send', () => ({ ok: false, error: { code: 'outside_hours', message: 'closed', details: { nextOpening: new Date(0).toISOString() } } }));
+    client.handlers.set('conversation:send', () => ({
+      ok: false,
+      error: { code: 'outside_hours', message: 'closed', details: { nextOpening: new Date(0).toISOString() } },
+    }));
 
     const result = await sut.send('Are you open?');
 
@@ -134,7 +140,13 @@ describe(Conversation.name, () => {
     const doctor = world.clinician.member.userId;
 
     client.emit('receipt:updated', { conversationId: world.conversationId, userId: doctor, deviceId: world.clinician.member.id, kind: 'read', upToSeq: 4 });
-    client.emit('receipt:updated', { conversationId: world.conversationId, userId: doctor, deviceId: world.clinician.member.id, kind: 'delivered', upToSeq: 2 });
+    client.emit('receipt:updated', {
+      conversationId: world.conversationId,
+      userId: doctor,
+      deviceId: world.clinician.member.id,
+      kind: 'delivered',
+      upToSeq: 2,
+    });
     client.emit('receipt:updated', { conversationId: 'another', userId: doctor, deviceId: world.clinician.member.id, kind: 'read', upToSeq: 9 });
     client.emit('conversation:typing', { conversationId: world.conversationId, userId: doctor, role: 'clinician', isTyping: true });
     client.emit('conversation:typing', { conversationId: world.conversationId, userId: world.summary.patientId, role: 'patient', isTyping: true });
@@ -148,7 +160,10 @@ describe(Conversation.name, () => {
 
   it('runs each lifecycle command and takes in its answer; a refusal throws with the gateway’s code', async () => {
     const colleague = world.colleague.member.userId;
-    client.handlers.set('conversation:transfer', () => ({ ok: true, data: { conversation: { ...world.summary, assignedClinicianId: colleague, lastSeq: 7 } } }));
+    client.handlers.set('conversation:transfer', () => ({
+      ok: true,
+      data: { conversation: { ...world.summary, assignedClinicianId: colleague, lastSeq: 7 } },
+    }));
     client.handlers.set('conversation:close', () => ({ ok: false, error: { code: 'forbidden', message: 'not yours' } }));
 
     const transferred = await sut.transfer({ clinicianId: colleague });
@@ -158,7 +173,9 @@ describe(Conversation.name, () => {
     expect(transferred.assignedClinicianId).toBe(colleague);
     expect(sut.summary?.assignedClinicianId).toBe(colleague);
     expect(client.requestsOf('conversation:transfer')).toEqual([{ conversationId: world.conversationId, to: { clinicianId: colleague } }]);
-    expect(client.requestsOf('conversation:close')).toEqual([{ conversationId: world.conversationId, outcome: 'follow_up', followUp: { dueDate: '2026-12-12', ownerId: colleague } }]);
+    expect(client.requestsOf('conversation:close')).toEqual([
+      { conversationId: world.conversationId, outcome: 'follow_up', followUp: { dueDate: '2026-12-12', ownerId: colleague } },
+    ]);
   });
 
   it('joins again only for a device its answer did not list, and then opens that member’s message', async () => {
@@ -176,12 +193,18 @@ describe(Conversation.name, () => {
   });
 
   it('marks read no further than the entries it could open', async () => {
-    client.record.push(world.message(1, world.clinician, 'readable'), { ...world.message(2, world.clinician, 'tampered'), hash: '01', message: { ...world.message(2, world.clinician, 'x').message!, nonce: 'AAAA' } });
+    client.record.push(world.message(1, world.clinician, 'readable'), {
+      ...world.message(2, world.clinician, 'tampered'),
+      hash: '01',
+      message: { ...world.message(2, world.clinician, 'x').message!, nonce: 'AAAA' },
+    });
     await sut.open();
 
     await sut.markRead(2);
 
     expect(sut.entries.map((entry) => entry.ok)).toEqual([true, false]);
-    expect(client.requestsOf('conversation:receipt').filter((receipt) => receipt['kind'] === 'read')).toEqual([{ conversationId: world.conversationId, kind: 'read', upToSeq: 1 }]);
+    expect(client.requestsOf('conversation:receipt').filter((receipt) => receipt['kind'] === 'read')).toEqual([
+      { conversationId: world.conversationId, kind: 'read', upToSeq: 1 },
+    ]);
   });
 });

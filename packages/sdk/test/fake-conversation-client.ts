@@ -1,6 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { ParleyClient } from '@parley/client';
-import { certifyDevice, certifyStaffDevice, generateDeviceKeys, generatePatientAccountKeys, generatePracticeRootKey, toBase64, type IdentityKeys } from '@parley/crypto';
+import {
+  certifyDevice,
+  certifyStaffDevice,
+  generateDeviceKeys,
+  generatePatientAccountKeys,
+  generatePracticeRootKey,
+  toBase64,
+  type IdentityKeys,
+} from '@parley/crypto';
 import type { ConversationSummary, JoinedConversation, MemberDevice, RecordEntry, SendResult } from '@parley/protocol';
 import { encryptForSend, epochKeyId, newEpoch, type SignedIn } from '../src/index.js';
 
@@ -79,11 +87,14 @@ export function aPatientConversation() {
   const account = generatePatientAccountKeys();
   const patientId = randomUUID();
   const conversationId = randomUUID();
-  const patientDevice = deviceOf({ userId: patientId, role: 'patient', displayName: 'Ada Lovelace' }, (fields) => toBase64(certifyDevice(fields, account.signSecretKey).signature));
+  const patientDevice = deviceOf({ userId: patientId, role: 'patient', displayName: 'Ada Lovelace' }, (fields) =>
+    toBase64(certifyDevice(fields, account.signSecretKey).signature),
+  );
   const staff = (displayName: string): TestDevice =>
-    deviceOf({ userId: randomUUID(), role: 'clinician', displayName: 'server says nothing' }, (fields) =>
-      toBase64(certifyStaffDevice({ ...fields, practiceId: odsCode, displayName, roles: ['clinician'] }, root.signSecretKey)),
-    displayName,
+    deviceOf(
+      { userId: randomUUID(), role: 'clinician', displayName: 'server says nothing' },
+      (fields) => toBase64(certifyStaffDevice({ ...fields, practiceId: odsCode, displayName, roles: ['clinician'] }, root.signSecretKey)),
+      displayName,
     );
   const clinician = staff('Dr Alex Morgan');
   const colleague = staff('Dr Sam Patel');
@@ -102,11 +113,23 @@ export function aPatientConversation() {
     urgentAt: null,
   };
   const signedIn = {
-    session: { token: 't', expiresAt: new Date(Date.now() + 3_600_000).toISOString(), user: { id: patientId, roles: ['patient'], displayName: 'Ada Lovelace' }, practice: { odsCode } },
+    session: {
+      token: 't',
+      expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+      user: { id: patientId, roles: ['patient'], displayName: 'Ada Lovelace' },
+      practice: { odsCode },
+    },
     device: { deviceId: patientDevice.member.id, keys: patientDevice.keys },
     account: { signPublicKey: account.signPublicKey, boxPublicKey: account.boxPublicKey },
   } as unknown as SignedIn;
-  const patientAccount = { userId: patientId, signPublicKey: toBase64(account.signPublicKey), boxPublicKey: toBase64(account.boxPublicKey), accountSignature: null, invitation: null, certificate: null };
+  const patientAccount = {
+    userId: patientId,
+    signPublicKey: toBase64(account.signPublicKey),
+    boxPublicKey: toBase64(account.boxPublicKey),
+    accountSignature: null,
+    invitation: null,
+    certificate: null,
+  };
   /** A join answer listing these devices, with the summary at the record's current end. */
   const joined = (devices: readonly TestDevice[], record: readonly RecordEntry[]): JoinedConversation => ({
     conversation: { ...summary, lastSeq: record.at(-1)?.seq ?? 0 },
@@ -127,7 +150,14 @@ export function aPatientConversation() {
       clientMessageId,
       body,
     });
-    return { conversationId, seq, kind: 'message', serverTime: new Date(seq * 1000).toISOString(), hash: '00', message: { ...payload, senderUserId: from.member.userId, senderDeviceId: from.member.id, senderRole: role } };
+    return {
+      conversationId,
+      seq,
+      kind: 'message',
+      serverTime: new Date(seq * 1000).toISOString(),
+      hash: '00',
+      message: { ...payload, senderUserId: from.member.userId, senderDeviceId: from.member.id, senderRole: role },
+    };
   };
   /** A system entry as the record holds it. */
   const system = (seq: number, event: string, data: Record<string, unknown>): RecordEntry =>
@@ -148,7 +178,10 @@ export function aPatientConversation() {
 }
 
 /** A send's answer as the gateway gives it. */
-export const sent = (seq: number): { ok: true; data: SendResult } => ({ ok: true, data: { seq, serverTime: new Date(seq * 1000).toISOString(), isDuplicate: false } });
+export const sent = (seq: number): { ok: true; data: SendResult } => ({
+  ok: true,
+  data: { seq, serverTime: new Date(seq * 1000).toISOString(), isDuplicate: false },
+});
 
 function deviceOf(
   who: { userId: string; role: MemberDevice['role']; displayName: string },

@@ -1,5 +1,12 @@
 import type { ConversationSummary, RecordSystemEvent } from '@parley/protocol';
-import { applySystemEvent, describeSystemEvent, parseSystemEvent, type SystemEvent, type SystemEventAudience, type SystemEventWording } from '../src/record-events.js';
+import {
+  applySystemEvent,
+  describeSystemEvent,
+  parseSystemEvent,
+  type SystemEvent,
+  type SystemEventAudience,
+  type SystemEventWording,
+} from '../src/record-events.js';
 
 const clinicianId = '6f1c2a9e-3b4d-4e5f-8a6b-7c8d9e0f1a2b';
 const colleagueId = '0b9a8c7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d';
@@ -26,8 +33,16 @@ const wording: SystemEventWording = {
   formatTime: (iso) => `at <${iso}>`,
 };
 
-const assignedTo = (id: string): Pick<ConversationSummary, 'status' | 'assignedClinicianId' | 'urgentAt'> => ({ status: 'assigned', assignedClinicianId: id, urgentAt: null });
-const waiting = (): Pick<ConversationSummary, 'status' | 'assignedClinicianId' | 'urgentAt'> => ({ status: 'waiting', assignedClinicianId: null, urgentAt: null });
+const assignedTo = (id: string): Pick<ConversationSummary, 'status' | 'assignedClinicianId' | 'urgentAt'> => ({
+  status: 'assigned',
+  assignedClinicianId: id,
+  urgentAt: null,
+});
+const waiting = (): Pick<ConversationSummary, 'status' | 'assignedClinicianId' | 'urgentAt'> => ({
+  status: 'waiting',
+  assignedClinicianId: null,
+  urgentAt: null,
+});
 
 describe(parseSystemEvent.name, () => {
   it.each(Object.values(written))('reads $event with the data the gateway writes', (event) => {
@@ -66,7 +81,11 @@ describe(parseSystemEvent.name, () => {
 describe(applySystemEvent.name, () => {
   it('assigns on assigned and on transferred, to the clinician the event names', () => {
     expect(applySystemEvent(waiting(), written.assigned, NOW)).toEqual({ status: 'assigned', assignedClinicianId: clinicianId, urgentAt: null });
-    expect(applySystemEvent(assignedTo(clinicianId), written.transferred, NOW)).toEqual({ status: 'assigned', assignedClinicianId: colleagueId, urgentAt: null });
+    expect(applySystemEvent(assignedTo(clinicianId), written.transferred, NOW)).toEqual({
+      status: 'assigned',
+      assignedClinicianId: colleagueId,
+      urgentAt: null,
+    });
   });
 
   it('puts a requeued conversation back to waiting with no assignee', () => {
@@ -94,14 +113,23 @@ describe(applySystemEvent.name, () => {
   it('keeps the other fields of the facts it is given', () => {
     const summary = { ...waiting(), id: 'c1', topic: 'admin' };
 
-    expect(applySystemEvent(summary, written.assigned, NOW)).toEqual({ id: 'c1', topic: 'admin', status: 'assigned', assignedClinicianId: clinicianId, urgentAt: null });
+    expect(applySystemEvent(summary, written.assigned, NOW)).toEqual({
+      id: 'c1',
+      topic: 'admin',
+      status: 'assigned',
+      assignedClinicianId: clinicianId,
+      urgentAt: null,
+    });
   });
 
-  it.each([written.opened, written.acknowledged, written['practice.closed'], unrecognised])('changes nothing on $event: the same object comes back', (event) => {
-    const facts = assignedTo(clinicianId);
+  it.each([written.opened, written.acknowledged, written['practice.closed'], unrecognised])(
+    'changes nothing on $event: the same object comes back',
+    (event) => {
+      const facts = assignedTo(clinicianId);
 
-    expect(applySystemEvent(facts, event, NOW)).toBe(facts);
-  });
+      expect(applySystemEvent(facts, event, NOW)).toBe(facts);
+    },
+  );
 
   it('returns the same object when the event states what the facts already say', () => {
     const facts = assignedTo(clinicianId);
@@ -151,7 +179,12 @@ describe(describeSystemEvent.name, () => {
   });
 
   it('tells the patient each closing outcome in their words', () => {
-    const outcomes = { resolved: 'resolved', appointment_booked: 'an appointment was booked', follow_up: 'the practice will follow it up', redirected_urgent: 'you were advised to get urgent care' } as const;
+    const outcomes = {
+      resolved: 'resolved',
+      appointment_booked: 'an appointment was booked',
+      follow_up: 'the practice will follow it up',
+      redirected_urgent: 'you were advised to get urgent care',
+    } as const;
 
     for (const [outcome, words] of Object.entries(outcomes)) {
       expect(line({ event: 'closed', data: { outcome: outcome as keyof typeof outcomes } }, 'patient')?.text).toBe(`This conversation was closed: ${words}.`);
@@ -159,7 +192,9 @@ describe(describeSystemEvent.name, () => {
   });
 
   it('tells the patient of a closing with no next opening without naming one', () => {
-    expect(line({ event: 'practice.closed', data: { nextOpening: null } }, 'patient')?.text).toBe('The practice has now closed for online messages. If it is urgent, call 111, or 999 in an emergency.');
+    expect(line({ event: 'practice.closed', data: { nextOpening: null } }, 'patient')?.text).toBe(
+      'The practice has now closed for online messages. If it is urgent, call 111, or 999 in an emergency.',
+    );
   });
 
   it('shows staff and exports an unrecognised event by its name, and the patient nothing', () => {

@@ -51,86 +51,118 @@ describe('staff key backup file (sdk)', () => {
     text = await sealStaffKeyBackup({ ...manager, passphrase });
   }, SLOW);
 
-  it('writes format 3 under its own salt at the key file cost (3 passes over 256 MiB), and opens it with the passphrase', async () => {
-    const file = JSON.parse(text) as FileShape;
+  it(
+    'writes format 3 under its own salt at the key file cost (3 passes over 256 MiB), and opens it with the passphrase',
+    async () => {
+      const file = JSON.parse(text) as FileShape;
 
-    const opened = await openStaffKeyBackup(text, passphrase);
+      const opened = await openStaffKeyBackup(text, passphrase);
 
-    expect(file.format).toBe('parley-staff-keys/3');
-    expect(file.kdf).toMatchObject({ opsLimit: 3, memLimitBytes: 256 * MiB });
-    expect(STAFF_KEY_FILE_KDF_PARAMS.memLimit).toBeGreaterThan(DEFAULT_KDF_PARAMS.memLimit);
-    expect(opened).toMatchObject({ odsCode: manager.odsCode, login: manager.login, userId: manager.userId, device: { deviceId: manager.device.deviceId } });
-    expect(opened.device.keys.signSecretKey).toEqual(manager.device.keys.signSecretKey);
-    expect(opened.device.keys.boxSecretKey).toEqual(manager.device.keys.boxSecretKey);
-    expect(opened.pinnedRoot).toEqual(manager.pinnedRoot);
-    expect(opened.root?.signSecretKey).toEqual(manager.root.signSecretKey);
-    // A second file of the same keys has another salt: no two derivations share one.
-    expect((JSON.parse(await sealStaffKeyBackup({ ...manager, passphrase })) as FileShape).kdf.salt).not.toBe(file.kdf.salt);
-    await expect(openStaffKeyBackup(text, 'copper meadow ladder violin orbit puzzles')).rejects.toMatchObject({ code: 'wrong_passphrase' });
-  }, SLOW);
+      expect(file.format).toBe('parley-staff-keys/3');
+      expect(file.kdf).toMatchObject({ opsLimit: 3, memLimitBytes: 256 * MiB });
+      expect(STAFF_KEY_FILE_KDF_PARAMS.memLimit).toBeGreaterThan(DEFAULT_KDF_PARAMS.memLimit);
+      expect(opened).toMatchObject({ odsCode: manager.odsCode, login: manager.login, userId: manager.userId, device: { deviceId: manager.device.deviceId } });
+      expect(opened.device.keys.signSecretKey).toEqual(manager.device.keys.signSecretKey);
+      expect(opened.device.keys.boxSecretKey).toEqual(manager.device.keys.boxSecretKey);
+      expect(opened.pinnedRoot).toEqual(manager.pinnedRoot);
+      expect(opened.root?.signSecretKey).toEqual(manager.root.signSecretKey);
+      // A second file of the same keys has another salt: no two derivations share one.
+      expect((JSON.parse(await sealStaffKeyBackup({ ...manager, passphrase })) as FileShape).kdf.salt).not.toBe(file.kdf.salt);
+      await expect(openStaffKeyBackup(text, 'copper meadow ladder violin orbit puzzles')).rejects.toMatchObject({ code: 'wrong_passphrase' });
+    },
+    SLOW,
+  );
 
-  it('still opens a manager’s format 2 file (3 passes over 64 MiB), and refuses it with another passphrase', async () => {
-    const opened = await openStaffKeyBackup(format2.file, format2.passphrase);
+  it(
+    'still opens a manager’s format 2 file (3 passes over 64 MiB), and refuses it with another passphrase',
+    async () => {
+      const opened = await openStaffKeyBackup(format2.file, format2.passphrase);
 
-    expect(JSON.parse(format2.file)).toMatchObject({ format: 'parley-staff-keys/2', kdf: { opsLimit: 3, memLimitBytes: 64 * MiB } });
-    expect(toBase64(opened.device.keys.signPublicKey)).toBe(format2.expected.deviceSignPublicKey);
-    expect(toBase64(opened.device.keys.boxPublicKey)).toBe(format2.expected.deviceBoxPublicKey);
-    expect(toBase64(opened.pinnedRoot)).toBe(format2.expected.rootSignPublicKey);
-    expect(toBase64(opened.root!.signPublicKey)).toBe(format2.expected.rootSignPublicKey);
-    await expect(openStaffKeyBackup(format2.file, `${format2.passphrase}!`)).rejects.toMatchObject({ code: 'wrong_passphrase' });
-  }, SLOW);
+      expect(JSON.parse(format2.file)).toMatchObject({ format: 'parley-staff-keys/2', kdf: { opsLimit: 3, memLimitBytes: 64 * MiB } });
+      expect(toBase64(opened.device.keys.signPublicKey)).toBe(format2.expected.deviceSignPublicKey);
+      expect(toBase64(opened.device.keys.boxPublicKey)).toBe(format2.expected.deviceBoxPublicKey);
+      expect(toBase64(opened.pinnedRoot)).toBe(format2.expected.rootSignPublicKey);
+      expect(toBase64(opened.root!.signPublicKey)).toBe(format2.expected.rootSignPublicKey);
+      await expect(openStaffKeyBackup(format2.file, `${format2.passphrase}!`)).rejects.toMatchObject({ code: 'wrong_passphrase' });
+    },
+    SLOW,
+  );
 
-  it('refuses a tampered file: an edited ciphertext as a wrong passphrase, an edited salt, cost or format label as damaged', async () => {
-    const flipped = edited((file) => {
-      const blob = fromBase64(file.device);
-      blob[blob.length - 1]! ^= 1;
-      file.device = toBase64(blob);
-    });
-    const saltEdited = edited((file) => {
-      const salt = fromBase64(file.kdf.salt);
-      salt[0]! ^= 1;
-      file.kdf.salt = toBase64(salt);
-    });
+  it(
+    'refuses a tampered file: an edited ciphertext as a wrong passphrase, an edited salt, cost or format label as damaged',
+    async () => {
+      const flipped = edited((file) => {
+        const blob = fromBase64(file.device);
+        blob[blob.length - 1]! ^= 1;
+        file.device = toBase64(blob);
+      });
+      const saltEdited = edited((file) => {
+        const salt = fromBase64(file.kdf.salt);
+        salt[0]! ^= 1;
+        file.kdf.salt = toBase64(salt);
+      });
 
-    await expect(openStaffKeyBackup(flipped, passphrase)).rejects.toEqual(expect.any(AccountFlowError));
-    await expect(openStaffKeyBackup(flipped, passphrase)).rejects.toMatchObject({ code: 'wrong_passphrase' });
-    expect(await refusal(saltEdited)).toEqual({ code: 'invalid_payload', fault: 'damaged' });
-    expect(await refusal(edited((file) => (file.kdf.opsLimit = 4)))).toEqual({ code: 'invalid_payload', fault: 'damaged' });
-    // Relabelled as format 2 (whose floor is lower): the blobs' authenticated version still says format 3.
-    expect(await refusal(edited((file) => (file.format = 'parley-staff-keys/2')))).toEqual({ code: 'invalid_payload', fault: 'damaged' });
-    expect(await refusal(edited((file) => ([file.device, file.root] = [file.root!, file.device])))).toEqual({ code: 'invalid_payload', fault: 'damaged' });
-  }, SLOW);
+      await expect(openStaffKeyBackup(flipped, passphrase)).rejects.toEqual(expect.any(AccountFlowError));
+      await expect(openStaffKeyBackup(flipped, passphrase)).rejects.toMatchObject({ code: 'wrong_passphrase' });
+      expect(await refusal(saltEdited)).toEqual({ code: 'invalid_payload', fault: 'damaged' });
+      expect(await refusal(edited((file) => (file.kdf.opsLimit = 4)))).toEqual({ code: 'invalid_payload', fault: 'damaged' });
+      // Relabelled as format 2 (whose floor is lower): the blobs' authenticated version still says format 3.
+      expect(await refusal(edited((file) => (file.format = 'parley-staff-keys/2')))).toEqual({ code: 'invalid_payload', fault: 'damaged' });
+      expect(await refusal(edited((file) => ([file.device, file.root] = [file.root!, file.device])))).toEqual({ code: 'invalid_payload', fault: 'damaged' });
+    },
+    SLOW,
+  );
 
-  it('refuses a truncated file or blob as not a key file or damaged', async () => {
-    expect(await refusal(text.slice(0, text.length / 2))).toEqual({ code: 'invalid_payload', fault: 'not_a_key_file' });
-    expect(await refusal(edited((file) => (file.device = toBase64(fromBase64(file.device).slice(0, 100)))))).toEqual({ code: 'invalid_payload', fault: 'damaged' });
-    expect(await refusal(edited((file) => (file.root = file.root!.slice(0, -8))))).toEqual({ code: 'invalid_payload', fault: 'damaged' });
-    expect(await refusal(edited((file) => delete (file as Partial<FileShape>).kdf))).toEqual({ code: 'invalid_payload', fault: 'not_a_key_file' });
-    expect(await refusal('{"format":"parley-staff-keys/4"}')).toEqual({ code: 'invalid_payload', fault: 'not_a_key_file' });
-  }, SLOW);
+  it(
+    'refuses a truncated file or blob as not a key file or damaged',
+    async () => {
+      expect(await refusal(text.slice(0, text.length / 2))).toEqual({ code: 'invalid_payload', fault: 'not_a_key_file' });
+      expect(await refusal(edited((file) => (file.device = toBase64(fromBase64(file.device).slice(0, 100)))))).toEqual({
+        code: 'invalid_payload',
+        fault: 'damaged',
+      });
+      expect(await refusal(edited((file) => (file.root = file.root!.slice(0, -8))))).toEqual({ code: 'invalid_payload', fault: 'damaged' });
+      expect(await refusal(edited((file) => delete (file as Partial<FileShape>).kdf))).toEqual({ code: 'invalid_payload', fault: 'not_a_key_file' });
+      expect(await refusal('{"format":"parley-staff-keys/4"}')).toEqual({ code: 'invalid_payload', fault: 'not_a_key_file' });
+    },
+    SLOW,
+  );
 
-  it('refuses, before deriving anything, a file asking for absurd memory or passes, or for less than its format’s cost', async () => {
-    const asking = (opsLimit: number, memLimitBytes: number, format = 'parley-staff-keys/3') =>
-      refusal(edited((file) => Object.assign(file, { format, kdf: { ...file.kdf, opsLimit, memLimitBytes } })));
-    const outOfBounds = { code: 'invalid_payload', fault: 'kdf_out_of_bounds' };
-    const started = Date.now();
+  it(
+    'refuses, before deriving anything, a file asking for absurd memory or passes, or for less than its format’s cost',
+    async () => {
+      const asking = (opsLimit: number, memLimitBytes: number, format = 'parley-staff-keys/3') =>
+        refusal(edited((file) => Object.assign(file, { format, kdf: { ...file.kdf, opsLimit, memLimitBytes } })));
+      const outOfBounds = { code: 'invalid_payload', fault: 'kdf_out_of_bounds' };
+      const started = Date.now();
 
-    expect(await asking(3, 4 * 1024 * MiB)).toEqual(outOfBounds);
-    expect(await asking(3, 513 * MiB)).toEqual(outOfBounds);
-    expect(await asking(1_000_000_000, 256 * MiB)).toEqual(outOfBounds);
-    expect(await asking(9, 256 * MiB)).toEqual(outOfBounds);
-    expect(await asking(3.5, 256 * MiB)).toEqual(outOfBounds);
-    expect(await asking(-3, 256 * MiB)).toEqual(outOfBounds);
-    expect(await asking(3, 64 * MiB)).toEqual(outOfBounds);
-    expect(await asking(2, 256 * MiB)).toEqual(outOfBounds);
-    expect(await asking(3, 4 * 1024 * MiB, 'parley-staff-keys/2')).toEqual(outOfBounds);
-    expect(await asking(1, 8 * 1024, 'parley-staff-keys/2')).toEqual(outOfBounds);
-    // Nine refusals with no Argon2id run: one derivation at any of those costs would take seconds.
-    expect(Date.now() - started).toBeLessThan(1_000);
-  }, SLOW);
+      expect(await asking(3, 4 * 1024 * MiB)).toEqual(outOfBounds);
+      expect(await asking(3, 513 * MiB)).toEqual(outOfBounds);
+      expect(await asking(1_000_000_000, 256 * MiB)).toEqual(outOfBounds);
+      expect(await asking(9, 256 * MiB)).toEqual(outOfBounds);
+      expect(await asking(3.5, 256 * MiB)).toEqual(outOfBounds);
+      expect(await asking(-3, 256 * MiB)).toEqual(outOfBounds);
+      expect(await asking(3, 64 * MiB)).toEqual(outOfBounds);
+      expect(await asking(2, 256 * MiB)).toEqual(outOfBounds);
+      expect(await asking(3, 4 * 1024 * MiB, 'parley-staff-keys/2')).toEqual(outOfBounds);
+      expect(await asking(1, 8 * 1024, 'parley-staff-keys/2')).toEqual(outOfBounds);
+      // Nine refusals with no Argon2id run: one derivation at any of those costs would take seconds.
+      expect(Date.now() - started).toBeLessThan(1_000);
+    },
+    SLOW,
+  );
 
-  it('seals only at the key file cost or above, unless the parameters are marked test-only', async () => {
-    await expect(sealStaffKeyBackup({ ...manager, passphrase, kdf: DEFAULT_KDF_PARAMS })).rejects.toMatchObject({ code: 'invalid_payload', fault: 'kdf_out_of_bounds' });
-    await expect(sealStaffKeyBackup({ ...manager, passphrase, kdf: { opsLimit: 3, memLimit: 1024 * MiB } })).rejects.toMatchObject({ fault: 'kdf_out_of_bounds' });
-  }, SLOW);
+  it(
+    'seals only at the key file cost or above, unless the parameters are marked test-only',
+    async () => {
+      await expect(sealStaffKeyBackup({ ...manager, passphrase, kdf: DEFAULT_KDF_PARAMS })).rejects.toMatchObject({
+        code: 'invalid_payload',
+        fault: 'kdf_out_of_bounds',
+      });
+      await expect(sealStaffKeyBackup({ ...manager, passphrase, kdf: { opsLimit: 3, memLimit: 1024 * MiB } })).rejects.toMatchObject({
+        fault: 'kdf_out_of_bounds',
+      });
+    },
+    SLOW,
+  );
 });

@@ -48,10 +48,12 @@ export async function startGatewayProcess(options: GatewayProcessOptions): Promi
     // it shows that this process, not one still stopping on that port, is the one answering.
     const bannerUrl = output.match(/Health:\s+(http:\/\/\S+)\/health\/ready/)?.[1];
     if (bannerUrl) url ||= options.port === undefined ? bannerUrl : `http://127.0.0.1:${options.port}`;
-    const isReady = url !== '' && await fetch(`${url}/health/ready`).then(
-      (response) => response.ok,
-      () => false,
-    );
+    const isReady =
+      url !== '' &&
+      (await fetch(`${url}/health/ready`).then(
+        (response) => response.ok,
+        () => false,
+      ));
     if (isReady) break;
     await new Promise((resolve) => setTimeout(resolve, 200));
   }

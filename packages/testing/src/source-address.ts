@@ -27,7 +27,10 @@ export async function startSourceAddressEntry(options: { target: { host: string;
     track(upstream);
     client.pipe(upstream).pipe(client);
     // An end or error on either side ends both: the client then sees what it would see from the balancer.
-    for (const [socket, other] of [[client, upstream], [upstream, client]] as const) {
+    for (const [socket, other] of [
+      [client, upstream],
+      [upstream, client],
+    ] as const) {
       socket.once('error', () => other.destroy());
       socket.once('close', () => other.destroy());
     }

@@ -187,10 +187,13 @@ class Pipe {
   private schedule(): void {
     const head = this.queue[0];
     if (this.timer || !head) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.flush();
-    }, Math.max(0, head.dueAt - Date.now()));
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.flush();
+      },
+      Math.max(0, head.dueAt - Date.now()),
+    );
   }
 
   private flush(): void {

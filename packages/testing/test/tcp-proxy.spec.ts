@@ -67,7 +67,10 @@ describe(startTcpProxy.name, () => {
 
       proxy.blackhole(true);
       client.socket.write('lost');
-      const isEchoed = await client.receive('lost', QUIET_MS).then(() => true, () => false);
+      const isEchoed = await client.receive('lost', QUIET_MS).then(
+        () => true,
+        () => false,
+      );
       const isClosed = client.socket.destroyed;
       proxy.blackhole(false);
       client.socket.write('found');
@@ -100,9 +103,15 @@ describe(startTcpProxy.name, () => {
 
       const client = await connect();
       client.socket.write('hello?');
-      const isGreeted = await client.receive('a\n', QUIET_MS).then(() => true, () => false);
+      const isGreeted = await client.receive('a\n', QUIET_MS).then(
+        () => true,
+        () => false,
+      );
       proxy.blackhole(false);
-      const isGreetedAfter = await client.receive('a\n', QUIET_MS).then(() => true, () => false);
+      const isGreetedAfter = await client.receive('a\n', QUIET_MS).then(
+        () => true,
+        () => false,
+      );
 
       expect(isGreeted).toBe(false);
       expect(isGreetedAfter).toBe(false);
@@ -229,5 +238,8 @@ async function waitUntil(condition: () => boolean, timeoutMs = 2_000): Promise<v
 async function activeSockets(): Promise<string[]> {
   // Closed handles leave in the event loop's close phase, which comes after the check phase of setImmediate.
   for (let turn = 0; turn < 2; turn++) await new Promise((resolve) => setImmediate(resolve));
-  return process.getActiveResourcesInfo().filter((kind) => kind.startsWith('TCP')).sort();
+  return process
+    .getActiveResourcesInfo()
+    .filter((kind) => kind.startsWith('TCP'))
+    .sort();
 }

@@ -49,10 +49,7 @@ export class DeviceVault<T> {
    */
   async load(): Promise<T | null> {
     if (this.memory !== null) return this.memory;
-    const [record, key] = await Promise.all([
-      this.db.get<SealedRecord>(STORES.vault, this.slot),
-      this.db.get<CryptoKey>(STORES.wrappingKeys, this.slot),
-    ]);
+    const [record, key] = await Promise.all([this.db.get<SealedRecord>(STORES.vault, this.slot), this.db.get<CryptoKey>(STORES.wrappingKeys, this.slot)]);
     if (!record || !key) return null;
     try {
       const plain = await crypto.subtle.decrypt({ name: 'AES-GCM', iv: record.iv, additionalData: this.additionalData() }, key, record.ciphertext);

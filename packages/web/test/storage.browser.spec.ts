@@ -53,13 +53,26 @@ describe('@parley/web in Chromium (IndexedDB, WebCrypto, Web Locks)', () => {
   });
 
   it('keeps remembered keys across a reload, encrypted under a non-extractable key', async () => {
-    await inPage(page, `
+    await inPage(
+      page,
+      `
       const db = await web.WebDatabase.open('t');
       await new web.DeviceVault(db, 'patient').save({ token: 'secret-token-123', keys: { signSecretKey: new Uint8Array([1, 2, 3, 250]) } }, { remember: true });
-    `);
+    `,
+    );
 
     await page.reload();
-    const after = await inPage<{ token: string; key: number[]; isBytes: boolean; isRemembered: boolean; extractable: boolean; exportRefused: boolean; storedHasToken: boolean }>(page, `
+    const after = await inPage<{
+      token: string;
+      key: number[];
+      isBytes: boolean;
+      isRemembered: boolean;
+      extractable: boolean;
+      exportRefused: boolean;
+      storedHasToken: boolean;
+    }>(
+      page,
+      `
       const db = await web.WebDatabase.open('t');
       const vault = new web.DeviceVault(db, 'patient');
       const value = await vault.load();
@@ -69,19 +82,31 @@ describe('@parley/web in Chromium (IndexedDB, WebCrypto, Web Locks)', () => {
       const storedText = new TextDecoder().decode(new Uint8Array(record.ciphertext));
       return { token: value.token, key: [...value.keys.signSecretKey], isBytes: value.keys.signSecretKey instanceof Uint8Array, isRemembered: vault.isRemembered,
         extractable: wrapping.extractable, exportRefused, storedHasToken: storedText.includes('secret-token-123') };
-    `);
+    `,
+    );
 
-    expect(after).toEqual({ token: 'secret-token-123', key: [1, 2, 3, 250], isBytes: true, isRemembered: true, extractable: false, exportRefused: true, storedHasToken: false });
+    expect(after).toEqual({
+      token: 'secret-token-123',
+      key: [1, 2, 3, 250],
+      isBytes: true,
+      isRemembered: true,
+      extractable: false,
+      exportRefused: true,
+      storedHasToken: false,
+    });
   });
 
   it('keeps a "don\'t remember this device" value in memory only, wiping any stored copy', async () => {
-    const during = await inPage<{ token: string; stored: unknown }>(page, `
+    const during = await inPage<{ token: string; stored: unknown }>(
+      page,
+      `
       const db = await web.WebDatabase.open('t');
       const vault = new web.DeviceVault(db, 'patient');
       await vault.save({ token: 'first' }, { remember: true });
       await vault.save({ token: 'second' }, { remember: false });
       return { token: (await vault.load()).token, stored: (await db.get('vault', 'patient')) ?? null };
-    `);
+    `,
+    );
 
     await page.reload();
     const after = await inPage(page, `return await new web.DeviceVault(await web.WebDatabase.open('t'), 'patient').load();`);
@@ -91,19 +116,24 @@ describe('@parley/web in Chromium (IndexedDB, WebCrypto, Web Locks)', () => {
   });
 
   it('forgets everything on forget(), wrapping key included', async () => {
-    const stored = await inPage<{ value: unknown; key: unknown }>(page, `
+    const stored = await inPage<{ value: unknown; key: unknown }>(
+      page,
+      `
       const db = await web.WebDatabase.open('t');
       const vault = new web.DeviceVault(db, 'patient');
       await vault.save({ token: 'x' }, { remember: true });
       await vault.forget();
       return { value: await vault.load(), key: (await db.get('wrapping-keys', 'patient')) ?? null };
-    `);
+    `,
+    );
 
     expect(stored).toEqual({ value: null, key: null });
   });
 
   it('reads a vault record that no longer decrypts as empty, and wipes it', async () => {
-    const result = await inPage<{ value: unknown; stored: unknown }>(page, `
+    const result = await inPage<{ value: unknown; stored: unknown }>(
+      page,
+      `
       const db = await web.WebDatabase.open('t');
       await new web.DeviceVault(db, 'patient').save({ token: 'x' }, { remember: true });
       const record = await db.get('vault', 'patient');
@@ -111,26 +141,52 @@ describe('@parley/web in Chromium (IndexedDB, WebCrypto, Web Locks)', () => {
       await db.put('vault', { iv: record.iv, ciphertext: bytes.buffer }, 'patient');
       const value = await new web.DeviceVault(db, 'patient').load();
       return { value, stored: (await db.get('vault', 'patient')) ?? null };
-    `);
+    `,
+    );
 
     expect(result).toEqual({ value: null, stored: null });
   });
 
   it('keeps outbox items and feed cursors per user across a reload', async () => {
     const item = (id: string, order: number) => ({
-      send: { conversationId: '00000000-0000-4000-8000-000000000001', clientMessageId: id, epoch: 1, senderDeviceSeq: order, contentType: 'text', ciphertext: 'AAAAAAAAAAAAAAAAAAAAAAAA', nonce: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' },
-      order, status: 'pending', attempts: 0, lastError: null, enqueuedAt: '2026-01-01T00:00:00.000Z',
+      send: {
+        conversationId: '00000000-0000-4000-8000-000000000001',
+        clientMessageId: id,
+        epoch: 1,
+        senderDeviceSeq: order,
+        contentType: 'text',
+        ciphertext: 'AAAAAAAAAAAAAAAAAAAAAAAA',
+        nonce: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+      },
+      order,
+      status: 'pending',
+      attempts: 0,
+      lastError: null,
+      enqueuedAt: '2026-01-01T00:00:00.000Z',
     });
-    await inPage(page, `
+    await inPage(
+      page,
+      `
       const db = await web.WebDatabase.open('t');
       const mine = new web.IndexedDbOutboxStore(db, 'user-a');
       await mine.put(input[0]); await mine.put(input[1]);
       await new web.IndexedDbOutboxStore(db, 'user-b').put(input[2]);
       await new web.IndexedDbFeedCursorStore(db, 'user-a').save('c1', 42);
-    `, [item('10000000-0000-4000-8000-000000000001', 1), item('10000000-0000-4000-8000-000000000002', 2), item('20000000-0000-4000-8000-000000000001', 1)]);
+    `,
+      [item('10000000-0000-4000-8000-000000000001', 1), item('10000000-0000-4000-8000-000000000002', 2), item('20000000-0000-4000-8000-000000000001', 1)],
+    );
 
     await page.reload();
-    const after = await inPage<{ before: string[]; afterDelete: string[]; other: string[]; cursor: number | null; otherCursor: number | null; unknown: number | null }>(page, `
+    const after = await inPage<{
+      before: string[];
+      afterDelete: string[];
+      other: string[];
+      cursor: number | null;
+      otherCursor: number | null;
+      unknown: number | null;
+    }>(
+      page,
+      `
       const db = await web.WebDatabase.open('t');
       const mine = new web.IndexedDbOutboxStore(db, 'user-a');
       const before = (await mine.loadAll()).map((i) => i.send.clientMessageId).sort();
@@ -142,7 +198,8 @@ describe('@parley/web in Chromium (IndexedDB, WebCrypto, Web Locks)', () => {
         cursor: await new web.IndexedDbFeedCursorStore(db, 'user-a').load('c1'),
         otherCursor: await new web.IndexedDbFeedCursorStore(db, 'user-b').load('c1'),
         unknown: await new web.IndexedDbFeedCursorStore(db, 'user-a').load('c2') };
-    `);
+    `,
+    );
 
     expect(after).toEqual({
       before: ['10000000-0000-4000-8000-000000000001', '10000000-0000-4000-8000-000000000002'],
@@ -155,13 +212,16 @@ describe('@parley/web in Chromium (IndexedDB, WebCrypto, Web Locks)', () => {
   });
 
   it('wipes every store with clearAll()', async () => {
-    const left = await inPage<number[]>(page, `
+    const left = await inPage<number[]>(
+      page,
+      `
       const db = await web.WebDatabase.open('t');
       await new web.DeviceVault(db, 'patient').save({ token: 'x' }, { remember: true });
       await new web.IndexedDbFeedCursorStore(db, 'u').save('c', 3);
       await db.clearAll();
       return await Promise.all(['vault', 'wrapping-keys', 'outbox', 'cursors'].map(async (s) => (await db.getAll(s)).length));
-    `);
+    `,
+    );
 
     expect(left).toEqual([0, 0, 0, 0]);
   });
@@ -187,7 +247,10 @@ describe('@parley/web in Chromium (IndexedDB, WebCrypto, Web Locks)', () => {
 
     await inPage(page, `window.lock.release(); return null;`);
     const secondGot = await second.evaluate(() => (window as unknown as { waited: Promise<boolean> }).waited);
-    const third = await inPage<boolean>(page, `const other = new web.TabLock('conn2'); const waiting = other.acquire(); other.release(); return await waiting;`);
+    const third = await inPage<boolean>(
+      page,
+      `const other = new web.TabLock('conn2'); const waiting = other.acquire(); other.release(); return await waiting;`,
+    );
 
     expect({ firstHeld: await inPage(page, `return window.lock.isHeld;`), secondGot, third }).toEqual({ firstHeld: false, secondGot: true, third: false });
   });

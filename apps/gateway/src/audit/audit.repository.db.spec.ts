@@ -65,10 +65,15 @@ describe(AuditRepository.name, () => {
     const clinicianId = await insertUser(dataSource, practice, ['clinician']);
     const patient = await insertUser(dataSource, practice, ['patient']);
     const at = (hour: number) => new Date(`2025-03-05T${String(hour).padStart(2, '0')}:00:00Z`);
-    await sut.append(anEvent({ practiceId: practice, actorUserId: clinicianId, actorDeviceId: null, action: 'conversation.read', subjectUserId: patient, createdAt: at(9) }));
-    await sut.append(anEvent({ practiceId: practice, actorUserId: null, actorDeviceId: null, action: 'conversation.assigned', subjectUserId: patient, createdAt: at(10) }));
+    await sut.append(
+      anEvent({ practiceId: practice, actorUserId: clinicianId, actorDeviceId: null, action: 'conversation.read', subjectUserId: patient, createdAt: at(9) }),
+    );
+    await sut.append(
+      anEvent({ practiceId: practice, actorUserId: null, actorDeviceId: null, action: 'conversation.assigned', subjectUserId: patient, createdAt: at(10) }),
+    );
     await sut.append(anEvent({ practiceId: practice, actorUserId: clinicianId, actorDeviceId: null, action: 'conversation.closed', createdAt: at(11) }));
-    const actions = async (filter: Parameters<AuditRepository['find']>[1], limit = 10) => (await sut.find(practice, filter, limit)).map((event) => event.action);
+    const actions = async (filter: Parameters<AuditRepository['find']>[1], limit = 10) =>
+      (await sut.find(practice, filter, limit)).map((event) => event.action);
 
     expect(await actions({})).toEqual(['conversation.closed', 'conversation.assigned', 'conversation.read']);
     expect(await actions({ actorUserId: clinicianId })).toEqual(['conversation.closed', 'conversation.read']);

@@ -50,7 +50,16 @@ export class AuditRepository {
       this.dataSource,
       `INSERT INTO audit_events (practice_id, actor_user_id, actor_device_id, action, subject_user_id, conversation_id, data, created_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-      [event.practiceId, event.actorUserId, event.actorDeviceId, event.action, event.subjectUserId, event.conversationId, JSON.stringify(event.data), event.createdAt],
+      [
+        event.practiceId,
+        event.actorUserId,
+        event.actorDeviceId,
+        event.action,
+        event.subjectUserId,
+        event.conversationId,
+        JSON.stringify(event.data),
+        event.createdAt,
+      ],
     );
   }
 
@@ -66,8 +75,10 @@ export class AuditRepository {
     if (filter.subjectUserId) where('subject_user_id = ?', filter.subjectUserId);
     if (filter.conversationId) where('conversation_id = ?', filter.conversationId);
     // Names are matched among the practice's own users only ($1), as a literal part of the name (no LIKE wildcards).
-    if (filter.actorName) where(`actor_user_id IN (SELECT id FROM users WHERE practice_id = $1 AND strpos(lower(display_name), lower(?)) > 0)`, filter.actorName);
-    if (filter.subjectName) where(`subject_user_id IN (SELECT id FROM users WHERE practice_id = $1 AND strpos(lower(display_name), lower(?)) > 0)`, filter.subjectName);
+    if (filter.actorName)
+      where(`actor_user_id IN (SELECT id FROM users WHERE practice_id = $1 AND strpos(lower(display_name), lower(?)) > 0)`, filter.actorName);
+    if (filter.subjectName)
+      where(`subject_user_id IN (SELECT id FROM users WHERE practice_id = $1 AND strpos(lower(display_name), lower(?)) > 0)`, filter.subjectName);
     if (filter.action) where('action = ?', filter.action);
     if (filter.from) where('created_at >= ?', filter.from);
     if (filter.to) where('created_at < ?', filter.to);

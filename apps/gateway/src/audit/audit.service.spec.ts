@@ -71,7 +71,15 @@ describe(AuditService.name, () => {
 
     expect(events.find).toHaveBeenCalledWith(
       manager.practiceId,
-      { actorUserId, subjectUserId: undefined, conversationId: undefined, action: 'hours.changed', from: new Date('2025-03-01T00:00:00Z'), to: undefined, beforeId: '10' },
+      {
+        actorUserId,
+        subjectUserId: undefined,
+        conversationId: undefined,
+        action: 'hours.changed',
+        from: new Date('2025-03-01T00:00:00Z'),
+        to: undefined,
+        beforeId: '10',
+      },
       3,
     );
     expect(page.events.map((event) => event.id)).toEqual(['9', '8']);

@@ -30,7 +30,9 @@ export class CannedRepliesRepository {
 
   /** The practice's canned replies, by title. */
   async list(practiceId: string): Promise<CannedReply[]> {
-    const replies = await rows<CannedReplyRow>(this.dataSource, `SELECT ${COLUMNS} FROM canned_replies WHERE practice_id = $1 ORDER BY lower(title), id`, [practiceId]);
+    const replies = await rows<CannedReplyRow>(this.dataSource, `SELECT ${COLUMNS} FROM canned_replies WHERE practice_id = $1 ORDER BY lower(title), id`, [
+      practiceId,
+    ]);
     return replies.map(toCannedReply);
   }
 

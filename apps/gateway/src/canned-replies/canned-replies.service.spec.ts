@@ -43,7 +43,10 @@ describe(CannedRepliesService.name, () => {
 
     await expect(sut.create(manager, BODY)).resolves.toBe(stored);
     await expect(sut.create(manager, BODY)).rejects.toMatchObject({ code: 'conflict' });
-    expect(replies.create).toHaveBeenCalledWith(expect.objectContaining({ practiceId: manager.practiceId, by: manager.userId, at: NOW, ...BODY }), MAX_CANNED_REPLIES);
+    expect(replies.create).toHaveBeenCalledWith(
+      expect.objectContaining({ practiceId: manager.practiceId, by: manager.userId, at: NOW, ...BODY }),
+      MAX_CANNED_REPLIES,
+    );
     expect(audit.record).toHaveBeenCalledTimes(1);
     expect(audit.record).toHaveBeenCalledWith(manager, 'canned-reply.created', { data: { cannedReplyId: stored.id } });
   });

@@ -26,7 +26,10 @@ export class CannedRepliesService {
   /** Adds a canned reply. @throws DomainError `forbidden` (not a manager), `conflict` (the practice has MAX_CANNED_REPLIES already) */
   async create(actor: Actor, request: CannedReplyRequest): Promise<CannedReply> {
     requireRole(actor, 'manager');
-    const created = await this.replies.create({ id: randomUUID(), practiceId: actor.practiceId, ...request, by: actor.userId, at: this.clock.now() }, MAX_CANNED_REPLIES);
+    const created = await this.replies.create(
+      { id: randomUUID(), practiceId: actor.practiceId, ...request, by: actor.userId, at: this.clock.now() },
+      MAX_CANNED_REPLIES,
+    );
     if (!created) throw new DomainError('conflict', `A practice may keep at most ${MAX_CANNED_REPLIES} canned replies: delete one first.`);
     await this.audit.record(actor, 'canned-reply.created', { data: { cannedReplyId: created.id } });
     return created;

@@ -8,5 +8,9 @@ import { CapacityRepository } from './capacity.repository.js';
 import { CapacityService } from './capacity.service.js';
 
 /** Per-clinician caps, practice limits and availability (with the grace period after a dropped connection); what managers change live. */
-@Module({ imports: [RoutingModule, SessionsModule, RecordModule, AuditModule], providers: [CapacityGateway, CapacityService, CapacityRepository], exports: [CapacityService] })
+@Module({
+  imports: [RoutingModule, SessionsModule, RecordModule, AuditModule],
+  providers: [CapacityGateway, CapacityService, CapacityRepository],
+  exports: [CapacityService],
+})
 export class CapacityModule {}

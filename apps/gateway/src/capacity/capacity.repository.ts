@@ -23,8 +23,16 @@ export class CapacityRepository {
         [clinicianId],
       );
       if (held.length === 0) return [];
-      await endLiveAssignments(db, held.map((c) => c.id), now);
-      await moveToQueueHead(db, practiceId, held.map((c) => c.id));
+      await endLiveAssignments(
+        db,
+        held.map((c) => c.id),
+        now,
+      );
+      await moveToQueueHead(
+        db,
+        practiceId,
+        held.map((c) => c.id),
+      );
       return held.map((conversation) => ({ conversationId: conversation.id, patientId: conversation.patient_id }));
     });
   }
@@ -56,7 +64,10 @@ export class CapacityRepository {
 
   /** Clinicians of the practices on record as connected (to check against the sockets that really are). */
   async connectedClinicians(): Promise<{ userId: string; practiceId: string }[]> {
-    const connected = await rows<{ user_id: string; practice_id: string }>(this.dataSource, `SELECT user_id, practice_id FROM clinician_capacity WHERE connected_at IS NOT NULL`);
+    const connected = await rows<{ user_id: string; practice_id: string }>(
+      this.dataSource,
+      `SELECT user_id, practice_id FROM clinician_capacity WHERE connected_at IS NOT NULL`,
+    );
     return connected.map((row) => ({ userId: row.user_id, practiceId: row.practice_id }));
   }
 

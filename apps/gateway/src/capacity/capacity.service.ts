@@ -127,7 +127,11 @@ export class CapacityService implements OnApplicationBootstrap, OnModuleDestroy 
     const returned = await this.capacity.requeueAllOf(practiceId, clinicianId, this.clock.now());
     for (const { conversationId, patientId } of returned) {
       await this.record.append({ conversationId, system: { event: 'requeued', data: { fromClinicianId: clinicianId, reason } } });
-      await this.audit.record(serverActor(practiceId), 'conversation.requeued', { conversationId, subjectUserId: patientId, data: { fromUserId: clinicianId, reason } });
+      await this.audit.record(serverActor(practiceId), 'conversation.requeued', {
+        conversationId,
+        subjectUserId: patientId,
+        data: { fromUserId: clinicianId, reason },
+      });
     }
     if (returned.length > 0) this.logger.log({ clinicianId, count: returned.length, reason }, 'conversations handed back to the queue');
     return returned.length;
@@ -159,7 +163,9 @@ export class CapacityService implements OnApplicationBootstrap, OnModuleDestroy 
   async setPracticeLimits(actor: Actor, limits: SetPracticeLimits): Promise<void> {
     requireRole(actor, 'manager');
     await this.capacity.setPracticeLimits(actor.practiceId, limits);
-    await this.audit.record(actor, 'capacity.changed', { data: { maxQueue: limits.maxQueue, maxNewPerDay: limits.maxNewPerDay, isIntakePaused: limits.isIntakePaused } });
+    await this.audit.record(actor, 'capacity.changed', {
+      data: { maxQueue: limits.maxQueue, maxNewPerDay: limits.maxNewPerDay, isIntakePaused: limits.isIntakePaused },
+    });
     this.routing.scheduleAnnouncement(actor.practiceId);
   }
 }

@@ -46,7 +46,8 @@ describe('a busy database', () => {
 
   it('answers a socket command rate_limited, and any other failure internal', () => {
     const answers: unknown[] = [];
-    const host = () => ({ getArgs: () => [{ id: 'socket-1' }, {}, (answer: unknown) => answers.push(answer), 'conversation:send'] }) as unknown as ArgumentsHost;
+    const host = () =>
+      ({ getArgs: () => [{ id: 'socket-1' }, {}, (answer: unknown) => answers.push(answer), 'conversation:send'] }) as unknown as ArgumentsHost;
     const filter = new WsErrorFilter();
 
     filter.catch(busy, host());

@@ -7,7 +7,7 @@ const DEFAULT_MESSAGES: Record<ErrorCode, string> = {
   not_found: 'Not found.',
   outside_hours: 'The practice is closed now.',
   at_capacity: 'The practice cannot take new conversations now.',
-  patient_limit: 'You have reached the practice\'s limit of online conversations for one patient.',
+  patient_limit: "You have reached the practice's limit of online conversations for one patient.",
   conflict: 'That conflicts with what is already stored.',
   rate_limited: 'Too many requests; try again shortly.',
   internal: 'Something went wrong on our side.',

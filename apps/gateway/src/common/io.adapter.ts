@@ -69,7 +69,10 @@ export class ParleyIoAdapter extends IoAdapter {
     // A Redis that hangs (or a connection that lost bytes) never answers QUIT: give it a moment, then drop the connection.
     let timer: NodeJS.Timeout | undefined;
     const isQuit = await Promise.race([
-      redis.quit().then(() => true, () => false),
+      redis.quit().then(
+        () => true,
+        () => false,
+      ),
       new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), REDIS_QUIT_TIMEOUT_MS))),
     ]);
     clearTimeout(timer);

@@ -33,7 +33,7 @@ describe('safeError', () => {
     expect(JSON.stringify(logged)).not.toContain(NHS_NUMBER);
   });
 
-  it('gives the same through pino-http, which hands it pino\'s serialised error', () => {
+  it("gives the same through pino-http, which hands it pino's serialised error", () => {
     const line = logLine({ err: pino.stdSerializers.wrapErrorSerializer(safeError) }, { err: aDuplicateKeyFailure() });
 
     expect(JSON.parse(line).err).toMatchObject({ type: 'QueryFailedError', code: '23505', message: expect.stringContaining('duplicate key') });
@@ -44,7 +44,11 @@ describe('safeError', () => {
   });
 
   it('cuts the value PostgreSQL quotes in a message out of the message and the stack of a database error', () => {
-    const failure = new QueryFailedError('SELECT 1 WHERE id = $1', [NHS_NUMBER], Object.assign(new Error(`invalid input syntax for type uuid: "${NHS_NUMBER}"`), { code: '22P02' }));
+    const failure = new QueryFailedError(
+      'SELECT 1 WHERE id = $1',
+      [NHS_NUMBER],
+      Object.assign(new Error(`invalid input syntax for type uuid: "${NHS_NUMBER}"`), { code: '22P02' }),
+    );
 
     const logged = safeError(failure) as { message: string; stack: string };
 

@@ -35,7 +35,10 @@ describe(webClientFiles.name, () => {
     folder = mkdtempSync(join(process.cwd(), '.web-client-files-'));
     mkdirSync(join(folder, 'assets'));
     // What the apps' builds leave: each text file with its .br and .gz beside it.
-    for (const [name, text] of [['index.html', page], ['assets/index-Ab12Cd34.js', script]] as const) {
+    for (const [name, text] of [
+      ['index.html', page],
+      ['assets/index-Ab12Cd34.js', script],
+    ] as const) {
       writeFileSync(join(folder, name), text);
       writeFileSync(join(folder, `${name}.br`), brotliCompressSync(text));
       writeFileSync(join(folder, `${name}.gz`), gzipSync(text));

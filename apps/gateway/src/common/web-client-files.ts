@@ -62,8 +62,16 @@ export function webClientMounts(config: Pick<AppConfig, 'patientDist' | 'staffDi
   const staffHostName = new URL(config.staffPublicUrl).hostname;
   const isStaffHost = (host: string | undefined) => hostNameOf(host) === staffHostName;
   return [
-    { prefix: '/', folder: config.staffDist, handler: (request, response, next) => (isStaffHost(request.headers.host) ? staff(request, response, next) : next()) },
-    { prefix: '/', folder: config.patientDist, handler: (request, response, next) => (isStaffHost(request.headers.host) ? next() : patient(request, response, next)) },
+    {
+      prefix: '/',
+      folder: config.staffDist,
+      handler: (request, response, next) => (isStaffHost(request.headers.host) ? staff(request, response, next) : next()),
+    },
+    {
+      prefix: '/',
+      folder: config.patientDist,
+      handler: (request, response, next) => (isStaffHost(request.headers.host) ? next() : patient(request, response, next)),
+    },
   ];
 }
 

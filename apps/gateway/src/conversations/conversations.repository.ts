@@ -129,11 +129,14 @@ export class ConversationsRepository {
       const { maxOpenPerPatient, maxNewPerPatientPerDay } = input.limits;
       if (maxOpenPerPatient !== null && counts!.open >= maxOpenPerPatient) return { limit: 'open', max: maxOpenPerPatient };
       if (maxNewPerPatientPerDay !== null && counts!.today >= maxNewPerPatientPerDay) return { limit: 'daily', max: maxNewPerPatientPerDay };
-      await run(
-        db,
-        `INSERT INTO conversations (id, practice_id, patient_id, topic, created_by_device_id, last_hash) VALUES ($1, $2, $3, $4, $5, $6)`,
-        [input.id, input.practiceId, input.patientId, input.topic, input.creatorDeviceId, genesisHash(input.id)],
-      );
+      await run(db, `INSERT INTO conversations (id, practice_id, patient_id, topic, created_by_device_id, last_hash) VALUES ($1, $2, $3, $4, $5, $6)`, [
+        input.id,
+        input.practiceId,
+        input.patientId,
+        input.topic,
+        input.creatorDeviceId,
+        genesisHash(input.id),
+      ]);
       const e = input.envelopes;
       await run(
         db,
@@ -165,11 +168,10 @@ export class ConversationsRepository {
 
   /** Ids of those of `deviceIds` that are active devices of `userId`. */
   async activeDevicesOf(userId: string, deviceIds: readonly string[]): Promise<Set<string>> {
-    const active = await rows<{ id: string }>(
-      this.dataSource,
-      `SELECT id FROM devices WHERE user_id = $1 AND id = ANY($2::uuid[]) AND revoked_at IS NULL`,
-      [userId, deviceIds],
-    );
+    const active = await rows<{ id: string }>(this.dataSource, `SELECT id FROM devices WHERE user_id = $1 AND id = ANY($2::uuid[]) AND revoked_at IS NULL`, [
+      userId,
+      deviceIds,
+    ]);
     return new Set(active.map((row) => row.id));
   }
 

@@ -236,8 +236,20 @@ export class ConversationsService implements OnModuleInit {
   async receipt(actor: Actor, payload: ConversationReceipt): Promise<null> {
     const conversation = await this.authorize(actor, payload.conversationId);
     if (payload.upToSeq > conversation.lastSeq) throw new DomainError('invalid_payload', 'upToSeq is beyond the last entry.');
-    const upToSeq = await this.conversations.raiseReceipt({ conversationId: conversation.id, deviceId: actor.deviceId, userId: actor.userId, kind: payload.kind, upToSeq: payload.upToSeq });
-    this.realtime.publish(rooms.conversation(conversation.id), 'receipt:updated', { conversationId: conversation.id, userId: actor.userId, deviceId: actor.deviceId, kind: payload.kind, upToSeq });
+    const upToSeq = await this.conversations.raiseReceipt({
+      conversationId: conversation.id,
+      deviceId: actor.deviceId,
+      userId: actor.userId,
+      kind: payload.kind,
+      upToSeq: payload.upToSeq,
+    });
+    this.realtime.publish(rooms.conversation(conversation.id), 'receipt:updated', {
+      conversationId: conversation.id,
+      userId: actor.userId,
+      deviceId: actor.deviceId,
+      kind: payload.kind,
+      upToSeq,
+    });
     return null;
   }
 
@@ -263,7 +275,8 @@ export class ConversationsService implements OnModuleInit {
     }
     const kinds = new Set(payload.envelopes.map((envelope) => envelope.recipient.kind));
     // Without these the practice could not read its own record, or the patient their history on a new device.
-    if (!kinds.has('record') || !kinds.has('account')) throw new DomainError('invalid_payload', 'Envelopes for the record key and the account key are required.');
+    if (!kinds.has('record') || !kinds.has('account'))
+      throw new DomainError('invalid_payload', 'Envelopes for the record key and the account key are required.');
   }
 
   /**
@@ -288,5 +301,8 @@ function patientLimit(refusal: PatientLimitDetails): DomainError {
         ? 'You already have a conversation open with the practice. Please continue there.'
         : `You already have ${refusal.max} conversations open with the practice, the most it takes from one patient at once. Please continue in one of them.`
       : `You have started ${refusal.max} conversation${refusal.max === 1 ? '' : 's'} today, the most the practice takes from one patient in a day. Please continue in an open conversation.`;
-  return new DomainError('patient_limit', `${why} Or phone the practice; if it is urgent call 111, or 999 in an emergency.`, { limit: refusal.limit, max: refusal.max });
+  return new DomainError('patient_limit', `${why} Or phone the practice; if it is urgent call 111, or 999 in an emergency.`, {
+    limit: refusal.limit,
+    max: refusal.max,
+  });
 }

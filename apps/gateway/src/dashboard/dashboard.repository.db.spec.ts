@@ -41,19 +41,25 @@ describe(DashboardRepository.name, () => {
     await dataSource.query(
       `INSERT INTO conversations (id, practice_id, patient_id, topic, created_by_device_id, last_hash, created_at, queued_at, status, assigned_clinician_id, outcome)
        VALUES ($1, $2, $3, 'admin', $4, $5, $6, $6, $7, $8, $9)`,
-      [id, practiceId, patientId, deviceId, randomBytes(32), createdAt, isHeld ? 'assigned' : status, isHeld ? clinicianId : null, status === 'closed' ? 'resolved' : null],
+      [
+        id,
+        practiceId,
+        patientId,
+        deviceId,
+        randomBytes(32),
+        createdAt,
+        isHeld ? 'assigned' : status,
+        isHeld ? clinicianId : null,
+        status === 'closed' ? 'resolved' : null,
+      ],
     );
     const at = (seconds: number | undefined) => (seconds === undefined ? null : new Date(Date.parse(createdAt) + seconds * 1000));
     for (const [index, seconds] of assignedAfterSeconds.entries()) {
       // Only the newest assignment may be live; an earlier one ended when the next began.
-      await dataSource.query(`INSERT INTO assignments (id, conversation_id, clinician_id, practice_id, how, assigned_at, ended_at) VALUES ($1, $2, $3, $4, 'auto', $5, $6)`, [
-        randomUUID(),
-        id,
-        clinicianId,
-        practiceId,
-        at(seconds),
-        at(assignedAfterSeconds[index + 1]),
-      ]);
+      await dataSource.query(
+        `INSERT INTO assignments (id, conversation_id, clinician_id, practice_id, how, assigned_at, ended_at) VALUES ($1, $2, $3, $4, 'auto', $5, $6)`,
+        [randomUUID(), id, clinicianId, practiceId, at(seconds), at(assignedAfterSeconds[index + 1])],
+      );
     }
   }
 

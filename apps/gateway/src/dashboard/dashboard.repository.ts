@@ -54,7 +54,13 @@ export class DashboardRepository {
     const seconds = (value: number | null) => (value === null ? null : Math.max(0, Math.round(Number(value))));
     const hours = found
       .filter((row) => row.hour !== null)
-      .map((row) => ({ hour: row.hour!, opened: row.opened, answered: row.answered, medianWaitSeconds: seconds(row.median), longestWaitSeconds: seconds(row.longest) }));
+      .map((row) => ({
+        hour: row.hour!,
+        opened: row.opened,
+        answered: row.answered,
+        medianWaitSeconds: seconds(row.median),
+        longestWaitSeconds: seconds(row.longest),
+      }));
     const total = found.find((row) => row.hour === null);
     return {
       hours,

@@ -26,7 +26,10 @@ export class DashboardService {
     const now = this.clock.now();
     const timeZone = await this.days.timeZoneOf(actor.practiceId);
     const dayStart = DateTime.fromJSDate(now, { zone: timeZone }).startOf('day');
-    const [queue, day] = await Promise.all([this.queue.snapshot(actor), this.days.day(actor.practiceId, dayStart.toJSDate(), dayStart.plus({ days: 1 }).toJSDate(), timeZone)]);
+    const [queue, day] = await Promise.all([
+      this.queue.snapshot(actor),
+      this.days.day(actor.practiceId, dayStart.toJSDate(), dayStart.plus({ days: 1 }).toJSDate(), timeZone),
+    ]);
     const oldest = queue.waiting.reduce((min, entry) => Math.min(min, Date.parse(entry.waitingSince)), Infinity);
     return {
       practiceId: actor.practiceId,

@@ -16,7 +16,9 @@ async function main(command: string | undefined, file: string | undefined): Prom
   // pnpm runs package scripts in apps/gateway: a relative path would land (or be looked for) there, not where the person is.
   if (!isAbsolute(file)) throw new BackupError(`give the backup file as an absolute path, e.g. "$PWD/${file}" (pnpm runs this command in apps/gateway)`);
   const config = loadConfig();
-  const database = config.databaseUrl ? { url: config.databaseUrl, where: 'DATABASE_URL', stop: async () => undefined } : await embeddedDatabase(join(config.dataDir, 'postgres'));
+  const database = config.databaseUrl
+    ? { url: config.databaseUrl, where: 'DATABASE_URL', stop: async () => undefined }
+    : await embeddedDatabase(join(config.dataDir, 'postgres'));
   try {
     const summary = command === 'backup' ? await writeBackup(database.url, file) : await restoreBackup(database.url, file);
     process.stdout.write(describe(command, summary, database.where));
@@ -31,7 +33,11 @@ async function embeddedDatabase(dataDir: string): Promise<{ url: string; where: 
   const [pidLine, , , portLine] = pid.split('\n');
   // EmbeddedPostgres.start() would take a live server for an orphan and stop it: never start one beside a running Parley.
   if (pidLine && isAlive(Number(pidLine)) && Number(portLine) > 0) {
-    return { url: `postgres://postgres@127.0.0.1:${Number(portLine)}/postgres`, where: `the running embedded PostgreSQL in ${dataDir}`, stop: async () => undefined };
+    return {
+      url: `postgres://postgres@127.0.0.1:${Number(portLine)}/postgres`,
+      where: `the running embedded PostgreSQL in ${dataDir}`,
+      stop: async () => undefined,
+    };
   }
   const server = new EmbeddedPostgres({ dataDir, port: 0, onWarn: (message) => process.stderr.write(`parley: ${message}\n`) });
   await server.start();

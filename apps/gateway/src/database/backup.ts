@@ -103,7 +103,9 @@ export async function writeBackup(url: string, file: string): Promise<BackupSumm
 }
 
 async function readHeader(client: pg.Client): Promise<Header> {
-  const schema = await client.query<{ has_migrations: boolean }>(`SELECT to_regclass(quote_ident(current_schema()) || '.${MIGRATIONS_TABLE}') IS NOT NULL AS has_migrations`);
+  const schema = await client.query<{ has_migrations: boolean }>(
+    `SELECT to_regclass(quote_ident(current_schema()) || '.${MIGRATIONS_TABLE}') IS NOT NULL AS has_migrations`,
+  );
   if (!schema.rows[0]?.has_migrations) throw new BackupError('this database has no migrations table: it is not a Parley database (or was never started)');
   const migrations = (await client.query<{ name: string }>(`SELECT name FROM ${MIGRATIONS_TABLE} ORDER BY id`)).rows.map((row) => row.name);
   const { rows: tables } = await client.query<{ name: string; columns: string[] }>(
@@ -141,7 +143,8 @@ function parentsFirst<T extends { name: string }>(tables: T[], references: { chi
   let remaining = [...tables];
   while (remaining.length > 0) {
     const ready = remaining.filter((table) => references.every((reference) => reference.child !== table.name || placed.has(reference.parent)));
-    if (ready.length === 0) throw new BackupError(`foreign keys form a cycle between ${remaining.map((table) => table.name).join(', ')}: this backup format cannot order them`);
+    if (ready.length === 0)
+      throw new BackupError(`foreign keys form a cycle between ${remaining.map((table) => table.name).join(', ')}: this backup format cannot order them`);
     for (const table of ready) placed.add(table.name);
     ordered.push(...ready);
     remaining = remaining.filter((table) => !placed.has(table.name));
@@ -159,7 +162,9 @@ async function readSequences(client: pg.Client): Promise<{ sequence: string; las
   );
   const sequences = [];
   for (const { name } of names) {
-    const { rows } = await client.query<{ last_value: string; is_called: boolean }>(`SELECT last_value::text AS last_value, is_called FROM ${client.escapeIdentifier(name)}`);
+    const { rows } = await client.query<{ last_value: string; is_called: boolean }>(
+      `SELECT last_value::text AS last_value, is_called FROM ${client.escapeIdentifier(name)}`,
+    );
     sequences.push({ sequence: name, lastValue: rows[0]!.last_value, isCalled: rows[0]!.is_called });
   }
   return sequences;
@@ -176,7 +181,8 @@ export async function restoreBackup(url: string, file: string): Promise<BackupSu
   const header = await checkFile(file);
   const known = knownMigrations();
   const isPrefix = header.migrations.length <= known.length && header.migrations.every((name, index) => known[index] === name);
-  if (!isPrefix) throw new BackupError(`the backup's migrations (last: ${header.migrations.at(-1)}) are not this build's: restore it with the Parley version that made it`);
+  if (!isPrefix)
+    throw new BackupError(`the backup's migrations (last: ${header.migrations.at(-1)}) are not this build's: restore it with the Parley version that made it`);
 
   await assertEmpty(url);
   await migrate(url, header.migrations.length);
@@ -269,7 +275,8 @@ async function checkFile(file: string): Promise<Header> {
       else if (line.startsWith('R ') && table) counted[table] = (counted[table] ?? 0) + 1;
       else if (line.startsWith('T ')) table = (JSON.parse(line.slice(2)) as { table: string }).table;
       else if (line.startsWith('E ')) expected = (JSON.parse(line.slice(2)) as { rows: Record<string, number> }).rows;
-      else if (!line.startsWith('S ') && line !== '') throw new BackupError(`${file} is damaged: unexpected line starting ${JSON.stringify(line.slice(0, 20))}`);
+      else if (!line.startsWith('S ') && line !== '')
+        throw new BackupError(`${file} is damaged: unexpected line starting ${JSON.stringify(line.slice(0, 20))}`);
     }
   } catch (error) {
     if (error instanceof BackupError) throw error;
@@ -278,7 +285,8 @@ async function checkFile(file: string): Promise<Header> {
   if (!header) throw new BackupError(`${file} is empty`);
   if (!expected) throw new BackupError(`${file} is incomplete (its end marker is missing): the backup was cut short`);
   for (const { name } of header.tables) {
-    if ((counted[name] ?? 0) !== (expected[name] ?? 0)) throw new BackupError(`${file} is damaged: ${name} has ${counted[name] ?? 0} rows, its end marker says ${expected[name] ?? 0}`);
+    if ((counted[name] ?? 0) !== (expected[name] ?? 0))
+      throw new BackupError(`${file} is damaged: ${name} has ${counted[name] ?? 0} rows, its end marker says ${expected[name] ?? 0}`);
   }
   return header;
 }
@@ -308,7 +316,11 @@ async function assertEmpty(url: string): Promise<void> {
 
 /** Applies the first `count` migrations of this build (in one transaction, as the gateway does). */
 async function migrate(url: string, count: number): Promise<void> {
-  const dataSource = new DataSource({ ...dataSourceOptions(url), migrations: MIGRATIONS.slice(0, count), extra: { max: 1, application_name: 'parley-restore' } });
+  const dataSource = new DataSource({
+    ...dataSourceOptions(url),
+    migrations: MIGRATIONS.slice(0, count),
+    extra: { max: 1, application_name: 'parley-restore' },
+  });
   await dataSource.initialize();
   try {
     await dataSource.runMigrations({ transaction: 'all' });

@@ -15,7 +15,22 @@ import { ReplyWindowAndPatientLimits1764820000000 } from './migrations/176482000
 import { InvitationAttempts1764840000000 } from './migrations/1764840000000-invitation-attempts.js';
 
 /** Every migration, oldest first. */
-export const MIGRATIONS = [InitialSchema1763740000000, AccountsAndKeys1763750000000, ConversationsAndRecord1763760000000, OpeningHours1763770000000, AuditConsentSettings1763780000000, QueueAndCapacity1763790000000, Lifecycle1763800000000, ClinicianPresence1763810000000, CannedReplies1763820000900, InvitationBoundTrust1764800000000, RetireUnboundPatientAccounts1764800000100, UrgentAndClinicianConnection1764810000000, ReplyWindowAndPatientLimits1764820000000, InvitationAttempts1764840000000];
+export const MIGRATIONS = [
+  InitialSchema1763740000000,
+  AccountsAndKeys1763750000000,
+  ConversationsAndRecord1763760000000,
+  OpeningHours1763770000000,
+  AuditConsentSettings1763780000000,
+  QueueAndCapacity1763790000000,
+  Lifecycle1763800000000,
+  ClinicianPresence1763810000000,
+  CannedReplies1763820000900,
+  InvitationBoundTrust1764800000000,
+  RetireUnboundPatientAccounts1764800000100,
+  UrgentAndClinicianConnection1764810000000,
+  ReplyWindowAndPatientLimits1764820000000,
+  InvitationAttempts1764840000000,
+];
 
 /** TypeORM options for a PostgreSQL URL: the pool, and the migrations, which alone describe and change the schema. */
 export function dataSourceOptions(url: string): DataSourceOptions {

@@ -99,7 +99,10 @@ describe('migrations', () => {
     const scratch = await freshDatabase();
     const migrated = await openDatabase(scratch.url);
     await undoThrough(migrated, 1764800000000); // invitation-bound trust, and every migration after it
-    const [practice] = await migrated.query(`INSERT INTO practices (id, ods_code, name, time_zone) VALUES ($1, 'V1PRAC', 'A practice', 'Europe/London') RETURNING id`, [randomUUID()]);
+    const [practice] = await migrated.query(
+      `INSERT INTO practices (id, ods_code, name, time_zone) VALUES ($1, 'V1PRAC', 'A practice', 'Europe/London') RETURNING id`,
+      [randomUUID()],
+    );
     const user = async (roles: string[]) => {
       const id = randomUUID();
       await migrated.query(`INSERT INTO users (id, practice_id, roles, display_name, nhs_number) VALUES ($1, $2, $3, 'Someone', $4)`, [
@@ -155,7 +158,10 @@ describe('migrations', () => {
     const scratch = await freshDatabase();
     const migrated = await openDatabase(scratch.url);
     await undoThrough(migrated, 1764800000100); // retiring unbound patient accounts, and every migration after it
-    const [practice] = await migrated.query(`INSERT INTO practices (id, ods_code, name, time_zone) VALUES ($1, 'V1PAT', 'A practice', 'Europe/London') RETURNING id`, [randomUUID()]);
+    const [practice] = await migrated.query(
+      `INSERT INTO practices (id, ods_code, name, time_zone) VALUES ($1, 'V1PAT', 'A practice', 'Europe/London') RETURNING id`,
+      [randomUUID()],
+    );
     const nhsNumber = '9434765919';
     const activated = async (hasInvitationSignature: boolean) => {
       const id = randomUUID();
@@ -163,14 +169,19 @@ describe('migrations', () => {
       await migrated.query(
         `INSERT INTO users (id, practice_id, roles, display_name, nhs_number, activated_at, auth_key_hash, auth_salt, auth_ops, auth_mem_bytes)
          VALUES ($1, $2, '{patient}', 'Someone', $3, now(), '$argon2id$x', $4, 3, 67108864)`,
-        [
+        [id, practice.id, hasInvitationSignature ? '9434765870' : nhsNumber, randomBytes(16)],
+      );
+      await migrated.query(`INSERT INTO devices (id, user_id, label, sign_public_key, box_public_key) VALUES ($1, $2, 'phone', $3, $3)`, [
+        deviceId,
         id,
-        practice.id,
-        hasInvitationSignature ? '9434765870' : nhsNumber,
-        randomBytes(16),
+        Buffer.alloc(32, 1),
       ]);
-      await migrated.query(`INSERT INTO devices (id, user_id, label, sign_public_key, box_public_key) VALUES ($1, $2, 'phone', $3, $3)`, [deviceId, id, Buffer.alloc(32, 1)]);
-      await migrated.query(`INSERT INTO sessions (id, user_id, device_id, token_hash, expires_at) VALUES ($1, $2, $3, $4, now() + interval '1 hour')`, [randomUUID(), id, deviceId, randomBytes(32)]);
+      await migrated.query(`INSERT INTO sessions (id, user_id, device_id, token_hash, expires_at) VALUES ($1, $2, $3, $4, now() + interval '1 hour')`, [
+        randomUUID(),
+        id,
+        deviceId,
+        randomBytes(32),
+      ]);
       if (hasInvitationSignature) {
         const invitationId = randomUUID();
         await migrated.query(
@@ -178,15 +189,16 @@ describe('migrations', () => {
            VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $3, now() + interval '1 day', now())`,
           [invitationId, practice.id, id, randomBytes(32), Buffer.alloc(32, 2), Buffer.alloc(64, 3), deviceId],
         );
-        await migrated.query(`INSERT INTO account_keys (id, user_id, sign_public_key, box_public_key, invitation_id, account_signature) VALUES ($1, $2, $3, $3, $4, $5)`, [
+        await migrated.query(
+          `INSERT INTO account_keys (id, user_id, sign_public_key, box_public_key, invitation_id, account_signature) VALUES ($1, $2, $3, $3, $4, $5)`,
+          [randomUUID(), id, Buffer.alloc(32, 4), invitationId, Buffer.alloc(64, 5)],
+        );
+      } else {
+        await migrated.query(`INSERT INTO account_keys (id, user_id, sign_public_key, box_public_key) VALUES ($1, $2, $3, $3)`, [
           randomUUID(),
           id,
           Buffer.alloc(32, 4),
-          invitationId,
-          Buffer.alloc(64, 5),
         ]);
-      } else {
-        await migrated.query(`INSERT INTO account_keys (id, user_id, sign_public_key, box_public_key) VALUES ($1, $2, $3, $3)`, [randomUUID(), id, Buffer.alloc(32, 4)]);
       }
       return id;
     };
@@ -204,7 +216,11 @@ describe('migrations', () => {
     expect(await state(unbound)).toEqual([{ is_retired: true, are_devices_revoked: true, are_sessions_ended: true }]);
     expect(await state(bound)).toEqual([{ is_retired: false, are_devices_revoked: false, are_sessions_ended: false }]);
     await expect(
-      migrated.query(`INSERT INTO users (id, practice_id, roles, display_name, nhs_number) VALUES ($1, $2, '{patient}', 'Someone', $3)`, [randomUUID(), practice.id, nhsNumber]),
+      migrated.query(`INSERT INTO users (id, practice_id, roles, display_name, nhs_number) VALUES ($1, $2, '{patient}', 'Someone', $3)`, [
+        randomUUID(),
+        practice.id,
+        nhsNumber,
+      ]),
     ).resolves.toBeDefined();
     await migrated.destroy();
     await scratch.drop();
@@ -215,13 +231,10 @@ describe('migrations', () => {
     const userId = randomUUID();
     await dataSource.query(`INSERT INTO users (id, practice_id, roles, display_name) VALUES ($1, $2, '{clinician}', 'Dr A')`, [userId, practice.id]);
     const insert = (codeHash: Buffer | null, lookupId: Buffer | null) =>
-      dataSource.query(`INSERT INTO invitations (id, practice_id, user_id, code_hash, lookup_id, created_by, expires_at) VALUES ($1, $2, $3, $4, $5, $3, now() + interval '1 day')`, [
-        randomUUID(),
-        practice.id,
-        userId,
-        codeHash,
-        lookupId,
-      ]);
+      dataSource.query(
+        `INSERT INTO invitations (id, practice_id, user_id, code_hash, lookup_id, created_by, expires_at) VALUES ($1, $2, $3, $4, $5, $3, now() + interval '1 day')`,
+        [randomUUID(), practice.id, userId, codeHash, lookupId],
+      );
 
     await expect(insert(null, null)).rejects.toThrow(/check constraint/);
     await expect(insert(randomBytes(32), randomBytes(32))).rejects.toThrow(/check constraint/);

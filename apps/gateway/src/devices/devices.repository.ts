@@ -102,9 +102,11 @@ export class DevicesRepository {
         [practiceId, userId],
       );
       if (deactivated.length === 0) return null;
-      const sessions = await rows<{ id: string }>(db, `UPDATE sessions SET revoked_at = now(), end_reason = 'revoked' WHERE user_id = $1 AND revoked_at IS NULL RETURNING id`, [
-        userId,
-      ]);
+      const sessions = await rows<{ id: string }>(
+        db,
+        `UPDATE sessions SET revoked_at = now(), end_reason = 'revoked' WHERE user_id = $1 AND revoked_at IS NULL RETURNING id`,
+        [userId],
+      );
       const grants = await rows<{ id: string }>(
         db,
         `UPDATE record_key_grants SET revoked_at = now() WHERE revoked_at IS NULL AND device_id IN (SELECT id FROM devices WHERE user_id = $1) RETURNING id`,

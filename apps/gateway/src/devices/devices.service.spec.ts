@@ -91,7 +91,9 @@ describe(DevicesService.name, () => {
     it('replaces a staff device certificate (re-admission), but never one of a revoked device', async () => {
       const clinician = aClinician({ practiceId });
       const certifiedAs = { displayName: clinician.displayName, roles: ['clinician' as const] };
-      devices.findInPractice.mockResolvedValueOnce(deviceOf(clinician, { hasCertificate: true })).mockResolvedValueOnce(deviceOf(clinician, { isRevoked: true }));
+      devices.findInPractice
+        .mockResolvedValueOnce(deviceOf(clinician, { hasCertificate: true }))
+        .mockResolvedValueOnce(deviceOf(clinician, { isRevoked: true }));
 
       await expect(sut.certify(aManager({ practiceId }), randomUUID(), CERTIFICATE, certifiedAs)).resolves.toBeUndefined();
       await expect(sut.certify(aManager({ practiceId }), randomUUID(), CERTIFICATE, certifiedAs)).rejects.toMatchObject({ code: 'conflict' });

@@ -99,7 +99,12 @@ describe('hoursStatus', () => {
       const beforeMidnight = hoursStatus(schedule, [], NONE, london('2025-11-28T23:55'));
       const afterMidnight = hoursStatus(schedule, [], NONE, london('2025-11-29T01:00'));
 
-      expect(beforeMidnight).toMatchObject({ state: 'open', isAcceptingNew: true, closesAt: london('2025-11-29T02:00'), nextOpening: london('2025-12-05T18:00') });
+      expect(beforeMidnight).toMatchObject({
+        state: 'open',
+        isAcceptingNew: true,
+        closesAt: london('2025-11-29T02:00'),
+        nextOpening: london('2025-12-05T18:00'),
+      });
       expect(afterMidnight).toMatchObject({ state: 'open', closesAt: london('2025-11-29T02:00') });
     });
   });

@@ -60,7 +60,12 @@ interface Span {
  * A schedule with no weekly interval at all means the practice has not set hours: it is always open
  * (exceptions and bank holidays apply only to a practice that has a schedule).
  */
-export function hoursStatus(schedule: WeeklySchedule, exceptions: readonly DatedException[], bankHolidays: ReadonlySet<string>, now: Date): ComputedHoursStatus {
+export function hoursStatus(
+  schedule: WeeklySchedule,
+  exceptions: readonly DatedException[],
+  bankHolidays: ReadonlySet<string>,
+  now: Date,
+): ComputedHoursStatus {
   if (schedule.weekly.length === 0) {
     return { state: 'open', isAcceptingNew: true, closesAt: null, newConversationsUntil: null, nextOpening: null, closedSince: null, changesAt: null };
   }
@@ -136,12 +141,15 @@ function dayIntervals(schedule: WeeklySchedule, exceptions: readonly DatedExcept
   return (day) => {
     const date = day.toISODate()!;
     const intervals =
-      exceptionsByDate.get(date) ?? (schedule.observesBankHolidays && bankHolidays.has(date) ? [] : schedule.weekly.filter((interval) => interval.weekday === day.weekday));
-    return [...intervals]
-      .sort((a, b) => a.start - b.start)
-      .map((interval) => ({ start: localInstant(day, interval.start), end: localInstant(day, interval.end) }))
-      // Both ends of a span inside the spring-forward gap move forward alike; never keep an empty span.
-      .filter((span) => span.end > span.start);
+      exceptionsByDate.get(date) ??
+      (schedule.observesBankHolidays && bankHolidays.has(date) ? [] : schedule.weekly.filter((interval) => interval.weekday === day.weekday));
+    return (
+      [...intervals]
+        .sort((a, b) => a.start - b.start)
+        .map((interval) => ({ start: localInstant(day, interval.start), end: localInstant(day, interval.end) }))
+        // Both ends of a span inside the spring-forward gap move forward alike; never keep an empty span.
+        .filter((span) => span.end > span.start)
+    );
   };
 }
 
@@ -149,7 +157,10 @@ function dayIntervals(schedule: WeeklySchedule, exceptions: readonly DatedExcept
 function localInstant(day: DateTime, minutes: number): number {
   if (minutes >= 1440) return day.plus({ days: 1 }).startOf('day').toMillis();
   // A local time in the spring-forward gap does not exist: Luxon moves it forward by the gap's length.
-  return DateTime.fromObject({ year: day.year, month: day.month, day: day.day, hour: Math.floor(minutes / 60), minute: minutes % 60 }, { zone: day.zone }).toMillis();
+  return DateTime.fromObject(
+    { year: day.year, month: day.month, day: day.day, hour: Math.floor(minutes / 60), minute: minutes % 60 },
+    { zone: day.zone },
+  ).toMillis();
 }
 
 /** Joins spans (ordered by start) that overlap or touch into continuous openings. */

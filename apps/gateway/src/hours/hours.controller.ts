@@ -1,11 +1,5 @@
 import { Controller, Delete, Get, HttpCode, Param, Put, UseGuards } from '@nestjs/common';
-import {
-  LocalDate,
-  ReplaceWeeklyHoursRequest,
-  SetHoursExceptionRequest,
-  UpdateHoursSettingsRequest,
-  type HoursView,
-} from '@parley/protocol';
+import { LocalDate, ReplaceWeeklyHoursRequest, SetHoursExceptionRequest, UpdateHoursSettingsRequest, type HoursView } from '@parley/protocol';
 import { BearerGuard } from '../sessions/bearer.guard.js';
 import { Actor } from '../common/actor.js';
 import { SchemaPipe } from '../common/schema.pipe.js';

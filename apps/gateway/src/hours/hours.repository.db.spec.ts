@@ -76,7 +76,13 @@ describe(HoursRepository.name, () => {
     await sut.updateSettings(id, { cutoffMinutes: 30 });
     await sut.updateSettings(id, { replyWindow: 'none', timeZone: 'Europe/Dublin' });
 
-    expect(await sut.hoursOf(id)).toMatchObject({ timeZone: 'Europe/Dublin', cutoffMinutes: 30, closingSoonMinutes: 15, replyWindow: 'none', observesBankHolidays: true });
+    expect(await sut.hoursOf(id)).toMatchObject({
+      timeZone: 'Europe/Dublin',
+      cutoffMinutes: 30,
+      closingSoonMinutes: 15,
+      replyWindow: 'none',
+      observesBankHolidays: true,
+    });
   });
 
   it('refuses an interval the schema would refuse, at the database too', async () => {

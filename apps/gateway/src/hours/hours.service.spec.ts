@@ -64,7 +64,9 @@ describe(HoursService.name, () => {
     expect(realtime.publish).toHaveBeenCalledTimes(1);
     expect(realtime.publish).toHaveBeenCalledWith(`patients:${PRACTICE_ID}`, 'hours:status', expect.objectContaining({ state: 'closed' }));
     expect(repository.claimClosing).toHaveBeenCalledWith(PRACTICE_ID, london('2026-11-23T18:30'));
-    expect(closings).toEqual([{ practiceId: PRACTICE_ID, closedAt: london('2026-11-23T18:30'), nextOpening: london('2026-11-24T08:00'), timeZone: 'Europe/London' }]);
+    expect(closings).toEqual([
+      { practiceId: PRACTICE_ID, closedAt: london('2026-11-23T18:30'), nextOpening: london('2026-11-24T08:00'), timeZone: 'Europe/London' },
+    ]);
   });
 
   it('refuses a non-manager every change before touching the schedule', async () => {
@@ -81,7 +83,11 @@ describe(HoursService.name, () => {
 
     await sut.setException(manager, '2026-12-24', { label: 'Early close for the staff party', intervals: [{ start: '08:00', end: '12:00' }] });
 
-    expect(repository.setException).toHaveBeenCalledWith(PRACTICE_ID, { date: '2026-12-24', label: 'Early close for the staff party', intervals: [{ start: 480, end: 720 }] });
+    expect(repository.setException).toHaveBeenCalledWith(PRACTICE_ID, {
+      date: '2026-12-24',
+      label: 'Early close for the staff party',
+      intervals: [{ start: 480, end: 720 }],
+    });
     expect(audit.record).toHaveBeenCalledWith(manager, 'hours.changed', { data: { what: 'exception_set', date: '2026-12-24', intervals: 1 } });
     expect(realtime.publish).toHaveBeenLastCalledWith(`patients:${PRACTICE_ID}`, 'hours:status', expect.objectContaining({ state: 'open' }));
   });
@@ -98,7 +104,11 @@ describe(HoursService.name, () => {
     new WsErrorFilter().catch(refusal, wsHost);
     new HttpErrorFilter().catch(refusal, httpHost);
 
-    const error = { code: 'outside_hours', message: expect.stringContaining('Tuesday 24 November at 08:00'), details: { nextOpening: '2026-11-24T08:00:00.000Z', state: 'closed' } };
+    const error = {
+      code: 'outside_hours',
+      message: expect.stringContaining('Tuesday 24 November at 08:00'),
+      details: { nextOpening: '2026-11-24T08:00:00.000Z', state: 'closed' },
+    };
     expect(acks).toEqual([{ ok: false, error }]);
     expect(bodies).toEqual([{ error }]);
   });

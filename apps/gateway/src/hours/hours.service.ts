@@ -89,7 +89,11 @@ export class HoursService {
         replyWindow: stored.replyWindow,
         observesBankHolidays: stored.observesBankHolidays,
       },
-      weekly: stored.weekly.map((interval) => ({ weekday: interval.weekday, start: localTimeOfMinutes(interval.start), end: localTimeOfMinutes(interval.end) })),
+      weekly: stored.weekly.map((interval) => ({
+        weekday: interval.weekday,
+        start: localTimeOfMinutes(interval.start),
+        end: localTimeOfMinutes(interval.end),
+      })),
       exceptions: stored.exceptions
         .filter((exception) => exception.date >= today)
         .map((exception) => ({ date: exception.date, label: exception.label, intervals: exception.intervals.map(toLocalTimes) })),
@@ -125,9 +129,14 @@ export class HoursService {
     const now = this.clock.now();
     const status = this.computeForCheck(stored, now);
     if (status.state !== 'closed') return;
-    if (!isTaken) throw outsideHours('The practice is closed. Your conversation keeps its place in the queue, and a clinician will reply after it opens.', status, stored.timeZone);
+    if (!isTaken)
+      throw outsideHours(
+        'The practice is closed. Your conversation keeps its place in the queue, and a clinician will reply after it opens.',
+        status,
+        stored.timeZone,
+      );
     if (isInReplyWindow(status, stored.replyWindow, stored.timeZone, now)) return;
-    throw outsideHours("The practice is closed and its reply window has ended: this conversation is read-only until it opens.", status, stored.timeZone);
+    throw outsideHours('The practice is closed and its reply window has ended: this conversation is read-only until it opens.', status, stored.timeZone);
   }
 
   /** Midnight of the practice's local day now, as an instant: where "today" starts for per-day limits. @throws DomainError `not_found` */

@@ -48,11 +48,15 @@ export class InvitationsRepository {
     const { credential } = account;
     const signed = 'lookupId' in credential ? credential : null;
     await transaction(this.dataSource, async (db) => {
-      await run(
-        db,
-        `INSERT INTO users (id, practice_id, roles, display_name, email, nhs_number, date_of_birth) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-        [account.userId, account.practiceId, account.roles, account.displayName, account.email, account.nhsNumber, account.dateOfBirth],
-      );
+      await run(db, `INSERT INTO users (id, practice_id, roles, display_name, email, nhs_number, date_of_birth) VALUES ($1, $2, $3, $4, $5, $6, $7)`, [
+        account.userId,
+        account.practiceId,
+        account.roles,
+        account.displayName,
+        account.email,
+        account.nhsNumber,
+        account.dateOfBirth,
+      ]);
       await run(
         db,
         `INSERT INTO invitations (id, practice_id, user_id, code_hash, lookup_id, invitation_sign_public_key, invitation_signature, root_signature,

@@ -90,9 +90,15 @@ export class InvitationsService {
   }
 
   private async create(actor: Actor, account: Omit<NewAccount, 'practiceId' | 'invitationId' | 'createdBy'>): Promise<void> {
-    await this.accounts.createAccount({ ...account, practiceId: actor.practiceId, invitationId: randomUUID(), createdBy: actor.userId }).catch((error: unknown) => {
-      if (isUniqueViolation(error)) throw new DomainError('conflict', 'Someone with that NHS number or e-mail is already registered at this practice, or that invitation exists already.');
-      throw error;
-    });
+    await this.accounts
+      .createAccount({ ...account, practiceId: actor.practiceId, invitationId: randomUUID(), createdBy: actor.userId })
+      .catch((error: unknown) => {
+        if (isUniqueViolation(error))
+          throw new DomainError(
+            'conflict',
+            'Someone with that NHS number or e-mail is already registered at this practice, or that invitation exists already.',
+          );
+        throw error;
+      });
   }
 }

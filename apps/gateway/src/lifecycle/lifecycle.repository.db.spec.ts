@@ -33,7 +33,11 @@ describe(LifecycleRepository.name, () => {
     deviceId = await insertDevice(dataSource, patientId);
     x = await insertUser(dataSource, practiceId, ['clinician']);
     y = await insertUser(dataSource, practiceId, ['clinician']);
-    for (const id of [x, y]) await dataSource.query(`INSERT INTO clinician_capacity (user_id, practice_id, max_concurrent, availability, connected_at) VALUES ($1, $2, 1, 'available', now())`, [id, practiceId]);
+    for (const id of [x, y])
+      await dataSource.query(
+        `INSERT INTO clinician_capacity (user_id, practice_id, max_concurrent, availability, connected_at) VALUES ($1, $2, 1, 'available', now())`,
+        [id, practiceId],
+      );
   });
 
   afterAll(async () => {
@@ -47,10 +51,26 @@ describe(LifecycleRepository.name, () => {
     await dataSource.query(
       `INSERT INTO conversations (id, practice_id, patient_id, topic, created_by_device_id, last_hash, created_at, queued_at, status, assigned_clinician_id, assigned_at)
        VALUES ($1, $2, $3, 'admin', $4, $5, $6, $6, $7, $8, $9)`,
-      [id, practiceId, patientId, deviceId, randomBytes(32), createdAt, clinicianId ? 'assigned' : 'waiting', clinicianId ?? null, clinicianId ? createdAt : null],
+      [
+        id,
+        practiceId,
+        patientId,
+        deviceId,
+        randomBytes(32),
+        createdAt,
+        clinicianId ? 'assigned' : 'waiting',
+        clinicianId ?? null,
+        clinicianId ? createdAt : null,
+      ],
     );
     if (clinicianId) {
-      await dataSource.query(`INSERT INTO assignments (id, conversation_id, clinician_id, practice_id, how, assigned_at) VALUES ($1, $2, $3, $4, 'auto', $5)`, [randomUUID(), id, clinicianId, practiceId, createdAt]);
+      await dataSource.query(`INSERT INTO assignments (id, conversation_id, clinician_id, practice_id, how, assigned_at) VALUES ($1, $2, $3, $4, 'auto', $5)`, [
+        randomUUID(),
+        id,
+        clinicianId,
+        practiceId,
+        createdAt,
+      ]);
     }
     return id;
   }
@@ -72,7 +92,9 @@ describe(LifecycleRepository.name, () => {
     const id = await aConversation(NOW, x);
 
     expect(await sut.requeue(practiceId, id, { kind: 'assignee', userId: y }, NOW)).toBe('not_assignee');
-    expect(await dataSource.query(`SELECT status, assigned_clinician_id FROM conversations WHERE id = $1`, [id])).toEqual([{ status: 'assigned', assigned_clinician_id: x }]);
+    expect(await dataSource.query(`SELECT status, assigned_clinician_id FROM conversations WHERE id = $1`, [id])).toEqual([
+      { status: 'assigned', assigned_clinician_id: x },
+    ]);
   });
 
   it('lets exactly one of two concurrent transfers into the last free slot through', async () => {
@@ -84,7 +106,9 @@ describe(LifecycleRepository.name, () => {
 
     expect(outcomes.filter((outcome) => outcome === 'at_cap')).toHaveLength(1);
     expect(await dataSource.query(`SELECT count(*)::int AS n FROM conversations WHERE assigned_clinician_id = $1`, [y])).toEqual([{ n: 1 }]);
-    expect(await dataSource.query(`SELECT count(*)::int AS n FROM assignments WHERE clinician_id = $1 AND how = 'transfer' AND ended_at IS NULL`, [y])).toEqual([{ n: 1 }]);
+    expect(await dataSource.query(`SELECT count(*)::int AS n FROM assignments WHERE clinician_id = $1 AND how = 'transfer' AND ended_at IS NULL`, [y])).toEqual(
+      [{ n: 1 }],
+    );
   });
 
   it('closes with a follow-up in one go, and completes it only once', async () => {
@@ -95,7 +119,9 @@ describe(LifecycleRepository.name, () => {
     const listed = await sut.openFollowUps(practiceId, x);
     const completions = [await sut.completeFollowUp(followUpId, x, NOW), await sut.completeFollowUp(followUpId, x, NOW)];
 
-    expect(await dataSource.query(`SELECT status, outcome, assigned_clinician_id FROM conversations WHERE id = $1`, [id])).toEqual([{ status: 'closed', outcome: 'follow_up', assigned_clinician_id: null }]);
+    expect(await dataSource.query(`SELECT status, outcome, assigned_clinician_id FROM conversations WHERE id = $1`, [id])).toEqual([
+      { status: 'closed', outcome: 'follow_up', assigned_clinician_id: null },
+    ]);
     expect(listed).toEqual([expect.objectContaining({ id: followUpId, ownerId: x, dueDate: '2025-03-11', patientId, doneAt: null })]);
     expect(completions).toEqual([true, false]);
     expect(await sut.openFollowUps(practiceId, x)).toEqual([]);

@@ -2,7 +2,16 @@ import { Injectable } from '@nestjs/common';
 import { CONVERSATION_COLUMNS, toConversationRow, type ConversationRow } from '../common/conversation-row.js';
 import type { CloseOutcome, ConversationStatus } from '@parley/protocol';
 import { randomUUID } from 'node:crypto';
-import { assign, clinicianLoads, endLiveAssignments, hasRoom, isReachable, lockClinicianRows, moveToQueueHead, practiceTimeZone } from '../routing/assignment-locks.js';
+import {
+  assign,
+  clinicianLoads,
+  endLiveAssignments,
+  hasRoom,
+  isReachable,
+  lockClinicianRows,
+  moveToQueueHead,
+  practiceTimeZone,
+} from '../routing/assignment-locks.js';
 import { DataSource } from 'typeorm';
 import { one, rows, run, transaction, type Db } from '../database/sql.js';
 
@@ -89,7 +98,14 @@ export class LifecycleRepository {
    * same colleague with one free slot cannot both succeed. The conversation is then `assigned` (a hold
    * is the previous assignee's, not the colleague's).
    */
-  transferTo(practiceId: string, conversationId: string, actingAs: ActingAs, targetId: string, now: Date, dayStart: Date): Promise<LifecycleChange | LifecycleRefusal> {
+  transferTo(
+    practiceId: string,
+    conversationId: string,
+    actingAs: ActingAs,
+    targetId: string,
+    now: Date,
+    dayStart: Date,
+  ): Promise<LifecycleChange | LifecycleRefusal> {
     return transaction(this.dataSource, async (db) => {
       const clinicians = await clinicianLoads(db, practiceId, dayStart);
       const conversation = await this.lockConversation(db, practiceId, conversationId);
@@ -158,23 +174,19 @@ export class LifecycleRepository {
       if (followUp && !(await this.isActiveClinician(db, practiceId, followUp.ownerId))) return 'no_such_clinician';
       await endLiveAssignments(db, [conversationId], now);
       // The assignee column must be empty unless assigned or on hold (a CHECK); who had it stays in `assignments`.
-      await run(db, `UPDATE conversations SET status = 'closed', outcome = $2, closed_at = $3, assigned_clinician_id = NULL, assigned_at = NULL WHERE id = $1`, [
-        conversationId,
-        outcome,
-        now,
-      ]);
+      await run(
+        db,
+        `UPDATE conversations SET status = 'closed', outcome = $2, closed_at = $3, assigned_clinician_id = NULL, assigned_at = NULL WHERE id = $1`,
+        [conversationId, outcome, now],
+      );
       let followUpId: string | null = null;
       if (followUp) {
         followUpId = randomUUID();
-        await run(db, `INSERT INTO follow_ups (id, practice_id, conversation_id, owner_id, due_date, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`, [
-          followUpId,
-          practiceId,
-          conversationId,
-          followUp.ownerId,
-          followUp.dueDate,
-          followUp.createdBy,
-          now,
-        ]);
+        await run(
+          db,
+          `INSERT INTO follow_ups (id, practice_id, conversation_id, owner_id, due_date, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+          [followUpId, practiceId, conversationId, followUp.ownerId, followUp.dueDate, followUp.createdBy, now],
+        );
       }
       return { ...change(conversation), followUpId };
     });
@@ -203,11 +215,11 @@ export class LifecycleRepository {
 
   /** Marks a follow-up done, once: false when it was done already (by a concurrent call, say). */
   async completeFollowUp(followUpId: string, doneBy: string, now: Date): Promise<boolean> {
-    const done = await rows<{ id: string }>(this.dataSource, `UPDATE follow_ups SET done_at = $3, done_by = $2 WHERE id = $1 AND done_at IS NULL RETURNING id`, [
-      followUpId,
-      doneBy,
-      now,
-    ]);
+    const done = await rows<{ id: string }>(
+      this.dataSource,
+      `UPDATE follow_ups SET done_at = $3, done_by = $2 WHERE id = $1 AND done_at IS NULL RETURNING id`,
+      [followUpId, doneBy, now],
+    );
     return done.length > 0;
   }
 
@@ -220,7 +232,10 @@ export class LifecycleRepository {
   }
 
   private async isActiveClinician(db: Db, practiceId: string, userId: string): Promise<boolean> {
-    const found = await rows(db, `SELECT 1 FROM users WHERE id = $1 AND practice_id = $2 AND 'clinician' = ANY(roles) AND deactivated_at IS NULL`, [userId, practiceId]);
+    const found = await rows(db, `SELECT 1 FROM users WHERE id = $1 AND practice_id = $2 AND 'clinician' = ANY(roles) AND deactivated_at IS NULL`, [
+      userId,
+      practiceId,
+    ]);
     return found.length > 0;
   }
 }
@@ -244,7 +259,12 @@ function refuseActive(conversation: LockedConversation | undefined, actingAs: Ac
 }
 
 function change(conversation: LockedConversation): LifecycleChange {
-  return { practiceId: conversation.practice_id, conversationId: conversation.id, patientId: conversation.patient_id, previousClinicianId: conversation.assigned_clinician_id };
+  return {
+    practiceId: conversation.practice_id,
+    conversationId: conversation.id,
+    patientId: conversation.patient_id,
+    previousClinicianId: conversation.assigned_clinician_id,
+  };
 }
 
 /** A `follow_ups` row with its conversation's patient, as FOLLOW_UP_COLUMNS selects it (the due date as YYYY-MM-DD text). */

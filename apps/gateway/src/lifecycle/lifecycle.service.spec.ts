@@ -34,7 +34,12 @@ describe(LifecycleService.name, () => {
     createdAt: NOW,
     urgentAt: null,
   };
-  const change = { practiceId: conversation.practiceId, conversationId: conversation.id, patientId: conversation.patientId, previousClinicianId: clinician.userId };
+  const change = {
+    practiceId: conversation.practiceId,
+    conversationId: conversation.id,
+    patientId: conversation.patientId,
+    previousClinicianId: clinician.userId,
+  };
 
   beforeAll(() => Logger.overrideLogger(false));
 
@@ -52,7 +57,9 @@ describe(LifecycleService.name, () => {
   });
 
   it('refuses a patient before touching anything', async () => {
-    await expect(sut.close(aPatient({ practiceId: clinician.practiceId }), { conversationId: conversation.id, outcome: 'resolved' })).rejects.toMatchObject({ code: 'forbidden' });
+    await expect(sut.close(aPatient({ practiceId: clinician.practiceId }), { conversationId: conversation.id, outcome: 'resolved' })).rejects.toMatchObject({
+      code: 'forbidden',
+    });
     expect(lifecycle.find).not.toHaveBeenCalled();
   });
 
@@ -75,10 +82,28 @@ describe(LifecycleService.name, () => {
 
     await sut.transfer(clinician, { conversationId: conversation.id, to: { clinicianId: colleagueId } });
 
-    expect(lifecycle.transferTo).toHaveBeenCalledWith(conversation.practiceId, conversation.id, { kind: 'assignee', userId: clinician.userId }, colleagueId, NOW, new Date('2025-03-04T00:00:00.000Z'));
-    expect(record.append).toHaveBeenCalledWith({ conversationId: conversation.id, system: { event: 'transferred', data: { fromClinicianId: clinician.userId, clinicianId: colleagueId } } });
-    expect(audit.record).toHaveBeenCalledWith(clinician, 'conversation.transferred', expect.objectContaining({ conversationId: conversation.id, subjectUserId: conversation.patientId }));
-    expect(realtime.publish).toHaveBeenCalledWith(`user:${colleagueId}`, 'conversation:assigned', { conversationId: conversation.id, clinicianId: colleagueId, how: 'transfer' });
+    expect(lifecycle.transferTo).toHaveBeenCalledWith(
+      conversation.practiceId,
+      conversation.id,
+      { kind: 'assignee', userId: clinician.userId },
+      colleagueId,
+      NOW,
+      new Date('2025-03-04T00:00:00.000Z'),
+    );
+    expect(record.append).toHaveBeenCalledWith({
+      conversationId: conversation.id,
+      system: { event: 'transferred', data: { fromClinicianId: clinician.userId, clinicianId: colleagueId } },
+    });
+    expect(audit.record).toHaveBeenCalledWith(
+      clinician,
+      'conversation.transferred',
+      expect.objectContaining({ conversationId: conversation.id, subjectUserId: conversation.patientId }),
+    );
+    expect(realtime.publish).toHaveBeenCalledWith(`user:${colleagueId}`, 'conversation:assigned', {
+      conversationId: conversation.id,
+      clinicianId: colleagueId,
+      how: 'transfer',
+    });
     expect(queue.route).toHaveBeenCalledWith(conversation.practiceId);
   });
 
@@ -106,11 +131,24 @@ describe(LifecycleService.name, () => {
     lifecycle.close.mockResolvedValue({ ...change, followUpId: null });
     queue.route.mockRejectedValue(new Error('database gone'));
 
-    await expect(sut.close(clinician, { conversationId: conversation.id, outcome: 'resolved' })).resolves.toMatchObject({ conversation: { id: conversation.id } });
+    await expect(sut.close(clinician, { conversationId: conversation.id, outcome: 'resolved' })).resolves.toMatchObject({
+      conversation: { id: conversation.id },
+    });
   });
 
   it('lets only the owner or a manager mark a follow-up done', async () => {
-    const followUp = { id: randomUUID(), practiceId: clinician.practiceId, conversationId: conversation.id, patientId: conversation.patientId, ownerId: colleagueId, dueDate: '2025-03-10', createdBy: clinician.userId, createdAt: NOW, doneAt: null, doneBy: null };
+    const followUp = {
+      id: randomUUID(),
+      practiceId: clinician.practiceId,
+      conversationId: conversation.id,
+      patientId: conversation.patientId,
+      ownerId: colleagueId,
+      dueDate: '2025-03-10',
+      createdBy: clinician.userId,
+      createdAt: NOW,
+      doneAt: null,
+      doneBy: null,
+    };
     lifecycle.findFollowUp.mockResolvedValue(followUp);
     lifecycle.completeFollowUp.mockResolvedValue(true);
 
@@ -118,6 +156,10 @@ describe(LifecycleService.name, () => {
     await sut.completeFollowUp(aManager({ practiceId: clinician.practiceId }), followUp.id);
 
     expect(lifecycle.completeFollowUp).toHaveBeenCalledTimes(1);
-    expect(audit.record).toHaveBeenCalledWith(expect.anything(), 'follow-up.completed', expect.objectContaining({ data: { followUpId: followUp.id, ownerUserId: colleagueId } }));
+    expect(audit.record).toHaveBeenCalledWith(
+      expect.anything(),
+      'follow-up.completed',
+      expect.objectContaining({ data: { followUpId: followUp.id, ownerUserId: colleagueId } }),
+    );
   });
 });

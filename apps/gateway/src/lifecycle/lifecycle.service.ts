@@ -42,7 +42,11 @@ export class LifecycleService {
     if (payload.to === 'queue') {
       const requeued = refuseOr(await this.lifecycle.requeue(conversation.practiceId, conversation.id, actingAs(actor), now));
       await this.record.append({ conversationId: conversation.id, system: { event: 'requeued', data: { fromClinicianId: requeued.previousClinicianId } } });
-      await this.audit.record(actor, 'conversation.requeued', { conversationId: conversation.id, subjectUserId: conversation.patientId, data: { fromUserId: requeued.previousClinicianId } });
+      await this.audit.record(actor, 'conversation.requeued', {
+        conversationId: conversation.id,
+        subjectUserId: conversation.patientId,
+        data: { fromUserId: requeued.previousClinicianId },
+      });
       // It is at the head now: the next free clinician (possibly the one who handed it back) gets it at once.
       await this.routeSafely(conversation.practiceId);
       return this.changed(conversation.id);
@@ -50,8 +54,15 @@ export class LifecycleService {
     const targetId = payload.to.clinicianId;
     const dayStart = await this.dayStart(conversation.practiceId);
     const moved = refuseOr(await this.lifecycle.transferTo(conversation.practiceId, conversation.id, actingAs(actor), targetId, now, dayStart));
-    await this.record.append({ conversationId: conversation.id, system: { event: 'transferred', data: { fromClinicianId: moved.previousClinicianId, clinicianId: targetId } } });
-    await this.audit.record(actor, 'conversation.transferred', { conversationId: conversation.id, subjectUserId: conversation.patientId, data: { fromUserId: moved.previousClinicianId, toUserId: targetId } });
+    await this.record.append({
+      conversationId: conversation.id,
+      system: { event: 'transferred', data: { fromClinicianId: moved.previousClinicianId, clinicianId: targetId } },
+    });
+    await this.audit.record(actor, 'conversation.transferred', {
+      conversationId: conversation.id,
+      subjectUserId: conversation.patientId,
+      data: { fromUserId: moved.previousClinicianId, toUserId: targetId },
+    });
     this.realtime.publish(rooms.user(targetId), 'conversation:assigned', { conversationId: conversation.id, clinicianId: targetId, how: 'transfer' });
     // The previous assignee has a free slot now: a waiting patient may take it.
     await this.routeSafely(conversation.practiceId);
@@ -69,8 +80,15 @@ export class LifecycleService {
     const outcome = await this.lifecycle.setHold(conversation.practiceId, conversation.id, actor.userId, payload.isOnHold);
     if (outcome !== 'unchanged') {
       refuseOr(outcome);
-      await this.record.append({ conversationId: conversation.id, system: { event: payload.isOnHold ? 'held' : 'resumed', data: { clinicianId: actor.userId } } });
-      await this.audit.record(actor, 'conversation.held', { conversationId: conversation.id, subjectUserId: conversation.patientId, data: { isOnHold: payload.isOnHold } });
+      await this.record.append({
+        conversationId: conversation.id,
+        system: { event: payload.isOnHold ? 'held' : 'resumed', data: { clinicianId: actor.userId } },
+      });
+      await this.audit.record(actor, 'conversation.held', {
+        conversationId: conversation.id,
+        subjectUserId: conversation.patientId,
+        data: { isOnHold: payload.isOnHold },
+      });
     }
     return this.changed(conversation.id);
   }
@@ -119,9 +137,14 @@ export class LifecycleService {
     if (!isStaff(actor)) throw new DomainError('forbidden');
     const followUp = await this.lifecycle.findFollowUp(actor.practiceId, followUpId);
     if (!followUp) throw new DomainError('not_found', 'No such follow-up.');
-    if (followUp.ownerId !== actor.userId && !actor.roles.includes('manager')) throw new DomainError('forbidden', 'Only its owner or a manager may mark a follow-up done.');
+    if (followUp.ownerId !== actor.userId && !actor.roles.includes('manager'))
+      throw new DomainError('forbidden', 'Only its owner or a manager may mark a follow-up done.');
     if (await this.lifecycle.completeFollowUp(followUp.id, actor.userId, this.clock.now())) {
-      await this.audit.record(actor, 'follow-up.completed', { conversationId: followUp.conversationId, subjectUserId: followUp.patientId, data: { followUpId: followUp.id, ownerUserId: followUp.ownerId } });
+      await this.audit.record(actor, 'follow-up.completed', {
+        conversationId: followUp.conversationId,
+        subjectUserId: followUp.patientId,
+        data: { followUpId: followUp.id, ownerUserId: followUp.ownerId },
+      });
     }
     return { followUp: toFollowUp((await this.lifecycle.findFollowUp(actor.practiceId, followUpId))!) };
   }

@@ -26,7 +26,12 @@ export type CommandOutcome = 'ok' | 'no_ack' | string;
 @Injectable()
 export class MetricsService implements CommandSink {
   readonly registry = new Registry();
-  private readonly sockets = new Gauge({ name: 'parley_connected_sockets', help: 'Sockets connected to this node, by role.', labelNames: ['role'], registers: [this.registry] });
+  private readonly sockets = new Gauge({
+    name: 'parley_connected_sockets',
+    help: 'Sockets connected to this node, by role.',
+    labelNames: ['role'],
+    registers: [this.registry],
+  });
   private readonly commands = new Counter({
     name: 'parley_socket_commands_total',
     help: 'Socket commands answered by this node, by event and outcome (ok or the error code).',
@@ -64,14 +69,23 @@ export class MetricsService implements CommandSink {
     buckets: BATCH_BUCKETS,
     registers: [this.registry],
   });
-  private readonly batchFailures = new Counter({ name: 'parley_record_batch_failures_total', help: 'Record transactions that failed (nothing in them was acked).', registers: [this.registry] });
+  private readonly batchFailures = new Counter({
+    name: 'parley_record_batch_failures_total',
+    help: 'Record transactions that failed (nothing in them was acked).',
+    registers: [this.registry],
+  });
   private readonly assignments = new Counter({
     name: 'parley_assignments_total',
     help: 'Conversations assigned by this node, by how (auto, claim, transfer).',
     labelNames: ['how'],
     registers: [this.registry],
   });
-  private readonly queueWaiting = new Gauge({ name: 'parley_queue_waiting', help: 'Conversations waiting in the queue, by practice (same on every node).', labelNames: ['practice_id'], registers: [this.registry] });
+  private readonly queueWaiting = new Gauge({
+    name: 'parley_queue_waiting',
+    help: 'Conversations waiting in the queue, by practice (same on every node).',
+    labelNames: ['practice_id'],
+    registers: [this.registry],
+  });
   private readonly queueLongestWait = new Gauge({
     name: 'parley_queue_longest_wait_seconds',
     help: 'How long the longest-waiting conversation has waited, by practice.',
@@ -92,13 +106,13 @@ export class MetricsService implements CommandSink {
   });
   private readonly capUtilisation = new Gauge({
     name: 'parley_cap_utilisation_ratio',
-    help: 'Active conversations over the available clinicians\' caps, by practice (absent while nobody is available).',
+    help: "Active conversations over the available clinicians' caps, by practice (absent while nobody is available).",
     labelNames: ['practice_id'],
     registers: [this.registry],
   });
   private readonly pool = new Gauge({
     name: 'parley_db_pool_connections',
-    help: 'This node\'s PostgreSQL pool: total, idle and max connections, and requests waiting for one.',
+    help: "This node's PostgreSQL pool: total, idle and max connections, and requests waiting for one.",
     labelNames: ['state'],
     registers: [this.registry],
   });

@@ -60,7 +60,11 @@ export class PatientsRepository {
     };
     if (query.nhsNumber) where('nhs_number = ?', query.nhsNumber);
     // A literal substring: LIKE's wildcards typed by the user match only themselves.
-    if (query.name) where(`display_name ILIKE '%' || ? || '%' ESCAPE '\\'`, query.name.replace(/[\\%_]/g, (character) => `\\${character}`));
+    if (query.name)
+      where(
+        `display_name ILIKE '%' || ? || '%' ESCAPE '\\'`,
+        query.name.replace(/[\\%_]/g, (character) => `\\${character}`),
+      );
     if (query.dateOfBirth) where('date_of_birth = ?::date', query.dateOfBirth);
     parameters.push(limit);
     const patients = await rows<PatientRow>(

@@ -64,7 +64,11 @@ describe(PracticeSettingsRepository.name, () => {
 
     expect(initial).toEqual({ practiceName: 'Riverside Surgery', practicePhone: null, acknowledgementTemplate: null });
     expect(both).toEqual({ practiceName: 'Riverside Surgery', practicePhone: '01632 960001', acknowledgementTemplate: 'Reply {replyTime}; 999 / 111.' });
-    expect(await sut.texts(practiceId)).toEqual({ practiceName: 'Riverside Surgery', practicePhone: null, acknowledgementTemplate: 'Reply {replyTime}; 999 / 111.' });
+    expect(await sut.texts(practiceId)).toEqual({
+      practiceName: 'Riverside Surgery',
+      practicePhone: null,
+      acknowledgementTemplate: 'Reply {replyTime}; 999 / 111.',
+    });
   });
 
   it('answers null for an unknown practice', async () => {

@@ -61,7 +61,11 @@ describe(PracticeSettingsService.name, () => {
     });
 
     it('uses the practice’s own template, and words around a missing phone number', async () => {
-      settings.texts.mockResolvedValue({ ...TEXTS, practicePhone: null, acknowledgementTemplate: '{practiceName} got it. Reply {replyTime}. Urgent? 999, 111 or {practicePhone}.' });
+      settings.texts.mockResolvedValue({
+        ...TEXTS,
+        practicePhone: null,
+        acknowledgementTemplate: '{practiceName} got it. Reply {replyTime}. Urgent? 999, 111 or {practicePhone}.',
+      });
 
       const text = await sut.acknowledgementFor(practiceId, { replyTimeText: 'by 9:00 tomorrow' });
 

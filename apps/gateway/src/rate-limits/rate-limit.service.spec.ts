@@ -20,7 +20,10 @@ describe(RateLimitService.name, () => {
 
   beforeEach(() => {
     attempts = mockOf<AuthAttemptsRepository>();
-    sut = new RateLimitService(attempts, loadConfig({ SIGN_IN_MAX_FAILURES_PER_ACCOUNT: '5', SIGN_IN_MAX_FAILURES_PER_IP: '20', SIGN_IN_FAILURE_WINDOW_MINUTES: '15' }));
+    sut = new RateLimitService(
+      attempts,
+      loadConfig({ SIGN_IN_MAX_FAILURES_PER_ACCOUNT: '5', SIGN_IN_MAX_FAILURES_PER_IP: '20', SIGN_IN_FAILURE_WINDOW_MINUTES: '15' }),
+    );
   });
 
   it('counts a sign-in against the account for a day and the IP address in its window', async () => {

@@ -26,7 +26,10 @@ describe(SocketRateLimiter.name, () => {
     const sut = new SocketRateLimiter(LIMITS, clock);
     const [first, second, other] = [sut.socketBucket(), sut.socketBucket(), sut.socketBucket()];
 
-    const userAnswers = [...Array.from({ length: 5 }, () => sut.allowEvent(first, 'user-1')), ...Array.from({ length: 5 }, () => sut.allowEvent(second, 'user-1'))];
+    const userAnswers = [
+      ...Array.from({ length: 5 }, () => sut.allowEvent(first, 'user-1')),
+      ...Array.from({ length: 5 }, () => sut.allowEvent(second, 'user-1')),
+    ];
 
     expect(userAnswers.filter(Boolean)).toHaveLength(8);
     expect(userAnswers.slice(8)).toEqual([false, false]);

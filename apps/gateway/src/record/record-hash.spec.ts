@@ -18,9 +18,10 @@ describe('record hash chain', () => {
     const entries: StoredChainEntry[] = [];
     let prevHash = genesisHash(conversationId);
     for (let seq = 1; seq <= length; seq += 1) {
-      const fields = seq === 1
-        ? { conversationId, seq, createdAt: new Date(1_700_000_000_000 + seq), system: { event: 'opened', data: { topic: 'admin' } } }
-        : { conversationId, seq, createdAt: new Date(1_700_000_000_000 + seq), message: message(seq) };
+      const fields =
+        seq === 1
+          ? { conversationId, seq, createdAt: new Date(1_700_000_000_000 + seq), system: { event: 'opened', data: { topic: 'admin' } } }
+          : { conversationId, seq, createdAt: new Date(1_700_000_000_000 + seq), message: message(seq) };
       const hash = entryHash(prevHash, fields);
       entries.push({ ...fields, prevHash, hash });
       prevHash = hash;

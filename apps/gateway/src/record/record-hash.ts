@@ -38,7 +38,10 @@ export function entryHash(prevHash: Buffer, entry: ChainedFields): Buffer {
     hash.update(lp('message')).update(u64(m.epoch)).update(lp(m.senderUserId)).update(lp(m.senderDeviceId)).update(lp(m.senderRole));
     hash.update(u64(m.senderDeviceSeq)).update(lp(m.clientMessageId)).update(lp(m.contentType)).update(lp(m.ciphertext)).update(lp(m.nonce));
   } else if (entry.system) {
-    hash.update(lp('system')).update(lp(entry.system.event)).update(lp(canonicalJson(entry.system.data)));
+    hash
+      .update(lp('system'))
+      .update(lp(entry.system.event))
+      .update(lp(canonicalJson(entry.system.data)));
   }
   return hash.digest();
 }
@@ -83,11 +86,7 @@ export interface StoredChainEntry extends ChainedFields {
  * Verifies one conversation's entries (in seq order) against their hashes and the conversation's
  * stored head (`lastSeq`, `lastHash`). Returns the first break, or undefined when the chain holds.
  */
-export function verifyChain(
-  conversationId: string,
-  entries: Iterable<StoredChainEntry>,
-  head: { lastSeq: number; lastHash: Buffer },
-): ChainBreak | undefined {
+export function verifyChain(conversationId: string, entries: Iterable<StoredChainEntry>, head: { lastSeq: number; lastHash: Buffer }): ChainBreak | undefined {
   let expectedPrev = genesisHash(conversationId);
   let expectedSeq = 1;
   for (const entry of entries) {

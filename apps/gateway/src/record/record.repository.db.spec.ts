@@ -25,7 +25,13 @@ describe(RecordService.name, () => {
     await database.drop();
   });
 
-  const message = (conversationId: string, patientId: string, deviceId: string, senderDeviceSeq: number, body = `c${senderDeviceSeq}`): { conversationId: string; message: NewMessage } => ({
+  const message = (
+    conversationId: string,
+    patientId: string,
+    deviceId: string,
+    senderDeviceSeq: number,
+    body = `c${senderDeviceSeq}`,
+  ): { conversationId: string; message: NewMessage } => ({
     conversationId,
     message: {
       epoch: 1,
@@ -40,7 +46,9 @@ describe(RecordService.name, () => {
     },
   });
   const seqs = async (conversationId: string) =>
-    (await dataSource.query(`SELECT seq FROM record_entries WHERE conversation_id = $1 ORDER BY seq`, [conversationId])).map((r: { seq: string }) => Number(r.seq));
+    (await dataSource.query(`SELECT seq FROM record_entries WHERE conversation_id = $1 ORDER BY seq`, [conversationId])).map((r: { seq: string }) =>
+      Number(r.seq),
+    );
 
   it('gives concurrent appends gap-free sequence numbers in one or a few transactions, and a chain that verifies', async () => {
     const { conversationId, patientId, deviceId } = await aConversation(dataSource);
@@ -102,7 +110,11 @@ describe(RecordService.name, () => {
     const otherNode = await openDatabase(database.url);
     const other = new RecordService(new RecordRepository(otherNode));
     const secondDevice = randomUUID();
-    await dataSource.query(`INSERT INTO devices (id, user_id, label, sign_public_key, box_public_key) VALUES ($1, $2, 'tablet', $3, $3)`, [secondDevice, patientId, Buffer.alloc(32, 9)]);
+    await dataSource.query(`INSERT INTO devices (id, user_id, label, sign_public_key, box_public_key) VALUES ($1, $2, 'tablet', $3, $3)`, [
+      secondDevice,
+      patientId,
+      Buffer.alloc(32, 9),
+    ]);
 
     await Promise.all(
       Array.from({ length: 40 }, (_, i) =>
@@ -156,7 +168,11 @@ describe(RecordRepository.name, () => {
     await database.drop();
   });
 
-  const message = (to: { conversationId: string; patientId: string; deviceId: string }, senderDeviceSeq: number, overrides: Partial<NewMessage> = {}): NewEntry => ({
+  const message = (
+    to: { conversationId: string; patientId: string; deviceId: string },
+    senderDeviceSeq: number,
+    overrides: Partial<NewMessage> = {},
+  ): NewEntry => ({
     conversationId: to.conversationId,
     message: {
       epoch: 1,
@@ -236,7 +252,10 @@ describe(RecordRepository.name, () => {
     const conversation = await aConversation(dataSource);
     await dataSource.query(`UPDATE conversations SET status = 'closed' WHERE id = $1`, [conversation.conversationId]);
 
-    const outcomes = await sut.appendBatch([message(conversation, 1), { conversationId: conversation.conversationId, system: { event: 'closed', data: { outcome: 'resolved' } } }]);
+    const outcomes = await sut.appendBatch([
+      message(conversation, 1),
+      { conversationId: conversation.conversationId, system: { event: 'closed', data: { outcome: 'resolved' } } },
+    ]);
 
     expect(outcomes.map((outcome) => outcome.status)).toEqual(['closed', 'stored']);
     expect((await sut.entriesAfter(conversation.conversationId, 0, 10)).map((entry) => entry.system?.event)).toEqual(['closed']);
@@ -255,7 +274,12 @@ describe(RecordRepository.name, () => {
     ]);
     await otherNode.destroy();
 
-    expect(outcomes.flat().map((outcome) => outcome.status).sort()).toEqual(['conflict', 'stored']);
+    expect(
+      outcomes
+        .flat()
+        .map((outcome) => outcome.status)
+        .sort(),
+    ).toEqual(['conflict', 'stored']);
     expect((await entryCount(first.conversationId)) + (await entryCount(second.conversationId))).toBe(1);
   });
 
@@ -264,7 +288,10 @@ describe(RecordRepository.name, () => {
     const sent = message(conversation, 1);
     const [stored] = await sut.appendBatch([sent, { conversationId: conversation.conversationId, system: { event: 'marked_urgent', data: {} } }]);
 
-    expect(await sut.findMessage(conversation.deviceId, sent.message!.clientMessageId)).toEqual({ seq: 1, createdAt: (stored as { createdAt: Date }).createdAt });
+    expect(await sut.findMessage(conversation.deviceId, sent.message!.clientMessageId)).toEqual({
+      seq: 1,
+      createdAt: (stored as { createdAt: Date }).createdAt,
+    });
     expect(await sut.findMessage(conversation.deviceId, randomUUID())).toBeUndefined();
   });
 

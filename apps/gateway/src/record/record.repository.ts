@@ -109,7 +109,10 @@ export class RecordRepository {
       [conversationIds],
     );
     const heads = new Map<string, Head>(
-      locked.map((row) => [row.id, { id: row.id, status: row.status, currentEpoch: row.current_epoch, lastSeq: Number(row.last_seq), lastHash: row.last_hash }]),
+      locked.map((row) => [
+        row.id,
+        { id: row.id, status: row.status, currentEpoch: row.current_epoch, lastSeq: Number(row.last_seq), lastHash: row.last_hash },
+      ]),
     );
     const messages = entries.flatMap((entry) => (entry.message ? [{ conversationId: entry.conversationId, ...entry.message }] : []));
     const byClientId = new Map<string, ExistingMessage>();
@@ -132,7 +135,11 @@ export class RecordRepository {
       if (message) {
         const previous = byClientId.get(`${message.senderDeviceId}/${message.clientMessageId}`);
         if (previous) {
-          outcomes.push(isSameMessage(previous, entry.conversationId, message) ? { status: 'duplicate', seq: previous.seq, createdAt: previous.createdAt } : { status: 'conflict' });
+          outcomes.push(
+            isSameMessage(previous, entry.conversationId, message)
+              ? { status: 'duplicate', seq: previous.seq, createdAt: previous.createdAt }
+              : { status: 'conflict' },
+          );
           continue;
         }
         if (bySenderSeq.has(`${entry.conversationId}/${message.senderDeviceId}/${message.senderDeviceSeq}`)) {
@@ -274,7 +281,25 @@ function entryRow(entry: NewEntry, seq: number, createdAt: Date, prevHash: Buffe
   ];
 }
 
-const COLUMN_TYPES = ['uuid', 'bigint', 'text', 'int', 'uuid', 'uuid', 'text', 'bigint', 'uuid', 'text', 'bytea', 'bytea', 'text', 'jsonb', 'timestamptz', 'bytea', 'bytea'];
+const COLUMN_TYPES = [
+  'uuid',
+  'bigint',
+  'text',
+  'int',
+  'uuid',
+  'uuid',
+  'text',
+  'bigint',
+  'uuid',
+  'text',
+  'bytea',
+  'bytea',
+  'text',
+  'jsonb',
+  'timestamptz',
+  'bytea',
+  'bytea',
+];
 
 /** One INSERT for the whole batch: one array parameter per column, unnested into rows. */
 async function insertEntries(db: Db, entries: unknown[][]): Promise<void> {

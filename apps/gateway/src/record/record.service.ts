@@ -73,7 +73,7 @@ export class RecordService {
 
   private async allEntries(conversationId: string): Promise<StoredEntry[]> {
     const entries: StoredEntry[] = [];
-    for (let page = await this.repository.entriesAfter(conversationId, 0, 1000); page.length > 0; ) {
+    for (let page = await this.repository.entriesAfter(conversationId, 0, 1000); page.length > 0;) {
       entries.push(...page);
       page = await this.repository.entriesAfter(conversationId, page.at(-1)!.seq, 1000);
     }

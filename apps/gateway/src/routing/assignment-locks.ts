@@ -103,7 +103,11 @@ export async function assign(
   db: Db,
   input: { practiceId: string; conversationId: string; clinicianId: string; how: ConversationAssigned['how']; now: Date },
 ): Promise<void> {
-  await run(db, `UPDATE conversations SET status = 'assigned', assigned_clinician_id = $2, assigned_at = $3 WHERE id = $1`, [input.conversationId, input.clinicianId, input.now]);
+  await run(db, `UPDATE conversations SET status = 'assigned', assigned_clinician_id = $2, assigned_at = $3 WHERE id = $1`, [
+    input.conversationId,
+    input.clinicianId,
+    input.now,
+  ]);
   await run(db, `INSERT INTO assignments (id, conversation_id, clinician_id, practice_id, how, assigned_at) VALUES ($1, $2, $3, $4, $5, $6)`, [
     randomUUID(),
     input.conversationId,
@@ -126,7 +130,9 @@ export async function endLiveAssignments(db: Db, conversationIds: readonly strin
  * earlier still, so a patient who already waited is never sent to the back.
  */
 export async function moveToQueueHead(db: Db, practiceId: string, conversationIds: readonly string[]): Promise<void> {
-  const head = (await one<{ head: Date | null }>(db, `SELECT min(queued_at) AS head FROM conversations WHERE practice_id = $1 AND status = 'waiting'`, [practiceId]))!.head;
+  const head = (await one<{ head: Date | null }>(db, `SELECT min(queued_at) AS head FROM conversations WHERE practice_id = $1 AND status = 'waiting'`, [
+    practiceId,
+  ]))!.head;
   for (const [index, conversationId] of conversationIds.entries()) {
     await run(
       db,

@@ -106,8 +106,6 @@ export class RoutingRepository {
     });
   }
 
-
-
   async practiceLimits(practiceId: string): Promise<SetPracticeLimits> {
     const row = await one<{ max_queue: number | null; max_new_per_day: number | null; is_intake_paused: boolean }>(
       this.dataSource,
@@ -219,7 +217,10 @@ export class RoutingRepository {
 
   /** Conversations opened at the practice since `since` (for the demand cap). */
   async openedSince(practiceId: string, since: Date): Promise<number> {
-    const row = await one<{ n: number }>(this.dataSource, `SELECT count(*)::int AS n FROM conversations WHERE practice_id = $1 AND created_at >= $2`, [practiceId, since]);
+    const row = await one<{ n: number }>(this.dataSource, `SELECT count(*)::int AS n FROM conversations WHERE practice_id = $1 AND created_at >= $2`, [
+      practiceId,
+      since,
+    ]);
     return row!.n;
   }
 }

@@ -21,7 +21,14 @@ describe(RoutingService.name, () => {
     jestObject.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     queue = mockOf<RoutingRepository>();
     queue.timeZoneOf.mockResolvedValue('Europe/London');
-    sut = new RoutingService(queue, mockOf<RecordService>(), mockOf<RealtimePublisher>(), new FakeClock(new Date('2026-11-23T10:00:00Z')), mockOf<AuditService>(), mockOf<HoursService>());
+    sut = new RoutingService(
+      queue,
+      mockOf<RecordService>(),
+      mockOf<RealtimePublisher>(),
+      new FakeClock(new Date('2026-11-23T10:00:00Z')),
+      mockOf<AuditService>(),
+      mockOf<HoursService>(),
+    );
   });
 
   afterEach(() => {

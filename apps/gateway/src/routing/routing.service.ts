@@ -239,7 +239,12 @@ export class RoutingService implements OnModuleDestroy {
     }));
     const snapshot: QueueSnapshot = {
       practiceId,
-      waiting: waiting.map((entry) => ({ conversationId: entry.id, topic: entry.topic, waitingSince: entry.queuedAt.toISOString(), urgentAt: entry.urgentAt?.toISOString() ?? null })),
+      waiting: waiting.map((entry) => ({
+        conversationId: entry.id,
+        topic: entry.topic,
+        waitingSince: entry.queuedAt.toISOString(),
+        urgentAt: entry.urgentAt?.toISOString() ?? null,
+      })),
       clinicians,
       limits,
     };
@@ -251,11 +256,22 @@ export class RoutingService implements OnModuleDestroy {
     await Promise.all(
       made.map(async (assignment) => {
         this.metrics?.assigned(assignment.how);
-        await this.record.append({ conversationId: assignment.conversationId, system: { event: 'assigned', data: { clinicianId: assignment.clinicianId, how: assignment.how } } });
+        await this.record.append({
+          conversationId: assignment.conversationId,
+          system: { event: 'assigned', data: { clinicianId: assignment.clinicianId, how: assignment.how } },
+        });
         if (assignment.how === 'auto') {
-          await this.audit.record(serverActor(assignment.practiceId), 'conversation.assigned', { conversationId: assignment.conversationId, subjectUserId: assignment.patientId, data: { assigneeUserId: assignment.clinicianId } });
+          await this.audit.record(serverActor(assignment.practiceId), 'conversation.assigned', {
+            conversationId: assignment.conversationId,
+            subjectUserId: assignment.patientId,
+            data: { assigneeUserId: assignment.clinicianId },
+          });
         }
-        this.realtime.publish(rooms.user(assignment.clinicianId), 'conversation:assigned', { conversationId: assignment.conversationId, clinicianId: assignment.clinicianId, how: assignment.how });
+        this.realtime.publish(rooms.user(assignment.clinicianId), 'conversation:assigned', {
+          conversationId: assignment.conversationId,
+          clinicianId: assignment.clinicianId,
+          how: assignment.how,
+        });
       }),
     );
   }

@@ -17,7 +17,15 @@ import { SessionsService } from './sessions.service.js';
  */
 @Module({
   controllers: [SessionsController],
-  providers: [ConnectionGateway, SessionEventsGateway, SessionsService, SessionsRepository, SessionGuard, { provide: APP_GUARD, useExisting: SessionGuard }, BearerGuard],
+  providers: [
+    ConnectionGateway,
+    SessionEventsGateway,
+    SessionsService,
+    SessionsRepository,
+    SessionGuard,
+    { provide: APP_GUARD, useExisting: SessionGuard },
+    BearerGuard,
+  ],
   exports: [SessionsService, SessionGuard, BearerGuard, SessionEventsGateway],
 })
 export class SessionsModule {}

@@ -31,13 +31,10 @@ describe(SessionsRepository.name, () => {
     const id = randomUUID();
     const tokenHash = createHash('sha256').update(id).digest();
     // Created a day ago, so that an already expired session is one that was valid once (expires_at > created_at).
-    await dataSource.query(`INSERT INTO sessions (id, user_id, device_id, token_hash, created_at, expires_at, last_seen_at) VALUES ($1, $2, $3, $4, now() - interval '1 day', now() + $5::interval, now() - interval '10 minutes')`, [
-      id,
-      userId,
-      deviceId,
-      tokenHash,
-      expiresIn,
-    ]);
+    await dataSource.query(
+      `INSERT INTO sessions (id, user_id, device_id, token_hash, created_at, expires_at, last_seen_at) VALUES ($1, $2, $3, $4, now() - interval '1 day', now() + $5::interval, now() - interval '10 minutes')`,
+      [id, userId, deviceId, tokenHash, expiresIn],
+    );
     return { id, userId, deviceId, tokenHash, practice };
   }
 
@@ -82,7 +79,8 @@ describe(SessionsRepository.name, () => {
 
   it('ends a session unused for longer than its idle timeout, shorter for staff, and does not revive it', async () => {
     const session = await aSession();
-    const lastSeen = (minutesAgo: number) => dataSource.query(`UPDATE sessions SET last_seen_at = now() - make_interval(mins => $2) WHERE id = $1`, [session.id, minutesAgo]);
+    const lastSeen = (minutesAgo: number) =>
+      dataSource.query(`UPDATE sessions SET last_seen_at = now() - make_interval(mins => $2) WHERE id = $1`, [session.id, minutesAgo]);
 
     await lastSeen(IDLE.staffMinutes + 1);
     const found = await sut.findActiveByTokenHash(session.tokenHash, IDLE);

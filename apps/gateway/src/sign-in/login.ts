@@ -10,5 +10,7 @@ export function normaliseLogin(login: string): string {
  * exists (so a limit that only known accounts hit would not reveal them), and never the login itself.
  */
 export function accountSubject(practiceOdsCode: string, login: string): string {
-  return createHash('sha256').update(`${practiceOdsCode}\n${normaliseLogin(login)}`).digest('hex');
+  return createHash('sha256')
+    .update(`${practiceOdsCode}\n${normaliseLogin(login)}`)
+    .digest('hex');
 }

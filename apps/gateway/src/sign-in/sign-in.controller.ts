@@ -1,5 +1,13 @@
 import { Controller, HttpCode, Ip, Post } from '@nestjs/common';
-import { ActivateRequest, InvitationLookupRequest, PreloginRequest, SignInRequest, type InvitationDetails, type KdfParams, type SessionInfo } from '@parley/protocol';
+import {
+  ActivateRequest,
+  InvitationLookupRequest,
+  PreloginRequest,
+  SignInRequest,
+  type InvitationDetails,
+  type KdfParams,
+  type SessionInfo,
+} from '@parley/protocol';
 import { ZodBody } from '../common/zod-body.decorator.js';
 import { SignInService } from './sign-in.service.js';
 

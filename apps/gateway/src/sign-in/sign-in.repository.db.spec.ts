@@ -126,12 +126,21 @@ describe(SignInRepository.name, () => {
     const { activation, odsCode } = await anInvitedPatient();
 
     const first = await sut.activate(activation);
-    const second = await sut.activate({ ...activation, device: { ...activation.device, id: randomUUID() }, session: { ...activation.session, id: randomUUID(), tokenHash: randomBytes(32) } });
+    const second = await sut.activate({
+      ...activation,
+      device: { ...activation.device, id: randomUUID() },
+      session: { ...activation.session, id: randomUUID(), tokenHash: randomBytes(32) },
+    });
     const [user] = await dataSource.query(`SELECT nhs_number FROM users WHERE id = $1`, [activation.userId]);
     const account = await sut.findLoginAccount(odsCode, user.nhs_number);
 
     expect([first, second]).toEqual([true, false]);
-    expect([await count('devices', activation.userId), await count('sessions', activation.userId), await count('account_keys', activation.userId), await count('key_backups', activation.userId)]).toEqual([1, 1, 1, 1]);
+    expect([
+      await count('devices', activation.userId),
+      await count('sessions', activation.userId),
+      await count('account_keys', activation.userId),
+      await count('key_backups', activation.userId),
+    ]).toEqual([1, 1, 1, 1]);
     expect(account).toMatchObject({ id: activation.userId, kdf: activation.kdf });
   });
 
@@ -155,8 +164,12 @@ describe(SignInRepository.name, () => {
     await expect(accountKeys.replaceBackup(activation.userId, randomBytes(175), activation.kdf)).rejects.toThrow(/check constraint/);
     await expect(accountKeys.certifyAccountKey(activation.account!.id, randomBytes(63), activation.userId)).rejects.toThrow(/check constraint/);
     expect(await accountKeys.certifyAccountKey(activation.account!.id, randomBytes(64), activation.userId)).toBe(true);
-    await expect(dataSource.query(`UPDATE account_keys SET certificate = $2 WHERE id = $1`, [activation.account!.id, randomBytes(64)])).rejects.toThrow(/never rewritten/);
-    await expect(dataSource.query(`UPDATE account_keys SET sign_public_key = $2 WHERE id = $1`, [activation.account!.id, randomBytes(32)])).rejects.toThrow(/never rewritten/);
+    await expect(dataSource.query(`UPDATE account_keys SET certificate = $2 WHERE id = $1`, [activation.account!.id, randomBytes(64)])).rejects.toThrow(
+      /never rewritten/,
+    );
+    await expect(dataSource.query(`UPDATE account_keys SET sign_public_key = $2 WHERE id = $1`, [activation.account!.id, randomBytes(32)])).rejects.toThrow(
+      /never rewritten/,
+    );
   });
 
   it('generates a server secret once and hands every caller the same one', async () => {

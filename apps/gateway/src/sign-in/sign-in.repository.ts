@@ -221,7 +221,10 @@ export class SignInRepository {
     if (row.was_voided || !row.is_tried) return { outcome: 'voided', voidedNow: null };
     if (row.is_voided) {
       // A try that voided the invitation returned its row: the `tried` columns are set.
-      return { outcome: 'voided', voidedNow: { invitationId: row.id, userId: row.user_id!, practiceId: row.practice_id!, failedAttempts: row.failed_attempts! } };
+      return {
+        outcome: 'voided',
+        voidedNow: { invitationId: row.id, userId: row.user_id!, practiceId: row.practice_id!, failedAttempts: row.failed_attempts! },
+      };
     }
     return { outcome: row.is_match ? 'matched' : 'mismatched' };
   }
@@ -255,11 +258,13 @@ export class SignInRepository {
           `INSERT INTO account_keys (id, user_id, sign_public_key, box_public_key, invitation_id, account_signature) VALUES ($1, $2, $3, $4, $5, $6)`,
           [account.id, activation.userId, account.signPublicKey, account.boxPublicKey, activation.invitationId, account.accountSignature],
         );
-        await run(
-          db,
-          `INSERT INTO key_backups (user_id, blob, salt, ops_limit, mem_limit_bytes, version, updated_at) VALUES ($1, $2, $3, $4, $5, 1, now())`,
-          [activation.userId, account.backup, kdf.salt, kdf.opsLimit, kdf.memLimitBytes],
-        );
+        await run(db, `INSERT INTO key_backups (user_id, blob, salt, ops_limit, mem_limit_bytes, version, updated_at) VALUES ($1, $2, $3, $4, $5, 1, now())`, [
+          activation.userId,
+          account.backup,
+          kdf.salt,
+          kdf.opsLimit,
+          kdf.memLimitBytes,
+        ]);
       }
       await insertSession(db, activation.userId, activation.device.id, activation.session);
       return true;

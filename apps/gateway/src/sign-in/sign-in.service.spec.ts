@@ -25,8 +25,19 @@ const invitationKey = generateKeyPairSync('ed25519');
 const INVITATION_SIGN_PUBLIC_KEY = invitationKey.publicKey.export({ format: 'der', type: 'spki' }).subarray(-32);
 
 function anInvitation(overrides: Partial<PendingPatientInvitation> = {}): PendingPatientInvitation {
-  const chain = { invitationSignPublicKey: INVITATION_SIGN_PUBLIC_KEY.toString('base64'), invitationSignature: SIGNATURE, rootSignature: SIGNATURE, expiresAt: Date.now() + 86_400_000 };
-  const creator = { userId: randomUUID(), deviceId: randomUUID(), ...PUBLIC_KEYS, certificate: SIGNATURE, certifiedAs: { displayName: 'Dr Alex Morgan', roles: ['clinician' as const] } };
+  const chain = {
+    invitationSignPublicKey: INVITATION_SIGN_PUBLIC_KEY.toString('base64'),
+    invitationSignature: SIGNATURE,
+    rootSignature: SIGNATURE,
+    expiresAt: Date.now() + 86_400_000,
+  };
+  const creator = {
+    userId: randomUUID(),
+    deviceId: randomUUID(),
+    ...PUBLIC_KEYS,
+    certificate: SIGNATURE,
+    certifiedAs: { displayName: 'Dr Alex Morgan', roles: ['clinician' as const] },
+  };
   return {
     id: randomUUID(),
     userId: randomUUID(),
@@ -74,7 +85,14 @@ function aStaffActivation(overrides: Partial<ActivateRequest> = {}): ActivateReq
 }
 
 function anAccount(): LoginAccount {
-  return { id: randomUUID(), roles: ['patient'], displayName: 'Chris Taylor', authKeyHash: '$argon2id$stored', kdf: { salt: Buffer.alloc(16, 4), opsLimit: 3, memLimitBytes: 67108864 }, practice: PRACTICE };
+  return {
+    id: randomUUID(),
+    roles: ['patient'],
+    displayName: 'Chris Taylor',
+    authKeyHash: '$argon2id$stored',
+    kdf: { salt: Buffer.alloc(16, 4), opsLimit: 3, memLimitBytes: 67108864 },
+    practice: PRACTICE,
+  };
 }
 
 describe(SignInService.name, () => {
@@ -94,7 +112,9 @@ describe(SignInService.name, () => {
     audit = mockOf<AuditService>();
     sut = new SignInService(accounts, hasher, rateLimit, audit, loadConfig({}));
     // The invitations of these tests are all born on 1984-05-17.
-    accounts.tryPatientDateOfBirth.mockImplementation(async (_odsCode, _lookupId, dateOfBirth) => ({ outcome: dateOfBirth === '1984-05-17' ? 'matched' : 'mismatched' }));
+    accounts.tryPatientDateOfBirth.mockImplementation(async (_odsCode, _lookupId, dateOfBirth) => ({
+      outcome: dateOfBirth === '1984-05-17' ? 'matched' : 'mismatched',
+    }));
     rateLimit.startCredentialAttempt.mockResolvedValue(attempt);
     hasher.hash.mockResolvedValue('$argon2id$new');
     accounts.activate.mockResolvedValue(true);
@@ -120,7 +140,9 @@ describe(SignInService.name, () => {
 
       const unknown = await sut.activate(request, undefined).catch((error: unknown) => error);
       const wrongBirth = await sut.activate(aPatientActivation(invitation, { dateOfBirth: '2000-01-01' }), undefined).catch((error: unknown) => error);
-      const wrongSignature = await sut.activate({ ...request, account: { ...request.account!, accountSignature: forged } }, undefined).catch((error: unknown) => error);
+      const wrongSignature = await sut
+        .activate({ ...request, account: { ...request.account!, accountSignature: forged } }, undefined)
+        .catch((error: unknown) => error);
 
       expect(unknown).toBeInstanceOf(DomainError);
       expect(unknown).toEqual(wrongBirth);
@@ -133,7 +155,9 @@ describe(SignInService.name, () => {
       accounts.findPendingPatientInvitation.mockResolvedValue(invitation);
       const signedForAnother = aPatientActivation(anInvitation());
 
-      await expect(sut.activate({ ...signedForAnother, account: { ...signedForAnother.account!, userId: invitation.userId } }, undefined)).rejects.toMatchObject({
+      await expect(
+        sut.activate({ ...signedForAnother, account: { ...signedForAnother.account!, userId: invitation.userId } }, undefined),
+      ).rejects.toMatchObject({
         code: 'unauthorized',
       });
       expect(accounts.activate).not.toHaveBeenCalled();
@@ -144,7 +168,9 @@ describe(SignInService.name, () => {
       accounts.findPendingPatientInvitation.mockResolvedValue(invitation);
       const request = aPatientActivation(invitation);
 
-      await expect(sut.activate({ ...request, account: { ...request.account!, userId: randomUUID() } }, undefined)).rejects.toMatchObject({ code: 'unauthorized' });
+      await expect(sut.activate({ ...request, account: { ...request.account!, userId: randomUUID() } }, undefined)).rejects.toMatchObject({
+        code: 'unauthorized',
+      });
       expect(accounts.activate).not.toHaveBeenCalled();
     });
 
@@ -188,7 +214,9 @@ describe(SignInService.name, () => {
 
       await sut.activate(aStaffActivation(), undefined);
 
-      expect(accounts.activate).toHaveBeenCalledWith(expect.objectContaining({ userId: staff.userId, account: null, device: expect.objectContaining({ certificate: null }) }));
+      expect(accounts.activate).toHaveBeenCalledWith(
+        expect.objectContaining({ userId: staff.userId, account: null, device: expect.objectContaining({ certificate: null }) }),
+      );
     });
 
     it('refuses when the invitation was used by a concurrent activation', async () => {
@@ -207,7 +235,10 @@ describe(SignInService.name, () => {
       accounts.findPendingPatientInvitation.mockResolvedValue(invitation);
       accounts.findPendingStaffCode.mockResolvedValue(aStaffCode());
 
-      const patient = await sut.lookUpInvitation({ practice: 'Y00001', lookupId: Buffer.alloc(32, 7).toString('base64'), dateOfBirth: '1984-05-17' }, undefined);
+      const patient = await sut.lookUpInvitation(
+        { practice: 'Y00001', lookupId: Buffer.alloc(32, 7).toString('base64'), dateOfBirth: '1984-05-17' },
+        undefined,
+      );
       const staff = await sut.lookUpInvitation({ practice: 'Y00001', code: 'K7QM-2XWD-9HTR' }, undefined);
 
       expect(patient).toMatchObject({ userId: invitation.userId, kind: 'patient', invitation: invitation.chain });
@@ -286,7 +317,11 @@ describe(SignInService.name, () => {
 
       const session = await sut.signIn(request({ label: 'Laptop', keys: PUBLIC_KEYS }), undefined);
 
-      expect(accounts.startSessionOnNewDevice).toHaveBeenCalledWith(account.id, expect.objectContaining({ label: 'Laptop', certificate: null }), expect.anything());
+      expect(accounts.startSessionOnNewDevice).toHaveBeenCalledWith(
+        account.id,
+        expect.objectContaining({ label: 'Laptop', certificate: null }),
+        expect.anything(),
+      );
       expect(new Date(session.expiresAt).getTime() - Date.now()).toBeGreaterThan(11.9 * 3600 * 1000);
       expect(rateLimit.succeeded).toHaveBeenCalledWith(attempt);
     });

@@ -16,7 +16,14 @@ import { isUniqueViolation } from '../database/sql.js';
 import { APP_CONFIG, type AppConfig } from '../config.js';
 import { AuthKeyHasher } from './auth-key-hasher.js';
 import { isAccountSignatureValid } from '../account-keys/account-signature.js';
-import { SignInRepository, type LoginAccount, type NewSession, type PendingInvitation, type PendingPatientInvitation, type PracticeSummary } from './sign-in.repository.js';
+import {
+  SignInRepository,
+  type LoginAccount,
+  type NewSession,
+  type PendingInvitation,
+  type PendingPatientInvitation,
+  type PracticeSummary,
+} from './sign-in.repository.js';
 import { hashInvitationCode } from '../invitations/invitation-code.js';
 import { accountSubject, normaliseLogin } from './login.js';
 import { RateLimitService } from '../rate-limits/rate-limit.service.js';
@@ -35,7 +42,8 @@ export const INVITATION_MAX_FAILED_ATTEMPTS = 10;
 // One message for every refusal, so a caller cannot tell which check failed.
 const ACTIVATION_REFUSED = 'That code and date of birth do not match an invitation, or the code has expired or been used.';
 const SIGN_IN_REFUSED = 'Those sign-in details are not right.';
-const INVITATION_VOIDED_MESSAGE = 'This invitation can no longer be used: too many wrong dates of birth were tried with it. Ask your practice for a new invitation.';
+const INVITATION_VOIDED_MESSAGE =
+  'This invitation can no longer be used: too many wrong dates of birth were tried with it. Ask your practice for a new invitation.';
 
 /** Accounts: the salt to derive with, activation with a one-time code, and sign-in. */
 @Injectable()
@@ -64,7 +72,10 @@ export class SignInService {
       this.decoyKey = undefined; // a database hiccup must not be cached: the next prelogin tries again
       throw error;
     });
-    const salt = createHmac('sha256', await this.decoyKey).update(`${request.practice}\n${login}`).digest().subarray(0, SALT_BYTES);
+    const salt = createHmac('sha256', await this.decoyKey)
+      .update(`${request.practice}\n${login}`)
+      .digest()
+      .subarray(0, SALT_BYTES);
     return toKdfParams(salt, DECOY_KDF.opsLimit, DECOY_KDF.memLimitBytes);
   }
 
@@ -205,7 +216,11 @@ export class SignInService {
    * date of birth counts against the invitation; the one that reaches the limit voids it and tells the practice.
    * @throws DomainError `forbidden` (the invitation is void)
    */
-  private async findPatientInvitation(request: { practice: string; lookupId?: string | undefined; dateOfBirth?: string | undefined }): Promise<PendingPatientInvitation | null> {
+  private async findPatientInvitation(request: {
+    practice: string;
+    lookupId?: string | undefined;
+    dateOfBirth?: string | undefined;
+  }): Promise<PendingPatientInvitation | null> {
     if (request.lookupId === undefined || request.dateOfBirth === undefined) return null;
     const lookupId = Buffer.from(request.lookupId, 'base64');
     const tried = await this.accounts.tryPatientDateOfBirth(request.practice, lookupId, request.dateOfBirth, INVITATION_MAX_FAILED_ATTEMPTS);
@@ -213,7 +228,10 @@ export class SignInService {
       if (tried.voidedNow) {
         const { invitationId, userId, practiceId, failedAttempts } = tried.voidedNow;
         this.logger.warn({ invitationId, userId, failedAttempts }, 'invitation voided: too many wrong dates of birth');
-        await this.audit.record(serverActor(practiceId), 'invitation.voided', { subjectUserId: userId, data: { invitationId, reason: 'too_many_attempts', failedAttempts } });
+        await this.audit.record(serverActor(practiceId), 'invitation.voided', {
+          subjectUserId: userId,
+          data: { invitationId, reason: 'too_many_attempts', failedAttempts },
+        });
       }
       throw new DomainError('forbidden', INVITATION_VOIDED_MESSAGE, { reason: INVITATION_VOIDED });
     }
@@ -244,7 +262,8 @@ interface PatientActivation {
  * @throws DomainError `unauthorized`, `invalid_payload`
  */
 function checkPatientActivation(invitation: PendingPatientInvitation, request: ActivateRequest): PatientActivation {
-  if (!request.account) throw new DomainError('invalid_payload', 'account: patients send their account keys, device certificate, account signature and backup.');
+  if (!request.account)
+    throw new DomainError('invalid_payload', 'account: patients send their account keys, device certificate, account signature and backup.');
   const { account } = request;
   if (account.userId.toLowerCase() !== invitation.userId) throw new DomainError('unauthorized', ACTIVATION_REFUSED);
   const checked: PatientActivation = {

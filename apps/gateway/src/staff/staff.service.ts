@@ -49,7 +49,13 @@ export class StaffService {
     const result: OffboardResult = { userId, ...ended, conversationsHandedBack };
     this.logger.log({ userId: actor.userId, staffUserId: userId, ...ended, conversationsHandedBack }, 'member of staff offboarded');
     await this.audit.record(actor, 'staff.offboarded', {
-      data: { staffUserId: userId, devicesRevoked: ended.devicesRevoked, grantsRevoked: ended.grantsRevoked, sessionsEnded: ended.sessionsEnded, conversationsHandedBack },
+      data: {
+        staffUserId: userId,
+        devicesRevoked: ended.devicesRevoked,
+        grantsRevoked: ended.grantsRevoked,
+        sessionsEnded: ended.sessionsEnded,
+        conversationsHandedBack,
+      },
     });
     return result;
   }

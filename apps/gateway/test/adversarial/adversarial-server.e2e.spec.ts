@@ -12,7 +12,6 @@ import {
   certifyPatientAccountKey,
   certifyRecordKey,
   createRecordKey,
-  fromBase64,
   generateDeviceKeys,
   generatePatientAccountKeys,
   generatePracticeRootKey,
@@ -52,7 +51,13 @@ describe('adversarial server: the client refuses what a malicious server offers'
     practice = await createPracticeWithStaff(gateway);
     patient = await activatePatient(gateway.url, practice);
     // Each attack opens a conversation for the one patient: lift the per-patient limits (patient-limits.e2e tests them).
-    await apiOk(gateway.url, 'PUT', '/api/practice/patient-limits', { token: practice.manager.token, body: { maxOpenPerPatient: null, maxNewPerPatientPerDay: null } }, 200);
+    await apiOk(
+      gateway.url,
+      'PUT',
+      '/api/practice/patient-limits',
+      { token: practice.manager.token, body: { maxOpenPerPatient: null, maxNewPerPatientPerDay: null } },
+      200,
+    );
   });
 
   afterAll(async () => {
@@ -82,8 +87,8 @@ describe('adversarial server: the client refuses what a malicious server offers'
   };
 
   const envelopeKeyIds = async (conversationId: string): Promise<string[]> =>
-    (await gateway.dataSource.query(`SELECT recipient_key_id FROM conversation_envelopes WHERE conversation_id = $1`, [conversationId])).map((row: { recipient_key_id: Buffer }) =>
-      row.recipient_key_id.toString('base64'),
+    (await gateway.dataSource.query(`SELECT recipient_key_id FROM conversation_envelopes WHERE conversation_id = $1`, [conversationId])).map(
+      (row: { recipient_key_id: Buffer }) => row.recipient_key_id.toString('base64'),
     );
 
   const chat = async (make: () => Promise<Chatter>) => {
@@ -114,7 +119,10 @@ describe('adversarial server: the client refuses what a malicious server offers'
   it.each([
     ['with no certificate', async () => null],
     ['with a garbage certificate', async () => randomBytes(64)],
-    ['with another device’s certificate', async () => (await gateway.dataSource.query(`SELECT certificate FROM devices WHERE id = $1`, [patient.deviceId]))[0].certificate as Buffer],
+    [
+      'with another device’s certificate',
+      async () => (await gateway.dataSource.query(`SELECT certificate FROM devices WHERE id = $1`, [patient.deviceId]))[0].certificate as Buffer,
+    ],
   ])('seals nothing to a device row the server injects for the patient %s', async (_kind, certificate) => {
     const injected = await injectDevice(patient.userId, await certificate());
 
@@ -128,7 +136,14 @@ describe('adversarial server: the client refuses what a malicious server offers'
   });
 
   it('seals to its own device key from its own store when the server swaps that key, and to no other device whose key was swapped', async () => {
-    const second = await signIn({ baseUrl: gateway.url, practice: practice.odsCode, login: patient.nhsNumber, passphrase: patient.passphrase, deviceLabel: 'tablet', kdf: TEST_KDF_PARAMS });
+    const second = await signIn({
+      baseUrl: gateway.url,
+      practice: practice.odsCode,
+      login: patient.nhsNumber,
+      passphrase: patient.passphrase,
+      deviceLabel: 'tablet',
+      kdf: TEST_KDF_PARAMS,
+    });
     const attackerKeys = generateDeviceKeys();
     await tamper(`UPDATE devices SET box_public_key = $2, sign_public_key = $3 WHERE id = ANY($1)`, [
       [patient.deviceId, second.device.deviceId],
@@ -143,7 +158,11 @@ describe('adversarial server: the client refuses what a malicious server offers'
       expect(keyIds).not.toContain(b64(keyId(attackerKeys.boxPublicKey)));
       expect(keyIds).not.toContain(b64(keyId(second.device.keys.boxPublicKey)));
     });
-    await tamper(`UPDATE devices SET box_public_key = $2, sign_public_key = $3 WHERE id = $1`, [patient.deviceId, Buffer.from(patient.device.boxPublicKey), Buffer.from(patient.device.signPublicKey)]);
+    await tamper(`UPDATE devices SET box_public_key = $2, sign_public_key = $3 WHERE id = $1`, [
+      patient.deviceId,
+      Buffer.from(patient.device.boxPublicKey),
+      Buffer.from(patient.device.signPublicKey),
+    ]);
     await tamper(`UPDATE devices SET revoked_at = now() WHERE id = $1`, [second.device.deviceId]);
   });
 
@@ -154,7 +173,13 @@ describe('adversarial server: the client refuses what a malicious server offers'
 
     await attack(async () => {
       await expect(
-        openInvitation({ baseUrl: gateway.url, practice: practice.odsCode, code: invitation.code, dateOfBirth: invitation.dateOfBirth, kdf: { ...TEST_KDF_PARAMS } }),
+        openInvitation({
+          baseUrl: gateway.url,
+          practice: practice.odsCode,
+          code: invitation.code,
+          dateOfBirth: invitation.dateOfBirth,
+          kdf: { ...TEST_KDF_PARAMS },
+        }),
       ).rejects.toMatchObject({ code: 'untrusted_invitation' });
     });
     await tamper(`UPDATE practices SET root_sign_public_key = $2 WHERE id = $1`, [practice.id, Buffer.from(practice.root.signPublicKey)]);
@@ -186,7 +211,12 @@ describe('adversarial server: the client refuses what a malicious server offers'
         deviceLabel: 'new phone',
         kdf: TEST_KDF_PARAMS,
       })) as PatientSignedIn;
-      const session = await ChatSession.start({ baseUrl: gateway.url, signedIn: onNewDevice, pinnedRoot: onNewDevice.pinnedRoot, epochKeys: onNewDevice.epochKeys });
+      const session = await ChatSession.start({
+        baseUrl: gateway.url,
+        signedIn: onNewDevice,
+        pinnedRoot: onNewDevice.pinnedRoot,
+        epochKeys: onNewDevice.epochKeys,
+      });
       opened.push({ session } as Chatter);
       const conversation = await session.openConversation('repeat-prescription');
       const keyIds = await envelopeKeyIds(conversation.id);
@@ -205,18 +235,29 @@ describe('adversarial server: the client refuses what a malicious server offers'
     await alice.session.send(conversationId, 'Is my prescription ready?');
     const attackerAccount = generatePatientAccountKeys();
     const attackerRoot = generatePracticeRootKey();
-    await tamper(`UPDATE account_keys SET sign_public_key = $2, box_public_key = $3, certificate = $4, certified_by = $5, certified_at = now() WHERE user_id = $1`, [
-      patient.userId,
-      Buffer.from(attackerAccount.signPublicKey),
-      Buffer.from(attackerAccount.boxPublicKey),
-      Buffer.from(certifyPatientAccountKey({ patientId: patient.userId, signPublicKey: attackerAccount.signPublicKey, boxPublicKey: attackerAccount.boxPublicKey }, attackerRoot.signSecretKey).signature),
-      practice.manager.userId,
-    ]);
+    await tamper(
+      `UPDATE account_keys SET sign_public_key = $2, box_public_key = $3, certificate = $4, certified_by = $5, certified_at = now() WHERE user_id = $1`,
+      [
+        patient.userId,
+        Buffer.from(attackerAccount.signPublicKey),
+        Buffer.from(attackerAccount.boxPublicKey),
+        Buffer.from(
+          certifyPatientAccountKey(
+            { patientId: patient.userId, signPublicKey: attackerAccount.signPublicKey, boxPublicKey: attackerAccount.boxPublicKey },
+            attackerRoot.signSecretKey,
+          ).signature,
+        ),
+        practice.manager.userId,
+      ],
+    );
     // The attacker re-certifies the patient's real device with its own account key, so the device chains to the forged key.
     await tamper(`UPDATE devices SET certificate = $2 WHERE id = $1`, [
       patient.deviceId,
       Buffer.from(
-        certifyDevice({ userId: patient.userId, deviceId: patient.deviceId, signPublicKey: patient.device.signPublicKey, boxPublicKey: patient.device.boxPublicKey }, attackerAccount.signSecretKey).signature,
+        certifyDevice(
+          { userId: patient.userId, deviceId: patient.deviceId, signPublicKey: patient.device.signPublicKey, boxPublicKey: patient.device.boxPublicKey },
+          attackerAccount.signSecretKey,
+        ).signature,
       ),
     ]);
 
@@ -245,7 +286,12 @@ describe('adversarial server: the client refuses what a malicious server offers'
     ]);
     await tamper(`UPDATE devices SET certificate = $2 WHERE id = $1`, [
       patient.deviceId,
-      Buffer.from(certifyDevice({ userId: patient.userId, deviceId: patient.deviceId, signPublicKey: patient.device.signPublicKey, boxPublicKey: patient.device.boxPublicKey }, patient.account.signSecretKey).signature),
+      Buffer.from(
+        certifyDevice(
+          { userId: patient.userId, deviceId: patient.deviceId, signPublicKey: patient.device.signPublicKey, boxPublicKey: patient.device.boxPublicKey },
+          patient.account.signSecretKey,
+        ).signature,
+      ),
     ]);
   });
 
@@ -254,17 +300,29 @@ describe('adversarial server: the client refuses what a malicious server offers'
     await follow(alice, conversationId);
     await alice.session.send(conversationId, 'A question about my results.');
     const recordKeyId = Buffer.from(keyId(practice.recordKey.boxPublicKey));
-    const original = (await gateway.dataSource.query(`SELECT sealed_key, signature, creator_device_id FROM conversation_envelopes WHERE conversation_id = $1 AND recipient_key_id = $2`, [
-      conversationId,
-      recordKeyId,
-    ]))[0];
+    const original = (
+      await gateway.dataSource.query(
+        `SELECT sealed_key, signature, creator_device_id FROM conversation_envelopes WHERE conversation_id = $1 AND recipient_key_id = $2`,
+        [conversationId, recordKeyId],
+      )
+    )[0];
     const { sealEpochKey, createEpochKey } = await import('@parley/crypto');
     const attackerEpochKey = createEpochKey();
-    const bySealing = sealEpochKey({ conversationId, epoch: 1, epochKey: attackerEpochKey, recipientBoxPublicKey: practice.recordKey.boxPublicKey, creatorSignSecretKey: practice.clinician.device.signSecretKey });
+    const bySealing = sealEpochKey({
+      conversationId,
+      epoch: 1,
+      epochKey: attackerEpochKey,
+      recipientBoxPublicKey: practice.recordKey.boxPublicKey,
+      creatorSignSecretKey: practice.clinician.device.signSecretKey,
+    });
 
     await attack(async () => {
       // A new sealed key under the patient device's old signature.
-      await tamper(`UPDATE conversation_envelopes SET sealed_key = $3 WHERE conversation_id = $1 AND recipient_key_id = $2`, [conversationId, recordKeyId, Buffer.from(bySealing.sealedKey)]);
+      await tamper(`UPDATE conversation_envelopes SET sealed_key = $3 WHERE conversation_id = $1 AND recipient_key_id = $2`, [
+        conversationId,
+        recordKeyId,
+        Buffer.from(bySealing.sealedKey),
+      ]);
       const clinician = await chat(() => staffChat(gateway.url, practice, practice.clinician));
       await follow(clinician, conversationId);
       await waitForMessages(clinician, 1);
@@ -274,13 +332,10 @@ describe('adversarial server: the client refuses what a malicious server offers'
     });
     await attack(async () => {
       // A whole envelope, validly signed by a staff device (an old one whose keys leaked): epoch 1 comes only from the patient's devices.
-      await tamper(`UPDATE conversation_envelopes SET sealed_key = $3, signature = $4, creator_device_id = $5 WHERE conversation_id = $1 AND recipient_key_id = $2`, [
-        conversationId,
-        recordKeyId,
-        Buffer.from(bySealing.sealedKey),
-        Buffer.from(bySealing.signature),
-        practice.clinician.deviceId,
-      ]);
+      await tamper(
+        `UPDATE conversation_envelopes SET sealed_key = $3, signature = $4, creator_device_id = $5 WHERE conversation_id = $1 AND recipient_key_id = $2`,
+        [conversationId, recordKeyId, Buffer.from(bySealing.sealedKey), Buffer.from(bySealing.signature), practice.clinician.deviceId],
+      );
       const manager = await chat(() => staffChat(gateway.url, practice, practice.manager));
       await follow(manager, conversationId);
       await waitForMessages(manager, 1);
@@ -288,13 +343,10 @@ describe('adversarial server: the client refuses what a malicious server offers'
       expect(manager.bodies()).toEqual([]);
       expect(refusedCodes(manager.entries)).toContain('not_member');
     });
-    await tamper(`UPDATE conversation_envelopes SET sealed_key = $3, signature = $4, creator_device_id = $5 WHERE conversation_id = $1 AND recipient_key_id = $2`, [
-      conversationId,
-      recordKeyId,
-      original.sealed_key,
-      original.signature,
-      original.creator_device_id,
-    ]);
+    await tamper(
+      `UPDATE conversation_envelopes SET sealed_key = $3, signature = $4, creator_device_id = $5 WHERE conversation_id = $1 AND recipient_key_id = $2`,
+      [conversationId, recordKeyId, original.sealed_key, original.signature, original.creator_device_id],
+    );
   });
 
   it('refuses a message from a device whose certificate chains to neither the account key nor the root', async () => {
@@ -303,10 +355,12 @@ describe('adversarial server: the client refuses what a malicious server offers'
     const clinician = await chat(() => staffChat(gateway.url, practice, practice.clinician));
     await follow(clinician, conversationId);
     // The epoch key, as the server could have it only by breaking the crypto: the test stands in for that.
-    const envelope = (await gateway.dataSource.query(`SELECT recipient_key_id, sealed_key, signature FROM conversation_envelopes WHERE conversation_id = $1 AND recipient_device_id = $2`, [
-      conversationId,
-      patient.deviceId,
-    ]))[0];
+    const envelope = (
+      await gateway.dataSource.query(
+        `SELECT recipient_key_id, sealed_key, signature FROM conversation_envelopes WHERE conversation_id = $1 AND recipient_device_id = $2`,
+        [conversationId, patient.deviceId],
+      )
+    )[0];
     const epochKey = openEpochKey({
       conversationId,
       epoch: 1,
@@ -317,7 +371,10 @@ describe('adversarial server: the client refuses what a malicious server offers'
     const rogueAccount = generatePatientAccountKeys();
     const rogueKeys = generateDeviceKeys();
     const rogueId = randomUUID();
-    const rogueCertificate = certifyDevice({ userId: patient.userId, deviceId: rogueId, signPublicKey: rogueKeys.signPublicKey, boxPublicKey: rogueKeys.boxPublicKey }, rogueAccount.signSecretKey);
+    const rogueCertificate = certifyDevice(
+      { userId: patient.userId, deviceId: rogueId, signPublicKey: rogueKeys.signPublicKey, boxPublicKey: rogueKeys.boxPublicKey },
+      rogueAccount.signSecretKey,
+    );
     await tamper(`INSERT INTO devices (id, user_id, label, sign_public_key, box_public_key, certificate) VALUES ($1, $2, 'rogue', $3, $4, $5)`, [
       rogueId,
       patient.userId,
@@ -326,7 +383,12 @@ describe('adversarial server: the client refuses what a malicious server offers'
       Buffer.from(rogueCertificate.signature),
     ]);
     const { token, tokenHash } = newSessionToken();
-    await tamper(`INSERT INTO sessions (id, user_id, device_id, token_hash, expires_at) VALUES ($1, $2, $3, $4, now() + interval '1 hour')`, [randomUUID(), patient.userId, rogueId, tokenHash]);
+    await tamper(`INSERT INTO sessions (id, user_id, device_id, token_hash, expires_at) VALUES ($1, $2, $3, $4, now() + interval '1 hour')`, [
+      randomUUID(),
+      patient.userId,
+      rogueId,
+      tokenHash,
+    ]);
     const rogue = await ChatSession.start({
       baseUrl: gateway.url,
       signedIn: { session: { ...patient.session, token, deviceId: rogueId }, device: { deviceId: rogueId, keys: rogueKeys }, account: patient.account },
@@ -350,10 +412,21 @@ describe('adversarial server: the client refuses what a malicious server offers'
   });
 
   it('refuses to seal to an older record key version than it has seen, after a rotation the server hides', async () => {
-    await rotateRecordKey({ baseUrl: gateway.url, token: practice.manager.token, odsCode: practice.odsCode, root: practice.root, granter: { deviceId: practice.manager.deviceId, keys: practice.manager.device } });
+    await rotateRecordKey({
+      baseUrl: gateway.url,
+      token: practice.manager.token,
+      odsCode: practice.odsCode,
+      root: practice.root,
+      granter: { deviceId: practice.manager.deviceId, keys: practice.manager.device },
+    });
     let floor = 0;
     const signedIn = { session: patient.session, device: { deviceId: patient.deviceId, keys: patient.device }, account: patient.account };
-    const session = await ChatSession.start({ baseUrl: gateway.url, signedIn, pinnedRoot: practice.root.signPublicKey, onRecordKeyFloor: (version) => (floor = version) });
+    const session = await ChatSession.start({
+      baseUrl: gateway.url,
+      signedIn,
+      pinnedRoot: practice.root.signPublicKey,
+      onRecordKeyFloor: (version) => (floor = version),
+    });
     opened.push({ session } as Chatter);
     await session.openConversation('repeat-prescription');
     expect(floor).toBe(2);

@@ -55,7 +55,13 @@ describe('audit log: key events and names (in-process gateway, real PostgreSQL)'
   });
 
   it("records a patient's new key backup (a new offline-guessable copy of their account key)", async () => {
-    const blob = sealBackup({ userId: patient.userId, backupVersion: 2, accountKeys: patient.account, pinnedRoot: practice.root.signPublicKey, passphraseKeys: patient.passphraseKeys });
+    const blob = sealBackup({
+      userId: patient.userId,
+      backupVersion: 2,
+      accountKeys: patient.account,
+      pinnedRoot: practice.root.signPublicKey,
+      passphraseKeys: patient.passphraseKeys,
+    });
     const replacement: KeyBackup = { backup: toBase64(blob), kdf: kdfOf(patient.passphraseKeys) };
     expect((await api(gateway.url, 'PUT', '/api/keys/backup', { token: patient.token, body: replacement })).status).toBe(204);
 

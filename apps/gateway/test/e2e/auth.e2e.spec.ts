@@ -87,7 +87,11 @@ describe('accounts over HTTP (in-process gateway, real PostgreSQL)', () => {
       // The code itself never reaches the server, so sending it finds nothing (staff set-up codes only).
       const byCode = await api(gateway.url, 'POST', '/api/auth/invitation', { body: { practice: practice.odsCode, code: invitation.code } });
 
-      expect(details).toMatchObject({ userId: invitation.userId, kind: 'patient', practice: { odsCode: practice.odsCode, rootSignPublicKey: toBase64(practice.root.signPublicKey) } });
+      expect(details).toMatchObject({
+        userId: invitation.userId,
+        kind: 'patient',
+        practice: { odsCode: practice.odsCode, rootSignPublicKey: toBase64(practice.root.signPublicKey) },
+      });
       expect(details.invitation).toEqual({
         invitationSignPublicKey: toBase64(invitation.invitationKeys.signPublicKey),
         invitationSignature: expect.any(String),
@@ -104,7 +108,12 @@ describe('accounts over HTTP (in-process gateway, real PostgreSQL)', () => {
       });
       expect(() =>
         verifyInvitation(
-          { practiceId: practice.odsCode, patientId: invitation.userId, invitationSignPublicKey: invitation.invitationKeys.signPublicKey, expiresAt: details.invitation!.expiresAt },
+          {
+            practiceId: practice.odsCode,
+            patientId: invitation.userId,
+            invitationSignPublicKey: invitation.invitationKeys.signPublicKey,
+            expiresAt: details.invitation!.expiresAt,
+          },
           fromBase64(details.invitation!.invitationSignature),
           practice.clinician.device.signPublicKey,
         ),
@@ -115,9 +124,21 @@ describe('accounts over HTTP (in-process gateway, real PostgreSQL)', () => {
 
     it('names a staff account by its set-up code, with no invitation chain', async () => {
       const email = `lookup.${randomUUID().slice(0, 6)}@test.parley`;
-      const issued = await apiOk<CodeIssued>(gateway.url, 'POST', '/api/staff', { token: practice.manager.token, body: { displayName: 'Jo Bennett', email, roles: ['clinician'] } }, 201);
+      const issued = await apiOk<CodeIssued>(
+        gateway.url,
+        'POST',
+        '/api/staff',
+        { token: practice.manager.token, body: { displayName: 'Jo Bennett', email, roles: ['clinician'] } },
+        201,
+      );
 
-      const details = await apiOk<InvitationDetails>(gateway.url, 'POST', '/api/auth/invitation', { body: { practice: practice.odsCode, code: issued.code } }, 200);
+      const details = await apiOk<InvitationDetails>(
+        gateway.url,
+        'POST',
+        '/api/auth/invitation',
+        { body: { practice: practice.odsCode, code: issued.code } },
+        200,
+      );
 
       expect(details).toMatchObject({ userId: issued.userId, kind: 'staff', displayName: 'Jo Bennett', invitation: null });
       expect(Object.keys(issued).sort()).toEqual(['code', 'expiresAt', 'userId']);
@@ -127,7 +148,13 @@ describe('accounts over HTTP (in-process gateway, real PostgreSQL)', () => {
   describe('POST /api/invitations', () => {
     it('refuses an invitation from a device no manager admitted, or with an expiry out of range, and a second one with the same lookup id', async () => {
       const email = `unadmitted.${randomUUID().slice(0, 6)}@test.parley`;
-      const issued = await apiOk<CodeIssued>(gateway.url, 'POST', '/api/staff', { token: practice.manager.token, body: { displayName: 'Dr New', email, roles: ['clinician'] } }, 201);
+      const issued = await apiOk<CodeIssued>(
+        gateway.url,
+        'POST',
+        '/api/staff',
+        { token: practice.manager.token, body: { displayName: 'Dr New', email, roles: ['clinician'] } },
+        201,
+      );
       const unadmitted = await activateStaff(gateway.url, practice.odsCode, issued.code, { userId: issued.userId, email, roles: ['clinician'] });
       const existing = await invitePatient(gateway.url, practice.clinician, practice);
       const body = {
@@ -145,14 +172,23 @@ describe('accounts over HTTP (in-process gateway, real PostgreSQL)', () => {
 
       const byUnadmitted = await api(gateway.url, 'POST', '/api/invitations', { token: unadmitted.token, body });
       const past = await api(gateway.url, 'POST', '/api/invitations', { token: practice.clinician.token, body: { ...body, expiresAt: Date.now() - 1000 } });
-      const tooLate = await api(gateway.url, 'POST', '/api/invitations', { token: practice.clinician.token, body: { ...body, expiresAt: Date.now() + 32 * 24 * 3600 * 1000 } });
-      const sameLookupId = await api(gateway.url, 'POST', '/api/invitations', { token: practice.clinician.token, body: { ...body, lookupId: toBase64(existing.lookupId) } });
+      const tooLate = await api(gateway.url, 'POST', '/api/invitations', {
+        token: practice.clinician.token,
+        body: { ...body, expiresAt: Date.now() + 32 * 24 * 3600 * 1000 },
+      });
+      const sameLookupId = await api(gateway.url, 'POST', '/api/invitations', {
+        token: practice.clinician.token,
+        body: { ...body, lookupId: toBase64(existing.lookupId) },
+      });
       const sameUserId = await api(gateway.url, 'POST', '/api/invitations', { token: practice.clinician.token, body: { ...body, userId: existing.userId } });
       const after = await gateway.dataSource.query(`SELECT count(*)::int AS n FROM invitations`);
       const created = await api<InvitationCreated>(gateway.url, 'POST', '/api/invitations', { token: practice.clinician.token, body });
       const [row] = await gateway.dataSource.query(`SELECT code_hash, creator_device_id, expires_at FROM invitations WHERE user_id = $1`, [body.userId]);
 
-      expect(byUnadmitted).toMatchObject({ status: 403, body: { error: { code: 'forbidden', message: 'This device must be admitted by a manager before it can invite patients.' } } });
+      expect(byUnadmitted).toMatchObject({
+        status: 403,
+        body: { error: { code: 'forbidden', message: 'This device must be admitted by a manager before it can invite patients.' } },
+      });
       expect(past).toMatchObject({ status: 400, body: { error: { code: 'invalid_payload' } } });
       expect(tooLate).toMatchObject({ status: 400, body: { error: { code: 'invalid_payload' } } });
       expect(sameLookupId).toMatchObject({ status: 409, body: { error: { code: 'conflict' } } });
@@ -176,7 +212,12 @@ describe('accounts over HTTP (in-process gateway, real PostgreSQL)', () => {
       const keys = deriveAccountKeys('a long passphrase nobody guesses', header.salt, { ...header.params, isTestOnly: true });
       const restored = openBackup({ blob, userId: invitation.userId, passphraseKeys: keys });
       const certificate = certifyDevice(
-        { userId: invitation.userId, deviceId: second.session.deviceId, signPublicKey: second.device!.signPublicKey, boxPublicKey: second.device!.boxPublicKey },
+        {
+          userId: invitation.userId,
+          deviceId: second.session.deviceId,
+          signPublicKey: second.device!.signPublicKey,
+          boxPublicKey: second.device!.boxPublicKey,
+        },
         restored.accountKeys.signSecretKey,
       );
       const certified = await api(gateway.url, 'PUT', `/api/devices/${second.session.deviceId}/certificate`, {
@@ -206,7 +247,9 @@ describe('accounts over HTTP (in-process gateway, real PostgreSQL)', () => {
     it('stores only a hash of the auth key and of the token', async () => {
       const patient = await activatePatient(gateway.url, practice);
 
-      const dump = JSON.stringify(await gateway.dataSource.query(`SELECT u.*, s.* FROM users u JOIN sessions s ON s.user_id = u.id WHERE u.id = $1`, [patient.userId]));
+      const dump = JSON.stringify(
+        await gateway.dataSource.query(`SELECT u.*, s.* FROM users u JOIN sessions s ON s.user_id = u.id WHERE u.id = $1`, [patient.userId]),
+      );
 
       expect(dump).toContain('$argon2id$');
       expect(dump).not.toContain(toBase64(patient.passphraseKeys.authKey));
@@ -220,7 +263,11 @@ describe('accounts over HTTP (in-process gateway, real PostgreSQL)', () => {
 
       const kdf = await apiOk<KdfParams>(gateway.url, 'POST', '/api/auth/prelogin', { body: { practice: practice.odsCode, login: patient.nhsNumber } }, 200);
 
-      expect(kdf).toEqual({ salt: toBase64(patient.passphraseKeys.salt), opsLimit: patient.passphraseKeys.params.opsLimit, memLimitBytes: patient.passphraseKeys.params.memLimit });
+      expect(kdf).toEqual({
+        salt: toBase64(patient.passphraseKeys.salt),
+        opsLimit: patient.passphraseKeys.params.opsLimit,
+        memLimitBytes: patient.passphraseKeys.params.memLimit,
+      });
     });
 
     it('answers an unknown login with a decoy that is stable and shaped like a real answer', async () => {
@@ -277,17 +324,22 @@ describe('accounts over HTTP (in-process gateway, real PostgreSQL)', () => {
       const { body } = await patientActivation(practice.odsCode, invitation);
       const expired = await invitePatient(gateway.url, practice.clinician, practice);
       const expiredBody = (await patientActivation(practice.odsCode, expired)).body;
-      await gateway.dataSource.query(`UPDATE invitations SET created_at = now() - interval '2 days', expires_at = now() - interval '1 day' WHERE user_id = $1`, [
-        expired.userId,
-      ]);
+      await gateway.dataSource.query(
+        `UPDATE invitations SET created_at = now() - interval '2 days', expires_at = now() - interval '1 day' WHERE user_id = $1`,
+        [expired.userId],
+      );
       const before = await accountRows(gateway);
 
       const attempts = await Promise.all([
         api(gateway.url, 'POST', '/api/auth/activate', { body: { ...body, lookupId: toBase64(new Uint8Array(32).fill(2)) } }),
         api(gateway.url, 'POST', '/api/auth/activate', { body: { ...body, dateOfBirth: '1984-05-18' } }),
         api(gateway.url, 'POST', '/api/auth/activate', { body: { ...body, account: { ...body.account!, userId: randomUUID() } } }),
-        api(gateway.url, 'POST', '/api/auth/activate', { body: { ...body, account: { ...body.account!, accountSignature: flipped(body.account!.accountSignature) } } }),
-        api(gateway.url, 'POST', '/api/auth/activate', { body: { ...body, account: { ...body.account!, keys: { ...body.account!.keys, boxPublicKey: toBase64(new Uint8Array(32).fill(7)) } } } }),
+        api(gateway.url, 'POST', '/api/auth/activate', {
+          body: { ...body, account: { ...body.account!, accountSignature: flipped(body.account!.accountSignature) } },
+        }),
+        api(gateway.url, 'POST', '/api/auth/activate', {
+          body: { ...body, account: { ...body.account!, keys: { ...body.account!.keys, boxPublicKey: toBase64(new Uint8Array(32).fill(7)) } } },
+        }),
         api(gateway.url, 'POST', '/api/auth/activate', { body: { ...body, practice: 'ZZZ999' } }),
         api(gateway.url, 'POST', '/api/auth/activate', { body: expiredBody }),
       ]);
@@ -308,7 +360,10 @@ describe('accounts over HTTP (in-process gateway, real PostgreSQL)', () => {
       const one = (await patientActivation(practice.odsCode, invitation)).body;
       const two = (await patientActivation(practice.odsCode, invitation)).body;
 
-      const results = await Promise.all([api(gateway.url, 'POST', '/api/auth/activate', { body: one }), api(gateway.url, 'POST', '/api/auth/activate', { body: two })]);
+      const results = await Promise.all([
+        api(gateway.url, 'POST', '/api/auth/activate', { body: one }),
+        api(gateway.url, 'POST', '/api/auth/activate', { body: two }),
+      ]);
       const [devices] = await gateway.dataSource.query(`SELECT count(*)::int AS n FROM devices WHERE user_id = $1`, [invitation.userId]);
 
       expect(results.map((result) => result.status).sort()).toEqual([200, 401]);
@@ -385,7 +440,9 @@ describe('accounts over HTTP (in-process gateway, real PostgreSQL)', () => {
       const other = await activatePatient(gateway.url, practice);
       const keys = await derivedKeysFor(gateway.url, practice.odsCode, patient.nhsNumber, TEST_PASSPHRASE);
       const signInOn = (deviceId: string) =>
-        api(gateway.url, 'POST', '/api/auth/sign-in', { body: { practice: practice.odsCode, login: patient.nhsNumber, authKey: toBase64(keys.authKey), device: { deviceId } } });
+        api(gateway.url, 'POST', '/api/auth/sign-in', {
+          body: { practice: practice.odsCode, login: patient.nhsNumber, authKey: toBase64(keys.authKey), device: { deviceId } },
+        });
 
       const othersDevice = await signInOn(other.deviceId);
       await apiOk(gateway.url, 'POST', `/api/devices/${patient.deviceId}/revoke`, { token: patient.token });
@@ -483,7 +540,8 @@ describe('sign-in rate limits (in-process gateway with low limits)', () => {
   });
 
   // The delays are proven without waiting them out: the account's failures are moved back in time instead.
-  const age = (seconds: number) => gateway.dataSource.query(`UPDATE auth_attempts SET created_at = created_at - make_interval(secs => $1) WHERE scope = 'account'`, [seconds]);
+  const age = (seconds: number) =>
+    gateway.dataSource.query(`UPDATE auth_attempts SET created_at = created_at - make_interval(secs => $1) WHERE scope = 'account'`, [seconds]);
 
   it('makes an account wait a growing delay after its free failures, whoever it is, and lets the right key in once it has passed', async () => {
     const patient = await activatePatient(gateway.url, practice);
@@ -496,7 +554,9 @@ describe('sign-in rate limits (in-process gateway with low limits)', () => {
     await age(1);
     const afterFirstDelay = await api(gateway.url, 'POST', '/api/auth/sign-in', { body: wrongSignIn(patient.nhsNumber) });
     const doubled = await api(gateway.url, 'POST', '/api/auth/sign-in', { body: rightKey });
-    const bystanderSignIn = await api(gateway.url, 'POST', '/api/auth/sign-in', { body: { ...wrongSignIn(bystander.nhsNumber), authKey: toBase64(bystander.passphraseKeys.authKey) } });
+    const bystanderSignIn = await api(gateway.url, 'POST', '/api/auth/sign-in', {
+      body: { ...wrongSignIn(bystander.nhsNumber), authKey: toBase64(bystander.passphraseKeys.authKey) },
+    });
     await age(2);
     const rightKeyAfterDelay = await api(gateway.url, 'POST', '/api/auth/sign-in', { body: rightKey });
 
@@ -527,7 +587,9 @@ describe('sign-in rate limits (in-process gateway with low limits)', () => {
     for (let i = 0; i < 9; i += 1) fromFirst.push((await api(gateway.url, 'POST', '/api/auth/sign-in', { body: wrongSignIn(`000000010${i}`) })).status);
     const fromSecond = await postFrom('127.0.0.2', gateway.url, '/api/auth/sign-in', wrongSignIn('0000000200'));
 
-    const refusal = await api<{ error: { details: { retryAfterSeconds: number } } }>(gateway.url, 'POST', '/api/auth/sign-in', { body: wrongSignIn('0000000110') });
+    const refusal = await api<{ error: { details: { retryAfterSeconds: number } } }>(gateway.url, 'POST', '/api/auth/sign-in', {
+      body: wrongSignIn('0000000110'),
+    });
 
     expect(fromFirst).toEqual([401, 401, 401, 401, 401, 401, 401, 401, 429]);
     // The window (15 minutes) moves past the first failure, a moment ago.
@@ -551,7 +613,8 @@ describe('sign-in rate limits (in-process gateway with low limits)', () => {
     const { body } = await patientActivation(practice.odsCode, invitation);
 
     const wrongBirthdays = [];
-    for (let day = 10; day < 14; day += 1) wrongBirthdays.push((await api(gateway.url, 'POST', '/api/auth/activate', { body: { ...body, dateOfBirth: `1984-05-${day}` } })).status);
+    for (let day = 10; day < 14; day += 1)
+      wrongBirthdays.push((await api(gateway.url, 'POST', '/api/auth/activate', { body: { ...body, dateOfBirth: `1984-05-${day}` } })).status);
     const right = await api(gateway.url, 'POST', '/api/auth/activate', { body });
 
     expect(wrongBirthdays).toEqual([401, 401, 401, 429]);

@@ -18,7 +18,13 @@ describe('a clinician who goes away or disconnects (in-process gateway, a FakeCl
 
   const clinician = async (): Promise<{ staff: TestStaff; client: ParleyClient }> => {
     const email = `clinician.${randomUUID().slice(0, 8)}@test.parley`;
-    const issued = await apiOk<CodeIssued>(gateway.url, 'POST', '/api/staff', { token: practice.manager.token, body: { displayName: 'Dr On Call', email, roles: ['clinician'] } }, 201);
+    const issued = await apiOk<CodeIssued>(
+      gateway.url,
+      'POST',
+      '/api/staff',
+      { token: practice.manager.token, body: { displayName: 'Dr On Call', email, roles: ['clinician'] } },
+      201,
+    );
     const staff = await activateStaff(gateway.url, practice.odsCode, issued.code, { userId: issued.userId, email, roles: ['clinician'] });
     const client = await connectAs(gateway.url, staff, 10_000);
     open.push(client);
@@ -63,19 +69,34 @@ describe('a clinician who goes away or disconnects (in-process gateway, a FakeCl
     const queue = gateway.app.get(CapacityService);
 
     onCall.client.close();
-    await waitUntil(async () => (await gateway.dataSource.query(`SELECT disconnected_at FROM clinician_capacity WHERE user_id = $1`, [onCall.staff.userId]))[0].disconnected_at !== null, 'the disconnect to be noted');
+    await waitUntil(
+      async () =>
+        (await gateway.dataSource.query(`SELECT disconnected_at FROM clinician_capacity WHERE user_id = $1`, [onCall.staff.userId]))[0].disconnected_at !==
+        null,
+      'the disconnect to be noted',
+    );
     clock.advance(60_000);
     await queue.returnWorkOfDeparted();
     const afterOneMinute = await assigneeOf(gateway.dataSource, id);
     const back = await connectAs(gateway.url, onCall.staff, 10_000);
     open.push(back);
-    await waitUntil(async () => (await gateway.dataSource.query(`SELECT disconnected_at FROM clinician_capacity WHERE user_id = $1`, [onCall.staff.userId]))[0].disconnected_at === null, 'the reconnection to be noted');
+    await waitUntil(
+      async () =>
+        (await gateway.dataSource.query(`SELECT disconnected_at FROM clinician_capacity WHERE user_id = $1`, [onCall.staff.userId]))[0].disconnected_at ===
+        null,
+      'the reconnection to be noted',
+    );
     clock.advance(600_000);
     await queue.returnWorkOfDeparted();
     const afterReconnecting = await assigneeOf(gateway.dataSource, id);
 
     back.close();
-    await waitUntil(async () => (await gateway.dataSource.query(`SELECT disconnected_at FROM clinician_capacity WHERE user_id = $1`, [onCall.staff.userId]))[0].disconnected_at !== null, 'the second disconnect');
+    await waitUntil(
+      async () =>
+        (await gateway.dataSource.query(`SELECT disconnected_at FROM clinician_capacity WHERE user_id = $1`, [onCall.staff.userId]))[0].disconnected_at !==
+        null,
+      'the second disconnect',
+    );
     clock.advance(121_000);
     await queue.returnWorkOfDeparted();
     const [row] = await gateway.dataSource.query(`SELECT status, assigned_clinician_id FROM conversations WHERE id = $1`, [id]);
@@ -86,6 +107,8 @@ describe('a clinician who goes away or disconnects (in-process gateway, a FakeCl
     expect(afterReconnecting).toBe(onCall.staff.userId);
     expect(row).toEqual({ status: 'waiting', assigned_clinician_id: null });
     expect(availability).toBe('offline');
-    expect(await gateway.dataSource.query(`SELECT count(*)::int AS n FROM audit_events WHERE action = 'conversation.requeued' AND conversation_id = $1`, [id])).toEqual([{ n: 1 }]);
+    expect(
+      await gateway.dataSource.query(`SELECT count(*)::int AS n FROM audit_events WHERE action = 'conversation.requeued' AND conversation_id = $1`, [id]),
+    ).toEqual([{ n: 1 }]);
   });
 });

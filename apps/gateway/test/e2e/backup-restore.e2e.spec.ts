@@ -92,9 +92,13 @@ describe('backup and restore drill on the default embedded install (the commands
     );
 
     expect(backup).toMatchObject({ code: 0, stderr: '' });
-    expect(backup.stdout).toMatch(/^backed up \d+ rows in \d+ tables, \d+ sequences, \d+ migrations from the running embedded PostgreSQL in .* to .*parley-backup-test\.backup\n$/);
+    expect(backup.stdout).toMatch(
+      /^backed up \d+ rows in \d+ tables, \d+ sequences, \d+ migrations from the running embedded PostgreSQL in .* to .*parley-backup-test\.backup\n$/,
+    );
     expect(restore).toMatchObject({ code: 0, stderr: '' });
-    expect(restore.stdout).toMatch(/^restored \d+ rows in \d+ tables, .* into the embedded PostgreSQL in .*restore-drill\/postgres \(started for this command, now stopped\)\n$/);
+    expect(restore.stdout).toMatch(
+      /^restored \d+ rows in \d+ tables, .* into the embedded PostgreSQL in .*restore-drill\/postgres \(started for this command, now stopped\)\n$/,
+    );
     expect(verified).toMatchObject({ code: 0, stdout: '1 conversations checked, 0 broken\n' });
     expect(copyContents).toEqual(originalContents);
     expect(originalContents['record_entries']).toMatch(/^5 rows /);
@@ -129,7 +133,9 @@ describe('backup and restore drill on the default embedded install (the commands
 
 /** Per table (but TypeORM's migrations table): its row count and a digest of every row's every value. */
 async function contentsOf(dataSource: DataSource): Promise<Record<string, string>> {
-  const tables: { name: string }[] = await dataSource.query(`SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'migrations' ORDER BY 1`);
+  const tables: { name: string }[] = await dataSource.query(
+    `SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'migrations' ORDER BY 1`,
+  );
   const contents: Record<string, string> = {};
   for (const { name } of tables) {
     const [row] = await dataSource.query(`SELECT count(*)::int AS n, md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) AS digest FROM "${name}" t`);

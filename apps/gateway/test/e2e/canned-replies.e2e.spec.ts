@@ -2,7 +2,16 @@ import { randomUUID } from 'node:crypto';
 import { HttpApi } from '@parley/client';
 import { MAX_CANNED_REPLIES, type AuditPage, type CannedReply } from '@parley/protocol';
 import { startTestApp, type TestApp } from '../app.js';
-import { activatePatient, api, apiOk, createPracticeWithManager, createPracticeWithStaff, type TestPatient, type TestPractice, type TestStaff } from '../factories.js';
+import {
+  activatePatient,
+  api,
+  apiOk,
+  createPracticeWithManager,
+  createPracticeWithStaff,
+  type TestPatient,
+  type TestPractice,
+  type TestStaff,
+} from '../factories.js';
 
 const PATH = '/api/practice/canned-replies';
 
@@ -32,9 +41,27 @@ describe('canned replies over HTTP (in-process gateway, real PostgreSQL)', () =>
   it('lets a manager create, edit and delete replies that every member of staff reads, audited with ids only', async () => {
     const token = practice.manager.token;
 
-    const results = await apiOk<CannedReply>(gateway.url, 'POST', PATH, { token, body: { title: 'Test results normal', text: 'Your results are normal; no action is needed.' } }, 201);
-    const repeat = await apiOk<CannedReply>(gateway.url, 'POST', PATH, { token, body: { title: '  Repeat prescription ready  ', text: 'Your prescription is ready to collect.' } }, 201);
-    const edited = await apiOk<CannedReply>(gateway.url, 'PUT', `${PATH}/${repeat.id}`, { token, body: { title: 'Repeat prescription ready', text: 'Your prescription has gone to your pharmacy.' } }, 200);
+    const results = await apiOk<CannedReply>(
+      gateway.url,
+      'POST',
+      PATH,
+      { token, body: { title: 'Test results normal', text: 'Your results are normal; no action is needed.' } },
+      201,
+    );
+    const repeat = await apiOk<CannedReply>(
+      gateway.url,
+      'POST',
+      PATH,
+      { token, body: { title: '  Repeat prescription ready  ', text: 'Your prescription is ready to collect.' } },
+      201,
+    );
+    const edited = await apiOk<CannedReply>(
+      gateway.url,
+      'PUT',
+      `${PATH}/${repeat.id}`,
+      { token, body: { title: 'Repeat prescription ready', text: 'Your prescription has gone to your pharmacy.' } },
+      200,
+    );
     const seenByClinician = await list(practice.clinician.token);
     await apiOk(gateway.url, 'DELETE', `${PATH}/${results.id}`, { token });
     const afterDelete = await list(practice.clinician.token);
@@ -124,12 +151,10 @@ describe('canned replies over HTTP (in-process gateway, real PostgreSQL)', () =>
   it(`keeps at most ${MAX_CANNED_REPLIES} per practice`, async () => {
     const [{ n }] = await gateway.dataSource.query(`SELECT count(*)::int AS n FROM canned_replies WHERE practice_id = $1`, [otherPracticeId]);
     for (let i = n; i < MAX_CANNED_REPLIES - 1; i += 1) {
-      await gateway.dataSource.query(`INSERT INTO canned_replies (id, practice_id, title, text, created_at, updated_at, updated_by) VALUES ($1, $2, $3, 'Text', now(), now(), $4)`, [
-        randomUUID(),
-        otherPracticeId,
-        `Reply ${i}`,
-        otherManager.userId,
-      ]);
+      await gateway.dataSource.query(
+        `INSERT INTO canned_replies (id, practice_id, title, text, created_at, updated_at, updated_by) VALUES ($1, $2, $3, 'Text', now(), now(), $4)`,
+        [randomUUID(), otherPracticeId, `Reply ${i}`, otherManager.userId],
+      );
     }
 
     const last = await api(gateway.url, 'POST', PATH, { token: otherManager.token, body: { title: 'The last one', text: 'Fits.' } });

@@ -15,7 +15,13 @@ describe('new work only for clinicians with a live connection; every clinician i
 
   const newClinician = async (displayName: string): Promise<{ issued: CodeIssued; email: string }> => {
     const email = `clinician.${randomUUID().slice(0, 8)}@test.parley`;
-    const issued = await apiOk<CodeIssued>(gateway.url, 'POST', '/api/staff', { token: practice.manager.token, body: { displayName, email, roles: ['clinician'] } }, 201);
+    const issued = await apiOk<CodeIssued>(
+      gateway.url,
+      'POST',
+      '/api/staff',
+      { token: practice.manager.token, body: { displayName, email, roles: ['clinician'] } },
+      201,
+    );
     return { issued, email };
   };
   const onShift = async (displayName: string): Promise<{ staff: TestStaff; client: ParleyClient }> => {
@@ -62,9 +68,20 @@ describe('new work only for clinicians with a live connection; every clinician i
     const names = snapshot.ok ? snapshot.data.clinicians.map((c) => c.displayName) : [];
     expect(names).toEqual([...names].sort((a, b) => a.localeCompare(b)));
     expect(snapshot.ok && snapshot.data.clinicians.find((c) => c.clinicianId === issued.userId)).toEqual({
-      clinicianId: issued.userId, displayName: 'Nurse Ada Lovelace', availability: 'offline', isConnected: false, active: 0, maxConcurrent: 5, today: 0, dailyMax: 20,
+      clinicianId: issued.userId,
+      displayName: 'Nurse Ada Lovelace',
+      availability: 'offline',
+      isConnected: false,
+      active: 0,
+      maxConcurrent: 5,
+      today: 0,
+      dailyMax: 20,
     });
-    expect(snapshot.ok && snapshot.data.clinicians.find((c) => c.clinicianId === practice.clinician.userId)).toMatchObject({ availability: 'offline', isConnected: false, maxConcurrent: 3 });
+    expect(snapshot.ok && snapshot.data.clinicians.find((c) => c.clinicianId === practice.clinician.userId)).toMatchObject({
+      availability: 'offline',
+      isConnected: false,
+      maxConcurrent: 3,
+    });
   });
 
   it('makes a clinician who signs out offline at once: their conversations go back to the queue and nothing new reaches them', async () => {

@@ -44,7 +44,10 @@ describe('the manager dashboard, dashboard:get (in-process gateway, real Postgre
 
   it('shows the queue, each clinician’s load against cap, and today’s volumes and waits per local hour', async () => {
     const first = await openAsNewPatient();
-    await waitUntil(async () => (await gateway.dataSource.query(`SELECT status FROM conversations WHERE id = $1`, [first.id]))[0].status === 'assigned', 'the first assignment');
+    await waitUntil(
+      async () => (await gateway.dataSource.query(`SELECT status FROM conversations WHERE id = $1`, [first.id]))[0].status === 'assigned',
+      'the first assignment',
+    );
     const second = await openAsNewPatient();
 
     const seen = await dashboard(manager);
@@ -53,12 +56,16 @@ describe('the manager dashboard, dashboard:get (in-process gateway, real Postgre
     expect(seen.queue.waiting.map((entry) => entry.conversationId)).toEqual([second.id]);
     expect(seen.longestWaitingSeconds).toBeGreaterThanOrEqual(0);
     expect(seen.longestWaitingSeconds).toBeLessThan(120);
-    expect(seen.queue.clinicians).toEqual([expect.objectContaining({ clinicianId: practice.clinician.userId, availability: 'available', active: 1, maxConcurrent: 1, today: 1 })]);
+    expect(seen.queue.clinicians).toEqual([
+      expect.objectContaining({ clinicianId: practice.clinician.userId, availability: 'available', active: 1, maxConcurrent: 1, today: 1 }),
+    ]);
     expect(seen.today).toMatchObject({ opened: 2, answered: 1, closed: 0 });
     expect(seen.today.medianWaitSeconds).toEqual(seen.today.longestWaitSeconds);
     expect(seen.hours.reduce((sum, hour) => sum + hour.opened, 0)).toBe(2);
     expect(seen.hours.every((hour) => hour.hour >= 0 && hour.hour <= 23)).toBe(true);
-    const londonHour = Number(new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/London', hour: '2-digit', hourCycle: 'h23' }).format(new Date(seen.generatedAt)));
+    const londonHour = Number(
+      new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/London', hour: '2-digit', hourCycle: 'h23' }).format(new Date(seen.generatedAt)),
+    );
     expect(seen.hours.at(-1)?.hour).toBe(londonHour);
   });
 

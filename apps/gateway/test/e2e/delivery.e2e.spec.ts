@@ -18,7 +18,6 @@ const ENTRY = join(import.meta.dirname, '..', '..', 'dist', 'main.js');
 /** Change to replay a failing run; every run logs its seed. */
 const SEED = Number(process.env['FAULT_SEED'] ?? Date.now() % 100_000);
 
-
 const messageBodies = (entries: FeedEntry<ChatEntry>[]) => entries.flatMap((entry) => (entry.ok && entry.value.kind === 'message' ? [entry.value.body] : []));
 
 /** Each side holds exactly entries 1..n, in order, every one opened. */
@@ -28,7 +27,12 @@ function expectExactlyInOrder(who: Chatter, n: number): void {
 }
 
 const storedMessages = async (dataSource: DataSource, conversationId: string) =>
-  (await dataSource.query(`SELECT count(*)::int AS n, count(DISTINCT client_message_id)::int AS distinct_ids FROM record_entries WHERE conversation_id = $1 AND kind = 'message'`, [conversationId]))[0] as {
+  (
+    await dataSource.query(
+      `SELECT count(*)::int AS n, count(DISTINCT client_message_id)::int AS distinct_ids FROM record_entries WHERE conversation_id = $1 AND kind = 'message'`,
+      [conversationId],
+    )
+  )[0] as {
     n: number;
     distinct_ids: number;
   };

@@ -16,19 +16,30 @@ describe('npm start console (scripts/start.mjs with the default log level)', () 
     dataDir = await mkdtemp(join(tmpdir(), 'parley-console-'));
     const { LOG_LEVEL: _unset, ...env } = process.env;
     // A missing staff build makes the gateway log one warning at start: the log line the console must show readably.
-    const start = spawn(process.execPath, [join(REPOSITORY, 'scripts/start.mjs')], { env: { ...env, DATA_DIR: dataDir, PORT: '0', STAFF_DIST: join(dataDir, 'no-staff-build') } });
+    const start = spawn(process.execPath, [join(REPOSITORY, 'scripts/start.mjs')], {
+      env: { ...env, DATA_DIR: dataDir, PORT: '0', STAFF_DIST: join(dataDir, 'no-staff-build') },
+    });
     start.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
     start.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
     const exited = new Promise<number | null>((resolve) => start.once('exit', resolve));
-    await waitUntil(() => SIGN_INS_END.test(output) || start.exitCode !== null, () => `the demo to come up:\n${output}`, 60_000);
+    await waitUntil(
+      () => SIGN_INS_END.test(output) || start.exitCode !== null,
+      () => `the demo to come up:\n${output}`,
+      60_000,
+    );
     if (start.exitCode !== null) throw new Error(`the demo exited (${start.exitCode}):\n${output}`);
     // What a first look around does: pages, assets, a wrong address, a failed sign-in.
     const url = output.match(/Health:\s+(http:\/\/\S+)\/health\/ready/)![1]!;
     const html = await (await fetch(`${url}/`)).text();
     const assets = [...html.matchAll(/(?:src|href)="(\/[^"]+)"/g)].map((match) => match[1]!);
-    for (const path of ['/', ...assets, '/no-such-page', '/health/ready', '/api/version']) await fetch(`${url}${path}`).then((response) => response.arrayBuffer());
+    for (const path of ['/', ...assets, '/no-such-page', '/health/ready', '/api/version'])
+      await fetch(`${url}${path}`).then((response) => response.arrayBuffer());
     for (let attempt = 0; attempt < 10; attempt += 1) {
-      await fetch(`${url}/api/auth/prelogin`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ practice: 'NOPE01', login: 'nobody' }) }).then((response) => response.arrayBuffer());
+      await fetch(`${url}/api/auth/prelogin`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ practice: 'NOPE01', login: 'nobody' }),
+      }).then((response) => response.arrayBuffer());
     }
     start.kill('SIGTERM');
     exitCode = await exited;
@@ -38,8 +49,12 @@ describe('npm start console (scripts/start.mjs with the default log level)', () 
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  it('shows the gateway\'s log lines readably, warnings only, and nothing after the sign-ins for ordinary use', async () => {
-    const afterSignIns = output.slice(output.search(SIGN_INS_END)).split('\n').slice(1).filter((line) => line.trim() !== '');
+  it("shows the gateway's log lines readably, warnings only, and nothing after the sign-ins for ordinary use", async () => {
+    const afterSignIns = output
+      .slice(output.search(SIGN_INS_END))
+      .split('\n')
+      .slice(1)
+      .filter((line) => line.trim() !== '');
 
     expect(exitCode).toBe(0);
     expect(output).toMatch(/^\d\d:\d\d:\d\d WARN {2}web client not built; run `pnpm build` \[folder=\S+no-staff-build\]$/m);

@@ -23,7 +23,11 @@ describe('npm start demo (scripts/start.mjs on the embedded database)', () => {
     start = spawn(process.execPath, [join(REPOSITORY, 'scripts/start.mjs')], { env: { ...process.env, DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'warn' } });
     start.stdout?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
     start.stderr?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-    await waitUntil(() => output.includes('readable by you only') || start.exitCode !== null, () => `the demo to come up:\n${output}`, 60_000);
+    await waitUntil(
+      () => output.includes('readable by you only') || start.exitCode !== null,
+      () => `the demo to come up:\n${output}`,
+      60_000,
+    );
     if (start.exitCode !== null) throw new Error(`the demo exited (${start.exitCode}):\n${output}`);
   });
 
@@ -50,9 +54,23 @@ describe('npm start demo (scripts/start.mjs on the embedded database)', () => {
     const link = output.match(/invitation link (\S+)/)![1]!;
 
     const invitation = await openInvitation({ baseUrl: url, practice, code, dateOfBirth: credentials.patient.dateOfBirth });
-    const patient = await activatePatient({ baseUrl: url, invitation, dateOfBirth: credentials.patient.dateOfBirth, passphrase: generatePassphrase(), deviceLabel: 'test phone', kdf: TEST_KDF_PARAMS });
+    const patient = await activatePatient({
+      baseUrl: url,
+      invitation,
+      dateOfBirth: credentials.patient.dateOfBirth,
+      passphrase: generatePassphrase(),
+      deviceLabel: 'test phone',
+      kdf: TEST_KDF_PARAMS,
+    });
     const doctor = staffDevice('dr.morgan@demo.parley.test');
-    const doctorSignedIn = await signIn({ baseUrl: url, practice, login: doctor.member.email, passphrase: doctor.member.passphrase, deviceLabel: 'x', device: doctor.device });
+    const doctorSignedIn = await signIn({
+      baseUrl: url,
+      practice,
+      login: doctor.member.email,
+      passphrase: doctor.member.passphrase,
+      deviceLabel: 'x',
+      device: doctor.device,
+    });
     const recordKeys = await openRecordKeys({ baseUrl: url, token: doctorSignedIn.session.token, odsCode: practice, device: doctor.device, pinnedRoot: root });
     const patientChat = await ChatSession.start({ baseUrl: url, signedIn: patient, pinnedRoot: patient.pinnedRoot, epochKeys: patient.epochKeys });
     const doctorChat = await ChatSession.start({ baseUrl: url, signedIn: doctorSignedIn, pinnedRoot: root, recordKeys });

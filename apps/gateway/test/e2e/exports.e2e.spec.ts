@@ -56,7 +56,10 @@ describe('exports of a conversation reach the audit log (in-process gateway, rea
     const unknown = await api(gateway.url, 'POST', exportsPath('6f1c1d0e-8a59-4d53-9d1e-2f4b1b7f4a11'), { token: practice.clinician.token, body });
     const notUuid = await api(gateway.url, 'POST', exportsPath('42'), { token: practice.clinician.token, body });
     const unknownFormat = await api(gateway.url, 'POST', exportsPath(conversationId), { token: practice.clinician.token, body: { formats: ['pdf'] } });
-    const repeated = await api(gateway.url, 'POST', exportsPath(conversationId), { token: practice.clinician.token, body: { formats: ['transcript', 'transcript'] } });
+    const repeated = await api(gateway.url, 'POST', exportsPath(conversationId), {
+      token: practice.clinician.token,
+      body: { formats: ['transcript', 'transcript'] },
+    });
     const extraField = await api(gateway.url, 'POST', exportsPath(conversationId), { token: practice.clinician.token, body: { ...body, content: 'x' } });
     const anonymous = await api(gateway.url, 'POST', exportsPath(conversationId), { body });
 

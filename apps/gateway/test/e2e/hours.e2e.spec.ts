@@ -40,7 +40,11 @@ describe('opening hours (in-process gateway, real PostgreSQL and sockets, a Fake
     }));
   /** Resolves with the next `hours:status` the patient's socket receives after `count` have arrived. */
   const nthStatus = async (count: number): Promise<HoursStatus> => {
-    await waitUntil(() => statuses.length >= count, () => `${count} hours:status facts (${statuses.length} arrived)`, 5_000);
+    await waitUntil(
+      () => statuses.length >= count,
+      () => `${count} hours:status facts (${statuses.length} arrived)`,
+      5_000,
+    );
     return statuses[count - 1]!;
   };
   const at = async (local: string) => {
@@ -80,7 +84,12 @@ describe('opening hours (in-process gateway, real PostgreSQL and sockets, a Fake
       nextOpening: null,
       timeZone: LONDON,
     });
-    expect(afterChange).toMatchObject({ state: 'open', closesAt: london('2026-11-23T18:30'), newConversationsUntil: london('2026-11-23T18:15'), nextOpening: london('2026-11-24T08:00') });
+    expect(afterChange).toMatchObject({
+      state: 'open',
+      closesAt: london('2026-11-23T18:30'),
+      newConversationsUntil: london('2026-11-23T18:15'),
+      nextOpening: london('2026-11-24T08:00'),
+    });
     expect(await socket.request('hours:get', {})).toEqual({ ok: true, data: afterChange });
   });
 
@@ -98,7 +107,9 @@ describe('opening hours (in-process gateway, real PostgreSQL and sockets, a Fake
     expect(closingSoon).toMatchObject({ state: 'closing_soon', isAcceptingNew: false, closesAt: london('2026-11-23T18:30') });
     expect(closed).toMatchObject({ state: 'closed', isAcceptingNew: false, closesAt: null, nextOpening: london('2026-11-24T08:00') });
     expect(statuses).toHaveLength(before + 2);
-    expect(closings).toEqual([{ practiceId: practice.id, closedAt: new Date(london('2026-11-23T18:30')!), nextOpening: new Date(london('2026-11-24T08:00')!), timeZone: LONDON }]);
+    expect(closings).toEqual([
+      { practiceId: practice.id, closedAt: new Date(london('2026-11-23T18:30')!), nextOpening: new Date(london('2026-11-24T08:00')!), timeZone: LONDON },
+    ]);
   });
 
   it('refuses new conversations and messages in waiting ones outside hours with outside_hours naming the next opening', async () => {
@@ -118,7 +129,10 @@ describe('opening hours (in-process gateway, real PostgreSQL and sockets, a Fake
     await setWeekly(weekdays('08:00', '18:30'));
     clock.set(london('2026-11-23T18:20')!);
 
-    await expect(hours.assertOpenForNewConversation(practice.id)).rejects.toMatchObject({ code: 'outside_hours', details: { nextOpening: london('2026-11-24T08:00') } });
+    await expect(hours.assertOpenForNewConversation(practice.id)).rejects.toMatchObject({
+      code: 'outside_hours',
+      details: { nextOpening: london('2026-11-24T08:00') },
+    });
     await expect(hours.assertMayWrite(practice.id, false)).resolves.toBeUndefined();
   });
 
@@ -225,7 +239,15 @@ describe('opening hours (in-process gateway, real PostgreSQL and sockets, a Fake
     const token = practice.manager.token;
 
     const answers = await Promise.all([
-      api(gateway.url, 'PUT', '/api/hours/weekly', { token, body: { intervals: [{ weekday: 1, start: '08:00', end: '12:00' }, { weekday: 1, start: '11:00', end: '13:00' }] } }),
+      api(gateway.url, 'PUT', '/api/hours/weekly', {
+        token,
+        body: {
+          intervals: [
+            { weekday: 1, start: '08:00', end: '12:00' },
+            { weekday: 1, start: '11:00', end: '13:00' },
+          ],
+        },
+      }),
       api(gateway.url, 'PUT', '/api/hours/weekly', { token, body: { intervals: [{ weekday: 1, start: '12:00', end: '08:00' }] } }),
       api(gateway.url, 'PUT', '/api/hours/weekly', { token, body: { intervals: [{ weekday: 8, start: '08:00', end: '12:00' }] } }),
       api(gateway.url, 'PUT', '/api/hours/weekly', { token, body: { intervals: [{ weekday: 1, start: '24:00', end: '24:00' }] } }),
@@ -255,7 +277,13 @@ describe('opening hours (in-process gateway, real PostgreSQL and sockets, a Fake
     const changed = await view();
     await change('/api/hours/settings', { cutoffMinutes: 15, timeZone: LONDON });
 
-    expect(changed.settings).toEqual({ timeZone: 'Europe/Dublin', cutoffMinutes: 60, closingSoonMinutes: 15, replyWindow: 'end_of_day', observesBankHolidays: true });
+    expect(changed.settings).toEqual({
+      timeZone: 'Europe/Dublin',
+      cutoffMinutes: 60,
+      closingSoonMinutes: 15,
+      replyWindow: 'end_of_day',
+      observesBankHolidays: true,
+    });
     expect(changed.status).toMatchObject({ timeZone: 'Europe/Dublin', newConversationsUntil: london('2026-11-23T17:30') });
   });
 });

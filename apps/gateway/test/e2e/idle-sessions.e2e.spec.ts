@@ -21,7 +21,11 @@ describe('idle sessions (in-process gateway, real PostgreSQL and sockets)', () =
   const lastUsed = (who: SignedIn, secondsAgo: number) =>
     gateway.dataSource.query(`UPDATE sessions SET last_seen_at = now() - make_interval(secs => $2) WHERE token_hash = ${tokenHash}`, [who.token, secondsAgo]);
   const lastSeenAgeSeconds = async (who: SignedIn): Promise<number> =>
-    (await gateway.dataSource.query(`SELECT extract(epoch FROM now() - last_seen_at)::float8 AS age FROM sessions WHERE token_hash = ${tokenHash}`, [who.token]))[0].age;
+    (
+      await gateway.dataSource.query(`SELECT extract(epoch FROM now() - last_seen_at)::float8 AS age FROM sessions WHERE token_hash = ${tokenHash}`, [
+        who.token,
+      ])
+    )[0].age;
   const staffSession = () => signIn(gateway.url, { practice: practice.odsCode, login: practice.clinician.email });
   const minutes = (n: number) => n * 60;
 

@@ -80,7 +80,9 @@ describe('invitation guessing with a stolen letter (in-process gateway, real Pos
     const invitation = await invitePatient(gateway.url, practice.clinician, practice);
     for (let day = 1; day <= 10; day += 1) await lookUp(invitation, wrongDate(day));
 
-    const trail = await apiOk<AuditPage>(gateway.url, 'GET', `/api/audit?action=invitation.voided&subjectUserId=${invitation.userId}`, { token: practice.manager.token });
+    const trail = await apiOk<AuditPage>(gateway.url, 'GET', `/api/audit?action=invitation.voided&subjectUserId=${invitation.userId}`, {
+      token: practice.manager.token,
+    });
     const again = await invitePatient(gateway.url, practice.clinician, practice, { nhsNumber: invitation.nhsNumber, dateOfBirth: invitation.dateOfBirth });
     const activated = await activate((await patientActivation(practice.odsCode, again)).body);
 

@@ -127,7 +127,9 @@ describe('devices, backups and practice keys over HTTP (in-process gateway, real
       const wrongRoles = await put(practice.manager.token, promoted);
       const byManager = await put(practice.manager.token, body);
       const readmitted = await put(practice.manager.token, { ...body, certificate: signature(2) });
-      const [stored] = await gateway.dataSource.query(`SELECT certificate, certified_display_name, certified_roles FROM devices WHERE id = $1`, [nurse.deviceId]);
+      const [stored] = await gateway.dataSource.query(`SELECT certificate, certified_display_name, certified_roles FROM devices WHERE id = $1`, [
+        nurse.deviceId,
+      ]);
       const [listed] = await apiOk<DeviceInfo[]>(gateway.url, 'GET', '/api/devices', { token: nurse.token });
       await apiOk(gateway.url, 'POST', `/api/devices/${nurse.deviceId}/revoke`, { token: nurse.token });
       const revoked = await put(practice.manager.token, body);
@@ -149,7 +151,10 @@ describe('devices, backups and practice keys over HTTP (in-process gateway, real
 
       const byManager = await put(practice.manager.token, fresh.deviceId, { certificate: signature() });
       const byOtherPatient = await put(patient.token, fresh.deviceId, { certificate: signature() });
-      const named = await put(fresh.token, second.session.deviceId, { certificate: signature(), certifiedAs: { displayName: 'Dr Chris Taylor', roles: ['clinician'] } });
+      const named = await put(fresh.token, second.session.deviceId, {
+        certificate: signature(),
+        certifiedAs: { displayName: 'Dr Chris Taylor', roles: ['clinician'] },
+      });
       const first = await put(fresh.token, second.session.deviceId, { certificate: signature() });
       const again = await put(fresh.token, second.session.deviceId, { certificate: signature(2) });
 
@@ -160,7 +165,10 @@ describe('devices, backups and practice keys over HTTP (in-process gateway, real
     });
 
     it('refuses a certificate of the wrong size as invalid_payload', async () => {
-      const response = await api(gateway.url, 'PUT', `/api/devices/${patient.deviceId}/certificate`, { token: patient.token, body: { certificate: toBase64(new Uint8Array(63)) } });
+      const response = await api(gateway.url, 'PUT', `/api/devices/${patient.deviceId}/certificate`, {
+        token: patient.token,
+        body: { certificate: toBase64(new Uint8Array(63)) },
+      });
 
       expect(response).toMatchObject({ status: 400, body: { error: { code: 'invalid_payload' } } });
     });
@@ -169,7 +177,13 @@ describe('devices, backups and practice keys over HTTP (in-process gateway, real
   describe('/api/keys/backup', () => {
     it('replaces the caller’s backup and hands the new one out', async () => {
       const fresh = await activatePatient(gateway.url, practice);
-      const blob = sealBackup({ userId: fresh.userId, backupVersion: 2, accountKeys: fresh.account, pinnedRoot: practice.root.signPublicKey, passphraseKeys: fresh.passphraseKeys });
+      const blob = sealBackup({
+        userId: fresh.userId,
+        backupVersion: 2,
+        accountKeys: fresh.account,
+        pinnedRoot: practice.root.signPublicKey,
+        passphraseKeys: fresh.passphraseKeys,
+      });
       const replacement: KeyBackup = { backup: toBase64(blob), kdf: kdfOf(fresh.passphraseKeys) };
 
       const put = await api(gateway.url, 'PUT', '/api/keys/backup', { token: fresh.token, body: replacement });
@@ -199,7 +213,13 @@ describe('devices, backups and practice keys over HTTP (in-process gateway, real
   describe('POST /api/invitations and /api/staff', () => {
     it('stores a patient invitation as the staff client made it (lookup id and chain, no code), and a staff set-up code only as a hash', async () => {
       const invitation = await invitePatient(gateway.url, practice.manager, practice);
-      const staff = await apiOk<CodeIssued>(gateway.url, 'POST', '/api/staff', { token: practice.manager.token, body: { displayName: 'Dr New', email: `new.${randomUUID().slice(0, 6)}@test.parley`, roles: ['clinician'] } }, 201);
+      const staff = await apiOk<CodeIssued>(
+        gateway.url,
+        'POST',
+        '/api/staff',
+        { token: practice.manager.token, body: { displayName: 'Dr New', email: `new.${randomUUID().slice(0, 6)}@test.parley`, roles: ['clinician'] } },
+        201,
+      );
       const [patientRow] = await gateway.dataSource.query(
         `SELECT code_hash, lookup_id, invitation_sign_public_key, creator_device_id, created_by, expires_at FROM invitations WHERE user_id = $1`,
         [invitation.userId],
@@ -214,7 +234,9 @@ describe('devices, backups and practice keys over HTTP (in-process gateway, real
         created_by: practice.manager.userId,
         expires_at: new Date(invitation.expiresAt),
       });
-      expect(JSON.stringify(await gateway.dataSource.query(`SELECT * FROM invitations WHERE user_id = $1`, [invitation.userId]))).not.toContain(invitation.code);
+      expect(JSON.stringify(await gateway.dataSource.query(`SELECT * FROM invitations WHERE user_id = $1`, [invitation.userId]))).not.toContain(
+        invitation.code,
+      );
       expect(staff.code).toMatch(/^[A-HJKMNP-Z2-9]{4}-[A-HJKMNP-Z2-9]{4}-[A-HJKMNP-Z2-9]{4}$/);
       expect(new Date(staff.expiresAt).getTime()).toBeGreaterThan(Date.now() + 6 * 24 * 3600 * 1000);
       expect(staffRow).toEqual({ code_hash: hashInvitationCode(staff.code), lookup_id: null, created_by: practice.manager.userId });
@@ -227,10 +249,16 @@ describe('devices, backups and practice keys over HTTP (in-process gateway, real
       const byPatient = await api(gateway.url, 'POST', '/api/invitations', { token: patient.token, body: anInvitationBody() });
       const staffByClinician = await api(gateway.url, 'POST', '/api/staff', { token: practice.clinician.token, body: { ...staff, email: 'x@test.parley' } });
       const staffByPatient = await api(gateway.url, 'POST', '/api/staff', { token: patient.token, body: { ...staff, email: 'y@test.parley' } });
-      const sameNhsNumber = await api(gateway.url, 'POST', '/api/invitations', { token: practice.clinician.token, body: anInvitationBody({ nhsNumber: patient.nhsNumber }) });
+      const sameNhsNumber = await api(gateway.url, 'POST', '/api/invitations', {
+        token: practice.clinician.token,
+        body: anInvitationBody({ nhsNumber: patient.nhsNumber }),
+      });
       const sameEmail = await api(gateway.url, 'POST', '/api/staff', { token: practice.manager.token, body: staff });
       const after = await keyRows();
-      const otherPracticeMayReuse = await api(gateway.url, 'POST', '/api/invitations', { token: otherPractice.clinician.token, body: anInvitationBody({ nhsNumber: patient.nhsNumber }) });
+      const otherPracticeMayReuse = await api(gateway.url, 'POST', '/api/invitations', {
+        token: otherPractice.clinician.token,
+        body: anInvitationBody({ nhsNumber: patient.nhsNumber }),
+      });
 
       expect([byPatient.status, staffByClinician.status, staffByPatient.status]).toEqual([403, 403, 403]);
       expect([sameNhsNumber.status, sameEmail.status]).toEqual([409, 409]);
@@ -258,7 +286,10 @@ describe('devices, backups and practice keys over HTTP (in-process gateway, real
       const bare = (await createPracticeWithManager(gateway)).manager;
       const root = generatePracticeRootKey();
 
-      const byClinician = await api(gateway.url, 'PUT', '/api/practice/root-key', { token: practice.clinician.token, body: { rootSignPublicKey: publicKey() } });
+      const byClinician = await api(gateway.url, 'PUT', '/api/practice/root-key', {
+        token: practice.clinician.token,
+        body: { rootSignPublicKey: publicKey() },
+      });
       const first = await api(gateway.url, 'PUT', '/api/practice/root-key', { token: bare.token, body: { rootSignPublicKey: toBase64(root.signPublicKey) } });
       const second = await api(gateway.url, 'PUT', '/api/practice/root-key', { token: bare.token, body: { rootSignPublicKey: publicKey(3) } });
       const keys = await apiOk<PracticeKeys>(gateway.url, 'GET', '/api/practice/keys', { token: bare.token });
@@ -280,7 +311,13 @@ describe('devices, backups and practice keys over HTTP (in-process gateway, real
   describe('POST /api/practice/record-keys', () => {
     it('adds only the next version, and only after the root key is pinned', async () => {
       const bare = (await createPracticeWithManager(gateway)).manager;
-      const key = (version: number) => ({ version, boxPublicKey: publicKey(version), validFrom: Date.now(), certificate: signature(version), current: { issuedAt: Date.now(), signature: signature(version) } });
+      const key = (version: number) => ({
+        version,
+        boxPublicKey: publicKey(version),
+        validFrom: Date.now(),
+        certificate: signature(version),
+        current: { issuedAt: Date.now(), signature: signature(version) },
+      });
       const { current: _current, ...withoutCurrent } = key(1);
 
       const beforeRoot = await api(gateway.url, 'POST', '/api/practice/record-keys', { token: bare.token, body: key(1) });
@@ -306,9 +343,18 @@ describe('devices, backups and practice keys over HTTP (in-process gateway, real
       const before = await keyRows();
       const grant = (deviceId: string, version = 1) => ({ version, deviceId, sealedSeed: toBase64(new Uint8Array(80).fill(5)), signature: signature() });
 
-      const toPatientDevice = await api(gateway.url, 'POST', '/api/practice/record-key-grants', { token: practice.manager.token, body: grant(patient.deviceId) });
-      const toOtherPractice = await api(gateway.url, 'POST', '/api/practice/record-key-grants', { token: practice.manager.token, body: grant(otherPractice.clinician.deviceId) });
-      const unknownVersion = await api(gateway.url, 'POST', '/api/practice/record-key-grants', { token: practice.manager.token, body: grant(nurse.deviceId, 9) });
+      const toPatientDevice = await api(gateway.url, 'POST', '/api/practice/record-key-grants', {
+        token: practice.manager.token,
+        body: grant(patient.deviceId),
+      });
+      const toOtherPractice = await api(gateway.url, 'POST', '/api/practice/record-key-grants', {
+        token: practice.manager.token,
+        body: grant(otherPractice.clinician.deviceId),
+      });
+      const unknownVersion = await api(gateway.url, 'POST', '/api/practice/record-key-grants', {
+        token: practice.manager.token,
+        body: grant(nurse.deviceId, 9),
+      });
       const byClinician = await api(gateway.url, 'POST', '/api/practice/record-key-grants', { token: practice.clinician.token, body: grant(nurse.deviceId) });
       const untouched = await keyRows();
       const granted = await api(gateway.url, 'POST', '/api/practice/record-key-grants', { token: practice.manager.token, body: grant(nurse.deviceId) });
@@ -337,7 +383,13 @@ describe('devices, backups and practice keys over HTTP (in-process gateway, real
           sealedSeed: fromBase64(grant!.sealedSeed),
           signature: fromBase64(grant!.signature),
         },
-        certificate: { practiceId: practice.odsCode, version: recordKey!.version, publicKey: fromBase64(recordKey!.boxPublicKey), validFrom: recordKey!.validFrom, signature: fromBase64(recordKey!.certificate) },
+        certificate: {
+          practiceId: practice.odsCode,
+          version: recordKey!.version,
+          publicKey: fromBase64(recordKey!.boxPublicKey),
+          validFrom: recordKey!.validFrom,
+          signature: fromBase64(recordKey!.certificate),
+        },
         rootSignPublicKey: fromBase64(keys.rootSignPublicKey!),
         granterSignPublicKey: practice.manager.device.signPublicKey,
         recipient: practice.clinician.device,
@@ -372,9 +424,18 @@ describe('devices, backups and practice keys over HTTP (in-process gateway, real
     it('lets a manager certify a patient of the practice once', async () => {
       const fresh = await activatePatient(gateway.url, practice);
 
-      const byClinician = await api(gateway.url, 'PUT', `/api/users/${fresh.userId}/account-key-certificate`, { token: practice.clinician.token, body: { certificate: signature() } });
-      const byManager = await api(gateway.url, 'PUT', `/api/users/${fresh.userId}/account-key-certificate`, { token: practice.manager.token, body: { certificate: signature() } });
-      const again = await api(gateway.url, 'PUT', `/api/users/${fresh.userId}/account-key-certificate`, { token: practice.manager.token, body: { certificate: signature(2) } });
+      const byClinician = await api(gateway.url, 'PUT', `/api/users/${fresh.userId}/account-key-certificate`, {
+        token: practice.clinician.token,
+        body: { certificate: signature() },
+      });
+      const byManager = await api(gateway.url, 'PUT', `/api/users/${fresh.userId}/account-key-certificate`, {
+        token: practice.manager.token,
+        body: { certificate: signature() },
+      });
+      const again = await api(gateway.url, 'PUT', `/api/users/${fresh.userId}/account-key-certificate`, {
+        token: practice.manager.token,
+        body: { certificate: signature(2) },
+      });
 
       expect(byClinician.status).toBe(403);
       expect(byManager.status).toBe(204);
@@ -480,7 +541,12 @@ describe('devices, backups and practice keys over HTTP (in-process gateway, real
 
   /** Grants record key version 1 of `of` to a device, as its manager's client would. */
   async function grantTo(of: TestPractice, deviceId: string, boxPublicKey: Uint8Array) {
-    const grant = grantRecordKey({ practiceId: of.odsCode, recordKey: of.recordKey, recipientBoxPublicKey: boxPublicKey, granterSignSecretKey: of.manager.device.signSecretKey });
+    const grant = grantRecordKey({
+      practiceId: of.odsCode,
+      recordKey: of.recordKey,
+      recipientBoxPublicKey: boxPublicKey,
+      granterSignSecretKey: of.manager.device.signSecretKey,
+    });
     await apiOk(gateway.url, 'POST', '/api/practice/record-key-grants', {
       token: of.manager.token,
       body: { version: 1, deviceId, sealedSeed: toBase64(grant.sealedSeed), signature: toBase64(grant.signature) },

@@ -4,7 +4,16 @@ import { ready } from '@parley/crypto';
 import type { CodeIssued, ConversationAssigned } from '@parley/protocol';
 import { startTestApp, type TestApp } from '../app.js';
 import { follow, patientChat, type Chatter } from '../chat.js';
-import { activatePatient, activateStaff, apiOk, connectAs, createPracticeWithManager, createPracticeWithStaff, type TestPractice, type TestStaff } from '../factories.js';
+import {
+  activatePatient,
+  activateStaff,
+  apiOk,
+  connectAs,
+  createPracticeWithManager,
+  createPracticeWithStaff,
+  type TestPractice,
+  type TestStaff,
+} from '../factories.js';
 import { waitUntil } from '../wait.js';
 
 interface Clinician {
@@ -33,7 +42,13 @@ describe('conversation lifecycle: transfer, hold, close with an outcome, follow-
   /** A clinician of the practice, connected and available, with the given concurrent cap. */
   async function aClinician(maxConcurrent: number): Promise<Clinician> {
     const email = `clinician.${randomUUID().slice(0, 8)}@test.parley`;
-    const issued = await apiOk<CodeIssued>(node.url, 'POST', '/api/staff', { token: practice.manager.token, body: { displayName: 'Dr Test', email, roles: ['clinician'] } }, 201);
+    const issued = await apiOk<CodeIssued>(
+      node.url,
+      'POST',
+      '/api/staff',
+      { token: practice.manager.token, body: { displayName: 'Dr Test', email, roles: ['clinician'] } },
+      201,
+    );
     const staff = await activateStaff(node.url, practice.odsCode, issued.code, { userId: issued.userId, email, roles: ['clinician'] });
     const client = await connectAs(node.url, staff, 10_000);
     clients.push(client);
@@ -67,7 +82,9 @@ describe('conversation lifecycle: transfer, hold, close with an outcome, follow-
       queued_at: Date;
     };
   const assignmentsOf = async (id: string) =>
-    (await node.dataSource.query(`SELECT clinician_id, how, ended_at FROM assignments WHERE conversation_id = $1 ORDER BY assigned_at, ended_at NULLS LAST`, [id])) as {
+    (await node.dataSource.query(`SELECT clinician_id, how, ended_at FROM assignments WHERE conversation_id = $1 ORDER BY assigned_at, ended_at NULLS LAST`, [
+      id,
+    ])) as {
       clinician_id: string;
       how: string;
       ended_at: Date | null;
@@ -76,12 +93,14 @@ describe('conversation lifecycle: transfer, hold, close with an outcome, follow-
     await waitUntil(async () => (await row(id)).status === 'assigned', `${id} to be assigned`);
     return (await row(id)).assigned_clinician_id!;
   };
-  const systemEvents = (chat: Chatter) => chat.entries.flatMap((entry) => (entry.ok && entry.value.kind === 'system' ? [{ event: entry.value.event, data: entry.value.data }] : []));
+  const systemEvents = (chat: Chatter) =>
+    chat.entries.flatMap((entry) => (entry.ok && entry.value.kind === 'system' ? [{ event: entry.value.event, data: entry.value.data }] : []));
   const waitForEvent = (chat: Chatter, event: string) => waitUntil(() => systemEvents(chat).some((e) => e.event === event), `the patient to see '${event}'`);
   const clinicianBy = (userId: string) => [x, y].find((c) => c.staff.userId === userId)!;
   const other = (c: Clinician) => (c === x ? y : x);
   const auditCount = async (action: string, conversationId: string) =>
-    (await node.dataSource.query(`SELECT count(*)::int AS n FROM audit_events WHERE action = $1 AND conversation_id = $2`, [action, conversationId]))[0].n as number;
+    (await node.dataSource.query(`SELECT count(*)::int AS n FROM audit_events WHERE action = $1 AND conversation_id = $2`, [action, conversationId]))[0]
+      .n as number;
 
   beforeAll(async () => {
     await ready();
@@ -201,9 +220,21 @@ describe('conversation lifecycle: transfer, hold, close with an outcome, follow-
     const dueDate = '2031-05-04';
 
     const missing = await assignee.client.request('conversation:close', { conversationId: p1.id, outcome: 'follow_up' });
-    const extra = await assignee.client.request('conversation:close', { conversationId: p1.id, outcome: 'resolved', followUp: { dueDate, ownerId: owner.staff.userId } });
-    const badOwner = await assignee.client.request('conversation:close', { conversationId: p1.id, outcome: 'follow_up', followUp: { dueDate, ownerId: practice.manager.userId } });
-    const closed = await assignee.client.request('conversation:close', { conversationId: p1.id, outcome: 'follow_up', followUp: { dueDate, ownerId: owner.staff.userId } });
+    const extra = await assignee.client.request('conversation:close', {
+      conversationId: p1.id,
+      outcome: 'resolved',
+      followUp: { dueDate, ownerId: owner.staff.userId },
+    });
+    const badOwner = await assignee.client.request('conversation:close', {
+      conversationId: p1.id,
+      outcome: 'follow_up',
+      followUp: { dueDate, ownerId: practice.manager.userId },
+    });
+    const closed = await assignee.client.request('conversation:close', {
+      conversationId: p1.id,
+      outcome: 'follow_up',
+      followUp: { dueDate, ownerId: owner.staff.userId },
+    });
     const listed = await owner.client.request('follow-up:list', {});
     const followUp = listed.ok ? listed.data.followUps.find((f) => f.conversationId === p1.id)! : undefined;
     const byOther = await assignee.client.request('follow-up:done', { followUpId: followUp!.id });
@@ -230,14 +261,21 @@ describe('conversation lifecycle: transfer, hold, close with an outcome, follow-
     const p5 = await open('p5'); // nobody has room: it waits
 
     const answers = [
-      await clinicianBy((await row(p3.id)).assigned_clinician_id!).client.request('conversation:close', { conversationId: p3.id, outcome: 'redirected_urgent' }),
+      await clinicianBy((await row(p3.id)).assigned_clinician_id!).client.request('conversation:close', {
+        conversationId: p3.id,
+        outcome: 'redirected_urgent',
+      }),
       await manager.request('conversation:close', { conversationId: p4.id, outcome: 'appointment_booked' }),
       await manager.request('conversation:close', { conversationId: p5.id, outcome: 'resolved' }),
     ];
     await waitForEvent(p3.chat, 'closed');
 
     expect(answers.map(codeOf)).toEqual(['ok', 'ok', 'ok']);
-    expect([(await row(p3.id)).outcome, (await row(p4.id)).outcome, (await row(p5.id)).outcome]).toEqual(['redirected_urgent', 'appointment_booked', 'resolved']);
+    expect([(await row(p3.id)).outcome, (await row(p4.id)).outcome, (await row(p5.id)).outcome]).toEqual([
+      'redirected_urgent',
+      'appointment_booked',
+      'resolved',
+    ]);
     expect(systemEvents(p3.chat).find((e) => e.event === 'closed')!.data).toEqual({ outcome: 'redirected_urgent' });
   });
 

@@ -5,7 +5,9 @@ import { startTestApp, type TestApp } from '../app.js';
 import { anOdsCode, api } from '../factories.js';
 
 /** A stand-in backend: `/health/ready` answers `ready`'s status, other paths echo who answered and the forwarded address; upgrades echo bytes. */
-async function aBackend(name: string): Promise<{ name: string; port: number; ready: { status: number }; seen: string[]; server: Server; stop(): Promise<void> }> {
+async function aBackend(
+  name: string,
+): Promise<{ name: string; port: number; ready: { status: number }; seen: string[]; server: Server; stop(): Promise<void> }> {
   const ready = { status: 200 };
   const seen: string[] = [];
   const server = createServer((request: IncomingMessage, response) => {
@@ -51,7 +53,9 @@ describe('the loopback load balancer of infra/local (real sockets)', () => {
     const first = await fetch(`${balancer.url}/anything`, { headers: { 'x-forwarded-for': '203.0.113.9' } });
     const name = await first.text();
     const cookie = first.headers.get('set-cookie') ?? '';
-    const again = await Promise.all(Array.from({ length: 5 }, async () => (await fetch(`${balancer.url}/x`, { headers: { cookie: cookie.split(';')[0]! } })).text()));
+    const again = await Promise.all(
+      Array.from({ length: 5 }, async () => (await fetch(`${balancer.url}/x`, { headers: { cookie: cookie.split(';')[0]! } })).text()),
+    );
 
     expect(cookie).toMatch(new RegExp(`^parley_node=${name}; Path=/`));
     expect(again).toEqual(Array(5).fill(name));
@@ -61,7 +65,9 @@ describe('the loopback load balancer of infra/local (real sockets)', () => {
   it('relays a WebSocket upgrade both ways and spreads new sockets over the healthy nodes', async () => {
     const open = () =>
       new Promise<string>((resolve, reject) => {
-        const socket = connect(balancer.port, '127.0.0.1', () => socket.write('GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n'));
+        const socket = connect(balancer.port, '127.0.0.1', () =>
+          socket.write('GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n'),
+        );
         let received = '';
         socket.on('data', (chunk: Buffer) => {
           received += chunk.toString();
@@ -111,7 +117,10 @@ describe('per-IP sign-in limits behind the balancer (TRUST_PROXY, in-process gat
 
   it('counts failures per client address from X-Forwarded-For, not per balancer', async () => {
     const lookUp = (clientAddress: string, n: number) =>
-      api(balancer.url, 'POST', '/api/auth/invitation', { body: { practice: anOdsCode(), code: `WRONGCODE${n}` }, headers: { 'x-forwarded-for': clientAddress } });
+      api(balancer.url, 'POST', '/api/auth/invitation', {
+        body: { practice: anOdsCode(), code: `WRONGCODE${n}` },
+        headers: { 'x-forwarded-for': clientAddress },
+      });
 
     const first = [await lookUp('203.0.113.7', 1), await lookUp('203.0.113.7', 2), await lookUp('203.0.113.7', 3)];
     const other = await lookUp('198.51.100.4', 4);

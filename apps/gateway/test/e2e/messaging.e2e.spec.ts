@@ -50,11 +50,17 @@ describe('end-to-end-encrypted messaging (in-process gateway, real PostgreSQL, s
     expect(alice.entries.map((entry) => entry.seq)).toEqual([1, 2, 3, 4, 5]);
     expect(alice.entries[0]).toMatchObject({ ok: true, value: { kind: 'system', event: 'opened' } });
     expect(alice.entries[1]).toMatchObject({ ok: true, value: { kind: 'system', event: 'acknowledged', data: { text: expect.stringContaining('999') } } });
-    expect(alice.entries[2]).toMatchObject({ ok: true, value: { kind: 'system', event: 'assigned', data: { clinicianId: practice.clinician.userId, how: 'auto' } } });
+    expect(alice.entries[2]).toMatchObject({
+      ok: true,
+      value: { kind: 'system', event: 'assigned', data: { clinicianId: practice.clinician.userId, how: 'auto' } },
+    });
     // The sender's own id comes back on both sides' copy: how the sending device matches its local copy.
     expect(alice.entries[3]).toMatchObject({ ok: true, value: { clientMessageId, isMine: true } });
     expect(clinician.entries[3]).toMatchObject({ ok: true, value: { clientMessageId, isMine: false } });
-    expect(alice.entries[4]).toMatchObject({ ok: true, value: { senderRole: 'clinician', senderName: practice.clinician.session.user.displayName, isMine: false } });
+    expect(alice.entries[4]).toMatchObject({
+      ok: true,
+      value: { senderRole: 'clinician', senderName: practice.clinician.session.user.displayName, isMine: false },
+    });
   });
 
   it('stores no plaintext anywhere: a unique marker is in no column of any table', async () => {
@@ -89,7 +95,14 @@ describe('end-to-end-encrypted messaging (in-process gateway, real PostgreSQL, s
   });
 
   it("fans out to the patient's second device, which restored the account key from the backup", async () => {
-    const second = await signIn({ baseUrl: gateway.url, practice: practice.odsCode, login: patient.nhsNumber, passphrase: patient.passphrase, deviceLabel: 'tablet', kdf: TEST_KDF_PARAMS });
+    const second = await signIn({
+      baseUrl: gateway.url,
+      practice: practice.odsCode,
+      login: patient.nhsNumber,
+      passphrase: patient.passphrase,
+      deviceLabel: 'tablet',
+      kdf: TEST_KDF_PARAMS,
+    });
     if (!isPatientSignedIn(second)) throw new Error('a patient signs in as a patient');
     // The tablet pinned the root from the backup and opened the earlier epoch keys with the account key at enrolment.
     const tablet = await ChatSession.start({ baseUrl: gateway.url, signedIn: second, pinnedRoot: second.pinnedRoot, epochKeys: second.epochKeys });
@@ -121,7 +134,7 @@ describe('end-to-end-encrypted messaging (in-process gateway, real PostgreSQL, s
     ]);
   });
 
-  it("refuses another patient every command on this conversation, storing nothing", async () => {
+  it('refuses another patient every command on this conversation, storing nothing', async () => {
     const other = await activatePatient(gateway.url, practice);
     const mallory = await patientChat(gateway.url, practice, other);
     const before = await count('record_entries');
@@ -130,11 +143,24 @@ describe('end-to-end-encrypted messaging (in-process gateway, real PostgreSQL, s
     const answers = await Promise.all([
       c.request('conversation:join', { conversationId }),
       c.request('conversation:sync', { conversationId, afterSeq: 0 }),
-      c.request('conversation:send', { conversationId, clientMessageId: randomUUID(), epoch: 1, senderDeviceSeq: 1, contentType: 'text', ciphertext: Buffer.alloc(272).toString('base64'), nonce: Buffer.alloc(24).toString('base64') }),
+      c.request('conversation:send', {
+        conversationId,
+        clientMessageId: randomUUID(),
+        epoch: 1,
+        senderDeviceSeq: 1,
+        contentType: 'text',
+        ciphertext: Buffer.alloc(272).toString('base64'),
+        nonce: Buffer.alloc(24).toString('base64'),
+      }),
       c.request('conversation:receipt', { conversationId, kind: 'read', upToSeq: 1 }),
       c.request('conversation:typing', { conversationId, isTyping: true }),
     ]);
-    const envelope = { recipient: { kind: 'account' as const, userId: other.userId }, recipientKeyId: Buffer.alloc(16).toString('base64'), sealedKey: Buffer.alloc(80).toString('base64'), signature: Buffer.alloc(64).toString('base64') };
+    const envelope = {
+      recipient: { kind: 'account' as const, userId: other.userId },
+      recipientKeyId: Buffer.alloc(16).toString('base64'),
+      sealedKey: Buffer.alloc(80).toString('base64'),
+      signature: Buffer.alloc(64).toString('base64'),
+    };
     const hijack = await c.request('conversation:open', { conversationId, topic: 'repeat-prescription', envelopes: [envelope] });
     const listed = await c.request('conversation:list', {});
 
@@ -149,11 +175,24 @@ describe('end-to-end-encrypted messaging (in-process gateway, real PostgreSQL, s
     const c = alice.session.client;
     const before = await count('record_entries');
     const bad: unknown[] = [null, 'text', 42, [], { conversationId: 'not-a-uuid' }, { conversationId, sneaky: true }];
-    const oversized = { conversationId, clientMessageId: randomUUID(), epoch: 1, senderDeviceSeq: 99, contentType: 'text', ciphertext: Buffer.alloc(40_000).toString('base64'), nonce: Buffer.alloc(24).toString('base64') };
+    const oversized = {
+      conversationId,
+      clientMessageId: randomUUID(),
+      epoch: 1,
+      senderDeviceSeq: 99,
+      contentType: 'text',
+      ciphertext: Buffer.alloc(40_000).toString('base64'),
+      nonce: Buffer.alloc(24).toString('base64'),
+    };
 
     const answers = [];
     for (const event of COMMAND_NAMES.filter((name) => name !== 'system:ping' && name !== 'conversation:list')) {
-      for (const payload of bad) answers.push(await c.requestRaw(event, payload).catch((error: Error) => { throw new Error(`${event} ${JSON.stringify(payload)}: ${error.message}`); }));
+      for (const payload of bad)
+        answers.push(
+          await c.requestRaw(event, payload).catch((error: Error) => {
+            throw new Error(`${event} ${JSON.stringify(payload)}: ${error.message}`);
+          }),
+        );
     }
     answers.push(await c.requestRaw('conversation:send', oversized));
     answers.push(await c.requestRaw('conversation:list', { extra: 1 }));

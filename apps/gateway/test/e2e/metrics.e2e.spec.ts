@@ -51,7 +51,10 @@ describe('GET /metrics (in-process gateway, real PostgreSQL and sockets)', () =>
     manager = await connectAs(gateway.url, practice.manager, 10_000);
     const clinician = await staffChat(gateway.url, practice, practice.clinician);
     chats.push(clinician);
-    expect(await manager.request('capacity:set-clinician', { clinicianId: practice.clinician.userId, maxConcurrent: 1, dailyMax: null })).toEqual({ ok: true, data: null });
+    expect(await manager.request('capacity:set-clinician', { clinicianId: practice.clinician.userId, maxConcurrent: 1, dailyMax: null })).toEqual({
+      ok: true,
+      data: null,
+    });
     const first = await patientChat(gateway.url, practice, await activatePatient(gateway.url, practice));
     chats.push(first);
     const conversationId = (await first.session.openConversation('admin')).id;
@@ -97,7 +100,10 @@ describe('GET /metrics (in-process gateway, real PostgreSQL and sockets)', () =>
   });
 
   it('shows the write path, assignments, queue, caps and the database pool', async () => {
-    await waitUntil(async () => valueOf((await scrape()).all, 'parley_queue_waiting', { practice_id: practice.id }) === 1, 'the waiting conversation in the metrics');
+    await waitUntil(
+      async () => valueOf((await scrape()).all, 'parley_queue_waiting', { practice_id: practice.id }) === 1,
+      'the waiting conversation in the metrics',
+    );
     const { all } = await scrape();
     const ofPractice = { practice_id: practice.id };
 

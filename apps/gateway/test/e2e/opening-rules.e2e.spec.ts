@@ -31,7 +31,13 @@ describe('what gates opening and sending (in-process gateway, a FakeClock)', () 
     practice = await createPracticeWithStaff(gateway);
     await apiOk(gateway.url, 'PUT', '/api/hours/weekly', { token: practice.manager.token, body: { intervals: weekdays('08:00', '18:30') } });
     // One patient opens several conversations here; the per-patient limits have their own spec (patient-limits.e2e).
-    await apiOk(gateway.url, 'PUT', '/api/practice/patient-limits', { token: practice.manager.token, body: { maxOpenPerPatient: null, maxNewPerPatientPerDay: null } }, 200);
+    await apiOk(
+      gateway.url,
+      'PUT',
+      '/api/practice/patient-limits',
+      { token: practice.manager.token, body: { maxOpenPerPatient: null, maxNewPerPatientPerDay: null } },
+      200,
+    );
     account = await activatePatient(gateway.url, practice);
     patient = await patientChat(gateway.url, practice, account);
     clinician = await staffChat(gateway.url, practice, practice.clinician);
@@ -50,7 +56,8 @@ describe('what gates opening and sending (in-process gateway, a FakeClock)', () 
 
     expect(patient.entries[1]).toMatchObject({ ok: true, value: { kind: 'system', event: 'acknowledged' } });
     const acknowledgement = patient.entries[1];
-    const text = acknowledgement?.ok && acknowledgement.value.kind === 'system' && acknowledgement.value.event === 'acknowledged' ? acknowledgement.value.data.text : '';
+    const text =
+      acknowledgement?.ok && acknowledgement.value.kind === 'system' && acknowledgement.value.event === 'acknowledged' ? acknowledgement.value.data.text : '';
     expect(text).toMatch(/about \d+ minutes/);
     expect(text).toContain('999');
     expect(text).toContain('111');
@@ -74,7 +81,15 @@ describe('what gates opening and sending (in-process gateway, a FakeClock)', () 
     const id = (await patient.session.listConversations()).find((c) => c.status !== 'closed')!.id;
     await follow(patient, id);
     // The server never opens a ciphertext, so an opaque payload stands in for a send whose ack was lost.
-    const payload = { conversationId: id, clientMessageId: randomUUID(), epoch: 1, senderDeviceSeq: 1_000, contentType: 'text' as const, ciphertext: Buffer.alloc(272, 1).toString('base64'), nonce: Buffer.alloc(24, 2).toString('base64') };
+    const payload = {
+      conversationId: id,
+      clientMessageId: randomUUID(),
+      epoch: 1,
+      senderDeviceSeq: 1_000,
+      contentType: 'text' as const,
+      ciphertext: Buffer.alloc(272, 1).toString('base64'),
+      nonce: Buffer.alloc(24, 2).toString('base64'),
+    };
     const first = await patient.session.client.request('conversation:send', payload);
     const entriesBefore = patient.entries.length;
 
@@ -86,16 +101,35 @@ describe('what gates opening and sending (in-process gateway, a FakeClock)', () 
     expect(first).toMatchObject({ ok: true, data: { isDuplicate: false } });
     expect(retried).toMatchObject({ ok: true, data: { isDuplicate: true, seq: first.ok ? first.data.seq : -1 } });
     expect(late).toMatchObject({ ok: false, error: { code: 'outside_hours', details: { nextOpening: expect.any(String) } } });
-    expect(patient.entries.slice(entriesBefore)).toEqual(expect.arrayContaining([expect.objectContaining({ ok: true, value: expect.objectContaining({ kind: 'system', event: 'practice.closed' }) })]));
+    expect(patient.entries.slice(entriesBefore)).toEqual(
+      expect.arrayContaining([expect.objectContaining({ ok: true, value: expect.objectContaining({ kind: 'system', event: 'practice.closed' }) })]),
+    );
   });
 
   it('refuses to open until the patient accepts the current terms, and a topic the practice does not offer', async () => {
     await at('2026-11-25T10:00');
-    await apiOk(gateway.url, 'POST', '/api/practice/terms', { token: practice.manager.token, body: { text: 'Use this service for non-urgent matters only.' } }, 201);
-    await apiOk(gateway.url, 'PUT', '/api/practice/categories', {
-      token: practice.manager.token,
-      body: { categories: [{ slug: 'admin', label: 'Admin', isEnabled: true }, { slug: 'test-results', label: 'Test results', isEnabled: false }] },
-    }, 200);
+    await apiOk(
+      gateway.url,
+      'POST',
+      '/api/practice/terms',
+      { token: practice.manager.token, body: { text: 'Use this service for non-urgent matters only.' } },
+      201,
+    );
+    await apiOk(
+      gateway.url,
+      'PUT',
+      '/api/practice/categories',
+      {
+        token: practice.manager.token,
+        body: {
+          categories: [
+            { slug: 'admin', label: 'Admin', isEnabled: true },
+            { slug: 'test-results', label: 'Test results', isEnabled: false },
+          ],
+        },
+      },
+      200,
+    );
 
     const withoutConsent = failure(await patient.session.openConversation('admin').catch((error: unknown) => error));
     await apiOk(gateway.url, 'POST', '/api/practice/terms/consent', { token: account.token, body: { version: 1 } }, 200);

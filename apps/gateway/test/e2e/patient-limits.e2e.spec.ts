@@ -24,7 +24,8 @@ describe('per-patient limits on conversation:open (in-process gateway, real Post
     return Object.assign(chat, { userId: account.userId, token: account.token });
   };
   const settings = () => apiOk<PracticeSettings>(gateway.url, 'GET', '/api/practice/settings', { token: practice.manager.token });
-  const setLimits = (limits: PatientLimits) => apiOk<PracticeSettings>(gateway.url, 'PUT', '/api/practice/patient-limits', { token: practice.manager.token, body: limits }, 200);
+  const setLimits = (limits: PatientLimits) =>
+    apiOk<PracticeSettings>(gateway.url, 'PUT', '/api/practice/patient-limits', { token: practice.manager.token, body: limits }, 200);
   const storedFor = async (patient: { userId: string }): Promise<number> => {
     const [row] = await gateway.dataSource.query(`SELECT count(*)::int AS n FROM conversations WHERE patient_id = $1`, [patient.userId]);
     return row.n;
@@ -85,7 +86,9 @@ describe('per-patient limits on conversation:open (in-process gateway, real Post
     const outcomes = await Promise.allSettled(Array.from({ length: 8 }, () => patient.session.openConversation('admin')));
 
     expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(1);
-    expect(outcomes.filter((outcome) => outcome.status === 'rejected').map((outcome) => refusal((outcome as PromiseRejectedResult).reason).code)).toEqual(Array(7).fill('patient_limit'));
+    expect(outcomes.filter((outcome) => outcome.status === 'rejected').map((outcome) => refusal((outcome as PromiseRejectedResult).reason).code)).toEqual(
+      Array(7).fill('patient_limit'),
+    );
     expect(await storedFor(patient)).toBe(1);
   });
 
@@ -110,7 +113,9 @@ describe('per-patient limits on conversation:open (in-process gateway, real Post
       api(gateway.url, 'PUT', '/api/practice/patient-limits', { token, rawBody: '{"maxOpenPerPatient": 1,' }),
     ]);
     const byOthers = await Promise.all(
-      [practice.clinician.token, patientToken].map((other) => api(gateway.url, 'PUT', '/api/practice/patient-limits', { token: other, body: { maxOpenPerPatient: null, maxNewPerPatientPerDay: null } })),
+      [practice.clinician.token, patientToken].map((other) =>
+        api(gateway.url, 'PUT', '/api/practice/patient-limits', { token: other, body: { maxOpenPerPatient: null, maxNewPerPatientPerDay: null } }),
+      ),
     );
 
     expect(answers.map((answer) => [answer.status, (answer.body as { error: ErrorBody }).error.code])).toEqual(Array(12).fill([400, 'invalid_payload']));

@@ -3,7 +3,7 @@ import { ready } from '@parley/crypto';
 import type { AuditPage, PatientSearchResult } from '@parley/protocol';
 import { startTestApp, type TestApp } from '../app.js';
 import { follow, patientChat, type Chatter } from '../chat.js';
-import { activatePatient, api, apiOk, connectAs, createPracticeWithStaff, invitePatient, type TestPatient, type TestPractice } from '../factories.js';
+import { activatePatient, api, apiOk, connectAs, createPracticeWithStaff, type TestPatient, type TestPractice } from '../factories.js';
 
 describe('patient search for staff, and audited reads of conversations not assigned to the reader (in-process gateway, real PostgreSQL, real sockets)', () => {
   let gateway: TestApp;
@@ -56,7 +56,9 @@ describe('patient search for staff, and audited reads of conversations not assig
           dateOfBirth: '1970-01-02',
           isActivated: true,
           deactivatedAt: null,
-          conversations: [expect.objectContaining({ id: conversationId, topic: 'admin', status: 'waiting', assignedClinicianId: null, outcome: null, lastSeq: 3 })],
+          conversations: [
+            expect.objectContaining({ id: conversationId, topic: 'admin', status: 'waiting', assignedClinicianId: null, outcome: null, lastSeq: 3 }),
+          ],
         },
       ],
       isTruncated: false,
@@ -89,7 +91,10 @@ describe('patient search for staff, and audited reads of conversations not assig
     const elsewhere = await search(`nhsNumber=${alice.nhsNumber}`, otherPractice.clinician.token);
     const asPatient = await api(gateway.url, 'GET', `/api/patients?nhsNumber=${alice.nhsNumber}`, { token: bob.token });
     const anonymous = await api(gateway.url, 'GET', `/api/patients?nhsNumber=${alice.nhsNumber}`);
-    const throughClient = await new HttpApi({ baseUrl: gateway.url, token: otherPractice.manager.token }).searchPatients({ name: 'alice smith', dateOfBirth: '1970-01-02' });
+    const throughClient = await new HttpApi({ baseUrl: gateway.url, token: otherPractice.manager.token }).searchPatients({
+      name: 'alice smith',
+      dateOfBirth: '1970-01-02',
+    });
 
     expect(elsewhere.patients).toHaveLength(1);
     expect(elsewhere.patients[0]!.userId).not.toBe(alice.userId);

@@ -63,28 +63,48 @@ describe('terms and consent, categories and texts, and the audit log over HTTP (
 
     it('refuses a patient until they accept the current version, v1 then v2; a stale acceptance is a conflict', async () => {
       clock.set(new Date(START.getTime() + HOUR));
-      const v1 = await apiOk<PracticeTerms>(gateway.url, 'POST', '/api/practice/terms', { token: practice.manager.token, body: { text: 'Terms, version one.' } }, 201);
+      const v1 = await apiOk<PracticeTerms>(
+        gateway.url,
+        'POST',
+        '/api/practice/terms',
+        { token: practice.manager.token, body: { text: 'Terms, version one.' } },
+        201,
+      );
       const beforeConsent = await apiOk<TermsStatus>(gateway.url, 'GET', '/api/practice/terms', { token: patient.token });
       await expect(consent.assertConsented(patientActor())).rejects.toMatchObject({ code: 'forbidden', message: "Accept the practice's current terms first." });
       const accepted = await apiOk<TermsConsent>(gateway.url, 'POST', '/api/practice/terms/consent', { token: patient.token, body: { version: 1 } }, 200);
       await expect(consent.assertConsented(patientActor())).resolves.toBeUndefined();
 
       clock.set(new Date(START.getTime() + 2 * HOUR));
-      const v2 = await apiOk<PracticeTerms>(gateway.url, 'POST', '/api/practice/terms', { token: practice.manager.token, body: { text: 'Terms, version two.' } }, 201);
+      const v2 = await apiOk<PracticeTerms>(
+        gateway.url,
+        'POST',
+        '/api/practice/terms',
+        { token: practice.manager.token, body: { text: 'Terms, version two.' } },
+        201,
+      );
       await expect(consent.assertConsented(patientActor())).rejects.toMatchObject({ code: 'forbidden' });
       const stale = await api(gateway.url, 'POST', '/api/practice/terms/consent', { token: patient.token, body: { version: 1 } });
       await expect(consent.assertConsented(patientActor())).rejects.toMatchObject({ code: 'forbidden' });
       await apiOk(gateway.url, 'POST', '/api/practice/terms/consent', { token: patient.token, body: { version: 2 } }, 200);
       const afterConsent = await apiOk<TermsStatus>(gateway.url, 'GET', '/api/practice/terms', { token: practice.clinician.token });
 
-      expect(v1).toEqual({ version: 1, text: 'Terms, version one.', publishedAt: new Date(START.getTime() + HOUR).toISOString(), publishedBy: practice.manager.userId });
+      expect(v1).toEqual({
+        version: 1,
+        text: 'Terms, version one.',
+        publishedAt: new Date(START.getTime() + HOUR).toISOString(),
+        publishedBy: practice.manager.userId,
+      });
       expect(beforeConsent).toEqual({ terms: v1, consent: null, needsConsent: true });
       expect(accepted).toEqual({ version: 1, givenAt: new Date(START.getTime() + HOUR).toISOString() });
       expect(v2.version).toBe(2);
       expect(stale).toMatchObject({ status: 409, body: { error: { code: 'conflict' } } });
       await expect(consent.assertConsented(patientActor())).resolves.toBeUndefined();
       expect(afterConsent).toEqual({ terms: v2, consent: null, needsConsent: false });
-      expect(await gateway.dataSource.query(`SELECT version FROM consents WHERE patient_id = $1 ORDER BY version`, [patient.userId])).toEqual([{ version: 1 }, { version: 2 }]);
+      expect(await gateway.dataSource.query(`SELECT version FROM consents WHERE patient_id = $1 ORDER BY version`, [patient.userId])).toEqual([
+        { version: 1 },
+        { version: 2 },
+      ]);
     });
   });
 
@@ -104,7 +124,13 @@ describe('terms and consent, categories and texts, and the audit log over HTTP (
         { slug: 'fit-note', label: 'Fit notes', isEnabled: true },
       ];
 
-      const answer = await apiOk<PracticeSettings>(gateway.url, 'PUT', '/api/practice/categories', { token: practice.manager.token, body: { categories } }, 200);
+      const answer = await apiOk<PracticeSettings>(
+        gateway.url,
+        'PUT',
+        '/api/practice/categories',
+        { token: practice.manager.token, body: { categories } },
+        200,
+      );
       const seenByPatient = await apiOk<PracticeSettings>(gateway.url, 'GET', '/api/practice/settings', { token: patient.token });
 
       expect(answer.categories).toEqual(categories);
@@ -119,7 +145,13 @@ describe('terms and consent, categories and texts, and the audit log over HTTP (
       await apiOk(gateway.url, 'PUT', '/api/practice/texts', { token: practice.manager.token, body: { practicePhone: '01632 960001' } }, 200);
       const withDefault = await settings.acknowledgementFor(practice.id, { replyTimeText: 'about 15 minutes' });
       const template = '{practiceName} has your message. Expect a reply {replyTime}. Not for emergencies: 999, 111, or {practicePhone}.';
-      const answer = await apiOk<PracticeSettings>(gateway.url, 'PUT', '/api/practice/texts', { token: practice.manager.token, body: { acknowledgementTemplate: template } }, 200);
+      const answer = await apiOk<PracticeSettings>(
+        gateway.url,
+        'PUT',
+        '/api/practice/texts',
+        { token: practice.manager.token, body: { acknowledgementTemplate: template } },
+        200,
+      );
 
       expect(withDefault).toContain('Typical reply time: about 15 minutes.');
       expect(withDefault).toContain('call 999 if someone');
@@ -155,7 +187,17 @@ describe('terms and consent, categories and texts, and the audit log over HTTP (
       ['terms over 20,000 characters', 'POST', '/api/practice/terms', { text: 'x'.repeat(20_001) }],
       ['empty terms', 'POST', '/api/practice/terms', { text: '   ' }],
       ['a version that is not a number', 'POST', '/api/practice/terms/consent', { version: '2' }],
-      ['duplicate slugs', 'PUT', '/api/practice/categories', { categories: [{ slug: 'admin', label: 'A', isEnabled: true }, { slug: 'admin', label: 'B', isEnabled: true }] }],
+      [
+        'duplicate slugs',
+        'PUT',
+        '/api/practice/categories',
+        {
+          categories: [
+            { slug: 'admin', label: 'A', isEnabled: true },
+            { slug: 'admin', label: 'B', isEnabled: true },
+          ],
+        },
+      ],
       ['a slug outside the topic pattern', 'PUT', '/api/practice/categories', { categories: [{ slug: 'Admin Stuff', label: 'A', isEnabled: true }] }],
       ['no enabled category', 'PUT', '/api/practice/categories', { categories: [{ slug: 'admin', label: 'Admin', isEnabled: false }] }],
       ['an unknown category field', 'PUT', '/api/practice/categories', { categories: [{ slug: 'admin', label: 'Admin', isEnabled: true, colour: 'red' }] }],
@@ -225,8 +267,15 @@ describe('terms and consent, categories and texts, and the audit log over HTTP (
         createdAt: new Date(START.getTime() + 3 * HOUR).toISOString(),
       });
       expect(events[3]).toMatchObject({ actorUserId: patient.userId, subjectUserId: patient.userId, data: { version: 2 } });
-      expect(events.find((event) => event.action === 'invitation.created')).toMatchObject({ actorUserId: practice.clinician.userId, subjectUserId: patient.userId });
-      expect(events.find((event) => event.action === 'account.activated')).toMatchObject({ actorUserId: patient.userId, subjectUserId: patient.userId, data: { hasAccountKey: true } });
+      expect(events.find((event) => event.action === 'invitation.created')).toMatchObject({
+        actorUserId: practice.clinician.userId,
+        subjectUserId: patient.userId,
+      });
+      expect(events.find((event) => event.action === 'account.activated')).toMatchObject({
+        actorUserId: patient.userId,
+        subjectUserId: patient.userId,
+        data: { hasAccountKey: true },
+      });
       // Names, texts and labels never reach the trail.
       const dump = JSON.stringify(events);
       for (const secret of ['Terms, version', 'Fit notes', '01632', 'Riverside', 'Chris Taylor', 'Dr Alex Morgan']) expect(dump).not.toContain(secret);

@@ -124,7 +124,14 @@ describe('gateway process (built, as `npm start` runs it)', () => {
       const pidFile = join(dataDir, 'postgres', 'pgdata', 'postmaster.pid');
       await gateway!.stop('SIGKILL');
       const orphan = Number((await readFile(pidFile, 'utf8')).split('\n')[0]);
-      const isOrphanAlive = (() => { try { process.kill(orphan, 0); return true; } catch { return false; } })();
+      const isOrphanAlive = (() => {
+        try {
+          process.kill(orphan, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      })();
 
       gateway = await startGatewayProcess({ entry: ENTRY, env: { DATA_DIR: dataDir, LOG_LEVEL: 'info' } });
       const ready = await fetch(`${gateway.url}/health/ready`);

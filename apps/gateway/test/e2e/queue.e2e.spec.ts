@@ -10,9 +10,20 @@ import { activatePatient, activateStaff, apiOk, connectAs, createPracticeWithSta
 import { waitUntil } from '../wait.js';
 
 /** A clinician of the practice, signed in and connected, available for work with the given cap. */
-async function aClinician(url: string, practice: TestPractice, manager: ParleyClient, maxConcurrent: number): Promise<{ staff: TestStaff; client: ParleyClient; assigned: ConversationAssigned[] }> {
+async function aClinician(
+  url: string,
+  practice: TestPractice,
+  manager: ParleyClient,
+  maxConcurrent: number,
+): Promise<{ staff: TestStaff; client: ParleyClient; assigned: ConversationAssigned[] }> {
   const email = `clinician.${randomUUID().slice(0, 8)}@test.parley`;
-  const issued = await apiOk<CodeIssued>(url, 'POST', '/api/staff', { token: practice.manager.token, body: { displayName: `Dr ${email.slice(10, 14)}`, email, roles: ['clinician'] } }, 201);
+  const issued = await apiOk<CodeIssued>(
+    url,
+    'POST',
+    '/api/staff',
+    { token: practice.manager.token, body: { displayName: `Dr ${email.slice(10, 14)}`, email, roles: ['clinician'] } },
+    201,
+  );
   const staff = await activateStaff(url, practice.odsCode, issued.code, { userId: issued.userId, email, roles: ['clinician'] });
   const client = await connectAs(url, staff, 10_000);
   const assigned: ConversationAssigned[] = [];
@@ -72,7 +83,10 @@ describe(`live queue and routing (two in-process gateway nodes on one PostgreSQL
     const [{ live_twice }] = await nodeA.dataSource.query(
       `SELECT count(*)::int AS live_twice FROM (SELECT conversation_id FROM assignments WHERE ended_at IS NULL GROUP BY 1 HAVING count(*) > 1) x`,
     );
-    const waitingOrder: { queued_at: Date }[] = await nodeA.dataSource.query(`SELECT queued_at FROM conversations WHERE practice_id = $1 AND status = 'waiting' ORDER BY queued_at, id`, [practice.id]);
+    const waitingOrder: { queued_at: Date }[] = await nodeA.dataSource.query(
+      `SELECT queued_at FROM conversations WHERE practice_id = $1 AND status = 'waiting' ORDER BY queued_at, id`,
+      [practice.id],
+    );
     const snapshot = await manager.request('queue:list', {});
 
     expect(opened).toHaveLength(200);
@@ -87,11 +101,14 @@ describe(`live queue and routing (two in-process gateway nodes on one PostgreSQL
     expect(waitingOrder).toHaveLength(185);
     expect(snapshot.ok && snapshot.data.waiting.map((w) => w.waitingSince)).toEqual(waitingOrder.map((w) => w.queued_at.toISOString()));
 
-    for (const clinician of clinicians) await manager.request('capacity:set-clinician', { clinicianId: clinician.staff.userId, maxConcurrent: 5, dailyMax: null });
+    for (const clinician of clinicians)
+      await manager.request('capacity:set-clinician', { clinicianId: clinician.staff.userId, maxConcurrent: 5, dailyMax: null });
     const afterRaise = await loads(nodeA.dataSource, practice.id);
 
     expect(afterRaise.map((load) => load.n)).toEqual([5, 5, 5, 5, 5]);
-    expect(await nodeA.dataSource.query(`SELECT count(*)::int AS n FROM conversations WHERE practice_id = $1 AND status = 'waiting'`, [practice.id])).toEqual([{ n: 175 }]);
+    expect(await nodeA.dataSource.query(`SELECT count(*)::int AS n FROM conversations WHERE practice_id = $1 AND status = 'waiting'`, [practice.id])).toEqual([
+      { n: 175 },
+    ]);
   }, 240_000);
 
   it('tells a waiting patient their position and an estimate', async () => {
@@ -105,29 +122,44 @@ describe(`live queue and routing (two in-process gateway nodes on one PostgreSQL
   });
 
   it('lets a clinician claim only under cap, and only what is still waiting', async () => {
-    const [assignedRow] = await nodeA.dataSource.query(`SELECT id, assigned_clinician_id FROM conversations WHERE practice_id = $1 AND status = 'assigned' LIMIT 1`, [practice.id]);
+    const [assignedRow] = await nodeA.dataSource.query(
+      `SELECT id, assigned_clinician_id FROM conversations WHERE practice_id = $1 AND status = 'assigned' LIMIT 1`,
+      [practice.id],
+    );
     const fresh = await aClinician(nodeA.url, practice, manager, 1);
     clients.push(fresh.client);
     await waitUntil(() => fresh.assigned.length === 1, 'the new clinician to be given one conversation', 20_000);
-    const [waitingRow] = await nodeA.dataSource.query(`SELECT id FROM conversations WHERE practice_id = $1 AND status = 'waiting' ORDER BY queued_at LIMIT 1`, [practice.id]);
+    const [waitingRow] = await nodeA.dataSource.query(`SELECT id FROM conversations WHERE practice_id = $1 AND status = 'waiting' ORDER BY queued_at LIMIT 1`, [
+      practice.id,
+    ]);
 
     const atCap = await fresh.client.request('conversation:claim', { conversationId: waitingRow.id });
     await manager.request('capacity:set-clinician', { clinicianId: fresh.staff.userId, maxConcurrent: 2, dailyMax: null });
-    const [nextWaiting] = await nodeA.dataSource.query(`SELECT id FROM conversations WHERE practice_id = $1 AND status = 'waiting' ORDER BY queued_at LIMIT 1`, [practice.id]);
+    const [nextWaiting] = await nodeA.dataSource.query(
+      `SELECT id FROM conversations WHERE practice_id = $1 AND status = 'waiting' ORDER BY queued_at LIMIT 1`,
+      [practice.id],
+    );
     const taken = await fresh.client.request('conversation:claim', { conversationId: assignedRow.id });
 
     expect(atCap).toMatchObject({ ok: false, error: { code: 'at_capacity' } });
     expect(fresh.assigned).toHaveLength(2);
     expect(nextWaiting.id).not.toBe(waitingRow.id);
     expect(taken).toMatchObject({ ok: false, error: { code: 'conflict' } });
-    expect(await nodeA.dataSource.query(`SELECT assigned_clinician_id FROM conversations WHERE id = $1`, [assignedRow.id])).toEqual([{ assigned_clinician_id: assignedRow.assigned_clinician_id }]);
+    expect(await nodeA.dataSource.query(`SELECT assigned_clinician_id FROM conversations WHERE id = $1`, [assignedRow.id])).toEqual([
+      { assigned_clinician_id: assignedRow.assigned_clinician_id },
+    ]);
   });
 
   it('refuses a manager action from a patient or a clinician, changing nothing', async () => {
     const clinician = await connectAs(nodeA.url, practice.clinician, 10_000);
     clients.push(clinician);
     // The connection itself is written to the clinician's capacity row: wait for it before taking the picture.
-    await waitUntil(async () => (await nodeA.dataSource.query(`SELECT 1 FROM clinician_capacity WHERE user_id = $1 AND connected_at IS NOT NULL`, [practice.clinician.userId])).length === 1, 'the connection to be noted');
+    await waitUntil(
+      async () =>
+        (await nodeA.dataSource.query(`SELECT 1 FROM clinician_capacity WHERE user_id = $1 AND connected_at IS NOT NULL`, [practice.clinician.userId]))
+          .length === 1,
+      'the connection to be noted',
+    );
     const before = await nodeA.dataSource.query(`SELECT * FROM clinician_capacity ORDER BY user_id`);
 
     const answers = [
@@ -146,13 +178,21 @@ describe(`live queue and routing (two in-process gateway nodes on one PostgreSQL
   });
 
   it('refuses a staff answer into a conversation assigned to someone else', async () => {
-    const [row] = await nodeA.dataSource.query(`SELECT id FROM conversations WHERE practice_id = $1 AND status = 'assigned' AND assigned_clinician_id <> $2 LIMIT 1`, [practice.id, practice.clinician.userId]);
+    const [row] = await nodeA.dataSource.query(
+      `SELECT id FROM conversations WHERE practice_id = $1 AND status = 'assigned' AND assigned_clinician_id <> $2 LIMIT 1`,
+      [practice.id, practice.clinician.userId],
+    );
     const clinician = await connectAs(nodeA.url, practice.clinician, 10_000);
     clients.push(clinician);
 
     const answer = await clinician.request('conversation:send', {
-      conversationId: row.id, clientMessageId: randomUUID(), epoch: 1, senderDeviceSeq: 1, contentType: 'text',
-      ciphertext: Buffer.alloc(272).toString('base64'), nonce: Buffer.alloc(24).toString('base64'),
+      conversationId: row.id,
+      clientMessageId: randomUUID(),
+      epoch: 1,
+      senderDeviceSeq: 1,
+      contentType: 'text',
+      ciphertext: Buffer.alloc(272).toString('base64'),
+      nonce: Buffer.alloc(24).toString('base64'),
     });
 
     expect(answer).toMatchObject({ ok: false, error: { code: 'forbidden' } });
@@ -161,7 +201,8 @@ describe(`live queue and routing (two in-process gateway nodes on one PostgreSQL
   it('refuses new conversations with at_capacity only for manager-set limits, storing nothing', async () => {
     const extra = await patientChat(nodeA.url, practice, await activatePatient(nodeA.url, practice));
     chats.push(extra);
-    const count = async () => (await nodeA.dataSource.query(`SELECT count(*)::int AS n FROM conversations WHERE practice_id = $1`, [practice.id]))[0].n as number;
+    const count = async () =>
+      (await nodeA.dataSource.query(`SELECT count(*)::int AS n FROM conversations WHERE practice_id = $1`, [practice.id]))[0].n as number;
     const before = await count();
 
     await manager.request('capacity:set-practice', { maxQueue: null, maxNewPerDay: null, isIntakePaused: true });

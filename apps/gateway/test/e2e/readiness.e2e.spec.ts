@@ -68,11 +68,16 @@ describe('graceful drain (in-process gateway, real PostgreSQL and sockets)', () 
     // The send itself must be under way, not merely some command: a delivered receipt (sent up to a second after
     // the last entry) could count as in flight, and a send that arrived after the drain began is held back for
     // good here (there is no other node to resend it to). Its record transaction waiting on the blocker's lock proves it.
-    const lockWaiters = async () => (await gateway.dataSource.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`))[0].n as number;
+    const lockWaiters = async () =>
+      (await gateway.dataSource.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`))[0]
+        .n as number;
     await waitUntil(async () => drain.commandsInFlight >= 1 && (await lockWaiters()) >= 1, 'the send to be under way');
     const draining = drain.drain(10_000);
     const reasons = await gateway.app.get(HealthService).notReadyReasons();
-    const newConnection = await fetch(`${gateway.url}/health/live`).then(() => 'accepted', () => 'refused');
+    const newConnection = await fetch(`${gateway.url}/health/live`).then(
+      () => 'accepted',
+      () => 'refused',
+    );
     const arrived = commandArrival(drain, 'queue:list');
     const heldBack = manager.request('queue:list', {});
     await arrived;
@@ -81,7 +86,9 @@ describe('graceful drain (in-process gateway, real PostgreSQL and sockets)', () 
     await blocker.end();
     const sent = await sending;
     const outcome = await draining;
-    const [stored] = await gateway.dataSource.query(`SELECT count(*)::int AS n FROM record_entries WHERE conversation_id = $1 AND kind = 'message'`, [conversationId]);
+    const [stored] = await gateway.dataSource.query(`SELECT count(*)::int AS n FROM record_entries WHERE conversation_id = $1 AND kind = 'message'`, [
+      conversationId,
+    ]);
 
     expect(reasons).toEqual(['draining']);
     expect(newConnection).toBe('refused');

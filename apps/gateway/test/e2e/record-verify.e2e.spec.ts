@@ -31,7 +31,17 @@ describe('record:verify (the built command)', () => {
       for (let seq = 1; seq <= 3; seq += 1) {
         await record.append({
           conversationId,
-          message: { epoch: 1, senderUserId: patientId, senderDeviceId: deviceId, senderRole: 'patient', senderDeviceSeq: seq, clientMessageId: randomUUID(), contentType: 'text', ciphertext: Buffer.alloc(32, seq), nonce: Buffer.alloc(24, seq) },
+          message: {
+            epoch: 1,
+            senderUserId: patientId,
+            senderDeviceId: deviceId,
+            senderRole: 'patient',
+            senderDeviceSeq: seq,
+            clientMessageId: randomUUID(),
+            contentType: 'text',
+            ciphertext: Buffer.alloc(32, seq),
+            nonce: Buffer.alloc(24, seq),
+          },
         });
       }
     }

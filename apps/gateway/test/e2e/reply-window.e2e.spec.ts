@@ -47,7 +47,9 @@ describe('the reply window after closing (in-process gateway, a FakeClock)', () 
     clinician = await staffChat(gateway.url, practice, practice.clinician);
     // The clinician takes two at a time (on hold counts), so the third patient waits in the queue at closing.
     const manager = await connectAs(gateway.url, practice.manager);
-    expect(await manager.request('capacity:set-clinician', { clinicianId: practice.clinician.userId, maxConcurrent: 2, dailyMax: null })).toMatchObject({ ok: true });
+    expect(await manager.request('capacity:set-clinician', { clinicianId: practice.clinician.userId, maxConcurrent: 2, dailyMax: null })).toMatchObject({
+      ok: true,
+    });
     manager.close();
     const [a, b, c] = [await newPatient(), await newPatient(), await newPatient()];
     ids.assigned = await opened(a, true);

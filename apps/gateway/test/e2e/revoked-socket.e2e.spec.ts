@@ -10,7 +10,12 @@ import { describeIf, missingRedis } from '../environment.js';
 import { waitUntil } from '../wait.js';
 
 /** The conversation traffic a socket can be sent (docs/threat-model.md T18). */
-const CONVERSATION_FACTS = ['message:relayed', 'receipt:updated', 'conversation:typing', 'presence:changed'] as const satisfies readonly (keyof ServerToClient)[];
+const CONVERSATION_FACTS = [
+  'message:relayed',
+  'receipt:updated',
+  'conversation:typing',
+  'presence:changed',
+] as const satisfies readonly (keyof ServerToClient)[];
 /** The stated bound (one check interval) plus room for that check's query and a busy test machine. */
 const CLOSED_WITHIN_MS = SESSION_SWEEP_MS + 2_000;
 
@@ -107,61 +112,64 @@ describe('a socket whose session ended without word reaching its node (in-proces
 });
 
 // Cutting a node's Redis link needs a Redis: TEST_REDIS_URL (`.ci/run` provides it), as for the other multi-node tests.
-describeIf(missingRedis)("a revoked socket on a node whose Redis link is cut at the moment of revocation (two in-process gateways, a TCP proxy in front of the victim's node's Redis)", () => {
-  let proxy: TcpProxy;
-  let nodeA: TestApp;
-  let nodeB: TestApp;
-  let practice: TestPractice;
-  const clients: ParleyClient[] = [];
-  const chats: Chatter[] = [];
+describeIf(missingRedis)(
+  "a revoked socket on a node whose Redis link is cut at the moment of revocation (two in-process gateways, a TCP proxy in front of the victim's node's Redis)",
+  () => {
+    let proxy: TcpProxy;
+    let nodeA: TestApp;
+    let nodeB: TestApp;
+    let practice: TestPractice;
+    const clients: ParleyClient[] = [];
+    const chats: Chatter[] = [];
 
-  beforeAll(async () => {
-    await ready();
-    const redisUrl = testRedisUrl()!;
-    const redis = new URL(redisUrl);
-    const streamName = redisKeyPrefix();
-    proxy = await startTcpProxy({ target: { host: redis.hostname, port: Number(redis.port || 6379) } });
-    nodeA = await startTestApp({ REDIS_URL: redisUrl, REDIS_STREAM_NAME: streamName });
-    nodeB = await startTestApp({ DATABASE_URL: nodeA.config.databaseUrl!, REDIS_URL: `redis://127.0.0.1:${proxy.port}`, REDIS_STREAM_NAME: streamName });
-    practice = await createPracticeWithStaff(nodeA);
-  });
+    beforeAll(async () => {
+      await ready();
+      const redisUrl = testRedisUrl()!;
+      const redis = new URL(redisUrl);
+      const streamName = redisKeyPrefix();
+      proxy = await startTcpProxy({ target: { host: redis.hostname, port: Number(redis.port || 6379) } });
+      nodeA = await startTestApp({ REDIS_URL: redisUrl, REDIS_STREAM_NAME: streamName });
+      nodeB = await startTestApp({ DATABASE_URL: nodeA.config.databaseUrl!, REDIS_URL: `redis://127.0.0.1:${proxy.port}`, REDIS_STREAM_NAME: streamName });
+      practice = await createPracticeWithStaff(nodeA);
+    });
 
-  afterAll(async () => {
-    proxy?.blackhole(false);
-    for (const client of clients) client.close();
-    for (const chat of chats) await chat.session.close();
-    await nodeB?.close();
-    await nodeA?.close();
-    await proxy?.close();
-  });
+    afterAll(async () => {
+      proxy?.blackhole(false);
+      for (const client of clients) client.close();
+      for (const chat of chats) await chat.session.close();
+      await nodeB?.close();
+      await nodeA?.close();
+      await proxy?.close();
+    });
 
-  it('is closed within one check interval though the session:ended from the other node never arrives, and nothing is relayed to it when the link comes back', async () => {
-    // The sender, the victim and a witness are all on node B; the revocation goes through node A.
-    const { sender, conversationId, victimSession, victim, witness } = await aConversation(nodeB.url, nodeA.url, practice);
-    chats.push(sender);
-    clients.push(victim.client, witness.client);
-    const before = await sendSeen(sender, conversationId, witness, 'before the revocation');
-    await waitUntil(() => relayedSeqs(victim).includes(before), 'the victim to have the first message');
+    it('is closed within one check interval though the session:ended from the other node never arrives, and nothing is relayed to it when the link comes back', async () => {
+      // The sender, the victim and a witness are all on node B; the revocation goes through node A.
+      const { sender, conversationId, victimSession, victim, witness } = await aConversation(nodeB.url, nodeA.url, practice);
+      chats.push(sender);
+      clients.push(victim.client, witness.client);
+      const before = await sendSeen(sender, conversationId, witness, 'before the revocation');
+      await waitUntil(() => relayedSeqs(victim).includes(before), 'the victim to have the first message');
 
-    // Node B's Redis link hangs: what node A publishes (the session:ended, the disconnect) never reaches it.
-    proxy.blackhole(true);
-    const endedAt = Date.now();
-    const signedOut = await api(nodeA.url, 'POST', '/api/auth/sign-out', { token: victimSession.token });
-    const during = await sender.session.send(conversationId, 'sent while the link is cut');
-    await waitUntil(() => victim.stoppedAt !== undefined, 'the victim to be closed', CLOSED_WITHIN_MS + 5_000);
-    const closedAfterMs = victim.stoppedAt! - endedAt;
-    // The link comes back (as after a TCP reset): node B relays again, to the witness and not to the victim.
-    proxy.blackhole(false);
-    proxy.cut();
-    const after = await sendSeen(sender, conversationId, witness, 'sent after the link came back');
+      // Node B's Redis link hangs: what node A publishes (the session:ended, the disconnect) never reaches it.
+      proxy.blackhole(true);
+      const endedAt = Date.now();
+      const signedOut = await api(nodeA.url, 'POST', '/api/auth/sign-out', { token: victimSession.token });
+      const during = await sender.session.send(conversationId, 'sent while the link is cut');
+      await waitUntil(() => victim.stoppedAt !== undefined, 'the victim to be closed', CLOSED_WITHIN_MS + 5_000);
+      const closedAfterMs = victim.stoppedAt! - endedAt;
+      // The link comes back (as after a TCP reset): node B relays again, to the witness and not to the victim.
+      proxy.blackhole(false);
+      proxy.cut();
+      const after = await sendSeen(sender, conversationId, witness, 'sent after the link came back');
 
-    expect(signedOut.status).toBe(204);
-    expect(during.ok).toBe(true);
-    expect(victim.stopCode).toBe('session_ended');
-    expect(victim.client.stoppedBy?.sessionEndedReason).toBe('signed_out');
-    expect(closedAfterMs).toBeLessThan(CLOSED_WITHIN_MS);
-    expect(relayedSeqs(victim).filter((seq) => seq > before)).toEqual([]);
-    expect(relayedSeqs(witness)).toContain(after);
-    expect(witness.client.isConnected).toBe(true);
-  }, 90_000);
-});
+      expect(signedOut.status).toBe(204);
+      expect(during.ok).toBe(true);
+      expect(victim.stopCode).toBe('session_ended');
+      expect(victim.client.stoppedBy?.sessionEndedReason).toBe('signed_out');
+      expect(closedAfterMs).toBeLessThan(CLOSED_WITHIN_MS);
+      expect(relayedSeqs(victim).filter((seq) => seq > before)).toEqual([]);
+      expect(relayedSeqs(witness)).toContain(after);
+      expect(witness.client.isConnected).toBe(true);
+    }, 90_000);
+  },
+);

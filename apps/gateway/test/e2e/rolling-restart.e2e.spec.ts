@@ -71,7 +71,11 @@ describe(`rolling restart of two gateway nodes behind the loopback balancer (inf
     })();
     const fifteenMoreAcked = () => {
       const target = acked + 15;
-      return waitUntil(() => acked >= target, () => `15 more sends acknowledged (${acked} of ${target})`, 30_000);
+      return waitUntil(
+        () => acked >= target,
+        () => `15 more sends acknowledged (${acked} of ${target})`,
+        30_000,
+      );
     };
     await fifteenMoreAcked();
     const first = await cluster.restartNode(0);
@@ -82,7 +86,12 @@ describe(`rolling restart of two gateway nodes behind the loopback balancer (inf
     await stream;
     const results = await Promise.all(sends);
     const expected = results.map((_, i) => `message ${i}`);
-    if (redisUrl) await waitUntil(() => messageBodies(clinician.entries).length >= expected.length, `the clinician's live feed to hold all ${expected.length} messages`, 30_000);
+    if (redisUrl)
+      await waitUntil(
+        () => messageBodies(clinician.entries).length >= expected.length,
+        `the clinician's live feed to hold all ${expected.length} messages`,
+        30_000,
+      );
     const reader = await staffChat(cluster.url, practice, practice.clinician);
     chats.push(reader);
     await follow(reader, conversationId);

@@ -165,4 +165,3 @@ describe('sessions on sockets and HTTP (in-process gateway, real PostgreSQL and 
     });
   });
 });
-

@@ -59,8 +59,10 @@ describe('the staff app on its own origin (STAFF_PUBLIC_URL, host-based routing)
     await gateway?.close();
   });
 
-  it('names the patient app\'s address on both origins, for invitation links made on the staff origin', async () => {
-    const answers = await Promise.all([STAFF_HOST, PATIENT_HOST].map(async (host) => JSON.parse((await get(host, '/api/version')).body) as { patientAppUrl: string }));
+  it("names the patient app's address on both origins, for invitation links made on the staff origin", async () => {
+    const answers = await Promise.all(
+      [STAFF_HOST, PATIENT_HOST].map(async (host) => JSON.parse((await get(host, '/api/version')).body) as { patientAppUrl: string }),
+    );
 
     expect(answers.map((answer) => answer.patientAppUrl)).toEqual([`https://${PATIENT_HOST}/`, `https://${PATIENT_HOST}/`]);
   });

@@ -43,7 +43,13 @@ describe('staff management: listing, revoking a colleague’s device, offboardin
     gateway = await startTestApp();
     practice = await createPracticeWithStaff(gateway, { name: 'Riverside Surgery' });
     const email = `leaver.${randomUUID().slice(0, 8)}@test.parley`;
-    const issued = await apiOk<CodeIssued>(gateway.url, 'POST', '/api/staff', { token: practice.manager.token, body: { displayName: 'Dr Leaving', email, roles: ['clinician'] } }, 201);
+    const issued = await apiOk<CodeIssued>(
+      gateway.url,
+      'POST',
+      '/api/staff',
+      { token: practice.manager.token, body: { displayName: 'Dr Leaving', email, roles: ['clinician'] } },
+      201,
+    );
     leaver = await activateStaff(gateway.url, practice.odsCode, issued.code, { userId: issued.userId, email, roles: ['clinician'] });
     await admitStaffDevice({
       baseUrl: gateway.url,
@@ -77,11 +83,21 @@ describe('staff management: listing, revoking a colleague’s device, offboardin
       ['Sam Patel', ['manager']],
     ]);
     const alex = staff[0]!;
-    expect(alex).toMatchObject({ userId: practice.clinician.userId, isActivated: true, deactivatedAt: null, capacity: { availability: 'offline', maxConcurrent: 3, dailyMax: null, active: 0 } });
+    expect(alex).toMatchObject({
+      userId: practice.clinician.userId,
+      isActivated: true,
+      deactivatedAt: null,
+      capacity: { availability: 'offline', maxConcurrent: 3, dailyMax: null, active: 0 },
+    });
     expect(staff[2]!.capacity).toBeNull();
     expect(alex.devices).toEqual([expect.objectContaining({ id: practice.clinician.deviceId, label: 'Surgery PC', revokedAt: null, grantedVersions: [1] })]);
     for (const member of staff) {
-      for (const device of member.devices) expect(staffDeviceTrust(member, device, practice.odsCode, practice.root.signPublicKey)).toMatchObject({ isTrusted: true, state: 'trusted', fingerprint: expect.any(String) });
+      for (const device of member.devices)
+        expect(staffDeviceTrust(member, device, practice.odsCode, practice.root.signPublicKey)).toMatchObject({
+          isTrusted: true,
+          state: 'trusted',
+          fingerprint: expect.any(String),
+        });
     }
     // A device that claims another member's certificate does not verify.
     expect(staffDeviceTrust(staff[1]!, alex.devices[0]!, practice.odsCode, practice.root.signPublicKey).state).toBe('untrusted');
@@ -105,7 +121,10 @@ describe('staff management: listing, revoking a colleague’s device, offboardin
       ['Laptop', false],
     ]);
     const { events } = await apiOk<AuditPage>(gateway.url, 'GET', '/api/audit?action=device.revoked', { token: practice.manager.token });
-    expect(events[0]).toMatchObject({ actorUserId: practice.manager.userId, data: { deviceId: second.session.deviceId, ownerUserId: practice.clinician.userId } });
+    expect(events[0]).toMatchObject({
+      actorUserId: practice.manager.userId,
+      data: { deviceId: second.session.deviceId, ownerUserId: practice.clinician.userId },
+    });
   });
 
   it('refuses patients and clinicians, answers another practice’s manager not_found, and changes nothing', async () => {
@@ -115,18 +134,28 @@ describe('staff management: listing, revoking a colleague’s device, offboardin
     const offboardPath = `/api/staff/${leaver.userId}/offboard`;
 
     for (const who of [patient, practice.clinician]) {
-      for (const [method, path] of [['GET', '/api/staff'], ['POST', revokePath], ['POST', offboardPath]] as const) {
+      for (const [method, path] of [
+        ['GET', '/api/staff'],
+        ['POST', revokePath],
+        ['POST', offboardPath],
+      ] as const) {
         expect(await api(gateway.url, method, path, { token: who.token })).toMatchObject({ status: 403, body: { error: { code: 'forbidden' } } });
       }
     }
-    const foreign = [await api(gateway.url, 'POST', revokePath, { token: otherManager.token }), await api(gateway.url, 'POST', offboardPath, { token: otherManager.token })];
+    const foreign = [
+      await api(gateway.url, 'POST', revokePath, { token: otherManager.token }),
+      await api(gateway.url, 'POST', offboardPath, { token: otherManager.token }),
+    ];
     const patientDevice = await api(gateway.url, 'POST', `/api/staff/${patient.userId}/devices/${patient.deviceId}/revoke`, { token: practice.manager.token });
-    const wrongOwner = await api(gateway.url, 'POST', `/api/staff/${practice.clinician.userId}/devices/${leaver.deviceId}/revoke`, { token: practice.manager.token });
+    const wrongOwner = await api(gateway.url, 'POST', `/api/staff/${practice.clinician.userId}/devices/${leaver.deviceId}/revoke`, {
+      token: practice.manager.token,
+    });
     const offboardPatient = await api(gateway.url, 'POST', `/api/staff/${patient.userId}/offboard`, { token: practice.manager.token });
     const self = await api(gateway.url, 'POST', `/api/staff/${practice.manager.userId}/offboard`, { token: practice.manager.token });
     const malformed = await api(gateway.url, 'POST', `/api/staff/not-a-uuid/offboard`, { token: practice.manager.token });
 
-    for (const answer of [...foreign, patientDevice, wrongOwner, offboardPatient]) expect(answer).toMatchObject({ status: 404, body: { error: { code: 'not_found' } } });
+    for (const answer of [...foreign, patientDevice, wrongOwner, offboardPatient])
+      expect(answer).toMatchObject({ status: 404, body: { error: { code: 'not_found' } } });
     expect(self).toMatchObject({ status: 409, body: { error: { code: 'conflict' } } });
     expect(malformed).toMatchObject({ status: 400, body: { error: { code: 'invalid_payload' } } });
     expect((await staffList(otherManager.token)).map((member) => member.userId)).toEqual([otherManager.userId]);
@@ -142,25 +171,55 @@ describe('staff management: listing, revoking a colleague’s device, offboardin
     const old = await patientOld.session.openConversation('admin');
     await follow(patientOld, old.id);
     await patientOld.session.send(old.id, 'Written before the rotation.');
-    await waitUntil(async () => (await gateway.dataSource.query(`SELECT assigned_clinician_id FROM conversations WHERE id = $1`, [old.id]))[0].assigned_clinician_id === leaver.userId, 'the leaver to hold the conversation');
+    await waitUntil(
+      async () =>
+        (await gateway.dataSource.query(`SELECT assigned_clinician_id FROM conversations WHERE id = $1`, [old.id]))[0].assigned_clinician_id === leaver.userId,
+      'the leaver to hold the conversation',
+    );
     const ended = sessionEnded(leaverChat.session.client);
 
     const result = await apiOk<OffboardResult>(gateway.url, 'POST', `/api/staff/${leaver.userId}/offboard`, { token: practice.manager.token }, 200);
 
     expect(result).toEqual({ userId: leaver.userId, devicesRevoked: 1, grantsRevoked: 1, sessionsEnded: 1, conversationsHandedBack: 1 });
     expect(await ended).toBe('revoked');
-    expect(await gateway.dataSource.query(`SELECT status, assigned_clinician_id FROM conversations WHERE id = $1`, [old.id])).toEqual([{ status: 'waiting', assigned_clinician_id: null }]);
-    await waitUntil(() => patientOld.entries.some((entry) => entry.ok && entry.value.kind === 'system' && entry.value.event === 'requeued' && entry.value.data['reason'] === 'offboarded'), 'the patient to see the hand-back');
+    expect(await gateway.dataSource.query(`SELECT status, assigned_clinician_id FROM conversations WHERE id = $1`, [old.id])).toEqual([
+      { status: 'waiting', assigned_clinician_id: null },
+    ]);
+    await waitUntil(
+      () =>
+        patientOld.entries.some(
+          (entry) => entry.ok && entry.value.kind === 'system' && entry.value.event === 'requeued' && entry.value.data['reason'] === 'offboarded',
+        ),
+      'the patient to see the hand-back',
+    );
     const passphraseKeys = await derivedKeysFor(gateway.url, practice.odsCode, leaver.email, leaver.passphrase);
     const signInAgain = await api(gateway.url, 'POST', '/api/auth/sign-in', {
-      body: { practice: practice.odsCode, login: leaver.email, authKey: Buffer.from(passphraseKeys.authKey).toString('base64'), device: { deviceId: leaver.deviceId } },
+      body: {
+        practice: practice.odsCode,
+        login: leaver.email,
+        authKey: Buffer.from(passphraseKeys.authKey).toString('base64'),
+        device: { deviceId: leaver.deviceId },
+      },
     });
     expect(signInAgain).toMatchObject({ status: 401, body: { error: { code: 'unauthorized' } } });
     await expect(ParleyClient.connect({ url: gateway.url, token: leaver.token })).rejects.toMatchObject({ code: 'unauthorized' });
-    expect(await gateway.dataSource.query(`SELECT count(*)::int AS n FROM record_key_grants g JOIN devices d ON d.id = g.device_id WHERE d.user_id = $1 AND g.revoked_at IS NULL`, [leaver.userId])).toEqual([{ n: 0 }]);
-    expect(await apiOk(gateway.url, 'POST', `/api/staff/${leaver.userId}/offboard`, { token: practice.manager.token }, 409)).toMatchObject({ error: { code: 'conflict' } });
+    expect(
+      await gateway.dataSource.query(
+        `SELECT count(*)::int AS n FROM record_key_grants g JOIN devices d ON d.id = g.device_id WHERE d.user_id = $1 AND g.revoked_at IS NULL`,
+        [leaver.userId],
+      ),
+    ).toEqual([{ n: 0 }]);
+    expect(await apiOk(gateway.url, 'POST', `/api/staff/${leaver.userId}/offboard`, { token: practice.manager.token }, 409)).toMatchObject({
+      error: { code: 'conflict' },
+    });
 
-    const rotation = await rotateRecordKey({ baseUrl: gateway.url, token: practice.manager.token, odsCode: practice.odsCode, root: practice.root, granter: managerDevice() });
+    const rotation = await rotateRecordKey({
+      baseUrl: gateway.url,
+      token: practice.manager.token,
+      odsCode: practice.odsCode,
+      root: practice.root,
+      granter: managerDevice(),
+    });
 
     expect(rotation.recordKey.version).toBe(2);
     expect(rotation.grantedDeviceIds.sort()).toEqual([practice.manager.deviceId, practice.clinician.deviceId].sort());
@@ -173,9 +232,20 @@ describe('staff management: listing, revoking a colleague’s device, offboardin
     const fresh = await newcomer.session.openConversation('admin');
     await follow(newcomer, fresh.id);
     await newcomer.session.send(fresh.id, 'Written after the rotation.');
-    expect(await gateway.dataSource.query(`SELECT recipient_record_version AS version FROM conversation_envelopes WHERE conversation_id = $1 AND recipient_kind = 'record'`, [fresh.id])).toEqual([{ version: 2 }]);
+    expect(
+      await gateway.dataSource.query(
+        `SELECT recipient_record_version AS version FROM conversation_envelopes WHERE conversation_id = $1 AND recipient_kind = 'record'`,
+        [fresh.id],
+      ),
+    ).toEqual([{ version: 2 }]);
 
-    const remainingKeys = await openRecordKeys({ baseUrl: gateway.url, token: practice.clinician.token, odsCode: practice.odsCode, device: { deviceId: practice.clinician.deviceId, keys: practice.clinician.device }, pinnedRoot: practice.root.signPublicKey });
+    const remainingKeys = await openRecordKeys({
+      baseUrl: gateway.url,
+      token: practice.clinician.token,
+      odsCode: practice.odsCode,
+      device: { deviceId: practice.clinician.deviceId, keys: practice.clinician.device },
+      pinnedRoot: practice.root.signPublicKey,
+    });
     expect([...remainingKeys.keys()]).toEqual([1, 2]);
     const remaining = await staffChat(gateway.url, practice, practice.clinician);
     chats.push(remaining);
@@ -186,13 +256,21 @@ describe('staff management: listing, revoking a colleague’s device, offboardin
     expect(remaining.bodies()).toEqual(expect.arrayContaining(['Written before the rotation.', 'Written after the rotation.']));
 
     const { events } = await apiOk<AuditPage>(gateway.url, 'GET', '/api/audit?action=staff.offboarded', { token: practice.manager.token });
-    expect(events).toEqual([expect.objectContaining({ actorUserId: practice.manager.userId, data: { staffUserId: leaver.userId, devicesRevoked: 1, grantsRevoked: 1, sessionsEnded: 1, conversationsHandedBack: 1 } })]);
+    expect(events).toEqual([
+      expect.objectContaining({
+        actorUserId: practice.manager.userId,
+        data: { staffUserId: leaver.userId, devicesRevoked: 1, grantsRevoked: 1, sessionsEnded: 1, conversationsHandedBack: 1 },
+      }),
+    ]);
     const added = await apiOk<AuditPage>(gateway.url, 'GET', '/api/audit?action=record-key.added', { token: practice.manager.token });
     expect(added.events.map((event) => [event.actorUserId, event.data])).toEqual([
       [practice.manager.userId, { version: 2 }],
       [practice.manager.userId, { version: 1 }],
     ]);
     const staff = await staffList();
-    expect(staff.find((member) => member.userId === leaver.userId)).toMatchObject({ deactivatedAt: expect.any(String), devices: [expect.objectContaining({ revokedAt: expect.any(String), grantedVersions: [] })] });
+    expect(staff.find((member) => member.userId === leaver.userId)).toMatchObject({
+      deactivatedAt: expect.any(String),
+      devices: [expect.objectContaining({ revokedAt: expect.any(String), grantedVersions: [] })],
+    });
   }, 60_000);
 });

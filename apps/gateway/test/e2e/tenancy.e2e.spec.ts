@@ -38,14 +38,29 @@ describe('two practices in one deployment (in-process gateway, real PostgreSQL a
     await waitForAssignment(clinicianB);
     const clinicianBClient = await connectAs(gateway.url, b.clinician, 10_000);
     clients.push(clinicianBClient);
-    const closed = await clinicianBClient.request('conversation:close', { conversationId: closedConversation, outcome: 'follow_up', followUp: { dueDate: '2030-01-15', ownerId: b.clinician.userId } });
+    const closed = await clinicianBClient.request('conversation:close', {
+      conversationId: closedConversation,
+      outcome: 'follow_up',
+      followUp: { dueDate: '2030-01-15', ownerId: b.clinician.userId },
+    });
     expect(closed).toMatchObject({ ok: true });
     const followUps = await clinicianBClient.request('follow-up:list', {});
     const openConversation = (await chatB.session.openConversation('admin')).id;
     await follow(chatB, openConversation);
     expect(await chatB.session.send(openConversation, 'practice B only')).toMatchObject({ ok: true });
     ids = { closedConversation, openConversation, followUp: followUps.ok ? followUps.data.followUps[0]!.id : 'missing' };
-    secretsOfB = [b.id, b.odsCode, b.name, b.manager.userId, b.clinician.userId, b.manager.deviceId, b.clinician.deviceId, patientB.userId, patientB.deviceId, ...Object.values(ids)];
+    secretsOfB = [
+      b.id,
+      b.odsCode,
+      b.name,
+      b.manager.userId,
+      b.clinician.userId,
+      b.manager.deviceId,
+      b.clinician.deviceId,
+      patientB.userId,
+      patientB.deviceId,
+      ...Object.values(ids),
+    ];
   }, 120_000);
 
   afterAll(async () => {
@@ -59,7 +74,7 @@ describe('two practices in one deployment (in-process gateway, real PostgreSQL a
     return secretsOfB.filter((secret) => text.includes(secret));
   };
 
-  it('refuses every socket command of A\'s staff and patients that names B\'s conversations, follow-ups or staff, and leaks nothing', async () => {
+  it("refuses every socket command of A's staff and patients that names B's conversations, follow-ups or staff, and leaks nothing", async () => {
     const asA = {
       manager: await connectAs(gateway.url, a.manager, 10_000),
       clinician: await connectAs(gateway.url, a.clinician, 10_000),
@@ -78,7 +93,7 @@ describe('two practices in one deployment (in-process gateway, real PostgreSQL a
       ['hold', (c) => c.request('conversation:hold', { conversationId: ids.openConversation, isOnHold: true })],
       ['close', (c) => c.request('conversation:close', { conversationId: ids.openConversation, outcome: 'resolved' })],
       ['follow-up done', (c) => c.request('follow-up:done', { followUpId: ids.followUp })],
-      ['caps of B\'s clinician', (c) => c.request('capacity:set-clinician', { clinicianId: b.clinician.userId, maxConcurrent: 9, dailyMax: null })],
+      ["caps of B's clinician", (c) => c.request('capacity:set-clinician', { clinicianId: b.clinician.userId, maxConcurrent: 9, dailyMax: null })],
     ];
     const outcomes: Record<string, unknown> = {};
     for (const [role, client] of Object.entries(asA)) {
@@ -90,7 +105,9 @@ describe('two practices in one deployment (in-process gateway, real PostgreSQL a
     }
 
     expect(Object.entries(outcomes).filter(([, outcome]) => outcome !== 'refused')).toEqual([]);
-    const [{ n: entriesOfB }] = await gateway.dataSource.query(`SELECT count(*)::int AS n FROM record_entries WHERE conversation_id = $1`, [ids.openConversation]);
+    const [{ n: entriesOfB }] = await gateway.dataSource.query(`SELECT count(*)::int AS n FROM record_entries WHERE conversation_id = $1`, [
+      ids.openConversation,
+    ]);
     const [conversationB] = await gateway.dataSource.query(`SELECT status, assigned_clinician_id FROM conversations WHERE id = $1`, [ids.openConversation]);
     const [capsB] = await gateway.dataSource.query(`SELECT max_concurrent FROM clinician_capacity WHERE user_id = $1`, [b.clinician.userId]);
     expect(entriesOfB).toBe(4);
@@ -98,7 +115,7 @@ describe('two practices in one deployment (in-process gateway, real PostgreSQL a
     expect(capsB.max_concurrent).not.toBe(9);
   });
 
-  it('shows A\'s staff and patients only their own practice in every list: queue, conversations, follow-ups, dashboard, hours', async () => {
+  it("shows A's staff and patients only their own practice in every list: queue, conversations, follow-ups, dashboard, hours", async () => {
     const manager = await connectAs(gateway.url, a.manager, 10_000);
     const clinician = await connectAs(gateway.url, a.clinician, 10_000);
     const patient = await connectAs(gateway.url, patientA, 10_000);
@@ -118,7 +135,7 @@ describe('two practices in one deployment (in-process gateway, real PostgreSQL a
     expect(answers.queue).toMatchObject({ ok: true, data: { practiceId: a.id } });
   });
 
-  it('answers every HTTP route of A\'s manager about B with not_found or forbidden, lists only A, and changes nothing of B', async () => {
+  it("answers every HTTP route of A's manager about B with not_found or forbidden, lists only A, and changes nothing of B", async () => {
     const token = a.manager.token;
     const reads = [
       '/api/audit',
@@ -150,7 +167,11 @@ describe('two practices in one deployment (in-process gateway, real PostgreSQL a
     const writeOutcomes = [];
     for (const [method, path, body] of writes) {
       const response = await api<{ error?: { code: string } }>(gateway.url, method, path, { token, body });
-      writeOutcomes.push({ path, refused: REFUSALS.includes(response.body?.error?.code ?? '') && [403, 404].includes(response.status), leaks: leaks(response.body) });
+      writeOutcomes.push({
+        path,
+        refused: REFUSALS.includes(response.body?.error?.code ?? '') && [403, 404].includes(response.status),
+        leaks: leaks(response.body),
+      });
     }
     const [deviceB] = await gateway.dataSource.query(`SELECT revoked_at FROM devices WHERE id = $1`, [b.clinician.deviceId]);
 

@@ -16,7 +16,11 @@ describe('a conversation the patient’s device marks urgent (conversation:urgen
   const openFor = () => openByNewPatient(gateway.url, practice, open);
   const systemEvents = (chat: Chatter) => chat.entries.flatMap((entry) => (entry.ok && entry.value.kind === 'system' ? [entry.value.event] : []));
   const audited = async (conversationId: string) =>
-    (await gateway.dataSource.query(`SELECT count(*)::int AS n FROM audit_events WHERE action = 'conversation.marked_urgent' AND conversation_id = $1`, [conversationId]))[0].n as number;
+    (
+      await gateway.dataSource.query(`SELECT count(*)::int AS n FROM audit_events WHERE action = 'conversation.marked_urgent' AND conversation_id = $1`, [
+        conversationId,
+      ])
+    )[0].n as number;
 
   beforeAll(async () => {
     await ready();
@@ -82,7 +86,9 @@ describe('a conversation the patient’s device marks urgent (conversation:urgen
     ];
 
     expect(answers.map((answer) => (answer.ok ? 'ok' : answer.error.code))).toEqual(['forbidden', 'forbidden', 'not_found', 'not_found', 'invalid_payload']);
-    expect(await gateway.dataSource.query(`SELECT count(*)::int AS n FROM conversations WHERE id = ANY($1::uuid[]) AND urgent_at IS NOT NULL`, [[id, other.id]])).toEqual([{ n: 0 }]);
+    expect(
+      await gateway.dataSource.query(`SELECT count(*)::int AS n FROM conversations WHERE id = ANY($1::uuid[]) AND urgent_at IS NOT NULL`, [[id, other.id]]),
+    ).toEqual([{ n: 0 }]);
     expect((await audited(id)) + (await audited(other.id))).toBe(0);
   });
 });

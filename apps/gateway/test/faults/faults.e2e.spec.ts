@@ -53,7 +53,8 @@ describe.each(SEEDS)(`faults, seed %i${missingRedis ? ` (one node: ${missingRedi
     await population?.close();
     population = undefined;
     // Every scenario leaves every node running, without fault points.
-    for (const [index, node] of cluster?.nodes.entries() ?? []) if (!node || node.child.exitCode !== null || node.child.signalCode !== null) await cluster.startNode(index);
+    for (const [index, node] of cluster?.nodes.entries() ?? [])
+      if (!node || node.child.exitCode !== null || node.child.signalCode !== null) await cluster.startNode(index);
   }, 60_000);
 
   afterAll(async () => {
@@ -70,7 +71,13 @@ describe.each(SEEDS)(`faults, seed %i${missingRedis ? ` (one node: ${missingRedi
     await sendsDone;
     const problems = await checkInvariants(cluster, pop);
 
-    outcomes.push({ scenario: name, seed, sends: pop.ledger.length, p95Ms: p95SendToAck(pop.ledger), recoveryMs: faultAt === undefined ? null : recoveryMs(pop.ledger, faultAt) });
+    outcomes.push({
+      scenario: name,
+      seed,
+      sends: pop.ledger.length,
+      p95Ms: p95SendToAck(pop.ledger),
+      recoveryMs: faultAt === undefined ? null : recoveryMs(pop.ledger, faultAt),
+    });
     expect(problems).toEqual([]);
     expect(pop.ledger.every((record) => record.ok)).toBe(true);
   }
@@ -138,7 +145,7 @@ describe.each(SEEDS)(`faults, seed %i${missingRedis ? ` (one node: ${missingRedi
     });
   }, 180_000);
 
-    it('a patient offline longer than any reconnection window gets everything sent meanwhile, once, in order', async () => {
+  it('a patient offline longer than any reconnection window gets everything sent meanwhile, once, in order', async () => {
     // The gateway keeps no connection-state recovery: any reconnection resyncs from the last sequence number.
     await scenario('long outage of one client', async (random, pop) => {
       await waitUntil(() => ackedCount(pop) >= totalSends() * 0.2, 'a fifth of the sends acknowledged', 60_000);
@@ -160,7 +167,13 @@ describe.each(SEEDS)(`faults, seed %i${missingRedis ? ` (one node: ${missingRedi
     const clinicians: { userId: string; client: ParleyClient }[] = [];
     for (let i = 0; i < 3; i += 1) {
       const email = `racer.${i}.${seed}.${Date.now()}@test.parley`;
-      const issued = await apiOk<CodeIssued>(cluster.url, 'POST', '/api/staff', { token: practice.manager.token, body: { displayName: `Dr Racer ${i}`, email, roles: ['clinician'] } }, 201);
+      const issued = await apiOk<CodeIssued>(
+        cluster.url,
+        'POST',
+        '/api/staff',
+        { token: practice.manager.token, body: { displayName: `Dr Racer ${i}`, email, roles: ['clinician'] } },
+        201,
+      );
       const staff = await activateStaff(cluster.url, practice.odsCode, issued.code, { userId: issued.userId, email, roles: ['clinician'] });
       clinicians.push({ userId: staff.userId, client: await connectAs(nodeUrl(i), staff, 10_000) });
     }
@@ -175,7 +188,13 @@ describe.each(SEEDS)(`faults, seed %i${missingRedis ? ` (one node: ${missingRedi
       await manager.request('capacity:set-clinician', { clinicianId: clinician.userId, maxConcurrent: 1, dailyMax: null });
       await clinician.client.request('staff:availability', { availability: 'available' });
       await open(0);
-      await waitUntil(async () => (await cluster.dataSource.query(`SELECT count(*)::int AS n FROM assignments WHERE clinician_id = $1 AND ended_at IS NULL`, [clinician.userId]))[0].n === 1, 'cap − 1', 20_000);
+      await waitUntil(
+        async () =>
+          (await cluster.dataSource.query(`SELECT count(*)::int AS n FROM assignments WHERE clinician_id = $1 AND ended_at IS NULL`, [clinician.userId]))[0]
+            .n === 1,
+        'cap − 1',
+        20_000,
+      );
     }
     for (const clinician of clinicians) await manager.request('capacity:set-clinician', { clinicianId: clinician.userId, maxConcurrent: 2, dailyMax: null });
 
@@ -183,22 +202,40 @@ describe.each(SEEDS)(`faults, seed %i${missingRedis ? ` (one node: ${missingRedi
     const racing = Promise.all(
       clinicians.map(async (clinician, index) => {
         for (let round = 0; round < 15; round += 1) {
-          const waiting = (await cluster.dataSource.query(`SELECT id FROM conversations WHERE practice_id = $1 AND status = 'waiting'`, [practice.id])) as { id: string }[];
-          const held = (await cluster.dataSource.query(`SELECT conversation_id FROM assignments WHERE clinician_id = $1 AND ended_at IS NULL`, [clinician.userId])) as { conversation_id: string }[];
+          const waiting = (await cluster.dataSource.query(`SELECT id FROM conversations WHERE practice_id = $1 AND status = 'waiting'`, [practice.id])) as {
+            id: string;
+          }[];
+          const held = (await cluster.dataSource.query(`SELECT conversation_id FROM assignments WHERE clinician_id = $1 AND ended_at IS NULL`, [
+            clinician.userId,
+          ])) as { conversation_id: string }[];
           const target = waiting[Math.floor(random() * waiting.length)];
           if (target) void clinician.client.request('conversation:claim', { conversationId: target.id });
           const mine = held[0];
           const colleague = clinicians[(index + 1) % clinicians.length]!;
-          if (mine && random() < 0.5) void clinician.client.request('conversation:transfer', { conversationId: mine.conversation_id, to: { clinicianId: colleague.userId } });
+          if (mine && random() < 0.5)
+            void clinician.client.request('conversation:transfer', { conversationId: mine.conversation_id, to: { clinicianId: colleague.userId } });
           await sleep(Math.floor(random() * 30));
         }
       }),
     );
     await Promise.all([opened, racing]);
     // Let routing settle: with 6 slots for 9 conversations, exactly 6 end up assigned.
-    await waitUntil(async () => (await cluster.dataSource.query(`SELECT count(*)::int AS n FROM assignments a JOIN conversations c ON c.id = a.conversation_id WHERE c.practice_id = $1 AND a.ended_at IS NULL`, [practice.id]))[0].n === 6, 'six live assignments', 30_000);
+    await waitUntil(
+      async () =>
+        (
+          await cluster.dataSource.query(
+            `SELECT count(*)::int AS n FROM assignments a JOIN conversations c ON c.id = a.conversation_id WHERE c.practice_id = $1 AND a.ended_at IS NULL`,
+            [practice.id],
+          )
+        )[0].n === 6,
+      'six live assignments',
+      30_000,
+    );
     const problems = await assignmentProblems(cluster.dataSource);
-    const statuses = (await cluster.dataSource.query(`SELECT status, count(*)::int AS n FROM conversations WHERE practice_id = $1 GROUP BY status ORDER BY status`, [practice.id])) as { status: string; n: number }[];
+    const statuses = (await cluster.dataSource.query(
+      `SELECT status, count(*)::int AS n FROM conversations WHERE practice_id = $1 GROUP BY status ORDER BY status`,
+      [practice.id],
+    )) as { status: string; n: number }[];
     for (const chat of chats) await chat.session.close();
     for (const clinician of clinicians) clinician.client.close();
     manager.close();
@@ -210,14 +247,17 @@ describe.each(SEEDS)(`faults, seed %i${missingRedis ? ` (one node: ${missingRedi
     ]);
   }, 180_000);
 
-    it('duplicate sends (a retry, two tabs racing, the same id with other content) store one row and answer conflict for the impostor', async () => {
+  it('duplicate sends (a retry, two tabs racing, the same id with other content) store one row and answer conflict for the impostor', async () => {
     population = await populate(cluster, 1);
     const pop = population;
     const [conversationId, patient] = [...pop.conversations][0]!;
     // Two more sockets on the patient's session: other tabs of the same device.
     const tabs = await Promise.all([0, 1].map(() => connectAs(cluster.url, { token: pop.tokens.get(patient.name)! }, 10_000)));
     const storedRow = async (clientMessageId: string) =>
-      (await cluster.dataSource.query(`SELECT seq, ciphertext FROM record_entries WHERE client_message_id = $1`, [clientMessageId])) as { seq: string; ciphertext: Buffer }[];
+      (await cluster.dataSource.query(`SELECT seq, ciphertext FROM record_entries WHERE client_message_id = $1`, [clientMessageId])) as {
+        seq: string;
+        ciphertext: Buffer;
+      }[];
 
     const first = await send(pop, patient, conversationId, 'the original');
     const original = patient.store.sent[0]!;
@@ -269,31 +309,46 @@ describe.each(SEEDS)('PostgreSQL faults, seed %i (the cluster has its own Postgr
       mode === 'terminate-connections'
         ? "the app's database connections killed (pg_terminate_backend): the nodes stay up, serve again, and acknowledge nothing uncommitted"
         : `a${mode === 'immediate' ? 'n immediate' : ' fast'} PostgreSQL restart: the nodes stay up, say not-ready, then ready, and acknowledge nothing uncommitted`;
-    it(title, async () => {
-      const random = seededRandom(seed + mode.length);
-      population = await populate(cluster, PATIENTS);
-      const pop = population;
-      const sendsDone = converse(pop, MESSAGES, random, mode).then((sends) => Promise.all(sends));
-      await waitUntil(() => pop.ledger.filter((record) => record.ok).length >= PATIENTS * 3, 'some sends acknowledged', 60_000);
-      const faultAt = Date.now();
-      let wasNotReady = true;
-      if (mode === 'terminate-connections') {
-        await cluster.dataSource.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`);
-      } else {
-        await cluster.postgres!.server.stop(mode);
-        wasNotReady = await waitUntil(() => cluster.isNotReady(), 'every node to report not-ready', 20_000).then(() => true, () => false);
-        await sleep(500 + Math.floor(random() * 1_000));
-        await cluster.postgres!.server.start();
-      }
-      await waitUntil(() => cluster.isReady(), 'every node to report ready again', 60_000);
-      await sendsDone;
-      const problems = await checkInvariants(cluster, pop);
+    it(
+      title,
+      async () => {
+        const random = seededRandom(seed + mode.length);
+        population = await populate(cluster, PATIENTS);
+        const pop = population;
+        const sendsDone = converse(pop, MESSAGES, random, mode).then((sends) => Promise.all(sends));
+        await waitUntil(() => pop.ledger.filter((record) => record.ok).length >= PATIENTS * 3, 'some sends acknowledged', 60_000);
+        const faultAt = Date.now();
+        let wasNotReady = true;
+        if (mode === 'terminate-connections') {
+          await cluster.dataSource.query(
+            `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`,
+          );
+        } else {
+          await cluster.postgres!.server.stop(mode);
+          wasNotReady = await waitUntil(() => cluster.isNotReady(), 'every node to report not-ready', 20_000).then(
+            () => true,
+            () => false,
+          );
+          await sleep(500 + Math.floor(random() * 1_000));
+          await cluster.postgres!.server.start();
+        }
+        await waitUntil(() => cluster.isReady(), 'every node to report ready again', 60_000);
+        await sendsDone;
+        const problems = await checkInvariants(cluster, pop);
 
-      outcomes.push({ scenario: `PostgreSQL: ${mode}`, seed, sends: pop.ledger.length, p95Ms: p95SendToAck(pop.ledger), recoveryMs: recoveryMs(pop.ledger, faultAt) });
-      expect(wasNotReady).toBe(true);
-      expect(cluster.areAlive).toBe(true);
-      expect(problems).toEqual([]);
-      expect(pop.ledger.every((record) => record.ok)).toBe(true);
-    }, 180_000);
+        outcomes.push({
+          scenario: `PostgreSQL: ${mode}`,
+          seed,
+          sends: pop.ledger.length,
+          p95Ms: p95SendToAck(pop.ledger),
+          recoveryMs: recoveryMs(pop.ledger, faultAt),
+        });
+        expect(wasNotReady).toBe(true);
+        expect(cluster.areAlive).toBe(true);
+        expect(problems).toEqual([]);
+        expect(pop.ledger.every((record) => record.ok)).toBe(true);
+      },
+      180_000,
+    );
   }
 });

@@ -10,7 +10,16 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MemoryOutboxStore, type FeedEntry, type OutboxItem } from '@parley/client';
 import type { ChatEntry } from '@parley/sdk';
-import { createTestDatabase, redisKeyPrefix, startGatewayProcess, startTcpProxy, testRedisUrl, type GatewayProcess, type TcpProxy, type TestDatabase } from '@parley/testing';
+import {
+  createTestDatabase,
+  redisKeyPrefix,
+  startGatewayProcess,
+  startTcpProxy,
+  testRedisUrl,
+  type GatewayProcess,
+  type TcpProxy,
+  type TestDatabase,
+} from '@parley/testing';
 import type { DataSource } from 'typeorm';
 import { openDatabase } from '../../src/database/data-source.js';
 import { EmbeddedPostgres, freePort } from '../../src/database/embedded-postgres.js';
@@ -99,13 +108,27 @@ export class Cluster {
 
   /** Whether every node answers /health/ready with 200 (false as soon as one does not). */
   async isReady(): Promise<boolean> {
-    const answers = await Promise.all(this.ports.map((port) => fetch(`http://127.0.0.1:${port}/health/ready`).then((response) => response.status, () => 0)));
+    const answers = await Promise.all(
+      this.ports.map((port) =>
+        fetch(`http://127.0.0.1:${port}/health/ready`).then(
+          (response) => response.status,
+          () => 0,
+        ),
+      ),
+    );
     return answers.every((status) => status === 200);
   }
 
   /** Whether every node answers /health/ready with something other than 200 (it is up, and knows it cannot serve). */
   async isNotReady(): Promise<boolean> {
-    const answers = await Promise.all(this.ports.map((port) => fetch(`http://127.0.0.1:${port}/health/ready`).then((response) => response.status, () => 0)));
+    const answers = await Promise.all(
+      this.ports.map((port) =>
+        fetch(`http://127.0.0.1:${port}/health/ready`).then(
+          (response) => response.status,
+          () => 0,
+        ),
+      ),
+    );
     return answers.every((status) => status !== 0 && status !== 200);
   }
 
@@ -185,7 +208,12 @@ export async function populate(cluster: Cluster, patients: number): Promise<Popu
     people.push(patient);
   }
   await waitUntil(
-    async () => (await cluster.dataSource.query(`SELECT count(*)::int AS n FROM conversations WHERE status = 'assigned' AND id = ANY($1::uuid[])`, [[...conversations.keys()]]))[0].n === patients,
+    async () =>
+      (
+        await cluster.dataSource.query(`SELECT count(*)::int AS n FROM conversations WHERE status = 'assigned' AND id = ANY($1::uuid[])`, [
+          [...conversations.keys()],
+        ])
+      )[0].n === patients,
     'every conversation to be assigned',
     30_000,
   );
@@ -242,7 +270,10 @@ export async function converse(population: Population, perPatient: number, rando
 
 /** The 95th percentile of send → ack of the acknowledged sends, in ms. */
 export function p95SendToAck(ledger: readonly SendRecord[]): number {
-  const durations = ledger.filter((record) => record.ok && record.settledAt).map((record) => record.settledAt! - record.startedAt).sort((a, b) => a - b);
+  const durations = ledger
+    .filter((record) => record.ok && record.settledAt)
+    .map((record) => record.settledAt! - record.startedAt)
+    .sort((a, b) => a - b);
   return durations.length === 0 ? 0 : durations[Math.min(durations.length - 1, Math.ceil(durations.length * 0.95) - 1)]!;
 }
 
@@ -265,9 +296,12 @@ export async function checkInvariants(cluster: Cluster, population: Population, 
   const problems: string[] = [];
   const { dataSource } = cluster;
   const heads = new Map<string, number>(
-    ((await dataSource.query(`SELECT id, last_seq FROM conversations WHERE id = ANY($1::uuid[])`, [[...population.conversations.keys()]])) as { id: string; last_seq: string }[]).map(
-      (row) => [row.id, Number(row.last_seq)],
-    ),
+    (
+      (await dataSource.query(`SELECT id, last_seq FROM conversations WHERE id = ANY($1::uuid[])`, [[...population.conversations.keys()]])) as {
+        id: string;
+        last_seq: string;
+      }[]
+    ).map((row) => [row.id, Number(row.last_seq)]),
   );
   const members = (conversationId: string) => [population.conversations.get(conversationId)!, population.clinician];
   await waitUntil(
@@ -282,7 +316,8 @@ export async function checkInvariants(cluster: Cluster, population: Population, 
       [conversationId],
     )) as { n: number; ids: number; seqs: number }[];
     const acked = population.ledger.filter((record) => record.conversationId === conversationId && record.ok);
-    if (stored!.n !== stored!.ids || stored!.n !== stored!.seqs) problems.push(`${conversationId}: ${stored!.n} messages stored under ${stored!.ids} ids / ${stored!.seqs} seqs`);
+    if (stored!.n !== stored!.ids || stored!.n !== stored!.seqs)
+      problems.push(`${conversationId}: ${stored!.n} messages stored under ${stored!.ids} ids / ${stored!.seqs} seqs`);
     if (stored!.n < acked.length) problems.push(`${conversationId}: ${acked.length} acknowledged but only ${stored!.n} stored`);
     const unacked = population.ledger.filter((record) => record.conversationId === conversationId && !record.ok).length;
     if (stored!.n > acked.length + unacked) problems.push(`${conversationId}: ${stored!.n} stored, more than the ${acked.length + unacked} sent`);
@@ -290,12 +325,15 @@ export async function checkInvariants(cluster: Cluster, population: Population, 
       const entries = who.received.get(conversationId) ?? [];
       const seqs = entries.map((entry) => entry.seq);
       const expected = Array.from({ length: lastSeq }, (_, i) => i + 1);
-      if (JSON.stringify(seqs) !== JSON.stringify(expected)) problems.push(`${who.name} in ${conversationId}: seqs ${describeSeqs(seqs)} instead of 1..${lastSeq}`);
+      if (JSON.stringify(seqs) !== JSON.stringify(expected))
+        problems.push(`${who.name} in ${conversationId}: seqs ${describeSeqs(seqs)} instead of 1..${lastSeq}`);
       const unopened = entries.filter((entry) => !entry.ok);
-      if (unopened.length > 0) problems.push(`${who.name} in ${conversationId}: ${unopened.length} entries not opened (${unopened[0]!.ok ? '' : unopened[0]!.error.code})`);
+      if (unopened.length > 0)
+        problems.push(`${who.name} in ${conversationId}: ${unopened.length} entries not opened (${unopened[0]!.ok ? '' : unopened[0]!.error.code})`);
       const bodies = entries.flatMap((entry) => (entry.ok && entry.value.kind === 'message' ? [entry.value.body] : []));
       const missing = acked.filter((record) => bodies.filter((body) => body === record.body).length !== 1);
-      if (missing.length > 0) problems.push(`${who.name} in ${conversationId}: ${missing.length} acknowledged bodies not held exactly once (e.g. ${missing[0]!.body})`);
+      if (missing.length > 0)
+        problems.push(`${who.name} in ${conversationId}: ${missing.length} acknowledged bodies not held exactly once (e.g. ${missing[0]!.body})`);
     }
   }
 
@@ -314,7 +352,9 @@ export async function checkInvariants(cluster: Cluster, population: Population, 
 /** No conversation with two live assignments, no clinician above their concurrent cap, and every assigned conversation's row agrees with its live assignment. */
 export async function assignmentProblems(dataSource: DataSource): Promise<string[]> {
   const problems: string[] = [];
-  const doubled = (await dataSource.query(`SELECT conversation_id FROM assignments WHERE ended_at IS NULL GROUP BY conversation_id HAVING count(*) > 1`)) as unknown[];
+  const doubled = (await dataSource.query(
+    `SELECT conversation_id FROM assignments WHERE ended_at IS NULL GROUP BY conversation_id HAVING count(*) > 1`,
+  )) as unknown[];
   if (doubled.length > 0) problems.push(`${doubled.length} conversations with two live assignments`);
   const overCap = (await dataSource.query(
     `SELECT a.clinician_id, count(*)::int AS live, c.max_concurrent FROM assignments a JOIN clinician_capacity c ON c.user_id = a.clinician_id

@@ -12,13 +12,34 @@ const SCRIPT = join(REPOSITORY, 'scripts', 'audit-offline.mjs');
 
 /** A pnpm v9 lockfile's `packages:` section (what the checker reads) with these `name@version` keys. */
 const lockfile = (keys: string[]) =>
-  ["lockfileVersion: '9.0'", '', 'importers:', '', '  .: {}', '', 'packages:', '', ...keys.flatMap((key) => [`  '${key}':`, '    resolution: {integrity: sha512-x}', '']), 'snapshots:', '', "  'ws@8.17.0': {}", ''].join('\n');
+  [
+    "lockfileVersion: '9.0'",
+    '',
+    'importers:',
+    '',
+    '  .: {}',
+    '',
+    'packages:',
+    '',
+    ...keys.flatMap((key) => [`  '${key}':`, '    resolution: {integrity: sha512-x}', '']),
+    'snapshots:',
+    '',
+    "  'ws@8.17.0': {}",
+    '',
+  ].join('\n');
 
 const snapshot = {
   updated: new Date().toISOString().slice(0, 10),
   source: 'test',
   advisories: [
-    { id: 'GHSA-3h5v-q93c-6h6q', package: 'ws', vulnerable: '>=7.0.0 <7.5.10 || >=8.0.0 <8.17.1', fixed: ['7.5.10', '8.17.1'], severity: 'high', title: 'DoS with many HTTP headers' },
+    {
+      id: 'GHSA-3h5v-q93c-6h6q',
+      package: 'ws',
+      vulnerable: '>=7.0.0 <7.5.10 || >=8.0.0 <8.17.1',
+      fixed: ['7.5.10', '8.17.1'],
+      severity: 'high',
+      title: 'DoS with many HTTP headers',
+    },
     { id: 'GHSA-pxg6-pf52-xh8x', package: 'cookie', vulnerable: '<0.7.0', fixed: ['0.7.0'], severity: 'low', title: 'out of bounds characters' },
   ],
 };
@@ -44,11 +65,13 @@ describe('offline dependency audit (scripts/audit-offline.mjs)', () => {
     await rm(folder, { recursive: true, force: true });
   });
 
-  it('fails on a locked version inside a high advisory\'s range, naming the package, version, advisory and fix', async () => {
+  it("fails on a locked version inside a high advisory's range, naming the package, version, advisory and fix", async () => {
     const result = await audit(folder, ['ws@8.16.0', '@scope/other@1.0.0']);
 
     expect(result.code).toBe(1);
-    expect(result.output).toContain('high     ws@8.16.0: GHSA-3h5v-q93c-6h6q DoS with many HTTP headers (vulnerable >=7.0.0 <7.5.10 || >=8.0.0 <8.17.1; fixed in 7.5.10, 8.17.1)');
+    expect(result.output).toContain(
+      'high     ws@8.16.0: GHSA-3h5v-q93c-6h6q DoS with many HTTP headers (vulnerable >=7.0.0 <7.5.10 || >=8.0.0 <8.17.1; fixed in 7.5.10, 8.17.1)',
+    );
     expect(result.output).toContain('1 high or critical advisories apply to locked versions');
   });
 
@@ -62,10 +85,13 @@ describe('offline dependency audit (scripts/audit-offline.mjs)', () => {
     expect(result.output).toContain('no high or critical advisory applies (1 lower, above)');
   });
 
-  it('passes on the repository\'s own lockfile and snapshot, reading every package of it', async () => {
+  it("passes on the repository's own lockfile and snapshot, reading every package of it", async () => {
     const { stdout } = await run(process.execPath, [SCRIPT]);
     const lockText = await readFile(join(REPOSITORY, 'pnpm-lock.yaml'), 'utf8');
-    const packageKeys = lockText.split(/^packages:\n/m)[1]!.split(/^snapshots:/m)[0]!.match(/^ {2}\S.*:$/gm)!;
+    const packageKeys = lockText
+      .split(/^packages:\n/m)[1]!
+      .split(/^snapshots:/m)[0]!
+      .match(/^ {2}\S.*:$/gm)!;
 
     expect(stdout).toContain(`audit:offline: ${packageKeys.length} locked versions`);
     expect(stdout).toContain('no high or critical advisory applies');
@@ -74,13 +100,26 @@ describe('offline dependency audit (scripts/audit-offline.mjs)', () => {
   it('refreshes the snapshot from a checkout of the GitHub advisory database, keeping the packages in the lockfile', async () => {
     const reviewed = join(folder, 'db', 'advisories', 'github-reviewed', '2024', '06');
     await mkdir(reviewed, { recursive: true });
-    const osv = (id: string, name: string, events: object[], severity = 'HIGH') => ({ id, summary: `${name} advisory`, affected: [{ package: { ecosystem: 'npm', name }, ranges: [{ type: 'SEMVER', events }] }], database_specific: { severity } });
+    const osv = (id: string, name: string, events: object[], severity = 'HIGH') => ({
+      id,
+      summary: `${name} advisory`,
+      affected: [{ package: { ecosystem: 'npm', name }, ranges: [{ type: 'SEMVER', events }] }],
+      database_specific: { severity },
+    });
     await writeFile(join(reviewed, 'a.json'), JSON.stringify(osv('GHSA-aaaa', 'ws', [{ introduced: '8.0.0' }, { fixed: '8.17.1' }, { introduced: '9.0.0' }])));
     await writeFile(join(reviewed, 'b.json'), JSON.stringify(osv('GHSA-bbbb', 'left-pad', [{ introduced: '0' }, { fixed: '2.0.0' }])));
     await writeFile(join(reviewed, 'c.json'), JSON.stringify(osv('GHSA-cccc', 'cookie', [{ introduced: '0' }, { last_affected: '0.6.0' }], 'MODERATE')));
     await audit(folder, ['ws@8.17.1', 'cookie@0.7.2']);
 
-    await run(process.execPath, [SCRIPT, '--refresh', join(folder, 'db'), '--lockfile', join(folder, 'pnpm-lock.yaml'), '--advisories', join(folder, 'advisories.json')]);
+    await run(process.execPath, [
+      SCRIPT,
+      '--refresh',
+      join(folder, 'db'),
+      '--lockfile',
+      join(folder, 'pnpm-lock.yaml'),
+      '--advisories',
+      join(folder, 'advisories.json'),
+    ]);
     const refreshed = JSON.parse(await readFile(join(folder, 'advisories.json'), 'utf8'));
 
     expect(refreshed.advisories).toEqual([

@@ -17,7 +17,10 @@ const REPOSITORY = join(import.meta.dirname, '..', '..', '..', '..');
 const INFRA = join(REPOSITORY, 'infra');
 const PNPM = join(REPOSITORY, 'node_modules', '.bin', 'pnpm');
 const dockerCompose = ['/usr/bin/docker-compose', '/usr/local/bin/docker-compose'].find((path) => existsSync(path));
-if (!dockerCompose) console.log('skipping the compose file check (test/infra/container-files.spec.ts): docker-compose is not installed (apt-get install --no-install-recommends docker-compose; .ci/run installs it)');
+if (!dockerCompose)
+  console.log(
+    'skipping the compose file check (test/infra/container-files.spec.ts): docker-compose is not installed (apt-get install --no-install-recommends docker-compose; .ci/run installs it)',
+  );
 
 const readInfra = (path: string) => readFile(join(INFRA, path), 'utf8');
 
@@ -74,7 +77,10 @@ describe('infra/Dockerfile, its build steps run outside a container', () => {
     }
 
     // The Dockerfile's `RUN pnpm install --frozen-lockfile`, offline from this machine's store.
-    const install = await run(PNPM, ['install', '--frozen-lockfile', '--offline', '--reporter=append-only'], { cwd: stage, env: { ...process.env, CI: 'true' } }).then(
+    const install = await run(PNPM, ['install', '--frozen-lockfile', '--offline', '--reporter=append-only'], {
+      cwd: stage,
+      env: { ...process.env, CI: 'true' },
+    }).then(
       () => 0,
       (error: { code?: number; stdout?: string }) => (console.log(error.stdout), error.code ?? 1),
     );
@@ -88,18 +94,35 @@ describe('infra/Dockerfile, its build steps run outside a container', () => {
     const instructions = await dockerfileInstructions();
     const deployStep = instructions.find((line) => line.includes('pnpm --filter @parley/gateway deploy'))!;
     const healthcheck = instructions.find((line) => line.startsWith('HEALTHCHECK'))!.match(/CMD node -e "(.*)"$/)![1]!;
-    const imageEnv = Object.fromEntries([...instructions.filter((line) => line.startsWith('ENV ')).pop()!.slice(4).matchAll(/(\w+)=(\S+)/g)].map((m) => [m[1]!, m[2]!]));
+    const imageEnv = Object.fromEntries(
+      [
+        ...instructions
+          .filter((line) => line.startsWith('ENV '))
+          .pop()!
+          .slice(4)
+          .matchAll(/(\w+)=(\S+)/g),
+      ].map((m) => [m[1]!, m[2]!]),
+    );
     const out = join(work, 'out');
     database = await freshDatabase();
 
     // RUN pnpm --filter @parley/gateway deploy --legacy --prod /out && cp -r apps/patient/dist /out/web/patient ...
     // A legacy deploy resolves again from package metadata: the machine's cache when it has it, the npm registry otherwise
     // (`--offline` failed on a machine whose metadata cache was empty, though its store held every package).
-    await run(PNPM, ['--filter', '@parley/gateway', 'deploy', '--legacy', '--prod', '--prefer-offline', out], { cwd: REPOSITORY, env: { ...process.env, CI: 'true' } });
+    await run(PNPM, ['--filter', '@parley/gateway', 'deploy', '--legacy', '--prod', '--prefer-offline', out], {
+      cwd: REPOSITORY,
+      env: { ...process.env, CI: 'true' },
+    });
     await cp(join(REPOSITORY, 'apps/patient/dist'), join(out, 'web/patient'), { recursive: true });
     await cp(join(REPOSITORY, 'apps/staff/dist'), join(out, 'web/staff'), { recursive: true });
     // The image listens on 0.0.0.0:3000; here on a loopback port, with the web clients where the image keeps them.
-    const env = { ...imageEnv, PATIENT_DIST: imageEnv['PATIENT_DIST']!.replace('/app', out), STAFF_DIST: imageEnv['STAFF_DIST']!.replace('/app', out), DATABASE_URL: database.url, LOG_LEVEL: 'warn' };
+    const env = {
+      ...imageEnv,
+      PATIENT_DIST: imageEnv['PATIENT_DIST']!.replace('/app', out),
+      STAFF_DIST: imageEnv['STAFF_DIST']!.replace('/app', out),
+      DATABASE_URL: database.url,
+      LOG_LEVEL: 'warn',
+    };
     gateway = await startGatewayProcess({ entry: join(out, 'dist/main.js'), env });
     const health = await run(process.execPath, ['-e', healthcheck.replace('127.0.0.1:3000', `127.0.0.1:${gateway.port}`)]).then(
       () => 0,

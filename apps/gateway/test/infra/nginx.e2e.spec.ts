@@ -40,14 +40,17 @@ function httpFrom(
 ): Promise<{ status: number; headers: IncomingHttpHeaders; body: string; bytes: Buffer }> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve, reject) => {
-    const outgoing = request({ host: hostname, port, localAddress, method: options.method ?? 'GET', path: options.path, headers: options.headers, agent: false }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.once('end', () => {
-        const bytes = Buffer.concat(chunks);
-        resolve({ status: response.statusCode ?? 0, headers: response.headers, body: bytes.toString('utf8'), bytes });
-      });
-    });
+    const outgoing = request(
+      { host: hostname, port, localAddress, method: options.method ?? 'GET', path: options.path, headers: options.headers, agent: false },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.once('end', () => {
+          const bytes = Buffer.concat(chunks);
+          resolve({ status: response.statusCode ?? 0, headers: response.headers, body: bytes.toString('utf8'), bytes });
+        });
+      },
+    );
     outgoing.once('error', reject);
     outgoing.end(options.body);
   });
@@ -78,13 +81,19 @@ describeWithNginx('nginx with infra/nginx/parley.conf in front of two gateway no
 
   /** Waits until nginx sends `address` to node `index` again (after a failure it skips a node for fail_timeout = 5 s). */
   const waitForRoute = (address: string, index: number) =>
-    waitUntil(async () => (await nodePortFor(cluster.balancer, address)) === cluster.nodes[index]!.port, `nginx to send ${address} to node ${index + 1}`, 20_000);
+    waitUntil(
+      async () => (await nodePortFor(cluster.balancer, address)) === cluster.nodes[index]!.port,
+      `nginx to send ${address} to node ${index + 1}`,
+      20_000,
+    );
 
   /** A practice with a patient on node 1 and its clinician on node 2 (through nginx), in one assigned conversation. */
   async function patientAndClinicianOnDifferentNodes(): Promise<{ practice: TestPractice; patient: Chatter; clinician: Chatter; conversationId: string }> {
     await waitForRoute(addresses[0]!, 0);
     await waitForRoute(addresses[1]!, 1);
-    const [patientEntry, clinicianEntry] = await Promise.all(addresses.map((address) => startSourceAddressEntry({ target: { host: '127.0.0.1', port: cluster.balancer.port }, sourceAddress: address })));
+    const [patientEntry, clinicianEntry] = await Promise.all(
+      addresses.map((address) => startSourceAddressEntry({ target: { host: '127.0.0.1', port: cluster.balancer.port }, sourceAddress: address })),
+    );
     entries.push(patientEntry!, clinicianEntry!);
     const practice = await createPracticeWithStaff({ url: cluster.url, dataSource });
     const patient = await patientChat(patientEntry!.url, practice, await activatePatient(cluster.url, practice), 10_000);
@@ -127,7 +136,11 @@ describeWithNginx('nginx with infra/nginx/parley.conf in front of two gateway no
     })();
     const moreAcked = (n: number) => {
       const target = acked + n;
-      return waitUntil(() => acked >= target, () => `${n} more sends acknowledged (${acked} of ${target})`, 30_000);
+      return waitUntil(
+        () => acked >= target,
+        () => `${n} more sends acknowledged (${acked} of ${target})`,
+        30_000,
+      );
     };
     await stop(moreAcked);
     isStreaming = false;
@@ -144,7 +157,14 @@ describeWithNginx('nginx with infra/nginx/parley.conf in front of two gateway no
       databaseUrl: database.url,
       redisUrl,
       // nginx reaches the nodes from 127.0.0.1 and the test clients come from other loopback addresses: trust exactly nginx.
-      env: { LOG_LEVEL: 'info', REDIS_STREAM_NAME: redisKeyPrefix(), SHUTDOWN_GRACE_MS: '10000', TRUST_PROXY: '127.0.0.1', METRICS_TOKEN, SIGN_IN_MAX_FAILURES_PER_IP: '3' },
+      env: {
+        LOG_LEVEL: 'info',
+        REDIS_STREAM_NAME: redisKeyPrefix(),
+        SHUTDOWN_GRACE_MS: '10000',
+        TRUST_PROXY: '127.0.0.1',
+        METRICS_TOKEN,
+        SIGN_IN_MAX_FAILURES_PER_IP: '3',
+      },
     });
     dataSource = await openDatabase(database.url);
     // ip_hash keys on the first three octets of the client address: find one address per node.
@@ -154,7 +174,8 @@ describeWithNginx('nginx with infra/nginx/parley.conf in front of two gateway no
       const nodeIndex = cluster.nodes.findIndex((node) => node.port === port);
       if (nodeIndex >= 0 && !addresses[nodeIndex]) addresses[nodeIndex] = address;
     }
-    if (!addresses[0] || !addresses[1]) throw new Error(`no client addresses found for both nodes: ${JSON.stringify(addresses)}\n${await cluster.balancer.accessLog()}`);
+    if (!addresses[0] || !addresses[1])
+      throw new Error(`no client addresses found for both nodes: ${JSON.stringify(addresses)}\n${await cluster.balancer.accessLog()}`);
   }, 90_000);
 
   // Each test counts the sockets on each node: the clients of the one before are gone first.
@@ -199,7 +220,11 @@ describeWithNginx('nginx with infra/nginx/parley.conf in front of two gateway no
       sent.push(await clinician.session.send(conversationId, `clinician ${i}`));
     }
     const expected = Array.from({ length: 5 }, (_, i) => [`patient ${i}`, `clinician ${i}`]).flat();
-    await waitUntil(() => messageBodies(patient.entries).length >= 10 && messageBodies(clinician.entries).length >= 10, 'both sides to hold all 10 messages', 15_000);
+    await waitUntil(
+      () => messageBodies(patient.entries).length >= 10 && messageBodies(clinician.entries).length >= 10,
+      'both sides to hold all 10 messages',
+      15_000,
+    );
 
     expect([await socketsOn(node1.url, 'patient'), await socketsOn(node2.url, 'patient')]).toEqual([1, 0]);
     expect([await socketsOn(node1.url, 'clinician'), await socketsOn(node2.url, 'clinician')]).toEqual([0, 1]);
@@ -212,20 +237,19 @@ describeWithNginx('nginx with infra/nginx/parley.conf in front of two gateway no
     const { patient, clinician, conversationId } = await patientAndClinicianOnDifferentNodes();
 
     const restarts: { exitCode: number | null; output: string }[] = [];
-    const { results, expected } = await streamUntil(
-      patient,
-      conversationId,
-      'rolling',
-      async (moreAcked) => {
-        await moreAcked(15);
-        restarts.push(await cluster.restartNode(0));
-        // As an operator would: the next node only once nginx sends to the restarted one again (passive checks, fail_timeout).
-        await waitForRoute(addresses[0]!, 0);
-        restarts.push(await cluster.restartNode(1));
-        await moreAcked(15);
-      },
+    const { results, expected } = await streamUntil(patient, conversationId, 'rolling', async (moreAcked) => {
+      await moreAcked(15);
+      restarts.push(await cluster.restartNode(0));
+      // As an operator would: the next node only once nginx sends to the restarted one again (passive checks, fail_timeout).
+      await waitForRoute(addresses[0]!, 0);
+      restarts.push(await cluster.restartNode(1));
+      await moreAcked(15);
+    });
+    await waitUntil(
+      () => messageBodies(clinician.entries).length >= expected.length,
+      `the clinician's live feed to hold all ${expected.length} messages`,
+      30_000,
     );
-    await waitUntil(() => messageBodies(clinician.entries).length >= expected.length, `the clinician's live feed to hold all ${expected.length} messages`, 30_000);
 
     expect(restarts.map((restart) => restart.exitCode)).toEqual([0, 0]);
     for (const { output } of restarts) expect(output).toMatch(/"unanswered":0,"closedSockets":[1-9]\d*.*"msg":"drained"/);
@@ -242,20 +266,19 @@ describeWithNginx('nginx with infra/nginx/parley.conf in front of two gateway no
 
     // SIGKILL the patient's node mid-stream (no drain), then start it again as a supervisor would, once the patient
     // is back through nginx on the other node (a fast restart would otherwise let ip_hash take it home again).
-    const { results, expected } = await streamUntil(
-      patient,
-      conversationId,
-      'killed',
-      async (moreAcked) => {
-        await moreAcked(15);
-        await cluster.restartNode(0, 'SIGKILL', {
-          whileDown: () => waitUntil(async () => (await socketsOn(node2.url, 'patient')) === 1, 'the patient on the other node', 20_000),
-        });
-        await moreAcked(15);
-      },
-    );
+    const { results, expected } = await streamUntil(patient, conversationId, 'killed', async (moreAcked) => {
+      await moreAcked(15);
+      await cluster.restartNode(0, 'SIGKILL', {
+        whileDown: () => waitUntil(async () => (await socketsOn(node2.url, 'patient')) === 1, 'the patient on the other node', 20_000),
+      });
+      await moreAcked(15);
+    });
     const reply = await clinician.session.send(conversationId, 'reply after the kill');
-    await waitUntil(() => messageBodies(clinician.entries).length >= expected.length + 1, `the clinician's live feed to hold all ${expected.length + 1} messages`, 30_000);
+    await waitUntil(
+      () => messageBodies(clinician.entries).length >= expected.length + 1,
+      `the clinician's live feed to hold all ${expected.length + 1} messages`,
+      30_000,
+    );
     await waitUntil(() => messageBodies(patient.entries).includes('reply after the kill'), 'the reply to reach the patient', 15_000);
 
     expect(await socketsOn(node2.url, 'patient')).toBe(1);
@@ -286,9 +309,22 @@ describeWithNginx('nginx with infra/nginx/parley.conf in front of two gateway no
 
   it('keeps /metrics off the public entry: 404 through nginx, with the token and in other spellings, while the node itself serves it', async () => {
     const authorization = `Bearer ${METRICS_TOKEN}`;
-    const spellings = ['/metrics', '/metrics?format=text', '//metrics', '/./metrics', '/%6Detrics', '/metrics/', '/metrics%2F', '/METRICS', '/Metrics', '/x/../metrics'];
+    const spellings = [
+      '/metrics',
+      '/metrics?format=text',
+      '//metrics',
+      '/./metrics',
+      '/%6Detrics',
+      '/metrics/',
+      '/metrics%2F',
+      '/METRICS',
+      '/Metrics',
+      '/x/../metrics',
+    ];
 
-    const throughNginx = await Promise.all(spellings.map(async (path) => [path, (await httpFrom(cluster.url, addresses[0]!, { path, headers: { authorization } })).status]));
+    const throughNginx = await Promise.all(
+      spellings.map(async (path) => [path, (await httpFrom(cluster.url, addresses[0]!, { path, headers: { authorization } })).status]),
+    );
     const direct = await fetch(`${cluster.nodes[0]!.url}/metrics`, { headers: { authorization } });
 
     expect(Object.fromEntries(throughNginx)).toEqual(Object.fromEntries(spellings.map((path) => [path, 404])));
@@ -301,7 +337,12 @@ describeWithNginx('nginx with infra/nginx/parley.conf in front of two gateway no
     const plainIndex = await get('/', 'identity');
     const script = plainIndex.body.match(/src="(\/assets\/index-[\w-]+\.js)"/)?.[1];
     const staffIndex = await get('/staff/', 'gzip, deflate, br');
-    const [brotliIndex, brotliScript, gzipScript, plainScript] = await Promise.all([get('/', 'gzip, deflate, br'), get(script!, 'gzip, deflate, br'), get(script!, 'gzip'), get(script!, 'identity')]);
+    const [brotliIndex, brotliScript, gzipScript, plainScript] = await Promise.all([
+      get('/', 'gzip, deflate, br'),
+      get(script!, 'gzip, deflate, br'),
+      get(script!, 'gzip'),
+      get(script!, 'identity'),
+    ]);
 
     expect(script).toBeDefined();
     expect(plainIndex.headers['content-encoding']).toBeUndefined();
@@ -374,7 +415,7 @@ describeIf(missingNginx)('nginx with infra/nginx/parley.conf in front of a gatew
     await gateway?.close();
   });
 
-  it("takes the staff host in its staff server and passes its name on: the staff app at /, and no /staff/ on the patient host", async () => {
+  it('takes the staff host in its staff server and passes its name on: the staff app at /, and no /staff/ on the patient host', async () => {
     const staffRoot = await get(STAFF_HOST, '/');
     const patientRoot = await get(PATIENT_HOST, '/');
     const patientStaffPath = await get(PATIENT_HOST, '/staff/');
@@ -392,7 +433,12 @@ describeIf(missingNginx)('nginx with infra/nginx/parley.conf in front of a gatew
 
   it('accepts a socket from the staff origin through nginx (its Host without the port) and refuses one from an unknown origin', async () => {
     const connect = async (origin: string) => {
-      const client = await ParleyClient.connect({ url: nginx.url, token: manager.token, extraHeaders: { origin, host: `${STAFF_HOST}:${port}` }, requestTimeoutMs: 2_000 });
+      const client = await ParleyClient.connect({
+        url: nginx.url,
+        token: manager.token,
+        extraHeaders: { origin, host: `${STAFF_HOST}:${port}` },
+        requestTimeoutMs: 2_000,
+      });
       clients.push(client);
       return client;
     };

@@ -85,7 +85,11 @@ export const COMMAND_POLICIES: Record<string, Policy> = {
   'capacity:set-clinician': { scope: 'none', allow: { manager: { own: 'ok' } } },
   'capacity:set-practice': { scope: 'none', allow: { manager: { own: 'ok' } } },
   // The assignee or a manager; the cell hands it to whoever holds it already, so it is refused as `conflict` after authorisation.
-  'conversation:transfer': { scope: 'conversation', alsoDeniedAs: ['conflict'], allow: { clinician: { 'assigned-to-me': 'conflict' }, manager: { colleagues: 'conflict', unassigned: 'conflict' } } },
+  'conversation:transfer': {
+    scope: 'conversation',
+    alsoDeniedAs: ['conflict'],
+    allow: { clinician: { 'assigned-to-me': 'conflict' }, manager: { colleagues: 'conflict', unassigned: 'conflict' } },
+  },
   // Only the assignee; asking for the state it is in changes nothing. A waiting conversation is refused for its state
   // (`conflict`) before its assignee is looked at: a denial all the same, and the spec checks nothing changed.
   'conversation:hold': { scope: 'conversation', alsoDeniedAs: ['conflict'], allow: { clinician: { 'assigned-to-me': 'ok' } } },
@@ -125,7 +129,10 @@ export const ROUTE_POLICIES: Record<string, Policy> = {
   'POST /api/staff': { scope: 'none', allow: { manager: { own: 'ok' } } },
   'GET /api/devices': { scope: 'none', allow: everyLiveRole() },
   // One's own device only (the cell revokes a throwaway one).
-  'POST /api/devices/:id/revoke': { scope: 'device', allow: { patient: { own: 'ok' }, 'other-practice-patient': { own: 'ok' }, clinician: { own: 'ok' }, manager: { own: 'ok' } } },
+  'POST /api/devices/:id/revoke': {
+    scope: 'device',
+    allow: { patient: { own: 'ok' }, 'other-practice-patient': { own: 'ok' }, clinician: { own: 'ok' }, manager: { own: 'ok' } },
+  },
   // A patient certifies their own devices, once (all certified already here); a manager admits the practice's
   // staff devices, again if need be (re-admission after a rename); a clinician neither.
   'PUT /api/devices/:id/certificate': {

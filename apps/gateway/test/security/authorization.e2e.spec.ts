@@ -13,7 +13,16 @@ const RUN_LAST = ['conversation:claim', 'conversation:transfer', 'conversation:c
 const ROUTES_LAST = ['POST /api/auth/sign-out-everywhere'];
 
 const denialsOf = (policy: Policy): readonly ErrorCode[] => [...DENIAL_CODES, ...(policy.alsoDeniedAs ?? [])];
-const STATUS_OF_CODE: Partial<Record<ErrorCode, number>> = { invalid_payload: 400, unauthorized: 401, forbidden: 403, not_found: 404, conflict: 409, at_capacity: 409, outside_hours: 409, rate_limited: 429 };
+const STATUS_OF_CODE: Partial<Record<ErrorCode, number>> = {
+  invalid_payload: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  at_capacity: 409,
+  outside_hours: 409,
+  rate_limited: 429,
+};
 /** Deny rows first, so that an allowed cell cannot change what a denied one is tried on. */
 const denialsFirst = (rows: Row[]): Row[] => [...rows.filter((row) => row.expected === 'deny'), ...rows.filter((row) => row.expected !== 'deny')];
 const byRunOrder = (last: string[]) => (a: string, b: string) => last.indexOf(a) - last.indexOf(b);
@@ -55,7 +64,9 @@ describe('the authorisation matrix', () => {
     it('allows only cells the matrix walks (no allowed cell for a role or relation that is never tried)', () => {
       const stray = Object.entries({ ...COMMAND_POLICIES, ...ROUTE_POLICIES }).flatMap(([endpoint, policy]) =>
         Object.entries(policy.allow).flatMap(([role, cells]) =>
-          Object.keys(cells ?? {}).flatMap((relation) => (relationsFor(policy.scope, role as MatrixRole).includes(relation as never) ? [] : [`${endpoint} ${role} ${relation}`])),
+          Object.keys(cells ?? {}).flatMap((relation) =>
+            relationsFor(policy.scope, role as MatrixRole).includes(relation as never) ? [] : [`${endpoint} ${role} ${relation}`],
+          ),
         ),
       );
 
@@ -93,7 +104,10 @@ describe('the authorisation matrix', () => {
         }
         const target = policy.scope === 'conversation' ? conversationFor(world, row.role, row.relation) : undefined;
         const before = target ? await conversationState(world.dataSource, target) : undefined;
-        const answer = (await client.requestRaw(command, commandPayload(world, command, row.role, row.relation))) as { ok: boolean; error?: { code: ErrorCode } };
+        const answer = (await client.requestRaw(command, commandPayload(world, command, row.role, row.relation))) as {
+          ok: boolean;
+          error?: { code: ErrorCode };
+        };
         const got = answer.ok ? 'ok' : answer.error!.code;
         if (row.expected === 'deny') {
           if (!denialsOf(policy).includes(got as ErrorCode)) mismatches.push(`${command} as ${row.role} (${row.relation}): expected a denial, got ${got}`);
@@ -124,7 +138,8 @@ describe('the authorisation matrix', () => {
         const got = response.status < 300 ? 'ok' : (response.body?.error?.code ?? `status ${response.status}`);
         if (policy.isPublic) {
           const anonymous = await api(world.url, call.method as 'GET', call.path, { body: call.body });
-          if (response.status === 403 || response.status !== anonymous.status) mismatches.push(`${route} as ${row.role}: public, but answered ${response.status} (anonymous: ${anonymous.status})`);
+          if (response.status === 403 || response.status !== anonymous.status)
+            mismatches.push(`${route} as ${row.role}: public, but answered ${response.status} (anonymous: ${anonymous.status})`);
           continue;
         }
         if (row.expected === 'deny') {

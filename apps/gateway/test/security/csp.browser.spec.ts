@@ -27,7 +27,10 @@ interface Violation {
 /** The page's globals as the functions run in Chromium use them (the gateway's tsconfig has no DOM types). */
 interface PageGlobals {
   document: {
-    addEventListener(type: 'securitypolicyviolation', listener: (event: { violatedDirective: string; sample: string; sourceFile: string; lineNumber: number }) => void): void;
+    addEventListener(
+      type: 'securitypolicyviolation',
+      listener: (event: { violatedDirective: string; sample: string; sourceFile: string; lineNumber: number }) => void,
+    ): void;
     createElement(tag: string): { innerHTML: unknown };
   };
   trustedTypes: { createPolicy(name: string, rules: object): unknown };
@@ -90,8 +93,10 @@ describe('the web clients under the strict content security policy (Chromium, re
     }
   });
 
-  it('marks every API answer no-store, refusals included, and leaves the apps\' files cacheable', async () => {
-    const answers = await Promise.all(['/api/version', '/api/practice/keys', '/health/ready', '/api/no-such-route'].map((path) => fetch(`${gateway.url}${path}`)));
+  it("marks every API answer no-store, refusals included, and leaves the apps' files cacheable", async () => {
+    const answers = await Promise.all(
+      ['/api/version', '/api/practice/keys', '/health/ready', '/api/no-such-route'].map((path) => fetch(`${gateway.url}${path}`)),
+    );
     const app = await fetch(`${gateway.url}/`);
 
     expect(answers.map((response) => response.headers.get('cache-control'))).toEqual(['no-store', 'no-store', 'no-store', 'no-store']);
@@ -149,11 +154,15 @@ describe('the web clients under the strict content security policy (Chromium, re
     // Staff trust the patient's account key through the invitation; the clinician answers with markup and script.
     const manager = await connectAs(gateway.url, practice.manager, 10_000);
     let conversationId = '';
-    await waitUntil(async () => {
-      const listed = await manager.request('conversation:list', {});
-      conversationId = listed.ok ? (listed.data.conversations.find((summary) => summary.patientId === invitation.userId)?.id ?? '') : '';
-      return conversationId !== '';
-    }, 'the patient to open a conversation', 30_000);
+    await waitUntil(
+      async () => {
+        const listed = await manager.request('conversation:list', {});
+        conversationId = listed.ok ? (listed.data.conversations.find((summary) => summary.patientId === invitation.userId)?.id ?? '') : '';
+        return conversationId !== '';
+      },
+      'the patient to open a conversation',
+      30_000,
+    );
     manager.close();
     clinician = await staffChat(gateway.url, practice, practice.clinician);
     await follow(clinician, conversationId);

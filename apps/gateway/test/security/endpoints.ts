@@ -76,7 +76,9 @@ export function commandPayload(world: World, command: string, role: MatrixRole, 
       return {
         conversationId,
         topic: 'admin',
-        envelopes: [{ recipient: { kind: 'record', version: 1 }, recipientKeyId: b64(randomBytes(16)), sealedKey: b64(randomBytes(80)), signature: b64(randomBytes(64)) }],
+        envelopes: [
+          { recipient: { kind: 'record', version: 1 }, recipientKeyId: b64(randomBytes(16)), sealedKey: b64(randomBytes(80)), signature: b64(randomBytes(64)) },
+        ],
       };
     case 'conversation:join':
     case 'conversation:claim':
@@ -136,7 +138,11 @@ const routeCalls: Record<string, (world: World, role: MatrixRole, relation: Rela
   'GET /health/ready': () => ({ method: 'GET', path: '/health/ready' }),
   'GET /api/version': () => ({ method: 'GET', path: '/api/version' }),
   'GET /metrics': () => ({ method: 'GET', path: '/metrics' }),
-  'POST /api/auth/prelogin': (world) => ({ method: 'POST', path: '/api/auth/prelogin', body: { practice: world.practice.odsCode, login: world.patient.nhsNumber } }),
+  'POST /api/auth/prelogin': (world) => ({
+    method: 'POST',
+    path: '/api/auth/prelogin',
+    body: { practice: world.practice.odsCode, login: world.patient.nhsNumber },
+  }),
   'POST /api/auth/invitation': (world) => ({
     method: 'POST',
     path: '/api/auth/invitation',
@@ -149,7 +155,11 @@ const routeCalls: Record<string, (world: World, role: MatrixRole, relation: Rela
     body: { practice: world.practice.odsCode, login: world.patient.nhsNumber, authKey: b64(randomBytes(32)), device: { deviceId: world.patient.deviceId } },
   }),
   'POST /api/auth/sign-out': async (world, role) => ({ method: 'POST', path: '/api/auth/sign-out', token: await throwawaySession(world, role) }),
-  'POST /api/auth/sign-out-everywhere': async (world, role) => ({ method: 'POST', path: '/api/auth/sign-out-everywhere', token: await throwawaySession(world, role) }),
+  'POST /api/auth/sign-out-everywhere': async (world, role) => ({
+    method: 'POST',
+    path: '/api/auth/sign-out-everywhere',
+    token: await throwawaySession(world, role),
+  }),
   'GET /api/keys/backup': () => ({ method: 'GET', path: '/api/keys/backup' }),
   'GET /api/keys/account': () => ({ method: 'GET', path: '/api/keys/account' }),
   'PUT /api/keys/backup': (world, role) => {
@@ -158,11 +168,18 @@ const routeCalls: Record<string, (world: World, role: MatrixRole, relation: Rela
   },
   'PUT /api/users/:id/account-key-certificate': (world, role, relation) => {
     const patient = patientFor(world, role, relation);
-    const certificate = certifyPatientAccountKey({ patientId: patient.userId, signPublicKey: patient.account.signPublicKey, boxPublicKey: patient.account.boxPublicKey }, world.practice.root.signSecretKey);
+    const certificate = certifyPatientAccountKey(
+      { patientId: patient.userId, signPublicKey: patient.account.signPublicKey, boxPublicKey: patient.account.boxPublicKey },
+      world.practice.root.signSecretKey,
+    );
     return { method: 'PUT', path: `/api/users/${patient.userId}/account-key-certificate`, body: { certificate: b64(certificate.signature) } };
   },
   'POST /api/invitations': () => ({ method: 'POST', path: '/api/invitations', body: invitationBody() }),
-  'POST /api/staff': () => ({ method: 'POST', path: '/api/staff', body: { displayName: 'Matrix Staff', email: `matrix.${randomUUID().slice(0, 8)}@test.parley`, roles: ['clinician'] } }),
+  'POST /api/staff': () => ({
+    method: 'POST',
+    path: '/api/staff',
+    body: { displayName: 'Matrix Staff', email: `matrix.${randomUUID().slice(0, 8)}@test.parley`, roles: ['clinician'] },
+  }),
   'GET /api/devices': () => ({ method: 'GET', path: '/api/devices' }),
   'POST /api/devices/:id/revoke': async (world, role, relation) => {
     if (relation !== 'own' || !isLive(role)) return { method: 'POST', path: `/api/devices/${deviceFor(world, role, relation).deviceId}/revoke` };
@@ -178,7 +195,11 @@ const routeCalls: Record<string, (world: World, role: MatrixRole, relation: Rela
   },
   'GET /api/hours': () => ({ method: 'GET', path: '/api/hours' }),
   'PUT /api/hours/weekly': () => ({ method: 'PUT', path: '/api/hours/weekly', body: { intervals: [] } }),
-  'PUT /api/hours/exceptions/:date': () => ({ method: 'PUT', path: `/api/hours/exceptions/${FAR_DATE}`, body: { label: 'Matrix day', intervals: [{ start: '00:00', end: '24:00' }] } }),
+  'PUT /api/hours/exceptions/:date': () => ({
+    method: 'PUT',
+    path: `/api/hours/exceptions/${FAR_DATE}`,
+    body: { label: 'Matrix day', intervals: [{ start: '00:00', end: '24:00' }] },
+  }),
   'DELETE /api/hours/exceptions/:date': () => ({ method: 'DELETE', path: `/api/hours/exceptions/${FAR_DATE}` }),
   'PUT /api/hours/settings': () => ({ method: 'PUT', path: '/api/hours/settings', body: { closingSoonMinutes: 15 } }),
   'GET /api/audit': () => ({ method: 'GET', path: '/api/audit' }),
@@ -194,7 +215,13 @@ const routeCalls: Record<string, (world: World, role: MatrixRole, relation: Rela
   'POST /api/practice/record-keys': () => ({
     method: 'POST',
     path: '/api/practice/record-keys',
-    body: { version: 1, boxPublicKey: b64(randomBytes(32)), validFrom: Date.now(), certificate: b64(randomBytes(64)), current: { issuedAt: Date.now(), signature: b64(randomBytes(64)) } },
+    body: {
+      version: 1,
+      boxPublicKey: b64(randomBytes(32)),
+      validFrom: Date.now(),
+      certificate: b64(randomBytes(64)),
+      current: { issuedAt: Date.now(), signature: b64(randomBytes(64)) },
+    },
   }),
   'POST /api/practice/record-key-grants': (world) => ({
     method: 'POST',
@@ -203,7 +230,11 @@ const routeCalls: Record<string, (world: World, role: MatrixRole, relation: Rela
   }),
   'GET /api/practice/keys': () => ({ method: 'GET', path: '/api/practice/keys' }),
   'GET /api/practice/settings': () => ({ method: 'GET', path: '/api/practice/settings' }),
-  'PUT /api/practice/categories': () => ({ method: 'PUT', path: '/api/practice/categories', body: { categories: [{ slug: 'admin', label: 'Admin', isEnabled: true }] } }),
+  'PUT /api/practice/categories': () => ({
+    method: 'PUT',
+    path: '/api/practice/categories',
+    body: { categories: [{ slug: 'admin', label: 'Admin', isEnabled: true }] },
+  }),
   'GET /api/practice/canned-replies': () => ({ method: 'GET', path: '/api/practice/canned-replies' }),
   'POST /api/practice/canned-replies': () => ({ method: 'POST', path: '/api/practice/canned-replies', body: { title: 'Matrix', text: 'A canned reply.' } }),
   'PUT /api/practice/canned-replies/:id': async (world) => ({
@@ -233,7 +264,11 @@ const routeCalls: Record<string, (world: World, role: MatrixRole, relation: Rela
     return { method: 'POST', path: `/api/staff/${created.body.userId}/offboard` };
   },
   'PUT /api/practice/texts': () => ({ method: 'PUT', path: '/api/practice/texts', body: { practicePhone: '01632 960000' } }),
-  'PUT /api/practice/patient-limits': () => ({ method: 'PUT', path: '/api/practice/patient-limits', body: { maxOpenPerPatient: null, maxNewPerPatientPerDay: null } }),
+  'PUT /api/practice/patient-limits': () => ({
+    method: 'PUT',
+    path: '/api/practice/patient-limits',
+    body: { maxOpenPerPatient: null, maxNewPerPatientPerDay: null },
+  }),
 };
 
 /** The routes the matrix knows how to call. */
@@ -266,7 +301,10 @@ export function invitationBody(): Record<string, unknown> {
 
 /** A new canned reply of practice A (made by its manager), for the cells that change or delete one. */
 async function cannedReply(world: World): Promise<string> {
-  const created = await api<{ id: string }>(world.url, 'POST', '/api/practice/canned-replies', { token: world.practice.manager.token, body: { title: 'Matrix', text: 'A canned reply.' } });
+  const created = await api<{ id: string }>(world.url, 'POST', '/api/practice/canned-replies', {
+    token: world.practice.manager.token,
+    body: { title: 'Matrix', text: 'A canned reply.' },
+  });
   return created.body.id;
 }
 

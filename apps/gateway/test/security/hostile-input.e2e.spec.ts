@@ -128,7 +128,10 @@ describe('hostile input on every socket command', () => {
   });
 
   it('takes a ciphertext at its size limit, and closes the socket of a frame over the limit, and the node keeps answering', async () => {
-    const atLimit = { ...(commandPayload(world, 'conversation:send', 'clinician', 'assigned-to-me') as object), ciphertext: Buffer.alloc(MAX_CIPHERTEXT_BYTES, 7).toString('base64') };
+    const atLimit = {
+      ...(commandPayload(world, 'conversation:send', 'clinician', 'assigned-to-me') as object),
+      ciphertext: Buffer.alloc(MAX_CIPHERTEXT_BYTES, 7).toString('base64'),
+    };
     const overLimit = { ...atLimit, ciphertext: Buffer.alloc(MAX_CIPHERTEXT_BYTES + 1, 7).toString('base64') };
     const tenTimes = { ...atLimit, ciphertext: Buffer.alloc(MAX_CIPHERTEXT_BYTES * 10, 7).toString('base64') };
     const raw = await rawSocket(world);
@@ -146,10 +149,34 @@ describe('hostile input on every socket command', () => {
     const activation = (await patientActivation(practice.odsCode, await invitePatient(world.url, practice.clinician, practice))).body;
     const routes: [string, 'POST' | 'PUT', string, Record<string, unknown>, string | undefined][] = [
       ['invitation', 'POST', '/api/invitations', invitationBody(), practice.clinician.token],
-      ['invitation lookup', 'POST', '/api/auth/invitation', { practice: practice.odsCode, lookupId: activation.lookupId!, dateOfBirth: activation.dateOfBirth! }, undefined],
+      [
+        'invitation lookup',
+        'POST',
+        '/api/auth/invitation',
+        { practice: practice.odsCode, lookupId: activation.lookupId!, dateOfBirth: activation.dateOfBirth! },
+        undefined,
+      ],
       ['activation', 'POST', '/api/auth/activate', { ...activation, lookupId: Buffer.alloc(32, 9).toString('base64') }, undefined],
-      ['staff certificate', 'PUT', `/api/devices/${practice.clinician.deviceId}/certificate`, staffCertificateBody(practice.odsCode, practice.root, practice.clinician), practice.manager.token],
-      ['record key', 'POST', '/api/practice/record-keys', { version: 1, boxPublicKey: Buffer.alloc(32, 1).toString('base64'), validFrom: 1, certificate: Buffer.alloc(64, 1).toString('base64'), current: { issuedAt: 1, signature: Buffer.alloc(64, 1).toString('base64') } }, practice.manager.token],
+      [
+        'staff certificate',
+        'PUT',
+        `/api/devices/${practice.clinician.deviceId}/certificate`,
+        staffCertificateBody(practice.odsCode, practice.root, practice.clinician),
+        practice.manager.token,
+      ],
+      [
+        'record key',
+        'POST',
+        '/api/practice/record-keys',
+        {
+          version: 1,
+          boxPublicKey: Buffer.alloc(32, 1).toString('base64'),
+          validFrom: 1,
+          certificate: Buffer.alloc(64, 1).toString('base64'),
+          current: { issuedAt: 1, signature: Buffer.alloc(64, 1).toString('base64') },
+        },
+        practice.manager.token,
+      ],
     ];
     const wrong: string[] = [];
 
@@ -159,7 +186,8 @@ describe('hostile input on every socket command', () => {
       if (control.body?.error?.code === 'invalid_payload') wrong.push(`${name}: the valid body was refused ${JSON.stringify(control.body)}`);
       for (const [variant, body] of hostileVariants(valid)) {
         const response = await api<{ error?: { code: string; message: string } }>(world.url, method, path, { token, body });
-        if (response.status !== 400 || response.body?.error?.code !== 'invalid_payload') wrong.push(`${name}, ${variant}: ${response.status} ${JSON.stringify(response.body).slice(0, 200)}`);
+        if (response.status !== 400 || response.body?.error?.code !== 'invalid_payload')
+          wrong.push(`${name}, ${variant}: ${response.status} ${JSON.stringify(response.body).slice(0, 200)}`);
         else if (LEAK.test(JSON.stringify(response.body))) wrong.push(`${name}, ${variant}: leaks ${JSON.stringify(response.body).slice(0, 200)}`);
       }
     }

@@ -29,12 +29,15 @@ async function failInsertsCarrying(dataSource: DataSource, marker: string, table
       IF position('${marker}' IN row_to_json(NEW)::text) > 0 THEN RAISE EXCEPTION 'forced failure for the log scan'; END IF;
       RETURN NEW;
     END $$`);
-  for (const table of tables) await dataSource.query(`CREATE TRIGGER log_scan_forced_failure BEFORE INSERT ON ${table} FOR EACH ROW EXECUTE FUNCTION log_scan_forced_failure()`);
+  for (const table of tables)
+    await dataSource.query(`CREATE TRIGGER log_scan_forced_failure BEFORE INSERT ON ${table} FOR EACH ROW EXECUTE FUNCTION log_scan_forced_failure()`);
 }
 
 /** Each table's rows as JSON text (bytea as \x-hex): a full logical dump of the data, without needing pg_dump. */
 async function dumpDatabase(dataSource: DataSource): Promise<string> {
-  const tables = (await dataSource.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY 1`)) as { table_name: string }[];
+  const tables = (await dataSource.query(
+    `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY 1`,
+  )) as { table_name: string }[];
   const parts: string[] = [];
   for (const { table_name: table } of tables) {
     const rows = (await dataSource.query(`SELECT row_to_json(t)::text AS json FROM "${table}" t`)) as { json: string }[];
@@ -76,15 +79,39 @@ describe('no plaintext and no private key in the logs (debug level) or the datab
     // Refusals are what debug logging records: a payload carrying the marker where an id belongs, a bogus handshake.
     const raw = await connectAs(gateway.url, patient, 10_000);
     await raw.requestRaw('conversation:join', { conversationId: marker });
-    await raw.requestRaw('conversation:send', { conversationId: id, clientMessageId: marker, epoch: 1, senderDeviceSeq: 1, contentType: 'text', ciphertext: Buffer.from(marker).toString('base64'), nonce: marker });
+    await raw.requestRaw('conversation:send', {
+      conversationId: id,
+      clientMessageId: marker,
+      epoch: 1,
+      senderDeviceSeq: 1,
+      contentType: 'text',
+      ciphertext: Buffer.from(marker).toString('base64'),
+      nonce: marker,
+    });
     // A failed query over HTTP (a new device's label) and over a socket (the record's group-commit insert of a message).
     await failInsertsCarrying(dataSource, queryMarker, ['devices', 'record_entries']);
-    const failedSignIn = await signIn(gateway.url, { practice: practice.odsCode, login: patient.nhsNumber, passphrase: patient.passphrase, label: queryMarker }).catch((error: Error) => error);
-    const failedSend = await raw.requestRaw('conversation:send', { conversationId: id, clientMessageId: queryMarker, epoch: 1, senderDeviceSeq: 1_000_000, contentType: 'text', ciphertext: randomBytes(64).toString('base64'), nonce: randomBytes(24).toString('base64') });
+    const failedSignIn = await signIn(gateway.url, {
+      practice: practice.odsCode,
+      login: patient.nhsNumber,
+      passphrase: patient.passphrase,
+      label: queryMarker,
+    }).catch((error: Error) => error);
+    const failedSend = await raw.requestRaw('conversation:send', {
+      conversationId: id,
+      clientMessageId: queryMarker,
+      epoch: 1,
+      senderDeviceSeq: 1_000_000,
+      contentType: 'text',
+      ciphertext: randomBytes(64).toString('base64'),
+      nonce: randomBytes(24).toString('base64'),
+    });
     expect(String(failedSignIn)).toContain('answered 500');
     expect(failedSend).toMatchObject({ ok: false, error: { code: 'internal' } });
     raw.close();
-    await connectAs(gateway.url, { token: marker }, 5_000).then((client) => client.close(), () => undefined);
+    await connectAs(gateway.url, { token: marker }, 5_000).then(
+      (client) => client.close(),
+      () => undefined,
+    );
   }, 120_000);
 
   afterAll(async () => {
@@ -101,14 +128,21 @@ describe('no plaintext and no private key in the logs (debug level) or the datab
     'backup key (passphrase-derived)': [patient.passphraseKeys.backupKey, practice.clinician.passphraseKeys.backupKey],
     'auth key (sent, stored only hashed)': [patient.passphraseKeys.authKey, practice.manager.passphraseKeys.authKey],
     'bearer token (stored only hashed)': [patient.token, practice.clinician.token],
-    'device secret keys': [patient.device.signSecretKey, patient.device.boxSecretKey, practice.clinician.device.signSecretKey, practice.clinician.device.boxSecretKey],
+    'device secret keys': [
+      patient.device.signSecretKey,
+      patient.device.boxSecretKey,
+      practice.clinician.device.signSecretKey,
+      practice.clinician.device.boxSecretKey,
+    ],
     'patient account secret keys': [patient.account.signSecretKey, patient.account.boxSecretKey],
     'practice root secret key': [practice.root.signSecretKey],
     'record key secrets': [practice.recordKey.seed, practice.recordKey.boxSecretKey],
   });
 
   const findIn = (text: string) =>
-    Object.entries(secrets()).flatMap(([what, values]) => (values.some((value) => encodings(value).some((form) => form.length >= 16 && text.includes(form))) ? [what] : []));
+    Object.entries(secrets()).flatMap(([what, values]) =>
+      values.some((value) => encodings(value).some((form) => form.length >= 16 && text.includes(form))) ? [what] : [],
+    );
 
   it('finds the plaintext marker in neither the database dump nor the debug log, and finds no secret key, passphrase or token either', async () => {
     const dump = await dumpDatabase(dataSource);
@@ -119,7 +153,11 @@ describe('no plaintext and no private key in the logs (debug level) or the datab
     expect(log).toMatch(/"level":20,.*"msg":"socket command refused"/);
     // The failed queries were logged, with what an operator needs: the error's class, its SQLSTATE and where it came from.
     for (const message of ['request failed', 'socket command failed', 'record batch failed']) {
-      expect(log).toMatch(new RegExp(`"err":\\{"type":"QueryFailedError","message":"forced failure for the log scan","code":"P0001","stack":"QueryFailedError: [^"]+\\\\n +at .*"msg":"${message}"`));
+      expect(log).toMatch(
+        new RegExp(
+          `"err":\\{"type":"QueryFailedError","message":"forced failure for the log scan","code":"P0001","stack":"QueryFailedError: [^"]+\\\\n +at .*"msg":"${message}"`,
+        ),
+      );
     }
     expect(findIn(dump)).toEqual([]);
     expect(findIn(log)).toEqual([]);

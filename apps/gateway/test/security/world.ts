@@ -100,7 +100,8 @@ export async function buildWorld(gateway: { url: string; dataSource: DataSource 
   await setCap(practice.clinician.userId, 3);
   await clinician.request('staff:availability', { availability: 'available' });
 
-  const isAssigned = async (id: string, to: string) => ((await conversationState(dataSource, id)) as { assigned_clinician_id: string | null }).assigned_clinician_id === to;
+  const isAssigned = async (id: string, to: string) =>
+    ((await conversationState(dataSource, id)) as { assigned_clinician_id: string | null }).assigned_clinician_id === to;
   const open = async (patient: TestPatient, assignee?: string): Promise<string> => {
     const chat = await patientChat(url, practice, patient, 10_000);
     chats.push(chat);
@@ -117,7 +118,13 @@ export async function buildWorld(gateway: { url: string; dataSource: DataSource 
   };
 
   const colleagueEmail = `colleague.${randomUUID().slice(0, 8)}@test.parley`;
-  const issued = await apiOk<CodeIssued>(url, 'POST', '/api/staff', { token: practice.manager.token, body: { displayName: 'Dr Jo Rivers', email: colleagueEmail, roles: ['clinician'] } }, 201);
+  const issued = await apiOk<CodeIssued>(
+    url,
+    'POST',
+    '/api/staff',
+    { token: practice.manager.token, body: { displayName: 'Dr Jo Rivers', email: colleagueEmail, roles: ['clinician'] } },
+    201,
+  );
   const colleague = await activateStaff(url, practice.odsCode, issued.code, { userId: issued.userId, email: colleagueEmail, roles: ['clinician'] });
 
   const patient = await activatePatient(url, practice, { displayName: 'Pat Own' });
@@ -150,7 +157,10 @@ export async function buildWorld(gateway: { url: string; dataSource: DataSource 
   const revoked = await signIn(url, { practice: practice.odsCode, login: practice.manager.email, label: 'Lost laptop' });
   await apiOk(url, 'POST', `/api/devices/${revoked.session.deviceId}/revoke`, { token: practice.manager.token });
   const expired = await signIn(url, { practice: practice.odsCode, login: practice.clinician.email, deviceId: practice.clinician.deviceId });
-  await dataSource.query(`UPDATE sessions SET created_at = now() - interval '2 hours', last_seen_at = now() - interval '2 hours', expires_at = now() - interval '1 minute' WHERE token_hash = $1`, [createHash('sha256').update(expired.token).digest()]);
+  await dataSource.query(
+    `UPDATE sessions SET created_at = now() - interval '2 hours', last_seen_at = now() - interval '2 hours', expires_at = now() - interval '1 minute' WHERE token_hash = $1`,
+    [createHash('sha256').update(expired.token).digest()],
+  );
 
   return {
     url,

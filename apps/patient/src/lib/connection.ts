@@ -140,7 +140,10 @@ export function isCurrentPatientKeys(keys: unknown): keys is PatientKeys {
   );
 }
 
-function toPatientKeys(signedIn: PatientSignedIn, rest: Pick<PatientKeys, 'practice' | 'login' | 'recordKeyFloor'> & { knownEpochKeys?: Record<string, Uint8Array> }): PatientKeys {
+function toPatientKeys(
+  signedIn: PatientSignedIn,
+  rest: Pick<PatientKeys, 'practice' | 'login' | 'recordKeyFloor'> & { knownEpochKeys?: Record<string, Uint8Array> },
+): PatientKeys {
   const { pinnedRoot, epochKeys, session, device, account } = signedIn;
   return {
     signedIn: { session, device, account },
@@ -188,8 +191,14 @@ export function signIn(input: { practice: string; login: string; passphrase: str
     });
     if (!isPatientSignedIn(signedIn)) throw new PatientFlowError('forbidden', 'this is not a patient account');
     const known = sameAccount && sameAccount.signedIn.session.user.id === signedIn.session.user.id ? sameAccount : null;
-    if (known && !equal(known.pinnedRoot, signedIn.pinnedRoot)) throw new PatientFlowError('untrusted_account', 'the key backup names another practice root key than this device pinned');
-    return toPatientKeys(signedIn, { practice: input.practice, login: input.login, recordKeyFloor: known?.recordKeyFloor ?? 0, knownEpochKeys: known?.epochKeys });
+    if (known && !equal(known.pinnedRoot, signedIn.pinnedRoot))
+      throw new PatientFlowError('untrusted_account', 'the key backup names another practice root key than this device pinned');
+    return toPatientKeys(signedIn, {
+      practice: input.practice,
+      login: input.login,
+      recordKeyFloor: known?.recordKeyFloor ?? 0,
+      knownEpochKeys: known?.epochKeys,
+    });
   });
 }
 
@@ -268,6 +277,16 @@ export async function hoursStatus(session: ChatSession): Promise<HoursStatus> {
 /** A neutral device name the patient sees in their device list (no personal detail). */
 function deviceLabel(): string {
   const ua = navigator.userAgent;
-  const platform = /Android/.test(ua) ? 'Android' : /iPhone|iPad/.test(ua) ? 'iPhone or iPad' : /Windows/.test(ua) ? 'Windows' : /Mac/.test(ua) ? 'Mac' : /Linux/.test(ua) ? 'Linux' : 'device';
+  const platform = /Android/.test(ua)
+    ? 'Android'
+    : /iPhone|iPad/.test(ua)
+      ? 'iPhone or iPad'
+      : /Windows/.test(ua)
+        ? 'Windows'
+        : /Mac/.test(ua)
+          ? 'Mac'
+          : /Linux/.test(ua)
+            ? 'Linux'
+            : 'device';
   return `Web browser on ${platform}`;
 }

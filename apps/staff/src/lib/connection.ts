@@ -170,7 +170,14 @@ export async function keepSession(connection: StaffConnection, passphrase: strin
     pinnedRoot: connection.pinnedRoot,
     passphrase,
   });
-  const kept: KeptSession = { practice: connection.practice, login: connection.login, session: connection.signedIn.session, isLocked: false, failedUnlocks: 0, passphraseCheck };
+  const kept: KeptSession = {
+    practice: connection.practice,
+    login: connection.login,
+    session: connection.signedIn.session,
+    isLocked: false,
+    failedUnlocks: 0,
+    passphraseCheck,
+  };
   await (await keptSessions()).save(kept, { remember });
   return kept;
 }
@@ -276,11 +283,23 @@ export type AdminResult<T> = { ok: true; data: T } | { ok: false; error: { code:
  * until a manager admits the device, for the person to compare with their manager's screen.
  * @throws AccountFlowError (`weak_passphrase`, checked before any derivation; `unauthorized` for a wrong or used code …)
  */
-export async function activateStaffAccount(input: { practice: string; login: string; code: string; passphrase: string; remember: boolean }): Promise<StaffConnection> {
+export async function activateStaffAccount(input: {
+  practice: string;
+  login: string;
+  code: string;
+  passphrase: string;
+  remember: boolean;
+}): Promise<StaffConnection> {
   await ready();
   requireStrongPassphrase(input.passphrase);
   const practice = input.practice.trim().toUpperCase();
-  const signedIn = await activateStaff({ baseUrl: config.gatewayUrl, practice, code: input.code.trim(), passphrase: input.passphrase, deviceLabel: browserLabel() });
+  const signedIn = await activateStaff({
+    baseUrl: config.gatewayUrl,
+    practice,
+    code: input.code.trim(),
+    passphrase: input.passphrase,
+    deviceLabel: browserLabel(),
+  });
   const stored = await newDeviceKeys(new HttpApi({ baseUrl: config.gatewayUrl, token: signedIn.session.token }), signedIn);
   await keyStore.put(practice, input.login.trim(), stored, { remember: input.remember });
   return open(practice, input.login.trim(), signedIn, stored);
@@ -292,7 +311,13 @@ export async function activateStaffAccount(input: { practice: string; login: str
  * read conversations). Opens the record keys granted to the device and starts the chat session.
  * @throws AccountFlowError (`unauthorized`, `wrong_passphrase`, `invalid_payload`, `rate_limited` …)
  */
-export async function connectStaff(input: { practice: string; login: string; passphrase: string; keyBackup?: string; remember: boolean }): Promise<StaffConnection> {
+export async function connectStaff(input: {
+  practice: string;
+  login: string;
+  passphrase: string;
+  keyBackup?: string;
+  remember: boolean;
+}): Promise<StaffConnection> {
   await ready();
   const practice = input.practice.trim().toUpperCase();
   const login = input.login.trim();
@@ -304,7 +329,14 @@ export async function connectStaff(input: { practice: string; login: string; pas
     }
     stored = { device: backup.device, pinnedRoot: backup.pinnedRoot, ...(backup.root ? { root: backup.root } : {}) };
   }
-  const signedIn = await signIn({ baseUrl: config.gatewayUrl, practice, login, passphrase: input.passphrase, deviceLabel: browserLabel(), device: stored?.device });
+  const signedIn = await signIn({
+    baseUrl: config.gatewayUrl,
+    practice,
+    login,
+    passphrase: input.passphrase,
+    deviceLabel: browserLabel(),
+    device: stored?.device,
+  });
   const api = new HttpApi({ baseUrl: config.gatewayUrl, token: signedIn.session.token });
   if (!stored) {
     // A brand-new device (no key file) is a new device, as at set-up.
@@ -346,7 +378,14 @@ async function open(practice: string, login: string, signedIn: SignedIn, held: S
   const api = new HttpApi({ baseUrl: config.gatewayUrl, token });
   // Pending sends (ciphertext only) survive a reload; decrypted history never touches the disk, so feed cursors stay in memory.
   const outboxStore = new IndexedDbOutboxStore(await database(), signedIn.session.user.id);
-  const chat = await ChatSession.start({ baseUrl: config.gatewayUrl, signedIn, pinnedRoot: held.pinnedRoot, recordKeys, outboxStore, requestTimeoutMs: 10_000 });
+  const chat = await ChatSession.start({
+    baseUrl: config.gatewayUrl,
+    signedIn,
+    pinnedRoot: held.pinnedRoot,
+    recordKeys,
+    outboxStore,
+    requestTimeoutMs: 10_000,
+  });
   return {
     practice,
     login,

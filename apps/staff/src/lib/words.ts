@@ -26,4 +26,3 @@ export function topicLabel(topic: string): string {
   const words = topic.replace(/-/g, ' ');
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
-

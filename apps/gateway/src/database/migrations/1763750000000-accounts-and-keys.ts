@@ -44,7 +44,9 @@ export class AccountsAndKeys1763750000000 implements MigrationInterface {
           OR (activated_at IS NOT NULL AND auth_key_hash IS NOT NULL AND auth_salt IS NOT NULL AND auth_ops IS NOT NULL AND auth_mem_bytes IS NOT NULL))`);
 
     await db.query(`ALTER TABLE practices ADD COLUMN root_sign_public_key bytea CHECK (length(root_sign_public_key) = 32)`);
-    await db.query(`CREATE TRIGGER practices_root_key_set_once BEFORE UPDATE ON practices FOR EACH ROW EXECUTE FUNCTION keep_set_columns('root_sign_public_key')`);
+    await db.query(
+      `CREATE TRIGGER practices_root_key_set_once BEFORE UPDATE ON practices FOR EACH ROW EXECUTE FUNCTION keep_set_columns('root_sign_public_key')`,
+    );
 
     await db.query(`
       ALTER TABLE devices

@@ -16,7 +16,9 @@ export class ReplyWindowAndPatientLimits1764820000000 implements MigrationInterf
     await db.query(`
       UPDATE opening_hours_settings SET reply_window = CASE reply_window
         WHEN 'read_only' THEN 'none' WHEN 'reply_anytime' THEN 'until_closed' ELSE 'end_of_day' END`);
-    await db.query(`ALTER TABLE opening_hours_settings ADD CONSTRAINT opening_hours_settings_reply_window_check CHECK (reply_window IN ('none', 'end_of_day', 'until_closed'))`);
+    await db.query(
+      `ALTER TABLE opening_hours_settings ADD CONSTRAINT opening_hours_settings_reply_window_check CHECK (reply_window IN ('none', 'end_of_day', 'until_closed'))`,
+    );
     await db.query(`
       ALTER TABLE practice_settings
         ADD COLUMN max_open_per_patient integer DEFAULT 1 CHECK (max_open_per_patient BETWEEN 1 AND 100),
@@ -31,6 +33,8 @@ export class ReplyWindowAndPatientLimits1764820000000 implements MigrationInterf
         WHEN 'none' THEN 'read_only' WHEN 'until_closed' THEN 'reply_anytime' ELSE 'reply_until_end_of_day' END`);
     await db.query(`ALTER TABLE opening_hours_settings RENAME COLUMN reply_window TO staff_after_closing`);
     await db.query(`ALTER TABLE opening_hours_settings ALTER COLUMN staff_after_closing SET DEFAULT 'reply_until_end_of_day'`);
-    await db.query(`ALTER TABLE opening_hours_settings ADD CONSTRAINT opening_hours_settings_staff_after_closing_check CHECK (staff_after_closing IN ('read_only', 'reply_until_end_of_day', 'reply_anytime'))`);
+    await db.query(
+      `ALTER TABLE opening_hours_settings ADD CONSTRAINT opening_hours_settings_staff_after_closing_check CHECK (staff_after_closing IN ('read_only', 'reply_until_end_of_day', 'reply_anytime'))`,
+    );
   }
 }

@@ -18,6 +18,8 @@ export class InvitationAttempts1764840000000 implements MigrationInterface {
   }
 
   async down(db: QueryRunner): Promise<void> {
-    await db.query(`ALTER TABLE invitations DROP CONSTRAINT invitations_void_reason, DROP COLUMN void_reason, DROP COLUMN voided_at, DROP COLUMN failed_attempts`);
+    await db.query(
+      `ALTER TABLE invitations DROP CONSTRAINT invitations_void_reason, DROP COLUMN void_reason, DROP COLUMN voided_at, DROP COLUMN failed_attempts`,
+    );
   }
 }

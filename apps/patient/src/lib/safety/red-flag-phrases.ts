@@ -31,7 +31,19 @@ export const RED_FLAG_LIST = {
     {
       id: 'suicide_self_harm',
       advice: 'If you might act on thoughts of ending your life or harming yourself, you deserve help right now.',
-      phrases: ['suicidal', 'suicide', 'kill myself', 'end my life', 'want to die', 'overdose', 'took too many tablets', 'harm myself', 'self harm', 'self-harm', 'cutting myself'],
+      phrases: [
+        'suicidal',
+        'suicide',
+        'kill myself',
+        'end my life',
+        'want to die',
+        'overdose',
+        'took too many tablets',
+        'harm myself',
+        'self harm',
+        'self-harm',
+        'cutting myself',
+      ],
     },
     {
       id: 'stroke',
@@ -41,7 +53,15 @@ export const RED_FLAG_LIST = {
     {
       id: 'bleeding',
       advice: 'Heavy bleeding that will not stop needs help now.',
-      phrases: ['heavy bleeding', "won't stop bleeding", 'will not stop bleeding', 'bleeding heavily', 'coughing up blood', 'vomiting blood', 'blood in my vomit'],
+      phrases: [
+        'heavy bleeding',
+        "won't stop bleeding",
+        'will not stop bleeding',
+        'bleeding heavily',
+        'coughing up blood',
+        'vomiting blood',
+        'blood in my vomit',
+      ],
     },
     {
       id: 'collapse_seizure',

@@ -14,7 +14,7 @@ function normalise(text: string): string {
     .normalize('NFKC')
     .toLowerCase()
     .replace(/[\u2018\u2019\u02bc`]/g, "'")
-    .replace(/[^\p{L}\p{N}'\-]+/gu, ' ')
+    .replace(/[^\p{L}\p{N}'-]+/gu, ' ')
     .trim()} `;
 }
 

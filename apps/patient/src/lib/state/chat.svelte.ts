@@ -9,7 +9,15 @@ import type { PatientApp } from './patient-app.svelte';
 
 /** One line of the chat as the screen draws it. Message bodies exist only here, in memory. */
 export type ChatLine =
-  | { kind: 'message'; key: string; body: string; at: string; isMine: boolean; senderName: string; mark: 'sending' | 'waiting' | 'failed' | 'sent' | 'delivered' | 'read' | null }
+  | {
+      kind: 'message';
+      key: string;
+      body: string;
+      at: string;
+      isMine: boolean;
+      senderName: string;
+      mark: 'sending' | 'waiting' | 'failed' | 'sent' | 'delivered' | 'read' | null;
+    }
   | { kind: 'system'; key: string; at: string; text: string; tone: 'acknowledgement' | 'assignment' | 'closing' | 'info' }
   | { kind: 'unreadable'; key: string; at: string | null };
 
@@ -101,11 +109,20 @@ export class ChatState {
       if (value.kind === 'message') {
         // `isMine`: the patient's own, from any of their devices (also from before they signed in again).
         const mark = !value.isMine ? null : value.seq <= this.othersRead ? 'read' : value.seq <= this.othersDelivered ? 'delivered' : 'sent';
-        lines.push({ kind: 'message', key: `seq-${value.seq}`, body: value.body, at: value.serverTime, isMine: value.isMine, senderName: value.isMine ? 'You' : value.senderName, mark });
+        lines.push({
+          kind: 'message',
+          key: `seq-${value.seq}`,
+          body: value.body,
+          at: value.serverTime,
+          isMine: value.isMine,
+          senderName: value.isMine ? 'You' : value.senderName,
+          mark,
+        });
       } else {
         const system = connection.describeForPatient(value, this.wording);
         // The patient's lines take no urgent tone: the sdk shows them no urgent event.
-        if (system && system.tone !== 'urgent') lines.push({ kind: 'system', key: `seq-${value.seq}`, at: value.serverTime, text: system.text, tone: system.tone });
+        if (system && system.tone !== 'urgent')
+          lines.push({ kind: 'system', key: `seq-${value.seq}`, at: value.serverTime, text: system.text, tone: system.tone });
       }
     }
     const isOffline = this.app.isOffline;
@@ -186,7 +203,8 @@ export class ChatState {
     try {
       await this.model.markUrgent();
     } catch {
-      this.error = 'Your message was sent, but we could not tell the practice it may be urgent. If it is urgent, call 111 now, or 999 if someone’s life is at risk.';
+      this.error =
+        'Your message was sent, but we could not tell the practice it may be urgent. If it is urgent, call 111 now, or 999 if someone’s life is at risk.';
     }
   }
 

@@ -36,7 +36,9 @@ export function describeError(code: string, serverMessage?: string, retryAfterSe
     case 'decrypt_failed':
       return 'That passphrase is not right. Check it and try again. The practice cannot see or reset your passphrase.';
     case 'rate_limited':
-      return retryAfterSeconds === undefined ? 'Too many attempts. Please wait a few minutes before trying again.' : `Too many attempts. Please try again in ${waitText(retryAfterSeconds)}.`;
+      return retryAfterSeconds === undefined
+        ? 'Too many attempts. Please wait a few minutes before trying again.'
+        : `Too many attempts. Please try again in ${waitText(retryAfterSeconds)}.`;
     case 'network':
     case 'unreachable':
     case 'timeout':
@@ -48,7 +50,10 @@ export function describeError(code: string, serverMessage?: string, retryAfterSe
       // The gateway's message says when it opens next (and what to do if it is urgent).
       return serverMessage ?? 'The practice is closed for online messages just now.';
     case 'patient_limit':
-      return serverMessage ?? 'You have as many online conversations as the practice takes from one patient. Please carry on in your open conversation, or phone the practice. If it is urgent, call 111, or 999 in an emergency.';
+      return (
+        serverMessage ??
+        'You have as many online conversations as the practice takes from one patient. Please carry on in your open conversation, or phone the practice. If it is urgent, call 111, or 999 in an emergency.'
+      );
     case 'at_capacity':
       return serverMessage ?? 'The practice cannot take new online conversations right now. If it is urgent, call 111, or 999 in an emergency.';
     case 'not_ready':

@@ -33,8 +33,7 @@ export function buildFhirBundle(input: ExportInput): Record<string, unknown> {
   const staff = new Map<string, string>();
   for (const message of messages) if (message.senderRole !== 'patient') staff.set(message.senderUserId, message.senderName);
   const patientRef = { reference: urnOf(input.patient.id), display: input.patient.name };
-  const refOf = (message: Message) =>
-    message.senderRole === 'patient' ? patientRef : { reference: urnOf(message.senderUserId), display: message.senderName };
+  const refOf = (message: Message) => (message.senderRole === 'patient' ? patientRef : { reference: urnOf(message.senderUserId), display: message.senderName });
   const firstStaff = [...staff.entries()][0];
   const communications = messages.map((message) => ({
     fullUrl: urnOf(idFromMessage(input.conversation.id, message.seq)),

@@ -58,7 +58,8 @@ export class ConversationView {
   /** Copies everything the model knows so far (a tab opened again on a conversation the session already follows). */
   mirrorAll(isPatientTrusted: (account: Conversation['patientAccount']) => boolean): void {
     this.lines = this.model.entries.map(toLine);
-    for (const kind of ['summary', 'members', 'receipts', 'typing'] as const) if (kind !== 'members' || this.model.joined) this.mirror({ kind }, isPatientTrusted);
+    for (const kind of ['summary', 'members', 'receipts', 'typing'] as const)
+      if (kind !== 'members' || this.model.joined) this.mirror({ kind }, isPatientTrusted);
   }
 
   /** Copies what the model says changed; `isPatientTrusted` is the console's own check of the patient's account key. */

@@ -49,7 +49,11 @@ export class InvitationsState {
     this.notice = null;
     try {
       const appUrl = await patientAppUrl();
-      const made = await this.connection.invitePatient({ ...patient, displayName: patient.displayName.trim(), nhsNumber: patient.nhsNumber.replace(/\s/g, '') });
+      const made = await this.connection.invitePatient({
+        ...patient,
+        displayName: patient.displayName.trim(),
+        nhsNumber: patient.nhsNumber.replace(/\s/g, ''),
+      });
       this.issued = {
         patientName: patient.displayName.trim(),
         dateOfBirth: patient.dateOfBirth,

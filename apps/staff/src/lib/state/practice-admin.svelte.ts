@@ -32,7 +32,10 @@ export class PracticeAdminState {
 
   /** Sets the exception of one date: closed all day when `intervals` is empty. */
   async setException(date: string, label: string, intervals: { start: string; end: string }[]): Promise<boolean> {
-    return this.save(() => this.connection.request('PUT', `/api/hours/exceptions/${encodeURIComponent(date)}`, { label, intervals }), `Exception for ${date} saved.`);
+    return this.save(
+      () => this.connection.request('PUT', `/api/hours/exceptions/${encodeURIComponent(date)}`, { label, intervals }),
+      `Exception for ${date} saved.`,
+    );
   }
 
   async deleteException(date: string): Promise<boolean> {

@@ -42,7 +42,10 @@ export class RecordsState {
       this.notice = null;
     } else {
       this.patients = [];
-      this.notice = result.error.code === 'invalid_payload' ? 'Give an NHS number (10 digits), at least two letters of a name, or a date of birth.' : explain(result.error.code);
+      this.notice =
+        result.error.code === 'invalid_payload'
+          ? 'Give an NHS number (10 digits), at least two letters of a name, or a date of birth.'
+          : explain(result.error.code);
     }
   }
 

@@ -250,7 +250,11 @@ export class SessionState {
       }
       const advice = this.passphraseAdvice(passphrase);
       if (!advice.isAcceptable) {
-        return { ok: false, error: 'Your passphrase was chosen before Parley checked passphrases and is too weak to lock a key backup file:', problems: advice.problems };
+        return {
+          ok: false,
+          error: 'Your passphrase was chosen before Parley checked passphrases and is too weak to lock a key backup file:',
+          problems: advice.problems,
+        };
       }
       return { ok: true, text: await connection.exportKeyBackup(passphrase) };
     } catch {

@@ -51,7 +51,9 @@ export class StaffAdminState {
   devicesOf(member: StaffMember): StaffDeviceRow[] {
     return member.devices.map((device) => {
       const trust = staffDeviceTrust(member, device, this.odsCode, this.connection.pinnedRoot);
-      const certifiedAs = device.revokedAt ? null : verifiedStaff({ ...device, userId: member.userId, deviceId: device.id }, this.odsCode, this.connection.pinnedRoot);
+      const certifiedAs = device.revokedAt
+        ? null
+        : verifiedStaff({ ...device, userId: member.userId, deviceId: device.id }, this.odsCode, this.connection.pinnedRoot);
       // A certificate that verifies but names someone other than the staff list does is out of date, not forged.
       const state: StaffDeviceState = trust.state === 'untrusted' && certifiedAs !== null ? 'outdated' : trust.state;
       return { device, trust, state, certifiedAs: certifiedAs ? { displayName: certifiedAs.displayName, roles: [...certifiedAs.roles] } : null };

@@ -49,7 +49,12 @@ const OUTCOMES: Record<string, string> = {
   redirected_urgent: 'sent to urgent care',
 };
 const CRITERIA: Record<string, string> = { nhsNumber: 'NHS number', name: 'name', dateOfBirth: 'date of birth' };
-const HOURS: Record<string, string> = { weekly: 'weekly hours', exception_set: 'an exception', exception_removed: 'an exception removed', settings: 'settings' };
+const HOURS: Record<string, string> = {
+  weekly: 'weekly hours',
+  exception_set: 'an exception',
+  exception_removed: 'an exception removed',
+  settings: 'settings',
+};
 
 /** A device id as a short reference a manager can match on the Staff screen. */
 const device = (id: unknown) => `device ${String(id).slice(0, 8)}`;
@@ -77,7 +82,9 @@ export function describeDetails(event: AuditEvent, nameOf: NameOf): string {
     case 'conversation.transferred':
       return `From ${nameOf(data['fromUserId'])} to ${data['toUserId'] ? nameOf(data['toUserId']) : 'the queue'}`;
     case 'conversation.requeued':
-      return [data['fromUserId'] ? `From ${nameOf(data['fromUserId'])}` : '', data['reason'] ? `(${String(data['reason']).replace(/_/g, ' ')})` : ''].filter(Boolean).join(' ');
+      return [data['fromUserId'] ? `From ${nameOf(data['fromUserId'])}` : '', data['reason'] ? `(${String(data['reason']).replace(/_/g, ' ')})` : '']
+        .filter(Boolean)
+        .join(' ');
     case 'conversation.closed':
       return [
         `Outcome: ${OUTCOMES[String(data['outcome'])] ?? String(data['outcome'])}`,
@@ -90,7 +97,11 @@ export function describeDetails(event: AuditEvent, nameOf: NameOf): string {
     case 'follow-up.completed':
       return data['ownerUserId'] ? `Owner: ${nameOf(data['ownerUserId'])}` : '';
     case 'hours.changed':
-      return [HOURS[String(data['what'])] ?? '', data['date'] ? `for ${String(data['date'])}` : '', data['intervals'] !== undefined ? plural(data['intervals'], 'interval', 'intervals') : '']
+      return [
+        HOURS[String(data['what'])] ?? '',
+        data['date'] ? `for ${String(data['date'])}` : '',
+        data['intervals'] !== undefined ? plural(data['intervals'], 'interval', 'intervals') : '',
+      ]
         .filter(Boolean)
         .join(', ');
     case 'capacity.changed':
@@ -126,7 +137,10 @@ export function describeDetails(event: AuditEvent, nameOf: NameOf): string {
     case 'record-key.granted':
       return `Version ${String(data['version'])} to ${device(data['deviceId'])}`;
     case 'patient.searched':
-      return `By ${list(data['criteria']).split(', ').map((c) => CRITERIA[c] ?? c).join(', ')}: ${plural(data['results'], 'patient', 'patients')} found`;
+      return `By ${list(data['criteria'])
+        .split(', ')
+        .map((c) => CRITERIA[c] ?? c)
+        .join(', ')}: ${plural(data['results'], 'patient', 'patients')} found`;
     default:
       return '';
   }
