@@ -1,4 +1,4 @@
-// `npm test`: builds everything, runs every package's type-check and tests (unit, PostgreSQL,
+// `npm test`: builds everything, runs the lint, every package's type-check and tests (unit, PostgreSQL,
 // socket e2e, browser), and ends with one line counting the tests of the whole workspace.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -14,15 +14,17 @@ if (turbo('run', 'build', '--output-logs=errors-only') !== 0) process.exit(1);
 // Type-checks two at a time: tsc and svelte-check are CPU-bound and independent of each other. Then the tests, one
 // package at a time: the gateway's suite already runs two files at once (apps/gateway/jest.config.js), and browser and
 // database tests share two cores. --continue reports every failure, not just the first.
+// Lint first (ESLint with the dependency rule, and Prettier's check): it takes seconds and names its findings.
+const lintStatus = spawnSync('pnpm', ['lint'], { cwd: root, env, stdio: 'inherit' }).status ?? 1;
 const typecheckStatus = turbo('run', 'typecheck', '--concurrency=2', '--continue', ...process.argv.slice(2));
 const testStatus = turbo('run', 'test', '--concurrency=1', '--continue', ...process.argv.slice(2));
-const status = typecheckStatus || testStatus;
+const status = lintStatus || typecheckStatus || testStatus;
 
 const totals = { passed: 0, failed: 0, skipped: 0 };
 for (const file of existsSync(results) ? readdirSync(results) : []) {
   const counts = JSON.parse(readFileSync(join(results, file), 'utf8'));
   for (const key of Object.keys(totals)) totals[key] += counts[key];
 }
-if (status !== 0 && totals.failed === 0) totals.failed = 1; // a type error or a crashed runner is a failure too
+if (status !== 0 && totals.failed === 0) totals.failed = 1; // a lint or type error or a crashed runner is a failure too
 console.log(`\nTests: ${totals.passed} passed, ${totals.failed} failed${totals.skipped ? `, ${totals.skipped} skipped` : ''}`);
 process.exit(status);
