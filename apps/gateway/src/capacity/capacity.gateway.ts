@@ -18,9 +18,19 @@ export class CapacityGateway implements OnGatewayConnection, OnGatewayDisconnect
 
   constructor(private readonly capacity: CapacityService) {}
 
+  /** A clinician's socket arrived: connected, and routing may give them work. */
   async handleConnection(socket: Socket): Promise<void> {
     const actor = (socket.data as { actor?: Actor }).actor;
-    if (actor) await this.capacity.clinicianConnected(actor);
+    if (!actor) return;
+    try {
+      await this.capacity.clinicianConnected(actor);
+    } catch (error) {
+      // The database failed (or closed in a shutdown) before the connection was noted: close the socket, so the client's
+      // reconnection notes it again, rather than keep a clinician connected whom routing cannot see. A failed routing
+      // pass retries by itself.
+      this.logger.warn({ userId: actor.userId, err: error }, 'could not note a connection');
+      socket.disconnect(true);
+    }
   }
 
   /** Once a clinician's last socket, on any node, has gone: offline if they signed out, else the grace period starts. */
