@@ -1,11 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import type { AccountEnrolment, PatientAccountKey } from '@parley/protocol';
 import { DataSource } from 'typeorm';
-import { base64OrNull, CHAIN_COLUMNS, toInvitationChain, type StoredKdf } from '../common/account-row.js';
+import { base64OrNull, CHAIN_COLUMNS, toInvitationChain, type ChainColumnsRow, type StoredKdf } from '../common/account-row.js';
 import { one, rows } from '../database/sql.js';
 
 /** An active `account_keys` row with its invitation's chain (CHAIN_COLUMNS, read by `toInvitationChain`). */
-type AccountKeyRow = Record<string, unknown> & {
+type AccountKeyRow = ChainColumnsRow & {
   sign_public_key: Buffer;
   box_public_key: Buffer;
   certificate: Buffer | null;

@@ -20,26 +20,37 @@ export const CHAIN_COLUMNS = `i.invitation_sign_public_key, i.invitation_signatu
   cd.certificate AS creator_certificate, cd.certified_display_name AS creator_certified_display_name, cd.certified_roles AS creator_certified_roles`;
 
 /** The chain of a row with `CHAIN_COLUMNS`; null when the row has no invitation signed by a staff client. */
-export function toInvitationChain(row: Record<string, unknown>): InvitationChain | null {
-  const invitationSignPublicKey = row['invitation_sign_public_key'] as Buffer | null;
-  if (!invitationSignPublicKey || !row['creator_device_id']) return null;
+/** The columns `CHAIN_COLUMNS` selects (null throughout when the row has no invitation or creating device). */
+export interface ChainColumnsRow {
+  invitation_sign_public_key: Buffer | null;
+  invitation_signature: Buffer | null;
+  root_signature: Buffer | null;
+  invitation_expires_at: Date | null;
+  creator_device_id: string | null;
+  creator_user_id: string | null;
+  creator_sign_public_key: Buffer | null;
+  creator_box_public_key: Buffer | null;
+  creator_certificate: Buffer | null;
+  creator_certified_display_name: string | null;
+  creator_certified_roles: string[] | null;
+}
+
+export function toInvitationChain(row: ChainColumnsRow): InvitationChain | null {
+  const { invitation_sign_public_key: signKey, invitation_signature: signature, invitation_expires_at: expiresAt } = row;
+  if (!signKey || !signature || !expiresAt || !row.creator_device_id || !row.creator_user_id) return null;
+  if (!row.creator_sign_public_key || !row.creator_box_public_key) return null;
   const creator: CertifiedDevice = {
-    userId: row['creator_user_id'] as string,
-    deviceId: row['creator_device_id'] as string,
-    signPublicKey: (row['creator_sign_public_key'] as Buffer).toString('base64'),
-    boxPublicKey: (row['creator_box_public_key'] as Buffer).toString('base64'),
-    certificate: base64OrNull(row['creator_certificate']),
-    certifiedAs: toCertifiedAs(row['creator_certified_display_name'], row['creator_certified_roles']),
+    userId: row.creator_user_id,
+    deviceId: row.creator_device_id,
+    signPublicKey: row.creator_sign_public_key.toString('base64'),
+    boxPublicKey: row.creator_box_public_key.toString('base64'),
+    certificate: base64OrNull(row.creator_certificate),
+    certifiedAs: toCertifiedAs(row.creator_certified_display_name, row.creator_certified_roles),
   };
-  return {
-    invitationSignPublicKey: invitationSignPublicKey.toString('base64'),
-    invitationSignature: (row['invitation_signature'] as Buffer).toString('base64'),
-    expiresAt: (row['invitation_expires_at'] as Date).getTime(),
-    creator,
-  };
+  return { invitationSignPublicKey: signKey.toString('base64'), invitationSignature: signature.toString('base64'), expiresAt: expiresAt.getTime(), creator };
 }
 
 /** A nullable bytea column as base64, or null. */
-export function base64OrNull(value: unknown): string | null {
-  return value ? (value as Buffer).toString('base64') : null;
+export function base64OrNull(value: Buffer | null): string | null {
+  return value ? value.toString('base64') : null;
 }

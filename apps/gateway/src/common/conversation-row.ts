@@ -10,19 +10,34 @@ export type ConversationRow = Omit<ConversationSummary, 'createdAt' | 'urgentAt'
 /** The columns `toConversationRow` reads, from `conversations c JOIN practices p`. */
 export const CONVERSATION_COLUMNS = `c.id, c.practice_id, p.ods_code, c.patient_id, c.topic, c.status, c.assigned_clinician_id, c.current_epoch, c.last_seq, c.created_at, c.urgent_at`;
 
-export function toConversationRow(row: Record<string, unknown>): ConversationRow {
+/** The row `CONVERSATION_COLUMNS` selects, as PostgreSQL returns it (`last_seq` is a bigint: a string). */
+export interface ConversationColumnsRow {
+  id: string;
+  practice_id: string;
+  ods_code: string;
+  patient_id: string;
+  topic: string;
+  status: ConversationStatus;
+  assigned_clinician_id: string | null;
+  current_epoch: number;
+  last_seq: string;
+  created_at: Date;
+  urgent_at: Date | null;
+}
+
+export function toConversationRow(row: ConversationColumnsRow): ConversationRow {
   return {
-    id: row['id'] as string,
-    practiceId: row['practice_id'] as string,
-    practiceOdsCode: row['ods_code'] as string,
-    patientId: row['patient_id'] as string,
-    topic: row['topic'] as string,
-    status: row['status'] as ConversationStatus,
-    assignedClinicianId: (row['assigned_clinician_id'] as string | null) ?? null,
-    currentEpoch: row['current_epoch'] as number,
-    lastSeq: Number(row['last_seq']),
-    createdAt: row['created_at'] as Date,
-    urgentAt: (row['urgent_at'] as Date | null) ?? null,
+    id: row.id,
+    practiceId: row.practice_id,
+    practiceOdsCode: row.ods_code,
+    patientId: row.patient_id,
+    topic: row.topic,
+    status: row.status,
+    assignedClinicianId: row.assigned_clinician_id,
+    currentEpoch: row.current_epoch,
+    lastSeq: Number(row.last_seq),
+    createdAt: row.created_at,
+    urgentAt: row.urgent_at,
   };
 }
 

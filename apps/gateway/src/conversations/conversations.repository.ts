@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { Envelope, MemberDevice, PatientLimitDetails, ReceiptUpdated, Role, StoredEnvelope } from '@parley/protocol';
 import { DataSource } from 'typeorm';
-import { CONVERSATION_COLUMNS, toConversationRow, type ConversationRow } from '../common/conversation-row.js';
+import { CONVERSATION_COLUMNS, toConversationRow, type ConversationColumnsRow, type ConversationRow } from '../common/conversation-row.js';
 import { toCertifiedAs } from '../common/device-row.js';
 import { one, rows, run, transaction } from '../database/sql.js';
 import { genesisHash } from '../record/record-hash.js';
@@ -82,7 +82,7 @@ export class ConversationsRepository {
   constructor(private readonly dataSource: DataSource) {}
 
   async findById(id: string): Promise<ConversationRow | undefined> {
-    const row = await one<Record<string, unknown>>(
+    const row = await one<ConversationColumnsRow>(
       this.dataSource,
       `SELECT ${CONVERSATION_COLUMNS} FROM conversations c JOIN practices p ON p.id = c.practice_id WHERE c.id = $1`,
       [id],
@@ -93,7 +93,7 @@ export class ConversationsRepository {
   /** A patient's conversations, or (staff) the practice's, newest first. */
   async listFor(filter: { patientId: string } | { practiceId: string }, limit: number): Promise<ConversationRow[]> {
     const [column, value] = 'patientId' in filter ? ['patient_id', filter.patientId] : ['practice_id', filter.practiceId];
-    const found = await rows<Record<string, unknown>>(
+    const found = await rows<ConversationColumnsRow>(
       this.dataSource,
       `SELECT ${CONVERSATION_COLUMNS} FROM conversations c JOIN practices p ON p.id = c.practice_id
         WHERE c.${column} = $1 ORDER BY c.created_at DESC LIMIT $2`,

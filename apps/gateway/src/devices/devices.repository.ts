@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { CertifiedStaff, DeviceInfo, Role } from '@parley/protocol';
 import { DataSource } from 'typeorm';
-import { toDeviceFields } from '../common/device-row.js';
+import { toDeviceFields, type DeviceColumnsRow } from '../common/device-row.js';
 import { one, rows, run, transaction } from '../database/sql.js';
 
 /** A device of the caller's practice, with what the certification rules need about its owner. */
@@ -25,7 +25,7 @@ interface PracticeDeviceRow {
 }
 
 /** A `devices` row: the columns `toDeviceFields` reads, and its user. */
-type DeviceRow = Record<string, unknown> & { user_id: string };
+type DeviceRow = DeviceColumnsRow & { user_id: string };
 
 /** Every query of devices: listing, revoking (with their sessions and grants), certifying. */
 @Injectable()

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { CONVERSATION_COLUMNS, toConversationRow, type ConversationRow } from '../common/conversation-row.js';
+import { CONVERSATION_COLUMNS, toConversationRow, type ConversationColumnsRow, type ConversationRow } from '../common/conversation-row.js';
 import type { CloseOutcome, ConversationStatus } from '@parley/protocol';
 import { randomUUID } from 'node:crypto';
 import {
@@ -79,7 +79,7 @@ export class LifecycleRepository {
 
   /** The conversation (any practice), for the service's authorisation check before any lock. */
   async find(conversationId: string): Promise<LifecycleConversation | undefined> {
-    const row = await one<Record<string, unknown>>(
+    const row = await one<ConversationColumnsRow>(
       this.dataSource,
       `SELECT ${CONVERSATION_COLUMNS} FROM conversations c JOIN practices p ON p.id = c.practice_id WHERE c.id = $1`,
       [conversationId],

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { SetPracticeLimits } from '@parley/protocol';
 import { DataSource } from 'typeorm';
 import { one, rows, run, transaction } from '../database/sql.js';
-import { CONVERSATION_COLUMNS, toConversationRow, type ConversationRow } from '../common/conversation-row.js';
+import { CONVERSATION_COLUMNS, toConversationRow, type ConversationColumnsRow, type ConversationRow } from '../common/conversation-row.js';
 import { assign, clinicianLoads, hasRoom, isReachable, practiceTimeZone, QUEUE_ORDER, type ClinicianLoad } from './assignment-locks.js';
 
 /** One assignment made: which conversation went to whom. */
@@ -131,7 +131,7 @@ export class RoutingRepository {
    */
   async markUrgent(patientId: string, conversationId: string, at: Date): Promise<{ conversation: ConversationRow; isNew: boolean } | null> {
     return transaction(this.dataSource, async (db) => {
-      const row = await one<Record<string, unknown>>(
+      const row = await one<ConversationColumnsRow>(
         db,
         `SELECT ${CONVERSATION_COLUMNS} FROM conversations c JOIN practices p ON p.id = c.practice_id
           WHERE c.id = $1 AND c.patient_id = $2 AND c.status <> 'closed' FOR UPDATE OF c`,

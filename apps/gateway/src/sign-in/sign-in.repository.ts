@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { InvitationChain, Role } from '@parley/protocol';
 import { randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { CHAIN_COLUMNS, toInvitationChain, type StoredKdf } from '../common/account-row.js';
+import { CHAIN_COLUMNS, toInvitationChain, type ChainColumnsRow, type StoredKdf } from '../common/account-row.js';
 import { one, rows, run, transaction, type Db } from '../database/sql.js';
 
 /** The practice as sign-in answers show it. Auth reads the practices table by SQL: it imports no feature. */
@@ -107,7 +107,7 @@ interface PendingInvitationRow extends PracticeColumns {
 }
 
 /** A pending patient invitation with its chain (CHAIN_COLUMNS, read by `toInvitationChain`). */
-type PendingPatientInvitationRow = PendingInvitationRow & Record<string, unknown> & { root_signature: Buffer; invitation_sign_public_key: Buffer };
+type PendingPatientInvitationRow = PendingInvitationRow & ChainColumnsRow & { root_signature: Buffer; invitation_sign_public_key: Buffer };
 
 /** What one date-of-birth try found and did (the `tried` columns are null when it did not get to try). */
 interface DateOfBirthTryRow {

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { StaffDevice, StaffMember } from '@parley/protocol';
 import { DataSource } from 'typeorm';
 import { rows } from '../database/sql.js';
-import { toDeviceFields } from '../common/device-row.js';
+import { toDeviceFields, type DeviceColumnsRow } from '../common/device-row.js';
 
 /** A member of staff's `users` row with their `clinician_capacity` (null without one) and live conversations, as `list` selects it. */
 interface StaffRow {
@@ -19,7 +19,7 @@ interface StaffRow {
 }
 
 /** A staff device (the columns `toDeviceFields` reads) with its user and the record key versions granted to it. */
-type StaffDeviceRow = Record<string, unknown> & { user_id: string; granted_versions: number[] };
+type StaffDeviceRow = DeviceColumnsRow & { user_id: string; granted_versions: number[] };
 
 const toStaffMember = (row: StaffRow, devices: StaffDevice[]): StaffMember => ({
   userId: row.id,
