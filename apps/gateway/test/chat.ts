@@ -1,6 +1,7 @@
 import type { FeedEntry, OutboxStore } from '@parley/client';
 import { ChatSession, openRecordKeys, type ChatEntry, type SignedIn as SdkSignedIn } from '@parley/sdk';
 import { activatePatient, type TestPatient, type TestPractice, type TestStaff } from './factories.js';
+import { waitUntil } from './wait.js';
 
 /** A patient or clinician chatting through the real SDK: decrypted entries land in `entries`, in order. */
 export interface Chatter {
@@ -18,13 +19,12 @@ function chatter(session: ChatSession): Chatter {
     session,
     entries,
     bodies: () => entries.flatMap((entry) => (entry.ok && entry.value.kind === 'message' ? [entry.value.body] : [])),
-    waitForEntries: async (count, timeoutMs = 15_000) => {
-      const deadline = Date.now() + timeoutMs;
-      while (entries.length < count) {
-        if (Date.now() > deadline) throw new Error(`only ${entries.length} of ${count} entries arrived`);
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
-    },
+    waitForEntries: (count, timeoutMs = 15_000) =>
+      waitUntil(
+        () => entries.length >= count,
+        () => `${count} entries (${entries.length} arrived)`,
+        timeoutMs,
+      ),
   };
 }
 
@@ -68,12 +68,12 @@ export async function staffChat(url: string, practice: TestPractice, staff: Test
 }
 
 /** Resolves once the conversation's record shows it was assigned (routing runs after the open is acknowledged). */
-export async function waitForAssignment(who: Chatter, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!who.entries.some((entry) => entry.ok && entry.value.kind === 'system' && entry.value.event === 'assigned')) {
-    if (Date.now() > deadline) throw new Error('the conversation was not assigned');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+export function waitForAssignment(who: Chatter, timeoutMs = 15_000): Promise<void> {
+  return waitUntil(
+    () => who.entries.some((entry) => entry.ok && entry.value.kind === 'system' && entry.value.event === 'assigned'),
+    'the conversation to be assigned',
+    timeoutMs,
+  );
 }
 
 /** Follows a conversation, collecting its entries into the chatter. */

@@ -6,6 +6,7 @@ import { startTestApp, type TestApp } from '../app.js';
 import { follow, patientChat, staffChat, waitForAssignment, type Chatter } from '../chat.js';
 import { ChatSession, isPatientSignedIn, signIn, type ChatEntry } from '@parley/sdk';
 import { activatePatient, createPracticeWithStaff, type TestPatient, type TestPractice } from '../factories.js';
+import { waitUntil } from '../wait.js';
 
 describe('end-to-end-encrypted messaging (in-process gateway, real PostgreSQL, sockets and crypto)', () => {
   let gateway: TestApp;
@@ -111,7 +112,7 @@ describe('end-to-end-encrypted messaging (in-process gateway, real PostgreSQL, s
     const before = seen.length;
 
     await clinician.session.send(conversationId, 'Seen on every device?');
-    while (seen.length < before + 1) await new Promise((resolve) => setTimeout(resolve, 10));
+    await waitUntil(() => seen.length > before, 'the message on the tablet');
     await tablet.close();
 
     expect(second.device.deviceId).not.toBe(patient.deviceId);
@@ -126,7 +127,10 @@ describe('end-to-end-encrypted messaging (in-process gateway, real PostgreSQL, s
 
     await follow(nurse, conversationId);
     await nurse.session.close();
-    while (events.length < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+    await waitUntil(
+      () => events.length >= 2,
+      () => `two presence facts (${events.length} so far)`,
+    );
 
     expect(events).toEqual([
       { conversationId, userId: practice.manager.userId, role: 'manager', isOnline: true },
