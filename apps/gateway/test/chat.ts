@@ -76,9 +76,20 @@ export function waitForAssignment(who: Chatter, timeoutMs = 15_000): Promise<voi
   );
 }
 
+/**
+ * Opens a conversation's model and hands every entry to `onEntry`, in seq order, once each (what
+ * `Conversation.subscribe` reports as `entry`). Does nothing for a conversation the session already has open.
+ */
+export async function followConversation(session: ChatSession, conversationId: string, onEntry: (entry: FeedEntry<ChatEntry>) => void): Promise<void> {
+  const conversation = session.conversation(conversationId);
+  if (conversation.isOpen) return;
+  conversation.subscribe((change) => change.kind === 'entry' && onEntry(change.entry));
+  await conversation.open();
+}
+
 /** Follows a conversation, collecting its entries into the chatter. */
 export function follow(who: Chatter, conversationId: string): Promise<void> {
-  return who.session.follow(conversationId, (entry) => who.entries.push(entry));
+  return followConversation(who.session, conversationId, (entry) => who.entries.push(entry));
 }
 
 /**

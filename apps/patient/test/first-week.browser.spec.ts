@@ -1,6 +1,6 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchChromium } from '@parley/testing';
-import { eventually, startPractice, type TestPractice } from './practice.js';
+import { eventually, follow, startPractice, type TestPractice } from './practice.js';
 import { checkScreen, PHONE } from './screens.js';
 
 const PASSPHRASE = 'copper lantern harbour meadow violin orbit';
@@ -107,16 +107,19 @@ describe('patient app: the first week (Chromium, real gateway, database and sdk 
     await page.getByRole('button', { name: 'Send', exact: true }).click();
     await page.getByRole('listitem').filter({ hasText: firstMessage }).locator('[data-mark="sent"], [data-mark="delivered"]').waitFor();
     await practice.clinician.session.setAvailability('available');
-    await practice.clinician.session.claim(conversationId).catch(() => undefined);
-    await practice.clinician.session.follow(conversationId, (entry) => practice.clinician.entries.push(entry));
+    await practice.clinician.session
+      .conversation(conversationId)
+      .claim()
+      .catch(() => undefined);
+    await follow(practice.clinician, conversationId);
     await page.getByText(`You are talking with ${practice.clinician.displayName}`).waitFor();
     await page.getByRole('button', { name: '← Back to home' }).click();
     await home().waitFor();
     const tonesBefore = await tones(page);
 
-    await practice.clinician.session.send(conversationId, 'Which medicine is it?');
+    await practice.clinician.session.conversation(conversationId).send('Which medicine is it?');
     await openConversation().filter({ hasText: '1 new message' }).waitFor();
-    await practice.clinician.session.send(conversationId, 'And which pharmacy do you use?');
+    await practice.clinician.session.conversation(conversationId).send('And which pharmacy do you use?');
     await openConversation().filter({ hasText: '2 new messages' }).waitFor();
 
     expect(await page.title()).toBe('(2) Home – Parley');
@@ -140,7 +143,7 @@ describe('patient app: the first week (Chromium, real gateway, database and sdk 
     await home().click();
     await openConversation().waitFor();
 
-    await practice.clinician.session.send(conversationId, 'I have sent it to your pharmacy.');
+    await practice.clinician.session.conversation(conversationId).send('I have sent it to your pharmacy.');
     await openConversation().filter({ hasText: '1 new message' }).waitFor();
     expect(await tones(page)).toBe(0);
     expect(await page.title()).toBe('(1) Home – Parley');

@@ -1,7 +1,7 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchChromium, startTcpProxy, type TcpProxy } from '@parley/testing';
 import { generateInvitationCode, ready } from '@parley/crypto';
-import { eventually, startPractice, type TestPractice } from './practice.js';
+import { eventually, follow, startPractice, type TestPractice } from './practice.js';
 import { checkScreen, PHONE, readVault, secretKeyPaths } from './screens.js';
 
 const TERMS = 'Online messages are for non-urgent matters only.\n\nEvery message becomes part of your medical record.';
@@ -168,8 +168,11 @@ describe('patient app: the whole journey (Chromium, real gateway, database and s
 
   it('shows that a clinician took the conversation (no manager ever vouched for this patient)', async () => {
     await practice.clinician.session.setAvailability('available');
-    await practice.clinician.session.claim(conversationId).catch(() => undefined);
-    await practice.clinician.session.follow(conversationId, (entry) => practice.clinician.entries.push(entry));
+    await practice.clinician.session
+      .conversation(conversationId)
+      .claim()
+      .catch(() => undefined);
+    await follow(practice.clinician, conversationId);
 
     // The clinician's name and role show from the assignment, before they write anything.
     await page.getByText(`You are talking with ${practice.clinician.displayName} (clinician).`).waitFor();
@@ -200,14 +203,14 @@ describe('patient app: the whole journey (Chromium, real gateway, database and s
 
   it('shows the clinician typing, their reply with their name and role, and delivered then read marks', async () => {
     const reply = 'Thanks for telling me. Is the pain there now?';
-    await practice.clinician.session.typing(conversationId, true);
+    await practice.clinician.session.conversation(conversationId).setTyping(true);
     await page.getByText(`${practice.clinician.displayName} is typing…`).waitFor();
-    await practice.clinician.session.send(conversationId, reply);
+    await practice.clinician.session.conversation(conversationId).send(reply);
     await page.getByRole('list', { name: 'Messages' }).getByText(reply).waitFor();
     await page.getByText(`You are talking with ${practice.clinician.displayName} (clinician).`).waitFor();
     await page.getByText('· Delivered').waitFor();
     const patientMessage = practice.clinician.entries.filter((entry) => entry.ok && entry.value.kind === 'message' && !entry.value.isMine).at(-1)!;
-    await practice.clinician.session.markRead(conversationId, patientMessage.seq);
+    await practice.clinician.session.conversation(conversationId).markRead(patientMessage.seq);
 
     await page.getByText('· Read').waitFor();
     expect(await page.getByText(`${practice.clinician.displayName} is now looking after your conversation.`).count()).toBe(1);

@@ -27,6 +27,14 @@ export interface StaffChat {
   bodies(): string[];
 }
 
+/** The staff member follows a conversation (opens its model; nothing if already open), collecting its entries into `entries`. */
+export async function follow(staff: StaffChat, conversationId: string): Promise<void> {
+  const conversation = staff.session.conversation(conversationId);
+  if (conversation.isOpen) return;
+  conversation.subscribe((change) => change.kind === 'entry' && staff.entries.push(change.entry));
+  await conversation.open();
+}
+
 /** A real gateway (own database and data folder) with the demo practice set up: keys, staff devices, terms. */
 export interface TestPractice {
   gateway: GatewayProcess;

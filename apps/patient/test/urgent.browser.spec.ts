@@ -1,6 +1,6 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchChromium } from '@parley/testing';
-import { eventually, startPractice, type TestPractice } from './practice.js';
+import { eventually, follow, startPractice, type TestPractice } from './practice.js';
 import { checkScreen, PHONE } from './screens.js';
 
 const PASSPHRASE = 'violin meadow orbit copper harbour lantern';
@@ -77,7 +77,7 @@ describe('patient app: urgent messages, limits and closing time (Chromium, real 
     expect(await checkScreen(page, 'urgent-01-told')).toEqual({ violations: [], overflow: 0 });
 
     // Staff read the screening from inside the encrypted message; the server saw only the urgent mark.
-    await practice.clinician.session.follow(urgentId, (entry) => practice.clinician.entries.push(entry));
+    await follow(practice.clinician, urgentId);
     await eventually(() => practice.clinician.bodies().includes(text), 'the clinician has the message');
     const message = practice.clinician.entries.find((entry) => entry.ok && entry.value.kind === 'message' && entry.value.body === text);
     expect(message?.ok && message.value.kind === 'message' ? message.value.redFlags : null).toEqual(['chest_pain']);

@@ -115,9 +115,9 @@ describe('staff app: a clinician works the live queue; a manager raises the cap 
   it('decrypts the patient’s message, shows typing, sends an encrypted reply and shows the read receipt', async () => {
     const ada = patients[0]!;
     await page.getByRole('tab', { name: /Ada Lovelace/ }).click();
-    await ada.chat.typing(ada.conversationId!, true);
+    await ada.chat.conversation(ada.conversationId!).setTyping(true);
     await page.getByText('Ada Lovelace is typing…').waitFor();
-    await ada.chat.send(ada.conversationId!, 'Could I have my repeat prescription, please?');
+    await ada.chat.conversation(ada.conversationId!).send('Could I have my repeat prescription, please?');
     const log = page.getByRole('log', { name: 'Messages with Ada Lovelace' });
     await log.getByText('Could I have my repeat prescription, please?').waitFor();
 
@@ -128,7 +128,7 @@ describe('staff app: a clinician works the live queue; a manager raises the cap 
     await page.getByRole('button', { name: 'Send' }).click();
     await waitUntil(() => messageBodies(ada).includes('Yes, it will be ready on Thursday.'), 'the patient to decrypt the reply');
     const replySeq = ada.entries.at(-1)!.seq;
-    await ada.chat.markRead(ada.conversationId!, replySeq);
+    await ada.chat.conversation(ada.conversationId!).markRead(replySeq);
 
     await page.getByText('Read by the patient').waitFor();
     await log.getByText('Yes, it will be ready on Thursday.').waitFor();

@@ -134,7 +134,7 @@ describe("staff app: the manager's console (Chromium, real gateway and database)
     const staff = await managerApi.listStaff();
     const newcomerId = staff.ok ? staff.data.find((m) => m.email === newcomerEmail)!.userId : '';
     expect((await world.manager.session.client.request('capacity:set-clinician', { clinicianId: newcomerId, maxConcurrent: 2, dailyMax: null })).ok).toBe(true);
-    await waiting.chat.send(waiting.conversationId!, 'Is my fit note ready?');
+    await waiting.chat.conversation(waiting.conversationId!).send('Is my fit note ready?');
 
     await newcomer.getByRole('radio', { name: 'Available' }).check();
     await newcomer.getByRole('tab', { name: /Wendy Waiting/ }).waitFor();

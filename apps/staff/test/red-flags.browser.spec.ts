@@ -36,13 +36,13 @@ describe('staff app: red flags, urgent conversations and messages this computer 
   it('puts the conversation a patient marked urgent at the head of the queue, highlighted, and marks the red-flag message in the panel', async () => {
     const routine = await world.patient('Rita Routine');
     const routineId = await openConversation(routine, 'admin');
-    await routine.chat.send(routineId, 'Could I book a blood test next week?');
+    await routine.chat.conversation(routineId).send('Could I book a blood test next week?');
     const urgent = await world.patient('Uma Patel');
     const urgentId = await openConversation(urgent, 'admin');
     // What the patient app does after its red-flag panel, when the patient chooses to send anyway.
-    const sent = await urgent.chat.send(urgentId, 'I have crushing chest pain', undefined, { redFlags: ['chest_pain'] });
+    const sent = await urgent.chat.conversation(urgentId).send('I have crushing chest pain', { redFlags: ['chest_pain'] });
     expect(sent.ok).toBe(true);
-    const marked = await urgent.chat.markUrgent(urgentId);
+    const marked = await urgent.chat.conversation(urgentId).markUrgent();
     expect(marked.urgentAt).not.toBeNull();
 
     const queue = page.getByRole('list', { name: 'Waiting patients' });
@@ -85,7 +85,7 @@ describe('staff app: red flags, urgent conversations and messages this computer 
     const log = page.getByRole('log', { name: 'Messages with Ursula Unopened' });
     await log.waitFor();
 
-    const first = await patient.chat.send(conversationId, 'My first question, about my repeat prescription.');
+    const first = await patient.chat.conversation(conversationId).send('My first question, about my repeat prescription.');
     // A message sealed under a key no envelope carries: the server stores it (it cannot tell), and no staff computer can open it.
     const summary = (await patient.chat.listConversations()).find((c) => c.id === conversationId)!;
     const stranger = generateDeviceKeys();
@@ -99,7 +99,7 @@ describe('staff app: red flags, urgent conversations and messages this computer 
       body: 'The question nobody at the practice can read.',
     });
     const lost = await patient.chat.outbox.enqueue(unopenable);
-    const third = await patient.chat.send(conversationId, 'And one more thing: I am away next week.');
+    const third = await patient.chat.conversation(conversationId).send('And one more thing: I am away next week.');
     if (!first.ok || !lost.ok || !third.ok) throw new Error('a send was refused');
 
     await log.getByText('And one more thing: I am away next week.').waitFor({ timeout: 30_000 });

@@ -39,7 +39,7 @@ describe('staff app: opening a conversation joins it once, so the audit log has 
   it('opens an assigned conversation in a tab with one join: one audited read, however the clinician works in it', async () => {
     const conversationId = await openConversation(patient, 'admin');
     await page.getByRole('tab', { name: /Olive Once/ }).waitFor();
-    await patient.chat.send(conversationId, 'Is my repeat prescription ready?');
+    await patient.chat.conversation(conversationId).send('Is my repeat prescription ready?');
     const log = page.getByRole('log', { name: 'Messages with Olive Once' });
     await log.getByText('Is my repeat prescription ready?').waitFor();
 

@@ -89,7 +89,7 @@ describe('staff app: invitation-bound trust (Chromium, real gateway and database
     expect(await accessibilityViolations(page)).toEqual([]);
     patient = await world.activatePatient({ name: 'Priya Firsttime', code, dateOfBirth: '1990-07-21' });
     const conversationId = await openConversation(patient, 'admin');
-    await patient.chat.send(conversationId, 'Hello, this is my first message to the practice.');
+    await patient.chat.conversation(conversationId).send('Hello, this is my first message to the practice.');
 
     const log = page.getByRole('log', { name: 'Messages with Priya Firsttime' });
     // Assigned to the clinician while they are still on the invitation screen: the cue takes them there.

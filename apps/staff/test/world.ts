@@ -208,7 +208,10 @@ async function setUpWorld(gateway: GatewayProcess, dataDir: string, database: Aw
 export async function openConversation(patient: TestPatient, topic = 'admin'): Promise<string> {
   const summary = await patient.chat.openConversation(topic);
   patient.conversationId = summary.id;
-  await patient.chat.follow(summary.id, (entry) => patient.entries.push(entry));
+  const conversation = patient.chat.conversation(summary.id);
+  if (conversation.isOpen) return summary.id;
+  conversation.subscribe((change) => change.kind === 'entry' && patient.entries.push(change.entry));
+  await conversation.open();
   return summary.id;
 }
 

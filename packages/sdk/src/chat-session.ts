@@ -1,18 +1,8 @@
-import {
-  HttpApi,
-  MemoryFeedCursorStore,
-  MemoryOutboxStore,
-  Outbox,
-  ParleyClient,
-  type FeedCursorStore,
-  type FeedEntry,
-  type OutboxResult,
-  type OutboxStore,
-} from '@parley/client';
+import { HttpApi, MemoryFeedCursorStore, MemoryOutboxStore, Outbox, ParleyClient, type FeedCursorStore, type OutboxStore } from '@parley/client';
 import { fromBase64, ready, ReceiveGuard, type RecordKey } from '@parley/crypto';
 import type { ConversationSummary } from '@parley/protocol';
 import { AccountFlowError, type SignedIn } from './accounts.js';
-import { Conversation, type ChatEntry } from './conversation.js';
+import { Conversation } from './conversation.js';
 import { newEpoch, type EnvelopeTarget } from './conversation-crypto.js';
 import { currentRecordKey, isCertifiedBy } from './trust.js';
 
@@ -154,43 +144,6 @@ export class ChatSession {
   async setAvailability(availability: 'available' | 'away'): Promise<void> {
     const result = await this.client.request('staff:availability', { availability });
     if (!result.ok) throw AccountFlowError.of(result.error);
-  }
-
-  /**
-   * Shorthand for scripts and tests: opens a conversation's model and hands every entry to `onEntry`, in
-   * seq order, once each (what {@link Conversation.subscribe} reports as `entry`). Does nothing for a conversation already open.
-   * @throws AccountFlowError with the gateway's code
-   */
-  async follow(conversationId: string, onEntry: (entry: FeedEntry<ChatEntry>) => void): Promise<void> {
-    const conversation = this.conversation(conversationId);
-    if (conversation.isOpen) return;
-    conversation.subscribe((change) => change.kind === 'entry' && onEntry(change.entry));
-    await conversation.open();
-  }
-
-  /** Shorthand for {@link Conversation.send} of a followed conversation. @throws AccountFlowError (`not_following`, `no_key`) */
-  send(conversationId: string, body: string, clientMessageId?: string, options: { redFlags?: readonly string[] } = {}): Promise<OutboxResult> {
-    return this.conversation(conversationId).send(body, { ...options, clientMessageId });
-  }
-
-  /** Shorthand for {@link Conversation.markUrgent}. @throws AccountFlowError */
-  markUrgent(conversationId: string): Promise<ConversationSummary> {
-    return this.conversation(conversationId).markUrgent();
-  }
-
-  /** Shorthand for {@link Conversation.claim}. @throws AccountFlowError (`conflict`, `at_capacity` …) */
-  claim(conversationId: string): Promise<ConversationSummary> {
-    return this.conversation(conversationId).claim();
-  }
-
-  /** Shorthand for {@link Conversation.setTyping}. */
-  typing(conversationId: string, isTyping: boolean): Promise<void> {
-    return this.conversation(conversationId).setTyping(isTyping);
-  }
-
-  /** Shorthand for {@link Conversation.markRead}: nothing is sent for a conversation this session does not follow. */
-  markRead(conversationId: string, upToSeq: number): Promise<void> {
-    return this.conversation(conversationId).markRead(upToSeq);
   }
 
   /** Stops every conversation model and the outbox (pending items stay in the store) and closes the socket. */

@@ -25,7 +25,7 @@ import {
 import { ChatSession, openInvitation, rotateRecordKey, signIn, type ChatEntry, type PatientSignedIn } from '@parley/sdk';
 import { newSessionToken } from '../../src/sessions/session-token.js';
 import { startTestApp, type TestApp } from '../app.js';
-import { follow, patientChat, staffChat, type Chatter } from '../chat.js';
+import { follow, followConversation, patientChat, staffChat, type Chatter } from '../chat.js';
 import { activatePatient, apiOk, createPracticeWithStaff, invitePatient, type TestPatient, type TestPractice } from '../factories.js';
 
 const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64');
@@ -232,7 +232,7 @@ describe('adversarial server: the client refuses what a malicious server offers'
   it('refuses a forged account key the server serves to staff, with or without a forged root certificate, and reads nothing from its devices', async () => {
     const { alice, conversationId } = await openAsPatient();
     await follow(alice, conversationId);
-    await alice.session.send(conversationId, 'Is my prescription ready?');
+    await alice.session.conversation(conversationId).send('Is my prescription ready?');
     const attackerAccount = generatePatientAccountKeys();
     const attackerRoot = generatePracticeRootKey();
     await tamper(
@@ -298,7 +298,7 @@ describe('adversarial server: the client refuses what a malicious server offers'
   it('refuses an envelope the server substituted, and a first-epoch envelope made by a staff device', async () => {
     const { alice, conversationId } = await openAsPatient();
     await follow(alice, conversationId);
-    await alice.session.send(conversationId, 'A question about my results.');
+    await alice.session.conversation(conversationId).send('A question about my results.');
     const recordKeyId = Buffer.from(keyId(practice.recordKey.boxPublicKey));
     const original = (
       await gateway.dataSource.query(
@@ -398,8 +398,8 @@ describe('adversarial server: the client refuses what a malicious server offers'
     opened.push({ session: rogue } as Chatter);
 
     await attack(async () => {
-      await rogue.follow(conversationId, () => undefined);
-      const sent = await rogue.send(conversationId, 'Please send my records to this address.');
+      await followConversation(rogue, conversationId, () => undefined);
+      const sent = await rogue.conversation(conversationId).send('Please send my records to this address.');
       expect(sent.ok).toBe(true);
       await waitForMessages(clinician, 1);
       await waitForMessages(alice, 1);

@@ -61,8 +61,8 @@ describe('backup and restore drill on the default embedded install (the commands
     await follow(patient, conversationId);
     await follow(clinician, conversationId);
     await waitForAssignment(clinician);
-    expect(await patient.session.send(conversationId, 'written before the backup')).toMatchObject({ ok: true });
-    expect(await clinician.session.send(conversationId, 'and a reply, also before it')).toMatchObject({ ok: true });
+    expect(await patient.session.conversation(conversationId).send('written before the backup')).toMatchObject({ ok: true });
+    expect(await clinician.session.conversation(conversationId).send('and a reply, also before it')).toMatchObject({ ok: true });
     // Receipts and presence are written as the clients read and leave: let them finish, so the copy can be compared.
     await patient.session.close();
     await clinician.session.close();

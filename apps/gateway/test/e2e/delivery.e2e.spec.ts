@@ -86,8 +86,8 @@ describe('1,000 messages while connections drop at random', () => {
 
     const sends = [];
     for (let i = 0; i < 500; i += 1) {
-      sends.push(patient.session.send(conversationId, `patient ${i}`));
-      sends.push(clinician.session.send(conversationId, `clinician ${i}`));
+      sends.push(patient.session.conversation(conversationId).send(`patient ${i}`));
+      sends.push(clinician.session.conversation(conversationId).send(`clinician ${i}`));
       if (i % 50 === 0) await new Promise((resolve) => setTimeout(resolve, 5));
     }
     const results = await Promise.all(sends);
@@ -135,10 +135,13 @@ describe('the gateway process is killed mid-stream and restarted', () => {
     const acked = new Set<string>();
 
     const sends = Array.from({ length: 300 }, (_, i) =>
-      patient.session.send(conversationId, `message ${i}`).then((result) => {
-        if (result.ok) acked.add(`message ${i}`);
-        return result;
-      }),
+      patient.session
+        .conversation(conversationId)
+        .send(`message ${i}`)
+        .then((result) => {
+          if (result.ok) acked.add(`message ${i}`);
+          return result;
+        }),
     );
     await waitUntil(() => acked.size >= 40, '40 acks before the kill', 30_000);
     await gateway.stop('SIGKILL');
@@ -190,12 +193,12 @@ describeIf(missingRedis)('two gateway nodes linked by Redis, one killed', () => 
     await follow(clinician, conversationId);
     await waitForAssignment(clinician);
 
-    const before = await Promise.all(Array.from({ length: 50 }, (_, i) => patient.session.send(conversationId, `before ${i}`)));
+    const before = await Promise.all(Array.from({ length: 50 }, (_, i) => patient.session.conversation(conversationId).send(`before ${i}`)));
     await waitUntil(() => clinician.entries.length >= 53, 'cross-node delivery', 20_000);
     await nodeA.stop('SIGKILL');
     balancer.setTarget({ host: '127.0.0.1', port: nodeB.port });
-    const after = await Promise.all(Array.from({ length: 50 }, (_, i) => patient.session.send(conversationId, `after ${i}`)));
-    const replies = await Promise.all(Array.from({ length: 10 }, (_, i) => clinician.session.send(conversationId, `reply ${i}`)));
+    const after = await Promise.all(Array.from({ length: 50 }, (_, i) => patient.session.conversation(conversationId).send(`after ${i}`)));
+    const replies = await Promise.all(Array.from({ length: 10 }, (_, i) => clinician.session.conversation(conversationId).send(`reply ${i}`)));
     await waitUntil(() => clinician.entries.length >= 113 && patient.entries.length >= 113, 'all 113 entries on both sides', 30_000);
     await patient.session.close();
     await clinician.session.close();

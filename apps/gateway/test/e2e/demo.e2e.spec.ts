@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fromBase64, generatePassphrase, ready, TEST_KDF_PARAMS } from '@parley/crypto';
 import { activatePatient, ChatSession, openInvitation, openRecordKeys, signIn, type ChatEntry } from '@parley/sdk';
 import type { FeedEntry } from '@parley/client';
+import { followConversation } from '../chat.js';
 import { waitUntil } from '../wait.js';
 
 const REPOSITORY = join(import.meta.dirname, '..', '..', '..', '..');
@@ -79,12 +80,12 @@ describe('npm start demo (scripts/start.mjs on the embedded database)', () => {
     const conversation = await patientChat.openConversation('test-results');
     const atPatient: FeedEntry<ChatEntry>[] = [];
     const atDoctor: FeedEntry<ChatEntry>[] = [];
-    await patientChat.follow(conversation.id, (entry) => atPatient.push(entry));
-    await doctorChat.follow(conversation.id, (entry) => atDoctor.push(entry));
-    await patientChat.send(conversation.id, 'Are my blood test results back?');
+    await followConversation(patientChat, conversation.id, (entry) => atPatient.push(entry));
+    await followConversation(doctorChat, conversation.id, (entry) => atDoctor.push(entry));
+    await patientChat.conversation(conversation.id).send('Are my blood test results back?');
     const bodies = (entries: FeedEntry<ChatEntry>[]) => entries.flatMap((entry) => (entry.ok && entry.value.kind === 'message' ? [entry.value] : []));
     await waitUntil(() => bodies(atDoctor).length >= 1, "the patient's message at the doctor");
-    await doctorChat.send(conversation.id, 'Yes, they are normal.');
+    await doctorChat.conversation(conversation.id).send('Yes, they are normal.');
     await waitUntil(() => bodies(atPatient).length >= 2, "the doctor's answer at the patient");
     await patientChat.close();
     await doctorChat.close();

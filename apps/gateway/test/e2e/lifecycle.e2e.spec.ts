@@ -200,7 +200,7 @@ describe('conversation lifecycle: transfer, hold, close with an outcome, follow-
     const closed = await assignee.client.request('conversation:close', { conversationId: p2.id, outcome: 'resolved' });
     const p3Now = await row(p3.id);
     await waitForEvent(p2.chat, 'closed');
-    const send = await p2.chat.session.send(p2.id, 'one more thing');
+    const send = await p2.chat.session.conversation(p2.id).send('one more thing');
     const again = await assignee.client.request('conversation:close', { conversationId: p2.id, outcome: 'resolved' });
 
     expect(closed).toMatchObject({ ok: true, data: { conversation: { status: 'closed', assignedClinicianId: null } } });

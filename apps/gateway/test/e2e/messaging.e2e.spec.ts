@@ -3,7 +3,7 @@ import type { FeedEntry } from '@parley/client';
 import { ready, TEST_KDF_PARAMS } from '@parley/crypto';
 import { COMMAND_NAMES } from '@parley/protocol';
 import { startTestApp, type TestApp } from '../app.js';
-import { follow, patientChat, staffChat, waitForAssignment, type Chatter } from '../chat.js';
+import { follow, followConversation, patientChat, staffChat, waitForAssignment, type Chatter } from '../chat.js';
 import { ChatSession, isPatientSignedIn, signIn, type ChatEntry } from '@parley/sdk';
 import { activatePatient, createPracticeWithStaff, type TestPatient, type TestPractice } from '../factories.js';
 import { waitUntil } from '../wait.js';
@@ -39,9 +39,9 @@ describe('end-to-end-encrypted messaging (in-process gateway, real PostgreSQL, s
 
   it('relays a patient message to the clinician, who decrypts it with the record key, and the reply back', async () => {
     const clientMessageId = randomUUID();
-    const sent = await alice.session.send(conversationId, 'I need my inhaler repeated, please.', clientMessageId);
+    const sent = await alice.session.conversation(conversationId).send('I need my inhaler repeated, please.', { clientMessageId });
     await clinician.waitForEntries(4);
-    const reply = await clinician.session.send(conversationId, 'Done: collect it from the pharmacy tomorrow.');
+    const reply = await clinician.session.conversation(conversationId).send('Done: collect it from the pharmacy tomorrow.');
     await alice.waitForEntries(5);
 
     expect(sent).toMatchObject({ ok: true, data: { seq: 4, isDuplicate: false } });
@@ -66,7 +66,7 @@ describe('end-to-end-encrypted messaging (in-process gateway, real PostgreSQL, s
 
   it('stores no plaintext anywhere: a unique marker is in no column of any table', async () => {
     const marker = `MARKER-${randomUUID()}`;
-    await alice.session.send(conversationId, `my secret symptom ${marker}`);
+    await alice.session.conversation(conversationId).send(`my secret symptom ${marker}`);
     await clinician.waitForEntries(6);
 
     const tables: { table_name: string }[] = await gateway.dataSource.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'`);
@@ -88,8 +88,8 @@ describe('end-to-end-encrypted messaging (in-process gateway, real PostgreSQL, s
     const typing = new Promise((resolve) => clinician.session.client.on('conversation:typing', resolve));
     const receipt = new Promise((resolve) => alice.session.client.on('receipt:updated', (fact) => fact.kind === 'read' && resolve(fact)));
 
-    await alice.session.typing(conversationId, true);
-    await clinician.session.markRead(conversationId, 4);
+    await alice.session.conversation(conversationId).setTyping(true);
+    await clinician.session.conversation(conversationId).markRead(4);
 
     expect(await typing).toEqual({ conversationId, userId: patient.userId, role: 'patient', isTyping: true });
     expect(await receipt).toMatchObject({ conversationId, userId: practice.clinician.userId, kind: 'read', upToSeq: 4 });
@@ -108,10 +108,10 @@ describe('end-to-end-encrypted messaging (in-process gateway, real PostgreSQL, s
     // The tablet pinned the root from the backup and opened the earlier epoch keys with the account key at enrolment.
     const tablet = await ChatSession.start({ baseUrl: gateway.url, signedIn: second, pinnedRoot: second.pinnedRoot, epochKeys: second.epochKeys });
     const seen: FeedEntry<ChatEntry>[] = [];
-    await tablet.follow(conversationId, (entry) => seen.push(entry));
+    await followConversation(tablet, conversationId, (entry) => seen.push(entry));
     const before = seen.length;
 
-    await clinician.session.send(conversationId, 'Seen on every device?');
+    await clinician.session.conversation(conversationId).send('Seen on every device?');
     await waitUntil(() => seen.length > before, 'the message on the tablet');
     await tablet.close();
 

@@ -61,7 +61,7 @@ describe('GET /metrics (in-process gateway, real PostgreSQL and sockets)', () =>
     await follow(first, conversationId);
     await follow(clinician, conversationId);
     await waitForAssignment(clinician);
-    for (let i = 0; i < 3; i += 1) expect(await first.session.send(conversationId, `${marker} ${i}`)).toMatchObject({ ok: true });
+    for (let i = 0; i < 3; i += 1) expect(await first.session.conversation(conversationId).send(`${marker} ${i}`)).toMatchObject({ ok: true });
     // The clinician is at their cap of 1: the second patient's conversation waits in the queue.
     const second = await patientChat(gateway.url, practice, await activatePatient(gateway.url, practice));
     chats.push(second);

@@ -30,7 +30,7 @@ describe('patient search for staff, and audited reads of conversations not assig
     chats.push(chat);
     conversationId = (await chat.session.openConversation('admin')).id;
     await follow(chat, conversationId);
-    await chat.session.send(conversationId, 'Only for the practice.');
+    await chat.session.conversation(conversationId).send('Only for the practice.');
   });
 
   afterAll(async () => {

@@ -64,7 +64,7 @@ describe('graceful drain (in-process gateway, real PostgreSQL and sockets)', () 
     await blocker.query('BEGIN');
     await blocker.query('SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE', [conversationId]);
 
-    const sending = patient.session.send(conversationId, 'sent just before the drain');
+    const sending = patient.session.conversation(conversationId).send('sent just before the drain');
     // The send itself must be under way, not merely some command: a delivered receipt (sent up to a second after
     // the last entry) could count as in flight, and a send that arrived after the drain began is held back for
     // good here (there is no other node to resend it to). Its record transaction waiting on the blocker's lock proves it.

@@ -68,9 +68,9 @@ describe('the reply window after closing (in-process gateway, a FakeClock)', () 
   it('keeps assigned and on-hold conversations two-way after closing, for the patient and the clinician', async () => {
     const [a, b] = patients;
 
-    const patientInAssigned = await a!.session.send(ids.assigned, 'Yes, the rash is still there.');
-    const clinicianAnswer = await clinician.session.send(ids.assigned, 'Thank you, I will book you in.');
-    const patientOnHold = await b!.session.send(ids.onHold, 'Here is the photo you asked for.');
+    const patientInAssigned = await a!.session.conversation(ids.assigned).send('Yes, the rash is still there.');
+    const clinicianAnswer = await clinician.session.conversation(ids.assigned).send('Thank you, I will book you in.');
+    const patientOnHold = await b!.session.conversation(ids.onHold).send('Here is the photo you asked for.');
 
     expect(patientInAssigned).toMatchObject({ ok: true });
     expect(clinicianAnswer).toMatchObject({ ok: true });
@@ -97,11 +97,11 @@ describe('the reply window after closing (in-process gateway, a FakeClock)', () 
 
   it('ends the default reply window at the end of the practice’s local day, for both sides', async () => {
     await at('2026-11-23T23:59');
-    const lastMinute = await patients[0]!.session.send(ids.assigned, 'One more thing.');
+    const lastMinute = await patients[0]!.session.conversation(ids.assigned).send('One more thing.');
     await at('2026-11-24T00:01');
 
-    const patientAfter = await patients[0]!.session.send(ids.assigned, 'Hello?');
-    const clinicianAfter = await clinician.session.send(ids.assigned, 'Late note.');
+    const patientAfter = await patients[0]!.session.conversation(ids.assigned).send('Hello?');
+    const clinicianAfter = await clinician.session.conversation(ids.assigned).send('Late note.');
 
     expect(lastMinute).toMatchObject({ ok: true });
     expect(patientAfter).toMatchObject({ ok: false, error: { code: 'outside_hours', message: expect.stringContaining('Tuesday 24 November at 08:00') } });
@@ -112,11 +112,11 @@ describe('the reply window after closing (in-process gateway, a FakeClock)', () 
     const before = await apiOk<HoursView>(gateway.url, 'GET', '/api/hours', { token: practice.manager.token });
     const byClinician = await api(gateway.url, 'PUT', '/api/hours/settings', { token: practice.clinician.token, body: { replyWindow: 'until_closed' } });
     await setReplyWindow('until_closed');
-    const untilClosed = await patients[0]!.session.send(ids.assigned, 'Still here after midnight.');
+    const untilClosed = await patients[0]!.session.conversation(ids.assigned).send('Still here after midnight.');
     expect(await clinician.session.client.request('conversation:close', { conversationId: ids.assigned, outcome: 'resolved' })).toMatchObject({ ok: true });
-    const afterClose = await patients[0]!.session.send(ids.assigned, 'And another.');
+    const afterClose = await patients[0]!.session.conversation(ids.assigned).send('And another.');
     await setReplyWindow('none');
-    const noWindow = await patients[1]!.session.send(ids.onHold, 'Hello?');
+    const noWindow = await patients[1]!.session.conversation(ids.onHold).send('Hello?');
     await setReplyWindow('end_of_day');
 
     expect(before.settings.replyWindow).toBe('end_of_day');

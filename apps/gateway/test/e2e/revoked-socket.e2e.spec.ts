@@ -59,7 +59,7 @@ async function aConversation(url: string, signInUrl: string, practice: TestPract
 
 /** Sends a message and resolves with its seq once the witness has had it relayed. */
 async function sendSeen(sender: Chatter, conversationId: string, witness: Listener, body: string): Promise<number> {
-  const result = await sender.session.send(conversationId, body);
+  const result = await sender.session.conversation(conversationId).send(body);
   if (!result.ok) throw new Error(`send refused: ${result.error.code}`);
   await waitUntil(() => sender.bodies().includes(body), `"${body}" in the record`);
   const seq = sender.entries.find((entry) => entry.ok && entry.value.kind === 'message' && entry.value.body === body)!.seq;
@@ -97,7 +97,7 @@ describe('a socket whose session ended without word reaching its node (in-proces
     await gateway.dataSource.query(`UPDATE sessions SET revoked_at = now(), end_reason = 'revoked' WHERE token_hash = sha256(convert_to($1, 'UTF8'))`, [
       victimSession.token,
     ]);
-    const during = await sender.session.send(conversationId, 'while the victim is still connected');
+    const during = await sender.session.conversation(conversationId).send('while the victim is still connected');
     await waitUntil(() => victim.stoppedAt !== undefined, 'the victim to be closed', CLOSED_WITHIN_MS + 5_000);
     const after = await sendSeen(sender, conversationId, witness, 'after the victim was closed');
 
@@ -154,7 +154,7 @@ describeIf(missingRedis)(
       proxy.blackhole(true);
       const endedAt = Date.now();
       const signedOut = await api(nodeA.url, 'POST', '/api/auth/sign-out', { token: victimSession.token });
-      const during = await sender.session.send(conversationId, 'sent while the link is cut');
+      const during = await sender.session.conversation(conversationId).send('sent while the link is cut');
       await waitUntil(() => victim.stoppedAt !== undefined, 'the victim to be closed', CLOSED_WITHIN_MS + 5_000);
       const closedAfterMs = victim.stoppedAt! - endedAt;
       // The link comes back (as after a TCP reset): node B relays again, to the witness and not to the victim.

@@ -58,7 +58,7 @@ describe(`rolling restart of two gateway nodes behind the loopback balancer (inf
     let isStreaming = true;
     let acked = 0;
     const send = async (i: number) => {
-      const result = await patient.session.send(conversationId, `message ${i}`);
+      const result = await patient.session.conversation(conversationId).send(`message ${i}`);
       if (result.ok) acked += 1;
       return result;
     };

@@ -170,7 +170,7 @@ describe('staff management: listing, revoking a colleague’s device, offboardin
     chats.push(patientOld);
     const old = await patientOld.session.openConversation('admin');
     await follow(patientOld, old.id);
-    await patientOld.session.send(old.id, 'Written before the rotation.');
+    await patientOld.session.conversation(old.id).send('Written before the rotation.');
     await waitUntil(
       async () =>
         (await gateway.dataSource.query(`SELECT assigned_clinician_id FROM conversations WHERE id = $1`, [old.id]))[0].assigned_clinician_id === leaver.userId,
@@ -231,7 +231,7 @@ describe('staff management: listing, revoking a colleague’s device, offboardin
     chats.push(newcomer);
     const fresh = await newcomer.session.openConversation('admin');
     await follow(newcomer, fresh.id);
-    await newcomer.session.send(fresh.id, 'Written after the rotation.');
+    await newcomer.session.conversation(fresh.id).send('Written after the rotation.');
     expect(
       await gateway.dataSource.query(
         `SELECT recipient_record_version AS version FROM conversation_envelopes WHERE conversation_id = $1 AND recipient_kind = 'record'`,

@@ -47,7 +47,7 @@ describe('two practices in one deployment (in-process gateway, real PostgreSQL a
     const followUps = await clinicianBClient.request('follow-up:list', {});
     const openConversation = (await chatB.session.openConversation('admin')).id;
     await follow(chatB, openConversation);
-    expect(await chatB.session.send(openConversation, 'practice B only')).toMatchObject({ ok: true });
+    expect(await chatB.session.conversation(openConversation).send('practice B only')).toMatchObject({ ok: true });
     ids = { closedConversation, openConversation, followUp: followUps.ok ? followUps.data.followUps[0]!.id : 'missing' };
     secretsOfB = [
       b.id,

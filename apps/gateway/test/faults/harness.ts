@@ -23,7 +23,7 @@ import {
 import type { DataSource } from 'typeorm';
 import { openDatabase } from '../../src/database/data-source.js';
 import { EmbeddedPostgres, freePort } from '../../src/database/embedded-postgres.js';
-import { patientChat, staffChat, type Chatter } from '../chat.js';
+import { followConversation, patientChat, staffChat, type Chatter } from '../chat.js';
 import { freshDatabase } from '../database.js';
 import { activatePatient, connectAs, createPracticeWithStaff, type TestPractice } from '../factories.js';
 import { waitUntil } from '../wait.js';
@@ -221,7 +221,7 @@ export async function populate(cluster: Cluster, patients: number): Promise<Popu
     for (const who of [patient, clinician]) {
       const entries: FeedEntry<ChatEntry>[] = [];
       who.received.set(conversationId, entries);
-      await who.chat.session.follow(conversationId, (entry) => entries.push(entry));
+      await followConversation(who.chat.session, conversationId, (entry) => entries.push(entry));
     }
   }
   return {
@@ -244,12 +244,15 @@ export async function populate(cluster: Cluster, patients: number): Promise<Popu
 export function send(population: Population, who: Participant, conversationId: string, body: string): Promise<SendRecord> {
   const record: SendRecord = { who: who.name, conversationId, body, startedAt: Date.now() };
   population.ledger.push(record);
-  return who.chat.session.send(conversationId, body).then((result) => {
-    record.settledAt = Date.now();
-    record.ok = result.ok;
-    if (!result.ok) record.code = result.error.code;
-    return record;
-  });
+  return who.chat.session
+    .conversation(conversationId)
+    .send(body)
+    .then((result) => {
+      record.settledAt = Date.now();
+      record.ok = result.ok;
+      if (!result.ok) record.code = result.error.code;
+      return record;
+    });
 }
 
 /**

@@ -123,7 +123,7 @@ describeWithNginx('nginx with infra/nginx/parley.conf in front of two gateway no
     let isStreaming = true;
     let acked = 0;
     const send = async (i: number) => {
-      const result = await patient.session.send(conversationId, `${prefix} ${i}`);
+      const result = await patient.session.conversation(conversationId).send(`${prefix} ${i}`);
       if (result.ok) acked += 1;
       return result;
     };
@@ -216,8 +216,8 @@ describeWithNginx('nginx with infra/nginx/parley.conf in front of two gateway no
 
     const sent = [];
     for (let i = 0; i < 5; i += 1) {
-      sent.push(await patient.session.send(conversationId, `patient ${i}`));
-      sent.push(await clinician.session.send(conversationId, `clinician ${i}`));
+      sent.push(await patient.session.conversation(conversationId).send(`patient ${i}`));
+      sent.push(await clinician.session.conversation(conversationId).send(`clinician ${i}`));
     }
     const expected = Array.from({ length: 5 }, (_, i) => [`patient ${i}`, `clinician ${i}`]).flat();
     await waitUntil(
@@ -273,7 +273,7 @@ describeWithNginx('nginx with infra/nginx/parley.conf in front of two gateway no
       });
       await moreAcked(15);
     });
-    const reply = await clinician.session.send(conversationId, 'reply after the kill');
+    const reply = await clinician.session.conversation(conversationId).send('reply after the kill');
     await waitUntil(
       () => messageBodies(clinician.entries).length >= expected.length + 1,
       `the clinician's live feed to hold all ${expected.length + 1} messages`,

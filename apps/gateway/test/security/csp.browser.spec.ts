@@ -166,8 +166,11 @@ describe('the web clients under the strict content security policy (Chromium, re
     manager.close();
     clinician = await staffChat(gateway.url, practice, practice.clinician);
     await follow(clinician, conversationId);
-    await clinician.session.claim(conversationId).catch(() => undefined);
-    const sent = await clinician.session.send(conversationId, HOSTILE);
+    await clinician.session
+      .conversation(conversationId)
+      .claim()
+      .catch(() => undefined);
+    const sent = await clinician.session.conversation(conversationId).send(HOSTILE);
     const messages = page.getByRole('list', { name: 'Messages' });
     await messages.getByText(HOSTILE, { exact: true }).waitFor({ timeout: 30_000 });
 

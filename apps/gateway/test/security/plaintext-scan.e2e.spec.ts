@@ -71,11 +71,11 @@ describe('no plaintext and no private key in the logs (debug level) or the datab
     await follow(patientSide, id);
     await follow(clinicianSide, id);
     await waitForAssignment(clinicianSide);
-    await patientSide.session.send(id, `${marker} from the patient`);
-    await clinicianSide.session.send(id, `${marker} from the clinician`);
-    await patientSide.session.typing(id, true);
+    await patientSide.session.conversation(id).send(`${marker} from the patient`);
+    await clinicianSide.session.conversation(id).send(`${marker} from the clinician`);
+    await patientSide.session.conversation(id).setTyping(true);
     await waitUntil(() => patientSide.bodies().length === 2 && clinicianSide.bodies().length === 2, 'both messages on both sides', 20_000);
-    await clinicianSide.session.markRead(id, clinicianSide.entries.at(-1)!.seq);
+    await clinicianSide.session.conversation(id).markRead(clinicianSide.entries.at(-1)!.seq);
     // Refusals are what debug logging records: a payload carrying the marker where an id belongs, a bogus handshake.
     const raw = await connectAs(gateway.url, patient, 10_000);
     await raw.requestRaw('conversation:join', { conversationId: marker });
