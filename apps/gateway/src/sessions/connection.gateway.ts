@@ -84,14 +84,16 @@ export class ConnectionGateway implements OnGatewayInit, OnGatewayConnection, On
         if (typeof ack === 'function') ack(answer);
         return;
       }
+      // Without this, a client that sends an unknown event with an ack would wait for its timeout. A middleware, not
+      // `onAny` (which runs before middlewares and so would answer past the drain's count: an unknown event then stayed
+      // "under way" and held a SIGTERM for the whole grace period).
+      if (typeof event !== 'string' || !KNOWN_COMMANDS.has(event)) {
+        const ack = args.at(-1);
+        const answer: Ack<never> = { ok: false, error: { code: 'invalid_payload', message: 'Unknown event.' } };
+        if (typeof ack === 'function') ack(answer);
+        return;
+      }
       next();
-    });
-    // Without this, a client that sends an unknown event with an ack would wait for its timeout.
-    socket.onAny((event: unknown, ...args: unknown[]) => {
-      if (typeof event === 'string' && KNOWN_COMMANDS.has(event)) return;
-      const ack = args.at(-1);
-      const answer: Ack<never> = { ok: false, error: { code: 'invalid_payload', message: 'Unknown event.' } };
-      if (typeof ack === 'function') ack(answer);
     });
   }
 

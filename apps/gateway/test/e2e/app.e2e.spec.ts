@@ -1,5 +1,6 @@
 import { ParleyClient } from '@parley/client';
 import { PROTOCOL_VERSION } from '@parley/protocol';
+import { DrainService } from '../../src/health/drain.service.js';
 import { startTestApp, type TestApp } from '../app.js';
 import { createPracticeWithManager, type TestStaff } from '../factories.js';
 
@@ -99,6 +100,16 @@ describe('gateway (in-process, real PostgreSQL and sockets)', () => {
       const result = await client.requestRaw('admin:drop-tables', {});
 
       expect(result).toEqual({ ok: false, error: { code: 'invalid_payload', message: 'Unknown event.' } });
+    });
+
+    it('counts an answered unknown event as answered, so a drain does not wait for it', async () => {
+      const client = await connect();
+      const drain = gateway.app.get(DrainService);
+
+      const answers = await Promise.all([1, 2, 3].map((n) => client.requestRaw(`admin:unknown-${n}`, {})));
+
+      expect(answers).toEqual([1, 2, 3].map(() => ({ ok: false, error: { code: 'invalid_payload', message: 'Unknown event.' } })));
+      expect(drain.commandsInFlight).toBe(0);
     });
 
     it('accepts a browser from its own or a configured origin and refuses one from any other', async () => {
