@@ -18,6 +18,7 @@ import { RealtimePublisher } from '../common/realtime.publisher.js';
 import { rooms } from '../common/rooms.js';
 import { WsErrorFilter } from '../common/ws-error.filter.js';
 import { ConversationsService } from './conversations.service.js';
+import { ConversationOpeningService } from './opening.service.js';
 
 const CONVERSATION_ROOM_PREFIX = rooms.conversation('');
 
@@ -28,6 +29,7 @@ const CONVERSATION_ROOM_PREFIX = rooms.conversation('');
 export class ConversationsGateway implements OnGatewayInit, OnGatewayConnection {
   constructor(
     private readonly conversations: ConversationsService,
+    private readonly opening: ConversationOpeningService,
     private readonly realtime: RealtimePublisher,
   ) {}
 
@@ -43,7 +45,7 @@ export class ConversationsGateway implements OnGatewayInit, OnGatewayConnection 
 
   @On('conversation:open')
   open(@Actor() actor: Actor, @Payload(ConversationOpen) payload: ConversationOpen) {
-    return this.conversations.open(actor, payload);
+    return this.opening.open(actor, payload);
   }
 
   @On('conversation:list')

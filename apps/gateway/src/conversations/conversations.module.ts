@@ -11,11 +11,12 @@ import { ConversationExportsController } from './conversation-exports.controller
 import { ConversationsGateway } from './conversations.gateway.js';
 import { ConversationsRepository } from './conversations.repository.js';
 import { ConversationsService } from './conversations.service.js';
+import { ConversationOpeningService } from './opening.service.js';
 
 @Module({
   imports: [SessionsModule, AccountKeysModule, RecordModule, RoutingModule, AuditModule, ConsentModule, PracticesModule, HoursModule],
   controllers: [ConversationExportsController],
-  providers: [ConversationsGateway, ConversationsService, ConversationsRepository],
+  providers: [ConversationsGateway, ConversationsService, ConversationOpeningService, ConversationsRepository],
   exports: [ConversationsService],
 })
 export class ConversationsModule {}
