@@ -93,11 +93,10 @@ export class RecordRepository {
         return outcomes;
       });
     } catch (error) {
-      // Two nodes raced on the same client message id: redo each entry alone, which now sees the winner's row.
+      // Two nodes raced on the same client message id: redo the whole batch (it may hold an appendAll group, which
+      // must stay in one transaction); its retry check now sees the winner's row.
       if (!isUniqueViolation(error)) throw error;
-      const outcomes: AppendOutcome[] = [];
-      for (const entry of entries) outcomes.push(...(await transaction(this.dataSource, (db) => this.appendInTransaction(db, [entry]))));
-      return outcomes;
+      return await transaction(this.dataSource, (db) => this.appendInTransaction(db, entries));
     }
   }
 

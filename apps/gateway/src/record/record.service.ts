@@ -11,9 +11,10 @@ import type { AppendOutcome, NewEntry, StoredEntry } from './record.types.js';
 /** The most entries one transaction carries. */
 const MAX_BATCH = 256;
 
+/** One `append` or `appendAll`: its entries always travel together, in one transaction. */
 interface Pending {
-  entry: NewEntry;
-  resolve: (outcome: AppendOutcome) => void;
+  entries: readonly NewEntry[];
+  resolve: (outcomes: AppendOutcome[]) => void;
   reject: (error: unknown) => void;
 }
 
@@ -42,10 +43,36 @@ export class RecordService {
    * entry (message or system event) is then relayed to its conversation's room as `message:relayed`.
    */
   append(entry: NewEntry): Promise<AppendOutcome> {
+    return this.enqueue([entry]).then((outcomes) => outcomes[0]!);
+  }
+
+  /**
+   * Appends several entries in ONE transaction, consecutive and in this order: all are committed or none
+   * (every outcome is then known together). The entries are queued synchronously, like `append`'s.
+   */
+  appendAll(entries: readonly NewEntry[]): Promise<AppendOutcome[]> {
+    if (entries.length === 0) return Promise.resolve([]);
+    return this.enqueue([...entries]);
+  }
+
+  /** Queues a group synchronously, within the caller's call, so call order is queue order. */
+  private enqueue(entries: readonly NewEntry[]): Promise<AppendOutcome[]> {
     return new Promise((resolve, reject) => {
-      this.pending.push({ entry, resolve, reject });
+      this.pending.push({ entries, resolve, reject });
       void this.flush();
     });
+  }
+
+  /** The next groups to write together: whole groups, at most MAX_BATCH entries unless one group alone is larger. */
+  private takeBatch(): Pending[] {
+    let size = 0;
+    let count = 0;
+    for (const group of this.pending) {
+      if (count > 0 && size + group.entries.length > MAX_BATCH) break;
+      size += group.entries.length;
+      count += 1;
+    }
+    return this.pending.splice(0, count);
   }
 
   /** Entries after `afterSeq`, in order, at most `limit`. */
@@ -95,23 +122,29 @@ export class RecordService {
     this.isFlushing = true;
     try {
       while (this.pending.length > 0) {
-        const batch = this.pending.splice(0, MAX_BATCH);
-        this.batchSizes.push(batch.length);
-        this.metrics?.recordBatchWritten(batch.length);
+        const batch = this.takeBatch();
+        const entries = batch.flatMap((group) => group.entries);
+        this.batchSizes.push(entries.length);
+        this.metrics?.recordBatchWritten(entries.length);
         if (this.batchSizes.length > 10_000) this.batchSizes.splice(0, 5_000);
         try {
-          const outcomes = await this.repository.appendBatch(batch.map((item) => item.entry));
+          const outcomes = await this.repository.appendBatch(entries);
           this.faults?.hit('record.after-commit');
-          batch.forEach((item, index) => {
-            const outcome = outcomes[index]!;
-            if (outcome.status === 'stored') this.relay(item.entry, outcome);
-            item.resolve(outcome);
-          });
+          let index = 0;
+          for (const group of batch) {
+            const mine = outcomes.slice(index, index + group.entries.length);
+            group.entries.forEach((entry, i) => {
+              const outcome = mine[i]!;
+              if (outcome.status === 'stored') this.relay(entry, outcome);
+            });
+            index += group.entries.length;
+            group.resolve(mine);
+          }
         } catch (error) {
           // Nothing of this batch committed: every caller gets the error and nobody is acked.
-          this.logger.error({ err: error, size: batch.length }, 'record batch failed');
+          this.logger.error({ err: error, size: entries.length }, 'record batch failed');
           this.metrics?.recordBatchFailed();
-          for (const item of batch) item.reject(error);
+          for (const group of batch) group.reject(error);
         }
       }
     } finally {
