@@ -1,4 +1,4 @@
-import { UseFilters, UseInterceptors } from '@nestjs/common';
+import { type ExecutionContext, UseFilters, UseInterceptors } from '@nestjs/common';
 import { ConnectedSocket, type OnGatewayConnection, type OnGatewayInit, WebSocketGateway } from '@nestjs/websockets';
 import {
   ConversationList,
@@ -12,11 +12,15 @@ import {
 import type { Server, Socket } from 'socket.io';
 import { AckInterceptor } from '../common/ack.interceptor.js';
 import { Actor, primaryRole } from '../common/actor.js';
+import { DomainError } from '../common/domain-error.js';
 import { On } from '../common/on.decorator.js';
 import { Payload } from '../common/payload.decorator.js';
 import { RealtimePublisher } from '../common/realtime.publisher.js';
 import { rooms } from '../common/rooms.js';
-import { WsErrorFilter } from '../common/ws-error.filter.js';
+import { answerFailure, WsErrorFilter } from '../common/ws-error.filter.js';
+import { validOrRefused } from '../common/schema.pipe.js';
+import { SessionGuard } from '../sessions/session.guard.js';
+import { SendLanes } from './send-lanes.js';
 import { ConversationsService } from './conversations.service.js';
 import { ConversationOpeningService } from './opening.service.js';
 
@@ -27,8 +31,11 @@ const CONVERSATION_ROOM_PREFIX = rooms.conversation('');
 @UseInterceptors(AckInterceptor)
 @UseFilters(WsErrorFilter)
 export class ConversationsGateway implements OnGatewayInit, OnGatewayConnection {
+  private readonly lanes = new SendLanes();
+
   constructor(
     private readonly conversations: ConversationsService,
+    private readonly sessionGuard: SessionGuard,
     private readonly opening: ConversationOpeningService,
     private readonly realtime: RealtimePublisher,
   ) {}
@@ -41,6 +48,9 @@ export class ConversationsGateway implements OnGatewayInit, OnGatewayConnection 
     // 'disconnecting' still knows the socket's rooms: tell each conversation the member went offline. Best effort:
     // while Redis is out of reach the other nodes cannot be asked, and an unhandled rejection would end the process.
     socket.on('disconnecting', () => void this.announceOffline(socket).catch(() => undefined));
+    // `conversation:send` is bound here rather than with @On: it must take its place in its lane the moment the socket
+    // delivers it, before any asynchronous step (Nest's guard is one), and it is the hot path (no rxjs pipeline per send).
+    socket.on('conversation:send', (payload: unknown, ack: unknown) => this.send(socket, payload, ack));
   }
 
   @On('conversation:open')
@@ -69,9 +79,29 @@ export class ConversationsGateway implements OnGatewayInit, OnGatewayConnection 
     return this.conversations.claim(actor, payload.conversationId);
   }
 
-  @On('conversation:send')
-  send(@Actor() actor: Actor, @Payload(ConversationSend) payload: ConversationSend) {
-    return this.conversations.send(actor, payload);
+  /**
+   * `conversation:send`, in the order the socket received it (SendLanes): the same session check as every command
+   * (SessionGuard), the protocol's validation, then the service; answered like any other command.
+   */
+  private send(socket: Socket, payload: unknown, ack: unknown): void {
+    const actor = (socket.data as { actor?: Actor }).actor;
+    const conversationId = (payload as { conversationId?: unknown } | null)?.conversationId;
+    const sent =
+      actor && typeof conversationId === 'string'
+        ? this.lanes.run(`${actor.deviceId}/${conversationId}`, (admit) => this.checkedSend(socket, actor, payload, admit))
+        : this.checkedSend(socket, actor, payload, () => undefined);
+    sent.then(
+      (data) => {
+        if (typeof ack === 'function') (ack as (answer: unknown) => void)({ ok: true, data });
+      },
+      (error: unknown) => answerFailure(socket, 'conversation:send', error, ack),
+    );
+  }
+
+  private async checkedSend(socket: Socket, actor: Actor | undefined, payload: unknown, admit: () => void) {
+    await this.sessionGuard.canActivate(asCommandContext(socket));
+    if (!actor) throw new DomainError('unauthorized');
+    return this.conversations.send(actor, validOrRefused(ConversationSend, payload) as ConversationSend, admit);
   }
 
   @On('conversation:sync')
@@ -101,4 +131,9 @@ export class ConversationsGateway implements OnGatewayInit, OnGatewayConnection 
       this.realtime.publish(room, 'presence:changed', { conversationId, userId: actor.userId, role: primaryRole(actor), isOnline: false });
     }
   }
+}
+
+/** The guard's view of a socket command, for the one handler the socket calls directly. */
+function asCommandContext(socket: Socket): ExecutionContext {
+  return { getType: () => 'ws', switchToWs: () => ({ getClient: () => socket }) } as unknown as ExecutionContext;
 }

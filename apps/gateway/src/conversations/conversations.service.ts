@@ -60,11 +60,7 @@ export class ConversationsService implements OnModuleInit {
    * @throws DomainError `not_found` (no such conversation), `forbidden` (someone else's)
    */
   async authorize(actor: Actor, conversationId: string): Promise<ConversationRow> {
-    const conversation = await this.conversations.findById(conversationId);
-    if (!conversation) throw new DomainError('not_found', 'No such conversation.');
-    const isMember = isStaff(actor) ? conversation.practiceId === actor.practiceId : conversation.patientId === actor.userId;
-    if (!isMember) throw new DomainError('forbidden', 'That conversation is not yours.');
-    return conversation;
+    return assertMember(actor, await this.conversations.findById(conversationId));
   }
 
   /**
@@ -113,8 +109,8 @@ export class ConversationsService implements OnModuleInit {
    * the original place.
    * @throws DomainError `not_found`, `forbidden`, `conflict` (id or sender sequence reused with other content; closed conversation; unknown epoch)
    */
-  async send(actor: Actor, payload: ConversationSend): Promise<SendResult> {
-    const conversation = await this.authorize(actor, payload.conversationId);
+  async send(actor: Actor, payload: ConversationSend, admit: () => void = () => undefined): Promise<SendResult> {
+    const conversation = assertMember(actor, await this.conversations.findById(payload.conversationId));
     // Staff read any conversation of their practice, but answer only those assigned to them: that is what the caps count.
     if (isStaff(actor) && conversation.assignedClinicianId !== actor.userId) {
       throw new DomainError('forbidden', 'Claim the conversation (or have it assigned to you) before answering.');
@@ -128,7 +124,7 @@ export class ConversationsService implements OnModuleInit {
       if (stored) return { seq: stored.seq, serverTime: stored.createdAt.toISOString(), isDuplicate: true };
       throw error;
     }
-    const outcome = await this.record.append({
+    const appended = this.record.append({
       conversationId: conversation.id,
       message: {
         epoch: payload.epoch,
@@ -142,6 +138,9 @@ export class ConversationsService implements OnModuleInit {
         nonce: Buffer.from(payload.nonce, 'base64'),
       },
     });
+    // In the record's queue now, in order: the device's next send may go ahead.
+    admit();
+    const outcome = await appended;
     switch (outcome.status) {
       case 'stored':
         return { seq: outcome.seq, serverTime: outcome.createdAt.toISOString(), isDuplicate: false };
@@ -210,4 +209,12 @@ export class ConversationsService implements OnModuleInit {
     });
     return null;
   }
+}
+
+/** The conversation if the actor is a member: its patient, or staff of its practice. @throws DomainError `not_found`, `forbidden` */
+function assertMember<C extends Pick<ConversationRow, 'practiceId' | 'patientId'>>(actor: Actor, conversation: C | undefined): C {
+  if (!conversation) throw new DomainError('not_found', 'No such conversation.');
+  const isMember = isStaff(actor) ? conversation.practiceId === actor.practiceId : conversation.patientId === actor.userId;
+  if (!isMember) throw new DomainError('forbidden', 'That conversation is not yours.');
+  return conversation;
 }
