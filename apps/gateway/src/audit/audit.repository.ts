@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { AuditEvent, AuditQuery } from '@parley/protocol';
 import { DataSource } from 'typeorm';
-import { rows, run } from '../database/sql.js';
+import { rows, run, type Db } from '../database/sql.js';
 
 /** An audit event to append: the protocol's event, of a practice, before the database gives it its id. */
 export type NewAuditEvent = Omit<AuditEvent, 'id' | 'createdAt'> & { practiceId: string; createdAt: Date };
@@ -44,21 +44,30 @@ const toAuditEvent = (row: AuditRow): AuditEvent => ({
 export class AuditRepository {
   constructor(private readonly dataSource: DataSource) {}
 
-  /** Appends one event. */
-  async append(event: NewAuditEvent): Promise<void> {
+  /** Appends one event; `db` runs it inside a caller's transaction (it then commits, or is lost, with the caller's own rows). */
+  async append(event: NewAuditEvent, db: Db = this.dataSource): Promise<void> {
+    await this.appendAll([event], db);
+  }
+
+  /** Appends events in one statement, in order; `db` as for `append`. */
+  async appendAll(events: readonly NewAuditEvent[], db: Db = this.dataSource): Promise<void> {
+    if (events.length === 0) return;
     await run(
-      this.dataSource,
+      db,
       `INSERT INTO audit_events (practice_id, actor_user_id, actor_device_id, action, subject_user_id, conversation_id, data, created_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+       SELECT practice_id, actor_user_id, actor_device_id, action, subject_user_id, conversation_id, data, created_at
+         FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::uuid[], $6::uuid[], $7::jsonb[], $8::timestamptz[]) WITH ORDINALITY
+         AS v(practice_id, actor_user_id, actor_device_id, action, subject_user_id, conversation_id, data, created_at, position)
+        ORDER BY position`,
       [
-        event.practiceId,
-        event.actorUserId,
-        event.actorDeviceId,
-        event.action,
-        event.subjectUserId,
-        event.conversationId,
-        JSON.stringify(event.data),
-        event.createdAt,
+        events.map((event) => event.practiceId),
+        events.map((event) => event.actorUserId),
+        events.map((event) => event.actorDeviceId),
+        events.map((event) => event.action),
+        events.map((event) => event.subjectUserId),
+        events.map((event) => event.conversationId),
+        events.map((event) => JSON.stringify(event.data)),
+        events.map((event) => event.createdAt),
       ],
     );
   }

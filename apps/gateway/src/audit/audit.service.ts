@@ -3,7 +3,8 @@ import type { AuditAction, AuditEvent, AuditPage, AuditQuery, People } from '@pa
 import type { Actor } from '../common/actor.js';
 import { Clock } from '../common/clock.js';
 import { requireRole } from '../common/require-role.js';
-import { AuditRepository } from './audit.repository.js';
+import type { Db } from '../database/sql.js';
+import { AuditRepository, type NewAuditEvent } from './audit.repository.js';
 
 /** Who acted: a signed-in user (an `Actor` fits), or the server itself (`serverActor`). */
 export interface AuditActor {
@@ -40,9 +41,23 @@ export class AuditService {
   /**
    * Appends an event to the actor's practice's trail, timed by the Clock. It rejects if the row
    * cannot be stored: a caller that must not act unaudited (a staff read) awaits it before answering.
+   * With `db` (a caller's transaction) the row commits together with what it records, or not at all.
    */
-  async record(actor: AuditActor, action: AuditAction, details: AuditDetails = {}): Promise<void> {
-    await this.events.append({
+  async record(actor: AuditActor, action: AuditAction, details: AuditDetails = {}, db?: Db): Promise<void> {
+    const event = this.toEvent(actor, action, details);
+    await (db ? this.events.append(event, db) : this.events.append(event));
+  }
+
+  /** `record` for several events in one statement (one routing pass's assignments), inside the caller's transaction `db`. */
+  async recordAll(events: readonly { actor: AuditActor; action: AuditAction; details?: AuditDetails }[], db: Db): Promise<void> {
+    await this.events.appendAll(
+      events.map((event) => this.toEvent(event.actor, event.action, event.details ?? {})),
+      db,
+    );
+  }
+
+  private toEvent(actor: AuditActor, action: AuditAction, details: AuditDetails): NewAuditEvent {
+    return {
       practiceId: actor.practiceId,
       actorUserId: actor.userId,
       actorDeviceId: actor.userId === null ? null : (actor.deviceId ?? null),
@@ -51,7 +66,7 @@ export class AuditService {
       conversationId: details.conversationId ?? null,
       data: details.data ?? {},
       createdAt: this.clock.now(),
-    });
+    };
   }
 
   /**

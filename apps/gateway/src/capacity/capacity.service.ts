@@ -163,6 +163,7 @@ export class CapacityService implements OnApplicationBootstrap, OnModuleDestroy 
   async setPracticeLimits(actor: Actor, limits: SetPracticeLimits): Promise<void> {
     requireRole(actor, 'manager');
     await this.capacity.setPracticeLimits(actor.practiceId, limits);
+    this.routing.practiceLimitsChanged(actor.practiceId);
     await this.audit.record(actor, 'capacity.changed', {
       data: { maxQueue: limits.maxQueue, maxNewPerDay: limits.maxNewPerDay, isIntakePaused: limits.isIntakePaused },
     });

@@ -119,6 +119,32 @@ export async function assign(
   await run(db, `UPDATE clinician_capacity SET last_assigned_at = $2 WHERE user_id = $1`, [input.clinicianId, input.now]);
 }
 
+/**
+ * `assign` for many conversations at once (a routing pass): three statements whatever their number, instead of three
+ * per conversation, so a pass that assigns a burst holds the routing locks for a few round trips only.
+ */
+export async function assignMany(
+  db: Db,
+  input: { practiceId: string; how: ConversationAssigned['how']; now: Date; assignments: readonly { conversationId: string; clinicianId: string }[] },
+): Promise<void> {
+  if (input.assignments.length === 0) return;
+  const conversationIds = input.assignments.map((a) => a.conversationId);
+  const clinicianIds = input.assignments.map((a) => a.clinicianId);
+  await run(
+    db,
+    `UPDATE conversations c SET status = 'assigned', assigned_clinician_id = v.clinician_id, assigned_at = $3
+       FROM unnest($1::uuid[], $2::uuid[]) AS v(id, clinician_id) WHERE c.id = v.id`,
+    [conversationIds, clinicianIds, input.now],
+  );
+  await run(
+    db,
+    `INSERT INTO assignments (id, conversation_id, clinician_id, practice_id, how, assigned_at)
+     SELECT v.id, v.conversation_id, v.clinician_id, $4, $5, $6 FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS v(id, conversation_id, clinician_id)`,
+    [input.assignments.map(() => randomUUID()), conversationIds, clinicianIds, input.practiceId, input.how, input.now],
+  );
+  await run(db, `UPDATE clinician_capacity SET last_assigned_at = $2 WHERE user_id = ANY($1::uuid[])`, [[...new Set(clinicianIds)], input.now]);
+}
+
 /** Ends the live assignments of these conversations (their history stays). */
 export async function endLiveAssignments(db: Db, conversationIds: readonly string[], now: Date): Promise<void> {
   await run(db, `UPDATE assignments SET ended_at = $2 WHERE conversation_id = ANY($1::uuid[]) AND ended_at IS NULL`, [conversationIds, now]);

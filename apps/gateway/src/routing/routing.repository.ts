@@ -1,9 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import type { SetPracticeLimits } from '@parley/protocol';
 import { DataSource } from 'typeorm';
-import { one, rows, run, transaction } from '../database/sql.js';
+import { one, rows, run, transaction, type Db } from '../database/sql.js';
 import { CONVERSATION_COLUMNS, toConversationRow, type ConversationColumnsRow, type ConversationRow } from '../common/conversation-row.js';
-import { assign, clinicianLoads, hasRoom, isReachable, practiceTimeZone, QUEUE_ORDER, type ClinicianLoad } from './assignment-locks.js';
+import { assign, assignMany, clinicianLoads, hasRoom, isReachable, practiceTimeZone, QUEUE_ORDER, type ClinicianLoad } from './assignment-locks.js';
 
 /** One assignment made: which conversation went to whom. */
 export interface Assignment {
@@ -62,7 +62,7 @@ export class RoutingRepository {
    * first, in id order, so concurrent calls on any node serialise and nobody is ever over cap; waiting
    * conversations are locked with SKIP LOCKED so a concurrent claim is skipped, not waited for.
    */
-  assignWaiting(practiceId: string, now: Date, dayStart: Date): Promise<Assignment[]> {
+  assignWaiting(practiceId: string, now: Date, dayStart: Date, inTransaction?: (db: Db, made: readonly Assignment[]) => Promise<void>): Promise<Assignment[]> {
     return transaction(this.dataSource, async (db) => {
       const clinicians = (await clinicianLoads(db, practiceId, dayStart)).filter(isReachable);
       const free = () => clinicians.filter(hasRoom);
@@ -78,12 +78,14 @@ export class RoutingRepository {
       for (const conversation of waiting) {
         const clinician = free().sort(byFewestActiveThenLongestIdle)[0];
         if (!clinician) break;
-        await assign(db, { practiceId, conversationId: conversation.id, clinicianId: clinician.userId, how: 'auto', now });
         clinician.active += 1;
         clinician.today += 1;
         clinician.lastAssignedAt = now;
         made.push({ practiceId, conversationId: conversation.id, clinicianId: clinician.userId, patientId: conversation.patient_id, how: 'auto' });
       }
+      // Chosen in memory above, written in three statements: the locks are held for a few round trips, not three per conversation.
+      await assignMany(db, { practiceId, how: 'auto', now, assignments: made });
+      if (made.length > 0) await inTransaction?.(db, made);
       return made;
     });
   }

@@ -1,5 +1,5 @@
 import { Injectable, Logger, Optional, type OnModuleDestroy } from '@nestjs/common';
-import type { ClinicianState, ConversationSummary, QueuePosition, QueueSnapshot } from '@parley/protocol';
+import type { ClinicianState, ConversationSummary, QueuePosition, QueueSnapshot, SetPracticeLimits } from '@parley/protocol';
 import { DateTime } from 'luxon';
 import { isStaff, type Actor } from '../common/actor.js';
 import { Clock } from '../common/clock.js';
@@ -13,6 +13,7 @@ import { HoursService } from '../hours/hours.service.js';
 import { RecordService } from '../record/record.service.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { RoutingRepository, type Assignment, type ClinicianRow } from './routing.repository.js';
+import { SharedReads } from '../practices/shared-reads.js';
 import { estimateWait, type WaitEstimate } from './wait-estimate.js';
 
 /** The handling-time median is taken over closed conversations of this many recent days, at most this many. */
@@ -22,6 +23,11 @@ const HANDLING_SAMPLE_LIMIT = 50;
 const HANDLING_READ_FOR_MS = 60_000;
 /** Queue snapshots and positions wait this long so a burst of changes makes one announcement. */
 const ANNOUNCE_DEBOUNCE_MS = 100;
+/**
+ * How long the opens of one practice share a read of its limits, and the wait estimates one of its clinicians' loads.
+ * A change through this node (`practiceLimitsChanged`; any `scheduleAnnouncement` for the loads) shows at once.
+ */
+const PRACTICE_READ_SHARED_FOR_MS = 1_000;
 /** A failed routing pass is tried again this soon (one retry pending per practice at most). */
 const ROUTING_RETRY_MS = 1_000;
 
@@ -42,6 +48,12 @@ export class RoutingService implements OnModuleDestroy {
   private readonly announcing = new Map<string, NodeJS.Timeout>();
   /** Per practice: this node's latest read of the handling-time median, and when it started. */
   private readonly handlingReads = new Map<string, { startedAt: number; read: Promise<{ median: number | null; samples: number }> }>();
+  /** The practice's intake limits, one read shared by the opens of up to a second. */
+  private readonly limitReads = new SharedReads<SetPracticeLimits>(PRACTICE_READ_SHARED_FOR_MS, (practiceId) => this.queue.practiceLimits(practiceId));
+  /** The clinicians' loads for wait estimates (every open's acknowledgement), one read shared for up to a second. */
+  private readonly clinicianReads = new SharedReads<ClinicianRow[]>(PRACTICE_READ_SHARED_FOR_MS, async (practiceId) =>
+    this.queue.clinicians(practiceId, await this.hours.localDayStart(practiceId)),
+  );
 
   constructor(
     private readonly queue: RoutingRepository,
@@ -67,16 +79,20 @@ export class RoutingService implements OnModuleDestroy {
    * @throws DomainError `at_capacity` (with what to do instead)
    */
   async assertCanOpen(practiceId: string): Promise<void> {
-    const timeZone = await this.queue.timeZoneOf(practiceId);
-    const limits = await this.queue.practiceLimits(practiceId);
+    const limits = await this.limitReads.get(practiceId);
     const elsewhere = 'Please phone the practice, or call 111 if it is urgent.';
     if (limits.isIntakePaused) throw new DomainError('at_capacity', `The practice is not taking new online conversations just now. ${elsewhere}`);
-    if (limits.maxNewPerDay !== null && (await this.queue.openedSince(practiceId, this.dayStart(timeZone))) >= limits.maxNewPerDay) {
+    if (limits.maxNewPerDay !== null && (await this.queue.openedSince(practiceId, await this.hours.localDayStart(practiceId))) >= limits.maxNewPerDay) {
       throw new DomainError('at_capacity', `The practice has reached today's limit for online conversations. ${elsewhere}`);
     }
-    if (limits.maxQueue !== null && (await this.queue.waiting(practiceId)).length >= limits.maxQueue) {
+    if (limits.maxQueue !== null && (await this.queue.waitingCount(practiceId)) >= limits.maxQueue) {
       throw new DomainError('at_capacity', `Too many patients are waiting right now. ${elsewhere}`);
     }
+  }
+
+  /** The practice's intake limits were changed through this node: the next open reads them afresh. */
+  practiceLimitsChanged(practiceId: string): void {
+    this.limitReads.forget(practiceId);
   }
 
   /**
@@ -123,18 +139,32 @@ export class RoutingService implements OnModuleDestroy {
   }
 
   private async routeOnce(practiceId: string): Promise<Assignment[]> {
-    const timeZone = await this.queue.timeZoneOf(practiceId);
-    const made = await this.queue.assignWaiting(practiceId, this.clock.now(), this.dayStart(timeZone));
+    // The audit rows of the automatic assignments commit with them (one statement), so none is lost and none waits for the pool.
+    const made = await this.queue.assignWaiting(practiceId, this.clock.now(), await this.hours.localDayStart(practiceId), (db, assigned) =>
+      this.audit.recordAll(
+        assigned.map((assignment) => ({
+          actor: serverActor(practiceId),
+          action: 'conversation.assigned' as const,
+          details: { conversationId: assignment.conversationId, subjectUserId: assignment.patientId, data: { assigneeUserId: assignment.clinicianId } },
+        })),
+        db,
+      ),
+    );
+    // The assignees hear at once, right after the commit; the record entries (one batch) follow.
+    this.announceAssignments(made);
     await this.recordAssignments(made);
     this.scheduleAnnouncement(practiceId);
     return made;
   }
 
-  /** An honest reply time for a conversation opened now (the last in the queue), for the automatic acknowledgement. */
-  async replyTimeText(practiceId: string): Promise<string> {
+  /**
+   * An honest reply time for a conversation opened now (the last in the queue), for the automatic acknowledgement.
+   * `waiting`: how many wait now, this one included, when the caller counted them already (the open does, in its transaction).
+   */
+  async replyTimeText(practiceId: string, waiting?: number): Promise<string> {
     // A count, not the rows: fetching every waiting conversation on every open made a burst of opens quadratic (docs/benchmarks.md).
-    const [waiting, estimateAt] = await Promise.all([this.queue.waitingCount(practiceId), this.waitEstimator(practiceId)]);
-    const estimate = estimateAt(Math.max(1, waiting));
+    const [counted, estimateAt] = await Promise.all([waiting ?? this.queue.waitingCount(practiceId), this.waitEstimator(practiceId)]);
+    const estimate = estimateAt(Math.max(1, counted));
     if (estimate.estimatedWaitMinutes !== null) return `about ${estimate.estimatedWaitMinutes} minutes`;
     if (estimate.nextSessionAt !== null) {
       const opening = DateTime.fromISO(estimate.nextSessionAt, { zone: await this.queue.timeZoneOf(practiceId) });
@@ -162,9 +192,8 @@ export class RoutingService implements OnModuleDestroy {
    */
   private async waitEstimator(practiceId: string, clinicianRows?: readonly ClinicianRow[]): Promise<(position: number) => WaitEstimate> {
     const now = this.clock.now();
-    const timeZone = await this.queue.timeZoneOf(practiceId);
     const [clinicians, handling, status] = await Promise.all([
-      clinicianRows ?? this.queue.clinicians(practiceId, this.dayStart(timeZone)),
+      clinicianRows ?? this.clinicianReads.get(practiceId),
       this.handlingMinutes(practiceId, now),
       this.hours.sharedStatus(practiceId),
     ]);
@@ -191,6 +220,7 @@ export class RoutingService implements OnModuleDestroy {
     if (outcome === 'at_cap') throw new DomainError('at_capacity', 'You are at your limit of conversations.');
     if (outcome === 'not_available') throw new DomainError('at_capacity', 'Set yourself available first.');
     await this.recordAssignments([outcome]);
+    this.announceAssignments([outcome]);
     await this.audit.record(actor, 'conversation.claimed', { conversationId, subjectUserId: outcome.patientId });
     this.scheduleAnnouncement(actor.practiceId);
     return outcome;
@@ -251,33 +281,33 @@ export class RoutingService implements OnModuleDestroy {
     return { snapshot, rows };
   }
 
-  /** Writes each assignment into its conversation's record (the patient sees it) and tells the assignee's devices. */
+  /** Writes the assignments into their conversations' records (the patient sees them), in one batch. */
   private async recordAssignments(made: readonly Assignment[]): Promise<void> {
-    await Promise.all(
-      made.map(async (assignment) => {
-        this.metrics?.assigned(assignment.how);
-        await this.record.append({
-          conversationId: assignment.conversationId,
-          system: { event: 'assigned', data: { clinicianId: assignment.clinicianId, how: assignment.how } },
-        });
-        if (assignment.how === 'auto') {
-          await this.audit.record(serverActor(assignment.practiceId), 'conversation.assigned', {
-            conversationId: assignment.conversationId,
-            subjectUserId: assignment.patientId,
-            data: { assigneeUserId: assignment.clinicianId },
-          });
-        }
-        this.realtime.publish(rooms.user(assignment.clinicianId), 'conversation:assigned', {
-          conversationId: assignment.conversationId,
-          clinicianId: assignment.clinicianId,
-          how: assignment.how,
-        });
-      }),
+    if (made.length === 0) return;
+    for (const assignment of made) this.metrics?.assigned(assignment.how);
+    await this.record.appendAll(
+      made.map((assignment) => ({
+        conversationId: assignment.conversationId,
+        system: { event: 'assigned' as const, data: { clinicianId: assignment.clinicianId, how: assignment.how } },
+      })),
     );
+  }
+
+  /** Tells each assignee's devices of their new conversations. */
+  private announceAssignments(made: readonly Assignment[]): void {
+    for (const assignment of made) {
+      this.realtime.publish(rooms.user(assignment.clinicianId), 'conversation:assigned', {
+        conversationId: assignment.conversationId,
+        clinicianId: assignment.clinicianId,
+        how: assignment.how,
+      });
+    }
   }
 
   /** Tells the practice's staff and waiting patients the queue soon: a burst of changes makes one announcement. */
   scheduleAnnouncement(practiceId: string): void {
+    // Whatever is announced changed the queue or the clinicians' loads: the next estimate reads them afresh.
+    this.clinicianReads.forget(practiceId);
     if (this.announcing.has(practiceId)) return;
     const timer = setTimeout(() => {
       this.announcing.delete(practiceId);
