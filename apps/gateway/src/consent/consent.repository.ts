@@ -28,6 +28,14 @@ export class ConsentRepository {
     return row ? toTerms(row) : null;
   }
 
+  /** The practice's newest terms version, or null when it has none. */
+  async currentVersion(practiceId: string): Promise<number | null> {
+    const row = await one<{ version: number | null }>(this.dataSource, `SELECT max(version) AS version FROM practice_terms WHERE practice_id = $1`, [
+      practiceId,
+    ]);
+    return row?.version ?? null;
+  }
+
   /**
    * Stores the text as the practice's next version (1, 2, …). The practice row is locked so two
    * managers publishing at once get consecutive versions.

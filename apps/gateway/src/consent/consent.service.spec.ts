@@ -25,6 +25,7 @@ describe(ConsentService.name, () => {
     consents = mockOf<ConsentRepository>();
     audit = mockOf<AuditService>();
     sut = new ConsentService(consents, audit, new FakeClock(NOW));
+    consents.currentVersion.mockResolvedValue(2);
   });
 
   describe('assertConsented', () => {
@@ -43,9 +44,26 @@ describe(ConsentService.name, () => {
     });
 
     it('asks no consent where the practice has published no terms', async () => {
+      consents.currentVersion.mockResolvedValue(null);
       consents.state.mockResolvedValue({ currentVersion: null, hasConsented: false });
 
       await expect(sut.assertConsented(aPatient())).resolves.toBeUndefined();
+    });
+
+    it('remembers a consent to the current version, and asks again once newer terms are published here', async () => {
+      const patient = aPatient();
+      const manager = aManager({ practiceId: patient.practiceId });
+      consents.state.mockResolvedValue({ currentVersion: 2, hasConsented: true });
+      await sut.assertConsented(patient);
+      await sut.assertConsented(patient);
+      const asksBeforePublish = consents.state.mock.calls.length;
+      consents.publish.mockResolvedValue({ version: 3, text: 'v3', publishedAt: NOW.toISOString(), publishedBy: manager.userId });
+      consents.currentVersion.mockResolvedValue(3);
+      consents.state.mockResolvedValue({ currentVersion: 3, hasConsented: false });
+      await sut.publish(manager, { text: 'v3' });
+
+      await expect(sut.assertConsented(patient)).rejects.toEqual(NOT_CONSENTED);
+      expect(asksBeforePublish).toBe(1);
     });
 
     it('asks no consent of staff', async () => {

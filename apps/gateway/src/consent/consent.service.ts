@@ -5,7 +5,13 @@ import type { Actor } from '../common/actor.js';
 import { Clock } from '../common/clock.js';
 import { DomainError } from '../common/domain-error.js';
 import { requireRole } from '../common/require-role.js';
+import { SharedReads } from '../practices/shared-reads.js';
 import { ConsentRepository } from './consent.repository.js';
+
+/** How long the opens of one practice share a read of its current terms version (a publish through this node shows at once). */
+const TERMS_SHARED_FOR_MS = 1_000;
+/** The consents remembered on this node; beyond this many the memory starts afresh (each costs one query to learn again). */
+const CONSENTS_REMEMBERED = 100_000;
 
 /**
  * The practice's versioned terms and patients' consent to them. A patient must have accepted the
@@ -15,6 +21,14 @@ import { ConsentRepository } from './consent.repository.js';
 @Injectable()
 export class ConsentService {
   private readonly logger = new Logger(ConsentService.name);
+  /** Each practice's current terms version (null: none), one read shared by the opens of up to a second. */
+  private readonly currentVersions = new SharedReads<number | null>(TERMS_SHARED_FOR_MS, (practiceId) => this.consents.currentVersion(practiceId));
+  /**
+   * Per patient and practice, the newest version this node has seen them consent to. Consents are append-only (the
+   * database refuses UPDATE and DELETE) and none is ever withdrawn: a consent stops counting only when the practice
+   * publishes a newer version, which the version check below sees. So a remembered consent is never wrong, only old.
+   */
+  private readonly consented = new Map<string, number>();
 
   constructor(
     private readonly consents: ConsentRepository,
@@ -39,6 +53,7 @@ export class ConsentService {
   async publish(actor: Actor, request: PublishTermsRequest): Promise<PracticeTerms> {
     requireRole(actor, 'manager');
     const terms = await this.consents.publish({ practiceId: actor.practiceId, text: request.text, publishedBy: actor.userId, publishedAt: this.clock.now() });
+    this.currentVersions.forget(actor.practiceId);
     await this.audit.record(actor, 'terms.published', { data: { version: terms.version } });
     this.logger.log({ userId: actor.userId, practiceId: actor.practiceId, version: terms.version }, 'terms published');
     return terms;
@@ -68,7 +83,16 @@ export class ConsentService {
    */
   async assertConsented(actor: Pick<Actor, 'userId' | 'practiceId' | 'roles'>): Promise<void> {
     if (!actor.roles.includes('patient')) return;
+    const current = await this.currentVersions.get(actor.practiceId);
+    if (current === null) return;
+    const key = `${actor.practiceId}:${actor.userId}`;
+    if (this.consented.get(key) === current) return;
+    // Not known here to have consented to the current version: ask the database, which also has the version now.
     const state = await this.consents.state(actor.userId, actor.practiceId);
     if (state.currentVersion !== null && !state.hasConsented) throw new DomainError('forbidden', "Accept the practice's current terms first.");
+    if (state.currentVersion !== null) {
+      if (this.consented.size >= CONSENTS_REMEMBERED) this.consented.clear();
+      this.consented.set(key, state.currentVersion);
+    }
   }
 }

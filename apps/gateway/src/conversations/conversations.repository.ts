@@ -3,7 +3,7 @@ import type { Envelope, MemberDevice, PatientLimitDetails, ReceiptUpdated, Role,
 import { DataSource } from 'typeorm';
 import { CONVERSATION_COLUMNS, toConversationRow, type ConversationColumnsRow, type ConversationRow } from '../common/conversation-row.js';
 import { toCertifiedAs } from '../common/device-row.js';
-import { one, rows, run, transaction } from '../database/sql.js';
+import { one, rows, run, transaction, type Db } from '../database/sql.js';
 import { genesisHash } from '../record/record-hash.js';
 
 /** A `conversation_envelopes` row as `envelopesFor` selects it. */
@@ -106,7 +106,9 @@ export class ConversationsRepository {
    * Inserts a conversation (an empty chain) and its first epoch's envelopes, in one transaction, unless the patient
    * is at a per-patient limit (returned, nothing stored). The patient's row is locked first, so concurrent opens of one
    * patient count one after another and no two can both pass a limit (FOR NO KEY UPDATE leaves foreign-key checks on
-   * the row, which other writes make, unblocked).
+   * the row, which other writes make, unblocked); the count is a statement of its own, after the lock, so it sees
+   * what the transaction it waited for committed. `inTransaction` writes what must commit with the conversation (its
+   * audit row). Returns the row as stored and how many of the practice's conversations were waiting before it.
    */
   async create(input: {
     id: string;
@@ -117,33 +119,33 @@ export class ConversationsRepository {
     envelopes: readonly Envelope[];
     /** Null: no limit. `dayStart` begins the practice's local day, for the daily limit. */
     limits: { maxOpenPerPatient: number | null; maxNewPerPatientPerDay: number | null; dayStart: Date };
-  }): Promise<PatientLimitDetails | null> {
+    inTransaction?: (db: Db) => Promise<void>;
+  }): Promise<{ refusal: PatientLimitDetails } | { conversation: ConversationRow; waitingBefore: number }> {
     return transaction(this.dataSource, async (db) => {
       await run(db, `SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE`, [input.patientId]);
-      const counts = await one<{ open: number; today: number }>(
+      const counts = await one<{ open: number; today: number; waiting: number }>(
         db,
-        `SELECT count(*) FILTER (WHERE status <> 'closed')::int AS open, count(*) FILTER (WHERE created_at >= $2)::int AS today
+        `SELECT count(*) FILTER (WHERE status <> 'closed')::int AS open, count(*) FILTER (WHERE created_at >= $2)::int AS today,
+                (SELECT count(*) FROM conversations WHERE practice_id = $3 AND status = 'waiting')::int AS waiting
            FROM conversations WHERE patient_id = $1`,
-        [input.patientId, input.limits.dayStart],
+        [input.patientId, input.limits.dayStart, input.practiceId],
       );
       const { maxOpenPerPatient, maxNewPerPatientPerDay } = input.limits;
-      if (maxOpenPerPatient !== null && counts!.open >= maxOpenPerPatient) return { limit: 'open', max: maxOpenPerPatient };
-      if (maxNewPerPatientPerDay !== null && counts!.today >= maxNewPerPatientPerDay) return { limit: 'daily', max: maxNewPerPatientPerDay };
-      await run(db, `INSERT INTO conversations (id, practice_id, patient_id, topic, created_by_device_id, last_hash) VALUES ($1, $2, $3, $4, $5, $6)`, [
-        input.id,
-        input.practiceId,
-        input.patientId,
-        input.topic,
-        input.creatorDeviceId,
-        genesisHash(input.id),
-      ]);
+      if (maxOpenPerPatient !== null && counts!.open >= maxOpenPerPatient) return { refusal: { limit: 'open', max: maxOpenPerPatient } };
+      if (maxNewPerPatientPerDay !== null && counts!.today >= maxNewPerPatientPerDay) return { refusal: { limit: 'daily', max: maxNewPerPatientPerDay } };
       const e = input.envelopes;
-      await run(
+      // One statement: the conversation, its envelopes (their foreign key is checked at the statement's end) and the row as stored.
+      const stored = await one<ConversationColumnsRow>(
         db,
-        `INSERT INTO conversation_envelopes (conversation_id, epoch, recipient_kind, recipient_device_id, recipient_user_id,
-           recipient_record_version, recipient_key_id, sealed_key, signature, creator_device_id)
-         SELECT $1, 1, * , $8 FROM unnest($2::text[], $3::uuid[], $4::uuid[], $5::int[], $6::bytea[], $7::bytea[], $9::bytea[])
-           AS v(kind, device_id, user_id, version, key_id, sealed_key, signature)`,
+        `WITH c AS (
+           INSERT INTO conversations (id, practice_id, patient_id, topic, created_by_device_id, last_hash) VALUES ($1, $10, $11, $12, $8, $13) RETURNING *
+         ), envelopes AS (
+           INSERT INTO conversation_envelopes (conversation_id, epoch, recipient_kind, recipient_device_id, recipient_user_id,
+             recipient_record_version, recipient_key_id, sealed_key, signature, creator_device_id)
+           SELECT $1, 1, * , $8 FROM unnest($2::text[], $3::uuid[], $4::uuid[], $5::int[], $6::bytea[], $7::bytea[], $9::bytea[])
+             AS v(kind, device_id, user_id, version, key_id, sealed_key, signature)
+         )
+         SELECT ${CONVERSATION_COLUMNS} FROM c JOIN practices p ON p.id = c.practice_id`,
         [
           input.id,
           e.map((x) => x.recipient.kind),
@@ -154,9 +156,14 @@ export class ConversationsRepository {
           e.map((x) => Buffer.from(x.sealedKey, 'base64')),
           input.creatorDeviceId,
           e.map((x) => Buffer.from(x.signature, 'base64')),
+          input.practiceId,
+          input.patientId,
+          input.topic,
+          genesisHash(input.id),
         ],
       );
-      return null;
+      await input.inTransaction?.(db);
+      return { conversation: toConversationRow(stored!), waitingBefore: counts!.waiting };
     });
   }
 

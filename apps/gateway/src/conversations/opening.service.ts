@@ -15,6 +15,8 @@ import { ConversationsRepository } from './conversations.repository.js';
 @Injectable()
 export class ConversationOpeningService {
   private readonly logger = new Logger(ConversationOpeningService.name);
+  /** Per practice, the record key versions last read (see `recordKeyVersions`). */
+  private readonly knownRecordKeyVersions = new Map<string, Set<number>>();
 
   constructor(
     private readonly conversations: ConversationsRepository,
@@ -29,6 +31,10 @@ export class ConversationOpeningService {
   /**
    * Opens a conversation for the calling patient with its first epoch's envelopes, and records
    * that it was opened. Retrying the same open returns the same conversation.
+   *
+   * In round trips: the id lookup, the consent and device checks side by side (consent from memory once known), one
+   * transaction (patient lock, counts, conversation with envelopes, audit row), then `opened` and `acknowledged` in one
+   * record commit. What the practice set (hours, topics, texts, limits, record keys) comes from reads shared per practice.
    * @throws DomainError `forbidden` (not a patient; terms not accepted), `invalid_payload` (envelopes; topic not offered), `conflict` (id taken, or no record key), `at_capacity` (a limit the practice set), `patient_limit` (details `{ limit: 'open' | 'daily', max }`)
    */
   async open(actor: Actor, payload: ConversationOpen): Promise<{ conversation: ConversationSummary }> {
@@ -36,15 +42,18 @@ export class ConversationOpeningService {
     const existing = await this.conversations.findById(payload.conversationId);
     if (existing) {
       if (existing.patientId !== actor.userId || existing.topic !== payload.topic) throw new DomainError('conflict', 'That conversation id is taken.');
-      return { conversation: toConversationSummary(await this.ensureOpenedEntry(existing)) };
+      return { conversation: toConversationSummary(await this.ensureFirstEntries(existing)) };
     }
-    await this.hours.assertOpenForNewConversation(actor.practiceId);
-    await this.consent.assertConsented(actor);
-    await this.settings.assertTopicEnabled(actor.practiceId, payload.topic);
-    await this.checkEnvelopes(actor, payload);
-    await this.queue.assertCanOpen(actor.practiceId);
+    // Independent read-only checks run side by side; the first refusal in this order is the answer, as when they ran one by one.
+    await firstRefusal([
+      this.hours.assertOpenForNewConversation(actor.practiceId),
+      this.consent.assertConsented(actor),
+      this.settings.assertTopicEnabled(actor.practiceId, payload.topic),
+      this.checkEnvelopes(actor, payload),
+      this.queue.assertCanOpen(actor.practiceId),
+    ]);
     const [patientLimits, dayStart] = await Promise.all([this.settings.patientLimitsOf(actor.practiceId), this.hours.localDayStart(actor.practiceId)]);
-    const refusal = await this.conversations.create({
+    const created = await this.conversations.create({
       id: payload.conversationId,
       practiceId: actor.practiceId,
       patientId: actor.userId,
@@ -52,14 +61,21 @@ export class ConversationOpeningService {
       creatorDeviceId: actor.deviceId,
       envelopes: payload.envelopes,
       limits: { ...patientLimits, dayStart },
+      // The audit row commits with the conversation: an open is never stored unaudited, nor audited unstored.
+      inTransaction: (db) =>
+        this.audit.record(
+          actor,
+          'conversation.opened',
+          { conversationId: payload.conversationId, subjectUserId: actor.userId, data: { topic: payload.topic } },
+          db,
+        ),
     });
-    if (refusal) throw patientLimit(refusal);
-    const created = await this.ensureOpenedEntry((await this.conversations.findById(payload.conversationId))!);
-    await this.audit.record(actor, 'conversation.opened', { conversationId: created.id, subjectUserId: actor.userId, data: { topic: created.topic } });
+    if ('refusal' in created) throw patientLimit(created.refusal);
+    const conversation = await this.ensureFirstEntries(created.conversation, created.waitingBefore + 1);
     // Acknowledged once stored, without waiting for routing (a burst of opens shares routing passes);
     // the assignment reaches the patient as the record's `assigned` entry.
     this.queue.route(actor.practiceId).catch((error: unknown) => this.logger.warn({ practiceId: actor.practiceId, err: error }, 'routing after open failed'));
-    return { conversation: toConversationSummary(created) };
+    return { conversation: toConversationSummary(conversation) };
   }
 
   /**
@@ -71,10 +87,13 @@ export class ConversationOpeningService {
   private async checkEnvelopes(actor: Actor, payload: ConversationOpen): Promise<void> {
     const keyIds = new Set(payload.envelopes.map((envelope) => envelope.recipientKeyId));
     if (keyIds.size !== payload.envelopes.length) throw new DomainError('invalid_payload', 'Two envelopes for the same recipient key.');
-    const recordKeyVersions = await this.conversations.recordKeyVersions(actor.practiceId);
-    if (recordKeyVersions.size === 0) throw new DomainError('conflict', 'The practice has not set up its record key yet.');
     const deviceIds = payload.envelopes.flatMap((envelope) => (envelope.recipient.kind === 'device' ? [envelope.recipient.deviceId] : []));
-    const ownDevices = await this.conversations.activeDevicesOf(actor.userId, deviceIds);
+    const versions = payload.envelopes.flatMap((envelope) => (envelope.recipient.kind === 'record' ? [envelope.recipient.version] : []));
+    const [recordKeyVersions, ownDevices] = await Promise.all([
+      this.recordKeyVersions(actor.practiceId, versions),
+      this.conversations.activeDevicesOf(actor.userId, deviceIds),
+    ]);
+    if (recordKeyVersions.size === 0) throw new DomainError('conflict', 'The practice has not set up its record key yet.');
     for (const { recipient } of payload.envelopes) {
       const isAllowed =
         (recipient.kind === 'device' && ownDevices.has(recipient.deviceId)) ||
@@ -89,17 +108,42 @@ export class ConversationOpeningService {
   }
 
   /**
-   * The `opened` entry starts every record, followed by the automatic acknowledgement (received, the
-   * typical reply time from the live queue, the urgent advice). An open interrupted before writing them gets them on retry.
+   * The practice's record key versions, from memory when it holds every version asked for: versions are only ever
+   * added, never removed (the database refuses to delete a record key), so a remembered version is never wrong, and
+   * a version not remembered (or none at all) is read afresh before anything is refused.
    */
-  private async ensureOpenedEntry(conversation: ConversationRow): Promise<ConversationRow> {
-    if (conversation.lastSeq > 0) return conversation;
-    const opened = await this.record.append({ conversationId: conversation.id, system: { event: 'opened', data: { topic: conversation.topic } } });
-    const text = await this.settings.acknowledgementFor(conversation.practiceId, { replyTimeText: await this.queue.replyTimeText(conversation.practiceId) });
-    const acknowledged = await this.record.append({ conversationId: conversation.id, system: { event: 'acknowledged', data: { text } } });
-    const last = acknowledged.status === 'stored' ? acknowledged : opened;
-    return last.status === 'stored' ? { ...conversation, lastSeq: last.seq } : conversation;
+  private async recordKeyVersions(practiceId: string, wanted: readonly number[]): Promise<Set<number>> {
+    const known = this.knownRecordKeyVersions.get(practiceId);
+    if (known && known.size > 0 && wanted.every((version) => known.has(version))) return known;
+    const read = await this.conversations.recordKeyVersions(practiceId);
+    this.knownRecordKeyVersions.set(practiceId, read);
+    return read;
   }
+
+  /**
+   * The `opened` entry starts every record, followed by the automatic acknowledgement (received, the typical reply
+   * time from the live queue, the urgent advice): both in one record commit, as seq 1 and 2, or neither. An open
+   * interrupted before writing them gets them on retry. `waiting`: the queue's length with this conversation, if known.
+   */
+  private async ensureFirstEntries(conversation: ConversationRow, waiting?: number): Promise<ConversationRow> {
+    if (conversation.lastSeq > 0) return conversation;
+    const text = await this.settings.acknowledgementFor(conversation.practiceId, {
+      replyTimeText: await this.queue.replyTimeText(conversation.practiceId, waiting),
+    });
+    const outcomes = await this.record.appendAll([
+      { conversationId: conversation.id, system: { event: 'opened', data: { topic: conversation.topic } } },
+      { conversationId: conversation.id, system: { event: 'acknowledged', data: { text } } },
+    ]);
+    const last = outcomes.findLast((outcome) => outcome.status === 'stored');
+    return last?.status === 'stored' ? { ...conversation, lastSeq: last.seq } : conversation;
+  }
+}
+
+/** Waits for every check, then throws the first refusal in the order given (or nothing when all passed). */
+async function firstRefusal(checks: readonly Promise<void>[]): Promise<void> {
+  const settled = await Promise.allSettled(checks);
+  const refused = settled.find((outcome) => outcome.status === 'rejected');
+  if (refused) throw refused.reason;
 }
 
 /** The refusal of an open beyond a per-patient limit: what to do instead, and the limit for the client (docs/protocol.md). */

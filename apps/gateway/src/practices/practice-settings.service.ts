@@ -5,7 +5,8 @@ import type { Actor } from '../common/actor.js';
 import { Clock } from '../common/clock.js';
 import { DomainError } from '../common/domain-error.js';
 import { requireRole } from '../common/require-role.js';
-import { PracticeSettingsRepository } from './practice-settings.repository.js';
+import { PracticeSettingsRepository, type StoredTexts } from './practice-settings.repository.js';
+import { SharedReads } from './shared-reads.js';
 
 /** What a practice offers until a manager edits its categories (docs/clinical-safety.md, H1: the channel is kept to suitable matters). */
 export const DEFAULT_CATEGORIES: readonly TopicCategory[] = [
@@ -21,6 +22,16 @@ export const DEFAULT_ACKNOWLEDGEMENT =
   'Thank you, your message has been received. Typical reply time: {replyTime}. ' +
   "This service is not for emergencies: call 999 if someone's life is at risk, or 111 for urgent advice, or phone the practice on {practicePhone}.";
 
+/** How long the opens of one practice share a read of what they need from its settings (edits through this node show at once). */
+const OPENING_SETTINGS_SHARED_FOR_MS = 1_000;
+
+/** What `conversation:open` reads of a practice's settings: its topics, texts and per-patient limits. */
+interface OpeningSettings {
+  categories: TopicCategory[];
+  texts: StoredTexts | null;
+  patientLimits: PatientLimits;
+}
+
 /** Stands in for {practicePhone} when the practice has not given its number. */
 const NO_PHONE_TEXT = 'its usual number';
 
@@ -32,6 +43,15 @@ const NO_PHONE_TEXT = 'its usual number';
 @Injectable()
 export class PracticeSettingsService {
   private readonly logger = new Logger(PracticeSettingsService.name);
+  /** The opens of one practice share one read of its settings for up to a second (SharedReads); every edit here forgets it. */
+  private readonly openingReads = new SharedReads<OpeningSettings>(OPENING_SETTINGS_SHARED_FOR_MS, async (practiceId) => {
+    const [categories, texts, patientLimits] = await Promise.all([
+      this.categoriesOf(practiceId),
+      this.settings.texts(practiceId),
+      this.settings.patientLimits(practiceId),
+    ]);
+    return { categories, texts, patientLimits };
+  });
 
   constructor(
     private readonly settings: PracticeSettingsRepository,
@@ -64,15 +84,16 @@ export class PracticeSettingsService {
   async updatePatientLimits(actor: Actor, limits: PatientLimits): Promise<PracticeSettings> {
     requireRole(actor, 'manager');
     await this.settings.updatePatientLimits(actor.practiceId, limits, actor.userId, this.clock.now());
+    this.openingReads.forget(actor.practiceId);
     // An intake limit like the practice's own demand cap, so it shares their audit action.
     await this.audit.record(actor, 'capacity.changed', { data: { ...limits } });
     this.logger.log({ userId: actor.userId, practiceId: actor.practiceId, ...limits }, 'patient limits changed');
     return this.settingsFor(actor);
   }
 
-  /** The per-patient limits `conversation:open` enforces for the practice. */
-  patientLimitsOf(practiceId: string): Promise<PatientLimits> {
-    return this.settings.patientLimits(practiceId);
+  /** The per-patient limits `conversation:open` enforces for the practice (the opens' shared read). */
+  async patientLimitsOf(practiceId: string): Promise<PatientLimits> {
+    return (await this.openingReads.get(practiceId)).patientLimits;
   }
 
   /**
@@ -83,6 +104,7 @@ export class PracticeSettingsService {
   async updateCategories(actor: Actor, request: UpdateCategoriesRequest): Promise<PracticeSettings> {
     requireRole(actor, 'manager');
     await this.settings.replaceCategories(actor.practiceId, request.categories);
+    this.openingReads.forget(actor.practiceId);
     const slugsWhere = (isEnabled: boolean) => request.categories.filter((category) => category.isEnabled === isEnabled).map((category) => category.slug);
     // Slugs are codes; labels are free text and stay out of the trail.
     await this.audit.record(actor, 'categories.changed', { data: { enabled: slugsWhere(true), disabled: slugsWhere(false) } });
@@ -98,6 +120,7 @@ export class PracticeSettingsService {
   async updateTexts(actor: Actor, request: UpdatePracticeTextsRequest): Promise<PracticeSettings> {
     requireRole(actor, 'manager');
     await this.settings.updateTexts(actor.practiceId, request, actor.userId, this.clock.now());
+    this.openingReads.forget(actor.practiceId);
     const fields = (['practicePhone', 'acknowledgementTemplate'] as const).filter((field) => request[field] !== undefined);
     // Which fields changed and which were cleared; the texts themselves stay out of the trail.
     const changed = { changed: fields, cleared: fields.filter((field) => request[field] === null) };
@@ -108,7 +131,7 @@ export class PracticeSettingsService {
 
   /** Refuses a topic the practice does not offer now (unknown or disabled). @throws DomainError `invalid_payload` */
   async assertTopicEnabled(practiceId: string, topic: string): Promise<void> {
-    const categories = await this.categoriesOf(practiceId);
+    const { categories } = await this.openingReads.get(practiceId);
     if (!categories.some((category) => category.slug === topic && category.isEnabled)) {
       throw new DomainError('invalid_payload', 'The practice does not take conversations about that topic; choose one of its categories.');
     }
@@ -120,7 +143,7 @@ export class PracticeSettingsService {
    * @throws DomainError `not_found` (no such practice)
    */
   async acknowledgementFor(practiceId: string, values: { replyTimeText: string }): Promise<string> {
-    const texts = await this.settings.texts(practiceId);
+    const { texts } = await this.openingReads.get(practiceId);
     if (!texts) throw new DomainError('not_found');
     const filled: Record<string, string> = {
       replyTime: values.replyTimeText,
