@@ -1,4 +1,6 @@
+import type { Pool, PoolClient, QueryResult } from 'pg';
 import type { DataSource, EntityManager } from 'typeorm';
+import { DomainError } from '../common/domain-error.js';
 
 /**
  * Typed SQL, the gateway's one way to the database (docs/decisions/0005-typed-sql-no-entities.md): repositories
@@ -15,6 +17,7 @@ export type Db = Pick<EntityManager, 'query'>;
  * TypeORM answers UPDATE and DELETE with `[rows, rowCount]` and every other command with its rows; callers get rows.
  */
 export async function rows<Row>(db: Db, text: string, parameters: readonly unknown[] = []): Promise<Row[]> {
+  admit(db);
   const result: unknown = await db.query(text, [...parameters]);
   if (Array.isArray(result) && result.length === 2 && Array.isArray(result[0]) && typeof result[1] === 'number') return result[0] as Row[];
   return result as Row[];
@@ -27,12 +30,107 @@ export async function one<Row>(db: Db, text: string, parameters: readonly unknow
 
 /** Runs a statement whose rows nobody reads. */
 export async function run(db: Db, text: string, parameters: readonly unknown[] = []): Promise<void> {
+  admit(db);
   await db.query(text, [...parameters]);
 }
 
 /** Runs `work` in one transaction on one connection: committed when it resolves, rolled back when it rejects. */
-export function transaction<T>(dataSource: DataSource, work: (db: Db) => Promise<T>): Promise<T> {
+export async function transaction<T>(dataSource: DataSource, work: (db: Db) => Promise<T>): Promise<T> {
+  admit(dataSource);
   return dataSource.transaction((manager) => work(manager));
+}
+
+/** The default of DB_QUEUE_MAX: how many queries may wait for one of the pool's connections before more are refused. */
+export const DEFAULT_DB_QUEUE_MAX = 200;
+const queueLimits = new WeakMap<object, number>();
+
+/** Sets how many queries may wait for a connection of this DataSource's pool (DB_QUEUE_MAX, docs/operations.md). */
+export function limitDatabaseQueue(dataSource: DataSource, max: number): void {
+  queueLimits.set(dataSource, max);
+}
+
+/** The pg Pool behind a DataSource; undefined for a transaction's EntityManager, which already holds its connection. */
+function poolOf(db: Db | DataSource): Pool | undefined {
+  return (db as { driver?: { master?: Pool } }).driver?.master;
+}
+
+/**
+ * Refuses a query at once with `rate_limited` when the pool already has DB_QUEUE_MAX requests waiting for a
+ * connection: an overloaded gateway answers "busy, retry shortly" early instead of after connectionTimeoutMillis.
+ */
+function admit(db: Db | DataSource): void {
+  const pool = poolOf(db);
+  if (pool && pool.waitingCount >= (queueLimits.get(db) ?? DEFAULT_DB_QUEUE_MAX))
+    throw new DomainError('rate_limited', 'The server is busy; try again shortly.');
+}
+
+/** A transaction left open by `begin`: its owner commits or rolls it back, exactly once; either releases the connection. */
+export interface OpenTransaction {
+  readonly db: Db;
+  commit(): Promise<void>;
+  rollback(): Promise<void>;
+}
+
+/**
+ * Begins a transaction on a connection of the DataSource's pool, straight through `pg` (no TypeORM query runner), and
+ * leaves it open for a caller that commits later — the record writer starts its next batch while this one commits.
+ * `first`, a statement WITHOUT parameters, goes in the same round trip as BEGIN; its rows come back.
+ * A connection that failed is destroyed on release, so the pool opens a fresh one for the next transaction.
+ */
+export async function begin<Row>(dataSource: DataSource, first: string): Promise<{ transaction: OpenTransaction; rows: Row[] }> {
+  const pool = poolOf(dataSource);
+  if (!pool) throw new Error('begin() needs a PostgreSQL DataSource');
+  const client: PoolClient = await pool.connect();
+  let released = false;
+  const release = (error?: Error) => {
+    if (released) return;
+    released = true;
+    client.release(error);
+  };
+  const query = async (text: string, parameters?: unknown[]): Promise<QueryResult> => {
+    try {
+      return await client.query(text, parameters);
+    } catch (error) {
+      // A statement's error leaves the connection usable (the transaction aborted); a broken connection is destroyed.
+      if (!isStatementError(error)) release(error as Error);
+      throw error;
+    }
+  };
+  const transaction: OpenTransaction = {
+    db: { query: async (text: string, parameters?: unknown[]) => (await query(text, parameters)).rows } as Db,
+    commit: async () => {
+      try {
+        await query('COMMIT');
+      } finally {
+        release();
+      }
+    },
+    rollback: async () => {
+      if (released) return;
+      try {
+        await client.query('ROLLBACK');
+        release();
+      } catch (error) {
+        release(error as Error);
+      }
+    },
+  };
+  try {
+    const results = (await query(`BEGIN; ${first}`)) as QueryResult | QueryResult[];
+    const last = Array.isArray(results) ? results.at(-1)! : results;
+    return { transaction, rows: last.rows as Row[] };
+  } catch (error) {
+    await transaction.rollback();
+    throw error;
+  }
+}
+
+/** Whether an error is PostgreSQL refusing a statement (it has a SQLSTATE), as opposed to a lost connection. */
+function isStatementError(error: unknown): boolean {
+  const failure = error as { code?: unknown; severity?: unknown };
+  const code = failure?.code;
+  // pg's DatabaseError carries the server's severity; a socket error (ECONNRESET, EPIPE) does not.
+  return typeof failure?.severity === 'string' && typeof code === 'string' && !code.startsWith('08') && !code.startsWith('57P');
 }
 
 /** Whether a query failed on a unique (or primary key) constraint, optionally a named one. */

@@ -1,6 +1,6 @@
 import { Injectable, Optional } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { isUniqueViolation, one, rows, run, transaction, type Db } from '../database/sql.js';
+import { begin, isUniqueViolation, one, rows, run, type Db } from '../database/sql.js';
 import { FaultPoints } from './fault-points.js';
 import { entryHash } from './record-hash.js';
 import type { AppendOutcome, NewEntry, NewMessage, NewSystemEvent, StoredEntry } from './record.types.js';
@@ -68,6 +68,18 @@ interface ExistingMessage {
   createdAt: Date;
 }
 
+/** A batch written up to its COMMIT, its transaction open (`RecordRepository.prepareBatch`). */
+export interface PreparedBatch {
+  /** What each entry will be once committed, in the entries' order. */
+  readonly outcomes: AppendOutcome[];
+  /** Commits (after the `record.before-commit` fault point) and answers the outcomes. */
+  commit(): Promise<AppendOutcome[]>;
+  rollback(): Promise<void>;
+}
+
+/** A conversation id as PostgreSQL's uuid type reads it (canonical form), safe to write into a statement. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 const ENTRY_COLUMNS = `conversation_id, seq, kind, epoch, sender_user_id, sender_device_id, sender_role, sender_device_seq,
   client_message_id, content_type, ciphertext, nonce, system_event, system_data, created_at, prev_hash, hash`;
 
@@ -80,33 +92,60 @@ export class RecordRepository {
   ) {}
 
   /**
-   * Appends a batch in ONE transaction (group commit): locks the conversations' heads in id order
-   * (so nodes never deadlock), recognises retried and conflicting sends, gives each entry the next
-   * sequence number and its chained hash, inserts all rows with one statement, and moves the heads.
-   * Outcomes come back in the entries' order, only after COMMIT.
+   * Appends a batch in ONE transaction (group commit) and commits it; outcomes in the entries' order, after COMMIT.
+   * The record writer uses `prepareBatch` instead, to start the next batch while this one commits.
    */
   async appendBatch(entries: readonly NewEntry[]): Promise<AppendOutcome[]> {
-    try {
-      return await transaction(this.dataSource, async (db) => {
-        const outcomes = await this.appendInTransaction(db, entries);
-        this.faults?.hit('record.before-commit');
-        return outcomes;
-      });
-    } catch (error) {
-      // Two nodes raced on the same client message id: redo the whole batch (it may hold an appendAll group, which
-      // must stay in one transaction); its retry check now sees the winner's row.
-      if (!isUniqueViolation(error)) throw error;
-      return await transaction(this.dataSource, (db) => this.appendInTransaction(db, entries));
+    return (await this.prepareBatch(entries)).commit();
+  }
+
+  /**
+   * Writes a batch up to its COMMIT and leaves the transaction open: locks the conversations' heads in id order (so
+   * batches and nodes never deadlock, and a later batch sharing a conversation waits for this one's COMMIT), gives
+   * each entry the next sequence number and its chained hash, and inserts the rows and moves the heads in one statement.
+   * Three round trips in the common case: BEGIN with the head locks, INSERT with the heads' UPDATE, COMMIT.
+   *
+   * The retry check is optimistic: the unique indexes on (sender device, client message id) and (conversation,
+   * sender device, sender sequence) refuse a repeated message, so a batch without one needs no lookup. On such a
+   * refusal the batch is redone with the lookup, which answers `duplicate` (with the original place) or `conflict`.
+   */
+  async prepareBatch(entries: readonly NewEntry[]): Promise<PreparedBatch> {
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        return await this.attempt(entries, attempt > 0);
+      } catch (error) {
+        // A repeated message (a retry, or a race with another node's uncommitted row): redo the whole batch with the
+        // lookup — whole, because it may hold an appendAll group, which must stay in one transaction.
+        if (!isUniqueViolation(error) || attempt >= 3) throw error;
+      }
     }
   }
 
-  private async appendInTransaction(db: Db, entries: readonly NewEntry[]): Promise<AppendOutcome[]> {
-    const conversationIds = [...new Set(entries.map((entry) => entry.conversationId))].sort();
-    const locked = await rows<HeadRow>(
-      db,
-      `SELECT id, status, current_epoch, last_seq, last_hash FROM conversations WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`,
-      [conversationIds],
+  private async attempt(entries: readonly NewEntry[], lookUpRepeats: boolean): Promise<PreparedBatch> {
+    // Ids that are not UUIDs name no conversation (not_found); the others go into the statement as literals, with BEGIN.
+    const conversationIds = [...new Set(entries.map((entry) => entry.conversationId).filter((id) => UUID.test(id)))].sort();
+    const { transaction, rows: locked } = await begin<HeadRow>(
+      this.dataSource,
+      `SELECT id, status, current_epoch, last_seq, last_hash FROM conversations WHERE id = ANY('{${conversationIds.join(',')}}'::uuid[]) ORDER BY id FOR UPDATE`,
     );
+    try {
+      const outcomes = await this.write(transaction.db, entries, locked, lookUpRepeats);
+      return {
+        outcomes,
+        commit: async () => {
+          this.faults?.hit('record.before-commit');
+          await transaction.commit();
+          return outcomes;
+        },
+        rollback: () => transaction.rollback(),
+      };
+    } catch (error) {
+      await transaction.rollback();
+      throw error;
+    }
+  }
+
+  private async write(db: Db, entries: readonly NewEntry[], locked: HeadRow[], lookUpRepeats: boolean): Promise<AppendOutcome[]> {
     const heads = new Map<string, Head>(
       locked.map((row) => [
         row.id,
@@ -116,7 +155,7 @@ export class RecordRepository {
     const messages = entries.flatMap((entry) => (entry.message ? [{ conversationId: entry.conversationId, ...entry.message }] : []));
     const byClientId = new Map<string, ExistingMessage>();
     const bySenderSeq = new Set<string>();
-    for (const row of await this.existingMessages(db, messages)) {
+    for (const row of lookUpRepeats ? await this.existingMessages(db, messages) : []) {
       byClientId.set(`${row.senderDeviceId}/${row.clientMessageId}`, row);
       bySenderSeq.add(`${row.conversationId}/${row.senderDeviceId}/${row.senderDeviceSeq}`);
     }
@@ -166,16 +205,7 @@ export class RecordRepository {
         bySenderSeq.add(`${entry.conversationId}/${message.senderDeviceId}/${message.senderDeviceSeq}`);
       }
     }
-    if (toInsert.length > 0) {
-      await insertEntries(db, toInsert);
-      const moved = [...heads.values()];
-      await run(
-        db,
-        `UPDATE conversations c SET last_seq = v.last_seq, last_hash = v.last_hash
-         FROM unnest($1::uuid[], $2::bigint[], $3::bytea[]) AS v(id, last_seq, last_hash) WHERE c.id = v.id`,
-        [moved.map((head) => head.id), moved.map((head) => head.lastSeq), moved.map((head) => head.lastHash)],
-      );
-    }
+    if (toInsert.length > 0) await insertAndMoveHeads(db, toInsert, [...heads.values()]);
     return outcomes;
   }
 
@@ -300,11 +330,21 @@ const COLUMN_TYPES = [
   'bytea',
 ];
 
-/** One INSERT for the whole batch: one array parameter per column, unnested into rows. */
-async function insertEntries(db: Db, entries: unknown[][]): Promise<void> {
+/**
+ * One statement for the whole batch: the INSERT (one array parameter per column, unnested into rows) in a
+ * data-modifying CTE, and the UPDATE that moves the heads to their last entry.
+ */
+async function insertAndMoveHeads(db: Db, entries: unknown[][], heads: Head[]): Promise<void> {
   const columns = COLUMN_TYPES.map((_, index) => entries.map((entry) => entry[index]));
   const params = COLUMN_TYPES.map((type, index) => (type === 'jsonb' ? `$${index + 1}::text[]::jsonb[]` : `$${index + 1}::${type}[]`));
-  await run(db, `INSERT INTO record_entries (${ENTRY_COLUMNS}) SELECT * FROM unnest(${params.join(', ')})`, columns);
+  const n = COLUMN_TYPES.length;
+  await run(
+    db,
+    `WITH inserted AS (INSERT INTO record_entries (${ENTRY_COLUMNS}) SELECT * FROM unnest(${params.join(', ')}))
+     UPDATE conversations c SET last_seq = v.last_seq, last_hash = v.last_hash
+       FROM unnest($${n + 1}::uuid[], $${n + 2}::bigint[], $${n + 3}::bytea[]) AS v(id, last_seq, last_hash) WHERE c.id = v.id`,
+    [...columns, heads.map((head) => head.id), heads.map((head) => head.lastSeq), heads.map((head) => head.lastHash)],
+  );
 }
 
 function toStoredEntry(row: EntryRow): StoredEntry {

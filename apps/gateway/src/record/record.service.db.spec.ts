@@ -4,7 +4,9 @@ import type { TestDatabase } from '@parley/testing';
 import { freshDatabase } from '../../test/database.js';
 import { aConversation } from '../../test/factories.records.js';
 import { openDatabase } from '../database/data-source.js';
-import { RecordRepository } from './record.repository.js';
+import { verifyChain } from './record-hash.js';
+import type { RealtimePublisher } from '../common/realtime.publisher.js';
+import { RecordRepository, type PreparedBatch } from './record.repository.js';
 import { RecordService } from './record.service.js';
 import type { AppendOutcome, NewEntry, NewMessage } from './record.types.js';
 
@@ -103,6 +105,123 @@ describe(`${RecordService.name} batching`, () => {
     expect(rows.map((row) => row.event)).not.toContain('marked_urgent');
     expect(rows.map((row) => row.seq)).toEqual(fulfilled.map(stored));
     expect(await sut.append(message(conversation, 4))).toMatchObject({ status: 'stored', seq: rows.length + 1 });
+    expect(await sut.verifyAll()).toEqual([]);
+  });
+
+  /** A repository that notes when each batch starts (BEGIN, head locks) and when it has committed. */
+  class ObservedRepository extends RecordRepository {
+    readonly events: string[] = [];
+    private batches = 0;
+
+    override async prepareBatch(entries: readonly NewEntry[]): Promise<PreparedBatch> {
+      const n = (this.batches += 1);
+      this.events.push(`started ${n}`);
+      const prepared = await super.prepareBatch(entries);
+      return {
+        ...prepared,
+        commit: async () => {
+          const outcomes = await prepared.commit();
+          this.events.push(`committed ${n}`);
+          return outcomes;
+        },
+      };
+    }
+  }
+
+  /** Appends `perConversation` messages to each conversation, interleaved, in call order, in waves that form many batches. */
+  async function appendInWaves(writer: RecordService, conversations: Awaited<ReturnType<typeof aConversation>>[], perConversation: number, firstSeq = 1) {
+    const answered: { conversationId: string; senderDeviceSeq: number; outcome: AppendOutcome }[] = [];
+    const calls: Promise<void>[] = [];
+    for (let n = firstSeq; n < firstSeq + perConversation; n += 1) {
+      for (const conversation of conversations) {
+        const entry = message(conversation, n);
+        calls.push(writer.append(entry).then((outcome) => void answered.push({ conversationId: conversation.conversationId, senderDeviceSeq: n, outcome })));
+      }
+      if (n % 5 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+    await Promise.all(calls);
+    return answered;
+  }
+
+  it('starts the next batch while the previous one commits, and still stores, answers and relays each conversation in append order', async () => {
+    const conversations = await Promise.all([1, 2, 3].map(() => aConversation(dataSource)));
+    const repository = new ObservedRepository(dataSource);
+    const relayed: { room: string; seq: number }[] = [];
+    const realtime = { publish: (room: string, _event: string, payload: { seq: number }) => void relayed.push({ room, seq: payload.seq }) };
+    const writer = new RecordService(repository, realtime as unknown as RealtimePublisher);
+
+    const answered = await appendInWaves(writer, conversations, 60);
+
+    const startedBeforePreviousCommitted = (event: string, i: number) =>
+      event.startsWith('started') && repository.events.slice(i + 1).includes(`committed ${Number(event.split(' ')[1]) - 1}`);
+    const overlapped = repository.events.some(startedBeforePreviousCommitted);
+    expect(overlapped).toBe(true);
+    for (const { conversationId } of conversations) {
+      const mine = answered.filter((a) => a.conversationId === conversationId);
+      // Answered in seq order, and seq order is append (call) order.
+      expect(mine.map((a) => stored(a.outcome))).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+      expect(mine.map((a) => a.senderDeviceSeq)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+      expect((await rowsOf(conversationId)).map((row) => row.senderDeviceSeq)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+      expect(relayed.filter((r) => r.room.endsWith(conversationId)).map((r) => r.seq)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+      const [head] = await dataSource.query(`SELECT last_seq, last_hash FROM conversations WHERE id = $1`, [conversationId]);
+      expect(
+        verifyChain(conversationId, await writer.entriesAfter(conversationId, 0, 1000), { lastSeq: Number(head.last_seq), lastHash: head.last_hash }),
+      ).toBeUndefined();
+    }
+  });
+
+  it('answers retries queued in later pipelined batches with the original place, and conflicts as conflicts', async () => {
+    const conversation = await aConversation(dataSource);
+    const originals = Array.from({ length: 40 }, (_, i) => message(conversation, i + 1));
+
+    const firsts = originals.map((entry) => sut.append(entry));
+    await new Promise((resolve) => setImmediate(resolve));
+    const retries = originals.map((entry) => sut.append(entry));
+    const reused = sut.append({
+      conversationId: conversation.conversationId,
+      message: { ...originals[0]!.message!, ciphertext: Buffer.from('different content'.padEnd(32)) },
+    });
+    const replayedSeq = sut.append(message(conversation, 2));
+    const fresh = sut.append(message(conversation, 41));
+
+    const stores = await Promise.all(firsts);
+    expect(stores.map(stored)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    expect(await Promise.all(retries)).toEqual(
+      stores.map((outcome) => ({ status: 'duplicate', seq: stored(outcome), createdAt: (outcome as { createdAt: Date }).createdAt })),
+    );
+    expect(await reused).toEqual({ status: 'conflict' });
+    expect(await replayedSeq).toEqual({ status: 'conflict' });
+    expect(await fresh).toMatchObject({ status: 'stored', seq: 41 });
+    expect((await rowsOf(conversation.conversationId)).length).toBe(41);
+  });
+
+  it("keeps every chain gap-free and in each writer's append order when another node's pipelined writer interleaves on the same conversations", async () => {
+    const conversations = await Promise.all([1, 2].map(() => aConversation(dataSource)));
+    const otherNode = await openDatabase(database.url);
+    const other = new RecordService(new RecordRepository(otherNode));
+    const tablets = await Promise.all(
+      conversations.map(async (conversation) => {
+        const deviceId = randomUUID();
+        await dataSource.query(`INSERT INTO devices (id, user_id, label, sign_public_key, box_public_key) VALUES ($1, $2, 'tablet', $3, $3)`, [
+          deviceId,
+          conversation.patientId,
+          Buffer.alloc(32, 9),
+        ]);
+        return { ...conversation, deviceId };
+      }),
+    );
+
+    const [here, there] = await Promise.all([appendInWaves(sut, conversations, 50), appendInWaves(other, tablets, 50)]);
+    await otherNode.destroy();
+
+    expect([...here, ...there].every((a) => a.outcome.status === 'stored')).toBe(true);
+    for (const conversation of conversations) {
+      const rows = await rowsOf(conversation.conversationId);
+      expect(rows.map((row) => row.seq)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+      const seqOf = (answers: typeof here) => answers.filter((a) => a.conversationId === conversation.conversationId).map((a) => stored(a.outcome));
+      // Each node's own appends keep their call order, and each node answered them in seq order.
+      for (const answers of [here, there]) expect(seqOf(answers)).toEqual([...seqOf(answers)].sort((a, b) => a - b));
+    }
     expect(await sut.verifyAll()).toEqual([]);
   });
 

@@ -5,11 +5,13 @@ import { MetricsService } from '../metrics/metrics.service.js';
 import { toRecordEntry } from './record-entry.mapper.js';
 import { verifyChain, type ChainBreak } from './record-hash.js';
 import { FaultPoints } from './fault-points.js';
-import { RecordRepository } from './record.repository.js';
+import { RecordRepository, type PreparedBatch } from './record.repository.js';
 import type { AppendOutcome, NewEntry, StoredEntry } from './record.types.js';
 
 /** The most entries one transaction carries. */
 const MAX_BATCH = 256;
+/** How many batch transactions may be open at once: one committing while the next forms and takes its locks. */
+const PIPELINE_DEPTH = 2;
 
 /** One `append` or `appendAll`: its entries always travel together, in one transaction. */
 interface Pending {
@@ -28,6 +30,10 @@ export class RecordService {
   private readonly logger = new Logger(RecordService.name);
   private readonly pending: Pending[] = [];
   private isFlushing = false;
+  /** Batches whose COMMIT is under way, oldest first. */
+  private readonly committing: Promise<void>[] = [];
+  /** Settles once the latest batch's callers have been answered (never rejects): the next batch answers after it. */
+  private answered: Promise<void> = Promise.resolve();
   /** Sizes of the batches written, for benchmarks and metrics. */
   readonly batchSizes: number[] = [];
 
@@ -117,38 +123,74 @@ export class RecordService {
     return this.repository.findMessage(senderDeviceId, clientMessageId);
   }
 
+  /**
+   * The writer: forms a batch from the queue, writes it up to its COMMIT (head locks taken, rows inserted), then
+   * lets the COMMIT run while the next batch forms and starts on another connection (PIPELINE_DEPTH transactions
+   * at most). A later batch sharing a conversation waits on its head lock for the earlier COMMIT, so sequence numbers
+   * follow append order; callers are answered and entries relayed batch after batch, in that order.
+   */
   private async flush(): Promise<void> {
     if (this.isFlushing) return;
     this.isFlushing = true;
     try {
       while (this.pending.length > 0) {
+        while (this.committing.length >= PIPELINE_DEPTH) await this.committing[0];
         const batch = this.takeBatch();
         const entries = batch.flatMap((group) => group.entries);
         this.batchSizes.push(entries.length);
         this.metrics?.recordBatchWritten(entries.length);
         if (this.batchSizes.length > 10_000) this.batchSizes.splice(0, 5_000);
+        let prepared: PreparedBatch;
         try {
-          const outcomes = await this.repository.appendBatch(entries);
-          this.faults?.hit('record.after-commit');
-          let index = 0;
-          for (const group of batch) {
-            const mine = outcomes.slice(index, index + group.entries.length);
-            group.entries.forEach((entry, i) => {
-              const outcome = mine[i]!;
-              if (outcome.status === 'stored') this.relay(entry, outcome);
-            });
-            index += group.entries.length;
-            group.resolve(mine);
-          }
+          prepared = await this.repository.prepareBatch(entries);
         } catch (error) {
-          // Nothing of this batch committed: every caller gets the error and nobody is acked.
-          this.logger.error({ err: error, size: entries.length }, 'record batch failed');
-          this.metrics?.recordBatchFailed();
-          for (const group of batch) group.reject(error);
+          this.fail(batch, error);
+          continue;
         }
+        const committed = this.finish(batch, prepared, this.answered);
+        this.answered = committed;
+        this.committing.push(committed);
+        void committed.then(() => this.committing.splice(this.committing.indexOf(committed), 1));
       }
     } finally {
       this.isFlushing = false;
     }
+  }
+
+  /** Commits a prepared batch, then — once the batch before it has been answered — answers its callers and relays its entries. */
+  private async finish(batch: Pending[], prepared: PreparedBatch, previous: Promise<void>): Promise<void> {
+    let outcomes: AppendOutcome[];
+    try {
+      outcomes = await prepared.commit();
+      this.faults?.hit('record.after-commit');
+    } catch (error) {
+      await previous;
+      this.fail(batch, error);
+      return;
+    }
+    await previous;
+    let index = 0;
+    for (const group of batch) {
+      const mine = outcomes.slice(index, index + group.entries.length);
+      group.entries.forEach((entry, i) => {
+        const outcome = mine[i]!;
+        if (outcome.status !== 'stored') return;
+        try {
+          this.relay(entry, outcome);
+        } catch (error) {
+          // Stored and committed: the caller is still answered; a lost relay is caught up by sync.
+          this.logger.error({ err: error }, 'relay failed');
+        }
+      });
+      index += group.entries.length;
+      group.resolve(mine);
+    }
+  }
+
+  /** Nothing of a failed batch committed: every caller gets the error and nobody is acked. */
+  private fail(batch: Pending[], error: unknown): void {
+    this.logger.error({ err: error, size: batch.reduce((size, group) => size + group.entries.length, 0) }, 'record batch failed');
+    this.metrics?.recordBatchFailed();
+    for (const group of batch) group.reject(error);
   }
 }
