@@ -8,7 +8,7 @@ import {
   createBenchDatabase,
   describeMachine,
   findRedis,
-  gitCommit,
+  gitState,
   REPO_ROOT,
   startBenchGateway,
   startDatabaseServer,
@@ -17,6 +17,8 @@ import {
 } from './environment.js';
 import { measureBundle, measureCrypto, type BundleFigures, type CryptoFigures } from './local-scenarios.js';
 import { includes, type BenchOptions } from './options.js';
+import { NO_ANOMALIES, addCounts, type PipelinedCounts } from './pipelined.js';
+import { PostgresCpu } from './postgres-cpu.js';
 import { cpuMsOf, rssOf } from './probe-client.js';
 import { summariseProfile, type CpuProfile, type ProfileSummary } from './profile.js';
 import {
@@ -33,6 +35,7 @@ import {
 } from './setup.js';
 import { median, medianPercentiles, monoMs, percentiles, sleep, type Percentiles } from './stats.js';
 import type { LoadResult, PairSpec } from './types.js';
+import type { PipelinedResult } from './worker.js';
 import { forkWorkers, split, stopWorkers, type Worker } from './workers.js';
 
 /** How often each chatting socket of the idle scenario sends: a person typing fast. */
@@ -50,7 +53,10 @@ export interface LoadRun {
   ack: Percentiles;
   delivery: Percentiles;
   exhaustedSenders: number;
+  /** CPU of the server process(es) under test (the gateway, or the baseline's process). */
   serverCpuMs: number;
+  /** CPU of PostgreSQL's processes during the run (undefined when its processes cannot be read from here). */
+  pgCpuMs?: number;
   clientCpuMs: number;
   durationMs: number;
   verified: number;
@@ -65,9 +71,28 @@ export interface LoadFigure {
   ratePerSec: number;
   ack: Percentiles;
   delivery: Percentiles;
-  /** Server and client CPU per 1,000 acked messages (ms). */
+  /** Server and client CPU per 1,000 acked messages (ms; the same number is µs per message). */
   serverCpuPerKMsg: number;
+  /** PostgreSQL's CPU per 1,000 acked messages, and the server's plus PostgreSQL's (undefined without PostgreSQL figures). */
+  pgCpuPerKMsg?: number;
+  totalCpuPerKMsg?: number;
   clientCpuPerKMsg: number;
+}
+
+/** One window of the pipelined scenario, summed over its senders. */
+export interface PipelinedWindow {
+  window: number;
+  senders: number;
+  messagesPerSender: number;
+  disconnects: number;
+  sent: number;
+  acked: number;
+  resent: number;
+  reconnects: number;
+  unacked: number;
+  errors: Record<string, number>;
+  durationMs: number;
+  counts: PipelinedCounts;
 }
 
 /** Everything a bench run measured. */
@@ -76,7 +101,10 @@ export interface BenchResults {
     date: string;
     command: string;
     mode: BenchOptions['mode'];
+    /** `git rev-parse --short HEAD` when the run started. */
     commit: string;
+    /** Whether `git status --porcelain` listed anything then (a full run refuses unless `--allow-dirty`). */
+    isDirty: boolean;
     machine: ReturnType<typeof describeMachine>;
     database: string;
     redis: string;
@@ -91,12 +119,20 @@ export interface BenchResults {
   crypto?: CryptoFigures;
   baselines?: { relay: LoadFigure; pgInsert: LoadFigure };
   maxRate?: LoadFigure & { batchNote: string };
-  fixedRate?: { offered: number; label: string; figure: LoadFigure }[];
+  fixedRate?: {
+    offered: number;
+    label: string;
+    figure: LoadFigure;
+    /** Set when the rate is a fraction of the bare relay's maximum. */ relayFraction?: number;
+  }[];
+  pipelined?: PipelinedWindow[];
   idle?: {
     requested: number;
     connected: number;
     failed: number;
     note: string;
+    /** How long the freshly started gateway had run before the sockets opened. */
+    freshGatewayAgeMs: number;
     rssBeforeBytes: number;
     rssAfterBytes: number;
     rssPerSocketBytes: number;
@@ -107,7 +143,13 @@ export interface BenchResults {
   queueTwoNodes?: QueueFigure;
   twoNodes?: LoadFigure & { note: string };
   bundle?: BundleFigures;
-  profile?: ProfileSummary & { profiledRatePerSec: number; file: string };
+  profile?: ProfileSummary & {
+    profiledRatePerSec: number;
+    file: string;
+    /** Gateway CPU per message at max rate (median of the unprofiled runs), which the shares split; PostgreSQL's beside it. */
+    gatewayUsPerMsg: number;
+    postgresUsPerMsg?: number;
+  };
   queueProfile?: ProfileSummary & { file: string };
   skipped: { scenario: string; reason: string }[];
 }
@@ -128,12 +170,14 @@ export interface QueueFigure {
 export async function runBench(options: BenchOptions, log: (line: string) => void): Promise<BenchResults> {
   const started = Date.now();
   const fdLimit = fileDescriptorLimit();
+  const git = gitState();
   const results: BenchResults = {
     meta: {
       date: new Date().toISOString(),
       command: `pnpm bench${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}`,
       mode: options.mode,
-      commit: gitCommit(),
+      commit: git.commit,
+      isDirty: git.isDirty,
       machine: describeMachine(),
       database: '',
       redis: '',
@@ -162,7 +206,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
       log('crypto: encrypt+sign, verify+decrypt, passphrase derivation (in this process, before any load)');
       results.crypto = await measureCrypto(options.cryptoIterations, options.runs);
     }
-    const needsGateway = (['baselines', 'max-rate', 'fixed-rate', 'idle', 'queue', 'two-nodes'] as const).some((name) => includes(options, name));
+    const needsGateway = (['baselines', 'max-rate', 'fixed-rate', 'pipelined', 'idle', 'queue', 'two-nodes'] as const).some((name) => includes(options, name));
     if (needsGateway) await runServerScenarios(options, results, cleanup, log);
     if (includes(options, 'bundle')) {
       log('bundle: building apps/patient and sizing its first screen');
@@ -184,6 +228,10 @@ async function runServerScenarios(options: BenchOptions, results: BenchResults, 
   results.meta.database = server.description;
   const database: TestDatabase = await createBenchDatabase(server.url);
   cleanup.push(() => database.drop());
+  // PostgreSQL's CPU is counted with every server's (postgres-cpu.ts); on a shared server only our databases' backends.
+  const ourDatabases = [databaseName(database.url)];
+  postgres = await PostgresCpu.find(server.url, server.isShared ? () => ourDatabases : undefined).catch(() => undefined);
+  if (!postgres) results.skipped.push({ scenario: 'postgres-cpu', reason: 'PostgreSQL runs on another machine: its CPU is not counted' });
   const dataDir = join(REPO_ROOT, '.data', `bench-gateway-${process.pid}`);
   await mkdir(dataDir, { recursive: true });
   cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
@@ -201,7 +249,7 @@ async function runServerScenarios(options: BenchOptions, results: BenchResults, 
 
   // ---- setup, for real through the sdk
   const setupStarted = Date.now();
-  const wantsPairs = (['max-rate', 'fixed-rate', 'idle', 'two-nodes', 'baselines'] as const).some((name) => includes(options, name));
+  const wantsPairs = (['max-rate', 'fixed-rate', 'pipelined', 'idle', 'two-nodes', 'baselines'] as const).some((name) => includes(options, name));
   const wantsQueue = includes(options, 'queue');
   const idleChatPairs = includes(options, 'idle') ? Math.max(1, Math.ceil((options.idleSockets * 0.05) / 2)) : 0;
   const pairCount = wantsPairs ? Math.max(options.pairs, idleChatPairs) : 0;
@@ -232,7 +280,6 @@ async function runServerScenarios(options: BenchOptions, results: BenchResults, 
 
   const node: BenchGateway = gateway;
   const loadPairs = pairs.slice(0, options.pairs);
-  let referenceMax = 0;
   /** Runs one scenario; a failure is reported in the results and the run goes on with the next one. */
   const guarded = async (name: string, scenario: () => Promise<void>) => {
     try {
@@ -240,71 +287,130 @@ async function runServerScenarios(options: BenchOptions, results: BenchResults, 
     } catch (error) {
       log(`${name}: FAILED: ${error instanceof Error ? error.message : String(error)}`);
       results.skipped.push({ scenario: name, reason: `failed: ${(error instanceof Error ? error.message : String(error)).split('\n')[0]}` });
-      await closePairs(workers).catch(() => undefined);
+      for (const set of Object.keys(setSenders)) await closePairs(workers, set).catch(() => undefined);
       await callAll(workers, 'closeIdle').catch(() => undefined);
       await callAll(workers, 'queueDisconnect').catch(() => undefined);
     }
   };
 
-  // ---- baselines
-  await guarded('baselines', async () => {
-    if (includes(options, 'baselines')) {
-      const relay = await runBaseline('relay', undefined, loadPairs, workers, options, log);
+  // ---- scenarios 1 and 3: max rate of the gateway and the baselines, interleaved run by run, then a profiled run
+  await guarded('max-rate', async () => {
+    const wantsBaselines = includes(options, 'baselines');
+    if (!wantsBaselines && !includes(options, 'max-rate') && !includes(options, 'fixed-rate')) return;
+    const contenders: Contender[] = [];
+    const baselineServers: { stop(): Promise<void> }[] = [];
+    if (wantsBaselines) {
+      const relay = await startBaseline('relay', undefined);
+      cleanup.push(relay.stop);
       const pgDatabase = await createBenchDatabase(server.url);
       cleanup.push(() => pgDatabase.drop());
-      const pgInsert = await runBaseline('pg-insert', pgDatabase.url, loadPairs, workers, options, log);
-      results.baselines = { relay, pgInsert };
-      referenceMax = Math.min(relay.ratePerSec, pgInsert.ratePerSec * 2.5);
+      ourDatabases.push(databaseName(pgDatabase.url));
+      const pgInsert = await startBaseline('pg-insert', pgDatabase.url);
+      cleanup.push(pgInsert.stop);
+      baselineServers.push(relay, pgInsert);
+      await connectPairs(workers, loadPairs, 'relay', 'baseline', relay.url);
+      await connectPairs(workers, loadPairs, 'pg-insert', 'baseline', pgInsert.url);
+      contenders.push(
+        { key: 'relay', set: 'relay', pids: [relay.pid], estimate: 20_000, isCopy: true, gateways: [] },
+        { key: 'pgInsert', set: 'pg-insert', pids: [pgInsert.pid], estimate: 6_000, isCopy: true, gateways: [] },
+      );
     }
+    await connectPairs(workers, loadPairs, 'parley', 'parley');
+    // Pools are encrypted ahead of each run (about half a millisecond each on this machine): the first from a guess,
+    // the next ones from what the previous run reached.
+    contenders.push({ key: 'parley', set: 'parley', pids: [node.pid], estimate: 3_000, isCopy: false, gateways: [node] });
+    log(
+      `max-rate: ${loadPairs.length} pairs, ${options.runs} round(s) of ${contenders.map((contender) => contender.set).join(', ')} (interleaved), ${options.maxDurationMs} ms each`,
+    );
+    const figures = await interleavedMaxRuns(workers, options, contenders, log);
+    for (const set of ['relay', 'pg-insert']) if (wantsBaselines) await closePairs(workers, set);
+    for (const baseline of baselineServers) await baseline.stop();
+    if (figures.relay && figures.pgInsert) results.baselines = { relay: figures.relay, pgInsert: figures.pgInsert };
+    const maxRate = figures.parley!;
+    results.maxRate = { ...maxRate, batchNote: 'group commit: appends that arrive while a transaction commits share the next one' };
+    gatewaysUnderLoad = [node];
+    if (options.profile) {
+      log('profile: one more max-rate run with the CPU profiler on in the gateway');
+      await node.probe.startProfile();
+      const profiled = await loadRun(workers, { kind: 'max', rate: maxRate.ratePerSec * 1.4, set: 'parley' }, options, node.pid);
+      const profile = (await node.probe.stopProfile()) as CpuProfile;
+      const file = await saveProfile(profile, `gateway-max-rate${options.mode === 'full' ? '' : `-${options.mode}`}.cpuprofile`);
+      results.profile = {
+        ...summariseProfile(profile),
+        profiledRatePerSec: profiled.ratePerSec,
+        file,
+        gatewayUsPerMsg: maxRate.serverCpuPerKMsg,
+        postgresUsPerMsg: maxRate.pgCpuPerKMsg,
+      };
+    }
+    // ---- scenario 2: fixed rates, as fractions of the gateway's maximum and of the bare relay's
+    if (includes(options, 'fixed-rate')) {
+      const relayMax = results.baselines?.relay.ratePerSec;
+      const rates = [
+        ...options.fixedFractions.map((fraction) => ({
+          offered: Math.max(10, Math.round(maxRate.ratePerSec * fraction)),
+          label: `${Math.round(fraction * 100)} % of max`,
+        })),
+        ...(relayMax
+          ? options.fixedRelayFractions.map((fraction) => ({
+              offered: Math.max(10, Math.round(relayMax * fraction)),
+              label: `${Math.round(fraction * 100)} % of the bare relay's max`,
+              relayFraction: fraction,
+            }))
+          : []),
+        ...options.fixedAbsolute.map((rate) => ({ offered: rate, label: `${rate} msgs/s` })),
+      ];
+      results.fixedRate = [];
+      for (const rate of rates) {
+        // Above the measured maximum the backlog only grows: one run shows it, three would only take longer to drain.
+        const isOverload = rate.offered > maxRate.ratePerSec * 1.1;
+        const count = isOverload ? 1 : options.runs;
+        log(`fixed-rate: ${rate.offered} msgs/s offered (${rate.label}), ${count} run(s)${isOverload ? ' (above the measured maximum)' : ''}`);
+        const runs: LoadRun[] = [];
+        for (let run = 0; run < count; run++) runs.push(await loadRun(workers, { kind: 'fixed', rate: rate.offered, set: 'parley' }, options, node.pid));
+        results.fixedRate.push({ ...rate, figure: summarise(runs) });
+      }
+    }
+    await closePairs(workers, 'parley');
   });
 
-  // ---- scenario 1: max rate, with a profile of one extra run
-  await guarded('max-rate', async () => {
-    if (includes(options, 'max-rate') || includes(options, 'fixed-rate')) {
-      await connectPairs(workers, loadPairs, 'parley');
-      gatewaysUnderLoad = [node];
-      // Pools are encrypted ahead of each run (about half a millisecond each on this machine): size the first from the
-      // target (2.5× the one-INSERT baseline), the next ones from what the previous run reached.
-      const estimate = referenceMax > 0 ? referenceMax : 3_000;
-      log(`max-rate: ${loadPairs.length} pairs, ${options.runs} run(s) of ${options.maxDurationMs} ms`);
-      const maxRate = await maxRuns(workers, options, estimate, node.pid, `max-rate`, log);
-      results.maxRate = { ...maxRate, batchNote: 'group commit: appends that arrive while a transaction commits share the next one' };
-      if (options.profile) {
-        log('profile: one more max-rate run with the CPU profiler on in the gateway');
-        await node.probe.startProfile();
-        const profiled = await loadRun(workers, { kind: 'max', rate: maxRate.ratePerSec * 1.4 }, options, node.pid);
-        const profile = (await node.probe.stopProfile()) as CpuProfile;
-        const file = await saveProfile(profile, `gateway-max-rate${options.mode === 'full' ? '' : `-${options.mode}`}.cpuprofile`);
-        results.profile = { ...summariseProfile(profile), profiledRatePerSec: profiled.ratePerSec, file };
-      }
-      // ---- scenario 2: fixed rates
-      if (includes(options, 'fixed-rate')) {
-        const rates = [
-          ...options.fixedFractions.map((fraction) => ({
-            offered: Math.max(10, Math.round(maxRate.ratePerSec * fraction)),
-            label: `${Math.round(fraction * 100)} % of max`,
-          })),
-          ...options.fixedAbsolute.map((rate) => ({ offered: rate, label: `${rate} msgs/s` })),
-        ];
-        results.fixedRate = [];
-        for (const rate of rates) {
-          // Above the measured maximum the backlog only grows: one run shows it, three would only take longer to drain.
-          const isOverload = rate.offered > maxRate.ratePerSec * 1.1;
-          const count = isOverload ? 1 : options.runs;
-          log(`fixed-rate: ${rate.offered} msgs/s offered (${rate.label}), ${count} run(s)${isOverload ? ' (above the measured maximum)' : ''}`);
-          const runs: LoadRun[] = [];
-          for (let run = 0; run < count; run++) runs.push(await loadRun(workers, { kind: 'fixed', rate: rate.offered }, options, node.pid));
-          results.fixedRate.push({ ...rate, figure: summarise(runs) });
-        }
-      }
-      await closePairs(workers);
-    }
+  // ---- scenario 8 (issue #16): pipelined sends with random disconnects, then the record read back
+  await guarded('pipelined', async () => {
+    if (includes(options, 'pipelined')) results.pipelined = await pipelinedScenario(workers, pairs.slice(0, options.pipelinedSenders), options, log);
   });
 
-  // ---- scenario 4: idle sockets
+  // ---- scenario 4: idle sockets, on a gateway started for it (the load runs above leave hundreds of MB resident)
   await guarded('idle', async () => {
     if (includes(options, 'idle')) {
-      results.idle = await idleScenario(node, workers, pairs.slice(0, idleChatPairs), [...pairPatients, ...extraPatients], options, fdLimit(), log);
+      log('idle: starting a fresh gateway process for it');
+      const fresh = await startBenchGateway({ databaseUrl: database.url, dataDir });
+      const startedAt = Date.now();
+      let isStopped = false;
+      const stopFresh = async () => {
+        if (isStopped) return;
+        isStopped = true;
+        await fresh.stop();
+      };
+      cleanup.push(stopFresh);
+      try {
+        const onFresh = (pair: PairSpec): PairSpec => ({
+          ...pair,
+          patient: { ...pair.patient, url: fresh.url },
+          clinician: { ...pair.clinician, url: fresh.url },
+        });
+        results.idle = await idleScenario(
+          fresh,
+          startedAt,
+          workers,
+          pairs.slice(0, idleChatPairs).map(onFresh),
+          [...pairPatients, ...extraPatients],
+          options,
+          fdLimit(),
+          log,
+        );
+      } finally {
+        await stopFresh();
+      }
     }
   });
 
@@ -352,20 +458,17 @@ async function runServerScenarios(options: BenchOptions, results: BenchResults, 
             patient: { ...pair.patient, url: urls[index % 2]! },
             clinician: { ...pair.clinician, url: urls[(index + 1) % 2]! },
           }));
-          await connectPairs(workers, crossed, 'parley');
-          gatewaysUnderLoad = nodes;
+          await connectPairs(workers, crossed, 'parley', 'parley');
           const estimate = (results.maxRate?.ratePerSec ?? 4_000) * 1.3;
           log(`two-nodes: max rate, ${crossed.length} pairs split across the nodes, ${options.runs} run(s)`);
-          const figure = await maxRuns(
+          const { twoNodes } = await interleavedMaxRuns(
             workers,
             options,
-            estimate,
-            nodes.map((node) => node.pid),
-            'two-nodes',
+            [{ key: 'twoNodes', set: 'parley', pids: nodes.map((one) => one.pid), estimate, isCopy: false, gateways: nodes }],
             log,
           );
-          results.twoNodes = { ...figure, note: 'each pair has its patient on one node and its clinician on the other: every message crosses Redis' };
-          await closePairs(workers);
+          results.twoNodes = { ...twoNodes!, note: 'each pair has its patient on one node and its clinician on the other: every message crosses Redis' };
+          await closePairs(workers, 'parley');
         }
         if (wantsQueue) {
           log('queue (two nodes): patients and clinicians alternate between the nodes');
@@ -397,35 +500,50 @@ async function callAll<T>(workers: readonly Worker[], command: string, args: (in
 
 /** The gateway node(s) under load now, for their batch metrics (none while a baseline runs). */
 let gatewaysUnderLoad: BenchGateway[] = [];
+/** PostgreSQL's process tree, when it runs on this machine. */
+let postgres: PostgresCpu | undefined;
 
-/** How many senders the workers hold now (both members of every connected pair). */
-let activeSenders = 0;
-/** Where each sender's device sequence continues, per gateway database (the baselines keep their own). */
-const nextSeqs = { parley: {} as Record<string, number>, baseline: {} as Record<string, number> };
-let connectedTransport: 'parley' | 'baseline' = 'parley';
+/**
+ * The workers hold one set of connected pairs per server (`parley` for every gateway on the run's database, `relay`,
+ * `pg-insert`), so that runs can go from one server to the next without reconnecting. How many senders each set has:
+ */
+const setSenders: Record<string, number> = {};
+/** Where each sender's device sequence continues, per set (the gateway refuses a reused one; the baselines keep their own). */
+const nextSeqs: Record<string, Record<string, number>> = {};
 
-async function connectPairs(workers: readonly Worker[], pairs: readonly PairSpec[], transport: 'parley' | 'baseline', baselineUrl?: string): Promise<void> {
+async function connectPairs(
+  workers: readonly Worker[],
+  pairs: readonly PairSpec[],
+  set: string,
+  transport: 'parley' | 'baseline',
+  baselineUrl?: string,
+): Promise<void> {
   const groups = split(pairs, workers.length);
-  connectedTransport = transport;
   const answers = await callAll<{ senders: number }>(
     workers,
     'connectPairs',
-    (index) => ({ pairs: groups[index], transport, baselineUrl, nextSeqs: nextSeqs[transport] }),
+    (index) => ({ set, pairs: groups[index], transport, baselineUrl, nextSeqs: nextSeqs[set] ?? {} }),
     600_000,
   );
-  activeSenders = answers.reduce((sum, answer) => sum + answer.senders, 0);
+  setSenders[set] = answers.reduce((sum, answer) => sum + answer.senders, 0);
 }
 
-async function closePairs(workers: readonly Worker[]): Promise<void> {
-  const answers = await callAll<{ nextSeqs: Record<string, number> }>(workers, 'closePairs');
-  for (const answer of answers) Object.assign(nextSeqs[connectedTransport], answer.nextSeqs);
-  activeSenders = 0;
+async function closePairs(workers: readonly Worker[], set: string): Promise<void> {
+  const answers = await callAll<{ nextSeqs: Record<string, number> }>(workers, 'closePairs', () => ({ set }));
+  nextSeqs[set] = Object.assign(nextSeqs[set] ?? {}, ...answers.map((answer) => answer.nextSeqs));
+  delete setSenders[set];
+}
+
+function databaseName(url: string): string {
+  return decodeURIComponent(new URL(url).pathname.slice(1));
 }
 
 interface LoadPlan {
   kind: 'max' | 'fixed';
   /** Fixed: the offered total rate. Max: the rate the pool is sized for. */
   rate: number;
+  /** The workers' set of pairs to send on. */
+  set: string;
   isCopy?: boolean;
 }
 
@@ -434,20 +552,24 @@ async function loadRun(workers: readonly Worker[], plan: LoadPlan, options: Benc
   const durationMs = plan.kind === 'max' ? options.maxDurationMs : options.fixedDurationMs;
   const warmupMs = plan.kind === 'max' ? options.maxWarmupMs : options.fixedWarmupMs;
   const totalMessages = Math.ceil((plan.rate * durationMs) / 1000);
-  const perSender = Math.ceil(((plan.kind === 'max' ? 1.5 : 1.05) * totalMessages) / Math.max(1, activeSenders)) + 2;
-  await callAll(workers, 'prepare', () => ({ perSender, isCopy: plan.isCopy === true }), 600_000);
+  const perSender = Math.ceil(((plan.kind === 'max' ? 1.5 : 1.05) * totalMessages) / Math.max(1, setSenders[plan.set] ?? 0)) + 2;
+  await callAll(workers, 'prepare', () => ({ set: plan.set, perSender, isCopy: plan.isCopy === true }), 600_000);
   const pids = Array.isArray(serverPids) ? serverPids : [serverPids];
   const serverCpuBefore = pids.reduce((sum, pid) => sum + cpuMsOf(pid), 0);
+  const pgBefore = postgres?.snapshot();
   const batchesBefore = await batchTotals();
   const startAt = monoMs() + 300;
   const raw = await callAll<LoadResult>(
     workers,
     plan.kind === 'max' ? 'runMax' : 'runFixed',
     () =>
-      plan.kind === 'max' ? { startAt, durationMs, warmupMs, window: options.window } : { startAt, durationMs, warmupMs, rate: plan.rate / workers.length },
+      plan.kind === 'max'
+        ? { set: plan.set, startAt, durationMs, warmupMs, window: options.window }
+        : { set: plan.set, startAt, durationMs, warmupMs, rate: plan.rate / workers.length },
     durationMs + 120_000,
   );
   const serverCpuMs = pids.reduce((sum, pid) => sum + cpuMsOf(pid), 0) - serverCpuBefore;
+  const pgCpuMs = postgres && pgBefore ? postgres.since(pgBefore) : undefined;
   const batchesAfter = await batchTotals();
   const meanBatch =
     batchesBefore && batchesAfter && batchesAfter.count > batchesBefore.count
@@ -476,6 +598,7 @@ async function loadRun(workers: readonly Worker[], plan: LoadPlan, options: Benc
     delivery: percentiles(raw.flatMap((result) => result.deliveredMs)),
     exhaustedSenders: raw.reduce((sum, result) => sum + result.exhaustedSenders, 0),
     serverCpuMs,
+    pgCpuMs,
     clientCpuMs: raw.reduce((sum, result) => sum + result.cpuMs, 0),
     durationMs,
     verified: raw.reduce((sum, result) => sum + result.verified, 0),
@@ -493,62 +616,69 @@ async function batchTotals(): Promise<{ count: number; sum: number } | undefined
 
 function summarise(runs: LoadRun[]): LoadFigure {
   const perK = (pick: (run: LoadRun) => number) => median(runs.map((run) => (run.acked > 0 ? (pick(run) * 1000) / run.acked : 0)));
+  const hasPg = runs.every((run) => run.pgCpuMs !== undefined);
   return {
     runs,
     ratePerSec: median(runs.map((run) => run.ratePerSec)),
     ack: medianPercentiles(runs.map((run) => run.ack)),
     delivery: medianPercentiles(runs.map((run) => run.delivery)),
     serverCpuPerKMsg: perK((run) => run.serverCpuMs),
+    pgCpuPerKMsg: hasPg ? perK((run) => run.pgCpuMs!) : undefined,
+    totalCpuPerKMsg: hasPg ? perK((run) => run.serverCpuMs + run.pgCpuMs!) : undefined,
     clientCpuPerKMsg: perK((run) => run.clientCpuMs),
   };
 }
 
-/** `options.runs` closed-loop runs; each run's pool is sized from the previous one (pools that run dry are reported). */
-async function maxRuns(
-  workers: readonly Worker[],
-  options: BenchOptions,
-  estimate: number,
-  serverPids: number | number[],
-  name: string,
-  log: (line: string) => void,
-  isCopy = false,
-): Promise<LoadFigure> {
-  const runs: LoadRun[] = [];
-  let rate = estimate;
-  for (let run = 0; run < options.runs; run++) {
-    const result = await loadRun(workers, { kind: 'max', rate, isCopy }, options, serverPids);
-    runs.push(result);
-    log(
-      `${name}: run ${run + 1}: ${Math.round(result.ratePerSec)} msgs/s, ack p50 ${result.ack.p50.toFixed(1)} ms p99 ${result.ack.p99.toFixed(1)} ms${result.exhaustedSenders ? `, ${result.exhaustedSenders} pools ran dry` : ''}`,
-    );
-    // A pool that ran dry capped the run: give the next one room to show more.
-    rate = result.exhaustedSenders > 0 ? Math.max(rate, result.ratePerSec) * 2 : result.ratePerSec * 1.3;
-  }
-  return summarise(runs);
+/** A server whose maximum rate is measured: its set of pairs in the workers, its processes, the rate its first pool is sized for. */
+interface Contender {
+  key: 'relay' | 'pgInsert' | 'parley' | 'twoNodes';
+  set: string;
+  pids: number[];
+  estimate: number;
+  isCopy: boolean;
+  /** Gateways whose group-commit batches are read (none for a baseline). */
+  gateways: BenchGateway[];
 }
 
-async function runBaseline(
-  mode: 'relay' | 'pg-insert',
-  databaseUrl: string | undefined,
-  pairs: readonly PairSpec[],
+/**
+ * `options.runs` rounds of closed-loop runs, each round one run of every contender in turn (relay, one-INSERT, Parley,
+ * relay, …), so that a noisy neighbour hits them alike. Each contender's pool is sized from its previous run (pools that
+ * run dry are reported, and the next one is doubled).
+ */
+async function interleavedMaxRuns(
   workers: readonly Worker[],
   options: BenchOptions,
+  contenders: readonly Contender[],
   log: (line: string) => void,
-): Promise<LoadFigure> {
-  const child = fork(BASELINE_ENTRY, databaseUrl ? [mode, databaseUrl] : [mode], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  try {
-    const port = await new Promise<number>((resolve, reject) => {
-      child.once('message', (message: { port: number }) => resolve(message.port));
-      child.once('exit', (code) => reject(new Error(`baseline ${mode} exited with ${code}`)));
-    });
-    await connectPairs(workers, pairs, 'baseline', `http://127.0.0.1:${port}`);
-    log(`baselines: ${mode}, ${pairs.length} pairs, ${options.runs} run(s)`);
-    const figure = await maxRuns(workers, options, mode === 'relay' ? 20_000 : 6_000, child.pid!, `baseline ${mode}`, log, true);
-    await closePairs(workers);
-    return figure;
-  } finally {
-    await stopChild(child);
+): Promise<Partial<Record<Contender['key'], LoadFigure>>> {
+  const runs = new Map<Contender['key'], LoadRun[]>(contenders.map((contender) => [contender.key, []]));
+  const rates = new Map(contenders.map((contender) => [contender.key, contender.estimate]));
+  for (let round = 0; round < options.runs; round++) {
+    for (const contender of contenders) {
+      gatewaysUnderLoad = contender.gateways;
+      const rate = rates.get(contender.key)!;
+      const result = await loadRun(workers, { kind: 'max', rate, set: contender.set, isCopy: contender.isCopy }, options, contender.pids);
+      runs.get(contender.key)!.push(result);
+      const cpu = (ms: number | undefined) => (ms === undefined || result.acked === 0 ? '—' : ((ms * 1000) / result.acked).toFixed(0));
+      log(
+        `${contender.set}: run ${round + 1}: ${Math.round(result.ratePerSec)} msgs/s, ack p50 ${result.ack.p50.toFixed(1)} ms p99 ${result.ack.p99.toFixed(1)} ms, CPU per 1k msgs server ${cpu(result.serverCpuMs)} + PostgreSQL ${cpu(result.pgCpuMs)} ms${result.exhaustedSenders ? `, ${result.exhaustedSenders} pools ran dry` : ''}`,
+      );
+      // A pool that ran dry capped the run: give the next one room to show more.
+      rates.set(contender.key, result.exhaustedSenders > 0 ? Math.max(rate, result.ratePerSec) * 2 : result.ratePerSec * 1.3);
+    }
   }
+  gatewaysUnderLoad = [];
+  return Object.fromEntries([...runs.entries()].map(([key, list]) => [key, summarise(list)]));
+}
+
+/** Starts a baseline server (baseline-server.ts) as its own process. */
+async function startBaseline(mode: 'relay' | 'pg-insert', databaseUrl: string | undefined): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+  const child = fork(BASELINE_ENTRY, databaseUrl ? [mode, databaseUrl] : [mode], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('message', (message: { port: number }) => resolve(message.port));
+    child.once('exit', (code) => reject(new Error(`baseline ${mode} exited with ${code}`)));
+  });
+  return { url: `http://127.0.0.1:${port}`, pid: child.pid!, stop: () => stopChild(child) };
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {
@@ -565,6 +695,7 @@ async function stopChild(child: ChildProcess): Promise<void> {
 
 async function idleScenario(
   gateway: BenchGateway,
+  startedAt: number,
   workers: readonly Worker[],
   chatPairs: readonly PairSpec[],
   patients: readonly Account[],
@@ -584,7 +715,24 @@ async function idleScenario(
       : `ulimit -n is ${fdLimit}: ${requested} sockets fit`;
   log(`idle: ${idleCount} idle sockets + ${chattingSockets} chatting (${note})`);
   const phaseStarted = Date.now();
+  // A freshly started gateway: a few sockets first (closed again) so that code loaded on the first connection is not
+  // counted per socket, then its start-up settles before the first reading.
+  const warmUp = Math.min(50, Math.ceil(idleCount / 20));
+  await callAll(
+    workers,
+    'connectIdle',
+    (index) => ({
+      tokens: split(
+        patients.slice(0, warmUp).map((patient) => ({ token: patient.token, url: gateway.url })),
+        workers.length,
+      )[index],
+      concurrency: 10,
+    }),
+    60_000,
+  );
+  await callAll(workers, 'closeIdle');
   await sleep(options.idleSettleMs);
+  const freshGatewayAgeMs = Date.now() - startedAt;
   const rssBeforeBytes = rssOf(gateway.pid);
   const tokens = Array.from({ length: idleCount }, (_, index) => ({ token: patients[index % patients.length]!.token, url: gateway.url }));
   const groups = split(tokens, workers.length);
@@ -603,19 +751,20 @@ async function idleScenario(
   await sleep(options.idleLagWindowMs);
   const idleLag = (await gateway.probe.report()).lag;
   // 5 %: pairs chat, each socket sending one message every CHAT_INTERVAL_MS (a fast typist), both sides of each pair.
-  await connectPairs(workers, chatPairs, 'parley');
+  await connectPairs(workers, chatPairs, 'parley', 'parley');
   await gateway.probe.resetLag();
   // At least a few messages per worker, so that a tiny run still measures something.
   const chatRate = Math.max((chattingSockets * 1000) / CHAT_INTERVAL_MS, 2 * workers.length);
   gatewaysUnderLoad = [gateway];
   const chat = await loadRun(
     workers,
-    { kind: 'fixed', rate: chatRate },
+    { kind: 'fixed', rate: chatRate, set: 'parley' },
     { ...options, fixedDurationMs: Math.max(options.idleLagWindowMs * 2, 4_000), fixedWarmupMs: 1_000 },
     gateway.pid,
   );
   const chatLag = (await gateway.probe.report()).lag;
-  await closePairs(workers);
+  gatewaysUnderLoad = [];
+  await closePairs(workers, 'parley');
   await callAll(workers, 'closeIdle');
   const firstError = connected.find((result) => result.firstError)?.firstError;
   return {
@@ -623,12 +772,70 @@ async function idleScenario(
     connected: connectedCount + chattingSockets,
     failed,
     note: failed > 0 ? `${note}; ${failed} sockets failed to connect (${firstError})` : note,
+    freshGatewayAgeMs,
     rssBeforeBytes,
     rssAfterBytes,
     rssPerSocketBytes: connectedCount > 0 ? (rssAfterBytes - rssBeforeBytes) / connectedCount : 0,
     lagIdle: { p50: idleLag.p50, p99: idleLag.p99, max: idleLag.max },
     chatting: { sockets: chattingSockets, ratePerSec: chat.ratePerSec, ack: chat.ack, lag: { p50: chatLag.p50, p99: chatLag.p99, max: chatLag.max } },
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenario 8 (issue #16): pipelined sends
+
+/**
+ * The pairs' patients send with `window` sends in flight on raw sockets, with random disconnects and an outbox that
+ * resends (worker.ts `pipelined`), once per window; then every conversation is read back and counted (pipelined.ts).
+ */
+async function pipelinedScenario(
+  workers: readonly Worker[],
+  pairs: readonly PairSpec[],
+  options: BenchOptions,
+  log: (line: string) => void,
+): Promise<PipelinedWindow[]> {
+  const windows: PipelinedWindow[] = [];
+  const groups = split(pairs, workers.length);
+  const deadlineMs = options.mode === 'full' ? 120_000 : 60_000;
+  for (const window of options.pipelinedWindows) {
+    log(`pipelined: ${pairs.length} senders, ${options.pipelinedMessages} messages each, window ${window}, ${options.pipelinedDisconnects} random disconnects`);
+    const answers = await callAll<PipelinedResult>(
+      workers,
+      'pipelined',
+      (index) => ({
+        pairs: groups[index],
+        nextSeqs: nextSeqs['parley'] ?? {},
+        window,
+        messages: options.pipelinedMessages,
+        // Spread over the workers in proportion to their senders.
+        disconnects: Math.round((options.pipelinedDisconnects * groups[index]!.length) / Math.max(1, pairs.length)),
+        deadlineMs,
+      }),
+      deadlineMs + 120_000,
+    );
+    nextSeqs['parley'] = Object.assign(nextSeqs['parley'] ?? {}, ...answers.map((answer) => answer.nextSeqs));
+    const errors: Record<string, number> = {};
+    for (const answer of answers) for (const [code, count] of Object.entries(answer.errors)) errors[code] = (errors[code] ?? 0) + count;
+    const result: PipelinedWindow = {
+      window,
+      senders: pairs.length,
+      messagesPerSender: options.pipelinedMessages,
+      disconnects: options.pipelinedDisconnects,
+      sent: answers.reduce((sum, answer) => sum + answer.sent, 0),
+      acked: answers.reduce((sum, answer) => sum + answer.acked, 0),
+      resent: answers.reduce((sum, answer) => sum + answer.resent, 0),
+      reconnects: answers.reduce((sum, answer) => sum + answer.reconnects, 0),
+      unacked: answers.reduce((sum, answer) => sum + answer.unacked, 0),
+      errors,
+      durationMs: Math.max(...answers.map((answer) => answer.durationMs)),
+      counts: answers.reduce((sum, answer) => addCounts(sum, answer.counts), NO_ANOMALIES),
+    };
+    windows.push(result);
+    log(
+      `pipelined: window ${window}: ${result.acked}/${result.sent} acked, ${result.reconnects} reconnects, ${result.resent} resent; out of order ${result.counts.outOfOrder}, lost ${result.counts.lost} (acked ${result.counts.lostAcked}), duplicated ${result.counts.duplicated}`,
+    );
+  }
+  return windows;
 }
 
 // ---------------------------------------------------------------------------------------------

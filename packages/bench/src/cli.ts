@@ -1,45 +1,74 @@
 /**
- * `pnpm bench`: runs the scenarios of issue #7 against the built gateway, prints a summary, writes the results as JSON
- * (packages/bench/results/latest.json) and, for a full run, docs/benchmarks.md with its charts.
+ * `pnpm bench`: runs the scenarios against the built gateway, prints a summary, writes the results as JSON and, for a
+ * full run on a clean tree, docs/benchmarks.md with its charts. The doc's run writes its JSON where it is committed with
+ * the doc (packages/bench/results/<date>-<commit>.json and latest.json); other runs write results/dev-<mode>.json (ignored).
+ * A full run refuses a tree with uncommitted changes (the doc must name a commit that is what was measured) unless
+ * `--allow-dirty`, whose results say so and never become the doc.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runBench, type BenchResults } from './bench.js';
 import { firstLoadSectionOf, withFirstLoadSection } from './doc-sections.js';
-import { REPO_ROOT } from './environment.js';
+import { gitState, REPO_ROOT } from './environment.js';
 import { parseOptions } from './options.js';
 import { checkTargets, compareRuns, figuresOf, latencyChart, renderDoc, throughputChart } from './report.js';
 import { round } from './stats.js';
 
 const FINDINGS = join(dirname(fileURLToPath(import.meta.url)), '../src/findings.md');
+const RESULTS = join(REPO_ROOT, 'packages/bench/results');
 
 async function main(): Promise<void> {
   let options;
   try {
     // pnpm runs scripts from the package folder; paths given on the command line are the caller's.
-    options = parseOptions(process.argv.slice(2), join(REPO_ROOT, 'packages/bench/results/latest.json'));
+    options = parseOptions(process.argv.slice(2), (mode) => join(RESULTS, mode === 'full' ? 'latest.json' : `dev-${mode}.json`));
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n`);
     process.exitCode = 2;
     return;
   }
+  const git = gitState();
+  if (process.env['BENCH_GATEWAY_ENTRY']) {
+    options.writeDoc = false;
+    process.stdout.write(`BENCH_GATEWAY_ENTRY: measuring ${process.env['BENCH_GATEWAY_ENTRY']}, not this commit's gateway: no doc\n`);
+  }
+  if (options.mode === 'full' && git.isDirty && !options.allowDirty) {
+    const changes = execFileSync('git', ['status', '--porcelain'], { cwd: REPO_ROOT, encoding: 'utf8' }).trimEnd().split('\n');
+    process.stderr.write(
+      `pnpm bench: the working tree has uncommitted changes, so ${git.commit} is not what would be measured; commit them (or measure a clean checkout), or pass --allow-dirty for a development run that never writes the doc:\n${changes.slice(0, 20).join('\n')}${changes.length > 20 ? `\n… ${changes.length - 20} more` : ''}\n`,
+    );
+    process.exitCode = 2;
+    return;
+  }
   const callerDir = process.env['INIT_CWD'] ?? process.cwd();
-  const outPath = resolve(callerDir, options.outPath);
+  // Only the doc's run writes the committed results; any other run, a full one allowed on a dirty tree included, its own file.
+  const isDefaultOut = options.outPath === join(RESULTS, 'latest.json');
+  const outPath =
+    isDefaultOut && !options.writeDoc ? join(RESULTS, `dev-${options.mode}${git.isDirty ? '-dirty' : ''}.json`) : resolve(callerDir, options.outPath);
   const comparePath = options.comparePath ? resolve(callerDir, options.comparePath) : undefined;
   if (comparePath && !existsSync(comparePath)) throw new Error(`--compare: ${comparePath} does not exist`);
   const log = (line: string) => process.stdout.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
   const overall = setTimeout(() => {
     // The bench bounds every loop; this is the last resort if something hangs regardless.
-    process.stderr.write('bench: gave up after 20 minutes\n');
+    process.stderr.write('bench: gave up after 30 minutes\n');
     process.exit(1);
-  }, 20 * 60_000);
+  }, 30 * 60_000);
   overall.unref();
   const results = await runBench(options, log);
   await mkdir(dirname(outPath), { recursive: true });
-  await writeFile(outPath, `${JSON.stringify(results, null, 2)}\n`);
+  const json = `${JSON.stringify(results, null, 2)}\n`;
+  await writeFile(outPath, json);
   log(`results: ${outPath}`);
+  let resultsFile: string | undefined;
+  if (options.writeDoc) {
+    // The copy committed with the doc, named by date and commit; latest.json is the same run.
+    resultsFile = `packages/bench/results/${results.meta.date.slice(0, 10)}-${results.meta.commit}.json`;
+    await writeFile(join(REPO_ROOT, resultsFile), json);
+    log(`results: ${resultsFile} (commit it with the doc)`);
+  }
   printSummary(results);
   if (options.writeDoc) {
     const findings = existsSync(FINDINGS) ? readFileSync(FINDINGS, 'utf8') : '';
@@ -48,7 +77,7 @@ async function main(): Promise<void> {
     const docPath = join(REPO_ROOT, 'docs/benchmarks.md');
     // The first-load figures come from their own command (first-load.ts, Chromium over throttled networks): kept as they are.
     const firstLoad = existsSync(docPath) ? firstLoadSectionOf(readFileSync(docPath, 'utf8')) : undefined;
-    const doc = renderDoc(results, findings, { latency, throughput });
+    const doc = renderDoc(results, findings, { latency, throughput }, resultsFile);
     await writeFile(docPath, firstLoad ? withFirstLoadSection(doc, firstLoad) : doc);
     if (latency) await writeFile(join(REPO_ROOT, 'docs/benchmarks-latency.svg'), latency);
     if (throughput) await writeFile(join(REPO_ROOT, 'docs/benchmarks-throughput.svg'), throughput);
@@ -61,7 +90,10 @@ function printSummary(results: BenchResults): void {
   const rows = Object.values(figuresOf(results)).map(
     (figure) => `  ${`${figure.label}`.padEnd(70)} ${String(round(figure.value)).padStart(10)} ${figure.unit}`,
   );
-  process.stdout.write(`\nFigures (${results.meta.mode}, median of ${results.meta.runs} run(s)):\n${rows.join('\n')}\n\nTargets:\n`);
+  const dirty = results.meta.isDirty ? ', dirty tree: not for the doc' : '';
+  process.stdout.write(
+    `\nFigures (${results.meta.mode}, median of ${results.meta.runs} run(s), commit ${results.meta.commit}${dirty}):\n${rows.join('\n')}\n\nTargets:\n`,
+  );
   for (const check of checkTargets(results))
     process.stdout.write(`  ${check.status === 'pass' ? 'PASS' : check.status === 'miss' ? 'MISS' : '  - '}  ${check.target}: ${check.measured}\n`);
   for (const skipped of results.skipped) process.stdout.write(`  ${skipped.scenario}: ${skipped.reason}\n`);

@@ -11,8 +11,11 @@ import { ProbeClient } from './probe-client.js';
 
 /** The repository root (this file is packages/bench/{src,dist}/environment.*). */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-/** The gateway's build, as `npm start` runs it. */
-export const GATEWAY_ENTRY = join(REPO_ROOT, 'apps/gateway/dist/main.js');
+/**
+ * The gateway's build, as `npm start` runs it. `BENCH_GATEWAY_ENTRY` names another build (an older commit's, say, to see
+ * a scenario catch a bug that is fixed here); such a run is not of this commit and never writes the doc (cli.ts).
+ */
+export const GATEWAY_ENTRY = process.env['BENCH_GATEWAY_ENTRY'] || join(REPO_ROOT, 'apps/gateway/dist/main.js');
 
 /** The PostgreSQL server every database of the run lives on. */
 export interface DatabaseServer {
@@ -20,6 +23,8 @@ export interface DatabaseServer {
   url: string;
   /** `embedded PostgreSQL 18 (…)` or `TEST_DATABASE_URL (…)`, for the report. */
   description: string;
+  /** TEST_DATABASE_URL's server may serve others too (only the bench's own databases' backends count for its CPU). */
+  isShared: boolean;
   stop(): Promise<void>;
 }
 
@@ -37,7 +42,7 @@ export async function startDatabaseServer(): Promise<DatabaseServer> {
   const external = process.env['TEST_DATABASE_URL'];
   if (external) {
     const version = await serverVersion(external);
-    return { url: external, description: `TEST_DATABASE_URL (${version}), host ${new URL(external).host}`, stop: async () => undefined };
+    return { url: external, description: `TEST_DATABASE_URL (${version}), host ${new URL(external).host}`, isShared: true, stop: async () => undefined };
   }
   const launcher = join(REPO_ROOT, 'apps/gateway/dist/database/embedded-postgres.js');
   if (!existsSync(launcher)) throw new Error(`the gateway is not built (${launcher} is missing): run pnpm bench, which builds it`);
@@ -52,6 +57,7 @@ export async function startDatabaseServer(): Promise<DatabaseServer> {
   return {
     url: server.url,
     description: `embedded PostgreSQL (${version}), default settings, data under .data/`,
+    isShared: false,
     stop: async () => {
       await server.stop();
       await rm(dataDir, { recursive: true, force: true });
@@ -212,13 +218,16 @@ export function describeMachine(): { cpu: string; cores: number; memoryGb: numbe
   };
 }
 
-/** The checked-out commit, for the report. */
-export function gitCommit(): string {
+/**
+ * The checked-out commit (`git rev-parse --short HEAD`) and whether the tree has uncommitted changes (`git status
+ * --porcelain` lists anything: modified, staged or untracked files that are not ignored). A full run refuses a dirty tree.
+ */
+export function gitState(): { commit: string; isDirty: boolean } {
   try {
     const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
     const isDirty = execFileSync('git', ['status', '--porcelain'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim() !== '';
-    return `${commit}${isDirty ? ' (with uncommitted changes)' : ''}`;
+    return { commit, isDirty };
   } catch {
-    return 'unknown';
+    return { commit: 'unknown', isDirty: true };
   }
 }

@@ -1,5 +1,5 @@
 /** The scenarios, by the names `--only` takes. */
-export const SCENARIOS = ['crypto', 'baselines', 'max-rate', 'fixed-rate', 'idle', 'queue', 'two-nodes', 'bundle'] as const;
+export const SCENARIOS = ['crypto', 'baselines', 'max-rate', 'fixed-rate', 'pipelined', 'idle', 'queue', 'two-nodes', 'bundle'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /** Everything a bench run is parameterised by. */
@@ -10,6 +10,8 @@ export interface BenchOptions {
   /** Where the JSON goes; the doc and charts are written only by full runs unless `writeDoc` says otherwise. */
   outPath: string;
   writeDoc: boolean;
+  /** `--allow-dirty`: a full run on a tree with uncommitted changes, for development; its report says so and never becomes the doc. */
+  allowDirty: boolean;
   pairs: number;
   workers: number;
   runs: number;
@@ -20,7 +22,14 @@ export interface BenchOptions {
   fixedWarmupMs: number;
   /** Fractions of the measured maximum, plus absolute rates (msgs/s) the targets name. */
   fixedFractions: number[];
+  /** Fractions of the bare relay's measured maximum (issue #16: p99 send→ack at 50 % of the relay's max). */
+  fixedRelayFractions: number[];
   fixedAbsolute: number[];
+  /** Pipelined scenario: senders, their windows (sends in flight without waiting for acks), messages per sender per window, random disconnects per window. */
+  pipelinedSenders: number;
+  pipelinedWindows: number[];
+  pipelinedMessages: number;
+  pipelinedDisconnects: number;
   idleSockets: number;
   idleSettleMs: number;
   idleLagWindowMs: number;
@@ -31,7 +40,7 @@ export interface BenchOptions {
   profile: boolean;
 }
 
-const FULL: Omit<BenchOptions, 'mode' | 'only' | 'comparePath' | 'outPath' | 'writeDoc'> = {
+const FULL: Omit<BenchOptions, 'mode' | 'only' | 'comparePath' | 'outPath' | 'writeDoc' | 'allowDirty'> = {
   pairs: 200,
   workers: 2,
   runs: 3,
@@ -41,7 +50,12 @@ const FULL: Omit<BenchOptions, 'mode' | 'only' | 'comparePath' | 'outPath' | 'wr
   fixedDurationMs: 4_000,
   fixedWarmupMs: 1_000,
   fixedFractions: [0.25, 0.5, 0.75],
-  fixedAbsolute: [2_000],
+  fixedRelayFractions: [0.5],
+  fixedAbsolute: [],
+  pipelinedSenders: 20,
+  pipelinedWindows: [8, 32],
+  pipelinedMessages: 200,
+  pipelinedDisconnects: 10,
   idleSockets: 10_000,
   idleSettleMs: 3_000,
   idleLagWindowMs: 5_000,
@@ -67,6 +81,8 @@ const QUICK: typeof FULL = {
   queueClinicians: 4,
   queueSpreadMs: 1_000,
   cryptoIterations: 300,
+  pipelinedMessages: 100,
+  pipelinedDisconnects: 4,
 };
 
 /** The jest smoke form: tiny counts, every scenario still produces every figure. */
@@ -78,7 +94,10 @@ const SMOKE: typeof FULL = {
   fixedDurationMs: 800,
   fixedWarmupMs: 200,
   fixedFractions: [0.5],
-  fixedAbsolute: [100],
+  fixedRelayFractions: [0.5],
+  fixedAbsolute: [],
+  pipelinedMessages: 40,
+  pipelinedDisconnects: 2,
   idleSockets: 40,
   idleSettleMs: 200,
   idleLagWindowMs: 300,
@@ -90,12 +109,13 @@ const SMOKE: typeof FULL = {
 };
 
 /** Parses `pnpm bench` arguments. @throws Error on an unknown flag or scenario */
-export function parseOptions(argv: readonly string[], defaultOut: string): BenchOptions {
+export function parseOptions(argv: readonly string[], defaultOut: (mode: BenchOptions['mode']) => string): BenchOptions {
   let mode: BenchOptions['mode'] = 'full';
   let only: ScenarioName[] | undefined;
   let comparePath: string | undefined;
   let outPath: string | undefined;
   let writeDoc: boolean | undefined;
+  let allowDirty = false;
   const overrides: Partial<typeof FULL> = {};
   const args = [...argv];
   const value = (flag: string) => {
@@ -119,6 +139,7 @@ export function parseOptions(argv: readonly string[], defaultOut: string): Bench
     else if (arg === '--out') outPath = value(arg);
     else if (arg === '--doc') writeDoc = true;
     else if (arg === '--no-doc') writeDoc = false;
+    else if (arg === '--allow-dirty') allowDirty = true;
     else if (arg === '--pairs') overrides.pairs = positive(value(arg), arg);
     else if (arg === '--workers') overrides.workers = positive(value(arg), arg);
     else if (arg === '--runs') overrides.runs = positive(value(arg), arg);
@@ -136,9 +157,10 @@ export function parseOptions(argv: readonly string[], defaultOut: string): Bench
     mode,
     only,
     comparePath,
-    outPath: outPath ?? defaultOut,
-    // Only a full run of every scenario rewrites docs/benchmarks.md unless asked.
-    writeDoc: writeDoc ?? (mode === 'full' && only === undefined),
+    outPath: outPath ?? defaultOut(mode),
+    allowDirty,
+    // Only a full run of every scenario rewrites docs/benchmarks.md unless asked; a run allowed on a dirty tree never does.
+    writeDoc: !allowDirty && (writeDoc ?? (mode === 'full' && only === undefined)),
   };
 }
 
@@ -148,7 +170,7 @@ function positive(text: string, flag: string): number {
   return number;
 }
 
-export const USAGE = `usage: pnpm bench [--quick] [--only ${SCENARIOS.join(',')}] [--compare previous.json] [--out file.json] [--doc|--no-doc]
+export const USAGE = `usage: pnpm bench [--quick|--smoke] [--only ${SCENARIOS.join(',')}] [--compare previous.json] [--out file.json] [--doc|--no-doc] [--allow-dirty]
                   [--pairs N] [--workers N] [--runs N] [--idle-sockets N] [--queue-patients N] [--queue-clinicians N] [--no-profile]`;
 
 /** Whether a scenario is part of this run. */

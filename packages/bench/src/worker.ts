@@ -9,6 +9,7 @@ import { fromBase64, ready } from '@parley/crypto';
 import type { ConversationSend, RecordEntry } from '@parley/protocol';
 import { decryptEntry, encryptForSend, isDeviceTrusted, newEpoch, openEnvelope } from '@parley/sdk';
 import { io, type Socket } from 'socket.io-client';
+import { addCounts, countPipelined, NO_ANOMALIES, type PipelinedCounts, type StoredSend } from './pipelined.js';
 import { monoMs, sleep } from './stats.js';
 import type { LoadResult, MemberSpec, PairSpec, QueueClinicianSpec, QueuePatientSpec } from './types.js';
 
@@ -41,8 +42,10 @@ interface Sender {
 const BODY = 'Hello, I would like to ask about my repeat prescription for next week, and whether I need a review first. Thank you very much.';
 const REQUEST_TIMEOUT_MS = 30_000;
 
+/** The connected pairs by set (one per server under test: the gateway, the relay, the one-INSERT server), so runs can interleave. */
+const sets = new Map<string, Sender[]>();
+/** The set the current command works on. */
 let senders: Sender[] = [];
-let endpoints: Endpoint[] = [];
 let idle: ParleyClient[] = [];
 /** Counters shared by the receivers and the running loop. */
 let run: RunState | undefined;
@@ -59,11 +62,13 @@ interface RunState {
 }
 
 const commands: Record<string, (args: never) => Promise<unknown>> = {
-  connectPairs: (args: { pairs: PairSpec[]; transport: 'parley' | 'baseline'; baselineUrl?: string; nextSeqs: Record<string, number> }) => connectPairs(args),
-  prepare: (args: { perSender: number; isCopy?: boolean }) => prepare(args.perSender, args.isCopy === true),
-  runMax: (args: { startAt: number; durationMs: number; warmupMs: number; window: number }) => runMax(args),
-  runFixed: (args: { startAt: number; durationMs: number; warmupMs: number; rate: number }) => runFixed(args),
-  closePairs: async () => closePairs(),
+  connectPairs: (args: { set: string; pairs: PairSpec[]; transport: 'parley' | 'baseline'; baselineUrl?: string; nextSeqs: Record<string, number> }) =>
+    connectPairs(args),
+  prepare: (args: { set: string; perSender: number; isCopy?: boolean }) => (select(args.set), prepare(args.perSender, args.isCopy === true)),
+  runMax: (args: { set: string; startAt: number; durationMs: number; warmupMs: number; window: number }) => (select(args.set), runMax(args)),
+  runFixed: (args: { set: string; startAt: number; durationMs: number; warmupMs: number; rate: number }) => (select(args.set), runFixed(args)),
+  closePairs: async (args: { set?: string }) => closePairs(args.set),
+  pipelined: (args: PipelinedInput) => pipelined(args),
   connectIdle: (args: { tokens: { token: string; url: string }[]; concurrency: number }) => connectIdle(args),
   closeIdle: async () => {
     for (const client of idle) client.close();
@@ -92,6 +97,10 @@ process.on('message', (message: { id: number; command: string; args: unknown }) 
 // The parent going away ends the worker: nothing may outlive the bench.
 process.on('disconnect', () => process.exit(0));
 
+function select(set: string): void {
+  senders = sets.get(set) ?? [];
+}
+
 function cpuMs(): number {
   const usage = process.cpuUsage();
   return (usage.user + usage.system) / 1000;
@@ -104,13 +113,14 @@ function cpuMs(): number {
 export const seqKey = (conversationId: string, deviceId: string): string => `${conversationId}/${deviceId}`;
 
 async function connectPairs(input: {
+  set: string;
   pairs: PairSpec[];
   transport: 'parley' | 'baseline';
   baselineUrl?: string;
   nextSeqs: Record<string, number>;
 }): Promise<{ senders: number }> {
   await ready();
-  closePairs();
+  closePairs(input.set);
   const created: Sender[] = [];
   await mapLimit(input.pairs, 20, async (pair) => {
     const patientInFlight = new Map<string, InFlight>();
@@ -141,9 +151,8 @@ async function connectPairs(input: {
       },
     );
   });
-  senders = created;
-  endpoints = created.map((sender) => sender.endpoint);
-  return { senders: senders.length };
+  sets.set(input.set, created);
+  return { senders: created.length };
 }
 
 /**
@@ -254,28 +263,31 @@ async function prepare(perSender: number, isCopy: boolean): Promise<{ messages: 
         sender.pool.push({ ...template, clientMessageId: crypto.randomUUID(), senderDeviceSeq });
         continue;
       }
-      sender.pool.push(
-        encryptForSend({
-          conversation: { id: sender.pair.conversationId, practiceOdsCode: sender.pair.practiceOdsCode, patientId: sender.pair.patientId },
-          epoch: 1,
-          epochKey: sender.epochKey,
-          sender: {
-            userId: sender.member.userId,
-            deviceId: sender.member.deviceId,
-            role: sender.member.role,
-            signSecretKey: fromBase64(sender.member.signSecretKey),
-          },
-          senderDeviceSeq,
-          clientMessageId: crypto.randomUUID(),
-          body: BODY,
-        }),
-      );
+      sender.pool.push(encryptPayload(sender, senderDeviceSeq));
       messages += 1;
     }
     // Yield now and then: the IPC channel and the sockets' pings must not starve.
     await new Promise((resolve) => setImmediate(resolve));
   }
   return { messages, encryptMsTotal: performance.now() - started };
+}
+
+/** One real message: encrypted and signed as the member's client would, with a fresh clientMessageId. */
+function encryptPayload(sender: { pair: PairSpec; member: MemberSpec; epochKey: Uint8Array }, senderDeviceSeq: number): ConversationSend {
+  return encryptForSend({
+    conversation: { id: sender.pair.conversationId, practiceOdsCode: sender.pair.practiceOdsCode, patientId: sender.pair.patientId },
+    epoch: 1,
+    epochKey: sender.epochKey,
+    sender: {
+      userId: sender.member.userId,
+      deviceId: sender.member.deviceId,
+      role: sender.member.role,
+      signSecretKey: fromBase64(sender.member.signSecretKey),
+    },
+    senderDeviceSeq,
+    clientMessageId: crypto.randomUUID(),
+    body: BODY,
+  });
 }
 
 function beginRun(startAt: number, warmupMs: number, durationMs: number, verifySample: number): RunState {
@@ -395,14 +407,200 @@ async function runFixed(input: { startAt: number; durationMs: number; warmupMs: 
   return finishRun(state, counters, cpuBefore);
 }
 
-/** Closes the pairs' sockets; answers where each sender's sequence continues. */
-function closePairs(): { closed: number; nextSeqs: Record<string, number> } {
-  for (const endpoint of endpoints) endpoint.close();
-  const closed = endpoints.length;
-  const nextSeqs = Object.fromEntries(senders.map((sender) => [seqKey(sender.pair.conversationId, sender.member.deviceId), sender.nextSeq]));
-  endpoints = [];
+/** Closes the pairs' sockets of one set (or of every set); answers where each sender's sequence continues. */
+function closePairs(set?: string): { closed: number; nextSeqs: Record<string, number> } {
+  const names = set === undefined ? [...sets.keys()] : [set];
+  const closing = names.flatMap((name) => sets.get(name) ?? []);
+  for (const sender of closing) sender.endpoint.close();
+  for (const name of names) sets.delete(name);
   senders = [];
-  return { closed, nextSeqs };
+  const nextSeqs = Object.fromEntries(closing.map((sender) => [seqKey(sender.pair.conversationId, sender.member.deviceId), sender.nextSeq]));
+  return { closed: closing.length, nextSeqs };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pipelined sends (issue #16, "Order"): many sends in flight on one raw socket, random disconnects, an outbox
+
+interface PipelinedInput {
+  /** The pairs whose patients send (each on its own raw socket.io-client socket, authenticated with its session token). */
+  pairs: PairSpec[];
+  nextSeqs: Record<string, number>;
+  window: number;
+  messages: number;
+  /** Random disconnects over this worker's senders during the run. */
+  disconnects: number;
+  deadlineMs: number;
+}
+
+export interface PipelinedResult {
+  sent: number;
+  acked: number;
+  /** Sends emitted again after a reconnect or a retryable refusal. */
+  resent: number;
+  reconnects: number;
+  /** Refusals by code (a retryable one is resent; any other is given up). */
+  errors: Record<string, number>;
+  /** Sends still unacknowledged when the deadline passed. */
+  unacked: number;
+  durationMs: number;
+  counts: PipelinedCounts;
+  nextSeqs: Record<string, number>;
+}
+
+/** Refusals a real outbox retries with the same id and sequence number. */
+const RETRYABLE = new Set(['rate_limited', 'internal', 'timeout', 'unavailable']);
+
+type RawAck<T> = { ok: true; data: T } | { ok: false; error: { code: string; message: string } };
+
+/**
+ * Every sender keeps `window` sends in flight without waiting for acks, in senderDeviceSeq order, like an outbox that
+ * pipelines. A few random disconnects (the sender's own socket, right after a send): on reconnecting the sender resends
+ * every unacknowledged send with the same clientMessageId and senderDeviceSeq, in order, then goes on. At the end each
+ * conversation is read back with `conversation:sync` and counted (pipelined.ts).
+ */
+async function pipelined(input: PipelinedInput): Promise<PipelinedResult> {
+  await ready();
+  const started = monoMs();
+  const errors: Record<string, number> = {};
+  let resent = 0;
+  let reconnects = 0;
+  const request = <T>(socket: Socket, event: string, payload: unknown) => socket.timeout(REQUEST_TIMEOUT_MS).emitWithAck(event, payload) as Promise<RawAck<T>>;
+  const members = await mapLimit(input.pairs, 10, async (pair) => {
+    const socket: Socket = io(pair.patient.url, {
+      transports: ['websocket'],
+      auth: { token: pair.patient.token },
+      forceNew: true,
+      reconnection: true,
+      reconnectionDelay: 50,
+      reconnectionDelayMax: 500,
+    });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', () => resolve());
+      socket.once('connect_error', (error) => (socket.active ? undefined : reject(error)));
+    });
+    const head = await request<{ lastSeq: number }>(socket, 'conversation:sync', { conversationId: pair.conversationId, afterSeq: 0, limit: 1 });
+    if (!head.ok) throw new Error(`pipelined: sync: ${head.error.code} ${head.error.message}`);
+    const spec = { pair, member: pair.patient, epochKey: fromBase64(pair.patient.epochKey) };
+    let nextSeq = input.nextSeqs[seqKey(pair.conversationId, pair.patient.deviceId)] ?? 1;
+    const pool = Array.from({ length: input.messages }, () => encryptPayload(spec, nextSeq++));
+    await new Promise((resolve) => setImmediate(resolve));
+    return {
+      pair,
+      socket,
+      fromSeq: head.data.lastSeq,
+      pool,
+      nextSeq,
+      outbox: [] as ConversationSend[],
+      sent: new Set<string>(),
+      acked: new Set<string>(),
+      /** Bumped on every disconnect: acks of an earlier connection are not waited for (they never come). */
+      generation: 0,
+      newSends: 0,
+      disconnectAfter: [] as number[],
+      done: undefined as undefined | (() => void),
+    };
+  });
+  type Member = (typeof members)[number];
+  // The disconnects: a random sender, right after a random one of its new sends, its sends in flight then lost.
+  for (let index = 0; index < input.disconnects && members.length > 0; index++) {
+    const member = members[Math.floor(Math.random() * members.length)]!;
+    member.disconnectAfter.push(1 + Math.floor(Math.random() * Math.max(1, input.messages - 1)));
+  }
+  const emit = (member: Member, payload: ConversationSend) => {
+    const generation = member.generation;
+    member.sent.add(payload.clientMessageId);
+    member.socket.emit('conversation:send', payload, (answer: RawAck<{ seq: number }>) => {
+      if (generation !== member.generation) return;
+      if (answer.ok) {
+        member.acked.add(payload.clientMessageId);
+        member.outbox = member.outbox.filter((queued) => queued !== payload);
+        return pump(member);
+      }
+      errors[answer.error.code] = (errors[answer.error.code] ?? 0) + 1;
+      if (RETRYABLE.has(answer.error.code)) {
+        setTimeout(() => {
+          if (generation !== member.generation || !member.outbox.includes(payload) || !member.socket.connected) return;
+          resent += 1;
+          emit(member, payload);
+        }, 20);
+        return;
+      }
+      // Given up, as an outbox gives up a refused message: it stays in `sent` (counted lost if it is not stored).
+      member.outbox = member.outbox.filter((queued) => queued !== payload);
+      pump(member);
+    });
+  };
+  const pump = (member: Member) => {
+    if (!member.socket.connected) return;
+    while (member.outbox.length < input.window && member.pool.length > 0) {
+      const payload = member.pool.shift()!;
+      member.outbox.push(payload);
+      emit(member, payload);
+      member.newSends += 1;
+      if (member.disconnectAfter.includes(member.newSends)) {
+        member.disconnectAfter = member.disconnectAfter.filter((at) => at !== member.newSends);
+        // A moment later, with sends in flight: some are committed and their acks lost, some never arrive.
+        setTimeout(() => member.socket.disconnect(), Math.random() * 3);
+        setTimeout(() => member.socket.connect(), 30 + Math.random() * 50);
+        return;
+      }
+    }
+    if (member.outbox.length === 0 && member.pool.length === 0) member.done?.();
+  };
+  for (const member of members) {
+    member.socket.on('disconnect', () => {
+      member.generation += 1;
+      // Emits buffered while offline would go out on reconnecting: the outbox resends instead, once.
+      member.socket.sendBuffer = [];
+    });
+    member.socket.on('connect', () => {
+      reconnects += 1;
+      for (const payload of member.outbox) {
+        resent += 1;
+        emit(member, payload);
+      }
+      pump(member);
+    });
+  }
+  const finished = members.map((member) => new Promise<void>((resolve) => (member.done = resolve)));
+  for (const member of members) pump(member);
+  await Promise.race([Promise.all(finished), sleep(input.deadlineMs)]);
+  const durationMs = monoMs() - started;
+  // Read every conversation back and count.
+  let counts = NO_ANOMALIES;
+  for (const member of members) {
+    if (!member.socket.connected) await Promise.race([new Promise<void>((resolve) => member.socket.once('connect', () => resolve())), sleep(5_000)]);
+    const stored: StoredSend[] = [];
+    let afterSeq = member.fromSeq;
+    for (let page = 0; page < 100; page++) {
+      const answer = await request<{ entries: RecordEntry[]; hasMore: boolean }>(member.socket, 'conversation:sync', {
+        conversationId: member.pair.conversationId,
+        afterSeq,
+        limit: 500,
+      });
+      if (!answer.ok) throw new Error(`pipelined: sync: ${answer.error.code} ${answer.error.message}`);
+      for (const entry of answer.data.entries) {
+        afterSeq = Math.max(afterSeq, entry.seq);
+        if (entry.message?.senderDeviceId === member.pair.patient.deviceId)
+          stored.push({ seq: entry.seq, senderDeviceSeq: entry.message.senderDeviceSeq, clientMessageId: entry.message.clientMessageId });
+      }
+      if (!answer.data.hasMore || answer.data.entries.length === 0) break;
+    }
+    counts = addCounts(counts, countPipelined(stored, member.sent, member.acked));
+  }
+  for (const member of members) member.socket.close();
+  return {
+    sent: members.reduce((sum, member) => sum + member.sent.size, 0),
+    acked: members.reduce((sum, member) => sum + member.acked.size, 0),
+    resent,
+    // The first connect of each socket is not counted: its listener is added after it.
+    reconnects,
+    errors,
+    unacked: members.reduce((sum, member) => sum + member.outbox.length + member.pool.length, 0),
+    durationMs,
+    counts,
+    nextSeqs: Object.fromEntries(members.map((member) => [seqKey(member.pair.conversationId, member.pair.patient.deviceId), member.nextSeq])),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------

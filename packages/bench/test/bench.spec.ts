@@ -54,6 +54,30 @@ describe('pnpm bench (smoke counts)', () => {
     }
   });
 
+  it('counts CPU per message of PostgreSQL’s processes too, for every server measured', () => {
+    for (const figure of [results.baselines!.pgInsert, results.maxRate!]) {
+      expect(figure.pgCpuPerKMsg).toBeGreaterThan(0);
+      expect(figure.totalCpuPerKMsg).toBeCloseTo(figure.serverCpuPerKMsg + figure.pgCpuPerKMsg!, 0);
+    }
+    expect(results.baselines!.relay.pgCpuPerKMsg).toBeGreaterThanOrEqual(0);
+  });
+
+  it('runs the pipelined senders at windows 8 and 32 with disconnects, every send acknowledged and counted', () => {
+    expect(results.pipelined!.map((window) => window.window)).toEqual([8, 32]);
+    for (const window of results.pipelined!) {
+      expect(window.sent).toBe(window.senders * window.messagesPerSender);
+      expect(window.acked).toBe(window.sent);
+      expect(window.reconnects).toBeGreaterThan(0);
+      expect(window.resent).toBeGreaterThan(0);
+      expect(Object.keys(window.counts).sort()).toEqual(['duplicated', 'lost', 'lostAcked', 'outOfOrder']);
+    }
+  });
+
+  it('names the commit measured and whether the tree was dirty', () => {
+    expect(results.meta.commit).toMatch(/^[0-9a-f]{7,}$/);
+    expect(typeof results.meta.isDirty).toBe('boolean');
+  });
+
   it('assigns every queued patient without exceeding a cap', () => {
     expect(results.queue!.runs[0]!.assigned).toBe(results.queue!.patients);
     expect(results.queue!.capViolations).toBe(0);
@@ -61,6 +85,7 @@ describe('pnpm bench (smoke counts)', () => {
 
   it('holds the idle sockets and reads the server’s memory and event-loop lag', () => {
     expect(results.idle!.connected).toBe(results.idle!.requested);
+    expect(results.idle!.freshGatewayAgeMs).toBeGreaterThan(0);
     expect(results.idle!.rssAfterBytes).toBeGreaterThan(0);
     expect(results.idle!.lagIdle.p99).toBeGreaterThan(0);
     expect(results.idle!.chatting.ack.count).toBeGreaterThan(0);
@@ -76,6 +101,11 @@ describe('pnpm bench (smoke counts)', () => {
       'maxRate.delivered.p99',
       'ratio.relay',
       'ratio.pgInsert',
+      'maxRate.pgCpuPerKMsg',
+      'maxRate.totalCpuPerKMsg',
+      'pipelined.8.outOfOrder',
+      'pipelined.32.lost',
+      'pipelined.32.duplicated',
       'idle.rssPerSocket',
       'idle.lag.p99',
       'idle.chatLag.p99',
@@ -88,7 +118,8 @@ describe('pnpm bench (smoke counts)', () => {
 
     expect(keys).toEqual(expect.arrayContaining(expected));
     expect(keys.some((key) => key.startsWith('fixedRate.'))).toBe(true);
-    if (results.skipped.some((skipped) => skipped.scenario === 'two-nodes')) expect(results.skipped[0]!.reason).toMatch(/no Redis/);
+    const twoNodesSkipped = results.skipped.find((skipped) => skipped.scenario === 'two-nodes');
+    if (twoNodesSkipped) expect(twoNodesSkipped.reason).toMatch(/no Redis/);
     else expect(keys).toEqual(expect.arrayContaining(['twoNodes.rate', 'queueTwoNodes.openAssigned.p99']));
     expect(checkTargets(results).length).toBeGreaterThanOrEqual(10);
   });
