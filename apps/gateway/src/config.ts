@@ -48,6 +48,8 @@ const EnvSchema = z.object({
   USER_EVENTS_PER_SECOND: z.coerce.number().int().min(1).max(100_000).default(200),
   USER_EVENT_BURST: z.coerce.number().int().min(1).max(100_000).default(1200),
   SOCKET_CONNECTIONS_PER_IP_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(1200),
+  RECORD_QUEUE_MAX: z.coerce.number().int().min(1).max(1_000_000).default(20_000),
+  DB_QUEUE_MAX: z.coerce.number().int().min(1).max(100_000).default(200),
   // Test-only crash points (`record.after-commit@40,...`); accepted only when NODE_ENV is test.
   PARLEY_FAULTS: z
     .string()
@@ -114,6 +116,12 @@ export interface AppConfig {
     userEventBurst: number;
     connectionsPerIpPerMinute: number;
   };
+  /**
+   * Load shedding (docs/operations.md, "Overload"): entries the record writer may hold waiting for a transaction before
+   * further appends are refused with `rate_limited`, and queries that may wait for a pooled connection likewise.
+   */
+  recordQueueMax: number;
+  dbQueueMax: number;
   /** Test-only fault points (`point@n`: crash at its n-th hit), see record/fault-points.ts; only with NODE_ENV=test. */
   faults: string | undefined;
   /** Test-only start instant of the gateway's clock (browser tests of the weekly schedule); only with NODE_ENV=test. */
@@ -180,6 +188,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     backupDownloadsPerHour: e.BACKUP_DOWNLOADS_PER_HOUR,
     metricsToken: e.METRICS_TOKEN,
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
+    recordQueueMax: e.RECORD_QUEUE_MAX,
+    dbQueueMax: e.DB_QUEUE_MAX,
     faults: e.PARLEY_FAULTS,
     testClockStart: e.PARLEY_TEST_CLOCK ? new Date(e.PARLEY_TEST_CLOCK) : undefined,
     socketRateLimits: Object.freeze({

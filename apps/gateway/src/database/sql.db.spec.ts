@@ -4,7 +4,9 @@ import type { TestDatabase } from '@parley/testing';
 import type { DataSource } from 'typeorm';
 import { freshDatabase } from '../../test/database.js';
 import { openDatabase } from './data-source.js';
-import { one, rows, run, transaction } from './sql.js';
+import { waitUntil } from '../../test/wait.js';
+import { DomainError } from '../common/domain-error.js';
+import { begin, limitDatabaseQueue, one, rows, run, transaction } from './sql.js';
 
 const SRC = join(import.meta.dirname, '..');
 
@@ -90,5 +92,44 @@ describe('typed SQL', () => {
       .filter((file) => /\b(dataSource|db|manager)\.query\b/.test(readFileSync(join(SRC, file), 'utf8')));
 
     expect(elsewhere).toEqual([]);
+  });
+  it('refuses a query at once with rate_limited when the bound of queries already wait for a connection, writes nothing for it, and recovers', async () => {
+    const busy = await openDatabase(database.url);
+    const pool = (busy.driver as unknown as { master: { waitingCount: number; options: { max: number } } }).master;
+    limitDatabaseQueue(busy, 3);
+    try {
+      // Every connection busy, and queries waiting behind them (those past the bound already refused: not counted on).
+      const holding = Array.from({ length: pool.options.max + 3 }, () => run(busy, `SELECT pg_sleep(0.5)`).catch(() => undefined));
+      await waitUntil(() => pool.waitingCount >= 3, 'three queries waiting for a connection');
+      const started = Date.now();
+
+      const refused = await run(busy, `INSERT INTO sql_helper_test (id, label) VALUES (20, 'refused')`).catch((error: unknown) => error);
+      const refusedTransaction = await transaction(busy, (db) => run(db, `INSERT INTO sql_helper_test (id, label) VALUES (21, 'refused')`)).catch(
+        (error: unknown) => error,
+      );
+
+      expect(Date.now() - started).toBeLessThan(200);
+      expect(refused).toBeInstanceOf(DomainError);
+      expect(refused).toMatchObject({ code: 'rate_limited' });
+      expect(refusedTransaction).toMatchObject({ code: 'rate_limited' });
+      await Promise.all(holding);
+      await run(busy, `INSERT INTO sql_helper_test (id, label) VALUES (22, 'later')`);
+      expect(await rows(dataSource, `SELECT id FROM sql_helper_test WHERE id BETWEEN 20 AND 29 ORDER BY id`)).toEqual([{ id: 22 }]);
+    } finally {
+      await busy.destroy();
+    }
+  });
+
+  it('leaves a begun transaction open until its owner commits or rolls it back', async () => {
+    const first = await begin<{ label: string }>(dataSource, `SELECT label FROM sql_helper_test WHERE id = 10`);
+    await run(first.transaction.db, `INSERT INTO sql_helper_test (id, label) VALUES (30, 'committed later')`);
+    const second = await begin(dataSource, `SELECT 1`);
+    await run(second.transaction.db, `INSERT INTO sql_helper_test (id, label) VALUES (31, 'rolled back')`);
+
+    expect(first.rows).toEqual([{ label: 'kept' }]);
+    expect(await rows(dataSource, `SELECT id FROM sql_helper_test WHERE id >= 30`)).toEqual([]);
+    await first.transaction.commit();
+    await second.transaction.rollback();
+    expect(await rows(dataSource, `SELECT id FROM sql_helper_test WHERE id >= 30 ORDER BY id`)).toEqual([{ id: 30 }]);
   });
 });

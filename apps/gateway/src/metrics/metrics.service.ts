@@ -74,6 +74,18 @@ export class MetricsService implements CommandSink {
     help: 'Record transactions that failed (nothing in them was acked).',
     registers: [this.registry],
   });
+  private readonly appendsRefused = new Counter({
+    name: 'parley_record_appends_refused_total',
+    help: 'Record entries refused with rate_limited because the writer queue was full (RECORD_QUEUE_MAX).',
+    registers: [this.registry],
+  });
+  private readonly recordWriter = new Gauge({
+    name: 'parley_record_writer',
+    help: "This node's record writer: entries queued for a transaction, and batch transactions open (pipelined).",
+    labelNames: ['state'],
+    registers: [this.registry],
+  });
+  private readRecordWriter: (() => { queued: number; inFlight: number }) | undefined;
   private readonly assignments = new Counter({
     name: 'parley_assignments_total',
     help: 'Conversations assigned by this node, by how (auto, claim, transfer).',
@@ -158,6 +170,15 @@ export class MetricsService implements CommandSink {
     this.batchFailures.inc();
   }
 
+  recordAppendRefused(entries: number): void {
+    this.appendsRefused.inc(entries);
+  }
+
+  /** Where the scrape reads the record writer's queue length and open batches (RecordService registers itself). */
+  watchRecordWriter(read: () => { queued: number; inFlight: number }): void {
+    this.readRecordWriter = read;
+  }
+
   assigned(how: string): void {
     this.assignments.inc({ how });
   }
@@ -180,6 +201,11 @@ export class MetricsService implements CommandSink {
     for (const socket of this.server?.of('/').sockets.values() ?? []) {
       const actor = (socket.data as { actor?: Actor }).actor;
       this.sockets.inc({ role: actor ? primaryRole(actor) : 'unknown' });
+    }
+    const writer = this.readRecordWriter?.();
+    if (writer) {
+      this.recordWriter.set({ state: 'queued' }, writer.queued);
+      this.recordWriter.set({ state: 'in_flight' }, writer.inFlight);
     }
     const pool = this.repository.pool();
     for (const [state, value] of Object.entries(pool)) this.pool.set({ state }, value);

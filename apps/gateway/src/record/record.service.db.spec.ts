@@ -3,6 +3,7 @@ import type { DataSource } from 'typeorm';
 import type { TestDatabase } from '@parley/testing';
 import { freshDatabase } from '../../test/database.js';
 import { aConversation } from '../../test/factories.records.js';
+import { DomainError } from '../common/domain-error.js';
 import { openDatabase } from '../database/data-source.js';
 import { verifyChain } from './record-hash.js';
 import type { RealtimePublisher } from '../common/realtime.publisher.js';
@@ -223,6 +224,31 @@ describe(`${RecordService.name} batching`, () => {
       for (const answers of [here, there]) expect(seqOf(answers)).toEqual([...seqOf(answers)].sort((a, b) => a - b));
     }
     expect(await sut.verifyAll()).toEqual([]);
+  });
+
+  it('refuses appends beyond RECORD_QUEUE_MAX at once with rate_limited, stores none of them, and takes appends again once the queue drains', async () => {
+    const conversation = await aConversation(dataSource);
+    const writer = new RecordService(new RecordRepository(dataSource), undefined, undefined, undefined, { recordQueueMax: 10 });
+    const entries = Array.from({ length: 30 }, (_, i) => message(conversation, i + 1));
+
+    // The first append starts a batch at once; ten more fill the queue; the rest, and a group that does not fit, are refused.
+    const results = entries.map((entry) =>
+      writer.append(entry).then(
+        (outcome) => ({ outcome }),
+        (error: unknown) => ({ error }),
+      ),
+    );
+    const group = await writer.appendAll([message(conversation, 31)]).catch((error: unknown) => error);
+    const settled = await Promise.all(results);
+
+    expect(group).toBeInstanceOf(DomainError);
+    expect(group).toMatchObject({ code: 'rate_limited' });
+    expect(settled.slice(0, 11).map((result) => ('outcome' in result ? stored(result.outcome) : result.error))).toEqual(
+      Array.from({ length: 11 }, (_, i) => i + 1),
+    );
+    expect(settled.slice(11).every((result) => 'error' in result && result.error instanceof DomainError && result.error.code === 'rate_limited')).toBe(true);
+    expect((await rowsOf(conversation.conversationId)).map((row) => row.senderDeviceSeq)).toEqual(Array.from({ length: 11 }, (_, i) => i + 1));
+    expect(await writer.append(entries[20]!)).toMatchObject({ status: 'stored', seq: 12 });
   });
 
   it('answers an empty group at once with no outcomes', async () => {

@@ -1,4 +1,6 @@
-import { Injectable, Logger, Optional } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
+import { DomainError } from '../common/domain-error.js';
+import { APP_CONFIG, type AppConfig } from '../config.js';
 import { RealtimePublisher } from '../common/realtime.publisher.js';
 import { rooms } from '../common/rooms.js';
 import { MetricsService } from '../metrics/metrics.service.js';
@@ -12,6 +14,8 @@ import type { AppendOutcome, NewEntry, StoredEntry } from './record.types.js';
 const MAX_BATCH = 256;
 /** How many batch transactions may be open at once: one committing while the next forms and takes its locks. */
 const PIPELINE_DEPTH = 2;
+/** RECORD_QUEUE_MAX's default: far above what a healthy node queues (a batch or two, up to MAX_BATCH entries each). */
+const DEFAULT_QUEUE_MAX = 20_000;
 
 /** One `append` or `appendAll`: its entries always travel together, in one transaction. */
 interface Pending {
@@ -29,7 +33,12 @@ interface Pending {
 export class RecordService {
   private readonly logger = new Logger(RecordService.name);
   private readonly pending: Pending[] = [];
+  /** Entries in `pending`; appends beyond `queueMax` are refused (RECORD_QUEUE_MAX, docs/operations.md). */
+  private queued = 0;
+  private readonly queueMax: number;
   private isFlushing = false;
+  /** Whether a batch is being written up to its COMMIT (for the metrics). */
+  private isPreparing = false;
   /** Batches whose COMMIT is under way, oldest first. */
   private readonly committing: Promise<void>[] = [];
   /** Settles once the latest batch's callers have been answered (never rejects): the next batch answers after it. */
@@ -42,7 +51,11 @@ export class RecordService {
     private readonly realtime?: RealtimePublisher,
     @Optional() private readonly metrics?: MetricsService,
     @Optional() private readonly faults?: FaultPoints,
-  ) {}
+    @Optional() @Inject(APP_CONFIG) config?: Pick<AppConfig, 'recordQueueMax'>,
+  ) {
+    this.queueMax = config?.recordQueueMax ?? DEFAULT_QUEUE_MAX;
+    this.metrics?.watchRecordWriter(() => ({ queued: this.queued, inFlight: this.committing.length + (this.isPreparing ? 1 : 0) }));
+  }
 
   /**
    * Appends one entry; resolves only after the transaction that holds it has committed. Every stored
@@ -63,6 +76,12 @@ export class RecordService {
 
   /** Queues a group synchronously, within the caller's call, so call order is queue order. */
   private enqueue(entries: readonly NewEntry[]): Promise<AppendOutcome[]> {
+    // Load shedding: the database is not keeping up; refuse at once, storing nothing, rather than queue without bound.
+    if (this.queued + entries.length > this.queueMax) {
+      this.metrics?.recordAppendRefused(entries.length);
+      return Promise.reject(new DomainError('rate_limited', 'The server is busy; try again shortly.'));
+    }
+    this.queued += entries.length;
     return new Promise((resolve, reject) => {
       this.pending.push({ entries, resolve, reject });
       void this.flush();
@@ -78,6 +97,7 @@ export class RecordService {
       size += group.entries.length;
       count += 1;
     }
+    this.queued -= size;
     return this.pending.splice(0, count);
   }
 
@@ -141,11 +161,14 @@ export class RecordService {
         this.metrics?.recordBatchWritten(entries.length);
         if (this.batchSizes.length > 10_000) this.batchSizes.splice(0, 5_000);
         let prepared: PreparedBatch;
+        this.isPreparing = true;
         try {
           prepared = await this.repository.prepareBatch(entries);
         } catch (error) {
           this.fail(batch, error);
           continue;
+        } finally {
+          this.isPreparing = false;
         }
         const committed = this.finish(batch, prepared, this.answered);
         this.answered = committed;
