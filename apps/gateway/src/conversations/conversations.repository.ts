@@ -3,8 +3,11 @@ import type { Envelope, MemberDevice, PatientLimitDetails, ReceiptUpdated, Role,
 import { DataSource } from 'typeorm';
 import { CONVERSATION_COLUMNS, toConversationRow, type ConversationColumnsRow, type ConversationRow } from '../common/conversation-row.js';
 import { toCertifiedAs } from '../common/device-row.js';
-import { one, rows, run, transaction, type Db } from '../database/sql.js';
+import { begin, one, rows, type Db } from '../database/sql.js';
 import { genesisHash } from '../record/record-hash.js';
+
+/** A UUID, as the patient id must be to go into the BEGIN round trip as a literal. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** A `conversation_envelopes` row as `envelopesFor` selects it. */
 interface EnvelopeRow {
@@ -103,12 +106,14 @@ export class ConversationsRepository {
   }
 
   /**
-   * Inserts a conversation (an empty chain) and its first epoch's envelopes, in one transaction, unless the patient
-   * is at a per-patient limit (returned, nothing stored). The patient's row is locked first, so concurrent opens of one
-   * patient count one after another and no two can both pass a limit (FOR NO KEY UPDATE leaves foreign-key checks on
-   * the row, which other writes make, unblocked); the count is a statement of its own, after the lock, so it sees
-   * what the transaction it waited for committed. `inTransaction` writes what must commit with the conversation (its
-   * audit row). Returns the row as stored and how many of the practice's conversations were waiting before it.
+   * Inserts a conversation (an empty chain) and its first epoch's envelopes, in one transaction, unless the id is taken
+   * (`taken`: nothing stored), an envelope goes to a device that is not one of the patient's active ones (`devicesAllowed`
+   * throws; nothing stored) or the patient is at a per-patient limit (returned, nothing stored). The patient's row is
+   * locked first, in the same round trip as BEGIN, so concurrent opens of one patient count one after another and no two
+   * can both pass a limit (FOR NO KEY UPDATE leaves foreign-key checks on the row, which other writes make, unblocked); the
+   * counts are a statement of their own, after the lock, so they see what the transaction it waited for committed.
+   * `inTransaction` writes what must commit with the conversation (its audit row). Returns the row as stored and how many
+   * of the practice's conversations were waiting before it. Five round trips on one connection.
    */
   async create(input: {
     id: string;
@@ -119,24 +124,43 @@ export class ConversationsRepository {
     envelopes: readonly Envelope[];
     /** Null: no limit. `dayStart` begins the practice's local day, for the daily limit. */
     limits: { maxOpenPerPatient: number | null; maxNewPerPatientPerDay: number | null; dayStart: Date };
+    /** Given the patient's active devices among those the envelopes name; throws to refuse them. */
+    devicesAllowed: (activeDeviceIds: ReadonlySet<string>) => void;
     inTransaction?: (db: Db) => Promise<void>;
-  }): Promise<{ refusal: PatientLimitDetails } | { conversation: ConversationRow; waitingBefore: number }> {
-    return transaction(this.dataSource, async (db) => {
-      await run(db, `SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE`, [input.patientId]);
-      const counts = await one<{ open: number; today: number; waiting: number }>(
-        db,
-        `SELECT count(*) FILTER (WHERE status <> 'closed')::int AS open, count(*) FILTER (WHERE created_at >= $2)::int AS today,
-                (SELECT count(*) FROM conversations WHERE practice_id = $3 AND status = 'waiting')::int AS waiting
-           FROM conversations WHERE patient_id = $1`,
-        [input.patientId, input.limits.dayStart, input.practiceId],
-      );
-      const { maxOpenPerPatient, maxNewPerPatientPerDay } = input.limits;
-      if (maxOpenPerPatient !== null && counts!.open >= maxOpenPerPatient) return { refusal: { limit: 'open', max: maxOpenPerPatient } };
-      if (maxNewPerPatientPerDay !== null && counts!.today >= maxNewPerPatientPerDay) return { refusal: { limit: 'daily', max: maxNewPerPatientPerDay } };
+  }): Promise<{ taken: true } | { refusal: PatientLimitDetails } | { conversation: ConversationRow; waitingBefore: number }> {
+    // The lock goes with BEGIN, as a literal: the id is the session's user id, checked to be a UUID here all the same.
+    if (!UUID.test(input.patientId)) throw new Error('create: the patient id is not a UUID');
+    const { transaction } = await begin(this.dataSource, `SELECT 1 FROM users WHERE id = '${input.patientId}' FOR NO KEY UPDATE`);
+    try {
       const e = input.envelopes;
+      const state = await one<{ is_taken: boolean; open: number; today: number; waiting: number; active_devices: string[] }>(
+        transaction.db,
+        `SELECT EXISTS (SELECT 1 FROM conversations WHERE id = $3) AS is_taken,
+                count(*) FILTER (WHERE status <> 'closed')::int AS open, count(*) FILTER (WHERE created_at >= $2)::int AS today,
+                (SELECT count(*) FROM conversations WHERE practice_id = $4 AND status = 'waiting')::int AS waiting,
+                (SELECT coalesce(array_agg(id::text), '{}') FROM devices WHERE user_id = $1 AND id = ANY($5::uuid[]) AND revoked_at IS NULL) AS active_devices
+           FROM conversations WHERE patient_id = $1`,
+        [input.patientId, input.limits.dayStart, input.id, input.practiceId, e.flatMap((x) => (x.recipient.kind === 'device' ? [x.recipient.deviceId] : []))],
+      );
+      if (state!.is_taken) {
+        await transaction.rollback();
+        return { taken: true };
+      }
+      input.devicesAllowed(new Set(state!.active_devices));
+      const { maxOpenPerPatient, maxNewPerPatientPerDay } = input.limits;
+      const refusal: PatientLimitDetails | null =
+        maxOpenPerPatient !== null && state!.open >= maxOpenPerPatient
+          ? { limit: 'open', max: maxOpenPerPatient }
+          : maxNewPerPatientPerDay !== null && state!.today >= maxNewPerPatientPerDay
+            ? { limit: 'daily', max: maxNewPerPatientPerDay }
+            : null;
+      if (refusal) {
+        await transaction.rollback();
+        return { refusal };
+      }
       // One statement: the conversation, its envelopes (their foreign key is checked at the statement's end) and the row as stored.
       const stored = await one<ConversationColumnsRow>(
-        db,
+        transaction.db,
         `WITH c AS (
            INSERT INTO conversations (id, practice_id, patient_id, topic, created_by_device_id, last_hash) VALUES ($1, $10, $11, $12, $8, $13) RETURNING *
          ), envelopes AS (
@@ -162,9 +186,13 @@ export class ConversationsRepository {
           genesisHash(input.id),
         ],
       );
-      await input.inTransaction?.(db);
-      return { conversation: toConversationRow(stored!), waitingBefore: counts!.waiting };
-    });
+      await input.inTransaction?.(transaction.db);
+      await transaction.commit();
+      return { conversation: toConversationRow(stored!), waitingBefore: state!.waiting };
+    } catch (error) {
+      await transaction.rollback();
+      throw error;
+    }
   }
 
   /** Conversations of a practice that are not closed. */

@@ -32,26 +32,24 @@ export class ConversationOpeningService {
    * Opens a conversation for the calling patient with its first epoch's envelopes, and records
    * that it was opened. Retrying the same open returns the same conversation.
    *
-   * In round trips: the id lookup, the consent and device checks side by side (consent from memory once known), one
-   * transaction (patient lock, counts, conversation with envelopes, audit row), then `opened` and `acknowledged` in one
-   * record commit. What the practice set (hours, topics, texts, limits, record keys) comes from reads shared per practice.
+   * In round trips: one transaction (BEGIN with the patient lock; the id, counts and devices; the conversation with its
+   * envelopes; the audit row; COMMIT), then `opened` and `acknowledged` in one record commit. What the practice set
+   * (hours, topics, texts, limits, terms, record keys) comes from reads shared per practice, and a patient's consent
+   * from memory once seen; the id is looked up apart only when the open is refused or the id is taken (a retry).
    * @throws DomainError `forbidden` (not a patient; terms not accepted), `invalid_payload` (envelopes; topic not offered), `conflict` (id taken, or no record key), `at_capacity` (a limit the practice set), `patient_limit` (details `{ limit: 'open' | 'daily', max }`)
    */
   async open(actor: Actor, payload: ConversationOpen): Promise<{ conversation: ConversationSummary }> {
     if (!actor.roles.includes('patient')) throw new DomainError('forbidden', 'Only patients open conversations.');
-    const existing = await this.conversations.findById(payload.conversationId);
-    if (existing) {
-      if (existing.patientId !== actor.userId || existing.topic !== payload.topic) throw new DomainError('conflict', 'That conversation id is taken.');
-      return { conversation: toConversationSummary(await this.ensureFirstEntries(existing)) };
-    }
-    // Independent read-only checks run side by side; the first refusal in this order is the answer, as when they ran one by one.
-    await firstRefusal([
+    // The read-only checks run side by side, from shared reads in the common case; the first refusal in this order is
+    // the answer, as when they ran one by one. A refused open that was in fact stored already (a retry) is answered as a retry.
+    const refusal = await firstRefusal([
       this.hours.assertOpenForNewConversation(actor.practiceId),
       this.consent.assertConsented(actor),
       this.settings.assertTopicEnabled(actor.practiceId, payload.topic),
       this.checkEnvelopes(actor, payload),
       this.queue.assertCanOpen(actor.practiceId),
     ]);
+    if (refusal) return this.retried(actor, payload, refusal);
     const [patientLimits, dayStart] = await Promise.all([this.settings.patientLimitsOf(actor.practiceId), this.hours.localDayStart(actor.practiceId)]);
     const created = await this.conversations.create({
       id: payload.conversationId,
@@ -61,6 +59,12 @@ export class ConversationOpeningService {
       creatorDeviceId: actor.deviceId,
       envelopes: payload.envelopes,
       limits: { ...patientLimits, dayStart },
+      devicesAllowed: (active) => {
+        for (const { recipient } of payload.envelopes) {
+          if (recipient.kind === 'device' && !active.has(recipient.deviceId))
+            throw new DomainError('invalid_payload', 'An envelope is addressed to a device that is not a member.');
+        }
+      },
       // The audit row commits with the conversation: an open is never stored unaudited, nor audited unstored.
       inTransaction: (db) =>
         this.audit.record(
@@ -70,6 +74,7 @@ export class ConversationOpeningService {
           db,
         ),
     });
+    if ('taken' in created) return this.retried(actor, payload);
     if ('refusal' in created) throw patientLimit(created.refusal);
     const conversation = await this.ensureFirstEntries(created.conversation, created.waitingBefore + 1);
     // Acknowledged once stored, without waiting for routing (a burst of opens shares routing passes);
@@ -79,24 +84,33 @@ export class ConversationOpeningService {
   }
 
   /**
+   * The answer to an open whose id is stored already: the same open retried gets its conversation (with its first
+   * entries, if the first try stopped before them); another patient's id, or another topic, is a conflict. When the id
+   * is not stored after all, `refusal` is the answer.
+   */
+  private async retried(actor: Actor, payload: ConversationOpen, refusal?: unknown): Promise<{ conversation: ConversationSummary }> {
+    const existing = await this.conversations.findById(payload.conversationId);
+    if (!existing) throw refusal ?? new DomainError('conflict', 'That conversation id is taken.');
+    if (existing.patientId !== actor.userId || existing.topic !== payload.topic) throw new DomainError('conflict', 'That conversation id is taken.');
+    return { conversation: toConversationSummary(await this.ensureFirstEntries(existing)) };
+  }
+
+  /**
    * Checks the first epoch's envelopes go only to the patient's own devices, account key and a record key
    * version of the practice. Which version is current is the root key's signed word, which the gateway
    * cannot check: clients seal to the newest version the root vouched for (docs/crypto.md, v2), so the
    * gateway refuses only versions the practice does not have, never one a client chose over a newer row.
+   * Whether each device is one of the patient's active ones is checked in `create`'s transaction (one round trip fewer).
    */
   private async checkEnvelopes(actor: Actor, payload: ConversationOpen): Promise<void> {
     const keyIds = new Set(payload.envelopes.map((envelope) => envelope.recipientKeyId));
     if (keyIds.size !== payload.envelopes.length) throw new DomainError('invalid_payload', 'Two envelopes for the same recipient key.');
-    const deviceIds = payload.envelopes.flatMap((envelope) => (envelope.recipient.kind === 'device' ? [envelope.recipient.deviceId] : []));
     const versions = payload.envelopes.flatMap((envelope) => (envelope.recipient.kind === 'record' ? [envelope.recipient.version] : []));
-    const [recordKeyVersions, ownDevices] = await Promise.all([
-      this.recordKeyVersions(actor.practiceId, versions),
-      this.conversations.activeDevicesOf(actor.userId, deviceIds),
-    ]);
+    const recordKeyVersions = await this.recordKeyVersions(actor.practiceId, versions);
     if (recordKeyVersions.size === 0) throw new DomainError('conflict', 'The practice has not set up its record key yet.');
     for (const { recipient } of payload.envelopes) {
       const isAllowed =
-        (recipient.kind === 'device' && ownDevices.has(recipient.deviceId)) ||
+        recipient.kind === 'device' ||
         (recipient.kind === 'account' && recipient.userId === actor.userId) ||
         (recipient.kind === 'record' && recordKeyVersions.has(recipient.version));
       if (!isAllowed) throw new DomainError('invalid_payload', `An envelope is addressed to a ${recipient.kind} that is not a member.`);
@@ -139,11 +153,11 @@ export class ConversationOpeningService {
   }
 }
 
-/** Waits for every check, then throws the first refusal in the order given (or nothing when all passed). */
-async function firstRefusal(checks: readonly Promise<void>[]): Promise<void> {
+/** Waits for every check, then answers the first refusal in the order given (undefined when all passed). */
+async function firstRefusal(checks: readonly Promise<void>[]): Promise<unknown> {
   const settled = await Promise.allSettled(checks);
   const refused = settled.find((outcome) => outcome.status === 'rejected');
-  if (refused) throw refused.reason;
+  return refused ? (refused as PromiseRejectedResult).reason : undefined;
 }
 
 /** The refusal of an open beyond a per-patient limit: what to do instead, and the limit for the client (docs/protocol.md). */
