@@ -656,7 +656,14 @@ async function interleavedMaxRuns(
   for (let round = 0; round < options.runs; round++) {
     for (const contender of contenders) {
       gatewaysUnderLoad = contender.gateways;
-      const rate = rates.get(contender.key)!;
+      const first = (key: Contender['key']) => runs.get(key)?.[0]?.ratePerSec;
+      const relay = first('relay');
+      const pgInsert = first('pgInsert');
+      // Parley's first pool: sized for its goal (2.5× the one-INSERT server, at most the relay) once both ran this round.
+      const rate =
+        round === 0 && contender.key === 'parley' && relay && pgInsert
+          ? Math.max(contender.estimate, Math.min(relay, pgInsert * 2.5))
+          : rates.get(contender.key)!;
       const result = await loadRun(workers, { kind: 'max', rate, set: contender.set, isCopy: contender.isCopy }, options, contender.pids);
       runs.get(contender.key)!.push(result);
       const cpu = (ms: number | undefined) => (ms === undefined || result.acked === 0 ? '—' : ((ms * 1000) / result.acked).toFixed(0));

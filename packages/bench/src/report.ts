@@ -349,7 +349,7 @@ export function renderDoc(results: BenchResults, findings: string, charts: { lat
   if (idle) {
     lines.push('## Idle connections (scenario 4)', '');
     lines.push(
-      `${idle.connected} authenticated sockets (of ${idle.requested} asked; ${idle.note}). Patients' session tokens, several sockets per session, each a separate WebSocket through \`@parley/client\`. **Measured on a gateway process started for this scenario** (after the load runs a gateway holds hundreds of MB that would hide the sockets' share): it ran ${round(idle.freshGatewayAgeMs / 1000)} s, idle, before the first RSS reading; the second reading follows the sockets' connection and the same settling time.`,
+      `${idle.connected} authenticated sockets (of ${idle.requested} asked; ${idle.note}). Patients' session tokens, several sockets per session, each a separate WebSocket through \`@parley/client\`. **Measured on a gateway process started for this scenario** (after the load runs a gateway holds hundreds of MB that would hide the sockets' share): it ran ${round(idle.freshGatewayAgeMs / 1000)} s before the first RSS reading, during which a few sockets (one in twenty, at most 50) connected and closed again so that code loaded on a first connection is not counted per socket; the second reading follows the sockets' connection and the same settling time.`,
       '',
     );
     lines.push('| | |', '|---|---|');
