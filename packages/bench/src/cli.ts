@@ -35,7 +35,8 @@ async function main(): Promise<void> {
     options.writeDoc = false;
     process.stdout.write(`BENCH_GATEWAY_ENTRY: measuring ${process.env['BENCH_GATEWAY_ENTRY']}, not this commit's gateway: no doc\n`);
   }
-  if (options.mode === 'full' && git.isDirty && !options.allowDirty) {
+  // A full run, and any run that would write the doc, measures a commit: nothing uncommitted may be in what it builds.
+  if ((options.mode === 'full' || options.writeDoc) && git.isDirty && !options.allowDirty) {
     const changes = execFileSync('git', ['status', '--porcelain'], { cwd: REPO_ROOT, encoding: 'utf8' }).trimEnd().split('\n');
     process.stderr.write(
       `pnpm bench: the working tree has uncommitted changes, so ${git.commit} is not what would be measured; commit them (or measure a clean checkout), or pass --allow-dirty for a development run that never writes the doc:\n${changes.slice(0, 20).join('\n')}${changes.length > 20 ? `\n… ${changes.length - 20} more` : ''}\n`,
