@@ -18,6 +18,7 @@ import { DashboardModule } from './dashboard/dashboard.module.js';
 import { DevicesModule } from './devices/devices.module.js';
 import { HealthModule } from './health/health.module.js';
 import { HoursModule } from './hours/hours.module.js';
+import { InvalidationModule } from './invalidation/invalidation.module.js';
 import { InvitationsModule } from './invitations/invitations.module.js';
 import { LifecycleModule } from './lifecycle/lifecycle.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
@@ -64,6 +65,7 @@ export class AppModule {
         // The database was opened and migrated before Nest starts, so a bad DATABASE_URL fails early and clearly.
         TypeOrmModule.forRootAsync({ useFactory: () => dataSource.options, dataSourceFactory: async () => dataSource }),
         RealtimeModule,
+        InvalidationModule,
         MetricsModule,
         SessionsModule,
         SignInModule,

@@ -13,6 +13,7 @@ import { RetireUnboundPatientAccounts1764800000100 } from './migrations/17648000
 import { UrgentAndClinicianConnection1764810000000 } from './migrations/1764810000000-urgent-and-clinician-connection.js';
 import { ReplyWindowAndPatientLimits1764820000000 } from './migrations/1764820000000-reply-window-and-patient-limits.js';
 import { InvitationAttempts1764840000000 } from './migrations/1764840000000-invitation-attempts.js';
+import { InvalidationNotify1764870000000 } from './migrations/1764870000000-invalidation-notify.js';
 
 /** Every migration, oldest first. */
 export const MIGRATIONS = [
@@ -30,6 +31,7 @@ export const MIGRATIONS = [
   UrgentAndClinicianConnection1764810000000,
   ReplyWindowAndPatientLimits1764820000000,
   InvitationAttempts1764840000000,
+  InvalidationNotify1764870000000,
 ];
 
 /** TypeORM options for a PostgreSQL URL: the pool, and the migrations, which alone describe and change the schema. */

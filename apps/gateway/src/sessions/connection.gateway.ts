@@ -5,6 +5,7 @@ import type { Server, Socket } from 'socket.io';
 import { isStaff, type Actor } from '../common/actor.js';
 import { rooms } from '../common/rooms.js';
 import { APP_CONFIG, type AppConfig } from '../config.js';
+import { InvalidationListener, type Invalidation } from '../invalidation/invalidation.listener.js';
 import { SessionsService } from './sessions.service.js';
 import { SocketRateLimiter } from '../rate-limits/socket-rate-limit.js';
 
@@ -45,9 +46,11 @@ export class ConnectionGateway implements OnGatewayInit, OnGatewayConnection, On
   private isSweeping = false;
 
   private readonly rateLimiter: SocketRateLimiter;
+  private stopListening: (() => void) | undefined;
 
   constructor(
     private readonly sessions: SessionsService,
+    private readonly invalidations: InvalidationListener,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     this.rateLimiter = new SocketRateLimiter(config.socketRateLimits);
@@ -56,6 +59,12 @@ export class ConnectionGateway implements OnGatewayInit, OnGatewayConnection, On
   afterInit(server: Server<ClientToServer, ServerToClient, never, SocketData>): void {
     this.server = server;
     this.sweepTimer = setInterval(() => void this.sweep(), SESSION_SWEEP_MS).unref();
+    // A session ended, a device revoked or an account deactivated anywhere: this node's sockets of it close now, by the
+    // database's notification, whether or not the node that made the change reaches this one through Redis.
+    this.stopListening = this.invalidations.onInvalidation((invalidation) => {
+      const room = roomOf(invalidation);
+      if (room) void this.closeEndedIn(room);
+    });
     // A handshake middleware runs before any gateway sees the connection, so no handler ever meets a socket without an Actor.
     server.use((socket, next) => {
       // A connection storm from one address is refused before it costs a session lookup.
@@ -99,6 +108,7 @@ export class ConnectionGateway implements OnGatewayInit, OnGatewayConnection, On
 
   onModuleDestroy(): void {
     clearInterval(this.sweepTimer);
+    this.stopListening?.();
   }
 
   handleDisconnect(socket: Socket): void {
@@ -146,8 +156,34 @@ export class ConnectionGateway implements OnGatewayInit, OnGatewayConnection, On
 
   /** Tells the socket why its session ended, then closes it (the client does not reconnect). */
   private end(socket: ParleySocket, reason: SessionEnded['reason']): void {
+    // Several paths may end the same socket (the notification, the sweep, the revoking node's own push): once is enough.
+    if (!socket.connected) return;
     socket.emit('session:ended', { reason });
     socket.disconnect(true);
+  }
+
+  /**
+   * Closes this node's sockets in `room` (a session's, device's or user's) whose session has ended, with the reason the
+   * database gives: one query, made only when the node has sockets there. The local room only: every node hears the
+   * notification and closes its own.
+   */
+  private async closeEndedIn(room: string): Promise<void> {
+    const ids = this.server?.of('/').adapter.rooms.get(room);
+    if (!ids || ids.size === 0) return;
+    const sockets = [...ids].flatMap((id) => this.server?.of('/').sockets.get(id) ?? []);
+    try {
+      const statuses = await this.sessions.statuses([...new Set(sockets.flatMap((socket) => socket.data.actor?.sessionId ?? []))]);
+      for (const socket of sockets) {
+        const sessionId = socket.data.actor?.sessionId;
+        const reason = sessionId ? statuses.get(sessionId)?.reason : null;
+        if (!reason || !socket.connected) continue;
+        this.logger.log({ socketId: socket.id, sessionId, reason }, 'socket closed: its session ended (database notification)');
+        this.end(socket, reason);
+      }
+    } catch (error: unknown) {
+      // The periodic sweep closes them instead, within SESSION_SWEEP_MS.
+      this.logger.warn({ err: error }, 'session check after a notification failed');
+    }
   }
 
   /**
@@ -175,4 +211,12 @@ export class ConnectionGateway implements OnGatewayInit, OnGatewayConnection, On
       this.isSweeping = false;
     }
   }
+}
+
+/** The room of the sockets a notification may end: a session ended, a device revoked, an account changed (deactivated). */
+function roomOf({ kind, id }: Invalidation): string | undefined {
+  if (kind === 'session_ended') return rooms.session(id);
+  if (kind === 'device') return rooms.device(id);
+  if (kind === 'user') return rooms.user(id);
+  return undefined;
 }

@@ -3,6 +3,7 @@ import { APP_GUARD } from '@nestjs/core';
 import { BearerGuard } from './bearer.guard.js';
 import { ConnectionGateway } from './connection.gateway.js';
 import { SessionEventsGateway } from './session-events.gateway.js';
+import { SessionStateCache } from './session-state.cache.js';
 import { SessionGuard } from './session.guard.js';
 import { SessionsController } from './sessions.controller.js';
 import { SessionsRepository } from './sessions.repository.js';
@@ -13,7 +14,8 @@ import { SessionsService } from './sessions.service.js';
  * session ends. It imports no feature. Other features import this module for `BearerGuard` (HTTP routes:
  * `@UseGuards(BearerGuard)`, then `@Actor()`) and `SessionsService`; `devices` also uses `SessionEventsGateway`
  * to end the sockets of a revoked device. `SessionGuard` is installed globally here, so every socket command of
- * every gateway re-checks its session first.
+ * every gateway re-checks its session first, from memory (SessionStateCache, kept by the global InvalidationModule's
+ * listener), and the handshake gateway closes this node's sockets of a session the database says ended.
  */
 @Module({
   controllers: [SessionsController],
@@ -22,6 +24,7 @@ import { SessionsService } from './sessions.service.js';
     SessionEventsGateway,
     SessionsService,
     SessionsRepository,
+    SessionStateCache,
     SessionGuard,
     { provide: APP_GUARD, useExisting: SessionGuard },
     BearerGuard,

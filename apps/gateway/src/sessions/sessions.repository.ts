@@ -23,6 +23,10 @@ interface ActiveSessionRow {
 /** A session's state flags (STATE_FLAGS) with when it ends. */
 interface SessionStateRow {
   id: string;
+  user_id: string;
+  device_id: string;
+  expires_at: Date;
+  last_seen_at: Date;
   end_reason: SessionEndReason | null;
   is_expired: boolean;
   is_idle: boolean;
@@ -47,18 +51,27 @@ export interface IdleTimeouts {
 
 /** Why a session may no longer be used, as the database sees it now. */
 export interface SessionState {
+  userId: string;
+  deviceId: string;
   endReason: SessionEndReason | null;
   isExpired: boolean;
   /** Unused for longer than its idle timeout. */
   isIdle: boolean;
   /** When it expires, or sooner goes idle, unless used again (what a socket's timer waits for). */
   endsAt: Date;
+  /** Its absolute expiry. */
+  expiresAt: Date;
+  /** When it was last marked seen (written at most once a minute: LAST_SEEN_RESOLUTION_MS). */
+  lastSeenAt: Date;
   isDeviceRevoked: boolean;
   isUserDeactivated: boolean;
 }
 
-// last_seen_at is written at most once a minute per session, so busy clients cause no write storm
-// (a session may therefore go idle up to a minute before its idle timeout after its last use).
+/**
+ * last_seen_at is written at most once a minute per session, so busy clients cause no write storm (a session may
+ * therefore go idle up to a minute before its idle timeout after its last use).
+ */
+export const LAST_SEEN_RESOLUTION_MS = 60_000;
 const LAST_SEEN_RESOLUTION = `interval '1 minute'`;
 /** The idle timeout of session `s` of user `u`; $2 and $3 are the staff and patient minutes. */
 const IDLE_TIMEOUT = `make_interval(mins => CASE WHEN 'patient' = ANY(u.roles) THEN $3::int ELSE $2::int END)`;
@@ -118,15 +131,16 @@ export class SessionsRepository {
     const row = await one<SessionStateRow>(
       this.dataSource,
       `WITH state AS (
-         SELECT s.id, s.end_reason, s.expires_at, s.last_seen_at, ${IDLE_TIMEOUT} AS idle_timeout, ${STATE_FLAGS}
+         SELECT s.id, s.user_id, s.device_id, s.end_reason, s.expires_at, s.last_seen_at AS seen_at, ${IDLE_TIMEOUT} AS idle_timeout, ${STATE_FLAGS}
            FROM ${SESSION_JOINS}
           WHERE s.id = $1),
        touched AS (
          UPDATE sessions SET last_seen_at = now()
           WHERE $4 AND id IN (SELECT id FROM state WHERE end_reason IS NULL AND NOT (is_expired OR is_idle OR is_device_revoked OR is_user_deactivated)
-                                                      AND last_seen_at < now() - ${LAST_SEEN_RESOLUTION})
-         RETURNING last_seen_at)
-       SELECT state.*, LEAST(state.expires_at, COALESCE((SELECT last_seen_at FROM touched), state.last_seen_at) + state.idle_timeout) AS ends_at FROM state`,
+                                                      AND seen_at < now() - ${LAST_SEEN_RESOLUTION})
+         RETURNING last_seen_at),
+       seen AS (SELECT COALESCE((SELECT last_seen_at FROM touched), state.seen_at) AS last_seen_at, state.* FROM state)
+       SELECT seen.*, LEAST(seen.expires_at, seen.last_seen_at + seen.idle_timeout) AS ends_at FROM seen`,
       [sessionId, idle.staffMinutes, idle.patientMinutes, isActivity],
     );
     return row ? toSessionState(row) : null;
@@ -139,7 +153,7 @@ export class SessionsRepository {
   async findStates(sessionIds: readonly string[], idle: IdleTimeouts): Promise<Map<string, SessionState>> {
     const states = await rows<SessionStateRow>(
       this.dataSource,
-      `SELECT s.id, s.end_reason, LEAST(s.expires_at, s.last_seen_at + ${IDLE_TIMEOUT}) AS ends_at, ${STATE_FLAGS}
+      `SELECT s.id, s.user_id, s.device_id, s.end_reason, s.expires_at, s.last_seen_at, LEAST(s.expires_at, s.last_seen_at + ${IDLE_TIMEOUT}) AS ends_at, ${STATE_FLAGS}
          FROM ${SESSION_JOINS}
         WHERE s.id = ANY($1::uuid[])`,
       [sessionIds, idle.staffMinutes, idle.patientMinutes],
@@ -165,10 +179,14 @@ export class SessionsRepository {
 
 function toSessionState(row: SessionStateRow): SessionState {
   return {
+    userId: row.user_id,
+    deviceId: row.device_id,
     endReason: row.end_reason,
     isExpired: row.is_expired,
     isIdle: row.is_idle,
     endsAt: row.ends_at,
+    expiresAt: row.expires_at,
+    lastSeenAt: row.last_seen_at,
     isDeviceRevoked: row.is_device_revoked,
     isUserDeactivated: row.is_user_deactivated,
   };

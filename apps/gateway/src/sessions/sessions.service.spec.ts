@@ -2,11 +2,26 @@ import { Logger } from '@nestjs/common';
 import { mockOf } from '../../test/mocks.js';
 import { aPatient } from '../../test/factories.js';
 import { rooms } from '../common/rooms.js';
+import type { InvalidationListener } from '../invalidation/invalidation.listener.js';
 import type { SessionEventsGateway } from './session-events.gateway.js';
+import { SessionStateCache } from './session-state.cache.js';
 import type { SessionState, SessionsRepository } from './sessions.repository.js';
 import { SessionsService } from './sessions.service.js';
 
-const LIVE: SessionState = { endReason: null, isExpired: false, isIdle: false, endsAt: new Date(), isDeviceRevoked: false, isUserDeactivated: false };
+const LIVE: SessionState = {
+  userId: 'u',
+  deviceId: 'd',
+  endReason: null,
+  isExpired: false,
+  isIdle: false,
+  endsAt: new Date(Date.now() + 3_600_000),
+  expiresAt: new Date(Date.now() + 3_600_000),
+  lastSeenAt: new Date(),
+  isDeviceRevoked: false,
+  isUserDeactivated: false,
+};
+/** A listener that is not listening: the state cache reads the repository every time. */
+const notListening = { isListening: false, onInvalidation: () => () => true, onReset: () => () => true } as unknown as InvalidationListener;
 
 describe(SessionsService.name, () => {
   beforeAll(() => Logger.overrideLogger(false));
@@ -18,7 +33,7 @@ describe(SessionsService.name, () => {
   beforeEach(() => {
     sessions = mockOf<SessionsRepository>();
     events = mockOf<SessionEventsGateway>();
-    sut = new SessionsService(sessions, events);
+    sut = new SessionsService(sessions, events, new SessionStateCache(sessions, notListening));
   });
 
   it('resolves a malformed token to nobody without asking the database', async () => {

@@ -3,6 +3,7 @@ import type { SessionEnded } from '@parley/protocol';
 import type { Actor } from '../common/actor.js';
 import { rooms } from '../common/rooms.js';
 import { SessionEventsGateway } from './session-events.gateway.js';
+import { SessionStateCache } from './session-state.cache.js';
 import { hashSessionToken } from './session-token.js';
 import { SessionsRepository, type ActiveSession, type IdleTimeouts, type SessionState } from './sessions.repository.js';
 
@@ -26,6 +27,7 @@ export class SessionsService {
   constructor(
     private readonly sessions: SessionsRepository,
     private readonly events: SessionEventsGateway,
+    private readonly stateCache: SessionStateCache,
   ) {}
 
   /** The Actor a token stands for, or null when it is malformed, unknown, expired, idle or revoked (or its device is). Counts as use. */
@@ -39,14 +41,17 @@ export class SessionsService {
     return tokenHash ? this.sessions.findActiveByTokenHash(tokenHash, IDLE_TIMEOUTS) : null;
   }
 
-  /** Whether the actor's session, device and account are all still active (one primary-key lookup). Counts as use. */
+  /** Whether the actor's session, device and account are all still active (from memory, as `endedReason`). Counts as use. */
   async isActive(actor: Actor): Promise<boolean> {
     return (await this.endedReason(actor)) === null;
   }
 
-  /** Why the actor's session can no longer be used, or null while it can. Counts as use (a command). */
+  /**
+   * Why the actor's session can no longer be used, or null while it can: the check before every socket command, from
+   * memory (SessionStateCache; the database when the node is not hearing invalidations). Counts as use (a command).
+   */
   async endedReason(actor: Pick<Actor, 'sessionId'>): Promise<SessionEnded['reason'] | null> {
-    return (await this.status(actor, true)).reason;
+    return statusOf(await this.stateCache.forCommand(actor.sessionId, IDLE_TIMEOUTS)).reason;
   }
 
   /**
