@@ -42,14 +42,19 @@ export class ConversationOpeningService {
     if (!actor.roles.includes('patient')) throw new DomainError('forbidden', 'Only patients open conversations.');
     // The read-only checks run side by side, from shared reads in the common case; the first refusal in this order is
     // the answer, as when they ran one by one. A refused open that was in fact stored already (a retry) is answered as a retry.
+    // What the acknowledgement needs is read now too: after the COMMIT only the record append remains, so a busy pool
+    // (DB_QUEUE_MAX) refuses an open before anything is stored, never after.
+    const acknowledgement = this.acknowledgementWriter(actor.practiceId);
     const refusal = await firstRefusal([
       this.hours.assertOpenForNewConversation(actor.practiceId),
       this.consent.assertConsented(actor),
       this.settings.assertTopicEnabled(actor.practiceId, payload.topic),
       this.checkEnvelopes(actor, payload),
       this.queue.assertCanOpen(actor.practiceId),
+      acknowledgement.then(() => undefined),
     ]);
     if (refusal) return this.retried(actor, payload, refusal);
+    const writeAcknowledgement = await acknowledgement;
     const [patientLimits, dayStart] = await Promise.all([this.settings.patientLimitsOf(actor.practiceId), this.hours.localDayStart(actor.practiceId)]);
     const created = await this.conversations.create({
       id: payload.conversationId,
@@ -76,7 +81,7 @@ export class ConversationOpeningService {
     });
     if ('taken' in created) return this.retried(actor, payload);
     if ('refusal' in created) throw patientLimit(created.refusal);
-    const conversation = await this.ensureFirstEntries(created.conversation, created.waitingBefore + 1);
+    const conversation = await this.ensureFirstEntries(created.conversation, writeAcknowledgement(created.waitingBefore + 1));
     // Acknowledged once stored, without waiting for routing (a burst of opens shares routing passes);
     // the assignment reaches the patient as the record's `assigned` entry.
     this.queue.route(actor.practiceId).catch((error: unknown) => this.logger.warn({ practiceId: actor.practiceId, err: error }, 'routing after open failed'));
@@ -134,19 +139,24 @@ export class ConversationOpeningService {
     return read;
   }
 
+  /** The acknowledgement's text for a queue of a given length (this conversation included), from shared reads. */
+  private async acknowledgementWriter(practiceId: string): Promise<(waiting: number) => string> {
+    const [replyTime, acknowledgement] = await Promise.all([this.queue.replyTimeWriter(practiceId), this.settings.acknowledgementWriter(practiceId)]);
+    return (waiting) => acknowledgement({ replyTimeText: replyTime(waiting) });
+  }
+
   /**
    * The `opened` entry starts every record, followed by the automatic acknowledgement (received, the typical reply
    * time from the live queue, the urgent advice): both in one record commit, as seq 1 and 2, or neither. An open
-   * interrupted before writing them gets them on retry. `waiting`: the queue's length with this conversation, if known.
+   * interrupted before writing them gets them on retry. `text`: the acknowledgement, when the caller has it already.
    */
-  private async ensureFirstEntries(conversation: ConversationRow, waiting?: number): Promise<ConversationRow> {
+  private async ensureFirstEntries(conversation: ConversationRow, text?: string): Promise<ConversationRow> {
     if (conversation.lastSeq > 0) return conversation;
-    const text = await this.settings.acknowledgementFor(conversation.practiceId, {
-      replyTimeText: await this.queue.replyTimeText(conversation.practiceId, waiting),
-    });
+    const acknowledgement =
+      text ?? (await this.settings.acknowledgementFor(conversation.practiceId, { replyTimeText: await this.queue.replyTimeText(conversation.practiceId) }));
     const outcomes = await this.record.appendAll([
       { conversationId: conversation.id, system: { event: 'opened', data: { topic: conversation.topic } } },
-      { conversationId: conversation.id, system: { event: 'acknowledged', data: { text } } },
+      { conversationId: conversation.id, system: { event: 'acknowledged', data: { text: acknowledgement } } },
     ]);
     const last = outcomes.findLast((outcome) => outcome.status === 'stored');
     return last?.status === 'stored' ? { ...conversation, lastSeq: last.seq } : conversation;

@@ -143,15 +143,22 @@ export class PracticeSettingsService {
    * @throws DomainError `not_found` (no such practice)
    */
   async acknowledgementFor(practiceId: string, values: { replyTimeText: string }): Promise<string> {
+    return (await this.acknowledgementWriter(practiceId))(values);
+  }
+
+  /** `acknowledgementFor` in two steps: the settings read first (shared), the text written later without a query. @throws DomainError `not_found` */
+  async acknowledgementWriter(practiceId: string): Promise<(values: { replyTimeText: string }) => string> {
     const { texts } = await this.openingReads.get(practiceId);
     if (!texts) throw new DomainError('not_found');
-    const filled: Record<string, string> = {
-      replyTime: values.replyTimeText,
-      practicePhone: texts.practicePhone ?? NO_PHONE_TEXT,
-      practiceName: texts.practiceName,
+    return (values) => {
+      const filled: Record<string, string> = {
+        replyTime: values.replyTimeText,
+        practicePhone: texts.practicePhone ?? NO_PHONE_TEXT,
+        practiceName: texts.practiceName,
+      };
+      // One pass, so a value that happens to contain "{…}" is never filled in again.
+      return (texts.acknowledgementTemplate ?? DEFAULT_ACKNOWLEDGEMENT).replace(/\{([a-zA-Z]+)\}/g, (placeholder, name: string) => filled[name] ?? placeholder);
     };
-    // One pass, so a value that happens to contain "{…}" is never filled in again.
-    return (texts.acknowledgementTemplate ?? DEFAULT_ACKNOWLEDGEMENT).replace(/\{([a-zA-Z]+)\}/g, (placeholder, name: string) => filled[name] ?? placeholder);
   }
 
   /** The practice's categories, or the defaults when it has never set any. */

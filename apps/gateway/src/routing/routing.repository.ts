@@ -60,11 +60,20 @@ export class RoutingRepository {
    * now and below their caps (fewest
    * active first, longest idle on ties), in ONE transaction. The practice's clinician rows are locked
    * first, in id order, so concurrent calls on any node serialise and nobody is ever over cap; waiting
-   * conversations are locked with SKIP LOCKED so a concurrent claim is skipped, not waited for.
+   * conversations are locked with SKIP LOCKED so a concurrent claim is skipped, not waited for. The assignments are
+   * written in three statements (`assignMany`); `inTransaction` writes what must commit with them (their audit rows).
    */
-  assignWaiting(practiceId: string, now: Date, dayStart: Date, inTransaction?: (db: Db, made: readonly Assignment[]) => Promise<void>): Promise<Assignment[]> {
+  assignWaiting(
+    practiceId: string,
+    now: Date,
+    dayStart: Date | ((timeZone: string) => Date),
+    inTransaction?: (db: Db, made: readonly Assignment[]) => Promise<void>,
+  ): Promise<Assignment[]> {
     return transaction(this.dataSource, async (db) => {
-      const clinicians = (await clinicianLoads(db, practiceId, dayStart)).filter(isReachable);
+      // Given as a function of the practice's time zone, it is read here, on the transaction's connection: a pass under a
+      // burst then makes no query that the pool's waiting queue could refuse (DB_QUEUE_MAX) before its transaction.
+      const start = dayStart instanceof Date ? dayStart : dayStart(await practiceTimeZone(db, practiceId));
+      const clinicians = (await clinicianLoads(db, practiceId, start)).filter(isReachable);
       const free = () => clinicians.filter(hasRoom);
       if (free().length === 0) return [];
       const room = free().reduce((sum, c) => sum + Math.min(c.maxConcurrent - c.active, c.dailyMax === null ? Infinity : c.dailyMax - c.today), 0);

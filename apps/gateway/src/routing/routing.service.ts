@@ -140,15 +140,19 @@ export class RoutingService implements OnModuleDestroy {
 
   private async routeOnce(practiceId: string): Promise<Assignment[]> {
     // The audit rows of the automatic assignments commit with them (one statement), so none is lost and none waits for the pool.
-    const made = await this.queue.assignWaiting(practiceId, this.clock.now(), await this.hours.localDayStart(practiceId), (db, assigned) =>
-      this.audit.recordAll(
-        assigned.map((assignment) => ({
-          actor: serverActor(practiceId),
-          action: 'conversation.assigned' as const,
-          details: { conversationId: assignment.conversationId, subjectUserId: assignment.patientId, data: { assigneeUserId: assignment.clinicianId } },
-        })),
-        db,
-      ),
+    const made = await this.queue.assignWaiting(
+      practiceId,
+      this.clock.now(),
+      (timeZone) => this.dayStart(timeZone),
+      (db, assigned) =>
+        this.audit.recordAll(
+          assigned.map((assignment) => ({
+            actor: serverActor(practiceId),
+            action: 'conversation.assigned' as const,
+            details: { conversationId: assignment.conversationId, subjectUserId: assignment.patientId, data: { assigneeUserId: assignment.clinicianId } },
+          })),
+          db,
+        ),
     );
     // The assignees hear at once, right after the commit; the record entries (one batch) follow.
     this.announceAssignments(made);
@@ -159,18 +163,29 @@ export class RoutingService implements OnModuleDestroy {
 
   /**
    * An honest reply time for a conversation opened now (the last in the queue), for the automatic acknowledgement.
-   * `waiting`: how many wait now, this one included, when the caller counted them already (the open does, in its transaction).
+   * `waiting`: how many wait now, this one included, when the caller counted them already.
    */
   async replyTimeText(practiceId: string, waiting?: number): Promise<string> {
     // A count, not the rows: fetching every waiting conversation on every open made a burst of opens quadratic (docs/benchmarks.md).
-    const [counted, estimateAt] = await Promise.all([waiting ?? this.queue.waitingCount(practiceId), this.waitEstimator(practiceId)]);
-    const estimate = estimateAt(Math.max(1, counted));
-    if (estimate.estimatedWaitMinutes !== null) return `about ${estimate.estimatedWaitMinutes} minutes`;
-    if (estimate.nextSessionAt !== null) {
-      const opening = DateTime.fromISO(estimate.nextSessionAt, { zone: await this.queue.timeZoneOf(practiceId) });
-      return `after the practice opens again (${opening.toFormat("cccc d LLLL 'at' HH:mm")})`;
-    }
-    return 'when a clinician is next available';
+    const [counted, write] = await Promise.all([waiting ?? this.queue.waitingCount(practiceId), this.replyTimeWriter(practiceId)]);
+    return write(counted);
+  }
+
+  /**
+   * `replyTimeText` in two steps: what the estimate needs is read first (shared reads), and the text for a queue length
+   * is written later without a query. The open reads before its transaction, so nothing after its COMMIT can be refused.
+   */
+  async replyTimeWriter(practiceId: string): Promise<(waiting: number) => string> {
+    const [estimateAt, status] = await Promise.all([this.waitEstimator(practiceId), this.hours.sharedStatus(practiceId)]);
+    return (waiting) => {
+      const estimate = estimateAt(Math.max(1, waiting));
+      if (estimate.estimatedWaitMinutes !== null) return `about ${estimate.estimatedWaitMinutes} minutes`;
+      if (estimate.nextSessionAt !== null) {
+        const opening = DateTime.fromISO(estimate.nextSessionAt, { zone: status.timeZone });
+        return `after the practice opens again (${opening.toFormat("cccc d LLLL 'at' HH:mm")})`;
+      }
+      return 'when a clinician is next available';
+    };
   }
 
   /** The practice's recent handling-time median, read at most once a minute per practice on this node (HANDLING_READ_FOR_MS). */
