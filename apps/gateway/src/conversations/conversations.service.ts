@@ -20,6 +20,7 @@ import { HoursService } from '../hours/hours.service.js';
 import { toRecordEntry } from '../record/record-entry.mapper.js';
 import { RecordService } from '../record/record.service.js';
 import { RoutingService } from '../routing/routing.service.js';
+import { ConversationAccessCache } from '../invalidation/conversation-access.cache.js';
 import { ConversationsRepository } from './conversations.repository.js';
 
 const DEFAULT_SYNC_LIMIT = 200;
@@ -32,6 +33,7 @@ export class ConversationsService implements OnModuleInit {
 
   constructor(
     private readonly conversations: ConversationsRepository,
+    private readonly access: ConversationAccessCache,
     private readonly record: RecordService,
     private readonly realtime: RealtimePublisher,
     private readonly queue: RoutingService,
@@ -110,7 +112,7 @@ export class ConversationsService implements OnModuleInit {
    * @throws DomainError `not_found`, `forbidden`, `conflict` (id or sender sequence reused with other content; closed conversation; unknown epoch)
    */
   async send(actor: Actor, payload: ConversationSend, admit: () => void = () => undefined): Promise<SendResult> {
-    const conversation = assertMember(actor, await this.conversations.findById(payload.conversationId));
+    const conversation = assertMember(actor, await this.access.get(payload.conversationId));
     // Staff read any conversation of their practice, but answer only those assigned to them: that is what the caps count.
     if (isStaff(actor) && conversation.assignedClinicianId !== actor.userId) {
       throw new DomainError('forbidden', 'Claim the conversation (or have it assigned to you) before answering.');
@@ -180,7 +182,7 @@ export class ConversationsService implements OnModuleInit {
 
   /** Tells the other members' sockets that the caller is (not) typing. @throws DomainError `not_found`, `forbidden` */
   async typing(actor: Actor, payload: ConversationTyping, socketId: string): Promise<null> {
-    const conversation = await this.authorize(actor, payload.conversationId);
+    const conversation = assertMember(actor, await this.access.get(payload.conversationId));
     const fact = { conversationId: conversation.id, userId: actor.userId, role: primaryRole(actor), isTyping: payload.isTyping };
     this.realtime.publish(rooms.conversation(conversation.id), 'conversation:typing', fact, socketId);
     return null;
