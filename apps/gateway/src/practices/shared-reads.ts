@@ -10,10 +10,12 @@ export class SharedReads<Value> {
   constructor(
     private readonly forMs: number,
     private readonly load: (key: string) => Promise<Value>,
+    /** Milliseconds on a monotonic clock (a test's own). */
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   get(key: string): Promise<Value> {
-    const now = performance.now();
+    const now = this.now();
     const shared = this.reads.get(key);
     if (shared && now - shared.startedAt < this.forMs) return shared.read;
     const entry = { startedAt: now, read: this.load(key) };
