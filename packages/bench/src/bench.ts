@@ -50,6 +50,8 @@ export interface LoadRun {
   acked: number;
   delivered: number;
   errors: Record<string, number>;
+  /** `rate_limited` refusals, retried (an older result has none). */
+  shed?: number;
   ack: Percentiles;
   delivery: Percentiles;
   exhaustedSenders: number;
@@ -594,6 +596,7 @@ async function loadRun(workers: readonly Worker[], plan: LoadPlan, options: Benc
     acked,
     delivered: raw.reduce((sum, result) => sum + result.delivered, 0),
     errors,
+    shed: raw.reduce((sum, result) => sum + result.shed, 0),
     ack: percentiles(raw.flatMap((result) => result.ackMs)),
     delivery: percentiles(raw.flatMap((result) => result.deliveredMs)),
     exhaustedSenders: raw.reduce((sum, result) => sum + result.exhaustedSenders, 0),
@@ -668,7 +671,7 @@ async function interleavedMaxRuns(
       runs.get(contender.key)!.push(result);
       const cpu = (ms: number | undefined) => (ms === undefined || result.acked === 0 ? '—' : ((ms * 1000) / result.acked).toFixed(0));
       log(
-        `${contender.key}: run ${round + 1}: ${Math.round(result.ratePerSec)} msgs/s, ack p50 ${result.ack.p50.toFixed(1)} ms p99 ${result.ack.p99.toFixed(1)} ms, CPU per 1k msgs server ${cpu(result.serverCpuMs)} + PostgreSQL ${cpu(result.pgCpuMs)} ms${result.exhaustedSenders ? `, ${result.exhaustedSenders} pools ran dry` : ''}`,
+        `${contender.key}: run ${round + 1}: ${Math.round(result.ratePerSec)} msgs/s, ack p50 ${result.ack.p50.toFixed(1)} ms p99 ${result.ack.p99.toFixed(1)} ms, CPU per 1k msgs server ${cpu(result.serverCpuMs)} + PostgreSQL ${cpu(result.pgCpuMs)} ms${result.shed ? `, ${result.shed} rate_limited (retried)` : ''}${result.exhaustedSenders ? `, ${result.exhaustedSenders} pools ran dry` : ''}`,
       );
       // A pool that ran dry capped the run: give the next one room to show more.
       rates.set(contender.key, result.exhaustedSenders > 0 ? Math.max(rate, result.ratePerSec) * 2 : result.ratePerSec * 1.3);

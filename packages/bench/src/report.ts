@@ -232,8 +232,9 @@ function cpuCells(figure: LoadFigure): string {
 function runsOf(figure: LoadFigure): string {
   const errors = figure.runs.flatMap((run) => Object.entries(run.errors).map(([code, count]) => `${code} ${count}`));
   const dry = figure.runs.reduce((sum, run) => sum + run.exhaustedSenders, 0);
+  const shed = figure.runs.map((run) => run.shed ?? 0);
   const batches = figure.runs.map((run) => run.meanBatch).filter((batch): batch is number => batch !== undefined);
-  return `${figure.runs.map((run) => round(run.ratePerSec)).join(', ')}${batches.length ? ` (mean batch ${batches.map((batch) => round(batch)).join(', ')})` : ''}${errors.length ? `; errors: ${errors.join(', ')}` : ''}${dry ? `; ${dry} pools ran dry` : ''}`;
+  return `${figure.runs.map((run) => round(run.ratePerSec)).join(', ')}${batches.length ? ` (mean batch ${batches.map((batch) => round(batch)).join(', ')})` : ''}${shed.some((count) => count > 0) ? `; rate_limited and retried: ${shed.join(', ')}` : ''}${errors.length ? `; errors: ${errors.join(', ')}` : ''}${dry ? `; ${dry} pools ran dry` : ''}`;
 }
 
 /** docs/benchmarks.md for a run. `findings` is the hand-written analysis kept next to the generator. */
@@ -275,7 +276,7 @@ export function renderDoc(results: BenchResults, findings: string, charts: { lat
 
   lines.push('## Relay throughput and latency (scenarios 1, 3, 7)', '');
   lines.push(
-    `Closed loop: every sender keeps ${m.options.window} sends in flight for the whole run; the first ${m.options.maxWarmupMs} ms of each ${m.options.maxDurationMs} ms run are warm-up and not measured. "send→delivered" is measured at the other member of the pair, from the moment of sending. **Interleaved:** the runs go round by round — relay, one-INSERT server, Parley, relay, … — so that a noisy neighbour on the shared machine hits all three alike; all three servers are up for the whole round, each with its own connected pairs, idle while another is measured.`,
+    `Closed loop: every sender keeps ${m.options.window} sends in flight for the whole run; the first ${m.options.maxWarmupMs} ms of each ${m.options.maxDurationMs} ms run are warm-up and not measured. "send→delivered" is measured at the other member of the pair, from the moment of sending. A send refused with \`rate_limited\` (the gateway shedding load) is retried with the same payload after a growing pause, as a client's outbox does, its latency counted from the first send; the refusals are listed with each run. **Interleaved:** the runs go round by round — relay, one-INSERT server, Parley, relay, … — so that a noisy neighbour on the shared machine hits all three alike; all three servers are up for the whole round, each with its own connected pairs, idle while another is measured.`,
     '',
     "CPU per 1,000 acked messages (ms; the same number is µs per message): the server process (the gateway, or the baseline's own process), **PostgreSQL** (its postmaster and every child process, read from `/proc/<pid>/stat` before and after each run; on a server shared with others only the backends of the bench's databases, plus the auxiliary processes), and their sum. The bare relay has no database: its PostgreSQL column is what PostgreSQL did in the background meanwhile.",
     '',
@@ -308,7 +309,7 @@ export function renderDoc(results: BenchResults, findings: string, charts: { lat
   if (results.fixedRate?.length) {
     lines.push('## Latency at fixed offered load (scenario 2)', '');
     lines.push(
-      `Open loop: sends go out on schedule whether or not earlier ones were answered, round robin over the senders; latency counts from the scheduled time (no coordinated omission). ${m.options.fixedDurationMs} ms per run, the first ${m.options.fixedWarmupMs} ms not measured.`,
+      `Open loop: sends go out on schedule whether or not earlier ones were answered, round robin over the senders; latency counts from the scheduled time (no coordinated omission), and a \`rate_limited\` refusal is retried as above, so shed load shows as latency. ${m.options.fixedDurationMs} ms per run, the first ${m.options.fixedWarmupMs} ms not measured.`,
       '',
     );
     lines.push(

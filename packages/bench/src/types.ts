@@ -50,6 +50,8 @@ export interface LoadResult {
   acked: number;
   delivered: number;
   errors: Record<string, number>;
+  /** `rate_limited` refusals, each retried with the same payload (an outbox's behaviour). */
+  shed: number;
   /** Acks received inside the measured window. */
   ackedInWindow: number;
   /** When the last ack arrived (ms on the shared monotonic clock). */

@@ -290,6 +290,37 @@ function encryptPayload(sender: { pair: PairSpec; member: MemberSpec; epochKey: 
   });
 }
 
+interface Counters {
+  sent: number;
+  acked: number;
+  ackedInWindow: number;
+  lastAckAt: number;
+  errors: Record<string, number>;
+  /** `rate_limited` answers (the gateway shedding load), each retried. */
+  shed: number;
+}
+
+function newCounters(): Counters {
+  return { sent: 0, acked: 0, ackedInWindow: 0, lastAckAt: 0, errors: {}, shed: 0 };
+}
+
+/** How long after a run's end a refused send is still retried. */
+const RETRY_GRACE_MS = 10_000;
+
+/**
+ * Sends as a client's outbox does: a `rate_limited` answer (an overloaded gateway refusing early, storing nothing) is
+ * retried with the same payload after a growing, jittered pause, until `giveUpAt`. Latency still counts from the first
+ * send, so shed load shows as latency, not as fewer measured messages; each refusal is counted (`shed`).
+ */
+async function sendWithRetry(sender: Sender, payload: ConversationSend, giveUpAt: number, counters: Counters): Promise<{ ok: boolean; code?: string }> {
+  for (let attempt = 0; ; attempt++) {
+    const result = await sender.endpoint.send(payload);
+    if (result.ok || result.code !== 'rate_limited' || monoMs() > giveUpAt) return result;
+    counters.shed += 1;
+    await sleep(Math.min(1_000, 25 * 2 ** attempt) * (0.5 + Math.random()));
+  }
+}
+
 function beginRun(startAt: number, warmupMs: number, durationMs: number, verifySample: number): RunState {
   verifyBudget = verifySample;
   verified = 0;
@@ -298,11 +329,7 @@ function beginRun(startAt: number, warmupMs: number, durationMs: number, verifyS
   return run;
 }
 
-async function finishRun(
-  state: RunState,
-  counters: { sent: number; acked: number; ackedInWindow: number; lastAckAt: number; errors: Record<string, number> },
-  cpuBefore: number,
-): Promise<LoadResult> {
+async function finishRun(state: RunState, counters: Counters, cpuBefore: number): Promise<LoadResult> {
   // Give the last deliveries a bounded moment to arrive.
   const deadline = monoMs() + 5_000;
   while (senders.some((sender) => sender.inFlight.size > 0) && monoMs() < deadline) await sleep(20);
@@ -314,6 +341,7 @@ async function finishRun(
     acked: counters.acked,
     delivered: state.delivered,
     errors: undelivered > 0 ? { ...counters.errors, undelivered } : counters.errors,
+    shed: counters.shed,
     ackedInWindow: counters.ackedInWindow,
     lastAckAt: counters.lastAckAt,
     windowMs: state.measureTo - state.measureFrom,
@@ -329,7 +357,7 @@ async function finishRun(
 /** Every sender keeps `window` sends in flight until the time is up or its pool is empty (closed loop: the maximum rate). */
 async function runMax(input: { startAt: number; durationMs: number; warmupMs: number; window: number }): Promise<LoadResult> {
   const state = beginRun(input.startAt, input.warmupMs, input.durationMs, 2 * Math.ceil(senders.length / 2));
-  const counters = { sent: 0, acked: 0, ackedInWindow: 0, lastAckAt: 0, errors: {} as Record<string, number> };
+  const counters = newCounters();
   await sleep(Math.max(0, input.startAt - monoMs()));
   const cpuBefore = cpuMs();
   const loop = async (sender: Sender) => {
@@ -341,7 +369,7 @@ async function runMax(input: { startAt: number; durationMs: number; warmupMs: nu
       // Registered before sending: the delivery may arrive before the ack.
       sender.inFlight.set(payload.clientMessageId, { sentAt, isMeasured });
       counters.sent += 1;
-      const result = await sender.endpoint.send(payload);
+      const result = await sendWithRetry(sender, payload, state.measureTo + RETRY_GRACE_MS, counters);
       const now = monoMs();
       if (!result.ok) {
         sender.inFlight.delete(payload.clientMessageId);
@@ -364,7 +392,7 @@ async function runMax(input: { startAt: number; durationMs: number; warmupMs: nu
  */
 async function runFixed(input: { startAt: number; durationMs: number; warmupMs: number; rate: number }): Promise<LoadResult> {
   const state = beginRun(input.startAt, input.warmupMs, input.durationMs, 2 * Math.ceil(senders.length / 2));
-  const counters = { sent: 0, acked: 0, ackedInWindow: 0, lastAckAt: 0, errors: {} as Record<string, number> };
+  const counters = newCounters();
   // A worker may hold no pair (fewer pairs than workers): it has nothing to send.
   const total = senders.length === 0 ? 0 : Math.floor((input.rate * input.durationMs) / 1000);
   const intervalMs = 1000 / input.rate;
@@ -387,7 +415,7 @@ async function runFixed(input: { startAt: number; durationMs: number; warmupMs: 
       sender.inFlight.set(payload.clientMessageId, { sentAt: scheduledAt, isMeasured });
       counters.sent += 1;
       pending.push(
-        sender.endpoint.send(payload).then((result) => {
+        sendWithRetry(sender, payload, input.startAt + input.durationMs + RETRY_GRACE_MS, counters).then((result) => {
           const at = monoMs();
           if (!result.ok) {
             sender.inFlight.delete(payload.clientMessageId);
