@@ -132,4 +132,16 @@ describe('typed SQL', () => {
     await second.transaction.rollback();
     expect(await rows(dataSource, `SELECT id FROM sql_helper_test WHERE id >= 30 ORDER BY id`)).toEqual([{ id: 30 }]);
   });
+  it('survives PostgreSQL dropping a connection held by a begun transaction: the commit rejects, nothing is stored, the pool serves again', async () => {
+    const open = await begin<{ pid: number }>(dataSource, `SELECT pg_backend_pid() AS pid`);
+    await run(open.transaction.db, `INSERT INTO sql_helper_test (id, label) VALUES (40, 'lost')`);
+
+    const pid = open.rows[0]!.pid;
+    await run(dataSource, `SELECT pg_terminate_backend($1)`, [pid]);
+    await waitUntil(async () => (await rows(dataSource, `SELECT 1 FROM pg_stat_activity WHERE pid = $1`, [pid])).length === 0, 'the backend to end');
+    // Without a listener on the checked-out connection, its 'error' event would have crashed this process by now.
+    await expect(open.transaction.commit()).rejects.toThrow();
+
+    expect(await rows(dataSource, `SELECT id FROM sql_helper_test WHERE id = 40`)).toEqual([]);
+  });
 });

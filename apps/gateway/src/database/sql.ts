@@ -14,11 +14,10 @@ export type Db = Pick<EntityManager, 'query'>;
 
 /**
  * The rows of a query: a SELECT, or an INSERT / UPDATE / DELETE with RETURNING.
- * TypeORM answers UPDATE and DELETE with `[rows, rowCount]` and every other command with its rows; callers get rows.
+ * In a transaction TypeORM answers UPDATE and DELETE with `[rows, rowCount]` and every other command with its rows; callers get rows.
  */
 export async function rows<Row>(db: Db, text: string, parameters: readonly unknown[] = []): Promise<Row[]> {
-  admit(db);
-  const result: unknown = await db.query(text, [...parameters]);
+  const result: unknown = await query(db, text, parameters);
   if (Array.isArray(result) && result.length === 2 && Array.isArray(result[0]) && typeof result[1] === 'number') return result[0] as Row[];
   return result as Row[];
 }
@@ -30,8 +29,46 @@ export async function one<Row>(db: Db, text: string, parameters: readonly unknow
 
 /** Runs a statement whose rows nobody reads. */
 export async function run(db: Db, text: string, parameters: readonly unknown[] = []): Promise<void> {
+  await query(db, text, parameters);
+}
+
+/**
+ * One statement. On a DataSource it goes straight to a connection of the pg pool, without TypeORM's query runner
+ * (about a third less CPU per query in the gateway, measured); in a transaction, on the transaction's connection.
+ */
+async function query(db: Db, text: string, parameters: readonly unknown[]): Promise<unknown> {
+  const pool = poolOf(db);
+  if (!pool) return db.query(text, [...parameters]);
   admit(db);
-  await db.query(text, [...parameters]);
+  const client = await checkOut(pool);
+  let result: QueryResult | QueryResult[];
+  try {
+    result = (await client.query(text, [...parameters])) as QueryResult | QueryResult[];
+  } catch (error) {
+    // A refused statement leaves the connection usable; a broken connection is destroyed, and the pool opens another.
+    client.release(isStatementError(error) ? undefined : (error as Error));
+    throw error;
+  }
+  client.release();
+  // Several statements without parameters (the simple protocol) answer one result each: the last one's rows.
+  return Array.isArray(result) ? (result.at(-1)?.rows ?? []) : result.rows;
+}
+
+/**
+ * A connection of the pool, listening for its 'error' event while checked out (pg-pool listens only while it is idle):
+ * a connection that PostgreSQL drops (a restart, pg_terminate_backend) emits one, which would otherwise crash the
+ * process. The failed query rejects all the same; releasing the connection removes the listener.
+ */
+async function checkOut(pool: Pool): Promise<PoolClient> {
+  const client = await pool.connect();
+  const ignore = () => undefined;
+  client.on('error', ignore);
+  const release = client.release.bind(client);
+  client.release = (error?: Error | boolean) => {
+    client.removeListener('error', ignore);
+    release(error);
+  };
+  return client;
 }
 
 /** Runs `work` in one transaction on one connection: committed when it resolves, rolled back when it rejects. */
@@ -80,7 +117,7 @@ export interface OpenTransaction {
 export async function begin<Row>(dataSource: DataSource, first: string): Promise<{ transaction: OpenTransaction; rows: Row[] }> {
   const pool = poolOf(dataSource);
   if (!pool) throw new Error('begin() needs a PostgreSQL DataSource');
-  const client: PoolClient = await pool.connect();
+  const client = await checkOut(pool);
   let released = false;
   const release = (error?: Error) => {
     if (released) return;
