@@ -32,6 +32,8 @@ export class InvalidationListener implements ListeningState, OnModuleInit, OnMod
   private isStopped = false;
   private failures = 0;
   private retryTimer: NodeJS.Timeout | undefined;
+  /** The connection attempt under way, which a shutdown waits for (its connection is then closed, not kept). */
+  private connecting: Promise<void> | undefined;
 
   constructor(private readonly repository: InvalidationRepository) {}
 
@@ -58,15 +60,21 @@ export class InvalidationListener implements ListeningState, OnModuleInit, OnMod
 
   /** The first attempt is awaited, so a node serves its first command from a listening cache; a failure only schedules the next. */
   async onModuleInit(): Promise<void> {
-    await this.connect();
+    await this.attempt();
   }
 
   async onModuleDestroy(): Promise<void> {
     this.isStopped = true;
     clearTimeout(this.retryTimer);
     this.listening = false;
+    await this.connecting;
     await this.connection?.close();
     this.connection = undefined;
+  }
+
+  private attempt(): Promise<void> {
+    this.connecting = this.connect().finally(() => (this.connecting = undefined));
+    return this.connecting;
   }
 
   private async connect(): Promise<void> {
@@ -107,7 +115,7 @@ export class InvalidationListener implements ListeningState, OnModuleInit, OnMod
     const delay = Math.min(RECONNECT_MIN_MS * 2 ** this.failures, RECONNECT_MAX_MS);
     this.failures += 1;
     clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(() => void this.connect(), delay);
+    this.retryTimer = setTimeout(() => void this.attempt(), delay);
     this.retryTimer.unref();
   }
 
