@@ -20,7 +20,7 @@ import { rooms } from '../common/rooms.js';
 import { answerFailure, WsErrorFilter } from '../common/ws-error.filter.js';
 import { validOrRefused } from '../common/schema.pipe.js';
 import { SessionGuard } from '../sessions/session.guard.js';
-import { SendLanes } from './send-lanes.js';
+import { SendLanes } from '../common/send-lanes.js';
 import { ConversationsService } from './conversations.service.js';
 import { ConversationOpeningService } from './opening.service.js';
 
@@ -31,11 +31,10 @@ const CONVERSATION_ROOM_PREFIX = rooms.conversation('');
 @UseInterceptors(AckInterceptor)
 @UseFilters(WsErrorFilter)
 export class ConversationsGateway implements OnGatewayInit, OnGatewayConnection {
-  private readonly lanes = new SendLanes();
-
   constructor(
     private readonly conversations: ConversationsService,
     private readonly sessionGuard: SessionGuard,
+    private readonly lanes: SendLanes,
     private readonly opening: ConversationOpeningService,
     private readonly realtime: RealtimePublisher,
   ) {}
@@ -88,7 +87,9 @@ export class ConversationsGateway implements OnGatewayInit, OnGatewayConnection 
     const conversationId = (payload as { conversationId?: unknown } | null)?.conversationId;
     const sent =
       actor && typeof conversationId === 'string'
-        ? this.lanes.run(`${actor.deviceId}/${conversationId}`, (admit) => this.checkedSend(socket, actor, payload, admit))
+        ? this.lanes.run(SendLanes.key(actor.deviceId, conversationId), SendLanes.identityOf(payload), (admit) =>
+            this.checkedSend(socket, actor, payload, admit),
+          )
         : this.checkedSend(socket, actor, payload, () => undefined);
     sent.then(
       (data) => {

@@ -4,6 +4,7 @@ import { COMMAND_NAMES, type Ack, type ClientToServer, type ServerToClient, type
 import type { Server, Socket } from 'socket.io';
 import { isStaff, type Actor } from '../common/actor.js';
 import { rooms } from '../common/rooms.js';
+import { SendLanes } from '../common/send-lanes.js';
 import { APP_CONFIG, type AppConfig } from '../config.js';
 import { InvalidationListener, type Invalidation } from '../invalidation/invalidation.listener.js';
 import { SessionsService } from './sessions.service.js';
@@ -51,6 +52,7 @@ export class ConnectionGateway implements OnGatewayInit, OnGatewayConnection, On
   constructor(
     private readonly sessions: SessionsService,
     private readonly invalidations: InvalidationListener,
+    private readonly lanes: SendLanes,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     this.rateLimiter = new SocketRateLimiter(config.socketRateLimits);
@@ -91,6 +93,11 @@ export class ConnectionGateway implements OnGatewayInit, OnGatewayConnection, On
         const ack = args.at(-1);
         const answer: Ack<never> = { ok: false, error: { code: 'rate_limited', message: 'Too many requests; try again shortly.' } };
         if (typeof ack === 'function') ack(answer);
+        // A refused send is owed: its device's later sends wait for it (docs/protocol.md, "Order").
+        const conversationId = (args[0] as { conversationId?: unknown } | null)?.conversationId;
+        if (event === 'conversation:send' && typeof conversationId === 'string') {
+          this.lanes.refused(SendLanes.key(actor.deviceId, conversationId), SendLanes.identityOf(args[0]));
+        }
         return;
       }
       // Without this, a client that sends an unknown event with an ack would wait for its timeout. A middleware, not

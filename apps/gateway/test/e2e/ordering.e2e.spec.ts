@@ -56,8 +56,12 @@ async function pipelinedSends(options: {
     sentOn.emit('conversation:send', messages[seq - 1], (answer: Ack<SendResult>) => {
       inFlight.delete(seq);
       if (answer.ok) acked.set(seq, answer.data);
-      else if (answer.error.code === 'rate_limited') refusals += 1;
-      else failures.push(`send ${seq} refused: ${answer.error.code} ${answer.error.message}`);
+      else if (answer.error.code === 'rate_limited') {
+        // Sent again after a pause, lowest first, as an outbox does.
+        refusals += 1;
+        setTimeout(fill, 20);
+        return;
+      } else failures.push(`send ${seq} refused: ${answer.error.code} ${answer.error.message}`);
       fill();
     });
   };
@@ -147,5 +151,33 @@ describe('sends pipelined on one socket (in-process gateway, real PostgreSQL and
     // Every acknowledgement names the place the message really has (a retried one: its original place).
     for (const row of stored) expect(acked.get(Number(row.sender_device_seq))?.seq).toBe(Number(row.seq));
     if (cuts > 0) expect(cutsMade).toBeGreaterThan(0);
+  });
+});
+
+describe('sends pipelined faster than the flood limit allows', () => {
+  let gateway: TestApp;
+  let practice: TestPractice;
+
+  beforeAll(async () => {
+    gateway = await startTestApp({ SOCKET_EVENTS_PER_SECOND: '400', SOCKET_EVENT_BURST: '20' });
+    practice = await createPracticeWithStaff(gateway);
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+  });
+
+  it('stores every message once and in order, though some were refused `rate_limited` and sent again', async () => {
+    const patient = await activatePatient(gateway.url, practice);
+    const chat = await patientChat(gateway.url, practice, patient);
+    const conversationId = (await chat.session.openConversation('admin')).id;
+    await chat.session.close();
+    const count = 150;
+    const { refusals, failures } = await pipelinedSends({ url: gateway.url, patient, conversationId, count, window: 32, cuts: 2, random: seededRandom(SEED) });
+
+    expect(failures).toEqual([]);
+    expect(refusals).toBeGreaterThan(0);
+    const stored = await storedMessages(gateway, conversationId);
+    expect(stored.map((row) => Number(row.sender_device_seq))).toEqual(Array.from({ length: count }, (_, index) => index + 1));
   });
 });

@@ -1,0 +1,139 @@
+import { Injectable } from '@nestjs/common';
+import { Clock } from './clock.js';
+import { asDomainError, DomainError } from './domain-error.js';
+
+/** Called by a send once its entry is in the record's queue: the next send of its lane may go ahead. */
+export type Admit = () => void;
+
+/** What identifies a send within its lane, read from its payload (absent when the payload is malformed). */
+export interface SendIdentity {
+  clientMessageId: string;
+  senderDeviceSeq: number;
+}
+
+/** How long a lane waits for the resend of a message that failed before it lets later ones through regardless. */
+export const OWED_TTL_MS = 120_000;
+/** The most lanes waiting for a resend at once; beyond, the oldest is forgotten (its later sends are no longer held). */
+const MAX_OWING_LANES = 10_000;
+
+interface Lane {
+  /** Settles once the lane's last send has reached the record's queue, or failed. */
+  tail: Promise<void> | undefined;
+  /** Sends that failed retryably, which the device must send again before anything later (by sender sequence). */
+  owed: SendIdentity[];
+  owedSince: number;
+}
+
+/**
+ * The order of one device's sends in one conversation (docs/protocol.md, "Order"). A client may have many sends in
+ * flight; each takes its place in its lane the moment the socket delivers it (synchronously, so in the order received)
+ * and waits for the send before it to be handed to the record, which stores its queue in order. The checks in between
+ * (session, authorisation, hours) may take different times, so without the lane a later send could overtake.
+ *
+ * A send that fails for a reason a client retries (`rate_limited`, `internal`) before reaching the record — in the
+ * handler, or refused by the flood limit before it (`refused`) — is owed: until the device sends it again, its later
+ * sends are refused `rate_limited` too (and owed in turn), so none is stored ahead of it; the resends are taken in
+ * sender-sequence order. A send refused for good (`forbidden`, `conflict`, `invalid_payload`, …) holds nothing back.
+ * A lane forgets what it is owed after OWED_TTL_MS (the device gave up, or resends through another node).
+ */
+@Injectable()
+export class SendLanes {
+  private readonly lanes = new Map<string, Lane>();
+
+  constructor(private readonly clock: Clock) {}
+
+  /** Lanes with a send under way or a resend owed (for tests and metrics). */
+  get size(): number {
+    return this.lanes.size;
+  }
+
+  /** The lane of a device's sends in a conversation. */
+  static key(deviceId: string, conversationId: string): string {
+    return `${deviceId}/${conversationId}`;
+  }
+
+  /** Reads a send's identity from its unvalidated payload (validation comes later, in order). */
+  static identityOf(payload: unknown): SendIdentity | undefined {
+    const { clientMessageId, senderDeviceSeq } = (payload ?? {}) as { clientMessageId?: unknown; senderDeviceSeq?: unknown };
+    return typeof clientMessageId === 'string' && typeof senderDeviceSeq === 'number' ? { clientMessageId, senderDeviceSeq } : undefined;
+  }
+
+  /** A send refused before it reached its lane (the flood limit): the device owes it, like one that failed in the lane. */
+  refused(key: string, identity: SendIdentity | undefined): void {
+    if (identity) this.owe(this.laneOf(key), identity);
+    this.forgetIfIdle(key);
+  }
+
+  /** Runs `work` in `key`'s lane, after the sends that entered it before; `work` calls `admit` once its entry is queued. */
+  async run<T>(key: string, identity: SendIdentity | undefined, work: (admit: Admit) => Promise<T>): Promise<T> {
+    const lane = this.laneOf(key);
+    const previous = lane.tail;
+    let settle!: () => void;
+    const settled = new Promise<void>((resolve) => (settle = resolve));
+    lane.tail = settled;
+    try {
+      if (previous) await previous;
+      this.takeTurn(lane, identity);
+      const result = await work(settle);
+      settle();
+      return result;
+    } catch (error) {
+      if (isRetryable(error) && identity) this.owe(lane, identity);
+      settle();
+      throw error;
+    } finally {
+      if (lane.tail === settled) lane.tail = undefined;
+      this.forgetIfIdle(key);
+    }
+  }
+
+  /** Lets a send through unless the lane is owed an earlier one; an owed send goes only as the lowest still owed. */
+  private takeTurn(lane: Lane, identity: SendIdentity | undefined): void {
+    if (lane.owed.length > 0 && this.clock.now().getTime() - lane.owedSince > OWED_TTL_MS) lane.owed = [];
+    if (lane.owed.length === 0 || !identity) return; // a malformed payload goes on to be refused as such
+    const first = lane.owed[0]!;
+    if (identity.clientMessageId === first.clientMessageId) {
+      lane.owed.shift();
+      return;
+    }
+    throw new DomainError('rate_limited', 'An earlier message of yours was not stored; send them again in order.');
+  }
+
+  private owe(lane: Lane, identity: SendIdentity): void {
+    if (lane.owed.some((owed) => owed.clientMessageId === identity.clientMessageId)) return;
+    if (lane.owed.length === 0) lane.owedSince = this.clock.now().getTime();
+    lane.owed.push(identity);
+    lane.owed.sort((a, b) => a.senderDeviceSeq - b.senderDeviceSeq);
+  }
+
+  private laneOf(key: string): Lane {
+    let lane = this.lanes.get(key);
+    if (!lane) {
+      lane = { tail: undefined, owed: [], owedSince: 0 };
+      this.lanes.set(key, lane);
+      if (this.lanes.size > MAX_OWING_LANES) this.forgetOldest();
+    }
+    return lane;
+  }
+
+  private forgetIfIdle(key: string): void {
+    const lane = this.lanes.get(key);
+    if (lane && !lane.tail && lane.owed.length === 0) this.lanes.delete(key);
+  }
+
+  /** Drops the oldest lane that only waits for a resend (a lane with a send under way is never dropped). */
+  private forgetOldest(): void {
+    for (const [key, lane] of this.lanes) {
+      if (!lane.tail) {
+        this.lanes.delete(key);
+        return;
+      }
+    }
+  }
+}
+
+/** Whether a client sends the same message again after this failure (it keeps its place in the client's outbox). */
+function isRetryable(error: unknown): boolean {
+  const code = asDomainError(error)?.code ?? 'internal';
+  return code === 'rate_limited' || code === 'internal';
+}
