@@ -41,6 +41,26 @@ describe(SharedReads.name, () => {
     expect(reads).toEqual(['a', 'b', 'a']);
   });
 
+  it('answers a failed read with the last good value while it is at most ten ages old, never one from before a forget', async () => {
+    const shared = sut();
+    await shared.get('a');
+    now = 5_000;
+    answers['a'] = () => Promise.reject(new Error('busy'));
+    const fellBack = await Promise.all([shared.get('a'), shared.get('a')]);
+    now = 11_000;
+    const tooOld = await shared.get('a').catch((error: Error) => error.message);
+    answers['a'] = () => Promise.resolve(7);
+    now = 12_000;
+    await shared.get('a');
+    shared.forget('a');
+    answers['a'] = () => Promise.reject(new Error('busy'));
+    const afterForget = await shared.get('a').catch((error: Error) => error.message);
+
+    expect(fellBack).toEqual([1, 1]);
+    expect(tooOld).toBe('busy');
+    expect(afterForget).toBe('busy');
+  });
+
   it('keeps no failed read: every sharer gets the failure, and the next get reads again', async () => {
     const shared = sut();
     answers['a'] = () => Promise.reject(new Error('busy'));
