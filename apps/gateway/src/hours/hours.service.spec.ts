@@ -11,6 +11,7 @@ import { WsErrorFilter } from '../common/ws-error.filter.js';
 import type { HoursRepository, StoredHours } from './hours.repository.js';
 import { HoursService } from './hours.service.js';
 
+const jestObject = (import.meta as unknown as { jest: typeof jest }).jest;
 const london = (local: string) => DateTime.fromISO(local, { zone: 'Europe/London' }).toJSDate();
 const PRACTICE_ID = '6f1c1e9e-4a8e-4c39-9d55-2b1f4a7d2c01';
 const stored = (overrides: Partial<StoredHours> = {}): StoredHours => ({
@@ -111,5 +112,36 @@ describe(HoursService.name, () => {
     };
     expect(acks).toEqual([{ ok: false, error }]);
     expect(bodies).toEqual([{ error }]);
+  });
+
+  it('answers the checks from the last good read when the next read fails, but never from one older than an edit here', async () => {
+    jestObject.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+    try {
+      clock.set(london('2026-11-23T10:00'));
+      await sut.assertOpenForNewConversation(PRACTICE_ID);
+      jestObject.advanceTimersByTime(1_500);
+      repository.hoursOf.mockRejectedValue(new DomainError('rate_limited', 'busy'));
+      const whileBusy = await sut.assertOpenForNewConversation(PRACTICE_ID).then(
+        () => 'open',
+        (error: DomainError) => error.code,
+      );
+      const readsWhileBusy = repository.hoursOf.mock.calls.length;
+      repository.replaceWeekly.mockResolvedValue(undefined);
+      const edited = await sut.replaceWeekly(aManager({ practiceId: PRACTICE_ID }), { intervals: [] }).then(
+        () => 'edited',
+        (error: DomainError) => error.code,
+      );
+      const afterEdit = await sut.assertOpenForNewConversation(PRACTICE_ID).then(
+        () => 'open',
+        (error: DomainError) => error.code,
+      );
+
+      expect(readsWhileBusy).toBe(2); // the good read, then the failed one it stood in for
+      expect(whileBusy).toBe('open');
+      expect(edited).toBe('rate_limited'); // the edit's own status read fails too: the edit is stored, its announcement not
+      expect(afterEdit).toBe('rate_limited');
+    } finally {
+      jestObject.useRealTimers();
+    }
   });
 });

@@ -38,6 +38,8 @@ const EXCEPTION_LOOK_BACK_DAYS = 9;
 const BANK_HOLIDAYS_SHOWN_DAYS = 366;
 // How long the refusal checks of one practice share a read of its hours (edits through another node show after this).
 const HOURS_SHARED_FOR_MS = 1_000;
+// How old a read the checks may fall back to when the next one fails (a saturated pool); never one from before an edit here.
+const HOURS_STALE_FOR_MS = 10_000;
 
 /**
  * Opening hours: the schedule managers edit, the status patients see, the refusals outside hours, and
@@ -53,6 +55,8 @@ export class HoursService {
   private readonly computedForCheck = new Map<string, { stored: string; from: number; until: number; status: ComputedHoursStatus }>();
   /** The refusal checks' latest read of each practice's hours (see `loadForCheck`), and a count of this node's edits. */
   private readonly readForCheck = new Map<string, { edits: number; fromDate: string; startedAt: number; loaded: Promise<StoredHours> }>();
+  /** The refusal checks' last good read of each practice's hours, for when a read fails (see `loadForCheck`). */
+  private readonly lastGoodForCheck = new Map<string, { edits: number; fromDate: string; at: number; stored: StoredHours }>();
   private edits = 0;
 
   constructor(
@@ -265,11 +269,24 @@ export class HoursService {
     const shared = this.readForCheck.get(practiceId);
     // An earlier `fromDate` holds every exception a later one would, so a clock moved forward can still share the read.
     if (shared && shared.edits === this.edits && shared.fromDate <= fromDate && now - shared.startedAt < HOURS_SHARED_FOR_MS) return shared.loaded;
-    const entry = { edits: this.edits, fromDate, startedAt: now, loaded: this.load(practiceId, fromDate) };
+    // A read the pool refuses under a burst (DB_QUEUE_MAX) would refuse every check sharing it: while no edit was made
+    // through this node since, the last good read (at most HOURS_STALE_FOR_MS old, same dates) answers them instead.
+    const fallback = this.lastGoodForCheck.get(practiceId);
+    const edits = this.edits;
+    const entry = { edits, fromDate, startedAt: now, loaded: Promise.resolve(undefined as unknown as StoredHours) };
+    entry.loaded = this.load(practiceId, fromDate).then(
+      (stored) => {
+        if (this.readForCheck.get(practiceId) === entry) this.lastGoodForCheck.set(practiceId, { edits, fromDate, at: performance.now(), stored });
+        return stored;
+      },
+      (error: unknown) => {
+        if (fallback && fallback.edits === this.edits && fallback.fromDate <= fromDate && performance.now() - fallback.at <= HOURS_STALE_FOR_MS)
+          return fallback.stored;
+        if (this.readForCheck.get(practiceId) === entry) this.readForCheck.delete(practiceId);
+        throw error;
+      },
+    );
     this.readForCheck.set(practiceId, entry);
-    entry.loaded.catch(() => {
-      if (this.readForCheck.get(practiceId) === entry) this.readForCheck.delete(practiceId);
-    });
     return entry.loaded;
   }
 
