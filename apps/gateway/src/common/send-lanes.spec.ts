@@ -4,7 +4,8 @@ import { OWED_TTL_MS, SendLanes, type SendIdentity } from './send-lanes.js';
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const send = (seq: number): SendIdentity => ({ clientMessageId: `message-${seq}`, senderDeviceSeq: seq });
-const codeOf = (result: PromiseSettledResult<unknown>) => (result.status === 'rejected' ? (result.reason as DomainError).code : 'stored');
+const codeOf = (result: PromiseSettledResult<unknown>) =>
+  result.status === 'rejected' ? ((result.reason as Partial<DomainError>).code ?? 'internal') : 'stored';
 
 /** A lane that stores what it admits, and can be told to fail some sends retryably. */
 function recordingLane(lanes: SendLanes, failing: Set<number> = new Set()) {
@@ -115,6 +116,25 @@ describe('SendLanes', () => {
     await lane.run(1);
     await lane.run(2);
     expect(lane.stored).toEqual([1, 2]);
+  });
+
+  it('refuses to queue a send whose earlier one failed after it was queued (its batch failed)', async () => {
+    const lanes = new SendLanes(new Clock());
+    let failFirst!: () => void;
+    const first = lanes.run('lane', send(1), async (admit) => {
+      admit();
+      await new Promise<void>((resolve) => (failFirst = resolve));
+      // The record tells the lanes at once when a batch fails, before its callers hear of it.
+      lanes.refused('lane', send(1));
+      throw new Error('batch failed');
+    });
+    const second = lanes.run('lane', send(2), async (admit) => {
+      await new Promise((resolve) => setTimeout(resolve, 10)); // its checks, while the first one's batch fails
+      admit();
+      return 'queued';
+    });
+    failFirst();
+    expect((await Promise.allSettled([first, second])).map(codeOf)).toEqual(['internal', 'rate_limited']);
   });
 
   it('does not hold the others back for a send refused for good, nor for a malformed one', async () => {

@@ -2,7 +2,10 @@ import { Injectable } from '@nestjs/common';
 import { Clock } from './clock.js';
 import { asDomainError, DomainError } from './domain-error.js';
 
-/** Called by a send once its entry is in the record's queue: the next send of its lane may go ahead. */
+/**
+ * Called by a send right before it queues its entry (synchronously, in the same tick): the next send of its lane may
+ * go ahead. It throws `rate_limited` instead when an earlier send of the lane failed meanwhile.
+ */
 export type Admit = () => void;
 
 /** What identifies a send within its lane, read from its payload (absent when the payload is malformed). */
@@ -64,7 +67,7 @@ export class SendLanes {
     this.forgetIfIdle(key);
   }
 
-  /** Runs `work` in `key`'s lane, after the sends that entered it before; `work` calls `admit` once its entry is queued. */
+  /** Runs `work` in `key`'s lane, after the sends that entered it before; `work` calls `admit` right before it queues its entry. */
   async run<T>(key: string, identity: SendIdentity | undefined, work: (admit: Admit) => Promise<T>): Promise<T> {
     const lane = this.laneOf(key);
     const previous = lane.tail;
@@ -74,7 +77,12 @@ export class SendLanes {
     try {
       if (previous) await previous;
       this.takeTurn(lane, identity);
-      const result = await work(settle);
+      const admit = () => {
+        // An earlier send of the lane may have failed since this one took its turn (its batch, after it was queued).
+        if (identity && lane.owed.some((owed) => owed.senderDeviceSeq < identity.senderDeviceSeq)) throw outOfTurn();
+        settle();
+      };
+      const result = await work(admit);
       settle();
       return result;
     } catch (error) {
@@ -96,7 +104,7 @@ export class SendLanes {
       lane.owed.shift();
       return;
     }
-    throw new DomainError('rate_limited', 'An earlier message of yours was not stored; send them again in order.');
+    throw outOfTurn();
   }
 
   private owe(lane: Lane, identity: SendIdentity): void {
@@ -131,6 +139,8 @@ export class SendLanes {
     }
   }
 }
+
+const outOfTurn = () => new DomainError('rate_limited', 'An earlier message of yours was not stored; send them again in order.');
 
 /** Whether a client sends the same message again after this failure (it keeps its place in the client's outbox). */
 function isRetryable(error: unknown): boolean {

@@ -14,6 +14,7 @@ import { toConversationSummary, type ConversationRow } from '../common/conversat
 import { DomainError } from '../common/domain-error.js';
 import { RealtimePublisher } from '../common/realtime.publisher.js';
 import { rooms } from '../common/rooms.js';
+import { SendLanes } from '../common/send-lanes.js';
 import { AccountKeysService } from '../account-keys/account-keys.service.js';
 import { AuditService } from '../audit/audit.service.js';
 import { HoursService } from '../hours/hours.service.js';
@@ -34,6 +35,7 @@ export class ConversationsService implements OnModuleInit {
   constructor(
     private readonly conversations: ConversationsRepository,
     private readonly access: ConversationAccessCache,
+    private readonly lanes: SendLanes,
     private readonly record: RecordService,
     private readonly realtime: RealtimePublisher,
     private readonly queue: RoutingService,
@@ -43,6 +45,12 @@ export class ConversationsService implements OnModuleInit {
   ) {}
 
   onModuleInit(): void {
+    // A send whose entry failed after it was queued is owed like one refused before (docs/protocol.md, "Order").
+    this.record.onEntriesFailed((entries) => {
+      for (const { conversationId, message } of entries) {
+        if (message) this.lanes.refused(SendLanes.key(message.senderDeviceId, conversationId), message);
+      }
+    });
     // At closing, every conversation still open gets a notice in its record (once, whichever node sees the closing).
     this.hours.onClosing(async ({ practiceId, nextOpening }) => {
       for (const conversationId of await this.conversations.openIds(practiceId)) {
@@ -126,6 +134,8 @@ export class ConversationsService implements OnModuleInit {
       if (stored) return { seq: stored.seq, serverTime: stored.createdAt.toISOString(), isDuplicate: true };
       throw error;
     }
+    // The device's next send may go ahead once this one is queued, in this same tick (SendLanes).
+    admit();
     const appended = this.record.append({
       conversationId: conversation.id,
       message: {
@@ -140,8 +150,6 @@ export class ConversationsService implements OnModuleInit {
         nonce: Buffer.from(payload.nonce, 'base64'),
       },
     });
-    // In the record's queue now, in order: the device's next send may go ahead.
-    admit();
     const outcome = await appended;
     switch (outcome.status) {
       case 'stored':

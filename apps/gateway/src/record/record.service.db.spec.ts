@@ -87,7 +87,7 @@ describe(`${RecordService.name} batching`, () => {
     expect(sut.batchSizes.slice(before)).toEqual([300]);
   });
 
-  it('stores none of a group when one of its entries fails, rejects only that group, and writes the batch around it', async () => {
+  it('stores none of a group when one of its entries fails, rejects that group (and whatever was queued behind it), and writes on afterwards', async () => {
     const conversation = await aConversation(dataSource);
     const { conversationId } = conversation;
     const broken = message(conversation, 2, { nonce: Buffer.alloc(5) });
@@ -169,6 +169,52 @@ describe(`${RecordService.name} batching`, () => {
         verifyChain(conversationId, await writer.entriesAfter(conversationId, 0, 1000), { lastSeq: Number(head.last_seq), lastHash: head.last_hash }),
       ).toBeUndefined();
     }
+  });
+
+  it('stores nothing behind a batch whose COMMIT fails: the next batch, begun already, is rolled back and what was queued fails, all told to the listeners first', async () => {
+    const conversation = await aConversation(dataSource);
+    /** Batch 1's COMMIT fails (after a moment, so that batch 2 has begun and queued appends wait). */
+    class FailingFirstCommit extends RecordRepository {
+      private batches = 0;
+      override async prepareBatch(entries: readonly NewEntry[]): Promise<PreparedBatch> {
+        const n = (this.batches += 1);
+        const prepared = await super.prepareBatch(entries);
+        if (n !== 1) return prepared;
+        return {
+          ...prepared,
+          commit: async () => {
+            await new Promise((resolve) => setTimeout(resolve, 50));
+            await prepared.rollback();
+            throw new Error('connection lost at COMMIT');
+          },
+        };
+      }
+    }
+    const writer = new RecordService(new FailingFirstCommit(dataSource));
+    const told: number[] = [];
+    const answers: string[] = [];
+    writer.onEntriesFailed((entries) => told.push(...entries.map((entry) => entry.message!.senderDeviceSeq)));
+    const appendAt = (seq: number) =>
+      writer.append(message(conversation, seq)).then(
+        () => void answers.push(`stored ${seq}`),
+        () => {
+          // Told before its caller hears of the failure.
+          expect(told).toContain(seq);
+          answers.push(`failed ${seq}`);
+        },
+      );
+    const first = appendAt(1); // batch 1: its COMMIT fails
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const second = appendAt(2); // batch 2: begun while batch 1 commits
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const third = appendAt(3); // queued behind both
+    await Promise.all([first, second, third]);
+
+    expect(answers.sort()).toEqual(['failed 1', 'failed 2', 'failed 3']);
+    expect(told.sort()).toEqual([1, 2, 3]);
+    expect(await rowsOf(conversation.conversationId)).toEqual([]);
+    // Appends after the failure are written again, from seq 1.
+    expect(await writer.append(message(conversation, 1))).toMatchObject({ status: 'stored', seq: 1 });
   });
 
   it('answers retries queued in later pipelined batches with the original place, and conflicts as conflicts', async () => {

@@ -43,6 +43,12 @@ export class RecordService {
   private readonly committing: Promise<void>[] = [];
   /** Settles once the latest batch's callers have been answered (never rejects): the next batch answers after it. */
   private answered: Promise<void> = Promise.resolve();
+  /** Settles once the latest batch's COMMIT has returned, committed or not: the next batch commits only after it. */
+  private committed: Promise<void> = Promise.resolve();
+  /** Counts failed batches: a batch begun before a failure is not committed (see `flush`). */
+  private failures = 0;
+  /** Told, synchronously, of every entry refused or failed (SendLanes keeps the send order with it). */
+  private readonly failureListeners: ((entries: readonly NewEntry[]) => void)[] = [];
   /** Sizes of the batches written, for benchmarks and metrics. */
   readonly batchSizes: number[] = [];
 
@@ -74,11 +80,17 @@ export class RecordService {
     return this.enqueue([...entries]);
   }
 
+  /** Calls `listener` with the entries of every append refused or batch failed, before their callers hear of it. */
+  onEntriesFailed(listener: (entries: readonly NewEntry[]) => void): void {
+    this.failureListeners.push(listener);
+  }
+
   /** Queues a group synchronously, within the caller's call, so call order is queue order. */
   private enqueue(entries: readonly NewEntry[]): Promise<AppendOutcome[]> {
     // Load shedding: the database is not keeping up; refuse at once, storing nothing, rather than queue without bound.
     if (this.queued + entries.length > this.queueMax) {
       this.metrics?.recordAppendRefused(entries.length);
+      this.tellFailed(entries);
       return Promise.reject(new DomainError('rate_limited', 'The server is busy; try again shortly.'));
     }
     this.queued += entries.length;
@@ -161,6 +173,7 @@ export class RecordService {
         this.metrics?.recordBatchWritten(entries.length);
         if (this.batchSizes.length > 10_000) this.batchSizes.splice(0, 5_000);
         let prepared: PreparedBatch;
+        const failuresBefore = this.failures;
         this.isPreparing = true;
         try {
           prepared = await this.repository.prepareBatch(entries);
@@ -170,25 +183,46 @@ export class RecordService {
         } finally {
           this.isPreparing = false;
         }
-        const committed = this.finish(batch, prepared, this.answered);
-        this.answered = committed;
-        this.committing.push(committed);
-        void committed.then(() => this.committing.splice(this.committing.indexOf(committed), 1));
+        const previousCommit = this.committed;
+        const answered = this.finish(batch, prepared, previousCommit, failuresBefore, this.answered);
+        this.answered = answered;
+        this.committed = answered.then(
+          () => undefined,
+          () => undefined,
+        );
+        this.committing.push(answered);
+        void answered.then(() => this.committing.splice(this.committing.indexOf(answered), 1));
       }
     } finally {
       this.isFlushing = false;
     }
   }
 
-  /** Commits a prepared batch, then — once the batch before it has been answered — answers its callers and relays its entries. */
-  private async finish(batch: Pending[], prepared: PreparedBatch, previous: Promise<void>): Promise<void> {
+  /**
+   * Commits a prepared batch once the batch before it has committed — or rolls it back when a batch failed since this
+   * one began: it may hold a later message of a device whose earlier one just failed, which must not be stored first
+   * (docs/protocol.md, "Order"). Then, once the batch before it has been answered, answers its callers and relays.
+   */
+  private async finish(
+    batch: Pending[],
+    prepared: PreparedBatch,
+    previousCommit: Promise<void>,
+    failuresBefore: number,
+    previous: Promise<void>,
+  ): Promise<void> {
     let outcomes: AppendOutcome[];
     try {
+      await previousCommit;
+      if (this.failures !== failuresBefore) {
+        await prepared.rollback();
+        throw new Error('not committed: a batch before it failed');
+      }
       outcomes = await prepared.commit();
       this.faults?.hit('record.after-commit');
     } catch (error) {
+      this.markFailed(batch, error);
       await previous;
-      this.fail(batch, error);
+      this.reject(batch, error);
       return;
     }
     await previous;
@@ -212,8 +246,29 @@ export class RecordService {
 
   /** Nothing of a failed batch committed: every caller gets the error and nobody is acked. */
   private fail(batch: Pending[], error: unknown): void {
+    this.markFailed(batch, error);
+    this.reject(batch, error);
+  }
+
+  /**
+   * What a failure changes at once, before any caller hears of it: later batches begun already will not commit, what is
+   * still queued fails too (appended after the failed entries, it must not overtake them), and the listeners are told.
+   */
+  private markFailed(batch: Pending[], error: unknown): void {
+    this.failures += 1;
+    const queued = this.pending.splice(0);
+    this.queued = 0;
+    for (const group of [...batch, ...queued]) this.tellFailed(group.entries);
+    for (const group of queued) group.reject(error);
+  }
+
+  private reject(batch: Pending[], error: unknown): void {
     this.logger.error({ err: error, size: batch.reduce((size, group) => size + group.entries.length, 0) }, 'record batch failed');
     this.metrics?.recordBatchFailed();
     for (const group of batch) group.reject(error);
+  }
+
+  private tellFailed(entries: readonly NewEntry[]): void {
+    for (const listener of this.failureListeners) listener(entries);
   }
 }

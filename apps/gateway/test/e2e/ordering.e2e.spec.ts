@@ -55,8 +55,10 @@ async function pipelinedSends(options: {
     const sentOn = socket;
     sentOn.emit('conversation:send', messages[seq - 1], (answer: Ack<SendResult>) => {
       inFlight.delete(seq);
-      if (answer.ok) acked.set(seq, answer.data);
-      else if (answer.error.code === 'rate_limited') {
+      if (answer.ok) {
+        acked.set(seq, answer.data);
+        setImmediate(cutWhenDue);
+      } else if (answer.error.code === 'rate_limited') {
         // Sent again after a pause, lowest first, as an outbox does.
         refusals += 1;
         setTimeout(fill, 20);
@@ -76,14 +78,14 @@ async function pipelinedSends(options: {
     inFlight.clear();
     fill();
   });
-  const chaos = (async () => {
-    while (cutsMade < options.cuts && acked.size < count) {
-      await new Promise((resolve) => setTimeout(resolve, 20 + random() * 120));
-      if (!socket.connected || acked.size >= count) continue;
-      cutsMade += 1;
-      socket.io.engine.close();
-    }
-  })();
+  // The cuts fall at random points of the stream (after so many acknowledgements), whatever the speed of the gateway.
+  const cutPoints = Array.from({ length: options.cuts }, () => 1 + Math.floor(random() * count * 0.9)).sort((a, b) => a - b);
+  const cutWhenDue = () => {
+    if (cutPoints.length === 0 || acked.size < cutPoints[0]! || !socket.connected) return;
+    while (cutPoints.length > 0 && acked.size >= cutPoints[0]!) cutPoints.shift();
+    cutsMade += 1;
+    socket.io.engine.close();
+  };
   try {
     await waitUntil(
       () => acked.size === count || failures.length > 0,
@@ -92,7 +94,6 @@ async function pipelinedSends(options: {
     );
   } finally {
     socket.close();
-    await chaos;
   }
   return { acked, cutsMade, refusals, failures };
 }
