@@ -67,7 +67,7 @@ describe('loadConfig', () => {
   });
 
   it('bounds the record writer and the connection queue (20,000 entries, 200 queries) unless configured, and refuses a bound of zero', () => {
-    expect(loadConfig({})).toMatchObject({ recordQueueMax: 20_000, dbQueueMax: 200 });
+    expect(loadConfig({})).toMatchObject({ recordQueueMax: 20_000, dbQueueMax: 2_000 });
     expect(loadConfig({ RECORD_QUEUE_MAX: '500', DB_QUEUE_MAX: '1' })).toMatchObject({ recordQueueMax: 500, dbQueueMax: 1 });
     expect(() => loadConfig({ RECORD_QUEUE_MAX: '0' })).toThrow(/RECORD_QUEUE_MAX/);
     expect(() => loadConfig({ DB_QUEUE_MAX: '0' })).toThrow(/DB_QUEUE_MAX/);

@@ -49,7 +49,7 @@ const EnvSchema = z.object({
   USER_EVENT_BURST: z.coerce.number().int().min(1).max(100_000).default(1200),
   SOCKET_CONNECTIONS_PER_IP_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(1200),
   RECORD_QUEUE_MAX: z.coerce.number().int().min(1).max(1_000_000).default(20_000),
-  DB_QUEUE_MAX: z.coerce.number().int().min(1).max(100_000).default(200),
+  DB_QUEUE_MAX: z.coerce.number().int().min(1).max(100_000).default(2_000),
   // Test-only crash points (`record.after-commit@40,...`); accepted only when NODE_ENV is test.
   PARLEY_FAULTS: z
     .string()

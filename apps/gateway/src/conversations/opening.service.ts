@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import type { ConversationOpen, ConversationSummary, PatientLimitDetails } from '@parley/protocol';
 import type { Actor } from '../common/actor.js';
 import { toConversationSummary, type ConversationRow } from '../common/conversation-row.js';
+import { ConcurrencyLimit } from '../common/concurrency-limit.js';
 import { DomainError } from '../common/domain-error.js';
 import { AuditService } from '../audit/audit.service.js';
 import { ConsentService } from '../consent/consent.service.js';
@@ -11,12 +12,20 @@ import { RecordService } from '../record/record.service.js';
 import { RoutingService } from '../routing/routing.service.js';
 import { ConversationsRepository } from './conversations.repository.js';
 
+/**
+ * Open transactions at once on a node: each holds a pooled connection (of 10) for its five round trips; a burst beyond
+ * waits in memory (up to OPENS_WAITING_MAX, then `rate_limited`) and leaves the pool to sends, reads and the record writer.
+ */
+const OPEN_TRANSACTIONS = 4;
+const OPENS_WAITING_MAX = 5_000;
+
 /** Opening a conversation: the patient's checks, the first epoch's envelopes, the first record entries, then routing. */
 @Injectable()
 export class ConversationOpeningService {
   private readonly logger = new Logger(ConversationOpeningService.name);
   /** Per practice, the record key versions last read (see `recordKeyVersions`). */
   private readonly knownRecordKeyVersions = new Map<string, Set<number>>();
+  private readonly openTransactions = new ConcurrencyLimit(OPEN_TRANSACTIONS, OPENS_WAITING_MAX);
 
   constructor(
     private readonly conversations: ConversationsRepository,
@@ -56,29 +65,31 @@ export class ConversationOpeningService {
     if (refusal) return this.retried(actor, payload, refusal);
     const writeAcknowledgement = await acknowledgement;
     const [patientLimits, dayStart] = await Promise.all([this.settings.patientLimitsOf(actor.practiceId), this.hours.localDayStart(actor.practiceId)]);
-    const created = await this.conversations.create({
-      id: payload.conversationId,
-      practiceId: actor.practiceId,
-      patientId: actor.userId,
-      topic: payload.topic,
-      creatorDeviceId: actor.deviceId,
-      envelopes: payload.envelopes,
-      limits: { ...patientLimits, dayStart },
-      devicesAllowed: (active) => {
-        for (const { recipient } of payload.envelopes) {
-          if (recipient.kind === 'device' && !active.has(recipient.deviceId))
-            throw new DomainError('invalid_payload', 'An envelope is addressed to a device that is not a member.');
-        }
-      },
-      // The audit row commits with the conversation: an open is never stored unaudited, nor audited unstored.
-      inTransaction: (db) =>
-        this.audit.record(
-          actor,
-          'conversation.opened',
-          { conversationId: payload.conversationId, subjectUserId: actor.userId, data: { topic: payload.topic } },
-          db,
-        ),
-    });
+    const created = await this.openTransactions.run(() =>
+      this.conversations.create({
+        id: payload.conversationId,
+        practiceId: actor.practiceId,
+        patientId: actor.userId,
+        topic: payload.topic,
+        creatorDeviceId: actor.deviceId,
+        envelopes: payload.envelopes,
+        limits: { ...patientLimits, dayStart },
+        devicesAllowed: (active) => {
+          for (const { recipient } of payload.envelopes) {
+            if (recipient.kind === 'device' && !active.has(recipient.deviceId))
+              throw new DomainError('invalid_payload', 'An envelope is addressed to a device that is not a member.');
+          }
+        },
+        // The audit row commits with the conversation: an open is never stored unaudited, nor audited unstored.
+        inTransaction: (db) =>
+          this.audit.record(
+            actor,
+            'conversation.opened',
+            { conversationId: payload.conversationId, subjectUserId: actor.userId, data: { topic: payload.topic } },
+            db,
+          ),
+      }),
+    );
     if ('taken' in created) return this.retried(actor, payload);
     if ('refusal' in created) throw patientLimit(created.refusal);
     const conversation = await this.ensureFirstEntries(created.conversation, writeAcknowledgement(created.waitingBefore + 1));

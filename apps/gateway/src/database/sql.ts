@@ -78,7 +78,7 @@ export async function transaction<T>(dataSource: DataSource, work: (db: Db) => P
 }
 
 /** The default of DB_QUEUE_MAX: how many queries may wait for one of the pool's connections before more are refused. */
-export const DEFAULT_DB_QUEUE_MAX = 200;
+export const DEFAULT_DB_QUEUE_MAX = 2_000;
 const queueLimits = new WeakMap<object, number>();
 
 /** Sets how many queries may wait for a connection of this DataSource's pool (DB_QUEUE_MAX, docs/operations.md). */
