@@ -84,7 +84,8 @@ export class CapacityService implements OnApplicationBootstrap, OnModuleDestroy 
     const checkedFrom = this.clock.now();
     // The closing socket has left its rooms before this runs, so of two tabs closing at once the later check sees neither.
     if ((await this.realtime.usersIn(rooms.user(actor.userId), socketId)).has(actor.userId)) return;
-    if ((await this.sessions.endedReason(actor)) !== null) {
+    // From the database, not the per-command cache: the sign-out that closed this socket may not have reached the cache yet.
+    if ((await this.sessions.status(actor)).reason !== null) {
       await this.capacity.markDisconnected(actor.userId, checkedFrom, checkedFrom);
       await this.capacity.setAvailability(actor.practiceId, actor.userId, 'offline');
       this.logger.log({ userId: actor.userId }, 'clinician signed out: offline');

@@ -21,7 +21,7 @@ function encodings(secret: Uint8Array | string): string[] {
 
 /**
  * Makes every insert into `tables` whose row contains `marker` fail inside PostgreSQL, so the gateway logs a
- * QueryFailedError whose query parameters carry the marker.
+ * QueryFailedError (or pg DatabaseError) whose query parameters carry the marker.
  */
 async function failInsertsCarrying(dataSource: DataSource, marker: string, tables: readonly string[]): Promise<void> {
   await dataSource.query(`CREATE FUNCTION log_scan_forced_failure() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -155,7 +155,8 @@ describe('no plaintext and no private key in the logs (debug level) or the datab
     for (const message of ['request failed', 'socket command failed', 'record batch failed']) {
       expect(log).toMatch(
         new RegExp(
-          `"err":\\{"type":"QueryFailedError","message":"forced failure for the log scan","code":"P0001","stack":"QueryFailedError: [^"]+\\\\n +at .*"msg":"${message}"`,
+          // TypeORM's QueryFailedError (transactions), or pg's own DatabaseError (queries sent straight to pg, database/sql.ts).
+          `"err":\\{"type":"(?:QueryFailedError|DatabaseError)","message":"forced failure for the log scan","code":"P0001","stack":"(?:QueryFailedError|error): [^"]+\\\\n +at .*"msg":"${message}"`,
         ),
       );
     }
