@@ -2,17 +2,22 @@ import { z } from 'zod';
 
 /** Standard base64 (with padding) whose decoded length is within [min, max] bytes. */
 export function base64(maxBytes: number, minBytes = 1) {
-  return z
-    .string()
-    .max(Math.ceil(maxBytes / 3) * 4)
-    .regex(/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/, 'not base64')
-    .refine(
-      (value) => {
-        const bytes = (value.length / 4) * 3 - (value.endsWith('==') ? 2 : value.endsWith('=') ? 1 : 0);
-        return bytes >= minBytes && bytes <= maxBytes;
-      },
-      `must decode to ${minBytes === maxBytes ? maxBytes : `${minBytes}–${maxBytes}`} bytes`,
-    );
+  return (
+    z
+      .string()
+      .max(Math.ceil(maxBytes / 3) * 4)
+      // The alphabet with at most two '=' at the end, in whole groups of four: the same strings as one pattern of groups,
+      // which V8 matches several times slower (this runs on every message, both ways).
+      .regex(/^[A-Za-z0-9+/]*={0,2}$/, 'not base64')
+      .refine((value) => value.length % 4 === 0, 'not base64')
+      .refine(
+        (value) => {
+          const bytes = (value.length / 4) * 3 - (value.endsWith('==') ? 2 : value.endsWith('=') ? 1 : 0);
+          return bytes >= minBytes && bytes <= maxBytes;
+        },
+        `must decode to ${minBytes === maxBytes ? maxBytes : `${minBytes}–${maxBytes}`} bytes`,
+      )
+  );
 }
 
 /** Exactly `bytes` bytes, base64-encoded. */

@@ -52,7 +52,10 @@ export class HoursService {
   /** The last status each practice was seen in on this node, to announce only changes. */
   private readonly lastSeen = new Map<string, { fact: string; state: HoursStatus['state'] }>();
   /** The refusal checks' last computed status per practice, with the stored hours it came from (see `computeForCheck`). */
-  private readonly computedForCheck = new Map<string, { stored: string; from: number; until: number; status: ComputedHoursStatus }>();
+  private readonly computedForCheck = new Map<
+    string,
+    { stored: string; storedObject: StoredHours; from: number; until: number; status: ComputedHoursStatus }
+  >();
   /** The refusal checks' latest read of each practice's hours (see `loadForCheck`), and a count of this node's edits. */
   private readonly readForCheck = new Map<string, { edits: number; fromDate: string; startedAt: number; loaded: Promise<StoredHours> }>();
   /** The refusal checks' last good read of each practice's hours, for when a read fails (see `loadForCheck`). */
@@ -301,12 +304,24 @@ export class HoursService {
    * change (`changesAt`), and for a minute at most, since the look-ahead window moves with the local day.
    */
   private computeForCheck(stored: StoredHours, now: Date): ComputedHoursStatus {
-    const key = JSON.stringify(stored);
     const at = now.getTime();
     const remembered = this.computedForCheck.get(stored.practiceId);
-    if (remembered && remembered.stored === key && at >= remembered.from && at < remembered.until) return remembered.status;
+    const isCurrent = (entry: NonNullable<typeof remembered>) => at >= entry.from && at < entry.until;
+    // The shared read hands out the same object for a second: then the hours are the same without comparing them.
+    if (remembered && remembered.storedObject === stored && isCurrent(remembered)) return remembered.status;
+    const key = JSON.stringify(stored);
+    if (remembered && remembered.stored === key && isCurrent(remembered)) {
+      remembered.storedObject = stored;
+      return remembered.status;
+    }
     const status = this.compute(stored, now);
-    this.computedForCheck.set(stored.practiceId, { stored: key, from: at, until: Math.min(status.changesAt?.getTime() ?? Infinity, at + 60_000), status });
+    this.computedForCheck.set(stored.practiceId, {
+      stored: key,
+      storedObject: stored,
+      from: at,
+      until: Math.min(status.changesAt?.getTime() ?? Infinity, at + 60_000),
+      status,
+    });
     return status;
   }
 }
