@@ -70,4 +70,24 @@ describe('record hash chain', () => {
   it('encodes JSON canonically, whatever the key order', () => {
     expect(canonicalJson({ b: 1, a: { d: [1, 'x'], c: null } })).toBe('{"a":{"c":null,"d":[1,"x"]},"b":1}');
   });
+
+  it('keeps the encoding every stored chain was hashed with (a vector computed by the field-by-field implementation)', () => {
+    const entry = {
+      conversationId: '00000000-0000-4000-8000-000000000001',
+      seq: 7,
+      createdAt: new Date('2026-12-05T06:00:00.000Z'),
+      message: {
+        epoch: 1,
+        senderUserId: '00000000-0000-4000-8000-000000000002',
+        senderDeviceId: '00000000-0000-4000-8000-000000000003',
+        senderRole: 'patient',
+        senderDeviceSeq: 3,
+        clientMessageId: '00000000-0000-4000-8000-000000000004',
+        contentType: 'text',
+        ciphertext: Buffer.from('ciphertext'),
+        nonce: Buffer.alloc(24, 1),
+      },
+    };
+    expect(entryHash(Buffer.alloc(32, 9), entry).toString('hex')).toBe('acf108cd7565657441ad6ff48b534810e8d481536f060fe866b61295bab5a474');
+  });
 });

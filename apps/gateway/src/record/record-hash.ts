@@ -31,19 +31,16 @@ export function genesisHash(conversationId: string): Buffer {
  * different entries encode alike; editing, removing, inserting or reordering a row breaks the chain.
  */
 export function entryHash(prevHash: Buffer, entry: ChainedFields): Buffer {
-  const hash = createHash('sha256').update(prevHash).update(lp(DOMAIN)).update(lp(entry.conversationId)).update(u64(entry.seq));
-  hash.update(lp(entry.createdAt.toISOString()));
+  // One buffer, one update: the same bytes as updating field by field (docs/crypto.md), without a dozen small buffers per entry.
+  const fields: Field[] = [DOMAIN, entry.conversationId, { u64: entry.seq }, entry.createdAt.toISOString()];
   if (entry.message) {
     const m = entry.message;
-    hash.update(lp('message')).update(u64(m.epoch)).update(lp(m.senderUserId)).update(lp(m.senderDeviceId)).update(lp(m.senderRole));
-    hash.update(u64(m.senderDeviceSeq)).update(lp(m.clientMessageId)).update(lp(m.contentType)).update(lp(m.ciphertext)).update(lp(m.nonce));
+    fields.push('message', { u64: m.epoch }, m.senderUserId, m.senderDeviceId, m.senderRole, { u64: m.senderDeviceSeq }, m.clientMessageId);
+    fields.push(m.contentType, m.ciphertext, m.nonce);
   } else if (entry.system) {
-    hash
-      .update(lp('system'))
-      .update(lp(entry.system.event))
-      .update(lp(canonicalJson(entry.system.data)));
+    fields.push('system', entry.system.event, canonicalJson(entry.system.data));
   }
-  return hash.digest();
+  return createHash('sha256').update(prevHash).update(encodeFields(fields)).digest();
 }
 
 /** JSON with object keys sorted, so the same data always hashes the same. */
@@ -56,20 +53,33 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
-function lp(value: string | Buffer): Buffer {
-  const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(bytes.length);
-  return Buffer.concat([length, bytes]);
+/** A hashed field: a string (UTF-8) or bytes, length-prefixed (u32 big-endian); or an unsigned 64-bit big-endian integer. */
+type Field = string | Buffer | { u64: number };
+
+/** The fields' bytes, back to back: length prefix then bytes for strings and buffers, eight bytes for integers. */
+function encodeFields(fields: readonly Field[]): Buffer {
+  let size = 0;
+  for (const field of fields) size += typeof field === 'string' ? 4 + Buffer.byteLength(field) : Buffer.isBuffer(field) ? 4 + field.length : 8;
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const field of fields) {
+    if (typeof field === 'string') {
+      const written = out.write(field, at + 4, 'utf8');
+      out.writeUInt32BE(written, at);
+      at += 4 + written;
+    } else if (Buffer.isBuffer(field)) {
+      out.writeUInt32BE(field.length, at);
+      field.copy(out, at + 4);
+      at += 4 + field.length;
+    } else {
+      out.writeUInt32BE(Math.floor(field.u64 / 2 ** 32), at);
+      out.writeUInt32BE(field.u64 >>> 0, at + 4);
+      at += 8;
+    }
+  }
+  return out;
 }
 
-function u64(value: number): Buffer {
-  const bytes = Buffer.alloc(8);
-  bytes.writeBigUInt64BE(BigInt(value));
-  return bytes;
-}
-
-/** Where a chain breaks, if it does. */
 export interface ChainBreak {
   conversationId: string;
   seq: number;
