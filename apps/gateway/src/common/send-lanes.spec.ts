@@ -125,7 +125,7 @@ describe('SendLanes', () => {
       admit();
       await new Promise<void>((resolve) => (failFirst = resolve));
       // The record tells the lanes at once when a batch fails, before its callers hear of it.
-      lanes.refused('lane', send(1));
+      lanes.failed('lane', send(1));
       throw new Error('batch failed');
     });
     const second = lanes.run('lane', send(2), async (admit) => {
@@ -135,6 +135,22 @@ describe('SendLanes', () => {
     });
     failFirst();
     expect((await Promise.allSettled([first, second])).map(codeOf)).toEqual(['internal', 'rate_limited']);
+  });
+
+  it('lets a lower send through while a higher one is owed, and does not owe a refused copy of a send it admitted', async () => {
+    const lanes = new SendLanes(new Clock());
+    const lane = recordingLane(lanes);
+    await lane.run(1);
+    // A late copy of 1 refused by the flood limit (an outbox retry racing its ack): 1 is stored, nothing is owed.
+    lanes.refused('device/conversation', send(1));
+    await lane.run(2);
+    // 4 refused: 3 (lost on the way, say) still goes before it, then 4, then 5.
+    lanes.refused('device/conversation', send(4));
+    await expect(lane.run(5)).rejects.toMatchObject({ code: 'rate_limited' });
+    await lane.run(3);
+    await lane.run(4);
+    await lane.run(5);
+    expect(lane.stored).toEqual([1, 2, 3, 4, 5]);
   });
 
   it('does not hold the others back for a send refused for good, nor for a malformed one', async () => {

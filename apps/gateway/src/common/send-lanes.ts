@@ -14,17 +14,23 @@ export interface SendIdentity {
   senderDeviceSeq: number;
 }
 
-/** How long a lane waits for the resend of a message that failed before it lets later ones through regardless. */
-export const OWED_TTL_MS = 120_000;
-/** The most lanes waiting for a resend at once; beyond, the oldest is forgotten (its later sends are no longer held). */
-const MAX_OWING_LANES = 10_000;
+/**
+ * How long a lane holds later sends for the resend of one that failed; then it lets them through. A device that keeps
+ * sending but not that one has it stored already (through another copy), gave it up, or resends through another node.
+ */
+export const OWED_TTL_MS = 10_000;
+/** Client message ids a lane remembers as admitted: a refused copy of one of them is not owed (it is stored, or on its way). */
+const RECENT_ADMITTED = 16;
+/** The most lanes kept (a lane stays after its sends, for what it admitted); beyond, the oldest idle one is forgotten. */
+const MAX_LANES = 10_000;
 
 interface Lane {
   /** Settles once the lane's last send has reached the record's queue, or failed. */
   tail: Promise<void> | undefined;
-  /** Sends that failed retryably, which the device must send again before anything later (by sender sequence). */
-  owed: SendIdentity[];
-  owedSince: number;
+  /** Sends that failed retryably, which the device must send again before anything later (by sender sequence), with when. */
+  owed: (SendIdentity & { since: number })[];
+  /** The last RECENT_ADMITTED client message ids admitted. */
+  admitted: string[];
 }
 
 /**
@@ -37,7 +43,8 @@ interface Lane {
  * handler, or refused by the flood limit before it (`refused`) — is owed: until the device sends it again, its later
  * sends are refused `rate_limited` too (and owed in turn), so none is stored ahead of it; the resends are taken in
  * sender-sequence order. A send refused for good (`forbidden`, `conflict`, `invalid_payload`, …) holds nothing back.
- * A lane forgets what it is owed after OWED_TTL_MS (the device gave up, or resends through another node).
+ * A send of a lower sequence than the first owed one goes through (a copy of a stored message is answered as a
+ * duplicate; one lost on the way is stored in its place). A lane forgets an owed send after OWED_TTL_MS.
  */
 @Injectable()
 export class SendLanes {
@@ -47,7 +54,9 @@ export class SendLanes {
 
   /** Lanes with a send under way or a resend owed (for tests and metrics). */
   get size(): number {
-    return this.lanes.size;
+    let busy = 0;
+    for (const lane of this.lanes.values()) if (lane.tail || lane.owed.length > 0) busy += 1;
+    return busy;
   }
 
   /** The lane of a device's sends in a conversation. */
@@ -63,8 +72,15 @@ export class SendLanes {
 
   /** A send refused before it reached its lane (the flood limit): the device owes it, like one that failed in the lane. */
   refused(key: string, identity: SendIdentity | undefined): void {
-    if (identity) this.owe(this.laneOf(key), identity);
+    const lane = this.laneOf(key);
+    // A copy of a send admitted already (an outbox's retry racing its ack) is stored, or fails and is owed by its own run.
+    if (identity && !lane.admitted.includes(identity.clientMessageId)) this.owe(lane, identity);
     this.forgetIfIdle(key);
+  }
+
+  /** A send whose entry failed after it was admitted (its record batch failed): owed, told before its caller hears of it. */
+  failed(key: string, identity: SendIdentity): void {
+    this.owe(this.laneOf(key), identity);
   }
 
   /** Runs `work` in `key`'s lane, after the sends that entered it before; `work` calls `admit` right before it queues its entry. */
@@ -80,6 +96,10 @@ export class SendLanes {
       const admit = () => {
         // An earlier send of the lane may have failed since this one took its turn (its batch, after it was queued).
         if (identity && lane.owed.some((owed) => owed.senderDeviceSeq < identity.senderDeviceSeq)) throw outOfTurn();
+        if (identity) {
+          lane.admitted.push(identity.clientMessageId);
+          if (lane.admitted.length > RECENT_ADMITTED) lane.admitted.shift();
+        }
         settle();
       };
       const result = await work(admit);
@@ -97,39 +117,40 @@ export class SendLanes {
 
   /** Lets a send through unless the lane is owed an earlier one; an owed send goes only as the lowest still owed. */
   private takeTurn(lane: Lane, identity: SendIdentity | undefined): void {
-    if (lane.owed.length > 0 && this.clock.now().getTime() - lane.owedSince > OWED_TTL_MS) lane.owed = [];
+    const now = this.clock.now().getTime();
+    while (lane.owed.length > 0 && now - lane.owed[0]!.since > OWED_TTL_MS) lane.owed.shift();
     if (lane.owed.length === 0 || !identity) return; // a malformed payload goes on to be refused as such
     const first = lane.owed[0]!;
     if (identity.clientMessageId === first.clientMessageId) {
       lane.owed.shift();
       return;
     }
+    if (identity.senderDeviceSeq < first.senderDeviceSeq) return;
     throw outOfTurn();
   }
 
   private owe(lane: Lane, identity: SendIdentity): void {
     if (lane.owed.some((owed) => owed.clientMessageId === identity.clientMessageId)) return;
-    if (lane.owed.length === 0) lane.owedSince = this.clock.now().getTime();
-    lane.owed.push(identity);
+    lane.owed.push({ clientMessageId: identity.clientMessageId, senderDeviceSeq: identity.senderDeviceSeq, since: this.clock.now().getTime() });
     lane.owed.sort((a, b) => a.senderDeviceSeq - b.senderDeviceSeq);
   }
 
   private laneOf(key: string): Lane {
     let lane = this.lanes.get(key);
     if (!lane) {
-      lane = { tail: undefined, owed: [], owedSince: 0 };
+      lane = { tail: undefined, owed: [], admitted: [] };
       this.lanes.set(key, lane);
-      if (this.lanes.size > MAX_OWING_LANES) this.forgetOldest();
+      if (this.lanes.size > MAX_LANES) this.forgetOldest();
     }
     return lane;
   }
 
   private forgetIfIdle(key: string): void {
     const lane = this.lanes.get(key);
-    if (lane && !lane.tail && lane.owed.length === 0) this.lanes.delete(key);
+    if (lane && !lane.tail && lane.owed.length === 0 && lane.admitted.length === 0) this.lanes.delete(key);
   }
 
-  /** Drops the oldest lane that only waits for a resend (a lane with a send under way is never dropped). */
+  /** Drops the oldest lane with no send under way. */
   private forgetOldest(): void {
     for (const [key, lane] of this.lanes) {
       if (!lane.tail) {

@@ -48,7 +48,7 @@ export class ConversationsService implements OnModuleInit {
     // A send whose entry failed after it was queued is owed like one refused before (docs/protocol.md, "Order").
     this.record.onEntriesFailed((entries) => {
       for (const { conversationId, message } of entries) {
-        if (message) this.lanes.refused(SendLanes.key(message.senderDeviceId, conversationId), message);
+        if (message) this.lanes.failed(SendLanes.key(message.senderDeviceId, conversationId), message);
       }
     });
     // At closing, every conversation still open gets a notice in its record (once, whichever node sees the closing).
