@@ -179,17 +179,22 @@ export class ConnectionGateway implements OnGatewayInit, OnGatewayConnection, On
     if (!ids || ids.size === 0) return;
     const sockets = [...ids].flatMap((id) => this.server?.of('/').sockets.get(id) ?? []);
     try {
-      const statuses = await this.sessions.statuses([...new Set(sockets.flatMap((socket) => socket.data.actor?.sessionId ?? []))]);
-      for (const socket of sockets) {
-        const sessionId = socket.data.actor?.sessionId;
-        const reason = sessionId ? statuses.get(sessionId)?.reason : null;
-        if (!reason || !socket.connected) continue;
-        this.logger.log({ socketId: socket.id, sessionId, reason }, 'socket closed: its session ended (database notification)');
-        this.end(socket, reason);
-      }
+      await this.endThoseEnded(sockets, 'database notification');
     } catch (error: unknown) {
       // The periodic sweep closes them instead, within SESSION_SWEEP_MS.
       this.logger.warn({ err: error }, 'session check after a notification failed');
+    }
+  }
+
+  /** Tells and closes those of `sockets` whose session has ended, as the database says in one query for all of them. */
+  private async endThoseEnded(sockets: ParleySocket[], why: string): Promise<void> {
+    const statuses = await this.sessions.statuses([...new Set(sockets.flatMap((socket) => socket.data.actor?.sessionId ?? []))]);
+    for (const socket of sockets) {
+      const sessionId = socket.data.actor?.sessionId;
+      const reason = sessionId ? statuses.get(sessionId)?.reason : null;
+      if (!reason || !socket.connected) continue;
+      this.logger.log({ socketId: socket.id, sessionId, reason }, `socket closed: its session ended (${why})`);
+      this.end(socket, reason);
     }
   }
 
@@ -204,14 +209,7 @@ export class ConnectionGateway implements OnGatewayInit, OnGatewayConnection, On
     if (this.isSweeping || sockets.length === 0) return;
     this.isSweeping = true;
     try {
-      const statuses = await this.sessions.statuses([...new Set(sockets.flatMap((socket) => socket.data.actor?.sessionId ?? []))]);
-      for (const socket of sockets) {
-        const sessionId = socket.data.actor?.sessionId;
-        const reason = sessionId ? statuses.get(sessionId)?.reason : null;
-        if (!reason || !socket.connected) continue;
-        this.logger.log({ socketId: socket.id, sessionId, reason }, 'socket closed: its session ended (periodic check)');
-        this.end(socket, reason);
-      }
+      await this.endThoseEnded(sockets, 'periodic check');
     } catch (error: unknown) {
       this.logger.warn({ err: error }, 'session check of the sockets failed');
     } finally {
