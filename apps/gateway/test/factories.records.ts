@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { genesisHash } from '../src/record/record-hash.js';
+import type { NewEntry, NewMessage } from '../src/record/record.types.js';
 
 /** A practice, a patient with one device, and an open conversation, inserted directly (for record-level tests). */
 export async function aConversation(dataSource: DataSource): Promise<{ conversationId: string; patientId: string; deviceId: string; practiceId: string }> {
@@ -23,4 +24,27 @@ export async function aConversation(dataSource: DataSource): Promise<{ conversat
     [conversationId, practiceId, patientId, deviceId, genesisHash(conversationId)],
   );
   return { conversationId, patientId, deviceId, practiceId };
+}
+
+/** A patient's message to append to `to`'s record: sender sequence `senderDeviceSeq`, a fresh client message id. */
+export function aMessageEntry(
+  to: { conversationId: string; patientId: string; deviceId: string },
+  senderDeviceSeq: number,
+  overrides: Partial<NewMessage> = {},
+): NewEntry {
+  return {
+    conversationId: to.conversationId,
+    message: {
+      epoch: 1,
+      senderUserId: to.patientId,
+      senderDeviceId: to.deviceId,
+      senderRole: 'patient',
+      senderDeviceSeq,
+      clientMessageId: randomUUID(),
+      contentType: 'text',
+      ciphertext: Buffer.from(`message ${senderDeviceSeq}`.padEnd(32, '.')),
+      nonce: Buffer.alloc(24, senderDeviceSeq % 256),
+      ...overrides,
+    },
+  };
 }

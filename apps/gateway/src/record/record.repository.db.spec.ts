@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import type { TestDatabase } from '@parley/testing';
 import { freshDatabase } from '../../test/database.js';
-import { aConversation } from '../../test/factories.records.js';
+import { aConversation, aMessageEntry } from '../../test/factories.records.js';
 import { openDatabase } from '../database/data-source.js';
 import { genesisHash } from './record-hash.js';
 import { RecordRepository } from './record.repository.js';
@@ -168,25 +168,7 @@ describe(RecordRepository.name, () => {
     await database.drop();
   });
 
-  const message = (
-    to: { conversationId: string; patientId: string; deviceId: string },
-    senderDeviceSeq: number,
-    overrides: Partial<NewMessage> = {},
-  ): NewEntry => ({
-    conversationId: to.conversationId,
-    message: {
-      epoch: 1,
-      senderUserId: to.patientId,
-      senderDeviceId: to.deviceId,
-      senderRole: 'patient',
-      senderDeviceSeq,
-      clientMessageId: randomUUID(),
-      contentType: 'text',
-      ciphertext: Buffer.from(`message ${senderDeviceSeq}`.padEnd(32, '.')),
-      nonce: Buffer.alloc(24, senderDeviceSeq),
-      ...overrides,
-    },
-  });
+  const message = aMessageEntry;
   const head = async (conversationId: string): Promise<{ lastSeq: number; lastHash: Buffer }> => {
     const [row] = await dataSource.query(`SELECT last_seq, last_hash FROM conversations WHERE id = $1`, [conversationId]);
     return { lastSeq: Number(row.last_seq), lastHash: row.last_hash };

@@ -2,14 +2,14 @@ import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import type { TestDatabase } from '@parley/testing';
 import { freshDatabase } from '../../test/database.js';
-import { aConversation } from '../../test/factories.records.js';
+import { aConversation, aMessageEntry } from '../../test/factories.records.js';
 import { DomainError } from '../common/domain-error.js';
 import { openDatabase } from '../database/data-source.js';
 import { verifyChain } from './record-hash.js';
 import type { RealtimePublisher } from '../common/realtime.publisher.js';
 import { RecordRepository, type PreparedBatch } from './record.repository.js';
 import { RecordService } from './record.service.js';
-import type { AppendOutcome, NewEntry, NewMessage } from './record.types.js';
+import type { AppendOutcome, NewEntry } from './record.types.js';
 
 describe(`${RecordService.name} batching`, () => {
   let database: TestDatabase;
@@ -27,25 +27,7 @@ describe(`${RecordService.name} batching`, () => {
     await database.drop();
   });
 
-  const message = (
-    to: { conversationId: string; patientId: string; deviceId: string },
-    senderDeviceSeq: number,
-    overrides: Partial<NewMessage> = {},
-  ): NewEntry => ({
-    conversationId: to.conversationId,
-    message: {
-      epoch: 1,
-      senderUserId: to.patientId,
-      senderDeviceId: to.deviceId,
-      senderRole: 'patient',
-      senderDeviceSeq,
-      clientMessageId: randomUUID(),
-      contentType: 'text',
-      ciphertext: Buffer.from(`message ${senderDeviceSeq}`.padEnd(32, '.')),
-      nonce: Buffer.alloc(24, senderDeviceSeq % 256),
-      ...overrides,
-    },
-  });
+  const message = aMessageEntry;
   const stored = (outcome: AppendOutcome): number => (outcome.status === 'stored' ? outcome.seq : -1);
   const rowsOf = async (conversationId: string): Promise<{ seq: number; senderDeviceSeq: number | null; event: string | null }[]> =>
     (await dataSource.query(`SELECT seq, sender_device_seq, system_event FROM record_entries WHERE conversation_id = $1 ORDER BY seq`, [conversationId])).map(
