@@ -7,6 +7,7 @@ import { HttpErrorFilter } from './common/http-error.filter.js';
 import { ParleyIoAdapter } from './common/io.adapter.js';
 import { securityHeaders } from './common/security-headers.js';
 import { webClientMounts } from './common/web-client-files.js';
+import { limitDatabaseQueue } from './database/sql.js';
 import { DrainService } from './health/drain.service.js';
 import { httpMetrics } from './metrics/http-metrics.js';
 import { MetricsService } from './metrics/metrics.service.js';
@@ -16,6 +17,8 @@ const MAX_HTTP_BODY = '64kb';
 /** Builds the Nest application (HTTP routes, socket.io, the two web clients) without listening yet. */
 export async function createApp(dependencies: AppDependencies): Promise<NestExpressApplication> {
   const { config } = dependencies;
+  // How many queries may wait for one of the pool's connections before more are refused `rate_limited` (docs/operations.md).
+  limitDatabaseQueue(dependencies.dataSource, config.dbQueueMax);
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(dependencies), {
     bufferLogs: true,
     bodyParser: false,

@@ -1,7 +1,6 @@
-import { Inject, Injectable, Optional } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { APP_CONFIG, type AppConfig } from '../config.js';
-import { begin, isUniqueViolation, limitDatabaseQueue, one, rows, run, type Db } from '../database/sql.js';
+import { begin, isUniqueViolation, one, rows, run, type Db } from '../database/sql.js';
 import { FaultPoints } from './fault-points.js';
 import { entryHash } from './record-hash.js';
 import type { AppendOutcome, NewEntry, NewMessage, NewSystemEvent, StoredEntry } from './record.types.js';
@@ -90,11 +89,7 @@ export class RecordRepository {
   constructor(
     private readonly dataSource: DataSource,
     @Optional() private readonly faults?: FaultPoints,
-    @Optional() @Inject(APP_CONFIG) config?: Pick<AppConfig, 'dbQueueMax'>,
-  ) {
-    // The app's one DataSource gets its DB_QUEUE_MAX here, where the record module first holds both (sql.ts's admit).
-    if (config) limitDatabaseQueue(dataSource, config.dbQueueMax);
-  }
+  ) {}
 
   /**
    * Appends a batch in ONE transaction (group commit) and commits it; outcomes in the entries' order, after COMMIT.
