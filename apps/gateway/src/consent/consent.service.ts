@@ -5,7 +5,7 @@ import type { Actor } from '../common/actor.js';
 import { Clock } from '../common/clock.js';
 import { DomainError } from '../common/domain-error.js';
 import { requireRole } from '../common/require-role.js';
-import { SharedReads } from '../practices/shared-reads.js';
+import { SharedReads } from '../common/shared-reads.js';
 import { ConsentRepository } from './consent.repository.js';
 
 /** How long the opens of one practice share a read of its current terms version (a publish through this node shows at once). */

@@ -6,7 +6,7 @@ import { Clock } from '../common/clock.js';
 import { DomainError } from '../common/domain-error.js';
 import { requireRole } from '../common/require-role.js';
 import { PracticeSettingsRepository, type StoredTexts } from './practice-settings.repository.js';
-import { SharedReads } from './shared-reads.js';
+import { SharedReads } from '../common/shared-reads.js';
 
 /** What a practice offers until a manager edits its categories (docs/clinical-safety.md, H1: the channel is kept to suitable matters). */
 export const DEFAULT_CATEGORIES: readonly TopicCategory[] = [

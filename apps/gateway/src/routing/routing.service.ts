@@ -13,7 +13,7 @@ import { HoursService } from '../hours/hours.service.js';
 import { RecordService } from '../record/record.service.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { RoutingRepository, type Assignment, type ClinicianRow } from './routing.repository.js';
-import { SharedReads } from '../practices/shared-reads.js';
+import { SharedReads } from '../common/shared-reads.js';
 import { estimateWait, type WaitEstimate } from './wait-estimate.js';
 
 /** The handling-time median is taken over closed conversations of this many recent days, at most this many. */
