@@ -136,7 +136,7 @@ export class ConversationsService implements OnModuleInit {
     }
     // The device's next send may go ahead once this one is queued, in this same tick (SendLanes).
     admit();
-    const appended = this.record.append({
+    const outcome = await this.record.append({
       conversationId: conversation.id,
       message: {
         epoch: payload.epoch,
@@ -150,7 +150,6 @@ export class ConversationsService implements OnModuleInit {
         nonce: Buffer.from(payload.nonce, 'base64'),
       },
     });
-    const outcome = await appended;
     switch (outcome.status) {
       case 'stored':
         return { seq: outcome.seq, serverTime: outcome.createdAt.toISOString(), isDuplicate: false };

@@ -41,10 +41,11 @@ export class RecordService {
   private isPreparing = false;
   /** Batches whose COMMIT is under way, oldest first. */
   private readonly committing: Promise<void>[] = [];
-  /** Settles once the latest batch's callers have been answered (never rejects): the next batch answers after it. */
+  /**
+   * Settles once the latest batch has committed (or failed) and its callers have been answered; never rejects. The
+   * next batch commits, and answers, only after it.
+   */
   private answered: Promise<void> = Promise.resolve();
-  /** Settles once the latest batch's COMMIT has returned, committed or not: the next batch commits only after it. */
-  private committed: Promise<void> = Promise.resolve();
   /** Counts failed batches: a batch begun before a failure is not committed (see `flush`). */
   private failures = 0;
   /** Told, synchronously, of every entry refused or failed (SendLanes keeps the send order with it). */
@@ -183,13 +184,8 @@ export class RecordService {
         } finally {
           this.isPreparing = false;
         }
-        const previousCommit = this.committed;
-        const answered = this.finish(batch, prepared, previousCommit, failuresBefore, this.answered);
+        const answered = this.finish(batch, prepared, this.answered, failuresBefore);
         this.answered = answered;
-        this.committed = answered.then(
-          () => undefined,
-          () => undefined,
-        );
         this.committing.push(answered);
         void answered.then(() => this.committing.splice(this.committing.indexOf(answered), 1));
       }
@@ -199,20 +195,14 @@ export class RecordService {
   }
 
   /**
-   * Commits a prepared batch once the batch before it has committed — or rolls it back when a batch failed since this
-   * one began: it may hold a later message of a device whose earlier one just failed, which must not be stored first
-   * (docs/protocol.md, "Order"). Then, once the batch before it has been answered, answers its callers and relays.
+   * Commits a prepared batch once the batch before it has committed and been answered — or rolls it back when a batch
+   * failed since this one began: it may hold a later message of a device whose earlier one just failed, which must not
+   * be stored first (docs/protocol.md, "Order"). Then answers its callers and relays its entries.
    */
-  private async finish(
-    batch: Pending[],
-    prepared: PreparedBatch,
-    previousCommit: Promise<void>,
-    failuresBefore: number,
-    previous: Promise<void>,
-  ): Promise<void> {
+  private async finish(batch: Pending[], prepared: PreparedBatch, previous: Promise<void>, failuresBefore: number): Promise<void> {
     let outcomes: AppendOutcome[];
     try {
-      await previousCommit;
+      await previous;
       if (this.failures !== failuresBefore) {
         await prepared.rollback();
         throw new Error('not committed: a batch before it failed');
@@ -221,11 +211,9 @@ export class RecordService {
       this.faults?.hit('record.after-commit');
     } catch (error) {
       this.markFailed(batch, error);
-      await previous;
       this.reject(batch, error);
       return;
     }
-    await previous;
     let index = 0;
     for (const group of batch) {
       const mine = outcomes.slice(index, index + group.entries.length);
