@@ -28,6 +28,8 @@ import { encodePayload, encryptMessageWithNonce, messageAssociatedData, messageP
 import { deriveAccountKeys, TEST_KDF_PARAMS } from '../src/passphrase.js';
 import type { RecordKeyCurrentFields } from '../src/record-keys.js';
 import { certifyRecordKey, grantRecordKey, recordKeyCurrentSignedBytes, signRecordKeyCurrent, signRecordKeyGrant } from '../src/record-keys.js';
+import type { RevocationListFields } from '../src/revocations.js';
+import { revocationListSignedBytes, signRevocationList } from '../src/revocations.js';
 import { openSealed, ready } from '../src/sodium.js';
 
 const outputPath = process.argv[2];
@@ -150,6 +152,18 @@ const recordKeyCurrent: RecordKeyCurrentFields = {
   version: recordKey.version,
   publicKey: recordKey.boxPublicKey,
   issuedAt: Date.UTC(2026, 0, 1),
+};
+
+// v2 revocation list: the root revokes the patient device and the clinician device, given out of
+// order (and the clinician's id in upper case) so the vector pins the sort and the UUID bytes.
+const revocationList: RevocationListFields = {
+  practiceId: ids.practiceId,
+  version: 2,
+  issuedAt: Date.UTC(2026, 1, 1),
+  entries: [
+    { deviceId: ids.patientDeviceId, revokedAt: Date.UTC(2026, 0, 20) },
+    { deviceId: ids.clinicianDeviceId.toUpperCase(), revokedAt: Date.UTC(2026, 0, 10) },
+  ],
 };
 
 // Record key grant: admin device → clinician device. A reused sealed seed is signed again, so a
@@ -303,6 +317,15 @@ const vectors = {
       signedBytes: hex(recordKeyCurrentSignedBytes(recordKeyCurrent)),
       signature: hex(signRecordKeyCurrent(recordKeyCurrent, root.signSecretKey)),
     },
+  },
+  revocationList: {
+    signer: 'practiceRoot',
+    practiceId: revocationList.practiceId,
+    version: revocationList.version,
+    issuedAt: revocationList.issuedAt,
+    entries: revocationList.entries,
+    signedBytes: hex(revocationListSignedBytes(revocationList)),
+    signature: hex(signRevocationList(revocationList, root.signSecretKey)),
   },
   recordKeyGrant: {
     granter: 'adminDevice',

@@ -56,6 +56,8 @@ export {
   verifyAccountKeySignature,
 } from './invitations.js';
 export type { InvitationKeys, InvitationFields, AccountKeyFields } from './invitations.js';
+export { signRevocationList, verifyRevocationList, MAX_REVOCATION_ENTRIES } from './revocations.js';
+export type { RevocationListFields, RevokedDeviceEntry } from './revocations.js';
 export { createEpochKey, sealEpochKey, envelopeSignedBytes, verifyEnvelopeSignature, openEpochKey, EPOCH_KEY_BYTES } from './envelopes.js';
 export type { EpochRef, EpochEnvelope, EnvelopeCreator } from './envelopes.js';
 export {

@@ -28,13 +28,16 @@ import {
   signInvitation,
   signInvitationRoot,
   signRecordKeyCurrent,
+  signRevocationList,
   TEST_KDF_PARAMS,
   verifyAccountKeySignature,
   verifyInvitation,
   verifyInvitationRoot,
   verifyRecordKeyCurrent,
+  verifyRevocationList,
   verifyStaffDeviceCertificate,
 } from '../src/index.js';
+import { revocationListSignedBytes } from '../src/revocations.js';
 import { sealBackupWithNonce } from '../src/backup.js';
 import { staffDeviceCertificateBytes } from '../src/certificates.js';
 import { accountKeySignedBytes, invitationRootSignedBytes, invitationSalt, invitationSignedBytes } from '../src/invitations.js';
@@ -91,6 +94,7 @@ interface Vectors {
     adminStaffDevice: StaffDeviceVector;
     recordKeyCurrent: SignedVector & { practiceId: string; version: number; issuedAt: number };
   };
+  revocationList: SignedVector & { practiceId: string; version: number; issuedAt: number; entries: { deviceId: string; revokedAt: number }[] };
   recordKeyGrant: { practiceId: string; version: number; recordKeyId: string; recipientKeyId: string; sealedSeed: string; signature: string };
   envelope: { conversationId: string; epoch: number; epochKey: string; recipientKeyId: string; sealedKey: string; signedBytes: string; signature: string };
   message: MessageVector;
@@ -354,6 +358,19 @@ describe('record-key-current vector', () => {
     expect(hexOf(recordKeyCurrentSignedBytes(fields))).toBe(vector.signedBytes);
     expect(hexOf(signature)).toBe(vector.signature);
     expect(() => verifyRecordKeyCurrent(fields, signature, root.signPublicKey)).not.toThrow();
+  });
+});
+
+describe('revocation list vector', () => {
+  it('reproduces the signed bytes (entries sorted by device id) and signature, which verify against the root', () => {
+    const vector = vectors.revocationList;
+    const fields = { practiceId: vector.practiceId, version: vector.version, issuedAt: vector.issuedAt, entries: vector.entries };
+
+    const signature = signRevocationList(fields, root.signSecretKey);
+
+    expect(hexOf(revocationListSignedBytes(fields))).toBe(vector.signedBytes);
+    expect(hexOf(signature)).toBe(vector.signature);
+    expect(() => verifyRevocationList({ ...fields, entries: [...fields.entries].reverse() }, signature, root.signPublicKey)).not.toThrow();
   });
 });
 
