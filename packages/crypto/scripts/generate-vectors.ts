@@ -4,6 +4,8 @@
 // the commit. Sealed boxes are randomised: an existing sealed vector that still opens to the
 // expected key is kept, so regenerating without a format change rewrites the file identically.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { AdminKeyFields, RootSuccessorFields } from '../src/authority.js';
+import { adminKeySignedBytes, certifyAdminKey, rootSuccessorSignedBytes, signRootSuccessor } from '../src/authority.js';
 import { sealBackupWithNonce } from '../src/backup.js';
 import type { StaffDeviceCertificateFields } from '../src/certificates.js';
 import { certifyDevice, certifyPatientAccountKey, certifyStaffDevice, staffDeviceCertificateBytes } from '../src/certificates.js';
@@ -166,6 +168,22 @@ const revocationList: RevocationListFields = {
   ],
 };
 
+// v2 practice authority: the root certifies an admin key, then names its successor.
+const adminKey = generatePracticeRootKey(filled(32, 0x07));
+const successorRoot = generatePracticeRootKey(filled(32, 0x08));
+const adminKeyFields: AdminKeyFields = {
+  practiceId: ids.practiceId,
+  adminKeyId: '5b6f0b9e-2d3c-4a51-8e7f-90a1b2c3d4e5',
+  signPublicKey: adminKey.signPublicKey,
+  issuedAt: Date.UTC(2026, 2, 1),
+};
+const rootSuccessor: RootSuccessorFields = {
+  practiceId: ids.practiceId,
+  previousSignPublicKey: root.signPublicKey,
+  signPublicKey: successorRoot.signPublicKey,
+  issuedAt: Date.UTC(2026, 3, 1),
+};
+
 // Record key grant: admin device → clinician device. A reused sealed seed is signed again, so a
 // change to the signed layout still shows in the vectors.
 const earlierGrant = reuseSealed(previous.recordKeyGrant?.sealedSeed, clinicianDevice, recordKey.seed);
@@ -326,6 +344,26 @@ const vectors = {
     entries: revocationList.entries,
     signedBytes: hex(revocationListSignedBytes(revocationList)),
     signature: hex(signRevocationList(revocationList, root.signSecretKey)),
+  },
+  adminKey: {
+    signer: 'practiceRoot',
+    seed: hex(filled(32, 0x07)),
+    practiceId: adminKeyFields.practiceId,
+    adminKeyId: adminKeyFields.adminKeyId,
+    signPublicKey: hex(adminKey.signPublicKey),
+    issuedAt: adminKeyFields.issuedAt,
+    signedBytes: hex(adminKeySignedBytes(adminKeyFields)),
+    signature: hex(certifyAdminKey(adminKeyFields, root.signSecretKey)),
+  },
+  rootSuccessor: {
+    signer: 'practiceRoot',
+    seed: hex(filled(32, 0x08)),
+    practiceId: rootSuccessor.practiceId,
+    previousSignPublicKey: hex(rootSuccessor.previousSignPublicKey),
+    signPublicKey: hex(rootSuccessor.signPublicKey),
+    issuedAt: rootSuccessor.issuedAt,
+    signedBytes: hex(rootSuccessorSignedBytes(rootSuccessor)),
+    signature: hex(signRootSuccessor(rootSuccessor, root.signSecretKey)),
   },
   recordKeyGrant: {
     granter: 'adminDevice',

@@ -56,6 +56,10 @@ export {
   verifyAccountKeySignature,
 } from './invitations.js';
 export type { InvitationKeys, InvitationFields, AccountKeyFields } from './invitations.js';
+export { deriveRecoveryKeys, signRecovery, verifyRecovery, signRecoveryRoot, verifyRecoveryRoot, signRecoveryAccountKey, verifyRecoveryAccountKey } from './recovery.js';
+export type { RecoveryFields } from './recovery.js';
+export { certifyAdminKey, verifyAdminKeyCertificate, signRootSuccessor, verifyRootSuccessor } from './authority.js';
+export type { AdminKeyFields, RootSuccessorFields } from './authority.js';
 export { signRevocationList, verifyRevocationList, MAX_REVOCATION_ENTRIES } from './revocations.js';
 export type { RevocationListFields, RevokedDeviceEntry } from './revocations.js';
 export { createEpochKey, sealEpochKey, envelopeSignedBytes, verifyEnvelopeSignature, openEpochKey, EPOCH_KEY_BYTES } from './envelopes.js';

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import type { IdentityKeys, MessageHeader, MessagePayload, StaffRole } from '../src/index.js';
 import {
+  certifyAdminKey,
   certifyDevice,
   certifyPatientAccountKey,
   certifyRecordKey,
@@ -29,15 +30,19 @@ import {
   signInvitationRoot,
   signRecordKeyCurrent,
   signRevocationList,
+  signRootSuccessor,
   TEST_KDF_PARAMS,
   verifyAccountKeySignature,
   verifyInvitation,
   verifyInvitationRoot,
   verifyRecordKeyCurrent,
+  verifyAdminKeyCertificate,
   verifyRevocationList,
+  verifyRootSuccessor,
   verifyStaffDeviceCertificate,
 } from '../src/index.js';
 import { revocationListSignedBytes } from '../src/revocations.js';
+import { adminKeySignedBytes, rootSuccessorSignedBytes } from '../src/authority.js';
 import { sealBackupWithNonce } from '../src/backup.js';
 import { staffDeviceCertificateBytes } from '../src/certificates.js';
 import { accountKeySignedBytes, invitationRootSignedBytes, invitationSalt, invitationSignedBytes } from '../src/invitations.js';
@@ -94,6 +99,8 @@ interface Vectors {
     adminStaffDevice: StaffDeviceVector;
     recordKeyCurrent: SignedVector & { practiceId: string; version: number; issuedAt: number };
   };
+  adminKey: SignedVector & { seed: string; practiceId: string; adminKeyId: string; signPublicKey: string; issuedAt: number };
+  rootSuccessor: SignedVector & { seed: string; practiceId: string; previousSignPublicKey: string; signPublicKey: string; issuedAt: number };
   revocationList: SignedVector & { practiceId: string; version: number; issuedAt: number; entries: { deviceId: string; revokedAt: number }[] };
   recordKeyGrant: { practiceId: string; version: number; recordKeyId: string; recipientKeyId: string; sealedSeed: string; signature: string };
   envelope: { conversationId: string; epoch: number; epochKey: string; recipientKeyId: string; sealedKey: string; signedBytes: string; signature: string };
@@ -371,6 +378,40 @@ describe('revocation list vector', () => {
     expect(hexOf(revocationListSignedBytes(fields))).toBe(vector.signedBytes);
     expect(hexOf(signature)).toBe(vector.signature);
     expect(() => verifyRevocationList({ ...fields, entries: [...fields.entries].reverse() }, signature, root.signPublicKey)).not.toThrow();
+  });
+});
+
+describe('practice authority vectors', () => {
+  it('reproduce the admin key certificate, which verifies against the root', () => {
+    const vector = vectors.adminKey;
+    const adminKey = generatePracticeRootKey(bytesOf(vector.seed));
+    const fields = { practiceId: vector.practiceId, adminKeyId: vector.adminKeyId, signPublicKey: adminKey.signPublicKey, issuedAt: vector.issuedAt };
+
+    const certificate = certifyAdminKey(fields, root.signSecretKey);
+
+    expect(hexOf(adminKey.signPublicKey)).toBe(vector.signPublicKey);
+    expect(hexOf(adminKeySignedBytes(fields))).toBe(vector.signedBytes);
+    expect(hexOf(certificate)).toBe(vector.signature);
+    expect(() => verifyAdminKeyCertificate(fields, certificate, root.signPublicKey)).not.toThrow();
+  });
+
+  it('reproduce the root successor statement, signed by the previous root', () => {
+    const vector = vectors.rootSuccessor;
+    const successor = generatePracticeRootKey(bytesOf(vector.seed));
+    const fields = {
+      practiceId: vector.practiceId,
+      previousSignPublicKey: root.signPublicKey,
+      signPublicKey: successor.signPublicKey,
+      issuedAt: vector.issuedAt,
+    };
+
+    const signature = signRootSuccessor(fields, root.signSecretKey);
+
+    expect(hexOf(root.signPublicKey)).toBe(vector.previousSignPublicKey);
+    expect(hexOf(successor.signPublicKey)).toBe(vector.signPublicKey);
+    expect(hexOf(rootSuccessorSignedBytes(fields))).toBe(vector.signedBytes);
+    expect(hexOf(signature)).toBe(vector.signature);
+    expect(() => verifyRootSuccessor(fields, signature)).not.toThrow();
   });
 });
 
