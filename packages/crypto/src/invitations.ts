@@ -97,9 +97,16 @@ export function normaliseInvitationCode(code: string): string {
  * @throws CryptoError `invalid_input`, `weak_kdf_params`, `not_ready`
  */
 export function deriveInvitationKeys(code: string, practiceId: string, params: Readonly<KdfParams> = INVITATION_KDF_PARAMS): InvitationKeys {
+  return deriveCodeKeys(code, invitationSalt(practiceId), params);
+}
+
+/**
+ * Internal: Argon2id of a code under a domain's salt, split into a lookup id and a signing key. Invitations and
+ * practice-assisted recoveries (recovery.ts) share it; their salts differ, so one code's keys are unrelated across the two.
+ */
+export function deriveCodeKeys(code: string, salt: Uint8Array, params: Readonly<KdfParams>): InvitationKeys {
   const checked = requireKdfParams(params);
   const password = ascii(normaliseInvitationCode(code));
-  const salt = invitationSalt(practiceId);
 
   const invitationKey = argon2id(32, password, salt, checked.opsLimit, checked.memLimit);
   const lookupId = kdfDerive(LOOKUP_ID_BYTES, 1, INVITATION_KDF_CONTEXT, invitationKey);
