@@ -25,6 +25,7 @@ import {
   type SignInRequest,
   type CannedReply,
   type CannedReplyRequest,
+  type OffboardingProgress,
   type OffboardResult,
   type PatientSearchQuery,
   type PatientSearchResult,
@@ -247,6 +248,11 @@ export class HttpApi {
   /** `POST /api/staff/:userId/offboard` (manager): ends a colleague's access and hands their conversations back. Fails with `invalid_payload`, `unauthorized`, `forbidden`, `not_found`, `conflict`. */
   offboardStaff(userId: string): Promise<HttpResult<OffboardResult>> {
     return this.json({ method: 'POST', path: `/api/staff/${encodeURIComponent(userId)}/offboard` });
+  }
+
+  /** `GET /api/staff/:userId/offboarding` (managers): what is left of an offboarding (record key rotation, conversations to renew). Fails with `unauthorized`, `forbidden`, `not_found`. */
+  offboardingProgress(userId: string): Promise<HttpResult<OffboardingProgress>> {
+    return this.json({ method: 'GET', path: `/api/staff/${encodeURIComponent(userId)}/offboarding` });
   }
 
   /** `GET /api/patients` (staff): patients by NHS number, name or date of birth, with their conversations (metadata). Fails with `invalid_payload`, `unauthorized`, `forbidden`. */

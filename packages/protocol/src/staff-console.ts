@@ -110,6 +110,23 @@ export interface OffboardResult {
   conversationsHandedBack: number;
 }
 
+/**
+ * GET /api/staff/:userId/offboarding answer: what is left before a leaver's keys open nothing new
+ * (docs/crypto.md, "Leavers"). The manager's client does the remaining steps and asks again; the server
+ * only reports, and a server that lies about it can make the checklist look done early, never read anything.
+ */
+export interface OffboardingProgress {
+  userId: string;
+  /** When the account was offboarded; null while it is still active (nothing to do yet). */
+  offboardedAt: string | null;
+  /** Whether a record key version was made after the offboarding, and the newest version. */
+  recordKey: { isRotated: boolean; newestVersion: number | null };
+  /** Open conversations whose current epoch began before the offboarding (the leaver's copy opens it), oldest first, at most 500. */
+  conversationsToRenew: string[];
+  /** How many there are in all (more than the list when over 500). */
+  conversationsToRenewCount: number;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Patient search (HTTP, GET /api/patients)
 

@@ -1,5 +1,5 @@
 import { Controller, Get, HttpCode, Post, UseGuards } from '@nestjs/common';
-import type { OffboardResult, StaffMember } from '@parley/protocol';
+import type { OffboardingProgress, OffboardResult, StaffMember } from '@parley/protocol';
 import { BearerGuard } from '../sessions/bearer.guard.js';
 import { Actor } from '../common/actor.js';
 import { UuidParam } from '../common/uuid-param.decorator.js';
@@ -26,5 +26,10 @@ export class StaffController {
   @HttpCode(200)
   offboard(@Actor() actor: Actor, @UuidParam('userId') userId: string): Promise<OffboardResult> {
     return this.staff.offboard(actor, userId);
+  }
+
+  @Get(':userId/offboarding')
+  offboardingProgress(@Actor() actor: Actor, @UuidParam('userId') userId: string): Promise<OffboardingProgress> {
+    return this.staff.offboardingProgress(actor, userId);
   }
 }

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { StaffDevice, StaffMember } from '@parley/protocol';
+import type { OffboardingProgress, StaffDevice, StaffMember } from '@parley/protocol';
 import { DataSource } from 'typeorm';
 import { rows } from '../database/sql.js';
 import { toDeviceFields, type DeviceColumnsRow } from '../common/device-row.js';
@@ -73,6 +73,45 @@ export class StaffRepository {
       byUser.set(row.user_id, list);
     }
     return users.map((row) => toStaffMember(row, byUser.get(row.id) ?? []));
+  }
+
+  /**
+   * What is left of a leaver's offboarding (docs/crypto.md, "Leavers"), or null for no member of staff of
+   * this practice: whether a record key was made after it, and the open conversations whose current epoch
+   * began before it (the epoch starts with its first envelope).
+   */
+  async offboardingProgress(practiceId: string, userId: string, limit: number): Promise<OffboardingProgress | null> {
+    const [member] = await rows<{ deactivated_at: Date | null; newest_version: number | null; rotated: boolean }>(
+      this.dataSource,
+      `SELECT u.deactivated_at,
+              (SELECT max(k.version) FROM record_keys k WHERE k.practice_id = u.practice_id) AS newest_version,
+              EXISTS (SELECT 1 FROM record_keys k WHERE k.practice_id = u.practice_id AND k.created_at > u.deactivated_at) AS rotated
+         FROM users u WHERE u.id = $1 AND u.practice_id = $2 AND NOT ('patient' = ANY(u.roles))`,
+      [userId, practiceId],
+    );
+    if (!member) return null;
+    const progress: OffboardingProgress = {
+      userId,
+      offboardedAt: member.deactivated_at?.toISOString() ?? null,
+      recordKey: { isRotated: member.rotated, newestVersion: member.newest_version },
+      conversationsToRenew: [],
+      conversationsToRenewCount: 0,
+    };
+    if (!member.deactivated_at) return progress;
+    const stale = await rows<{ id: string; total: number }>(
+      this.dataSource,
+      `SELECT c.id, count(*) OVER ()::int AS total
+         FROM conversations c
+         JOIN LATERAL (SELECT min(e.created_at) AS started FROM conversation_envelopes e
+                        WHERE e.conversation_id = c.id AND e.epoch = c.current_epoch) epoch ON true
+        WHERE c.practice_id = $1 AND c.status <> 'closed' AND epoch.started <= $2
+        ORDER BY epoch.started, c.id
+        LIMIT $3`,
+      [practiceId, member.deactivated_at, limit],
+    );
+    progress.conversationsToRenew = stale.map((row) => row.id);
+    progress.conversationsToRenewCount = stale[0]?.total ?? 0;
+    return progress;
   }
 }
 

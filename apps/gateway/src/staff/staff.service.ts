@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import type { OffboardResult, StaffMember } from '@parley/protocol';
+import type { OffboardingProgress, OffboardResult, StaffMember } from '@parley/protocol';
 import { AuditService } from '../audit/audit.service.js';
 import { DevicesService } from '../devices/devices.service.js';
 import type { Actor } from '../common/actor.js';
@@ -59,4 +59,18 @@ export class StaffService {
     });
     return result;
   }
+
+  /**
+   * What is left of an offboarding for the manager's client to do: rotate the record key, then start a new
+   * epoch in each listed conversation (docs/crypto.md, "Leavers"). @throws DomainError `forbidden`, `not_found`
+   */
+  async offboardingProgress(actor: Actor, userId: string): Promise<OffboardingProgress> {
+    requireRole(actor, 'manager');
+    const progress = await this.staff.offboardingProgress(actor.practiceId, userId, MAX_LISTED_CONVERSATIONS);
+    if (!progress) throw new DomainError('not_found');
+    return progress;
+  }
 }
+
+/** Conversations listed per progress answer: the manager's client renews them and asks again. */
+const MAX_LISTED_CONVERSATIONS = 500;

@@ -173,6 +173,7 @@ export const ROUTE_POLICIES: Record<string, Policy> = {
   },
   'POST /api/staff/:userId/devices/:deviceId/revoke': { scope: 'none', allow: { manager: { own: 'ok' } } },
   'POST /api/staff/:userId/offboard': { scope: 'none', allow: { manager: { own: 'ok' } } },
+  'GET /api/staff/:userId/offboarding': { scope: 'none', allow: { manager: { own: 'ok' } } },
 };
 
 /** One cell of the matrix, expanded. */

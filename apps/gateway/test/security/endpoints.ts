@@ -263,6 +263,7 @@ const routeCalls: Record<string, (world: World, role: MatrixRole, relation: Rela
     });
     return { method: 'POST', path: `/api/staff/${created.body.userId}/offboard` };
   },
+  'GET /api/staff/:userId/offboarding': (world) => ({ method: 'GET', path: `/api/staff/${world.colleague.userId}/offboarding` }),
   'PUT /api/practice/texts': () => ({ method: 'PUT', path: '/api/practice/texts', body: { practicePhone: '01632 960000' } }),
   'PUT /api/practice/patient-limits': () => ({
     method: 'PUT',
