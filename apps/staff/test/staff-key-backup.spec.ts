@@ -50,12 +50,12 @@ describe('staff key backup file', () => {
     await expect(openStaffKeyBackup('not json', passphrase)).rejects.toMatchObject({ code: 'invalid_payload' });
   });
 
-  it('keeps the pinned root key inside the sealed part (format 3): no field of the file names it, and a root key that is not the pinned one is refused', async () => {
+  it('keeps the pinned root key inside the sealed part (format 4): no field of the file names it, and a root key that is not the pinned one is refused', async () => {
     const { root: _root, ...input } = await base();
     const text = await sealStaffKeyBackup({ ...input, passphrase });
     const file = JSON.parse(text) as Record<string, unknown>;
 
-    expect(file['format']).toBe('parley-staff-keys/3');
+    expect(file['format']).toBe('parley-staff-keys/4');
     expect(Object.keys(file)).not.toContain('rootSignPublicKey');
     expect(text).not.toContain(toBase64(input.pinnedRoot));
     expect((await openStaffKeyBackup(text, passphrase)).pinnedRoot).toEqual(input.pinnedRoot);

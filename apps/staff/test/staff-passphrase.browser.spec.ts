@@ -101,7 +101,7 @@ describe('staff app: the passphrase policy and the key file (Chromium, real gate
     const text = await readFile(await download.path(), 'utf8');
     expect(download.suggestedFilename()).toBe('parley-keys.json');
     expect(JSON.parse(text)).toMatchObject({
-      format: 'parley-staff-keys/3',
+      format: 'parley-staff-keys/4',
       login: 'dr.generated@demo.parley.test',
       kdf: { opsLimit: 3, memLimitBytes: 256 * 1024 * 1024 },
     });

@@ -3,8 +3,11 @@ import {
   type AccountEnrolment,
   type AccountKeyCertificateRequest,
   type ActivateRequest,
+  type AddAdminKeyRequest,
   type AddRecordKeyGrantRequest,
   type AddRecordKeyRequest,
+  type AddRootSuccessorRequest,
+  type RecertifyRecordKeyRequest,
   type CodeIssued,
   type CreateInvitationRequest,
   type CreateStaffRequest,
@@ -188,6 +191,21 @@ export class HttpApi {
   /** `POST /api/practice/record-key-grants` (manager): seals a record key version to a staff device. Fails with `invalid_payload`, `unauthorized`, `forbidden`, `not_found`, `conflict`. */
   addRecordKeyGrant(body: AddRecordKeyGrantRequest): Promise<HttpResult<null>> {
     return this.empty({ method: 'POST', path: '/api/practice/record-key-grants', body });
+  }
+
+  /** `POST /api/practice/admin-keys` (manager): a practice admin key with the current root's certificate. Fails with `invalid_payload`, `unauthorized`, `forbidden`, `conflict`. */
+  addAdminKey(body: AddAdminKeyRequest): Promise<HttpResult<null>> {
+    return this.empty({ method: 'POST', path: '/api/practice/admin-keys', body });
+  }
+
+  /** `POST /api/practice/root-successors` (manager): the current root's signature naming the next root. Fails with `invalid_payload`, `unauthorized`, `forbidden`, `conflict`. */
+  addRootSuccessor(body: AddRootSuccessorRequest): Promise<HttpResult<null>> {
+    return this.empty({ method: 'POST', path: '/api/practice/root-successors', body });
+  }
+
+  /** `POST /api/practice/record-key-certifications` (manager): a record key version certified again after a root rotation. Fails with `invalid_payload`, `unauthorized`, `forbidden`, `not_found`, `conflict`. */
+  recertifyRecordKey(body: RecertifyRecordKeyRequest): Promise<HttpResult<null>> {
+    return this.empty({ method: 'POST', path: '/api/practice/record-key-certifications', body });
   }
 
   /** `GET /api/practice/keys`: the practice's root and record keys, and the grants sealed to the caller's device. Fails with `unauthorized`. */

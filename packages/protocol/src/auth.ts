@@ -13,6 +13,7 @@ import {
   Signature,
   Uuid,
 } from './common.js';
+import type { CertifiedAdminKey, RootSuccessorLink } from './practice-authority.js';
 
 /** Argon2id cost the client used; the server stores it with the salt and hands both back at sign-in. */
 export const KdfParams = z
@@ -260,7 +261,12 @@ export const AccountKeyCertificateRequest = z.object({ certificate: Signature })
 export interface PracticeKeys {
   practiceId: string;
   odsCode: string;
+  /** The practice's current root: the first one pinned, or the last successor in `rootChain`. */
   rootSignPublicKey: string | null;
+  /** Root successors, oldest first, from the first root pinned; a client follows it only from the root it pinned (issue #17). */
+  rootChain: RootSuccessorLink[];
+  /** Admin keys the current root certified; which are revoked is the signed revocation list's to say. */
+  adminKeys: CertifiedAdminKey[];
   recordKeys: {
     version: number;
     boxPublicKey: string;

@@ -15,3 +15,4 @@ export * from './events.js';
 export * from './practice-admin.js';
 export * from './staff-console.js';
 export * from './record-events.js';
+export * from './practice-authority.js';

@@ -5,6 +5,7 @@ export * from './conversation-crypto.js';
 export * from './practice-keys.js';
 export * from './invitations.js';
 export * from './trust.js';
+export * from './authority.js';
 export * from './demo-setup.js';
 export * from './record-key-rotation.js';
 export * from './staff-key-backup.js';

@@ -3,6 +3,7 @@ import { createRecordKey, fingerprint, fromBase64, grantRecordKey, ready, toBase
 import type { StaffDevice, StaffMember } from '@parley/protocol';
 import { AccountFlowError, type DeviceIdentity } from './accounts.js';
 import { certifiedRecordKey } from './practice-keys.js';
+import type { TrustAnchor } from './authority.js';
 import { verifiedStaff } from './trust.js';
 import { unwrap } from './unwrap.js';
 
@@ -24,7 +25,7 @@ export function staffDeviceTrust(
   member: Pick<StaffMember, 'userId' | 'displayName' | 'roles'>,
   device: StaffDevice,
   practiceId: string,
-  pinnedRoot: Uint8Array,
+  pinnedRoot: TrustAnchor,
 ): StaffDeviceTrust {
   const shown = { deviceId: device.id, fingerprint: fingerprint(fromBase64(device.signPublicKey)) };
   if (device.revokedAt) return { ...shown, isTrusted: false, state: 'revoked' };
@@ -46,36 +47,45 @@ export interface RecordKeyRotation {
 }
 
 /**
- * Rotates the practice record key, in a manager's client (after an offboarding): makes the next
- * version, certifies it with the practice root key and states it is current (as the key ceremony does), posts it, and grants
- * it to every active device of every active member of staff whose certificate verifies against the
- * root, each grant signed by the manager's device. From then on patients' clients seal new
+ * Rotates the practice record key, in a manager's client (after an offboarding, or from the practice keys
+ * screen): makes the next version, certifies it and states it is current with `signer` (the admin key, or the
+ * root while the browser holds no admin key: `everydaySigner`), posts it, and grants it to every active device
+ * of every active member of staff whose certificate verifies under `anchor`, each grant signed by the manager's device. From then on patients' clients seal new
  * conversations to the newest version (`GET /api/practice/keys`, last of `recordKeys`); old
  * conversations stay sealed to the older versions, which remaining staff still hold (no re-encryption).
  * The grants can only follow the new version (the server refuses a grant of a version it lacks): a
  * conversation opened in between is readable by staff once their grant lands, moments later.
  * @throws AccountFlowError (`untrusted_root` when the server's root key is not `root`; the gateway's codes: `forbidden`, `conflict` …)
  */
-export async function rotateRecordKey(input: {
-  baseUrl: string;
-  token: string;
-  odsCode: string;
-  root: SigningKeys;
-  granter: DeviceIdentity;
-}): Promise<RecordKeyRotation> {
+export async function rotateRecordKey(
+  input: {
+    baseUrl: string;
+    token: string;
+    odsCode: string;
+    granter: DeviceIdentity;
+  } & (
+    | { signer: SigningKeys; anchor: TrustAnchor }
+    /** A manager holding the root and no admin key: the root signs, and devices are judged under it alone. */
+    | { root: SigningKeys }
+  ),
+): Promise<RecordKeyRotation> {
   await ready();
+  const signer = 'signer' in input ? input.signer : input.root;
+  const anchor = 'signer' in input ? input.anchor : input.root.signPublicKey;
   const api = new HttpApi({ baseUrl: input.baseUrl, token: input.token });
   const keys = unwrap(await api.getPracticeKeys(), 'practice keys');
-  if (keys.rootSignPublicKey !== toBase64(input.root.signPublicKey))
-    throw new AccountFlowError('untrusted_root', 'the practice root key on the server is not this one');
+  // The signer must be the practice's root or one of its admin keys as listed; clients check the certificate themselves either way.
+  const signerKey = toBase64(signer.signPublicKey);
+  if (keys.rootSignPublicKey !== signerKey && !keys.adminKeys.some((key) => key.signPublicKey === signerKey))
+    throw new AccountFlowError('untrusted_root', 'neither the practice root key nor an admin key on the server is this one');
   const version = keys.recordKeys.reduce((max, key) => Math.max(max, key.version), 0) + 1;
   const recordKey = createRecordKey(version);
-  unwrap(await api.addRecordKey(certifiedRecordKey(input.odsCode, recordKey, input.root)), 'add record key');
+  unwrap(await api.addRecordKey(certifiedRecordKey(input.odsCode, recordKey, signer)), 'add record key');
   const staff = unwrap(await api.listStaff(), 'list staff');
   const rotation: RecordKeyRotation = { recordKey, grantedDeviceIds: [], skipped: [] };
   for (const member of staff.filter((candidate) => candidate.deactivatedAt === null)) {
     for (const device of member.devices.filter((candidate) => candidate.revokedAt === null)) {
-      const trust = staffDeviceTrust(member, device, input.odsCode, input.root.signPublicKey);
+      const trust = staffDeviceTrust(member, device, input.odsCode, anchor);
       if (trust.state === 'uncertified' || trust.state === 'untrusted') {
         rotation.skipped.push({ userId: member.userId, deviceId: device.id, state: trust.state });
         continue;

@@ -9,6 +9,7 @@ import {
   verifyStaffDeviceCertificate,
 } from '@parley/crypto';
 import type { CertifiedDevice, CertifiedStaff, JoinedConversation, MemberDevice, PatientAccountKey, PracticeKeys } from '@parley/protocol';
+import { isSignedByAuthority, practiceAuthority, type TrustAnchor } from './authority.js';
 
 // Every decision here is the client's own, from keys it pinned (docs/crypto.md, "Invitation-bound trust"):
 // a server listing is only a claim, checked against the practice root key this device pinned from the
@@ -23,25 +24,25 @@ export interface AccountPublicKeys {
 
 /**
  * The name and roles a staff device's v2 certificate vouches for, when that certificate verifies
- * against the pinned root; null for anything else (uncertified, forged, a name the server changed).
+ * against the practice's authority (the pinned root, or the authority resolved from it: its current
+ * root or an admin key that root certified and the revocation list does not name); null for anything
+ * else (uncertified, forged, a name the server changed, signed by a retired root or an uncertified key).
  */
-export function verifiedStaff(device: CertifiedDevice, practiceId: string, pinnedRoot: Uint8Array): CertifiedStaff | null {
+export function verifiedStaff(device: CertifiedDevice, practiceId: string, pinnedRoot: TrustAnchor): CertifiedStaff | null {
   if (!device.certificate || !device.certifiedAs) return null;
+  const { certifiedAs } = device;
   try {
-    verifyStaffDeviceCertificate(
-      {
-        practiceId,
-        userId: device.userId,
-        deviceId: device.deviceId,
-        signPublicKey: fromBase64(device.signPublicKey),
-        boxPublicKey: fromBase64(device.boxPublicKey),
-        displayName: device.certifiedAs.displayName,
-        roles: device.certifiedAs.roles,
-      },
-      fromBase64(device.certificate),
-      pinnedRoot,
-    );
-    return device.certifiedAs;
+    const fields = {
+      practiceId,
+      userId: device.userId,
+      deviceId: device.deviceId,
+      signPublicKey: fromBase64(device.signPublicKey),
+      boxPublicKey: fromBase64(device.boxPublicKey),
+      displayName: certifiedAs.displayName,
+      roles: certifiedAs.roles,
+    };
+    const certificate = fromBase64(device.certificate);
+    return isSignedByAuthority(pinnedRoot, (key) => verifyStaffDeviceCertificate(fields, certificate, key)) ? certifiedAs : null;
   } catch {
     return null;
   }
@@ -140,21 +141,34 @@ export interface CurrentRecordKey {
 }
 
 /**
- * The newest record key the root vouches for as current, or null when none verifies. A lower version
- * than `floor` (the highest this device has seen) is refused by the caller: a server that kept an old
- * version a leaver still holds cannot roll clients back to it.
+ * The newest record key the practice's authority vouches for as current (certificate and "current"
+ * statement by its root or a certified admin key), or null when none verifies. Given only the pinned
+ * root, it follows the root successors and admin keys `keys` lists from that root (`practiceAuthority`),
+ * so a client that pinned a retired root still finds the key the new authority certified, and never one
+ * only the retired root signed. A lower version than `floor` (the highest this device has seen) is
+ * refused by the caller: a server that kept an old version a leaver still holds cannot roll clients back to it.
  */
-export function currentRecordKey(keys: Pick<PracticeKeys, 'recordKeys'>, practiceId: string, pinnedRoot: Uint8Array): CurrentRecordKey | null {
+export function currentRecordKey(
+  keys: Pick<PracticeKeys, 'recordKeys'> & Partial<Pick<PracticeKeys, 'rootChain' | 'adminKeys'>>,
+  practiceId: string,
+  pinnedRoot: TrustAnchor,
+): CurrentRecordKey | null {
+  const anchor = pinnedRoot instanceof Uint8Array ? practiceAuthority(keys, practiceId, pinnedRoot) : pinnedRoot;
   let best: CurrentRecordKey | null = null;
   for (const key of keys.recordKeys) {
     if (!key.current || (best && key.version <= best.version)) continue;
     try {
       const publicKey = fromBase64(key.boxPublicKey);
-      verifyRecordKeyCertificate({ practiceId, version: key.version, publicKey, validFrom: key.validFrom, signature: fromBase64(key.certificate) }, pinnedRoot);
-      verifyRecordKeyCurrent({ practiceId, version: key.version, publicKey, issuedAt: key.current.issuedAt }, fromBase64(key.current.signature), pinnedRoot);
-      best = { version: key.version, boxPublicKey: publicKey };
-    } catch {
+      const certificate = { practiceId, version: key.version, publicKey, validFrom: key.validFrom, signature: fromBase64(key.certificate) };
+      const current = { practiceId, version: key.version, publicKey, issuedAt: key.current.issuedAt };
+      const currentSignature = fromBase64(key.current.signature);
+      const isCertified = isSignedByAuthority(anchor, (signer) => verifyRecordKeyCertificate(certificate, signer));
       // A forged or mismatched statement is skipped, never sealed to.
+      if (isCertified && isSignedByAuthority(anchor, (signer) => verifyRecordKeyCurrent(current, currentSignature, signer))) {
+        best = { version: key.version, boxPublicKey: publicKey };
+      }
+    } catch {
+      // Undecodable keys or signatures are skipped too.
     }
   }
   return best;

@@ -1,6 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { DEFAULT_KDF_PARAMS, fromBase64, generateDeviceKeys, generatePracticeRootKey, ready, toBase64 } from '@parley/crypto';
-import { AccountFlowError, openStaffKeyBackup, sealStaffKeyBackup, STAFF_KEY_FILE_KDF_PARAMS, StaffKeyBackupError } from '../src/index.js';
+import {
+  AccountFlowError,
+  openOfflineRoot,
+  openStaffKeyBackup,
+  sealOfflineRoot,
+  sealStaffKeyBackup,
+  STAFF_KEY_FILE_KDF_PARAMS,
+  StaffKeyBackupError,
+} from '../src/index.js';
 
 // A manager's file made by the format-2 code before issue #21 (test keys only): it must still restore.
 const format2 = JSON.parse(readFileSync(new URL('./fixtures/staff-keys-format2.json', import.meta.url), 'utf8')) as {
@@ -18,6 +26,8 @@ interface FileShape {
   kdf: { salt: string; opsLimit: number; memLimitBytes: number };
   device: string;
   root?: string;
+  adminKeyId?: string;
+  admin?: string;
 }
 
 describe('staff key backup file (sdk)', () => {
@@ -52,13 +62,13 @@ describe('staff key backup file (sdk)', () => {
   }, SLOW);
 
   it(
-    'writes format 3 under its own salt at the key file cost (3 passes over 256 MiB), and opens it with the passphrase',
+    'writes format 4 under its own salt at the key file cost (3 passes over 256 MiB), and opens it with the passphrase',
     async () => {
       const file = JSON.parse(text) as FileShape;
 
       const opened = await openStaffKeyBackup(text, passphrase);
 
-      expect(file.format).toBe('parley-staff-keys/3');
+      expect(file.format).toBe('parley-staff-keys/4');
       expect(file.kdf).toMatchObject({ opsLimit: 3, memLimitBytes: 256 * MiB });
       expect(STAFF_KEY_FILE_KDF_PARAMS.memLimit).toBeGreaterThan(DEFAULT_KDF_PARAMS.memLimit);
       expect(opened).toMatchObject({ odsCode: manager.odsCode, login: manager.login, userId: manager.userId, device: { deviceId: manager.device.deviceId } });
@@ -123,7 +133,7 @@ describe('staff key backup file (sdk)', () => {
       });
       expect(await refusal(edited((file) => (file.root = file.root!.slice(0, -8))))).toEqual({ code: 'invalid_payload', fault: 'damaged' });
       expect(await refusal(edited((file) => delete (file as Partial<FileShape>).kdf))).toEqual({ code: 'invalid_payload', fault: 'not_a_key_file' });
-      expect(await refusal('{"format":"parley-staff-keys/4"}')).toEqual({ code: 'invalid_payload', fault: 'not_a_key_file' });
+      expect(await refusal('{"format":"parley-staff-keys/5"}')).toEqual({ code: 'invalid_payload', fault: 'not_a_key_file' });
     },
     SLOW,
   );
@@ -162,6 +172,47 @@ describe('staff key backup file (sdk)', () => {
       await expect(sealStaffKeyBackup({ ...manager, passphrase, kdf: { opsLimit: 3, memLimit: 1024 * MiB } })).rejects.toMatchObject({
         fault: 'kdf_out_of_bounds',
       });
+    },
+    SLOW,
+  );
+
+  it(
+    'keeps a manager’s admin key (format 4) with or without the root, and still reads a format 3 file',
+    async () => {
+      const admin = { adminKeyId: '5b6f0b9e-2d3c-4a51-8e7f-90a1b2c3d4e5', keys: generatePracticeRootKey() };
+      const { root: _root, ...rootOffline } = manager;
+      const withAdmin = await sealStaffKeyBackup({ ...rootOffline, admin, passphrase });
+      const format3 = JSON.stringify({ ...(JSON.parse(text) as FileShape), format: 'parley-staff-keys/3' });
+      const adminRelabelled = JSON.stringify({ ...(JSON.parse(withAdmin) as FileShape), format: 'parley-staff-keys/3' });
+
+      const opened = await openStaffKeyBackup(withAdmin, passphrase);
+
+      expect(opened.root).toBeUndefined();
+      expect(opened.admin?.adminKeyId).toBe(admin.adminKeyId);
+      expect(opened.admin?.keys.signSecretKey).toEqual(admin.keys.signSecretKey);
+      expect((await openStaffKeyBackup(format3, passphrase)).root?.signSecretKey).toEqual(manager.root.signSecretKey);
+      // A format 3 file has no admin slot: one relabelled to lose its admin key's format is damaged, not silently cut down.
+      expect(await refusal(adminRelabelled)).toEqual({ code: 'invalid_payload', fault: 'damaged' });
+      const { adminKeyId: _id, ...adminWithoutId } = JSON.parse(withAdmin) as FileShape;
+      expect(await refusal(JSON.stringify(adminWithoutId))).toEqual({ code: 'invalid_payload', fault: 'not_a_key_file' });
+    },
+    SLOW,
+  );
+
+  it(
+    'seals the root offline under a passphrase and a second person’s code: both open it, either alone does not',
+    async () => {
+      const { file, secondPersonCode } = await sealOfflineRoot({ odsCode: manager.odsCode, root: manager.root, passphrase });
+
+      const opened = await openOfflineRoot(file, passphrase, secondPersonCode.toLowerCase().replace(/-/g, ' '));
+
+      expect(secondPersonCode).toMatch(/^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{5}$/);
+      expect(opened).toEqual({ odsCode: manager.odsCode, root: { signPublicKey: manager.root.signPublicKey, signSecretKey: manager.root.signSecretKey } });
+      expect(file).not.toContain(toBase64(manager.root.signPublicKey));
+      const otherCode = secondPersonCode.startsWith('0') ? `1${secondPersonCode.slice(1)}` : `0${secondPersonCode.slice(1)}`;
+      await expect(openOfflineRoot(file, passphrase, otherCode)).rejects.toMatchObject({ code: 'wrong_passphrase' });
+      await expect(openOfflineRoot(file, 'another long passphrase entirely', secondPersonCode)).rejects.toMatchObject({ code: 'wrong_passphrase' });
+      await expect(openOfflineRoot(text, passphrase, secondPersonCode)).rejects.toMatchObject({ fault: 'not_a_key_file' });
     },
     SLOW,
   );

@@ -14,6 +14,7 @@ import { UrgentAndClinicianConnection1764810000000 } from './migrations/17648100
 import { ReplyWindowAndPatientLimits1764820000000 } from './migrations/1764820000000-reply-window-and-patient-limits.js';
 import { InvitationAttempts1764840000000 } from './migrations/1764840000000-invitation-attempts.js';
 import { InvalidationNotify1764870000000 } from './migrations/1764870000000-invalidation-notify.js';
+import { PracticeAuthority1765000200000 } from './migrations/1765000200000-practice-authority.js';
 
 /** Every migration, oldest first. */
 export const MIGRATIONS = [
@@ -32,6 +33,7 @@ export const MIGRATIONS = [
   ReplyWindowAndPatientLimits1764820000000,
   InvitationAttempts1764840000000,
   InvalidationNotify1764870000000,
+  PracticeAuthority1765000200000,
 ];
 
 /** TypeORM options for a PostgreSQL URL: the pool, and the migrations, which alone describe and change the schema. */

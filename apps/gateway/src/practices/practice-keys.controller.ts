@@ -1,5 +1,13 @@
 import { Controller, Get, HttpCode, Post, Put, UseGuards } from '@nestjs/common';
-import { AddRecordKeyGrantRequest, AddRecordKeyRequest, SetRootKeyRequest, type PracticeKeys } from '@parley/protocol';
+import {
+  AddAdminKeyRequest,
+  AddRecordKeyGrantRequest,
+  AddRecordKeyRequest,
+  AddRootSuccessorRequest,
+  RecertifyRecordKeyRequest,
+  SetRootKeyRequest,
+  type PracticeKeys,
+} from '@parley/protocol';
 import type { z } from 'zod';
 import { BearerGuard } from '../sessions/bearer.guard.js';
 import { Actor } from '../common/actor.js';
@@ -22,6 +30,24 @@ export class PracticeKeysController {
   @HttpCode(204)
   addRecordKey(@Actor() actor: Actor, @ZodBody(AddRecordKeyRequest) body: AddRecordKeyRequest): Promise<void> {
     return this.keys.addRecordKey(actor, body);
+  }
+
+  @Post('root-successors')
+  @HttpCode(204)
+  addRootSuccessor(@Actor() actor: Actor, @ZodBody(AddRootSuccessorRequest) body: AddRootSuccessorRequest): Promise<void> {
+    return this.keys.addRootSuccessor(actor, body);
+  }
+
+  @Post('admin-keys')
+  @HttpCode(204)
+  addAdminKey(@Actor() actor: Actor, @ZodBody(AddAdminKeyRequest) body: AddAdminKeyRequest): Promise<void> {
+    return this.keys.addAdminKey(actor, body);
+  }
+
+  @Post('record-key-certifications')
+  @HttpCode(204)
+  recertifyRecordKey(@Actor() actor: Actor, @ZodBody(RecertifyRecordKeyRequest) body: RecertifyRecordKeyRequest): Promise<void> {
+    return this.keys.recertifyRecordKey(actor, body);
   }
 
   @Post('record-key-grants')

@@ -153,6 +153,10 @@ export const ROUTE_POLICIES: Record<string, Policy> = {
   'PUT /api/practice/root-key': { scope: 'none', allow: { manager: { own: 'conflict' } } },
   'POST /api/practice/record-keys': { scope: 'none', allow: { manager: { own: 'conflict' } } },
   'POST /api/practice/record-key-grants': { scope: 'none', allow: { manager: { own: 'conflict' } } },
+  // Signatures made up by the matrix do not verify under the practice's root: `conflict` once authorised, nothing stored.
+  'POST /api/practice/admin-keys': { scope: 'none', allow: { manager: { own: 'conflict' } } },
+  'POST /api/practice/root-successors': { scope: 'none', allow: { manager: { own: 'conflict' } } },
+  'POST /api/practice/record-key-certifications': { scope: 'none', allow: { manager: { own: 'conflict' } } },
   'GET /api/practice/keys': { scope: 'none', allow: everyLiveRole() },
   'GET /api/practice/settings': { scope: 'none', allow: everyLiveRole() },
   'PUT /api/practice/categories': { scope: 'none', allow: { manager: { own: 'ok' } } },

@@ -228,6 +228,26 @@ const routeCalls: Record<string, (world: World, role: MatrixRole, relation: Rela
     path: '/api/practice/record-key-grants',
     body: { version: 1, deviceId: world.practice.clinician.deviceId, sealedSeed: b64(randomBytes(80)), signature: b64(randomBytes(64)) },
   }),
+  'POST /api/practice/admin-keys': () => ({
+    method: 'POST',
+    path: '/api/practice/admin-keys',
+    body: { adminKeyId: randomUUID(), signPublicKey: b64(randomBytes(32)), issuedAt: Date.now(), certificate: b64(randomBytes(64)) },
+  }),
+  'POST /api/practice/root-successors': (world) => ({
+    method: 'POST',
+    path: '/api/practice/root-successors',
+    body: {
+      previousSignPublicKey: b64(world.practice.root.signPublicKey),
+      signPublicKey: b64(randomBytes(32)),
+      issuedAt: Date.now(),
+      signature: b64(randomBytes(64)),
+    },
+  }),
+  'POST /api/practice/record-key-certifications': () => ({
+    method: 'POST',
+    path: '/api/practice/record-key-certifications',
+    body: { version: 1, validFrom: Date.now(), certificate: b64(randomBytes(64)), current: null },
+  }),
   'GET /api/practice/keys': () => ({ method: 'GET', path: '/api/practice/keys' }),
   'GET /api/practice/settings': () => ({ method: 'GET', path: '/api/practice/settings' }),
   'PUT /api/practice/categories': () => ({

@@ -38,6 +38,9 @@ export const AUDIT_ACTION_LABELS: Record<AuditAction, string> = {
   'record-key.added': 'Added a record key version',
   'record-key.granted': 'Granted a record key to a device',
   'root-key.set': 'Set the practice root key',
+  'root-key.succeeded': 'Replaced the practice root key (signed by the old one)',
+  'admin-key.added': 'Added a practice admin key',
+  'record-key.recertified': 'Certified a record key version again',
   'account-key.certified': "Certified a patient's account key",
   'patient.searched': 'Searched for patients',
 };
@@ -133,6 +136,8 @@ export function describeDetails(event: AuditEvent, nameOf: NameOf): string {
     case 'staff.offboarded':
       return `${nameOf(data['staffUserId'])}: ${plural(data['devicesRevoked'], 'device', 'devices')} revoked, ${plural(data['sessionsEnded'], 'session', 'sessions')} ended, ${plural(data['conversationsHandedBack'], 'conversation', 'conversations')} back to the queue`;
     case 'record-key.added':
+      return `Version ${String(data['version'])}`;
+    case 'record-key.recertified':
       return `Version ${String(data['version'])}`;
     case 'record-key.granted':
       return `Version ${String(data['version'])} to ${device(data['deviceId'])}`;
