@@ -2,6 +2,14 @@ import {
   ERROR_CODES,
   type AccountEnrolment,
   type AccountKeyCertificateRequest,
+  type ApproveRecoveryRequest,
+  type CompleteRecoveryRequest,
+  type RecoveryDetails,
+  type RecoveryHistory,
+  type RecoveryLookupRequest,
+  type RecoverySummary,
+  type StartRecoveryRequest,
+  type SubmitRecoveryRequest,
   type ActivateRequest,
   type AddAdminKeyRequest,
   type AddRecordKeyGrantRequest,
@@ -282,6 +290,41 @@ export class HttpApi {
   /** `POST /api/conversations/:id/exports` (staff): records in the audit log that the caller is exporting the conversation. Fails with `invalid_payload`, `unauthorized`, `forbidden`, `not_found`. */
   recordExport(conversationId: string, body: RecordExportRequest): Promise<HttpResult<null>> {
     return this.empty({ method: 'POST', path: `/api/conversations/${encodeURIComponent(conversationId)}/exports`, body });
+  }
+
+  /** `POST /api/recoveries` (staff): starts a patient's recovery with the code the browser made. Fails with `invalid_payload`, `unauthorized`, `forbidden`, `not_found`, `conflict`. */
+  startRecovery(body: StartRecoveryRequest): Promise<HttpResult<RecoverySummary>> {
+    return this.json({ method: 'POST', path: '/api/recoveries', body });
+  }
+
+  /** `GET /api/recoveries` (staff): the practice's recoveries, newest first. Fails with `unauthorized`, `forbidden`. */
+  listRecoveries(): Promise<HttpResult<RecoverySummary[]>> {
+    return this.json({ method: 'GET', path: '/api/recoveries' });
+  }
+
+  /** `POST /api/recoveries/:id/approvals` (staff): one approval of the new account key the client verified. Fails with `invalid_payload`, `unauthorized`, `forbidden`, `not_found`, `conflict`. */
+  approveRecovery(recoveryId: string, body: ApproveRecoveryRequest): Promise<HttpResult<RecoverySummary>> {
+    return this.json({ method: 'POST', path: `/api/recoveries/${encodeURIComponent(recoveryId)}/approvals`, body });
+  }
+
+  /** `GET /api/recoveries/:id/history` (manager): the record-key envelopes and their creators, to re-seal from. Fails with `unauthorized`, `forbidden`, `not_found`. */
+  recoveryHistory(recoveryId: string): Promise<HttpResult<RecoveryHistory>> {
+    return this.json({ method: 'GET', path: `/api/recoveries/${encodeURIComponent(recoveryId)}/history` });
+  }
+
+  /** `POST /api/recoveries/:id/complete` (manager): the root's certificate and the re-sealed envelopes; swaps the credential. Fails with `invalid_payload`, `unauthorized`, `forbidden`, `not_found`, `conflict`. */
+  completeRecovery(recoveryId: string, body: CompleteRecoveryRequest): Promise<HttpResult<RecoverySummary>> {
+    return this.json({ method: 'POST', path: `/api/recoveries/${encodeURIComponent(recoveryId)}/complete`, body });
+  }
+
+  /** `POST /api/auth/recovery` (no session): the recovery a code's lookup id and the date of birth find. Fails with `invalid_payload`, `unauthorized`, `forbidden`, `rate_limited`. */
+  lookUpRecovery(body: RecoveryLookupRequest): Promise<HttpResult<RecoveryDetails>> {
+    return this.json({ method: 'POST', path: '/api/auth/recovery', body, isPublic: true });
+  }
+
+  /** `POST /api/auth/recovery/submit` (no session): the patient's new account key, auth key and backup. Fails with `invalid_payload`, `unauthorized`, `forbidden`, `rate_limited`. */
+  submitRecovery(body: SubmitRecoveryRequest): Promise<HttpResult<{ recoveryId: string }>> {
+    return this.json({ method: 'POST', path: '/api/auth/recovery/submit', body, isPublic: true });
   }
 
   /** A route whose answer carries data. */

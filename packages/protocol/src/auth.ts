@@ -300,6 +300,11 @@ export interface PatientAccountKey {
   invitation: InvitationChain | null;
   /** A root key certificate over this key (practice-assisted recovery); null otherwise. */
   certificate: string | null;
+  /**
+   * Account keys a practice-assisted recovery retired, each with its own chain (oldest first): the patient's
+   * earlier devices are certified by one of these, and clients trust them only as past senders (docs/crypto.md, flow B).
+   */
+  retired?: PatientAccountKey[];
 }
 
 /**
@@ -311,4 +316,6 @@ export interface AccountEnrolment {
   account: PatientAccountKey;
   devices: DeviceInfo[];
   envelopes: { conversationId: string; epoch: number; creatorDeviceId: string; recipientKeyId: string; sealedKey: string; signature: string }[];
+  /** Staff devices that re-sealed old epoch keys to this account key in a practice-assisted recovery, with their root certificates. */
+  resealers?: CertifiedDevice[];
 }

@@ -16,3 +16,4 @@ export * from './practice-admin.js';
 export * from './staff-console.js';
 export * from './record-events.js';
 export * from './practice-authority.js';
+export * from './recovery.js';

@@ -182,6 +182,10 @@ export const AUDIT_ACTIONS = [
   'account-key.certified',
   'key-backup.replaced',
   'patient.searched',
+  'recovery.started',
+  'recovery.submitted',
+  'recovery.approved',
+  'recovery.completed',
 ] as const;
 export const AuditAction = z.enum(AUDIT_ACTIONS);
 export type AuditAction = z.infer<typeof AuditAction>;

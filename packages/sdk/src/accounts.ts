@@ -309,7 +309,7 @@ async function enrolPatientDevice(api: HttpApi, signedIn: SignedIn, passphraseKe
       ...signedIn,
       account: { signPublicKey: accountKeys.signPublicKey.slice(), boxPublicKey: accountKeys.boxPublicKey.slice() },
       pinnedRoot,
-      epochKeys: openHistory(enrolment, userId, accountKeys),
+      epochKeys: openHistory(enrolment, userId, accountKeys, practiceId, pinnedRoot),
     };
   } finally {
     forget(accountKeys);
@@ -318,26 +318,37 @@ async function enrolPatientDevice(api: HttpApi, signedIn: SignedIn, passphraseKe
 
 /**
  * Opens every epoch key sealed to the account key whose creator is one of this patient's own devices,
- * certified by the account key itself (the only creators of first epochs, docs/crypto.md). The first
- * envelope for a conversation epoch wins; one that fails any check is skipped, never trusted.
+ * certified by the account key itself (the only creators of first epochs, docs/crypto.md). An account key
+ * the root certified (flow B: a recovery) also takes the old epoch keys a manager's device re-sealed to it:
+ * that device must be root-certified as a manager's, since only the root holder completes a recovery and its
+ * certificate over this account key is what made the key trusted. The first envelope for a conversation
+ * epoch wins; one that fails any check is skipped, never trusted.
  */
-function openHistory(enrolment: AccountEnrolment, userId: string, accountKeys: IdentityKeys): Map<string, Uint8Array> {
+function openHistory(
+  enrolment: AccountEnrolment,
+  userId: string,
+  accountKeys: IdentityKeys,
+  practiceId: string,
+  pinnedRoot: Uint8Array,
+): Map<string, Uint8Array> {
   const devices = new Map(enrolment.devices.map((device) => [device.id, device]));
+  const isRecovered = enrolment.account.certificate !== null;
+  const resealers = new Map(isRecovered ? (enrolment.resealers ?? []).map((device) => [device.deviceId, device]) : []);
   const opened = new Map<string, Uint8Array>();
   for (const envelope of enrolment.envelopes) {
     const id = epochKeyId(envelope.conversationId, envelope.epoch);
-    const creator = devices.get(envelope.creatorDeviceId);
-    if (opened.has(id) || !creator || creator.userId !== userId) continue;
+    if (opened.has(id)) continue;
+    const own = devices.get(envelope.creatorDeviceId);
+    const resealer = resealers.get(envelope.creatorDeviceId);
+    let creator: { signPublicKey: Uint8Array; isTrusted: boolean; isMember: boolean };
+    if (own && own.userId === userId) {
+      creator = { signPublicKey: fromBase64(own.signPublicKey), isTrusted: isCertifiedBy(own, accountKeys.signPublicKey), isMember: true };
+    } else if (resealer && resealer.userId !== userId) {
+      const staff = verifiedStaff(resealer, practiceId, pinnedRoot);
+      creator = { signPublicKey: fromBase64(resealer.signPublicKey), isTrusted: staff?.roles.includes('manager') ?? false, isMember: true };
+    } else continue;
     try {
-      opened.set(
-        id,
-        openEnvelope({
-          conversationId: envelope.conversationId,
-          envelope,
-          recipient: accountKeys,
-          creator: { signPublicKey: fromBase64(creator.signPublicKey), isTrusted: isCertifiedBy(creator, accountKeys.signPublicKey), isMember: true },
-        }),
-      );
+      opened.set(id, openEnvelope({ conversationId: envelope.conversationId, envelope, recipient: accountKeys, creator }));
     } catch {
       // Forged, substituted or from an uncertified device: left closed.
     }

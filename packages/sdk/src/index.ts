@@ -13,3 +13,4 @@ export * from './patient-unlock.js';
 export * from './red-flags.js';
 export * from './passphrase-advice.js';
 export * from './record-events.js';
+export * from './recovery.js';

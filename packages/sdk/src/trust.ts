@@ -108,8 +108,26 @@ export function isDeviceTrusted(
   if (ownAccount) {
     if (!equal(ownAccount.signPublicKey, accountSignPublicKey)) return false;
   } else if (!isAccountKeyTrusted(account, practiceId, pinnedRoot)) return false;
-  return isCertifiedBy(device, accountSignPublicKey);
+  return isCertifiedBy(device, accountSignPublicKey) || isCertifiedByRetiredKey(device, account, practiceId, pinnedRoot);
 }
+
+/**
+ * Whether a patient device is certified by an account key a practice-assisted recovery retired (flow B) that still
+ * chains to the root on its own. Such a device counts only while the server lists it as revoked: a past sender whose
+ * messages stay readable, never one to seal to (a server that un-revokes it makes it untrusted, not trusted).
+ */
+function isCertifiedByRetiredKey(device: MemberDevice, account: PatientAccountKey, practiceId: string, pinnedRoot: Uint8Array): boolean {
+  if (device.revokedAt === null) return false;
+  return (account.retired ?? []).some((retired) => {
+    if (retired.userId !== device.userId || !isAccountKeyTrusted(retired, practiceId, pinnedRoot)) return false;
+    try {
+      return isCertifiedBy(device, fromBase64(retired.signPublicKey));
+    } catch {
+      return false;
+    }
+  });
+}
+
 
 /** Whether a patient device's certificate verifies under an account signing key the caller already trusts. */
 export function isCertifiedBy(

@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
-import type { AccountEnrolment, PatientAccountKey } from '@parley/protocol';
+import type { AccountEnrolment, CertifiedDevice, PatientAccountKey } from '@parley/protocol';
 import { DataSource } from 'typeorm';
 import { base64OrNull, CHAIN_COLUMNS, toInvitationChain, type ChainColumnsRow, type StoredKdf } from '../common/account-row.js';
+import { toCertifiedAs } from '../common/device-row.js';
 import { one, rows } from '../database/sql.js';
 
 /** An active `account_keys` row with its invitation's chain (CHAIN_COLUMNS, read by `toInvitationChain`). */
@@ -35,26 +36,59 @@ interface BackupRow {
 export class AccountKeysRepository {
   constructor(private readonly dataSource: DataSource) {}
 
-  /** A patient's active account key with its chain to the practice root; null when they have none. */
+  /**
+   * A patient's active account key with its chain to the practice root, and the keys a recovery retired before it
+   * (`retired`, oldest first, each with its chain: they certified the patient's earlier devices); null when they have none.
+   */
   async findPatientAccountKey(userId: string): Promise<PatientAccountKey | null> {
-    const row = await one<AccountKeyRow>(
+    const found = await rows<AccountKeyRow & { is_active: boolean }>(
       this.dataSource,
-      `SELECT k.sign_public_key, k.box_public_key, k.certificate, k.account_signature, ${CHAIN_COLUMNS}
+      `SELECT k.sign_public_key, k.box_public_key, k.certificate, k.account_signature, k.revoked_at IS NULL AS is_active, ${CHAIN_COLUMNS}
          FROM account_keys k
          LEFT JOIN invitations i ON i.id = k.invitation_id
          LEFT JOIN devices cd ON cd.id = i.creator_device_id
-        WHERE k.user_id = $1 AND k.revoked_at IS NULL`,
+        WHERE k.user_id = $1 ORDER BY k.created_at, k.id`,
       [userId],
     );
-    if (!row) return null;
-    return {
-      userId,
+    const active = found.find((row) => row.is_active);
+    if (!active) return null;
+    const retired = found.filter((row) => !row.is_active).map((row) => toAccountKey(userId, row));
+    return { ...toAccountKey(userId, active), ...(retired.length > 0 ? { retired } : {}) };
+  }
+
+  /** Staff devices that sealed epoch keys to one of the patient's account keys (a recovery's re-seals), with their root certificates. */
+  async resealersOf(userId: string): Promise<CertifiedDevice[]> {
+    const found = await rows<{
+      id: string;
+      user_id: string;
+      sign_public_key: Buffer;
+      box_public_key: Buffer;
+      certificate: Buffer | null;
+      certified_display_name: string | null;
+      certified_roles: string[] | null;
+    }>(
+      this.dataSource,
+      `SELECT d.id, d.user_id, d.sign_public_key, d.box_public_key, d.certificate, d.certified_display_name, d.certified_roles
+         FROM devices d
+        WHERE d.user_id <> $1 AND d.id IN (
+          SELECT e.creator_device_id FROM conversation_envelopes e JOIN conversations c ON c.id = e.conversation_id
+           WHERE c.patient_id = $1 AND e.recipient_kind = 'account' AND e.recipient_user_id = $1)`,
+      [userId],
+    );
+    return found.map((row) => ({
+      userId: row.user_id,
+      deviceId: row.id,
       signPublicKey: row.sign_public_key.toString('base64'),
       boxPublicKey: row.box_public_key.toString('base64'),
-      accountSignature: base64OrNull(row.account_signature),
-      invitation: toInvitationChain(row),
       certificate: base64OrNull(row.certificate),
-    };
+      certifiedAs: toCertifiedAs(row.certified_display_name, row.certified_roles),
+    }));
+  }
+
+  /** The practice's pinned root signing key; null before the key ceremony. */
+  async practiceRootKey(practiceId: string): Promise<Buffer | null> {
+    const row = await one<{ root_sign_public_key: Buffer | null }>(this.dataSource, `SELECT root_sign_public_key FROM practices WHERE id = $1`, [practiceId]);
+    return row?.root_sign_public_key ?? null;
   }
 
   /** Every envelope sealed to one of a patient's account keys, in the patient's conversations. */
@@ -116,4 +150,15 @@ export class AccountKeysRepository {
     );
     return replaced.length === 1;
   }
+}
+
+function toAccountKey(userId: string, row: AccountKeyRow): PatientAccountKey {
+  return {
+    userId,
+    signPublicKey: row.sign_public_key.toString('base64'),
+    boxPublicKey: row.box_public_key.toString('base64'),
+    accountSignature: base64OrNull(row.account_signature),
+    invitation: toInvitationChain(row),
+    certificate: base64OrNull(row.certificate),
+  };
 }

@@ -25,6 +25,11 @@ export class AccountKeysService {
     return this.accounts.findPatientAccountKey(patientId);
   }
 
+  /** The practice's pinned root signing key (raw 32 bytes); null before the key ceremony. */
+  practiceRootKey(practiceId: string): Promise<Buffer | null> {
+    return this.accounts.practiceRootKey(practiceId);
+  }
+
   /**
    * What the caller's new device needs besides the backup: their account key's chain, all their devices
    * (revoked ones too) and every envelope sealed to their account keys, whose key ids the client matches.
@@ -32,14 +37,15 @@ export class AccountKeysService {
    */
   async accountEnrolment(actor: Actor): Promise<AccountEnrolment> {
     requireRole(actor, 'patient');
-    const [account, devices, envelopes] = await Promise.all([
+    const [account, devices, envelopes, resealers] = await Promise.all([
       this.accounts.findPatientAccountKey(actor.userId),
       this.devices.list(actor),
       this.accounts.envelopesSealedToAccount(actor.userId),
+      this.accounts.resealersOf(actor.userId),
     ]);
     if (!account) throw new DomainError('not_found');
     this.logger.log({ userId: actor.userId, deviceId: actor.deviceId, envelopes: envelopes.length }, 'account enrolment read');
-    return { account, devices, envelopes };
+    return { account, devices, envelopes, resealers };
   }
 
   /**

@@ -4,8 +4,10 @@ import {
   AddRecordKeyGrantRequest,
   AddRecordKeyRequest,
   AddRootSuccessorRequest,
+  ApproveRecoveryRequest,
   AuditQuery,
   CannedReplyRequest,
+  CompleteRecoveryRequest,
   CreateInvitationRequest,
   CreateStaffRequest,
   KeyBackup,
@@ -18,6 +20,7 @@ import {
   ReplaceWeeklyHoursRequest,
   SetHoursExceptionRequest,
   SetRootKeyRequest,
+  StartRecoveryRequest,
   UpdateCategoriesRequest,
   UpdateHoursSettingsRequest,
   UpdatePracticeTextsRequest,
@@ -62,6 +65,9 @@ const SENDERS: ReadonlyMap<ZodType, readonly Role[]> = new Map<ZodType, readonly
   [RecordExportRequest, STAFF],
   [PeopleQuery, STAFF],
   [KeyBackup, PATIENTS],
+  [StartRecoveryRequest, STAFF],
+  [ApproveRecoveryRequest, STAFF],
+  [CompleteRecoveryRequest, MANAGERS],
 ]);
 
 /** Refuses a caller who may not send a value of `schema` (see SENDERS); anyone may send an unlisted one. @throws DomainError `forbidden` */

@@ -15,6 +15,7 @@ import { ReplyWindowAndPatientLimits1764820000000 } from './migrations/176482000
 import { InvitationAttempts1764840000000 } from './migrations/1764840000000-invitation-attempts.js';
 import { InvalidationNotify1764870000000 } from './migrations/1764870000000-invalidation-notify.js';
 import { PracticeAuthority1765000200000 } from './migrations/1765000200000-practice-authority.js';
+import { Recoveries1765000300000 } from './migrations/1765000300000-recoveries.js';
 
 /** Every migration, oldest first. */
 export const MIGRATIONS = [
@@ -34,6 +35,7 @@ export const MIGRATIONS = [
   InvitationAttempts1764840000000,
   InvalidationNotify1764870000000,
   PracticeAuthority1765000200000,
+  Recoveries1765000300000,
 ];
 
 /** TypeORM options for a PostgreSQL URL: the pool, and the migrations, which alone describe and change the schema. */

@@ -177,6 +177,16 @@ export const ROUTE_POLICIES: Record<string, Policy> = {
   },
   'POST /api/staff/:userId/devices/:deviceId/revoke': { scope: 'none', allow: { manager: { own: 'ok' } } },
   'POST /api/staff/:userId/offboard': { scope: 'none', allow: { manager: { own: 'ok' } } },
+  // Practice-assisted recovery (flow B). The patient's side needs no session (a random lookup id finds nothing).
+  'POST /api/auth/recovery': { scope: 'none', isPublic: true, allow: {} },
+  'POST /api/auth/recovery/submit': { scope: 'none', isPublic: true, allow: {} },
+  // Staff start one; the cell's expiry is in the past, so an authorised caller is refused `invalid_payload` and nothing is stored.
+  'POST /api/recoveries': { scope: 'none', allow: staff('invalid_payload') },
+  'GET /api/recoveries': { scope: 'none', allow: staff() },
+  // A random recovery id: nobody finds it (the rules of approving and completing are in e2e/recovery.e2e.spec.ts).
+  'POST /api/recoveries/:id/approvals': { scope: 'none', allow: {} },
+  'GET /api/recoveries/:id/history': { scope: 'none', allow: {} },
+  'POST /api/recoveries/:id/complete': { scope: 'none', allow: {} },
   'GET /api/staff/:userId/offboarding': { scope: 'none', allow: { manager: { own: 'ok' } } },
 };
 

@@ -175,6 +175,48 @@ const routeCalls: Record<string, (world: World, role: MatrixRole, relation: Rela
     return { method: 'PUT', path: `/api/users/${patient.userId}/account-key-certificate`, body: { certificate: b64(certificate.signature) } };
   },
   'POST /api/invitations': () => ({ method: 'POST', path: '/api/invitations', body: invitationBody() }),
+  'POST /api/auth/recovery': (world) => ({
+    method: 'POST',
+    path: '/api/auth/recovery',
+    body: { practice: world.practice.odsCode, lookupId: b64(randomBytes(32)), dateOfBirth: '1984-05-17' },
+  }),
+  'POST /api/auth/recovery/submit': (world) => ({
+    method: 'POST',
+    path: '/api/auth/recovery/submit',
+    body: {
+      practice: world.practice.odsCode,
+      lookupId: b64(randomBytes(32)),
+      dateOfBirth: '1984-05-17',
+      authKey: b64(randomBytes(32)),
+      kdf: kdfOf(world.patient.passphraseKeys),
+      account: { keys: { signPublicKey: b64(randomBytes(32)), boxPublicKey: b64(randomBytes(32)) }, accountSignature: b64(randomBytes(64)), backup: b64(randomBytes(208)) },
+    },
+  }),
+  'POST /api/recoveries': (world) => ({
+    method: 'POST',
+    path: '/api/recoveries',
+    body: {
+      recoveryId: randomUUID(),
+      patientId: world.patient.userId,
+      lookupId: b64(randomBytes(32)),
+      recoverySignPublicKey: b64(randomBytes(32)),
+      recoverySignature: b64(randomBytes(64)),
+      rootSignature: b64(randomBytes(64)),
+      expiresAt: 1,
+    },
+  }),
+  'GET /api/recoveries': () => ({ method: 'GET', path: '/api/recoveries' }),
+  'POST /api/recoveries/:id/approvals': () => ({
+    method: 'POST',
+    path: `/api/recoveries/${randomUUID()}/approvals`,
+    body: { accountSignPublicKey: b64(randomBytes(32)) },
+  }),
+  'GET /api/recoveries/:id/history': () => ({ method: 'GET', path: `/api/recoveries/${randomUUID()}/history` }),
+  'POST /api/recoveries/:id/complete': () => ({
+    method: 'POST',
+    path: `/api/recoveries/${randomUUID()}/complete`,
+    body: { certificate: b64(randomBytes(64)), envelopes: [] },
+  }),
   'POST /api/staff': () => ({
     method: 'POST',
     path: '/api/staff',

@@ -43,6 +43,10 @@ export const AUDIT_ACTION_LABELS: Record<AuditAction, string> = {
   'record-key.recertified': 'Certified a record key version again',
   'account-key.certified': "Certified a patient's account key",
   'patient.searched': 'Searched for patients',
+  'recovery.started': "Started a patient's account recovery",
+  'recovery.submitted': 'Sent a new account key for recovery',
+  'recovery.approved': "Approved a patient's account recovery",
+  'recovery.completed': "Completed a patient's account recovery",
 };
 
 const OUTCOMES: Record<string, string> = {
@@ -141,6 +145,10 @@ export function describeDetails(event: AuditEvent, nameOf: NameOf): string {
       return `Version ${String(data['version'])}`;
     case 'record-key.granted':
       return `Version ${String(data['version'])} to ${device(data['deviceId'])}`;
+    case 'recovery.approved':
+      return data['approval'] === 2 ? `Second approval (the first by ${nameOf(data['firstApproverUserId'])})` : 'First approval';
+    case 'recovery.completed':
+      return `Approved by ${nameOf(data['firstApproverUserId'])} and ${nameOf(data['secondApproverUserId'])}; ${plural(data['envelopes'], 'key', 'keys')} re-sealed, ${plural(data['devicesRevoked'], 'old device', 'old devices')} signed out`;
     case 'patient.searched':
       return `By ${list(data['criteria'])
         .split(', ')
