@@ -141,6 +141,19 @@ export interface JoinedConversation {
   patientAccount: PatientAccountKey | null;
   /** The newest read and delivered receipts of each member. */
   receipts: ReceiptUpdated[];
+  /**
+   * The current epoch as stored: when it started and whom its envelopes are addressed to (key ids, no sealed keys).
+   * Clients read it only to decide whether to start a new epoch (a device added or revoked, a newer record key, its
+   * age), never to trust a key. Absent from older servers.
+   */
+  currentEpochState?: CurrentEpochState;
+}
+
+/** The current epoch's start and recipients, as `conversation:join` lists them. */
+export interface CurrentEpochState {
+  epoch: number;
+  startedAt: string;
+  recipients: { recipient: EnvelopeRecipient; recipientKeyId: string }[];
 }
 
 /** One entry of a conversation's append-only, hash-chained record: a message or a system event. */

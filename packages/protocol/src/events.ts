@@ -21,6 +21,7 @@ import type { ConversationAssigned, QueueList, QueuePosition, QueueSnapshot, Set
 import type { HoursGet, HoursStatus } from './hours.js';
 import type { ConversationChanged, ConversationClose, ConversationHold, ConversationTransfer, FollowUp, FollowUpDone, FollowUpList } from './lifecycle.js';
 import type { SystemPing, SystemPong } from './system.js';
+import type { ConversationEpoch } from './epochs.js';
 import type { Dashboard, DashboardGet } from './staff-console.js';
 
 type Command<P, R> = (payload: P, ack: (result: Ack<R>) => void) => void;
@@ -48,6 +49,7 @@ export interface ClientToServer {
   'follow-up:done': Command<FollowUpDone, { followUp: FollowUp }>;
   'dashboard:get': Command<DashboardGet, Dashboard>;
   'conversation:urgent': Command<ConversationRef, { conversation: ConversationSummary }>;
+  'conversation:epoch': Command<ConversationEpoch, { conversation: ConversationSummary }>;
 }
 
 /** Facts the server pushes to clients. */
@@ -93,6 +95,7 @@ export const COMMAND_NAMES = [
   'follow-up:done',
   'dashboard:get',
   'conversation:urgent',
+  'conversation:epoch',
 ] as const satisfies readonly CommandName[];
 // Fails to compile when a command is added to ClientToServer but not to COMMAND_NAMES.
 const everyCommandListed: [Exclude<CommandName, (typeof COMMAND_NAMES)[number]>] extends [never] ? true : never = true;

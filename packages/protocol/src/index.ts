@@ -8,6 +8,7 @@ export * from './common.js';
 export * from './system.js';
 export * from './auth.js';
 export * from './conversation.js';
+export * from './epochs.js';
 export * from './hours.js';
 export * from './queue.js';
 export * from './lifecycle.js';

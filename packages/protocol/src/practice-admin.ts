@@ -155,6 +155,7 @@ export const AUDIT_ACTIONS = [
   'conversation.closed',
   'conversation.marked_urgent',
   'conversation.exported',
+  'conversation.epoch_started',
   'follow-up.completed',
   'hours.changed',
   'capacity.changed',

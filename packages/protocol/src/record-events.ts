@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { Uuid } from './common.js';
 import { Topic } from './conversation.js';
 import { CloseOutcome } from './lifecycle.js';
+import { EpochReason } from './epochs.js';
 
 /** Why the server handed a clinician's conversations back to the queue (absent when staff sent one back themselves). */
 export const REQUEUE_REASONS = ['away', 'disconnected', 'signed_out', 'offboarded'] as const;
@@ -40,5 +41,7 @@ export const RecordSystemEvent = z.discriminatedUnion('event', [
   systemEvent('practice.closed', { nextOpening: z.iso.datetime().nullable() }),
   /** The patient's device marked it urgent (after the red-flag advice); written once, at the first mark. */
   systemEvent('marked_urgent', {}),
+  /** A member's device started a new key epoch (`conversation:epoch`): the epoch number and why, never key material. */
+  systemEvent('keys.epoch', { epoch: z.number().int().min(2), reason: EpochReason }),
 ]);
 export type RecordSystemEvent = z.infer<typeof RecordSystemEvent>;

@@ -18,6 +18,8 @@ export interface ConversationFacts {
   status: ConversationSummary['status'];
   assignedClinicianId: string | null;
   urgentAt?: string | null;
+  /** Moved by `keys.epoch`: the epoch a send must use next (never lowered). */
+  currentEpoch?: number;
 }
 
 /**
@@ -47,6 +49,9 @@ function changeOf(facts: ConversationFacts, { event, data }: SystemEvent, server
     case 'marked_urgent':
       // The first mark counts (the server keeps it too): a repeated entry never moves urgentAt.
       return { urgentAt: facts.urgentAt ?? serverTime };
+    case 'keys.epoch':
+      // Only facts that carry an epoch move, and only forward: a replayed older entry changes nothing.
+      return facts.currentEpoch === undefined ? {} : { currentEpoch: Math.max(facts.currentEpoch, data.epoch) };
     case 'opened':
     case 'acknowledged':
     case 'practice.closed':
@@ -108,6 +113,8 @@ function forPatient({ event, data }: SystemEvent, wording: SystemEventWording): 
     }
     case 'closed':
       return { text: `This conversation was closed: ${OUTCOME_FOR_PATIENT[data.outcome]}.`, tone: 'closing' };
+    case 'keys.epoch':
+      return { text: 'The security keys of this conversation were renewed.', tone: 'info' };
     case 'held':
     case 'resumed':
     case 'marked_urgent':
@@ -139,6 +146,8 @@ function forStaff(systemEvent: SystemEvent): SystemEventLine {
       return { text: 'marked urgent by the patient’s device after the 999/111 advice; placed at the head of the queue', tone: 'urgent' };
     case 'practice.closed':
       return { text: 'the practice closed for the day', tone: 'closing' };
+    case 'keys.epoch':
+      return { text: `security keys renewed (epoch ${systemEvent.data.epoch}, ${systemEvent.data.reason})`, tone: 'info' };
     case 'unrecognised':
       return { text: systemEvent.data.name, tone: 'info' };
   }

@@ -24,6 +24,7 @@ const written: Record<RecordSystemEvent['event'], RecordSystemEvent> = {
   closed: { event: 'closed', data: { outcome: 'follow_up' } },
   'practice.closed': { event: 'practice.closed', data: { nextOpening: '2026-12-07T08:00:00.000Z' } },
   marked_urgent: { event: 'marked_urgent', data: {} },
+  'keys.epoch': { event: 'keys.epoch', data: { epoch: 2, reason: 'device-revoked' } },
 };
 const unrecognised: SystemEvent = { event: 'unrecognised', data: { name: 'consulted' } };
 
@@ -110,6 +111,14 @@ describe(applySystemEvent.name, () => {
     expect(applySystemEvent(marked, written.marked_urgent, '2026-12-05T10:00:00.000Z')).toBe(marked);
   });
 
+  it('moves the current epoch forward on keys.epoch, never back, and leaves facts without an epoch alone', () => {
+    const atEpoch = (currentEpoch: number) => ({ ...assignedTo(clinicianId), currentEpoch });
+
+    expect(applySystemEvent(atEpoch(1), written['keys.epoch'], NOW)).toEqual(atEpoch(2));
+    expect(applySystemEvent(atEpoch(3), written['keys.epoch'], NOW)).toEqual(atEpoch(3));
+    expect(applySystemEvent(assignedTo(clinicianId), written['keys.epoch'], NOW)).toEqual(assignedTo(clinicianId));
+  });
+
   it('keeps the other fields of the facts it is given', () => {
     const summary = { ...waiting(), id: 'c1', topic: 'admin' };
 
@@ -151,6 +160,7 @@ describe(describeSystemEvent.name, () => {
     closed: { text: 'closed', tone: 'closing' },
     'practice.closed': { text: 'the practice closed for the day', tone: 'closing' },
     marked_urgent: { text: 'marked urgent by the patient’s device after the 999/111 advice; placed at the head of the queue', tone: 'urgent' },
+    'keys.epoch': { text: 'security keys renewed (epoch 2, device-revoked)', tone: 'info' },
   };
   const patientLines: Record<RecordSystemEvent['event'], ReturnType<typeof line>> = {
     opened: { text: 'You started a conversation about a repeat prescription.', tone: 'info' },
@@ -167,6 +177,7 @@ describe(describeSystemEvent.name, () => {
       tone: 'closing',
     },
     marked_urgent: null,
+    'keys.epoch': { text: 'The security keys of this conversation were renewed.', tone: 'info' },
   };
 
   it.each(Object.values(written))('words $event for the patient', (event) => {

@@ -1,6 +1,7 @@
 import { type ExecutionContext, UseFilters, UseInterceptors } from '@nestjs/common';
 import { ConnectedSocket, type OnGatewayConnection, type OnGatewayInit, WebSocketGateway } from '@nestjs/websockets';
 import {
+  ConversationEpoch,
   ConversationList,
   ConversationOpen,
   ConversationReceipt,
@@ -23,6 +24,7 @@ import { SessionGuard } from '../sessions/session.guard.js';
 import { SendLanes } from '../common/send-lanes.js';
 import { ConversationsService } from './conversations.service.js';
 import { ConversationOpeningService } from './opening.service.js';
+import { ConversationEpochsService } from './epochs.service.js';
 
 const CONVERSATION_ROOM_PREFIX = rooms.conversation('');
 
@@ -37,6 +39,7 @@ export class ConversationsGateway implements OnGatewayInit, OnGatewayConnection 
     private readonly lanes: SendLanes,
     private readonly opening: ConversationOpeningService,
     private readonly realtime: RealtimePublisher,
+    private readonly epochs: ConversationEpochsService,
   ) {}
 
   afterInit(server: Server): void {
@@ -55,6 +58,11 @@ export class ConversationsGateway implements OnGatewayInit, OnGatewayConnection 
   @On('conversation:open')
   open(@Actor() actor: Actor, @Payload(ConversationOpen) payload: ConversationOpen) {
     return this.opening.open(actor, payload);
+  }
+
+  @On('conversation:epoch')
+  epoch(@Actor() actor: Actor, @Payload(ConversationEpoch) payload: ConversationEpoch) {
+    return this.epochs.start(actor, payload);
   }
 
   @On('conversation:list')

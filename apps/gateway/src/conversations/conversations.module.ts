@@ -12,11 +12,12 @@ import { ConversationsGateway } from './conversations.gateway.js';
 import { ConversationsRepository } from './conversations.repository.js';
 import { ConversationsService } from './conversations.service.js';
 import { ConversationOpeningService } from './opening.service.js';
+import { ConversationEpochsService } from './epochs.service.js';
 
 @Module({
   imports: [SessionsModule, AccountKeysModule, RecordModule, RoutingModule, AuditModule, ConsentModule, PracticesModule, HoursModule],
   controllers: [ConversationExportsController],
-  providers: [ConversationsGateway, ConversationsService, ConversationOpeningService, ConversationsRepository],
+  providers: [ConversationsGateway, ConversationsService, ConversationOpeningService, ConversationEpochsService, ConversationsRepository],
   exports: [ConversationsService],
 })
 export class ConversationsModule {}

@@ -1,9 +1,9 @@
 import { Injectable } from '@nestjs/common';
-import type { Envelope, MemberDevice, PatientLimitDetails, ReceiptUpdated, Role, StoredEnvelope } from '@parley/protocol';
+import type { CurrentEpochState, Envelope, MemberDevice, PatientLimitDetails, ReceiptUpdated, Role, StoredEnvelope } from '@parley/protocol';
 import { DataSource } from 'typeorm';
 import { CONVERSATION_COLUMNS, toConversationRow, type ConversationColumnsRow, type ConversationRow } from '../common/conversation-row.js';
 import { toCertifiedAs } from '../common/device-row.js';
-import { begin, one, rows, type Db } from '../database/sql.js';
+import { begin, one, rows, transaction, type Db } from '../database/sql.js';
 import { genesisHash } from '../record/record-hash.js';
 
 /** A UUID, as the patient id must be to go into the BEGIN round trip as a literal. */
@@ -195,6 +195,97 @@ export class ConversationsRepository {
     }
   }
 
+  /**
+   * Starts epoch `input.epoch` in one transaction: locks the conversation's row (the record writer takes the same lock
+   * before it checks a message's epoch, so no message of the old epoch is stored after the COMMIT), refuses a closed
+   * conversation or an epoch that is not the current one + 1, checks the devices named are the patient's active ones
+   * (`devicesAllowed` throws to refuse), inserts the envelopes and moves `current_epoch`. `inTransaction` writes what
+   * must commit with it (the audit row). A retry of the same start (the same creator device and envelopes, its ack
+   * lost) is answered `repeated` with the row, nothing written again.
+   */
+  async startEpoch(input: {
+    conversationId: string;
+    epoch: number;
+    creatorDeviceId: string;
+    envelopes: readonly Envelope[];
+    devicesAllowed: (activeDeviceIds: ReadonlySet<string>) => void;
+    inTransaction?: (db: Db) => Promise<void>;
+  }): Promise<
+    | { status: 'started' | 'repeated'; conversation: ConversationRow }
+    | { status: 'not_found' }
+    | { status: 'closed' }
+    | { status: 'not_next'; currentEpoch: number }
+  > {
+    return transaction(this.dataSource, async (db) => {
+      const locked = await one<{ status: string; current_epoch: number; patient_id: string }>(
+        db,
+        `SELECT status, current_epoch, patient_id FROM conversations WHERE id = $1 FOR UPDATE`,
+        [input.conversationId],
+      );
+      if (!locked) return { status: 'not_found' as const };
+      if (locked.current_epoch === input.epoch && (await this.isSameStart(db, input))) {
+        return { status: 'repeated' as const, conversation: (await this.rowIn(db, input.conversationId))! };
+      }
+      if (locked.status === 'closed') return { status: 'closed' as const };
+      if (input.epoch !== locked.current_epoch + 1) return { status: 'not_next' as const, currentEpoch: locked.current_epoch };
+      const e = input.envelopes;
+      const active = await rows<{ id: string }>(db, `SELECT id FROM devices WHERE user_id = $1 AND id = ANY($2::uuid[]) AND revoked_at IS NULL`, [
+        locked.patient_id,
+        e.flatMap((x) => (x.recipient.kind === 'device' ? [x.recipient.deviceId] : [])),
+      ]);
+      input.devicesAllowed(new Set(active.map((row) => row.id)));
+      await rows(
+        db,
+        `WITH envelopes AS (
+           INSERT INTO conversation_envelopes (conversation_id, epoch, recipient_kind, recipient_device_id, recipient_user_id,
+             recipient_record_version, recipient_key_id, sealed_key, signature, creator_device_id)
+           SELECT $1, $2, *, $3 FROM unnest($4::text[], $5::uuid[], $6::uuid[], $7::int[], $8::bytea[], $9::bytea[], $10::bytea[])
+             AS v(kind, device_id, user_id, version, key_id, sealed_key, signature)
+         )
+         UPDATE conversations SET current_epoch = $2 WHERE id = $1`,
+        [
+          input.conversationId,
+          input.epoch,
+          input.creatorDeviceId,
+          e.map((x) => x.recipient.kind),
+          e.map((x) => (x.recipient.kind === 'device' ? x.recipient.deviceId : null)),
+          e.map((x) => (x.recipient.kind === 'account' ? x.recipient.userId : null)),
+          e.map((x) => (x.recipient.kind === 'record' ? x.recipient.version : null)),
+          e.map((x) => Buffer.from(x.recipientKeyId, 'base64')),
+          e.map((x) => Buffer.from(x.sealedKey, 'base64')),
+          e.map((x) => Buffer.from(x.signature, 'base64')),
+        ],
+      );
+      await input.inTransaction?.(db);
+      return { status: 'started' as const, conversation: (await this.rowIn(db, input.conversationId))! };
+    });
+  }
+
+  /** Whether the stored envelopes of the epoch are exactly these, from this creator device (a retried start). */
+  private async isSameStart(db: Db, input: { conversationId: string; epoch: number; creatorDeviceId: string; envelopes: readonly Envelope[] }) {
+    const stored = await rows<{ recipient_key_id: Buffer; sealed_key: Buffer; creator_device_id: string }>(
+      db,
+      `SELECT recipient_key_id, sealed_key, creator_device_id FROM conversation_envelopes WHERE conversation_id = $1 AND epoch = $2`,
+      [input.conversationId, input.epoch],
+    );
+    const sent = new Set(input.envelopes.map((x) => `${x.recipientKeyId}/${x.sealedKey}`));
+    return (
+      stored.length === sent.size &&
+      stored.every(
+        (row) => row.creator_device_id === input.creatorDeviceId && sent.has(`${row.recipient_key_id.toString('base64')}/${row.sealed_key.toString('base64')}`),
+      )
+    );
+  }
+
+  private async rowIn(db: Db, id: string): Promise<ConversationRow | undefined> {
+    const row = await one<ConversationColumnsRow>(
+      db,
+      `SELECT ${CONVERSATION_COLUMNS} FROM conversations c JOIN practices p ON p.id = c.practice_id WHERE c.id = $1`,
+      [id],
+    );
+    return row ? toConversationRow(row) : undefined;
+  }
+
   /** Conversations of a practice that are not closed. */
   async openIds(practiceId: string): Promise<string[]> {
     const open = await rows<{ id: string }>(this.dataSource, `SELECT id FROM conversations WHERE practice_id = $1 AND status <> 'closed'`, [practiceId]);
@@ -228,6 +319,32 @@ export class ConversationsRepository {
       [conversationId, caller.deviceId, caller.userId, caller.isStaff],
     );
     return envelopes.map(toStoredEnvelope);
+  }
+
+  /** The epoch's start and the recipients of its envelopes (key ids only), or undefined when it has none. */
+  async epochState(conversationId: string, epoch: number): Promise<CurrentEpochState | undefined> {
+    const found = await rows<Omit<EnvelopeRow, 'sealed_key' | 'signature' | 'creator_device_id' | 'epoch'> & { created_at: Date }>(
+      this.dataSource,
+      `SELECT recipient_kind, recipient_device_id, recipient_user_id, recipient_record_version, recipient_key_id, created_at
+         FROM conversation_envelopes WHERE conversation_id = $1 AND epoch = $2 ORDER BY recipient_kind, recipient_key_id`,
+      [conversationId, epoch],
+    );
+    if (found.length === 0) return undefined;
+    const startedAt = found.reduce((first, row) => (row.created_at < first ? row.created_at : first), found[0]!.created_at);
+    return {
+      epoch,
+      startedAt: startedAt.toISOString(),
+      recipients: found.map((row) => {
+        const { recipient, recipientKeyId } = toStoredEnvelope({
+          ...row,
+          epoch,
+          sealed_key: Buffer.alloc(0),
+          signature: Buffer.alloc(0),
+          creator_device_id: '',
+        });
+        return { recipient, recipientKeyId };
+      }),
+    };
   }
 
   /**

@@ -94,13 +94,15 @@ export class ConversationsService implements OnModuleInit {
     const conversation = await this.authorize(actor, conversationId);
     // Every staff read of a conversation is audited before anything is answered.
     if (isStaff(actor)) await this.audit.record(actor, 'conversation.read', { conversationId: conversation.id, subjectUserId: conversation.patientId });
-    const [envelopes, devices, patientAccount, receipts] = await Promise.all([
+    const [envelopes, devices, patientAccount, receipts, currentEpochState] = await Promise.all([
       this.conversations.envelopesFor(conversation.id, { deviceId: actor.deviceId, userId: actor.userId, isStaff: isStaff(actor) }),
       this.conversations.memberDevices(conversation.id, actor.userId),
       this.accountKeys.patientAccountKey(conversation.patientId),
       this.conversations.receipts(conversation.id),
+      this.conversations.epochState(conversation.id, conversation.currentEpoch),
     ]);
-    return { conversation: toConversationSummary(conversation), envelopes, devices, patientAccount, receipts };
+    const joined: JoinedConversation = { conversation: toConversationSummary(conversation), envelopes, devices, patientAccount, receipts };
+    return currentEpochState ? { ...joined, currentEpochState } : joined;
   }
 
   /**
@@ -117,7 +119,7 @@ export class ConversationsService implements OnModuleInit {
    * Appends an encrypted message to the record and relays it to the conversation's room. Resolves
    * only after the row is committed; a retry with the same client message id and content returns
    * the original place.
-   * @throws DomainError `not_found`, `forbidden`, `conflict` (id or sender sequence reused with other content; closed conversation; unknown epoch)
+   * @throws DomainError `not_found`, `forbidden`, `conflict` (id or sender sequence reused with other content; closed conversation; an epoch not current: details `{ currentEpoch }`)
    */
   async send(actor: Actor, payload: ConversationSend, admit: () => void = () => undefined): Promise<SendResult> {
     const conversation = assertMember(actor, await this.access.get(payload.conversationId));
@@ -165,7 +167,10 @@ export class ConversationsService implements OnModuleInit {
       case 'closed':
         throw new DomainError('conflict', 'This conversation is closed.');
       case 'unknown_epoch':
-        throw new DomainError('conflict', 'Unknown key epoch for this conversation.');
+        throw new DomainError('conflict', 'Unknown key epoch for this conversation.', { currentEpoch: outcome.currentEpoch });
+      case 'stale_epoch':
+        // The client re-encrypts under the current epoch (after re-joining for its envelopes) and sends again.
+        throw new DomainError('conflict', 'A newer key epoch has started: encrypt under the current one.', { currentEpoch: outcome.currentEpoch });
       case 'not_found':
         throw new DomainError('not_found', 'No such conversation.');
     }

@@ -11,6 +11,7 @@ import { PracticeSettingsService } from '../practices/practice-settings.service.
 import { RecordService } from '../record/record.service.js';
 import { RoutingService } from '../routing/routing.service.js';
 import { ConversationsRepository } from './conversations.repository.js';
+import { assertDevicesActive, assertEnvelopeRecipients } from './envelope-rules.js';
 
 /**
  * Open transactions at once on a node: each holds a pooled connection (of 10) for its five round trips; a burst beyond
@@ -74,12 +75,7 @@ export class ConversationOpeningService {
         creatorDeviceId: actor.deviceId,
         envelopes: payload.envelopes,
         limits: { ...patientLimits, dayStart },
-        devicesAllowed: (active) => {
-          for (const { recipient } of payload.envelopes) {
-            if (recipient.kind === 'device' && !active.has(recipient.deviceId))
-              throw new DomainError('invalid_payload', 'An envelope is addressed to a device that is not a member.');
-          }
-        },
+        devicesAllowed: (active) => assertDevicesActive(payload.envelopes, active),
         // The audit row commits with the conversation: an open is never stored unaudited, nor audited unstored.
         inTransaction: (db) =>
           this.audit.record(
@@ -112,29 +108,13 @@ export class ConversationOpeningService {
   }
 
   /**
-   * Checks the first epoch's envelopes go only to the patient's own devices, account key and a record key
-   * version of the practice. Which version is current is the root key's signed word, which the gateway
-   * cannot check: clients seal to the newest version the root vouched for (docs/crypto.md, v2), so the
-   * gateway refuses only versions the practice does not have, never one a client chose over a newer row.
-   * Whether each device is one of the patient's active ones is checked in `create`'s transaction (one round trip fewer).
+   * Checks the first epoch's envelopes go only to the patient's own devices, account key and a record key version of
+   * the practice (`assertEnvelopeRecipients`). Whether each device is one of the patient's active ones is checked in
+   * `create`'s transaction (one round trip fewer).
    */
   private async checkEnvelopes(actor: Actor, payload: ConversationOpen): Promise<void> {
-    const keyIds = new Set(payload.envelopes.map((envelope) => envelope.recipientKeyId));
-    if (keyIds.size !== payload.envelopes.length) throw new DomainError('invalid_payload', 'Two envelopes for the same recipient key.');
     const versions = payload.envelopes.flatMap((envelope) => (envelope.recipient.kind === 'record' ? [envelope.recipient.version] : []));
-    const recordKeyVersions = await this.recordKeyVersions(actor.practiceId, versions);
-    if (recordKeyVersions.size === 0) throw new DomainError('conflict', 'The practice has not set up its record key yet.');
-    for (const { recipient } of payload.envelopes) {
-      const isAllowed =
-        recipient.kind === 'device' ||
-        (recipient.kind === 'account' && recipient.userId === actor.userId) ||
-        (recipient.kind === 'record' && recordKeyVersions.has(recipient.version));
-      if (!isAllowed) throw new DomainError('invalid_payload', `An envelope is addressed to a ${recipient.kind} that is not a member.`);
-    }
-    const kinds = new Set(payload.envelopes.map((envelope) => envelope.recipient.kind));
-    // Without these the practice could not read its own record, or the patient their history on a new device.
-    if (!kinds.has('record') || !kinds.has('account'))
-      throw new DomainError('invalid_payload', 'Envelopes for the record key and the account key are required.');
+    assertEnvelopeRecipients(payload.envelopes, actor.userId, await this.recordKeyVersions(actor.practiceId, versions));
   }
 
   /**

@@ -101,8 +101,22 @@ describe(RecordService.name, () => {
     futureEpoch.message.epoch = 2;
 
     expect(toClosed).toEqual({ status: 'closed' });
-    expect(await sut.append(futureEpoch)).toEqual({ status: 'unknown_epoch' });
+    expect(await sut.append(futureEpoch)).toEqual({ status: 'unknown_epoch', currentEpoch: 1 });
     expect(await sut.append(message(randomUUID(), open.patientId, open.deviceId, 1))).toEqual({ status: 'not_found' });
+  });
+
+  it('refuses a message under an epoch older than the current one, naming the current one, and stores it once sent under that', async () => {
+    const open = await aConversation(dataSource);
+    await dataSource.query(`UPDATE conversations SET current_epoch = 3 WHERE id = $1`, [open.conversationId]);
+    const stale = message(open.conversationId, open.patientId, open.deviceId, 1);
+    stale.message.epoch = 2;
+
+    const refused = await sut.append(stale);
+    const resent = await sut.append({ ...stale, message: { ...stale.message, epoch: 3 } });
+
+    expect(refused).toEqual({ status: 'stale_epoch', currentEpoch: 3 });
+    expect(resent).toMatchObject({ status: 'stored', seq: 1 });
+    expect(await seqs(open.conversationId)).toEqual([1]);
   });
 
   it('keeps one gap-free chain when two nodes (two pools and writers) append to the same conversation at once', async () => {
@@ -221,7 +235,7 @@ describe(RecordRepository.name, () => {
       { status: 'conflict' },
       { status: 'conflict' },
       { status: 'closed' },
-      { status: 'unknown_epoch' },
+      { status: 'unknown_epoch', currentEpoch: 1 },
       { status: 'not_found' },
     ]);
     expect(await head(open.conversationId)).toEqual(before);

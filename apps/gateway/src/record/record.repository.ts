@@ -189,7 +189,13 @@ export class RecordRepository {
           continue;
         }
         if (message.epoch > head.currentEpoch) {
-          outcomes.push({ status: 'unknown_epoch' });
+          outcomes.push({ status: 'unknown_epoch', currentEpoch: head.currentEpoch });
+          continue;
+        }
+        // A new epoch shuts out the old key for new messages (a revoked device or a leaver may still hold it); the head
+        // lock orders this check with `conversation:epoch`, which moves current_epoch under the same row lock.
+        if (message.epoch < head.currentEpoch) {
+          outcomes.push({ status: 'stale_epoch', currentEpoch: head.currentEpoch });
           continue;
         }
       }

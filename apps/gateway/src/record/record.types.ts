@@ -26,7 +26,9 @@ export type AppendOutcome =
   /** The client message id, or the sender sequence number, was already used for different content. */
   | { status: 'conflict' }
   | { status: 'closed' }
-  | { status: 'unknown_epoch' }
+  /** The message's epoch is not the conversation's current one: a later one nobody started, or one a newer epoch replaced. */
+  | { status: 'unknown_epoch'; currentEpoch: number }
+  | { status: 'stale_epoch'; currentEpoch: number }
   | { status: 'not_found' };
 
 /** A stored entry, as read back for sync and verification. */

@@ -100,6 +100,12 @@ export const COMMAND_POLICIES: Record<string, Policy> = {
   'dashboard:get': { scope: 'none', allow: { manager: { own: 'ok' } } },
   // A patient's device marks its own open conversation urgent (after the red-flag advice); staff never do.
   'conversation:urgent': { scope: 'conversation', allow: { patient: { own: 'ok' } } },
+  // Those who may write in it, and a manager (offboarding renews every conversation a leaver could read). The cell asks
+  // for an epoch past the next one, so it is refused `conflict` after authorisation and the world keeps epoch 1.
+  'conversation:epoch': {
+    scope: 'conversation',
+    allow: { patient: { own: 'conflict' }, clinician: { 'assigned-to-me': 'conflict' }, manager: { colleagues: 'conflict', unassigned: 'conflict' } },
+  },
   // Its owner or a manager.
   'follow-up:done': { scope: 'follow-up', allow: { clinician: { own: 'ok' }, manager: { own: 'ok', colleagues: 'ok' } } },
 };

@@ -80,6 +80,16 @@ export function commandPayload(world: World, command: string, role: MatrixRole, 
           { recipient: { kind: 'record', version: 1 }, recipientKeyId: b64(randomBytes(16)), sealedKey: b64(randomBytes(80)), signature: b64(randomBytes(64)) },
         ],
       };
+    case 'conversation:epoch':
+      return {
+        conversationId,
+        // Not the current epoch + 1: refused `conflict` once authorised, so the world keeps epoch 1.
+        epoch: 3,
+        reason: 'age',
+        envelopes: [
+          { recipient: { kind: 'record', version: 1 }, recipientKeyId: b64(randomBytes(16)), sealedKey: b64(randomBytes(80)), signature: b64(randomBytes(64)) },
+        ],
+      };
     case 'conversation:join':
     case 'conversation:claim':
     case 'conversation:urgent':

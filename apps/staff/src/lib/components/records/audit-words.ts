@@ -16,6 +16,7 @@ export const AUDIT_ACTION_LABELS: Record<AuditAction, string> = {
   'conversation.closed': 'Closed a conversation',
   'conversation.marked_urgent': 'Conversation marked urgent (red-flag advice shown)',
   'conversation.exported': 'Exported a conversation to the record',
+  'conversation.epoch_started': "Renewed a conversation's security keys",
   'follow-up.completed': 'Marked a follow-up done',
   'hours.changed': 'Changed the opening hours',
   'capacity.changed': 'Changed capacity',
