@@ -128,7 +128,6 @@ function isCertifiedByRetiredKey(device: MemberDevice, account: PatientAccountKe
   });
 }
 
-
 /** Whether a patient device's certificate verifies under an account signing key the caller already trusts. */
 export function isCertifiedBy(
   device: Pick<MemberDevice, 'id' | 'userId' | 'signPublicKey' | 'boxPublicKey' | 'certificate'>,

@@ -199,7 +199,11 @@ const routeCalls: Record<string, (world: World, role: MatrixRole, relation: Rela
       dateOfBirth: '1984-05-17',
       authKey: b64(randomBytes(32)),
       kdf: kdfOf(world.patient.passphraseKeys),
-      account: { keys: { signPublicKey: b64(randomBytes(32)), boxPublicKey: b64(randomBytes(32)) }, accountSignature: b64(randomBytes(64)), backup: b64(randomBytes(208)) },
+      account: {
+        keys: { signPublicKey: b64(randomBytes(32)), boxPublicKey: b64(randomBytes(32)) },
+        accountSignature: b64(randomBytes(64)),
+        backup: b64(randomBytes(208)),
+      },
     },
   }),
   'POST /api/recoveries': (world) => ({
