@@ -1,10 +1,10 @@
 import { HttpApi, MemoryFeedCursorStore, MemoryOutboxStore, Outbox, ParleyClient, type FeedCursorStore, type OutboxStore } from '@parley/client';
 import { fromBase64, ready, ReceiveGuard, type RecordKey } from '@parley/crypto';
-import type { ConversationSummary } from '@parley/protocol';
+import type { ConversationSummary, EpochReason } from '@parley/protocol';
 import { AccountFlowError, type SignedIn } from './accounts.js';
 import { Conversation } from './conversation.js';
 import { newEpoch, type EnvelopeTarget } from './conversation-crypto.js';
-import { currentRecordKey, isCertifiedBy } from './trust.js';
+import { currentRecordKey, isCertifiedBy, type CurrentRecordKey } from './trust.js';
 
 export interface ChatSessionOptions {
   baseUrl: string;
@@ -30,6 +30,9 @@ export interface ChatSessionOptions {
   requestTimeoutMs?: number;
 }
 
+/** How long a verified current record key is reused before the practice keys are fetched again (the epoch triggers read it before sends). */
+const RECORD_KEY_TTL_MS = 60_000;
+
 /**
  * A signed-in user's end-to-end session: one socket, an outbox, this device's key material, and one
  * {@link Conversation} model per conversation it follows, whose entries are decrypted and verified there,
@@ -39,6 +42,7 @@ export class ChatSession {
   private readonly conversations = new Map<string, Conversation>();
   private readonly guard = new ReceiveGuard();
   private readonly cursorStore: FeedCursorStore;
+  private recordKey: { key: CurrentRecordKey; at: number } | null = null;
 
   private constructor(
     private readonly options: ChatSessionOptions,
@@ -87,6 +91,7 @@ export class ChatSession {
         onEpochKey,
         cursorStore: this.cursorStore,
         guard: this.guard,
+        currentRecordKey: () => this.currentRecordKey(),
       };
       conversation = new Conversation(context, conversationId, summary ?? null);
       this.conversations.set(conversationId, conversation);
@@ -105,18 +110,8 @@ export class ChatSession {
   async openConversation(topic: string): Promise<ConversationSummary> {
     const { account, session, device: own } = this.me;
     if (!account) throw new AccountFlowError('forbidden', 'only patients open conversations');
-    const [devices, keys] = await Promise.all([this.api.listDevices(), this.api.getPracticeKeys()]);
+    const [devices, record] = await Promise.all([this.api.listDevices(), this.currentRecordKey(true)]);
     if (!devices.ok) throw AccountFlowError.of(devices.error);
-    if (!keys.ok) throw AccountFlowError.of(keys.error);
-    const record = currentRecordKey(keys.data, session.practice.odsCode, this.options.pinnedRoot);
-    if (!record) throw new AccountFlowError('untrusted_record_key', 'the practice offers no record key its root key vouches for');
-    const floor = this.options.recordKeyFloor ?? 0;
-    if (record.version < floor)
-      throw new AccountFlowError('untrusted_record_key', `the server offers record key ${record.version}, older than version ${floor} this device has seen`);
-    if (record.version > floor) {
-      this.options.recordKeyFloor = record.version;
-      this.options.onRecordKeyFloor?.(record.version);
-    }
     const otherDevices = devices.data.filter(
       (device) => device.revokedAt === null && device.id !== own.deviceId && device.userId === session.user.id && isCertifiedBy(device, account.signPublicKey),
     );
@@ -131,6 +126,52 @@ export class ChatSession {
     const result = await this.client.request('conversation:open', { conversationId, topic, envelopes });
     if (!result.ok) throw AccountFlowError.of(result.error);
     return result.data.conversation;
+  }
+
+  /**
+   * Starts a new epoch in each conversation (a manager at an offboarding, say: `reason` `offboarding`), one after
+   * another, each sealed only to recipients this client verified (see {@link Conversation.startEpoch}). Answers which
+   * succeeded and, for the others, why; never throws for one conversation's refusal.
+   */
+  async renewEpochs(
+    conversationIds: readonly string[],
+    reason: EpochReason,
+  ): Promise<{ renewed: { conversationId: string; epoch: number }[]; failed: { conversationId: string; code: string; message: string }[] }> {
+    const renewed: { conversationId: string; epoch: number }[] = [];
+    const failed: { conversationId: string; code: string; message: string }[] = [];
+    for (const conversationId of conversationIds) {
+      const conversation = this.conversation(conversationId);
+      try {
+        await conversation.open();
+        renewed.push({ conversationId, epoch: await conversation.startEpoch(reason) });
+      } catch (error) {
+        const code = error instanceof AccountFlowError ? error.code : error instanceof Error && 'code' in error ? String(error.code) : 'internal';
+        failed.push({ conversationId, code, message: error instanceof Error ? error.message : String(error) });
+      }
+    }
+    return { renewed, failed };
+  }
+
+  /**
+   * The newest record key the pinned root vouches for as current (fetched again after RECORD_KEY_TTL_MS, or when
+   * `fresh`), never older than the highest version this device has seen: that floor rises with what it sees.
+   * @throws AccountFlowError (`untrusted_record_key`, the gateway's codes)
+   */
+  private async currentRecordKey(fresh = false): Promise<CurrentRecordKey> {
+    if (!fresh && this.recordKey && Date.now() - this.recordKey.at < RECORD_KEY_TTL_MS) return this.recordKey.key;
+    const keys = await this.api.getPracticeKeys();
+    if (!keys.ok) throw AccountFlowError.of(keys.error);
+    const record = currentRecordKey(keys.data, this.me.session.practice.odsCode, this.options.pinnedRoot);
+    if (!record) throw new AccountFlowError('untrusted_record_key', 'the practice offers no record key its root key vouches for');
+    const floor = this.options.recordKeyFloor ?? 0;
+    if (record.version < floor)
+      throw new AccountFlowError('untrusted_record_key', `the server offers record key ${record.version}, older than version ${floor} this device has seen`);
+    if (record.version > floor) {
+      this.options.recordKeyFloor = record.version;
+      this.options.onRecordKeyFloor?.(record.version);
+    }
+    this.recordKey = { key: record, at: Date.now() };
+    return record;
   }
 
   /** The caller's conversations. @throws AccountFlowError */

@@ -1,7 +1,9 @@
 import { ConversationFeed, type EntryCodec, type FeedCursorStore, type FeedEntry, type Outbox, type OutboxResult, type ParleyClient } from '@parley/client';
-import { fromBase64, type BoxKeys, type ReceiveGuard, type RecordKey } from '@parley/crypto';
+import { fromBase64, keyId, toBase64, type BoxKeys, type ReceiveGuard, type RecordKey } from '@parley/crypto';
 import type {
   CloseOutcome,
+  EpochReason,
+  EnvelopeRecipient,
   ConversationSummary,
   FollowUpRequest,
   JoinedConversation,
@@ -13,9 +15,9 @@ import type {
   TypingChanged,
 } from '@parley/protocol';
 import { AccountFlowError, epochKeyId, type SignedIn } from './accounts.js';
-import { decryptEntry, encryptForSend, openEnvelope } from './conversation-crypto.js';
+import { decryptEntry, encryptForSend, newEpoch, openEnvelope, type EnvelopeTarget } from './conversation-crypto.js';
 import { applySystemEvent, parseSystemEvent, type SystemEvent } from './record-events.js';
-import { isDeviceTrusted } from './trust.js';
+import { isAccountKeyTrusted, isDeviceTrusted, type CurrentRecordKey } from './trust.js';
 
 /** A member role as a conversation names it. */
 export type MemberRole = 'patient' | 'clinician' | 'manager';
@@ -100,7 +102,26 @@ export interface ConversationContext {
   cursorStore: FeedCursorStore;
   /** One per session: refuses a message id or sender sequence already seen (a replay under a new seq). */
   guard: ReceiveGuard;
+  /**
+   * The newest record key the pinned root vouches for as current, never below this device's floor (ChatSession's
+   * check); needed to start an epoch. @throws AccountFlowError `untrusted_record_key`
+   */
+  currentRecordKey?: () => Promise<CurrentRecordKey>;
 }
+
+/** An epoch older than this is replaced before the next send (docs/crypto.md, "Conversation epochs"). */
+export const EPOCH_MAX_AGE_MS = 30 * 24 * 60 * 60 * 1000;
+/** An epoch that carried this many messages is replaced before the next send. */
+export const EPOCH_MAX_MESSAGES = 1_000;
+/**
+ * How old a join answer may be when a send checks the triggers against it; an older one is asked for again first.
+ * A patient's device wants one newer than the send itself (sends made together share one join; a device the patient
+ * just revoked must not get the next message); staff one from the last five minutes, since each staff join is a
+ * `conversation.read` in the audit log (their revocation list and the `keys.epoch` entries keep them current between).
+ */
+const MEMBERS_FRESH_MS = { staff: 300_000 };
+/** How often a send re-encrypts under a newer epoch (or starts one) before it gives up: races are rare, loops must not be. */
+const EPOCH_ATTEMPTS = 3;
 
 /** How long to keep retrying a re-join (to learn a new member's device or an epoch's envelopes) across dropped connections. */
 const REJOIN_PATIENCE_MS = 30_000;
@@ -138,6 +159,17 @@ export class Conversation {
   private feed: ConversationFeed<ChatEntry> | null = null;
   private opened: Promise<void> | null = null;
   private rejoinRun: Promise<void> | null = null;
+  /** Messages the record holds per epoch (opened or not): the 1,000-message limit counts them. */
+  private readonly messagesPerEpoch = new Map<number, number>();
+  /** When each epoch's `keys.epoch` entry was written, and who was assigned at each system entry since (the handover trigger). */
+  private readonly epochStarts = new Map<number, { seq: number; at: string }>();
+  private readonly assignments: { seq: number; clinicianId: string | null }[] = [];
+  /** When the newest join answer arrived (ms). */
+  private joinedAt = 0;
+  /** Sends being prepared, one after another in call order (`prepareSend`). */
+  private sendChain: Promise<void> = Promise.resolve();
+  /** Renewal under way (one at a time per conversation). */
+  private renewal: Promise<number> | null = null;
 
   constructor(
     private readonly context: ConversationContext,
@@ -174,6 +206,31 @@ export class Conversation {
     const stored = this.context.outbox.itemsOf(this.id).filter((item) => item.status === 'pending').length;
     const mine = this.pending.filter((item) => item.status === 'sending' && item.seq === null).length;
     return Math.max(0, stored - mine);
+  }
+
+  /**
+   * Sends an earlier run of this device left in the outbox that the server refused (ciphertext only: their text was not
+   * kept, so they cannot be re-encrypted). A send under keys renewed since (`conflict` with `currentEpoch`) is one: the
+   * app shows `reason` and asks the user to write it again, then {@link discardFailed}. Never dropped silently.
+   */
+  get earlierFailed(): { clientMessageId: string; enqueuedAt: string; reason: string }[] {
+    const mine = new Set(this.pending.map((item) => item.clientMessageId));
+    return this.context.outbox
+      .itemsOf(this.id)
+      .filter((item) => item.status === 'failed' && !mine.has(item.send.clientMessageId))
+      .map((item) => ({
+        clientMessageId: item.send.clientMessageId,
+        enqueuedAt: item.enqueuedAt,
+        reason:
+          item.lastError?.code === 'conflict' && typeof item.lastError.details?.['currentEpoch'] === 'number'
+            ? 'Not sent: the security keys of this conversation were renewed after it was written, and this device did not keep its text. Please write it again.'
+            : `Not sent: ${item.lastError?.message ?? 'refused by the server'}`,
+      }));
+  }
+
+  /** Removes a failed send of an earlier run (after the app showed it). Resolves false for an id that is not one. */
+  discardFailed(clientMessageId: string): Promise<boolean> {
+    return this.context.outbox.discard(clientMessageId);
   }
 
   /** Listens to changes; returns the unsubscribe. Entries handed over before the call are in {@link entries}. */
@@ -214,8 +271,7 @@ export class Conversation {
    * @throws AccountFlowError (`not_following` before {@link open}, `no_key`), CryptoError `invalid_input` for a malformed red-flag id
    */
   async send(body: string, options: { clientMessageId?: string; redFlags?: readonly string[] } = {}): Promise<OutboxResult> {
-    const joined = this.joinAnswer;
-    if (!joined) throw new AccountFlowError('not_following', 'open the conversation before sending');
+    if (!this.joinAnswer) throw new AccountFlowError('not_following', 'open the conversation before sending');
     const item: PendingSend = {
       clientMessageId: options.clientMessageId ?? crypto.randomUUID(),
       body,
@@ -224,27 +280,74 @@ export class Conversation {
       seq: null,
     };
     this.setPending([...this.pending, item]);
+    const calledAt = Date.now();
     try {
-      const epoch = joined.conversation.currentEpoch;
-      const { session, device } = this.context.signedIn;
-      const payload = encryptForSend({
-        conversation: joined.conversation,
-        epoch,
-        epochKey: this.epochKey(epoch),
-        sender: { userId: session.user.id, deviceId: device.deviceId, role: this.role, signSecretKey: device.keys.signSecretKey },
-        senderDeviceSeq: this.takeSenderSeq(),
-        clientMessageId: item.clientMessageId,
-        body,
-        redFlags: options.redFlags,
-      });
-      const result = await this.context.outbox.enqueue(payload);
-      if (result.ok) this.updatePending(item.clientMessageId, { seq: result.data.seq });
-      else await this.dropPending(item.clientMessageId);
-      return result;
+      // Prepared one at a time, in the order of the calls, so the outbox (and the record) keeps that order.
+      const prepared = this.sendChain.then(() => this.prepareSend(item, calledAt, options.redFlags));
+      this.sendChain = prepared.then(
+        () => undefined,
+        () => undefined,
+      );
+      let { payload, result } = await prepared;
+      for (let attempt = 1; ; attempt += 1) {
+        const outcome = await result;
+        if (outcome.ok) {
+          this.updatePending(item.clientMessageId, { seq: outcome.data.seq });
+          return outcome;
+        }
+        const newer = newerEpochOf(outcome, payload.epoch);
+        if (newer === null || attempt >= EPOCH_ATTEMPTS) {
+          await this.dropPending(item.clientMessageId);
+          return outcome;
+        }
+        // A newer epoch started while this was written: the same text, id and sequence under it (never stored under the old one).
+        await this.context.outbox.discard(item.clientMessageId);
+        this.learnEpoch(newer);
+        await this.rejoin();
+        const epoch = this.currentEpoch;
+        payload = this.encrypt(epoch, await this.keyFor(epoch), payload.senderDeviceSeq, item.clientMessageId, body, options.redFlags);
+        result = this.context.outbox.enqueue(payload);
+      }
     } catch (error) {
       await this.dropPending(item.clientMessageId);
       throw error;
     }
+  }
+
+  /**
+   * Starts a new epoch: a fresh key sealed only to recipients this client verified itself (the patient's active devices
+   * whose certificates verify under the account key, minus those the client's revocation list names; the account key;
+   * the newest record key the pinned root vouches for), then kept as this device's key for it. A race lost to another
+   * member resolves with the epoch they started (the triggers look at it again before the next send).
+   * @throws AccountFlowError (`not_following`, `untrusted_account_key`, `untrusted_record_key`, the gateway's codes)
+   */
+  startEpoch(reason: EpochReason): Promise<number> {
+    this.renewal ??= this.renew(reason).finally(() => (this.renewal = null));
+    return this.renewal;
+  }
+
+  /**
+   * Why this device should start a new epoch before sending, or null: a patient device added or revoked since the
+   * current epoch was sealed, a newer current record key, a handover to another clinician, or the epoch's age or
+   * message count past EPOCH_MAX_AGE_MS / EPOCH_MAX_MESSAGES. Staff answer only conversations assigned to them, so a
+   * member who could not start one is never asked.
+   */
+  async renewalReason(now = Date.now()): Promise<EpochReason | null> {
+    const joined = this.joinAnswer;
+    const state = joined?.currentEpochState;
+    if (!joined || !state || state.epoch !== this.currentEpoch) return null;
+    const sealedTo = new Set(state.recipients.map((entry) => entry.recipientKeyId));
+    const devices = this.patientDevicesToSeal(joined);
+    if (devices.some((device) => !sealedTo.has(toBase64(keyId(fromBase64(device.boxPublicKey)))))) return 'device-added';
+    const active = new Set(devices.map((device) => device.id));
+    if (state.recipients.some((entry) => entry.recipient.kind === 'device' && !active.has(entry.recipient.deviceId))) return 'device-revoked';
+    // Unknown for now (offline, or no key the root vouches for): the next send looks again; a send is not held up for it.
+    const record = await this.context.currentRecordKey?.().catch(() => undefined);
+    if (record && !sealedTo.has(toBase64(keyId(record.boxPublicKey)))) return 'record-key';
+    if (this.hadHandover(state.epoch)) return 'handover';
+    if (now - Date.parse(state.startedAt) > EPOCH_MAX_AGE_MS) return 'age';
+    if ((this.messagesPerEpoch.get(state.epoch) ?? 0) >= EPOCH_MAX_MESSAGES) return 'age';
+    return null;
   }
 
   /**
@@ -296,6 +399,162 @@ export class Conversation {
     this.emit({ kind: 'pending' });
   }
 
+  /**
+   * A send's checks before it is encrypted and handed to the outbox (whose `enqueue` it answers without waiting): a
+   * join answer fresh enough (a patient's: one that arrived after the send was called, when online; offline, what
+   * the device knows), the triggers, and a new epoch first when one says so.
+   */
+  private async prepareSend(item: PendingSend, calledAt: number, redFlags?: readonly string[]) {
+    const freshSince = this.role === 'patient' ? calledAt : Date.now() - MEMBERS_FRESH_MS.staff;
+    if (this.joinedAt < freshSince && this.context.client.connectionState === 'online') await this.rejoin();
+    // The current epoch's key first: one this device cannot trust (its creator is no trusted member) is refused here,
+    // visibly, rather than quietly replaced by a new epoch; that is an attack the user must hear of.
+    await this.keyFor(this.currentEpoch);
+    const reason = await this.renewalReason();
+    if (reason) await this.startEpoch(reason);
+    const epoch = this.currentEpoch;
+    const payload = this.encrypt(epoch, await this.keyFor(epoch), this.takeSenderSeq(), item.clientMessageId, item.body, redFlags);
+    return { payload, result: this.context.outbox.enqueue(payload) };
+  }
+
+  /** The epoch a send uses: the newest the join answers, the record's `keys.epoch` entries and refusals told of. */
+  private get currentEpoch(): number {
+    return Math.max(this.joinAnswer?.conversation.currentEpoch ?? 1, this.summary?.currentEpoch ?? 1);
+  }
+
+  private learnEpoch(epoch: number): void {
+    if (this.summary && epoch > this.summary.currentEpoch) {
+      this.summary = { ...this.summary, currentEpoch: epoch };
+      this.emit({ kind: 'summary' });
+    }
+  }
+
+  /** The key of an epoch, re-joining once for its envelopes when this device holds none yet (a `keys.epoch` it just saw). */
+  private async keyFor(epoch: number): Promise<Uint8Array> {
+    try {
+      return this.epochKey(epoch);
+    } catch (error) {
+      if (!(error instanceof ChatEntryError) || error.code !== 'no_key') throw error;
+      await this.rejoin();
+      return this.epochKey(epoch);
+    }
+  }
+
+  private encrypt(epoch: number, epochKey: Uint8Array, senderDeviceSeq: number, clientMessageId: string, body: string, redFlags?: readonly string[]) {
+    const { session, device } = this.context.signedIn;
+    const conversation = this.joinAnswer!.conversation;
+    return encryptForSend({
+      conversation,
+      epoch,
+      epochKey,
+      sender: { userId: session.user.id, deviceId: device.deviceId, role: this.role, signSecretKey: device.keys.signSecretKey },
+      senderDeviceSeq,
+      clientMessageId,
+      body,
+      redFlags,
+    });
+  }
+
+  private async renew(reason: EpochReason): Promise<number> {
+    for (let attempt = 1; ; attempt += 1) {
+      await this.rejoin();
+      const joined = this.joinAnswer;
+      if (!joined) throw new AccountFlowError('not_following', 'open the conversation before starting an epoch');
+      const based = this.currentEpoch;
+      const epoch = based + 1;
+      const { epochKey, envelopes } = newEpoch({
+        conversationId: this.id,
+        epoch,
+        targets: await this.epochTargets(joined),
+        creatorSignSecretKey: this.context.signedIn.device.keys.signSecretKey,
+      });
+      const result = await this.context.client.request('conversation:epoch', { conversationId: this.id, epoch, envelopes, reason });
+      if (result.ok) {
+        // This device made the key: it is the first key seen for the epoch, kept before anything the server answers later.
+        const id = epochKeyId(this.id, epoch);
+        if (!this.heldEpochKeys.has(epoch)) {
+          this.heldEpochKeys.set(epoch, epochKey);
+          this.context.epochKeys?.set(id, epochKey);
+          this.context.onEpochKey?.(id, epochKey);
+        }
+        this.setSummary(result.data.conversation);
+        await this.rejoin();
+        return epoch;
+      }
+      const current = 'details' in result.error ? result.error.details?.['currentEpoch'] : undefined;
+      if (result.error.code !== 'conflict' || typeof current !== 'number' || attempt >= EPOCH_ATTEMPTS) throw AccountFlowError.of(result.error);
+      // Lost a race: another member started a newer epoch after this device decided; take theirs.
+      this.learnEpoch(current);
+      if (current >= epoch) {
+        await this.rejoin();
+        return current;
+      }
+    }
+  }
+
+  /**
+   * Whom a new epoch is sealed to, each verified here: the patient's devices (below), the account key (the patient's own
+   * public halves; for staff, one that chains to the pinned root) and the current record key.
+   */
+  private async epochTargets(joined: JoinedConversation): Promise<EnvelopeTarget[]> {
+    const patientId = joined.conversation.patientId;
+    const own = this.context.signedIn;
+    let account: { boxPublicKey: Uint8Array };
+    if (own.account) account = own.account;
+    else if (
+      joined.patientAccount &&
+      joined.patientAccount.userId === patientId &&
+      isAccountKeyTrusted(joined.patientAccount, joined.conversation.practiceOdsCode, this.context.pinnedRoot)
+    )
+      account = { boxPublicKey: fromBase64(joined.patientAccount.boxPublicKey) };
+    else throw new AccountFlowError('untrusted_account_key', "the patient's account key does not chain to the practice root");
+    if (!this.context.currentRecordKey) throw new AccountFlowError('untrusted_record_key', 'no way to learn the current record key');
+    const record = await this.context.currentRecordKey();
+    const devices = this.patientDevicesToSeal(joined).map((device) => ({
+      recipient: { kind: 'device', deviceId: device.id } as EnvelopeRecipient,
+      boxPublicKey: fromBase64(device.boxPublicKey),
+    }));
+    return [
+      ...devices,
+      { recipient: { kind: 'account', userId: patientId }, boxPublicKey: account.boxPublicKey },
+      { recipient: { kind: 'record', version: record.version }, boxPublicKey: record.boxPublicKey },
+    ];
+  }
+
+  /**
+   * The patient's devices a new epoch goes to: listed as active, certified under the account key this client trusts
+   * (`isDeviceTrusted`), not named by the client's own revocation list; for the patient, always its own device from its
+   * own keys. A device the server lists without such a certificate gets nothing.
+   */
+  private patientDevicesToSeal(joined: JoinedConversation): MemberDevice[] {
+    const patientId = joined.conversation.patientId;
+    const own = this.context.signedIn;
+    const chosen = new Map<string, MemberDevice>();
+    for (const device of this.devices.values()) {
+      if (device.role !== 'patient' || device.userId !== patientId || device.revokedAt !== null) continue;
+      if (device.id === own.device.deviceId || this.isTrusted(device, joined)) chosen.set(device.id, device);
+    }
+    if (own.session.user.id === patientId) {
+      const keys = own.device.keys;
+      const listed = chosen.get(own.device.deviceId);
+      chosen.set(own.device.deviceId, {
+        ...(listed ?? { id: own.device.deviceId, userId: patientId, role: 'patient', displayName: '', certificate: null, certifiedAs: null, revokedAt: null }),
+        signPublicKey: toBase64(keys.signPublicKey),
+        boxPublicKey: toBase64(keys.boxPublicKey),
+      });
+    }
+    return [...chosen.values()];
+  }
+
+  /** Whether another clinician was assigned since the epoch started (its first assignment is not a handover). */
+  private hadHandover(epoch: number): boolean {
+    const since = this.epochStarts.get(epoch)?.seq ?? 0;
+    const atStart = this.assignments.filter((entry) => entry.seq <= since).at(-1)?.clinicianId ?? null;
+    const clinicians = new Set(this.assignments.filter((entry) => entry.seq > since && entry.clinicianId !== null).map((entry) => entry.clinicianId));
+    if (atStart !== null) clinicians.add(atStart);
+    return clinicians.size > 1;
+  }
+
   private async begin(): Promise<void> {
     const { client, cursorStore } = this.context;
     client.on('receipt:updated', this.onReceipt);
@@ -325,6 +584,11 @@ export class Conversation {
     this.entries = [...this.entries, entry];
     if (entry.ok) {
       const value = entry.value;
+      if (value.kind === 'system') {
+        if (value.event === 'assigned' || value.event === 'transferred') this.assignments.push({ seq: value.seq, clinicianId: value.data.clinicianId });
+        else if (value.event === 'requeued') this.assignments.push({ seq: value.seq, clinicianId: null });
+        else if (value.event === 'keys.epoch') this.epochStarts.set(value.data.epoch, { seq: value.seq, at: value.serverTime });
+      }
       if (value.kind === 'message') {
         if (value.isMine) void this.dropPending(value.clientMessageId, { keepOutbox: true });
         else if (this.typing.has(value.senderUserId)) this.markTyping(value.senderUserId, false);
@@ -337,6 +601,8 @@ export class Conversation {
         }
         // An assignment after the join answer names someone it may not list yet: learn their certified name.
         const isAssignment = value.event === 'assigned' || value.event === 'transferred';
+        // Members fetch the new envelopes now, so the next message (or send) finds its key (not for an epoch the answer knows).
+        if (value.event === 'keys.epoch' && value.data.epoch > (this.joinAnswer?.conversation.currentEpoch ?? 0)) void this.rejoin();
         if (isAssignment && this.needsName(value.data.clinicianId)) void this.rejoin();
       }
     }
@@ -406,13 +672,15 @@ export class Conversation {
     this.setPending(this.pending.map((item) => (item.clientMessageId === clientMessageId ? { ...item, ...change } : item)));
   }
 
-  /** A send leaves `pending`: back from the record, or refused (then its failed copy leaves the outbox too: the app still has the text). */
+  /**
+   * A send leaves `pending`: back from the record, or refused (then its failed copy leaves the outbox too: the app still
+   * has the text). Failed items of an earlier run stay: they are {@link earlierFailed} until the app discards them.
+   */
   private async dropPending(clientMessageId: string, options: { keepOutbox?: boolean } = {}): Promise<void> {
     if (this.pending.some((item) => item.clientMessageId === clientMessageId))
       this.setPending(this.pending.filter((item) => item.clientMessageId !== clientMessageId));
     if (options.keepOutbox) return;
-    const { outbox } = this.context;
-    for (const failed of outbox.itemsOf(this.id).filter((candidate) => candidate.status === 'failed')) await outbox.discard(failed.send.clientMessageId);
+    await this.context.outbox.discard(clientMessageId);
   }
 
   private emit(change: ConversationChange): void {
@@ -449,7 +717,10 @@ export class Conversation {
     if (joined === this.joinAnswer) return;
     // The feed hands back the answer of its own join with every entry; never let it replace a newer one.
     const isNewest = !this.joinAnswer || joined.conversation.lastSeq >= this.joinAnswer.conversation.lastSeq;
-    if (isNewest) this.joinAnswer = joined;
+    if (isNewest) {
+      this.joinAnswer = joined;
+      this.joinedAt = Date.now();
+    }
     let hasNewDevice = false;
     for (const device of joined.devices) {
       hasNewDevice ||= !this.devices.has(device.id);
@@ -500,6 +771,7 @@ export class Conversation {
       return { kind: 'system', seq: entry.seq, serverTime: entry.serverTime, ...system };
     }
     const m = entry.message;
+    this.messagesPerEpoch.set(m.epoch, (this.messagesPerEpoch.get(m.epoch) ?? 0) + 1);
     // A member who joined after our answer (a clinician's first reply), or an epoch it did not list: ask the server again.
     const knowsEpoch =
       this.heldEpochKeys.has(m.epoch) ||
@@ -620,4 +892,11 @@ export class Conversation {
     if (recipient.kind === 'account') return undefined;
     return this.context.recordKeys?.get(recipient.version);
   }
+}
+
+/** The current epoch a refused send names when a newer epoch replaced the one it was encrypted under, else null. */
+function newerEpochOf(result: OutboxResult, epoch: number): number | null {
+  if (result.ok || result.error.code !== 'conflict' || !('details' in result.error)) return null;
+  const current = result.error.details?.['currentEpoch'];
+  return typeof current === 'number' && current > epoch ? current : null;
 }

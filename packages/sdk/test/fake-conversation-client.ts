@@ -162,10 +162,29 @@ export function aPatientConversation() {
   /** A system entry as the record holds it. */
   const system = (seq: number, event: string, data: Record<string, unknown>): RecordEntry =>
     ({ conversationId, seq, kind: 'system', serverTime: new Date(seq * 1000).toISOString(), hash: '00', system: { event, data } }) as RecordEntry;
+  /** A new device of the patient, certified by the account key: its id and certificate. */
+  const certifyPatientDevice = (keys: IdentityKeys): { id: string; signature: string } => {
+    const id = randomUUID();
+    const fields = { userId: patientId, deviceId: id, signPublicKey: keys.signPublicKey, boxPublicKey: keys.boxPublicKey };
+    return { id, signature: toBase64(certifyDevice(fields, account.signSecretKey).signature) };
+  };
+  /** A `conversation:send` payload of the patient's device under epoch 1. */
+  const sendOf = (senderDeviceSeq: number, body: string) =>
+    encryptForSend({
+      conversation: summary,
+      epoch: 1,
+      epochKey,
+      sender: { userId: patientId, deviceId: patientDevice.member.id, role: 'patient', signSecretKey: patientDevice.keys.signSecretKey },
+      senderDeviceSeq,
+      clientMessageId: randomUUID(),
+      body,
+    });
   return {
     conversationId,
     summary,
     signedIn,
+    certifyPatientDevice,
+    sendOf,
     patientDevice,
     clinician,
     colleague,

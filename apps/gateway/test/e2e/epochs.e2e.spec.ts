@@ -4,9 +4,9 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { ParleyClient } from '@parley/client';
-import { ready } from '@parley/crypto';
+import { certifyDevice, openEpochKey, ready, toBase64 } from '@parley/crypto';
 import type { ConversationEpoch, Envelope } from '@parley/protocol';
-import { encryptForSend, newEpoch, type EnvelopeTarget } from '@parley/sdk';
+import { decryptEntry, encryptForSend, newEpoch, type EnvelopeTarget } from '@parley/sdk';
 import { startTestApp, type TestApp } from '../app.js';
 import { follow, patientChat, staffChat, type Chatter } from '../chat.js';
 import { activatePatient, apiOk, connectAs, createPracticeWithStaff, signIn, type TestPatient, type TestPractice } from '../factories.js';
@@ -239,5 +239,239 @@ describe('conversation:epoch (in-process gateway, real PostgreSQL and sockets)',
     expect(current).toMatchObject({ ok: true, data: { isDuplicate: false } });
     const stored = await gateway.dataSource.query(`SELECT epoch FROM record_entries WHERE conversation_id = $1 AND kind = 'message'`, [id]);
     expect(stored).toEqual([{ epoch: 2 }]);
+  });
+
+  describe('with the real sdk: new epochs started by clients', () => {
+    /** Another device of the patient, signed in and certified by their account key (as the sdk's enrolment does). */
+    async function certifiedDevice(patient: TestPatient): Promise<TestPatient> {
+      const signedIn = await signIn(gateway.url, { practice: practice.odsCode, login: patient.nhsNumber });
+      const deviceId = signedIn.session.deviceId;
+      const keys = signedIn.device!;
+      const certificate = certifyDevice(
+        { userId: patient.userId, deviceId, signPublicKey: keys.signPublicKey, boxPublicKey: keys.boxPublicKey },
+        patient.account.signSecretKey,
+      );
+      await apiOk(
+        gateway.url,
+        'PUT',
+        `/api/devices/${deviceId}/certificate`,
+        { token: signedIn.token, body: { certificate: toBase64(certificate.signature) } },
+        204,
+      );
+      return { ...patient, ...signedIn, deviceId, device: keys };
+    }
+    const bodiesOf = (who: Chatter) => who.bodies();
+    const messageRow = async (conversationId: string, body: string, who: Chatter) => {
+      const entry = who.entries.find((candidate) => candidate.ok && candidate.value.kind === 'message' && candidate.value.body === body);
+      const [row] = await gateway.dataSource.query(
+        `SELECT conversation_id, seq, epoch, sender_user_id, sender_device_id, sender_role, sender_device_seq, client_message_id, content_type, ciphertext, nonce, created_at
+           FROM record_entries WHERE conversation_id = $1 AND seq = $2`,
+        [conversationId, entry!.seq],
+      );
+      return row as {
+        epoch: number;
+        seq: string;
+        sender_user_id: string;
+        sender_device_id: string;
+        sender_role: 'patient';
+        sender_device_seq: string;
+        client_message_id: string;
+        ciphertext: Buffer;
+        nonce: Buffer;
+        created_at: Date;
+      };
+    };
+
+    it('after a patient device is revoked, the next message is under a new epoch the revoked device cannot open; the other device and the clinician read on', async () => {
+      const patient = await activatePatient(gateway.url, practice);
+      const lost = await certifiedDevice(patient);
+      const other = await certifiedDevice(patient);
+      const phone = await patientChat(gateway.url, practice, patient);
+      open.push({ close: () => void phone.session.close() });
+      const id = (await phone.session.openConversation('admin')).id;
+      await follow(phone, id);
+      const tablet = await patientChat(gateway.url, practice, other);
+      open.push({ close: () => void tablet.session.close() });
+      await follow(tablet, id);
+      await follow(clinician, id);
+      await assigned(id);
+      await phone.session.conversation(id).send('Before the phone was lost.');
+      await waitUntil(() => bodiesOf(tablet).length === 1 && bodiesOf(clinician).includes('Before the phone was lost.'), 'the first message everywhere');
+      // The lost device's copy of the first epoch key, as a thief holding the phone would have it.
+      const [lostEnvelope] = await gateway.dataSource.query(
+        `SELECT recipient_key_id, sealed_key, signature FROM conversation_envelopes WHERE conversation_id = $1 AND epoch = 1 AND recipient_device_id = $2`,
+        [id, lost.deviceId],
+      );
+      const lostEpochOneKey = openEpochKey({
+        conversationId: id,
+        epoch: 1,
+        envelope: { recipientKeyId: lostEnvelope.recipient_key_id, sealedKey: lostEnvelope.sealed_key, signature: lostEnvelope.signature },
+        recipient: lost.device,
+        creator: { signPublicKey: patient.device.signPublicKey, isTrusted: true, isMember: true },
+      });
+
+      await apiOk(gateway.url, 'POST', `/api/devices/${lost.deviceId}/revoke`, { token: patient.token });
+      const sent = await phone.session.conversation(id).send('After the phone was lost.');
+      await waitUntil(
+        () => bodiesOf(tablet).includes('After the phone was lost.') && bodiesOf(clinician).includes('After the phone was lost.'),
+        'the second message',
+      );
+
+      expect(sent).toMatchObject({ ok: true });
+      const row = await messageRow(id, 'After the phone was lost.', phone);
+      expect(row.epoch).toBe(2);
+      const epochTwo: { recipient_kind: string; recipient_device_id: string | null; recipient_key_id: Buffer; sealed_key: Buffer; signature: Buffer }[] =
+        await gateway.dataSource.query(
+          `SELECT recipient_kind, recipient_device_id, recipient_key_id, sealed_key, signature FROM conversation_envelopes WHERE conversation_id = $1 AND epoch = 2`,
+          [id],
+        );
+      expect(
+        epochTwo
+          .map((envelope) => envelope.recipient_device_id)
+          .filter(Boolean)
+          .sort(),
+      ).toEqual([patient.deviceId, other.deviceId].sort());
+      // No envelope of the new epoch opens with the revoked device's keys...
+      for (const envelope of epochTwo) {
+        expect(() =>
+          openEpochKey({
+            conversationId: id,
+            epoch: 2,
+            envelope: { recipientKeyId: envelope.recipient_key_id, sealedKey: envelope.sealed_key, signature: envelope.signature },
+            recipient: lost.device,
+            creator: { signPublicKey: patient.device.signPublicKey, isTrusted: true, isMember: true },
+          }),
+        ).toThrow();
+      }
+      // ...and the first epoch's key it kept does not open the new message.
+      const entry = {
+        conversationId: id,
+        seq: Number(row.seq),
+        kind: 'message' as const,
+        serverTime: row.created_at.toISOString(),
+        hash: '',
+        message: {
+          epoch: row.epoch,
+          senderUserId: row.sender_user_id,
+          senderDeviceId: row.sender_device_id,
+          senderRole: row.sender_role,
+          senderDeviceSeq: Number(row.sender_device_seq),
+          clientMessageId: row.client_message_id,
+          contentType: 'text' as const,
+          ciphertext: toBase64(row.ciphertext),
+          nonce: toBase64(row.nonce),
+        },
+      };
+      const conversation = { id, practiceOdsCode: practice.odsCode, patientId: patient.userId };
+      expect(() => decryptEntry({ conversation, entry, epochKey: lostEpochOneKey, senderSignPublicKey: patient.device.signPublicKey })).toThrow();
+      expect(bodiesOf(tablet)).toEqual(['Before the phone was lost.', 'After the phone was lost.']);
+      expect(tablet.entries.some((candidate) => candidate.ok && candidate.value.kind === 'system' && candidate.value.event === 'keys.epoch')).toBe(true);
+      expect(tablet.entries.every((candidate) => candidate.ok)).toBe(true);
+      expect(clinician.entries.filter((candidate) => candidate.ok === false)).toEqual([]);
+    });
+
+    it('re-encrypts a send made under an epoch another member replaced, keeping its client message id and sequence, and stores it once', async () => {
+      const patient = await activatePatient(gateway.url, practice);
+      const { chat, id } = await openByNewPatientAs(patient);
+      await follow(clinician, id);
+      await assigned(id);
+      // The clinician's model stops following (and staff re-join only every few minutes), so it has not heard of the new epoch when it sends.
+      clinician.session.conversation(id).stop();
+      await chat.session.conversation(id).startEpoch('device-added');
+      const sends: { epoch: number; clientMessageId: string; senderDeviceSeq: number }[] = [];
+      const client = clinician.session.client;
+      const request = client.request.bind(client);
+      client.request = ((event: string, payload: { conversationId?: string; epoch: number; clientMessageId: string; senderDeviceSeq: number }) => {
+        if (event === 'conversation:send' && payload.conversationId === id)
+          sends.push({ epoch: payload.epoch, clientMessageId: payload.clientMessageId, senderDeviceSeq: payload.senderDeviceSeq });
+        return request(event as never, payload as never);
+      }) as typeof client.request;
+      const clientMessageId = randomUUID();
+
+      const sent = await clinician.session
+        .conversation(id)
+        .send('Written before I heard of the new keys.', { clientMessageId })
+        .finally(() => (client.request = request));
+      await waitUntil(() => bodiesOf(chat).includes('Written before I heard of the new keys.'), 'the message at the patient');
+
+      expect(sent).toMatchObject({ ok: true, data: { isDuplicate: false } });
+      expect(sends).toEqual([
+        { epoch: 1, clientMessageId, senderDeviceSeq: sends[0]!.senderDeviceSeq },
+        { epoch: 2, clientMessageId, senderDeviceSeq: sends[0]!.senderDeviceSeq },
+      ]);
+      const stored = await gateway.dataSource.query(`SELECT epoch FROM record_entries WHERE conversation_id = $1 AND client_message_id = $2`, [
+        id,
+        clientMessageId,
+      ]);
+      expect(stored).toEqual([{ epoch: 2 }]);
+      expect(clinician.session.outbox.itemsOf(id)).toEqual([]);
+    });
+
+    it('two members starting the next epoch at once: exactly one wins, the other is refused conflict and carries on under the winner’s epoch', async () => {
+      const patient = await activatePatient(gateway.url, practice);
+      const { chat, id } = await openByNewPatientAs(patient);
+      await follow(clinician, id);
+      await assigned(id);
+      const socket = await connectAs(gateway.url, patient);
+      open.push({ close: () => socket.close() });
+      const raw = [sealed(id, 2, patient), sealed(id, 2, patient, practice.clinician.device.signSecretKey)];
+
+      // The gateway's part: the same epoch asked for twice at once.
+      const clinicianSocket = await connectAs(gateway.url, practice.clinician);
+      open.push({ close: () => clinicianSocket.close() });
+      const answers = await Promise.all([
+        socket.request('conversation:epoch', epochPayload(id, 2, raw[0]!.envelopes)),
+        clinicianSocket.request('conversation:epoch', epochPayload(id, 2, raw[1]!.envelopes)),
+      ]);
+      // The clients' part: both start epoch 3 at once, each through its own sdk.
+      const [patientEpoch, clinicianEpoch] = await Promise.all([
+        chat.session.conversation(id).startEpoch('age'),
+        clinician.session.conversation(id).startEpoch('age'),
+      ]);
+      await chat.session.conversation(id).send('Under whichever epoch won.');
+      await waitUntil(() => bodiesOf(clinician).includes('Under whichever epoch won.'), 'the message at the clinician');
+
+      expect(answers.filter((answer) => answer.ok)).toHaveLength(1);
+      expect(answers.filter((answer) => !answer.ok)).toEqual([
+        { ok: false, error: expect.objectContaining({ code: 'conflict', details: { currentEpoch: 2 } }) },
+      ]);
+      const creators = await gateway.dataSource.query(
+        `SELECT epoch, count(DISTINCT creator_device_id)::int AS creators FROM conversation_envelopes WHERE conversation_id = $1 GROUP BY epoch ORDER BY epoch`,
+        [id],
+      );
+      const current = (await stateOf(id)).current_epoch;
+      expect(creators.every((row: { creators: number }) => row.creators === 1)).toBe(true);
+      expect([patientEpoch, clinicianEpoch].sort()).toEqual(current === 3 ? [3, 3] : [3, 4]);
+      const epochEntries = await gateway.dataSource.query(
+        `SELECT system_data FROM record_entries WHERE conversation_id = $1 AND system_event = 'keys.epoch' ORDER BY seq`,
+        [id],
+      );
+      expect(epochEntries.map((row: { system_data: { epoch: number } }) => row.system_data.epoch)).toEqual(
+        Array.from({ length: current - 1 }, (_, i) => i + 2),
+      );
+    });
+
+    it('a manager renews the epochs of several conversations at once (offboarding), each sealed by the manager’s client', async () => {
+      const manager = await staffChat(gateway.url, practice, practice.manager);
+      open.push({ close: () => void manager.session.close() });
+      const first = await conversationWithPatient();
+      const second = await conversationWithPatient();
+
+      const result = await manager.session.renewEpochs([first.id, second.id, randomUUID()], 'offboarding');
+
+      expect(result.renewed).toEqual([
+        { conversationId: first.id, epoch: 2 },
+        { conversationId: second.id, epoch: 2 },
+      ]);
+      expect(result.failed).toEqual([expect.objectContaining({ code: 'not_found' })]);
+      for (const { id } of [first, second]) {
+        const [row] = await gateway.dataSource.query(`SELECT DISTINCT creator_device_id FROM conversation_envelopes WHERE conversation_id = $1 AND epoch = 2`, [
+          id,
+        ]);
+        expect(row.creator_device_id).toBe(practice.manager.deviceId);
+      }
+      await first.chat.session.conversation(first.id).send('Still readable after the renewal.');
+      await waitUntil(() => bodiesOf(first.chat).includes('Still readable after the renewal.'), 'the patient’s own copy');
+    });
   });
 });
