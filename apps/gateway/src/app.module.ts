@@ -28,6 +28,7 @@ import { RecoveryModule } from './recovery/recovery.module.js';
 import { RoutingModule } from './routing/routing.module.js';
 import { SessionsModule } from './sessions/sessions.module.js';
 import { SignInModule } from './sign-in/sign-in.module.js';
+import { SignOutModule } from './sign-out/sign-out.module.js';
 import { StaffModule } from './staff/staff.module.js';
 import { SystemModule } from './system/system.module.js';
 
@@ -70,6 +71,7 @@ export class AppModule {
         MetricsModule,
         SessionsModule,
         SignInModule,
+        SignOutModule,
         InvitationsModule,
         DevicesModule,
         AccountKeysModule,

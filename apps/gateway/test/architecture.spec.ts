@@ -85,7 +85,7 @@ describe('dependency rule', () => {
 const GATEWAY_SRC = join(ROOT, 'apps/gateway/src');
 const INFRASTRUCTURE = new Set(['common', 'database']);
 /** What was `auth`: they import no feature but each other and `audit`'s writer (docs/decisions/0004-auth-imports-audit.md). */
-const ACCOUNT_FEATURES = ['sessions', 'devices', 'invitations', 'account-keys', 'sign-in', 'rate-limits'];
+const ACCOUNT_FEATURES = ['sessions', 'devices', 'invitations', 'account-keys', 'sign-in', 'sign-out', 'rate-limits'];
 /** The audit viewer (`AuditLogModule` and the controllers it registers) uses the sessions guard; the audit writer imports no feature. */
 const AUDIT_VIEWER = ['audit/audit-log.module.ts', 'audit/audit.controller.ts', 'audit/people.controller.ts'];
 

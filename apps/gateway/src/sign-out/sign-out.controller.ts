@@ -2,19 +2,19 @@ import { Controller, HttpCode, Post, Res, UseGuards } from '@nestjs/common';
 import type { Response } from 'express';
 import { Actor } from '../common/actor.js';
 import { SIGN_OUT_CLEAR_SITE_DATA } from '../common/security-headers.js';
-import { BearerGuard } from './bearer.guard.js';
-import { SessionsService } from './sessions.service.js';
+import { BearerGuard } from '../sessions/bearer.guard.js';
+import { SignOutService } from './sign-out.service.js';
 
-/** Signing out, here or everywhere: the caller's bearer token names the session. */
+/** Signing out, here or everywhere: the caller's bearer token names the session (and, for a patient, the device it revokes). */
 @Controller('api/auth')
-export class SessionsController {
-  constructor(private readonly sessions: SessionsService) {}
+export class SignOutController {
+  constructor(private readonly signOuts: SignOutService) {}
 
   @Post('sign-out')
   @HttpCode(204)
   @UseGuards(BearerGuard)
   async signOut(@Actor() actor: Actor, @Res({ passthrough: true }) response: Response): Promise<void> {
-    await this.sessions.signOut(actor);
+    await this.signOuts.signOut(actor);
     response.setHeader('Clear-Site-Data', SIGN_OUT_CLEAR_SITE_DATA);
   }
 
@@ -22,7 +22,7 @@ export class SessionsController {
   @HttpCode(204)
   @UseGuards(BearerGuard)
   async signOutEverywhere(@Actor() actor: Actor, @Res({ passthrough: true }) response: Response): Promise<void> {
-    await this.sessions.signOutEverywhere(actor);
+    await this.signOuts.signOutEverywhere(actor);
     response.setHeader('Clear-Site-Data', SIGN_OUT_CLEAR_SITE_DATA);
   }
 }
