@@ -15,7 +15,7 @@ import type { AccountEnrolment, DeviceInfo, InvitationDetails, PracticeKeys, Ses
 import { certifiedRecordKey, rotateRecordKey } from '@parley/sdk';
 import { launchChromium } from '@parley/testing';
 import { eventually, startPractice, type TestPractice } from './practice.js';
-import { PHONE, readVault } from './screens.js';
+import { PHONE, readVault, unlock } from './screens.js';
 
 const PASSPHRASE = 'copper harbour lantern violin meadow orbit';
 const UNTRUSTED_INVITATION = 'This invitation does not match its code. Do not continue: phone the practice.';
@@ -264,7 +264,7 @@ describe('adversarial server: the patient app (Chromium, real gateway, rewritten
         await page.getByRole('heading', { name: /^Hello/ }).waitFor({ timeout: 30_000 });
 
         expect(requests.filter((request) => request.path === '/api/auth/invitation')).toHaveLength(lookups);
-        expect((await readVault(page)).pinnedRoot).toBe(b64(practice.demo.practice.root.signPublicKey));
+        expect((await readVault(page, PASSPHRASE)).pinnedRoot).toBe(b64(practice.demo.practice.root.signPublicKey));
       });
     });
   });
@@ -284,7 +284,7 @@ describe('adversarial server: the patient app (Chromium, real gateway, rewritten
         .envelopes.filter((envelope) => envelope.recipient.kind === 'record');
       expect(records.map((envelope) => envelope.recipient.version)).toEqual([newest.version]);
       expect(records.map((envelope) => envelope.recipientKeyId)).toEqual([b64(keyId(newest.boxPublicKey))]);
-      expect((await readVault(page)).recordKeyFloor).toBe(newest.version);
+      expect((await readVault(page, PASSPHRASE)).recordKeyFloor).toBe(newest.version);
       await page.getByRole('button', { name: '← Back to home' }).click();
     });
 
@@ -292,6 +292,7 @@ describe('adversarial server: the patient app (Chromium, real gateway, rewritten
       await attack(async () => {
         const opens = opened().length;
         await page.reload();
+        await unlock(page, PASSPHRASE);
         await page.getByRole('heading', { name: /^Hello/ }).waitFor({ timeout: 30_000 });
         tampers.set('/api/practice/keys', (body: PracticeKeys) => ({ ...body, recordKeys: body.recordKeys.filter((key) => key.version < newest.version) }));
 
@@ -416,7 +417,7 @@ describe('adversarial server: the patient app (Chromium, real gateway, rewritten
         await other.getByRole('alert').filter({ hasText: UNTRUSTED_RECORD_KEY }).waitFor({ timeout: 30_000 });
         expect(hitsOf('/api/auth/sign-in')).toBeGreaterThan(0);
         expect(opened()).toHaveLength(opens);
-        expect((await readVault(other)).pinnedRoot).toBe(b64(practice.demo.practice.root.signPublicKey));
+        expect((await readVault(other, PASSPHRASE)).pinnedRoot).toBe(b64(practice.demo.practice.root.signPublicKey));
       });
     });
 

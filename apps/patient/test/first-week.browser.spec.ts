@@ -1,7 +1,7 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchChromium } from '@parley/testing';
 import { eventually, follow, startPractice, type TestPractice } from './practice.js';
-import { checkScreen, PHONE } from './screens.js';
+import { checkScreen, PHONE, unlock } from './screens.js';
 
 const PASSPHRASE = 'copper lantern harbour meadow violin orbit';
 const NEUTRAL_URL = 'https://www.bbc.co.uk/weather';
@@ -137,6 +137,7 @@ describe('patient app: the first week (Chromium, real gateway, database and sdk 
   it('remembers on the device that the patient turned the sound off', async () => {
     await page.getByLabel('Play a sound when a new message arrives').uncheck();
     await page.reload();
+    await unlock(page, PASSPHRASE);
     await home().waitFor({ timeout: 30_000 });
     expect(await page.getByLabel('Play a sound when a new message arrives').isChecked()).toBe(false);
     // A tap on the page would let the chime play: it must stay quiet by choice, not because the browser blocked it.
@@ -242,6 +243,8 @@ describe('patient app: the first week (Chromium, real gateway, database and sdk 
     it('fills in the practice code and NHS number when the remembered device must sign in again', async () => {
       await other.clock.setSystemTime(new Date(Date.now() + 31 * 24 * 3_600_000));
       await other.reload();
+      // The device lock opens on the device, without the server: only then does the app learn the session ended.
+      await unlock(other, PASSPHRASE);
 
       await other.getByText('Your session has ended. Please sign in again.').waitFor({ timeout: 30_000 });
       expect(await other.getByLabel('Practice code').inputValue()).toBe(practice.odsCode);

@@ -2,7 +2,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchChromium } from '@parley/testing';
 import type { HoursView } from '@parley/protocol';
 import { startPractice, type TestPractice } from './practice.js';
-import { checkScreen, PHONE } from './screens.js';
+import { checkScreen, PHONE, unlock } from './screens.js';
 
 const PASSPHRASE = 'harbour violin copper meadow orbit lantern';
 const ZONE = 'Europe/London';
@@ -125,6 +125,7 @@ describe('patient app: opening hours on a moved clock (Chromium, real gateway an
     // 31 days on, the 30-day session has expired: the app says so instead of failing on every request.
     await phone.clock.setSystemTime(new Date(friday.getTime() + 31 * 24 * 3_600_000));
     await page.reload();
+    await unlock(page, PASSPHRASE);
     await page.getByText('Your session has ended. Please sign in again.').waitFor();
     expect(await page.getByText('You are offline.').count()).toBe(0);
     expect(await page.getByLabel('Practice code').inputValue()).toBe(practice.odsCode);

@@ -2,7 +2,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchChromium, startTcpProxy, type TcpProxy } from '@parley/testing';
 import { generateInvitationCode, ready } from '@parley/crypto';
 import { eventually, follow, startPractice, type TestPractice } from './practice.js';
-import { checkScreen, PHONE, readVault, secretKeyPaths } from './screens.js';
+import { checkScreen, PHONE, readVault, secretKeyPaths, unlock } from './screens.js';
 
 const TERMS = 'Online messages are for non-urgent matters only.\n\nEvery message becomes part of your medical record.';
 const PASSPHRASE = 'lantern orbit meadow copper violin harbour';
@@ -128,7 +128,7 @@ describe('patient app: the whole journey (Chromium, real gateway, database and s
   });
 
   it("keeps the account key's public halves only: no account secret key is stored on the phone", async () => {
-    const stored = await readVault(page);
+    const stored = await readVault(page, PASSPHRASE);
 
     expect(Object.keys(stored.signedIn.account).sort()).toEqual(['boxPublicKey', 'signPublicKey']);
     expect(Object.keys(stored.signedIn)).not.toContain('accountKeys');
@@ -249,6 +249,7 @@ describe('patient app: the whole journey (Chromium, real gateway, database and s
     page = await phone.newPage();
     watch(page);
     await page.goto(`${proxy.url}/`);
+    await unlock(page, PASSPHRASE);
     await page.getByRole('heading', { name: /^Hello/ }).waitFor({ timeout: 30_000 });
     await eventually(() => practice.clinician.bodies().includes(text), 'the message queued in IndexedDB arrived', 40_000);
     await page.getByRole('button', { name: /with a clinician/ }).click();
@@ -290,6 +291,7 @@ describe('patient app: the whole journey (Chromium, real gateway, database and s
     const closed = await practice.clinician.session.client.request('conversation:close', { conversationId, outcome: 'resolved' });
     expect(closed.ok).toBe(true);
     await page.reload();
+    await unlock(page, PASSPHRASE);
     await page.getByRole('heading', { name: /^Hello/ }).waitFor({ timeout: 30_000 });
 
     const history = page.getByRole('region', { name: 'Past conversations' });
@@ -304,6 +306,7 @@ describe('patient app: the whole journey (Chromium, real gateway, database and s
     const second = await phone.newPage();
     watch(second);
     await second.goto(`${proxy.url}/`);
+    await unlock(second, PASSPHRASE);
 
     await second.getByRole('heading', { name: 'Parley is open in another tab' }).waitFor({ timeout: 30_000 });
     expect(await checkScreen(second, '13-other-tab')).toEqual({ violations: [], overflow: 0 });

@@ -1,7 +1,9 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
+import { deriveDeviceLockKey } from '@parley/sdk';
 import { accessibilityViolations } from '@parley/testing';
+import { decodeSecret, SecretLock, type LockedSecret } from '@parley/web';
 
 /** Where screenshots go: test artifacts, git-ignored. */
 export const SCREENSHOTS = join(import.meta.dirname, '..', 'test-results', 'screenshots');
@@ -23,7 +25,7 @@ export async function checkScreen(page: Page, name: string): Promise<{ violation
 /** The width screenshots are taken at (a common phone). */
 export const PHONE = { width: 375, height: 812 };
 
-/** The patient's vault record as the test reads it: byte arrays as base64 strings. */
+/** The patient's keys as the test reads them from the vault: byte arrays as base64 strings. */
 export interface StoredPatientKeys {
   signedIn: { account: Record<string, string>; device: unknown; session: unknown };
   pinnedRoot: string;
@@ -33,11 +35,21 @@ export interface StoredPatientKeys {
   login: string | null;
 }
 
+/** The patient app's vault record (format 2) as the page's own wrapping key opens it: the keys are still sealed under the device lock. */
+export interface StoredVaultRecord {
+  format: number;
+  sealedKeys: LockedSecret;
+  idleLockMinutes: number;
+  lockedBecause: string | null;
+  isSoundOn: boolean;
+}
+
 /**
- * Decrypts the patient app's vault in the page, as script in the app's origin could (the wrapping key
- * cannot be exported, but it can be used): to check what the device keeps, never to change it.
+ * Decrypts the patient app's vault record in the page, as script in the app's origin could (the wrapping key
+ * cannot be exported, but it can be used): to check what the device keeps, never to change it. What it gives is
+ * the record with the keys still sealed under the device lock (see `openStoredKeys`).
  */
-export async function readVault(page: Page): Promise<StoredPatientKeys> {
+export async function readVaultRecord(page: Page): Promise<StoredVaultRecord> {
   const json = await page.evaluate(async () => {
     const db = await new Promise<IDBDatabase>((resolve, reject) => {
       const request = indexedDB.open('parley-patient');
@@ -60,10 +72,29 @@ export async function readVault(page: Page): Promise<StoredPatientKeys> {
     );
     return new TextDecoder().decode(plain);
   });
-  const record = JSON.parse(json, (_key, value: unknown) =>
-    typeof value === 'object' && value !== null && '$bytes' in value && Object.keys(value).length === 1 ? (value as { $bytes: string }).$bytes : value,
-  ) as { keys: StoredPatientKeys };
-  return record.keys;
+  return decodeSecret<StoredVaultRecord>(new TextEncoder().encode(json));
+}
+
+/** Opens the keys a vault record seals under the device lock, with the passphrase, as the app does (Argon2id in Node). @throws with code `wrong_passphrase` */
+export async function openStoredKeys(record: StoredVaultRecord, passphrase: string): Promise<StoredPatientKeys> {
+  const derived = await deriveDeviceLockKey(passphrase, record.sealedKeys.kdf);
+  const lock = await SecretLock.fromKeyBytes(derived.key, derived.kdf, 'patient-keys');
+  const keys = await lock.open<unknown>(record.sealedKeys);
+  return JSON.parse(
+    JSON.stringify(keys, (_key, value: unknown) => (value instanceof Uint8Array ? Buffer.from(value).toString('base64') : value)),
+  ) as StoredPatientKeys;
+}
+
+/** The patient's keys from the vault, opened with the passphrase (the page's wrapping key alone no longer opens them). */
+export async function readVault(page: Page, passphrase: string): Promise<StoredPatientKeys> {
+  return openStoredKeys(await readVaultRecord(page), passphrase);
+}
+
+/** A remembered device after a reload or a reopened site: waits for the locked screen and opens it with the passphrase. */
+export async function unlock(page: Page, passphrase: string, timeout = 30_000): Promise<void> {
+  await page.getByRole('heading', { name: 'Parley is locked' }).waitFor({ timeout });
+  await page.getByLabel('Passphrase', { exact: true }).fill(passphrase);
+  await page.getByRole('button', { name: 'Unlock' }).click();
 }
 
 /** The paths of every field named like a secret key (`…SecretKey`) in a stored record, sorted. */

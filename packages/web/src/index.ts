@@ -9,3 +9,5 @@ export { IndexedDbFeedCursorStore } from './indexed-db-feed-cursor-store.js';
 export { TabLock } from './tab-lock.js';
 export { IdleTimer, ACTIVITY_EVENTS } from './idle-timer.js';
 export type { IdleTimerOptions } from './idle-timer.js';
+export { SecretLock, WrongSecretError, isLockedSecret } from './secret-lock.js';
+export type { LockedSecret, SecretLockKdf } from './secret-lock.js';

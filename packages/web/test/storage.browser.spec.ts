@@ -147,6 +147,60 @@ describe('@parley/web in Chromium (IndexedDB, WebCrypto, Web Locks)', () => {
     expect(result).toEqual({ value: null, stored: null });
   });
 
+  it('seals a value under a lock key that only the same key bytes open: another key, or an edited salt, cost or ciphertext, is refused', async () => {
+    const result = await inPage<{
+      opened: { token: string; key: number[] };
+      extractable: boolean;
+      keyBytesAfter: number[];
+      refusals: string[];
+      storedHasToken: boolean;
+      survivesVault: boolean;
+    }>(
+      page,
+      `
+      const kdf = { salt: new Uint8Array(16).fill(7), opsLimit: 3, memLimitBytes: 67108864 };
+      const keyBytes = new Uint8Array(32).fill(42);
+      const lock = await web.SecretLock.fromKeyBytes(keyBytes, kdf, 'patient');
+      const sealed = await lock.seal({ token: 'secret-token-123', key: new Uint8Array([9, 8, 7]) });
+      // Through the device vault and back, as the patient app stores it.
+      const db = await web.WebDatabase.open('t');
+      const vault = new web.DeviceVault(db, 'patient');
+      await vault.save({ sealed }, { remember: true });
+      const reread = (await new web.DeviceVault(db, 'patient').load()).sealed;
+      const again = await web.SecretLock.fromKeyBytes(new Uint8Array(32).fill(42), kdf, 'patient');
+      const opened = await again.open(reread);
+      const refused = (promise) => promise.then(() => 'opened', (error) => error.code);
+      const other = await web.SecretLock.fromKeyBytes(new Uint8Array(32).fill(43), kdf, 'patient');
+      const otherContext = await web.SecretLock.fromKeyBytes(new Uint8Array(32).fill(42), kdf, 'staff');
+      const flipped = sealed.ciphertext.slice(); flipped[0] ^= 1;
+      const refusals = [
+        await refused(other.open(sealed)),
+        await refused(otherContext.open(sealed)),
+        await refused(again.open({ ...sealed, ciphertext: flipped })),
+        await refused(again.open({ ...sealed, kdf: { ...sealed.kdf, opsLimit: 1 } })),
+        await refused(again.open({ ...sealed, kdf: { ...sealed.kdf, salt: new Uint8Array(16).fill(8) } })),
+      ];
+      return {
+        opened: { token: opened.token, key: [...opened.key] },
+        extractable: lock.key.extractable,
+        keyBytesAfter: [...new Set(keyBytes)],
+        refusals,
+        storedHasToken: new TextDecoder().decode(sealed.ciphertext).includes('secret-token-123'),
+        survivesVault: web.isLockedSecret(reread),
+      };
+    `,
+    );
+
+    expect(result).toEqual({
+      opened: { token: 'secret-token-123', key: [9, 8, 7] },
+      extractable: false,
+      keyBytesAfter: [0],
+      refusals: ['wrong_passphrase', 'wrong_passphrase', 'wrong_passphrase', 'wrong_passphrase', 'wrong_passphrase'],
+      storedHasToken: false,
+      survivesVault: true,
+    });
+  });
+
   it('keeps outbox items and feed cursors per user across a reload', async () => {
     const item = (id: string, order: number) => ({
       send: {

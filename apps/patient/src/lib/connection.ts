@@ -3,7 +3,7 @@
 // WebAssembly: it loads only when a crypto flow starts (activation, sign-in, a remembered device).
 import type { ChatSession, PatientSignedIn, SystemEvent, SystemEventLine, SystemEventWording, VerifiedInvitation } from '@parley/sdk';
 import type { HoursStatus, PracticeSettings, SystemPong, TermsStatus } from '@parley/protocol';
-import { IndexedDbOutboxStore, type WebDatabase } from '@parley/web';
+import { IndexedDbOutboxStore, SecretLock, type SecretLockKdf, type WebDatabase } from '@parley/web';
 import { config } from './config';
 
 // zod, under @parley/protocol, compiles no parsers with eval in a browser (the CSP's Trusted Types
@@ -181,14 +181,18 @@ export function signIn(input: { practice: string; login: string; passphrase: str
   return flow(async () => {
     const { signIn: sdkSignIn, isPatientSignedIn, equal } = await loadSdk();
     const sameAccount = input.known && input.known.practice === input.practice ? input.known : null;
-    const signedIn = await sdkSignIn({
-      baseUrl: config.gatewayUrl,
-      deviceLabel: deviceLabel(),
-      practice: input.practice,
-      login: input.login,
-      passphrase: input.passphrase,
-      device: sameAccount?.signedIn.device,
-    });
+    const attempt = (device?: PatientKeys['signedIn']['device']) =>
+      sdkSignIn({ baseUrl: config.gatewayUrl, deviceLabel: deviceLabel(), practice: input.practice, login: input.login, passphrase: input.passphrase, device });
+    let signedIn: Awaited<ReturnType<typeof attempt>>;
+    try {
+      signedIn = await attempt(sameAccount?.signedIn.device);
+    } catch (error) {
+      // This device was revoked while the page was closed (signed out everywhere, or "lost phone" from another device).
+      // The gateway checks the passphrase before the device, so the credentials were right: enrol a new device instead
+      // of refusing the patient for good. Only that refusal is retried: a wrong passphrase must count once, not twice.
+      if (!sameAccount || !isRevokedDeviceRefusal(error)) throw error;
+      signedIn = await attempt();
+    }
     if (!isPatientSignedIn(signedIn)) throw new PatientFlowError('forbidden', 'this is not a patient account');
     const known = sameAccount && sameAccount.signedIn.session.user.id === signedIn.session.user.id ? sameAccount : null;
     if (known && !equal(known.pinnedRoot, signedIn.pinnedRoot))
@@ -202,11 +206,35 @@ export function signIn(input: { practice: string; login: string; passphrase: str
   });
 }
 
-/** Whether the passphrase opens this patient's key backup (privacy unlock). @throws PatientFlowError `unauthorized`, `rate_limited`, `network` */
+/** The gateway's refusal of a known device that was revoked (sign-in service: "This device is signed out for good"). */
+function isRevokedDeviceRefusal(error: unknown): boolean {
+  const { code, message } = error as { code?: string; message?: string };
+  return code === 'unauthorized' && typeof message === 'string' && message.includes('signed out for good');
+}
+
+/** Whether the passphrase opens this patient's key backup (unlocking a vault kept before the device lock). @throws PatientFlowError `unauthorized`, `rate_limited`, `network` */
 export function verifyPassphrase(keys: PatientKeys, passphrase: string): Promise<boolean> {
   return flow(async () => {
     const { verifyPatientPassphrase } = await loadSdk();
     return verifyPatientPassphrase({ baseUrl: config.gatewayUrl, token: keys.signedIn.session.token, userId: keys.signedIn.session.user.id, passphrase });
+  });
+}
+
+/** What the device lock seals: the stored keys never open for another use of a lock. */
+const DEVICE_LOCK_CONTEXT = 'patient-keys';
+
+/**
+ * The device lock the stored keys are sealed with (docs/crypto.md, "The device lock"): Argon2id over the
+ * passphrase with this device's own salt, so a copy of the browser's storage does not open without the
+ * passphrase. Without `kdf`, a new lock (sign-in, activation); with a stored lock's salt and cost, the same
+ * key again (unlock). Takes about half a second and needs no network.
+ * @throws PatientFlowError `invalid_payload` (a stored lock this app did not write)
+ */
+export function deviceLock(passphrase: string, kdf?: SecretLockKdf): Promise<SecretLock> {
+  return flow(async () => {
+    const { deriveDeviceLockKey } = await loadSdk();
+    const derived = await deriveDeviceLockKey(passphrase, kdf);
+    return SecretLock.fromKeyBytes(derived.key, derived.kdf, DEVICE_LOCK_CONTEXT);
   });
 }
 

@@ -112,7 +112,7 @@ export class ActivationState {
       await nextPaint();
       const keys = await connection.activate({ invitation, dateOfBirth, passphrase });
       this.forget();
-      await this.app.signedIn(keys, remember);
+      await this.app.signedIn(keys, remember, passphrase);
     } catch (error) {
       const code = codeOf(error);
       this.error = code === 'unauthorized' ? describeError('invitation_unknown') : describeError(code, undefined, retryAfterOf(error));
@@ -157,7 +157,7 @@ export class SignInState {
         known: this.app.keys,
       });
       this.app.notice = null;
-      await this.app.signedIn(keys, input.remember);
+      await this.app.signedIn(keys, input.remember, input.passphrase);
     } catch (error) {
       const code = codeOf(error);
       this.isAlarming = code === 'untrusted_account';

@@ -1,7 +1,7 @@
 import type { ChatSession } from '@parley/sdk';
 import type { ParleyConnectionError, ConnectionState } from '@parley/client';
 import type { QueuePosition } from '@parley/protocol';
-import { DeviceVault, IdleTimer, TabLock, WebDatabase } from '@parley/web';
+import { DeviceVault, IdleTimer, isLockedSecret, TabLock, WebDatabase, type LockedSecret, type SecretLock } from '@parley/web';
 import { Chime } from '../chime';
 import { config } from '../config';
 import * as connection from '../connection';
@@ -18,17 +18,43 @@ export interface Notice {
   text: string;
 }
 
-/** Why Parley is locked: the patient pressed "Lock now", nobody used it for a while, or the patient left with quick exit. */
-export type LockReason = 'patient' | 'idle' | 'quick-exit';
+/**
+ * Why Parley is locked: the patient pressed "Lock now", nobody used it for a while, the patient left with
+ * quick exit, or the page was reloaded or opened again (a remembered device always starts locked).
+ */
+export type LockReason = 'patient' | 'idle' | 'quick-exit' | 'restart';
 
-/** What the vault keeps: the keys and session, and the patient's choices on this device. */
+/**
+ * What the vault keeps (format 2): the keys and session sealed under the device lock, which only the passphrase
+ * opens, and beside them the patient's choices on this device, which the locked screen needs before it is opened.
+ */
 interface VaultRecord {
+  format: 2;
+  sealedKeys: LockedSecret;
+  idleLockMinutes: number;
+  /** Why Parley was locked when the page closed (the locked screen says so again); null when it was in use. */
+  lockedBecause: LockReason | null;
+  isSoundOn: boolean;
+}
+
+/** A record kept before the device lock: the keys under the browser's own wrapping key only. Moved to format 2 at the next unlock. */
+interface LegacyVaultRecord {
   keys: PatientKeys;
   idleLockMinutes: number;
-  /** Whether Parley is locked (a reload or a reopened site must show the lock, not the patient's name); absent in older records. */
   lockedBecause?: LockReason | null;
-  /** Whether a new message plays a sound; absent in older records (on). */
   isSoundOn?: boolean;
+}
+
+function isVaultRecord(record: VaultRecord | LegacyVaultRecord): record is VaultRecord {
+  return 'format' in record && record.format === 2 && isLockedSecret(record.sealedKeys);
+}
+
+/** Lets the browser paint a busy state before the lock's key derivation holds the main thread for about half a second. */
+function nextPaint(): Promise<void> {
+  return new Promise((resolve) => {
+    requestAnimationFrame(() => setTimeout(resolve, 0));
+    setTimeout(resolve, 100);
+  });
 }
 
 /** How long quick exit waits for the lock to be written before it leaves anyway (the screen is already blank). */
@@ -62,10 +88,19 @@ export class PatientApp {
   /** The conversation the chat screen shows. */
   openConversationId = $state<string | null>(null);
 
+  /** The open keys and session: only while unlocked (dropped on lock, sign-out and reload). */
   keys = $state.raw<PatientKeys | null>(null);
   session = $state.raw<ChatSession | null>(null);
   private db: WebDatabase | null = null;
-  private vault: DeviceVault<VaultRecord> | null = null;
+  private vault: DeviceVault<VaultRecord | LegacyVaultRecord> | null = null;
+  /** The device lock (a non-extractable key derived from the passphrase), while unlocked: every store seals the keys with it. */
+  private deviceLock: SecretLock | null = null;
+  /** The keys as last sealed under the device lock: all that is kept while locked (in IndexedDB too when remembered). */
+  private sealedKeys: LockedSecret | null = null;
+  /** Keys from a vault kept before the device lock, while locked: the next unlock checks the passphrase and seals them. */
+  private legacyKeys: PatientKeys | null = null;
+  /** Vault writes, one after another: a lock's write must not be overtaken by an earlier, slower one. */
+  private saving: Promise<void> = Promise.resolve();
   private readonly tabLock = new TabLock(config.connectionLockName);
   private idleTimer: IdleTimer | null = null;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
@@ -73,8 +108,9 @@ export class PatientApp {
   private readonly chime = new Chime();
 
   /**
-   * Opens the browser database and resumes a remembered device, or shows the welcome screen, or (opened
-   * from an invitation link) the invitation step with the practice and code filled in.
+   * Opens the browser database and shows a remembered device's locked screen (only the passphrase opens the
+   * keys it keeps), or the welcome screen, or (opened from an invitation link) the invitation step with the
+   * practice and code filled in.
    */
   async boot(): Promise<void> {
     this.readInvitationLink();
@@ -83,12 +119,22 @@ export class PatientApp {
     for (const gesture of ['pointerdown', 'keydown'] as const) document.addEventListener(gesture, () => this.chime.unlock(), { capture: true });
     try {
       this.db = await WebDatabase.open(config.databaseName);
-      this.vault = new DeviceVault<VaultRecord>(this.db, 'patient');
+      this.vault = new DeviceVault<VaultRecord | LegacyVaultRecord>(this.db, 'patient');
     } catch {
       // Some private modes have no IndexedDB: the app still works, keeping keys in memory only.
       this.db = null;
     }
     const stored = await this.vault?.load().catch(() => null);
+    if (stored && isVaultRecord(stored)) {
+      // A reload or a reopened site: nothing of the patient shows, and nothing of theirs is open, until the passphrase.
+      this.isRemembered = true;
+      this.idleLockMinutes = stored.idleLockMinutes;
+      this.isSoundOn = stored.isSoundOn;
+      this.sealedKeys = stored.sealedKeys;
+      this.lockedBecause = stored.lockedBecause ?? 'restart';
+      this.go('locked');
+      return;
+    }
     if (stored && !connection.isCurrentPatientKeys(stored.keys)) {
       // Kept by an older version, which also kept the account's secret key here: wipe it; the passphrase restores the rest.
       await this.wipe();
@@ -99,17 +145,13 @@ export class PatientApp {
       this.screen = this.invitationLink ? 'activate' : 'welcome';
       return;
     }
+    // Kept before the device lock: locked like any other, and sealed under the lock once the passphrase is checked.
     this.isRemembered = true;
     this.idleLockMinutes = stored.idleLockMinutes;
     this.isSoundOn = stored.isSoundOn ?? true;
-    if (stored.lockedBecause) {
-      // Locked before the page was closed (quick exit, "Lock now", idle): nothing of the patient shows until the passphrase.
-      this.keys = stored.keys;
-      this.lockedBecause = stored.lockedBecause;
-      this.go('locked');
-      return;
-    }
-    await this.enter(stored.keys);
+    this.legacyKeys = stored.keys;
+    this.lockedBecause = stored.lockedBecause ?? 'restart';
+    this.go('locked');
   }
 
   /** Shows a screen and clears the notice unless asked to keep it. */
@@ -123,8 +165,13 @@ export class PatientApp {
     this.notice = { kind: 'error', text: describeError(code, serverMessage) };
   }
 
-  /** Keeps new keys (remembered or memory only) and enters the app. Called after activation or sign-in. */
-  async signedIn(keys: PatientKeys, remember: boolean): Promise<void> {
+  /**
+   * Keeps new keys (remembered or memory only) sealed under a new device lock derived from the passphrase, and
+   * enters the app. Called after activation or sign-in, which have just used the passphrase.
+   */
+  async signedIn(keys: PatientKeys, remember: boolean, passphrase: string): Promise<void> {
+    this.deviceLock = await connection.deviceLock(passphrase);
+    this.legacyKeys = null;
     await this.store(keys, remember);
     await this.enter(keys);
   }
@@ -186,8 +233,9 @@ export class PatientApp {
   }
 
   /**
-   * Privacy lock: closes the session, drops every decrypted message and keeps the lock in the vault (a
-   * reload still asks for the passphrase). `reason` says on the locked screen what happened.
+   * Privacy lock: closes the session, drops every decrypted message, the open keys and the device lock (only
+   * the sealed keys stay, in memory and, when remembered, in the vault), and keeps the reason in the vault. A
+   * reload asks for the passphrase in any case. `reason` says on the locked screen what happened.
    */
   async lock(reason: LockReason): Promise<void> {
     if (!this.keys || this.screen === 'locked') return;
@@ -196,21 +244,30 @@ export class PatientApp {
     this.openConversationId = null;
     this.lockedBecause = reason;
     this.go('locked');
-    await this.store(this.keys, this.isRemembered).catch(() => undefined);
+    const saved = this.store(this.keys, this.isRemembered).catch(() => undefined);
+    // The keys were sealed by the store just begun (and every change before it); what is open goes now.
+    this.keys = null;
+    this.deviceLock = null;
+    this.displayName = '';
+    await saved;
   }
 
-  /** Unlocks with the passphrase (checked against the patient's own encrypted backup). */
+  /**
+   * Unlocks with the passphrase: derives the device lock again and opens the sealed keys, on this device
+   * with no network. A vault kept before the device lock is checked against the patient's own encrypted
+   * backup instead (online), then sealed under a new lock.
+   */
   async unlock(passphrase: string): Promise<boolean> {
-    const keys = this.keys;
-    if (!keys) return false;
+    if (!this.sealedKeys && !this.legacyKeys) return false;
+    await nextPaint();
+    let keys: PatientKeys;
     try {
-      if (!(await connection.verifyPassphrase(keys, passphrase))) {
-        this.fail('wrong_passphrase');
-        return false;
-      }
+      keys = this.sealedKeys ? await this.openSealedKeys(passphrase, this.sealedKeys) : await this.checkLegacyKeys(passphrase, this.legacyKeys!);
     } catch (error) {
       const code = (error as { code?: string }).code ?? 'internal';
-      if (code === 'unauthorized') this.sessionEnded();
+      if (code === 'wrong_passphrase') this.fail('wrong_passphrase');
+      else if (code === 'unauthorized' && this.legacyKeys) this.legacySessionEnded(this.legacyKeys);
+      else if (code === 'invalid_payload') await this.unreadableVault();
       else this.fail(code);
       return false;
     }
@@ -222,7 +279,11 @@ export class PatientApp {
     return true;
   }
 
-  /** Signs out of this device: ends the session and wipes keys, queued sends and everything else this app stored here. */
+  /**
+   * Signs out of this device: ends the session and revokes this device on the server (signing in again enrols a
+   * new one), and wipes keys, queued sends and everything else this app stored here. From the locked screen
+   * there is no open session to end: the keys are wiped, and the device can be revoked from another.
+   */
   async signOut(notice: Notice | null = { kind: 'info', text: 'You have signed out. Nothing of yours is left on this device.' }): Promise<void> {
     const token = this.keys?.signedIn.session.token;
     this.closeSession();
@@ -259,6 +320,37 @@ export class PatientApp {
   /** The NHS number the patient last signed in with on this device, to prefill sign-in. */
   get knownLogin(): string {
     return this.keys?.login ?? '';
+  }
+
+  /** The keys sealed under the device lock, opened with the passphrase; the lock is kept while unlocked. @throws wrong_passphrase, invalid_payload */
+  private async openSealedKeys(passphrase: string, sealed: LockedSecret): Promise<PatientKeys> {
+    const lock = await connection.deviceLock(passphrase, sealed.kdf);
+    const keys = await lock.open<PatientKeys>(sealed);
+    if (!connection.isCurrentPatientKeys(keys)) throw Object.assign(new Error('the sealed keys are not a patient record'), { code: 'invalid_payload' });
+    this.deviceLock = lock;
+    return keys;
+  }
+
+  /** A vault kept before the device lock: the passphrase must open the patient's backup; then the keys get a new lock. @throws wrong_passphrase, unauthorized, network */
+  private async checkLegacyKeys(passphrase: string, keys: PatientKeys): Promise<PatientKeys> {
+    if (!(await connection.verifyPassphrase(keys, passphrase))) throw Object.assign(new Error('wrong passphrase'), { code: 'wrong_passphrase' });
+    this.deviceLock = await connection.deviceLock(passphrase);
+    this.legacyKeys = null;
+    return keys;
+  }
+
+  /** A vault kept before the device lock whose session ended: sign in again, this device's keys kept (the sign-in seals them). */
+  private legacySessionEnded(keys: PatientKeys): void {
+    this.keys = keys;
+    this.legacyKeys = null;
+    this.lockedBecause = null;
+    this.sessionEnded();
+  }
+
+  /** What the vault holds cannot be opened by this app (not a lock it wrote): wipe it, never crash; the passphrase restores the rest. */
+  private async unreadableVault(): Promise<void> {
+    await this.wipe();
+    this.go('sign-in', { kind: 'info', text: 'Parley could not open what it kept on this device. Please sign in again with your passphrase.' });
   }
 
   private async enter(keys: PatientKeys): Promise<void> {
@@ -384,18 +476,42 @@ export class PatientApp {
     this.tabLock.release();
   }
 
-  private async store(keys: PatientKeys, remember: boolean): Promise<void> {
-    const record: VaultRecord = { keys, idleLockMinutes: this.idleLockMinutes, lockedBecause: this.lockedBecause, isSoundOn: this.isSoundOn };
+  /**
+   * Seals the keys under the device lock (synchronously begun, so a lock right after still seals every change)
+   * and keeps them with the patient's choices: in IndexedDB when remembered, else in memory only. Without an
+   * open lock (locked) the last sealed keys are kept again, with the choices of now.
+   */
+  private store(keys: PatientKeys, remember: boolean): Promise<void> {
+    const lock = this.deviceLock;
+    const sealing = lock ? lock.seal(keys) : null;
     this.keys = keys;
     this.isRemembered = remember && this.vault !== null;
-    // Without IndexedDB the keys live in `this.keys` only, as with "don't remember this device".
-    if (this.vault) await this.vault.save(record, { remember });
+    const write = async (): Promise<void> => {
+      if (sealing) this.sealedKeys = await sealing;
+      const sealedKeys = this.sealedKeys;
+      // Without IndexedDB the sealed keys live in `this.sealedKeys` only, as with "don't remember this device".
+      if (!this.vault || !sealedKeys) return;
+      const record: VaultRecord = {
+        format: 2,
+        sealedKeys,
+        idleLockMinutes: this.idleLockMinutes,
+        lockedBecause: this.lockedBecause,
+        isSoundOn: this.isSoundOn,
+      };
+      await this.vault.save(record, { remember });
+    };
+    const saved = this.saving.then(write);
+    this.saving = saved.catch(() => undefined);
+    return saved;
   }
 
   private async wipe(): Promise<void> {
     this.idleTimer?.stop();
     this.idleTimer = null;
     this.keys = null;
+    this.deviceLock = null;
+    this.sealedKeys = null;
+    this.legacyKeys = null;
     this.displayName = '';
     this.isRemembered = false;
     this.lockedBecause = null;
