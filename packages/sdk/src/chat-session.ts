@@ -91,7 +91,7 @@ export class ChatSession {
         onEpochKey,
         cursorStore: this.cursorStore,
         guard: this.guard,
-        currentRecordKey: () => this.currentRecordKey(),
+        currentRecordKey: (fresh?: boolean) => this.currentRecordKey(fresh),
       };
       conversation = new Conversation(context, conversationId, summary ?? null);
       this.conversations.set(conversationId, conversation);

@@ -106,7 +106,7 @@ export interface ConversationContext {
    * The newest record key the pinned root vouches for as current, never below this device's floor (ChatSession's
    * check); needed to start an epoch. @throws AccountFlowError `untrusted_record_key`
    */
-  currentRecordKey?: () => Promise<CurrentRecordKey>;
+  currentRecordKey?: (fresh?: boolean) => Promise<CurrentRecordKey>;
 }
 
 /** An epoch older than this is replaced before the next send (docs/crypto.md, "Conversation epochs"). */
@@ -509,7 +509,8 @@ export class Conversation {
       account = { boxPublicKey: fromBase64(joined.patientAccount.boxPublicKey) };
     else throw new AccountFlowError('untrusted_account_key', "the patient's account key does not chain to the practice root");
     if (!this.context.currentRecordKey) throw new AccountFlowError('untrusted_record_key', 'no way to learn the current record key');
-    const record = await this.context.currentRecordKey();
+    // Asked afresh: a new epoch right after a record key rotation (an offboarding) must not go to the version it replaced.
+    const record = await this.context.currentRecordKey(true);
     const devices = this.patientDevicesToSeal(joined).map((device) => ({
       recipient: { kind: 'device', deviceId: device.id } as EnvelopeRecipient,
       boxPublicKey: fromBase64(device.boxPublicKey),

@@ -22,6 +22,8 @@ describe(`${Conversation.name}: new epochs`, () => {
   let sut: Conversation;
   let listed: TestDevice[];
   let record: CurrentRecordKey;
+  /** What a fresh fetch of the practice keys answers (a rotation the cached answer has not seen yet), when set. */
+  let freshRecord: CurrentRecordKey | undefined;
   let state: CurrentEpochState;
   /** Envelopes the fake server lists in its join answers, after the first epoch's. */
   let envelopes: JoinedConversation['envelopes'];
@@ -51,7 +53,7 @@ describe(`${Conversation.name}: new epochs`, () => {
         epochKeys: world.epochKeys,
         cursorStore: new MemoryFeedCursorStore(),
         guard: new ReceiveGuard(),
-        currentRecordKey: async () => record,
+        currentRecordKey: async (fresh?: boolean) => (fresh ? (freshRecord ?? record) : record),
       },
       world.conversationId,
       world.summary,
@@ -65,6 +67,7 @@ describe(`${Conversation.name}: new epochs`, () => {
     const recordKey = createRecordKey(1);
     record = { version: 1, boxPublicKey: recordKey.boxPublicKey };
     state = sealedTo([world.patientDevice], record);
+    freshRecord = undefined;
     envelopes = [];
     client.handlers.set('conversation:join', () => ({
       ok: true,
@@ -215,6 +218,22 @@ describe(`${Conversation.name}: new epochs`, () => {
         { kind: 'account', userId: world.summary.patientId },
         { kind: 'record', version: 1 },
       ]);
+    });
+
+    it('seals to the record key as the practice keys say now, not as a cached answer said before a rotation', async () => {
+      client.handlers.set('conversation:epoch', (payload) => ({
+        ok: true,
+        data: { conversation: { ...world.summary, currentEpoch: payload['epoch'] as number } },
+      }));
+      await sut.open();
+      freshRecord = { version: 2, boxPublicKey: createRecordKey(2).boxPublicKey };
+
+      await sut.startEpoch('offboarding');
+
+      const [request] = client.requestsOf('conversation:epoch');
+      const recipients = (request!['envelopes'] as { recipient: { kind: string; version?: number } }[]).map((envelope) => envelope.recipient);
+      expect(recipients).toContainEqual({ kind: 'record', version: 2 });
+      expect(recipients).not.toContainEqual({ kind: 'record', version: 1 });
     });
 
     it('resolves with the epoch another member started when it lost the race', async () => {
