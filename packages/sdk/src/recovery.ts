@@ -26,6 +26,7 @@ import {
 import { RECOVERY_DAYS, type CertifiedStaff, type RecoveryHistory, type RecoverySummary, type ResealedEnvelope } from '@parley/protocol';
 import { AccountFlowError, publicKeys, type DeviceIdentity } from './accounts.js';
 import { openEnvelope, sealEnvelopes } from './conversation-crypto.js';
+import { currentRoot, type TrustAnchor } from './authority.js';
 import { equal, isAccountKeyTrusted, isCertifiedBy, verifiedStaff, type AccountPublicKeys } from './trust.js';
 import { unwrap } from './unwrap.js';
 
@@ -55,7 +56,8 @@ export async function startRecovery(input: {
   token: string;
   practice: string;
   device: DeviceIdentity;
-  pinnedRoot: Uint8Array;
+  /** The pinned root, or the authority resolved from it: the recovery key signs the current root. */
+  pinnedRoot: TrustAnchor;
   patientId: string;
   kdf?: Readonly<KdfParams>;
 }): Promise<IssuedRecovery> {
@@ -68,7 +70,8 @@ export async function startRecovery(input: {
     { practiceId: input.practice, patientId: input.patientId, recoveryId, recoverySignPublicKey: signKeys.signPublicKey, expiresAt },
     input.device.keys.signSecretKey,
   );
-  const rootSignature = signRecoveryRoot({ practiceId: input.practice, rootSignPublicKey: input.pinnedRoot }, signKeys.signSecretKey);
+  const root = currentRoot(input.pinnedRoot);
+  const rootSignature = signRecoveryRoot({ practiceId: input.practice, rootSignPublicKey: root }, signKeys.signSecretKey);
   signKeys.signSecretKey.fill(0);
   unwrap(
     await new HttpApi({ baseUrl: input.baseUrl, token: input.token }).startRecovery({
@@ -82,7 +85,7 @@ export async function startRecovery(input: {
     }),
     'start recovery',
   );
-  return { recoveryId, code, expiresAt, securityCode: fingerprint(input.pinnedRoot) };
+  return { recoveryId, code, expiresAt, securityCode: fingerprint(root) };
 }
 
 /** A recovery the patient's client checked against its code; holds the recovery key's secret half until `submitRecovery`. */
@@ -222,7 +225,7 @@ export interface VerifiedRecoveryRequest {
  * patient, recovery and recovery key, the recovery key's signature over the root and over the new account key.
  * Null for anything that does not verify (a key the server substituted, a recovery no member of staff started).
  */
-export function verifiedRecoveryRequest(summary: RecoverySummary, practiceId: string, pinnedRoot: Uint8Array): VerifiedRecoveryRequest | null {
+export function verifiedRecoveryRequest(summary: RecoverySummary, practiceId: string, pinnedRoot: TrustAnchor): VerifiedRecoveryRequest | null {
   const { chain, newAccount } = summary;
   const startedBy = verifiedStaff(chain.creator, practiceId, pinnedRoot);
   if (!startedBy || !newAccount) return null;
@@ -233,7 +236,7 @@ export function verifiedRecoveryRequest(summary: RecoverySummary, practiceId: st
       fromBase64(chain.recoverySignature),
       fromBase64(chain.creator.signPublicKey),
     );
-    verifyRecoveryRoot({ practiceId, rootSignPublicKey: pinnedRoot }, fromBase64(chain.rootSignature), recoverySignPublicKey);
+    verifyRecoveryRoot({ practiceId, rootSignPublicKey: currentRoot(pinnedRoot) }, fromBase64(chain.rootSignature), recoverySignPublicKey);
     const account = { signPublicKey: fromBase64(newAccount.signPublicKey), boxPublicKey: fromBase64(newAccount.boxPublicKey) };
     verifyRecoveryAccountKey({ practiceId, patientId: summary.patientId, ...account }, fromBase64(newAccount.accountSignature), recoverySignPublicKey);
     return { summary, startedBy, account, accountFingerprint: fingerprint(account.signPublicKey) };
@@ -256,7 +259,7 @@ export async function approveRecovery(input: {
   baseUrl: string;
   token: string;
   practice: string;
-  pinnedRoot: Uint8Array;
+  pinnedRoot: TrustAnchor;
   recovery: RecoverySummary;
 }): Promise<RecoverySummary> {
   await ready();
@@ -282,7 +285,7 @@ export async function completeRecovery(input: {
   baseUrl: string;
   token: string;
   practice: string;
-  pinnedRoot: Uint8Array;
+  pinnedRoot: TrustAnchor;
   device: DeviceIdentity;
   rootSignSecretKey: Uint8Array;
   recordKeys: ReadonlyMap<number, BoxKeys>;
@@ -322,10 +325,12 @@ function openOldEpochKeys(
   history: RecoveryHistory,
   patientId: string,
   practiceId: string,
-  pinnedRoot: Uint8Array,
+  pinnedRoot: TrustAnchor,
   recordKeys: ReadonlyMap<number, BoxKeys>,
 ): { keys: Map<string, Uint8Array>; unopened: number } {
-  const trustedAccounts = history.accountKeys.filter((account) => account.userId === patientId && isAccountKeyTrusted(account, practiceId, pinnedRoot));
+  const trustedAccounts = history.accountKeys.filter(
+    (account) => account.userId === patientId && isAccountKeyTrusted(account, practiceId, currentRoot(pinnedRoot)),
+  );
   const patientDevices = new Map(history.patientDevices.map((device) => [device.id, device]));
   const staffDevices = new Map(history.staffDevices.map((device) => [device.deviceId, device]));
   const conversations = new Map(

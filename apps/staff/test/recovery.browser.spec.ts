@@ -1,0 +1,130 @@
+import { HttpApi } from '@parley/client';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { accessibilityViolations, launchChromium } from '@parley/testing';
+import { openConversation, signInThroughPage, startStaffWorld, waitUntil, type StaffLogin, type StaffWorld, type TestPatient } from './world.js';
+
+/**
+ * Flow B in Chromium (docs/crypto.md, "Practice-assisted recovery"): a manager starts a recovery in the staff app, the
+ * patient types the code in the patient app and chooses a new passphrase, a single approval is refused, a clinician
+ * approves in their own browser, the manager completes, the patient signs in with the new passphrase and reads their
+ * old conversation, and the audit log names both approvers.
+ */
+describe('forgotten passphrase: practice-assisted recovery across both apps (Chromium, real gateway and database)', () => {
+  let world: StaffWorld;
+  let browser: Browser;
+  const contexts: BrowserContext[] = [];
+  let doctor: StaffLogin;
+  let patient: TestPatient;
+  let nhsNumber: string;
+  const dateOfBirth = '1980-02-03';
+  const consoleErrors: string[] = [];
+
+  const newPage = async (): Promise<Page> => {
+    const context = await browser.newContext();
+    contexts.push(context);
+    const page = await context.newPage();
+    page.on('console', (message) => message.type() === 'error' && consoleErrors.push(message.text()));
+    return page;
+  };
+  const openRecoveries = async (page: Page) => {
+    await page.getByRole('navigation', { name: 'Console' }).getByRole('button', { name: 'Recoveries' }).click();
+    await page.getByRole('button', { name: 'Check for new requests' }).click();
+    await page.getByRole('table', { name: 'Recoveries' }).waitFor();
+  };
+
+  beforeAll(async () => {
+    [world, browser] = await Promise.all([startStaffWorld(), launchChromium()]);
+    doctor = world.clinicians.find((c) => c.email.startsWith('dr.'))!;
+    patient = await world.patient('Rita Forgetful');
+    const conversationId = await openConversation(patient, 'admin');
+    await patient.chat.conversation(conversationId).send('Written before I forgot my passphrase.');
+    await waitUntil(() => patient.entries.some((entry) => entry.ok && entry.value.kind === 'message'), 'the first message stored');
+    await patient.chat.close();
+    const found = await new HttpApi({ baseUrl: world.url, token: world.manager.token }).searchPatients({ name: 'Rita Forgetful' });
+    if (!found.ok || !found.data.patients[0]) throw new Error('the patient is not found');
+    nhsNumber = found.data.patients[0].nhsNumber;
+  }, 180_000);
+
+  afterAll(async () => {
+    for (const context of contexts) await context.close().catch(() => undefined);
+    await browser?.close();
+    await world?.close();
+  });
+
+  it('recovers the account with two approvals, refuses one, and the patient reads their old history with the new passphrase', async () => {
+    const manager = await newPage();
+    await signInThroughPage(manager, world.url, world.odsCode, world.manager);
+    await openRecoveries(manager);
+    await manager.getByRole('form', { name: 'New recovery' }).getByLabel("Patient's NHS number").fill(nhsNumber);
+    await manager.getByRole('button', { name: 'Start a recovery' }).click();
+    const card = manager.getByRole('region', { name: 'Recovery code for Rita Forgetful' });
+    await card.waitFor({ timeout: 60_000 });
+    const code = (await card.locator('[data-recovery-code]').textContent())!.replace(/\s/g, '');
+    expect(await accessibilityViolations(manager)).toEqual([]);
+
+    // The patient, on a new device, with the code from the letter and a new passphrase.
+    const phone = await newPage();
+    await phone.goto(`${world.url}/`);
+    await phone.getByRole('button', { name: 'Sign in' }).click();
+    await phone.getByRole('button', { name: 'Forgot your passphrase?' }).click();
+    const codeForm = phone.getByRole('form', { name: 'Your recovery code' });
+    await codeForm.getByLabel('Practice code').fill(world.odsCode);
+    await codeForm.getByLabel('Recovery code').fill(code);
+    await codeForm.getByLabel('Date of birth').fill(dateOfBirth);
+    await codeForm.getByRole('button', { name: 'Continue' }).click();
+    await phone.getByRole('button', { name: 'Suggest six words for me' }).click({ timeout: 60_000 });
+    await waitUntil(async () => (await phone.getByLabel('New passphrase', { exact: true }).inputValue()).split(' ').length === 6, 'six suggested words');
+    const passphrase = await phone.getByLabel('New passphrase', { exact: true }).inputValue();
+    await phone.getByRole('button', { name: 'Send to the practice' }).click();
+    await phone.getByText('Two members of staff at your practice must now approve your new keys.').waitFor({ timeout: 60_000 });
+    const fingerprint = (await phone.locator('[data-account-fingerprint]').textContent())!.trim();
+    expect(await accessibilityViolations(phone)).toEqual([]);
+
+    // One approval is not enough: the manager approves, and completing is refused.
+    await openRecoveries(manager);
+    const row = manager.getByRole('row').filter({ hasText: 'Rita Forgetful' }).filter({ hasText: 'Waiting for approval' });
+    await row.getByText(fingerprint).waitFor();
+    await row.getByRole('button', { name: 'Approve recovery for Rita Forgetful' }).click();
+    await manager.getByText('Approved. A second member of staff must approve it too.').waitFor();
+    await row.getByRole('button', { name: 'Complete recovery for Rita Forgetful' }).click();
+    await manager.getByRole('alert').filter({ hasText: 'A second member of staff, signed in as someone else, must approve this recovery first.' }).waitFor();
+    expect(await row.getByRole('button', { name: 'Approve recovery for Rita Forgetful' }).count()).toBe(0);
+
+    // A clinician, in their own browser, approves; then the manager completes.
+    const clinician = await newPage();
+    await signInThroughPage(clinician, world.url, world.odsCode, doctor);
+    await openRecoveries(clinician);
+    const theirRow = clinician.getByRole('row').filter({ hasText: 'Rita Forgetful' }).filter({ hasText: 'Waiting for approval' });
+    await theirRow.getByText(fingerprint).waitFor();
+    expect(await theirRow.getByRole('button', { name: 'Complete recovery for Rita Forgetful' }).count()).toBe(0);
+    await theirRow.getByRole('button', { name: 'Approve recovery for Rita Forgetful' }).click();
+    await clinician.getByText('Approved.', { exact: true }).waitFor();
+    await openRecoveries(manager);
+    await row.getByText('2 of 2').waitFor();
+    await row.getByRole('button', { name: 'Complete recovery for Rita Forgetful' }).click();
+    await manager.getByText(/Recovery completed: 1 conversation key handed over/).waitFor({ timeout: 60_000 });
+
+    // The patient signs in with the new passphrase and reads what they wrote before.
+    await phone.getByRole('button', { name: 'Back to sign in' }).click();
+    await phone.getByLabel('Practice code', { exact: true }).fill(world.odsCode);
+    await phone.getByLabel('NHS number', { exact: true }).fill(nhsNumber);
+    await phone.getByLabel('Passphrase', { exact: true }).fill(passphrase);
+    await phone.getByRole('button', { name: 'Sign in' }).click();
+    const accept = phone.getByRole('button', { name: 'Accept and continue' });
+    const hello = phone.getByRole('heading', { name: /^Hello/ });
+    await accept.or(hello).waitFor({ timeout: 60_000 });
+    if (await accept.isVisible()) await accept.click();
+    await hello.waitFor({ timeout: 30_000 });
+    await phone
+      .getByRole('button', { name: /started/ })
+      .first()
+      .click();
+    await phone.getByRole('list', { name: 'Messages' }).getByText('Written before I forgot my passphrase.').waitFor({ timeout: 30_000 });
+
+    // The audit log names both approvers.
+    await manager.getByRole('navigation', { name: 'Console' }).getByRole('button', { name: 'Audit log' }).click();
+    await manager.getByText(`Approved by ${world.manager.displayName} and ${doctor.displayName}`, { exact: false }).waitFor({ timeout: 30_000 });
+    expect(await accessibilityViolations(manager)).toEqual([]);
+    expect(consoleErrors.filter((text) => !/status of 40[13]/.test(text))).toEqual([]);
+  }, 300_000);
+});
