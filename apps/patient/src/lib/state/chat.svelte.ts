@@ -36,6 +36,8 @@ export class ChatState {
   sending = $state.raw<readonly PendingSend[]>([]);
   /** Queued sends left from before a reload (ciphertext in the outbox; their text is not kept). */
   earlierQueued = $state(0);
+  /** Sends of an earlier run the server refused (their text was not kept), each with the reason to show until dismissed. */
+  earlierFailed = $state.raw<readonly { clientMessageId: string; reason: string }[]>([]);
   othersDelivered = $state(0);
   othersRead = $state(0);
   typingName = $state<string | null>(null);
@@ -303,6 +305,13 @@ export class ChatState {
   private mirrorPending(): void {
     this.sending = this.model.pending;
     this.earlierQueued = this.model.earlierQueued;
+    this.earlierFailed = this.model.earlierFailed;
+  }
+
+  /** The patient has read why an earlier send failed: it leaves the outbox (the sdk's `discardFailed`). */
+  async dismissFailed(clientMessageId: string): Promise<void> {
+    await this.model.discardFailed(clientMessageId);
+    this.mirrorPending();
   }
 
   /**
