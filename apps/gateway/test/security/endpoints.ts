@@ -164,7 +164,7 @@ const routeCalls: Record<string, (world: World, role: MatrixRole, relation: Rela
     path: '/api/auth/sign-in',
     body: { practice: world.practice.odsCode, login: world.patient.nhsNumber, authKey: b64(randomBytes(32)), device: { deviceId: world.patient.deviceId } },
   }),
-  'POST /api/auth/sign-out': async (world, role) => ({ method: 'POST', path: '/api/auth/sign-out', token: await throwawaySession(world, role) }),
+  'POST /api/auth/sign-out': async (world, role) => ({ method: 'POST', path: '/api/auth/sign-out', token: await sessionToSignOut(world, role) }),
   'POST /api/auth/sign-out-everywhere': async (world, role) => ({
     method: 'POST',
     path: '/api/auth/sign-out-everywhere',
@@ -415,6 +415,14 @@ async function throwawayDevice(world: World, role: MatrixRole): Promise<{ device
   const login = loginOf(world, role)!;
   const signedIn = await signIn(world.url, { practice: login.practice, login: login.login, label: 'Throwaway' });
   return { deviceId: signedIn.session.deviceId, token: signedIn.token };
+}
+
+/**
+ * A session to sign out: a patient's sign-out revokes the device it is on (issue #17), so a patient signs out on a
+ * new device of their own and the world's usual device stays live for later cells; staff end a second session.
+ */
+async function sessionToSignOut(world: World, role: MatrixRole): Promise<string | undefined> {
+  return role === 'patient' || role === 'other-practice-patient' ? (await throwawayDevice(world, role)).token : throwawaySession(world, role);
 }
 
 /** Every `METHOD /path` the running Nest app serves, read from Express's router (so a new route cannot be missed). */
