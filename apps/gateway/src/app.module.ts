@@ -24,6 +24,7 @@ import { LifecycleModule } from './lifecycle/lifecycle.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { PatientsModule } from './patients/patients.module.js';
 import { PracticesModule } from './practices/practices.module.js';
+import { RevocationsModule } from './revocations/revocations.module.js';
 import { RecoveryModule } from './recovery/recovery.module.js';
 import { RoutingModule } from './routing/routing.module.js';
 import { SessionsModule } from './sessions/sessions.module.js';
@@ -77,6 +78,7 @@ export class AppModule {
         AccountKeysModule,
         RecoveryModule,
         PracticesModule,
+        RevocationsModule,
         ConsentModule,
         AuditLogModule,
         HoursModule,

@@ -29,6 +29,8 @@ import {
   type InvitationLookupRequest,
   type KeyBackup,
   type PracticeKeys,
+  type PutRevocationListRequest,
+  type RevocationListResponse,
   type PreloginRequest,
   type PreloginResponse,
   type SessionInfo,
@@ -219,6 +221,16 @@ export class HttpApi {
   /** `GET /api/practice/keys`: the practice's root and record keys, and the grants sealed to the caller's device. Fails with `unauthorized`. */
   getPracticeKeys(): Promise<HttpResult<PracticeKeys>> {
     return this.json({ method: 'GET', path: '/api/practice/keys' });
+  }
+
+  /** `GET /api/practice/revocations`: the practice's newest signed revocation list (`list: null` before the first); the caller verifies it. Fails with `unauthorized`. */
+  getRevocations(): Promise<HttpResult<RevocationListResponse>> {
+    return this.json({ method: 'GET', path: '/api/practice/revocations' });
+  }
+
+  /** `PUT /api/practice/revocations` (manager): a newer, root-signed version of the list. Fails with `invalid_payload`, `unauthorized`, `forbidden`, `conflict`. */
+  putRevocations(body: PutRevocationListRequest): Promise<HttpResult<null>> {
+    return this.empty({ method: 'PUT', path: '/api/practice/revocations', body });
   }
 
   /** `PUT /api/users/:id/account-key-certificate` (manager): the practice's signature over a patient's account key. Fails with `invalid_payload`, `unauthorized`, `forbidden`, `not_found`, `conflict`. */

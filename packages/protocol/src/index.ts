@@ -16,5 +16,6 @@ export * from './events.js';
 export * from './practice-admin.js';
 export * from './staff-console.js';
 export * from './record-events.js';
+export * from './revocations.js';
 export * from './practice-authority.js';
 export * from './recovery.js';

@@ -183,6 +183,7 @@ export const AUDIT_ACTIONS = [
   'account-key.certified',
   'key-backup.replaced',
   'patient.searched',
+  'revocations.published',
   'recovery.started',
   'recovery.submitted',
   'recovery.approved',

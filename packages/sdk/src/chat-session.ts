@@ -4,6 +4,7 @@ import type { ConversationSummary, EpochReason } from '@parley/protocol';
 import { AccountFlowError, type SignedIn } from './accounts.js';
 import { Conversation } from './conversation.js';
 import { newEpoch, type EnvelopeTarget } from './conversation-crypto.js';
+import type { RevocationState } from './revocations.js';
 import { currentRecordKey, isCertifiedBy, type CurrentRecordKey } from './trust.js';
 
 export interface ChatSessionOptions {
@@ -25,6 +26,11 @@ export interface ChatSessionOptions {
   recordKeyFloor?: number;
   /** Called when a higher current record key version was seen, for the app to remember it. */
   onRecordKeyFloor?: (version: number) => void;
+  /**
+   * The practice's revocation list as this device verified it: a device it names is never sealed to, and nothing it
+   * made at or after its revocation is trusted. Refreshed when the session starts and before a patient opens a conversation.
+   */
+  revocations?: RevocationState;
   outboxStore?: OutboxStore;
   cursorStore?: FeedCursorStore;
   requestTimeoutMs?: number;
@@ -53,9 +59,11 @@ export class ChatSession {
     this.cursorStore = options.cursorStore ?? new MemoryFeedCursorStore();
   }
 
-  /** Connects with the session token and starts the outbox (which resends what an earlier run left pending). @throws ParleyConnectionError */
+  /** Connects with the session token and starts the outbox (which resends what an earlier run left pending). @throws ParleyConnectionError, AccountFlowError (the revocation list's refusals) */
   static async start(options: ChatSessionOptions): Promise<ChatSession> {
     await ready();
+    // Before anything is read or sealed: a list the server rolled back or forged stops the session here.
+    await options.revocations?.refresh();
     const token = options.signedIn.session.token;
     const client = await ParleyClient.connect({ url: options.baseUrl, token, requestTimeoutMs: options.requestTimeoutMs });
     let session: ChatSession | null = null;
@@ -80,7 +88,7 @@ export class ChatSession {
   conversation(conversationId: string, summary?: ConversationSummary): Conversation {
     let conversation = this.conversations.get(conversationId);
     if (!conversation) {
-      const { signedIn, pinnedRoot, recordKeys, epochKeys, onEpochKey } = this.options;
+      const { signedIn, pinnedRoot, recordKeys, epochKeys, onEpochKey, revocations } = this.options;
       const context = {
         client: this.client,
         outbox: this.outbox,
@@ -89,6 +97,7 @@ export class ChatSession {
         recordKeys,
         epochKeys,
         onEpochKey,
+        revocations,
         cursorStore: this.cursorStore,
         guard: this.guard,
         currentRecordKey: (fresh?: boolean) => this.currentRecordKey(fresh),
@@ -110,10 +119,15 @@ export class ChatSession {
   async openConversation(topic: string): Promise<ConversationSummary> {
     const { account, session, device: own } = this.me;
     if (!account) throw new AccountFlowError('forbidden', 'only patients open conversations');
+    await this.options.revocations?.refresh();
     const [devices, record] = await Promise.all([this.api.listDevices(), this.currentRecordKey(true)]);
     if (!devices.ok) throw AccountFlowError.of(devices.error);
     const otherDevices = devices.data.filter(
-      (device) => device.revokedAt === null && device.id !== own.deviceId && device.userId === session.user.id && isCertifiedBy(device, account.signPublicKey),
+      (device) =>
+        device.revokedAt === null &&
+        device.id !== own.deviceId &&
+        device.userId === session.user.id &&
+        isCertifiedBy(device, account.signPublicKey, this.options.revocations?.revoked),
     );
     const targets: EnvelopeTarget[] = [
       { recipient: { kind: 'device', deviceId: own.deviceId }, boxPublicKey: own.keys.boxPublicKey },

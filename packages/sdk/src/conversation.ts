@@ -17,7 +17,7 @@ import type {
 import { AccountFlowError, epochKeyId, type SignedIn } from './accounts.js';
 import { decryptEntry, encryptForSend, newEpoch, openEnvelope, type EnvelopeTarget } from './conversation-crypto.js';
 import { applySystemEvent, parseSystemEvent, type SystemEvent } from './record-events.js';
-import { isAccountKeyTrusted, isDeviceTrusted, type CurrentRecordKey } from './trust.js';
+import { isAccountKeyTrusted, isDeviceTrusted, type CurrentRecordKey, type RevokedDevices } from './trust.js';
 
 /** A member role as a conversation names it. */
 export type MemberRole = 'patient' | 'clinician' | 'manager';
@@ -99,6 +99,8 @@ export interface ConversationContext {
   epochKeys?: Map<string, Uint8Array>;
   /** Called when the model opens an epoch key the device did not hold. */
   onEpochKey?: (id: string, key: Uint8Array) => void;
+  /** The practice's verified revocation list (`RevocationState`): nothing a listed device made at or after its revocation is trusted. */
+  revocations?: { readonly revoked: RevokedDevices };
   cursorStore: FeedCursorStore;
   /** One per session: refuses a message id or sender sequence already seen (a replay under a new seq). */
   guard: ReceiveGuard;
@@ -783,7 +785,8 @@ export class Conversation {
     const sender = this.devices.get(m.senderDeviceId);
     if (!sender) throw new ChatEntryError('unknown_sender', 'the sending device is not a member of this conversation');
     if (sender.userId !== m.senderUserId) throw new ChatEntryError('unknown_sender', 'the sending device belongs to someone else');
-    if (!this.isTrusted(sender, current)) throw new ChatEntryError('untrusted_sender', 'the sending device is not certified by the practice');
+    if (!this.isTrusted(sender, current, Date.parse(entry.serverTime)))
+      throw new ChatEntryError('untrusted_sender', 'the sending device is not certified by the practice');
     // The role in the signed header must be one the practice certified for this device (a clinician's device cannot speak as a manager).
     const isRoleCertified =
       sender.role === 'patient' ? m.senderRole === 'patient' : m.senderRole !== 'patient' && (sender.certifiedAs?.roles.includes(m.senderRole) ?? false);
@@ -791,7 +794,7 @@ export class Conversation {
     const payload = decryptEntry({
       conversation: current.conversation,
       entry,
-      epochKey: this.epochKey(m.epoch),
+      epochKey: this.epochKey(m.epoch, Date.parse(entry.serverTime)),
       senderSignPublicKey: fromBase64(sender.signPublicKey),
     });
     const me = this.context.signedIn;
@@ -840,8 +843,9 @@ export class Conversation {
     return this.rejoinRun;
   }
 
-  private isTrusted(device: MemberDevice, joined: JoinedConversation): boolean {
-    return isDeviceTrusted(device, joined, this.context.pinnedRoot, this.context.signedIn.account);
+  /** `at`: the record time (the server's) of what the device made; without it, whether to trust the device now. */
+  private isTrusted(device: MemberDevice, joined: JoinedConversation, at?: number): boolean {
+    return isDeviceTrusted(device, joined, this.context.pinnedRoot, this.context.signedIn.account, this.context.revocations?.revoked, at);
   }
 
   /**
@@ -851,7 +855,7 @@ export class Conversation {
    * device. Every opened key is kept and never replaced.
    * @throws ChatEntryError `no_key`, CryptoError of the first envelope that failed
    */
-  private epochKey(epoch: number): Uint8Array {
+  private epochKey(epoch: number, at?: number): Uint8Array {
     const joined = this.joinAnswer;
     if (!joined) throw new ChatEntryError('no_key', 'the conversation has not been joined');
     const id = epochKeyId(joined.conversation.id, epoch);
@@ -867,12 +871,14 @@ export class Conversation {
       if (!recipient || !creator) continue;
       const isPatientDevice = creator.role === 'patient' && creator.userId === joined.conversation.patientId;
       const isMember = epoch === 1 ? isPatientDevice : isPatientDevice || creator.role !== 'patient';
+      // A first epoch was made when the conversation opened; a later one no later than the message it opens (`at`).
+      const envelopeTime = epoch === 1 ? Date.parse(joined.conversation.createdAt) : at;
       try {
         const key = openEnvelope({
           conversationId: joined.conversation.id,
           envelope,
           recipient,
-          creator: { signPublicKey: fromBase64(creator.signPublicKey), isTrusted: this.isTrusted(creator, joined), isMember },
+          creator: { signPublicKey: fromBase64(creator.signPublicKey), isTrusted: this.isTrusted(creator, joined, envelopeTime), isMember },
         });
         this.heldEpochKeys.set(epoch, key);
         this.context.epochKeys?.set(id, key);

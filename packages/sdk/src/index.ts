@@ -13,4 +13,5 @@ export * from './patient-unlock.js';
 export * from './red-flags.js';
 export * from './passphrase-advice.js';
 export * from './record-events.js';
+export * from './revocations.js';
 export * from './recovery.js';

@@ -23,13 +23,35 @@ export interface AccountPublicKeys {
 }
 
 /**
+ * The devices a verified revocation list names (`RevocationState.revoked`), by lower-case id, with when each was
+ * revoked (ms since 1970). Trust functions take it as an optional last argument: a listed device is never sealed to,
+ * and nothing it made at or after its `revokedAt` is trusted, whatever the server's own listing says.
+ */
+export type RevokedDevices = ReadonlyMap<string, number>;
+
+/**
+ * Whether a revocation list names `deviceId` as revoked at `at` (ms since 1970, e.g. a message's record time); without
+ * `at`, whether it is revoked at all (the question before sealing to it or taking its word now).
+ */
+export function isRevokedAt(revoked: RevokedDevices | undefined, deviceId: string, at?: number): boolean {
+  const revokedAt = revoked?.get(deviceId.toLowerCase());
+  return revokedAt !== undefined && (at === undefined || at >= revokedAt);
+}
+
+/**
  * The name and roles a staff device's v2 certificate vouches for, when that certificate verifies
  * against the practice's authority (the pinned root, or the authority resolved from it: its current
  * root or an admin key that root certified and the revocation list does not name); null for anything
  * else (uncertified, forged, a name the server changed, signed by a retired root or an uncertified key).
  */
-export function verifiedStaff(device: CertifiedDevice, practiceId: string, pinnedRoot: TrustAnchor): CertifiedStaff | null {
-  if (!device.certificate || !device.certifiedAs) return null;
+export function verifiedStaff(
+  device: CertifiedDevice,
+  practiceId: string,
+  pinnedRoot: TrustAnchor,
+  revoked?: RevokedDevices,
+  at?: number,
+): CertifiedStaff | null {
+  if (!device.certificate || !device.certifiedAs || isRevokedAt(revoked, device.deviceId, at)) return null;
   const { certifiedAs } = device;
   try {
     const fields = {
@@ -92,7 +114,10 @@ export function isDeviceTrusted(
   joined: Pick<JoinedConversation, 'patientAccount' | 'conversation'>,
   pinnedRoot: Uint8Array,
   ownAccount?: AccountPublicKeys,
+  revoked?: RevokedDevices,
+  at?: number,
 ): boolean {
+  if (isRevokedAt(revoked, device.id, at)) return false;
   const practiceId = joined.conversation.practiceOdsCode;
   if (device.role !== 'patient') return verifiedStaff(asCertified(device), practiceId, pinnedRoot) !== null;
   if (!device.certificate || device.userId !== joined.conversation.patientId) return false;
@@ -128,12 +153,13 @@ function isCertifiedByRetiredKey(device: MemberDevice, account: PatientAccountKe
   });
 }
 
-/** Whether a patient device's certificate verifies under an account signing key the caller already trusts. */
+/** Whether a patient device's certificate verifies under an account signing key the caller already trusts, and no revocation list given names it. */
 export function isCertifiedBy(
   device: Pick<MemberDevice, 'id' | 'userId' | 'signPublicKey' | 'boxPublicKey' | 'certificate'>,
   accountSignPublicKey: Uint8Array,
+  revoked?: RevokedDevices,
 ): boolean {
-  if (!device.certificate) return false;
+  if (!device.certificate || isRevokedAt(revoked, device.id)) return false;
   try {
     verifyDeviceCertificate(
       {

@@ -14,6 +14,7 @@ import { UrgentAndClinicianConnection1764810000000 } from './migrations/17648100
 import { ReplyWindowAndPatientLimits1764820000000 } from './migrations/1764820000000-reply-window-and-patient-limits.js';
 import { InvitationAttempts1764840000000 } from './migrations/1764840000000-invitation-attempts.js';
 import { InvalidationNotify1764870000000 } from './migrations/1764870000000-invalidation-notify.js';
+import { RevocationLists1765000100000 } from './migrations/1765000100000-revocation-lists.js';
 import { PracticeAuthority1765000200000 } from './migrations/1765000200000-practice-authority.js';
 import { Recoveries1765000300000 } from './migrations/1765000300000-recoveries.js';
 
@@ -34,6 +35,7 @@ export const MIGRATIONS = [
   ReplyWindowAndPatientLimits1764820000000,
   InvitationAttempts1764840000000,
   InvalidationNotify1764870000000,
+  RevocationLists1765000100000,
   PracticeAuthority1765000200000,
   Recoveries1765000300000,
 ];

@@ -164,6 +164,8 @@ export const ROUTE_POLICIES: Record<string, Policy> = {
   'POST /api/practice/root-successors': { scope: 'none', allow: { manager: { own: 'conflict' } } },
   'POST /api/practice/record-key-certifications': { scope: 'none', allow: { manager: { own: 'conflict' } } },
   'GET /api/practice/keys': { scope: 'none', allow: everyLiveRole() },
+  'GET /api/practice/revocations': { scope: 'none', allow: everyLiveRole() },
+  'PUT /api/practice/revocations': { scope: 'none', allow: { manager: { own: 'ok' } } },
   'GET /api/practice/settings': { scope: 'none', allow: everyLiveRole() },
   'PUT /api/practice/categories': { scope: 'none', allow: { manager: { own: 'ok' } } },
   'PUT /api/practice/texts': { scope: 'none', allow: { manager: { own: 'ok' } } },

@@ -4,7 +4,7 @@
  * (a malformed request would be refused as `invalid_payload` before any check that matters here).
  */
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
-import { certifyPatientAccountKey } from '@parley/crypto';
+import { certifyPatientAccountKey, signRevocationList } from '@parley/crypto';
 import type { Express } from 'express';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { api, signIn, kdfOf, staffCertificateBody, type TestPatient, type TestStaff } from '../factories.js';
@@ -12,6 +12,8 @@ import type { MatrixRole, Relation, World } from './world.js';
 
 const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64');
 const FAR_DATE = '2031-01-02';
+/** Each PUT of the revocation list must be newer than the last one stored. */
+let revocationListVersion = 0;
 
 /** The object a cell is about, resolved in the world. */
 export function conversationFor(world: World, role: MatrixRole, relation: Relation): string {
@@ -305,6 +307,27 @@ const routeCalls: Record<string, (world: World, role: MatrixRole, relation: Rela
     body: { version: 1, validFrom: Date.now(), certificate: b64(randomBytes(64)), current: null },
   }),
   'GET /api/practice/keys': () => ({ method: 'GET', path: '/api/practice/keys' }),
+  'GET /api/practice/revocations': () => ({ method: 'GET', path: '/api/practice/revocations' }),
+  'PUT /api/practice/revocations': (world) => {
+    // Signed by the practice's root, so what decides the answer is the caller's role.
+    const fields = {
+      practiceId: world.practice.odsCode,
+      version: ++revocationListVersion,
+      issuedAt: Date.now(),
+      entries: [{ deviceId: world.colleague.deviceId, revokedAt: Date.now() }],
+    };
+    return {
+      method: 'PUT',
+      path: '/api/practice/revocations',
+      body: {
+        version: fields.version,
+        issuedAt: fields.issuedAt,
+        entries: fields.entries,
+        signerSignPublicKey: b64(world.practice.root.signPublicKey),
+        signature: b64(signRevocationList(fields, world.practice.root.signSecretKey)),
+      },
+    };
+  },
   'GET /api/practice/settings': () => ({ method: 'GET', path: '/api/practice/settings' }),
   'PUT /api/practice/categories': () => ({
     method: 'PUT',

@@ -44,6 +44,7 @@ export const AUDIT_ACTION_LABELS: Record<AuditAction, string> = {
   'record-key.recertified': 'Certified a record key version again',
   'account-key.certified': "Certified a patient's account key",
   'patient.searched': 'Searched for patients',
+  'revocations.published': 'Published a revocation list',
   'recovery.started': "Started a patient's account recovery",
   'recovery.submitted': 'Sent a new account key for recovery',
   'recovery.approved': "Approved a patient's account recovery",
@@ -146,6 +147,8 @@ export function describeDetails(event: AuditEvent, nameOf: NameOf): string {
       return `Version ${String(data['version'])}`;
     case 'record-key.granted':
       return `Version ${String(data['version'])} to ${device(data['deviceId'])}`;
+    case 'revocations.published':
+      return `Version ${String(data['version'])}, ${plural(data['devices'], 'device', 'devices')} revoked`;
     case 'recovery.approved':
       return data['approval'] === 2 ? `Second approval (the first by ${nameOf(data['firstApproverUserId'])})` : 'First approval';
     case 'recovery.completed':
