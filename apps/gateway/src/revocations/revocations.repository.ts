@@ -31,12 +31,18 @@ interface RevocationListRow {
 export class RevocationsRepository {
   constructor(private readonly dataSource: DataSource) {}
 
-  /** The practice's pinned root key, or null before its key ceremony. */
-  async rootKeyOf(practiceId: string): Promise<Buffer | null> {
-    const practice = await one<{ root_sign_public_key: Buffer | null }>(this.dataSource, `SELECT root_sign_public_key FROM practices WHERE id = $1`, [
-      practiceId,
-    ]);
-    return practice?.root_sign_public_key ?? null;
+  /** Whether the newest stored list names the admin key that `signPublicKey` is (a revoked admin key signs no later list). */
+  async isRevokedAdminKey(practiceId: string, signPublicKey: Buffer): Promise<boolean> {
+    const row = await one<{ revoked: boolean }>(
+      this.dataSource,
+      `SELECT EXISTS (
+         SELECT 1 FROM admin_keys a
+           JOIN (SELECT entries FROM revocation_lists WHERE practice_id = $1 ORDER BY version DESC LIMIT 1) l
+             ON l.entries @> jsonb_build_array(jsonb_build_object('deviceId', a.admin_key_id::text))
+          WHERE a.practice_id = $1 AND a.sign_public_key = $2) AS revoked`,
+      [practiceId, signPublicKey],
+    );
+    return row?.revoked ?? false;
   }
 
   /** The practice's highest version; null before its first list. */
@@ -58,8 +64,10 @@ export class RevocationsRepository {
   }
 
   /**
-   * Stores a list whose version is higher than every stored one and whose devices all belong to the practice
-   * (patients' and staff's, revoked or not). The practice row is locked so two managers cannot store one version twice.
+   * Stores a list whose version is higher than every stored one and whose ids are all the practice's: its devices
+   * (patients' and staff's, revoked or not) or its admin keys (docs/crypto.md, "Practice authority"). Ids are kept in
+   * lower case (the signature covers their bytes, not their case). The practice row is locked so two managers cannot
+   * store one version twice.
    */
   async store(list: NewRevocationList): Promise<RevocationListRefusal | null> {
     return transaction(this.dataSource, async (db) => {
@@ -71,7 +79,9 @@ export class RevocationsRepository {
       const deviceIds = [...new Set(list.entries.map((entry) => entry.deviceId.toLowerCase()))];
       const known = await one<{ count: number }>(
         db,
-        `SELECT count(*)::int AS count FROM devices d JOIN users u ON u.id = d.user_id WHERE u.practice_id = $1 AND d.id = ANY($2::uuid[])`,
+        `SELECT count(*)::int AS count FROM (
+           SELECT d.id FROM devices d JOIN users u ON u.id = d.user_id WHERE u.practice_id = $1 AND d.id = ANY($2::uuid[])
+           UNION SELECT admin_key_id FROM admin_keys WHERE practice_id = $1 AND admin_key_id = ANY($2::uuid[])) known`,
         [list.practiceId, deviceIds],
       );
       if ((known?.count ?? 0) !== deviceIds.length) return 'unknown_device';
@@ -79,7 +89,15 @@ export class RevocationsRepository {
         db,
         `INSERT INTO revocation_lists (practice_id, version, issued_at, entries, signer_sign_public_key, signature, stored_by_user_id)
          VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7)`,
-        [list.practiceId, list.version, list.issuedAt, JSON.stringify(list.entries), list.signerSignPublicKey, list.signature, list.storedByUserId],
+        [
+          list.practiceId,
+          list.version,
+          list.issuedAt,
+          JSON.stringify(list.entries.map((entry) => ({ deviceId: entry.deviceId.toLowerCase(), revokedAt: entry.revokedAt }))),
+          list.signerSignPublicKey,
+          list.signature,
+          list.storedByUserId,
+        ],
       );
       return null;
     });

@@ -4,13 +4,14 @@ import { AuditService } from '../audit/audit.service.js';
 import type { Actor } from '../common/actor.js';
 import { DomainError } from '../common/domain-error.js';
 import { requireRole } from '../common/require-role.js';
+import { PracticeKeysService } from '../practices/practice-keys.service.js';
 import { isRevocationListSignatureValid } from './revocation-signature.js';
 import { RevocationsRepository } from './revocations.repository.js';
 
 /**
  * The practice's signed revocation list (docs/crypto.md, "Revocation lists"). The server refusing a revoked
  * device (devices.revoked_at) is its own control; this list is what lets clients refuse one without
- * believing the server, so the server stores only lists signed by the practice's root and only ever newer ones.
+ * believing the server, so the server stores only lists signed by the practice's root (or an admin key it certified) and only ever newer ones.
  */
 @Injectable()
 export class RevocationsService {
@@ -18,6 +19,7 @@ export class RevocationsService {
 
   constructor(
     private readonly lists: RevocationsRepository,
+    private readonly practiceKeys: PracticeKeysService,
     private readonly audit: AuditService,
   ) {}
 
@@ -29,15 +31,20 @@ export class RevocationsService {
 
   /**
    * Stores a new version of the practice's list (a manager); audited `revocations.published`.
-   * @throws DomainError `forbidden`, `invalid_payload` (not signed by the practice's root, a device named twice or not of this practice), `conflict` (no root key yet, or not newer than the stored version)
+   * @throws DomainError `forbidden`, `invalid_payload` (not signed by the practice's root or an unrevoked admin key it certified, an id named twice or neither a device nor an admin key of this practice), `conflict` (no root key yet, or not newer than the stored version)
    */
   async publish(actor: Actor, request: PutRevocationListRequest): Promise<void> {
     requireRole(actor, 'manager');
-    const root = await this.lists.rootKeyOf(actor.practiceId);
-    if (!root) throw new DomainError('conflict', 'Set the practice root key first.');
+    // The practice's current root, or an admin key it certified (docs/crypto.md, "Practice authority").
+    const authority = await this.practiceKeys.authoritySignKeys(actor.practiceId);
+    if (authority.length === 0) throw new DomainError('conflict', 'Set the practice root key first.');
     const signer = Buffer.from(request.signerSignPublicKey, 'base64');
-    // TODO(#17): also accept an admin key the root certified, once the practice's admin keys are stored.
-    if (!signer.equals(root)) throw new DomainError('invalid_payload', "signerSignPublicKey: the list must be signed by the practice's root key.");
+    if (!authority.some((key) => key.equals(signer))) {
+      throw new DomainError('invalid_payload', "signerSignPublicKey: the list must be signed by the practice's root or an admin key it certified.");
+    }
+    if (await this.lists.isRevokedAdminKey(actor.practiceId, signer)) {
+      throw new DomainError('invalid_payload', 'signerSignPublicKey: that admin key is revoked.');
+    }
     const fields = { practiceOdsCode: actor.practiceOdsCode, version: request.version, issuedAt: request.issuedAt, entries: request.entries };
     if (!isRevocationListSignatureValid(fields, Buffer.from(request.signature, 'base64'), signer)) {
       throw new DomainError('invalid_payload', 'signature: does not verify over this list (or a device is named twice).');
@@ -52,7 +59,7 @@ export class RevocationsService {
       storedByUserId: actor.userId,
     });
     if (refusal === 'not_newer') throw new DomainError('conflict', 'A list of this version or a newer one is already stored.');
-    if (refusal) throw new DomainError('invalid_payload', 'entries: every device must belong to this practice.');
+    if (refusal) throw new DomainError('invalid_payload', 'entries: every id must be a device or an admin key of this practice.');
     this.logger.log({ userId: actor.userId, practiceId: actor.practiceId, version: request.version }, 'revocation list published');
     await this.audit.record(actor, 'revocations.published', { data: { version: request.version, devices: request.entries.length } });
   }

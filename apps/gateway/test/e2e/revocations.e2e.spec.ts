@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { generatePracticeRootKey, ready, signRevocationList, toBase64, type RevocationListFields, type SigningKeys } from '@parley/crypto';
 import type { RevocationListResponse } from '@parley/protocol';
+import { addPracticeAdminKey } from '@parley/sdk';
 import { startTestApp, type TestApp } from '../app.js';
 import { activatePatient, api, apiOk, createPracticeWithStaff, type TestPatient, type TestPractice } from '../factories.js';
 
@@ -144,6 +145,27 @@ describe('the practice revocation list over HTTP (in-process gateway, real Postg
 
     expect(response.status).toBe(403);
     expect(await storedLists()).toEqual(before);
+  });
+
+  it('takes a list signed by an admin key the root certified, naming an admin key by its id, and refuses the next one that revoked key signs', async () => {
+    const admin = await addPracticeAdminKey({ baseUrl: gateway.url, token: practice.manager.token, odsCode: practice.odsCode, root: practice.root });
+    const other = await addPracticeAdminKey({ baseUrl: gateway.url, token: practice.manager.token, odsCode: practice.odsCode, root: practice.root });
+
+    await apiOk(gateway.url, 'PUT', '/api/practice/revocations', {
+      token: practice.manager.token,
+      body: aListBody({ version: 30, entries: [{ deviceId: other.adminKeyId.toUpperCase(), revokedAt: 1 }] }, admin.keys),
+    });
+    const byRevoked = await api<{ error: { code: string } }>(gateway.url, 'PUT', '/api/practice/revocations', {
+      token: practice.manager.token,
+      body: aListBody({ version: 31, entries: [] }, other.keys),
+    });
+
+    expect(byRevoked.status).toBe(400);
+    expect(byRevoked.body.error.code).toBe('invalid_payload');
+    expect(await storedLists()).toEqual(expect.arrayContaining([{ version: 30 }]));
+    expect(await storedLists()).not.toEqual(expect.arrayContaining([{ version: 31 }]));
+    const newest = await apiOk<RevocationListResponse>(gateway.url, 'GET', '/api/practice/revocations', { token: patient.token });
+    expect(newest.list?.entries).toEqual([{ deviceId: other.adminKeyId.toLowerCase(), revokedAt: 1 }]);
   });
 
   it('refuses a caller with no session', async () => {
