@@ -1,7 +1,8 @@
 import { HttpApi } from '@parley/client';
+import { activatePatient, ChatSession, createPatientInvitation, openInvitation } from '@parley/sdk';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { accessibilityViolations, launchChromium } from '@parley/testing';
-import { openConversation, signInThroughPage, startStaffWorld, waitUntil, type StaffLogin, type StaffWorld, type TestPatient } from './world.js';
+import { signInThroughPage, startStaffWorld, waitUntil, type StaffLogin, type StaffWorld } from './world.js';
 
 /**
  * Flow B in Chromium (docs/crypto.md, "Practice-assisted recovery"): a manager starts a recovery in the staff app, the
@@ -14,9 +15,11 @@ describe('forgotten passphrase: practice-assisted recovery across both apps (Chr
   let browser: Browser;
   const contexts: BrowserContext[] = [];
   let doctor: StaffLogin;
-  let patient: TestPatient;
-  let nhsNumber: string;
+  /** The patient's device from before they forgot the passphrase: signed in in a browser of its own. */
+  let oldPhone: Page;
+  const nhsNumber = '9990001234';
   const dateOfBirth = '1980-02-03';
+  const oldPassphrase = 'copper kettle meadow anchor violin tundra';
   const consoleErrors: string[] = [];
 
   const newPage = async (): Promise<Page> => {
@@ -35,14 +38,36 @@ describe('forgotten passphrase: practice-assisted recovery across both apps (Chr
   beforeAll(async () => {
     [world, browser] = await Promise.all([startStaffWorld(), launchChromium()]);
     doctor = world.clinicians.find((c) => c.email.startsWith('dr.'))!;
-    patient = await world.patient('Rita Forgetful');
-    const conversationId = await openConversation(patient, 'admin');
-    await patient.chat.conversation(conversationId).send('Written before I forgot my passphrase.');
-    await waitUntil(() => patient.entries.some((entry) => entry.ok && entry.value.kind === 'message'), 'the first message stored');
-    await patient.chat.close();
-    const found = await new HttpApi({ baseUrl: world.url, token: world.manager.token }).searchPatients({ name: 'Rita Forgetful' });
-    if (!found.ok || !found.data.patients[0]) throw new Error('the patient is not found');
-    nhsNumber = found.data.patients[0].nhsNumber;
+    // The patient activates at the real cost (their browser signs in with the same KDF parameters) and writes once.
+    const inviter = world.demo.staff.find((member) => member.userId === doctor.userId)!;
+    const issued = await createPatientInvitation({
+      baseUrl: world.url,
+      token: doctor.token,
+      practice: world.odsCode,
+      device: inviter.device,
+      pinnedRoot: world.demo.practice.root.signPublicKey,
+      patient: { displayName: 'Rita Forgetful', nhsNumber, dateOfBirth },
+    });
+    const invitation = await openInvitation({ baseUrl: world.url, practice: world.odsCode, code: issued.code, dateOfBirth });
+    const activated = await activatePatient({ baseUrl: world.url, invitation, dateOfBirth, passphrase: oldPassphrase, deviceLabel: 'first phone' });
+    const api = new HttpApi({ baseUrl: world.url, token: activated.session.token });
+    const terms = await api.getTerms();
+    if (terms.ok && terms.data.needsConsent && terms.data.terms) await api.acceptTerms({ version: terms.data.terms.version });
+    const chat = await ChatSession.start({ baseUrl: world.url, signedIn: activated, pinnedRoot: activated.pinnedRoot, epochKeys: activated.epochKeys });
+    const conversationId = (await chat.openConversation('admin')).id;
+    await chat.conversation(conversationId).open();
+    const sent = await chat.conversation(conversationId).send('Written before I forgot my passphrase.');
+    expect(sent.ok).toBe(true);
+    await chat.close();
+
+    oldPhone = await newPage();
+    await oldPhone.goto(`${world.url}/`);
+    await oldPhone.getByRole('button', { name: 'Sign in' }).click();
+    await oldPhone.getByLabel('Practice code', { exact: true }).fill(world.odsCode);
+    await oldPhone.getByLabel('NHS number', { exact: true }).fill(nhsNumber);
+    await oldPhone.getByLabel('Passphrase', { exact: true }).fill(oldPassphrase);
+    await oldPhone.getByRole('button', { name: 'Sign in' }).click();
+    await oldPhone.getByRole('heading', { name: /^Hello/ }).waitFor({ timeout: 60_000 });
   }, 180_000);
 
   afterAll(async () => {
@@ -103,6 +128,10 @@ describe('forgotten passphrase: practice-assisted recovery across both apps (Chr
     await row.getByText('2 of 2').waitFor();
     await row.getByRole('button', { name: 'Complete recovery for Rita Forgetful' }).click();
     await manager.getByText(/Recovery completed: 1 conversation key handed over/).waitFor({ timeout: 60_000 });
+
+    // The device still signed in with the old keys says so, and asks to sign in again.
+    await oldPhone.getByText('Your keys changed: your practice recovered your account. Sign in again with your new passphrase.').waitFor({ timeout: 30_000 });
+    await oldPhone.getByRole('heading', { name: 'Sign in' }).waitFor();
 
     // The patient signs in with the new passphrase and reads what they wrote before.
     await phone.getByRole('button', { name: 'Back to sign in' }).click();

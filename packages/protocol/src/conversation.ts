@@ -220,5 +220,6 @@ export interface PresenceChanged {
 
 /** Fact `session:ended`: the server is about to disconnect this socket. */
 export interface SessionEnded {
-  reason: 'signed_out' | 'revoked' | 'expired' | 'device_revoked';
+  /** `keys_changed`: a practice-assisted recovery replaced the patient's account key (flow B); the device's keys are the old ones. */
+  reason: 'signed_out' | 'revoked' | 'expired' | 'device_revoked' | 'keys_changed';
 }

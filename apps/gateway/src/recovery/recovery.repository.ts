@@ -411,7 +411,7 @@ export class RecoveryRepository {
       );
       const sessions = await rows<{ id: string }>(
         db,
-        `UPDATE sessions SET revoked_at = now(), end_reason = 'device_revoked' WHERE user_id = $1 AND revoked_at IS NULL RETURNING id`,
+        `UPDATE sessions SET revoked_at = now(), end_reason = 'keys_changed' WHERE user_id = $1 AND revoked_at IS NULL RETURNING id`,
         [patientId],
       );
       const devices = await rows<{ id: string }>(db, `UPDATE devices SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL RETURNING id`, [

@@ -18,8 +18,10 @@ import { AuditService } from '../audit/audit.service.js';
 import type { Actor } from '../common/actor.js';
 import { DomainError } from '../common/domain-error.js';
 import { requireRole } from '../common/require-role.js';
+import { rooms } from '../common/rooms.js';
 import { isUniqueViolation } from '../database/sql.js';
 import { RateLimitService } from '../rate-limits/rate-limit.service.js';
+import { SessionEventsGateway } from '../sessions/session-events.gateway.js';
 import { AuthKeyHasher } from '../sign-in/auth-key-hasher.js';
 import { RecoveryRepository, type OpenRecovery } from './recovery.repository.js';
 
@@ -47,6 +49,7 @@ export class RecoveryService {
     private readonly hasher: AuthKeyHasher,
     private readonly rateLimit: RateLimitService,
     private readonly audit: AuditService,
+    private readonly events: SessionEventsGateway,
   ) {}
 
   /**
@@ -247,6 +250,8 @@ export class RecoveryService {
       throw new DomainError('invalid_payload', "envelopes: each must be for an epoch of one of this patient's conversations, once.");
     if (outcome === 'not_submitted' || outcome === 'expired')
       throw new DomainError('conflict', 'The recovery is not waiting to be completed (expired, completed or void).');
+    // The database's NOTIFY closes the sockets on every node too; this tells this node's at once, with the reason.
+    this.events.ended(rooms.user(recovery.patientId), 'keys_changed');
     const [first, second] = outcome.approvals;
     this.logger.log({ userId: actor.userId, recoveryId, patientId: recovery.patientId, devicesRevoked: outcome.devicesRevoked }, 'recovery completed');
     await this.audit.record(actor, 'recovery.completed', {

@@ -190,7 +190,7 @@ describe('practice-assisted recovery after a forgotten passphrase (flow B; real 
 
       expect(resealed).toBe(1);
       expect(unopened).toBe(0);
-      expect(await oldSessionEnded).toBe('device_revoked');
+      expect(await oldSessionEnded).toBe('keys_changed');
       expect((await api(gateway.url, 'GET', '/api/devices', { token: patient.token })).status).toBe(401);
       const oldPassphrase = await refusal(
         signIn({

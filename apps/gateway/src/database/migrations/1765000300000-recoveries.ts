@@ -57,9 +57,17 @@ export class Recoveries1765000300000 implements MigrationInterface {
       )`);
     await db.query(`CREATE TRIGGER recovery_approvals_never_deleted BEFORE DELETE ON recovery_approvals FOR EACH ROW EXECUTE FUNCTION refuse_delete()`);
     await db.query(`CREATE TRIGGER recoveries_never_deleted BEFORE DELETE ON recoveries FOR EACH ROW EXECUTE FUNCTION refuse_delete()`);
+    // A completed recovery ends the patient's sessions as `keys_changed`: their devices say so, not "signed out".
+    await db.query(`
+      ALTER TABLE sessions DROP CONSTRAINT sessions_end_reason_check,
+        ADD CONSTRAINT sessions_end_reason_check CHECK (end_reason IN ('signed_out', 'revoked', 'device_revoked', 'keys_changed'))`);
   }
 
   async down(db: QueryRunner): Promise<void> {
+    await db.query(`UPDATE sessions SET end_reason = 'device_revoked' WHERE end_reason = 'keys_changed'`);
+    await db.query(`
+      ALTER TABLE sessions DROP CONSTRAINT sessions_end_reason_check,
+        ADD CONSTRAINT sessions_end_reason_check CHECK (end_reason IN ('signed_out', 'revoked', 'device_revoked'))`);
     await db.query(`DROP TABLE recovery_approvals`);
     await db.query(`DROP TABLE recoveries`);
   }

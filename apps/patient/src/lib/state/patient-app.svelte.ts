@@ -413,6 +413,14 @@ export class PatientApp {
 
   private onStopped(error: ParleyConnectionError): void {
     const reason = error.sessionEndedReason;
+    // A practice-assisted recovery replaced the account key (flow B): what this device holds belongs to the old keys.
+    if (reason === 'keys_changed') {
+      this.closeSession();
+      void this.wipe().then(() =>
+        this.go('sign-in', { kind: 'info', text: 'Your keys changed: your practice recovered your account. Sign in again with your new passphrase.' }),
+      );
+      return;
+    }
     // Signed out everywhere or this device revoked: nothing of the patient stays here.
     if (reason === 'signed_out' || reason === 'revoked' || reason === 'device_revoked') {
       this.closeSession();

@@ -218,6 +218,7 @@ export class SessionState {
       revoked: 'Your access was ended by the practice.',
       expired: 'Your session expired. Sign in again.',
       device_revoked: 'This computer’s access was revoked by the practice. Ask your manager to admit it again.',
+      keys_changed: 'Your keys changed. Sign in again.',
     }[reason];
   }
 
