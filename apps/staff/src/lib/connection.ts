@@ -6,15 +6,19 @@ import {
   activateStaff,
   ChatSession,
   createPatientInvitation,
+  currentRoot,
   isAccountKeyTrusted,
   openRecordKeys,
+  practiceAuthority,
   openStaffKeyBackup,
   sealStaffKeyBackup,
   signIn,
   type DeviceIdentity,
   type IssuedInvitation,
-  type PracticeSecrets,
+  type PracticeAdminKey,
+  type PracticeAuthority,
   type SignedIn,
+  type SigningSecrets,
 } from '@parley/sdk';
 import type { SessionInfo } from '@parley/protocol';
 import { DeviceVault, IndexedDbOutboxStore, WebDatabase } from '@parley/web';
@@ -46,8 +50,10 @@ export interface StoredStaffKeys {
    * the sealed part of the key backup file; never replaced by a later server answer.
    */
   pinnedRoot: Uint8Array;
-  /** Managers: the practice root key (held by the manager's client in this first version, docs/crypto.md). */
+  /** Managers: the practice root key, until it is exported to the offline file and removed (docs/crypto.md, "The root off the browser"). */
   root?: SigningKeys;
+  /** Managers: the practice admin key, which signs everyday statements once the root is offline. */
+  admin?: PracticeAdminKey;
 }
 
 /** Where this browser keeps staff keys, one entry per practice and login. */
@@ -55,6 +61,8 @@ export interface StaffKeyStore {
   get(odsCode: string, login: string): Promise<StoredStaffKeys | undefined>;
   /** `remember: false` ("a shared computer") keeps them in this page's memory only. */
   put(odsCode: string, login: string, keys: StoredStaffKeys, options: { remember: boolean }): Promise<void>;
+  /** Replaces the keys of a login where they are kept now (this computer, or this page only). */
+  replace(odsCode: string, login: string, keys: StoredStaffKeys): Promise<void>;
   delete(odsCode: string, login: string): Promise<void>;
   /** The practice codes and e-mail addresses whose keys this browser keeps (to prefill the sign-in form: not secret). */
   knownLogins(): Promise<{ practice: string; login: string }[]>;
@@ -87,6 +95,12 @@ class VaultStaffKeyStore implements StaffKeyStore {
       delete entries[key];
     }
     await this.store(entries);
+  }
+
+  async replace(odsCode: string, login: string, keys: StoredStaffKeys) {
+    const key = entryKey(odsCode, login);
+    if (this.memory.has(key)) return void this.memory.set(key, keys);
+    await this.store({ ...(await this.all()), [key]: keys });
   }
 
   async delete(odsCode: string, login: string) {
@@ -167,7 +181,7 @@ export async function keepSession(connection: StaffConnection, passphrase: strin
     login: connection.login,
     userId: connection.signedIn.session.user.id,
     device: connection.signedIn.device,
-    pinnedRoot: connection.pinnedRoot,
+    pinnedRoot: currentRoot(connection.pinnedRoot),
     passphrase,
   });
   const kept: KeptSession = {
@@ -236,21 +250,39 @@ export interface StaffConnection {
   signedIn: SignedIn;
   chat: ChatSession;
   api: HttpApi;
-  pinnedRoot: Uint8Array;
-  rootFingerprint: string;
+  /**
+   * What this browser's trust checks take: the practice's authority resolved from the root it pinned (the
+   * current root reached through verified successors, and the admin keys that root certified). Refreshed
+   * by `refreshAuthority`; a new root reached that way is pinned in this browser's keys.
+   */
+  readonly pinnedRoot: PracticeAuthority;
+  /** The fingerprint of the current root (the practice security code). */
+  readonly rootFingerprint: string;
   deviceFingerprint: string;
   /** Record key versions this device was granted (empty until a manager admits the device); the chat session reads the same map. */
   recordKeys: ReadonlyMap<number, RecordKey>;
-  /** Managers with the root key in this browser: what admitting devices needs. */
-  root?: SigningKeys;
+  /** Managers with the root key in this browser: rotating the root and certifying admin keys need it. */
+  readonly root?: SigningKeys;
+  /** Managers with the practice admin key in this browser: it signs everyday statements. */
+  readonly admin?: PracticeAdminKey;
   /**
    * Opens grants that arrived since sign-in (after a manager admitted this device, or a rotation). Answers
    * how many versions it holds, or `untrusted_root` when a grant does not chain to the root this device
    * pinned (the root it was given at set-up was not the practice's, or a grant is forged).
    */
   refreshRecordKeys(): Promise<number | 'untrusted_root'>;
-  /** Managers holding the root key: the secrets the sdk's admission and rotation flows take. */
-  practiceSecrets(): PracticeSecrets | null;
+  /** Managers holding the admin key or the root key: the secrets the sdk's admission and rotation flows take. */
+  practiceSecrets(): SigningSecrets | null;
+  /**
+   * Fetches the practice's keys and resolves its authority again from the pinned root (after a rotation by
+   * this or another manager); a successor reached through the old root's signature is pinned from then on.
+   */
+  refreshAuthority(): Promise<PracticeAuthority>;
+  /**
+   * Replaces the practice keys this browser holds (`root: null` removes the root: it went to the offline file),
+   * keeps them where the keys are kept, and resolves the authority again.
+   */
+  holdPracticeKeys(changes: { root?: SigningKeys | null; admin?: PracticeAdminKey }): Promise<void>;
   /**
    * Invites a patient from this device (which a manager must have admitted): the code is made here and
    * never sent; it exists only in the answer, to be shown once.
@@ -264,8 +296,8 @@ export interface StaffConnection {
   /** A call to one of the gateway's management routes that `HttpApi` has no method for yet. */
   request<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<AdminResult<T>>;
   /**
-   * Seals this device's keys (and the root key, if held) under the passphrase, for the person to keep as a
-   * file (format 3: its own salt and cost). @throws AccountFlowError `weak_passphrase` (checked before any derivation)
+   * Seals this device's keys (and the root and admin keys, if held) under the passphrase, for the person to keep as a
+   * file (format 4: its own salt and cost). @throws AccountFlowError `weak_passphrase` (checked before any derivation)
    */
   exportKeyBackup(passphrase: string): Promise<string>;
   /** Removes this login's keys from this browser (its device was revoked: they are useless now). */
@@ -327,7 +359,12 @@ export async function connectStaff(input: {
     if (backup.odsCode !== practice || backup.login.toLowerCase() !== login.toLowerCase()) {
       throw new AccountFlowError('invalid_payload', 'this key backup file belongs to another sign-in');
     }
-    stored = { device: backup.device, pinnedRoot: backup.pinnedRoot, ...(backup.root ? { root: backup.root } : {}) };
+    stored = {
+      device: backup.device,
+      pinnedRoot: backup.pinnedRoot,
+      ...(backup.root ? { root: backup.root } : {}),
+      ...(backup.admin ? { admin: backup.admin } : {}),
+    };
   }
   const signedIn = await signIn({
     baseUrl: config.gatewayUrl,
@@ -357,14 +394,30 @@ async function newDeviceKeys(api: HttpApi, signedIn: SignedIn): Promise<StoredSt
   return { device: signedIn.device, pinnedRoot: fromBase64(keys.data.rootSignPublicKey) };
 }
 
-async function open(practice: string, login: string, signedIn: SignedIn, held: StoredStaffKeys): Promise<StaffConnection> {
+async function open(practice: string, login: string, signedIn: SignedIn, stored: StoredStaffKeys): Promise<StaffConnection> {
   const token = signedIn.session.token;
+  const api = new HttpApi({ baseUrl: config.gatewayUrl, token });
+  let held = stored;
+  let authority: PracticeAuthority = { root: held.pinnedRoot, retiredRoots: [], adminKeys: [] };
+  const refreshAuthority = async (): Promise<PracticeAuthority> => {
+    const keys = await api.getPracticeKeys();
+    // Without an answer the authority stays what it was: a denial, never a key accepted.
+    if (!keys.ok) return authority;
+    authority = practiceAuthority(keys.data, practice, held.pinnedRoot);
+    if (!equalKeys(authority.root, held.pinnedRoot)) {
+      // Reached only through the old root's signature: pin it, so a server that later hides the chain cannot bring the retired root back.
+      held = { ...held, pinnedRoot: authority.root };
+      await keyStore.replace(practice, login, held);
+    }
+    return authority;
+  };
+  await refreshAuthority();
   // One map, shared with the chat session, so keys opened later are used at once.
   const recordKeys = new Map<number, RecordKey>();
   const refreshRecordKeys = async (): Promise<number | 'untrusted_root'> => {
     let opened: Map<number, RecordKey>;
     try {
-      opened = await openRecordKeys({ baseUrl: config.gatewayUrl, token, odsCode: practice, device: signedIn.device, pinnedRoot: held.pinnedRoot });
+      opened = await openRecordKeys({ baseUrl: config.gatewayUrl, token, odsCode: practice, device: signedIn.device, pinnedRoot: authority });
     } catch (error) {
       // A grant whose granter or record key does not verify under the pinned root: never "not admitted yet", which would hide it.
       const code = (error as { code?: string }).code;
@@ -375,7 +428,6 @@ async function open(practice: string, login: string, signedIn: SignedIn, held: S
     return recordKeys.size;
   };
   await refreshRecordKeys();
-  const api = new HttpApi({ baseUrl: config.gatewayUrl, token });
   // Pending sends (ciphertext only) survive a reload; decrypted history never touches the disk, so feed cursors stay in memory.
   const outboxStore = new IndexedDbOutboxStore(await database(), signedIn.session.user.id);
   const chat = await ChatSession.start({
@@ -392,16 +444,40 @@ async function open(practice: string, login: string, signedIn: SignedIn, held: S
     signedIn,
     chat,
     api,
-    pinnedRoot: held.pinnedRoot,
-    rootFingerprint: fingerprint(held.pinnedRoot),
+    get pinnedRoot() {
+      return authority;
+    },
+    get rootFingerprint() {
+      return fingerprint(authority.root);
+    },
     deviceFingerprint: fingerprint(signedIn.device.keys.signPublicKey),
     recordKeys,
-    ...(held.root ? { root: held.root } : {}),
+    get root() {
+      return held.root;
+    },
+    get admin() {
+      return held.admin;
+    },
     refreshRecordKeys,
-    practiceSecrets: () => (held.root ? { odsCode: practice, root: held.root, recordKeys: [...recordKeys.values()] } : null),
+    refreshAuthority,
+    practiceSecrets: () =>
+      held.root || held.admin
+        ? { odsCode: practice, ...(held.root ? { root: held.root } : {}), ...(held.admin ? { admin: held.admin } : {}), recordKeys: [...recordKeys.values()] }
+        : null,
+    holdPracticeKeys: async (changes) => {
+      const { root: _root, ...withoutRoot } = held;
+      held = {
+        ...(changes.root === null ? withoutRoot : held),
+        ...(changes.root ? { root: changes.root } : {}),
+        ...(changes.admin ? { admin: changes.admin } : {}),
+      };
+      await keyStore.replace(practice, login, held);
+      await refreshAuthority();
+    },
+    // A new invitation's S_root names the current root: the patient pins that one.
     invitePatient: (patient) =>
-      createPatientInvitation({ baseUrl: config.gatewayUrl, token, practice, device: signedIn.device, pinnedRoot: held.pinnedRoot, patient }),
-    isPatientTrusted: (account) => account !== null && isAccountKeyTrusted(account, practice, held.pinnedRoot),
+      createPatientInvitation({ baseUrl: config.gatewayUrl, token, practice, device: signedIn.device, pinnedRoot: authority.root, patient }),
+    isPatientTrusted: (account) => account !== null && isAccountKeyTrusted(account, practice, authority.root),
     addRecordKey: (key) => void recordKeys.set(key.version, key),
     request: (method, path, body) => adminRequest(token, method, path, body),
     exportKeyBackup: async (passphrase) => {
@@ -414,6 +490,7 @@ async function open(practice: string, login: string, signedIn: SignedIn, held: S
         device: signedIn.device,
         pinnedRoot: held.pinnedRoot,
         ...(held.root ? { root: held.root } : {}),
+        ...(held.admin ? { admin: held.admin } : {}),
         passphrase,
       });
     },
@@ -445,4 +522,8 @@ async function adminRequest<T>(token: string, method: string, path: string, body
 
 function browserLabel(): string {
   return `Browser (${navigator.platform || 'unknown'})`;
+}
+
+function equalKeys(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, index) => byte === b[index]);
 }
