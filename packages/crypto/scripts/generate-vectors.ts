@@ -30,6 +30,17 @@ import { encodePayload, encryptMessageWithNonce, messageAssociatedData, messageP
 import { deriveAccountKeys, TEST_KDF_PARAMS } from '../src/passphrase.js';
 import type { RecordKeyCurrentFields } from '../src/record-keys.js';
 import { certifyRecordKey, grantRecordKey, recordKeyCurrentSignedBytes, signRecordKeyCurrent, signRecordKeyGrant } from '../src/record-keys.js';
+import type { RecoveryFields } from '../src/recovery.js';
+import {
+  deriveRecoveryKeys,
+  recoveryAccountSignedBytes,
+  recoveryRootSignedBytes,
+  recoverySalt,
+  recoverySignedBytes,
+  signRecovery,
+  signRecoveryAccountKey,
+  signRecoveryRoot,
+} from '../src/recovery.js';
 import type { RevocationListFields } from '../src/revocations.js';
 import { revocationListSignedBytes, signRevocationList } from '../src/revocations.js';
 import { openSealed, ready } from '../src/sodium.js';
@@ -276,6 +287,16 @@ const accountKey: AccountKeyFields = {
   signPublicKey: patientAccount.signPublicKey,
   boxPublicKey: patientAccount.boxPublicKey,
 };
+// Practice-assisted recovery (flow B), at the test cost: the same code as the invitation, under the recovery's own salt.
+const recoveryKeys = deriveRecoveryKeys(invitationCode, ids.practiceId, TEST_KDF_PARAMS);
+const recoveryKey = recoveryKeys.signKeys;
+const recoveryFields: RecoveryFields = {
+  practiceId: ids.practiceId,
+  patientId: ids.patientId,
+  recoveryId: '9a3f6c2e-41b7-4d8a-b5e2-0c6d7e8f9a10',
+  recoverySignPublicKey: recoveryKey.signPublicKey,
+  expiresAt: Date.UTC(2026, 1, 7),
+};
 const typedCodes = ['7KQ2-M9XP-4HZ3T', ' 7kq2 m9xp 4hz3t ', 'OIL0-oil0-ABCDE', 'ｏ123-4567-89abc', '7KQ2-M9XP-4HZ3U', '7KQ2-M9XP-4HZ3', '7KQ2-M9XP-4HZ3TT'];
 function normalisedOrNull(typed: string): string | null {
   try {
@@ -461,6 +482,35 @@ const vectors = {
       patientId: accountKey.patientId,
       signedBytes: hex(accountKeySignedBytes(accountKey)),
       signature: hex(signAccountKey(accountKey, invitationKey.signSecretKey)),
+    },
+  },
+  recovery: {
+    code: invitationCode,
+    practiceId: ids.practiceId,
+    params: { opsLimit: TEST_KDF_PARAMS.opsLimit, memLimit: TEST_KDF_PARAMS.memLimit },
+    salt: hex(recoverySalt(ids.practiceId)),
+    lookupId: hex(recoveryKeys.lookupId),
+    signPublicKey: hex(recoveryKey.signPublicKey),
+    recovery: {
+      signer: 'clinicianDevice',
+      patientId: recoveryFields.patientId,
+      recoveryId: recoveryFields.recoveryId,
+      expiresAt: recoveryFields.expiresAt,
+      signedBytes: hex(recoverySignedBytes(recoveryFields)),
+      signature: hex(signRecovery(recoveryFields, clinicianDevice.signSecretKey)),
+    },
+    root: {
+      signer: 'recovery',
+      subject: 'practiceRoot',
+      signedBytes: hex(recoveryRootSignedBytes(invitationRoot)),
+      signature: hex(signRecoveryRoot(invitationRoot, recoveryKey.signSecretKey)),
+    },
+    account: {
+      signer: 'recovery',
+      subject: 'patientAccount',
+      patientId: accountKey.patientId,
+      signedBytes: hex(recoveryAccountSignedBytes(accountKey)),
+      signature: hex(signRecoveryAccountKey(accountKey, recoveryKey.signSecretKey)),
     },
   },
 };

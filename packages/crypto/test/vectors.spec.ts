@@ -47,6 +47,19 @@ import { sealBackupWithNonce } from '../src/backup.js';
 import { staffDeviceCertificateBytes } from '../src/certificates.js';
 import { accountKeySignedBytes, invitationRootSignedBytes, invitationSalt, invitationSignedBytes } from '../src/invitations.js';
 import { recordKeyCurrentSignedBytes } from '../src/record-keys.js';
+import {
+  deriveRecoveryKeys,
+  recoveryAccountSignedBytes,
+  recoveryRootSignedBytes,
+  recoverySalt,
+  recoverySignedBytes,
+  signRecovery,
+  signRecoveryAccountKey,
+  signRecoveryRoot,
+  verifyRecovery,
+  verifyRecoveryAccountKey,
+  verifyRecoveryRoot,
+} from '../src/recovery.js';
 import { signEnvelope } from '../src/envelopes.js';
 import { signRecordKeyGrant } from '../src/record-keys.js';
 import { encodePayload, encryptMessageWithNonce, messageAssociatedData, messagePlaintext } from '../src/messages.js';
@@ -126,6 +139,17 @@ interface Vectors {
     lookupId: string;
     signPublicKey: string;
     invitation: SignedVector & { patientId: string; expiresAt: number };
+    root: SignedVector;
+    account: SignedVector & { patientId: string };
+  };
+  recovery: {
+    code: string;
+    practiceId: string;
+    params: { opsLimit: number; memLimit: number };
+    salt: string;
+    lookupId: string;
+    signPublicKey: string;
+    recovery: SignedVector & { patientId: string; recoveryId: string; expiresAt: number };
     root: SignedVector;
     account: SignedVector & { patientId: string };
   };
@@ -472,5 +496,52 @@ describe('invitation vectors', () => {
     expect(hexOf(accountKeySignedBytes(fields))).toBe(vector.account.signedBytes);
     expect(hexOf(signature)).toBe(vector.account.signature);
     expect(() => verifyAccountKeySignature(fields, signature, invitationKey.signPublicKey)).not.toThrow();
+  });
+});
+
+describe('recovery vectors (flow B)', () => {
+  const vector = vectors.recovery;
+  const derived = deriveRecoveryKeys(vector.code, vector.practiceId, { ...vector.params, isTestOnly: true });
+  const recoveryKey = derived.signKeys;
+
+  it('derive the salt, lookup id and recovery key from the code, other than the invitation with that code', () => {
+    expect(hexOf(recoverySalt(vector.practiceId))).toBe(vector.salt);
+    expect(hexOf(derived.lookupId)).toBe(vector.lookupId);
+    expect(hexOf(recoveryKey.signPublicKey)).toBe(vector.signPublicKey);
+    expect(vector.code).toBe(vectors.invitation.code);
+    expect(vector.lookupId).not.toBe(vectors.invitation.lookupId);
+  });
+
+  it('reproduce S_rec, the root statement and the new account key signature', () => {
+    const fields = {
+      practiceId: vector.practiceId,
+      patientId: vector.recovery.patientId,
+      recoveryId: vector.recovery.recoveryId,
+      recoverySignPublicKey: recoveryKey.signPublicKey,
+      expiresAt: vector.recovery.expiresAt,
+    };
+    const rootInput = { practiceId: vector.practiceId, rootSignPublicKey: root.signPublicKey };
+    const account = {
+      practiceId: vector.practiceId,
+      patientId: vector.account.patientId,
+      signPublicKey: patientAccount.signPublicKey,
+      boxPublicKey: patientAccount.boxPublicKey,
+    };
+
+    const signatures = [
+      signRecovery(fields, clinicianDevice.signSecretKey),
+      signRecoveryRoot(rootInput, recoveryKey.signSecretKey),
+      signRecoveryAccountKey(account, recoveryKey.signSecretKey),
+    ];
+
+    expect([hexOf(recoverySignedBytes(fields)), hexOf(recoveryRootSignedBytes(rootInput)), hexOf(recoveryAccountSignedBytes(account))]).toEqual([
+      vector.recovery.signedBytes,
+      vector.root.signedBytes,
+      vector.account.signedBytes,
+    ]);
+    expect(signatures.map(hexOf)).toEqual([vector.recovery.signature, vector.root.signature, vector.account.signature]);
+    expect(() => verifyRecovery(fields, signatures[0]!, clinicianDevice.signPublicKey)).not.toThrow();
+    expect(() => verifyRecoveryRoot(rootInput, signatures[1]!, recoveryKey.signPublicKey)).not.toThrow();
+    expect(() => verifyRecoveryAccountKey(account, signatures[2]!, recoveryKey.signPublicKey)).not.toThrow();
   });
 });
