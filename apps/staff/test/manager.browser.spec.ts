@@ -1,4 +1,6 @@
 import { HttpApi } from '@parley/client';
+import { fromBase64 } from '@parley/crypto';
+import { RevocationState } from '@parley/sdk';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { accessibilityViolations, launchChromium } from '@parley/testing';
 import { openConversation, signInThroughPage, startStaffWorld, waitUntil, type StaffWorld, type TestPatient } from './world.js';
@@ -186,6 +188,26 @@ describe("staff app: the manager's console (Chromium, real gateway and database)
     const keys = await managerApi.getPracticeKeys();
     expect(keys.ok && keys.data.recordKeys.map((key) => key.version)).toEqual([1, 2]);
     await nurse.getByText(/offboarded/).waitFor();
+  });
+
+  it("names the revoked device and the leaver's devices in the practice's revocation list, signed in the manager's browser", async () => {
+    const staff = await managerApi.listStaff();
+    const keys = await managerApi.getPracticeKeys();
+    if (!staff.ok || !keys.ok || !keys.data.rootSignPublicKey) throw new Error('the staff list and practice keys should load');
+    const revokedDevices = staff.data
+      .filter((member) => member.displayName === 'Dr Nia Newcomer' || /Jo Bennett/.test(member.displayName))
+      .flatMap((member) => member.devices.filter((device) => device.revokedAt !== null).map((device) => device.id));
+    // Verified as every client verifies it: under the practice's root, whatever the server says about the devices.
+    const state = new RevocationState({ api: managerApi, practiceOdsCode: world.odsCode, pinnedRoot: fromBase64(keys.data.rootSignPublicKey) });
+
+    const list = await state.refresh();
+
+    expect(revokedDevices.length).toBeGreaterThanOrEqual(2);
+    expect(list?.version).toBe(2);
+    for (const deviceId of revokedDevices) expect(state.isRevoked(deviceId)).toBe(true);
+    const managerDevices = staff.data.find((member) => member.userId === world.manager.userId)?.devices ?? [];
+    expect(managerDevices.length).toBeGreaterThan(0);
+    for (const device of managerDevices) expect(state.isRevoked(device.id)).toBe(false);
   });
 
   it('rotates the record key on request: the new version is the one the root states is current', async () => {

@@ -274,11 +274,19 @@ export function startSession(
   events: { onRecordKeyFloor: (version: number) => void; onEpochKey: (id: string, key: Uint8Array) => void },
 ): Promise<ChatSession> {
   return flow(async () => {
-    const { ChatSession } = await loadSdk();
+    const { ChatSession, RevocationState } = await loadSdk();
+    // The practice's root-signed revocation list: a device it names gets nothing sealed to it and nothing it sends after
+    // its revocation is shown, whatever the server lists (docs/crypto.md, "Revocation lists").
+    const revocations = new RevocationState({
+      api: await api(keys.signedIn.session.token),
+      practiceOdsCode: keys.signedIn.session.practice.odsCode,
+      pinnedRoot: keys.pinnedRoot,
+    });
     return ChatSession.start({
       baseUrl: config.gatewayUrl,
       signedIn: keys.signedIn,
       pinnedRoot: keys.pinnedRoot,
+      revocations,
       epochKeys: new Map(Object.entries(keys.epochKeys)),
       recordKeyFloor: keys.recordKeyFloor,
       onRecordKeyFloor: events.onRecordKeyFloor,

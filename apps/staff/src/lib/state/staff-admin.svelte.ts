@@ -1,7 +1,16 @@
 import { fromBase64 } from '@parley/crypto';
 import type { SigningKeys } from '@parley/crypto';
 import type { StaffDevice, StaffMember } from '@parley/protocol';
-import { admitStaffDevice, rotateRecordKey, staffDeviceTrust, verifiedStaff, type StaffDeviceTrust } from '@parley/sdk';
+import {
+  admitStaffDevice,
+  everydaySigner,
+  publishRevocations,
+  RevocationState,
+  rotateRecordKey,
+  staffDeviceTrust,
+  verifiedStaff,
+  type StaffDeviceTrust,
+} from '@parley/sdk';
 import { contextPair } from '@parley/ui';
 import { config } from '../config';
 import type { StaffConnection } from '../connection';
@@ -106,27 +115,63 @@ export class StaffAdminState {
     });
   }
 
+  /**
+   * Revokes a colleague's device on the server, then adds it to the practice's signed revocation list in this browser,
+   * so that clients refuse it even if the server listed it again (docs/crypto.md, "Revocation lists").
+   */
   async revoke(member: StaffMember, device: StaffDevice): Promise<boolean> {
     const result = await this.connection.api.revokeStaffDevice(member.userId, device.id);
-    this.notice = result.ok ? `${device.label} of ${member.displayName} is revoked.` : explain(result.error.code);
-    if (result.ok) await this.refresh();
-    return result.ok;
+    if (!result.ok) {
+      this.notice = explain(result.error.code);
+      return false;
+    }
+    return this.run(async () => `${device.label} of ${member.displayName} is revoked; ${await this.listRevoked([device.id])}`);
   }
 
-  /** Offboards a colleague (server: account, sessions, devices, grants) then rotates the record key in this browser. */
+  /** Offboards a colleague (server: account, sessions, devices, grants), lists all their devices as revoked, then rotates the record key in this browser. */
   async offboard(member: StaffMember): Promise<boolean> {
     const result = await this.connection.api.offboardStaff(member.userId);
     if (!result.ok) {
       this.notice = explain(result.error.code);
       return false;
     }
+    const listed = member.devices.map((device) => device.id);
     const root = this.connection.root;
     if (!root) {
-      this.notice = `${member.displayName} is offboarded. The record key still needs rotating: sign in with the key backup file that holds the root key.`;
-      await this.refresh();
-      return true;
+      return this.run(
+        async () =>
+          `${member.displayName} is offboarded; ${await this.listRevoked(listed)} The record key still needs rotating: sign in with the key backup file that holds the root key.`,
+      );
     }
-    return this.run(async () => `${member.displayName} is offboarded; ${await this.rotateWith(root)}`);
+    return this.run(async () => `${member.displayName} is offboarded; ${await this.listRevoked(listed)} Then ${await this.rotateWith(root)}`);
+  }
+
+  /**
+   * Signs and stores the next version of the practice's revocation list with the devices added (one already listed
+   * keeps its first revocation time), with the admin key this browser holds or else the root. Says what was done.
+   */
+  private async listRevoked(deviceIds: readonly string[]): Promise<string> {
+    const secrets = this.connection.practiceSecrets();
+    if (!secrets) return 'this browser holds no practice signing key, so the revocation list was not updated: a manager who holds one must revoke again.';
+    const signer = everydaySigner(secrets);
+    const api = this.connection.api;
+    const state = new RevocationState({
+      api,
+      practiceOdsCode: this.odsCode,
+      pinnedRoot: secrets.root?.signPublicKey ?? signer.signPublicKey,
+      // The list this browser extends was signed by this practice's root or by this same signing key.
+      isSignerAllowed: (key) => key.length === signer.signPublicKey.length && key.every((byte, index) => byte === signer.signPublicKey[index]),
+    });
+    const revokedAt = Date.now();
+    const list = await publishRevocations({
+      api,
+      state,
+      practiceOdsCode: this.odsCode,
+      add: deviceIds.map((deviceId) => ({ deviceId, revokedAt })),
+      signerSignPublicKey: signer.signPublicKey,
+      signerSignSecretKey: signer.signSecretKey,
+    });
+    return `the practice's revocation list (version ${list.version}) names ${deviceIds.length === 1 ? 'it' : 'them'}.`;
   }
 
   /**
