@@ -84,7 +84,7 @@ describe('staff app: the passphrase policy and the key file (Chromium, real gate
     await page.context().close();
   });
 
-  it('makes the key backup file only with the sign-in passphrase, in format 3 at the key file cost', async () => {
+  it('makes the key backup file only with the sign-in passphrase, in format 4 at the key file cost', async () => {
     await go(newcomer, 'Key backup');
     const field = newcomer.getByLabel('Your sign-in passphrase');
     await field.fill('copper meadow ladder violin orbit puzzle');
