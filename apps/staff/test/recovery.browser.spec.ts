@@ -154,6 +154,15 @@ describe('forgotten passphrase: practice-assisted recovery across both apps (Chr
     await manager.getByRole('navigation', { name: 'Console' }).getByRole('button', { name: 'Audit log' }).click();
     await manager.getByText(`Approved by ${world.manager.displayName} and ${doctor.displayName}`, { exact: false }).waitFor({ timeout: 30_000 });
     expect(await accessibilityViolations(manager)).toEqual([]);
+    // The recoveries screen on a phone-sized screen: rows stack, nothing scrolls sideways.
+    await manager.setViewportSize({ width: 320, height: 800 });
+    await openRecoveries(manager);
+    await waitUntil(
+      async () => manager.evaluate(() => document.documentElement.scrollWidth <= document.documentElement.clientWidth),
+      'no horizontal scroll on the recoveries screen at 320 px',
+      5_000,
+    );
+    expect(await accessibilityViolations(manager)).toEqual([]);
     expect(consoleErrors.filter((text) => !/status of 40[13]/.test(text))).toEqual([]);
   }, 300_000);
 });
