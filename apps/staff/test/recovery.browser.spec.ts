@@ -1,5 +1,7 @@
 import { HttpApi } from '@parley/client';
-import { activatePatient, ChatSession, createPatientInvitation, openInvitation } from '@parley/sdk';
+import { generatePatientAccountKeys, TEST_KDF_PARAMS, toBase64 } from '@parley/crypto';
+import type { RecoverySummary } from '@parley/protocol';
+import { activatePatient, ChatSession, createPatientInvitation, openInvitation, openRecovery, startRecovery, submitRecovery } from '@parley/sdk';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { accessibilityViolations, launchChromium } from '@parley/testing';
 import { signInThroughPage, startStaffWorld, waitUntil, type StaffLogin, type StaffWorld } from './world.js';
@@ -165,4 +167,50 @@ describe('forgotten passphrase: practice-assisted recovery across both apps (Chr
     expect(await accessibilityViolations(manager)).toEqual([]);
     expect(consoleErrors.filter((text) => !/status of 40[13]/.test(text))).toEqual([]);
   }, 300_000);
+
+  it('marks a recovery whose new key the server swapped as not verifying, and offers no approval for it', async () => {
+    const other = await world.patient('Sam Swapped');
+    const inviter = world.demo.staff.find((member) => member.userId === doctor.userId)!;
+    const issued = await startRecovery({
+      baseUrl: world.url,
+      token: doctor.token,
+      practice: world.odsCode,
+      device: inviter.device,
+      pinnedRoot: world.demo.practice.root.signPublicKey,
+      patientId: other.userId,
+      kdf: TEST_KDF_PARAMS,
+    });
+    const verified = await openRecovery({ baseUrl: world.url, practice: world.odsCode, code: issued.code, dateOfBirth: '1980-02-03', kdf: TEST_KDF_PARAMS });
+    await submitRecovery({
+      baseUrl: world.url,
+      recovery: verified,
+      dateOfBirth: '1980-02-03',
+      passphrase: 'saffron glacier pebble orbit lantern thistle',
+      kdf: TEST_KDF_PARAMS,
+    });
+    // The lying server: its own account key in place of the patient's, in the list the staff app reads.
+    const attacker = generatePatientAccountKeys();
+    let swapped = 0;
+    const page = await newPage();
+    await page.context().route('**/api/recoveries', async (route) => {
+      const response = await route.fetch();
+      const list = (await response.json()) as RecoverySummary[];
+      for (const recovery of list) {
+        if (recovery.id !== issued.recoveryId || !recovery.newAccount) continue;
+        recovery.newAccount = { ...recovery.newAccount, signPublicKey: toBase64(attacker.signPublicKey), boxPublicKey: toBase64(attacker.boxPublicKey) };
+        swapped += 1;
+      }
+      await route.fulfill({ response, json: list });
+    });
+
+    await signInThroughPage(page, world.url, world.odsCode, world.manager);
+    await openRecoveries(page);
+    const row = page.getByRole('row').filter({ hasText: 'Sam Swapped' });
+    await row.getByText('Does not verify: do not approve').waitFor();
+
+    expect(swapped).toBeGreaterThan(0);
+    expect(await row.getByRole('button').count()).toBe(0);
+    const listed = await new HttpApi({ baseUrl: world.url, token: world.manager.token }).listRecoveries();
+    expect(listed.ok && listed.data.find((recovery) => recovery.id === issued.recoveryId)?.approvals).toEqual([]);
+  }, 180_000);
 });
