@@ -2,6 +2,7 @@ import type { HttpApi } from '@parley/client';
 import { fromBase64, signRevocationList, toBase64, verifyRevocationList, type RevokedDeviceEntry } from '@parley/crypto';
 import type { PutRevocationListRequest, RevocationListResponse } from '@parley/protocol';
 import { AccountFlowError } from './accounts.js';
+import { authoritySignKeys, practiceAuthority } from './authority.js';
 import { equal, type RevokedDevices } from './trust.js';
 
 // The practice's signed revocation list, as a client uses it (docs/crypto.md, "Revocation lists"). The server's own
@@ -16,15 +17,17 @@ export interface VerifiedRevocationList {
 }
 
 export interface RevocationStateOptions {
-  api: Pick<HttpApi, 'getRevocations'>;
+  /**
+   * With \`getPracticeKeys\`, a list may be signed by the practice's authority as this device resolves it from the pinned
+   * root (its current root, or an admin key that root certified and the last verified list does not name: docs/crypto.md,
+   * "Practice authority"); without it, by the pinned root only.
+   */
+  api: Pick<HttpApi, 'getRevocations'> & Partial<Pick<HttpApi, 'getPracticeKeys'>>;
   /** The practice's ODS code, which every list signs. */
   practiceOdsCode: string;
   /** The practice root public key this device pinned (never from a server answer). */
   pinnedRoot: Uint8Array;
-  /**
-   * Whether a key other than the pinned root may sign lists: an admin key the caller verified the root certified
-   * (docs/crypto.md). By default only the pinned root may.
-   */
+  /** Whether a key the practice's authority does not include may sign lists anyway (the caller's own signing key). */
   isSignerAllowed?: (signerSignPublicKey: Uint8Array) => boolean;
   /** The highest list version this device has verified before (kept by the app, like the record key floor); a lower one is refused. */
   versionFloor?: number;
@@ -76,14 +79,24 @@ export class RevocationState {
   async refresh(): Promise<VerifiedRevocationList | null> {
     const answer = await this.options.api.getRevocations();
     if (!answer.ok) throw AccountFlowError.of(answer.error);
-    return this.accept(answer.data);
+    return this.accept(answer.data, await this.authority());
+  }
+
+  /** The keys that may sign the practice's list, resolved from the pinned root (never from the server's word alone). */
+  private async authority(): Promise<Uint8Array[]> {
+    const { api, practiceOdsCode, pinnedRoot } = this.options;
+    if (!api.getPracticeKeys) return [pinnedRoot];
+    const keys = await api.getPracticeKeys();
+    if (!keys.ok) throw AccountFlowError.of(keys.error);
+    return authoritySignKeys(practiceAuthority(keys.data, practiceOdsCode, pinnedRoot, this.byDevice));
   }
 
   /**
-   * Takes a list the server answered, if it verifies and is not older than what this device has seen.
-   * @throws AccountFlowError `untrusted_revocations`, `revocations_rolled_back`
+   * Takes a list the server answered, if one of \`signers\` (by default the pinned root) signed it and it is not older than
+   * what this device has seen.
+   * @throws AccountFlowError \`untrusted_revocations\`, \`revocations_rolled_back\`
    */
-  accept(answer: RevocationListResponse): VerifiedRevocationList | null {
+  accept(answer: RevocationListResponse, signers: readonly Uint8Array[] = [this.options.pinnedRoot]): VerifiedRevocationList | null {
     const { list } = answer;
     if (!list) {
       if (this.floor > 0)
@@ -99,7 +112,7 @@ export class RevocationState {
     const fields = { practiceId: this.options.practiceOdsCode, version: list.version, issuedAt: list.issuedAt, entries: list.entries };
     try {
       const signer = fromBase64(list.signerSignPublicKey);
-      const isAllowed = equal(signer, this.options.pinnedRoot) || (this.options.isSignerAllowed?.(signer) ?? false);
+      const isAllowed = signers.some((key) => equal(key, signer)) || (this.options.isSignerAllowed?.(signer) ?? false);
       if (!isAllowed) throw new AccountFlowError('untrusted_revocations', 'the revocation list is signed by a key this device does not accept');
       verifyRevocationList(fields, fromBase64(list.signature), signer);
     } catch (error) {
@@ -152,7 +165,8 @@ export async function publishRevocations(input: {
       signature: toBase64(signRevocationList(fields, input.signerSignSecretKey)),
     };
     const stored = await input.api.putRevocations(body);
-    if (stored.ok) return input.state.accept({ list: { ...body, practiceOdsCode: input.practiceOdsCode } }) ?? fields;
+    // The list this client just signed and the server stored: its own key is the one to check it under.
+    if (stored.ok) return input.state.accept({ list: { ...body, practiceOdsCode: input.practiceOdsCode } }, [input.signerSignPublicKey]) ?? fields;
     if (stored.error.code !== 'conflict' || attempt > 0) throw AccountFlowError.of(stored.error);
   }
 }

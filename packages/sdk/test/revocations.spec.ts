@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { HttpResult } from '@parley/client';
 import {
+  certifyAdminKey,
   certifyStaffDevice,
   generateDeviceKeys,
   generatePracticeRootKey,
@@ -10,7 +11,7 @@ import {
   type RevocationListFields,
   type SigningKeys,
 } from '@parley/crypto';
-import type { RevocationListResponse } from '@parley/protocol';
+import type { PracticeKeys, RevocationListResponse } from '@parley/protocol';
 import { isDeviceTrusted, isRevokedAt, RevocationState } from '../src/index.js';
 
 await ready();
@@ -117,6 +118,33 @@ describe(RevocationState.name, () => {
 
     await expect(allowing.refresh()).resolves.toMatchObject({ version: 2 });
     await expect(refusing.refresh()).rejects.toMatchObject({ code: 'untrusted_revocations' });
+  });
+});
+
+describe('RevocationState under the practice authority', () => {
+  it('takes a list signed by an admin key the pinned root certified, and no longer once a verified list names that key', async () => {
+    const root = generatePracticeRootKey();
+    const admin = generatePracticeRootKey();
+    const adminKeyId = randomUUID();
+    const issuedAt = 1_000;
+    const adminKeys = [
+      {
+        adminKeyId,
+        signPublicKey: toBase64(admin.signPublicKey),
+        issuedAt,
+        certificate: toBase64(certifyAdminKey({ practiceId: ODS, adminKeyId, signPublicKey: admin.signPublicKey, issuedAt }, root.signSecretKey)),
+      },
+    ];
+    const answers = [aList(root, { version: 2, entries: [{ deviceId: adminKeyId, revokedAt: 5 }] }, admin), aList(root, { version: 3, entries: [] }, admin)];
+    const api = {
+      getRevocations: async (): Promise<HttpResult<RevocationListResponse>> => ({ ok: true, data: answers.shift() ?? { list: null } }),
+      getPracticeKeys: async () => ({ ok: true, data: { adminKeys, rootChain: [] } }) as unknown as HttpResult<PracticeKeys>,
+    };
+    const state = new RevocationState({ api, practiceOdsCode: ODS, pinnedRoot: root.signPublicKey });
+
+    await expect(state.refresh()).resolves.toMatchObject({ version: 2 });
+    await expect(state.refresh()).rejects.toMatchObject({ code: 'untrusted_revocations' });
+    expect(state.version).toBe(2);
   });
 });
 

@@ -3,6 +3,7 @@ import type { SigningKeys } from '@parley/crypto';
 import type { StaffDevice, StaffMember } from '@parley/protocol';
 import {
   admitStaffDevice,
+  currentRoot,
   everydaySigner,
   publishRevocations,
   RevocationState,
@@ -155,13 +156,8 @@ export class StaffAdminState {
     if (!secrets) return 'this browser holds no practice signing key, so the revocation list was not updated: a manager who holds one must revoke again.';
     const signer = everydaySigner(secrets);
     const api = this.connection.api;
-    const state = new RevocationState({
-      api,
-      practiceOdsCode: this.odsCode,
-      pinnedRoot: secrets.root?.signPublicKey ?? signer.signPublicKey,
-      // The list this browser extends was signed by this practice's root or by this same signing key.
-      isSignerAllowed: (key) => key.length === signer.signPublicKey.length && key.every((byte, index) => byte === signer.signPublicKey[index]),
-    });
+    // The list this browser extends must be signed by the practice's authority, resolved from the root it pinned.
+    const state = new RevocationState({ api, practiceOdsCode: this.odsCode, pinnedRoot: currentRoot(this.connection.pinnedRoot) });
     const revokedAt = Date.now();
     const list = await publishRevocations({
       api,
