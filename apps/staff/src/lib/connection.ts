@@ -10,6 +10,7 @@ import {
   isAccountKeyTrusted,
   openRecordKeys,
   practiceAuthority,
+  RevocationState,
   openStaffKeyBackup,
   sealStaffKeyBackup,
   signIn,
@@ -435,6 +436,8 @@ async function open(practice: string, login: string, signedIn: SignedIn, stored:
     signedIn,
     pinnedRoot: held.pinnedRoot,
     recordKeys,
+    // The practice's signed revocation list: nothing a listed device sent after its revocation is shown (docs/crypto.md).
+    revocations: new RevocationState({ api, practiceOdsCode: practice, pinnedRoot: held.pinnedRoot }),
     outboxStore,
     requestTimeoutMs: 10_000,
   });
