@@ -153,6 +153,7 @@ export class ChatSession {
   ): Promise<{ renewed: { conversationId: string; epoch: number }[]; failed: { conversationId: string; code: string; message: string }[] }> {
     const renewed: { conversationId: string; epoch: number }[] = [];
     const failed: { conversationId: string; code: string; message: string }[] = [];
+    await this.options.revocations?.refresh();
     for (const conversationId of conversationIds) {
       const conversation = this.conversation(conversationId);
       try {

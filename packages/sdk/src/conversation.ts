@@ -531,10 +531,11 @@ export class Conversation {
    */
   private patientDevicesToSeal(joined: JoinedConversation): MemberDevice[] {
     const patientId = joined.conversation.patientId;
+    const revoked = this.context.revocations?.revoked;
     const own = this.context.signedIn;
     const chosen = new Map<string, MemberDevice>();
     for (const device of this.devices.values()) {
-      if (device.role !== 'patient' || device.userId !== patientId || device.revokedAt !== null) continue;
+      if (device.role !== 'patient' || device.userId !== patientId || device.revokedAt !== null || revoked?.has(device.id)) continue;
       if (device.id === own.device.deviceId || this.isTrusted(device, joined)) chosen.set(device.id, device);
     }
     if (own.session.user.id === patientId) {
