@@ -43,9 +43,13 @@ describe(`${Conversation.name}: new epochs`, () => {
     ],
   });
 
+  /** Devices the client's verified revocation list names (device id → revoked at). */
+  let revoked: Map<string, number>;
+
   function model(outboxToUse: Outbox): Conversation {
     return new Conversation(
       {
+        revocations: { revoked },
         client: client.asClient,
         outbox: outboxToUse,
         signedIn: world.signedIn,
@@ -68,6 +72,7 @@ describe(`${Conversation.name}: new epochs`, () => {
     record = { version: 1, boxPublicKey: recordKey.boxPublicKey };
     state = sealedTo([world.patientDevice], record);
     freshRecord = undefined;
+    revoked = new Map();
     envelopes = [];
     client.handlers.set('conversation:join', () => ({
       ok: true,
@@ -218,6 +223,25 @@ describe(`${Conversation.name}: new epochs`, () => {
         { kind: 'account', userId: world.summary.patientId },
         { kind: 'record', version: 1 },
       ]);
+    });
+
+    it('seals nothing to a device the client’s verified revocation list names, though the server lists it as active', async () => {
+      const lost = anotherPatientDevice();
+      listed = [world.patientDevice, world.clinician, lost];
+      revoked.set(lost.member.id, Date.now() - 1_000);
+      client.handlers.set('conversation:epoch', (payload) => ({
+        ok: true,
+        data: { conversation: { ...world.summary, currentEpoch: payload['epoch'] as number } },
+      }));
+      await sut.open();
+
+      await sut.startEpoch('device-revoked');
+
+      const [request] = client.requestsOf('conversation:epoch');
+      const devices = (request!['envelopes'] as { recipient: { kind: string; deviceId?: string } }[]).flatMap((envelope) =>
+        envelope.recipient.kind === 'device' ? [envelope.recipient.deviceId] : [],
+      );
+      expect(devices).toEqual([world.patientDevice.member.id]);
     });
 
     it('seals to the record key as the practice keys say now, not as a cached answer said before a rotation', async () => {
