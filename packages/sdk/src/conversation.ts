@@ -344,8 +344,13 @@ export class Conversation {
     const active = new Set(devices.map((device) => device.id));
     if (state.recipients.some((entry) => entry.recipient.kind === 'device' && !active.has(entry.recipient.deviceId))) return 'device-revoked';
     // Unknown for now (offline, or no key the root vouches for): the next send looks again; a send is not held up for it.
-    const record = await this.context.currentRecordKey?.().catch(() => undefined);
-    if (record && !sealedTo.has(toBase64(keyId(record.boxPublicKey)))) return 'record-key';
+    const isSealedTo = (record: CurrentRecordKey | undefined) => !record || sealedTo.has(toBase64(keyId(record.boxPublicKey)));
+    // A cached answer older than the epoch (another member renewed right after a rotation) is asked again before it counts.
+    if (
+      !isSealedTo(await this.context.currentRecordKey?.().catch(() => undefined)) &&
+      !isSealedTo(await this.context.currentRecordKey?.(true).catch(() => undefined))
+    )
+      return 'record-key';
     if (this.hadHandover(state.epoch)) return 'handover';
     if (now - Date.parse(state.startedAt) > EPOCH_MAX_AGE_MS) return 'age';
     if ((this.messagesPerEpoch.get(state.epoch) ?? 0) >= EPOCH_MAX_MESSAGES) return 'age';

@@ -15,3 +15,4 @@ export * from './passphrase-advice.js';
 export * from './record-events.js';
 export * from './revocations.js';
 export * from './recovery.js';
+export * from './offboarding.js';

@@ -152,6 +152,16 @@ describe(`${Conversation.name}: new epochs`, () => {
       expect(await sut.renewalReason()).toBe('record-key');
     });
 
+    it('asks none when only its cached record key is older than the epoch’s (another member renewed right after a rotation)', async () => {
+      const newer = createRecordKey(2);
+      const current = { version: 2, boxPublicKey: newer.boxPublicKey };
+      state = sealedTo([world.patientDevice], current);
+      freshRecord = current;
+      await sut.open();
+
+      expect(await sut.renewalReason()).toBeNull();
+    });
+
     it('asks for one at a handover to another clinician, not at the first assignment', async () => {
       client.record.push(world.system(1, 'assigned', { clinicianId: world.clinician.member.userId, how: 'auto' }));
       await sut.open();
