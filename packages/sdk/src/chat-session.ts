@@ -4,14 +4,19 @@ import type { ConversationSummary, EpochReason } from '@parley/protocol';
 import { AccountFlowError, type SignedIn } from './accounts.js';
 import { Conversation } from './conversation.js';
 import { newEpoch, type EnvelopeTarget } from './conversation-crypto.js';
+import { currentRoot, practiceAuthority, type TrustAnchor } from './authority.js';
 import type { RevocationState } from './revocations.js';
 import { currentRecordKey, isCertifiedBy, type CurrentRecordKey } from './trust.js';
 
 export interface ChatSessionOptions {
   baseUrl: string;
   signedIn: SignedIn;
-  /** The practice root public key this device pinned: from the invitation code or key backup (patients), or the staff key store. */
-  pinnedRoot: Uint8Array;
+  /**
+   * The practice root public key this device pinned (from the invitation code or key backup: patients), or the
+   * authority a staff client resolved from its pinned root. The session resolves the practice's current authority
+   * from it (root successors, admin keys: `practiceAuthority`) each time it reads the practice's keys.
+   */
+  pinnedRoot: TrustAnchor;
   /** Staff: the record keys opened from this device's grants. */
   recordKeys?: ReadonlyMap<number, RecordKey>;
   /**
@@ -49,6 +54,8 @@ export class ChatSession {
   private readonly guard = new ReceiveGuard();
   private readonly cursorStore: FeedCursorStore;
   private recordKey: { key: CurrentRecordKey; at: number } | null = null;
+  /** Whom this session trusts to sign for the practice: the pinned root, moved on only along verified successors. */
+  private anchor: TrustAnchor;
 
   private constructor(
     private readonly options: ChatSessionOptions,
@@ -57,6 +64,7 @@ export class ChatSession {
     readonly api: HttpApi,
   ) {
     this.cursorStore = options.cursorStore ?? new MemoryFeedCursorStore();
+    this.anchor = options.pinnedRoot;
   }
 
   /** Connects with the session token and starts the outbox (which resends what an earlier run left pending). @throws ParleyConnectionError, AccountFlowError (the revocation list's refusals) */
@@ -73,6 +81,9 @@ export class ChatSession {
     };
     const outbox = new Outbox({ client, store: options.outboxStore ?? new MemoryOutboxStore(), onChange });
     session = new ChatSession(options, client, outbox, new HttpApi({ baseUrl: options.baseUrl, token }));
+    // The practice's authority before anything is verified: a staff device admitted with an admin key, or certified
+    // again at a root rotation, is trusted only through it. Unreachable now, the pinned root stands (a denial at worst).
+    await session.currentRecordKey(true).catch(() => undefined);
     await outbox.start();
     return session;
   }
@@ -88,12 +99,16 @@ export class ChatSession {
   conversation(conversationId: string, summary?: ConversationSummary): Conversation {
     let conversation = this.conversations.get(conversationId);
     if (!conversation) {
-      const { signedIn, pinnedRoot, recordKeys, epochKeys, onEpochKey, revocations } = this.options;
+      const { signedIn, recordKeys, epochKeys, onEpochKey, revocations } = this.options;
+      // eslint-disable-next-line @typescript-eslint/no-this-alias -- the context reads the session's authority as it is now, not as it was
+      const session = this;
       const context = {
         client: this.client,
         outbox: this.outbox,
         signedIn,
-        pinnedRoot,
+        get pinnedRoot(): TrustAnchor {
+          return session.anchor;
+        },
         recordKeys,
         epochKeys,
         onEpochKey,
@@ -176,7 +191,9 @@ export class ChatSession {
     if (!fresh && this.recordKey && Date.now() - this.recordKey.at < RECORD_KEY_TTL_MS) return this.recordKey.key;
     const keys = await this.api.getPracticeKeys();
     if (!keys.ok) throw AccountFlowError.of(keys.error);
-    const record = currentRecordKey(keys.data, this.me.session.practice.odsCode, this.options.pinnedRoot);
+    const practiceId = this.me.session.practice.odsCode;
+    this.anchor = practiceAuthority(keys.data, practiceId, currentRoot(this.options.pinnedRoot), this.options.revocations?.revoked);
+    const record = currentRecordKey(keys.data, practiceId, this.anchor);
     if (!record) throw new AccountFlowError('untrusted_record_key', 'the practice offers no record key its root key vouches for');
     const floor = this.options.recordKeyFloor ?? 0;
     if (record.version < floor)

@@ -15,6 +15,7 @@ import type {
   TypingChanged,
 } from '@parley/protocol';
 import { AccountFlowError, epochKeyId, type SignedIn } from './accounts.js';
+import type { TrustAnchor } from './authority.js';
 import { decryptEntry, encryptForSend, newEpoch, openEnvelope, type EnvelopeTarget } from './conversation-crypto.js';
 import { applySystemEvent, parseSystemEvent, type SystemEvent } from './record-events.js';
 import { isAccountKeyTrusted, isDeviceTrusted, type CurrentRecordKey, type RevokedDevices } from './trust.js';
@@ -91,8 +92,8 @@ export interface ConversationContext {
   client: ParleyClient;
   outbox: Outbox;
   signedIn: SignedIn;
-  /** The practice root public key this device pinned (never from a server answer). */
-  pinnedRoot: Uint8Array;
+  /** The practice's authority from the root this device pinned (never from a server answer), as the session resolved it last. */
+  pinnedRoot: TrustAnchor;
   /** Staff: the record keys opened from this device's grants. */
   recordKeys?: ReadonlyMap<number, RecordKey>;
   /** Epoch keys this device holds, by `epochKeyId`; every key the model opens is added. */

@@ -13,6 +13,7 @@ import {
   ready,
   signRecordKeyCurrent,
   verifyRecordKeyCertificate,
+  signRevocationList,
   signRootSuccessor,
   toBase64,
   type RecordKey,
@@ -21,6 +22,7 @@ import {
 import type { AddRecordKeyRequest, CertifiedStaff } from '@parley/protocol';
 import { AccountFlowError, type DeviceIdentity } from './accounts.js';
 import { authoritySignKeys, practiceAuthority, type PracticeAuthority, type TrustAnchor } from './authority.js';
+import { RevocationState } from './revocations.js';
 import { currentRecordKey, equal, verifiedStaff } from './trust.js';
 import { unwrap } from './unwrap.js';
 
@@ -275,6 +277,10 @@ export async function rotatePracticeRoot(input: {
   if (!equal(before.root, input.root.signPublicKey))
     throw new AccountFlowError('untrusted_root', "the root key in this browser is not the practice's current root");
 
+  // The revocation list as the retiring authority signed it: republished under the new one below, or every client that
+  // follows the successor would refuse it (a retired root signs nothing) and stop at its start.
+  const revocations = new RevocationState({ api, practiceOdsCode: input.odsCode, pinnedRoot: input.pinnedRoot });
+  const revoked = await revocations.refresh();
   const now = Date.now();
   const next = generatePracticeRootKey();
   const successor = { practiceId: input.odsCode, previousSignPublicKey: input.root.signPublicKey, signPublicKey: next.signPublicKey, issuedAt: now };
@@ -290,6 +296,14 @@ export async function rotatePracticeRoot(input: {
   );
   const admin = await addPracticeAdminKey({ baseUrl: input.baseUrl, token: input.token, odsCode: input.odsCode, root: next, now });
   const rotation: RootRotation = { root: next, admin, recertifiedVersions: [], recertifiedDeviceIds: [], skipped: [] };
+  if (revoked) {
+    const fields = { version: revoked.version + 1, issuedAt: now, entries: [...revoked.entries] };
+    const signature = signRevocationList({ practiceId: input.odsCode, ...fields }, admin.keys.signSecretKey);
+    unwrap(
+      await api.putRevocations({ ...fields, signerSignPublicKey: toBase64(admin.keys.signPublicKey), signature: toBase64(signature) }),
+      'revocation list under the new root',
+    );
+  }
 
   const newest = currentRecordKey(keys, input.odsCode, before);
   for (const key of keys.recordKeys) {

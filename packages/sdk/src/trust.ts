@@ -76,13 +76,13 @@ export function verifiedStaff(
  * patient → the invitation key's signature over this account key. A root certificate over the key
  * (practice-assisted recovery) also counts.
  */
-export function isAccountKeyTrusted(account: PatientAccountKey, practiceId: string, pinnedRoot: Uint8Array): boolean {
+export function isAccountKeyTrusted(account: PatientAccountKey, practiceId: string, pinnedRoot: TrustAnchor): boolean {
   try {
     const signPublicKey = fromBase64(account.signPublicKey);
     const boxPublicKey = fromBase64(account.boxPublicKey);
     if (account.certificate) {
-      verifyPatientAccountKeyCertificate({ patientId: account.userId, signPublicKey, boxPublicKey, signature: fromBase64(account.certificate) }, pinnedRoot);
-      return true;
+      const fields = { patientId: account.userId, signPublicKey, boxPublicKey, signature: fromBase64(account.certificate) };
+      return isSignedByAuthority(pinnedRoot, (key) => verifyPatientAccountKeyCertificate(fields, key));
     }
     const { invitation } = account;
     if (!invitation || !account.accountSignature) return false;
@@ -112,7 +112,7 @@ export function isAccountKeyTrusted(account: PatientAccountKey, practiceId: stri
 export function isDeviceTrusted(
   device: MemberDevice,
   joined: Pick<JoinedConversation, 'patientAccount' | 'conversation'>,
-  pinnedRoot: Uint8Array,
+  pinnedRoot: TrustAnchor,
   ownAccount?: AccountPublicKeys,
   revoked?: RevokedDevices,
   at?: number,
@@ -141,7 +141,7 @@ export function isDeviceTrusted(
  * chains to the root on its own. Such a device counts only while the server lists it as revoked: a past sender whose
  * messages stay readable, never one to seal to (a server that un-revokes it makes it untrusted, not trusted).
  */
-function isCertifiedByRetiredKey(device: MemberDevice, account: PatientAccountKey, practiceId: string, pinnedRoot: Uint8Array): boolean {
+function isCertifiedByRetiredKey(device: MemberDevice, account: PatientAccountKey, practiceId: string, pinnedRoot: TrustAnchor): boolean {
   if (device.revokedAt === null) return false;
   return (account.retired ?? []).some((retired) => {
     if (retired.userId !== device.userId || !isAccountKeyTrusted(retired, practiceId, pinnedRoot)) return false;

@@ -7,13 +7,18 @@ import {
   currentRecordKey,
   openRecordKeys,
   practiceAuthority,
+  publishRevocations,
+  RevocationState,
   rotatePracticeRoot,
   rotateRecordKey,
   verifiedStaff,
   type PracticeAdminKey,
 } from '@parley/sdk';
+import { HttpApi } from '@parley/client';
 import { startTestApp, type TestApp } from '../app.js';
-import { activateStaff, api, apiOk, createPracticeWithStaff, type TestPractice, type TestStaff } from '../factories.js';
+import { follow, patientChat, staffChat, waitForAssignment } from '../chat.js';
+import { activatePatient, activateStaff, api, apiOk, createPracticeWithStaff, insertDevice, type TestPractice, type TestStaff } from '../factories.js';
+import { waitUntil } from '../wait.js';
 
 /**
  * The practice's signing authority end to end (issue #17): an admin key certified by the root signs everyday
@@ -136,6 +141,40 @@ describe('practice authority: admin keys and root rotation (in-process gateway, 
       expect([...opened.keys()]).toEqual([1]);
     });
 
+    it('lets a patient, holding only the root it pinned, read a clinician the admin key admitted, under the certified name', async () => {
+      const newcomer = await newClinician('Dr Omar Reid');
+      await admitStaffDevice({
+        baseUrl: gateway.url,
+        token: practice.manager.token,
+        secrets: { odsCode: practice.odsCode, admin, recordKeys: [practice.recordKey] },
+        granter: managerDevice(),
+        device: {
+          userId: newcomer.userId,
+          deviceId: newcomer.deviceId,
+          signPublicKey: newcomer.device.signPublicKey,
+          boxPublicKey: newcomer.device.boxPublicKey,
+          certifiedAs: { displayName: 'Dr Omar Reid', roles: ['clinician'] },
+        },
+      });
+      const clinician = await staffChat(gateway.url, practice, newcomer);
+      const patient = await patientChat(gateway.url, practice, await activatePatient(gateway.url, practice), 10_000);
+      try {
+        const { id } = await patient.session.openConversation('admin');
+        await follow(patient, id);
+        await follow(clinician, id);
+        await waitForAssignment(clinician);
+        await clinician.session.conversation(id).send('Hello, this is Dr Reid.');
+
+        await waitUntil(() => patient.bodies().includes('Hello, this is Dr Reid.'), 'the patient to read the reply', 20_000);
+        const reply = patient.entries.find((entry) => entry.ok && entry.value.kind === 'message' && entry.value.body === 'Hello, this is Dr Reid.');
+        expect(reply).toMatchObject({ ok: true, value: { senderName: 'Dr Omar Reid', senderRole: 'clinician' } });
+        expect(patient.entries.filter((entry) => !entry.ok)).toEqual([]);
+      } finally {
+        await clinician.session.close();
+        await patient.session.close();
+      }
+    });
+
     it('rotates the record key with the admin key: staff open the new version and it is the current one for clients holding only the pinned root', async () => {
       const keys = await keysAs(practice.manager.token);
 
@@ -192,6 +231,23 @@ describe('practice authority: admin keys and root rotation (in-process gateway, 
     });
 
     it('replaces the root through the old root’s signature, and certifies the admin key, record keys and staff devices again under the new one', async () => {
+      // A revocation list the retiring authority signed: the ceremony must carry it over, or clients would refuse it.
+      const lost = await insertDevice(gateway.dataSource, practice.clinician.userId);
+      await gateway.dataSource.query(`UPDATE devices SET revoked_at = now() WHERE id = $1`, [lost]);
+      const before = new RevocationState({
+        api: new HttpApi({ baseUrl: gateway.url, token: practice.manager.token }),
+        practiceOdsCode: practice.odsCode,
+        pinnedRoot: practice.root.signPublicKey,
+      });
+      await publishRevocations({
+        api: new HttpApi({ baseUrl: gateway.url, token: practice.manager.token }),
+        state: before,
+        practiceOdsCode: practice.odsCode,
+        add: [{ deviceId: lost, revokedAt: Date.now() }],
+        signerSignPublicKey: admin.keys.signPublicKey,
+        signerSignSecretKey: admin.keys.signSecretKey,
+      });
+
       const rotation = await rotatePracticeRoot({
         baseUrl: gateway.url,
         token: practice.manager.token,
@@ -225,6 +281,14 @@ describe('practice authority: admin keys and root rotation (in-process gateway, 
       });
       expect([...opened.keys()]).toEqual([1, 2]);
       expect(currentRecordKey(keys, practice.odsCode, practice.root.signPublicKey)?.version).toBe(2);
+      // A client that pinned the old root reads the list again, now signed under the new root, with the same device in it.
+      const after = new RevocationState({
+        api: new HttpApi({ baseUrl: gateway.url, token: practice.clinician.token }),
+        practiceOdsCode: practice.odsCode,
+        pinnedRoot: practice.root.signPublicKey,
+      });
+      expect((await after.refresh())?.version).toBe(2);
+      expect(after.isRevoked(lost)).toBe(true);
       const audited = await gateway.dataSource.query(
         `SELECT action FROM audit_events WHERE practice_id = $1 AND action IN ('root-key.succeeded', 'admin-key.added', 'record-key.recertified') ORDER BY id`,
         [practice.id],
