@@ -166,7 +166,7 @@ describe("staff app: the manager's console (Chromium, real gateway and database)
     await waitUntil(() => messageBodies(patient).includes('Your fit note is ready to collect from reception.'), 'the patient to read the canned reply');
   });
 
-  it('revokes a device and offboards a colleague, rotating the record key in the browser', async () => {
+  it('revokes a device and offboards a colleague, then walks the checklist: the record key rotated and new keys in every open conversation', async () => {
     await go(page, 'Staff');
     const newcomerCard = page.getByRole('article', { name: 'Dr Nia Newcomer' });
     await newcomerCard
@@ -177,17 +177,37 @@ describe("staff app: the manager's console (Chromium, real gateway and database)
     await newcomer.getByRole('alert').filter({ hasText: 'This computer’s access was revoked by the practice.' }).waitFor();
     await newcomer.getByRole('button', { name: 'Sign in' }).waitFor();
 
+    // A conversation open while the colleague leaves: the checklist gives it new keys.
+    const late = await world.patient('Lena Late');
+    await openConversation(late, 'admin');
     const nurse = page.getByRole('article', { name: /Jo Bennett/ });
     await nurse.getByRole('button', { name: /^Offboard/ }).click();
     await nurse.getByRole('button', { name: /^Yes, offboard/ }).click();
     await page
       .getByRole('status')
-      .filter({ hasText: /record key version 2 was made and granted to \d+ devices/ })
+      .filter({ hasText: /is offboarded; .*Finish the offboarding under their name/ })
+      .waitFor({ timeout: 60_000 });
+    const checklist = nurse.getByRole('region', { name: /^Offboarding/ });
+    await checklist.getByText(/^Rotate the record key/).waitFor();
+    await checklist.getByText(/^Start new keys in \d+ open conversations?/).waitFor();
+    expect(await accessibilityViolations(page)).toEqual([]);
+
+    await checklist.getByRole('button', { name: /^Finish offboarding/ }).click();
+    await checklist
+      .getByRole('status')
+      .filter({ hasText: /^Offboarding complete/ })
       .waitFor({ timeout: 60_000 });
 
+    expect(await checklist.getByText(/^Record key rotated \(now version 2\)/).count()).toBe(1);
+    expect(await checklist.getByText(/^New keys in every open conversation/).count()).toBe(1);
     const keys = await managerApi.getPracticeKeys();
     expect(keys.ok && keys.data.recordKeys.map((key) => key.version)).toEqual([1, 2]);
-    await nurse.getByText(/offboarded/).waitFor();
+    const progress = await managerApi.offboardingProgress(
+      (await managerApi.listStaff().then((r) => (r.ok ? r.data : []))).find((m) => /Jo Bennett/.test(m.displayName))!.userId,
+    );
+    expect(progress.ok && progress.data).toMatchObject({ recordKey: { isRotated: true }, conversationsToRenewCount: 0 });
+    // The patient's client writes on under the new keys.
+    await late.chat.conversation(late.conversationId!).send('Still here after the change.');
   });
 
   it("names the revoked device and the leaver's devices in the practice's revocation list, signed in the manager's browser", async () => {
@@ -208,22 +228,6 @@ describe("staff app: the manager's console (Chromium, real gateway and database)
     const managerDevices = staff.data.find((member) => member.userId === world.manager.userId)?.devices ?? [];
     expect(managerDevices.length).toBeGreaterThan(0);
     for (const device of managerDevices) expect(state.isRevoked(device.id)).toBe(false);
-  });
-
-  it('rotates the record key on request: the new version is the one the root states is current', async () => {
-    await go(page, 'Staff');
-    await page.getByRole('button', { name: 'Rotate the record key' }).click();
-    await page
-      .getByRole('status')
-      .filter({ hasText: /record key version 3 was made and granted to \d+ devices/ })
-      .waitFor({ timeout: 60_000 });
-
-    const keys = await managerApi.getPracticeKeys();
-    expect(keys.ok && keys.data.recordKeys.map((key) => [key.version, key.current !== null])).toEqual([
-      [1, true],
-      [2, true],
-      [3, true],
-    ]);
   });
 
   it('edits the weekly hours, exceptions, categories, texts and terms live', async () => {

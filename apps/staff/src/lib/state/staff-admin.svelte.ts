@@ -1,7 +1,7 @@
 import { fromBase64 } from '@parley/crypto';
-import type { SigningKeys } from '@parley/crypto';
 import type { StaffDevice, StaffMember } from '@parley/protocol';
 import {
+  AccountFlowError,
   admitStaffDevice,
   currentRoot,
   everydaySigner,
@@ -43,9 +43,9 @@ export class StaffAdminState {
 
   constructor(private readonly connection: StaffConnection) {}
 
-  /** Whether this browser holds the practice root key (from the manager's key backup file). */
-  get holdsRootKey(): boolean {
-    return this.connection.root !== undefined;
+  /** Whether this browser holds a key that signs for the practice (the admin key, or the root), from the manager's key backup file. */
+  get holdsSigningKey(): boolean {
+    return this.connection.practiceSecrets() !== null;
   }
 
   /** The practice security code: the fingerprint of the root this browser pinned, for a newcomer to compare with theirs. */
@@ -94,7 +94,7 @@ export class StaffAdminState {
   async admit(member: StaffMember, device: StaffDevice): Promise<boolean> {
     const secrets = this.connection.practiceSecrets();
     if (!secrets) {
-      this.notice = 'This browser does not hold the practice root key: sign in with your key backup file to admit devices.';
+      this.notice = 'This browser holds neither the practice admin key nor the root key: sign in with your key backup file to admit devices.';
       return false;
     }
     return this.run(async () => {
@@ -129,7 +129,11 @@ export class StaffAdminState {
     return this.run(async () => `${device.label} of ${member.displayName} is revoked; ${await this.listRevoked([device.id])}`);
   }
 
-  /** Offboards a colleague (server: account, sessions, devices, grants), lists all their devices as revoked, then rotates the record key in this browser. */
+  /**
+   * Offboards a colleague (server: account, sessions, devices, grants) and lists all their devices as revoked; the
+   * rest (record key rotation, new epochs in the conversations they could read) is the checklist under their name
+   * (`OffboardingState`, docs/staff-client.md "Offboarding").
+   */
   async offboard(member: StaffMember): Promise<boolean> {
     const result = await this.connection.api.offboardStaff(member.userId);
     if (!result.ok) {
@@ -137,14 +141,7 @@ export class StaffAdminState {
       return false;
     }
     const listed = member.devices.map((device) => device.id);
-    const root = this.connection.root;
-    if (!root) {
-      return this.run(
-        async () =>
-          `${member.displayName} is offboarded; ${await this.listRevoked(listed)} The record key still needs rotating: sign in with the key backup file that holds the root key.`,
-      );
-    }
-    return this.run(async () => `${member.displayName} is offboarded; ${await this.listRevoked(listed)} Then ${await this.rotateWith(root)}`);
+    return this.run(async () => `${member.displayName} is offboarded; ${await this.listRevoked(listed)} Finish the offboarding under their name.`);
   }
 
   /**
@@ -171,26 +168,21 @@ export class StaffAdminState {
   }
 
   /**
-   * Rotates the record key in this browser (a manager holding the root key): a new version, stated
-   * current by the root, granted to every admitted device. Needed once after the upgrade to
-   * invitation-bound keys (older versions carry no "current" statement, so patients cannot seal to them).
+   * Rotates the record key for an offboarding's checklist, signed by the admin key this browser holds (or the root),
+   * granted to every device the practice's authority vouches for. @throws AccountFlowError (`forbidden` when it holds neither)
    */
-  async rotateRecordKey(): Promise<boolean> {
-    const root = this.connection.root;
-    if (!root) return false;
-    return this.run(() => this.rotateWith(root));
-  }
-
-  private async rotateWith(root: SigningKeys): Promise<string> {
+  async rotateForOffboarding(): Promise<void> {
+    const secrets = this.connection.practiceSecrets();
+    if (!secrets) throw new AccountFlowError('forbidden', 'this browser holds neither the admin key nor the root key');
     const rotation = await rotateRecordKey({
       baseUrl: config.gatewayUrl,
       token: this.connection.signedIn.session.token,
-      odsCode: this.connection.signedIn.session.practice.odsCode,
-      root,
+      odsCode: this.odsCode,
+      signer: everydaySigner(secrets),
+      anchor: this.connection.pinnedRoot,
       granter: this.connection.signedIn.device,
     });
     this.connection.addRecordKey(rotation.recordKey);
-    return `record key version ${rotation.recordKey.version} was made and granted to ${rotation.grantedDeviceIds.length} devices.`;
   }
 
   private async run(step: () => Promise<string>): Promise<boolean> {
