@@ -183,11 +183,11 @@ export const AUDIT_ACTIONS = [
   'account-key.certified',
   'key-backup.replaced',
   'patient.searched',
-  'revocations.published',
   'recovery.started',
   'recovery.submitted',
   'recovery.approved',
   'recovery.completed',
+  'revocations.published',
 ] as const;
 export const AuditAction = z.enum(AUDIT_ACTIONS);
 export type AuditAction = z.infer<typeof AuditAction>;

@@ -44,11 +44,11 @@ export const AUDIT_ACTION_LABELS: Record<AuditAction, string> = {
   'record-key.recertified': 'Certified a record key version again',
   'account-key.certified': "Certified a patient's account key",
   'patient.searched': 'Searched for patients',
-  'revocations.published': 'Published a revocation list',
   'recovery.started': "Started a patient's account recovery",
   'recovery.submitted': 'Sent a new account key for recovery',
   'recovery.approved': "Approved a patient's account recovery",
   'recovery.completed': "Completed a patient's account recovery",
+  'revocations.published': 'Published a revocation list',
 };
 
 const OUTCOMES: Record<string, string> = {
