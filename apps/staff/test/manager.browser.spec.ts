@@ -230,6 +230,32 @@ describe("staff app: the manager's console (Chromium, real gateway and database)
     for (const device of managerDevices) expect(state.isRevoked(device.id)).toBe(false);
   });
 
+  it('signs into the revocation list a device the server revoked without it (a patient who signed out), when the manager asks', async () => {
+    const leaving = await world.patient('Sid Signout');
+    const devices = await leaving.chat.api.listDevices();
+    const deviceId = devices.ok ? devices.data[0]!.id : '';
+    expect((await leaving.chat.api.signOut()).ok).toBe(true);
+    await leaving.chat.close();
+
+    await go(page, 'Practice settings');
+    await go(page, 'Staff');
+    const pending = page.getByRole('region', { name: 'Revocations to sign' });
+    await pending.getByText(/^One device was revoked on the server/).waitFor();
+    expect(await accessibilityViolations(page)).toEqual([]);
+    await pending.getByRole('button', { name: 'Add them to the revocation list' }).click();
+    await page
+      .getByRole('status')
+      .filter({ hasText: /^One device revoked on the server: the practice's revocation list \(version \d+\) names it/ })
+      .waitFor();
+
+    const keys = await managerApi.getPracticeKeys();
+    if (!keys.ok || !keys.data.rootSignPublicKey) throw new Error('the practice keys should load');
+    const state = new RevocationState({ api: managerApi, practiceOdsCode: world.odsCode, pinnedRoot: fromBase64(keys.data.rootSignPublicKey) });
+    await state.refresh();
+    expect(state.isRevoked(deviceId)).toBe(true);
+    expect(await pending.count()).toBe(0);
+  });
+
   it('edits the weekly hours, exceptions, categories, texts and terms live', async () => {
     await go(page, 'Practice settings');
     // The demo practice is open 00:00–24:00 every day: split Sunday in two (still always open), and see an overlap refused.

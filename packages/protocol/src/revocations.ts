@@ -24,7 +24,14 @@ export const PutRevocationListRequest = z
   .strict();
 export type PutRevocationListRequest = z.infer<typeof PutRevocationListRequest>;
 
-/** GET /api/practice/revocations: the newest list the practice stored, or `list: null` before its first. Clients verify it themselves. */
+/**
+ * GET /api/practice/revocations: the newest list the practice stored, or `list: null` before its first. Clients verify it themselves.
+ * Managers also get `unlisted`: devices of the practice the server has revoked (a patient's lost phone revoked from another
+ * device, a patient's sign-out, a recovery, a revocation by a browser without a signing key) that the newest list does not
+ * name yet, oldest first, at most 1,000; a manager's client signs them into the next version (docs/crypto.md). Only a claim:
+ * a server that leaves one out withholds a revocation the manager can still make by hand, and one it adds only denies.
+ */
 export interface RevocationListResponse {
   list: (PutRevocationListRequest & { practiceOdsCode: string }) | null;
+  unlisted?: RevokedDevice[];
 }

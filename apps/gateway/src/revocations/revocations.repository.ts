@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { PutRevocationListRequest, RevokedDevice } from '@parley/protocol';
 import { DataSource } from 'typeorm';
-import { one, run, transaction } from '../database/sql.js';
+import { one, rows, run, transaction } from '../database/sql.js';
 
 /** A revocation list version to store, with who stored it. */
 export interface NewRevocationList {
@@ -43,6 +43,21 @@ export class RevocationsRepository {
       [practiceId, signPublicKey],
     );
     return row?.revoked ?? false;
+  }
+
+  /** Devices of the practice revoked on the server that the newest list does not name, oldest revocation first. */
+  async unlisted(practiceId: string, limit: number): Promise<RevokedDevice[]> {
+    const found = await rows<{ id: string; revoked_at: Date }>(
+      this.dataSource,
+      `SELECT d.id, d.revoked_at FROM devices d JOIN users u ON u.id = d.user_id
+        WHERE u.practice_id = $1 AND d.revoked_at IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM (SELECT entries FROM revocation_lists WHERE practice_id = $1 ORDER BY version DESC LIMIT 1) l
+                           WHERE l.entries @> jsonb_build_array(jsonb_build_object('deviceId', d.id::text)))
+        ORDER BY d.revoked_at, d.id
+        LIMIT $2`,
+      [practiceId, limit],
+    );
+    return found.map((row) => ({ deviceId: row.id, revokedAt: row.revoked_at.getTime() }));
   }
 
   /** The practice's highest version; null before its first list. */

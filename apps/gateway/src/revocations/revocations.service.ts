@@ -23,10 +23,14 @@ export class RevocationsService {
     private readonly audit: AuditService,
   ) {}
 
-  /** The newest list of the caller's practice (any signed-in member, patients too), or `list: null` before the first. */
+  /** The newest list of the caller's practice (any signed-in member, patients too), or `list: null` before the first; for managers, the devices revoked on the server it does not name yet. */
   async newest(actor: Actor): Promise<RevocationListResponse> {
-    const list = await this.lists.newest(actor.practiceId);
-    return { list: list && { ...list, practiceOdsCode: actor.practiceOdsCode } };
+    const isManager = actor.roles.includes('manager');
+    const [list, unlisted] = await Promise.all([
+      this.lists.newest(actor.practiceId),
+      isManager ? this.lists.unlisted(actor.practiceId, MAX_UNLISTED) : Promise.resolve(null),
+    ]);
+    return { list: list && { ...list, practiceOdsCode: actor.practiceOdsCode }, ...(unlisted ? { unlisted } : {}) };
   }
 
   /**
@@ -64,3 +68,6 @@ export class RevocationsService {
     await this.audit.record(actor, 'revocations.published', { data: { version: request.version, devices: request.entries.length } });
   }
 }
+
+/** Server-revoked devices listed to a manager per answer: their client signs them in and asks again. */
+const MAX_UNLISTED = 1_000;

@@ -168,6 +168,30 @@ describe('the practice revocation list over HTTP (in-process gateway, real Postg
     expect(newest.list?.entries).toEqual([{ deviceId: other.adminKeyId.toLowerCase(), revokedAt: 1 }]);
   });
 
+  it('tells managers, and only them, which devices the server revoked that the newest list does not name yet', async () => {
+    const fresh = await activatePatient(gateway.url, practice);
+    // Signing out revokes a patient's device on the server; no manager's client has signed that into the list yet.
+    expect((await api(gateway.url, 'POST', '/api/auth/sign-out', { token: fresh.token })).status).toBeLessThan(300);
+    const [{ revoked_at: revokedAt }] = await gateway.dataSource.query(`SELECT revoked_at FROM devices WHERE id = $1`, [fresh.deviceId]);
+    expect(revokedAt).not.toBeNull();
+
+    const asManager = await apiOk<RevocationListResponse>(gateway.url, 'GET', '/api/practice/revocations', { token: practice.manager.token });
+    expect(asManager.unlisted).toContainEqual({ deviceId: fresh.deviceId, revokedAt: new Date(revokedAt).getTime() });
+    for (const member of [patient, practice.clinician]) {
+      const answer = await apiOk<RevocationListResponse>(gateway.url, 'GET', '/api/practice/revocations', { token: member.token });
+      expect(answer).not.toHaveProperty('unlisted');
+    }
+    const other = await apiOk<RevocationListResponse>(gateway.url, 'GET', '/api/practice/revocations', { token: otherPractice.manager.token });
+    expect(other.unlisted ?? []).not.toContainEqual(expect.objectContaining({ deviceId: fresh.deviceId }));
+
+    const newest = (await storedLists()).at(-1)!.version;
+    const entries = [...asManager.list!.entries, ...asManager.unlisted!];
+    await apiOk(gateway.url, 'PUT', '/api/practice/revocations', { token: practice.manager.token, body: aListBody({ version: newest + 1, entries }) });
+
+    const after = await apiOk<RevocationListResponse>(gateway.url, 'GET', '/api/practice/revocations', { token: practice.manager.token });
+    expect(after.unlisted).toEqual([]);
+  });
+
   it('refuses a caller with no session', async () => {
     const response = await api(gateway.url, 'GET', '/api/practice/revocations');
 

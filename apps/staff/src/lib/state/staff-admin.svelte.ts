@@ -1,5 +1,5 @@
 import { fromBase64 } from '@parley/crypto';
-import type { StaffDevice, StaffMember } from '@parley/protocol';
+import type { RevokedDevice, StaffDevice, StaffMember } from '@parley/protocol';
 import {
   AccountFlowError,
   admitStaffDevice,
@@ -40,6 +40,8 @@ export class StaffAdminState {
   /** A staff set-up code just issued (shown once; the server keeps only its hash). */
   issuedCode = $state<{ for: string; code: string } | null>(null);
   isBusy = $state(false);
+  /** Devices the server revoked that the practice's signed list does not name yet (managers; a claim, signed in only here). */
+  unlisted = $state.raw<RevokedDevice[]>([]);
 
   constructor(private readonly connection: StaffConnection) {}
 
@@ -71,9 +73,23 @@ export class StaffAdminState {
   }
 
   async refresh(): Promise<void> {
-    const result = await this.connection.api.listStaff();
+    const [result, revocations] = await Promise.all([this.connection.api.listStaff(), this.connection.api.getRevocations()]);
     if (result.ok) this.members = result.data;
     else this.notice = explain(result.error.code);
+    this.unlisted = revocations.ok ? (revocations.data.unlisted ?? []) : [];
+  }
+
+  /**
+   * Signs into the practice's revocation list the devices the server revoked that it does not name yet (a patient's lost
+   * phone revoked from another device, a sign-out, a recovery, a revocation made in a browser without a signing key), so
+   * every client refuses them without believing the server. Each keeps the earlier of the server's time and now.
+   */
+  async listUnlisted(): Promise<boolean> {
+    const entries = this.unlisted.map((entry) => ({ deviceId: entry.deviceId, revokedAt: Math.min(entry.revokedAt, Date.now()) }));
+    if (entries.length === 0) return true;
+    return this.run(
+      async () => `${entries.length === 1 ? 'One device' : `${entries.length} devices`} revoked on the server: ${await this.listRevoked(entries)}`,
+    );
   }
 
   async createStaff(input: { displayName: string; email: string; roles: ('clinician' | 'manager')[] }): Promise<boolean> {
@@ -148,7 +164,7 @@ export class StaffAdminState {
    * Signs and stores the next version of the practice's revocation list with the devices added (one already listed
    * keeps its first revocation time), with the admin key this browser holds or else the root. Says what was done.
    */
-  private async listRevoked(deviceIds: readonly string[]): Promise<string> {
+  private async listRevoked(devices: readonly (string | RevokedDevice)[]): Promise<string> {
     const secrets = this.connection.practiceSecrets();
     if (!secrets) return 'this browser holds no practice signing key, so the revocation list was not updated: a manager who holds one must revoke again.';
     const signer = everydaySigner(secrets);
@@ -160,11 +176,11 @@ export class StaffAdminState {
       api,
       state,
       practiceOdsCode: this.odsCode,
-      add: deviceIds.map((deviceId) => ({ deviceId, revokedAt })),
+      add: devices.map((device) => (typeof device === 'string' ? { deviceId: device, revokedAt } : device)),
       signerSignPublicKey: signer.signPublicKey,
       signerSignSecretKey: signer.signSecretKey,
     });
-    return `the practice's revocation list (version ${list.version}) names ${deviceIds.length === 1 ? 'it' : 'them'}.`;
+    return `the practice's revocation list (version ${list.version}) names ${devices.length === 1 ? 'it' : 'them'}.`;
   }
 
   /**
