@@ -367,6 +367,20 @@ describe('patient app: the whole journey (Chromium, real gateway, database and s
       await other.getByRole('heading', { name: /^Hello/ }).waitFor({ timeout: 30_000 });
     });
 
+    it('signs the phone out from the laptop (a lost phone): the phone is wiped, and the open conversation gets keys it never held', async () => {
+      const before = (await practice.clinician.session.listConversations()).find((conversation) => conversation.id === conversationId)!;
+      const devices = other.getByRole('list', { name: 'Your other devices' });
+      await devices.getByRole('button', { name: /^Sign out / }).click();
+      expect(await checkScreen(other, '16-sign-out-a-device')).toEqual({ violations: [], overflow: 0 });
+      await devices.getByRole('button', { name: 'Sign it out for good' }).click();
+
+      await other.getByText(/is signed out\. It cannot read anything you or the practice write from now on\./).waitFor({ timeout: 30_000 });
+      await page.getByText('You were signed out of this device.').waitFor();
+      const after = (await practice.clinician.session.listConversations()).find((conversation) => conversation.id === conversationId)!;
+      if (after.status !== 'closed') expect(after.currentEpoch).toBeGreaterThan(before.currentEpoch);
+      expect(await devices.count()).toBe(0);
+    });
+
     it('signs out everywhere: this device and the phone are wiped', async () => {
       await other.getByRole('button', { name: 'Sign out on every device…' }).click();
       expect(await checkScreen(other, '16-sign-out-everywhere')).toEqual({ violations: [], overflow: 0 });

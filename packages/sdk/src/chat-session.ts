@@ -1,6 +1,6 @@
 import { HttpApi, MemoryFeedCursorStore, MemoryOutboxStore, Outbox, ParleyClient, type FeedCursorStore, type OutboxStore } from '@parley/client';
 import { fromBase64, ready, ReceiveGuard, type RecordKey } from '@parley/crypto';
-import type { ConversationSummary, EpochReason } from '@parley/protocol';
+import type { ConversationSummary, EpochReason, PracticeKeys } from '@parley/protocol';
 import { AccountFlowError, type SignedIn } from './accounts.js';
 import { Conversation } from './conversation.js';
 import { newEpoch, type EnvelopeTarget } from './conversation-crypto.js';
@@ -70,9 +70,12 @@ export class ChatSession {
   /** Connects with the session token and starts the outbox (which resends what an earlier run left pending). @throws ParleyConnectionError, AccountFlowError (the revocation list's refusals) */
   static async start(options: ChatSessionOptions): Promise<ChatSession> {
     await ready();
-    // Before anything is read or sealed: a list the server rolled back or forged stops the session here.
-    await options.revocations?.refresh();
     const token = options.signedIn.session.token;
+    const api = new HttpApi({ baseUrl: options.baseUrl, token });
+    // The practice's keys, read once: the revocation list is verified under the authority they give, and so is everything
+    // after. Before anything is read or sealed: a list the server rolled back or forged stops the session here.
+    const keys = await api.getPracticeKeys();
+    await options.revocations?.refresh(keys.ok ? keys.data : undefined);
     const client = await ParleyClient.connect({ url: options.baseUrl, token, requestTimeoutMs: options.requestTimeoutMs });
     let session: ChatSession | null = null;
     // Each conversation model shows its queued sends: tell them all when an item is added, changes state or leaves.
@@ -80,10 +83,10 @@ export class ChatSession {
       for (const conversation of session?.conversations.values() ?? []) conversation.outboxChanged();
     };
     const outbox = new Outbox({ client, store: options.outboxStore ?? new MemoryOutboxStore(), onChange });
-    session = new ChatSession(options, client, outbox, new HttpApi({ baseUrl: options.baseUrl, token }));
+    session = new ChatSession(options, client, outbox, api);
     // The practice's authority before anything is verified: a staff device admitted with an admin key, or certified
     // again at a root rotation, is trusted only through it. Unreachable now, the pinned root stands (a denial at worst).
-    await session.currentRecordKey(true).catch(() => undefined);
+    if (keys.ok) session.anchor = session.authorityFrom(keys.data);
     await outbox.start();
     return session;
   }
@@ -134,7 +137,7 @@ export class ChatSession {
   async openConversation(topic: string): Promise<ConversationSummary> {
     const { account, session, device: own } = this.me;
     if (!account) throw new AccountFlowError('forbidden', 'only patients open conversations');
-    await this.options.revocations?.refresh();
+    // Read afresh (the revocation list with them), so a device revoked a moment ago gets nothing.
     const [devices, record] = await Promise.all([this.api.listDevices(), this.currentRecordKey(true)]);
     if (!devices.ok) throw AccountFlowError.of(devices.error);
     const otherDevices = devices.data.filter(
@@ -168,7 +171,6 @@ export class ChatSession {
   ): Promise<{ renewed: { conversationId: string; epoch: number }[]; failed: { conversationId: string; code: string; message: string }[] }> {
     const renewed: { conversationId: string; epoch: number }[] = [];
     const failed: { conversationId: string; code: string; message: string }[] = [];
-    await this.options.revocations?.refresh();
     for (const conversationId of conversationIds) {
       const conversation = this.conversation(conversationId);
       try {
@@ -183,17 +185,18 @@ export class ChatSession {
   }
 
   /**
-   * The newest record key the pinned root vouches for as current (fetched again after RECORD_KEY_TTL_MS, or when
-   * `fresh`), never older than the highest version this device has seen: that floor rises with what it sees.
+   * The newest record key the practice's authority vouches for as current (read again after RECORD_KEY_TTL_MS, or when
+   * `fresh`, with the revocation list and the authority itself), never older than the highest version this device has
+   * seen: that floor rises with what it sees.
    * @throws AccountFlowError (`untrusted_record_key`, the gateway's codes)
    */
   private async currentRecordKey(fresh = false): Promise<CurrentRecordKey> {
     if (!fresh && this.recordKey && Date.now() - this.recordKey.at < RECORD_KEY_TTL_MS) return this.recordKey.key;
     const keys = await this.api.getPracticeKeys();
     if (!keys.ok) throw AccountFlowError.of(keys.error);
-    const practiceId = this.me.session.practice.odsCode;
-    this.anchor = practiceAuthority(keys.data, practiceId, currentRoot(this.options.pinnedRoot), this.options.revocations?.revoked);
-    const record = currentRecordKey(keys.data, practiceId, this.anchor);
+    await this.options.revocations?.refresh(keys.data);
+    this.anchor = this.authorityFrom(keys.data);
+    const record = currentRecordKey(keys.data, this.me.session.practice.odsCode, this.anchor);
     if (!record) throw new AccountFlowError('untrusted_record_key', 'the practice offers no record key its root key vouches for');
     const floor = this.options.recordKeyFloor ?? 0;
     if (record.version < floor)
@@ -204,6 +207,11 @@ export class ChatSession {
     }
     this.recordKey = { key: record, at: Date.now() };
     return record;
+  }
+
+  /** The practice's authority from the root this device pinned and the keys the server lists (only verified links count). */
+  private authorityFrom(keys: PracticeKeys): TrustAnchor {
+    return practiceAuthority(keys, this.me.session.practice.odsCode, currentRoot(this.options.pinnedRoot), this.options.revocations?.revoked);
   }
 
   /** The caller's conversations. @throws AccountFlowError */

@@ -1,6 +1,6 @@
 import type { HttpApi } from '@parley/client';
 import { fromBase64, signRevocationList, toBase64, verifyRevocationList, type RevokedDeviceEntry } from '@parley/crypto';
-import type { PutRevocationListRequest, RevocationListResponse } from '@parley/protocol';
+import type { PracticeKeys, PutRevocationListRequest, RevocationListResponse } from '@parley/protocol';
 import { AccountFlowError } from './accounts.js';
 import { authoritySignKeys, practiceAuthority } from './authority.js';
 import { equal, type RevokedDevices } from './trust.js';
@@ -15,6 +15,9 @@ export interface VerifiedRevocationList {
   issuedAt: number;
   entries: readonly RevokedDeviceEntry[];
 }
+
+/** What of `GET /api/practice/keys` the list's authority is resolved from. */
+type PracticeAuthorityKeys = Partial<Pick<PracticeKeys, 'rootChain' | 'adminKeys'>>;
 
 export interface RevocationStateOptions {
   /**
@@ -76,19 +79,26 @@ export class RevocationState {
    * accept, or for another practice), or `revocations_rolled_back` (older than a version this device has verified,
    * or none where it has seen one)
    */
-  async refresh(): Promise<VerifiedRevocationList | null> {
+  async refresh(practiceKeys?: PracticeAuthorityKeys): Promise<VerifiedRevocationList | null> {
     const answer = await this.options.api.getRevocations();
     if (!answer.ok) throw AccountFlowError.of(answer.error);
-    return this.accept(answer.data, await this.authority());
+    return this.accept(answer.data, await this.authority(practiceKeys));
   }
 
-  /** The keys that may sign the practice's list, resolved from the pinned root (never from the server's word alone). */
-  private async authority(): Promise<Uint8Array[]> {
+  /**
+   * The keys that may sign the practice's list, resolved from the pinned root (never from the server's word alone), from
+   * the practice's keys the caller just read (one request fewer) or fetched here.
+   */
+  private async authority(practiceKeys?: PracticeAuthorityKeys): Promise<Uint8Array[]> {
     const { api, practiceOdsCode, pinnedRoot } = this.options;
-    if (!api.getPracticeKeys) return [pinnedRoot];
-    const keys = await api.getPracticeKeys();
-    if (!keys.ok) throw AccountFlowError.of(keys.error);
-    return authoritySignKeys(practiceAuthority(keys.data, practiceOdsCode, pinnedRoot, this.byDevice));
+    let keys = practiceKeys;
+    if (!keys) {
+      if (!api.getPracticeKeys) return [pinnedRoot];
+      const fetched = await api.getPracticeKeys();
+      if (!fetched.ok) throw AccountFlowError.of(fetched.error);
+      keys = fetched.data;
+    }
+    return authoritySignKeys(practiceAuthority(keys, practiceOdsCode, pinnedRoot, this.byDevice));
   }
 
   /**

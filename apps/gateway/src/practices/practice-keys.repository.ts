@@ -301,44 +301,50 @@ export class PracticeKeysRepository {
 
   /** The practice's root key and record keys, and the active grants sealed to one device; null for an unknown practice. */
   async keysFor(practiceId: string, deviceId: string): Promise<PracticeKeys | null> {
-    const practice = await one<{ id: string; ods_code: string; root_sign_public_key: Buffer | null }>(
-      this.dataSource,
-      `SELECT id, ods_code, root_sign_public_key FROM practices WHERE id = $1`,
-      [practiceId],
-    );
+    // Five independent reads at once (every patient asks before each open: a 9 am rush must not queue them one by one).
+    const [practice, recordKeys, grants, chain, adminKeys] = await Promise.all([
+      one<{ id: string; ods_code: string; root_sign_public_key: Buffer | null }>(
+        this.dataSource,
+        `SELECT id, ods_code, root_sign_public_key FROM practices WHERE id = $1`,
+        [practiceId],
+      ),
+      rows<RecordKeyRow>(
+        this.dataSource,
+        `SELECT k.version, k.box_public_key, coalesce(c.valid_from, k.valid_from) AS valid_from, coalesce(c.certificate, k.certificate) AS certificate,
+                CASE WHEN c.version IS NULL THEN k.current_issued_at ELSE c.current_issued_at END AS current_issued_at,
+                CASE WHEN c.version IS NULL THEN k.current_signature ELSE c.current_signature END AS current_signature
+           FROM record_keys k
+           LEFT JOIN LATERAL (SELECT * FROM record_key_certifications c WHERE c.practice_id = k.practice_id AND c.version = k.version
+                               ORDER BY c.certified_seq DESC LIMIT 1) c ON true
+          WHERE k.practice_id = $1 ORDER BY k.version`,
+        [practiceId],
+      ),
+      rows<GrantRow>(
+        this.dataSource,
+        `SELECT g.version, g.sealed_seed, g.signature, g.granted_by_device_id, d.user_id AS granter_user_id, d.sign_public_key AS granter_sign_public_key, d.box_public_key AS granter_box_public_key, d.certificate AS granter_certificate,
+                d.certified_display_name AS granter_certified_display_name, d.certified_roles AS granter_certified_roles
+           FROM record_key_grants g JOIN devices d ON d.id = g.granted_by_device_id
+          WHERE g.practice_id = $1 AND g.device_id = $2 AND g.revoked_at IS NULL ORDER BY g.version`,
+        [practiceId, deviceId],
+      ),
+      rows<RootSuccessorRow>(
+        this.dataSource,
+        `SELECT previous_sign_public_key, sign_public_key, issued_at, signature FROM root_successors WHERE practice_id = $1 ORDER BY seq`,
+        [practiceId],
+      ),
+      // The admin keys of the current root: the newest successor's, else the practice's first root.
+      rows<AdminKeyRow>(
+        this.dataSource,
+        `SELECT admin_key_id, sign_public_key, issued_at, certificate FROM admin_keys
+          WHERE practice_id = $1
+            AND root_sign_public_key = coalesce((SELECT sign_public_key FROM root_successors WHERE practice_id = $1 ORDER BY seq DESC LIMIT 1),
+                                                (SELECT root_sign_public_key FROM practices WHERE id = $1))
+          ORDER BY stored_at, admin_key_id`,
+        [practiceId],
+      ),
+    ]);
     if (!practice) return null;
-    const recordKeys = await rows<RecordKeyRow>(
-      this.dataSource,
-      `SELECT k.version, k.box_public_key, coalesce(c.valid_from, k.valid_from) AS valid_from, coalesce(c.certificate, k.certificate) AS certificate,
-              CASE WHEN c.version IS NULL THEN k.current_issued_at ELSE c.current_issued_at END AS current_issued_at,
-              CASE WHEN c.version IS NULL THEN k.current_signature ELSE c.current_signature END AS current_signature
-         FROM record_keys k
-         LEFT JOIN LATERAL (SELECT * FROM record_key_certifications c WHERE c.practice_id = k.practice_id AND c.version = k.version
-                             ORDER BY c.certified_seq DESC LIMIT 1) c ON true
-        WHERE k.practice_id = $1 ORDER BY k.version`,
-      [practiceId],
-    );
-    const grants = await rows<GrantRow>(
-      this.dataSource,
-      `SELECT g.version, g.sealed_seed, g.signature, g.granted_by_device_id, d.user_id AS granter_user_id, d.sign_public_key AS granter_sign_public_key, d.box_public_key AS granter_box_public_key, d.certificate AS granter_certificate,
-              d.certified_display_name AS granter_certified_display_name, d.certified_roles AS granter_certified_roles
-         FROM record_key_grants g JOIN devices d ON d.id = g.granted_by_device_id
-        WHERE g.practice_id = $1 AND g.device_id = $2 AND g.revoked_at IS NULL ORDER BY g.version`,
-      [practiceId, deviceId],
-    );
-    const chain = await rows<RootSuccessorRow>(
-      this.dataSource,
-      `SELECT previous_sign_public_key, sign_public_key, issued_at, signature FROM root_successors WHERE practice_id = $1 ORDER BY seq`,
-      [practiceId],
-    );
     const currentRoot = chain.at(-1)?.sign_public_key ?? practice.root_sign_public_key;
-    const adminKeys = currentRoot
-      ? await rows<AdminKeyRow>(
-          this.dataSource,
-          `SELECT admin_key_id, sign_public_key, issued_at, certificate FROM admin_keys WHERE practice_id = $1 AND root_sign_public_key = $2 ORDER BY stored_at, admin_key_id`,
-          [practiceId, currentRoot],
-        )
-      : [];
     return {
       practiceId: practice.id,
       odsCode: practice.ods_code,

@@ -2,7 +2,7 @@
 // They are imported lazily (dynamic import), so the first screen ships without libsodium's
 // WebAssembly: it loads only when a crypto flow starts (activation, sign-in, a remembered device).
 import type { ChatSession, PatientSignedIn, SystemEvent, SystemEventLine, SystemEventWording, VerifiedInvitation } from '@parley/sdk';
-import type { HoursStatus, PracticeSettings, SystemPong, TermsStatus } from '@parley/protocol';
+import type { DeviceInfo, HoursStatus, PracticeSettings, SystemPong, TermsStatus } from '@parley/protocol';
 import { IndexedDbOutboxStore, SecretLock, type SecretLockKdf, type WebDatabase } from '@parley/web';
 import { config } from './config';
 
@@ -256,6 +256,16 @@ export async function practiceSettings(token: string): Promise<PracticeSettings>
 /** Ends this session on the server (best effort: the local wipe happens regardless). */
 export async function signOut(token: string): Promise<void> {
   await (await api(token)).signOut().catch(() => undefined);
+}
+
+/** The patient's devices, revoked ones included, oldest first. @throws PatientFlowError */
+export async function listDevices(token: string): Promise<DeviceInfo[]> {
+  return unwrap(await (await api(token)).listDevices());
+}
+
+/** Signs out one of the patient's other devices for good (a lost phone): revoked on the server. @throws PatientFlowError */
+export async function revokeDevice(token: string, deviceId: string): Promise<void> {
+  unwrap(await (await api(token)).revokeDevice(deviceId));
 }
 
 /** Ends every session of the patient, on every device. @throws PatientFlowError */

@@ -1,6 +1,6 @@
 import type { ChatSession } from '@parley/sdk';
 import type { ParleyConnectionError, ConnectionState } from '@parley/client';
-import type { QueuePosition } from '@parley/protocol';
+import type { DeviceInfo, QueuePosition } from '@parley/protocol';
 import { DeviceVault, IdleTimer, isLockedSecret, TabLock, WebDatabase, type LockedSecret, type SecretLock } from '@parley/web';
 import { Chime } from '../chime';
 import { config } from '../config';
@@ -290,6 +290,48 @@ export class PatientApp {
     if (token) await connection.signOut(token);
     await this.wipe();
     this.go('welcome', notice);
+  }
+
+  /** The patient's other devices that are still signed in (for "Your devices"); this one is `keys.signedIn.device`. */
+  async otherDevices(): Promise<DeviceInfo[]> {
+    const keys = this.keys;
+    if (!keys) return [];
+    const devices = await connection.listDevices(keys.signedIn.session.token);
+    return devices.filter((device) => device.revokedAt === null && device.id !== keys.signedIn.device.deviceId);
+  }
+
+  /**
+   * Signs out another of the patient's devices for good (a lost or stolen phone): revoked on the server, then a new
+   * epoch in each of the patient's open conversations, sealed without it, so it opens nothing written from now on
+   * (docs/patient-client.md, "A lost phone"). Answers whether it was revoked; a renewal that fails now happens before
+   * the patient's next send anyway.
+   */
+  async signOutDevice(device: Pick<DeviceInfo, 'id' | 'label'>): Promise<boolean> {
+    const keys = this.keys;
+    const session = this.session;
+    if (!keys) return false;
+    try {
+      await connection.revokeDevice(keys.signedIn.session.token, device.id);
+    } catch (error) {
+      this.fail((error as { code?: string }).code ?? 'internal');
+      return false;
+    }
+    const open = session ? (await session.listConversations().catch(() => [])).filter((conversation) => conversation.status !== 'closed') : [];
+    const renewal =
+      session && open.length > 0
+        ? await session.renewEpochs(
+            open.map((conversation) => conversation.id),
+            'device-revoked',
+          )
+        : null;
+    this.notice = {
+      kind: 'info',
+      text:
+        renewal && renewal.failed.length > 0
+          ? `${device.label} is signed out. Your conversations get new keys when you next write.`
+          : `${device.label} is signed out. It cannot read anything you or the practice write from now on.`,
+    };
+    return true;
   }
 
   /** Ends every session of the patient (a lost or shared phone), then wipes this device. */
