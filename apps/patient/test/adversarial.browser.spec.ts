@@ -12,7 +12,8 @@ import {
   type SigningKeys,
 } from '@parley/crypto';
 import type { AccountEnrolment, DeviceInfo, InvitationDetails, PracticeKeys, SessionInfo } from '@parley/protocol';
-import { certifiedRecordKey, rotateRecordKey } from '@parley/sdk';
+import { HttpApi } from '@parley/client';
+import { certifiedRecordKey, publishRevocations, RevocationState, rotateRecordKey } from '@parley/sdk';
 import { launchChromium } from '@parley/testing';
 import { eventually, startPractice, type TestPractice } from './practice.js';
 import { PHONE, readVault, unlock } from './screens.js';
@@ -132,7 +133,7 @@ describe('adversarial server: the patient app (Chromium, real gateway, rewritten
     phone = await browser.newContext({ viewport: PHONE });
     laptop = await browser.newContext({ viewport: PHONE });
     for (const context of [phone, laptop]) {
-      for (const path of ['/api/auth/invitation', '/api/auth/sign-in', '/api/keys/account', '/api/practice/keys', '/api/devices'])
+      for (const path of ['/api/auth/invitation', '/api/auth/sign-in', '/api/keys/account', '/api/practice/keys', '/api/devices', '/api/practice/revocations'])
         await intercept(context, path);
     }
     page = await phone.newPage();
@@ -304,6 +305,38 @@ describe('adversarial server: the patient app (Chromium, real gateway, rewritten
       });
     });
 
+    it('refuses an older revocation list than it verified before, even after a reload (the version is kept in the vault)', async () => {
+      const api = new HttpApi({ baseUrl: practice.url, token: practice.manager.token });
+      const state = new RevocationState({ api, practiceOdsCode: practice.odsCode, pinnedRoot: practice.demo.practice.root.signPublicKey });
+      const sign = { signerSignPublicKey: practice.demo.practice.root.signPublicKey, signerSignSecretKey: practice.demo.practice.root.signSecretKey };
+      await publishRevocations({ api, state, practiceOdsCode: practice.odsCode, add: [], ...sign });
+      const older = await api.getRevocations();
+      if (!older.ok || !older.data.list) throw new Error('the first list should be stored');
+      const newer = await publishRevocations({ api, state, practiceOdsCode: practice.odsCode, add: [], ...sign });
+      await page.reload();
+      await unlock(page, PASSPHRASE);
+      await page.getByRole('heading', { name: /^Hello/ }).waitFor({ timeout: 30_000 });
+      await eventually(async () => (await readVault(page, PASSPHRASE)).revocationFloor === newer.version, 'the vault to keep the list version');
+
+      await attack(async () => {
+        tampers.set('/api/practice/revocations', () => ({ list: older.data.list }));
+        const served = hitsOf('/api/practice/revocations');
+        await page.reload();
+        await unlock(page, PASSPHRASE);
+        await eventually(() => hitsOf('/api/practice/revocations') > served, 'the rolled-back list to be served');
+        const frames = sentEvents.length;
+        await page.waitForTimeout(4_000);
+
+        // The session never started: no socket command went out, and the vault still names the newer version.
+        expect(sentEvents.length).toBe(frames);
+        expect((await readVault(page, PASSPHRASE)).revocationFloor).toBe(newer.version);
+      });
+      tampers.delete('/api/practice/revocations');
+      await page.reload();
+      await unlock(page, PASSPHRASE);
+      await page.getByRole('heading', { name: /^Hello/ }).waitFor({ timeout: 30_000 });
+    });
+
     it("seals nothing to device rows the server added to the patient: no certificate, a garbage one, another device's", async () => {
       await attack(async () => {
         const injected: string[] = [];
@@ -333,7 +366,8 @@ describe('adversarial server: the patient app (Chromium, real gateway, rewritten
         const sent = opened().slice(opens);
         expect(sent).toHaveLength(1);
         const devices = sent[0]!.envelopes.flatMap((envelope) => (envelope.recipient.kind === 'device' ? [envelope.recipient.deviceId] : []));
-        expect(injected).toHaveLength(3);
+        // Three forged rows per listing (the home screen's device list asks too): none of them gets an envelope.
+        expect(injected.length).toBeGreaterThanOrEqual(3);
         expect(devices.filter((id) => injected.includes(id!))).toEqual([]);
         expect(devices.length).toBeGreaterThan(0);
         await page.getByRole('button', { name: '← Back to home' }).click();

@@ -31,6 +31,7 @@ export interface StoredPatientKeys {
   pinnedRoot: string;
   epochKeys: Record<string, string>;
   recordKeyFloor: number;
+  revocationFloor?: number;
   practice: string;
   login: string | null;
 }

@@ -121,6 +121,8 @@ export interface PatientKeys {
   epochKeys: Record<string, Uint8Array>;
   /** The highest record key version this device has seen as current: a lower one is refused. */
   recordKeyFloor: number;
+  /** The highest revocation list version this device has verified: a lower one (or none) is refused. Absent in older vaults (0). */
+  revocationFloor?: number;
   practice: string;
   /** The NHS number, once the patient signed in with it (activation does not ask for it). */
   login: string | null;
@@ -142,7 +144,7 @@ export function isCurrentPatientKeys(keys: unknown): keys is PatientKeys {
 
 function toPatientKeys(
   signedIn: PatientSignedIn,
-  rest: Pick<PatientKeys, 'practice' | 'login' | 'recordKeyFloor'> & { knownEpochKeys?: Record<string, Uint8Array> },
+  rest: Pick<PatientKeys, 'practice' | 'login' | 'recordKeyFloor' | 'revocationFloor'> & { knownEpochKeys?: Record<string, Uint8Array> },
 ): PatientKeys {
   const { pinnedRoot, epochKeys, session, device, account } = signedIn;
   return {
@@ -151,6 +153,7 @@ function toPatientKeys(
     // Keys this device already held win: the first key kept for an epoch is never replaced.
     epochKeys: { ...Object.fromEntries(epochKeys), ...rest.knownEpochKeys },
     recordKeyFloor: rest.recordKeyFloor,
+    ...(rest.revocationFloor ? { revocationFloor: rest.revocationFloor } : {}),
     practice: rest.practice,
     login: rest.login,
   };
@@ -201,6 +204,7 @@ export function signIn(input: { practice: string; login: string; passphrase: str
       practice: input.practice,
       login: input.login,
       recordKeyFloor: known?.recordKeyFloor ?? 0,
+      revocationFloor: known?.revocationFloor,
       knownEpochKeys: known?.epochKeys,
     });
   });
@@ -281,7 +285,7 @@ export async function signOutEverywhere(token: string): Promise<void> {
 export function startSession(
   keys: PatientKeys,
   db: WebDatabase | null,
-  events: { onRecordKeyFloor: (version: number) => void; onEpochKey: (id: string, key: Uint8Array) => void },
+  events: { onRecordKeyFloor: (version: number) => void; onRevocationFloor: (version: number) => void; onEpochKey: (id: string, key: Uint8Array) => void },
 ): Promise<ChatSession> {
   return flow(async () => {
     const { ChatSession, RevocationState } = await loadSdk();
@@ -291,6 +295,9 @@ export function startSession(
       api: await api(keys.signedIn.session.token),
       practiceOdsCode: keys.signedIn.session.practice.odsCode,
       pinnedRoot: keys.pinnedRoot,
+      // Kept in the vault: after a reload, a server can no more serve an older list than it could before.
+      versionFloor: keys.revocationFloor ?? 0,
+      onVersionFloor: events.onRevocationFloor,
     });
     return ChatSession.start({
       baseUrl: config.gatewayUrl,

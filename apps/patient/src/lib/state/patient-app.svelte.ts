@@ -432,6 +432,7 @@ export class PatientApp {
     try {
       const session = await connection.startSession(keys, this.db, {
         onRecordKeyFloor: (version) => void this.raiseRecordKeyFloor(keys, version),
+        onRevocationFloor: (version) => void this.raiseRevocationFloor(keys, version),
         onEpochKey: (id, key) => void this.keepEpochKey(keys, id, key),
       });
       if (this.keys !== keys || this.screen === 'locked') {
@@ -483,6 +484,13 @@ export class PatientApp {
     if (version <= keys.recordKeyFloor || this.keys !== keys) return;
     // Changed in place: the live session and its retries are tied to this object.
     keys.recordKeyFloor = version;
+    await this.store(keys, this.isRemembered).catch(() => undefined);
+  }
+
+  /** Remembers a higher revocation list version verified, so a server can never serve this device an older list, even after a reload. */
+  private async raiseRevocationFloor(keys: PatientKeys, version: number): Promise<void> {
+    if (version <= (keys.revocationFloor ?? 0) || this.keys !== keys) return;
+    keys.revocationFloor = version;
     await this.store(keys, this.isRemembered).catch(() => undefined);
   }
 
