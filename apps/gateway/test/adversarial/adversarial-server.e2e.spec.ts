@@ -20,24 +20,17 @@ import {
   ready,
   signRecordKeyCurrent,
   TEST_KDF_PARAMS,
-  type IdentityKeys,
 } from '@parley/crypto';
 import { ChatSession, openInvitation, rotateRecordKey, signIn, type ChatEntry, type PatientSignedIn } from '@parley/sdk';
 import { newSessionToken } from '../../src/sessions/session-token.js';
 import { startTestApp, type TestApp } from '../app.js';
 import { follow, followConversation, patientChat, staffChat, type Chatter } from '../chat.js';
 import { activatePatient, apiOk, createPracticeWithStaff, invitePatient, type TestPatient, type TestPractice } from '../factories.js';
+import { attackLedger, attackerOf } from './attacker.js';
 
 const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64');
 
-/** Attacks tried and refused, printed at the end (the issue asks for the count in the output). */
-const ledger = { attacks: 0, refused: 0 };
-/** Runs one attack: it counts as refused only if every expectation inside held. */
-async function attack(run: () => Promise<void>): Promise<void> {
-  ledger.attacks += 1;
-  await run();
-  ledger.refused += 1;
-}
+const { ledger, attack } = attackLedger();
 
 describe('adversarial server: the client refuses what a malicious server offers', () => {
   let gateway: TestApp;
@@ -66,25 +59,7 @@ describe('adversarial server: the client refuses what a malicious server offers'
     process.stdout.write(`adversarial-server (sdk): ${ledger.attacks} attacks, ${ledger.refused} refused\n`);
   });
 
-  /** SQL as the attacker with the database: row triggers (append-only, keys kept) are off for this transaction. */
-  const tamper = async (sql: string, params: unknown[] = []) =>
-    gateway.dataSource.transaction(async (db) => {
-      await db.query(`SET LOCAL session_replication_role = replica`);
-      return db.query(sql, params);
-    });
-
-  /** Injects a device row for a user, as the server could: attacker keys, and the certificate it chooses. */
-  const injectDevice = async (userId: string, certificate: Buffer | null, keys: IdentityKeys = generateDeviceKeys()) => {
-    const id = randomUUID();
-    await tamper(`INSERT INTO devices (id, user_id, label, sign_public_key, box_public_key, certificate) VALUES ($1, $2, 'attacker', $3, $4, $5)`, [
-      id,
-      userId,
-      Buffer.from(keys.signPublicKey),
-      Buffer.from(keys.boxPublicKey),
-      certificate,
-    ]);
-    return { id, keys };
-  };
+  const { tamper, injectDevice } = attackerOf(() => gateway.dataSource);
 
   const envelopeKeyIds = async (conversationId: string): Promise<string[]> =>
     (await gateway.dataSource.query(`SELECT recipient_key_id FROM conversation_envelopes WHERE conversation_id = $1`, [conversationId])).map(

@@ -21,6 +21,7 @@ import type { PracticeKeys, StaffMember } from '@parley/protocol';
 import { currentRecordKey, openRecordKeys, practiceAuthority, rotatePracticeRoot, verifiedStaff, type RootRotation } from '@parley/sdk';
 import { startTestApp, type TestApp } from '../app.js';
 import { apiOk, createPracticeWithStaff, type TestPractice } from '../factories.js';
+import { attackerOf } from './attacker.js';
 
 describe('adversarial server: the client refuses signers the practice authority does not vouch for', () => {
   let gateway: TestApp;
@@ -29,12 +30,7 @@ describe('adversarial server: the client refuses signers the practice authority 
 
   const keysAs = (token: string) => apiOk<PracticeKeys>(gateway.url, 'GET', '/api/practice/keys', { token });
 
-  /** SQL as the attacker with the database: row triggers are off for this transaction. */
-  const tamper = async (sql: string, params: unknown[] = []) =>
-    gateway.dataSource.transaction(async (db) => {
-      await db.query(`SET LOCAL session_replication_role = replica`);
-      return db.query(sql, params);
-    });
+  const { tamper } = attackerOf(() => gateway.dataSource);
 
   /** The clinician's device with a certificate the attacker signed with `signer` (the server may store any bytes). */
   const clinicianCertifiedBy = async (signer: SigningKeys) => {

@@ -4,11 +4,12 @@
  * adversarial-server.e2e.spec.ts (its `tamper` and `injectDevice`, copied minimally).
  */
 import { randomUUID } from 'node:crypto';
-import { certifyDevice, generateDeviceKeys, generatePatientAccountKeys, keyId, ready, sealEpochKey, createEpochKey, type IdentityKeys } from '@parley/crypto';
+import { certifyDevice, generateDeviceKeys, generatePatientAccountKeys, keyId, ready, sealEpochKey, createEpochKey } from '@parley/crypto';
 import { startTestApp, type TestApp } from '../app.js';
 import { follow, patientChat, staffChat, waitForAssignment, type Chatter } from '../chat.js';
 import { activatePatient, createPracticeWithStaff, type TestPatient, type TestPractice } from '../factories.js';
 import { waitUntil } from '../wait.js';
+import { attackerOf } from './attacker.js';
 
 const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64');
 
@@ -31,25 +32,7 @@ describe('adversarial server: new epochs', () => {
     await gateway.close();
   });
 
-  /** SQL as the attacker with the database: row triggers (append-only, keys kept) are off for this transaction. */
-  const tamper = async (sql: string, params: unknown[] = []) =>
-    gateway.dataSource.transaction(async (db) => {
-      await db.query(`SET LOCAL session_replication_role = replica`);
-      return db.query(sql, params);
-    });
-
-  /** Injects a device row for a user, as the server could: attacker keys, and the certificate it chooses. */
-  const injectDevice = async (userId: string, certificate: Buffer | null, keys: IdentityKeys = generateDeviceKeys()) => {
-    const id = randomUUID();
-    await tamper(`INSERT INTO devices (id, user_id, label, sign_public_key, box_public_key, certificate) VALUES ($1, $2, 'attacker', $3, $4, $5)`, [
-      id,
-      userId,
-      Buffer.from(keys.signPublicKey),
-      Buffer.from(keys.boxPublicKey),
-      certificate,
-    ]);
-    return { id, keys };
-  };
+  const { tamper, injectDevice } = attackerOf(() => gateway.dataSource);
 
   /** A patient in a conversation assigned to the clinician, both following it. */
   async function aConversation(): Promise<{ patient: TestPatient; alice: Chatter; id: string }> {

@@ -29,16 +29,11 @@ import {
 } from '@parley/sdk';
 import { startTestApp, type TestApp } from '../app.js';
 import { activatePatient, createPracticeWithStaff, type TestPatient, type TestPractice } from '../factories.js';
+import { attackLedger, attackerOf } from './attacker.js';
 
 const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64');
 
-/** Attacks tried and refused, printed at the end. */
-const ledger = { attacks: 0, refused: 0 };
-async function attack(run: () => Promise<void>): Promise<void> {
-  ledger.attacks += 1;
-  await run();
-  ledger.refused += 1;
-}
+const { ledger, attack } = attackLedger();
 
 describe('adversarial server: staff clients refuse a recovery the server tampered with', () => {
   let gateway: TestApp;
@@ -55,12 +50,7 @@ describe('adversarial server: staff clients refuse a recovery the server tampere
     process.stdout.write(`adversarial-server (recovery): ${ledger.attacks} attacks, ${ledger.refused} refused\n`);
   });
 
-  /** SQL as the attacker with the database: row triggers are off for this transaction. */
-  const tamper = async (sql: string, params: unknown[] = []) =>
-    gateway.dataSource.transaction(async (db) => {
-      await db.query(`SET LOCAL session_replication_role = replica`);
-      return db.query(sql, params);
-    });
+  const { tamper } = attackerOf(() => gateway.dataSource);
 
   /** A patient with a recovery started by the clinician and submitted from a new device. */
   async function submittedRecovery(): Promise<{ patient: TestPatient; recoveryId: string }> {

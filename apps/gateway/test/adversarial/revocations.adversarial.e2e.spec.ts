@@ -11,16 +11,11 @@ import { newSessionToken } from '../../src/sessions/session-token.js';
 import { startTestApp, type TestApp } from '../app.js';
 import { follow, type Chatter } from '../chat.js';
 import { activatePatient, apiOk, createPracticeWithStaff, type TestPatient, type TestPractice } from '../factories.js';
+import { attackLedger, attackerOf } from './attacker.js';
 
 const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64');
 
-/** Attacks tried and refused, printed at the end. */
-const ledger = { attacks: 0, refused: 0 };
-async function attack(run: () => Promise<void>): Promise<void> {
-  ledger.attacks += 1;
-  await run();
-  ledger.refused += 1;
-}
+const { ledger, attack } = attackLedger();
 
 describe('adversarial server: clients enforce the signed revocation list, whatever the server lists', () => {
   let gateway: TestApp;
@@ -46,12 +41,7 @@ describe('adversarial server: clients enforce the signed revocation list, whatev
     process.stdout.write(`adversarial-server (revocations): ${ledger.attacks} attacks, ${ledger.refused} refused\n`);
   });
 
-  /** SQL as the attacker with the database: row triggers are off for this transaction. */
-  const tamper = async (sql: string, params: unknown[] = []) =>
-    gateway.dataSource.transaction(async (db) => {
-      await db.query(`SET LOCAL session_replication_role = replica`);
-      return db.query(sql, params);
-    });
+  const { tamper } = attackerOf(() => gateway.dataSource);
 
   /** The practice's revocation list as a client verifies it, under the root it pinned. */
   const revocationState = (token: string, versionFloor = 0) =>

@@ -56,6 +56,22 @@ describe('practice authority: admin keys and root rotation (in-process gateway, 
     return { ...(await activateStaff(gateway.url, practice.odsCode, issued.code, { userId: issued.userId, email, roles: ['clinician'] })), displayName };
   };
 
+  /** Admits a clinician's device as a manager's client does every day: certified and granted with the admin key. */
+  const admitWithAdminKey = (member: TestStaff, displayName: string) =>
+    admitStaffDevice({
+      baseUrl: gateway.url,
+      token: practice.manager.token,
+      secrets: { odsCode: practice.odsCode, admin, recordKeys: [practice.recordKey] },
+      granter: managerDevice(),
+      device: {
+        userId: member.userId,
+        deviceId: member.deviceId,
+        signPublicKey: member.device.signPublicKey,
+        boxPublicKey: member.device.boxPublicKey,
+        certifiedAs: { displayName, roles: ['clinician'] },
+      },
+    });
+
   const certifiedDevice = async (member: TestStaff) => {
     const staff = await apiOk<StaffMember[]>(gateway.url, 'GET', '/api/staff', { token: practice.manager.token });
     const device = staff.find((candidate) => candidate.userId === member.userId)!.devices.find((candidate) => candidate.id === member.deviceId)!;
@@ -113,19 +129,7 @@ describe('practice authority: admin keys and root rotation (in-process gateway, 
     it('admits a device with an admin key certificate, which colleagues trust through the root and the root alone does not vouch for', async () => {
       const newcomer = await newClinician('Dr Priya Shah');
 
-      await admitStaffDevice({
-        baseUrl: gateway.url,
-        token: practice.manager.token,
-        secrets: { odsCode: practice.odsCode, admin, recordKeys: [practice.recordKey] },
-        granter: managerDevice(),
-        device: {
-          userId: newcomer.userId,
-          deviceId: newcomer.deviceId,
-          signPublicKey: newcomer.device.signPublicKey,
-          boxPublicKey: newcomer.device.boxPublicKey,
-          certifiedAs: { displayName: 'Dr Priya Shah', roles: ['clinician'] },
-        },
-      });
+      await admitWithAdminKey(newcomer, 'Dr Priya Shah');
 
       const authority = practiceAuthority(await keysAs(practice.clinician.token), practice.odsCode, practice.root.signPublicKey);
       const device = await certifiedDevice(newcomer);
@@ -143,19 +147,7 @@ describe('practice authority: admin keys and root rotation (in-process gateway, 
 
     it('lets a patient, holding only the root it pinned, read a clinician the admin key admitted, under the certified name', async () => {
       const newcomer = await newClinician('Dr Omar Reid');
-      await admitStaffDevice({
-        baseUrl: gateway.url,
-        token: practice.manager.token,
-        secrets: { odsCode: practice.odsCode, admin, recordKeys: [practice.recordKey] },
-        granter: managerDevice(),
-        device: {
-          userId: newcomer.userId,
-          deviceId: newcomer.deviceId,
-          signPublicKey: newcomer.device.signPublicKey,
-          boxPublicKey: newcomer.device.boxPublicKey,
-          certifiedAs: { displayName: 'Dr Omar Reid', roles: ['clinician'] },
-        },
-      });
+      await admitWithAdminKey(newcomer, 'Dr Omar Reid');
       const clinician = await staffChat(gateway.url, practice, newcomer);
       const patient = await patientChat(gateway.url, practice, await activatePatient(gateway.url, practice), 10_000);
       try {
