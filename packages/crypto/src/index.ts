@@ -56,7 +56,15 @@ export {
   verifyAccountKeySignature,
 } from './invitations.js';
 export type { InvitationKeys, InvitationFields, AccountKeyFields } from './invitations.js';
-export { deriveRecoveryKeys, signRecovery, verifyRecovery, signRecoveryRoot, verifyRecoveryRoot, signRecoveryAccountKey, verifyRecoveryAccountKey } from './recovery.js';
+export {
+  deriveRecoveryKeys,
+  signRecovery,
+  verifyRecovery,
+  signRecoveryRoot,
+  verifyRecoveryRoot,
+  signRecoveryAccountKey,
+  verifyRecoveryAccountKey,
+} from './recovery.js';
 export type { RecoveryFields } from './recovery.js';
 export { certifyAdminKey, verifyAdminKeyCertificate, signRootSuccessor, verifyRootSuccessor } from './authority.js';
 export type { AdminKeyFields, RootSuccessorFields } from './authority.js';
