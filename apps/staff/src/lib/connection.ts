@@ -7,10 +7,12 @@ import {
   ChatSession,
   createPatientInvitation,
   currentRoot,
+  everydaySigner,
   isAccountKeyTrusted,
   openRecordKeys,
   practiceAuthority,
   RevocationState,
+  rotateRecordKey,
   openStaffKeyBackup,
   sealStaffKeyBackup,
   signIn,
@@ -18,6 +20,7 @@ import {
   type IssuedInvitation,
   type PracticeAdminKey,
   type PracticeAuthority,
+  type RecordKeyRotation,
   type SignedIn,
   type SigningSecrets,
 } from '@parley/sdk';
@@ -36,6 +39,26 @@ export async function checkGateway(): Promise<{ isCompatible: boolean; serverPro
 export async function suggestPassphrase(): Promise<string> {
   await ready();
   return generatePassphrase();
+}
+
+/**
+ * Rotates the practice record key from this browser: a new version signed by the admin key it holds (or the root),
+ * granted to every device the practice's authority vouches for, and opened here at once.
+ * @throws AccountFlowError (`forbidden` when this browser holds neither key; the sdk's and the gateway's codes)
+ */
+export async function rotateRecordKeyHere(connection: StaffConnection): Promise<RecordKeyRotation> {
+  const secrets = connection.practiceSecrets();
+  if (!secrets) throw new AccountFlowError('forbidden', 'this browser holds neither the admin key nor the root key');
+  const rotation = await rotateRecordKey({
+    baseUrl: config.gatewayUrl,
+    token: connection.signedIn.session.token,
+    odsCode: connection.signedIn.session.practice.odsCode,
+    signer: everydaySigner(secrets),
+    anchor: connection.pinnedRoot,
+    granter: connection.signedIn.device,
+  });
+  connection.addRecordKey(rotation.recordKey);
+  return rotation;
 }
 
 /** Refuses a weak passphrase before anything is derived from it. @throws AccountFlowError `weak_passphrase` */

@@ -1,19 +1,9 @@
 import { checkPassphraseStrength, fingerprint } from '@parley/crypto';
 import type { StaffMember } from '@parley/protocol';
-import {
-  addPracticeAdminKey,
-  currentRoot,
-  everydaySigner,
-  openOfflineRoot,
-  rotatePracticeRoot,
-  rotateRecordKey,
-  sealOfflineRoot,
-  staffDeviceTrust,
-  type StaffDeviceTrust,
-} from '@parley/sdk';
+import { addPracticeAdminKey, currentRoot, openOfflineRoot, rotatePracticeRoot, sealOfflineRoot, staffDeviceTrust, type StaffDeviceTrust } from '@parley/sdk';
 import { contextPair } from '@parley/ui';
 import { config } from '../config';
-import type { StaffConnection } from '../connection';
+import { rotateRecordKeyHere, type StaffConnection } from '../connection';
 import { explain } from '../words';
 
 /** A staff device and whether the practice's authority, as this browser resolved it, vouches for its certificate. */
@@ -111,15 +101,7 @@ export class PracticeKeysState {
     const secrets = this.connection.practiceSecrets();
     if (!secrets) return this.refuse('This browser holds neither the admin key nor the root key.');
     return this.run(async () => {
-      const rotation = await rotateRecordKey({
-        baseUrl: config.gatewayUrl,
-        token: this.token,
-        odsCode: this.odsCode,
-        signer: everydaySigner(secrets),
-        anchor: this.connection.pinnedRoot,
-        granter: this.connection.signedIn.device,
-      });
-      this.connection.addRecordKey(rotation.recordKey);
+      const rotation = await rotateRecordKeyHere(this.connection);
       return `Record key version ${rotation.recordKey.version} is current, granted to ${rotation.grantedDeviceIds.length} devices.`;
     });
   }

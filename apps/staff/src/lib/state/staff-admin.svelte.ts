@@ -1,20 +1,18 @@
 import { fromBase64 } from '@parley/crypto';
 import type { RevokedDevice, StaffDevice, StaffMember } from '@parley/protocol';
 import {
-  AccountFlowError,
   admitStaffDevice,
   currentRoot,
   everydaySigner,
   publishRevocations,
   RevocationState,
-  rotateRecordKey,
   staffDeviceTrust,
   verifiedStaff,
   type StaffDeviceTrust,
 } from '@parley/sdk';
 import { contextPair } from '@parley/ui';
 import { config } from '../config';
-import type { StaffConnection } from '../connection';
+import { rotateRecordKeyHere, type StaffConnection } from '../connection';
 import { explain } from '../words';
 
 /**
@@ -185,20 +183,10 @@ export class StaffAdminState {
 
   /**
    * Rotates the record key for an offboarding's checklist, signed by the admin key this browser holds (or the root),
-   * granted to every device the practice's authority vouches for. @throws AccountFlowError (`forbidden` when it holds neither)
+   * granted to every device the practice's authority vouches for (`rotateRecordKeyHere`). @throws AccountFlowError (`forbidden` when it holds neither)
    */
   async rotateForOffboarding(): Promise<void> {
-    const secrets = this.connection.practiceSecrets();
-    if (!secrets) throw new AccountFlowError('forbidden', 'this browser holds neither the admin key nor the root key');
-    const rotation = await rotateRecordKey({
-      baseUrl: config.gatewayUrl,
-      token: this.connection.signedIn.session.token,
-      odsCode: this.odsCode,
-      signer: everydaySigner(secrets),
-      anchor: this.connection.pinnedRoot,
-      granter: this.connection.signedIn.device,
-    });
-    this.connection.addRecordKey(rotation.recordKey);
+    await rotateRecordKeyHere(this.connection);
   }
 
   private async run(step: () => Promise<string>): Promise<boolean> {
