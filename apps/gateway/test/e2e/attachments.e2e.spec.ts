@@ -267,6 +267,18 @@ describe('attachments (in-process gateway, real PostgreSQL and sockets)', () => 
     expect(await uploadsOf(patient)).toBe(2);
   });
 
+  it('lets parallel upload starts no further than the conversation cap', async () => {
+    await setSettings({ maxConversationBytes: 3 * MIB });
+    const patient = await newPatient();
+    const oneMib = MIB + 17 * 16;
+
+    const answers = await Promise.all(Array.from({ length: 5 }, () => create(patient.token, patient.conversationId, oneMib)));
+    await setSettings({});
+
+    expect(answers.map((answer) => answer.status).sort()).toEqual([201, 201, 201, 413, 413]);
+    expect(await uploadsOf(patient)).toBe(3);
+  });
+
   it("follows the practice's rule for patients: only with an open request when asked, never when never, and staff are not held to it", async () => {
     await setSettings({ patientUploads: 'when-asked' });
     const patient = await newPatient();
