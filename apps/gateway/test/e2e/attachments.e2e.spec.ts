@@ -404,7 +404,7 @@ describe('attachments (in-process gateway, real PostgreSQL and sockets)', () => 
     expect(await count('attachment_chunks', 'upload_id = $1', [created.body.uploadId])).toBe(0);
   });
 
-  it('sweeps unreferenced uploads past their time, never one a stored message claims', async () => {
+  it('sweeps unreferenced uploads past their time, once however many nodes sweep, never one a stored message claims', async () => {
     const patient = await newPatient();
     const claimed = await upload(patient, randomBytes(2_000));
     await sendWith(patient, [claimed]);
@@ -414,11 +414,17 @@ describe('attachments (in-process gateway, real PostgreSQL and sockets)', () => 
 
     const early = await sweeps.sweep();
     clock.advance(TTL_MS + 1_000);
-    await sweeps.sweep();
+    // Every upload of the suite so far is past its time now: those no stored message claims go.
+    const unreferenced = await count('attachment_uploads', 'NOT attachment_is_referenced(id)');
+    // Two sweeps at once, as two nodes run them: each upload is removed by one of them.
+    const removed = await Promise.all([sweeps.sweep(), sweeps.sweep()]);
     const remaining = await gateway.dataSource.query(`SELECT id FROM attachment_uploads WHERE conversation_id = $1`, [patient.conversationId]);
     clock.set(new Date());
 
     expect(early).toBe(0);
+    expect(unreferenced).toBeGreaterThanOrEqual(2);
+    expect(removed[0]! + removed[1]!).toBe(unreferenced);
+    expect(await count('attachment_uploads', 'NOT attachment_is_referenced(id)')).toBe(0);
     expect(remaining).toEqual([{ id: claimed }]);
     expect(await count('attachment_chunks', 'upload_id = ANY($1::uuid[])', [[abandoned, unfinished]])).toBe(0);
     expect((await download(practice.clinician.token, claimed)).status).toBe(200);
