@@ -211,9 +211,9 @@ describe('attachments (in-process gateway, real PostgreSQL and sockets)', () => 
     const cipherOf = (plain: number) => plain + 17 * Math.max(1, Math.ceil(plain / 65_536));
 
     const wrongType = await create(patient.token, patient.conversationId, 1_000, 'application/pdf');
-    const overFile = await create(patient.token, patient.conversationId, cipherOf(2 * MIB) + 1);
+    const overFile = await create(patient.token, patient.conversationId, cipherOf(2 * MIB + 1));
     const atFile = await create(patient.token, patient.conversationId, cipherOf(2 * MIB));
-    const overConversation = await create(patient.token, patient.conversationId, cipherOf(MIB) + 1);
+    const overConversation = await create(patient.token, patient.conversationId, cipherOf(MIB + 1));
     const uploadsBefore = await uploadsOf(patient);
     await setSettings({});
     await apiOk(
@@ -327,11 +327,13 @@ describe('attachments (in-process gateway, real PostgreSQL and sockets)', () => 
       body: { conversationId: patient.conversationId, contentType: 'image/jpeg', cipherBytes: 1_000, name: 'photo.jpg' },
     });
     const tooSmall = await create(patient.token, patient.conversationId, 16);
+    // A last part shorter than a chunk's overhead: no ciphertext has that size.
+    const noSuchSize = await create(patient.token, patient.conversationId, PART + 16);
 
     expect([intoOthers, fromOtherPractice].map((answer) => answer.body.error.code)).toEqual(['not_found', 'not_found']);
     expect(reads.map((answer) => answer.body.error.code)).toEqual(Array(10).fill('not_found'));
     expect(unsigned.map((answer) => answer.status)).toEqual([401, 401, 401]);
-    expect([malformedId, unknownField, tooSmall].map((answer) => answer.body.error.code)).toEqual(['invalid_payload', 'invalid_payload', 'invalid_payload']);
+    expect([malformedId, unknownField, tooSmall, noSuchSize].map((answer) => answer.body.error.code)).toEqual(Array(4).fill('invalid_payload'));
     expect(await count('attachment_uploads')).toBe(storedBefore);
     // A member reads it once a message references it: the patient, the assigned clinician, any staff of the practice.
     expect((await download(practice.manager.token, uploadId)).status).toBe(200);
