@@ -1,7 +1,7 @@
 // What the patient app decides about a photo or document before and after it is sent, in words a patient reads
 // (docs/patient-client.md, "Photos and documents"). Pure: the canvas re-encode is @parley/web's, the upload the sdk's.
 import type { AttachmentSettings, AttachmentType } from '@parley/protocol';
-import { describeError } from './state/notices';
+import { describeError } from './state/notices.js';
 
 const MIB = 1_048_576;
 
