@@ -282,6 +282,23 @@ describe('patient app: photos and documents (Chromium, real gateway, database an
     expect(creates().length - creating).toBe(1);
   }, 120_000);
 
+  it('screens a caption for red flags like any message: the 999/111 advice first, then the photo goes and the practice is told', async () => {
+    const creating = creates().length;
+    await page.getByLabel('Add a photo or PDF').setInputFiles({ name: 'IMG_5.jpg', mimeType: 'image/jpeg', buffer: await phonePhoto(640, 480) });
+    await page.getByLabel('Your message').fill('This is my chest pain, it spreads to my arm');
+    await page.getByRole('button', { name: 'Send photo' }).click();
+
+    const panel = page.getByRole('alertdialog', { name: 'This may need urgent help' });
+    await panel.waitFor();
+    expect(creates().length).toBe(creating);
+    await panel.getByRole('button', { name: /send my message/ }).click();
+
+    await messagesList().getByText('This is my chest pain, it spreads to my arm').waitFor({ timeout: 30_000 });
+    await page.getByRole('status').filter({ hasText: 'The practice has been told this may be urgent' }).waitFor({ timeout: 30_000 });
+    await eventually(() => clinicianAttachments().length === 4, 'the clinician has the photo');
+    expect(creates().length - creating).toBe(1);
+  });
+
   it('words a size cap the server enforces (the conversation is full), keeping the file to try later', async () => {
     await setSettings({ ...ALWAYS, maxConversationBytes: 65_536 });
 
@@ -310,7 +327,7 @@ describe('patient app: photos and documents (Chromium, real gateway, database an
     await page.getByRole('button', { name: 'Send photo' }).click();
 
     await card.waitFor({ state: 'detached', timeout: 30_000 });
-    await eventually(() => clinicianAttachments().length === 4, 'the clinician has the requested photo');
+    await eventually(() => clinicianAttachments().length === 5, 'the clinician has the requested photo');
     expect(await page.getByLabel('Take a photo').count()).toBe(0);
   });
 
