@@ -55,7 +55,7 @@ describe('patient app: photos and documents (Chromium, real gateway, database an
   /** The clinician's decrypted attachment messages so far. */
   const clinicianAttachments = (): AttachmentDescriptor[][] =>
     practice.clinician.entries.flatMap((entry) =>
-      entry.ok && entry.value.kind === 'message' && entry.value.attachments.length > 0 ? [entry.value.attachments] : [],
+      entry.ok && entry.value.kind === 'message' && entry.value.senderRole === 'patient' && entry.value.attachments.length > 0 ? [entry.value.attachments] : [],
     );
   /** Goes home and back into the conversation: the chat reads the practice's settings again. */
   const reopenChat = async () => {
@@ -312,6 +312,49 @@ describe('patient app: photos and documents (Chromium, real gateway, database an
     expect(await page.getByRole('button', { name: 'Send document' }).isEnabled()).toBe(true);
     await page.getByRole('button', { name: 'Remove document' }).click();
     await setSettings(ALWAYS);
+  });
+
+  it("shows the practice's photo only as the canvas's own redraw (none of the file's EXIF reaches the <img>), and its PDF as a download", async () => {
+    const photo = await phonePhoto(400, 300);
+    // The page's CSP lets no script fetch a blob: URL; the object URLs the app makes are kept to read back what the <img> shows.
+    await page.evaluate(() => {
+      const blobs = new Map<string, Blob>();
+      const create = URL.createObjectURL.bind(URL);
+      URL.createObjectURL = (object: Blob | MediaSource) => {
+        const url = create(object);
+        if (object instanceof Blob) blobs.set(url, object);
+        return url;
+      };
+      (window as unknown as { shownBlobs: Map<string, Blob> }).shownBlobs = blobs;
+    });
+    const clinicianChat = practice.clinician.session.conversation(conversationId);
+
+    const sent = await clinicianChat.sendAttachments(
+      [
+        { bytes: photo, type: 'image/jpeg', name: 'wound-care.jpg', width: 400, height: 300 },
+        { bytes: PDF, type: 'application/pdf', name: 'wound-care-leaflet.pdf' },
+      ],
+      { caption: 'How the dressing should look, and the leaflet' },
+    );
+
+    expect(sent.ok).toBe(true);
+    const image = messagesList().getByRole('img', { name: new RegExp(`^Photo from ${practice.clinician.displayName}, `) });
+    await image.waitFor({ timeout: 30_000 });
+    await messagesList().getByRole('button', { name: 'Download wound-care-leaflet.pdf' }).waitFor();
+    const shown = await image.evaluate(async (element) => {
+      const src = (element as HTMLImageElement).src;
+      const blob = (window as unknown as { shownBlobs: Map<string, Blob> }).shownBlobs.get(src)!;
+      const bytes = new Uint8Array(await blob.arrayBuffer());
+      let binary = '';
+      for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+      return { scheme: new URL(src).protocol, base64: btoa(binary) };
+    });
+    const shownBytes = Buffer.from(shown.base64, 'base64');
+    expect(shown.scheme).toBe('blob:');
+    expect(shownBytes.equals(photo)).toBe(false);
+    expect(jpegSegmentMarkers(shownBytes)).not.toContain(0xe1);
+    expect(containsBytes(shownBytes, EXIF_GPS_LATITUDE_BYTES)).toBe(false);
+    expect(await checkScreen(page, 'attach-09-from-practice')).toEqual({ violations: [], overflow: 0 });
   });
 
   it("shows the clinician's request as a card with the buttons when files are taken only when asked, and takes it away once answered", async () => {
