@@ -432,7 +432,7 @@ export class Conversation {
    * The bytes stay in memory; an image is shown only after a re-encode (packages/web `safeImageBlob`).
    * @throws AccountFlowError `no_http_api`, AttachmentDownloadError (`not_found`, `network` …), CryptoError `decrypt_failed`
    */
-  fetchAttachment(attachment: AttachmentDescriptor): Promise<Uint8Array> {
+  async fetchAttachment(attachment: AttachmentDescriptor): Promise<Uint8Array> {
     const api = this.context.api;
     if (!api) throw new AccountFlowError('no_http_api', 'this conversation has no HTTP API to download with');
     return downloadAttachment(api, attachment);

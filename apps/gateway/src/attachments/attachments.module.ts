@@ -5,7 +5,8 @@ import { PracticesModule } from '../practices/practices.module.js';
 import { RateLimitsModule } from '../rate-limits/rate-limits.module.js';
 import { RecordModule } from '../record/record.module.js';
 import { SessionsModule } from '../sessions/sessions.module.js';
-import { AttachmentStore, PostgresAttachmentStore } from './attachment-store.js';
+import { AttachmentPartsRepository } from './attachment-parts.repository.js';
+import { AttachmentStore } from './attachment-store.js';
 import { AttachmentsController } from './attachments.controller.js';
 import { AttachmentsGateway } from './attachments.gateway.js';
 import { AttachmentsRepository } from './attachments.repository.js';
@@ -25,7 +26,7 @@ import { AttachmentsSweeper } from './attachments.sweeper.js';
     AttachmentsRepository,
     AttachmentsGateway,
     AttachmentsSweeper,
-    { provide: AttachmentStore, useClass: PostgresAttachmentStore },
+    { provide: AttachmentStore, useClass: AttachmentPartsRepository },
   ],
   exports: [AttachmentsService],
 })

@@ -56,21 +56,21 @@ export class AttachmentsService {
   ) {}
 
   /**
-   * Starts an upload after every check, before anything is stored: membership, an open conversation, the practice's
-   * rule for patients, the upload flood limit, an accepted type, then the per-file, per-conversation and per-patient
-   * daily caps (compared on ciphertext sizes).
+   * Starts an upload after every check, before anything is stored: membership, an accepted type, an open
+   * conversation, the practice's rule for patients, the upload flood limit, then the per-file, per-conversation and
+   * per-patient daily caps (compared on ciphertext sizes).
    * @throws DomainError `not_found`, `conflict` (closed), `forbidden` (`reason`: `not_accepted`, `not_requested`), `rate_limited`,
    *   `invalid_payload` (`reason: type_not_accepted`), `too_large` (`limit`, `maxBytes`)
    */
   async create(actor: Actor, request: CreateUploadRequest): Promise<UploadCreated> {
     const conversation = await this.memberConversation(actor, request.conversationId);
-    if (conversation.status === 'closed') throw new DomainError('conflict', 'This conversation is closed.');
     const settings = await this.settings.attachmentSettingsOf(conversation.practiceId);
-    if (!isStaff(actor)) await this.assertPatientMayUpload(settings, conversation.id);
-    await this.rateLimits.countUploadStart(actor.userId);
     if (!settings.acceptedTypes.includes(request.contentType)) {
       throw new DomainError('invalid_payload', 'The practice does not accept this type of file.', { reason: 'type_not_accepted' });
     }
+    if (conversation.status === 'closed') throw new DomainError('conflict', 'This conversation is closed.');
+    if (!isStaff(actor)) await this.assertPatientMayUpload(settings, conversation.id);
+    await this.rateLimits.countUploadStart(actor.userId);
     if (request.cipherBytes > cipherBytesFor(settings.maxFileBytes)) throw tooLarge('file', settings.maxFileBytes);
     const now = this.clock.now();
     const upload = {
