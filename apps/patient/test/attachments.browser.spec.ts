@@ -155,6 +155,8 @@ describe('patient app: photos and documents (Chromium, real gateway, database an
     await page.getByLabel('Take a photo').setInputFiles({ name: 'IMG_20261205_093000.jpg', mimeType: 'image/jpeg', buffer: photo });
     const preview = page.getByRole('img', { name: 'Preview of what you are about to send' });
     await preview.waitFor();
+    // the buttons that picked it are gone: the focus is on what is about to be sent
+    await eventually(async () => (await page.evaluate(() => document.activeElement?.tagName)) === 'FIGURE', 'the preview has the focus');
     await page.getByText(/^Photo, \d+(\.\d)? (KB|MB)\. Its location and camera details were removed on this phone\.$/).waitFor();
     expect(await checkScreen(page, 'attach-02-preview')).toEqual({ violations: [], overflow: 0 });
 
