@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto';
 import type { ChatEntry } from '@parley/sdk';
-import { buildFhirBundle, buildTranscript, type ExportInput } from '../src/lib/export/fhir.js';
+import { buildFhirBundle, buildTranscript, type ExportedFile, type ExportInput } from '../src/lib/export/fhir.js';
 import { validateFhirR4 } from './fhir-validator.js';
 
 // The export builder on its own (pure), validated with the FHIR R4 StructureDefinitions; the browser test exports a real conversation.
@@ -7,7 +8,8 @@ describe('FHIR R4 export', () => {
   const conversationId = '0b6f7c1e-2a3d-4e5f-8a9b-0c1d2e3f4a5b';
   const patientId = '11111111-2222-4333-8444-555555555555';
   const clinicianId = '66666666-7777-4888-9999-aaaaaaaaaaaa';
-  const message = (seq: number, isPatient: boolean, body: string, redFlags: string[] = []): ChatEntry => ({
+  type Attachment = Extract<ChatEntry, { kind: 'message' }>['attachments'][number];
+  const message = (seq: number, isPatient: boolean, body: string, redFlags: string[] = [], attachments: Attachment[] = []): ChatEntry => ({
     kind: 'message',
     seq,
     serverTime: `2026-11-21T10:0${seq}:00.000Z`,
@@ -19,8 +21,38 @@ describe('FHIR R4 export', () => {
     body,
     clientSentAt: `2026-11-21T10:0${seq}:00.000Z`,
     redFlags,
+    attachments,
     isMine: !isPatient,
   });
+  const photo: Attachment = {
+    id: '77777777-0000-4000-8000-000000000001',
+    type: 'image/jpeg',
+    name: 'rash.jpg',
+    size: 1_258_291,
+    key: 'k',
+    header: 'h',
+    hash: 'x',
+    width: 1600,
+    height: 1200,
+  };
+  const letter: Attachment = {
+    id: '77777777-0000-4000-8000-000000000002',
+    type: 'application/pdf',
+    name: 'Hospital letter.pdf',
+    size: 40_000,
+    key: 'k',
+    header: 'h',
+    hash: 'x',
+  };
+  /** A file as the browser hands it to the export: bytes, type, size and SHA-1, base64. */
+  const exported = (bytes: Buffer, contentType: string): ExportedFile => ({
+    contentType,
+    data: bytes.toString('base64'),
+    size: bytes.length,
+    hash: createHash('sha1').update(bytes).digest('base64'),
+  });
+  const jpegBytes = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 16, 0x4a, 0x46, 0x49, 0x46, 0, 1, 0xff, 0xd9]);
+  const pdfBytes = Buffer.from('%PDF-1.4\n%%EOF\n');
   const input = (entries: ChatEntry[]): ExportInput => ({
     conversation: {
       id: conversationId,
@@ -115,5 +147,54 @@ describe('FHIR R4 export', () => {
     expect(transcript).toMatch(
       /Ada Lovelace: First\n\[—\] \(an entry here could not be opened on this computer: its content is not in this transcript\)\n.*Ada Lovelace: Third\n$/,
     );
+  });
+
+  it('embeds a photo and a PDF as FHIR Attachments after the caption (type, data, size, SHA-1 hash, title, creation), and the transcript lists them', async () => {
+    const files = new Map([
+      [photo.id, exported(jpegBytes, 'image/jpeg')],
+      [letter.id, exported(pdfBytes, 'application/pdf')],
+    ]);
+    const exportInput = { ...input([message(2, true, 'The rash and the letter', [], [photo, letter]), message(3, false, 'Thank you.')]), files };
+
+    const bundle = buildFhirBundle(exportInput) as { entry: { resource: Record<string, unknown> }[] };
+    const transcript = buildTranscript(exportInput);
+
+    await expect(validateFhirR4(bundle)).resolves.toBeUndefined();
+    expect(bundle.entry[2]!.resource['payload']).toEqual([
+      { contentString: 'The rash and the letter' },
+      {
+        contentAttachment: {
+          contentType: 'image/jpeg',
+          data: jpegBytes.toString('base64'),
+          size: jpegBytes.length,
+          hash: createHash('sha1').update(jpegBytes).digest('base64'),
+          title: 'rash.jpg',
+          creation: '2026-11-21T10:02:00.000Z',
+        },
+      },
+      { contentAttachment: expect.objectContaining({ contentType: 'application/pdf', data: pdfBytes.toString('base64'), title: 'Hospital letter.pdf' }) },
+    ]);
+    expect(bundle.entry[2]!.resource).not.toHaveProperty('note');
+    expect(transcript).toContain(
+      'Ada Lovelace: The rash and the letter\n    Attachment: rash.jpg (JPEG photo, 1.2 MB)\n    Attachment: Hospital letter.pdf (PDF document, 39 KB)\n',
+    );
+  });
+
+  it('keeps a photo sent without a caption valid (no empty string), and names a file that could not be opened instead of dropping it', async () => {
+    const exportInput = { ...input([message(2, true, '', [], [photo, letter])]), files: new Map([[photo.id, exported(jpegBytes, 'image/jpeg')]]) };
+
+    const bundle = buildFhirBundle(exportInput) as { entry: { resource: Record<string, unknown> }[] };
+    const transcript = buildTranscript(exportInput);
+
+    await expect(validateFhirR4(bundle)).resolves.toBeUndefined();
+    const payload = bundle.entry[1]!.resource['payload'] as Record<string, unknown>[];
+    expect(payload.map((part) => Object.keys(part))).toEqual([['contentAttachment'], ['contentAttachment']]);
+    expect(payload[1]).toEqual({
+      contentAttachment: { contentType: 'application/pdf', size: 40_000, title: 'Hospital letter.pdf', creation: '2026-11-21T10:02:00.000Z' },
+    });
+    expect(bundle.entry[1]!.resource['note']).toEqual([
+      { text: 'The attachment Hospital letter.pdf could not be opened on this computer: its content is not in this export.' },
+    ]);
+    expect(transcript).toContain('Attachment: Hospital letter.pdf (PDF document, 39 KB; could not be opened on this computer, not in the export)');
   });
 });

@@ -1,5 +1,6 @@
 export * from './browser.js';
 export * from './database.js';
+export * from './exif.js';
 export * from './gateway-process.js';
 export * from './redis.js';
 export * from './source-address.js';

@@ -11,3 +11,5 @@ export { IdleTimer, ACTIVITY_EVENTS } from './idle-timer.js';
 export type { IdleTimerOptions } from './idle-timer.js';
 export { SecretLock, WrongSecretError, isLockedSecret } from './secret-lock.js';
 export type { LockedSecret, SecretLockKdf } from './secret-lock.js';
+export { sniffAttachmentType, reencodeImage, safeImageBlob, ImageReencodeError, REENCODE_MAX_EDGE, REENCODE_QUALITY } from './images.js';
+export type { SniffedType, ImageType } from './images.js';

@@ -1,32 +1,6 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchChromium } from '@parley/testing';
-
-// http://localhost is a secure context (WebCrypto, Web Locks) and the route below answers it without any server.
-const ORIGIN = 'http://localhost:4173';
-const DIST = join(import.meta.dirname, '..', 'dist');
-
-/** Serves an empty page and the package's built modules under /web/, with the production CSP's script rules. */
-async function servePackage(context: BrowserContext): Promise<void> {
-  await context.route(`${ORIGIN}/**`, async (route) => {
-    const { pathname } = new URL(route.request().url());
-    if (pathname.startsWith('/web/')) {
-      const body = await readFile(join(DIST, pathname.slice('/web/'.length)), 'utf8').catch(() => null);
-      return body === null ? route.fulfill({ status: 404 }) : route.fulfill({ body, contentType: 'text/javascript' });
-    }
-    return route.fulfill({
-      body: '<!doctype html><title>web storage test</title>',
-      contentType: 'text/html',
-      headers: { 'content-security-policy': "default-src 'self'; script-src 'self'" },
-    });
-  });
-}
-
-/** Runs `body` in the page with the package imported as `web` and `arg` as `input` (a string evaluated by the debugger protocol, which the page's CSP does not govern). */
-function inPage<R>(page: Page, body: string, arg?: unknown): Promise<R> {
-  return page.evaluate(`(async () => { const web = await import('/web/index.js'); const input = ${JSON.stringify(arg ?? null)}; ${body} })()`) as Promise<R>;
-}
+import { ORIGIN, inPage, servePackage } from './package-page.js';
 
 describe('@parley/web in Chromium (IndexedDB, WebCrypto, Web Locks)', () => {
   let browser: Browser;

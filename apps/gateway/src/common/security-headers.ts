@@ -6,7 +6,9 @@ const CONTENT_SECURITY_POLICY = [
   "default-src 'self'",
   "script-src 'self' 'wasm-unsafe-eval'",
   "style-src 'self'",
-  "img-src 'self' data:",
+  // blob: only for images a page made itself: attachments decrypted and re-drawn through a canvas (docs/staff-client.md,
+  // docs/patient-client.md); an object URL is same-origin and cannot come from elsewhere.
+  "img-src 'self' data: blob:",
   // 'self' is the origin the page was loaded from: with STAFF_PUBLIC_URL the staff origin may reach only itself and
   // the patient origin only itself (docs/operations.md, "Two origins"; test/e2e/staff-origin.e2e.spec.ts).
   "connect-src 'self'",

@@ -11,6 +11,8 @@ export function explain(code: string): string {
       return 'Your role does not allow that.';
     case 'not_found':
       return 'That no longer exists.';
+    case 'too_large':
+      return 'That is larger than the practice accepts.';
     case 'invalid_payload':
       return 'Those values are not allowed.';
     case 'timeout':
@@ -25,4 +27,22 @@ export function explain(code: string): string {
 export function topicLabel(topic: string): string {
   const words = topic.replace(/-/g, ' ');
   return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+/** Bytes in a MB as the limits count them (MiB). */
+export const MIB = 1_048_576;
+
+/** What a person calls each accepted type of file. */
+export function attachmentTypeLabel(type: string): string {
+  return (
+    ({ 'image/jpeg': 'JPEG photo', 'image/png': 'PNG image', 'image/webp': 'WebP image', 'application/pdf': 'PDF document' } as Record<string, string>)[type] ??
+    type
+  );
+}
+
+/** A file size as people read it: "840 KB", "1.2 MB". */
+export function formatBytes(bytes: number): string {
+  if (bytes < 1_024) return `${bytes} bytes`;
+  if (bytes < MIB) return `${Math.round(bytes / 1_024)} KB`;
+  return `${(bytes / MIB).toFixed(1)} MB`;
 }

@@ -1,9 +1,11 @@
 import type { FeedEntry } from '@parley/client';
+import { toBase64 } from '@parley/crypto';
 import type { CloseOutcome, ConversationAssigned, ConversationSummary } from '@parley/protocol';
 import type { ChatEntry, Conversation, ConversationChange } from '@parley/sdk';
 import { contextPair } from '@parley/ui';
+import { safeImageBlob } from '@parley/web';
 import type { StaffConnection } from '../connection';
-import { buildFhirBundle, buildTranscript, type ExportInput } from '../export/fhir';
+import { buildFhirBundle, buildTranscript, type ExportedFile, type ExportInput } from '../export/fhir';
 import { explain, topicLabel } from '../words';
 
 /**
@@ -12,6 +14,44 @@ import { explain, topicLabel } from '../words';
  * practice (`untrusted_staff`), or anything else (`unreadable`: no key on this computer, damaged, missing).
  */
 export type LineProblem = 'untrusted_patient' | 'untrusted_staff' | 'unreadable';
+
+/** A file a message carries, as its descriptor (inside the signed, encrypted message) describes it. */
+export type Attachment = Extract<ChatEntry, { kind: 'message' }>['attachments'][number];
+
+/**
+ * One attachment fetched and decrypted in this browser (sdk `fetchAttachment`: hash checked, then every chunk,
+ * TAG_FINAL included, so a damaged or truncated file fails whole and is never partly shown). An image is then
+ * re-drawn through a canvas (`safeImageBlob`): what is shown, downloaded and exported is that re-encoded copy, never
+ * the sender's bytes, and carries no EXIF. A PDF stays a Blob typed `application/octet-stream`: it is saved, never
+ * rendered in this origin.
+ */
+export class OpenedFile {
+  status = $state<'loading' | 'ready' | 'failed'>('loading');
+  /** An object URL of the re-encoded image for `<img>` (images only); revoked by {@link release}. */
+  imageUrl = $state<string | null>(null);
+  /** What Download saves and the export embeds; null until ready, or when the file could not be opened. */
+  readonly blob: Promise<Blob | null>;
+
+  constructor(load: () => Promise<Blob>, isImage: boolean) {
+    this.blob = load().then(
+      (blob) => {
+        if (isImage) this.imageUrl = URL.createObjectURL(blob);
+        this.status = 'ready';
+        return blob;
+      },
+      () => {
+        this.status = 'failed';
+        return null;
+      },
+    );
+  }
+
+  /** Frees the decrypted image's object URL (the tab is closing). */
+  release(): void {
+    if (this.imageUrl) URL.revokeObjectURL(this.imageUrl);
+    this.imageUrl = null;
+  }
+}
 
 /** One line of a conversation as the screen shows it: an opened entry, or why it could not be opened. */
 export type ConversationLine = { seq: number; ok: true; value: ChatEntry } | { seq: number; ok: false; problem: LineProblem };
@@ -28,6 +68,8 @@ export class ConversationView {
   patientReadUpTo = $state(0);
   patientDeliveredUpTo = $state(0);
   notice = $state<string | null>(null);
+  /** The newest request for a photo or document the patient has not answered yet (the sdk derives it from the record). */
+  openAttachmentRequest = $state.raw<Conversation['openAttachmentRequest']>(null);
   /** Whether the patient's account key chains to an invitation from this practice, checked here against the pinned root (null until joined). */
   isPatientTrusted = $state<boolean | null>(null);
   readonly lastSeq = $derived(this.lines.at(-1)?.seq ?? 0);
@@ -50,6 +92,29 @@ export class ConversationView {
     return this.model.id;
   }
 
+  /** Decrypted files by upload id, fetched once per tab (in memory only, like the decrypted text). */
+  private readonly files = new Map<string, OpenedFile>();
+
+  /** The attachment, fetched, checked and decrypted here on first ask (images re-encoded for display). */
+  file(attachment: Attachment): OpenedFile {
+    let file = this.files.get(attachment.id);
+    if (!file) {
+      const isImage = attachment.type !== 'application/pdf';
+      file = new OpenedFile(async () => {
+        const bytes = await this.model.fetchAttachment(attachment);
+        return isImage ? safeImageBlob(bytes, attachment.type) : new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' });
+      }, isImage);
+      this.files.set(attachment.id, file);
+    }
+    return file;
+  }
+
+  /** Forgets every decrypted file of this tab and revokes their object URLs. */
+  releaseFiles(): void {
+    for (const file of this.files.values()) file.release();
+    this.files.clear();
+  }
+
   /** Whether this clinician holds it now (and so may answer, hold, transfer or close it). */
   get isMine(): boolean {
     return this.summary?.assignedClinicianId === this.myUserId && this.summary?.status !== 'closed';
@@ -58,6 +123,7 @@ export class ConversationView {
   /** Copies everything the model knows so far (a tab opened again on a conversation the session already follows). */
   mirrorAll(isPatientTrusted: (account: Conversation['patientAccount']) => boolean): void {
     this.lines = this.model.entries.map(toLine);
+    this.openAttachmentRequest = this.model.openAttachmentRequest;
     for (const kind of ['summary', 'members', 'receipts', 'typing'] as const)
       if (kind !== 'members' || this.model.joined) this.mirror({ kind }, isPatientTrusted);
   }
@@ -67,6 +133,7 @@ export class ConversationView {
     const { model } = this;
     if (change.kind === 'entry') {
       this.lines.push(toLine(change.entry));
+      this.openAttachmentRequest = model.openAttachmentRequest;
     } else if (change.kind === 'summary') {
       this.summary = model.summary;
     } else if (change.kind === 'members') {
@@ -117,6 +184,7 @@ export class ConversationsState {
     this.connection.chat.client.off('conversation:assigned', this.onAssigned);
     for (const unsubscribe of this.unsubscribes.values()) unsubscribe();
     this.unsubscribes.clear();
+    for (const view of this.views) view.releaseFiles();
   }
 
   find(id: string): ConversationView | undefined {
@@ -157,6 +225,7 @@ export class ConversationsState {
   dismiss(id: string): void {
     this.unsubscribes.get(id)?.();
     this.unsubscribes.delete(id);
+    this.find(id)?.releaseFiles();
     this.views = this.views.filter((view) => view.id !== id);
     if (this.activeId === id) this.activeId = this.views[0]?.id ?? null;
   }
@@ -216,10 +285,20 @@ export class ConversationsState {
     return this.change(id, (model) => model.close(outcome, followUp));
   }
 
+  /** Asks the patient for a photo or a document: a record event the patient's app shows as a prompt (assigned clinician or manager). */
+  async requestAttachment(id: string, kind: 'photo' | 'document'): Promise<boolean> {
+    const view = this.find(id);
+    if (!view) return false;
+    const result = await view.model.requestAttachment(kind);
+    view.notice = result.ok ? null : explain(result.error.code);
+    return result.ok;
+  }
+
   /**
    * The conversation, decrypted here, as a FHIR R4 Bundle of Communication resources (JSON text) and
    * a readable transcript. The export is announced to the server first, so it reaches the audit log;
-   * if the server cannot record it, nothing is exported.
+   * if the server cannot record it, nothing is exported. Attachments are fetched and decrypted here (images
+   * as the re-encoded copy shown on screen) and embedded in the bundle.
    */
   async prepareExport(id: string): Promise<{ bundle: string; transcript: string } | null> {
     const view = this.find(id);
@@ -230,7 +309,9 @@ export class ConversationsState {
       view.notice = explain(recorded.error.code);
       return null;
     }
-    return { bundle: JSON.stringify(buildFhirBundle(input), null, 2), transcript: buildTranscript(input) };
+    const files = await exportedFiles(view, input.entries);
+    const withFiles = { ...input, files };
+    return { bundle: JSON.stringify(buildFhirBundle(withFiles), null, 2), transcript: buildTranscript(withFiles) };
   }
 
   private exportInput(id: string): ExportInput | null {
@@ -271,6 +352,24 @@ export class ConversationsState {
     // A desktop notification may be read by anyone near the screen or mirrored to a phone: it says that work arrived, nothing more.
     if (this.notificationPermission === 'granted') new Notification('Parley', { body: 'A conversation was assigned to you.', tag: 'parley-assignment' });
   }
+}
+
+/** Every attachment of the entries, opened here, with its FHIR Attachment hash (SHA-1, base64); the ones that fail are left out. */
+async function exportedFiles(view: ConversationView, entries: ChatEntry[]): Promise<Map<string, ExportedFile>> {
+  const files = new Map<string, ExportedFile>();
+  for (const entry of entries) {
+    if (entry.kind !== 'message') continue;
+    for (const attachment of entry.attachments) {
+      const blob = await view.file(attachment).blob;
+      if (!blob) continue;
+      const bytes = new Uint8Array(await blob.arrayBuffer());
+      const hash = toBase64(new Uint8Array(await crypto.subtle.digest('SHA-1', bytes)));
+      // A PDF's Blob is typed octet-stream so that it is never rendered here; the record wants its real type.
+      const contentType = attachment.type === 'application/pdf' ? 'application/pdf' : blob.type;
+      files.set(attachment.id, { contentType, data: toBase64(bytes), size: bytes.length, hash });
+    }
+  }
+  return files;
 }
 
 /** One step of the record as a line of the tab. */

@@ -1,27 +1,43 @@
-import type { HoursView, PatientLimits, PracticeSettings, PracticeTerms, ReplyWindow, TermsStatus, TopicCategory, WeeklyInterval } from '@parley/protocol';
+import type {
+  AttachmentSettings,
+  HoursView,
+  PatientLimits,
+  PracticeSettings,
+  PracticeTerms,
+  ReplyWindow,
+  TermsStatus,
+  TopicCategory,
+  WeeklyInterval,
+} from '@parley/protocol';
 import { contextPair } from '@parley/ui';
 import type { StaffConnection } from '../connection';
 import { explain } from '../words';
 
-/** Managers: opening hours, exceptions and the reply window, categories, the acknowledgement text and phone, limits per patient, and the terms. */
+/**
+ * Managers: opening hours, exceptions and the reply window, categories, the acknowledgement text and phone, limits per patient,
+ * attachments (who may send them, which types, size limits) and the terms.
+ */
 export class PracticeAdminState {
   hours = $state.raw<HoursView | null>(null);
   settings = $state.raw<PracticeSettings | null>(null);
   terms = $state.raw<PracticeTerms | null>(null);
+  attachments = $state.raw<AttachmentSettings | null>(null);
   notice = $state<string | null>(null);
 
   constructor(private readonly connection: StaffConnection) {}
 
   async refresh(): Promise<void> {
-    const [hours, settings, terms] = await Promise.all([
+    const [hours, settings, terms, attachments] = await Promise.all([
       this.connection.request<HoursView>('GET', '/api/hours'),
       this.connection.api.getPracticeSettings(),
       this.connection.api.getTerms(),
+      this.connection.request<AttachmentSettings>('GET', '/api/practice/attachment-settings'),
     ]);
     if (hours.ok) this.hours = hours.data;
     if (settings.ok) this.settings = settings.data;
     if (terms.ok) this.terms = (terms.data as TermsStatus).terms;
-    const failed = [hours, settings, terms].find((result) => !result.ok) as { error: { code: string } } | undefined;
+    if (attachments.ok) this.attachments = attachments.data;
+    const failed = [hours, settings, terms, attachments].find((result) => !result.ok) as { error: { code: string } } | undefined;
     this.notice = failed ? explain(failed.error.code) : null;
   }
 
@@ -59,6 +75,11 @@ export class PracticeAdminState {
   /** Conversations one patient may have open at once and start in a day; `null` is no limit. */
   async savePatientLimits(limits: PatientLimits): Promise<boolean> {
     return this.save(() => this.connection.request('PUT', '/api/practice/patient-limits', limits), 'Limits per patient saved.');
+  }
+
+  /** Whether patients may send attachments unprompted, only when asked, or never; accepted types; size caps (plaintext bytes). */
+  async saveAttachmentSettings(settings: AttachmentSettings): Promise<boolean> {
+    return this.save(() => this.connection.request('PUT', '/api/practice/attachment-settings', settings), 'Attachment settings saved.');
   }
 
   /** Publishes the next version of the terms; every patient accepts it before their next conversation. */
