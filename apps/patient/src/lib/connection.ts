@@ -2,7 +2,7 @@
 // They are imported lazily (dynamic import), so the first screen ships without libsodium's
 // WebAssembly: it loads only when a crypto flow starts (activation, sign-in, a remembered device).
 import type { ChatSession, PatientSignedIn, SystemEvent, SystemEventLine, SystemEventWording, VerifiedInvitation } from '@parley/sdk';
-import type { DeviceInfo, HoursStatus, PracticeSettings, SystemPong, TermsStatus } from '@parley/protocol';
+import type { AttachmentSettings, DeviceInfo, HoursStatus, PracticeSettings, SystemPong, TermsStatus } from '@parley/protocol';
 import { IndexedDbOutboxStore, SecretLock, type SecretLockKdf, type WebDatabase } from '@parley/web';
 import { config } from './config';
 
@@ -255,6 +255,11 @@ export async function acceptTerms(token: string, version: number): Promise<void>
 /** The practice's topics and phone number. @throws PatientFlowError */
 export async function practiceSettings(token: string): Promise<PracticeSettings> {
   return unwrap(await (await api(token)).getPracticeSettings());
+}
+
+/** What the practice lets patients send: photos, PDFs, size limits, whether only when a clinician asks. @throws PatientFlowError */
+export async function attachmentSettings(token: string): Promise<AttachmentSettings> {
+  return unwrap(await (await api(token)).attachmentSettings());
 }
 
 /** Ends this session on the server (best effort: the local wipe happens regardless). */

@@ -1,9 +1,22 @@
 import type { FeedEntry } from '@parley/client';
-import type { ConversationSummary, ErrorBody, QueuePosition } from '@parley/protocol';
-import type { ChatEntry, ChatSession, Conversation, ConversationChange, ConversationMember, PendingSend, SystemEventWording } from '@parley/sdk';
+import type { AttachmentDescriptor } from '@parley/crypto';
+import type { AttachmentRequestKind, AttachmentSettings, ConversationSummary, ErrorBody, QueuePosition } from '@parley/protocol';
+import type {
+  ChatEntry,
+  ChatSession,
+  Conversation,
+  ConversationChange,
+  ConversationMember,
+  PendingAttachment,
+  PendingSend,
+  SystemEventWording,
+} from '@parley/sdk';
+import { safeImageBlob } from '@parley/web';
+import { attachOffer, type AttachOffer } from '../attachments';
 import * as connection from '../connection';
 import { findRedFlags, type RedFlagMatch } from '../safety/red-flags';
 import { contextPair } from '@parley/ui';
+import { AttachmentDraft } from './attachment-draft.svelte';
 import { describeError } from './notices';
 import type { PatientApp } from './patient-app.svelte';
 
@@ -17,9 +30,16 @@ export type ChatLine =
       isMine: boolean;
       senderName: string;
       mark: 'sending' | 'waiting' | 'failed' | 'sent' | 'delivered' | 'read' | null;
+      /** The files the message carries ([] for text): opened on demand, images only through a canvas. */
+      attachments: readonly AttachmentDescriptor[];
+      /** A send of this device still on its way: its files' names, types and sizes ([] otherwise). */
+      sendingFiles: readonly PendingAttachment[];
     }
-  | { kind: 'system'; key: string; at: string; text: string; tone: 'acknowledgement' | 'assignment' | 'closing' | 'info' }
+  | { kind: 'system'; key: string; at: string; text: string; tone: 'acknowledgement' | 'assignment' | 'closing' | 'request' | 'info' }
   | { kind: 'unreadable'; key: string; at: string | null };
+
+/** A received image as the screen shows it: `ready` with an object URL of its canvas re-encode, in memory only. */
+export type OpenedImage = { status: 'loading' } | { status: 'ready'; url: string } | { status: 'failed' };
 
 const TYPING_IDLE_MS = 4_000;
 const TYPING_SHOWN_MS = 8_000;
@@ -48,6 +68,12 @@ export class ChatState {
   error = $state<string | null>(null);
   /** The newest entry the patient has been shown, on this device or another of theirs (their read receipts). */
   shownUpTo = $state(0);
+  /** The clinician's open request for a photo or document (the newest `attachment.requested` the patient has not answered yet). */
+  openRequest = $state.raw<{ kind: AttachmentRequestKind; seq: number } | null>(null);
+  /** The file in the composer and its upload. */
+  readonly attachment: AttachmentDraft;
+  /** Received images by upload id, decrypted and redrawn through a canvas; their object URLs are revoked with the chat. */
+  images = $state.raw<ReadonlyMap<string, OpenedImage>>(new Map());
 
   private members: ReadonlyMap<string, ConversationMember> = new Map();
   /** What the sdk's wording table needs: the members' certified names, the practice's topic labels, opening times in words. */
@@ -61,6 +87,7 @@ export class ChatState {
   private isTyping = false;
   private readSent = 0;
   private unsubscribe: () => void = () => undefined;
+  private isStopped = false;
 
   constructor(
     private readonly app: PatientApp,
@@ -69,8 +96,17 @@ export class ChatState {
     private readonly topicLabel: (slug: string) => string,
     /** The practice's time zone, for opening times (the browser's own until the hours are known). */
     readonly timeZone: () => string | undefined,
+    /** The practice's attachment settings (null until known): what the patient may send. */
+    private readonly attachmentSettings: () => AttachmentSettings | null,
   ) {
     this.conversation = $state.raw(model.summary ?? conversation);
+    this.attachment = new AttachmentDraft(attachmentSettings);
+  }
+
+  /** The attach buttons the practice allows now (null: none), in a conversation that is ready and not closed. */
+  get attachOffer(): AttachOffer | null {
+    if (!this.isReady || this.isClosed) return null;
+    return attachOffer(this.attachmentSettings(), this.openRequest !== null);
   }
 
   get isClosed(): boolean {
@@ -84,6 +120,11 @@ export class ChatState {
   /** The patient's place in the queue while waiting (the app keeps the latest `queue:position` of every conversation). */
   get queue(): QueuePosition | null {
     return this.isWaiting ? (this.app.queuePositions[this.conversation.id] ?? null) : null;
+  }
+
+  /** Whether the live connection is down (an upload waits for it, then resumes). */
+  get isOffline(): boolean {
+    return this.app.isOffline;
   }
 
   /** Whether the patient sees this conversation now: its chat screen shows, in a tab that is in front. */
@@ -119,6 +160,8 @@ export class ChatState {
           isMine: value.isMine,
           senderName: value.isMine ? 'You' : value.senderName,
           mark,
+          attachments: value.attachments,
+          sendingFiles: [],
         });
       } else {
         const system = connection.describeForPatient(value, this.wording);
@@ -132,7 +175,17 @@ export class ChatState {
       if (item.seq !== null && seen.has(item.seq)) continue;
       // Acknowledged means stored: it stays "sent" while its copy from the record is still on the way (offline too).
       const mark = item.status === 'failed' ? 'failed' : item.seq !== null ? 'sent' : isOffline ? 'waiting' : 'sending';
-      lines.push({ kind: 'message', key: item.clientMessageId, body: item.body, at: item.at, isMine: true, senderName: 'You', mark });
+      lines.push({
+        kind: 'message',
+        key: item.clientMessageId,
+        body: item.body,
+        at: item.at,
+        isMine: true,
+        senderName: 'You',
+        mark,
+        attachments: [],
+        sendingFiles: item.attachments ?? [],
+      });
     }
     return lines;
   }
@@ -141,6 +194,7 @@ export class ChatState {
   async start(): Promise<void> {
     this.unsubscribe = this.model.subscribe((change) => this.mirror(change));
     this.entries = this.model.entries;
+    this.mirrorAttachments();
     this.mirrorPending();
     this.mirrorMembers();
     this.mirrorReceipts();
@@ -153,9 +207,13 @@ export class ChatState {
     }
   }
 
-  /** Unsubscribes (the model keeps following until the session closes). */
+  /** Unsubscribes (the model keeps following until the session closes) and lets go of the decrypted images. */
   stop(): void {
     this.unsubscribe();
+    this.isStopped = true;
+    this.attachment.dispose();
+    for (const image of this.images.values()) if (image.status === 'ready') URL.revokeObjectURL(image.url);
+    this.images = new Map();
     if (this.typingTimer !== null) clearTimeout(this.typingTimer);
     if (this.typingShownTimer !== null) clearTimeout(this.typingShownTimer);
   }
@@ -179,7 +237,8 @@ export class ChatState {
    */
   async send(afterWarning = false): Promise<void> {
     const body = this.draft.trim();
-    if (body === '' || this.isClosed) return;
+    const hasFile = this.attachment.prepared !== null;
+    if ((body === '' && !hasFile) || this.isClosed) return;
     const flags = findRedFlags(body);
     if (!afterWarning && flags.length > 0) {
       this.redFlags = flags;
@@ -188,8 +247,9 @@ export class ChatState {
     const redFlags = afterWarning ? flags.map((flag) => flag.id) : [];
     this.redFlags = null;
     this.error = null;
-    this.draft = '';
     this.stopTyping();
+    if (hasFile) return this.sendAttachment(body, redFlags);
+    this.draft = '';
     try {
       const result = await this.model.send(body, redFlags.length > 0 ? { redFlags } : {});
       if (!result.ok) return this.refused(body, result.error);
@@ -198,6 +258,32 @@ export class ChatState {
       const { code, message } = error as { code?: string; message?: string };
       this.refused(body, { code: code ?? 'internal', message: message ?? '' });
     }
+  }
+
+  /**
+   * Sends the file in the composer with the draft as its caption (the sdk encrypts, uploads and sends them as one
+   * message). The caption stays in the box until the file is sent: a refusal or a cancel loses nothing typed.
+   */
+  private async sendAttachment(caption: string, redFlags: string[]): Promise<void> {
+    const isSent = await this.attachment.send(this.model, caption);
+    if (!isSent) return;
+    if (this.draft.trim() === caption) this.draft = '';
+    if (redFlags.length > 0) await this.markUrgent();
+  }
+
+  /** Opens a received PDF for saving: decrypted here, handed over as an octet-stream Blob so the browser saves it and never renders it in the app. */
+  async openDocument(attachment: AttachmentDescriptor): Promise<Blob | null> {
+    try {
+      const bytes = await this.model.fetchAttachment(attachment);
+      return new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' });
+    } catch {
+      return null;
+    }
+  }
+
+  /** Tries again to open a received image that failed (offline, say). */
+  retryImage(attachment: AttachmentDescriptor): void {
+    if (this.images.get(attachment.id)?.status === 'failed') void this.openImage(attachment);
   }
 
   /** Tells the practice this conversation may be urgent (after the red-flag advice); the summary's `urgentAt` then shows the confirmation. */
@@ -266,6 +352,7 @@ export class ChatState {
     this.entries = this.model.entries;
     if (!entry.ok) return;
     const value = entry.value;
+    this.mirrorAttachments();
     if (value.kind === 'message' && value.isMine) return;
     if (value.kind === 'message') {
       // A reply the patient does not see now (another screen, a hidden tab): counted unread, with the chime if it is live.
@@ -274,6 +361,37 @@ export class ChatState {
       return;
     }
     if (this.isOnScreen) this.markShown();
+  }
+
+  /** The open request, and the received images not opened yet: each is fetched, checked and decrypted by the sdk, then redrawn. */
+  private mirrorAttachments(): void {
+    this.openRequest = this.model.openAttachmentRequest;
+    for (const entry of this.entries) {
+      if (!entry.ok || entry.value.kind !== 'message') continue;
+      for (const attachment of entry.value.attachments)
+        if (attachment.type !== 'application/pdf' && !this.images.has(attachment.id)) void this.openImage(attachment);
+    }
+  }
+
+  private async openImage(attachment: AttachmentDescriptor): Promise<void> {
+    this.setImage(attachment.id, { status: 'loading' });
+    let opened: OpenedImage;
+    try {
+      // The sdk checks the file's hash from the signed message before decrypting; the canvas redraw drops anything but pixels.
+      const blob = await safeImageBlob(await this.model.fetchAttachment(attachment), attachment.type);
+      opened = { status: 'ready', url: URL.createObjectURL(blob) };
+    } catch {
+      opened = { status: 'failed' };
+    }
+    if (this.isStopped) {
+      if (opened.status === 'ready') URL.revokeObjectURL(opened.url);
+      return;
+    }
+    this.setImage(attachment.id, opened);
+  }
+
+  private setImage(id: string, image: OpenedImage): void {
+    this.images = new Map([...this.images, [id, image]]);
   }
 
   private mirrorMembers(): void {
@@ -348,6 +466,7 @@ export class ChatRegistry {
     private readonly app: PatientApp,
     private readonly topicLabel: (slug: string) => string,
     private readonly timeZone: () => string | undefined,
+    private readonly attachmentSettings: () => AttachmentSettings | null,
   ) {}
 
   /** The chat of a conversation on the current session, started on first use. */
@@ -356,7 +475,14 @@ export class ChatRegistry {
     this.session = session;
     let chat = this.chats.get(conversation.id);
     if (!chat) {
-      chat = new ChatState(this.app, session.conversation(conversation.id, conversation), conversation, this.topicLabel, this.timeZone);
+      chat = new ChatState(
+        this.app,
+        session.conversation(conversation.id, conversation),
+        conversation,
+        this.topicLabel,
+        this.timeZone,
+        this.attachmentSettings,
+      );
       this.chats = new Map([...this.chats, [conversation.id, chat]]);
       void chat.start();
     }

@@ -1,4 +1,4 @@
-import type { ConversationSummary, HoursStatus, PracticeTerms, TopicCategory } from '@parley/protocol';
+import type { AttachmentSettings, ConversationSummary, HoursStatus, PracticeTerms, TopicCategory } from '@parley/protocol';
 import { contextPair } from '@parley/ui';
 import * as connection from '../connection';
 import { describeError, patientLimitText } from './notices';
@@ -13,6 +13,8 @@ export class PracticeState {
   categories = $state.raw<TopicCategory[]>([]);
   phone = $state<string | null>(null);
   terms = $state.raw<PracticeTerms | null>(null);
+  /** What patients may send (photos, PDFs, sizes, whether only when asked); null until loaded, and then nothing is offered. */
+  attachmentSettings = $state.raw<AttachmentSettings | null>(null);
   conversations = $state.raw<ConversationSummary[]>([]);
   /** The topic the patient picked: kept while they read terms the practice asks them to accept first. */
   chosenTopic = $state('');
@@ -38,12 +40,24 @@ export class PracticeState {
     const token = this.app.keys?.signedIn.session.token;
     if (!token) return;
     try {
+      void this.loadAttachmentSettings();
       const [settings, terms] = await Promise.all([connection.practiceSettings(token), connection.termsStatus(token)]);
       this.categories = settings.categories;
       this.phone = settings.practicePhone;
       this.terms = terms.terms;
     } catch {
       // Offline: the home screen shows the offline state; the next session start reloads.
+    }
+  }
+
+  /** Loads what patients may send; kept as it was when offline (the gateway checks every upload against the current settings anyway). */
+  async loadAttachmentSettings(): Promise<void> {
+    const token = this.app.keys?.signedIn.session.token;
+    if (!token) return;
+    try {
+      this.attachmentSettings = await connection.attachmentSettings(token);
+    } catch {
+      // Offline: the next load tries again.
     }
   }
 
