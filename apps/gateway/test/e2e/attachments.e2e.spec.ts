@@ -16,7 +16,10 @@ const STARTS_PER_MINUTE = 6;
 
 type Refusal = { error: ErrorBody };
 
-/** Issue #18: the upload and download routes, the claim by `conversation:send`, the request command, the sweep. */
+/**
+ * Issue #18: the upload and download routes, the claim by `conversation:send`, the request command, the sweep, driven
+ * over raw HTTP and sockets (the SDK's round trip over the same routes is attachments-sdk.e2e.spec.ts).
+ */
 describe('attachments (in-process gateway, real PostgreSQL and sockets)', () => {
   const clock = new FakeClock();
   let gateway: TestApp;
@@ -233,6 +236,18 @@ describe('attachments (in-process gateway, real PostgreSQL and sockets)', () => 
     expect(uploadsBefore).toBe(1);
     expect(overDaily.body.error).toMatchObject({ code: 'too_large', details: { limit: 'daily', maxBytes: 2 * MIB + MIB / 2 } });
     expect(await uploadsOf(patient)).toBe(2);
+  });
+
+  it('lets parallel upload starts no further than the conversation cap', async () => {
+    await setSettings({ maxConversationBytes: 3 * MIB });
+    const patient = await newPatient();
+    const oneMib = MIB + 17 * 16;
+
+    const answers = await Promise.all(Array.from({ length: 5 }, () => create(patient.token, patient.conversationId, oneMib)));
+    await setSettings({});
+
+    expect(answers.map((answer) => answer.status).sort()).toEqual([201, 201, 201, 413, 413]);
+    expect(await uploadsOf(patient)).toBe(3);
   });
 
   it("follows the practice's rule for patients: only with an open request when asked, never when never, and staff are not held to it", async () => {
