@@ -74,27 +74,35 @@ describe('patient app: photos and documents (Chromium, real gateway, database an
         const pixels = context.createImageData(width, height);
         for (let i = 0; i < pixels.data.length; i++) pixels.data[i] = i % 4 === 3 ? 255 : (Math.random() * 256) | 0;
         context.putImageData(pixels, 0, 0);
-        return [...new Uint8Array(await (await canvas.convertToBlob({ type: 'image/jpeg', quality: 0.95 })).arrayBuffer())];
+        const bytes = new Uint8Array(await (await canvas.convertToBlob({ type: 'image/jpeg', quality: 0.95 })).arrayBuffer());
+        // base64 across the debugger protocol: a megabyte as an array of numbers takes it tens of seconds
+        let binary = '';
+        for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+        return btoa(binary);
       },
       { width, height },
     );
-    return Buffer.from(withExifGps(new Uint8Array(jpeg)));
+    return Buffer.from(withExifGps(Buffer.from(jpeg, 'base64')));
   }
 
-  /** Holds every part upload until `release` is called (then lets them through, or fails them when `fail`). */
-  async function holdParts(): Promise<{ release: (fail?: boolean) => Promise<void>; held: () => number }> {
-    const held: { resolve: (fail: boolean) => void }[] = [];
-    let isReleased: boolean | null = null;
+  /**
+   * Holds every part upload from now until `release`, which lets them through (or fails them, `failHeld`, as a dropped
+   * connection would); parts after the release pass untouched.
+   */
+  async function holdParts(): Promise<{ release: (failHeld?: boolean) => void; held: () => number }> {
+    const held: ((fail: boolean) => void)[] = [];
+    let isHolding = true;
+    await page.unroute(CHUNK);
     await page.route(CHUNK, async (route) => {
-      const fail = isReleased ?? (await new Promise<boolean>((resolve) => held.push({ resolve })));
-      await (fail ? route.abort('failed') : route.continue());
+      const fail = isHolding ? await new Promise<boolean>((resolve) => held.push(resolve)) : false;
+      // The page may have given up on the request meanwhile (a cancel, the network off): nothing is left to answer.
+      await (fail ? route.abort('failed') : route.fallback()).catch(() => undefined);
     });
     return {
       held: () => held.length,
-      release: async (fail = false) => {
-        isReleased = fail;
-        for (const waiting of held.splice(0)) waiting.resolve(fail);
-        await page.unroute(CHUNK);
+      release: (failHeld = false) => {
+        isHolding = false;
+        for (const resolve of held.splice(0)) resolve(failHeld);
       },
     };
   }
@@ -157,7 +165,7 @@ describe('patient app: photos and documents (Chromium, real gateway, database an
     await progress.waitFor();
     await eventually(() => parts.held() > 0, 'a part upload is on its way');
     expect(await checkScreen(page, 'attach-03-sending')).toEqual({ violations: [], overflow: 0 });
-    await parts.release();
+    parts.release();
 
     const sent = messagesList().getByRole('img', { name: /^Photo you sent, / });
     await sent.waitFor({ timeout: 30_000 });
@@ -172,8 +180,9 @@ describe('patient app: photos and documents (Chromium, real gateway, database an
     expect({ type: descriptor!.type, name: descriptor!.name, width: descriptor!.width, height: descriptor!.height }).toEqual({
       type: 'image/jpeg',
       name: expect.stringMatching(/^photo-\d{4}-\d{2}-\d{2}\.jpg$/),
-      width: 1600,
-      height: 1200,
+      // the fixture's orientation 6: the 1600 × 1200 stored pixels stand upright as 1200 × 1600
+      width: 1200,
+      height: 1600,
     });
     expect([...received.subarray(0, 3)]).toEqual([0xff, 0xd8, 0xff]);
     expect(jpegSegmentMarkers(received)).not.toContain(0xe1);
@@ -235,7 +244,7 @@ describe('patient app: photos and documents (Chromium, real gateway, database an
     const deleted = page.waitForResponse((response) => response.request().method() === 'DELETE' && UPLOADS.test(response.url()));
 
     await page.getByRole('button', { name: 'Cancel sending' }).click();
-    await parts.release(true);
+    parts.release(true);
 
     expect((await deleted).status()).toBe(204);
     await page.getByRole('status').filter({ hasText: 'Sending stopped. Nothing was sent to the practice.' }).waitFor();
@@ -257,7 +266,7 @@ describe('patient app: photos and documents (Chromium, real gateway, database an
     try {
       await phone.setOffline(true);
       proxy.cut();
-      await parts.release(true);
+      parts.release(true);
       await page.getByRole('status').filter({ hasText: 'Waiting for connection…' }).waitFor({ timeout: 30_000 });
       expect(await checkScreen(page, 'attach-07-waiting')).toEqual({ violations: [], overflow: 0 });
     } finally {
