@@ -160,6 +160,16 @@ describe('staff app: photos and documents from the patient (Chromium, real gatew
       maxConversationBytes: 50 * MIB,
       maxPatientDailyBytes: 20 * MIB,
     });
+    // The server audits the change (metadata only); the audit log words it.
+    await managerPage.getByRole('navigation', { name: 'Console' }).getByRole('button', { name: 'Audit log' }).click();
+    await managerPage.getByRole('combobox', { name: 'Action' }).selectOption({ label: 'Changed the attachment settings' });
+    await managerPage.getByRole('button', { name: 'Show events' }).click();
+    await managerPage
+      .getByRole('table', { name: /Audit events/ })
+      .getByRole('cell', {
+        name: 'Patients may send files only when asked; types: JPEG photo, PDF document; largest file 5.0 MB; per conversation 50.0 MB; per patient a day 20.0 MB',
+      })
+      .waitFor();
     await managerPage.context().close();
   });
 
