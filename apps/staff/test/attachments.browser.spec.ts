@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { AttachmentSettings } from '@parley/protocol';
+import { createPatientInvitation } from '@parley/sdk';
 import { containsBytes, EXIF_CAMERA_SERIAL, EXIF_GPS_LATITUDE_BYTES, jpegSegmentMarkers, withExifGps } from '@parley/testing';
 import { accessibilityViolations, launchChromium } from '@parley/testing';
 import type { Browser, Download, Page } from 'playwright-core';
 import { validateFhirR4 } from './fhir-validator.js';
-import { openConversation, signInThroughPage, startStaffWorld, waitUntil, type StaffLogin, type StaffWorld, type TestPatient } from './world.js';
+import { signInThroughPage, startStaffWorld, waitUntil, type StaffLogin, type StaffWorld } from './world.js';
 
 /** The parts of the exported Bundle the assertions read (the validator checks the rest). */
 interface Bundle {
@@ -20,6 +21,9 @@ interface FhirAttachment {
 }
 
 const MIB = 1_048_576;
+/** The patient's phone: the issue's 375 px screen. */
+const PHONE = { width: 375, height: 812 };
+const PATIENT = { name: 'Pia Photo', nhsNumber: '9990004321', dateOfBirth: '1984-06-07', passphrase: 'harbour violin meadow copper lantern orbit' };
 /** A small, well-formed PDF: enough for the magic bytes and for a viewer, were one (wrongly) to open it. */
 const PDF = Buffer.from(
   '%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n' +
@@ -32,24 +36,33 @@ const downloaded = async (page: Page, click: () => Promise<unknown>): Promise<{ 
 };
 
 /**
- * Issue #18, "Done when", on the staff side: the manager's attachment settings; a clinician asks for a photo and the
- * patient is prompted; the patient's photo, carrying EXIF GPS data and a camera serial, is shown inline (decrypted and
- * re-encoded in the browser), zooms, and downloads with no EXIF; a PDF downloads and is never rendered; the FHIR export
- * validates with the image in it; a file that fails its check says so and never shows.
+ * Issue #18, "Done when", across both apps: the manager's attachment settings; a clinician asks for a photo and the
+ * patient's app (a 375 px phone) prompts them; the patient attaches a photo carrying EXIF GPS data and a camera serial;
+ * the clinician sees it inline (decrypted and re-encoded in the browser), zooms, and downloads it with no EXIF; a PDF
+ * from the patient downloads and is never rendered; the FHIR export validates with the image in it; a file that fails
+ * its check says so and never shows.
  */
 describe('staff app: photos and documents from the patient (Chromium, real gateway and database)', () => {
   let world: StaffWorld;
   let browser: Browser;
   let page: Page;
+  /** The patient's phone, in the patient app. */
+  let phone: Page;
   let doctor: StaffLogin;
-  let patient: TestPatient;
-  let conversationId: string;
   /** The photo as the patient's camera made it: a JPEG with an APP1 Exif segment (GPS position, camera serial). */
   let photo: Uint8Array;
   const consoleErrors: string[] = [];
 
-  const panel = () => page.getByRole('article', { name: patient.name });
-  const patientConversation = () => patient.chat.conversation(conversationId);
+  const panel = () => page.getByRole('article', { name: PATIENT.name });
+  /** The patient attaches a file from the clinician's request card and sends it (the caption in the message box). */
+  const attachOnPhone = async (kind: 'photo' | 'document', file: { name: string; mimeType: string; buffer: Buffer }, caption = '') => {
+    const card = phone.getByRole('region', { name: `Your clinician has asked for a ${kind}` });
+    await card.waitFor({ timeout: 30_000 });
+    await card.getByLabel(kind === 'photo' ? 'Take a photo' : /^Add a/).setInputFiles(file);
+    if (caption) await phone.getByLabel('Your message').fill(caption);
+    await phone.getByRole('button', { name: kind === 'photo' ? 'Send photo' : 'Send document' }).click();
+    await card.waitFor({ state: 'detached', timeout: 30_000 });
+  };
 
   beforeAll(async () => {
     [world, browser] = await Promise.all([startStaffWorld(), launchChromium()]);
@@ -73,8 +86,38 @@ describe('staff app: photos and documents from the patient (Chromium, real gatew
     });
     photo = withExifGps(new Uint8Array(jpeg));
     expect(containsBytes(photo, new TextEncoder().encode(EXIF_CAMERA_SERIAL))).toBe(true);
+    expect(jpegSegmentMarkers(photo)).toContain(0xe1);
     await signInThroughPage(page, world.url, world.odsCode, doctor);
-  }, 120_000);
+
+    // The patient activates on their phone with the code the doctor's client issued (the real Argon2id cost).
+    const issued = await createPatientInvitation({
+      baseUrl: world.url,
+      token: doctor.token,
+      practice: world.odsCode,
+      device: world.demo.staff.find((member) => member.userId === doctor.userId)!.device,
+      pinnedRoot: world.demo.practice.root.signPublicKey,
+      patient: { displayName: PATIENT.name, nhsNumber: PATIENT.nhsNumber, dateOfBirth: PATIENT.dateOfBirth },
+    });
+    phone = await (await browser.newContext({ viewport: PHONE })).newPage();
+    phone.on('console', (message) => message.type() === 'error' && consoleErrors.push(message.text()));
+    phone.on('pageerror', (error) => consoleErrors.push(`uncaught: ${error.message}`));
+    await phone.goto(`${world.url}/`);
+    await phone.getByRole('button', { name: 'I have an invitation code' }).click();
+    await phone.getByLabel('Practice code').fill(world.odsCode);
+    await phone.getByLabel('Invitation code').fill(issued.code);
+    await phone.getByLabel('Date of birth').fill(PATIENT.dateOfBirth);
+    await phone.getByRole('button', { name: 'Continue' }).click();
+    await phone.getByLabel('Passphrase', { exact: true }).fill(PATIENT.passphrase, { timeout: 60_000 });
+    await phone.getByLabel('I have written my passphrase down').check();
+    await phone.getByRole('button', { name: 'Create my account' }).click();
+    const home = phone.getByRole('heading', { name: /^Hello/ });
+    await home.or(phone.getByLabel('I have read and accept these terms')).waitFor({ timeout: 60_000 });
+    if (!(await home.isVisible())) {
+      await phone.getByLabel('I have read and accept these terms').check();
+      await phone.getByRole('button', { name: 'Accept and continue' }).click();
+    }
+    await home.waitFor({ timeout: 30_000 });
+  }, 240_000);
 
   afterAll(async () => {
     await browser?.close();
@@ -117,17 +160,28 @@ describe('staff app: photos and documents from the patient (Chromium, real gatew
       maxConversationBytes: 50 * MIB,
       maxPatientDailyBytes: 20 * MIB,
     });
+    // The server audits the change (metadata only); the audit log words it.
+    await managerPage.getByRole('navigation', { name: 'Console' }).getByRole('button', { name: 'Audit log' }).click();
+    await managerPage.getByRole('combobox', { name: 'Action' }).selectOption({ label: 'Changed the attachment settings' });
+    await managerPage.getByRole('button', { name: 'Show events' }).click();
+    await managerPage
+      .getByRole('table', { name: /Audit events/ })
+      .getByRole('cell', {
+        name: 'Patients may send files only when asked; types: JPEG photo, PDF document; largest file 5.0 MB; per conversation 50.0 MB; per patient a day 20.0 MB',
+      })
+      .waitFor();
     await managerPage.context().close();
   });
 
-  it('asks the patient for a photo: the timeline words it, and the patient is prompted (the request opens their upload)', async () => {
-    patient = await world.patient('Pia Photo');
-    conversationId = await openConversation(patient, 'admin');
-    await patientConversation().send('I have a rash on my arm.');
-    // Unprompted, the practice's "only when asked" refuses the patient's file before anything is stored.
-    const unprompted = await patientConversation().sendAttachments([{ bytes: photo, type: 'image/jpeg', name: 'rash.jpg', width: 640, height: 480 }]);
+  it('asks the patient for a photo: the timeline words it, and the patient app shows the request with the camera button', async () => {
+    await phone.getByRole('group', { name: 'What is it about?' }).getByRole('radio').first().check();
+    await phone.getByRole('button', { name: 'Start conversation' }).click();
+    await phone.getByText('Waiting for a clinician.').waitFor({ timeout: 30_000 });
     await page.getByRole('radio', { name: 'Available' }).check();
-    await page.getByRole('tab', { name: /Pia Photo/ }).click({ timeout: 30_000 });
+    await page.getByRole('tab', { name: new RegExp(PATIENT.name) }).click({ timeout: 30_000 });
+    await phone.getByText(/^You are talking with /).waitFor({ timeout: 30_000 });
+    // "Only when asked" (the settings above): nothing to attach with until the clinician asks.
+    const offeredUnprompted = await phone.getByLabel('Take a photo').count();
 
     await panel().getByRole('button', { name: 'Request a photo' }).click();
     await panel()
@@ -135,32 +189,39 @@ describe('staff app: photos and documents from the patient (Chromium, real gatew
       .getByText(/asked the patient for a photo/)
       .waitFor();
     await panel().getByRole('status').filter({ hasText: 'Waiting for a photo from the patient.' }).waitFor();
-    await waitUntil(() => patientConversation().openAttachmentRequest?.kind === 'photo', "the patient's prompt");
+    const card = phone.getByRole('region', { name: 'Your clinician has asked for a photo' });
+    await card.waitFor({ timeout: 30_000 });
 
-    expect(unprompted).toMatchObject({ ok: false, error: { code: 'forbidden' } });
+    expect(offeredUnprompted).toBe(0);
+    expect(await card.getByLabel('Take a photo').count()).toBe(1);
     expect(await accessibilityViolations(page)).toEqual([]);
+    expect(await accessibilityViolations(phone)).toEqual([]);
   });
 
   it("shows the patient's photo inline, decrypted and re-encoded here; it zooms, and downloads with no EXIF, GPS or camera serial", async () => {
-    const sent = await patientConversation().sendAttachments([{ bytes: photo, type: 'image/jpeg', name: 'rash.jpg', width: 640, height: 480 }], {
-      caption: 'Here it is',
-    });
-    expect(sent.ok).toBe(true);
-    const image = panel().getByRole('img', { name: /^Photo from the patient, \d+ KB$/ });
+    await attachOnPhone('photo', { name: 'IMG_20261205_093000.jpg', mimeType: 'image/jpeg', buffer: Buffer.from(photo) }, 'Here it is');
+    const image = panel().getByAltText(/^Photo from the patient, \d+ KB$/);
     await image.waitFor({ timeout: 30_000 });
-    await waitUntil(async () => (await image.evaluate((element) => (element as HTMLImageElement).naturalWidth)) === 640, 'the decoded image');
+    // Upright: the phone applied the EXIF orientation (a turned camera) before it dropped the metadata.
+    await waitUntil(async () => (await image.evaluate((element) => (element as HTMLImageElement).naturalWidth)) === 480, 'the decoded image');
     expect(await panel().getByRole('status').filter({ hasText: 'Waiting for a photo' }).count()).toBe(0);
     expect(await accessibilityViolations(page)).toEqual([]);
 
     // Zoom: a modal dialog, Escape closes it, and focus returns to the image.
-    const zoomButton = panel().getByRole('button', { name: /^Zoom: Photo from the patient/ });
+    const zoomButton = panel().getByRole('button', { name: /^Photo from the patient/ });
     await zoomButton.click();
     const dialog = page.getByRole('dialog', { name: /Photo from the patient/ });
     await dialog.waitFor();
     await dialog.getByRole('button', { name: '100 %' }).click();
-    await dialog.getByText('100 %', { exact: true }).waitFor();
+    await dialog
+      .getByRole('status')
+      .filter({ hasText: /^100 %$/ })
+      .waitFor();
     await dialog.getByRole('button', { name: 'Zoom in' }).click();
-    await dialog.getByText('125 %', { exact: true }).waitFor();
+    await dialog
+      .getByRole('status')
+      .filter({ hasText: /^125 %$/ })
+      .waitFor();
     const zoomedWidth = await dialog.getByRole('img').evaluate((element) => element.getBoundingClientRect().width);
     expect(await accessibilityViolations(page)).toEqual([]);
     await page.keyboard.press('Escape');
@@ -169,7 +230,7 @@ describe('staff app: photos and documents from the patient (Chromium, real gatew
 
     const file = await downloaded(page, () => panel().getByRole('button', { name: 'Download photo' }).click());
 
-    expect(Math.round(zoomedWidth)).toBe(800);
+    expect(Math.round(zoomedWidth)).toBe(600);
     expect([...file.bytes.subarray(0, 3)]).toEqual([0xff, 0xd8, 0xff]);
     expect(jpegSegmentMarkers(file.bytes)).not.toContain(0xe1);
     expect(containsBytes(file.bytes, new TextEncoder().encode('Exif'))).toBe(false);
@@ -180,14 +241,16 @@ describe('staff app: photos and documents from the patient (Chromium, real gatew
 
   it('lists a PDF with its name and size and downloads it as a file: never rendered in the app', async () => {
     await panel().getByRole('button', { name: 'Request a document' }).click();
-    await waitUntil(() => patientConversation().openAttachmentRequest?.kind === 'document', "the patient's prompt");
-    const sent = await patientConversation().sendAttachments([{ bytes: new Uint8Array(PDF), type: 'application/pdf', name: 'Hospital letter.pdf' }]);
-    expect(sent.ok).toBe(true);
-    await panel()
-      .getByText(`Hospital letter.pdf (PDF document, ${Math.round(PDF.length / 1024)} KB)`)
-      .waitFor({ timeout: 30_000 });
+    await attachOnPhone('document', { name: 'Hospital letter Pia Photo.pdf', mimeType: 'application/pdf', buffer: PDF });
+    // The patient's app sends it under a neutral name.
+    const line = panel().getByText(new RegExp(`^document-\\d{4}-\\d{2}-\\d{2}\\.pdf \\(PDF document, ${PDF.length} bytes\\)$`));
+    await line.waitFor({ timeout: 30_000 });
 
-    const file = await downloaded(page, () => panel().getByRole('button', { name: 'Download Hospital letter.pdf' }).click());
+    const file = await downloaded(page, () =>
+      panel()
+        .getByRole('button', { name: /^Download document-/ })
+        .click(),
+    );
 
     expect(file.bytes.equals(PDF)).toBe(true);
     expect(file.name).toMatch(/^parley-[0-9a-f]{8}-\d+-1\.pdf$/);
@@ -211,13 +274,17 @@ describe('staff app: photos and documents from the patient (Chromium, real gatew
 
     await expect(validateFhirR4(bundle)).resolves.toBeUndefined();
     expect(attachments).toHaveLength(2);
-    expect(image).toMatchObject({ title: 'rash.jpg', size: imageBytes.length, hash: createHash('sha1').update(imageBytes).digest('base64') });
+    expect(image).toMatchObject({
+      title: expect.stringMatching(/^photo-.*\.jpg$/),
+      size: imageBytes.length,
+      hash: createHash('sha1').update(imageBytes).digest('base64'),
+    });
     expect(jpegSegmentMarkers(imageBytes)).not.toContain(0xe1);
     expect(containsBytes(imageBytes, new TextEncoder().encode(EXIF_CAMERA_SERIAL))).toBe(false);
     expect(Buffer.from(pdf.data!, 'base64').equals(PDF)).toBe(true);
-    expect(pdf).toMatchObject({ title: 'Hospital letter.pdf', size: PDF.length, hash: createHash('sha1').update(PDF).digest('base64') });
-    expect(transcript).toMatch(/Pia Photo: Here it is\n {4}Attachment: rash\.jpg \(JPEG photo, \d+ KB\)\n/);
-    expect(transcript).toContain('Attachment: Hospital letter.pdf (PDF document');
+    expect(pdf).toMatchObject({ title: expect.stringMatching(/^document-.*\.pdf$/), size: PDF.length, hash: createHash('sha1').update(PDF).digest('base64') });
+    expect(transcript).toMatch(/Pia Photo: Here it is\n {4}Attachment: photo-[\d-]+\.jpg \(JPEG photo, \d+ KB\)\n/);
+    expect(transcript).toMatch(/Attachment: document-[\d-]+\.pdf \(PDF document, \d+ bytes\)/);
   });
 
   it('says a file that fails its check could not be opened, and shows nothing of it', async () => {
@@ -228,17 +295,17 @@ describe('staff app: photos and documents from the patient (Chromium, real gatew
       await route.fulfill({ response, body: Buffer.from(body.map((byte) => byte ^ 0xff)) });
     });
     await panel().getByRole('button', { name: 'Request a photo' }).click();
-    await waitUntil(() => patientConversation().openAttachmentRequest?.kind === 'photo', "the patient's prompt");
-    const sent = await patientConversation().sendAttachments([{ bytes: photo, type: 'image/jpeg', name: 'second.jpg', width: 640, height: 480 }], {
-      caption: 'Another one',
-    });
-    expect(sent.ok).toBe(true);
+    await attachOnPhone('photo', { name: 'IMG_2.jpg', mimeType: 'image/jpeg', buffer: Buffer.from(photo) }, 'Another one');
 
     const item = panel().getByRole('listitem').filter({ hasText: 'Another one' });
     await item.getByRole('alert').filter({ hasText: 'This file could not be opened.' }).waitFor({ timeout: 30_000 });
 
-    expect(await item.getByRole('img').count()).toBe(0);
-    expect(await panel().getByRole('img').count()).toBe(1);
+    expect(await item.getByAltText(/Photo/).count()).toBe(0);
+    expect(
+      await panel()
+        .getByAltText(/Photo from the patient/)
+        .count(),
+    ).toBe(1);
     await page.unroute('**/api/attachments/*');
   });
 

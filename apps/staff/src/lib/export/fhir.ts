@@ -1,6 +1,6 @@
 import type { ConversationSummary } from '@parley/protocol';
 import { describeSystemEvent, redFlagSummary, type ChatEntry, type SystemEventWording } from '@parley/sdk';
-import { attachmentTypeLabel, formatBytes } from '../words';
+import { attachmentTypeLabel, formatBytes } from '../words.js';
 
 /**
  * An attachment as the export embeds it, opened in this browser: images are the re-encoded copy shown on screen

@@ -1,5 +1,5 @@
 import type { AuditAction, AuditEvent } from '@parley/protocol';
-import { topicLabel } from '../../words';
+import { attachmentTypeLabel, formatBytes, topicLabel } from '../../words';
 
 /** Resolves a user id to a name (the audit page's `people`), with a neutral fallback for someone the page did not name. */
 export type NameOf = (userId: unknown) => string;
@@ -49,6 +49,7 @@ export const AUDIT_ACTION_LABELS: Record<AuditAction, string> = {
   'recovery.approved': "Approved a patient's account recovery",
   'recovery.completed': "Completed a patient's account recovery",
   'revocations.published': 'Published a revocation list',
+  'practice.attachment_settings_changed': 'Changed the attachment settings',
 };
 
 const OUTCOMES: Record<string, string> = {
@@ -58,6 +59,7 @@ const OUTCOMES: Record<string, string> = {
   redirected_urgent: 'sent to urgent care',
 };
 const CRITERIA: Record<string, string> = { nhsNumber: 'NHS number', name: 'name', dateOfBirth: 'date of birth' };
+const PATIENT_UPLOADS: Record<string, string> = { always: 'whenever they like', 'when-asked': 'only when asked', never: 'never' };
 const HOURS: Record<string, string> = {
   weekly: 'weekly hours',
   exception_set: 'an exception',
@@ -124,6 +126,16 @@ export function describeDetails(event: AuditEvent, nameOf: NameOf): string {
       ]
         .filter(Boolean)
         .join(', ');
+    case 'practice.attachment_settings_changed':
+      return [
+        `Patients may send files ${PATIENT_UPLOADS[String(data['patientUploads'])] ?? String(data['patientUploads'])}`,
+        Array.isArray(data['acceptedTypes']) ? `types: ${data['acceptedTypes'].map((type) => attachmentTypeLabel(String(type))).join(', ')}` : '',
+        typeof data['maxFileBytes'] === 'number' ? `largest file ${formatBytes(data['maxFileBytes'])}` : '',
+        typeof data['maxConversationBytes'] === 'number' ? `per conversation ${formatBytes(data['maxConversationBytes'])}` : '',
+        typeof data['maxPatientDailyBytes'] === 'number' ? `per patient a day ${formatBytes(data['maxPatientDailyBytes'])}` : '',
+      ]
+        .filter(Boolean)
+        .join('; ');
     case 'categories.changed':
       return `Offered: ${list(data['enabled']) || 'none'}; not offered: ${list(data['disabled']) || 'none'}`;
     case 'terms.published':
