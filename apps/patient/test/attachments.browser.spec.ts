@@ -299,6 +299,11 @@ describe('patient app: photos and documents (Chromium, real gateway, database an
     await page.getByRole('status').filter({ hasText: 'The practice has been told this may be urgent' }).waitFor({ timeout: 30_000 });
     await eventually(() => clinicianAttachments().length === 4, 'the clinician has the photo');
     expect(creates().length - creating).toBe(1);
+    // the red flags the patient was warned about are signed with the caption, as with a text
+    const flagged = practice.clinician.entries.flatMap((entry) =>
+      entry.ok && entry.value.kind === 'message' && entry.value.body === 'This is my chest pain, it spreads to my arm' ? [entry.value] : [],
+    );
+    expect(flagged.map((message) => [message.attachments.length, message.redFlags])).toEqual([[1, ['chest_pain']]]);
   });
 
   it('words a size cap the server enforces (the conversation is full), keeping the file to try later', async () => {

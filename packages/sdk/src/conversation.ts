@@ -349,12 +349,18 @@ export class Conversation {
    * hands it back it is in {@link pending} with its files and {@link PendingSend.progress}. Aborting `signal` before
    * the message is queued cancels the uploads (`aborted`); a refusal of an upload or of the message (`too_large`,
    * `forbidden` with `not_requested`, `invalid_payload` with `type_not_accepted`, …) comes back as the result and
-   * the uploads are cancelled.
+   * the uploads are cancelled. `redFlags`, as for {@link send}, names the red-flag groups found in the caption.
    * @throws AccountFlowError (`not_following` before {@link open}, `no_http_api`, `no_key`)
    */
   async sendAttachments(
     files: readonly OutgoingFile[],
-    options: { caption?: string; clientMessageId?: string; onProgress?: (progress: UploadProgress) => void; signal?: AbortSignal } = {},
+    options: {
+      caption?: string;
+      redFlags?: readonly string[];
+      clientMessageId?: string;
+      onProgress?: (progress: UploadProgress) => void;
+      signal?: AbortSignal;
+    } = {},
   ): Promise<AttachmentSendResult> {
     if (!this.joinAnswer) throw new AccountFlowError('not_following', 'open the conversation before sending');
     const api = this.context.api;
@@ -420,7 +426,7 @@ export class Conversation {
     });
     let outcome: OutboxResult;
     try {
-      outcome = await this.deliver(item, { attachments });
+      outcome = await this.deliver(item, { attachments, redFlags: options.redFlags });
     } catch (error) {
       await cancelUploads();
       throw error;

@@ -70,10 +70,10 @@ export class AttachmentDraft {
   }
 
   /**
-   * Encrypts, uploads and sends the prepared file with `caption` through the sdk; a refusal is kept as `error` in
+   * Encrypts, uploads and sends the prepared file with `caption` (and the red flags found in it) through the sdk; a refusal is kept as `error` in
    * words and the file stays in the composer. Resolves whether it was sent.
    */
-  async send(model: Conversation, caption: string): Promise<boolean> {
+  async send(model: Conversation, caption: string, redFlags: readonly string[] = []): Promise<boolean> {
     const prepared = this.prepared;
     if (!prepared || this.isSending) return false;
     const controller = new AbortController();
@@ -84,6 +84,7 @@ export class AttachmentDraft {
     try {
       const result = await model.sendAttachments([prepared.file], {
         caption,
+        ...(redFlags.length > 0 ? { redFlags } : {}),
         signal: controller.signal,
         onProgress: (progress) => {
           if (this.controller === controller) this.progress = progress;

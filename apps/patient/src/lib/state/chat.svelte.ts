@@ -265,7 +265,7 @@ export class ChatState {
    * message). The caption stays in the box until the file is sent: a refusal or a cancel loses nothing typed.
    */
   private async sendAttachment(caption: string, redFlags: string[]): Promise<void> {
-    const isSent = await this.attachment.send(this.model, caption);
+    const isSent = await this.attachment.send(this.model, caption, redFlags);
     if (!isSent) return;
     if (this.draft.trim() === caption) this.draft = '';
     if (redFlags.length > 0) await this.markUrgent();
