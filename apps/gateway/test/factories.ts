@@ -112,21 +112,25 @@ export async function insertDevice(dataSource: DataSource, userId: string): Prom
 export interface ApiResponse<T = unknown> {
   status: number;
   body: T;
-  /** The body's bytes as received. */
+}
+
+/** An answer with its bytes as received and its headers (an attachment's download). */
+export interface BytesResponse<T = unknown> extends ApiResponse<T> {
   raw: Buffer;
   headers: Headers;
 }
 
 /**
  * One request to the gateway at `url`: a JSON body if given (or `rawBody` as it is), `Authorization: Bearer` if a
- * token is given. A JSON answer is parsed; any other (an attachment's bytes) comes back as a Buffer in `raw`.
+ * token is given; a JSON answer is parsed.
  */
-export async function api<T = unknown>(
-  url: string,
-  method: 'GET' | 'POST' | 'PUT' | 'DELETE',
-  path: string,
-  options: { token?: string; body?: unknown; rawBody?: string | Uint8Array; headers?: Record<string, string> } = {},
-): Promise<ApiResponse<T>> {
+export async function api<T = unknown>(url: string, method: HttpMethod, path: string, options: ApiOptions = {}): Promise<ApiResponse<T>> {
+  const { status, body } = await apiBytes<T>(url, method, path, options);
+  return { status, body };
+}
+
+/** Like `api()`, but also gives the answer's bytes (`raw`; `body` is null unless it is JSON) and headers. */
+export async function apiBytes<T = unknown>(url: string, method: HttpMethod, path: string, options: ApiOptions = {}): Promise<BytesResponse<T>> {
   const headers: Record<string, string> = { ...options.headers };
   if (options.token) headers['authorization'] = `Bearer ${options.token}`;
   const hasBody = options.body !== undefined || options.rawBody !== undefined;
@@ -140,6 +144,14 @@ export async function api<T = unknown>(
   const isJson = response.headers.get('content-type')?.includes('json') ?? false;
   const text = isJson || raw.length === 0 ? raw.toString('utf8') : '';
   return { status: response.status, body: (text ? JSON.parse(text) : null) as T, raw, headers: response.headers };
+}
+
+type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
+interface ApiOptions {
+  token?: string;
+  body?: unknown;
+  rawBody?: string | Uint8Array;
+  headers?: Record<string, string>;
 }
 
 /** Like `api()`, but fails the test unless the status is the expected one; returns the body. */

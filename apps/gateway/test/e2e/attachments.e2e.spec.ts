@@ -5,7 +5,7 @@ import { AttachmentsService } from '../../src/attachments/attachments.service.js
 import { FakeClock } from '../../src/common/clock.js';
 import { startTestApp, type TestApp } from '../app.js';
 import { patientChat, staffChat, waitForAssignment, follow, type Chatter } from '../chat.js';
-import { activatePatient, api, apiOk, connectAs, createPracticeWithStaff, type TestPractice } from '../factories.js';
+import { activatePatient, api, apiBytes, apiOk, connectAs, createPracticeWithStaff, type TestPractice } from '../factories.js';
 
 /** One secretstream chunk of ciphertext: the size of every upload part but the last. */
 const PART = 65_553;
@@ -69,7 +69,7 @@ describe('attachments (in-process gateway, real PostgreSQL and sockets)', () => 
   const statusOf = (token: string, uploadId: string) => api<UploadStatus & Refusal>(gateway.url, 'GET', `/api/attachments/uploads/${uploadId}`, { token });
   const complete = (token: string, uploadId: string) =>
     api<UploadStatus & Refusal>(gateway.url, 'POST', `/api/attachments/uploads/${uploadId}/complete`, { token });
-  const download = (token: string, uploadId: string) => api<Refusal>(gateway.url, 'GET', `/api/attachments/${uploadId}`, { token });
+  const download = (token: string, uploadId: string) => apiBytes<Refusal>(gateway.url, 'GET', `/api/attachments/${uploadId}`, { token });
   const partsOf = (ciphertext: Buffer) => Array.from({ length: Math.ceil(ciphertext.length / PART) }, (_, i) => ciphertext.subarray(i * PART, (i + 1) * PART));
 
   /** Creates, uploads every part of and completes `ciphertext`; returns the upload id. */
