@@ -15,6 +15,7 @@ import {
   type BenchGateway,
   type DatabaseServer,
 } from './environment.js';
+import { attachmentsScenario, type AttachmentsFigure } from './attachments.js';
 import { measureBundle, measureCrypto, type BundleFigures, type CryptoFigures } from './local-scenarios.js';
 import { includes, type BenchOptions } from './options.js';
 import { NO_ANOMALIES, addCounts, type PipelinedCounts } from './pipelined.js';
@@ -22,6 +23,7 @@ import { PostgresCpu } from './postgres-cpu.js';
 import { cpuMsOf, rssOf } from './probe-client.js';
 import { summariseProfile, type CpuProfile, type ProfileSummary } from './profile.js';
 import {
+  allowPatientUploads,
   createClinicians,
   createPatients,
   openPairs,
@@ -144,6 +146,8 @@ export interface BenchResults {
   queue?: QueueFigure;
   queueTwoNodes?: QueueFigure;
   twoNodes?: LoadFigure & { note: string };
+  /** Scenario 9 (issue #18): uploads through the gateway beside a plain HTTP upload to the baseline server. */
+  attachments?: AttachmentsFigure;
   bundle?: BundleFigures;
   profile?: ProfileSummary & {
     profiledRatePerSec: number;
@@ -208,7 +212,9 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
       log('crypto: encrypt+sign, verify+decrypt, passphrase derivation (in this process, before any load)');
       results.crypto = await measureCrypto(options.cryptoIterations, options.runs);
     }
-    const needsGateway = (['baselines', 'max-rate', 'fixed-rate', 'pipelined', 'idle', 'queue', 'two-nodes'] as const).some((name) => includes(options, name));
+    const needsGateway = (['baselines', 'max-rate', 'fixed-rate', 'pipelined', 'idle', 'queue', 'two-nodes', 'attachments'] as const).some((name) =>
+      includes(options, name),
+    );
     if (needsGateway) await runServerScenarios(options, results, cleanup, log);
     if (includes(options, 'bundle')) {
       log('bundle: building apps/patient and sizing its first screen');
@@ -254,11 +260,14 @@ async function runServerScenarios(options: BenchOptions, results: BenchResults, 
   const wantsPairs = (['max-rate', 'fixed-rate', 'pipelined', 'idle', 'two-nodes', 'baselines'] as const).some((name) => includes(options, name));
   const wantsQueue = includes(options, 'queue');
   const idleChatPairs = includes(options, 'idle') ? Math.max(1, Math.ceil((options.idleSockets * 0.05) / 2)) : 0;
-  const pairCount = wantsPairs ? Math.max(options.pairs, idleChatPairs) : 0;
+  const wantsAttachments = includes(options, 'attachments');
+  // The attachments scenario uploads as the pairs' patients, into their open conversations.
+  const pairCount = Math.max(wantsPairs ? Math.max(options.pairs, idleChatPairs) : 0, wantsAttachments ? options.attachmentUploaders : 0);
   log(
     `setup: practice, ${pairCount} pairs, ${wantsQueue ? options.queuePatients : 0} queue patients and ${wantsQueue ? options.queueClinicians : 0} clinicians (sdk, over HTTP)`,
   );
   const practice = await setUpPractice(gateway.url, dataDir);
+  if (wantsAttachments) await allowPatientUploads(gateway.url, practice.manager.token);
   const pairClinicians = await createClinicians(gateway.url, practice, pairCount, 'pair');
   const queueClinicians = wantsQueue ? await createClinicians(gateway.url, practice, options.queueClinicians, 'queue') : [];
   const pairPatients = await createPatients(gateway.url, practice, pairCount);
@@ -413,6 +422,42 @@ async function runServerScenarios(options: BenchOptions, results: BenchResults, 
       } finally {
         await stopFresh();
       }
+    }
+  });
+
+  // ---- scenario 9 (issue #18): attachments, on a gateway and a baseline server started for it
+  await guarded('attachments', async () => {
+    if (!wantsAttachments) return;
+    log('attachments: starting a fresh gateway process and a fresh baseline server (its own database) for it');
+    const fresh = await startBenchGateway({ databaseUrl: database.url, dataDir });
+    const baselineDatabase = await createBenchDatabase(server.url);
+    ourDatabases.push(databaseName(baselineDatabase.url));
+    const baseline = await startBaseline('pg-insert', baselineDatabase.url).catch(async (error: unknown) => {
+      await fresh.stop();
+      throw error;
+    });
+    try {
+      const uploaders = pairs
+        .slice(0, options.attachmentUploaders)
+        .map((pair) => ({ token: pair.patient.token, conversationId: pair.conversationId, url: fresh.url }));
+      log(
+        `attachments: ${uploaders.length} uploaders, a ${options.attachmentFileBytes} B file each, ${options.runs} round(s) of baseline, parley (interleaved); ${options.attachmentsHeld} uploads held in flight`,
+      );
+      results.attachments = await attachmentsScenario({
+        workers,
+        uploaders,
+        gatewayPid: fresh.pid,
+        baseline,
+        postgres,
+        dataDir,
+        options,
+        log,
+      });
+    } finally {
+      await callAll(workers, 'attachmentsRelease').catch(() => undefined);
+      await baseline.stop();
+      await fresh.stop();
+      await baselineDatabase.drop();
     }
   });
 

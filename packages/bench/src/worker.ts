@@ -12,6 +12,7 @@ import { io, type Socket } from 'socket.io-client';
 import { addCounts, countPipelined, NO_ANOMALIES, type PipelinedCounts, type StoredSend } from './pipelined.js';
 import { monoMs, sleep } from './stats.js';
 import type { LoadResult, MemberSpec, PairSpec, QueueClinicianSpec, QueuePatientSpec } from './types.js';
+import { uploadCommands } from './upload-commands.js';
 
 /** What a sent message waits for. */
 interface InFlight {
@@ -83,6 +84,7 @@ const commands: Record<string, (args: never) => Promise<unknown>> = {
   queueCloseAll: () => queueCloseAll(),
   queueDisconnect: async () => queueDisconnect(),
   cpu: async () => cpuMs(),
+  ...uploadCommands,
 };
 
 process.on('message', (message: { id: number; command: string; args: unknown }) => {

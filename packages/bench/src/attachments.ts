@@ -1,0 +1,188 @@
+/**
+ * Scenario 9 (issue #18): encrypted attachments through the gateway's upload routes, beside a plain HTTP upload of the
+ * same bytes in the same parts to the baseline server (one INSERT per part, no checks), run interleaved round by round.
+ * Both servers are started for the scenario, so that memory per upload in flight is read on processes the message load
+ * has not grown: first the memory (K uploads each with a part half written), then the throughput runs.
+ */
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { encryptFile, ready } from '@parley/crypto';
+import {
+  addTo,
+  heldFigure,
+  partRanges,
+  summariseUploadRun,
+  summariseUploads,
+  type HeldFigure,
+  type UploadFigure,
+  type UploadRun,
+} from './attachment-figures.js';
+import type { BenchOptions } from './options.js';
+import type { PostgresCpu } from './postgres-cpu.js';
+import { cpuMsOf, rssOf } from './probe-client.js';
+import { monoMs, sleep } from './stats.js';
+import { BASELINE_PART_BYTES, downloadUpload, type UploaderSpec, type UploadTarget } from './upload-client.js';
+import type { UploadRunAnswer } from './upload-commands.js';
+import { split, type Worker } from './workers.js';
+
+/** What the scenario reports. */
+export interface AttachmentsFigure {
+  uploaders: number;
+  contentType: string;
+  fileBytes: number;
+  cipherBytes: number;
+  partBytes: number;
+  parts: number;
+  parley: UploadFigure;
+  baseline: UploadFigure;
+  /** Parley's MB/s ÷ the baseline's (medians). */
+  ratio: number;
+  held: { requested: number; holdMs: number; parley: HeldFigure; baseline: HeldFigure };
+  /** One of Parley's uploads read back by its uploader: the same bytes, and the headers every blob carries. */
+  readBack?: { status: number; isIdentical: boolean; cacheControl: string | null };
+}
+
+/** A server the scenario uploads to. */
+interface Contender {
+  key: 'parley' | 'baseline';
+  target: UploadTarget;
+  pid: number;
+}
+
+export interface AttachmentsContext {
+  workers: readonly Worker[];
+  /** Patients of open conversations, on the gateway started for the scenario. */
+  uploaders: UploaderSpec[];
+  gatewayPid: number;
+  baseline: { url: string; pid: number };
+  postgres: PostgresCpu | undefined;
+  /** Where the ciphertext is written for the workers to read. */
+  dataDir: string;
+  options: BenchOptions;
+  log: (line: string) => void;
+}
+
+const CONTENT_TYPE = 'image/jpeg';
+
+/** Runs the scenario on servers already started; removes every upload it made before returning. */
+export async function attachmentsScenario(context: AttachmentsContext): Promise<AttachmentsFigure> {
+  const { workers, uploaders, options, log } = context;
+  // Encrypted once, before anything is measured: the load generators measure the servers, not libsodium.
+  await ready();
+  const file = encryptFile(randomBytes(options.attachmentFileBytes));
+  const cipherPath = join(context.dataDir, 'bench-attachment.bin');
+  await writeFile(cipherPath, file.ciphertext);
+  const cipherBytes = file.ciphertext.length;
+  const parts = partRanges(cipherBytes, BASELINE_PART_BYTES).length;
+  const contenders: Contender[] = [
+    { key: 'baseline', target: { kind: 'baseline', url: context.baseline.url }, pid: context.baseline.pid },
+    { key: 'parley', target: { kind: 'parley' }, pid: context.gatewayPid },
+  ];
+  const groups = split(uploaders, workers.length);
+  const call = <T>(command: string, args: (index: number) => unknown, timeoutMs = 300_000) =>
+    Promise.all(workers.map((worker, index) => worker.call<T>(command, args(index), timeoutMs)));
+  const removeAll = async () => {
+    const answers = await call<{ removed: number; failed: number }>('attachmentsRemove', () => ({}));
+    const failed = answers.reduce((sum, answer) => sum + answer.failed, 0);
+    if (failed > 0) log(`attachments: ${failed} uploads could not be removed`);
+  };
+  const runOnce = async (contender: Contender): Promise<{ run: UploadRun; answers: UploadRunAnswer[] }> => {
+    const serverCpuBefore = cpuMsOf(contender.pid);
+    const pgBefore = context.postgres?.snapshot();
+    const startAt = monoMs() + 300;
+    const answers = await call<UploadRunAnswer>('attachmentsUpload', (index) => ({
+      target: contender.target,
+      uploaders: groups[index],
+      cipherPath,
+      contentType: CONTENT_TYPE,
+      startAt,
+    }));
+    const serverCpuMs = cpuMsOf(contender.pid) - serverCpuBefore;
+    const pgCpuMs = context.postgres && pgBefore ? context.postgres.since(pgBefore) : undefined;
+    const run = summariseUploadRun({
+      bytes: answers.reduce((sum, answer) => sum + answer.bytes, 0),
+      uploads: answers.reduce((sum, answer) => sum + answer.uploads, 0),
+      failed: answers.reduce((sum, answer) => sum + answer.failed, 0),
+      errors: answers.reduce((sum, answer) => addTo(sum, answer.errors), {}),
+      startAt,
+      finishedAt: Math.max(...answers.map((answer) => answer.finishedAt)),
+      partMs: answers.flatMap((answer) => answer.partMs),
+      controlMs: answers.flatMap((answer) => answer.controlMs),
+      serverCpuMs,
+      pgCpuMs,
+      clientCpuMs: answers.reduce((sum, answer) => sum + answer.cpuMs, 0),
+    });
+    return { run, answers };
+  };
+
+  // ---- memory per upload in flight, on the freshly started servers: a warm-up upload, settle, idle, hold K, settle
+  const held: Partial<Record<Contender['key'], HeldFigure>> = {};
+  for (const contender of contenders) {
+    const warmUp = await runOnce(contender);
+    if (warmUp.run.failed > 0) throw new Error(`${contender.key}: warm-up uploads failed: ${JSON.stringify(warmUp.run.errors)}`);
+    await removeAll();
+    await sleep(options.attachmentHoldMs);
+    const rssIdle = rssOf(contender.pid);
+    const holding = await call<{ held: number; errors: Record<string, number> }>('attachmentsHold', (index) => ({
+      target: contender.target,
+      uploaders: groups[index],
+      cipherPath,
+      contentType: CONTENT_TYPE,
+      count: Math.floor(options.attachmentsHeld / workers.length) + (index < options.attachmentsHeld % workers.length ? 1 : 0),
+    }));
+    await sleep(options.attachmentHoldMs);
+    const rssHeld = rssOf(contender.pid);
+    const released = await call<{ answers: Record<string, number> }>('attachmentsRelease', () => ({}));
+    await removeAll();
+    const count = holding.reduce((sum, answer) => sum + answer.held, 0);
+    const refused = holding.reduce((sum, answer) => addTo(sum, answer.errors), {});
+    held[contender.key] = heldFigure(
+      rssIdle,
+      rssHeld,
+      count,
+      released.reduce((sum, answer) => addTo(sum, answer.answers), Object.keys(refused).length ? { ...refused } : {}),
+    );
+    log(
+      `attachments: ${contender.key}: ${count} uploads in flight: RSS ${Math.round(rssIdle / 2 ** 20)} → ${Math.round(rssHeld / 2 ** 20)} MB, ${Math.round(held[contender.key]!.rssPerUploadBytes / 1024)} KB each`,
+    );
+  }
+
+  // ---- throughput, interleaved run by run: baseline, Parley, baseline, …
+  const runs: Record<Contender['key'], UploadRun[]> = { parley: [], baseline: [] };
+  let readBack: AttachmentsFigure['readBack'];
+  for (let round = 0; round < options.runs; round++) {
+    for (const contender of contenders) {
+      const { run, answers } = await runOnce(contender);
+      runs[contender.key].push(run);
+      log(
+        `attachments: ${contender.key}: run ${round + 1}: ${run.mbPerSec.toFixed(1)} MB/s (${run.uploads - run.failed}/${run.uploads} uploads of ${cipherBytes} B in ${run.seconds.toFixed(2)} s), part p50 ${run.part.p50.toFixed(1)} ms p99 ${run.part.p99.toFixed(1)} ms${run.failed ? `, failed: ${JSON.stringify(run.errors)}` : ''}`,
+      );
+      const sample = answers.find((answer) => answer.sample)?.sample;
+      if (contender.key === 'parley' && !readBack && sample) {
+        const download = await downloadUpload(sample.uploader, sample.uploadId);
+        readBack = {
+          status: download.status,
+          isIdentical: Buffer.from(download.bytes).equals(Buffer.from(file.ciphertext)),
+          cacheControl: download.cacheControl,
+        };
+      }
+      await removeAll();
+    }
+  }
+  const parley = summariseUploads(runs.parley);
+  const baseline = summariseUploads(runs.baseline);
+  return {
+    uploaders: uploaders.length,
+    contentType: CONTENT_TYPE,
+    fileBytes: options.attachmentFileBytes,
+    cipherBytes,
+    partBytes: BASELINE_PART_BYTES,
+    parts,
+    parley,
+    baseline,
+    ratio: baseline.mbPerSec > 0 ? parley.mbPerSec / baseline.mbPerSec : 0,
+    held: { requested: options.attachmentsHeld, holdMs: options.attachmentHoldMs, parley: held.parley!, baseline: held.baseline! },
+    readBack,
+  };
+}
