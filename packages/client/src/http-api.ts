@@ -48,6 +48,10 @@ import {
   type PracticeSettings,
   type TermsConsent,
   type TermsStatus,
+  type AttachmentSettings,
+  type CreateUploadRequest,
+  type UploadCreated,
+  type UploadStatus,
 } from '@parley/protocol';
 import type { TokenSource } from './parley-client.js';
 
@@ -91,12 +95,17 @@ type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 interface Call {
   method: Method;
   path: string;
+  /** A JSON body, or raw bytes sent as application/octet-stream (an upload part). */
   body?: unknown;
   /** Routes used before there is a session carry no token. */
   isPublic?: boolean;
+  /** Overrides the client's timeout (a whole file's download). */
+  timeoutMs?: number;
 }
 
 const DEFAULT_TIMEOUT_MS = 15_000;
+/** A download carries up to 25 MiB of ciphertext: a slow phone connection needs longer than a JSON answer. */
+const DOWNLOAD_TIMEOUT_MS = 180_000;
 const KNOWN_CODES: ReadonlySet<string> = new Set(ERROR_CODES);
 
 /**
@@ -339,9 +348,56 @@ export class HttpApi {
     return this.json({ method: 'POST', path: '/api/auth/recovery/submit', body, isPublic: true });
   }
 
+  /** `GET /api/practice/attachment-settings`: which files the practice accepts from patients, and its size limits. Fails with `unauthorized`. */
+  attachmentSettings(): Promise<HttpResult<AttachmentSettings>> {
+    return this.json({ method: 'GET', path: '/api/practice/attachment-settings' });
+  }
+
+  /** `PUT /api/practice/attachment-settings` (manager). Fails with `invalid_payload`, `unauthorized`, `forbidden`. */
+  updateAttachmentSettings(body: AttachmentSettings): Promise<HttpResult<AttachmentSettings>> {
+    return this.json({ method: 'PUT', path: '/api/practice/attachment-settings', body });
+  }
+
+  /**
+   * `POST /api/attachments/uploads`: announces an encrypted file. Fails with `invalid_payload` (`type_not_accepted`),
+   * `unauthorized`, `forbidden` (`not_requested`, `not_accepted`), `not_found`, `conflict` (closed), `too_large`, `rate_limited`.
+   */
+  createUpload(body: CreateUploadRequest): Promise<HttpResult<UploadCreated>> {
+    return this.json({ method: 'POST', path: '/api/attachments/uploads', body });
+  }
+
+  /** `PUT /api/attachments/uploads/:id/chunks/:index`: one part of the ciphertext (idempotent). Fails with `invalid_payload`, `unauthorized`, `not_found`, `conflict`. */
+  putUploadChunk(uploadId: string, index: number, bytes: Uint8Array): Promise<HttpResult<null>> {
+    return this.empty({ method: 'PUT', path: `${uploadPath(uploadId)}/chunks/${encodeURIComponent(String(index))}`, body: bytes });
+  }
+
+  /** `GET /api/attachments/uploads/:id` (uploader): the parts the server holds, to resume. Fails with `unauthorized`, `not_found`. */
+  uploadStatus(uploadId: string): Promise<HttpResult<UploadStatus>> {
+    return this.json({ method: 'GET', path: uploadPath(uploadId) });
+  }
+
+  /** `POST /api/attachments/uploads/:id/complete` (idempotent). Fails with `unauthorized`, `not_found`, `conflict` (`missing` parts). */
+  completeUpload(uploadId: string): Promise<HttpResult<UploadStatus>> {
+    return this.json({ method: 'POST', path: `${uploadPath(uploadId)}/complete` });
+  }
+
+  /** `DELETE /api/attachments/uploads/:id`: cancels an upload no message references yet. Fails with `unauthorized`, `not_found`, `conflict` (referenced). */
+  cancelUpload(uploadId: string): Promise<HttpResult<null>> {
+    return this.empty({ method: 'DELETE', path: uploadPath(uploadId) });
+  }
+
+  /** `GET /api/attachments/:id`: a file's whole ciphertext, for the caller to check and decrypt. Fails with `unauthorized`, `not_found`. */
+  async downloadAttachment(uploadId: string): Promise<HttpResult<Uint8Array>> {
+    const answer = await this.send(
+      { method: 'GET', path: `/api/attachments/${encodeURIComponent(uploadId)}`, timeoutMs: DOWNLOAD_TIMEOUT_MS },
+      async (response) => new Uint8Array(await response.arrayBuffer()),
+    );
+    return answer.ok ? { ok: true, data: answer.data } : answer;
+  }
+
   /** A route whose answer carries data. */
   private async json<T>(call: Call): Promise<HttpResult<T>> {
-    const answer = await this.send(call);
+    const answer = await this.send(call, (response) => response.text());
     if (!answer.ok) return answer;
     try {
       return { ok: true, data: JSON.parse(answer.data) as T };
@@ -352,34 +408,42 @@ export class HttpApi {
 
   /** A route whose answer carries nothing the caller needs (204, or a body it ignores). */
   private async empty(call: Call): Promise<HttpResult<null>> {
-    const answer = await this.send(call);
+    const answer = await this.send(call, (response) => response.text());
     return answer.ok ? { ok: true, data: null } : answer;
   }
 
-  /** Sends one request; a 2xx answer resolves with its text, anything else with a typed failure. */
-  private async send(call: Call): Promise<{ ok: true; data: string; status: number } | { ok: false; error: HttpFailure }> {
+  /** Sends one request; a 2xx answer resolves with what `read` makes of it, anything else with a typed failure. */
+  private async send<T>(
+    call: Call,
+    read: (response: Response) => Promise<T>,
+  ): Promise<{ ok: true; data: T; status: number } | { ok: false; error: HttpFailure }> {
+    const isBinary = call.body instanceof Uint8Array;
     const headers: Record<string, string> = { accept: 'application/json' };
-    if (call.body !== undefined) headers['content-type'] = 'application/json';
+    if (call.body !== undefined) headers['content-type'] = isBinary ? 'application/octet-stream' : 'application/json';
     const token = call.isPublic ? undefined : await this.token();
     if (token !== undefined) headers['authorization'] = `Bearer ${token}`;
+    const timeoutMs = call.timeoutMs ?? this.timeoutMs;
     let response: Response;
-    let text: string;
+    let data: T | undefined;
+    let errorText = '';
     try {
       response = await this.fetch(`${this.options.baseUrl}${call.path}`, {
         method: call.method,
         headers,
-        body: call.body === undefined ? undefined : JSON.stringify(call.body),
-        signal: AbortSignal.timeout(this.timeoutMs),
+        body: call.body === undefined ? undefined : isBinary ? (call.body as Uint8Array<ArrayBuffer>) : JSON.stringify(call.body),
+        signal: AbortSignal.timeout(timeoutMs),
       });
-      text = await response.text();
+      // Both bodies are read inside the try: a connection that drops mid-body is `network` too.
+      if (response.ok) data = await read(response);
+      else errorText = await response.text();
     } catch (error) {
       // By name, not instanceof: fetch's DOMException may come from another realm.
       const isTimeout = typeof error === 'object' && error !== null && 'name' in error && error.name === 'TimeoutError';
-      const message = isTimeout ? `no answer within ${this.timeoutMs} ms` : 'the gateway could not be reached';
+      const message = isTimeout ? `no answer within ${timeoutMs} ms` : 'the gateway could not be reached';
       return { ok: false, error: { code: 'network', message: `${call.method} ${call.path}: ${message}`, status: null } };
     }
-    if (response.ok) return { ok: true, data: text, status: response.status };
-    return { ok: false, error: failureOf(call, response.status, text) };
+    if (response.ok) return { ok: true, data: data as T, status: response.status };
+    return { ok: false, error: failureOf(call, response.status, errorText) };
   }
 
   private async token(): Promise<string | undefined> {
@@ -390,6 +454,10 @@ export class HttpApi {
       return undefined;
     }
   }
+}
+
+function uploadPath(uploadId: string): string {
+  return `/api/attachments/uploads/${encodeURIComponent(uploadId)}`;
 }
 
 /** An error's details when they are what the API sends: a flat object of strings, numbers, booleans and nulls. */

@@ -10,6 +10,7 @@ import { sealBackupWithNonce } from '../src/backup.js';
 import type { StaffDeviceCertificateFields } from '../src/certificates.js';
 import { certifyDevice, certifyPatientAccountKey, certifyStaffDevice, staffDeviceCertificateBytes } from '../src/certificates.js';
 import { CryptoError } from '../src/crypto-error.js';
+import { decryptFile, describeFile, encryptFileWithKey, type EncryptedFile } from '../src/attachments.js';
 import { envelopeSignedBytes, sealEpochKey, signEnvelope } from '../src/envelopes.js';
 import type { AccountKeyFields, InvitationFields } from '../src/invitations.js';
 import {
@@ -43,7 +44,8 @@ import {
 } from '../src/recovery.js';
 import type { RevocationListFields } from '../src/revocations.js';
 import { revocationListSignedBytes, signRevocationList } from '../src/revocations.js';
-import { openSealed, ready } from '../src/sodium.js';
+import { blake2b, openSealed, ready } from '../src/sodium.js';
+import { ascii } from '../src/bytes.js';
 
 const outputPath = process.argv[2];
 if (outputPath === undefined) throw new Error('usage: generate-vectors <output.json>');
@@ -58,6 +60,8 @@ const filled = (length: number, byte: number): Uint8Array => new Uint8Array(leng
 interface EarlierVectors {
   recordKeyGrant?: { sealedSeed?: unknown };
   envelope?: { sealedKey?: unknown };
+  file?: { header?: unknown; ciphertext?: unknown };
+  fileTwoChunks?: { header?: unknown; ciphertext?: unknown };
 }
 const previous: EarlierVectors = existsSync(outputPath) ? (JSON.parse(readFileSync(outputPath, 'utf8')) as EarlierVectors) : {};
 
@@ -257,6 +261,46 @@ const redFlagAd = messageAssociatedData(redFlagHeader);
 const redFlagPayloadBytes = encodePayload(redFlagPayload);
 const redFlagMessage = encryptMessageWithNonce(redFlagHeader, redFlagPayload, epochKey, patientDevice.signSecretKey, redFlagNonce);
 
+// Files: secretstream draws its header at random, so (as with sealed boxes) an earlier header and ciphertext that still
+// decrypt to the expected plaintext under the fixed key are kept.
+function fileVector(earlier: EarlierVectors['file'], plaintext: Uint8Array, key: Uint8Array): EncryptedFile {
+  if (typeof earlier?.header === 'string' && typeof earlier.ciphertext === 'string') {
+    const ciphertext = fromHex(earlier.ciphertext);
+    const kept = { key, header: fromHex(earlier.header), ciphertext, hash: blake2b(32, ciphertext), size: plaintext.length };
+    try {
+      if (hex(decryptFile(kept, ciphertext)) === hex(plaintext)) return kept;
+    } catch {
+      // The format changed: encrypt afresh below.
+    }
+  }
+  return encryptFileWithKey(plaintext, key);
+}
+const filePlaintext = new TextEncoder().encode('A photo of the rash on my left forearm (not really: vector bytes).');
+const file = fileVector(previous.file, filePlaintext, filled(32, 0x0c));
+/** Two chunks (65,536 + 1 bytes): byte i is i mod 251, so an implementation can rebuild it. */
+const twoChunkPlaintext = Uint8Array.from({ length: 65_537 }, (_, i) => i % 251);
+const twoChunkFile = fileVector(previous.fileTwoChunks, twoChunkPlaintext, filled(32, 0x0d));
+
+// Message from the patient device that carries the file (a photo of 640 × 480 pixels) with a caption.
+const attachmentHeader: MessageHeader = {
+  ...header,
+  senderUserId: ids.patientId,
+  senderDeviceId: ids.patientDeviceId,
+  senderRole: 'patient',
+  senderDeviceSeq: 2n,
+  clientMsgId: 'a3bb189e-8bf9-4888-9912-ace4e6543003',
+  contentType: 'attachment',
+};
+const attachmentPayload: MessagePayload = {
+  body: 'The rash this morning',
+  attachments: [describeFile(file, { id: 'c56a4180-65aa-42ec-a945-5fd21dec0538', type: 'image/jpeg', name: 'rash.jpg', width: 640, height: 480 })],
+  clientSentAt: '2026-01-02T09:32:00.000Z',
+};
+const attachmentNonce = filled(24, 0x0e);
+const attachmentAd = messageAssociatedData(attachmentHeader);
+const attachmentPayloadBytes = encodePayload(attachmentPayload);
+const attachmentMessage = encryptMessageWithNonce(attachmentHeader, attachmentPayload, epochKey, patientDevice.signSecretKey, attachmentNonce);
+
 // Passphrase → keys (low-cost test parameters), and the backup blob.
 const salt = filled(16, 0x09);
 const passphrase = 'dune mentor canvas deal proud garage';
@@ -427,6 +471,37 @@ const vectors = {
     payloadBytes: hex(redFlagPayloadBytes),
     plaintext: hex(messagePlaintext(redFlagAd, redFlagPayloadBytes, patientDevice.signSecretKey)),
     ciphertext: hex(redFlagMessage.ciphertext),
+  },
+  file: {
+    associatedData: hex(ascii('parley/v1/file')),
+    chunkBytes: 65_536,
+    key: hex(file.key),
+    plaintext: hex(filePlaintext),
+    header: hex(file.header),
+    ciphertext: hex(file.ciphertext),
+    hash: hex(file.hash),
+    size: file.size,
+  },
+  fileTwoChunks: {
+    associatedData: hex(ascii('parley/v1/file')),
+    chunkBytes: 65_536,
+    key: hex(twoChunkFile.key),
+    plaintextRule: 'byte i is i mod 251',
+    header: hex(twoChunkFile.header),
+    ciphertext: hex(twoChunkFile.ciphertext),
+    hash: hex(twoChunkFile.hash),
+    size: twoChunkFile.size,
+  },
+  messageWithAttachment: {
+    sender: 'patientDevice',
+    header: { ...attachmentHeader, senderDeviceSeq: attachmentHeader.senderDeviceSeq.toString() },
+    payload: attachmentPayload,
+    epochKey: hex(epochKey),
+    nonce: hex(attachmentNonce),
+    associatedData: hex(attachmentAd),
+    payloadBytes: hex(attachmentPayloadBytes),
+    plaintext: hex(messagePlaintext(attachmentAd, attachmentPayloadBytes, patientDevice.signSecretKey)),
+    ciphertext: hex(attachmentMessage.ciphertext),
   },
   kdf: [
     {

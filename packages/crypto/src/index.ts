@@ -85,6 +85,24 @@ export {
   MAX_RED_FLAGS,
 } from './messages.js';
 export type { MessageHeader, MessagePayload, EncryptedMessage, SenderRole, ContentType } from './messages.js';
+export {
+  encryptFile,
+  decryptFile,
+  describeFile,
+  fileRefOf,
+  fileCipherBytes,
+  ATTACHMENT_TYPES,
+  MAX_ATTACHMENTS,
+  MAX_ATTACHMENT_NAME_CHARS,
+  MAX_FILE_BYTES,
+  MAX_IMAGE_EDGE,
+  FILE_CHUNK_BYTES,
+  FILE_CHUNK_OVERHEAD,
+  FILE_KEY_BYTES,
+  FILE_HEADER_BYTES,
+  FILE_HASH_BYTES,
+} from './attachments.js';
+export type { EncryptedFile, FileRef, AttachmentDescriptor, AttachmentType } from './attachments.js';
 export { ReceiveGuard } from './receive-guard.js';
 export type { SeqGap, ReceivedMessage, ReceiveGuardState } from './receive-guard.js';
 export { newSalt, deriveAccountKeys, DEFAULT_KDF_PARAMS, TEST_KDF_PARAMS, SALT_BYTES } from './passphrase.js';

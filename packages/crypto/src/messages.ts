@@ -2,6 +2,7 @@
 // as a blob: its fields are the message row's plaintext columns, and every reader rebuilds it from
 // them, so a server that edits a column makes decryption fail. Decrypted text stays in the
 // caller's memory; it never reaches logs or errors from here.
+import { type AttachmentDescriptor, canonicalAttachments } from './attachments.js';
 import { ByteReader } from './byte-reader.js';
 import { ascii, concat, lpText, lpUuid, requireBytes, u32, u64, u8 } from './bytes.js';
 import { CryptoError } from './crypto-error.js';
@@ -48,10 +49,15 @@ export interface MessageHeader {
   contentType: ContentType;
 }
 
-/** What a message says. Attachments come in a later version, so the list is always empty for now. */
+/** What a message says. */
 export interface MessagePayload {
+  /** The text; may be empty for an attachment message (the caption). */
   body: string;
-  attachments: readonly [];
+  /**
+   * The files the message carries (at most 4; docs/crypto.md, "Files"): non-empty exactly when the header's
+   * contentType is `attachment`. Each descriptor's `id` is an upload the message's send references.
+   */
+  attachments: readonly AttachmentDescriptor[];
   /** ISO-8601 UTC with milliseconds, as Date.prototype.toISOString() writes it. */
   clientSentAt: string;
   /**
@@ -111,7 +117,12 @@ export function decryptMessage(
     if (!verifyDetached(signature, signedMessageBytes(ad, payloadBytes), senderSignPublicKey)) {
       throw new CryptoError('bad_signature', 'message signature does not verify against the sender key');
     }
-    return decodePayload(payloadBytes);
+    const payload = decodePayload(payloadBytes);
+    // Signed, but self-contradictory: a reader must not show a text message's files, nor an empty attachment message.
+    if (!contentTypeFits(header.contentType, payload.attachments.length)) {
+      throw new CryptoError('decrypt_failed', 'message contentType disagrees with its attachment list');
+    }
+    return payload;
   } finally {
     wipe(plaintext);
   }
@@ -129,7 +140,11 @@ export function encryptMessageWithNonce(
   requireBytes(senderSignSecretKey, SIGN_SECRET_KEY_BYTES, 'senderSignSecretKey');
   requireBytes(nonce, NONCE_BYTES, 'nonce');
   const ad = messageAssociatedData(header);
-  const plaintext = messagePlaintext(ad, encodePayload(payload), senderSignSecretKey);
+  const payloadBytes = encodePayload(payload);
+  if (!contentTypeFits(header.contentType, payload.attachments.length)) {
+    throw new CryptoError('invalid_input', 'contentType must be attachment exactly when payload.attachments is non-empty');
+  }
+  const plaintext = messagePlaintext(ad, payloadBytes, senderSignSecretKey);
 
   const ciphertext = aeadEncrypt(plaintext, ad, nonce, epochKey);
   wipe(plaintext);
@@ -162,18 +177,18 @@ export function messagePlaintext(ad: Uint8Array, payloadBytes: Uint8Array, sende
 /**
  * Internal: the canonical payload encoding, UTF-8 JSON with exactly the keys body, attachments,
  * clientSentAt and, only when the list is non-empty, redFlags, in that order and with no whitespace
- * (JSON.stringify's output for that object). A payload without red flags encodes as before they existed.
+ * (JSON.stringify's output for that object). Each attachment has its keys in the order of
+ * AttachmentDescriptor, width and height only when stated. A payload without red flags or files
+ * encodes as before they existed.
  */
 export function encodePayload(payload: MessagePayload): Uint8Array {
   if (typeof payload.body !== 'string') throw new CryptoError('invalid_input', 'payload.body must be a string');
-  if (!Array.isArray(payload.attachments) || payload.attachments.length !== 0) {
-    throw new CryptoError('invalid_input', 'payload.attachments must be empty in this version');
-  }
+  const attachments = canonicalAttachments(payload.attachments);
   requireTimestamp(payload.clientSentAt);
   const redFlags = requireRedFlags(payload.redFlags);
   const json = JSON.stringify({
     body: payload.body,
-    attachments: [],
+    attachments,
     clientSentAt: payload.clientSentAt,
     ...(redFlags.length > 0 ? { redFlags } : {}),
   });
@@ -204,9 +219,13 @@ function decodePayload(bytes: Uint8Array): MessagePayload {
   if (canonical.length !== bytes.length || canonical.some((byte, i) => byte !== bytes[i])) {
     throw new CryptoError('decrypt_failed', 'message payload is not in canonical form');
   }
-  const decoded: MessagePayload = { body: payload.body, attachments: [], clientSentAt: payload.clientSentAt };
+  const decoded: MessagePayload = { body: payload.body, attachments: canonicalAttachments(payload.attachments), clientSentAt: payload.clientSentAt };
   // encodePayload checked the list; an empty one was written nowhere, so the byte comparison refused it.
   return payload.redFlags === undefined ? decoded : { ...decoded, redFlags: [...payload.redFlags] };
+}
+
+function contentTypeFits(contentType: ContentType, attachmentCount: number): boolean {
+  return (contentType === 'attachment') === attachmentCount > 0;
 }
 
 function signedMessageBytes(ad: Uint8Array, payloadBytes: Uint8Array): Uint8Array {

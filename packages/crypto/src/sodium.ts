@@ -15,9 +15,17 @@ export const REQUIRED_PRIMITIVES = [
   'crypto_box_seal_open',
   'crypto_box_seed_keypair',
   'crypto_generichash',
+  'crypto_generichash_final',
+  'crypto_generichash_init',
+  'crypto_generichash_update',
   'crypto_kdf_derive_from_key',
   'crypto_pwhash',
   'crypto_scalarmult_base',
+  'crypto_secretstream_xchacha20poly1305_init_pull',
+  'crypto_secretstream_xchacha20poly1305_init_push',
+  'crypto_secretstream_xchacha20poly1305_keygen',
+  'crypto_secretstream_xchacha20poly1305_pull',
+  'crypto_secretstream_xchacha20poly1305_push',
   'crypto_sign_detached',
   'crypto_sign_seed_keypair',
   'crypto_sign_verify_detached',
@@ -81,6 +89,14 @@ export function blake2b(length: number, message: Uint8Array): Uint8Array {
   return lib().crypto_generichash(length, message, null);
 }
 
+/** Unkeyed BLAKE2b of the concatenation of `parts`, fed one at a time (a large file never needs a second copy in libsodium's heap). */
+export function blake2bParts(length: number, parts: Iterable<Uint8Array>): Uint8Array {
+  const library = lib();
+  const state = library.crypto_generichash_init(null, length);
+  for (const part of parts) library.crypto_generichash_update(state, part);
+  return library.crypto_generichash_final(state, length);
+}
+
 export function signDetached(message: Uint8Array, signSecretKey: Uint8Array): Uint8Array {
   return lib().crypto_sign_detached(message, signSecretKey);
 }
@@ -138,6 +154,60 @@ export function aeadDecrypt(ciphertext: Uint8Array, ad: Uint8Array, nonce: Uint8
     if (error instanceof CryptoError) throw error;
     return null;
   }
+}
+
+type SodiumState = ReturnType<typeof sodium.crypto_secretstream_xchacha20poly1305_init_pull>;
+
+/** A secretstream's state inside libsodium, opaque to callers (they only pass it back). */
+export interface SecretStreamState {
+  readonly address: unknown;
+}
+
+export function secretstreamKeygen(): Uint8Array {
+  return lib().crypto_secretstream_xchacha20poly1305_keygen();
+}
+
+/** Starts an encrypting secretstream under `key`: its state and the random 24-byte header the reader needs. */
+export function secretstreamInitPush(key: Uint8Array): { state: SecretStreamState; header: Uint8Array } {
+  const { state, header } = lib().crypto_secretstream_xchacha20poly1305_init_push(key);
+  return { state: { address: state }, header };
+}
+
+/** Encrypts the next chunk, tagged TAG_FINAL when `isFinal`, else TAG_MESSAGE. */
+export function secretstreamPush(stream: SecretStreamState, chunk: Uint8Array, ad: Uint8Array, isFinal: boolean): Uint8Array {
+  const library = lib();
+  const tag = isFinal ? library.crypto_secretstream_xchacha20poly1305_TAG_FINAL : library.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE;
+  return library.crypto_secretstream_xchacha20poly1305_push(stream.address as SodiumState, chunk, ad, tag);
+}
+
+/** Starts a decrypting secretstream, or returns null when the header or key is unusable. */
+export function secretstreamInitPull(header: Uint8Array, key: Uint8Array): SecretStreamState | null {
+  try {
+    return { address: lib().crypto_secretstream_xchacha20poly1305_init_pull(header, key) };
+  } catch (error) {
+    if (error instanceof CryptoError) throw error;
+    return null;
+  }
+}
+
+/**
+ * Decrypts the next chunk: its plaintext and whether it carried TAG_FINAL, or null when it does not authenticate
+ * (or carries a tag other than MESSAGE and FINAL, which this format never writes).
+ */
+export function secretstreamPull(stream: SecretStreamState, chunk: Uint8Array, ad: Uint8Array): { message: Uint8Array; isFinal: boolean } | null {
+  const library = lib();
+  let result: { message: Uint8Array; tag: number } | false;
+  try {
+    result = library.crypto_secretstream_xchacha20poly1305_pull(stream.address as SodiumState, chunk, ad);
+  } catch (error) {
+    if (error instanceof CryptoError) throw error;
+    return null;
+  }
+  if (result === false) return null;
+  if (result.tag === library.crypto_secretstream_xchacha20poly1305_TAG_FINAL) return { message: result.message, isFinal: true };
+  if (result.tag === library.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE) return { message: result.message, isFinal: false };
+  wipe(result.message);
+  return null;
 }
 
 export function argon2id(length: number, password: Uint8Array, salt: Uint8Array, opsLimit: number, memLimit: number): Uint8Array {

@@ -63,6 +63,8 @@ import {
 import { signEnvelope } from '../src/envelopes.js';
 import { signRecordKeyGrant } from '../src/record-keys.js';
 import { encodePayload, encryptMessageWithNonce, messageAssociatedData, messagePlaintext } from '../src/messages.js';
+import { decryptFile, fileCipherBytes } from '../src/attachments.js';
+import { blake2b, secretstreamInitPull, secretstreamPull } from '../src/sodium.js';
 import { bytesOf, errorCodeOf, hexOf } from './factories.js';
 
 interface IdentityVector {
@@ -94,6 +96,15 @@ interface MessageVector {
   plaintext: string;
   ciphertext: string;
 }
+interface FileVector {
+  associatedData: string;
+  chunkBytes: number;
+  key: string;
+  header: string;
+  ciphertext: string;
+  hash: string;
+  size: number;
+}
 interface Vectors {
   keys: {
     practiceRoot: { seed: string; signPublicKey: string; signKeyId: string; signFingerprint: string };
@@ -119,6 +130,9 @@ interface Vectors {
   envelope: { conversationId: string; epoch: number; epochKey: string; recipientKeyId: string; sealedKey: string; signedBytes: string; signature: string };
   message: MessageVector;
   messageWithRedFlags: MessageVector;
+  file: FileVector & { plaintext: string };
+  fileTwoChunks: FileVector & { plaintextRule: string };
+  messageWithAttachment: MessageVector;
   kdf: { passphrase: string; salt: string; params: { opsLimit: number; memLimit: number }; authKey: string; backupKey: string }[];
   backup: {
     userId: string;
@@ -292,6 +306,7 @@ describe('envelope vector', () => {
 describe.each<[string, MessageVector, IdentityKeys]>([
   ['message vector', vectors.message, clinicianDevice],
   ['message vector with red flags', vectors.messageWithRedFlags, patientDevice],
+  ['message vector with an attachment', vectors.messageWithAttachment, patientDevice],
 ])('%s', (_name, vector, sender) => {
   const header: MessageHeader = { ...vector.header, senderDeviceSeq: BigInt(vector.header.senderDeviceSeq) };
 
@@ -322,6 +337,50 @@ it('the red-flag vector carries its ids after clientSentAt and the plain one has
     /"clientSentAt":"[^"]+","redFlags":\["chest_pain","breathing"\]\}$/,
   );
   expect(Object.keys(vectors.message.payload)).toEqual(['body', 'attachments', 'clientSentAt']);
+});
+
+describe.each<[string, FileVector, Uint8Array]>([
+  ['file vector (one chunk)', vectors.file, bytesOf(vectors.file.plaintext)],
+  ['file vector (two chunks)', vectors.fileTwoChunks, Uint8Array.from({ length: vectors.fileTwoChunks.size }, (_, i) => i % 251)],
+])('%s', (_name, vector, plaintext) => {
+  const ref = { key: bytesOf(vector.key), header: bytesOf(vector.header), hash: bytesOf(vector.hash), size: vector.size };
+  const ciphertext = bytesOf(vector.ciphertext);
+
+  it('has the hash, length and chunk tags of the format: MESSAGE for every chunk but the last, FINAL for the last', () => {
+    const stream = secretstreamInitPull(ref.header, ref.key)!;
+    const part = vector.chunkBytes + 17;
+    const chunks = Array.from({ length: Math.ceil(ciphertext.length / part) }, (_, index) => ciphertext.subarray(index * part, (index + 1) * part));
+
+    expect(hexOf(blake2b(32, ciphertext))).toBe(vector.hash);
+    expect(ciphertext).toHaveLength(fileCipherBytes(vector.size));
+    expect(chunks.map((chunk) => secretstreamPull(stream, chunk, bytesOf(vector.associatedData))?.isFinal)).toEqual([
+      ...Array<boolean>(chunks.length - 1).fill(false),
+      true,
+    ]);
+  });
+
+  it('decrypts to the plaintext', () => {
+    expect(hexOf(decryptFile(ref, ciphertext))).toBe(hexOf(plaintext));
+  });
+});
+
+it('the attachment vector describes the one-chunk file vector, its keys in canonical order', () => {
+  const [descriptor] = vectors.messageWithAttachment.payload.attachments;
+
+  expect(descriptor).toEqual({
+    id: expect.any(String),
+    type: 'image/jpeg',
+    name: 'rash.jpg',
+    size: vectors.file.size,
+    key: Buffer.from(vectors.file.key, 'hex').toString('base64'),
+    header: Buffer.from(vectors.file.header, 'hex').toString('base64'),
+    hash: Buffer.from(vectors.file.hash, 'hex').toString('base64'),
+    width: 640,
+    height: 480,
+  });
+  expect(Buffer.from(vectors.messageWithAttachment.payloadBytes, 'hex').toString('utf8')).toMatch(
+    /^\{"body":"The rash this morning","attachments":\[\{"id":"[^"]+","type":"image\/jpeg","name":"rash.jpg","size":\d+,"key":"[^"]+","header":"[^"]+","hash":"[^"]+","width":640,"height":480\}\],"clientSentAt":"[^"]+"\}$/,
+  );
 });
 
 describe('KDF vectors', () => {

@@ -11,6 +11,7 @@ import {
   Signature,
   Uuid,
 } from './common.js';
+import { MAX_ATTACHMENTS_PER_MESSAGE } from './attachments.js';
 import type { PatientAccountKey } from './auth.js';
 import type { RecordSystemEvent } from './record-events.js';
 
@@ -69,8 +70,23 @@ export const ConversationSend = z
     contentType: z.enum(['text', 'attachment']),
     ciphertext: base64(MAX_CIPHERTEXT_BYTES, 17),
     nonce: base64Exact(NONCE_BYTES),
+    /**
+     * The uploads the message references (complete, by this device, in this conversation): required for an
+     * `attachment`, refused otherwise. The gateway claims them for this client message id before it appends.
+     */
+    attachmentIds: z
+      .array(Uuid)
+      .min(1)
+      .max(MAX_ATTACHMENTS_PER_MESSAGE)
+      .refine((ids) => new Set(ids.map((id) => id.toLowerCase())).size === ids.length, 'ids must not repeat')
+      .optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((send, context) => {
+    if ((send.contentType === 'attachment') !== (send.attachmentIds !== undefined)) {
+      context.addIssue({ code: 'custom', path: ['attachmentIds'], message: 'required for an attachment, refused otherwise' });
+    }
+  });
 export type ConversationSend = z.infer<typeof ConversationSend>;
 
 /** `conversation:sync`: entries after `afterSeq`, in order, at most `limit` of them. */

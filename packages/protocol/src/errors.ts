@@ -8,6 +8,7 @@ export const ERROR_CODES = [
   'at_capacity',
   'patient_limit',
   'conflict',
+  'too_large',
   'rate_limited',
   'internal',
 ] as const;
@@ -21,7 +22,7 @@ export interface ErrorBody {
   message: string;
   /**
    * Facts a client can act on, e.g. `nextOpening` (an ISO instant) with `outside_hours`, or `limit` ('open' | 'daily')
-   * and `max` with `patient_limit`. Ids, codes, numbers and times only, never content.
+   * and `max` with `patient_limit`, `limit` ('file' | 'conversation' | 'daily') and `maxBytes` with `too_large`. Ids, codes, numbers and times only, never content.
    */
   details?: Record<string, string | number | boolean | null>;
 }

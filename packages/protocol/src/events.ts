@@ -23,6 +23,7 @@ import type { ConversationChanged, ConversationClose, ConversationHold, Conversa
 import type { SystemPing, SystemPong } from './system.js';
 import type { ConversationEpoch } from './epochs.js';
 import type { Dashboard, DashboardGet } from './staff-console.js';
+import type { AttachmentRequestResult, ConversationRequestAttachment } from './attachments.js';
 
 type Command<P, R> = (payload: P, ack: (result: Ack<R>) => void) => void;
 
@@ -50,6 +51,7 @@ export interface ClientToServer {
   'dashboard:get': Command<DashboardGet, Dashboard>;
   'conversation:urgent': Command<ConversationRef, { conversation: ConversationSummary }>;
   'conversation:epoch': Command<ConversationEpoch, { conversation: ConversationSummary }>;
+  'conversation:request-attachment': Command<ConversationRequestAttachment, AttachmentRequestResult>;
 }
 
 /** Facts the server pushes to clients. */
@@ -96,6 +98,7 @@ export const COMMAND_NAMES = [
   'dashboard:get',
   'conversation:urgent',
   'conversation:epoch',
+  'conversation:request-attachment',
 ] as const satisfies readonly CommandName[];
 // Fails to compile when a command is added to ClientToServer but not to COMMAND_NAMES.
 const everyCommandListed: [Exclude<CommandName, (typeof COMMAND_NAMES)[number]>] extends [never] ? true : never = true;

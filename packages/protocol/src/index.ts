@@ -19,3 +19,4 @@ export * from './record-events.js';
 export * from './revocations.js';
 export * from './practice-authority.js';
 export * from './recovery.js';
+export * from './attachments.js';

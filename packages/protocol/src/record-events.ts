@@ -3,6 +3,7 @@ import { Uuid } from './common.js';
 import { Topic } from './conversation.js';
 import { CloseOutcome } from './lifecycle.js';
 import { EpochReason } from './epochs.js';
+import { AttachmentRequestKind } from './attachments.js';
 
 /** Why the server handed a clinician's conversations back to the queue (absent when staff sent one back themselves). */
 export const REQUEUE_REASONS = ['away', 'disconnected', 'signed_out', 'offboarded'] as const;
@@ -43,5 +44,7 @@ export const RecordSystemEvent = z.discriminatedUnion('event', [
   systemEvent('marked_urgent', {}),
   /** A member's device started a new key epoch (`conversation:epoch`): the epoch number and why, never key material. */
   systemEvent('keys.epoch', { epoch: z.number().int().min(2), reason: EpochReason }),
+  /** The assigned clinician or a manager asked the patient for a photo or a document (`conversation:request-attachment`). */
+  systemEvent('attachment.requested', { kind: AttachmentRequestKind, clinicianId: Uuid }),
 ]);
 export type RecordSystemEvent = z.infer<typeof RecordSystemEvent>;

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { z } from 'zod';
 import * as protocol from '../src/index.js';
-import { base64, ConversationSend, MAX_CIPHERTEXT_BYTES, NONCE_BYTES, validate } from '../src/index.js';
+import { base64, ConversationSend, MAX_ATTACHMENTS_PER_MESSAGE, MAX_CIPHERTEXT_BYTES, NONCE_BYTES, validate } from '../src/index.js';
 
 /** Every schema the protocol exports: a new one is covered without touching this file. */
 const SCHEMAS = Object.entries(protocol as Record<string, unknown>).filter((entry): entry is [string, z.ZodType] => entry[1] instanceof z.ZodType);
@@ -40,15 +40,23 @@ const hostile = fc.letrec((tie) => ({
 })).value;
 
 const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64');
-const validSend = fc.record({
+const sendFields = {
   conversationId: fc.uuid({ version: 4 }),
   clientMessageId: fc.uuid({ version: 4 }),
   epoch: fc.integer({ min: 1, max: 1_000_000 }),
   senderDeviceSeq: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
-  contentType: fc.constantFrom('text' as const, 'attachment' as const),
   ciphertext: fc.uint8Array({ minLength: 17, maxLength: 2_000 }).map(b64),
   nonce: fc.uint8Array({ minLength: NONCE_BYTES, maxLength: NONCE_BYTES }).map(b64),
-});
+};
+/** A text, or an attachment message with the uploads it references (1 to 4 distinct ids). */
+const validSend = fc.oneof(
+  fc.record({ ...sendFields, contentType: fc.constant('text' as const) }),
+  fc.record({
+    ...sendFields,
+    contentType: fc.constant('attachment' as const),
+    attachmentIds: fc.uniqueArray(fc.uuid({ version: 4 }), { minLength: 1, maxLength: MAX_ATTACHMENTS_PER_MESSAGE }),
+  }),
+);
 
 describe('protocol validators on arbitrary input (fast-check)', () => {
   it(`validates any value without throwing, for every exported schema (${SCHEMAS.length} of them)`, () => {

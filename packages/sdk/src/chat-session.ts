@@ -108,6 +108,7 @@ export class ChatSession {
       const context = {
         client: this.client,
         outbox: this.outbox,
+        api: this.api,
         signedIn,
         get pinnedRoot(): TrustAnchor {
           return session.anchor;

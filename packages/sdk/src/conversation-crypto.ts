@@ -6,6 +6,7 @@ import {
   openEpochKey,
   sealEpochKey,
   toBase64,
+  type AttachmentDescriptor,
   type BoxKeys,
   type MessagePayload,
 } from '@parley/crypto';
@@ -79,7 +80,11 @@ export interface Sender {
   signSecretKey: Uint8Array;
 }
 
-/** Encrypts and signs a text for a conversation: the `conversation:send` payload, ready for the outbox. */
+/**
+ * Encrypts and signs a message for a conversation: the `conversation:send` payload, ready for the outbox. With
+ * attachments (descriptors of files this device encrypted and uploaded itself) it is an `attachment` message that
+ * references their uploads, the body its caption; without, a `text`.
+ */
 export function encryptForSend(input: {
   conversation: Pick<ConversationSummary, 'id' | 'practiceOdsCode' | 'patientId'>;
   epoch: number;
@@ -90,8 +95,11 @@ export function encryptForSend(input: {
   body: string;
   /** Red-flag group ids the patient was warned about before sending (docs/clinical-safety.md); none when absent or empty. */
   redFlags?: readonly string[];
+  attachments?: readonly AttachmentDescriptor[];
   clientSentAt?: Date;
 }): ConversationSend {
+  const attachments = input.attachments ?? [];
+  const contentType = attachments.length > 0 ? ('attachment' as const) : ('text' as const);
   const header = {
     practiceId: input.conversation.practiceOdsCode,
     conversationId: input.conversation.id,
@@ -102,11 +110,11 @@ export function encryptForSend(input: {
     senderRole: input.sender.role,
     senderDeviceSeq: input.senderDeviceSeq,
     clientMsgId: input.clientMessageId,
-    contentType: 'text' as const,
+    contentType,
   };
   const payload: MessagePayload = {
     body: input.body,
-    attachments: [],
+    attachments,
     clientSentAt: (input.clientSentAt ?? new Date()).toISOString(),
     ...(input.redFlags ? { redFlags: input.redFlags } : {}),
   };
@@ -116,9 +124,10 @@ export function encryptForSend(input: {
     clientMessageId: input.clientMessageId,
     epoch: input.epoch,
     senderDeviceSeq: input.senderDeviceSeq,
-    contentType: 'text',
+    contentType,
     ciphertext: toBase64(ciphertext),
     nonce: toBase64(nonce),
+    ...(attachments.length > 0 ? { attachmentIds: attachments.map((attachment) => attachment.id) } : {}),
   };
 }
 

@@ -1,6 +1,30 @@
-import { ConversationFeed, type EntryCodec, type FeedCursorStore, type FeedEntry, type Outbox, type OutboxResult, type ParleyClient } from '@parley/client';
-import { fromBase64, keyId, toBase64, type BoxKeys, type ReceiveGuard, type RecordKey } from '@parley/crypto';
+import {
+  ConversationFeed,
+  type EntryCodec,
+  type FeedCursorStore,
+  type FeedEntry,
+  type HttpApi,
+  type Outbox,
+  type OutboxResult,
+  type ParleyClient,
+  type RequestResult,
+} from '@parley/client';
+import {
+  describeFile,
+  encryptFile,
+  fromBase64,
+  keyId,
+  MAX_ATTACHMENTS,
+  MAX_FILE_BYTES,
+  toBase64,
+  type AttachmentDescriptor,
+  type BoxKeys,
+  type EncryptedFile,
+  type ReceiveGuard,
+  type RecordKey,
+} from '@parley/crypto';
 import type {
+  AttachmentRequestKind,
   CloseOutcome,
   EpochReason,
   EnvelopeRecipient,
@@ -15,6 +39,15 @@ import type {
   TypingChanged,
 } from '@parley/protocol';
 import { AccountFlowError, epochKeyId, type SignedIn } from './accounts.js';
+import {
+  downloadAttachment,
+  safeAttachmentName,
+  uploadEncryptedFile,
+  type AttachmentFailure,
+  type OutgoingFile,
+  type PendingAttachment,
+  type UploadProgress,
+} from './attachments.js';
 import type { TrustAnchor } from './authority.js';
 import { decryptEntry, encryptForSend, newEpoch, openEnvelope, type EnvelopeTarget } from './conversation-crypto.js';
 import { applySystemEvent, parseSystemEvent, type SystemEvent } from './record-events.js';
@@ -43,6 +76,11 @@ export type ChatEntry =
        * and always empty for a staff sender. {@link redFlagLabel} words them.
        */
       redFlags: string[];
+      /**
+       * The files the message carries (signed with it; empty for a text): {@link Conversation.fetchAttachment} downloads,
+       * checks and decrypts one. Images are shown only after a re-encode through a canvas (packages/web `safeImageBlob`).
+       */
+      attachments: AttachmentDescriptor[];
       /** Sent by the signed-in user, from this device or another of theirs. */
       isMine: boolean;
     }
@@ -82,6 +120,20 @@ export interface PendingSend {
   status: 'sending' | 'failed';
   /** The seq the server gave it, once acknowledged. */
   seq: number | null;
+  /** An attachment send: its files (names, types and sizes only). */
+  attachments?: PendingAttachment[];
+  /** An attachment send: how much of its files' ciphertext the server holds; `sentBytes === totalBytes` once uploaded. */
+  progress?: UploadProgress;
+}
+
+/** How an attachment send ended: as a text's send, or stopped before its message was sent (`aborted`, `network`, a refusal). */
+export type AttachmentSendResult = OutboxResult | { ok: false; error: AttachmentFailure };
+
+/** The request for a photo or document the patient has not answered yet (docs/protocol.md, "Requesting a photo"). */
+export interface AttachmentRequest {
+  kind: AttachmentRequestKind;
+  /** The record entry that asked. */
+  seq: number;
 }
 
 /** What changed in a conversation model: `entry` hands over one step of the record (in seq order, once each); the others say which field to read again. */
@@ -91,6 +143,8 @@ export type ConversationChange = { kind: 'entry'; entry: FeedEntry<ChatEntry> } 
 export interface ConversationContext {
   client: ParleyClient;
   outbox: Outbox;
+  /** The HTTP routes of the session (uploads and downloads of attachments); without it those methods throw `no_http_api`. */
+  api?: Pick<HttpApi, 'createUpload' | 'putUploadChunk' | 'uploadStatus' | 'completeUpload' | 'cancelUpload' | 'downloadAttachment'>;
   signedIn: SignedIn;
   /** The practice's authority from the root this device pinned (never from a server answer), as the session resolved it last. */
   pinnedRoot: TrustAnchor;
@@ -283,10 +337,142 @@ export class Conversation {
       seq: null,
     };
     this.setPending([...this.pending, item]);
+    return this.deliver(item, { redFlags: options.redFlags });
+  }
+
+  /**
+   * Sends photos or documents (1 to 4) with an optional caption. Each file is encrypted here under a fresh key
+   * (`encryptFile`), uploaded in parts that resume after a dropped connection (`uploadEncryptedFile`), and completed;
+   * then one message whose signed, encrypted payload describes them (key, header, hash, size, type, name) goes through
+   * the outbox with `attachmentIds`, retried with the same client message id: never a duplicate. Until the record
+   * hands it back it is in {@link pending} with its files and {@link PendingSend.progress}. Aborting `signal` before
+   * the message is queued cancels the uploads (`aborted`); a refusal of an upload or of the message (`too_large`,
+   * `forbidden` with `not_requested`, `invalid_payload` with `type_not_accepted`, …) comes back as the result and
+   * the uploads are cancelled.
+   * @throws AccountFlowError (`not_following` before {@link open}, `no_http_api`, `no_key`)
+   */
+  async sendAttachments(
+    files: readonly OutgoingFile[],
+    options: { caption?: string; clientMessageId?: string; onProgress?: (progress: UploadProgress) => void; signal?: AbortSignal } = {},
+  ): Promise<AttachmentSendResult> {
+    if (!this.joinAnswer) throw new AccountFlowError('not_following', 'open the conversation before sending');
+    const api = this.context.api;
+    if (!api) throw new AccountFlowError('no_http_api', 'this conversation has no HTTP API to upload with');
+    if (files.length < 1 || files.length > MAX_ATTACHMENTS) {
+      return { ok: false, error: { code: 'invalid_payload', message: `a message carries 1 to ${MAX_ATTACHMENTS} files` } };
+    }
+    const tooLarge = files.find((file) => file.bytes.length > MAX_FILE_BYTES);
+    if (tooLarge) return { ok: false, error: { code: 'too_large', message: 'the file is too large', details: { limit: 'file', maxBytes: MAX_FILE_BYTES } } };
+    if (files.some((file) => file.bytes.length === 0)) return { ok: false, error: { code: 'invalid_payload', message: 'the file is empty' } };
+    const names = files.map((file) => safeAttachmentName(file.name, file.type === 'application/pdf' ? 'document.pdf' : 'photo'));
+    // The sender describes only what it encrypted itself: the key, header, hash and size below come from here.
+    const encrypted: EncryptedFile[] = files.map((file) => encryptFile(file.bytes));
+    const totalBytes = encrypted.reduce((sum, file) => sum + file.ciphertext.length, 0);
+    const item: PendingSend = {
+      clientMessageId: options.clientMessageId ?? crypto.randomUUID(),
+      body: options.caption ?? '',
+      at: new Date().toISOString(),
+      status: 'sending',
+      seq: null,
+      attachments: files.map((file, index) => ({ name: names[index]!, type: file.type, size: file.bytes.length })),
+      progress: { sentBytes: 0, totalBytes },
+    };
+    this.setPending([...this.pending, item]);
+    const uploadIds: string[] = [];
+    const cancelUploads = async () => {
+      await Promise.all(uploadIds.map((uploadId) => api.cancelUpload(uploadId)));
+    };
+    let doneBytes = 0;
+    for (const [index, file] of encrypted.entries()) {
+      const upload = await uploadEncryptedFile(
+        api,
+        { conversationId: this.id, type: files[index]!.type, ciphertext: file.ciphertext },
+        {
+          signal: options.signal,
+          onProgress: (sentBytes) => {
+            const progress = { sentBytes: doneBytes + sentBytes, totalBytes };
+            this.updatePending(item.clientMessageId, { progress });
+            options.onProgress?.(progress);
+          },
+        },
+      );
+      if (!upload.ok) {
+        await cancelUploads();
+        await this.dropPending(item.clientMessageId);
+        return upload;
+      }
+      uploadIds.push(upload.uploadId);
+      doneBytes += file.ciphertext.length;
+    }
+    if (options.signal?.aborted) {
+      await cancelUploads();
+      await this.dropPending(item.clientMessageId);
+      return { ok: false, error: { code: 'aborted', message: 'the upload was cancelled' } };
+    }
+    const attachments = encrypted.map((file, index) => {
+      const { type, width, height } = files[index]!;
+      const dimensions = type.startsWith('image/') && width !== undefined && height !== undefined ? { width, height } : {};
+      return describeFile(file, { id: uploadIds[index]!, type, name: names[index]!, ...dimensions });
+    });
+    let outcome: OutboxResult;
+    try {
+      outcome = await this.deliver(item, { attachments });
+    } catch (error) {
+      await cancelUploads();
+      throw error;
+    }
+    // Refused for good: nothing will reference the uploads. (`stopped` keeps the message in the outbox, so them too.)
+    if (!outcome.ok && outcome.error.code !== 'stopped') await cancelUploads();
+    return outcome;
+  }
+
+  /**
+   * Downloads a file a message of this conversation carries, checks it against the signed descriptor (length, hash,
+   * every chunk, the final tag) and decrypts it: a blob the server swapped or truncated is refused, never shown in part.
+   * The bytes stay in memory; an image is shown only after a re-encode (packages/web `safeImageBlob`).
+   * @throws AccountFlowError `no_http_api`, AttachmentDownloadError (`not_found`, `network` …), CryptoError `decrypt_failed`
+   */
+  fetchAttachment(attachment: AttachmentDescriptor): Promise<Uint8Array> {
+    const api = this.context.api;
+    if (!api) throw new AccountFlowError('no_http_api', 'this conversation has no HTTP API to download with');
+    return downloadAttachment(api, attachment);
+  }
+
+  /**
+   * The assigned clinician or a manager asks the patient for a photo or a document: the record gets an
+   * `attachment.requested` entry, which the patient's app shows as a prompt ({@link openAttachmentRequest}).
+   * Resolves with the ack (`forbidden`, `conflict` for a closed conversation, … as its error).
+   */
+  requestAttachment(kind: AttachmentRequestKind): Promise<RequestResult<'conversation:request-attachment'>> {
+    return this.context.client.request('conversation:request-attachment', { conversationId: this.id, kind });
+  }
+
+  /**
+   * The request the patient has not answered yet: the newest `attachment.requested` entry with no patient message
+   * carrying files after it (the rule the gateway applies to `when-asked` uploads), or null; null once closed.
+   */
+  get openAttachmentRequest(): AttachmentRequest | null {
+    if (this.summary?.status === 'closed') return null;
+    for (let index = this.entries.length - 1; index >= 0; index -= 1) {
+      const entry = this.entries[index]!;
+      if (!entry.ok) continue;
+      const value = entry.value;
+      if (value.kind === 'message' && value.senderRole === 'patient' && value.attachments.length > 0) return null;
+      if (value.kind === 'system' && value.event === 'attachment.requested') return { kind: value.data.kind, seq: value.seq };
+    }
+    return null;
+  }
+
+  /**
+   * Encrypts a prepared send's content and hands it to the outbox (in call order), then follows it: the result, or the
+   * same content, id and sequence under a newer epoch when one replaced the one it was encrypted under.
+   */
+  private async deliver(item: PendingSend, content: SendContent): Promise<OutboxResult> {
+    const { body } = item;
     const calledAt = Date.now();
     try {
       // Prepared one at a time, in the order of the calls, so the outbox (and the record) keeps that order.
-      const prepared = this.sendChain.then(() => this.prepareSend(item, calledAt, options.redFlags));
+      const prepared = this.sendChain.then(() => this.prepareSend(item, calledAt, content));
       this.sendChain = prepared.then(
         () => undefined,
         () => undefined,
@@ -308,7 +494,7 @@ export class Conversation {
         this.learnEpoch(newer);
         await this.rejoin();
         const epoch = this.currentEpoch;
-        payload = this.encrypt(epoch, await this.keyFor(epoch), payload.senderDeviceSeq, item.clientMessageId, body, options.redFlags);
+        payload = this.encrypt(epoch, await this.keyFor(epoch), payload.senderDeviceSeq, item.clientMessageId, body, content);
         result = this.context.outbox.enqueue(payload);
       }
     } catch (error) {
@@ -412,7 +598,7 @@ export class Conversation {
    * join answer fresh enough (a patient's: one that arrived after the send was called, when online; offline, what
    * the device knows), the triggers, and a new epoch first when one says so.
    */
-  private async prepareSend(item: PendingSend, calledAt: number, redFlags?: readonly string[]) {
+  private async prepareSend(item: PendingSend, calledAt: number, content: SendContent) {
     const freshSince = this.role === 'patient' ? calledAt : Date.now() - MEMBERS_FRESH_MS.staff;
     if (this.joinedAt < freshSince && this.context.client.connectionState === 'online') await this.rejoin();
     // The current epoch's key first: one this device cannot trust (its creator is no trusted member) is refused here,
@@ -421,7 +607,7 @@ export class Conversation {
     const reason = await this.renewalReason();
     if (reason) await this.startEpoch(reason);
     const epoch = this.currentEpoch;
-    const payload = this.encrypt(epoch, await this.keyFor(epoch), this.takeSenderSeq(), item.clientMessageId, item.body, redFlags);
+    const payload = this.encrypt(epoch, await this.keyFor(epoch), this.takeSenderSeq(), item.clientMessageId, item.body, content);
     return { payload, result: this.context.outbox.enqueue(payload) };
   }
 
@@ -448,7 +634,7 @@ export class Conversation {
     }
   }
 
-  private encrypt(epoch: number, epochKey: Uint8Array, senderDeviceSeq: number, clientMessageId: string, body: string, redFlags?: readonly string[]) {
+  private encrypt(epoch: number, epochKey: Uint8Array, senderDeviceSeq: number, clientMessageId: string, body: string, content: SendContent) {
     const { session, device } = this.context.signedIn;
     const conversation = this.joinAnswer!.conversation;
     return encryptForSend({
@@ -459,7 +645,8 @@ export class Conversation {
       senderDeviceSeq,
       clientMessageId,
       body,
-      redFlags,
+      redFlags: content.redFlags,
+      attachments: content.attachments,
     });
   }
 
@@ -826,6 +1013,7 @@ export class Conversation {
       body: payload.body,
       clientSentAt: payload.clientSentAt,
       redFlags: m.senderRole === 'patient' ? [...(payload.redFlags ?? [])] : [],
+      attachments: [...payload.attachments],
       // The sender device was checked above to belong to senderUserId: a patient's other devices are "You" too.
       isMine: m.senderUserId === me.session.user.id,
     };
@@ -906,6 +1094,12 @@ export class Conversation {
     if (recipient.kind === 'account') return undefined;
     return this.context.recordKeys?.get(recipient.version);
   }
+}
+
+/** What a send carries besides its body. */
+interface SendContent {
+  redFlags?: readonly string[];
+  attachments?: readonly AttachmentDescriptor[];
 }
 
 /** The current epoch a refused send names when a newer epoch replaced the one it was encrypted under, else null. */

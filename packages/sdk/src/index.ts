@@ -1,6 +1,7 @@
 export * from './accounts.js';
 export * from './chat-session.js';
 export * from './conversation.js';
+export * from './attachments.js';
 export * from './conversation-crypto.js';
 export * from './practice-keys.js';
 export * from './invitations.js';

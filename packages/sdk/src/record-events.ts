@@ -1,4 +1,4 @@
-import { type CloseOutcome, type ConversationSummary, RecordSystemEvent } from '@parley/protocol';
+import { type AttachmentRequestKind, type CloseOutcome, type ConversationSummary, RecordSystemEvent } from '@parley/protocol';
 
 /** A record entry's system event as apps see it: typed, or `unrecognised` for an event or data this version does not know. */
 export type SystemEvent = RecordSystemEvent | { event: 'unrecognised'; data: { name: string } };
@@ -55,6 +55,7 @@ function changeOf(facts: ConversationFacts, { event, data }: SystemEvent, server
     case 'opened':
     case 'acknowledged':
     case 'practice.closed':
+    case 'attachment.requested':
     case 'unrecognised':
       return {};
   }
@@ -74,7 +75,8 @@ export interface SystemEventWording {
 /** A system line's words and the look it takes. */
 export interface SystemEventLine {
   text: string;
-  tone: 'acknowledgement' | 'assignment' | 'closing' | 'urgent' | 'info';
+  /** `request`: the practice asks the patient for something (a photo or a document). */
+  tone: 'acknowledgement' | 'assignment' | 'closing' | 'urgent' | 'request' | 'info';
 }
 
 /** What a closed conversation's outcome means, in the patient's words. */
@@ -84,6 +86,9 @@ const OUTCOME_FOR_PATIENT: Record<CloseOutcome, string> = {
   follow_up: 'the practice will follow it up',
   redirected_urgent: 'you were advised to get urgent care',
 };
+
+/** What a clinician asked the patient for (`attachment.requested`). */
+const REQUESTED_THING: Record<AttachmentRequestKind, string> = { photo: 'a photo', document: 'a document' };
 
 /**
  * The one wording table: the line shown for the event to that audience, or null when that audience is
@@ -115,6 +120,11 @@ function forPatient({ event, data }: SystemEvent, wording: SystemEventWording): 
       return { text: `This conversation was closed: ${OUTCOME_FOR_PATIENT[data.outcome]}.`, tone: 'closing' };
     case 'keys.epoch':
       return { text: 'The security keys of this conversation were renewed.', tone: 'info' };
+    case 'attachment.requested':
+      return {
+        text: `${clinician(data.clinicianId)} asked you for ${REQUESTED_THING[data.kind]}. Use the attach button below to send one.`,
+        tone: 'request',
+      };
     case 'held':
     case 'resumed':
     case 'marked_urgent':
@@ -148,6 +158,8 @@ function forStaff(systemEvent: SystemEvent): SystemEventLine {
       return { text: 'the practice closed for the day', tone: 'closing' };
     case 'keys.epoch':
       return { text: `security keys renewed (epoch ${systemEvent.data.epoch}, ${systemEvent.data.reason})`, tone: 'info' };
+    case 'attachment.requested':
+      return { text: `asked the patient for ${REQUESTED_THING[systemEvent.data.kind]}`, tone: 'request' };
     case 'unrecognised':
       return { text: systemEvent.data.name, tone: 'info' };
   }

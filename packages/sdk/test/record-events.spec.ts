@@ -25,6 +25,7 @@ const written: Record<RecordSystemEvent['event'], RecordSystemEvent> = {
   'practice.closed': { event: 'practice.closed', data: { nextOpening: '2026-12-07T08:00:00.000Z' } },
   marked_urgent: { event: 'marked_urgent', data: {} },
   'keys.epoch': { event: 'keys.epoch', data: { epoch: 2, reason: 'device-revoked' } },
+  'attachment.requested': { event: 'attachment.requested', data: { kind: 'photo', clinicianId } },
 };
 const unrecognised: SystemEvent = { event: 'unrecognised', data: { name: 'consulted' } };
 
@@ -161,6 +162,7 @@ describe(describeSystemEvent.name, () => {
     'practice.closed': { text: 'the practice closed for the day', tone: 'closing' },
     marked_urgent: { text: 'marked urgent by the patient’s device after the 999/111 advice; placed at the head of the queue', tone: 'urgent' },
     'keys.epoch': { text: 'security keys renewed (epoch 2, device-revoked)', tone: 'info' },
+    'attachment.requested': { text: 'asked the patient for a photo', tone: 'request' },
   };
   const patientLines: Record<RecordSystemEvent['event'], ReturnType<typeof line>> = {
     opened: { text: 'You started a conversation about a repeat prescription.', tone: 'info' },
@@ -178,6 +180,7 @@ describe(describeSystemEvent.name, () => {
     },
     marked_urgent: null,
     'keys.epoch': { text: 'The security keys of this conversation were renewed.', tone: 'info' },
+    'attachment.requested': { text: 'Dr Asha Patel asked you for a photo. Use the attach button below to send one.', tone: 'request' },
   };
 
   it.each(Object.values(written))('words $event for the patient', (event) => {
