@@ -3,6 +3,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { LoggerModule } from 'nestjs-pino';
 import type { Logger } from 'pino';
 import type { DataSource } from 'typeorm';
+import { AttachmentsModule } from './attachments/attachments.module.js';
 import { AuditLogModule } from './audit/audit-log.module.js';
 import { AccountKeysModule } from './account-keys/account-keys.module.js';
 import { CannedRepliesModule } from './canned-replies/canned-replies.module.js';
@@ -83,6 +84,7 @@ export class AppModule {
         AuditLogModule,
         HoursModule,
         ConversationsModule,
+        AttachmentsModule,
         RoutingModule,
         CapacityModule,
         LifecycleModule,

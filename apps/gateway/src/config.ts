@@ -38,6 +38,9 @@ const EnvSchema = z.object({
   SIGN_IN_MAX_FAILURES_PER_IP: z.coerce.number().int().min(1).max(100_000).default(20),
   SIGN_IN_FAILURE_WINDOW_MINUTES: z.coerce.number().int().min(1).max(1440).default(15),
   BACKUP_DOWNLOADS_PER_HOUR: z.coerce.number().int().min(1).max(1000).default(10),
+  ATTACHMENT_UPLOADS_PER_MINUTE: z.coerce.number().int().min(1).max(10_000).default(20),
+  // From a minute (tests) to a week; default 6 h.
+  ATTACHMENT_UNREFERENCED_TTL_MS: z.coerce.number().int().min(60_000).max(604_800_000).default(21_600_000),
   METRICS_TOKEN: z.string().min(16).max(256).optional(),
   TRUST_PROXY: z
     .string()
@@ -100,6 +103,10 @@ export interface AppConfig {
   signInFailureWindowMinutes: number;
   /** Key backup downloads allowed per user per hour. */
   backupDownloadsPerHour: number;
+  /** Attachment uploads one user may start per minute (docs/operations.md, "Attachments"). */
+  attachmentUploadsPerMinute: number;
+  /** How long an upload no stored message references is kept before the sweep removes it. */
+  attachmentUnreferencedTtlMs: number;
   /** Bearer token that `GET /metrics` requires; unset, the route answers 404. */
   metricsToken: string | undefined;
   /**
@@ -186,6 +193,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     signInMaxFailuresPerIp: e.SIGN_IN_MAX_FAILURES_PER_IP,
     signInFailureWindowMinutes: e.SIGN_IN_FAILURE_WINDOW_MINUTES,
     backupDownloadsPerHour: e.BACKUP_DOWNLOADS_PER_HOUR,
+    attachmentUploadsPerMinute: e.ATTACHMENT_UPLOADS_PER_MINUTE,
+    attachmentUnreferencedTtlMs: e.ATTACHMENT_UNREFERENCED_TTL_MS,
     metricsToken: e.METRICS_TOKEN,
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
     recordQueueMax: e.RECORD_QUEUE_MAX,

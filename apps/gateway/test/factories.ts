@@ -112,14 +112,20 @@ export async function insertDevice(dataSource: DataSource, userId: string): Prom
 export interface ApiResponse<T = unknown> {
   status: number;
   body: T;
+  /** The body's bytes as received. */
+  raw: Buffer;
+  headers: Headers;
 }
 
-/** One request to the gateway at `url`: a JSON body if given, `Authorization: Bearer` if a token is given. */
+/**
+ * One request to the gateway at `url`: a JSON body if given (or `rawBody` as it is), `Authorization: Bearer` if a
+ * token is given. A JSON answer is parsed; any other (an attachment's bytes) comes back as a Buffer in `raw`.
+ */
 export async function api<T = unknown>(
   url: string,
   method: 'GET' | 'POST' | 'PUT' | 'DELETE',
   path: string,
-  options: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
+  options: { token?: string; body?: unknown; rawBody?: string | Uint8Array; headers?: Record<string, string> } = {},
 ): Promise<ApiResponse<T>> {
   const headers: Record<string, string> = { ...options.headers };
   if (options.token) headers['authorization'] = `Bearer ${options.token}`;
@@ -130,8 +136,10 @@ export async function api<T = unknown>(
     headers,
     body: options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body)),
   });
-  const text = await response.text();
-  return { status: response.status, body: (text ? JSON.parse(text) : null) as T };
+  const raw = Buffer.from(await response.arrayBuffer());
+  const isJson = response.headers.get('content-type')?.includes('json') ?? false;
+  const text = isJson || raw.length === 0 ? raw.toString('utf8') : '';
+  return { status: response.status, body: (text ? JSON.parse(text) : null) as T, raw, headers: response.headers };
 }
 
 /** Like `api()`, but fails the test unless the status is the expected one; returns the body. */

@@ -188,6 +188,7 @@ export const AUDIT_ACTIONS = [
   'recovery.approved',
   'recovery.completed',
   'revocations.published',
+  'practice.attachment_settings_changed',
 ] as const;
 export const AuditAction = z.enum(AUDIT_ACTIONS);
 export type AuditAction = z.infer<typeof AuditAction>;

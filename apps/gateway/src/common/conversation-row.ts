@@ -1,4 +1,6 @@
 import type { ConversationStatus, ConversationSummary } from '@parley/protocol';
+import { isStaff, type Actor } from './actor.js';
+import { DomainError } from './domain-error.js';
 
 /**
  * A conversation row as the features that read conversations (conversations, routing, lifecycle) see it: the
@@ -44,4 +46,16 @@ export function toConversationRow(row: ConversationColumnsRow): ConversationRow 
 /** A conversation as its members see it on the wire. */
 export function toConversationSummary(conversation: ConversationRow): ConversationSummary {
   return { ...conversation, createdAt: conversation.createdAt.toISOString(), urgentAt: conversation.urgentAt?.toISOString() ?? null };
+}
+
+/**
+ * The conversation if the actor is a member: its patient, or staff of its practice (who may read any conversation of
+ * it). The rule of `conversation:join` and `conversation:sync`, and of the attachment routes.
+ * @throws DomainError `not_found`, `forbidden`
+ */
+export function assertMember<C extends Pick<ConversationRow, 'practiceId' | 'patientId'>>(actor: Actor, conversation: C | undefined): C {
+  if (!conversation) throw new DomainError('not_found', 'No such conversation.');
+  const isMember = isStaff(actor) ? conversation.practiceId === actor.practiceId : conversation.patientId === actor.userId;
+  if (!isMember) throw new DomainError('forbidden', 'That conversation is not yours.');
+  return conversation;
 }

@@ -10,6 +10,7 @@ const DEFAULT_MESSAGES: Record<ErrorCode, string> = {
   patient_limit: "You have reached the practice's limit of online conversations for one patient.",
   conflict: 'That conflicts with what is already stored.',
   rate_limited: 'Too many requests; try again shortly.',
+  too_large: "That is over the practice's size limit.",
   internal: 'Something went wrong on our side.',
 };
 

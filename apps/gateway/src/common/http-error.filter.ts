@@ -13,6 +13,7 @@ const STATUS_OF: Record<ErrorCode, number> = {
   patient_limit: 409,
   conflict: 409,
   rate_limited: 429,
+  too_large: 413,
   internal: 500,
 };
 

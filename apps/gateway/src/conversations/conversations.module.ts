@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { AttachmentsModule } from '../attachments/attachments.module.js';
 import { AuditModule } from '../audit/audit.module.js';
 import { AccountKeysModule } from '../account-keys/account-keys.module.js';
 import { SessionsModule } from '../sessions/sessions.module.js';
@@ -15,7 +16,7 @@ import { ConversationOpeningService } from './opening.service.js';
 import { ConversationEpochsService } from './epochs.service.js';
 
 @Module({
-  imports: [SessionsModule, AccountKeysModule, RecordModule, RoutingModule, AuditModule, ConsentModule, PracticesModule, HoursModule],
+  imports: [AttachmentsModule, SessionsModule, AccountKeysModule, RecordModule, RoutingModule, AuditModule, ConsentModule, PracticesModule, HoursModule],
   controllers: [ConversationExportsController],
   providers: [ConversationsGateway, ConversationsService, ConversationOpeningService, ConversationEpochsService, ConversationsRepository],
   exports: [ConversationsService],

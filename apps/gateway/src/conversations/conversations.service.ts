@@ -10,12 +10,13 @@ import type {
   SyncResult,
 } from '@parley/protocol';
 import { isStaff, primaryRole, type Actor } from '../common/actor.js';
-import { toConversationSummary, type ConversationRow } from '../common/conversation-row.js';
+import { assertMember, toConversationSummary, type ConversationRow } from '../common/conversation-row.js';
 import { DomainError } from '../common/domain-error.js';
 import { RealtimePublisher } from '../common/realtime.publisher.js';
 import { rooms } from '../common/rooms.js';
 import { SendLanes } from '../common/send-lanes.js';
 import { AccountKeysService } from '../account-keys/account-keys.service.js';
+import { AttachmentsService } from '../attachments/attachments.service.js';
 import { AuditService } from '../audit/audit.service.js';
 import { HoursService } from '../hours/hours.service.js';
 import { toRecordEntry } from '../record/record-entry.mapper.js';
@@ -42,6 +43,7 @@ export class ConversationsService implements OnModuleInit {
     private readonly audit: AuditService,
     private readonly hours: HoursService,
     private readonly accountKeys: AccountKeysService,
+    private readonly attachments: AttachmentsService,
   ) {}
 
   onModuleInit(): void {
@@ -119,7 +121,8 @@ export class ConversationsService implements OnModuleInit {
    * Appends an encrypted message to the record and relays it to the conversation's room. Resolves
    * only after the row is committed; a retry with the same client message id and content returns
    * the original place.
-   * @throws DomainError `not_found`, `forbidden`, `conflict` (id or sender sequence reused with other content; closed conversation; an epoch not current: details `{ currentEpoch }`)
+   * @throws DomainError `not_found`, `forbidden`, `conflict` (id or sender sequence reused with other content; closed conversation; an epoch not current: details `{ currentEpoch }`),
+   *   and those of `AttachmentsService.claim` for a message with files
    */
   async send(actor: Actor, payload: ConversationSend, admit: () => void = () => undefined): Promise<SendResult> {
     const conversation = assertMember(actor, await this.access.get(payload.conversationId));
@@ -135,6 +138,10 @@ export class ConversationsService implements OnModuleInit {
       const stored = await this.record.findMessage(actor.deviceId, payload.clientMessageId);
       if (stored) return { seq: stored.seq, serverTime: stored.createdAt.toISOString(), isDuplicate: true };
       throw error;
+    }
+    // A message with files claims their uploads first (a text send makes no query here), still in its lane's turn.
+    if (payload.attachmentIds) {
+      await this.attachments.claim(actor, { conversationId: conversation.id, clientMessageId: payload.clientMessageId, attachmentIds: payload.attachmentIds });
     }
     // The device's next send may go ahead once this one is queued, in this same tick (SendLanes).
     admit();
@@ -223,12 +230,4 @@ export class ConversationsService implements OnModuleInit {
     });
     return null;
   }
-}
-
-/** The conversation if the actor is a member: its patient, or staff of its practice. @throws DomainError `not_found`, `forbidden` */
-function assertMember<C extends Pick<ConversationRow, 'practiceId' | 'patientId'>>(actor: Actor, conversation: C | undefined): C {
-  if (!conversation) throw new DomainError('not_found', 'No such conversation.');
-  const isMember = isStaff(actor) ? conversation.practiceId === actor.practiceId : conversation.patientId === actor.userId;
-  if (!isMember) throw new DomainError('forbidden', 'That conversation is not yours.');
-  return conversation;
 }

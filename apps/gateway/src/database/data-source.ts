@@ -17,6 +17,7 @@ import { InvalidationNotify1764870000000 } from './migrations/1764870000000-inva
 import { RevocationLists1765000100000 } from './migrations/1765000100000-revocation-lists.js';
 import { PracticeAuthority1765000200000 } from './migrations/1765000200000-practice-authority.js';
 import { Recoveries1765000300000 } from './migrations/1765000300000-recoveries.js';
+import { Attachments1765000400000 } from './migrations/1765000400000-attachments.js';
 
 /** Every migration, oldest first. */
 export const MIGRATIONS = [
@@ -38,6 +39,7 @@ export const MIGRATIONS = [
   RevocationLists1765000100000,
   PracticeAuthority1765000200000,
   Recoveries1765000300000,
+  Attachments1765000400000,
 ];
 
 /** TypeORM options for a PostgreSQL URL: the pool, and the migrations, which alone describe and change the schema. */

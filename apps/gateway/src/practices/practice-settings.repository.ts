@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { PatientLimits, TopicCategory } from '@parley/protocol';
+import { DEFAULT_ATTACHMENT_SETTINGS, type AttachmentSettings, type PatientLimits, type TopicCategory } from '@parley/protocol';
 import { DataSource } from 'typeorm';
 import { one, rows, run, transaction, type Db } from '../database/sql.js';
 
@@ -19,7 +19,7 @@ export interface TextsChange {
 /** What a practice that has never saved its settings gets (the column defaults of the migration; docs/clinical-safety.md says why). */
 export const DEFAULT_PATIENT_LIMITS: Readonly<PatientLimits> = { maxOpenPerPatient: 1, maxNewPerPatientPerDay: 3 };
 
-/** Every query of the settings managers edit: topic categories, texts and per-patient limits. */
+/** Every query of the settings managers edit: topic categories, texts, per-patient limits and attachments. */
 @Injectable()
 export class PracticeSettingsRepository {
   constructor(private readonly dataSource: DataSource) {}
@@ -106,4 +106,58 @@ export class PracticeSettingsRepository {
       ],
     );
   }
+
+  /** The practice's attachment settings (the defaults when it has never saved settings). */
+  async attachmentSettings(practiceId: string): Promise<AttachmentSettings> {
+    const row = await one<AttachmentSettingsRow>(
+      this.dataSource,
+      `SELECT attachment_patient_uploads, attachment_types, attachment_max_file_bytes, attachment_max_conversation_bytes, attachment_max_patient_daily_bytes
+         FROM practice_settings WHERE practice_id = $1`,
+      [practiceId],
+    );
+    if (!row) return { ...DEFAULT_ATTACHMENT_SETTINGS, acceptedTypes: [...DEFAULT_ATTACHMENT_SETTINGS.acceptedTypes] };
+    return {
+      patientUploads: row.attachment_patient_uploads,
+      acceptedTypes: row.attachment_types,
+      maxFileBytes: row.attachment_max_file_bytes,
+      maxConversationBytes: row.attachment_max_conversation_bytes,
+      maxPatientDailyBytes: row.attachment_max_patient_daily_bytes,
+    };
+  }
+
+  /** Sets the practice's attachment settings (creating its row on first use; its other settings keep their defaults). */
+  async updateAttachmentSettings(practiceId: string, settings: AttachmentSettings, updatedBy: string, updatedAt: Date): Promise<void> {
+    await run(
+      this.dataSource,
+      `INSERT INTO practice_settings (practice_id, attachment_patient_uploads, attachment_types, attachment_max_file_bytes,
+                                      attachment_max_conversation_bytes, attachment_max_patient_daily_bytes, updated_at, updated_by)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+       ON CONFLICT (practice_id) DO UPDATE SET
+         attachment_patient_uploads = EXCLUDED.attachment_patient_uploads,
+         attachment_types = EXCLUDED.attachment_types,
+         attachment_max_file_bytes = EXCLUDED.attachment_max_file_bytes,
+         attachment_max_conversation_bytes = EXCLUDED.attachment_max_conversation_bytes,
+         attachment_max_patient_daily_bytes = EXCLUDED.attachment_max_patient_daily_bytes,
+         updated_at = EXCLUDED.updated_at,
+         updated_by = EXCLUDED.updated_by`,
+      [
+        practiceId,
+        settings.patientUploads,
+        settings.acceptedTypes,
+        settings.maxFileBytes,
+        settings.maxConversationBytes,
+        settings.maxPatientDailyBytes,
+        updatedAt,
+        updatedBy,
+      ],
+    );
+  }
+}
+
+interface AttachmentSettingsRow {
+  attachment_patient_uploads: AttachmentSettings['patientUploads'];
+  attachment_types: AttachmentSettings['acceptedTypes'];
+  attachment_max_file_bytes: number;
+  attachment_max_conversation_bytes: number;
+  attachment_max_patient_daily_bytes: number;
 }

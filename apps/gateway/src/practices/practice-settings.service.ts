@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import type { PatientLimits, PracticeSettings, TopicCategory, UpdateCategoriesRequest, UpdatePracticeTextsRequest } from '@parley/protocol';
+import type { AttachmentSettings, PatientLimits, PracticeSettings, TopicCategory, UpdateCategoriesRequest, UpdatePracticeTextsRequest } from '@parley/protocol';
 import { AuditService } from '../audit/audit.service.js';
 import type { Actor } from '../common/actor.js';
 import { Clock } from '../common/clock.js';
@@ -127,6 +127,30 @@ export class PracticeSettingsService {
     await this.audit.record(actor, 'texts.changed', { data: changed });
     this.logger.log({ userId: actor.userId, practiceId: actor.practiceId, ...changed }, 'texts changed');
     return this.settingsFor(actor);
+  }
+
+  /** The caller's practice's attachment settings: anyone signed in there reads them (the patient app shows the limits). */
+  attachmentSettingsFor(actor: Actor): Promise<AttachmentSettings> {
+    return this.settings.attachmentSettings(actor.practiceId);
+  }
+
+  /** The practice's attachment settings, for the upload routes' checks. */
+  attachmentSettingsOf(practiceId: string): Promise<AttachmentSettings> {
+    return this.settings.attachmentSettings(practiceId);
+  }
+
+  /**
+   * Sets whether patients may send attachments (always, only when asked, never), which types and how large. Uploads
+   * already made stay; the settings apply to the next upload.
+   * @throws DomainError `forbidden` (not a manager)
+   */
+  async updateAttachmentSettings(actor: Actor, settings: AttachmentSettings): Promise<AttachmentSettings> {
+    requireRole(actor, 'manager');
+    await this.settings.updateAttachmentSettings(actor.practiceId, settings, actor.userId, this.clock.now());
+    // The settings are codes and numbers: the trail keeps them whole.
+    await this.audit.record(actor, 'practice.attachment_settings_changed', { data: { ...settings } });
+    this.logger.log({ userId: actor.userId, practiceId: actor.practiceId }, 'attachment settings changed');
+    return this.attachmentSettingsFor(actor);
   }
 
   /** Refuses a topic the practice does not offer now (unknown or disabled). @throws DomainError `invalid_payload` */

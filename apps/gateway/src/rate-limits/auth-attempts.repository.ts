@@ -3,7 +3,7 @@ import { DataSource } from 'typeorm';
 import { rows, run } from '../database/sql.js';
 
 /** What a rate limit counts: an account (hash of practice and login), an activation code (hash), an IP address, or a user's backup downloads. */
-export type AttemptScope = 'account' | 'code' | 'ip' | 'backup';
+export type AttemptScope = 'account' | 'code' | 'ip' | 'backup' | 'upload';
 
 /** One limit an attempt counts against: at most `limit` attempts per `windowMinutes` for this subject (or, for a delay, `limit` free ones). */
 export interface AttemptLimit {

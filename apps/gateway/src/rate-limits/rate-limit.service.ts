@@ -51,6 +51,15 @@ export class RateLimitService {
     await this.start([{ scope: 'backup', subject: userId, limit: this.config.backupDownloadsPerHour, windowMinutes: BACKUP_WINDOW_MINUTES }]);
   }
 
+  /**
+   * Counts one attachment upload started by a user (every start counts, refused or not): a flood of uploads is
+   * refused before anything is stored.
+   * @throws DomainError `rate_limited` with `details.retryAfterSeconds`
+   */
+  async countUploadStart(userId: string): Promise<void> {
+    await this.start([{ scope: 'upload', subject: userId, limit: this.config.attachmentUploadsPerMinute, windowMinutes: 1 }]);
+  }
+
   /** The attempt succeeded: it stops counting, and so do earlier failures against its account or code. */
   async succeeded(attempt: Attempt): Promise<void> {
     await this.attempts.forget(attempt.ids);

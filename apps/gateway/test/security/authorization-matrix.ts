@@ -93,6 +93,11 @@ export const COMMAND_POLICIES: Record<string, Policy> = {
   // Only the assignee; asking for the state it is in changes nothing. A waiting conversation is refused for its state
   // (`conflict`) before its assignee is looked at: a denial all the same, and the spec checks nothing changed.
   'conversation:hold': { scope: 'conversation', alsoDeniedAs: ['conflict'], allow: { clinician: { 'assigned-to-me': 'ok' } } },
+  // The assignee or a manager asks the patient for a photo or document (a record entry, metadata only).
+  'conversation:request-attachment': {
+    scope: 'conversation',
+    allow: { clinician: { 'assigned-to-me': 'ok' }, manager: { colleagues: 'ok', unassigned: 'ok' } },
+  },
   // The assignee or a manager (who may also close a waiting one). Runs last: it closes them.
   'conversation:close': { scope: 'conversation', allow: { clinician: { 'assigned-to-me': 'ok' }, manager: { colleagues: 'ok', unassigned: 'ok' } } },
   'follow-up:list': { scope: 'none', allow: staff() },
@@ -196,6 +201,20 @@ export const ROUTE_POLICIES: Record<string, Policy> = {
   'GET /api/recoveries/:id/history': { scope: 'none', allow: {} },
   'POST /api/recoveries/:id/complete': { scope: 'none', allow: {} },
   'GET /api/staff/:userId/offboarding': { scope: 'none', allow: { manager: { own: 'ok' } } },
+  // Attachments (issue #18). Any reader of a conversation may start an upload in it; the cell asks for a type the world's
+  // practice does not accept, so an authorised start is refused `invalid_payload` (after authorisation, before the
+  // closed check: the commands' last cells close the world's conversations) and nothing is stored.
+  'POST /api/attachments/uploads': { scope: 'conversation', allow: conversationReaders('invalid_payload') },
+  // The rest are about an upload of patient P's device (made for each cell): P's alone; anyone else finds nothing.
+  'PUT /api/attachments/uploads/:uploadId/chunks/:index': { scope: 'none', allow: { patient: { own: 'ok' } } },
+  'GET /api/attachments/uploads/:uploadId': { scope: 'none', allow: { patient: { own: 'ok' } } },
+  // The cell's upload has no parts yet: its uploader is told how many are missing.
+  'POST /api/attachments/uploads/:uploadId/complete': { scope: 'none', allow: { patient: { own: 'conflict' } } },
+  'DELETE /api/attachments/uploads/:uploadId': { scope: 'none', allow: { patient: { own: 'ok' } } },
+  // A complete upload no message references yet: only its uploader reads it (members read it once a message does).
+  'GET /api/attachments/:uploadId': { scope: 'none', allow: { patient: { own: 'ok' } } },
+  'GET /api/practice/attachment-settings': { scope: 'none', allow: everyLiveRole() },
+  'PUT /api/practice/attachment-settings': { scope: 'none', allow: { manager: { own: 'ok' } } },
 };
 
 /** One cell of the matrix, expanded. */

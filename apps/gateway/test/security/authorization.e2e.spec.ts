@@ -134,7 +134,12 @@ describe('the authorisation matrix', () => {
       for (const row of denialsFirst(rowsOf('route', route, policy))) {
         const call = await routeCall(world, route, row.role, row.relation);
         const token = call.token ?? world.tokens[row.role];
-        const response = await api<{ error?: { code: ErrorCode } }>(world.url, call.method as 'GET', call.path, { token, body: call.body });
+        const response = await api<{ error?: { code: ErrorCode } }>(world.url, call.method as 'GET', call.path, {
+          token,
+          body: call.body,
+          rawBody: call.rawBody,
+          headers: call.headers,
+        });
         const got = response.status < 300 ? 'ok' : (response.body?.error?.code ?? `status ${response.status}`);
         if (policy.isPublic) {
           const anonymous = await api(world.url, call.method as 'GET', call.path, { body: call.body });

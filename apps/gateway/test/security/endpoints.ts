@@ -128,6 +128,8 @@ export function commandPayload(world: World, command: string, role: MatrixRole, 
       return { conversationId, isOnHold: false };
     case 'conversation:close':
       return { conversationId, outcome: 'resolved' };
+    case 'conversation:request-attachment':
+      return { conversationId, kind: 'photo' };
     case 'follow-up:done':
       return { followUpId: followUpFor(world, role, relation) };
     default:
@@ -140,6 +142,9 @@ export interface HttpCall {
   method: string;
   path: string;
   body?: unknown;
+  /** A body sent as it is (an upload part), with its headers. */
+  rawBody?: Uint8Array;
+  headers?: Record<string, string>;
   /** A token to use instead of the role's (a throwaway session, for calls that end it). */
   token?: string;
 }
@@ -364,6 +369,29 @@ const routeCalls: Record<string, (world: World, role: MatrixRole, relation: Rela
   },
   'GET /api/staff/:userId/offboarding': (world) => ({ method: 'GET', path: `/api/staff/${world.colleague.userId}/offboarding` }),
   'PUT /api/practice/texts': () => ({ method: 'PUT', path: '/api/practice/texts', body: { practicePhone: '01632 960000' } }),
+  'POST /api/attachments/uploads': async (world, role, relation) => {
+    await acceptOnlyImages(world);
+    return {
+      method: 'POST',
+      path: '/api/attachments/uploads',
+      body: { conversationId: conversationFor(world, role, relation), contentType: 'application/pdf', cipherBytes: 40 },
+    };
+  },
+  'PUT /api/attachments/uploads/:uploadId/chunks/:index': async (world) => ({
+    method: 'PUT',
+    path: `/api/attachments/uploads/${await patientUpload(world)}/chunks/0`,
+    rawBody: randomBytes(40),
+    headers: { 'content-type': 'application/octet-stream' },
+  }),
+  'GET /api/attachments/uploads/:uploadId': async (world) => ({ method: 'GET', path: `/api/attachments/uploads/${await patientUpload(world)}` }),
+  'POST /api/attachments/uploads/:uploadId/complete': async (world) => ({
+    method: 'POST',
+    path: `/api/attachments/uploads/${await patientUpload(world)}/complete`,
+  }),
+  'DELETE /api/attachments/uploads/:uploadId': async (world) => ({ method: 'DELETE', path: `/api/attachments/uploads/${await patientUpload(world)}` }),
+  'GET /api/attachments/:uploadId': async (world) => ({ method: 'GET', path: `/api/attachments/${await patientUpload(world, { isComplete: true })}` }),
+  'GET /api/practice/attachment-settings': () => ({ method: 'GET', path: '/api/practice/attachment-settings' }),
+  'PUT /api/practice/attachment-settings': () => ({ method: 'PUT', path: '/api/practice/attachment-settings', body: IMAGES_ONLY }),
   'PUT /api/practice/patient-limits': () => ({
     method: 'PUT',
     path: '/api/practice/patient-limits',
@@ -465,4 +493,32 @@ export function discoverRoutes(app: NestExpressApplication): string[] {
 
 interface RouterLayer {
   route?: { path: string; methods: Record<string, boolean> };
+}
+
+/** The world's practice's attachment settings: patients may send unprompted, but images only (the cells ask for a PDF). */
+const IMAGES_ONLY = {
+  patientUploads: 'always',
+  acceptedTypes: ['image/jpeg', 'image/png', 'image/webp'],
+  maxFileBytes: 10_485_760,
+  maxConversationBytes: 52_428_800,
+  maxPatientDailyBytes: 52_428_800,
+};
+
+async function acceptOnlyImages(world: World): Promise<void> {
+  await api(world.url, 'PUT', '/api/practice/attachment-settings', { token: world.practice.manager.token, body: IMAGES_ONLY });
+}
+
+/**
+ * A fresh 40-byte upload of patient P's device in P's conversation, written straight into the database (the world's
+ * conversations may be closed by then, which would refuse a new upload): incomplete without parts, or complete with its part.
+ */
+async function patientUpload(world: World, options: { isComplete?: boolean } = {}): Promise<string> {
+  const id = randomUUID();
+  await world.dataSource.query(
+    `INSERT INTO attachment_uploads (id, practice_id, conversation_id, uploader_user_id, uploader_device_id, content_type, cipher_bytes, chunk_count, created_at, completed_at)
+     SELECT $1, c.practice_id, c.id, $3, $4, 'image/jpeg', 40, 1, now(), CASE WHEN $5 THEN now() END FROM conversations c WHERE c.id = $2`,
+    [id, world.conversations.mine, world.patient.userId, world.patient.deviceId, options.isComplete ?? false],
+  );
+  if (options.isComplete) await world.dataSource.query(`INSERT INTO attachment_chunks (upload_id, idx, bytes) VALUES ($1, 0, $2)`, [id, randomBytes(40)]);
+  return id;
 }
