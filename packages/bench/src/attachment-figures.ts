@@ -90,21 +90,36 @@ export function summariseUploads(runs: UploadRun[]): UploadFigure {
   };
 }
 
+/** One reading of a server's memory: its RSS, and its JavaScript heap plus external memory (Buffers) after a full GC. */
+export interface MemoryReading {
+  rssBytes: number;
+  heapBytes: number;
+}
+
 /** Memory of one server with uploads held in flight, and before. */
 export interface HeldFigure {
   /** Uploads with a part open and half written when the second reading was taken. */
   held: number;
-  rssIdleBytes: number;
-  rssHeldBytes: number;
-  /** (held − idle) ÷ held; 0 when nothing was held. May be negative when the process returned memory meanwhile. */
+  idle: MemoryReading;
+  inFlight: MemoryReading;
+  /** (in flight − idle) ÷ held, for each measure; 0 when nothing was held. RSS may even fall: freed pages are reused. */
   rssPerUploadBytes: number;
+  heapPerUploadBytes: number;
   /** The held parts, once written to the end: how the server answered (status code → count). */
   answers: Record<string, number>;
 }
 
-/** The held figure from two RSS readings and the count of uploads in flight at the second. */
-export function heldFigure(rssIdleBytes: number, rssHeldBytes: number, held: number, answers: Record<string, number>): HeldFigure {
-  return { held, rssIdleBytes, rssHeldBytes, rssPerUploadBytes: held > 0 ? (rssHeldBytes - rssIdleBytes) / held : 0, answers };
+/** The held figure from two readings and the count of uploads in flight at the second. */
+export function heldFigure(idle: MemoryReading, inFlight: MemoryReading, held: number, answers: Record<string, number>): HeldFigure {
+  const per = (pick: (reading: MemoryReading) => number) => (held > 0 ? (pick(inFlight) - pick(idle)) / held : 0);
+  return {
+    held,
+    idle,
+    inFlight,
+    rssPerUploadBytes: per((reading) => reading.rssBytes),
+    heapPerUploadBytes: per((reading) => reading.heapBytes),
+    answers,
+  };
 }
 
 /** Adds `from` into `into` (counts by key). */

@@ -22,7 +22,7 @@ export function addAttachmentFigures(results: BenchResults, add: Add): void {
     add(`attachments.${key}.part.p99`, `${label}: part PUT p99`, 'ms', figure.part.p99, 'lower');
     add(`attachments.${key}.serverCpuMsPerMb`, `${label}: server CPU per MB`, 'ms', figure.serverCpuMsPerMb, 'lower');
     add(`attachments.${key}.totalCpuMsPerMb`, `${label}: server + PostgreSQL CPU per MB`, 'ms', figure.totalCpuMsPerMb, 'lower');
-    add(`attachments.${key}.rssPerUpload`, `${label}: RSS per upload in flight`, 'KB', attachments.held[key].rssPerUploadBytes / 1024, 'lower');
+    add(`attachments.${key}.heapPerUpload`, `${label}: heap + buffers per upload in flight`, 'KB', attachments.held[key].heapPerUploadBytes / 1024, 'lower');
   }
   add('attachments.ratio', 'Attachments: gateway MB/s ÷ plain upload MB/s', '×', attachments.ratio, 'higher');
 }
@@ -68,19 +68,19 @@ export function attachmentsSection(results: BenchResults, resultsFile?: string):
   lines.push(uploadRow('**Parley gateway** (upload routes)', a.parley, a.baseline.mbPerSec));
   lines.push('');
   lines.push(
-    `**Memory per upload in flight**: on each freshly started server, after one warm-up upload per patient (removed) and ${round(a.held.holdMs / 1000)} s of settling, RSS is read (\`/proc/<pid>/status\`); then ${a.held.requested} uploads are opened (the gateway's created first), each with its first part's PUT on a connection of its own and half the part written, the rest held back; after another ${round(a.held.holdMs / 1000)} s RSS is read again. Per upload: (held − idle) ÷ uploads held. Then the parts are finished and the server's answers counted.`,
+    `**Memory per upload in flight**: on each freshly started server, after one warm-up upload per patient (removed) and ${round(a.held.holdMs / 1000)} s of settling, its memory is read; then ${a.held.requested} uploads are opened (the gateway's created first), each with its first part's PUT on a connection of its own and half the part written, the rest held back; after another ${round(a.held.holdMs / 1000)} s the memory is read again, and the difference divided by the uploads held. Two measures: **heap + buffers**, the JavaScript heap plus external memory (Buffers) right after a full garbage collection, read inside the process by the bench probe (\`probe.ts\`, loaded into both servers for this scenario): what the process still holds for the uploads; and **RSS** (\`process.memoryUsage().rss\`, at the same moments), which also counts allocator slack and moves in steps, so that with few uploads it is mostly noise (pages freed by the warm-up are reused). Then the parts are finished and the server's answers counted.`,
     '',
   );
   lines.push(
-    '| Server | RSS idle | RSS with uploads in flight | uploads in flight | **RSS per upload in flight** | answers when finished |',
-    '|---|---|---|---|---|---|',
+    '| Server | uploads in flight | heap + buffers: idle → in flight | **heap + buffers per upload in flight** | RSS: idle → in flight | RSS per upload in flight | answers when finished |',
+    '|---|---|---|---|---|---|---|',
   );
   for (const [name, held] of [
     ['plain HTTP upload', a.held.baseline],
     ['**Parley gateway**', a.held.parley],
   ] as const)
     lines.push(
-      `| ${name} | ${mb(held.rssIdleBytes)} | ${mb(held.rssHeldBytes)} | ${held.held} | **${kb(held.rssPerUploadBytes)}** | ${counts(held.answers) || '—'} |`,
+      `| ${name} | ${held.held} | ${mb(held.idle.heapBytes)} → ${mb(held.inFlight.heapBytes)} | **${kb(held.heapPerUploadBytes)}** | ${mb(held.idle.rssBytes)} → ${mb(held.inFlight.rssBytes)} | ${kb(held.rssPerUploadBytes)} | ${counts(held.answers) || '—'} |`,
     );
   lines.push('');
   if (a.readBack)

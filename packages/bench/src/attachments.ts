@@ -15,12 +15,13 @@ import {
   summariseUploadRun,
   summariseUploads,
   type HeldFigure,
+  type MemoryReading,
   type UploadFigure,
   type UploadRun,
 } from './attachment-figures.js';
 import type { BenchOptions } from './options.js';
 import type { PostgresCpu } from './postgres-cpu.js';
-import { cpuMsOf, rssOf } from './probe-client.js';
+import { cpuMsOf, type ProbeClient } from './probe-client.js';
 import { monoMs, sleep } from './stats.js';
 import { BASELINE_PART_BYTES, downloadUpload, type UploaderSpec, type UploadTarget } from './upload-client.js';
 import type { UploadRunAnswer } from './upload-commands.js';
@@ -48,14 +49,16 @@ interface Contender {
   key: 'parley' | 'baseline';
   target: UploadTarget;
   pid: number;
+  probe: ProbeClient;
 }
 
 export interface AttachmentsContext {
   workers: readonly Worker[];
   /** Patients of open conversations, on the gateway started for the scenario. */
   uploaders: UploaderSpec[];
-  gatewayPid: number;
-  baseline: { url: string; pid: number };
+  /** Both servers run the bench's probe (probe.ts), which reads their memory after a full garbage collection. */
+  gateway: { pid: number; probe: ProbeClient };
+  baseline: { url: string; pid: number; probe: ProbeClient };
   postgres: PostgresCpu | undefined;
   /** Where the ciphertext is written for the workers to read. */
   dataDir: string;
@@ -76,8 +79,8 @@ export async function attachmentsScenario(context: AttachmentsContext): Promise<
   const cipherBytes = file.ciphertext.length;
   const parts = partRanges(cipherBytes, BASELINE_PART_BYTES).length;
   const contenders: Contender[] = [
-    { key: 'baseline', target: { kind: 'baseline', url: context.baseline.url }, pid: context.baseline.pid },
-    { key: 'parley', target: { kind: 'parley' }, pid: context.gatewayPid },
+    { key: 'baseline', target: { kind: 'baseline', url: context.baseline.url }, ...context.baseline },
+    { key: 'parley', target: { kind: 'parley' }, ...context.gateway },
   ];
   const groups = split(uploaders, workers.length);
   const call = <T>(command: string, args: (index: number) => unknown, timeoutMs = 300_000) =>
@@ -123,7 +126,7 @@ export async function attachmentsScenario(context: AttachmentsContext): Promise<
     if (warmUp.run.failed > 0) throw new Error(`${contender.key}: warm-up uploads failed: ${JSON.stringify(warmUp.run.errors)}`);
     await removeAll();
     await sleep(options.attachmentHoldMs);
-    const rssIdle = rssOf(contender.pid);
+    const idle = await memoryOf(contender.probe);
     const holding = await call<{ held: number; errors: Record<string, number> }>('attachmentsHold', (index) => ({
       target: contender.target,
       uploaders: groups[index],
@@ -132,19 +135,19 @@ export async function attachmentsScenario(context: AttachmentsContext): Promise<
       count: Math.floor(options.attachmentsHeld / workers.length) + (index < options.attachmentsHeld % workers.length ? 1 : 0),
     }));
     await sleep(options.attachmentHoldMs);
-    const rssHeld = rssOf(contender.pid);
+    const inFlight = await memoryOf(contender.probe);
     const released = await call<{ answers: Record<string, number> }>('attachmentsRelease', () => ({}));
     await removeAll();
     const count = holding.reduce((sum, answer) => sum + answer.held, 0);
     const refused = holding.reduce((sum, answer) => addTo(sum, answer.errors), {});
     held[contender.key] = heldFigure(
-      rssIdle,
-      rssHeld,
+      idle,
+      inFlight,
       count,
       released.reduce((sum, answer) => addTo(sum, answer.answers), Object.keys(refused).length ? { ...refused } : {}),
     );
     log(
-      `attachments: ${contender.key}: ${count} uploads in flight: RSS ${Math.round(rssIdle / 2 ** 20)} → ${Math.round(rssHeld / 2 ** 20)} MB, ${Math.round(held[contender.key]!.rssPerUploadBytes / 1024)} KB each`,
+      `attachments: ${contender.key}: ${count} uploads in flight: RSS ${Math.round(idle.rssBytes / 2 ** 20)} → ${Math.round(inFlight.rssBytes / 2 ** 20)} MB (${Math.round(held[contender.key]!.rssPerUploadBytes / 1024)} KB each), heap + external ${Math.round(idle.heapBytes / 2 ** 20)} → ${Math.round(inFlight.heapBytes / 2 ** 20)} MB (${Math.round(held[contender.key]!.heapPerUploadBytes / 1024)} KB each)`,
     );
   }
 
@@ -185,4 +188,11 @@ export async function attachmentsScenario(context: AttachmentsContext): Promise<
     held: { requested: options.attachmentsHeld, holdMs: options.attachmentHoldMs, parley: held.parley!, baseline: held.baseline! },
     readBack,
   };
+}
+
+/** RSS, and heap + external memory after a full garbage collection (the probe says when it could not collect). */
+async function memoryOf(probe: ProbeClient): Promise<MemoryReading> {
+  const memory = await probe.memory();
+  if (!memory.isCollected) throw new Error('the probe could not run a garbage collection before reading memory');
+  return { rssBytes: memory.rssBytes, heapBytes: memory.heapUsedBytes + memory.externalBytes };
 }

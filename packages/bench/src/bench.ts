@@ -20,7 +20,7 @@ import { measureBundle, measureCrypto, type BundleFigures, type CryptoFigures } 
 import { includes, type BenchOptions } from './options.js';
 import { NO_ANOMALIES, addCounts, type PipelinedCounts } from './pipelined.js';
 import { PostgresCpu } from './postgres-cpu.js';
-import { cpuMsOf, rssOf } from './probe-client.js';
+import { cpuMsOf, ProbeClient, rssOf } from './probe-client.js';
 import { summariseProfile, type CpuProfile, type ProfileSummary } from './profile.js';
 import {
   allowPatientUploads,
@@ -432,7 +432,8 @@ async function runServerScenarios(options: BenchOptions, results: BenchResults, 
     const fresh = await startBenchGateway({ databaseUrl: database.url, dataDir });
     const baselineDatabase = await createBenchDatabase(server.url);
     ourDatabases.push(databaseName(baselineDatabase.url));
-    const baseline = await startBaseline('pg-insert', baselineDatabase.url).catch(async (error: unknown) => {
+    const baselineProbe = new ProbeClient();
+    const baseline = await startBaseline('pg-insert', baselineDatabase.url, baselineProbe).catch(async (error: unknown) => {
       await fresh.stop();
       throw error;
     });
@@ -446,8 +447,8 @@ async function runServerScenarios(options: BenchOptions, results: BenchResults, 
       results.attachments = await attachmentsScenario({
         workers,
         uploaders,
-        gatewayPid: fresh.pid,
-        baseline,
+        gateway: { pid: fresh.pid, probe: fresh.probe },
+        baseline: { ...baseline, probe: baselineProbe },
         postgres,
         dataDir,
         options,
@@ -456,6 +457,7 @@ async function runServerScenarios(options: BenchOptions, results: BenchResults, 
     } finally {
       await callAll(workers, 'attachmentsRelease').catch(() => undefined);
       await baseline.stop();
+      baselineProbe.remove();
       await fresh.stop();
       await baselineDatabase.drop();
     }
@@ -726,9 +728,17 @@ async function interleavedMaxRuns(
   return Object.fromEntries([...runs.entries()].map(([key, list]) => [key, summarise(list)]));
 }
 
-/** Starts a baseline server (baseline-server.ts) as its own process. */
-async function startBaseline(mode: 'relay' | 'pg-insert', databaseUrl: string | undefined): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
-  const child = fork(BASELINE_ENTRY, databaseUrl ? [mode, databaseUrl] : [mode], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+/** Starts a baseline server (baseline-server.ts) as its own process, with the bench's probe loaded when one is given. */
+async function startBaseline(
+  mode: 'relay' | 'pg-insert',
+  databaseUrl: string | undefined,
+  probe?: ProbeClient,
+): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+  const child = fork(BASELINE_ENTRY, databaseUrl ? [mode, databaseUrl] : [mode], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: probe ? { ...process.env, ...probe.env } : process.env,
+  });
+  probe?.attach(child.pid!);
   const port = await new Promise<number>((resolve, reject) => {
     child.once('message', (message: { port: number }) => resolve(message.port));
     child.once('exit', (code) => reject(new Error(`baseline ${mode} exited with ${code}`)));

@@ -76,7 +76,7 @@ const FULL: Omit<BenchOptions, 'mode' | 'only' | 'comparePath' | 'outPath' | 'wr
   cryptoIterations: 2_000,
   attachmentUploaders: 16,
   attachmentFileBytes: 4 * 2 ** 20,
-  attachmentsHeld: 64,
+  attachmentsHeld: 100,
   attachmentHoldMs: 2_000,
   profile: true,
 };
@@ -99,7 +99,7 @@ const QUICK: typeof FULL = {
   pipelinedMessages: 100,
   pipelinedDisconnects: 4,
   attachmentUploaders: 8,
-  attachmentsHeld: 24,
+  attachmentsHeld: 32,
   attachmentHoldMs: 1_000,
 };
 

@@ -3,7 +3,14 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HttpApi, ParleyClient } from '@parley/client';
 import { TEST_KDF_PARAMS, generatePassphrase, ready, toBase64, type IdentityKeys, type RecordKey } from '@parley/crypto';
-import { ATTACHMENT_TYPES, type CertifiedStaff, type SessionInfo } from '@parley/protocol';
+import {
+  ATTACHMENT_TYPES,
+  MAX_ATTACHMENT_FILE_BYTES,
+  MAX_ATTACHMENT_TOTAL_BYTES,
+  type AttachmentSettings,
+  type CertifiedStaff,
+  type SessionInfo,
+} from '@parley/protocol';
 import {
   activatePatient,
   activateStaff,
@@ -92,11 +99,11 @@ export async function allowPatientUploads(url: string, token: string): Promise<v
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
     body: JSON.stringify({
       patientUploads: 'always',
-      acceptedTypes: ATTACHMENT_TYPES,
-      maxFileBytes: 26_214_400,
-      maxConversationBytes: 262_144_000,
-      maxPatientDailyBytes: 262_144_000,
-    }),
+      acceptedTypes: [...ATTACHMENT_TYPES],
+      maxFileBytes: MAX_ATTACHMENT_FILE_BYTES,
+      maxConversationBytes: MAX_ATTACHMENT_TOTAL_BYTES,
+      maxPatientDailyBytes: MAX_ATTACHMENT_TOTAL_BYTES,
+    } satisfies AttachmentSettings),
   });
   if (!response.ok) throw new Error(`attachment settings: status ${response.status}`);
 }

@@ -7,6 +7,7 @@
  */
 import { request, type ClientRequest, type IncomingMessage } from 'node:http';
 import { randomUUID } from 'node:crypto';
+import { ATTACHMENT_PART_BYTES } from '@parley/protocol';
 import { partRanges } from './attachment-figures.js';
 import { monoMs } from './stats.js';
 
@@ -22,7 +23,7 @@ export interface UploaderSpec {
 export type UploadTarget = { kind: 'parley' } | { kind: 'baseline'; url: string };
 
 /** Parts of the plain baseline upload: the same size as the gateway's (one secretstream chunk each, docs/crypto.md). */
-export const BASELINE_PART_BYTES = 65_553;
+export const BASELINE_PART_BYTES = ATTACHMENT_PART_BYTES;
 
 /** One upload's outcome and timings. */
 export interface UploadOutcome {

@@ -97,12 +97,18 @@ describe('summariseUploads', () => {
 });
 
 describe('heldFigure', () => {
-  it('divides the growth of RSS by the uploads held', () => {
-    expect(heldFigure(100 * 2 ** 20, 110 * 2 ** 20, 64, { '204': 64 }).rssPerUploadBytes).toBe((10 * 2 ** 20) / 64);
+  const MiB = 2 ** 20;
+
+  it('divides the growth of RSS and of heap + buffers by the uploads held', () => {
+    const figure = heldFigure({ rssBytes: 100 * MiB, heapBytes: 40 * MiB }, { rssBytes: 110 * MiB, heapBytes: 44 * MiB }, 64, { '204': 64 });
+
+    expect(figure.rssPerUploadBytes).toBe((10 * MiB) / 64);
+    expect(figure.heapPerUploadBytes).toBe((4 * MiB) / 64);
   });
 
-  it('says 0 per upload when none was held', () => {
-    expect(heldFigure(100, 200, 0, {}).rssPerUploadBytes).toBe(0);
+  it('says 0 per upload when none was held, and lets RSS fall when the process reused freed pages', () => {
+    expect(heldFigure({ rssBytes: 100, heapBytes: 10 }, { rssBytes: 200, heapBytes: 20 }, 0, {}).heapPerUploadBytes).toBe(0);
+    expect(heldFigure({ rssBytes: 200, heapBytes: 10 }, { rssBytes: 100, heapBytes: 20 }, 10, {}).rssPerUploadBytes).toBe(-10);
   });
 });
 

@@ -110,8 +110,9 @@ describe('pnpm bench (smoke counts)', () => {
     for (const server of [held.parley, held.baseline]) {
       expect(server.held).toBe(held.requested);
       expect(server.answers).toEqual({ '204': held.requested });
-      expect(server.rssIdleBytes).toBeGreaterThan(0);
-      expect(server.rssHeldBytes).toBeGreaterThan(0);
+      expect(server.idle.rssBytes).toBeGreaterThan(0);
+      expect(server.inFlight.heapBytes).toBeGreaterThan(0);
+      expect(Number.isFinite(server.heapPerUploadBytes)).toBe(true);
     }
   });
 
@@ -159,7 +160,7 @@ describe('pnpm bench (smoke counts)', () => {
       'attachments.parley.mbPerSec',
       'attachments.baseline.mbPerSec',
       'attachments.ratio',
-      'attachments.parley.rssPerUpload',
+      'attachments.parley.heapPerUpload',
       'attachments.parley.totalCpuMsPerMb',
     ];
 
