@@ -88,5 +88,23 @@ export function attachmentsSection(results: BenchResults, resultsFile?: string):
       `Read back: one of the gateway's uploads, fetched by its uploader (\`GET /api/attachments/:id\`): status ${a.readBack.status}, ${a.readBack.isIdentical ? 'the same bytes as uploaded' : '**not the bytes uploaded**'}, \`Cache-Control: ${a.readBack.cacheControl ?? '(none)'}\`.`,
     );
   else lines.push('Read back: no upload through the gateway finished, so none was read back.');
+  const profile = a.profile;
+  if (profile) {
+    const perMb = a.parley.serverCpuMsPerMb;
+    lines.push(
+      '',
+      `**Where the gateway's ${fmt(perMb)} ms of CPU per MB go**: one more upload run under the CPU profiler (${fmt(profile.mbPerSec)} MB/s; raw profile in \`${profile.file}\`, not committed). Idle ${Math.round(profile.idleShare * 100)} % of the samples; ms per MB is each line's share of the busy samples × ${fmt(perMb)}.`,
+      '',
+      '| Package | self time share | ms per MB |',
+      '|---|---|---|',
+      ...profile.packages.slice(0, 8).map((line) => `| ${line.name} | ${(line.share * 100).toFixed(1)} % | ${fmt(line.share * perMb)} |`),
+      '',
+      '| Function (top self time) | share | ms per MB |',
+      '|---|---|---|',
+      ...profile.functions
+        .slice(0, 8)
+        .map((line) => `| \`${line.name.replace(/\|/g, '\\|')}\` | ${(line.share * 100).toFixed(1)} % | ${fmt(line.share * perMb)} |`),
+    );
+  }
   return lines.join('\n');
 }

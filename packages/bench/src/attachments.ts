@@ -21,6 +21,7 @@ import {
 } from './attachment-figures.js';
 import type { BenchOptions } from './options.js';
 import type { PostgresCpu } from './postgres-cpu.js';
+import { summariseProfile, type CpuProfile, type ProfileSummary } from './profile.js';
 import { cpuMsOf, type ProbeClient } from './probe-client.js';
 import { monoMs, sleep } from './stats.js';
 import { BASELINE_PART_BYTES, downloadUpload, type UploaderSpec, type UploadTarget } from './upload-client.js';
@@ -42,6 +43,8 @@ export interface AttachmentsFigure {
   held: { requested: number; holdMs: number; parley: HeldFigure; baseline: HeldFigure };
   /** One of Parley's uploads read back by its uploader: the same bytes, and the headers every blob carries. */
   readBack?: { status: number; isIdentical: boolean; cacheControl: string | null };
+  /** One more gateway run under the CPU profiler (with `options.profile`): where its CPU per MB goes. */
+  profile?: ProfileSummary & { file: string; mbPerSec: number };
 }
 
 /** A server the scenario uploads to. */
@@ -64,6 +67,8 @@ export interface AttachmentsContext {
   dataDir: string;
   options: BenchOptions;
   log: (line: string) => void;
+  /** Keeps a CPU profile of the gateway and says where (with `options.profile`). */
+  saveProfile: (profile: CpuProfile) => Promise<string>;
 }
 
 const CONTENT_TYPE = 'image/jpeg';
@@ -173,6 +178,15 @@ export async function attachmentsScenario(context: AttachmentsContext): Promise<
       await removeAll();
     }
   }
+  let profile: AttachmentsFigure['profile'];
+  if (options.profile) {
+    log('attachments: one more gateway run with the CPU profiler on');
+    await context.gateway.probe.startProfile();
+    const { run } = await runOnce(contenders.find((contender) => contender.key === 'parley')!);
+    const cpuProfile = (await context.gateway.probe.stopProfile()) as CpuProfile;
+    await removeAll();
+    profile = { ...summariseProfile(cpuProfile), file: await context.saveProfile(cpuProfile), mbPerSec: run.mbPerSec };
+  }
   const parley = summariseUploads(runs.parley);
   const baseline = summariseUploads(runs.baseline);
   return {
@@ -187,6 +201,7 @@ export async function attachmentsScenario(context: AttachmentsContext): Promise<
     ratio: baseline.mbPerSec > 0 ? parley.mbPerSec / baseline.mbPerSec : 0,
     held: { requested: options.attachmentsHeld, holdMs: options.attachmentHoldMs, parley: held.parley!, baseline: held.baseline! },
     readBack,
+    profile,
   };
 }
 

@@ -453,6 +453,7 @@ async function runServerScenarios(options: BenchOptions, results: BenchResults, 
         dataDir,
         options,
         log,
+        saveProfile: (profile) => saveProfile(profile, `gateway-attachments${options.mode === 'full' ? '' : `-${options.mode}`}.cpuprofile`),
       });
     } finally {
       await callAll(workers, 'attachmentsRelease').catch(() => undefined);
