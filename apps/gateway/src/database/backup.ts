@@ -26,6 +26,13 @@ const BACKUP_VERSION = 1;
 /** TypeORM's own table: rebuilt by running the migrations, never copied. */
 const MIGRATIONS_TABLE = 'migrations';
 const FETCH_ROWS = 1_000;
+/**
+ * Row text fetched at a time, about: a table of small rows is read FETCH_ROWS at a time, one of large rows (attachment
+ * parts are about 131 kB of JSON each) a few dozen, so the backup's memory stays flat whatever the table holds.
+ */
+const FETCH_BYTES = 8 * 1024 * 1024;
+/** The first fetch of each table, before its rows' size is known. */
+const FIRST_FETCH_ROWS = 16;
 const INSERT_BATCH_BYTES = 4 * 1024 * 1024;
 
 interface Header {
@@ -78,11 +85,16 @@ export async function writeBackup(url: string, file: string): Promise<BackupSumm
       rows[name] = 0;
       const table = client.escapeIdentifier(name);
       await client.query(`DECLARE backup_rows NO SCROLL CURSOR FOR SELECT row_to_json(t)::text AS r FROM ${table} t`);
-      for (;;) {
-        const batch = await client.query<{ r: string }>(`FETCH ${FETCH_ROWS} FROM backup_rows`);
-        for (const { r } of batch.rows) await write('R', r);
+      for (let fetchRows = FIRST_FETCH_ROWS; ;) {
+        const batch = await client.query<{ r: string }>(`FETCH ${fetchRows} FROM backup_rows`);
+        let batchBytes = 0;
+        for (const { r } of batch.rows) {
+          batchBytes += r.length;
+          await write('R', r);
+        }
         rows[name] += batch.rows.length;
-        if (batch.rows.length < FETCH_ROWS) break;
+        if (batch.rows.length < fetchRows) break;
+        fetchRows = Math.max(1, Math.min(FETCH_ROWS, Math.floor(FETCH_BYTES / Math.max(1, batchBytes / batch.rows.length))));
       }
       await client.query('CLOSE backup_rows');
     }

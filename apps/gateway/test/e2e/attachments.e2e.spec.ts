@@ -4,6 +4,7 @@ import type { AttachmentSettings, AttachmentType, ErrorBody, UploadCreated, Uplo
 import { AttachmentsService } from '../../src/attachments/attachments.service.js';
 import { FakeClock } from '../../src/common/clock.js';
 import { startTestApp, type TestApp } from '../app.js';
+import { waitUntil } from '../wait.js';
 import { patientChat, staffChat, waitForAssignment, follow, type Chatter } from '../chat.js';
 import { activatePatient, api, apiOk, connectAs, createPracticeWithStaff, type TestPractice } from '../factories.js';
 
@@ -150,6 +151,37 @@ describe('attachments (in-process gateway, real PostgreSQL and sockets)', () => 
     expect(audited).toEqual([{ data: { via: 'attachment', uploadId } }]);
   });
 
+  it("carries a file end to end through the SDK: the patient's device encrypts and uploads, the clinician's downloads and decrypts it", async () => {
+    await setSettings({ patientUploads: 'when-asked' });
+    const patient = await newPatient();
+    const photo = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), randomBytes(150_000)]);
+    await follow(clinician, patient.conversationId);
+    const clinicianSide = clinician.session.conversation(patient.conversationId);
+    const patientSide = patient.chat.session.conversation(patient.conversationId);
+
+    const unasked = await patientSide.sendAttachments([{ bytes: photo, type: 'image/jpeg', name: 'rash.jpg', width: 800, height: 600 }]);
+    expect(await clinicianSide.requestAttachment('photo')).toMatchObject({ ok: true });
+    await waitUntil(() => patientSide.openAttachmentRequest !== null, 'the request on the patient side');
+    const sent = await patientSide.sendAttachments([{ bytes: photo, type: 'image/jpeg', name: 'rash.jpg', width: 800, height: 600 }], {
+      caption: 'Since Monday',
+    });
+    await waitUntil(
+      () => clinicianSide.entries.some((entry) => entry.ok && entry.value.kind === 'message' && entry.value.attachments.length > 0),
+      'the attachment message on the clinician side',
+    );
+    const received = clinicianSide.entries.flatMap((entry) => (entry.ok && entry.value.kind === 'message' ? entry.value.attachments : []));
+    const opened = await clinicianSide.fetchAttachment(received[0]!);
+    await setSettings({});
+
+    expect(unasked).toMatchObject({ ok: false, error: { code: 'forbidden', details: { reason: 'not_requested' } } });
+    expect(sent).toMatchObject({ ok: true });
+    expect(received).toEqual([expect.objectContaining({ type: 'image/jpeg', name: 'rash.jpg', size: photo.length, width: 800, height: 600 })]);
+    expect(Buffer.from(opened).equals(photo)).toBe(true);
+    expect(patientSide.openAttachmentRequest).toBeNull();
+    // The refused try left nothing behind: one upload, the one the message references.
+    expect(await uploadsOf(patient)).toBe(1);
+  });
+
   it('resumes after a failed part: the same bytes again are fine, other bytes are a conflict, and complete counts what is missing', async () => {
     const patient = await newPatient();
     const ciphertext = randomBytes(PART + 500);
@@ -233,6 +265,18 @@ describe('attachments (in-process gateway, real PostgreSQL and sockets)', () => 
     expect(uploadsBefore).toBe(1);
     expect(overDaily.body.error).toMatchObject({ code: 'too_large', details: { limit: 'daily', maxBytes: 2 * MIB + MIB / 2 } });
     expect(await uploadsOf(patient)).toBe(2);
+  });
+
+  it('lets parallel upload starts no further than the conversation cap', async () => {
+    await setSettings({ maxConversationBytes: 3 * MIB });
+    const patient = await newPatient();
+    const oneMib = MIB + 17 * 16;
+
+    const answers = await Promise.all(Array.from({ length: 5 }, () => create(patient.token, patient.conversationId, oneMib)));
+    await setSettings({});
+
+    expect(answers.map((answer) => answer.status).sort()).toEqual([201, 201, 201, 413, 413]);
+    expect(await uploadsOf(patient)).toBe(3);
   });
 
   it("follows the practice's rule for patients: only with an open request when asked, never when never, and staff are not held to it", async () => {

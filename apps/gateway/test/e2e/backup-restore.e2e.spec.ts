@@ -1,15 +1,17 @@
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ready } from '@parley/crypto';
+import { DEFAULT_ATTACHMENT_SETTINGS } from '@parley/protocol';
 import { createTestDatabase, startGatewayProcess, type GatewayProcess, type TestDatabase } from '@parley/testing';
 import pg from 'pg';
 import type { DataSource } from 'typeorm';
 import { GATEWAY_ENTRY } from '../../../../infra/local/cluster.mjs';
 import { openDatabase } from '../../src/database/data-source.js';
 import { follow, patientChat, staffChat, waitForAssignment, type Chatter } from '../chat.js';
-import { activatePatient, createPracticeWithStaff, type TestPractice } from '../factories.js';
+import { activatePatient, apiOk, createPracticeWithStaff, type TestPractice } from '../factories.js';
 
 const run = promisify(execFile);
 const REPOSITORY = join(import.meta.dirname, '..', '..', '..', '..');
@@ -49,7 +51,7 @@ describe('backup and restore drill on the default embedded install (the commands
     await rm(root, { recursive: true, force: true });
   });
 
-  it('backs up the running embedded database, restores it into a new one where record:verify passes, the record stays append-only and a staff client decrypts a message written before the backup', async () => {
+  it('backs up the running embedded database, restores it into a new one where record:verify passes, the record stays append-only and a staff client decrypts a message and a photo written before the backup', async () => {
     const original = await startGatewayProcess({ entry: GATEWAY_ENTRY, env: { DATA_DIR: live, DEMO_SEED: 'false' } });
     gateways.push(original);
     const originalDb = await openDatabase(bannerDatabaseUrl(original));
@@ -63,6 +65,20 @@ describe('backup and restore drill on the default embedded install (the commands
     await waitForAssignment(clinician);
     expect(await patient.session.conversation(conversationId).send('written before the backup')).toMatchObject({ ok: true });
     expect(await clinician.session.conversation(conversationId).send('and a reply, also before it')).toMatchObject({ ok: true });
+    // A photo too: its parts are rows like the rest, so the backup carries them and the copy serves them.
+    await apiOk(
+      original.url,
+      'PUT',
+      '/api/practice/attachment-settings',
+      { token: practice.manager.token, body: { ...DEFAULT_ATTACHMENT_SETTINGS, patientUploads: 'always' } },
+      200,
+    );
+    const photo = randomBytes(100_000);
+    expect(await patient.session.conversation(conversationId).sendAttachments([{ bytes: photo, type: 'image/jpeg', name: 'before-backup.jpg' }])).toMatchObject(
+      {
+        ok: true,
+      },
+    );
     // Receipts and presence are written as the clients read and leave: let them finish, so the copy can be compared.
     await patient.session.close();
     await clinician.session.close();
@@ -85,7 +101,9 @@ describe('backup and restore drill on the default embedded install (the commands
     const reader = await staffChat(copy.url, practice, practice.clinician);
     chats.push(reader);
     await follow(reader, conversationId);
-    await reader.waitForEntries(5, 20_000);
+    await reader.waitForEntries(6, 20_000);
+    const [attachment] = reader.entries.flatMap((entry) => (entry.ok && entry.value.kind === 'message' ? entry.value.attachments : []));
+    const photoFromCopy = await reader.session.conversation(conversationId).fetchAttachment(attachment!);
     const isAppendOnly = await copyDb.query(`UPDATE record_entries SET nonce = nonce WHERE conversation_id = $1`, [conversationId]).then(
       () => false,
       () => true,
@@ -101,8 +119,10 @@ describe('backup and restore drill on the default embedded install (the commands
     );
     expect(verified).toMatchObject({ code: 0, stdout: '1 conversations checked, 0 broken\n' });
     expect(copyContents).toEqual(originalContents);
-    expect(originalContents['record_entries']).toMatch(/^5 rows /);
-    expect(reader.bodies()).toEqual(['written before the backup', 'and a reply, also before it']);
+    expect(originalContents['record_entries']).toMatch(/^6 rows /);
+    expect(originalContents['attachment_chunks']).toMatch(/^2 rows /);
+    expect(reader.bodies()).toEqual(['written before the backup', 'and a reply, also before it', '']);
+    expect(Buffer.from(photoFromCopy).equals(photo)).toBe(true);
     expect(reader.entries.filter((entry) => !entry.ok)).toEqual([]);
     expect(isAppendOnly).toBe(true);
   }, 120_000);

@@ -1,12 +1,13 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { ready } from '@parley/crypto';
+import { DEFAULT_ATTACHMENT_SETTINGS } from '@parley/protocol';
 import { startGatewayProcess, type GatewayProcess, type TestDatabase } from '@parley/testing';
 import type { DataSource } from 'typeorm';
 import { openDatabase } from '../../src/database/data-source.js';
 import { follow, patientChat, staffChat, waitForAssignment, type Chatter } from '../chat.js';
 import { freshDatabase } from '../database.js';
-import { activatePatient, connectAs, createPracticeWithStaff, signIn, type TestPatient, type TestPractice } from '../factories.js';
+import { activatePatient, apiOk, connectAs, createPracticeWithStaff, signIn, type TestPatient, type TestPractice } from '../factories.js';
 import { waitUntil } from '../wait.js';
 
 const ENTRY = join(import.meta.dirname, '..', '..', 'dist', 'main.js');
@@ -46,7 +47,7 @@ async function dumpDatabase(dataSource: DataSource): Promise<string> {
   return parts.join('\n');
 }
 
-describe('no plaintext and no private key in the logs (debug level) or the database', () => {
+describe('no plaintext (messages, files) and no private key in the logs (debug level) or the database', () => {
   let database: TestDatabase;
   let dataSource: DataSource;
   let gateway: GatewayProcess;
@@ -56,6 +57,11 @@ describe('no plaintext and no private key in the logs (debug level) or the datab
   const marker = `PLAINTEXT-MARKER-${randomBytes(8).toString('hex')}`;
   // Where a client's value belongs in a query (a device label, a client message id, which must be a UUID).
   const queryMarker = randomUUID();
+  // A photo's bytes: a JPEG start, a marker of its own, and random bytes (a slice of them is looked for too); its key once sent.
+  const fileMarker = `FILE-MARKER-${randomBytes(8).toString('hex')}`;
+  const photo = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.from(fileMarker), randomBytes(150_000), Buffer.from(fileMarker)]);
+  let fileKey = Buffer.alloc(0);
+  const attachmentsOf = (chat: Chatter) => chat.entries.flatMap((entry) => (entry.ok && entry.value.kind === 'message' ? entry.value.attachments : []));
 
   beforeAll(async () => {
     await ready();
@@ -76,6 +82,19 @@ describe('no plaintext and no private key in the logs (debug level) or the datab
     await patientSide.session.conversation(id).setTyping(true);
     await waitUntil(() => patientSide.bodies().length === 2 && clinicianSide.bodies().length === 2, 'both messages on both sides', 20_000);
     await clinicianSide.session.conversation(id).markRead(clinicianSide.entries.at(-1)!.seq);
+    // A photo (three secretstream chunks) through the SDK, and the clinician's download of it.
+    await apiOk(
+      gateway.url,
+      'PUT',
+      '/api/practice/attachment-settings',
+      { token: practice.manager.token, body: { ...DEFAULT_ATTACHMENT_SETTINGS, patientUploads: 'always' } },
+      200,
+    );
+    const sent = await patientSide.session.conversation(id).sendAttachments([{ bytes: photo, type: 'image/jpeg', name: `${fileMarker}.jpg` }]);
+    expect(sent).toMatchObject({ ok: true });
+    await waitUntil(() => attachmentsOf(clinicianSide).length === 1, 'the photo on the clinician side', 20_000);
+    fileKey = Buffer.from(attachmentsOf(clinicianSide)[0]!.key, 'base64');
+    expect(Buffer.from(await clinicianSide.session.conversation(id).fetchAttachment(attachmentsOf(clinicianSide)[0]!)).equals(photo)).toBe(true);
     // Refusals are what debug logging records: a payload carrying the marker where an id belongs, a bogus handshake.
     const raw = await connectAs(gateway.url, patient, 10_000);
     await raw.requestRaw('conversation:join', { conversationId: marker });
@@ -123,6 +142,8 @@ describe('no plaintext and no private key in the logs (debug level) or the datab
 
   const secrets = () => ({
     'message plaintext': [marker],
+    'attachment plaintext and name': [fileMarker, photo.subarray(70_000, 70_048), photo.subarray(140_000, 140_048)],
+    'attachment file key': [fileKey],
     'query parameters of a failed insert': [queryMarker],
     passphrase: [patient.passphrase, practice.clinician.passphrase],
     'backup key (passphrase-derived)': [patient.passphraseKeys.backupKey, practice.clinician.passphraseKeys.backupKey],
@@ -149,6 +170,9 @@ describe('no plaintext and no private key in the logs (debug level) or the datab
     const log = gateway.output();
 
     expect(dump).toContain('record_entries');
+    // The photo's ciphertext is in the dump (three parts), so its absence as plaintext means something.
+    expect(dump.match(/"upload_id":/g)).toHaveLength(3);
+    expect(fileKey).toHaveLength(32);
     expect(log.length).toBeGreaterThan(1_000);
     expect(log).toMatch(/"level":20,.*"msg":"socket command refused"/);
     // The failed queries were logged, with what an operator needs: the error's class, its SQLSTATE and where it came from.
