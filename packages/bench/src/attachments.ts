@@ -26,7 +26,7 @@ import { cpuMsOf, type ProbeClient } from './probe-client.js';
 import { monoMs, sleep } from './stats.js';
 import { BASELINE_PART_BYTES, downloadUpload, type UploaderSpec, type UploadTarget } from './upload-client.js';
 import type { UploadRunAnswer } from './upload-commands.js';
-import { split, type Worker } from './workers.js';
+import { callAll, split, type Worker } from './workers.js';
 
 /** What the scenario reports. */
 export interface AttachmentsFigure {
@@ -88,8 +88,7 @@ export async function attachmentsScenario(context: AttachmentsContext): Promise<
     { key: 'parley', target: { kind: 'parley' }, ...context.gateway },
   ];
   const groups = split(uploaders, workers.length);
-  const call = <T>(command: string, args: (index: number) => unknown, timeoutMs = 300_000) =>
-    Promise.all(workers.map((worker, index) => worker.call<T>(command, args(index), timeoutMs)));
+  const call = <T>(command: string, args: (index: number) => unknown) => callAll<T>(workers, command, args);
   const removeAll = async () => {
     const answers = await call<{ removed: number; failed: number }>('attachmentsRemove', () => ({}));
     const failed = answers.reduce((sum, answer) => sum + answer.failed, 0);

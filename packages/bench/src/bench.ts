@@ -38,7 +38,7 @@ import {
 import { median, medianPercentiles, monoMs, percentiles, sleep, type Percentiles } from './stats.js';
 import type { LoadResult, PairSpec } from './types.js';
 import type { PipelinedResult } from './worker.js';
-import { forkWorkers, split, stopWorkers, type Worker } from './workers.js';
+import { callAll, forkWorkers, split, stopWorkers, type Worker } from './workers.js';
 
 /** How often each chatting socket of the idle scenario sends: a person typing fast. */
 export const CHAT_INTERVAL_MS = 5_000;
@@ -543,10 +543,6 @@ async function saveProfile(profile: CpuProfile, name: string): Promise<string> {
 
 // ---------------------------------------------------------------------------------------------
 // Load runs
-
-async function callAll<T>(workers: readonly Worker[], command: string, args: (index: number) => unknown = () => ({}), timeoutMs?: number): Promise<T[]> {
-  return Promise.all(workers.map((worker, index) => worker.call<T>(command, args(index), timeoutMs)));
-}
 
 /** The gateway node(s) under load now, for their batch metrics (none while a baseline runs). */
 let gatewaysUnderLoad: BenchGateway[] = [];

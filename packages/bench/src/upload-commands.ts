@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { addTo } from './attachment-figures.js';
-import { monoMs, sleep } from './stats.js';
+import { monoMs, processCpuMs, sleep } from './stats.js';
 import { holdPart, removeUpload, uploadOnce, type HeldPart, type UploaderSpec, type UploadTarget } from './upload-client.js';
 
 /** What one worker reports for one upload run. */
@@ -40,15 +40,10 @@ async function cipherAt(path: string): Promise<Uint8Array> {
   return cipher.bytes;
 }
 
-function cpuMs(): number {
-  const usage = process.cpuUsage();
-  return (usage.user + usage.system) / 1000;
-}
-
 /** Every uploader uploads the file once, all starting at `startAt` (the shared monotonic clock). */
 async function upload(args: UploadArgs): Promise<UploadRunAnswer> {
   const bytes = await cipherAt(args.cipherPath);
-  const cpuBefore = cpuMs();
+  const cpuBefore = processCpuMs();
   await sleep(Math.max(0, args.startAt - monoMs()));
   const outcomes = await Promise.all(args.uploaders.map((uploader) => uploadOnce(args.target, uploader, bytes, args.contentType)));
   const answer: UploadRunAnswer = { bytes: 0, uploads: outcomes.length, failed: 0, errors: {}, finishedAt: 0, partMs: [], controlMs: [], cpuMs: 0 };
@@ -65,7 +60,7 @@ async function upload(args: UploadArgs): Promise<UploadRunAnswer> {
       addTo(answer.errors, { [outcome.error ?? 'failed']: 1 });
     }
   });
-  answer.cpuMs = cpuMs() - cpuBefore;
+  answer.cpuMs = processCpuMs() - cpuBefore;
   return answer;
 }
 
