@@ -139,6 +139,34 @@ describe('the attachments section of the doc', () => {
     expect(sectionOf(updated, ATTACHMENTS_SECTION)).toBe('attachments');
   });
 
+  it('sets the gateway beside the plain upload: MB/s, the ratio, CPU per MB and memory per upload in flight', () => {
+    const plain = summariseUploads([summariseUploadRun(aRun())]);
+    const gateway = summariseUploads([summariseUploadRun(aRun({ finishedAt: 5_000, serverCpuMs: 2_000, pgCpuMs: 800 }))]);
+    const held = (perUpload: number) =>
+      heldFigure({ rssBytes: 2 ** 27, heapBytes: 2 ** 24 }, { rssBytes: 2 ** 27, heapBytes: 2 ** 24 + 100 * perUpload }, 100, { '204': 100 });
+    const attachments = {
+      uploaders: 4,
+      contentType: 'image/jpeg',
+      fileBytes: 2 ** 20,
+      cipherBytes: 1_048_848,
+      partBytes: 65_553,
+      parts: 16,
+      parley: gateway,
+      baseline: plain,
+      ratio: 0.5,
+      held: { requested: 100, holdMs: 2_000, parley: held(50 * 1024), baseline: held(32 * 1024) },
+      readBack: { status: 200, isIdentical: true, cacheControl: 'no-store' },
+    };
+    const results = { meta, skipped: [], attachments } as unknown as BenchResults;
+
+    const section = attachmentsSection(results);
+
+    expect(section).toContain('| **Parley gateway** (upload routes) | 1 | 0.50× |');
+    expect(section).toContain('| 500 | 200 | **700** |');
+    expect(section).toContain('| **Parley gateway** | 100 | 16 MiB → 20.9 MiB | **50 KB** |');
+    expect(section).toContain('status 200, the same bytes as uploaded, `Cache-Control: no-store`');
+  });
+
   it('names the commit and command it measured, and says why it has no figures when the scenario failed', () => {
     const results = { meta, skipped: [{ scenario: 'attachments', reason: 'failed: create 403 forbidden' }] } as unknown as BenchResults;
 
