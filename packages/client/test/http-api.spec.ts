@@ -8,16 +8,18 @@ interface Seen {
   url: string;
   headers: IncomingHttpHeaders;
   body: string;
+  raw: Buffer;
 }
 
 describe(HttpApi.name, () => {
   const seen: Seen[] = [];
-  let answer: { status: number; body?: string; contentType?: string } = { status: 204 };
+  let answer: { status: number; body?: string | Buffer; contentType?: string } = { status: 204 };
   const server = createServer((request, response) => {
-    let body = '';
-    request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
-      seen.push({ method: request.method ?? '', url: request.url ?? '', headers: request.headers, body });
+      const raw = Buffer.concat(chunks);
+      seen.push({ method: request.method ?? '', url: request.url ?? '', headers: request.headers, body: raw.toString(), raw });
       response.writeHead(answer.status, { 'content-type': answer.contentType ?? 'application/json' });
       response.end(answer.body);
     });
@@ -106,6 +108,43 @@ describe(HttpApi.name, () => {
       ok: false,
       error: { code: 'unexpected_response', message: 'GET /api/practice/keys: status 502 without an API error', status: 502 },
     });
+  });
+
+  it('sends an upload part as raw octets with the token, and resolves its empty answer as null', async () => {
+    answer = { status: 204 };
+    const part = Uint8Array.from({ length: 65_553 }, (_, i) => i % 256);
+    const api = new HttpApi({ baseUrl, token: 'session' });
+
+    const result = await api.putUploadChunk('00000000-0000-4000-8000-000000000009', 3, part);
+
+    expect(result).toEqual({ ok: true, data: null });
+    expect(seen[0]).toMatchObject({ method: 'PUT', url: '/api/attachments/uploads/00000000-0000-4000-8000-000000000009/chunks/3' });
+    expect(seen[0]?.headers['content-type']).toBe('application/octet-stream');
+    expect(seen[0]?.headers['authorization']).toBe('Bearer session');
+    expect(seen[0]?.raw.equals(Buffer.from(part))).toBe(true);
+  });
+
+  it('resolves a download as the bytes of the answer, and a refusal as a typed failure', async () => {
+    const api = new HttpApi({ baseUrl, token: 'session' });
+    const blob = Buffer.from(Uint8Array.from({ length: 70_000 }, (_, i) => (i * 7) % 256));
+    answer = { status: 200, body: blob, contentType: 'application/octet-stream' };
+    const downloaded = await api.downloadAttachment('00000000-0000-4000-8000-000000000009');
+    answer = { status: 404, body: JSON.stringify({ error: { code: 'not_found', message: 'No such attachment.' } }) };
+    const refused = await api.downloadAttachment('00000000-0000-4000-8000-000000000009');
+
+    expect(downloaded.ok && Buffer.from(downloaded.data).equals(blob)).toBe(true);
+    expect(seen[0]).toMatchObject({ method: 'GET', url: '/api/attachments/00000000-0000-4000-8000-000000000009' });
+    expect(refused).toEqual({ ok: false, error: { code: 'not_found', message: 'No such attachment.', status: 404 } });
+  });
+
+  it('resolves a size cap as too_large with which limit and its size', async () => {
+    answer = { status: 413, body: JSON.stringify({ error: { code: 'too_large', message: 'Too large.', details: { limit: 'daily', maxBytes: 52_428_800 } } }) };
+    const api = new HttpApi({ baseUrl });
+
+    const result = await api.createUpload({ conversationId: '00000000-0000-4000-8000-000000000009', contentType: 'image/jpeg', cipherBytes: 100 });
+
+    expect(result).toEqual({ ok: false, error: { code: 'too_large', message: 'Too large.', status: 413, details: { limit: 'daily', maxBytes: 52_428_800 } } });
+    expect(JSON.parse(seen[0]!.body)).toEqual({ conversationId: '00000000-0000-4000-8000-000000000009', contentType: 'image/jpeg', cipherBytes: 100 });
   });
 
   it('resolves an unreachable gateway as a network failure', async () => {

@@ -158,10 +158,7 @@ export function decryptFile(ref: FileRef, ciphertext: Uint8Array): Uint8Array {
  * The descriptor of an encrypted file, as the sender puts it in the message (only what it encrypted itself).
  * @throws CryptoError `invalid_input`
  */
-export function describeFile(
-  file: EncryptedFile,
-  fields: { id: string; type: AttachmentType; name: string; width?: number; height?: number },
-): AttachmentDescriptor {
+export function describeFile(file: FileRef, fields: { id: string; type: AttachmentType; name: string; width?: number; height?: number }): AttachmentDescriptor {
   const descriptor: AttachmentDescriptor = {
     id: fields.id,
     type: fields.type,

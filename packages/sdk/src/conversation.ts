@@ -12,6 +12,7 @@ import {
 import {
   describeFile,
   encryptFile,
+  fileCipherBytes,
   fromBase64,
   keyId,
   MAX_ATTACHMENTS,
@@ -19,7 +20,7 @@ import {
   toBase64,
   type AttachmentDescriptor,
   type BoxKeys,
-  type EncryptedFile,
+  type FileRef,
   type ReceiveGuard,
   type RecordKey,
 } from '@parley/crypto';
@@ -365,9 +366,7 @@ export class Conversation {
     if (tooLarge) return { ok: false, error: { code: 'too_large', message: 'the file is too large', details: { limit: 'file', maxBytes: MAX_FILE_BYTES } } };
     if (files.some((file) => file.bytes.length === 0)) return { ok: false, error: { code: 'invalid_payload', message: 'the file is empty' } };
     const names = files.map((file) => safeAttachmentName(file.name, file.type === 'application/pdf' ? 'document.pdf' : 'photo'));
-    // The sender describes only what it encrypted itself: the key, header, hash and size below come from here.
-    const encrypted: EncryptedFile[] = files.map((file) => encryptFile(file.bytes));
-    const totalBytes = encrypted.reduce((sum, file) => sum + file.ciphertext.length, 0);
+    const totalBytes = files.reduce((sum, file) => sum + fileCipherBytes(file.bytes.length), 0);
     const item: PendingSend = {
       clientMessageId: options.clientMessageId ?? crypto.randomUUID(),
       body: options.caption ?? '',
@@ -379,14 +378,18 @@ export class Conversation {
     };
     this.setPending([...this.pending, item]);
     const uploadIds: string[] = [];
+    // The sender describes only what it encrypted itself: each file's key, header, hash and size come from here. One
+    // ciphertext at a time is held (a phone sending four large files), its reference kept for the descriptor.
+    const encrypted: FileRef[] = [];
     const cancelUploads = async () => {
       await Promise.all(uploadIds.map((uploadId) => api.cancelUpload(uploadId)));
     };
     let doneBytes = 0;
-    for (const [index, file] of encrypted.entries()) {
+    for (const outgoing of files) {
+      const file = encryptFile(outgoing.bytes);
       const upload = await uploadEncryptedFile(
         api,
-        { conversationId: this.id, type: files[index]!.type, ciphertext: file.ciphertext },
+        { conversationId: this.id, type: outgoing.type, ciphertext: file.ciphertext },
         {
           signal: options.signal,
           onProgress: (sentBytes) => {
@@ -402,6 +405,7 @@ export class Conversation {
         return upload;
       }
       uploadIds.push(upload.uploadId);
+      encrypted.push({ key: file.key, header: file.header, hash: file.hash, size: file.size });
       doneBytes += file.ciphertext.length;
     }
     if (options.signal?.aborted) {
@@ -432,7 +436,7 @@ export class Conversation {
    * The bytes stay in memory; an image is shown only after a re-encode (packages/web `safeImageBlob`).
    * @throws AccountFlowError `no_http_api`, AttachmentDownloadError (`not_found`, `network` …), CryptoError `decrypt_failed`
    */
-  fetchAttachment(attachment: AttachmentDescriptor): Promise<Uint8Array> {
+  async fetchAttachment(attachment: AttachmentDescriptor): Promise<Uint8Array> {
     const api = this.context.api;
     if (!api) throw new AccountFlowError('no_http_api', 'this conversation has no HTTP API to download with');
     return downloadAttachment(api, attachment);

@@ -211,6 +211,13 @@ describe(describeSystemEvent.name, () => {
     );
   });
 
+  it('words a request for a document, naming no one the patient does not know', () => {
+    const request: SystemEvent = { event: 'attachment.requested', data: { kind: 'document', clinicianId: colleagueId } };
+
+    expect(line(request, 'patient')).toEqual({ text: 'A clinician asked you for a document. Use the attach button below to send one.', tone: 'request' });
+    expect(line(request, 'staff')).toEqual({ text: 'asked the patient for a document', tone: 'request' });
+  });
+
   it('shows staff and exports an unrecognised event by its name, and the patient nothing', () => {
     expect(line(unrecognised, 'staff')).toEqual({ text: 'consulted', tone: 'info' });
     expect(line(unrecognised, 'export')).toEqual({ text: 'consulted', tone: 'info' });
