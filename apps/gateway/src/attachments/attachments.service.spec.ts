@@ -133,7 +133,7 @@ describe(AttachmentsService.name, () => {
     it('refuses a file over the cap as too_large with the plaintext limit, before counting or storing it', async () => {
       settings.attachmentSettingsOf.mockResolvedValue({ ...DEFAULT_ATTACHMENT_SETTINGS, patientUploads: 'always', maxFileBytes: 65_536 });
 
-      const refused = sut.create(patient, { conversationId: conversation.id, contentType: 'image/png', cipherBytes: 65_536 + 17 + 1 });
+      const refused = sut.create(patient, { conversationId: conversation.id, contentType: 'image/png', cipherBytes: 65_537 + 2 * 17 });
 
       await expect(refused).rejects.toMatchObject({ code: 'too_large', details: { limit: 'file', maxBytes: 65_536 } });
       expect(uploads.createWithinCaps).not.toHaveBeenCalled();

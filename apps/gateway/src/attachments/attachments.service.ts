@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import {
+  ATTACHMENT_CHUNK_OVERHEAD,
   ATTACHMENT_PART_BYTES,
   chunkCountFor,
   cipherBytesFor,
@@ -60,9 +61,12 @@ export class AttachmentsService {
    * conversation, the practice's rule for patients, the upload flood limit, then the per-file, per-conversation and
    * per-patient daily caps (compared on ciphertext sizes).
    * @throws DomainError `not_found`, `conflict` (closed), `forbidden` (`reason`: `not_accepted`, `not_requested`), `rate_limited`,
-   *   `invalid_payload` (`reason: type_not_accepted`), `too_large` (`limit`, `maxBytes`)
+   *   `invalid_payload` (`reason: type_not_accepted`; a size no ciphertext has), `too_large` (`limit`, `maxBytes`)
    */
   async create(actor: Actor, request: CreateUploadRequest): Promise<UploadCreated> {
+    // Every part is a whole secretstream chunk, at least its 17 bytes of overhead: the last one too.
+    const lastPartBytes = request.cipherBytes - (chunkCountFor(request.cipherBytes) - 1) * ATTACHMENT_PART_BYTES;
+    if (lastPartBytes < ATTACHMENT_CHUNK_OVERHEAD) throw new DomainError('invalid_payload', 'cipherBytes is not the size of an encrypted file.');
     const conversation = await this.memberConversation(actor, request.conversationId);
     const settings = await this.settings.attachmentSettingsOf(conversation.practiceId);
     if (!settings.acceptedTypes.includes(request.contentType)) {

@@ -11,6 +11,7 @@ import type { DataSource } from 'typeorm';
 import { GATEWAY_ENTRY } from '../../../../infra/local/cluster.mjs';
 import { openDatabase } from '../../src/database/data-source.js';
 import { follow, patientChat, staffChat, waitForAssignment, type Chatter } from '../chat.js';
+import { bannerDatabaseUrl } from '../database.js';
 import { activatePatient, apiOk, createPracticeWithStaff, type TestPractice } from '../factories.js';
 
 const run = promisify(execFile);
@@ -24,9 +25,6 @@ function pnpm(args: string[], env: Record<string, string>): Promise<{ code: numb
     (error: { code?: number; stdout?: string; stderr?: string }) => ({ code: error.code ?? 1, stdout: error.stdout ?? '', stderr: error.stderr ?? '' }),
   );
 }
-
-/** The embedded database's URL from the start banner (`Database: embedded PostgreSQL in …, postgres://…`). */
-const bannerDatabaseUrl = (gateway: GatewayProcess) => gateway.output().match(/Database:\s+embedded PostgreSQL in \S+, (postgres:\/\/\S+)/)?.[1] ?? '';
 
 describe('backup and restore drill on the default embedded install (the commands of docs/operations.md)', () => {
   // Two installs side by side, as on a fresh machine: the live one and the drill's copy, each with its own DATA_DIR.

@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ready } from '@parley/crypto';
 import { DEFAULT_ATTACHMENT_SETTINGS } from '@parley/protocol';
@@ -6,7 +7,7 @@ import { startGatewayProcess, type GatewayProcess, type TestDatabase } from '@pa
 import type { DataSource } from 'typeorm';
 import { openDatabase } from '../../src/database/data-source.js';
 import { follow, patientChat, staffChat, waitForAssignment, type Chatter } from '../chat.js';
-import { freshDatabase } from '../database.js';
+import { bannerDatabaseUrl, freshDatabase } from '../database.js';
 import { activatePatient, apiOk, connectAs, createPracticeWithStaff, signIn, type TestPatient, type TestPractice } from '../factories.js';
 import { waitUntil } from '../wait.js';
 
@@ -186,5 +187,88 @@ describe('no plaintext (messages, files) and no private key in the logs (debug l
     }
     expect(findIn(dump)).toEqual([]);
     expect(findIn(log)).toEqual([]);
+  });
+});
+
+/** Every file under `folder`, recursively. */
+async function filesUnder(folder: string): Promise<string[]> {
+  const entries = await readdir(folder, { withFileTypes: true, recursive: true });
+  return entries.filter((entry) => entry.isFile()).map((entry) => join(entry.parentPath, entry.name));
+}
+
+describe("no plaintext of a message or a photo in the data folder (the embedded PostgreSQL's files, write-ahead log included)", () => {
+  const dataDir = join(import.meta.dirname, '..', '..', '..', '..', '.data', `plaintext-scan-${process.pid}`);
+  let gateway: GatewayProcess;
+  let dataSource: DataSource;
+  const chats: Chatter[] = [];
+  const marker = `PLAINTEXT-MARKER-${randomBytes(8).toString('hex')}`;
+  const fileMarker = `FILE-MARKER-${randomBytes(8).toString('hex')}`;
+  const photo = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.from(fileMarker), randomBytes(150_000)]);
+  let fileKey = Buffer.alloc(0);
+
+  beforeAll(async () => {
+    await ready();
+    gateway = await startGatewayProcess({ entry: ENTRY, env: { DATA_DIR: dataDir, DEMO_SEED: 'false' } });
+    dataSource = await openDatabase(bannerDatabaseUrl(gateway));
+    const practice = await createPracticeWithStaff({ url: gateway.url, dataSource });
+    const patientSide = await patientChat(gateway.url, practice, await activatePatient(gateway.url, practice));
+    const clinicianSide = await staffChat(gateway.url, practice, practice.clinician);
+    chats.push(patientSide, clinicianSide);
+    const { id } = await patientSide.session.openConversation('admin');
+    await follow(patientSide, id);
+    await follow(clinicianSide, id);
+    await waitForAssignment(clinicianSide);
+    await patientSide.session.conversation(id).send(`${marker} from the patient`);
+    await apiOk(
+      gateway.url,
+      'PUT',
+      '/api/practice/attachment-settings',
+      { token: practice.manager.token, body: { ...DEFAULT_ATTACHMENT_SETTINGS, patientUploads: 'always' } },
+      200,
+    );
+    expect(await patientSide.session.conversation(id).sendAttachments([{ bytes: photo, type: 'image/jpeg', name: `${fileMarker}.jpg` }])).toMatchObject({
+      ok: true,
+    });
+    await waitUntil(
+      () => clinicianSide.entries.some((entry) => entry.ok && entry.value.kind === 'message' && entry.value.attachments.length > 0),
+      'the photo',
+      20_000,
+    );
+    const [attachment] = clinicianSide.entries.flatMap((entry) => (entry.ok && entry.value.kind === 'message' ? entry.value.attachments : []));
+    fileKey = Buffer.from(attachment!.key, 'base64');
+    expect(Buffer.from(await clinicianSide.session.conversation(id).fetchAttachment(attachment!)).equals(photo)).toBe(true);
+    // Everything written reaches the data files as well as the write-ahead log.
+    await dataSource.query('CHECKPOINT');
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const chat of chats) await chat.session.close();
+    await dataSource?.destroy();
+    await gateway?.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('finds the ciphertext of the photo there, and no slice of its plaintext, its name, its key or the message', async () => {
+    const [part] = (await dataSource.query(`SELECT bytes FROM attachment_chunks ORDER BY idx LIMIT 1`)) as { bytes: Buffer }[];
+    const secrets: Record<string, Buffer[]> = {
+      'message plaintext': [Buffer.from(marker)],
+      'photo plaintext and name': [Buffer.from(fileMarker), photo.subarray(30_000, 30_048), photo.subarray(100_000, 100_048), photo.subarray(150_000, 150_048)],
+      'photo file key': [fileKey],
+    };
+    const found = new Set<string>();
+    let isCiphertextSeen = false;
+    let scannedBytes = 0;
+
+    for (const file of await filesUnder(dataDir)) {
+      const bytes = await readFile(file);
+      scannedBytes += bytes.length;
+      if (bytes.includes(part!.bytes.subarray(1_000, 1_048))) isCiphertextSeen = true;
+      for (const [what, values] of Object.entries(secrets)) if (values.some((value) => bytes.includes(value))) found.add(what);
+    }
+
+    expect(isCiphertextSeen).toBe(true);
+    expect(scannedBytes).toBeGreaterThan(10_000_000);
+    expect(fileKey).toHaveLength(32);
+    expect([...found]).toEqual([]);
   });
 });
