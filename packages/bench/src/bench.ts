@@ -15,13 +15,15 @@ import {
   type BenchGateway,
   type DatabaseServer,
 } from './environment.js';
+import { attachmentsScenario, type AttachmentsFigure } from './attachments.js';
 import { measureBundle, measureCrypto, type BundleFigures, type CryptoFigures } from './local-scenarios.js';
 import { includes, type BenchOptions } from './options.js';
 import { NO_ANOMALIES, addCounts, type PipelinedCounts } from './pipelined.js';
 import { PostgresCpu } from './postgres-cpu.js';
-import { cpuMsOf, rssOf } from './probe-client.js';
+import { cpuMsOf, ProbeClient, rssOf } from './probe-client.js';
 import { summariseProfile, type CpuProfile, type ProfileSummary } from './profile.js';
 import {
+  allowPatientUploads,
   createClinicians,
   createPatients,
   openPairs,
@@ -36,7 +38,7 @@ import {
 import { median, medianPercentiles, monoMs, percentiles, sleep, type Percentiles } from './stats.js';
 import type { LoadResult, PairSpec } from './types.js';
 import type { PipelinedResult } from './worker.js';
-import { forkWorkers, split, stopWorkers, type Worker } from './workers.js';
+import { callAll, forkWorkers, split, stopWorkers, type Worker } from './workers.js';
 
 /** How often each chatting socket of the idle scenario sends: a person typing fast. */
 export const CHAT_INTERVAL_MS = 5_000;
@@ -144,6 +146,8 @@ export interface BenchResults {
   queue?: QueueFigure;
   queueTwoNodes?: QueueFigure;
   twoNodes?: LoadFigure & { note: string };
+  /** Scenario 9 (issue #18): uploads through the gateway beside a plain HTTP upload to the baseline server. */
+  attachments?: AttachmentsFigure;
   bundle?: BundleFigures;
   profile?: ProfileSummary & {
     profiledRatePerSec: number;
@@ -208,7 +212,9 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
       log('crypto: encrypt+sign, verify+decrypt, passphrase derivation (in this process, before any load)');
       results.crypto = await measureCrypto(options.cryptoIterations, options.runs);
     }
-    const needsGateway = (['baselines', 'max-rate', 'fixed-rate', 'pipelined', 'idle', 'queue', 'two-nodes'] as const).some((name) => includes(options, name));
+    const needsGateway = (['baselines', 'max-rate', 'fixed-rate', 'pipelined', 'idle', 'queue', 'two-nodes', 'attachments'] as const).some((name) =>
+      includes(options, name),
+    );
     if (needsGateway) await runServerScenarios(options, results, cleanup, log);
     if (includes(options, 'bundle')) {
       log('bundle: building apps/patient and sizing its first screen');
@@ -254,11 +260,14 @@ async function runServerScenarios(options: BenchOptions, results: BenchResults, 
   const wantsPairs = (['max-rate', 'fixed-rate', 'pipelined', 'idle', 'two-nodes', 'baselines'] as const).some((name) => includes(options, name));
   const wantsQueue = includes(options, 'queue');
   const idleChatPairs = includes(options, 'idle') ? Math.max(1, Math.ceil((options.idleSockets * 0.05) / 2)) : 0;
-  const pairCount = wantsPairs ? Math.max(options.pairs, idleChatPairs) : 0;
+  const wantsAttachments = includes(options, 'attachments');
+  // The attachments scenario uploads as the pairs' patients, into their open conversations.
+  const pairCount = Math.max(wantsPairs ? Math.max(options.pairs, idleChatPairs) : 0, wantsAttachments ? options.attachmentUploaders : 0);
   log(
     `setup: practice, ${pairCount} pairs, ${wantsQueue ? options.queuePatients : 0} queue patients and ${wantsQueue ? options.queueClinicians : 0} clinicians (sdk, over HTTP)`,
   );
   const practice = await setUpPractice(gateway.url, dataDir);
+  if (wantsAttachments) await allowPatientUploads(gateway.url, practice.manager.token);
   const pairClinicians = await createClinicians(gateway.url, practice, pairCount, 'pair');
   const queueClinicians = wantsQueue ? await createClinicians(gateway.url, practice, options.queueClinicians, 'queue') : [];
   const pairPatients = await createPatients(gateway.url, practice, pairCount);
@@ -416,6 +425,45 @@ async function runServerScenarios(options: BenchOptions, results: BenchResults, 
     }
   });
 
+  // ---- scenario 9 (issue #18): attachments, on a gateway and a baseline server started for it
+  await guarded('attachments', async () => {
+    if (!wantsAttachments) return;
+    log('attachments: starting a fresh gateway process and a fresh baseline server (its own database) for it');
+    const fresh = await startBenchGateway({ databaseUrl: database.url, dataDir });
+    const baselineDatabase = await createBenchDatabase(server.url);
+    ourDatabases.push(databaseName(baselineDatabase.url));
+    const baselineProbe = new ProbeClient();
+    const baseline = await startBaseline('pg-insert', baselineDatabase.url, baselineProbe).catch(async (error: unknown) => {
+      await fresh.stop();
+      throw error;
+    });
+    try {
+      const uploaders = pairs
+        .slice(0, options.attachmentUploaders)
+        .map((pair) => ({ token: pair.patient.token, conversationId: pair.conversationId, url: fresh.url }));
+      log(
+        `attachments: ${uploaders.length} uploaders, a ${options.attachmentFileBytes} B file each, ${options.runs} round(s) of baseline, parley (interleaved); ${options.attachmentsHeld} uploads held in flight`,
+      );
+      results.attachments = await attachmentsScenario({
+        workers,
+        uploaders,
+        gateway: { pid: fresh.pid, probe: fresh.probe },
+        baseline: { ...baseline, probe: baselineProbe },
+        postgres,
+        dataDir,
+        options,
+        log,
+        saveProfile: (profile) => saveProfile(profile, `gateway-attachments${options.mode === 'full' ? '' : `-${options.mode}`}.cpuprofile`),
+      });
+    } finally {
+      await callAll(workers, 'attachmentsRelease').catch(() => undefined);
+      await baseline.stop();
+      baselineProbe.remove();
+      await fresh.stop();
+      await baselineDatabase.drop();
+    }
+  });
+
   // ---- scenario 5: queue
   await guarded('queue', async () => {
     if (wantsQueue) {
@@ -495,10 +543,6 @@ async function saveProfile(profile: CpuProfile, name: string): Promise<string> {
 
 // ---------------------------------------------------------------------------------------------
 // Load runs
-
-async function callAll<T>(workers: readonly Worker[], command: string, args: (index: number) => unknown = () => ({}), timeoutMs?: number): Promise<T[]> {
-  return Promise.all(workers.map((worker, index) => worker.call<T>(command, args(index), timeoutMs)));
-}
 
 /** The gateway node(s) under load now, for their batch metrics (none while a baseline runs). */
 let gatewaysUnderLoad: BenchGateway[] = [];
@@ -681,9 +725,17 @@ async function interleavedMaxRuns(
   return Object.fromEntries([...runs.entries()].map(([key, list]) => [key, summarise(list)]));
 }
 
-/** Starts a baseline server (baseline-server.ts) as its own process. */
-async function startBaseline(mode: 'relay' | 'pg-insert', databaseUrl: string | undefined): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
-  const child = fork(BASELINE_ENTRY, databaseUrl ? [mode, databaseUrl] : [mode], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+/** Starts a baseline server (baseline-server.ts) as its own process, with the bench's probe loaded when one is given. */
+async function startBaseline(
+  mode: 'relay' | 'pg-insert',
+  databaseUrl: string | undefined,
+  probe?: ProbeClient,
+): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+  const child = fork(BASELINE_ENTRY, databaseUrl ? [mode, databaseUrl] : [mode], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: probe ? { ...process.env, ...probe.env } : process.env,
+  });
+  probe?.attach(child.pid!);
   const port = await new Promise<number>((resolve, reject) => {
     child.once('message', (message: { port: number }) => resolve(message.port));
     child.once('exit', (code) => reject(new Error(`baseline ${mode} exited with ${code}`)));

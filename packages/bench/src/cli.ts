@@ -3,7 +3,8 @@
  * full run on a clean tree, docs/benchmarks.md with its charts. The doc's run writes its JSON where it is committed with
  * the doc (packages/bench/results/<date>-<commit>.json and latest.json); other runs write results/dev-<mode>.json (ignored).
  * A full run refuses a tree with uncommitted changes (the doc must name a commit that is what was measured) unless
- * `--allow-dirty`, whose results say so and never become the doc.
+ * `--allow-dirty`, whose results say so and never become the doc. A run of the attachments scenario alone with `--doc`
+ * rewrites only that section of the doc (it names its own commit and command) and commits its JSON beside the full run's.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -11,7 +12,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runBench, type BenchResults } from './bench.js';
-import { firstLoadSectionOf, withFirstLoadSection } from './doc-sections.js';
+import { attachmentsSection } from './attachments-report.js';
+import { ATTACHMENTS_SECTION, FIRST_LOAD_SECTION, sectionOf, withSection } from './doc-sections.js';
 import { gitState, REPO_ROOT } from './environment.js';
 import { parseOptions } from './options.js';
 import { checkTargets, compareRuns, figuresOf, latencyChart, renderDoc, throughputChart } from './report.js';
@@ -45,10 +47,14 @@ async function main(): Promise<void> {
     return;
   }
   const callerDir = process.env['INIT_CWD'] ?? process.cwd();
-  // Only the doc's run writes the committed results; any other run, a full one allowed on a dirty tree included, its own file.
+  // Only the doc's full run writes the committed results (latest.json); any other run, a full one allowed on a dirty tree
+  // or one that rewrites only its section included, its own file.
+  const isSectionRun = options.writeDoc && options.only !== undefined;
   const isDefaultOut = options.outPath === join(RESULTS, 'latest.json');
   const outPath =
-    isDefaultOut && !options.writeDoc ? join(RESULTS, `dev-${options.mode}${git.isDirty ? '-dirty' : ''}.json`) : resolve(callerDir, options.outPath);
+    isDefaultOut && (!options.writeDoc || isSectionRun)
+      ? join(RESULTS, `dev-${options.mode}${options.only ? `-${options.only.join('-')}` : ''}${git.isDirty ? '-dirty' : ''}.json`)
+      : resolve(callerDir, options.outPath);
   const comparePath = options.comparePath ? resolve(callerDir, options.comparePath) : undefined;
   if (comparePath && !existsSync(comparePath)) throw new Error(`--compare: ${comparePath} does not exist`);
   const log = (line: string) => process.stdout.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
@@ -64,22 +70,31 @@ async function main(): Promise<void> {
   await writeFile(outPath, json);
   log(`results: ${outPath}`);
   let resultsFile: string | undefined;
-  if (options.writeDoc) {
-    // The copy committed with the doc, named by date and commit; latest.json is the same run.
-    resultsFile = `packages/bench/results/${results.meta.date.slice(0, 10)}-${results.meta.commit}.json`;
+  if (options.writeDoc && !(isSectionRun && !results.attachments)) {
+    // The copy committed with the doc, named by date and commit (and scenario, for a section's run); latest.json is the full run.
+    resultsFile = `packages/bench/results/${results.meta.date.slice(0, 10)}-${results.meta.commit}${isSectionRun ? `-${options.only!.join('-')}` : ''}.json`;
     await writeFile(join(REPO_ROOT, resultsFile), json);
     log(`results: ${resultsFile} (commit it with the doc)`);
   }
   printSummary(results);
-  if (options.writeDoc) {
+  const docPath = join(REPO_ROOT, 'docs/benchmarks.md');
+  if (isSectionRun) {
+    // Only the attachments section, which names this run's commit and command; the rest of the doc stays the full run's.
+    if (!results.attachments) {
+      process.stderr.write('attachments: not measured (see above): docs/benchmarks.md is unchanged\n');
+      process.exitCode = 1;
+    } else {
+      await writeFile(docPath, withSection(readFileSync(docPath, 'utf8'), ATTACHMENTS_SECTION, attachmentsSection(results, resultsFile)));
+      log('wrote the attachments section of docs/benchmarks.md');
+    }
+  } else if (options.writeDoc) {
     const findings = existsSync(FINDINGS) ? readFileSync(FINDINGS, 'utf8') : '';
     const latency = latencyChart(results);
     const throughput = throughputChart(results);
-    const docPath = join(REPO_ROOT, 'docs/benchmarks.md');
     // The first-load figures come from their own command (first-load.ts, Chromium over throttled networks): kept as they are.
-    const firstLoad = existsSync(docPath) ? firstLoadSectionOf(readFileSync(docPath, 'utf8')) : undefined;
+    const firstLoad = existsSync(docPath) ? sectionOf(readFileSync(docPath, 'utf8'), FIRST_LOAD_SECTION) : undefined;
     const doc = renderDoc(results, findings, { latency, throughput }, resultsFile);
-    await writeFile(docPath, firstLoad ? withFirstLoadSection(doc, firstLoad) : doc);
+    await writeFile(docPath, firstLoad ? withSection(doc, FIRST_LOAD_SECTION, firstLoad) : doc);
     if (latency) await writeFile(join(REPO_ROOT, 'docs/benchmarks-latency.svg'), latency);
     if (throughput) await writeFile(join(REPO_ROOT, 'docs/benchmarks-throughput.svg'), throughput);
     log('wrote docs/benchmarks.md and its charts');

@@ -121,6 +121,7 @@ export async function startBenchGateway(options: GatewayOptions): Promise<BenchG
       SOCKET_EVENT_BURST: '100000',
       USER_EVENTS_PER_SECOND: '100000',
       USER_EVENT_BURST: '100000',
+      ATTACHMENT_UPLOADS_PER_MINUTE: '10000',
       ...(options.redis ? { REDIS_URL: options.redis.url, REDIS_STREAM_NAME: options.redis.streamName } : {}),
     },
     readyTimeoutMs: 120_000,

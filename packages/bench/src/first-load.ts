@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launchChromium, startTestGateway } from '@parley/testing';
-import { withFirstLoadSection } from './doc-sections.js';
+import { FIRST_LOAD_SECTION, withSection } from './doc-sections.js';
 
 type Browser = Awaited<ReturnType<typeof launchChromium>>;
 
@@ -282,7 +282,7 @@ async function main(): Promise<void> {
   await mkdir(resultsDir, { recursive: true });
   await writeFile(join(resultsDir, 'first-load.json'), `${JSON.stringify({ commit, when, runs, profiles: PROFILES, rows }, null, 2)}\n`);
   const docPath = join(repositoryRoot, 'docs/benchmarks.md');
-  const updated = withFirstLoadSection(await readFile(docPath, 'utf8'), section);
+  const updated = withSection(await readFile(docPath, 'utf8'), FIRST_LOAD_SECTION, section);
   await writeFile(docPath, updated);
   console.log(`docs/benchmarks.md: first-load section written (commit ${commit})`);
 }

@@ -1,6 +1,8 @@
 /** The scenarios, by the names `--only` takes. */
-export const SCENARIOS = ['crypto', 'baselines', 'max-rate', 'fixed-rate', 'pipelined', 'idle', 'queue', 'two-nodes', 'bundle'] as const;
+export const SCENARIOS = ['crypto', 'baselines', 'max-rate', 'fixed-rate', 'pipelined', 'idle', 'queue', 'two-nodes', 'attachments', 'bundle'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
+/** Scenarios whose section of the doc stands alone (it names its own commit): `--only` of these may write it with `--doc`. */
+export const SECTION_SCENARIOS: readonly ScenarioName[] = ['attachments'];
 
 /** Everything a bench run is parameterised by. */
 export interface BenchOptions {
@@ -37,6 +39,15 @@ export interface BenchOptions {
   queueClinicians: number;
   queueSpreadMs: number;
   cryptoIterations: number;
+  /**
+   * Attachments scenario (issue #18): uploaders at once, each sending one file of `attachmentFileBytes` plaintext (its
+   * ciphertext in 65,553-byte parts) per run, to the gateway and to the baseline's plain upload route, interleaved;
+   * then `attachmentsHeld` uploads with one part half written, for memory per upload in flight.
+   */
+  attachmentUploaders: number;
+  attachmentFileBytes: number;
+  attachmentsHeld: number;
+  attachmentHoldMs: number;
   profile: boolean;
 }
 
@@ -63,6 +74,10 @@ const FULL: Omit<BenchOptions, 'mode' | 'only' | 'comparePath' | 'outPath' | 'wr
   queueClinicians: 20,
   queueSpreadMs: 2_000,
   cryptoIterations: 2_000,
+  attachmentUploaders: 16,
+  attachmentFileBytes: 4 * 2 ** 20,
+  attachmentsHeld: 100,
+  attachmentHoldMs: 2_000,
   profile: true,
 };
 
@@ -83,6 +98,9 @@ const QUICK: typeof FULL = {
   cryptoIterations: 300,
   pipelinedMessages: 100,
   pipelinedDisconnects: 4,
+  attachmentUploaders: 8,
+  attachmentsHeld: 32,
+  attachmentHoldMs: 1_000,
 };
 
 /** The jest smoke form: tiny counts, every scenario still produces every figure. */
@@ -105,6 +123,10 @@ const SMOKE: typeof FULL = {
   queueClinicians: 3,
   queueSpreadMs: 200,
   cryptoIterations: 50,
+  attachmentUploaders: 2,
+  attachmentFileBytes: 256 * 1024,
+  attachmentsHeld: 4,
+  attachmentHoldMs: 300,
   profile: false,
 };
 
@@ -150,6 +172,9 @@ export function parseOptions(argv: readonly string[], defaultOut: (mode: BenchOp
     else if (arg === '--help' || arg === '-h') throw new Error(USAGE);
     else throw new Error(`unknown argument ${arg}\n${USAGE}`);
   }
+  // A partial run may rewrite only sections that stand alone: the rest of the doc must stay one full run's, of one commit.
+  if (writeDoc && only?.some((name) => !SECTION_SCENARIOS.includes(name)))
+    throw new Error(`--doc with --only: only ${SECTION_SCENARIOS.join(', ')} can be written alone; every other section comes from a full run`);
   const base = mode === 'quick' ? QUICK : mode === 'smoke' ? SMOKE : FULL;
   return {
     ...base,
@@ -171,6 +196,7 @@ function positive(text: string, flag: string): number {
 }
 
 export const USAGE = `usage: pnpm bench [--quick|--smoke] [--only ${SCENARIOS.join(',')}] [--compare previous.json] [--out file.json] [--doc|--no-doc] [--allow-dirty]
+                  (--doc with --only: ${SECTION_SCENARIOS.join(', ')} alone, rewriting only its section)
                   [--pairs N] [--workers N] [--runs N] [--idle-sockets N] [--queue-patients N] [--queue-clinicians N] [--no-profile]`;
 
 /** Whether a scenario is part of this run. */

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'no
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { ProbeReport } from './probe.js';
+import type { ProbeMemory, ProbeReport } from './probe.js';
 import { sleep } from './stats.js';
 
 const PROBE_ENTRY = join(dirname(fileURLToPath(import.meta.url)), 'probe.js');
@@ -26,6 +26,11 @@ export class ProbeClient {
   /** RSS, heap, event-loop delay since the last reset, CPU so far. */
   report(): Promise<ProbeReport> {
     return this.ask('report') as Promise<ProbeReport>;
+  }
+
+  /** RSS, heap and external memory right after a full garbage collection. */
+  memory(): Promise<ProbeMemory> {
+    return this.ask('memory') as Promise<ProbeMemory>;
   }
 
   async resetLag(): Promise<void> {

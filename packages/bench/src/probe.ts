@@ -7,9 +7,21 @@
  * file and SIGUSR2, and reads the answers from files in the same folder.
  */
 import { Session } from 'node:inspector';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+
+/** What the probe reports on `memory`: after a full garbage collection, so that only what is still referenced counts. */
+export interface ProbeMemory {
+  rssBytes: number;
+  heapUsedBytes: number;
+  /** Memory of C++ objects bound to JavaScript ones, Buffers' bytes included (`process.memoryUsage().external`). */
+  externalBytes: number;
+  /** Whether a full collection ran first (the probe could expose `gc`). */
+  isCollected: boolean;
+}
 
 /** What the probe reports on `report`. */
 export interface ProbeReport {
@@ -55,6 +67,15 @@ function install(folder: string): void {
           cpuMs: (cpu.user + cpu.system) / 1000,
         };
         answer(id, report);
+      } else if (command === 'memory') {
+        // Twice, a moment apart: the backing stores of Buffers found dead by one collection are released after it.
+        const first = collectGarbage();
+        setTimeout(() => {
+          const isCollected = first && collectGarbage();
+          const memory = process.memoryUsage();
+          const report: ProbeMemory = { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed, externalBytes: memory.external, isCollected };
+          answer(id, report);
+        }, 100);
       } else if (command === 'profile-start') {
         session = new Session();
         session.connect();
@@ -77,4 +98,17 @@ function install(folder: string): void {
       if (id) answer(id, { ok: false, error: String(error) });
     }
   });
+}
+
+/** A full garbage collection through V8's `gc` (exposed here, without a command-line flag); false when it is not available. */
+function collectGarbage(): boolean {
+  try {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as (() => void) | undefined;
+    if (typeof gc !== 'function') return false;
+    gc();
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -1,5 +1,7 @@
+import { addAttachmentFigures, attachmentsSection } from './attachments-report.js';
 import { CHAT_INTERVAL_MS, type BenchResults, type LoadFigure } from './bench.js';
 import { lineChart, type Series } from './chart.js';
+import { ATTACHMENTS_SECTION, markedSection } from './doc-sections.js';
 import { round } from './stats.js';
 
 /** One figure of the report, flat, as `--compare` matches them between runs. */
@@ -67,6 +69,7 @@ export function figuresOf(results: BenchResults): Record<string, Figure> {
     add(`${key}.openAssigned.p99`, `Queue (${where}): open→assigned p99`, 'ms', queue.openAssigned.p99, 'lower');
     add(`${key}.capViolations`, `Queue (${where}): cap violations`, 'count', queue.capViolations, 'lower');
   }
+  addAttachmentFigures(results, add);
   const crypto = results.crypto;
   if (crypto) {
     add('crypto.encryptSign', 'Encrypt + sign one message', 'µs', crypto.encryptSignUs, 'lower');
@@ -370,6 +373,9 @@ export function renderDoc(results: BenchResults, findings: string, charts: { lat
     );
   }
 
+  // Between markers: `pnpm bench --only attachments --doc` rewrites this section alone (doc-sections.ts).
+  lines.push(markedSection(ATTACHMENTS_SECTION, attachmentsSection(results, resultsFile)), '');
+
   for (const [title, queue] of [
     ['one node', results.queue],
     ['two nodes (Redis)', results.queueTwoNodes],
@@ -458,7 +464,8 @@ export function renderDoc(results: BenchResults, findings: string, charts: { lat
     '```sh',
     'pnpm bench                      # everything, on a clean tree (it refuses uncommitted changes); rewrites this file and writes packages/bench/results/<date>-<commit>.json and latest.json, to commit with it',
     'pnpm bench --quick              # small counts, one run: for development (results/dev-quick.json, not committed)',
-    'pnpm bench --only max-rate,queue   # some scenarios (crypto, baselines, max-rate, fixed-rate, pipelined, idle, queue, two-nodes, bundle)',
+    'pnpm bench --only max-rate,queue   # some scenarios (crypto, baselines, max-rate, fixed-rate, pipelined, idle, queue, two-nodes, attachments, bundle)',
+    'pnpm bench --only attachments --doc   # the attachments section alone, on a clean tree: rewrites only that section, which names its commit',
     'pnpm bench --allow-dirty --no-doc  # a full run on a tree with uncommitted changes: marked so, never the doc',
     'pnpm bench --compare packages/bench/results/reference.json   # prints the change of every figure',
     "pnpm --filter @parley/bench build && node packages/bench/dist/first-load.js --runs 3   # the web clients' first load over slow and fast 3G in Chromium (about 5 minutes); rewrites only its section",

@@ -3,7 +3,14 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HttpApi, ParleyClient } from '@parley/client';
 import { TEST_KDF_PARAMS, generatePassphrase, ready, toBase64, type IdentityKeys, type RecordKey } from '@parley/crypto';
-import type { CertifiedStaff, SessionInfo } from '@parley/protocol';
+import {
+  ATTACHMENT_TYPES,
+  MAX_ATTACHMENT_FILE_BYTES,
+  MAX_ATTACHMENT_TOTAL_BYTES,
+  type AttachmentSettings,
+  type CertifiedStaff,
+  type SessionInfo,
+} from '@parley/protocol';
 import {
   activatePatient,
   activateStaff,
@@ -80,6 +87,25 @@ async function liftPatientLimits(url: string, token: string): Promise<void> {
     body: JSON.stringify({ maxOpenPerPatient: null, maxNewPerPatientPerDay: null }),
   });
   if (!response.ok) throw new Error(`lift the per-patient limits: status ${response.status}`);
+}
+
+/**
+ * The attachments scenario's patients upload unprompted, several files at once and run after run: the practice's
+ * attachment settings (docs/protocol.md) are set, as a manager may, to accept patients' uploads and to the highest caps.
+ */
+export async function allowPatientUploads(url: string, token: string): Promise<void> {
+  const response = await fetch(`${url}/api/practice/attachment-settings`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      patientUploads: 'always',
+      acceptedTypes: [...ATTACHMENT_TYPES],
+      maxFileBytes: MAX_ATTACHMENT_FILE_BYTES,
+      maxConversationBytes: MAX_ATTACHMENT_TOTAL_BYTES,
+      maxPatientDailyBytes: MAX_ATTACHMENT_TOTAL_BYTES,
+    } satisfies AttachmentSettings),
+  });
+  if (!response.ok) throw new Error(`attachment settings: status ${response.status}`);
 }
 
 /** Creates `count` clinicians (demo codes first), activates each and admits its device (certificate + record key grant). */

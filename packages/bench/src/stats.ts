@@ -45,5 +45,11 @@ export function monoMs(): number {
   return Number(process.hrtime.bigint()) / 1e6;
 }
 
+/** User + system CPU time this process has used so far (ms). */
+export function processCpuMs(): number {
+  const usage = process.cpuUsage();
+  return (usage.user + usage.system) / 1000;
+}
+
 /** Resolves after `ms`. */
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -10,8 +10,9 @@ import type { ConversationSend, RecordEntry } from '@parley/protocol';
 import { decryptEntry, encryptForSend, isDeviceTrusted, newEpoch, openEnvelope } from '@parley/sdk';
 import { io, type Socket } from 'socket.io-client';
 import { addCounts, countPipelined, NO_ANOMALIES, type PipelinedCounts, type StoredSend } from './pipelined.js';
-import { monoMs, sleep } from './stats.js';
+import { monoMs, processCpuMs, sleep } from './stats.js';
 import type { LoadResult, MemberSpec, PairSpec, QueueClinicianSpec, QueuePatientSpec } from './types.js';
+import { uploadCommands } from './upload-commands.js';
 
 /** What a sent message waits for. */
 interface InFlight {
@@ -82,7 +83,8 @@ const commands: Record<string, (args: never) => Promise<unknown>> = {
   queueAssigned: async () => ({ assignedAt: Object.fromEntries(queue.assignedAt), perClinician: Object.fromEntries(queue.perClinician) }),
   queueCloseAll: () => queueCloseAll(),
   queueDisconnect: async () => queueDisconnect(),
-  cpu: async () => cpuMs(),
+  cpu: async () => processCpuMs(),
+  ...uploadCommands,
 };
 
 process.on('message', (message: { id: number; command: string; args: unknown }) => {
@@ -99,11 +101,6 @@ process.on('disconnect', () => process.exit(0));
 
 function select(set: string): void {
   senders = sets.get(set) ?? [];
-}
-
-function cpuMs(): number {
-  const usage = process.cpuUsage();
-  return (usage.user + usage.system) / 1000;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -348,7 +345,7 @@ async function finishRun(state: RunState, counters: Counters, cpuBefore: number)
     ackMs: state.ackMs,
     deliveredMs: state.deliveredMs,
     exhaustedSenders: senders.filter((sender) => sender.pool.length === 0).length,
-    cpuMs: cpuMs() - cpuBefore,
+    cpuMs: processCpuMs() - cpuBefore,
     verified,
     verifyFailures,
   };
@@ -359,7 +356,7 @@ async function runMax(input: { startAt: number; durationMs: number; warmupMs: nu
   const state = beginRun(input.startAt, input.warmupMs, input.durationMs, 2 * Math.ceil(senders.length / 2));
   const counters = newCounters();
   await sleep(Math.max(0, input.startAt - monoMs()));
-  const cpuBefore = cpuMs();
+  const cpuBefore = processCpuMs();
   const loop = async (sender: Sender) => {
     while (monoMs() < state.measureTo) {
       const payload = sender.pool.shift();
@@ -397,7 +394,7 @@ async function runFixed(input: { startAt: number; durationMs: number; warmupMs: 
   const total = senders.length === 0 ? 0 : Math.floor((input.rate * input.durationMs) / 1000);
   const intervalMs = 1000 / input.rate;
   await sleep(Math.max(0, input.startAt - monoMs()));
-  const cpuBefore = cpuMs();
+  const cpuBefore = processCpuMs();
   const pending: Promise<void>[] = [];
   let issued = 0;
   let next = 0;

@@ -76,6 +76,11 @@ export async function stopWorkers(workers: readonly Worker[]): Promise<void> {
   );
 }
 
+/** Calls `command` on every worker at once, each with its own arguments; resolves with their answers in order. */
+export function callAll<T>(workers: readonly Worker[], command: string, args: (index: number) => unknown = () => ({}), timeoutMs?: number): Promise<T[]> {
+  return Promise.all(workers.map((worker, index) => worker.call<T>(command, args(index), timeoutMs)));
+}
+
 /** Splits items across workers, round robin. */
 export function split<T>(items: readonly T[], parts: number): T[][] {
   const groups: T[][] = Array.from({ length: parts }, () => []);

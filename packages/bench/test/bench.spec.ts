@@ -28,7 +28,7 @@ describe('pnpm bench (smoke counts)', () => {
     const { code, output } = await runSmoke(outPath);
     if (code !== 0) throw new Error(`bench exited with ${code}:\n${output}`);
     results = JSON.parse(await readFile(outPath, 'utf8')) as BenchResults;
-  }, 170_000);
+  }, 200_000);
 
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
@@ -86,6 +86,36 @@ describe('pnpm bench (smoke counts)', () => {
     }
   });
 
+  it('uploads the same ciphertext through the gateway and to the plain route, every part stored, and reads one back intact', () => {
+    const attachments = results.attachments!;
+
+    for (const figure of [attachments.parley, attachments.baseline]) {
+      for (const run of figure.runs) {
+        expect(run.errors).toEqual({});
+        expect(run.bytes).toBe(attachments.cipherBytes * attachments.uploaders);
+        expect(run.part.count).toBe(attachments.parts * attachments.uploaders);
+      }
+      expect(figure.mbPerSec).toBeGreaterThan(0);
+      expect(figure.totalCpuMsPerMb).toBeGreaterThan(0);
+    }
+    // Parley's create and complete per upload; the plain route has neither.
+    expect(attachments.parley.runs[0]!.control.count).toBe(2 * attachments.uploaders);
+    expect(attachments.baseline.runs[0]!.control.count).toBe(0);
+    expect(attachments.readBack).toMatchObject({ status: 200, isIdentical: true, cacheControl: expect.stringMatching(/no-store/) });
+  });
+
+  it('holds uploads in flight on both servers and reads their memory, every held part accepted once finished', () => {
+    const { held } = results.attachments!;
+
+    for (const server of [held.parley, held.baseline]) {
+      expect(server.held).toBe(held.requested);
+      expect(server.answers).toEqual({ '204': held.requested });
+      expect(server.idle.rssBytes).toBeGreaterThan(0);
+      expect(server.inFlight.heapBytes).toBeGreaterThan(0);
+      expect(Number.isFinite(server.heapPerUploadBytes)).toBe(true);
+    }
+  });
+
   it('names the commit measured and whether the tree was dirty', () => {
     expect(results.meta.commit).toMatch(/^[0-9a-f]{7,}$/);
     expect(typeof results.meta.isDirty).toBe('boolean');
@@ -127,6 +157,11 @@ describe('pnpm bench (smoke counts)', () => {
       'crypto.encryptSign',
       'crypto.verifyDecrypt',
       'crypto.passphrase',
+      'attachments.parley.mbPerSec',
+      'attachments.baseline.mbPerSec',
+      'attachments.ratio',
+      'attachments.parley.heapPerUpload',
+      'attachments.parley.totalCpuMsPerMb',
     ];
 
     expect(keys).toEqual(expect.arrayContaining(expected));
