@@ -1,5 +1,4 @@
-import type { NotifyConfig } from '../../config.js';
-import { notifyToken } from './notify-api-key.js';
+import { notifyToken, type NotifyApiKey } from './notify-api-key.js';
 
 /** Notify's two sending routes the gateway uses. */
 export type NotifyRoute = 'sms' | 'email';
@@ -33,14 +32,21 @@ export class NotifyRequestError extends Error {
   }
 }
 
+/** Which Notify service the client speaks to, and where. */
+export interface NotifyEndpoint {
+  apiKey: NotifyApiKey;
+  /** Notify's API origin, without a trailing slash. */
+  baseUrl: string;
+}
+
 /** Tuning of {@link NotifyClient}; the defaults suit production, tests shorten them. */
 export interface NotifyClientOptions {
   /** Waits before each retry of a 429, a 5xx or a request that got no answer; their count bounds the retries. */
   retryDelaysMs?: readonly number[];
   /** How long one request may take. */
   timeoutMs?: number;
-  now?: () => Date;
-  sleep?: (ms: number) => Promise<void>;
+  /** Aborted, a request in flight and any wait for a retry end at once (the gateway shutting down). */
+  signal?: AbortSignal;
 }
 
 /** Three retries, over about 40 s: long enough for Notify's per-minute rate limit or a short outage to pass. */
@@ -54,17 +60,15 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 export class NotifyClient {
   private readonly retryDelaysMs: readonly number[];
   private readonly timeoutMs: number;
-  private readonly now: () => Date;
-  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly signal: AbortSignal | undefined;
 
   constructor(
-    private readonly config: NotifyConfig,
+    private readonly endpoint: NotifyEndpoint,
     options: NotifyClientOptions = {},
   ) {
     this.retryDelaysMs = options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    this.now = options.now ?? (() => new Date());
-    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.signal = options.signal;
   }
 
   /**
@@ -79,8 +83,9 @@ export class NotifyClient {
       } catch (error) {
         const failure = error instanceof NotifyRequestError ? error : new NotifyRequestError(null, []);
         const delay = this.retryDelaysMs[attempt];
-        if (failure.isPermanent || delay === undefined) throw failure;
+        if (failure.isPermanent || delay === undefined || this.signal?.aborted) throw failure;
         await this.sleep(delay);
+        if (this.signal?.aborted) throw failure;
       }
     }
   }
@@ -90,20 +95,37 @@ export class NotifyClient {
       message.route === 'sms'
         ? { phone_number: message.recipient, template_id: message.templateId, ...(message.personalisation && { personalisation: message.personalisation }) }
         : { email_address: message.recipient, template_id: message.templateId, ...(message.personalisation && { personalisation: message.personalisation }) };
-    const response = await fetch(`${this.config.baseUrl}/v2/notifications/${message.route}`, {
+    const timeout = AbortSignal.timeout(this.timeoutMs);
+    const response = await fetch(`${this.endpoint.baseUrl}/v2/notifications/${message.route}`, {
       method: 'POST',
       headers: {
-        authorization: `Bearer ${notifyToken(this.config.apiKey, this.now())}`,
+        // The real time, not the gateway's Clock (a test may move that): Notify checks `iat` against its own.
+        authorization: `Bearer ${notifyToken(this.endpoint.apiKey, new Date())}`,
         'content-type': 'application/json',
         'user-agent': 'parley-gateway',
       },
       body: JSON.stringify(body),
-      signal: AbortSignal.timeout(this.timeoutMs),
+      signal: this.signal ? AbortSignal.any([this.signal, timeout]) : timeout,
     });
     const answer: unknown = await response.json().catch(() => null);
     if (!response.ok) throw new NotifyRequestError(response.status, errorNamesOf(answer));
     const id = (answer as { id?: unknown } | null)?.id;
     return { id: typeof id === 'string' ? id : null };
+  }
+
+  /** Waits `ms`, or less when aborted; the timer alone never keeps the process alive. */
+  private sleep(ms: number): Promise<void> {
+    const signal = this.signal;
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      timer.unref();
+      signal?.addEventListener('abort', done, { once: true });
+    });
   }
 }
 
