@@ -20,7 +20,7 @@ export function parseNotifyApiKey(value: string): NotifyApiKey | null {
 }
 
 /**
- * The bearer token of one Notify request (docs/operations.md, "SMS and e-mail through GOV.UK Notify"): a JWT signed
+ * The bearer token of one Notify request (docs/operations.md, "Text and e-mail notices"): a JWT signed
  * HS256 with the secret key, claims `iss` (the service id) and `iat` (seconds). Notify refuses a token whose `iat` is
  * more than 30 s from its clock, so one is made for every request and never cached.
  */

@@ -54,7 +54,7 @@ const DEFAULT_RETRY_DELAYS_MS = [2_000, 8_000, 30_000] as const;
 const DEFAULT_TIMEOUT_MS = 10_000;
 
 /**
- * A small client of GOV.UK Notify's API v2 (docs/operations.md, "SMS and e-mail through GOV.UK Notify"):
+ * A small client of GOV.UK Notify's API v2 (docs/operations.md, "Text and e-mail notices"):
  * `POST /v2/notifications/sms` and `/v2/notifications/email`, each with a fresh HS256 bearer token.
  */
 export class NotifyClient {
