@@ -1,7 +1,6 @@
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { parseNotifyApiKey, type NotifyApiKey } from './notifications/notify/notify-api-key.js';
 
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const repositoryRoot = resolve(packageRoot, '../..');
@@ -71,14 +70,6 @@ const EnvSchema = z.object({
   SOCKET_CONNECTIONS_PER_IP_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(1200),
   RECORD_QUEUE_MAX: z.coerce.number().int().min(1).max(1_000_000).default(20_000),
   DB_QUEUE_MAX: z.coerce.number().int().min(1).max(100_000).default(2_000),
-  // GOV.UK Notify (docs/operations.md, "SMS and e-mail through GOV.UK Notify"): off unless the key and a template are set.
-  NOTIFY_API_KEY: z
-    .string()
-    .refine((value) => parseNotifyApiKey(value) !== null, 'expected {key_name}-{service_id}-{secret_key}')
-    .optional(),
-  NOTIFY_BASE_URL: z.url({ protocol: /^https?$/ }).default('https://api.notifications.service.gov.uk'),
-  NOTIFY_SMS_TEMPLATE_ID: z.uuid().optional(),
-  NOTIFY_EMAIL_TEMPLATE_ID: z.uuid().optional(),
   // Test-only crash points (`record.after-commit@40,...`); accepted only when NODE_ENV is test.
   PARLEY_FAULTS: z
     .string()
@@ -173,22 +164,10 @@ export interface AppConfig {
    */
   recordQueueMax: number;
   dbQueueMax: number;
-  /** The GOV.UK Notify channel (SMS and e-mail notices); `undefined` when not configured (the default). */
-  notify: NotifyConfig | undefined;
   /** Test-only fault points (`point@n`: crash at its n-th hit), see record/fault-points.ts; only with NODE_ENV=test. */
   faults: string | undefined;
   /** Test-only start instant of the gateway's clock (browser tests of the weekly schedule); only with NODE_ENV=test. */
   testClockStart: Date | undefined;
-}
-
-/** Where and how the gateway sends content-free SMS and e-mail notices through GOV.UK Notify. */
-export interface NotifyConfig {
-  apiKey: NotifyApiKey;
-  /** Notify's API origin, without a trailing slash. */
-  baseUrl: string;
-  /** The templates to send; a channel whose template is unset is off. */
-  smsTemplateId: string | undefined;
-  emailTemplateId: string | undefined;
 }
 
 /** An invalid environment: names the bad variables, never their values (they may be secrets). */
@@ -218,7 +197,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   if (e.STAFF_PUBLIC_URL && e.PUBLIC_URL && new URL(e.STAFF_PUBLIC_URL).hostname === new URL(e.PUBLIC_URL).hostname) {
     throw new ConfigError(["STAFF_PUBLIC_URL (needs a host name of its own, not PUBLIC_URL's)"]);
   }
-  const notify = parseNotify(e);
   const allowedOrigins = [
     ...(e.PUBLIC_URL ? [new URL(e.PUBLIC_URL).origin] : []),
     ...(e.STAFF_PUBLIC_URL ? [new URL(e.STAFF_PUBLIC_URL).origin] : []),
@@ -270,7 +248,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
     recordQueueMax: e.RECORD_QUEUE_MAX,
     dbQueueMax: e.DB_QUEUE_MAX,
-    notify,
     faults: e.PARLEY_FAULTS,
     testClockStart: e.PARLEY_TEST_CLOCK ? new Date(e.PARLEY_TEST_CLOCK) : undefined,
     socketRateLimits: Object.freeze({
@@ -280,26 +257,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       userEventBurst: e.USER_EVENT_BURST,
       connectionsPerIpPerMinute: e.SOCKET_CONNECTIONS_PER_IP_PER_MINUTE,
     }),
-  });
-}
-
-/** The Notify channel's settings, or `undefined` when none is set. @throws ConfigError when they are set by halves */
-function parseNotify(e: z.infer<typeof EnvSchema>): NotifyConfig | undefined {
-  const hasTemplate = e.NOTIFY_SMS_TEMPLATE_ID !== undefined || e.NOTIFY_EMAIL_TEMPLATE_ID !== undefined;
-  if (e.NOTIFY_API_KEY === undefined && !hasTemplate) return undefined;
-  const apiKey = e.NOTIFY_API_KEY === undefined ? null : parseNotifyApiKey(e.NOTIFY_API_KEY);
-  if (!apiKey) throw new ConfigError(['NOTIFY_API_KEY (required with a Notify template id)']);
-  if (!hasTemplate) throw new ConfigError(['NOTIFY_SMS_TEMPLATE_ID or NOTIFY_EMAIL_TEMPLATE_ID (one is required with NOTIFY_API_KEY)']);
-  // The bearer token would cross the network in clear: plain http only to this machine (the tests' local Notify).
-  const baseUrl = new URL(e.NOTIFY_BASE_URL);
-  if (baseUrl.protocol === 'http:' && !['127.0.0.1', 'localhost', '[::1]'].includes(baseUrl.hostname)) {
-    throw new ConfigError(['NOTIFY_BASE_URL (https only, except a loopback host)']);
-  }
-  return Object.freeze({
-    apiKey: Object.freeze(apiKey),
-    baseUrl: baseUrl.href.replace(/\/+$/, ''),
-    smsTemplateId: e.NOTIFY_SMS_TEMPLATE_ID,
-    emailTemplateId: e.NOTIFY_EMAIL_TEMPLATE_ID,
   });
 }
 
