@@ -25,6 +25,7 @@ export class NotifyChannel implements NotificationChannel, OnModuleDestroy {
     private readonly clock: Clock,
   ) {
     const apiKey = config.notify ? parseNotifyApiKey(config.notify.apiKey) : null;
+    if (config.notify && !apiKey) this.logger.error('NOTIFY_API_KEY is not {key_name}-{service_id}-{secret_key} with two UUIDs: no text or e-mail notices');
     this.client = config.notify && apiKey ? new NotifyClient({ apiKey, baseUrl: config.notify.baseUrl }, { signal: this.shutdown.signal }) : undefined;
   }
 
