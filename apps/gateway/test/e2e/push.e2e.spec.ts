@@ -6,9 +6,10 @@ import { FakeClock } from '../../src/common/clock.js';
 import { RealtimePublisher } from '../../src/common/realtime.publisher.js';
 import { rooms } from '../../src/common/rooms.js';
 import { NotificationDispatcher } from '../../src/notifications/notification-dispatcher.js';
+import { rotateVapidKey } from '../../src/notifications/vapid-rotate.js';
 import { startTestApp, type TestApp } from '../app.js';
 import { follow, patientChat, staffChat, waitForAssignment, type Chatter } from '../chat.js';
-import { activatePatient, api, apiOk, connectAs, createPracticeWithStaff, type TestPatient, type TestPractice } from '../factories.js';
+import { activatePatient, api, apiOk, connectAs, createPracticeWithStaff, signIn, type TestPatient, type TestPractice } from '../factories.js';
 import { waitUntil } from '../wait.js';
 
 /**
@@ -183,6 +184,36 @@ describe('push notifications (in-process gateway, real PostgreSQL, a local Web P
     expect(deliveriesTo(subscription)).toEqual([]);
   });
 
+  it("deletes a lost phone's subscription when the patient revokes it from another device, and keeps the other's", async () => {
+    const account = await activatePatient(gateway.url, practice);
+    const tablet = await signIn(gateway.url, { practice: practice.odsCode, login: account.nhsNumber });
+    await apiOk(gateway.url, 'PUT', '/api/push/subscription', { token: account.token, body: pushService.subscribe() });
+    await apiOk(gateway.url, 'PUT', '/api/push/subscription', { token: tablet.token, body: pushService.subscribe() });
+    expect(await subscriptionsOf(account.userId)).toBe(2);
+
+    await apiOk(gateway.url, 'POST', `/api/devices/${account.deviceId}/revoke`, { token: tablet.token });
+
+    const left = await gateway.dataSource.query(`SELECT device_id FROM push_subscriptions WHERE user_id = $1`, [account.userId]);
+    expect(left).toEqual([{ device_id: tablet.session.deviceId }]);
+  });
+
+  it('rotates the VAPID key: subscriptions made under the old key are dropped, and a device subscribed again gets pushes signed with the new one', async () => {
+    const { account, conversationId, subscription } = await awayPatient();
+    const before = await apiOk<{ publicKey: string }>(gateway.url, 'GET', '/api/push/vapid-public-key', { token: account.token });
+
+    const rotated = await rotateVapidKey(gateway.dataSource);
+
+    expect(rotated.subscriptionsDropped).toBeGreaterThanOrEqual(1);
+    expect(await subscriptionsOf(account.userId)).toBe(0);
+    const after = await apiOk<{ publicKey: string }>(gateway.url, 'GET', '/api/push/vapid-public-key', { token: account.token });
+    expect(after.publicKey).toBe(rotated.publicKey);
+    expect(after.publicKey).not.toBe(before.publicKey);
+    await apiOk(gateway.url, 'PUT', '/api/push/subscription', { token: account.token, body: subscription });
+    await reply(conversationId);
+    await waitUntil(() => deliveriesTo(subscription).length === 1, 'a push under the new key');
+    expect(deliveriesTo(subscription)[0]!.vapidPublicKey).toBe(rotated.publicKey);
+  });
+
   it('deletes a subscription the push service says is gone (410)', async () => {
     const { account, conversationId, subscription } = await awayPatient();
     pushService.answerWith(subscription.endpoint, 410);
@@ -222,7 +253,10 @@ describe('push notifications (in-process gateway, real PostgreSQL, a local Web P
       ['an endpoint on the private network', (sub: PushServiceSubscription) => ({ ...sub, endpoint: 'https://10.1.2.3/push/abc' })],
       ['not a URL', (sub: PushServiceSubscription) => ({ ...sub, endpoint: 'push me' })],
     ])('refuses a subscription with %s as invalid_payload and stores nothing', async (_what, make) => {
-      const response = await api<{ error: { code: string } }>(gateway.url, 'PUT', '/api/push/subscription', { token: patient.token, body: make(pushService.subscribe()) });
+      const response = await api<{ error: { code: string } }>(gateway.url, 'PUT', '/api/push/subscription', {
+        token: patient.token,
+        body: make(pushService.subscribe()),
+      });
 
       expect(response.status).toBe(400);
       expect(response.body.error.code).toBe('invalid_payload');
@@ -231,7 +265,10 @@ describe('push notifications (in-process gateway, real PostgreSQL, a local Web P
 
     it('refuses staff a VAPID key and a subscription (forbidden) and stores nothing', async () => {
       const key = await api<{ error: { code: string } }>(gateway.url, 'GET', '/api/push/vapid-public-key', { token: practice.clinician.token });
-      const put = await api<{ error: { code: string } }>(gateway.url, 'PUT', '/api/push/subscription', { token: practice.clinician.token, body: pushService.subscribe() });
+      const put = await api<{ error: { code: string } }>(gateway.url, 'PUT', '/api/push/subscription', {
+        token: practice.clinician.token,
+        body: pushService.subscribe(),
+      });
 
       expect([key.status, key.body.error.code]).toEqual([403, 'forbidden']);
       expect([put.status, put.body.error.code]).toEqual([403, 'forbidden']);
