@@ -14,7 +14,66 @@ import { waitUntil } from '../wait.js';
 const MOBILE = '+447700900123';
 const LANDLINE = '+441632960000';
 
+/** A gateway using a local Notify, its practice, and its clinician following every conversation. */
+interface Setup {
+  notify: NotifyDouble;
+  gateway: TestApp;
+  practice: TestPractice;
+  clinician: Chatter;
+  open: { close(): unknown }[];
+}
+
+/** Starts a local Notify and a gateway that uses it (with the key `apiKeyOf` picks), with a practice ready to chat. */
+async function startSetup(apiKeyOf: (notify: NotifyDouble) => string = (notify) => notify.apiKey): Promise<Setup> {
+  await ready();
+  const notify = await startNotifyDouble();
+  const gateway = await startTestApp({
+    NOTIFY_API_KEY: apiKeyOf(notify),
+    NOTIFY_BASE_URL: notify.url,
+    NOTIFY_SMS_TEMPLATE_ID: notify.smsTemplateId,
+    NOTIFY_EMAIL_TEMPLATE_ID: notify.emailTemplateId,
+  });
+  const practice = await createPracticeWithStaff(gateway);
+  // Room for every conversation of a file at once: each test's patient is assigned at once.
+  const manager = await connectAs(gateway.url, practice.manager, 10_000);
+  expect(await manager.request('capacity:set-clinician', { clinicianId: practice.clinician.userId, maxConcurrent: 20, dailyMax: null })).toEqual({
+    ok: true,
+    data: null,
+  });
+  const clinician = await staffChat(gateway.url, practice, practice.clinician);
+  return { notify, gateway, practice, clinician, open: [manager, { close: () => clinician.session.close() }] };
+}
+
+async function stopSetup(setup: Setup | undefined): Promise<void> {
+  if (!setup) return;
+  for (const chat of setup.open) await chat.close();
+  await setup.gateway.close();
+  await setup.notify.close();
+}
+
+/** A new patient who gave this contact, opened a conversation (assigned to the clinician), then closed the app. */
+async function awayPatient(
+  { gateway, practice, clinician, notify }: Setup,
+  contact: { channel: 'sms' | 'email'; address: string },
+): Promise<{ patient: TestPatient; conversationId: string }> {
+  const patient = await activatePatient(gateway.url, practice);
+  await apiOk(gateway.url, 'PUT', '/api/notifications/contact', { token: patient.token, body: contact });
+  const chat = await patientChat(gateway.url, practice, patient);
+  const conversationId = (await chat.session.openConversation('admin')).id;
+  await follow(chat, conversationId);
+  await waitForAssignment(chat);
+  await follow(clinician, conversationId);
+  await chat.session.close();
+  const realtime = gateway.app.get(RealtimePublisher);
+  await waitUntil(async () => !(await realtime.usersIn(rooms.user(patient.userId))).has(patient.userId), 'the patient’s socket to be gone');
+  // The assignment was told while the patient was there: nothing is on its way.
+  await gateway.app.get(NotificationDispatcher).idle();
+  notify.reset();
+  return { patient, conversationId };
+}
+
 describe('text and e-mail notices through a local GOV.UK Notify (in-process gateway, real PostgreSQL, sockets and HTTP)', () => {
+  let setup: Setup;
   let notify: NotifyDouble;
   let gateway: TestApp;
   let practice: TestPractice;
@@ -22,24 +81,8 @@ describe('text and e-mail notices through a local GOV.UK Notify (in-process gate
   const open: { close(): unknown }[] = [];
 
   beforeAll(async () => {
-    await ready();
-    notify = await startNotifyDouble();
-    gateway = await startTestApp({
-      NOTIFY_API_KEY: notify.apiKey,
-      NOTIFY_BASE_URL: notify.url,
-      NOTIFY_SMS_TEMPLATE_ID: notify.smsTemplateId,
-      NOTIFY_EMAIL_TEMPLATE_ID: notify.emailTemplateId,
-    });
-    practice = await createPracticeWithStaff(gateway);
-    // Room for every conversation of this file at once: each test's patient is assigned at once.
-    const manager = await connectAs(gateway.url, practice.manager, 10_000);
-    open.push(manager);
-    expect(await manager.request('capacity:set-clinician', { clinicianId: practice.clinician.userId, maxConcurrent: 20, dailyMax: null })).toEqual({
-      ok: true,
-      data: null,
-    });
-    clinician = await staffChat(gateway.url, practice, practice.clinician);
-    open.push({ close: () => clinician.session.close() });
+    setup = await startSetup();
+    ({ notify, gateway, practice, clinician } = setup);
   });
 
   afterEach(async () => {
@@ -49,27 +92,8 @@ describe('text and e-mail notices through a local GOV.UK Notify (in-process gate
 
   afterAll(async () => {
     for (const chat of open) await chat.close();
-    await gateway?.close();
-    await notify?.close();
+    await stopSetup(setup);
   });
-
-  /** A new patient who gave this contact, opened a conversation (assigned to the clinician), then closed the app. */
-  async function awayPatient(contact: { channel: 'sms' | 'email'; address: string }): Promise<{ patient: TestPatient; conversationId: string }> {
-    const patient = await activatePatient(gateway.url, practice);
-    await apiOk(gateway.url, 'PUT', '/api/notifications/contact', { token: patient.token, body: contact });
-    const chat = await patientChat(gateway.url, practice, patient);
-    const conversationId = (await chat.session.openConversation('admin')).id;
-    await follow(chat, conversationId);
-    await waitForAssignment(chat);
-    await follow(clinician, conversationId);
-    await chat.session.close();
-    const realtime = gateway.app.get(RealtimePublisher);
-    await waitUntil(async () => !(await realtime.usersIn(rooms.user(patient.userId))).has(patient.userId), 'the patient’s socket to be gone');
-    // The assignment was told while the patient was there: nothing is on its way.
-    await gateway.app.get(NotificationDispatcher).idle();
-    notify.reset();
-    return { patient, conversationId };
-  }
 
   const reply = (conversationId: string, text: string) => clinician.session.conversation(conversationId).send(text);
 
@@ -80,7 +104,7 @@ describe('text and e-mail notices through a local GOV.UK Notify (in-process gate
   });
 
   it('texts an away patient exactly once, with a token Notify accepts and nothing but the template and the number', async () => {
-    const { conversationId } = await awayPatient({ channel: 'sms', address: MOBILE });
+    const { conversationId } = await awayPatient(setup, { channel: 'sms', address: MOBILE });
     const marker = `MARKER-${randomUUID()}`;
 
     await reply(conversationId, `${marker} your results are back`);
@@ -96,7 +120,7 @@ describe('text and e-mail notices through a local GOV.UK Notify (in-process gate
   });
 
   it('e-mails an away patient whose contact is an e-mail address, naming the practice only once its manager chose to', async () => {
-    const first = await awayPatient({ channel: 'email', address: 'first.patient@example.org' });
+    const first = await awayPatient(setup, { channel: 'email', address: 'first.patient@example.org' });
 
     await reply(first.conversationId, 'Please book a blood test');
     await waitUntil(() => notify.sent.length === 1, 'one e-mail at the local Notify');
@@ -109,7 +133,7 @@ describe('text and e-mail notices through a local GOV.UK Notify (in-process gate
       { token: practice.manager.token, body: { showPracticeName: true, quietHours: null } },
       200,
     );
-    const second = await awayPatient({ channel: 'email', address: 'second.patient@example.org' });
+    const second = await awayPatient(setup, { channel: 'email', address: 'second.patient@example.org' });
     await reply(second.conversationId, 'Please book a blood test');
     await waitUntil(() => notify.sent.length === 1, 'a second e-mail at the local Notify');
     await apiOk(
@@ -145,7 +169,7 @@ describe('text and e-mail notices through a local GOV.UK Notify (in-process gate
   });
 
   it('retries after a 429 from Notify and sends once', async () => {
-    const { conversationId } = await awayPatient({ channel: 'sms', address: MOBILE });
+    const { conversationId } = await awayPatient(setup, { channel: 'sms', address: MOBILE });
     notify.failNext(429);
 
     await reply(conversationId, 'Your prescription is ready');
@@ -155,7 +179,7 @@ describe('text and e-mail notices through a local GOV.UK Notify (in-process gate
   });
 
   it('does not retry a number Notify refuses: the contact is marked failing, and the gateway carries on', async () => {
-    const { patient, conversationId } = await awayPatient({ channel: 'sms', address: LANDLINE });
+    const { patient, conversationId } = await awayPatient(setup, { channel: 'sms', address: LANDLINE });
 
     await reply(conversationId, 'Please call the surgery');
     await gateway.app.get(NotificationDispatcher).idle();
@@ -170,13 +194,39 @@ describe('text and e-mail notices through a local GOV.UK Notify (in-process gate
   });
 
   it('keeps the contact at sign-out (it is the patient’s, not the device’s), and still texts them', async () => {
-    const { patient, conversationId } = await awayPatient({ channel: 'sms', address: MOBILE });
+    const { patient, conversationId } = await awayPatient(setup, { channel: 'sms', address: MOBILE });
     await apiOk(gateway.url, 'POST', '/api/auth/sign-out', { token: patient.token });
 
     await reply(conversationId, 'Your referral has been sent');
     await waitUntil(() => notify.sent.length === 1, 'the text message after sign-out');
 
     expect(notify.sent[0]?.body).toMatchObject({ phone_number: MOBILE });
+  });
+});
+
+describe('text and e-mail notices when Notify refuses the API key', () => {
+  let setup: Setup;
+
+  beforeAll(async () => {
+    setup = await startSetup((notify) =>
+      notify.apiKey.replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, '00000000-0000-4000-8000-000000000000'),
+    );
+  });
+
+  afterAll(() => stopSetup(setup));
+
+  it('does not retry a 403, and keeps the patient’s contact (the key is the operator’s to fix)', async () => {
+    const { patient, conversationId } = await awayPatient(setup, { channel: 'sms', address: MOBILE });
+
+    await setup.clinician.session.conversation(conversationId).send('Your results are back');
+    await waitUntil(() => setup.notify.requests.length > 0, 'a request at the local Notify');
+    await setup.gateway.app.get(NotificationDispatcher).idle();
+
+    expect(setup.notify.requests.map((request) => [request.status, request.claims])).toEqual([[403, null]]);
+    const row = await one<{ failing_since: Date | null }>(setup.gateway.dataSource, 'SELECT failing_since FROM notification_contacts WHERE user_id = $1', [
+      patient.userId,
+    ]);
+    expect(row).toEqual({ failing_since: null });
   });
 });
 
