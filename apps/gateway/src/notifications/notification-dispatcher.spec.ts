@@ -1,5 +1,6 @@
 import { FakeClock } from '../common/clock.js';
 import type { RealtimePublisher } from '../common/realtime.publisher.js';
+import type { ConversationAccessCache } from '../invalidation/conversation-access.cache.js';
 import type { RecordService } from '../record/record.service.js';
 import type { NewEntry } from '../record/record.types.js';
 import { mockOf } from '../../test/mocks.js';
@@ -48,6 +49,7 @@ describe(NotificationDispatcher.name, () => {
   const record = mockOf<RecordService>();
   const realtime = mockOf<RealtimePublisher>();
   const notices = mockOf<NotificationsRepository>();
+  const access = mockOf<ConversationAccessCache>();
   const clock = new FakeClock(new Date('2026-12-05T12:00:00Z'));
   const context: NoticeContext = {
     patientUserId: PATIENT,
@@ -64,13 +66,14 @@ describe(NotificationDispatcher.name, () => {
     return { name, notify } as jest.Mocked<NotificationChannel>;
   };
   const dispatcherWith = (channels: NotificationChannel[]) => {
-    const sut = new NotificationDispatcher(record, realtime, notices, channels, clock);
+    const sut = new NotificationDispatcher(record, realtime, access, notices, channels, clock);
     sut.onModuleInit();
     onStored = record.onEntryStored.mock.calls.at(-1)![0];
     return sut;
   };
 
   beforeEach(() => {
+    access.get.mockResolvedValue({ id: CONVERSATION, practiceId: CONVERSATION, patientId: PATIENT, assignedClinicianId: null, status: 'assigned' });
     realtime.usersIn.mockResolvedValue(new Set());
     notices.contextOf.mockResolvedValue(context);
     notices.claim.mockResolvedValue(true);
@@ -98,16 +101,18 @@ describe(NotificationDispatcher.name, () => {
     expect(notices.release).toHaveBeenCalledWith(PATIENT, CONVERSATION);
   });
 
-  it('sends nothing when the patient is connected, and claims nothing', async () => {
+  it('sends nothing when the patient is connected, and reads and claims nothing', async () => {
     const push = channel('push', true);
     realtime.usersIn.mockResolvedValue(new Set([PATIENT]));
     notices.claim.mockClear();
+    notices.contextOf.mockClear();
     const sut = dispatcherWith([push]);
 
     onStored(message('clinician'));
     await sut.onModuleDestroy();
 
     expect(push.notify).not.toHaveBeenCalled();
+    expect(notices.contextOf).not.toHaveBeenCalled();
     expect(notices.claim).not.toHaveBeenCalled();
   });
 

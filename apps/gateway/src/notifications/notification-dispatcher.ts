@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { Clock } from '../common/clock.js';
+import { ConversationAccessCache } from '../invalidation/conversation-access.cache.js';
 import { RealtimePublisher } from '../common/realtime.publisher.js';
 import { rooms } from '../common/rooms.js';
 import { RecordService } from '../record/record.service.js';
@@ -12,6 +13,8 @@ import { releaseTime } from './quiet-hours.js';
 export const HELD_NOTICE_SWEEP_MS = 30_000;
 /** The most held notices one sweep sends. */
 const SWEEP_BATCH = 200;
+/** How long shutdown waits for the sends under way (a channel retrying after a 429 could take longer: it is dropped, and the claim with it is kept). */
+const SHUTDOWN_WAIT_MS = 2_000;
 
 /** The record system events a patient is told about while away: their question was picked up, closed, or a file was asked for. */
 const NOTIFIED_EVENTS: ReadonlySet<string> = new Set(['assigned', 'closed', 'attachment.requested']);
@@ -42,6 +45,7 @@ export class NotificationDispatcher implements OnModuleInit, OnModuleDestroy {
   constructor(
     private readonly record: RecordService,
     private readonly realtime: RealtimePublisher,
+    private readonly access: ConversationAccessCache,
     private readonly notices: NotificationsRepository,
     @Inject(NOTIFICATION_CHANNELS) private readonly channels: readonly NotificationChannel[],
     private readonly clock: Clock,
@@ -57,7 +61,9 @@ export class NotificationDispatcher implements OnModuleInit, OnModuleDestroy {
 
   async onModuleDestroy(): Promise<void> {
     clearInterval(this.sweepTimer);
-    await this.idle();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.idle(), new Promise<void>((resolve) => (timer = setTimeout(resolve, SHUTDOWN_WAIT_MS)))]);
+    clearTimeout(timer);
   }
 
   /** Resolves when the dispatches under way have finished. */
@@ -91,9 +97,12 @@ export class NotificationDispatcher implements OnModuleInit, OnModuleDestroy {
   }
 
   private async consider(conversationId: string): Promise<void> {
+    // The patient comes from memory and their presence from the adapter: while they have the app open (the usual case
+    // as staff reply) a staff message costs no query here.
+    const access = await this.access.get(conversationId);
+    if (!access || (await this.isOnline(access.patientId))) return;
     const context = await this.notices.contextOf(conversationId);
     if (!context) return;
-    if (await this.isOnline(context.patientUserId)) return;
     const now = this.clock.now();
     const dueAt = releaseTime(now, context.settings.quietHours, context.timeZone);
     if (!(await this.notices.claim(context.patientUserId, conversationId, context.practiceId, dueAt, now))) return;
