@@ -23,6 +23,7 @@ import { InvalidationModule } from './invalidation/invalidation.module.js';
 import { InvitationsModule } from './invitations/invitations.module.js';
 import { LifecycleModule } from './lifecycle/lifecycle.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
+import { NotificationsModule } from './notifications/notifications.module.js';
 import { PatientsModule } from './patients/patients.module.js';
 import { PracticesModule } from './practices/practices.module.js';
 import { RecoveryModule } from './recovery/recovery.module.js';
@@ -85,6 +86,7 @@ export class AppModule {
         HoursModule,
         ConversationsModule,
         AttachmentsModule,
+        NotificationsModule,
         RoutingModule,
         CapacityModule,
         LifecycleModule,

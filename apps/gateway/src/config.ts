@@ -42,6 +42,23 @@ const EnvSchema = z.object({
   // From a minute (tests) to a week; default 6 h.
   ATTACHMENT_UNREFERENCED_TTL_MS: z.coerce.number().int().min(60_000).max(604_800_000).default(21_600_000),
   METRICS_TOKEN: z.string().min(16).max(256).optional(),
+  // Web Push (docs/operations.md, "Push notifications"): the contact the push services may use (mailto: or https:).
+  VAPID_SUBJECT: z
+    .string()
+    .regex(/^(mailto:|https:\/\/)\S+$/, 'a mailto: or https: URL')
+    .optional(),
+  // Tests only in practice: accept http push endpoints on a loopback host (a local push service).
+  PUSH_ALLOW_INSECURE_ENDPOINTS: booleanFlag.optional(),
+  // Seconds a push service keeps an undelivered notice for a device that is off.
+  PUSH_TTL_SECONDS: z.coerce.number().int().min(0).max(2_419_200).default(86_400),
+  // The SMS/e-mail channel in the shape of GOV.UK Notify (docs/operations.md, "Text and e-mail notices"): off unless the key and a template are set.
+  NOTIFY_API_KEY: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+-[0-9a-f-]{36}-[0-9a-f-]{36}$/, '{key_name}-{service_id}-{secret_key}')
+    .optional(),
+  NOTIFY_BASE_URL: z.url({ protocol: /^https?$/ }).default('https://api.notifications.service.gov.uk'),
+  NOTIFY_SMS_TEMPLATE_ID: z.uuid().optional(),
+  NOTIFY_EMAIL_TEMPLATE_ID: z.uuid().optional(),
   TRUST_PROXY: z
     .string()
     .regex(/^[0-9A-Za-z.:/,\s]+$/)
@@ -109,6 +126,24 @@ export interface AppConfig {
   attachmentUnreferencedTtlMs: number;
   /** Bearer token that `GET /metrics` requires; unset, the route answers 404. */
   metricsToken: string | undefined;
+  /** Web Push (docs/operations.md, "Push notifications"). */
+  push: {
+    /** The VAPID `sub` claim: how a push service reaches the operator (PUBLIC_URL if https, else a placeholder mailto:). */
+    vapidSubject: string;
+    /** Whether http push endpoints on a loopback host are accepted (a local push service in tests). */
+    allowInsecureEndpoints: boolean;
+    /** How long a push service keeps a notice for a device that is off. */
+    ttlSeconds: number;
+  };
+  /** The SMS/e-mail channel (GOV.UK Notify's API shape); undefined when no API key is set. A channel is on when its template is set. */
+  notify:
+    | {
+        apiKey: string;
+        baseUrl: string;
+        smsTemplateId: string | undefined;
+        emailTemplateId: string | undefined;
+      }
+    | undefined;
   /**
    * Express's `trust proxy`: which hops' X-Forwarded-For to believe for the client address (per-IP
    * rate limits). `false` (default) uses the TCP peer; a hop count or a list of addresses/subnets
@@ -196,6 +231,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     attachmentUploadsPerMinute: e.ATTACHMENT_UPLOADS_PER_MINUTE,
     attachmentUnreferencedTtlMs: e.ATTACHMENT_UNREFERENCED_TTL_MS,
     metricsToken: e.METRICS_TOKEN,
+    push: Object.freeze({
+      vapidSubject: e.VAPID_SUBJECT ?? (e.PUBLIC_URL?.startsWith('https://') ? new URL(e.PUBLIC_URL).origin : 'mailto:operator@parley.invalid'),
+      allowInsecureEndpoints: e.PUSH_ALLOW_INSECURE_ENDPOINTS ?? false,
+      ttlSeconds: e.PUSH_TTL_SECONDS,
+    }),
+    notify:
+      e.NOTIFY_API_KEY && (e.NOTIFY_SMS_TEMPLATE_ID || e.NOTIFY_EMAIL_TEMPLATE_ID)
+        ? Object.freeze({
+            apiKey: e.NOTIFY_API_KEY,
+            baseUrl: e.NOTIFY_BASE_URL.replace(/\/+$/, ''),
+            smsTemplateId: e.NOTIFY_SMS_TEMPLATE_ID,
+            emailTemplateId: e.NOTIFY_EMAIL_TEMPLATE_ID,
+          })
+        : undefined,
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
     recordQueueMax: e.RECORD_QUEUE_MAX,
     dbQueueMax: e.DB_QUEUE_MAX,

@@ -52,6 +52,11 @@ import {
   type CreateUploadRequest,
   type UploadCreated,
   type UploadStatus,
+  type NotificationChannels,
+  type NotificationContactRequest,
+  type NotificationSettings,
+  type PushSubscriptionRequest,
+  type VapidPublicKey,
 } from '@parley/protocol';
 import type { TokenSource } from './parley-client.js';
 
@@ -356,6 +361,46 @@ export class HttpApi {
   /** `PUT /api/practice/attachment-settings` (manager). Fails with `invalid_payload`, `unauthorized`, `forbidden`. */
   updateAttachmentSettings(body: AttachmentSettings): Promise<HttpResult<AttachmentSettings>> {
     return this.json({ method: 'PUT', path: '/api/practice/attachment-settings', body });
+  }
+
+  /** `GET /api/push/vapid-public-key` (patient): the application server key to subscribe with. Fails with `unauthorized`, `forbidden`. */
+  vapidPublicKey(): Promise<HttpResult<VapidPublicKey>> {
+    return this.json({ method: 'GET', path: '/api/push/vapid-public-key' });
+  }
+
+  /** `PUT /api/push/subscription` (patient): this device's Web Push subscription, replacing any earlier one. Fails with `invalid_payload`, `unauthorized`, `forbidden`. */
+  putPushSubscription(body: PushSubscriptionRequest): Promise<HttpResult<null>> {
+    return this.empty({ method: 'PUT', path: '/api/push/subscription', body });
+  }
+
+  /** `DELETE /api/push/subscription`: forgets this device's subscription (none is fine). Fails with `unauthorized`. */
+  deletePushSubscription(): Promise<HttpResult<null>> {
+    return this.empty({ method: 'DELETE', path: '/api/push/subscription' });
+  }
+
+  /** `GET /api/notifications/channels`: which ways of being told about a new message the practice's server offers. Fails with `unauthorized`. */
+  notificationChannels(): Promise<HttpResult<NotificationChannels>> {
+    return this.json({ method: 'GET', path: '/api/notifications/channels' });
+  }
+
+  /** `PUT /api/notifications/contact` (patient): the phone number or e-mail address for text or e-mail notices. Fails with `invalid_payload`, `unauthorized`, `forbidden` (channel not configured). */
+  putNotificationContact(body: NotificationContactRequest): Promise<HttpResult<null>> {
+    return this.empty({ method: 'PUT', path: '/api/notifications/contact', body });
+  }
+
+  /** `DELETE /api/notifications/contact` (patient): forgets the patient's contact. Fails with `unauthorized`, `forbidden`. */
+  deleteNotificationContact(): Promise<HttpResult<null>> {
+    return this.empty({ method: 'DELETE', path: '/api/notifications/contact' });
+  }
+
+  /** `GET /api/practice/notification-settings`: whether notices name the practice, and its quiet hours. Fails with `unauthorized`. */
+  notificationSettings(): Promise<HttpResult<NotificationSettings>> {
+    return this.json({ method: 'GET', path: '/api/practice/notification-settings' });
+  }
+
+  /** `PUT /api/practice/notification-settings` (manager). Fails with `invalid_payload`, `unauthorized`, `forbidden`. */
+  updateNotificationSettings(body: NotificationSettings): Promise<HttpResult<NotificationSettings>> {
+    return this.json({ method: 'PUT', path: '/api/practice/notification-settings', body });
   }
 
   /**

@@ -20,3 +20,4 @@ export * from './revocations.js';
 export * from './practice-authority.js';
 export * from './recovery.js';
 export * from './attachments.js';
+export * from './notifications.js';

@@ -189,6 +189,9 @@ export const AUDIT_ACTIONS = [
   'recovery.completed',
   'revocations.published',
   'practice.attachment_settings_changed',
+  'practice.notification_settings_changed',
+  'notification-contact.set',
+  'notification-contact.removed',
 ] as const;
 export const AuditAction = z.enum(AUDIT_ACTIONS);
 export type AuditAction = z.infer<typeof AuditAction>;

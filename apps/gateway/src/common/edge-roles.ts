@@ -12,10 +12,13 @@ import {
   CreateInvitationRequest,
   CreateStaffRequest,
   KeyBackup,
+  NotificationContactRequest,
+  NotificationSettings,
   PatientLimits,
   PatientSearchQuery,
   PeopleQuery,
   PublishTermsRequest,
+  PushSubscriptionRequest,
   PutRevocationListRequest,
   RecertifyRecordKeyRequest,
   RecordExportRequest,
@@ -72,6 +75,9 @@ const SENDERS: ReadonlyMap<ZodType, readonly Role[]> = new Map<ZodType, readonly
   [StartRecoveryRequest, STAFF],
   [ApproveRecoveryRequest, STAFF],
   [CompleteRecoveryRequest, MANAGERS],
+  [NotificationSettings, MANAGERS],
+  [PushSubscriptionRequest, PATIENTS],
+  [NotificationContactRequest, PATIENTS],
 ]);
 
 /** Refuses a caller who may not send a value of `schema` (see SENDERS); anyone may send an unlisted one. @throws DomainError `forbidden` */

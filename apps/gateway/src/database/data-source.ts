@@ -18,6 +18,7 @@ import { RevocationLists1765000100000 } from './migrations/1765000100000-revocat
 import { PracticeAuthority1765000200000 } from './migrations/1765000200000-practice-authority.js';
 import { Recoveries1765000300000 } from './migrations/1765000300000-recoveries.js';
 import { Attachments1765000400000 } from './migrations/1765000400000-attachments.js';
+import { Notifications1765000500000 } from './migrations/1765000500000-notifications.js';
 
 /** Every migration, oldest first. */
 export const MIGRATIONS = [
@@ -40,6 +41,7 @@ export const MIGRATIONS = [
   PracticeAuthority1765000200000,
   Recoveries1765000300000,
   Attachments1765000400000,
+  Notifications1765000500000,
 ];
 
 /** TypeORM options for a PostgreSQL URL: the pool, and the migrations, which alone describe and change the schema. */

@@ -50,6 +50,8 @@ export class RecordService {
   private failures = 0;
   /** Told, synchronously, of every entry refused or failed (SendLanes keeps the send order with it). */
   private readonly failureListeners: ((entries: readonly NewEntry[]) => void)[] = [];
+  /** Told, synchronously, of every entry stored, after its COMMIT (the notification dispatcher). */
+  private readonly storedListeners: ((entry: NewEntry) => void)[] = [];
   /** Sizes of the batches written, for benchmarks and metrics. */
   readonly batchSizes: number[] = [];
 
@@ -84,6 +86,14 @@ export class RecordService {
   /** Calls `listener` with the entries of every append refused or batch failed, before their callers hear of it. */
   onEntriesFailed(listener: (entries: readonly NewEntry[]) => void): void {
     this.failureListeners.push(listener);
+  }
+
+  /**
+   * Calls `listener` with every entry stored by this node, after its transaction has committed and it was relayed: once
+   * per stored entry on the node that appended it (never for a duplicate). A listener must not throw or block.
+   */
+  onEntryStored(listener: (entry: NewEntry) => void): void {
+    this.storedListeners.push(listener);
   }
 
   /** Queues a group synchronously, within the caller's call, so call order is queue order. */
@@ -225,6 +235,13 @@ export class RecordService {
         } catch (error) {
           // Stored and committed: the caller is still answered; a lost relay is caught up by sync.
           this.logger.error({ err: error }, 'relay failed');
+        }
+        for (const listener of this.storedListeners) {
+          try {
+            listener(entry);
+          } catch (error) {
+            this.logger.error({ err: error }, 'stored-entry listener failed');
+          }
         }
       });
       index += group.entries.length;

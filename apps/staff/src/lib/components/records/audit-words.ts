@@ -50,6 +50,9 @@ export const AUDIT_ACTION_LABELS: Record<AuditAction, string> = {
   'recovery.completed': "Completed a patient's account recovery",
   'revocations.published': 'Published a revocation list',
   'practice.attachment_settings_changed': 'Changed the attachment settings',
+  'practice.notification_settings_changed': 'Changed the notification settings',
+  'notification-contact.set': 'Gave a phone number or e-mail address for notices',
+  'notification-contact.removed': 'Removed their contact for notices',
 };
 
 const OUTCOMES: Record<string, string> = {
