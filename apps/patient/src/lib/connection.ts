@@ -9,12 +9,12 @@ import type {
   NotificationChannels,
   NotificationContactRequest,
   PracticeSettings,
+  PushSubscriptionRequest,
   SystemPong,
   TermsStatus,
 } from '@parley/protocol';
 import { IndexedDbOutboxStore, SecretLock, type SecretLockKdf, type WebDatabase } from '@parley/web';
 import { config } from './config';
-import type { PushSubscriptionBody } from './push-subscription';
 
 // zod, under @parley/protocol, compiles no parsers with eval in a browser (the CSP's Trusted Types
 // forbid it): @parley/protocol says "jitless" before any schema parses.
@@ -288,7 +288,7 @@ export async function vapidPublicKey(token: string): Promise<string> {
 }
 
 /** Gives the gateway this device's push subscription (replacing the device's earlier one). @throws PatientFlowError `invalid_payload` */
-export async function putPushSubscription(token: string, subscription: PushSubscriptionBody): Promise<void> {
+export async function putPushSubscription(token: string, subscription: PushSubscriptionRequest): Promise<void> {
   unwrap(await (await api(token)).putPushSubscription(subscription));
 }
 

@@ -1,11 +1,6 @@
 // This browser's Web Push subscription for the patient app's service worker (the SW, `/sw.js`, is registered by
 // main.ts). Only browser APIs here: the gateway is told about the subscription through `connection`.
-
-/** A subscription as the gateway takes it (`PushSubscriptionRequest` in @parley/protocol): base64url keys. */
-export interface PushSubscriptionBody {
-  endpoint: string;
-  keys: { p256dh: string; auth: string };
-}
+import type { PushSubscriptionRequest } from '@parley/protocol';
 
 /** How long to wait for the service worker to be active before giving up (it may have failed to install). */
 const READY_TIMEOUT_MS = 10_000;
@@ -46,7 +41,7 @@ function isSameKey(current: ArrayBuffer | null, wanted: Uint8Array): boolean {
   return bytes.every((byte, index) => byte === wanted[index]);
 }
 
-function toBody(subscription: PushSubscription): PushSubscriptionBody {
+function toBody(subscription: PushSubscription): PushSubscriptionRequest {
   const { endpoint, keys } = subscription.toJSON();
   const p256dh = keys?.['p256dh'];
   const auth = keys?.['auth'];
@@ -82,7 +77,7 @@ export async function currentPushSubscription(): Promise<PushSubscription | null
  * gateway's pushes to it. Needs the notification permission.
  * @throws PushSubscriptionError `unsupported` (no active service worker or push service), `blocked` (permission refused)
  */
-export async function subscribePush(vapidPublicKey: string): Promise<PushSubscriptionBody> {
+export async function subscribePush(vapidPublicKey: string): Promise<PushSubscriptionRequest> {
   if (notificationPermission() !== 'granted') throw new PushSubscriptionError('blocked');
   const registration = await activeRegistration();
   const key = fromBase64Url(vapidPublicKey);

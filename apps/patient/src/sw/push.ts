@@ -2,7 +2,8 @@
 // holds the phone, perhaps the person a patient is afraid of: it says only that there is a message, never what it says,
 // who wrote it or (unless the practice chose to show its name) where it is from (docs/patient-client.md, "Notifications
 // and installing"). The push payload is read for the conversation to open and the practice's name, nothing else.
-import { conversationLink, isConversationId, openConversationMessage } from '../lib/notification-link';
+import type { PushPayload } from '@parley/protocol';
+import { conversationLink, isConversationId, openConversationMessage } from '../lib/notification-link.js';
 
 /** The only words a notification shows, whatever the push carried. */
 export const NOTIFICATION_BODY = 'You have a new message';
@@ -61,16 +62,16 @@ export interface PushNotice {
  * still gives a notice (a push the patient asked for must show one) that opens the app's home.
  */
 export function readPushNotice(text: string | null): PushNotice {
-  let payload: unknown = null;
+  let payload: unknown;
   try {
     payload = text ? JSON.parse(text) : null;
   } catch {
     payload = null;
   }
-  const candidate = (typeof payload === 'object' && payload !== null ? payload : {}) as Record<string, unknown>;
-  if (candidate['v'] !== 1 || candidate['kind'] !== 'new-message') return { title: NEUTRAL_TITLE, conversationId: null };
-  const title = typeof candidate['title'] === 'string' ? candidate['title'].replace(/\s+/g, ' ').trim().slice(0, MAX_TITLE_LENGTH) : '';
-  return { title: title || NEUTRAL_TITLE, conversationId: isConversationId(candidate['conversationId']) ? candidate['conversationId'].toLowerCase() : null };
+  const candidate = (typeof payload === 'object' && payload !== null ? payload : {}) as Partial<Record<keyof PushPayload, unknown>>;
+  if (candidate.v !== 1 || candidate.kind !== 'new-message') return { title: NEUTRAL_TITLE, conversationId: null };
+  const title = typeof candidate.title === 'string' ? candidate.title.replace(/\s+/g, ' ').trim().slice(0, MAX_TITLE_LENGTH) : '';
+  return { title: title || NEUTRAL_TITLE, conversationId: isConversationId(candidate.conversationId) ? candidate.conversationId.toLowerCase() : null };
 }
 
 /** Whether a window is one of the patient app's (the staff app may share the origin under /staff/, docs/operations.md). */
@@ -99,7 +100,7 @@ async function openApp(scope: PushWorkerScope, conversationId: string | null): P
 /** Registers the `push` (show a content-free notification) and `notificationclick` (open the conversation) handlers. */
 export function registerPushHandlers(scope: PushWorkerScope): void {
   scope.addEventListener('push', (event) => {
-    let text: string | null = null;
+    let text: string | null;
     try {
       text = event.data?.text() ?? null;
     } catch {

@@ -1,4 +1,4 @@
-import type { NotificationChannels } from '@parley/protocol';
+import type { NotificationChannels, NotificationContactChannel } from '@parley/protocol';
 import { contextPair } from '@parley/ui';
 import * as connection from '../connection';
 import {
@@ -12,9 +12,6 @@ import {
 } from '../push-subscription';
 import { describeError } from './notices';
 import type { PatientApp } from './patient-app.svelte';
-
-/** Which contact the Notify channel uses. */
-export type ContactChannel = 'sms' | 'email';
 
 const BLOCKED =
   'Your browser is blocking notifications from Parley. To get them, allow notifications for this site in your browser’s settings, then try again.';
@@ -144,7 +141,7 @@ export class NotificationsState {
   }
 
   /** Keeps the patient's mobile number or e-mail address at the practice for "you have a new message" texts or e-mails. */
-  async saveContact(channel: ContactChannel, typed: string): Promise<boolean> {
+  async saveContact(channel: NotificationContactChannel, typed: string): Promise<boolean> {
     const token = this.app.keys?.signedIn.session.token;
     if (!token) return false;
     const address = channel === 'sms' ? normalisePhoneNumber(typed) : typed.trim();
