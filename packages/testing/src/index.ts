@@ -6,3 +6,4 @@ export * from './redis.js';
 export * from './source-address.js';
 export * from './tcp-proxy.js';
 export * from './test-gateway.js';
+export * from './push-service.js';
