@@ -22,7 +22,7 @@ const CONTENT_SECURITY_POLICY = [
   // compiler's static templates into <template> content (message text is set with textContent, never as HTML);
   // any other createPolicy call is refused. libsodium needs none. Checked by test/security/csp.browser.spec.ts.
   "require-trusted-types-for 'script'",
-  'trusted-types svelte-trusted-html',
+  'trusted-types svelte-trusted-html parley-service-worker',
 ].join('; ');
 
 /** Two years, the HSTS preload minimum; browsers ignore it over plain http (local development). */
