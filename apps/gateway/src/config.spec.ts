@@ -112,4 +112,15 @@ describe('loadConfig', () => {
   it('returns a frozen object', () => {
     expect(Object.isFrozen(loadConfig({}))).toBe(true);
   });
+
+  it('signs pushes as the https public origin, else a placeholder, and accepts only mailto: or https: subjects', () => {
+    expect(loadConfig({}).push).toEqual({ vapidSubject: 'mailto:operator@parley.invalid', allowInsecureEndpoints: false, ttlSeconds: 86_400 });
+    expect(loadConfig({ PUBLIC_URL: 'https://chat.riverside.example/app' }).push.vapidSubject).toBe('https://chat.riverside.example');
+    expect(loadConfig({ VAPID_SUBJECT: 'mailto:it@riverside.example', PUSH_TTL_SECONDS: '600' }).push).toMatchObject({
+      vapidSubject: 'mailto:it@riverside.example',
+      ttlSeconds: 600,
+    });
+    expect(() => loadConfig({ VAPID_SUBJECT: 'http://riverside.example' })).toThrow('VAPID_SUBJECT');
+    expect(loadConfig({ PUSH_ALLOW_INSECURE_ENDPOINTS: 'true' }).push.allowInsecureEndpoints).toBe(true);
+  });
 });

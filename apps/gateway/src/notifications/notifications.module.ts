@@ -9,6 +9,7 @@ import { NotificationsController } from './notifications.controller.js';
 import { NotificationsGateway } from './notifications.gateway.js';
 import { NotificationsRepository } from './notifications.repository.js';
 import { NotificationsService } from './notifications.service.js';
+import { NotifyModule } from './notify/notify.module.js';
 import { PushChannel } from './push.channel.js';
 import { PushController } from './push.controller.js';
 import { PushSubscriptionsRepository } from './push-subscriptions.repository.js';
@@ -20,7 +21,7 @@ import { VapidKeysService } from './vapid-keys.service.js';
  * then the Notify channel (SMS/e-mail) when its module provides `NOTIFY_CHANNEL`.
  */
 @Module({
-  imports: [SessionsModule, AuditModule, RecordModule, NotificationContactsModule],
+  imports: [SessionsModule, AuditModule, RecordModule, NotificationContactsModule, NotifyModule],
   controllers: [PushController, NotificationsController],
   providers: [
     NotificationsService,

@@ -215,6 +215,17 @@ export const ROUTE_POLICIES: Record<string, Policy> = {
   'GET /api/attachments/:uploadId': { scope: 'none', allow: { patient: { own: 'ok' } } },
   'GET /api/practice/attachment-settings': { scope: 'none', allow: everyLiveRole() },
   'PUT /api/practice/attachment-settings': { scope: 'none', allow: { manager: { own: 'ok' } } },
+  // Notifications (issue #19). A push subscription and a text/e-mail contact are a patient's own, always of the caller's
+  // device or account (no id in the path); the spec's gateway has the Notify channel configured for text messages.
+  'GET /api/push/vapid-public-key': { scope: 'none', allow: { patient: { own: 'ok' }, 'other-practice-patient': { own: 'ok' } } },
+  'PUT /api/push/subscription': { scope: 'none', allow: { patient: { own: 'ok' }, 'other-practice-patient': { own: 'ok' } } },
+  // Deleting the caller's device's subscription (none is fine) is harmless for anyone signed in.
+  'DELETE /api/push/subscription': { scope: 'none', allow: everyLiveRole() },
+  'GET /api/notifications/channels': { scope: 'none', allow: everyLiveRole() },
+  'PUT /api/notifications/contact': { scope: 'none', allow: { patient: { own: 'ok' }, 'other-practice-patient': { own: 'ok' } } },
+  'DELETE /api/notifications/contact': { scope: 'none', allow: { patient: { own: 'ok' }, 'other-practice-patient': { own: 'ok' } } },
+  'GET /api/practice/notification-settings': { scope: 'none', allow: everyLiveRole() },
+  'PUT /api/practice/notification-settings': { scope: 'none', allow: { manager: { own: 'ok' } } },
 };
 
 /** One cell of the matrix, expanded. */

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { ParleyClient } from '@parley/client';
 import { ready } from '@parley/crypto';
 import { COMMAND_NAMES, type ErrorCode } from '@parley/protocol';
@@ -34,7 +35,15 @@ describe('the authorisation matrix', () => {
   beforeAll(async () => {
     await ready();
     // The matrix signs in with wrong keys on purpose: lift the guessing limits so they do not decide any cell.
-    gateway = await startTestApp({ SIGN_IN_MAX_FAILURES_PER_ACCOUNT: '1000', SIGN_IN_MAX_FAILURES_PER_IP: '100000', BACKUP_DOWNLOADS_PER_HOUR: '1000' });
+    gateway = await startTestApp({
+      SIGN_IN_MAX_FAILURES_PER_ACCOUNT: '1000',
+      SIGN_IN_MAX_FAILURES_PER_IP: '100000',
+      BACKUP_DOWNLOADS_PER_HOUR: '1000',
+      // The text-message channel is on (so a patient's contact is accepted), pointed at a closed loopback port.
+      NOTIFY_API_KEY: `matrix-${randomUUID()}-${randomUUID()}`,
+      NOTIFY_SMS_TEMPLATE_ID: randomUUID(),
+      NOTIFY_BASE_URL: 'http://127.0.0.1:9',
+    });
     world = await buildWorld(gateway);
     // Published after the conversations were opened (a patient must accept terms before opening one).
     await api(gateway.url, 'POST', '/api/practice/terms', { token: world.practice.manager.token, body: { text: 'Terms of use.' } });

@@ -3,7 +3,7 @@
  * request about a given object, so that what decides the answer is authorisation and nothing else
  * (a malformed request would be refused as `invalid_payload` before any check that matters here).
  */
-import { randomBytes, randomInt, randomUUID } from 'node:crypto';
+import { createECDH, randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { certifyPatientAccountKey, signRevocationList } from '@parley/crypto';
 import type { Express } from 'express';
 import type { NestExpressApplication } from '@nestjs/platform-express';
@@ -14,6 +14,16 @@ const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64')
 const FAR_DATE = '2031-01-02';
 /** Each PUT of the revocation list must be newer than the last one stored. */
 let revocationListVersion = 0;
+
+/** A well-formed Web Push subscription to a push service that does not exist (the matrix never lets a push go out). */
+function aPushSubscription() {
+  const ecdh = createECDH('prime256v1');
+  ecdh.generateKeys();
+  return {
+    endpoint: `https://push.invalid/${randomUUID()}`,
+    keys: { p256dh: ecdh.getPublicKey().toString('base64url'), auth: randomBytes(16).toString('base64url') },
+  };
+}
 
 /** The object a cell is about, resolved in the world. */
 export function conversationFor(world: World, role: MatrixRole, relation: Relation): string {
@@ -392,6 +402,18 @@ const routeCalls: Record<string, (world: World, role: MatrixRole, relation: Rela
   'GET /api/attachments/:uploadId': async (world) => ({ method: 'GET', path: `/api/attachments/${await patientUpload(world, { isComplete: true })}` }),
   'GET /api/practice/attachment-settings': () => ({ method: 'GET', path: '/api/practice/attachment-settings' }),
   'PUT /api/practice/attachment-settings': () => ({ method: 'PUT', path: '/api/practice/attachment-settings', body: IMAGES_ONLY }),
+  'GET /api/push/vapid-public-key': () => ({ method: 'GET', path: '/api/push/vapid-public-key' }),
+  'PUT /api/push/subscription': () => ({ method: 'PUT', path: '/api/push/subscription', body: aPushSubscription() }),
+  'DELETE /api/push/subscription': () => ({ method: 'DELETE', path: '/api/push/subscription' }),
+  'GET /api/notifications/channels': () => ({ method: 'GET', path: '/api/notifications/channels' }),
+  'PUT /api/notifications/contact': () => ({ method: 'PUT', path: '/api/notifications/contact', body: { channel: 'sms', address: '+447700900123' } }),
+  'DELETE /api/notifications/contact': () => ({ method: 'DELETE', path: '/api/notifications/contact' }),
+  'GET /api/practice/notification-settings': () => ({ method: 'GET', path: '/api/practice/notification-settings' }),
+  'PUT /api/practice/notification-settings': () => ({
+    method: 'PUT',
+    path: '/api/practice/notification-settings',
+    body: { showPracticeName: false, quietHours: null },
+  }),
   'PUT /api/practice/patient-limits': () => ({
     method: 'PUT',
     path: '/api/practice/patient-limits',
