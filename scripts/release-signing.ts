@@ -12,7 +12,7 @@ import {
   signedBytes,
   type ReleaseManifest,
   type UnsignedReleaseManifest,
-} from '../apps/patient/src/sw/verify-manifest';
+} from '../apps/patient/src/sw/verify-manifest.js';
 
 /** Files of a build that the app never loads: source maps (DevTools only), the compressed copies of files it does load. */
 const UNSERVED = /\.(map|br|gz)$/;

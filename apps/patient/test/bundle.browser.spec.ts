@@ -7,8 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
 import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core';
 import { accessibilityViolations, launchChromium, startTestGateway, type TestGateway } from '@parley/testing';
-import { loadReleaseKey, releasePublicKey, writeReleaseManifest, type ReleaseKey } from '../../../scripts/release-signing';
-import { parseReleaseManifest } from '../src/sw/verify-manifest';
+import { loadReleaseKey, releasePublicKey, writeReleaseManifest, type ReleaseKey } from '../../../scripts/release-signing.js';
+import { parseReleaseManifest } from '../src/sw/verify-manifest.js';
 
 const GATEWAY_ENTRY = createRequire(import.meta.url).resolve('@parley/gateway');
 const BUILD = fileURLToPath(new URL('../dist', import.meta.url));
