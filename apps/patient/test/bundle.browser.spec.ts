@@ -7,13 +7,34 @@ import { fileURLToPath } from 'node:url';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
 import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core';
 import { accessibilityViolations, launchChromium, startTestGateway, type TestGateway } from '@parley/testing';
-import { loadReleaseKey, releasePublicKey, writeReleaseManifest, type ReleaseKey } from '../../../scripts/release-signing.js';
-import { parseReleaseManifest } from '../src/sw/verify-manifest.js';
+import { releasePublicKey, writeReleaseManifest, type ReleaseKey } from '../../../scripts/release-signing.js';
+import { fromBase64, parseReleaseManifest, verifyReleaseManifest } from '../src/sw/verify-manifest.js';
 
 const GATEWAY_ENTRY = createRequire(import.meta.url).resolve('@parley/gateway');
 const BUILD = fileURLToPath(new URL('../dist', import.meta.url));
 const WARNING = 'This version of the app could not be verified';
 const LANDING = 'Message your GP practice';
+
+/**
+ * Gives the build in `folder` a release key of the test's own: its public key written into `sw.js` in place of the one
+ * the build put there (the one string there that verifies the build's manifest), and the manifest signed again with
+ * it. The test then does not depend on which key the build was signed with (the demo key, PARLEY_RELEASE_KEY_FILE's, a
+ * build restored from turbo's cache).
+ */
+async function useTestReleaseKey(folder: string): Promise<ReleaseKey> {
+  const built = parseReleaseManifest(await readFile(join(folder, 'release-manifest.json'), 'utf8'));
+  const worker = await readFile(join(folder, 'sw.js'), 'utf8');
+  let embedded: string | null = null;
+  for (const [, candidate] of worker.matchAll(/["'`]([A-Za-z0-9+/]{43}=)["'`]/g)) {
+    if (built && candidate && (await verifyReleaseManifest(built, fromBase64(candidate)))) embedded = candidate;
+  }
+  if (!embedded) throw new Error('sw.js holds no public key that verifies the manifest of the build');
+  const { privateKey } = generateKeyPairSync('ed25519');
+  const key: ReleaseKey = { privateKey, publicKey: releasePublicKey(privateKey), isDemo: false };
+  await writeFile(join(folder, 'sw.js'), worker.split(embedded).join(key.publicKey));
+  await writeReleaseManifest(folder, key);
+  return key;
+}
 
 /**
  * The verified code bundle (docs/patient-client.md, "Verified code bundle"), as an attacker who controls the server
@@ -26,7 +47,7 @@ describe('patient app: verified code bundle (Chromium, real gateway serving a co
   let context: BrowserContext;
   let page: Page;
   let cdp: CDPSession;
-  /** The key the build was signed with (the demo key, or PARLEY_RELEASE_KEY_FILE's). */
+  /** The release key of the served copy (the test's own, whatever key the build was signed with). */
   let releaseKey: ReleaseKey;
   let entryScript: string;
   const originals = new Map<string, Buffer>();
@@ -55,7 +76,7 @@ describe('patient app: verified code bundle (Chromium, real gateway serving a co
   beforeAll(async () => {
     served = await mkdtemp(join(tmpdir(), 'parley-bundle-'));
     await cp(BUILD, served, { recursive: true });
-    releaseKey = loadReleaseKey({ keyFile: process.env['PARLEY_RELEASE_KEY_FILE'] || undefined });
+    releaseKey = await useTestReleaseKey(served);
     const index = await readFile(join(served, 'index.html'), 'utf8');
     entryScript = index.match(/<script[^>]+src="\/(assets\/index-[\w-]+\.js)"/)?.[1] ?? '';
     [gateway, browser] = await Promise.all([startTestGateway(GATEWAY_ENTRY, { PATIENT_DIST: served }), launchChromium()]);
