@@ -5,16 +5,20 @@ import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sig
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   RELEASE_MANIFEST_PATH,
   RELEASE_MANIFEST_VERSION,
   signedBytes,
   type ReleaseManifest,
   type UnsignedReleaseManifest,
-} from '../apps/patient/src/sw/verify-manifest';
+} from '../apps/patient/src/sw/verify-manifest.js';
 
 /** Files of a build that the app never loads: source maps (DevTools only), the compressed copies of files it does load. */
 const UNSERVED = /\.(map|br|gz)$/;
+
+/** Where the first build without PARLEY_RELEASE_KEY_FILE makes the demo release key (a folder that git ignores). */
+export const DEMO_RELEASE_KEY_FILE = fileURLToPath(new URL('../.release-keys/DEMO-ONLY-release-key.pem', import.meta.url));
 
 /** The key a release is signed with. */
 export interface ReleaseKey {
@@ -36,21 +40,22 @@ export function releasePublicKey(privateKey: KeyObject): string {
  * The release key: the PEM (PKCS #8) file `keyFile` names when given (a real release: made with
  * `openssl genpkey -algorithm ed25519`), else the demo key in `demoKeyFile`, made on the first build that needs it.
  */
-export function loadReleaseKey(options: { keyFile?: string | undefined; demoKeyFile: string }): ReleaseKey {
+export function loadReleaseKey(options: { keyFile?: string | undefined; demoKeyFile?: string } = {}): ReleaseKey {
+  const demoKeyFile = options.demoKeyFile ?? DEMO_RELEASE_KEY_FILE;
   if (options.keyFile) {
     const privateKey = createPrivateKey(readFileSync(options.keyFile));
     if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error(`${options.keyFile}: the release key must be an Ed25519 private key`);
     return { privateKey, publicKey: releasePublicKey(privateKey), isDemo: false };
   }
-  if (!existsSync(options.demoKeyFile)) {
-    const folder = dirname(options.demoKeyFile);
+  if (!existsSync(demoKeyFile)) {
+    const folder = dirname(demoKeyFile);
     mkdirSync(folder, { recursive: true, mode: 0o700 });
     // The folder ignores itself: the demo key must never be committed, nor mistaken for a release key.
     writeFileSync(join(folder, '.gitignore'), '*\n');
     const { privateKey } = generateKeyPairSync('ed25519');
-    writeFileSync(options.demoKeyFile, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
+    writeFileSync(demoKeyFile, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
   }
-  const privateKey = createPrivateKey(readFileSync(options.demoKeyFile));
+  const privateKey = createPrivateKey(readFileSync(demoKeyFile));
   return { privateKey, publicKey: releasePublicKey(privateKey), isDemo: true };
 }
 

@@ -3,10 +3,7 @@ import { PROTOCOL_VERSION } from '@parley/protocol';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { build, defineConfig, type Plugin } from 'vite';
 import { compression } from 'vite-plugin-compression2';
-import { loadReleaseKey, writeReleaseManifest, type ReleaseKey } from '../../scripts/release-signing';
-
-/** The demo release key, made by the first build without PARLEY_RELEASE_KEY_FILE (docs/operations.md, "Release key"). */
-const DEMO_RELEASE_KEY_FILE = resolve(import.meta.dirname, '../../.release-keys/DEMO-ONLY-release-key.pem');
+import { DEMO_RELEASE_KEY_FILE, loadReleaseKey, writeReleaseManifest, type ReleaseKey } from '../../scripts/release-signing';
 
 /**
  * The verified code bundle (docs/patient-client.md, "Verified code bundle"): after the app's build, builds the service
@@ -23,7 +20,8 @@ function verifiedBundle(): Plugin {
       outDir = resolve(config.root, config.build.outDir);
     },
     buildStart() {
-      key = loadReleaseKey({ keyFile: process.env['PARLEY_RELEASE_KEY_FILE'] || undefined, demoKeyFile: DEMO_RELEASE_KEY_FILE });
+      // The release key's file (docs/operations.md, "Release key"); without one, the demo key, made on the first build.
+      key = loadReleaseKey({ keyFile: process.env['PARLEY_RELEASE_KEY_FILE'] || undefined });
       if (key.isDemo) this.info(`signing with the DEMO release key ${DEMO_RELEASE_KEY_FILE} (set PARLEY_RELEASE_KEY_FILE for a release)`);
     },
     async closeBundle() {

@@ -160,14 +160,19 @@ async function serveNavigation(request: Request): Promise<Response> {
   return index ?? fetch(request);
 }
 
-/** A file: from any verified release still kept (an open page of the previous release loads its own chunks). */
+/**
+ * A file: from the current release, else from any verified release still kept (an open page of the previous release
+ * loads its own chunks). Files with fixed names (`/favicon.svg`) come from the current release first.
+ */
 async function serveFile(request: Request, path: string): Promise<Response> {
-  for (const name of await caches.keys()) {
-    if (!name.startsWith(RELEASE_CACHE)) continue;
+  const current = await readManifest(CURRENT);
+  const names = (await caches.keys()).filter((name) => name.startsWith(RELEASE_CACHE));
+  if (current) names.unshift(RELEASE_CACHE + current.release);
+  for (const name of names) {
     const cached = await (await caches.open(name)).match(path);
     if (cached) return cached;
   }
-  if (CODE_DESTINATIONS.has(request.destination) && (await readManifest(CURRENT))) {
+  if (CODE_DESTINATIONS.has(request.destination) && current) {
     return new Response('Not part of the verified release.', { status: 404, headers: { 'content-type': 'text/plain' } });
   }
   return fetch(request);

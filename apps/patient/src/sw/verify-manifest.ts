@@ -109,7 +109,10 @@ export function toBase64(bytes: Uint8Array): string {
   return btoa(binary);
 }
 
-/** A copy of `bytes` in an ArrayBuffer of its own (WebCrypto's types refuse views over a SharedArrayBuffer). */
+/**
+ * A copy of `bytes` in an ArrayBuffer of exactly its length (WebCrypto's types refuse views over a SharedArrayBuffer;
+ * a node Buffer's `slice` is a view into a shared pool, so copy through the Uint8Array constructor).
+ */
 function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
-  return bytes.slice().buffer as ArrayBuffer;
+  return new Uint8Array(bytes).buffer;
 }
