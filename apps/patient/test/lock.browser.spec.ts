@@ -128,7 +128,7 @@ describe('patient app: the lock holds across a reload and a cold start; sign-out
 
     // What the page's wrapping key opens: the lock's salt and cost, the patient's choices and ciphertext. No token, key or name.
     expect(record.format).toBe(2);
-    expect(Object.keys(record).sort()).toEqual(['format', 'idleLockMinutes', 'isSoundOn', 'lockedBecause', 'sealedKeys']);
+    expect(Object.keys(record).sort()).toEqual(['format', 'idleLockMinutes', 'isSoundOn', 'lockedBecause', 'pushChoice', 'sealedKeys']);
     expect(record.sealedKeys.kdf).toEqual({ salt: expect.any(Uint8Array), opsLimit: 3, memLimitBytes: 64 * 1024 * 1024 });
     expect(visible).not.toContain(firstDevice.token);
     expect(visible).not.toContain(firstDevice.deviceId);

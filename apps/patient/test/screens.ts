@@ -43,6 +43,8 @@ export interface StoredVaultRecord {
   idleLockMinutes: number;
   lockedBecause: string | null;
   isSoundOn: boolean;
+  /** The patient's answer about notifications on this device (`on`, `declined`), null until asked. */
+  pushChoice?: string | null;
 }
 
 /**

@@ -21,8 +21,10 @@ const CONTENT_SECURITY_POLICY = [
   // injected string can never become markup or code. The one policy allowed is Svelte 5's own, which turns the
   // compiler's static templates into <template> content (message text is set with textContent, never as HTML);
   // any other createPolicy call is refused. libsodium needs none. Checked by test/security/csp.browser.spec.ts.
+  // `parley-service-worker`: the patient app's one script URL, /sw.js, for registering its service worker (a script
+  // sink); the policy refuses any other URL (docs/patient-client.md, "Verified code bundle").
   "require-trusted-types-for 'script'",
-  'trusted-types svelte-trusted-html',
+  'trusted-types svelte-trusted-html parley-service-worker',
 ].join('; ');
 
 /** Two years, the HSTS preload minimum; browsers ignore it over plain http (local development). */

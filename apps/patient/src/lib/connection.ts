@@ -2,7 +2,17 @@
 // They are imported lazily (dynamic import), so the first screen ships without libsodium's
 // WebAssembly: it loads only when a crypto flow starts (activation, sign-in, a remembered device).
 import type { ChatSession, PatientSignedIn, SystemEvent, SystemEventLine, SystemEventWording, VerifiedInvitation } from '@parley/sdk';
-import type { AttachmentSettings, DeviceInfo, HoursStatus, PracticeSettings, SystemPong, TermsStatus } from '@parley/protocol';
+import type {
+  AttachmentSettings,
+  DeviceInfo,
+  HoursStatus,
+  NotificationChannels,
+  NotificationContactRequest,
+  PracticeSettings,
+  PushSubscriptionRequest,
+  SystemPong,
+  TermsStatus,
+} from '@parley/protocol';
 import { IndexedDbOutboxStore, SecretLock, type SecretLockKdf, type WebDatabase } from '@parley/web';
 import { config } from './config';
 
@@ -262,9 +272,44 @@ export async function attachmentSettings(token: string): Promise<AttachmentSetti
   return unwrap(await (await api(token)).attachmentSettings());
 }
 
-/** Ends this session on the server (best effort: the local wipe happens regardless). */
+/**
+ * Ends this session on the server (best effort: the local wipe happens regardless). This device's push subscription
+ * goes first, while the session can still name it (the gateway drops it with the device too).
+ */
 export async function signOut(token: string): Promise<void> {
-  await (await api(token)).signOut().catch(() => undefined);
+  const http = await api(token);
+  await http.deletePushSubscription().catch(() => undefined);
+  await http.signOut().catch(() => undefined);
+}
+
+/** The gateway's VAPID public key (base64url), which this browser's push subscription must be made under. @throws PatientFlowError */
+export async function vapidPublicKey(token: string): Promise<string> {
+  return unwrap(await (await api(token)).vapidPublicKey()).publicKey;
+}
+
+/** Gives the gateway this device's push subscription (replacing the device's earlier one). @throws PatientFlowError `invalid_payload` */
+export async function putPushSubscription(token: string, subscription: PushSubscriptionRequest): Promise<void> {
+  unwrap(await (await api(token)).putPushSubscription(subscription));
+}
+
+/** Tells the gateway to push nothing more to this device. @throws PatientFlowError */
+export async function deletePushSubscription(token: string): Promise<void> {
+  unwrap(await (await api(token)).deletePushSubscription());
+}
+
+/** Which ways of telling the patient about a new message the practice offers (push always; text and e-mail if set up). @throws PatientFlowError */
+export async function notificationChannels(token: string): Promise<NotificationChannels> {
+  return unwrap(await (await api(token)).notificationChannels());
+}
+
+/** Keeps the patient's phone number or e-mail address for "you have a new message" texts or e-mails. @throws PatientFlowError `invalid_payload`, `forbidden` (not offered) */
+export async function putNotificationContact(token: string, contact: NotificationContactRequest): Promise<void> {
+  unwrap(await (await api(token)).putNotificationContact(contact));
+}
+
+/** Forgets the patient's phone number or e-mail address on the server. @throws PatientFlowError */
+export async function deleteNotificationContact(token: string): Promise<void> {
+  unwrap(await (await api(token)).deleteNotificationContact());
 }
 
 /** The patient's devices, revoked ones included, oldest first. @throws PatientFlowError */

@@ -7,6 +7,8 @@ import { config } from '../config';
 import * as connection from '../connection';
 import type { PatientKeys } from '../connection';
 import { parseInvitationLink, type InvitationLink } from '../invitation-link';
+import { isOpenConversationMessage, parseConversationLink } from '../notification-link';
+import { unsubscribePush } from '../push-subscription';
 import { contextPair } from '@parley/ui';
 import { describeError } from './notices';
 
@@ -25,6 +27,13 @@ export interface Notice {
 export type LockReason = 'patient' | 'idle' | 'quick-exit' | 'restart';
 
 /**
+ * The patient's answer about notifications on this device: `on` (they opted in: the session keeps the gateway told
+ * of this browser's push subscription) or `declined` ("Not now", or turned off in Privacy and security: not asked
+ * again). Null until asked.
+ */
+export type PushChoice = 'on' | 'declined';
+
+/**
  * What the vault keeps (format 2): the keys and session sealed under the device lock, which only the passphrase
  * opens, and beside them the patient's choices on this device, which the locked screen needs before it is opened.
  */
@@ -35,6 +44,8 @@ interface VaultRecord {
   /** Why Parley was locked when the page closed (the locked screen says so again); null when it was in use. */
   lockedBecause: LockReason | null;
   isSoundOn: boolean;
+  /** Absent in records kept before notifications (never asked). */
+  pushChoice?: PushChoice | null;
 }
 
 /** A record kept before the device lock: the keys under the browser's own wrapping key only. Moved to format 2 at the next unlock. */
@@ -79,6 +90,13 @@ export class PatientApp {
   lockedBecause = $state<LockReason | null>(null);
   /** Whether a new message from the practice plays a short sound (the patient's choice, kept with the keys). */
   isSoundOn = $state(true);
+  /** The patient's answer about notifications on this device (kept with the keys); null until asked. */
+  pushChoice = $state<PushChoice | null>(null);
+  /**
+   * The conversation a tapped notification asked to show (its link, or a message from the service worker): the app
+   * opens it once unlocked, if it is one of the patient's own. An id only, in memory only.
+   */
+  pendingConversationId = $state<string | null>(null);
   /** Whether this tab is in front: a message that arrives while it is hidden has not been shown. */
   isPageVisible = $state(document.visibilityState === 'visible');
   /** Bumped whenever a new live session starts, so screens reload what they show. */
@@ -114,6 +132,10 @@ export class PatientApp {
    */
   async boot(): Promise<void> {
     this.readInvitationLink();
+    // A tapped notification while this window is open: the service worker asks it to show the conversation.
+    navigator.serviceWorker?.addEventListener('message', (event: MessageEvent) => {
+      if (isOpenConversationMessage(event.data)) this.pendingConversationId = event.data.conversationId;
+    });
     document.addEventListener('visibilitychange', () => (this.isPageVisible = document.visibilityState === 'visible'));
     // Browsers let a page make sound only after the person has touched it: the first tap or key press allows the chime.
     for (const gesture of ['pointerdown', 'keydown'] as const) document.addEventListener(gesture, () => this.chime.unlock(), { capture: true });
@@ -130,6 +152,7 @@ export class PatientApp {
       this.isRemembered = true;
       this.idleLockMinutes = stored.idleLockMinutes;
       this.isSoundOn = stored.isSoundOn;
+      this.pushChoice = stored.pushChoice ?? null;
       this.sealedKeys = stored.sealedKeys;
       this.lockedBecause = stored.lockedBecause ?? 'restart';
       this.go('locked');
@@ -195,6 +218,20 @@ export class PatientApp {
     this.isSoundOn = isOn;
     if (isOn) this.chime.unlock();
     if (this.keys) await this.store(this.keys, this.isRemembered);
+  }
+
+  /** Keeps the patient's answer about notifications on this device. */
+  async setPushChoice(choice: PushChoice): Promise<void> {
+    this.pushChoice = choice;
+    if (this.keys) await this.store(this.keys, this.isRemembered);
+  }
+
+  /** The conversation a tapped notification asked for, once: null when none is pending or it is not one of `conversationIds`. */
+  takePendingConversation(conversationIds: readonly string[]): string | null {
+    const id = this.pendingConversationId;
+    if (!id || !conversationIds.includes(id)) return null;
+    this.pendingConversationId = null;
+    return id;
   }
 
   /** A message from the practice arrived that the patient has not seen: a short sound, if they want one. */
@@ -502,11 +539,13 @@ export class PatientApp {
   }
 
   /**
-   * Takes an invitation link's practice and code from the fragment (which never reached a server) and
-   * removes them from the address bar and the history entry, so the code is not left on screen or in a bookmark.
+   * Takes an invitation link's practice and code, or a notification's conversation, from the fragment (which never
+   * reached a server) and removes them from the address bar and the history entry, so the code is not left on screen
+   * or in a bookmark.
    */
   private readInvitationLink(): void {
     this.invitationLink = parseInvitationLink(window.location.hash);
+    this.pendingConversationId = parseConversationLink(window.location.hash);
     if (window.location.hash) history.replaceState(history.state, '', window.location.pathname + window.location.search);
   }
 
@@ -555,6 +594,7 @@ export class PatientApp {
         idleLockMinutes: this.idleLockMinutes,
         lockedBecause: this.lockedBecause,
         isSoundOn: this.isSoundOn,
+        pushChoice: this.pushChoice,
       };
       await this.vault.save(record, { remember });
     };
@@ -574,7 +614,12 @@ export class PatientApp {
     this.isRemembered = false;
     this.lockedBecause = null;
     this.isSoundOn = true;
+    this.pushChoice = null;
     this.openConversationId = null;
+    this.pendingConversationId = null;
+    // Whoever uses this browser next gets no notice of this patient's messages (the gateway forgot the subscription
+    // when this device was signed out or revoked; the push service forgets it now).
+    await unsubscribePush();
     await this.vault?.forget().catch(() => undefined);
     await this.db?.clearAll().catch(() => undefined);
   }
