@@ -173,6 +173,26 @@ describe('patient app: notifications and installing (Chromium, real gateway, loc
     expect(await checkScreen(page, 'notifications-01-home')).toEqual({ violations: [], overflow: 0 });
   });
 
+  it('offers installing on the home screen only when the browser offers it, and opens the browser’s dialog', async () => {
+    const hint = page.getByRole('heading', { name: 'Install the app' });
+    expect(await hint.count()).toBe(0);
+
+    // Headless Chromium never judges a site worth offering: the test fires the event its engagement check would.
+    await page.evaluate(() => {
+      const offer = Object.assign(new Event('beforeinstallprompt', { cancelable: true }), {
+        prompt: async () => void document.documentElement.setAttribute('data-test-prompted', 'yes'),
+        userChoice: Promise.resolve({ outcome: 'dismissed' }),
+      });
+      window.dispatchEvent(offer);
+    });
+    await hint.waitFor();
+    expect(await checkScreen(page, 'notifications-00-install-hint')).toEqual({ violations: [], overflow: 0 });
+    await page.getByRole('button', { name: 'Install the app' }).click();
+
+    await hint.waitFor({ state: 'detached' });
+    expect(await page.evaluate(() => document.documentElement.getAttribute('data-test-prompted'))).toBe('yes');
+  });
+
   it('asks, in plain words, once the first conversation is open', async () => {
     await page.getByRole('group', { name: 'What is it about?' }).getByRole('radio').first().check();
     await page.getByRole('button', { name: 'Start conversation' }).click();
