@@ -114,6 +114,16 @@ function featureImports(): FeatureImport[] {
 const features = () => readdirSync(GATEWAY_SRC).filter((name) => statSync(join(GATEWAY_SRC, name)).isDirectory() && !INFRASTRUCTURE.has(name));
 const describeImport = ({ file, target }: FeatureImport) => `${file} -> ${target}`;
 
+describe('socket gateways', () => {
+  // Nest adds a `connection` listener to the namespace and a `disconnect` listener to every socket for each gateway
+  // class: past 10, Node warns of a leak on stderr at start (which `npm start` and the process tests must not print),
+  // and each one costs every connected socket memory. A new command joins the gateway of its feature's nearest kin.
+  it('has at most 10 @WebSocketGateway classes', () => {
+    const gateways = sourceFiles(join(ROOT, 'apps', 'gateway', 'src')).filter((file) => readFileSync(file, 'utf8').includes('@WebSocketGateway('));
+    expect(gateways.length).toBeLessThanOrEqual(10);
+  });
+});
+
 describe('gateway feature folders', () => {
   it('finds the feature folders the account and queue code was cut into', () => {
     expect(features()).toEqual(expect.arrayContaining([...ACCOUNT_FEATURES, 'audit', 'routing', 'capacity', 'lifecycle']));

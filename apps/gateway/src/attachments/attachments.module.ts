@@ -8,7 +8,6 @@ import { SessionsModule } from '../sessions/sessions.module.js';
 import { AttachmentPartsRepository } from './attachment-parts.repository.js';
 import { AttachmentStore } from './attachment-store.js';
 import { AttachmentsController } from './attachments.controller.js';
-import { AttachmentsGateway } from './attachments.gateway.js';
 import { AttachmentsRepository } from './attachments.repository.js';
 import { AttachmentsService } from './attachments.service.js';
 import { AttachmentsSweeper } from './attachments.sweeper.js';
@@ -21,13 +20,7 @@ import { AttachmentsSweeper } from './attachments.sweeper.js';
 @Module({
   imports: [SessionsModule, InvalidationModule, PracticesModule, RateLimitsModule, RecordModule, AuditModule],
   controllers: [AttachmentsController],
-  providers: [
-    AttachmentsService,
-    AttachmentsRepository,
-    AttachmentsGateway,
-    AttachmentsSweeper,
-    { provide: AttachmentStore, useClass: AttachmentPartsRepository },
-  ],
+  providers: [AttachmentsService, AttachmentsRepository, AttachmentsSweeper, { provide: AttachmentStore, useClass: AttachmentPartsRepository }],
   exports: [AttachmentsService],
 })
 export class AttachmentsModule {}

@@ -6,6 +6,7 @@ import {
   ConversationOpen,
   ConversationReceipt,
   ConversationRef,
+  ConversationRequestAttachment,
   ConversationSend,
   ConversationSync,
   ConversationTyping,
@@ -22,6 +23,7 @@ import { answerFailure, WsErrorFilter } from '../common/ws-error.filter.js';
 import { validOrRefused } from '../common/schema.pipe.js';
 import { SessionGuard } from '../sessions/session.guard.js';
 import { SendLanes } from '../common/send-lanes.js';
+import { AttachmentsService } from '../attachments/attachments.service.js';
 import { ConversationsService } from './conversations.service.js';
 import { ConversationOpeningService } from './opening.service.js';
 import { ConversationEpochsService } from './epochs.service.js';
@@ -40,6 +42,7 @@ export class ConversationsGateway implements OnGatewayInit, OnGatewayConnection 
     private readonly opening: ConversationOpeningService,
     private readonly realtime: RealtimePublisher,
     private readonly epochs: ConversationEpochsService,
+    private readonly attachments: AttachmentsService,
   ) {}
 
   afterInit(server: Server): void {
@@ -63,6 +66,12 @@ export class ConversationsGateway implements OnGatewayInit, OnGatewayConnection 
   @On('conversation:epoch')
   epoch(@Actor() actor: Actor, @Payload(ConversationEpoch) payload: ConversationEpoch) {
     return this.epochs.start(actor, payload);
+  }
+
+  /** A clinician's request for a photo or document (docs/protocol.md, "Attachments"). */
+  @On('conversation:request-attachment')
+  requestAttachment(@Actor() actor: Actor, @Payload(ConversationRequestAttachment) payload: ConversationRequestAttachment) {
+    return this.attachments.requestAttachment(actor, payload);
   }
 
   @On('conversation:list')
