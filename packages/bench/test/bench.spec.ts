@@ -96,8 +96,11 @@ describe('pnpm bench (smoke counts)', () => {
         expect(run.part.count).toBe(attachments.parts * attachments.uploaders);
       }
       expect(figure.mbPerSec).toBeGreaterThan(0);
-      expect(figure.totalCpuMsPerMb).toBeGreaterThan(0);
+      // Measured for both servers, PostgreSQL included; /proc counts CPU in 10 ms ticks, so the plain route's half MB
+      // at smoke counts may read 0 (a fresh-clone CI run saw it), the gateway's work never does.
+      expect(figure.totalCpuMsPerMb).toBeGreaterThanOrEqual(figure.serverCpuMsPerMb);
     }
+    expect(attachments.parley.totalCpuMsPerMb).toBeGreaterThan(0);
     // Parley's create and complete per upload; the plain route has neither.
     expect(attachments.parley.runs[0]!.control.count).toBe(2 * attachments.uploaders);
     expect(attachments.baseline.runs[0]!.control.count).toBe(0);
