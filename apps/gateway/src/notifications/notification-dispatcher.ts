@@ -6,7 +6,7 @@ import { rooms } from '../common/rooms.js';
 import { RecordService } from '../record/record.service.js';
 import type { NewEntry } from '../record/record.types.js';
 import { NOTIFICATION_CHANNELS, type NotificationChannel, type NotificationTarget } from './notification-channel.js';
-import { NotificationsRepository } from './notifications.repository.js';
+import { NotificationsRepository, type NoticeContext } from './notifications.repository.js';
 import { releaseTime } from './quiet-hours.js';
 
 /** How often each node looks for notices held by quiet hours that are now due. */
@@ -18,6 +18,12 @@ const SHUTDOWN_WAIT_MS = 2_000;
 
 /** The record system events a patient is told about while away: their question was picked up, closed, or a file was asked for. */
 const NOTIFIED_EVENTS: ReadonlySet<string> = new Set(['assigned', 'closed', 'attachment.requested']);
+
+/** Whom a notice goes to and what it may name: the practice's name only when the manager chose to show it. */
+function targetOf(context: NoticeContext, conversationId: string): NotificationTarget {
+  const { practiceId, patientUserId } = context;
+  return { practiceId, patientUserId, conversationId, practiceName: context.settings.showPracticeName ? context.practiceName : null };
+}
 
 /** Whether an appended entry is one the patient should hear of while the app is closed: staff's message, or a notified event. */
 export function isNoticeWorthy(entry: NewEntry): boolean {
@@ -84,12 +90,7 @@ export class NotificationDispatcher implements OnModuleInit, OnModuleDestroy {
           await this.notices.release(notice.patientUserId, notice.conversationId);
           continue;
         }
-        await this.deliver({
-          practiceId: context.practiceId,
-          patientUserId: context.patientUserId,
-          conversationId: notice.conversationId,
-          practiceName: context.settings.showPracticeName ? context.practiceName : null,
-        });
+        await this.deliver(targetOf(context, notice.conversationId));
       }
     } finally {
       this.isSweeping = false;
@@ -110,12 +111,7 @@ export class NotificationDispatcher implements OnModuleInit, OnModuleDestroy {
       this.logger.log({ conversationId, dueAt: dueAt.toISOString() }, 'notice held for quiet hours');
       return;
     }
-    await this.deliver({
-      practiceId: context.practiceId,
-      patientUserId: context.patientUserId,
-      conversationId,
-      practiceName: context.settings.showPracticeName ? context.practiceName : null,
-    });
+    await this.deliver(targetOf(context, conversationId));
   }
 
   /** Tries each channel in order until one sends; releases the claim when none did. */
