@@ -1,6 +1,5 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { LoggerModule } from 'nestjs-pino';
 import type { Logger } from 'pino';
 import type { DataSource } from 'typeorm';
 import { AttachmentsModule } from './attachments/attachments.module.js';
@@ -10,7 +9,6 @@ import { CannedRepliesModule } from './canned-replies/canned-replies.module.js';
 import { CapacityModule } from './capacity/capacity.module.js';
 import type { AppConfig } from './config.js';
 import { Clock, ClockModule } from './common/clock.js';
-import { safeError } from './common/logger.js';
 import { RealtimeModule } from './common/realtime.module.js';
 import { ConfigModule } from './config.module.js';
 import { ConsentModule } from './consent/consent.module.js';
@@ -46,27 +44,12 @@ export interface AppDependencies {
 
 @Module({})
 export class AppModule {
-  static forRoot({ config, dataSource, logger, clock }: AppDependencies): DynamicModule {
+  static forRoot({ config, dataSource, clock }: AppDependencies): DynamicModule {
     return {
       module: AppModule,
       imports: [
         ConfigModule.forRoot(config),
         ClockModule.forRoot(clock),
-        LoggerModule.forRoot({
-          pinoHttp: {
-            logger,
-            genReqId: (request) => request.headers['x-request-id']?.toString().slice(0, 64) || crypto.randomUUID(),
-            autoLogging: { ignore: (request) => request.url?.startsWith('/health') ?? false },
-            quietReqLogger: true,
-            // Method, path and status only: no headers, query strings or bodies in the logs.
-            serializers: {
-              req: (request: { id: unknown; method: string; url: string }) => ({ id: request.id, method: request.method, path: request.url.split('?')[0] }),
-              res: (response: { statusCode: number }) => ({ statusCode: response.statusCode }),
-              // pino-http sets its own error serialiser on the logger every Nest Logger writes through: keep ours.
-              err: safeError,
-            },
-          },
-        }),
         // The database was opened and migrated before Nest starts, so a bad DATABASE_URL fails early and clearly.
         TypeOrmModule.forRootAsync({ useFactory: () => dataSource.options, dataSourceFactory: async () => dataSource }),
         RealtimeModule,

@@ -1,10 +1,10 @@
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { Logger } from 'nestjs-pino';
 import { existsSync } from 'node:fs';
 import { AppModule, type AppDependencies } from './app.module.js';
 import { HttpErrorFilter } from './common/http-error.filter.js';
 import { ParleyIoAdapter } from './common/io.adapter.js';
+import { httpLogger, PinoNestLogger } from './common/logger.js';
 import { securityHeaders } from './common/security-headers.js';
 import { webClientMounts } from './common/web-client-files.js';
 import { limitDatabaseQueue } from './database/sql.js';
@@ -23,7 +23,7 @@ export async function createApp(dependencies: AppDependencies): Promise<NestExpr
     bufferLogs: true,
     bodyParser: false,
   });
-  app.useLogger(app.get(Logger));
+  app.useLogger(new PinoNestLogger(dependencies.logger));
   app.useBodyParser('json', { limit: MAX_HTTP_BODY });
   app.useGlobalFilters(new HttpErrorFilter());
   const ioAdapter = new ParleyIoAdapter(app, config.allowedOrigins);
@@ -48,5 +48,7 @@ export async function createApp(dependencies: AppDependencies): Promise<NestExpr
     // Precompressed files (made by each app's build) by content negotiation, and each file's caching policy.
     app.use(prefix, handler);
   }
+  // Requests the web clients' files did not answer: the API's routes.
+  app.use(httpLogger(dependencies.logger));
   return app;
 }

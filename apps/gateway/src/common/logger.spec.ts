@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import { QueryFailedError } from 'typeorm';
-import { safeError } from './logger.js';
+import { PinoNestLogger, safeError } from './logger.js';
 
 const NHS_NUMBER = '9434765919';
 
@@ -66,5 +66,51 @@ describe('safeError', () => {
   it('logs only the type of a thrown value that is not an object', () => {
     expect(safeError(`NHS ${NHS_NUMBER}`)).toEqual({ type: 'string', message: '' });
     expect(safeError(null)).toEqual({ type: 'null', message: '' });
+  });
+});
+
+describe('PinoNestLogger', () => {
+  function lines(write: (logger: PinoNestLogger) => void): Record<string, unknown>[] {
+    const written: string[] = [];
+    write(new PinoNestLogger(pino({ level: 'info' }, { write: (line: string) => written.push(line) })));
+    return written.map((line) => JSON.parse(line) as Record<string, unknown>);
+  }
+
+  it("writes a Nest Logger's fields, message and context as one pino line", () => {
+    const [line] = lines((logger) => logger.log({ unanswered: 3 }, 'drained', 'Drain'));
+
+    expect(line).toMatchObject({ level: 30, context: 'Drain', unanswered: 3, msg: 'drained' });
+  });
+
+  it('writes a plain message with its context, and one without', () => {
+    const written = lines((logger) => {
+      logger.warn('listening again', 'Invalidation');
+      logger.log('started');
+    });
+
+    expect(written).toEqual([
+      expect.objectContaining({ level: 40, context: 'Invalidation', msg: 'listening again' }),
+      expect.objectContaining({ level: 30, msg: 'started' }),
+    ]);
+    expect(written[1]).not.toHaveProperty('context');
+  });
+
+  it("logs an error through the safe serialiser and takes Nest's exception handlers' (message, stack, context) form", () => {
+    const failure = new Error('boom');
+    const written = lines((logger) => {
+      logger.error(failure, 'Records');
+      logger.error('Unhandled', 'Error: Unhandled\n    at somewhere (file.js:1:1)', 'ExceptionsHandler');
+    });
+
+    expect(written[0]).toMatchObject({ level: 50, context: 'Records', err: { message: 'boom' } });
+    expect(written[1]).toMatchObject({
+      level: 50,
+      context: 'ExceptionsHandler',
+      err: { message: 'Unhandled', stack: expect.stringContaining('at somewhere') },
+    });
+  });
+
+  it('writes nothing below the level', () => {
+    expect(lines((logger) => logger.debug('detail', 'Records'))).toEqual([]);
   });
 });

@@ -1,6 +1,8 @@
-import { pino, type Logger } from 'pino';
+import type { LoggerService } from '@nestjs/common';
+import { pino, type Level, type Logger } from 'pino';
+import { pinoHttp, type HttpLogger } from 'pino-http';
 
-/** The process's one structured JSON logger; Nest's Logger writes through it (nestjs-pino). */
+/** The process's one structured JSON logger; Nest's Logger writes through it (PinoNestLogger). */
 export function createLogger(level: string): Logger {
   return pino({
     level,
@@ -41,4 +43,72 @@ export function safeError(value: unknown): SafeError {
     ...((typeof error.code === 'string' || typeof error.code === 'number') && { code: error.code }),
     ...(typeof error.stack === 'string' && { stack: scrub(error.stack) }),
   };
+}
+
+/**
+ * Nest's logger service over the process's pino logger: `new Logger('Drain').log({ unanswered: 3 }, 'drained')` writes
+ * `{"context":"Drain","unanswered":3,"msg":"drained"}`. No request context is carried into these lines: keeping one
+ * needs an AsyncLocalStorage, which on Node 20 turns on promise hooks for every promise of the process once first used
+ * (nestjs-pino did, at the first HTTP request) and cost the message path about a sixth of its CPU (docs/benchmarks.md).
+ * Request lines carry their id (httpLogger).
+ */
+export class PinoNestLogger implements LoggerService {
+  constructor(private readonly logger: Logger) {}
+
+  verbose(message: unknown, ...params: unknown[]): void {
+    this.write('trace', message, params);
+  }
+
+  debug(message: unknown, ...params: unknown[]): void {
+    this.write('debug', message, params);
+  }
+
+  log(message: unknown, ...params: unknown[]): void {
+    this.write('info', message, params);
+  }
+
+  warn(message: unknown, ...params: unknown[]): void {
+    this.write('warn', message, params);
+  }
+
+  error(message: unknown, ...params: unknown[]): void {
+    this.write('error', message, params);
+  }
+
+  fatal(message: unknown, ...params: unknown[]): void {
+    this.write('fatal', message, params);
+  }
+
+  /** Nest passes the context last; its own exception handlers call `error(message, stack, context)`. */
+  private write(level: Level, message: unknown, params: unknown[]): void {
+    if (!this.logger.isLevelEnabled(level)) return;
+    const fields: Record<string, unknown> = {};
+    const rest = params.slice(0, -1);
+    if (params.length > 0) fields.context = params[params.length - 1];
+    if (message instanceof Error) {
+      this.logger[level]({ ...fields, err: message }, ...(rest as []));
+    } else if (typeof message === 'object' && message !== null) {
+      this.logger[level]({ ...fields, ...message }, ...(rest as []));
+    } else if (level === 'error' && rest.length === 1 && typeof rest[0] === 'string' && /\n\s*at /.test(rest[0])) {
+      this.logger.error({ ...fields, err: Object.assign(new Error(String(message)), { stack: rest[0] }) });
+    } else {
+      this.logger[level](fields, String(message), ...(rest as []));
+    }
+  }
+}
+
+/** One line per HTTP request: its id, method, path and status; no headers, query strings or bodies. */
+export function httpLogger(logger: Logger): HttpLogger {
+  return pinoHttp({
+    logger,
+    genReqId: (request) => request.headers['x-request-id']?.toString().slice(0, 64) || crypto.randomUUID(),
+    autoLogging: { ignore: (request) => request.url?.startsWith('/health') ?? false },
+    quietReqLogger: true,
+    serializers: {
+      req: (request: { id: unknown; method: string; url: string }) => ({ id: request.id, method: request.method, path: request.url.split('?')[0] }),
+      res: (response: { statusCode: number }) => ({ statusCode: response.statusCode }),
+      // pino-http sets its own error serialiser on the logger: keep ours.
+      err: safeError,
+    },
+  });
 }
