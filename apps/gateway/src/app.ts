@@ -3,6 +3,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { existsSync } from 'node:fs';
 import { AppModule, type AppDependencies } from './app.module.js';
 import { HttpErrorFilter } from './common/http-error.filter.js';
+import { coalesceWrites } from './common/coalesced-writes.js';
 import { ParleyIoAdapter } from './common/io.adapter.js';
 import { httpLogger, PinoNestLogger } from './common/logger.js';
 import { securityHeaders } from './common/security-headers.js';
@@ -29,6 +30,7 @@ export async function createApp(dependencies: AppDependencies): Promise<NestExpr
   const ioAdapter = new ParleyIoAdapter(app, config.allowedOrigins);
   if (config.redisUrl) await ioAdapter.connectToRedis(config.redisUrl, config.redisStreamName);
   ioAdapter.onServerCreated((server) => {
+    coalesceWrites(server);
     app.get(MetricsService).attach(server);
     app.get(DrainService).attach(server);
   });
