@@ -195,7 +195,7 @@ export class ConversationsService implements OnModuleInit {
     }
     const limit = payload.limit ?? DEFAULT_SYNC_LIMIT;
     const page = await this.record.entriesAfter(conversation.id, payload.afterSeq, limit + 1);
-    const entries = page.slice(0, limit).map(toRecordEntry);
+    const entries = page.slice(0, limit).map((entry) => toRecordEntry(entry));
     return { entries, lastSeq: Math.max(conversation.lastSeq, entries.at(-1)?.seq ?? 0), hasMore: page.length > limit };
   }
 

@@ -158,7 +158,7 @@ export class RecordService {
 
   /** Once committed, an entry goes to everyone in the conversation's room, on every node. */
   private relay(entry: NewEntry, stored: { seq: number; createdAt: Date; hash: Buffer }): void {
-    this.realtime?.publish(rooms.conversation(entry.conversationId), 'message:relayed', toRecordEntry({ ...entry, ...stored, prevHash: Buffer.alloc(0) }));
+    this.realtime?.publish(rooms.conversation(entry.conversationId), 'message:relayed', toRecordEntry(entry, stored));
   }
 
   /** The place of a message already stored under this sender device and client message id, if any. */
