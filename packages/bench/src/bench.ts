@@ -20,7 +20,7 @@ import { measureBundle, measureCrypto, type BundleFigures, type CryptoFigures } 
 import { includes, type BenchOptions } from './options.js';
 import { NO_ANOMALIES, addCounts, type PipelinedCounts } from './pipelined.js';
 import { PostgresCpu } from './postgres-cpu.js';
-import { cpuMsOf, ProbeClient, rssOf } from './probe-client.js';
+import { cpuMsOf, ProbeClient } from './probe-client.js';
 import { summariseProfile, type CpuProfile, type ProfileSummary } from './profile.js';
 import {
   allowPatientUploads,
@@ -795,7 +795,10 @@ async function idleScenario(
   await callAll(workers, 'closeIdle');
   await sleep(options.idleSettleMs);
   const freshGatewayAgeMs = Date.now() - startedAt;
-  const rssBeforeBytes = rssOf(gateway.pid);
+  // Both readings follow a full garbage collection (the probe's `memory`): what connecting left behind as garbage (parsed
+  // handshakes, session lookups, log records) is not held by an idle socket, and whether V8 had collected it yet by the
+  // second reading moved this figure by several KB from run to run of one commit.
+  const rssBeforeBytes = (await gateway.probe.memory()).rssBytes;
   const tokens = Array.from({ length: idleCount }, (_, index) => ({ token: patients[index % patients.length]!.token, url: gateway.url }));
   const groups = split(tokens, workers.length);
   const connected = await callAll<{ connected: number; failed: number; firstError?: string }>(
@@ -807,7 +810,7 @@ async function idleScenario(
   const connectedCount = connected.reduce((sum, result) => sum + result.connected, 0);
   const failed = connected.reduce((sum, result) => sum + result.failed, 0);
   await sleep(options.idleSettleMs);
-  const rssAfterBytes = rssOf(gateway.pid);
+  const rssAfterBytes = (await gateway.probe.memory()).rssBytes;
   log(`idle: ${connected.reduce((sum, result) => sum + result.connected, 0)} sockets connected in ${Math.round((Date.now() - phaseStarted) / 1000)} s`);
   await gateway.probe.resetLag();
   await sleep(options.idleLagWindowMs);

@@ -353,7 +353,7 @@ export function renderDoc(results: BenchResults, findings: string, charts: { lat
   if (idle) {
     lines.push('## Idle connections (scenario 4)', '');
     lines.push(
-      `${idle.connected} authenticated sockets (of ${idle.requested} asked; ${idle.note}). Patients' session tokens, several sockets per session, each a separate WebSocket through \`@parley/client\`. **Measured on a gateway process started for this scenario** (after the load runs a gateway holds hundreds of MB that would hide the sockets' share): it ran ${round(idle.freshGatewayAgeMs / 1000)} s before the first RSS reading, during which a few sockets (one in twenty, at most 50) connected and closed again so that code loaded on a first connection is not counted per socket; the second reading follows the sockets' connection and the same settling time.`,
+      `${idle.connected} authenticated sockets (of ${idle.requested} asked; ${idle.note}). Patients' session tokens, several sockets per session, each a separate WebSocket through \`@parley/client\`. **Measured on a gateway process started for this scenario** (after the load runs a gateway holds hundreds of MB that would hide the sockets' share): it ran ${round(idle.freshGatewayAgeMs / 1000)} s before the first RSS reading, during which a few sockets (one in twenty, at most 50) connected and closed again so that code loaded on a first connection is not counted per socket; the second reading follows the sockets' connection and the same settling time. Each reading follows a full garbage collection, so that the garbage connecting leaves behind is not counted per socket.`,
       '',
     );
     lines.push('| | |', '|---|---|');
@@ -368,7 +368,7 @@ export function renderDoc(results: BenchResults, findings: string, charts: { lat
     );
     lines.push(
       '',
-      'The lag is measured inside the gateway process (perf_hooks `monitorEventLoopDelay`: how late a 5 ms timer fires) by the bench probe, a module the bench loads into the gateway with `NODE_OPTIONS=--import` (`packages/bench/src/probe.ts`); the gateway itself is unchanged and the probe is absent from any other run. RSS is read from `/proc/<pid>/status`.',
+      'The lag is measured inside the gateway process (perf_hooks `monitorEventLoopDelay`: how late a 5 ms timer fires) by the bench probe, a module the bench loads into the gateway with `NODE_OPTIONS=--import` (`packages/bench/src/probe.ts`); the gateway itself is unchanged and the probe is absent from any other run. RSS is `process.memoryUsage().rss`, read by the probe right after a full garbage collection.',
       '',
     );
   }

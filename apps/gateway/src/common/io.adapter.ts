@@ -22,12 +22,22 @@ export class ParleyIoAdapter extends IoAdapter {
   private redis: ReturnType<typeof createClient> | undefined;
   private readonly serverListeners: ((server: Server) => void)[] = [];
   private streamName = 'socket.io';
+  /** Every command some gateway handles, by name. */
+  private readonly commands = new Map<string, Command>();
+  /** Each socket's handlers, at their commands' indexes; dropped on disconnect. */
+  private readonly handlersBySocket = new WeakMap<Socket, Handler[]>();
+  /** Each socket's gateways' disconnect hooks. */
+  private readonly disconnectHooks = new WeakMap<Socket, ((reason: unknown) => void)[]>();
+
+  /** The one `disconnect` listener of every socket (socket.io calls it with the socket as `this`). */
+  private readonly onDisconnect: (this: Socket, reason: unknown) => void;
 
   constructor(
     app: INestApplicationContext,
     private readonly allowedOrigins: readonly string[],
   ) {
     super(app);
+    this.onDisconnect = sharedListener((socket, reason: unknown) => this.disconnected(socket, reason));
   }
 
   /**
@@ -95,34 +105,104 @@ export class ParleyIoAdapter extends IoAdapter {
   }
 
   /**
-   * One plain listener per command and socket instead of Nest's rxjs pipeline per command and socket (fromEvent,
-   * mergeMap, takeUntil and a subscription each, for every command of every gateway): the same dispatch, acks and
-   * error logging, for much less of the memory each idle socket holds (docs/benchmarks.md).
+   * Each command's listener is one function shared by every socket (it finds the socket as `this`), and each socket keeps
+   * only Nest's handlers, in a table by command: no closure, rxjs pipeline or subscription per command and socket (Nest's
+   * default builds all four for every command of every gateway). The same dispatch, acks and error logging, for much less
+   * of the memory each idle socket holds (docs/benchmarks.md, "Idle connections").
    */
   override bindMessageHandlers(socket: Socket, handlers: MessageMappingProperties[], transform: (data: unknown) => Observable<unknown>): void {
+    let table = this.handlersBySocket.get(socket);
+    if (!table) {
+      table = [];
+      this.handlersBySocket.set(socket, table);
+    }
     for (const { message, callback, isAckHandledManually } of handlers) {
-      socket.on(String(message), (...args: unknown[]) => {
-        // As rxjs' fromEvent hands it over: one argument as is, several as an array (payload, then the ack).
-        const { data, ack } = this.mapPayload(args.length === 1 ? args[0] : args);
-        let response$: Observable<unknown>;
-        try {
-          response$ = transform(callback(data, ack));
-        } catch (error) {
-          this.handlerLogger.error(error);
-          return;
-        }
-        response$.subscribe({
-          next: (response) => {
-            if (response === null || response === undefined) return;
-            const { event, data: eventData } = response as { event?: string; data?: unknown };
-            if (event) socket.emit(event, eventData);
-            else if (!isAckHandledManually && typeof ack === 'function') (ack as (answer: unknown) => void)(response);
-          },
-          error: (error: unknown) => this.handlerLogger.error(error),
-        });
-      });
+      const command = this.commandOf(String(message), isAckHandledManually, transform);
+      // Two gateways answering one command would each have answered its ack; one table slot cannot hold both.
+      if (table[command.index]) throw new Error(`two gateways handle ${command.event}`);
+      table[command.index] = callback as Handler;
+      socket.on(command.event, command.listener);
     }
   }
+
+  /**
+   * One `disconnect` listener per socket, shared by every socket, runs each gateway's disconnect hook in the order Nest
+   * bound them (Nest's default adds a `once` wrapper and two closures per gateway and socket).
+   */
+  override bindClientDisconnect(client: Socket, callback: (reason: unknown) => void): void {
+    const callbacks = this.disconnectHooks.get(client);
+    if (callbacks) {
+      callbacks.push(callback);
+      return;
+    }
+    this.disconnectHooks.set(client, [callback]);
+    client.on('disconnect', this.onDisconnect);
+  }
+
+  private disconnected(socket: Socket, reason: unknown): void {
+    const callbacks = this.disconnectHooks.get(socket) ?? [];
+    this.disconnectHooks.delete(socket);
+    this.handlersBySocket.delete(socket);
+    for (const callback of callbacks) callback(reason);
+  }
+
+  /** The shared description of one command, made when the first socket binds it. */
+  private commandOf(event: string, isAckHandledManually: boolean, transform: (data: unknown) => Observable<unknown>): Command {
+    const known = this.commands.get(event);
+    if (known) return known;
+    const command: Command = {
+      event,
+      index: this.commands.size,
+      listener: sharedListener((socket, ...args: unknown[]) => this.dispatch(socket, command, args)),
+      // Nest hands every socket the same transform (await the handler, then flatten its Observable): the first one serves all.
+      transform,
+      isAckHandledManually,
+    };
+    this.commands.set(event, command);
+    return command;
+  }
+
+  private dispatch(socket: Socket, command: Command, args: unknown[]): void {
+    const callback = this.handlersBySocket.get(socket)?.[command.index];
+    if (!callback) return;
+    // As rxjs' fromEvent hands it over: one argument as is, several as an array (payload, then the ack).
+    const { data, ack } = this.mapPayload(args.length === 1 ? args[0] : args);
+    let response$: Observable<unknown>;
+    try {
+      response$ = command.transform(callback(data, ack));
+    } catch (error) {
+      this.handlerLogger.error(error);
+      return;
+    }
+    response$.subscribe({
+      next: (response) => {
+        if (response === null || response === undefined) return;
+        const { event, data: eventData } = response as { event?: string; data?: unknown };
+        if (event) socket.emit(event, eventData);
+        else if (!command.isAckHandledManually && typeof ack === 'function') (ack as (answer: unknown) => void)(response);
+      },
+      error: (error: unknown) => this.handlerLogger.error(error),
+    });
+  }
+}
+
+/** A listener one function for every socket: socket.io calls a socket's listeners with the socket as `this`. */
+function sharedListener<A extends unknown[]>(run: (socket: Socket, ...args: A) => void): (this: Socket, ...args: A) => void {
+  return function (this: Socket, ...args: A) {
+    run(this, ...args);
+  };
+}
+
+/** Nest's handler of one command, bound to its gateway and socket. */
+type Handler = (data: unknown, ack: unknown) => unknown;
+
+/** One command as every socket shares it: its slot in a socket's handler table and its one listener. */
+interface Command {
+  event: string;
+  index: number;
+  listener: (this: Socket, ...args: unknown[]) => void;
+  transform: (data: unknown) => Observable<unknown>;
+  isAckHandledManually: boolean;
 }
 
 /** Whether a handshake's Origin may open a socket. Non-browser clients (tests, benchmarks, native apps) send none; they still need a token. */

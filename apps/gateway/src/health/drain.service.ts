@@ -53,24 +53,27 @@ export class DrainService {
   }
 
   private watch(socket: Socket): void {
-    socket.use((packet, next) => {
-      // Held back, not refused: with no ack the client's request ends as `disconnected` when the
-      // transport closes below, and its outbox resends it on the node it reconnects to.
-      if (this.isDrainingNow) return;
-      const last = packet.length - 1;
-      const ack: unknown = packet[last];
-      if (last >= 1 && typeof ack === 'function') {
-        this.inFlight += 1;
-        let isAnswered = false;
-        packet[last] = (...answer: unknown[]) => {
-          if (!isAnswered) this.inFlight -= 1;
-          isAnswered = true;
-          (ack as (...args: unknown[]) => void)(...answer);
-        };
-      }
-      next();
-    });
+    socket.use(this.holdOrCount);
   }
+
+  /** Every socket's middleware: one function for all of them (it needs nothing of the socket), not a closure per socket. */
+  private readonly holdOrCount: Parameters<Socket['use']>[0] = (packet, next) => {
+    // Held back, not refused: with no ack the client's request ends as `disconnected` when the
+    // transport closes below, and its outbox resends it on the node it reconnects to.
+    if (this.isDrainingNow) return;
+    const last = packet.length - 1;
+    const ack: unknown = packet[last];
+    if (last >= 1 && typeof ack === 'function') {
+      this.inFlight += 1;
+      let isAnswered = false;
+      packet[last] = (...answer: unknown[]) => {
+        if (!isAnswered) this.inFlight -= 1;
+        isAnswered = true;
+        (ack as (...args: unknown[]) => void)(...answer);
+      };
+    }
+    next();
+  };
 
   /** Drains this node (see the class comment); resolves once every socket is closed or `timeoutMs` has passed. */
   async drain(timeoutMs: number): Promise<DrainOutcome> {

@@ -16,7 +16,21 @@ export interface CommandSink {
  * It reads the ack's `ok` and error code only, never the payload.
  */
 export function watchCommands(socket: Socket, sink: CommandSink): void {
-  socket.use((packet, next) => {
+  let middleware = middlewares.get(sink);
+  if (!middleware) {
+    middleware = commandWatcher(sink);
+    middlewares.set(sink, middleware);
+  }
+  socket.use(middleware);
+}
+
+type Middleware = Parameters<Socket['use']>[0];
+
+/** One middleware per sink, shared by all its sockets (it needs nothing of the socket): no closure kept per idle socket. */
+const middlewares = new WeakMap<CommandSink, Middleware>();
+
+function commandWatcher(sink: CommandSink): Middleware {
+  return (packet, next) => {
     const event = String(packet[0]);
     const last = packet.length - 1;
     const ack: unknown = packet[last];
@@ -31,7 +45,7 @@ export function watchCommands(socket: Socket, sink: CommandSink): void {
       };
     }
     next();
-  });
+  };
 }
 
 /** `ok`, or the error code of a refused command (anything unexpected counts as `internal`). */
