@@ -36,7 +36,7 @@ interface OpenStateRow {
 }
 
 /**
- * The group open: the opens waiting on a node stored in ONE transaction of five round trips, whatever their number
+ * The group open: the opens waiting on a node stored in ONE transaction of four round trips, whatever their number
  * (`ConversationsRepository.create` is the same for one open). Every rule of the single open holds per open.
  */
 @Injectable()
@@ -45,9 +45,9 @@ export class ConversationOpeningRepository {
 
   /**
    * Stores a group of opens of DIFFERENT patients in one transaction: the patients' rows are locked first (in id order,
-   * in the BEGIN round trip, so two groups on any nodes, or a group and a single open, queue instead of deadlocking),
-   * then one statement reads each open's state (id taken, the patient's open and today's counts, the active devices among
-   * those its envelopes name, the practice's waiting count), the opens that pass their checks are inserted with their
+   * so two groups on any nodes, or a group and a single open, queue instead of deadlocking), then one statement reads
+   * each open's state (id taken, the patient's open and today's counts, the active devices among those its envelopes
+   * name, the practice's waiting count), both in the BEGIN round trip; the opens that pass their checks are inserted with their
    * envelopes in one statement, `inTransaction` writes what must commit with them (their audit rows), and COMMIT. An
    * open refused by its checks is answered alone and nothing of it is stored; the others go on. In the group, each open
    * is queued one microsecond after the one before it, so the queue keeps their arrival order. A failing statement
@@ -56,38 +56,37 @@ export class ConversationOpeningRepository {
   async createGroup(inputs: readonly OpenInput[], inTransaction: (db: Db, stored: readonly OpenInput[]) => Promise<void>): Promise<OpenOutcome[]> {
     const patientIds = [...new Set(inputs.map((input) => input.patientId))].sort();
     if (patientIds.length !== inputs.length) throw new Error('createGroup: one open per patient in a group');
-    if (!patientIds.every((id) => UUID.test(id))) throw new Error('createGroup: a patient id is not a UUID');
-    const literals = patientIds.map((id) => `'${id}'`).join(', ');
-    const { transaction } = await begin(this.dataSource, `SELECT 1 FROM users WHERE id IN (${literals}) ORDER BY id FOR NO KEY UPDATE`);
+    const devices = inputs.flatMap((input, index) =>
+      input.envelopes.flatMap((envelope) => (envelope.recipient.kind === 'device' ? [{ ord: index + 1, deviceId: envelope.recipient.deviceId }] : [])),
+    );
+    // Every id goes into the BEGIN round trip as a literal: each is checked to be a UUID here (the protocol refused any
+    // other at the edge), and the dates are the server's own.
+    const ids = [...inputs.flatMap((input) => [input.id, input.patientId, input.practiceId]), ...devices.map((device) => device.deviceId)];
+    if (!ids.every((id) => UUID.test(id))) throw new Error('createGroup: an id is not a UUID');
+    const uuids = (values: readonly string[]) => `'{${values.join(',')}}'::uuid[]`;
+    // The locks first; then, in a statement of its own (a snapshot taken after the locks), each open's state: it sees
+    // what the transactions it waited for committed.
+    const { transaction, rows: states } = await begin<OpenStateRow>(
+      this.dataSource,
+      `SELECT 1 FROM users WHERE id = ANY(${uuids(patientIds)}) ORDER BY id FOR NO KEY UPDATE;
+       WITH waiting AS (
+         SELECT practice_id, count(*)::int AS n FROM conversations
+          WHERE practice_id = ANY(${uuids([...new Set(inputs.map((input) => input.practiceId))])}) AND status = 'waiting' GROUP BY practice_id
+       ), device AS (
+         SELECT * FROM unnest('{${devices.map((device) => device.ord).join(',')}}'::int[], ${uuids(devices.map((device) => device.deviceId))}) AS v(ord, id)
+       )
+       SELECT i.ord,
+              EXISTS (SELECT 1 FROM conversations WHERE id = i.id) AS is_taken,
+              (SELECT count(*) FROM conversations c WHERE c.patient_id = i.patient_id AND c.status <> 'closed')::int AS open,
+              (SELECT count(*) FROM conversations c WHERE c.patient_id = i.patient_id AND c.created_at >= i.day_start)::int AS today,
+              coalesce((SELECT n FROM waiting w WHERE w.practice_id = i.practice_id), 0) AS waiting,
+              (SELECT coalesce(array_agg(d.id::text), '{}') FROM device v JOIN devices d ON d.id = v.id
+                WHERE v.ord = i.ord AND d.user_id = i.patient_id AND d.revoked_at IS NULL) AS active_devices
+         FROM unnest(${uuids(inputs.map((input) => input.id))}, ${uuids(inputs.map((input) => input.patientId))},
+                     '{${inputs.map((input) => `"${input.limits.dayStart.toISOString()}"`).join(',')}}'::timestamptz[],
+                     ${uuids(inputs.map((input) => input.practiceId))}) WITH ORDINALITY AS i(id, patient_id, day_start, practice_id, ord)`,
+    );
     try {
-      const devices = inputs.flatMap((input, index) =>
-        input.envelopes.flatMap((envelope) => (envelope.recipient.kind === 'device' ? [{ ord: index + 1, deviceId: envelope.recipient.deviceId }] : [])),
-      );
-      // After the locks, in a statement of its own: it sees what the transactions it waited for committed.
-      const states = await rows<OpenStateRow>(
-        transaction.db,
-        `WITH waiting AS (
-           SELECT practice_id, count(*)::int AS n FROM conversations
-            WHERE practice_id = ANY($4::uuid[]) AND status = 'waiting' GROUP BY practice_id
-         )
-         SELECT i.ord,
-                EXISTS (SELECT 1 FROM conversations WHERE id = i.id) AS is_taken,
-                (SELECT count(*) FROM conversations c WHERE c.patient_id = i.patient_id AND c.status <> 'closed')::int AS open,
-                (SELECT count(*) FROM conversations c WHERE c.patient_id = i.patient_id AND c.created_at >= i.day_start)::int AS today,
-                coalesce((SELECT n FROM waiting w WHERE w.practice_id = i.practice_id), 0) AS waiting,
-                (SELECT coalesce(array_agg(d.id::text), '{}') FROM unnest($5::int[], $6::uuid[]) AS v(ord, device_id)
-                   JOIN devices d ON d.id = v.device_id
-                  WHERE v.ord = i.ord AND d.user_id = i.patient_id AND d.revoked_at IS NULL) AS active_devices
-           FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::uuid[]) WITH ORDINALITY AS i(id, patient_id, day_start, practice_id, ord)`,
-        [
-          inputs.map((input) => input.id),
-          inputs.map((input) => input.patientId),
-          inputs.map((input) => input.limits.dayStart),
-          inputs.map((input) => input.practiceId),
-          devices.map((device) => device.ord),
-          devices.map((device) => device.deviceId),
-        ],
-      );
       const stateOf = new Map(states.map((state) => [Number(state.ord), state]));
       const outcomes: (OpenOutcome | undefined)[] = inputs.map((input, index) => check(input, stateOf.get(index + 1)!));
       const accepted = inputs.filter((_, index) => outcomes[index] === undefined);
