@@ -12,13 +12,21 @@ import { ConversationExportsController } from './conversation-exports.controller
 import { ConversationsGateway } from './conversations.gateway.js';
 import { ConversationsRepository } from './conversations.repository.js';
 import { ConversationsService } from './conversations.service.js';
+import { ConversationOpeningRepository } from './opening.repository.js';
 import { ConversationOpeningService } from './opening.service.js';
 import { ConversationEpochsService } from './epochs.service.js';
 
 @Module({
   imports: [AttachmentsModule, SessionsModule, AccountKeysModule, RecordModule, RoutingModule, AuditModule, ConsentModule, PracticesModule, HoursModule],
   controllers: [ConversationExportsController],
-  providers: [ConversationsGateway, ConversationsService, ConversationOpeningService, ConversationEpochsService, ConversationsRepository],
+  providers: [
+    ConversationsGateway,
+    ConversationsService,
+    ConversationOpeningService,
+    ConversationEpochsService,
+    ConversationsRepository,
+    ConversationOpeningRepository,
+  ],
   exports: [ConversationsService],
 })
 export class ConversationsModule {}

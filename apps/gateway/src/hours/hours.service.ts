@@ -61,6 +61,8 @@ export class HoursService {
   /** The refusal checks' last good read of each practice's hours, for when a read fails (see `loadForCheck`). */
   private readonly lastGoodForCheck = new Map<string, { edits: number; fromDate: string; at: number; stored: StoredHours }>();
   private edits = 0;
+  /** Per time zone: the local day last asked for, as instants [start, end) (see `dayStartIn`). */
+  private readonly localDays = new Map<string, { start: number; end: number }>();
 
   constructor(
     private readonly hours: HoursRepository,
@@ -79,7 +81,9 @@ export class HoursService {
   /** `status` from the read the refusal checks share (at most a second old, see loadForCheck): for the wait estimate every open makes. */
   async sharedStatus(practiceId: string): Promise<HoursStatus> {
     const stored = await this.loadForCheck(practiceId);
-    return toFact(stored, this.compute(stored, this.clock.now()));
+    // The remembered status (see computeForCheck): computing it afresh here, twice per open, was 40 % of the gateway's CPU
+    // in a burst of opens (docs/benchmarks.md, queue profile).
+    return toFact(stored, this.computeForCheck(stored, this.clock.now()));
   }
 
   /** The caller's practice's schedule, exceptions from today, bank holidays for a year, settings and status. @throws DomainError `not_found` */
@@ -149,7 +153,22 @@ export class HoursService {
   /** Midnight of the practice's local day now, as an instant: where "today" starts for per-day limits. @throws DomainError `not_found` */
   async localDayStart(practiceId: string): Promise<Date> {
     const stored = await this.loadForCheck(practiceId);
-    return DateTime.fromJSDate(this.clock.now(), { zone: stored.timeZone }).startOf('day').toJSDate();
+    return this.dayStartIn(stored.timeZone);
+  }
+
+  /**
+   * Midnight of the local day now in an IANA time zone, as an instant. Luxon computes each day's bounds once per zone;
+   * every instant until the next local midnight gets the remembered one (it runs on every open and routing pass).
+   */
+  dayStartIn(timeZone: string): Date {
+    const now = this.clock.now().getTime();
+    const day = this.localDays.get(timeZone);
+    if (day && now >= day.start && now < day.end) return new Date(day.start);
+    const local = DateTime.fromMillis(now, { zone: timeZone });
+    // The next day's start from the next day itself: a 23- or 25-hour day (daylight saving) ends where Luxon says.
+    const computed = { start: local.startOf('day').toMillis(), end: local.plus({ days: 1 }).startOf('day').toMillis() };
+    this.localDays.set(timeZone, computed);
+    return new Date(computed.start);
   }
 
   /**

@@ -1,6 +1,7 @@
 import type { ClinicianState, ConversationAssigned } from '@parley/protocol';
 import { randomUUID } from 'node:crypto';
-import { one, rows, run, type Db } from '../database/sql.js';
+import type { DataSource } from 'typeorm';
+import { begin, one, rows, run, type Db, type OpenTransaction } from '../database/sql.js';
 
 /**
  * The lock order and the cap rule of every assignment path, written once so they cannot drift apart:
@@ -53,32 +54,57 @@ export function lockClinicianRows(db: Db, practiceId: string): Promise<CapacityR
   );
 }
 
+/** The active and today's counts of each clinician of a practice, as `clinicianLoads` reads them after the locks. */
+const COUNTS = `SELECT cc.user_id, cc.practice_id, cc.max_concurrent, cc.daily_max, cc.availability, cc.connected_at IS NOT NULL AS is_connected,
+         cc.last_assigned_at,
+         (SELECT count(*) FROM conversations c WHERE c.assigned_clinician_id = cc.user_id AND c.status IN ('assigned', 'on_hold'))::int AS active,
+         (SELECT count(*) FROM assignments a WHERE a.clinician_id = cc.user_id AND a.assigned_at >= $2)::int AS today
+    FROM clinician_capacity cc WHERE cc.practice_id = $1 ORDER BY cc.user_id`;
+
+/** A clinician row with its counts, as COUNTS selects it. */
+type CountedRow = CapacityRow & { active: number; today: number };
+
+const toLoad = (row: CountedRow): ClinicianLoad => ({
+  userId: row.user_id,
+  practiceId: row.practice_id,
+  maxConcurrent: row.max_concurrent,
+  dailyMax: row.daily_max,
+  availability: row.availability,
+  isConnected: row.is_connected,
+  active: row.active,
+  today: row.today,
+  lastAssignedAt: row.last_assigned_at,
+});
+
 /**
  * The practice's clinicians with their active and today's counts, the routing locks taken first, so the
  * counts cannot change before the transaction ends.
  */
 export async function clinicianLoads(db: Db, practiceId: string, dayStart: Date): Promise<ClinicianLoad[]> {
-  const locked = await lockClinicianRows(db, practiceId);
-  const counts = await rows<{ user_id: string; active: number; today: number }>(
-    db,
-    `SELECT cc.user_id,
-            (SELECT count(*) FROM conversations c WHERE c.assigned_clinician_id = cc.user_id AND c.status IN ('assigned', 'on_hold'))::int AS active,
-            (SELECT count(*) FROM assignments a WHERE a.clinician_id = cc.user_id AND a.assigned_at >= $2)::int AS today
-       FROM clinician_capacity cc WHERE cc.practice_id = $1`,
-    [practiceId, dayStart],
+  await lockClinicianRows(db, practiceId);
+  // A statement after the locks (its own snapshot): the rows and counts as the transactions it waited for left them.
+  return (await rows<CountedRow>(db, COUNTS, [practiceId, dayStart])).map(toLoad);
+}
+
+/** A UUID, as the practice id must be to go into the BEGIN round trip as a literal. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * `clinicianLoads` at the start of a transaction of its own, in ONE round trip: BEGIN, the routing locks and then (a
+ * statement of its own, after them) the counts go together. The caller commits or rolls back the transaction.
+ */
+export async function beginWithClinicianLoads(
+  dataSource: DataSource,
+  practiceId: string,
+  dayStart: Date,
+): Promise<{ transaction: OpenTransaction; clinicians: ClinicianLoad[] }> {
+  if (!UUID.test(practiceId)) throw new Error('beginWithClinicianLoads: the practice id is not a UUID');
+  const literals = COUNTS.replace('$1', `'${practiceId}'`).replace('$2', `'${dayStart.toISOString()}'::timestamptz`);
+  const { transaction, rows: counted } = await begin<CountedRow>(
+    dataSource,
+    `SELECT 1 FROM clinician_capacity WHERE practice_id = '${practiceId}' ORDER BY user_id FOR UPDATE; ${literals}`,
   );
-  const byId = new Map(counts.map((row) => [row.user_id, row]));
-  return locked.map((row) => ({
-    userId: row.user_id,
-    practiceId: row.practice_id,
-    maxConcurrent: row.max_concurrent,
-    dailyMax: row.daily_max,
-    availability: row.availability,
-    isConnected: row.is_connected,
-    active: byId.get(row.user_id)?.active ?? 0,
-    today: byId.get(row.user_id)?.today ?? 0,
-    lastAssignedAt: row.last_assigned_at,
-  }));
+  return { transaction, clinicians: counted.map(toLoad) };
 }
 
 /**
@@ -120,8 +146,9 @@ export async function assign(
 }
 
 /**
- * `assign` for many conversations at once (a routing pass): three statements whatever their number, instead of three
- * per conversation, so a pass that assigns a burst holds the routing locks for a few round trips only.
+ * `assign` for many conversations at once (a routing pass): ONE statement whatever their number (three data-modifying
+ * parts of one WITH, on three tables), instead of three per conversation, so a pass that assigns a burst holds the
+ * routing locks for a single round trip more.
  */
 export async function assignMany(
   db: Db,
@@ -132,17 +159,18 @@ export async function assignMany(
   const clinicianIds = input.assignments.map((a) => a.clinicianId);
   await run(
     db,
-    `UPDATE conversations c SET status = 'assigned', assigned_clinician_id = v.clinician_id, assigned_at = $3
-       FROM unnest($1::uuid[], $2::uuid[]) AS v(id, clinician_id) WHERE c.id = v.id`,
-    [conversationIds, clinicianIds, input.now],
-  );
-  await run(
-    db,
-    `INSERT INTO assignments (id, conversation_id, clinician_id, practice_id, how, assigned_at)
-     SELECT v.id, v.conversation_id, v.clinician_id, $4, $5, $6 FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS v(id, conversation_id, clinician_id)`,
+    `WITH v AS (
+       SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS v(id, conversation_id, clinician_id)
+     ), conversation AS (
+       UPDATE conversations c SET status = 'assigned', assigned_clinician_id = v.clinician_id, assigned_at = $6
+         FROM v WHERE c.id = v.conversation_id
+     ), assignment AS (
+       INSERT INTO assignments (id, conversation_id, clinician_id, practice_id, how, assigned_at)
+       SELECT v.id, v.conversation_id, v.clinician_id, $4, $5, $6 FROM v
+     )
+     UPDATE clinician_capacity SET last_assigned_at = $6 WHERE user_id IN (SELECT clinician_id FROM v)`,
     [input.assignments.map(() => randomUUID()), conversationIds, clinicianIds, input.practiceId, input.how, input.now],
   );
-  await run(db, `UPDATE clinician_capacity SET last_assigned_at = $2 WHERE user_id = ANY($1::uuid[])`, [[...new Set(clinicianIds)], input.now]);
 }
 
 /** Ends the live assignments of these conversations (their history stays). */

@@ -1,9 +1,19 @@
 import { Injectable } from '@nestjs/common';
 import type { SetPracticeLimits } from '@parley/protocol';
 import { DataSource } from 'typeorm';
-import { one, rows, run, transaction, type Db } from '../database/sql.js';
+import { one, rows, run, transaction, type Db, type OpenTransaction } from '../database/sql.js';
 import { CONVERSATION_COLUMNS, toConversationRow, type ConversationColumnsRow, type ConversationRow } from '../common/conversation-row.js';
-import { assign, assignMany, clinicianLoads, hasRoom, isReachable, practiceTimeZone, QUEUE_ORDER, type ClinicianLoad } from './assignment-locks.js';
+import {
+  assign,
+  assignMany,
+  beginWithClinicianLoads,
+  clinicianLoads,
+  hasRoom,
+  isReachable,
+  practiceTimeZone,
+  QUEUE_ORDER,
+  type ClinicianLoad,
+} from './assignment-locks.js';
 
 /** One assignment made: which conversation went to whom. */
 export interface Assignment {
@@ -61,42 +71,78 @@ export class RoutingRepository {
    * active first, longest idle on ties), in ONE transaction. The practice's clinician rows are locked
    * first, in id order, so concurrent calls on any node serialise and nobody is ever over cap; waiting
    * conversations are locked with SKIP LOCKED so a concurrent claim is skipped, not waited for. The assignments are
-   * written in three statements (`assignMany`); `inTransaction` writes what must commit with them (their audit rows).
+   * written in one statement (`assignMany`); `inTransaction` writes what must commit with them (their audit rows).
+   * With `dayStart` given as a Date, a pass is five round trips: BEGIN with the locks and counts, the waiting, the
+   * assignments, `inTransaction`'s, COMMIT.
    */
-  assignWaiting(
+  async assignWaiting(
     practiceId: string,
     now: Date,
     dayStart: Date | ((timeZone: string) => Date),
     inTransaction?: (db: Db, made: readonly Assignment[]) => Promise<void>,
   ): Promise<Assignment[]> {
+    if (dayStart instanceof Date) {
+      // The day's start known: BEGIN, the locks and the counts in one round trip (`beginWithClinicianLoads`).
+      const { transaction: open, clinicians } = await beginWithClinicianLoads(this.dataSource, practiceId, dayStart);
+      return this.finishPass(open, practiceId, now, clinicians, inTransaction);
+    }
     return transaction(this.dataSource, async (db) => {
       // Given as a function of the practice's time zone, it is read here, on the transaction's connection: a pass under a
       // burst then makes no query that the pool's waiting queue could refuse (DB_QUEUE_MAX) before its transaction.
-      const start = dayStart instanceof Date ? dayStart : dayStart(await practiceTimeZone(db, practiceId));
-      const clinicians = (await clinicianLoads(db, practiceId, start)).filter(isReachable);
-      const free = () => clinicians.filter(hasRoom);
-      if (free().length === 0) return [];
-      const room = free().reduce((sum, c) => sum + Math.min(c.maxConcurrent - c.active, c.dailyMax === null ? Infinity : c.dailyMax - c.today), 0);
-      const waiting = await rows<WaitingRow>(
-        db,
-        `SELECT id, patient_id FROM conversations WHERE practice_id = $1 AND status = 'waiting'
-          ORDER BY ${QUEUE_ORDER} LIMIT $2 FOR UPDATE SKIP LOCKED`,
-        [practiceId, Math.max(0, Math.min(room, 500))],
-      );
-      const made: Assignment[] = [];
-      for (const conversation of waiting) {
-        const clinician = free().sort(byFewestActiveThenLongestIdle)[0];
-        if (!clinician) break;
-        clinician.active += 1;
-        clinician.today += 1;
-        clinician.lastAssignedAt = now;
-        made.push({ practiceId, conversationId: conversation.id, clinicianId: clinician.userId, patientId: conversation.patient_id, how: 'auto' });
-      }
-      // Chosen in memory above, written in three statements: the locks are held for a few round trips, not three per conversation.
-      await assignMany(db, { practiceId, how: 'auto', now, assignments: made });
-      if (made.length > 0) await inTransaction?.(db, made);
-      return made;
+      const clinicians = await clinicianLoads(db, practiceId, dayStart(await practiceTimeZone(db, practiceId)));
+      return this.assignInPass(db, practiceId, now, clinicians, inTransaction);
     });
+  }
+
+  /** Ends a pass begun by `beginWithClinicianLoads`: committed when the assignments are written, else rolled back. */
+  private async finishPass(
+    open: OpenTransaction,
+    practiceId: string,
+    now: Date,
+    clinicians: ClinicianLoad[],
+    inTransaction?: (db: Db, made: readonly Assignment[]) => Promise<void>,
+  ): Promise<Assignment[]> {
+    try {
+      const made = await this.assignInPass(open.db, practiceId, now, clinicians, inTransaction);
+      await open.commit();
+      return made;
+    } catch (error) {
+      await open.rollback();
+      throw error;
+    }
+  }
+
+  /** A pass's assignments, given the clinicians' loads read under the routing locks (in `db`'s transaction). */
+  private async assignInPass(
+    db: Db,
+    practiceId: string,
+    now: Date,
+    loads: ClinicianLoad[],
+    inTransaction?: (db: Db, made: readonly Assignment[]) => Promise<void>,
+  ): Promise<Assignment[]> {
+    const clinicians = loads.filter(isReachable);
+    const free = () => clinicians.filter(hasRoom);
+    if (free().length === 0) return [];
+    const room = free().reduce((sum, c) => sum + Math.min(c.maxConcurrent - c.active, c.dailyMax === null ? Infinity : c.dailyMax - c.today), 0);
+    const waiting = await rows<WaitingRow>(
+      db,
+      `SELECT id, patient_id FROM conversations WHERE practice_id = $1 AND status = 'waiting'
+        ORDER BY ${QUEUE_ORDER} LIMIT $2 FOR UPDATE SKIP LOCKED`,
+      [practiceId, Math.max(0, Math.min(room, 500))],
+    );
+    const made: Assignment[] = [];
+    for (const conversation of waiting) {
+      const clinician = free().sort(byFewestActiveThenLongestIdle)[0];
+      if (!clinician) break;
+      clinician.active += 1;
+      clinician.today += 1;
+      clinician.lastAssignedAt = now;
+      made.push({ practiceId, conversationId: conversation.id, clinicianId: clinician.userId, patientId: conversation.patient_id, how: 'auto' });
+    }
+    // Chosen in memory above, written in one statement: the locks are held for a few round trips, not three per conversation.
+    await assignMany(db, { practiceId, how: 'auto', now, assignments: made });
+    if (made.length > 0) await inTransaction?.(db, made);
+    return made;
   }
 
   /** A clinician takes one waiting conversation, if they are available and below their caps. Same locks, same order. */

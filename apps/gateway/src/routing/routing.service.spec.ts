@@ -21,13 +21,15 @@ describe(RoutingService.name, () => {
     jestObject.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     queue = mockOf<RoutingRepository>();
     queue.timeZoneOf.mockResolvedValue('Europe/London');
+    const hours = mockOf<HoursService>();
+    hours.localDayStart.mockResolvedValue(new Date('2026-11-23T00:00:00Z'));
     sut = new RoutingService(
       queue,
       mockOf<RecordService>(),
       mockOf<RealtimePublisher>(),
       new FakeClock(new Date('2026-11-23T10:00:00Z')),
       mockOf<AuditService>(),
-      mockOf<HoursService>(),
+      hours,
     );
   });
 

@@ -109,10 +109,13 @@ export class RoutingService implements OnModuleDestroy {
     const state = { pass: Promise.resolve<Assignment[]>([]), isRequestedAgain: false };
     state.pass = (async () => {
       const made: Assignment[] = [];
+      const recording: Promise<void>[] = [];
       try {
         do {
           state.isRequestedAgain = false;
-          made.push(...(await this.routeOnce(practiceId)));
+          const pass = await this.routeOnce(practiceId);
+          made.push(...pass.made);
+          recording.push(pass.recorded);
         } while (state.isRequestedAgain);
       } catch (error) {
         // A pass that failed (a pool timeout under load, a lost connection) would leave patients waiting until something
@@ -122,6 +125,9 @@ export class RoutingService implements OnModuleDestroy {
       } finally {
         this.routing.delete(practiceId);
       }
+      // The record entries of the passes are written while the next pass runs: under a burst of opens the next pass
+      // (and with it the next assignments) does not wait for the previous one's record commit.
+      await Promise.all(recording);
       return made;
     })();
     this.routing.set(practiceId, state);
@@ -138,27 +144,29 @@ export class RoutingService implements OnModuleDestroy {
     this.routingRetries.set(practiceId, timer);
   }
 
-  private async routeOnce(practiceId: string): Promise<Assignment[]> {
+  /** One routing pass: its transaction, then the assignees told at once; `recorded` settles when its record entries are written. */
+  private async routeOnce(practiceId: string): Promise<{ made: Assignment[]; recorded: Promise<void> }> {
+    // The day's start from the hours' shared read (no query in the common case); should that read fail (a busy pool), the
+    // pass reads the time zone on its own transaction's connection instead, so it is never refused before it starts.
+    const dayStart = await this.hours.localDayStart(practiceId).catch(() => undefined);
     // The audit rows of the automatic assignments commit with them (one statement), so none is lost and none waits for the pool.
-    const made = await this.queue.assignWaiting(
-      practiceId,
-      this.clock.now(),
-      (timeZone) => this.dayStart(timeZone),
-      (db, assigned) =>
-        this.audit.recordAll(
-          assigned.map((assignment) => ({
-            actor: serverActor(practiceId),
-            action: 'conversation.assigned' as const,
-            details: { conversationId: assignment.conversationId, subjectUserId: assignment.patientId, data: { assigneeUserId: assignment.clinicianId } },
-          })),
-          db,
-        ),
+    const made = await this.queue.assignWaiting(practiceId, this.clock.now(), dayStart ?? ((timeZone) => this.dayStart(timeZone)), (db, assigned) =>
+      this.audit.recordAll(
+        assigned.map((assignment) => ({
+          actor: serverActor(practiceId),
+          action: 'conversation.assigned' as const,
+          details: { conversationId: assignment.conversationId, subjectUserId: assignment.patientId, data: { assigneeUserId: assignment.clinicianId } },
+        })),
+        db,
+      ),
     );
     // The assignees hear at once, right after the commit; the record entries (one batch) follow.
     this.announceAssignments(made);
-    await this.recordAssignments(made);
     this.scheduleAnnouncement(practiceId);
-    return made;
+    const recorded = this.recordAssignments(made);
+    // Awaited by `route` after its last pass; meanwhile a rejection is not left unhandled.
+    recorded.catch(() => undefined);
+    return { made, recorded };
   }
 
   /**
@@ -348,6 +356,6 @@ export class RoutingService implements OnModuleDestroy {
 
   /** Midnight in the practice's time zone: where daily caps restart. */
   private dayStart(timeZone: string): Date {
-    return DateTime.fromJSDate(this.clock.now(), { zone: timeZone }).startOf('day').toJSDate();
+    return this.hours.dayStartIn(timeZone);
   }
 }

@@ -1,0 +1,169 @@
+import { Injectable } from '@nestjs/common';
+import type { Envelope, PatientLimitDetails } from '@parley/protocol';
+import { DataSource } from 'typeorm';
+import { CONVERSATION_COLUMNS, toConversationRow, type ConversationColumnsRow, type ConversationRow } from '../common/conversation-row.js';
+import { begin, rows, type Db } from '../database/sql.js';
+import { genesisHash } from '../record/record-hash.js';
+
+/** A UUID, as the patient ids must be to go into the BEGIN round trip as literals. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** One open of a group, as `ConversationsRepository.create` takes it (without the per-open transaction hook). */
+export interface OpenInput {
+  id: string;
+  practiceId: string;
+  patientId: string;
+  topic: string;
+  creatorDeviceId: string;
+  envelopes: readonly Envelope[];
+  /** Null: no limit. `dayStart` begins the practice's local day, for the daily limit. */
+  limits: { maxOpenPerPatient: number | null; maxNewPerPatientPerDay: number | null; dayStart: Date };
+  /** Given the patient's active devices among those the envelopes name; throws to refuse them (this open only). */
+  devicesAllowed: (activeDeviceIds: ReadonlySet<string>) => void;
+}
+
+/** What became of one open of a group: as `ConversationsRepository.create` answers, or the error that refused it alone. */
+export type OpenOutcome = { taken: true } | { refusal: PatientLimitDetails } | { conversation: ConversationRow; waitingBefore: number } | { error: unknown };
+
+/** The state one open's checks need, read under the patients' locks. */
+interface OpenStateRow {
+  ord: string;
+  is_taken: boolean;
+  open: number;
+  today: number;
+  waiting: number;
+  active_devices: string[];
+}
+
+/**
+ * The group open: the opens waiting on a node stored in ONE transaction of four round trips, whatever their number
+ * (`ConversationsRepository.create` is the same for one open). Every rule of the single open holds per open.
+ */
+@Injectable()
+export class ConversationOpeningRepository {
+  constructor(private readonly dataSource: DataSource) {}
+
+  /**
+   * Stores a group of opens of DIFFERENT patients in one transaction: the patients' rows are locked first (in id order,
+   * so two groups on any nodes, or a group and a single open, queue instead of deadlocking), then one statement reads
+   * each open's state (id taken, the patient's open and today's counts, the active devices among those its envelopes
+   * name, the practice's waiting count), both in the BEGIN round trip; the opens that pass their checks are inserted with their
+   * envelopes in one statement, `inTransaction` writes what must commit with them (their audit rows), and COMMIT. An
+   * open refused by its checks is answered alone and nothing of it is stored; the others go on. In the group, each open
+   * is queued one microsecond after the one before it, so the queue keeps their arrival order. A failing statement
+   * rejects the whole group, nothing stored (the caller may then try each open alone).
+   */
+  async createGroup(inputs: readonly OpenInput[], inTransaction: (db: Db, stored: readonly OpenInput[]) => Promise<void>): Promise<OpenOutcome[]> {
+    const patientIds = [...new Set(inputs.map((input) => input.patientId))].sort();
+    if (patientIds.length !== inputs.length) throw new Error('createGroup: one open per patient in a group');
+    const devices = inputs.flatMap((input, index) =>
+      input.envelopes.flatMap((envelope) => (envelope.recipient.kind === 'device' ? [{ ord: index + 1, deviceId: envelope.recipient.deviceId }] : [])),
+    );
+    // Every id goes into the BEGIN round trip as a literal: each is checked to be a UUID here (the protocol refused any
+    // other at the edge), and the dates are the server's own.
+    const ids = [...inputs.flatMap((input) => [input.id, input.patientId, input.practiceId]), ...devices.map((device) => device.deviceId)];
+    if (!ids.every((id) => UUID.test(id))) throw new Error('createGroup: an id is not a UUID');
+    const uuids = (values: readonly string[]) => `'{${values.join(',')}}'::uuid[]`;
+    // The locks first; then, in a statement of its own (a snapshot taken after the locks), each open's state: it sees
+    // what the transactions it waited for committed.
+    const { transaction, rows: states } = await begin<OpenStateRow>(
+      this.dataSource,
+      `SELECT 1 FROM users WHERE id = ANY(${uuids(patientIds)}) ORDER BY id FOR NO KEY UPDATE;
+       WITH waiting AS (
+         SELECT practice_id, count(*)::int AS n FROM conversations
+          WHERE practice_id = ANY(${uuids([...new Set(inputs.map((input) => input.practiceId))])}) AND status = 'waiting' GROUP BY practice_id
+       ), device AS (
+         SELECT * FROM unnest('{${devices.map((device) => device.ord).join(',')}}'::int[], ${uuids(devices.map((device) => device.deviceId))}) AS v(ord, id)
+       )
+       SELECT i.ord,
+              EXISTS (SELECT 1 FROM conversations WHERE id = i.id) AS is_taken,
+              (SELECT count(*) FROM conversations c WHERE c.patient_id = i.patient_id AND c.status <> 'closed')::int AS open,
+              (SELECT count(*) FROM conversations c WHERE c.patient_id = i.patient_id AND c.created_at >= i.day_start)::int AS today,
+              coalesce((SELECT n FROM waiting w WHERE w.practice_id = i.practice_id), 0) AS waiting,
+              (SELECT coalesce(array_agg(d.id::text), '{}') FROM device v JOIN devices d ON d.id = v.id
+                WHERE v.ord = i.ord AND d.user_id = i.patient_id AND d.revoked_at IS NULL) AS active_devices
+         FROM unnest(${uuids(inputs.map((input) => input.id))}, ${uuids(inputs.map((input) => input.patientId))},
+                     '{${inputs.map((input) => `"${input.limits.dayStart.toISOString()}"`).join(',')}}'::timestamptz[],
+                     ${uuids(inputs.map((input) => input.practiceId))}) WITH ORDINALITY AS i(id, patient_id, day_start, practice_id, ord)`,
+    );
+    try {
+      const stateOf = new Map(states.map((state) => [Number(state.ord), state]));
+      const outcomes: (OpenOutcome | undefined)[] = inputs.map((input, index) => check(input, stateOf.get(index + 1)!));
+      const accepted = inputs.filter((_, index) => outcomes[index] === undefined);
+      if (accepted.length === 0) {
+        await transaction.rollback();
+        return outcomes as OpenOutcome[];
+      }
+      const stored = await this.insert(transaction.db, accepted);
+      await inTransaction(transaction.db, accepted);
+      await transaction.commit();
+      // The practice's waiting count before each open: those waiting before the group, then the group's earlier opens.
+      const earlierInGroup = new Map<string, number>();
+      return inputs.map((input, index) => {
+        const outcome = outcomes[index];
+        if (outcome) return outcome;
+        const earlier = earlierInGroup.get(input.practiceId) ?? 0;
+        earlierInGroup.set(input.practiceId, earlier + 1);
+        return { conversation: stored.get(input.id)!, waitingBefore: stateOf.get(index + 1)!.waiting + earlier };
+      });
+    } catch (error) {
+      await transaction.rollback();
+      throw error;
+    }
+  }
+
+  /** One statement: the conversations, their envelopes (foreign keys checked at the statement's end) and the rows as stored. */
+  private async insert(db: Db, opens: readonly OpenInput[]): Promise<Map<string, ConversationRow>> {
+    const envelopes = opens.flatMap((open) => open.envelopes.map((envelope) => ({ open, envelope })));
+    const stored = await rows<ConversationColumnsRow>(
+      db,
+      `WITH c AS (
+         INSERT INTO conversations (id, practice_id, patient_id, topic, created_by_device_id, last_hash, created_at, queued_at)
+         SELECT v.id, v.practice_id, v.patient_id, v.topic, v.device_id, v.last_hash,
+                now() + (v.ord - 1) * interval '1 microsecond', now() + (v.ord - 1) * interval '1 microsecond'
+           FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::uuid[], $6::bytea[]) WITH ORDINALITY
+             AS v(id, practice_id, patient_id, topic, device_id, last_hash, ord)
+         RETURNING *
+       ), envelopes AS (
+         INSERT INTO conversation_envelopes (conversation_id, epoch, recipient_kind, recipient_device_id, recipient_user_id,
+           recipient_record_version, recipient_key_id, sealed_key, signature, creator_device_id)
+         SELECT v.conversation_id, 1, v.kind, v.device_id, v.user_id, v.version, v.key_id, v.sealed_key, v.signature, v.creator_device_id
+           FROM unnest($7::uuid[], $8::text[], $9::uuid[], $10::uuid[], $11::int[], $12::bytea[], $13::bytea[], $14::bytea[], $15::uuid[])
+             AS v(conversation_id, kind, device_id, user_id, version, key_id, sealed_key, signature, creator_device_id)
+       )
+       SELECT ${CONVERSATION_COLUMNS} FROM c JOIN practices p ON p.id = c.practice_id`,
+      [
+        opens.map((open) => open.id),
+        opens.map((open) => open.practiceId),
+        opens.map((open) => open.patientId),
+        opens.map((open) => open.topic),
+        opens.map((open) => open.creatorDeviceId),
+        opens.map((open) => genesisHash(open.id)),
+        envelopes.map(({ open }) => open.id),
+        envelopes.map(({ envelope }) => envelope.recipient.kind),
+        envelopes.map(({ envelope }) => (envelope.recipient.kind === 'device' ? envelope.recipient.deviceId : null)),
+        envelopes.map(({ envelope }) => (envelope.recipient.kind === 'account' ? envelope.recipient.userId : null)),
+        envelopes.map(({ envelope }) => (envelope.recipient.kind === 'record' ? envelope.recipient.version : null)),
+        envelopes.map(({ envelope }) => Buffer.from(envelope.recipientKeyId, 'base64')),
+        envelopes.map(({ envelope }) => Buffer.from(envelope.sealedKey, 'base64')),
+        envelopes.map(({ envelope }) => Buffer.from(envelope.signature, 'base64')),
+        envelopes.map(({ open }) => open.creatorDeviceId),
+      ],
+    );
+    return new Map(stored.map((row) => [row.id, toConversationRow(row)]));
+  }
+}
+
+/** One open's checks, in `ConversationsRepository.create`'s order: undefined when it may be stored, else its answer. */
+function check(input: OpenInput, state: OpenStateRow): OpenOutcome | undefined {
+  if (state.is_taken) return { taken: true };
+  try {
+    input.devicesAllowed(new Set(state.active_devices));
+  } catch (error) {
+    return { error };
+  }
+  const { maxOpenPerPatient, maxNewPerPatientPerDay } = input.limits;
+  if (maxOpenPerPatient !== null && state.open >= maxOpenPerPatient) return { refusal: { limit: 'open', max: maxOpenPerPatient } };
+  if (maxNewPerPatientPerDay !== null && state.today >= maxNewPerPatientPerDay) return { refusal: { limit: 'daily', max: maxNewPerPatientPerDay } };
+  return undefined;
+}
