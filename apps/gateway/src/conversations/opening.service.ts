@@ -101,7 +101,7 @@ export class ConversationOpeningService {
     const conversation = await this.ensureFirstEntries(created.conversation, writeAcknowledgement(created.waitingBefore + 1));
     // Acknowledged once stored, without waiting for routing (a burst of opens shares routing passes);
     // the assignment reaches the patient as the record's `assigned` entry.
-    this.queue.route(actor.practiceId).catch((error: unknown) => this.logger.warn({ practiceId: actor.practiceId, err: error }, 'routing after open failed'));
+    this.routeAfterOpen(actor.practiceId);
     return { conversation: toConversationSummary(conversation) };
   }
 
@@ -152,7 +152,14 @@ export class ConversationOpeningService {
     const existing = await this.conversations.findById(payload.conversationId);
     if (!existing) throw refusal ?? new DomainError('conflict', 'That conversation id is taken.');
     if (existing.patientId !== actor.userId || existing.topic !== payload.topic) throw new DomainError('conflict', 'That conversation id is taken.');
-    return { conversation: toConversationSummary(await this.ensureFirstEntries(existing)) };
+    const conversation = await this.ensureFirstEntries(existing);
+    // Routing takes a conversation only once its first entries are committed: one the first try left without them waits for this.
+    if (existing.lastSeq === 0 && conversation.status === 'waiting') this.routeAfterOpen(actor.practiceId);
+    return { conversation: toConversationSummary(conversation) };
+  }
+
+  private routeAfterOpen(practiceId: string): void {
+    this.queue.route(practiceId).catch((error: unknown) => this.logger.warn({ practiceId, err: error }, 'routing after open failed'));
   }
 
   /**

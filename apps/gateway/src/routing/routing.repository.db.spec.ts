@@ -52,14 +52,15 @@ describe(RoutingRepository.name, () => {
   /** A conversation waiting since `queuedAt` (urgent when `urgentAt` is given), or assigned to `clinicianId` at `assignedAt`. */
   async function aConversation(
     practice: { practiceId: string; patientId: string; deviceId: string },
-    options: { queuedAt?: Date; urgentAt?: Date; clinicianId?: string; assignedAt?: Date } = {},
+    options: { queuedAt?: Date; urgentAt?: Date; clinicianId?: string; assignedAt?: Date; lastSeq?: number } = {},
   ): Promise<string> {
     const id = randomUUID();
     const at = options.queuedAt ?? NOW;
     const assignedAt = options.assignedAt ?? NOW;
     await dataSource.query(
-      `INSERT INTO conversations (id, practice_id, patient_id, topic, created_by_device_id, last_hash, created_at, queued_at, urgent_at, status, assigned_clinician_id, assigned_at)
-       VALUES ($1, $2, $3, 'admin', $4, $5, $6, $6, $7, $8, $9, $10)`,
+      // last_seq 2 unless told: its `opened` and `acknowledged` entries are in (routing takes no conversation before them).
+      `INSERT INTO conversations (id, practice_id, patient_id, topic, created_by_device_id, last_hash, last_seq, created_at, queued_at, urgent_at, status, assigned_clinician_id, assigned_at)
+       VALUES ($1, $2, $3, 'admin', $4, $5, $11, $6, $6, $7, $8, $9, $10)`,
       [
         id,
         practice.practiceId,
@@ -71,6 +72,7 @@ describe(RoutingRepository.name, () => {
         options.clinicianId ? 'assigned' : 'waiting',
         options.clinicianId ?? null,
         options.clinicianId ? assignedAt : null,
+        options.lastSeq ?? 2,
       ],
     );
     if (options.clinicianId) {
@@ -150,6 +152,18 @@ describe(RoutingRepository.name, () => {
         { status: 'assigned', assigned_at: NOW },
       ]);
       expect(await dataSource.query(`SELECT last_assigned_at FROM clinician_capacity WHERE user_id = $1`, [idle])).toEqual([{ last_assigned_at: NOW }]);
+    });
+
+    it('leaves a conversation whose first entries are not committed yet waiting, so no `assigned` goes ahead of its `opened`', async () => {
+      const practice = await aPractice();
+      const clinician = await aClinician(practice.practiceId, { maxConcurrent: 3 });
+      const justStored = await aConversation(practice, { queuedAt: minutes(30), lastSeq: 0 });
+      const opened = await aConversation(practice, { queuedAt: minutes(5) });
+
+      const made = await sut.assignWaiting(practice.practiceId, NOW, DAY_START);
+
+      expect(made).toEqual([{ practiceId: practice.practiceId, conversationId: opened, clinicianId: clinician, patientId: practice.patientId, how: 'auto' }]);
+      expect(await dataSource.query(`SELECT status FROM conversations WHERE id = $1`, [justStored])).toEqual([{ status: 'waiting' }]);
     });
 
     it('assigns nobody beyond the concurrent cap or the daily cap, and leaves the rest waiting', async () => {

@@ -126,7 +126,9 @@ export class RoutingRepository {
     const room = free().reduce((sum, c) => sum + Math.min(c.maxConcurrent - c.active, c.dailyMax === null ? Infinity : c.dailyMax - c.today), 0);
     const waiting = await rows<WaitingRow>(
       db,
-      `SELECT id, patient_id FROM conversations WHERE practice_id = $1 AND status = 'waiting'
+      // Only a conversation whose first entries are committed (last_seq > 0): otherwise a pass started by another open
+      // could write `assigned` ahead of `opened` in its record. Its own open routes it once they are.
+      `SELECT id, patient_id FROM conversations WHERE practice_id = $1 AND status = 'waiting' AND last_seq > 0
         ORDER BY ${QUEUE_ORDER} LIMIT $2 FOR UPDATE SKIP LOCKED`,
       [practiceId, Math.max(0, Math.min(room, 500))],
     );
