@@ -61,7 +61,8 @@ describe(ConversationOpeningRepository.name, () => {
     const audited: string[] = [];
 
     const outcomes = await sut.createGroup(opens, async (db, group) => {
-      audited.push(...group.map((open) => open.id));
+      expect(group.map((open) => open.waitingBefore)).toEqual([0, 1, 2]);
+      audited.push(...group.map((open) => open.input.id));
       // Inside the group's transaction: the conversations are there already.
       expect(await db.query(`SELECT count(*)::int AS n FROM conversations WHERE id = ANY($1::uuid[])`, [audited])).toEqual([{ n: 3 }]);
     });

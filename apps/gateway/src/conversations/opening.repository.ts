@@ -25,6 +25,12 @@ export interface OpenInput {
 /** What became of one open of a group: as `ConversationsRepository.create` answers, or the error that refused it alone. */
 export type OpenOutcome = { taken: true } | { refusal: PatientLimitDetails } | { conversation: ConversationRow; waitingBefore: number } | { error: unknown };
 
+/** An open of a group that passed its checks, with the practice's waiting count before it. */
+export interface AcceptedOpen {
+  input: OpenInput;
+  waitingBefore: number;
+}
+
 /** The state one open's checks need, read under the patients' locks. */
 interface OpenStateRow {
   ord: string;
@@ -36,7 +42,7 @@ interface OpenStateRow {
 }
 
 /**
- * The group open: the opens waiting on a node stored in ONE transaction of four round trips, whatever their number
+ * The group open: the opens waiting on a node stored in ONE transaction of four round trips (five with the caller's first record entries), whatever their number
  * (`ConversationsRepository.create` is the same for one open). Every rule of the single open holds per open.
  */
 @Injectable()
@@ -48,12 +54,13 @@ export class ConversationOpeningRepository {
    * so two groups on any nodes, or a group and a single open, queue instead of deadlocking), then one statement reads
    * each open's state (id taken, the patient's open and today's counts, the active devices among those its envelopes
    * name, the practice's waiting count), both in the BEGIN round trip; the opens that pass their checks are inserted with their
-   * envelopes in one statement, `inTransaction` writes what must commit with them (their audit rows), and COMMIT. An
+   * envelopes in one statement, `inTransaction` writes what must commit with them (their audit rows and first record
+   * entries), and COMMIT. An
    * open refused by its checks is answered alone and nothing of it is stored; the others go on. In the group, each open
    * is queued one microsecond after the one before it, so the queue keeps their arrival order. A failing statement
    * rejects the whole group, nothing stored (the caller may then try each open alone).
    */
-  async createGroup(inputs: readonly OpenInput[], inTransaction: (db: Db, stored: readonly OpenInput[]) => Promise<void>): Promise<OpenOutcome[]> {
+  async createGroup(inputs: readonly OpenInput[], inTransaction: (db: Db, accepted: readonly AcceptedOpen[]) => Promise<void>): Promise<OpenOutcome[]> {
     const patientIds = [...new Set(inputs.map((input) => input.patientId))].sort();
     if (patientIds.length !== inputs.length) throw new Error('createGroup: one open per patient in a group');
     const devices = inputs.flatMap((input, index) =>
@@ -89,23 +96,27 @@ export class ConversationOpeningRepository {
     try {
       const stateOf = new Map(states.map((state) => [Number(state.ord), state]));
       const outcomes: (OpenOutcome | undefined)[] = inputs.map((input, index) => check(input, stateOf.get(index + 1)!));
-      const accepted = inputs.filter((_, index) => outcomes[index] === undefined);
+      // The practice's waiting count before each open: those waiting before the group, then the group's earlier opens.
+      const earlierInGroup = new Map<string, number>();
+      const accepted: AcceptedOpen[] = [];
+      inputs.forEach((input, index) => {
+        if (outcomes[index]) return;
+        const earlier = earlierInGroup.get(input.practiceId) ?? 0;
+        earlierInGroup.set(input.practiceId, earlier + 1);
+        accepted.push({ input, waitingBefore: stateOf.get(index + 1)!.waiting + earlier });
+      });
       if (accepted.length === 0) {
         await transaction.rollback();
         return outcomes as OpenOutcome[];
       }
-      const stored = await this.insert(transaction.db, accepted);
+      const stored = await this.insert(
+        transaction.db,
+        accepted.map((open) => open.input),
+      );
       await inTransaction(transaction.db, accepted);
       await transaction.commit();
-      // The practice's waiting count before each open: those waiting before the group, then the group's earlier opens.
-      const earlierInGroup = new Map<string, number>();
-      return inputs.map((input, index) => {
-        const outcome = outcomes[index];
-        if (outcome) return outcome;
-        const earlier = earlierInGroup.get(input.practiceId) ?? 0;
-        earlierInGroup.set(input.practiceId, earlier + 1);
-        return { conversation: stored.get(input.id)!, waitingBefore: stateOf.get(index + 1)!.waiting + earlier };
-      });
+      const waitingBefore = new Map(accepted.map((open) => [open.input.id, open.waitingBefore]));
+      return inputs.map((input, index) => outcomes[index] ?? { conversation: stored.get(input.id)!, waitingBefore: waitingBefore.get(input.id)! });
     } catch (error) {
       await transaction.rollback();
       throw error;

@@ -8,6 +8,7 @@ import { ConsentService } from '../consent/consent.service.js';
 import { HoursService } from '../hours/hours.service.js';
 import { PracticeSettingsService } from '../practices/practice-settings.service.js';
 import { RecordService } from '../record/record.service.js';
+import type { AppendOutcome, NewEntry } from '../record/record.types.js';
 import { RoutingService } from '../routing/routing.service.js';
 import { ConversationsRepository } from './conversations.repository.js';
 import { OpenGroups } from './open-groups.js';
@@ -15,7 +16,7 @@ import { ConversationOpeningRepository, type OpenInput, type OpenOutcome } from 
 import { assertDevicesActive, assertEnvelopeRecipients } from './envelope-rules.js';
 
 /**
- * Open transactions at once on a node: each stores a GROUP of opens (up to OPEN_GROUP_MAX, one per patient) in four round
+ * Open transactions at once on a node: each stores a GROUP of opens (up to OPEN_GROUP_MAX, one per patient) in five round
  * trips on one pooled connection (of 10); the opens arriving meanwhile wait in memory for the next group (up to
  * OPENS_WAITING_MAX, then `rate_limited`), and the pool stays free for sends, reads and the record writer. Four opens at a
  * time, five round trips each, a node stored about 300 opens a second; a burst of 500 a second queued for seconds.
@@ -24,10 +25,12 @@ const OPEN_TRANSACTIONS = 2;
 const OPEN_GROUP_MAX = 100;
 const OPENS_WAITING_MAX = 5_000;
 
-/** An open waiting for its group: what to store, and who opens it (for its audit row). */
+/** An open waiting for its group: what to store, who opens it (for its audit row), and its acknowledgement's text. */
 interface GroupedOpen {
   actor: Actor;
   input: OpenInput;
+  /** The acknowledgement for the patient's place in the queue (1 = next). */
+  acknowledgement: (position: number) => string;
 }
 
 /** Opening a conversation: the patient's checks, the first epoch's envelopes, the first record entries, then routing. */
@@ -58,8 +61,8 @@ export class ConversationOpeningService {
    * that it was opened. Retrying the same open returns the same conversation.
    *
    * In round trips: one transaction, shared with the other opens waiting on this node (`OpenGroups`: BEGIN with the
-   * patients' locks, the ids, counts and devices; the conversations with their envelopes; the audit rows; COMMIT), then
-   * `opened` and `acknowledged` in one record commit. What the practice set (hours, topics, texts, limits, terms, record
+   * patients' locks, the ids, counts and devices; the conversations with their envelopes; the audit rows; the records'
+   * `opened` and `acknowledged` entries; COMMIT). What the practice set (hours, topics, texts, limits, terms, record
    * keys) comes from reads shared per practice, and a patient's consent from memory once seen; the id is looked up apart
    * only when the open is refused or the id is taken (a retry).
    * @throws DomainError `forbidden` (not a patient; terms not accepted), `invalid_payload` (envelopes; topic not offered), `conflict` (id taken, or no record key), `at_capacity` (a limit the practice set), `patient_limit` (details `{ limit: 'open' | 'daily', max }`)
@@ -84,6 +87,7 @@ export class ConversationOpeningService {
     const [patientLimits, dayStart] = await Promise.all([this.settings.patientLimitsOf(actor.practiceId), this.hours.localDayStart(actor.practiceId)]);
     const created = await this.openGroups.run({
       actor,
+      acknowledgement: writeAcknowledgement,
       input: {
         id: payload.conversationId,
         practiceId: actor.practiceId,
@@ -98,6 +102,7 @@ export class ConversationOpeningService {
     if ('error' in created) throw created.error;
     if ('taken' in created) return this.retried(actor, payload);
     if ('refusal' in created) throw patientLimit(created.refusal);
+    // A group stores the first entries with the conversation; an open stored alone (see storeGroup) writes them now.
     const conversation = await this.ensureFirstEntries(created.conversation, writeAcknowledgement(created.waitingBefore + 1));
     // Acknowledged once stored, without waiting for routing (a burst of opens shares routing passes);
     // the assignment reaches the patient as the record's `assigned` entry.
@@ -111,19 +116,35 @@ export class ConversationOpeningService {
    * took meanwhile, say), nothing of it was stored and each open is tried alone, so one bad open refuses only itself.
    */
   private async storeGroup(opens: readonly GroupedOpen[]): Promise<OpenOutcome[]> {
-    const actors = new Map(opens.map((open) => [open.input.id, open.actor]));
+    const byId = new Map(opens.map((open) => [open.input.id, open]));
+    let firstEntries: NewEntry[] = [];
+    let appended: AppendOutcome[] = [];
     try {
-      return await this.groups.createGroup(
+      const outcomes = await this.groups.createGroup(
         opens.map((open) => open.input),
-        (db, stored) =>
-          this.audit.recordAll(
-            stored.map((input) => ({
-              actor: actors.get(input.id)!,
+        async (db, accepted) => {
+          await this.audit.recordAll(
+            accepted.map(({ input }) => ({
+              actor: byId.get(input.id)!.actor,
               action: 'conversation.opened' as const,
               details: { conversationId: input.id, subjectUserId: input.patientId, data: { topic: input.topic } },
             })),
             db,
-          ),
+          );
+          firstEntries = accepted.flatMap(({ input, waitingBefore }) =>
+            firstEntriesOf(input.id, input.topic, byId.get(input.id)!.acknowledgement(waitingBefore + 1)),
+          );
+          appended = await this.record.appendToNew(db, firstEntries);
+        },
+      );
+      this.record.announce(firstEntries, appended);
+      const lastSeqOf = new Map<string, number>();
+      firstEntries.forEach((entry, index) => {
+        const outcome = appended[index]!;
+        if (outcome.status === 'stored') lastSeqOf.set(entry.conversationId, outcome.seq);
+      });
+      return outcomes.map((outcome) =>
+        'conversation' in outcome ? { ...outcome, conversation: { ...outcome.conversation, lastSeq: lastSeqOf.get(outcome.conversation.id) ?? 0 } } : outcome,
       );
     } catch (error) {
       if (opens.length === 1 || !isStatementRefusal(error)) throw error;
@@ -200,13 +221,18 @@ export class ConversationOpeningService {
     if (conversation.lastSeq > 0) return conversation;
     const acknowledgement =
       text ?? (await this.settings.acknowledgementFor(conversation.practiceId, { replyTimeText: await this.queue.replyTimeText(conversation.practiceId) }));
-    const outcomes = await this.record.appendAll([
-      { conversationId: conversation.id, system: { event: 'opened', data: { topic: conversation.topic } } },
-      { conversationId: conversation.id, system: { event: 'acknowledged', data: { text: acknowledgement } } },
-    ]);
+    const outcomes = await this.record.appendAll(firstEntriesOf(conversation.id, conversation.topic, acknowledgement));
     const last = outcomes.findLast((outcome) => outcome.status === 'stored');
     return last?.status === 'stored' ? { ...conversation, lastSeq: last.seq } : conversation;
   }
+}
+
+/** A record's first two entries: `opened`, then the automatic acknowledgement. */
+function firstEntriesOf(conversationId: string, topic: string, acknowledgement: string): NewEntry[] {
+  return [
+    { conversationId, system: { event: 'opened', data: { topic } } },
+    { conversationId, system: { event: 'acknowledged', data: { text: acknowledgement } } },
+  ];
 }
 
 /** Whether PostgreSQL refused a statement (it answered with a SQLSTATE), as opposed to a lost connection or a busy pool. */

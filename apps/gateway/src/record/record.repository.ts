@@ -2,7 +2,7 @@ import { Injectable, Optional } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { begin, isUniqueViolation, one, rows, run, type Db } from '../database/sql.js';
 import { FaultPoints } from './fault-points.js';
-import { entryHash } from './record-hash.js';
+import { entryHash, genesisHash } from './record-hash.js';
 import type { AppendOutcome, NewEntry, NewMessage, NewSystemEvent, StoredEntry } from './record.types.js';
 
 interface Head {
@@ -119,6 +119,17 @@ export class RecordRepository {
         if (!isUniqueViolation(error) || attempt >= 3) throw error;
       }
     }
+  }
+
+  /**
+   * The first entries of conversations the caller's transaction `db` has just inserted (so holds their rows): chained
+   * from each one's genesis and its head moved, in one statement, committed with whatever the caller commits. Entries
+   * of another conversation are `not_found`.
+   */
+  async appendToNew(db: Db, entries: readonly NewEntry[]): Promise<AppendOutcome[]> {
+    const ids = [...new Set(entries.map((entry) => entry.conversationId))];
+    const heads = ids.map((id) => ({ id, status: 'waiting', current_epoch: 1, last_seq: '0', last_hash: genesisHash(id) }));
+    return this.write(db, entries, heads, false);
   }
 
   private async attempt(entries: readonly NewEntry[], lookUpRepeats: boolean): Promise<PreparedBatch> {

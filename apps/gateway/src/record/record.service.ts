@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { DomainError } from '../common/domain-error.js';
 import { APP_CONFIG, type AppConfig } from '../config.js';
 import { RealtimePublisher } from '../common/realtime.publisher.js';
+import type { Db } from '../database/sql.js';
 import { rooms } from '../common/rooms.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { toRecordEntry } from './record-entry.mapper.js';
@@ -81,6 +82,19 @@ export class RecordService {
   appendAll(entries: readonly NewEntry[]): Promise<AppendOutcome[]> {
     if (entries.length === 0) return Promise.resolve([]);
     return this.enqueue([...entries]);
+  }
+
+  /**
+   * Appends the first entries of conversations created in the caller's transaction `db` (an open): committed with it,
+   * not by this writer. Once the caller has committed, it hands the entries and outcomes to `announce`.
+   */
+  appendToNew(db: Db, entries: readonly NewEntry[]): Promise<AppendOutcome[]> {
+    return this.repository.appendToNew(db, entries);
+  }
+
+  /** Relays the stored entries of a transaction committed outside this writer (`appendToNew`) and tells the listeners. */
+  announce(entries: readonly NewEntry[], outcomes: readonly AppendOutcome[]): void {
+    this.answerStored(entries, outcomes);
   }
 
   /** Calls `listener` with the entries of every append refused or batch failed, before their callers hear of it. */
@@ -227,26 +241,31 @@ export class RecordService {
     let index = 0;
     for (const group of batch) {
       const mine = outcomes.slice(index, index + group.entries.length);
-      group.entries.forEach((entry, i) => {
-        const outcome = mine[i]!;
-        if (outcome.status !== 'stored') return;
-        try {
-          this.relay(entry, outcome);
-        } catch (error) {
-          // Stored and committed: the caller is still answered; a lost relay is caught up by sync.
-          this.logger.error({ err: error }, 'relay failed');
-        }
-        for (const listener of this.storedListeners) {
-          try {
-            listener(entry);
-          } catch (error) {
-            this.logger.error({ err: error }, 'stored-entry listener failed');
-          }
-        }
-      });
+      this.answerStored(group.entries, mine);
       index += group.entries.length;
       group.resolve(mine);
     }
+  }
+
+  /** After COMMIT: each stored entry to its conversation's room, then to the stored-entry listeners. */
+  private answerStored(entries: readonly NewEntry[], outcomes: readonly AppendOutcome[]): void {
+    entries.forEach((entry, i) => {
+      const outcome = outcomes[i]!;
+      if (outcome.status !== 'stored') return;
+      try {
+        this.relay(entry, outcome);
+      } catch (error) {
+        // Stored and committed: the caller is still answered; a lost relay is caught up by sync.
+        this.logger.error({ err: error }, 'relay failed');
+      }
+      for (const listener of this.storedListeners) {
+        try {
+          listener(entry);
+        } catch (error) {
+          this.logger.error({ err: error }, 'stored-entry listener failed');
+        }
+      }
+    });
   }
 
   /** Nothing of a failed batch committed: every caller gets the error and nobody is acked. */

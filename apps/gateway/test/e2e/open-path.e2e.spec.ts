@@ -7,8 +7,8 @@ import { activatePatient, api, apiOk, connectAs, createPracticeWithStaff, type T
 const failure = (error: unknown) => error as { code: string; message: string };
 
 /**
- * Issue #16, the open path: one open is one transaction (the conversation, its envelopes and its audit row) and one
- * record commit (`opened` and `acknowledged` together); what the practice set is read once per practice and shared,
+ * Issue #16, the open path: one open is one transaction (the conversation, its envelopes, its audit row and its record's
+ * `opened` and `acknowledged` entries), shared with the other opens waiting on the node; what the practice set is read once per practice and shared,
  * and an edit made through this node is seen by the very next open.
  */
 describe('the open path (in-process gateway, real PostgreSQL and sockets)', () => {
@@ -58,7 +58,7 @@ describe('the open path (in-process gateway, real PostgreSQL and sockets)', () =
     await gateway?.close();
   });
 
-  it('writes opened and acknowledged as seq 1 and 2 in one commit, and the audit row in the conversation’s own transaction', async () => {
+  it('writes opened and acknowledged as seq 1 and 2, and the audit row, in the conversation’s own transaction', async () => {
     const conversation = await patient.session.openConversation('admin');
 
     const entries = await firstEntries(conversation.id);
@@ -73,11 +73,11 @@ describe('the open path (in-process gateway, real PostgreSQL and sockets)', () =
       { seq: 1, event: 'opened' },
       { seq: 2, event: 'acknowledged' },
     ]);
-    expect(entries[0]!.tx).toBe(entries[1]!.tx);
+    expect(entries.map(({ tx }) => tx)).toEqual([envelopes!.tx, envelopes!.tx]);
     expect(audited).toEqual([{ tx: envelopes!.tx }]);
   });
 
-  it('leaves neither entry when the record commit fails, and the same open sent again writes both as seq 1 and 2', async () => {
+  it('stores nothing when the first entries fail, and the same open sent again writes both as seq 1 and 2', async () => {
     // The acknowledgement's row fails once, in the same statement as the `opened` row before it (a sequence, not a
     // table, counts the failures: its increments survive the rollback).
     await query(`CREATE SEQUENCE open_path_fault`);
@@ -91,6 +91,7 @@ describe('the open path (in-process gateway, real PostgreSQL and sockets)', () =
       const refused = await openWith('admin');
       const open = opensSent.at(-1)!;
       const afterFailure = await firstEntries(open.conversationId);
+      const storedAfterFailure = await query(`SELECT id FROM conversations WHERE id = $1`, [open.conversationId]);
       const retried = await patient.session.client.request('conversation:open', open);
       const afterRetry = await firstEntries(open.conversationId);
       const audited = await query<{ n: number }>(`SELECT count(*)::int AS n FROM audit_events WHERE action = 'conversation.opened' AND conversation_id = $1`, [
@@ -99,6 +100,7 @@ describe('the open path (in-process gateway, real PostgreSQL and sockets)', () =
 
       expect(refused).toEqual({ code: 'internal' });
       expect(afterFailure).toEqual([]);
+      expect(storedAfterFailure).toEqual([]);
       expect(retried).toMatchObject({ ok: true, data: { conversation: { id: open.conversationId, lastSeq: 2 } } });
       expect(afterRetry.map(({ seq, event }) => ({ seq, event }))).toEqual([
         { seq: 1, event: 'opened' },
