@@ -117,8 +117,6 @@ export const COMMAND_POLICIES: Record<string, Policy> = {
 
 /** HTTP routes, as `METHOD /path` with Express's `:param` placeholders. */
 export const ROUTE_POLICIES: Record<string, Policy> = {
-  // Nest's fallback for paths nothing serves: 404 for everyone.
-  'ALL {/*splat}': { scope: 'none', isPublic: true, allow: {} },
   'GET /health/live': { scope: 'none', isPublic: true, allow: {} },
   'GET /health/ready': { scope: 'none', isPublic: true, allow: {} },
   'GET /api/version': { scope: 'none', isPublic: true, allow: {} },

@@ -160,7 +160,6 @@ export interface HttpCall {
 }
 
 const routeCalls: Record<string, (world: World, role: MatrixRole, relation: Relation) => HttpCall | Promise<HttpCall>> = {
-  'ALL {/*splat}': () => ({ method: 'POST', path: '/api/no-such-route' }),
   'GET /health/live': () => ({ method: 'GET', path: '/health/live' }),
   'GET /health/ready': () => ({ method: 'GET', path: '/health/ready' }),
   'GET /api/version': () => ({ method: 'GET', path: '/api/version' }),
@@ -506,7 +505,7 @@ export function discoverRoutes(app: NestExpressApplication): string[] {
   for (const layer of stack) {
     if (!layer.route) continue;
     const methods = Object.entries(layer.route.methods).filter(([method, isOn]) => isOn && method !== '_all');
-    // A route for every method (Nest's not-found fallback) is one entry, not thirty.
+    // A route for every method is one entry, not thirty.
     if (layer.route.methods['_all'] || methods.length >= 20) routes.add(`ALL ${layer.route.path}`);
     else for (const [method] of methods) routes.add(`${method.toUpperCase()} ${layer.route.path}`);
   }
