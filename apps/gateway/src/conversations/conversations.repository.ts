@@ -5,6 +5,7 @@ import { CONVERSATION_COLUMNS, toConversationRow, type ConversationColumnsRow, t
 import { toCertifiedAs } from '../common/device-row.js';
 import { begin, one, rows, transaction, type Db } from '../database/sql.js';
 import { genesisHash } from '../record/record-hash.js';
+import type { OpenInput } from './opening.repository.js';
 
 /** A UUID, as the patient id must be to go into the BEGIN round trip as a literal. */
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -115,19 +116,9 @@ export class ConversationsRepository {
    * `inTransaction` writes what must commit with the conversation (its audit row). Returns the row as stored and how many
    * of the practice's conversations were waiting before it. Five round trips on one connection.
    */
-  async create(input: {
-    id: string;
-    practiceId: string;
-    patientId: string;
-    topic: string;
-    creatorDeviceId: string;
-    envelopes: readonly Envelope[];
-    /** Null: no limit. `dayStart` begins the practice's local day, for the daily limit. */
-    limits: { maxOpenPerPatient: number | null; maxNewPerPatientPerDay: number | null; dayStart: Date };
-    /** Given the patient's active devices among those the envelopes name; throws to refuse them. */
-    devicesAllowed: (activeDeviceIds: ReadonlySet<string>) => void;
-    inTransaction?: (db: Db) => Promise<void>;
-  }): Promise<{ taken: true } | { refusal: PatientLimitDetails } | { conversation: ConversationRow; waitingBefore: number }> {
+  async create(
+    input: OpenInput & { inTransaction?: (db: Db) => Promise<void> },
+  ): Promise<{ taken: true } | { refusal: PatientLimitDetails } | { conversation: ConversationRow; waitingBefore: number }> {
     // The lock goes with BEGIN, as a literal: the id is the session's user id, checked to be a UUID here all the same.
     if (!UUID.test(input.patientId)) throw new Error('create: the patient id is not a UUID');
     const { transaction } = await begin(this.dataSource, `SELECT 1 FROM users WHERE id = '${input.patientId}' FOR NO KEY UPDATE`);

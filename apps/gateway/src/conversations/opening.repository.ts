@@ -8,7 +8,7 @@ import { genesisHash } from '../record/record-hash.js';
 /** A UUID, as the patient ids must be to go into the BEGIN round trip as literals. */
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** One open of a group, as `ConversationsRepository.create` takes it (without the per-open transaction hook). */
+/** One open: what a group takes, and `ConversationsRepository.create` for one alone (with its own transaction hook). */
 export interface OpenInput {
   id: string;
   practiceId: string;
