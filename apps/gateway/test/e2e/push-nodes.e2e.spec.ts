@@ -4,9 +4,10 @@ import { RealtimePublisher } from '../../src/common/realtime.publisher.js';
 import { rooms } from '../../src/common/rooms.js';
 import { NotificationDispatcher } from '../../src/notifications/notification-dispatcher.js';
 import { startTestApp, type TestApp } from '../app.js';
-import { follow, patientChat, staffChat, waitForAssignment, type Chatter } from '../chat.js';
-import { activatePatient, apiOk, connectAs, createPracticeWithStaff, type TestPractice } from '../factories.js';
+import { staffChat, type Chatter } from '../chat.js';
+import { connectAs, createPracticeWithStaff, type TestPractice } from '../factories.js';
 import { describeIf, missingRedis } from '../environment.js';
+import { subscribedPatient } from '../push.js';
 import { waitUntil } from '../wait.js';
 
 /**
@@ -44,18 +45,7 @@ describeIf(missingRedis)('push notifications across two gateway nodes linked by 
   });
 
   /** A patient on node B with an assigned conversation, subscribed. */
-  const patientOnB = async () => {
-    const account = await activatePatient(nodeB.url, practice);
-    const chat = await patientChat(nodeB.url, practice, account);
-    chats.push(chat);
-    const conversationId = (await chat.session.openConversation('admin')).id;
-    await follow(chat, conversationId);
-    await waitForAssignment(chat);
-    await follow(clinician, conversationId);
-    const subscription = pushService.subscribe();
-    await apiOk(nodeB.url, 'PUT', '/api/push/subscription', { token: account.token, body: subscription });
-    return { account, chat, conversationId, subscription };
-  };
+  const patientOnB = () => subscribedPatient({ url: nodeB.url, practice, clinician, pushService, chats });
   const deliveriesTo = (endpoint: string) => pushService.deliveries.filter((delivery) => delivery.endpoint === endpoint);
 
   it('sends nothing to a patient connected to the other node', async () => {

@@ -8,8 +8,9 @@ import { rooms } from '../../src/common/rooms.js';
 import { NotificationDispatcher } from '../../src/notifications/notification-dispatcher.js';
 import { rotateVapidKey } from '../../src/notifications/vapid-rotate.js';
 import { startTestApp, type TestApp } from '../app.js';
-import { follow, patientChat, staffChat, waitForAssignment, type Chatter } from '../chat.js';
+import { follow, patientChat, staffChat, type Chatter } from '../chat.js';
 import { activatePatient, api, apiOk, connectAs, createPracticeWithStaff, signIn, type TestPatient, type TestPractice } from '../factories.js';
+import { subscribedPatient } from '../push.js';
 import { waitUntil } from '../wait.js';
 
 /**
@@ -30,18 +31,12 @@ describe('push notifications (in-process gateway, real PostgreSQL, a local Web P
 
   /** A patient with an open conversation assigned to the clinician, subscribed to push, then gone (their socket closed). */
   const awayPatient = async (): Promise<{ account: TestPatient; conversationId: string; subscription: PushServiceSubscription; chat: Chatter }> => {
-    const account = await activatePatient(gateway.url, practice);
-    const chat = await patientChat(gateway.url, practice, account);
-    chats.push(chat);
-    const conversationId = (await chat.session.openConversation('admin')).id;
-    await follow(chat, conversationId);
-    await waitForAssignment(chat);
-    await follow(clinician, conversationId);
-    const subscription = pushService.subscribe();
-    await apiOk(gateway.url, 'PUT', '/api/push/subscription', { token: account.token, body: subscription });
-    await leave(account, chat);
-    return { account, conversationId, subscription, chat };
+    const patient = await onlinePatient();
+    await leave(patient.account, patient.chat);
+    return patient;
   };
+  /** The same, still connected. */
+  const onlinePatient = () => subscribedPatient({ url: gateway.url, practice, clinician, pushService, chats });
 
   const isConnected = async (userId: string) => (await gateway.app.get(RealtimePublisher).usersIn(rooms.user(userId))).has(userId);
   const leave = async (account: TestPatient, chat: Chatter) => {
@@ -114,15 +109,7 @@ describe('push notifications (in-process gateway, real PostgreSQL, a local Web P
   });
 
   it('sends nothing to a patient who is online', async () => {
-    const account = await activatePatient(gateway.url, practice);
-    const chat = await patientChat(gateway.url, practice, account);
-    chats.push(chat);
-    const conversationId = (await chat.session.openConversation('admin')).id;
-    await follow(chat, conversationId);
-    await waitForAssignment(chat);
-    await follow(clinician, conversationId);
-    const subscription = pushService.subscribe();
-    await apiOk(gateway.url, 'PUT', '/api/push/subscription', { token: account.token, body: subscription });
+    const { chat, conversationId, subscription } = await onlinePatient();
 
     await reply(conversationId);
     await waitUntil(() => chat.bodies().includes(REPLY), 'the online patient to read the reply');
@@ -165,15 +152,7 @@ describe('push notifications (in-process gateway, real PostgreSQL, a local Web P
   });
 
   it('deletes the subscription at sign-out and sends nothing after', async () => {
-    const account = await activatePatient(gateway.url, practice);
-    const chat = await patientChat(gateway.url, practice, account);
-    chats.push(chat);
-    const conversationId = (await chat.session.openConversation('admin')).id;
-    await follow(chat, conversationId);
-    await waitForAssignment(chat);
-    await follow(clinician, conversationId);
-    const subscription = pushService.subscribe();
-    await apiOk(gateway.url, 'PUT', '/api/push/subscription', { token: account.token, body: subscription });
+    const { account, conversationId, subscription } = await onlinePatient();
     expect(await subscriptionsOf(account.userId)).toBe(1);
 
     await apiOk(gateway.url, 'POST', '/api/auth/sign-out', { token: account.token }, 204);
