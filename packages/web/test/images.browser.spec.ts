@@ -1,14 +1,6 @@
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import {
-  EXIF_CAMERA_SERIAL,
-  EXIF_GPS_LATITUDE_BYTES,
-  EXIF_GPS_LONGITUDE_BYTES,
-  containsBytes,
-  jpegSegmentMarkers,
-  launchChromium,
-  withExifGps,
-} from '@parley/testing';
-import { ORIGIN, inPage, servePackage } from './package-page.js';
+import type { Page } from 'playwright-core';
+import { EXIF_CAMERA_SERIAL, EXIF_GPS_LATITUDE_BYTES, EXIF_GPS_LONGITUDE_BYTES, containsBytes, jpegSegmentMarkers, withExifGps } from '@parley/testing';
+import { inPage, packagePages } from './package-page.js';
 
 /** A canvas-drawn image (a red left half, a blue right half) of `width` × `height` encoded as `type`, made in the page. */
 async function drawnImage(page: Page, width: number, height: number, type: string): Promise<Uint8Array> {
@@ -31,35 +23,14 @@ async function drawnImage(page: Page, width: number, height: number, type: strin
 const PDF_BYTES = new TextEncoder().encode('%PDF-1.7\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n');
 
 describe('@parley/web images in Chromium (sniffing, canvas re-encode)', () => {
-  let browser: Browser;
-  let context: BrowserContext;
-  let page: Page;
-
-  beforeAll(async () => {
-    browser = await launchChromium();
-  });
-
-  afterAll(async () => {
-    await browser?.close();
-  });
-
-  beforeEach(async () => {
-    context = await browser.newContext();
-    await servePackage(context);
-    page = await context.newPage();
-    await page.goto(`${ORIGIN}/`);
-  });
-
-  afterEach(async () => {
-    await context.close();
-  });
+  const pages = packagePages();
 
   it("re-encodes a phone JPEG without its EXIF (GPS position, camera serial), upright by the photo's orientation", async () => {
-    const photo = withExifGps(await drawnImage(page, 40, 20, 'image/jpeg'));
+    const photo = withExifGps(await drawnImage(pages.page, 40, 20, 'image/jpeg'));
     const serial = new TextEncoder().encode(EXIF_CAMERA_SERIAL);
 
     const out = await inPage<{ bytes: number[]; type: string; width: number; height: number; sniffed: string; leftIsRed: boolean }>(
-      page,
+      pages.page,
       `
       const result = await web.reencodeImage(new Uint8Array(input));
       const bitmap = await createImageBitmap(new Blob([result.bytes]));
@@ -93,10 +64,10 @@ describe('@parley/web images in Chromium (sniffing, canvas re-encode)', () => {
   });
 
   it('downscales to 2048 px on the long edge by default, or to the edge asked for, keeping the aspect ratio', async () => {
-    const large = await drawnImage(page, 3000, 1000, 'image/png');
+    const large = await drawnImage(pages.page, 3000, 1000, 'image/png');
 
     const sizes = await inPage<number[][]>(
-      page,
+      pages.page,
       `
       const bytes = new Uint8Array(input);
       const byDefault = await web.reencodeImage(bytes);
@@ -116,13 +87,13 @@ describe('@parley/web images in Chromium (sniffing, canvas re-encode)', () => {
 
   it('sniffs JPEG, PNG, WebP and PDF by their first bytes, whatever the name or declared type, and anything else as null', async () => {
     const images = {
-      jpeg: await drawnImage(page, 8, 8, 'image/jpeg'),
-      png: await drawnImage(page, 8, 8, 'image/png'),
-      webp: await drawnImage(page, 8, 8, 'image/webp'),
+      jpeg: await drawnImage(pages.page, 8, 8, 'image/jpeg'),
+      png: await drawnImage(pages.page, 8, 8, 'image/png'),
+      webp: await drawnImage(pages.page, 8, 8, 'image/webp'),
     };
 
     const sniffed = await inPage<Record<string, string | null>>(
-      page,
+      pages.page,
       `
       const read = async (bytes, name, type) => new Uint8Array(await new File([new Uint8Array(bytes)], name, { type }).arrayBuffer());
       const text = (s) => [...new TextEncoder().encode(s)];
@@ -158,7 +129,7 @@ describe('@parley/web images in Chromium (sniffing, canvas re-encode)', () => {
 
   it('refuses to re-encode a PDF or garbage as not_an_image, and a broken JPEG as unreadable', async () => {
     const codes = await inPage<string[]>(
-      page,
+      pages.page,
       `
       const code = (promise) => promise.then(() => 'accepted', (error) => error instanceof web.ImageReencodeError ? error.code : String(error));
       return [
@@ -174,15 +145,15 @@ describe('@parley/web images in Chromium (sniffing, canvas re-encode)', () => {
   });
 
   it('shows a received image only through the canvas: PNG stays PNG with its transparency, a JPEG loses its EXIF', async () => {
-    const transparentPng = await page.evaluate(async () => {
+    const transparentPng = await pages.page.evaluate(async () => {
       const canvas = new OffscreenCanvas(10, 10);
       canvas.getContext('2d')!.fillRect(0, 0, 5, 10); // right half left transparent
       return [...new Uint8Array(await (await canvas.convertToBlob({ type: 'image/png' })).arrayBuffer())];
     });
-    const photo = withExifGps(await drawnImage(page, 16, 16, 'image/jpeg'));
+    const photo = withExifGps(await drawnImage(pages.page, 16, 16, 'image/jpeg'));
 
     const out = await inPage<{ pngType: string; alpha: number; jpegType: string; jpegBytes: number[] }>(
-      page,
+      pages.page,
       `
       const png = await web.safeImageBlob(new Uint8Array(input.png), 'image/png');
       const bitmap = await createImageBitmap(png);
@@ -200,10 +171,10 @@ describe('@parley/web images in Chromium (sniffing, canvas re-encode)', () => {
   });
 
   it('refuses to show a PDF, or an image whose bytes are not the type it was sent as', async () => {
-    const png = await drawnImage(page, 4, 4, 'image/png');
+    const png = await drawnImage(pages.page, 4, 4, 'image/png');
 
     const codes = await inPage<string[]>(
-      page,
+      pages.page,
       `
       const code = (promise) => promise.then(() => 'shown', (error) => error instanceof web.ImageReencodeError ? error.code : String(error));
       return [

@@ -1,41 +1,18 @@
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { launchChromium } from '@parley/testing';
-import { ORIGIN, inPage, servePackage } from './package-page.js';
+import { inPage, packagePages } from './package-page.js';
 
 describe('@parley/web in Chromium (IndexedDB, WebCrypto, Web Locks)', () => {
-  let browser: Browser;
-  let context: BrowserContext;
-  let page: Page;
-
-  beforeAll(async () => {
-    browser = await launchChromium();
-  });
-
-  afterAll(async () => {
-    await browser?.close();
-  });
-
-  beforeEach(async () => {
-    context = await browser.newContext();
-    await servePackage(context);
-    page = await context.newPage();
-    await page.goto(`${ORIGIN}/`);
-  });
-
-  afterEach(async () => {
-    await context.close();
-  });
+  const pages = packagePages();
 
   it('keeps remembered keys across a reload, encrypted under a non-extractable key', async () => {
     await inPage(
-      page,
+      pages.page,
       `
       const db = await web.WebDatabase.open('t');
       await new web.DeviceVault(db, 'patient').save({ token: 'secret-token-123', keys: { signSecretKey: new Uint8Array([1, 2, 3, 250]) } }, { remember: true });
     `,
     );
 
-    await page.reload();
+    await pages.page.reload();
     const after = await inPage<{
       token: string;
       key: number[];
@@ -45,7 +22,7 @@ describe('@parley/web in Chromium (IndexedDB, WebCrypto, Web Locks)', () => {
       exportRefused: boolean;
       storedHasToken: boolean;
     }>(
-      page,
+      pages.page,
       `
       const db = await web.WebDatabase.open('t');
       const vault = new web.DeviceVault(db, 'patient');
@@ -72,7 +49,7 @@ describe('@parley/web in Chromium (IndexedDB, WebCrypto, Web Locks)', () => {
 
   it('keeps a "don\'t remember this device" value in memory only, wiping any stored copy', async () => {
     const during = await inPage<{ token: string; stored: unknown }>(
-      page,
+      pages.page,
       `
       const db = await web.WebDatabase.open('t');
       const vault = new web.DeviceVault(db, 'patient');
@@ -82,8 +59,8 @@ describe('@parley/web in Chromium (IndexedDB, WebCrypto, Web Locks)', () => {
     `,
     );
 
-    await page.reload();
-    const after = await inPage(page, `return await new web.DeviceVault(await web.WebDatabase.open('t'), 'patient').load();`);
+    await pages.page.reload();
+    const after = await inPage(pages.page, `return await new web.DeviceVault(await web.WebDatabase.open('t'), 'patient').load();`);
 
     expect(during).toEqual({ token: 'second', stored: null });
     expect(after).toBeNull();
@@ -91,7 +68,7 @@ describe('@parley/web in Chromium (IndexedDB, WebCrypto, Web Locks)', () => {
 
   it('forgets everything on forget(), wrapping key included', async () => {
     const stored = await inPage<{ value: unknown; key: unknown }>(
-      page,
+      pages.page,
       `
       const db = await web.WebDatabase.open('t');
       const vault = new web.DeviceVault(db, 'patient');
@@ -106,7 +83,7 @@ describe('@parley/web in Chromium (IndexedDB, WebCrypto, Web Locks)', () => {
 
   it('reads a vault record that no longer decrypts as empty, and wipes it', async () => {
     const result = await inPage<{ value: unknown; stored: unknown }>(
-      page,
+      pages.page,
       `
       const db = await web.WebDatabase.open('t');
       await new web.DeviceVault(db, 'patient').save({ token: 'x' }, { remember: true });
@@ -130,7 +107,7 @@ describe('@parley/web in Chromium (IndexedDB, WebCrypto, Web Locks)', () => {
       storedHasToken: boolean;
       survivesVault: boolean;
     }>(
-      page,
+      pages.page,
       `
       const kdf = { salt: new Uint8Array(16).fill(7), opsLimit: 3, memLimitBytes: 67108864 };
       const keyBytes = new Uint8Array(32).fill(42);
@@ -193,7 +170,7 @@ describe('@parley/web in Chromium (IndexedDB, WebCrypto, Web Locks)', () => {
       enqueuedAt: '2026-01-01T00:00:00.000Z',
     });
     await inPage(
-      page,
+      pages.page,
       `
       const db = await web.WebDatabase.open('t');
       const mine = new web.IndexedDbOutboxStore(db, 'user-a');
@@ -204,7 +181,7 @@ describe('@parley/web in Chromium (IndexedDB, WebCrypto, Web Locks)', () => {
       [item('10000000-0000-4000-8000-000000000001', 1), item('10000000-0000-4000-8000-000000000002', 2), item('20000000-0000-4000-8000-000000000001', 1)],
     );
 
-    await page.reload();
+    await pages.page.reload();
     const after = await inPage<{
       before: string[];
       afterDelete: string[];
@@ -213,7 +190,7 @@ describe('@parley/web in Chromium (IndexedDB, WebCrypto, Web Locks)', () => {
       otherCursor: number | null;
       unknown: number | null;
     }>(
-      page,
+      pages.page,
       `
       const db = await web.WebDatabase.open('t');
       const mine = new web.IndexedDbOutboxStore(db, 'user-a');
@@ -241,7 +218,7 @@ describe('@parley/web in Chromium (IndexedDB, WebCrypto, Web Locks)', () => {
 
   it('wipes every store with clearAll()', async () => {
     const left = await inPage<number[]>(
-      page,
+      pages.page,
       `
       const db = await web.WebDatabase.open('t');
       await new web.DeviceVault(db, 'patient').save({ token: 'x' }, { remember: true });
@@ -255,31 +232,33 @@ describe('@parley/web in Chromium (IndexedDB, WebCrypto, Web Locks)', () => {
   });
 
   it('lets one tab hold the connection lock; another gets it once the first tab closes', async () => {
-    const second = await context.newPage();
-    await second.goto(`${ORIGIN}/`);
+    const second = await pages.another();
 
-    const first = await inPage<boolean>(page, `window.lock = new web.TabLock('conn'); return await window.lock.tryAcquire();`);
+    const first = await inPage<boolean>(pages.page, `window.lock = new web.TabLock('conn'); return await window.lock.tryAcquire();`);
     const secondNow = await inPage<boolean>(second, `window.lock = new web.TabLock('conn'); return await window.lock.tryAcquire();`);
     await inPage(second, `window.waited = window.lock.acquire(); return null;`);
-    await page.close();
+    await pages.page.close();
     const secondLater = await second.evaluate(() => (window as unknown as { waited: Promise<boolean> }).waited);
 
     expect([first, secondNow, secondLater]).toEqual([true, false, true]);
   });
 
   it('hands the lock over on release(), and stops waiting when asked', async () => {
-    const second = await context.newPage();
-    await second.goto(`${ORIGIN}/`);
-    await inPage(page, `window.lock = new web.TabLock('conn2'); await window.lock.tryAcquire(); return null;`);
+    const second = await pages.another();
+    await inPage(pages.page, `window.lock = new web.TabLock('conn2'); await window.lock.tryAcquire(); return null;`);
     await inPage(second, `window.lock = new web.TabLock('conn2'); window.waited = window.lock.acquire(); return null;`);
 
-    await inPage(page, `window.lock.release(); return null;`);
+    await inPage(pages.page, `window.lock.release(); return null;`);
     const secondGot = await second.evaluate(() => (window as unknown as { waited: Promise<boolean> }).waited);
     const third = await inPage<boolean>(
-      page,
+      pages.page,
       `const other = new web.TabLock('conn2'); const waiting = other.acquire(); other.release(); return await waiting;`,
     );
 
-    expect({ firstHeld: await inPage(page, `return window.lock.isHeld;`), secondGot, third }).toEqual({ firstHeld: false, secondGot: true, third: false });
+    expect({ firstHeld: await inPage(pages.page, `return window.lock.isHeld;`), secondGot, third }).toEqual({
+      firstHeld: false,
+      secondGot: true,
+      third: false,
+    });
   });
 });
