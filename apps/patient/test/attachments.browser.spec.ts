@@ -13,7 +13,7 @@ import {
   type TcpProxy,
 } from '@parley/testing';
 import { eventually, follow, startPractice, type TestPractice } from './practice.js';
-import { checkScreen, PHONE } from './screens.js';
+import { checkScreen, createAccount, PHONE } from './screens.js';
 
 const PASSPHRASE = 'copper lantern violin orbit harbour meadow';
 const ALWAYS: AttachmentSettings = {
@@ -117,14 +117,7 @@ describe('patient app: photos and documents (Chromium, real gateway, database an
     page.on('console', (message) => message.type() === 'error' && !EXPECTED_ERRORS.test(message.text()) && consoleErrors.push(message.text()));
     page.on('pageerror', (error) => consoleErrors.push(`uncaught: ${error.message}`));
     await page.goto(`${proxy.url}/`);
-    await page.getByRole('button', { name: 'I have an invitation code' }).click();
-    await page.getByLabel('Practice code').fill(practice.odsCode);
-    await page.getByLabel('Invitation code').fill(practice.patientCode);
-    await page.getByLabel('Date of birth').fill(practice.credentials.patient.dateOfBirth);
-    await page.getByRole('button', { name: 'Continue' }).click();
-    await page.getByLabel('Passphrase', { exact: true }).fill(PASSPHRASE);
-    await page.getByLabel('I have written my passphrase down').check();
-    await page.getByRole('button', { name: 'Create my account' }).click();
+    await createAccount(page, practice, PASSPHRASE);
     await page.getByRole('heading', { name: /^Hello/ }).waitFor({ timeout: 30_000 });
     await page.getByRole('group', { name: 'What is it about?' }).getByRole('radio').first().check();
     await page.getByRole('button', { name: 'Start conversation' }).click();

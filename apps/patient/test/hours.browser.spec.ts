@@ -2,7 +2,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchChromium } from '@parley/testing';
 import type { HoursView } from '@parley/protocol';
 import { startPractice, type TestPractice } from './practice.js';
-import { checkScreen, PHONE, unlock } from './screens.js';
+import { checkScreen, createAccount, PHONE, unlock } from './screens.js';
 
 const PASSPHRASE = 'harbour violin copper meadow orbit lantern';
 const ZONE = 'Europe/London';
@@ -66,14 +66,7 @@ describe('patient app: opening hours on a moved clock (Chromium, real gateway an
   });
 
   it('shows "closing soon" with the closing time on a Friday at 18:20, and still takes a new conversation', async () => {
-    await page.getByRole('button', { name: 'I have an invitation code' }).click();
-    await page.getByLabel('Practice code').fill(practice.odsCode);
-    await page.getByLabel('Invitation code').fill(practice.patientCode);
-    await page.getByLabel('Date of birth').fill(practice.credentials.patient.dateOfBirth);
-    await page.getByRole('button', { name: 'Continue' }).click();
-    await page.getByLabel('Passphrase', { exact: true }).fill(PASSPHRASE);
-    await page.getByLabel('I have written my passphrase down').check();
-    await page.getByRole('button', { name: 'Create my account' }).click();
+    await createAccount(page, practice, PASSPHRASE);
     await page.getByLabel('I have read and accept these terms').check({ timeout: 30_000 });
     await page.getByRole('button', { name: 'Accept and continue' }).click();
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type CDPSession, type Page } from 'playwright-core';
 import { CHROMIUM_PATH, launchChromium, startLocalPushService, type LocalPushService, type PushServiceSubscription } from '@parley/testing';
 import { eventually, follow, startPractice, type TestPractice } from './practice.js';
-import { checkScreen, PHONE, unlock } from './screens.js';
+import { checkScreen, createAccount, PHONE, unlock } from './screens.js';
 
 const PASSPHRASE = 'orbit copper meadow lantern harbour violin';
 const FIRST_MESSAGE = 'The rash on my arm has spread since Monday';
@@ -155,15 +155,7 @@ describe('patient app: notifications and installing (Chromium, real gateway, loc
   it('does not ask about notifications on a first visit, nor before a conversation is open', async () => {
     expect(await offer().count()).toBe(0);
 
-    await page.getByRole('button', { name: 'I have an invitation code' }).click();
-    await page.getByLabel('Practice code').fill(practice.odsCode);
-    await page.getByLabel('Invitation code').fill(practice.patientCode);
-    await page.getByLabel('Date of birth').fill(practice.credentials.patient.dateOfBirth);
-    await page.getByRole('button', { name: 'Continue' }).click();
-    await page.getByRole('heading', { name: 'Choose your passphrase' }).waitFor({ timeout: 30_000 });
-    await page.getByLabel('Passphrase', { exact: true }).fill(PASSPHRASE);
-    await page.getByLabel('I have written my passphrase down').check();
-    await page.getByRole('button', { name: 'Create my account' }).click();
+    await createAccount(page, practice, PASSPHRASE);
     await page.getByLabel('I have read and accept these terms').check({ timeout: 30_000 });
     await page.getByRole('button', { name: 'Accept and continue' }).click();
     await home().waitFor({ timeout: 30_000 });

@@ -93,6 +93,23 @@ export async function readVault(page: Page, passphrase: string): Promise<StoredP
   return openStoredKeys(await readVaultRecord(page), passphrase);
 }
 
+/** A practice's test patient creates their account in the app: the invitation code, their date of birth, a passphrase. */
+export async function createAccount(
+  page: Page,
+  practice: { odsCode: string; patientCode: string; credentials: { patient: { dateOfBirth: string } } },
+  passphrase: string,
+): Promise<void> {
+  await page.getByRole('button', { name: 'I have an invitation code' }).click();
+  await page.getByLabel('Practice code').fill(practice.odsCode);
+  await page.getByLabel('Invitation code').fill(practice.patientCode);
+  await page.getByLabel('Date of birth').fill(practice.credentials.patient.dateOfBirth);
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.getByRole('heading', { name: 'Choose your passphrase' }).waitFor({ timeout: 30_000 });
+  await page.getByLabel('Passphrase', { exact: true }).fill(passphrase);
+  await page.getByLabel('I have written my passphrase down').check();
+  await page.getByRole('button', { name: 'Create my account' }).click();
+}
+
 /** A remembered device after a reload or a reopened site: waits for the locked screen and opens it with the passphrase. */
 export async function unlock(page: Page, passphrase: string, timeout = 30_000): Promise<void> {
   await page.getByRole('heading', { name: 'Parley is locked' }).waitFor({ timeout });

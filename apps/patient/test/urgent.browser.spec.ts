@@ -1,7 +1,7 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchChromium } from '@parley/testing';
 import { eventually, follow, startPractice, type TestPractice } from './practice.js';
-import { checkScreen, PHONE } from './screens.js';
+import { checkScreen, createAccount, PHONE } from './screens.js';
 
 const PASSPHRASE = 'violin meadow orbit copper harbour lantern';
 
@@ -34,14 +34,7 @@ describe('patient app: urgent messages, limits and closing time (Chromium, real 
     page.on('pageerror', (error) => consoleErrors.push(`uncaught: ${error.message}`));
     await setLimits({ maxOpenPerPatient: null, maxNewPerPatientPerDay: null });
     await page.goto(`${practice.url}/`);
-    await page.getByRole('button', { name: 'I have an invitation code' }).click();
-    await page.getByLabel('Practice code').fill(practice.odsCode);
-    await page.getByLabel('Invitation code').fill(practice.patientCode);
-    await page.getByLabel('Date of birth').fill(practice.credentials.patient.dateOfBirth);
-    await page.getByRole('button', { name: 'Continue' }).click();
-    await page.getByLabel('Passphrase', { exact: true }).fill(PASSPHRASE);
-    await page.getByLabel('I have written my passphrase down').check();
-    await page.getByRole('button', { name: 'Create my account' }).click();
+    await createAccount(page, practice, PASSPHRASE);
     await page.getByRole('heading', { name: /^Hello/ }).waitFor({ timeout: 30_000 });
   });
 
