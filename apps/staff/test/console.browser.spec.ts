@@ -220,7 +220,11 @@ describe('staff app: staying signed in, the capacity table and the day chart (Ch
   });
 
   it('signs out: the session is gone after a reload, the practice code and e-mail address are filled in', async () => {
+    // The app forgets the kept session, then closes its socket and tells the server: reload once the server was told, not
+    // while the forgetting may still be under way (a reload then can find the session still kept, and resume it).
+    const signedOut = page.waitForResponse((response) => response.url().endsWith('/api/auth/sign-out'));
     await page.getByRole('button', { name: 'Sign out' }).click();
+    expect((await signedOut).status()).toBe(204);
     await page.reload();
 
     await page.getByRole('button', { name: 'Sign in' }).waitFor();
