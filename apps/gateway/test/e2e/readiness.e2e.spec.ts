@@ -64,14 +64,21 @@ describe('graceful drain (in-process gateway, real PostgreSQL and sockets)', () 
     await blocker.query('BEGIN');
     await blocker.query('SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE', [conversationId]);
 
+    const sendArrival = commandArrival(drain, 'conversation:send');
     const sending = patient.session.conversation(conversationId).send('sent just before the drain');
-    // The send itself must be under way, not merely some command: a delivered receipt (sent up to a second after
-    // the last entry) could count as in flight, and a send that arrived after the drain began is held back for
-    // good here (there is no other node to resend it to). Its record transaction waiting on the blocker's lock proves it.
-    const lockWaiters = async () =>
-      (await gateway.dataSource.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`))[0]
-        .n as number;
-    await waitUntil(async () => drain.commandsInFlight >= 1 && (await lockWaiters()) >= 1, 'the send to be under way');
+    // The send itself must be under way, not merely some command: a send that arrived after the drain began is held
+    // back for good here (there is no other node to resend it to). A delivered receipt (sent up to a second after the
+    // last entry) is no proof: it counts as in flight and, its foreign key checked against the locked row, waits on
+    // the blocker too. The send's packet at the gateway and the record writer's row lock waiting prove it.
+    await sendArrival;
+    const recordWriterWaiting = async () =>
+      (
+        await gateway.dataSource.query(
+          `SELECT count(*)::int AS n FROM pg_stat_activity
+            WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FROM conversations%FOR UPDATE%'`,
+        )
+      )[0].n as number;
+    await waitUntil(async () => drain.commandsInFlight >= 1 && (await recordWriterWaiting()) >= 1, 'the send to be under way');
     const draining = drain.drain(10_000);
     const reasons = await gateway.app.get(HealthService).notReadyReasons();
     const newConnection = await fetch(`${gateway.url}/health/live`).then(
