@@ -82,11 +82,14 @@ export class Cluster {
     return `http://127.0.0.1:${this.ports[0]}`;
   }
 
-  /** Starts node `index` on its port (with extra environment, e.g. PARLEY_FAULTS); resolves once it is ready. */
-  async startNode(index: number, extraEnv: Record<string, string> = {}): Promise<GatewayProcess> {
+  /**
+   * Starts node `index` on its port (with extra environment, e.g. PARLEY_FAULTS); resolves once it is ready, or with
+   * `mayEndBeforeReady` also once it has ended (an armed fault point fired while it started).
+   */
+  async startNode(index: number, extraEnv: Record<string, string> = {}, options: { mayEndBeforeReady?: boolean } = {}): Promise<GatewayProcess> {
     const env: Record<string, string> = { DATABASE_URL: this.database.url, NODE_ENV: 'test', SHUTDOWN_GRACE_MS: '2000', ...extraEnv };
     if (this.redisUrl) Object.assign(env, { REDIS_URL: this.redisUrl, REDIS_STREAM_NAME: this.streamName });
-    const node = await startGatewayProcess({ entry: ENTRY, port: this.ports[index]!, env, readyTimeoutMs: 60_000 });
+    const node = await startGatewayProcess({ entry: ENTRY, port: this.ports[index]!, env, readyTimeoutMs: 60_000, ...options });
     this.nodes[index] = node;
     return node;
   }
