@@ -171,7 +171,7 @@ export class RecordRepository {
       bySenderSeq.add(`${row.conversationId}/${row.senderDeviceId}/${row.senderDeviceSeq}`);
     }
 
-    const toInsert: unknown[][] = [];
+    const toInsert: Row[] = [];
     const outcomes: AppendOutcome[] = [];
     const createdAt = new Date();
     for (const entry of entries) {
@@ -212,7 +212,7 @@ export class RecordRepository {
       }
       const seq = head.lastSeq + 1;
       const hash = entryHash(head.lastHash, { conversationId: entry.conversationId, seq, createdAt, message, system: entry.system });
-      toInsert.push(entryRow(entry, seq, createdAt, head.lastHash, hash));
+      toInsert.push(entryRow(entry, seq, head.lastHash, hash));
       head.lastSeq = seq;
       head.lastHash = hash;
       outcomes.push({ status: 'stored', seq, createdAt, hash });
@@ -222,7 +222,7 @@ export class RecordRepository {
         bySenderSeq.add(`${entry.conversationId}/${message.senderDeviceId}/${message.senderDeviceSeq}`);
       }
     }
-    if (toInsert.length > 0) await insertAndMoveHeads(db, toInsert, [...heads.values()]);
+    if (toInsert.length > 0) await insertAndMoveHeads(db, toInsert, createdAt, [...heads.values()]);
     return outcomes;
   }
 
@@ -304,64 +304,124 @@ function isSameMessage(previous: ExistingMessage, conversationId: string, messag
   );
 }
 
-function entryRow(entry: NewEntry, seq: number, createdAt: Date, prevHash: Buffer, hash: Buffer): unknown[] {
+function entryRow(entry: NewEntry, seq: number, prevHash: Buffer, hash: Buffer): Row {
   const m = entry.message;
-  return [
-    entry.conversationId,
+  return {
+    conversationId: entry.conversationId,
     seq,
-    m ? 'message' : 'system',
-    m?.epoch ?? null,
-    m?.senderUserId ?? null,
-    m?.senderDeviceId ?? null,
-    m?.senderRole ?? null,
-    m?.senderDeviceSeq ?? null,
-    m?.clientMessageId ?? null,
-    m?.contentType ?? null,
-    m?.ciphertext ?? null,
-    m?.nonce ?? null,
-    entry.system?.event ?? null,
-    entry.system ? JSON.stringify(entry.system.data) : null,
-    createdAt,
+    kind: m ? 'message' : 'system',
+    epoch: m?.epoch ?? null,
+    senderUserId: m?.senderUserId ?? null,
+    senderDeviceId: m?.senderDeviceId ?? null,
+    senderRole: m?.senderRole ?? null,
+    senderDeviceSeq: m?.senderDeviceSeq ?? null,
+    clientMessageId: m?.clientMessageId ?? null,
+    contentType: m?.contentType ?? null,
+    ciphertext: m?.ciphertext ?? null,
+    nonce: m?.nonce ?? null,
+    systemEvent: entry.system?.event ?? null,
+    systemData: entry.system ? JSON.stringify(entry.system.data) : null,
     prevHash,
     hash,
-  ];
+  };
 }
 
-const COLUMN_TYPES = [
-  'uuid',
-  'bigint',
-  'text',
-  'int',
-  'uuid',
-  'uuid',
-  'text',
-  'bigint',
-  'uuid',
-  'text',
-  'bytea',
-  'bytea',
-  'text',
-  'jsonb',
-  'timestamptz',
-  'bytea',
-  'bytea',
-];
+/** One `record_entries` row to insert (its `created_at` is the batch's). */
+interface Row {
+  conversationId: string;
+  seq: number;
+  kind: 'message' | 'system';
+  epoch: number | null;
+  senderUserId: string | null;
+  senderDeviceId: string | null;
+  senderRole: string | null;
+  senderDeviceSeq: number | null;
+  clientMessageId: string | null;
+  contentType: string | null;
+  ciphertext: Buffer | null;
+  nonce: Buffer | null;
+  systemEvent: string | null;
+  systemData: string | null;
+  prevHash: Buffer;
+  hash: Buffer;
+}
 
 /**
- * One statement for the whole batch: the INSERT (one array parameter per column, unnested into rows) in a
- * data-modifying CTE, and the UPDATE that moves the heads to their last entry.
+ * One statement for the whole batch: the INSERT (one parameter per column, unnested into rows) in a data-modifying
+ * CTE, and the UPDATE that moves the heads to their last entry.
+ *
+ * The parameters are written for the least work on both sides, as this runs for every message: each bytea column is
+ * one binary parameter, the rows' bytes back to back, cut apart in SQL by start and length (an array of bytea would
+ * travel as hex text, encoded here and parsed there); the UUID and number columns are array literals joined here
+ * without pg's per-element quoting; the batch's time is one value. The text and jsonb columns go as pg writes arrays.
  */
-async function insertAndMoveHeads(db: Db, entries: unknown[][], heads: Head[]): Promise<void> {
-  const columns = COLUMN_TYPES.map((_, index) => entries.map((entry) => entry[index]));
-  const params = COLUMN_TYPES.map((type, index) => (type === 'jsonb' ? `$${index + 1}::text[]::jsonb[]` : `$${index + 1}::${type}[]`));
-  const n = COLUMN_TYPES.length;
+async function insertAndMoveHeads(db: Db, entries: Row[], createdAt: Date, heads: Head[]): Promise<void> {
+  const ciphertext = packed(entries.map((row) => row.ciphertext));
+  const nonce = packed(entries.map((row) => row.nonce));
+  const prevHash = packed(entries.map((row) => row.prevHash));
+  const hash = packed(entries.map((row) => row.hash));
+  const lastHash = packed(heads.map((head) => head.lastHash));
   await run(
     db,
-    `WITH inserted AS (INSERT INTO record_entries (${ENTRY_COLUMNS}) SELECT * FROM unnest(${params.join(', ')}))
-     UPDATE conversations c SET last_seq = v.last_seq, last_hash = v.last_hash
-       FROM unnest($${n + 1}::uuid[], $${n + 2}::bigint[], $${n + 3}::bytea[]) AS v(id, last_seq, last_hash) WHERE c.id = v.id`,
-    [...columns, heads.map((head) => head.id), heads.map((head) => head.lastSeq), heads.map((head) => head.lastHash)],
+    `WITH inserted AS (
+       INSERT INTO record_entries (${ENTRY_COLUMNS})
+       SELECT u.conversation_id, u.seq, u.kind, u.epoch, u.sender_user_id, u.sender_device_id, u.sender_role, u.sender_device_seq,
+              u.client_message_id, u.content_type, substring($11::bytea FROM u.c_at FOR u.c_len), substring($14::bytea FROM u.n_at FOR u.n_len),
+              u.system_event, u.system_data, $27::timestamptz, substring($17::bytea FROM u.p_at FOR u.p_len), substring($20::bytea FROM u.h_at FOR u.h_len)
+         FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::int[], $5::uuid[], $6::uuid[], $7::text[], $8::bigint[], $9::uuid[], $10::text[],
+                     $12::int[], $13::int[], $15::int[], $16::int[], $18::int[], $19::int[], $21::int[], $22::int[], $23::text[], $24::text[]::jsonb[])
+           AS u(conversation_id, seq, kind, epoch, sender_user_id, sender_device_id, sender_role, sender_device_seq, client_message_id, content_type,
+                c_at, c_len, n_at, n_len, p_at, p_len, h_at, h_len, system_event, system_data))
+     UPDATE conversations c SET last_seq = v.last_seq, last_hash = substring($28::bytea FROM v.at FOR v.len)
+       FROM unnest($25::uuid[], $26::bigint[], $29::int[], $30::int[]) AS v(id, last_seq, at, len) WHERE c.id = v.id`,
+    [
+      uuids(entries.map((row) => row.conversationId)),
+      integers(entries.map((row) => row.seq)),
+      entries.map((row) => row.kind),
+      integers(entries.map((row) => row.epoch)),
+      uuids(entries.map((row) => row.senderUserId)),
+      uuids(entries.map((row) => row.senderDeviceId)),
+      entries.map((row) => row.senderRole),
+      integers(entries.map((row) => row.senderDeviceSeq)),
+      uuids(entries.map((row) => row.clientMessageId)),
+      entries.map((row) => row.contentType),
+      ...ciphertext,
+      ...nonce,
+      ...prevHash,
+      ...hash,
+      entries.map((row) => row.systemEvent),
+      entries.map((row) => row.systemData),
+      uuids(heads.map((head) => head.id)),
+      integers(heads.map((head) => head.lastSeq)),
+      createdAt,
+      ...lastHash,
+    ],
   );
+}
+
+/** Byte strings as one binary parameter and the 1-based start and the length of each (NULL for a null one). */
+function packed(values: readonly (Buffer | null)[]): [Buffer, string, string] {
+  const starts: (number | null)[] = [];
+  const lengths: (number | null)[] = [];
+  let at = 1;
+  for (const value of values) {
+    starts.push(value ? at : null);
+    lengths.push(value ? value.length : null);
+    at += value?.length ?? 0;
+  }
+  return [Buffer.concat(values.filter((value): value is Buffer => value !== null)), integers(starts), integers(lengths)];
+}
+
+/** A PostgreSQL array literal of UUIDs; anything else is refused rather than written into the literal. */
+function uuids(values: readonly (string | null)[]): string {
+  for (const value of values) if (value !== null && !UUID.test(value)) throw new TypeError(`not a UUID: ${JSON.stringify(value)}`);
+  return `{${values.map((value) => value ?? 'NULL').join(',')}}`;
+}
+
+/** A PostgreSQL array literal of integers. */
+function integers(values: readonly (number | null)[]): string {
+  for (const value of values) if (value !== null && !Number.isSafeInteger(value)) throw new TypeError(`not an integer: ${value}`);
+  return `{${values.map((value) => value ?? 'NULL').join(',')}}`;
 }
 
 function toStoredEntry(row: EntryRow): StoredEntry {
