@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { ServerToClient } from '@parley/protocol';
 import type { Server } from 'socket.io';
+import { rooms } from './rooms.js';
 
 /**
  * Sends server facts to rooms, on this node and (through the socket.io adapter) on every other.
@@ -19,6 +20,18 @@ export class RealtimePublisher {
     if (!this.server) return;
     const target = exceptSocketId ? this.server.to(room).except(exceptSocketId) : this.server.to(room);
     target.emit(event, payload);
+  }
+
+  /**
+   * Whether `userId` has a socket on any node. A socket on this node answers at once; only otherwise are the other
+   * nodes asked (a staff message tells the notifications whether its patient is away: usually the patient is here).
+   * Rejects as `usersIn` does.
+   */
+  async isUserOnline(userId: string): Promise<boolean> {
+    if (!this.server) return false;
+    const room = rooms.user(userId);
+    if ((this.server.of('/').adapter.rooms.get(room)?.size ?? 0) > 0) return true;
+    return (await this.usersIn(room)).has(userId);
   }
 
   /** Ids of the users with at least one socket in `room` (other than `exceptSocketId`), across nodes. Rejects when the other nodes cannot be asked (Redis out of reach). */

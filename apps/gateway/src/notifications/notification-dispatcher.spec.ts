@@ -74,7 +74,7 @@ describe(NotificationDispatcher.name, () => {
 
   beforeEach(() => {
     access.get.mockResolvedValue({ id: CONVERSATION, practiceId: CONVERSATION, patientId: PATIENT, assignedClinicianId: null, status: 'assigned' });
-    realtime.usersIn.mockResolvedValue(new Set());
+    realtime.isUserOnline.mockResolvedValue(false);
     notices.contextOf.mockResolvedValue(context);
     notices.claim.mockResolvedValue(true);
     notices.release.mockResolvedValue();
@@ -103,7 +103,7 @@ describe(NotificationDispatcher.name, () => {
 
   it('sends nothing when the patient is connected, and reads and claims nothing', async () => {
     const push = channel('push', true);
-    realtime.usersIn.mockResolvedValue(new Set([PATIENT]));
+    realtime.isUserOnline.mockResolvedValue(true);
     notices.claim.mockClear();
     notices.contextOf.mockClear();
     const sut = dispatcherWith([push]);

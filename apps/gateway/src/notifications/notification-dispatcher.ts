@@ -2,7 +2,6 @@ import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } f
 import { Clock } from '../common/clock.js';
 import { ConversationAccessCache } from '../invalidation/conversation-access.cache.js';
 import { RealtimePublisher } from '../common/realtime.publisher.js';
-import { rooms } from '../common/rooms.js';
 import { RecordService } from '../record/record.service.js';
 import type { NewEntry } from '../record/record.types.js';
 import { NOTIFICATION_CHANNELS, type NotificationChannel, type NotificationTarget } from './notification-channel.js';
@@ -132,7 +131,7 @@ export class NotificationDispatcher implements OnModuleInit, OnModuleDestroy {
   /** Whether any device of the patient has a socket on any node; when the other nodes cannot be asked, the patient counts as away. */
   private async isOnline(patientUserId: string): Promise<boolean> {
     try {
-      return (await this.realtime.usersIn(rooms.user(patientUserId))).has(patientUserId);
+      return await this.realtime.isUserOnline(patientUserId);
     } catch (error) {
       this.logger.warn({ userId: patientUserId, err: error }, 'presence check failed: treating the patient as away');
       return false;
