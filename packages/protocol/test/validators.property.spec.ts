@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { z } from 'zod';
 import * as protocol from '../src/index.js';
-import { base64, ConversationSend, MAX_ATTACHMENTS_PER_MESSAGE, MAX_CIPHERTEXT_BYTES, NONCE_BYTES, validate } from '../src/index.js';
+import { base64, ConversationSend, isPlainTextSend, MAX_ATTACHMENTS_PER_MESSAGE, MAX_CIPHERTEXT_BYTES, NONCE_BYTES, validate } from '../src/index.js';
 
 /** Every schema the protocol exports: a new one is covered without touching this file. */
 const SCHEMAS = Object.entries(protocol as Record<string, unknown>).filter((entry): entry is [string, z.ZodType] => entry[1] instanceof z.ZodType);
@@ -94,6 +94,68 @@ describe('protocol validators on arbitrary input (fast-check)', () => {
         expect(parsed.success && parsed.data).toEqual(send);
       }),
     );
+  });
+
+  it('the plain text-send check accepts every well-formed text send (lower-case ids), so the gateway takes the fast way', () => {
+    fc.assert(
+      fc.property(validSend, (send) => {
+        expect(isPlainTextSend(JSON.parse(JSON.stringify(send)))).toBe(send.contentType === 'text');
+      }),
+    );
+  });
+
+  it('the plain text-send check never accepts what ConversationSend refuses or would change', () => {
+    /** Values near each rule's edge: upper case and nil UUIDs, broken or off-by-one base64, non-integers, wrong types. */
+    const edges = fc.oneof(
+      fc.constantFrom(
+        '00000000-0000-0000-0000-000000000000',
+        'ffffffff-ffff-ffff-ffff-ffffffffffff',
+        'A3BB189E-8BF9-4888-9912-ACE4E6543002',
+        'a3bb189e-8bf9-0888-9912-ace4e6543002',
+        'a3bb189e-8bf9-4888-c912-ace4e6543002',
+        'text',
+        'attachment',
+        'system',
+        'AAAA',
+        'AAA=',
+        'A===',
+        'AA=A',
+        'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+        'A'.repeat(Math.ceil(MAX_CIPHERTEXT_BYTES / 3) * 4 + 4),
+        0,
+        1,
+        1.5,
+        -1,
+        2 ** 53,
+        '1',
+        null,
+        [],
+        {},
+      ),
+      fc.uint8Array({ maxLength: 40 }).map(b64),
+      fc.uint8Array({ minLength: 15, maxLength: 18 }).map(b64),
+      hostile,
+    );
+    const keys = ['conversationId', 'clientMessageId', 'epoch', 'senderDeviceSeq', 'contentType', 'ciphertext', 'nonce', 'attachmentIds', 'extra', '__proto__'];
+    const variant = fc.tuple(validSend, fc.constantFrom(...keys), fc.constantFrom('set', 'delete'), edges).map(([send, key, how, value]) => {
+      const changed: Record<string, unknown> = JSON.parse(JSON.stringify(send));
+      if (how === 'delete') delete changed[key];
+      // An own key, as JSON.parse makes one from the wire (an assignment of "__proto__" would set the prototype).
+      else Object.defineProperty(changed, key, { value, enumerable: true, configurable: true, writable: true });
+      return changed;
+    });
+    let accepted = 0;
+    fc.assert(
+      fc.property(fc.oneof(variant, validSend, hostile), (value) => {
+        if (!isPlainTextSend(value)) return;
+        accepted += 1;
+        const parsed = ConversationSend.safeParse(value);
+        expect(parsed.success && parsed.data).toEqual(value);
+      }),
+      { numRuns: 3_000 },
+    );
+    // Not vacuous: some values took the fast way (unchanged sends, and variants that set a field to a valid value).
+    expect(accepted).toBeGreaterThan(100);
   });
 
   it('refuses a sender sequence or epoch that is not a positive safe integer', () => {
