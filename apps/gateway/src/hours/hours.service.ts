@@ -346,9 +346,15 @@ export class HoursService {
 }
 
 /** The first date whose exceptions the status needs. Plain UTC arithmetic (UTC has no daylight saving): Luxon's costs more, and this runs on every message. */
+/** The UTC date EXCEPTION_LOOK_BACK_DAYS before `now`; the last one computed is kept (every message's check asks). */
 function exceptionsFrom(now: Date): string {
-  return new Date(now.getTime() - EXCEPTION_LOOK_BACK_DAYS * 86_400_000).toISOString().slice(0, 10);
+  const day = Math.floor(now.getTime() / 86_400_000);
+  if (day !== lastExceptionsFrom.day) {
+    lastExceptionsFrom = { day, date: new Date((day - EXCEPTION_LOOK_BACK_DAYS) * 86_400_000).toISOString().slice(0, 10) };
+  }
+  return lastExceptionsFrom.date;
 }
+let lastExceptionsFrom = { day: Number.NaN, date: '' };
 
 function outsideHours(why: string, status: ComputedHoursStatus, timeZone: string): DomainError {
   const when = status.nextOpening ? `It next opens on ${describeLocalTime(status.nextOpening, timeZone)}.` : 'It has no opening hours set for the coming year.';
