@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import {
   base64,
-  BASE64_TEXT,
   base64Bytes,
   base64Exact,
   type CertifiedStaff,
+  isBase64Text,
   KEY_ID_BYTES,
   MAX_CIPHERTEXT_BYTES,
   NONCE_BYTES,
@@ -126,7 +126,7 @@ const isPositiveSafeInteger = (value: unknown) => Number.isSafeInteger(value) &&
 
 /** `base64(maxBytes, minBytes)`'s rules: padded standard base64 decoding to minBytes..maxBytes bytes. */
 function isBase64Of(value: unknown, minBytes: number, maxBytes: number): boolean {
-  if (typeof value !== 'string' || value.length > Math.ceil(maxBytes / 3) * 4 || value.length % 4 !== 0 || !BASE64_TEXT.test(value)) return false;
+  if (typeof value !== 'string' || value.length > Math.ceil(maxBytes / 3) * 4 || value.length % 4 !== 0 || !isBase64Text(value)) return false;
   const bytes = base64Bytes(value);
   return bytes >= minBytes && bytes <= maxBytes;
 }

@@ -1,7 +1,17 @@
 import fc from 'fast-check';
 import { z } from 'zod';
 import * as protocol from '../src/index.js';
-import { base64, ConversationSend, isPlainTextSend, MAX_ATTACHMENTS_PER_MESSAGE, MAX_CIPHERTEXT_BYTES, NONCE_BYTES, validate } from '../src/index.js';
+import {
+  base64,
+  BASE64_TEXT,
+  ConversationSend,
+  isBase64Text,
+  isPlainTextSend,
+  MAX_ATTACHMENTS_PER_MESSAGE,
+  MAX_CIPHERTEXT_BYTES,
+  NONCE_BYTES,
+  validate,
+} from '../src/index.js';
 
 /** Every schema the protocol exports: a new one is covered without touching this file. */
 const SCHEMAS = Object.entries(protocol as Record<string, unknown>).filter((entry): entry is [string, z.ZodType] => entry[1] instanceof z.ZodType);
@@ -173,6 +183,23 @@ describe('protocol validators on arbitrary input (fast-check)', () => {
       fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
         expect(schema.safeParse(b64(bytes)).success).toBe(bytes.length >= 17 && bytes.length <= 48);
       }),
+    );
+  });
+
+  it('isBase64Text answers as the BASE64_TEXT pattern does, on any text', () => {
+    const characters = fc.oneof(fc.constantFrom('A', 'z', '0', '9', '+', '/', '=', '-', '_', ' ', '\n', 'é', '\u0000', '\uD83D'), fc.string({ maxLength: 1 }));
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.array(characters, { maxLength: 12 }).map((parts) => parts.join('')),
+          fc.uint8Array({ maxLength: 30 }).map(b64),
+          fc.string(),
+        ),
+        (text) => {
+          expect(isBase64Text(text)).toBe(BASE64_TEXT.test(text));
+        },
+      ),
+      { numRuns: 3_000 },
     );
   });
 
