@@ -24,6 +24,7 @@ import { RecordService } from '../record/record.service.js';
 import { RoutingService } from '../routing/routing.service.js';
 import { ConversationAccessCache } from '../invalidation/conversation-access.cache.js';
 import { ConversationsRepository } from './conversations.repository.js';
+import { isoTime } from '../common/iso-time.js';
 
 const DEFAULT_SYNC_LIMIT = 200;
 const LIST_LIMIT = 100;
@@ -161,7 +162,7 @@ export class ConversationsService implements OnModuleInit {
     });
     switch (outcome.status) {
       case 'stored':
-        return { seq: outcome.seq, serverTime: outcome.createdAt.toISOString(), isDuplicate: false };
+        return { seq: outcome.seq, serverTime: isoTime(outcome.createdAt), isDuplicate: false };
       case 'duplicate': {
         // A retry may follow a node that died between COMMIT and the relay: relay the stored entry again, so members on
         // other nodes with nothing later to sync on do not miss it (clients drop seqs they already hold).

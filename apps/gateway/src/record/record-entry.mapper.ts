@@ -1,5 +1,6 @@
 import type { RecordEntry, RecordSystemEvent } from '@parley/protocol';
 import type { NewMessage } from './record.types.js';
+import { isoTime } from '../common/iso-time.js';
 
 /** An entry's content: a message or a system event. */
 interface Content {
@@ -21,7 +22,7 @@ interface Place {
  */
 export function toRecordEntry(entry: Content, place: Place = entry as Content & Place): RecordEntry {
   const conversationId = entry.conversationId;
-  const serverTime = place.createdAt.toISOString();
+  const serverTime = isoTime(place.createdAt);
   const hash = place.hash.toString('hex');
   if (entry.system) return { conversationId, seq: place.seq, serverTime, hash, kind: 'system', system: entry.system };
   const m = entry.message!;

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { isoTime } from '../common/iso-time.js';
 
 /** The fields of a record entry that its hash covers: all of them but the hashes themselves. */
 export interface ChainedFields {
@@ -32,7 +33,7 @@ export function genesisHash(conversationId: string): Buffer {
  */
 export function entryHash(prevHash: Buffer, entry: ChainedFields): Buffer {
   // One buffer, one update: the same bytes as updating field by field (docs/crypto.md), without a dozen small buffers per entry.
-  const fields: Field[] = [DOMAIN, entry.conversationId, { u64: entry.seq }, entry.createdAt.toISOString()];
+  const fields: Field[] = [DOMAIN, entry.conversationId, { u64: entry.seq }, isoTime(entry.createdAt)];
   if (entry.message) {
     const m = entry.message;
     fields.push('message', { u64: m.epoch }, m.senderUserId, m.senderDeviceId, m.senderRole, { u64: m.senderDeviceSeq }, m.clientMessageId);

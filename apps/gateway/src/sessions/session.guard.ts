@@ -20,7 +20,11 @@ export class SessionGuard implements CanActivate {
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     if (context.getType() !== 'ws') return true;
-    const socket = context.switchToWs().getClient<Socket<ClientToServer, ServerToClient>>();
+    return this.allowsSocket(context.switchToWs().getClient<Socket<ClientToServer, ServerToClient>>());
+  }
+
+  /** The check itself, for a socket's command (`conversation:send` calls it directly, without Nest's context). */
+  async allowsSocket(socket: Socket<ClientToServer, ServerToClient>): Promise<true> {
     const actor = (socket.data as { actor?: Actor }).actor;
     if (!actor) throw new DomainError('unauthorized');
     const reason = await this.sessions.endedReason(actor);
