@@ -117,6 +117,7 @@ export class SendLanes {
 
   /** Lets a send through unless the lane is owed an earlier one; an owed send goes only as the lowest still owed. */
   private takeTurn(lane: Lane, identity: SendIdentity | undefined): void {
+    if (lane.owed.length === 0) return;
     const now = this.clock.now().getTime();
     while (lane.owed.length > 0 && now - lane.owed[0]!.since > OWED_TTL_MS) lane.owed.shift();
     if (lane.owed.length === 0 || !identity) return; // a malformed payload goes on to be refused as such

@@ -57,11 +57,18 @@ export function canonicalJson(value: unknown): string {
 /** A hashed field: a string (UTF-8) or bytes, length-prefixed (u32 big-endian); or an unsigned 64-bit big-endian integer. */
 type Field = string | Buffer | { u64: number };
 
-/** The fields' bytes, back to back: length prefix then bytes for strings and buffers, eight bytes for integers. */
+/** Where `encodeFields` writes: one buffer, reused (the hash reads it at once), grown when an entry needs more. */
+let scratch = Buffer.allocUnsafeSlow(4_096);
+
+/**
+ * The fields' bytes, back to back: length prefix then bytes for strings and buffers, eight bytes for integers. A view
+ * of `scratch`, valid until the next call.
+ */
 function encodeFields(fields: readonly Field[]): Buffer {
   let size = 0;
   for (const field of fields) size += typeof field === 'string' ? 4 + Buffer.byteLength(field) : Buffer.isBuffer(field) ? 4 + field.length : 8;
-  const out = Buffer.allocUnsafe(size);
+  if (size > scratch.length) scratch = Buffer.allocUnsafeSlow(Math.max(size, scratch.length * 2));
+  const out = scratch.subarray(0, size);
   let at = 0;
   for (const field of fields) {
     if (typeof field === 'string') {
