@@ -3,7 +3,7 @@ import type { AuditAction, AuditEvent, AuditPage, AuditQuery, People } from '@pa
 import type { Actor } from '../common/actor.js';
 import { Clock } from '../common/clock.js';
 import { requireRole } from '../common/require-role.js';
-import type { Db } from '../database/sql.js';
+import { isUuid, type Db } from '../database/sql.js';
 import { AuditRepository, type NewAuditEvent } from './audit.repository.js';
 
 /** Who acted: a signed-in user (an `Actor` fits), or the server itself (`serverActor`). */
@@ -108,10 +108,8 @@ export class AuditService {
   }
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /** The user ids an event names: who acted, the patient, and ids in its data (a clinician, an owner, a new member of staff …). */
 function namedUserIds(event: AuditEvent): string[] {
-  const inData = Object.values(event.data).filter((value): value is string => typeof value === 'string' && UUID.test(value));
+  const inData = Object.values(event.data).filter((value): value is string => typeof value === 'string' && isUuid(value));
   return [event.actorUserId, event.subjectUserId, ...inData].filter((id): id is string => id !== null);
 }

@@ -3,12 +3,9 @@ import type { CurrentEpochState, Envelope, MemberDevice, PatientLimitDetails, Re
 import { DataSource } from 'typeorm';
 import { CONVERSATION_COLUMNS, toConversationRow, type ConversationColumnsRow, type ConversationRow } from '../common/conversation-row.js';
 import { toCertifiedAs } from '../common/device-row.js';
-import { begin, one, rows, transaction, type Db } from '../database/sql.js';
+import { begin, isUuid, one, rows, transaction, type Db } from '../database/sql.js';
 import { genesisHash } from '../record/record-hash.js';
 import type { OpenInput } from './opening.repository.js';
-
-/** A UUID, as the patient id must be to go into the BEGIN round trip as a literal. */
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** A `conversation_envelopes` row as `envelopesFor` selects it. */
 interface EnvelopeRow {
@@ -120,7 +117,7 @@ export class ConversationsRepository {
     input: OpenInput & { inTransaction?: (db: Db) => Promise<void> },
   ): Promise<{ taken: true } | { refusal: PatientLimitDetails } | { conversation: ConversationRow; waitingBefore: number }> {
     // The lock goes with BEGIN, as a literal: the id is the session's user id, checked to be a UUID here all the same.
-    if (!UUID.test(input.patientId)) throw new Error('create: the patient id is not a UUID');
+    if (!isUuid(input.patientId)) throw new Error('create: the patient id is not a UUID');
     const { transaction } = await begin(this.dataSource, `SELECT 1 FROM users WHERE id = '${input.patientId}' FOR NO KEY UPDATE`);
     try {
       const e = input.envelopes;

@@ -2,11 +2,8 @@ import { Injectable } from '@nestjs/common';
 import type { Envelope, PatientLimitDetails } from '@parley/protocol';
 import { DataSource } from 'typeorm';
 import { CONVERSATION_COLUMNS, toConversationRow, type ConversationColumnsRow, type ConversationRow } from '../common/conversation-row.js';
-import { begin, rows, type Db } from '../database/sql.js';
+import { begin, isUuid, rows, type Db } from '../database/sql.js';
 import { genesisHash } from '../record/record-hash.js';
-
-/** A UUID, as the patient ids must be to go into the BEGIN round trip as literals. */
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** One open: what a group takes, and `ConversationsRepository.create` for one alone (with its own transaction hook). */
 export interface OpenInput {
@@ -69,7 +66,7 @@ export class ConversationOpeningRepository {
     // Every id goes into the BEGIN round trip as a literal: each is checked to be a UUID here (the protocol refused any
     // other at the edge), and the dates are the server's own.
     const ids = [...inputs.flatMap((input) => [input.id, input.patientId, input.practiceId]), ...devices.map((device) => device.deviceId)];
-    if (!ids.every((id) => UUID.test(id))) throw new Error('createGroup: an id is not a UUID');
+    if (!ids.every(isUuid)) throw new Error('createGroup: an id is not a UUID');
     const uuids = (values: readonly string[]) => `'{${values.join(',')}}'::uuid[]`;
     // The locks first; then, in a statement of its own (a snapshot taken after the locks), each open's state: it sees
     // what the transactions it waited for committed.

@@ -9,6 +9,11 @@ import { DomainError } from '../common/domain-error.js';
  * `bigint` and `count(*)` as string, `timestamptz` as Date, `bytea` as Buffer, `jsonb` parsed).
  */
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A UUID as PostgreSQL's uuid type reads it (canonical form, either case): safe to write into a statement as a literal. */
+export const isUuid = (value: string): boolean => UUID.test(value);
+
 /** Where a query runs: the DataSource (a pooled connection per statement) or the connection of one `transaction`. */
 export type Db = Pick<EntityManager, 'query'>;
 

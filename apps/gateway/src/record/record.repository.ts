@@ -1,6 +1,6 @@
 import { Injectable, Optional } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { begin, isUniqueViolation, one, rows, run, type Db } from '../database/sql.js';
+import { begin, isUniqueViolation, isUuid, one, rows, run, type Db } from '../database/sql.js';
 import { FaultPoints } from './fault-points.js';
 import { entryHash, genesisHash } from './record-hash.js';
 import type { AppendOutcome, NewEntry, NewMessage, NewSystemEvent, StoredEntry } from './record.types.js';
@@ -77,9 +77,6 @@ export interface PreparedBatch {
   rollback(): Promise<void>;
 }
 
-/** A conversation id as PostgreSQL's uuid type reads it (canonical form), safe to write into a statement. */
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 const ENTRY_COLUMNS = `conversation_id, seq, kind, epoch, sender_user_id, sender_device_id, sender_role, sender_device_seq,
   client_message_id, content_type, ciphertext, nonce, system_event, system_data, created_at, prev_hash, hash`;
 
@@ -134,7 +131,7 @@ export class RecordRepository {
 
   private async attempt(entries: readonly NewEntry[], lookUpRepeats: boolean): Promise<PreparedBatch> {
     // Ids that are not UUIDs name no conversation (not_found); the others go into the statement as literals, with BEGIN.
-    const conversationIds = [...new Set(entries.map((entry) => entry.conversationId).filter((id) => UUID.test(id)))].sort();
+    const conversationIds = [...new Set(entries.map((entry) => entry.conversationId).filter(isUuid))].sort();
     const { transaction, rows: locked } = await begin<HeadRow>(
       this.dataSource,
       `SELECT id, status, current_epoch, last_seq, last_hash FROM conversations WHERE id = ANY('{${conversationIds.join(',')}}'::uuid[]) ORDER BY id FOR UPDATE`,
@@ -414,7 +411,7 @@ function packed(values: readonly (Buffer | null)[]): [Buffer, string, string] {
 
 /** A PostgreSQL array literal of UUIDs; anything else is refused rather than written into the literal. */
 function uuids(values: readonly (string | null)[]): string {
-  for (const value of values) if (value !== null && !UUID.test(value)) throw new TypeError(`not a UUID: ${JSON.stringify(value)}`);
+  for (const value of values) if (value !== null && !isUuid(value)) throw new TypeError(`not a UUID: ${JSON.stringify(value)}`);
   return `{${values.map((value) => value ?? 'NULL').join(',')}}`;
 }
 

@@ -1,7 +1,7 @@
 import type { ClinicianState, ConversationAssigned } from '@parley/protocol';
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
-import { begin, one, rows, run, type Db, type OpenTransaction } from '../database/sql.js';
+import { begin, isUuid, one, rows, run, type Db, type OpenTransaction } from '../database/sql.js';
 
 /**
  * The lock order and the cap rule of every assignment path, written once so they cannot drift apart:
@@ -86,9 +86,6 @@ export async function clinicianLoads(db: Db, practiceId: string, dayStart: Date)
   return (await rows<CountedRow>(db, COUNTS, [practiceId, dayStart])).map(toLoad);
 }
 
-/** A UUID, as the practice id must be to go into the BEGIN round trip as a literal. */
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /**
  * `clinicianLoads` at the start of a transaction of its own, in ONE round trip: BEGIN, the routing locks and then (a
  * statement of its own, after them) the counts go together. The caller commits or rolls back the transaction.
@@ -98,7 +95,7 @@ export async function beginWithClinicianLoads(
   practiceId: string,
   dayStart: Date,
 ): Promise<{ transaction: OpenTransaction; clinicians: ClinicianLoad[] }> {
-  if (!UUID.test(practiceId)) throw new Error('beginWithClinicianLoads: the practice id is not a UUID');
+  if (!isUuid(practiceId)) throw new Error('beginWithClinicianLoads: the practice id is not a UUID');
   const literals = COUNTS.replace('$1', `'${practiceId}'`).replace('$2', `'${dayStart.toISOString()}'::timestamptz`);
   const { transaction, rows: counted } = await begin<CountedRow>(
     dataSource,
