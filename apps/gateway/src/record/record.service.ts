@@ -92,11 +92,6 @@ export class RecordService {
     return this.repository.appendToNew(db, entries);
   }
 
-  /** Relays the stored entries of a transaction committed outside this writer (`appendToNew`) and tells the listeners. */
-  announce(entries: readonly NewEntry[], outcomes: readonly AppendOutcome[]): void {
-    this.answerStored(entries, outcomes);
-  }
-
   /** Calls `listener` with the entries of every append refused or batch failed, before their callers hear of it. */
   onEntriesFailed(listener: (entries: readonly NewEntry[]) => void): void {
     this.failureListeners.push(listener);
@@ -241,14 +236,17 @@ export class RecordService {
     let index = 0;
     for (const group of batch) {
       const mine = outcomes.slice(index, index + group.entries.length);
-      this.answerStored(group.entries, mine);
+      this.announce(group.entries, mine);
       index += group.entries.length;
       group.resolve(mine);
     }
   }
 
-  /** After COMMIT: each stored entry to its conversation's room, then to the stored-entry listeners. */
-  private answerStored(entries: readonly NewEntry[], outcomes: readonly AppendOutcome[]): void {
+  /**
+   * After COMMIT: each stored entry to its conversation's room, then to the stored-entry listeners. For this writer's
+   * batches, and for a transaction committed outside it (`appendToNew`).
+   */
+  announce(entries: readonly NewEntry[], outcomes: readonly AppendOutcome[]): void {
     entries.forEach((entry, i) => {
       const outcome = outcomes[i]!;
       if (outcome.status !== 'stored') return;
