@@ -8,7 +8,7 @@ import { deriveDeviceLockKey } from '@parley/sdk';
 import { CHROMIUM_PATH, launchChromium } from '@parley/testing';
 import { encodeSecret, SecretLock } from '@parley/web';
 import { eventually, follow, startPractice, type TestPractice } from './practice.js';
-import { checkScreen, openStoredKeys, PHONE, readVault, readVaultRecord, unlock } from './screens.js';
+import { checkScreen, choosePassphrase, enterInvitation, openStoredKeys, PHONE, readVault, readVaultRecord, unlock } from './screens.js';
 
 const PASSPHRASE = 'orbit copper meadow lantern harbour violin';
 const REPLY = 'Thank you, I have read your message.';
@@ -77,16 +77,9 @@ describe('patient app: the lock holds across a reload and a cold start; sign-out
   });
 
   it('activates a remembered device and starts a conversation the clinician answers', async () => {
-    await page.getByRole('button', { name: 'I have an invitation code' }).click();
-    await page.getByLabel('Practice code').fill(practice.odsCode);
-    await page.getByLabel('Invitation code').fill(practice.patientCode);
-    await page.getByLabel('Date of birth').fill(practice.credentials.patient.dateOfBirth);
-    await page.getByRole('button', { name: 'Continue' }).click();
-    await page.getByRole('heading', { name: 'Choose your passphrase' }).waitFor({ timeout: 30_000 });
+    await enterInvitation(page, practice);
     expect(await page.getByLabel('Remember this device').isChecked()).toBe(true);
-    await page.getByLabel('Passphrase', { exact: true }).fill(PASSPHRASE);
-    await page.getByLabel('I have written my passphrase down').check();
-    await page.getByRole('button', { name: 'Create my account' }).click();
+    await choosePassphrase(page, PASSPHRASE);
     await page.getByLabel('I have read and accept these terms').check({ timeout: 30_000 });
     await page.getByRole('button', { name: 'Accept and continue' }).click();
     await home().waitFor({ timeout: 30_000 });

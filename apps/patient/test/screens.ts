@@ -93,18 +93,27 @@ export async function readVault(page: Page, passphrase: string): Promise<StoredP
   return openStoredKeys(await readVaultRecord(page), passphrase);
 }
 
+/** A practice with a test patient's invitation, as the sign-up screens ask for it. */
+type Invitation = { odsCode: string; patientCode: string; credentials: { patient: { dateOfBirth: string } } };
+
 /** A practice's test patient creates their account in the app: the invitation code, their date of birth, a passphrase. */
-export async function createAccount(
-  page: Page,
-  practice: { odsCode: string; patientCode: string; credentials: { patient: { dateOfBirth: string } } },
-  passphrase: string,
-): Promise<void> {
+export async function createAccount(page: Page, practice: Invitation, passphrase: string): Promise<void> {
+  await enterInvitation(page, practice);
+  await choosePassphrase(page, passphrase);
+}
+
+/** The first step of signing up: the invitation code and date of birth, up to the passphrase screen. */
+export async function enterInvitation(page: Page, practice: Invitation): Promise<void> {
   await page.getByRole('button', { name: 'I have an invitation code' }).click();
   await page.getByLabel('Practice code').fill(practice.odsCode);
   await page.getByLabel('Invitation code').fill(practice.patientCode);
   await page.getByLabel('Date of birth').fill(practice.credentials.patient.dateOfBirth);
   await page.getByRole('button', { name: 'Continue' }).click();
   await page.getByRole('heading', { name: 'Choose your passphrase' }).waitFor({ timeout: 30_000 });
+}
+
+/** The second step: the passphrase, written down, and the account created. */
+export async function choosePassphrase(page: Page, passphrase: string): Promise<void> {
   await page.getByLabel('Passphrase', { exact: true }).fill(passphrase);
   await page.getByLabel('I have written my passphrase down').check();
   await page.getByRole('button', { name: 'Create my account' }).click();
