@@ -114,6 +114,33 @@ describe(HoursService.name, () => {
     expect(bodies).toEqual([{ error }]);
   });
 
+  it("answers the patients' sockets from one read of the hours a second; the clock still moves the status, an edit here shows at once", async () => {
+    jestObject.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+    try {
+      clock.set(london('2026-11-23T18:00'));
+      const states = [];
+      for (let socket = 0; socket < 5; socket += 1) states.push((await sut.status(PRACTICE_ID)).state);
+      clock.set(london('2026-11-23T18:31'));
+      const afterClosing = (await sut.status(PRACTICE_ID)).state;
+      const readsWithinASecond = repository.hoursOf.mock.calls.length;
+      jestObject.advanceTimersByTime(1_500);
+      await sut.status(PRACTICE_ID);
+      const readsAfterASecond = repository.hoursOf.mock.calls.length;
+      repository.hoursOf.mockResolvedValue(stored({ weekly: [] }));
+      repository.replaceWeekly.mockResolvedValue(undefined);
+      await sut.replaceWeekly(aManager({ practiceId: PRACTICE_ID }), { intervals: [] });
+      const afterEdit = (await sut.status(PRACTICE_ID)).state;
+
+      expect(states).toEqual(['open', 'open', 'open', 'open', 'open']);
+      expect(afterClosing).toBe('closed');
+      expect(readsWithinASecond).toBe(1);
+      expect(readsAfterASecond).toBe(2);
+      expect(afterEdit).toBe('open');
+    } finally {
+      jestObject.useRealTimers();
+    }
+  });
+
   it('answers the checks from the last good read when the next read fails, but never from one older than an edit here', async () => {
     jestObject.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
     try {

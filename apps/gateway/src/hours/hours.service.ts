@@ -72,17 +72,16 @@ export class HoursService {
     @Inject(BANK_HOLIDAYS) private readonly bankHolidays: BankHolidays,
   ) {}
 
-  /** The practice's status now. @throws DomainError `not_found` (no such practice) */
+  /**
+   * The practice's status now, from the read the refusal checks share (at most a second old, see loadForCheck) and the
+   * status they remember (see computeForCheck): every patient socket gets it as it connects, and every open for its
+   * wait estimate. Read and computed afresh each time, it cost three queries and about 2 ms of CPU per connection (1,000
+   * patients connecting after a restart kept the gateway busy for five seconds), and computing it twice per open was
+   * 40 % of the gateway's CPU in a burst of opens (docs/benchmarks.md, queue profile).
+   * @throws DomainError `not_found` (no such practice)
+   */
   async status(practiceId: string): Promise<HoursStatus> {
-    const stored = await this.load(practiceId);
-    return toFact(stored, this.compute(stored, this.clock.now()));
-  }
-
-  /** `status` from the read the refusal checks share (at most a second old, see loadForCheck): for the wait estimate every open makes. */
-  async sharedStatus(practiceId: string): Promise<HoursStatus> {
     const stored = await this.loadForCheck(practiceId);
-    // The remembered status (see computeForCheck): computing it afresh here, twice per open, was 40 % of the gateway's CPU
-    // in a burst of opens (docs/benchmarks.md, queue profile).
     return toFact(stored, this.computeForCheck(stored, this.clock.now()));
   }
 

@@ -184,7 +184,7 @@ export class RoutingService implements OnModuleDestroy {
    * is written later without a query. The open reads before its transaction, so nothing after its COMMIT can be refused.
    */
   async replyTimeWriter(practiceId: string): Promise<(waiting: number) => string> {
-    const [estimateAt, status] = await Promise.all([this.waitEstimator(practiceId), this.hours.sharedStatus(practiceId)]);
+    const [estimateAt, status] = await Promise.all([this.waitEstimator(practiceId), this.hours.status(practiceId)]);
     return (waiting) => {
       const estimate = estimateAt(Math.max(1, waiting));
       if (estimate.estimatedWaitMinutes !== null) return `about ${estimate.estimatedWaitMinutes} minutes`;
@@ -218,7 +218,7 @@ export class RoutingService implements OnModuleDestroy {
     const [clinicians, handling, status] = await Promise.all([
       clinicianRows ?? this.clinicianReads.get(practiceId),
       this.handlingMinutes(practiceId, now),
-      this.hours.sharedStatus(practiceId),
+      this.hours.status(practiceId),
     ]);
     const reachable = clinicians
       .filter((c) => c.availability === 'available' && c.isConnected)
