@@ -166,6 +166,55 @@ describe(InvalidatedCache.name, () => {
     expect(await cache.get('a', instantLoad({ a: 'A' }))).toBe('A');
   });
 
+  describe('offer (a value read another way, its key unknown until the read answered)', () => {
+    it('stores the value when nothing was invalidated since the mark: the next get reads nothing', async () => {
+      const cache = new InvalidatedCache<string, string>(listening, 10);
+      const load = instantLoad({ a: 'from the database' });
+      const mark = cache.mark;
+
+      cache.offer('a', 'offered', mark);
+
+      expect(await cache.get('a', load)).toBe('offered');
+      expect(load).not.toHaveBeenCalled();
+    });
+
+    it.each([
+      ['any key was invalidated', (cache: InvalidatedCache<string, string>) => cache.invalidate('other')],
+      ['invalidateWhere ran, even picking nothing', (cache: InvalidatedCache<string, string>) => cache.invalidateWhere(() => false)],
+      ['the cache was cleared', (cache: InvalidatedCache<string, string>) => cache.clear()],
+    ])('stores nothing when %s since the mark', async (_, invalidate) => {
+      const cache = new InvalidatedCache<string, string>(listening, 10);
+      const load = instantLoad({ a: 'from the database' });
+      const mark = cache.mark;
+
+      invalidate(cache);
+      cache.offer('a', 'offered', mark);
+
+      expect(await cache.get('a', load)).toBe('from the database');
+      expect(load).toHaveBeenCalledTimes(1);
+    });
+
+    it('stores nothing while the listener is not listening', async () => {
+      const cache = new InvalidatedCache<string, string>(listening, 10);
+      const mark = cache.mark;
+      listening.isListening = false;
+
+      cache.offer('a', 'offered', mark);
+      listening.isListening = true;
+
+      expect(cache.size).toBe(0);
+    });
+
+    it('stays within maxEntries, dropping the least recently used', async () => {
+      const cache = new InvalidatedCache<string, string>(listening, 2);
+      for (const key of ['a', 'b', 'c']) cache.offer(key, key.toUpperCase(), cache.mark);
+      const load = instantLoad({ a: 'A again' });
+
+      expect(cache.size).toBe(2);
+      expect(await cache.get('a', load)).toBe('A again');
+    });
+  });
+
   it('refuses a bound that is not a positive integer', () => {
     expect(() => new InvalidatedCache(listening, 0)).toThrow(RangeError);
   });

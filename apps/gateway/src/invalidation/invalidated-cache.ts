@@ -22,6 +22,7 @@ export class InvalidatedCache<K, V> {
   // A Map iterates in insertion order: re-inserting on each hit keeps the least recently used first.
   private readonly entries = new Map<K, V>();
   private readonly loads = new Map<K, Load<V>>();
+  private invalidations = 0;
 
   constructor(
     private readonly listener: ListeningState,
@@ -61,6 +62,22 @@ export class InvalidatedCache<K, V> {
     return started.promise;
   }
 
+  /**
+   * A mark to take before reading a value some other way than `get` (its key unknown until the read answers), for
+   * `offer` after it.
+   */
+  get mark(): number {
+    return this.invalidations;
+  }
+
+  /**
+   * Stores a value read some other way, as `get` would have stored it: only while listening, and only if nothing at all
+   * was invalidated since `mark` was taken (the key was not known then, so any invalidation may have been of it).
+   */
+  offer(key: K, value: V, mark: number): void {
+    if (mark === this.invalidations && this.listener.isListening) this.store(key, value);
+  }
+
   /** Loads the key again whatever is cached (an entry found too old), under the same rules as `get`. */
   reload(key: K, load: (key: K) => Promise<V | undefined>): Promise<V | undefined> {
     this.entries.delete(key);
@@ -69,6 +86,7 @@ export class InvalidatedCache<K, V> {
 
   /** Forgets one key, and makes a load of it under way stale. */
   invalidate(key: K): void {
+    this.invalidations += 1;
     this.entries.delete(key);
     const load = this.loads.get(key);
     if (load) {
@@ -90,6 +108,7 @@ export class InvalidatedCache<K, V> {
   }
 
   private staleAllLoads(): void {
+    this.invalidations += 1;
     for (const load of this.loads.values()) load.isStale = true;
     this.loads.clear();
   }

@@ -1,7 +1,7 @@
 import type { Invalidation, InvalidationListener } from '../invalidation/invalidation.listener.js';
 import { mockOf } from '../../test/mocks.js';
 import { SessionStateCache } from './session-state.cache.js';
-import type { SessionState, SessionsRepository } from './sessions.repository.js';
+import type { ActiveSession, SessionState, SessionsRepository } from './sessions.repository.js';
 
 const IDLE = { staffMinutes: 30, patientMinutes: 60 };
 const HOUR = 3_600_000;
@@ -118,6 +118,42 @@ describe(SessionStateCache.name, () => {
 
     expect(sessions.findState).toHaveBeenCalledTimes(2);
     expect(sut.size).toBe(0);
+  });
+
+  describe('remember (a live session its token was just resolved to)', () => {
+    const now = Date.now();
+    const resolved: ActiveSession = {
+      actor: { userId: 'user-1', deviceId: 'device-1', sessionId: 's1', practiceId: 'p', practiceOdsCode: 'A1', roles: ['patient'], displayName: 'Pat' },
+      expiresAt: new Date(now + 12 * HOUR),
+      idleExpiresAt: new Date(now + HOUR),
+      lastSeenAt: new Date(now),
+    };
+
+    it("answers the socket's first command from memory, with the state the database would have given", async () => {
+      sut.remember(resolved, sut.mark);
+
+      const state = await sut.forCommand('s1', IDLE);
+
+      expect(sessions.findState).not.toHaveBeenCalled();
+      expect(state).toEqual(aState({ endsAt: resolved.idleExpiresAt, expiresAt: resolved.expiresAt, lastSeenAt: resolved.lastSeenAt }));
+    });
+
+    it('ends at the absolute expiry when that comes before the idle end', async () => {
+      sut.remember({ ...resolved, expiresAt: new Date(now + 60_000) }, sut.mark);
+
+      expect((await sut.forCommand('s1', IDLE))?.endsAt).toEqual(new Date(now + 60_000));
+    });
+
+    it('holds nothing when an invalidation arrived while the token was being resolved (it may have ended that session)', async () => {
+      sessions.findState.mockResolvedValue(aState({ endReason: 'revoked' }));
+      const mark = sut.mark;
+
+      listener.notify({ kind: 'session_ended', id: 's1' });
+      sut.remember(resolved, mark);
+
+      expect((await sut.forCommand('s1', IDLE))?.endReason).toBe('revoked');
+      expect(sessions.findState).toHaveBeenCalledTimes(1);
+    });
   });
 
   it('answers null for a session the database does not know, and does not hold it', async () => {

@@ -1,13 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { InvalidatedCache } from '../invalidation/invalidated-cache.js';
 import { InvalidationListener } from '../invalidation/invalidation.listener.js';
-import { LAST_SEEN_RESOLUTION_MS, SessionsRepository, type IdleTimeouts, type SessionState } from './sessions.repository.js';
+import { LAST_SEEN_RESOLUTION_MS, SessionsRepository, type ActiveSession, type IdleTimeouts, type SessionState } from './sessions.repository.js';
 
-/** Sessions held in memory at most (about 300 bytes each): only sessions that sent a command, never one per socket. */
+/** Sessions held in memory at most (about 300 bytes each): those that connected or sent a command lately, the least recently used going first. */
 export const SESSION_STATE_ENTRIES = 20_000;
 
 /**
- * The state of the sessions that send commands, from memory (docs/decisions/0006-cache-invalidation-listen-notify.md):
+ * The state of the sessions that connect and send commands, from memory (docs/decisions/0006-cache-invalidation-listen-notify.md):
  * on every node it is forgotten the moment the session ends or changes (`session:<id>`), its device is revoked
  * (`device:<id>`) or its account deactivated (`user:<id>`). Its expiry and idle end are instants compared with the
  * clock here. A command still counts as use at the database's resolution: when the cached last use is a minute old,
@@ -34,6 +34,32 @@ export class SessionStateCache {
   /** Sessions in memory now. */
   get size(): number {
     return this.cache.size;
+  }
+
+  /** A mark to take before resolving a session's token, for `remember` (see InvalidatedCache.offer). */
+  get mark(): number {
+    return this.cache.mark;
+  }
+
+  /**
+   * A live session just read by its token (a socket's handshake, a request): its state, as `forCommand` would have read
+   * it, so that the socket's first command does not read it again (that read was one query of every patient's first
+   * open). Kept only if nothing was invalidated since `mark`.
+   */
+  remember(session: ActiveSession, mark: number): void {
+    const state: SessionState = {
+      userId: session.actor.userId,
+      deviceId: session.actor.deviceId,
+      endReason: null,
+      isExpired: false,
+      isIdle: false,
+      endsAt: session.expiresAt < session.idleExpiresAt ? session.expiresAt : session.idleExpiresAt,
+      expiresAt: session.expiresAt,
+      lastSeenAt: session.lastSeenAt,
+      isDeviceRevoked: false,
+      isUserDeactivated: false,
+    };
+    this.cache.offer(session.actor.sessionId, state, mark);
   }
 
   /** The session's state for a command (use), null if there is no such session; its flags hold as of now. */

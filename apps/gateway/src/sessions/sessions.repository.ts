@@ -17,6 +17,7 @@ interface ActiveSessionRow {
   roles: Role[];
   display_name: string;
   expires_at: Date;
+  seen_at: Date;
   idle_expires_at: Date;
 }
 
@@ -41,6 +42,8 @@ export interface ActiveSession {
   expiresAt: Date;
   /** When it ends unless used again before (its idle timeout, counted from when it was last seen). */
   idleExpiresAt: Date;
+  /** When it was last marked seen (now, if this read marked it). */
+  lastSeenAt: Date;
 }
 
 /** Minutes of inactivity after which a session ends, by kind of user. */
@@ -102,7 +105,8 @@ export class SessionsRepository {
          UPDATE sessions SET last_seen_at = now()
           WHERE id IN (SELECT id FROM found WHERE last_seen_at < now() - ${LAST_SEEN_RESOLUTION})
          RETURNING id, last_seen_at)
-       SELECT found.*, COALESCE(touched.last_seen_at, found.last_seen_at) + found.idle_timeout AS idle_expires_at
+       SELECT found.*, COALESCE(touched.last_seen_at, found.last_seen_at) AS seen_at,
+              COALESCE(touched.last_seen_at, found.last_seen_at) + found.idle_timeout AS idle_expires_at
          FROM found LEFT JOIN touched ON touched.id = found.id`,
       [tokenHash, idle.staffMinutes, idle.patientMinutes],
     );
@@ -119,6 +123,7 @@ export class SessionsRepository {
       },
       expiresAt: row.expires_at,
       idleExpiresAt: row.idle_expires_at,
+      lastSeenAt: row.seen_at,
     };
   }
 

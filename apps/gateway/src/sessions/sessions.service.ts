@@ -38,7 +38,11 @@ export class SessionsService {
   /** Like `resolve`, with the session's expiry and idle expiry (the handshake arms a timer with them). */
   async resolveSession(token: unknown): Promise<ActiveSession | null> {
     const tokenHash = hashSessionToken(token);
-    return tokenHash ? this.sessions.findActiveByTokenHash(tokenHash, IDLE_TIMEOUTS) : null;
+    if (!tokenHash) return null;
+    const mark = this.stateCache.mark;
+    const session = await this.sessions.findActiveByTokenHash(tokenHash, IDLE_TIMEOUTS);
+    if (session) this.stateCache.remember(session, mark);
+    return session;
   }
 
   /** Whether the actor's session, device and account are all still active (from memory, as `endedReason`). Counts as use. */

@@ -7,6 +7,7 @@ import { ConversationAccessRepository } from '../../src/invalidation/conversatio
 import { InvalidationListener, type Invalidation } from '../../src/invalidation/invalidation.listener.js';
 import { InvalidationRepository } from '../../src/invalidation/invalidation.repository.js';
 import { SESSION_SWEEP_MS } from '../../src/sessions/connection.gateway.js';
+import { SessionsRepository } from '../../src/sessions/sessions.repository.js';
 import { SessionsService } from '../../src/sessions/sessions.service.js';
 import { startTestApp, type TestApp } from '../app.js';
 import { follow, patientChat, type Chatter } from '../chat.js';
@@ -127,6 +128,27 @@ describe('caches invalidated on every node by PostgreSQL NOTIFY (two in-process 
     await waitUntil(() => !onB.client.isConnected && !raw.connected, 'node B to close both its sockets', AT_ONCE_MS);
     // Node B's memory was told too: its check answers from the database's word, not the session it held live.
     expect(await nodeB.app.get(SessionsService).endedReason({ sessionId: await sessionIdOf(nodeB, patient.token) })).toBe('signed_out');
+  }, 60_000);
+
+  it("checks a socket's first command against the session its handshake read (no second read), which a sign-out on node A still ends", async () => {
+    const patient = await activatePatient(nodeA.url, practice);
+    const reads = jestObject.spyOn(nodeB.app.get(SessionsRepository), 'findState');
+    try {
+      const raw = await rawSocket(nodeB.url, patient.token);
+      clients.push({ close: () => raw.close() });
+      expect(await pingOrClosed(raw)).toEqual({ ok: true, data: expect.anything() });
+      expect(reads).not.toHaveBeenCalled();
+
+      const heard = heardOn(nodeB, 'session_ended');
+      expect((await api(nodeA.url, 'POST', '/api/auth/sign-out', { token: patient.token })).status).toBe(204);
+      await heard;
+
+      expect(['unauthorized', 'closed']).toContain(outcomeOf(await pingOrClosed(raw)));
+      expect(await nodeB.app.get(SessionsService).endedReason({ sessionId: await sessionIdOf(nodeB, patient.token) })).toBe('signed_out');
+      expect(reads).toHaveBeenCalled();
+    } finally {
+      reads.mockRestore();
+    }
   }, 60_000);
 
   it("closes the sockets of a device a manager revoked on node A on both nodes at once, with the device's reason", async () => {
