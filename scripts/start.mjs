@@ -23,7 +23,8 @@ const env = {
   NODE_ENV: process.env.NODE_ENV === 'test' ? 'development' : (process.env.NODE_ENV ?? 'development'),
   LOG_LEVEL: process.env.LOG_LEVEL || 'warn',
 };
-const gateway = spawn(process.execPath, [join(root, 'apps/gateway/dist/main.js')], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+// The gateway's Node flags, as everywhere it runs (docs/operations.md, "Node flags").
+const gateway = spawn(process.execPath, ['--max-semi-space-size=64', join(root, 'apps/gateway/dist/main.js')], { env, stdio: ['ignore', 'pipe', 'inherit'] });
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => gateway.kill(signal));
 // 'close' comes after the gateway's last output has been read (its shutdown lines included).
 gateway.on('close', (code, signal) => {

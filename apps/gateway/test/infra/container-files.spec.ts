@@ -4,7 +4,7 @@ import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { startGatewayProcess, type GatewayProcess, type TestDatabase } from '@parley/testing';
+import { GATEWAY_NODE_FLAGS, startGatewayProcess, type GatewayProcess, type TestDatabase } from '@parley/testing';
 import { loadConfig } from '../../src/config.js';
 import { freshDatabase } from '../database.js';
 
@@ -132,6 +132,8 @@ describe('infra/Dockerfile, its build steps run outside a container', () => {
     const staffPage = await fetch(`${gateway.url}/staff/`);
 
     expect(deployStep).toContain('deploy --legacy --prod /out');
+    // Started here by startGatewayProcess, with the flags it gives every gateway: the image's CMD gives the same.
+    expect(JSON.parse(instructions.find((line) => line.startsWith('CMD '))!.slice(4))).toEqual(['node', ...GATEWAY_NODE_FLAGS, 'dist/main.js']);
     expect(imageEnv).toMatchObject({ NODE_ENV: 'production', PATIENT_DIST: '/app/web/patient', STAFF_DIST: '/app/web/staff' });
     expect(health).toBe(0);
     expect([patientPage.status, staffPage.status]).toEqual([200, 200]);
