@@ -24,7 +24,7 @@ const env = {
   LOG_LEVEL: process.env.LOG_LEVEL || 'warn',
 };
 // The gateway's Node flags, as everywhere it runs (docs/operations.md, "Node flags").
-const gateway = spawn(process.execPath, ['--max-semi-space-size=64', join(root, 'apps/gateway/dist/main.js')], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+const gateway = spawn(process.execPath, ['--max-semi-space-size=32', join(root, 'apps/gateway/dist/main.js')], { env, stdio: ['ignore', 'pipe', 'inherit'] });
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => gateway.kill(signal));
 // 'close' comes after the gateway's last output has been read (its shutdown lines included).
 gateway.on('close', (code, signal) => {
