@@ -75,8 +75,8 @@ export class HoursService {
   /**
    * The practice's status now, from the read the refusal checks share (at most a second old, see loadForCheck) and the
    * status they remember (see computeForCheck): every patient socket gets it as it connects, and every open for its
-   * wait estimate. Read and computed afresh each time, it cost three queries and about 2 ms of CPU per connection (1,000
-   * patients connecting after a restart kept the gateway busy for five seconds), and computing it twice per open was
+   * wait estimate. Read and computed afresh each time, it cost three queries and about 2 ms of CPU per connection (a third
+   * of the gateway's CPU while 1,000 patients connected after a restart), and computing it twice per open was
    * 40 % of the gateway's CPU in a burst of opens (docs/benchmarks.md, queue profile).
    * @throws DomainError `not_found` (no such practice)
    */
