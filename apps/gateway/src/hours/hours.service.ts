@@ -279,8 +279,9 @@ export class HoursService {
   }
 
   /**
-   * `load` for the refusal checks, which run on every message: the checks of one practice share one read of its hours
-   * (three queries) for up to a second instead of each queueing three for the database pool (docs/benchmarks.md). An
+   * `load` for the refusal checks, which run on every message, and for `status` (every patient socket that connects,
+   * every open): the checks of one practice share one read of its hours (three queries) for up to a second instead of
+   * each queueing three for the database pool (docs/benchmarks.md). An
    * edit made through this node is seen by the very next check; one made through another node, within a second. The
    * status itself is still computed from the clock at each check, so openings and closings take effect on time.
    */
@@ -344,8 +345,10 @@ export class HoursService {
   }
 }
 
-/** The first date whose exceptions the status needs. Plain UTC arithmetic (UTC has no daylight saving): Luxon's costs more, and this runs on every message. */
-/** The UTC date EXCEPTION_LOOK_BACK_DAYS before `now`; the last one computed is kept (every message's check asks). */
+/**
+ * The first date whose exceptions the status needs: the UTC date EXCEPTION_LOOK_BACK_DAYS before `now`. Plain UTC
+ * arithmetic (UTC has no daylight saving): Luxon's costs more. The last one computed is kept (every message's check asks).
+ */
 function exceptionsFrom(now: Date): string {
   const day = Math.floor(now.getTime() / 86_400_000);
   if (day !== lastExceptionsFrom.day) {
