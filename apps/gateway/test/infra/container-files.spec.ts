@@ -90,6 +90,16 @@ describe('infra/Dockerfile, its build steps run outside a container', () => {
     expect(install).toBe(0);
   }, 60_000);
 
+  it("starts the gateway with the same Node flags as the image's CMD wherever else it starts: npm start and the gateway's start script", async () => {
+    const startScript = JSON.parse(await readFile(join(REPOSITORY, 'apps/gateway/package.json'), 'utf8')).scripts.start as string;
+    const npmStart = await readFile(join(REPOSITORY, 'scripts/start.mjs'), 'utf8');
+
+    expect(startScript).toBe(['node', ...GATEWAY_NODE_FLAGS, 'dist/main.js'].join(' '));
+    expect(npmStart).toContain(
+      `spawn(process.execPath, [${GATEWAY_NODE_FLAGS.map((flag) => `'${flag}'`).join(', ')}, join(root, 'apps/gateway/dist/main.js')]`,
+    );
+  });
+
   it("deploys the gateway with pnpm deploy as the build stage does, and the result starts as the image's CMD with its environment and passes its HEALTHCHECK", async () => {
     const instructions = await dockerfileInstructions();
     const deployStep = instructions.find((line) => line.includes('pnpm --filter @parley/gateway deploy'))!;
