@@ -6,6 +6,7 @@ import type { Clock } from '../src/common/clock.js';
 import { createLogger } from '../src/common/logger.js';
 import { loadConfig, type AppConfig } from '../src/config.js';
 import { openDatabase } from '../src/database/data-source.js';
+import { InvalidationListener, type Invalidation } from '../src/invalidation/invalidation.listener.js';
 import { freshDatabase } from './database.js';
 
 /** The gateway booted in-process on port 0 against a fresh, migrated database. */
@@ -40,4 +41,19 @@ export async function startTestApp(env: Record<string, string> = {}, clock?: Clo
       await database.drop();
     },
   };
+}
+
+/**
+ * When `node` hears the next notification of this kind, as its caches do (synchronously as it is read; they listen
+ * first). A test that edits a cached row in the database awaits it before the next command, whose answer otherwise
+ * races the notification (docs/decisions/0006-cache-invalidation-listen-notify.md).
+ */
+export function heardOn(node: TestApp, kind: Invalidation['kind']): Promise<number> {
+  return new Promise((resolve) => {
+    const stop = node.app.get(InvalidationListener).onInvalidation((invalidation) => {
+      if (invalidation.kind !== kind) return;
+      stop();
+      resolve(Date.now());
+    });
+  });
 }

@@ -4,12 +4,12 @@ import type { Ack, SessionEnded } from '@parley/protocol';
 import { io, type Socket } from 'socket.io-client';
 import { ConversationAccessCache } from '../../src/invalidation/conversation-access.cache.js';
 import { ConversationAccessRepository } from '../../src/invalidation/conversation-access.repository.js';
-import { InvalidationListener, type Invalidation } from '../../src/invalidation/invalidation.listener.js';
+import { InvalidationListener } from '../../src/invalidation/invalidation.listener.js';
 import { InvalidationRepository } from '../../src/invalidation/invalidation.repository.js';
 import { SESSION_SWEEP_MS } from '../../src/sessions/connection.gateway.js';
 import { SessionsRepository } from '../../src/sessions/sessions.repository.js';
 import { SessionsService } from '../../src/sessions/sessions.service.js';
-import { startTestApp, type TestApp } from '../app.js';
+import { heardOn, startTestApp, type TestApp } from '../app.js';
 import { follow, patientChat, type Chatter } from '../chat.js';
 import { activatePatient, api, connectAs, createPracticeWithStaff, signIn, type SignedIn, type TestPractice } from '../factories.js';
 import { waitUntil } from '../wait.js';
@@ -66,17 +66,6 @@ async function pingOrClosed(socket: Socket): Promise<Ack<unknown> | 'closed'> {
 
 const sessionIdOf = async (node: TestApp, token: string): Promise<string> =>
   (await node.dataSource.query(`SELECT id FROM sessions WHERE token_hash = sha256(convert_to($1, 'UTF8'))`, [token]))[0].id as string;
-
-/** When `node` hears the next notification of this kind (as its caches do, synchronously as it is read). */
-function heardOn(node: TestApp, kind: Invalidation['kind']): Promise<number> {
-  return new Promise((resolve) => {
-    const stop = node.app.get(InvalidationListener).onInvalidation((invalidation) => {
-      if (invalidation.kind !== kind) return;
-      stop();
-      resolve(Date.now());
-    });
-  });
-}
 
 const outcomeOf = (answer: Ack<unknown> | 'closed'): string => (answer === 'closed' ? answer : answer.ok ? 'answered' : answer.error.code);
 

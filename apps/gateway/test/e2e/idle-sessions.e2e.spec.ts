@@ -1,7 +1,7 @@
 import { ParleyClient } from '@parley/client';
 import { ready } from '@parley/crypto';
 import { IDLE_TIMEOUTS } from '../../src/sessions/sessions.service.js';
-import { startTestApp, type TestApp } from '../app.js';
+import { heardOn, startTestApp, type TestApp } from '../app.js';
 import { activatePatient, api, connectAs, createPracticeWithStaff, sessionEnded, signIn, stopped, type SignedIn, type TestPractice } from '../factories.js';
 
 // docs/threat-model.md, "Sessions": besides its 12-hour expiry a session ends after 30 minutes unused for staff
@@ -17,9 +17,18 @@ describe('idle sessions (in-process gateway, real PostgreSQL and sockets)', () =
     return client;
   };
   const tokenHash = `sha256(convert_to($1, 'UTF8'))`;
-  /** Moves the session's last use back in time (seconds accepted, to land just before an idle deadline). */
-  const lastUsed = (who: SignedIn, secondsAgo: number) =>
-    gateway.dataSource.query(`UPDATE sessions SET last_seen_at = now() - make_interval(secs => $2) WHERE token_hash = ${tokenHash}`, [who.token, secondsAgo]);
+  /**
+   * Moves the session's last use back in time (seconds accepted, to land just before an idle deadline), and waits
+   * until the gateway heard of it: the handshake cached the session, and the next command would race the NOTIFY.
+   */
+  const lastUsed = async (who: SignedIn, secondsAgo: number) => {
+    const heard = heardOn(gateway, 'session');
+    await gateway.dataSource.query(`UPDATE sessions SET last_seen_at = now() - make_interval(secs => $2) WHERE token_hash = ${tokenHash}`, [
+      who.token,
+      secondsAgo,
+    ]);
+    await heard;
+  };
   const lastSeenAgeSeconds = async (who: SignedIn): Promise<number> =>
     (
       await gateway.dataSource.query(`SELECT extract(epoch FROM now() - last_seen_at)::float8 AS age FROM sessions WHERE token_hash = ${tokenHash}`, [
