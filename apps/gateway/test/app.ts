@@ -44,14 +44,14 @@ export async function startTestApp(env: Record<string, string> = {}, clock?: Clo
 }
 
 /**
- * When `node` hears the next notification of this kind, as its caches do (synchronously as it is read; they listen
- * first). A test that edits a cached row in the database awaits it before the next command, whose answer otherwise
- * races the notification (docs/decisions/0006-cache-invalidation-listen-notify.md).
+ * When `node` hears the next notification of this kind (about the row `id`, if given), as its caches do (synchronously
+ * as it is read; they listen first). A test that edits a cached row in the database awaits it before the next command,
+ * whose answer otherwise races the notification (docs/decisions/0006-cache-invalidation-listen-notify.md).
  */
-export function heardOn(node: TestApp, kind: Invalidation['kind']): Promise<number> {
+export function heardOn(node: TestApp, kind: Invalidation['kind'], id?: string): Promise<number> {
   return new Promise((resolve) => {
     const stop = node.app.get(InvalidationListener).onInvalidation((invalidation) => {
-      if (invalidation.kind !== kind) return;
+      if (invalidation.kind !== kind || (id !== undefined && invalidation.id !== id)) return;
       stop();
       resolve(Date.now());
     });

@@ -22,7 +22,8 @@ describe('idle sessions (in-process gateway, real PostgreSQL and sockets)', () =
    * until the gateway heard of it: the handshake cached the session, and the next command would race the NOTIFY.
    */
   const lastUsed = async (who: SignedIn, secondsAgo: number) => {
-    const heard = heardOn(gateway, 'session');
+    const [{ id }] = await gateway.dataSource.query(`SELECT id FROM sessions WHERE token_hash = ${tokenHash}`, [who.token]);
+    const heard = heardOn(gateway, 'session', id);
     await gateway.dataSource.query(`UPDATE sessions SET last_seen_at = now() - make_interval(secs => $2) WHERE token_hash = ${tokenHash}`, [
       who.token,
       secondsAgo,
