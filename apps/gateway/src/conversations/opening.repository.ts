@@ -2,7 +2,8 @@ import { Injectable } from '@nestjs/common';
 import type { Envelope, PatientLimitDetails } from '@parley/protocol';
 import { DataSource } from 'typeorm';
 import { CONVERSATION_COLUMNS, toConversationRow, type ConversationColumnsRow, type ConversationRow } from '../common/conversation-row.js';
-import { begin, isUuid, rows, type Db } from '../database/sql.js';
+import { integers, packed, uuids } from '../database/array-parameters.js';
+import { begin, rows, type Db } from '../database/sql.js';
 import { genesisHash } from '../record/record-hash.js';
 
 /** One open: what a group takes, and `ConversationsRepository.create` for one alone (with its own transaction hook). */
@@ -63,21 +64,19 @@ export class ConversationOpeningRepository {
     const devices = inputs.flatMap((input, index) =>
       input.envelopes.flatMap((envelope) => (envelope.recipient.kind === 'device' ? [{ ord: index + 1, deviceId: envelope.recipient.deviceId }] : [])),
     );
-    // Every id goes into the BEGIN round trip as a literal: each is checked to be a UUID here (the protocol refused any
-    // other at the edge), and the dates are the server's own.
-    const ids = [...inputs.flatMap((input) => [input.id, input.patientId, input.practiceId]), ...devices.map((device) => device.deviceId)];
-    if (!ids.every(isUuid)) throw new Error('createGroup: an id is not a UUID');
-    const uuids = (values: readonly string[]) => `'{${values.join(',')}}'::uuid[]`;
+    // Every id goes into the BEGIN round trip as a literal, which `uuids` refuses unless each is a UUID (the protocol
+    // refused any other at the edge); the dates are the server's own.
+    const uuidArray = (values: readonly string[]) => `'${uuids(values)}'::uuid[]`;
     // The locks first; then, in a statement of its own (a snapshot taken after the locks), each open's state: it sees
     // what the transactions it waited for committed.
     const { transaction, rows: states } = await begin<OpenStateRow>(
       this.dataSource,
-      `SELECT 1 FROM users WHERE id = ANY(${uuids(patientIds)}) ORDER BY id FOR NO KEY UPDATE;
+      `SELECT 1 FROM users WHERE id = ANY(${uuidArray(patientIds)}) ORDER BY id FOR NO KEY UPDATE;
        WITH waiting AS (
          SELECT practice_id, count(*)::int AS n FROM conversations
-          WHERE practice_id = ANY(${uuids([...new Set(inputs.map((input) => input.practiceId))])}) AND status = 'waiting' GROUP BY practice_id
+          WHERE practice_id = ANY(${uuidArray([...new Set(inputs.map((input) => input.practiceId))])}) AND status = 'waiting' GROUP BY practice_id
        ), device AS (
-         SELECT * FROM unnest('{${devices.map((device) => device.ord).join(',')}}'::int[], ${uuids(devices.map((device) => device.deviceId))}) AS v(ord, id)
+         SELECT * FROM unnest('{${devices.map((device) => device.ord).join(',')}}'::int[], ${uuidArray(devices.map((device) => device.deviceId))}) AS v(ord, id)
        )
        SELECT i.ord,
               EXISTS (SELECT 1 FROM conversations WHERE id = i.id) AS is_taken,
@@ -86,9 +85,9 @@ export class ConversationOpeningRepository {
               coalesce((SELECT n FROM waiting w WHERE w.practice_id = i.practice_id), 0) AS waiting,
               (SELECT coalesce(array_agg(d.id::text), '{}') FROM device v JOIN devices d ON d.id = v.id
                 WHERE v.ord = i.ord AND d.user_id = i.patient_id AND d.revoked_at IS NULL) AS active_devices
-         FROM unnest(${uuids(inputs.map((input) => input.id))}, ${uuids(inputs.map((input) => input.patientId))},
+         FROM unnest(${uuidArray(inputs.map((input) => input.id))}, ${uuidArray(inputs.map((input) => input.patientId))},
                      '{${inputs.map((input) => `"${input.limits.dayStart.toISOString()}"`).join(',')}}'::timestamptz[],
-                     ${uuids(inputs.map((input) => input.practiceId))}) WITH ORDINALITY AS i(id, patient_id, day_start, practice_id, ord)`,
+                     ${uuidArray(inputs.map((input) => input.practiceId))}) WITH ORDINALITY AS i(id, patient_id, day_start, practice_id, ord)`,
     );
     try {
       const stateOf = new Map(states.map((state) => [Number(state.ord), state]));
@@ -120,42 +119,59 @@ export class ConversationOpeningRepository {
     }
   }
 
-  /** One statement: the conversations, their envelopes (foreign keys checked at the statement's end) and the rows as stored. */
+  /**
+   * One statement: the conversations, their envelopes (foreign keys checked at the statement's end) and the rows as
+   * stored. The byte strings go as one binary parameter per column and the ids as array literals (array-parameters.ts).
+   */
   private async insert(db: Db, opens: readonly OpenInput[]): Promise<Map<string, ConversationRow>> {
     const envelopes = opens.flatMap((open) => open.envelopes.map((envelope) => ({ open, envelope })));
+    const [lastHash, lastHashAt, lastHashLength] = packed(opens.map((open) => genesisHash(open.id)));
+    const [keyIds, keyIdAt, keyIdLength] = packed(envelopes.map(({ envelope }) => Buffer.from(envelope.recipientKeyId, 'base64')));
+    const [sealedKeys, sealedKeyAt, sealedKeyLength] = packed(envelopes.map(({ envelope }) => Buffer.from(envelope.sealedKey, 'base64')));
+    const [signatures, signatureAt, signatureLength] = packed(envelopes.map(({ envelope }) => Buffer.from(envelope.signature, 'base64')));
     const stored = await rows<ConversationColumnsRow>(
       db,
       `WITH c AS (
          INSERT INTO conversations (id, practice_id, patient_id, topic, created_by_device_id, last_hash, created_at, queued_at)
-         SELECT v.id, v.practice_id, v.patient_id, v.topic, v.device_id, v.last_hash,
+         SELECT v.id, v.practice_id, v.patient_id, v.topic, v.device_id, substring($8::bytea FROM v.h_at FOR v.h_len),
                 now() + (v.ord - 1) * interval '1 microsecond', now() + (v.ord - 1) * interval '1 microsecond'
-           FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::uuid[], $6::bytea[]) WITH ORDINALITY
-             AS v(id, practice_id, patient_id, topic, device_id, last_hash, ord)
+           FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::uuid[], $6::int[], $7::int[]) WITH ORDINALITY
+             AS v(id, practice_id, patient_id, topic, device_id, h_at, h_len, ord)
          RETURNING *
        ), envelopes AS (
          INSERT INTO conversation_envelopes (conversation_id, epoch, recipient_kind, recipient_device_id, recipient_user_id,
            recipient_record_version, recipient_key_id, sealed_key, signature, creator_device_id)
-         SELECT v.conversation_id, 1, v.kind, v.device_id, v.user_id, v.version, v.key_id, v.sealed_key, v.signature, v.creator_device_id
-           FROM unnest($7::uuid[], $8::text[], $9::uuid[], $10::uuid[], $11::int[], $12::bytea[], $13::bytea[], $14::bytea[], $15::uuid[])
-             AS v(conversation_id, kind, device_id, user_id, version, key_id, sealed_key, signature, creator_device_id)
+         SELECT v.conversation_id, 1, v.kind, v.device_id, v.user_id, v.version, substring($21::bytea FROM v.k_at FOR v.k_len),
+                substring($22::bytea FROM v.s_at FOR v.s_len), substring($23::bytea FROM v.g_at FOR v.g_len), v.creator_device_id
+           FROM unnest($9::uuid[], $10::text[], $11::uuid[], $12::uuid[], $13::int[], $14::int[], $15::int[], $16::int[], $17::int[],
+                       $18::int[], $19::int[], $20::uuid[])
+             AS v(conversation_id, kind, device_id, user_id, version, k_at, k_len, s_at, s_len, g_at, g_len, creator_device_id)
        )
        SELECT ${CONVERSATION_COLUMNS} FROM c JOIN practices p ON p.id = c.practice_id`,
       [
-        opens.map((open) => open.id),
-        opens.map((open) => open.practiceId),
-        opens.map((open) => open.patientId),
+        uuids(opens.map((open) => open.id)),
+        uuids(opens.map((open) => open.practiceId)),
+        uuids(opens.map((open) => open.patientId)),
         opens.map((open) => open.topic),
-        opens.map((open) => open.creatorDeviceId),
-        opens.map((open) => genesisHash(open.id)),
-        envelopes.map(({ open }) => open.id),
+        uuids(opens.map((open) => open.creatorDeviceId)),
+        lastHashAt,
+        lastHashLength,
+        lastHash,
+        uuids(envelopes.map(({ open }) => open.id)),
         envelopes.map(({ envelope }) => envelope.recipient.kind),
-        envelopes.map(({ envelope }) => (envelope.recipient.kind === 'device' ? envelope.recipient.deviceId : null)),
-        envelopes.map(({ envelope }) => (envelope.recipient.kind === 'account' ? envelope.recipient.userId : null)),
-        envelopes.map(({ envelope }) => (envelope.recipient.kind === 'record' ? envelope.recipient.version : null)),
-        envelopes.map(({ envelope }) => Buffer.from(envelope.recipientKeyId, 'base64')),
-        envelopes.map(({ envelope }) => Buffer.from(envelope.sealedKey, 'base64')),
-        envelopes.map(({ envelope }) => Buffer.from(envelope.signature, 'base64')),
-        envelopes.map(({ open }) => open.creatorDeviceId),
+        uuids(envelopes.map(({ envelope }) => (envelope.recipient.kind === 'device' ? envelope.recipient.deviceId : null))),
+        uuids(envelopes.map(({ envelope }) => (envelope.recipient.kind === 'account' ? envelope.recipient.userId : null))),
+        integers(envelopes.map(({ envelope }) => (envelope.recipient.kind === 'record' ? envelope.recipient.version : null))),
+        keyIdAt,
+        keyIdLength,
+        sealedKeyAt,
+        sealedKeyLength,
+        signatureAt,
+        signatureLength,
+        uuids(envelopes.map(({ open }) => open.creatorDeviceId)),
+        keyIds,
+        sealedKeys,
+        signatures,
       ],
     );
     return new Map(stored.map((row) => [row.id, toConversationRow(row)]));

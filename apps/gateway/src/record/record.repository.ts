@@ -1,5 +1,6 @@
 import { Injectable, Optional } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { integers, packed, uuids } from '../database/array-parameters.js';
 import { begin, isUniqueViolation, isUuid, one, rows, run, type Db } from '../database/sql.js';
 import { FaultPoints } from './fault-points.js';
 import { entryHash, genesisHash } from './record-hash.js';
@@ -347,10 +348,9 @@ interface Row {
  * One statement for the whole batch: the INSERT (one parameter per column, unnested into rows) in a data-modifying
  * CTE, and the UPDATE that moves the heads to their last entry.
  *
- * The parameters are written for the least work on both sides, as this runs for every message: each bytea column is
- * one binary parameter, the rows' bytes back to back, cut apart in SQL by start and length (an array of bytea would
- * travel as hex text, encoded here and parsed there); the UUID and number columns are array literals joined here
- * without pg's per-element quoting; the batch's time is one value. The text and jsonb columns go as pg writes arrays.
+ * The parameters are written for the least work on both sides, as this runs for every message (`array-parameters.ts`):
+ * each bytea column is one binary parameter cut apart in SQL, the UUID and number columns are array literals, the
+ * batch's time is one value. The text and jsonb columns go as pg writes arrays.
  */
 async function insertAndMoveHeads(db: Db, entries: Row[], createdAt: Date, heads: Head[]): Promise<void> {
   const ciphertext = packed(entries.map((row) => row.ciphertext));
@@ -394,31 +394,6 @@ async function insertAndMoveHeads(db: Db, entries: Row[], createdAt: Date, heads
       ...lastHash,
     ],
   );
-}
-
-/** Byte strings as one binary parameter and the 1-based start and the length of each (NULL for a null one). */
-function packed(values: readonly (Buffer | null)[]): [Buffer, string, string] {
-  const starts: (number | null)[] = [];
-  const lengths: (number | null)[] = [];
-  let at = 1;
-  for (const value of values) {
-    starts.push(value ? at : null);
-    lengths.push(value ? value.length : null);
-    at += value?.length ?? 0;
-  }
-  return [Buffer.concat(values.filter((value): value is Buffer => value !== null)), integers(starts), integers(lengths)];
-}
-
-/** A PostgreSQL array literal of UUIDs; anything else is refused rather than written into the literal. */
-function uuids(values: readonly (string | null)[]): string {
-  for (const value of values) if (value !== null && !isUuid(value)) throw new TypeError(`not a UUID: ${JSON.stringify(value)}`);
-  return `{${values.map((value) => value ?? 'NULL').join(',')}}`;
-}
-
-/** A PostgreSQL array literal of integers. */
-function integers(values: readonly (number | null)[]): string {
-  for (const value of values) if (value !== null && !Number.isSafeInteger(value)) throw new TypeError(`not an integer: ${value}`);
-  return `{${values.map((value) => value ?? 'NULL').join(',')}}`;
 }
 
 function toStoredEntry(row: EntryRow): StoredEntry {
