@@ -43,6 +43,10 @@ export async function startTestApp(env: Record<string, string> = {}, clock?: Clo
   };
 }
 
+/** The id of the session a token opened (the database keeps only the token's hash). */
+export const sessionIdOf = async (node: TestApp, token: string): Promise<string> =>
+  (await node.dataSource.query(`SELECT id FROM sessions WHERE token_hash = sha256(convert_to($1, 'UTF8'))`, [token]))[0].id as string;
+
 /**
  * When `node` hears the next notification of this kind (about the row `id`, if given), as its caches do (synchronously
  * as it is read; they listen first). A test that edits a cached row in the database awaits it before the next command,

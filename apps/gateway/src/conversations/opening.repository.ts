@@ -76,7 +76,7 @@ export class ConversationOpeningRepository {
          SELECT practice_id, count(*)::int AS n FROM conversations
           WHERE practice_id = ANY(${uuidArray([...new Set(inputs.map((input) => input.practiceId))])}) AND status = 'waiting' GROUP BY practice_id
        ), device AS (
-         SELECT * FROM unnest('{${devices.map((device) => device.ord).join(',')}}'::int[], ${uuidArray(devices.map((device) => device.deviceId))}) AS v(ord, id)
+         SELECT * FROM unnest('${integers(devices.map((device) => device.ord))}'::int[], ${uuidArray(devices.map((device) => device.deviceId))}) AS v(ord, id)
        )
        SELECT i.ord,
               EXISTS (SELECT 1 FROM conversations WHERE id = i.id) AS is_taken,

@@ -9,7 +9,7 @@ import { InvalidationRepository } from '../../src/invalidation/invalidation.repo
 import { SESSION_SWEEP_MS } from '../../src/sessions/connection.gateway.js';
 import { SessionsRepository } from '../../src/sessions/sessions.repository.js';
 import { SessionsService } from '../../src/sessions/sessions.service.js';
-import { heardOn, startTestApp, type TestApp } from '../app.js';
+import { heardOn, sessionIdOf, startTestApp, type TestApp } from '../app.js';
 import { follow, patientChat, type Chatter } from '../chat.js';
 import { activatePatient, api, connectAs, createPracticeWithStaff, signIn, type SignedIn, type TestPractice } from '../factories.js';
 import { waitUntil } from '../wait.js';
@@ -63,9 +63,6 @@ async function pingOrClosed(socket: Socket): Promise<Ack<unknown> | 'closed'> {
     return 'closed';
   }
 }
-
-const sessionIdOf = async (node: TestApp, token: string): Promise<string> =>
-  (await node.dataSource.query(`SELECT id FROM sessions WHERE token_hash = sha256(convert_to($1, 'UTF8'))`, [token]))[0].id as string;
 
 const outcomeOf = (answer: Ack<unknown> | 'closed'): string => (answer === 'closed' ? answer : answer.ok ? 'answered' : answer.error.code);
 

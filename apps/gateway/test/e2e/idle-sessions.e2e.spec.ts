@@ -1,7 +1,7 @@
 import { ParleyClient } from '@parley/client';
 import { ready } from '@parley/crypto';
 import { IDLE_TIMEOUTS } from '../../src/sessions/sessions.service.js';
-import { heardOn, startTestApp, type TestApp } from '../app.js';
+import { heardOn, sessionIdOf, startTestApp, type TestApp } from '../app.js';
 import { activatePatient, api, connectAs, createPracticeWithStaff, sessionEnded, signIn, stopped, type SignedIn, type TestPractice } from '../factories.js';
 
 // docs/threat-model.md, "Sessions": besides its 12-hour expiry a session ends after 30 minutes unused for staff
@@ -22,8 +22,7 @@ describe('idle sessions (in-process gateway, real PostgreSQL and sockets)', () =
    * until the gateway heard of it: the handshake cached the session, and the next command would race the NOTIFY.
    */
   const lastUsed = async (who: SignedIn, secondsAgo: number) => {
-    const [{ id }] = await gateway.dataSource.query(`SELECT id FROM sessions WHERE token_hash = ${tokenHash}`, [who.token]);
-    const heard = heardOn(gateway, 'session', id);
+    const heard = heardOn(gateway, 'session', await sessionIdOf(gateway, who.token));
     await gateway.dataSource.query(`UPDATE sessions SET last_seen_at = now() - make_interval(secs => $2) WHERE token_hash = ${tokenHash}`, [
       who.token,
       secondsAgo,

@@ -3,7 +3,7 @@ import { ready } from '@parley/crypto';
 import type { Server } from 'socket.io';
 import { SessionEventsGateway } from '../../src/sessions/session-events.gateway.js';
 import { rooms } from '../../src/common/rooms.js';
-import { heardOn, startTestApp, type TestApp } from '../app.js';
+import { heardOn, sessionIdOf, startTestApp, type TestApp } from '../app.js';
 import { activatePatient, api, connectAs, createPracticeWithStaff, sessionEnded, signIn, stopped, type TestPractice } from '../factories.js';
 
 describe('sessions on sockets and HTTP (in-process gateway, real PostgreSQL and sockets)', () => {
@@ -73,13 +73,13 @@ describe('sessions on sockets and HTTP (in-process gateway, real PostgreSQL and 
       await connect(patient);
       await connect(practice.clinician);
       const io = (gateway.app.get(SessionEventsGateway) as unknown as { server: Server }).server;
-      const [session] = await gateway.dataSource.query(`SELECT id FROM sessions WHERE token_hash = sha256(convert_to($1, 'UTF8'))`, [patient.token]);
+      const sessionId = await sessionIdOf(gateway, patient.token);
 
       const inRoom = async (room: string) => (await io.in(room).fetchSockets()).length;
 
       expect(await inRoom(rooms.user(patient.userId))).toBe(1);
       expect(await inRoom(rooms.device(patient.deviceId))).toBe(1);
-      expect(await inRoom(rooms.session(session.id))).toBe(1);
+      expect(await inRoom(rooms.session(sessionId))).toBe(1);
       expect(await inRoom(rooms.practiceStaff(practice.id))).toBe(1);
     });
   });
@@ -133,8 +133,7 @@ describe('sessions on sockets and HTTP (in-process gateway, real PostgreSQL and 
       const patient = await activatePatient(gateway.url, practice);
       const client = await connect(patient);
       const reason = sessionEnded(client);
-      const [{ id }] = await gateway.dataSource.query(`SELECT id FROM sessions WHERE token_hash = sha256(convert_to($1, 'UTF8'))`, [patient.token]);
-      const heard = heardOn(gateway, 'session', id);
+      const heard = heardOn(gateway, 'session', await sessionIdOf(gateway, patient.token));
       await gateway.dataSource.query(`UPDATE sessions SET revoked_at = now(), end_reason = 'revoked' WHERE user_id = $1`, [patient.userId]);
 
       // Until the node reads the notification, its cache (filled by the handshake) may still answer a command: the window
