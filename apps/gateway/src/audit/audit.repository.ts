@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { AuditEvent, AuditQuery } from '@parley/protocol';
 import { DataSource } from 'typeorm';
-import { rows, run, type Db } from '../database/sql.js';
+import { prepared, rows, run, type Db } from '../database/sql.js';
 
 /** An audit event to append: the protocol's event, of a practice, before the database gives it its id. */
 export type NewAuditEvent = Omit<AuditEvent, 'id' | 'createdAt'> & { practiceId: string; createdAt: Date };
@@ -39,6 +39,16 @@ const toAuditEvent = (row: AuditRow): AuditEvent => ({
   createdAt: row.created_at.toISOString(),
 });
 
+/** `appendAll`'s statement, prepared: every open and routing pass appends events (sql.ts, `Prepared`). */
+const APPEND_EVENTS = prepared(
+  'audit.append',
+  `INSERT INTO audit_events (practice_id, actor_user_id, actor_device_id, action, subject_user_id, conversation_id, data, created_at)
+   SELECT practice_id, actor_user_id, actor_device_id, action, subject_user_id, conversation_id, data, created_at
+     FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::uuid[], $6::uuid[], $7::jsonb[], $8::timestamptz[]) WITH ORDINALITY
+     AS v(practice_id, actor_user_id, actor_device_id, action, subject_user_id, conversation_id, data, created_at, position)
+    ORDER BY position`,
+);
+
 /** Every query of the audit trail. The table is append-only (the database refuses UPDATE, DELETE, TRUNCATE). */
 @Injectable()
 export class AuditRepository {
@@ -52,24 +62,16 @@ export class AuditRepository {
   /** Appends events in one statement, in order; `db` as for `append`. */
   async appendAll(events: readonly NewAuditEvent[], db: Db = this.dataSource): Promise<void> {
     if (events.length === 0) return;
-    await run(
-      db,
-      `INSERT INTO audit_events (practice_id, actor_user_id, actor_device_id, action, subject_user_id, conversation_id, data, created_at)
-       SELECT practice_id, actor_user_id, actor_device_id, action, subject_user_id, conversation_id, data, created_at
-         FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::uuid[], $6::uuid[], $7::jsonb[], $8::timestamptz[]) WITH ORDINALITY
-         AS v(practice_id, actor_user_id, actor_device_id, action, subject_user_id, conversation_id, data, created_at, position)
-        ORDER BY position`,
-      [
-        events.map((event) => event.practiceId),
-        events.map((event) => event.actorUserId),
-        events.map((event) => event.actorDeviceId),
-        events.map((event) => event.action),
-        events.map((event) => event.subjectUserId),
-        events.map((event) => event.conversationId),
-        events.map((event) => JSON.stringify(event.data)),
-        events.map((event) => event.createdAt),
-      ],
-    );
+    await run(db, APPEND_EVENTS, [
+      events.map((event) => event.practiceId),
+      events.map((event) => event.actorUserId),
+      events.map((event) => event.actorDeviceId),
+      events.map((event) => event.action),
+      events.map((event) => event.subjectUserId),
+      events.map((event) => event.conversationId),
+      events.map((event) => JSON.stringify(event.data)),
+      events.map((event) => event.createdAt),
+    ]);
   }
 
   /** Up to `limit` events of one practice matching the filter, newest (highest id) first. */

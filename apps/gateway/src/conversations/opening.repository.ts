@@ -3,7 +3,7 @@ import type { Envelope, PatientLimitDetails } from '@parley/protocol';
 import { DataSource } from 'typeorm';
 import { CONVERSATION_COLUMNS, toConversationRow, type ConversationColumnsRow, type ConversationRow } from '../common/conversation-row.js';
 import { integers, packed, uuids } from '../database/array-parameters.js';
-import { begin, rows, type Db } from '../database/sql.js';
+import { begin, prepared, rows, type Db } from '../database/sql.js';
 import { genesisHash } from '../record/record-hash.js';
 
 /** One open: what a group takes, and `ConversationsRepository.create` for one alone (with its own transaction hook). */
@@ -38,6 +38,28 @@ interface OpenStateRow {
   waiting: number;
   active_devices: string[];
 }
+
+/** The group's conversations with their envelopes, one statement (`insert`), prepared: every group runs it (sql.ts, `Prepared`). */
+const INSERT_OPENS = prepared(
+  'opening.insert',
+  `WITH c AS (
+     INSERT INTO conversations (id, practice_id, patient_id, topic, created_by_device_id, last_hash, created_at, queued_at)
+     SELECT v.id, v.practice_id, v.patient_id, v.topic, v.device_id, substring($8::bytea FROM v.h_at FOR v.h_len),
+            now() + (v.ord - 1) * interval '1 microsecond', now() + (v.ord - 1) * interval '1 microsecond'
+       FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::uuid[], $6::int[], $7::int[]) WITH ORDINALITY
+         AS v(id, practice_id, patient_id, topic, device_id, h_at, h_len, ord)
+     RETURNING *
+   ), envelopes AS (
+     INSERT INTO conversation_envelopes (conversation_id, epoch, recipient_kind, recipient_device_id, recipient_user_id,
+       recipient_record_version, recipient_key_id, sealed_key, signature, creator_device_id)
+     SELECT v.conversation_id, 1, v.kind, v.device_id, v.user_id, v.version, substring($21::bytea FROM v.k_at FOR v.k_len),
+            substring($22::bytea FROM v.s_at FOR v.s_len), substring($23::bytea FROM v.g_at FOR v.g_len), v.creator_device_id
+       FROM unnest($9::uuid[], $10::text[], $11::uuid[], $12::uuid[], $13::int[], $14::int[], $15::int[], $16::int[], $17::int[],
+                   $18::int[], $19::int[], $20::uuid[])
+         AS v(conversation_id, kind, device_id, user_id, version, k_at, k_len, s_at, s_len, g_at, g_len, creator_device_id)
+   )
+   SELECT ${CONVERSATION_COLUMNS} FROM c JOIN practices p ON p.id = c.practice_id`,
+);
 
 /**
  * The group open: the opens waiting on a node stored in ONE transaction of four round trips (five with the caller's first record entries), whatever their number
@@ -129,51 +151,31 @@ export class ConversationOpeningRepository {
     const [keyIds, keyIdAt, keyIdLength] = packed(envelopes.map(({ envelope }) => Buffer.from(envelope.recipientKeyId, 'base64')));
     const [sealedKeys, sealedKeyAt, sealedKeyLength] = packed(envelopes.map(({ envelope }) => Buffer.from(envelope.sealedKey, 'base64')));
     const [signatures, signatureAt, signatureLength] = packed(envelopes.map(({ envelope }) => Buffer.from(envelope.signature, 'base64')));
-    const stored = await rows<ConversationColumnsRow>(
-      db,
-      `WITH c AS (
-         INSERT INTO conversations (id, practice_id, patient_id, topic, created_by_device_id, last_hash, created_at, queued_at)
-         SELECT v.id, v.practice_id, v.patient_id, v.topic, v.device_id, substring($8::bytea FROM v.h_at FOR v.h_len),
-                now() + (v.ord - 1) * interval '1 microsecond', now() + (v.ord - 1) * interval '1 microsecond'
-           FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::uuid[], $6::int[], $7::int[]) WITH ORDINALITY
-             AS v(id, practice_id, patient_id, topic, device_id, h_at, h_len, ord)
-         RETURNING *
-       ), envelopes AS (
-         INSERT INTO conversation_envelopes (conversation_id, epoch, recipient_kind, recipient_device_id, recipient_user_id,
-           recipient_record_version, recipient_key_id, sealed_key, signature, creator_device_id)
-         SELECT v.conversation_id, 1, v.kind, v.device_id, v.user_id, v.version, substring($21::bytea FROM v.k_at FOR v.k_len),
-                substring($22::bytea FROM v.s_at FOR v.s_len), substring($23::bytea FROM v.g_at FOR v.g_len), v.creator_device_id
-           FROM unnest($9::uuid[], $10::text[], $11::uuid[], $12::uuid[], $13::int[], $14::int[], $15::int[], $16::int[], $17::int[],
-                       $18::int[], $19::int[], $20::uuid[])
-             AS v(conversation_id, kind, device_id, user_id, version, k_at, k_len, s_at, s_len, g_at, g_len, creator_device_id)
-       )
-       SELECT ${CONVERSATION_COLUMNS} FROM c JOIN practices p ON p.id = c.practice_id`,
-      [
-        uuids(opens.map((open) => open.id)),
-        uuids(opens.map((open) => open.practiceId)),
-        uuids(opens.map((open) => open.patientId)),
-        opens.map((open) => open.topic),
-        uuids(opens.map((open) => open.creatorDeviceId)),
-        lastHashAt,
-        lastHashLength,
-        lastHash,
-        uuids(envelopes.map(({ open }) => open.id)),
-        envelopes.map(({ envelope }) => envelope.recipient.kind),
-        uuids(envelopes.map(({ envelope }) => (envelope.recipient.kind === 'device' ? envelope.recipient.deviceId : null))),
-        uuids(envelopes.map(({ envelope }) => (envelope.recipient.kind === 'account' ? envelope.recipient.userId : null))),
-        integers(envelopes.map(({ envelope }) => (envelope.recipient.kind === 'record' ? envelope.recipient.version : null))),
-        keyIdAt,
-        keyIdLength,
-        sealedKeyAt,
-        sealedKeyLength,
-        signatureAt,
-        signatureLength,
-        uuids(envelopes.map(({ open }) => open.creatorDeviceId)),
-        keyIds,
-        sealedKeys,
-        signatures,
-      ],
-    );
+    const stored = await rows<ConversationColumnsRow>(db, INSERT_OPENS, [
+      uuids(opens.map((open) => open.id)),
+      uuids(opens.map((open) => open.practiceId)),
+      uuids(opens.map((open) => open.patientId)),
+      opens.map((open) => open.topic),
+      uuids(opens.map((open) => open.creatorDeviceId)),
+      lastHashAt,
+      lastHashLength,
+      lastHash,
+      uuids(envelopes.map(({ open }) => open.id)),
+      envelopes.map(({ envelope }) => envelope.recipient.kind),
+      uuids(envelopes.map(({ envelope }) => (envelope.recipient.kind === 'device' ? envelope.recipient.deviceId : null))),
+      uuids(envelopes.map(({ envelope }) => (envelope.recipient.kind === 'account' ? envelope.recipient.userId : null))),
+      integers(envelopes.map(({ envelope }) => (envelope.recipient.kind === 'record' ? envelope.recipient.version : null))),
+      keyIdAt,
+      keyIdLength,
+      sealedKeyAt,
+      sealedKeyLength,
+      signatureAt,
+      signatureLength,
+      uuids(envelopes.map(({ open }) => open.creatorDeviceId)),
+      keyIds,
+      sealedKeys,
+      signatures,
+    ]);
     return new Map(stored.map((row) => [row.id, toConversationRow(row)]));
   }
 }

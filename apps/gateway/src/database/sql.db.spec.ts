@@ -6,9 +6,13 @@ import { freshDatabase } from '../../test/database.js';
 import { openDatabase } from './data-source.js';
 import { waitUntil } from '../../test/wait.js';
 import { DomainError } from '../common/domain-error.js';
-import { begin, limitDatabaseQueue, one, rows, run, transaction } from './sql.js';
+import { begin, limitDatabaseQueue, one, prepared, rows, run, transaction } from './sql.js';
 
 const SRC = join(import.meta.dirname, '..');
+
+/** A prepared statement of this spec (declared once, like the repositories' module constants). */
+const LABEL_OF = prepared('sql-spec.label-of', `SELECT label FROM sql_helper_test WHERE id = $1`);
+const INSERT_LABEL = prepared('sql-spec.insert-label', `INSERT INTO sql_helper_test (id, label) VALUES ($1, $2)`);
 
 function sourceFiles(folder: string): string[] {
   return readdirSync(folder).flatMap((name) => {
@@ -132,6 +136,36 @@ describe('typed SQL', () => {
     await second.transaction.rollback();
     expect(await rows(dataSource, `SELECT id FROM sql_helper_test WHERE id >= 30 ORDER BY id`)).toEqual([{ id: 30 }]);
   });
+  it('runs a prepared statement by its name on a begun transaction, the DataSource and a TypeORM transaction alike', async () => {
+    const open = await begin(dataSource, `SELECT 1`);
+    await run(open.transaction.db, INSERT_LABEL, [50, 'prepared']);
+    await run(open.transaction.db, INSERT_LABEL, [51, 'again']);
+    // Parsed once on this connection, under its name, and kept for the next runs.
+    const onConnection = await rows<{ name: string; statement: string }>(open.transaction.db, `SELECT name, statement FROM pg_prepared_statements`);
+    await open.transaction.commit();
+    await transaction(dataSource, (db) => run(db, INSERT_LABEL, [52, 'as text']));
+
+    expect(onConnection).toEqual([{ name: 'sql-spec.insert-label', statement: INSERT_LABEL.text }]);
+    expect(await one(dataSource, LABEL_OF, [51])).toEqual({ label: 'again' });
+    expect(await rows(dataSource, LABEL_OF, [52])).toEqual([{ label: 'as text' }]);
+    expect(await one(dataSource, LABEL_OF, [99])).toBeUndefined();
+  });
+
+  it('answers a prepared statement refused by PostgreSQL with its error, storing nothing, and runs it again afterwards', async () => {
+    const open = await begin(dataSource, `SELECT 1`);
+    await run(open.transaction.db, INSERT_LABEL, [60, 'first']);
+    await expect(run(open.transaction.db, INSERT_LABEL, [60, 'twice'])).rejects.toMatchObject({ code: '23505' });
+    await open.transaction.rollback();
+    await expect(run(dataSource, INSERT_LABEL, [61, null])).rejects.toMatchObject({ code: '23502' });
+    await run(dataSource, INSERT_LABEL, [61, 'after the refusals']);
+
+    expect(await rows(dataSource, `SELECT id, label FROM sql_helper_test WHERE id IN (60, 61)`)).toEqual([{ id: 61, label: 'after the refusals' }]);
+  });
+
+  it('refuses a second statement under a prepared name already taken', () => {
+    expect(() => prepared('sql-spec.label-of', `SELECT 1`)).toThrow('sql-spec.label-of');
+  });
+
   it('survives PostgreSQL dropping a connection held by a begun transaction: the commit rejects, nothing is stored, the pool serves again', async () => {
     const open = await begin<{ pid: number }>(dataSource, `SELECT pg_backend_pid() AS pid`);
     await run(open.transaction.db, `INSERT INTO sql_helper_test (id, label) VALUES (40, 'lost')`);

@@ -18,37 +18,73 @@ export const isUuid = (value: string): boolean => UUID.test(value);
 export type Db = Pick<EntityManager, 'query'>;
 
 /**
+ * A statement PostgreSQL parses and plans once per connection (a named prepared statement), not on every run: for the
+ * statements of the hot paths (the record writer's batch, the group open, the routing pass), where parsing and planning
+ * cost PostgreSQL more than running them for small batches (docs/benchmarks.md). Declare one as a module constant with a
+ * fixed text: one name, one text, for the process's life. Run through a `begin` transaction or the DataSource it is
+ * prepared; inside a TypeORM `transaction` it runs as plain text.
+ */
+export interface Prepared {
+  readonly name: string;
+  readonly text: string;
+}
+
+const preparedNames = new Set<string>();
+
+/** Declares a prepared statement (`Prepared`). @throws Error when the name is taken by another declaration */
+export function prepared(name: string, text: string): Prepared {
+  if (preparedNames.has(name)) throw new Error(`prepared: the statement name ${name} is taken`);
+  preparedNames.add(name);
+  return { name, text };
+}
+
+/** A statement's SQL: plain text, or a prepared statement. */
+export type Statement = string | Prepared;
+
+/** The transactions opened by `begin`, whose connection runs prepared statements (a TypeORM manager cannot). */
+const preparing = new WeakSet<Db>();
+
+/** pg's query config: a prepared statement by its name, or plain text. */
+const queryConfig = (statement: Statement, values?: readonly unknown[]) =>
+  typeof statement === 'string'
+    ? { text: statement, values: values && [...values] }
+    : { name: statement.name, text: statement.text, values: values && [...values] };
+
+/**
  * The rows of a query: a SELECT, or an INSERT / UPDATE / DELETE with RETURNING.
  * In a transaction TypeORM answers UPDATE and DELETE with `[rows, rowCount]` and every other command with its rows; callers get rows.
  */
-export async function rows<Row>(db: Db, text: string, parameters: readonly unknown[] = []): Promise<Row[]> {
-  const result: unknown = await query(db, text, parameters);
+export async function rows<Row>(db: Db, statement: Statement, parameters: readonly unknown[] = []): Promise<Row[]> {
+  const result: unknown = await query(db, statement, parameters);
   if (Array.isArray(result) && result.length === 2 && Array.isArray(result[0]) && typeof result[1] === 'number') return result[0] as Row[];
   return result as Row[];
 }
 
 /** The first row of a query, or undefined when it returns none. */
-export async function one<Row>(db: Db, text: string, parameters: readonly unknown[] = []): Promise<Row | undefined> {
-  return (await rows<Row>(db, text, parameters))[0];
+export async function one<Row>(db: Db, statement: Statement, parameters: readonly unknown[] = []): Promise<Row | undefined> {
+  return (await rows<Row>(db, statement, parameters))[0];
 }
 
 /** Runs a statement whose rows nobody reads. */
-export async function run(db: Db, text: string, parameters: readonly unknown[] = []): Promise<void> {
-  await query(db, text, parameters);
+export async function run(db: Db, statement: Statement, parameters: readonly unknown[] = []): Promise<void> {
+  await query(db, statement, parameters);
 }
 
 /**
  * One statement. On a DataSource it goes straight to a connection of the pg pool, without TypeORM's query runner
  * (about a third less CPU per query in the gateway, measured); in a transaction, on the transaction's connection.
  */
-async function query(db: Db, text: string, parameters: readonly unknown[]): Promise<unknown> {
+async function query(db: Db, statement: Statement, parameters: readonly unknown[]): Promise<unknown> {
   const pool = poolOf(db);
-  if (!pool) return db.query(text, [...parameters]);
+  if (!pool) {
+    if (preparing.has(db)) return (db as TransactionDb).run(statement, parameters);
+    return db.query(typeof statement === 'string' ? statement : statement.text, [...parameters]);
+  }
   admit(db);
   const client = await checkOut(pool);
   let result: QueryResult | QueryResult[];
   try {
-    result = (await client.query(text, [...parameters])) as QueryResult | QueryResult[];
+    result = (await client.query(queryConfig(statement, parameters))) as QueryResult | QueryResult[];
   } catch (error) {
     // A refused statement leaves the connection usable; a broken connection is destroyed, and the pool opens another.
     client.release(isStatementError(error) ? undefined : (error as Error));
@@ -106,6 +142,12 @@ function admit(db: Db | DataSource): void {
     throw new DomainError('rate_limited', 'The server is busy; try again shortly.');
 }
 
+/** The connection of a `begin` transaction, as `query` runs statements on it. */
+interface TransactionDb {
+  query(text: string, parameters?: unknown[]): Promise<unknown[]>;
+  run(statement: Statement, parameters?: readonly unknown[]): Promise<unknown[]>;
+}
+
 /** A transaction left open by `begin`: its owner commits or rolls it back, exactly once; either releases the connection. */
 export interface OpenTransaction {
   readonly db: Db;
@@ -129,17 +171,22 @@ export async function begin<Row>(dataSource: DataSource, first: string): Promise
     released = true;
     client.release(error);
   };
-  const query = async (text: string, parameters?: unknown[]): Promise<QueryResult> => {
+  const query = async (statement: Statement, parameters?: readonly unknown[]): Promise<QueryResult> => {
     try {
-      return await client.query(text, parameters);
+      return await client.query(queryConfig(statement, parameters));
     } catch (error) {
       // A statement's error leaves the connection usable (the transaction aborted); a broken connection is destroyed.
       if (!isStatementError(error)) release(error as Error);
       throw error;
     }
   };
+  const db: TransactionDb = {
+    query: async (text: string, parameters?: unknown[]) => (await query(text, parameters)).rows,
+    run: async (statement: Statement, parameters?: readonly unknown[]) => (await query(statement, parameters)).rows,
+  };
+  preparing.add(db as unknown as Db);
   const transaction: OpenTransaction = {
-    db: { query: async (text: string, parameters?: unknown[]) => (await query(text, parameters)).rows } as Db,
+    db: db as unknown as Db,
     commit: async () => {
       try {
         await query('COMMIT');

@@ -1,7 +1,7 @@
 import { Injectable, Optional } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { integers, packed, uuids } from '../database/array-parameters.js';
-import { begin, isUniqueViolation, isUuid, one, rows, run, type Db } from '../database/sql.js';
+import { begin, isUniqueViolation, isUuid, one, prepared, rows, run, type Db } from '../database/sql.js';
 import { FaultPoints } from './fault-points.js';
 import { entryHash, genesisHash } from './record-hash.js';
 import type { AppendOutcome, NewEntry, NewMessage, NewSystemEvent, StoredEntry } from './record.types.js';
@@ -344,6 +344,22 @@ interface Row {
   hash: Buffer;
 }
 
+/** `insertAndMoveHeads`'s statement, prepared: it runs for every batch (sql.ts, `Prepared`). */
+const INSERT_AND_MOVE_HEADS = prepared(
+  'record.insert-and-move-heads',
+  `WITH inserted AS (
+     INSERT INTO record_entries (${ENTRY_COLUMNS})
+     SELECT u.conversation_id, u.seq, u.kind, u.epoch, u.sender_user_id, u.sender_device_id, u.sender_role, u.sender_device_seq,
+            u.client_message_id, u.content_type, substring($11::bytea FROM u.c_at FOR u.c_len), substring($14::bytea FROM u.n_at FOR u.n_len),
+            u.system_event, u.system_data, $27::timestamptz, substring($17::bytea FROM u.p_at FOR u.p_len), substring($20::bytea FROM u.h_at FOR u.h_len)
+       FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::int[], $5::uuid[], $6::uuid[], $7::text[], $8::bigint[], $9::uuid[], $10::text[],
+                   $12::int[], $13::int[], $15::int[], $16::int[], $18::int[], $19::int[], $21::int[], $22::int[], $23::text[], $24::text[]::jsonb[])
+         AS u(conversation_id, seq, kind, epoch, sender_user_id, sender_device_id, sender_role, sender_device_seq, client_message_id, content_type,
+              c_at, c_len, n_at, n_len, p_at, p_len, h_at, h_len, system_event, system_data))
+   UPDATE conversations c SET last_seq = v.last_seq, last_hash = substring($28::bytea FROM v.at FOR v.len)
+     FROM unnest($25::uuid[], $26::bigint[], $29::int[], $30::int[]) AS v(id, last_seq, at, len) WHERE c.id = v.id`,
+);
+
 /**
  * One statement for the whole batch: the INSERT (one parameter per column, unnested into rows) in a data-modifying
  * CTE, and the UPDATE that moves the heads to their last entry.
@@ -358,42 +374,28 @@ async function insertAndMoveHeads(db: Db, entries: Row[], createdAt: Date, heads
   const prevHash = packed(entries.map((row) => row.prevHash));
   const hash = packed(entries.map((row) => row.hash));
   const lastHash = packed(heads.map((head) => head.lastHash));
-  await run(
-    db,
-    `WITH inserted AS (
-       INSERT INTO record_entries (${ENTRY_COLUMNS})
-       SELECT u.conversation_id, u.seq, u.kind, u.epoch, u.sender_user_id, u.sender_device_id, u.sender_role, u.sender_device_seq,
-              u.client_message_id, u.content_type, substring($11::bytea FROM u.c_at FOR u.c_len), substring($14::bytea FROM u.n_at FOR u.n_len),
-              u.system_event, u.system_data, $27::timestamptz, substring($17::bytea FROM u.p_at FOR u.p_len), substring($20::bytea FROM u.h_at FOR u.h_len)
-         FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::int[], $5::uuid[], $6::uuid[], $7::text[], $8::bigint[], $9::uuid[], $10::text[],
-                     $12::int[], $13::int[], $15::int[], $16::int[], $18::int[], $19::int[], $21::int[], $22::int[], $23::text[], $24::text[]::jsonb[])
-           AS u(conversation_id, seq, kind, epoch, sender_user_id, sender_device_id, sender_role, sender_device_seq, client_message_id, content_type,
-                c_at, c_len, n_at, n_len, p_at, p_len, h_at, h_len, system_event, system_data))
-     UPDATE conversations c SET last_seq = v.last_seq, last_hash = substring($28::bytea FROM v.at FOR v.len)
-       FROM unnest($25::uuid[], $26::bigint[], $29::int[], $30::int[]) AS v(id, last_seq, at, len) WHERE c.id = v.id`,
-    [
-      uuids(entries.map((row) => row.conversationId)),
-      integers(entries.map((row) => row.seq)),
-      entries.map((row) => row.kind),
-      integers(entries.map((row) => row.epoch)),
-      uuids(entries.map((row) => row.senderUserId)),
-      uuids(entries.map((row) => row.senderDeviceId)),
-      entries.map((row) => row.senderRole),
-      integers(entries.map((row) => row.senderDeviceSeq)),
-      uuids(entries.map((row) => row.clientMessageId)),
-      entries.map((row) => row.contentType),
-      ...ciphertext,
-      ...nonce,
-      ...prevHash,
-      ...hash,
-      entries.map((row) => row.systemEvent),
-      entries.map((row) => row.systemData),
-      uuids(heads.map((head) => head.id)),
-      integers(heads.map((head) => head.lastSeq)),
-      createdAt,
-      ...lastHash,
-    ],
-  );
+  await run(db, INSERT_AND_MOVE_HEADS, [
+    uuids(entries.map((row) => row.conversationId)),
+    integers(entries.map((row) => row.seq)),
+    entries.map((row) => row.kind),
+    integers(entries.map((row) => row.epoch)),
+    uuids(entries.map((row) => row.senderUserId)),
+    uuids(entries.map((row) => row.senderDeviceId)),
+    entries.map((row) => row.senderRole),
+    integers(entries.map((row) => row.senderDeviceSeq)),
+    uuids(entries.map((row) => row.clientMessageId)),
+    entries.map((row) => row.contentType),
+    ...ciphertext,
+    ...nonce,
+    ...prevHash,
+    ...hash,
+    entries.map((row) => row.systemEvent),
+    entries.map((row) => row.systemData),
+    uuids(heads.map((head) => head.id)),
+    integers(heads.map((head) => head.lastSeq)),
+    createdAt,
+    ...lastHash,
+  ]);
 }
 
 function toStoredEntry(row: EntryRow): StoredEntry {

@@ -1,7 +1,7 @@
 import type { ClinicianState, ConversationAssigned } from '@parley/protocol';
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
-import { begin, isUuid, one, rows, run, type Db, type OpenTransaction } from '../database/sql.js';
+import { begin, isUuid, one, prepared, rows, run, type Db, type OpenTransaction } from '../database/sql.js';
 
 /**
  * The lock order and the cap rule of every assignment path, written once so they cannot drift apart:
@@ -142,6 +142,21 @@ export async function assign(
   await run(db, `UPDATE clinician_capacity SET last_assigned_at = $2 WHERE user_id = $1`, [input.clinicianId, input.now]);
 }
 
+/** `assignMany`'s statement, prepared: every routing pass that assigns runs it (sql.ts, `Prepared`). */
+const ASSIGN_MANY = prepared(
+  'routing.assign-many',
+  `WITH v AS (
+     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS v(id, conversation_id, clinician_id)
+   ), conversation AS (
+     UPDATE conversations c SET status = 'assigned', assigned_clinician_id = v.clinician_id, assigned_at = $6
+       FROM v WHERE c.id = v.conversation_id
+   ), assignment AS (
+     INSERT INTO assignments (id, conversation_id, clinician_id, practice_id, how, assigned_at)
+     SELECT v.id, v.conversation_id, v.clinician_id, $4, $5, $6 FROM v
+   )
+   UPDATE clinician_capacity SET last_assigned_at = $6 WHERE user_id IN (SELECT clinician_id FROM v)`,
+);
+
 /**
  * `assign` for many conversations at once (a routing pass): ONE statement whatever their number (three data-modifying
  * parts of one WITH, on three tables), instead of three per conversation, so a pass that assigns a burst holds the
@@ -154,20 +169,7 @@ export async function assignMany(
   if (input.assignments.length === 0) return;
   const conversationIds = input.assignments.map((a) => a.conversationId);
   const clinicianIds = input.assignments.map((a) => a.clinicianId);
-  await run(
-    db,
-    `WITH v AS (
-       SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS v(id, conversation_id, clinician_id)
-     ), conversation AS (
-       UPDATE conversations c SET status = 'assigned', assigned_clinician_id = v.clinician_id, assigned_at = $6
-         FROM v WHERE c.id = v.conversation_id
-     ), assignment AS (
-       INSERT INTO assignments (id, conversation_id, clinician_id, practice_id, how, assigned_at)
-       SELECT v.id, v.conversation_id, v.clinician_id, $4, $5, $6 FROM v
-     )
-     UPDATE clinician_capacity SET last_assigned_at = $6 WHERE user_id IN (SELECT clinician_id FROM v)`,
-    [input.assignments.map(() => randomUUID()), conversationIds, clinicianIds, input.practiceId, input.how, input.now],
-  );
+  await run(db, ASSIGN_MANY, [input.assignments.map(() => randomUUID()), conversationIds, clinicianIds, input.practiceId, input.how, input.now]);
 }
 
 /** Ends the live assignments of these conversations (their history stays). */

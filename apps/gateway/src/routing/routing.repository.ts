@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { SetPracticeLimits } from '@parley/protocol';
 import { DataSource } from 'typeorm';
-import { one, rows, run, transaction, type Db, type OpenTransaction } from '../database/sql.js';
+import { one, prepared, rows, run, transaction, type Db, type OpenTransaction } from '../database/sql.js';
 import { CONVERSATION_COLUMNS, toConversationRow, type ConversationColumnsRow, type ConversationRow } from '../common/conversation-row.js';
 import {
   assign,
@@ -59,6 +59,17 @@ interface WaitingRow {
 
 /** The concurrent cap of a clinician who has no capacity row yet (the column default of clinician_capacity). */
 const DEFAULT_MAX_CONCURRENT = 3;
+
+/**
+ * A routing pass's waiting conversations, locked, in queue order; prepared: every pass runs it (sql.ts, `Prepared`). Only a
+ * conversation whose first entries are committed (last_seq > 0): otherwise a pass started by another open could write
+ * `assigned` ahead of `opened` in its record. Its own open routes it once they are.
+ */
+const TAKE_WAITING = prepared(
+  'routing.take-waiting',
+  `SELECT id, patient_id FROM conversations WHERE practice_id = $1 AND status = 'waiting' AND last_seq > 0
+    ORDER BY ${QUEUE_ORDER} LIMIT $2 FOR UPDATE SKIP LOCKED`,
+);
 
 /** Every query of the queue: the atomic assignment and claim, and the queue's state (waiting, urgent, clinicians' loads, limits). */
 @Injectable()
@@ -124,14 +135,7 @@ export class RoutingRepository {
     const free = () => clinicians.filter(hasRoom);
     if (free().length === 0) return [];
     const room = free().reduce((sum, c) => sum + Math.min(c.maxConcurrent - c.active, c.dailyMax === null ? Infinity : c.dailyMax - c.today), 0);
-    const waiting = await rows<WaitingRow>(
-      db,
-      // Only a conversation whose first entries are committed (last_seq > 0): otherwise a pass started by another open
-      // could write `assigned` ahead of `opened` in its record. Its own open routes it once they are.
-      `SELECT id, patient_id FROM conversations WHERE practice_id = $1 AND status = 'waiting' AND last_seq > 0
-        ORDER BY ${QUEUE_ORDER} LIMIT $2 FOR UPDATE SKIP LOCKED`,
-      [practiceId, Math.max(0, Math.min(room, 500))],
-    );
+    const waiting = await rows<WaitingRow>(db, TAKE_WAITING, [practiceId, Math.max(0, Math.min(room, 500))]);
     const made: Assignment[] = [];
     for (const conversation of waiting) {
       const clinician = free().sort(byFewestActiveThenLongestIdle)[0];
