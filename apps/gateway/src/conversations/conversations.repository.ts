@@ -3,7 +3,7 @@ import type { CurrentEpochState, Envelope, MemberDevice, PatientLimitDetails, Re
 import { DataSource } from 'typeorm';
 import { CONVERSATION_COLUMNS, toConversationRow, type ConversationColumnsRow, type ConversationRow } from '../common/conversation-row.js';
 import { toCertifiedAs } from '../common/device-row.js';
-import { begin, isUuid, one, rows, transaction, type Db } from '../database/sql.js';
+import { begin, isUuid, one, prepared, rows, transaction, type Db } from '../database/sql.js';
 import { genesisHash } from '../record/record-hash.js';
 import type { OpenInput } from './opening.repository.js';
 
@@ -77,17 +77,19 @@ const toReceipt = (row: ReceiptRow): ReceiptUpdated => ({
   upToSeq: Number(row.up_to_seq),
 });
 
+/** A conversation by its id (`findById`, and inside a transaction), prepared: read on many paths (sql.ts, `Prepared`). */
+const FIND_BY_ID = prepared(
+  'conversations.find-by-id',
+  `SELECT ${CONVERSATION_COLUMNS} FROM conversations c JOIN practices p ON p.id = c.practice_id WHERE c.id = $1`,
+);
+
 /** Every query of the conversations feature. */
 @Injectable()
 export class ConversationsRepository {
   constructor(private readonly dataSource: DataSource) {}
 
   async findById(id: string): Promise<ConversationRow | undefined> {
-    const row = await one<ConversationColumnsRow>(
-      this.dataSource,
-      `SELECT ${CONVERSATION_COLUMNS} FROM conversations c JOIN practices p ON p.id = c.practice_id WHERE c.id = $1`,
-      [id],
-    );
+    const row = await one<ConversationColumnsRow>(this.dataSource, FIND_BY_ID, [id]);
     return row ? toConversationRow(row) : undefined;
   }
 
@@ -266,11 +268,7 @@ export class ConversationsRepository {
   }
 
   private async rowIn(db: Db, id: string): Promise<ConversationRow | undefined> {
-    const row = await one<ConversationColumnsRow>(
-      db,
-      `SELECT ${CONVERSATION_COLUMNS} FROM conversations c JOIN practices p ON p.id = c.practice_id WHERE c.id = $1`,
-      [id],
-    );
+    const row = await one<ConversationColumnsRow>(db, FIND_BY_ID, [id]);
     return row ? toConversationRow(row) : undefined;
   }
 

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { Role, SessionEnded } from '@parley/protocol';
 import { DataSource } from 'typeorm';
 import type { Actor } from '../common/actor.js';
-import { one, rows, run } from '../database/sql.js';
+import { one, prepared, rows, run } from '../database/sql.js';
 
 /** Why a session ended before it expired (`sessions.end_reason`): the protocol's reasons but `expired`, which is computed. */
 export type SessionEndReason = Exclude<SessionEnded['reason'], 'expired'>;
@@ -84,6 +84,29 @@ const SESSION_JOINS = `sessions s JOIN devices d ON d.id = s.device_id JOIN user
 const STATE_FLAGS = `s.expires_at <= now() AS is_expired, s.last_seen_at <= now() - ${IDLE_TIMEOUT} AS is_idle,
                 d.revoked_at IS NOT NULL AS is_device_revoked, u.deactivated_at IS NOT NULL AS is_user_deactivated`;
 
+/**
+ * `findActiveByTokenHash`'s statement, prepared: every socket handshake and authenticated request runs it, and PostgreSQL
+ * took longer to plan it than to run it (sql.ts, `Prepared`).
+ */
+const FIND_ACTIVE = prepared(
+  'sessions.find-active',
+  `WITH found AS (
+     SELECT s.id, s.user_id, s.device_id, s.expires_at, s.last_seen_at, ${IDLE_TIMEOUT} AS idle_timeout, u.practice_id, p.ods_code, u.roles, u.display_name
+       FROM sessions s
+       JOIN devices d ON d.id = s.device_id
+       JOIN users u ON u.id = s.user_id
+       JOIN practices p ON p.id = u.practice_id
+      WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now() AND s.last_seen_at > now() - ${IDLE_TIMEOUT}
+        AND d.revoked_at IS NULL AND u.deactivated_at IS NULL),
+   touched AS (
+     UPDATE sessions SET last_seen_at = now()
+      WHERE id IN (SELECT id FROM found WHERE last_seen_at < now() - ${LAST_SEEN_RESOLUTION})
+     RETURNING id, last_seen_at)
+   SELECT found.*, COALESCE(touched.last_seen_at, found.last_seen_at) AS seen_at,
+          COALESCE(touched.last_seen_at, found.last_seen_at) + found.idle_timeout AS idle_expires_at
+     FROM found LEFT JOIN touched ON touched.id = found.id`,
+);
+
 /** Every query of sessions: resolving tokens, checking them on each command, ending them. */
 @Injectable()
 export class SessionsRepository {
@@ -91,25 +114,7 @@ export class SessionsRepository {
 
   /** The live session (not expired, not idle, not revoked, device not revoked, user active) whose token has this hash; marks it seen. */
   async findActiveByTokenHash(tokenHash: Buffer, idle: IdleTimeouts): Promise<ActiveSession | null> {
-    const row = await one<ActiveSessionRow>(
-      this.dataSource,
-      `WITH found AS (
-         SELECT s.id, s.user_id, s.device_id, s.expires_at, s.last_seen_at, ${IDLE_TIMEOUT} AS idle_timeout, u.practice_id, p.ods_code, u.roles, u.display_name
-           FROM sessions s
-           JOIN devices d ON d.id = s.device_id
-           JOIN users u ON u.id = s.user_id
-           JOIN practices p ON p.id = u.practice_id
-          WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now() AND s.last_seen_at > now() - ${IDLE_TIMEOUT}
-            AND d.revoked_at IS NULL AND u.deactivated_at IS NULL),
-       touched AS (
-         UPDATE sessions SET last_seen_at = now()
-          WHERE id IN (SELECT id FROM found WHERE last_seen_at < now() - ${LAST_SEEN_RESOLUTION})
-         RETURNING id, last_seen_at)
-       SELECT found.*, COALESCE(touched.last_seen_at, found.last_seen_at) AS seen_at,
-              COALESCE(touched.last_seen_at, found.last_seen_at) + found.idle_timeout AS idle_expires_at
-         FROM found LEFT JOIN touched ON touched.id = found.id`,
-      [tokenHash, idle.staffMinutes, idle.patientMinutes],
-    );
+    const row = await one<ActiveSessionRow>(this.dataSource, FIND_ACTIVE, [tokenHash, idle.staffMinutes, idle.patientMinutes]);
     if (!row) return null;
     return {
       actor: {
