@@ -6,6 +6,7 @@ import { freshDatabase } from '../../test/database.js';
 import { insertDevice, insertPractice, insertUser } from '../../test/factories.js';
 import { DomainError } from '../common/domain-error.js';
 import { openDatabase } from '../database/data-source.js';
+import { run } from '../database/sql.js';
 import { ConversationOpeningRepository, type OpenInput } from './opening.repository.js';
 
 const DAY_START = new Date('2025-03-04T00:00:00.000Z');
@@ -107,6 +108,35 @@ describe(ConversationOpeningRepository.name, () => {
       }),
     ).rejects.toThrow('audit failed');
     await expect(sut.createGroup([opens[0]!, { ...opens[0]!, id: randomUUID() }], async () => undefined)).rejects.toThrow('one open per patient');
+
+    expect(await stored(opens.map((open) => open.id))).toEqual([]);
+  });
+
+  it('answers a group whose insert PostgreSQL refuses with that refusal, not the aborted writes sent behind it, and stores nothing', async () => {
+    const open = await anOpen();
+    // A practice that does not exist: the conversations' foreign key refuses the insert, after the state read passed.
+    const refused = { ...open, practiceId: randomUUID() };
+    let written = 0;
+
+    const failed = sut.createGroup([refused], async (db) => {
+      // Sent together with the insert (the pool pipelines): PostgreSQL aborts it with the transaction.
+      await run(db, `SELECT 1`);
+      written += 1;
+    });
+
+    await expect(failed).rejects.toMatchObject({ code: '23503' });
+    expect(written).toBe(0);
+    expect(await stored([open.id])).toEqual([]);
+    // The connection went back to the pool usable: the next group commits.
+    const next = await anOpen();
+    await sut.createGroup([next], async (db) => run(db, `SELECT 1`));
+    expect(await stored([next.id])).toEqual([{ id: next.id }]);
+  });
+
+  it('stores nothing of a group when a write sent with its insert is refused', async () => {
+    const opens = [await anOpen(), await anOpen()];
+
+    await expect(sut.createGroup(opens, async (db) => run(db, `SELECT 1 / 0`))).rejects.toMatchObject({ code: '22012' });
 
     expect(await stored(opens.map((open) => open.id))).toEqual([]);
   });

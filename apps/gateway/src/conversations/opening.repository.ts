@@ -75,7 +75,7 @@ export class ConversationOpeningRepository {
    * each open's state (id taken, the patient's open and today's counts, the active devices among those its envelopes
    * name, the practice's waiting count), both in the BEGIN round trip; the opens that pass their checks are inserted with their
    * envelopes in one statement, `inTransaction` writes what must commit with them (their audit rows and first record
-   * entries), and COMMIT. An
+   * entries) in the same round trip, and COMMIT. An
    * open refused by its checks is answered alone and nothing of it is stored; the others go on. In the group, each open
    * is queued one microsecond after the one before it, so the queue keeps their arrival order. A failing statement
    * rejects the whole group, nothing stored (the caller may then try each open alone).
@@ -127,11 +127,15 @@ export class ConversationOpeningRepository {
         await transaction.rollback();
         return outcomes as OpenOutcome[];
       }
-      const stored = await this.insert(
-        transaction.db,
-        accepted.map((open) => open.input),
-      );
-      await inTransaction(transaction.db, accepted);
+      // The insert and what `inTransaction` writes go to PostgreSQL together (the pool pipelines: database/data-source.ts),
+      // in this order, and are all answered before the COMMIT is sent; a refused statement refuses the ones after it.
+      const [stored] = await Promise.all([
+        this.insert(
+          transaction.db,
+          accepted.map((open) => open.input),
+        ),
+        inTransaction(transaction.db, accepted),
+      ]);
       await transaction.commit();
       const waitingBefore = new Map(accepted.map((open) => [open.input.id, open.waitingBefore]));
       return inputs.map((input, index) => outcomes[index] ?? { conversation: stored.get(input.id)!, waitingBefore: waitingBefore.get(input.id)! });

@@ -123,18 +123,21 @@ export class ConversationOpeningService {
       const outcomes = await this.groups.createGroup(
         opens.map((open) => open.input),
         async (db, accepted) => {
-          await this.audit.recordAll(
-            accepted.map(({ input }) => ({
-              actor: byId.get(input.id)!.actor,
-              action: 'conversation.opened' as const,
-              details: { conversationId: input.id, subjectUserId: input.patientId, data: { topic: input.topic } },
-            })),
-            db,
-          );
           firstEntries = accepted.flatMap(({ input, waitingBefore }) =>
             firstEntriesOf(input.id, input.topic, byId.get(input.id)!.acknowledgement(waitingBefore + 1)),
           );
-          appended = await this.record.appendToNew(db, firstEntries);
+          // Both statements are sent at once, behind the group's insert (createGroup).
+          [, appended] = await Promise.all([
+            this.audit.recordAll(
+              accepted.map(({ input }) => ({
+                actor: byId.get(input.id)!.actor,
+                action: 'conversation.opened' as const,
+                details: { conversationId: input.id, subjectUserId: input.patientId, data: { topic: input.topic } },
+              })),
+              db,
+            ),
+            this.record.appendToNew(db, firstEntries),
+          ]);
         },
       );
       this.record.announce(firstEntries, appended);

@@ -57,7 +57,9 @@ export function dataSourceOptions(url: string): DataSourceOptions {
     synchronize: false,
     migrationsRun: false,
     logging: false,
-    extra: { max: 10, connectionTimeoutMillis: 5_000, application_name: 'parley-gateway' },
+    // pipeline: statements issued together on one connection (a transaction's independent writes) go out at once and
+    // are answered in order, in one round trip instead of one each; a statement awaited before the next is unchanged.
+    extra: { max: 10, connectionTimeoutMillis: 5_000, application_name: 'parley-gateway', pipeline: true },
   };
 }
 

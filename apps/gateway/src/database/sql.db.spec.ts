@@ -162,6 +162,22 @@ describe('typed SQL', () => {
     expect(await rows(dataSource, `SELECT id, label FROM sql_helper_test WHERE id IN (60, 61)`)).toEqual([{ id: 61, label: 'after the refusals' }]);
   });
 
+  it('pipelines the statements issued together on a begun transaction: answered in order, a refused one refusing those behind it', async () => {
+    const pool = (dataSource.driver as unknown as { master: { options: { pipeline?: boolean } } }).master;
+    const open = await begin(dataSource, `SELECT 1`);
+
+    const answers = await Promise.allSettled([
+      run(open.transaction.db, INSERT_LABEL, [70, 'before']),
+      run(open.transaction.db, `SELECT 1 / 0`),
+      run(open.transaction.db, INSERT_LABEL, [71, 'after']),
+    ]);
+    await open.transaction.rollback();
+
+    expect(pool.options.pipeline).toBe(true);
+    expect(answers.map((answer) => (answer.status === 'fulfilled' ? 'ok' : (answer.reason as { code: string }).code))).toEqual(['ok', '22012', '25P02']);
+    expect(await rows(dataSource, `SELECT id FROM sql_helper_test WHERE id IN (70, 71)`)).toEqual([]);
+  });
+
   it('refuses a second statement under a prepared name already taken', () => {
     expect(() => prepared('sql-spec.label-of', `SELECT 1`)).toThrow('sql-spec.label-of');
   });

@@ -146,8 +146,8 @@ export class RoutingRepository {
       made.push({ practiceId, conversationId: conversation.id, clinicianId: clinician.userId, patientId: conversation.patient_id, how: 'auto' });
     }
     // Chosen in memory above, written in one statement: the locks are held for a few round trips, not three per conversation.
-    await assignMany(db, { practiceId, how: 'auto', now, assignments: made });
-    if (made.length > 0) await inTransaction?.(db, made);
+    // The assignments and what must commit with them go to PostgreSQL together (the pool pipelines: database/data-source.ts).
+    if (made.length > 0) await Promise.all([assignMany(db, { practiceId, how: 'auto', now, assignments: made }), inTransaction?.(db, made)]);
     return made;
   }
 
