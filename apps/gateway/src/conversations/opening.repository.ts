@@ -62,7 +62,8 @@ const INSERT_OPENS = prepared(
 );
 
 /**
- * The group open: the opens waiting on a node stored in ONE transaction of four round trips (five with the caller's first record entries), whatever their number
+ * The group open: the opens waiting on a node stored in ONE transaction of three round trips (the caller's audit rows and
+ * first record entries sent with the insert), whatever their number
  * (`ConversationsRepository.create` is the same for one open). Every rule of the single open holds per open.
  */
 @Injectable()

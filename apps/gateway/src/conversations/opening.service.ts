@@ -16,7 +16,7 @@ import { ConversationOpeningRepository, type OpenInput, type OpenOutcome } from 
 import { assertDevicesActive, assertEnvelopeRecipients } from './envelope-rules.js';
 
 /**
- * Open transactions at once on a node: each stores a GROUP of opens (up to OPEN_GROUP_MAX, one per patient) in five round
+ * Open transactions at once on a node: each stores a GROUP of opens (up to OPEN_GROUP_MAX, one per patient) in three round
  * trips on one pooled connection (of 10); the opens arriving meanwhile wait in memory for the next group (up to
  * OPENS_WAITING_MAX, then `rate_limited`), and the pool stays free for sends, reads and the record writer. Four opens at a
  * time, five round trips each, a node stored about 300 opens a second; a burst of 500 a second queued for seconds.
@@ -61,8 +61,8 @@ export class ConversationOpeningService {
    * that it was opened. Retrying the same open returns the same conversation.
    *
    * In round trips: one transaction, shared with the other opens waiting on this node (`OpenGroups`: BEGIN with the
-   * patients' locks, the ids, counts and devices; the conversations with their envelopes; the audit rows; the records'
-   * `opened` and `acknowledged` entries; COMMIT). What the practice set (hours, topics, texts, limits, terms, record
+   * patients' locks, the ids, counts and devices; the conversations with their envelopes, the audit rows and the records'
+   * `opened` and `acknowledged` entries, sent together; COMMIT). What the practice set (hours, topics, texts, limits, terms, record
    * keys) comes from reads shared per practice, and a patient's consent from memory once seen; the id is looked up apart
    * only when the open is refused or the id is taken (a retry).
    * @throws DomainError `forbidden` (not a patient; terms not accepted), `invalid_payload` (envelopes; topic not offered), `conflict` (id taken, or no record key), `at_capacity` (a limit the practice set), `patient_limit` (details `{ limit: 'open' | 'daily', max }`)

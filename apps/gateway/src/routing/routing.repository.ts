@@ -83,8 +83,8 @@ export class RoutingRepository {
    * first, in id order, so concurrent calls on any node serialise and nobody is ever over cap; waiting
    * conversations are locked with SKIP LOCKED so a concurrent claim is skipped, not waited for. The assignments are
    * written in one statement (`assignMany`); `inTransaction` writes what must commit with them (their audit rows).
-   * With `dayStart` given as a Date, a pass is five round trips: BEGIN with the locks and counts, the waiting, the
-   * assignments, `inTransaction`'s, COMMIT.
+   * With `dayStart` given as a Date, a pass is four round trips: BEGIN with the locks and counts, the waiting, the
+   * assignments with `inTransaction`'s writes (sent together), COMMIT.
    */
   async assignWaiting(
     practiceId: string,
