@@ -180,10 +180,8 @@ export async function begin<Row>(dataSource: DataSource, first: string): Promise
       throw error;
     }
   };
-  const db: TransactionDb = {
-    query: async (text: string, parameters?: unknown[]) => (await query(text, parameters)).rows,
-    run: async (statement: Statement, parameters?: readonly unknown[]) => (await query(statement, parameters)).rows,
-  };
+  const runOn = async (statement: Statement, parameters?: readonly unknown[]) => (await query(statement, parameters)).rows;
+  const db: TransactionDb = { query: runOn, run: runOn };
   preparing.add(db as unknown as Db);
   const transaction: OpenTransaction = {
     db: db as unknown as Db,
