@@ -45,10 +45,10 @@ export type Statement = string | Prepared;
 const preparing = new WeakSet<Db>();
 
 /** pg's query config: a prepared statement by its name, or plain text. */
-const queryConfig = (statement: Statement, values?: readonly unknown[]) =>
-  typeof statement === 'string'
-    ? { text: statement, values: values && [...values] }
-    : { name: statement.name, text: statement.text, values: values && [...values] };
+const queryConfig = (statement: Statement, values?: readonly unknown[]) => ({
+  ...(typeof statement === 'string' ? { text: statement } : statement),
+  values: values && [...values],
+});
 
 /**
  * The rows of a query: a SELECT, or an INSERT / UPDATE / DELETE with RETURNING.
@@ -77,7 +77,7 @@ export async function run(db: Db, statement: Statement, parameters: readonly unk
 async function query(db: Db, statement: Statement, parameters: readonly unknown[]): Promise<unknown> {
   const pool = poolOf(db);
   if (!pool) {
-    if (preparing.has(db)) return (db as TransactionDb).run(statement, parameters);
+    if (preparing.has(db)) return (db as TransactionDb).query(statement, parameters);
     return db.query(typeof statement === 'string' ? statement : statement.text, [...parameters]);
   }
   admit(db);
@@ -142,10 +142,9 @@ function admit(db: Db | DataSource): void {
     throw new DomainError('rate_limited', 'The server is busy; try again shortly.');
 }
 
-/** The connection of a `begin` transaction, as `query` runs statements on it. */
+/** The connection of a `begin` transaction: a `Db` whose `query` also takes a prepared statement. */
 interface TransactionDb {
-  query(text: string, parameters?: unknown[]): Promise<unknown[]>;
-  run(statement: Statement, parameters?: readonly unknown[]): Promise<unknown[]>;
+  query(statement: Statement, parameters?: readonly unknown[]): Promise<unknown[]>;
 }
 
 /** A transaction left open by `begin`: its owner commits or rolls it back, exactly once; either releases the connection. */
@@ -180,8 +179,7 @@ export async function begin<Row>(dataSource: DataSource, first: string): Promise
       throw error;
     }
   };
-  const runOn = async (statement: Statement, parameters?: readonly unknown[]) => (await query(statement, parameters)).rows;
-  const db: TransactionDb = { query: runOn, run: runOn };
+  const db: TransactionDb = { query: async (statement, parameters) => (await query(statement, parameters)).rows };
   preparing.add(db as unknown as Db);
   const transaction: OpenTransaction = {
     db: db as unknown as Db,
