@@ -11,3 +11,10 @@ export async function waitUntil(condition: () => Promise<boolean> | boolean, wha
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
+/** A promise the test settles itself: code under test waits on it at a step of its own, so no sleep decides the order. */
+export function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((settle) => (resolve = settle));
+  return { promise, resolve };
+}

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import type { TestDatabase } from '@parley/testing';
 import { freshDatabase } from '../../test/database.js';
+import { deferred } from '../../test/wait.js';
 import { aConversation, aMessageEntry } from '../../test/factories.records.js';
 import { DomainError } from '../common/domain-error.js';
 import { openDatabase } from '../database/data-source.js';
@@ -155,17 +156,25 @@ describe(`${RecordService.name} batching`, () => {
 
   it('stores nothing behind a batch whose COMMIT fails: the next batch, begun already, is rolled back and what was queued fails, all told to the listeners first', async () => {
     const conversation = await aConversation(dataSource);
-    /** Batch 1's COMMIT fails (after a moment, so that batch 2 has begun and queued appends wait). */
+    /**
+     * Batch 1's COMMIT fails once the test lets it, after batch 2 has begun and append 3 waits behind both: steered by
+     * the batches' own steps, not by sleeps, so a busy machine cannot reorder them.
+     */
+    const failCommit = deferred();
+    const committing = deferred();
+    const secondBegun = deferred();
     class FailingFirstCommit extends RecordRepository {
       private batches = 0;
       override async prepareBatch(entries: readonly NewEntry[]): Promise<PreparedBatch> {
         const n = (this.batches += 1);
+        if (n === 2) secondBegun.resolve();
         const prepared = await super.prepareBatch(entries);
         if (n !== 1) return prepared;
         return {
           ...prepared,
           commit: async () => {
-            await new Promise((resolve) => setTimeout(resolve, 50));
+            committing.resolve();
+            await failCommit.promise;
             await prepared.rollback();
             throw new Error('connection lost at COMMIT');
           },
@@ -186,10 +195,11 @@ describe(`${RecordService.name} batching`, () => {
         },
       );
     const first = appendAt(1); // batch 1: its COMMIT fails
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await committing.promise;
     const second = appendAt(2); // batch 2: begun while batch 1 commits
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await secondBegun.promise;
     const third = appendAt(3); // queued behind both
+    failCommit.resolve();
     await Promise.all([first, second, third]);
 
     expect(answers.sort()).toEqual(['failed 1', 'failed 2', 'failed 3']);
