@@ -4,6 +4,7 @@ import type { DataSource } from 'typeorm';
 import { freshDatabase } from '../../test/database.js';
 import { insertDevice, insertPractice, insertUser } from '../../test/factories.js';
 import { openDatabase } from '../database/data-source.js';
+import { begin } from '../database/sql.js';
 import { LifecycleRepository } from './lifecycle.repository.js';
 
 const NOW = new Date('2025-03-04T10:00:00.000Z');
@@ -109,6 +110,29 @@ describe(LifecycleRepository.name, () => {
     expect(await dataSource.query(`SELECT count(*)::int AS n FROM assignments WHERE clinician_id = $1 AND how = 'transfer' AND ended_at IS NULL`, [y])).toEqual(
       [{ n: 1 }],
     );
+  });
+
+  it('closes and holds under the conversation row alone: neither waits for a routing pass holding the clinician rows', async () => {
+    const held = await aConversation(NOW, x);
+    const closed = await aConversation(NOW, y);
+    // A routing pass (or claim, transfer, hand-back) of the practice under way on another connection: its locks held.
+    const pass = await begin(dataSource, `SELECT 1 FROM clinician_capacity WHERE practice_id = '${practiceId}' ORDER BY user_id FOR UPDATE`);
+    const waitedForThePass = () => new Promise<'waited'>((resolve) => setTimeout(() => resolve('waited'), 5_000));
+
+    try {
+      const outcomes = await Promise.race([
+        Promise.all([sut.setHold(practiceId, held, x, true), sut.close(practiceId, closed, { kind: 'assignee', userId: y }, 'resolved', undefined, NOW)]),
+        waitedForThePass(),
+      ]);
+
+      expect(outcomes).not.toBe('waited');
+      expect(await dataSource.query(`SELECT id, status FROM conversations WHERE id IN ($1, $2) ORDER BY status`, [closed, held])).toEqual([
+        { id: closed, status: 'closed' },
+        { id: held, status: 'on_hold' },
+      ]);
+    } finally {
+      await pass.transaction.rollback();
+    }
   });
 
   it('closes with a follow-up in one go, and completes it only once', async () => {

@@ -138,10 +138,12 @@ export class LifecycleRepository {
     });
   }
 
-  /** Holds or resumes the caller's own conversation; `unchanged` when it already is as asked. */
+  /**
+   * Holds or resumes the caller's own conversation; `unchanged` when it already is as asked. Held or not, it counts
+   * towards its assignee's cap, so no count changes: the conversation's row lock alone (`assignment-locks.ts`).
+   */
   setHold(practiceId: string, conversationId: string, assigneeId: string, isOnHold: boolean): Promise<LifecycleChange | LifecycleRefusal | 'unchanged'> {
     return transaction(this.dataSource, async (db) => {
-      await lockClinicianRows(db, practiceId);
       const conversation = await this.lockConversation(db, practiceId, conversationId);
       const refusal = refuseActive(conversation, { kind: 'assignee', userId: assigneeId });
       if (refusal) return refusal;
@@ -154,7 +156,8 @@ export class LifecycleRepository {
 
   /**
    * Closes a conversation with its outcome, ends its live assignment (freeing the slot) and stores the
-   * follow-up, if any, all or nothing. A manager may also close a waiting conversation.
+   * follow-up, if any, all or nothing. A manager may also close a waiting conversation. Under the conversation's row
+   * lock alone, not the practice's clinician rows: a close only frees capacity (`assignment-locks.ts`, "Lock order").
    */
   close(
     practiceId: string,
@@ -165,7 +168,6 @@ export class LifecycleRepository {
     now: Date,
   ): Promise<(LifecycleChange & { followUpId: string | null }) | LifecycleRefusal> {
     return transaction(this.dataSource, async (db) => {
-      await lockClinicianRows(db, practiceId);
       const conversation = await this.lockConversation(db, practiceId, conversationId);
       if (!conversation) return 'not_found';
       if (conversation.status === 'closed') return 'closed';

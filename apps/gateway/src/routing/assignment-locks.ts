@@ -9,9 +9,14 @@ import { begin, isUuid, one, prepared, rows, run, type Db, type OpenTransaction 
  * returns to the queue (`lifecycle/`) all run these steps inside their one transaction.
  *
  * - **Lock order**: the practice's clinician rows (`clinician_capacity`) first, in user_id order
- *   (`lockClinicianRows`, `clinicianLoads`), and only then conversation rows. Every path takes them in
- *   this order, so two paths on any gateway nodes serialise instead of deadlocking, and the counts read
- *   under the locks cannot change before the transaction ends.
+ *   (`lockClinicianRows`, `clinicianLoads`), and only then conversation rows. Every path that assigns or
+ *   returns work to the queue takes them in this order, so two such paths on any gateway nodes serialise
+ *   instead of deadlocking, and no count they read under the locks can grow before the transaction ends.
+ * - **Closing and holding take the conversation's row alone** (`lifecycle/`): a close only frees capacity and a
+ *   hold changes no count, so neither needs the clinician rows (with them, every close of a practice waited for
+ *   every other and for each routing pass). Holding one conversation row and waiting for nothing else, they
+ *   cannot deadlock with the paths above; a count read while a close commits is at worst one too high, so a
+ *   pass assigns less, never more, and the close routes again once committed.
  * - **Cap rule** (`hasRoom`): a clinician takes new work only below their concurrent cap and, if they
  *   have one, their daily cap, counted under those locks; and only while reachable (`isReachable`:
  *   available and connected now). So nobody is ever over cap, whichever path assigns.
