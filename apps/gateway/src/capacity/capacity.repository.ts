@@ -17,9 +17,16 @@ export class CapacityRepository {
   requeueAllOf(practiceId: string, clinicianId: string, now: Date): Promise<{ conversationId: string; patientId: string }[]> {
     return transaction(this.dataSource, async (db) => {
       await lockClinicianRows(db, practiceId);
+      // Locked in id order, as the record writer locks a batch's conversations: in any other order a hand-back and a
+      // batch holding two of the same conversations could each wait for the other (a deadlock PostgreSQL breaks by
+      // aborting one). Handed back oldest first.
       const held = await rows<{ id: string; patient_id: string }>(
         db,
-        `SELECT id, patient_id FROM conversations WHERE assigned_clinician_id = $1 AND status IN ('assigned', 'on_hold') ORDER BY created_at, id FOR UPDATE`,
+        `WITH locked AS (
+           SELECT id, patient_id, created_at FROM conversations
+            WHERE assigned_clinician_id = $1 AND status IN ('assigned', 'on_hold') ORDER BY id FOR UPDATE
+         )
+         SELECT id, patient_id FROM locked ORDER BY created_at, id`,
         [clinicianId],
       );
       if (held.length === 0) return [];

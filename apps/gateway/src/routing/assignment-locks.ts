@@ -9,7 +9,8 @@ import { begin, isUuid, one, prepared, rows, run, type Db, type OpenTransaction 
  * returns to the queue (`lifecycle/`) all run these steps inside their one transaction.
  *
  * - **Lock order**: the practice's clinician rows (`clinician_capacity`) first, in user_id order
- *   (`lockClinicianRows`, `clinicianLoads`), and only then conversation rows. Every path that assigns or
+ *   (`lockClinicianRows`, `clinicianLoads`), and only then conversation rows, several of them in id order (as
+ *   the record writer locks a batch's; `SKIP LOCKED` takes never wait). Every path that assigns or
  *   returns work to the queue takes them in this order, so two such paths on any gateway nodes serialise
  *   instead of deadlocking, and no count they read under the locks can grow before the transaction ends.
  * - **Closing and holding take the conversation's row alone** (`lifecycle/`): a close only frees capacity and a
