@@ -105,6 +105,44 @@ export async function insertDevice(dataSource: DataSource, userId: string): Prom
   return id;
 }
 
+/**
+ * Inserts a conversation of `patientId` opened at `createdAt` (and queued then): waiting, or assigned to `clinicianId`
+ * since then with its live assignment. Returns its id (`id` when given).
+ */
+export async function insertConversation(
+  dataSource: DataSource,
+  to: { practiceId: string; patientId: string; deviceId: string },
+  createdAt: Date,
+  clinicianId?: string,
+  id: string = randomUUID(),
+): Promise<string> {
+  await dataSource.query(
+    `INSERT INTO conversations (id, practice_id, patient_id, topic, created_by_device_id, last_hash, created_at, queued_at, status, assigned_clinician_id, assigned_at)
+     VALUES ($1, $2, $3, 'admin', $4, $5, $6, $6, $7, $8, $9)`,
+    [
+      id,
+      to.practiceId,
+      to.patientId,
+      to.deviceId,
+      randomBytes(32),
+      createdAt,
+      clinicianId ? 'assigned' : 'waiting',
+      clinicianId ?? null,
+      clinicianId ? createdAt : null,
+    ],
+  );
+  if (clinicianId) {
+    await dataSource.query(`INSERT INTO assignments (id, conversation_id, clinician_id, practice_id, how, assigned_at) VALUES ($1, $2, $3, $4, 'auto', $5)`, [
+      randomUUID(),
+      id,
+      clinicianId,
+      to.practiceId,
+      createdAt,
+    ]);
+  }
+  return id;
+}
+
 // ---------------------------------------------------------------------------------------------
 // HTTP
 

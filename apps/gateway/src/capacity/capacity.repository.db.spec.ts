@@ -1,8 +1,8 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { TestDatabase } from '@parley/testing';
 import type { DataSource } from 'typeorm';
 import { freshDatabase } from '../../test/database.js';
-import { insertDevice, insertPractice, insertUser } from '../../test/factories.js';
+import { insertConversation, insertDevice, insertPractice, insertUser } from '../../test/factories.js';
 import { waitUntil } from '../../test/wait.js';
 import { openDatabase } from '../database/data-source.js';
 import { begin, rows, run } from '../database/sql.js';
@@ -37,15 +37,9 @@ describe(CapacityRepository.name, () => {
     ]);
     // The OLDER conversation has the LARGER id: oldest-first and id order disagree.
     const [lowId, highId] = [randomUUID(), randomUUID()].sort();
-    const insert = (id: string, createdAt: string) =>
-      run(
-        dataSource,
-        `INSERT INTO conversations (id, practice_id, patient_id, topic, created_by_device_id, last_hash, created_at, queued_at, status, assigned_clinician_id, assigned_at)
-         VALUES ($1, $2, $3, 'admin', $4, $5, $6, $6, 'assigned', $7, $6)`,
-        [id, practiceId, patientId, deviceId, randomBytes(32), createdAt, clinicianId],
-      );
-    await insert(highId!, '2025-03-04T09:00:00.000Z');
-    await insert(lowId!, '2025-03-04T09:30:00.000Z');
+    const opened = { practiceId, patientId, deviceId };
+    await insertConversation(dataSource, opened, new Date('2025-03-04T09:00:00.000Z'), clinicianId, highId);
+    await insertConversation(dataSource, opened, new Date('2025-03-04T09:30:00.000Z'), clinicianId, lowId);
 
     // A record batch holding the lower id's row, about to lock the higher one (the writer's own order).
     const batch = await begin(dataSource, `SELECT id FROM conversations WHERE id = '${lowId}' FOR UPDATE`);

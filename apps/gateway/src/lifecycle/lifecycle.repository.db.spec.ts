@@ -1,8 +1,7 @@
-import { randomBytes, randomUUID } from 'node:crypto';
 import type { TestDatabase } from '@parley/testing';
 import type { DataSource } from 'typeorm';
 import { freshDatabase } from '../../test/database.js';
-import { insertDevice, insertPractice, insertUser } from '../../test/factories.js';
+import { insertConversation, insertDevice, insertPractice, insertUser } from '../../test/factories.js';
 import { openDatabase } from '../database/data-source.js';
 import { begin } from '../database/sql.js';
 import { LifecycleRepository } from './lifecycle.repository.js';
@@ -46,35 +45,8 @@ describe(LifecycleRepository.name, () => {
     await database.drop();
   });
 
-  /** A conversation opened at `createdAt`, waiting, or assigned to `clinicianId`. */
-  async function aConversation(createdAt: Date, clinicianId?: string): Promise<string> {
-    const id = randomUUID();
-    await dataSource.query(
-      `INSERT INTO conversations (id, practice_id, patient_id, topic, created_by_device_id, last_hash, created_at, queued_at, status, assigned_clinician_id, assigned_at)
-       VALUES ($1, $2, $3, 'admin', $4, $5, $6, $6, $7, $8, $9)`,
-      [
-        id,
-        practiceId,
-        patientId,
-        deviceId,
-        randomBytes(32),
-        createdAt,
-        clinicianId ? 'assigned' : 'waiting',
-        clinicianId ?? null,
-        clinicianId ? createdAt : null,
-      ],
-    );
-    if (clinicianId) {
-      await dataSource.query(`INSERT INTO assignments (id, conversation_id, clinician_id, practice_id, how, assigned_at) VALUES ($1, $2, $3, $4, 'auto', $5)`, [
-        randomUUID(),
-        id,
-        clinicianId,
-        practiceId,
-        createdAt,
-      ]);
-    }
-    return id;
-  }
+  /** A conversation of the test's patient opened at `createdAt`, waiting, or assigned to `clinicianId`. */
+  const aConversation = (createdAt: Date, clinicianId?: string) => insertConversation(dataSource, { practiceId, patientId, deviceId }, createdAt, clinicianId);
 
   const queuedAt = async (id: string) => (await dataSource.query(`SELECT queued_at FROM conversations WHERE id = $1`, [id]))[0].queued_at as Date;
 
