@@ -34,6 +34,14 @@ const FETCH_BYTES = 8 * 1024 * 1024;
 /** The first fetch of each table, before its rows' size is known. */
 const FIRST_FETCH_ROWS = 16;
 const INSERT_BATCH_BYTES = 4 * 1024 * 1024;
+/**
+ * References checked by a trigger, not a foreign key (migration 1765000600000, docs/decisions/0007): the record's
+ * entries are checked at the end of their INSERT, so their conversations and devices must be loaded first.
+ */
+const RECORD_REFERENCES = [
+  { child: 'record_entries', parent: 'conversations' },
+  { child: 'record_entries', parent: 'devices' },
+];
 
 interface Header {
   format: typeof BACKUP_FORMAT;
@@ -137,6 +145,7 @@ async function readHeader(client: pg.Client): Promise<Header> {
        JOIN pg_namespace n ON n.oid = k.connamespace
       WHERE k.contype = 'f' AND n.nspname = current_schema() AND child.oid <> parent.oid`,
   );
+  references.push(...RECORD_REFERENCES);
   const { rows: version } = await client.query<{ server_version: string }>('SHOW server_version');
   return {
     format: BACKUP_FORMAT,

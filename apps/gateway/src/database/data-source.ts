@@ -19,6 +19,7 @@ import { PracticeAuthority1765000200000 } from './migrations/1765000200000-pract
 import { Recoveries1765000300000 } from './migrations/1765000300000-recoveries.js';
 import { Attachments1765000400000 } from './migrations/1765000400000-attachments.js';
 import { Notifications1765000500000 } from './migrations/1765000500000-notifications.js';
+import { RecordReferencesPerStatement1765000600000 } from './migrations/1765000600000-record-references-per-statement.js';
 
 /** Every migration, oldest first. */
 export const MIGRATIONS = [
@@ -42,6 +43,7 @@ export const MIGRATIONS = [
   Recoveries1765000300000,
   Attachments1765000400000,
   Notifications1765000500000,
+  RecordReferencesPerStatement1765000600000,
 ];
 
 /** TypeORM options for a PostgreSQL URL: the pool, and the migrations, which alone describe and change the schema. */
