@@ -12,8 +12,8 @@ async function serve(isCoalescing: boolean) {
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   const connected = new Promise<Socket>((resolve) => server.on('connection', resolve));
   const client: ClientSocket = connect(`http://127.0.0.1:${(http.address() as AddressInfo).port}`, { transports: ['websocket'] });
-  const socket = await connected;
-  await new Promise((resolve) => setTimeout(resolve, 50)); // the handshake's own writes are done
+  // The handshake's own writes are done once the client has read the last of them (socket.io's CONNECT).
+  const [socket] = await Promise.all([connected, new Promise((resolve) => client.once('connect', () => resolve(undefined)))]);
   const tcp = (socket.conn as unknown as { transport: { socket: { _socket: NetSocket } } }).transport.socket._socket;
   const writes = countWrites(tcp);
   const close = async () => {
