@@ -979,7 +979,7 @@ async function queueScenario(
         const at = assignedAt.get(open.conversationId);
         return at === undefined ? [] : [at - open.sentAt];
       });
-      const last = {
+      const figure = {
         openAck: percentiles(okOpens.map((open) => open.ackAt - open.sentAt)),
         openAssigned: percentiles(assignedLatencies),
         assigned: assignedAt.size,
@@ -987,9 +987,9 @@ async function queueScenario(
         capViolations,
       };
       if (isProfiled) profiledCapViolations = capViolations;
-      else runs.push(last);
+      else runs.push(figure);
       log(
-        `queue: ${isProfiled ? 'profiled run (not counted)' : `run ${run + 1}`}: ${okOpens.length} opened, ${last.assigned} assigned; open→ack p99 ${last.openAck.p99.toFixed(0)} ms, open→assigned p50 ${last.openAssigned.p50.toFixed(0)} p99 ${last.openAssigned.p99.toFixed(0)} ms${capViolations ? `, ${capViolations} cap violations` : ''}`,
+        `queue: ${isProfiled ? 'profiled run (not counted)' : `run ${run + 1}`}: ${okOpens.length} opened, ${figure.assigned} assigned; open→ack p99 ${figure.openAck.p99.toFixed(0)} ms, open→assigned p50 ${figure.openAssigned.p50.toFixed(0)} p99 ${figure.openAssigned.p99.toFixed(0)} ms${capViolations ? `, ${capViolations} cap violations` : ''}`,
       );
       const closed = await callAll<{ closed: number; failed: number }>(workers, 'queueCloseAll', () => ({}), 300_000);
       const closeFailures = closed.reduce((sum, result) => sum + result.failed, 0);

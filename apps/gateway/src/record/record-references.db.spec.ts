@@ -68,7 +68,7 @@ describe('the record’s references', () => {
     await expect(insertSystemEntry(conversation.conversationId, 1, randomUUID())).rejects.toMatchObject({ code: '23503' });
     await expect(insertSystemEntry(conversation.conversationId, 1, conversation.patientId)).resolves.toBeDefined();
 
-    expect(await dataSource.query(`SELECT count(*)::int AS n FROM record_entries WHERE conversation_id = $1`, [missing])).toEqual([{ n: 0 }]);
+    expect(await entryCount(missing)).toBe(0);
     expect(await entryCount(conversation.conversationId)).toBe(1);
   });
 
