@@ -112,7 +112,7 @@ describe(AttachmentsService.name, () => {
 
   describe('requestAttachment', () => {
     it('lets the assignee or a manager ask, never a patient or another clinician', async () => {
-      record.append.mockResolvedValue({ status: 'stored', seq: 7, createdAt: NOW, hash: Buffer.alloc(32) });
+      record.append.mockResolvedValue({ status: 'stored', seq: 7, createdAt: NOW, hash: Buffer.alloc(32), patientId: conversation.patientId });
       const assignee = aClinician({ userId: conversation.assignedClinicianId!, practiceId: conversation.practiceId });
 
       const answers = await Promise.all(

@@ -136,7 +136,11 @@ export class ConversationOpeningService {
               })),
               db,
             ),
-            this.record.appendToNew(db, firstEntries),
+            this.record.appendToNew(
+              db,
+              accepted.map(({ input }) => ({ id: input.id, patientId: input.patientId })),
+              firstEntries,
+            ),
           ]);
         },
       );

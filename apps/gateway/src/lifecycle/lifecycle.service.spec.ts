@@ -52,7 +52,7 @@ describe(LifecycleService.name, () => {
     lifecycle.find.mockResolvedValue(conversation);
     lifecycle.timeZoneOf.mockResolvedValue('Europe/London');
     queue.route.mockResolvedValue([]);
-    record.append.mockResolvedValue({ status: 'stored', seq: 4, createdAt: NOW, hash: Buffer.alloc(32) });
+    record.append.mockResolvedValue({ status: 'stored', seq: 4, createdAt: NOW, hash: Buffer.alloc(32), patientId: conversation.patientId });
     sut = new LifecycleService(lifecycle, queue, record, realtime, new FakeClock(NOW), audit);
   });
 

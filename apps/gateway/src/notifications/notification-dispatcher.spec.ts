@@ -1,8 +1,7 @@
 import { FakeClock } from '../common/clock.js';
 import type { RealtimePublisher } from '../common/realtime.publisher.js';
-import type { ConversationAccessCache } from '../invalidation/conversation-access.cache.js';
 import type { RecordService } from '../record/record.service.js';
-import type { NewEntry } from '../record/record.types.js';
+import type { NewEntry, StoredOutcome } from '../record/record.types.js';
 import { mockOf } from '../../test/mocks.js';
 import type { NotificationChannel } from './notification-channel.js';
 import { isNoticeWorthy, NotificationDispatcher } from './notification-dispatcher.js';
@@ -49,7 +48,6 @@ describe(NotificationDispatcher.name, () => {
   const record = mockOf<RecordService>();
   const realtime = mockOf<RealtimePublisher>();
   const notices = mockOf<NotificationsRepository>();
-  const access = mockOf<ConversationAccessCache>();
   const clock = new FakeClock(new Date('2026-12-05T12:00:00Z'));
   const context: NoticeContext = {
     patientUserId: PATIENT,
@@ -58,7 +56,8 @@ describe(NotificationDispatcher.name, () => {
     timeZone: 'Europe/London',
     settings: { showPracticeName: false, quietHours: null },
   };
-  let onStored: (entry: NewEntry) => void;
+  let onStored: (entry: NewEntry, stored: StoredOutcome) => void;
+  const stored: StoredOutcome = { status: 'stored', seq: 2, createdAt: clock.now(), hash: Buffer.alloc(32), patientId: PATIENT };
   const channel = (name: string, result: boolean | Error): jest.Mocked<NotificationChannel> => {
     const notify = mockOf<NotificationChannel>().notify;
     if (result instanceof Error) notify.mockRejectedValue(result);
@@ -66,14 +65,13 @@ describe(NotificationDispatcher.name, () => {
     return { name, notify } as jest.Mocked<NotificationChannel>;
   };
   const dispatcherWith = (channels: NotificationChannel[]) => {
-    const sut = new NotificationDispatcher(record, realtime, access, notices, channels, clock);
+    const sut = new NotificationDispatcher(record, realtime, notices, channels, clock);
     sut.onModuleInit();
     onStored = record.onEntryStored.mock.calls.at(-1)![0];
     return sut;
   };
 
   beforeEach(() => {
-    access.get.mockResolvedValue({ id: CONVERSATION, practiceId: CONVERSATION, patientId: PATIENT, assignedClinicianId: null, status: 'assigned' });
     realtime.isUserOnline.mockResolvedValue(false);
     notices.contextOf.mockResolvedValue(context);
     notices.claim.mockResolvedValue(true);
@@ -85,7 +83,7 @@ describe(NotificationDispatcher.name, () => {
     const notify = channel('notify', true);
     const sut = dispatcherWith([push, notify]);
 
-    onStored(message('clinician'));
+    onStored(message('clinician'), stored);
     await sut.onModuleDestroy();
 
     expect(notify.notify).toHaveBeenCalledWith({ practiceId: CONVERSATION, patientUserId: PATIENT, conversationId: CONVERSATION, practiceName: null });
@@ -95,22 +93,23 @@ describe(NotificationDispatcher.name, () => {
   it('releases the claim when no channel sends, so the next message tries again', async () => {
     const sut = dispatcherWith([channel('push', false)]);
 
-    onStored(message('clinician'));
+    onStored(message('clinician'), stored);
     await sut.onModuleDestroy();
 
     expect(notices.release).toHaveBeenCalledWith(PATIENT, CONVERSATION);
   });
 
-  it('sends nothing when the patient is connected, and reads and claims nothing', async () => {
+  it("sends nothing when the entry's patient (from its outcome) is connected, and reads and claims nothing", async () => {
     const push = channel('push', true);
     realtime.isUserOnline.mockResolvedValue(true);
     notices.claim.mockClear();
     notices.contextOf.mockClear();
     const sut = dispatcherWith([push]);
 
-    onStored(message('clinician'));
+    onStored(message('clinician'), stored);
     await sut.onModuleDestroy();
 
+    expect(realtime.isUserOnline).toHaveBeenCalledWith(PATIENT);
     expect(push.notify).not.toHaveBeenCalled();
     expect(notices.contextOf).not.toHaveBeenCalled();
     expect(notices.claim).not.toHaveBeenCalled();
@@ -121,7 +120,7 @@ describe(NotificationDispatcher.name, () => {
     notices.claim.mockResolvedValue(false);
     const sut = dispatcherWith([push]);
 
-    onStored(message('clinician'));
+    onStored(message('clinician'), stored);
     await sut.onModuleDestroy();
 
     expect(push.notify).not.toHaveBeenCalled();

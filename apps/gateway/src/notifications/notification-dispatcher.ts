@@ -1,6 +1,5 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { Clock } from '../common/clock.js';
-import { ConversationAccessCache } from '../invalidation/conversation-access.cache.js';
 import { RealtimePublisher } from '../common/realtime.publisher.js';
 import { RecordService } from '../record/record.service.js';
 import type { NewEntry } from '../record/record.types.js';
@@ -50,15 +49,14 @@ export class NotificationDispatcher implements OnModuleInit, OnModuleDestroy {
   constructor(
     private readonly record: RecordService,
     private readonly realtime: RealtimePublisher,
-    private readonly access: ConversationAccessCache,
     private readonly notices: NotificationsRepository,
     @Inject(NOTIFICATION_CHANNELS) private readonly channels: readonly NotificationChannel[],
     private readonly clock: Clock,
   ) {}
 
   onModuleInit(): void {
-    this.record.onEntryStored((entry) => {
-      if (isNoticeWorthy(entry)) this.track(this.consider(entry.conversationId));
+    this.record.onEntryStored((entry, stored) => {
+      if (isNoticeWorthy(entry)) this.track(this.consider(entry.conversationId, stored.patientId));
     });
     this.sweepTimer = setInterval(() => this.track(this.sweepHeld()), HELD_NOTICE_SWEEP_MS);
     this.sweepTimer.unref();
@@ -96,11 +94,10 @@ export class NotificationDispatcher implements OnModuleInit, OnModuleDestroy {
     }
   }
 
-  private async consider(conversationId: string): Promise<void> {
-    // The patient comes from memory and their presence from the adapter: while they have the app open (the usual case
-    // as staff reply) a staff message costs no query here.
-    const access = await this.access.get(conversationId);
-    if (!access || (await this.isOnline(access.patientId))) return;
+  private async consider(conversationId: string, patientUserId: string): Promise<void> {
+    // The patient comes with the stored entry (the record writer read it with the chain head) and their presence from
+    // the adapter: while they have the app open (the usual case as staff reply) a stored entry costs no query here.
+    if (await this.isOnline(patientUserId)) return;
     const context = await this.notices.contextOf(conversationId);
     if (!context) return;
     const now = this.clock.now();

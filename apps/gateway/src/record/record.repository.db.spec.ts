@@ -4,6 +4,7 @@ import type { TestDatabase } from '@parley/testing';
 import { freshDatabase } from '../../test/database.js';
 import { aConversation, aMessageEntry } from '../../test/factories.records.js';
 import { openDatabase } from '../database/data-source.js';
+import { begin } from '../database/sql.js';
 import { genesisHash } from './record-hash.js';
 import { RecordRepository } from './record.repository.js';
 import { RecordService } from './record.service.js';
@@ -203,6 +204,8 @@ describe(RecordRepository.name, () => {
     const outcomes = await sut.appendBatch(batch);
 
     expect(outcomes.map((outcome) => (outcome.status === 'stored' ? outcome.seq : outcome.status))).toEqual([1, 2, 1, 3]);
+    // Each outcome names its own conversation's patient (read with the head), for the stored-entry listeners.
+    expect(outcomes.map((outcome) => outcome.status === 'stored' && outcome.patientId)).toEqual([a.patientId, a.patientId, b.patientId, a.patientId]);
     const entries = await sut.entriesAfter(a.conversationId, 0, 10);
     expect(entries.map((entry) => entry.system ?? entry.message)).toEqual([batch[0]!.system, batch[1]!.message, batch[3]!.system]);
     expect(entries.map((entry) => entry.prevHash)).toEqual([genesisHash(a.conversationId), entries[0]!.hash, entries[1]!.hash]);
@@ -210,6 +213,30 @@ describe(RecordRepository.name, () => {
     const [urgent] = await sut.entriesAfter(b.conversationId, 0, 10);
     expect(urgent).toMatchObject({ seq: 1, system: { event: 'marked_urgent', data: {} }, prevHash: genesisHash(b.conversationId) });
     expect(await head(b.conversationId)).toEqual({ lastSeq: 1, lastHash: urgent!.hash });
+  });
+
+  it("chains a new conversation's first entries in its creator's transaction, naming the patient given; another conversation's are not_found", async () => {
+    const existing = await aConversation(dataSource);
+    const conversationId = randomUUID();
+    const { transaction } = await begin(dataSource, 'SELECT 1');
+    await transaction.db.query(
+      `INSERT INTO conversations (id, practice_id, patient_id, topic, created_by_device_id, last_hash) VALUES ($1, $2, $3, 'admin', $4, $5)`,
+      [conversationId, existing.practiceId, existing.patientId, existing.deviceId, genesisHash(conversationId)],
+    );
+
+    const outcomes = await sut.appendToNew(
+      transaction.db,
+      [{ id: conversationId, patientId: existing.patientId }],
+      [
+        { conversationId, system: { event: 'opened', data: { topic: 'admin' } } },
+        { conversationId: existing.conversationId, system: { event: 'marked_urgent', data: {} } },
+      ],
+    );
+    await transaction.commit();
+
+    expect(outcomes).toEqual([expect.objectContaining({ status: 'stored', seq: 1, patientId: existing.patientId }), { status: 'not_found' }]);
+    expect(await head(conversationId)).toEqual({ lastSeq: 1, lastHash: (outcomes[0] as { hash: Buffer }).hash });
+    expect(await entryCount(existing.conversationId)).toBe(0);
   });
 
   it('answers a retry, a reused id or sender sequence, a closed conversation, a future epoch and an unknown conversation without writing or moving a head', async () => {

@@ -12,15 +12,17 @@ interface Head {
   currentEpoch: number;
   lastSeq: number;
   lastHash: Buffer;
+  patientId: string;
 }
 
-/** A conversation's chain head, as the append locks it (`last_seq` is a bigint). */
+/** A conversation's chain head, as the append locks it (`last_seq` is a bigint), with its patient for the outcomes. */
 interface HeadRow {
   id: string;
   status: string;
   current_epoch: number;
   last_seq: string;
   last_hash: Buffer;
+  patient_id: string;
 }
 
 /** A stored message's identity and content, as `existingMessages` selects it. */
@@ -122,11 +124,17 @@ export class RecordRepository {
   /**
    * The first entries of conversations the caller's transaction `db` has just inserted (so holds their rows): chained
    * from each one's genesis and its head moved, in one statement, committed with whatever the caller commits. Entries
-   * of another conversation are `not_found`.
+   * of a conversation not in `conversations` are `not_found`.
    */
-  async appendToNew(db: Db, entries: readonly NewEntry[]): Promise<AppendOutcome[]> {
-    const ids = [...new Set(entries.map((entry) => entry.conversationId))];
-    const heads = ids.map((id) => ({ id, status: 'waiting', current_epoch: 1, last_seq: '0', last_hash: genesisHash(id) }));
+  async appendToNew(db: Db, conversations: readonly { id: string; patientId: string }[], entries: readonly NewEntry[]): Promise<AppendOutcome[]> {
+    const heads = conversations.map(({ id, patientId }) => ({
+      id,
+      status: 'waiting',
+      current_epoch: 1,
+      last_seq: '0',
+      last_hash: genesisHash(id),
+      patient_id: patientId,
+    }));
     return this.write(db, entries, heads, false);
   }
 
@@ -135,7 +143,7 @@ export class RecordRepository {
     const conversationIds = [...new Set(entries.map((entry) => entry.conversationId).filter(isUuid))].sort();
     const { transaction, rows: locked } = await begin<HeadRow>(
       this.dataSource,
-      `SELECT id, status, current_epoch, last_seq, last_hash FROM conversations WHERE id = ANY('{${conversationIds.join(',')}}'::uuid[]) ORDER BY id FOR UPDATE`,
+      `SELECT id, status, current_epoch, last_seq, last_hash, patient_id FROM conversations WHERE id = ANY('{${conversationIds.join(',')}}'::uuid[]) ORDER BY id FOR UPDATE`,
     );
     try {
       const outcomes = await this.write(transaction.db, entries, locked, lookUpRepeats);
@@ -158,7 +166,14 @@ export class RecordRepository {
     const heads = new Map<string, Head>(
       locked.map((row) => [
         row.id,
-        { id: row.id, status: row.status, currentEpoch: row.current_epoch, lastSeq: Number(row.last_seq), lastHash: row.last_hash },
+        {
+          id: row.id,
+          status: row.status,
+          currentEpoch: row.current_epoch,
+          lastSeq: Number(row.last_seq),
+          lastHash: row.last_hash,
+          patientId: row.patient_id,
+        },
       ]),
     );
     const messages = entries.flatMap((entry) => (entry.message ? [{ conversationId: entry.conversationId, ...entry.message }] : []));
@@ -213,7 +228,7 @@ export class RecordRepository {
       toInsert.push(entryRow(entry, seq, head.lastHash, hash));
       head.lastSeq = seq;
       head.lastHash = hash;
-      outcomes.push({ status: 'stored', seq, createdAt, hash });
+      outcomes.push({ status: 'stored', seq, createdAt, hash, patientId: head.patientId });
       if (message) {
         // A retry of the same send inside this very batch is answered like a retry of a stored one.
         byClientId.set(`${message.senderDeviceId}/${message.clientMessageId}`, { conversationId: entry.conversationId, seq, createdAt, ...message });

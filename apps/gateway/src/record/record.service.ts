@@ -9,7 +9,7 @@ import { toRecordEntry } from './record-entry.mapper.js';
 import { verifyChain, type ChainBreak } from './record-hash.js';
 import { FaultPoints } from './fault-points.js';
 import { RecordRepository, type PreparedBatch } from './record.repository.js';
-import type { AppendOutcome, NewEntry, StoredEntry } from './record.types.js';
+import type { AppendOutcome, NewEntry, StoredEntry, StoredOutcome } from './record.types.js';
 
 /** The most entries one transaction carries. */
 const MAX_BATCH = 256;
@@ -52,7 +52,7 @@ export class RecordService {
   /** Told, synchronously, of every entry refused or failed (SendLanes keeps the send order with it). */
   private readonly failureListeners: ((entries: readonly NewEntry[]) => void)[] = [];
   /** Told, synchronously, of every entry stored, after its COMMIT (the notification dispatcher). */
-  private readonly storedListeners: ((entry: NewEntry) => void)[] = [];
+  private readonly storedListeners: ((entry: NewEntry, stored: StoredOutcome) => void)[] = [];
   /** Sizes of the batches written, for benchmarks and metrics. */
   readonly batchSizes: number[] = [];
 
@@ -88,8 +88,8 @@ export class RecordService {
    * Appends the first entries of conversations created in the caller's transaction `db` (an open): committed with it,
    * not by this writer. Once the caller has committed, it hands the entries and outcomes to `announce`.
    */
-  appendToNew(db: Db, entries: readonly NewEntry[]): Promise<AppendOutcome[]> {
-    return this.repository.appendToNew(db, entries);
+  appendToNew(db: Db, conversations: readonly { id: string; patientId: string }[], entries: readonly NewEntry[]): Promise<AppendOutcome[]> {
+    return this.repository.appendToNew(db, conversations, entries);
   }
 
   /** Calls `listener` with the entries of every append refused or batch failed, before their callers hear of it. */
@@ -98,10 +98,11 @@ export class RecordService {
   }
 
   /**
-   * Calls `listener` with every entry stored by this node, after its transaction has committed and it was relayed: once
-   * per stored entry on the node that appended it (never for a duplicate). A listener must not throw or block.
+   * Calls `listener` with every entry stored by this node and its outcome (its place, its conversation's patient), after
+   * its transaction has committed and it was relayed: once per stored entry on the node that appended it (never for a
+   * duplicate). A listener must not throw or block.
    */
-  onEntryStored(listener: (entry: NewEntry) => void): void {
+  onEntryStored(listener: (entry: NewEntry, stored: StoredOutcome) => void): void {
     this.storedListeners.push(listener);
   }
 
@@ -258,7 +259,7 @@ export class RecordService {
       }
       for (const listener of this.storedListeners) {
         try {
-          listener(entry);
+          listener(entry, outcome);
         } catch (error) {
           this.logger.error({ err: error }, 'stored-entry listener failed');
         }

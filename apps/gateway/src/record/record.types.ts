@@ -20,7 +20,8 @@ export type NewEntry = { conversationId: string } & ({ message: NewMessage; syst
 
 /** What happened to one appended entry. */
 export type AppendOutcome =
-  | { status: 'stored'; seq: number; createdAt: Date; hash: Buffer }
+  /** Stored; `patientId` is the conversation's patient (read with its chain head, so listeners need not look it up). */
+  | { status: 'stored'; seq: number; createdAt: Date; hash: Buffer; patientId: string }
   /** The same client message id was stored before with the same content: nothing new was written. */
   | { status: 'duplicate'; seq: number; createdAt: Date }
   /** The client message id, or the sender sequence number, was already used for different content. */
@@ -30,6 +31,8 @@ export type AppendOutcome =
   | { status: 'unknown_epoch'; currentEpoch: number }
   | { status: 'stale_epoch'; currentEpoch: number }
   | { status: 'not_found' };
+
+export type StoredOutcome = Extract<AppendOutcome, { status: 'stored' }>;
 
 /** A stored entry, as read back for sync and verification. */
 export interface StoredEntry {
