@@ -1,5 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { ready } from '@parley/crypto';
 import { redisKeyPrefix, startLocalPushService, testRedisUrl, type LocalPushService } from '@parley/testing';
+import { createClient } from 'redis';
 import { RealtimePublisher } from '../../src/common/realtime.publisher.js';
 import { rooms } from '../../src/common/rooms.js';
 import { NotificationDispatcher } from '../../src/notifications/notification-dispatcher.js';
@@ -18,6 +20,8 @@ describeIf(missingRedis)('push notifications across two gateway nodes linked by 
   let nodeA: TestApp;
   let nodeB: TestApp;
   let pushService: LocalPushService;
+  let redis: Awaited<ReturnType<ReturnType<typeof createClient>['connect']>>;
+  let streamName: string;
   let practice: TestPractice;
   let clinician: Chatter;
   const chats: Chatter[] = [];
@@ -27,7 +31,9 @@ describeIf(missingRedis)('push notifications across two gateway nodes linked by 
   beforeAll(async () => {
     await ready();
     pushService = await startLocalPushService();
-    const env = { REDIS_URL: testRedisUrl()!, REDIS_STREAM_NAME: redisKeyPrefix(), PUSH_ALLOW_INSECURE_ENDPOINTS: 'true' };
+    streamName = redisKeyPrefix();
+    const env = { REDIS_URL: testRedisUrl()!, REDIS_STREAM_NAME: streamName, PUSH_ALLOW_INSECURE_ENDPOINTS: 'true' };
+    redis = await createClient({ url: testRedisUrl()! }).connect();
     nodeA = await startTestApp(env);
     nodeB = await startTestApp({ ...env, DATABASE_URL: nodeA.config.databaseUrl! });
     practice = await createPracticeWithStaff(nodeA);
@@ -42,6 +48,7 @@ describeIf(missingRedis)('push notifications across two gateway nodes linked by 
     await nodeB?.close();
     await nodeA?.close();
     await pushService?.close();
+    await redis?.close();
   });
 
   /** A patient on node B with an assigned conversation, subscribed. */
@@ -56,6 +63,24 @@ describeIf(missingRedis)('push notifications across two gateway nodes linked by 
     await idle();
 
     expect(deliveriesTo(subscription.endpoint)).toEqual([]);
+  });
+
+  it('asks the other node once for the users asked about together, and answers each', async () => {
+    const { account } = await patientOnB();
+    const away = Array.from({ length: 20 }, () => randomUUID());
+    // A node asks the others on the adapter's public channel (Redis PUB/SUB): count the requests made. A pattern
+    // subscription, since the adapter expects an answer from each plain subscriber of that channel.
+    const requests: Buffer[] = [];
+    const listener = redis.duplicate();
+    await listener.connect();
+    await listener.pSubscribe(`${streamName}#/#`, (message) => requests.push(message), true);
+
+    const online = await Promise.all([account.userId, ...away].map((userId) => nodeA.app.get(RealtimePublisher).isUserOnline(userId)));
+    await listener.pUnsubscribe();
+    await listener.close();
+
+    expect(online).toEqual([true, ...away.map(() => false)]);
+    expect(requests).toHaveLength(1);
   });
 
   it('sends one push, not two, when each node appends an entry for the away patient', async () => {
