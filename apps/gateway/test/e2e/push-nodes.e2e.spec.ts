@@ -20,7 +20,6 @@ describeIf(missingRedis)('push notifications across two gateway nodes linked by 
   let nodeA: TestApp;
   let nodeB: TestApp;
   let pushService: LocalPushService;
-  let redis: Awaited<ReturnType<ReturnType<typeof createClient>['connect']>>;
   let streamName: string;
   let practice: TestPractice;
   let clinician: Chatter;
@@ -33,7 +32,6 @@ describeIf(missingRedis)('push notifications across two gateway nodes linked by 
     pushService = await startLocalPushService();
     streamName = redisKeyPrefix();
     const env = { REDIS_URL: testRedisUrl()!, REDIS_STREAM_NAME: streamName, PUSH_ALLOW_INSECURE_ENDPOINTS: 'true' };
-    redis = await createClient({ url: testRedisUrl()! }).connect();
     nodeA = await startTestApp(env);
     nodeB = await startTestApp({ ...env, DATABASE_URL: nodeA.config.databaseUrl! });
     practice = await createPracticeWithStaff(nodeA);
@@ -48,7 +46,6 @@ describeIf(missingRedis)('push notifications across two gateway nodes linked by 
     await nodeB?.close();
     await nodeA?.close();
     await pushService?.close();
-    await redis?.close();
   });
 
   /** A patient on node B with an assigned conversation, subscribed. */
@@ -71,8 +68,7 @@ describeIf(missingRedis)('push notifications across two gateway nodes linked by 
     // A node asks the others on the adapter's public channel (Redis PUB/SUB): count the requests made. A pattern
     // subscription, since the adapter expects an answer from each plain subscriber of that channel.
     const requests: Buffer[] = [];
-    const listener = redis.duplicate();
-    await listener.connect();
+    const listener = await createClient({ url: testRedisUrl()! }).connect();
     await listener.pSubscribe(`${streamName}#/#`, (message) => requests.push(message), true);
 
     const online = await Promise.all([account.userId, ...away].map((userId) => nodeA.app.get(RealtimePublisher).isUserOnline(userId)));
