@@ -9,7 +9,8 @@ import { HoursService } from '../hours/hours.service.js';
 import { PracticeSettingsService } from '../practices/practice-settings.service.js';
 import { RecordService } from '../record/record.service.js';
 import type { AppendOutcome, NewEntry } from '../record/record.types.js';
-import { RoutingService } from '../routing/routing.service.js';
+import { assignedEntries, RoutingService, type Assignment } from '../routing/routing.service.js';
+import type { Db } from '../database/sql.js';
 import { ConversationsRepository } from './conversations.repository.js';
 import { OpenGroups } from './open-groups.js';
 import { ConversationOpeningRepository, type OpenInput, type OpenOutcome } from './opening.repository.js';
@@ -32,6 +33,9 @@ interface GroupedOpen {
   /** The acknowledgement for the patient's place in the queue (1 = next). */
   acknowledgement: (position: number) => string;
 }
+
+/** PostgreSQL's SQLSTATE for a lock not granted within `lock_timeout`. */
+const LOCK_NOT_AVAILABLE = '55P03';
 
 /** Opening a conversation: the patient's checks, the first epoch's envelopes, the first record entries, then routing. */
 @Injectable()
@@ -104,9 +108,9 @@ export class ConversationOpeningService {
     if ('refusal' in created) throw patientLimit(created.refusal);
     // A group stores the first entries with the conversation; an open stored alone (see storeGroup) writes them now.
     const conversation = await this.ensureFirstEntries(created.conversation, writeAcknowledgement(created.waitingBefore + 1));
-    // Acknowledged once stored, without waiting for routing (a burst of opens shares routing passes);
-    // the assignment reaches the patient as the record's `assigned` entry.
-    this.routeAfterOpen(actor.practiceId);
+    // Acknowledged once stored, without waiting for routing (a burst of opens shares routing passes), unless its group
+    // assigned it already; the assignment reaches the patient as the record's `assigned` entry.
+    if (conversation.status === 'waiting') this.routeAfterOpen(actor.practiceId);
     return { conversation: toConversationSummary(conversation) };
   }
 
@@ -117,44 +121,65 @@ export class ConversationOpeningService {
    */
   private async storeGroup(opens: readonly GroupedOpen[]): Promise<OpenOutcome[]> {
     const byId = new Map(opens.map((open) => [open.input.id, open]));
-    let firstEntries: NewEntry[] = [];
+    let entries: NewEntry[] = [];
     let appended: AppendOutcome[] = [];
+    /** The practice whose queue the group heads, routed in the group's transaction, and what that gave whom. */
+    let routed: { practiceId: string; made: readonly Assignment[] } | undefined;
     try {
       const outcomes = await this.groups.createGroup(
         opens.map((open) => open.input),
         async (db, accepted) => {
-          firstEntries = accepted.flatMap(({ input, waitingBefore }) =>
-            firstEntriesOf(input.id, input.topic, byId.get(input.id)!.acknowledgement(waitingBefore + 1)),
-          );
-          // Both statements are sent at once, behind the group's insert (createGroup).
-          [, appended] = await Promise.all([
-            this.audit.recordAll(
-              accepted.map(({ input }) => ({
-                actor: byId.get(input.id)!.actor,
-                action: 'conversation.opened' as const,
-                details: { conversationId: input.id, subjectUserId: input.patientId, data: { topic: input.topic } },
-              })),
-              db,
-            ),
-            this.record.appendToNew(
-              db,
-              accepted.map(({ input }) => ({ id: input.id, patientId: input.patientId })),
-              firstEntries,
-            ),
-          ]);
+          const conversations = accepted.map(({ input }) => ({ id: input.id, patientId: input.patientId }));
+          // The audit rows and the records' first entries (`opened`, `acknowledged` and, for a conversation assigned here,
+          // `assigned`) are sent at once, behind what was sent before them (createGroup).
+          const writeOpened = async (db: Db, made: readonly Assignment[]) => {
+            entries = [
+              ...accepted.flatMap(({ input, waitingBefore }) => firstEntriesOf(input.id, input.topic, byId.get(input.id)!.acknowledgement(waitingBefore + 1))),
+              ...assignedEntries(made),
+            ];
+            [, appended] = await Promise.all([
+              this.audit.recordAll(
+                accepted.map(({ input }) => ({
+                  actor: byId.get(input.id)!.actor,
+                  action: 'conversation.opened' as const,
+                  details: { conversationId: input.id, subjectUserId: input.patientId, data: { topic: input.topic } },
+                })),
+                db,
+              ),
+              this.record.appendToNew(db, conversations, entries),
+            ]);
+          };
+          // A group that heads its practice's queue (nothing waited before it) is routed in its own transaction: a patient
+          // who arrives while a clinician has room is assigned with this COMMIT, not by a pass after it.
+          const practiceId = accepted[0]!.input.practiceId;
+          if (accepted[0]!.waitingBefore === 0 && accepted.every((open) => open.input.practiceId === practiceId)) {
+            const made = await this.queue.assignOnOpen(db, practiceId, conversations, accepted[0]!.input.limits.dayStart, writeOpened);
+            routed = { practiceId, made };
+          } else await writeOpened(db, []);
         },
       );
-      this.record.announce(firstEntries, appended);
+      this.record.announce(entries, appended);
+      if (routed) this.queue.assignedOnOpen(routed.practiceId, routed.made);
       const lastSeqOf = new Map<string, number>();
-      firstEntries.forEach((entry, index) => {
+      entries.forEach((entry, index) => {
         const outcome = appended[index]!;
         if (outcome.status === 'stored') lastSeqOf.set(entry.conversationId, outcome.seq);
       });
-      return outcomes.map((outcome) =>
-        'conversation' in outcome ? { ...outcome, conversation: { ...outcome.conversation, lastSeq: lastSeqOf.get(outcome.conversation.id) ?? 0 } } : outcome,
-      );
+      const assigneeOf = new Map(routed?.made.map((assignment) => [assignment.conversationId, assignment.clinicianId]));
+      return outcomes.map((outcome) => {
+        if (!('conversation' in outcome)) return outcome;
+        const { id } = outcome.conversation;
+        const assignee = assigneeOf.get(id);
+        const lastSeq = lastSeqOf.get(id) ?? 0;
+        return {
+          ...outcome,
+          conversation: { ...outcome.conversation, lastSeq, ...(assignee ? { status: 'assigned' as const, assignedClinicianId: assignee } : {}) },
+        };
+      });
     } catch (error) {
-      if (opens.length === 1 || !isStatementRefusal(error)) throw error;
+      // A group that waited too long for the routing locks (assignOnOpen) stores its opens alone, even a group of one.
+      const isLockWaitTooLong = (error as { code?: unknown }).code === LOCK_NOT_AVAILABLE;
+      if ((opens.length === 1 && !isLockWaitTooLong) || !isStatementRefusal(error)) throw error;
       this.logger.warn({ opens: opens.length, code: (error as { code?: unknown }).code }, 'group open refused; opening one by one');
       const outcomes: OpenOutcome[] = [];
       for (const open of opens) outcomes.push(await this.createAlone(open).catch((alone: unknown) => ({ error: alone })));

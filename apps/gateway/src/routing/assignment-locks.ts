@@ -13,6 +13,10 @@ import { begin, isUuid, one, prepared, rows, run, type Db, type OpenTransaction 
  *   the record writer locks a batch's; `SKIP LOCKED` takes never wait). Every path that assigns or
  *   returns work to the queue takes them in this order, so two such paths on any gateway nodes serialise
  *   instead of deadlocking, and no count they read under the locks can grow before the transaction ends.
+ * - **An open's group routing its own conversations** (`RoutingRepository.assignOnOpen`) holds its patients' rows and
+ *   its new conversations before it takes the clinician rows: no path holding the clinician rows waits for a patient's
+ *   row in a conflicting mode (their foreign-key checks take KEY SHARE), nor can it see conversations not yet
+ *   committed, so this order cannot close a cycle either.
  * - **Closing and holding take the conversation's row alone** (`lifecycle/`): a close only frees capacity and a
  *   hold changes no count, so neither needs the clinician rows (with them, every close of a practice waited for
  *   every other and for each routing pass). Holding one conversation row and waiting for nothing else, they
@@ -87,9 +91,10 @@ const toLoad = (row: CountedRow): ClinicianLoad => ({
  * counts cannot change before the transaction ends.
  */
 export async function clinicianLoads(db: Db, practiceId: string, dayStart: Date): Promise<ClinicianLoad[]> {
-  await lockClinicianRows(db, practiceId);
-  // A statement after the locks (its own snapshot): the rows and counts as the transactions it waited for left them.
-  return (await rows<CountedRow>(db, COUNTS, [practiceId, dayStart])).map(toLoad);
+  // Sent together (the pool pipelines: database/data-source.ts), run in this order: the counts are a statement after the
+  // locks (its own snapshot), so they are the rows and counts as the transactions the locks waited for left them.
+  const [, counted] = await Promise.all([lockClinicianRows(db, practiceId), rows<CountedRow>(db, COUNTS, [practiceId, dayStart])]);
+  return counted.map(toLoad);
 }
 
 /**

@@ -5,7 +5,8 @@ import { freshDatabase } from '../../test/database.js';
 import { insertDevice, insertPractice, insertUser } from '../../test/factories.js';
 import { waitUntil } from '../../test/wait.js';
 import { openDatabase } from '../database/data-source.js';
-import { RoutingRepository } from './routing.repository.js';
+import { transaction } from '../database/sql.js';
+import { RoutingRepository, type Assignment } from './routing.repository.js';
 
 const NOW = new Date('2025-03-04T10:00:00.000Z');
 const DAY_START = new Date('2025-03-04T00:00:00.000Z');
@@ -218,6 +219,95 @@ describe(RoutingRepository.name, () => {
 
       expect(made.map((run) => run.length).sort()).toEqual([0, 1]);
       expect(await liveCount(clinician)).toBe(1);
+    });
+  });
+
+  describe('assignOnOpen', () => {
+    /** `assignOnOpen` in a transaction of its own, as an open's group calls it; with what its hook was given. */
+    async function openingGroup(practiceId: string, conversations: { id: string; patientId: string }[]) {
+      const hooked: (readonly Assignment[])[] = [];
+      const made = await transaction(dataSource, (db) =>
+        sut.assignOnOpen(db, practiceId, conversations, NOW, DAY_START, async (_db, assigned) => void hooked.push(assigned)),
+      );
+      return { made, hooked };
+    }
+
+    it('gives the conversations being opened, in their order, to reachable clinicians below their caps, as a pass would; the rest wait', async () => {
+      const practice = await aPractice();
+      const busy = await aClinician(practice.practiceId, { maxConcurrent: 2 });
+      const idle = await aClinician(practice.practiceId, { maxConcurrent: 1 });
+      await aClinician(practice.practiceId, { availability: 'away', maxConcurrent: 5 });
+      await aConversation(practice, { clinicianId: busy });
+      const group = await Promise.all([1, 2, 3].map(() => aConversation(practice)));
+
+      const { made, hooked } = await openingGroup(
+        practice.practiceId,
+        group.map((id) => ({ id, patientId: practice.patientId })),
+      );
+
+      const assignment = (conversationId: string, clinicianId: string) => ({
+        practiceId: practice.practiceId,
+        conversationId,
+        clinicianId,
+        patientId: practice.patientId,
+        how: 'auto',
+      });
+      expect(made).toEqual([assignment(group[0]!, idle), assignment(group[1]!, busy)]);
+      expect(hooked).toEqual([made]);
+      expect(await assignees(practice.practiceId)).toMatchObject({ [group[0]!]: idle, [group[1]!]: busy, [group[2]!]: null });
+      expect(await dataSource.query(`SELECT count(*)::int AS n FROM assignments WHERE conversation_id = ANY($1::uuid[])`, [group])).toEqual([{ n: 2 }]);
+      expect(await liveCount(busy)).toBe(2);
+    });
+
+    it('assigns none while another conversation of the practice waits, so the pass after the open keeps queue order', async () => {
+      const practice = await aPractice();
+      const clinician = await aClinician(practice.practiceId, { maxConcurrent: 1 });
+      const older = await aConversation(practice, { queuedAt: minutes(10) });
+      const opening = await aConversation(practice);
+
+      const { made, hooked } = await openingGroup(practice.practiceId, [{ id: opening, patientId: practice.patientId }]);
+
+      expect(made).toEqual([]);
+      expect(hooked).toEqual([[]]);
+      expect(await assignees(practice.practiceId)).toEqual({ [older]: null, [opening]: null });
+      expect((await sut.assignWaiting(practice.practiceId, NOW, DAY_START)).map((a) => a.conversationId)).toEqual([older]);
+      expect(await liveCount(clinician)).toBe(1);
+    });
+
+    it('waits for the routing locks another transaction holds, then counts what it committed meanwhile', async () => {
+      const practice = await aPractice();
+      const clinician = await aClinician(practice.practiceId, { maxConcurrent: 1 });
+      const opening = await aConversation(practice);
+      let inGroup: ReturnType<typeof openingGroup> = Promise.resolve({ made: [], hooked: [] });
+
+      await holdingRoutingLocks(practice.practiceId, async () => {
+        inGroup = openingGroup(practice.practiceId, [{ id: opening, patientId: practice.patientId }]);
+        await waitUntil(async () => (await waitingOnLocks()) >= 1, 'the group to wait on the routing locks');
+        // The clinician's one place taken while the group waits (a claim on another node, say).
+        await aConversation(practice, { clinicianId: clinician });
+      });
+
+      expect(await inGroup).toEqual({ made: [], hooked: [[]] });
+      expect(await liveCount(clinician)).toBe(1);
+      expect((await assignees(practice.practiceId))[opening]).toBeNull();
+    });
+
+    it('gives up on routing locks held longer than its bound, refused as lock_not_available, so its opens are stored alone instead', async () => {
+      const practice = await aPractice();
+      const clinician = await aClinician(practice.practiceId, { maxConcurrent: 1 });
+      const opening = await aConversation(practice);
+      let inGroup: ReturnType<typeof openingGroup> = Promise.resolve({ made: [], hooked: [] });
+
+      const startedAt = Date.now();
+      await holdingRoutingLocks(practice.practiceId, async () => {
+        inGroup = openingGroup(practice.practiceId, [{ id: opening, patientId: practice.patientId }]);
+        await inGroup.catch(() => undefined);
+      });
+
+      await expect(inGroup).rejects.toMatchObject({ code: '55P03' });
+      expect(Date.now() - startedAt).toBeGreaterThanOrEqual(1_900);
+      expect(await assignees(practice.practiceId)).toEqual({ [opening]: null });
+      expect(await liveCount(clinician)).toBe(0);
     });
   });
 

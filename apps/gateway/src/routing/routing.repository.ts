@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { SetPracticeLimits } from '@parley/protocol';
 import { DataSource } from 'typeorm';
+import { uuids } from '../database/array-parameters.js';
 import { one, prepared, rows, run, transaction, type Db, type OpenTransaction } from '../database/sql.js';
 import { CONVERSATION_COLUMNS, toConversationRow, type ConversationColumnsRow, type ConversationRow } from '../common/conversation-row.js';
 import {
@@ -71,6 +72,18 @@ const TAKE_WAITING = prepared(
     ORDER BY ${QUEUE_ORDER} LIMIT $2 FOR UPDATE SKIP LOCKED`,
 );
 
+/**
+ * How long an open's group waits for the routing locks (`assignOnOpen`): a pass holds them for a few round trips, so a
+ * longer wait means something is stuck, and the opens are better stored one by one (routed by a pass) than held.
+ */
+const OPEN_ROUTING_LOCK_WAIT_MS = 2_000;
+
+/** How many conversations of the practice wait, besides the ones given (a group being opened: `assignOnOpen`); prepared. */
+const OTHERS_WAITING = prepared(
+  'routing.others-waiting',
+  `SELECT count(*)::int AS n FROM conversations WHERE practice_id = $1 AND status = 'waiting' AND NOT (id = ANY($2::uuid[]))`,
+);
+
 /** Every query of the queue: the atomic assignment and claim, and the queue's state (waiting, urgent, clinicians' loads, limits). */
 @Injectable()
 export class RoutingRepository {
@@ -101,7 +114,7 @@ export class RoutingRepository {
       // Given as a function of the practice's time zone, it is read here, on the transaction's connection: a pass under a
       // burst then makes no query that the pool's waiting queue could refuse (DB_QUEUE_MAX) before its transaction.
       const clinicians = await clinicianLoads(db, practiceId, dayStart(await practiceTimeZone(db, practiceId)));
-      return this.assignInPass(db, practiceId, now, clinicians, inTransaction);
+      return this.assignInPass(db, practiceId, now, clinicians, (room) => this.takeWaiting(db, practiceId, room), inTransaction);
     });
   }
 
@@ -114,7 +127,7 @@ export class RoutingRepository {
     inTransaction?: (db: Db, made: readonly Assignment[]) => Promise<void>,
   ): Promise<Assignment[]> {
     try {
-      const made = await this.assignInPass(open.db, practiceId, now, clinicians, inTransaction);
+      const made = await this.assignInPass(open.db, practiceId, now, clinicians, (room) => this.takeWaiting(open.db, practiceId, room), inTransaction);
       await open.commit();
       return made;
     } catch (error) {
@@ -123,19 +136,63 @@ export class RoutingRepository {
     }
   }
 
-  /** A pass's assignments, given the clinicians' loads read under the routing locks (in `db`'s transaction). */
+  /**
+   * Routes a group of conversations being opened, inside the transaction that opens them (its caller's `db`), so a
+   * patient who arrives while a clinician has room is assigned with the open's own COMMIT instead of by a routing pass
+   * after it (docs/architecture.md, "Routing at the open"). Only when nothing else of the practice waits: the routing
+   * locks are taken (after the patients' rows and the new conversations, which no other transaction can see or wait for:
+   * assignment-locks.ts), and if any other conversation of the practice is waiting, none is assigned here and the pass
+   * after the open assigns in queue order. Otherwise `conversations` (the group's, in their queue order) go to
+   * clinicians as a pass would give them, and the pass assigns those left over. Three statements are sent at once behind
+   * whatever the caller sent before (the locks, the counts, the others waiting); then the assignments and
+   * `inTransaction`'s writes, which it is given always, with the assignments made (maybe none). The locks are waited for
+   * at most OPEN_ROUTING_LOCK_WAIT_MS, and so is any lock for the rest of the transaction: beyond it PostgreSQL refuses
+   * the statement (`lock_not_available`), the whole transaction is lost, and the caller stores the opens one by one.
+   */
+  async assignOnOpen(
+    db: Db,
+    practiceId: string,
+    conversations: readonly { id: string; patientId: string }[],
+    now: Date,
+    dayStart: Date,
+    inTransaction: (db: Db, made: readonly Assignment[]) => Promise<void>,
+  ): Promise<Assignment[]> {
+    // Settled in the order sent, so a refusal is the statement that failed (a lock not granted in time), not one of the
+    // statements behind it that the aborted transaction then refused (25P02), whichever rejected first.
+    const [timeout, counted, othersWaiting] = await Promise.allSettled([
+      run(db, `SET LOCAL lock_timeout = ${OPEN_ROUTING_LOCK_WAIT_MS}`),
+      clinicianLoads(db, practiceId, dayStart),
+      one<{ n: number }>(db, OTHERS_WAITING, [practiceId, uuids(conversations.map((conversation) => conversation.id))]),
+    ]);
+    for (const outcome of [timeout, counted, othersWaiting]) if (outcome.status === 'rejected') throw outcome.reason;
+    const loads = (counted as PromiseFulfilledResult<ClinicianLoad[]>).value;
+    const others = (othersWaiting as PromiseFulfilledResult<{ n: number } | undefined>).value;
+    if (others!.n > 0) {
+      await inTransaction(db, []);
+      return [];
+    }
+    const given = conversations.map((conversation) => ({ id: conversation.id, patient_id: conversation.patientId }));
+    return this.assignInPass(db, practiceId, now, loads, async (room) => given.slice(0, room), inTransaction, true);
+  }
+
+  /**
+   * A pass's assignments, given the clinicians' loads read under the routing locks (in `db`'s transaction): `take` gives
+   * the waiting conversations, in queue order, for the room the reachable clinicians have. `isAlwaysWriting`: call
+   * `inTransaction` even when nothing is assigned.
+   */
   private async assignInPass(
     db: Db,
     practiceId: string,
     now: Date,
     loads: ClinicianLoad[],
+    take: (room: number) => Promise<WaitingRow[]>,
     inTransaction?: (db: Db, made: readonly Assignment[]) => Promise<void>,
+    isAlwaysWriting = false,
   ): Promise<Assignment[]> {
     const clinicians = loads.filter(isReachable);
     const free = () => clinicians.filter(hasRoom);
-    if (free().length === 0) return [];
     const room = free().reduce((sum, c) => sum + Math.min(c.maxConcurrent - c.active, c.dailyMax === null ? Infinity : c.dailyMax - c.today), 0);
-    const waiting = await rows<WaitingRow>(db, TAKE_WAITING, [practiceId, Math.max(0, Math.min(room, 500))]);
+    const waiting = room > 0 ? await take(Math.min(room, 500)) : [];
     const made: Assignment[] = [];
     for (const conversation of waiting) {
       const clinician = free().sort(byFewestActiveThenLongestIdle)[0];
@@ -147,8 +204,13 @@ export class RoutingRepository {
     }
     // Chosen in memory above, written in one statement: the locks are held for a few round trips, not three per conversation.
     // The assignments and what must commit with them go to PostgreSQL together (the pool pipelines: database/data-source.ts).
-    if (made.length > 0) await Promise.all([assignMany(db, { practiceId, how: 'auto', now, assignments: made }), inTransaction?.(db, made)]);
+    if (made.length > 0 || isAlwaysWriting) await Promise.all([assignMany(db, { practiceId, how: 'auto', now, assignments: made }), inTransaction?.(db, made)]);
     return made;
+  }
+
+  /** A pass's waiting conversations, locked, in queue order: at most `room` (TAKE_WAITING). */
+  private takeWaiting(db: Db, practiceId: string, room: number): Promise<WaitingRow[]> {
+    return rows<WaitingRow>(db, TAKE_WAITING, [practiceId, room]);
   }
 
   /** A clinician takes one waiting conversation, if they are available and below their caps. Same locks, same order. */

@@ -11,6 +11,8 @@ import { AuditService, serverActor } from '../audit/audit.service.js';
 import { toConversationSummary } from '../common/conversation-row.js';
 import { HoursService } from '../hours/hours.service.js';
 import { RecordService } from '../record/record.service.js';
+import type { NewEntry } from '../record/record.types.js';
+import type { Db } from '../database/sql.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { RoutingRepository, type Assignment, type ClinicianRow } from './routing.repository.js';
 import { SharedReads } from '../common/shared-reads.js';
@@ -151,14 +153,7 @@ export class RoutingService implements OnModuleDestroy {
     const dayStart = await this.hours.localDayStart(practiceId).catch(() => undefined);
     // The audit rows of the automatic assignments commit with them (one statement), so none is lost and none waits for the pool.
     const made = await this.queue.assignWaiting(practiceId, this.clock.now(), dayStart ?? ((timeZone) => this.dayStart(timeZone)), (db, assigned) =>
-      this.audit.recordAll(
-        assigned.map((assignment) => ({
-          actor: serverActor(practiceId),
-          action: 'conversation.assigned' as const,
-          details: { conversationId: assignment.conversationId, subjectUserId: assignment.patientId, data: { assigneeUserId: assignment.clinicianId } },
-        })),
-        db,
-      ),
+      this.auditAssignments(practiceId, assigned, db),
     );
     // The assignees hear at once, right after the commit; the record entries (one batch) follow.
     this.announceAssignments(made);
@@ -167,6 +162,45 @@ export class RoutingService implements OnModuleDestroy {
     // Awaited by `route` after its last pass; meanwhile a rejection is not left unhandled.
     recorded.catch(() => undefined);
     return { made, recorded };
+  }
+
+  /** The audit rows of automatic assignments, in their transaction (`db`). */
+  private auditAssignments(practiceId: string, made: readonly Assignment[], db: Db): Promise<void> {
+    return this.audit.recordAll(
+      made.map((assignment) => ({
+        actor: serverActor(practiceId),
+        action: 'conversation.assigned' as const,
+        details: { conversationId: assignment.conversationId, subjectUserId: assignment.patientId, data: { assigneeUserId: assignment.clinicianId } },
+      })),
+      db,
+    );
+  }
+
+  /**
+   * Routes a group of conversations being opened, in the transaction that opens them (`db`), when nothing else of the
+   * practice waits (`RoutingRepository.assignOnOpen`): their audit rows go with the assignments, and `inTransaction`
+   * writes the opener's own rows given the assignments made (maybe none), the record's `assigned` entries
+   * (`assignedEntries`) among them. Once committed, the caller hands the assignments to `assignedOnOpen`; a conversation
+   * left waiting is routed by a pass as usual.
+   */
+  assignOnOpen(
+    db: Db,
+    practiceId: string,
+    conversations: readonly { id: string; patientId: string }[],
+    dayStart: Date,
+    inTransaction: (db: Db, made: readonly Assignment[]) => Promise<void>,
+  ): Promise<Assignment[]> {
+    return this.queue.assignOnOpen(db, practiceId, conversations, this.clock.now(), dayStart, async (db, made) => {
+      // The opener's rows first: its `conversation.opened` audit row goes ahead of the `conversation.assigned` ones.
+      await Promise.all([inTransaction(db, made), this.auditAssignments(practiceId, made, db)]);
+    });
+  }
+
+  /** After the open's COMMIT: the assignees hear of what `assignOnOpen` gave them, and the practice's staff of the queue. */
+  assignedOnOpen(practiceId: string, made: readonly Assignment[]): void {
+    for (const assignment of made) this.metrics?.assigned(assignment.how);
+    this.announceAssignments(made);
+    this.scheduleAnnouncement(practiceId);
   }
 
   /**
@@ -308,12 +342,7 @@ export class RoutingService implements OnModuleDestroy {
   private async recordAssignments(made: readonly Assignment[]): Promise<void> {
     if (made.length === 0) return;
     for (const assignment of made) this.metrics?.assigned(assignment.how);
-    await this.record.appendAll(
-      made.map((assignment) => ({
-        conversationId: assignment.conversationId,
-        system: { event: 'assigned' as const, data: { clinicianId: assignment.clinicianId, how: assignment.how } },
-      })),
-    );
+    await this.record.appendAll(assignedEntries(made));
   }
 
   /** Tells each assignee's devices of their new conversations. */
@@ -358,4 +387,14 @@ export class RoutingService implements OnModuleDestroy {
   private dayStart(timeZone: string): Date {
     return this.hours.dayStartIn(timeZone);
   }
+}
+
+export type { Assignment };
+
+/** The record's `assigned` entry of each assignment. */
+export function assignedEntries(made: readonly Assignment[]): NewEntry[] {
+  return made.map((assignment) => ({
+    conversationId: assignment.conversationId,
+    system: { event: 'assigned' as const, data: { clinicianId: assignment.clinicianId, how: assignment.how } },
+  }));
 }

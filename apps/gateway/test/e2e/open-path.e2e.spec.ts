@@ -1,8 +1,9 @@
 import { ready } from '@parley/crypto';
 import type { ConversationOpen, ConversationSummary, PracticeSettings } from '@parley/protocol';
 import { startTestApp, type TestApp } from '../app.js';
-import { patientChat, type Chatter } from '../chat.js';
+import { patientChat, staffChat, type Chatter } from '../chat.js';
 import { activatePatient, api, apiOk, connectAs, createPracticeWithStaff, type TestPractice } from '../factories.js';
+import { waitUntil } from '../wait.js';
 
 const failure = (error: unknown) => error as { code: string; message: string };
 
@@ -148,5 +149,57 @@ describe('the open path (in-process gateway, real PostgreSQL and sockets)', () =
     expect(beforeConsent).toEqual({ code: 'forbidden' });
     expect(accepted.status).toBe(200);
     expect(afterConsent).toMatchObject({ topic: 'admin' });
+  });
+
+  it('assigns in the open’s own transaction when a clinician has room: `assigned` as seq 3 with its audit row, the clinician told, the answer saying so', async () => {
+    // A practice of its own, so the conversations the tests above left waiting do not come first.
+    const other = await createPracticeWithStaff(gateway);
+    const otherPatient = await patientChat(gateway.url, other, await activatePatient(gateway.url, other));
+    const clinician = await staffChat(gateway.url, other, other.clinician);
+    try {
+      const told = new Promise((resolve) => clinician.session.client.on('conversation:assigned', resolve));
+      const conversation = await otherPatient.session.openConversation('admin');
+
+      const entries = await firstEntries(conversation.id);
+      const audited = await query<{ action: string; tx: string }>(`SELECT action, xmin::text AS tx FROM audit_events WHERE conversation_id = $1 ORDER BY id`, [
+        conversation.id,
+      ]);
+      expect(conversation).toMatchObject({ status: 'assigned', assignedClinicianId: other.clinician.userId, lastSeq: 3 });
+      expect(entries.map(({ seq, event }) => ({ seq, event }))).toEqual([
+        { seq: 1, event: 'opened' },
+        { seq: 2, event: 'acknowledged' },
+        { seq: 3, event: 'assigned' },
+      ]);
+      expect(audited.map(({ action }) => action)).toEqual(['conversation.opened', 'conversation.assigned']);
+      expect(new Set([...entries, ...audited].map(({ tx }) => tx)).size).toBe(1);
+      expect(await told).toMatchObject({ conversationId: conversation.id, clinicianId: other.clinician.userId, how: 'auto' });
+    } finally {
+      await otherPatient.session.close();
+      await clinician.session.close();
+    }
+  });
+
+  it('stores an open alone, routed by a pass after it, when the routing locks stay held past the group’s wait', async () => {
+    const other = await createPracticeWithStaff(gateway);
+    const otherPatient = await patientChat(gateway.url, other, await activatePatient(gateway.url, other));
+    const clinician = await staffChat(gateway.url, other, other.clinician);
+    try {
+      let opened: ConversationSummary | undefined;
+      // The practice's routing locks held, as a stuck transaction would, while the patient opens.
+      await gateway.dataSource.transaction(async (db) => {
+        await db.query(`SELECT 1 FROM clinician_capacity WHERE practice_id = $1 ORDER BY user_id FOR UPDATE`, [other.id]);
+        opened = await otherPatient.session.openConversation('admin');
+      });
+      await waitUntil(async () => (await firstEntries(opened!.id)).length === 3, 'the pass after the open to assign it');
+
+      expect(opened).toMatchObject({ status: 'waiting', lastSeq: 2 });
+      expect((await firstEntries(opened!.id)).map(({ event }) => event)).toEqual(['opened', 'acknowledged', 'assigned']);
+      expect(await query(`SELECT assigned_clinician_id FROM conversations WHERE id = $1`, [opened!.id])).toEqual([
+        { assigned_clinician_id: other.clinician.userId },
+      ]);
+    } finally {
+      await otherPatient.session.close();
+      await clinician.session.close();
+    }
   });
 });

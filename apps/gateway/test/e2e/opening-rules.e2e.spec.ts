@@ -72,7 +72,8 @@ describe('what gates opening and sending (in-process gateway, a FakeClock)', () 
 
     expect(refused.code).toBe('outside_hours');
     expect(refused.message).toContain('Tuesday 24 November at 08:00');
-    expect(opened.status).toBe('waiting');
+    // The clinician is available with room, so the open itself assigns it (docs/architecture.md, "Routing at the open").
+    expect(opened).toMatchObject({ status: 'assigned', assignedClinicianId: practice.clinician.userId });
   });
 
   it("refuses a patient's message once the reply window has ended, answers a retry of one stored before as a duplicate, and posts a closing notice", async () => {
