@@ -95,7 +95,8 @@ export class RoutingRepository {
    * active first, longest idle on ties), in ONE transaction. The practice's clinician rows are locked
    * first, in id order, so concurrent calls on any node serialise and nobody is ever over cap; waiting
    * conversations are locked with SKIP LOCKED so a concurrent claim is skipped, not waited for. The assignments are
-   * written in one statement (`assignMany`); `inTransaction` writes what must commit with them (their audit rows).
+   * written in one statement (`assignMany`); `inTransaction` writes what must commit with them (their audit rows; it is
+   * called with none too).
    * With `dayStart` given as a Date, a pass is four round trips: BEGIN with the locks and counts, the waiting, the
    * assignments with `inTransaction`'s writes (sent together), COMMIT.
    */
@@ -157,28 +158,23 @@ export class RoutingRepository {
     dayStart: Date,
     inTransaction: (db: Db, made: readonly Assignment[]) => Promise<void>,
   ): Promise<Assignment[]> {
-    // Settled in the order sent, so a refusal is the statement that failed (a lock not granted in time), not one of the
-    // statements behind it that the aborted transaction then refused (25P02), whichever rejected first.
-    const [timeout, counted, othersWaiting] = await Promise.allSettled([
-      run(db, `SET LOCAL lock_timeout = ${OPEN_ROUTING_LOCK_WAIT_MS}`),
-      clinicianLoads(db, practiceId, dayStart),
-      one<{ n: number }>(db, OTHERS_WAITING, [practiceId, uuids(conversations.map((conversation) => conversation.id))]),
-    ]);
-    for (const outcome of [timeout, counted, othersWaiting]) if (outcome.status === 'rejected') throw outcome.reason;
-    const loads = (counted as PromiseFulfilledResult<ClinicianLoad[]>).value;
-    const others = (othersWaiting as PromiseFulfilledResult<{ n: number } | undefined>).value;
-    if (others!.n > 0) {
-      await inTransaction(db, []);
-      return [];
-    }
+    const timeout = run(db, `SET LOCAL lock_timeout = ${OPEN_ROUTING_LOCK_WAIT_MS}`);
+    const counted = clinicianLoads(db, practiceId, dayStart);
+    const othersWaiting = one<{ n: number }>(db, OTHERS_WAITING, [practiceId, uuids(conversations.map((conversation) => conversation.id))]);
+    // All answered first, then read in the order sent: a refusal is the statement that failed (a lock not granted in
+    // time), not one of the statements behind it that the aborted transaction then refused (25P02) and that settled first.
+    await Promise.allSettled([timeout, counted, othersWaiting]);
+    await timeout;
+    const loads = await counted;
+    const isAnotherWaiting = (await othersWaiting)!.n > 0;
     const given = conversations.map((conversation) => ({ id: conversation.id, patient_id: conversation.patientId }));
-    return this.assignInPass(db, practiceId, now, loads, async (room) => given.slice(0, room), inTransaction, true);
+    return this.assignInPass(db, practiceId, now, loads, async (room) => (isAnotherWaiting ? [] : given.slice(0, room)), inTransaction);
   }
 
   /**
    * A pass's assignments, given the clinicians' loads read under the routing locks (in `db`'s transaction): `take` gives
-   * the waiting conversations, in queue order, for the room the reachable clinicians have. `isAlwaysWriting`: call
-   * `inTransaction` even when nothing is assigned.
+   * the waiting conversations, in queue order, for the room the reachable clinicians have. `inTransaction` is called
+   * once, with the assignments made (maybe none).
    */
   private async assignInPass(
     db: Db,
@@ -187,7 +183,6 @@ export class RoutingRepository {
     loads: ClinicianLoad[],
     take: (room: number) => Promise<WaitingRow[]>,
     inTransaction?: (db: Db, made: readonly Assignment[]) => Promise<void>,
-    isAlwaysWriting = false,
   ): Promise<Assignment[]> {
     const clinicians = loads.filter(isReachable);
     const free = () => clinicians.filter(hasRoom);
@@ -204,7 +199,7 @@ export class RoutingRepository {
     }
     // Chosen in memory above, written in one statement: the locks are held for a few round trips, not three per conversation.
     // The assignments and what must commit with them go to PostgreSQL together (the pool pipelines: database/data-source.ts).
-    if (made.length > 0 || isAlwaysWriting) await Promise.all([assignMany(db, { practiceId, how: 'auto', now, assignments: made }), inTransaction?.(db, made)]);
+    await Promise.all([assignMany(db, { practiceId, how: 'auto', now, assignments: made }), inTransaction?.(db, made)]);
     return made;
   }
 

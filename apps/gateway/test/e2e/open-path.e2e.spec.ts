@@ -151,12 +151,24 @@ describe('the open path (in-process gateway, real PostgreSQL and sockets)', () =
     expect(afterConsent).toMatchObject({ topic: 'admin' });
   });
 
-  it('assigns in the open’s own transaction when a clinician has room: `assigned` as seq 3 with its audit row, the clinician told, the answer saying so', async () => {
-    // A practice of its own, so the conversations the tests above left waiting do not come first.
+  /**
+   * Runs `work` in a practice of its own, with a patient and its clinician signed in and available, so the conversations
+   * the tests above left waiting do not come first; both sign out after.
+   */
+  async function inOwnPractice(work: (other: TestPractice, otherPatient: Chatter, clinician: Chatter) => Promise<void>): Promise<void> {
     const other = await createPracticeWithStaff(gateway);
     const otherPatient = await patientChat(gateway.url, other, await activatePatient(gateway.url, other));
     const clinician = await staffChat(gateway.url, other, other.clinician);
     try {
+      await work(other, otherPatient, clinician);
+    } finally {
+      await otherPatient.session.close();
+      await clinician.session.close();
+    }
+  }
+
+  it('assigns in the open’s own transaction when a clinician has room: `assigned` as seq 3 with its audit row, the clinician told, the answer saying so', async () => {
+    await inOwnPractice(async (other, otherPatient, clinician) => {
       const told = new Promise((resolve) => clinician.session.client.on('conversation:assigned', resolve));
       const conversation = await otherPatient.session.openConversation('admin');
 
@@ -173,17 +185,11 @@ describe('the open path (in-process gateway, real PostgreSQL and sockets)', () =
       expect(audited.map(({ action }) => action)).toEqual(['conversation.opened', 'conversation.assigned']);
       expect(new Set([...entries, ...audited].map(({ tx }) => tx)).size).toBe(1);
       expect(await told).toMatchObject({ conversationId: conversation.id, clinicianId: other.clinician.userId, how: 'auto' });
-    } finally {
-      await otherPatient.session.close();
-      await clinician.session.close();
-    }
+    });
   });
 
   it('stores an open alone, routed by a pass after it, when the routing locks stay held past the group’s wait', async () => {
-    const other = await createPracticeWithStaff(gateway);
-    const otherPatient = await patientChat(gateway.url, other, await activatePatient(gateway.url, other));
-    const clinician = await staffChat(gateway.url, other, other.clinician);
-    try {
+    await inOwnPractice(async (other, otherPatient) => {
       let opened: ConversationSummary | undefined;
       // The practice's routing locks held, as a stuck transaction would, while the patient opens.
       await gateway.dataSource.transaction(async (db) => {
@@ -197,9 +203,6 @@ describe('the open path (in-process gateway, real PostgreSQL and sockets)', () =
       expect(await query(`SELECT assigned_clinician_id FROM conversations WHERE id = $1`, [opened!.id])).toEqual([
         { assigned_clinician_id: other.clinician.userId },
       ]);
-    } finally {
-      await otherPatient.session.close();
-      await clinician.session.close();
-    }
+    });
   });
 });
