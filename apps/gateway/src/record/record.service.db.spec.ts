@@ -9,7 +9,7 @@ import { openDatabase } from '../database/data-source.js';
 import { verifyChain } from './record-hash.js';
 import type { RealtimePublisher } from '../common/realtime.publisher.js';
 import { RecordRepository, type PreparedBatch } from './record.repository.js';
-import { RecordService } from './record.service.js';
+import { MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, RecordService } from './record.service.js';
 import type { AppendOutcome, NewEntry } from './record.types.js';
 
 describe(`${RecordService.name} batching`, () => {
@@ -68,6 +68,32 @@ describe(`${RecordService.name} batching`, () => {
 
     expect(outcomes.map(stored)).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
     expect(sut.batchSizes.slice(before)).toEqual([300]);
+  });
+
+  it('writes a backlog in batches of at most MAX_BATCH_ENTRIES entries, in order', async () => {
+    const conversation = await aConversation(dataSource);
+    const before = sut.batchSizes.length;
+    const count = MAX_BATCH_ENTRIES + 300;
+
+    // The first append starts a batch of its own at once; the rest queue behind it and are taken as the writer allows.
+    const outcomes = await Promise.all(Array.from({ length: count }, (_, i) => sut.append(message(conversation, i + 1))));
+
+    expect(outcomes.map(stored)).toEqual(Array.from({ length: count }, (_, i) => i + 1));
+    expect(sut.batchSizes.slice(before)).toEqual([1, MAX_BATCH_ENTRIES, count - 1 - MAX_BATCH_ENTRIES]);
+  });
+
+  it('cuts a backlog of large messages at MAX_BATCH_BYTES of ciphertext', async () => {
+    const conversation = await aConversation(dataSource);
+    const before = sut.batchSizes.length;
+    const size = 33_000;
+    const perBatch = Math.floor(MAX_BATCH_BYTES / size);
+
+    const outcomes = await Promise.all(
+      Array.from({ length: perBatch + 45 }, (_, i) => sut.append(message(conversation, i + 1, { ciphertext: Buffer.alloc(size, i) }))),
+    );
+
+    expect(outcomes.map(stored)).toEqual(Array.from({ length: perBatch + 45 }, (_, i) => i + 1));
+    expect(sut.batchSizes.slice(before)).toEqual([1, perBatch, 44]);
   });
 
   it('stores none of a group when one of its entries fails, rejects that group (and whatever was queued behind it), and writes on afterwards', async () => {

@@ -11,11 +11,16 @@ import { FaultPoints } from './fault-points.js';
 import { RecordRepository, type PreparedBatch } from './record.repository.js';
 import type { AppendOutcome, NewEntry, StoredEntry, StoredOutcome } from './record.types.js';
 
-/** The most entries one transaction carries. */
-const MAX_BATCH = 256;
+/**
+ * The most entries one transaction carries, and the most ciphertext bytes (a full batch of the largest messages, about
+ * 8 MB, bound for one bind message). At the maximum rate the writer's batches are what the queue holds when the previous
+ * one commits, about 250–300 entries on the bench's machine (docs/benchmarks.md, step 18); a cap of 256 split them.
+ */
+export const MAX_BATCH_ENTRIES = 1024;
+export const MAX_BATCH_BYTES = 8 * 2 ** 20;
 /** How many batch transactions may be open at once: one committing while the next forms and takes its locks. */
 const PIPELINE_DEPTH = 2;
-/** RECORD_QUEUE_MAX's default: far above what a healthy node queues (a batch or two, up to MAX_BATCH entries each). */
+/** RECORD_QUEUE_MAX's default: far above what a healthy node queues (a batch or two, up to MAX_BATCH_ENTRIES entries each). */
 const DEFAULT_QUEUE_MAX = 20_000;
 
 /** One `append` or `appendAll`: its entries always travel together, in one transaction. */
@@ -121,13 +126,16 @@ export class RecordService {
     });
   }
 
-  /** The next groups to write together: whole groups, at most MAX_BATCH entries unless one group alone is larger. */
+  /** The next groups to write together: whole groups, within MAX_BATCH_ENTRIES and MAX_BATCH_BYTES unless one group alone is larger. */
   private takeBatch(): Pending[] {
     let size = 0;
+    let bytes = 0;
     let count = 0;
     for (const group of this.pending) {
-      if (count > 0 && size + group.entries.length > MAX_BATCH) break;
+      const groupBytes = group.entries.reduce((sum, entry) => sum + (entry.message?.ciphertext.length ?? 0), 0);
+      if (count > 0 && (size + group.entries.length > MAX_BATCH_ENTRIES || bytes + groupBytes > MAX_BATCH_BYTES)) break;
       size += group.entries.length;
+      bytes += groupBytes;
       count += 1;
     }
     this.queued -= size;
