@@ -12,9 +12,9 @@ import { RecordRepository, type PreparedBatch } from './record.repository.js';
 import type { AppendOutcome, NewEntry, StoredEntry, StoredOutcome } from './record.types.js';
 
 /**
- * The most entries one transaction carries, and the most ciphertext bytes (a full batch of the largest messages, about
- * 8 MB, bound for one bind message). At the maximum rate the writer's batches are what the queue holds when the previous
- * one commits, about 250–300 entries on the bench's machine (docs/benchmarks.md, step 18); a cap of 256 split them.
+ * The most entries one transaction carries, and the most ciphertext bytes (about 250 of the largest messages: one bind
+ * message stays within 8 MB). At the maximum rate a batch is what queued while the one before committed, about 250–300
+ * entries on the bench's machine (docs/benchmarks.md, step 18), which the old cap of 256 entries split.
  */
 export const MAX_BATCH_ENTRIES = 1024;
 export const MAX_BATCH_BYTES = 8 * 2 ** 20;
