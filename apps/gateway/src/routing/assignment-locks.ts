@@ -39,6 +39,7 @@ export interface ClinicianLoad {
   /** At least one live staff socket on some gateway node. */
   isConnected: boolean;
   active: number;
+  /** Assignments since the day's start: counted only for a clinician with a daily cap (0 without one). */
   today: number;
   lastAssignedAt: Date | null;
 }
@@ -64,11 +65,16 @@ export function lockClinicianRows(db: Db, practiceId: string): Promise<CapacityR
   );
 }
 
-/** The active and today's counts of each clinician of a practice, as `clinicianLoads` reads them after the locks. */
+/**
+ * The active and today's counts of each clinician of a practice, as `clinicianLoads` reads them after the locks. Today's
+ * assignments are counted only for a clinician with a daily cap, the one thing they are read for here: the count grows
+ * with the day, and every routing pass and group open runs this (0 without a cap).
+ */
 const COUNTS = `SELECT cc.user_id, cc.practice_id, cc.max_concurrent, cc.daily_max, cc.availability, cc.connected_at IS NOT NULL AS is_connected,
          cc.last_assigned_at,
          (SELECT count(*) FROM conversations c WHERE c.assigned_clinician_id = cc.user_id AND c.status IN ('assigned', 'on_hold'))::int AS active,
-         (SELECT count(*) FROM assignments a WHERE a.clinician_id = cc.user_id AND a.assigned_at >= $2)::int AS today
+         CASE WHEN cc.daily_max IS NULL THEN 0
+              ELSE (SELECT count(*) FROM assignments a WHERE a.clinician_id = cc.user_id AND a.assigned_at >= $2)::int END AS today
     FROM clinician_capacity cc WHERE cc.practice_id = $1 ORDER BY cc.user_id`;
 
 /** A clinician row with its counts, as COUNTS selects it. */

@@ -6,6 +6,7 @@ import { insertDevice, insertPractice, insertUser } from '../../test/factories.j
 import { waitUntil } from '../../test/wait.js';
 import { openDatabase } from '../database/data-source.js';
 import { transaction } from '../database/sql.js';
+import { clinicianLoads } from './assignment-locks.js';
 import { RoutingRepository, type Assignment } from './routing.repository.js';
 
 const NOW = new Date('2025-03-04T10:00:00.000Z');
@@ -120,6 +121,28 @@ describe(RoutingRepository.name, () => {
   }
   const waitingOnLocks = async (): Promise<number> =>
     (await dataSource.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`))[0].n;
+
+  describe('clinicianLoads', () => {
+    it("counts each clinician's active conversations, and today's assignments where a daily cap reads them", async () => {
+      const practice = await aPractice();
+      const capped = await aClinician(practice.practiceId, { maxConcurrent: 5, dailyMax: 10 });
+      const uncapped = await aClinician(practice.practiceId, { maxConcurrent: 5 });
+      for (const clinicianId of [capped, uncapped]) {
+        await aConversation(practice, { clinicianId, assignedAt: minutes(30) });
+        await aConversation(practice, { clinicianId, assignedAt: minutes(20) });
+        await aConversation(practice, { clinicianId, assignedAt: new Date(DAY_START.getTime() - 60_000) });
+      }
+      await closeAllOf(capped);
+      await aConversation(practice, { clinicianId: capped, assignedAt: minutes(10) });
+
+      const loads = await transaction(dataSource, (db) => clinicianLoads(db, practice.practiceId, DAY_START));
+
+      const byId = new Map(loads.map((load) => [load.userId, { active: load.active, today: load.today }]));
+      expect(byId.get(capped)).toEqual({ active: 1, today: 3 });
+      // Without a daily cap nothing reads today's count: it is not counted (0).
+      expect(byId.get(uncapped)).toEqual({ active: 3, today: 0 });
+    });
+  });
 
   describe('assignWaiting', () => {
     it('assigns in queue order, urgent first, to the reachable clinician with fewest active, and records each assignment', async () => {
