@@ -10,7 +10,7 @@ import { PracticeSettingsService } from '../practices/practice-settings.service.
 import { RecordService } from '../record/record.service.js';
 import type { AppendOutcome, NewEntry } from '../record/record.types.js';
 import { assignedEntries, RoutingService, type Assignment } from '../routing/routing.service.js';
-import type { Db } from '../database/sql.js';
+import { isLockNotAvailable, isStatementError, type Db } from '../database/sql.js';
 import { ConversationsRepository } from './conversations.repository.js';
 import { OpenGroups } from './open-groups.js';
 import { ConversationOpeningRepository, type OpenInput, type OpenOutcome } from './opening.repository.js';
@@ -33,9 +33,6 @@ interface GroupedOpen {
   /** The acknowledgement for the patient's place in the queue (1 = next). */
   acknowledgement: (position: number) => string;
 }
-
-/** PostgreSQL's SQLSTATE for a lock not granted within `lock_timeout`. */
-const LOCK_NOT_AVAILABLE = '55P03';
 
 /** Opening a conversation: the patient's checks, the first epoch's envelopes, the first record entries, then routing. */
 @Injectable()
@@ -178,8 +175,7 @@ export class ConversationOpeningService {
       });
     } catch (error) {
       // A group that waited too long for the routing locks (assignOnOpen) stores its opens alone, even a group of one.
-      const isLockWaitTooLong = (error as { code?: unknown }).code === LOCK_NOT_AVAILABLE;
-      if ((opens.length === 1 && !isLockWaitTooLong) || !isStatementRefusal(error)) throw error;
+      if ((opens.length === 1 && !isLockNotAvailable(error)) || !isStatementError(error)) throw error;
       this.logger.warn({ opens: opens.length, code: (error as { code?: unknown }).code }, 'group open refused; opening one by one');
       const outcomes: OpenOutcome[] = [];
       for (const open of opens) outcomes.push(await this.createAlone(open).catch((alone: unknown) => ({ error: alone })));
@@ -265,12 +261,6 @@ function firstEntriesOf(conversationId: string, topic: string, acknowledgement: 
     { conversationId, system: { event: 'opened', data: { topic } } },
     { conversationId, system: { event: 'acknowledged', data: { text: acknowledgement } } },
   ];
-}
-
-/** Whether PostgreSQL refused a statement (it answered with a SQLSTATE), as opposed to a lost connection or a busy pool. */
-function isStatementRefusal(error: unknown): boolean {
-  const failure = error as { code?: unknown; severity?: unknown } | undefined;
-  return typeof failure?.severity === 'string' && typeof failure.code === 'string' && !failure.code.startsWith('08') && !failure.code.startsWith('57P');
 }
 
 /** Waits for every check, then answers the first refusal in the order given (undefined when all passed). */

@@ -211,11 +211,16 @@ export async function begin<Row>(dataSource: DataSource, first: string): Promise
 }
 
 /** Whether an error is PostgreSQL refusing a statement (it has a SQLSTATE), as opposed to a lost connection. */
-function isStatementError(error: unknown): boolean {
+export function isStatementError(error: unknown): boolean {
   const failure = error as { code?: unknown; severity?: unknown };
   const code = failure?.code;
   // pg's DatabaseError carries the server's severity; a socket error (ECONNRESET, EPIPE) does not.
   return typeof failure?.severity === 'string' && typeof code === 'string' && !code.startsWith('08') && !code.startsWith('57P');
+}
+
+/** Whether a statement waited longer than the transaction's `lock_timeout` for a lock (SQLSTATE 55P03, lock_not_available). */
+export function isLockNotAvailable(error: unknown): boolean {
+  return (error as { code?: unknown } | undefined)?.code === '55P03';
 }
 
 /** Whether a query failed on a unique (or primary key) constraint, optionally a named one. */
