@@ -12,8 +12,8 @@ const turbo = (...args) => spawnSync('turbo', args, { cwd: root, env, stdio: 'in
 rmSync(results, { recursive: true, force: true });
 if (turbo('run', 'build', '--output-logs=errors-only') !== 0) process.exit(1);
 // Type-checks two at a time: tsc and svelte-check are CPU-bound and independent of each other. Then the tests, one
-// package at a time: the gateway's suite already runs two files at once (apps/gateway/jest.config.js), and browser and
-// database tests share two cores. --continue reports every failure, not just the first.
+// package at a time: the gateway's and the staff app's suites already run two files at once (their jest.config.js),
+// and browser and database tests share two cores. --continue reports every failure, not just the first.
 // Lint first (ESLint with the dependency rule, and Prettier's check): it takes seconds and names its findings.
 const lintStatus = spawnSync('pnpm', ['lint'], { cwd: root, env, stdio: 'inherit' }).status ?? 1;
 const typecheckStatus = turbo('run', 'typecheck', '--concurrency=2', '--continue', ...process.argv.slice(2));

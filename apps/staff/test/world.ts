@@ -117,6 +117,10 @@ async function setUpWorld(gateway: GatewayProcess, dataDir: string, database: Aw
     });
     keyBackups.set(member.userId, keyBackup);
   }
+  // The seals held the event loop for seconds (over 5 s when the machine is busy: two test files at once), and the
+  // gateway closes a keep-alive connection idle for 5 s. Until the loop turns, fetch's pool still holds such a
+  // connection and a POST sent on it fails (UND_ERR_SOCKET, "could not be reached"): let it turn first.
+  await new Promise((resolve) => setTimeout(resolve, 100));
   const logins = await Promise.all(
     demo.staff.map(async (member): Promise<StaffLogin> => {
       const keyBackup = keyBackups.get(member.userId)!;
