@@ -484,7 +484,7 @@ export class HttpApi {
     } catch (error) {
       // By name, not instanceof: fetch's DOMException may come from another realm.
       const isTimeout = typeof error === 'object' && error !== null && 'name' in error && error.name === 'TimeoutError';
-      const message = isTimeout ? `no answer within ${timeoutMs} ms` : 'the gateway could not be reached';
+      const message = isTimeout ? `no answer within ${timeoutMs} ms` : `the gateway could not be reached${causeCodeOf(error)}`;
       return { ok: false, error: { code: 'network', message: `${call.method} ${call.path}: ${message}`, status: null } };
     }
     if (response.ok) return { ok: true, data: data as T, status: response.status };
@@ -499,6 +499,16 @@ export class HttpApi {
       return undefined;
     }
   }
+}
+
+/**
+ * Why a request never got an answer, where the runtime says: Node's fetch names the socket's error as its cause
+ * (` (ECONNREFUSED)`, ` (UND_ERR_SOCKET)` for a keep-alive connection the gateway had closed); a browser says nothing.
+ */
+function causeCodeOf(error: unknown): string {
+  const cause = typeof error === 'object' && error !== null && 'cause' in error ? error.cause : undefined;
+  const code = typeof cause === 'object' && cause !== null && 'code' in cause ? cause.code : undefined;
+  return typeof code === 'string' && /^[A-Z][A-Z0-9_]{1,40}$/.test(code) ? ` (${code})` : '';
 }
 
 function uploadPath(uploadId: string): string {

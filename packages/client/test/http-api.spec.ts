@@ -147,12 +147,33 @@ describe(HttpApi.name, () => {
     expect(JSON.parse(seen[0]!.body)).toEqual({ conversationId: '00000000-0000-4000-8000-000000000009', contentType: 'image/jpeg', cipherBytes: 100 });
   });
 
-  it('resolves an unreachable gateway as a network failure', async () => {
-    const api = new HttpApi({ baseUrl: 'http://127.0.0.1:1' });
+  it('resolves an unreachable gateway as a network failure, naming why', async () => {
+    // A port just let go of: nothing listens there (fetch itself refuses some ports, port 1 among them, with no cause).
+    const gone = createServer();
+    await new Promise<void>((resolve) => gone.listen(0, '127.0.0.1', resolve));
+    const { port } = gone.address() as AddressInfo;
+    await new Promise((resolve) => gone.close(resolve));
+    const api = new HttpApi({ baseUrl: `http://127.0.0.1:${port}` });
 
     const result = await api.getBackup();
 
-    expect(result).toEqual({ ok: false, error: { code: 'network', message: 'GET /api/keys/backup: the gateway could not be reached', status: null } });
+    expect(result).toEqual({
+      ok: false,
+      error: { code: 'network', message: 'GET /api/keys/backup: the gateway could not be reached (ECONNREFUSED)', status: null },
+    });
+  });
+
+  it('names a connection closed under a request as its cause', async () => {
+    const closing = createServer((request) => request.socket.destroy());
+    await new Promise<void>((resolve) => closing.listen(0, '127.0.0.1', resolve));
+    const api = new HttpApi({ baseUrl: `http://127.0.0.1:${(closing.address() as AddressInfo).port}` });
+
+    const result = await api.getBackup().finally(() => closing.close());
+
+    expect(result).toEqual({
+      ok: false,
+      error: { code: 'network', message: 'GET /api/keys/backup: the gateway could not be reached (UND_ERR_SOCKET)', status: null },
+    });
   });
 
   it('resolves a gateway that does not answer in time as a network failure', async () => {
