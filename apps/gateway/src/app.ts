@@ -15,6 +15,13 @@ import { MetricsService } from './metrics/metrics.service.js';
 
 const MAX_HTTP_BODY = '64kb';
 
+/**
+ * How long an idle keep-alive connection stays open (Node's default, stated). A proxy that reuses connections to the
+ * gateway must drop its idle ones sooner, or a request it sends as the gateway closes one fails, and a POST is not
+ * retried: infra/nginx/parley.conf's upstream `keepalive_timeout` is below it (docs/operations.md).
+ */
+export const HTTP_KEEP_ALIVE_MS = 5_000;
+
 /** Builds the Nest application (HTTP routes, socket.io, the two web clients) without listening yet. */
 export async function createApp(dependencies: AppDependencies): Promise<NestExpressApplication> {
   const { config } = dependencies;
@@ -25,6 +32,7 @@ export async function createApp(dependencies: AppDependencies): Promise<NestExpr
     bodyParser: false,
   });
   app.useLogger(new PinoNestLogger(dependencies.logger));
+  app.getHttpServer().keepAliveTimeout = HTTP_KEEP_ALIVE_MS;
   app.useBodyParser('json', { limit: MAX_HTTP_BODY });
   app.useGlobalFilters(new HttpErrorFilter());
   const ioAdapter = new ParleyIoAdapter(app, config.allowedOrigins);

@@ -1,5 +1,8 @@
 import { ParleyClient } from '@parley/client';
 import { PROTOCOL_VERSION } from '@parley/protocol';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { HTTP_KEEP_ALIVE_MS } from '../../src/app.js';
 import { DrainService } from '../../src/health/drain.service.js';
 import { startTestApp, type TestApp } from '../app.js';
 import { createPracticeWithManager, type TestStaff } from '../factories.js';
@@ -69,6 +72,15 @@ describe('gateway (in-process, real PostgreSQL and sockets)', () => {
       expect(response.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
       expect(response.headers.get('x-content-type-options')).toBe('nosniff');
       expect(response.headers.get('x-powered-by')).toBeNull();
+    });
+
+    it("keeps an idle connection open longer than nginx's upstream keep-alive does, so nginx never sends on one being closed", async () => {
+      const conf = await readFile(join(import.meta.dirname, '..', '..', '..', '..', 'infra', 'nginx', 'parley.conf'), 'utf8');
+      const upstream = /^upstream parley_gateways \{([^}]*)\}/m.exec(conf)?.[1] ?? '';
+      const nginxSeconds = Number(/^\s*keepalive_timeout (\d+)s;$/m.exec(upstream)?.[1]);
+
+      expect(gateway.app.getHttpServer().keepAliveTimeout).toBe(HTTP_KEEP_ALIVE_MS);
+      expect(nginxSeconds * 1_000).toBeLessThan(HTTP_KEEP_ALIVE_MS);
     });
   });
 
