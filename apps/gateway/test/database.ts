@@ -1,10 +1,14 @@
 import { createTestDatabase, type GatewayProcess, type TestDatabase } from '@parley/testing';
 
-/** A fresh, empty database for one test file on the run's PostgreSQL server (see global-setup.ts). */
-export function freshDatabase(): Promise<TestDatabase> {
+/**
+ * A fresh database for one test file on the run's PostgreSQL server (see global-setup.mjs): empty, or `migrated` (a copy
+ * of the run's template, migrated once by global-setup.mjs: about 40 ms to copy against 300-500 ms to migrate).
+ */
+export function freshDatabase(options: { migrated?: boolean } = {}): Promise<TestDatabase> {
   const serverUrl = process.env['TEST_DATABASE_URL'];
-  if (!serverUrl) throw new Error('TEST_DATABASE_URL is not set: run the tests through jest (global-setup.ts)');
-  return createTestDatabase(serverUrl);
+  if (!serverUrl) throw new Error('TEST_DATABASE_URL is not set: run the tests through jest (global-setup.mjs)');
+  const template = options.migrated ? process.env['TEST_TEMPLATE_DATABASE'] : undefined;
+  return createTestDatabase(serverUrl, { template });
 }
 
 /** The embedded database's URL from a gateway process's start banner (`Database: embedded PostgreSQL in …, postgres://…`). */

@@ -7,10 +7,15 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-/** Creates an empty database on the server at `serverUrl` (a superuser URL) and returns its URL. */
-export async function createTestDatabase(serverUrl: string): Promise<TestDatabase> {
+/**
+ * Creates a database on the server at `serverUrl` (a superuser URL) and returns its URL: empty, or a copy of `template`
+ * (a database nobody is connected to, such as one migrated once for a whole test run).
+ */
+export async function createTestDatabase(serverUrl: string, options: { template?: string } = {}): Promise<TestDatabase> {
   const name = `parley_test_${randomBytes(6).toString('hex')}`;
-  await asAdmin(serverUrl, (client) => client.query(`CREATE DATABASE ${name}`));
+  const { template } = options;
+  if (template !== undefined && !/^\w+$/.test(template)) throw new Error(`not a database name: ${template}`);
+  await asAdmin(serverUrl, (client) => client.query(`CREATE DATABASE ${name}${template === undefined ? '' : ` TEMPLATE ${template}`}`));
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
   return {
