@@ -19,8 +19,9 @@ export interface TestApp {
 }
 
 /**
- * Boots the gateway on a fresh database (migrated already: the gateway finds no migration pending), or on `env.DATABASE_URL` (a second node of another test
- * app, which then owns and drops the database); pass `clock` (a FakeClock) to move time.
+ * Boots the gateway on a fresh database (migrated already: the gateway finds no migration pending), or on
+ * `env.DATABASE_URL` (a second node of another test app, which then owns and drops the database); pass `clock` (a
+ * FakeClock) to move time.
  */
 export async function startTestApp(env: Record<string, string> = {}, clock?: Clock): Promise<TestApp> {
   const database = env['DATABASE_URL'] ? { url: env['DATABASE_URL'], drop: async () => undefined } : await freshDatabase({ migrated: true });
