@@ -1,9 +1,9 @@
 import type { ArgumentsHost } from '@nestjs/common';
 import type { TestDatabase } from '@parley/testing';
-import type { Pool } from 'pg';
 import { DataSource, type QueryRunner } from 'typeorm';
 import { freshDatabase } from '../../test/database.js';
 import { dataSourceOptions } from '../database/data-source.js';
+import { poolOf } from '../database/sql.js';
 import { asDomainError } from './domain-error.js';
 import { HttpErrorFilter } from './http-error.filter.js';
 import { WsErrorFilter } from './ws-error.filter.js';
@@ -28,7 +28,7 @@ describe('a busy database', () => {
     holder = dataSource.createQueryRunner();
     await holder.connect();
     // Only now the short wait: with it from the start, connecting itself took longer on a busy machine and failed the set-up.
-    (dataSource.driver as unknown as { master: Pool }).master.options.connectionTimeoutMillis = 200;
+    poolOf(dataSource)!.options.connectionTimeoutMillis = 200;
     busy = await dataSource.query('SELECT 1').then(
       () => null,
       (error: unknown) => error,

@@ -128,7 +128,7 @@ export function limitDatabaseQueue(dataSource: DataSource, max: number): void {
 }
 
 /** The pg Pool behind a DataSource; undefined for a transaction's EntityManager, which already holds its connection. */
-function poolOf(db: Db | DataSource): Pool | undefined {
+export function poolOf(db: Db | DataSource): Pool | undefined {
   return (db as { driver?: { master?: Pool } }).driver?.master;
 }
 
