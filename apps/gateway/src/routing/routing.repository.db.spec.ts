@@ -7,7 +7,7 @@ import { waitUntil } from '../../test/wait.js';
 import { openDatabase } from '../database/data-source.js';
 import { transaction } from '../database/sql.js';
 import { clinicianLoads } from './assignment-locks.js';
-import { RoutingRepository, type Assignment } from './routing.repository.js';
+import { RoutingRepository, type Assignment, type RoutingPass } from './routing.repository.js';
 
 const NOW = new Date('2025-03-04T10:00:00.000Z');
 const DAY_START = new Date('2025-03-04T00:00:00.000Z');
@@ -153,7 +153,7 @@ describe(RoutingRepository.name, () => {
       const oldest = await aConversation(practice, { queuedAt: minutes(30) });
       const urgent = await aConversation(practice, { queuedAt: minutes(5), urgentAt: minutes(1) });
 
-      const made = await sut.assignWaiting(practice.practiceId, NOW, DAY_START);
+      const { made } = await sut.assignWaiting(practice.practiceId, NOW, DAY_START);
 
       expect(made).toEqual([
         { practiceId: practice.practiceId, conversationId: urgent, clinicianId: idle, patientId: practice.patientId, how: 'auto' },
@@ -184,10 +184,15 @@ describe(RoutingRepository.name, () => {
       const justStored = await aConversation(practice, { queuedAt: minutes(30), lastSeq: 0 });
       const opened = await aConversation(practice, { queuedAt: minutes(5) });
 
-      const made = await sut.assignWaiting(practice.practiceId, NOW, DAY_START);
+      const pass = await sut.assignWaiting(practice.practiceId, NOW, DAY_START);
 
-      expect(made).toEqual([{ practiceId: practice.practiceId, conversationId: opened, clinicianId: clinician, patientId: practice.patientId, how: 'auto' }]);
+      expect(pass).toEqual({
+        made: [{ practiceId: practice.practiceId, conversationId: opened, clinicianId: clinician, patientId: practice.patientId, how: 'auto' }],
+        isRoomLeft: true,
+      });
       expect(await dataSource.query(`SELECT status FROM conversations WHERE id = $1`, [justStored])).toEqual([{ status: 'waiting' }]);
+      // Not one a pass skipped: its own open routes it once its entries are committed.
+      expect(await sut.isRoutableWaiting(practice.practiceId)).toBe(false);
     });
 
     it('assigns nobody beyond the concurrent cap or the daily cap, and leaves the rest waiting', async () => {
@@ -199,7 +204,7 @@ describe(RoutingRepository.name, () => {
       await closeAllOf(daily);
       const waiting = await Promise.all([1, 2, 3, 4].map((n) => aConversation(practice, { queuedAt: minutes(10 * n) })));
 
-      const made = await sut.assignWaiting(practice.practiceId, NOW, DAY_START);
+      const { made } = await sut.assignWaiting(practice.practiceId, NOW, DAY_START);
 
       expect(made.filter((a) => a.clinicianId === capped)).toHaveLength(1);
       expect(made.filter((a) => a.clinicianId === daily)).toHaveLength(1);
@@ -209,7 +214,7 @@ describe(RoutingRepository.name, () => {
       ]);
       const after = await assignees(practice.practiceId);
       expect(waiting.filter((id) => after[id] === null)).toHaveLength(2);
-      expect(await sut.assignWaiting(practice.practiceId, NOW, DAY_START)).toEqual([]);
+      expect(await sut.assignWaiting(practice.practiceId, NOW, DAY_START)).toEqual({ made: [], isRoomLeft: false });
     });
 
     it('gives no new work to a clinician who is away, offline or not connected', async () => {
@@ -219,7 +224,7 @@ describe(RoutingRepository.name, () => {
       await aClinician(practice.practiceId, { isConnected: false });
       const waiting = await aConversation(practice);
 
-      expect(await sut.assignWaiting(practice.practiceId, NOW, DAY_START)).toEqual([]);
+      expect(await sut.assignWaiting(practice.practiceId, NOW, DAY_START)).toEqual({ made: [], isRoomLeft: false });
       expect(await assignees(practice.practiceId)).toEqual({ [waiting]: null });
     });
 
@@ -228,7 +233,7 @@ describe(RoutingRepository.name, () => {
       const clinician = await aClinician(practice.practiceId, { maxConcurrent: 1 });
       await Promise.all([1, 2, 3].map((n) => aConversation(practice, { queuedAt: minutes(n) })));
       const otherNode = await openDatabase(database.url);
-      let runs: Promise<unknown[][]> = Promise.resolve([]);
+      let runs: Promise<RoutingPass[]> = Promise.resolve([]);
 
       await holdingRoutingLocks(practice.practiceId, async () => {
         runs = Promise.all([
@@ -240,8 +245,32 @@ describe(RoutingRepository.name, () => {
       const made = await runs;
       await otherNode.destroy();
 
-      expect(made.map((run) => run.length).sort()).toEqual([0, 1]);
+      expect(made.map((run) => run.made.length).sort()).toEqual([0, 1]);
       expect(await liveCount(clinician)).toBe(1);
+    });
+    it("takes a conversation another transaction holds for a foreign-key check, and leaves room when it passes over one held FOR UPDATE (the record writer's lock)", async () => {
+      const practice = await aPractice();
+      const clinician = await aClinician(practice.practiceId, { maxConcurrent: 3 });
+      const [receipted, written, free] = await Promise.all([30, 20, 10].map((n) => aConversation(practice, { queuedAt: minutes(n) })));
+      const holder = dataSource.createQueryRunner();
+      await holder.connect();
+      await holder.startTransaction();
+      await holder.query(`SELECT 1 FROM conversations WHERE id = $1 FOR KEY SHARE`, [receipted]);
+      await holder.query(`SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE`, [written]);
+
+      const held = await sut.assignWaiting(practice.practiceId, NOW, DAY_START);
+      const isPassedOver = await sut.isRoutableWaiting(practice.practiceId);
+      await holder.commitTransaction();
+      await holder.release();
+      const after = await sut.assignWaiting(practice.practiceId, NOW, DAY_START);
+
+      expect(held).toEqual({
+        made: [expect.objectContaining({ conversationId: receipted }), expect.objectContaining({ conversationId: free })],
+        isRoomLeft: true,
+      });
+      expect(isPassedOver).toBe(true);
+      expect(after).toEqual({ made: [expect.objectContaining({ conversationId: written, clinicianId: clinician })], isRoomLeft: false });
+      expect(await sut.isRoutableWaiting(practice.practiceId)).toBe(false);
     });
   });
 
@@ -293,7 +322,7 @@ describe(RoutingRepository.name, () => {
       expect(made).toEqual([]);
       expect(hooked).toEqual([[]]);
       expect(await assignees(practice.practiceId)).toEqual({ [older]: null, [opening]: null });
-      expect((await sut.assignWaiting(practice.practiceId, NOW, DAY_START)).map((a) => a.conversationId)).toEqual([older]);
+      expect((await sut.assignWaiting(practice.practiceId, NOW, DAY_START)).made.map((a) => a.conversationId)).toEqual([older]);
       expect(await liveCount(clinician)).toBe(1);
     });
 
@@ -376,7 +405,7 @@ describe(RoutingRepository.name, () => {
       const clinician = await aClinician(practice.practiceId, { maxConcurrent: 1 });
       const first = await aConversation(practice, { queuedAt: minutes(2) });
       const second = await aConversation(practice, { queuedAt: minutes(1) });
-      let race: Promise<[unknown, unknown[]]> = Promise.resolve([null, []]);
+      let race: Promise<[unknown, RoutingPass]> = Promise.resolve([null, { made: [], isRoomLeft: false }]);
 
       await holdingRoutingLocks(practice.practiceId, async () => {
         race = Promise.all([sut.claim(practice.practiceId, clinician, second, NOW, DAY_START), sut.assignWaiting(practice.practiceId, NOW, DAY_START)]);
@@ -384,7 +413,7 @@ describe(RoutingRepository.name, () => {
       });
       const [claimed, routed] = await race;
 
-      expect([claimed === 'at_cap' ? 0 : 1, routed.length].sort()).toEqual([0, 1]);
+      expect([claimed === 'at_cap' ? 0 : 1, routed.made.length].sort()).toEqual([0, 1]);
       expect(await liveCount(clinician)).toBe(1);
       const after = await assignees(practice.practiceId);
       expect([after[first], after[second]].filter((assignee) => assignee === clinician)).toHaveLength(1);

@@ -65,11 +65,20 @@ const DEFAULT_MAX_CONCURRENT = 3;
  * A routing pass's waiting conversations, locked, in queue order; prepared: every pass runs it (sql.ts, `Prepared`). Only a
  * conversation whose first entries are committed (last_seq > 0): otherwise a pass started by another open could write
  * `assigned` ahead of `opened` in its record. Its own open routes it once they are.
+ * FOR NO KEY UPDATE (what the assignment's UPDATE takes: it changes no key): a row another transaction holds only for a
+ * foreign-key check (a receipt, an envelope being stored: FOR KEY SHARE) is taken, not skipped. One the record writer or
+ * another pass holds is skipped, and routed by another pass soon after (`RoutingPass.isRoomLeft`).
  */
 const TAKE_WAITING = prepared(
   'routing.take-waiting',
   `SELECT id, patient_id FROM conversations WHERE practice_id = $1 AND status = 'waiting' AND last_seq > 0
-    ORDER BY ${QUEUE_ORDER} LIMIT $2 FOR UPDATE SKIP LOCKED`,
+    ORDER BY ${QUEUE_ORDER} LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED`,
+);
+
+/** Whether a conversation of the practice waits that a pass could take (TAKE_WAITING's rows, locked or not); prepared. */
+const ROUTABLE_WAITING = prepared(
+  'routing.routable-waiting',
+  `SELECT EXISTS (SELECT 1 FROM conversations WHERE practice_id = $1 AND status = 'waiting' AND last_seq > 0) AS found`,
 );
 
 /**
@@ -84,6 +93,17 @@ const OTHERS_WAITING = prepared(
   `SELECT count(*)::int AS n FROM conversations WHERE practice_id = $1 AND status = 'waiting' AND NOT (id = ANY($2::uuid[]))`,
 );
 
+/** A routing pass's outcome. */
+export interface RoutingPass {
+  made: Assignment[];
+  /**
+   * The pass took fewer waiting conversations than its clinicians had room for: none was left, or it skipped one whose
+   * row another transaction held (the record writer appending to it, another node's pass). `isRoutableWaiting` tells
+   * which; in the second case nothing else may come to route it.
+   */
+  isRoomLeft: boolean;
+}
+
 /** Every query of the queue: the atomic assignment and claim, and the queue's state (waiting, urgent, clinicians' loads, limits). */
 @Injectable()
 export class RoutingRepository {
@@ -94,7 +114,7 @@ export class RoutingRepository {
    * now and below their caps (fewest
    * active first, longest idle on ties), in ONE transaction. The practice's clinician rows are locked
    * first, in id order, so concurrent calls on any node serialise and nobody is ever over cap; waiting
-   * conversations are locked with SKIP LOCKED so a concurrent claim is skipped, not waited for. The assignments are
+   * conversations are locked with SKIP LOCKED so a concurrent claim is skipped, not waited for (`isRoomLeft`). The assignments are
    * written in one statement (`assignMany`); `inTransaction` writes what must commit with them (their audit rows; it is
    * called with none too).
    * With `dayStart` given as a Date, a pass is four round trips: BEGIN with the locks and counts, the waiting, the
@@ -105,7 +125,7 @@ export class RoutingRepository {
     now: Date,
     dayStart: Date | ((timeZone: string) => Date),
     inTransaction?: (db: Db, made: readonly Assignment[]) => Promise<void>,
-  ): Promise<Assignment[]> {
+  ): Promise<RoutingPass> {
     if (dayStart instanceof Date) {
       // The day's start known: BEGIN, the locks and the counts in one round trip (`beginWithClinicianLoads`).
       const { transaction: open, clinicians } = await beginWithClinicianLoads(this.dataSource, practiceId, dayStart);
@@ -119,6 +139,11 @@ export class RoutingRepository {
     });
   }
 
+  /** Whether a conversation of the practice waits that a routing pass could take (ROUTABLE_WAITING): no lock taken or waited for. */
+  async isRoutableWaiting(practiceId: string): Promise<boolean> {
+    return (await one<{ found: boolean }>(this.dataSource, ROUTABLE_WAITING, [practiceId]))!.found;
+  }
+
   /** Ends a pass begun by `beginWithClinicianLoads`: committed when the assignments are written, else rolled back. */
   private async finishPass(
     open: OpenTransaction,
@@ -126,11 +151,11 @@ export class RoutingRepository {
     now: Date,
     clinicians: ClinicianLoad[],
     inTransaction?: (db: Db, made: readonly Assignment[]) => Promise<void>,
-  ): Promise<Assignment[]> {
+  ): Promise<RoutingPass> {
     try {
-      const made = await this.assignInPass(open.db, practiceId, now, clinicians, (room) => this.takeWaiting(open.db, practiceId, room), inTransaction);
+      const pass = await this.assignInPass(open.db, practiceId, now, clinicians, (room) => this.takeWaiting(open.db, practiceId, room), inTransaction);
       await open.commit();
-      return made;
+      return pass;
     } catch (error) {
       await open.rollback();
       throw error;
@@ -168,13 +193,13 @@ export class RoutingRepository {
     const loads = await counted;
     const isAnotherWaiting = (await othersWaiting)!.n > 0;
     const given = conversations.map((conversation) => ({ id: conversation.id, patient_id: conversation.patientId }));
-    return this.assignInPass(db, practiceId, now, loads, async (room) => (isAnotherWaiting ? [] : given.slice(0, room)), inTransaction);
+    return (await this.assignInPass(db, practiceId, now, loads, async (room) => (isAnotherWaiting ? [] : given.slice(0, room)), inTransaction)).made;
   }
 
   /**
    * A pass's assignments, given the clinicians' loads read under the routing locks (in `db`'s transaction): `take` gives
    * the waiting conversations, in queue order, for the room the reachable clinicians have. `inTransaction` is called
-   * once, with the assignments made (maybe none).
+   * once, with the assignments made (maybe none). `isRoomLeft`: `take` gave fewer than that room.
    */
   private async assignInPass(
     db: Db,
@@ -183,11 +208,14 @@ export class RoutingRepository {
     loads: ClinicianLoad[],
     take: (room: number) => Promise<WaitingRow[]>,
     inTransaction?: (db: Db, made: readonly Assignment[]) => Promise<void>,
-  ): Promise<Assignment[]> {
+  ): Promise<RoutingPass> {
     const clinicians = loads.filter(isReachable);
     const free = () => clinicians.filter(hasRoom);
-    const room = free().reduce((sum, c) => sum + Math.min(c.maxConcurrent - c.active, c.dailyMax === null ? Infinity : c.dailyMax - c.today), 0);
-    const waiting = room > 0 ? await take(Math.min(room, 500)) : [];
+    const room = Math.min(
+      free().reduce((sum, c) => sum + Math.min(c.maxConcurrent - c.active, c.dailyMax === null ? Infinity : c.dailyMax - c.today), 0),
+      500,
+    );
+    const waiting = room > 0 ? await take(room) : [];
     const made: Assignment[] = [];
     for (const conversation of waiting) {
       const clinician = free().sort(byFewestActiveThenLongestIdle)[0];
@@ -200,7 +228,7 @@ export class RoutingRepository {
     // Chosen in memory above, written in one statement: the locks are held for a few round trips, not three per conversation.
     // The assignments and what must commit with them go to PostgreSQL together (the pool pipelines: database/data-source.ts).
     await Promise.all([assignMany(db, { practiceId, how: 'auto', now, assignments: made }), inTransaction?.(db, made)]);
-    return made;
+    return { made, isRoomLeft: waiting.length < room };
   }
 
   /** A pass's waiting conversations, locked, in queue order: at most `room` (TAKE_WAITING). */

@@ -40,13 +40,27 @@ describe(RoutingService.name, () => {
   });
 
   it('tries a failed routing pass again shortly, so waiting patients are not left until the next event', async () => {
-    queue.assignWaiting.mockRejectedValueOnce(new Error('timeout exceeded when trying to connect')).mockResolvedValue([]);
+    queue.assignWaiting.mockRejectedValueOnce(new Error('timeout exceeded when trying to connect')).mockResolvedValue({ made: [], isRoomLeft: false });
 
     await expect(sut.route(practiceId)).rejects.toThrow('timeout exceeded');
     expect(queue.assignWaiting).toHaveBeenCalledTimes(1);
     await jestObject.advanceTimersByTimeAsync(1_000);
 
     expect(queue.assignWaiting).toHaveBeenCalledTimes(2);
+  });
+
+  it('routes again shortly after a pass that passed a waiting conversation over, until none is', async () => {
+    queue.assignWaiting.mockResolvedValue({ made: [], isRoomLeft: true });
+    queue.isRoutableWaiting.mockResolvedValueOnce(true).mockResolvedValue(false);
+
+    await sut.route(practiceId);
+    await jestObject.advanceTimersByTimeAsync(199);
+    const beforeRetry = queue.assignWaiting.mock.calls.length;
+    await jestObject.advanceTimersByTimeAsync(5_000);
+
+    expect(beforeRetry).toBe(1);
+    expect(queue.assignWaiting).toHaveBeenCalledTimes(2);
+    expect(queue.isRoutableWaiting).toHaveBeenCalledTimes(2);
   });
 
   it('retries nothing once the module is stopping', async () => {

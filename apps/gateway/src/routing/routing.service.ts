@@ -32,6 +32,8 @@ const ANNOUNCE_DEBOUNCE_MS = 100;
 const PRACTICE_READ_SHARED_FOR_MS = 1_000;
 /** A failed routing pass is tried again this soon (one retry pending per practice at most). */
 const ROUTING_RETRY_MS = 1_000;
+/** A pass that passed over a waiting conversation (its row held by another transaction for a moment) is followed by another this soon. */
+const PASSED_OVER_RETRY_MS = 200;
 
 /**
  * The live queue: patients waiting in order, and their assignment to clinicians under their caps (routing
@@ -136,12 +138,12 @@ export class RoutingService implements OnModuleDestroy {
     return state.pass;
   }
 
-  private retryRouting(practiceId: string): void {
+  private retryRouting(practiceId: string, afterMs = ROUTING_RETRY_MS): void {
     if (this.isStopping || this.routingRetries.has(practiceId)) return;
     const timer = setTimeout(() => {
       this.routingRetries.delete(practiceId);
       this.route(practiceId).catch((error: unknown) => this.logger.warn({ practiceId, err: error }, 'routing retry failed'));
-    }, ROUTING_RETRY_MS);
+    }, afterMs);
     timer.unref();
     this.routingRetries.set(practiceId, timer);
   }
@@ -152,8 +154,11 @@ export class RoutingService implements OnModuleDestroy {
     // pass reads the time zone on its own transaction's connection instead, so it is never refused before it starts.
     const dayStart = await this.hours.localDayStart(practiceId).catch(() => undefined);
     // The audit rows of the automatic assignments commit with them (one statement), so none is lost and none waits for the pool.
-    const made = await this.queue.assignWaiting(practiceId, this.clock.now(), dayStart ?? ((timeZone) => this.dayStart(timeZone)), (db, assigned) =>
-      this.auditAssignments(practiceId, assigned, db),
+    const { made, isRoomLeft } = await this.queue.assignWaiting(
+      practiceId,
+      this.clock.now(),
+      dayStart ?? ((timeZone) => this.dayStart(timeZone)),
+      (db, assigned) => this.auditAssignments(practiceId, assigned, db),
     );
     // The assignees hear at once, right after the commit; the record entries (one batch) follow.
     this.announceAssignments(made);
@@ -161,7 +166,20 @@ export class RoutingService implements OnModuleDestroy {
     const recorded = this.recordAssignments(made);
     // Awaited by `route` after its last pass; meanwhile a rejection is not left unhandled.
     recorded.catch(() => undefined);
+    if (isRoomLeft) this.routeAgainIfPassedOver(practiceId);
     return { made, recorded };
+  }
+
+  /**
+   * After a pass that left room: if a conversation still waits, the pass skipped its row (another transaction held it),
+   * and nothing else may come to route it (no open, no change of capacity): a patient must not wait beside a free
+   * clinician. Asked after the assignees were told; a failed question routes again too.
+   */
+  private routeAgainIfPassedOver(practiceId: string): void {
+    this.queue.isRoutableWaiting(practiceId).then(
+      (isWaiting) => isWaiting && this.retryRouting(practiceId, PASSED_OVER_RETRY_MS),
+      () => this.retryRouting(practiceId, PASSED_OVER_RETRY_MS),
+    );
   }
 
   /** The audit rows of automatic assignments, in their transaction (`db`). */

@@ -16,7 +16,7 @@ describe('a clinician who goes away or disconnects (in-process gateway, a FakeCl
   let manager: ParleyClient;
   const open: { close(): void }[] = [];
 
-  const clinician = async (): Promise<{ staff: TestStaff; client: ParleyClient }> => {
+  const clinician = async ({ isAvailable = true } = {}): Promise<{ staff: TestStaff; client: ParleyClient }> => {
     const email = `clinician.${randomUUID().slice(0, 8)}@test.parley`;
     const issued = await apiOk<CodeIssued>(
       gateway.url,
@@ -28,8 +28,22 @@ describe('a clinician who goes away or disconnects (in-process gateway, a FakeCl
     const staff = await activateStaff(gateway.url, practice.odsCode, issued.code, { userId: issued.userId, email, roles: ['clinician'] });
     const client = await connectAs(gateway.url, staff, 10_000);
     open.push(client);
-    await client.request('staff:availability', { availability: 'available' });
+    if (isAvailable) await client.request('staff:availability', { availability: 'available' });
     return { staff, client };
+  };
+
+  /** Another transaction holds the conversation's row (`mode`: as the record writer does, or a receipt's foreign-key check) until `release`. */
+  const holdRow = async (conversationId: string, mode: 'UPDATE' | 'KEY SHARE') => {
+    const holder = gateway.dataSource.createQueryRunner();
+    await holder.connect();
+    await holder.startTransaction();
+    await holder.query(`SELECT 1 FROM conversations WHERE id = $1 FOR ${mode}`, [conversationId]);
+    return {
+      release: async () => {
+        await holder.commitTransaction();
+        await holder.release();
+      },
+    };
   };
 
   const events = (who: Chatter) => who.entries.flatMap((entry) => (entry.ok && entry.value.kind === 'system' ? [entry.value.event] : []));
@@ -110,5 +124,40 @@ describe('a clinician who goes away or disconnects (in-process gateway, a FakeCl
     expect(
       await gateway.dataSource.query(`SELECT count(*)::int AS n FROM audit_events WHERE action = 'conversation.requeued' AND conversation_id = $1`, [id]),
     ).toEqual([{ n: 1 }]);
+  });
+
+  it('gives a waiting patient to a clinician who becomes available while another transaction holds the conversation: at once past a receipt, soon after a record write', async () => {
+    const late = await clinician({ isAvailable: false });
+    // Room for these two and for whatever the tests before left waiting.
+    expect(await manager.request('capacity:set-clinician', { clinicianId: late.staff.userId, maxConcurrent: 10, dailyMax: null })).toEqual({
+      ok: true,
+      data: null,
+    });
+    const first = await openFor();
+    const second = await openFor();
+
+    // A receipt being stored (its foreign-key check holds the row FOR KEY SHARE) does not keep the patient waiting.
+    // (The pass's `assigned` entry then waits for it: the answer comes once the receipt is committed.)
+    const receipt = await holdRow(first.id, 'KEY SHARE');
+    const available = late.client.request('staff:availability', { availability: 'available' });
+    await waitUntil(async () => (await assigneeOf(gateway.dataSource, first.id)) !== null, 'the assignment past the receipt', 5_000);
+    const pastReceipt = await assigneeOf(gateway.dataSource, first.id);
+    await receipt.release();
+    expect(await available).toEqual({ ok: true, data: null });
+    // The record writer holds the row FOR UPDATE: the pass passes it over, and routes it again once the write is done,
+    // with nothing else happening at the practice.
+    await late.client.request('staff:availability', { availability: 'away' });
+    const afterAway = [await assigneeOf(gateway.dataSource, first.id), await assigneeOf(gateway.dataSource, second.id)];
+    const write = await holdRow(first.id, 'UPDATE');
+    await late.client.request('staff:availability', { availability: 'available' });
+    const duringWrite = [await assigneeOf(gateway.dataSource, first.id), await assigneeOf(gateway.dataSource, second.id)];
+    await write.release();
+    await waitUntil(async () => (await assigneeOf(gateway.dataSource, first.id)) === late.staff.userId, 'the passed-over conversation to be assigned', 5_000);
+
+    expect(pastReceipt).toBe(late.staff.userId);
+    expect(afterAway).toEqual([null, null]);
+    expect(duringWrite).toEqual([null, late.staff.userId]);
+    expect(await assigneeOf(gateway.dataSource, second.id)).toBe(late.staff.userId);
+    await late.client.request('staff:availability', { availability: 'away' });
   });
 });
