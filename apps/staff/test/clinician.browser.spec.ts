@@ -83,6 +83,34 @@ describe('staff app: a clinician works the live queue; a manager raises the cap 
     expect(await page.getByRole('heading', { name: 'This computer is not admitted yet' }).count()).toBe(0);
   });
 
+  it('shows the availability the server holds: a refused change puts the choice back and says why', async () => {
+    // The nurse's console, whose socket answers her first change of availability with the refusal a busy node gives.
+    const context = await browser.newContext();
+    let refused = 0;
+    await context.routeWebSocket(/\/socket\.io\//, (ws) => {
+      const server = ws.connectToServer();
+      ws.onMessage((message) => {
+        const ack = typeof message === 'string' && refused === 0 ? /^42(\d+)\["staff:availability"/.exec(message) : null;
+        if (!ack) return server.send(message);
+        refused += 1;
+        ws.send(`43${ack[1]}[${JSON.stringify({ ok: false, error: { code: 'rate_limited', message: 'Too many requests; try again shortly.' } })}]`);
+      });
+    });
+    const nursePage = await context.newPage();
+    await signInThroughPage(nursePage, world.url, world.odsCode, nurse);
+    const available = nursePage.getByRole('radio', { name: 'Available' });
+    await available.click();
+    await nursePage.getByRole('status').filter({ hasText: 'The practice system is busy; try again in a moment.' }).waitFor();
+    await waitUntil(async () => !(await available.isChecked()), 'the choice to be put back');
+    const awayChecked = await nursePage.getByRole('radio', { name: 'Away' }).isChecked();
+    const snapshot = await world.manager.session.client.request('queue:list', {});
+    await context.close();
+
+    expect(refused).toBe(1);
+    expect(awayChecked).toBe(true);
+    expect(snapshot.ok && snapshot.data.clinicians.find((c) => c.clinicianId === nurse.userId)?.availability).not.toBe('available');
+  });
+
   it('goes available and shows the "n of cap" meter', async () => {
     await page.getByRole('radio', { name: 'Available' }).check();
 

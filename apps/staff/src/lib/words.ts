@@ -15,6 +15,8 @@ export function explain(code: string): string {
       return 'That is larger than the practice accepts.';
     case 'invalid_payload':
       return 'Those values are not allowed.';
+    case 'rate_limited':
+      return 'The practice system is busy; try again in a moment.';
     case 'timeout':
     case 'disconnected':
       return 'The connection dropped; try again in a moment.';
