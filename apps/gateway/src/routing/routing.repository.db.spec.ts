@@ -248,6 +248,7 @@ describe(RoutingRepository.name, () => {
       expect(made.map((run) => run.made.length).sort()).toEqual([0, 1]);
       expect(await liveCount(clinician)).toBe(1);
     });
+
     it("takes a conversation another transaction holds for a foreign-key check, and leaves room when it passes over one held FOR UPDATE (the record writer's lock)", async () => {
       const practice = await aPractice();
       const clinician = await aClinician(practice.practiceId, { maxConcurrent: 3 });

@@ -110,13 +110,12 @@ export class RoutingRepository {
   constructor(private readonly dataSource: DataSource) {}
 
   /**
-   * Assigns waiting conversations, in queue order (urgent first), to clinicians available and connected
-   * now and below their caps (fewest
-   * active first, longest idle on ties), in ONE transaction. The practice's clinician rows are locked
-   * first, in id order, so concurrent calls on any node serialise and nobody is ever over cap; waiting
-   * conversations are locked with SKIP LOCKED so a concurrent claim is skipped, not waited for (`isRoomLeft`). The assignments are
-   * written in one statement (`assignMany`); `inTransaction` writes what must commit with them (their audit rows; it is
-   * called with none too).
+   * Assigns waiting conversations, in queue order (urgent first), to clinicians available and connected now and below
+   * their caps (fewest active first, longest idle on ties), in ONE transaction. The practice's clinician rows are locked
+   * first, in id order, so concurrent calls on any node serialise and nobody is ever over cap; waiting conversations are
+   * locked with SKIP LOCKED so a concurrent claim is skipped, not waited for (`isRoomLeft`). The assignments are written
+   * in one statement (`assignMany`); `inTransaction` writes what must commit with them (their audit rows; it is called
+   * with none too).
    * With `dayStart` given as a Date, a pass is four round trips: BEGIN with the locks and counts, the waiting, the
    * assignments with `inTransaction`'s writes (sent together), COMMIT.
    */
