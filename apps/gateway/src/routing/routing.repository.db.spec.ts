@@ -253,16 +253,16 @@ describe(RoutingRepository.name, () => {
       const practice = await aPractice();
       const clinician = await aClinician(practice.practiceId, { maxConcurrent: 3 });
       const [receipted, written, free] = await Promise.all([30, 20, 10].map((n) => aConversation(practice, { queuedAt: minutes(n) })));
-      const holder = dataSource.createQueryRunner();
-      await holder.connect();
-      await holder.startTransaction();
-      await holder.query(`SELECT 1 FROM conversations WHERE id = $1 FOR KEY SHARE`, [receipted]);
-      await holder.query(`SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE`, [written]);
+      let held: RoutingPass | undefined;
+      let isPassedOver: boolean | undefined;
 
-      const held = await sut.assignWaiting(practice.practiceId, NOW, DAY_START);
-      const isPassedOver = await sut.isRoutableWaiting(practice.practiceId);
-      await holder.commitTransaction();
-      await holder.release();
+      // Another transaction holds one row for a foreign-key check and one as the record writer does, as holdingRoutingLocks holds the clinicians'.
+      await dataSource.transaction(async (db: EntityManager) => {
+        await db.query(`SELECT 1 FROM conversations WHERE id = $1 FOR KEY SHARE`, [receipted]);
+        await db.query(`SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE`, [written]);
+        held = await sut.assignWaiting(practice.practiceId, NOW, DAY_START);
+        isPassedOver = await sut.isRoutableWaiting(practice.practiceId);
+      });
       const after = await sut.assignWaiting(practice.practiceId, NOW, DAY_START);
 
       expect(held).toEqual({
