@@ -32,19 +32,12 @@ describe('a clinician who goes away or disconnects (in-process gateway, a FakeCl
     return { staff, client };
   };
 
-  /** Another transaction holds the conversation's row (`mode`: as the record writer does, or a receipt's foreign-key check) until `release`. */
-  const holdRow = async (conversationId: string, mode: 'UPDATE' | 'KEY SHARE') => {
-    const holder = gateway.dataSource.createQueryRunner();
-    await holder.connect();
-    await holder.startTransaction();
-    await holder.query(`SELECT 1 FROM conversations WHERE id = $1 FOR ${mode}`, [conversationId]);
-    return {
-      release: async () => {
-        await holder.commitTransaction();
-        await holder.release();
-      },
-    };
-  };
+  /** Another transaction holds the conversation's row (`mode`: as the record writer does, or a receipt's foreign-key check) while `whileHeld` runs. */
+  const holdingRow = (conversationId: string, mode: 'UPDATE' | 'KEY SHARE', whileHeld: () => Promise<void>) =>
+    gateway.dataSource.transaction(async (db) => {
+      await db.query(`SELECT 1 FROM conversations WHERE id = $1 FOR ${mode}`, [conversationId]);
+      await whileHeld();
+    });
 
   const events = (who: Chatter) => who.entries.flatMap((entry) => (entry.ok && entry.value.kind === 'system' ? [entry.value.event] : []));
   const openFor = () => openByNewPatient(gateway.url, practice, open);
@@ -138,20 +131,23 @@ describe('a clinician who goes away or disconnects (in-process gateway, a FakeCl
 
     // A receipt being stored (its foreign-key check holds the row FOR KEY SHARE) does not keep the patient waiting.
     // (The pass's `assigned` entry then waits for it: the answer comes once the receipt is committed.)
-    const receipt = await holdRow(first.id, 'KEY SHARE');
-    const available = late.client.request('staff:availability', { availability: 'available' });
-    await waitUntil(async () => (await assigneeOf(gateway.dataSource, first.id)) !== null, 'the assignment past the receipt', 5_000);
-    const pastReceipt = await assigneeOf(gateway.dataSource, first.id);
-    await receipt.release();
+    let available: ReturnType<ParleyClient['request']> | undefined;
+    let pastReceipt: string | null = null;
+    await holdingRow(first.id, 'KEY SHARE', async () => {
+      available = late.client.request('staff:availability', { availability: 'available' });
+      await waitUntil(async () => (await assigneeOf(gateway.dataSource, first.id)) !== null, 'the assignment past the receipt', 5_000);
+      pastReceipt = await assigneeOf(gateway.dataSource, first.id);
+    });
     expect(await available).toEqual({ ok: true, data: null });
     // The record writer holds the row FOR UPDATE: the pass passes it over, and routes it again once the write is done,
     // with nothing else happening at the practice.
     await late.client.request('staff:availability', { availability: 'away' });
     const afterAway = [await assigneeOf(gateway.dataSource, first.id), await assigneeOf(gateway.dataSource, second.id)];
-    const write = await holdRow(first.id, 'UPDATE');
-    await late.client.request('staff:availability', { availability: 'available' });
-    const duringWrite = [await assigneeOf(gateway.dataSource, first.id), await assigneeOf(gateway.dataSource, second.id)];
-    await write.release();
+    let duringWrite: (string | null)[] = [];
+    await holdingRow(first.id, 'UPDATE', async () => {
+      await late.client.request('staff:availability', { availability: 'available' });
+      duringWrite = [await assigneeOf(gateway.dataSource, first.id), await assigneeOf(gateway.dataSource, second.id)];
+    });
     await waitUntil(async () => (await assigneeOf(gateway.dataSource, first.id)) === late.staff.userId, 'the passed-over conversation to be assigned', 5_000);
 
     expect(pastReceipt).toBe(late.staff.userId);
