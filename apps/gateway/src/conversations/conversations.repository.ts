@@ -209,7 +209,7 @@ export class ConversationsRepository {
     return transaction(this.dataSource, async (db) => {
       const locked = await one<{ status: string; current_epoch: number; patient_id: string }>(
         db,
-        `SELECT status, current_epoch, patient_id FROM conversations WHERE id = $1 FOR UPDATE`,
+        `SELECT status, current_epoch, patient_id FROM conversations WHERE id = $1 FOR NO KEY UPDATE`,
         [input.conversationId],
       );
       if (!locked) return { status: 'not_found' as const };

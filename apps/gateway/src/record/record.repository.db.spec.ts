@@ -3,12 +3,13 @@ import type { DataSource } from 'typeorm';
 import type { TestDatabase } from '@parley/testing';
 import { freshDatabase } from '../../test/database.js';
 import { aConversation, aMessageEntry } from '../../test/factories.records.js';
+import { waitUntil } from '../../test/wait.js';
 import { openDatabase } from '../database/data-source.js';
 import { begin } from '../database/sql.js';
 import { genesisHash } from './record-hash.js';
 import { RecordRepository } from './record.repository.js';
 import { RecordService } from './record.service.js';
-import type { NewEntry, NewMessage } from './record.types.js';
+import type { AppendOutcome, NewEntry, NewMessage } from './record.types.js';
 
 describe(RecordService.name, () => {
   let database: TestDatabase;
@@ -139,6 +140,36 @@ describe(RecordService.name, () => {
     await otherNode.destroy();
 
     expect(await seqs(conversationId)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    expect(await sut.verifyAll()).toEqual([]);
+  });
+
+  it('appends while another transaction holds the conversation for a foreign-key check (a receipt being stored), and waits for one that changes it', async () => {
+    const { conversationId, patientId, deviceId } = await aConversation(dataSource);
+    const holding = (mode: 'KEY SHARE' | 'NO KEY UPDATE', whileHeld: () => Promise<void>) =>
+      dataSource.transaction(async (db) => {
+        await db.query(`SELECT 1 FROM conversations WHERE id = $1 FOR ${mode}`, [conversationId]);
+        await whileHeld();
+      });
+    const waitingOnLocks = async (): Promise<number> =>
+      (await dataSource.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`))[0].n;
+
+    let pastReceipt: AppendOutcome | 'still waiting' | undefined;
+    await holding('KEY SHARE', async () => {
+      const timedOut = new Promise<'still waiting'>((resolve) => setTimeout(() => resolve('still waiting'), 3_000).unref());
+      pastReceipt = await Promise.race([sut.append(message(conversationId, patientId, deviceId, 1)), timedOut]);
+    });
+    // Another writer (a second node's record writer, a routing pass, a new epoch) holds the head: the append waits for it.
+    let behindWriter: Promise<AppendOutcome> | undefined;
+    let whileHeld: number[] = [];
+    await holding('NO KEY UPDATE', async () => {
+      behindWriter = sut.append(message(conversationId, patientId, deviceId, 2));
+      await waitUntil(async () => (await waitingOnLocks()) >= 1, 'the append to wait for the head');
+      whileHeld = await seqs(conversationId);
+    });
+
+    expect(pastReceipt).toMatchObject({ status: 'stored', seq: 1 });
+    expect(whileHeld).toEqual([1]);
+    expect(await behindWriter).toMatchObject({ status: 'stored', seq: 2 });
     expect(await sut.verifyAll()).toEqual([]);
   });
 

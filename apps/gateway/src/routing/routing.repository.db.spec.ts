@@ -249,7 +249,7 @@ describe(RoutingRepository.name, () => {
       expect(await liveCount(clinician)).toBe(1);
     });
 
-    it("takes a conversation another transaction holds for a foreign-key check, and leaves room when it passes over one held FOR UPDATE (the record writer's lock)", async () => {
+    it("takes a conversation another transaction holds for a foreign-key check, and leaves room when it passes over one held FOR NO KEY UPDATE (the record writer's lock)", async () => {
       const practice = await aPractice();
       const clinician = await aClinician(practice.practiceId, { maxConcurrent: 3 });
       const [receipted, written, free] = await Promise.all([30, 20, 10].map((n) => aConversation(practice, { queuedAt: minutes(n) })));
@@ -259,7 +259,7 @@ describe(RoutingRepository.name, () => {
       // Another transaction holds one row for a foreign-key check and one as the record writer does, as holdingRoutingLocks holds the clinicians'.
       await dataSource.transaction(async (db: EntityManager) => {
         await db.query(`SELECT 1 FROM conversations WHERE id = $1 FOR KEY SHARE`, [receipted]);
-        await db.query(`SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE`, [written]);
+        await db.query(`SELECT 1 FROM conversations WHERE id = $1 FOR NO KEY UPDATE`, [written]);
         held = await sut.assignWaiting(practice.practiceId, NOW, DAY_START);
         isPassedOver = await sut.isRoutableWaiting(practice.practiceId);
       });

@@ -33,7 +33,7 @@ describe('a clinician who goes away or disconnects (in-process gateway, a FakeCl
   };
 
   /** Another transaction holds the conversation's row (`mode`: as the record writer does, or a receipt's foreign-key check) while `whileHeld` runs. */
-  const holdingRow = (conversationId: string, mode: 'UPDATE' | 'KEY SHARE', whileHeld: () => Promise<void>) =>
+  const holdingRow = (conversationId: string, mode: 'NO KEY UPDATE' | 'KEY SHARE', whileHeld: () => Promise<void>) =>
     gateway.dataSource.transaction(async (db) => {
       await db.query(`SELECT 1 FROM conversations WHERE id = $1 FOR ${mode}`, [conversationId]);
       await whileHeld();
@@ -130,7 +130,6 @@ describe('a clinician who goes away or disconnects (in-process gateway, a FakeCl
     const second = await openFor();
 
     // A receipt being stored (its foreign-key check holds the row FOR KEY SHARE) does not keep the patient waiting.
-    // (The pass's `assigned` entry then waits for it: the answer comes once the receipt is committed.)
     let available: ReturnType<ParleyClient['request']> | undefined;
     let pastReceipt: string | null = null;
     await holdingRow(first.id, 'KEY SHARE', async () => {
@@ -139,12 +138,12 @@ describe('a clinician who goes away or disconnects (in-process gateway, a FakeCl
       pastReceipt = await assigneeOf(gateway.dataSource, first.id);
     });
     expect(await available).toEqual({ ok: true, data: null });
-    // The record writer holds the row FOR UPDATE: the pass passes it over, and routes it again once the write is done,
-    // with nothing else happening at the practice.
+    // The record writer holds the row FOR NO KEY UPDATE: the pass passes it over, and routes it again once the write is
+    // done, with nothing else happening at the practice.
     await late.client.request('staff:availability', { availability: 'away' });
     const afterAway = [await assigneeOf(gateway.dataSource, first.id), await assigneeOf(gateway.dataSource, second.id)];
     let duringWrite: (string | null)[] = [];
-    await holdingRow(first.id, 'UPDATE', async () => {
+    await holdingRow(first.id, 'NO KEY UPDATE', async () => {
       await late.client.request('staff:availability', { availability: 'available' });
       duringWrite = [await assigneeOf(gateway.dataSource, first.id), await assigneeOf(gateway.dataSource, second.id)];
     });
