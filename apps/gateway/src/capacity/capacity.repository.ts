@@ -24,7 +24,7 @@ export class CapacityRepository {
         db,
         `WITH locked AS (
            SELECT id, patient_id, created_at FROM conversations
-            WHERE assigned_clinician_id = $1 AND status IN ('assigned', 'on_hold') ORDER BY id FOR UPDATE
+            WHERE assigned_clinician_id = $1 AND status IN ('assigned', 'on_hold') ORDER BY id FOR NO KEY UPDATE
          )
          SELECT id, patient_id FROM locked ORDER BY created_at, id`,
         [clinicianId],

@@ -228,7 +228,7 @@ export class LifecycleRepository {
   private lockConversation(db: Db, practiceId: string, conversationId: string): Promise<LockedConversation | undefined> {
     return one<LockedConversation>(
       db,
-      `SELECT id, practice_id, patient_id, status, assigned_clinician_id FROM conversations WHERE id = $1 AND practice_id = $2 FOR UPDATE`,
+      `SELECT id, practice_id, patient_id, status, assigned_clinician_id FROM conversations WHERE id = $1 AND practice_id = $2 FOR NO KEY UPDATE`,
       [conversationId, practiceId],
     );
   }

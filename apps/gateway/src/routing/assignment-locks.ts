@@ -13,6 +13,9 @@ import { begin, isUuid, one, prepared, rows, run, type Db, type OpenTransaction 
  *   the record writer locks a batch's; `SKIP LOCKED` takes never wait). Every path that assigns or
  *   returns work to the queue takes them in this order, so two such paths on any gateway nodes serialise
  *   instead of deadlocking, and no count they read under the locks can grow before the transaction ends.
+ * - **Conversation rows are locked FOR NO KEY UPDATE** on every path, the record writer's and a new epoch's
+ *   included: no path changes a conversation's key, and this mode, exclusive among them, leaves the foreign-key
+ *   checks of rows stored beside a conversation (receipts, envelopes, uploads: FOR KEY SHARE) unblocked.
  * - **An open's group routing its own conversations** (`RoutingRepository.assignOnOpen`) holds its patients' rows and
  *   its new conversations before it takes the clinician rows: no path holding the clinician rows waits for a patient's
  *   row in a conflicting mode (their foreign-key checks take KEY SHARE), nor can it see conversations not yet

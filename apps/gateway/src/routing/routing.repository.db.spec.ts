@@ -382,6 +382,21 @@ describe(RoutingRepository.name, () => {
       expect(await dataSource.query(`SELECT how FROM assignments WHERE conversation_id = $1`, [conversation])).toEqual([{ how: 'claim' }]);
     });
 
+    it('claims a conversation while a receipt being stored holds it for its foreign-key check', async () => {
+      const practice = await aPractice();
+      const clinician = await aClinician(practice.practiceId);
+      const conversation = await aConversation(practice);
+      let claimed: Assignment | string | undefined;
+
+      await dataSource.transaction(async (db: EntityManager) => {
+        await db.query(`SELECT 1 FROM conversations WHERE id = $1 FOR KEY SHARE`, [conversation]);
+        const timedOut = new Promise<string>((resolve) => setTimeout(() => resolve('still waiting'), 3_000).unref());
+        claimed = await Promise.race([sut.claim(practice.practiceId, clinician, conversation, NOW, DAY_START), timedOut]);
+      });
+
+      expect(claimed).toMatchObject({ conversationId: conversation, clinicianId: clinician, how: 'claim' });
+    });
+
     it('refuses a clinician at a cap, one not available, and a conversation no longer waiting, changing nothing', async () => {
       const practice = await aPractice();
       const full = await aClinician(practice.practiceId, { maxConcurrent: 1 });

@@ -242,7 +242,7 @@ export class RoutingRepository {
       const clinician = (await clinicianLoads(db, practiceId, dayStart)).find((c) => c.userId === clinicianId);
       const conversation = await one<WaitingRow>(
         db,
-        `SELECT id, patient_id FROM conversations WHERE id = $1 AND practice_id = $2 AND status = 'waiting' FOR UPDATE`,
+        `SELECT id, patient_id FROM conversations WHERE id = $1 AND practice_id = $2 AND status = 'waiting' FOR NO KEY UPDATE`,
         [conversationId, practiceId],
       );
       if (!conversation) return 'not_waiting';
@@ -281,7 +281,7 @@ export class RoutingRepository {
       const row = await one<ConversationColumnsRow>(
         db,
         `SELECT ${CONVERSATION_COLUMNS} FROM conversations c JOIN practices p ON p.id = c.practice_id
-          WHERE c.id = $1 AND c.patient_id = $2 AND c.status <> 'closed' FOR UPDATE OF c`,
+          WHERE c.id = $1 AND c.patient_id = $2 AND c.status <> 'closed' FOR NO KEY UPDATE OF c`,
         [conversationId, patientId],
       );
       if (!row) return null;
