@@ -42,7 +42,7 @@ describe(CapacityRepository.name, () => {
     await insertConversation(dataSource, opened, new Date('2025-03-04T09:30:00.000Z'), clinicianId, lowId);
 
     // A record batch holding the lower id's row, about to lock the higher one (the writer's own order).
-    const batch = await begin(dataSource, `SELECT id FROM conversations WHERE id = '${lowId}' FOR UPDATE`);
+    const batch = await begin(dataSource, `SELECT id FROM conversations WHERE id = '${lowId}' FOR NO KEY UPDATE`);
     const handBack = sut.requeueAllOf(practiceId, clinicianId, NOW);
     try {
       await waitUntil(
@@ -53,7 +53,7 @@ describe(CapacityRepository.name, () => {
       );
       // Had the hand-back taken the older (higher-id) row first, this would wait for it while it waits for ours: a
       // deadlock, which PostgreSQL ends after deadlock_timeout by refusing one of the two (40P01).
-      await run(batch.transaction.db, `SELECT id FROM conversations WHERE id = '${highId}' FOR UPDATE`);
+      await run(batch.transaction.db, `SELECT id FROM conversations WHERE id = '${highId}' FOR NO KEY UPDATE`);
       await batch.transaction.commit();
     } finally {
       await batch.transaction.rollback();

@@ -75,7 +75,7 @@ describe('graceful drain (in-process gateway, real PostgreSQL and sockets)', () 
       (
         await gateway.dataSource.query(
           `SELECT count(*)::int AS n FROM pg_stat_activity
-            WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FROM conversations%FOR UPDATE%'`,
+            WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FROM conversations%FOR NO KEY UPDATE%'`,
         )
       )[0].n as number;
     await waitUntil(async () => drain.commandsInFlight >= 1 && (await recordWriterWaiting()) >= 1, 'the send to be under way');
