@@ -1,4 +1,5 @@
 import { createTestDatabase, type GatewayProcess, type TestDatabase } from '@parley/testing';
+import type { DataSource } from 'typeorm';
 
 /**
  * A fresh database for one test file on the run's PostgreSQL server (see global-setup.mjs): empty, or `migrated` (a copy
@@ -14,3 +15,7 @@ export function freshDatabase(options: { migrated?: boolean } = {}): Promise<Tes
 /** The embedded database's URL from a gateway process's start banner (`Database: embedded PostgreSQL in …, postgres://…`). */
 export const bannerDatabaseUrl = (gateway: GatewayProcess): string =>
   gateway.output().match(/Database:\s+embedded PostgreSQL in \S+, (postgres:\/\/\S+)/)?.[1] ?? '';
+
+/** How many connections to `dataSource`'s database are waiting for a lock now (pg_stat_activity). */
+export const lockWaiters = async (dataSource: Pick<DataSource, 'query'>): Promise<number> =>
+  (await dataSource.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`))[0].n;

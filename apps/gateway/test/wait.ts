@@ -18,3 +18,9 @@ export function deferred(): { promise: Promise<void>; resolve: () => void } {
   const promise = new Promise<void>((settle) => (resolve = settle));
   return { promise, resolve };
 }
+
+/** `work`'s result, or 'still waiting' when it has not settled within `timeoutMs` (a step that must not wait on a lock, say). */
+export function orStillWaiting<T>(work: Promise<T>, timeoutMs: number): Promise<T | 'still waiting'> {
+  const timedOut = new Promise<'still waiting'>((resolve) => setTimeout(() => resolve('still waiting'), timeoutMs).unref());
+  return Promise.race([work, timedOut]);
+}

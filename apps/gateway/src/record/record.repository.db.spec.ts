@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import type { TestDatabase } from '@parley/testing';
-import { freshDatabase } from '../../test/database.js';
+import { freshDatabase, lockWaiters } from '../../test/database.js';
 import { aConversation, aMessageEntry } from '../../test/factories.records.js';
-import { waitUntil } from '../../test/wait.js';
+import { orStillWaiting, waitUntil } from '../../test/wait.js';
 import { openDatabase } from '../database/data-source.js';
 import { begin } from '../database/sql.js';
 import { genesisHash } from './record-hash.js';
@@ -150,20 +150,17 @@ describe(RecordService.name, () => {
         await db.query(`SELECT 1 FROM conversations WHERE id = $1 FOR ${mode}`, [conversationId]);
         await whileHeld();
       });
-    const waitingOnLocks = async (): Promise<number> =>
-      (await dataSource.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`))[0].n;
 
     let pastReceipt: AppendOutcome | 'still waiting' | undefined;
     await holding('KEY SHARE', async () => {
-      const timedOut = new Promise<'still waiting'>((resolve) => setTimeout(() => resolve('still waiting'), 3_000).unref());
-      pastReceipt = await Promise.race([sut.append(message(conversationId, patientId, deviceId, 1)), timedOut]);
+      pastReceipt = await orStillWaiting(sut.append(message(conversationId, patientId, deviceId, 1)), 3_000);
     });
     // Another writer (a second node's record writer, a routing pass, a new epoch) holds the head: the append waits for it.
     let behindWriter: Promise<AppendOutcome> | undefined;
     let whileHeld: number[] = [];
     await holding('NO KEY UPDATE', async () => {
       behindWriter = sut.append(message(conversationId, patientId, deviceId, 2));
-      await waitUntil(async () => (await waitingOnLocks()) >= 1, 'the append to wait for the head');
+      await waitUntil(async () => (await lockWaiters(dataSource)) >= 1, 'the append to wait for the head');
       whileHeld = await seqs(conversationId);
     });
 

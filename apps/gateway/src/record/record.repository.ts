@@ -104,9 +104,8 @@ export class RecordRepository {
    * batches and nodes never deadlock, and a later batch sharing a conversation waits for this one's COMMIT), gives
    * each entry the next sequence number and its chained hash, and inserts the rows and moves the heads in one statement.
    * Three round trips in the common case: BEGIN with the head locks, INSERT with the heads' UPDATE, COMMIT.
-   * The head lock is FOR NO KEY UPDATE (what the heads' UPDATE takes: no key changes): it excludes other writers, routing
-   * passes and a new epoch, but not the foreign-key checks of rows stored beside the record (receipts, envelopes,
-   * uploads: FOR KEY SHARE), so neither waits for the other.
+   * The head lock is FOR NO KEY UPDATE, as every conversation row lock (routing/assignment-locks.ts): foreign-key checks
+   * of receipts, envelopes and uploads being stored do not wait for a batch, nor a batch for them.
    *
    * The retry check is optimistic: the unique indexes on (sender device, client message id) and (conversation,
    * sender device, sender sequence) refuse a repeated message, so a batch without one needs no lookup. On such a

@@ -1,9 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { TestDatabase } from '@parley/testing';
 import type { DataSource, EntityManager } from 'typeorm';
-import { freshDatabase } from '../../test/database.js';
+import { freshDatabase, lockWaiters } from '../../test/database.js';
 import { insertDevice, insertPractice, insertUser } from '../../test/factories.js';
-import { waitUntil } from '../../test/wait.js';
+import { orStillWaiting, waitUntil } from '../../test/wait.js';
 import { openDatabase } from '../database/data-source.js';
 import { transaction } from '../database/sql.js';
 import { clinicianLoads } from './assignment-locks.js';
@@ -119,8 +119,7 @@ describe(RoutingRepository.name, () => {
       await whileHeld();
     });
   }
-  const waitingOnLocks = async (): Promise<number> =>
-    (await dataSource.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`))[0].n;
+  const waitingOnLocks = () => lockWaiters(dataSource);
 
   describe('clinicianLoads', () => {
     it("counts each clinician's active conversations, and today's assignments where a daily cap reads them", async () => {
@@ -386,12 +385,11 @@ describe(RoutingRepository.name, () => {
       const practice = await aPractice();
       const clinician = await aClinician(practice.practiceId);
       const conversation = await aConversation(practice);
-      let claimed: Assignment | string | undefined;
+      let claimed: Awaited<ReturnType<RoutingRepository['claim']>> | 'still waiting' | undefined;
 
       await dataSource.transaction(async (db: EntityManager) => {
         await db.query(`SELECT 1 FROM conversations WHERE id = $1 FOR KEY SHARE`, [conversation]);
-        const timedOut = new Promise<string>((resolve) => setTimeout(() => resolve('still waiting'), 3_000).unref());
-        claimed = await Promise.race([sut.claim(practice.practiceId, clinician, conversation, NOW, DAY_START), timedOut]);
+        claimed = await orStillWaiting(sut.claim(practice.practiceId, clinician, conversation, NOW, DAY_START), 3_000);
       });
 
       expect(claimed).toMatchObject({ conversationId: conversation, clinicianId: clinician, how: 'claim' });
