@@ -62,6 +62,7 @@ export class CapacityService implements OnApplicationBootstrap, OnModuleDestroy 
   async setAvailability(actor: Actor, availability: SetAvailability['availability']): Promise<void> {
     requireRole(actor, 'clinician');
     await this.capacity.setAvailability(actor.practiceId, actor.userId, availability);
+    this.routing.cliniciansChanged(actor.practiceId);
     this.logger.log({ userId: actor.userId, availability }, 'availability changed');
     if (availability === 'away') await this.handBack(actor.practiceId, actor.userId, 'away');
     await this.routing.route(actor.practiceId);
@@ -71,6 +72,7 @@ export class CapacityService implements OnApplicationBootstrap, OnModuleDestroy 
   async clinicianConnected(actor: Actor): Promise<void> {
     if (!actor.roles.includes('clinician')) return;
     await this.capacity.markConnected(actor.practiceId, actor.userId, this.clock.now());
+    this.routing.cliniciansChanged(actor.practiceId);
     await this.routing.route(actor.practiceId);
   }
 
@@ -88,12 +90,13 @@ export class CapacityService implements OnApplicationBootstrap, OnModuleDestroy 
     if ((await this.sessions.status(actor)).reason !== null) {
       await this.capacity.markDisconnected(actor.userId, checkedFrom, checkedFrom);
       await this.capacity.setAvailability(actor.practiceId, actor.userId, 'offline');
+      this.routing.cliniciansChanged(actor.practiceId);
       this.logger.log({ userId: actor.userId }, 'clinician signed out: offline');
       await this.handBack(actor.practiceId, actor.userId, 'signed_out');
       await this.routing.route(actor.practiceId);
       return;
     }
-    if (await this.capacity.markDisconnected(actor.userId, checkedFrom, checkedFrom)) this.routing.scheduleAnnouncement(actor.practiceId);
+    if (await this.capacity.markDisconnected(actor.userId, checkedFrom, checkedFrom)) this.routing.cliniciansChanged(actor.practiceId);
   }
 
   /** Clinicians on record as connected with no socket on any node start their grace period (see sweep). */
@@ -106,7 +109,7 @@ export class CapacityService implements OnApplicationBootstrap, OnModuleDestroy 
       for (const { userId } of connected.filter((row) => row.practiceId === practiceId && !present.has(row.userId))) {
         if (await this.capacity.markDisconnected(userId, checkedFrom, checkedFrom)) isChanged = true;
       }
-      if (isChanged) this.routing.scheduleAnnouncement(practiceId);
+      if (isChanged) this.routing.cliniciansChanged(practiceId);
     }
   }
 
@@ -118,6 +121,7 @@ export class CapacityService implements OnApplicationBootstrap, OnModuleDestroy 
     const cutoff = new Date(this.clock.now().getTime() - this.config.clinicianGraceSeconds * 1000);
     for (const departed of await this.capacity.departedBefore(cutoff)) {
       await this.capacity.setAvailability(departed.practiceId, departed.userId, 'offline');
+      this.routing.cliniciansChanged(departed.practiceId);
       await this.handBack(departed.practiceId, departed.userId, 'disconnected');
       await this.routing.route(departed.practiceId);
     }
@@ -146,6 +150,7 @@ export class CapacityService implements OnApplicationBootstrap, OnModuleDestroy 
   async releaseClinician(practiceId: string, clinicianId: string): Promise<number> {
     // Offline first, under the routing locks: a routing pass running now finishes first, and the hand-back below collects what it assigned.
     await this.capacity.setAvailability(practiceId, clinicianId, 'offline');
+    this.routing.cliniciansChanged(practiceId);
     const count = await this.handBack(practiceId, clinicianId, 'offboarded');
     await this.routing.route(practiceId);
     return count;
@@ -156,6 +161,7 @@ export class CapacityService implements OnApplicationBootstrap, OnModuleDestroy 
     requireRole(actor, 'manager');
     const isSet = await this.capacity.setClinicianCaps(actor.practiceId, caps.clinicianId, { maxConcurrent: caps.maxConcurrent, dailyMax: caps.dailyMax });
     if (!isSet) throw new DomainError('not_found', 'No such clinician at this practice.');
+    this.routing.cliniciansChanged(actor.practiceId);
     await this.audit.record(actor, 'capacity.changed', { data: { clinicianId: caps.clinicianId, maxConcurrent: caps.maxConcurrent, dailyMax: caps.dailyMax } });
     await this.routing.route(actor.practiceId);
   }

@@ -14,6 +14,7 @@ const jestObject = (import.meta as unknown as { jest: typeof jest }).jest;
 describe(RoutingService.name, () => {
   const practiceId = randomUUID();
   let queue: jest.Mocked<RoutingRepository>;
+  let hours: jest.Mocked<HoursService>;
   let sut: RoutingService;
 
   beforeEach(() => {
@@ -21,7 +22,7 @@ describe(RoutingService.name, () => {
     jestObject.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     queue = mockOf<RoutingRepository>();
     queue.timeZoneOf.mockResolvedValue('Europe/London');
-    const hours = mockOf<HoursService>();
+    hours = mockOf<HoursService>();
     hours.localDayStart.mockResolvedValue(new Date('2026-11-23T00:00:00Z'));
     sut = new RoutingService(
       queue,
@@ -61,6 +62,42 @@ describe(RoutingService.name, () => {
     expect(beforeRetry).toBe(1);
     expect(queue.assignWaiting).toHaveBeenCalledTimes(2);
     expect(queue.isRoutableWaiting).toHaveBeenCalledTimes(2);
+  });
+
+  it('shares one read of the clinicians between the wait estimates after an assignment until its announcement reads them afresh; a clinician change is read at once', async () => {
+    const clinician = {
+      userId: randomUUID(),
+      displayName: 'Dr A',
+      availability: 'available' as const,
+      isConnected: true,
+      maxConcurrent: 3,
+      dailyMax: null,
+      active: 1,
+      today: 1,
+    };
+    queue.clinicians.mockResolvedValue([clinician]);
+    queue.handlingMinutes.mockResolvedValue({ median: 10, samples: 5 });
+    hours.status.mockResolvedValue({ state: 'open', closesAt: null, nextOpening: null, timeZone: 'Europe/London' } as Awaited<
+      ReturnType<HoursService['status']>
+    >);
+    queue.assignWaiting.mockResolvedValue({ made: [], isRoomLeft: false });
+    queue.waiting.mockResolvedValue([]);
+    queue.practiceLimits.mockResolvedValue({ maxQueue: null, maxNewPerDay: null, isIntakePaused: false });
+    queue.waitingPatients.mockResolvedValue([]);
+
+    await sut.replyTimeWriter(practiceId);
+    await sut.route(practiceId); // a routing pass: the loads may have moved
+    await sut.replyTimeWriter(practiceId);
+    const beforeAnnouncement = queue.clinicians.mock.calls.length;
+    await jestObject.advanceTimersByTimeAsync(100); // the pass's announcement
+    const afterAnnouncement = queue.clinicians.mock.calls.length;
+    await sut.replyTimeWriter(practiceId);
+    const sharedWithAnnouncement = queue.clinicians.mock.calls.length;
+    sut.cliniciansChanged(practiceId);
+    await sut.replyTimeWriter(practiceId);
+
+    expect([beforeAnnouncement, afterAnnouncement, sharedWithAnnouncement]).toEqual([1, 2, 2]);
+    expect(queue.clinicians).toHaveBeenCalledTimes(3);
   });
 
   it('retries nothing once the module is stopping', async () => {

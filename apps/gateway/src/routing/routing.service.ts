@@ -27,7 +27,8 @@ const HANDLING_READ_FOR_MS = 60_000;
 const ANNOUNCE_DEBOUNCE_MS = 100;
 /**
  * How long the opens of one practice share a read of its limits, and the wait estimates one of its clinicians' loads.
- * A change through this node (`practiceLimitsChanged`; any `scheduleAnnouncement` for the loads) shows at once.
+ * A change of the limits or of a clinician's availability, connection or caps through this node (`practiceLimitsChanged`,
+ * `cliniciansChanged`) shows at once; the loads that assignments and closes move, with the announcement that follows them.
  */
 const PRACTICE_READ_SHARED_FOR_MS = 1_000;
 /** A failed routing pass is tried again this soon (one retry pending per practice at most). */
@@ -39,7 +40,7 @@ const PASSED_OVER_RETRY_MS = 200;
  * The live queue: patients waiting in order, and their assignment to clinicians under their caps (routing
  * passes and claims). Every assignment goes through the repository's one transaction (`assignment-locks.ts`),
  * so the rules hold with any number of gateway nodes. What changes capacity (availability, caps, limits) is
- * `capacity/`'s, which calls `route` and `scheduleAnnouncement` here after each change.
+ * `capacity/`'s, which calls `cliniciansChanged`, `route` and `scheduleAnnouncement` here after each change.
  */
 @Injectable()
 export class RoutingService implements OnModuleDestroy {
@@ -54,7 +55,10 @@ export class RoutingService implements OnModuleDestroy {
   private readonly handlingReads = new Map<string, { startedAt: number; read: Promise<{ median: number | null; samples: number }> }>();
   /** The practice's intake limits, one read shared by the opens of up to a second. */
   private readonly limitReads = new SharedReads<SetPracticeLimits>(PRACTICE_READ_SHARED_FOR_MS, (practiceId) => this.queue.practiceLimits(practiceId));
-  /** The clinicians' loads for wait estimates (every open's acknowledgement), one read shared for up to a second. */
+  /**
+   * The clinicians' loads for wait estimates (every open's acknowledgement), one read shared for up to a second; each
+   * announcement reads them afresh through it (`announce`), so the opens after it share what it read.
+   */
   private readonly clinicianReads = new SharedReads<ClinicianRow[]>(PRACTICE_READ_SHARED_FOR_MS, async (practiceId) =>
     this.queue.clinicians(practiceId, await this.hours.localDayStart(practiceId)),
   );
@@ -97,6 +101,15 @@ export class RoutingService implements OnModuleDestroy {
   /** The practice's intake limits were changed through this node: the next open reads them afresh. */
   practiceLimitsChanged(practiceId: string): void {
     this.limitReads.forget(practiceId);
+  }
+
+  /**
+   * A clinician's availability, connection or caps were changed through this node: the next wait estimate reads the
+   * clinicians afresh (a patient opening now is not promised a clinician who just went away), and the staff are told.
+   */
+  cliniciansChanged(practiceId: string): void {
+    this.clinicianReads.forget(practiceId);
+    this.scheduleAnnouncement(practiceId);
   }
 
   /**
@@ -326,12 +339,12 @@ export class RoutingService implements OnModuleDestroy {
     return { conversation: toConversationSummary(marked.conversation) };
   }
 
-  private async buildSnapshot(practiceId: string, timeZone: string): Promise<{ snapshot: QueueSnapshot; rows: ClinicianRow[] }> {
-    const [waiting, rows, limits] = await Promise.all([
-      this.queue.waiting(practiceId),
-      this.queue.clinicians(practiceId, this.dayStart(timeZone)),
-      this.queue.practiceLimits(practiceId),
-    ]);
+  private async buildSnapshot(
+    practiceId: string,
+    timeZone: string,
+    clinicianRows = this.queue.clinicians(practiceId, this.dayStart(timeZone)),
+  ): Promise<{ snapshot: QueueSnapshot; rows: ClinicianRow[] }> {
+    const [waiting, rows, limits] = await Promise.all([this.queue.waiting(practiceId), clinicianRows, this.queue.practiceLimits(practiceId)]);
     const clinicians: ClinicianState[] = rows.map((row) => ({
       clinicianId: row.userId,
       displayName: row.displayName,
@@ -374,10 +387,12 @@ export class RoutingService implements OnModuleDestroy {
     }
   }
 
-  /** Tells the practice's staff and waiting patients the queue soon: a burst of changes makes one announcement. */
+  /**
+   * Tells the practice's staff and waiting patients the queue soon: a burst of changes makes one announcement. The loads
+   * the change moved reach the wait estimates with it (`announce`), not at once: under a burst of opens every group
+   * assigns, and a fresh read of the clinicians for each group's acknowledgements kept the opens waiting (docs/benchmarks.md, step 21).
+   */
   scheduleAnnouncement(practiceId: string): void {
-    // Whatever is announced changed the queue or the clinicians' loads: the next estimate reads them afresh.
-    this.clinicianReads.forget(practiceId);
     if (this.announcing.has(practiceId)) return;
     const timer = setTimeout(() => {
       this.announcing.delete(practiceId);
@@ -389,7 +404,9 @@ export class RoutingService implements OnModuleDestroy {
 
   /** Tells the practice's staff the queue and every waiting patient their place and an honest estimate. */
   private async announce(practiceId: string): Promise<void> {
-    const { snapshot, rows } = await this.buildSnapshot(practiceId, await this.queue.timeZoneOf(practiceId));
+    // Read afresh (whatever scheduled this changed the queue or the loads), and shared with the estimates that follow.
+    this.clinicianReads.forget(practiceId);
+    const { snapshot, rows } = await this.buildSnapshot(practiceId, await this.queue.timeZoneOf(practiceId), this.clinicianReads.get(practiceId));
     this.realtime.publish(rooms.practiceStaff(practiceId), 'queue:updated', snapshot);
     const waitingPatients = await this.queue.waitingPatients(practiceId);
     if (waitingPatients.length === 0) return;

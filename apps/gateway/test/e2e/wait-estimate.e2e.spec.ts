@@ -56,6 +56,27 @@ describe('the wait a patient is told, from the practice’s own handling times (
     expect(waiting.positions.at(-1)).toEqual({ conversationId: waiting.id, position: 1, estimatedWaitMinutes: 20, nextSessionAt: null });
   });
 
+  it('acknowledges an open right after the only clinician went away without promising minutes (the estimate reads the clinicians afresh)', async () => {
+    const acknowledgementOf = async (conversationId: string) =>
+      (
+        await gateway.dataSource.query<{ text: string }[]>(
+          `SELECT system_data->>'text' AS text FROM record_entries WHERE conversation_id = $1 AND system_event = 'acknowledged'`,
+          [conversationId],
+        )
+      )[0]?.text;
+    // The clinicians' read is now shared by the next opens' estimates for up to a second…
+    const before = await openFor();
+    expect(await acknowledgementOf(before.id)).toMatch(/about \d+ minutes/);
+
+    // …but a change of availability made through this node is seen by the very next open.
+    expect(await clinician.request('staff:availability', { availability: 'away' })).toMatchObject({ ok: true });
+    const after = await openFor();
+
+    expect(await acknowledgementOf(after.id)).toMatch(/when a clinician is next available/);
+    expect(await acknowledgementOf(after.id)).not.toMatch(/minutes/);
+    expect(await clinician.request('staff:availability', { availability: 'available' })).toMatchObject({ ok: true });
+  });
+
   it('promises no minutes once the only clinician has no live connection', async () => {
     const waiting = await openFor();
     await waitUntil(() => waiting.positions.length > 0, 'a first queue:position');
