@@ -235,6 +235,47 @@ describe(`${RecordService.name} batching`, () => {
     expect(await writer.append(message(conversation, 1))).toMatchObject({ status: 'stored', seq: 1 });
   });
 
+  it('leaves no empty batch behind when a failure fails the queue while the writer waits for a pipeline slot: the next append is stored', async () => {
+    const [failing, other] = [await aConversation(dataSource), await aConversation(dataSource)];
+    /** Batch 2 (another conversation, so no head lock to wait for) is prepared before batch 1's COMMIT fails; append 3 waits for a slot. */
+    const failCommit = deferred();
+    const committing = deferred();
+    const secondPrepared = deferred();
+    class FailingFirstCommit extends RecordRepository {
+      private batches = 0;
+      override async prepareBatch(entries: readonly NewEntry[]): Promise<PreparedBatch> {
+        const n = (this.batches += 1);
+        const prepared = await super.prepareBatch(entries);
+        if (n === 2) secondPrepared.resolve();
+        if (n !== 1) return prepared;
+        return {
+          ...prepared,
+          commit: async () => {
+            committing.resolve();
+            await failCommit.promise;
+            await prepared.rollback();
+            throw new Error('connection lost at COMMIT');
+          },
+        };
+      }
+    }
+    const writer = new RecordService(new FailingFirstCommit(dataSource));
+    const settled = (append: Promise<AppendOutcome>) => append.then(stored, () => 'failed');
+    const first = settled(writer.append(message(failing, 1)));
+    await committing.promise;
+    const second = settled(writer.append(message(other, 1)));
+    await secondPrepared.promise;
+    const third = settled(writer.append(message(failing, 2))); // queued: both pipeline slots are taken
+    failCommit.resolve();
+    const answers = await Promise.all([first, second, third]);
+
+    const next = await settled(writer.append(message(other, 1)));
+
+    expect(answers).toEqual(['failed', 'failed', 'failed']);
+    expect(next).toBe(1);
+    expect(writer.batchSizes).not.toContain(0);
+  });
+
   it('answers retries queued in later pipelined batches with the original place, and conflicts as conflicts', async () => {
     const conversation = await aConversation(dataSource);
     const originals = Array.from({ length: 40 }, (_, i) => message(conversation, i + 1));

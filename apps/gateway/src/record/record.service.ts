@@ -196,6 +196,9 @@ export class RecordService {
     try {
       while (this.pending.length > 0) {
         while (this.committing.length >= PIPELINE_DEPTH) await this.committing[0];
+        // A batch that failed meanwhile failed the whole queue (markFailed): an empty batch would count as one more failure
+        // and roll back the next append's batch, begun after every caller had heard.
+        if (this.pending.length === 0) break;
         const batch = this.takeBatch();
         const entries = batch.flatMap((group) => group.entries);
         this.batchSizes.push(entries.length);
