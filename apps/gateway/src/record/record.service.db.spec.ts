@@ -39,6 +39,35 @@ describe(`${RecordService.name} batching`, () => {
       }),
     );
 
+  /**
+   * A writer whose first batch's COMMIT fails once `failCommit` settles (`committing` settles when it is under way), and
+   * that tells `second.begun` and `second.prepared` of its second batch: tests steer by the batches' own steps, not by
+   * sleeps, so a busy machine cannot reorder them.
+   */
+  const writerFailingFirstCommit = () => {
+    const steps = { failCommit: deferred(), committing: deferred(), second: { begun: deferred(), prepared: deferred() } };
+    class FailingFirstCommit extends RecordRepository {
+      private batches = 0;
+      override async prepareBatch(entries: readonly NewEntry[]): Promise<PreparedBatch> {
+        const n = (this.batches += 1);
+        if (n === 2) steps.second.begun.resolve();
+        const prepared = await super.prepareBatch(entries);
+        if (n === 2) steps.second.prepared.resolve();
+        if (n !== 1) return prepared;
+        return {
+          ...prepared,
+          commit: async () => {
+            steps.committing.resolve();
+            await steps.failCommit.promise;
+            await prepared.rollback();
+            throw new Error('connection lost at COMMIT');
+          },
+        };
+      }
+    }
+    return { writer: new RecordService(new FailingFirstCommit(dataSource)), ...steps };
+  };
+
   it('stores an appendAll group consecutively and in order, between the appends queued before and after it', async () => {
     const conversation = await aConversation(dataSource);
     const { conversationId } = conversation;
@@ -182,32 +211,8 @@ describe(`${RecordService.name} batching`, () => {
 
   it('stores nothing behind a batch whose COMMIT fails: the next batch, begun already, is rolled back and what was queued fails, all told to the listeners first', async () => {
     const conversation = await aConversation(dataSource);
-    /**
-     * Batch 1's COMMIT fails once the test lets it, after batch 2 has begun and append 3 waits behind both: steered by
-     * the batches' own steps, not by sleeps, so a busy machine cannot reorder them.
-     */
-    const failCommit = deferred();
-    const committing = deferred();
-    const secondBegun = deferred();
-    class FailingFirstCommit extends RecordRepository {
-      private batches = 0;
-      override async prepareBatch(entries: readonly NewEntry[]): Promise<PreparedBatch> {
-        const n = (this.batches += 1);
-        if (n === 2) secondBegun.resolve();
-        const prepared = await super.prepareBatch(entries);
-        if (n !== 1) return prepared;
-        return {
-          ...prepared,
-          commit: async () => {
-            committing.resolve();
-            await failCommit.promise;
-            await prepared.rollback();
-            throw new Error('connection lost at COMMIT');
-          },
-        };
-      }
-    }
-    const writer = new RecordService(new FailingFirstCommit(dataSource));
+    // Batch 1's COMMIT fails once the test lets it, after batch 2 has begun and append 3 waits behind both.
+    const { writer, failCommit, committing, second: secondBatch } = writerFailingFirstCommit();
     const told: number[] = [];
     const answers: string[] = [];
     writer.onEntriesFailed((entries) => told.push(...entries.map((entry) => entry.message!.senderDeviceSeq)));
@@ -223,7 +228,7 @@ describe(`${RecordService.name} batching`, () => {
     const first = appendAt(1); // batch 1: its COMMIT fails
     await committing.promise;
     const second = appendAt(2); // batch 2: begun while batch 1 commits
-    await secondBegun.promise;
+    await secondBatch.begun.promise;
     const third = appendAt(3); // queued behind both
     failCommit.resolve();
     await Promise.all([first, second, third]);
@@ -237,34 +242,13 @@ describe(`${RecordService.name} batching`, () => {
 
   it('leaves no empty batch behind when a failure fails the queue while the writer waits for a pipeline slot: the next append is stored', async () => {
     const [failing, other] = [await aConversation(dataSource), await aConversation(dataSource)];
-    /** Batch 2 (another conversation, so no head lock to wait for) is prepared before batch 1's COMMIT fails; append 3 waits for a slot. */
-    const failCommit = deferred();
-    const committing = deferred();
-    const secondPrepared = deferred();
-    class FailingFirstCommit extends RecordRepository {
-      private batches = 0;
-      override async prepareBatch(entries: readonly NewEntry[]): Promise<PreparedBatch> {
-        const n = (this.batches += 1);
-        const prepared = await super.prepareBatch(entries);
-        if (n === 2) secondPrepared.resolve();
-        if (n !== 1) return prepared;
-        return {
-          ...prepared,
-          commit: async () => {
-            committing.resolve();
-            await failCommit.promise;
-            await prepared.rollback();
-            throw new Error('connection lost at COMMIT');
-          },
-        };
-      }
-    }
-    const writer = new RecordService(new FailingFirstCommit(dataSource));
+    // Batch 2 (another conversation, so no head lock to wait for) is prepared before batch 1's COMMIT fails; append 3 waits for a slot.
+    const { writer, failCommit, committing, second: secondBatch } = writerFailingFirstCommit();
     const settled = (append: Promise<AppendOutcome>) => append.then(stored, () => 'failed');
     const first = settled(writer.append(message(failing, 1)));
     await committing.promise;
     const second = settled(writer.append(message(other, 1)));
-    await secondPrepared.promise;
+    await secondBatch.prepared.promise;
     const third = settled(writer.append(message(failing, 2))); // queued: both pipeline slots are taken
     failCommit.resolve();
     const answers = await Promise.all([first, second, third]);

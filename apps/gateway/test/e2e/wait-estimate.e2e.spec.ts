@@ -64,7 +64,7 @@ describe('the wait a patient is told, from the practice’s own handling times (
           [conversationId],
         )
       )[0]?.text;
-    // The clinicians' read is now shared by the next opens' estimates for up to a second…
+    // The clinicians' read is shared by the next opens' estimates for up to a second…
     const before = await openFor();
     expect(await acknowledgementOf(before.id)).toMatch(/about \d+ minutes/);
 
