@@ -16,6 +16,21 @@ export function freshDatabase(options: { migrated?: boolean } = {}): Promise<Tes
 export const bannerDatabaseUrl = (gateway: GatewayProcess): string =>
   gateway.output().match(/Database:\s+embedded PostgreSQL in \S+, (postgres:\/\/\S+)/)?.[1] ?? '';
 
-/** How many connections to `dataSource`'s database are waiting for a lock now (pg_stat_activity). */
-export const lockWaiters = async (dataSource: Pick<DataSource, 'query'>): Promise<number> =>
-  (await dataSource.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`))[0].n;
+/** How many connections to `dataSource`'s database are waiting for a lock now (pg_stat_activity), of those whose statement is `LIKE queryLike` when given. */
+export const lockWaiters = async (dataSource: Pick<DataSource, 'query'>, queryLike = '%'): Promise<number> =>
+  (
+    await dataSource.query(
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE $1`,
+      [queryLike],
+    )
+  )[0].n;
+
+/**
+ * Another transaction holds a conversation's row while `whileHeld` runs: `NO KEY UPDATE` as the record writer and every
+ * other path that changes it do (routing/assignment-locks.ts), `KEY SHARE` as a receipt's or an envelope's foreign-key check.
+ */
+export const holdingConversation = (dataSource: DataSource, conversationId: string, mode: 'NO KEY UPDATE' | 'KEY SHARE', whileHeld: () => Promise<void>) =>
+  dataSource.transaction(async (db) => {
+    await db.query(`SELECT 1 FROM conversations WHERE id = $1 FOR ${mode}`, [conversationId]);
+    await whileHeld();
+  });

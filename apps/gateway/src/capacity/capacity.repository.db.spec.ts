@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { TestDatabase } from '@parley/testing';
 import type { DataSource } from 'typeorm';
-import { freshDatabase } from '../../test/database.js';
+import { freshDatabase, lockWaiters } from '../../test/database.js';
 import { insertConversation, insertDevice, insertPractice, insertUser } from '../../test/factories.js';
 import { waitUntil } from '../../test/wait.js';
 import { openDatabase } from '../database/data-source.js';
@@ -46,9 +46,7 @@ describe(CapacityRepository.name, () => {
     const handBack = sut.requeueAllOf(practiceId, clinicianId, NOW);
     try {
       await waitUntil(
-        async () =>
-          (await rows(dataSource, `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%assigned_clinician_id = $1 AND status IN%'`))
-            .length > 0,
+        async () => (await lockWaiters(dataSource, '%assigned_clinician_id = $1 AND status IN%')) > 0,
         'the hand-back to wait for the batch’s row',
       );
       // Had the hand-back taken the older (higher-id) row first, this would wait for it while it waits for ours: a

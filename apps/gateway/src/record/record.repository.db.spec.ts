@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import type { TestDatabase } from '@parley/testing';
-import { freshDatabase, lockWaiters } from '../../test/database.js';
+import { freshDatabase, holdingConversation, lockWaiters } from '../../test/database.js';
 import { aConversation, aMessageEntry } from '../../test/factories.records.js';
 import { orStillWaiting, waitUntil } from '../../test/wait.js';
 import { openDatabase } from '../database/data-source.js';
@@ -145,20 +145,15 @@ describe(RecordService.name, () => {
 
   it('appends while another transaction holds the conversation for a foreign-key check (a receipt being stored), and waits for one that changes it', async () => {
     const { conversationId, patientId, deviceId } = await aConversation(dataSource);
-    const holding = (mode: 'KEY SHARE' | 'NO KEY UPDATE', whileHeld: () => Promise<void>) =>
-      dataSource.transaction(async (db) => {
-        await db.query(`SELECT 1 FROM conversations WHERE id = $1 FOR ${mode}`, [conversationId]);
-        await whileHeld();
-      });
 
     let pastReceipt: AppendOutcome | 'still waiting' | undefined;
-    await holding('KEY SHARE', async () => {
+    await holdingConversation(dataSource, conversationId, 'KEY SHARE', async () => {
       pastReceipt = await orStillWaiting(sut.append(message(conversationId, patientId, deviceId, 1)), 3_000);
     });
     // Another writer (a second node's record writer, a routing pass, a new epoch) holds the head: the append waits for it.
     let behindWriter: Promise<AppendOutcome> | undefined;
     let whileHeld: number[] = [];
-    await holding('NO KEY UPDATE', async () => {
+    await holdingConversation(dataSource, conversationId, 'NO KEY UPDATE', async () => {
       behindWriter = sut.append(message(conversationId, patientId, deviceId, 2));
       await waitUntil(async () => (await lockWaiters(dataSource)) >= 1, 'the append to wait for the head');
       whileHeld = await seqs(conversationId);

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { TestDatabase } from '@parley/testing';
 import type { DataSource, EntityManager } from 'typeorm';
-import { freshDatabase, lockWaiters } from '../../test/database.js';
+import { freshDatabase, holdingConversation, lockWaiters } from '../../test/database.js';
 import { insertDevice, insertPractice, insertUser } from '../../test/factories.js';
 import { orStillWaiting, waitUntil } from '../../test/wait.js';
 import { openDatabase } from '../database/data-source.js';
@@ -119,7 +119,6 @@ describe(RoutingRepository.name, () => {
       await whileHeld();
     });
   }
-  const waitingOnLocks = () => lockWaiters(dataSource);
 
   describe('clinicianLoads', () => {
     it("counts each clinician's active conversations, and today's assignments where a daily cap reads them", async () => {
@@ -239,7 +238,7 @@ describe(RoutingRepository.name, () => {
           sut.assignWaiting(practice.practiceId, NOW, DAY_START),
           new RoutingRepository(otherNode).assignWaiting(practice.practiceId, NOW, DAY_START),
         ]);
-        await waitUntil(async () => (await waitingOnLocks()) >= 2, 'both runs to wait on the routing locks');
+        await waitUntil(async () => (await lockWaiters(dataSource)) >= 2, 'both runs to wait on the routing locks');
       });
       const made = await runs;
       await otherNode.destroy();
@@ -334,7 +333,7 @@ describe(RoutingRepository.name, () => {
 
       await holdingRoutingLocks(practice.practiceId, async () => {
         inGroup = openingGroup(practice.practiceId, [{ id: opening, patientId: practice.patientId }]);
-        await waitUntil(async () => (await waitingOnLocks()) >= 1, 'the group to wait on the routing locks');
+        await waitUntil(async () => (await lockWaiters(dataSource)) >= 1, 'the group to wait on the routing locks');
         // The clinician's one place taken while the group waits (a claim on another node, say).
         await aConversation(practice, { clinicianId: clinician });
       });
@@ -387,8 +386,7 @@ describe(RoutingRepository.name, () => {
       const conversation = await aConversation(practice);
       let claimed: Awaited<ReturnType<RoutingRepository['claim']>> | 'still waiting' | undefined;
 
-      await dataSource.transaction(async (db: EntityManager) => {
-        await db.query(`SELECT 1 FROM conversations WHERE id = $1 FOR KEY SHARE`, [conversation]);
+      await holdingConversation(dataSource, conversation, 'KEY SHARE', async () => {
         claimed = await orStillWaiting(sut.claim(practice.practiceId, clinician, conversation, NOW, DAY_START), 3_000);
       });
 
@@ -423,7 +421,7 @@ describe(RoutingRepository.name, () => {
 
       await holdingRoutingLocks(practice.practiceId, async () => {
         race = Promise.all([sut.claim(practice.practiceId, clinician, second, NOW, DAY_START), sut.assignWaiting(practice.practiceId, NOW, DAY_START)]);
-        await waitUntil(async () => (await waitingOnLocks()) >= 2, 'the claim and the routing run to wait on the routing locks');
+        await waitUntil(async () => (await lockWaiters(dataSource)) >= 2, 'the claim and the routing run to wait on the routing locks');
       });
       const [claimed, routed] = await race;
 

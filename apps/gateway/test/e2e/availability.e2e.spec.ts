@@ -5,6 +5,7 @@ import type { CodeIssued } from '@parley/protocol';
 import { FakeClock } from '../../src/common/clock.js';
 import { CapacityService } from '../../src/capacity/capacity.service.js';
 import { startTestApp, type TestApp } from '../app.js';
+import { holdingConversation } from '../database.js';
 import { openByNewPatient, type Chatter } from '../chat.js';
 import { activateStaff, apiOk, assigneeOf, connectAs, createPracticeWithStaff, type TestPractice, type TestStaff } from '../factories.js';
 import { waitUntil } from '../wait.js';
@@ -31,13 +32,6 @@ describe('a clinician who goes away or disconnects (in-process gateway, a FakeCl
     if (isAvailable) await client.request('staff:availability', { availability: 'available' });
     return { staff, client };
   };
-
-  /** Another transaction holds the conversation's row (`mode`: as the record writer does, or a receipt's foreign-key check) while `whileHeld` runs. */
-  const holdingRow = (conversationId: string, mode: 'NO KEY UPDATE' | 'KEY SHARE', whileHeld: () => Promise<void>) =>
-    gateway.dataSource.transaction(async (db) => {
-      await db.query(`SELECT 1 FROM conversations WHERE id = $1 FOR ${mode}`, [conversationId]);
-      await whileHeld();
-    });
 
   const events = (who: Chatter) => who.entries.flatMap((entry) => (entry.ok && entry.value.kind === 'system' ? [entry.value.event] : []));
   const openFor = () => openByNewPatient(gateway.url, practice, open);
@@ -132,7 +126,7 @@ describe('a clinician who goes away or disconnects (in-process gateway, a FakeCl
     // A receipt being stored (its foreign-key check holds the row FOR KEY SHARE) does not keep the patient waiting.
     let available: ReturnType<ParleyClient['request']> | undefined;
     let pastReceipt: string | null = null;
-    await holdingRow(first.id, 'KEY SHARE', async () => {
+    await holdingConversation(gateway.dataSource, first.id, 'KEY SHARE', async () => {
       available = late.client.request('staff:availability', { availability: 'available' });
       await waitUntil(async () => (await assigneeOf(gateway.dataSource, first.id)) !== null, 'the assignment past the receipt', 5_000);
       pastReceipt = await assigneeOf(gateway.dataSource, first.id);
@@ -143,7 +137,7 @@ describe('a clinician who goes away or disconnects (in-process gateway, a FakeCl
     await late.client.request('staff:availability', { availability: 'away' });
     const afterAway = [await assigneeOf(gateway.dataSource, first.id), await assigneeOf(gateway.dataSource, second.id)];
     let duringWrite: (string | null)[] = [];
-    await holdingRow(first.id, 'NO KEY UPDATE', async () => {
+    await holdingConversation(gateway.dataSource, first.id, 'NO KEY UPDATE', async () => {
       await late.client.request('staff:availability', { availability: 'available' });
       duringWrite = [await assigneeOf(gateway.dataSource, first.id), await assigneeOf(gateway.dataSource, second.id)];
     });

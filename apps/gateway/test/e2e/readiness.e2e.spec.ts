@@ -6,6 +6,7 @@ import { freePort } from '../../src/database/embedded-postgres.js';
 import { DrainService } from '../../src/health/drain.service.js';
 import { HealthService } from '../../src/health/health.service.js';
 import { startTestApp, type TestApp } from '../app.js';
+import { lockWaiters } from '../database.js';
 import { follow, patientChat, staffChat, waitForAssignment } from '../chat.js';
 import { activatePatient, connectAs, createPracticeWithStaff } from '../factories.js';
 import { describeIf, missingRedis } from '../environment.js';
@@ -71,13 +72,7 @@ describe('graceful drain (in-process gateway, real PostgreSQL and sockets)', () 
     // last entry) is no proof: it counts as in flight and, its foreign key checked against the locked row, waits on
     // the blocker too. The send's packet at the gateway and the record writer's row lock waiting prove it.
     await sendArrival;
-    const recordWriterWaiting = async () =>
-      (
-        await gateway.dataSource.query(
-          `SELECT count(*)::int AS n FROM pg_stat_activity
-            WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FROM conversations%FOR NO KEY UPDATE%'`,
-        )
-      )[0].n as number;
+    const recordWriterWaiting = () => lockWaiters(gateway.dataSource, '%FROM conversations%FOR NO KEY UPDATE%');
     await waitUntil(async () => drain.commandsInFlight >= 1 && (await recordWriterWaiting()) >= 1, 'the send to be under way');
     const draining = drain.drain(10_000);
     const reasons = await gateway.app.get(HealthService).notReadyReasons();
