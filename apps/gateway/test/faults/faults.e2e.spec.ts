@@ -326,14 +326,22 @@ describe.each(SEEDS)('PostgreSQL faults, seed %i (the cluster has its own Postgr
           );
         } else {
           await cluster.postgres!.server.stop(mode);
-          wasNotReady = await waitUntil(() => cluster.isNotReady(), 'every node to report not-ready', 20_000).then(
+          wasNotReady = await waitUntil(
+            () => cluster.isNotReady(),
+            () => `every node to report not-ready:${cluster.describeReadiness()}`,
+            20_000,
+          ).then(
             () => true,
             () => false,
           );
           await sleep(500 + Math.floor(random() * 1_000));
           await cluster.postgres!.server.start();
         }
-        await waitUntil(() => cluster.isReady(), 'every node to report ready again', 60_000);
+        await waitUntil(
+          () => cluster.isReady(),
+          () => `every node to report ready again:${cluster.describeReadiness()}`,
+          60_000,
+        );
         await sendsDone;
         const problems = await checkInvariants(cluster, pop);
 

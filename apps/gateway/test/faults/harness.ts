@@ -109,30 +109,57 @@ export class Cluster {
     });
   }
 
-  /** Whether every node answers /health/ready with 200 (false as soon as one does not). */
+  /** Whether every node answers /health/ready with 200. */
   async isReady(): Promise<boolean> {
-    const answers = await Promise.all(
-      this.ports.map((port) =>
-        fetch(`http://127.0.0.1:${port}/health/ready`).then(
-          (response) => response.status,
-          () => 0,
-        ),
-      ),
-    );
-    return answers.every((status) => status === 200);
+    return (await this.readiness()).every((status) => status === 200);
   }
 
   /** Whether every node answers /health/ready with something other than 200 (it is up, and knows it cannot serve). */
   async isNotReady(): Promise<boolean> {
+    return (await this.readiness()).every((status) => status !== 0 && status !== 200);
+  }
+
+  /**
+   * What each node answered to the last readiness question, its reasons when not ready, and the last lines it printed: for
+   * a wait's failure message, so that a node that never became ready says why.
+   */
+  describeReadiness(): string {
+    return this.ports
+      .map((port, index) => {
+        const node = this.nodes[index];
+        const state = !node
+          ? 'not running'
+          : node.child.exitCode !== null || node.child.signalCode !== null
+            ? `exited (${node.child.exitCode ?? node.child.signalCode})`
+            : 'running';
+        const lastLines =
+          node
+            ?.output()
+            .trim()
+            .split('\n')
+            .slice(-5)
+            .map((line) => line.slice(0, 300))
+            .join('\n    ') ?? '';
+        return `\n  node ${index} (port ${port}, ${state}): ${this.lastReadiness[index] ?? 'not asked'}${lastLines ? `\n    ${lastLines}` : ''}`;
+      })
+      .join('');
+  }
+
+  private lastReadiness: string[] = [];
+
+  /** Each node's /health/ready status (0 when it did not answer), remembering the answers for `describeReadiness`. */
+  private async readiness(): Promise<number[]> {
     const answers = await Promise.all(
       this.ports.map((port) =>
         fetch(`http://127.0.0.1:${port}/health/ready`).then(
-          (response) => response.status,
-          () => 0,
+          async (response) => ({ status: response.status, text: `${response.status} ${(await response.text()).slice(0, 300)}` }),
+          // Duck-typed: fetch's errors come from another realm than jest's test context, so `instanceof Error` fails.
+          (error: { message?: string; cause?: { message?: string } }) => ({ status: 0, text: `no answer (${error.cause?.message ?? error.message})` }),
         ),
       ),
     );
-    return answers.every((status) => status !== 0 && status !== 200);
+    this.lastReadiness = answers.map((answer) => answer.text);
+    return answers.map((answer) => answer.status);
   }
 
   /** Whether every node process is still running. */
