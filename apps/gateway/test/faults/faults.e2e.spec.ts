@@ -6,7 +6,19 @@ import { patientChat, type Chatter } from '../chat.js';
 import { activatePatient, activateStaff, apiOk, connectAs, createPracticeWithStaff } from '../factories.js';
 import { missingRedis } from '../environment.js';
 import { waitUntil } from '../wait.js';
-import { assignmentProblems, checkInvariants, Cluster, converse, p95SendToAck, populate, recoveryMs, send, sleep, type Population } from './harness.js';
+import {
+  assignmentProblems,
+  checkInvariants,
+  Cluster,
+  converse,
+  hasEnded,
+  p95SendToAck,
+  populate,
+  recoveryMs,
+  send,
+  sleep,
+  type Population,
+} from './harness.js';
 import { seededRandom } from '../seeded-random.js';
 
 /**
@@ -53,8 +65,7 @@ describe.each(SEEDS)(`faults, seed %i${missingRedis ? ` (one node: ${missingRedi
     await population?.close();
     population = undefined;
     // Every scenario leaves every node running, without fault points.
-    for (const [index, node] of cluster?.nodes.entries() ?? [])
-      if (!node || node.child.exitCode !== null || node.child.signalCode !== null) await cluster.startNode(index);
+    for (const [index, node] of cluster?.nodes.entries() ?? []) if (!node || hasEnded(node)) await cluster.startNode(index);
   }, 60_000);
 
   afterAll(async () => {

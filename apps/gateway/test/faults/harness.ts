@@ -42,10 +42,15 @@ export class CapturingOutboxStore extends MemoryOutboxStore {
   }
 }
 
+/** Whether a node's process has ended (exited, or was killed by a signal). */
+export const hasEnded = (node: GatewayProcess): boolean => node.child.exitCode !== null || node.child.signalCode !== null;
+
 /** Gateway nodes on fixed loopback ports (so a restarted node is found where the old one was) and their database. */
 export class Cluster {
   readonly nodes: (GatewayProcess | undefined)[] = [];
   private readonly streamName = redisKeyPrefix();
+  /** What each node answered to the last readiness question (`readiness`), for `describeReadiness`. */
+  private lastReadiness: string[] = [];
 
   private constructor(
     readonly database: TestDatabase,
@@ -104,7 +109,7 @@ export class Cluster {
   exited(index: number): Promise<number> {
     const node = this.nodes[index]!;
     return new Promise((resolve) => {
-      if (node.child.exitCode !== null || node.child.signalCode !== null) return resolve(Date.now());
+      if (hasEnded(node)) return resolve(Date.now());
       node.child.once('exit', () => resolve(Date.now()));
     });
   }
@@ -127,11 +132,7 @@ export class Cluster {
     return this.ports
       .map((port, index) => {
         const node = this.nodes[index];
-        const state = !node
-          ? 'not running'
-          : node.child.exitCode !== null || node.child.signalCode !== null
-            ? `exited (${node.child.exitCode ?? node.child.signalCode})`
-            : 'running';
+        const state = !node ? 'not running' : hasEnded(node) ? `exited (${node.child.exitCode ?? node.child.signalCode})` : 'running';
         const lastLines =
           node
             ?.output()
@@ -144,8 +145,6 @@ export class Cluster {
       })
       .join('');
   }
-
-  private lastReadiness: string[] = [];
 
   /** Each node's /health/ready status (0 when it did not answer), remembering the answers for `describeReadiness`. */
   private async readiness(): Promise<number[]> {
@@ -164,7 +163,7 @@ export class Cluster {
 
   /** Whether every node process is still running. */
   get areAlive(): boolean {
-    return this.nodes.every((node) => node !== undefined && node.child.exitCode === null && node.child.signalCode === null);
+    return this.nodes.every((node) => node !== undefined && !hasEnded(node));
   }
 
   async close(): Promise<void> {
